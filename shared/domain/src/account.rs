@@ -1,0 +1,635 @@
+//! Accounts (Alipay apps, WeChat Pay merchants and providers, mini programs, third-party
+//! platforms), provider sub-merchants, credentials and staff notification settings.
+
+use crate::Sensitive;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// What kind of platform account this is. The kind fixes the settings, the credentials and the
+/// callback path that belongs to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    AlipayApp,
+    WechatpayMerchant,
+    WechatpayProvider,
+    WxminiApp,
+    WxopenComponent,
+}
+
+impl AccountKind {
+    pub const ALL: [AccountKind; 5] = [
+        AccountKind::AlipayApp,
+        AccountKind::WechatpayMerchant,
+        AccountKind::WechatpayProvider,
+        AccountKind::WxminiApp,
+        AccountKind::WxopenComponent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::AlipayApp => "alipay_app",
+            AccountKind::WechatpayMerchant => "wechatpay_merchant",
+            AccountKind::WechatpayProvider => "wechatpay_provider",
+            AccountKind::WxminiApp => "wxmini_app",
+            AccountKind::WxopenComponent => "wxopen_component",
+        }
+    }
+
+    /// The callback family whose path carries this account's platform id. A WeChat Pay merchant
+    /// and a provider share `/callbacks/wechatpay/{mchid}`, so a mchid is unique across both.
+    pub fn callback_family(self) -> &'static str {
+        match self {
+            AccountKind::AlipayApp => "alipay",
+            AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => "wechatpay",
+            AccountKind::WxminiApp => "wxmini",
+            AccountKind::WxopenComponent => "wxopen",
+        }
+    }
+
+    /// The name of the platform id field in this kind's settings.
+    pub fn platform_id_field(self) -> &'static str {
+        match self {
+            AccountKind::AlipayApp => "app_id",
+            AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => "mchid",
+            AccountKind::WxminiApp => "appid",
+            AccountKind::WxopenComponent => "component_appid",
+        }
+    }
+
+    pub fn has_sub_merchants(self) -> bool {
+        self == AccountKind::WechatpayProvider
+    }
+}
+
+impl std::fmt::Display for AccountKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An account as stored and as shown by the admin API. Secrets are not here: only the status
+/// of each credential (set or not, and a fingerprint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    /// Our stable id (`acc_...`).
+    pub id: String,
+    pub name: String,
+    /// A disabled account's callbacks are still acknowledged and recorded; nothing is sent to
+    /// the platform and its own staff are not told.
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub settings: AccountSettings,
+    pub credentials: CredentialsStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Account {
+    pub fn kind(&self) -> AccountKind {
+        self.settings.kind()
+    }
+
+    pub fn platform_id(&self) -> &str {
+        self.settings.platform_id()
+    }
+}
+
+/// Kind-specific settings: `{"kind": "...", "settings": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", content = "settings", rename_all = "snake_case")]
+pub enum AccountSettings {
+    AlipayApp(AlipayAppSettings),
+    WechatpayMerchant(WechatpayMerchantSettings),
+    WechatpayProvider(WechatpayProviderSettings),
+    WxminiApp(WxminiAppSettings),
+    WxopenComponent(WxopenComponentSettings),
+}
+
+impl AccountSettings {
+    pub fn kind(&self) -> AccountKind {
+        match self {
+            AccountSettings::AlipayApp(_) => AccountKind::AlipayApp,
+            AccountSettings::WechatpayMerchant(_) => AccountKind::WechatpayMerchant,
+            AccountSettings::WechatpayProvider(_) => AccountKind::WechatpayProvider,
+            AccountSettings::WxminiApp(_) => AccountKind::WxminiApp,
+            AccountSettings::WxopenComponent(_) => AccountKind::WxopenComponent,
+        }
+    }
+
+    pub fn platform_id(&self) -> &str {
+        match self {
+            AccountSettings::AlipayApp(s) => &s.app_id,
+            AccountSettings::WechatpayMerchant(s) => &s.mchid,
+            AccountSettings::WechatpayProvider(s) => &s.mchid,
+            AccountSettings::WxminiApp(s) => &s.appid,
+            AccountSettings::WxopenComponent(s) => &s.component_appid,
+        }
+    }
+}
+
+/// An Alipay open-platform app (商家应用).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlipayAppSettings {
+    /// 应用 id.
+    pub app_id: String,
+    /// 商户回复用户内容: the text sent to the buyer automatically. No text, no automatic reply.
+    #[serde(default)]
+    pub reply_text: Option<String>,
+    /// Refund the trade automatically, then finish the complaint.
+    #[serde(default)]
+    pub auto_refund: bool,
+    /// No automatic refund above this amount (fen). None: no cap.
+    #[serde(default)]
+    pub refund_cap_fen: Option<u64>,
+    /// Gateway override (the sandbox gateway, or a simulator). None: the production gateway.
+    #[serde(default)]
+    pub api_base_url: Option<String>,
+}
+
+/// A WeChat Pay direct merchant (普通商户).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WechatpayMerchantSettings {
+    /// 商户号.
+    pub mchid: String,
+    /// The appid bound to the merchant number.
+    pub appid: String,
+    /// Serial number of the merchant API certificate (商户API证书序列号).
+    pub merchant_serial_no: String,
+    #[serde(default)]
+    pub reply_text: Option<String>,
+    #[serde(default)]
+    pub auto_refund: bool,
+    #[serde(default)]
+    pub refund_cap_fen: Option<u64>,
+    #[serde(default)]
+    pub api_base_url: Option<String>,
+}
+
+/// A WeChat Pay service provider (服务商) with sub-merchants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WechatpayProviderSettings {
+    /// The provider's own 商户号 (sp_mchid).
+    pub mchid: String,
+    /// The provider's appid (sp_appid).
+    pub appid: String,
+    pub merchant_serial_no: String,
+    /// Reply for the provider's own complaints.
+    #[serde(default)]
+    pub reply_text: Option<String>,
+    #[serde(default)]
+    pub auto_refund: bool,
+    #[serde(default)]
+    pub refund_cap_fen: Option<u64>,
+    /// Reply for complaints of sub-merchants this system does not know.
+    #[serde(default)]
+    pub default_reply_text: Option<String>,
+    /// Auto-refund for complaints of sub-merchants this system does not know.
+    #[serde(default)]
+    pub default_auto_refund: bool,
+    #[serde(default)]
+    pub api_base_url: Option<String>,
+}
+
+/// How a mini program is onboarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WxminiMode {
+    /// appId, secret, token and EncodingAESKey entered by hand; message push configured in the
+    /// mini program's console.
+    Manual,
+    /// One-click authorisation through a third-party platform (`wxopen_component` account).
+    Authorised,
+}
+
+/// The mini program's answer to a complaint: agree to settle (1) or refuse (2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SettlementDecision {
+    Agree,
+    Refuse,
+}
+
+impl SettlementDecision {
+    /// The platform's code: 1 agree, 2 refuse.
+    pub fn code(self) -> u8 {
+        match self {
+            SettlementDecision::Agree => 1,
+            SettlementDecision::Refuse => 2,
+        }
+    }
+}
+
+/// Automatic response to new mini-program complaints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoResponse {
+    pub enabled: bool,
+    pub decision: SettlementDecision,
+    /// 回应内容.
+    #[serde(default)]
+    pub text: String,
+    /// 回应图片: ids from `POST /admin/v1/media`.
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+/// Which WeChat Pay account takes a mini program's payments (used for refunds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentLink {
+    /// Our id of a `wechatpay_merchant` or `wechatpay_provider` account.
+    pub account_id: String,
+    /// With a provider: the sub-merchant that receives the payments.
+    #[serde(default)]
+    pub sub_mchid: Option<String>,
+}
+
+/// What an authorised mini program granted us (filled in by the authorisation flow).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuthorizationInfo {
+    /// Permission set ids (func_info) granted.
+    pub permission_sets: Vec<u32>,
+    pub authorized_at: DateTime<Utc>,
+    /// False after an `unauthorized` event.
+    pub active: bool,
+}
+
+/// A WeChat Mini Program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WxminiAppSettings {
+    pub appid: String,
+    pub mode: WxminiMode,
+    /// With `authorised`: our id of the `wxopen_component` account.
+    #[serde(default)]
+    pub component_account_id: Option<String>,
+    #[serde(default)]
+    pub auto_response: Option<AutoResponse>,
+    #[serde(default)]
+    pub auto_refund: bool,
+    #[serde(default)]
+    pub refund_cap_fen: Option<u64>,
+    #[serde(default)]
+    pub payment: Option<PaymentLink>,
+    /// Set by the authorisation flow; read-only through the API.
+    #[serde(default)]
+    pub authorization: Option<AuthorizationInfo>,
+    #[serde(default)]
+    pub api_base_url: Option<String>,
+}
+
+/// A WeChat Open Platform third-party platform (第三方平台) used for one-click authorisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WxopenComponentSettings {
+    pub component_appid: String,
+    #[serde(default)]
+    pub api_base_url: Option<String>,
+}
+
+/// Whether one secret is set, and a fingerprint to compare with what you hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SecretStatus {
+    pub set: bool,
+    /// Keys and certificates: SHA-256 (hex) of the public key (SubjectPublicKeyInfo DER) or of
+    /// the certificate DER. Short secrets: first 8 hex characters of an HMAC-SHA256 under the
+    /// installation's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// For lists (platform certificates): how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+}
+
+impl SecretStatus {
+    pub fn unset() -> Self {
+        Self {
+            set: false,
+            fingerprint: None,
+            count: None,
+        }
+    }
+
+    pub fn set(fingerprint: String) -> Self {
+        Self {
+            set: true,
+            fingerprint: Some(fingerprint),
+            count: None,
+        }
+    }
+}
+
+/// The credential status of an account: never the values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CredentialsStatus {
+    /// Every credential the account's mode needs is set.
+    pub complete: bool,
+    /// Alipay key mode (`certificate` or `public_key`), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Non-secret identifiers that came with the credentials (e.g. the WeChat Pay public key id).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identifiers: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, SecretStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Alipay key modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlipayKeyMode {
+    /// 公钥证书模式: app private key, app certificate, Alipay certificate, Alipay root certificate.
+    Certificate,
+    /// 公钥模式: app private key and the Alipay public key.
+    PublicKey,
+}
+
+impl AlipayKeyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlipayKeyMode::Certificate => "certificate",
+            AlipayKeyMode::PublicKey => "public_key",
+        }
+    }
+}
+
+/// The credential bundle of an account, as kept in the secret store (one secret per account).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Credentials {
+    Alipay(AlipayCredentials),
+    Wechatpay(WechatpayCredentials),
+    WechatApp(WechatAppCredentials),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials([redacted])")
+    }
+}
+
+/// Alipay app keys; which fields are required depends on `mode`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct AlipayCredentials {
+    pub mode: Option<AlipayKeyMode>,
+    pub app_private_key: Option<Sensitive>,
+    pub app_cert: Option<Sensitive>,
+    pub alipay_cert: Option<Sensitive>,
+    pub alipay_root_cert: Option<Sensitive>,
+    pub alipay_public_key: Option<Sensitive>,
+}
+
+/// WeChat Pay API v3 keys. Verification works with platform certificates, the WeChat Pay
+/// public key, or both at once.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct WechatpayCredentials {
+    /// Merchant API private key (apiclient_key.pem).
+    pub private_key: Option<Sensitive>,
+    /// API v3 key (32 characters).
+    pub apiv3_key: Option<Sensitive>,
+    /// Platform certificates (PEM), if entered by hand; more are downloaded as needed.
+    #[serde(default)]
+    pub platform_certificates: Vec<Sensitive>,
+    /// WeChat Pay public key (PEM).
+    pub wechatpay_public_key: Option<Sensitive>,
+    /// Its id, `PUB_KEY_ID_...`.
+    pub wechatpay_public_key_id: Option<String>,
+}
+
+/// App secret, message-push token and EncodingAESKey (mini program in manual mode, third-party
+/// platform).
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct WechatAppCredentials {
+    pub secret: Option<Sensitive>,
+    pub token: Option<Sensitive>,
+    pub encoding_aes_key: Option<Sensitive>,
+}
+
+/// A provider's sub-merchant (子商户).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SubMerchant {
+    /// Our id of the provider account.
+    pub account_id: String,
+    pub sub_mchid: String,
+    pub name: String,
+    /// 商户回复用户内容 for this sub-merchant's complaints. None: the provider's default.
+    pub reply_text: Option<String>,
+    pub auto_refund: bool,
+    /// None: the provider's cap.
+    pub refund_cap_fen: Option<u64>,
+    /// Disabled: no automatic action and no notice to its own staff; the provider still hears.
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A three-way field in a partial update: omitted keeps the value, `null` clears it, a value
+/// replaces it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    /// Apply this patch to the current value.
+    pub fn apply(self, current: Option<T>) -> Option<T> {
+        match self {
+            Patch::Keep => current,
+            Patch::Clear => None,
+            Patch::Set(v) => Some(v),
+        }
+    }
+
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Patch::Keep)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Only called when the field is present (use with `#[serde(default)]`).
+        Ok(match Option::<T>::deserialize(deserializer)? {
+            None => Patch::Clear,
+            Some(v) => Patch::Set(v),
+        })
+    }
+}
+
+/// TLS on the SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// TLS from the first byte (port 465; 163 Mail).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS (port 587 or 25).
+    Starttls,
+    /// No TLS (a relay on the same host only).
+    None,
+}
+
+/// E-mail channel (non-secret part).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EmailChannel {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// From address; with 163 Mail it must equal the login.
+    pub sender: String,
+    /// SMTP login; None means the sender address.
+    pub username: Option<String>,
+    pub recipients: Vec<String>,
+}
+
+/// Official-account template message channel (non-secret part).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OaTemplateChannel {
+    /// The official account's appId.
+    pub appid: String,
+    pub template_id: String,
+    /// Recipients' openids under that official account.
+    pub openids: Vec<String>,
+    /// Template key → complaint field (`platform`, `merchant`, `complaint_id`, `time`,
+    /// `amount`, `user_text`, `deadline`, `event`).
+    pub field_mapping: BTreeMap<String, String>,
+    pub api_base_url: Option<String>,
+}
+
+/// Tencent Cloud SMS channel (non-secret part).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SmsChannel {
+    /// Tencent Cloud SecretId (an identifier; the SecretKey is the secret).
+    pub secret_id: String,
+    /// SmsSdkAppId.
+    pub sdk_app_id: String,
+    /// SignName (短信签名).
+    pub sign_name: String,
+    pub template_id: String,
+    /// E.164 numbers (+8613...).
+    pub phone_numbers: Vec<String>,
+    /// Region (default ap-guangzhou).
+    pub region: Option<String>,
+    pub api_base_url: Option<String>,
+}
+
+/// Group bot kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BotKind {
+    Wecom,
+    Dingtalk,
+    Feishu,
+}
+
+/// Group bot channel (non-secret part; the webhook URL and signing secret are secrets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BotChannel {
+    /// Your name for this bot, unique within the settings.
+    pub id: String,
+    pub kind: BotKind,
+}
+
+/// Staff notification settings of an account or a sub-merchant (non-secret part). Any
+/// channels at the same time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationSettings {
+    pub email: Option<EmailChannel>,
+    pub oa_template: Option<OaTemplateChannel>,
+    pub sms: Option<SmsChannel>,
+    pub bots: Vec<BotChannel>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// The secret part of notification settings, kept in the secret store.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct NotificationSecrets {
+    /// SMTP authorisation code (授权码).
+    pub email_auth_code: Option<Sensitive>,
+    /// Official account AppSecret.
+    pub oa_secret: Option<Sensitive>,
+    /// Tencent Cloud SecretKey.
+    pub sms_secret_key: Option<Sensitive>,
+    /// Per bot id.
+    #[serde(default)]
+    pub bots: BTreeMap<String, BotSecrets>,
+}
+
+impl std::fmt::Debug for NotificationSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NotificationSecrets([redacted])")
+    }
+}
+
+/// A bot's webhook URL (it carries the access token) and optional signing secret.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct BotSecrets {
+    pub webhook_url: Option<Sensitive>,
+    pub signing_secret: Option<Sensitive>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct P {
+        #[serde(default)]
+        a: Patch<String>,
+    }
+
+    #[test]
+    fn patch_distinguishes_omitted_null_and_value() {
+        let omitted: P = serde_json::from_str("{}").expect("json");
+        let null: P = serde_json::from_str(r#"{"a":null}"#).expect("json");
+        let value: P = serde_json::from_str(r#"{"a":"x"}"#).expect("json");
+        assert_eq!(omitted.a, Patch::Keep);
+        assert_eq!(null.a, Patch::Clear);
+        assert_eq!(value.a, Patch::Set("x".to_string()));
+        assert_eq!(Patch::Keep.apply(Some(1)), Some(1));
+        assert_eq!(Patch::<i32>::Clear.apply(Some(1)), None);
+        assert_eq!(Patch::Set(2).apply(Some(1)), Some(2));
+    }
+
+    #[test]
+    fn account_serialises_kind_and_settings_side_by_side() {
+        let a = Account {
+            id: "acc_1".into(),
+            name: "Shop".into(),
+            enabled: true,
+            settings: AccountSettings::AlipayApp(AlipayAppSettings {
+                app_id: "2021000000000001".into(),
+                reply_text: Some("hi".into()),
+                auto_refund: true,
+                refund_cap_fen: Some(1000),
+                api_base_url: None,
+            }),
+            credentials: CredentialsStatus::default(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let v = serde_json::to_value(&a).expect("serialise");
+        assert_eq!(v["kind"], "alipay_app");
+        assert_eq!(v["settings"]["app_id"], "2021000000000001");
+        let back: Account = serde_json::from_value(v).expect("deserialise");
+        assert_eq!(back, a);
+        assert_eq!(back.platform_id(), "2021000000000001");
+    }
+
+    #[test]
+    fn credentials_debug_is_redacted() {
+        let c = Credentials::WechatApp(WechatAppCredentials {
+            secret: Some(Sensitive::new("s3cr3t-value")),
+            ..Default::default()
+        });
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,191 @@
+//! Complaint records, their history and our action log.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Where a complaint came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    /// WeChat Pay consumer complaints 2.0.
+    Wechatpay,
+    /// Alipay trade complaints (`tradecomplain`) and RiskGO consumer complaints.
+    Alipay,
+    /// WeChat Mini Program trade complaints.
+    Wxmini,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Wechatpay => "wechatpay",
+            Platform::Alipay => "alipay",
+            Platform::Wxmini => "wxmini",
+        }
+    }
+}
+
+/// Our normalised status. The platform's own value is kept verbatim in `raw_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ComplaintStatus {
+    /// Waiting for the merchant.
+    Pending,
+    /// The merchant is handling it (replied, refund under way).
+    Processing,
+    /// Waiting for the platform or the buyer.
+    AwaitingPlatform,
+    /// Finished in the merchant's favour or settled.
+    Resolved,
+    /// Closed without settlement (withdrawn, expired, judged).
+    Closed,
+}
+
+impl ComplaintStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComplaintStatus::Pending => "pending",
+            ComplaintStatus::Processing => "processing",
+            ComplaintStatus::AwaitingPlatform => "awaiting_platform",
+            ComplaintStatus::Resolved => "resolved",
+            ComplaintStatus::Closed => "closed",
+        }
+    }
+}
+
+/// The order a complaint is about.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrderRef {
+    /// Platform trade/transaction number.
+    pub transaction_id: Option<String>,
+    /// Merchant order number.
+    pub out_trade_no: Option<String>,
+    /// Order amount in fen, from the platform's order data.
+    pub amount_fen: Option<u64>,
+}
+
+/// A complaint record (ours).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Complaint {
+    /// Our stable id (`cmp_...`); platforms' ids can collide across platforms.
+    pub id: String,
+    pub platform: Platform,
+    /// Sub-family within a platform (Alipay: `trade` or `risk`).
+    pub family: Option<String>,
+    pub account_id: String,
+    /// Provider complaints: the sub-merchant.
+    pub sub_mchid: Option<String>,
+    /// The platform's complaint id.
+    pub platform_complaint_id: String,
+    /// The platform's status value, verbatim (open set, misspellings kept).
+    pub raw_status: String,
+    pub status: ComplaintStatus,
+    pub orders: Vec<OrderRef>,
+    /// Amount the buyer complains about, fen.
+    pub complaint_amount_fen: Option<u64>,
+    /// Refunded so far by us, fen.
+    pub refunded_fen: u64,
+    /// Problem type (raw), e.g. `REFUND`.
+    pub problem_type: Option<String>,
+    /// The buyer's words (no phone numbers).
+    pub description: Option<String>,
+    /// Whether the platform flagged it for immediate service.
+    pub need_immediate_service: bool,
+    /// When the merchant's next answer is due.
+    pub deadline: Option<DateTime<Utc>>,
+    pub complained_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// We have replied (automatically or by hand).
+    pub replied: bool,
+    /// We have completed/finished it on the platform.
+    pub completed: bool,
+}
+
+/// One entry of the platform's negotiation history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryEntry {
+    pub complaint_id: String,
+    /// The platform's id of the entry (or a position), for dedupe.
+    pub entry_id: String,
+    /// Who acted (`USER`, `MERCHANT`, `PLATFORM`, ... raw).
+    pub operator: Option<String>,
+    /// The platform's operation type, raw.
+    pub operation: String,
+    pub content: Option<String>,
+    /// Media ids/URLs the platform attached.
+    pub media: Vec<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// What we did on the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Reply,
+    Complete,
+    Refund,
+    RefundProgress,
+    Feedback,
+    Supplement,
+    RefundEvidence,
+    Appeal,
+    Notify,
+}
+
+/// Who started an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum ActionTrigger {
+    /// The account's policy, from a platform event.
+    Policy,
+    /// An admin API call with this token id.
+    Admin { token_id: String },
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionOutcome {
+    Succeeded,
+    /// The platform said it was already done; counted as done.
+    AlreadyDone,
+    Failed,
+    /// Decided not to act (disabled, over the cap, already replied...).
+    Skipped,
+}
+
+/// One line of our action log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ActionLogEntry {
+    pub complaint_id: String,
+    pub action_id: String,
+    pub action: ActionKind,
+    pub trigger: ActionTrigger,
+    pub outcome: ActionOutcome,
+    /// Why (skipped, failed) or what (amount, text length), never a secret or a phone number.
+    pub detail: String,
+    /// Refund request number or other business key used, if any.
+    pub request_no: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A WeChat Pay violation notice or a mini-program violation record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Violation {
+    pub id: String,
+    pub account_id: String,
+    pub sub_mchid: Option<String>,
+    /// `VIOLATION.PUNISH`, `VIOLATION.INTERCEPT`, `VIOLATION.APPEAL`, or the mini program's
+    /// record type; raw.
+    pub event_type: String,
+    /// The platform's record id.
+    pub record_id: String,
+    /// A short description of what happened.
+    pub summary: String,
+    /// The platform's fields, verbatim.
+    pub details: serde_json::Value,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+}

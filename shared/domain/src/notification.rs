@@ -1,0 +1,92 @@
+//! Notification jobs (what to tell whom) and deliveries (one per channel and recipient set).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Whose staff are told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Audience {
+    pub account_id: String,
+    /// A sub-merchant's own staff; None: the account's staff.
+    pub sub_mchid: Option<String>,
+}
+
+/// What the notice is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NotificationSubject {
+    Complaint { complaint_id: String },
+    Violation { violation_id: String },
+}
+
+/// Everything a notifier needs to write the message, without reading anything else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationSummary {
+    /// `wechatpay`, `alipay`, `wxmini`.
+    pub platform: String,
+    /// What happened, e.g. `new complaint`, `user replied`, `VIOLATION.INTERCEPT`.
+    pub event: String,
+    /// The merchant or sub-merchant's name.
+    pub merchant: String,
+    /// The platform's complaint (or record) id.
+    pub reference: String,
+    pub at: DateTime<Utc>,
+    pub amount_fen: Option<u64>,
+    /// The buyer's words, trimmed.
+    pub user_text: Option<String>,
+    pub deadline: Option<DateTime<Utc>>,
+    /// Link to the detail in the admin API.
+    pub link: Option<String>,
+}
+
+/// A notification job: created by the worker, delivered by the notifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationJob {
+    pub id: String,
+    /// The event this notice is for; with the channel and recipients it makes the delivery
+    /// idempotency key.
+    pub event_key: String,
+    pub audience: Audience,
+    pub subject: NotificationSubject,
+    pub summary: NotificationSummary,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Delivery channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    OaTemplate,
+    Sms,
+    Bot,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Retrying,
+    Sent,
+    Failed,
+}
+
+/// One delivery: a channel and a recipient set for one notification job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Delivery {
+    pub id: String,
+    pub job_id: String,
+    pub channel: Channel,
+    /// Recipient labels (addresses, openids, masked phone numbers, bot ids).
+    pub recipients: Vec<String>,
+    /// (event, channel, recipients): the same event is never delivered twice on a channel.
+    pub idempotency_key: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    /// The platform's or server's message on the last failure.
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

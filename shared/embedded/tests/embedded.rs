@@ -1,0 +1,115 @@
+//! Behaviour specific to the embedded adapters: encryption at rest, the master key file,
+//! durability across reopening.
+
+use domain::ports::{Item, Queue, RecordStore, SecretError, SecretStore};
+use embedded::{Db, MasterKey, MasterKeyError, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore};
+use secrecy::SecretString;
+use std::time::Duration;
+
+const PLAIN: &str = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC-plaintext-marker";
+
+#[tokio::test]
+async fn secrets_are_not_stored_in_plain_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("desk.db");
+    let key = MasterKey::load_or_create(&dir.path().join("master.key")).expect("key");
+    let store = SqliteSecretStore::new(Db::open(&path).expect("db"), &key);
+    store
+        .put("accounts/a/credentials", SecretString::from(PLAIN.to_string()))
+        .await
+        .expect("put");
+    drop(store);
+    let mut raw = std::fs::read(&path).expect("read db");
+    if let Ok(wal) = std::fs::read(dir.path().join("desk.db-wal")) {
+        raw.extend(wal);
+    }
+    let needle = b"plaintext-marker";
+    assert!(
+        !raw.windows(needle.len()).any(|w| w == needle),
+        "secret found in the database file"
+    );
+}
+
+#[tokio::test]
+async fn another_master_key_cannot_read_secrets() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::open(dir.path().join("desk.db")).expect("db");
+    let right = SqliteSecretStore::new(db.clone(), &MasterKey::generate());
+    right
+        .put("n", SecretString::from("value".to_string()))
+        .await
+        .expect("put");
+    let wrong = SqliteSecretStore::new(db, &MasterKey::generate());
+    let err = wrong.get("n").await.expect_err("wrong key");
+    assert!(matches!(err, SecretError::Undecryptable(_)), "{err:?}");
+    assert!(!format!("{err}").contains("value"));
+}
+
+#[tokio::test]
+async fn master_key_file_is_created_private_and_reloaded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keys").join("master.key");
+    let first = MasterKey::load_or_create(&path).expect("create");
+    let second = MasterKey::load_or_create(&path).expect("reload");
+    assert_eq!(first.derive("x"), second.derive("x"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    std::fs::write(&path, "not a key").expect("write");
+    let err = MasterKey::load_or_create(&path).expect_err("malformed");
+    assert!(matches!(err, MasterKeyError::Malformed { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn records_and_queue_survive_reopening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("desk.db");
+    {
+        let db = Db::open(&path).expect("db");
+        SqliteRecordStore::new(db.clone())
+            .create(Item::new("p", "s", serde_json::json!({"kept": true})))
+            .await
+            .expect("create");
+        SqliteQueue::new(db, QueueSettings::default())
+            .send("events", "queued", Duration::ZERO)
+            .await
+            .expect("send");
+    }
+    let db = Db::open(&path).expect("reopen");
+    let got = SqliteRecordStore::new(db.clone())
+        .get("p", "s")
+        .await
+        .expect("get")
+        .expect("present after reopen");
+    assert_eq!(got.data["kept"], true);
+    let msgs = SqliteQueue::new(db, QueueSettings::default())
+        .receive("events", 10, Duration::from_secs(30), Duration::from_secs(2))
+        .await
+        .expect("receive");
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].body, "queued");
+}
+
+#[tokio::test]
+async fn two_connections_share_one_queue() {
+    // The binary and an operator's tool (or a second process) may open the same file.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("desk.db");
+    let a = SqliteQueue::new(Db::open(&path).expect("db"), QueueSettings::default());
+    let b = SqliteQueue::new(Db::open(&path).expect("db"), QueueSettings::default());
+    a.send("events", "from a", Duration::ZERO).await.expect("send");
+    let got = b
+        .receive("events", 10, Duration::from_secs(30), Duration::from_secs(3))
+        .await
+        .expect("receive");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "from a");
+    let again = a
+        .receive("events", 10, Duration::from_secs(30), Duration::from_millis(300))
+        .await
+        .expect("receive");
+    assert!(again.is_empty());
+}
