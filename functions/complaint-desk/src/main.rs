@@ -1,1 +1,135 @@
-fn main() {}
+//! complaint desk, all in one process: every route, the workers and the scheduler over the
+//! embedded store and queue (SQLite and files under the data directory). No AWS, no Docker.
+
+use anyhow::Context;
+use app::auth::{AdminTokenSource, ensure_admin_token};
+use app::fingerprint::Fingerprinter;
+use app::telemetry::LogFormat;
+use app::worker::CancellationToken;
+use app::worker::{JobRegistry, WorkerSettings};
+use app::{AppState, Ports};
+use clap::Parser;
+use domain::clock::SystemClock;
+use embedded::{
+    Db, FileBlobStore, MasterKey, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore,
+};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// complaint desk: receive payment-platform complaints, answer and refund automatically, tell
+/// staff at once.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where the database and blobs live (created if missing).
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// The master key that encrypts secrets (created on first start). Default:
+    /// <data-dir>/master.key. Keep it out of the data directory's backups if you can.
+    #[arg(long, env = "MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+    /// The HTTPS address platforms use to reach this server (behind your TLS proxy).
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    public_base_url: Option<url::Url>,
+    /// Log format: text or json. Filter with RUST_LOG (default info).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+    /// Concurrent jobs per queue.
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 2)]
+    worker_concurrency: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    app::telemetry::init(cli.log_format);
+    if let Some(u) = &cli.public_base_url
+        && u.scheme() != "https"
+    {
+        tracing::warn!(public_base_url = %u, "PUBLIC_BASE_URL is not https; the platforms only call HTTPS addresses");
+    }
+
+    std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            cli.data_dir.display()
+        )
+    })?;
+    let key_path = cli
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| cli.data_dir.join("master.key"));
+    let master = MasterKey::load_or_create(&key_path)?;
+    let db = Db::open(cli.data_dir.join("complaint-desk.db"))?;
+    let queue_settings = QueueSettings::default();
+    let retry = app::worker::RetryPolicy {
+        max_attempts: queue_settings.max_receives.saturating_sub(1).max(1),
+        ..Default::default()
+    };
+    let ports = Ports {
+        records: Arc::new(SqliteRecordStore::new(db.clone())),
+        queue: Arc::new(SqliteQueue::new(db.clone(), queue_settings)),
+        blobs: Arc::new(FileBlobStore::new(cli.data_dir.join("blobs"))),
+        secrets: Arc::new(SqliteSecretStore::new(db.clone(), &master)),
+        clock: Arc::new(SystemClock),
+    };
+
+    let admin_env = std::env::var("ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
+    let (admin, source) = ensure_admin_token(&*ports.records, admin_env.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot set up the admin token: {e:?}"))?;
+    match source {
+        AdminTokenSource::Generated(token) => {
+            println!("Admin token (shown once; only its hash is stored): {token}");
+        }
+        AdminTokenSource::Environment => tracing::info!("admin token from ADMIN_TOKEN"),
+        AdminTokenSource::Stored => tracing::info!("admin token: the one generated on first start"),
+    }
+
+    let state = AppState::new(
+        ports.clone(),
+        Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
+        admin,
+    )
+    .with_public_base_url(cli.public_base_url.clone());
+    let router = app::http::router(state);
+
+    let registry = Arc::new(JobRegistry::new());
+    let shutdown = CancellationToken::new();
+    let mut workers = tokio::task::JoinSet::new();
+    for queue in domain::job::queues::ALL {
+        let settings = WorkerSettings {
+            concurrency: cli.worker_concurrency,
+            retry: retry.clone(),
+            ..WorkerSettings::for_queue(queue)
+        };
+        workers.spawn(app::worker::run(
+            ports.queue.clone(),
+            registry.clone(),
+            settings,
+            shutdown.clone(),
+        ));
+    }
+
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.listen))?;
+    let addr = listener.local_addr()?;
+    println!("complaint-desk listening on http://{addr}");
+    tracing::info!(%addr, data_dir = %cli.data_dir.display(), "started");
+
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        app::http::terminated().await;
+        tracing::info!("shutting down: no new requests; finishing jobs in progress");
+        stop.cancel();
+    });
+    app::http::serve(listener, router, shutdown.clone()).await?;
+    while workers.join_next().await.is_some() {}
+    tracing::info!("stopped");
+    Ok(())
+}

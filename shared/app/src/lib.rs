@@ -1,1 +1,18 @@
+//! Shared by every function and the all-in-one binary: configuration, the admin API router,
+//! the callback routes (as platforms are added), the worker loop and its job registry, and
+//! tracing set-up. Use-cases take their ports as parameters; only the composition roots in
+//! `functions/` choose adapters.
 
+pub mod admin;
+pub mod auth;
+pub mod credentials;
+pub mod error;
+pub mod fingerprint;
+pub mod http;
+pub mod repo;
+pub mod state;
+pub mod telemetry;
+pub mod worker;
+
+pub use error::ApiError;
+pub use state::{AppState, Ports};

@@ -11,8 +11,15 @@ fn png(bytes: &[u8]) -> Blob {
 
 pub async fn put_then_get_round_trips(store: &dyn BlobStore) {
     let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    store.put("media/acc_1/a.png", png(&bytes)).await.expect("put");
-    let got = store.get("media/acc_1/a.png").await.expect("get").expect("present");
+    store
+        .put("media/acc_1/a.png", png(&bytes))
+        .await
+        .expect("put");
+    let got = store
+        .get("media/acc_1/a.png")
+        .await
+        .expect("get")
+        .expect("present");
     assert_eq!(got.bytes, bytes);
     assert_eq!(got.content_type, "image/png");
 }
@@ -30,10 +37,16 @@ pub async fn put_replaces_and_delete_removes(store: &dyn BlobStore) {
         .await
         .expect("put again");
     let got = store.get("k").await.expect("get").expect("present");
-    assert_eq!((got.bytes.as_slice(), got.content_type.as_str()), (&b"two"[..], "image/jpeg"));
+    assert_eq!(
+        (got.bytes.as_slice(), got.content_type.as_str()),
+        (&b"two"[..], "image/jpeg")
+    );
     store.delete("k").await.expect("delete");
     assert!(store.get("k").await.expect("get").is_none());
-    store.delete("k").await.expect("deleting a missing blob is fine");
+    store
+        .delete("k")
+        .await
+        .expect("deleting a missing blob is fine");
 }
 
 pub async fn missing_blob_is_none(store: &dyn BlobStore) {

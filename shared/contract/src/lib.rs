@@ -54,20 +54,24 @@ macro_rules! __suite {
 #[macro_export]
 macro_rules! record_store_suite {
     ($factory:ident) => {
-        $crate::__suite!(records, $factory, [
-            create_then_get_round_trips,
-            create_conflicts_when_key_exists,
-            update_with_stale_version_is_rejected,
-            concurrent_compare_and_set_has_one_winner,
-            put_creates_or_replaces,
-            delete_respects_version,
-            transaction_is_all_or_nothing,
-            transaction_check_guards_other_writes,
-            primary_query_paginates_in_order,
-            gsi_query_filters_and_paginates,
-            expired_items_are_absent_and_can_be_recreated,
-            foreign_cursor_is_rejected,
-        ]);
+        $crate::__suite!(
+            records,
+            $factory,
+            [
+                create_then_get_round_trips,
+                create_conflicts_when_key_exists,
+                update_with_stale_version_is_rejected,
+                concurrent_compare_and_set_has_one_winner,
+                put_creates_or_replaces,
+                delete_respects_version,
+                transaction_is_all_or_nothing,
+                transaction_check_guards_other_writes,
+                primary_query_paginates_in_order,
+                gsi_query_filters_and_paginates,
+                expired_items_are_absent_and_can_be_recreated,
+                foreign_cursor_is_rejected,
+            ]
+        );
     };
 }
 
@@ -75,20 +79,24 @@ macro_rules! record_store_suite {
 #[macro_export]
 macro_rules! queue_suite {
     ($factory:ident) => {
-        $crate::__suite!(queue, $factory, [
-            received_message_is_hidden_until_visibility_ends,
-            redelivers_after_visibility_timeout_with_receive_count_plus_one,
-            stale_receipt_cannot_delete_redelivered_message,
-            dead_letters_after_max_receives,
-            concurrent_receivers_never_get_the_same_message,
-            delay_is_honoured,
-            dead_letter_keeps_reason_and_replay_puts_it_back,
-            change_visibility_hides_and_reveals,
-            deleted_message_never_returns,
-            dead_letters_paginate,
-            replay_of_unknown_dead_letter_is_not_found,
-            queues_are_separate,
-        ]);
+        $crate::__suite!(
+            queue,
+            $factory,
+            [
+                received_message_is_hidden_until_visibility_ends,
+                redelivers_after_visibility_timeout_with_receive_count_plus_one,
+                stale_receipt_cannot_delete_redelivered_message,
+                dead_letters_after_max_receives,
+                concurrent_receivers_never_get_the_same_message,
+                delay_is_honoured,
+                dead_letter_keeps_reason_and_replay_puts_it_back,
+                change_visibility_hides_and_reveals,
+                deleted_message_never_returns,
+                dead_letters_paginate,
+                replay_of_unknown_dead_letter_is_not_found,
+                queues_are_separate,
+            ]
+        );
     };
 }
 
@@ -96,13 +104,17 @@ macro_rules! queue_suite {
 #[macro_export]
 macro_rules! secret_store_suite {
     ($factory:ident) => {
-        $crate::__suite!(secrets, $factory, [
-            put_then_get_round_trips,
-            put_replaces_and_delete_removes,
-            missing_secret_is_none,
-            invalid_names_are_rejected,
-            large_and_unicode_values_survive,
-        ]);
+        $crate::__suite!(
+            secrets,
+            $factory,
+            [
+                put_then_get_round_trips,
+                put_replaces_and_delete_removes,
+                missing_secret_is_none,
+                invalid_names_are_rejected,
+                large_and_unicode_values_survive,
+            ]
+        );
     };
 }
 
@@ -110,11 +122,15 @@ macro_rules! secret_store_suite {
 #[macro_export]
 macro_rules! blob_store_suite {
     ($factory:ident) => {
-        $crate::__suite!(blobs, $factory, [
-            put_then_get_round_trips,
-            put_replaces_and_delete_removes,
-            missing_blob_is_none,
-            invalid_keys_are_rejected,
-        ]);
+        $crate::__suite!(
+            blobs,
+            $factory,
+            [
+                put_then_get_round_trips,
+                put_replaces_and_delete_removes,
+                missing_blob_is_none,
+                invalid_keys_are_rejected,
+            ]
+        );
     };
 }

@@ -110,7 +110,10 @@ pub async fn put_creates_or_replaces(store: &dyn RecordStore) {
 
 pub async fn delete_respects_version(store: &dyn RecordStore) {
     store.create(item("p", "s", 1)).await.expect("create");
-    let err = store.delete("p", "s", Some(7)).await.expect_err("wrong version");
+    let err = store
+        .delete("p", "s", Some(7))
+        .await
+        .expect_err("wrong version");
     assert!(matches!(err, StoreError::VersionConflict { .. }), "{err:?}");
     assert!(store.get("p", "s").await.expect("get").is_some());
     assert!(store.delete("p", "s", Some(1)).await.expect("delete"));
@@ -146,7 +149,11 @@ pub async fn transaction_is_all_or_nothing(store: &dyn RecordStore) {
         .await
         .expect("valid transaction");
     assert!(store.get("p", "new").await.expect("get").is_some());
-    let taken = store.get("p", "taken").await.expect("get").expect("present");
+    let taken = store
+        .get("p", "taken")
+        .await
+        .expect("get")
+        .expect("present");
     assert_eq!((taken.version, taken.data["n"].as_i64()), (2, Some(3)));
 }
 
@@ -163,7 +170,10 @@ pub async fn transaction_check_guards_other_writes(store: &dyn RecordStore) {
         ])
         .await
         .expect_err("check fails");
-    assert!(matches!(err, StoreError::TransactionConflict { index: 0, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::TransactionConflict { index: 0, .. }),
+        "{err:?}"
+    );
     assert!(store.get("p", "x").await.expect("get").is_none());
     store
         .transact(vec![
@@ -186,8 +196,14 @@ pub async fn primary_query_paginates_in_order(store: &dyn RecordStore) {
             .await
             .expect("create");
     }
-    store.create(item("part", "y#000", 99)).await.expect("create");
-    store.create(item("other", "x#000", 98)).await.expect("create");
+    store
+        .create(item("part", "y#000", 99))
+        .await
+        .expect("create");
+    store
+        .create(item("other", "x#000", 98))
+        .await
+        .expect("create");
 
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -254,14 +270,21 @@ pub async fn gsi_query_filters_and_paginates(store: &dyn RecordStore) {
         .create(item("c#other", "meta", 0).with_gsi1(IndexKey::new("acct#B", "2026-11-01#00")))
         .await
         .expect("create");
-    store.create(item("c#nogsi", "meta", 0)).await.expect("create");
+    store
+        .create(item("c#nogsi", "meta", 0))
+        .await
+        .expect("create");
 
     let mut seen = HashSet::new();
     let mut order = Vec::new();
     let mut cursor = None;
     loop {
         let page = store
-            .query(&Query::partition(Index::Gsi1, "acct#A").limit(2).after(cursor.take()))
+            .query(
+                &Query::partition(Index::Gsi1, "acct#A")
+                    .limit(2)
+                    .after(cursor.take()),
+            )
             .await
             .expect("query");
         for it in &page.items {
@@ -320,7 +343,10 @@ pub async fn expired_items_are_absent_and_can_be_recreated(store: &dyn RecordSto
         .await
         .expect("an expired key can be created again");
     assert_eq!(again.version, 1);
-    let err = store.create(item("ttl", "live", 2)).await.expect_err("live key");
+    let err = store
+        .create(item("ttl", "live", 2))
+        .await
+        .expect_err("live key");
     assert!(matches!(err, StoreError::AlreadyExists { .. }));
 }
 

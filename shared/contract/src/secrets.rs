@@ -16,9 +16,19 @@ async fn read(store: &dyn SecretStore, name: &str) -> Option<String> {
 }
 
 pub async fn put_then_get_round_trips(store: &dyn SecretStore) {
-    store.put("accounts/acc_1/credentials", s("{\"k\":\"v\"}")).await.expect("put");
-    assert_eq!(read(store, "accounts/acc_1/credentials").await.as_deref(), Some("{\"k\":\"v\"}"));
-    assert_eq!(read(store, "accounts/acc_2/credentials").await, None, "names are separate");
+    store
+        .put("accounts/acc_1/credentials", s("{\"k\":\"v\"}"))
+        .await
+        .expect("put");
+    assert_eq!(
+        read(store, "accounts/acc_1/credentials").await.as_deref(),
+        Some("{\"k\":\"v\"}")
+    );
+    assert_eq!(
+        read(store, "accounts/acc_2/credentials").await,
+        None,
+        "names are separate"
+    );
 }
 
 pub async fn put_replaces_and_delete_removes(store: &dyn SecretStore) {
@@ -27,8 +37,14 @@ pub async fn put_replaces_and_delete_removes(store: &dyn SecretStore) {
     assert_eq!(read(store, "a/b").await.as_deref(), Some("two"));
     store.delete("a/b").await.expect("delete");
     assert_eq!(read(store, "a/b").await, None);
-    store.delete("a/b").await.expect("deleting a missing secret is fine");
-    store.put("a/b", s("three")).await.expect("a deleted name can be used again");
+    store
+        .delete("a/b")
+        .await
+        .expect("deleting a missing secret is fine");
+    store
+        .put("a/b", s("three"))
+        .await
+        .expect("a deleted name can be used again");
     assert_eq!(read(store, "a/b").await.as_deref(), Some("three"));
 }
 
@@ -39,12 +55,18 @@ pub async fn missing_secret_is_none(store: &dyn SecretStore) {
 pub async fn invalid_names_are_rejected(store: &dyn SecretStore) {
     for name in ["", "has space", "semi;colon"] {
         let err = store.put(name, s("x")).await.expect_err("invalid name");
-        assert!(matches!(err, SecretError::InvalidName(_)), "{name:?}: {err:?}");
+        assert!(
+            matches!(err, SecretError::InvalidName(_)),
+            "{name:?}: {err:?}"
+        );
     }
 }
 
 pub async fn large_and_unicode_values_survive(store: &dyn SecretStore) {
-    let big = format!("-----BEGIN PRIVATE KEY-----\n{}\n中文 ✓", "A".repeat(20_000));
+    let big = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n中文 ✓",
+        "A".repeat(20_000)
+    );
     store.put("big/one", s(&big)).await.expect("put");
     assert_eq!(read(store, "big/one").await.as_deref(), Some(big.as_str()));
 }

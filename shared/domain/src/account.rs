@@ -337,6 +337,9 @@ pub struct CredentialsStatus {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub identifiers: BTreeMap<String, String>,
     pub fields: BTreeMap<String, SecretStatus>,
+    /// What the mode still needs before the account can act on the platform.
+    #[serde(default)]
+    pub missing: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<DateTime<Utc>>,
 }

@@ -32,7 +32,11 @@ pub struct JobEnvelope {
 }
 
 impl JobEnvelope {
-    pub fn new(job_type: impl Into<String>, payload: serde_json::Value, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        job_type: impl Into<String>,
+        payload: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             id: uuid::Uuid::now_v7().to_string(),
             job_type: job_type.into(),

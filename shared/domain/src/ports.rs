@@ -187,7 +187,11 @@ pub enum StoreError {
     AlreadyExists { pk: String, sk: String },
     /// A compare-and-set found another version (or no record).
     #[error("record {pk}/{sk} changed concurrently (expected version {expected})")]
-    VersionConflict { pk: String, sk: String, expected: u64 },
+    VersionConflict {
+        pk: String,
+        sk: String,
+        expected: u64,
+    },
     #[error("record {pk}/{sk} not found")]
     NotFound { pk: String, sk: String },
     /// A transaction failed a condition; `index` is the failing write's position.
@@ -404,7 +408,9 @@ mod tests {
 
     #[test]
     fn secret_names_follow_secrets_manager() {
-        assert!(valid_secret_name("complaint-desk/accounts/acc_1/credentials"));
+        assert!(valid_secret_name(
+            "complaint-desk/accounts/acc_1/credentials"
+        ));
         assert!(!valid_secret_name("a b"));
         assert!(!valid_secret_name(""));
     }

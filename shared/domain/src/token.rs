@@ -13,7 +13,10 @@ pub enum TokenScope {
     /// One account and, for a provider, all its sub-merchants.
     Account { account_id: String },
     /// One sub-merchant of a provider.
-    SubMerchant { account_id: String, sub_mchid: String },
+    SubMerchant {
+        account_id: String,
+        sub_mchid: String,
+    },
 }
 
 impl TokenScope {

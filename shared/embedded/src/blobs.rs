@@ -20,7 +20,10 @@ impl FileBlobStore {
         if !valid_blob_key(key) {
             return Err(BlobError::InvalidKey(key.to_string()));
         }
-        Ok((self.root.join("data").join(key), self.root.join("meta").join(key)))
+        Ok((
+            self.root.join("data").join(key),
+            self.root.join("meta").join(key),
+        ))
     }
 }
 

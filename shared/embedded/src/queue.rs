@@ -22,7 +22,10 @@ pub struct QueueSettings {
 impl Default for QueueSettings {
     fn default() -> Self {
         Self {
-            queues: domain::job::queues::ALL.iter().map(|q| q.to_string()).collect(),
+            queues: domain::job::queues::ALL
+                .iter()
+                .map(|q| q.to_string())
+                .collect(),
             max_receives: 5,
             poll_interval: Duration::from_millis(200),
         }
@@ -257,7 +260,9 @@ impl Queue for SqliteQueue {
                 let (at, id) = c
                     .split_once(':')
                     .and_then(|(a, i)| a.parse::<i64>().ok().map(|a| (a, i.to_string())))
-                    .ok_or_else(|| QueueError::Invalid("cursor is not one this queue issued".into()))?;
+                    .ok_or_else(|| {
+                        QueueError::Invalid("cursor is not one this queue issued".into())
+                    })?;
                 Some((at, id))
             }
         };
@@ -323,7 +328,11 @@ impl Queue for SqliteQueue {
     async fn ping(&self) -> Result<(), QueueError> {
         self.db
             .run(|conn| {
-                conn.query_row("SELECT count(*) FROM queue_messages LIMIT 1", [], |_| Ok(()))?;
+                conn.query_row(
+                    "SELECT count(*) FROM queue_messages LIMIT 1",
+                    [],
+                    |_| Ok(()),
+                )?;
                 Ok::<_, Qe>(())
             })
             .await

@@ -3,7 +3,9 @@
 use crate::db::{Db, DbError};
 use async_trait::async_trait;
 use base64::Engine;
-use domain::ports::{Index, IndexKey, Item, Page, Query, RecordStore, SkCondition, StoreError, Write};
+use domain::ports::{
+    Index, IndexKey, Item, Page, Query, RecordStore, SkCondition, StoreError, Write,
+};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Records in the `records` table, keyed like a DynamoDB single table.
@@ -240,7 +242,11 @@ fn run_query(conn: &rusqlite::Connection, q: &Query) -> Result<Page, E> {
             sql.push_str(&format!(" AND {skcol} BETWEEN ?{} AND ?{n}", n - 1));
         }
     }
-    let (cmp, dir) = if q.forward { (">", "ASC") } else { ("<", "DESC") };
+    let (cmp, dir) = if q.forward {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
     if let Some(cursor) = &q.cursor {
         let (s, p, k) = decode_cursor(cursor)?;
         args.push(s.into());
@@ -274,14 +280,15 @@ fn run_query(conn: &rusqlite::Connection, q: &Query) -> Result<Page, E> {
 impl SqliteRecordStore {
     /// One write in its own transaction; the written item (none for deletes and checks).
     async fn write_one(&self, write: Write) -> Result<Option<Item>, StoreError> {
-        self
-            .db
+        self.db
             .run(move |conn| {
                 let tx = conn.transaction()?;
                 let version = apply(&tx, &write)?;
                 tx.commit()?;
                 Ok::<_, E>(match write {
-                    Write::Create(mut item) | Write::Put(mut item) | Write::Update { mut item, .. } => {
+                    Write::Create(mut item)
+                    | Write::Put(mut item)
+                    | Write::Update { mut item, .. } => {
                         item.version = version;
                         Some(item)
                     }

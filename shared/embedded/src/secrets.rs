@@ -59,10 +59,11 @@ impl MasterKey {
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate();
-                key.write_new(path).map_err(|source| MasterKeyError::Create {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
+                key.write_new(path)
+                    .map_err(|source| MasterKeyError::Create {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
                 Ok(key)
             }
             Err(source) => Err(MasterKeyError::Read {
@@ -73,7 +74,9 @@ impl MasterKey {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?;
         let key: [u8; 32] = bytes.try_into().ok()?;
         Some(Self(key))
     }

@@ -1,7 +1,9 @@
 //! The port contract suites against the embedded adapters.
 
 use domain::ports::{BlobStore, Queue, RecordStore, SecretStore};
-use embedded::{Db, FileBlobStore, MasterKey, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore};
+use embedded::{
+    Db, FileBlobStore, MasterKey, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +30,10 @@ async fn queue() -> contract::Fixture<dyn Queue> {
 
 async fn secrets() -> contract::Fixture<dyn SecretStore> {
     let (db, dir) = fresh_db();
-    contract::Fixture::new(Arc::new(SqliteSecretStore::new(db, &MasterKey::generate())), dir)
+    contract::Fixture::new(
+        Arc::new(SqliteSecretStore::new(db, &MasterKey::generate())),
+        dir,
+    )
 }
 
 async fn blobs() -> contract::Fixture<dyn BlobStore> {

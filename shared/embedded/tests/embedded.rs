@@ -2,7 +2,9 @@
 //! durability across reopening.
 
 use domain::ports::{Item, Queue, RecordStore, SecretError, SecretStore};
-use embedded::{Db, MasterKey, MasterKeyError, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore};
+use embedded::{
+    Db, MasterKey, MasterKeyError, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore,
+};
 use secrecy::SecretString;
 use std::time::Duration;
 
@@ -15,7 +17,10 @@ async fn secrets_are_not_stored_in_plain_text() {
     let key = MasterKey::load_or_create(&dir.path().join("master.key")).expect("key");
     let store = SqliteSecretStore::new(Db::open(&path).expect("db"), &key);
     store
-        .put("accounts/a/credentials", SecretString::from(PLAIN.to_string()))
+        .put(
+            "accounts/a/credentials",
+            SecretString::from(PLAIN.to_string()),
+        )
         .await
         .expect("put");
     drop(store);
@@ -86,7 +91,12 @@ async fn records_and_queue_survive_reopening() {
         .expect("present after reopen");
     assert_eq!(got.data["kept"], true);
     let msgs = SqliteQueue::new(db, QueueSettings::default())
-        .receive("events", 10, Duration::from_secs(30), Duration::from_secs(2))
+        .receive(
+            "events",
+            10,
+            Duration::from_secs(30),
+            Duration::from_secs(2),
+        )
         .await
         .expect("receive");
     assert_eq!(msgs.len(), 1);
@@ -100,15 +110,27 @@ async fn two_connections_share_one_queue() {
     let path = dir.path().join("desk.db");
     let a = SqliteQueue::new(Db::open(&path).expect("db"), QueueSettings::default());
     let b = SqliteQueue::new(Db::open(&path).expect("db"), QueueSettings::default());
-    a.send("events", "from a", Duration::ZERO).await.expect("send");
+    a.send("events", "from a", Duration::ZERO)
+        .await
+        .expect("send");
     let got = b
-        .receive("events", 10, Duration::from_secs(30), Duration::from_secs(3))
+        .receive(
+            "events",
+            10,
+            Duration::from_secs(30),
+            Duration::from_secs(3),
+        )
         .await
         .expect("receive");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, "from a");
     let again = a
-        .receive("events", 10, Duration::from_secs(30), Duration::from_millis(300))
+        .receive(
+            "events",
+            10,
+            Duration::from_secs(30),
+            Duration::from_millis(300),
+        )
         .await
         .expect("receive");
     assert!(again.is_empty());

@@ -1,0 +1,94 @@
+//! The admin API (`/admin/v1`): bearer tokens, accounts, write-only credentials,
+//! sub-merchants, staff notification settings, tokens and dead letters. One axum router, served
+//! by the embedded binary and by the `admin-api` Lambda function.
+
+pub mod accounts;
+pub mod dead_letters;
+pub mod notifications;
+pub mod openapi;
+pub mod sub_merchants;
+pub mod tokens;
+pub mod validate;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub const BASE: &str = "/admin/v1";
+
+/// `?limit=&cursor=` on list routes.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageParams {
+    /// 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn limit(&self) -> Result<u32, crate::ApiError> {
+        match self.limit {
+            None => Ok(50),
+            Some(n) if (1..=200).contains(&n) => Ok(n),
+            Some(_) => Err(crate::ApiError::field("limit", "must be 1 to 200")),
+        }
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListPage<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+pub fn router() -> Router<AppState> {
+    let r = Router::new()
+        .route(
+            "/accounts",
+            get(accounts::list_accounts).post(accounts::create_account),
+        )
+        .route(
+            "/accounts/{id}",
+            get(accounts::get_account)
+                .patch(accounts::patch_account)
+                .delete(accounts::delete_account),
+        )
+        .route("/accounts/{id}/credentials", put(accounts::put_credentials))
+        .route(
+            "/accounts/{id}/sub-merchants",
+            get(sub_merchants::list_sub_merchants).post(sub_merchants::create_sub_merchant),
+        )
+        .route(
+            "/accounts/{id}/sub-merchants/{sub_mchid}",
+            get(sub_merchants::get_sub_merchant)
+                .patch(sub_merchants::patch_sub_merchant)
+                .delete(sub_merchants::delete_sub_merchant),
+        )
+        .route(
+            "/accounts/{id}/notifications",
+            get(notifications::get_account_notifications)
+                .put(notifications::put_account_notifications),
+        )
+        .route(
+            "/accounts/{id}/sub-merchants/{sub_mchid}/notifications",
+            get(notifications::get_sub_merchant_notifications)
+                .put(notifications::put_sub_merchant_notifications),
+        )
+        .route(
+            "/tokens",
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route("/tokens/{id}", axum::routing::delete(tokens::delete_token))
+        .route("/dead-letters", get(dead_letters::list_dead_letters))
+        .route(
+            "/dead-letters/{id}/replay",
+            post(dead_letters::replay_dead_letter),
+        )
+        .route("/openapi.json", get(openapi::serve));
+    Router::new().nest(BASE, r)
+}

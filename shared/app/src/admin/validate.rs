@@ -1,0 +1,181 @@
+//! Checks on settings that serde cannot express. Each error names its field.
+
+use crate::ApiError;
+
+pub fn name(field: &str, v: &str) -> Result<(), ApiError> {
+    let n = v.trim().chars().count();
+    if n == 0 || n > 100 {
+        return Err(ApiError::field(field, "must be 1 to 100 characters"));
+    }
+    Ok(())
+}
+
+pub fn digits(field: &str, v: &str, what: &str) -> Result<(), ApiError> {
+    if (8..=32).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            format!("must be the {what} (8 to 32 digits)"),
+        ))
+    }
+}
+
+/// WeChat appids: `wx` and 16 letters or digits.
+pub fn wx_appid(field: &str, v: &str) -> Result<(), ApiError> {
+    let ok =
+        v.len() == 18 && v.starts_with("wx") && v[2..].bytes().all(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            "must be a WeChat appid (wx and 16 letters or digits)",
+        ))
+    }
+}
+
+pub fn hex_serial(field: &str, v: &str) -> Result<(), ApiError> {
+    if (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            "must be the certificate serial number in hex",
+        ))
+    }
+}
+
+/// Texts sent to buyers: the platforms cap them (WeChat Pay response_content: 200).
+pub fn reply_text(field: &str, v: &Option<String>) -> Result<(), ApiError> {
+    if let Some(t) = v {
+        let n = t.trim().chars().count();
+        if n == 0 || n > 200 {
+            return Err(ApiError::field(
+                field,
+                "must be 1 to 200 characters (or null for none)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn base_url(field: &str, v: &Option<String>) -> Result<(), ApiError> {
+    if let Some(u) = v {
+        let ok = url::Url::parse(u)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !ok {
+            return Err(ApiError::field(field, "must be an http(s) URL"));
+        }
+    }
+    Ok(())
+}
+
+pub fn email(field: &str, v: &str) -> Result<(), ApiError> {
+    let ok = v.len() <= 254
+        && v.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(field, "must be an e-mail address"))
+    }
+}
+
+/// E.164 phone numbers: `+` and 6 to 15 digits.
+pub fn phone(field: &str, v: &str) -> Result<(), ApiError> {
+    let ok = v
+        .strip_prefix('+')
+        .is_some_and(|d| (6..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            "must be an E.164 number such as +8613800000000",
+        ))
+    }
+}
+
+pub fn non_empty(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
+    let n = v.trim().chars().count();
+    if n == 0 || n > max {
+        return Err(ApiError::field(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn identifier(field: &str, v: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            "must be 1 to 64 letters, digits, - or _",
+        ))
+    }
+}
+
+/// RFC 7396 JSON merge patch.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match patch {
+        serde_json::Value::Object(p) => {
+            if !target.is_object() {
+                *target = serde_json::Value::Object(Default::default());
+            }
+            if let serde_json::Value::Object(t) = target {
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        merge_patch(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                    }
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
+        merge_patch(
+            &mut t,
+            &json!({"a": null, "b": {"c": 9}, "e": [2, 3], "f": "x"}),
+        );
+        assert_eq!(t, json!({"b": {"c": 9, "d": 3}, "e": [2, 3], "f": "x"}));
+    }
+
+    #[test]
+    fn field_checks() {
+        assert!(wx_appid("f", "wx2c2769f8efd9abc2").is_ok());
+        assert!(wx_appid("f", "wx2c27").is_err());
+        assert!(digits("f", "1900000109", "mchid").is_ok());
+        assert!(digits("f", "19x0000109", "mchid").is_err());
+        assert!(phone("f", "+8613800000000").is_ok());
+        assert!(phone("f", "13800000000").is_err());
+        assert!(email("f", "ops@163.com").is_ok());
+        assert!(email("f", "ops@163").is_err());
+        assert!(base_url("f", &Some("http://127.0.0.1:9000".into())).is_ok());
+        assert!(base_url("f", &Some("ftp://x".into())).is_err());
+        assert!(reply_text("f", &Some("".into())).is_err());
+        assert!(reply_text("f", &Some("您好".repeat(100))).is_ok());
+        assert!(reply_text("f", &Some("您好".repeat(101))).is_err());
+    }
+}

@@ -1,0 +1,513 @@
+//! Write-only credentials: parse and check what an operator sends, merge it with what is
+//! stored (omitted keeps, `null` clears, a value replaces), and describe the result by
+//! fingerprints only. Error messages name the field and never echo a value.
+
+use crate::error::ApiError;
+use crate::fingerprint::{Fingerprinter, sha256_hex};
+use crate::http::from_value_at;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use domain::Sensitive;
+use domain::account::{
+    AccountKind, AlipayCredentials, AlipayKeyMode, Credentials, CredentialsStatus, Patch,
+    SecretStatus, WechatAppCredentials, WechatpayCredentials,
+};
+use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
+use rsa::traits::PublicKeyParts;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use x509_cert::Certificate;
+use x509_cert::der::{Decode, Encode};
+
+/// `PUT /accounts/{id}/credentials` for an `alipay_app`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlipayCredentialsInput {
+    #[serde(default)]
+    #[schema(value_type = Option<AlipayKeyMode>)]
+    pub mode: Patch<AlipayKeyMode>,
+    /// App private key: PEM (PKCS#8 or PKCS#1) or the bare base64 Alipay's key tool gives.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub app_private_key: Patch<Sensitive>,
+    /// Certificate mode: appCertPublicKey_*.crt (PEM).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub app_cert: Patch<Sensitive>,
+    /// Certificate mode: alipayCertPublicKey_RSA2.crt (PEM).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub alipay_cert: Patch<Sensitive>,
+    /// Certificate mode: alipayRootCert.crt (PEM bundle).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub alipay_root_cert: Patch<Sensitive>,
+    /// Public-key mode: the Alipay public key (PEM or bare base64).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub alipay_public_key: Patch<Sensitive>,
+}
+
+/// `PUT /accounts/{id}/credentials` for a `wechatpay_merchant` or `wechatpay_provider`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WechatpayCredentialsInput {
+    /// Merchant API private key (apiclient_key.pem).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub private_key: Patch<Sensitive>,
+    /// API v3 key: 32 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub apiv3_key: Patch<Sensitive>,
+    /// Platform certificates (PEM), if you have them; more are downloaded when needed.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub platform_certificates: Patch<Vec<Sensitive>>,
+    /// WeChat Pay public key (PEM).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub wechatpay_public_key: Patch<Sensitive>,
+    /// Its id, `PUB_KEY_ID_...`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub wechatpay_public_key_id: Patch<String>,
+}
+
+/// `PUT /accounts/{id}/credentials` for a `wxmini_app` (manual mode) or `wxopen_component`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WechatAppCredentialsInput {
+    /// AppSecret (mini program) or component_appsecret.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub secret: Patch<Sensitive>,
+    /// Message push Token (3 to 32 letters or digits).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub token: Patch<Sensitive>,
+    /// EncodingAESKey (43 characters).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub encoding_aes_key: Patch<Sensitive>,
+}
+
+fn b64(text: &str) -> Option<Vec<u8>> {
+    let compact: String = text.split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+}
+
+/// An RSA private key from PKCS#8 or PKCS#1, PEM or bare base64 DER.
+pub fn parse_rsa_private_key(text: &str) -> Option<RsaPrivateKey> {
+    let t = text.trim();
+    if t.starts_with("-----BEGIN") {
+        RsaPrivateKey::from_pkcs8_pem(t)
+            .ok()
+            .or_else(|| RsaPrivateKey::from_pkcs1_pem(t).ok())
+    } else {
+        let der = b64(t)?;
+        RsaPrivateKey::from_pkcs8_der(&der)
+            .ok()
+            .or_else(|| RsaPrivateKey::from_pkcs1_der(&der).ok())
+    }
+}
+
+/// An RSA public key from SubjectPublicKeyInfo or PKCS#1, PEM or bare base64 DER.
+pub fn parse_rsa_public_key(text: &str) -> Option<RsaPublicKey> {
+    let t = text.trim();
+    if t.starts_with("-----BEGIN") {
+        RsaPublicKey::from_public_key_pem(t)
+            .ok()
+            .or_else(|| RsaPublicKey::from_pkcs1_pem(t).ok())
+    } else {
+        let der = b64(t)?;
+        RsaPublicKey::from_public_key_der(&der)
+            .ok()
+            .or_else(|| RsaPublicKey::from_pkcs1_der(&der).ok())
+    }
+}
+
+/// Certificates in a PEM file (one or a bundle).
+pub fn parse_certificates(text: &str) -> Option<Vec<Certificate>> {
+    let certs = Certificate::load_pem_chain(text.trim().as_bytes()).ok()?;
+    (!certs.is_empty()).then_some(certs)
+}
+
+fn spki_der(key: &RsaPublicKey) -> Option<Vec<u8>> {
+    key.to_public_key_der().ok().map(|d| d.as_bytes().to_vec())
+}
+
+fn cert_spki_der(cert: &Certificate) -> Option<Vec<u8>> {
+    cert.tbs_certificate.subject_public_key_info.to_der().ok()
+}
+
+fn certs_fingerprint(certs: &[Certificate]) -> Option<String> {
+    let mut all = Vec::new();
+    for c in certs {
+        all.extend(c.to_der().ok()?);
+    }
+    Some(sha256_hex(&all))
+}
+
+struct Checker<'a> {
+    fp: &'a Fingerprinter,
+    fields: BTreeMap<String, SecretStatus>,
+}
+
+impl Checker<'_> {
+    fn private_key(
+        &mut self,
+        field: &str,
+        v: &Option<Sensitive>,
+    ) -> Result<Option<RsaPrivateKey>, ApiError> {
+        let Some(v) = v else {
+            self.fields.insert(field.into(), SecretStatus::unset());
+            return Ok(None);
+        };
+        let key = parse_rsa_private_key(v.expose()).ok_or_else(|| {
+            ApiError::field(
+                field,
+                "is not an RSA private key (PKCS#8 or PKCS#1, as PEM or bare base64)",
+            )
+        })?;
+        if key.size() * 8 < 2048 {
+            return Err(ApiError::field(
+                field,
+                "must be an RSA key of at least 2048 bits",
+            ));
+        }
+        let der = spki_der(&RsaPublicKey::from(&key))
+            .ok_or_else(|| ApiError::field(field, "has a public part that cannot be encoded"))?;
+        self.fields
+            .insert(field.into(), SecretStatus::set(sha256_hex(&der)));
+        Ok(Some(key))
+    }
+
+    fn public_key(&mut self, field: &str, v: &Option<Sensitive>) -> Result<(), ApiError> {
+        let Some(v) = v else {
+            self.fields.insert(field.into(), SecretStatus::unset());
+            return Ok(());
+        };
+        let key = parse_rsa_public_key(v.expose()).ok_or_else(|| {
+            ApiError::field(field, "is not an RSA public key (PEM or bare base64)")
+        })?;
+        let der = spki_der(&key).ok_or_else(|| ApiError::field(field, "cannot be encoded"))?;
+        self.fields
+            .insert(field.into(), SecretStatus::set(sha256_hex(&der)));
+        Ok(())
+    }
+
+    fn certificates(
+        &mut self,
+        field: &str,
+        v: &Option<Sensitive>,
+    ) -> Result<Option<Vec<Certificate>>, ApiError> {
+        let Some(v) = v else {
+            self.fields.insert(field.into(), SecretStatus::unset());
+            return Ok(None);
+        };
+        let certs = parse_certificates(v.expose())
+            .ok_or_else(|| ApiError::field(field, "is not a PEM certificate"))?;
+        self.insert_certs(field, &certs)?;
+        Ok(Some(certs))
+    }
+
+    fn insert_certs(&mut self, field: &str, certs: &[Certificate]) -> Result<(), ApiError> {
+        let fingerprint =
+            certs_fingerprint(certs).ok_or_else(|| ApiError::field(field, "cannot be encoded"))?;
+        self.fields.insert(
+            field.into(),
+            SecretStatus {
+                set: true,
+                fingerprint: Some(fingerprint),
+                count: Some(certs.len()),
+            },
+        );
+        Ok(())
+    }
+
+    fn short(
+        &mut self,
+        field: &str,
+        v: &Option<Sensitive>,
+        check: impl Fn(&str) -> Result<(), &'static str>,
+    ) -> Result<(), ApiError> {
+        let Some(v) = v else {
+            self.fields.insert(field.into(), SecretStatus::unset());
+            return Ok(());
+        };
+        check(v.expose()).map_err(|m| ApiError::field(field, m))?;
+        self.fields
+            .insert(field.into(), SecretStatus::set(self.fp.short(v.expose())));
+        Ok(())
+    }
+}
+
+/// Checks for short secrets, shared with the notification settings.
+pub mod rules {
+    pub fn apiv3_key(v: &str) -> Result<(), &'static str> {
+        if v.len() == 32 && v.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(())
+        } else {
+            Err("must be the 32-character API v3 key")
+        }
+    }
+
+    pub fn app_secret(v: &str) -> Result<(), &'static str> {
+        if !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(())
+        } else {
+            Err("must be 1 to 128 printable ASCII characters")
+        }
+    }
+
+    pub fn push_token(v: &str) -> Result<(), &'static str> {
+        if (3..=32).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            Ok(())
+        } else {
+            Err("must be 3 to 32 letters or digits")
+        }
+    }
+
+    pub fn encoding_aes_key(v: &str) -> Result<(), &'static str> {
+        use base64::Engine;
+        let ok = v.len() == 43
+            && base64::engine::general_purpose::STANDARD
+                .decode(format!("{v}="))
+                .is_ok_and(|k| k.len() == 32);
+        if ok {
+            Ok(())
+        } else {
+            Err("must be the 43-character EncodingAESKey")
+        }
+    }
+}
+
+/// Merge `body` into the stored credentials of an account of `kind`, check everything, and
+/// describe the result.
+pub fn apply(
+    kind: AccountKind,
+    existing: Option<Credentials>,
+    body: serde_json::Value,
+    fp: &Fingerprinter,
+    now: DateTime<Utc>,
+) -> Result<(Credentials, CredentialsStatus), ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::Invalid {
+            field: None,
+            message: "credentials must be a JSON object".into(),
+        });
+    }
+    match kind {
+        AccountKind::AlipayApp => {
+            let input: AlipayCredentialsInput = from_value_at("", body)?;
+            let old = match existing {
+                Some(Credentials::Alipay(c)) => c,
+                _ => AlipayCredentials::default(),
+            };
+            let merged = AlipayCredentials {
+                mode: input.mode.apply(old.mode),
+                app_private_key: input.app_private_key.apply(old.app_private_key),
+                app_cert: input.app_cert.apply(old.app_cert),
+                alipay_cert: input.alipay_cert.apply(old.alipay_cert),
+                alipay_root_cert: input.alipay_root_cert.apply(old.alipay_root_cert),
+                alipay_public_key: input.alipay_public_key.apply(old.alipay_public_key),
+            };
+            let status = describe_alipay(&merged, fp, now)?;
+            Ok((Credentials::Alipay(merged), status))
+        }
+        AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => {
+            let input: WechatpayCredentialsInput = from_value_at("", body)?;
+            let old = match existing {
+                Some(Credentials::Wechatpay(c)) => c,
+                _ => WechatpayCredentials::default(),
+            };
+            let merged = WechatpayCredentials {
+                private_key: input.private_key.apply(old.private_key),
+                apiv3_key: input.apiv3_key.apply(old.apiv3_key),
+                platform_certificates: input
+                    .platform_certificates
+                    .apply(Some(old.platform_certificates))
+                    .unwrap_or_default(),
+                wechatpay_public_key: input.wechatpay_public_key.apply(old.wechatpay_public_key),
+                wechatpay_public_key_id: input
+                    .wechatpay_public_key_id
+                    .apply(old.wechatpay_public_key_id),
+            };
+            let status = describe_wechatpay(&merged, fp, now)?;
+            Ok((Credentials::Wechatpay(merged), status))
+        }
+        AccountKind::WxminiApp | AccountKind::WxopenComponent => {
+            let input: WechatAppCredentialsInput = from_value_at("", body)?;
+            let old = match existing {
+                Some(Credentials::WechatApp(c)) => c,
+                _ => WechatAppCredentials::default(),
+            };
+            let merged = WechatAppCredentials {
+                secret: input.secret.apply(old.secret),
+                token: input.token.apply(old.token),
+                encoding_aes_key: input.encoding_aes_key.apply(old.encoding_aes_key),
+            };
+            let status = describe_wechat_app(&merged, fp, now)?;
+            Ok((Credentials::WechatApp(merged), status))
+        }
+    }
+}
+
+fn missing(fields: &BTreeMap<String, SecretStatus>, required: &[&str]) -> Vec<String> {
+    required
+        .iter()
+        .filter(|f| !fields.get(**f).is_some_and(|s| s.set))
+        .map(|f| f.to_string())
+        .collect()
+}
+
+fn describe_alipay(
+    c: &AlipayCredentials,
+    fp: &Fingerprinter,
+    now: DateTime<Utc>,
+) -> Result<CredentialsStatus, ApiError> {
+    let mut ck = Checker {
+        fp,
+        fields: BTreeMap::new(),
+    };
+    let private = ck.private_key("app_private_key", &c.app_private_key)?;
+    let app_cert = ck.certificates("app_cert", &c.app_cert)?;
+    ck.certificates("alipay_cert", &c.alipay_cert)?;
+    ck.certificates("alipay_root_cert", &c.alipay_root_cert)?;
+    ck.public_key("alipay_public_key", &c.alipay_public_key)?;
+    if let (Some(key), Some(certs)) = (&private, &app_cert) {
+        let mine = spki_der(&RsaPublicKey::from(key));
+        if mine.is_none() || mine != cert_spki_der(&certs[0]) {
+            return Err(ApiError::field(
+                "app_cert",
+                "does not certify the public key of app_private_key (a key and certificate from different apps?)",
+            ));
+        }
+    }
+    let mut missing_fields = match c.mode {
+        None => vec!["mode".to_string()],
+        Some(AlipayKeyMode::Certificate) => missing(
+            &ck.fields,
+            &[
+                "app_private_key",
+                "app_cert",
+                "alipay_cert",
+                "alipay_root_cert",
+            ],
+        ),
+        Some(AlipayKeyMode::PublicKey) => {
+            missing(&ck.fields, &["app_private_key", "alipay_public_key"])
+        }
+    };
+    missing_fields.sort();
+    Ok(CredentialsStatus {
+        complete: missing_fields.is_empty(),
+        mode: c.mode.map(|m| m.as_str().to_string()),
+        identifiers: BTreeMap::new(),
+        fields: ck.fields,
+        missing: missing_fields,
+        updated_at: Some(now),
+    })
+}
+
+fn describe_wechatpay(
+    c: &WechatpayCredentials,
+    fp: &Fingerprinter,
+    now: DateTime<Utc>,
+) -> Result<CredentialsStatus, ApiError> {
+    let mut ck = Checker {
+        fp,
+        fields: BTreeMap::new(),
+    };
+    ck.private_key("private_key", &c.private_key)?;
+    ck.short("apiv3_key", &c.apiv3_key, rules::apiv3_key)?;
+    if c.platform_certificates.is_empty() {
+        ck.fields
+            .insert("platform_certificates".into(), SecretStatus::unset());
+    } else {
+        let mut certs = Vec::new();
+        for (i, pem) in c.platform_certificates.iter().enumerate() {
+            let field = format!("platform_certificates[{i}]");
+            let mut parsed = parse_certificates(pem.expose())
+                .ok_or_else(|| ApiError::field(field, "is not a PEM certificate"))?;
+            certs.append(&mut parsed);
+        }
+        ck.insert_certs("platform_certificates", &certs)?;
+    }
+    ck.public_key("wechatpay_public_key", &c.wechatpay_public_key)?;
+    let mut identifiers = BTreeMap::new();
+    if let Some(id) = &c.wechatpay_public_key_id {
+        let ok = id.strip_prefix("PUB_KEY_ID_").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if !ok {
+            return Err(ApiError::field(
+                "wechatpay_public_key_id",
+                "must look like PUB_KEY_ID_0114232134912410000000000000",
+            ));
+        }
+        identifiers.insert("wechatpay_public_key_id".into(), id.clone());
+    }
+    let has_key = c.wechatpay_public_key.is_some();
+    if has_key != c.wechatpay_public_key_id.is_some() {
+        let field = if has_key {
+            "wechatpay_public_key_id"
+        } else {
+            "wechatpay_public_key"
+        };
+        return Err(ApiError::field(
+            field,
+            "the WeChat Pay public key and its id go together",
+        ));
+    }
+    // Verification needs platform certificates or the public key, but certificates can be
+    // downloaded with the private key and the API v3 key, so those two are what is required.
+    let mut missing_fields = missing(&ck.fields, &["private_key", "apiv3_key"]);
+    missing_fields.sort();
+    Ok(CredentialsStatus {
+        complete: missing_fields.is_empty(),
+        mode: None,
+        identifiers,
+        fields: ck.fields,
+        missing: missing_fields,
+        updated_at: Some(now),
+    })
+}
+
+fn describe_wechat_app(
+    c: &WechatAppCredentials,
+    fp: &Fingerprinter,
+    now: DateTime<Utc>,
+) -> Result<CredentialsStatus, ApiError> {
+    let mut ck = Checker {
+        fp,
+        fields: BTreeMap::new(),
+    };
+    ck.short("secret", &c.secret, rules::app_secret)?;
+    ck.short("token", &c.token, rules::push_token)?;
+    ck.short(
+        "encoding_aes_key",
+        &c.encoding_aes_key,
+        rules::encoding_aes_key,
+    )?;
+    let missing_fields = missing(&ck.fields, &["encoding_aes_key", "secret", "token"]);
+    Ok(CredentialsStatus {
+        complete: missing_fields.is_empty(),
+        mode: None,
+        identifiers: BTreeMap::new(),
+        fields: ck.fields,
+        missing: missing_fields,
+        updated_at: Some(now),
+    })
+}
+
+/// Used by tests and tools: parse a DER certificate.
+pub fn certificate_from_der(der: &[u8]) -> Option<Certificate> {
+    Certificate::from_der(der).ok()
+}

@@ -1,0 +1,190 @@
+//! The one error type at the HTTP edge.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `{"error": {"code", "message", "field"?, "request_id"?}}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code: `invalid_request`, `invalid_json`, `unauthorized`,
+    /// `forbidden`, `not_found`, `conflict`, `unsupported_media_type`, `payload_too_large`,
+    /// `internal`, `unavailable`.
+    pub code: &'static str,
+    pub message: String,
+    /// The offending field, as a dotted path (`settings.app_id`, `recipients[1]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Quote it when you report a 5xx; the logs carry the cause under this id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// An admin API error. 4xx carry a specific, safe message; 5xx log the cause chain and answer
+/// a generic message.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400, naming the field.
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
+    /// 400 for a body that is not JSON at all.
+    InvalidJson(String),
+    Unauthorized(&'static str),
+    Forbidden(String),
+    /// 404; also for anything outside the caller's scope.
+    NotFound(String),
+    Conflict(String),
+    UnsupportedMediaType(String),
+    PayloadTooLarge,
+    /// 503: a dependency (store, queue, secrets) is unavailable; retrying may help.
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// 500.
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ApiError::NotFound(what.into())
+    }
+
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid { .. } | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The whole `source()` chain of an error, for logs.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+tokio::task_local! {
+    /// The current request's id (set by the router's middleware), for 5xx bodies.
+    pub static REQUEST_ID: String;
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let request_id = REQUEST_ID.try_with(|id| id.clone()).ok();
+        let (code, message, field) = match self {
+            ApiError::Invalid { field, message } => ("invalid_request", message, field),
+            ApiError::InvalidJson(m) => ("invalid_json", m, None),
+            ApiError::Unauthorized(m) => ("unauthorized", m.to_string(), None),
+            ApiError::Forbidden(m) => ("forbidden", m, None),
+            ApiError::NotFound(m) => ("not_found", m, None),
+            ApiError::Conflict(m) => ("conflict", m, None),
+            ApiError::UnsupportedMediaType(m) => ("unsupported_media_type", m, None),
+            ApiError::PayloadTooLarge => (
+                "payload_too_large",
+                "the request body is larger than the limit (1 MiB)".to_string(),
+                None,
+            ),
+            ApiError::Unavailable(e) => {
+                tracing::error!(error = %chain(&*e), "dependency unavailable");
+                (
+                    "unavailable",
+                    "a dependency is unavailable; retry later".to_string(),
+                    None,
+                )
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = %chain(&*e), "internal error");
+                ("internal", "internal error".to_string(), None)
+            }
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                field,
+                request_id: if status.is_server_error() {
+                    request_id
+                } else {
+                    None
+                },
+            },
+        };
+        let mut res = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<domain::ports::StoreError> for ApiError {
+    fn from(e: domain::ports::StoreError) -> Self {
+        use domain::ports::StoreError as S;
+        match e {
+            S::Unavailable(_) => ApiError::Unavailable(Box::new(e)),
+            S::VersionConflict { .. } | S::TransactionConflict { .. } | S::AlreadyExists { .. } => {
+                ApiError::Conflict(
+                    "the resource changed while this request was handled; retry".into(),
+                )
+            }
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<domain::ports::SecretError> for ApiError {
+    fn from(e: domain::ports::SecretError) -> Self {
+        match e {
+            domain::ports::SecretError::Unavailable(_) => ApiError::Unavailable(Box::new(e)),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<domain::ports::QueueError> for ApiError {
+    fn from(e: domain::ports::QueueError) -> Self {
+        use domain::ports::QueueError as Q;
+        match e {
+            Q::Unavailable(_) => ApiError::Unavailable(Box::new(e)),
+            Q::DeadLetterNotFound(id) => ApiError::NotFound(format!("dead letter {id} not found")),
+            Q::Invalid(m) => ApiError::Invalid {
+                field: Some("cursor".into()),
+                message: m,
+            },
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! HTTP plumbing: the JSON extractor with field-naming errors, request ids, the health check,
+//! and the router that serves everything.
+
+use crate::error::{ApiError, REQUEST_ID};
+use crate::state::AppState;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+/// Request bodies larger than this are refused.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A JSON body whose errors name the field: `settings.app_id`, `recipients[2]`.
+pub struct ValidJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or_default();
+            if !ct.starts_with("application/json") {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "send JSON with Content-Type: application/json (got {ct:?})"
+                )));
+            }
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::InvalidJson("the request body could not be read".into())
+                }
+            })?;
+        parse_json(&bytes).map(ValidJson)
+    }
+}
+
+/// Parse JSON, turning serde's message into a field path.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::InvalidJson(format!("the body is not valid JSON: {inner}"));
+        }
+        data_error(&path, &inner.to_string())
+    })
+}
+
+/// Deserialize a JSON value that sits at `prefix` in the request (e.g. `settings`).
+pub fn from_value_at<T: DeserializeOwned>(
+    prefix: &str,
+    value: serde_json::Value,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner_path = e.path().to_string();
+        let path = if inner_path == "." {
+            prefix.to_string()
+        } else if prefix.is_empty() {
+            inner_path
+        } else {
+            format!("{prefix}.{inner_path}")
+        };
+        data_error(&path, &e.into_inner().to_string())
+    })
+}
+
+fn data_error(path: &str, message: &str) -> ApiError {
+    // serde reports a missing or unknown field at its parent; name the field itself.
+    let named = |marker: &str| {
+        message.strip_prefix(marker).and_then(|rest| {
+            let end = rest.find('`')?;
+            Some(rest[..end].to_string())
+        })
+    };
+    let base = if path == "." { "" } else { path };
+    let join = |f: String| {
+        if base.is_empty() {
+            f
+        } else {
+            format!("{base}.{f}")
+        }
+    };
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_string();
+    if let Some(f) = named("missing field `") {
+        return ApiError::field(join(f), message);
+    }
+    if let Some(f) = named("unknown field `") {
+        return ApiError::field(join(f), message);
+    }
+    ApiError::Invalid {
+        field: if base.is_empty() {
+            None
+        } else {
+            Some(base.to_string())
+        },
+        message,
+    }
+}
+
+/// Give every request an id (honouring a sane incoming `x-request-id`), make it available to
+/// error bodies, and return it in the response.
+pub async fn request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let mut res = REQUEST_ID
+        .scope(id.clone(), async move {
+            let started = std::time::Instant::now();
+            let res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+            span.in_scope(|| {
+                tracing::info!(
+                    status = res.status().as_u16(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "request finished"
+                );
+            });
+            res
+        })
+        .await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+/// `GET /healthz`: 200 when the store and the queue answer.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let records = state.ports.records.ping().await;
+    let queue = state.ports.queue.ping().await;
+    match (records, queue) {
+        (Ok(()), Ok(())) => (StatusCode::OK, Json(json!({"status": "ok"}))).into_response(),
+        (r, q) => {
+            if let Err(e) = &r {
+                tracing::error!(error = %crate::error::chain(e), "health: records unavailable");
+            }
+            if let Err(e) = &q {
+                tracing::error!(error = %crate::error::chain(e), "health: queue unavailable");
+            }
+            let failing: Vec<&str> = [("records", r.is_err()), ("queue", q.is_err())]
+                .into_iter()
+                .filter_map(|(n, bad)| bad.then_some(n))
+                .collect();
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "failing": failing})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn fallback() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// Every route this code base serves: the health check and the admin API (callbacks join as
+/// platforms are added). The same router runs in the embedded binary and in Lambda.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .merge(crate::admin::router())
+        .fallback(fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Serve `router` until `shutdown` is cancelled, then finish the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn terminated() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        port: u16,
+        mode: Mode,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Mode {
+        A,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        inner: Inner,
+        list: Vec<u8>,
+    }
+
+    fn field_of(body: &str) -> (Option<String>, String) {
+        match parse_json::<Outer>(body.as_bytes()) {
+            Err(ApiError::Invalid { field, message }) => (field, message),
+            Err(ApiError::InvalidJson(m)) => (None, m),
+            other => panic!("expected an error, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            field_of(r#"{"inner":{"port":1,"mode":"a"},"list":[]}"#)
+                .0
+                .as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            field_of(r#"{"name":"x","inner":{"mode":"a"},"list":[]}"#)
+                .0
+                .as_deref(),
+            Some("inner.port")
+        );
+        assert_eq!(
+            field_of(r#"{"name":"x","inner":{"port":1,"mode":"b"},"list":[]}"#)
+                .0
+                .as_deref(),
+            Some("inner.mode")
+        );
+        assert_eq!(
+            field_of(r#"{"name":"x","inner":{"port":70000,"mode":"a"},"list":[]}"#)
+                .0
+                .as_deref(),
+            Some("inner.port")
+        );
+        assert_eq!(
+            field_of(r#"{"name":"x","inner":{"port":1,"mode":"a"},"list":[1,"z"]}"#)
+                .0
+                .as_deref(),
+            Some("list[1]")
+        );
+        assert_eq!(
+            field_of(r#"{"name":"x","nmae":1,"inner":{"port":1,"mode":"a"},"list":[]}"#)
+                .0
+                .as_deref(),
+            Some("nmae")
+        );
+        let (field, msg) = field_of(r#"{"name": "#);
+        assert_eq!(field, None);
+        assert!(msg.contains("not valid JSON"), "{msg}");
+    }
+}

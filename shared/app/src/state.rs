@@ -1,0 +1,41 @@
+//! The router and handler state: the ports and what every handler shares.
+
+use crate::auth::AdminAuth;
+use crate::fingerprint::Fingerprinter;
+use domain::ports::{BlobStore, Clock, Queue, RecordStore, SecretStore};
+use std::sync::Arc;
+
+/// The adapters a deployment chose (embedded or AWS).
+#[derive(Clone)]
+pub struct Ports {
+    pub records: Arc<dyn RecordStore>,
+    pub queue: Arc<dyn Queue>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ports: Ports,
+    pub fingerprints: Fingerprinter,
+    pub admin: AdminAuth,
+    /// The HTTPS address platforms use to reach us (callback registration, redirects).
+    pub public_base_url: Option<url::Url>,
+}
+
+impl AppState {
+    pub fn new(ports: Ports, fingerprints: Fingerprinter, admin: AdminAuth) -> Self {
+        Self {
+            ports,
+            fingerprints,
+            admin,
+            public_base_url: None,
+        }
+    }
+
+    pub fn with_public_base_url(mut self, url: Option<url::Url>) -> Self {
+        self.public_base_url = url;
+        self
+    }
+}
