@@ -95,6 +95,19 @@ pub struct WechatAppCredentialsInput {
     pub encoding_aes_key: Patch<Sensitive>,
 }
 
+/// Base64 that tolerates non-zero trailing bits: WeChat's EncodingAESKey (43 characters) is
+/// often not canonical, including in WeChat's own sample.
+pub fn lenient_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    LENIENT.decode(text).ok()
+}
+
 fn b64(text: &str) -> Option<Vec<u8>> {
     let compact: String = text.split_whitespace().collect();
     base64::engine::general_purpose::STANDARD
@@ -132,9 +145,28 @@ pub fn parse_rsa_public_key(text: &str) -> Option<RsaPublicKey> {
     }
 }
 
+/// The DER bodies of every `-----BEGIN {label}-----` block, whatever the line length or line
+/// endings (Alipay's files use 76-column lines, which strict RFC 7468 readers refuse).
+pub fn pem_blocks(text: &str, label: &str) -> Option<Vec<Vec<u8>>> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(&begin) {
+        let after = &rest[start + begin.len()..];
+        let stop = after.find(&end)?;
+        out.push(b64(&after[..stop])?);
+        rest = &after[stop + end.len()..];
+    }
+    Some(out)
+}
+
 /// Certificates in a PEM file (one or a bundle).
 pub fn parse_certificates(text: &str) -> Option<Vec<Certificate>> {
-    let certs = Certificate::load_pem_chain(text.trim().as_bytes()).ok()?;
+    let certs = pem_blocks(text, "CERTIFICATE")?
+        .iter()
+        .map(|der| Certificate::from_der(der).ok())
+        .collect::<Option<Vec<_>>>()?;
     (!certs.is_empty()).then_some(certs)
 }
 
@@ -275,11 +307,7 @@ pub mod rules {
     }
 
     pub fn encoding_aes_key(v: &str) -> Result<(), &'static str> {
-        use base64::Engine;
-        let ok = v.len() == 43
-            && base64::engine::general_purpose::STANDARD
-                .decode(format!("{v}="))
-                .is_ok_and(|k| k.len() == 32);
+        let ok = v.len() == 43 && super::lenient_base64(v).is_some_and(|k| k.len() == 32);
         if ok {
             Ok(())
         } else {
@@ -507,7 +535,33 @@ fn describe_wechat_app(
     })
 }
 
-/// Used by tests and tools: parse a DER certificate.
-pub fn certificate_from_der(der: &[u8]) -> Option<Certificate> {
-    Certificate::from_der(der).ok()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wechat_sample_encoding_aes_key_is_accepted() {
+        // From WeChat's WXBizMsgCrypt sample: its last character carries non-zero spare bits.
+        assert!(rules::encoding_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG").is_ok());
+        assert!(rules::encoding_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEF").is_err());
+        assert!(rules::encoding_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDE!G").is_err());
+    }
+
+    #[test]
+    fn alipay_fixture_certificates_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/alipay");
+        let count = |f: &str| {
+            let text = std::fs::read_to_string(dir.join(f)).expect("fixture");
+            parse_certificates(&text).map(|c| c.len())
+        };
+        assert_eq!(count("alipayPublicCert.crt"), Some(2));
+        assert_eq!(count("alipayRootCert.crt"), Some(4));
+        assert_eq!(count("appPublicCert.crt"), Some(1));
+        assert_eq!(
+            parse_certificates("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"),
+            None
+        );
+        assert_eq!(parse_certificates("no pem here"), None);
+    }
 }

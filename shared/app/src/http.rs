@@ -97,8 +97,12 @@ fn data_error(path: &str, message: &str) -> ApiError {
     if let Some(f) = named("missing field `") {
         return ApiError::field(join(f), message);
     }
-    if let Some(f) = named("unknown field `") {
-        return ApiError::field(join(f), message);
+    if named("unknown field `").is_some() {
+        // serde_path_to_error already ends the path with the unknown field.
+        return ApiError::Invalid {
+            field: (!base.is_empty()).then(|| base.to_string()),
+            message,
+        };
     }
     ApiError::Invalid {
         field: if base.is_empty() {

@@ -1,0 +1,188 @@
+//! Test support: the real router over the embedded adapters in a temp dir.
+#![allow(dead_code)]
+
+use app::auth::AdminAuth;
+use app::fingerprint::Fingerprinter;
+use app::{AppState, Ports};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use domain::clock::SystemClock;
+use embedded::{
+    Db, FileBlobStore, MasterKey, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore,
+};
+use http_body_util::BodyExt;
+use rsa::RsaPrivateKey;
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+pub struct Harness {
+    pub state: AppState,
+    pub router: axum::Router,
+    pub db: Db,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn harness() -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::open(dir.path().join("desk.db")).expect("db");
+    let master = MasterKey::generate();
+    let ports = Ports {
+        records: Arc::new(SqliteRecordStore::new(db.clone())),
+        queue: Arc::new(SqliteQueue::new(
+            db.clone(),
+            QueueSettings {
+                poll_interval: std::time::Duration::from_millis(50),
+                ..QueueSettings::default()
+            },
+        )),
+        blobs: Arc::new(FileBlobStore::new(dir.path().join("blobs"))),
+        secrets: Arc::new(SqliteSecretStore::new(db.clone(), &master)),
+        clock: Arc::new(SystemClock),
+    };
+    let state = AppState::new(
+        ports,
+        Fingerprinter::new(master.derive("fp")),
+        AdminAuth::from_hash(app::auth::hash(ADMIN)),
+    );
+    let router = app::http::router(state.clone());
+    Harness {
+        state,
+        router,
+        db,
+        dir,
+    }
+}
+
+impl Harness {
+    /// Send a request; returns the status and the JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, bytes) = self
+            .raw(
+                method,
+                path,
+                token,
+                body.map(|b| b.to_string()),
+                "application/json",
+            )
+            .await;
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, json)
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        content_type: &str,
+    ) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req.header("content-type", content_type).body(Body::from(b)),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        let res = self.router.clone().oneshot(req).await.expect("response");
+        let status = res.status();
+        let bytes = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        (status, bytes)
+    }
+
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(ADMIN), body).await
+    }
+
+    /// Create an account as the administrator; returns its id.
+    pub async fn create(&self, body: Value) -> String {
+        let (status, json) = self
+            .admin(Method::POST, "/admin/v1/accounts", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+        json["id"].as_str().expect("id").to_string()
+    }
+
+    /// Create a scoped token; returns the bearer string.
+    pub async fn token(&self, scope: Value) -> String {
+        let (status, json) = self
+            .admin(
+                Method::POST,
+                "/admin/v1/tokens",
+                Some(serde_json::json!({"name": "scoped", "scope": scope})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+        json["token"].as_str().expect("token").to_string()
+    }
+}
+
+pub fn provider_body(mchid: &str) -> Value {
+    serde_json::json!({
+        "kind": "wechatpay_provider",
+        "name": format!("Provider {mchid}"),
+        "settings": {
+            "mchid": mchid,
+            "appid": "wx2c2769f8efd9abc2",
+            "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+            "default_reply_text": "您好，我们已收到您的投诉，正在处理。",
+            "default_auto_refund": true
+        }
+    })
+}
+
+/// A 2048-bit RSA key generated once per test binary.
+pub fn rsa_key() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen"))
+}
+
+pub fn second_rsa_key() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen"))
+}
+
+pub fn private_pem(key: &RsaPrivateKey) -> String {
+    key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string()
+}
+
+pub fn public_pem(key: &RsaPrivateKey) -> String {
+    key.to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("pem")
+}
+
+/// SHA-256 of the SubjectPublicKeyInfo DER, computed here independently of the app.
+pub fn spki_sha256(key: &RsaPrivateKey) -> String {
+    use sha2::Digest;
+    let der = key.to_public_key().to_public_key_der().expect("der");
+    hex::encode(sha2::Sha256::digest(der.as_bytes()))
+}
