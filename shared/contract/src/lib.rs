@@ -3,7 +3,7 @@
 //! An adapter's test file calls the suite macros with an async factory that returns a fresh,
 //! empty [`Fixture`]:
 //!
-//! ```ignore
+//! ```text
 //! async fn records() -> contract::Fixture<dyn RecordStore> { ... }
 //! contract::record_store_suite!(records);
 //! ```
