@@ -113,6 +113,18 @@ fn decode<T: DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
         })
 }
 
+fn decode_page<T: DeserializeOwned>(page: domain::ports::Page) -> Result<Listed<T>, RepoError> {
+    let items = page
+        .items
+        .into_iter()
+        .map(|i| decode(i).map(|(v, _)| v))
+        .collect::<Result<_, _>>()?;
+    Ok(Listed {
+        items,
+        next_cursor: page.next_cursor,
+    })
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<serde_json::Value, RepoError> {
     serde_json::to_value(value).map_err(RepoError::Serialise)
 }
@@ -217,16 +229,7 @@ impl<'a> AccountRepo<'a> {
         }
         .limit(limit)
         .after(cursor);
-        let page = self.store.query(&q).await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|i| decode(i).map(|(a, _)| a))
-            .collect::<Result<_, _>>()?;
-        Ok(Listed {
-            items,
-            next_cursor: page.next_cursor,
-        })
+        decode_page(self.store.query(&q).await?)
     }
 
     /// Delete the account and release its platform id (atomically).
@@ -305,24 +308,16 @@ impl<'a> SubMerchantRepo<'a> {
         limit: u32,
         cursor: Option<String>,
     ) -> Result<Listed<SubMerchant>, RepoError> {
-        let page = self
-            .store
-            .query(
-                &Query::partition(Index::Primary, keys::account(account_id))
-                    .begins_with(keys::SUB_PREFIX)
-                    .limit(limit)
-                    .after(cursor),
-            )
-            .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|i| decode(i).map(|(s, _)| s))
-            .collect::<Result<_, _>>()?;
-        Ok(Listed {
-            items,
-            next_cursor: page.next_cursor,
-        })
+        decode_page(
+            self.store
+                .query(
+                    &Query::partition(Index::Primary, keys::account(account_id))
+                        .begins_with(keys::SUB_PREFIX)
+                        .limit(limit)
+                        .after(cursor),
+                )
+                .await?,
+        )
     }
 
     pub async fn delete(&self, account_id: &str, sub_mchid: &str) -> Result<bool, RepoError> {
@@ -413,23 +408,15 @@ impl<'a> TokenRepo<'a> {
         limit: u32,
         cursor: Option<String>,
     ) -> Result<Listed<StoredToken>, RepoError> {
-        let page = self
-            .store
-            .query(
-                &Query::partition(Index::Gsi1, keys::TOKENS)
-                    .limit(limit)
-                    .after(cursor),
-            )
-            .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|i| decode(i).map(|(t, _)| t))
-            .collect::<Result<_, _>>()?;
-        Ok(Listed {
-            items,
-            next_cursor: page.next_cursor,
-        })
+        decode_page(
+            self.store
+                .query(
+                    &Query::partition(Index::Gsi1, keys::TOKENS)
+                        .limit(limit)
+                        .after(cursor),
+                )
+                .await?,
+        )
     }
 
     pub async fn delete(&self, id: &str) -> Result<bool, RepoError> {

@@ -186,3 +186,29 @@ pub fn spki_sha256(key: &RsaPrivateKey) -> String {
     let der = key.to_public_key().to_public_key_der().expect("der");
     hex::encode(sha2::Sha256::digest(der.as_bytes()))
 }
+
+/// A self-signed certificate (PEM) for `key`, made here with the x509-cert builder.
+pub fn certificate_for(key: &RsaPrivateKey, cn: &str) -> String {
+    use std::str::FromStr;
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    use x509_cert::der::EncodePem;
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::SubjectPublicKeyInfoOwned;
+    use x509_cert::time::Validity;
+    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
+    let spki = SubjectPublicKeyInfoOwned::from_key(key.to_public_key()).expect("spki");
+    let builder = CertificateBuilder::new(
+        Profile::Root,
+        SerialNumber::from(42u32),
+        Validity::from_now(std::time::Duration::from_secs(3600)).expect("validity"),
+        Name::from_str(&format!("CN={cn}")).expect("name"),
+        spki,
+        &signer,
+    )
+    .expect("builder");
+    let cert = builder
+        .build::<rsa::pkcs1v15::Signature>()
+        .expect("certificate");
+    cert.to_pem(LineEnding::LF).expect("pem")
+}
