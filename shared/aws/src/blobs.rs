@@ -70,7 +70,13 @@ impl BlobStore for S3BlobStore {
             .content_type
             .clone()
             .unwrap_or_else(|| "application/octet-stream".into());
-        let bytes = out.body.collect().await.map_err(unavailable)?.into_bytes().to_vec();
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(unavailable)?
+            .into_bytes()
+            .to_vec();
         Ok(Some(Blob {
             bytes,
             content_type,

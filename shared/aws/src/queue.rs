@@ -182,7 +182,10 @@ impl SqsQueue {
             .message_body(body)
             .message_attributes(ATTR_REASON, string_attr(reason)?)
             .message_attributes(ATTR_RECEIVES, string_attr(receive_count.to_string())?)
-            .message_attributes(ATTR_SENT_MS, string_attr(sent_at.timestamp_millis().to_string())?)
+            .message_attributes(
+                ATTR_SENT_MS,
+                string_attr(sent_at.timestamp_millis().to_string())?,
+            )
             .message_attributes(ATTR_ORIGINAL_ID, string_attr(message_id)?)
             .send()
             .await
@@ -208,7 +211,9 @@ impl SqsQueue {
             .await
             .map_err(|e| {
                 if e.as_service_error().is_some_and(|s| {
-                    s.meta().code().is_some_and(|c| c.contains("ReceiptHandleIsInvalid") || c.contains("MessageNotInflight"))
+                    s.meta().code().is_some_and(|c| {
+                        c.contains("ReceiptHandleIsInvalid") || c.contains("MessageNotInflight")
+                    })
                 }) {
                     QueueError::StaleReceipt
                 } else {
@@ -281,7 +286,8 @@ impl SqsQueue {
                     dead_lettered_at: now,
                 };
                 let (pk, sk) = dead_key(queue, &id);
-                let data = serde_json::to_value(&rec).map_err(|e| QueueError::Invalid(e.to_string()))?;
+                let data =
+                    serde_json::to_value(&rec).map_err(|e| QueueError::Invalid(e.to_string()))?;
                 let item = Item::new(pk, sk, data).with_gsi1(IndexKey::new(
                     dead_index(queue),
                     format!("{:013}#{id}", now.timestamp_millis()),
@@ -359,8 +365,12 @@ impl Queue for SqsQueue {
             let expires = Utc::now().timestamp() + visibility.as_secs() as i64 + 86_400;
             self.records
                 .put(
-                    Item::new(pk, sk, serde_json::json!({"handle": r.handle, "body": m.body()}))
-                        .expiring_at(expires),
+                    Item::new(
+                        pk,
+                        sk,
+                        serde_json::json!({"handle": r.handle, "body": m.body()}),
+                    )
+                    .expiring_at(expires),
                 )
                 .await
                 .map_err(store)?;
@@ -388,7 +398,9 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_receipt_handle_is_invalid()) {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_receipt_handle_is_invalid())
+                {
                     QueueError::StaleReceipt
                 } else {
                     unavailable(e)
@@ -406,10 +418,16 @@ impl Queue for SqsQueue {
     ) -> Result<(), QueueError> {
         let r = Self::decode_receipt(receipt)?;
         self.check_current(queue, &r).await?;
-        self.change_visibility_by_handle(queue, &r.handle, timeout).await
+        self.change_visibility_by_handle(queue, &r.handle, timeout)
+            .await
     }
 
-    async fn dead_letter(&self, queue: &str, receipt: &str, reason: &str) -> Result<(), QueueError> {
+    async fn dead_letter(
+        &self,
+        queue: &str,
+        receipt: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
         let urls = self.urls(queue)?.clone();
         let r = Self::decode_receipt(receipt)?;
         self.check_current(queue, &r).await?;
@@ -420,7 +438,12 @@ impl Queue for SqsQueue {
                 .get(&pk, &sk)
                 .await
                 .map_err(store)?
-                .and_then(|i| i.data.get("body").and_then(|b| b.as_str()).map(String::from))
+                .and_then(|i| {
+                    i.data
+                        .get("body")
+                        .and_then(|b| b.as_str())
+                        .map(String::from)
+                })
                 .ok_or(QueueError::StaleReceipt)?
         };
         self.send_to_dead_letters(
@@ -458,7 +481,11 @@ impl Queue for SqsQueue {
         }
         let page = self
             .records
-            .query(&Query::partition(Index::Gsi1, dead_index(queue)).limit(limit).after(cursor))
+            .query(
+                &Query::partition(Index::Gsi1, dead_index(queue))
+                    .limit(limit)
+                    .after(cursor),
+            )
             .await
             .map_err(store)?;
         let mut items = Vec::new();

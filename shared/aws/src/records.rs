@@ -9,8 +9,8 @@ use crate::boxed;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use base64::Engine;
 use domain::ports::{Index, Item, Page, Query, RecordStore, SkCondition, StoreError, Write};
@@ -73,7 +73,10 @@ impl RecordItem {
             _ => None,
         };
         let data = serde_json::from_str(&self.data).map_err(|e| {
-            StoreError::Invalid(format!("stored data of {}/{} is not JSON: {e}", self.pk, self.sk))
+            StoreError::Invalid(format!(
+                "stored data of {}/{} is not JSON: {e}",
+                self.pk, self.sk
+            ))
         })?;
         Ok(Item {
             pk: self.pk,
@@ -183,7 +186,10 @@ fn conditional(write: &Write, now: i64) -> Result<Conditional, StoreError> {
             item,
             expected_version,
         } => Conditional {
-            put: Some(to_attrs(&RecordItem::from_item(item, expected_version + 1)?)?),
+            put: Some(to_attrs(&RecordItem::from_item(
+                item,
+                expected_version + 1,
+            )?)?),
             key: key(&item.pk, &item.sk),
             condition: format!("#v = :expected AND {LIVE}"),
             names: names(&[("#v", attr::VERSION), ("#exp", attr::EXPIRES_AT)]),
@@ -289,7 +295,10 @@ fn encode_cursor(lek: &HashMap<String, AttributeValue>) -> Option<String> {
     for (k, v) in lek {
         map.insert(k.clone(), serde_json::Value::String(v.as_s().ok()?.clone()));
     }
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::Value::Object(map).to_string()))
+    Some(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::Value::Object(map).to_string()),
+    )
 }
 
 fn decode_cursor(cursor: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
@@ -344,7 +353,10 @@ impl RecordStore for DynamoRecordStore {
             .await;
         match res {
             Ok(_) => Ok(Item { version: 1, ..item }),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 Err(StoreError::AlreadyExists {
                     pk: item.pk,
                     sk: item.sk,
@@ -377,7 +389,10 @@ impl RecordStore for DynamoRecordStore {
                 version: expected_version + 1,
                 ..item
             }),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 Err(StoreError::VersionConflict {
                     pk: item.pk,
                     sk: item.sk,
@@ -461,7 +476,9 @@ impl RecordStore for DynamoRecordStore {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         if writes.is_empty() || writes.len() > 25 {
-            return Err(StoreError::Invalid("a transaction has 1 to 25 writes".into()));
+            return Err(StoreError::Invalid(
+                "a transaction has 1 to 25 writes".into(),
+            ));
         }
         let now = now_s();
         let mut items = Vec::with_capacity(writes.len());
@@ -483,18 +500,20 @@ impl RecordStore for DynamoRecordStore {
             } else {
                 let c = conditional(w, now)?;
                 match (w, c.put) {
-                    (Write::Create(_) | Write::Update { .. }, Some(put)) => TransactWriteItem::builder()
-                        .put(
-                            Put::builder()
-                                .table_name(&self.table)
-                                .set_item(Some(put))
-                                .condition_expression(c.condition)
-                                .set_expression_attribute_names(Some(c.names))
-                                .set_expression_attribute_values(Some(c.values))
-                                .build()
-                                .map_err(|e| StoreError::Invalid(e.to_string()))?,
-                        )
-                        .build(),
+                    (Write::Create(_) | Write::Update { .. }, Some(put)) => {
+                        TransactWriteItem::builder()
+                            .put(
+                                Put::builder()
+                                    .table_name(&self.table)
+                                    .set_item(Some(put))
+                                    .condition_expression(c.condition)
+                                    .set_expression_attribute_names(Some(c.names))
+                                    .set_expression_attribute_values(Some(c.values))
+                                    .build()
+                                    .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                            )
+                            .build()
+                    }
                     (Write::Delete { .. }, _) => TransactWriteItem::builder()
                         .delete(
                             Delete::builder()
@@ -599,7 +618,9 @@ impl RecordStore for DynamoRecordStore {
             .send()
             .await
             .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.meta().code() == Some("ValidationException")) {
+                if e.as_service_error()
+                    .is_some_and(|s| s.meta().code() == Some("ValidationException"))
+                {
                     StoreError::Invalid("cursor is not one this store issued".into())
                 } else {
                     unavailable(e)

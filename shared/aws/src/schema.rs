@@ -29,7 +29,11 @@ fn gsi(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
         .index_name(name)
         .key_schema(key(pk, KeyType::Hash))
         .key_schema(key(sk, KeyType::Range))
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()
         .expect("index fields are set")
 }
@@ -46,10 +50,17 @@ pub async fn create_table(
         .key_schema(key(attr::PK, KeyType::Hash))
         .key_schema(key(attr::SK, KeyType::Range))
         .set_attribute_definitions(Some(
-            [attr::PK, attr::SK, attr::GSI1PK, attr::GSI1SK, attr::GSI2PK, attr::GSI2SK]
-                .into_iter()
-                .map(string_attr)
-                .collect(),
+            [
+                attr::PK,
+                attr::SK,
+                attr::GSI1PK,
+                attr::GSI1SK,
+                attr::GSI2PK,
+                attr::GSI2SK,
+            ]
+            .into_iter()
+            .map(string_attr)
+            .collect(),
         ))
         .global_secondary_indexes(gsi(attr::GSI1, attr::GSI1PK, attr::GSI1SK))
         .global_secondary_indexes(gsi(attr::GSI2, attr::GSI2PK, attr::GSI2SK))
@@ -85,7 +96,10 @@ pub async fn create_queue_pair(
     let url = client
         .create_queue()
         .queue_name(name)
-        .set_attributes(Some(HashMap::from([(A::RedrivePolicy, redrive.to_string())])))
+        .set_attributes(Some(HashMap::from([(
+            A::RedrivePolicy,
+            redrive.to_string(),
+        )])))
         .send()
         .await?
         .queue_url

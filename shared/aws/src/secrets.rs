@@ -124,7 +124,9 @@ impl SecretStore for SecretsManagerStore {
             Err(e) => {
                 let svc = e.as_service_error();
                 let gone = svc.is_some_and(|s| s.is_resource_not_found_exception())
-                    || svc.is_some_and(|s| scheduled_for_deletion(s.meta().code(), s.meta().message()));
+                    || svc.is_some_and(|s| {
+                        scheduled_for_deletion(s.meta().code(), s.meta().message())
+                    });
                 if gone {
                     None
                 } else {
@@ -142,7 +144,12 @@ impl SecretStore for SecretsManagerStore {
         // (Secrets Manager refuses the write; moto accepts it but keeps the secret deleted).
         let state = match self.client.describe_secret().secret_id(&id).send().await {
             Ok(d) => Some(d.deleted_date.is_some()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => None,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                None
+            }
             Err(e) => return Err(unavailable(e)),
         };
         match state {
@@ -180,7 +187,9 @@ impl SecretStore for SecretsManagerStore {
             .await;
         match res {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
             Err(e) => return Err(unavailable(e)),
         }
         self.remember(name, None);

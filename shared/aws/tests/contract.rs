@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-mod moto;
+use aws::testing as moto;
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
@@ -15,7 +15,9 @@ fn unique(prefix: &str) -> String {
 async fn table(cfg: &aws_config::SdkConfig) -> Arc<DynamoRecordStore> {
     let client = aws_sdk_dynamodb::Client::new(cfg);
     let name = unique("records");
-    aws::schema::create_table(&client, &name).await.expect("create table");
+    aws::schema::create_table(&client, &name)
+        .await
+        .expect("create table");
     Arc::new(DynamoRecordStore::new(client, name))
 }
 
@@ -29,14 +31,20 @@ async fn queue() -> contract::Fixture<dyn Queue> {
     let client = aws_sdk_sqs::Client::new(&cfg);
     let mut queues = HashMap::new();
     for q in domain::job::queues::ALL {
-        let urls = aws::schema::create_queue_pair(&client, &unique(q), contract::queue::MAX_RECEIVES)
-            .await
-            .expect("create queues");
+        let urls =
+            aws::schema::create_queue_pair(&client, &unique(q), contract::queue::MAX_RECEIVES)
+                .await
+                .expect("create queues");
         queues.insert(q.to_string(), urls);
     }
     let records = table(&cfg).await;
     contract::Fixture::new(
-        Arc::new(SqsQueue::new(client, queues, records, contract::queue::MAX_RECEIVES)),
+        Arc::new(SqsQueue::new(
+            client,
+            queues,
+            records,
+            contract::queue::MAX_RECEIVES,
+        )),
         (),
     )
 }
@@ -45,7 +53,11 @@ async fn secrets() -> contract::Fixture<dyn SecretStore> {
     let cfg = moto::sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&cfg);
     contract::Fixture::new(
-        Arc::new(SecretsManagerStore::new(client, format!("{}/", unique("desk")), Duration::from_secs(300))),
+        Arc::new(SecretsManagerStore::new(
+            client,
+            format!("{}/", unique("desk")),
+            Duration::from_secs(300),
+        )),
         (),
     )
 }
@@ -54,7 +66,12 @@ async fn blobs() -> contract::Fixture<dyn BlobStore> {
     let cfg = moto::sdk_config().await;
     let client = moto::s3_client(&cfg);
     let bucket = unique("blobs");
-    client.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
     contract::Fixture::new(Arc::new(S3BlobStore::new(client, bucket, "blobs/")), ())
 }
 

@@ -5,7 +5,7 @@ use domain::ports::SecretStore;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
-mod moto;
+use aws::testing as moto;
 
 #[tokio::test]
 async fn a_name_pending_deletion_can_be_written_again() {
@@ -14,7 +14,10 @@ async fn a_name_pending_deletion_can_be_written_again() {
     let prefix = format!("desk-{}/", uuid::Uuid::new_v4().simple());
     let store = SecretsManagerStore::new(client.clone(), prefix.clone(), Duration::ZERO);
     store
-        .put("accounts/a/credentials", SecretString::from("v1".to_string()))
+        .put(
+            "accounts/a/credentials",
+            SecretString::from("v1".to_string()),
+        )
         .await
         .expect("put");
     // An operator deletes it with a recovery window: the name stays taken until it expires.
@@ -25,12 +28,26 @@ async fn a_name_pending_deletion_can_be_written_again() {
         .send()
         .await
         .expect("schedule deletion");
-    assert!(store.get("accounts/a/credentials").await.expect("get").is_none(), "pending deletion reads as absent");
+    assert!(
+        store
+            .get("accounts/a/credentials")
+            .await
+            .expect("get")
+            .is_none(),
+        "pending deletion reads as absent"
+    );
     store
-        .put("accounts/a/credentials", SecretString::from("v2".to_string()))
+        .put(
+            "accounts/a/credentials",
+            SecretString::from("v2".to_string()),
+        )
         .await
         .expect("a name pending deletion is restored and overwritten");
-    let got = store.get("accounts/a/credentials").await.expect("get").expect("present");
+    let got = store
+        .get("accounts/a/credentials")
+        .await
+        .expect("get")
+        .expect("present");
     assert_eq!(got.expose_secret(), "v2");
 }
 
@@ -42,9 +59,40 @@ async fn reads_are_cached_for_the_ttl() {
     let writer = SecretsManagerStore::new(client.clone(), prefix.clone(), Duration::ZERO);
     let cached = SecretsManagerStore::new(client.clone(), prefix.clone(), Duration::from_secs(300));
     let fresh = SecretsManagerStore::new(client, prefix, Duration::ZERO);
-    writer.put("k", SecretString::from("one".to_string())).await.expect("put");
-    assert_eq!(cached.get("k").await.expect("get").expect("set").expose_secret(), "one");
-    writer.put("k", SecretString::from("two".to_string())).await.expect("put");
-    assert_eq!(cached.get("k").await.expect("get").expect("set").expose_secret(), "one", "served from the cache");
-    assert_eq!(fresh.get("k").await.expect("get").expect("set").expose_secret(), "two");
+    writer
+        .put("k", SecretString::from("one".to_string()))
+        .await
+        .expect("put");
+    assert_eq!(
+        cached
+            .get("k")
+            .await
+            .expect("get")
+            .expect("set")
+            .expose_secret(),
+        "one"
+    );
+    writer
+        .put("k", SecretString::from("two".to_string()))
+        .await
+        .expect("put");
+    assert_eq!(
+        cached
+            .get("k")
+            .await
+            .expect("get")
+            .expect("set")
+            .expose_secret(),
+        "one",
+        "served from the cache"
+    );
+    assert_eq!(
+        fresh
+            .get("k")
+            .await
+            .expect("get")
+            .expect("set")
+            .expose_secret(),
+        "two"
+    );
 }

@@ -1,7 +1,6 @@
-//! moto server for the tests: `MOTO_ENDPOINT` if set, otherwise started once per test process
-//! from the project's `.venv-test` (which `./scripts/test` installs). If it cannot start, the
-//! tests fail: they never skip.
-#![allow(dead_code)]
+//! moto server for tests and local tools: `MOTO_ENDPOINT` if set, otherwise started once per
+//! process from the project's `.venv-test` (which `./scripts/test` installs). If it cannot
+//! start, the caller panics: tests that need it fail, they never skip.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,6 +11,7 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The moto endpoint, starting moto server on first use.
 pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
@@ -47,8 +47,10 @@ pub fn endpoint() -> &'static str {
     })
 }
 
+/// An SDK configuration for moto: its endpoint, us-east-1, dummy static credentials.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    let creds = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto");
+    let creds =
+        aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto");
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint())
         .region(aws_config::Region::new("us-east-1"))
@@ -57,6 +59,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// An S3 client with path-style addressing (moto has no bucket subdomains).
 pub fn s3_client(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(cfg)

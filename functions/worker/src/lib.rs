@@ -1,0 +1,115 @@
+//! The worker's SQS batch handler: each record on its own, so one poison message cannot fail
+//! the batch. The decision per message is `app::worker::decide`, shared with the embedded loop.
+
+use app::worker::{Disposition, JobRegistry, RetryPolicy};
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+use domain::ports::QueueError;
+use std::time::Duration;
+
+/// What the batch handler needs from the queue beyond the event itself.
+#[async_trait]
+pub trait BatchQueue: Send + Sync {
+    /// Set a message aside in the queue's DLQ with why.
+    async fn dead_letter(
+        &self,
+        queue: &str,
+        message_id: &str,
+        body: &str,
+        receive_count: u32,
+        sent_at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), QueueError>;
+    /// Back off: hide the message for `delay` before SQS delivers it again.
+    async fn back_off(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError>;
+}
+
+#[async_trait]
+impl BatchQueue for aws::SqsQueue {
+    async fn dead_letter(
+        &self,
+        queue: &str,
+        message_id: &str,
+        body: &str,
+        receive_count: u32,
+        sent_at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        self.send_to_dead_letters(queue, message_id, body, receive_count, sent_at, reason)
+            .await
+    }
+
+    async fn back_off(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        self.change_visibility_by_handle(queue, receipt_handle, delay)
+            .await
+    }
+}
+
+fn attribute<T: std::str::FromStr>(m: &SqsMessage, name: &str) -> Option<T> {
+    m.attributes.get(name).and_then(|v| v.parse().ok())
+}
+
+/// Handle one SQS batch from `queue`; the response lists only the messages SQS should deliver
+/// again.
+pub async fn handle_batch(
+    event: SqsEvent,
+    queue: &str,
+    registry: &JobRegistry,
+    policy: &RetryPolicy,
+    sink: &dyn BatchQueue,
+) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for m in event.records {
+        let Some(id) = m.message_id.clone() else {
+            tracing::error!("SQS record without a message id; skipped");
+            continue;
+        };
+        let body = m.body.clone().unwrap_or_default();
+        let receive_count: u32 = attribute(&m, "ApproximateReceiveCount").unwrap_or(1);
+        let sent_at = attribute::<i64>(&m, "SentTimestamp")
+            .and_then(DateTime::from_timestamp_millis)
+            .unwrap_or_else(Utc::now);
+        let failed = match app::worker::decide(registry, policy, &body, receive_count).await {
+            Disposition::Done => false,
+            Disposition::Retry(delay) => {
+                if let Some(h) = m.receipt_handle.as_deref()
+                    && let Err(e) = sink.back_off(queue, h, delay).await
+                {
+                    tracing::warn!(message_id = %id, error = %e, "could not set the back-off; SQS retries after the visibility timeout");
+                }
+                true
+            }
+            Disposition::DeadLetter(reason) => {
+                match sink
+                    .dead_letter(queue, &id, &body, receive_count, sent_at, &reason)
+                    .await
+                {
+                    Ok(()) => false,
+                    Err(e) => {
+                        tracing::error!(message_id = %id, error = %e, "could not dead-letter; leaving it to SQS redrive");
+                        true
+                    }
+                }
+            }
+        };
+        if failed {
+            failures.push(BatchItemFailure {
+                item_identifier: id,
+            });
+        }
+    }
+    SqsBatchResponse {
+        batch_item_failures: failures,
+    }
+}

@@ -1,0 +1,201 @@
+//! Rules of `infra/template.yaml` that cfn-lint does not check (the test command runs cfn-lint
+//! as well): SQS event sources report batch item failures, queue visibility timeouts are at
+//! least six times their function's timeout, every function is built by cargo-lambda from a
+//! binary of this workspace with a log group that has a retention, every dead-letter queue has
+//! an alarm, and secrets are granted by name prefix only.
+
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let path = e2e_tests::workspace_root().join("infra/template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).expect("template")).expect("YAML")
+}
+
+fn resources(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), v))
+        .collect()
+}
+
+fn of_type<'a>(t: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    resources(t)
+        .into_iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .collect()
+}
+
+/// The resource a `{"Fn::GetAtt": [name, attr]}` or `{"Ref": name}` points at.
+fn target(v: &Value) -> Option<&str> {
+    v["Fn::GetAtt"][0].as_str().or_else(|| v["Ref"].as_str())
+}
+
+fn timeout(t: &Value, function: &Value) -> i64 {
+    function["Properties"]["Timeout"]
+        .as_i64()
+        .or_else(|| t["Globals"]["Function"]["Timeout"].as_i64())
+        .unwrap_or(3)
+}
+
+#[test]
+fn sqs_event_sources_report_batch_failures_and_queues_outlast_their_functions() {
+    let t = template();
+    let mut checked = 0;
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        for (event, e) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            if e["Type"].as_str() != Some("SQS") {
+                continue;
+            }
+            let ev = event.as_str().unwrap_or_default();
+            let types = e["Properties"]["FunctionResponseTypes"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                types
+                    .iter()
+                    .any(|v| v.as_str() == Some("ReportBatchItemFailures")),
+                "{name}.{ev}: ReportBatchItemFailures is missing"
+            );
+            let queue_name = target(&e["Properties"]["Queue"]).expect("queue reference");
+            let queue = &t["Resources"][queue_name];
+            let visibility = queue["Properties"]["VisibilityTimeout"]
+                .as_i64()
+                .unwrap_or(30);
+            assert!(
+                visibility >= 6 * timeout(&t, f),
+                "{queue_name}: visibility {visibility}s is less than 6 x {name}'s timeout"
+            );
+            let dlq = target(&queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]);
+            assert!(dlq.is_some(), "{queue_name} has no dead-letter queue");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "no SQS event source found");
+}
+
+#[test]
+fn functions_are_cargo_lambda_builds_of_workspace_binaries_with_log_retention() {
+    let t = template();
+    let functions = of_type(&t, "AWS::Serverless::Function");
+    assert!(functions.len() >= 2);
+    for (name, f) in &functions {
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{name}"
+        );
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary");
+        let manifest = e2e_tests::workspace_root()
+            .join("functions")
+            .join(binary)
+            .join("Cargo.toml");
+        assert!(
+            manifest.exists(),
+            "{name} builds {binary}, which is not a crate under functions/"
+        );
+        let log_group = target(&f["Properties"]["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{name} has no LoggingConfig.LogGroup"));
+        let lg = &t["Resources"][log_group];
+        assert_eq!(lg["Type"].as_str(), Some("AWS::Logs::LogGroup"));
+        assert!(
+            !lg["Properties"]["RetentionInDays"].is_null(),
+            "{log_group} keeps logs forever"
+        );
+    }
+    // Every function crate is deployed.
+    for entry in
+        std::fs::read_dir(e2e_tests::workspace_root().join("functions")).expect("functions/")
+    {
+        let crate_name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .to_string();
+        if crate_name == "complaint-desk" {
+            continue; // the embedded all-in-one binary
+        }
+        assert!(
+            functions
+                .iter()
+                .any(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str()
+                    == Some(crate_name.as_str())),
+            "functions/{crate_name} is not in the template"
+        );
+    }
+}
+
+#[test]
+fn every_dead_letter_queue_has_an_alarm() {
+    let t = template();
+    let alarmed: Vec<String> = of_type(&t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter_map(|(_, a)| {
+            a["Properties"]["Dimensions"]
+                .as_sequence()
+                .and_then(|d| d.first())
+                .and_then(|d| target(&d["Value"]))
+                .map(String::from)
+        })
+        .collect();
+    let mut dlqs = 0;
+    for (name, q) in of_type(&t, "AWS::SQS::Queue") {
+        if let Some(dlq) = target(&q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) {
+            dlqs += 1;
+            assert!(
+                alarmed.iter().any(|a| a == dlq),
+                "{dlq} (dead letters of {name}) has no alarm"
+            );
+        }
+    }
+    assert!(dlqs >= 2);
+}
+
+#[test]
+fn secrets_are_granted_by_name_prefix_and_http_api_uses_the_default_stage() {
+    let t = template();
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        for policy in f["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                let actions = match &st["Action"] {
+                    Value::Sequence(s) => s
+                        .iter()
+                        .filter_map(|a| a.as_str().map(String::from))
+                        .collect(),
+                    Value::String(a) => vec![a.clone()],
+                    _ => vec![],
+                };
+                assert!(
+                    !actions.iter().any(|a| a.ends_with(":*") || a == "*"),
+                    "{name}: wildcard action"
+                );
+                if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+                    let res = st["Resource"]["Fn::Sub"].as_str().unwrap_or_default();
+                    assert!(
+                        res.ends_with("secret:${SecretPrefix}*"),
+                        "{name}: secrets not scoped to the prefix: {res}"
+                    );
+                }
+            }
+        }
+    }
+    for (name, api) in of_type(&t, "AWS::Serverless::HttpApi") {
+        let stage = api["Properties"]["StageName"].as_str();
+        assert!(
+            stage.is_none() || stage == Some("$default"),
+            "{name} uses stage {stage:?}"
+        );
+    }
+    assert!(
+        t["Parameters"]["PublicBaseUrl"].is_mapping(),
+        "PublicBaseUrl parameter"
+    );
+}
