@@ -321,6 +321,33 @@ fn decode_cursor(cursor: &str) -> Result<HashMap<String, AttributeValue>, StoreE
     Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
 
+impl DynamoRecordStore {
+    /// A conditional PutItem (create or update): `Ok(false)` when the condition did not hold.
+    async fn put_if(&self, write: &Write) -> Result<bool, StoreError> {
+        let c = conditional(write, now_s())?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(c.put)
+            .condition_expression(c.condition)
+            .set_expression_attribute_names(Some(c.names))
+            .set_expression_attribute_values(Some(c.values))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
 #[async_trait]
 impl RecordStore for DynamoRecordStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -340,66 +367,32 @@ impl RecordStore for DynamoRecordStore {
     }
 
     async fn create(&self, item: Item) -> Result<Item, StoreError> {
-        let c = conditional(&Write::Create(item.clone()), now_s())?;
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(c.put)
-            .condition_expression(c.condition)
-            .set_expression_attribute_names(Some(c.names))
-            .set_expression_attribute_values(Some(c.values))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(Item { version: 1, ..item }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists {
-                    pk: item.pk,
-                    sk: item.sk,
-                })
-            }
-            Err(e) => Err(unavailable(e)),
+        if self.put_if(&Write::Create(item.clone())).await? {
+            Ok(Item { version: 1, ..item })
+        } else {
+            Err(StoreError::AlreadyExists {
+                pk: item.pk,
+                sk: item.sk,
+            })
         }
     }
 
     async fn update(&self, item: Item, expected_version: u64) -> Result<Item, StoreError> {
-        let c = conditional(
-            &Write::Update {
-                item: item.clone(),
-                expected_version,
-            },
-            now_s(),
-        )?;
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(c.put)
-            .condition_expression(c.condition)
-            .set_expression_attribute_names(Some(c.names))
-            .set_expression_attribute_values(Some(c.values))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(Item {
+        let write = Write::Update {
+            item: item.clone(),
+            expected_version,
+        };
+        if self.put_if(&write).await? {
+            Ok(Item {
                 version: expected_version + 1,
                 ..item
-            }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::VersionConflict {
-                    pk: item.pk,
-                    sk: item.sk,
-                    expected: expected_version,
-                })
-            }
-            Err(e) => Err(unavailable(e)),
+            })
+        } else {
+            Err(StoreError::VersionConflict {
+                pk: item.pk,
+                sk: item.sk,
+                expected: expected_version,
+            })
         }
     }
 
