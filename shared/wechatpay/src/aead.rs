@@ -1,0 +1,107 @@
+//! AEAD_AES_256_GCM: callback resources and downloaded platform certificates.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
+use base64::Engine;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AeadError {
+    #[error("the API v3 key must be 32 bytes (16-byte keys are accepted for AES-128 test data)")]
+    KeyLength,
+    #[error("the nonce must be 12 bytes")]
+    NonceLength,
+    #[error("the ciphertext is not base64")]
+    Base64,
+    /// Wrong API v3 key, wrong associated data, or tampered data.
+    #[error("decryption failed (wrong API v3 key or tampered data)")]
+    Decrypt,
+    #[error("the plaintext is not UTF-8")]
+    Utf8,
+}
+
+/// Decrypt a resource: key = API v3 key, nonce and associated data as UTF-8 bytes, ciphertext
+/// base64 (encrypted bytes followed by the 16-byte tag).
+pub fn decrypt(
+    key: &[u8],
+    nonce: &str,
+    associated_data: &str,
+    ciphertext_b64: &str,
+) -> Result<String, AeadError> {
+    if nonce.len() != 12 {
+        return Err(AeadError::NonceLength);
+    }
+    let ct = base64::engine::general_purpose::STANDARD
+        .decode(ciphertext_b64)
+        .map_err(|_| AeadError::Base64)?;
+    let payload = Payload {
+        msg: &ct,
+        aad: associated_data.as_bytes(),
+    };
+    let n = Nonce::from_slice(nonce.as_bytes());
+    let plain = match key.len() {
+        32 => Aes256Gcm::new_from_slice(key)
+            .map_err(|_| AeadError::KeyLength)?
+            .decrypt(n, payload),
+        16 => Aes128Gcm::new_from_slice(key)
+            .map_err(|_| AeadError::KeyLength)?
+            .decrypt(n, payload),
+        _ => return Err(AeadError::KeyLength),
+    }
+    .map_err(|_| AeadError::Decrypt)?;
+    String::from_utf8(plain).map_err(|_| AeadError::Utf8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_decrypts() {
+        // protocols.md V1 (wechatpay-java AeadAesCipherTest).
+        let out = decrypt(
+            b"a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb",
+            "uluk4a9R25RW",
+            "associatedData",
+            "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI=",
+        );
+        assert_eq!(out.as_deref(), Ok("message"));
+    }
+
+    #[test]
+    fn v5_decrypts_with_a_16_byte_key() {
+        // protocols.md V5 (wechatpay-go utils/aes_test.go): AES-128.
+        let out = decrypt(
+            b"testAPIv3Key0000",
+            "wCq51qZv4Yfg",
+            "Dl56FrqWQJF1t9LtC3vEUsniZKvbqdR8",
+            "FsdXzxryWfKwvLJKf8LG/ToRPTRh8RN9wROC",
+        );
+        assert_eq!(out.as_deref(), Ok("Hello World"));
+    }
+
+    #[test]
+    fn wrong_key_or_associated_data_fails() {
+        let ct = "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI=";
+        assert_eq!(
+            decrypt(
+                b"b7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb",
+                "uluk4a9R25RW",
+                "associatedData",
+                ct
+            ),
+            Err(AeadError::Decrypt)
+        );
+        assert_eq!(
+            decrypt(b"a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb", "uluk4a9R25RW", "", ct),
+            Err(AeadError::Decrypt)
+        );
+        assert_eq!(
+            decrypt(b"short", "uluk4a9R25RW", "", ct),
+            Err(AeadError::KeyLength)
+        );
+        assert_eq!(
+            decrypt(b"a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb", "short", "", ct),
+            Err(AeadError::NonceLength)
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! A WeChat Pay API v3 client for what complaint handling needs: request signing
+//! (`WECHATPAY2-SHA256-RSA2048`), verification of responses and callbacks in both key modes at
+//! once (platform certificates and the WeChat Pay public key `PUB_KEY_ID_...`), AEAD_AES_256_GCM
+//! resources, RSA-OAEP sensitive fields, consumer complaints 2.0, refunds and notification URLs.
+//!
+//! It has no storage or queue dependency: give it keys, get typed answers.
+
+pub mod aead;
+pub mod notify;
+pub mod oaep;
+pub mod sign;
+pub mod verify;
+
+pub use sign::MerchantSigner;
+pub use verify::{SignedHeaders, Verifier, VerifyError};
