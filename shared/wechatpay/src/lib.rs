@@ -6,10 +6,15 @@
 //! It has no storage or queue dependency: give it keys, get typed answers.
 
 pub mod aead;
+pub mod client;
+pub mod error;
+pub mod model;
 pub mod notify;
 pub mod oaep;
 pub mod sign;
 pub mod verify;
 
+pub use client::{Client, ClientConfig};
+pub use error::PlatformError;
 pub use sign::MerchantSigner;
 pub use verify::{SignedHeaders, Verifier, VerifyError};

@@ -1,0 +1,172 @@
+//! The wechatpay client against the simulator, in each key mode and mixed: requests are
+//! checked by the simulator's own code, answers by the client's.
+
+use rsa::RsaPrivateKey;
+use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
+use serde_json::json;
+use wechatpay::{Client, ClientConfig, PlatformError};
+
+const MCHID: &str = "1900000109";
+const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+const APIV3: &str = "0123456789abcdefghijABCDEFGHIJ01";
+
+struct Setup {
+    sim: WechatPaySim,
+    merchant_key: RsaPrivateKey,
+}
+
+async fn setup(mode: KeyMode) -> Setup {
+    let merchant_key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
+    let sim = WechatPaySim::start(PlatformKeys::generate(), mode)
+        .await
+        .expect("simulator");
+    sim.add_merchant(SimMerchant {
+        mchid: MCHID.into(),
+        serial_no: SERIAL.into(),
+        public_key: merchant_key.to_public_key(),
+        apiv3_key: APIV3.into(),
+    });
+    sim.add_complaint(json!({
+        "complaint_id": "200201820200101080076610000",
+        "complaint_time": "2026-11-22T10:00:00+08:00",
+        "complaint_detail": "没有收到货",
+        "complaint_state": "PENDING",
+        "complainted_mchid": "1900000201",
+        "complaint_order_info": [{"transaction_id": "4200000000000000000000000001", "out_trade_no": "T1", "amount": 1999}],
+        "problem_type": "REFUND",
+        "apply_refund_amount": 1999,
+        "need_immediate_service": false
+    }));
+    Setup { sim, merchant_key }
+}
+
+fn client(s: &Setup, key: &RsaPrivateKey, public_key: bool) -> Client {
+    Client::new(ClientConfig {
+        base_url: s.sim.base_url().parse().expect("url"),
+        mchid: MCHID.into(),
+        serial_no: SERIAL.into(),
+        private_key: key.clone(),
+        apiv3_key: APIV3.as_bytes().to_vec(),
+        public_key: public_key.then(|| {
+            (
+                s.sim.keys().pub_key_id.clone(),
+                s.sim.keys().public_key_pem(),
+            )
+        }),
+        platform_certificates: vec![],
+    })
+    .expect("client")
+}
+
+#[tokio::test]
+async fn public_key_mode_needs_no_certificate_download() {
+    let s = setup(KeyMode::PublicKey).await;
+    let c = client(&s, &s.merchant_key, true);
+    let got = c
+        .complaint("200201820200101080076610000")
+        .await
+        .expect("detail");
+    assert_eq!(got.complaint_order_info[0].amount, 1999);
+    assert_eq!(got.problem_type, "REFUND");
+    assert_eq!(s.sim.certificate_downloads(), 0);
+}
+
+#[tokio::test]
+async fn certificate_mode_downloads_certificates_once() {
+    let s = setup(KeyMode::Certificate).await;
+    let c = client(&s, &s.merchant_key, false);
+    for _ in 0..3 {
+        let got = c
+            .complaint("200201820200101080076610000")
+            .await
+            .expect("detail");
+        assert_eq!(got.complaint_state, "PENDING");
+    }
+    assert_eq!(
+        s.sim.certificate_downloads(),
+        1,
+        "an unknown serial causes exactly one download"
+    );
+}
+
+#[tokio::test]
+async fn mixed_keys_verify_with_one_certificate_download() {
+    let s = setup(KeyMode::PublicKey).await;
+    let c = client(&s, &s.merchant_key, true);
+    c.complaint("200201820200101080076610000")
+        .await
+        .expect("public key");
+    s.sim.set_mode(KeyMode::Certificate);
+    c.complaint("200201820200101080076610000")
+        .await
+        .expect("certificate after a download");
+    s.sim.set_mode(KeyMode::PublicKey);
+    c.complaint("200201820200101080076610000")
+        .await
+        .expect("public key again");
+    s.sim.set_mode(KeyMode::Certificate);
+    c.complaint("200201820200101080076610000")
+        .await
+        .expect("known certificate");
+    assert_eq!(s.sim.certificate_downloads(), 1);
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_a_request_signed_with_another_key() {
+    let s = setup(KeyMode::PublicKey).await;
+    let other = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
+    let c = client(&s, &other, true);
+    let err = c
+        .complaint("200201820200101080076610000")
+        .await
+        .expect_err("refused");
+    match &err {
+        PlatformError::Api { status, code, .. } => {
+            assert_eq!((*status, code.as_str()), (401, "SIGN_ERROR"))
+        }
+        other => panic!("unexpected: {other:?}"),
+    }
+    assert!(!err.is_retryable());
+    assert_eq!(s.sim.rejected(), 1);
+}
+
+#[tokio::test]
+async fn an_answer_signed_with_an_unexpected_key_is_not_trusted() {
+    let s = setup(KeyMode::PublicKey).await;
+    // The client trusts a different key under the simulator's public key id.
+    let stranger = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
+    let pem = rsa::pkcs8::EncodePublicKey::to_public_key_pem(
+        &stranger.to_public_key(),
+        rsa::pkcs8::LineEnding::LF,
+    )
+    .expect("pem");
+    let c = Client::new(ClientConfig {
+        base_url: s.sim.base_url().parse().expect("url"),
+        mchid: MCHID.into(),
+        serial_no: SERIAL.into(),
+        private_key: s.merchant_key.clone(),
+        apiv3_key: APIV3.as_bytes().to_vec(),
+        public_key: Some((s.sim.keys().pub_key_id.clone(), pem)),
+        platform_certificates: vec![],
+    })
+    .expect("client");
+    let err = c
+        .complaint("200201820200101080076610000")
+        .await
+        .expect_err("not trusted");
+    assert!(
+        matches!(
+            err,
+            PlatformError::Verify(wechatpay::VerifyError::BadSignature)
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_complaint_is_the_platforms_404() {
+    let s = setup(KeyMode::PublicKey).await;
+    let c = client(&s, &s.merchant_key, true);
+    let err = c.complaint("nope").await.expect_err("404");
+    assert_eq!(err.code(), Some("RESOURCE_NOT_EXISTS"));
+}

@@ -1,0 +1,586 @@
+//! The HTTP client: every request signed, every response verified.
+
+use crate::error::PlatformError;
+use crate::model::*;
+use crate::sign::{MerchantSigner, canonical_url, nonce};
+use crate::verify::{SignedHeaders, Verifier, VerifyError};
+use reqwest::{Method, StatusCode, Url};
+use rsa::RsaPrivateKey;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The production host.
+pub const PRODUCTION: &str = "https://api.mch.weixin.qq.com";
+
+/// Platform certificates are downloaded at most this often per merchant when an unknown serial
+/// shows up.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Everything the client needs for one merchant or service provider.
+pub struct ClientConfig {
+    pub base_url: Url,
+    pub mchid: String,
+    /// Merchant API certificate serial (hex).
+    pub serial_no: String,
+    pub private_key: RsaPrivateKey,
+    /// The API v3 key (32 bytes).
+    pub apiv3_key: Vec<u8>,
+    /// The WeChat Pay public key and its `PUB_KEY_ID_...`, if the merchant has one.
+    pub public_key: Option<(String, String)>,
+    /// Platform certificates (PEM) known already.
+    pub platform_certificates: Vec<String>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &self.base_url.as_str())
+            .field("mchid", &self.mchid)
+            .field("serial_no", &self.serial_no)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    signer: MerchantSigner,
+    private_key: RsaPrivateKey,
+    apiv3_key: Vec<u8>,
+    public_key_id: Option<String>,
+    verifier: Arc<Verifier>,
+    last_refresh: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A verified response.
+#[derive(Debug)]
+pub struct Verified {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Self, PlatformError> {
+        let verifier = Arc::new(Verifier::new());
+        if let Some((id, pem)) = &config.public_key {
+            verifier
+                .add_public_key(id, pem)
+                .map_err(|e| PlatformError::Invalid(format!("WeChat Pay public key: {e}")))?;
+        }
+        for pem in &config.platform_certificates {
+            verifier
+                .add_certificate(pem)
+                .map_err(|e| PlatformError::Invalid(format!("platform certificate: {e}")))?;
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .user_agent(concat!("complaint-desk/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base: config.base_url,
+            signer: MerchantSigner::new(
+                &config.mchid,
+                &config.serial_no,
+                config.private_key.clone(),
+            ),
+            private_key: config.private_key,
+            apiv3_key: config.apiv3_key,
+            public_key_id: config.public_key.map(|(id, _)| id),
+            verifier,
+            last_refresh: Mutex::new(None),
+        })
+    }
+
+    /// The verifier (callbacks are checked with the same keys).
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.verifier
+    }
+
+    pub fn apiv3_key(&self) -> &[u8] {
+        &self.apiv3_key
+    }
+
+    /// Decrypt a sensitive field meant for this merchant (e.g. `payer_phone`).
+    pub fn decrypt_sensitive(&self, b64: &str) -> Result<String, crate::oaep::OaepError> {
+        crate::oaep::decrypt(&self.private_key, b64)
+    }
+
+    fn url(&self, path_and_query: &str) -> Result<Url, PlatformError> {
+        self.base
+            .join(path_and_query)
+            .map_err(|e| PlatformError::Invalid(format!("bad path: {e}")))
+    }
+
+    /// Send a signed request and verify the response. Error bodies become `PlatformError::Api`.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<String>,
+    ) -> Result<Verified, PlatformError> {
+        let url = self.url(path_and_query)?;
+        let ts = chrono::Utc::now().timestamp();
+        let n = nonce();
+        let body_text = body.clone().unwrap_or_default();
+        let auth =
+            self.signer
+                .authorization(method.as_str(), &canonical_url(&url), ts, &n, &body_text);
+        let mut req = self
+            .http
+            .request(method, url)
+            .header("Authorization", auth)
+            .header("Accept", "application/json");
+        if let Some(id) = &self.public_key_id {
+            req = req.header("Wechatpay-Serial", id);
+        }
+        if let Some(b) = body {
+            req = req.header("Content-Type", "application/json").body(b);
+        }
+        let res = req.send().await?;
+        self.finish(res).await
+    }
+
+    async fn finish(&self, res: reqwest::Response) -> Result<Verified, PlatformError> {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.bytes().await?.to_vec();
+        let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        let signed = SignedHeaders::read(get);
+        match signed {
+            Ok(h) => self.verify_response(&h, &body).await?,
+            // Success must be signed; an unsigned error (a gateway's 5xx) is reported as is.
+            Err(e) if status.is_success() => return Err(PlatformError::Verify(e)),
+            Err(_) => {}
+        }
+        if status.is_success() {
+            return Ok(Verified { status, body });
+        }
+        let err: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+        Err(PlatformError::Api {
+            status: status.as_u16(),
+            code: err.as_ref().map(|e| e.code.clone()).unwrap_or_default(),
+            message: err.map(|e| e.message).unwrap_or_default(),
+        })
+    }
+
+    async fn verify_response(&self, h: &SignedHeaders, body: &[u8]) -> Result<(), PlatformError> {
+        match self.verifier.verify(h, body, chrono::Utc::now()) {
+            Err(VerifyError::UnknownSerial(serial)) if !serial.starts_with("PUB_KEY_ID_") => {
+                self.refresh_certificates().await?;
+                self.verifier
+                    .verify(h, body, chrono::Utc::now())
+                    .map_err(PlatformError::Verify)
+            }
+            other => other.map_err(PlatformError::Verify),
+        }
+    }
+
+    /// Download platform certificates, unless that was done in the last minute. The response
+    /// is verified with the certificates it carries (the SDKs' bootstrap).
+    pub async fn refresh_certificates(&self) -> Result<usize, PlatformError> {
+        {
+            let mut last = self.last_refresh.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| t.elapsed() < REFRESH_INTERVAL) {
+                return Ok(0);
+            }
+            *last = Some(Instant::now());
+        }
+        let url = self.url("/v3/certificates")?;
+        let ts = chrono::Utc::now().timestamp();
+        let n = nonce();
+        let auth = self
+            .signer
+            .authorization("GET", &canonical_url(&url), ts, &n, "");
+        let res = self
+            .http
+            .get(url)
+            .header("Authorization", auth)
+            .header("Accept", "application/json")
+            .send()
+            .await?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.bytes().await?.to_vec();
+        if !status.is_success() {
+            let err: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+            return Err(PlatformError::Api {
+                status: status.as_u16(),
+                code: err.as_ref().map(|e| e.code.clone()).unwrap_or_default(),
+                message: err.map(|e| e.message).unwrap_or_default(),
+            });
+        }
+        let list: CertificateList = serde_json::from_slice(&body)
+            .map_err(|e| PlatformError::Decode(format!("certificate list: {e}")))?;
+        let fresh = Verifier::new();
+        let mut pems = Vec::new();
+        for c in &list.data {
+            if c.encrypt_certificate.algorithm != "AEAD_AES_256_GCM" {
+                return Err(PlatformError::Decode(format!(
+                    "certificate {} uses {}",
+                    c.serial_no, c.encrypt_certificate.algorithm
+                )));
+            }
+            let pem = crate::aead::decrypt(
+                &self.apiv3_key,
+                &c.encrypt_certificate.nonce,
+                &c.encrypt_certificate.associated_data,
+                &c.encrypt_certificate.ciphertext,
+            )?;
+            fresh
+                .add_certificate(&pem)
+                .map_err(|e| PlatformError::Decode(format!("certificate {}: {e}", c.serial_no)))?;
+            pems.push(pem);
+        }
+        let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        let h = SignedHeaders::read(get).map_err(PlatformError::Verify)?;
+        fresh
+            .verify(&h, &body, chrono::Utc::now())
+            .map_err(PlatformError::Verify)?;
+        for pem in &pems {
+            let _ = self.verifier.add_certificate(pem);
+        }
+        tracing::info!(mchid = %self.signer.mchid(), count = pems.len(), "platform certificates downloaded");
+        Ok(pems.len())
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<T, PlatformError> {
+        let v = self.send(method, path, body).await?;
+        serde_json::from_slice(&v.body).map_err(|e| PlatformError::Decode(e.to_string()))
+    }
+
+    fn body<T: Serialize>(v: &T) -> Result<Option<String>, PlatformError> {
+        serde_json::to_string(v)
+            .map(Some)
+            .map_err(|e| PlatformError::Invalid(e.to_string()))
+    }
+
+    // ---- consumer complaints 2.0
+
+    /// One page of complaints in a date window of at most 30 days (`yyyy-MM-dd`).
+    pub async fn list_complaints(
+        &self,
+        begin_date: &str,
+        end_date: &str,
+        limit: u32,
+        offset: u32,
+        complainted_mchid: Option<&str>,
+    ) -> Result<Page<Complaint>, PlatformError> {
+        let mut q = format!(
+            "/v3/merchant-service/complaints-v2?limit={limit}&offset={offset}&begin_date={begin_date}&end_date={end_date}"
+        );
+        if let Some(m) = complainted_mchid {
+            q.push_str(&format!("&complainted_mchid={m}"));
+        }
+        self.json(Method::GET, &q, None).await
+    }
+
+    pub async fn complaint(&self, complaint_id: &str) -> Result<Complaint, PlatformError> {
+        self.json(
+            Method::GET,
+            &format!("/v3/merchant-service/complaints-v2/{complaint_id}"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn negotiation_history(
+        &self,
+        complaint_id: &str,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<NegotiationEntry>, PlatformError> {
+        self.json(
+            Method::GET,
+            &format!("/v3/merchant-service/complaints-v2/{complaint_id}/negotiation-historys?limit={limit}&offset={offset}"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn respond(
+        &self,
+        complaint_id: &str,
+        req: &ResponseRequest,
+    ) -> Result<(), PlatformError> {
+        self.send(
+            Method::POST,
+            &format!("/v3/merchant-service/complaints-v2/{complaint_id}/response"),
+            Self::body(req)?,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Reply to a complaint flagged `need_immediate_service`; `idempotent_id` makes retries safe.
+    pub async fn respond_immediate(
+        &self,
+        complaint_id: &str,
+        complainted_mchid: &str,
+        text: &str,
+        idempotent_id: &str,
+    ) -> Result<String, PlatformError> {
+        let body = serde_json::json!({
+            "complainted_mchid": complainted_mchid,
+            "message": {"blocks": [{"type": "TEXT", "text": {"text": text}}], "sender_identity": "MACHINE"},
+            "idempotent_id": idempotent_id,
+        });
+        let v: serde_json::Value = self
+            .json(
+                Method::POST,
+                &format!(
+                    "/v3/merchant-service/complaints-v2/{complaint_id}/response-immediate-service"
+                ),
+                Some(body.to_string()),
+            )
+            .await?;
+        Ok(v["log_id"].as_str().unwrap_or_default().to_string())
+    }
+
+    pub async fn complete(
+        &self,
+        complaint_id: &str,
+        complainted_mchid: &str,
+    ) -> Result<(), PlatformError> {
+        let body = serde_json::json!({ "complainted_mchid": complainted_mchid });
+        self.send(
+            Method::POST,
+            &format!("/v3/merchant-service/complaints-v2/{complaint_id}/complete"),
+            Some(body.to_string()),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn update_refund_progress(
+        &self,
+        complaint_id: &str,
+        req: &RefundProgressRequest,
+    ) -> Result<(), PlatformError> {
+        self.send(
+            Method::POST,
+            &format!("/v3/merchant-service/complaints-v2/{complaint_id}/update-refund-progress"),
+            Self::body(req)?,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Upload an evidence image (jpg, png or bmp, at most 2 MB); returns its media id. The
+    /// signature covers the `meta` part, which carries the file's SHA-256.
+    pub async fn upload_image(
+        &self,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, PlatformError> {
+        let content_type = match filename
+            .rsplit('.')
+            .next()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("jpg" | "jpeg") => "image/jpeg",
+            Some("png") => "image/png",
+            Some("bmp") => "image/bmp",
+            _ => {
+                return Err(PlatformError::Invalid(
+                    "images must be jpg, png or bmp".into(),
+                ));
+            }
+        };
+        if bytes.len() > 2 * 1024 * 1024 {
+            return Err(PlatformError::Invalid("images must be at most 2 MB".into()));
+        }
+        let meta = serde_json::json!({"filename": filename, "sha256": hex::encode(Sha256::digest(&bytes))}).to_string();
+        let url = self.url("/v3/merchant-service/images/upload")?;
+        let ts = chrono::Utc::now().timestamp();
+        let n = nonce();
+        let auth = self
+            .signer
+            .authorization("POST", &canonical_url(&url), ts, &n, &meta);
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "meta",
+                reqwest::multipart::Part::text(meta.clone())
+                    .mime_str("application/json")
+                    .map_err(|e| PlatformError::Invalid(e.to_string()))?,
+            )
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes)
+                    .file_name(filename.to_string())
+                    .mime_str(content_type)
+                    .map_err(|e| PlatformError::Invalid(e.to_string()))?,
+            );
+        let res = self
+            .http
+            .post(url)
+            .header("Authorization", auth)
+            .header("Accept", "application/json")
+            .multipart(form)
+            .send()
+            .await?;
+        let v = self.finish(res).await?;
+        let out: serde_json::Value =
+            serde_json::from_slice(&v.body).map_err(|e| PlatformError::Decode(e.to_string()))?;
+        out["media_id"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| PlatformError::Decode("no media_id".into()))
+    }
+
+    /// Download an image from a complaint's media URL (absolute, on this client's host).
+    pub async fn download_image(&self, media_url: &str) -> Result<Vec<u8>, PlatformError> {
+        let url =
+            Url::parse(media_url).map_err(|e| PlatformError::Invalid(format!("media URL: {e}")))?;
+        if url.host_str() != self.base.host_str()
+            || !url.path().starts_with("/v3/merchant-service/images/")
+        {
+            return Err(PlatformError::Invalid(
+                "not a WeChat Pay complaint image URL".into(),
+            ));
+        }
+        let ts = chrono::Utc::now().timestamp();
+        let n = nonce();
+        let auth = self
+            .signer
+            .authorization("GET", &canonical_url(&url), ts, &n, "");
+        let res = self
+            .http
+            .get(url)
+            .header("Authorization", auth)
+            .send()
+            .await?;
+        let status = res.status();
+        let body = res.bytes().await?.to_vec();
+        if !status.is_success() {
+            let err: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+            return Err(PlatformError::Api {
+                status: status.as_u16(),
+                code: err.as_ref().map(|e| e.code.clone()).unwrap_or_default(),
+                message: err.map(|e| e.message).unwrap_or_default(),
+            });
+        }
+        Ok(body)
+    }
+
+    // ---- refunds
+
+    pub async fn create_refund(&self, req: &RefundRequest) -> Result<Refund, PlatformError> {
+        self.json(
+            Method::POST,
+            "/v3/refund/domestic/refunds",
+            Self::body(req)?,
+        )
+        .await
+    }
+
+    pub async fn query_refund(
+        &self,
+        out_refund_no: &str,
+        sub_mchid: Option<&str>,
+    ) -> Result<Refund, PlatformError> {
+        let mut p = format!("/v3/refund/domestic/refunds/{out_refund_no}");
+        if let Some(s) = sub_mchid {
+            p.push_str(&format!("?sub_mchid={s}"));
+        }
+        self.json(Method::GET, &p, None).await
+    }
+
+    // ---- notification URLs
+
+    /// Set (create or update) the complaint notification URL.
+    pub async fn set_complaint_notification_url(&self, url: &str) -> Result<(), PlatformError> {
+        let body = serde_json::json!({ "url": url }).to_string();
+        let path = "/v3/merchant-service/complaint-notifications";
+        match self.send(Method::POST, path, Some(body.clone())).await {
+            Ok(_) => Ok(()),
+            Err(PlatformError::Api {
+                status: 400 | 409, ..
+            }) => self.send(Method::PUT, path, Some(body)).await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn complaint_notification_url(&self) -> Result<Option<String>, PlatformError> {
+        match self
+            .json::<serde_json::Value>(
+                Method::GET,
+                "/v3/merchant-service/complaint-notifications",
+                None,
+            )
+            .await
+        {
+            Ok(v) => Ok(v["url"].as_str().map(String::from)),
+            Err(PlatformError::Api {
+                status: 400 | 404, ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn delete_complaint_notification_url(&self) -> Result<(), PlatformError> {
+        self.send(
+            Method::DELETE,
+            "/v3/merchant-service/complaint-notifications",
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Set (create or update) the violation notification URL (service providers).
+    pub async fn set_violation_notification_url(&self, url: &str) -> Result<(), PlatformError> {
+        let body = serde_json::json!({ "notify_url": url }).to_string();
+        let path = "/v3/merchant-risk-manage/violation-notifications";
+        match self.send(Method::POST, path, Some(body.clone())).await {
+            Ok(_) => Ok(()),
+            Err(PlatformError::Api {
+                status: 400 | 409, ..
+            }) => self.send(Method::PUT, path, Some(body)).await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn violation_notification_url(&self) -> Result<Option<String>, PlatformError> {
+        match self
+            .json::<serde_json::Value>(
+                Method::GET,
+                "/v3/merchant-risk-manage/violation-notifications",
+                None,
+            )
+            .await
+        {
+            Ok(v) => Ok(v["notify_url"].as_str().map(String::from)),
+            Err(PlatformError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn delete_violation_notification_url(&self) -> Result<(), PlatformError> {
+        self.send(
+            Method::DELETE,
+            "/v3/merchant-risk-manage/violation-notifications",
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,51 @@
+//! Typed platform errors.
+
+/// What went wrong talking to WeChat Pay. Messages never carry secrets or URLs with tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// WeChat Pay answered with an error body: `code` and `message` are the platform's.
+    #[error("WeChat Pay answered {status}: {code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The request did not complete (connect, timeout, TLS).
+    #[error("cannot reach WeChat Pay")]
+    Transport(#[source] reqwest::Error),
+    /// The response's signature did not verify: never trust its content.
+    #[error("the response signature does not verify")]
+    Verify(#[source] crate::verify::VerifyError),
+    /// The response is not what the API documents.
+    #[error("unexpected response: {0}")]
+    Decode(String),
+    #[error(transparent)]
+    Decrypt(#[from] crate::aead::AeadError),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+impl PlatformError {
+    /// Worth retrying later: transport failures, 429 and 5xx.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PlatformError::Transport(_) => true,
+            PlatformError::Api { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// The platform's error code, if it answered one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            PlatformError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl From<reqwest::Error> for PlatformError {
+    fn from(e: reqwest::Error) -> Self {
+        PlatformError::Transport(e.without_url())
+    }
+}
