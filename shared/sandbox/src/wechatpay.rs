@@ -203,10 +203,10 @@ impl Inner {
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<SimMerchant, Response> {
+    ) -> Result<SimMerchant, Box<Response>> {
         let refuse = |why: &str| {
             self.rejected.fetch_add(1, Ordering::SeqCst);
-            Err(error(StatusCode::UNAUTHORIZED, "SIGN_ERROR", why))
+            Err(Box::new(error(StatusCode::UNAUTHORIZED, "SIGN_ERROR", why)))
         };
         let Some(auth) = headers
             .get("authorization")
@@ -317,7 +317,7 @@ async fn certificates(
 ) -> Response {
     let m = match s.authenticate(&method, &uri, &headers, b"") {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     s.certificate_downloads.fetch_add(1, Ordering::SeqCst);
     let (nonce, ciphertext) = encrypt_resource(&m.apiv3_key, "certificate", &s.keys.cert_pem);
@@ -341,7 +341,7 @@ async fn complaint(
     body: Bytes,
 ) -> Response {
     if let Err(r) = s.authenticate(&method, &uri, &headers, &body) {
-        return r;
+        return *r;
     }
     let found = s
         .complaints
