@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod error;
 pub mod fingerprint;
 pub mod http;
+pub mod inbox;
 pub mod repo;
 pub mod state;
 pub mod telemetry;

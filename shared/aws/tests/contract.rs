@@ -79,3 +79,16 @@ contract::record_store_suite!(records);
 contract::queue_suite!(queue);
 contract::secret_store_suite!(secrets);
 contract::blob_store_suite!(blobs);
+
+async fn inbox() -> contract::Fixture<contract::inbox::InboxUnderTest> {
+    let q = queue().await;
+    let cfg = moto::sdk_config().await;
+    let records = table(&cfg).await;
+    let under_test = contract::inbox::InboxUnderTest {
+        inbox: Arc::new(app::inbox::RecordQueueInbox::new(records, q.port.clone())),
+        queue: q.port,
+    };
+    contract::Fixture::new(Arc::new(under_test), ())
+}
+
+contract::inbox_suite!(inbox);

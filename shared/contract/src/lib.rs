@@ -11,6 +11,7 @@
 //! Queue fixtures must dead-letter after [`queue::MAX_RECEIVES`] receives.
 
 pub mod blobs;
+pub mod inbox;
 pub mod queue;
 pub mod records;
 pub mod secrets;
@@ -130,6 +131,24 @@ macro_rules! blob_store_suite {
                 put_replaces_and_delete_removes,
                 missing_blob_is_none,
                 invalid_keys_are_rejected,
+            ]
+        );
+    };
+}
+
+/// The inbox contract (fixture port: [`inbox::InboxUnderTest`]).
+#[macro_export]
+macro_rules! inbox_suite {
+    ($factory:ident) => {
+        $crate::__suite!(
+            inbox,
+            $factory,
+            [
+                first_accept_queues_the_job,
+                redelivery_queues_nothing_more,
+                different_keys_are_separate,
+                concurrent_deliveries_queue_at_least_once_and_then_dedupe,
+                unknown_queue_is_refused_and_not_remembered,
             ]
         );
     };

@@ -415,3 +415,48 @@ mod tests {
         assert!(!valid_secret_name(""));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Inbox: accepting a platform notification
+// ---------------------------------------------------------------------------------------------
+
+/// How an accepted notification ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Recorded and its job queued now.
+    Queued,
+    /// Seen before and already queued: nothing more was done.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("invalid notification: {0}")]
+    Invalid(String),
+    /// The store or the queue is unavailable: answer the platform with a retryable error;
+    /// nothing is remembered as done.
+    #[error("inbox unavailable")]
+    Unavailable(#[source] Source),
+}
+
+/// Accept a platform notification: remember it under its dedupe key and queue its job, so
+/// that success means "durably queued" and a redelivered notification queues nothing more.
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    /// `record` is kept with the key (what arrived, for the operator); `job` goes on `queue`.
+    async fn accept(
+        &self,
+        dedupe_key: &str,
+        record: serde_json::Value,
+        queue: &str,
+        job: &str,
+    ) -> Result<Accepted, InboxError>;
+}
+
+/// How long the inbox remembers a notification (platforms retry for up to a week).
+pub const INBOX_RETENTION_SECONDS: i64 = 30 * 86_400;
+
+/// The record key of an inbox entry.
+pub fn inbox_key(dedupe_key: &str) -> (String, String) {
+    (format!("INBOX#{dedupe_key}"), "META".to_string())
+}

@@ -3,12 +3,14 @@
 
 mod blobs;
 mod db;
+mod inbox;
 mod queue;
 mod records;
 mod secrets;
 
 pub use blobs::FileBlobStore;
 pub use db::{Db, DbError};
+pub use inbox::SqliteInbox;
 pub use queue::{QueueSettings, SqliteQueue};
 pub use records::SqliteRecordStore;
 pub use secrets::{MasterKey, MasterKeyError, SqliteSecretStore};

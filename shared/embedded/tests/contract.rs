@@ -45,3 +45,18 @@ contract::record_store_suite!(records);
 contract::queue_suite!(queue);
 contract::secret_store_suite!(secrets);
 contract::blob_store_suite!(blobs);
+
+async fn inbox() -> contract::Fixture<contract::inbox::InboxUnderTest> {
+    let (db, dir) = fresh_db();
+    let settings = QueueSettings {
+        poll_interval: Duration::from_millis(100),
+        ..QueueSettings::default()
+    };
+    let under_test = contract::inbox::InboxUnderTest {
+        inbox: Arc::new(embedded::SqliteInbox::new(db.clone(), &settings)),
+        queue: Arc::new(SqliteQueue::new(db, settings)),
+    };
+    contract::Fixture::new(Arc::new(under_test), dir)
+}
+
+contract::inbox_suite!(inbox);

@@ -1,0 +1,88 @@
+//! The Inbox port in one SQLite transaction: the dedupe record and the queued job commit
+//! together or not at all.
+
+use crate::db::{Db, DbError};
+use crate::now_ms;
+use async_trait::async_trait;
+use domain::ports::{Accepted, INBOX_RETENTION_SECONDS, Inbox, InboxError, inbox_key};
+use rusqlite::params;
+
+#[derive(Debug, Clone)]
+pub struct SqliteInbox {
+    db: Db,
+    queues: Vec<String>,
+}
+
+impl SqliteInbox {
+    pub fn new(db: Db, settings: &crate::QueueSettings) -> Self {
+        Self {
+            db,
+            queues: settings.queues.clone(),
+        }
+    }
+}
+
+struct Ie(InboxError);
+
+impl From<DbError> for Ie {
+    fn from(e: DbError) -> Self {
+        Ie(InboxError::Unavailable(Box::new(e)))
+    }
+}
+
+impl From<rusqlite::Error> for Ie {
+    fn from(e: rusqlite::Error) -> Self {
+        Ie(InboxError::Unavailable(Box::new(e)))
+    }
+}
+
+#[async_trait]
+impl Inbox for SqliteInbox {
+    async fn accept(
+        &self,
+        dedupe_key: &str,
+        record: serde_json::Value,
+        queue: &str,
+        job: &str,
+    ) -> Result<Accepted, InboxError> {
+        if dedupe_key.is_empty() {
+            return Err(InboxError::Invalid("empty dedupe key".into()));
+        }
+        if !self.queues.iter().any(|q| q == queue) {
+            return Err(InboxError::Invalid(format!("unknown queue {queue}")));
+        }
+        let (pk, sk) = inbox_key(dedupe_key);
+        let data = serde_json::json!({"state": "ENQUEUED", "record": record}).to_string();
+        let (queue, job) = (queue.to_string(), job.to_string());
+        let out = self
+            .db
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                let now = now_ms();
+                let now_s = now / 1000;
+                // Insert, or take over an expired entry; otherwise it is a duplicate.
+                let changed = tx.execute(
+                    "INSERT INTO records (pk, sk, version, data, expires_at) VALUES (?1, ?2, 1, ?3, ?4)
+                     ON CONFLICT (pk, sk) DO UPDATE SET version = 1, data = excluded.data,
+                        expires_at = excluded.expires_at
+                     WHERE records.expires_at IS NOT NULL AND records.expires_at <= ?5",
+                    params![pk, sk, data, now_s + INBOX_RETENTION_SECONDS, now_s],
+                )?;
+                if changed == 0 {
+                    return Ok::<_, Ie>(Accepted::Duplicate);
+                }
+                tx.execute(
+                    "INSERT INTO queue_messages (id, queue, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                    params![uuid::Uuid::now_v7().to_string(), queue, job, now],
+                )?;
+                tx.commit()?;
+                Ok(Accepted::Queued)
+            })
+            .await
+            .map_err(|e| e.0)?;
+        if out == Accepted::Queued {
+            self.db.sent.notify_waiters();
+        }
+        Ok(out)
+    }
+}
