@@ -30,6 +30,10 @@ pub async fn state(config: &AwsConfig, sdk: &aws_config::SdkConfig) -> anyhow::R
         blobs: aws.blobs.clone(),
         secrets: aws.secrets.clone(),
         clock: Arc::new(SystemClock),
+        inbox: Arc::new(app::inbox::RecordQueueInbox::new(
+            aws.records.clone(),
+            aws.queue.clone(),
+        )),
     };
     let public = config
         .public_base_url

@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let ports = Ports {
         records: Arc::new(SqliteRecordStore::new(db.clone())),
+        inbox: Arc::new(embedded::SqliteInbox::new(db.clone(), &queue_settings)),
         queue: Arc::new(SqliteQueue::new(db.clone(), queue_settings)),
         blobs: Arc::new(FileBlobStore::new(cli.data_dir.join("blobs"))),
         secrets: Arc::new(SqliteSecretStore::new(db.clone(), &master)),

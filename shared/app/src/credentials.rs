@@ -316,6 +316,25 @@ pub mod rules {
     }
 }
 
+/// Read an account's credential bundle from the secret store.
+pub async fn load(
+    secrets: &dyn domain::ports::SecretStore,
+    account_id: &str,
+) -> Result<Option<Credentials>, ApiError> {
+    use secrecy::ExposeSecret;
+    let Some(raw) = secrets
+        .get(&crate::repo::secret_names::credentials(account_id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(raw.expose_secret())
+        .map(Some)
+        .map_err(|_| {
+            ApiError::Internal(format!("stored credentials of {account_id} cannot be read").into())
+        })
+}
+
 /// Merge `body` into the stored credentials of an account of `kind`, check everything, and
 /// describe the result.
 pub fn apply(

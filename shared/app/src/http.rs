@@ -190,6 +190,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .merge(crate::admin::router())
+        .merge(crate::callbacks::router())
         .fallback(fallback)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(request_id))

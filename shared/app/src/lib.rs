@@ -5,11 +5,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod callbacks;
 pub mod credentials;
 pub mod error;
 pub mod fingerprint;
 pub mod http;
 pub mod inbox;
+pub mod platforms;
 pub mod repo;
 pub mod state;
 pub mod telemetry;

@@ -2,7 +2,7 @@
 
 use crate::auth::AdminAuth;
 use crate::fingerprint::Fingerprinter;
-use domain::ports::{BlobStore, Clock, Queue, RecordStore, SecretStore};
+use domain::ports::{BlobStore, Clock, Inbox, Queue, RecordStore, SecretStore};
 use std::sync::Arc;
 
 /// The adapters a deployment chose (embedded or AWS).
@@ -13,6 +13,8 @@ pub struct Ports {
     pub blobs: Arc<dyn BlobStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub clock: Arc<dyn Clock>,
+    /// Accepts platform notifications durably (record + queue as one step).
+    pub inbox: Arc<dyn Inbox>,
 }
 
 #[derive(Clone)]
@@ -22,6 +24,9 @@ pub struct AppState {
     pub admin: AdminAuth,
     /// The HTTPS address platforms use to reach us (callback registration, redirects).
     pub public_base_url: Option<url::Url>,
+    /// One WeChat Pay client per merchant, kept while its credentials are unchanged (it holds
+    /// downloaded platform certificates and the refresh throttle).
+    pub wechatpay: Arc<crate::platforms::wechatpay::Clients>,
 }
 
 impl AppState {
@@ -31,6 +36,7 @@ impl AppState {
             fingerprints,
             admin,
             public_base_url: None,
+            wechatpay: Arc::default(),
         }
     }
 

@@ -17,7 +17,7 @@ use domain::account::{
     Account, AccountKind, AccountSettings, Credentials, CredentialsStatus, WxminiMode,
 };
 use domain::token::TokenScope;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -202,19 +202,7 @@ pub async fn load_credentials(
     state: &AppState,
     account_id: &str,
 ) -> Result<Option<Credentials>, ApiError> {
-    let Some(raw) = state
-        .ports
-        .secrets
-        .get(&secret_names::credentials(account_id))
-        .await?
-    else {
-        return Ok(None);
-    };
-    serde_json::from_str(raw.expose_secret())
-        .map(Some)
-        .map_err(|_| {
-            ApiError::Internal(format!("stored credentials of {account_id} cannot be read").into())
-        })
+    credentials::load(&*state.ports.secrets, account_id).await
 }
 
 async fn store_credentials(

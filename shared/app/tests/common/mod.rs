@@ -30,15 +30,14 @@ pub fn harness() -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = Db::open(dir.path().join("desk.db")).expect("db");
     let master = MasterKey::generate();
+    let queue_settings = QueueSettings {
+        poll_interval: std::time::Duration::from_millis(50),
+        ..QueueSettings::default()
+    };
     let ports = Ports {
         records: Arc::new(SqliteRecordStore::new(db.clone())),
-        queue: Arc::new(SqliteQueue::new(
-            db.clone(),
-            QueueSettings {
-                poll_interval: std::time::Duration::from_millis(50),
-                ..QueueSettings::default()
-            },
-        )),
+        inbox: Arc::new(embedded::SqliteInbox::new(db.clone(), &queue_settings)),
+        queue: Arc::new(SqliteQueue::new(db.clone(), queue_settings)),
         blobs: Arc::new(FileBlobStore::new(dir.path().join("blobs"))),
         secrets: Arc::new(SqliteSecretStore::new(db.clone(), &master)),
         clock: Arc::new(SystemClock),
@@ -111,6 +110,37 @@ impl Harness {
             .to_bytes()
             .to_vec();
         (status, bytes)
+    }
+
+    /// POST a body with the given headers (platform callbacks).
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+        body: String,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(Method::POST).uri(path);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let res = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body)).expect("request"))
+            .await
+            .expect("response");
+        let status = res.status();
+        let bytes = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn admin(

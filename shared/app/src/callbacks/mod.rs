@@ -1,0 +1,14 @@
+//! Platform callbacks: verify, check freshness, decrypt, accept durably (inbox), answer. No
+//! platform API call happens here (except one rate-limited certificate download for an
+//! unknown WeChat Pay serial).
+
+pub mod wechatpay;
+
+use axum::Router;
+
+pub fn router() -> Router<crate::AppState> {
+    Router::new().route(
+        "/callbacks/wechatpay/{mchid}/{kind}",
+        axum::routing::post(wechatpay::receive),
+    )
+}

@@ -1,0 +1,3 @@
+//! Platform clients built from accounts and their credentials.
+
+pub mod wechatpay;

@@ -1,0 +1,115 @@
+//! WeChat Pay clients per merchant, built from the account and its credentials and kept while
+//! the credentials are unchanged.
+
+use crate::ApiError;
+use crate::credentials::parse_rsa_private_key;
+use chrono::{DateTime, Utc};
+use domain::account::{Account, AccountSettings, Credentials};
+use domain::ports::SecretStore;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A client and the credentials version it was built from.
+type Cached = (Option<DateTime<Utc>>, Arc<wechatpay::Client>);
+
+#[derive(Default)]
+pub struct Clients {
+    by_account: Mutex<HashMap<String, Cached>>,
+}
+
+/// Why no client could be built for an account.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("account {0} is not a WeChat Pay merchant or provider")]
+    NotWechatpay(String),
+    #[error("account {account}: {missing} is not set")]
+    Incomplete { account: String, missing: String },
+    #[error("account {account}: {why}")]
+    Invalid { account: String, why: String },
+    #[error("the credentials cannot be read from the secret store")]
+    Secrets(ApiError),
+}
+
+impl Clients {
+    /// The client of a WeChat Pay account (built on first use or after a credentials change).
+    pub async fn get(
+        &self,
+        account: &Account,
+        secrets: &dyn SecretStore,
+    ) -> Result<Arc<wechatpay::Client>, ClientError> {
+        let stamp = account.credentials.updated_at;
+        if let Some((s, c)) = self
+            .by_account
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&account.id)
+            && *s == stamp
+        {
+            return Ok(c.clone());
+        }
+        let client = Arc::new(build(account, secrets).await?);
+        self.by_account
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(account.id.clone(), (stamp, client.clone()));
+        Ok(client)
+    }
+}
+
+async fn build(
+    account: &Account,
+    secrets: &dyn SecretStore,
+) -> Result<wechatpay::Client, ClientError> {
+    let (mchid, serial, base) = match &account.settings {
+        AccountSettings::WechatpayMerchant(s) => (&s.mchid, &s.merchant_serial_no, &s.api_base_url),
+        AccountSettings::WechatpayProvider(s) => (&s.mchid, &s.merchant_serial_no, &s.api_base_url),
+        _ => return Err(ClientError::NotWechatpay(account.id.clone())),
+    };
+    let incomplete = |missing: &str| ClientError::Incomplete {
+        account: account.id.clone(),
+        missing: missing.to_string(),
+    };
+    let invalid = |why: String| ClientError::Invalid {
+        account: account.id.clone(),
+        why,
+    };
+    let Some(Credentials::Wechatpay(c)) = crate::credentials::load(secrets, &account.id)
+        .await
+        .map_err(ClientError::Secrets)?
+    else {
+        return Err(incomplete("credentials"));
+    };
+    let key = c
+        .private_key
+        .as_ref()
+        .ok_or_else(|| incomplete("private_key"))?;
+    let apiv3 = c
+        .apiv3_key
+        .as_ref()
+        .ok_or_else(|| incomplete("apiv3_key"))?;
+    let private_key = parse_rsa_private_key(key.expose())
+        .ok_or_else(|| invalid("private_key cannot be read".into()))?;
+    let public_key = match (&c.wechatpay_public_key_id, &c.wechatpay_public_key) {
+        (Some(id), Some(pem)) => Some((id.clone(), pem.expose().to_string())),
+        _ => None,
+    };
+    let base_url = base
+        .as_deref()
+        .unwrap_or(wechatpay::client::PRODUCTION)
+        .parse()
+        .map_err(|e| invalid(format!("api_base_url: {e}")))?;
+    wechatpay::Client::new(wechatpay::ClientConfig {
+        base_url,
+        mchid: mchid.clone(),
+        serial_no: serial.clone(),
+        private_key,
+        apiv3_key: apiv3.expose().as_bytes().to_vec(),
+        public_key,
+        platform_certificates: c
+            .platform_certificates
+            .iter()
+            .map(|p| p.expose().to_string())
+            .collect(),
+    })
+    .map_err(|e| invalid(e.to_string()))
+}
