@@ -71,6 +71,41 @@ pub struct Verified {
     pub body: Vec<u8>,
 }
 
+/// The platform's error answer as a typed error.
+fn api_error(status: StatusCode, body: &[u8]) -> PlatformError {
+    let err: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    PlatformError::Api {
+        status: status.as_u16(),
+        code: err.as_ref().map(|e| e.code.clone()).unwrap_or_default(),
+        message: err.map(|e| e.message).unwrap_or_default(),
+    }
+}
+
+/// A notification URL resource: its path and the name of its URL field.
+#[derive(Debug, Clone, Copy)]
+pub enum NotificationUrl {
+    /// `/v3/merchant-service/complaint-notifications` (`url`).
+    Complaints,
+    /// `/v3/merchant-risk-manage/violation-notifications` (`notify_url`), service providers.
+    Violations,
+}
+
+impl NotificationUrl {
+    fn path(self) -> &'static str {
+        match self {
+            NotificationUrl::Complaints => "/v3/merchant-service/complaint-notifications",
+            NotificationUrl::Violations => "/v3/merchant-risk-manage/violation-notifications",
+        }
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            NotificationUrl::Complaints => "url",
+            NotificationUrl::Violations => "notify_url",
+        }
+    }
+}
+
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Self, PlatformError> {
         let verifier = Arc::new(Verifier::new());
@@ -168,12 +203,7 @@ impl Client {
         if status.is_success() {
             return Ok(Verified { status, body });
         }
-        let err: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-        Err(PlatformError::Api {
-            status: status.as_u16(),
-            code: err.as_ref().map(|e| e.code.clone()).unwrap_or_default(),
-            message: err.map(|e| e.message).unwrap_or_default(),
-        })
+        Err(api_error(status, &body))
     }
 
     async fn verify_response(&self, h: &SignedHeaders, body: &[u8]) -> Result<(), PlatformError> {
@@ -215,12 +245,7 @@ impl Client {
         let headers = res.headers().clone();
         let body = res.bytes().await?.to_vec();
         if !status.is_success() {
-            let err: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-            return Err(PlatformError::Api {
-                status: status.as_u16(),
-                code: err.as_ref().map(|e| e.code.clone()).unwrap_or_default(),
-                message: err.map(|e| e.message).unwrap_or_default(),
-            });
+            return Err(api_error(status, &body));
         }
         let list: CertificateList = serde_json::from_slice(&body)
             .map_err(|e| PlatformError::Decode(format!("certificate list: {e}")))?;
@@ -471,12 +496,7 @@ impl Client {
         let status = res.status();
         let body = res.bytes().await?.to_vec();
         if !status.is_success() {
-            let err: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-            return Err(PlatformError::Api {
-                status: status.as_u16(),
-                code: err.as_ref().map(|e| e.code.clone()).unwrap_or_default(),
-                message: err.map(|e| e.message).unwrap_or_default(),
-            });
+            return Err(api_error(status, &body));
         }
         Ok(body)
     }
@@ -506,29 +526,38 @@ impl Client {
 
     // ---- notification URLs
 
-    /// Set (create or update) the complaint notification URL.
-    pub async fn set_complaint_notification_url(&self, url: &str) -> Result<(), PlatformError> {
-        let body = serde_json::json!({ "url": url }).to_string();
-        let path = "/v3/merchant-service/complaint-notifications";
-        match self.send(Method::POST, path, Some(body.clone())).await {
+    /// Set (create, or update if one exists) a notification URL.
+    pub async fn set_notification_url(
+        &self,
+        which: NotificationUrl,
+        url: &str,
+    ) -> Result<(), PlatformError> {
+        let body = serde_json::json!({ which.field(): url }).to_string();
+        match self
+            .send(Method::POST, which.path(), Some(body.clone()))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(PlatformError::Api {
                 status: 400 | 409, ..
-            }) => self.send(Method::PUT, path, Some(body)).await.map(|_| ()),
+            }) => self
+                .send(Method::PUT, which.path(), Some(body))
+                .await
+                .map(|_| ()),
             Err(e) => Err(e),
         }
     }
 
-    pub async fn complaint_notification_url(&self) -> Result<Option<String>, PlatformError> {
+    /// The registered notification URL, if any.
+    pub async fn notification_url(
+        &self,
+        which: NotificationUrl,
+    ) -> Result<Option<String>, PlatformError> {
         match self
-            .json::<serde_json::Value>(
-                Method::GET,
-                "/v3/merchant-service/complaint-notifications",
-                None,
-            )
+            .json::<serde_json::Value>(Method::GET, which.path(), None)
             .await
         {
-            Ok(v) => Ok(v["url"].as_str().map(String::from)),
+            Ok(v) => Ok(v[which.field()].as_str().map(String::from)),
             Err(PlatformError::Api {
                 status: 400 | 404, ..
             }) => Ok(None),
@@ -536,51 +565,12 @@ impl Client {
         }
     }
 
-    pub async fn delete_complaint_notification_url(&self) -> Result<(), PlatformError> {
-        self.send(
-            Method::DELETE,
-            "/v3/merchant-service/complaint-notifications",
-            None,
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// Set (create or update) the violation notification URL (service providers).
-    pub async fn set_violation_notification_url(&self, url: &str) -> Result<(), PlatformError> {
-        let body = serde_json::json!({ "notify_url": url }).to_string();
-        let path = "/v3/merchant-risk-manage/violation-notifications";
-        match self.send(Method::POST, path, Some(body.clone())).await {
-            Ok(_) => Ok(()),
-            Err(PlatformError::Api {
-                status: 400 | 409, ..
-            }) => self.send(Method::PUT, path, Some(body)).await.map(|_| ()),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub async fn violation_notification_url(&self) -> Result<Option<String>, PlatformError> {
-        match self
-            .json::<serde_json::Value>(
-                Method::GET,
-                "/v3/merchant-risk-manage/violation-notifications",
-                None,
-            )
+    pub async fn delete_notification_url(
+        &self,
+        which: NotificationUrl,
+    ) -> Result<(), PlatformError> {
+        self.send(Method::DELETE, which.path(), None)
             .await
-        {
-            Ok(v) => Ok(v["notify_url"].as_str().map(String::from)),
-            Err(PlatformError::Api { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub async fn delete_violation_notification_url(&self) -> Result<(), PlatformError> {
-        self.send(
-            Method::DELETE,
-            "/v3/merchant-risk-manage/violation-notifications",
-            None,
-        )
-        .await
-        .map(|_| ())
+            .map(|_| ())
     }
 }
