@@ -16,7 +16,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable machine-readable code: `invalid_request`, `invalid_json`, `unauthorized`,
     /// `forbidden`, `not_found`, `conflict`, `unsupported_media_type`, `payload_too_large`,
-    /// `internal`, `unavailable`.
+    /// `platform_error`, `internal`, `unavailable`.
     pub code: &'static str,
     pub message: String,
     /// The offending field, as a dotted path (`settings.app_id`, `recipients[1]`).
@@ -45,6 +45,8 @@ pub enum ApiError {
     Conflict(String),
     UnsupportedMediaType(String),
     PayloadTooLarge,
+    /// 502: the platform refused or failed; its own code and message are passed on.
+    Platform(String),
     /// 503: a dependency (store, queue, secrets) is unavailable; retrying may help.
     Unavailable(Box<dyn std::error::Error + Send + Sync>),
     /// 500.
@@ -76,6 +78,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Platform(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -116,6 +119,7 @@ impl IntoResponse for ApiError {
                 "the request body is larger than the limit (1 MiB)".to_string(),
                 None,
             ),
+            ApiError::Platform(m) => ("platform_error", m, None),
             ApiError::Unavailable(e) => {
                 tracing::error!(error = %chain(&*e), "dependency unavailable");
                 (

@@ -101,6 +101,8 @@ struct Inner {
     complaints: Mutex<HashMap<String, Value>>,
     certificate_downloads: AtomicUsize,
     rejected: AtomicUsize,
+    /// (mchid, "complaints" | "violations") → registered URL.
+    notification_urls: Mutex<HashMap<(String, &'static str), String>>,
 }
 
 /// A running simulator.
@@ -124,10 +126,19 @@ impl WechatPaySim {
             complaints: Mutex::new(HashMap::new()),
             certificate_downloads: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
+            notification_urls: Mutex::new(HashMap::new()),
         });
         let router = Router::new()
             .route("/v3/certificates", get(certificates))
             .route("/v3/merchant-service/complaints-v2/{id}", get(complaint))
+            .route(
+                "/v3/merchant-service/complaint-notifications",
+                axum::routing::any(complaint_notifications),
+            )
+            .route(
+                "/v3/merchant-risk-manage/violation-notifications",
+                axum::routing::any(violation_notifications),
+            )
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -172,6 +183,16 @@ impl WechatPaySim {
     /// How many times `/v3/certificates` was downloaded.
     pub fn certificate_downloads(&self) -> usize {
         self.inner.certificate_downloads.load(Ordering::SeqCst)
+    }
+
+    /// The URL registered for `kind` (`complaints` or `violations`), as the platform keeps it.
+    pub fn notification_url(&self, mchid: &str, kind: &'static str) -> Option<String> {
+        self.inner
+            .notification_urls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(mchid.to_string(), kind))
+            .cloned()
     }
 
     /// How many requests were refused for their signature.
@@ -440,5 +461,102 @@ impl WechatPaySim {
             ],
             body,
         }
+    }
+}
+
+async fn complaint_notifications(
+    State(s): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    notification_url(s, method, uri, headers, body, "complaints", "url").await
+}
+
+async fn violation_notifications(
+    State(s): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    notification_url(s, method, uri, headers, body, "violations", "notify_url").await
+}
+
+/// Create (POST), query (GET), update (PUT) or delete (DELETE) a notification URL.
+async fn notification_url(
+    s: Arc<Inner>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    kind: &'static str,
+    field: &str,
+) -> Response {
+    let m = match s.authenticate(&method, &uri, &headers, &body) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let key = (m.mchid.clone(), kind);
+    let current = s
+        .notification_urls
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    let answer = |url: &str| json!({"mchid": m.mchid, field: url}).to_string();
+    let not_found = || {
+        s.signed(
+            StatusCode::NOT_FOUND,
+            json!({"code": "RESOURCE_NOT_EXISTS", "message": "通知地址不存在"}).to_string(),
+        )
+    };
+    match method {
+        Method::GET => match current {
+            Some(url) => s.signed(StatusCode::OK, answer(&url)),
+            None => not_found(),
+        },
+        Method::DELETE => {
+            if current.is_none() {
+                return not_found();
+            }
+            s.notification_urls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            s.signed(StatusCode::NO_CONTENT, String::new())
+        }
+        Method::POST | Method::PUT => {
+            let url = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v[field].as_str().map(String::from));
+            let Some(url) = url.filter(|u| u.starts_with("https://") && u.len() <= 255) else {
+                return s.signed(
+                    StatusCode::BAD_REQUEST,
+                    json!({"code": "PARAM_ERROR", "message": "通知地址必须是 HTTPS"}).to_string(),
+                );
+            };
+            if method == Method::POST && current.is_some() {
+                return s.signed(
+                    StatusCode::BAD_REQUEST,
+                    json!({"code": "PARAM_ERROR", "message": "通知地址已存在，请使用更新接口"})
+                        .to_string(),
+                );
+            }
+            if method == Method::PUT && current.is_none() {
+                return not_found();
+            }
+            s.notification_urls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, url.clone());
+            s.signed(StatusCode::OK, answer(&url))
+        }
+        _ => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "不支持的方法",
+        ),
     }
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod dead_letters;
 pub mod notifications;
 pub mod openapi;
+pub mod registration;
 pub mod sub_merchants;
 pub mod tokens;
 pub mod validate;
@@ -59,6 +60,12 @@ pub fn router() -> Router<AppState> {
                 .delete(accounts::delete_account),
         )
         .route("/accounts/{id}/credentials", put(accounts::put_credentials))
+        .route(
+            "/accounts/{id}/callback-registration",
+            post(registration::register)
+                .get(registration::get_registration)
+                .delete(registration::unregister),
+        )
         .route(
             "/accounts/{id}/sub-merchants",
             get(sub_merchants::list_sub_merchants).post(sub_merchants::create_sub_merchant),

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations and the types.
 
-use super::{accounts, dead_letters, notifications, sub_merchants, tokens};
+use super::{accounts, dead_letters, notifications, registration, sub_merchants, tokens};
 use crate::credentials;
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -28,6 +28,7 @@ impl Modify for Bearer {
     paths(
         accounts::create_account, accounts::list_accounts, accounts::get_account,
         accounts::patch_account, accounts::delete_account, accounts::put_credentials,
+        registration::register, registration::get_registration, registration::unregister,
         sub_merchants::list_sub_merchants, sub_merchants::create_sub_merchant,
         sub_merchants::get_sub_merchant, sub_merchants::patch_sub_merchant,
         sub_merchants::delete_sub_merchant,

@@ -27,6 +27,11 @@ pub struct Harness {
 }
 
 pub fn harness() -> Harness {
+    harness_with(None)
+}
+
+/// A harness whose `PUBLIC_BASE_URL` is `public_base_url`.
+pub fn harness_with(public_base_url: Option<&str>) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = Db::open(dir.path().join("desk.db")).expect("db");
     let master = MasterKey::generate();
@@ -46,7 +51,8 @@ pub fn harness() -> Harness {
         ports,
         Fingerprinter::new(master.derive("fp")),
         AdminAuth::from_hash(app::auth::hash(ADMIN)),
-    );
+    )
+    .with_public_base_url(public_base_url.map(|u| u.parse().expect("url")));
     let router = app::http::router(state.clone());
     Harness {
         state,
