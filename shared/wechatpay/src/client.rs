@@ -159,6 +159,19 @@ impl Client {
             .map_err(|e| PlatformError::Invalid(format!("bad path: {e}")))
     }
 
+    /// A request to `url` carrying the `Authorization` header for `signed_body` (the JSON body,
+    /// the `meta` part of an upload, or "" without a body), signed now with a fresh nonce.
+    fn signed(&self, method: Method, url: Url, signed_body: &str) -> reqwest::RequestBuilder {
+        let auth = self.signer.authorization(
+            method.as_str(),
+            &canonical_url(&url),
+            chrono::Utc::now().timestamp(),
+            &nonce(),
+            signed_body,
+        );
+        self.http.request(method, url).header("Authorization", auth)
+    }
+
     /// Send a signed request and verify the response. Error bodies become `PlatformError::Api`.
     pub async fn send(
         &self,
@@ -167,16 +180,9 @@ impl Client {
         body: Option<String>,
     ) -> Result<Verified, PlatformError> {
         let url = self.url(path_and_query)?;
-        let ts = chrono::Utc::now().timestamp();
-        let n = nonce();
         let body_text = body.clone().unwrap_or_default();
-        let auth =
-            self.signer
-                .authorization(method.as_str(), &canonical_url(&url), ts, &n, &body_text);
         let mut req = self
-            .http
-            .request(method, url)
-            .header("Authorization", auth)
+            .signed(method, url, &body_text)
             .header("Accept", "application/json");
         if let Some(id) = &self.public_key_id {
             req = req.header("Wechatpay-Serial", id);
@@ -229,15 +235,8 @@ impl Client {
             *last = Some(Instant::now());
         }
         let url = self.url("/v3/certificates")?;
-        let ts = chrono::Utc::now().timestamp();
-        let n = nonce();
-        let auth = self
-            .signer
-            .authorization("GET", &canonical_url(&url), ts, &n, "");
         let res = self
-            .http
-            .get(url)
-            .header("Authorization", auth)
+            .signed(Method::GET, url, "")
             .header("Accept", "application/json")
             .send()
             .await?;
@@ -435,11 +434,6 @@ impl Client {
         }
         let meta = serde_json::json!({"filename": filename, "sha256": hex::encode(Sha256::digest(&bytes))}).to_string();
         let url = self.url("/v3/merchant-service/images/upload")?;
-        let ts = chrono::Utc::now().timestamp();
-        let n = nonce();
-        let auth = self
-            .signer
-            .authorization("POST", &canonical_url(&url), ts, &n, &meta);
         let form = reqwest::multipart::Form::new()
             .part(
                 "meta",
@@ -455,9 +449,7 @@ impl Client {
                     .map_err(|e| PlatformError::Invalid(e.to_string()))?,
             );
         let res = self
-            .http
-            .post(url)
-            .header("Authorization", auth)
+            .signed(Method::POST, url, &meta)
             .header("Accept", "application/json")
             .multipart(form)
             .send()
@@ -482,17 +474,7 @@ impl Client {
                 "not a WeChat Pay complaint image URL".into(),
             ));
         }
-        let ts = chrono::Utc::now().timestamp();
-        let n = nonce();
-        let auth = self
-            .signer
-            .authorization("GET", &canonical_url(&url), ts, &n, "");
-        let res = self
-            .http
-            .get(url)
-            .header("Authorization", auth)
-            .send()
-            .await?;
+        let res = self.signed(Method::GET, url, "").send().await?;
         let status = res.status();
         let body = res.bytes().await?.to_vec();
         if !status.is_success() {
