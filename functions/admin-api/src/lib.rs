@@ -10,6 +10,29 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
+/// The ports of a Lambda function over the AWS adapters.
+pub fn ports(aws: &AwsPorts) -> Ports {
+    Ports {
+        records: aws.records.clone(),
+        queue: aws.queue.clone(),
+        blobs: aws.blobs.clone(),
+        secrets: aws.secrets.clone(),
+        clock: Arc::new(SystemClock),
+        inbox: Arc::new(app::inbox::RecordQueueInbox::new(
+            aws.records.clone(),
+            aws.queue.clone(),
+        )),
+    }
+}
+
+fn public_base_url(config: &AwsConfig) -> anyhow::Result<Option<url::Url>> {
+    Ok(config
+        .public_base_url
+        .as_deref()
+        .map(url::Url::parse)
+        .transpose()?)
+}
+
 /// Build the router state from the configuration: adapters, the administrator token and the
 /// fingerprint key (both installation secrets the SAM template creates).
 pub async fn state(config: &AwsConfig, sdk: &aws_config::SdkConfig) -> anyhow::Result<AppState> {
@@ -24,26 +47,31 @@ pub async fn state(config: &AwsConfig, sdk: &aws_config::SdkConfig) -> anyhow::R
     };
     let admin = read(installation_secrets::ADMIN_TOKEN).await?;
     let fingerprint = read(installation_secrets::FINGERPRINT_KEY).await?;
-    let ports = Ports {
-        records: aws.records.clone(),
-        queue: aws.queue.clone(),
-        blobs: aws.blobs.clone(),
-        secrets: aws.secrets.clone(),
-        clock: Arc::new(SystemClock),
-        inbox: Arc::new(app::inbox::RecordQueueInbox::new(
-            aws.records.clone(),
-            aws.queue.clone(),
-        )),
-    };
-    let public = config
-        .public_base_url
-        .as_deref()
-        .map(url::Url::parse)
-        .transpose()?;
     Ok(AppState::new(
-        ports,
+        ports(&aws),
         Fingerprinter::new(Sha256::digest(fingerprint.expose_secret().as_bytes()).into()),
         AdminAuth::from_hash(app::auth::hash(admin.expose_secret().trim())),
     )
-    .with_public_base_url(public))
+    .with_public_base_url(public_base_url(config)?))
+}
+
+/// State for the functions that serve no admin route (callbacks, workers): they never read
+/// the installation secrets. Its administrator hash is random, so it accepts no token.
+pub fn platform_state(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<AppState> {
+    Ok(AppState::new(
+        ports(aws),
+        Fingerprinter::new(rand_bytes()),
+        AdminAuth::from_hash(rand_bytes()),
+    )
+    .with_public_base_url(public_base_url(config)?))
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    for (i, chunk) in b.chunks_mut(16).enumerate() {
+        let id = uuid::Uuid::new_v4();
+        chunk.copy_from_slice(&id.as_bytes()[..16]);
+        chunk[0] ^= i as u8;
+    }
+    b
 }

@@ -41,6 +41,10 @@ struct Cli {
     /// Concurrent jobs per queue.
     #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 2)]
     worker_concurrency: usize,
+    /// Seconds a job is hidden from other workers while it runs; after a crash it runs again
+    /// once this has passed.
+    #[arg(long, env = "JOB_VISIBILITY_SECS", default_value_t = 60)]
+    job_visibility_secs: u64,
 }
 
 #[tokio::main]
@@ -96,25 +100,26 @@ async fn main() -> anyhow::Result<()> {
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
         admin,
     )
-    .with_public_base_url(cli.public_base_url.clone());
+    .with_public_base_url(cli.public_base_url.clone())
+    .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok());
+    let registry: Arc<JobRegistry> = Arc::new(app::policy::registry(&state));
     let router = app::http::router(state);
 
-    let registry = Arc::new(JobRegistry::new());
     let shutdown = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
-    for queue in domain::job::queues::ALL {
-        let settings = WorkerSettings {
-            concurrency: cli.worker_concurrency,
-            retry: retry.clone(),
-            ..WorkerSettings::for_queue(queue)
-        };
-        workers.spawn(app::worker::run(
-            ports.queue.clone(),
-            registry.clone(),
-            settings,
-            shutdown.clone(),
-        ));
-    }
+    // The notify queue gets its worker with the notifier; until then its jobs wait, durably.
+    let settings = WorkerSettings {
+        concurrency: cli.worker_concurrency,
+        retry: retry.clone(),
+        visibility: std::time::Duration::from_secs(cli.job_visibility_secs.max(1)),
+        ..WorkerSettings::for_queue(domain::job::queues::EVENTS)
+    };
+    workers.spawn(app::worker::run(
+        ports.queue.clone(),
+        registry.clone(),
+        settings,
+        shutdown.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await

@@ -2,7 +2,7 @@
 //! `ReportBatchItemFailures`.
 
 use app::telemetry::LogFormat;
-use app::worker::{JobRegistry, RetryPolicy};
+use app::worker::RetryPolicy;
 use aws::{AwsConfig, AwsPorts};
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -13,14 +13,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     app::telemetry::init(LogFormat::Json);
     let config = AwsConfig::from_env()?;
     let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
-    let ports = AwsPorts::new(&config, &sdk);
-    // Platform capabilities register their job handlers here as they are added.
-    let registry = Arc::new(JobRegistry::new());
+    let aws = AwsPorts::new(&config, &sdk);
+    let state = admin_api::platform_state(&config, &aws)?;
+    let registry = Arc::new(app::policy::registry(&state));
     let policy = Arc::new(RetryPolicy {
         max_attempts: config.max_receives.saturating_sub(1).max(1),
         ..RetryPolicy::default()
     });
-    let queue = ports.queue.clone();
+    let queue = aws.queue.clone();
     tracing::info!(job_types = ?registry.job_types(), "worker ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (registry, policy, queue) = (registry.clone(), policy.clone(), queue.clone());

@@ -197,6 +197,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Only the platform callbacks and the health check (the callback Lambda functions).
+pub fn callback_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .merge(crate::callbacks::router())
+        .fallback(fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
 /// Serve `router` until `shutdown` is cancelled, then finish the requests in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,

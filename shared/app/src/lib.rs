@@ -6,12 +6,15 @@
 pub mod admin;
 pub mod auth;
 pub mod callbacks;
+pub mod complaints;
 pub mod credentials;
 pub mod error;
 pub mod fingerprint;
 pub mod http;
 pub mod inbox;
+pub mod notices;
 pub mod platforms;
+pub mod policy;
 pub mod repo;
 pub mod state;
 pub mod telemetry;

@@ -27,6 +27,8 @@ pub struct AppState {
     /// One WeChat Pay client per merchant, kept while its credentials are unchanged (it holds
     /// downloaded platform certificates and the refresh throttle).
     pub wechatpay: Arc<crate::platforms::wechatpay::Clients>,
+    /// Fault injection for crash tests (`COMPLAINT_DESK_FAULT`); none in production.
+    pub fault_point: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -37,6 +39,23 @@ impl AppState {
             admin,
             public_base_url: None,
             wechatpay: Arc::default(),
+            fault_point: None,
+        }
+    }
+
+    pub fn with_fault_point(mut self, point: Option<String>) -> Self {
+        if let Some(p) = point.filter(|p| !p.is_empty()) {
+            tracing::warn!(point = %p, "fault injection armed: the process aborts there");
+            self.fault_point = Some(p.into());
+        }
+        self
+    }
+
+    /// Crash here if this is the configured fault point (tests of crash recovery only).
+    pub fn fault(&self, point: &str) {
+        if self.fault_point.as_deref() == Some(point) {
+            tracing::error!(point, "fault injection: aborting the process");
+            std::process::abort();
         }
     }
 

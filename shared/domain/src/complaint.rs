@@ -101,6 +101,15 @@ pub struct Complaint {
     pub replied: bool,
     /// We have completed/finished it on the platform.
     pub completed: bool,
+    /// The buyer's phone, masked (`138****5678`); the full number is never stored or logged.
+    #[serde(default)]
+    pub payer_phone_masked: Option<String>,
+    /// Absolute URLs of the buyer's images (download them through the admin proxy).
+    #[serde(default)]
+    pub media: Vec<String>,
+    /// The platform flags, raw (e.g. `TRUSTED`, `HIGH_RISK`, `in_platform_service`).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// One entry of the platform's negotiation history.

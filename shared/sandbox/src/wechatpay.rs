@@ -98,7 +98,13 @@ struct Inner {
     keys: PlatformKeys,
     mode: Mutex<KeyMode>,
     merchants: Mutex<HashMap<String, SimMerchant>>,
-    complaints: Mutex<HashMap<String, Value>>,
+    complaints: Mutex<HashMap<String, SimComplaint>>,
+    /// (mchid, out_refund_no) → refund.
+    refunds: Mutex<HashMap<(String, String), Value>>,
+    /// media_id → (filename, bytes).
+    images: Mutex<HashMap<String, (String, Vec<u8>)>>,
+    /// Every write the simulator accepted: (mchid, path, body).
+    writes: Mutex<Vec<SimWrite>>,
     certificate_downloads: AtomicUsize,
     rejected: AtomicUsize,
     /// (mchid, "complaints" | "violations") → registered URL.
@@ -124,13 +130,41 @@ impl WechatPaySim {
             mode: Mutex::new(mode),
             merchants: Mutex::new(HashMap::new()),
             complaints: Mutex::new(HashMap::new()),
+            refunds: Mutex::new(HashMap::new()),
+            images: Mutex::new(HashMap::new()),
+            writes: Mutex::new(Vec::new()),
             certificate_downloads: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
             notification_urls: Mutex::new(HashMap::new()),
         });
         let router = Router::new()
             .route("/v3/certificates", get(certificates))
+            .route("/v3/merchant-service/complaints-v2", get(complaint_list))
             .route("/v3/merchant-service/complaints-v2/{id}", get(complaint))
+            .route(
+                "/v3/merchant-service/complaints-v2/{id}/negotiation-historys",
+                get(negotiation_history),
+            )
+            .route(
+                "/v3/merchant-service/complaints-v2/{id}/{action}",
+                axum::routing::post(complaint_action),
+            )
+            .route(
+                "/v3/merchant-service/images/upload",
+                axum::routing::post(upload_image),
+            )
+            .route(
+                "/v3/merchant-service/images/{media_id}",
+                get(download_image),
+            )
+            .route(
+                "/v3/refund/domestic/refunds",
+                axum::routing::post(create_refund),
+            )
+            .route(
+                "/v3/refund/domestic/refunds/{out_refund_no}",
+                get(query_refund),
+            )
             .route(
                 "/v3/merchant-service/complaint-notifications",
                 axum::routing::any(complaint_notifications),
@@ -168,16 +202,97 @@ impl WechatPaySim {
             .insert(m.mchid.clone(), m);
     }
 
+    /// Add a complaint any known merchant may read (its history starts with the user's
+    /// complaint).
     pub fn add_complaint(&self, complaint: Value) {
+        self.insert_complaint(None, complaint);
+    }
+
+    /// Add a complaint that only `owner` (the merchant or the provider of the complained
+    /// sub-merchant) may read and act on.
+    pub fn add_complaint_for(&self, owner: &str, complaint: Value) {
+        self.insert_complaint(Some(owner.to_string()), complaint);
+    }
+
+    fn insert_complaint(&self, owner: Option<String>, complaint: Value) {
         let id = complaint["complaint_id"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        self.inner
-            .complaints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, complaint);
+        let first = json!({
+            "log_id": format!("{id}-0001"),
+            "operator": "投诉人",
+            "operate_time": complaint["complaint_time"],
+            "operate_type": "USER_CREATE_COMPLAINT",
+            "operate_details": complaint["complaint_detail"],
+            "image_list": [],
+        });
+        lock(&self.inner.complaints).insert(
+            id,
+            SimComplaint {
+                owner,
+                data: complaint,
+                history: vec![first],
+                refund_decision: None,
+                immediate: HashMap::new(),
+            },
+        );
+    }
+
+    /// The complaint as the platform now has it (state, refund flags).
+    pub fn complaint_state(&self, complaint_id: &str) -> Option<Value> {
+        lock(&self.inner.complaints)
+            .get(complaint_id)
+            .map(|c| c.data.clone())
+    }
+
+    /// The negotiation history the platform keeps for a complaint.
+    pub fn history(&self, complaint_id: &str) -> Vec<Value> {
+        lock(&self.inner.complaints)
+            .get(complaint_id)
+            .map(|c| c.history.clone())
+            .unwrap_or_default()
+    }
+
+    /// Append a user message to a complaint's history (as if the buyer wrote again).
+    pub fn add_user_message(&self, complaint_id: &str, text: &str) {
+        if let Some(c) = lock(&self.inner.complaints).get_mut(complaint_id) {
+            c.push_history("投诉人", "USER_RESPONSE", text, vec![]);
+            c.data["incoming_user_response"] = json!(true);
+        }
+    }
+
+    /// Every write the simulator accepted, in order.
+    pub fn writes(&self) -> Vec<SimWrite> {
+        lock(&self.inner.writes).clone()
+    }
+
+    /// Accepted writes whose path ends with `suffix` (e.g. `/response`, `/complete`,
+    /// `/refund/domestic/refunds`).
+    pub fn writes_to(&self, suffix: &str) -> Vec<SimWrite> {
+        self.writes()
+            .into_iter()
+            .filter(|w| w.path.ends_with(suffix))
+            .collect()
+    }
+
+    /// Refunds the platform holds, one per `out_refund_no`.
+    pub fn refunds(&self) -> Vec<Value> {
+        lock(&self.inner.refunds).values().cloned().collect()
+    }
+
+    /// Store an image the way a buyer's upload would be; returns its absolute media URL.
+    pub fn add_user_image(&self, bytes: Vec<u8>) -> String {
+        let id = format!("{}.png", hex::encode_upper(rand::random::<[u8; 16]>()));
+        lock(&self.inner.images).insert(id.clone(), ("user.png".into(), bytes));
+        format!("{}/v3/merchant-service/images/{id}", self.base_url())
+    }
+
+    /// The bytes of an uploaded image.
+    pub fn image(&self, media_id: &str) -> Option<Vec<u8>> {
+        lock(&self.inner.images)
+            .get(media_id)
+            .map(|(_, b)| b.clone())
     }
 
     /// How many times `/v3/certificates` was downloaded.
@@ -199,6 +314,66 @@ impl WechatPaySim {
     pub fn rejected(&self) -> usize {
         self.inner.rejected.load(Ordering::SeqCst)
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A complaint as the simulator keeps it.
+struct SimComplaint {
+    owner: Option<String>,
+    data: Value,
+    history: Vec<Value>,
+    /// `APPROVE` or `REJECT` once decided.
+    refund_decision: Option<String>,
+    /// idempotent_id → log_id of immediate-service replies.
+    immediate: HashMap<String, String>,
+}
+
+impl SimComplaint {
+    fn push_history(
+        &mut self,
+        operator: &str,
+        operate_type: &str,
+        details: &str,
+        images: Vec<String>,
+    ) -> String {
+        let id = self.data["complaint_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let log_id = format!("{id}-{:04}", self.history.len() + 1);
+        self.history.push(json!({
+            "log_id": log_id,
+            "operator": operator,
+            "operate_time": chrono::Utc::now().with_timezone(&china()).to_rfc3339(),
+            "operate_type": operate_type,
+            "operate_details": details,
+            "image_list": images,
+        }));
+        log_id
+    }
+
+    fn state(&self) -> &str {
+        self.data["complaint_state"].as_str().unwrap_or_default()
+    }
+
+    fn set_state(&mut self, state: &str) {
+        self.data["complaint_state"] = json!(state);
+    }
+}
+
+fn china() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("offset")
+}
+
+/// One write the simulator accepted.
+#[derive(Debug, Clone)]
+pub struct SimWrite {
+    pub mchid: String,
+    pub path: String,
+    pub body: Value,
 }
 
 /// `WECHATPAY2-SHA256-RSA2048 k="v",...` → map.
@@ -361,20 +536,653 @@ async fn complaint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = s.authenticate(&method, &uri, &headers, &body) {
-        return *r;
-    }
-    let found = s
-        .complaints
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    let m = match s.authenticate(&method, &uri, &headers, &body) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let found = lock(&s.complaints)
         .get(&id)
-        .cloned();
+        .filter(|c| c.owner.as_deref().is_none_or(|o| o == m.mchid))
+        .map(|c| c.data.clone());
     match found {
         Some(c) => s.signed(StatusCode::OK, c.to_string()),
-        None => s.signed(
+        None => not_found(&s),
+    }
+}
+
+fn not_found(s: &Inner) -> Response {
+    s.signed(
+        StatusCode::NOT_FOUND,
+        json!({"code": "RESOURCE_NOT_EXISTS", "message": "投诉单不存在"}).to_string(),
+    )
+}
+
+fn refuse(s: &Inner, status: StatusCode, code: &str, message: &str) -> Response {
+    s.signed(
+        status,
+        json!({"code": code, "message": message}).to_string(),
+    )
+}
+
+/// Query parameters as a map.
+fn query_map(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// One page of `items` as WeChat Pay pages them (`limit`, `offset`, `total_count`).
+fn page(items: Vec<Value>, q: &HashMap<String, String>, max_limit: usize) -> Result<Value, String> {
+    let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(10);
+    let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    if limit == 0 || limit > max_limit {
+        return Err(format!("limit 必须在 1 到 {max_limit} 之间"));
+    }
+    let total = items.len();
+    let data: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
+    Ok(json!({"data": data, "limit": limit, "offset": offset, "total_count": total}))
+}
+
+async fn complaint_list(
+    State(s): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let m = match s.authenticate(&method, &uri, &headers, b"") {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let q = query_map(&uri);
+    let (Some(begin), Some(end)) = (q.get("begin_date"), q.get("end_date")) else {
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "begin_date 和 end_date 必填",
+        );
+    };
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    let (Some(b), Some(e)) = (day(begin), day(end)) else {
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "日期格式应为 yyyy-MM-dd",
+        );
+    };
+    if e < b || (e - b).num_days() > 30 {
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "查询时间跨度不能超过30天",
+        );
+    }
+    let sub = q.get("complainted_mchid");
+    let mut items: Vec<Value> = lock(&s.complaints)
+        .values()
+        .filter(|c| c.owner.as_deref().is_none_or(|o| o == m.mchid))
+        .filter(|c| sub.is_none_or(|x| c.data["complainted_mchid"].as_str() == Some(x)))
+        .filter(|c| {
+            chrono::DateTime::parse_from_rfc3339(
+                c.data["complaint_time"].as_str().unwrap_or_default(),
+            )
+            .map(|t| {
+                let d = t.with_timezone(&china()).date_naive();
+                d >= b && d <= e
+            })
+            .unwrap_or(false)
+        })
+        .map(|c| {
+            let mut d = c.data.clone();
+            d.as_object_mut().map(|o| o.remove("payer_openid"));
+            d
+        })
+        .collect();
+    items.sort_by(|a, b| {
+        a["complaint_time"]
+            .as_str()
+            .cmp(&b["complaint_time"].as_str())
+    });
+    match page(items, &q, 50) {
+        Ok(p) => s.signed(StatusCode::OK, p.to_string()),
+        Err(why) => refuse(&s, StatusCode::BAD_REQUEST, "PARAM_ERROR", &why),
+    }
+}
+
+async fn negotiation_history(
+    State(s): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let m = match s.authenticate(&method, &uri, &headers, b"") {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let found = lock(&s.complaints)
+        .get(&id)
+        .filter(|c| c.owner.as_deref().is_none_or(|o| o == m.mchid))
+        .map(|c| c.history.clone());
+    let Some(history) = found else {
+        return not_found(&s);
+    };
+    match page(history, &query_map(&uri), 300) {
+        Ok(p) => s.signed(StatusCode::OK, p.to_string()),
+        Err(why) => refuse(&s, StatusCode::BAD_REQUEST, "PARAM_ERROR", &why),
+    }
+}
+
+/// `response`, `response-immediate-service`, `complete`, `update-refund-progress`.
+async fn complaint_action(
+    State(s): State<Arc<Inner>>,
+    Path((id, action)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let m = match s.authenticate(&method, &uri, &headers, &body) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "请求体不是合法的JSON",
+        );
+    };
+    let known_media = |ids: &Value| {
+        let images = lock(&s.images);
+        ids.as_array()
+            .map(|a| {
+                a.iter()
+                    .all(|v| v.as_str().is_some_and(|id| images.contains_key(id)))
+            })
+            .unwrap_or(true)
+    };
+    let media_ok = known_media(&req["response_images"]) && known_media(&req["reject_media_list"]);
+    let mut complaints = lock(&s.complaints);
+    let Some(c) = complaints
+        .get_mut(&id)
+        .filter(|c| c.owner.as_deref().is_none_or(|o| o == m.mchid))
+    else {
+        drop(complaints);
+        return not_found(&s);
+    };
+    let complainted = c.data["complainted_mchid"].clone();
+    let mchid_ok = req["complainted_mchid"] == complainted;
+    let processed = c.state() == "PROCESSED";
+    let answer: Result<(StatusCode, String), (StatusCode, &str, &str)> = match action.as_str() {
+        "response" => {
+            let text = req["response_content"].as_str().unwrap_or_default();
+            if !mchid_ok {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "PARAM_ERROR",
+                    "complainted_mchid 与投诉单不符",
+                ))
+            } else if text.is_empty() || text.chars().count() > 200 {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "PARAM_ERROR",
+                    "回复内容长度应在1到200之间",
+                ))
+            } else if !media_ok {
+                Err((StatusCode::BAD_REQUEST, "PARAM_ERROR", "图片media_id无效"))
+            } else if processed {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "投诉单已处理完成，无法回复",
+                ))
+            } else {
+                let images = req["response_images"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let urls = images
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .map(|id| {
+                        format!(
+                            "http://{}/v3/merchant-service/images/{id}",
+                            headers
+                                .get("host")
+                                .and_then(|h| h.to_str().ok())
+                                .unwrap_or("localhost")
+                        )
+                    })
+                    .collect();
+                c.push_history("商户", "MERCHANT_RESPONSE", text, urls);
+                if c.state() == "PENDING" {
+                    c.set_state("PROCESSING");
+                }
+                c.data["incoming_user_response"] = json!(false);
+                Ok((StatusCode::NO_CONTENT, String::new()))
+            }
+        }
+        "response-immediate-service" => {
+            let idem = req["idempotent_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let text = req["message"]["blocks"][0]["text"]["text"]
+                .as_str()
+                .unwrap_or_default();
+            if !mchid_ok || idem.is_empty() || idem.len() > 128 || text.is_empty() {
+                Err((StatusCode::BAD_REQUEST, "PARAM_ERROR", "参数错误"))
+            } else if c.data["need_immediate_service"] != json!(true) {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "该投诉单不需要即时服务",
+                ))
+            } else if let Some(log_id) = c.immediate.get(&idem) {
+                Ok((StatusCode::OK, json!({"log_id": log_id}).to_string()))
+            } else if processed {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "投诉单已处理完成，无法回复",
+                ))
+            } else {
+                let log_id = c.push_history("商户", "MERCHANT_RESPONSE", text, vec![]);
+                c.immediate.insert(idem, log_id.clone());
+                if c.state() == "PENDING" {
+                    c.set_state("PROCESSING");
+                }
+                Ok((StatusCode::OK, json!({"log_id": log_id}).to_string()))
+            }
+        }
+        "complete" => {
+            if !mchid_ok {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "PARAM_ERROR",
+                    "complainted_mchid 与投诉单不符",
+                ))
+            } else if processed {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "投诉单已处理完成，无需重复操作",
+                ))
+            } else if c
+                .history
+                .iter()
+                .all(|h| h["operate_type"] != "MERCHANT_RESPONSE")
+            {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "请先回复用户再反馈处理完成",
+                ))
+            } else {
+                c.push_history("商户", "MERCHANT_CONFIRM_COMPLETE", "", vec![]);
+                c.set_state("PROCESSED");
+                Ok((StatusCode::NO_CONTENT, String::new()))
+            }
+        }
+        "update-refund-progress" => {
+            let act = req["action"].as_str().unwrap_or_default();
+            if c.data["problem_type"] != "REFUND" {
+                Err((StatusCode::BAD_REQUEST, "INVALID_REQUEST", "非退款类投诉单"))
+            } else if act != "APPROVE" && act != "REJECT" {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "PARAM_ERROR",
+                    "action 应为 APPROVE 或 REJECT",
+                ))
+            } else if act == "REJECT"
+                && req["reject_reason"].as_str().unwrap_or_default().is_empty()
+            {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "PARAM_ERROR",
+                    "拒绝时必须填写 reject_reason",
+                ))
+            } else if !media_ok {
+                Err((StatusCode::BAD_REQUEST, "PARAM_ERROR", "图片media_id无效"))
+            } else if c.refund_decision.is_some() || processed {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "退款审批结果已提交，请勿重复操作",
+                ))
+            } else {
+                c.refund_decision = Some(act.to_string());
+                if act == "APPROVE" {
+                    c.push_history("商户", "MERCHANT_APPROVE_REFUND", "", vec![]);
+                } else {
+                    c.push_history(
+                        "商户",
+                        "MERCHANT_REFUSE_RERUND",
+                        req["reject_reason"].as_str().unwrap_or_default(),
+                        vec![],
+                    );
+                    c.set_state("PROCESSED");
+                }
+                Ok((StatusCode::NO_CONTENT, String::new()))
+            }
+        }
+        _ => {
+            drop(complaints);
+            return error(StatusCode::NOT_FOUND, "NOT_FOUND", "接口不存在");
+        }
+    };
+    drop(complaints);
+    match answer {
+        Ok((status, body)) => {
+            lock(&s.writes).push(SimWrite {
+                mchid: m.mchid,
+                path: uri.path().to_string(),
+                body: req,
+            });
+            s.signed(status, body)
+        }
+        Err((status, code, message)) => refuse(&s, status, code, message),
+    }
+}
+
+async fn upload_image(
+    State(s): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    let mut meta: Option<String> = None;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name() {
+            Some("meta") => meta = field.text().await.ok(),
+            Some("file") => {
+                let name = field.file_name().unwrap_or_default().to_string();
+                if let Ok(b) = field.bytes().await {
+                    file = Some((name, b.to_vec()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(meta) = meta else {
+        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "缺少 meta");
+    };
+    // The signature covers the meta JSON, exactly as sent.
+    let m = match s.authenticate(&method, &uri, &headers, meta.as_bytes()) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let Some((name, bytes)) = file else {
+        return refuse(&s, StatusCode::BAD_REQUEST, "PARAM_ERROR", "缺少 file");
+    };
+    let Ok(meta_v) = serde_json::from_str::<Value>(&meta) else {
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "meta 不是合法的JSON",
+        );
+    };
+    use sha2::Digest;
+    if meta_v["sha256"].as_str().map(str::to_ascii_lowercase)
+        != Some(hex::encode(Sha256::digest(&bytes)))
+    {
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "文件sha256与meta不一致",
+        );
+    }
+    let ext = name
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !matches!(ext.as_str(), "jpg" | "jpeg" | "png" | "bmp") || bytes.len() > 2 * 1024 * 1024 {
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "仅支持2M以内的jpg、png、bmp图片",
+        );
+    }
+    let media_id = format!("{}.{ext}", hex::encode_upper(rand::random::<[u8; 16]>()));
+    lock(&s.images).insert(media_id.clone(), (name, bytes));
+    lock(&s.writes).push(SimWrite {
+        mchid: m.mchid,
+        path: uri.path().to_string(),
+        body: meta_v,
+    });
+    s.signed(StatusCode::OK, json!({"media_id": media_id}).to_string())
+}
+
+async fn download_image(
+    State(s): State<Arc<Inner>>,
+    Path(media_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = s.authenticate(&method, &uri, &headers, b"") {
+        return *r;
+    }
+    match lock(&s.images).get(&media_id).cloned() {
+        Some((_, bytes)) => {
+            let mut res = (StatusCode::OK, bytes).into_response();
+            res.headers_mut()
+                .insert("content-type", "image/png".parse().expect("header"));
+            res
+        }
+        None => error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "图片不存在"),
+    }
+}
+
+/// The order amount the platform knows for a transaction (from its complaints).
+fn order_total(
+    s: &Inner,
+    transaction_id: Option<&str>,
+    out_trade_no: Option<&str>,
+) -> Option<(String, u64)> {
+    lock(&s.complaints).values().find_map(|c| {
+        c.data["complaint_order_info"]
+            .as_array()?
+            .iter()
+            .find_map(|o| {
+                let tid = o["transaction_id"].as_str()?;
+                let otn = o["out_trade_no"].as_str().unwrap_or_default();
+                (transaction_id == Some(tid) || out_trade_no == Some(otn))
+                    .then(|| (tid.to_string(), o["amount"].as_u64().unwrap_or_default()))
+            })
+    })
+}
+
+async fn create_refund(
+    State(s): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let m = match s.authenticate(&method, &uri, &headers, &body) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "请求体不是合法的JSON",
+        );
+    };
+    let out_refund_no = req["out_refund_no"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let refund = req["amount"]["refund"].as_u64().unwrap_or_default();
+    let total = req["amount"]["total"].as_u64().unwrap_or_default();
+    if out_refund_no.is_empty()
+        || out_refund_no.len() > 64
+        || !out_refund_no
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-|*@".contains(c))
+    {
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "out_refund_no 格式错误",
+        );
+    }
+    if refund == 0 || refund > total || req["amount"]["currency"] != "CNY" {
+        return refuse(&s, StatusCode::BAD_REQUEST, "PARAM_ERROR", "退款金额错误");
+    }
+    let Some((transaction_id, order_amount)) = order_total(
+        &s,
+        req["transaction_id"].as_str(),
+        req["out_trade_no"].as_str(),
+    ) else {
+        return refuse(
+            &s,
             StatusCode::NOT_FOUND,
-            json!({"code": "RESOURCE_NOT_EXISTS", "message": "投诉单不存在"}).to_string(),
+            "RESOURCE_NOT_EXISTS",
+            "订单不存在",
+        );
+    };
+    if total != order_amount {
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "订单金额与原订单不符",
+        );
+    }
+    let key = (m.mchid.clone(), out_refund_no.clone());
+    let mut refunds = lock(&s.refunds);
+    if let Some(existing) = refunds.get(&key) {
+        // Same out_refund_no: the same refund (idempotent), never a second one.
+        if existing["amount"]["refund"].as_u64() != Some(refund) {
+            drop(refunds);
+            return refuse(
+                &s,
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "同一退款单号参数不一致",
+            );
+        }
+        let v = existing.clone();
+        drop(refunds);
+        return s.signed(StatusCode::OK, v.to_string());
+    }
+    let refunded: u64 = refunds
+        .values()
+        .filter(|r| r["transaction_id"] == json!(transaction_id))
+        .filter_map(|r| r["amount"]["refund"].as_u64())
+        .sum();
+    if refunded + refund > order_amount {
+        drop(refunds);
+        return refuse(&s, StatusCode::FORBIDDEN, "NOT_ENOUGH", "订单可退金额不足");
+    }
+    let now = chrono::Utc::now().with_timezone(&china()).to_rfc3339();
+    let v = json!({
+        "refund_id": format!("50300{}", rand::random::<u64>()),
+        "out_refund_no": out_refund_no,
+        "transaction_id": transaction_id,
+        "out_trade_no": req["out_trade_no"],
+        "channel": "ORIGINAL",
+        "user_received_account": "支付用户零钱",
+        "create_time": now,
+        "status": "PROCESSING",
+        "funds_account": "AVAILABLE",
+        "sub_mchid": req["sub_mchid"],
+        "amount": {"total": total, "refund": refund, "payer_total": total, "payer_refund": refund, "currency": "CNY"},
+    });
+    refunds.insert(key, v.clone());
+    drop(refunds);
+    lock(&s.writes).push(SimWrite {
+        mchid: m.mchid.clone(),
+        path: uri.path().to_string(),
+        body: req.clone(),
+    });
+    // The money arrives: complaints about this order learn it; REFUND complaints whose refund
+    // was approved move to PROCESSED.
+    for c in lock(&s.complaints).values_mut() {
+        let about = c.data["complaint_order_info"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|o| o["transaction_id"] == json!(transaction_id))
+        });
+        if about {
+            if refunded + refund == order_amount {
+                c.data["complaint_full_refunded"] = json!(true);
+            }
+            if c.refund_decision.as_deref() == Some("APPROVE") {
+                c.set_state("PROCESSED");
+            }
+        }
+    }
+    if let Some(url) = req["notify_url"].as_str() {
+        let sim = WechatPaySim {
+            inner: s.clone(),
+            addr: "127.0.0.1:0".parse().expect("addr"),
+        };
+        let mut done = v.clone();
+        done["status"] = json!("SUCCESS");
+        done["success_time"] = json!(now);
+        let plain = json!({
+            "sp_mchid": m.mchid, "sub_mchid": req["sub_mchid"], "mchid": m.mchid,
+            "transaction_id": done["transaction_id"], "out_trade_no": done["out_trade_no"],
+            "refund_id": done["refund_id"], "out_refund_no": done["out_refund_no"],
+            "refund_status": "SUCCESS", "success_time": now, "user_received_account": "支付用户零钱",
+            "amount": {"total": total, "refund": refund, "payer_total": total, "payer_refund": refund},
+        });
+        let mode = *lock(&s.mode);
+        let n = sim.notification(&m.apiv3_key, "REFUND.SUCCESS", "refund", &plain, mode, 0);
+        let url = url.to_string();
+        let key = (
+            m.mchid.clone(),
+            done["out_refund_no"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        tokio::spawn(async move {
+            lock(&sim.inner.refunds).insert(key, done);
+            if let Err(e) = n.post(&url).await {
+                tracing::warn!(error = %e, "refund notification not delivered");
+            }
+        });
+    }
+    s.signed(StatusCode::OK, v.to_string())
+}
+
+async fn query_refund(
+    State(s): State<Arc<Inner>>,
+    Path(out_refund_no): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let m = match s.authenticate(&method, &uri, &headers, b"") {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    match lock(&s.refunds).get(&(m.mchid, out_refund_no)).cloned() {
+        Some(v) => s.signed(StatusCode::OK, v.to_string()),
+        None => refuse(
+            &s,
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_EXISTS",
+            "退款单不存在",
         ),
     }
 }
@@ -397,6 +1205,19 @@ impl Notification {
     pub fn set_header(&mut self, name: &str, value: String) {
         self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
         self.headers.push((name.to_string(), value));
+    }
+
+    /// POST it to `url` as WeChat Pay does; the HTTP status of the answer.
+    pub async fn post(&self, url: &str) -> Result<u16, String> {
+        let mut req = reqwest::Client::new().post(url).body(self.body.clone());
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        req.timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.without_url().to_string())
     }
 }
 

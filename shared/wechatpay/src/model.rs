@@ -164,6 +164,24 @@ pub struct Refund {
     pub create_time: String,
     #[serde(default)]
     pub success_time: Option<String>,
+    #[serde(default)]
+    pub amount: Option<RefundResultAmount>,
+}
+
+/// Amounts of a refund as the platform reports them (fen).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RefundResultAmount {
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub refund: u64,
+}
+
+impl Refund {
+    /// The refunded amount, when the platform said.
+    pub fn amount_refund(&self) -> Option<u64> {
+        self.amount.as_ref().map(|a| a.refund)
+    }
 }
 
 /// A complaint push, decrypted.

@@ -3,6 +3,7 @@
 //! by the embedded binary and by the `admin-api` Lambda function.
 
 pub mod accounts;
+pub mod complaints;
 pub mod dead_letters;
 pub mod notifications;
 pub mod openapi;
@@ -91,6 +92,22 @@ pub fn router() -> Router<AppState> {
             get(tokens::list_tokens).post(tokens::create_token),
         )
         .route("/tokens/{id}", axum::routing::delete(tokens::delete_token))
+        .route("/complaints", get(complaints::list_complaints))
+        .route("/complaints/{id}", get(complaints::get_complaint))
+        .route("/complaints/{id}/reply", post(complaints::reply))
+        .route("/complaints/{id}/complete", post(complaints::complete))
+        .route("/complaints/{id}/refund", post(complaints::refund))
+        .route(
+            "/complaints/{id}/refund-progress",
+            post(complaints::refund_progress),
+        )
+        .route("/complaints/{id}/{action}", post(complaints::other_action))
+        .route(
+            "/complaints/{id}/media/{n}",
+            get(complaints::download_media),
+        )
+        .route("/media", post(complaints::upload_media))
+        .route("/violations", get(complaints::list_violations))
         .route("/dead-letters", get(dead_letters::list_dead_letters))
         .route(
             "/dead-letters/{id}/replay",

@@ -1,6 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations and the types.
 
-use super::{accounts, dead_letters, notifications, registration, sub_merchants, tokens};
+use super::{
+    accounts, complaints, dead_letters, notifications, registration, sub_merchants, tokens,
+};
 use crate::credentials;
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -36,6 +38,10 @@ impl Modify for Bearer {
         notifications::get_sub_merchant_notifications, notifications::put_sub_merchant_notifications,
         tokens::create_token, tokens::list_tokens, tokens::delete_token,
         dead_letters::list_dead_letters, dead_letters::replay_dead_letter,
+        complaints::list_complaints, complaints::get_complaint, complaints::reply,
+        complaints::complete, complaints::refund, complaints::refund_progress,
+        complaints::other_action, complaints::upload_media, complaints::download_media,
+        complaints::list_violations,
     ),
     components(schemas(
         domain::account::AlipayAppSettings, domain::account::WechatpayMerchantSettings,

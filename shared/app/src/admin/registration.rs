@@ -6,6 +6,7 @@ use super::accounts::visible_account;
 use crate::ApiError;
 use crate::auth::Caller;
 use crate::error::ErrorBody;
+use crate::platforms::wechatpay::{api_error as platform, client_for as client};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -62,25 +63,6 @@ fn our_url(state: &AppState, account: &Account, path: &str) -> Result<String, Ap
         base.as_str().trim_end_matches('/'),
         account.platform_id()
     ))
-}
-
-fn platform(e: wechatpay::PlatformError) -> ApiError {
-    if e.is_retryable() {
-        ApiError::Unavailable(Box::new(e))
-    } else {
-        ApiError::Platform(e.to_string())
-    }
-}
-
-async fn client(
-    state: &AppState,
-    account: &Account,
-) -> Result<std::sync::Arc<wechatpay::Client>, ApiError> {
-    state
-        .wechatpay
-        .get(account, &*state.ports.secrets)
-        .await
-        .map_err(|e| ApiError::Conflict(format!("cannot call WeChat Pay: {e}")))
 }
 
 async fn describe(state: &AppState, account: &Account) -> Result<Registrations, ApiError> {

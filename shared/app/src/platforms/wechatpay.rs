@@ -113,3 +113,25 @@ async fn build(
     })
     .map_err(|e| invalid(e.to_string()))
 }
+
+/// An admin answer for a failed platform call: 503 when retrying may help, else 502 with the
+/// platform's code and message.
+pub fn api_error(e: wechatpay::PlatformError) -> ApiError {
+    if e.is_retryable() {
+        ApiError::Unavailable(Box::new(e))
+    } else {
+        ApiError::Platform(e.to_string())
+    }
+}
+
+/// The client of an account for an admin call (409 when its credentials are incomplete).
+pub async fn client_for(
+    state: &crate::AppState,
+    account: &Account,
+) -> Result<Arc<wechatpay::Client>, ApiError> {
+    state
+        .wechatpay
+        .get(account, &*state.ports.secrets)
+        .await
+        .map_err(|e| ApiError::Conflict(format!("cannot call WeChat Pay: {e}")))
+}

@@ -1,0 +1,853 @@
+//! `/admin/v1/complaints`, `/media` and `/violations`: the complaint list and detail, the
+//! actions staff take by hand (each one sent to the platform and written to the action log),
+//! evidence images and the platform's image download proxy.
+
+use super::{ListPage, PageParams};
+use crate::ApiError;
+use crate::auth::Caller;
+use crate::complaints::{
+    ComplaintDetail, ComplaintFilter, ComplaintRepo, Media, RefundRecord, derived_id,
+};
+use crate::error::ErrorBody;
+use crate::http::ValidJson;
+use crate::platforms::wechatpay::{api_error, client_for};
+use crate::policy::wechatpay::out_refund_no;
+use crate::repo::AccountRepo;
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use domain::account::Account;
+use domain::complaint::{
+    ActionKind, ActionLogEntry, ActionOutcome, ActionTrigger, Complaint, ComplaintStatus, Platform,
+    Violation,
+};
+use domain::ports::Blob;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use wechatpay::model::{RefundAmount, RefundProgressRequest, RefundRequest, ResponseRequest};
+
+/// Filters of `GET /complaints`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ComplaintQuery {
+    /// `wechatpay`, `alipay` or `wxmini`.
+    pub platform: Option<String>,
+    /// Our account id.
+    pub account: Option<String>,
+    pub sub_mchid: Option<String>,
+    /// `pending`, `processing`, `awaiting_platform`, `resolved`, `closed`.
+    pub status: Option<String>,
+    /// Received at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Received at or before (RFC 3339).
+    pub until: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+fn enum_param<T: serde::de::DeserializeOwned>(
+    field: &str,
+    v: &Option<String>,
+) -> Result<Option<T>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            serde_json::from_value(serde_json::Value::String(s.to_string()))
+                .map_err(|_| ApiError::field(field, format!("unknown value {s:?}")))
+        })
+        .transpose()
+}
+
+fn time_param(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| ApiError::field(field, "must be an RFC 3339 time"))
+        })
+        .transpose()
+}
+
+#[utoipa::path(
+    get, path = "/admin/v1/complaints", tag = "complaints",
+    params(ComplaintQuery),
+    responses((status = 200, body = ListPage<Complaint>), (status = 400, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_complaints(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ComplaintQuery>,
+) -> Result<Json<ListPage<Complaint>>, ApiError> {
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let mut f = ComplaintFilter {
+        platform: enum_param::<Platform>("platform", &q.platform)?,
+        account_id: q.account.clone(),
+        sub_mchid: q.sub_mchid.clone(),
+        status: enum_param::<ComplaintStatus>("status", &q.status)?,
+        since: time_param("since", &q.since)?,
+        until: time_param("until", &q.until)?,
+    };
+    // A scoped token lists its own scope; naming something outside it finds nothing.
+    match &caller.scope {
+        domain::token::TokenScope::All => {}
+        domain::token::TokenScope::Account { account_id } => {
+            if f.account_id.get_or_insert_with(|| account_id.clone()) != account_id {
+                return Ok(Json(ListPage {
+                    items: vec![],
+                    next_cursor: None,
+                }));
+            }
+        }
+        domain::token::TokenScope::SubMerchant {
+            account_id,
+            sub_mchid,
+        } => {
+            if f.account_id.get_or_insert_with(|| account_id.clone()) != account_id
+                || f.sub_mchid.get_or_insert_with(|| sub_mchid.clone()) != sub_mchid
+            {
+                return Ok(Json(ListPage {
+                    items: vec![],
+                    next_cursor: None,
+                }));
+            }
+        }
+    }
+    let (items, next_cursor) = ComplaintRepo::new(&*state.ports.records)
+        .list(
+            &f,
+            |c| {
+                caller
+                    .scope
+                    .covers(Some(&c.account_id), c.sub_mchid.as_deref())
+            },
+            limit as usize,
+            q.cursor.clone(),
+        )
+        .await?;
+    Ok(Json(ListPage { items, next_cursor }))
+}
+
+async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Complaint, ApiError> {
+    let found = ComplaintRepo::new(&*state.ports.records).get(id).await?;
+    match found {
+        Some((c, _))
+            if caller
+                .scope
+                .covers(Some(&c.account_id), c.sub_mchid.as_deref()) =>
+        {
+            Ok(c)
+        }
+        _ => Err(ApiError::not_found(format!("complaint {id} not found"))),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/admin/v1/complaints/{id}", tag = "complaints",
+    params(("id" = String, Path, description = "Our complaint id")),
+    responses((status = 200, body = ComplaintDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_complaint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ComplaintDetail>, ApiError> {
+    visible(&state, &caller, &id).await?;
+    ComplaintRepo::new(&*state.ports.records)
+        .detail(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("complaint {id} not found")))
+}
+
+/// The complaint, its account and that account's WeChat Pay client (409 for other platforms).
+struct Target {
+    complaint: Complaint,
+    account: Account,
+    client: std::sync::Arc<wechatpay::Client>,
+    /// `complainted_mchid` for write calls.
+    mchid: String,
+}
+
+async fn target(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+) -> Result<Target, ApiError> {
+    let complaint = visible(state, caller, id).await?;
+    if complaint.platform != Platform::Wechatpay {
+        return Err(ApiError::Conflict(format!(
+            "{action} for {} complaints arrives with that platform",
+            complaint.platform.as_str()
+        )));
+    }
+    let (account, _) = AccountRepo::new(&*state.ports.records)
+        .get(&complaint.account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("complaint {id} not found")))?;
+    let client = client_for(state, &account).await?;
+    let mchid = complaint
+        .sub_mchid
+        .clone()
+        .unwrap_or_else(|| account.platform_id().to_string());
+    Ok(Target {
+        complaint,
+        account,
+        client,
+        mchid,
+    })
+}
+
+async fn log(
+    state: &AppState,
+    caller: &Caller,
+    complaint_id: &str,
+    action: ActionKind,
+    outcome: ActionOutcome,
+    detail: String,
+    request_no: Option<String>,
+) -> Result<(), ApiError> {
+    let now = state.ports.clock.now();
+    tracing::info!(complaint_id, action = ?action, outcome = ?outcome, %detail, token_id = %caller.token_id, "admin action");
+    ComplaintRepo::new(&*state.ports.records)
+        .log_action(&ActionLogEntry {
+            complaint_id: complaint_id.to_string(),
+            action_id: derived_id(
+                "act_",
+                &format!("{}|{}|{now}", caller.token_id, uuid::Uuid::new_v4()),
+            ),
+            action,
+            trigger: ActionTrigger::Admin {
+                token_id: caller.token_id.clone(),
+            },
+            outcome,
+            detail,
+            request_no,
+            at: now,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Send a platform call, log its outcome, and answer.
+async fn logged<T>(
+    state: &AppState,
+    caller: &Caller,
+    complaint_id: &str,
+    action: ActionKind,
+    what: String,
+    request_no: Option<String>,
+    result: Result<T, wechatpay::PlatformError>,
+) -> Result<T, ApiError> {
+    match result {
+        Ok(v) => {
+            log(
+                state,
+                caller,
+                complaint_id,
+                action,
+                ActionOutcome::Succeeded,
+                what,
+                request_no,
+            )
+            .await?;
+            Ok(v)
+        }
+        Err(e) => {
+            log(
+                state,
+                caller,
+                complaint_id,
+                action,
+                ActionOutcome::Failed,
+                format!("{what}: {e}"),
+                request_no,
+            )
+            .await?;
+            Err(api_error(e))
+        }
+    }
+}
+
+/// Upload our stored media to the platform; its media ids.
+async fn platform_media(
+    state: &AppState,
+    caller: &Caller,
+    t: &Target,
+    ids: &[String],
+) -> Result<Vec<String>, ApiError> {
+    if ids.len() > 4 {
+        return Err(ApiError::field("images", "at most 4 images"));
+    }
+    let repo = ComplaintRepo::new(&*state.ports.records);
+    let mut out = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        let field = format!("images[{n}]");
+        let media = repo
+            .media(id)
+            .await?
+            .filter(|m| {
+                caller.scope.is_all()
+                    || (m.account_id.as_deref() == Some(t.account.id.as_str())
+                        && caller
+                            .scope
+                            .covers(m.account_id.as_deref(), m.sub_mchid.as_deref()))
+            })
+            .ok_or_else(|| ApiError::field(&field, format!("no media {id}")))?;
+        let blob = state
+            .ports
+            .blobs
+            .get(&format!("media/{}", media.id))
+            .await
+            .map_err(|e| ApiError::Unavailable(Box::new(e)))?
+            .ok_or_else(|| ApiError::field(&field, format!("media {id} has no content")))?;
+        out.push(
+            t.client
+                .upload_image(&media.filename, blob.bytes)
+                .await
+                .map_err(api_error)?,
+        );
+    }
+    Ok(out)
+}
+
+/// `POST /complaints/{id}/reply`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    /// 1 to 200 characters.
+    pub text: String,
+    /// Media ids from `POST /media` (at most 4).
+    #[serde(default)]
+    pub images: Vec<String>,
+    #[serde(default)]
+    pub jump_url: Option<String>,
+    #[serde(default)]
+    pub jump_url_text: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionResult {
+    pub complaint_id: String,
+    pub action: ActionKind,
+    pub outcome: ActionOutcome,
+    /// Refund number, when one was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_no: Option<String>,
+}
+
+fn done(id: &str, action: ActionKind, request_no: Option<String>) -> Json<ActionResult> {
+    Json(ActionResult {
+        complaint_id: id.to_string(),
+        action,
+        outcome: ActionOutcome::Succeeded,
+        request_no,
+    })
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/complaints/{id}/reply", tag = "complaints",
+    params(("id" = String, Path)), request_body = ReplyBody,
+    responses((status = 200, body = ActionResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(complaint_id = %id))]
+pub async fn reply(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ValidJson(body): ValidJson<ReplyBody>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let n = body.text.trim().chars().count();
+    if n == 0 || n > 200 {
+        return Err(ApiError::field("text", "must be 1 to 200 characters"));
+    }
+    if body.jump_url.is_some() != body.jump_url_text.is_some() {
+        return Err(ApiError::field(
+            "jump_url_text",
+            "jump_url and jump_url_text go together",
+        ));
+    }
+    let t = target(&state, &caller, &id, "reply").await?;
+    let images = platform_media(&state, &caller, &t, &body.images).await?;
+    let result = t
+        .client
+        .respond(
+            &t.complaint.platform_complaint_id,
+            &ResponseRequest {
+                complainted_mchid: t.mchid.clone(),
+                response_content: body.text.trim().to_string(),
+                response_images: images,
+                jump_url: body.jump_url,
+                jump_url_text: body.jump_url_text,
+            },
+        )
+        .await;
+    logged(
+        &state,
+        &caller,
+        &id,
+        ActionKind::Reply,
+        format!("reply sent ({n} characters)"),
+        None,
+        result,
+    )
+    .await?;
+    ComplaintRepo::new(&*state.ports.records)
+        .modify(&id, |c| c.replied = true)
+        .await?;
+    Ok(done(&id, ActionKind::Reply, None))
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/complaints/{id}/complete", tag = "complaints",
+    params(("id" = String, Path)),
+    responses((status = 200, body = ActionResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(complaint_id = %id))]
+pub async fn complete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let t = target(&state, &caller, &id, "complete").await?;
+    let result = t
+        .client
+        .complete(&t.complaint.platform_complaint_id, &t.mchid)
+        .await;
+    logged(
+        &state,
+        &caller,
+        &id,
+        ActionKind::Complete,
+        "marked complete".into(),
+        None,
+        result,
+    )
+    .await?;
+    ComplaintRepo::new(&*state.ports.records)
+        .modify(&id, |c| {
+            c.completed = true;
+            c.status = ComplaintStatus::Resolved;
+            c.raw_status = "PROCESSED".into();
+            c.deadline = None;
+        })
+        .await?;
+    Ok(done(&id, ActionKind::Complete, None))
+}
+
+/// `POST /complaints/{id}/refund`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// Fen; at most what is left of the order.
+    pub amount_fen: u64,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Which order (`transaction_id`); default: the complaint's first.
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/complaints/{id}/refund", tag = "complaints",
+    params(("id" = String, Path)), request_body = RefundBody,
+    responses((status = 200, body = RefundRecord), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(complaint_id = %id))]
+pub async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ValidJson(body): ValidJson<RefundBody>,
+) -> Result<Json<RefundRecord>, ApiError> {
+    let t = target(&state, &caller, &id, "refund").await?;
+    let order = match &body.transaction_id {
+        Some(tid) => t
+            .complaint
+            .orders
+            .iter()
+            .find(|o| o.transaction_id.as_deref() == Some(tid.as_str())),
+        None => t.complaint.orders.first(),
+    }
+    .cloned()
+    .ok_or_else(|| ApiError::field("transaction_id", "the complaint has no such order"))?;
+    let total = order.amount_fen.unwrap_or_default();
+    let repo = ComplaintRepo::new(&*state.ports.records);
+    let existing = repo
+        .detail(&id)
+        .await?
+        .map(|d| d.refunds)
+        .unwrap_or_default();
+    let order_key = order
+        .transaction_id
+        .clone()
+        .or(order.out_trade_no.clone())
+        .unwrap_or_default();
+    let already: u64 = existing
+        .iter()
+        .filter(|r| r.transaction_id == order.transaction_id && r.status != "CLOSED")
+        .map(|r| r.amount_fen)
+        .sum();
+    if body.amount_fen == 0 || already + body.amount_fen > total {
+        return Err(ApiError::field(
+            "amount_fen",
+            format!(
+                "must be 1 to {} fen (order {total} fen, refunded {already} fen)",
+                total.saturating_sub(already)
+            ),
+        ));
+    }
+    let sequence = existing.iter().map(|r| r.sequence).max().unwrap_or(0) + 1;
+    let number = out_refund_no(&id, &order_key, sequence);
+    let provider = t.complaint.sub_mchid.is_some();
+    let req = RefundRequest {
+        sub_mchid: provider.then(|| t.mchid.clone()),
+        transaction_id: order.transaction_id.clone(),
+        out_trade_no: order
+            .out_trade_no
+            .clone()
+            .filter(|_| order.transaction_id.is_none()),
+        out_refund_no: number.clone(),
+        reason: body.reason.clone(),
+        notify_url: state
+            .public_base_url
+            .as_ref()
+            .and_then(|u| {
+                u.join(&format!(
+                    "callbacks/wechatpay/{}/refunds",
+                    t.account.platform_id()
+                ))
+                .ok()
+            })
+            .map(|u| u.to_string()),
+        amount: RefundAmount {
+            refund: body.amount_fen,
+            total,
+            currency: "CNY".into(),
+        },
+    };
+    let result = t.client.create_refund(&req).await;
+    let r = logged(
+        &state,
+        &caller,
+        &id,
+        ActionKind::Refund,
+        format!("refund of {} fen", body.amount_fen),
+        Some(number.clone()),
+        result,
+    )
+    .await?;
+    let now = state.ports.clock.now();
+    let record = RefundRecord {
+        complaint_id: id.clone(),
+        out_refund_no: number,
+        sequence,
+        transaction_id: order.transaction_id.clone(),
+        amount_fen: body.amount_fen,
+        refund_id: Some(r.refund_id).filter(|s| !s.is_empty()),
+        status: r.status,
+        created_at: now,
+        updated_at: now,
+    };
+    repo.put_refund(&t.account.id, &record).await?;
+    repo.modify(&id, |c| c.refunded_fen += body.amount_fen)
+        .await?;
+    Ok(Json(record))
+}
+
+/// `POST /complaints/{id}/refund-progress`: approve or reject the buyer's refund request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundProgressBody {
+    /// `approve` or `reject`.
+    pub action: String,
+    /// Required with `reject`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// With `approve`: days until the refund is made (default 0).
+    #[serde(default)]
+    pub launch_refund_day: Option<u32>,
+    /// With `reject`: media ids from `POST /media` (at most 4).
+    #[serde(default)]
+    pub images: Vec<String>,
+    #[serde(default)]
+    pub remark: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/complaints/{id}/refund-progress", tag = "complaints",
+    params(("id" = String, Path)), request_body = RefundProgressBody,
+    responses((status = 200, body = ActionResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(complaint_id = %id))]
+pub async fn refund_progress(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ValidJson(body): ValidJson<RefundProgressBody>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let action = match body.action.as_str() {
+        "approve" => "APPROVE",
+        "reject" => "REJECT",
+        _ => return Err(ApiError::field("action", "must be approve or reject")),
+    };
+    if action == "REJECT" && body.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(ApiError::field("reason", "a rejection needs a reason"));
+    }
+    let t = target(&state, &caller, &id, "refund-progress").await?;
+    let media = platform_media(&state, &caller, &t, &body.images).await?;
+    let result = t
+        .client
+        .update_refund_progress(
+            &t.complaint.platform_complaint_id,
+            &RefundProgressRequest {
+                action: action.into(),
+                launch_refund_day: (action == "APPROVE")
+                    .then_some(body.launch_refund_day.unwrap_or(0)),
+                reject_reason: body.reason.filter(|_| action == "REJECT"),
+                reject_media_list: media,
+                remark: body.remark,
+            },
+        )
+        .await;
+    logged(
+        &state,
+        &caller,
+        &id,
+        ActionKind::RefundProgress,
+        format!("refund request {}", body.action),
+        None,
+        result,
+    )
+    .await?;
+    Ok(done(&id, ActionKind::RefundProgress, None))
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/complaints/{id}/{action}", tag = "complaints",
+    params(("id" = String, Path), ("action" = String, Path, description = "feedback, supplement, refund-evidence or appeal")),
+    responses((status = 409, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn other_action(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let c = visible(&state, &caller, &id).await?;
+    if !matches!(
+        action.as_str(),
+        "feedback" | "supplement" | "refund-evidence" | "appeal"
+    ) {
+        return Err(ApiError::not_found(format!("no action {action}")));
+    }
+    Err(ApiError::Conflict(format!(
+        "{} complaints have no {action} action{}",
+        c.platform.as_str(),
+        if c.platform == Platform::Wechatpay {
+            ": use reply, refund-progress, refund and complete"
+        } else {
+            " yet"
+        }
+    )))
+}
+
+/// An uploaded evidence image.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MediaQuery {
+    /// File name (with a .jpg, .png or .bmp extension).
+    pub filename: Option<String>,
+}
+
+const MEDIA_LIMIT: usize = 2 * 1024 * 1024;
+
+fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(b"BM") {
+        Some("image/bmp")
+    } else {
+        None
+    }
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/media", tag = "complaints",
+    params(MediaQuery),
+    request_body(content = Vec<u8>, content_type = "image/png", description = "The image bytes (jpg, png or bmp, at most 2 MB)"),
+    responses((status = 201, body = Media), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn upload_media(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<MediaQuery>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    if body.len() > MEDIA_LIMIT {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let content_type = sniff(&body)
+        .ok_or_else(|| ApiError::UnsupportedMediaType("images must be jpg, png or bmp".into()))?;
+    let ext = match content_type {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        _ => "bmp",
+    };
+    let filename = match q.filename {
+        Some(f)
+            if f.len() <= 100
+                && f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
+        {
+            let base = f.rsplit_once('.').map(|(b, _)| b.to_string()).unwrap_or(f);
+            format!("{base}.{ext}")
+        }
+        Some(_) => {
+            return Err(ApiError::field(
+                "filename",
+                "letters, digits, '.', '_' and '-' only, at most 100",
+            ));
+        }
+        None => format!("evidence.{ext}"),
+    };
+    let (account_id, sub_mchid) = match &caller.scope {
+        domain::token::TokenScope::All => (None, None),
+        domain::token::TokenScope::Account { account_id } => (Some(account_id.clone()), None),
+        domain::token::TokenScope::SubMerchant {
+            account_id,
+            sub_mchid,
+        } => (Some(account_id.clone()), Some(sub_mchid.clone())),
+    };
+    let media = Media {
+        id: format!("med_{}", uuid::Uuid::now_v7().simple()),
+        filename,
+        content_type: content_type.into(),
+        size: body.len() as u64,
+        sha256: hex::encode(Sha256::digest(&body)),
+        account_id,
+        sub_mchid,
+        created_at: state.ports.clock.now(),
+    };
+    state
+        .ports
+        .blobs
+        .put(
+            &format!("media/{}", media.id),
+            Blob {
+                bytes: body.to_vec(),
+                content_type: content_type.into(),
+            },
+        )
+        .await
+        .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+    ComplaintRepo::new(&*state.ports.records)
+        .create_media(&media)
+        .await?;
+    Ok((StatusCode::CREATED, Json(media)))
+}
+
+#[utoipa::path(
+    get, path = "/admin/v1/complaints/{id}/media/{n}", tag = "complaints",
+    params(("id" = String, Path), ("n" = usize, Path, description = "Position in the complaint's `media` list, from 0")),
+    responses((status = 200, description = "The image bytes"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn download_media(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, n)): Path<(String, usize)>,
+) -> Result<Response, ApiError> {
+    let t = target(&state, &caller, &id, "media download").await?;
+    let url = t
+        .complaint
+        .media
+        .get(n)
+        .ok_or_else(|| ApiError::not_found(format!("complaint {id} has no media {n}")))?;
+    let bytes = t.client.download_image(url).await.map_err(api_error)?;
+    let ct = sniff(&bytes).unwrap_or("application/octet-stream");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        ct.parse().map_err(ApiError::internal)?,
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        "private, max-age=300".parse().map_err(ApiError::internal)?,
+    );
+    Ok((headers, bytes).into_response())
+}
+
+/// `GET /violations?account=&sub_mchid=`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ViolationQuery {
+    /// Our account id (required unless the token is scoped to one).
+    pub account: Option<String>,
+    pub sub_mchid: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/admin/v1/violations", tag = "complaints",
+    params(ViolationQuery),
+    responses((status = 200, body = ListPage<Violation>), (status = 400, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_violations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ViolationQuery>,
+) -> Result<Json<ListPage<Violation>>, ApiError> {
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let (scope_account, scope_sub) = match &caller.scope {
+        domain::token::TokenScope::All => (None, None),
+        domain::token::TokenScope::Account { account_id } => (Some(account_id.clone()), None),
+        domain::token::TokenScope::SubMerchant {
+            account_id,
+            sub_mchid,
+        } => (Some(account_id.clone()), Some(sub_mchid.clone())),
+    };
+    let account = q
+        .account
+        .clone()
+        .or(scope_account)
+        .ok_or_else(|| ApiError::field("account", "name the provider account"))?;
+    let sub = q.sub_mchid.clone().or(scope_sub);
+    if !caller.scope.covers(Some(&account), sub.as_deref()) {
+        return Ok(Json(ListPage {
+            items: vec![],
+            next_cursor: None,
+        }));
+    }
+    let (items, next_cursor) = ComplaintRepo::new(&*state.ports.records)
+        .list_violations(
+            &account,
+            sub.as_deref(),
+            |_| true,
+            limit as usize,
+            q.cursor.clone(),
+        )
+        .await?;
+    Ok(Json(ListPage { items, next_cursor }))
+}

@@ -1,0 +1,485 @@
+//! Complaint, violation and media records. Key shapes (single table, see `repo`):
+//!
+//! | record | pk | sk | gsi1 | gsi2 |
+//! |---|---|---|---|---|
+//! | complaint | `COMPLAINT#{id}` | `META` | `COMPLAINTS#{account}` / `{received}#{id}` | `COMPLAINTS` / `{received}#{id}` |
+//! | platform history entry | `COMPLAINT#{id}` | `HISTORY#{at}#{entry_id}` | | |
+//! | our action log | `COMPLAINT#{id}` | `ACTION#{at}#{action_id}` | | |
+//! | notification job | `COMPLAINT#{id}` or `VIOLATION#{id}` | `NOTICE#{created}#{job_id}` | | |
+//! | refund | `COMPLAINT#{id}` | `REFUND#{out_refund_no}` | | |
+//! | refund number → complaint | `REFUNDNO#{account}#{out_refund_no}` | `COMPLAINT` | | |
+//! | lease (one actor at a time) | `COMPLAINT#{id}` | `LEASE#{name}` (expires) | | |
+//! | violation | `VIOLATION#{id}` | `META` | `VIOLATIONS#{account}` / `{received}#{id}` | `VIOLATIONS#{account}#SUB#{sub}` / `{received}#{id}` |
+//! | uploaded media | `MEDIA#{id}` | `META` | | |
+//!
+//! Our complaint id is derived from (platform, account, platform id), so concurrent events for
+//! one complaint meet on one record; lists are index queries, newest first, filtered after.
+
+use crate::repo::RepoError;
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::complaint::{
+    ActionLogEntry, Complaint, ComplaintStatus, HistoryEntry, Platform, Violation,
+};
+use domain::notification::NotificationJob;
+use domain::ports::{Index, IndexKey, Item, Query, RecordStore, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+fn hash_id(prefix: &str, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    format!("{prefix}{}", &hex::encode(h.finalize())[..24])
+}
+
+/// Our stable complaint id for a platform complaint of an account.
+pub fn complaint_id(platform: Platform, account_id: &str, platform_complaint_id: &str) -> String {
+    hash_id(
+        "cmp_",
+        &[platform.as_str(), account_id, platform_complaint_id],
+    )
+}
+
+/// Our violation id for a platform notification.
+pub fn violation_id(account_id: &str, notification_id: &str) -> String {
+    hash_id("vio_", &[account_id, notification_id])
+}
+
+/// A deterministic id (notification jobs, action ids) from a business key.
+pub fn derived_id(prefix: &str, key: &str) -> String {
+    hash_id(prefix, &[key])
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn complaint_pk(id: &str) -> String {
+    format!("COMPLAINT#{id}")
+}
+
+fn violation_pk(id: &str) -> String {
+    format!("VIOLATION#{id}")
+}
+
+/// A refund we asked a platform for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RefundRecord {
+    pub complaint_id: String,
+    /// Ours, deterministic from (complaint, order, sequence).
+    pub out_refund_no: String,
+    pub sequence: u32,
+    pub transaction_id: Option<String>,
+    pub amount_fen: u64,
+    /// The platform's refund id once known.
+    pub refund_id: Option<String>,
+    /// The platform's status, raw (`PROCESSING`, `SUCCESS`, ...).
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An evidence image uploaded through `POST /media`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Media {
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The account the uploader's token is limited to, if any (media of a scoped token is
+    /// usable only within that scope).
+    pub account_id: Option<String>,
+    pub sub_mchid: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Everything we keep about one complaint.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ComplaintDetail {
+    pub complaint: Complaint,
+    pub history: Vec<HistoryEntry>,
+    pub actions: Vec<ActionLogEntry>,
+    pub notifications: Vec<NotificationJob>,
+    pub refunds: Vec<RefundRecord>,
+}
+
+/// Filters of the complaint list.
+#[derive(Debug, Clone, Default)]
+pub struct ComplaintFilter {
+    pub platform: Option<Platform>,
+    pub account_id: Option<String>,
+    pub sub_mchid: Option<String>,
+    pub status: Option<ComplaintStatus>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+pub struct ComplaintRepo<'a> {
+    store: &'a dyn RecordStore,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
+    let version = item.version;
+    serde_json::from_value(item.data)
+        .map(|v| (v, version))
+        .map_err(|source| RepoError::Corrupt {
+            pk: item.pk,
+            sk: item.sk,
+            source,
+        })
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<serde_json::Value, RepoError> {
+    serde_json::to_value(v).map_err(RepoError::Serialise)
+}
+
+/// How many index items a filtered list examines at most per call before it answers with a
+/// cursor (bounds the work of a filter that matches little).
+const MAX_EXAMINED: usize = 1000;
+
+impl<'a> ComplaintRepo<'a> {
+    pub fn new(store: &'a dyn RecordStore) -> Self {
+        Self { store }
+    }
+
+    fn complaint_item(c: &Complaint) -> Result<Item, RepoError> {
+        let sort = format!("{}#{}", ts(c.received_at), c.id);
+        Ok(Item::new(complaint_pk(&c.id), "META", encode(c)?)
+            .with_gsi1(IndexKey::new(
+                format!("COMPLAINTS#{}", c.account_id),
+                sort.clone(),
+            ))
+            .with_gsi2(IndexKey::new("COMPLAINTS", sort)))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<(Complaint, u64)>, RepoError> {
+        match self.store.get(&complaint_pk(id), "META").await? {
+            Some(i) => decode(i).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Create the record, or replace it if `expected_version` still matches (0: create).
+    pub async fn save(&self, c: &Complaint, expected_version: u64) -> Result<u64, RepoError> {
+        let item = Self::complaint_item(c)?;
+        let stored = if expected_version == 0 {
+            self.store.create(item).await?
+        } else {
+            self.store.update(item, expected_version).await?
+        };
+        Ok(stored.version)
+    }
+
+    /// Read, change and write back with compare-and-set, retrying on a concurrent change.
+    pub async fn modify(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut Complaint),
+    ) -> Result<Complaint, RepoError> {
+        for _ in 0..10 {
+            let Some((mut c, v)) = self.get(id).await? else {
+                return Err(RepoError::Store(StoreError::NotFound {
+                    pk: complaint_pk(id),
+                    sk: "META".into(),
+                }));
+            };
+            change(&mut c);
+            match self.save(&c, v).await {
+                Ok(_) => return Ok(c),
+                Err(RepoError::Store(StoreError::VersionConflict { .. })) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(RepoError::Store(StoreError::Unavailable(
+            "complaint record kept changing; try again".into(),
+        )))
+    }
+
+    pub async fn put_history(&self, h: &HistoryEntry) -> Result<(), RepoError> {
+        let sk = format!("HISTORY#{}#{}", ts(h.at), h.entry_id);
+        self.store
+            .put(Item::new(complaint_pk(&h.complaint_id), sk, encode(h)?))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn log_action(&self, a: &ActionLogEntry) -> Result<(), RepoError> {
+        let sk = format!("ACTION#{}#{}", ts(a.at), a.action_id);
+        self.store
+            .put(Item::new(complaint_pk(&a.complaint_id), sk, encode(a)?))
+            .await?;
+        Ok(())
+    }
+
+    /// Keep a notification job under its complaint or violation (idempotent: the job id is
+    /// derived from the event).
+    pub async fn put_notice(&self, owner_pk: &str, job: &NotificationJob) -> Result<(), RepoError> {
+        let sk = format!("NOTICE#{}#{}", ts(job.created_at), job.id);
+        self.store
+            .put(Item::new(owner_pk, sk, encode(job)?))
+            .await?;
+        Ok(())
+    }
+
+    pub fn complaint_owner(id: &str) -> String {
+        complaint_pk(id)
+    }
+
+    pub fn violation_owner(id: &str) -> String {
+        violation_pk(id)
+    }
+
+    pub async fn refund(
+        &self,
+        complaint_id: &str,
+        out_refund_no: &str,
+    ) -> Result<Option<(RefundRecord, u64)>, RepoError> {
+        match self
+            .store
+            .get(
+                &complaint_pk(complaint_id),
+                &format!("REFUND#{out_refund_no}"),
+            )
+            .await?
+        {
+            Some(i) => decode(i).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Store a refund record and the refund-number lookup (both idempotent).
+    pub async fn put_refund(&self, account_id: &str, r: &RefundRecord) -> Result<(), RepoError> {
+        self.store
+            .put(Item::new(
+                format!("REFUNDNO#{account_id}#{}", r.out_refund_no),
+                "COMPLAINT",
+                json!({"complaint_id": r.complaint_id}),
+            ))
+            .await?;
+        self.store
+            .put(Item::new(
+                complaint_pk(&r.complaint_id),
+                format!("REFUND#{}", r.out_refund_no),
+                encode(r)?,
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// The complaint a refund number of an account belongs to.
+    pub async fn complaint_of_refund(
+        &self,
+        account_id: &str,
+        out_refund_no: &str,
+    ) -> Result<Option<String>, RepoError> {
+        Ok(self
+            .store
+            .get(
+                &format!("REFUNDNO#{account_id}#{out_refund_no}"),
+                "COMPLAINT",
+            )
+            .await?
+            .and_then(|i| i.data["complaint_id"].as_str().map(String::from)))
+    }
+
+    /// Take a named lease on a complaint for `seconds` (false: someone else holds it).
+    pub async fn lease(
+        &self,
+        complaint_id: &str,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        seconds: i64,
+    ) -> Result<bool, RepoError> {
+        let pk = complaint_pk(complaint_id);
+        let sk = format!("LEASE#{name}");
+        let item =
+            Item::new(&pk, &sk, json!({"holder": holder})).expiring_at(now.timestamp() + seconds);
+        match self.store.get(&pk, &sk).await? {
+            None => match self.store.create(item).await {
+                Ok(_) => Ok(true),
+                Err(StoreError::AlreadyExists { .. }) => Ok(false),
+                Err(e) => Err(e.into()),
+            },
+            Some(old) if old.is_expired(now) || old.data["holder"] == holder => {
+                match self.store.update(item, old.version).await {
+                    Ok(_) => Ok(true),
+                    Err(StoreError::VersionConflict { .. }) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
+    /// The record with its history, action log, notification jobs and refunds.
+    pub async fn detail(&self, id: &str) -> Result<Option<ComplaintDetail>, RepoError> {
+        let Some((complaint, _)) = self.get(id).await? else {
+            return Ok(None);
+        };
+        let mut history = Vec::new();
+        let mut actions = Vec::new();
+        let mut notifications = Vec::new();
+        let mut refunds = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(
+                    &Query::partition(Index::Primary, complaint_pk(id))
+                        .limit(1000)
+                        .after(cursor),
+                )
+                .await?;
+            for item in page.items {
+                let sk = item.sk.clone();
+                if sk.starts_with("HISTORY#") {
+                    history.push(decode(item)?.0);
+                } else if sk.starts_with("ACTION#") {
+                    actions.push(decode(item)?.0);
+                } else if sk.starts_with("NOTICE#") {
+                    notifications.push(decode(item)?.0);
+                } else if sk.starts_with("REFUND#") {
+                    refunds.push(decode(item)?.0);
+                }
+            }
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(Some(ComplaintDetail {
+            complaint,
+            history,
+            actions,
+            notifications,
+            refunds,
+        }))
+    }
+
+    /// Complaints, newest first, with filters; `visible` decides per record whether the caller
+    /// may see it (token scope).
+    pub async fn list(
+        &self,
+        f: &ComplaintFilter,
+        visible: impl Fn(&Complaint) -> bool,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Complaint>, Option<String>), RepoError> {
+        let q = match &f.account_id {
+            Some(a) => Query::partition(Index::Gsi1, format!("COMPLAINTS#{a}")),
+            None => Query::partition(Index::Gsi2, "COMPLAINTS"),
+        };
+        let from = f.since.map(ts).unwrap_or_default();
+        let to = f
+            .until
+            .map(|t| format!("{}#~", ts(t)))
+            .unwrap_or_else(|| "~".into());
+        let keep = |c: &Complaint| {
+            f.platform.is_none_or(|p| c.platform == p)
+                && f.sub_mchid
+                    .as_deref()
+                    .is_none_or(|s| c.sub_mchid.as_deref() == Some(s))
+                && f.status.is_none_or(|s| c.status == s)
+                && visible(c)
+        };
+        list_filtered(
+            self.store,
+            q.between(from, to).backward(),
+            keep,
+            limit,
+            cursor,
+        )
+        .await
+    }
+
+    // ---- violations
+
+    /// Store a violation; false if it was already stored.
+    pub async fn create_violation(&self, v: &Violation) -> Result<bool, RepoError> {
+        let sort = format!("{}#{}", ts(v.received_at), v.id);
+        let mut item = Item::new(violation_pk(&v.id), "META", encode(v)?).with_gsi1(IndexKey::new(
+            format!("VIOLATIONS#{}", v.account_id),
+            sort.clone(),
+        ));
+        if let Some(sub) = &v.sub_mchid {
+            item = item.with_gsi2(IndexKey::new(
+                format!("VIOLATIONS#{}#SUB#{sub}", v.account_id),
+                sort,
+            ));
+        }
+        match self.store.create(item).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn list_violations(
+        &self,
+        account_id: &str,
+        sub_mchid: Option<&str>,
+        visible: impl Fn(&Violation) -> bool,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Violation>, Option<String>), RepoError> {
+        let q = match sub_mchid {
+            None => Query::partition(Index::Gsi1, format!("VIOLATIONS#{account_id}")),
+            Some(s) => Query::partition(Index::Gsi2, format!("VIOLATIONS#{account_id}#SUB#{s}")),
+        }
+        .backward();
+        list_filtered(self.store, q, visible, limit, cursor).await
+    }
+
+    // ---- media
+
+    pub async fn create_media(&self, m: &Media) -> Result<(), RepoError> {
+        self.store
+            .create(Item::new(format!("MEDIA#{}", m.id), "META", encode(m)?))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn media(&self, id: &str) -> Result<Option<Media>, RepoError> {
+        match self.store.get(&format!("MEDIA#{id}"), "META").await? {
+            Some(i) => decode(i).map(|(m, _)| Some(m)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Page through an index, keeping what `keep` accepts, until `limit` records are found or
+/// [`MAX_EXAMINED`] were looked at.
+async fn list_filtered<T: serde::de::DeserializeOwned>(
+    store: &dyn RecordStore,
+    q: Query,
+    keep: impl Fn(&T) -> bool,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<(Vec<T>, Option<String>), RepoError> {
+    let mut out = Vec::new();
+    let mut examined = 0;
+    let mut cursor = cursor;
+    loop {
+        let want = (limit - out.len()).clamp(1, 100) as u32;
+        let page = store
+            .query(&q.clone().limit(want).after(cursor.take()))
+            .await?;
+        for item in page.items {
+            examined += 1;
+            let (v, _) = decode::<T>(item)?;
+            if keep(&v) {
+                out.push(v);
+            }
+        }
+        cursor = page.next_cursor;
+        if cursor.is_none() || out.len() >= limit || examined >= MAX_EXAMINED {
+            return Ok((out, cursor));
+        }
+    }
+}

@@ -1,0 +1,1051 @@
+//! WeChat Pay jobs: complaint events (record, notify, auto-reply, auto-refund, complete),
+//! violation notices and refund results.
+//!
+//! The policy decides from the complaint's state as the platform reports it (detail and
+//! negotiation history), never from the push's event type, so a repeated, late or concurrent
+//! event changes nothing that is already done. One worker at a time acts on a complaint (a
+//! lease); a refund number is derived from (complaint, order, sequence), so a retry after a
+//! crash finds the refund it already asked for instead of asking again.
+
+use crate::callbacks::wechatpay::jobs;
+use crate::complaints::{ComplaintRepo, RefundRecord, complaint_id, derived_id, violation_id};
+use crate::notices::{self, Notice, store_error};
+use crate::platforms::wechatpay::ClientError;
+use crate::repo::{AccountRepo, SubMerchantRepo};
+use crate::state::AppState;
+use crate::worker::{JobError, JobHandler, JobRegistry};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use domain::account::{Account, AccountSettings, SubMerchant};
+use domain::complaint::{
+    ActionKind, ActionLogEntry, ActionOutcome, ActionTrigger, Complaint, ComplaintStatus,
+    HistoryEntry, OrderRef, Platform, Violation,
+};
+use domain::job::JobEnvelope;
+use domain::notification::{Audience, NotificationSubject, NotificationSummary};
+use serde::Deserialize;
+use std::sync::Arc;
+use wechatpay::PlatformError;
+use wechatpay::model::{self, RefundAmount, RefundProgressRequest, RefundRequest, ResponseRequest};
+
+/// Register the WeChat Pay job handlers.
+pub fn register(registry: &mut JobRegistry, state: &AppState) {
+    let h = Arc::new(Handlers {
+        state: state.clone(),
+    });
+    registry.register(jobs::COMPLAINT, Arc::new(ComplaintJob(h.clone())));
+    registry.register(jobs::VIOLATION, Arc::new(ViolationJob(h.clone())));
+    registry.register(jobs::REFUND, Arc::new(RefundJob(h)));
+}
+
+struct Handlers {
+    state: AppState,
+}
+
+struct ComplaintJob(Arc<Handlers>);
+struct ViolationJob(Arc<Handlers>);
+struct RefundJob(Arc<Handlers>);
+
+#[derive(Debug, Deserialize)]
+struct Payload {
+    mchid: String,
+    notification_id: String,
+    event_type: String,
+    #[serde(default)]
+    create_time: Option<String>,
+    resource: serde_json::Value,
+}
+
+fn payload(job: &JobEnvelope) -> Result<Payload, JobError> {
+    serde_json::from_value(job.payload.clone())
+        .map_err(|e| JobError::Permanent(format!("payload: {e}")))
+}
+
+fn platform_error(e: PlatformError) -> JobError {
+    if e.is_retryable() {
+        JobError::retryable(e)
+    } else {
+        JobError::Permanent(crate::error::chain(&e))
+    }
+}
+
+/// Who a complaint belongs to and what its policy is.
+struct Owner {
+    account: Account,
+    /// The platform's mchid of the account (provider or merchant).
+    mchid: String,
+    provider: bool,
+    /// Provider complaints: the complained sub-merchant.
+    sub_mchid: Option<String>,
+    sub: Option<SubMerchant>,
+    reply_text: Option<String>,
+    auto_refund: bool,
+    cap_fen: Option<u64>,
+    /// Automatic platform actions allowed (account and sub-merchant enabled).
+    act: bool,
+}
+
+impl Owner {
+    fn name(&self) -> String {
+        match (&self.sub, &self.sub_mchid) {
+            (Some(s), _) => s.name.clone(),
+            (None, Some(id)) => format!("{} / sub-merchant {id}", self.account.name),
+            _ => self.account.name.clone(),
+        }
+    }
+
+    /// Whose staff hear about it: the account's own (if enabled) and a known, enabled
+    /// sub-merchant's. A provider hears about its sub-merchants whatever their state.
+    fn audiences(&self) -> Vec<Audience> {
+        let mut v = Vec::new();
+        if self.account.enabled {
+            v.push(Audience {
+                account_id: self.account.id.clone(),
+                sub_mchid: None,
+            });
+        }
+        if let Some(s) = self.sub.as_ref().filter(|s| s.enabled) {
+            v.push(Audience {
+                account_id: self.account.id.clone(),
+                sub_mchid: Some(s.sub_mchid.clone()),
+            });
+        }
+        v
+    }
+}
+
+impl Handlers {
+    async fn account(&self, job: &JobEnvelope) -> Result<Account, JobError> {
+        let id = job
+            .account_id
+            .as_deref()
+            .ok_or_else(|| JobError::Permanent("job names no account".into()))?;
+        match AccountRepo::new(&*self.state.ports.records).get(id).await {
+            Ok(Some((a, _))) => Ok(a),
+            Ok(None) => Err(JobError::Permanent(format!(
+                "account {id} no longer exists"
+            ))),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn client(&self, account: &Account) -> Result<Arc<wechatpay::Client>, JobError> {
+        match self
+            .state
+            .wechatpay
+            .get(account, &*self.state.ports.secrets)
+            .await
+        {
+            Ok(c) => Ok(c),
+            Err(ClientError::Secrets(e)) => Err(JobError::Retryable {
+                source: Box::new(ClientError::Secrets(e)),
+                retry_after: None,
+            }),
+            Err(e) => Err(JobError::Permanent(e.to_string())),
+        }
+    }
+
+    async fn owner(&self, account: Account, complainted: &str) -> Result<Owner, JobError> {
+        match &account.settings {
+            AccountSettings::WechatpayMerchant(s) => Ok(Owner {
+                mchid: s.mchid.clone(),
+                provider: false,
+                sub_mchid: None,
+                sub: None,
+                reply_text: s.reply_text.clone(),
+                auto_refund: s.auto_refund,
+                cap_fen: s.refund_cap_fen,
+                act: account.enabled,
+                account,
+            }),
+            AccountSettings::WechatpayProvider(s) => {
+                if complainted.is_empty() || complainted == s.mchid {
+                    return Ok(Owner {
+                        mchid: s.mchid.clone(),
+                        provider: true,
+                        sub_mchid: None,
+                        sub: None,
+                        reply_text: s.reply_text.clone(),
+                        auto_refund: s.auto_refund,
+                        cap_fen: s.refund_cap_fen,
+                        act: account.enabled,
+                        account,
+                    });
+                }
+                let sub = SubMerchantRepo::new(&*self.state.ports.records)
+                    .get(&account.id, complainted)
+                    .await
+                    .map_err(store_error)?
+                    .map(|(s, _)| s);
+                let (reply_text, auto_refund, cap_fen, enabled) = match &sub {
+                    Some(m) => (
+                        m.reply_text
+                            .clone()
+                            .or_else(|| s.default_reply_text.clone()),
+                        m.auto_refund,
+                        m.refund_cap_fen.or(s.refund_cap_fen),
+                        m.enabled,
+                    ),
+                    None => (
+                        s.default_reply_text.clone(),
+                        s.default_auto_refund,
+                        s.refund_cap_fen,
+                        true,
+                    ),
+                };
+                Ok(Owner {
+                    mchid: s.mchid.clone(),
+                    provider: true,
+                    sub_mchid: Some(complainted.to_string()),
+                    sub,
+                    reply_text,
+                    auto_refund,
+                    cap_fen,
+                    act: account.enabled && enabled,
+                    account,
+                })
+            }
+            _ => Err(JobError::Permanent(format!(
+                "account {} is not a WeChat Pay account",
+                account.id
+            ))),
+        }
+    }
+
+    fn link(&self, path: &str) -> Option<String> {
+        self.state
+            .public_base_url
+            .as_ref()
+            .and_then(|u| u.join(path).ok())
+            .map(|u| u.to_string())
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn mask_phone(p: &str) -> String {
+    let chars: Vec<char> = p.chars().collect();
+    if chars.len() < 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+fn normalise(state: &str) -> ComplaintStatus {
+    match state {
+        "PENDING" => ComplaintStatus::Pending,
+        "PROCESSING" => ComplaintStatus::Processing,
+        "PROCESSED" => ComplaintStatus::Resolved,
+        _ => ComplaintStatus::AwaitingPlatform,
+    }
+}
+
+/// Our refund number: deterministic from (complaint, order, sequence), 32 characters.
+pub fn out_refund_no(complaint_id: &str, order: &str, sequence: u32) -> String {
+    let id = derived_id("", &format!("{complaint_id}|{order}|{sequence}"));
+    format!("CD{id}{:06}", sequence)
+}
+
+/// Push action types caused by the merchant's own actions: recorded, not told to staff again.
+fn own_action(action_type: &str) -> bool {
+    matches!(
+        action_type,
+        "MERCHANT_RESPONSE"
+            | "MERCHANT_CONFIRM_COMPLETE"
+            | "SELLER_REFUND"
+            | "MERCHANT_APPROVE_REFUND"
+            | "MERCHANT_REJECT_REFUND"
+    )
+}
+
+fn event_name(action_type: &str, event_type: &str) -> String {
+    match action_type {
+        "CREATE_COMPLAINT" => "new complaint".into(),
+        "CONTINUE_COMPLAINT" => "complaint continued".into(),
+        "USER_RESPONSE" => "buyer wrote again".into(),
+        "RESPONSE_BY_PLATFORM" => "platform message".into(),
+        "REFUND_SUCCESS" => "refund arrived".into(),
+        "" => event_type.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Collects the action log of one run.
+struct Actions<'a> {
+    repo: ComplaintRepo<'a>,
+    complaint_id: String,
+    job_id: String,
+    now: DateTime<Utc>,
+    failures: Vec<String>,
+}
+
+impl Actions<'_> {
+    async fn log(
+        &mut self,
+        action: ActionKind,
+        outcome: ActionOutcome,
+        detail: String,
+        request_no: Option<String>,
+    ) -> Result<(), JobError> {
+        let step = self.failures.len();
+        let entry = ActionLogEntry {
+            complaint_id: self.complaint_id.clone(),
+            action_id: derived_id(
+                "act_",
+                &format!(
+                    "{}|{:?}|{:?}|{step}|{}",
+                    self.job_id, action, outcome, self.now
+                ),
+            ),
+            action,
+            trigger: ActionTrigger::Policy,
+            outcome,
+            detail: detail.clone(),
+            request_no,
+            at: self.now,
+        };
+        tracing::info!(complaint_id = %self.complaint_id, action = ?action, outcome = ?outcome, %detail, "action");
+        if outcome == ActionOutcome::Failed {
+            self.failures.push(format!("{action:?}: {detail}"));
+        }
+        self.repo.log_action(&entry).await.map_err(store_error)
+    }
+}
+
+#[async_trait]
+impl JobHandler for ComplaintJob {
+    async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
+        let h = &self.0;
+        let p = payload(job)?;
+        let notice: model::ComplaintNotice = serde_json::from_value(p.resource.clone())
+            .map_err(|e| JobError::Permanent(format!("complaint resource: {e}")))?;
+        let account = h.account(job).await?;
+        let client = h.client(&account).await?;
+        let detail = client
+            .complaint(&notice.complaint_id)
+            .await
+            .map_err(platform_error)?;
+        let history = fetch_history(&client, &notice.complaint_id).await?;
+        let owner = h.owner(account, &detail.complainted_mchid).await?;
+        let now = h.state.ports.clock.now();
+        let record = upsert(h, &owner, &detail, &history, &client, now).await?;
+
+        if !own_action(&notice.action_type) {
+            let summary = NotificationSummary {
+                platform: "wechatpay".into(),
+                event: event_name(&notice.action_type, &p.event_type),
+                merchant: owner.name(),
+                reference: detail.complaint_id.clone(),
+                at: now,
+                amount_fen: record.complaint_amount_fen,
+                user_text: Some(detail.complaint_detail.chars().take(200).collect()),
+                deadline: record.deadline,
+                link: h.link(&format!("admin/v1/complaints/{}", record.id)),
+            };
+            notices::send(
+                &h.state.ports,
+                Notice {
+                    owner_pk: ComplaintRepo::complaint_owner(&record.id),
+                    event_key: format!("wechatpay:{}:{}", p.mchid, p.notification_id),
+                    subject: NotificationSubject::Complaint {
+                        complaint_id: record.id.clone(),
+                    },
+                    summary,
+                    audiences: &owner.audiences(),
+                    now,
+                    record_only_when_queued: false,
+                },
+            )
+            .await?;
+        }
+
+        if !owner.act {
+            tracing::info!(complaint_id = %record.id, "account or sub-merchant disabled: recorded, no automatic action");
+            return Ok(());
+        }
+        let repo = ComplaintRepo::new(&*h.state.ports.records);
+        if !repo
+            .lease(&record.id, "policy", &job.id, now, 120)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(JobError::Retryable {
+                source: "another worker is acting on this complaint".into(),
+                retry_after: Some(std::time::Duration::from_secs(5)),
+            });
+        }
+        let mut log = Actions {
+            repo: ComplaintRepo::new(&*h.state.ports.records),
+            complaint_id: record.id.clone(),
+            job_id: job.id.clone(),
+            now,
+            failures: Vec::new(),
+        };
+        let result = act(h, &owner, &client, &detail, &history, record, &mut log).await;
+        let _ = h
+            .state
+            .ports
+            .records
+            .delete(
+                &ComplaintRepo::complaint_owner(&log.complaint_id),
+                "LEASE#policy",
+                None,
+            )
+            .await;
+        result?;
+        if log.failures.is_empty() {
+            Ok(())
+        } else {
+            Err(JobError::Permanent(log.failures.join("; ")))
+        }
+    }
+}
+
+async fn fetch_history(
+    client: &wechatpay::Client,
+    complaint_id: &str,
+) -> Result<Vec<model::NegotiationEntry>, JobError> {
+    let mut out = Vec::new();
+    loop {
+        let page = client
+            .negotiation_history(complaint_id, 50, out.len() as u32)
+            .await
+            .map_err(platform_error)?;
+        let n = page.data.len();
+        out.extend(page.data);
+        let total = page.total_count.unwrap_or(0) as usize;
+        if n == 0 || out.len() >= total || out.len() >= 1000 {
+            return Ok(out);
+        }
+    }
+}
+
+fn has(history: &[model::NegotiationEntry], op: &str) -> bool {
+    history.iter().any(|h| h.operate_type == op)
+}
+
+/// Create or update our record from the platform's detail and history.
+async fn upsert(
+    h: &Handlers,
+    owner: &Owner,
+    d: &model::Complaint,
+    history: &[model::NegotiationEntry],
+    client: &wechatpay::Client,
+    now: DateTime<Utc>,
+) -> Result<Complaint, JobError> {
+    let repo = ComplaintRepo::new(&*h.state.ports.records);
+    let id = complaint_id(Platform::Wechatpay, &owner.account.id, &d.complaint_id);
+    let phone = d
+        .payer_phone
+        .as_deref()
+        .and_then(|c| client.decrypt_sensitive(c).ok())
+        .map(|p| mask_phone(&p));
+    let complained_at = parse_time(&d.complaint_time);
+    let mut tags = d.user_tag_list.clone();
+    if d.in_platform_service {
+        tags.push("in_platform_service".into());
+    }
+    if d.incoming_user_response {
+        tags.push("incoming_user_response".into());
+    }
+    let fill = |c: &mut Complaint| {
+        c.sub_mchid = owner.sub_mchid.clone();
+        c.raw_status = d.complaint_state.clone();
+        c.status = normalise(&d.complaint_state);
+        c.orders = d
+            .complaint_order_info
+            .iter()
+            .map(|o| OrderRef {
+                transaction_id: Some(o.transaction_id.clone()).filter(|s| !s.is_empty()),
+                out_trade_no: Some(o.out_trade_no.clone()).filter(|s| !s.is_empty()),
+                amount_fen: Some(o.amount),
+            })
+            .collect();
+        c.complaint_amount_fen = d
+            .apply_refund_amount
+            .or_else(|| d.complaint_order_info.first().map(|o| o.amount));
+        c.problem_type = Some(d.problem_type.clone()).filter(|s| !s.is_empty());
+        c.description = Some(d.complaint_detail.clone()).filter(|s| !s.is_empty());
+        c.need_immediate_service = d.need_immediate_service;
+        c.complained_at = complained_at;
+        c.replied |= has(history, "MERCHANT_RESPONSE");
+        c.completed |= has(history, "MERCHANT_CONFIRM_COMPLETE");
+        c.deadline = match (c.complained_at, c.replied, c.status) {
+            (_, _, ComplaintStatus::Resolved | ComplaintStatus::Closed) => None,
+            (Some(t), false, _) => Some(t + Duration::hours(24)),
+            (Some(t), true, _) => Some(t + Duration::hours(72)),
+            (None, _, _) => None,
+        };
+        if phone.is_some() {
+            c.payer_phone_masked = phone.clone();
+        }
+        c.media = d
+            .complaint_media_list
+            .iter()
+            .flat_map(|m| m.media_url.iter().cloned())
+            .collect();
+        c.tags = tags.clone();
+        c.updated_at = now;
+    };
+    let record = match repo.get(&id).await.map_err(store_error)? {
+        Some(_) => repo.modify(&id, fill).await.map_err(store_error)?,
+        None => {
+            let mut c = Complaint {
+                id: id.clone(),
+                platform: Platform::Wechatpay,
+                family: None,
+                account_id: owner.account.id.clone(),
+                sub_mchid: None,
+                platform_complaint_id: d.complaint_id.clone(),
+                raw_status: String::new(),
+                status: ComplaintStatus::Pending,
+                orders: vec![],
+                complaint_amount_fen: None,
+                refunded_fen: 0,
+                problem_type: None,
+                description: None,
+                need_immediate_service: false,
+                deadline: None,
+                complained_at: None,
+                received_at: now,
+                updated_at: now,
+                replied: false,
+                completed: false,
+                payer_phone_masked: None,
+                media: vec![],
+                tags: vec![],
+            };
+            fill(&mut c);
+            match repo.save(&c, 0).await {
+                Ok(_) => c,
+                // Created concurrently by another event of the same complaint.
+                Err(crate::repo::RepoError::Store(domain::ports::StoreError::AlreadyExists {
+                    ..
+                })) => repo.modify(&id, fill).await.map_err(store_error)?,
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+    };
+    for (n, e) in history.iter().enumerate() {
+        let entry = HistoryEntry {
+            complaint_id: id.clone(),
+            entry_id: if e.log_id.is_empty() {
+                format!("{n:04}")
+            } else {
+                e.log_id.clone()
+            },
+            operator: Some(e.operator.clone()).filter(|s| !s.is_empty()),
+            operation: e.operate_type.clone(),
+            content: Some(e.operate_details.clone()).filter(|s| !s.is_empty()),
+            media: e.image_list.clone(),
+            at: parse_time(&e.operate_time).unwrap_or(record.received_at),
+        };
+        repo.put_history(&entry).await.map_err(store_error)?;
+    }
+    Ok(record)
+}
+
+/// Whether a failed write left the complaint in the state we wanted anyway.
+async fn platform_shows(
+    client: &wechatpay::Client,
+    complaint_id: &str,
+    done: impl Fn(&model::Complaint, &[model::NegotiationEntry]) -> bool,
+) -> bool {
+    match (
+        client.complaint(complaint_id).await,
+        fetch_history(client, complaint_id).await,
+    ) {
+        (Ok(d), Ok(h)) => done(&d, &h),
+        _ => false,
+    }
+}
+
+/// The automatic reply, refund and completion.
+async fn act(
+    h: &Handlers,
+    owner: &Owner,
+    client: &wechatpay::Client,
+    d: &model::Complaint,
+    history: &[model::NegotiationEntry],
+    record: Complaint,
+    log: &mut Actions<'_>,
+) -> Result<(), JobError> {
+    let repo = ComplaintRepo::new(&*h.state.ports.records);
+    let complainted = if d.complainted_mchid.is_empty() {
+        owner.mchid.clone()
+    } else {
+        d.complainted_mchid.clone()
+    };
+    let processed = d.complaint_state == "PROCESSED";
+
+    // 1. Reply, once: the platform's history is the truth about whether we already did.
+    if let Some(text) = owner.reply_text.as_deref().filter(|t| !t.is_empty())
+        && !record.replied
+        && !processed
+    {
+        let sent = if d.need_immediate_service {
+            client
+                .respond_immediate(
+                    &d.complaint_id,
+                    &complainted,
+                    text,
+                    &derived_id("reply_", &record.id),
+                )
+                .await
+                .map(|_| ())
+        } else {
+            client
+                .respond(
+                    &d.complaint_id,
+                    &ResponseRequest {
+                        complainted_mchid: complainted.clone(),
+                        response_content: text.to_string(),
+                        ..Default::default()
+                    },
+                )
+                .await
+        };
+        let how = if d.need_immediate_service {
+            "response-immediate-service"
+        } else {
+            "response"
+        };
+        match sent {
+            Ok(()) => {
+                log.log(
+                    ActionKind::Reply,
+                    ActionOutcome::Succeeded,
+                    format!(
+                        "replied through {how} ({} characters)",
+                        text.chars().count()
+                    ),
+                    None,
+                )
+                .await?;
+            }
+            Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+            Err(e) => {
+                if platform_shows(client, &d.complaint_id, |_, h| has(h, "MERCHANT_RESPONSE")).await
+                {
+                    log.log(
+                        ActionKind::Reply,
+                        ActionOutcome::AlreadyDone,
+                        format!("the platform already shows a reply ({e})"),
+                        None,
+                    )
+                    .await?;
+                } else {
+                    log.log(
+                        ActionKind::Reply,
+                        ActionOutcome::Failed,
+                        e.to_string(),
+                        None,
+                    )
+                    .await?;
+                }
+            }
+        }
+        repo.modify(&record.id, |c| c.replied = true)
+            .await
+            .map_err(store_error)?;
+    }
+
+    // 2. Refund, once per (complaint, order, sequence 1).
+    if !owner.auto_refund {
+        return Ok(());
+    }
+    let Some(order) = d.complaint_order_info.first() else {
+        log.log(
+            ActionKind::Refund,
+            ActionOutcome::Skipped,
+            "the complaint names no order".into(),
+            None,
+        )
+        .await?;
+        return Ok(());
+    };
+    let order_key = if order.transaction_id.is_empty() {
+        &order.out_trade_no
+    } else {
+        &order.transaction_id
+    };
+    let number = out_refund_no(&record.id, order_key, 1);
+    let mut refunded = repo
+        .refund(&record.id, &number)
+        .await
+        .map_err(store_error)?
+        .is_some();
+    if !refunded {
+        let sub = owner.provider.then(|| complainted.clone());
+        // A refund asked for before a crash is found by its number, never asked for again.
+        match client.query_refund(&number, sub.as_deref()).await {
+            Ok(r) => {
+                record_refund(h, owner, &record.id, &number, order, &r, log, true).await?;
+                refunded = true;
+            }
+            Err(PlatformError::Api { status: 404, .. }) => {}
+            Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+            Err(e) => {
+                log.log(
+                    ActionKind::Refund,
+                    ActionOutcome::Failed,
+                    format!("cannot query refund {number}: {e}"),
+                    Some(number.clone()),
+                )
+                .await?;
+                return Ok(());
+            }
+        }
+    }
+    if !refunded {
+        if d.complaint_full_refunded {
+            log.log(
+                ActionKind::Refund,
+                ActionOutcome::Skipped,
+                "the order is already fully refunded on the platform".into(),
+                None,
+            )
+            .await?;
+            return Ok(());
+        }
+        if processed {
+            return Ok(());
+        }
+        // The amount comes from the platform's order data, never from the push.
+        let amount = match d.apply_refund_amount {
+            Some(a) if d.problem_type == "REFUND" && a > 0 => a.min(order.amount),
+            _ => order.amount,
+        };
+        if let Some(cap) = owner.cap_fen
+            && amount > cap
+        {
+            log.log(
+                ActionKind::Refund,
+                ActionOutcome::Skipped,
+                format!("refund of {amount} fen is above the cap of {cap} fen; left to staff"),
+                Some(number),
+            )
+            .await?;
+            return Ok(());
+        }
+        if d.problem_type == "REFUND" && !has(history, "MERCHANT_APPROVE_REFUND") {
+            let approved = client
+                .update_refund_progress(
+                    &d.complaint_id,
+                    &RefundProgressRequest {
+                        action: "APPROVE".into(),
+                        launch_refund_day: Some(0),
+                        ..Default::default()
+                    },
+                )
+                .await;
+            match approved {
+                Ok(()) => {
+                    log.log(
+                        ActionKind::RefundProgress,
+                        ActionOutcome::Succeeded,
+                        "approved the buyer's refund request".into(),
+                        None,
+                    )
+                    .await?
+                }
+                Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+                Err(e) => {
+                    if platform_shows(client, &d.complaint_id, |_, h| {
+                        has(h, "MERCHANT_APPROVE_REFUND")
+                    })
+                    .await
+                    {
+                        log.log(
+                            ActionKind::RefundProgress,
+                            ActionOutcome::AlreadyDone,
+                            format!("already approved ({e})"),
+                            None,
+                        )
+                        .await?;
+                    } else {
+                        log.log(
+                            ActionKind::RefundProgress,
+                            ActionOutcome::Failed,
+                            e.to_string(),
+                            None,
+                        )
+                        .await?;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        let req = RefundRequest {
+            sub_mchid: owner.provider.then(|| complainted.clone()),
+            transaction_id: Some(order.transaction_id.clone()).filter(|s| !s.is_empty()),
+            out_trade_no: Some(order.out_trade_no.clone())
+                .filter(|s| !s.is_empty() && order.transaction_id.is_empty()),
+            out_refund_no: number.clone(),
+            reason: Some("投诉退款".into()),
+            notify_url: h.link(&format!("callbacks/wechatpay/{}/refunds", owner.mchid)),
+            amount: RefundAmount {
+                refund: amount,
+                total: order.amount,
+                currency: "CNY".into(),
+            },
+        };
+        match client.create_refund(&req).await {
+            Ok(r) => {
+                h.state.fault("after_refund");
+                record_refund(h, owner, &record.id, &number, order, &r, log, false).await?;
+            }
+            Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+            Err(e) => {
+                log.log(
+                    ActionKind::Refund,
+                    ActionOutcome::Failed,
+                    e.to_string(),
+                    Some(number),
+                )
+                .await?;
+                return Ok(());
+            }
+        }
+    }
+
+    // 3. Complete, after the refund.
+    let current = repo
+        .get(&record.id)
+        .await
+        .map_err(store_error)?
+        .map(|(c, _)| c);
+    if current.is_some_and(|c| c.completed) {
+        return Ok(());
+    }
+    let outcome = match client.complete(&d.complaint_id, &complainted).await {
+        Ok(()) => (ActionOutcome::Succeeded, "marked complete".to_string()),
+        Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+        Err(e) => {
+            if platform_shows(client, &d.complaint_id, |c, _| {
+                c.complaint_state == "PROCESSED"
+            })
+            .await
+            {
+                (
+                    ActionOutcome::AlreadyDone,
+                    format!("the platform already shows it processed ({e})"),
+                )
+            } else {
+                (ActionOutcome::Failed, e.to_string())
+            }
+        }
+    };
+    let done = outcome.0 != ActionOutcome::Failed;
+    log.log(ActionKind::Complete, outcome.0, outcome.1, None)
+        .await?;
+    if done {
+        repo.modify(&record.id, |c| {
+            c.completed = true;
+            c.status = ComplaintStatus::Resolved;
+            c.raw_status = "PROCESSED".into();
+            c.deadline = None;
+        })
+        .await
+        .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_refund(
+    h: &Handlers,
+    owner: &Owner,
+    complaint_id: &str,
+    number: &str,
+    order: &model::ComplaintOrder,
+    r: &model::Refund,
+    log: &mut Actions<'_>,
+    found: bool,
+) -> Result<(), JobError> {
+    let repo = ComplaintRepo::new(&*h.state.ports.records);
+    let now = log.now;
+    let amount = r.amount_refund().unwrap_or(order.amount);
+    repo.put_refund(
+        &owner.account.id,
+        &RefundRecord {
+            complaint_id: complaint_id.to_string(),
+            out_refund_no: number.to_string(),
+            sequence: 1,
+            transaction_id: Some(order.transaction_id.clone()).filter(|s| !s.is_empty()),
+            amount_fen: amount,
+            refund_id: Some(r.refund_id.clone()).filter(|s| !s.is_empty()),
+            status: r.status.clone(),
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await
+    .map_err(store_error)?;
+    repo.modify(complaint_id, |c| {
+        c.refunded_fen = c.refunded_fen.max(amount)
+    })
+    .await
+    .map_err(store_error)?;
+    let (outcome, detail) = if found {
+        (
+            ActionOutcome::AlreadyDone,
+            format!(
+                "refund {number} of {amount} fen was already asked for ({}); not asked again",
+                r.status
+            ),
+        )
+    } else {
+        (
+            ActionOutcome::Succeeded,
+            format!("refund of {amount} fen asked for ({})", r.status),
+        )
+    };
+    log.log(
+        ActionKind::Refund,
+        outcome,
+        detail,
+        Some(number.to_string()),
+    )
+    .await
+}
+
+#[async_trait]
+impl JobHandler for ViolationJob {
+    async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
+        let h = &self.0;
+        let p = payload(job)?;
+        let n: model::ViolationNotice = serde_json::from_value(p.resource.clone())
+            .map_err(|e| JobError::Permanent(format!("violation resource: {e}")))?;
+        let account = h.account(job).await?;
+        let owner = h.owner(account, &n.sub_mchid).await?;
+        let now = h.state.ports.clock.now();
+        let occurred = p
+            .create_time
+            .as_deref()
+            .and_then(parse_time)
+            .unwrap_or(job.created_at);
+        let v = Violation {
+            id: violation_id(&owner.account.id, &p.notification_id),
+            account_id: owner.account.id.clone(),
+            sub_mchid: Some(n.sub_mchid.clone()).filter(|s| !s.is_empty()),
+            event_type: p.event_type.clone(),
+            record_id: n.record_id.clone(),
+            summary: [
+                n.risk_description.as_str(),
+                n.punish_plan.as_str(),
+                n.punish_description.as_str(),
+            ]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("; "),
+            details: p.resource.clone(),
+            occurred_at: parse_time(&n.punish_time),
+            received_at: job.created_at,
+        };
+        let repo = ComplaintRepo::new(&*h.state.ports.records);
+        repo.create_violation(&v).await.map_err(store_error)?;
+        let intercept = p.event_type == "VIOLATION.INTERCEPT";
+        // Interception notices: at most once per sub-merchant per Asia/Shanghai day.
+        let event_key = if intercept {
+            format!(
+                "wechatpay-intercept:{}:{}:{}",
+                owner.account.id,
+                n.sub_mchid,
+                domain::clock::china_day(occurred)
+            )
+        } else {
+            format!("wechatpay:{}:{}", p.mchid, p.notification_id)
+        };
+        let summary = NotificationSummary {
+            platform: "wechatpay".into(),
+            event: p.event_type.clone(),
+            merchant: if n.company_name.is_empty() {
+                owner.name()
+            } else {
+                n.company_name.clone()
+            },
+            reference: n.record_id.clone(),
+            at: now,
+            amount_fen: None,
+            user_text: Some(v.summary.clone()).filter(|s| !s.is_empty()),
+            deadline: None,
+            link: h.link(&format!(
+                "admin/v1/violations?account={}&sub_mchid={}",
+                owner.account.id, n.sub_mchid
+            )),
+        };
+        notices::send(
+            &h.state.ports,
+            Notice {
+                owner_pk: ComplaintRepo::violation_owner(&v.id),
+                event_key,
+                subject: NotificationSubject::Violation {
+                    violation_id: v.id.clone(),
+                },
+                summary,
+                audiences: &owner.audiences(),
+                now,
+                record_only_when_queued: intercept,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobHandler for RefundJob {
+    async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
+        let h = &self.0;
+        let p = payload(job)?;
+        let r = &p.resource;
+        let number = r["out_refund_no"].as_str().unwrap_or_default();
+        let status = r["refund_status"].as_str().unwrap_or_default();
+        let account = h.account(job).await?;
+        let repo = ComplaintRepo::new(&*h.state.ports.records);
+        let Some(cid) = repo
+            .complaint_of_refund(&account.id, number)
+            .await
+            .map_err(store_error)?
+        else {
+            tracing::info!(out_refund_no = %number, "refund result for a refund we did not ask for; ignored");
+            return Ok(());
+        };
+        if let Some((mut rec, version)) = repo.refund(&cid, number).await.map_err(store_error)? {
+            let _ = version;
+            rec.status = status.to_string();
+            rec.refund_id = r["refund_id"].as_str().map(String::from).or(rec.refund_id);
+            rec.updated_at = job.created_at;
+            repo.put_refund(&account.id, &rec)
+                .await
+                .map_err(store_error)?;
+        }
+        repo.log_action(&ActionLogEntry {
+            complaint_id: cid.clone(),
+            action_id: derived_id("act_", &format!("refund-result|{}", p.notification_id)),
+            action: ActionKind::Refund,
+            trigger: ActionTrigger::Policy,
+            outcome: if status == "SUCCESS" {
+                ActionOutcome::Succeeded
+            } else {
+                ActionOutcome::Failed
+            },
+            detail: format!("the platform reports refund {number}: {status}"),
+            request_no: Some(number.to_string()),
+            at: job.created_at,
+        })
+        .await
+        .map_err(store_error)?;
+        tracing::info!(complaint_id = %cid, out_refund_no = %number, %status, "refund result recorded");
+        Ok(())
+    }
+}
