@@ -992,7 +992,7 @@ fn order_total(
     s: &Inner,
     transaction_id: Option<&str>,
     out_trade_no: Option<&str>,
-) -> Option<(String, u64)> {
+) -> Option<(String, String, u64)> {
     lock(&s.complaints).values().find_map(|c| {
         c.data["complaint_order_info"]
             .as_array()?
@@ -1000,8 +1000,13 @@ fn order_total(
             .find_map(|o| {
                 let tid = o["transaction_id"].as_str()?;
                 let otn = o["out_trade_no"].as_str().unwrap_or_default();
-                (transaction_id == Some(tid) || out_trade_no == Some(otn))
-                    .then(|| (tid.to_string(), o["amount"].as_u64().unwrap_or_default()))
+                (transaction_id == Some(tid) || out_trade_no == Some(otn)).then(|| {
+                    (
+                        tid.to_string(),
+                        otn.to_string(),
+                        o["amount"].as_u64().unwrap_or_default(),
+                    )
+                })
             })
     })
 }
@@ -1047,7 +1052,7 @@ async fn create_refund(
     if refund == 0 || refund > total || req["amount"]["currency"] != "CNY" {
         return refuse(&s, StatusCode::BAD_REQUEST, "PARAM_ERROR", "退款金额错误");
     }
-    let Some((transaction_id, order_amount)) = order_total(
+    let Some((transaction_id, out_trade_no, order_amount)) = order_total(
         &s,
         req["transaction_id"].as_str(),
         req["out_trade_no"].as_str(),
@@ -1098,7 +1103,7 @@ async fn create_refund(
         "refund_id": format!("50300{}", rand::random::<u64>()),
         "out_refund_no": out_refund_no,
         "transaction_id": transaction_id,
-        "out_trade_no": req["out_trade_no"],
+        "out_trade_no": out_trade_no,
         "channel": "ORIGINAL",
         "user_received_account": "支付用户零钱",
         "create_time": now,

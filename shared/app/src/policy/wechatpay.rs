@@ -399,6 +399,13 @@ impl JobHandler for ComplaintJob {
             )
             .await;
         result?;
+        // Record what the platform now shows (state, our reply in its history).
+        if let (Ok(d), Ok(hist)) = (
+            client.complaint(&notice.complaint_id).await,
+            fetch_history(&client, &notice.complaint_id).await,
+        ) {
+            upsert(h, &owner, &d, &hist, &client, h.state.ports.clock.now()).await?;
+        }
         if log.failures.is_empty() {
             Ok(())
         } else {

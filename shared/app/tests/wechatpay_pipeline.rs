@@ -1,0 +1,709 @@
+//! WeChat Pay end to end over real HTTP: the simulator pushes signed, encrypted callbacks to
+//! our server on a loopback port; the worker loop (embedded queue) fetches the complaint from
+//! the simulator, records it, queues staff notices, replies, refunds and completes. Every
+//! platform write is checked by the simulator's own verification code.
+
+mod common;
+
+use app::worker::{CancellationToken, RetryPolicy, WorkerSettings};
+use axum::http::{Method, StatusCode};
+use common::*;
+use domain::job::{JobEnvelope, queues};
+use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const PROVIDER: &str = "1900000109";
+const SUB: &str = "1900000201";
+const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+const APIV3: &str = "0123456789abcdefghijABCDEFGHIJ01";
+const SUB_TEXT: &str = "您好，门店已收到您的投诉，马上为您退款。";
+const DEFAULT_TEXT: &str = "您好，我们已收到您的投诉，正在处理。";
+
+struct Env {
+    h: Harness,
+    sim: WechatPaySim,
+    base: String,
+    provider_id: String,
+    /// Push notifications signed in this mode.
+    push_mode: KeyMode,
+    stop: CancellationToken,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Our server on a real port with the event worker running, a provider whose keys are
+/// configured for `creds_public_key` (public key mode) or certificates only, and the
+/// simulator answering in `sim_mode`.
+async fn env(sim_mode: KeyMode, creds_public_key: bool, push_mode: KeyMode) -> Env {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let h = harness_with(Some(&format!("{base}/")));
+    let stop = CancellationToken::new();
+    tokio::spawn(app::http::serve(listener, h.router.clone(), stop.clone()));
+    let registry = Arc::new(app::policy::registry(&h.state));
+    tokio::spawn(app::worker::run(
+        h.state.ports.queue.clone(),
+        registry,
+        WorkerSettings {
+            concurrency: 2,
+            wait: Duration::from_millis(200),
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(200),
+                max_delay: Duration::from_secs(1),
+            },
+            ..WorkerSettings::for_queue(queues::EVENTS)
+        },
+        stop.clone(),
+    ));
+    let sim = WechatPaySim::start(PlatformKeys::generate(), sim_mode)
+        .await
+        .expect("simulator");
+    sim.add_merchant(SimMerchant {
+        mchid: PROVIDER.into(),
+        serial_no: SERIAL.into(),
+        public_key: rsa_key().to_public_key(),
+        apiv3_key: APIV3.into(),
+    });
+    let mut body = provider_body(PROVIDER);
+    body["settings"]["api_base_url"] = json!(sim.base_url());
+    body["settings"]["default_reply_text"] = json!(DEFAULT_TEXT);
+    body["settings"]["refund_cap_fen"] = json!(50_000);
+    let mut creds = json!({"private_key": private_pem(rsa_key()), "apiv3_key": APIV3});
+    if creds_public_key {
+        creds["wechatpay_public_key"] = json!(sim.keys().public_key_pem());
+        creds["wechatpay_public_key_id"] = json!(sim.keys().pub_key_id);
+    }
+    body["credentials"] = creds;
+    let provider_id = h.create(body).await;
+    Env {
+        h,
+        sim,
+        base,
+        provider_id,
+        push_mode,
+        stop,
+    }
+}
+
+impl Env {
+    async fn add_sub(&self, sub: &str, enabled: bool, cap: Option<u64>) {
+        let (s, b) = self
+            .h
+            .admin(
+                Method::POST,
+                &format!("/admin/v1/accounts/{}/sub-merchants", self.provider_id),
+                Some(
+                    json!({"sub_mchid": sub, "name": format!("门店 {sub}"), "reply_text": SUB_TEXT,
+                            "auto_refund": true, "refund_cap_fen": cap, "enabled": enabled}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+
+    fn add_complaint(&self, id: &str, sub: &str, amount: u64, problem_type: &str) {
+        self.sim.add_complaint_for(
+            PROVIDER,
+            json!({
+                "complaint_id": id,
+                "complaint_time": chrono::Utc::now().to_rfc3339(),
+                "complaint_detail": "充电宝无法使用，要求退款",
+                "complaint_state": "PENDING",
+                "complainted_mchid": sub,
+                "complaint_order_info": [{"transaction_id": format!("42000{id}"), "out_trade_no": format!("T{id}"), "amount": amount}],
+                "complaint_media_list": [],
+                "problem_type": problem_type,
+                "apply_refund_amount": amount,
+                "need_immediate_service": false,
+                "user_complaint_times": 1
+            }),
+        );
+    }
+
+    fn complaint_push(&self, id: &str, action: &str) -> sandbox::wechatpay::Notification {
+        self.sim.notification(
+            APIV3,
+            if action == "CREATE_COMPLAINT" {
+                "COMPLAINT.CREATE"
+            } else {
+                "COMPLAINT.STATE_CHANGE"
+            },
+            "complaint",
+            &json!({"complaint_id": id, "action_type": action}),
+            self.push_mode,
+            0,
+        )
+    }
+
+    fn url(&self, kind: &str) -> String {
+        format!("{}/callbacks/wechatpay/{PROVIDER}/{kind}", self.base)
+    }
+
+    async fn push(&self, n: &sandbox::wechatpay::Notification, kind: &str) {
+        assert_eq!(n.post(&self.url(kind)).await, Ok(204), "push accepted");
+    }
+
+    async fn complaint_detail(&self, platform_id: &str) -> Option<Value> {
+        let (_, list) = self
+            .h
+            .admin(Method::GET, "/admin/v1/complaints?limit=200", None)
+            .await;
+        let id = list["items"]
+            .as_array()?
+            .iter()
+            .find(|c| c["platform_complaint_id"] == platform_id)?["id"]
+            .as_str()?
+            .to_string();
+        let (s, d) = self
+            .h
+            .admin(Method::GET, &format!("/admin/v1/complaints/{id}"), None)
+            .await;
+        (s == StatusCode::OK).then_some(d)
+    }
+
+    /// Poll (up to 10 s) until the complaint's detail satisfies `ok`.
+    async fn wait_for(&self, platform_id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..100 {
+            if let Some(d) = self.complaint_detail(platform_id).await
+                && ok(&d)
+            {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "timed out waiting for {what}: {:?}",
+            self.complaint_detail(platform_id).await
+        );
+    }
+
+    /// Notification jobs waiting on the notify queue (taken off it).
+    async fn notify_jobs(&self) -> Vec<JobEnvelope> {
+        let msgs = self
+            .h
+            .state
+            .ports
+            .queue
+            .receive(
+                queues::NOTIFY,
+                10,
+                Duration::from_secs(600),
+                Duration::from_millis(300),
+            )
+            .await
+            .expect("receive");
+        msgs.iter()
+            .map(|m| serde_json::from_str(&m.body).expect("job"))
+            .collect()
+    }
+
+    fn writes(&self, suffix: &str, complaint: &str) -> usize {
+        self.sim
+            .writes_to(suffix)
+            .iter()
+            .filter(|w| w.path.contains(complaint) || suffix.contains("refunds"))
+            .count()
+    }
+}
+
+fn actions<'a>(d: &'a Value, kind: &str) -> Vec<&'a Value> {
+    d["actions"]
+        .as_array()
+        .map(|a| a.iter().filter(|x| x["action"] == kind).collect())
+        .unwrap_or_default()
+}
+
+/// The acceptance path: a new complaint of a known sub-merchant ends with one reply carrying
+/// the sub-merchant's text, one refund, one completion and notices for both staffs; the same
+/// push again (and twice at once) changes nothing.
+async fn complaint_flows_end_to_end(e: Env) {
+    e.add_sub(SUB, true, None).await;
+    let id = "200201820261122080000000001";
+    e.add_complaint(id, SUB, 1999, "SERVICE_NOT_WORK");
+    let push = e.complaint_push(id, "CREATE_COMPLAINT");
+    e.push(&push, "complaints").await;
+
+    let d = e
+        .wait_for(id, "the completion", |d| {
+            d["complaint"]["completed"] == true
+        })
+        .await;
+    let responses = e.sim.writes_to("/response");
+    assert_eq!(responses.len(), 1, "one reply");
+    assert_eq!(responses[0].body["response_content"], SUB_TEXT);
+    assert_eq!(responses[0].body["complainted_mchid"], SUB);
+    let refunds = e.sim.writes_to("/v3/refund/domestic/refunds");
+    assert_eq!(refunds.len(), 1, "one refund");
+    assert_eq!(refunds[0].body["sub_mchid"], SUB);
+    assert_eq!(refunds[0].body["amount"]["refund"], 1999);
+    assert_eq!(refunds[0].body["amount"]["total"], 1999);
+    assert_eq!(
+        refunds[0].body["notify_url"],
+        format!("{}/callbacks/wechatpay/{PROVIDER}/refunds", e.base)
+    );
+    assert_eq!(e.sim.writes_to("/complete").len(), 1, "one completion");
+    assert_eq!(
+        e.sim.complaint_state(id).expect("complaint")["complaint_state"],
+        "PROCESSED"
+    );
+    assert_eq!(d["complaint"]["status"], "resolved");
+    assert_eq!(d["complaint"]["sub_mchid"], SUB);
+    assert_eq!(d["complaint"]["refunded_fen"], 1999);
+    for kind in ["reply", "refund", "complete"] {
+        // (The refund's result, reported later on the refund callback, is its own entry.)
+        let a: Vec<&Value> = actions(&d, kind)
+            .into_iter()
+            .filter(|a| !a["detail"].as_str().unwrap_or_default().contains("reports"))
+            .collect();
+        assert_eq!(a.len(), 1, "{kind}: {a:?}");
+        assert_eq!(a[0]["outcome"], "succeeded", "{kind}");
+        assert_eq!(a[0]["trigger"]["by"], "policy");
+    }
+    let mut audiences: Vec<String> = d["notifications"]
+        .as_array()
+        .expect("notifications")
+        .iter()
+        .map(|n| format!("{}", n["audience"]["sub_mchid"]))
+        .collect();
+    audiences.sort();
+    assert_eq!(audiences, vec![format!("\"{SUB}\""), "null".to_string()]);
+    assert_eq!(d["notifications"][0]["summary"]["event"], "new complaint");
+    assert_eq!(d["notifications"][0]["summary"]["amount_fen"], 1999);
+
+    // The refund result comes back on the refund callback and is recorded.
+    let d = e
+        .wait_for(id, "the refund result", |d| {
+            d["refunds"][0]["status"] == "SUCCESS"
+        })
+        .await;
+    let out_refund_no = d["refunds"][0]["out_refund_no"].as_str().expect("number");
+    assert_eq!(refunds[0].body["out_refund_no"], out_refund_no);
+
+    // Again, and twice concurrently: nothing more happens.
+    e.push(&push, "complaints").await;
+    let url = e.url("complaints");
+    let (a, b) = tokio::join!(push.post(&url), push.post(&url));
+    assert_eq!((a, b), (Ok(204), Ok(204)));
+    // A later push of another kind re-reads the state and finds nothing left to do.
+    e.push(
+        &e.complaint_push(id, "MERCHANT_CONFIRM_COMPLETE"),
+        "complaints",
+    )
+    .await;
+    e.wait_for(id, "the later history", |d| {
+        d["history"].as_array().is_some_and(|h| {
+            h.iter()
+                .any(|x| x["operation"] == "MERCHANT_CONFIRM_COMPLETE")
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(e.writes("/response", id), 1);
+    assert_eq!(e.sim.refunds().len(), 1);
+    assert_eq!(e.writes("/complete", id), 1);
+    let jobs = e.notify_jobs().await;
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert!(jobs.iter().all(|j| j.job_type == "notify.staff"));
+}
+
+#[tokio::test]
+async fn end_to_end_in_public_key_mode() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    let sim = e.sim.clone();
+    complaint_flows_end_to_end(e).await;
+    assert_eq!(sim.certificate_downloads(), 0);
+    assert_eq!(sim.rejected(), 0);
+}
+
+#[tokio::test]
+async fn end_to_end_in_certificate_mode() {
+    let e = env(KeyMode::Certificate, false, KeyMode::Certificate).await;
+    let sim = e.sim.clone();
+    complaint_flows_end_to_end(e).await;
+    assert_eq!(sim.certificate_downloads(), 1);
+    assert_eq!(sim.rejected(), 0);
+}
+
+#[tokio::test]
+async fn end_to_end_mixed_modes_download_certificates_once() {
+    // Keys configured with the public key; the platform signs answers with its certificate:
+    // the first unknown serial causes exactly one download.
+    let e = env(KeyMode::Certificate, true, KeyMode::PublicKey).await;
+    let sim = e.sim.clone();
+    complaint_flows_end_to_end(e).await;
+    assert_eq!(sim.certificate_downloads(), 1);
+}
+
+#[tokio::test]
+async fn unknown_sub_merchants_get_the_provider_defaults() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    let id = "200201820261122080000000002";
+    e.add_complaint(id, "1900000999", 500, "OTHERS");
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the completion", |d| {
+            d["complaint"]["completed"] == true
+        })
+        .await;
+    let responses = e.sim.writes_to("/response");
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].body["response_content"], DEFAULT_TEXT);
+    assert_eq!(e.sim.refunds().len(), 1);
+    // Only the provider's staff hear (the sub-merchant is unknown here).
+    let n = d["notifications"].as_array().expect("notifications");
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0]["audience"]["sub_mchid"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_disabled_sub_merchant_gets_nothing_sent_but_the_provider_hears() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_sub(SUB, false, None).await;
+    let id = "200201820261122080000000003";
+    e.add_complaint(id, SUB, 800, "OTHERS");
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the notice", |d| {
+            d["notifications"].as_array().is_some_and(|n| !n.is_empty())
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(e.sim.writes().is_empty(), "{:?}", e.sim.writes());
+    let n = d["notifications"].as_array().expect("notifications");
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0]["audience"]["sub_mchid"], Value::Null);
+    assert_eq!(d["complaint"]["replied"], false);
+    assert!(d["actions"].as_array().expect("actions").is_empty());
+}
+
+#[tokio::test]
+async fn an_amount_over_the_cap_is_not_refunded_and_the_log_says_why() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_sub(SUB, true, Some(1000)).await;
+    let id = "200201820261122080000000004";
+    e.add_complaint(id, SUB, 1001, "OTHERS");
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the refund decision", |d| {
+            !actions(d, "refund").is_empty()
+        })
+        .await;
+    let refund = actions(&d, "refund");
+    assert_eq!(refund[0]["outcome"], "skipped");
+    assert!(
+        refund[0]["detail"]
+            .as_str()
+            .is_some_and(|s| s.contains("1001") && s.contains("cap of 1000")),
+        "{refund:?}"
+    );
+    assert!(e.sim.refunds().is_empty());
+    assert!(e.sim.writes_to("/complete").is_empty(), "not completed");
+    assert_eq!(e.sim.writes_to("/response").len(), 1, "still replied");
+}
+
+#[tokio::test]
+async fn a_refund_request_is_approved_then_refunded() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_sub(SUB, true, None).await;
+    let id = "200201820261122080000000005";
+    e.add_complaint(id, SUB, 1500, "REFUND");
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the end of the policy", |d| {
+            !actions(d, "complete").is_empty()
+        })
+        .await;
+    let progress = e.sim.writes_to("/update-refund-progress");
+    assert_eq!(progress.len(), 1);
+    assert_eq!(progress[0].body["action"], "APPROVE");
+    assert_eq!(e.sim.refunds().len(), 1);
+    // The approved refund moved it to PROCESSED; completing again is "already done".
+    assert_eq!(actions(&d, "complete")[0]["outcome"], "already_done");
+    assert!(e.sim.writes_to("/complete").is_empty());
+}
+
+#[tokio::test]
+async fn interception_notices_reach_staff_once_per_china_day() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_sub(SUB, true, None).await;
+    let push = |day: &str, n: u32| {
+        let (nonce, ciphertext) = sandbox::wechatpay::encrypt_resource(
+            APIV3,
+            "",
+            &json!({"sub_mchid": SUB, "company_name": "某某科技有限公司", "record_id": format!("R{day}{n}"),
+                    "punish_plan": "拦截交易", "punish_time": format!("{day}T10:00:00+08:00"),
+                    "punish_description": "拦截订单超过10笔", "risk_type": "UNUSUAL_TRANSACTION",
+                    "risk_description": "交易异常"})
+            .to_string(),
+        );
+        let body = json!({"id": format!("EV-{day}-{n}"), "create_time": format!("{day}T1{n}:00:00+08:00"),
+            "resource_type": "encrypt-resource", "event_type": "VIOLATION.INTERCEPT", "summary": "拦截",
+            "resource": {"algorithm": "AEAD_AES_256_GCM", "ciphertext": ciphertext, "nonce": nonce,
+                         "associated_data": "", "original_type": "violation"}});
+        e.sim
+            .sign_notification(body.to_string(), KeyMode::PublicKey, 0)
+    };
+    for n in 1..=3 {
+        e.push(&push("2026-11-22", n), "violations").await;
+    }
+    e.push(&push("2026-11-23", 1), "violations").await;
+    let path = format!(
+        "/admin/v1/violations?account={}&sub_mchid={SUB}",
+        e.provider_id
+    );
+    for _ in 0..100 {
+        if e.h.admin(Method::GET, &path, None).await.1["items"]
+            .as_array()
+            .map(Vec::len)
+            == Some(4)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let items = e.h.admin(Method::GET, &path, None).await.1;
+    assert_eq!(items["items"].as_array().map(Vec::len), Some(4), "{items}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let jobs = e.notify_jobs().await;
+    // Two days × (provider staff + sub-merchant staff).
+    assert_eq!(jobs.len(), 4, "{jobs:?}");
+    let mut days: Vec<String> = jobs
+        .iter()
+        .filter(|j| j.sub_mchid.is_none())
+        .map(|j| {
+            j.payload["event_key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    days.sort();
+    assert!(
+        days[0].ends_with("2026-11-22") && days[1].ends_with("2026-11-23"),
+        "{days:?}"
+    );
+}
+
+#[tokio::test]
+async fn punishment_notices_reach_provider_and_sub_merchant_staff() {
+    let e = env(KeyMode::Certificate, false, KeyMode::Certificate).await;
+    e.add_sub(SUB, true, None).await;
+    let n = e.sim.notification(
+        APIV3,
+        "VIOLATION.PUNISH",
+        "violation",
+        &json!({"sub_mchid": SUB, "record_id": "R1", "punish_plan": "关闭支付权限",
+                "punish_time": "2026-11-22T10:00:00+08:00", "risk_type": "FRAUD", "risk_description": "涉嫌欺诈"}),
+        KeyMode::Certificate,
+        0,
+    );
+    e.push(&n, "violations").await;
+    let mut jobs = Vec::new();
+    for _ in 0..50 {
+        jobs.extend(e.notify_jobs().await);
+        if jobs.len() >= 2 {
+            break;
+        }
+    }
+    assert_eq!(jobs.len(), 2);
+    assert!(
+        jobs.iter()
+            .all(|j| j.payload["summary"]["event"] == "VIOLATION.PUNISH")
+    );
+    assert!(jobs.iter().any(|j| j.sub_mchid.as_deref() == Some(SUB)));
+    assert!(jobs.iter().any(|j| j.sub_mchid.is_none()));
+}
+
+#[tokio::test]
+async fn staff_act_through_the_admin_api() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    // auto_refund off for this sub-merchant: staff decide.
+    let (s, b) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{}/sub-merchants", e.provider_id),
+            Some(json!({"sub_mchid": SUB, "name": "门店", "auto_refund": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = "200201820261122080000000006";
+    let image_url = e
+        .sim
+        .add_user_image(b"\x89PNG\r\n\x1a\nuser-evidence".to_vec());
+    let mut c = json!({
+        "complaint_id": id, "complaint_time": chrono::Utc::now().to_rfc3339(),
+        "complaint_detail": "商品与描述不符", "complaint_state": "PENDING", "complainted_mchid": SUB,
+        "complaint_order_info": [{"transaction_id": "4200000000000000000000000006", "out_trade_no": "T6", "amount": 3000}],
+        "complaint_media_list": [{"media_type": "USER_COMPLAINT_IMAGE", "media_url": [image_url]}],
+        "problem_type": "OTHERS", "need_immediate_service": false
+    });
+    c["complainted_mchid"] = json!(SUB);
+    e.sim.add_complaint_for(PROVIDER, c);
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the reply", |d| d["complaint"]["replied"] == true)
+        .await;
+    let cid = d["complaint"]["id"].as_str().expect("id").to_string();
+
+    // The buyer's image, through our signed download proxy.
+    let (s, bytes) =
+        e.h.raw(
+            Method::GET,
+            &format!("/admin/v1/complaints/{cid}/media/0"),
+            Some(ADMIN),
+            None,
+            "application/json",
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(bytes, b"\x89PNG\r\n\x1a\nuser-evidence");
+
+    // Upload evidence once, reply with it: the simulator checks the meta sha256.
+    // A bitmap: its magic is ASCII, so the harness can send it as a string body.
+    let png = b"BM merchant-evidence".to_vec();
+    let (s, media) =
+        e.h.raw(
+            Method::POST,
+            "/admin/v1/media?filename=receipt.bmp",
+            Some(ADMIN),
+            Some(String::from_utf8(png.clone()).expect("ascii")),
+            "image/bmp",
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let media: Value = serde_json::from_slice(&media).expect("json");
+    let (s, r) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/complaints/{cid}/reply"),
+            Some(json!({"text": "已为您补发，请查收", "images": [media["id"]]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let reply = e.sim.writes_to("/response");
+    let last = reply.last().expect("reply");
+    let platform_media = last.body["response_images"][0].as_str().expect("media id");
+    assert_eq!(e.sim.image(platform_media), Some(png.clone()));
+
+    // Two partial refunds by hand get two numbers; a third beyond the order is refused here.
+    let refund_path = format!("/admin/v1/complaints/{cid}/refund");
+    let refund = |amount: u64| {
+        e.h.admin(
+            Method::POST,
+            &refund_path,
+            Some(json!({"amount_fen": amount, "reason": "部分退款"})),
+        )
+    };
+    let (s1, r1) = refund(1000).await;
+    let (s2, r2) = refund(1500).await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{r1} {r2}");
+    assert_ne!(r1["out_refund_no"], r2["out_refund_no"]);
+    let (s3, r3) = refund(600).await;
+    assert_eq!(s3, StatusCode::BAD_REQUEST, "{r3}");
+    assert_eq!(r3["error"]["field"], "amount_fen");
+    assert_eq!(e.sim.refunds().len(), 2);
+
+    // Refund-progress is for REFUND complaints: the platform's refusal comes back as 502.
+    let (s, r) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/complaints/{cid}/refund-progress"),
+            Some(json!({"action": "approve"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{r}");
+    assert_eq!(r["error"]["code"], "platform_error");
+
+    let (s, r) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/complaints/{cid}/complete"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (s, r) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/complaints/{cid}/appeal"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{r}");
+
+    let (_, d) =
+        e.h.admin(Method::GET, &format!("/admin/v1/complaints/{cid}"), None)
+            .await;
+    assert_eq!(d["complaint"]["status"], "resolved");
+    assert_eq!(d["complaint"]["refunded_fen"], 2500);
+    let admin_actions: Vec<&Value> = d["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["trigger"]["by"] == "admin")
+        .collect();
+    assert_eq!(admin_actions.len(), 5, "{admin_actions:?}");
+
+    // Scoped tokens: the sub-merchant's sees it, another sub-merchant's does not.
+    let (s, b) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{}/sub-merchants", e.provider_id),
+            Some(json!({"sub_mchid": "1900000777", "name": "另一门店"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let mine =
+        e.h.token(json!({"type": "sub_merchant", "account_id": e.provider_id, "sub_mchid": SUB}))
+            .await;
+    let other =
+        e.h.token(
+            json!({"type": "sub_merchant", "account_id": e.provider_id, "sub_mchid": "1900000777"}),
+        )
+        .await;
+    let path = format!("/admin/v1/complaints/{cid}");
+    assert_eq!(
+        e.h.call(Method::GET, &path, Some(&mine), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        e.h.call(Method::GET, &path, Some(&other), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, l) =
+        e.h.call(Method::GET, "/admin/v1/complaints", Some(&other), None)
+            .await;
+    assert_eq!(l["items"].as_array().map(Vec::len), Some(0));
+    let (_, l) =
+        e.h.call(
+            Method::GET,
+            "/admin/v1/complaints?status=resolved",
+            Some(&mine),
+            None,
+        )
+        .await;
+    assert_eq!(l["items"].as_array().map(Vec::len), Some(1));
+    let (s, _) =
+        e.h.call(
+            Method::POST,
+            &format!("/admin/v1/complaints/{cid}/complete"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
