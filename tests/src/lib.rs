@@ -110,6 +110,18 @@ impl Server {
             .join("\n")
     }
 
+    /// Wait up to `limit` for the process to exit by itself (e.g. an injected crash).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill(mut self) -> String {
         let _ = self.child.kill();

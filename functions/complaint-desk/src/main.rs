@@ -22,6 +22,8 @@ use std::sync::Arc;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -47,9 +49,21 @@ struct Cli {
     job_visibility_secs: u64,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Show a complaint flowing end to end through the platform simulators (no account, no
+    /// network; data in a temporary directory).
+    Demo,
+}
+
+mod demo;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Demo) = cli.command {
+        return demo::run().await;
+    }
     app::telemetry::init(cli.log_format);
     if let Some(u) = &cli.public_base_url
         && u.scheme() != "https"
@@ -67,21 +81,11 @@ async fn main() -> anyhow::Result<()> {
         .master_key_file
         .clone()
         .unwrap_or_else(|| cli.data_dir.join("master.key"));
-    let master = MasterKey::load_or_create(&key_path)?;
-    let db = Db::open(cli.data_dir.join("complaint-desk.db"))?;
-    let queue_settings = QueueSettings::default();
-    let retry = app::worker::RetryPolicy {
-        max_attempts: queue_settings.max_receives.saturating_sub(1).max(1),
-        ..Default::default()
-    };
-    let ports = Ports {
-        records: Arc::new(SqliteRecordStore::new(db.clone())),
-        inbox: Arc::new(embedded::SqliteInbox::new(db.clone(), &queue_settings)),
-        queue: Arc::new(SqliteQueue::new(db.clone(), queue_settings)),
-        blobs: Arc::new(FileBlobStore::new(cli.data_dir.join("blobs"))),
-        secrets: Arc::new(SqliteSecretStore::new(db.clone(), &master)),
-        clock: Arc::new(SystemClock),
-    };
+    let Embedded {
+        ports,
+        master,
+        retry,
+    } = open(&cli.data_dir, &key_path)?;
 
     let admin_env = std::env::var("ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
     let (admin, source) = ensure_admin_token(&*ports.records, admin_env.as_deref())
@@ -107,17 +111,12 @@ async fn main() -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
-    // The notify queue gets its worker with the notifier; until then its jobs wait, durably.
-    let settings = WorkerSettings {
-        concurrency: cli.worker_concurrency,
-        retry: retry.clone(),
-        visibility: std::time::Duration::from_secs(cli.job_visibility_secs.max(1)),
-        ..WorkerSettings::for_queue(domain::job::queues::EVENTS)
-    };
-    workers.spawn(app::worker::run(
-        ports.queue.clone(),
-        registry.clone(),
-        settings,
+    workers.spawn(events_worker(
+        &ports,
+        registry,
+        cli.worker_concurrency,
+        std::time::Duration::from_secs(cli.job_visibility_secs.max(1)),
+        retry,
         shutdown.clone(),
     ));
 
@@ -138,4 +137,53 @@ async fn main() -> anyhow::Result<()> {
     while workers.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The embedded adapters over one data directory.
+struct Embedded {
+    ports: Ports,
+    master: MasterKey,
+    retry: app::worker::RetryPolicy,
+}
+
+fn open(data_dir: &std::path::Path, key_path: &std::path::Path) -> anyhow::Result<Embedded> {
+    let master = MasterKey::load_or_create(key_path)?;
+    let db = Db::open(data_dir.join("complaint-desk.db"))?;
+    let queue_settings = QueueSettings::default();
+    let retry = app::worker::RetryPolicy {
+        max_attempts: queue_settings.max_receives.saturating_sub(1).max(1),
+        ..Default::default()
+    };
+    let ports = Ports {
+        records: Arc::new(SqliteRecordStore::new(db.clone())),
+        inbox: Arc::new(embedded::SqliteInbox::new(db.clone(), &queue_settings)),
+        queue: Arc::new(SqliteQueue::new(db.clone(), queue_settings)),
+        blobs: Arc::new(FileBlobStore::new(data_dir.join("blobs"))),
+        secrets: Arc::new(SqliteSecretStore::new(db.clone(), &master)),
+        clock: Arc::new(SystemClock),
+    };
+    Ok(Embedded {
+        ports,
+        master,
+        retry,
+    })
+}
+
+/// The worker of the events queue. (The notify queue gets its worker with the notifier;
+/// until then its jobs wait, durably.)
+fn events_worker(
+    ports: &Ports,
+    registry: Arc<JobRegistry>,
+    concurrency: usize,
+    visibility: std::time::Duration,
+    retry: app::worker::RetryPolicy,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = ()> + use<> {
+    let settings = WorkerSettings {
+        concurrency,
+        retry,
+        visibility,
+        ..WorkerSettings::for_queue(domain::job::queues::EVENTS)
+    };
+    app::worker::run(ports.queue.clone(), registry, settings, shutdown)
 }

@@ -1161,6 +1161,8 @@ async fn create_refund(
                 .to_string(),
         );
         tokio::spawn(async move {
+            // The money takes a moment to arrive.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             lock(&sim.inner.refunds).insert(key, done);
             if let Err(e) = n.post(&url).await {
                 tracing::warn!(error = %e, "refund notification not delivered");

@@ -281,6 +281,7 @@ struct Actions<'a> {
     repo: ComplaintRepo<'a>,
     complaint_id: String,
     job_id: String,
+    clock: Arc<dyn domain::ports::Clock>,
     now: DateTime<Utc>,
     failures: Vec<String>,
 }
@@ -294,6 +295,8 @@ impl Actions<'_> {
         request_no: Option<String>,
     ) -> Result<(), JobError> {
         let step = self.failures.len();
+        // Each entry at the time it happened, so the log reads in order.
+        self.now = self.clock.now().max(self.now + Duration::microseconds(1));
         let entry = ActionLogEntry {
             complaint_id: self.complaint_id.clone(),
             action_id: derived_id(
@@ -384,6 +387,7 @@ impl JobHandler for ComplaintJob {
             repo: ComplaintRepo::new(&*h.state.ports.records),
             complaint_id: record.id.clone(),
             job_id: job.id.clone(),
+            clock: h.state.ports.clock.clone(),
             now,
             failures: Vec::new(),
         };

@@ -1,0 +1,181 @@
+//! The real `complaint-desk` binary with the WeChat Pay simulator: a crash injected between
+//! the refund and the completion (the process aborts), then a restart: the refund is found by
+//! its number and not asked for again, and the complaint is completed. And the demo command.
+
+use e2e_tests::{Server, binary};
+use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const ADMIN: &str = "e2e-admin-token-0123456789abcdef";
+const PROVIDER: &str = "1900000109";
+const SUB: &str = "1900000201";
+const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+const APIV3: &str = "0123456789abcdefghijABCDEFGHIJ01";
+
+async fn admin(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, s.url(&format!("/admin/v1{path}")))
+        .bearer_auth(ADMIN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("admin call");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+// Multi-threaded: the simulator must keep answering while this thread waits for the exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_refund_and_complete_never_refunds_twice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
+        .await
+        .expect("simulator");
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
+    sim.add_merchant(SimMerchant {
+        mchid: PROVIDER.into(),
+        serial_no: SERIAL.into(),
+        public_key: key.to_public_key(),
+        apiv3_key: APIV3.into(),
+    });
+    let env = [
+        ("ADMIN_TOKEN", ADMIN),
+        ("JOB_VISIBILITY_SECS", "2"),
+        ("COMPLAINT_DESK_FAULT", "after_refund"),
+    ];
+    let mut server = Server::start(dir.path(), &env);
+    let (s, account) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/accounts",
+        Some(json!({
+            "kind": "wechatpay_provider", "name": "Crash test provider",
+            "settings": {"mchid": PROVIDER, "appid": "wx2c2769f8efd9abc2", "merchant_serial_no": SERIAL,
+                         "api_base_url": sim.base_url()},
+            "credentials": {"private_key": key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
+                            "apiv3_key": APIV3, "wechatpay_public_key": sim.keys().public_key_pem(),
+                            "wechatpay_public_key_id": sim.keys().pub_key_id},
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{account}");
+    let id = account["id"].as_str().expect("id");
+    let (s, b) = admin(
+        &server,
+        reqwest::Method::POST,
+        &format!("/accounts/{id}/sub-merchants"),
+        Some(json!({"sub_mchid": SUB, "name": "门店", "reply_text": "您好，已为您退款。", "auto_refund": true})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let complaint_id = "200201820261122080000000009";
+    sim.add_complaint_for(
+        PROVIDER,
+        json!({"complaint_id": complaint_id, "complaint_time": chrono::Utc::now().to_rfc3339(),
+               "complaint_detail": "未收到商品", "complaint_state": "PENDING", "complainted_mchid": SUB,
+               "complaint_order_info": [{"transaction_id": "4200000000202611220000000009", "out_trade_no": "T9", "amount": 2500}],
+               "problem_type": "OTHERS", "need_immediate_service": false}),
+    );
+    let push = sim.notification(
+        APIV3,
+        "COMPLAINT.CREATE",
+        "complaint",
+        &json!({"complaint_id": complaint_id, "action_type": "CREATE_COMPLAINT"}),
+        KeyMode::PublicKey,
+        0,
+    );
+    assert_eq!(
+        push.post(&server.url(&format!("/callbacks/wechatpay/{PROVIDER}/complaints")))
+            .await,
+        Ok(204)
+    );
+
+    // The worker asks for the refund, then the process aborts before completing.
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the fault point was not reached: {}",
+        server.output_text()
+    );
+    assert!(server.output_text().contains("fault injection: aborting"));
+    assert_eq!(sim.refunds().len(), 1);
+    assert!(sim.writes_to("/complete").is_empty());
+    drop(server);
+
+    // Restart without the fault: the job comes back after its visibility timeout.
+    let server = Server::start(dir.path(), &env[..2]);
+    let mut completed = false;
+    for _ in 0..100 {
+        if sim.writes_to("/complete").len() == 1 {
+            completed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        completed,
+        "not completed after the restart: {}",
+        server.output_text()
+    );
+    assert_eq!(sim.refunds().len(), 1, "one refund on the platform");
+    assert_eq!(
+        sim.writes_to("/v3/refund/domestic/refunds").len(),
+        1,
+        "the refund was not even asked for again"
+    );
+    assert_eq!(sim.writes_to("/response").len(), 1, "one reply");
+    let (_, list) = admin(&server, reqwest::Method::GET, "/complaints", None).await;
+    let cid = list["items"][0]["id"].as_str().expect("complaint");
+    let (_, d) = admin(
+        &server,
+        reqwest::Method::GET,
+        &format!("/complaints/{cid}"),
+        None,
+    )
+    .await;
+    let refund_log: Vec<&Value> = d["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["action"] == "refund")
+        .collect();
+    assert_eq!(refund_log.len(), 1, "{refund_log:?}");
+    assert_eq!(refund_log[0]["outcome"], "already_done");
+    assert_eq!(d["complaint"]["completed"], true);
+    assert_eq!(d["complaint"]["refunded_fen"], 2500);
+}
+
+#[test]
+fn the_demo_shows_a_complaint_end_to_end() {
+    let out = std::process::Command::new(binary())
+        .arg("demo")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run the demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "HTTP 204",
+        "reply: succeeded",
+        "refund: succeeded",
+        "complete: succeeded",
+        "notification job for the provider's staff",
+        "notification job for sub-merchant 1900000201's staff",
+        "1 reply",
+        "1 refund (1999 fen",
+        "1 completion; the complaint is now \"PROCESSED\"",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}
