@@ -199,3 +199,64 @@ fn secrets_are_granted_by_name_prefix_and_http_api_uses_the_default_stage() {
         "PublicBaseUrl parameter"
     );
 }
+
+/// API.md's WeChat Pay callback paths, each served by its own function that answers within
+/// WeChat Pay's 5 s and may only enqueue to the events queue.
+#[test]
+fn every_wechatpay_callback_endpoint_has_its_own_function() {
+    let t = template();
+    for kind in ["complaints", "violations", "refunds"] {
+        let path = format!("/callbacks/wechatpay/{{mchid}}/{kind}");
+        let serving: Vec<(String, &Value)> = of_type(&t, "AWS::Serverless::Function")
+            .into_iter()
+            .filter(|(_, f)| {
+                f["Properties"]["Events"]
+                    .as_mapping()
+                    .into_iter()
+                    .flatten()
+                    .any(|(_, e)| {
+                        e["Type"].as_str() == Some("HttpApi")
+                            && e["Properties"]["Path"].as_str() == Some(path.as_str())
+                            && e["Properties"]["Method"].as_str() == Some("POST")
+                    })
+            })
+            .collect();
+        assert_eq!(
+            serving.len(),
+            1,
+            "{path}: {:?}",
+            serving.iter().map(|s| &s.0).collect::<Vec<_>>()
+        );
+        let (name, f) = &serving[0];
+        assert_eq!(
+            f["Properties"]["Events"].as_mapping().map(|m| m.len()),
+            Some(1),
+            "{name} serves one endpoint"
+        );
+        assert_eq!(
+            f["Metadata"]["BuildProperties"]["Binary"].as_str(),
+            Some("callback-wechatpay")
+        );
+        assert!(
+            timeout(&t, f) <= 5,
+            "{name} must answer within WeChat Pay's 5 s"
+        );
+        let statements = f["Properties"]["Policies"][0]["Statement"]
+            .as_sequence()
+            .expect("statements");
+        let sends: Vec<&str> = statements
+            .iter()
+            .filter(|s| {
+                s["Action"]
+                    .as_sequence()
+                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("sqs:SendMessage")))
+            })
+            .filter_map(|s| target(&s["Resource"]))
+            .collect();
+        assert_eq!(
+            sends,
+            vec!["EventsQueue"],
+            "{name} enqueues to the events queue only"
+        );
+    }
+}

@@ -4,58 +4,12 @@
 use aws::AwsConfig;
 use aws::testing as moto;
 use http_body_util::BodyExt;
-use std::collections::HashMap;
 use tower::ServiceExt;
 
 const ADMIN: &str = "lambda-admin-token-0123456789";
 
 async fn deployment() -> AwsConfig {
-    let cfg = moto::sdk_config().await;
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let table = format!("records-{suffix}");
-    aws::schema::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &table)
-        .await
-        .expect("table");
-    let sqs = aws_sdk_sqs::Client::new(&cfg);
-    let mut queues = HashMap::new();
-    for q in domain::job::queues::ALL {
-        let urls = aws::schema::create_queue_pair(&sqs, &format!("{q}-{suffix}"), 5)
-            .await
-            .expect("queues");
-        queues.insert(q.to_string(), urls);
-    }
-    let bucket = format!("blobs-{suffix}");
-    moto::s3_client(&cfg)
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    let prefix = format!("desk-{suffix}/");
-    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
-    for (name, value) in [
-        (aws::installation_secrets::ADMIN_TOKEN, ADMIN),
-        (
-            aws::installation_secrets::FINGERPRINT_KEY,
-            "k3y-material-from-the-template",
-        ),
-    ] {
-        sm.create_secret()
-            .name(format!("{prefix}{name}"))
-            .secret_string(value)
-            .send()
-            .await
-            .expect("secret");
-    }
-    AwsConfig {
-        table,
-        queues,
-        bucket,
-        secret_prefix: prefix,
-        public_base_url: Some("https://complaints.example.com".into()),
-        endpoint_url: Some(moto::endpoint().to_string()),
-        max_receives: 5,
-    }
+    moto::deployment(ADMIN).await
 }
 
 async fn invoke(router: &axum::Router, fixture: &str, token: &str) -> (u16, serde_json::Value) {

@@ -375,7 +375,8 @@ impl<'a> ComplaintRepo<'a> {
             Some(a) => Query::partition(Index::Gsi1, format!("COMPLAINTS#{a}")),
             None => Query::partition(Index::Gsi2, "COMPLAINTS"),
         };
-        let from = f.since.map(ts).unwrap_or_default();
+        // (DynamoDB refuses empty strings in key conditions: "0" sorts before any time.)
+        let from = f.since.map(ts).unwrap_or_else(|| "0".into());
         let to = f
             .until
             .map(|t| format!("{}#~", ts(t)))

@@ -67,3 +67,55 @@ pub fn s3_client(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
             .build(),
     )
 }
+
+/// A complete deployment on moto, as the SAM template creates it: a table, the queue pairs, a
+/// bucket and the installation secrets (administrator token `admin_token`) under a fresh
+/// prefix, so tests never share state.
+pub async fn deployment(admin_token: &str) -> crate::AwsConfig {
+    let cfg = sdk_config().await;
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let table = format!("records-{suffix}");
+    crate::schema::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &table)
+        .await
+        .expect("table");
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let mut queues = std::collections::HashMap::new();
+    for q in domain::job::queues::ALL {
+        let urls = crate::schema::create_queue_pair(&sqs, &format!("{q}-{suffix}"), 5)
+            .await
+            .expect("queues");
+        queues.insert(q.to_string(), urls);
+    }
+    let bucket = format!("blobs-{suffix}");
+    s3_client(&cfg)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let prefix = format!("desk-{suffix}/");
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    for (name, value) in [
+        (crate::installation_secrets::ADMIN_TOKEN, admin_token),
+        (
+            crate::installation_secrets::FINGERPRINT_KEY,
+            "k3y-material-from-the-template",
+        ),
+    ] {
+        sm.create_secret()
+            .name(format!("{prefix}{name}"))
+            .secret_string(value)
+            .send()
+            .await
+            .expect("secret");
+    }
+    crate::AwsConfig {
+        table,
+        queues,
+        bucket,
+        secret_prefix: prefix,
+        public_base_url: Some("https://complaints.example.com".into()),
+        endpoint_url: Some(endpoint().to_string()),
+        max_receives: 5,
+    }
+}
