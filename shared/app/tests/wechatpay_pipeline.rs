@@ -707,3 +707,66 @@ async fn staff_act_through_the_admin_api() {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn immediate_service_complaints_are_answered_through_their_own_api_and_later_messages_notify()
+{
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_sub(SUB, true, Some(1)).await;
+    let id = "200201820261122080000000007";
+    e.sim.add_complaint_for(
+        PROVIDER,
+        json!({
+            "complaint_id": id, "complaint_time": chrono::Utc::now().to_rfc3339(),
+            "complaint_detail": "请尽快处理", "complaint_state": "PENDING", "complainted_mchid": SUB,
+            "payer_phone": sandbox::wechatpay::encrypt_sensitive(&rsa_key().to_public_key(), "13812345678"),
+            "complaint_order_info": [{"transaction_id": "4200000000000000000000000007", "out_trade_no": "T7", "amount": 100}],
+            "problem_type": "OTHERS", "need_immediate_service": true
+        }),
+    );
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the reply", |d| d["complaint"]["replied"] == true)
+        .await;
+    let immediate = e.sim.writes_to("/response-immediate-service");
+    assert_eq!(immediate.len(), 1);
+    assert_eq!(
+        immediate[0].body["message"]["blocks"][0]["text"]["text"],
+        SUB_TEXT
+    );
+    assert!(
+        immediate[0].body["idempotent_id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    assert!(e.sim.writes_to("/response").is_empty());
+    // The phone number is decrypted and kept masked only.
+    assert_eq!(d["complaint"]["payer_phone_masked"], "138****5678");
+    assert!(!d.to_string().contains("13812345678"));
+
+    // The buyer writes again: the record learns it and staff hear; no second automatic reply.
+    e.sim.add_user_message(id, "还没有处理吗？");
+    e.push(&e.complaint_push(id, "USER_RESPONSE"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the second notice", |d| {
+            d["notifications"].as_array().is_some_and(|n| n.len() == 4)
+        })
+        .await;
+    assert!(
+        d["notifications"]
+            .as_array()
+            .expect("notifications")
+            .iter()
+            .any(|n| n["summary"]["event"] == "buyer wrote again")
+    );
+    assert!(
+        d["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|h| h["operation"] == "USER_RESPONSE")
+    );
+    assert_eq!(e.sim.writes_to("/response-immediate-service").len(), 1);
+}

@@ -505,6 +505,19 @@ pub fn encrypt_resource(
     (nonce, b64().encode(ct))
 }
 
+/// A sensitive field (e.g. `payer_phone`) as the platform sends it: RSA-OAEP (SHA-1, MGF1-SHA1)
+/// with the merchant's public key, base64. Written here on the primitive.
+pub fn encrypt_sensitive(merchant_public_key: &RsaPublicKey, plaintext: &str) -> String {
+    let ct = merchant_public_key
+        .encrypt(
+            &mut rand::thread_rng(),
+            rsa::Oaep::new::<sha1::Sha1>(),
+            plaintext.as_bytes(),
+        )
+        .expect("OAEP encryption");
+    b64().encode(ct)
+}
+
 async fn certificates(
     State(s): State<Arc<Inner>>,
     method: Method,

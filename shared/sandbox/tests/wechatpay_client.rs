@@ -170,3 +170,47 @@ async fn an_unknown_complaint_is_the_platforms_404() {
     let err = c.complaint("nope").await.expect_err("404");
     assert_eq!(err.code(), Some("RESOURCE_NOT_EXISTS"));
 }
+
+#[tokio::test]
+async fn complaints_are_listed_in_windows_of_at_most_30_days_page_by_page() {
+    let s = setup(KeyMode::PublicKey).await;
+    s.sim.add_complaint(json!({
+        "complaint_id": "200201820200101080076610002",
+        "complaint_time": "2026-11-20T09:00:00+08:00",
+        "complaint_state": "PENDING",
+        "complainted_mchid": "1900000202",
+        "complaint_order_info": [],
+    }));
+    let c = client(&s, &s.merchant_key, true);
+    let first = c
+        .list_complaints("2026-11-01", "2026-11-30", 1, 0, None)
+        .await
+        .expect("page 1");
+    let second = c
+        .list_complaints("2026-11-01", "2026-11-30", 1, 1, None)
+        .await
+        .expect("page 2");
+    assert_eq!(first.total_count, Some(2));
+    assert_eq!(first.data.len(), 1);
+    assert_eq!(second.data.len(), 1);
+    assert_ne!(first.data[0].complaint_id, second.data[0].complaint_id);
+    let one_sub = c
+        .list_complaints("2026-11-01", "2026-11-30", 10, 0, Some("1900000202"))
+        .await
+        .expect("filtered");
+    assert_eq!(one_sub.data.len(), 1);
+    match c
+        .list_complaints("2026-10-01", "2026-11-30", 10, 0, None)
+        .await
+    {
+        Err(PlatformError::Api {
+            status: 400, code, ..
+        }) => assert_eq!(code, "PARAM_ERROR"),
+        other => panic!("a 60-day window must be refused: {other:?}"),
+    }
+    let history = c
+        .negotiation_history("200201820200101080076610000", 50, 0)
+        .await
+        .expect("history");
+    assert_eq!(history.data[0].operate_type, "USER_CREATE_COMPLAINT");
+}
