@@ -564,9 +564,7 @@ impl RecordStore for DynamoRecordStore {
     }
 
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
-        if q.limit == 0 || q.limit > 1000 {
-            return Err(StoreError::Invalid("limit must be 1..=1000".into()));
-        }
+        q.check()?;
         let (index, pk_attr, sk_attr) = match q.index {
             Index::Primary => (None, attr::PK, attr::SK),
             Index::Gsi1 => (Some(attr::GSI1), attr::GSI1PK, attr::GSI1SK),

@@ -71,6 +71,7 @@ macro_rules! record_store_suite {
                 gsi_query_filters_and_paginates,
                 expired_items_are_absent_and_can_be_recreated,
                 foreign_cursor_is_rejected,
+                empty_key_conditions_are_refused,
             ]
         );
     };

@@ -357,3 +357,14 @@ pub async fn foreign_cursor_is_rejected(store: &dyn RecordStore) {
         .expect_err("garbage cursor");
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
 }
+
+pub async fn empty_key_conditions_are_refused(store: &dyn RecordStore) {
+    for q in [
+        Query::partition(Index::Primary, ""),
+        Query::partition(Index::Gsi1, "p").between("", "z"),
+        Query::partition(Index::Gsi1, "p").begins_with(""),
+    ] {
+        let err = store.query(&q).await.expect_err("empty key condition");
+        assert!(matches!(err, StoreError::Invalid(_)), "{q:?}: {err:?}");
+    }
+}

@@ -147,6 +147,25 @@ impl Query {
         self.cursor = cursor;
         self
     }
+
+    /// What every store refuses (DynamoDB's rules, kept by the embedded store too): a limit
+    /// outside 1..=1000, an empty partition key, an empty sort-key bound.
+    pub fn check(&self) -> Result<(), StoreError> {
+        if self.limit == 0 || self.limit > 1000 {
+            return Err(StoreError::Invalid("limit must be 1..=1000".into()));
+        }
+        let empty_bound = match &self.sk {
+            SkCondition::All => false,
+            SkCondition::BeginsWith(p) => p.is_empty(),
+            SkCondition::Between(a, b) => a.is_empty() || b.is_empty(),
+        };
+        if self.pk.is_empty() || empty_bound {
+            return Err(StoreError::Invalid(
+                "key conditions must not be empty strings".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One page of query results.

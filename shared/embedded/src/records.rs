@@ -213,9 +213,7 @@ fn decode_cursor(cursor: &str) -> Result<(String, String, String), StoreError> {
 }
 
 fn run_query(conn: &rusqlite::Connection, q: &Query) -> Result<Page, E> {
-    if q.limit == 0 || q.limit > 1000 {
-        return Err(E(StoreError::Invalid("limit must be 1..=1000".into())));
-    }
+    q.check().map_err(E)?;
     let (pkcol, skcol) = match q.index {
         Index::Primary => ("pk", "sk"),
         Index::Gsi1 => ("gsi1pk", "gsi1sk"),
