@@ -107,6 +107,7 @@ async fn a_crash_between_refund_and_complete_never_refunds_twice() {
     assert!(server.output_text().contains("fault injection: aborting"));
     assert_eq!(sim.refunds().len(), 1);
     assert!(sim.writes_to("/complete").is_empty());
+    let first_run = server.output_text();
     drop(server);
 
     // Restart without the fault: the job comes back after its visibility timeout.
@@ -150,6 +151,14 @@ async fn a_crash_between_refund_and_complete_never_refunds_twice() {
     assert_eq!(refund_log[0]["outcome"], "already_done");
     assert_eq!(d["complaint"]["completed"], true);
     assert_eq!(d["complaint"]["refunded_fen"], 2500);
+
+    // Neither run logged a secret: the API v3 key, any line of the private key.
+    let pem = key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string();
+    let logs = format!("{first_run}\n{}", server.output_text());
+    assert!(!logs.contains(APIV3));
+    for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!logs.contains(line), "a private key line was logged");
+    }
 }
 
 #[test]
