@@ -54,6 +54,14 @@ pub fn derived_id(prefix: &str, key: &str) -> String {
     hash_id(prefix, &[key])
 }
 
+/// After a WeChat Pay `complete` (ours, or found already done on the platform).
+pub fn mark_wechatpay_completed(c: &mut Complaint) {
+    c.completed = true;
+    c.status = ComplaintStatus::Resolved;
+    c.raw_status = "PROCESSED".into();
+    c.deadline = None;
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

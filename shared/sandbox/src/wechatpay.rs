@@ -448,6 +448,26 @@ impl Inner {
         if ok { Ok(m) } else { refuse("签名错误") }
     }
 
+    /// Check the signature, then read the body as JSON (PARAM_ERROR if it is not).
+    fn authenticate_json(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(SimMerchant, Value), Box<Response>> {
+        let m = self.authenticate(method, uri, headers, body)?;
+        match serde_json::from_slice::<Value>(body) {
+            Ok(v) => Ok((m, v)),
+            Err(_) => Err(Box::new(refuse(
+                self,
+                StatusCode::BAD_REQUEST,
+                "PARAM_ERROR",
+                "请求体不是合法的JSON",
+            ))),
+        }
+    }
+
     /// Sign an answer with the key of the current mode.
     fn signed(&self, status: StatusCode, body: String) -> Response {
         let mode = *self.mode.lock().unwrap_or_else(|e| e.into_inner());
@@ -700,17 +720,9 @@ async fn complaint_action(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let m = match s.authenticate(&method, &uri, &headers, &body) {
-        Ok(m) => m,
+    let (m, req) = match s.authenticate_json(&method, &uri, &headers, &body) {
+        Ok(v) => v,
         Err(r) => return *r,
-    };
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return refuse(
-            &s,
-            StatusCode::BAD_REQUEST,
-            "PARAM_ERROR",
-            "请求体不是合法的JSON",
-        );
     };
     let known_media = |ids: &Value| {
         let images = lock(&s.images);
@@ -1031,17 +1043,9 @@ async fn create_refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let m = match s.authenticate(&method, &uri, &headers, &body) {
-        Ok(m) => m,
+    let (m, req) = match s.authenticate_json(&method, &uri, &headers, &body) {
+        Ok(v) => v,
         Err(r) => return *r,
-    };
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return refuse(
-            &s,
-            StatusCode::BAD_REQUEST,
-            "PARAM_ERROR",
-            "请求体不是合法的JSON",
-        );
     };
     let out_refund_no = req["out_refund_no"]
         .as_str()

@@ -436,12 +436,7 @@ pub async fn complete(
     )
     .await?;
     ComplaintRepo::new(&*state.ports.records)
-        .modify(&id, |c| {
-            c.completed = true;
-            c.status = ComplaintStatus::Resolved;
-            c.raw_status = "PROCESSED".into();
-            c.deadline = None;
-        })
+        .modify(&id, crate::complaints::mark_wechatpay_completed)
         .await?;
     Ok(done(&id, ActionKind::Complete, None))
 }

@@ -577,6 +577,31 @@ async fn platform_shows(
     }
 }
 
+/// Log the outcome of a platform write; true when it is done. A refusal counts as done when
+/// the platform now shows the state we wanted ("already processed"); a retryable failure is
+/// retried later.
+async fn settle(
+    log: &mut Actions<'_>,
+    client: &wechatpay::Client,
+    complaint_id: &str,
+    action: ActionKind,
+    result: Result<(), PlatformError>,
+    success: String,
+    done: impl Fn(&model::Complaint, &[model::NegotiationEntry]) -> bool,
+) -> Result<bool, JobError> {
+    let (outcome, detail) = match result {
+        Ok(()) => (ActionOutcome::Succeeded, success),
+        Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+        Err(e) if platform_shows(client, complaint_id, done).await => (
+            ActionOutcome::AlreadyDone,
+            format!("the platform already shows it done ({e})"),
+        ),
+        Err(e) => (ActionOutcome::Failed, e.to_string()),
+    };
+    log.log(action, outcome, detail, None).await?;
+    Ok(outcome != ActionOutcome::Failed)
+}
+
 /// The automatic reply, refund and completion.
 async fn act(
     h: &Handlers,
@@ -627,46 +652,23 @@ async fn act(
         } else {
             "response"
         };
-        match sent {
-            Ok(()) => {
-                log.log(
-                    ActionKind::Reply,
-                    ActionOutcome::Succeeded,
-                    format!(
-                        "replied through {how} ({} characters)",
-                        text.chars().count()
-                    ),
-                    None,
-                )
-                .await?;
-            }
-            Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
-            Err(e) => {
-                if platform_shows(client, &d.complaint_id, |_, h| has(h, "MERCHANT_RESPONSE")).await
-                {
-                    log.log(
-                        ActionKind::Reply,
-                        ActionOutcome::AlreadyDone,
-                        format!("the platform already shows a reply ({e})"),
-                        None,
-                    )
-                    .await?;
-                } else {
-                    log.log(
-                        ActionKind::Reply,
-                        ActionOutcome::Failed,
-                        e.to_string(),
-                        None,
-                    )
-                    .await?;
-                }
-            }
+        let chars = text.chars().count();
+        let replied = settle(
+            log,
+            client,
+            &d.complaint_id,
+            ActionKind::Reply,
+            sent,
+            format!("replied through {how} ({chars} characters)"),
+            |_, h| has(h, "MERCHANT_RESPONSE"),
+        )
+        .await?;
+        if replied {
+            repo.modify(&record.id, |c| c.replied = true)
+                .await
+                .map_err(store_error)?;
         }
-        repo.modify(&record.id, |c| c.replied = true)
-            .await
-            .map_err(store_error)?;
     }
-
     // 2. Refund, once per (complaint, order, sequence 1).
     if !owner.auto_refund {
         return Ok(());
@@ -756,41 +758,18 @@ async fn act(
                     },
                 )
                 .await;
-            match approved {
-                Ok(()) => {
-                    log.log(
-                        ActionKind::RefundProgress,
-                        ActionOutcome::Succeeded,
-                        "approved the buyer's refund request".into(),
-                        None,
-                    )
-                    .await?
-                }
-                Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
-                Err(e) => {
-                    if platform_shows(client, &d.complaint_id, |_, h| {
-                        has(h, "MERCHANT_APPROVE_REFUND")
-                    })
-                    .await
-                    {
-                        log.log(
-                            ActionKind::RefundProgress,
-                            ActionOutcome::AlreadyDone,
-                            format!("already approved ({e})"),
-                            None,
-                        )
-                        .await?;
-                    } else {
-                        log.log(
-                            ActionKind::RefundProgress,
-                            ActionOutcome::Failed,
-                            e.to_string(),
-                            None,
-                        )
-                        .await?;
-                        return Ok(());
-                    }
-                }
+            let approved = settle(
+                log,
+                client,
+                &d.complaint_id,
+                ActionKind::RefundProgress,
+                approved,
+                "approved the buyer's refund request".into(),
+                |_, h| has(h, "MERCHANT_APPROVE_REFUND"),
+            )
+            .await?;
+            if !approved {
+                return Ok(());
             }
         }
         let req = RefundRequest {
@@ -835,36 +814,21 @@ async fn act(
     if current.is_some_and(|c| c.completed) {
         return Ok(());
     }
-    let outcome = match client.complete(&d.complaint_id, &complainted).await {
-        Ok(()) => (ActionOutcome::Succeeded, "marked complete".to_string()),
-        Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
-        Err(e) => {
-            if platform_shows(client, &d.complaint_id, |c, _| {
-                c.complaint_state == "PROCESSED"
-            })
-            .await
-            {
-                (
-                    ActionOutcome::AlreadyDone,
-                    format!("the platform already shows it processed ({e})"),
-                )
-            } else {
-                (ActionOutcome::Failed, e.to_string())
-            }
-        }
-    };
-    let done = outcome.0 != ActionOutcome::Failed;
-    log.log(ActionKind::Complete, outcome.0, outcome.1, None)
-        .await?;
+    let completed = client.complete(&d.complaint_id, &complainted).await;
+    let done = settle(
+        log,
+        client,
+        &d.complaint_id,
+        ActionKind::Complete,
+        completed,
+        "marked complete".into(),
+        |c, _| c.complaint_state == "PROCESSED",
+    )
+    .await?;
     if done {
-        repo.modify(&record.id, |c| {
-            c.completed = true;
-            c.status = ComplaintStatus::Resolved;
-            c.raw_status = "PROCESSED".into();
-            c.deadline = None;
-        })
-        .await
-        .map_err(store_error)?;
+        repo.modify(&record.id, crate::complaints::mark_wechatpay_completed)
+            .await
+            .map_err(store_error)?;
     }
     Ok(())
 }
