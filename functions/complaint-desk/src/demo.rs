@@ -3,7 +3,7 @@
 //! worker → reply, refund, complete → notification jobs). Each step is printed as it is
 //! observed through the admin API and the simulator. Data lives in a temporary directory.
 
-use crate::{Embedded, events_worker, open};
+use crate::{Embedded, open, queue_worker};
 use anyhow::{Context, bail};
 use app::AppState;
 use app::auth::AdminAuth;
@@ -87,8 +87,9 @@ pub async fn run() -> anyhow::Result<()> {
         app::http::router(state),
         shutdown.clone(),
     ));
-    let worker = tokio::spawn(events_worker(
+    let worker = tokio::spawn(queue_worker(
         &ports,
+        domain::job::queues::EVENTS,
         registry,
         2,
         Duration::from_secs(60),

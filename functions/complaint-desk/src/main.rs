@@ -47,6 +47,13 @@ struct Cli {
     /// once this has passed.
     #[arg(long, env = "JOB_VISIBILITY_SECS", default_value_t = 60)]
     job_visibility_secs: u64,
+    /// SMS to the same numbers within this many seconds are folded into one message.
+    #[arg(long, env = "SMS_FOLD_SECS", default_value_t = 30)]
+    sms_fold_secs: u64,
+    /// First retry delay of a failed notification delivery (doubles per attempt, at most 15
+    /// minutes; deliveries are given up after 6 hours).
+    #[arg(long, env = "DELIVERY_RETRY_SECS", default_value_t = 10)]
+    delivery_retry_secs: u64,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -106,19 +113,25 @@ async fn main() -> anyhow::Result<()> {
     )
     .with_public_base_url(cli.public_base_url.clone())
     .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok());
+    let mut state = state;
+    state.notifier.sms_fold = std::time::Duration::from_secs(cli.sms_fold_secs);
+    state.notifier.base_backoff = std::time::Duration::from_secs(cli.delivery_retry_secs.max(1));
     let registry: Arc<JobRegistry> = Arc::new(app::policy::registry(&state));
     let router = app::http::router(state);
 
     let shutdown = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
-    workers.spawn(events_worker(
-        &ports,
-        registry,
-        cli.worker_concurrency,
-        std::time::Duration::from_secs(cli.job_visibility_secs.max(1)),
-        retry,
-        shutdown.clone(),
-    ));
+    for queue in domain::job::queues::ALL {
+        workers.spawn(queue_worker(
+            &ports,
+            queue,
+            registry.clone(),
+            cli.worker_concurrency,
+            std::time::Duration::from_secs(cli.job_visibility_secs.max(1)),
+            retry.clone(),
+            shutdown.clone(),
+        ));
+    }
 
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
@@ -169,10 +182,10 @@ fn open(data_dir: &std::path::Path, key_path: &std::path::Path) -> anyhow::Resul
     })
 }
 
-/// The worker of the events queue. (The notify queue gets its worker with the notifier;
-/// until then its jobs wait, durably.)
-fn events_worker(
+/// The worker of one queue (events: platform events; notify: staff notifications).
+fn queue_worker(
     ports: &Ports,
+    queue: &str,
     registry: Arc<JobRegistry>,
     concurrency: usize,
     visibility: std::time::Duration,
@@ -183,7 +196,7 @@ fn events_worker(
         concurrency,
         retry,
         visibility,
-        ..WorkerSettings::for_queue(domain::job::queues::EVENTS)
+        ..WorkerSettings::for_queue(queue)
     };
     app::worker::run(ports.queue.clone(), registry, settings, shutdown)
 }

@@ -113,6 +113,8 @@ pub struct ComplaintDetail {
     pub history: Vec<HistoryEntry>,
     pub actions: Vec<ActionLogEntry>,
     pub notifications: Vec<NotificationJob>,
+    /// Each notification's deliveries (channel, recipients, status, attempts, last error).
+    pub deliveries: Vec<domain::notification::Delivery>,
     pub refunds: Vec<RefundRecord>,
 }
 
@@ -361,11 +363,19 @@ impl<'a> ComplaintRepo<'a> {
                 break;
             }
         }
+        let deliveries = crate::notifier::deliveries_of(
+            self.store,
+            &domain::notification::NotificationSubject::Complaint {
+                complaint_id: id.to_string(),
+            },
+        )
+        .await?;
         Ok(Some(ComplaintDetail {
             complaint,
             history,
             actions,
             notifications,
+            deliveries,
             refunds,
         }))
     }

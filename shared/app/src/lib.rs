@@ -13,6 +13,7 @@ pub mod fingerprint;
 pub mod http;
 pub mod inbox;
 pub mod notices;
+pub mod notifier;
 pub mod platforms;
 pub mod policy;
 pub mod repo;

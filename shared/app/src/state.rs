@@ -27,6 +27,8 @@ pub struct AppState {
     /// One WeChat Pay client per merchant, kept while its credentials are unchanged (it holds
     /// downloaded platform certificates and the refresh throttle).
     pub wechatpay: Arc<crate::platforms::wechatpay::Clients>,
+    /// Timing of staff notification deliveries.
+    pub notifier: crate::notifier::NotifierSettings,
     /// Fault injection for crash tests (`COMPLAINT_DESK_FAULT`); none in production.
     pub fault_point: Option<Arc<str>>,
 }
@@ -40,6 +42,7 @@ impl AppState {
             public_base_url: None,
             wechatpay: Arc::default(),
             fault_point: None,
+            notifier: Default::default(),
         }
     }
 

@@ -41,29 +41,50 @@ impl Drop for Env {
 /// configured for `creds_public_key` (public key mode) or certificates only, and the
 /// simulator answering in `sim_mode`.
 async fn env(sim_mode: KeyMode, creds_public_key: bool, push_mode: KeyMode) -> Env {
+    env_with(sim_mode, creds_public_key, push_mode, None).await
+}
+
+/// With `notifier`: also the notify queue's worker, with these timings.
+async fn env_with(
+    sim_mode: KeyMode,
+    creds_public_key: bool,
+    push_mode: KeyMode,
+    notifier: Option<app::notifier::NotifierSettings>,
+) -> Env {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let h = harness_with(Some(&format!("{base}/")));
+    let mut h = harness_with(Some(&format!("{base}/")));
+    if let Some(n) = notifier.clone() {
+        h.state.notifier = n;
+        h.router = app::http::router(h.state.clone());
+    }
     let stop = CancellationToken::new();
     tokio::spawn(app::http::serve(listener, h.router.clone(), stop.clone()));
     let registry = Arc::new(app::policy::registry(&h.state));
-    tokio::spawn(app::worker::run(
-        h.state.ports.queue.clone(),
-        registry,
-        WorkerSettings {
-            concurrency: 2,
-            wait: Duration::from_millis(200),
-            retry: RetryPolicy {
-                max_attempts: 4,
-                base_delay: Duration::from_millis(200),
-                max_delay: Duration::from_secs(1),
+    let queues_run: &[&str] = if notifier.is_some() {
+        &[queues::EVENTS, queues::NOTIFY]
+    } else {
+        &[queues::EVENTS]
+    };
+    for q in queues_run {
+        tokio::spawn(app::worker::run(
+            h.state.ports.queue.clone(),
+            registry.clone(),
+            WorkerSettings {
+                concurrency: 2,
+                wait: Duration::from_millis(200),
+                retry: RetryPolicy {
+                    max_attempts: 4,
+                    base_delay: Duration::from_millis(200),
+                    max_delay: Duration::from_secs(1),
+                },
+                ..WorkerSettings::for_queue(q)
             },
-            ..WorkerSettings::for_queue(queues::EVENTS)
-        },
-        stop.clone(),
-    ));
+            stop.clone(),
+        ));
+    }
     let sim = WechatPaySim::start(PlatformKeys::generate(), sim_mode)
         .await
         .expect("simulator");
@@ -769,4 +790,279 @@ async fn immediate_service_complaints_are_answered_through_their_own_api_and_lat
             .any(|h| h["operation"] == "USER_RESPONSE")
     );
     assert_eq!(e.sim.writes_to("/response-immediate-service").len(), 1);
+}
+
+// ---------------------------------------------------------------- staff notifications
+
+const OA_APPID: &str = "wx1234567890abcdef";
+const OA_SECRET: &str = "oa-secret-0123456789abcdef01234567";
+const OPENID: &str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
+const SMS_ID: &str = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE";
+const SMS_KEY: &str = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
+
+fn fast_notifier(fold_secs: u64) -> app::notifier::NotifierSettings {
+    app::notifier::NotifierSettings {
+        sms_fold: Duration::from_secs(fold_secs),
+        base_backoff: Duration::from_millis(500),
+        deadline: chrono::Duration::hours(6),
+    }
+}
+
+struct Staff {
+    sink: Option<SmtpSink>,
+    sink_dir: tempfile::TempDir,
+    ports: (u16, u16),
+    ns: sandbox::notify::NotifySim,
+}
+
+/// The provider's staff on every channel: e-mail (implicit TLS, AUTH), OA template, SMS and
+/// three bots; `sms_key` is the SMS secret the account is configured with.
+async fn staff(e: &Env, sms_key: &str) -> Staff {
+    let ns = sandbox::notify::NotifySim::start()
+        .await
+        .expect("notify sim");
+    ns.add_oa_app(OA_APPID, OA_SECRET, "TPL-complaint");
+    ns.add_sms_key(SMS_ID, SMS_KEY);
+    let wecom = ns.add_bot("wecom", "wecom-token", None);
+    let ding = ns.add_bot("dingtalk", "ding-token", Some("SECding0123"));
+    let feishu = ns.add_bot("feishu", "feishu-token", Some("SECfeishu0123"));
+    let sink_dir = tempfile::tempdir().expect("dir");
+    let ports = (free_port(), free_port());
+    let sink = SmtpSink::start(sink_dir.path(), ports.0, ports.1);
+    let (s, b) = e
+        .h
+        .admin(
+            Method::PUT,
+            &format!("/admin/v1/accounts/{}/notifications", e.provider_id),
+            Some(json!({
+                "email": {"host": "127.0.0.1", "port": ports.0, "tls": "implicit", "sender": SMTP_USER,
+                          "recipients": ["owner@example.com", "ops@example.com"], "auth_code": SMTP_PASSWORD,
+                          "tls_root_pem": sink.ca_pem},
+                "oa_template": {"appid": OA_APPID, "template_id": "TPL-complaint", "openids": [OPENID],
+                                "field_mapping": {"thing1": "merchant", "character_string2": "complaint_id", "time3": "time", "thing4": "user_text"},
+                                "api_base_url": ns.base_url(), "secret": OA_SECRET},
+                "sms": {"secret_id": SMS_ID, "sdk_app_id": "1400006666", "sign_name": "投诉台", "template_id": "449739",
+                        "phone_numbers": ["+8613711112222"], "api_base_url": ns.sms_url(), "secret_key": sms_key},
+                "bots": [
+                    {"id": "wecom", "kind": "wecom", "webhook_url": wecom},
+                    {"id": "ding", "kind": "dingtalk", "webhook_url": ding, "signing_secret": "SECding0123"},
+                    {"id": "feishu", "kind": "feishu", "webhook_url": feishu, "signing_secret": "SECfeishu0123"}
+                ]
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    Staff {
+        sink: Some(sink),
+        sink_dir,
+        ports,
+        ns,
+    }
+}
+
+async fn until(what: &str, ok: impl Fn() -> bool) {
+    for _ in 0..100 {
+        if ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn mails(s: &Staff) -> Vec<String> {
+    s.sink.as_ref().map(SmtpSink::messages).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_hear_on_every_channel_exactly_once() {
+    let e = env_with(
+        KeyMode::PublicKey,
+        true,
+        KeyMode::PublicKey,
+        Some(fast_notifier(1)),
+    )
+    .await;
+    let st = staff(&e, SMS_KEY).await;
+    let id = "200201820261122080000000010";
+    e.add_complaint(id, "1900000999", 1999, "OTHERS");
+    let push = e.complaint_push(id, "CREATE_COMPLAINT");
+    e.push(&push, "complaints").await;
+    let d = e
+        .wait_for(id, "every delivery to finish", |d| {
+            d["deliveries"].as_array().is_some_and(|v| {
+                v.len() == 6
+                    && v.iter()
+                        .all(|x| x["status"] == "sent" || x["status"] == "failed")
+            })
+        })
+        .await;
+    let failed: Vec<&Value> = d["deliveries"]
+        .as_array()
+        .expect("d")
+        .iter()
+        .filter(|x| x["status"] != "sent")
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    until("every channel", || {
+        mails(&st).len() == 1
+            && st.ns.template_messages().len() == 1
+            && st.ns.sms_sent().len() == 1
+            && st.ns.bot_messages().len() == 3
+    })
+    .await;
+    e.push(&push, "complaints").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mails(&st).len(), 1);
+    assert_eq!(st.ns.template_messages().len(), 1);
+    assert_eq!(st.ns.sms_sent().len(), 1);
+    assert_eq!(st.ns.bot_messages().len(), 3);
+
+    let mail = &mails(&st)[0];
+    assert!(
+        mail.contains(&format!("X-Auth-User: {SMTP_USER}")),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("X-Envelope-To: ops@example.com,owner@example.com"),
+        "one message to both recipients: {mail}"
+    );
+    assert!(mail.contains(id), "the complaint id is in the mail");
+    assert!(mail.contains("text/html") && mail.contains("text/plain"));
+    let tpl = &st.ns.template_messages()[0];
+    assert_eq!(tpl["touser"], OPENID);
+    assert_eq!(tpl["data"]["character_string2"]["value"], id);
+    assert!(
+        tpl["data"]["thing1"]["value"]
+            .as_str()
+            .is_some_and(|v| v.chars().count() <= 20)
+    );
+    let sms = &st.ns.sms_sent()[0];
+    assert_eq!(sms["PhoneNumberSet"][0], "+8613711112222");
+    assert_eq!(sms["TemplateParamSet"].as_array().map(Vec::len), Some(3));
+
+    let d = e
+        .wait_for(id, "deliveries", |d| {
+            d["deliveries"]
+                .as_array()
+                .is_some_and(|v| v.len() == 6 && v.iter().all(|x| x["status"] == "sent"))
+        })
+        .await;
+    let (s, list) =
+        e.h.admin(
+            Method::GET,
+            &format!(
+                "/admin/v1/deliveries?complaint={}&status=sent",
+                d["complaint"]["id"].as_str().expect("id")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(6));
+    drop(st.sink_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_down_delays_only_the_mail_and_a_wrong_sms_secret_fails_once() {
+    let e = env_with(
+        KeyMode::PublicKey,
+        true,
+        KeyMode::PublicKey,
+        Some(fast_notifier(1)),
+    )
+    .await;
+    let mut st = staff(&e, "WRONG-secret-key-0123456789abcdef").await;
+    st.sink = None; // the SMTP server goes down
+    let id = "200201820261122080000000011";
+    e.add_complaint(id, "1900000999", 500, "OTHERS");
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the mail retrying and the SMS failed", |d| {
+            let ds = d["deliveries"].as_array().cloned().unwrap_or_default();
+            let by = |c: &str| {
+                ds.iter()
+                    .find(|x| x["channel"] == c)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            by("email")["status"] == "retrying"
+                && by("sms")["status"] == "failed"
+                && by("oa_template")["status"] == "sent"
+        })
+        .await;
+    let sms = d["deliveries"]
+        .as_array()
+        .expect("d")
+        .iter()
+        .find(|x| x["channel"] == "sms")
+        .cloned()
+        .expect("sms");
+    assert!(
+        sms["last_error"]
+            .as_str()
+            .is_some_and(|m| m.contains("AuthFailure.SignatureFailure")),
+        "{sms}"
+    );
+    assert_eq!(
+        st.ns.template_messages().len(),
+        1,
+        "the template message was not delayed"
+    );
+    // The SMTP server comes back on the same port: the mail arrives.
+    st.sink = Some(SmtpSink::start(st.sink_dir.path(), st.ports.0, st.ports.1));
+    until("the mail after the outage", || mails(&st).len() == 1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        st.ns.sms_rejected(),
+        1,
+        "a permanent failure is not retried"
+    );
+    assert_eq!(mails(&st).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_events_in_the_sms_window_make_one_sms_and_an_expired_token_is_refreshed_once() {
+    let e = env_with(
+        KeyMode::PublicKey,
+        true,
+        KeyMode::PublicKey,
+        Some(fast_notifier(3)),
+    )
+    .await;
+    let st = staff(&e, SMS_KEY).await;
+    for n in 0..3 {
+        let id = format!("20020182026112208000000002{n}");
+        e.add_complaint(&id, "1900000999", 100, "OTHERS");
+        e.push(&e.complaint_push(&id, "CREATE_COMPLAINT"), "complaints")
+            .await;
+    }
+    until("one SMS and three of everything else", || {
+        st.ns.sms_sent().len() == 1 && st.ns.template_messages().len() == 3 && mails(&st).len() == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(st.ns.sms_sent().len(), 1, "folded, not dropped");
+    assert!(
+        st.ns.sms_sent()[0]["TemplateParamSet"][0]
+            .as_str()
+            .is_some_and(|p| p.contains('3')),
+        "{:?}",
+        st.ns.sms_sent()
+    );
+    let token_calls = st.ns.token_calls();
+    assert_eq!(token_calls, 1, "one token for three messages (cached)");
+
+    // The token expires: one refresh, then success.
+    st.ns.expire_tokens();
+    let id = "200201820261122080000000030";
+    e.add_complaint(id, "1900000999", 100, "OTHERS");
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    until("the fourth template message", || {
+        st.ns.template_messages().len() == 4
+    })
+    .await;
+    assert_eq!(st.ns.token_calls(), token_calls + 1);
 }

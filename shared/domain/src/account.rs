@@ -491,6 +491,10 @@ pub struct EmailChannel {
     /// SMTP login; None means the sender address.
     pub username: Option<String>,
     pub recipients: Vec<String>,
+    /// Extra trusted root certificate (PEM) for a server with a private CA; public mail
+    /// services need none.
+    #[serde(default)]
+    pub tls_root_pem: Option<String>,
 }
 
 /// Official-account template message channel (non-secret part).

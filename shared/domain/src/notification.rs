@@ -87,6 +87,17 @@ pub struct Delivery {
     pub attempts: u32,
     /// The platform's or server's message on the last failure.
     pub last_error: Option<String>,
+    /// Per recipient: `ok` or the service's code and message (SMS numbers, openids).
+    #[serde(default)]
+    pub results: std::collections::BTreeMap<String, String>,
+    /// The complaint or violation it is about, and whose staff.
+    #[serde(default)]
+    pub subject: Option<NotificationSubject>,
+    #[serde(default)]
+    pub audience: Option<Audience>,
+    /// Other deliveries folded into this one (SMS within the folding window).
+    #[serde(default)]
+    pub folded: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

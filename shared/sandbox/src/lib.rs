@@ -4,4 +4,5 @@
 //! and verification are written here on the primitives, not taken from the platform crates, so
 //! a shared bug cannot cancel out.
 
+pub mod notify;
 pub mod wechatpay;

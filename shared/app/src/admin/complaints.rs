@@ -846,3 +846,60 @@ pub async fn list_violations(
         .await?;
     Ok(Json(ListPage { items, next_cursor }))
 }
+
+/// `GET /deliveries?complaint=&status=`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeliveryQuery {
+    /// Our complaint id.
+    pub complaint: Option<String>,
+    /// `pending`, `retrying`, `sent`, `failed`.
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/admin/v1/deliveries", tag = "complaints",
+    params(DeliveryQuery),
+    responses((status = 200, body = ListPage<domain::notification::Delivery>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<DeliveryQuery>,
+) -> Result<Json<ListPage<domain::notification::Delivery>>, ApiError> {
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let status = enum_param::<domain::notification::DeliveryStatus>("status", &q.status)?;
+    let shown = |d: &domain::notification::Delivery| {
+        d.audience.as_ref().is_some_and(|a| {
+            caller
+                .scope
+                .covers(Some(&a.account_id), a.sub_mchid.as_deref())
+        }) && status.is_none_or(|s| d.status == s)
+    };
+    let (items, next_cursor) = match &q.complaint {
+        Some(id) => {
+            visible(&state, &caller, id).await?;
+            let all = crate::notifier::deliveries_of(
+                &*state.ports.records,
+                &domain::notification::NotificationSubject::Complaint {
+                    complaint_id: id.clone(),
+                },
+            )
+            .await?;
+            (all.into_iter().filter(|d| shown(d)).collect(), None)
+        }
+        None => {
+            let (all, next) =
+                crate::notifier::list_deliveries(&*state.ports.records, limit, q.cursor.clone())
+                    .await?;
+            (all.into_iter().filter(|d| shown(d)).collect(), next)
+        }
+    };
+    Ok(Json(ListPage { items, next_cursor }))
+}

@@ -108,6 +108,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/media", post(complaints::upload_media))
         .route("/violations", get(complaints::list_violations))
+        .route("/deliveries", get(complaints::list_deliveries))
         .route("/dead-letters", get(dead_letters::list_dead_letters))
         .route(
             "/dead-letters/{id}/replay",

@@ -37,6 +37,9 @@ pub struct EmailInput {
     #[serde(default)]
     pub username: Option<String>,
     pub recipients: Vec<String>,
+    /// Extra trusted root certificate (PEM) for a server with a private CA.
+    #[serde(default)]
+    pub tls_root_pem: Option<String>,
     /// SMTP authorisation code (授权码).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
@@ -248,6 +251,7 @@ fn merge(
                 sender: e.sender,
                 username: e.username,
                 recipients: e.recipients,
+                tls_root_pem: e.tls_root_pem,
             })
         }
     };
@@ -343,7 +347,7 @@ fn merge(
     ))
 }
 
-async fn load_secrets(
+pub(crate) async fn load_secrets(
     state: &AppState,
     account_id: &str,
     sub_mchid: Option<&str>,

@@ -41,7 +41,7 @@ impl Modify for Bearer {
         complaints::list_complaints, complaints::get_complaint, complaints::reply,
         complaints::complete, complaints::refund, complaints::refund_progress,
         complaints::other_action, complaints::upload_media, complaints::download_media,
-        complaints::list_violations,
+        complaints::list_violations, complaints::list_deliveries,
     ),
     components(schemas(
         domain::account::AlipayAppSettings, domain::account::WechatpayMerchantSettings,

@@ -5,9 +5,10 @@ pub mod wechatpay;
 use crate::state::AppState;
 use crate::worker::JobRegistry;
 
-/// Every job handler of the event worker.
+/// Every job handler: platform events (events queue) and staff notifications (notify queue).
 pub fn registry(state: &AppState) -> JobRegistry {
     let mut r = JobRegistry::new();
     wechatpay::register(&mut r, state);
+    crate::notifier::register(&mut r, state);
     r
 }

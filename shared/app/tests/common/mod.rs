@@ -248,3 +248,79 @@ pub fn certificate_for(key: &RsaPrivateKey, cn: &str) -> String {
         .expect("certificate");
     cert.to_pem(LineEnding::LF).expect("pem")
 }
+
+/// A real SMTP server (aiosmtpd from `.venv-test`, `scripts/smtp_sink.py`) with AUTH and TLS
+/// from a test CA: implicit TLS on `implicit_port`, STARTTLS on `starttls_port`. Messages land
+/// in `dir/mail`. Dropping it stops the server.
+pub struct SmtpSink {
+    child: std::process::Child,
+    pub dir: std::path::PathBuf,
+    pub ca_pem: String,
+    pub implicit_port: u16,
+    pub starttls_port: u16,
+}
+
+pub const SMTP_USER: &str = "desk@example.com";
+pub const SMTP_PASSWORD: &str = "auth-code-0123456789";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+impl SmtpSink {
+    pub fn start(dir: &std::path::Path, implicit_port: u16, starttls_port: u16) -> SmtpSink {
+        use std::io::BufRead;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let python = root.join(".venv-test/bin/python");
+        assert!(
+            python.exists(),
+            "aiosmtpd is not installed: run ./scripts/test once (it creates .venv-test)"
+        );
+        let mut child = std::process::Command::new(python)
+            .arg(root.join("scripts/smtp_sink.py"))
+            .arg(dir)
+            .args([SMTP_USER, SMTP_PASSWORD])
+            .arg(implicit_port.to_string())
+            .arg(starttls_port.to_string())
+            .arg(std::process::id().to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the SMTP sink");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("SMTP sink output");
+        let v: Value = serde_json::from_str(&line).expect("SMTP sink did not start");
+        SmtpSink {
+            child,
+            dir: dir.to_path_buf(),
+            ca_pem: v["ca_pem"].as_str().expect("ca").to_string(),
+            implicit_port,
+            starttls_port,
+        }
+    }
+
+    /// The messages received so far (raw RFC 5322 text with envelope headers first).
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.join("mail"))
+            .map(|r| r.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+        files.sort();
+        files
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
