@@ -233,7 +233,9 @@ impl Notifier {
                         return Ok(());
                     }
                     let mut data = i.data.clone();
-                    data["members"].as_array_mut().map(|m| m.push(json!(d.id)));
+                    if let Some(m) = data["members"].as_array_mut() {
+                        m.push(json!(d.id));
+                    }
                     match records
                         .update(
                             Item::new(&i.pk, &i.sk, data).expiring_at(now.timestamp() + 86_400),

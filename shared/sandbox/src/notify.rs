@@ -164,7 +164,7 @@ async fn template_send(
     if !lock(&s.templates).iter().any(|t| t == template) {
         return answer(40037, "invalid template_id");
     }
-    if !b["touser"].as_str().is_some_and(|o| o.len() >= 20) {
+    if b["touser"].as_str().is_none_or(|o| o.len() < 20) {
         return answer(40003, "invalid openid");
     }
     for (k, v) in b["data"].as_object().into_iter().flatten() {
