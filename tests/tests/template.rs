@@ -260,3 +260,31 @@ fn every_wechatpay_callback_endpoint_has_its_own_function() {
         );
     }
 }
+
+/// Both queues have their consumer: the worker (events) and the notifier (notify).
+#[test]
+fn the_events_and_notify_queues_each_have_a_consumer() {
+    let t = template();
+    for (queue, binary) in [("EventsQueue", "worker"), ("NotifyQueue", "notifier")] {
+        let consumers: Vec<String> = of_type(&t, "AWS::Serverless::Function")
+            .into_iter()
+            .filter(|(_, f)| {
+                f["Properties"]["Events"]
+                    .as_mapping()
+                    .into_iter()
+                    .flatten()
+                    .any(|(_, e)| {
+                        e["Type"].as_str() == Some("SQS")
+                            && target(&e["Properties"]["Queue"]) == Some(queue)
+                    })
+            })
+            .map(|(_, f)| {
+                f["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(consumers, vec![binary.to_string()], "{queue}");
+    }
+}
