@@ -31,6 +31,35 @@ async fn admin(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// A provider pointed at the simulator, with a sub-merchant that auto-replies and refunds.
+async fn provider(server: &Server, sim: &WechatPaySim, key: &rsa::RsaPrivateKey) -> String {
+    let (s, account) = admin(
+        server,
+        reqwest::Method::POST,
+        "/accounts",
+        Some(json!({
+            "kind": "wechatpay_provider", "name": "Crash test provider",
+            "settings": {"mchid": PROVIDER, "appid": "wx2c2769f8efd9abc2", "merchant_serial_no": SERIAL,
+                         "api_base_url": sim.base_url()},
+            "credentials": {"private_key": key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
+                            "apiv3_key": APIV3, "wechatpay_public_key": sim.keys().public_key_pem(),
+                            "wechatpay_public_key_id": sim.keys().pub_key_id},
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{account}");
+    let id = account["id"].as_str().expect("id");
+    let (s, b) = admin(
+        server,
+        reqwest::Method::POST,
+        &format!("/accounts/{id}/sub-merchants"),
+        Some(json!({"sub_mchid": SUB, "name": "门店", "reply_text": "您好，已为您退款。", "auto_refund": true})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    id.to_string()
+}
+
 // Multi-threaded: the simulator must keep answering while this thread waits for the exit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_refund_and_complete_never_refunds_twice() {
@@ -51,30 +80,7 @@ async fn a_crash_between_refund_and_complete_never_refunds_twice() {
         ("COMPLAINT_DESK_FAULT", "after_refund"),
     ];
     let mut server = Server::start(dir.path(), &env);
-    let (s, account) = admin(
-        &server,
-        reqwest::Method::POST,
-        "/accounts",
-        Some(json!({
-            "kind": "wechatpay_provider", "name": "Crash test provider",
-            "settings": {"mchid": PROVIDER, "appid": "wx2c2769f8efd9abc2", "merchant_serial_no": SERIAL,
-                         "api_base_url": sim.base_url()},
-            "credentials": {"private_key": key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
-                            "apiv3_key": APIV3, "wechatpay_public_key": sim.keys().public_key_pem(),
-                            "wechatpay_public_key_id": sim.keys().pub_key_id},
-        })),
-    )
-    .await;
-    assert_eq!(s, 201, "{account}");
-    let id = account["id"].as_str().expect("id");
-    let (s, b) = admin(
-        &server,
-        reqwest::Method::POST,
-        &format!("/accounts/{id}/sub-merchants"),
-        Some(json!({"sub_mchid": SUB, "name": "门店", "reply_text": "您好，已为您退款。", "auto_refund": true})),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
+    let id = provider(&server, &sim, &key).await;
     let complaint_id = "200201820261122080000000009";
     sim.add_complaint_for(
         PROVIDER,
@@ -186,5 +192,106 @@ fn the_demo_shows_a_complaint_end_to_end() {
         "1 completion; the complaint is now \"PROCESSED\"",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_go_out_and_leave_no_secret_in_the_logs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
+        .await
+        .expect("simulator");
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
+    sim.add_merchant(SimMerchant {
+        mchid: PROVIDER.into(),
+        serial_no: SERIAL.into(),
+        public_key: key.to_public_key(),
+        apiv3_key: APIV3.into(),
+    });
+    let ns = sandbox::notify::NotifySim::start()
+        .await
+        .expect("notify sim");
+    let (oa_secret, sms_key) = (
+        "oa-secret-LEAKCHECK-0123456789abcd",
+        "sms-key-LEAKCHECK-0123456789abcd",
+    );
+    ns.add_oa_app("wx1234567890abcdef", oa_secret, "TPL");
+    ns.add_sms_key("AKIDLEAKCHECK", sms_key);
+    let wecom = ns.add_bot("wecom", "wecomLEAKCHECKtoken", None);
+    let ding = ns.add_bot("dingtalk", "dingLEAKCHECKtoken", Some("SECdingLEAKCHECK"));
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("ADMIN_TOKEN", ADMIN),
+            ("SMS_FOLD_SECS", "1"),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    let id = provider(&server, &sim, &key).await;
+    let (s, b) = admin(
+        &server,
+        reqwest::Method::PUT,
+        &format!("/accounts/{id}/sub-merchants/{SUB}/notifications"),
+        Some(json!({
+            "oa_template": {"appid": "wx1234567890abcdef", "template_id": "TPL", "openids": ["oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"],
+                            "field_mapping": {"thing1": "merchant"}, "api_base_url": ns.base_url(), "secret": oa_secret},
+            "sms": {"secret_id": "AKIDLEAKCHECK", "sdk_app_id": "1400006666", "sign_name": "投诉台", "template_id": "1",
+                    "phone_numbers": ["+8613711112222"], "api_base_url": ns.sms_url(), "secret_key": sms_key},
+            "bots": [{"id": "w", "kind": "wecom", "webhook_url": wecom},
+                     {"id": "d", "kind": "dingtalk", "webhook_url": ding, "signing_secret": "SECdingLEAKCHECK"}]
+        })),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let complaint_id = "200201820261122080000000077";
+    sim.add_complaint_for(
+        PROVIDER,
+        json!({"complaint_id": complaint_id, "complaint_time": chrono::Utc::now().to_rfc3339(),
+               "complaint_detail": "未收到商品", "complaint_state": "PENDING", "complainted_mchid": SUB,
+               "complaint_order_info": [{"transaction_id": "4200000000202611220000000077", "out_trade_no": "T77", "amount": 300}],
+               "problem_type": "OTHERS", "need_immediate_service": false}),
+    );
+    let push = sim.notification(
+        APIV3,
+        "COMPLAINT.CREATE",
+        "complaint",
+        &json!({"complaint_id": complaint_id, "action_type": "CREATE_COMPLAINT"}),
+        KeyMode::PublicKey,
+        0,
+    );
+    assert_eq!(
+        push.post(&server.url(&format!("/callbacks/wechatpay/{PROVIDER}/complaints")))
+            .await,
+        Ok(204)
+    );
+    let mut done = false;
+    for _ in 0..100 {
+        if ns.template_messages().len() == 1
+            && ns.sms_sent().len() == 1
+            && ns.bot_messages().len() == 2
+        {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        done,
+        "the sub-merchant's staff were not told: {}",
+        server.output_text()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = server.output_text();
+    assert!(logs.contains("delivery"), "the deliveries are logged");
+    for secret in [
+        oa_secret,
+        sms_key,
+        "LEAKCHECKtoken",
+        "SECdingLEAKCHECK",
+        APIV3,
+        ADMIN,
+        "access_token=TOKEN",
+    ] {
+        assert!(!logs.contains(secret), "{secret} was logged");
     }
 }
