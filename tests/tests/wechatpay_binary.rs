@@ -80,7 +80,7 @@ async fn a_crash_between_refund_and_complete_never_refunds_twice() {
         ("COMPLAINT_DESK_FAULT", "after_refund"),
     ];
     let mut server = Server::start(dir.path(), &env);
-    let id = provider(&server, &sim, &key).await;
+    provider(&server, &sim, &key).await;
     let complaint_id = "200201820261122080000000009";
     sim.add_complaint_for(
         PROVIDER,

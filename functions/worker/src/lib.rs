@@ -113,3 +113,31 @@ pub async fn handle_batch(
         batch_item_failures: failures,
     }
 }
+
+/// Run a queue consumer as a Lambda function (the worker on `events`, the notifier on
+/// `notify`): the AWS adapters, every job handler, partial batch responses.
+pub async fn run_lambda(queue: &'static str) -> Result<(), lambda_runtime::Error> {
+    use lambda_runtime::{LambdaEvent, service_fn};
+    use std::sync::Arc;
+    app::telemetry::init(app::telemetry::LogFormat::Json);
+    let config = aws::AwsConfig::from_env()?;
+    let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
+    let ports = aws::AwsPorts::new(&config, &sdk);
+    let state = admin_api::platform_state(&config, &ports)?;
+    let registry = Arc::new(app::policy::registry(&state));
+    let policy = Arc::new(RetryPolicy {
+        max_attempts: config.max_receives.saturating_sub(1).max(1),
+        ..RetryPolicy::default()
+    });
+    let sqs = ports.queue.clone();
+    tracing::info!(queue, job_types = ?registry.job_types(), "consumer ready");
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let (registry, policy, sqs) = (registry.clone(), policy.clone(), sqs.clone());
+        async move {
+            Ok::<_, lambda_runtime::Error>(
+                handle_batch(event.payload, queue, &registry, &policy, &*sqs).await,
+            )
+        }
+    }))
+    .await
+}
