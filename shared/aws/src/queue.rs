@@ -362,18 +362,40 @@ impl Queue for SqsQueue {
                 sent_ms: sys(MessageSystemAttributeName::SentTimestamp),
             };
             let (pk, sk) = receipt_key(queue, &r.id);
-            let expires = Utc::now().timestamp() + visibility.as_secs() as i64 + 86_400;
-            self.records
-                .put(
-                    Item::new(
-                        pk,
-                        sk,
-                        serde_json::json!({"handle": r.handle, "body": m.body()}),
-                    )
-                    .expiring_at(expires),
-                )
-                .await
-                .map_err(store)?;
+            let now = Utc::now();
+            let expires = now.timestamp() + visibility.as_secs() as i64 + 86_400;
+            let until = now.timestamp_millis() + visibility.as_millis() as i64;
+            let item = Item::new(
+                &pk,
+                &sk,
+                serde_json::json!({"handle": r.handle, "body": m.body(), "until_ms": until}),
+            )
+            .expiring_at(expires);
+            // SQS is at-least-once: it (and moto, under load) may hand one message to two
+            // receivers at once. The receipt record is claimed with a conditional write; a
+            // receiver that finds it held by another handle still inside its visibility
+            // window leaves the message to that one.
+            let claimed = match self.records.get(&pk, &sk).await.map_err(store)? {
+                None => self.records.create(item).await,
+                Some(old)
+                    if old.data["handle"].as_str() != Some(r.handle.as_str())
+                        && old.data["until_ms"]
+                            .as_i64()
+                            .is_some_and(|u| u > now.timestamp_millis()) =>
+                {
+                    tracing::debug!(message_id = %r.id, "message held by another receiver; skipped");
+                    continue;
+                }
+                Some(old) => self.records.update(item, old.version).await,
+            };
+            match claimed {
+                Ok(_) => {}
+                Err(StoreError::AlreadyExists { .. } | StoreError::VersionConflict { .. }) => {
+                    tracing::debug!(message_id = %r.id, "message claimed by another receiver; skipped");
+                    continue;
+                }
+                Err(e) => return Err(store(e)),
+            }
             let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(serde_json::to_vec(&r).map_err(|e| QueueError::Invalid(e.to_string()))?);
             got.push(QueueMessage {
@@ -419,7 +441,18 @@ impl Queue for SqsQueue {
         let r = Self::decode_receipt(receipt)?;
         self.check_current(queue, &r).await?;
         self.change_visibility_by_handle(queue, &r.handle, timeout)
-            .await
+            .await?;
+        // The receipt holds the message until the new time (zero: released to others now).
+        let (pk, sk) = receipt_key(queue, &r.id);
+        if let Ok(Some(mut item)) = self.records.get(&pk, &sk).await {
+            item.data["until_ms"] =
+                serde_json::json!(Utc::now().timestamp_millis() + timeout.as_millis() as i64);
+            let version = item.version;
+            if let Err(e) = self.records.update(item, version).await {
+                tracing::debug!(queue, message_id = %r.id, error = %e, "receipt window not updated");
+            }
+        }
+        Ok(())
     }
 
     async fn dead_letter(
