@@ -1066,3 +1066,46 @@ async fn three_events_in_the_sms_window_make_one_sms_and_an_expired_token_is_ref
     .await;
     assert_eq!(st.ns.token_calls(), token_calls + 1);
 }
+
+/// STARTTLS (port 587 style) against the real SMTP server: delivered with the right
+/// authorisation code, refused for good with a wrong one (no retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_mail_is_delivered_and_a_wrong_auth_code_is_permanent() {
+    let dir = tempfile::tempdir().expect("dir");
+    let sink = SmtpSink::start(dir.path(), free_port(), free_port());
+    let notice = notify::Notice {
+        platform: "wechatpay".into(),
+        event: "new complaint".into(),
+        merchant: "门店一".into(),
+        reference: "200201820261122080000000099".into(),
+        at: chrono::Utc::now(),
+        amount_fen: Some(1999),
+        user_text: Some("充电宝无法使用".into()),
+        deadline: None,
+        link: None,
+    };
+    let cfg = |password: &str| notify::email::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: sink.starttls_port,
+        security: notify::email::Security::Starttls,
+        username: SMTP_USER.into(),
+        password: password.into(),
+        sender: SMTP_USER.into(),
+        extra_roots_pem: Some(sink.ca_pem.clone()),
+    };
+    let to = vec!["owner@example.com".to_string()];
+    notify::email::send(&cfg(SMTP_PASSWORD), &to, &notice)
+        .await
+        .expect("delivered over STARTTLS");
+    until("the STARTTLS mail", || sink.messages().len() == 1).await;
+    assert!(sink.messages()[0].contains("19.99"));
+    let err = notify::email::send(&cfg("wrong-code"), &to, &notice)
+        .await
+        .expect_err("a wrong authorisation code is refused");
+    assert!(!err.is_retryable(), "{err}");
+    // Without the test CA the server's certificate is not trusted (no "accept invalid" switch).
+    let mut untrusted = cfg(SMTP_PASSWORD);
+    untrusted.extra_roots_pem = None;
+    assert!(notify::email::send(&untrusted, &to, &notice).await.is_err());
+    assert_eq!(sink.messages().len(), 1);
+}
