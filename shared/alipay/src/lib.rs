@@ -4,6 +4,7 @@
 //! and of asynchronous messages ([`notify`]), and exact yuan ↔ fen conversion ([`money`]).
 
 pub mod cert;
+pub mod client;
 pub mod money;
 pub mod notify;
 pub mod response;

@@ -4,5 +4,6 @@
 //! and verification are written here on the primitives, not taken from the platform crates, so
 //! a shared bug cannot cancel out.
 
+pub mod alipay;
 pub mod notify;
 pub mod wechatpay;

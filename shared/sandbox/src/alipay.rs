@@ -1,0 +1,530 @@
+//! An Alipay open-platform gateway simulator (`gateway.do`), with signing and SN code of its
+//! own (not the alipay crate's): it checks our RSA2 request signatures and, in certificate
+//! mode, our `app_cert_sn` and `alipay_root_cert_sn`; signs its answers over a deliberately
+//! unevenly formatted `*_response` text (spaces, `\uXXXX` escapes) so that a re-serialising
+//! verifier fails; keeps complaints and refunds (`out_request_no` idempotency); builds signed
+//! complaint messages.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine;
+use md5::{Digest, Md5};
+use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// Which mode the simulator answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlipayMode {
+    PublicKey,
+    Certificate,
+}
+
+const ROOT_DN: &str =
+    "CN=Sim Ant Financial Root R1,OU=Certification Authority,O=Sim Ant Financial,C=CN";
+
+/// Alipay's keys and, for certificate mode, its root and certificates (PEM).
+pub struct AlipayKeys {
+    pub alipay_key: RsaPrivateKey,
+    root_key: RsaPrivateKey,
+    pub root_pem: String,
+    pub alipay_cert_pem: String,
+    /// SNs computed here: MD5(issuer DN + decimal serial).
+    pub root_sn: String,
+    pub alipay_cert_sn: String,
+}
+
+fn sn(issuer: &str, serial: u64) -> String {
+    let mut h = Md5::new();
+    h.update(issuer.as_bytes());
+    h.update(serial.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+fn certificate(
+    subject: &str,
+    key: &RsaPublicKey,
+    issuer_key: &RsaPrivateKey,
+    serial: u64,
+    ca: bool,
+) -> String {
+    use std::str::FromStr;
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    use x509_cert::der::EncodePem;
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::SubjectPublicKeyInfoOwned;
+    use x509_cert::time::Validity;
+    let signer = SigningKey::<Sha256>::new(issuer_key.clone());
+    let spki = SubjectPublicKeyInfoOwned::from_key(key.clone()).expect("spki");
+    let profile = if ca {
+        Profile::Root
+    } else {
+        Profile::Leaf {
+            issuer: Name::from_str(ROOT_DN).expect("issuer"),
+            enable_key_agreement: false,
+            enable_key_encipherment: true,
+        }
+    };
+    CertificateBuilder::new(
+        profile,
+        SerialNumber::from(serial),
+        Validity::from_now(std::time::Duration::from_secs(365 * 86_400)).expect("validity"),
+        Name::from_str(subject).expect("subject"),
+        spki,
+        &signer,
+    )
+    .expect("builder")
+    .build::<Signature>()
+    .expect("certificate")
+    .to_pem(LineEnding::LF)
+    .expect("pem")
+}
+
+impl AlipayKeys {
+    pub fn generate() -> Self {
+        let mut rng = rand::thread_rng();
+        let alipay_key = RsaPrivateKey::new(&mut rng, 2048).expect("key");
+        let root_key = RsaPrivateKey::new(&mut rng, 2048).expect("key");
+        let root_serial = rand::random::<u32>() as u64 + 1;
+        let cert_serial = rand::random::<u32>() as u64 + 1;
+        Self {
+            root_pem: certificate(
+                ROOT_DN,
+                &root_key.to_public_key(),
+                &root_key,
+                root_serial,
+                true,
+            ),
+            alipay_cert_pem: certificate(
+                "CN=2088000000000000,OU=Alipay,O=Sim Alipay,C=CN",
+                &alipay_key.to_public_key(),
+                &root_key,
+                cert_serial,
+                false,
+            ),
+            root_sn: sn(ROOT_DN, root_serial),
+            alipay_cert_sn: sn(ROOT_DN, cert_serial),
+            alipay_key,
+            root_key,
+        }
+    }
+
+    pub fn alipay_public_key_pem(&self) -> String {
+        self.alipay_key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("pem")
+    }
+
+    /// Issue an app certificate for an app's public key; (PEM, its SN).
+    pub fn issue_app_cert(&self, app_key: &RsaPublicKey) -> (String, String) {
+        let serial = rand::random::<u32>() as u64 + 1;
+        (
+            certificate(
+                "CN=App,OU=Apps,O=Sim Merchant,C=CN",
+                app_key,
+                &self.root_key,
+                serial,
+                false,
+            ),
+            sn(ROOT_DN, serial),
+        )
+    }
+}
+
+/// An app the simulator knows.
+#[derive(Clone)]
+pub struct SimApp {
+    pub app_id: String,
+    pub public_key: RsaPublicKey,
+    /// Certificate mode: the app certificate's SN it must send.
+    pub app_cert_sn: Option<String>,
+}
+
+/// One accepted call: method and biz_content.
+#[derive(Debug, Clone)]
+pub struct AlipayCall {
+    pub app_id: String,
+    pub method: String,
+    pub biz: Value,
+}
+
+struct Inner {
+    keys: AlipayKeys,
+    mode: AlipayMode,
+    apps: Mutex<HashMap<String, SimApp>>,
+    complaints: Mutex<HashMap<String, Value>>,
+    risk: Mutex<HashMap<i64, Value>>,
+    /// (trade_no, out_request_no) → refund fen.
+    refunds: Mutex<HashMap<(String, String), u64>>,
+    calls: Mutex<Vec<AlipayCall>>,
+    rejected: Mutex<Vec<String>>,
+}
+
+#[derive(Clone)]
+pub struct AlipaySim {
+    inner: Arc<Inner>,
+    pub addr: SocketAddr,
+}
+
+impl AlipaySim {
+    pub async fn start(keys: AlipayKeys, mode: AlipayMode) -> std::io::Result<Self> {
+        let inner = Arc::new(Inner {
+            keys,
+            mode,
+            apps: Mutex::default(),
+            complaints: Mutex::default(),
+            risk: Mutex::default(),
+            refunds: Mutex::default(),
+            calls: Mutex::default(),
+            rejected: Mutex::default(),
+        });
+        let router = axum::Router::new()
+            .route("/gateway.do", post(gateway))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { inner, addr })
+    }
+
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}/gateway.do", self.addr)
+    }
+
+    pub fn keys(&self) -> &AlipayKeys {
+        &self.inner.keys
+    }
+
+    pub fn add_app(&self, app: SimApp) {
+        lock(&self.inner.apps).insert(app.app_id.clone(), app);
+    }
+
+    /// A trade complaint (`alipay.merchant.tradecomplain.*`), keyed by `complain_event_id`.
+    pub fn add_trade_complaint(&self, c: Value) {
+        let id = c["complain_event_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        lock(&self.inner.complaints).insert(id, c);
+    }
+
+    pub fn trade_complaint(&self, id: &str) -> Option<Value> {
+        lock(&self.inner.complaints).get(id).cloned()
+    }
+
+    /// A RiskGO consumer complaint, keyed by `id`.
+    pub fn add_risk_complaint(&self, c: Value) {
+        let id = c["id"].as_i64().unwrap_or_default();
+        lock(&self.inner.risk).insert(id, c);
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<AlipayCall> {
+        lock(&self.inner.calls)
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Why requests were refused (`invalid-signature`, `invalid-app-cert-sn`, ...).
+    pub fn rejected(&self) -> Vec<String> {
+        lock(&self.inner.rejected).clone()
+    }
+
+    pub fn refund_count(&self) -> usize {
+        lock(&self.inner.refunds).len()
+    }
+
+    /// A complaint message as Alipay pushes it to the app's gateway: form fields, signed with
+    /// the V1 rule (`sign` and `sign_type` excluded).
+    pub fn message(&self, app_id: &str, msg_method: &str, biz: &Value) -> Vec<(String, String)> {
+        let mut p = vec![
+            ("msg_method".to_string(), msg_method.to_string()),
+            ("app_id".into(), app_id.into()),
+            ("biz_content".into(), biz.to_string()),
+            ("charset".into(), "utf-8".into()),
+            ("version".into(), "1.1".into()),
+            (
+                "utc_timestamp".into(),
+                chrono::Utc::now().timestamp_millis().to_string(),
+            ),
+            ("notify_id".into(), hex::encode(rand::random::<[u8; 16]>())),
+            ("sign_type".into(), "RSA2".into()),
+        ];
+        let content = sign_content(&p, &["sign_type"]);
+        p.push((
+            "sign".into(),
+            rsa_sign(&self.inner.keys.alipay_key, &content),
+        ));
+        p
+    }
+}
+
+fn sign_content(p: &[(String, String)], exclude: &[&str]) -> String {
+    let m: BTreeMap<&str, &str> = p
+        .iter()
+        .filter(|(k, v)| k != "sign" && !v.is_empty() && !exclude.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn rsa_sign(key: &RsaPrivateKey, content: &str) -> String {
+    b64().encode(
+        SigningKey::<Sha256>::new(key.clone())
+            .sign(content.as_bytes())
+            .to_bytes(),
+    )
+}
+
+/// JSON with a space after every `:` and `,` and non-ASCII as `\uXXXX`, as Alipay's answers
+/// sometimes look.
+fn uneven(v: &Value) -> String {
+    let mut out = String::new();
+    for c in v.to_string().chars() {
+        if c as u32 > 127 {
+            let mut buf = [0u16; 2];
+            for u in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{:04x}", u));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.replace("\":", "\": ").replace(",\"", ", \"")
+}
+
+impl Inner {
+    fn answer(&self, method: &str, v: Value) -> Response {
+        let node = format!("{}_response", method.replace('.', "_"));
+        let raw = uneven(&v);
+        let sign = rsa_sign(&self.keys.alipay_key, &raw);
+        let sn = match self.mode {
+            AlipayMode::Certificate => {
+                format!(",\"alipay_cert_sn\":\"{}\"", self.keys.alipay_cert_sn)
+            }
+            AlipayMode::PublicKey => String::new(),
+        };
+        let body = format!(
+            "{{\"{node}\":{raw}{sn},\"sign\":\"{}\"}}",
+            sign.replace('/', "\\/")
+        );
+        ([("content-type", "text/html;charset=utf-8")], body).into_response()
+    }
+
+    fn refuse(&self, method: &str, sub_code: &str, sub_msg: &str) -> Response {
+        lock(&self.rejected).push(sub_code.to_string());
+        let node = format!("{}_response", method.replace('.', "_"));
+        let body = json!({node: {"code": "40002", "msg": "Invalid Arguments", "sub_code": sub_code, "sub_msg": sub_msg}});
+        (
+            [("content-type", "text/html;charset=utf-8")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+
+    fn business(&self, method: &str, sub_code: &str, sub_msg: &str) -> Response {
+        self.answer(method, json!({"code": "40004", "msg": "Business Failed", "sub_code": sub_code, "sub_msg": sub_msg}))
+    }
+}
+
+fn ok(extra: Value) -> Value {
+    let mut v = json!({"code": "10000", "msg": "Success"});
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in e {
+            o.insert(k.clone(), x.clone());
+        }
+    }
+    v
+}
+
+async fn gateway(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let params: Vec<(String, String)> = if ct.starts_with("multipart/form-data") {
+        let boundary = ct.split("boundary=").nth(1).unwrap_or_default().to_string();
+        let mut out = Vec::new();
+        let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+        let mut m = multer::Multipart::new(stream, boundary);
+        while let Ok(Some(field)) = m.next_field().await {
+            let name = field.name().unwrap_or_default().to_string();
+            if field.file_name().is_some() {
+                let _ = field.bytes().await;
+                out.push((format!("@file:{name}"), String::new()));
+            } else if let Ok(t) = field.text().await {
+                out.push((name, t));
+            }
+        }
+        out
+    } else {
+        url::form_urlencoded::parse(&body).into_owned().collect()
+    };
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let method = get("method");
+    let Some(app) = lock(&s.apps).get(&get("app_id")).cloned() else {
+        return s.refuse(&method, "isv.invalid-app-id", "无效的AppID参数");
+    };
+    let signed: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| !k.starts_with("@file:"))
+        .cloned()
+        .collect();
+    let sig_ok = b64()
+        .decode(get("sign"))
+        .ok()
+        .and_then(|b| Signature::try_from(b.as_slice()).ok())
+        .is_some_and(|sig| {
+            VerifyingKey::<Sha256>::new(app.public_key.clone())
+                .verify(sign_content(&signed, &[]).as_bytes(), &sig)
+                .is_ok()
+        });
+    if !sig_ok {
+        return s.refuse(&method, "isv.invalid-signature", "验签出错");
+    }
+    if s.mode == AlipayMode::Certificate {
+        if app.app_cert_sn.as_deref() != Some(get("app_cert_sn").as_str()) {
+            return s.refuse(
+                &method,
+                "isv.invalid-app-cert-sn",
+                "应用公钥证书序列号不匹配",
+            );
+        }
+        if get("alipay_root_cert_sn") != s.keys.root_sn {
+            return s.refuse(
+                &method,
+                "isv.invalid-alipay-root-cert-sn",
+                "支付宝根证书序列号不匹配",
+            );
+        }
+    }
+    let biz: Value = serde_json::from_str(&get("biz_content")).unwrap_or(Value::Null);
+    lock(&s.calls).push(AlipayCall {
+        app_id: app.app_id.clone(),
+        method: method.clone(),
+        biz: biz.clone(),
+    });
+    let cid = biz["complain_event_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    match method.as_str() {
+        "alipay.merchant.tradecomplain.query" => match lock(&s.complaints).get(&cid).cloned() {
+            Some(c) => s.answer(&method, ok(c)),
+            None => s.business(&method, "COMPLAIN_NOT_EXIST", "投诉单不存在"),
+        },
+        "alipay.merchant.tradecomplain.reply.submit" | "alipay.merchant.tradecomplain.supplement.submit" | "alipay.merchant.tradecomplain.feedback.submit" => {
+            let mut complaints = lock(&s.complaints);
+            let Some(c) = complaints.get_mut(&cid) else {
+                drop(complaints);
+                return s.business(&method, "COMPLAIN_NOT_EXIST", "投诉单不存在");
+            };
+            if c["status"] == "FINISHED" || c["status"] == "MERCHANT_FEEDBACKED" {
+                drop(complaints);
+                return s.business(&method, "COMPLAIN_STATUS_NOT_SUPPORT", "投诉单状态不支持该操作");
+            }
+            let content = ["reply_content", "supplement_content", "feedback_content"].iter().find_map(|k| biz[*k].as_str()).unwrap_or_default().to_string();
+            if content.is_empty() || content.chars().count() > 200 {
+                drop(complaints);
+                return s.business(&method, "PARAM_ILLEGAL", "内容长度应在1到200之间");
+            }
+            if method.ends_with("feedback.submit") {
+                c["status"] = json!("MERCHANT_FEEDBACKED");
+            }
+            let entry = json!({"content": content, "gmt_create": chrono::Utc::now().to_rfc3339(), "images": [], "replier_name": "商家", "replier_role": "MERCHANT"});
+            if let Some(a) = c["reply_detail_infos"].as_array_mut() {
+                a.push(entry);
+            } else {
+                c["reply_detail_infos"] = json!([entry]);
+            }
+            drop(complaints);
+            s.answer(&method, ok(json!({})))
+        }
+        "alipay.merchant.image.upload" => s.answer(&method, ok(json!({"image_id": format!("IMG{}", hex::encode(rand::random::<[u8; 8]>())), "image_url": ""}))),
+        "alipay.security.risk.complaint.info.query" => match lock(&s.risk).get(&biz["complain_id"].as_i64().unwrap_or_default()).cloned() {
+            Some(c) => s.answer(&method, ok(c)),
+            None => s.business(&method, "COMPLAINT_NOT_EXIST", "投诉不存在"),
+        },
+        "alipay.security.risk.complaint.process.finish" => {
+            let mut risk = lock(&s.risk);
+            for id in biz["id_list"].as_array().into_iter().flatten().filter_map(Value::as_i64) {
+                if let Some(c) = risk.get_mut(&id) {
+                    c["status"] = json!("PROCESSED");
+                    c["process_code"] = biz["process_code"].clone();
+                }
+            }
+            drop(risk);
+            s.answer(&method, ok(json!({"complaint_process_success": true})))
+        }
+        "alipay.trade.refund" => {
+            let trade_no = biz["trade_no"].as_str().unwrap_or_default().to_string();
+            let Ok(fen) = parse_yuan(biz["refund_amount"].as_str().unwrap_or_default()) else {
+                return s.business(&method, "ACQ.INVALID_PARAMETER", "refund_amount 格式错误");
+            };
+            let req_no = biz["out_request_no"].as_str().unwrap_or_default().to_string();
+            let mut refunds = lock(&s.refunds);
+            let fund_change = if let Some(prev) = refunds.get(&(trade_no.clone(), req_no.clone())) {
+                if *prev != fen {
+                    drop(refunds);
+                    return s.business(&method, "ACQ.REQUEST_AMOUNT_EXCEED", "同一退款请求号金额不一致");
+                }
+                "N"
+            } else {
+                refunds.insert((trade_no.clone(), req_no), fen);
+                "Y"
+            };
+            drop(refunds);
+            s.answer(&method, ok(json!({"trade_no": trade_no, "refund_fee": biz["refund_amount"], "fund_change": fund_change})))
+        }
+        "alipay.trade.fastpay.refund.query" => {
+            let key = (biz["trade_no"].as_str().unwrap_or_default().to_string(), biz["out_request_no"].as_str().unwrap_or_default().to_string());
+            match lock(&s.refunds).get(&key).copied() {
+                Some(fen) => s.answer(&method, ok(json!({"trade_no": key.0, "out_request_no": key.1, "refund_amount": format!("{}.{:02}", fen / 100, fen % 100), "refund_status": "REFUND_SUCCESS"}))),
+                None => s.answer(&method, ok(json!({}))),
+            }
+        }
+        _ => s.refuse(&method, "isv.invalid-method", "不存在的方法名"),
+    }
+}
+
+fn parse_yuan(s: &str) -> Result<u64, ()> {
+    let (i, f) = s.split_once('.').unwrap_or((s, ""));
+    if i.is_empty() || f.len() > 2 {
+        return Err(());
+    }
+    let i: u64 = i.parse().map_err(|_| ())?;
+    let f: u64 = format!("{f:0<2}").parse().map_err(|_| ())?;
+    Ok(i * 100 + f)
+}
