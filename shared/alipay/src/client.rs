@@ -204,26 +204,23 @@ impl Client {
             ),
         };
         let sign = string_field(body, "sign");
-        match (&sign, is_error) {
-            (Some(sign), _) => {
-                let key = match &self.config.mode {
-                    KeyMode::PublicKey(k) => k.clone(),
-                    KeyMode::Certificate { alipay_keys, .. } => {
-                        let sn = string_field(body, "alipay_cert_sn")
-                            .ok_or_else(|| AlipayError::Verify("no alipay_cert_sn".into()))?;
-                        alipay_keys.get(&sn).cloned().ok_or_else(|| {
-                            AlipayError::Verify(format!("unknown Alipay certificate {sn}"))
-                        })?
-                    }
-                };
-                if !crate::sign::verify(&key, raw.as_bytes(), sign) {
-                    return Err(AlipayError::Verify("signature mismatch".into()));
+        if let Some(sign) = &sign {
+            let key = match &self.config.mode {
+                KeyMode::PublicKey(k) => k.clone(),
+                KeyMode::Certificate { alipay_keys, .. } => {
+                    let sn = string_field(body, "alipay_cert_sn")
+                        .ok_or_else(|| AlipayError::Verify("no alipay_cert_sn".into()))?;
+                    alipay_keys.get(&sn).cloned().ok_or_else(|| {
+                        AlipayError::Verify(format!("unknown Alipay certificate {sn}"))
+                    })?
                 }
+            };
+            if !crate::sign::verify(&key, raw.as_bytes(), sign) {
+                return Err(AlipayError::Verify("signature mismatch".into()));
             }
-            // Alipay leaves gateway-level errors (bad signature, bad SN, unknown app) unsigned;
-            // they are believed only as errors: they carry no data to trust.
-            (None, _) => {}
         }
+        // Alipay leaves gateway-level errors (bad signature, bad SN, unknown app) unsigned;
+        // they are believed only as errors: they carry no data to trust.
         let v: Value = serde_json::from_str(raw).map_err(|e| AlipayError::Decode(e.to_string()))?;
         if sign.is_none() && !is_error && v["code"].as_str() == Some("10000") {
             return Err(AlipayError::Verify("unsigned success answer".into()));
