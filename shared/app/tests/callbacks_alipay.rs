@@ -19,17 +19,24 @@ async fn setup(mode: AlipayMode) -> (Harness, AlipaySim) {
     let sim = AlipaySim::start(AlipayKeys::generate(), mode)
         .await
         .expect("sim");
+    let mut sim_app = sandbox::alipay::SimApp {
+        app_id: APP_ID.into(),
+        public_key: rsa_key().to_public_key(),
+        app_cert_sn: None,
+    };
     let creds = match mode {
         AlipayMode::PublicKey => {
             json!({"mode": "public_key", "app_private_key": private_pem(rsa_key()),
                                         "alipay_public_key": sim.keys().alipay_public_key_pem()})
         }
         AlipayMode::Certificate => {
-            let (app_cert, _) = sim.keys().issue_app_cert(&rsa_key().to_public_key());
+            let (app_cert, sn) = sim.keys().issue_app_cert(&rsa_key().to_public_key());
+            sim_app.app_cert_sn = Some(sn);
             json!({"mode": "certificate", "app_private_key": private_pem(rsa_key()), "app_cert": app_cert,
                    "alipay_cert": sim.keys().alipay_cert_pem, "alipay_root_cert": sim.keys().root_pem})
         }
     };
+    sim.add_app(sim_app);
     h.create(json!({"kind": "alipay_app", "name": "Alipay app",
                     "settings": {"app_id": APP_ID, "reply_text": "您好，已收到", "api_base_url": sim.gateway_url()},
                     "credentials": creds}))
@@ -159,4 +166,143 @@ async fn bad_messages_get_the_designed_answer_and_queue_nothing() {
         (StatusCode::OK, "success".to_string())
     );
     assert!(queued(&h).await.is_empty());
+}
+
+// ---------------------------------------------------------------- the worker's policy
+
+async fn with_worker(
+    mode: AlipayMode,
+    auto_refund: bool,
+) -> (Harness, AlipaySim, app::worker::CancellationToken) {
+    let (h, sim) = setup(mode).await;
+    let (_, list) = h.admin(Method::GET, "/admin/v1/accounts", None).await;
+    let id = list["items"][0]["id"].as_str().expect("id").to_string();
+    let (s, b) = h
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{id}"),
+            Some(json!({"settings": {"auto_refund": auto_refund, "refund_cap_fen": 100_000}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let stop = app::worker::CancellationToken::new();
+    let registry = std::sync::Arc::new(app::policy::registry(&h.state));
+    tokio::spawn(app::worker::run(
+        h.state.ports.queue.clone(),
+        registry,
+        app::worker::WorkerSettings {
+            wait: Duration::from_millis(200),
+            ..app::worker::WorkerSettings::for_queue(queues::EVENTS)
+        },
+        stop.clone(),
+    ));
+    (h, sim, stop)
+}
+
+async fn detail_when(
+    h: &Harness,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..100 {
+        let (_, list) = h
+            .admin(Method::GET, "/admin/v1/complaints?platform=alipay", None)
+            .await;
+        if let Some(id) = list["items"][0]["id"].as_str() {
+            let (_, d) = h
+                .admin(Method::GET, &format!("/admin/v1/complaints/{id}"), None)
+                .await;
+            if ok(&d) {
+                return d;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, dl) = h.admin(Method::GET, "/admin/v1/dead-letters", None).await;
+    let (_, list) = h.admin(Method::GET, "/admin/v1/complaints", None).await;
+    panic!("timed out waiting for {what}: {list} dead letters: {dl}");
+}
+
+async fn trade_complaint_end_to_end(mode: AlipayMode) {
+    let (h, sim, stop) = with_worker(mode, true).await;
+    sim.add_trade_complaint(json!({"complain_event_id": "2024052100001", "status": "MERCHANT_PROCESSING",
+        "trade_no": "2024052122001400001", "merchant_order_no": "T1", "gmt_create": "2024-05-21 10:00:00",
+        "content": "商品一直没有发货，要求退款", "trade_amount": "19.99", "target_type": "APPID", "target_id": APP_ID}));
+    let msg = sim.message(
+        APP_ID,
+        "alipay.merchant.tradecomplain.changed",
+        &json!({"complain_event_id": "2024052100001"}),
+    );
+    assert_eq!(post(&h, PATH, form(&msg)).await.1, "success");
+    let d = detail_when(&h, "the finished complaint", |d| {
+        d["complaint"]["completed"] == true
+    })
+    .await;
+    assert_eq!(d["complaint"]["refunded_fen"], 1999);
+    assert_eq!(d["complaint"]["family"], "trade");
+    assert_eq!(d["complaint"]["status"], "resolved");
+    assert_eq!(
+        sim.calls("alipay.merchant.tradecomplain.reply.submit")
+            .len(),
+        1
+    );
+    let refunds = sim.calls("alipay.trade.refund");
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].biz["refund_amount"], "19.99");
+    let feedback = sim.calls("alipay.merchant.tradecomplain.feedback.submit");
+    assert_eq!(feedback.len(), 1);
+    assert_eq!(feedback[0].biz["feedback_code"], "02");
+    assert_eq!(d["notifications"].as_array().map(Vec::len), Some(1));
+    // Again (Alipay's retry) and twice at once: nothing more.
+    let body = form(&msg);
+    let (a, b) = tokio::join!(post(&h, PATH, body.clone()), post(&h, PATH, body));
+    assert_eq!((a.1.as_str(), b.1.as_str()), ("success", "success"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(sim.calls("alipay.trade.refund").len(), 1);
+    assert_eq!(sim.refund_count(), 1);
+    assert_eq!(
+        sim.calls("alipay.merchant.tradecomplain.reply.submit")
+            .len(),
+        1
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trade_complaints_end_to_end_in_key_mode() {
+    trade_complaint_end_to_end(AlipayMode::PublicKey).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trade_complaints_end_to_end_in_certificate_mode() {
+    trade_complaint_end_to_end(AlipayMode::Certificate).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_complaints_are_refunded_and_finished_with_refund() {
+    let (h, sim, stop) = with_worker(AlipayMode::Certificate, true).await;
+    sim.add_risk_complaint(json!({"id": 24646950354_i64, "task_id": "TS1", "status": "WAIT_PROCESS", "complain_amount": "5.00",
+        "complain_content": "未经同意扣款", "gmt_complain": "2024-05-21 10:00:00", "trade_no": "2024052122001400009",
+        "complaint_trade_info_list": [{"trade_no": "2024052122001400009", "out_no": "T9", "amount": "5.00", "status": "WAIT_PROCESS"}]}));
+    let msg = sim.message(
+        APP_ID,
+        "alipay.security.risk.complaints.merchants.notify",
+        &json!({"complaint_id": 24646950354_i64}),
+    );
+    assert_eq!(post(&h, PATH, form(&msg)).await.1, "success");
+    let d = detail_when(&h, "the finished complaint", |d| {
+        d["complaint"]["completed"] == true
+    })
+    .await;
+    assert_eq!(d["complaint"]["family"], "risk");
+    assert_eq!(d["complaint"]["refunded_fen"], 500);
+    let finish = sim.calls("alipay.security.risk.complaint.process.finish");
+    assert_eq!(finish.len(), 1);
+    assert_eq!(finish[0].biz["process_code"], "REFUND");
+    assert!(
+        sim.calls("alipay.merchant.tradecomplain.reply.submit")
+            .is_empty(),
+        "no free-text reply"
+    );
+    stop.cancel();
 }

@@ -7,6 +7,7 @@
 //! lease); a refund number is derived from (complaint, order, sequence), so a retry after a
 //! crash finds the refund it already asked for instead of asking again.
 
+use super::Actions;
 use crate::callbacks::wechatpay::jobs;
 use crate::complaints::{ComplaintRepo, RefundRecord, complaint_id, derived_id, violation_id};
 use crate::notices::{self, Notice, store_error};
@@ -273,51 +274,6 @@ fn event_name(action_type: &str, event_type: &str) -> String {
         "REFUND_SUCCESS" => "refund arrived".into(),
         "" => event_type.to_string(),
         other => other.to_string(),
-    }
-}
-
-/// Collects the action log of one run.
-struct Actions<'a> {
-    repo: ComplaintRepo<'a>,
-    complaint_id: String,
-    job_id: String,
-    clock: Arc<dyn domain::ports::Clock>,
-    now: DateTime<Utc>,
-    failures: Vec<String>,
-}
-
-impl Actions<'_> {
-    async fn log(
-        &mut self,
-        action: ActionKind,
-        outcome: ActionOutcome,
-        detail: String,
-        request_no: Option<String>,
-    ) -> Result<(), JobError> {
-        let step = self.failures.len();
-        // Each entry at the time it happened, so the log reads in order.
-        self.now = self.clock.now().max(self.now + Duration::microseconds(1));
-        let entry = ActionLogEntry {
-            complaint_id: self.complaint_id.clone(),
-            action_id: derived_id(
-                "act_",
-                &format!(
-                    "{}|{:?}|{:?}|{step}|{}",
-                    self.job_id, action, outcome, self.now
-                ),
-            ),
-            action,
-            trigger: ActionTrigger::Policy,
-            outcome,
-            detail: detail.clone(),
-            request_no,
-            at: self.now,
-        };
-        tracing::info!(complaint_id = %self.complaint_id, action = ?action, outcome = ?outcome, %detail, "action");
-        if outcome == ActionOutcome::Failed {
-            self.failures.push(format!("{action:?}: {detail}"));
-        }
-        self.repo.log_action(&entry).await.map_err(store_error)
     }
 }
 
