@@ -288,3 +288,28 @@ fn the_events_and_notify_queues_each_have_a_consumer() {
         assert_eq!(consumers, vec![binary.to_string()], "{queue}");
     }
 }
+
+#[test]
+fn the_alipay_callback_has_its_own_function() {
+    let t = template();
+    let serving: Vec<String> = of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .filter(|(_, f)| {
+            f["Properties"]["Events"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .any(|(_, e)| {
+                    e["Properties"]["Path"].as_str() == Some("/callbacks/alipay/{app_id}")
+                        && e["Properties"]["Method"].as_str() == Some("POST")
+                })
+        })
+        .map(|(_, f)| {
+            f["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(serving, vec!["callback-alipay".to_string()]);
+}

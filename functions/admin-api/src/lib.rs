@@ -75,3 +75,13 @@ fn rand_bytes() -> [u8; 32] {
     }
     b
 }
+
+/// Run a callback function (only the callback routes) behind the HTTP API.
+pub async fn run_callbacks(name: &'static str) -> Result<(), lambda_http::Error> {
+    app::telemetry::init(app::telemetry::LogFormat::Json);
+    let config = AwsConfig::from_env()?;
+    let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
+    let state = platform_state(&config, &AwsPorts::new(&config, &sdk))?;
+    tracing::info!(table = %config.table, function = name, "ready");
+    lambda_http::run(app::http::callback_router(state)).await
+}

@@ -1,0 +1,8 @@
+//! Alipay messages as a Lambda function behind the HTTP API: verify (key or certificate
+//! mode), dedupe on `notify_id`, record and enqueue, answer `success`. The same handler as the
+//! embedded binary; only the callback routes are served here.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    admin_api::run_callbacks("callback-alipay").await
+}
