@@ -306,3 +306,74 @@ async fn consumer_complaints_are_refunded_and_finished_with_refund() {
     );
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_handle_alipay_complaints_through_the_admin_api() {
+    let (h, sim, stop) = with_worker(AlipayMode::PublicKey, false).await;
+    sim.add_trade_complaint(json!({"complain_event_id": "2024052100003", "status": "MERCHANT_PROCESSING",
+        "trade_no": "2024052122001400003", "gmt_create": "2024-05-21 10:00:00", "content": "质量问题", "trade_amount": "30.00"}));
+    let msg = sim.message(
+        APP_ID,
+        "alipay.merchant.tradecomplain.changed",
+        &json!({"complain_event_id": "2024052100003"}),
+    );
+    assert_eq!(post(&h, PATH, form(&msg)).await.1, "success");
+    let d = detail_when(&h, "the automatic reply", |d| {
+        d["complaint"]["replied"] == true
+    })
+    .await;
+    let cid = d["complaint"]["id"].as_str().expect("id").to_string();
+    assert!(
+        sim.calls("alipay.trade.refund").is_empty(),
+        "auto-refund is off"
+    );
+    let (s, media) = h
+        .raw(
+            Method::POST,
+            "/admin/v1/media?filename=proof.bmp",
+            Some(ADMIN),
+            Some("BM proof".into()),
+            "image/bmp",
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let media: serde_json::Value = serde_json::from_slice(&media).expect("json");
+    let act = |path: &str, body: serde_json::Value| {
+        let path = format!("/admin/v1/complaints/{cid}/{path}");
+        let h = &h;
+        async move { h.admin(Method::POST, &path, Some(body)).await }
+    };
+    let (s, b) = act(
+        "supplement",
+        json!({"text": "已补充发货凭证", "images": [media["id"]]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = act("refund", json!({"amount_fen": 1000, "reason": "部分退款"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        sim.calls("alipay.trade.refund")[0].biz["refund_amount"],
+        "10.00"
+    );
+    let (s, b) = act("feedback", json!({"code": "02", "text": "已部分退款"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        sim.calls("alipay.merchant.tradecomplain.feedback.submit")[0].biz["feedback_code"],
+        "02"
+    );
+    assert_eq!(sim.calls("alipay.merchant.image.upload").len(), 1);
+    let (s, b) = act("refund-progress", json!({"action": "approve"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let (_, d) = h
+        .admin(Method::GET, &format!("/admin/v1/complaints/{cid}"), None)
+        .await;
+    assert_eq!(d["complaint"]["refunded_fen"], 1000);
+    let admin_actions = d["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["trigger"]["by"] == "admin")
+        .count();
+    assert_eq!(admin_actions, 3);
+    stop.cancel();
+}

@@ -207,7 +207,7 @@ async fn target(
     })
 }
 
-async fn log(
+pub(crate) async fn log_admin(
     state: &AppState,
     caller: &Caller,
     complaint_id: &str,
@@ -250,7 +250,7 @@ async fn logged<T>(
 ) -> Result<T, ApiError> {
     match result {
         Ok(v) => {
-            log(
+            log_admin(
                 state,
                 caller,
                 complaint_id,
@@ -263,7 +263,7 @@ async fn logged<T>(
             Ok(v)
         }
         Err(e) => {
-            log(
+            log_admin(
                 state,
                 caller,
                 complaint_id,
@@ -377,6 +377,19 @@ pub async fn reply(
             "jump_url and jump_url_text go together",
         ));
     }
+    let c = visible(&state, &caller, &id).await?;
+    if c.platform == Platform::Alipay {
+        return super::alipay_actions::act(
+            &state,
+            &caller,
+            &c,
+            "reply",
+            Some(body.text),
+            None,
+            &body.images,
+        )
+        .await;
+    }
     let t = target(&state, &caller, &id, "reply").await?;
     let images = platform_media(&state, &caller, &t, &body.images).await?;
     let result = t
@@ -419,7 +432,30 @@ pub async fn complete(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    body: String,
 ) -> Result<Json<ActionResult>, ApiError> {
+    let c = visible(&state, &caller, &id).await?;
+    if c.platform == Platform::Alipay {
+        let b: serde_json::Value = if body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            crate::http::parse_json(body.as_bytes())?
+        };
+        let text = b["text"]
+            .as_str()
+            .map(String::from)
+            .or(Some("已处理完成".into()));
+        return super::alipay_actions::act(
+            &state,
+            &caller,
+            &c,
+            "complete",
+            text,
+            b["code"].as_str().map(String::from),
+            &[],
+        )
+        .await;
+    }
     let t = target(&state, &caller, &id, "complete").await?;
     let result = t
         .client
@@ -467,6 +503,11 @@ pub async fn refund(
     Path(id): Path<String>,
     ValidJson(body): ValidJson<RefundBody>,
 ) -> Result<Json<RefundRecord>, ApiError> {
+    let c = visible(&state, &caller, &id).await?;
+    if c.platform == Platform::Alipay {
+        return super::alipay_actions::refund(&state, &caller, &c, body.amount_fen, body.reason)
+            .await;
+    }
     let t = target(&state, &caller, &id, "refund").await?;
     let order = match &body.transaction_id {
         Some(tid) => t
@@ -641,8 +682,32 @@ pub async fn other_action(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, action)): Path<(String, String)>,
+    body: String,
 ) -> Result<Json<ActionResult>, ApiError> {
     let c = visible(&state, &caller, &id).await?;
+    if c.platform == Platform::Alipay && matches!(action.as_str(), "feedback" | "supplement") {
+        let b: serde_json::Value = if body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            crate::http::parse_json(body.as_bytes())?
+        };
+        let images: Vec<String> = b["images"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        return super::alipay_actions::act(
+            &state,
+            &caller,
+            &c,
+            &action,
+            b["text"].as_str().map(String::from),
+            b["code"].as_str().map(String::from),
+            &images,
+        )
+        .await;
+    }
     if !matches!(
         action.as_str(),
         "feedback" | "supplement" | "refund-evidence" | "appeal"

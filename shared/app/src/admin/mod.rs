@@ -3,6 +3,7 @@
 //! by the embedded binary and by the `admin-api` Lambda function.
 
 pub mod accounts;
+pub mod alipay_actions;
 pub mod complaints;
 pub mod dead_letters;
 pub mod notifications;

@@ -1,0 +1,293 @@
+//! Admin actions on Alipay complaints: reply, feedback (with a code), supplement (trade
+//! complaints), refund (both families), complete (the finishing feedback, or `process.finish`
+//! for consumer complaints). Images come from `POST /media` and are uploaded to Alipay when the
+//! action is sent. Every action goes in the action log.
+
+use super::complaints::{ActionResult, log_admin};
+use crate::ApiError;
+use crate::auth::Caller;
+use crate::complaints::{ComplaintRepo, RefundRecord, derived_id};
+use crate::repo::AccountRepo;
+use crate::state::AppState;
+use alipay::client::{AlipayError, Client};
+use axum::Json;
+use domain::complaint::{ActionKind, ActionOutcome, Complaint, ComplaintStatus};
+
+fn platform(e: AlipayError) -> ApiError {
+    if e.is_retryable() {
+        ApiError::Unavailable(Box::new(e))
+    } else {
+        ApiError::Platform(e.to_string())
+    }
+}
+
+fn trade_only(c: &Complaint, action: &str) -> Result<(), ApiError> {
+    if c.family.as_deref() == Some("risk") {
+        return Err(ApiError::Conflict(format!(
+            "Alipay consumer complaints have no {action}: refund, then complete with a process code"
+        )));
+    }
+    Ok(())
+}
+
+async fn client(state: &AppState, c: &Complaint) -> Result<Client, ApiError> {
+    let (account, _) = AccountRepo::new(&*state.ports.records)
+        .get(&c.account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("complaint {} not found", c.id)))?;
+    crate::policy::alipay::client(state, &account)
+        .await
+        .map_err(|e| ApiError::Conflict(format!("cannot call Alipay: {e}")))
+}
+
+/// Upload our stored media to Alipay; its image ids.
+async fn images(
+    state: &AppState,
+    client: &Client,
+    ids: &[String],
+) -> Result<Vec<String>, ApiError> {
+    let repo = ComplaintRepo::new(&*state.ports.records);
+    let mut out = Vec::new();
+    for (n, id) in ids.iter().enumerate().take(4) {
+        let m = repo
+            .media(id)
+            .await?
+            .ok_or_else(|| ApiError::field(format!("images[{n}]"), format!("no media {id}")))?;
+        let blob = state
+            .ports
+            .blobs
+            .get(&format!("media/{}", m.id))
+            .await
+            .map_err(|e| ApiError::Unavailable(Box::new(e)))?
+            .ok_or_else(|| ApiError::field(format!("images[{n}]"), "no content"))?;
+        let kind = m.filename.rsplit('.').next().unwrap_or("png").to_string();
+        out.push(
+            client
+                .image_upload(&kind, &m.filename, blob.bytes)
+                .await
+                .map_err(platform)?,
+        );
+    }
+    Ok(out)
+}
+
+fn result(id: &str, action: ActionKind, request_no: Option<String>) -> Json<ActionResult> {
+    Json(ActionResult {
+        complaint_id: id.to_string(),
+        action,
+        outcome: ActionOutcome::Succeeded,
+        request_no,
+    })
+}
+
+/// `reply`, `feedback`, `supplement` or `complete` with a text (and a code for feedback).
+pub async fn act(
+    state: &AppState,
+    caller: &Caller,
+    c: &Complaint,
+    action: &str,
+    text: Option<String>,
+    code: Option<String>,
+    image_ids: &[String],
+) -> Result<Json<ActionResult>, ApiError> {
+    let client = client(state, c).await?;
+    let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    let need_text = || {
+        text.clone()
+            .filter(|t| t.chars().count() <= 200)
+            .ok_or_else(|| ApiError::field("text", "must be 1 to 200 characters"))
+    };
+    let id = &c.platform_complaint_id;
+    let (kind, sent, what) = match action {
+        "reply" => {
+            trade_only(c, "reply")?;
+            let t = need_text()?;
+            let imgs = images(state, &client, image_ids).await?;
+            (
+                ActionKind::Reply,
+                client.tradecomplain_reply(id, &t, &imgs).await.map(|_| ()),
+                "reply sent".to_string(),
+            )
+        }
+        "supplement" => {
+            trade_only(c, "supplement")?;
+            let t = need_text()?;
+            let imgs = images(state, &client, image_ids).await?;
+            (
+                ActionKind::Supplement,
+                client
+                    .tradecomplain_supplement(id, &t, &imgs)
+                    .await
+                    .map(|_| ()),
+                "supplement sent".to_string(),
+            )
+        }
+        "feedback" | "complete" if c.family.as_deref() != Some("risk") => {
+            let code = code.unwrap_or_else(|| "05".into());
+            if !matches!(code.as_str(), "00" | "02" | "03" | "04" | "05" | "06") {
+                return Err(ApiError::field("code", "one of 00, 02, 03, 04, 05, 06"));
+            }
+            let t = need_text()?;
+            let imgs = images(state, &client, image_ids).await?;
+            (
+                ActionKind::Feedback,
+                client
+                    .tradecomplain_feedback(id, &code, &t, &imgs)
+                    .await
+                    .map(|_| ()),
+                format!("feedback {code}"),
+            )
+        }
+        "complete" => {
+            let code = code.unwrap_or_else(|| "CONSENSUS_WITH_CLIENT".into());
+            let n: i64 = id
+                .parse()
+                .map_err(|_| ApiError::Internal("consumer complaint id is not a number".into()))?;
+            (
+                ActionKind::Complete,
+                client
+                    .risk_complaint_finish(&[n], &code, text.as_deref().unwrap_or(""))
+                    .await
+                    .map(|_| ()),
+                format!("process.finish {code}"),
+            )
+        }
+        other => {
+            return Err(ApiError::Conflict(format!(
+                "Alipay complaints have no {other} action"
+            )));
+        }
+    };
+    match sent {
+        Ok(()) => {
+            log_admin(
+                state,
+                caller,
+                &c.id,
+                kind,
+                ActionOutcome::Succeeded,
+                what,
+                None,
+            )
+            .await?;
+            let repo = ComplaintRepo::new(&*state.ports.records);
+            if matches!(kind, ActionKind::Feedback | ActionKind::Complete) {
+                repo.modify(&c.id, |x| {
+                    x.completed = true;
+                    x.status = if kind == ActionKind::Complete {
+                        ComplaintStatus::Resolved
+                    } else {
+                        ComplaintStatus::AwaitingPlatform
+                    };
+                })
+                .await?;
+            } else if kind == ActionKind::Reply {
+                repo.modify(&c.id, |x| x.replied = true).await?;
+            }
+            Ok(result(&c.id, kind, None))
+        }
+        Err(e) => {
+            log_admin(
+                state,
+                caller,
+                &c.id,
+                kind,
+                ActionOutcome::Failed,
+                format!("{what}: {e}"),
+                None,
+            )
+            .await?;
+            Err(platform(e))
+        }
+    }
+}
+
+/// A refund by hand: the next sequence's request number.
+pub async fn refund(
+    state: &AppState,
+    caller: &Caller,
+    c: &Complaint,
+    amount_fen: u64,
+    reason: Option<String>,
+) -> Result<Json<RefundRecord>, ApiError> {
+    let client = client(state, c).await?;
+    let order = c
+        .orders
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::field("transaction_id", "the complaint has no trade"))?;
+    let trade = order
+        .transaction_id
+        .clone()
+        .ok_or_else(|| ApiError::field("transaction_id", "the complaint has no trade number"))?;
+    let repo = ComplaintRepo::new(&*state.ports.records);
+    let existing = repo
+        .detail(&c.id)
+        .await?
+        .map(|d| d.refunds)
+        .unwrap_or_default();
+    let already: u64 = existing.iter().map(|r| r.amount_fen).sum();
+    let total = order.amount_fen.unwrap_or_default();
+    if amount_fen == 0 || already + amount_fen > total {
+        return Err(ApiError::field(
+            "amount_fen",
+            format!("must be 1 to {} fen", total.saturating_sub(already)),
+        ));
+    }
+    let sequence = existing.iter().map(|r| r.sequence).max().unwrap_or(0) + 1;
+    let number = format!(
+        "CD{}{:06}",
+        derived_id("", &format!("{}|{trade}|{sequence}", c.id)),
+        sequence
+    );
+    match client
+        .trade_refund(
+            &trade,
+            amount_fen,
+            &number,
+            reason.as_deref().unwrap_or("投诉退款"),
+        )
+        .await
+    {
+        Ok(_) => {
+            log_admin(
+                state,
+                caller,
+                &c.id,
+                ActionKind::Refund,
+                ActionOutcome::Succeeded,
+                format!("refund of {amount_fen} fen"),
+                Some(number.clone()),
+            )
+            .await?;
+            let now = state.ports.clock.now();
+            let r = RefundRecord {
+                complaint_id: c.id.clone(),
+                out_refund_no: number,
+                sequence,
+                transaction_id: Some(trade),
+                amount_fen,
+                refund_id: None,
+                status: "SUCCESS".into(),
+                created_at: now,
+                updated_at: now,
+            };
+            repo.put_refund(&c.account_id, &r).await?;
+            repo.modify(&c.id, |x| x.refunded_fen += amount_fen).await?;
+            Ok(Json(r))
+        }
+        Err(e) => {
+            log_admin(
+                state,
+                caller,
+                &c.id,
+                ActionKind::Refund,
+                ActionOutcome::Failed,
+                e.to_string(),
+                Some(number),
+            )
+            .await?;
+            Err(platform(e))
+        }
+    }
+}
