@@ -190,6 +190,10 @@ fn the_demo_shows_a_complaint_end_to_end() {
         "1 reply",
         "1 refund (1999 fen",
         "1 completion; the complaint is now \"PROCESSED\"",
+        "Alipay pushed alipay.merchant.tradecomplain.changed",
+        "\"success\"",
+        "alipay refund: succeeded",
+        "The Alipay simulator saw 1 reply, 1 refund (12.50 yuan), 1 finishing feedback.",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }

@@ -255,8 +255,119 @@ pub async fn run() -> anyhow::Result<()> {
             .map(|c| c["complaint_state"].to_string())
             .unwrap_or_default(),
     );
+    alipay_demo(&admin, &base).await?;
     shutdown.cancel();
     let _ = worker.await;
+    Ok(())
+}
+
+/// An Alipay trade complaint through the same server: a signed message to
+/// `/callbacks/alipay/{app_id}`, then reply, refund and the finishing feedback.
+async fn alipay_demo(admin: &Admin, base: &str) -> anyhow::Result<()> {
+    use sandbox::alipay::{AlipayKeys, AlipayMode, AlipaySim, SimApp};
+    const APP_ID: &str = "2021000000000001";
+    println!(
+        "
+And an Alipay trade complaint (public-key certificate mode):
+"
+    );
+    let sim = AlipaySim::start(AlipayKeys::generate(), AlipayMode::Certificate).await?;
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048)?;
+    let (app_cert, app_cert_sn) = sim.keys().issue_app_cert(&key.to_public_key());
+    sim.add_app(SimApp {
+        app_id: APP_ID.into(),
+        public_key: key.to_public_key(),
+        app_cert_sn: Some(app_cert_sn),
+    });
+    step(
+        1,
+        format!(
+            "Alipay gateway simulator on {} (RSA2, certificate SNs checked)",
+            sim.gateway_url()
+        ),
+    );
+    admin
+        .call(
+            reqwest::Method::POST,
+            "/accounts",
+            Some(json!({
+                "kind": "alipay_app", "name": "Demo Alipay app",
+                "settings": {"app_id": APP_ID, "reply_text": "您好，已为您全额退款。", "auto_refund": true,
+                             "refund_cap_fen": 10_000, "api_base_url": sim.gateway_url()},
+                "credentials": {"mode": "certificate", "app_private_key": key.to_pkcs8_pem(LineEnding::LF)?.to_string(),
+                                "app_cert": app_cert, "alipay_cert": sim.keys().alipay_cert_pem, "alipay_root_cert": sim.keys().root_pem},
+            })),
+        )
+        .await?;
+    step(
+        2,
+        format!("Alipay app {APP_ID}: auto-reply and auto-refund on"),
+    );
+    sim.add_trade_complaint(json!({"complain_event_id": "2026112200000001", "status": "MERCHANT_PROCESSING",
+        "trade_no": "2026112222001400000001", "gmt_create": "2026-11-22 10:00:00", "content": "商品未收到，要求退款",
+        "trade_amount": "12.50"}));
+    let msg = sim.message(
+        APP_ID,
+        "alipay.merchant.tradecomplain.changed",
+        &json!({"complain_event_id": "2026112200000001"}),
+    );
+    let url = format!("{base}/callbacks/alipay/{APP_ID}");
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .form(&msg)
+        .send()
+        .await?
+        .text()
+        .await?;
+    step(
+        3,
+        format!(
+            "Alipay pushed alipay.merchant.tradecomplain.changed to {url}: {answer:?} (signature verified, queued durably)"
+        ),
+    );
+    let mut detail = Value::Null;
+    for _ in 0..100 {
+        let list = admin
+            .call(reqwest::Method::GET, "/complaints?platform=alipay", None)
+            .await?;
+        if let Some(id) = list["items"][0]["id"].as_str() {
+            detail = admin
+                .call(reqwest::Method::GET, &format!("/complaints/{id}"), None)
+                .await?;
+            if detail["complaint"]["completed"] == true {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if detail["complaint"]["completed"] != true {
+        bail!("the Alipay complaint did not finish within 10 s: {detail}");
+    }
+    let mut n = 4;
+    for a in detail["actions"].as_array().into_iter().flatten() {
+        step(
+            n,
+            format!(
+                "alipay {}: {} ({})",
+                text(&a["action"]),
+                text(&a["outcome"]),
+                text(&a["detail"])
+            ),
+        );
+        n += 1;
+    }
+    println!(
+        "\nThe Alipay simulator saw {} reply, {} refund ({} yuan), {} finishing feedback.",
+        sim.calls("alipay.merchant.tradecomplain.reply.submit")
+            .len(),
+        sim.calls("alipay.trade.refund").len(),
+        sim.calls("alipay.trade.refund")
+            .first()
+            .map(|c| text(&c.biz["refund_amount"]))
+            .unwrap_or_default(),
+        sim.calls("alipay.merchant.tradecomplain.feedback.submit")
+            .len(),
+    );
     Ok(())
 }
 
