@@ -343,8 +343,7 @@ And an Alipay trade complaint (public-key certificate mode):
     if detail["complaint"]["completed"] != true {
         bail!("the Alipay complaint did not finish within 10 s: {detail}");
     }
-    let mut n = 4;
-    for a in detail["actions"].as_array().into_iter().flatten() {
+    for (n, a) in (4..).zip(detail["actions"].as_array().into_iter().flatten()) {
         step(
             n,
             format!(
@@ -354,7 +353,6 @@ And an Alipay trade complaint (public-key certificate mode):
                 text(&a["detail"])
             ),
         );
-        n += 1;
     }
     println!(
         "\nThe Alipay simulator saw {} reply, {} refund ({} yuan), {} finishing feedback.",
