@@ -279,8 +279,17 @@ async fn trade_complaints_end_to_end_in_certificate_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consumer_complaints_are_refunded_and_finished_with_refund() {
-    let (h, sim, stop) = with_worker(AlipayMode::Certificate, true).await;
+async fn consumer_complaints_are_refunded_and_finished_in_certificate_mode() {
+    consumer_complaint_end_to_end(AlipayMode::Certificate).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_complaints_are_refunded_and_finished_in_key_mode() {
+    consumer_complaint_end_to_end(AlipayMode::PublicKey).await;
+}
+
+async fn consumer_complaint_end_to_end(mode: AlipayMode) {
+    let (h, sim, stop) = with_worker(mode, true).await;
     sim.add_risk_complaint(json!({"id": 24646950354_i64, "task_id": "TS1", "status": "WAIT_PROCESS", "complain_amount": "5.00",
         "complain_content": "未经同意扣款", "gmt_complain": "2024-05-21 10:00:00", "trade_no": "2024052122001400009",
         "complaint_trade_info_list": [{"trade_no": "2024052122001400009", "out_no": "T9", "amount": "5.00", "status": "WAIT_PROCESS"}]}));
@@ -376,4 +385,103 @@ async fn staff_handle_alipay_complaints_through_the_admin_api() {
         .count();
     assert_eq!(admin_actions, 3);
     stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_app_is_recorded_only_and_a_wrong_certificate_is_refused() {
+    let (h, sim, stop) = with_worker(AlipayMode::Certificate, true).await;
+    // A message signed by another Alipay key than the configured certificate's: refused.
+    let stranger = AlipaySim::start(AlipayKeys::generate(), AlipayMode::Certificate)
+        .await
+        .expect("sim");
+    let forged = stranger.message(
+        APP_ID,
+        "alipay.merchant.tradecomplain.changed",
+        &json!({"complain_event_id": "2024052100004"}),
+    );
+    assert_eq!(
+        post(&h, PATH, form(&forged)).await,
+        (StatusCode::BAD_REQUEST, "fail".to_string())
+    );
+
+    let (_, list) = h.admin(Method::GET, "/admin/v1/accounts", None).await;
+    let id = list["items"][0]["id"].as_str().expect("id").to_string();
+    let (s, _) = h
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{id}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    sim.add_trade_complaint(json!({"complain_event_id": "2024052100004", "status": "MERCHANT_PROCESSING",
+        "trade_no": "2024052122001400004", "gmt_create": "2024-05-21 10:00:00", "content": "x", "trade_amount": "1.00"}));
+    let msg = sim.message(
+        APP_ID,
+        "alipay.merchant.tradecomplain.changed",
+        &json!({"complain_event_id": "2024052100004"}),
+    );
+    assert_eq!(post(&h, PATH, form(&msg)).await.1, "success");
+    let d = detail_when(&h, "the record", |d| {
+        d["complaint"]["platform_complaint_id"] == "2024052100004"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        d["notifications"].as_array().is_some_and(Vec::is_empty),
+        "no notice to a disabled app's staff"
+    );
+    assert!(
+        sim.calls("alipay.merchant.tradecomplain.reply.submit")
+            .is_empty()
+    );
+    assert!(sim.calls("alipay.trade.refund").is_empty());
+    stop.cancel();
+}
+
+/// A message signed by python-alipay-sdk (the independent peer) with Alipay's key is accepted
+/// by our callback over HTTP.
+#[tokio::test]
+async fn a_message_signed_by_the_peer_sdk_is_accepted() {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    use std::io::Write;
+    let (h, sim) = setup(AlipayMode::PublicKey).await;
+    let params = json!({"msg_method": "alipay.merchant.tradecomplain.changed", "app_id": APP_ID,
+        "biz_content": "{\"complain_event_id\":\"2024052100005\"}", "notify_id": "peer-0001",
+        "charset": "utf-8", "version": "1.1", "utc_timestamp": "1763800000000"});
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut child = std::process::Command::new(root.join(".venv-test/bin/python"))
+        .arg(root.join("scripts/peer_alipay.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python-alipay-sdk peer (run ./scripts/test once to install it)");
+    let req = json!({"op": "sign",
+        "app_private_key": sim.keys().alipay_key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
+        "app_public_key": sim.keys().alipay_key.to_public_key().to_public_key_pem(LineEnding::LF).expect("pem"),
+        "params": params});
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(req.to_string().as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("peer");
+    let signed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("peer answer");
+    let mut form_params: Vec<(String, String)> = params
+        .as_object()
+        .expect("object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    form_params.push(("sign_type".into(), "RSA2".into()));
+    form_params.push((
+        "sign".into(),
+        signed["sign"].as_str().expect("sign").to_string(),
+    ));
+    assert_eq!(
+        post(&h, PATH, form(&form_params)).await,
+        (StatusCode::OK, "success".to_string())
+    );
+    assert_eq!(queued(&h).await.len(), 1);
 }

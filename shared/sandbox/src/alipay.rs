@@ -472,6 +472,21 @@ async fn gateway(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
             drop(complaints);
             s.answer(&method, ok(json!({})))
         }
+        "alipay.merchant.tradecomplain.batchquery" => {
+            let page = biz["page_num"].as_u64().unwrap_or(1).max(1) as usize;
+            let size = biz["page_size"].as_u64().unwrap_or(10).clamp(1, 20) as usize;
+            let mut all: Vec<Value> = lock(&s.complaints).values().cloned().collect();
+            all.sort_by(|a, b| a["complain_event_id"].as_str().cmp(&b["complain_event_id"].as_str()));
+            let total = all.len();
+            let items: Vec<Value> = all.into_iter().skip((page - 1) * size).take(size).collect();
+            s.answer(&method, ok(json!({"page_num": page, "page_size": size, "total_num": total,
+                "total_page_num": total.div_ceil(size), "trade_complain_infos": items})))
+        }
+        "alipay.security.risk.complaint.info.batchquery" => {
+            let all: Vec<Value> = lock(&s.risk).values().cloned().collect();
+            s.answer(&method, ok(json!({"total_size": all.len(), "current_page": 1, "page_size": all.len(), "complaint_list": all})))
+        }
+        "alipay.security.risk.complaint.file.upload" => s.answer(&method, ok(json!({"file_key": format!("FK{}", hex::encode(rand::random::<[u8; 8]>())), "file_name": "evidence", "file_url": ""}))),
         "alipay.merchant.image.upload" => s.answer(&method, ok(json!({"image_id": format!("IMG{}", hex::encode(rand::random::<[u8; 8]>())), "image_url": ""}))),
         "alipay.security.risk.complaint.info.query" => match lock(&s.risk).get(&biz["complain_id"].as_i64().unwrap_or_default()).cloned() {
             Some(c) => s.answer(&method, ok(c)),

@@ -191,3 +191,37 @@ async fn images_upload_with_the_file_part_unsigned() {
     assert!(id.starts_with("IMG"));
     assert_eq!(sim.calls("alipay.merchant.image.upload").len(), 1);
 }
+
+#[tokio::test]
+async fn complaints_are_listed_in_both_families_and_evidence_uploaded() {
+    let (sim, client, _) = key_mode().await;
+    let mut second = complaint();
+    second["complain_event_id"] = json!("2024052100002");
+    sim.add_trade_complaint(second);
+    sim.add_risk_complaint(
+        json!({"id": 1_i64, "status": "WAIT_PROCESS", "complain_amount": "1.00"}),
+    );
+    let p1 = client
+        .tradecomplain_batchquery("2024-05-01 00:00:00", "2024-05-31 23:59:59", 1, 1)
+        .await
+        .expect("page 1");
+    let p2 = client
+        .tradecomplain_batchquery("2024-05-01 00:00:00", "2024-05-31 23:59:59", 2, 1)
+        .await
+        .expect("page 2");
+    assert_eq!(p1["total_num"], 2);
+    assert_ne!(
+        p1["trade_complain_infos"][0]["complain_event_id"],
+        p2["trade_complain_infos"][0]["complain_event_id"]
+    );
+    let risk = client
+        .risk_complaint_batchquery("2024-05-01 00:00:00", "2024-05-31 23:59:59", 1, 10)
+        .await
+        .expect("risk");
+    assert_eq!(risk["complaint_list"][0]["id"], 1);
+    let key = client
+        .risk_file_upload("proof.png", b"\x89PNG".to_vec())
+        .await
+        .expect("upload");
+    assert!(key.starts_with("FK"));
+}
