@@ -110,6 +110,25 @@ impl Server {
             .join("\n")
     }
 
+    /// An admin API call with `token`: the status and the JSON answer (Null when empty).
+    pub async fn admin(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, self.url(&format!("/admin/v1{path}")))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("admin call");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// Wait up to `limit` for the process to exit by itself (e.g. an injected crash).
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let start = Instant::now();

@@ -17,15 +17,7 @@ async fn admin(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, s.url(&format!("/admin/v1{path}")))
-        .bearer_auth(ADMIN);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("admin call");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    s.admin(ADMIN, method, path, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,36 +6,9 @@
 use rsa::RsaPrivateKey;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 fn peer(req: &Value) -> Value {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join(".venv-test/bin/python");
-    assert!(
-        python.exists(),
-        "python-alipay-sdk is not installed: run ./scripts/test once (it creates .venv-test)"
-    );
-    let mut child = Command::new(python)
-        .arg(root.join("scripts/peer_alipay.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the peer");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(req.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("peer");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    sandbox::peer::run("peer_alipay.py", req)
 }
 
 fn pems(key: &RsaPrivateKey) -> (String, String) {

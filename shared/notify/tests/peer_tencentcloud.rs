@@ -3,36 +3,9 @@
 //! Authorization header equals the one the official SDK builds.
 
 use serde_json::{Value, json};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 fn peer(req: &Value) -> Value {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join(".venv-test/bin/python");
-    assert!(
-        python.exists(),
-        "tencentcloud-sdk-python-sms is not installed: run ./scripts/test once (it creates .venv-test)"
-    );
-    let mut child = Command::new(python)
-        .arg(root.join("scripts/peer_tencentcloud.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the peer");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(req.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("peer");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    sandbox::peer::run("peer_tencentcloud.py", req)
 }
 
 #[test]

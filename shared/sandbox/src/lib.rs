@@ -6,4 +6,5 @@
 
 pub mod alipay;
 pub mod notify;
+pub mod peer;
 pub mod wechatpay;

@@ -9,9 +9,6 @@ use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use sandbox::wechatpay::{KeyMode, PlatformKeys, WechatPaySim};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use wechatpay::notify::Envelope;
 use wechatpay::{MerchantSigner, SignedHeaders, Verifier};
@@ -20,37 +17,9 @@ const MCHID: &str = "1900000109";
 const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
 const APIV3: &str = "0123456789abcdefghijABCDEFGHIJ01";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// Run the peer with one JSON request; its JSON answer.
 fn peer(req: Value) -> Value {
-    let python = root().join(".venv-test/bin/python");
-    assert!(
-        python.exists(),
-        "wechatpayv3 is not installed: run ./scripts/test once (it creates .venv-test)"
-    );
-    let mut child = Command::new(python)
-        .arg(root().join("scripts/peer_wechatpayv3.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the peer");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(req.to_string().as_bytes())
-        .expect("write request");
-    let out = child.wait_with_output().expect("peer output");
-    assert!(
-        out.status.success(),
-        "peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("peer answer is JSON")
+    sandbox::peer::run("peer_wechatpayv3.py", &req)
 }
 
 fn merchant_key() -> &'static RsaPrivateKey {
