@@ -599,12 +599,14 @@ async fn tokens_are_shown_once_stored_hashed_and_revocable() {
     drop(h.state.ports.records.clone());
     let raw = std::fs::read(h.dir.path().join("desk.db")).unwrap_or_default();
     let wal = std::fs::read(h.dir.path().join("desk.db-wal")).unwrap_or_default();
+    // `cdt_<id>_<secret>`: the secret may itself contain `_` (base64url), so take all of it.
     let secret_part = token
-        .rsplit('_')
-        .next()
+        .splitn(3, '_')
+        .nth(2)
         .expect("secret")
         .as_bytes()
         .to_vec();
+    assert!(secret_part.len() >= 20, "{token}");
     for bytes in [raw, wal] {
         assert!(
             !bytes
