@@ -73,6 +73,13 @@ impl AlipayError {
     }
 }
 
+/// Image ids go in as one comma-separated field, only when there are any.
+fn with_images(biz: &mut Value, key: &str, images: &[String]) {
+    if !images.is_empty() {
+        biz[key] = images.join(",").into();
+    }
+}
+
 pub struct Client {
     http: reqwest::Client,
     config: ClientConfig,
@@ -255,9 +262,7 @@ impl Client {
     ) -> Result<Value, AlipayError> {
         let mut b =
             serde_json::json!({"complain_event_id": complain_event_id, "reply_content": content});
-        if !images.is_empty() {
-            b["reply_images"] = images.join(",").into();
-        }
+        with_images(&mut b, "reply_images", images);
         self.call("alipay.merchant.tradecomplain.reply.submit", &b)
             .await
     }
@@ -270,9 +275,7 @@ impl Client {
         images: &[String],
     ) -> Result<Value, AlipayError> {
         let mut b = serde_json::json!({"complain_event_id": complain_event_id, "feedback_code": code, "feedback_content": content});
-        if !images.is_empty() {
-            b["feedback_images"] = images.join(",").into();
-        }
+        with_images(&mut b, "feedback_images", images);
         self.call("alipay.merchant.tradecomplain.feedback.submit", &b)
             .await
     }
@@ -284,9 +287,7 @@ impl Client {
         images: &[String],
     ) -> Result<Value, AlipayError> {
         let mut b = serde_json::json!({"complain_event_id": complain_event_id, "supplement_content": content});
-        if !images.is_empty() {
-            b["supplement_images"] = images.join(",").into();
-        }
+        with_images(&mut b, "supplement_images", images);
         self.call("alipay.merchant.tradecomplain.supplement.submit", &b)
             .await
     }

@@ -210,6 +210,28 @@ impl<'a> ComplaintRepo<'a> {
         )))
     }
 
+    /// Create the record from `new` (then `change`), or apply `change` to the stored one; a
+    /// concurrent create by another event of the same complaint is met with `change`.
+    pub async fn upsert(
+        &self,
+        new: Complaint,
+        mut change: impl FnMut(&mut Complaint),
+    ) -> Result<Complaint, RepoError> {
+        let id = new.id.clone();
+        if self.get(&id).await?.is_some() {
+            return self.modify(&id, change).await;
+        }
+        let mut c = new;
+        change(&mut c);
+        match self.save(&c, 0).await {
+            Ok(_) => Ok(c),
+            Err(RepoError::Store(StoreError::AlreadyExists { .. })) => {
+                self.modify(&id, change).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn put_history(&self, h: &HistoryEntry) -> Result<(), RepoError> {
         let sk = format!("HISTORY#{}#{}", ts(h.at), h.entry_id);
         self.store

@@ -112,6 +112,44 @@ pub struct Complaint {
     pub tags: Vec<String>,
 }
 
+impl Complaint {
+    /// A new record with nothing known yet but who and what it is.
+    pub fn new(
+        id: String,
+        platform: Platform,
+        family: Option<String>,
+        account_id: String,
+        platform_complaint_id: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            platform,
+            family,
+            account_id,
+            sub_mchid: None,
+            platform_complaint_id,
+            raw_status: String::new(),
+            status: ComplaintStatus::Pending,
+            orders: vec![],
+            complaint_amount_fen: None,
+            refunded_fen: 0,
+            problem_type: None,
+            description: None,
+            need_immediate_service: false,
+            deadline: None,
+            complained_at: None,
+            received_at: now,
+            updated_at: now,
+            replied: false,
+            completed: false,
+            payer_phone_masked: None,
+            media: vec![],
+            tags: vec![],
+        }
+    }
+}
+
 /// One entry of the platform's negotiation history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryEntry {

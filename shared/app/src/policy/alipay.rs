@@ -299,51 +299,20 @@ impl JobHandler for Job {
             c.completed |= f.finished;
             c.updated_at = now;
         };
-        let record = match repo.get(&id).await.map_err(store_error)? {
-            Some(_) => repo.modify(&id, fill).await.map_err(store_error)?,
-            None => {
-                let mut c = Complaint {
-                    id: id.clone(),
-                    platform: Platform::Alipay,
-                    family: Some(
-                        if self.family == Family::Trade {
-                            "trade"
-                        } else {
-                            "risk"
-                        }
-                        .into(),
-                    ),
-                    account_id: account.id.clone(),
-                    sub_mchid: None,
-                    platform_complaint_id: f.platform_id.clone(),
-                    raw_status: String::new(),
-                    status: ComplaintStatus::Pending,
-                    orders: vec![],
-                    complaint_amount_fen: None,
-                    refunded_fen: 0,
-                    problem_type: None,
-                    description: None,
-                    need_immediate_service: false,
-                    deadline: None,
-                    complained_at: None,
-                    received_at: now,
-                    updated_at: now,
-                    replied: false,
-                    completed: false,
-                    payer_phone_masked: None,
-                    media: vec![],
-                    tags: vec![],
-                };
-                fill(&mut c);
-                match repo.save(&c, 0).await {
-                    Ok(_) => c,
-                    Err(crate::repo::RepoError::Store(
-                        domain::ports::StoreError::AlreadyExists { .. },
-                    )) => repo.modify(&id, fill).await.map_err(store_error)?,
-                    Err(e) => return Err(store_error(e)),
-                }
-            }
+        let family = if self.family == Family::Trade {
+            "trade"
+        } else {
+            "risk"
         };
+        let new = Complaint::new(
+            id.clone(),
+            Platform::Alipay,
+            Some(family.into()),
+            account.id.clone(),
+            f.platform_id.clone(),
+            now,
+        );
+        let record = repo.upsert(new, fill).await.map_err(store_error)?;
         let audiences: Vec<Audience> = account
             .enabled
             .then(|| Audience {

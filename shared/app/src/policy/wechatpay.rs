@@ -460,45 +460,15 @@ async fn upsert(
         c.tags = tags.clone();
         c.updated_at = now;
     };
-    let record = match repo.get(&id).await.map_err(store_error)? {
-        Some(_) => repo.modify(&id, fill).await.map_err(store_error)?,
-        None => {
-            let mut c = Complaint {
-                id: id.clone(),
-                platform: Platform::Wechatpay,
-                family: None,
-                account_id: owner.account.id.clone(),
-                sub_mchid: None,
-                platform_complaint_id: d.complaint_id.clone(),
-                raw_status: String::new(),
-                status: ComplaintStatus::Pending,
-                orders: vec![],
-                complaint_amount_fen: None,
-                refunded_fen: 0,
-                problem_type: None,
-                description: None,
-                need_immediate_service: false,
-                deadline: None,
-                complained_at: None,
-                received_at: now,
-                updated_at: now,
-                replied: false,
-                completed: false,
-                payer_phone_masked: None,
-                media: vec![],
-                tags: vec![],
-            };
-            fill(&mut c);
-            match repo.save(&c, 0).await {
-                Ok(_) => c,
-                // Created concurrently by another event of the same complaint.
-                Err(crate::repo::RepoError::Store(domain::ports::StoreError::AlreadyExists {
-                    ..
-                })) => repo.modify(&id, fill).await.map_err(store_error)?,
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-    };
+    let new = Complaint::new(
+        id.clone(),
+        Platform::Wechatpay,
+        None,
+        owner.account.id.clone(),
+        d.complaint_id.clone(),
+        now,
+    );
+    let record = repo.upsert(new, fill).await.map_err(store_error)?;
     for (n, e) in history.iter().enumerate() {
         let entry = HistoryEntry {
             complaint_id: id.clone(),
