@@ -1,0 +1,324 @@
+//! The WeChat server message push protocol (mini programs, official accounts, third-party
+//! platforms): URL check, plaintext, compatible and safe modes.
+//!
+//! - URL check: `signature = sha1(sorted(token, timestamp, nonce).join(""))`, answer `echostr`.
+//! - Safe mode: `msg_signature = sha1(sorted(token, timestamp, nonce, Encrypt).join(""))`;
+//!   `Encrypt` is AES-256-CBC under `base64(EncodingAESKey + "=")`, IV = the key's first 16
+//!   bytes, PKCS#7 with 32-byte blocks, plaintext `random(16) || len(4, big-endian) || msg ||
+//!   appid`.
+//! - Compatible mode carries plaintext fields and `Encrypt`: the encrypted copy is the one
+//!   believed.
+
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
+use base64::Engine;
+use serde_json::Value;
+use sha1::{Digest, Sha1};
+
+type Dec = cbc::Decryptor<aes::Aes256>;
+type Enc = cbc::Encryptor<aes::Aes256>;
+
+/// Why a push was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("message is for appid {0}, not this one")]
+    WrongAppid(String),
+    #[error("malformed push: {0}")]
+    Malformed(String),
+}
+
+fn sha1_sorted(parts: &mut [&str]) -> String {
+    parts.sort_unstable();
+    hex::encode(Sha1::digest(parts.concat().as_bytes()))
+}
+
+/// `signature` of the URL check and of plaintext pushes.
+pub fn url_signature(token: &str, timestamp: &str, nonce: &str) -> String {
+    sha1_sorted(&mut [token, timestamp, nonce])
+}
+
+/// `msg_signature` of an encrypted push.
+pub fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypt: &str) -> String {
+    sha1_sorted(&mut [token, timestamp, nonce, encrypt])
+}
+
+fn equal(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y.to_ascii_lowercase()))
+            == 0
+}
+
+/// The query parameters WeChat adds to a push.
+#[derive(Debug, Clone, Default)]
+pub struct PushQuery {
+    pub signature: Option<String>,
+    pub timestamp: String,
+    pub nonce: String,
+    pub encrypt_type: Option<String>,
+    pub msg_signature: Option<String>,
+    pub echostr: Option<String>,
+}
+
+impl PushQuery {
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut q = PushQuery::default();
+        for (k, v) in pairs {
+            let v = v.to_string();
+            match k {
+                "signature" => q.signature = Some(v),
+                "timestamp" => q.timestamp = v,
+                "nonce" => q.nonce = v,
+                "encrypt_type" => q.encrypt_type = Some(v),
+                "msg_signature" => q.msg_signature = Some(v),
+                "echostr" => q.echostr = Some(v),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+/// One app's message push settings: Token, EncodingAESKey (optional in plaintext mode) and the
+/// appid the encrypted messages must name (a third-party platform's: its component appid).
+pub struct Crypto {
+    token: String,
+    key: Option<[u8; 32]>,
+    appid: String,
+}
+
+impl std::fmt::Debug for Crypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Crypto({}, [redacted])", self.appid)
+    }
+}
+
+/// `base64(EncodingAESKey + "=")`: 43 characters → 32 bytes. WeChat's keys are often not
+/// canonical base64 (non-zero trailing bits, including the official sample), so decoding is
+/// lenient about those bits.
+pub fn aes_key(encoding_aes_key: &str) -> Result<[u8; 32], String> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    if encoding_aes_key.len() != 43 {
+        return Err("EncodingAESKey must be 43 characters".into());
+    }
+    LENIENT
+        .decode(format!("{encoding_aes_key}="))
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .ok_or_else(|| "EncodingAESKey is not base64 of 32 bytes".into())
+}
+
+impl Crypto {
+    pub fn new(token: &str, encoding_aes_key: Option<&str>, appid: &str) -> Result<Self, String> {
+        Ok(Self {
+            token: token.to_string(),
+            key: encoding_aes_key.map(aes_key).transpose()?,
+            appid: appid.to_string(),
+        })
+    }
+
+    /// The URL check (GET): the `echostr` to answer when the signature verifies.
+    pub fn verify_url(&self, q: &PushQuery) -> Result<String, PushError> {
+        let sig = q.signature.as_deref().ok_or(PushError::BadSignature)?;
+        if !equal(&url_signature(&self.token, &q.timestamp, &q.nonce), sig) {
+            return Err(PushError::BadSignature);
+        }
+        q.echostr
+            .clone()
+            .ok_or_else(|| PushError::Malformed("no echostr".into()))
+    }
+
+    /// Decrypt an `Encrypt` value; checks the trailing appid.
+    pub fn decrypt(&self, encrypt: &str) -> Result<String, PushError> {
+        let key = self
+            .key
+            .ok_or_else(|| PushError::Malformed("encrypted push but no EncodingAESKey".into()))?;
+        let mut buf = base64::engine::general_purpose::STANDARD
+            .decode(encrypt.trim())
+            .map_err(|_| PushError::Malformed("Encrypt is not base64".into()))?;
+        if buf.is_empty() || buf.len() % 16 != 0 {
+            return Err(PushError::Malformed("Encrypt has a bad length".into()));
+        }
+        let iv: [u8; 16] = key[..16].try_into().expect("16 bytes");
+        let plain = Dec::new(&key.into(), &iv.into())
+            .decrypt_padded_mut::<NoPadding>(&mut buf)
+            .map_err(|_| PushError::Malformed("cannot decrypt".into()))?;
+        let pad = *plain.last().unwrap_or(&0) as usize;
+        if !(1..=32).contains(&pad) || pad > plain.len() {
+            return Err(PushError::Malformed("bad padding".into()));
+        }
+        let body = &plain[..plain.len() - pad];
+        if body.len() < 20 {
+            return Err(PushError::Malformed("decrypted text too short".into()));
+        }
+        let len = u32::from_be_bytes(body[16..20].try_into().expect("4 bytes")) as usize;
+        if body.len() < 20 + len {
+            return Err(PushError::Malformed("bad message length".into()));
+        }
+        let msg = std::str::from_utf8(&body[20..20 + len])
+            .map_err(|_| PushError::Malformed("message is not UTF-8".into()))?;
+        let appid = String::from_utf8_lossy(&body[20 + len..]).to_string();
+        if appid != self.appid {
+            return Err(PushError::WrongAppid(appid));
+        }
+        Ok(msg.to_string())
+    }
+
+    /// Encrypt a message (for encrypted replies and tests): base64 of the AES-CBC ciphertext.
+    pub fn encrypt(&self, msg: &str) -> Result<String, String> {
+        let key = self.key.ok_or("no EncodingAESKey")?;
+        let mut plain = rand::random::<[u8; 16]>().to_vec();
+        plain.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        plain.extend_from_slice(msg.as_bytes());
+        plain.extend_from_slice(self.appid.as_bytes());
+        let pad = 32 - plain.len() % 32;
+        plain.extend(std::iter::repeat_n(pad as u8, pad));
+        let len = plain.len();
+        let iv: [u8; 16] = key[..16].try_into().expect("16 bytes");
+        let out = Enc::new(&key.into(), &iv.into())
+            .encrypt_padded_mut::<NoPadding>(&mut plain, len)
+            .map_err(|_| "encrypt")?
+            .to_vec();
+        Ok(base64::engine::general_purpose::STANDARD.encode(out))
+    }
+
+    /// Verify and open a push (POST): plaintext, compatible or safe mode, XML or JSON body. The
+    /// message as a JSON object (XML turned into JSON, see [`crate::xml`]).
+    pub fn open(&self, q: &PushQuery, body: &[u8]) -> Result<Value, PushError> {
+        let text =
+            std::str::from_utf8(body).map_err(|_| PushError::Malformed("not UTF-8".into()))?;
+        let outer = parse(text)?;
+        let encrypt = outer["Encrypt"].as_str().filter(|s| !s.is_empty());
+        let encrypted = q.encrypt_type.as_deref() == Some("aes") || encrypt.is_some();
+        if !encrypted {
+            let sig = q.signature.as_deref().ok_or(PushError::BadSignature)?;
+            if !equal(&url_signature(&self.token, &q.timestamp, &q.nonce), sig) {
+                return Err(PushError::BadSignature);
+            }
+            return Ok(outer);
+        }
+        let encrypt =
+            encrypt.ok_or_else(|| PushError::Malformed("encrypt_type=aes without Encrypt".into()))?;
+        let sig = q.msg_signature.as_deref().ok_or(PushError::BadSignature)?;
+        if !equal(
+            &msg_signature(&self.token, &q.timestamp, &q.nonce, encrypt),
+            sig,
+        ) {
+            return Err(PushError::BadSignature);
+        }
+        parse(&self.decrypt(encrypt)?)
+    }
+}
+
+/// An XML or JSON message body as a JSON object.
+pub fn parse(text: &str) -> Result<Value, PushError> {
+    let t = text.trim_start();
+    let v = if t.starts_with('<') {
+        crate::xml::to_json(t).map_err(PushError::Malformed)?
+    } else {
+        serde_json::from_str(t).map_err(|e| PushError::Malformed(format!("JSON: {e}")))?
+    };
+    if !v.is_object() {
+        return Err(PushError::Malformed("not an object".into()));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Value {
+        let p = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/wxmsg/official_sample.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(p).expect("fixture")).expect("json")
+    }
+
+    #[test]
+    fn official_sample_url_check_signature_and_decryption() {
+        let f = fixture();
+        let s = |k: &str| f[k].as_str().unwrap().to_string();
+        assert_eq!(
+            url_signature(&s("token"), &s("timestamp"), &s("nonce")),
+            s("url_check_signature")
+        );
+        assert_eq!(
+            msg_signature(&s("token"), &s("timestamp"), &s("nonce"), &s("encrypt")),
+            s("msg_signature")
+        );
+        let c = Crypto::new(&s("token"), Some(&s("encoding_aes_key")), &s("appid")).unwrap();
+        let plain = c.decrypt(&s("encrypt")).unwrap();
+        assert!(plain.starts_with(&s("plaintext_starts_with")), "{plain}");
+        let q = PushQuery {
+            timestamp: s("timestamp"),
+            nonce: s("nonce"),
+            encrypt_type: Some("aes".into()),
+            msg_signature: Some(s("msg_signature")),
+            ..Default::default()
+        };
+        let body = format!(
+            "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{}]]></Encrypt></xml>",
+            s("encrypt")
+        );
+        let msg = c.open(&q, body.as_bytes()).unwrap();
+        assert_eq!(msg["ToUserName"], "gh_10f6c3c3ac5a");
+        // Another appid, another signature: refused.
+        let other = Crypto::new(&s("token"), Some(&s("encoding_aes_key")), "wx0000000000000000")
+            .unwrap();
+        assert_eq!(
+            other.open(&q, body.as_bytes()),
+            Err(PushError::WrongAppid(s("appid")))
+        );
+        let bad = PushQuery {
+            msg_signature: Some("0".repeat(40)),
+            ..q.clone()
+        };
+        assert_eq!(c.open(&bad, body.as_bytes()), Err(PushError::BadSignature));
+        let url = PushQuery {
+            signature: Some(s("url_check_signature")),
+            echostr: Some("hello".into()),
+            ..q
+        };
+        assert_eq!(c.verify_url(&url).unwrap(), "hello");
+    }
+
+    #[test]
+    fn round_trip_and_plaintext_mode() {
+        let c = Crypto::new(
+            "tok",
+            Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+            "wx1",
+        )
+        .unwrap();
+        for n in [0, 1, 11, 12, 31, 32, 33, 100] {
+            let msg = "x".repeat(n);
+            assert_eq!(c.decrypt(&c.encrypt(&msg).unwrap()).unwrap(), msg);
+        }
+        let q = PushQuery {
+            signature: Some(url_signature("tok", "1", "n")),
+            timestamp: "1".into(),
+            nonce: "n".into(),
+            ..Default::default()
+        };
+        let v = c.open(&q, br#"{"MsgType":"event"}"#).unwrap();
+        assert_eq!(v["MsgType"], "event");
+        let wrong = PushQuery {
+            signature: Some(url_signature("other", "1", "n")),
+            ..q
+        };
+        assert_eq!(
+            c.open(&wrong, b"<xml><a>1</a></xml>"),
+            Err(PushError::BadSignature)
+        );
+    }
+}

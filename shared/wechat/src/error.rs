@@ -1,0 +1,62 @@
+//! One error type for every WeChat server API call.
+
+/// What went wrong talking to WeChat. Never carries a URL (WeChat URLs hold `access_token`).
+#[derive(Debug, thiserror::Error)]
+pub enum WechatError {
+    /// No answer, or an answer we could not read.
+    #[error("WeChat unreachable or unreadable: {0}")]
+    Transport(String),
+    /// WeChat answered with a non-zero `errcode`.
+    #[error("WeChat refused ({code}): {message}")]
+    Api { code: i64, message: String },
+    /// We could not make the request (bad input, missing credential).
+    #[error("{0}")]
+    Invalid(String),
+    /// The token cache failed.
+    #[error("token cache: {0}")]
+    Cache(String),
+}
+
+impl WechatError {
+    pub fn transport(e: reqwest::Error) -> Self {
+        WechatError::Transport(e.without_url().to_string())
+    }
+
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            WechatError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The access token is no good: refresh once and retry.
+    pub fn is_token_error(&self) -> bool {
+        matches!(self.code(), Some(40001 | 42001 | 40014))
+    }
+
+    /// `309`: the complaint already moved to another state; the action counts as done.
+    pub fn is_already_moved_on(&self) -> bool {
+        self.code() == Some(309)
+    }
+
+    /// Worth retrying later: transport trouble, `-1` (system busy), `45009` (quota), cache
+    /// trouble.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WechatError::Transport(_) | WechatError::Cache(_) => true,
+            WechatError::Api { code, .. } => *code == -1 || *code == 45009,
+            WechatError::Invalid(_) => false,
+        }
+    }
+}
+
+/// The `errcode` of an answer as an error (0 or absent is success).
+pub fn check(v: &serde_json::Value) -> Result<(), WechatError> {
+    match v["errcode"].as_i64() {
+        None | Some(0) => Ok(()),
+        Some(code) => Err(WechatError::Api {
+            code,
+            message: v["errmsg"].as_str().unwrap_or_default().to_string(),
+        }),
+    }
+}
