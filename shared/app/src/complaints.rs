@@ -443,6 +443,20 @@ impl<'a> ComplaintRepo<'a> {
 
     /// Store a violation; false if it was already stored.
     pub async fn create_violation(&self, v: &Violation) -> Result<bool, RepoError> {
+        match self.store.create(Self::violation_item(v)?).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Create or replace a violation record (records re-read from a platform).
+    pub async fn put_violation(&self, v: &Violation) -> Result<(), RepoError> {
+        self.store.put(Self::violation_item(v)?).await?;
+        Ok(())
+    }
+
+    fn violation_item(v: &Violation) -> Result<Item, RepoError> {
         let sort = format!("{}#{}", ts(v.received_at), v.id);
         let mut item = Item::new(violation_pk(&v.id), "META", encode(v)?).with_gsi1(IndexKey::new(
             format!("VIOLATIONS#{}", v.account_id),
@@ -454,11 +468,7 @@ impl<'a> ComplaintRepo<'a> {
                 sort,
             ));
         }
-        match self.store.create(item).await {
-            Ok(_) => Ok(true),
-            Err(StoreError::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        Ok(item)
     }
 
     pub async fn list_violations(

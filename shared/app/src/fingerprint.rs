@@ -21,6 +21,17 @@ impl Fingerprinter {
         Self { key }
     }
 
+    /// HMAC-SHA256(key, purpose || 0 || value): signatures of values we hand out and get back
+    /// (the one-click authorisation `state`).
+    pub fn mac(&self, purpose: &str, value: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .expect("HMAC-SHA256 accepts a key of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(value);
+        mac.finalize().into_bytes().into()
+    }
+
     /// First 8 hex characters of HMAC-SHA256(key, value).
     pub fn short(&self, value: &str) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)

@@ -191,6 +191,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(healthz))
         .merge(crate::admin::router())
         .merge(crate::callbacks::router())
+        .merge(crate::wxopen::router())
         .fallback(fallback)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(request_id))

@@ -20,6 +20,7 @@ pub mod repo;
 pub mod state;
 pub mod telemetry;
 pub mod worker;
+pub mod wxopen;
 
 pub use error::ApiError;
 pub use state::{AppState, Ports};

@@ -318,34 +318,33 @@ impl Notifier {
         })
     }
 
-    /// A WeChat access token from the shared cache (records store), fetched when missing or
-    /// about to expire; `force` after the platform refused the cached one.
+    /// A WeChat access token from the one token cache ([`wechat::token`]), fetched when missing
+    /// or about to expire; `rejected`: the token WeChat just refused.
     async fn access_token(
         &self,
         base: &url::Url,
         appid: &str,
         secret: &str,
-        force: bool,
+        rejected: Option<&str>,
     ) -> Result<String, SendError> {
-        let records = &*self.state.ports.records;
-        let now = self.state.ports.clock.now().timestamp();
-        let pk = format!("WXTOKEN#{appid}");
-        let cached = records.get(&pk, "TOKEN").await.ok().flatten();
-        if !force
-            && let Some(i) = &cached
-            && i.expires_at.is_some_and(|e| e - 300 > now)
-            && let Some(t) = i.data["access_token"].as_str()
-        {
-            return Ok(t.to_string());
-        }
-        let t = notify::oa::stable_token(&self.http, base, appid, secret, force).await?;
-        let item = Item::new(&pk, "TOKEN", json!({"access_token": t.token}))
-            .expiring_at(now + t.expires_in);
-        if let Err(e) = records.put(item).await {
-            tracing::warn!(%appid, error = %e, "could not cache the access token");
-        }
-        tracing::info!(%appid, force, "WeChat access token fetched");
-        Ok(t.token)
+        let tokens = crate::platforms::wechat::tokens(&self.state, Some(base.as_str()))
+            .map_err(SendError::Invalid)?;
+        tokens
+            .stable_token(appid, &wechat::token::Secret::new(secret), rejected)
+            .await
+            .map_err(|e| match e {
+                wechat::WechatError::Api { code, message } => SendError::Refused {
+                    service: "WeChat",
+                    code: code.to_string(),
+                    message,
+                    retryable: code == -1 || code == 45009,
+                },
+                wechat::WechatError::Invalid(m) => SendError::Invalid(m),
+                other => SendError::Transport {
+                    service: "WeChat",
+                    detail: other.to_string(),
+                },
+            })
     }
 
     /// Send one delivery; per-recipient results on success.
@@ -420,13 +419,15 @@ impl Notifier {
                         &notice,
                         &format!("{}-{openid}", d.id),
                     );
-                    let token = self.access_token(&base, &o.appid, &secret, false).await?;
+                    let token = self.access_token(&base, &o.appid, &secret, None).await?;
                     let sent = match notify::oa::send_template(&self.http, &base, &token, &msg)
                         .await
                     {
                         Err(e) if notify::oa::is_token_error(&e) => {
                             // Refresh once, then retry once.
-                            let token = self.access_token(&base, &o.appid, &secret, true).await?;
+                            let token = self
+                                .access_token(&base, &o.appid, &secret, Some(&token))
+                                .await?;
                             notify::oa::send_template(&self.http, &base, &token, &msg).await
                         }
                         other => other,

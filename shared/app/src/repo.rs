@@ -85,6 +85,18 @@ impl RepoError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, RepoError::Store(StoreError::Unavailable(_)))
     }
+
+    /// Someone else wrote first (version conflict, or the record or platform id exists).
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            RepoError::Store(
+                StoreError::VersionConflict { .. }
+                    | StoreError::AlreadyExists { .. }
+                    | StoreError::TransactionConflict { .. }
+            ) | RepoError::PlatformIdTaken { .. }
+        )
+    }
 }
 
 impl From<RepoError> for crate::ApiError {

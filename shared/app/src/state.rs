@@ -29,6 +29,8 @@ pub struct AppState {
     pub wechatpay: Arc<crate::platforms::wechatpay::Clients>,
     /// Timing of staff notification deliveries.
     pub notifier: crate::notifier::NotifierSettings,
+    /// The HTTP client for platform calls that keep no per-account state (WeChat server APIs).
+    pub http: reqwest::Client,
     /// Fault injection for crash tests (`COMPLAINT_DESK_FAULT`); none in production.
     pub fault_point: Option<Arc<str>>,
 }
@@ -41,6 +43,7 @@ impl AppState {
             admin,
             public_base_url: None,
             wechatpay: Arc::default(),
+            http: reqwest::Client::new(),
             fault_point: None,
             notifier: Default::default(),
         }

@@ -291,6 +291,10 @@ pub struct WxopenComponentSettings {
     pub component_appid: String,
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// Where WeChat's authorisation page lives (default `https://mp.weixin.qq.com/`; tests point
+    /// it at a simulator).
+    #[serde(default)]
+    pub auth_page_base_url: Option<String>,
 }
 
 /// Whether one secret is set, and a fingerprint to compare with what you hold.

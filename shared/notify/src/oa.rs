@@ -1,4 +1,5 @@
-//! WeChat official-account template messages and the `stable_token` access token.
+//! WeChat official-account template messages (the access token comes from the `wechat`
+//! crate's token cache).
 
 use crate::SendError;
 use serde_json::{Value, json};
@@ -22,59 +23,6 @@ fn wechat_error(v: &Value) -> Option<SendError> {
         // -1: system busy; 45009: daily quota (later); token errors are handled by the caller.
         retryable: code == -1 || code == 45009,
     })
-}
-
-/// An access token and its lifetime in seconds.
-#[derive(Clone)]
-pub struct AccessToken {
-    pub token: String,
-    pub expires_in: i64,
-}
-
-impl std::fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "AccessToken([redacted], expires_in: {})",
-            self.expires_in
-        )
-    }
-}
-
-/// `POST /cgi-bin/stable_token`. `force_refresh` is limited by WeChat (20 a day, 30 s apart).
-pub async fn stable_token(
-    http: &reqwest::Client,
-    base: &url::Url,
-    appid: &str,
-    secret: &str,
-    force_refresh: bool,
-) -> Result<AccessToken, SendError> {
-    let url = base
-        .join("cgi-bin/stable_token")
-        .map_err(|e| SendError::Invalid(e.to_string()))?;
-    let v: Value = http
-        .post(url)
-        .json(&json!({"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force_refresh}))
-        .timeout(std::time::Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| SendError::transport("WeChat", e))?
-        .json()
-        .await
-        .map_err(|e| SendError::transport("WeChat", e))?;
-    if let Some(e) = wechat_error(&v) {
-        return Err(e);
-    }
-    match (v["access_token"].as_str(), v["expires_in"].as_i64()) {
-        (Some(t), Some(e)) => Ok(AccessToken {
-            token: t.to_string(),
-            expires_in: e,
-        }),
-        _ => Err(SendError::Transport {
-            service: "WeChat",
-            detail: "stable_token answer without a token".into(),
-        }),
-    }
 }
 
 /// `POST /cgi-bin/message/template/send`; the message id.

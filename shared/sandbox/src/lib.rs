@@ -8,3 +8,4 @@ pub mod alipay;
 pub mod notify;
 pub mod peer;
 pub mod wechatpay;
+pub mod wxapi;

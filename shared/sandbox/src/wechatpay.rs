@@ -109,6 +109,9 @@ struct Inner {
     rejected: AtomicUsize,
     /// (mchid, "complaints" | "violations") → registered URL.
     notification_urls: Mutex<HashMap<(String, &'static str), String>>,
+    /// Orders paid outside complaints (e.g. in a mini program): transaction_id, out_trade_no,
+    /// amount.
+    orders: Mutex<Vec<(String, String, u64)>>,
 }
 
 /// A running simulator.
@@ -136,6 +139,7 @@ impl WechatPaySim {
             certificate_downloads: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
             notification_urls: Mutex::new(HashMap::new()),
+            orders: Mutex::new(Vec::new()),
         });
         let router = Router::new()
             .route("/v3/certificates", get(certificates))
@@ -237,6 +241,15 @@ impl WechatPaySim {
                 immediate: HashMap::new(),
             },
         );
+    }
+
+    /// An order paid to this simulator (refundable), outside any complaint.
+    pub fn add_order(&self, transaction_id: &str, out_trade_no: &str, amount_fen: u64) {
+        lock(&self.inner.orders).push((
+            transaction_id.into(),
+            out_trade_no.into(),
+            amount_fen,
+        ));
     }
 
     /// The complaint as the platform now has it (state, refund flags).
@@ -1018,6 +1031,12 @@ fn order_total(
     transaction_id: Option<&str>,
     out_trade_no: Option<&str>,
 ) -> Option<(String, String, u64)> {
+    if let Some((t, o, a)) = lock(&s.orders)
+        .iter()
+        .find(|(t, o, _)| transaction_id == Some(t.as_str()) || out_trade_no == Some(o.as_str()))
+    {
+        return Some((t.clone(), o.clone(), *a));
+    }
     lock(&s.complaints).values().find_map(|c| {
         c.data["complaint_order_info"]
             .as_array()?

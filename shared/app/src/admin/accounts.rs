@@ -188,6 +188,7 @@ async fn check_settings(state: &AppState, settings: &AccountSettings) -> Result<
         AccountSettings::WxopenComponent(s) => {
             validate::wx_appid("settings.component_appid", &s.component_appid)?;
             validate::base_url("settings.api_base_url", &s.api_base_url)?;
+            validate::base_url("settings.auth_page_base_url", &s.auth_page_base_url)?;
         }
     }
     Ok(())
@@ -299,7 +300,7 @@ pub async fn create_account(
 }
 
 /// The status of an account with no credentials yet: what its mode needs.
-fn empty_status(kind: AccountKind, settings: &AccountSettings) -> CredentialsStatus {
+pub(crate) fn empty_status(kind: AccountKind, settings: &AccountSettings) -> CredentialsStatus {
     let missing: Vec<&str> = match kind {
         AccountKind::AlipayApp => vec!["mode"],
         AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => {

@@ -186,8 +186,13 @@ async fn target(
     let complaint = visible(state, caller, id).await?;
     if complaint.platform != Platform::Wechatpay {
         return Err(ApiError::Conflict(format!(
-            "{action} for {} complaints arrives with that platform",
-            complaint.platform.as_str()
+            "{} complaints have no {action} action{}",
+            complaint.platform.as_str(),
+            if complaint.platform == Platform::Wxmini {
+                ": use reply (agree or refuse), supplement, refund-evidence, appeal or refund"
+            } else {
+                ""
+            }
         )));
     }
     let (account, _) = AccountRepo::new(&*state.ports.records)
@@ -324,7 +329,8 @@ async fn platform_media(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyBody {
-    /// 1 to 200 characters.
+    /// 1 to 200 characters (mini programs: up to 500, or none with images).
+    #[serde(default)]
     pub text: String,
     /// Media ids from `POST /media` (at most 4).
     #[serde(default)]
@@ -333,6 +339,9 @@ pub struct ReplyBody {
     pub jump_url: Option<String>,
     #[serde(default)]
     pub jump_url_text: Option<String>,
+    /// Mini programs only (required there): `agree` (同意和解) or `refuse` (拒绝和解).
+    #[serde(default)]
+    pub decision: Option<domain::account::SettlementDecision>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -367,6 +376,23 @@ pub async fn reply(
     Path(id): Path<String>,
     ValidJson(body): ValidJson<ReplyBody>,
 ) -> Result<Json<ActionResult>, ApiError> {
+    let c = visible(&state, &caller, &id).await?;
+    if c.platform == Platform::Wxmini {
+        if body.jump_url.is_some() {
+            return Err(ApiError::field(
+                "jump_url",
+                "mini-program responses have no jump link",
+            ));
+        }
+        let b = serde_json::json!({"text": body.text, "images": body.images, "decision": body.decision});
+        return super::wxmini_actions::act(&state, &caller, &c, "reply", &b).await;
+    }
+    if body.decision.is_some() {
+        return Err(ApiError::field(
+            "decision",
+            "only mini-program responses agree or refuse to settle",
+        ));
+    }
     let n = body.text.trim().chars().count();
     if n == 0 || n > 200 {
         return Err(ApiError::field("text", "must be 1 to 200 characters"));
@@ -377,7 +403,6 @@ pub async fn reply(
             "jump_url and jump_url_text go together",
         ));
     }
-    let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Alipay {
         return super::alipay_actions::act(
             &state,
@@ -506,6 +531,10 @@ pub async fn refund(
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Alipay {
         return super::alipay_actions::refund(&state, &caller, &c, body.amount_fen, body.reason)
+            .await;
+    }
+    if c.platform == Platform::Wxmini {
+        return super::wxmini_actions::refund(&state, &caller, &c, body.amount_fen, body.reason)
             .await;
     }
     let t = target(&state, &caller, &id, "refund").await?;
@@ -685,6 +714,16 @@ pub async fn other_action(
     body: String,
 ) -> Result<Json<ActionResult>, ApiError> {
     let c = visible(&state, &caller, &id).await?;
+    if c.platform == Platform::Wxmini
+        && matches!(action.as_str(), "supplement" | "refund-evidence" | "appeal")
+    {
+        let b: serde_json::Value = if body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            crate::http::parse_json(body.as_bytes())?
+        };
+        return super::wxmini_actions::act(&state, &caller, &c, &action, &b).await;
+    }
     if c.platform == Platform::Alipay && matches!(action.as_str(), "feedback" | "supplement") {
         let b: serde_json::Value = if body.is_empty() {
             serde_json::Value::Null
@@ -717,10 +756,10 @@ pub async fn other_action(
     Err(ApiError::Conflict(format!(
         "{} complaints have no {action} action{}",
         c.platform.as_str(),
-        if c.platform == Platform::Wechatpay {
-            ": use reply, refund-progress, refund and complete"
-        } else {
-            " yet"
+        match c.platform {
+            Platform::Wechatpay => ": use reply, refund-progress, refund and complete",
+            Platform::Wxmini => ": use reply, supplement, refund-evidence, appeal and refund",
+            Platform::Alipay => ": use reply, feedback, supplement, refund and complete",
         }
     )))
 }
@@ -834,6 +873,16 @@ pub async fn download_media(
     caller: Caller,
     Path((id, n)): Path<(String, usize)>,
 ) -> Result<Response, ApiError> {
+    let c = visible(&state, &caller, &id).await?;
+    if c.platform == Platform::Wxmini {
+        let (bytes, ct) = super::wxmini_actions::media(&state, &c, n).await?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            ct.parse().map_err(ApiError::internal)?,
+        );
+        return Ok((headers, bytes).into_response());
+    }
     let t = target(&state, &caller, &id, "media download").await?;
     let url = t
         .complaint
@@ -899,6 +948,14 @@ pub async fn list_violations(
             items: vec![],
             next_cursor: None,
         }));
+    }
+    if q.cursor.is_none()
+        && let Some((a, _)) = AccountRepo::new(&*state.ports.records).get(&account).await?
+        && matches!(a.settings, domain::account::AccountSettings::WxminiApp(_))
+        && a.enabled
+    {
+        // Mini-program violation records live on the platform: read them first.
+        super::wxmini_actions::sync_violations(&state, &a).await?;
     }
     let (items, next_cursor) = ComplaintRepo::new(&*state.ports.records)
         .list_violations(

@@ -3,6 +3,7 @@
 //! by the embedded binary and by the `admin-api` Lambda function.
 
 pub mod accounts;
+pub mod wxmini_actions;
 pub mod alipay_actions;
 pub mod complaints;
 pub mod dead_letters;
@@ -62,6 +63,14 @@ pub fn router() -> Router<AppState> {
                 .delete(accounts::delete_account),
         )
         .route("/accounts/{id}/credentials", put(accounts::put_credentials))
+        .route(
+            "/accounts/{id}/authorization-link",
+            post(crate::wxopen::authorization_link),
+        )
+        .route(
+            "/accounts/{id}/trade-score",
+            get(wxmini_actions::trade_score),
+        )
         .route(
             "/accounts/{id}/callback-registration",
             post(registration::register)

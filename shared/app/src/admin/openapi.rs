@@ -2,6 +2,7 @@
 
 use super::{
     accounts, complaints, dead_letters, notifications, registration, sub_merchants, tokens,
+    wxmini_actions,
 };
 use crate::credentials;
 use axum::Json;
@@ -42,6 +43,7 @@ impl Modify for Bearer {
         complaints::complete, complaints::refund, complaints::refund_progress,
         complaints::other_action, complaints::upload_media, complaints::download_media,
         complaints::list_violations, complaints::list_deliveries,
+        crate::wxopen::authorization_link, wxmini_actions::trade_score,
     ),
     components(schemas(
         domain::account::AlipayAppSettings, domain::account::WechatpayMerchantSettings,

@@ -4,6 +4,7 @@
 
 pub mod alipay;
 pub mod wechatpay;
+pub mod wxmini;
 
 use axum::Router;
 
@@ -16,5 +17,17 @@ pub fn router() -> Router<crate::AppState> {
         .route(
             "/callbacks/alipay/{app_id}",
             axum::routing::post(alipay::receive),
+        )
+        .route(
+            "/callbacks/wxmini/{appid}",
+            axum::routing::get(wxmini::url_check).post(wxmini::receive),
+        )
+        .route(
+            "/callbacks/wxopen/{component_appid}/messages/{appid}",
+            axum::routing::post(wxmini::receive_authorised),
+        )
+        .route(
+            "/callbacks/wxopen/{component_appid}/events",
+            axum::routing::post(wxmini::events),
         )
 }

@@ -1,3 +1,4 @@
 //! Platform clients built from accounts and their credentials.
 
+pub mod wechat;
 pub mod wechatpay;

@@ -2,6 +2,7 @@
 
 pub mod alipay;
 pub mod wechatpay;
+pub mod wxmini;
 
 use crate::complaints::{ComplaintRepo, derived_id};
 use crate::notices::store_error;
@@ -17,6 +18,7 @@ pub fn registry(state: &AppState) -> JobRegistry {
     let mut r = JobRegistry::new();
     wechatpay::register(&mut r, state);
     alipay::register(&mut r, state);
+    wxmini::register(&mut r, state);
     crate::notifier::register(&mut r, state);
     r
 }

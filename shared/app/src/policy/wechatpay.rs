@@ -228,7 +228,7 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn mask_phone(p: &str) -> String {
+pub(crate) fn mask_phone(p: &str) -> String {
     let chars: Vec<char> = p.chars().collect();
     if chars.len() < 7 {
         return "*".repeat(chars.len());

@@ -1,0 +1,190 @@
+//! WeChat server API clients built from accounts: the one token cache (records store), the
+//! mini-program client of a `wxmini_app` (own secret or through its third-party platform) and
+//! the third-party platform of a `wxopen_component`.
+//!
+//! Cache records: `WXTOKEN#{key}` / `TOKEN` with a version for compare-and-set; keys as in
+//! [`wechat::token`] (`stable:{appid}`, `ticket:{component}`, `component:{component}`,
+//! `authorizer:{appid}`).
+
+use crate::repo::AccountRepo;
+use crate::state::AppState;
+use async_trait::async_trait;
+use domain::account::{Account, AccountSettings, Credentials, WxminiMode};
+use domain::ports::{Item, RecordStore, StoreError};
+use serde_json::Value;
+use std::sync::Arc;
+use wechat::token::{Access, Cached, Component, Secret, TokenCache, Tokens};
+
+/// The token cache in the records store.
+pub struct RecordsTokenCache {
+    pub records: Arc<dyn RecordStore>,
+}
+
+fn pk(key: &str) -> String {
+    format!("WXTOKEN#{key}")
+}
+
+#[async_trait]
+impl TokenCache for RecordsTokenCache {
+    async fn load(&self, key: &str) -> Result<Option<Cached>, String> {
+        self.records
+            .get(&pk(key), "TOKEN")
+            .await
+            .map(|i| {
+                i.map(|i| Cached {
+                    value: i.data,
+                    expires_at: i.expires_at,
+                    version: i.version,
+                })
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    async fn store(
+        &self,
+        key: &str,
+        value: Value,
+        expires_at: Option<i64>,
+        expected: Option<u64>,
+    ) -> Result<bool, String> {
+        let mut item = Item::new(&pk(key), "TOKEN", value);
+        if let Some(e) = expires_at {
+            item = item.expiring_at(e);
+        }
+        let r = match expected {
+            None => self.records.create(item).await,
+            Some(v) => self.records.update(item, v).await,
+        };
+        match r {
+            Ok(_) => Ok(true),
+            Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The token source for one API base (`https://api.weixin.qq.com/` or a simulator).
+pub fn tokens(state: &AppState, base: Option<&str>) -> Result<Tokens, String> {
+    let base: url::Url = base
+        .unwrap_or(wechat::PRODUCTION)
+        .parse()
+        .map_err(|e| format!("api_base_url: {e}"))?;
+    let clock = state.ports.clock.clone();
+    Ok(Tokens::new(
+        state.http.clone(),
+        base,
+        Arc::new(RecordsTokenCache {
+            records: state.ports.records.clone(),
+        }),
+        Arc::new(move || clock.now().timestamp()),
+    ))
+}
+
+/// A third-party platform account: its component appid, secret and push settings.
+pub struct ComponentAccount {
+    pub account: Account,
+    pub component: Component,
+    pub token: String,
+    pub encoding_aes_key: Option<String>,
+    pub api_base_url: Option<String>,
+}
+
+/// The `wxopen_component` account with this id.
+pub async fn component_account(state: &AppState, id: &str) -> Result<ComponentAccount, String> {
+    let (account, _) = AccountRepo::new(&*state.ports.records)
+        .get(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("third-party platform account {id} does not exist"))?;
+    component_of(state, account).await
+}
+
+/// The `wxopen_component` account of a component appid.
+pub async fn component_by_appid(
+    state: &AppState,
+    component_appid: &str,
+) -> Result<Option<ComponentAccount>, String> {
+    let Some(account) = AccountRepo::new(&*state.ports.records)
+        .find_by_platform_id("wxopen", component_appid)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    component_of(state, account).await.map(Some)
+}
+
+async fn component_of(state: &AppState, account: Account) -> Result<ComponentAccount, String> {
+    let AccountSettings::WxopenComponent(s) = &account.settings else {
+        return Err(format!("{} is not a wxopen_component account", account.id));
+    };
+    let Ok(Some(Credentials::WechatApp(c))) =
+        crate::credentials::load(&*state.ports.secrets, &account.id).await
+    else {
+        return Err(format!(
+            "third-party platform {}: credentials are not set",
+            s.component_appid
+        ));
+    };
+    let secret = c
+        .secret
+        .as_ref()
+        .map(|s| Secret::new(s.expose()))
+        .ok_or_else(|| format!("third-party platform {}: secret is not set", s.component_appid))?;
+    Ok(ComponentAccount {
+        component: Component {
+            appid: s.component_appid.clone(),
+            secret,
+        },
+        token: c
+            .token
+            .as_ref()
+            .map(|t| t.expose().to_string())
+            .unwrap_or_default(),
+        encoding_aes_key: c.encoding_aes_key.as_ref().map(|k| k.expose().to_string()),
+        api_base_url: s.api_base_url.clone(),
+        account,
+    })
+}
+
+/// The mini-program client of a `wxmini_app`.
+pub async fn mini_client(state: &AppState, account: &Account) -> Result<wechat::mini::Client, String> {
+    let AccountSettings::WxminiApp(s) = &account.settings else {
+        return Err(format!("{} is not a mini program", account.id));
+    };
+    match s.mode {
+        WxminiMode::Manual => {
+            let Ok(Some(Credentials::WechatApp(c))) =
+                crate::credentials::load(&*state.ports.secrets, &account.id).await
+            else {
+                return Err(format!("mini program {}: credentials are not set", s.appid));
+            };
+            let secret = c
+                .secret
+                .as_ref()
+                .map(|s| Secret::new(s.expose()))
+                .ok_or_else(|| format!("mini program {}: secret is not set", s.appid))?;
+            Ok(wechat::mini::Client::new(
+                tokens(state, s.api_base_url.as_deref())?,
+                Access::Own {
+                    appid: s.appid.clone(),
+                    secret,
+                },
+            ))
+        }
+        WxminiMode::Authorised => {
+            let cid = s
+                .component_account_id
+                .as_deref()
+                .ok_or("an authorised mini program needs component_account_id")?;
+            let c = component_account(state, cid).await?;
+            Ok(wechat::mini::Client::new(
+                tokens(state, c.api_base_url.as_deref())?,
+                Access::Authorizer {
+                    component: c.component,
+                    appid: s.appid.clone(),
+                },
+            ))
+        }
+    }
+}
