@@ -420,18 +420,17 @@ impl Notifier {
                         &format!("{}-{openid}", d.id),
                     );
                     let token = self.access_token(&base, &o.appid, &secret, None).await?;
-                    let sent = match notify::oa::send_template(&self.http, &base, &token, &msg)
-                        .await
-                    {
-                        Err(e) if notify::oa::is_token_error(&e) => {
-                            // Refresh once, then retry once.
-                            let token = self
-                                .access_token(&base, &o.appid, &secret, Some(&token))
-                                .await?;
-                            notify::oa::send_template(&self.http, &base, &token, &msg).await
-                        }
-                        other => other,
-                    };
+                    let sent =
+                        match notify::oa::send_template(&self.http, &base, &token, &msg).await {
+                            Err(e) if notify::oa::is_token_error(&e) => {
+                                // Refresh once, then retry once.
+                                let token = self
+                                    .access_token(&base, &o.appid, &secret, Some(&token))
+                                    .await?;
+                                notify::oa::send_template(&self.http, &base, &token, &msg).await
+                            }
+                            other => other,
+                        };
                     match sent {
                         Ok(_) => results.insert(openid.clone(), "ok".into()),
                         Err(e) if e.is_retryable() => return Err(e),

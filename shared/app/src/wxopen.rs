@@ -28,9 +28,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use domain::account::{
-    Account, AccountSettings, AuthorizationInfo, WxminiAppSettings, WxminiMode,
-};
+use domain::account::{Account, AccountSettings, AuthorizationInfo, WxminiAppSettings, WxminiMode};
 use domain::ports::{Item, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -62,11 +60,14 @@ pub fn verify_state(state: &AppState, s: &str, now: DateTime<Utc>) -> Result<Str
     let (body, mac) = s.split_once('.').ok_or("malformed")?;
     let given = b64().decode(mac).map_err(|_| "malformed")?;
     let want = state.fingerprints.mac(PURPOSE, body.as_bytes());
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(given.as_slice(), want.as_slice())) {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_slice(),
+        want.as_slice(),
+    )) {
         return Err("signature does not verify");
     }
-    let payload = String::from_utf8(b64().decode(body).map_err(|_| "malformed")?)
-        .map_err(|_| "malformed")?;
+    let payload =
+        String::from_utf8(b64().decode(body).map_err(|_| "malformed")?).map_err(|_| "malformed")?;
     let mut parts = payload.split('.');
     let (Some(account), Some(exp)) = (parts.next(), parts.next()) else {
         return Err("malformed");
@@ -113,13 +114,21 @@ fn store(e: impl std::fmt::Display) -> OnboardError {
 }
 
 /// Claim an auth code; `Ok(Err(account_id))` when another request already finished with it.
-async fn claim(state: &AppState, code: &str, via: &str) -> Result<Result<(), String>, OnboardError> {
+async fn claim(
+    state: &AppState,
+    code: &str,
+    via: &str,
+) -> Result<Result<(), String>, OnboardError> {
     let records = &*state.ports.records;
     let pk = format!("WXAUTHCODE#{}", derived_id("", code));
     for _ in 0..150 {
         let now = state.ports.clock.now().timestamp();
-        let item = Item::new(&pk, "CLAIM", json!({"state": "claimed", "via": via, "at": now}))
-            .expiring_at(now + 86_400);
+        let item = Item::new(
+            &pk,
+            "CLAIM",
+            json!({"state": "claimed", "via": via, "at": now}),
+        )
+        .expiring_at(now + 86_400);
         match records.get(&pk, "CLAIM").await.map_err(store)? {
             None => match records.create(item).await {
                 Ok(_) => return Ok(Ok(())),
@@ -127,7 +136,10 @@ async fn claim(state: &AppState, code: &str, via: &str) -> Result<Result<(), Str
                 Err(e) => return Err(store(e)),
             },
             Some(i) if i.data["state"] == "done" => {
-                return Ok(Err(i.data["account_id"].as_str().unwrap_or_default().to_string()));
+                return Ok(Err(i.data["account_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()));
             }
             Some(i) if i.data["at"].as_i64().unwrap_or(0) < now - 60 => {
                 // The holder gave up or crashed.
@@ -180,13 +192,20 @@ pub async fn onboard(
         active: true,
     };
     let account = loop {
-        match repo.find_by_platform_id("wxmini", &appid).await.map_err(store)? {
+        match repo
+            .find_by_platform_id("wxmini", &appid)
+            .await
+            .map_err(store)?
+        {
             Some(found) => {
                 let Some((mut a, version)) = repo.get(&found.id).await.map_err(store)? else {
                     continue;
                 };
                 let AccountSettings::WxminiApp(s) = &mut a.settings else {
-                    return Err(OnboardError::Invalid(format!("{} is not a mini program", a.id)));
+                    return Err(OnboardError::Invalid(format!(
+                        "{} is not a mini program",
+                        a.id
+                    )));
                 };
                 if s.mode == WxminiMode::Manual {
                     tracing::info!(account_id = %a.id, "mini program onboarded by hand is now authorised to the third-party platform");
@@ -196,8 +215,7 @@ pub async fn onboard(
                 s.authorization = Some(authorization.clone());
                 a.enabled = true;
                 a.updated_at = now;
-                a.credentials =
-                    crate::admin::accounts::empty_status(a.kind(), &a.settings);
+                a.credentials = crate::admin::accounts::empty_status(a.kind(), &a.settings);
                 match repo.update(&a, version).await {
                     Ok(_) => break a,
                     Err(e) if e.is_conflict() => continue,
@@ -241,8 +259,12 @@ pub async fn onboard(
         .ports
         .records
         .put(
-            Item::new(&pk, "CLAIM", json!({"state": "done", "via": via, "account_id": account.id}))
-                .expiring_at(now.timestamp() + 86_400),
+            Item::new(
+                &pk,
+                "CLAIM",
+                json!({"state": "done", "via": via, "account_id": account.id}),
+            )
+            .expiring_at(now.timestamp() + 86_400),
         )
         .await
         .map_err(store)?;
@@ -263,7 +285,11 @@ pub async fn deauthorize(
         .delete(&format!("WXTOKEN#authorizer:{appid}"), "TOKEN", None)
         .await;
     for _ in 0..10 {
-        let Some(found) = repo.find_by_platform_id("wxmini", appid).await.map_err(store)? else {
+        let Some(found) = repo
+            .find_by_platform_id("wxmini", appid)
+            .await
+            .map_err(store)?
+        else {
             tracing::info!(%appid, "unauthorized for a mini program we do not know; nothing to do");
             return Ok(());
         };
@@ -325,7 +351,9 @@ pub async fn authorization_link(
         ));
     };
     let base = state.public_base_url.as_ref().ok_or_else(|| {
-        ApiError::Conflict("PUBLIC_BASE_URL is not configured: WeChat cannot reach the launch page".into())
+        ApiError::Conflict(
+            "PUBLIC_BASE_URL is not configured: WeChat cannot reach the launch page".into(),
+        )
     })?;
     let now = state.ports.clock.now();
     let st = sign_state(&state, &id, now);
@@ -447,11 +475,7 @@ pub async fn launch_page(
     redirect
         .query_pairs_mut()
         .append_pair("state", q.state.as_deref().unwrap_or_default());
-    let page_base = match c
-        .account
-        .settings
-        .clone()
-    {
+    let page_base = match c.account.settings.clone() {
         AccountSettings::WxopenComponent(s) => s
             .auth_page_base_url
             .unwrap_or_else(|| wechat::component::AUTH_PAGE.into()),

@@ -245,11 +245,7 @@ impl WechatPaySim {
 
     /// An order paid to this simulator (refundable), outside any complaint.
     pub fn add_order(&self, transaction_id: &str, out_trade_no: &str, amount_fen: u64) {
-        lock(&self.inner.orders).push((
-            transaction_id.into(),
-            out_trade_no.into(),
-            amount_fen,
-        ));
+        lock(&self.inner.orders).push((transaction_id.into(), out_trade_no.into(), amount_fen));
     }
 
     /// The complaint as the platform now has it (state, refund flags).

@@ -568,7 +568,10 @@ impl Inner {
             }
             None => {
                 self.rejected_tokens.fetch_add(1, Ordering::SeqCst);
-                Err(err(40001, "invalid credential, access_token is invalid or not latest"))
+                Err(err(
+                    40001,
+                    "invalid credential, access_token is invalid or not latest",
+                ))
             }
         }
     }
@@ -654,10 +657,18 @@ async fn login_page(State(s): State<Arc<Inner>>, q: Q) -> Response {
         return (StatusCode::BAD_REQUEST, "pre_auth_code invalid").into_response();
     }
     if get("auth_type") != "2" && get("auth_type") != "3" {
-        return (StatusCode::BAD_REQUEST, "auth_type must allow mini programs").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "auth_type must allow mini programs",
+        )
+            .into_response();
     }
     let Some((appid, nick, perms)) = lock(&s.next_authorizer).take() else {
-        return (StatusCode::BAD_REQUEST, "no mini program is waiting to authorise").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "no mini program is waiting to authorise",
+        )
+            .into_response();
     };
     let sim = WechatSim {
         inner: s.clone(),
@@ -729,7 +740,9 @@ async fn authorizer_token(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value
     }
     s.refresh_calls.fetch_add(1, Ordering::SeqCst);
     let t = s.issue_token(appid);
-    ok(json!({"authorizer_access_token": t, "expires_in": 7200, "authorizer_refresh_token": new_refresh}))
+    ok(
+        json!({"authorizer_access_token": t, "expires_in": 7200, "authorizer_refresh_token": new_refresh}),
+    )
 }
 
 async fn authorizer_info(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>) -> Response {
@@ -824,7 +837,11 @@ async fn evidence(
             if status != 201 {
                 return err(309, "状态不对");
             }
-            ("bussiRespondComplaint", if handle == Some(1) { 202 } else { 203 }, 200 + handle.unwrap_or(0))
+            (
+                "bussiRespondComplaint",
+                if handle == Some(1) { 202 } else { 203 },
+                200 + handle.unwrap_or(0),
+            )
         }
         Step::Proof => {
             if status == 201 || status >= 400 {
@@ -847,7 +864,9 @@ async fn evidence(
         }
     };
     c.order["status"] = json!(next);
-    c.items.push(json!({"itemType": item_type, "time": now(), "content": content, "mediaIdList": media}));
+    c.items.push(
+        json!({"itemType": item_type, "time": now(), "content": content, "mediaIdList": media}),
+    );
     drop(complaints);
     lock(&s.writes).push((appid, format!("/wxaapi/minishop/{path}"), b));
     ok(json!({}))
@@ -917,8 +936,10 @@ async fn penalty_list(State(s): State<Arc<Inner>>, q: Q) -> Response {
         .cloned()
         .unwrap_or(json!({"currentScore": 100, "appealList": []}));
     let list: Vec<Value> = p["appealList"].as_array().cloned().unwrap_or_default();
-    ok(json!({"currentScore": p["currentScore"], "totalNum": list.len(),
-        "appealList": list.into_iter().skip(offset).take(limit).collect::<Vec<_>>()}))
+    ok(
+        json!({"currentScore": p["currentScore"], "totalNum": list.len(),
+        "appealList": list.into_iter().skip(offset).take(limit).collect::<Vec<_>>()}),
+    )
 }
 
 async fn illegal_records(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>) -> Response {

@@ -205,8 +205,8 @@ impl Crypto {
             }
             return Ok(outer);
         }
-        let encrypt =
-            encrypt.ok_or_else(|| PushError::Malformed("encrypt_type=aes without Encrypt".into()))?;
+        let encrypt = encrypt
+            .ok_or_else(|| PushError::Malformed("encrypt_type=aes without Encrypt".into()))?;
         let sig = q.msg_signature.as_deref().ok_or(PushError::BadSignature)?;
         if !equal(
             &msg_signature(&self.token, &q.timestamp, &q.nonce, encrypt),
@@ -273,8 +273,12 @@ mod tests {
         let msg = c.open(&q, body.as_bytes()).unwrap();
         assert_eq!(msg["ToUserName"], "gh_10f6c3c3ac5a");
         // Another appid, another signature: refused.
-        let other = Crypto::new(&s("token"), Some(&s("encoding_aes_key")), "wx0000000000000000")
-            .unwrap();
+        let other = Crypto::new(
+            &s("token"),
+            Some(&s("encoding_aes_key")),
+            "wx0000000000000000",
+        )
+        .unwrap();
         assert_eq!(
             other.open(&q, body.as_bytes()),
             Err(PushError::WrongAppid(s("appid")))

@@ -181,10 +181,9 @@ impl Client {
                 Err(e) if e.is_token_error() && rejected.is_none() => rejected = Some(token),
                 Err(e) => return Err(e),
                 Ok(()) => {
-                    return v["media_id"]
-                        .as_str()
-                        .map(String::from)
-                        .ok_or_else(|| WechatError::Transport("upload answer without media_id".into()));
+                    return v["media_id"].as_str().map(String::from).ok_or_else(|| {
+                        WechatError::Transport("upload answer without media_id".into())
+                    });
                 }
             }
         }

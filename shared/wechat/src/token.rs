@@ -71,10 +71,7 @@ pub enum Access {
     /// The app's own AppSecret (`stable_token`).
     Own { appid: String, secret: Secret },
     /// Authorised to a third-party platform (authorizer token).
-    Authorizer {
-        component: Component,
-        appid: String,
-    },
+    Authorizer { component: Component, appid: String },
 }
 
 impl Access {
@@ -169,7 +166,11 @@ impl Tokens {
 
     /// The access token of an app; `rejected`: the token WeChat just refused (replaced only if
     /// it is still the cached one).
-    pub async fn token(&self, access: &Access, rejected: Option<&str>) -> Result<String, WechatError> {
+    pub async fn token(
+        &self,
+        access: &Access,
+        rejected: Option<&str>,
+    ) -> Result<String, WechatError> {
         match access {
             Access::Own { appid, secret } => self.stable_token(appid, secret, rejected).await,
             Access::Authorizer { component, appid } => {
@@ -352,7 +353,10 @@ impl Tokens {
             }
             let mut claim = c.value.clone();
             claim["refreshing_until"] = json!(now + 15);
-            if !self.store(&key, claim.clone(), None, Some(c.version)).await? {
+            if !self
+                .store(&key, claim.clone(), None, Some(c.version))
+                .await?
+            {
                 continue;
             }
             let claimed = c.version + 1;

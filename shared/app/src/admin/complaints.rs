@@ -950,7 +950,9 @@ pub async fn list_violations(
         }));
     }
     if q.cursor.is_none()
-        && let Some((a, _)) = AccountRepo::new(&*state.ports.records).get(&account).await?
+        && let Some((a, _)) = AccountRepo::new(&*state.ports.records)
+            .get(&account)
+            .await?
         && matches!(a.settings, domain::account::AccountSettings::WxminiApp(_))
         && a.enabled
     {

@@ -3,7 +3,6 @@
 //! by the embedded binary and by the `admin-api` Lambda function.
 
 pub mod accounts;
-pub mod wxmini_actions;
 pub mod alipay_actions;
 pub mod complaints;
 pub mod dead_letters;
@@ -13,6 +12,7 @@ pub mod registration;
 pub mod sub_merchants;
 pub mod tokens;
 pub mod validate;
+pub mod wxmini_actions;
 
 use crate::state::AppState;
 use axum::Router;

@@ -75,7 +75,10 @@ pub async fn act(
         return Err(ApiError::field("images", "at most 9 images"));
     }
     if text.is_empty() && images.is_empty() {
-        return Err(ApiError::field("text", "give a text or images (内容或者图片不能为空)"));
+        return Err(ApiError::field(
+            "text",
+            "give a text or images (内容或者图片不能为空)",
+        ));
     }
     let decision = match (action, body["decision"].as_str()) {
         ("reply", Some("agree")) => Some(SettlementDecision::Agree),
@@ -140,7 +143,16 @@ pub async fn act(
     );
     match result {
         Ok(()) => {
-            log_admin(state, caller, &c.id, kind, ActionOutcome::Succeeded, what, None).await?;
+            log_admin(
+                state,
+                caller,
+                &c.id,
+                kind,
+                ActionOutcome::Succeeded,
+                what,
+                None,
+            )
+            .await?;
         }
         Err(err) => {
             log_admin(
@@ -184,7 +196,9 @@ pub async fn refund(
 ) -> Result<Json<RefundRecord>, ApiError> {
     let a = account(state, c).await?;
     let AccountSettings::WxminiApp(s) = &a.settings else {
-        return Err(ApiError::internal(std::io::Error::other("not a mini program")));
+        return Err(ApiError::internal(std::io::Error::other(
+            "not a mini program",
+        )));
     };
     let link = s.payment.as_ref().ok_or_else(|| {
         ApiError::Conflict(
@@ -197,7 +211,11 @@ pub async fn refund(
         .and_then(|o| o.amount_fen)
         .ok_or_else(|| ApiError::Conflict("the complaint names no order amount".into()))?;
     let repo = ComplaintRepo::new(&*state.ports.records);
-    let existing = repo.detail(&c.id).await?.map(|d| d.refunds).unwrap_or_default();
+    let existing = repo
+        .detail(&c.id)
+        .await?
+        .map(|d| d.refunds)
+        .unwrap_or_default();
     let already: u64 = existing
         .iter()
         .filter(|r| r.status != "CLOSED" && r.status != "ABNORMAL")
@@ -311,7 +329,10 @@ pub async fn trade_score(
     let mut first: Option<Value> = None;
     // At most 10 pages of 100.
     for page in 0..10u32 {
-        let v = client.penalty_list(page * 100, 100).await.map_err(platform)?;
+        let v = client
+            .penalty_list(page * 100, 100)
+            .await
+            .map_err(platform)?;
         let list = v["appealList"].as_array().cloned().unwrap_or_default();
         let n = list.len();
         penalties.extend(list);
@@ -347,10 +368,7 @@ pub async fn sync_violations(state: &AppState, a: &Account) -> Result<usize, Api
         let Some(record_id) = wechat::xml::text(&r["illegal_record_id"]) else {
             continue;
         };
-        let appeals = client
-            .appeal_records(&record_id)
-            .await
-            .map_err(platform)?;
+        let appeals = client.appeal_records(&record_id).await.map_err(platform)?;
         let occurred = r["create_time"]
             .as_i64()
             .and_then(|t| DateTime::from_timestamp(t, 0));

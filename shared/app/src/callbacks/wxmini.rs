@@ -79,8 +79,7 @@ async fn manual(state: &AppState, appid: &str) -> Result<(Account, Crypto), Resp
         }
         Err(e) => return Err(unavailable(&e)),
     };
-    if matches!(&account.settings, AccountSettings::WxminiApp(s) if s.mode != WxminiMode::Manual)
-    {
+    if matches!(&account.settings, AccountSettings::WxminiApp(s) if s.mode != WxminiMode::Manual) {
         tracing::warn!("push on the manual path for an authorised mini program");
         return Err(answer(StatusCode::NOT_FOUND, "fail"));
     }
@@ -99,7 +98,10 @@ async fn manual(state: &AppState, appid: &str) -> Result<(Account, Crypto), Resp
         tracing::error!(account_id = %account.id, "cannot verify: the mini program's Token is not set");
         return Err(answer(StatusCode::SERVICE_UNAVAILABLE, "fail"));
     };
-    let key = creds.encoding_aes_key.as_ref().map(|k| k.expose().to_string());
+    let key = creds
+        .encoding_aes_key
+        .as_ref()
+        .map(|k| k.expose().to_string());
     match Crypto::new(token.expose(), key.as_deref(), appid) {
         Ok(c) => Ok((account, c)),
         Err(e) => {
@@ -147,7 +149,12 @@ pub async fn url_check(
     match crypto.verify_url(&query(&raw)) {
         Ok(echo) => {
             tracing::info!("URL check passed");
-            (StatusCode::OK, [("content-type", "text/plain;charset=utf-8")], echo).into_response()
+            (
+                StatusCode::OK,
+                [("content-type", "text/plain;charset=utf-8")],
+                echo,
+            )
+                .into_response()
         }
         Err(e) => refused(&e),
     }
@@ -204,12 +211,7 @@ pub async fn receive_authorised(
     }
 }
 
-async fn enqueue(
-    state: &AppState,
-    dedupe_key: &str,
-    job: JobEnvelope,
-    record: Value,
-) -> Response {
+async fn enqueue(state: &AppState, dedupe_key: &str, job: JobEnvelope, record: Value) -> Response {
     let Ok(text) = serde_json::to_string(&job) else {
         return answer(StatusCode::INTERNAL_SERVER_ERROR, "fail");
     };
@@ -297,7 +299,9 @@ pub async fn events(
     }
     match info_type.as_str() {
         "component_verify_ticket" => {
-            let Some(ticket) = msg["ComponentVerifyTicket"].as_str().filter(|t| !t.is_empty())
+            let Some(ticket) = msg["ComponentVerifyTicket"]
+                .as_str()
+                .filter(|t| !t.is_empty())
             else {
                 return answer(StatusCode::BAD_REQUEST, "fail");
             };
@@ -333,7 +337,8 @@ pub async fn events(
                 now,
             )
             .for_account(&component.account.id, None);
-            let record = json!({"info_type": info_type, "authorizer_appid": appid, "received_at": now});
+            let record =
+                json!({"info_type": info_type, "authorizer_appid": appid, "received_at": now});
             enqueue(
                 &state,
                 &format!("wxopen:{component_appid}:{info_type}:{appid}:{create_time}"),

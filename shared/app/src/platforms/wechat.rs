@@ -130,7 +130,12 @@ async fn component_of(state: &AppState, account: Account) -> Result<ComponentAcc
         .secret
         .as_ref()
         .map(|s| Secret::new(s.expose()))
-        .ok_or_else(|| format!("third-party platform {}: secret is not set", s.component_appid))?;
+        .ok_or_else(|| {
+            format!(
+                "third-party platform {}: secret is not set",
+                s.component_appid
+            )
+        })?;
     Ok(ComponentAccount {
         component: Component {
             appid: s.component_appid.clone(),
@@ -148,7 +153,10 @@ async fn component_of(state: &AppState, account: Account) -> Result<ComponentAcc
 }
 
 /// The mini-program client of a `wxmini_app`.
-pub async fn mini_client(state: &AppState, account: &Account) -> Result<wechat::mini::Client, String> {
+pub async fn mini_client(
+    state: &AppState,
+    account: &Account,
+) -> Result<wechat::mini::Client, String> {
     let AccountSettings::WxminiApp(s) = &account.settings else {
         return Err(format!("{} is not a mini program", account.id));
     };

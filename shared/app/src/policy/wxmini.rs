@@ -19,7 +19,9 @@ use crate::state::AppState;
 use crate::worker::{JobError, JobHandler, JobRegistry};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::account::{Account, AccountSettings, PaymentLink, SettlementDecision, WxminiAppSettings};
+use domain::account::{
+    Account, AccountSettings, PaymentLink, SettlementDecision, WxminiAppSettings,
+};
 use domain::complaint::{
     ActionKind, ActionOutcome, Complaint, ComplaintStatus, HistoryEntry, OrderRef, Platform,
 };
@@ -321,7 +323,10 @@ impl JobHandler for ComplaintJob {
             .account_id
             .as_deref()
             .ok_or_else(|| JobError::Permanent("job names no account".into()))?;
-        let account = match AccountRepo::new(&*state.ports.records).get(account_id).await {
+        let account = match AccountRepo::new(&*state.ports.records)
+            .get(account_id)
+            .await
+        {
             Ok(Some((a, _))) => a,
             Ok(None) => {
                 return Err(JobError::Permanent(format!(
@@ -530,7 +535,16 @@ async fn respond(
             "the complaint had already moved on (309)".to_string(),
         ),
         Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
-        Err(e) => return log.log(ActionKind::Reply, ActionOutcome::Failed, e.to_string(), None).await,
+        Err(e) => {
+            return log
+                .log(
+                    ActionKind::Reply,
+                    ActionOutcome::Failed,
+                    e.to_string(),
+                    None,
+                )
+                .await;
+        }
     };
     log.log(ActionKind::Reply, outcome, detail, None).await?;
     ComplaintRepo::new(&*state.ports.records)
@@ -610,7 +624,11 @@ async fn act(
     }
     let pay = match payment(state, link).await {
         Ok(p) => p,
-        Err(e) => return log.log(ActionKind::Refund, ActionOutcome::Failed, e, None).await,
+        Err(e) => {
+            return log
+                .log(ActionKind::Refund, ActionOutcome::Failed, e, None)
+                .await;
+        }
     };
     match refund_order(state, &pay, &record, 1, amount, "投诉退款").await {
         Ok((r, found)) => {
@@ -622,7 +640,10 @@ async fn act(
                     ActionOutcome::Succeeded
                 },
                 if found {
-                    format!("refund {} was already made; not asked again", r.out_refund_no)
+                    format!(
+                        "refund {} was already made; not asked again",
+                        r.out_refund_no
+                    )
                 } else {
                     format!("refund of {} fen ({})", r.amount_fen, r.status)
                 },
@@ -633,7 +654,12 @@ async fn act(
         Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
         Err(e) => {
             return log
-                .log(ActionKind::Refund, ActionOutcome::Failed, e.to_string(), None)
+                .log(
+                    ActionKind::Refund,
+                    ActionOutcome::Failed,
+                    e.to_string(),
+                    None,
+                )
                 .await;
         }
     }
@@ -650,7 +676,16 @@ async fn act(
                     amount % 100
                 )
             });
-        respond(state, client, &record, SettlementDecision::Agree, &text, &[], log).await?;
+        respond(
+            state,
+            client,
+            &record,
+            SettlementDecision::Agree,
+            &text,
+            &[],
+            log,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -1,0 +1,1066 @@
+//! Mini-program trade complaints end to end over real HTTP, in both onboarding modes: the WeChat
+//! API simulator pushes encrypted (or plaintext) complaint events to our server on a loopback
+//! port; the worker fetches the detail, records it, responds and refunds (through the WeChat Pay
+//! simulator). The one-click authorisation runs through our launch page, the simulator's
+//! authorisation page and our redirect page, racing the `authorized` event.
+
+mod common;
+
+use app::worker::{CancellationToken, RetryPolicy, WorkerSettings};
+use axum::http::{Method, StatusCode};
+use common::*;
+use domain::job::queues;
+use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
+use sandbox::wxapi::{PushConfig, PushFormat, PushMode, SimComponent, SimMini, WechatSim};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const APPID: &str = "wx1111111111111111";
+const AUTH_APPID: &str = "wx2222222222222222";
+const COMPONENT: &str = "wx9999999999999999";
+const SECRET: &str = "mini-secret-0123456789abcdef";
+const COMPONENT_SECRET: &str = "component-secret-0123456789";
+const TOKEN: &str = "miniToken123";
+const COMPONENT_TOKEN: &str = "platformToken456";
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const COMPONENT_AES_KEY: &str = "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkj";
+const MCHID: &str = "1900000109";
+const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+const APIV3: &str = "0123456789abcdefghijABCDEFGHIJ01";
+const RESPONSE: &str = "您好，已为您安排退款，给您带来不便深表歉意。";
+
+struct Env {
+    h: Harness,
+    wx: WechatSim,
+    pay: WechatPaySim,
+    base: String,
+    merchant_id: String,
+    stop: CancellationToken,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn env() -> Env {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let h = harness_with(Some(&format!("{base}/")));
+    let stop = CancellationToken::new();
+    tokio::spawn(app::http::serve(listener, h.router.clone(), stop.clone()));
+    let registry = Arc::new(app::policy::registry(&h.state));
+    tokio::spawn(app::worker::run(
+        h.state.ports.queue.clone(),
+        registry,
+        WorkerSettings {
+            concurrency: 2,
+            wait: Duration::from_millis(200),
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(200),
+                max_delay: Duration::from_secs(1),
+            },
+            ..WorkerSettings::for_queue(queues::EVENTS)
+        },
+        stop.clone(),
+    ));
+    let wx = WechatSim::start().await.expect("wechat sim");
+    let pay = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
+        .await
+        .expect("wechat pay sim");
+    pay.add_merchant(SimMerchant {
+        mchid: MCHID.into(),
+        serial_no: SERIAL.into(),
+        public_key: rsa_key().to_public_key(),
+        apiv3_key: APIV3.into(),
+    });
+    let merchant_id = h
+        .create(json!({"kind": "wechatpay_merchant", "name": "Pay", "settings": {
+            "mchid": MCHID, "appid": APPID, "merchant_serial_no": SERIAL, "api_base_url": pay.base_url()},
+            "credentials": {"private_key": private_pem(rsa_key()), "apiv3_key": APIV3,
+                "wechatpay_public_key": pay.keys().public_key_pem(), "wechatpay_public_key_id": pay.keys().pub_key_id}}))
+        .await;
+    Env {
+        h,
+        wx,
+        pay,
+        base,
+        merchant_id,
+        stop,
+    }
+}
+
+impl Env {
+    fn mini_push(&self, mode: PushMode, format: PushFormat) -> PushConfig {
+        PushConfig {
+            token: TOKEN.into(),
+            encoding_aes_key: AES_KEY.into(),
+            mode,
+            format,
+            url: format!("{}/callbacks/wxmini/{APPID}", self.base),
+        }
+    }
+
+    /// A manual mini program with automatic response and refund; its account id.
+    async fn manual(&self, mode: PushMode, format: PushFormat) -> String {
+        self.wx.add_mini(SimMini {
+            appid: APPID.into(),
+            secret: SECRET.into(),
+            nick_name: "手动小程序".into(),
+            push: Some(self.mini_push(mode, format)),
+        });
+        self.h
+            .create(json!({"kind": "wxmini_app", "name": "Mini", "settings": {
+                "appid": APPID, "mode": "manual", "api_base_url": self.wx.base_url(),
+                "auto_response": {"enabled": true, "decision": "agree", "text": RESPONSE},
+                "auto_refund": true, "refund_cap_fen": 100_000,
+                "payment": {"account_id": self.merchant_id}},
+                "credentials": {"secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY}}))
+            .await
+    }
+
+    /// A complaint waiting for the merchant, its order paid through the WeChat Pay simulator.
+    fn complaint(&self, appid: &str, id: u64, amount: u64) {
+        let now = chrono::Utc::now().timestamp();
+        self.wx.add_complaint(
+            appid,
+            json!({"complaintOrderId": id, "openid": "o_user", "createTime": now,
+                "phoneNumber": "13812345678", "type": 3, "status": 201,
+                "customerMaterial": {"content": "商品与描述不符，要求退款", "mediaIdList": []},
+                "orderId": format!("42000{id}"), "outTradeNo": format!("T{id}"),
+                "productName": "充电宝", "payTime": now - 3600, "totalCost": amount,
+                "expireTime": now + 48 * 3600, "appealState": 0}),
+        );
+        self.pay
+            .add_order(&format!("42000{id}"), &format!("T{id}"), amount);
+    }
+
+    async fn detail(&self, platform_id: &str) -> Option<Value> {
+        let (_, list) = self
+            .h
+            .admin(
+                Method::GET,
+                "/admin/v1/complaints?platform=wxmini&limit=200",
+                None,
+            )
+            .await;
+        let id = list["items"]
+            .as_array()?
+            .iter()
+            .find(|c| c["platform_complaint_id"] == platform_id)?["id"]
+            .as_str()?
+            .to_string();
+        let (s, d) = self
+            .h
+            .admin(Method::GET, &format!("/admin/v1/complaints/{id}"), None)
+            .await;
+        (s == StatusCode::OK).then_some(d)
+    }
+
+    /// Poll (up to 10 s) until the complaint's detail satisfies `ok`.
+    async fn wait_for(&self, platform_id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..100 {
+            if let Some(d) = self.detail(platform_id).await
+                && ok(&d)
+            {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "timed out waiting for {what}: {:?}",
+            self.detail(platform_id).await
+        );
+    }
+
+    fn responds(&self, id: u64) -> usize {
+        self.wx
+            .writes_to("bussiRespondComplaint")
+            .iter()
+            .filter(|(_, b)| b["complaintOrderId"] == id)
+            .count()
+    }
+
+    fn refunds(&self, id: u64) -> Vec<Value> {
+        self.pay
+            .refunds()
+            .into_iter()
+            .filter(|r| r["out_trade_no"] == format!("T{id}"))
+            .collect()
+    }
+
+    /// Let queued work finish (the worker polls every 200 ms).
+    async fn settle(&self) {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+
+    /// Our third-party platform, its ticket delivered; the component account id.
+    async fn component(&self) -> String {
+        self.wx.add_component(SimComponent {
+            appid: COMPONENT.into(),
+            secret: COMPONENT_SECRET.into(),
+            events: PushConfig {
+                token: COMPONENT_TOKEN.into(),
+                encoding_aes_key: COMPONENT_AES_KEY.into(),
+                mode: PushMode::Safe,
+                format: PushFormat::Xml,
+                url: format!("{}/callbacks/wxopen/{COMPONENT}/events", self.base),
+            },
+            messages: PushConfig {
+                token: COMPONENT_TOKEN.into(),
+                encoding_aes_key: COMPONENT_AES_KEY.into(),
+                mode: PushMode::Safe,
+                format: PushFormat::Json,
+                url: format!(
+                    "{}/callbacks/wxopen/{COMPONENT}/messages/$APPID$",
+                    self.base
+                ),
+            },
+        });
+        let id = self
+            .h
+            .create(
+                json!({"kind": "wxopen_component", "name": "Our platform", "settings": {
+                "component_appid": COMPONENT, "api_base_url": self.wx.base_url(),
+                "auth_page_base_url": self.wx.base_url()},
+                "credentials": {"secret": COMPONENT_SECRET, "token": COMPONENT_TOKEN,
+                    "encoding_aes_key": COMPONENT_AES_KEY}}),
+            )
+            .await;
+        assert_eq!(self.wx.push_ticket(COMPONENT).await, Ok(200));
+        id
+    }
+
+    /// Run the one-click authorisation in a browser's place: link → launch page → WeChat's
+    /// page → our redirect page. The redirect page's status and HTML.
+    async fn authorise(&self, component_id: &str) -> (u16, String) {
+        let (s, link) = self
+            .h
+            .admin(
+                Method::POST,
+                &format!("/admin/v1/accounts/{component_id}/authorization-link"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{link}");
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let page = browser
+            .get(link["url"].as_str().expect("url"))
+            .send()
+            .await
+            .expect("launch page");
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.expect("html");
+        let href = html
+            .split("id=\"authorize\" href=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("authorisation link on the launch page")
+            .replace("&amp;", "&");
+        assert!(href.starts_with(&self.wx.base_url()), "{href}");
+        let wechat = browser.get(&href).send().await.expect("wechat page");
+        assert_eq!(wechat.status(), 303, "WeChat sends the admin back");
+        let back = wechat.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
+        assert!(back.starts_with(&format!("{}/wxopen/{COMPONENT}/authorized?", self.base)));
+        let done = browser.get(&back).send().await.expect("redirect page");
+        let status = done.status().as_u16();
+        (status, done.text().await.expect("html"))
+    }
+
+    async fn account(&self, id: &str) -> Value {
+        let (s, a) = self
+            .h
+            .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        a
+    }
+
+    async fn queue_is_empty(&self) -> bool {
+        self.h
+            .state
+            .ports
+            .queue
+            .receive(
+                queues::EVENTS,
+                10,
+                Duration::from_secs(30),
+                Duration::from_millis(200),
+            )
+            .await
+            .expect("receive")
+            .is_empty()
+    }
+}
+
+fn actions<'a>(d: &'a Value, kind: &str) -> Vec<&'a Value> {
+    d["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["action"] == kind)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_mode_push_to_response_and_refund_exactly_once_in_every_crypto_mode() {
+    let e = env().await;
+    e.manual(PushMode::Safe, PushFormat::Xml).await;
+    let modes = [
+        (PushMode::Safe, PushFormat::Xml),
+        (PushMode::Safe, PushFormat::Json),
+        (PushMode::Compatible, PushFormat::Xml),
+        (PushMode::Plain, PushFormat::Json),
+    ];
+    for (n, (mode, format)) in modes.into_iter().enumerate() {
+        let id = 800_001 + n as u64;
+        e.wx.add_mini(SimMini {
+            appid: APPID.into(),
+            secret: SECRET.into(),
+            nick_name: "手动小程序".into(),
+            push: Some(e.mini_push(mode, format)),
+        });
+        e.complaint(APPID, id, 2_500);
+        assert_eq!(
+            e.wx.push_complaint(&id.to_string()).await,
+            Ok(200),
+            "{mode:?} {format:?}"
+        );
+        let d = e
+            .wait_for(&id.to_string(), "response and refund", |d| {
+                d["complaint"]["replied"] == true
+                    && d["refunds"].as_array().is_some_and(|r| !r.is_empty())
+            })
+            .await;
+        let c = &d["complaint"];
+        assert_eq!(c["platform"], "wxmini");
+        assert_eq!(c["payer_phone_masked"], "138****5678");
+        assert_eq!(c["orders"][0]["amount_fen"], 2_500);
+        assert!(c["deadline"].is_string(), "the 48 h deadline is kept: {c}");
+        assert!(
+            !d.to_string().contains("13812345678"),
+            "no full phone number stored"
+        );
+        assert_eq!(d["refunds"][0]["amount_fen"], 2_500);
+        assert_eq!(e.responds(id), 1);
+        let sent = &e.wx.writes_to("bussiRespondComplaint")[n].1;
+        assert_eq!(sent["bussiHandle"], 1);
+        assert_eq!(sent["content"], RESPONSE);
+        assert_eq!(e.refunds(id).len(), 1);
+        assert_eq!(
+            e.wx.complaint(&id.to_string()).unwrap()["complaintOrder"]["status"],
+            202
+        );
+    }
+    // The same push again (a WeChat retry), and a newer push for the responded complaint:
+    // nothing more is sent.
+    let id = 800_001_u64;
+    let before = e.wx.writes_to("").len();
+    assert_eq!(e.wx.push_complaint(&id.to_string()).await, Ok(200));
+    e.settle().await;
+    assert_eq!(e.responds(id), 1);
+    assert_eq!(e.refunds(id).len(), 1);
+    assert_eq!(e.wx.writes_to("").len(), before);
+    let d = e.detail(&id.to_string()).await.expect("detail");
+    assert_eq!(d["complaint"]["raw_status"], "202");
+    assert_eq!(d["complaint"]["status"], "processing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_push_is_queued_once_and_bad_pushes_change_nothing() {
+    let e = env().await;
+    e.manual(PushMode::Safe, PushFormat::Xml).await;
+    e.complaint(APPID, 810_001, 100);
+    let cfg = e.mini_push(PushMode::Safe, PushFormat::Xml);
+    let msg = json!({"ToUserName": "gh_x", "FromUserName": "system", "CreateTime": 1_700_000_000,
+        "MsgType": "event", "Event": "complaint_callback",
+        "BussiCallBackInfo": {"appid": APPID, "complaint_order_id": 810_001, "status": 201}});
+    let (query, body) = sandbox::wxapi::seal(&cfg, APPID, &msg).expect("seal");
+    let path = format!("/callbacks/wxmini/{APPID}?{query}");
+    let h = &e.h;
+    let post = |p: String, b: String| async move {
+        let (s, body) = h.raw(Method::POST, &p, None, Some(b), "text/xml").await;
+        (s, String::from_utf8_lossy(&body).into_owned())
+    };
+    // Twice at once: both answered success, one job.
+    let (a, b) = tokio::join!(
+        post(path.clone(), body.clone()),
+        post(path.clone(), body.clone())
+    );
+    assert_eq!((a.0, a.1.as_str()), (StatusCode::OK, "success"));
+    assert_eq!((b.0, b.1.as_str()), (StatusCode::OK, "success"));
+    let jobs =
+        e.h.state
+            .ports
+            .queue
+            .receive(
+                queues::EVENTS,
+                10,
+                Duration::from_secs(30),
+                Duration::from_millis(300),
+            )
+            .await
+            .expect("receive");
+    // (The worker may have taken it already; either way at most one.)
+    assert!(jobs.len() <= 1);
+    // Bad ones: nothing queued, DESIGN.md's answers.
+    let tampered = path.replace("msg_signature=", "msg_signature=0");
+    assert_eq!(
+        post(tampered, body.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (q2, b2) = sandbox::wxapi::seal(&cfg, "wx0000000000000000", &msg).expect("seal");
+    assert_eq!(
+        post(format!("/callbacks/wxmini/{APPID}?{q2}"), b2).await.0,
+        StatusCode::UNAUTHORIZED,
+        "encrypted for another app"
+    );
+    let garbage = "<xml><Encrypt><![CDATA[not base64!]]></Encrypt></xml>".to_string();
+    let sig = wechat::crypt::msg_signature(TOKEN, "1", "n", "not base64!");
+    assert_eq!(
+        post(
+            format!(
+                "/callbacks/wxmini/{APPID}?timestamp=1&nonce=n&encrypt_type=aes&msg_signature={sig}"
+            ),
+            garbage
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post(
+            format!("/callbacks/wxmini/wx0000000000000001?{query}"),
+            body.clone()
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    let plain = PushConfig {
+        mode: PushMode::Plain,
+        ..cfg.clone()
+    };
+    let (q3, b3) = sandbox::wxapi::seal(&plain, APPID, &msg).expect("seal");
+    let forged = q3.replace("signature=", "signature=f");
+    assert_eq!(
+        post(format!("/callbacks/wxmini/{APPID}?{forged}"), b3)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(e.queue_is_empty().await, "nothing queued by bad pushes");
+    // The URL check.
+    let sig = wechat::crypt::url_signature(TOKEN, "1409735669", "1320562132");
+    let (s, echo) = e
+        .h
+        .raw(
+            Method::GET,
+            &format!("/callbacks/wxmini/{APPID}?signature={sig}&timestamp=1409735669&nonce=1320562132&echostr=hello123"),
+            None,
+            None,
+            "text/plain",
+        )
+        .await;
+    assert_eq!(
+        (s, echo.as_slice()),
+        (StatusCode::OK, b"hello123".as_slice())
+    );
+    let (s, _) = e
+        .h
+        .raw(
+            Method::GET,
+            &format!("/callbacks/wxmini/{APPID}?signature={}&timestamp=1409735669&nonce=1320562132&echostr=hello123", "0".repeat(40)),
+            None,
+            None,
+            "text/plain",
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refreshed_once_and_the_call_succeeds() {
+    let e = env().await;
+    e.manual(PushMode::Safe, PushFormat::Json).await;
+    e.complaint(APPID, 820_001, 100);
+    e.wx.push_complaint("820001").await.expect("push");
+    e.wait_for("820001", "response", |d| d["complaint"]["replied"] == true)
+        .await;
+    let tokens = e.wx.stable_token_calls();
+    let rejected = e.wx.rejected_tokens();
+    e.wx.expire_tokens();
+    e.complaint(APPID, 820_002, 100);
+    e.wx.push_complaint("820002").await.expect("push");
+    e.wait_for("820002", "response after the refresh", |d| {
+        d["complaint"]["replied"] == true
+    })
+    .await;
+    assert_eq!(e.wx.rejected_tokens(), rejected + 1, "one refused call");
+    assert_eq!(e.wx.stable_token_calls(), tokens + 1, "one refresh");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_click_authorisation_then_complaints_then_unauthorized() {
+    let e = env().await;
+    let component_id = e.component().await;
+    e.wx.will_authorize(AUTH_APPID, "授权小程序", &[18, 76, 151]);
+    let (status, html) = e.authorise(&component_id).await;
+    assert_eq!(status, 200, "{html}");
+    let account_id = html
+        .split("<code id=\"account\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("account id on the page")
+        .to_string();
+    // The `authorized` event raced the redirect: one exchange of the code, one account.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(e.wx.query_auth_calls(), 1);
+    let (_, list) = e.h.admin(Method::GET, "/admin/v1/accounts", None).await;
+    let minis: Vec<&Value> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|a| a["kind"] == "wxmini_app")
+        .collect();
+    assert_eq!(minis.len(), 1, "{list}");
+    let a = e.account(&account_id).await;
+    assert_eq!(a["name"], "授权小程序");
+    assert_eq!(a["enabled"], true);
+    assert_eq!(a["settings"]["mode"], "authorised");
+    assert_eq!(a["settings"]["component_account_id"], component_id.as_str());
+    assert_eq!(
+        a["settings"]["authorization"]["permission_sets"],
+        json!([18, 76, 151])
+    );
+    // Turn on the automatic response and refund.
+    let mut settings = a["settings"].clone();
+    settings["auto_response"] = json!({"enabled": true, "decision": "agree", "text": RESPONSE});
+    settings["auto_refund"] = json!(true);
+    settings["payment"] = json!({"account_id": e.merchant_id});
+    settings
+        .as_object_mut()
+        .expect("object")
+        .remove("authorization");
+    let (s, b) =
+        e.h.admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account_id}"),
+            Some(json!({"settings": settings})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["settings"]["authorization"]["active"], true, "kept: {b}");
+    // A complaint through the third-party platform's message URL.
+    e.complaint(AUTH_APPID, 830_001, 1_800);
+    assert_eq!(e.wx.push_complaint("830001").await, Ok(200));
+    e.wait_for("830001", "response and refund", |d| {
+        d["complaint"]["replied"] == true && d["refunds"].as_array().is_some_and(|r| !r.is_empty())
+    })
+    .await;
+    assert_eq!(e.responds(830_001), 1);
+    assert_eq!(e.refunds(830_001).len(), 1);
+    // Its token expires: refreshed once with the refresh token, which rotates.
+    e.wx.expire_tokens();
+    let refreshes = e.wx.refresh_calls();
+    e.complaint(AUTH_APPID, 830_002, 900);
+    e.wx.push_complaint("830002").await.expect("push");
+    e.wait_for("830002", "response after the refresh", |d| {
+        d["complaint"]["replied"] == true
+    })
+    .await;
+    assert_eq!(e.wx.refresh_calls(), refreshes + 1);
+    // The mini program withdraws: disabled, later pushes are recorded with no action.
+    e.complaint(AUTH_APPID, 830_003, 700);
+    assert_eq!(e.wx.push_unauthorized(COMPONENT, AUTH_APPID).await, Ok(200));
+    for _ in 0..100 {
+        if e.account(&account_id).await["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = e.account(&account_id).await;
+    assert_eq!(a["enabled"], false);
+    assert_eq!(a["settings"]["authorization"]["active"], false);
+    // (WeChat no longer pushes for it; a push signed by the platform still arrives here.)
+    let cfg = PushConfig {
+        token: COMPONENT_TOKEN.into(),
+        encoding_aes_key: COMPONENT_AES_KEY.into(),
+        mode: PushMode::Safe,
+        format: PushFormat::Xml,
+        url: format!(
+            "{}/callbacks/wxopen/{COMPONENT}/messages/{AUTH_APPID}",
+            e.base
+        ),
+    };
+    let now = chrono::Utc::now().timestamp();
+    let msg = json!({"ToUserName": "gh_x", "CreateTime": now, "MsgType": "event", "Event": "complaint_callback",
+        "BussiCallBackInfo": {"appid": AUTH_APPID, "complaint_order_id": 830_003, "status": 201,
+            "total_cost": 700, "out_trade_no": "T830003", "customer_material_content": "还没退款",
+            "create_time": now, "expire_time": now + 3600}});
+    assert_eq!(e.wx.push(&cfg, COMPONENT, &msg).await, Ok(200));
+    let d = e
+        .wait_for("830003", "the record of a disabled account", |_| true)
+        .await;
+    assert_eq!(d["complaint"]["description"], "还没退款");
+    e.settle().await;
+    assert_eq!(e.responds(830_003), 0);
+    assert!(e.refunds(830_003).is_empty());
+    // Authorised again: re-enabled, the same account.
+    e.wx.will_authorize(AUTH_APPID, "授权小程序", &[76]);
+    let (status, html) = e.authorise(&component_id).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&account_id));
+    let a = e.account(&account_id).await;
+    assert_eq!(a["enabled"], true);
+    assert_eq!(
+        a["settings"]["authorization"]["permission_sets"],
+        json!([76])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_expired_or_foreign_state_is_refused() {
+    let e = env().await;
+    let component_id = e.component().await;
+    let (_, link) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{component_id}/authorization-link"),
+            None,
+        )
+        .await;
+    let url = link["url"].as_str().expect("url").to_string();
+    let state = url.split("state=").nth(1).expect("state").to_string();
+    let get = |u: String| async move {
+        let r = reqwest::get(&u).await.expect("page");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    };
+    assert_eq!(get(url.clone()).await.0, 200);
+    // One character changed in the payload.
+    let mut bytes = state.clone().into_bytes();
+    bytes[3] = if bytes[3] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(bytes).expect("utf8");
+    let (s, html) = get(url.replace(&state, &tampered)).await;
+    assert_eq!(s, 400);
+    assert!(
+        html.contains("signature does not verify") || html.contains("malformed"),
+        "{html}"
+    );
+    // Expired: made 11 minutes ago with the installation's key.
+    let old = app::wxopen::sign_state(
+        &e.h.state,
+        &component_id,
+        chrono::Utc::now() - chrono::Duration::minutes(11),
+    );
+    let (s, html) = get(url.replace(&state, &old)).await;
+    assert_eq!(s, 400);
+    assert!(html.contains("expired"), "{html}");
+    // The redirect page checks it too, before any code exchange.
+    let (s, _) = get(format!(
+        "{}/wxopen/{COMPONENT}/authorized?auth_code=queryauthcode@@@x&state={old}",
+        e.base
+    ))
+    .await;
+    assert_eq!(s, 400);
+    // A state of another platform account on this path.
+    let other = e
+        .h
+        .create(json!({"kind": "wxopen_component", "name": "Other", "settings": {"component_appid": "wx8888888888888888"},
+            "credentials": {"secret": "s", "token": "tok123", "encoding_aes_key": COMPONENT_AES_KEY}}))
+        .await;
+    let foreign = app::wxopen::sign_state(&e.h.state, &other, chrono::Utc::now());
+    assert_eq!(get(url.replace(&state, &foreign)).await.0, 400);
+    assert_eq!(e.wx.query_auth_calls(), 0);
+    // Only component accounts get links.
+    let (s, _) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{}/authorization-link", e.merchant_id),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_authorizer_refreshes_keep_the_rotated_refresh_token() {
+    let e = env().await;
+    let component_id = e.component().await;
+    e.wx.push_authorized(COMPONENT, AUTH_APPID, "并发", &[76])
+        .await
+        .expect("push");
+    for _ in 0..100 {
+        if e.wx.query_auth_calls() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let c = app::platforms::wechat::component_account(&e.h.state, &component_id)
+        .await
+        .expect("component");
+    let tokens =
+        app::platforms::wechat::tokens(&e.h.state, Some(&e.wx.base_url())).expect("tokens");
+    for round in 0..3 {
+        // Six workers were all refused the same (expired) token at once.
+        let old = tokens
+            .authorizer_token(&c.component, AUTH_APPID, None)
+            .await
+            .expect("cached token");
+        e.wx.expire_tokens();
+        let before = e.wx.refresh_calls();
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let (t, comp, old) = (tokens.clone(), c.component.clone(), old.clone());
+            tasks.push(tokio::spawn(async move {
+                t.authorizer_token(&comp, AUTH_APPID, Some(&old)).await
+            }));
+        }
+        let mut got = Vec::new();
+        for t in tasks {
+            got.push(t.await.expect("task").expect("token"));
+        }
+        got.dedup();
+        assert_eq!(
+            got.len(),
+            1,
+            "round {round}: everyone uses the one new token"
+        );
+        assert_eq!(
+            e.wx.refresh_calls(),
+            before + 1,
+            "round {round}: one refresh"
+        );
+        assert_ne!(got[0], old);
+    }
+    // The stored refresh token is the latest: a complaint call works after all that.
+    let mini = app::platforms::wechat::mini_client(
+        &e.h.state,
+        &app::repo::AccountRepo::new(&*e.h.state.ports.records)
+            .find_by_platform_id("wxmini", AUTH_APPID)
+            .await
+            .expect("store")
+            .expect("account"),
+    )
+    .await
+    .expect("client");
+    e.wx.expire_tokens();
+    e.complaint(AUTH_APPID, 860_001, 100);
+    let before = e.wx.refresh_calls();
+    assert!(mini.complaint_detail("860001").await.is_ok());
+    assert_eq!(e.wx.refresh_calls(), before + 1);
+    let refused = mini
+        .penalty_list(0, 10)
+        .await
+        .expect_err("permission set 151 was not granted");
+    assert_eq!(refused.code(), Some(48001));
+    assert_eq!(
+        e.wx.refresh_calls(),
+        before + 1,
+        "a refusal that is not about the token refreshes nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_actions_score_and_violations() {
+    let e = env().await;
+    let account_id = e.manual(PushMode::Safe, PushFormat::Xml).await;
+    // Automatic actions off for this test.
+    let (s, b) = e
+        .h
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account_id}"),
+            Some(json!({"settings": {"appid": APPID, "mode": "manual", "api_base_url": e.wx.base_url(),
+                "auto_response": {"enabled": false, "decision": "agree"}, "auto_refund": false,
+                "payment": {"account_id": e.merchant_id}}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let user_image =
+        e.wx.add_user_media(APPID, b"\x89PNG\r\n\x1a\nuser".to_vec());
+    e.complaint(APPID, 840_001, 3_000);
+    e.wx.set_status("840001", 201);
+    {
+        // The buyer attached an image.
+        let now = chrono::Utc::now().timestamp();
+        e.wx.add_complaint(
+            APPID,
+            json!({"complaintOrderId": 840_001, "createTime": now, "status": 201, "type": 1,
+                "customerMaterial": {"content": "质量问题", "mediaIdList": [user_image]},
+                "orderId": "42000840001", "outTradeNo": "T840001", "totalCost": 3_000,
+                "expireTime": now + 3600, "appealState": 0}),
+        );
+    }
+    e.wx.push_complaint("840001").await.expect("push");
+    let d = e.wait_for("840001", "the record", |_| true).await;
+    let id = d["complaint"]["id"].as_str().expect("id").to_string();
+    assert_eq!(e.responds(840_001), 0, "automatic response is off");
+    // The buyer's image through our proxy.
+    let (s, img) =
+        e.h.raw(
+            Method::GET,
+            &format!("/admin/v1/complaints/{id}/media/0"),
+            Some(ADMIN),
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(img, b"\x89PNG\r\n\x1a\nuser");
+    // Our evidence image, uploaded to WeChat when the action is sent.
+    let (s, media) =
+        e.h.raw(
+            Method::POST,
+            "/admin/v1/media?filename=proof.bmp",
+            Some(ADMIN),
+            Some("BMproof".into()),
+            "image/bmp",
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let media: Value = serde_json::from_slice(&media).expect("json");
+    let post = |action: &'static str, body: Value| {
+        let (h, id) = (&e.h, id.clone());
+        async move {
+            h.admin(
+                Method::POST,
+                &format!("/admin/v1/complaints/{id}/{action}"),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (s, b) = post("reply", json!({"text": "同意退款"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "a decision is required: {b}");
+    assert_eq!(b["error"]["field"], "decision");
+    let (s, b) = post(
+        "reply",
+        json!({"text": "不同意：商品已签收", "decision": "refuse", "images": [media["id"]]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let sent = &e.wx.writes_to("bussiRespondComplaint")[0].1;
+    assert_eq!(sent["bussiHandle"], 2);
+    assert_eq!(sent["mediaIdList"].as_array().map(Vec::len), Some(1));
+    let uploaded = sent["mediaIdList"][0].as_str().expect("media id");
+    assert_eq!(e.wx.media(uploaded).as_deref(), Some(&b"BMproof"[..]));
+    // Responding again: the platform answers 309, we answer 409.
+    let (s, b) = post("reply", json!({"text": "again", "decision": "agree"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let (s, b) = post("supplement", json!({"text": "补充：物流签收记录"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Judged the merchant's responsibility: refund evidence (goods received?), then appeal.
+    e.wx.set_status("840001", 206);
+    let (s, b) = post("refund-evidence", json!({"text": "已退款"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["error"]["field"], "goods_received");
+    let (s, b) = post("appeal", json!({"text": "用户已签收，申诉"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = post(
+        "refund-evidence",
+        json!({"text": "已退款", "goods_received": true}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        e.wx.writes_to("bussiSupplyRefund")[0].1["content"],
+        "【已收到退货】已退款"
+    );
+    assert_eq!(e.wx.writes_to("busiAppeal").len(), 1);
+    let (s, b) = post("appeal", json!({"text": "再次申诉"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    // Actions mini programs lack.
+    for action in ["complete", "refund-progress", "feedback"] {
+        let (s, b) = post(action, json!({"action": "approve"})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{action}: {b}");
+    }
+    // A partial refund through the linked WeChat Pay merchant, then the rest, then too much.
+    let (s, r1) = post("refund", json!({"amount_fen": 1_000})).await;
+    assert_eq!(s, StatusCode::OK, "{r1}");
+    let (s, r2) = post("refund", json!({"amount_fen": 2_000, "reason": "补退"})).await;
+    assert_eq!(s, StatusCode::OK, "{r2}");
+    assert_ne!(r1["out_refund_no"], r2["out_refund_no"]);
+    let (s, _) = post("refund", json!({"amount_fen": 1})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(e.refunds(840_001).len(), 2);
+    let d = e.detail("840001").await.expect("detail");
+    let kinds: Vec<&str> = d["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a["action"].as_str().unwrap_or_default())
+        .collect();
+    for k in ["reply", "supplement", "appeal", "refund_evidence", "refund"] {
+        assert!(kinds.contains(&k), "{k} logged: {kinds:?}");
+    }
+    assert_eq!(
+        actions(&d, "reply").len(),
+        2,
+        "the refused one is logged too"
+    );
+    // Trade experience score.
+    e.wx.set_penalties(
+        APPID,
+        92,
+        vec![json!({"illegalOrderId": "IL1", "complaintOrderId": "840001", "illegalWording": "未及时处理投诉", "status": 2, "minusScore": 8, "illegalTime": 1_700_000_000})],
+    );
+    let (s, score) =
+        e.h.admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{account_id}/trade-score"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{score}");
+    assert_eq!(score["current_score"], 92);
+    assert_eq!(score["total"], 1);
+    assert_eq!(score["penalties"][0]["minusScore"], 8);
+    let (s, _) =
+        e.h.admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{}/trade-score", e.merchant_id),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // Violation records with their appeals.
+    let now = chrono::Utc::now().timestamp();
+    e.wx.add_illegal_record(
+        APPID,
+        json!({"illegal_record_id": "ILR_1", "create_time": now - 86_400, "illegal_reason": "虚假宣传",
+            "illegal_content": "商品描述不实", "rule_url": "https://example.com/rule", "rule_name": "交易规则"}),
+    );
+    e.wx.add_illegal_record(
+        APPID,
+        json!({"illegal_record_id": "ILR_OLD", "create_time": now - 200 * 86_400, "illegal_reason": "old"}),
+    );
+    e.wx.add_appeal_record(
+        "ILR_1",
+        json!({"appeal_record_id": 7, "appeal_time": now, "appeal_count": 1, "appeal_from": 0, "appeal_status": 1}),
+    );
+    let (s, v) =
+        e.h.admin(
+            Method::GET,
+            &format!("/admin/v1/violations?account={account_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let items = v["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "the last 90 days: {v}");
+    assert_eq!(items[0]["record_id"], "ILR_1");
+    assert_eq!(items[0]["summary"], "虚假宣传; 交易规则");
+    assert_eq!(items[0]["details"]["appeal_records"][0]["appeal_status"], 1);
+    // Read again: still one record (replaced, not duplicated).
+    let (_, v) =
+        e.h.admin(
+            Method::GET,
+            &format!("/admin/v1/violations?account={account_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(1));
+    // A token scoped to another account sees none of it.
+    let other =
+        e.h.token(json!({"type": "account", "account_id": e.merchant_id}))
+            .await;
+    let (s, _) =
+        e.h.call(
+            Method::GET,
+            &format!("/admin/v1/accounts/{account_id}/trade-score"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) =
+        e.h.call(
+            Method::GET,
+            &format!("/admin/v1/complaints/{id}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wechatpy_encrypted_pushes_are_accepted_and_bad_ones_refused() {
+    let e = env().await;
+    e.manual(PushMode::Safe, PushFormat::Xml).await;
+    e.complaint(APPID, 850_001, 100);
+    let msg = format!(
+        "<xml><ToUserName><![CDATA[gh_x]]></ToUserName><CreateTime>1700000001</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[complaint_callback]]></Event><BussiCallBackInfo><appid><![CDATA[{APPID}]]></appid><complaint_order_id>850001</complaint_order_id><status>201</status></BussiCallBackInfo></xml>"
+    );
+    let encrypt = |appid: &str| {
+        sandbox::peer::run(
+            "peer_wechatpy.py",
+            &json!({"op": "encrypt", "token": TOKEN, "encoding_aes_key": AES_KEY, "appid": appid,
+                "msg": msg, "nonce": "peer-nonce", "timestamp": "1700000001"}),
+        )
+    };
+    let post = |out: Value, sig: String| {
+        let h = &e.h;
+        async move {
+            let body = format!(
+                "<xml><ToUserName><![CDATA[gh_x]]></ToUserName><Encrypt><![CDATA[{}]]></Encrypt></xml>",
+                out["encrypt"].as_str().expect("encrypt")
+            );
+            let (s, _) = h
+                .raw(
+                    Method::POST,
+                    &format!(
+                        "/callbacks/wxmini/{APPID}?timestamp={}&nonce={}&encrypt_type=aes&msg_signature={sig}",
+                        out["timestamp"].as_str().expect("ts"),
+                        out["nonce"].as_str().expect("nonce")
+                    ),
+                    None,
+                    Some(body),
+                    "text/xml",
+                )
+                .await;
+            s
+        }
+    };
+    let good = encrypt(APPID);
+    let sig = good["msg_signature"].as_str().expect("sig").to_string();
+    let mut wrong = sig.clone().into_bytes();
+    wrong[0] = if wrong[0] == b'a' { b'b' } else { b'a' };
+    assert_eq!(
+        post(good.clone(), String::from_utf8(wrong).expect("utf8")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let foreign = encrypt("wx0000000000000000");
+    let fsig = foreign["msg_signature"].as_str().expect("sig").to_string();
+    assert_eq!(post(foreign, fsig).await, StatusCode::UNAUTHORIZED);
+    assert!(e.queue_is_empty().await);
+    assert_eq!(post(good, sig).await, StatusCode::OK);
+    e.wait_for("850001", "the record from wechatpy's push", |d| {
+        d["complaint"]["replied"] == true
+    })
+    .await;
+    // And wechatpy opens what we encrypt.
+    let ours = wechat::crypt::Crypto::new(TOKEN, Some(AES_KEY), APPID).expect("crypto");
+    let enc = ours.encrypt(&msg).expect("encrypt");
+    let sig = wechat::crypt::msg_signature(TOKEN, "1700000002", "n2", &enc);
+    let out = sandbox::peer::run(
+        "peer_wechatpy.py",
+        &json!({"op": "decrypt", "token": TOKEN, "encoding_aes_key": AES_KEY, "appid": APPID,
+            "xml": format!("<xml><ToUserName><![CDATA[gh_x]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"),
+            "msg_signature": sig, "timestamp": "1700000002", "nonce": "n2"}),
+    );
+    assert_eq!(out["plaintext"], msg.as_str());
+}
