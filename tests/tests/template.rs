@@ -313,3 +313,88 @@ fn the_alipay_callback_has_its_own_function() {
         .collect();
     assert_eq!(serving, vec!["callback-alipay".to_string()]);
 }
+
+/// The functions whose HTTP events include `path` with `method`.
+fn serving<'a>(t: &'a Value, path: &str, method: &str) -> Vec<(String, &'a Value)> {
+    of_type(t, "AWS::Serverless::Function")
+        .into_iter()
+        .filter(|(_, f)| {
+            f["Properties"]["Events"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .any(|(_, e)| {
+                    e["Type"].as_str() == Some("HttpApi")
+                        && e["Properties"]["Path"].as_str() == Some(path)
+                        && e["Properties"]["Method"].as_str() == Some(method)
+                })
+        })
+        .collect()
+}
+
+/// API.md's mini-program and third-party platform endpoints: each has its own function (the
+/// URL check and the push share one path), built from its binary, answering within WeChat's
+/// 5 s and enqueueing only to the events queue; the authorisation pages are the admin API's
+/// (their state is signed with the installation key only it reads).
+#[test]
+fn every_mini_program_endpoint_has_its_own_function() {
+    let t = template();
+    let endpoints = [
+        ("/callbacks/wxmini/{appid}", &["GET", "POST"][..], "callback-wxmini"),
+        (
+            "/callbacks/wxopen/{component_appid}/events",
+            &["POST"][..],
+            "callback-wxopen",
+        ),
+        (
+            "/callbacks/wxopen/{component_appid}/messages/{appid}",
+            &["POST"][..],
+            "callback-wxopen",
+        ),
+    ];
+    let mut names = Vec::new();
+    for (path, methods, binary) in endpoints {
+        for method in methods {
+            let s = serving(&t, path, method);
+            assert_eq!(s.len(), 1, "{method} {path}");
+            let (name, f) = &s[0];
+            assert_eq!(
+                f["Properties"]["Events"].as_mapping().map(|m| m.len()),
+                Some(methods.len()),
+                "{name} serves one endpoint"
+            );
+            assert_eq!(
+                f["Metadata"]["BuildProperties"]["Binary"].as_str(),
+                Some(binary)
+            );
+            assert!(timeout(&t, f) <= 5, "{name} must answer within 5 s");
+            let sends: Vec<&str> = f["Properties"]["Policies"][0]["Statement"]
+                .as_sequence()
+                .expect("statements")
+                .iter()
+                .filter(|s| {
+                    s["Action"]
+                        .as_sequence()
+                        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("sqs:SendMessage")))
+                })
+                .filter_map(|s| target(&s["Resource"]))
+                .collect();
+            assert_eq!(sends, vec!["EventsQueue"], "{name}");
+            names.push(name.clone());
+        }
+    }
+    names.dedup();
+    assert_eq!(names.len(), 3, "three functions: {names:?}");
+    for page in [
+        "/wxopen/{component_appid}/authorize",
+        "/wxopen/{component_appid}/authorized",
+    ] {
+        let s = serving(&t, page, "GET");
+        assert_eq!(s.len(), 1, "{page}");
+        assert_eq!(
+            s[0].1["Metadata"]["BuildProperties"]["Binary"].as_str(),
+            Some("admin-api"),
+            "{page}"
+        );
+    }
+}

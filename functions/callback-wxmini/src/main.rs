@@ -1,0 +1,8 @@
+//! Mini-program message push as a Lambda function behind the HTTP API: the URL check (GET) and
+//! complaint events (POST) in plaintext, compatible or safe mode: verify, decrypt, dedupe,
+//! record and enqueue, answer `success`. The same handler as the embedded binary.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    admin_api::run_callbacks("callback-wxmini").await
+}

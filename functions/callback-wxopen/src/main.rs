@@ -1,0 +1,9 @@
+//! Third-party platform pushes as a Lambda function behind the HTTP API: the events URL
+//! (`component_verify_ticket`, authorized / updateauthorized / unauthorized) and the message URL
+//! of authorised mini programs. Verify, decrypt, keep the ticket or record and enqueue, answer
+//! `success`. The template runs this binary as one function per endpoint.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    admin_api::run_callbacks("callback-wxopen").await
+}
