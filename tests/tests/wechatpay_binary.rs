@@ -186,6 +186,11 @@ fn the_demo_shows_a_complaint_end_to_end() {
         "\"success\"",
         "alipay refund: succeeded",
         "The Alipay simulator saw 1 reply, 1 refund (12.50 yuan), 1 finishing feedback.",
+        "complaint_callback to",
+        "HTTP 200 (msg_signature verified",
+        "wxmini reply: succeeded (responded: agree to settle",
+        "wxmini refund: succeeded (refund of 3900 fen",
+        "The WeChat simulator saw 1 response; the WeChat Pay simulator 1 refund for DEMO-MINI-1",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }

@@ -256,6 +256,7 @@ pub async fn run() -> anyhow::Result<()> {
             .unwrap_or_default(),
     );
     alipay_demo(&admin, &base).await?;
+    wxmini_demo(&admin, &base, &sim, &account_id).await?;
     shutdown.cancel();
     let _ = worker.await;
     Ok(())
@@ -365,6 +366,132 @@ And an Alipay trade complaint (public-key certificate mode):
             .unwrap_or_default(),
         sim.calls("alipay.merchant.tradecomplain.feedback.submit")
             .len(),
+    );
+    Ok(())
+}
+
+/// A mini-program trade complaint (manual onboarding, safe-mode push): the WeChat API
+/// simulator pushes an encrypted `complaint_callback`; the worker responds (agree to settle)
+/// and refunds through the demo provider's sub-merchant on the WeChat Pay simulator.
+async fn wxmini_demo(
+    admin: &Admin,
+    base: &str,
+    pay: &WechatPaySim,
+    provider_id: &str,
+) -> anyhow::Result<()> {
+    use sandbox::wxapi::{PushConfig, PushFormat, PushMode, SimMini, WechatSim};
+    const APPID: &str = "wx1111111111111111";
+    println!(
+        "
+And a WeChat Mini Program trade complaint (manual onboarding, encrypted push):
+"
+    );
+    let wx = WechatSim::start().await?;
+    let (secret, token, aes_key) = (
+        hex_token(),
+        "demoToken2026".to_string(),
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".to_string(),
+    );
+    wx.add_mini(SimMini {
+        appid: APPID.into(),
+        secret: secret.clone(),
+        nick_name: "Demo mini program".into(),
+        push: Some(PushConfig {
+            token: token.clone(),
+            encoding_aes_key: aes_key.clone(),
+            mode: PushMode::Safe,
+            format: PushFormat::Xml,
+            url: format!("{base}/callbacks/wxmini/{APPID}"),
+        }),
+    });
+    step(
+        1,
+        format!(
+            "WeChat API simulator on {} (tokens, complaint APIs, AES-CBC message crypto)",
+            wx.base_url()
+        ),
+    );
+    admin
+        .call(
+            reqwest::Method::POST,
+            "/accounts",
+            Some(json!({
+                "kind": "wxmini_app", "name": "Demo mini program",
+                "settings": {"appid": APPID, "mode": "manual", "api_base_url": wx.base_url(),
+                             "auto_response": {"enabled": true, "decision": "agree", "text": "您好，已为您全额退款，给您带来不便深表歉意。"},
+                             "auto_refund": true, "refund_cap_fen": 10_000,
+                             "payment": {"account_id": provider_id, "sub_mchid": SUB}},
+                "credentials": {"secret": secret, "token": token, "encoding_aes_key": aes_key},
+            })),
+        )
+        .await?;
+    step(
+        2,
+        format!(
+            "mini program {APPID}: automatic response (agree) and refund through sub-merchant {SUB}"
+        ),
+    );
+    let now = chrono::Utc::now().timestamp();
+    wx.add_complaint(
+        APPID,
+        json!({"complaintOrderId": 2026112201_u64, "createTime": now, "status": 201, "type": 3,
+               "phoneNumber": "13800001234",
+               "customerMaterial": {"content": "收到的商品有破损", "mediaIdList": []},
+               "orderId": "4200000000202611220000000009", "outTradeNo": "DEMO-MINI-1",
+               "productName": "保温杯", "totalCost": 3900, "expireTime": now + 48 * 3600}),
+    );
+    pay.add_order("4200000000202611220000000009", "DEMO-MINI-1", 3900);
+    let status = wx
+        .push_complaint("2026112201")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    step(
+        3,
+        format!(
+            "WeChat pushed complaint_callback to {base}/callbacks/wxmini/{APPID}: HTTP {status} (msg_signature verified, decrypted, queued durably)"
+        ),
+    );
+    let mut detail = Value::Null;
+    for _ in 0..100 {
+        let list = admin
+            .call(reqwest::Method::GET, "/complaints?platform=wxmini", None)
+            .await?;
+        if let Some(id) = list["items"][0]["id"].as_str() {
+            detail = admin
+                .call(reqwest::Method::GET, &format!("/complaints/{id}"), None)
+                .await?;
+            if detail["complaint"]["replied"] == true
+                && detail["refunds"].as_array().is_some_and(|r| !r.is_empty())
+            {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if detail["complaint"]["replied"] != true {
+        bail!("the mini-program complaint was not answered within 10 s: {detail}");
+    }
+    for (n, a) in (4..).zip(detail["actions"].as_array().into_iter().flatten()) {
+        step(
+            n,
+            format!(
+                "wxmini {}: {} ({})",
+                text(&a["action"]),
+                text(&a["outcome"]),
+                text(&a["detail"])
+            ),
+        );
+    }
+    println!(
+        "\nThe WeChat simulator saw {} response; the WeChat Pay simulator {} refund for DEMO-MINI-1; the complaint's status is now {}.",
+        wx.writes_to("bussiRespondComplaint").len(),
+        pay.refunds()
+            .iter()
+            .filter(|r| r["out_trade_no"] == "DEMO-MINI-1")
+            .count(),
+        wx.complaint("2026112201")
+            .map(|c| c["complaintOrder"]["status"].to_string())
+            .unwrap_or_default(),
     );
     Ok(())
 }
