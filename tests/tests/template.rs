@@ -340,7 +340,11 @@ fn serving<'a>(t: &'a Value, path: &str, method: &str) -> Vec<(String, &'a Value
 fn every_mini_program_endpoint_has_its_own_function() {
     let t = template();
     let endpoints = [
-        ("/callbacks/wxmini/{appid}", &["GET", "POST"][..], "callback-wxmini"),
+        (
+            "/callbacks/wxmini/{appid}",
+            &["GET", "POST"][..],
+            "callback-wxmini",
+        ),
         (
             "/callbacks/wxopen/{component_appid}/events",
             &["POST"][..],

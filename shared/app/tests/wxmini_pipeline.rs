@@ -359,7 +359,7 @@ async fn manual_mode_push_to_response_and_refund_exactly_once_in_every_crypto_mo
         assert_eq!(sent["content"], RESPONSE);
         assert_eq!(e.refunds(id).len(), 1);
         assert_eq!(
-            e.wx.complaint(&id.to_string()).unwrap()["complaintOrder"]["status"],
+            e.wx.complaint(&id.to_string()).expect("complaint")["complaintOrder"]["status"],
             202
         );
     }

@@ -92,16 +92,14 @@ struct Inner {
     tokens: Mutex<HashMap<String, (String, i64)>>,
     /// component access token → (component appid, expires).
     component_tokens: Mutex<HashMap<String, (String, i64)>>,
-    /// authorizer appid → (component appid, current refresh token, permission sets, nick name).
-    authorizers: Mutex<HashMap<String, (String, String, Vec<u32>, String)>>,
+    authorizers: Mutex<HashMap<String, Authorizer>>,
     pre_auth_codes: Mutex<HashSet<String>>,
     /// auth code → (component appid, authorizer appid).
     auth_codes: Mutex<HashMap<String, (String, String)>>,
     /// What the next visit to the authorisation page grants: (appid, nick name, permission sets).
     next_authorizer: Mutex<Option<(String, String, Vec<u32>)>>,
     complaints: Mutex<HashMap<String, SimComplaint>>,
-    /// media id → (appid, content type, bytes).
-    media: Mutex<HashMap<String, (String, String, Vec<u8>)>>,
+    media: Mutex<HashMap<String, SimMedia>>,
     penalties: Mutex<HashMap<String, Value>>,
     illegal: Mutex<HashMap<String, Vec<Value>>>,
     appeals: Mutex<HashMap<String, Vec<Value>>>,
@@ -111,6 +109,22 @@ struct Inner {
     refresh_calls: AtomicUsize,
     query_auth_calls: AtomicUsize,
     rejected_tokens: AtomicUsize,
+}
+
+/// An app authorised to a component.
+#[derive(Clone)]
+struct Authorizer {
+    component: String,
+    /// The one refresh token that works now.
+    refresh: String,
+    permission_sets: Vec<u32>,
+    nick_name: String,
+}
+
+struct SimMedia {
+    appid: String,
+    content_type: String,
+    bytes: Vec<u8>,
 }
 
 struct SimComplaint {
@@ -245,12 +259,21 @@ impl WechatSim {
     /// A user image the complaint can name.
     pub fn add_user_media(&self, appid: &str, bytes: Vec<u8>) -> String {
         let id = format!("MEDIA_{}", rand_hex(24));
-        lock(&self.inner.media).insert(id.clone(), (appid.into(), "image/png".into(), bytes));
+        lock(&self.inner.media).insert(
+            id.clone(),
+            SimMedia {
+                appid: appid.into(),
+                content_type: "image/png".into(),
+                bytes,
+            },
+        );
         id
     }
 
     pub fn media(&self, media_id: &str) -> Option<Vec<u8>> {
-        lock(&self.inner.media).get(media_id).map(|m| m.2.clone())
+        lock(&self.inner.media)
+            .get(media_id)
+            .map(|m| m.bytes.clone())
     }
 
     pub fn set_penalties(&self, appid: &str, current_score: i64, appeal_list: Vec<Value>) {
@@ -303,12 +326,15 @@ impl WechatSim {
     pub fn authorized(&self, appid: &str) -> Option<Vec<u32>> {
         lock(&self.inner.authorizers)
             .get(appid)
-            .map(|a| a.2.clone())
+            .map(|a| a.permission_sets.clone())
     }
 
     /// The push settings and appid in the ciphertext for an app's messages.
     fn push_target(&self, appid: &str) -> Option<(PushConfig, String)> {
-        if let Some((component, ..)) = lock(&self.inner.authorizers).get(appid).cloned() {
+        if let Some(component) = lock(&self.inner.authorizers)
+            .get(appid)
+            .map(|a| a.component.clone())
+        {
             let c = lock(&self.inner.components).get(&component)?.clone();
             let mut p = c.messages.clone();
             p.url = p.url.replace("$APPID$", appid);
@@ -403,7 +429,12 @@ impl WechatSim {
         let refresh = format!("refreshtoken@@@{}", rand_hex(32));
         lock(&self.inner.authorizers).insert(
             appid.into(),
-            (component.into(), refresh, perms.to_vec(), nick.into()),
+            Authorizer {
+                component: component.into(),
+                refresh,
+                permission_sets: perms.to_vec(),
+                nick_name: nick.into(),
+            },
         );
         code
     }
@@ -556,19 +587,22 @@ fn ok(mut v: Value) -> Response {
 
 type Q = Query<HashMap<String, String>>;
 
+/// An `errcode` and `errmsg`.
+type Refusal = (i64, &'static str);
+
 impl Inner {
     /// The app an access token belongs to.
-    fn app_of(&self, q: &HashMap<String, String>) -> Result<String, Response> {
+    fn app_of(&self, q: &HashMap<String, String>) -> Result<String, Refusal> {
         let t = q.get("access_token").map(String::as_str).unwrap_or("");
         match lock(&self.tokens).get(t) {
             Some((a, exp)) if *exp > now() => Ok(a.clone()),
             Some(_) => {
                 self.rejected_tokens.fetch_add(1, Ordering::SeqCst);
-                Err(err(42001, "access_token expired"))
+                Err((42001, "access_token expired"))
             }
             None => {
                 self.rejected_tokens.fetch_add(1, Ordering::SeqCst);
-                Err(err(
+                Err((
                     40001,
                     "invalid credential, access_token is invalid or not latest",
                 ))
@@ -576,15 +610,15 @@ impl Inner {
         }
     }
 
-    fn component_of(&self, q: &HashMap<String, String>) -> Result<String, Response> {
+    fn component_of(&self, q: &HashMap<String, String>) -> Result<String, Refusal> {
         let t = q
             .get("component_access_token")
             .map(String::as_str)
             .unwrap_or("");
         match lock(&self.component_tokens).get(t) {
             Some((c, exp)) if *exp > now() => Ok(c.clone()),
-            Some(_) => Err(err(42001, "component_access_token expired")),
-            None => Err(err(40001, "invalid component_access_token")),
+            Some(_) => Err((42001, "component_access_token expired")),
+            None => Err((40001, "invalid component_access_token")),
         }
     }
 
@@ -592,7 +626,7 @@ impl Inner {
     fn may_use_complaints(&self, appid: &str) -> bool {
         lock(&self.authorizers)
             .get(appid)
-            .is_none_or(|a| a.2.contains(&76))
+            .is_none_or(|a| a.permission_sets.contains(&76))
     }
 
     fn issue_token(&self, appid: &str) -> String {
@@ -638,7 +672,7 @@ async fn component_token(State(s): State<Arc<Inner>>, Json(b): Json<Value>) -> R
 async fn pre_auth_code(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>) -> Response {
     let c = match s.component_of(&q) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((code, msg)) => return err(code, msg),
     };
     if b["component_appid"].as_str() != Some(&c) {
         return err(40013, "component_appid does not match the token");
@@ -694,7 +728,7 @@ async fn login_page(State(s): State<Arc<Inner>>, q: Q) -> Response {
 async fn query_auth(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>) -> Response {
     let c = match s.component_of(&q) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((code, msg)) => return err(code, msg),
     };
     s.query_auth_calls.fetch_add(1, Ordering::SeqCst);
     let code = b["authorization_code"].as_str().unwrap_or_default();
@@ -711,8 +745,8 @@ async fn query_auth(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>) -> 
         let Some(entry) = a.get_mut(&appid) else {
             return err(61003, "component is not authorized by this account");
         };
-        entry.1 = refresh.clone();
-        entry.2.clone()
+        entry.refresh = refresh.clone();
+        entry.permission_sets.clone()
     };
     let token = s.issue_token(&appid);
     ok(json!({"authorization_info": {
@@ -725,7 +759,7 @@ async fn query_auth(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>) -> 
 async fn authorizer_token(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>) -> Response {
     let c = match s.component_of(&q) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((code, msg)) => return err(code, msg),
     };
     let appid = b["authorizer_appid"].as_str().unwrap_or_default();
     let given = b["authorizer_refresh_token"].as_str().unwrap_or_default();
@@ -733,7 +767,9 @@ async fn authorizer_token(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value
     {
         let mut a = lock(&s.authorizers);
         match a.get_mut(appid) {
-            Some(entry) if entry.0 == c && entry.1 == given => entry.1 = new_refresh.clone(),
+            Some(entry) if entry.component == c && entry.refresh == given => {
+                entry.refresh = new_refresh.clone()
+            }
             Some(_) => return err(61023, "refresh_token is invalid"),
             None => return err(61003, "component is not authorized by this account"),
         }
@@ -748,14 +784,14 @@ async fn authorizer_token(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value
 async fn authorizer_info(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>) -> Response {
     let c = match s.component_of(&q) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((code, msg)) => return err(code, msg),
     };
     let appid = b["authorizer_appid"].as_str().unwrap_or_default();
     match lock(&s.authorizers).get(appid) {
-        Some((comp, _, perms, nick)) if *comp == c => ok(json!({
-            "authorizer_info": {"nick_name": nick, "principal_name": format!("{nick} 有限公司"), "MiniProgramInfo": {}},
+        Some(a) if a.component == c => ok(json!({
+            "authorizer_info": {"nick_name": a.nick_name, "principal_name": format!("{} 有限公司", a.nick_name), "MiniProgramInfo": {}},
             "authorization_info": {"authorizer_appid": appid,
-                "func_info": perms.iter().map(|p| json!({"funcscope_category": {"id": p}})).collect::<Vec<_>>()},
+                "func_info": a.permission_sets.iter().map(|p| json!({"funcscope_category": {"id": p}})).collect::<Vec<_>>()},
         })),
         _ => err(61003, "component is not authorized by this account"),
     }
@@ -764,7 +800,7 @@ async fn authorizer_info(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>
 async fn complaint_detail(State(s): State<Arc<Inner>>, q: Q) -> Response {
     let appid = match s.app_of(&q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err((code, msg)) => return err(code, msg),
     };
     if !s.may_use_complaints(&appid) {
         return err(48001, "api unauthorized");
@@ -794,7 +830,7 @@ async fn evidence(
 ) -> Response {
     let appid = match s.app_of(&q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err((code, msg)) => return err(code, msg),
     };
     if !s.may_use_complaints(&appid) {
         return err(48001, "api unauthorized");
@@ -816,7 +852,7 @@ async fn evidence(
         return err(40097, "内容或者图片不能为空");
     }
     for m in &media {
-        if lock(&s.media).get(m).is_none_or(|x| x.0 != appid) {
+        if lock(&s.media).get(m).is_none_or(|x| x.appid != appid) {
             return err(40007, "invalid media_id");
         }
     }
@@ -879,7 +915,7 @@ async fn media_upload(
 ) -> Response {
     let appid = match s.app_of(&q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err((code, msg)) => return err(code, msg),
     };
     if q.get("type").map(String::as_str) != Some("image") {
         return err(40004, "invalid media type");
@@ -894,7 +930,14 @@ async fn media_upload(
                 return err(40005, "invalid file type");
             }
             let id = format!("MEDIA_{}", rand_hex(24));
-            lock(&s.media).insert(id.clone(), (appid, ct, bytes.to_vec()));
+            lock(&s.media).insert(
+                id.clone(),
+                SimMedia {
+                    appid,
+                    content_type: ct,
+                    bytes: bytes.to_vec(),
+                },
+            );
             return Json(json!({"type": "image", "media_id": id, "created_at": now()}))
                 .into_response();
         }
@@ -905,11 +948,11 @@ async fn media_upload(
 async fn media_get(State(s): State<Arc<Inner>>, q: Q) -> Response {
     let appid = match s.app_of(&q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err((code, msg)) => return err(code, msg),
     };
     match lock(&s.media).get(q.get("media_id").map(String::as_str).unwrap_or("")) {
-        Some((a, ct, bytes)) if *a == appid => {
-            ([("content-type", ct.clone())], bytes.clone()).into_response()
+        Some(m) if m.appid == appid => {
+            ([("content-type", m.content_type.clone())], m.bytes.clone()).into_response()
         }
         _ => err(40007, "invalid media_id"),
     }
@@ -918,11 +961,11 @@ async fn media_get(State(s): State<Arc<Inner>>, q: Q) -> Response {
 async fn penalty_list(State(s): State<Arc<Inner>>, q: Q) -> Response {
     let appid = match s.app_of(&q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err((code, msg)) => return err(code, msg),
     };
     if lock(&s.authorizers)
         .get(&appid)
-        .is_some_and(|a| !a.2.contains(&151))
+        .is_some_and(|a| !a.permission_sets.contains(&151))
     {
         return err(48001, "api unauthorized");
     }
@@ -945,7 +988,7 @@ async fn penalty_list(State(s): State<Arc<Inner>>, q: Q) -> Response {
 async fn illegal_records(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>) -> Response {
     let appid = match s.app_of(&q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err((code, msg)) => return err(code, msg),
     };
     let start = b["start_time"].as_i64().unwrap_or(now() - 90 * 86400);
     let end = b["end_time"].as_i64().unwrap_or(now());
@@ -963,8 +1006,8 @@ async fn illegal_records(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>
 }
 
 async fn appeal_records(State(s): State<Arc<Inner>>, q: Q, Json(b): Json<Value>) -> Response {
-    if let Err(r) = s.app_of(&q) {
-        return r;
+    if let Err((code, msg)) = s.app_of(&q) {
+        return err(code, msg);
     }
     let id = b["illegal_record_id"].as_str().unwrap_or_default();
     let records = lock(&s.appeals).get(id).cloned().unwrap_or_default();

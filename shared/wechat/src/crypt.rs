@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn official_sample_url_check_signature_and_decryption() {
         let f = fixture();
-        let s = |k: &str| f[k].as_str().unwrap().to_string();
+        let s = |k: &str| f[k].as_str().expect("test").to_string();
         assert_eq!(
             url_signature(&s("token"), &s("timestamp"), &s("nonce")),
             s("url_check_signature")
@@ -256,8 +256,8 @@ mod tests {
             msg_signature(&s("token"), &s("timestamp"), &s("nonce"), &s("encrypt")),
             s("msg_signature")
         );
-        let c = Crypto::new(&s("token"), Some(&s("encoding_aes_key")), &s("appid")).unwrap();
-        let plain = c.decrypt(&s("encrypt")).unwrap();
+        let c = Crypto::new(&s("token"), Some(&s("encoding_aes_key")), &s("appid")).expect("test");
+        let plain = c.decrypt(&s("encrypt")).expect("test");
         assert!(plain.starts_with(&s("plaintext_starts_with")), "{plain}");
         let q = PushQuery {
             timestamp: s("timestamp"),
@@ -270,7 +270,7 @@ mod tests {
             "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{}]]></Encrypt></xml>",
             s("encrypt")
         );
-        let msg = c.open(&q, body.as_bytes()).unwrap();
+        let msg = c.open(&q, body.as_bytes()).expect("test");
         assert_eq!(msg["ToUserName"], "gh_10f6c3c3ac5a");
         // Another appid, another signature: refused.
         let other = Crypto::new(
@@ -278,7 +278,7 @@ mod tests {
             Some(&s("encoding_aes_key")),
             "wx0000000000000000",
         )
-        .unwrap();
+        .expect("test");
         assert_eq!(
             other.open(&q, body.as_bytes()),
             Err(PushError::WrongAppid(s("appid")))
@@ -293,7 +293,7 @@ mod tests {
             echostr: Some("hello".into()),
             ..q
         };
-        assert_eq!(c.verify_url(&url).unwrap(), "hello");
+        assert_eq!(c.verify_url(&url).expect("test"), "hello");
     }
 
     #[test]
@@ -303,10 +303,13 @@ mod tests {
             Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
             "wx1",
         )
-        .unwrap();
+        .expect("test");
         for n in [0, 1, 11, 12, 31, 32, 33, 100] {
             let msg = "x".repeat(n);
-            assert_eq!(c.decrypt(&c.encrypt(&msg).unwrap()).unwrap(), msg);
+            assert_eq!(
+                c.decrypt(&c.encrypt(&msg).expect("test")).expect("test"),
+                msg
+            );
         }
         let q = PushQuery {
             signature: Some(url_signature("tok", "1", "n")),
@@ -314,7 +317,7 @@ mod tests {
             nonce: "n".into(),
             ..Default::default()
         };
-        let v = c.open(&q, br#"{"MsgType":"event"}"#).unwrap();
+        let v = c.open(&q, br#"{"MsgType":"event"}"#).expect("test");
         assert_eq!(v["MsgType"], "event");
         let wrong = PushQuery {
             signature: Some(url_signature("other", "1", "n")),

@@ -76,7 +76,7 @@ mod tests {
         let v = to_json(
             "<xml><A><![CDATA[x<y]]></A><N>5</N><Info><id>1</id><history><t>1</t></history><history><t>2</t></history></Info></xml>",
         )
-        .unwrap();
+        .expect("test");
         assert_eq!(v["A"], "x<y");
         assert_eq!(int(&v["N"]), Some(5));
         assert_eq!(v["Info"]["history"], json!([{"t": "1"}, {"t": "2"}]));

@@ -47,7 +47,7 @@ impl TokenCache for RecordsTokenCache {
         expires_at: Option<i64>,
         expected: Option<u64>,
     ) -> Result<bool, String> {
-        let mut item = Item::new(&pk(key), "TOKEN", value);
+        let mut item = Item::new(pk(key), "TOKEN", value);
         if let Some(e) = expires_at {
             item = item.expiring_at(e);
         }

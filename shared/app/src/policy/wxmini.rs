@@ -116,7 +116,16 @@ pub struct Facts {
     pub problem_type: Option<String>,
     pub created: Option<DateTime<Utc>>,
     pub expires: Option<DateTime<Utc>>,
-    pub history: Vec<(i64, Option<String>, Vec<String>, Option<DateTime<Utc>>)>,
+    pub history: Vec<Item>,
+}
+
+/// One entry of the complaint's history.
+pub struct Item {
+    /// `itemType` (0 when only the push is known).
+    pub item_type: i64,
+    pub content: Option<String>,
+    pub media: Vec<String>,
+    pub at: Option<DateTime<Utc>>,
 }
 
 fn nonempty(v: &Value) -> Option<String> {
@@ -140,13 +149,11 @@ impl Facts {
             expires: unix(&o["expireTime"]),
             history: xml::list(&d["item"])
                 .iter()
-                .map(|i| {
-                    (
-                        xml::int(&i["itemType"]).unwrap_or_default(),
-                        nonempty(&i["content"]),
-                        strings(&i["mediaIdList"]),
-                        unix(&i["time"]),
-                    )
+                .map(|i| Item {
+                    item_type: xml::int(&i["itemType"]).unwrap_or_default(),
+                    content: nonempty(&i["content"]),
+                    media: strings(&i["mediaIdList"]),
+                    at: unix(&i["time"]),
                 })
                 .collect(),
         }
@@ -167,13 +174,11 @@ impl Facts {
             expires: unix(&i["expire_time"]),
             history: xml::list(&i["history"])
                 .iter()
-                .map(|h| {
-                    (
-                        0,
-                        nonempty(&h["content"]),
-                        strings(&h["media_id_list"]),
-                        unix(&h["time"]),
-                    )
+                .map(|h| Item {
+                    item_type: 0,
+                    content: nonempty(&h["content"]),
+                    media: strings(&h["media_id_list"]),
+                    at: unix(&h["time"]),
                 })
                 .collect(),
         }
@@ -387,15 +392,15 @@ impl JobHandler for ComplaintJob {
             now,
         );
         let record = repo.upsert(new, fill).await.map_err(store_error)?;
-        for (n, (item_type, content, media, at)) in f.history.iter().enumerate() {
+        for (n, item) in f.history.iter().enumerate() {
             repo.put_history(&HistoryEntry {
                 complaint_id: id.clone(),
                 entry_id: format!("{n:04}"),
                 operator: None,
-                operation: item_type.to_string(),
-                content: content.clone(),
-                media: media.clone(),
-                at: at.unwrap_or(now),
+                operation: item.item_type.to_string(),
+                content: item.content.clone(),
+                media: item.media.clone(),
+                at: item.at.unwrap_or(now),
             })
             .await
             .map_err(store_error)?;
