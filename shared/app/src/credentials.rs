@@ -95,19 +95,6 @@ pub struct WechatAppCredentialsInput {
     pub encoding_aes_key: Patch<Sensitive>,
 }
 
-/// Base64 that tolerates non-zero trailing bits: WeChat's EncodingAESKey (43 characters) is
-/// often not canonical, including in WeChat's own sample.
-pub fn lenient_base64(text: &str) -> Option<Vec<u8>> {
-    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-    const LENIENT: GeneralPurpose = GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new()
-            .with_decode_allow_trailing_bits(true)
-            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    );
-    LENIENT.decode(text).ok()
-}
-
 fn b64(text: &str) -> Option<Vec<u8>> {
     let compact: String = text.split_whitespace().collect();
     base64::engine::general_purpose::STANDARD
@@ -307,7 +294,7 @@ pub mod rules {
     }
 
     pub fn encoding_aes_key(v: &str) -> Result<(), &'static str> {
-        let ok = v.len() == 43 && super::lenient_base64(v).is_some_and(|k| k.len() == 32);
+        let ok = wechat::crypt::aes_key(v).is_ok();
         if ok {
             Ok(())
         } else {
