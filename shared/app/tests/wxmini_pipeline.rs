@@ -360,6 +360,11 @@ async fn manual_mode_push_to_response_and_refund_exactly_once_in_every_crypto_mo
             "no full phone number stored"
         );
         assert_eq!(d["refunds"][0]["amount_fen"], 2_500);
+        let jobs = d["notifications"].as_array().expect("notification jobs");
+        assert_eq!(jobs.len(), 1, "staff are told once: {jobs:?}");
+        assert_eq!(jobs[0]["summary"]["platform"], "wxmini");
+        assert_eq!(jobs[0]["summary"]["event"], "new complaint");
+        assert_eq!(jobs[0]["summary"]["amount_fen"], 2_500);
         assert_eq!(e.responds(id), 1);
         let sent = &e.wx.writes_to("bussiRespondComplaint")[n].1;
         assert_eq!(sent["bussiHandle"], 1);
@@ -581,6 +586,11 @@ async fn one_click_authorisation_then_complaints_then_unauthorized() {
     .await;
     assert_eq!(e.responds(830_001), 1);
     assert_eq!(e.refunds(830_001).len(), 1);
+    // Pushed again (a retry, or a later event): nothing more is done.
+    assert_eq!(e.wx.push_complaint("830001").await, Ok(200));
+    e.settle().await;
+    assert_eq!(e.responds(830_001), 1);
+    assert_eq!(e.refunds(830_001).len(), 1);
     // Its token expires: refreshed once with the refresh token, which rotates.
     e.wx.expire_tokens();
     let refreshes = e.wx.refresh_calls();
@@ -624,6 +634,12 @@ async fn one_click_authorisation_then_complaints_then_unauthorized() {
         .wait_for("830003", "the record of a disabled account", |_| true)
         .await;
     assert_eq!(d["complaint"]["description"], "还没退款");
+    assert_eq!(d["complaint"]["orders"][0]["amount_fen"], 700);
+    assert_eq!(
+        d["notifications"].as_array().map(Vec::len),
+        Some(0),
+        "a disabled account's staff are not told"
+    );
     e.settle().await;
     assert_eq!(e.responds(830_003), 0);
     assert!(e.refunds(830_003).is_empty());
