@@ -65,6 +65,14 @@ impl AppState {
         }
     }
 
+    /// `path` under `PUBLIC_BASE_URL` (None when it is not configured).
+    pub fn public_url(&self, path: &str) -> Option<String> {
+        self.public_base_url
+            .as_ref()
+            .and_then(|u| u.join(path).ok())
+            .map(|u| u.to_string())
+    }
+
     pub fn with_public_base_url(mut self, url: Option<url::Url>) -> Self {
         self.public_base_url = url;
         self

@@ -31,7 +31,45 @@ impl Client {
         self.access.appid()
     }
 
-    /// One call with the token, refreshed once when refused.
+    /// Run `f` with the access token; if WeChat refuses the token (40001/42001/40014), refresh
+    /// it once and run `f` again.
+    async fn with_token<T, F, Fut>(&self, f: F) -> Result<T, WechatError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, WechatError>>,
+    {
+        let mut rejected: Option<String> = None;
+        loop {
+            let token = self.tokens.token(&self.access, rejected.as_deref()).await?;
+            match f(token.clone()).await {
+                Err(e) if e.is_token_error() && rejected.is_none() => {
+                    tracing::info!(appid = %self.appid(), code = e.code(), "access token refused; refreshing once");
+                    rejected = Some(token);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `path` with the token and `query`.
+    fn url(
+        &self,
+        path: &str,
+        token: &str,
+        query: &[(&str, &str)],
+    ) -> Result<url::Url, WechatError> {
+        let mut url = self
+            .tokens
+            .base
+            .join(path)
+            .map_err(|e| WechatError::Invalid(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("access_token", token)
+            .extend_pairs(query);
+        Ok(url)
+    }
+
+    /// A JSON call, `errcode` checked.
     async fn call(
         &self,
         method: reqwest::Method,
@@ -39,41 +77,29 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, WechatError> {
-        let mut rejected: Option<String> = None;
-        loop {
-            let token = self.tokens.token(&self.access, rejected.as_deref()).await?;
-            let mut url = self
-                .tokens
-                .base
-                .join(path)
-                .map_err(|e| WechatError::Invalid(e.to_string()))?;
-            url.query_pairs_mut()
-                .append_pair("access_token", &token)
-                .extend_pairs(query);
-            let mut req = self
-                .tokens
-                .http
-                .request(method.clone(), url)
-                .timeout(Duration::from_secs(15));
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let v: Value = req
-                .send()
-                .await
-                .map_err(WechatError::transport)?
-                .json()
-                .await
-                .map_err(WechatError::transport)?;
-            match check(&v) {
-                Err(e) if e.is_token_error() && rejected.is_none() => {
-                    tracing::info!(appid = %self.appid(), code = e.code(), "access token refused; refreshing once");
-                    rejected = Some(token);
+        self.with_token(|token| {
+            let method = method.clone();
+            async move {
+                let mut req = self
+                    .tokens
+                    .http
+                    .request(method, self.url(path, &token, query)?)
+                    .timeout(Duration::from_secs(15));
+                if let Some(b) = body {
+                    req = req.json(b);
                 }
-                Err(e) => return Err(e),
-                Ok(()) => return Ok(v),
+                let v: Value = req
+                    .send()
+                    .await
+                    .map_err(WechatError::transport)?
+                    .json()
+                    .await
+                    .map_err(WechatError::transport)?;
+                check(&v)?;
+                Ok(v)
             }
-        }
+        })
+        .await
     }
 
     /// `GET /wxaapi/minishop/complaintOrderDetail`: `complaintOrder`, `item[]`, `returnBill`.
@@ -149,63 +175,44 @@ impl Client {
         content_type: &str,
         bytes: Vec<u8>,
     ) -> Result<String, WechatError> {
-        let mut rejected: Option<String> = None;
-        loop {
-            let token = self.tokens.token(&self.access, rejected.as_deref()).await?;
-            let mut url = self
-                .tokens
-                .base
-                .join("cgi-bin/media/upload")
-                .map_err(|e| WechatError::Invalid(e.to_string()))?;
-            url.query_pairs_mut()
-                .append_pair("access_token", &token)
-                .append_pair("type", "image");
-            let part = reqwest::multipart::Part::bytes(bytes.clone())
-                .file_name(filename.to_string())
-                .mime_str(content_type)
-                .map_err(|e| WechatError::Invalid(e.without_url().to_string()))?;
-            let form = reqwest::multipart::Form::new().part("media", part);
-            let v: Value = self
-                .tokens
-                .http
-                .post(url)
-                .multipart(form)
-                .timeout(Duration::from_secs(30))
-                .send()
-                .await
-                .map_err(WechatError::transport)?
-                .json()
-                .await
-                .map_err(WechatError::transport)?;
-            match check(&v) {
-                Err(e) if e.is_token_error() && rejected.is_none() => rejected = Some(token),
-                Err(e) => return Err(e),
-                Ok(()) => {
-                    return v["media_id"].as_str().map(String::from).ok_or_else(|| {
-                        WechatError::Transport("upload answer without media_id".into())
-                    });
+        let v = self
+            .with_token(|token| {
+                let bytes = bytes.clone();
+                async move {
+                    let part = reqwest::multipart::Part::bytes(bytes)
+                        .file_name(filename.to_string())
+                        .mime_str(content_type)
+                        .map_err(|e| WechatError::Invalid(e.without_url().to_string()))?;
+                    let v: Value = self
+                        .tokens
+                        .http
+                        .post(self.url("cgi-bin/media/upload", &token, &[("type", "image")])?)
+                        .multipart(reqwest::multipart::Form::new().part("media", part))
+                        .timeout(Duration::from_secs(30))
+                        .send()
+                        .await
+                        .map_err(WechatError::transport)?
+                        .json()
+                        .await
+                        .map_err(WechatError::transport)?;
+                    check(&v)?;
+                    Ok(v)
                 }
-            }
-        }
+            })
+            .await?;
+        v["media_id"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| WechatError::Transport("upload answer without media_id".into()))
     }
 
     /// `GET /cgi-bin/media/get`: the bytes and content type of a temporary media.
     pub async fn get_media(&self, media_id: &str) -> Result<(Vec<u8>, String), WechatError> {
-        let mut rejected: Option<String> = None;
-        loop {
-            let token = self.tokens.token(&self.access, rejected.as_deref()).await?;
-            let mut url = self
-                .tokens
-                .base
-                .join("cgi-bin/media/get")
-                .map_err(|e| WechatError::Invalid(e.to_string()))?;
-            url.query_pairs_mut()
-                .append_pair("access_token", &token)
-                .append_pair("media_id", media_id);
+        self.with_token(|token| async move {
             let resp = self
                 .tokens
                 .http
-                .get(url)
+                .get(self.url("cgi-bin/media/get", &token, &[("media_id", media_id)])?)
                 .timeout(Duration::from_secs(30))
                 .send()
                 .await
@@ -217,20 +224,15 @@ impl Client {
                 .unwrap_or("application/octet-stream")
                 .to_string();
             let bytes = resp.bytes().await.map_err(WechatError::transport)?.to_vec();
+            // Errors come back as JSON instead of the file.
             if ct.starts_with("application/json") || ct.starts_with("text/plain") {
                 let v: Value = serde_json::from_slice(&bytes)
                     .map_err(|e| WechatError::Transport(e.to_string()))?;
-                match check(&v) {
-                    Err(e) if e.is_token_error() && rejected.is_none() => {
-                        rejected = Some(token);
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                    Ok(()) => {}
-                }
+                check(&v)?;
             }
-            return Ok((bytes, ct));
-        }
+            Ok((bytes, ct))
+        })
+        .await
     }
 
     /// `GET /wxaapi/wxamptrade/get_penalty_list`: `currentScore`, `totalNum`, `appealList[]`.

@@ -243,7 +243,7 @@ pub(crate) async fn log_admin(
     Ok(())
 }
 
-/// Send a platform call, log its outcome, and answer.
+/// Log a WeChat Pay call's outcome, and answer.
 async fn logged<T>(
     state: &AppState,
     caller: &Caller,
@@ -252,6 +252,31 @@ async fn logged<T>(
     what: String,
     request_no: Option<String>,
     result: Result<T, wechatpay::PlatformError>,
+) -> Result<T, ApiError> {
+    log_outcome(
+        state,
+        caller,
+        complaint_id,
+        action,
+        what,
+        request_no,
+        result,
+        api_error,
+    )
+    .await
+}
+
+/// Log a platform call's outcome in the action log, and answer (`to_api` maps its error).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn log_outcome<T, E: std::fmt::Display>(
+    state: &AppState,
+    caller: &Caller,
+    complaint_id: &str,
+    action: ActionKind,
+    what: String,
+    request_no: Option<String>,
+    result: Result<T, E>,
+    to_api: impl FnOnce(E) -> ApiError,
 ) -> Result<T, ApiError> {
     match result {
         Ok(v) => {
@@ -278,7 +303,7 @@ async fn logged<T>(
                 request_no,
             )
             .await?;
-            Err(api_error(e))
+            Err(to_api(e))
         }
     }
 }
@@ -586,17 +611,10 @@ pub async fn refund(
             .filter(|_| order.transaction_id.is_none()),
         out_refund_no: number.clone(),
         reason: body.reason.clone(),
-        notify_url: state
-            .public_base_url
-            .as_ref()
-            .and_then(|u| {
-                u.join(&format!(
-                    "callbacks/wechatpay/{}/refunds",
-                    t.account.platform_id()
-                ))
-                .ok()
-            })
-            .map(|u| u.to_string()),
+        notify_url: state.public_url(&format!(
+            "callbacks/wechatpay/{}/refunds",
+            t.account.platform_id()
+        )),
         amount: RefundAmount {
             refund: body.amount_fen,
             total,

@@ -5,7 +5,7 @@
 //! WeChat when the action is sent (media ids expire). `309` answers 409: the complaint has
 //! moved to a state where this action is not possible.
 
-use super::complaints::{ActionResult, log_admin};
+use super::complaints::{ActionResult, log_outcome};
 use crate::ApiError;
 use crate::auth::Caller;
 use crate::complaints::{ComplaintRepo, RefundRecord, violation_id};
@@ -141,33 +141,7 @@ pub async fn act(
         text.chars().count(),
         images.len()
     );
-    match result {
-        Ok(()) => {
-            log_admin(
-                state,
-                caller,
-                &c.id,
-                kind,
-                ActionOutcome::Succeeded,
-                what,
-                None,
-            )
-            .await?;
-        }
-        Err(err) => {
-            log_admin(
-                state,
-                caller,
-                &c.id,
-                kind,
-                ActionOutcome::Failed,
-                format!("{what}: {err}"),
-                None,
-            )
-            .await?;
-            return Err(platform(err));
-        }
-    }
+    log_outcome(state, caller, &c.id, kind, what, None, result, platform).await?;
     if kind == ActionKind::Reply {
         ComplaintRepo::new(&*state.ports.records)
             .modify(&c.id, |x| {
@@ -235,34 +209,20 @@ pub async fn refund(
         .map_err(|e| ApiError::Conflict(format!("cannot refund: {e}")))?;
     let sequence = existing.iter().map(|r| r.sequence).max().unwrap_or(0) + 1;
     let reason = reason.unwrap_or_else(|| "投诉退款".into());
-    match refund_order(state, &pay, c, sequence, amount_fen, &reason).await {
-        Ok((r, _)) => {
-            log_admin(
-                state,
-                caller,
-                &c.id,
-                ActionKind::Refund,
-                ActionOutcome::Succeeded,
-                format!("refund of {amount_fen} fen"),
-                Some(r.out_refund_no.clone()),
-            )
-            .await?;
-            Ok(Json(r))
-        }
-        Err(e) => {
-            log_admin(
-                state,
-                caller,
-                &c.id,
-                ActionKind::Refund,
-                ActionOutcome::Failed,
-                format!("refund of {amount_fen} fen: {e}"),
-                None,
-            )
-            .await?;
-            Err(crate::platforms::wechatpay::api_error(e))
-        }
-    }
+    let result = refund_order(state, &pay, c, sequence, amount_fen, &reason).await;
+    let number = result.as_ref().ok().map(|(r, _)| r.out_refund_no.clone());
+    let (r, _) = log_outcome(
+        state,
+        caller,
+        &c.id,
+        ActionKind::Refund,
+        format!("refund of {amount_fen} fen"),
+        number,
+        result,
+        crate::platforms::wechatpay::api_error,
+    )
+    .await?;
+    Ok(Json(r))
 }
 
 /// The buyer's image `n` of a mini-program complaint (fetched with the media API).

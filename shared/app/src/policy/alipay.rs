@@ -12,7 +12,6 @@ use super::Actions;
 use crate::callbacks::alipay::jobs;
 use crate::complaints::{ComplaintRepo, RefundRecord, complaint_id, derived_id};
 use crate::notices::{self, Notice, store_error};
-use crate::repo::AccountRepo;
 use crate::state::AppState;
 use crate::worker::{JobError, JobHandler, JobRegistry};
 use alipay::client::{AlipayError, Client, ClientConfig, KeyMode};
@@ -227,22 +226,7 @@ fn risk_facts(d: &Value) -> Facts {
 impl JobHandler for Job {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let h = &self.h;
-        let account_id = job
-            .account_id
-            .as_deref()
-            .ok_or_else(|| JobError::Permanent("job names no account".into()))?;
-        let account = match AccountRepo::new(&*h.state.ports.records)
-            .get(account_id)
-            .await
-        {
-            Ok(Some((a, _))) => a,
-            Ok(None) => {
-                return Err(JobError::Permanent(format!(
-                    "account {account_id} no longer exists"
-                )));
-            }
-            Err(e) => return Err(store_error(e)),
-        };
+        let account = super::job_account(&h.state, job).await?;
         let AccountSettings::AlipayApp(settings) = account.settings.clone() else {
             return Err(JobError::Permanent("not an Alipay app".into()));
         };
@@ -346,12 +330,7 @@ impl JobHandler for Job {
                     amount_fen: f.amount_fen,
                     user_text: f.description.clone().map(|d| d.chars().take(200).collect()),
                     deadline: None,
-                    link: h
-                        .state
-                        .public_base_url
-                        .as_ref()
-                        .and_then(|u| u.join(&format!("admin/v1/complaints/{id}")).ok())
-                        .map(|u| u.to_string()),
+                    link: h.state.public_url(&format!("admin/v1/complaints/{id}")),
                 },
                 audiences: &audiences,
                 now,
@@ -362,37 +341,11 @@ impl JobHandler for Job {
         if !account.enabled || !f.waiting_for_merchant {
             return Ok(());
         }
-        if !repo
-            .lease(&id, "policy", &job.id, now, 120)
-            .await
-            .map_err(store_error)?
-        {
-            return Err(JobError::Retryable {
-                source: "another worker is acting on this complaint".into(),
-                retry_after: Some(std::time::Duration::from_secs(5)),
-            });
-        }
-        let mut log = Actions {
-            repo: ComplaintRepo::new(&*h.state.ports.records),
-            complaint_id: id.clone(),
-            job_id: job.id.clone(),
-            clock: h.state.ports.clock.clone(),
-            now,
-            failures: vec![],
-        };
+        let mut log = Actions::begin(&h.state, &id, &job.id, now).await?;
         let result = act(h, self.family, &client, &settings, &f, &record, &mut log).await;
-        let _ = h
-            .state
-            .ports
-            .records
-            .delete(&ComplaintRepo::complaint_owner(&id), "LEASE#policy", None)
-            .await;
+        log.release(&h.state).await;
         result?;
-        if log.failures.is_empty() {
-            Ok(())
-        } else {
-            Err(JobError::Permanent(log.failures.join("; ")))
-        }
+        log.outcome()
     }
 }
 

@@ -23,6 +23,27 @@ pub fn registry(state: &AppState) -> JobRegistry {
     r
 }
 
+/// The account a job names (a permanent failure if it is gone).
+pub(crate) async fn job_account(
+    state: &AppState,
+    job: &domain::job::JobEnvelope,
+) -> Result<domain::account::Account, JobError> {
+    let id = job
+        .account_id
+        .as_deref()
+        .ok_or_else(|| JobError::Permanent("job names no account".into()))?;
+    match crate::repo::AccountRepo::new(&*state.ports.records)
+        .get(id)
+        .await
+    {
+        Ok(Some((a, _))) => Ok(a),
+        Ok(None) => Err(JobError::Permanent(format!(
+            "account {id} no longer exists"
+        ))),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
 /// Collects the action log of one run.
 pub(crate) struct Actions<'a> {
     pub(crate) repo: ComplaintRepo<'a>,
@@ -33,7 +54,58 @@ pub(crate) struct Actions<'a> {
     pub(crate) failures: Vec<String>,
 }
 
-impl Actions<'_> {
+impl<'a> Actions<'a> {
+    /// Take the complaint's policy lease (one worker acts on a complaint at a time; another
+    /// one retries in 5 s) and start this run's action log.
+    pub(crate) async fn begin(
+        state: &'a AppState,
+        complaint_id: &str,
+        job_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Actions<'a>, JobError> {
+        let repo = ComplaintRepo::new(&*state.ports.records);
+        if !repo
+            .lease(complaint_id, "policy", job_id, now, 120)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(JobError::Retryable {
+                source: "another worker is acting on this complaint".into(),
+                retry_after: Some(std::time::Duration::from_secs(5)),
+            });
+        }
+        Ok(Actions {
+            repo,
+            complaint_id: complaint_id.to_string(),
+            job_id: job_id.to_string(),
+            clock: state.ports.clock.clone(),
+            now,
+            failures: Vec::new(),
+        })
+    }
+
+    /// Give the lease back (it also expires by itself).
+    pub(crate) async fn release(&self, state: &AppState) {
+        let _ = state
+            .ports
+            .records
+            .delete(
+                &ComplaintRepo::complaint_owner(&self.complaint_id),
+                "LEASE#policy",
+                None,
+            )
+            .await;
+    }
+
+    /// The run's outcome: done, or the failed actions (the job dead-letters with them).
+    pub(crate) fn outcome(&self) -> Result<(), JobError> {
+        if self.failures.is_empty() {
+            Ok(())
+        } else {
+            Err(JobError::Permanent(self.failures.join("; ")))
+        }
+    }
+
     pub(crate) async fn log(
         &mut self,
         action: ActionKind,

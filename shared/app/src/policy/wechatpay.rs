@@ -12,7 +12,7 @@ use crate::callbacks::wechatpay::jobs;
 use crate::complaints::{ComplaintRepo, RefundRecord, complaint_id, derived_id, violation_id};
 use crate::notices::{self, Notice, store_error};
 use crate::platforms::wechatpay::ClientError;
-use crate::repo::{AccountRepo, SubMerchantRepo};
+use crate::repo::SubMerchantRepo;
 use crate::state::AppState;
 use crate::worker::{JobError, JobHandler, JobRegistry};
 use async_trait::async_trait;
@@ -117,17 +117,7 @@ impl Owner {
 
 impl Handlers {
     async fn account(&self, job: &JobEnvelope) -> Result<Account, JobError> {
-        let id = job
-            .account_id
-            .as_deref()
-            .ok_or_else(|| JobError::Permanent("job names no account".into()))?;
-        match AccountRepo::new(&*self.state.ports.records).get(id).await {
-            Ok(Some((a, _))) => Ok(a),
-            Ok(None) => Err(JobError::Permanent(format!(
-                "account {id} no longer exists"
-            ))),
-            Err(e) => Err(store_error(e)),
-        }
+        super::job_account(&self.state, job).await
     }
 
     async fn client(&self, account: &Account) -> Result<Arc<wechatpay::Client>, JobError> {
@@ -214,11 +204,7 @@ impl Handlers {
     }
 
     fn link(&self, path: &str) -> Option<String> {
-        self.state
-            .public_base_url
-            .as_ref()
-            .and_then(|u| u.join(path).ok())
-            .map(|u| u.to_string())
+        self.state.public_url(path)
     }
 }
 
@@ -328,36 +314,9 @@ impl JobHandler for ComplaintJob {
             tracing::info!(complaint_id = %record.id, "account or sub-merchant disabled: recorded, no automatic action");
             return Ok(());
         }
-        let repo = ComplaintRepo::new(&*h.state.ports.records);
-        if !repo
-            .lease(&record.id, "policy", &job.id, now, 120)
-            .await
-            .map_err(store_error)?
-        {
-            return Err(JobError::Retryable {
-                source: "another worker is acting on this complaint".into(),
-                retry_after: Some(std::time::Duration::from_secs(5)),
-            });
-        }
-        let mut log = Actions {
-            repo: ComplaintRepo::new(&*h.state.ports.records),
-            complaint_id: record.id.clone(),
-            job_id: job.id.clone(),
-            clock: h.state.ports.clock.clone(),
-            now,
-            failures: Vec::new(),
-        };
+        let mut log = Actions::begin(&h.state, &record.id, &job.id, now).await?;
         let result = act(h, &owner, &client, &detail, &history, record, &mut log).await;
-        let _ = h
-            .state
-            .ports
-            .records
-            .delete(
-                &ComplaintRepo::complaint_owner(&log.complaint_id),
-                "LEASE#policy",
-                None,
-            )
-            .await;
+        log.release(&h.state).await;
         result?;
         // Record what the platform now shows (state, our reply in its history).
         if let (Ok(d), Ok(hist)) = (
@@ -366,11 +325,7 @@ impl JobHandler for ComplaintJob {
         ) {
             upsert(h, &owner, &d, &hist, &client, h.state.ports.clock.now()).await?;
         }
-        if log.failures.is_empty() {
-            Ok(())
-        } else {
-            Err(JobError::Permanent(log.failures.join("; ")))
-        }
+        log.outcome()
     }
 }
 

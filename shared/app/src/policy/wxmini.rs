@@ -238,17 +238,10 @@ pub(crate) async fn refund_order(
                 out_trade_no: order.out_trade_no.clone(),
                 out_refund_no: number.clone(),
                 reason: Some(reason.to_string()),
-                notify_url: state
-                    .public_base_url
-                    .as_ref()
-                    .and_then(|u| {
-                        u.join(&format!(
-                            "callbacks/wechatpay/{}/refunds",
-                            pay.account.platform_id()
-                        ))
-                        .ok()
-                    })
-                    .map(|u| u.to_string()),
+                notify_url: state.public_url(&format!(
+                    "callbacks/wechatpay/{}/refunds",
+                    pay.account.platform_id()
+                )),
                 amount: RefundAmount {
                     refund: amount,
                     total: order.amount_fen.unwrap_or(amount),
@@ -324,22 +317,7 @@ pub(crate) async fn upload_media(
 impl JobHandler for ComplaintJob {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let state = &self.state;
-        let account_id = job
-            .account_id
-            .as_deref()
-            .ok_or_else(|| JobError::Permanent("job names no account".into()))?;
-        let account = match AccountRepo::new(&*state.ports.records)
-            .get(account_id)
-            .await
-        {
-            Ok(Some((a, _))) => a,
-            Ok(None) => {
-                return Err(JobError::Permanent(format!(
-                    "account {account_id} no longer exists"
-                )));
-            }
-            Err(e) => return Err(store_error(e)),
-        };
+        let account = super::job_account(state, job).await?;
         let AccountSettings::WxminiApp(settings) = account.settings.clone() else {
             return Err(JobError::Permanent("not a mini program".into()));
         };
@@ -439,11 +417,7 @@ impl JobHandler for ComplaintJob {
                     amount_fen: f.total_fen,
                     user_text: f.content.clone().map(|d| d.chars().take(200).collect()),
                     deadline: record.deadline,
-                    link: state
-                        .public_base_url
-                        .as_ref()
-                        .and_then(|u| u.join(&format!("admin/v1/complaints/{id}")).ok())
-                        .map(|u| u.to_string()),
+                    link: state.public_url(&format!("admin/v1/complaints/{id}")),
                 },
                 audiences: &audiences,
                 now,
@@ -458,36 +432,11 @@ impl JobHandler for ComplaintJob {
         if f.status != 201 {
             return Ok(());
         }
-        if !repo
-            .lease(&id, "policy", &job.id, now, 120)
-            .await
-            .map_err(store_error)?
-        {
-            return Err(JobError::Retryable {
-                source: "another worker is acting on this complaint".into(),
-                retry_after: Some(std::time::Duration::from_secs(5)),
-            });
-        }
-        let mut log = Actions {
-            repo: ComplaintRepo::new(&*state.ports.records),
-            complaint_id: id.clone(),
-            job_id: job.id.clone(),
-            clock: state.ports.clock.clone(),
-            now,
-            failures: vec![],
-        };
+        let mut log = Actions::begin(state, &id, &job.id, now).await?;
         let result = act(state, &client, &settings, &id, &mut log).await;
-        let _ = state
-            .ports
-            .records
-            .delete(&ComplaintRepo::complaint_owner(&id), "LEASE#policy", None)
-            .await;
+        log.release(state).await;
         result?;
-        if log.failures.is_empty() {
-            Ok(())
-        } else {
-            Err(JobError::Permanent(log.failures.join("; ")))
-        }
+        log.outcome()
     }
 }
 
