@@ -467,6 +467,14 @@ pub async fn launch_page(
     };
     let code = match wechat::component::pre_auth_code(&t, &c.component).await {
         Ok(code) => code,
+        Err(e @ wechat::WechatError::NotReady(_)) => {
+            tracing::warn!(error = %e, "authorisation asked for before the first ticket");
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "请稍后再试 / Try again in a few minutes",
+                &format!("<p>{}</p>", escape(&e.to_string())),
+            );
+        }
         Err(e) => return failed(&e),
     };
     let Ok(mut redirect) = base.join(&format!("wxopen/{component_appid}/authorized")) else {

@@ -208,6 +208,13 @@ impl Env {
 
     /// Our third-party platform, its ticket delivered; the component account id.
     async fn component(&self) -> String {
+        let id = self.component_without_ticket().await;
+        assert_eq!(self.wx.push_ticket(COMPONENT).await, Ok(200));
+        id
+    }
+
+    /// Our third-party platform before WeChat's first ticket.
+    async fn component_without_ticket(&self) -> String {
         self.wx.add_component(SimComponent {
             appid: COMPONENT.into(),
             secret: COMPONENT_SECRET.into(),
@@ -229,8 +236,7 @@ impl Env {
                 ),
             },
         });
-        let id = self
-            .h
+        self.h
             .create(
                 json!({"kind": "wxopen_component", "name": "Our platform", "settings": {
                 "component_appid": COMPONENT, "api_base_url": self.wx.base_url(),
@@ -238,9 +244,7 @@ impl Env {
                 "credentials": {"secret": COMPONENT_SECRET, "token": COMPONENT_TOKEN,
                     "encoding_aes_key": COMPONENT_AES_KEY}}),
             )
-            .await;
-        assert_eq!(self.wx.push_ticket(COMPONENT).await, Ok(200));
-        id
+            .await
     }
 
     /// Run the one-click authorisation in a browser's place: link → launch page → WeChat's
@@ -1089,4 +1093,29 @@ async fn wechatpy_encrypted_pushes_are_accepted_and_bad_ones_refused() {
             "msg_signature": sig, "timestamp": "1700000002", "nonce": "n2"}),
     );
     assert_eq!(out["plaintext"], msg.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_launch_page_waits_for_the_first_ticket() {
+    let e = env().await;
+    let id = e.component_without_ticket().await;
+    let (_, link) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{id}/authorization-link"),
+            None,
+        )
+        .await;
+    let url = link["url"].as_str().expect("url").to_string();
+    let r = reqwest::get(&url).await.expect("page");
+    assert_eq!(r.status(), 503);
+    assert!(
+        r.text()
+            .await
+            .expect("html")
+            .contains("component_verify_ticket")
+    );
+    assert_eq!(e.wx.push_ticket(COMPONENT).await, Ok(200));
+    let r = reqwest::get(&url).await.expect("page");
+    assert_eq!(r.status(), 200);
 }

@@ -15,6 +15,9 @@ pub enum WechatError {
     /// The token cache failed.
     #[error("token cache: {0}")]
     Cache(String),
+    /// Not possible yet, but soon (no `component_verify_ticket` received so far).
+    #[error("{0}")]
+    NotReady(String),
 }
 
 impl WechatError {
@@ -40,10 +43,10 @@ impl WechatError {
     }
 
     /// Worth retrying later: transport trouble, `-1` (system busy), `45009` (quota), cache
-    /// trouble.
+    /// trouble, no ticket yet.
     pub fn is_retryable(&self) -> bool {
         match self {
-            WechatError::Transport(_) | WechatError::Cache(_) => true,
+            WechatError::Transport(_) | WechatError::Cache(_) | WechatError::NotReady(_) => true,
             WechatError::Api { code, .. } => *code == -1 || *code == 45009,
             WechatError::Invalid(_) => false,
         }

@@ -200,10 +200,11 @@ impl Tokens {
         {
             return Ok(t);
         }
+        // Force a new token only if the refused one is still what we hold (or we hold none).
         let force = rejected.is_some()
             && cached
                 .as_ref()
-                .is_some_and(|c| c.value["access_token"].as_str() == rejected);
+                .is_none_or(|c| c.value["access_token"].as_str() == rejected);
         let v = self
             .post(
                 "cgi-bin/stable_token",
@@ -259,7 +260,7 @@ impl Tokens {
             .await?
             .and_then(|c| c.value["ticket"].as_str().map(String::from))
             .ok_or_else(|| {
-                WechatError::Invalid(format!(
+                WechatError::NotReady(format!(
                     "no component_verify_ticket received yet for {} (WeChat pushes one every 10 minutes to the events URL)",
                     component.appid
                 ))
