@@ -658,6 +658,26 @@ async fn one_click_authorisation_then_complaints_then_unauthorized() {
         a["settings"]["authorization"]["permission_sets"],
         json!([76])
     );
+    // More permission sets granted later: `updateauthorized` updates the account.
+    assert_eq!(
+        e.wx.push_updateauthorized(COMPONENT, AUTH_APPID, "授权小程序", &[18, 76, 151])
+            .await,
+        Ok(200)
+    );
+    for _ in 0..100 {
+        if e.account(&account_id).await["settings"]["authorization"]["permission_sets"]
+            == json!([18, 76, 151])
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = e.account(&account_id).await;
+    assert_eq!(
+        a["settings"]["authorization"]["permission_sets"],
+        json!([18, 76, 151])
+    );
+    assert_eq!(a["settings"]["auto_refund"], true, "settings kept");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -397,6 +397,19 @@ impl WechatSim {
             .await
     }
 
+    /// The app's administrator changes the permission sets: `updateauthorized` with a new code.
+    pub async fn push_updateauthorized(
+        &self,
+        component_appid: &str,
+        appid: &str,
+        nick_name: &str,
+        permission_sets: &[u32],
+    ) -> Result<u16, String> {
+        let code = self.grant(component_appid, appid, nick_name, permission_sets);
+        self.push_authorization_event(component_appid, appid, "updateauthorized", &code)
+            .await
+    }
+
     async fn push_authorization_event(
         &self,
         component_appid: &str,
