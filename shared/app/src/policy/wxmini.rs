@@ -234,7 +234,13 @@ pub(crate) async fn refund_order(
         Err(PlatformError::Api { status: 404, .. }) => {
             let req = RefundRequest {
                 sub_mchid: pay.sub_mchid.clone(),
-                transaction_id: None,
+                // The merchant's order number when the complaint names it, else the
+                // platform's order id.
+                transaction_id: order
+                    .out_trade_no
+                    .is_none()
+                    .then(|| order.transaction_id.clone())
+                    .flatten(),
                 out_trade_no: order.out_trade_no.clone(),
                 out_refund_no: number.clone(),
                 reason: Some(reason.to_string()),
