@@ -241,20 +241,8 @@ fn every_wechatpay_callback_endpoint_has_its_own_function() {
             timeout(&t, f) <= 5,
             "{name} must answer within WeChat Pay's 5 s"
         );
-        let statements = f["Properties"]["Policies"][0]["Statement"]
-            .as_sequence()
-            .expect("statements");
-        let sends: Vec<&str> = statements
-            .iter()
-            .filter(|s| {
-                s["Action"]
-                    .as_sequence()
-                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("sqs:SendMessage")))
-            })
-            .filter_map(|s| target(&s["Resource"]))
-            .collect();
         assert_eq!(
-            sends,
+            enqueues_to(f),
             vec!["EventsQueue"],
             "{name} enqueues to the events queue only"
         );
@@ -312,6 +300,21 @@ fn the_alipay_callback_has_its_own_function() {
         })
         .collect();
     assert_eq!(serving, vec!["callback-alipay".to_string()]);
+}
+
+/// The queues a function may send to (`sqs:SendMessage` statements).
+fn enqueues_to(f: &Value) -> Vec<&str> {
+    f["Properties"]["Policies"][0]["Statement"]
+        .as_sequence()
+        .expect("statements")
+        .iter()
+        .filter(|s| {
+            s["Action"]
+                .as_sequence()
+                .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("sqs:SendMessage")))
+        })
+        .filter_map(|s| target(&s["Resource"]))
+        .collect()
 }
 
 /// The functions whose HTTP events include `path` with `method`.
@@ -372,17 +375,7 @@ fn every_mini_program_endpoint_has_its_own_function() {
                 Some(binary)
             );
             assert!(timeout(&t, f) <= 5, "{name} must answer within 5 s");
-            let sends: Vec<&str> = f["Properties"]["Policies"][0]["Statement"]
-                .as_sequence()
-                .expect("statements")
-                .iter()
-                .filter(|s| {
-                    s["Action"]
-                        .as_sequence()
-                        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("sqs:SendMessage")))
-                })
-                .filter_map(|s| target(&s["Resource"]))
-                .collect();
+            let sends = enqueues_to(f);
             assert_eq!(sends, vec!["EventsQueue"], "{name}");
             names.push(name.clone());
         }

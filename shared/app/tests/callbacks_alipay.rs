@@ -64,21 +64,7 @@ async fn post(h: &Harness, path: &str, body: String) -> (StatusCode, String) {
 }
 
 async fn queued(h: &Harness) -> Vec<JobEnvelope> {
-    let msgs = h
-        .state
-        .ports
-        .queue
-        .receive(
-            queues::EVENTS,
-            10,
-            Duration::from_secs(30),
-            Duration::from_millis(300),
-        )
-        .await
-        .expect("receive");
-    msgs.iter()
-        .map(|m| serde_json::from_str(&m.body).expect("job"))
-        .collect()
+    h.queued_jobs(queues::EVENTS).await
 }
 
 async fn accepted_once(mode: AlipayMode) {

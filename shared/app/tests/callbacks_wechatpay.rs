@@ -8,7 +8,6 @@ use common::*;
 use domain::job::{JobEnvelope, queues};
 use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
 use serde_json::json;
-use std::time::Duration;
 
 const MCHID: &str = "1900000109";
 const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
@@ -39,21 +38,7 @@ async fn setup(mode: KeyMode, with_public_key: bool) -> (Harness, WechatPaySim) 
 }
 
 async fn queued(h: &Harness) -> Vec<JobEnvelope> {
-    let msgs = h
-        .state
-        .ports
-        .queue
-        .receive(
-            queues::EVENTS,
-            10,
-            Duration::from_secs(30),
-            Duration::from_millis(300),
-        )
-        .await
-        .expect("receive");
-    msgs.iter()
-        .map(|m| serde_json::from_str(&m.body).expect("job"))
-        .collect()
+    h.queued_jobs(queues::EVENTS).await
 }
 
 fn complaint() -> serde_json::Value {

@@ -5,13 +5,12 @@
 
 mod common;
 
-use app::worker::{CancellationToken, RetryPolicy, WorkerSettings};
+use app::worker::CancellationToken;
 use axum::http::{Method, StatusCode};
 use common::*;
 use domain::job::{JobEnvelope, queues};
 use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
 const PROVIDER: &str = "1900000109";
@@ -51,39 +50,15 @@ async fn env_with(
     push_mode: KeyMode,
     notifier: Option<app::notifier::NotifierSettings>,
 ) -> Env {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let mut h = harness_with(Some(&format!("{base}/")));
-    if let Some(n) = notifier.clone() {
-        h.state.notifier = n;
-        h.router = app::http::router(h.state.clone());
-    }
-    let stop = CancellationToken::new();
-    tokio::spawn(app::http::serve(listener, h.router.clone(), stop.clone()));
-    let registry = Arc::new(app::policy::registry(&h.state));
-    let queues_run: &[&str] = if notifier.is_some() {
-        &[queues::EVENTS, queues::NOTIFY]
-    } else {
-        &[queues::EVENTS]
-    };
-    for q in queues_run {
-        tokio::spawn(app::worker::run(
-            h.state.ports.queue.clone(),
-            registry.clone(),
-            WorkerSettings {
-                concurrency: 2,
-                wait: Duration::from_millis(200),
-                retry: RetryPolicy {
-                    max_attempts: 4,
-                    base_delay: Duration::from_millis(200),
-                    max_delay: Duration::from_secs(1),
-                },
-                ..WorkerSettings::for_queue(q)
-            },
-            stop.clone(),
-        ));
+    let (h, base, stop) = served(|s| {
+        if let Some(n) = notifier.clone() {
+            s.notifier = n;
+        }
+    })
+    .await;
+    spawn_worker(&h, queues::EVENTS, &stop);
+    if notifier.is_some() {
+        spawn_worker(&h, queues::NOTIFY, &stop);
     }
     let sim = WechatPaySim::start(PlatformKeys::generate(), sim_mode)
         .await
@@ -173,38 +148,9 @@ impl Env {
         assert_eq!(n.post(&self.url(kind)).await, Ok(204), "push accepted");
     }
 
-    async fn complaint_detail(&self, platform_id: &str) -> Option<Value> {
-        let (_, list) = self
-            .h
-            .admin(Method::GET, "/admin/v1/complaints?limit=200", None)
-            .await;
-        let id = list["items"]
-            .as_array()?
-            .iter()
-            .find(|c| c["platform_complaint_id"] == platform_id)?["id"]
-            .as_str()?
-            .to_string();
-        let (s, d) = self
-            .h
-            .admin(Method::GET, &format!("/admin/v1/complaints/{id}"), None)
-            .await;
-        (s == StatusCode::OK).then_some(d)
-    }
-
     /// Poll (up to 10 s) until the complaint's detail satisfies `ok`.
     async fn wait_for(&self, platform_id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..100 {
-            if let Some(d) = self.complaint_detail(platform_id).await
-                && ok(&d)
-            {
-                return d;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "timed out waiting for {what}: {:?}",
-            self.complaint_detail(platform_id).await
-        );
+        self.h.wait_for_complaint(platform_id, what, ok).await
     }
 
     /// Notification jobs waiting on the notify queue (taken off it).

@@ -6,14 +6,13 @@
 
 mod common;
 
-use app::worker::{CancellationToken, RetryPolicy, WorkerSettings};
+use app::worker::CancellationToken;
 use axum::http::{Method, StatusCode};
 use common::*;
 use domain::job::queues;
 use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
 use sandbox::wxapi::{PushConfig, PushFormat, PushMode, SimComponent, SimMini, WechatSim};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
 const APPID: &str = "wx1111111111111111";
@@ -51,30 +50,9 @@ async fn env() -> Env {
 
 /// `worker`: run the events worker (without it, jobs stay on the queue for the test to see).
 async fn env_with(worker: bool) -> Env {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let h = harness_with(Some(&format!("{base}/")));
-    let stop = CancellationToken::new();
-    tokio::spawn(app::http::serve(listener, h.router.clone(), stop.clone()));
-    let registry = Arc::new(app::policy::registry(&h.state));
+    let (h, base, stop) = served(|_| {}).await;
     if worker {
-        tokio::spawn(app::worker::run(
-            h.state.ports.queue.clone(),
-            registry,
-            WorkerSettings {
-                concurrency: 2,
-                wait: Duration::from_millis(200),
-                retry: RetryPolicy {
-                    max_attempts: 4,
-                    base_delay: Duration::from_millis(200),
-                    max_delay: Duration::from_secs(1),
-                },
-                ..WorkerSettings::for_queue(queues::EVENTS)
-            },
-            stop.clone(),
-        ));
+        spawn_worker(&h, queues::EVENTS, &stop);
     }
     let wx = WechatSim::start().await.expect("wechat sim");
     let pay = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
@@ -148,41 +126,12 @@ impl Env {
     }
 
     async fn detail(&self, platform_id: &str) -> Option<Value> {
-        let (_, list) = self
-            .h
-            .admin(
-                Method::GET,
-                "/admin/v1/complaints?platform=wxmini&limit=200",
-                None,
-            )
-            .await;
-        let id = list["items"]
-            .as_array()?
-            .iter()
-            .find(|c| c["platform_complaint_id"] == platform_id)?["id"]
-            .as_str()?
-            .to_string();
-        let (s, d) = self
-            .h
-            .admin(Method::GET, &format!("/admin/v1/complaints/{id}"), None)
-            .await;
-        (s == StatusCode::OK).then_some(d)
+        self.h.complaint_detail(platform_id).await
     }
 
     /// Poll (up to 10 s) until the complaint's detail satisfies `ok`.
     async fn wait_for(&self, platform_id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..100 {
-            if let Some(d) = self.detail(platform_id).await
-                && ok(&d)
-            {
-                return d;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "timed out waiting for {what}: {:?}",
-            self.detail(platform_id).await
-        );
+        self.h.wait_for_complaint(platform_id, what, ok).await
     }
 
     fn responds(&self, id: u64) -> usize {
@@ -299,19 +248,7 @@ impl Env {
     }
 
     async fn queue_is_empty(&self) -> bool {
-        self.h
-            .state
-            .ports
-            .queue
-            .receive(
-                queues::EVENTS,
-                10,
-                Duration::from_secs(30),
-                Duration::from_millis(200),
-            )
-            .await
-            .expect("receive")
-            .is_empty()
+        self.h.queued_jobs(queues::EVENTS).await.is_empty()
     }
 }
 
@@ -416,20 +353,9 @@ async fn a_duplicate_push_is_queued_once_and_bad_pushes_change_nothing() {
     );
     assert_eq!((a.0, a.1.as_str()), (StatusCode::OK, "success"));
     assert_eq!((b.0, b.1.as_str()), (StatusCode::OK, "success"));
-    let jobs =
-        e.h.state
-            .ports
-            .queue
-            .receive(
-                queues::EVENTS,
-                10,
-                Duration::from_secs(30),
-                Duration::from_millis(300),
-            )
-            .await
-            .expect("receive");
+    let jobs = e.h.queued_jobs(queues::EVENTS).await;
     assert_eq!(jobs.len(), 1);
-    let job: domain::job::JobEnvelope = serde_json::from_str(&jobs[0].body).expect("job");
+    let job = &jobs[0];
     assert_eq!(job.job_type, "wxmini.complaint");
     assert_eq!(job.payload["complaint_order_id"], "810001");
     assert_eq!(job.payload["status"], "201");

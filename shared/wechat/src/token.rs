@@ -227,18 +227,23 @@ impl Tokens {
 
     /// Keep the latest `component_verify_ticket` (pushed every 10 minutes).
     pub async fn put_ticket(&self, component_appid: &str, ticket: &str) -> Result<(), WechatError> {
-        let key = format!("ticket:{component_appid}");
+        let value = json!({"ticket": ticket, "received_at": self.now()});
+        self.replace(&format!("ticket:{component_appid}"), value)
+            .await
+    }
+
+    /// Write `value` under `key` whatever was there (retried over concurrent writers).
+    async fn replace(&self, key: &str, value: Value) -> Result<(), WechatError> {
         for _ in 0..5 {
-            let cached = self.load(&key).await?;
-            let value = json!({"ticket": ticket, "received_at": self.now()});
+            let cached = self.load(key).await?;
             if self
-                .store(&key, value, None, cached.map(|c| c.version))
+                .store(key, value.clone(), None, cached.map(|c| c.version))
                 .await?
             {
                 return Ok(());
             }
         }
-        Err(WechatError::Cache("ticket kept changing".into()))
+        Err(WechatError::Cache(format!("{key} kept changing")))
     }
 
     /// `component_access_token` from the latest ticket.
@@ -313,19 +318,9 @@ impl Tokens {
         refresh_token: &str,
         expires_in: i64,
     ) -> Result<(), WechatError> {
-        let key = format!("authorizer:{appid}");
         let value = json!({"access_token": access_token, "refresh_token": refresh_token,
             "expires_at": self.now() + expires_in, "refreshing_until": 0});
-        for _ in 0..5 {
-            let cached = self.load(&key).await?;
-            if self
-                .store(&key, value.clone(), None, cached.map(|c| c.version))
-                .await?
-            {
-                return Ok(());
-            }
-        }
-        Err(WechatError::Cache("authorizer tokens kept changing".into()))
+        self.replace(&format!("authorizer:{appid}"), value).await
     }
 
     /// An authorised app's access token, refreshed with the stored refresh token when needed.

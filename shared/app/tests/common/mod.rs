@@ -62,6 +62,44 @@ pub fn harness_with(public_base_url: Option<&str>) -> Harness {
     }
 }
 
+/// A harness whose router is served on a loopback port (its base URL, also its
+/// `PUBLIC_BASE_URL`), after `configure` adjusted the state; serving stops with the token.
+pub async fn served(
+    configure: impl FnOnce(&mut AppState),
+) -> (Harness, String, app::worker::CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut h = harness_with(Some(&format!("{base}/")));
+    configure(&mut h.state);
+    h.router = app::http::router(h.state.clone());
+    let stop = app::worker::CancellationToken::new();
+    tokio::spawn(app::http::serve(listener, h.router.clone(), stop.clone()));
+    (h, base, stop)
+}
+
+/// Run the worker loop on `queue` (every job handler; fast retries) until `stop`.
+pub fn spawn_worker(h: &Harness, queue: &str, stop: &app::worker::CancellationToken) {
+    use app::worker::{RetryPolicy, WorkerSettings};
+    let registry = Arc::new(app::policy::registry(&h.state));
+    tokio::spawn(app::worker::run(
+        h.state.ports.queue.clone(),
+        registry,
+        WorkerSettings {
+            concurrency: 2,
+            wait: std::time::Duration::from_millis(200),
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: std::time::Duration::from_millis(200),
+                max_delay: std::time::Duration::from_secs(1),
+            },
+            ..WorkerSettings::for_queue(queue)
+        },
+        stop.clone(),
+    ));
+}
+
 impl Harness {
     /// Send a request; returns the status and the JSON body (Null when empty).
     pub async fn call(
@@ -156,6 +194,63 @@ impl Harness {
         body: Option<Value>,
     ) -> (StatusCode, Value) {
         self.call(method, path, Some(ADMIN), body).await
+    }
+
+    /// The jobs waiting on `queue` (up to 10), taken off it for 30 s.
+    pub async fn queued_jobs(&self, queue: &str) -> Vec<domain::job::JobEnvelope> {
+        let msgs = self
+            .state
+            .ports
+            .queue
+            .receive(
+                queue,
+                10,
+                std::time::Duration::from_secs(30),
+                std::time::Duration::from_millis(300),
+            )
+            .await
+            .expect("receive");
+        msgs.iter()
+            .map(|m| serde_json::from_str(&m.body).expect("job"))
+            .collect()
+    }
+
+    /// The admin detail of the complaint with this platform id, if recorded.
+    pub async fn complaint_detail(&self, platform_id: &str) -> Option<Value> {
+        let (_, list) = self
+            .admin(Method::GET, "/admin/v1/complaints?limit=200", None)
+            .await;
+        let id = list["items"]
+            .as_array()?
+            .iter()
+            .find(|c| c["platform_complaint_id"] == platform_id)?["id"]
+            .as_str()?
+            .to_string();
+        let (s, d) = self
+            .admin(Method::GET, &format!("/admin/v1/complaints/{id}"), None)
+            .await;
+        (s == StatusCode::OK).then_some(d)
+    }
+
+    /// Poll (up to 10 s) until the complaint's detail satisfies `ok`.
+    pub async fn wait_for_complaint(
+        &self,
+        platform_id: &str,
+        what: &str,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Value {
+        for _ in 0..100 {
+            if let Some(d) = self.complaint_detail(platform_id).await
+                && ok(&d)
+            {
+                return d;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "timed out waiting for {what}: {:?}",
+            self.complaint_detail(platform_id).await
+        );
     }
 
     /// Create an account as the administrator; returns its id.
