@@ -37,30 +37,40 @@ fn public_base_url(config: &AwsConfig) -> anyhow::Result<Option<url::Url>> {
 /// fingerprint key (both installation secrets the SAM template creates).
 pub async fn state(config: &AwsConfig, sdk: &aws_config::SdkConfig) -> anyhow::Result<AppState> {
     let aws = AwsPorts::new(config, sdk);
-    let read = |name: &'static str| {
-        let secrets = aws.secrets.clone();
-        async move {
-            secrets.get(name).await?.ok_or_else(|| {
-                anyhow::anyhow!("secret {name} is missing (the SAM template creates it)")
-            })
-        }
-    };
-    let admin = read(installation_secrets::ADMIN_TOKEN).await?;
-    let fingerprint = read(installation_secrets::FINGERPRINT_KEY).await?;
+    let admin = installation_secret(&aws, installation_secrets::ADMIN_TOKEN).await?;
     Ok(AppState::new(
         ports(&aws),
-        Fingerprinter::new(Sha256::digest(fingerprint.expose_secret().as_bytes()).into()),
+        fingerprinter(&aws).await?,
         AdminAuth::from_hash(app::auth::hash(admin.expose_secret().trim())),
     )
     .with_public_base_url(public_base_url(config)?))
 }
 
-/// State for the functions that serve no admin route (callbacks, workers): they never read
-/// the installation secrets. Its administrator hash is random, so it accepts no token.
-pub fn platform_state(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<AppState> {
+async fn installation_secret(
+    aws: &AwsPorts,
+    name: &'static str,
+) -> anyhow::Result<secrecy::SecretString> {
+    aws.secrets
+        .get(name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("secret {name} is missing (the SAM template creates it)"))
+}
+
+/// The installation key (fingerprints, the authorisation `state`, the WeChat token cache seal).
+async fn fingerprinter(aws: &AwsPorts) -> anyhow::Result<Fingerprinter> {
+    let key = installation_secret(aws, installation_secrets::FINGERPRINT_KEY).await?;
+    Ok(Fingerprinter::new(
+        Sha256::digest(key.expose_secret().as_bytes()).into(),
+    ))
+}
+
+/// State for the functions that serve no admin route (callbacks, workers). They read the
+/// installation key (the WeChat token cache is sealed with a key derived from it), never the
+/// administrator token: the administrator hash is random, so no token is accepted.
+pub async fn platform_state(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<AppState> {
     Ok(AppState::new(
         ports(aws),
-        Fingerprinter::new(rand_bytes()),
+        fingerprinter(aws).await?,
         AdminAuth::from_hash(rand_bytes()),
     )
     .with_public_base_url(public_base_url(config)?))
@@ -81,7 +91,7 @@ pub async fn run_callbacks(name: &'static str) -> Result<(), lambda_http::Error>
     app::telemetry::init(app::telemetry::LogFormat::Json);
     let config = AwsConfig::from_env()?;
     let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
-    let state = platform_state(&config, &AwsPorts::new(&config, &sdk))?;
+    let state = platform_state(&config, &AwsPorts::new(&config, &sdk)).await?;
     tracing::info!(table = %config.table, function = name, "ready");
     lambda_http::run(app::http::callback_router(state)).await
 }

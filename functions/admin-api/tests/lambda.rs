@@ -82,7 +82,9 @@ async fn mini_program_push_events_reach_the_callback_router() {
     let res = admin.clone().oneshot(req).await.expect("response");
     assert_eq!(res.status(), 201);
     let callbacks = app::http::callback_router(
-        admin_api::platform_state(&config, &aws::AwsPorts::new(&config, &sdk)).expect("state"),
+        admin_api::platform_state(&config, &aws::AwsPorts::new(&config, &sdk))
+            .await
+            .expect("state"),
     );
     let raw = |fixture: &str| {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -183,5 +183,26 @@ async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
         assert_eq!(got.len(), 1, "round {round}");
         assert_eq!(wx.refresh_calls(), before + 1, "round {round}");
     }
+    // Sealed in DynamoDB, and the callback and worker functions (which read only the
+    // installation key, not the admin token) open what the admin API function wrote.
+    let item = state
+        .ports
+        .records
+        .get(&format!("WXTOKEN#authorizer:{APPID}"), "TOKEN")
+        .await
+        .expect("dynamodb")
+        .expect("cached");
+    assert!(!item.data.to_string().contains("refreshtoken@@@"));
+    let worker = admin_api::platform_state(&config, &aws::AwsPorts::new(&config, &sdk))
+        .await
+        .expect("platform state");
+    let t2 = app::platforms::wechat::tokens(&worker, Some(&wx.base_url())).expect("tokens");
+    let before = wx.refresh_calls();
+    assert!(t2.authorizer_token(&c.component, APPID, None).await.is_ok());
+    assert_eq!(
+        wx.refresh_calls(),
+        before,
+        "the cached token was read, not refreshed"
+    );
     stop.cancel();
 }

@@ -123,7 +123,7 @@ pub async fn run_lambda(queue: &'static str) -> Result<(), lambda_runtime::Error
     let config = aws::AwsConfig::from_env()?;
     let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
     let ports = aws::AwsPorts::new(&config, &sdk);
-    let state = admin_api::platform_state(&config, &ports)?;
+    let state = admin_api::platform_state(&config, &ports).await?;
     let registry = Arc::new(app::policy::registry(&state));
     let policy = Arc::new(RetryPolicy {
         max_attempts: config.max_receives.saturating_sub(1).max(1),

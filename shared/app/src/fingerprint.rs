@@ -32,6 +32,11 @@ impl Fingerprinter {
         mac.finalize().into_bytes().into()
     }
 
+    /// A key for `purpose`, derived from the installation key (HMAC as the KDF).
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        self.mac(purpose, b"derived key")
+    }
+
     /// First 8 hex characters of HMAC-SHA256(key, value).
     pub fn short(&self, value: &str) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)

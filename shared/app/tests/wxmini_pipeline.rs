@@ -721,6 +721,26 @@ async fn concurrent_authorizer_refreshes_keep_the_rotated_refresh_token() {
         );
         assert_ne!(got[0], old);
     }
+    // What the table holds is sealed: no access token, refresh token or ticket in it.
+    for key in [
+        format!("WXTOKEN#authorizer:{AUTH_APPID}"),
+        format!("WXTOKEN#ticket:{COMPONENT}"),
+        format!("WXTOKEN#component:{COMPONENT}"),
+    ] {
+        let item =
+            e.h.state
+                .ports
+                .records
+                .get(&key, "TOKEN")
+                .await
+                .expect("store")
+                .unwrap_or_else(|| panic!("{key} cached"));
+        let text = item.data.to_string();
+        assert!(item.data["sealed"].is_string(), "{key}: {text}");
+        for plain in ["ACCESS_", "COMPONENT_", "refreshtoken@@@", "ticket@@@"] {
+            assert!(!text.contains(plain), "{key} holds {plain} in the clear");
+        }
+    }
     // The stored refresh token is the latest: a complaint call works after all that.
     let mini = app::platforms::wechat::mini_client(
         &e.h.state,

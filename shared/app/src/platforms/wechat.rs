@@ -4,7 +4,9 @@
 //!
 //! Cache records: `WXTOKEN#{key}` / `TOKEN` with a version for compare-and-set; keys as in
 //! [`wechat::token`] (`stable:{appid}`, `ticket:{component}`, `component:{component}`,
-//! `authorizer:{appid}`).
+//! `authorizer:{appid}`). Their values (access tokens, the refresh token, the ticket) are sealed
+//! with AES-256-GCM under a key derived from the installation key, the record key as associated
+//! data: a read of the table shows none of them.
 
 use crate::repo::AccountRepo;
 use crate::state::AppState;
@@ -15,9 +17,67 @@ use serde_json::Value;
 use std::sync::Arc;
 use wechat::token::{Access, Cached, Component, Secret, TokenCache, Tokens};
 
-/// The token cache in the records store.
+/// The token cache in the records store, values sealed.
 pub struct RecordsTokenCache {
     pub records: Arc<dyn RecordStore>,
+    key: [u8; 32],
+}
+
+impl RecordsTokenCache {
+    pub fn new(
+        records: Arc<dyn RecordStore>,
+        fingerprints: &crate::fingerprint::Fingerprinter,
+    ) -> Self {
+        Self {
+            records,
+            key: fingerprints.derive_key("wechat-token-cache-v1"),
+        }
+    }
+
+    fn seal(&self, pk: &str, value: &Value) -> Result<Value, String> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let cipher = aes_gcm::Aes256Gcm::new(&self.key.into());
+        let nonce: [u8; 12] = rand::random();
+        let plain = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+        let mut out = nonce.to_vec();
+        out.extend(
+            cipher
+                .encrypt(
+                    &nonce.into(),
+                    Payload {
+                        msg: &plain,
+                        aad: pk.as_bytes(),
+                    },
+                )
+                .map_err(|_| "cannot seal the token".to_string())?,
+        );
+        use base64::Engine;
+        Ok(serde_json::json!({"sealed": base64::engine::general_purpose::STANDARD.encode(out)}))
+    }
+
+    /// The value, or None when it cannot be opened (sealed under another key): a cache miss.
+    fn open(&self, pk: &str, data: &Value) -> Option<Value> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(data["sealed"].as_str()?)
+            .ok()?;
+        if raw.len() < 12 {
+            return None;
+        }
+        let cipher = aes_gcm::Aes256Gcm::new(&self.key.into());
+        let nonce: [u8; 12] = raw[..12].try_into().ok()?;
+        let plain = cipher
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &raw[12..],
+                    aad: pk.as_bytes(),
+                },
+            )
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
 }
 
 fn pk(key: &str) -> String {
@@ -27,17 +87,24 @@ fn pk(key: &str) -> String {
 #[async_trait]
 impl TokenCache for RecordsTokenCache {
     async fn load(&self, key: &str) -> Result<Option<Cached>, String> {
-        self.records
-            .get(&pk(key), "TOKEN")
+        let pk = pk(key);
+        let Some(i) = self
+            .records
+            .get(&pk, "TOKEN")
             .await
-            .map(|i| {
-                i.map(|i| Cached {
-                    value: i.data,
-                    expires_at: i.expires_at,
-                    version: i.version,
-                })
-            })
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let value = self.open(&pk, &i.data).unwrap_or_else(|| {
+            tracing::warn!(key, "a cached WeChat token cannot be opened (another installation key?); treated as missing");
+            Value::Null
+        });
+        Ok(Some(Cached {
+            value,
+            expires_at: i.expires_at,
+            version: i.version,
+        }))
     }
 
     async fn store(
@@ -47,7 +114,9 @@ impl TokenCache for RecordsTokenCache {
         expires_at: Option<i64>,
         expected: Option<u64>,
     ) -> Result<bool, String> {
-        let mut item = Item::new(pk(key), "TOKEN", value);
+        let pk = pk(key);
+        let sealed = self.seal(&pk, &value)?;
+        let mut item = Item::new(pk, "TOKEN", sealed);
         if let Some(e) = expires_at {
             item = item.expiring_at(e);
         }
@@ -73,9 +142,10 @@ pub fn tokens(state: &AppState, base: Option<&str>) -> Result<Tokens, String> {
     Ok(Tokens::new(
         state.http.clone(),
         base,
-        Arc::new(RecordsTokenCache {
-            records: state.ports.records.clone(),
-        }),
+        Arc::new(RecordsTokenCache::new(
+            state.ports.records.clone(),
+            &state.fingerprints,
+        )),
         Arc::new(move || clock.now().timestamp()),
     ))
 }
