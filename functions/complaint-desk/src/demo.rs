@@ -30,6 +30,29 @@ struct Admin {
 }
 
 impl Admin {
+    /// Poll (up to 10 s) the newest complaint of `list_path` until `done`; its detail.
+    async fn wait_for(
+        &self,
+        list_path: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let mut detail = Value::Null;
+        for _ in 0..100 {
+            let list = self.call(reqwest::Method::GET, list_path, None).await?;
+            if let Some(id) = list["items"][0]["id"].as_str() {
+                detail = self
+                    .call(reqwest::Method::GET, &format!("/complaints/{id}"), None)
+                    .await?;
+                if done(&detail) {
+                    return Ok(detail);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{what} within 10 s: {detail}")
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
@@ -175,24 +198,11 @@ pub async fn run() -> anyhow::Result<()> {
         bail!("the callback was not accepted");
     }
 
-    let mut detail = Value::Null;
-    for _ in 0..100 {
-        let list = admin
-            .call(reqwest::Method::GET, "/complaints", None)
-            .await?;
-        if let Some(id) = list["items"][0]["id"].as_str() {
-            detail = admin
-                .call(reqwest::Method::GET, &format!("/complaints/{id}"), None)
-                .await?;
-            if detail["complaint"]["completed"] == true {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if detail["complaint"]["completed"] != true {
-        bail!("the complaint did not complete within 10 s: {detail}");
-    }
+    let detail = admin
+        .wait_for("/complaints", "the complaint did not complete", |d| {
+            d["complaint"]["completed"] == true
+        })
+        .await?;
     let c = &detail["complaint"];
     step(
         5,
@@ -326,24 +336,13 @@ And an Alipay trade complaint (public-key certificate mode):
             "Alipay pushed alipay.merchant.tradecomplain.changed to {url}: {answer:?} (signature verified, queued durably)"
         ),
     );
-    let mut detail = Value::Null;
-    for _ in 0..100 {
-        let list = admin
-            .call(reqwest::Method::GET, "/complaints?platform=alipay", None)
-            .await?;
-        if let Some(id) = list["items"][0]["id"].as_str() {
-            detail = admin
-                .call(reqwest::Method::GET, &format!("/complaints/{id}"), None)
-                .await?;
-            if detail["complaint"]["completed"] == true {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if detail["complaint"]["completed"] != true {
-        bail!("the Alipay complaint did not finish within 10 s: {detail}");
-    }
+    let detail = admin
+        .wait_for(
+            "/complaints?platform=alipay",
+            "the Alipay complaint did not finish",
+            |d| d["complaint"]["completed"] == true,
+        )
+        .await?;
     for (n, a) in (4..).zip(detail["actions"].as_array().into_iter().flatten()) {
         step(
             n,
@@ -451,26 +450,16 @@ And a WeChat Mini Program trade complaint (manual onboarding, encrypted push):
             "WeChat pushed complaint_callback to {base}/callbacks/wxmini/{APPID}: HTTP {status} (msg_signature verified, decrypted, queued durably)"
         ),
     );
-    let mut detail = Value::Null;
-    for _ in 0..100 {
-        let list = admin
-            .call(reqwest::Method::GET, "/complaints?platform=wxmini", None)
-            .await?;
-        if let Some(id) = list["items"][0]["id"].as_str() {
-            detail = admin
-                .call(reqwest::Method::GET, &format!("/complaints/{id}"), None)
-                .await?;
-            if detail["complaint"]["replied"] == true
-                && detail["refunds"].as_array().is_some_and(|r| !r.is_empty())
-            {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if detail["complaint"]["replied"] != true {
-        bail!("the mini-program complaint was not answered within 10 s: {detail}");
-    }
+    let detail = admin
+        .wait_for(
+            "/complaints?platform=wxmini",
+            "the mini-program complaint was not answered",
+            |d| {
+                d["complaint"]["replied"] == true
+                    && d["refunds"].as_array().is_some_and(|r| !r.is_empty())
+            },
+        )
+        .await?;
     for (n, a) in (4..).zip(detail["actions"].as_array().into_iter().flatten()) {
         step(
             n,

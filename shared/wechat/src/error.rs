@@ -53,6 +53,19 @@ impl WechatError {
     }
 }
 
+/// Send a request and read its JSON answer, `errcode` checked.
+pub async fn send_json(req: reqwest::RequestBuilder) -> Result<serde_json::Value, WechatError> {
+    let v: serde_json::Value = req
+        .send()
+        .await
+        .map_err(WechatError::transport)?
+        .json()
+        .await
+        .map_err(WechatError::transport)?;
+    check(&v)?;
+    Ok(v)
+}
+
 /// The `errcode` of an answer as an error (0 or absent is success).
 pub fn check(v: &serde_json::Value) -> Result<(), WechatError> {
     match v["errcode"].as_i64() {

@@ -2,7 +2,7 @@
 //! violation records. Every call takes the app's access token from [`Tokens`] and, if WeChat
 //! refuses it (40001/42001/40014), refreshes it once and tries again.
 
-use crate::error::{WechatError, check};
+use crate::error::{WechatError, check, send_json};
 use crate::token::{Access, Tokens};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -88,15 +88,7 @@ impl Client {
                 if let Some(b) = body {
                     req = req.json(b);
                 }
-                let v: Value = req
-                    .send()
-                    .await
-                    .map_err(WechatError::transport)?
-                    .json()
-                    .await
-                    .map_err(WechatError::transport)?;
-                check(&v)?;
-                Ok(v)
+                send_json(req).await
             }
         })
         .await
@@ -183,20 +175,14 @@ impl Client {
                         .file_name(filename.to_string())
                         .mime_str(content_type)
                         .map_err(|e| WechatError::Invalid(e.without_url().to_string()))?;
-                    let v: Value = self
-                        .tokens
-                        .http
-                        .post(self.url("cgi-bin/media/upload", &token, &[("type", "image")])?)
-                        .multipart(reqwest::multipart::Form::new().part("media", part))
-                        .timeout(Duration::from_secs(30))
-                        .send()
-                        .await
-                        .map_err(WechatError::transport)?
-                        .json()
-                        .await
-                        .map_err(WechatError::transport)?;
-                    check(&v)?;
-                    Ok(v)
+                    send_json(
+                        self.tokens
+                            .http
+                            .post(self.url("cgi-bin/media/upload", &token, &[("type", "image")])?)
+                            .multipart(reqwest::multipart::Form::new().part("media", part))
+                            .timeout(Duration::from_secs(30)),
+                    )
+                    .await
                 }
             })
             .await?;

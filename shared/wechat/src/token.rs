@@ -10,7 +10,7 @@
 //! `rejected`: it is replaced only if it is still the cached one (someone else may already have
 //! refreshed).
 
-use crate::error::{WechatError, check};
+use crate::error::{WechatError, send_json};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -149,19 +149,13 @@ impl Tokens {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        let v: Value = self
-            .http
-            .post(url)
-            .json(body)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(WechatError::transport)?
-            .json()
-            .await
-            .map_err(WechatError::transport)?;
-        check(&v)?;
-        Ok(v)
+        send_json(
+            self.http
+                .post(url)
+                .json(body)
+                .timeout(Duration::from_secs(10)),
+        )
+        .await
     }
 
     /// The access token of an app; `rejected`: the token WeChat just refused (replaced only if
