@@ -555,8 +555,8 @@ mod tests {
 
     #[test]
     fn alipay_fixture_certificates_parse() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/alipay");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/fixtures/alipay");
         let count = |f: &str| {
             let text = std::fs::read_to_string(dir.join(f)).expect("fixture");
             parse_certificates(&text).map(|c| c.len())

@@ -370,7 +370,7 @@ async fn alipay_key_mode_needs_its_own_fields() {
     );
     // The root bundle from Alipay (RSA, SM2 and ECDSA certificates) is accepted as a bundle.
     let fixtures =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/alipay");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/fixtures/alipay");
     let root = std::fs::read_to_string(fixtures.join("alipayRootCert.crt")).expect("fixture");
     let alipay_cert =
         std::fs::read_to_string(fixtures.join("alipayPublicCert.crt")).expect("fixture");

@@ -239,7 +239,7 @@ mod tests {
     fn fixture() -> Value {
         let p = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/wxmsg/official_sample.json"
+            "/../../events/fixtures/wxmsg/official_sample.json"
         );
         serde_json::from_str(&std::fs::read_to_string(p).expect("fixture")).expect("json")
     }
