@@ -223,7 +223,10 @@ fn grants(list: &[(&str, &str)]) -> Vec<(String, String)> {
 fn each_function_is_granted_exactly_the_secrets_it_reads() {
     let t = template();
     let key = ("GetSecretValue", "Ref:FingerprintKeySecret");
-    let platform = grants(&[key, ("GetSecretValue", "name:accounts/*/credentials-??????")]);
+    let platform = grants(&[
+        key,
+        ("GetSecretValue", "name:accounts/*/credentials-??????"),
+    ]);
     let notifier = grants(&[
         key,
         ("GetSecretValue", "name:accounts/*/notifications-??????"),
@@ -300,20 +303,32 @@ fn secret_grants_match_the_names_the_code_uses() {
     let credentials = secret_names::credentials("acc_1");
     let notifications = secret_names::notifications("acc_1", None);
     let sub = secret_names::notifications("acc_1", Some("1900000109"));
-    for binary in ["worker", "callback-wechatpay", "callback-alipay", "callback-wxmini", "callback-wxopen"] {
+    for binary in [
+        "worker",
+        "callback-wechatpay",
+        "callback-alipay",
+        "callback-wxmini",
+        "callback-wxopen",
+    ] {
         assert!(reads(binary, &credentials), "{binary} reads {credentials}");
         for other in [&notifications, &sub] {
             assert!(!reads(binary, other), "{binary} must not read {other}");
         }
     }
     assert!(reads("notifier", &notifications) && reads("notifier", &sub));
-    assert!(!reads("notifier", &credentials), "the notifier needs no platform credentials");
+    assert!(
+        !reads("notifier", &credentials),
+        "the notifier needs no platform credentials"
+    );
     for name in [&credentials, &notifications, &sub] {
         assert!(reads("admin-api", name), "admin-api manages {name}");
     }
     for binary in ["admin-api", "worker", "notifier", "callback-wechatpay"] {
         for name in [secret_names::ADMIN_TOKEN, secret_names::FINGERPRINT_KEY] {
-            assert!(!reads(binary, name), "{binary} reaches {name} by a name pattern");
+            assert!(
+                !reads(binary, name),
+                "{binary} reaches {name} by a name pattern"
+            );
         }
     }
     // The installation secrets the template creates are the ones the code reads.

@@ -348,12 +348,17 @@ async fn configured_finishing_texts_are_sent_after_the_automatic_refund() {
         .admin(
             Method::PATCH,
             &path,
-            Some(json!({"settings": {"refund_finish_text": "退款 19.99 元已原路退回",
-                                     "refund_finish_remark": "已原路退款"}})),
+            Some(
+                json!({"settings": {"refund_finish_text": "退款 19.99 元已原路退回",
+                                     "refund_finish_remark": "已原路退款"}}),
+            ),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["settings"]["refund_finish_text"], "退款 19.99 元已原路退回");
+    assert_eq!(
+        b["settings"]["refund_finish_text"],
+        "退款 19.99 元已原路退回"
+    );
 
     sim.add_trade_complaint(json!({"complain_event_id": "2024052100021", "status": "MERCHANT_PROCESSING",
         "trade_no": "2024052122001400021", "gmt_create": "2024-05-21 10:00:00",
@@ -372,7 +377,10 @@ async fn configured_finishing_texts_are_sent_after_the_automatic_refund() {
     assert_eq!(reply[0].biz["reply_content"], REPLY);
     let feedback = sim.calls("alipay.merchant.tradecomplain.feedback.submit");
     assert_eq!(feedback.len(), 1);
-    assert_eq!(feedback[0].biz["feedback_content"], "退款 19.99 元已原路退回");
+    assert_eq!(
+        feedback[0].biz["feedback_content"],
+        "退款 19.99 元已原路退回"
+    );
 
     sim.add_risk_complaint(json!({"id": 24646950399_i64, "task_id": "TS2", "status": "WAIT_PROCESS",
         "complain_amount": "5.00", "complain_content": "未经同意扣款", "gmt_complain": "2024-05-21 11:00:00",
@@ -406,9 +414,11 @@ async fn configured_finishing_texts_are_sent_after_the_automatic_refund() {
 async fn admin_complete_without_a_text_sends_the_finishing_text_for_its_code() {
     let (h, sim, stop) = with_worker(AlipayMode::PublicKey, false).await;
     for (n, id) in ["2024052100031", "2024052100032"].iter().enumerate() {
-        sim.add_trade_complaint(json!({"complain_event_id": id, "status": "MERCHANT_PROCESSING",
+        sim.add_trade_complaint(
+            json!({"complain_event_id": id, "status": "MERCHANT_PROCESSING",
             "trade_no": format!("202405212200140003{n}"), "gmt_create": "2024-05-21 10:00:00",
-            "content": "质量问题", "trade_amount": "30.00"}));
+            "content": "质量问题", "trade_amount": "30.00"}),
+        );
     }
     sim.add_risk_complaint(json!({"id": 24646950400_i64, "task_id": "TS3", "status": "WAIT_PROCESS",
         "complain_amount": "5.00", "complain_content": "扣款", "gmt_complain": "2024-05-21 11:00:00",
@@ -417,9 +427,18 @@ async fn admin_complete_without_a_text_sends_the_finishing_text_for_its_code() {
     let account = list["items"][0]["id"].as_str().expect("id").to_string();
     let mut ids = Vec::new();
     for (method, biz) in [
-        ("alipay.merchant.tradecomplain.changed", json!({"complain_event_id": "2024052100031"})),
-        ("alipay.merchant.tradecomplain.changed", json!({"complain_event_id": "2024052100032"})),
-        ("alipay.security.risk.complaints.merchants.notify", json!({"complaint_id": 24646950400_i64})),
+        (
+            "alipay.merchant.tradecomplain.changed",
+            json!({"complain_event_id": "2024052100031"}),
+        ),
+        (
+            "alipay.merchant.tradecomplain.changed",
+            json!({"complain_event_id": "2024052100032"}),
+        ),
+        (
+            "alipay.security.risk.complaints.merchants.notify",
+            json!({"complaint_id": 24646950400_i64}),
+        ),
     ] {
         let msg = sim.message(APP_ID, method, &biz);
         assert_eq!(post(&h, PATH, form(&msg)).await.1, "success");
@@ -432,7 +451,15 @@ async fn admin_complete_without_a_text_sends_the_finishing_text_for_its_code() {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|c| (c["platform_complaint_id"].as_str().unwrap_or("").to_string(), c["id"].as_str().unwrap_or("").to_string()))
+            .map(|c| {
+                (
+                    c["platform_complaint_id"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                    c["id"].as_str().unwrap_or("").to_string(),
+                )
+            })
             .collect();
         if ids.len() == 3 {
             break;

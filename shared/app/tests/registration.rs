@@ -82,7 +82,10 @@ const VIOLATION_URLS: &str = "/v3/merchant-risk-manage/violation-notifications";
 
 /// The methods our requests used on one notification-URL resource, in order.
 fn methods(sim: &WechatPaySim, path: &str) -> Vec<String> {
-    sim.requests_to(path).into_iter().map(|r| r.method).collect()
+    sim.requests_to(path)
+        .into_iter()
+        .map(|r| r.method)
+        .collect()
 }
 
 async fn register(h: &Harness, id: &str) -> Value {
@@ -94,7 +97,7 @@ async fn register(h: &Harness, id: &str) -> Value {
 
 #[tokio::test]
 async fn registration_reads_first_then_posts_once_writes_nothing_when_unchanged_and_puts_a_new_url()
- {
+{
     let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
         .await
         .expect("simulator");

@@ -166,7 +166,8 @@ pub const DEFAULT_ALIPAY_REFUND_FINISH_TEXT: &str =
 /// The `process.finish` remark of a refunded consumer complaint when the app sets none.
 pub const DEFAULT_ALIPAY_REFUND_FINISH_REMARK: &str = "已为用户退款，款项已原路退回。";
 /// What the admin `complete` sends without a text when the outcome is not a refund.
-pub const DEFAULT_ALIPAY_FINISH_TEXT: &str = "您好，您反馈的问题已处理完毕。如有疑问请随时联系我们。";
+pub const DEFAULT_ALIPAY_FINISH_TEXT: &str =
+    "您好，您反馈的问题已处理完毕。如有疑问请随时联系我们。";
 
 fn or_default<'a>(v: &'a Option<String>, default: &'a str) -> &'a str {
     v.as_deref()
@@ -684,11 +685,17 @@ mod tests {
         }))
         .expect("settings without the new fields still read");
         assert_eq!(s.refund_finish_text(), DEFAULT_ALIPAY_REFUND_FINISH_TEXT);
-        assert_eq!(s.refund_finish_remark(), DEFAULT_ALIPAY_REFUND_FINISH_REMARK);
+        assert_eq!(
+            s.refund_finish_remark(),
+            DEFAULT_ALIPAY_REFUND_FINISH_REMARK
+        );
         s.refund_finish_text = Some("退款已完成".into());
         s.refund_finish_remark = Some(" ".into());
         assert_eq!(s.refund_finish_text(), "退款已完成");
-        assert_eq!(s.refund_finish_remark(), DEFAULT_ALIPAY_REFUND_FINISH_REMARK);
+        assert_eq!(
+            s.refund_finish_remark(),
+            DEFAULT_ALIPAY_REFUND_FINISH_REMARK
+        );
     }
 
     #[test]

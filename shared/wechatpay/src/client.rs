@@ -557,11 +557,9 @@ impl Client {
                 .filter(|u| !u.is_empty())
                 .map(String::from)),
             Err(PlatformError::Api { status: 404, .. }) => Ok(None),
-            Err(PlatformError::Api { status: 400, code, .. })
-                if code == "RESOURCE_NOT_EXISTS" || code == "NOT_FOUND" =>
-            {
-                Ok(None)
-            }
+            Err(PlatformError::Api {
+                status: 400, code, ..
+            }) if code == "RESOURCE_NOT_EXISTS" || code == "NOT_FOUND" => Ok(None),
             Err(e) => Err(e),
         }
     }
