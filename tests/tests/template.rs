@@ -2,7 +2,7 @@
 //! as well): SQS event sources report batch item failures, queue visibility timeouts are at
 //! least six times their function's timeout, every function is built by cargo-lambda from a
 //! binary of this workspace with a log group that has a retention, every dead-letter queue has
-//! an alarm, and secrets are granted by name prefix only.
+//! an alarm, and each function is granted exactly the secrets its code reads.
 
 use serde_yaml::Value;
 
@@ -155,8 +155,196 @@ fn every_dead_letter_queue_has_an_alarm() {
     assert!(dlqs >= 2);
 }
 
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Sequence(s) => s.iter().flat_map(strings).collect(),
+        Value::String(a) => vec![a.clone()],
+        _ => vec![],
+    }
+}
+
+/// A policy resource as text: `Ref:<resource>` or the `Fn::Sub` string.
+fn resources_of(v: &Value) -> Vec<String> {
+    match v {
+        Value::Sequence(s) => s.iter().flat_map(resources_of).collect(),
+        Value::String(a) => vec![a.clone()],
+        v if v["Ref"].is_string() => vec![format!("Ref:{}", v["Ref"].as_str().unwrap_or(""))],
+        v => vec![v["Fn::Sub"].as_str().unwrap_or("?").to_string()],
+    }
+}
+
+/// Every (secretsmanager action, resource) a function is granted, sorted.
+fn secret_grants(f: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for policy in f["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        for st in policy["Statement"].as_sequence().into_iter().flatten() {
+            assert_eq!(st["Effect"].as_str(), Some("Allow"));
+            for action in strings(&st["Action"]) {
+                if action.starts_with("secretsmanager:") {
+                    for r in resources_of(&st["Resource"]) {
+                        out.push((action.clone(), r));
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const SECRET_ARN: &str =
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}";
+
+fn grants(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = list
+        .iter()
+        .map(|(a, r)| {
+            let r = r
+                .strip_prefix("name:")
+                .map(|n| format!("{SECRET_ARN}{n}"))
+                .unwrap_or_else(|| r.to_string());
+            (format!("secretsmanager:{a}"), r)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Each function is granted exactly the secrets its code reads: the callbacks and the worker
+/// the installation key and account credentials; the notifier the installation key and
+/// notification secrets; the admin API reads both installation secrets and manages account
+/// secrets, but cannot write or delete an installation secret. Nobody but the admin API reads
+/// the admin token.
 #[test]
-fn secrets_are_granted_by_name_prefix_and_http_api_uses_the_default_stage() {
+fn each_function_is_granted_exactly_the_secrets_it_reads() {
+    let t = template();
+    let key = ("GetSecretValue", "Ref:FingerprintKeySecret");
+    let platform = grants(&[
+        key,
+        ("GetSecretValue", "name:accounts/*/credentials-??????"),
+    ]);
+    let notifier = grants(&[
+        key,
+        ("GetSecretValue", "name:accounts/*/notifications-??????"),
+    ]);
+    let mut admin = vec![key, ("GetSecretValue", "Ref:AdminTokenSecret")];
+    for a in [
+        "GetSecretValue",
+        "DescribeSecret",
+        "PutSecretValue",
+        "CreateSecret",
+        "DeleteSecret",
+        "RestoreSecret",
+    ] {
+        admin.push((a, "name:accounts/*"));
+    }
+    let admin = grants(&admin);
+    let functions = of_type(&t, "AWS::Serverless::Function");
+    for (name, f) in &functions {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_default();
+        let expected = match binary {
+            "admin-api" => &admin,
+            "notifier" => &notifier,
+            "worker" | "callback-wechatpay" | "callback-alipay" | "callback-wxmini"
+            | "callback-wxopen" => &platform,
+            other => panic!("{name}: no expected secret grants for {other}"),
+        };
+        assert_eq!(&secret_grants(f), expected, "{name} ({binary})");
+    }
+    assert!(functions.len() >= 10, "every function checked");
+}
+
+/// IAM's ARN match: `*` any run of characters, `?` exactly one.
+fn glob(pattern: &[u8], s: &[u8]) -> bool {
+    match (pattern.split_first(), s.split_first()) {
+        (None, None) => true,
+        (Some((b'*', rest)), _) => glob(rest, s) || (!s.is_empty() && glob(pattern, &s[1..])),
+        (Some((b'?', rest)), Some((_, srest))) => glob(rest, srest),
+        (Some((p, rest)), Some((c, srest))) => p == c && glob(rest, srest),
+        _ => false,
+    }
+}
+
+/// The name patterns of the grants fit the names the code gives its secrets (the prefix, then
+/// `domain::ports::secret_names`, then Secrets Manager's random suffix), and no pattern a
+/// function gets by name reaches an installation secret.
+#[test]
+fn secret_grants_match_the_names_the_code_uses() {
+    use domain::ports::secret_names;
+    let t = template();
+    let arn = |name: &str| {
+        format!("arn:aws:secretsmanager:eu-west-1:123456789012:secret:complaint-desk/{name}-AbC123")
+    };
+    let patterns = |binary: &str| -> Vec<String> {
+        of_type(&t, "AWS::Serverless::Function")
+            .into_iter()
+            .filter(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+            .flat_map(|(_, f)| secret_grants(f))
+            .filter(|(a, r)| a == "secretsmanager:GetSecretValue" && !r.starts_with("Ref:"))
+            .map(|(_, r)| {
+                r.replace("${AWS::Partition}", "aws")
+                    .replace("${AWS::Region}", "eu-west-1")
+                    .replace("${AWS::AccountId}", "123456789012")
+                    .replace("${SecretPrefix}", "complaint-desk/")
+            })
+            .collect()
+    };
+    let reads = |binary: &str, name: &str| {
+        patterns(binary)
+            .iter()
+            .any(|p| glob(p.as_bytes(), arn(name).as_bytes()))
+    };
+    let credentials = secret_names::credentials("acc_1");
+    let notifications = secret_names::notifications("acc_1", None);
+    let sub = secret_names::notifications("acc_1", Some("1900000109"));
+    for binary in [
+        "worker",
+        "callback-wechatpay",
+        "callback-alipay",
+        "callback-wxmini",
+        "callback-wxopen",
+    ] {
+        assert!(reads(binary, &credentials), "{binary} reads {credentials}");
+        for other in [&notifications, &sub] {
+            assert!(!reads(binary, other), "{binary} must not read {other}");
+        }
+    }
+    assert!(reads("notifier", &notifications) && reads("notifier", &sub));
+    assert!(
+        !reads("notifier", &credentials),
+        "the notifier needs no platform credentials"
+    );
+    for name in [&credentials, &notifications, &sub] {
+        assert!(reads("admin-api", name), "admin-api manages {name}");
+    }
+    for binary in ["admin-api", "worker", "notifier", "callback-wechatpay"] {
+        for name in [secret_names::ADMIN_TOKEN, secret_names::FINGERPRINT_KEY] {
+            assert!(
+                !reads(binary, name),
+                "{binary} reaches {name} by a name pattern"
+            );
+        }
+    }
+    // The installation secrets the template creates are the ones the code reads.
+    for (resource, name) in [
+        ("AdminTokenSecret", secret_names::ADMIN_TOKEN),
+        ("FingerprintKeySecret", secret_names::FINGERPRINT_KEY),
+    ] {
+        assert_eq!(
+            t["Resources"][resource]["Properties"]["Name"]["Fn::Sub"].as_str(),
+            Some(format!("${{SecretPrefix}}{name}").as_str())
+        );
+    }
+}
+
+#[test]
+fn no_wildcard_actions_and_http_api_uses_the_default_stage() {
     let t = template();
     for (name, f) in of_type(&t, "AWS::Serverless::Function") {
         for policy in f["Properties"]["Policies"]
@@ -165,25 +353,12 @@ fn secrets_are_granted_by_name_prefix_and_http_api_uses_the_default_stage() {
             .flatten()
         {
             for st in policy["Statement"].as_sequence().into_iter().flatten() {
-                let actions = match &st["Action"] {
-                    Value::Sequence(s) => s
-                        .iter()
-                        .filter_map(|a| a.as_str().map(String::from))
-                        .collect(),
-                    Value::String(a) => vec![a.clone()],
-                    _ => vec![],
-                };
                 assert!(
-                    !actions.iter().any(|a| a.ends_with(":*") || a == "*"),
+                    !strings(&st["Action"])
+                        .iter()
+                        .any(|a| a.ends_with(":*") || a == "*"),
                     "{name}: wildcard action"
                 );
-                if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
-                    let res = st["Resource"]["Fn::Sub"].as_str().unwrap_or_default();
-                    assert!(
-                        res.ends_with("secret:${SecretPrefix}*"),
-                        "{name}: secrets not scoped to the prefix: {res}"
-                    );
-                }
             }
         }
     }

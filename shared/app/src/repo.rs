@@ -50,17 +50,7 @@ pub mod keys {
 }
 
 /// Names of secrets in the secret store (adapters may add a deployment prefix).
-pub mod secret_names {
-    pub fn credentials(account_id: &str) -> String {
-        format!("accounts/{account_id}/credentials")
-    }
-    pub fn notifications(account_id: &str, sub_mchid: Option<&str>) -> String {
-        match sub_mchid {
-            None => format!("accounts/{account_id}/notifications"),
-            Some(s) => format!("accounts/{account_id}/sub-merchants/{s}/notifications"),
-        }
-    }
-}
+pub use domain::ports::secret_names;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {

@@ -6,6 +6,10 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::*;
+use domain::account::{
+    DEFAULT_ALIPAY_FINISH_TEXT, DEFAULT_ALIPAY_REFUND_FINISH_REMARK,
+    DEFAULT_ALIPAY_REFUND_FINISH_TEXT,
+};
 use domain::job::{JobEnvelope, queues};
 use sandbox::alipay::{AlipayKeys, AlipayMode, AlipaySim};
 use serde_json::json;
@@ -238,6 +242,11 @@ async fn trade_complaint_end_to_end(mode: AlipayMode) {
     let feedback = sim.calls("alipay.merchant.tradecomplain.feedback.submit");
     assert_eq!(feedback.len(), 1);
     assert_eq!(feedback[0].biz["feedback_code"], "02");
+    // The finishing feedback says the money is back; it does not repeat the reply.
+    assert_eq!(
+        feedback[0].biz["feedback_content"],
+        DEFAULT_ALIPAY_REFUND_FINISH_TEXT
+    );
     assert_eq!(d["notifications"].as_array().map(Vec::len), Some(1));
     // Again (Alipay's retry) and twice at once: nothing more.
     let body = form(&msg);
@@ -294,11 +303,229 @@ async fn consumer_complaint_end_to_end(mode: AlipayMode) {
     let finish = sim.calls("alipay.security.risk.complaint.process.finish");
     assert_eq!(finish.len(), 1);
     assert_eq!(finish[0].biz["process_code"], "REFUND");
+    assert_eq!(finish[0].biz["remark"], DEFAULT_ALIPAY_REFUND_FINISH_REMARK);
     assert!(
         sim.calls("alipay.merchant.tradecomplain.reply.submit")
             .is_empty(),
         "no free-text reply"
     );
+    stop.cancel();
+}
+
+const REPLY: &str = "您好，已收到";
+
+async fn app_id_of(h: &Harness) -> String {
+    let (_, list) = h.admin(Method::GET, "/admin/v1/accounts", None).await;
+    list["items"][0]["id"].as_str().expect("id").to_string()
+}
+
+/// The finishing texts are settings of their own: configured ones are sent after the
+/// automatic refund (trade feedback, RiskGO remark), never the reply text; bad ones are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_finishing_texts_are_sent_after_the_automatic_refund() {
+    let (h, sim, stop) = with_worker(AlipayMode::PublicKey, true).await;
+    let id = app_id_of(&h).await;
+    let path = format!("/admin/v1/accounts/{id}");
+    let (s, b) = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"refund_finish_text": "x".repeat(201)}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["error"]["field"], "settings.refund_finish_text", "{b}");
+    let (s, b) = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"refund_finish_remark": "  "}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["error"]["field"], "settings.refund_finish_remark", "{b}");
+    let (s, b) = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(
+                json!({"settings": {"refund_finish_text": "退款 19.99 元已原路退回",
+                                     "refund_finish_remark": "已原路退款"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        b["settings"]["refund_finish_text"],
+        "退款 19.99 元已原路退回"
+    );
+
+    sim.add_trade_complaint(json!({"complain_event_id": "2024052100021", "status": "MERCHANT_PROCESSING",
+        "trade_no": "2024052122001400021", "gmt_create": "2024-05-21 10:00:00",
+        "content": "要求退款", "trade_amount": "19.99", "target_type": "APPID", "target_id": APP_ID}));
+    let msg = sim.message(
+        APP_ID,
+        "alipay.merchant.tradecomplain.changed",
+        &json!({"complain_event_id": "2024052100021"}),
+    );
+    assert_eq!(post(&h, PATH, form(&msg)).await.1, "success");
+    detail_when(&h, "the finished trade complaint", |d| {
+        d["complaint"]["completed"] == true
+    })
+    .await;
+    let reply = sim.calls("alipay.merchant.tradecomplain.reply.submit");
+    assert_eq!(reply[0].biz["reply_content"], REPLY);
+    let feedback = sim.calls("alipay.merchant.tradecomplain.feedback.submit");
+    assert_eq!(feedback.len(), 1);
+    assert_eq!(
+        feedback[0].biz["feedback_content"],
+        "退款 19.99 元已原路退回"
+    );
+
+    sim.add_risk_complaint(json!({"id": 24646950399_i64, "task_id": "TS2", "status": "WAIT_PROCESS",
+        "complain_amount": "5.00", "complain_content": "未经同意扣款", "gmt_complain": "2024-05-21 11:00:00",
+        "trade_no": "2024052122001400029",
+        "complaint_trade_info_list": [{"trade_no": "2024052122001400029", "amount": "5.00", "status": "WAIT_PROCESS"}]}));
+    let msg = sim.message(
+        APP_ID,
+        "alipay.security.risk.complaints.merchants.notify",
+        &json!({"complaint_id": 24646950399_i64}),
+    );
+    assert_eq!(post(&h, PATH, form(&msg)).await.1, "success");
+    for _ in 0..100 {
+        if !sim
+            .calls("alipay.security.risk.complaint.process.finish")
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let finish = sim.calls("alipay.security.risk.complaint.process.finish");
+    assert_eq!(finish.len(), 1, "the consumer complaint is finished");
+    assert_eq!(finish[0].biz["process_code"], "REFUND");
+    assert_eq!(finish[0].biz["remark"], "已原路退款");
+    stop.cancel();
+}
+
+/// `complete` without a text: the refund finishing text for a refund code (default, then
+/// configured), a neutral one otherwise; never the reply text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_complete_without_a_text_sends_the_finishing_text_for_its_code() {
+    let (h, sim, stop) = with_worker(AlipayMode::PublicKey, false).await;
+    for (n, id) in ["2024052100031", "2024052100032"].iter().enumerate() {
+        sim.add_trade_complaint(
+            json!({"complain_event_id": id, "status": "MERCHANT_PROCESSING",
+            "trade_no": format!("202405212200140003{n}"), "gmt_create": "2024-05-21 10:00:00",
+            "content": "质量问题", "trade_amount": "30.00"}),
+        );
+    }
+    sim.add_risk_complaint(json!({"id": 24646950400_i64, "task_id": "TS3", "status": "WAIT_PROCESS",
+        "complain_amount": "5.00", "complain_content": "扣款", "gmt_complain": "2024-05-21 11:00:00",
+        "trade_no": "2024052122001400039"}));
+    let (_, list) = h.admin(Method::GET, "/admin/v1/accounts", None).await;
+    let account = list["items"][0]["id"].as_str().expect("id").to_string();
+    let mut ids = Vec::new();
+    for (method, biz) in [
+        (
+            "alipay.merchant.tradecomplain.changed",
+            json!({"complain_event_id": "2024052100031"}),
+        ),
+        (
+            "alipay.merchant.tradecomplain.changed",
+            json!({"complain_event_id": "2024052100032"}),
+        ),
+        (
+            "alipay.security.risk.complaints.merchants.notify",
+            json!({"complaint_id": 24646950400_i64}),
+        ),
+    ] {
+        let msg = sim.message(APP_ID, method, &biz);
+        assert_eq!(post(&h, PATH, form(&msg)).await.1, "success");
+    }
+    for _ in 0..100 {
+        let (_, list) = h
+            .admin(Method::GET, "/admin/v1/complaints?platform=alipay", None)
+            .await;
+        ids = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["platform_complaint_id"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                    c["id"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        if ids.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id_of = |p: &str| {
+        ids.iter()
+            .find(|(platform, _)| platform == p)
+            .map(|(_, id)| id.clone())
+            .unwrap_or_else(|| panic!("complaint {p} recorded: {ids:?}"))
+    };
+    let complete = |id: String, body: serde_json::Value| {
+        let h = &h;
+        async move {
+            h.admin(
+                Method::POST,
+                &format!("/admin/v1/complaints/{id}/complete"),
+                Some(body),
+            )
+            .await
+        }
+    };
+    // Refund code, nothing configured: the default refund finishing text.
+    let (s, b) = complete(id_of("2024052100031"), json!({"code": "02"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Another code: the neutral text. Then RiskGO REFUND with a configured remark.
+    let (s, b) = complete(id_of("2024052100032"), json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = h
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account}"),
+            Some(json!({"settings": {"refund_finish_remark": "已为您退款"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = complete(id_of("24646950400"), json!({"code": "REFUND"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = complete(id_of("24646950400"), json!({"text": "x".repeat(201)})).await;
+    assert_eq!(
+        (s, b["error"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("text"))
+    );
+
+    let feedback = sim.calls("alipay.merchant.tradecomplain.feedback.submit");
+    let sent: Vec<(&str, &str)> = feedback
+        .iter()
+        .map(|c| {
+            (
+                c.biz["feedback_code"].as_str().unwrap_or(""),
+                c.biz["feedback_content"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("02", DEFAULT_ALIPAY_REFUND_FINISH_TEXT),
+            ("05", DEFAULT_ALIPAY_FINISH_TEXT)
+        ]
+    );
+    let finish = sim.calls("alipay.security.risk.complaint.process.finish");
+    assert_eq!(finish.len(), 1);
+    assert_eq!(finish[0].biz["remark"], "已为您退款");
+    assert!(feedback.iter().all(|c| c.biz["feedback_content"] != REPLY));
     stop.cancel();
 }
 

@@ -39,7 +39,7 @@ async fn registers_reads_and_removes_the_callback_urls() {
     let violations = "https://complaints.example.com/callbacks/wechatpay/1900000109/violations";
 
     for _ in 0..2 {
-        // The second time the URLs exist already: updated, not refused.
+        // The second time the URLs exist already: left as they are, not refused.
         let (s, r) = h.admin(Method::POST, &path, None).await;
         assert_eq!(s, StatusCode::OK, "{r}");
         assert_eq!(
@@ -75,6 +75,78 @@ async fn registers_reads_and_removes_the_callback_urls() {
     );
     let (s, _) = h.admin(Method::DELETE, &path, None).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "deleting twice is fine");
+}
+
+const COMPLAINT_URLS: &str = "/v3/merchant-service/complaint-notifications";
+const VIOLATION_URLS: &str = "/v3/merchant-risk-manage/violation-notifications";
+
+/// The methods our requests used on one notification-URL resource, in order.
+fn methods(sim: &WechatPaySim, path: &str) -> Vec<String> {
+    sim.requests_to(path)
+        .into_iter()
+        .map(|r| r.method)
+        .collect()
+}
+
+async fn register(h: &Harness, id: &str) -> Value {
+    let path = format!("/admin/v1/accounts/{id}/callback-registration");
+    let (s, r) = h.admin(Method::POST, &path, None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    r
+}
+
+#[tokio::test]
+async fn registration_reads_first_then_posts_once_writes_nothing_when_unchanged_and_puts_a_new_url()
+{
+    let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
+        .await
+        .expect("simulator");
+
+    // First registration: nothing is registered, so each kind is read (404) and then created.
+    let h = harness_with(Some("https://complaints.example.com"));
+    let id = provider(&h, &sim).await;
+    register(&h, &id).await;
+    // The trailing GET is the answer's read-back of what the platform now holds.
+    for path in [COMPLAINT_URLS, VIOLATION_URLS] {
+        assert_eq!(methods(&sim, path), ["GET", "POST", "GET"], "{path}");
+    }
+
+    // The same URLs again: read, found equal, no write at all (no second POST, no PUT).
+    register(&h, &id).await;
+    for path in [COMPLAINT_URLS, VIOLATION_URLS] {
+        assert_eq!(
+            methods(&sim, path),
+            ["GET", "POST", "GET", "GET", "GET"],
+            "{path}"
+        );
+    }
+
+    // The desk moved (another PUBLIC_BASE_URL, same merchant at the platform): PUT, not POST.
+    let moved = harness_with(Some("https://desk.example.org/"));
+    let id = provider(&moved, &sim).await;
+    let r = register(&moved, &id).await;
+    let complaints = "https://desk.example.org/callbacks/wechatpay/1900000109/complaints";
+    let violations = "https://desk.example.org/callbacks/wechatpay/1900000109/violations";
+    assert_eq!(
+        r["complaints"],
+        json!({"ours": complaints, "registered": complaints, "matches": true})
+    );
+    assert_eq!(r["violations"]["registered"], violations);
+    for path in [COMPLAINT_URLS, VIOLATION_URLS] {
+        assert_eq!(
+            methods(&sim, path),
+            ["GET", "POST", "GET", "GET", "GET", "GET", "PUT", "GET"],
+            "{path}"
+        );
+    }
+    assert_eq!(
+        sim.notification_url(MCHID, "complaints").as_deref(),
+        Some(complaints)
+    );
+    assert_eq!(
+        sim.notification_url(MCHID, "violations").as_deref(),
+        Some(violations)
+    );
 }
 
 #[tokio::test]

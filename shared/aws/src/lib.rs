@@ -68,8 +68,9 @@ impl AwsPorts {
 
 /// Names (under the prefix) of the installation secrets the SAM template creates.
 pub mod installation_secrets {
-    /// The administrator bearer token.
-    pub const ADMIN_TOKEN: &str = "installation/admin-token";
-    /// The key of the short-secret fingerprints (HMAC).
-    pub const FINGERPRINT_KEY: &str = "installation/fingerprint-key";
+    /// The administrator bearer token (the admin API only).
+    pub use domain::ports::secret_names::ADMIN_TOKEN;
+    /// The installation key: short-secret fingerprints (HMAC), the authorisation state, the
+    /// WeChat token cache seal.
+    pub use domain::ports::secret_names::FINGERPRINT_KEY;
 }

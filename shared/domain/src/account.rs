@@ -145,9 +145,50 @@ pub struct AlipayAppSettings {
     /// No automatic refund above this amount (fen). None: no cap.
     #[serde(default)]
     pub refund_cap_fen: Option<u64>,
+    /// The finishing feedback of a trade complaint once its refund is made (feedback code
+    /// `02`, automatically or by the admin `complete` without a text). None:
+    /// [`DEFAULT_ALIPAY_REFUND_FINISH_TEXT`].
+    #[serde(default)]
+    pub refund_finish_text: Option<String>,
+    /// The `process.finish` remark of a consumer (RiskGO) complaint once its refund is made
+    /// (process code `REFUND`, automatically or by the admin `complete` without a text). None:
+    /// [`DEFAULT_ALIPAY_REFUND_FINISH_REMARK`].
+    #[serde(default)]
+    pub refund_finish_remark: Option<String>,
     /// Gateway override (the sandbox gateway, or a simulator). None: the production gateway.
     #[serde(default)]
     pub api_base_url: Option<String>,
+}
+
+/// The finishing feedback of a refunded trade complaint when the app sets none.
+pub const DEFAULT_ALIPAY_REFUND_FINISH_TEXT: &str =
+    "您好，款项已原路退回，请注意查收。如有疑问请随时联系我们。";
+/// The `process.finish` remark of a refunded consumer complaint when the app sets none.
+pub const DEFAULT_ALIPAY_REFUND_FINISH_REMARK: &str = "已为用户退款，款项已原路退回。";
+/// What the admin `complete` sends without a text when the outcome is not a refund.
+pub const DEFAULT_ALIPAY_FINISH_TEXT: &str =
+    "您好，您反馈的问题已处理完毕。如有疑问请随时联系我们。";
+
+fn or_default<'a>(v: &'a Option<String>, default: &'a str) -> &'a str {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .unwrap_or(default)
+}
+
+impl AlipayAppSettings {
+    /// The trade complaint's finishing feedback after a refund (never the reply text).
+    pub fn refund_finish_text(&self) -> &str {
+        or_default(&self.refund_finish_text, DEFAULT_ALIPAY_REFUND_FINISH_TEXT)
+    }
+
+    /// The consumer complaint's `process.finish` remark after a refund.
+    pub fn refund_finish_remark(&self) -> &str {
+        or_default(
+            &self.refund_finish_remark,
+            DEFAULT_ALIPAY_REFUND_FINISH_REMARK,
+        )
+    }
 }
 
 /// A WeChat Pay direct merchant (普通商户).
@@ -621,6 +662,8 @@ mod tests {
                 reply_text: Some("hi".into()),
                 auto_refund: true,
                 refund_cap_fen: Some(1000),
+                refund_finish_text: None,
+                refund_finish_remark: Some("已退款".into()),
                 api_base_url: None,
             }),
             credentials: CredentialsStatus::default(),
@@ -633,6 +676,26 @@ mod tests {
         let back: Account = serde_json::from_value(v).expect("deserialise");
         assert_eq!(back, a);
         assert_eq!(back.platform_id(), "2021000000000001");
+    }
+
+    #[test]
+    fn alipay_finishing_texts_have_their_own_defaults_not_the_reply_text() {
+        let mut s: AlipayAppSettings = serde_json::from_value(serde_json::json!({
+            "app_id": "2021000000000001", "reply_text": "您好，我们将在24小时内为您处理"
+        }))
+        .expect("settings without the new fields still read");
+        assert_eq!(s.refund_finish_text(), DEFAULT_ALIPAY_REFUND_FINISH_TEXT);
+        assert_eq!(
+            s.refund_finish_remark(),
+            DEFAULT_ALIPAY_REFUND_FINISH_REMARK
+        );
+        s.refund_finish_text = Some("退款已完成".into());
+        s.refund_finish_remark = Some(" ".into());
+        assert_eq!(s.refund_finish_text(), "退款已完成");
+        assert_eq!(
+            s.refund_finish_remark(),
+            DEFAULT_ALIPAY_REFUND_FINISH_REMARK
+        );
     }
 
     #[test]

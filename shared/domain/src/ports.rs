@@ -402,6 +402,32 @@ pub trait SecretStore: Send + Sync {
     async fn delete(&self, name: &str) -> Result<(), SecretError>;
 }
 
+/// Names of secrets in the secret store (adapters add a deployment prefix). Account secrets
+/// live under `accounts/`, installation secrets under `installation/`: the SAM template grants
+/// each function exactly the names it reads by these patterns, so a new name needs a grant.
+pub mod secret_names {
+    /// Platform credentials of an account: read by the callback functions, the worker and
+    /// the admin API.
+    pub fn credentials(account_id: &str) -> String {
+        format!("accounts/{account_id}/credentials")
+    }
+
+    /// Notification secrets (SMTP codes, SMS keys, bot webhooks) of an account or of one of
+    /// its sub-merchants: read by the notifier and the admin API.
+    pub fn notifications(account_id: &str, sub_mchid: Option<&str>) -> String {
+        match sub_mchid {
+            None => format!("accounts/{account_id}/notifications"),
+            Some(s) => format!("accounts/{account_id}/sub-merchants/{s}/notifications"),
+        }
+    }
+
+    /// The administrator bearer token (AWS): read by the admin API only.
+    pub const ADMIN_TOKEN: &str = "installation/admin-token";
+    /// The installation key (AWS): fingerprints, the signed authorisation state, the seal of
+    /// cached WeChat tokens. Read by every function, written by none.
+    pub const FINGERPRINT_KEY: &str = "installation/fingerprint-key";
+}
+
 /// Is this a valid secret name? `[A-Za-z0-9/_+=.@-]`, 1..=256 (Secrets Manager's alphabet).
 pub fn valid_secret_name(name: &str) -> bool {
     !name.is_empty()

@@ -105,6 +105,8 @@ struct Inner {
     images: Mutex<HashMap<String, (String, Vec<u8>)>>,
     /// Every write the simulator accepted: (mchid, path, body).
     writes: Mutex<Vec<SimWrite>>,
+    /// Every request whose signature verified, in order (accepted or not).
+    requests: Mutex<Vec<SimRequest>>,
     certificate_downloads: AtomicUsize,
     rejected: AtomicUsize,
     /// (mchid, "complaints" | "violations") → registered URL.
@@ -136,6 +138,7 @@ impl WechatPaySim {
             refunds: Mutex::new(HashMap::new()),
             images: Mutex::new(HashMap::new()),
             writes: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
             certificate_downloads: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
             notification_urls: Mutex::new(HashMap::new()),
@@ -276,6 +279,19 @@ impl WechatPaySim {
         lock(&self.inner.writes).clone()
     }
 
+    /// Every signed request the simulator authenticated, in order, whatever it answered.
+    pub fn requests(&self) -> Vec<SimRequest> {
+        lock(&self.inner.requests).clone()
+    }
+
+    /// Authenticated requests to exactly `path`, in order.
+    pub fn requests_to(&self, path: &str) -> Vec<SimRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+
     /// Accepted writes whose path ends with `suffix` (e.g. `/response`, `/complete`,
     /// `/refund/domestic/refunds`).
     pub fn writes_to(&self, suffix: &str) -> Vec<SimWrite> {
@@ -385,6 +401,14 @@ pub struct SimWrite {
     pub body: Value,
 }
 
+/// One authenticated request: who sent it, its method and path (no query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimRequest {
+    pub mchid: String,
+    pub method: String,
+    pub path: String,
+}
+
 /// `WECHATPAY2-SHA256-RSA2048 k="v",...` → map.
 fn parse_authorization(h: &str) -> Option<HashMap<String, String>> {
     let rest = h.strip_prefix("WECHATPAY2-SHA256-RSA2048 ")?;
@@ -454,7 +478,15 @@ impl Inner {
                 .verify(&message, &s)
                 .is_ok()
         });
-        if ok { Ok(m) } else { refuse("签名错误") }
+        if !ok {
+            return refuse("签名错误");
+        }
+        lock(&self.requests).push(SimRequest {
+            mchid: m.mchid.clone(),
+            method: method.to_string(),
+            path: uri.path().to_string(),
+        });
+        Ok(m)
     }
 
     /// Check the signature, then read the body as JSON (PARAM_ERROR if it is not).
@@ -1366,10 +1398,17 @@ async fn notification_url(
         .get(&key)
         .cloned();
     let answer = |url: &str| json!({"mchid": m.mchid, field: url}).to_string();
+    // As the platform answers "none registered": the complaint API says
+    // RESOURCE_NOT_EXISTS, the violation API NOT_FOUND.
     let not_found = || {
+        let code = if kind == "complaints" {
+            "RESOURCE_NOT_EXISTS"
+        } else {
+            "NOT_FOUND"
+        };
         s.signed(
             StatusCode::NOT_FOUND,
-            json!({"code": "RESOURCE_NOT_EXISTS", "message": "通知地址不存在"}).to_string(),
+            json!({"code": code, "message": "通知地址不存在"}).to_string(),
         )
     };
     match method {

@@ -90,6 +90,17 @@ pub enum NotificationUrl {
     Violations,
 }
 
+/// What [`Client::set_notification_url`] had to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    /// The platform already held this URL: nothing was written.
+    Unchanged,
+    /// Another URL was registered: replaced with `PUT`.
+    Updated,
+    /// None was registered: created with `POST`.
+    Created,
+}
+
 impl NotificationUrl {
     fn path(self) -> &'static str {
         match self {
@@ -508,29 +519,31 @@ impl Client {
 
     // ---- notification URLs
 
-    /// Set (create, or update if one exists) a notification URL.
+    /// Make the platform hold `url` for this notification, converging: read what is
+    /// registered first; the same URL → no write; a different one → `PUT`; none → `POST`.
+    /// (What a second `POST` does when one exists is undocumented: never rely on it.)
     pub async fn set_notification_url(
         &self,
         which: NotificationUrl,
         url: &str,
-    ) -> Result<(), PlatformError> {
+    ) -> Result<Registered, PlatformError> {
+        let method = match self.notification_url(which).await? {
+            Some(current) if current == url => return Ok(Registered::Unchanged),
+            Some(_) => Method::PUT,
+            None => Method::POST,
+        };
         let body = serde_json::json!({ which.field(): url }).to_string();
-        match self
-            .send(Method::POST, which.path(), Some(body.clone()))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(PlatformError::Api {
-                status: 400 | 409, ..
-            }) => self
-                .send(Method::PUT, which.path(), Some(body))
-                .await
-                .map(|_| ()),
-            Err(e) => Err(e),
-        }
+        self.send(method.clone(), which.path(), Some(body)).await?;
+        Ok(if method == Method::PUT {
+            Registered::Updated
+        } else {
+            Registered::Created
+        })
     }
 
-    /// The registered notification URL, if any.
+    /// The registered notification URL, if any. "None registered" is a 404, or the
+    /// complaint API's `RESOURCE_NOT_EXISTS` (a 400 in older documentation); any other
+    /// error stays an error.
     pub async fn notification_url(
         &self,
         which: NotificationUrl,
@@ -539,10 +552,14 @@ impl Client {
             .json::<serde_json::Value>(Method::GET, which.path(), None)
             .await
         {
-            Ok(v) => Ok(v[which.field()].as_str().map(String::from)),
+            Ok(v) => Ok(v[which.field()]
+                .as_str()
+                .filter(|u| !u.is_empty())
+                .map(String::from)),
+            Err(PlatformError::Api { status: 404, .. }) => Ok(None),
             Err(PlatformError::Api {
-                status: 400 | 404, ..
-            }) => Ok(None),
+                status: 400, code, ..
+            }) if code == "RESOURCE_NOT_EXISTS" || code == "NOT_FOUND" => Ok(None),
             Err(e) => Err(e),
         }
     }

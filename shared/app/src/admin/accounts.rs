@@ -87,6 +87,8 @@ async fn check_settings(state: &AppState, settings: &AccountSettings) -> Result<
         AccountSettings::AlipayApp(s) => {
             validate::digits("settings.app_id", &s.app_id, "Alipay app id")?;
             validate::reply_text("settings.reply_text", &s.reply_text)?;
+            validate::reply_text("settings.refund_finish_text", &s.refund_finish_text)?;
+            validate::reply_text("settings.refund_finish_remark", &s.refund_finish_remark)?;
             validate::base_url("settings.api_base_url", &s.api_base_url)?;
         }
         AccountSettings::WechatpayMerchant(s) => {

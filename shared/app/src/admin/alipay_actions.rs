@@ -11,6 +11,10 @@ use crate::repo::AccountRepo;
 use crate::state::AppState;
 use alipay::client::{AlipayError, Client};
 use axum::Json;
+use domain::account::{
+    Account, AccountSettings, DEFAULT_ALIPAY_FINISH_TEXT, DEFAULT_ALIPAY_REFUND_FINISH_REMARK,
+    DEFAULT_ALIPAY_REFUND_FINISH_TEXT,
+};
 use domain::complaint::{ActionKind, ActionOutcome, Complaint, ComplaintStatus};
 
 fn platform(e: AlipayError) -> ApiError {
@@ -30,14 +34,41 @@ fn trade_only(c: &Complaint, action: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn client(state: &AppState, c: &Complaint) -> Result<Client, ApiError> {
+async fn account(state: &AppState, c: &Complaint) -> Result<Account, ApiError> {
     let (account, _) = AccountRepo::new(&*state.ports.records)
         .get(&c.account_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("complaint {} not found", c.id)))?;
-    crate::policy::alipay::client(state, &account)
+    Ok(account)
+}
+
+async fn client_of(state: &AppState, account: &Account) -> Result<Client, ApiError> {
+    crate::policy::alipay::client(state, account)
         .await
         .map_err(|e| ApiError::Conflict(format!("cannot call Alipay: {e}")))
+}
+
+async fn client(state: &AppState, c: &Complaint) -> Result<Client, ApiError> {
+    client_of(state, &account(state, c).await?).await
+}
+
+/// The text of a `complete` sent without one: after a refund (trade feedback `00`/`02`,
+/// consumer process code `REFUND`) the app's refund finishing text or remark, otherwise a
+/// neutral "handled" text. Never the reply text (it promises handling still to come).
+fn finishing_text(account: &Account, risk: bool, code: &str) -> String {
+    let refunded = if risk {
+        code == "REFUND"
+    } else {
+        matches!(code, "00" | "02")
+    };
+    let text = match (&account.settings, refunded, risk) {
+        (_, false, _) => DEFAULT_ALIPAY_FINISH_TEXT,
+        (AccountSettings::AlipayApp(s), true, false) => s.refund_finish_text(),
+        (AccountSettings::AlipayApp(s), true, true) => s.refund_finish_remark(),
+        (_, true, false) => DEFAULT_ALIPAY_REFUND_FINISH_TEXT,
+        (_, true, true) => DEFAULT_ALIPAY_REFUND_FINISH_REMARK,
+    };
+    text.to_string()
 }
 
 /// Upload our stored media to Alipay; its image ids.
@@ -90,11 +121,14 @@ pub async fn act(
     code: Option<String>,
     image_ids: &[String],
 ) -> Result<Json<ActionResult>, ApiError> {
-    let client = client(state, c).await?;
+    let account = account(state, c).await?;
+    let client = client_of(state, &account).await?;
     let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
+        return Err(ApiError::field("text", "must be 1 to 200 characters"));
+    }
     let need_text = || {
         text.clone()
-            .filter(|t| t.chars().count() <= 200)
             .ok_or_else(|| ApiError::field("text", "must be 1 to 200 characters"))
     };
     let id = &c.platform_complaint_id;
@@ -127,7 +161,10 @@ pub async fn act(
             if !matches!(code.as_str(), "00" | "02" | "03" | "04" | "05" | "06") {
                 return Err(ApiError::field("code", "one of 00, 02, 03, 04, 05, 06"));
             }
-            let t = need_text()?;
+            let t = match (action, text.clone()) {
+                ("complete", None) => finishing_text(&account, false, &code),
+                _ => need_text()?,
+            };
             let imgs = images(state, &client, image_ids).await?;
             (
                 ActionKind::Feedback,
@@ -143,10 +180,13 @@ pub async fn act(
             let n: i64 = id
                 .parse()
                 .map_err(|_| ApiError::Internal("consumer complaint id is not a number".into()))?;
+            let remark = text
+                .clone()
+                .unwrap_or_else(|| finishing_text(&account, true, &code));
             (
                 ActionKind::Complete,
                 client
-                    .risk_complaint_finish(&[n], &code, text.as_deref().unwrap_or(""))
+                    .risk_complaint_finish(&[n], &code, &remark)
                     .await
                     .map(|_| ()),
                 format!("process.finish {code}"),

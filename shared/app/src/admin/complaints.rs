@@ -491,10 +491,8 @@ pub async fn complete(
         } else {
             crate::http::parse_json(body.as_bytes())?
         };
-        let text = b["text"]
-            .as_str()
-            .map(String::from)
-            .or(Some("已处理完成".into()));
+        // No text: the app's finishing text for the code (see `alipay_actions::act`).
+        let text = b["text"].as_str().map(String::from);
         return super::alipay_actions::act(
             &state,
             &caller,

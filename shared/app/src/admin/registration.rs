@@ -106,10 +106,12 @@ pub async fn register(
     let c = client(&state, &account).await?;
     for (which, path) in kinds(&account)? {
         let url = our_url(&state, &account, path)?;
-        c.set_notification_url(which, &url)
+        // Converges: an unchanged URL is not written again, a changed one is replaced.
+        let done = c
+            .set_notification_url(which, &url)
             .await
             .map_err(platform)?;
-        tracing::info!(%url, "callback URL registered");
+        tracing::info!(%url, outcome = ?done, "callback URL registered");
     }
     Ok(Json(describe(&state, &account).await?))
 }

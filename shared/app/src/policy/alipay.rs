@@ -5,8 +5,9 @@
 //! app is enabled and the complaint waits for the merchant: reply with the app's text (once: the
 //! platform's reply list is the truth), then with auto-refund (under the cap) refund the trade
 //! with a request number from (complaint, trade, sequence), asked for only after querying that
-//! number, and submit the finishing feedback (`02`, refunded). Consumer complaints have no
-//! free-text reply: with auto-refund, refund, then `process.finish` with `REFUND`.
+//! number, and submit the finishing feedback (`02`, refunded) with the app's refund finishing
+//! text. Consumer complaints have no free-text reply: with auto-refund, refund, then
+//! `process.finish` with `REFUND` and the app's finishing remark.
 
 use super::Actions;
 use crate::callbacks::alipay::jobs;
@@ -481,17 +482,17 @@ async fn act(
     )
     .await
     .map_err(store_error)?;
-    // 3. Finish: feedback with the refund code, or process.finish with REFUND.
-    let remark = text.unwrap_or_else(|| "已退款".into());
+    // 3. Finish: feedback with the refund code, or process.finish with REFUND, each with its
+    // own text (the reply promised handling; this says the money is back).
     let finished = match family {
         Family::Trade => client
-            .tradecomplain_feedback(&f.platform_id, "02", &remark, &[])
+            .tradecomplain_feedback(&f.platform_id, "02", settings.refund_finish_text(), &[])
             .await
             .map(|_| ()),
         Family::Risk => {
             let id: i64 = f.platform_id.parse().unwrap_or_default();
             client
-                .risk_complaint_finish(&[id], "REFUND", &remark)
+                .risk_complaint_finish(&[id], "REFUND", settings.refund_finish_remark())
                 .await
                 .map(|_| ())
         }
