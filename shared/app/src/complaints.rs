@@ -303,6 +303,54 @@ impl<'a> ComplaintRepo<'a> {
         Ok(())
     }
 
+    /// The refunds asked for on a complaint.
+    pub async fn refunds(&self, complaint_id: &str) -> Result<Vec<RefundRecord>, RepoError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(
+                    &Query::partition(Index::Primary, complaint_pk(complaint_id))
+                        .begins_with("REFUND#")
+                        .limit(1000)
+                        .after(cursor),
+                )
+                .await?;
+            for item in page.items {
+                out.push(decode(item)?.0);
+            }
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Store a refund (idempotently) and bring the complaint's `refunded_fen` up to the sum
+    /// of its refunds that were not closed. The sum is checked, and the stored total never
+    /// goes down: a retry, a lost race or a closed refund cannot make it smaller.
+    pub async fn record_refund(
+        &self,
+        account_id: &str,
+        r: &RefundRecord,
+    ) -> Result<Complaint, RepoError> {
+        self.put_refund(account_id, r).await?;
+        let refunds = self.refunds(&r.complaint_id).await?;
+        let sum = domain::money::sum(
+            refunds
+                .iter()
+                .filter(|x| x.status != "CLOSED")
+                .map(|x| x.amount_fen),
+        );
+        self.modify(&r.complaint_id, |c| {
+            if let Some(sum) = sum {
+                c.refunded_fen = c.refunded_fen.max(sum);
+            }
+        })
+        .await
+    }
+
     /// The complaint a refund number of an account belongs to.
     pub async fn complaint_of_refund(
         &self,

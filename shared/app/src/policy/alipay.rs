@@ -465,7 +465,7 @@ async fn act(
         }
     }
     let now = log.now;
-    repo.put_refund(
+    repo.record_refund(
         &record.account_id,
         &RefundRecord {
             complaint_id: record.id.clone(),
@@ -508,7 +508,6 @@ async fn act(
             repo.modify(&record.id, |c| {
                 c.completed = true;
                 c.status = ComplaintStatus::Resolved;
-                c.refunded_fen = c.refunded_fen.max(amount);
             })
             .await
             .map_err(store_error)?;

@@ -728,7 +728,7 @@ async fn record_refund(
     let repo = ComplaintRepo::new(&*h.state.ports.records);
     let now = log.now;
     let amount = r.amount_refund().unwrap_or(order.amount);
-    repo.put_refund(
+    repo.record_refund(
         &owner.account.id,
         &RefundRecord {
             complaint_id: complaint_id.to_string(),
@@ -742,11 +742,6 @@ async fn record_refund(
             updated_at: now,
         },
     )
-    .await
-    .map_err(store_error)?;
-    repo.modify(complaint_id, |c| {
-        c.refunded_fen = c.refunded_fen.max(amount)
-    })
     .await
     .map_err(store_error)?;
     let (outcome, detail) = if found {

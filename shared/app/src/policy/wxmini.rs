@@ -273,16 +273,7 @@ pub(crate) async fn refund_order(
         updated_at: now,
     };
     let repo = ComplaintRepo::new(&*state.ports.records);
-    let stored = async {
-        repo.put_refund(&pay.account.id, &record).await?;
-        let amount = record.amount_fen;
-        repo.modify(&complaint.id, |c| {
-            c.refunded_fen = c.refunded_fen.max(amount)
-        })
-        .await
-        .map(|_| ())
-    };
-    stored
+    repo.record_refund(&pay.account.id, &record)
         .await
         .map_err(|e| PlatformError::Invalid(format!("refund made but not recorded: {e}")))?;
     Ok((record, found))
