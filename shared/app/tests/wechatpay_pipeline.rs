@@ -675,6 +675,117 @@ async fn staff_act_through_the_admin_api() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+impl Env {
+    /// A sub-merchant whose staff decide refunds (no automatic refund).
+    async fn add_manual_sub(&self) {
+        let (s, b) = self
+            .h
+            .admin(
+                Method::POST,
+                &format!("/admin/v1/accounts/{}/sub-merchants", self.provider_id),
+                Some(json!({"sub_mchid": SUB, "name": "门店", "auto_refund": false})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+
+    /// A new complaint of `amount` fen, pushed and recorded; our id.
+    async fn recorded(&self, id: &str, amount: u64) -> String {
+        self.add_complaint(id, SUB, amount, "OTHERS");
+        self.push(&self.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+            .await;
+        let d = self.wait_for(id, "the record", |_| true).await;
+        d["complaint"]["id"].as_str().expect("id").to_string()
+    }
+
+    async fn refund_by_hand(&self, cid: &str, amount: u64) -> (StatusCode, Value) {
+        self.h
+            .admin(
+                Method::POST,
+                &format!("/admin/v1/complaints/{cid}/refund"),
+                Some(json!({"amount_fen": amount, "reason": "部分退款"})),
+            )
+            .await
+    }
+
+    async fn refunded_fen(&self, cid: &str) -> u64 {
+        let (_, d) = self
+            .h
+            .admin(Method::GET, &format!("/admin/v1/complaints/{cid}"), None)
+            .await;
+        d["complaint"]["refunded_fen"].as_u64().expect("refunded_fen")
+    }
+
+    fn refund_calls(&self) -> usize {
+        self.sim.writes_to("/v3/refund/domestic/refunds").len()
+    }
+}
+
+/// After a partial refund, an amount whose sum with it overflows `u64` used to pass the bound
+/// check, reach the platform and reset `refunded_fen`: it is refused (400 naming `amount_fen`)
+/// before any platform call, and the refunded total stays.
+#[tokio::test]
+async fn a_refund_that_would_overflow_is_refused_before_the_platform_is_asked() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_manual_sub().await;
+    let cid = e.recorded("200201820261122090000000001", 3000).await;
+    let (s, b) = e.refund_by_hand(&cid, 1000).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    for amount in [u64::MAX - 500, u64::MAX, u64::MAX - 999, 2001] {
+        let (s, b) = e.refund_by_hand(&cid, amount).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{amount}: {b}");
+        assert_eq!(b["error"]["field"], "amount_fen");
+    }
+    assert_eq!(e.refund_calls(), 1, "no platform call for a refused refund");
+    assert_eq!(e.refunded_fen(&cid).await, 1000);
+    let (s, b) = e.refund_by_hand(&cid, 2000).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(e.refunded_fen(&cid).await, 3000);
+}
+
+/// Random sequences of partial refunds by hand (huge amounts near `u64::MAX` included)
+/// through the admin API against the simulator: the refunded sum never exceeds the order,
+/// a refused request changes nothing and calls no platform, `refunded_fen` never decreases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_partial_refunds_stay_within_the_order() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_manual_sub().await;
+    let amount = prop_oneof![
+        0u64..6_000,
+        (0u64..1_000).prop_map(|d| u64::MAX - d),
+        any::<u64>(),
+    ];
+    let case = (1u64..20_000, proptest::collection::vec(amount, 1..7));
+    let mut runner = TestRunner::default();
+    for n in 0..12 {
+        let (total, asks) = case.new_tree(&mut runner).expect("case").current();
+        let cid = e
+            .recorded(&format!("2002018202611220900000{:05}", 100 + n), total)
+            .await;
+        let mut refunded = 0u64;
+        for ask in &asks {
+            let calls = e.refund_calls();
+            let (s, b) = e.refund_by_hand(&cid, *ask).await;
+            let now = e.refunded_fen(&cid).await;
+            let why = format!("order {total}, refunds {asks:?}, at {ask}: {b}");
+            if s == StatusCode::OK {
+                refunded = refunded.checked_add(*ask).expect("accepted sum fits");
+                assert_eq!(e.refund_calls(), calls + 1, "{why}");
+            } else {
+                assert_eq!(s, StatusCode::BAD_REQUEST, "{why}");
+                assert_eq!(b["error"]["field"], "amount_fen", "{why}");
+                assert_eq!(e.refund_calls(), calls, "no platform call: {why}");
+                assert!(*ask == 0 || refunded.checked_add(*ask).is_none_or(|t| t > total), "{why}");
+            }
+            assert!(refunded <= total, "{why}");
+            assert_eq!(now, refunded, "{why}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn immediate_service_complaints_are_answered_through_their_own_api_and_later_messages_notify()
 {
