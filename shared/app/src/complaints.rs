@@ -5,7 +5,7 @@
 //! | complaint | `COMPLAINT#{id}` | `META` | `COMPLAINTS#{account}` / `{received}#{id}` | `COMPLAINTS` / `{received}#{id}` |
 //! | platform history entry | `COMPLAINT#{id}` | `HISTORY#{at}#{entry_id}` | | |
 //! | our action log | `COMPLAINT#{id}` | `ACTION#{at}#{action_id}` | | |
-//! | notification job | `COMPLAINT#{id}` or `VIOLATION#{id}` | `NOTICE#{created}#{job_id}` | | |
+//! | notification job | `COMPLAINT#{id}` or `VIOLATION#{id}` | `NOTICE#{job_id}` | | |
 //! | refund | `COMPLAINT#{id}` | `REFUND#{out_refund_no}` | | |
 //! | refund number → complaint | `REFUNDNO#{account}#{out_refund_no}` | `COMPLAINT` | | |
 //! | lease (one actor at a time) | `COMPLAINT#{id}` | `LEASE#{name}` (expires) | | |
@@ -248,14 +248,19 @@ impl<'a> ComplaintRepo<'a> {
         Ok(())
     }
 
-    /// Keep a notification job under its complaint or violation (idempotent: the job id is
-    /// derived from the event).
+    /// Keep a notification job under its complaint or violation, once: the job id is derived
+    /// from the event and is the whole key, so a job run again (after a crash, or the same
+    /// event pushed again) finds the entry there and leaves it as it was.
     pub async fn put_notice(&self, owner_pk: &str, job: &NotificationJob) -> Result<(), RepoError> {
-        let sk = format!("NOTICE#{}#{}", ts(job.created_at), job.id);
-        self.store
-            .put(Item::new(owner_pk, sk, encode(job)?))
-            .await?;
-        Ok(())
+        let sk = format!("NOTICE#{}", job.id);
+        match self
+            .store
+            .create(Item::new(owner_pk, sk, encode(job)?))
+            .await
+        {
+            Ok(_) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub fn complaint_owner(id: &str) -> String {
@@ -433,6 +438,8 @@ impl<'a> ComplaintRepo<'a> {
                 break;
             }
         }
+        notifications
+            .sort_by(|a: &NotificationJob, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let deliveries = crate::notifier::deliveries_of(
             self.store,
             &domain::notification::NotificationSubject::Complaint {

@@ -900,7 +900,10 @@ async fn admin_actions_score_and_violations() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e.refunds(840_001).len(), 2);
     let d = e.detail("840001").await.expect("detail");
-    assert_eq!(d["complaint"]["refunded_fen"], 3_000, "both partial refunds");
+    assert_eq!(
+        d["complaint"]["refunded_fen"], 3_000,
+        "both partial refunds"
+    );
     let kinds: Vec<&str> = d["actions"]
         .as_array()
         .expect("actions")

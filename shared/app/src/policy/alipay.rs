@@ -158,6 +158,8 @@ struct Facts {
     complained_at: Option<DateTime<Utc>>,
     replied: bool,
     finished: bool,
+    /// Entries of the conversation not written by the merchant (buyer, platform).
+    others_wrote: usize,
 }
 
 fn trade_facts(d: &Value) -> Facts {
@@ -185,6 +187,9 @@ fn trade_facts(d: &Value) -> Facts {
         replied: d["reply_detail_infos"]
             .as_array()
             .is_some_and(|a| a.iter().any(|r| r["replier_role"] == "MERCHANT")),
+        others_wrote: d["reply_detail_infos"].as_array().map_or(0, |a| {
+            a.iter().filter(|r| r["replier_role"] != "MERCHANT").count()
+        }),
     }
 }
 
@@ -219,6 +224,7 @@ fn risk_facts(d: &Value) -> Facts {
         description: d["complain_content"].as_str().map(String::from),
         complained_at: d["gmt_complain"].as_str().and_then(china_time),
         replied: false,
+        others_wrote: 0,
     }
 }
 
@@ -309,11 +315,14 @@ impl JobHandler for Job {
             &h.state.ports,
             Notice {
                 owner_pk: ComplaintRepo::complaint_owner(&id),
-                event_key: format!(
-                    "alipay:{}:{}",
-                    client.app_id(),
-                    job.payload["notify_id"].as_str().unwrap_or(&job.id)
-                ),
+                // What happened to the complaint (new; the status it moved to; a new entry
+                // by the buyer or the platform), never the notify_id: the same change
+                // notified again is told once.
+                event_key: if !f.finished && f.others_wrote == 0 {
+                    format!("alipay:{id}:new")
+                } else {
+                    format!("alipay:{id}:{}:{}", f.raw_status, f.others_wrote)
+                },
                 subject: NotificationSubject::Complaint {
                     complaint_id: id.clone(),
                 },

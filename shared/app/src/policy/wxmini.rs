@@ -392,12 +392,9 @@ impl JobHandler for ComplaintJob {
             &state.ports,
             Notice {
                 owner_pk: ComplaintRepo::complaint_owner(&id),
-                event_key: format!(
-                    "wxmini:{}:{coid}:{}:{}",
-                    settings.appid,
-                    job.payload["status"].as_str().unwrap_or_default(),
-                    job.payload["create_time"].as_str().unwrap_or_default()
-                ),
+                // What happened to the complaint (its status and how far its history goes),
+                // never the push's time: the same change pushed again is told once.
+                event_key: format!("wxmini:{id}:{}:{}", f.status, f.history.len()),
                 subject: NotificationSubject::Complaint {
                     complaint_id: id.clone(),
                 },
