@@ -5,7 +5,7 @@
 //! | complaint | `COMPLAINT#{id}` | `META` | `COMPLAINTS#{account}` / `{received}#{id}` | `COMPLAINTS` / `{received}#{id}` |
 //! | platform history entry | `COMPLAINT#{id}` | `HISTORY#{at}#{entry_id}` | | |
 //! | our action log | `COMPLAINT#{id}` | `ACTION#{at}#{action_id}` | | |
-//! | notification job | `COMPLAINT#{id}` or `VIOLATION#{id}` | `NOTICE#{created}#{job_id}` | | |
+//! | notification job | `COMPLAINT#{id}` or `VIOLATION#{id}` | `NOTICE#{job_id}` | | |
 //! | refund | `COMPLAINT#{id}` | `REFUND#{out_refund_no}` | | |
 //! | refund number → complaint | `REFUNDNO#{account}#{out_refund_no}` | `COMPLAINT` | | |
 //! | lease (one actor at a time) | `COMPLAINT#{id}` | `LEASE#{name}` (expires) | | |
@@ -248,14 +248,19 @@ impl<'a> ComplaintRepo<'a> {
         Ok(())
     }
 
-    /// Keep a notification job under its complaint or violation (idempotent: the job id is
-    /// derived from the event).
+    /// Keep a notification job under its complaint or violation, once: the job id is derived
+    /// from the event and is the whole key, so a job run again (after a crash, or the same
+    /// event pushed again) finds the entry there and leaves it as it was.
     pub async fn put_notice(&self, owner_pk: &str, job: &NotificationJob) -> Result<(), RepoError> {
-        let sk = format!("NOTICE#{}#{}", ts(job.created_at), job.id);
-        self.store
-            .put(Item::new(owner_pk, sk, encode(job)?))
-            .await?;
-        Ok(())
+        let sk = format!("NOTICE#{}", job.id);
+        match self
+            .store
+            .create(Item::new(owner_pk, sk, encode(job)?))
+            .await
+        {
+            Ok(_) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub fn complaint_owner(id: &str) -> String {
@@ -301,6 +306,54 @@ impl<'a> ComplaintRepo<'a> {
             ))
             .await?;
         Ok(())
+    }
+
+    /// The refunds asked for on a complaint.
+    pub async fn refunds(&self, complaint_id: &str) -> Result<Vec<RefundRecord>, RepoError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(
+                    &Query::partition(Index::Primary, complaint_pk(complaint_id))
+                        .begins_with("REFUND#")
+                        .limit(1000)
+                        .after(cursor),
+                )
+                .await?;
+            for item in page.items {
+                out.push(decode(item)?.0);
+            }
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Store a refund (idempotently) and bring the complaint's `refunded_fen` up to the sum
+    /// of its refunds that were not closed. The sum is checked, and the stored total never
+    /// goes down: a retry, a lost race or a closed refund cannot make it smaller.
+    pub async fn record_refund(
+        &self,
+        account_id: &str,
+        r: &RefundRecord,
+    ) -> Result<Complaint, RepoError> {
+        self.put_refund(account_id, r).await?;
+        let refunds = self.refunds(&r.complaint_id).await?;
+        let sum = domain::money::sum(
+            refunds
+                .iter()
+                .filter(|x| x.status != "CLOSED")
+                .map(|x| x.amount_fen),
+        );
+        self.modify(&r.complaint_id, |c| {
+            if let Some(sum) = sum {
+                c.refunded_fen = c.refunded_fen.max(sum);
+            }
+        })
+        .await
     }
 
     /// The complaint a refund number of an account belongs to.
@@ -385,6 +438,8 @@ impl<'a> ComplaintRepo<'a> {
                 break;
             }
         }
+        notifications
+            .sort_by(|a: &NotificationJob, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let deliveries = crate::notifier::deliveries_of(
             self.store,
             &domain::notification::NotificationSubject::Complaint {

@@ -577,6 +577,11 @@ async fn staff_handle_alipay_complaints_through_the_admin_api() {
         sim.calls("alipay.trade.refund")[0].biz["refund_amount"],
         "10.00"
     );
+    // An amount that would overflow `refunded + amount` is refused before Alipay is asked.
+    let (s, b) = act("refund", json!({"amount_fen": u64::MAX - 500})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["error"]["field"], "amount_fen");
+    assert_eq!(sim.calls("alipay.trade.refund").len(), 1);
     let (s, b) = act("feedback", json!({"code": "02", "text": "已部分退款"})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(

@@ -50,16 +50,27 @@ async fn env_with(
     push_mode: KeyMode,
     notifier: Option<app::notifier::NotifierSettings>,
 ) -> Env {
+    let e = env_without_workers(sim_mode, creds_public_key, push_mode, notifier.clone()).await;
+    spawn_worker(&e.h, queues::EVENTS, &e.stop);
+    if notifier.is_some() {
+        spawn_worker(&e.h, queues::NOTIFY, &e.stop);
+    }
+    e
+}
+
+/// The same without any worker: the test runs the queued jobs itself.
+async fn env_without_workers(
+    sim_mode: KeyMode,
+    creds_public_key: bool,
+    push_mode: KeyMode,
+    notifier: Option<app::notifier::NotifierSettings>,
+) -> Env {
     let (h, base, stop) = served(|s| {
-        if let Some(n) = notifier.clone() {
+        if let Some(n) = notifier {
             s.notifier = n;
         }
     })
     .await;
-    spawn_worker(&h, queues::EVENTS, &stop);
-    if notifier.is_some() {
-        spawn_worker(&h, queues::NOTIFY, &stop);
-    }
     let sim = WechatPaySim::start(PlatformKeys::generate(), sim_mode)
         .await
         .expect("simulator");
@@ -675,6 +686,122 @@ async fn staff_act_through_the_admin_api() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+impl Env {
+    /// A sub-merchant whose staff decide refunds (no automatic refund).
+    async fn add_manual_sub(&self) {
+        let (s, b) = self
+            .h
+            .admin(
+                Method::POST,
+                &format!("/admin/v1/accounts/{}/sub-merchants", self.provider_id),
+                Some(json!({"sub_mchid": SUB, "name": "门店", "auto_refund": false})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+
+    /// A new complaint of `amount` fen, pushed and recorded; our id.
+    async fn recorded(&self, id: &str, amount: u64) -> String {
+        self.add_complaint(id, SUB, amount, "OTHERS");
+        self.push(&self.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+            .await;
+        let d = self.wait_for(id, "the record", |_| true).await;
+        d["complaint"]["id"].as_str().expect("id").to_string()
+    }
+
+    async fn refund_by_hand(&self, cid: &str, amount: u64) -> (StatusCode, Value) {
+        self.h
+            .admin(
+                Method::POST,
+                &format!("/admin/v1/complaints/{cid}/refund"),
+                Some(json!({"amount_fen": amount, "reason": "部分退款"})),
+            )
+            .await
+    }
+
+    async fn refunded_fen(&self, cid: &str) -> u64 {
+        let (_, d) = self
+            .h
+            .admin(Method::GET, &format!("/admin/v1/complaints/{cid}"), None)
+            .await;
+        d["complaint"]["refunded_fen"]
+            .as_u64()
+            .expect("refunded_fen")
+    }
+
+    fn refund_calls(&self) -> usize {
+        self.sim.writes_to("/v3/refund/domestic/refunds").len()
+    }
+}
+
+/// After a partial refund, an amount whose sum with it overflows `u64` used to pass the bound
+/// check, reach the platform and reset `refunded_fen`: it is refused (400 naming `amount_fen`)
+/// before any platform call, and the refunded total stays.
+#[tokio::test]
+async fn a_refund_that_would_overflow_is_refused_before_the_platform_is_asked() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_manual_sub().await;
+    let cid = e.recorded("200201820261122090000000001", 3000).await;
+    let (s, b) = e.refund_by_hand(&cid, 1000).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    for amount in [u64::MAX - 500, u64::MAX, u64::MAX - 999, 2001] {
+        let (s, b) = e.refund_by_hand(&cid, amount).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{amount}: {b}");
+        assert_eq!(b["error"]["field"], "amount_fen");
+    }
+    assert_eq!(e.refund_calls(), 1, "no platform call for a refused refund");
+    assert_eq!(e.refunded_fen(&cid).await, 1000);
+    let (s, b) = e.refund_by_hand(&cid, 2000).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(e.refunded_fen(&cid).await, 3000);
+}
+
+/// Random sequences of partial refunds by hand (huge amounts near `u64::MAX` included)
+/// through the admin API against the simulator: the refunded sum never exceeds the order,
+/// a refused request changes nothing and calls no platform, `refunded_fen` never decreases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_partial_refunds_stay_within_the_order() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_manual_sub().await;
+    let amount = prop_oneof![
+        0u64..6_000,
+        (0u64..1_000).prop_map(|d| u64::MAX - d),
+        any::<u64>(),
+    ];
+    let case = (1u64..20_000, proptest::collection::vec(amount, 1..7));
+    let mut runner = TestRunner::default();
+    for n in 0..12 {
+        let (total, asks) = case.new_tree(&mut runner).expect("case").current();
+        let cid = e
+            .recorded(&format!("2002018202611220900000{:05}", 100 + n), total)
+            .await;
+        let mut refunded = 0u64;
+        for ask in &asks {
+            let calls = e.refund_calls();
+            let (s, b) = e.refund_by_hand(&cid, *ask).await;
+            let now = e.refunded_fen(&cid).await;
+            let why = format!("order {total}, refunds {asks:?}, at {ask}: {b}");
+            if s == StatusCode::OK {
+                refunded = refunded.checked_add(*ask).expect("accepted sum fits");
+                assert_eq!(e.refund_calls(), calls + 1, "{why}");
+            } else {
+                assert_eq!(s, StatusCode::BAD_REQUEST, "{why}");
+                assert_eq!(b["error"]["field"], "amount_fen", "{why}");
+                assert_eq!(e.refund_calls(), calls, "no platform call: {why}");
+                assert!(
+                    *ask == 0 || refunded.checked_add(*ask).is_none_or(|t| t > total),
+                    "{why}"
+                );
+            }
+            assert!(refunded <= total, "{why}");
+            assert_eq!(now, refunded, "{why}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn immediate_service_complaints_are_answered_through_their_own_api_and_later_messages_notify()
 {
@@ -1054,4 +1181,148 @@ async fn starttls_mail_is_delivered_and_a_wrong_auth_code_is_permanent() {
     untrusted.extra_roots_pem = None;
     assert!(notify::email::send(&untrusted, &to, &notice).await.is_err());
     assert_eq!(sink.messages().len(), 1);
+}
+
+// ---------------------------------------------------------------- one notice per event
+
+/// Take every job waiting on `queue` off it and run it with `registry`, `concurrently` or one
+/// after the other, until the queue is empty; a job that must wait for another one (the
+/// complaint's policy lease) is run again after the others. The jobs run.
+async fn run_queue(
+    e: &Env,
+    registry: &std::sync::Arc<app::worker::JobRegistry>,
+    queue: &str,
+    concurrently: bool,
+) -> Vec<JobEnvelope> {
+    let mut ran = Vec::new();
+    loop {
+        let jobs = e.h.queued_jobs(queue).await;
+        if jobs.is_empty() {
+            return ran;
+        }
+        let mut later = Vec::new();
+        if concurrently {
+            let mut set = tokio::task::JoinSet::new();
+            for job in jobs.clone() {
+                let r = registry.clone();
+                set.spawn(async move {
+                    let result = r.get(&job.job_type).expect("handler").handle(&job).await;
+                    (job, result)
+                });
+            }
+            while let Some(done) = set.join_next().await {
+                let (job, result) = done.expect("job task");
+                match result {
+                    Ok(()) => {}
+                    Err(app::worker::JobError::Retryable { .. }) => later.push(job),
+                    Err(err) => panic!("{}: {err}", job.job_type),
+                }
+            }
+        } else {
+            later = jobs.clone();
+        }
+        for job in later {
+            run_job(registry, &job).await;
+        }
+        ran.extend(jobs);
+    }
+}
+
+async fn run_job(registry: &app::worker::JobRegistry, job: &JobEnvelope) {
+    let handler = registry.get(&job.job_type).expect("handler");
+    handler.handle(job).await.expect("job");
+}
+
+/// Twenty concurrent `COMPLAINT.CREATE` pushes of one complaint under different notification
+/// ids: every recipient gets one "new complaint" e-mail and the detail shows one notice; the
+/// same job run again keeps one notice entry; a later buyer message has its own notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_notice_per_event_however_often_it_is_pushed() {
+    let e = env_without_workers(
+        KeyMode::PublicKey,
+        true,
+        KeyMode::PublicKey,
+        Some(fast_notifier(1)),
+    )
+    .await;
+    let registry = std::sync::Arc::new(app::policy::registry(&e.h.state));
+    let sink_dir = tempfile::tempdir().expect("dir");
+    let sink = SmtpSink::start(sink_dir.path(), free_port(), free_port());
+    let (s, b) = e
+        .h
+        .admin(
+            Method::PUT,
+            &format!("/admin/v1/accounts/{}/notifications", e.provider_id),
+            Some(json!({
+                "email": {"host": "127.0.0.1", "port": sink.implicit_port, "tls": "implicit", "sender": SMTP_USER,
+                          "recipients": ["owner@example.com", "ops@example.com"], "auth_code": SMTP_PASSWORD,
+                          "tls_root_pem": sink.ca_pem}
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let id = "200201820261122080000000040";
+    e.add_complaint(id, "1900000999", 100, "OTHERS");
+
+    // Twenty pushes at once, each with its own notification id: twenty jobs.
+    let url = e.url("complaints");
+    let mut pushes = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (n, url) = (e.complaint_push(id, "CREATE_COMPLAINT"), url.clone());
+        pushes.spawn(async move { n.post(&url).await });
+    }
+    while let Some(r) = pushes.join_next().await {
+        assert_eq!(r.expect("push task"), Ok(204));
+    }
+    let events = run_queue(&e, &registry, queues::EVENTS, true).await;
+    // (The refund the provider's default policy made reports back on its own job.)
+    let events: Vec<JobEnvelope> = events
+        .into_iter()
+        .filter(|j| j.job_type == "wechatpay.complaint")
+        .collect();
+    assert_eq!(events.len(), 20, "twenty pushes, twenty jobs");
+    run_queue(&e, &registry, queues::NOTIFY, true).await;
+    let mails = sink.messages();
+    assert_eq!(mails.len(), 1, "one mail for one new complaint");
+    assert!(
+        mails[0].contains("X-Envelope-To: ops@example.com,owner@example.com"),
+        "{}",
+        mails[0]
+    );
+    let d = e.h.complaint_detail(id).await.expect("detail");
+    let notices = d["notifications"].as_array().expect("notifications");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["summary"]["event"], "new complaint");
+
+    // The same job processed twice (a re-run after a crash): still one notice entry.
+    run_job(&registry, &events[0]).await;
+    run_queue(&e, &registry, queues::NOTIFY, false).await;
+    let d = e.h.complaint_detail(id).await.expect("detail");
+    assert_eq!(d["notifications"].as_array().map(Vec::len), Some(1), "{d}");
+    assert_eq!(sink.messages().len(), 1);
+
+    // A real change: the buyer writes again. Its own notice and mail.
+    e.sim.add_user_message(id, "还没有处理吗？");
+    e.push(&e.complaint_push(id, "USER_RESPONSE"), "complaints")
+        .await;
+    e.push(&e.complaint_push(id, "USER_RESPONSE"), "complaints")
+        .await;
+    run_queue(&e, &registry, queues::EVENTS, false).await;
+    run_queue(&e, &registry, queues::NOTIFY, false).await;
+    assert_eq!(
+        sink.messages().len(),
+        2,
+        "one more mail for the buyer's message"
+    );
+    let d = e.h.complaint_detail(id).await.expect("detail");
+    let events: Vec<&Value> = d["notifications"]
+        .as_array()
+        .expect("notifications")
+        .iter()
+        .map(|n| &n["summary"]["event"])
+        .collect();
+    assert_eq!(
+        events,
+        [&json!("new complaint"), &json!("buyer wrote again")]
+    );
 }

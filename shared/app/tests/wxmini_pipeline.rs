@@ -886,6 +886,13 @@ async fn admin_actions_score_and_violations() {
     // A partial refund through the linked WeChat Pay merchant, then the rest, then too much.
     let (s, r1) = post("refund", json!({"amount_fen": 1_000})).await;
     assert_eq!(s, StatusCode::OK, "{r1}");
+    // An amount that would overflow `refunded + amount` is refused before WeChat Pay is asked.
+    let (s, b) = post("refund", json!({"amount_fen": u64::MAX - 500})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["error"]["field"], "amount_fen");
+    assert_eq!(e.refunds(840_001).len(), 1);
+    let d = e.detail("840001").await.expect("detail");
+    assert_eq!(d["complaint"]["refunded_fen"], 1_000);
     let (s, r2) = post("refund", json!({"amount_fen": 2_000, "reason": "补退"})).await;
     assert_eq!(s, StatusCode::OK, "{r2}");
     assert_ne!(r1["out_refund_no"], r2["out_refund_no"]);
@@ -893,6 +900,10 @@ async fn admin_actions_score_and_violations() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e.refunds(840_001).len(), 2);
     let d = e.detail("840001").await.expect("detail");
+    assert_eq!(
+        d["complaint"]["refunded_fen"], 3_000,
+        "both partial refunds"
+    );
     let kinds: Vec<&str> = d["actions"]
         .as_array()
         .expect("actions")

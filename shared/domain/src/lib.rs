@@ -7,6 +7,7 @@ pub mod account;
 pub mod clock;
 pub mod complaint;
 pub mod job;
+pub mod money;
 pub mod notification;
 pub mod ports;
 pub mod sensitive;

@@ -266,15 +266,9 @@ pub async fn refund(
         .await?
         .map(|d| d.refunds)
         .unwrap_or_default();
-    let already: u64 = existing.iter().map(|r| r.amount_fen).sum();
     let total = order.amount_fen.unwrap_or_default();
-    if amount_fen == 0 || already + amount_fen > total {
-        return Err(ApiError::field(
-            "amount_fen",
-            format!("must be 1 to {} fen", total.saturating_sub(already)),
-        ));
-    }
-    let sequence = existing.iter().map(|r| r.sequence).max().unwrap_or(0) + 1;
+    super::complaints::refundable(total, &existing, amount_fen)?;
+    let sequence = super::complaints::next_sequence(&existing)?;
     let number = format!(
         "CD{}{:06}",
         derived_id("", &format!("{}|{trade}|{sequence}", c.id)),
@@ -312,8 +306,7 @@ pub async fn refund(
                 created_at: now,
                 updated_at: now,
             };
-            repo.put_refund(&c.account_id, &r).await?;
-            repo.modify(&c.id, |x| x.refunded_fen += amount_fen).await?;
+            repo.record_refund(&c.account_id, &r).await?;
             Ok(Json(r))
         }
         Err(e) => {

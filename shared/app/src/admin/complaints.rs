@@ -583,21 +583,14 @@ pub async fn refund(
         .clone()
         .or(order.out_trade_no.clone())
         .unwrap_or_default();
-    let already: u64 = existing
-        .iter()
-        .filter(|r| r.transaction_id == order.transaction_id && r.status != "CLOSED")
-        .map(|r| r.amount_fen)
-        .sum();
-    if body.amount_fen == 0 || already + body.amount_fen > total {
-        return Err(ApiError::field(
-            "amount_fen",
-            format!(
-                "must be 1 to {} fen (order {total} fen, refunded {already} fen)",
-                total.saturating_sub(already)
-            ),
-        ));
-    }
-    let sequence = existing.iter().map(|r| r.sequence).max().unwrap_or(0) + 1;
+    refundable(
+        total,
+        existing
+            .iter()
+            .filter(|r| r.transaction_id == order.transaction_id && r.status != "CLOSED"),
+        body.amount_fen,
+    )?;
+    let sequence = next_sequence(&existing)?;
     let number = out_refund_no(&id, &order_key, sequence);
     let provider = t.complaint.sub_mchid.is_some();
     let req = RefundRequest {
@@ -642,10 +635,31 @@ pub async fn refund(
         created_at: now,
         updated_at: now,
     };
-    repo.put_refund(&t.account.id, &record).await?;
-    repo.modify(&id, |c| c.refunded_fen += body.amount_fen)
-        .await?;
+    repo.record_refund(&t.account.id, &record).await?;
     Ok(Json(record))
+}
+
+/// Refuse (400 naming `amount_fen`, before any platform call) a refund of `amount` that is
+/// zero or more than is left of an order of `total` after the `counted` refunds. Checked
+/// arithmetic: an amount near `u64::MAX` cannot wrap round to a small sum.
+pub(super) fn refundable<'a>(
+    total: u64,
+    counted: impl IntoIterator<Item = &'a RefundRecord>,
+    amount: u64,
+) -> Result<u64, ApiError> {
+    domain::money::check_refund(total, counted.into_iter().map(|r| r.amount_fen), amount)
+        .map_err(|e| ApiError::field("amount_fen", e.to_string()))
+}
+
+/// The sequence of the next refund of a complaint (its request number derives from it).
+pub(super) fn next_sequence(existing: &[RefundRecord]) -> Result<u32, ApiError> {
+    existing
+        .iter()
+        .map(|r| r.sequence)
+        .max()
+        .unwrap_or(0)
+        .checked_add(1)
+        .ok_or_else(|| ApiError::Conflict("this complaint has no refund numbers left".into()))
 }
 
 /// `POST /complaints/{id}/refund-progress`: approve or reject the buyer's refund request.

@@ -190,24 +190,17 @@ pub async fn refund(
         .await?
         .map(|d| d.refunds)
         .unwrap_or_default();
-    let already: u64 = existing
-        .iter()
-        .filter(|r| r.status != "CLOSED" && r.status != "ABNORMAL")
-        .map(|r| r.amount_fen)
-        .sum();
-    if amount_fen == 0 || already + amount_fen > total {
-        return Err(ApiError::field(
-            "amount_fen",
-            format!(
-                "must be 1 to {} fen (order {total} fen, refunded {already} fen)",
-                total.saturating_sub(already)
-            ),
-        ));
-    }
+    super::complaints::refundable(
+        total,
+        existing
+            .iter()
+            .filter(|r| r.status != "CLOSED" && r.status != "ABNORMAL"),
+        amount_fen,
+    )?;
     let pay = payment(state, link)
         .await
         .map_err(|e| ApiError::Conflict(format!("cannot refund: {e}")))?;
-    let sequence = existing.iter().map(|r| r.sequence).max().unwrap_or(0) + 1;
+    let sequence = super::complaints::next_sequence(&existing)?;
     let reason = reason.unwrap_or_else(|| "投诉退款".into());
     let result = refund_order(state, &pay, c, sequence, amount_fen, &reason).await;
     let number = result.as_ref().ok().map(|(r, _)| r.out_refund_no.clone());

@@ -159,6 +159,8 @@ struct Facts {
     complained_at: Option<DateTime<Utc>>,
     replied: bool,
     finished: bool,
+    /// Entries of the conversation not written by the merchant (buyer, platform).
+    others_wrote: usize,
 }
 
 fn trade_facts(d: &Value) -> Facts {
@@ -186,6 +188,9 @@ fn trade_facts(d: &Value) -> Facts {
         replied: d["reply_detail_infos"]
             .as_array()
             .is_some_and(|a| a.iter().any(|r| r["replier_role"] == "MERCHANT")),
+        others_wrote: d["reply_detail_infos"].as_array().map_or(0, |a| {
+            a.iter().filter(|r| r["replier_role"] != "MERCHANT").count()
+        }),
     }
 }
 
@@ -220,6 +225,7 @@ fn risk_facts(d: &Value) -> Facts {
         description: d["complain_content"].as_str().map(String::from),
         complained_at: d["gmt_complain"].as_str().and_then(china_time),
         replied: false,
+        others_wrote: 0,
     }
 }
 
@@ -310,11 +316,14 @@ impl JobHandler for Job {
             &h.state.ports,
             Notice {
                 owner_pk: ComplaintRepo::complaint_owner(&id),
-                event_key: format!(
-                    "alipay:{}:{}",
-                    client.app_id(),
-                    job.payload["notify_id"].as_str().unwrap_or(&job.id)
-                ),
+                // What happened to the complaint (new; the status it moved to; a new entry
+                // by the buyer or the platform), never the notify_id: the same change
+                // notified again is told once.
+                event_key: if !f.finished && f.others_wrote == 0 {
+                    format!("alipay:{id}:new")
+                } else {
+                    format!("alipay:{id}:{}:{}", f.raw_status, f.others_wrote)
+                },
                 subject: NotificationSubject::Complaint {
                     complaint_id: id.clone(),
                 },
@@ -466,7 +475,7 @@ async fn act(
         }
     }
     let now = log.now;
-    repo.put_refund(
+    repo.record_refund(
         &record.account_id,
         &RefundRecord {
             complaint_id: record.id.clone(),
@@ -509,7 +518,6 @@ async fn act(
             repo.modify(&record.id, |c| {
                 c.completed = true;
                 c.status = ComplaintStatus::Resolved;
-                c.refunded_fen = c.refunded_fen.max(amount);
             })
             .await
             .map_err(store_error)?;

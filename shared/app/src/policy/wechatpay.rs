@@ -49,7 +49,6 @@ struct RefundJob(Arc<Handlers>);
 
 #[derive(Debug, Deserialize)]
 struct Payload {
-    mchid: String,
     notification_id: String,
     event_type: String,
     #[serde(default)]
@@ -251,6 +250,48 @@ fn own_action(action_type: &str) -> bool {
     )
 }
 
+/// What a complaint push tells staff about, as the key of its notice: the complaint and what
+/// happened to it (a new complaint; otherwise the history entry the action added, or the
+/// state when the history shows none), never the notification id, so the same event pushed
+/// again under another id (WeChat Pay does) is told once, and a later change has its own.
+fn notice_event(
+    record_id: &str,
+    action_type: &str,
+    event_type: &str,
+    d: &model::Complaint,
+    history: &[model::NegotiationEntry],
+) -> String {
+    if action_type == "CREATE_COMPLAINT"
+        || (action_type.is_empty() && event_type == "COMPLAINT.CREATE")
+    {
+        return format!("wechatpay:{record_id}:new");
+    }
+    let wanted: &[&str] = match action_type {
+        "CONTINUE_COMPLAINT" => &["USER_CONTINUE_COMPLAINT"],
+        "USER_RESPONSE" => &["USER_RESPONSE", "USER_CLICK_RESPONSE"],
+        "RESPONSE_BY_PLATFORM" => &["PLATFORM_RESPONSE"],
+        _ => &[],
+    };
+    let newest = |keep: &dyn Fn(&model::NegotiationEntry) -> bool| {
+        history
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| keep(h))
+            .max_by_key(|(n, h)| (parse_time(&h.operate_time), *n))
+            .map(|(n, h)| {
+                if h.log_id.is_empty() {
+                    format!("{n:04}")
+                } else {
+                    h.log_id.clone()
+                }
+            })
+    };
+    let what = newest(&|h| wanted.contains(&h.operate_type.as_str()))
+        .or_else(|| newest(&|h| !h.operate_type.starts_with("MERCHANT_")))
+        .unwrap_or_else(|| format!("state-{}", d.complaint_state));
+    format!("wechatpay:{record_id}:{action_type}:{what}")
+}
+
 fn event_name(action_type: &str, event_type: &str) -> String {
     match action_type {
         "CREATE_COMPLAINT" => "new complaint".into(),
@@ -297,7 +338,13 @@ impl JobHandler for ComplaintJob {
                 &h.state.ports,
                 Notice {
                     owner_pk: ComplaintRepo::complaint_owner(&record.id),
-                    event_key: format!("wechatpay:{}:{}", p.mchid, p.notification_id),
+                    event_key: notice_event(
+                        &record.id,
+                        &notice.action_type,
+                        &p.event_type,
+                        &detail,
+                        &history,
+                    ),
                     subject: NotificationSubject::Complaint {
                         complaint_id: record.id.clone(),
                     },
@@ -728,7 +775,7 @@ async fn record_refund(
     let repo = ComplaintRepo::new(&*h.state.ports.records);
     let now = log.now;
     let amount = r.amount_refund().unwrap_or(order.amount);
-    repo.put_refund(
+    repo.record_refund(
         &owner.account.id,
         &RefundRecord {
             complaint_id: complaint_id.to_string(),
@@ -742,11 +789,6 @@ async fn record_refund(
             updated_at: now,
         },
     )
-    .await
-    .map_err(store_error)?;
-    repo.modify(complaint_id, |c| {
-        c.refunded_fen = c.refunded_fen.max(amount)
-    })
     .await
     .map_err(store_error)?;
     let (outcome, detail) = if found {
@@ -787,8 +829,16 @@ impl JobHandler for ViolationJob {
             .as_deref()
             .and_then(parse_time)
             .unwrap_or(job.created_at);
+        // The violation event: its type, record and what the platform says (the same notice
+        // pushed again under another notification id is the same event, told once).
+        let event = format!(
+            "{}:{}:{}",
+            p.event_type,
+            n.record_id,
+            derived_id("", &p.resource.to_string())
+        );
         let v = Violation {
-            id: violation_id(&owner.account.id, &p.notification_id),
+            id: violation_id(&owner.account.id, &event),
             account_id: owner.account.id.clone(),
             sub_mchid: Some(n.sub_mchid.clone()).filter(|s| !s.is_empty()),
             event_type: p.event_type.clone(),
@@ -819,7 +869,7 @@ impl JobHandler for ViolationJob {
                 domain::clock::china_day(occurred)
             )
         } else {
-            format!("wechatpay:{}:{}", p.mchid, p.notification_id)
+            format!("wechatpay-violation:{}:{event}", owner.account.id)
         };
         let summary = NotificationSummary {
             platform: "wechatpay".into(),

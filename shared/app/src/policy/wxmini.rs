@@ -273,16 +273,7 @@ pub(crate) async fn refund_order(
         updated_at: now,
     };
     let repo = ComplaintRepo::new(&*state.ports.records);
-    let stored = async {
-        repo.put_refund(&pay.account.id, &record).await?;
-        let amount = record.amount_fen;
-        repo.modify(&complaint.id, |c| {
-            c.refunded_fen = c.refunded_fen.max(amount)
-        })
-        .await
-        .map(|_| ())
-    };
-    stored
+    repo.record_refund(&pay.account.id, &record)
         .await
         .map_err(|e| PlatformError::Invalid(format!("refund made but not recorded: {e}")))?;
     Ok((record, found))
@@ -401,12 +392,9 @@ impl JobHandler for ComplaintJob {
             &state.ports,
             Notice {
                 owner_pk: ComplaintRepo::complaint_owner(&id),
-                event_key: format!(
-                    "wxmini:{}:{coid}:{}:{}",
-                    settings.appid,
-                    job.payload["status"].as_str().unwrap_or_default(),
-                    job.payload["create_time"].as_str().unwrap_or_default()
-                ),
+                // What happened to the complaint (its status and how far its history goes),
+                // never the push's time: the same change pushed again is told once.
+                event_key: format!("wxmini:{id}:{}:{}", f.status, f.history.len()),
                 subject: NotificationSubject::Complaint {
                     complaint_id: id.clone(),
                 },
