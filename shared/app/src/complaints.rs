@@ -44,9 +44,10 @@ pub fn complaint_id(platform: Platform, account_id: &str, platform_complaint_id:
     )
 }
 
-/// Our violation id for a platform notification.
-pub fn violation_id(account_id: &str, notification_id: &str) -> String {
-    hash_id("vio_", &[account_id, notification_id])
+/// Our violation id for a violation event of an account (what happened to which record, not
+/// the notification that told us: a repeated push is the same violation).
+pub fn violation_id(account_id: &str, event: &str) -> String {
+    hash_id("vio_", &[account_id, event])
 }
 
 /// A deterministic id (notification jobs, action ids) from a business key.
