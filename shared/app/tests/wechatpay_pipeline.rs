@@ -381,9 +381,8 @@ async fn end_to_end_with_an_uploaded_certificate_and_serials_in_other_spellings(
         keys,
     )
     .await;
-    let (s, status) = e
-        .h
-        .admin(
+    let (s, status) =
+        e.h.admin(
             Method::GET,
             &format!("/admin/v1/accounts/{}", e.provider_id),
             None,
@@ -1196,13 +1195,19 @@ async fn smtp_failures_name_their_cause_and_only_an_unreachable_server_is_retrie
         .await
         .expect("delivered through the relay without login");
     until("the relayed mail", || sink.messages().len() == 1).await;
-    assert!(sink.messages()[0].contains("X-Auth-User: \r\n"), "no login was used");
+    assert!(
+        sink.messages()[0].contains("X-Auth-User: \r\n"),
+        "no login was used"
+    );
 
     let fails = |what: &'static str, needle: &'static str, err: notify::SendError| {
         assert!(!err.is_retryable(), "{what}: {err}");
         let text = err.to_string();
         assert!(text.contains(needle), "{what}: {text}");
-        assert!(!text.contains(SMTP_PASSWORD) && !text.contains("wrong-code"), "{text}");
+        assert!(
+            !text.contains(SMTP_PASSWORD) && !text.contains("wrong-code"),
+            "{text}"
+        );
     };
     // An auth_code for a server that offers no AUTH.
     let err = notify::email::send(&cfg(relay, Plain, Some(SMTP_PASSWORD), false), &to, &notice)
@@ -1235,7 +1240,10 @@ async fn smtp_failures_name_their_cause_and_only_an_unreachable_server_is_retrie
         .await
         .expect_err("nobody listens");
     assert!(err.is_retryable(), "{err}");
-    assert!(err.to_string().contains("cannot reach SMTP server"), "{err}");
+    assert!(
+        err.to_string().contains("cannot reach SMTP server"),
+        "{err}"
+    );
 }
 
 /// Through the notifier: staff mail through a relay without login is sent; after the settings
@@ -1256,12 +1264,16 @@ async fn staff_mail_goes_through_a_relay_without_login_and_a_refused_login_fails
         let h = &e.h;
         let path = format!("/admin/v1/accounts/{}/notifications", e.provider_id);
         async move {
-            let (s, b) = h.admin(Method::PUT, &path, Some(json!({ "email": email }))).await;
+            let (s, b) = h
+                .admin(Method::PUT, &path, Some(json!({ "email": email })))
+                .await;
             assert_eq!(s, StatusCode::OK, "{b}");
         }
     };
-    put(json!({"host": "127.0.0.1", "port": sink.relay_port, "tls": "none", "sender": SMTP_USER,
-               "recipients": ["owner@example.com"]}))
+    put(
+        json!({"host": "127.0.0.1", "port": sink.relay_port, "tls": "none", "sender": SMTP_USER,
+               "recipients": ["owner@example.com"]}),
+    )
     .await;
     let email_of = |d: &Value| {
         d["deliveries"]

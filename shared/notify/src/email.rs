@@ -108,9 +108,7 @@ fn smtp_error(e: lettre::transport::smtp::Error, login: bool) -> SendError {
     }
     if e.is_permanent() && !login && code == "530" {
         return misconfigured(
-            format!(
-                "the SMTP server requires authentication ({code} {reply}): set an auth_code"
-            ),
+            format!("the SMTP server requires authentication ({code} {reply}): set an auth_code"),
             e,
         );
     }

@@ -21,9 +21,7 @@ async fn setup(mode: KeyMode) -> Setup {
 
 async fn setup_with(keys: PlatformKeys, mode: KeyMode) -> Setup {
     let merchant_key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
-    let sim = WechatPaySim::start(keys, mode)
-        .await
-        .expect("simulator");
+    let sim = WechatPaySim::start(keys, mode).await.expect("simulator");
     sim.add_merchant(SimMerchant {
         mchid: MCHID.into(),
         serial_no: SERIAL.into(),
@@ -112,15 +110,27 @@ fn der_serial(pem: &str) -> Vec<u8> {
 /// certificate is known under the serial WeChat Pay sends, and answers signed with it verify.
 #[tokio::test]
 async fn certificate_serials_are_numbers_not_der_bytes() {
-    let top_bit = [0x8f, 0x3a, 0x5c, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
-    let zero_nibble = [0x0a, 0x3a, 0x5c, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
+    let top_bit = [
+        0x8f, 0x3a, 0x5c, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+    ];
+    let zero_nibble = [
+        0x0a, 0x3a, 0x5c, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+    ];
     for (number, der_first, wire) in [
         (&top_bit[..], 0x00, "8F3A5C0011223344556677 88"),
         (&zero_nibble[..], 0x0a, "A3A5C0011223344556677 88"),
     ] {
         let wire = wire.replace(' ', "");
-        let s = setup_with(PlatformKeys::generate_with_serial(number), KeyMode::Certificate).await;
-        assert_eq!(s.sim.keys().cert_serial, wire, "the simulator's Wechatpay-Serial");
+        let s = setup_with(
+            PlatformKeys::generate_with_serial(number),
+            KeyMode::Certificate,
+        )
+        .await;
+        assert_eq!(
+            s.sim.keys().cert_serial,
+            wire,
+            "the simulator's Wechatpay-Serial"
+        );
         assert_eq!(der_serial(&s.sim.keys().cert_pem)[0], der_first);
         let c = client(&s, &s.merchant_key, false);
         for _ in 0..2 {
@@ -134,7 +144,11 @@ async fn certificate_serials_are_numbers_not_der_bytes() {
         assert!(c.verifier().knows(&wire));
         assert!(c.verifier().knows(&format!("00{}", wire.to_lowercase())));
         // Configured up front (as an operator uploads it): no download at all.
-        let s2 = setup_with(PlatformKeys::generate_with_serial(number), KeyMode::Certificate).await;
+        let s2 = setup_with(
+            PlatformKeys::generate_with_serial(number),
+            KeyMode::Certificate,
+        )
+        .await;
         let mut cfg = config(&s2, &s2.merchant_key, false, SERIAL);
         cfg.platform_certificates = vec![s2.sim.keys().cert_pem.clone()];
         let c2 = Client::new(cfg).expect("client");

@@ -139,10 +139,10 @@ impl Verifier {
     }
 
     pub fn insert(&self, serial: String, key: RsaPublicKey) {
-        self.keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(crate::serial::key(&serial), VerifyingKey::<Sha256>::new(key));
+        self.keys.write().unwrap_or_else(|e| e.into_inner()).insert(
+            crate::serial::key(&serial),
+            VerifyingKey::<Sha256>::new(key),
+        );
     }
 
     pub fn knows(&self, serial: &str) -> bool {
