@@ -1232,6 +1232,11 @@ async fn smtp_failures_name_their_cause_and_only_an_unreachable_server_is_retrie
     .await
     .expect_err("untrusted certificate");
     fails("untrusted certificate", "certificate not trusted", err);
+    // No auth_code for a server that requires a login.
+    let err = notify::email::send(&cfg(sink.implicit_port, Implicit, None, true), &to, &notice)
+        .await
+        .expect_err("login required");
+    fails("login required", "requires authentication", err);
     assert_eq!(sink.messages().len(), 1);
 
     // Nobody listening: retryable.

@@ -1,5 +1,6 @@
 //! E-mail over SMTP with lettre: implicit TLS (465, 163 Mail), STARTTLS, or none (a local
-//! relay); AUTH with the mailbox's authorisation code; a plain-text and an HTML part.
+//! relay); AUTH with the mailbox's authorisation code, or no AUTH at all without one; a
+//! plain-text and an HTML part. Settings that cannot work fail for good, naming the cause.
 
 use crate::{Notice, SendError};
 use lettre::message::{Mailbox, MultiPart};
