@@ -2,7 +2,9 @@
 one port and STARTTLS on another, certificates from a test CA made here. Every accepted message
 is written to <dir>/mail/<n>.eml.
 
-usage: smtp_sink.py DIR USER PASSWORD IMPLICIT_PORT STARTTLS_PORT PARENT_PID
+usage: smtp_sink.py DIR USER PASSWORD IMPLICIT_PORT STARTTLS_PORT PARENT_PID [RELAY_PORT]
+With RELAY_PORT: also a plain relay there, without TLS and without AUTH (it offers none and
+accepts mail from anyone), like a local MTA on the same host.
 Reuses DIR/ca.pem and DIR/server.{pem,key} if present (so a restart keeps the same CA).
 Prints one JSON line {"ca_pem": ...} when both ports listen; exits when PARENT_PID is gone.
 """
@@ -72,6 +74,7 @@ class Sink:
 
 def main():
     d, user, password, implicit_port, starttls_port, parent = sys.argv[1:7]
+    relay_port = int(sys.argv[7]) if len(sys.argv) > 7 else 0
     if not os.path.exists(os.path.join(d, "ca.pem")):
         make_certs(d)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -86,8 +89,12 @@ def main():
     implicit = Controller(Sink(d), port=int(implicit_port), ssl_context=ctx,
                           server_kwargs={"auth_require_tls": False}, **common)
     starttls = Controller(Sink(d), port=int(starttls_port), tls_context=ctx, require_starttls=True, **common)
+    # No authenticator: the relay advertises no AUTH at all.
+    relay = Controller(Sink(d), port=relay_port, hostname="127.0.0.1") if relay_port else None
     implicit.start()
     starttls.start()
+    if relay:
+        relay.start()
     with open(os.path.join(d, "ca.pem")) as f:
         print(json.dumps({"ca_pem": f.read()}), flush=True)
     parent = int(parent)
@@ -101,6 +108,8 @@ def main():
     finally:
         implicit.stop()
         starttls.stop()
+        if relay:
+            relay.stop()
 
 
 if __name__ == "__main__":

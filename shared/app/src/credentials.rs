@@ -461,6 +461,7 @@ fn describe_wechatpay(
     };
     ck.private_key("private_key", &c.private_key)?;
     ck.short("apiv3_key", &c.apiv3_key, rules::apiv3_key)?;
+    let mut identifiers = BTreeMap::new();
     if c.platform_certificates.is_empty() {
         ck.fields
             .insert("platform_certificates".into(), SecretStatus::unset());
@@ -473,9 +474,17 @@ fn describe_wechatpay(
             certs.append(&mut parsed);
         }
         ck.insert_certs("platform_certificates", &certs)?;
+        // Serials as WeChat Pay writes them (`Wechatpay-Serial`): the number in upper-case
+        // hex, without the leading 00 DER gives a serial whose top bit is set.
+        let serials: Vec<String> = certs
+            .iter()
+            .map(|c| {
+                wechatpay::serial::from_der_integer(c.tbs_certificate.serial_number.as_bytes())
+            })
+            .collect();
+        identifiers.insert("platform_certificate_serials".into(), serials.join(","));
     }
     ck.public_key("wechatpay_public_key", &c.wechatpay_public_key)?;
-    let mut identifiers = BTreeMap::new();
     if let Some(id) = &c.wechatpay_public_key_id {
         let ok = id.strip_prefix("PUB_KEY_ID_").is_some_and(|rest| {
             !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())

@@ -381,11 +381,11 @@ impl Notifier {
                         SmtpTls::None => notify::email::Security::None,
                     },
                     username: e.username.clone().unwrap_or_else(|| e.sender.clone()),
+                    // No authorisation code: no AUTH (a relay that needs no login).
                     password: secrets
                         .email_auth_code
                         .as_ref()
-                        .map(|c| c.expose().to_string())
-                        .unwrap_or_default(),
+                        .map(|c| c.expose().to_string()),
                     sender: e.sender.clone(),
                     extra_roots_pem: e.tls_root_pem.clone(),
                 };

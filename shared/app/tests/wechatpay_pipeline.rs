@@ -50,9 +50,50 @@ async fn env_with(
     push_mode: KeyMode,
     notifier: Option<app::notifier::NotifierSettings>,
 ) -> Env {
-    let e = env_without_workers(sim_mode, creds_public_key, push_mode, notifier.clone()).await;
+    env_keys(
+        sim_mode,
+        creds_public_key,
+        push_mode,
+        notifier,
+        Keys::standard(),
+    )
+    .await
+}
+
+/// Certificates and serials beyond the defaults.
+struct Keys {
+    platform: PlatformKeys,
+    /// The merchant certificate serial as WeChat Pay knows it.
+    merchant_serial_no: &'static str,
+    /// `merchant_serial_no` as the operator typed it into the settings.
+    configured_serial_no: &'static str,
+    /// Send the platform certificate with the credentials (nothing to download).
+    upload_certificate: bool,
+}
+
+impl Keys {
+    fn standard() -> Keys {
+        Keys {
+            platform: PlatformKeys::generate(),
+            merchant_serial_no: SERIAL,
+            configured_serial_no: SERIAL,
+            upload_certificate: false,
+        }
+    }
+}
+
+/// With these keys, and the events (and, with `notifier`, notify) workers running.
+async fn env_keys(
+    sim_mode: KeyMode,
+    creds_public_key: bool,
+    push_mode: KeyMode,
+    notifier: Option<app::notifier::NotifierSettings>,
+    keys: Keys,
+) -> Env {
+    let with_notifier = notifier.is_some();
+    let e = env_keys_without_workers(sim_mode, creds_public_key, push_mode, notifier, keys).await;
     spawn_worker(&e.h, queues::EVENTS, &e.stop);
-    if notifier.is_some() {
+    if with_notifier {
         spawn_worker(&e.h, queues::NOTIFY, &e.stop);
     }
     e
@@ -65,22 +106,40 @@ async fn env_without_workers(
     push_mode: KeyMode,
     notifier: Option<app::notifier::NotifierSettings>,
 ) -> Env {
+    env_keys_without_workers(
+        sim_mode,
+        creds_public_key,
+        push_mode,
+        notifier,
+        Keys::standard(),
+    )
+    .await
+}
+
+async fn env_keys_without_workers(
+    sim_mode: KeyMode,
+    creds_public_key: bool,
+    push_mode: KeyMode,
+    notifier: Option<app::notifier::NotifierSettings>,
+    keys: Keys,
+) -> Env {
     let (h, base, stop) = served(|s| {
         if let Some(n) = notifier {
             s.notifier = n;
         }
     })
     .await;
-    let sim = WechatPaySim::start(PlatformKeys::generate(), sim_mode)
+    let sim = WechatPaySim::start(keys.platform, sim_mode)
         .await
         .expect("simulator");
     sim.add_merchant(SimMerchant {
         mchid: PROVIDER.into(),
-        serial_no: SERIAL.into(),
+        serial_no: keys.merchant_serial_no.into(),
         public_key: rsa_key().to_public_key(),
         apiv3_key: APIV3.into(),
     });
     let mut body = provider_body(PROVIDER);
+    body["settings"]["merchant_serial_no"] = json!(keys.configured_serial_no);
     body["settings"]["api_base_url"] = json!(sim.base_url());
     body["settings"]["default_reply_text"] = json!(DEFAULT_TEXT);
     body["settings"]["refund_cap_fen"] = json!(50_000);
@@ -88,6 +147,9 @@ async fn env_without_workers(
     if creds_public_key {
         creds["wechatpay_public_key"] = json!(sim.keys().public_key_pem());
         creds["wechatpay_public_key_id"] = json!(sim.keys().pub_key_id);
+    }
+    if keys.upload_certificate {
+        creds["platform_certificates"] = json!([sim.keys().cert_pem]);
     }
     body["credentials"] = creds;
     let provider_id = h.create(body).await;
@@ -308,6 +370,74 @@ async fn end_to_end_in_certificate_mode() {
     let sim = e.sim.clone();
     complaint_flows_end_to_end(e).await;
     assert_eq!(sim.certificate_downloads(), 1);
+    assert_eq!(sim.rejected(), 0);
+}
+
+/// A platform certificate serial with its top bit set: DER writes it `00 8F ...`, WeChat Pay
+/// sends `Wechatpay-Serial: 8F...`. Callbacks are accepted, answers verify, the download
+/// matches, and the complaint is handled end to end.
+#[tokio::test]
+async fn end_to_end_with_a_platform_serial_whose_top_bit_is_set() {
+    let keys = Keys {
+        platform: PlatformKeys::generate_with_serial(&[
+            0x8f, 0x3a, 0x5c, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+        ]),
+        merchant_serial_no: SERIAL,
+        configured_serial_no: SERIAL,
+        upload_certificate: false,
+    };
+    let e = env_keys(
+        KeyMode::Certificate,
+        false,
+        KeyMode::Certificate,
+        None,
+        keys,
+    )
+    .await;
+    assert_eq!(e.sim.keys().cert_serial, "8F3A5C001122334455667788");
+    let sim = e.sim.clone();
+    complaint_flows_end_to_end(e).await;
+    assert_eq!(sim.certificate_downloads(), 1);
+    assert_eq!(sim.rejected(), 0);
+}
+
+/// A platform certificate uploaded with the credentials whose serial starts with a zero nibble
+/// (`0A...` in DER, `A...` from WeChat Pay), and a merchant serial typed with DER's leading
+/// 00 in lower case: nothing is downloaded, nothing refused, the status shows the serial as
+/// WeChat Pay writes it.
+#[tokio::test]
+async fn end_to_end_with_an_uploaded_certificate_and_serials_in_other_spellings() {
+    let keys = Keys {
+        platform: PlatformKeys::generate_with_serial(&[
+            0x0a, 0x3a, 0x5c, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+        ]),
+        merchant_serial_no: "9C5157F09EFDC096DE15EBE81A47057A7232F1B8",
+        configured_serial_no: "009c5157f09efdc096de15ebe81a47057a7232f1b8",
+        upload_certificate: true,
+    };
+    let e = env_keys(
+        KeyMode::Certificate,
+        false,
+        KeyMode::Certificate,
+        None,
+        keys,
+    )
+    .await;
+    let (s, status) =
+        e.h.admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{}", e.provider_id),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{status}");
+    assert_eq!(
+        status["credentials"]["identifiers"]["platform_certificate_serials"],
+        "A3A5C001122334455667788"
+    );
+    let sim = e.sim.clone();
+    complaint_flows_end_to_end(e).await;
+    assert_eq!(sim.certificate_downloads(), 0);
     assert_eq!(sim.rejected(), 0);
 }
 
@@ -1162,7 +1292,7 @@ async fn starttls_mail_is_delivered_and_a_wrong_auth_code_is_permanent() {
         port: sink.starttls_port,
         security: notify::email::Security::Starttls,
         username: SMTP_USER.into(),
-        password: password.into(),
+        password: Some(password.into()),
         sender: SMTP_USER.into(),
         extra_roots_pem: Some(sink.ca_pem.clone()),
     };
@@ -1325,4 +1455,171 @@ async fn one_notice_per_event_however_often_it_is_pushed() {
         events,
         [&json!("new complaint"), &json!("buyer wrote again")]
     );
+}
+
+fn mail_notice() -> notify::Notice {
+    notify::Notice {
+        platform: "wechatpay".into(),
+        event: "new complaint".into(),
+        merchant: "门店一".into(),
+        reference: "200201820261122080000000098".into(),
+        at: chrono::Utc::now(),
+        amount_fen: Some(1999),
+        user_text: Some("充电宝无法使用".into()),
+        deadline: None,
+        link: None,
+    }
+}
+
+/// Against the real SMTP server: a relay without AUTH takes mail when no authorisation code is
+/// set; settings that cannot work fail for good with a message naming the cause; a server that
+/// is down is worth another try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_failures_name_their_cause_and_only_an_unreachable_server_is_retried() {
+    let dir = tempfile::tempdir().expect("dir");
+    let sink = SmtpSink::start_with_relay(dir.path(), free_port(), free_port(), Some(free_port()));
+    let relay = sink.relay_port.expect("relay");
+    let cfg = |port: u16, security, password: Option<&str>, ca: bool| notify::email::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        security,
+        username: SMTP_USER.into(),
+        password: password.map(String::from),
+        sender: SMTP_USER.into(),
+        extra_roots_pem: ca.then(|| sink.ca_pem.clone()),
+    };
+    let to = vec!["owner@example.com".to_string()];
+    let notice = mail_notice();
+    use notify::email::Security::{Implicit, None as Plain};
+
+    // A relay on the same host: no auth_code, no AUTH, delivered.
+    notify::email::send(&cfg(relay, Plain, None, false), &to, &notice)
+        .await
+        .expect("delivered through the relay without login");
+    until("the relayed mail", || sink.messages().len() == 1).await;
+    assert!(
+        sink.messages()[0].contains("X-Auth-User: \r\n"),
+        "no login was used"
+    );
+
+    let fails = |what: &'static str, needle: &'static str, err: notify::SendError| {
+        assert!(!err.is_retryable(), "{what}: {err}");
+        let text = err.to_string();
+        assert!(text.contains(needle), "{what}: {text}");
+        assert!(
+            !text.contains(SMTP_PASSWORD) && !text.contains("wrong-code"),
+            "{text}"
+        );
+    };
+    // An auth_code for a server that offers no AUTH.
+    let err = notify::email::send(&cfg(relay, Plain, Some(SMTP_PASSWORD), false), &to, &notice)
+        .await
+        .expect_err("no AUTH offered");
+    fails("no AUTH offered", "offers no authentication", err);
+    // A wrong authorisation code.
+    let err = notify::email::send(
+        &cfg(sink.implicit_port, Implicit, Some("wrong-code"), true),
+        &to,
+        &notice,
+    )
+    .await
+    .expect_err("wrong code");
+    fails("wrong code", "authentication refused", err);
+    // A certificate from a CA we were not given.
+    let err = notify::email::send(
+        &cfg(sink.implicit_port, Implicit, Some(SMTP_PASSWORD), false),
+        &to,
+        &notice,
+    )
+    .await
+    .expect_err("untrusted certificate");
+    fails("untrusted certificate", "certificate not trusted", err);
+    // No auth_code for a server that requires a login.
+    let err = notify::email::send(&cfg(sink.implicit_port, Implicit, None, true), &to, &notice)
+        .await
+        .expect_err("login required");
+    fails("login required", "requires authentication", err);
+    assert_eq!(sink.messages().len(), 1);
+
+    // Nobody listening: retryable.
+    let closed = free_port();
+    let err = notify::email::send(&cfg(closed, Plain, None, false), &to, &notice)
+        .await
+        .expect_err("nobody listens");
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        err.to_string().contains("cannot reach SMTP server"),
+        "{err}"
+    );
+}
+
+/// Through the notifier: staff mail through a relay without login is sent; after the settings
+/// change to a server that refuses the authorisation code, the delivery fails once with
+/// "authentication refused" recorded on it, and is not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_mail_goes_through_a_relay_without_login_and_a_refused_login_fails_once() {
+    let e = env_with(
+        KeyMode::PublicKey,
+        true,
+        KeyMode::PublicKey,
+        Some(fast_notifier(1)),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let sink = SmtpSink::start_with_relay(dir.path(), free_port(), free_port(), Some(free_port()));
+    let put = |email: Value| {
+        let h = &e.h;
+        let path = format!("/admin/v1/accounts/{}/notifications", e.provider_id);
+        async move {
+            let (s, b) = h
+                .admin(Method::PUT, &path, Some(json!({ "email": email })))
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+    };
+    put(
+        json!({"host": "127.0.0.1", "port": sink.relay_port, "tls": "none", "sender": SMTP_USER,
+               "recipients": ["owner@example.com"]}),
+    )
+    .await;
+    let email_of = |d: &Value| {
+        d["deliveries"]
+            .as_array()
+            .and_then(|v| v.iter().find(|x| x["channel"] == "email").cloned())
+            .unwrap_or_default()
+    };
+    let id = "200201820261122080000000040";
+    e.add_complaint(id, "1900000999", 100, "OTHERS");
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the mail through the relay", |d| {
+            email_of(d)["status"] == "sent"
+        })
+        .await;
+    assert_eq!(email_of(&d)["attempts"], 1);
+    until("the relayed mail", || sink.messages().len() == 1).await;
+
+    put(json!({"host": "127.0.0.1", "port": sink.implicit_port, "tls": "implicit", "sender": SMTP_USER,
+               "recipients": ["owner@example.com"], "auth_code": "wrong-code-0123",
+               "tls_root_pem": sink.ca_pem}))
+    .await;
+    let id = "200201820261122080000000041";
+    e.add_complaint(id, "1900000999", 100, "OTHERS");
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the refused mail", |d| {
+            email_of(d)["status"] == "failed"
+        })
+        .await;
+    let mail = email_of(&d);
+    assert_eq!(mail["attempts"], 1, "not retried: {mail}");
+    assert!(
+        mail["last_error"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("authentication refused") && !m.contains("wrong-code")),
+        "{mail}"
+    );
+    assert_eq!(sink.messages().len(), 1);
 }

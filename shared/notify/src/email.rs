@@ -1,5 +1,6 @@
 //! E-mail over SMTP with lettre: implicit TLS (465, 163 Mail), STARTTLS, or none (a local
-//! relay); AUTH with the mailbox's authorisation code; a plain-text and an HTML part.
+//! relay); AUTH with the mailbox's authorisation code, or no AUTH at all without one; a
+//! plain-text and an HTML part. Settings that cannot work fail for good, naming the cause.
 
 use crate::{Notice, SendError};
 use lettre::message::{Mailbox, MultiPart};
@@ -21,8 +22,9 @@ pub struct SmtpConfig {
     pub security: Security,
     /// The login (163 Mail: the full address, equal to `sender`).
     pub username: String,
-    /// The authorisation code (授权码), not the web password.
-    pub password: String,
+    /// The authorisation code (授权码), not the web password. `None`: no AUTH at all (a relay
+    /// that needs no login, e.g. on the same host).
+    pub password: Option<String>,
     pub sender: String,
     /// Extra trusted roots (PEM) for a server with a private CA.
     pub extra_roots_pem: Option<String>,
@@ -35,32 +37,93 @@ impl std::fmt::Debug for SmtpConfig {
             .field("port", &self.port)
             .field("security", &self.security)
             .field("username", &self.username)
+            .field("login", &self.password.is_some())
             .finish_non_exhaustive()
     }
 }
 
-fn smtp_error(e: lettre::transport::smtp::Error) -> SendError {
-    if e.is_permanent() {
-        let code = e.status().map(|c| c.to_string()).unwrap_or_default();
-        SendError::Refused {
+/// Why the server's certificate was not accepted, if that is what failed: the handshake's
+/// rustls error sits inside an `io::Error` somewhere in the chain.
+fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|i| i as &(dyn std::error::Error + 'static));
+        for candidate in [Some(err), inner].into_iter().flatten() {
+            if let Some(rustls::Error::InvalidCertificate(why)) =
+                candidate.downcast_ref::<rustls::Error>()
+            {
+                return Some(format!("{why:?}"));
+            }
+        }
+        next = inner.map_or_else(|| err.source(), |i| i.source());
+    }
+    None
+}
+
+fn misconfigured(reason: String, e: lettre::transport::smtp::Error) -> SendError {
+    SendError::Misconfigured {
+        reason,
+        source: Box::new(e),
+    }
+}
+
+/// Classify a failed send. Settings that cannot work (authentication refused or not offered,
+/// certificate not trusted, STARTTLS missing) are permanent and say so; a server that cannot
+/// be reached or answers 4xx is worth trying again.
+fn smtp_error(e: lettre::transport::smtp::Error, login: bool) -> SendError {
+    let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+    // lettre keeps the server's reply text as the source.
+    let reply = std::error::Error::source(&e)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if let Some(why) = certificate_problem(&e) {
+        return misconfigured(
+            format!(
+                "certificate not trusted ({why}): the SMTP server's certificate does not verify for this host; give its CA as tls_root_pem or use the host name the certificate names"
+            ),
+            e,
+        );
+    }
+    if e.is_client() && reply.contains("authentication mechanism") {
+        return misconfigured(
+            "the SMTP server offers no authentication (no AUTH PLAIN or LOGIN) but an auth_code is set: remove the auth_code for a relay without login, or use TLS if the server offers AUTH only over TLS".to_string(),
+            e,
+        );
+    }
+    if e.is_client() {
+        return misconfigured(
+            format!("the SMTP server does not work with these settings: {reply}"),
+            e,
+        );
+    }
+    if e.is_permanent() && login && matches!(code.as_str(), "535" | "534" | "538") {
+        return misconfigured(
+            format!(
+                "authentication refused by the SMTP server ({code} {reply}): check the username and auth_code (163 Mail: the authorisation code, not the web password)"
+            ),
+            e,
+        );
+    }
+    if e.is_permanent() && !login && code == "530" {
+        return misconfigured(
+            format!("the SMTP server requires authentication ({code} {reply}): set an auth_code"),
+            e,
+        );
+    }
+    if e.is_permanent() || e.is_transient() {
+        return SendError::Refused {
             service: "SMTP server",
             code,
             message: e.to_string(),
-            retryable: false,
-        }
-    } else if e.is_transient() {
-        let code = e.status().map(|c| c.to_string()).unwrap_or_default();
-        SendError::Refused {
-            service: "SMTP server",
-            code,
-            message: e.to_string(),
-            retryable: true,
-        }
-    } else {
-        SendError::Transport {
-            service: "SMTP server",
-            detail: e.to_string(),
-        }
+            retryable: e.is_transient(),
+        };
+    }
+    SendError::Transport {
+        service: "SMTP server",
+        detail: e.to_string(),
     }
 }
 
@@ -106,15 +169,18 @@ pub async fn send(
             _ => Tls::Required(p),
         }
     };
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
         .port(cfg.port)
         .tls(tls)
-        .credentials(Credentials::new(cfg.username.clone(), cfg.password.clone()))
-        .timeout(Some(std::time::Duration::from_secs(15)))
-        .build();
-    transport
+        .timeout(Some(std::time::Duration::from_secs(15)));
+    // No authorisation code, no AUTH: a relay that needs no login.
+    if let Some(password) = &cfg.password {
+        builder = builder.credentials(Credentials::new(cfg.username.clone(), password.clone()));
+    }
+    builder
+        .build()
         .send(message)
         .await
         .map(|_| ())
-        .map_err(smtp_error)
+        .map_err(|e| smtp_error(e, cfg.password.is_some()))
 }

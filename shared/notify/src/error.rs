@@ -20,6 +20,15 @@ pub enum SendError {
     /// Our input cannot be sent (bad address, missing setting).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The channel's settings do not work with this server (authentication refused, no
+    /// authentication offered, certificate not trusted): trying again cannot help until
+    /// someone changes them. `reason` names the cause and what to change.
+    #[error("{reason}")]
+    Misconfigured {
+        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl SendError {
@@ -27,7 +36,7 @@ impl SendError {
         match self {
             SendError::Refused { retryable, .. } => *retryable,
             SendError::Transport { .. } => true,
-            SendError::Invalid(_) => false,
+            SendError::Invalid(_) | SendError::Misconfigured { .. } => false,
         }
     }
 

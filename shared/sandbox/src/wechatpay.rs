@@ -47,9 +47,39 @@ pub struct PlatformKeys {
     pub pub_key_id: String,
 }
 
+/// A serial written in hex (any case, any leading zeros) as WeChat Pay writes it.
+fn wechat_serial_text(hex_text: &str) -> String {
+    match hex_text.trim_start_matches('0') {
+        "" => "0".to_string(),
+        digits => digits.to_ascii_uppercase(),
+    }
+}
+
+/// A certificate serial as WeChat Pay sends it (`Wechatpay-Serial`, `serial_no`): the plain
+/// upper-case hex of the number, no leading zeros. `number` is big-endian, any zero padding.
+pub fn wechat_serial(number: &[u8]) -> String {
+    let hex: String = number.iter().map(|b| format!("{b:02X}")).collect();
+    match hex.trim_start_matches('0') {
+        "" => "0".to_string(),
+        digits => digits.to_string(),
+    }
+}
+
 impl PlatformKeys {
-    /// Generate a platform certificate key (with a self-signed certificate) and a public key.
+    /// Generate a platform certificate key (with a self-signed certificate under a random
+    /// serial) and a public key.
     pub fn generate() -> Self {
+        let mut serial = [0u8; 20];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut serial);
+        serial[0] &= 0x3f;
+        serial[0] |= 0x10;
+        Self::generate_with_serial(&serial)
+    }
+
+    /// The same with the certificate serial `number` (big-endian, at most 20 bytes in DER,
+    /// sign byte included): e.g. one whose top bit is set (DER writes it `00…`) or whose hex
+    /// starts with a zero nibble.
+    pub fn generate_with_serial(number: &[u8]) -> Self {
         use std::str::FromStr;
         use x509_cert::builder::{Builder, CertificateBuilder, Profile};
         use x509_cert::der::EncodePem;
@@ -60,15 +90,11 @@ impl PlatformKeys {
         let mut rng = rand::thread_rng();
         let cert_key = RsaPrivateKey::new(&mut rng, 2048).expect("key generation");
         let pub_key = RsaPrivateKey::new(&mut rng, 2048).expect("key generation");
-        let mut serial = [0u8; 20];
-        rand::RngCore::fill_bytes(&mut rng, &mut serial);
-        serial[0] &= 0x3f;
-        serial[0] |= 0x10;
         let signer = SigningKey::<Sha256>::new(cert_key.clone());
         let spki = SubjectPublicKeyInfoOwned::from_key(cert_key.to_public_key()).expect("spki");
         let cert = CertificateBuilder::new(
             Profile::Root,
-            SerialNumber::new(&serial).expect("serial"),
+            SerialNumber::new(number).expect("serial"),
             Validity::from_now(std::time::Duration::from_secs(5 * 365 * 86_400)).expect("validity"),
             Name::from_str("CN=Tenpay.com Root CA").expect("name"),
             spki,
@@ -79,7 +105,7 @@ impl PlatformKeys {
         .expect("certificate");
         Self {
             cert_pem: cert.to_pem(LineEnding::LF).expect("pem"),
-            cert_serial: hex::encode_upper(serial),
+            cert_serial: wechat_serial(number),
             cert_key,
             pub_key,
             pub_key_id: format!("PUB_KEY_ID_{:030}", rand::random::<u64>()),
@@ -454,7 +480,8 @@ impl Inner {
         let Some(m) = merchant else {
             return refuse("商户号不存在");
         };
-        if !field("serial_no").eq_ignore_ascii_case(&m.serial_no) {
+        // WeChat Pay knows the merchant certificate by its serial as it writes it.
+        if field("serial_no") != wechat_serial_text(&m.serial_no) {
             return refuse("证书序列号错误");
         }
         let ts: i64 = field("timestamp").parse().unwrap_or_default();

@@ -16,10 +16,12 @@ struct Setup {
 }
 
 async fn setup(mode: KeyMode) -> Setup {
+    setup_with(PlatformKeys::generate(), mode).await
+}
+
+async fn setup_with(keys: PlatformKeys, mode: KeyMode) -> Setup {
     let merchant_key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
-    let sim = WechatPaySim::start(PlatformKeys::generate(), mode)
-        .await
-        .expect("simulator");
+    let sim = WechatPaySim::start(keys, mode).await.expect("simulator");
     sim.add_merchant(SimMerchant {
         mchid: MCHID.into(),
         serial_no: SERIAL.into(),
@@ -41,10 +43,14 @@ async fn setup(mode: KeyMode) -> Setup {
 }
 
 fn client(s: &Setup, key: &RsaPrivateKey, public_key: bool) -> Client {
-    Client::new(ClientConfig {
+    Client::new(config(s, key, public_key, SERIAL)).expect("client")
+}
+
+fn config(s: &Setup, key: &RsaPrivateKey, public_key: bool, serial_no: &str) -> ClientConfig {
+    ClientConfig {
         base_url: s.sim.base_url().parse().expect("url"),
         mchid: MCHID.into(),
-        serial_no: SERIAL.into(),
+        serial_no: serial_no.into(),
         private_key: key.clone(),
         apiv3_key: APIV3.as_bytes().to_vec(),
         public_key: public_key.then(|| {
@@ -54,8 +60,7 @@ fn client(s: &Setup, key: &RsaPrivateKey, public_key: bool) -> Client {
             )
         }),
         platform_certificates: vec![],
-    })
-    .expect("client")
+    }
 }
 
 #[tokio::test]
@@ -87,6 +92,89 @@ async fn certificate_mode_downloads_certificates_once() {
         1,
         "an unknown serial causes exactly one download"
     );
+}
+
+/// The DER content bytes of the simulator's certificate serial.
+fn der_serial(pem: &str) -> Vec<u8> {
+    use x509_cert::der::DecodePem;
+    x509_cert::Certificate::from_pem(pem.as_bytes())
+        .expect("certificate")
+        .tbs_certificate
+        .serial_number
+        .as_bytes()
+        .to_vec()
+}
+
+/// A platform certificate whose serial has its top bit set is `00 8F ...` in DER but `8F...`
+/// on the wire (and one with a zero nibble `0A ...` is `A...`): the download is accepted, its
+/// certificate is known under the serial WeChat Pay sends, and answers signed with it verify.
+#[tokio::test]
+async fn certificate_serials_are_numbers_not_der_bytes() {
+    let top_bit = [
+        0x8f, 0x3a, 0x5c, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+    ];
+    let zero_nibble = [
+        0x0a, 0x3a, 0x5c, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+    ];
+    for (number, der_first, wire) in [
+        (&top_bit[..], 0x00, "8F3A5C0011223344556677 88"),
+        (&zero_nibble[..], 0x0a, "A3A5C0011223344556677 88"),
+    ] {
+        let wire = wire.replace(' ', "");
+        let s = setup_with(
+            PlatformKeys::generate_with_serial(number),
+            KeyMode::Certificate,
+        )
+        .await;
+        assert_eq!(
+            s.sim.keys().cert_serial,
+            wire,
+            "the simulator's Wechatpay-Serial"
+        );
+        assert_eq!(der_serial(&s.sim.keys().cert_pem)[0], der_first);
+        let c = client(&s, &s.merchant_key, false);
+        for _ in 0..2 {
+            let got = c
+                .complaint("200201820200101080076610000")
+                .await
+                .expect("an answer signed with the downloaded certificate");
+            assert_eq!(got.complaint_state, "PENDING");
+        }
+        assert_eq!(s.sim.certificate_downloads(), 1);
+        assert!(c.verifier().knows(&wire));
+        assert!(c.verifier().knows(&format!("00{}", wire.to_lowercase())));
+        // Configured up front (as an operator uploads it): no download at all.
+        let s2 = setup_with(
+            PlatformKeys::generate_with_serial(number),
+            KeyMode::Certificate,
+        )
+        .await;
+        let mut cfg = config(&s2, &s2.merchant_key, false, SERIAL);
+        cfg.platform_certificates = vec![s2.sim.keys().cert_pem.clone()];
+        let c2 = Client::new(cfg).expect("client");
+        c2.complaint("200201820200101080076610000")
+            .await
+            .expect("verified with the configured certificate");
+        assert_eq!(s2.sim.certificate_downloads(), 0);
+    }
+}
+
+/// The merchant certificate serial goes out as WeChat Pay writes it, however the operator
+/// copied it (lower case, DER's leading 00): the simulator knows it only in that form.
+#[tokio::test]
+async fn the_merchant_serial_is_sent_in_wechat_pays_form() {
+    let s = setup(KeyMode::PublicKey).await;
+    s.sim.add_merchant(SimMerchant {
+        mchid: MCHID.into(),
+        serial_no: "8F3A5C0011223344".into(),
+        public_key: s.merchant_key.to_public_key(),
+        apiv3_key: APIV3.into(),
+    });
+    let c = Client::new(config(&s, &s.merchant_key, true, "008f3a5c0011223344")).expect("client");
+    c.complaint("200201820200101080076610000")
+        .await
+        .expect("accepted by the simulator");
+    assert_eq!(s.sim.rejected(), 0);
 }
 
 #[tokio::test]

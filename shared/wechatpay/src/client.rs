@@ -23,7 +23,7 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 pub struct ClientConfig {
     pub base_url: Url,
     pub mchid: String,
-    /// Merchant API certificate serial (hex).
+    /// Merchant API certificate serial (hex; leading zeros and case do not matter).
     pub serial_no: String,
     pub private_key: RsaPrivateKey,
     /// The API v3 key (32 bytes).
@@ -274,9 +274,16 @@ impl Client {
                 &c.encrypt_certificate.associated_data,
                 &c.encrypt_certificate.ciphertext,
             )?;
-            fresh
+            let serial = fresh
                 .add_certificate(&pem)
                 .map_err(|e| PlatformError::Decode(format!("certificate {}: {e}", c.serial_no)))?;
+            // The list names each certificate by the number, not by its DER bytes.
+            if !crate::serial::same(&serial, &c.serial_no) {
+                return Err(PlatformError::Decode(format!(
+                    "certificate listed as {} has serial {serial}",
+                    c.serial_no
+                )));
+            }
             pems.push(pem);
         }
         let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());

@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod notify;
 pub mod oaep;
+pub mod serial;
 pub mod sign;
 pub mod verify;
 

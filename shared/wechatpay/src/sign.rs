@@ -44,11 +44,14 @@ impl std::fmt::Debug for MerchantSigner {
 
 impl MerchantSigner {
     /// `mchid` is the caller: for a service provider its own mchid, never a sub-merchant's.
-    /// `serial_no` is the merchant API certificate's serial number (hex).
+    /// `serial_no` is the merchant API certificate's serial number (hex); it is sent as WeChat
+    /// Pay writes it (upper case, no leading zeros), however it was copied.
     pub fn new(mchid: impl Into<String>, serial_no: impl Into<String>, key: RsaPrivateKey) -> Self {
+        let serial_no = serial_no.into();
         Self {
             mchid: mchid.into(),
-            serial_no: serial_no.into().to_uppercase(),
+            serial_no: crate::serial::normalise(&serial_no)
+                .unwrap_or_else(|| serial_no.to_uppercase()),
             key: SigningKey::<Sha256>::new(key),
         }
     }

@@ -66,7 +66,8 @@ impl SignedHeaders {
     }
 }
 
-/// Keys by serial: platform certificate serials (hex, upper case) and `PUB_KEY_ID_...` ids.
+/// Keys by serial: platform certificate serials (in WeChat Pay's form, see [`crate::serial`])
+/// and `PUB_KEY_ID_...` ids.
 #[derive(Default)]
 pub struct Verifier {
     keys: RwLock<HashMap<String, VerifyingKey<Sha256>>>,
@@ -93,11 +94,12 @@ pub enum KeyError {
     Certificate,
 }
 
-/// A platform certificate's serial (hex, upper case) and RSA public key.
+/// A platform certificate's serial (as WeChat Pay writes it: upper-case hex of the number, no
+/// leading zeros) and RSA public key.
 pub fn certificate_key(pem: &str) -> Result<(String, RsaPublicKey), KeyError> {
     let der = pem_body(pem, "CERTIFICATE").ok_or(KeyError::Certificate)?;
     let cert = Certificate::from_der(&der).map_err(|_| KeyError::Certificate)?;
-    let serial = hex::encode_upper(cert.tbs_certificate.serial_number.as_bytes());
+    let serial = crate::serial::from_der_integer(cert.tbs_certificate.serial_number.as_bytes());
     let spki = cert
         .tbs_certificate
         .subject_public_key_info
@@ -128,7 +130,8 @@ impl Verifier {
         Ok(())
     }
 
-    /// Trust a platform certificate (its serial is read from it).
+    /// Trust a platform certificate (its serial is read from it); the serial in WeChat Pay's
+    /// form.
     pub fn add_certificate(&self, pem: &str) -> Result<String, KeyError> {
         let (serial, key) = certificate_key(pem)?;
         self.insert(serial.clone(), key);
@@ -136,17 +139,17 @@ impl Verifier {
     }
 
     pub fn insert(&self, serial: String, key: RsaPublicKey) {
-        self.keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(serial.to_uppercase(), VerifyingKey::<Sha256>::new(key));
+        self.keys.write().unwrap_or_else(|e| e.into_inner()).insert(
+            crate::serial::key(&serial),
+            VerifyingKey::<Sha256>::new(key),
+        );
     }
 
     pub fn knows(&self, serial: &str) -> bool {
         self.keys
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&serial.to_uppercase())
+            .contains_key(&crate::serial::key(serial))
     }
 
     /// Check freshness, then the signature over `timestamp\nnonce\nbody\n` with the key the
@@ -179,7 +182,7 @@ impl Verifier {
         message.push(b'\n');
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         let key = keys
-            .get(&h.serial.to_uppercase())
+            .get(&crate::serial::key(&h.serial))
             .ok_or_else(|| VerifyError::UnknownSerial(h.serial.clone()))?;
         key.verify(&message, &sig)
             .map_err(|_| VerifyError::BadSignature)

@@ -345,14 +345,16 @@ pub fn certificate_for(key: &RsaPrivateKey, cn: &str) -> String {
 }
 
 /// A real SMTP server (aiosmtpd from `.venv-test`, `scripts/smtp_sink.py`) with AUTH and TLS
-/// from a test CA: implicit TLS on `implicit_port`, STARTTLS on `starttls_port`. Messages land
-/// in `dir/mail`. Dropping it stops the server.
+/// from a test CA: implicit TLS on `implicit_port`, STARTTLS on `starttls_port`, and optionally
+/// a plain relay without TLS or AUTH on `relay_port`. Messages land in `dir/mail`. Dropping it
+/// stops the server.
 pub struct SmtpSink {
     child: std::process::Child,
     pub dir: std::path::PathBuf,
     pub ca_pem: String,
     pub implicit_port: u16,
     pub starttls_port: u16,
+    pub relay_port: Option<u16>,
 }
 
 pub const SMTP_USER: &str = "desk@example.com";
@@ -367,6 +369,16 @@ pub fn free_port() -> u16 {
 
 impl SmtpSink {
     pub fn start(dir: &std::path::Path, implicit_port: u16, starttls_port: u16) -> SmtpSink {
+        Self::start_with_relay(dir, implicit_port, starttls_port, None)
+    }
+
+    /// With `relay_port`: also a plain relay there that offers no TLS and no AUTH.
+    pub fn start_with_relay(
+        dir: &std::path::Path,
+        implicit_port: u16,
+        starttls_port: u16,
+        relay_port: Option<u16>,
+    ) -> SmtpSink {
         use std::io::BufRead;
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let python = root.join(".venv-test/bin/python");
@@ -381,6 +393,7 @@ impl SmtpSink {
             .arg(implicit_port.to_string())
             .arg(starttls_port.to_string())
             .arg(std::process::id().to_string())
+            .args(relay_port.map(|p| p.to_string()))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -396,6 +409,7 @@ impl SmtpSink {
             ca_pem: v["ca_pem"].as_str().expect("ca").to_string(),
             implicit_port,
             starttls_port,
+            relay_port,
         }
     }
 
