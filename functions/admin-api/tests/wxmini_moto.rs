@@ -188,7 +188,10 @@ async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
     let item = state
         .ports
         .records
-        .get(&format!("WXTOKEN#authorizer:{APPID}"), "TOKEN")
+        .get(
+            &format!("WXTOKEN#{}", tokens.authorizer_key(&c.component, APPID)),
+            "TOKEN",
+        )
         .await
         .expect("dynamodb")
         .expect("cached");
