@@ -175,7 +175,11 @@ async fn concurrent_misses_for_one_key_fetch_one_token() {
     }
     got.dedup();
     assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(wx.component_token_calls(), 1, "one api_component_token call");
+    assert_eq!(
+        wx.component_token_calls(),
+        1,
+        "one api_component_token call"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +216,11 @@ async fn component_tokens_are_kept_per_secret_and_api_base() {
         .await
         .expect("second tenant's token");
     assert_ne!(second, first, "the second tenant got the first one's token");
-    assert_eq!(wx2.component_token_calls(), 1, "fetched with its own secret");
+    assert_eq!(
+        wx2.component_token_calls(),
+        1,
+        "fetched with its own secret"
+    );
     // A wrong secret on the first tenant's API base gets no token either: WeChat refuses it.
     t1.put_ticket(COMPONENT, &wx1.issue_ticket(COMPONENT))
         .await

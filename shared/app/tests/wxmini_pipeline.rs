@@ -766,13 +766,11 @@ async fn concurrent_authorizer_refreshes_keep_the_rotated_refresh_token() {
         e.h.state.ports.records.clone(),
         &e.h.state.fingerprints,
     );
-    let held = wechat::token::TokenCache::load(
-        &cache,
-        &tokens.authorizer_key(&c.component, AUTH_APPID),
-    )
-    .await
-    .expect("load")
-    .expect("cached");
+    let held =
+        wechat::token::TokenCache::load(&cache, &tokens.authorizer_key(&c.component, AUTH_APPID))
+            .await
+            .expect("load")
+            .expect("cached");
     wechat::token::TokenCache::store(
         &cache,
         &format!("authorizer:{AUTH_APPID}"),

@@ -485,7 +485,10 @@ impl Tokens {
             let c = match self.load(&key).await? {
                 Some(c) if c.value["refresh_token"].is_string() => c,
                 found => {
-                    if self.adopt_legacy_authorizer(&key, appid, found.as_ref()).await? {
+                    if self
+                        .adopt_legacy_authorizer(&key, appid, found.as_ref())
+                        .await?
+                    {
                         continue;
                     }
                     return Err(WechatError::Invalid(format!(
