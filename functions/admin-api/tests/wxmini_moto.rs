@@ -2,14 +2,17 @@
 //! DynamoDB token cache, the `authorized` event goes through the DynamoDB + SQS inbox and the
 //! worker's handler onboards the mini program (code exchange, tokens stored with
 //! compare-and-set in DynamoDB), a complaint push becomes a record and a response, and six
-//! workers refused the same expired token refresh it once through the DynamoDB cache.
+//! workers refused the same expired token refresh it once through the DynamoDB cache. Callers
+//! in two instances that miss the cache at the same moment fetch one token between them.
 
 use app::worker::{CancellationToken, Disposition, RetryPolicy};
 use aws::testing as moto;
 use domain::job::queues;
-use sandbox::wxapi::{PushConfig, PushFormat, PushMode, SimComponent, WechatSim};
+use sandbox::wxapi::{PushConfig, PushFormat, PushMode, SimComponent, SimMini, WechatSim};
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wechat::token::{Cached, Secret, TokenCache, Tokens};
 
 const ADMIN: &str = "moto-admin-token-0123456789";
 const COMPONENT: &str = "wx9999999999999999";
@@ -188,7 +191,10 @@ async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
     let item = state
         .ports
         .records
-        .get(&format!("WXTOKEN#authorizer:{APPID}"), "TOKEN")
+        .get(
+            &format!("WXTOKEN#{}", tokens.authorizer_key(&c.component, APPID)),
+            "TOKEN",
+        )
         .await
         .expect("dynamodb")
         .expect("cached");
@@ -205,4 +211,114 @@ async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
         "the cached token was read, not refreshed"
     );
     stop.cancel();
+}
+
+/// The DynamoDB token cache of one instance, with a gate shared by every instance: once armed
+/// for `n`, the next `n` loads each read the table and then wait until all `n` have read it.
+struct Gate {
+    inner: app::platforms::wechat::RecordsTokenCache,
+    armed: Armed,
+}
+
+type Armed = Arc<Mutex<Option<(usize, Arc<tokio::sync::Barrier>)>>>;
+
+#[async_trait::async_trait]
+impl TokenCache for Gate {
+    async fn load(&self, key: &str) -> Result<Option<Cached>, String> {
+        let read = self.inner.load(key).await;
+        let barrier = match &mut *self.armed.lock().expect("gate") {
+            Some((left, b)) if *left > 0 => {
+                *left -= 1;
+                Some(b.clone())
+            }
+            _ => None,
+        };
+        if let Some(b) = barrier {
+            b.wait().await;
+        }
+        read
+    }
+
+    async fn store(
+        &self,
+        key: &str,
+        value: Value,
+        expires_at: Option<i64>,
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, String> {
+        self.inner.store(key, value, expires_at, expected).await
+    }
+
+    fn fingerprint(&self, material: &[u8]) -> String {
+        self.inner.fingerprint(material)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_misses_in_two_instances_fetch_one_token() {
+    const MINI: &str = "wx3333333333333333";
+    const SECRET: &str = "mini-secret-0123456789abcdef";
+    let config = moto::deployment(ADMIN).await;
+    let sdk = moto::sdk_config().await;
+    let wx = WechatSim::start().await.expect("sim");
+    wx.add_mini(SimMini {
+        appid: MINI.into(),
+        secret: SECRET.into(),
+        nick_name: "两个实例".into(),
+        push: None,
+    });
+    let armed: Armed = Arc::new(Mutex::new(None));
+    let arm = |n: usize| {
+        *armed.lock().expect("gate") = Some((n, Arc::new(tokio::sync::Barrier::new(n))));
+    };
+    // Two function instances over one table: each its own state, client and cache.
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let state = admin_api::platform_state(&config, &aws::AwsPorts::new(&config, &sdk))
+            .await
+            .expect("platform state");
+        let gate = Gate {
+            inner: app::platforms::wechat::RecordsTokenCache::new(
+                state.ports.records.clone(),
+                &state.fingerprints,
+            ),
+            armed: armed.clone(),
+        };
+        instances.push(Tokens::new(
+            reqwest::Client::new(),
+            wx.base_url().parse().expect("base"),
+            Arc::new(gate),
+            Arc::new(|| chrono::Utc::now().timestamp()),
+        ));
+    }
+    let together = |rejected: Option<String>| {
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (t, rejected) = (instances[i % 2].clone(), rejected.clone());
+            tasks.push(tokio::spawn(async move {
+                t.stable_token(MINI, &Secret::new(SECRET), rejected.as_deref())
+                    .await
+            }));
+        }
+        tasks
+    };
+    arm(6);
+    let mut got = Vec::new();
+    for t in together(None) {
+        got.push(t.await.expect("task").expect("token"));
+    }
+    got.dedup();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(wx.stable_token_calls(), 1, "one fetch for six misses");
+    let old = got[0].clone();
+    wx.expire_tokens();
+    arm(6);
+    let mut got = Vec::new();
+    for t in together(Some(old.clone())) {
+        got.push(t.await.expect("task").expect("token"));
+    }
+    got.dedup();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_ne!(got[0], old);
+    assert_eq!(wx.stable_token_calls(), 2, "one refresh for six refusals");
 }

@@ -8,7 +8,8 @@
 //! SMS to the same numbers within a short window are folded into one message.
 //!
 //! Records: delivery `DELIVERY#{id}`/`META` (gsi1 `DELIVERIES`, gsi2 `DELIVERIES#{subject}`);
-//! SMS fold `SMSFOLD#{key}`/`META`; WeChat access token `WXTOKEN#{appid}`/`TOKEN` (expiring).
+//! SMS fold `SMSFOLD#{key}`/`META`; WeChat access tokens in the one token cache
+//! ([`crate::platforms::wechat`]), keyed by the appid, secret and API base that obtained them.
 
 use crate::complaints::derived_id;
 use crate::notices::store_error;

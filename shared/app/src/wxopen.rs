@@ -279,6 +279,16 @@ pub async fn deauthorize(
     appid: &str,
 ) -> Result<(), OnboardError> {
     let repo = AccountRepo::new(&*state.ports.records);
+    match component_account(state, component_account_id).await {
+        Ok(c) => {
+            let t = tokens(state, c.api_base_url.as_deref()).map_err(OnboardError::Invalid)?;
+            t.forget_authorizer(&c.component, appid).await?;
+        }
+        Err(e) => {
+            tracing::warn!(%appid, reason = %e, "third-party platform not usable; its tokens for the app are left to expire")
+        }
+    }
+    // Tokens cached before cache keys named the credentials.
     let _ = state
         .ports
         .records

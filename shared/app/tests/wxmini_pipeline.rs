@@ -723,10 +723,11 @@ async fn concurrent_authorizer_refreshes_keep_the_rotated_refresh_token() {
     }
     // What the table holds is sealed: no access token, refresh token or ticket in it.
     for key in [
-        format!("WXTOKEN#authorizer:{AUTH_APPID}"),
-        format!("WXTOKEN#ticket:{COMPONENT}"),
-        format!("WXTOKEN#component:{COMPONENT}"),
+        tokens.authorizer_key(&c.component, AUTH_APPID),
+        wechat::token::Tokens::ticket_key(COMPONENT),
+        tokens.component_key(&c.component),
     ] {
+        let key = format!("WXTOKEN#{key}");
         let item =
             e.h.state
                 .ports
@@ -740,7 +741,64 @@ async fn concurrent_authorizer_refreshes_keep_the_rotated_refresh_token() {
         for plain in ["ACCESS_", "COMPONENT_", "refreshtoken@@@", "ticket@@@"] {
             assert!(!text.contains(plain), "{key} holds {plain} in the clear");
         }
+        assert!(!key.contains(COMPONENT_SECRET), "{key} shows the secret");
     }
+    // The authorizer's token is used only with the component credentials that obtained it: a
+    // wrong secret gets nothing (WeChat refuses its component token), the right one the cache.
+    let wrong = wechat::token::Component {
+        appid: COMPONENT.into(),
+        secret: wechat::token::Secret::new("not-the-component-secret"),
+    };
+    let refused = tokens
+        .authorizer_token(&wrong, AUTH_APPID, None)
+        .await
+        .expect_err("another secret is not handed the cached token");
+    assert_eq!(refused.code(), Some(40013), "{refused}");
+    let before = e.wx.refresh_calls();
+    let current = tokens
+        .authorizer_token(&c.component, AUTH_APPID, None)
+        .await
+        .expect("cached token");
+    assert_eq!(e.wx.refresh_calls(), before, "read from the cache");
+    // Tokens cached before keys named the credentials (`authorizer:{appid}`): the refresh
+    // token is taken over by one refresh with the component's credentials, once.
+    let cache = app::platforms::wechat::RecordsTokenCache::new(
+        e.h.state.ports.records.clone(),
+        &e.h.state.fingerprints,
+    );
+    let held =
+        wechat::token::TokenCache::load(&cache, &tokens.authorizer_key(&c.component, AUTH_APPID))
+            .await
+            .expect("load")
+            .expect("cached");
+    wechat::token::TokenCache::store(
+        &cache,
+        &format!("authorizer:{AUTH_APPID}"),
+        held.value.clone(),
+        None,
+        None,
+    )
+    .await
+    .expect("legacy record")
+    .expect("written");
+    tokens
+        .forget_authorizer(&c.component, AUTH_APPID)
+        .await
+        .expect("forget");
+    let adopted = tokens
+        .authorizer_token(&c.component, AUTH_APPID, None)
+        .await
+        .expect("refreshed from the legacy record");
+    assert_ne!(adopted, current);
+    assert_eq!(e.wx.refresh_calls(), before + 1, "one refresh");
+    let legacy = wechat::token::TokenCache::load(&cache, &format!("authorizer:{AUTH_APPID}"))
+        .await
+        .expect("load")
+        .expect("record");
+    assert!(
+        legacy.value["refresh_token"].is_null(),
+        "the legacy refresh token is not kept"
+    );
     // The stored refresh token is the latest: a complaint call works after all that.
     let mini = app::platforms::wechat::mini_client(
         &e.h.state,

@@ -28,6 +28,8 @@ struct Inner {
     /// token → (appid, expires unix s).
     tokens: Mutex<HashMap<String, (String, i64)>>,
     token_calls: AtomicUsize,
+    /// The `access_token` of every template-message call, accepted or not.
+    received_tokens: Mutex<Vec<String>>,
     templates: Mutex<Vec<String>>,
     template_messages: Mutex<Vec<Value>>,
     /// SecretId → SecretKey.
@@ -87,6 +89,16 @@ impl NotifySim {
 
     pub fn token_calls(&self) -> usize {
         self.inner.token_calls.load(Ordering::SeqCst)
+    }
+
+    /// The tokens issued so far (valid or expired).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.inner.tokens).keys().cloned().collect()
+    }
+
+    /// The `access_token` of every template-message call, accepted or not.
+    pub fn received_tokens(&self) -> Vec<String> {
+        lock(&self.inner.received_tokens).clone()
     }
 
     pub fn template_messages(&self) -> Vec<Value> {
@@ -152,6 +164,9 @@ async fn template_send(
 ) -> Response {
     let answer =
         |code: i64, msg: &str| Json(json!({"errcode": code, "errmsg": msg})).into_response();
+    if let Some(t) = q.get("access_token") {
+        lock(&s.received_tokens).push(t.clone());
+    }
     match q
         .get("access_token")
         .and_then(|t| lock(&s.tokens).get(t).cloned())

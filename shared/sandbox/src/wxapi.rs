@@ -106,6 +106,7 @@ struct Inner {
     /// Accepted writes: (appid, path, body).
     writes: Mutex<Vec<(String, String, Value)>>,
     stable_token_calls: AtomicUsize,
+    component_token_calls: AtomicUsize,
     refresh_calls: AtomicUsize,
     query_auth_calls: AtomicUsize,
     rejected_tokens: AtomicUsize,
@@ -308,6 +309,11 @@ impl WechatSim {
         self.inner.stable_token_calls.load(Ordering::SeqCst)
     }
 
+    /// `api_component_token` calls (answered or refused).
+    pub fn component_token_calls(&self) -> usize {
+        self.inner.component_token_calls.load(Ordering::SeqCst)
+    }
+
     /// `api_authorizer_token` calls that succeeded.
     pub fn refresh_calls(&self) -> usize {
         self.inner.refresh_calls.load(Ordering::SeqCst)
@@ -375,10 +381,16 @@ impl WechatSim {
         self.push(&push, &cipher_appid, &msg).await
     }
 
-    /// Issue a new `component_verify_ticket` and push it; the HTTP status.
-    pub async fn push_ticket(&self, component_appid: &str) -> Result<u16, String> {
+    /// Issue a new `component_verify_ticket` without pushing it (a test hands it over).
+    pub fn issue_ticket(&self, component_appid: &str) -> String {
         let ticket = format!("ticket@@@{}", rand_hex(40));
         lock(&self.inner.tickets).insert(component_appid.into(), ticket.clone());
+        ticket
+    }
+
+    /// Issue a new `component_verify_ticket` and push it; the HTTP status.
+    pub async fn push_ticket(&self, component_appid: &str) -> Result<u16, String> {
+        let ticket = self.issue_ticket(component_appid);
         let msg = json!({"AppId": component_appid, "CreateTime": now(),
             "InfoType": "component_verify_ticket", "ComponentVerifyTicket": ticket});
         self.push_event(component_appid, &msg).await
@@ -668,6 +680,7 @@ async fn stable_token(State(s): State<Arc<Inner>>, Json(b): Json<Value>) -> Resp
 }
 
 async fn component_token(State(s): State<Arc<Inner>>, Json(b): Json<Value>) -> Response {
+    s.component_token_calls.fetch_add(1, Ordering::SeqCst);
     let c = b["component_appid"].as_str().unwrap_or_default();
     let secret_ok =
         lock(&s.components).get(c).map(|x| x.secret.as_str()) == b["component_appsecret"].as_str();

@@ -76,6 +76,7 @@ pub async fn query_auth(
     };
     tokens
         .put_authorizer(
+            c,
             appid,
             access,
             refresh,

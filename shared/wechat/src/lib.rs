@@ -4,8 +4,9 @@
 //!   AES-256-CBC with the EncodingAESKey and 32-byte PKCS#7 blocks), XML and JSON bodies.
 //! - [`token`]: access tokens behind one cache ([`token::TokenCache`], implemented by the
 //!   caller): `stable_token` for apps with their own secret, and the third-party platform's
-//!   `component_access_token` and authorizer tokens (the rotated refresh token is written with
-//!   compare-and-set).
+//!   `component_access_token` and authorizer tokens. Keys name a fingerprint of the credentials
+//!   and API base that obtained each token; one fetch per key at a time (a claim written with
+//!   compare-and-set, which also keeps the rotated refresh token).
 //! - [`component`]: the third-party platform calls (pre-auth code, authorisation URL, query
 //!   auth, authorizer info).
 //! - [`mini`]: mini-program trade complaints, media, trade experience score and violation

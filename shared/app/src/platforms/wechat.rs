@@ -3,10 +3,13 @@
 //! the third-party platform of a `wxopen_component`.
 //!
 //! Cache records: `WXTOKEN#{key}` / `TOKEN` with a version for compare-and-set; keys as in
-//! [`wechat::token`] (`stable:{appid}`, `ticket:{component}`, `component:{component}`,
-//! `authorizer:{appid}`). Their values (access tokens, the refresh token, the ticket) are sealed
-//! with AES-256-GCM under a key derived from the installation key, the record key as associated
-//! data: a read of the table shows none of them.
+//! [`wechat::token`] (`stable:{appid}:{fp}`, `ticket:{component}`, `component:{component}:{fp}`,
+//! `authorizer:{appid}:{fp}`), where `fp` is an HMAC under a key derived from the installation
+//! key of the credentials and API base URL that obtained the token (so a tenant that names
+//! another tenant's appid never gets its token, and the key shows no secret). Their values
+//! (access tokens, the refresh token, the ticket) are sealed with AES-256-GCM under another key
+//! derived from the installation key, the record key as associated data: a read of the table
+//! shows none of them.
 
 use crate::repo::AccountRepo;
 use crate::state::AppState;
@@ -21,6 +24,7 @@ use wechat::token::{Access, Cached, Component, Secret, TokenCache, Tokens};
 pub struct RecordsTokenCache {
     pub records: Arc<dyn RecordStore>,
     key: [u8; 32],
+    fingerprints: crate::fingerprint::Fingerprinter,
 }
 
 impl RecordsTokenCache {
@@ -31,6 +35,7 @@ impl RecordsTokenCache {
         Self {
             records,
             key: fingerprints.derive_key("wechat-token-cache-v1"),
+            fingerprints: fingerprints.clone(),
         }
     }
 
@@ -113,7 +118,7 @@ impl TokenCache for RecordsTokenCache {
         value: Value,
         expires_at: Option<i64>,
         expected: Option<u64>,
-    ) -> Result<bool, String> {
+    ) -> Result<Option<u64>, String> {
         let pk = pk(key);
         let sealed = self.seal(&pk, &value)?;
         let mut item = Item::new(pk, "TOKEN", sealed);
@@ -125,10 +130,15 @@ impl TokenCache for RecordsTokenCache {
             Some(v) => self.records.update(item, v).await,
         };
         match r {
-            Ok(_) => Ok(true),
-            Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => Ok(false),
+            Ok(written) => Ok(Some(written.version)),
+            Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => Ok(None),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// HMAC-SHA256 under the installation key (purpose-separated), first 128 bits in hex.
+    fn fingerprint(&self, material: &[u8]) -> String {
+        hex::encode(&self.fingerprints.mac("wechat-token-cache-key-v1", material)[..16])
     }
 }
 
