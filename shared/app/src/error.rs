@@ -159,6 +159,10 @@ impl From<domain::ports::StoreError> for ApiError {
         use domain::ports::StoreError as S;
         match e {
             S::Unavailable(_) => ApiError::Unavailable(Box::new(e)),
+            S::InvalidCursor => ApiError::Invalid {
+                field: Some("cursor".into()),
+                message: "is not a cursor from this list (pass next_cursor back unchanged)".into(),
+            },
             S::VersionConflict { .. } | S::TransactionConflict { .. } | S::AlreadyExists { .. } => {
                 ApiError::Conflict(
                     "the resource changed while this request was handled; retry".into(),
