@@ -372,7 +372,10 @@ pub async fn foreign_cursor_is_rejected(store: &dyn RecordStore) {
     }
     // A cursor issued for one partition does not open another.
     for i in 0..3 {
-        store.create(item("cur-a", &format!("s{i}"), i)).await.expect("create");
+        store
+            .create(item("cur-a", &format!("s{i}"), i))
+            .await
+            .expect("create");
     }
     let page = store
         .query(&Query::partition(Index::Primary, "cur-a").limit(1))

@@ -43,16 +43,26 @@ async fn client(state: &AppState, c: &Complaint) -> Result<Client, ApiError> {
 /// Upload our stored media to Alipay; its image ids.
 async fn images(
     state: &AppState,
+    caller: &Caller,
+    c: &Complaint,
     client: &Client,
     ids: &[String],
 ) -> Result<Vec<String>, ApiError> {
     let repo = ComplaintRepo::new(&*state.ports.records);
+    if ids.len() > 4 {
+        return Err(ApiError::field("images", "at most 4 images"));
+    }
+    // Every id is checked before the first upload: nothing goes to Alipay if one is foreign.
+    let mut found = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        found.push(
+            repo.media_for(id, &caller.scope, &c.account_id, c.sub_mchid.as_deref())
+                .await?
+                .ok_or_else(|| ApiError::field(format!("images[{n}]"), format!("no media {id}")))?,
+        );
+    }
     let mut out = Vec::new();
-    for (n, id) in ids.iter().enumerate().take(4) {
-        let m = repo
-            .media(id)
-            .await?
-            .ok_or_else(|| ApiError::field(format!("images[{n}]"), format!("no media {id}")))?;
+    for (n, m) in found.into_iter().enumerate() {
         let blob = state
             .ports
             .blobs
@@ -91,6 +101,9 @@ pub async fn act(
     image_ids: &[String],
 ) -> Result<Json<ActionResult>, ApiError> {
     let client = client(state, c).await?;
+    if let Some(t) = &text {
+        super::validate::text_controls("text", t)?;
+    }
     let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
     let need_text = || {
         text.clone()
@@ -102,7 +115,7 @@ pub async fn act(
         "reply" => {
             trade_only(c, "reply")?;
             let t = need_text()?;
-            let imgs = images(state, &client, image_ids).await?;
+            let imgs = images(state, caller, c, &client, image_ids).await?;
             (
                 ActionKind::Reply,
                 client.tradecomplain_reply(id, &t, &imgs).await.map(|_| ()),
@@ -112,7 +125,7 @@ pub async fn act(
         "supplement" => {
             trade_only(c, "supplement")?;
             let t = need_text()?;
-            let imgs = images(state, &client, image_ids).await?;
+            let imgs = images(state, caller, c, &client, image_ids).await?;
             (
                 ActionKind::Supplement,
                 client
@@ -128,7 +141,7 @@ pub async fn act(
                 return Err(ApiError::field("code", "one of 00, 02, 03, 04, 05, 06"));
             }
             let t = need_text()?;
-            let imgs = images(state, &client, image_ids).await?;
+            let imgs = images(state, caller, c, &client, image_ids).await?;
             (
                 ActionKind::Feedback,
                 client
