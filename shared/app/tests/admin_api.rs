@@ -991,7 +991,7 @@ async fn scoped_tokens_cannot_move_where_account_secrets_go() {
             h.create(json!({"kind": "wxmini_app", "name": "Mini 2", "settings": {
                 "appid": "wx3333333333333333", "mode": "manual"}}))
                 .await,
-            json!({"payment": {"account_id": pay}}),
+            json!({"payment": {"account_id": pay, "sub_mchid": "1900000201"}}),
             "settings.payment.account_id",
         ),
     ];
@@ -1173,6 +1173,7 @@ async fn notification_destinations_need_the_secret_and_api_base_url_needs_scope_
         assert_eq!(s, StatusCode::OK, "{b}");
         assert_eq!(b["email"]["host"], "smtp.qq.com");
         // The administrator changes api_base_url, but the secret still has to come along.
+        let kept = with(&kept, &["email", "host"], json!("smtp.qq.com"));
         let admin_move = with(
             &kept,
             &["oa_template", "api_base_url"],
