@@ -336,16 +336,15 @@ fn merge(
                 return Err(ApiError::field("email.port", "must be 1 to 65535"));
             }
             validate::email("email.sender", &e.sender)?;
-            if let Some(pem) = &e.tls_root_pem {
-                if pem
+            if let Some(pem) = &e.tls_root_pem
+                && pem
                     .chars()
                     .any(|c| c.is_control() && c != '\n' && c != '\r')
-                {
-                    return Err(ApiError::field(
-                        "email.tls_root_pem",
-                        "must be a PEM certificate (no control characters but line breaks)",
-                    ));
-                }
+            {
+                return Err(ApiError::field(
+                    "email.tls_root_pem",
+                    "must be a PEM certificate (no control characters but line breaks)",
+                ));
             }
             if let Some(u) = &e.username {
                 validate::non_empty("email.username", u, 254)?;
