@@ -107,6 +107,29 @@ pub struct Media {
     pub created_at: DateTime<Utc>,
 }
 
+impl Media {
+    /// May this image go to the platform for (account, sub-merchant), asked by `scope`? Media
+    /// belongs to the scope it was uploaded under: an account's (or one of its sub-merchants')
+    /// media is usable only for that account (that sub-merchant), and only by a token that
+    /// covers it; media an administrator uploaded (no account) only by an administrator, or by
+    /// the worker for an account an administrator configured.
+    pub fn usable_for(
+        &self,
+        scope: &domain::token::TokenScope,
+        account_id: &str,
+        sub_mchid: Option<&str>,
+    ) -> bool {
+        let belongs = match self.account_id.as_deref() {
+            None => true,
+            Some(a) => {
+                a == account_id
+                    && (self.sub_mchid.is_none() || self.sub_mchid.as_deref() == sub_mchid)
+            }
+        };
+        belongs && scope.covers(self.account_id.as_deref(), self.sub_mchid.as_deref())
+    }
+}
+
 /// Everything we keep about one complaint.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ComplaintDetail {
@@ -557,6 +580,21 @@ impl<'a> ComplaintRepo<'a> {
             Some(i) => decode(i).map(|(m, _)| Some(m)),
             None => Ok(None),
         }
+    }
+
+    /// Media `id` if `scope` may use it for (account, sub-merchant) ([`Media::usable_for`]);
+    /// another scope's media is answered like an unknown id.
+    pub async fn media_for(
+        &self,
+        id: &str,
+        scope: &domain::token::TokenScope,
+        account_id: &str,
+        sub_mchid: Option<&str>,
+    ) -> Result<Option<Media>, RepoError> {
+        Ok(self
+            .media(id)
+            .await?
+            .filter(|m| m.usable_for(scope, account_id, sub_mchid)))
     }
 }
 

@@ -40,6 +40,11 @@ pub enum ApiError {
     InvalidJson(String),
     Unauthorized(&'static str),
     Forbidden(String),
+    /// 403 naming the field the caller may not write (an address a stored secret is sent to).
+    ForbiddenField {
+        field: String,
+        message: String,
+    },
     /// 404; also for anything outside the caller's scope.
     NotFound(String),
     Conflict(String),
@@ -61,6 +66,14 @@ impl ApiError {
         }
     }
 
+    /// 403 naming `field`.
+    pub fn forbidden_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::ForbiddenField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         ApiError::NotFound(what.into())
     }
@@ -73,7 +86,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { .. } | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::ForbiddenField { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -111,6 +124,7 @@ impl IntoResponse for ApiError {
             ApiError::InvalidJson(m) => ("invalid_json", m, None),
             ApiError::Unauthorized(m) => ("unauthorized", m.to_string(), None),
             ApiError::Forbidden(m) => ("forbidden", m, None),
+            ApiError::ForbiddenField { field, message } => ("forbidden", message, Some(field)),
             ApiError::NotFound(m) => ("not_found", m, None),
             ApiError::Conflict(m) => ("conflict", m, None),
             ApiError::UnsupportedMediaType(m) => ("unsupported_media_type", m, None),
@@ -159,6 +173,10 @@ impl From<domain::ports::StoreError> for ApiError {
         use domain::ports::StoreError as S;
         match e {
             S::Unavailable(_) => ApiError::Unavailable(Box::new(e)),
+            S::InvalidCursor => ApiError::Invalid {
+                field: Some("cursor".into()),
+                message: "is not a cursor from this list (pass next_cursor back unchanged)".into(),
+            },
             S::VersionConflict { .. } | S::TransactionConflict { .. } | S::AlreadyExists { .. } => {
                 ApiError::Conflict(
                     "the resource changed while this request was handled; retry".into(),

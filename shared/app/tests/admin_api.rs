@@ -937,3 +937,375 @@ async fn deleting_an_account_removes_its_secrets_and_frees_its_platform_id() {
     );
     h.create(provider_body("1900000109")).await;
 }
+
+#[tokio::test]
+async fn scoped_tokens_cannot_move_where_account_secrets_go() {
+    let h = harness();
+    let api = "https://api.platform.example";
+    let wxopen = h
+        .create(
+            json!({"kind": "wxopen_component", "name": "Open", "settings": {
+            "component_appid": "wx1111111111111111", "api_base_url": api}}),
+        )
+        .await;
+    let pay = h.create(provider_body("1900000109")).await;
+    let accounts = [
+        (
+            h.create(json!({"kind": "alipay_app", "name": "Ali", "settings": {
+                "app_id": "2021000000000001", "api_base_url": api}}))
+                .await,
+            json!({"api_base_url": "https://attacker.example"}),
+            "settings.api_base_url",
+        ),
+        (
+            h.create(json!({"kind": "wechatpay_merchant", "name": "Pay", "settings": {
+                "mchid": "1900000110", "appid": "wx2c2769f8efd9abc2",
+                "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "api_base_url": api}}))
+                .await,
+            json!({"api_base_url": "https://attacker.example"}),
+            "settings.api_base_url",
+        ),
+        (
+            pay.clone(),
+            json!({"api_base_url": "https://attacker.example"}),
+            "settings.api_base_url",
+        ),
+        (
+            h.create(json!({"kind": "wxmini_app", "name": "Mini", "settings": {
+                "appid": "wx2222222222222222", "mode": "manual", "api_base_url": api}}))
+                .await,
+            json!({"api_base_url": null}),
+            "settings.api_base_url",
+        ),
+        (
+            wxopen.clone(),
+            json!({"api_base_url": "http://127.0.0.1:1"}),
+            "settings.api_base_url",
+        ),
+        (
+            wxopen.clone(),
+            json!({"auth_page_base_url": "https://attacker.example"}),
+            "settings.auth_page_base_url",
+        ),
+        (
+            h.create(json!({"kind": "wxmini_app", "name": "Mini 2", "settings": {
+                "appid": "wx3333333333333333", "mode": "manual"}}))
+                .await,
+            json!({"payment": {"account_id": pay, "sub_mchid": "1900000201"}}),
+            "settings.payment.account_id",
+        ),
+    ];
+    for (id, patch, field) in &accounts {
+        let path = format!("/admin/v1/accounts/{id}");
+        let (_, before) = h.admin(Method::GET, &path, None).await;
+        let t = h.token(json!({"type": "account", "account_id": id})).await;
+        let (s, b) = h
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&t),
+                Some(json!({"settings": patch})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{patch} → {b}");
+        assert_eq!(b["error"]["code"], "forbidden");
+        assert_eq!(b["error"]["field"], *field, "{b}");
+        let (_, after) = h.admin(Method::GET, &path, None).await;
+        assert_eq!(before, after, "nothing changed");
+        // The stored value again is no change; other fields stay the token's to change.
+        let same = json!({"name": "Renamed", "settings": {"api_base_url": before["settings"]["api_base_url"]}});
+        let (s, b) = h.call(Method::PATCH, &path, Some(&t), Some(same)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        // The administrator may.
+        let (s, b) = h
+            .admin(Method::PATCH, &path, Some(json!({"settings": patch})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{patch} → {b}");
+    }
+    let (_, doc) = h
+        .call(Method::GET, "/admin/v1/openapi.json", None, None)
+        .await;
+    assert!(
+        doc["paths"]["/admin/v1/accounts/{id}"]["patch"]["responses"]["403"].is_object(),
+        "the 403 is documented"
+    );
+}
+
+#[tokio::test]
+async fn notification_destinations_need_the_secret_and_api_base_url_needs_scope_all() {
+    let h = harness();
+    let a = h.create(provider_body("1900000109")).await;
+    let (s, b) = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{a}/sub-merchants"),
+            Some(json!({"sub_mchid": "1900000201", "name": "Shop"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let full = json!({
+        "email": {"host": "smtp.163.com", "port": 465, "tls": "implicit", "sender": "ops@163.com",
+                  "recipients": ["a@example.com"], "auth_code": "AUTHCODE163XYZ"},
+        "oa_template": {"appid": "wx1234567890abcdef", "template_id": "TPL1", "openids": ["oOPENID1"],
+                        "api_base_url": "https://api.weixin.qq.com",
+                        "secret": "oa-app-secret-0123456789abcdef01"},
+        "sms": {"secret_id": "AKIDEXAMPLE", "sdk_app_id": "1400000000", "sign_name": "投诉台",
+                "template_id": "123456", "phone_numbers": ["+8613800000000"],
+                "api_base_url": "https://sms.tencentcloudapi.com", "secret_key": "sms-secret-key-value-xyz"},
+        "bots": [{"id": "ops-ding", "kind": "dingtalk", "webhook_url": "https://oapi.dingtalk.com/robot/send?access_token=abc123", "signing_secret": "SECdingsigning"}]
+    });
+    // Without the secrets: what a caller who never saw them can send.
+    let mut kept = full.clone();
+    for (ch, f) in [
+        ("email", "auth_code"),
+        ("oa_template", "secret"),
+        ("sms", "secret_key"),
+    ] {
+        kept[ch].as_object_mut().expect("obj").remove(f);
+    }
+    kept["bots"][0]
+        .as_object_mut()
+        .expect("obj")
+        .remove("signing_secret");
+    let with = |base: &Value, path: &[&str], v: Value| {
+        let mut b = base.clone();
+        let mut cur = &mut b;
+        for k in &path[..path.len() - 1] {
+            cur = &mut cur[*k];
+        }
+        cur[path[path.len() - 1]] = v;
+        b
+    };
+    for (path, token_scope) in [
+        (
+            format!("/admin/v1/accounts/{a}/notifications"),
+            json!({"type": "account", "account_id": a}),
+        ),
+        (
+            format!("/admin/v1/accounts/{a}/sub-merchants/1900000201/notifications"),
+            json!({"type": "sub_merchant", "account_id": a, "sub_mchid": "1900000201"}),
+        ),
+    ] {
+        let (s, b) = h.admin(Method::PUT, &path, Some(full.clone())).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (_, stored) = h.admin(Method::GET, &path, None).await;
+        let t = h.token(token_scope).await;
+        let cases: Vec<(Value, StatusCode, &str)> = vec![
+            (
+                with(&kept, &["email", "host"], json!("smtp.attacker.example")),
+                StatusCode::BAD_REQUEST,
+                "email.auth_code",
+            ),
+            (
+                with(&kept, &["email", "port"], json!(25)),
+                StatusCode::BAD_REQUEST,
+                "email.auth_code",
+            ),
+            (
+                with(&kept, &["email", "tls"], json!("none")),
+                StatusCode::BAD_REQUEST,
+                "email.auth_code",
+            ),
+            (
+                with(
+                    &kept,
+                    &["oa_template", "appid"],
+                    json!("wxaaaaaaaaaaaaaaaa"),
+                ),
+                StatusCode::BAD_REQUEST,
+                "oa_template.secret",
+            ),
+            (
+                with(&kept, &["sms", "sdk_app_id"], json!("1400000001")),
+                StatusCode::BAD_REQUEST,
+                "sms.secret_key",
+            ),
+            (
+                with(
+                    &kept,
+                    &["bots"],
+                    json!([{"id": "ops-ding", "kind": "dingtalk", "webhook_url": "https://attacker.example/robot"}]),
+                ),
+                StatusCode::BAD_REQUEST,
+                "bots[0].signing_secret",
+            ),
+            (
+                with(
+                    &full,
+                    &["oa_template", "api_base_url"],
+                    json!("https://attacker.example"),
+                ),
+                StatusCode::FORBIDDEN,
+                "oa_template.api_base_url",
+            ),
+            (
+                with(
+                    &full,
+                    &["sms", "api_base_url"],
+                    json!("https://attacker.example"),
+                ),
+                StatusCode::FORBIDDEN,
+                "sms.api_base_url",
+            ),
+        ];
+        for (body, status, field) in cases {
+            let (s, b) = h.call(Method::PUT, &path, Some(&t), Some(body)).await;
+            assert_eq!(
+                (s, b["error"]["field"].as_str()),
+                (status, Some(field)),
+                "{path}: {b}"
+            );
+            let (_, now) = h.admin(Method::GET, &path, None).await;
+            assert_eq!(now, stored, "nothing changed");
+        }
+        // The same destinations with the secrets omitted: kept, accepted.
+        let (s, b) = h
+            .call(Method::PUT, &path, Some(&t), Some(kept.clone()))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        // A new host with its code in the same request: accepted.
+        let moved = with(
+            &with(&kept, &["email", "host"], json!("smtp.qq.com")),
+            &["email", "auth_code"],
+            json!("QQCODE123"),
+        );
+        let (s, b) = h.call(Method::PUT, &path, Some(&t), Some(moved)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["email"]["host"], "smtp.qq.com");
+        // The administrator changes api_base_url, but the secret still has to come along.
+        let kept = with(&kept, &["email", "host"], json!("smtp.qq.com"));
+        let admin_move = with(
+            &kept,
+            &["oa_template", "api_base_url"],
+            json!("http://127.0.0.1:9"),
+        );
+        let (s, b) = h.admin(Method::PUT, &path, Some(admin_move.clone())).await;
+        assert_eq!(
+            (s, b["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("oa_template.secret")),
+            "{b}"
+        );
+        let admin_move = with(
+            &admin_move,
+            &["oa_template", "secret"],
+            json!("oa-app-secret-0123456789abcdef02"),
+        );
+        let (s, b) = h.admin(Method::PUT, &path, Some(admin_move)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn garbage_cursors_bad_path_ids_and_control_characters_are_400() {
+    let h = harness();
+    let p = h.create(provider_body("1900000109")).await;
+    for route in [
+        "/admin/v1/accounts".to_string(),
+        "/admin/v1/tokens".to_string(),
+        "/admin/v1/complaints".to_string(),
+        "/admin/v1/dead-letters".to_string(),
+        format!("/admin/v1/accounts/{p}/sub-merchants"),
+        format!("/admin/v1/violations?account={p}"),
+        "/admin/v1/deliveries".to_string(),
+    ] {
+        for cursor in ["garbage!", "eyJub3QiOiJhIGN1cnNvciJ9", "WzEsMiwzXQ"] {
+            let sep = if route.contains('?') { '&' } else { '?' };
+            let (s, b) = h
+                .admin(Method::GET, &format!("{route}{sep}cursor={cursor}"), None)
+                .await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{route} {cursor}: {b}");
+            assert_eq!(b["error"]["code"], "invalid_request", "{b}");
+            assert_eq!(b["error"]["field"], "cursor", "{route}: {b}");
+        }
+    }
+    // Ids in paths.
+    for (path, field) in [
+        ("/admin/v1/accounts/acc%2F..%2Fx".to_string(), "id"),
+        ("/admin/v1/complaints/..%2Fcmp_1".to_string(), "id"),
+        (
+            format!("/admin/v1/accounts/{p}/sub-merchants/..%2F1900000201"),
+            "sub_mchid",
+        ),
+        (
+            format!("/admin/v1/accounts/{p}/sub-merchants/1900%0A00201"),
+            "sub_mchid",
+        ),
+    ] {
+        let (s, b) = h.admin(Method::GET, &path, None).await;
+        assert_eq!(
+            (s, b["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{path}: {b}"
+        );
+    }
+    // Control characters in names, hosts, addresses, URLs and texts.
+    for (method, path, body, field) in [
+        (
+            Method::POST,
+            "/admin/v1/accounts".to_string(),
+            json!({"kind": "alipay_app", "name": "Shop\u{0}", "settings": {"app_id": "2021000000000001"}}),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/tokens".to_string(),
+            json!({"name": "ci\r\nX-Evil: 1", "scope": {"type": "all"}}),
+            "name",
+        ),
+        (
+            Method::POST,
+            format!("/admin/v1/accounts/{p}/sub-merchants"),
+            json!({"sub_mchid": "1900000301", "name": "Shop\nTwo"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            format!("/admin/v1/accounts/{p}/sub-merchants"),
+            json!({"sub_mchid": "1900000301", "name": "Shop", "reply_text": "您好\r\n"}),
+            "reply_text",
+        ),
+        (
+            Method::PUT,
+            format!("/admin/v1/accounts/{p}/notifications"),
+            json!({"email": {"host": "smtp.163.com\r\nRCPT TO:<x@evil.example>", "port": 465, "tls": "implicit",
+                "sender": "ops@163.com", "recipients": ["a@example.com"]}}),
+            "email.host",
+        ),
+        (
+            Method::PUT,
+            format!("/admin/v1/accounts/{p}/notifications"),
+            json!({"email": {"host": "smtp.163.com", "port": 465, "tls": "implicit",
+                "sender": "ops@163.com\u{0}", "recipients": ["a@example.com"]}}),
+            "email.sender",
+        ),
+        (
+            Method::PUT,
+            format!("/admin/v1/accounts/{p}/notifications"),
+            json!({"email": {"host": "smtp.163.com", "port": 465, "tls": "implicit",
+                "sender": "ops@163.com", "recipients": ["a@example.com", "b@example.com\r\nBcc: c@evil.example"]}}),
+            "email.recipients[1]",
+        ),
+        (
+            Method::PUT,
+            format!("/admin/v1/accounts/{p}/notifications"),
+            json!({"bots": [{"id": "b", "kind": "wecom", "webhook_url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=a\nb"}]}),
+            "bots[0].webhook_url",
+        ),
+    ] {
+        let (s, b) = h.admin(method, &path, Some(body.clone())).await;
+        assert_eq!(
+            (s, b["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{body}: {b}"
+        );
+    }
+    // Buyer-facing texts may have line breaks.
+    let (s, b) = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{p}/sub-merchants"),
+            Some(json!({"sub_mchid": "1900000301", "name": "Shop", "reply_text": "您好，\n已收到。"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+}

@@ -1623,3 +1623,36 @@ async fn staff_mail_goes_through_a_relay_without_login_and_a_refused_login_fails
     );
     assert_eq!(sink.messages().len(), 1);
 }
+
+#[tokio::test]
+async fn a_push_with_a_path_in_its_complaint_id_is_dead_lettered_and_calls_nothing() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    let evil = "../../v3/refund/domestic/refunds/R1";
+    // The push is signed and encrypted as WeChat Pay would: it is accepted and queued.
+    e.push(&e.complaint_push(evil, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let start = std::time::Instant::now();
+    let letter = loop {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no dead letter"
+        );
+        let (s, page) =
+            e.h.admin(Method::GET, "/admin/v1/dead-letters?queue=events", None)
+                .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        if let Some(d) = page["items"].as_array().and_then(|i| i.first()) {
+            break d.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let reason = letter["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("complaint_id"), "{reason}");
+    assert!(!reason.contains(evil), "the id is not echoed: {reason}");
+    assert_eq!(letter["receive_count"], 1, "permanent: not retried");
+    assert_eq!(
+        e.sim.arrivals(),
+        Vec::<String>::new(),
+        "no request reached the platform"
+    );
+}

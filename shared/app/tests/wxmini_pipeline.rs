@@ -1154,3 +1154,99 @@ async fn the_launch_page_waits_for_the_first_ticket() {
     let r = reqwest::get(&url).await.expect("page");
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_media_is_unknown_and_never_uploaded() {
+    let e = env().await;
+    let account_id = e.manual(PushMode::Safe, PushFormat::Xml).await;
+    let other = e
+        .h
+        .create(json!({"kind": "alipay_app", "name": "Other tenant", "settings": {"app_id": "2021000000000077"}}))
+        .await;
+    let mine =
+        e.h.token(json!({"type": "account", "account_id": account_id}))
+            .await;
+    let theirs =
+        e.h.token(json!({"type": "account", "account_id": other}))
+            .await;
+    let upload = |token: String| {
+        let h = &e.h;
+        async move {
+            let (s, m) = h
+                .raw(
+                    Method::POST,
+                    "/admin/v1/media?filename=proof.bmp",
+                    Some(&token),
+                    Some("BMevidence".into()),
+                    "image/bmp",
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED);
+            let m: Value = serde_json::from_slice(&m).expect("json");
+            m["id"].as_str().expect("id").to_string()
+        }
+    };
+    let foreign = upload(theirs).await;
+    let admins = upload(ADMIN.to_string()).await;
+    let own = upload(mine.clone()).await;
+    // Another tenant's (or an administrator's) image in this tenant's automatic response:
+    // refused like an unknown id, nothing stored.
+    for bad in [&foreign, &admins] {
+        let (s, b) =
+            e.h.call(
+                Method::PATCH,
+                &format!("/admin/v1/accounts/{account_id}"),
+                Some(&mine),
+                Some(json!({"settings": {"auto_response": {"images": [own, bad]}}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(
+            b["error"]["field"], "settings.auto_response.images[1]",
+            "{b}"
+        );
+    }
+    let (s, b) = e
+        .h
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account_id}"),
+            Some(&mine),
+            Some(json!({"settings": {"auto_response": {"enabled": false, "images": [own]}, "auto_refund": false}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // An action naming a foreign image: 400, and nothing reaches WeChat (not even the own
+    // image listed first).
+    e.complaint(APPID, 850_001, 1_000);
+    e.wx.push_complaint("850001").await.expect("push");
+    let d = e.wait_for("850001", "the record", |_| true).await;
+    let id = d["complaint"]["id"].as_str().expect("id").to_string();
+    let media_before = e.wx.media_count();
+    let responds_before = e.responds(850_001);
+    for bad in [&foreign, &admins, &"med_nonexistent".to_string()] {
+        let (s, b) =
+            e.h.call(
+                Method::POST,
+                &format!("/admin/v1/complaints/{id}/reply"),
+                Some(&mine),
+                Some(json!({"text": "见附件", "decision": "refuse", "images": [own, bad]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["error"]["field"], "images", "{b}");
+    }
+    assert_eq!(e.wx.media_count(), media_before, "nothing was uploaded");
+    assert_eq!(e.responds(850_001), responds_before);
+    // The tenant's own image goes through.
+    let (s, b) =
+        e.h.call(
+            Method::POST,
+            &format!("/admin/v1/complaints/{id}/reply"),
+            Some(&mine),
+            Some(json!({"text": "见附件", "decision": "refuse", "images": [own]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(e.wx.media_count(), media_before + 1);
+}

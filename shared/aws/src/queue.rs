@@ -83,6 +83,7 @@ fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> QueueError
 fn store(e: StoreError) -> QueueError {
     match e {
         StoreError::Invalid(m) => QueueError::Invalid(m),
+        StoreError::InvalidCursor => QueueError::Invalid(e.to_string()),
         other => QueueError::Unavailable(boxed(other)),
     }
 }

@@ -302,7 +302,7 @@ fn encode_cursor(lek: &HashMap<String, AttributeValue>) -> Option<String> {
 }
 
 fn decode_cursor(cursor: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    let invalid = || StoreError::Invalid("cursor is not one this store issued".into());
+    let invalid = || StoreError::InvalidCursor;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| invalid())?;
@@ -591,7 +591,19 @@ impl RecordStore for DynamoRecordStore {
             }
         }
         let start = match &q.cursor {
-            Some(c) => Some(decode_cursor(c)?),
+            Some(c) => {
+                let start = decode_cursor(c)?;
+                // A cursor is an index bound inside the queried partition: it names this
+                // query's partition and carries the index's and the table's keys.
+                let fits = start.get(pk_attr).and_then(|v| v.as_s().ok()) == Some(&q.pk)
+                    && [attr::PK, attr::SK, sk_attr]
+                        .iter()
+                        .all(|k| start.contains_key(*k));
+                if !fits {
+                    return Err(StoreError::InvalidCursor);
+                }
+                Some(start)
+            }
             None => None,
         };
         let out = self
@@ -612,7 +624,11 @@ impl RecordStore for DynamoRecordStore {
                 if e.as_service_error()
                     .is_some_and(|s| s.meta().code() == Some("ValidationException"))
                 {
-                    StoreError::Invalid("cursor is not one this store issued".into())
+                    if q.cursor.is_some() {
+                        StoreError::InvalidCursor
+                    } else {
+                        StoreError::Invalid("the query was refused as invalid".into())
+                    }
                 } else {
                     unavailable(e)
                 }

@@ -351,11 +351,42 @@ pub async fn expired_items_are_absent_and_can_be_recreated(store: &dyn RecordSto
 }
 
 pub async fn foreign_cursor_is_rejected(store: &dyn RecordStore) {
-    let err = store
-        .query(&Query::partition(Index::Primary, "p").after(Some("not-a-cursor!".into())))
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    for cursor in [
+        "not-a-cursor!".to_string(),
+        b64("not json"),
+        b64("{\"pk\": 7}"),
+        b64("{\"nope\": \"x\"}"),
+        b64("[1, 2]"),
+        b64(""),
+    ] {
+        let err = store
+            .query(&Query::partition(Index::Primary, "p").after(Some(cursor.clone())))
+            .await
+            .expect_err("garbage cursor");
+        assert!(
+            matches!(err, StoreError::InvalidCursor),
+            "{cursor}: {err:?}"
+        );
+    }
+    // A cursor issued for one partition does not open another.
+    for i in 0..3 {
+        store
+            .create(item("cur-a", &format!("s{i}"), i))
+            .await
+            .expect("create");
+    }
+    let page = store
+        .query(&Query::partition(Index::Primary, "cur-a").limit(1))
         .await
-        .expect_err("garbage cursor");
-    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+        .expect("first page");
+    let issued = page.next_cursor.expect("a next cursor");
+    let err = store
+        .query(&Query::partition(Index::Primary, "cur-b").after(Some(issued)))
+        .await
+        .expect_err("cursor of another partition");
+    assert!(matches!(err, StoreError::InvalidCursor), "{err:?}");
 }
 
 pub async fn empty_key_conditions_are_refused(store: &dyn RecordStore) {

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod clock;
 pub mod complaint;
+pub mod ids;
 pub mod job;
 pub mod money;
 pub mod notification;

@@ -218,6 +218,10 @@ pub enum StoreError {
     TransactionConflict { index: usize, reason: String },
     #[error("invalid request to the record store: {0}")]
     Invalid(String),
+    /// A list cursor this store did not issue (or that does not fit the query): the caller's
+    /// mistake, answered 400 at the HTTP edge.
+    #[error("cursor is not one this store issued")]
+    InvalidCursor,
     /// The store could not be reached or failed; retrying may help.
     #[error("record store unavailable")]
     Unavailable(#[source] Source),

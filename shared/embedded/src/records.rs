@@ -188,28 +188,43 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> Result<u64, E> {
     }
 }
 
-/// The sort position of an item in an index, for cursors: (index sort key, pk, sk).
-fn position(item: &Item, index: Index) -> (String, String, String) {
-    let sort = match index {
-        Index::Primary => item.sk.clone(),
-        Index::Gsi1 => item.gsi1.as_ref().map(|k| k.sk.clone()).unwrap_or_default(),
-        Index::Gsi2 => item.gsi2.as_ref().map(|k| k.sk.clone()).unwrap_or_default(),
+/// The position of an item in an index, for cursors: (index partition key, index sort key,
+/// pk, sk). The partition key ties a cursor to the partition it was issued for.
+type Position = (String, String, String, String);
+
+fn position(item: &Item, index: Index) -> Position {
+    let (part, sort) = match index {
+        Index::Primary => (item.pk.clone(), item.sk.clone()),
+        Index::Gsi1 => item
+            .gsi1
+            .as_ref()
+            .map(|k| (k.pk.clone(), k.sk.clone()))
+            .unwrap_or_default(),
+        Index::Gsi2 => item
+            .gsi2
+            .as_ref()
+            .map(|k| (k.pk.clone(), k.sk.clone()))
+            .unwrap_or_default(),
     };
-    (sort, item.pk.clone(), item.sk.clone())
+    (part, sort, item.pk.clone(), item.sk.clone())
 }
 
-fn encode_cursor(pos: &(String, String, String)) -> String {
-    let json = serde_json::json!([pos.0, pos.1, pos.2]).to_string();
+fn encode_cursor(pos: &Position) -> String {
+    let json = serde_json::json!([pos.0, pos.1, pos.2, pos.3]).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
 }
 
-fn decode_cursor(cursor: &str) -> Result<(String, String, String), StoreError> {
-    let invalid = || StoreError::Invalid("cursor is not one this store issued".into());
+/// The sort position a cursor names, if it is one issued for partition `pk`.
+fn decode_cursor(cursor: &str, pk: &str) -> Result<(String, String, String), StoreError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
-        .map_err(|_| invalid())?;
-    let v: (String, String, String) = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    Ok(v)
+        .map_err(|_| StoreError::InvalidCursor)?;
+    let (part, s, p, k): Position =
+        serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    if part != pk {
+        return Err(StoreError::InvalidCursor);
+    }
+    Ok((s, p, k))
 }
 
 fn run_query(conn: &rusqlite::Connection, q: &Query) -> Result<Page, E> {
@@ -246,7 +261,7 @@ fn run_query(conn: &rusqlite::Connection, q: &Query) -> Result<Page, E> {
         ("<", "DESC")
     };
     if let Some(cursor) = &q.cursor {
-        let (s, p, k) = decode_cursor(cursor)?;
+        let (s, p, k) = decode_cursor(cursor, &q.pk)?;
         args.push(s.into());
         args.push(p.into());
         args.push(k.into());

@@ -135,6 +135,8 @@ struct Inner {
     requests: Mutex<Vec<SimRequest>>,
     certificate_downloads: AtomicUsize,
     rejected: AtomicUsize,
+    /// Every request that reached the simulator: "METHOD path?query", in order.
+    arrivals: Mutex<Vec<String>>,
     /// (mchid, "complaints" | "violations") → registered URL.
     notification_urls: Mutex<HashMap<(String, &'static str), String>>,
     /// Orders paid outside complaints (e.g. in a mini program): transaction_id, out_trade_no,
@@ -167,6 +169,7 @@ impl WechatPaySim {
             requests: Mutex::new(Vec::new()),
             certificate_downloads: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
+            arrivals: Mutex::new(Vec::new()),
             notification_urls: Mutex::new(HashMap::new()),
             orders: Mutex::new(Vec::new()),
         });
@@ -206,6 +209,10 @@ impl WechatPaySim {
                 "/v3/merchant-risk-manage/violation-notifications",
                 axum::routing::any(violation_notifications),
             )
+            .layer(axum::middleware::from_fn_with_state(
+                inner.clone(),
+                log_request,
+            ))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -361,10 +368,32 @@ impl WechatPaySim {
             .cloned()
     }
 
+    /// Every request that reached the simulator ("METHOD path?query"), in order, signed or not.
+    pub fn arrivals(&self) -> Vec<String> {
+        lock(&self.inner.arrivals).clone()
+    }
+
     /// How many requests were refused for their signature.
     pub fn rejected(&self) -> usize {
         self.inner.rejected.load(Ordering::SeqCst)
     }
+}
+
+async fn log_request(
+    State(s): State<Arc<Inner>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let line = format!(
+        "{} {}",
+        req.method(),
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or_default()
+    );
+    lock(&s.arrivals).push(line);
+    next.run(req).await
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -271,6 +271,11 @@ impl WechatSim {
         id
     }
 
+    /// How many media the simulator holds (buyers' and uploaded ones).
+    pub fn media_count(&self) -> usize {
+        lock(&self.inner.media).len()
+    }
+
     pub fn media(&self, media_id: &str) -> Option<Vec<u8>> {
         lock(&self.inner.media)
             .get(media_id)

@@ -96,6 +96,11 @@ impl Client {
 
     /// `GET /wxaapi/minishop/complaintOrderDetail`: `complaintOrder`, `item[]`, `returnBill`.
     pub async fn complaint_detail(&self, complaint_order_id: &str) -> Result<Value, WechatError> {
+        if !is_complaint_order_id(complaint_order_id) {
+            return Err(WechatError::Invalid(
+                "complaint_order_id is not a mini-program complaint id (1 to 20 digits)".into(),
+            ));
+        }
         self.call(
             reqwest::Method::GET,
             "wxaapi/minishop/complaintOrderDetail",
@@ -111,9 +116,15 @@ impl Client {
                 "content or images are required (内容或者图片不能为空)".into(),
             ));
         }
-        let id: u64 = complaint_order_id.parse().map_err(|_| {
-            WechatError::Invalid(format!("complaint id {complaint_order_id} is not a number"))
-        })?;
+        let id: u64 = complaint_order_id
+            .parse()
+            .ok()
+            .filter(|_| is_complaint_order_id(complaint_order_id))
+            .ok_or_else(|| {
+                WechatError::Invalid(
+                    "complaint_order_id is not a mini-program complaint id (1 to 20 digits)".into(),
+                )
+            })?;
         Ok(json!({"complaintOrderId": id, "content": e.content, "mediaIdList": e.media_ids}))
     }
 
@@ -254,4 +265,9 @@ impl Client {
         )
         .await
     }
+}
+
+/// Is `v` a mini-program complaint order id (`complaintOrderId`: digits only)?
+pub fn is_complaint_order_id(v: &str) -> bool {
+    (1..=20).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit())
 }

@@ -1,6 +1,7 @@
 //! The HTTP client: every request signed, every response verified.
 
 use crate::error::PlatformError;
+use crate::ids;
 use crate::model::*;
 use crate::sign::{MerchantSigner, canonical_url, nonce};
 use crate::verify::{SignedHeaders, Verifier, VerifyError};
@@ -325,16 +326,25 @@ impl Client {
         offset: u32,
         complainted_mchid: Option<&str>,
     ) -> Result<Page<Complaint>, PlatformError> {
+        for (field, d) in [("begin_date", begin_date), ("end_date", end_date)] {
+            if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() || d.len() != 10 {
+                return Err(PlatformError::Invalid(format!(
+                    "{field} must be yyyy-MM-dd"
+                )));
+            }
+        }
         let mut q = format!(
             "/v3/merchant-service/complaints-v2?limit={limit}&offset={offset}&begin_date={begin_date}&end_date={end_date}"
         );
         if let Some(m) = complainted_mchid {
+            let m = ids::mchid("complainted_mchid", m)?;
             q.push_str(&format!("&complainted_mchid={m}"));
         }
         self.json(Method::GET, &q, None).await
     }
 
     pub async fn complaint(&self, complaint_id: &str) -> Result<Complaint, PlatformError> {
+        let complaint_id = ids::complaint_id(complaint_id)?;
         self.json(
             Method::GET,
             &format!("/v3/merchant-service/complaints-v2/{complaint_id}"),
@@ -349,6 +359,7 @@ impl Client {
         limit: u32,
         offset: u32,
     ) -> Result<Page<NegotiationEntry>, PlatformError> {
+        let complaint_id = ids::complaint_id(complaint_id)?;
         self.json(
             Method::GET,
             &format!("/v3/merchant-service/complaints-v2/{complaint_id}/negotiation-historys?limit={limit}&offset={offset}"),
@@ -362,6 +373,7 @@ impl Client {
         complaint_id: &str,
         req: &ResponseRequest,
     ) -> Result<(), PlatformError> {
+        let complaint_id = ids::complaint_id(complaint_id)?;
         self.send(
             Method::POST,
             &format!("/v3/merchant-service/complaints-v2/{complaint_id}/response"),
@@ -379,6 +391,7 @@ impl Client {
         text: &str,
         idempotent_id: &str,
     ) -> Result<String, PlatformError> {
+        let complaint_id = ids::complaint_id(complaint_id)?;
         let body = serde_json::json!({
             "complainted_mchid": complainted_mchid,
             "message": {"blocks": [{"type": "TEXT", "text": {"text": text}}], "sender_identity": "MACHINE"},
@@ -401,6 +414,7 @@ impl Client {
         complaint_id: &str,
         complainted_mchid: &str,
     ) -> Result<(), PlatformError> {
+        let complaint_id = ids::complaint_id(complaint_id)?;
         let body = serde_json::json!({ "complainted_mchid": complainted_mchid });
         self.send(
             Method::POST,
@@ -416,6 +430,7 @@ impl Client {
         complaint_id: &str,
         req: &RefundProgressRequest,
     ) -> Result<(), PlatformError> {
+        let complaint_id = ids::complaint_id(complaint_id)?;
         self.send(
             Method::POST,
             &format!("/v3/merchant-service/complaints-v2/{complaint_id}/update-refund-progress"),
@@ -504,6 +519,16 @@ impl Client {
     // ---- refunds
 
     pub async fn create_refund(&self, req: &RefundRequest) -> Result<Refund, PlatformError> {
+        if let Some(s) = &req.sub_mchid {
+            ids::mchid("sub_mchid", s)?;
+        }
+        if let Some(t) = &req.transaction_id {
+            ids::transaction_id(t)?;
+        }
+        if let Some(o) = &req.out_trade_no {
+            ids::order_number("out_trade_no", o)?;
+        }
+        ids::order_number("out_refund_no", &req.out_refund_no)?;
         self.json(
             Method::POST,
             "/v3/refund/domestic/refunds",
@@ -517,8 +542,10 @@ impl Client {
         out_refund_no: &str,
         sub_mchid: Option<&str>,
     ) -> Result<Refund, PlatformError> {
+        let out_refund_no = ids::order_number("out_refund_no", out_refund_no)?;
         let mut p = format!("/v3/refund/domestic/refunds/{out_refund_no}");
         if let Some(s) = sub_mchid {
+            let s = ids::mchid("sub_mchid", s)?;
             p.push_str(&format!("?sub_mchid={s}"));
         }
         self.json(Method::GET, &p, None).await

@@ -8,6 +8,7 @@
 pub mod aead;
 pub mod client;
 pub mod error;
+pub mod ids;
 pub mod model;
 pub mod notify;
 pub mod oaep;

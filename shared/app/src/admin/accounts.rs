@@ -4,6 +4,7 @@ use super::validate;
 use super::{ListPage, PageParams};
 use crate::ApiError;
 use crate::auth::Caller;
+use crate::complaints::ComplaintRepo;
 use crate::credentials;
 use crate::error::ErrorBody;
 use crate::http::{ValidJson, from_value_at};
@@ -42,6 +43,9 @@ pub struct CreateAccount {
 }
 
 /// `PATCH /accounts/{id}`: fields given replace; `settings` is a JSON merge patch (RFC 7396).
+/// Only a scope-`all` token may change where the account's secrets are sent:
+/// `settings.api_base_url`, `settings.auth_page_base_url`, `settings.component_account_id` and
+/// `settings.payment.account_id` (403 naming the field; sending the stored value is no change).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAccount {
@@ -137,6 +141,7 @@ async fn check_settings(state: &AppState, settings: &AccountSettings) -> Result<
                 (WxminiMode::Manual, None) => {}
             }
             if let Some(r) = &s.auto_response {
+                validate::text_controls("settings.auto_response.text", &r.text)?;
                 if r.text.chars().count() > 500 {
                     return Err(ApiError::field(
                         "settings.auto_response.text",
@@ -191,6 +196,98 @@ async fn check_settings(state: &AppState, settings: &AccountSettings) -> Result<
             validate::wx_appid("settings.component_appid", &s.component_appid)?;
             validate::base_url("settings.api_base_url", &s.api_base_url)?;
             validate::base_url("settings.auth_page_base_url", &s.auth_page_base_url)?;
+        }
+    }
+    Ok(())
+}
+
+/// The fields of a kind's settings that decide where its stored secrets go: the API hosts its
+/// app secret, keys and tokens are sent to, and the accounts whose credentials it borrows.
+/// Only a scope-`all` token may change them.
+fn secret_destinations(settings: &AccountSettings) -> Vec<(&'static str, Option<String>)> {
+    match settings {
+        AccountSettings::AlipayApp(s) => vec![("settings.api_base_url", s.api_base_url.clone())],
+        AccountSettings::WechatpayMerchant(s) => {
+            vec![("settings.api_base_url", s.api_base_url.clone())]
+        }
+        AccountSettings::WechatpayProvider(s) => {
+            vec![("settings.api_base_url", s.api_base_url.clone())]
+        }
+        AccountSettings::WxminiApp(s) => vec![
+            ("settings.api_base_url", s.api_base_url.clone()),
+            (
+                "settings.component_account_id",
+                s.component_account_id.clone(),
+            ),
+            (
+                "settings.payment.account_id",
+                s.payment.as_ref().map(|p| p.account_id.clone()),
+            ),
+        ],
+        AccountSettings::WxopenComponent(s) => vec![
+            ("settings.api_base_url", s.api_base_url.clone()),
+            ("settings.auth_page_base_url", s.auth_page_base_url.clone()),
+        ],
+    }
+}
+
+/// 403 naming the first secret destination a scoped token tried to change. Writing the stored
+/// value again is no change.
+fn check_destinations(
+    caller: &Caller,
+    old: &AccountSettings,
+    new: &AccountSettings,
+) -> Result<(), ApiError> {
+    if caller.scope.is_all() {
+        return Ok(());
+    }
+    for ((field, before), (_, after)) in secret_destinations(old)
+        .into_iter()
+        .zip(secret_destinations(new))
+    {
+        if before != after {
+            return Err(ApiError::forbidden_field(
+                field,
+                "decides where this account's stored secrets are sent; only a token with scope \"all\" may change it",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Images named in an automatic response must be media the caller may use for this account
+/// (another scope's is answered like an unknown id). Images already stored are not checked
+/// again.
+async fn check_media(
+    state: &AppState,
+    caller: &Caller,
+    account_id: &str,
+    old: Option<&AccountSettings>,
+    new: &AccountSettings,
+) -> Result<(), ApiError> {
+    let images = |s: &AccountSettings| match s {
+        AccountSettings::WxminiApp(s) => s
+            .auto_response
+            .as_ref()
+            .map(|r| r.images.clone())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let kept = old.map(images).unwrap_or_default();
+    let repo = ComplaintRepo::new(&*state.ports.records);
+    for (n, id) in images(new).iter().enumerate() {
+        if kept.contains(id) {
+            continue;
+        }
+        if repo
+            .media_for(id, &caller.scope, account_id, None)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::field(
+                format!("settings.auto_response.images[{n}]"),
+                format!("no media {id}"),
+            ));
         }
     }
     Ok(())
@@ -265,6 +362,7 @@ pub async fn create_account(
     check_settings(&state, &settings).await?;
     let now = state.ports.clock.now();
     let id = format!("acc_{}", uuid::Uuid::now_v7().simple());
+    check_media(&state, &caller, &id, None, &settings).await?;
     let mut account = Account {
         id: id.clone(),
         name: body.name.trim().to_string(),
@@ -409,6 +507,7 @@ pub async fn get_account(
     request_body = PatchAccount,
     responses(
         (status = 200, body = Account), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "A scoped token changed a field that decides where stored secrets go (`settings.api_base_url` and the like); `field` names it"),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -463,7 +562,9 @@ pub async fn patch_account(
                     "cannot be changed; create a new account instead",
                 ));
             }
+            check_destinations(&caller, &account.settings, &settings)?;
             check_settings(&state, &settings).await?;
+            check_media(&state, &caller, &id, Some(&account.settings), &settings).await?;
             account.settings = settings;
         }
         account.updated_at = state.ports.clock.now();

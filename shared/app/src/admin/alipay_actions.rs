@@ -74,16 +74,26 @@ fn finishing_text(account: &Account, risk: bool, code: &str) -> String {
 /// Upload our stored media to Alipay; its image ids.
 async fn images(
     state: &AppState,
+    caller: &Caller,
+    c: &Complaint,
     client: &Client,
     ids: &[String],
 ) -> Result<Vec<String>, ApiError> {
     let repo = ComplaintRepo::new(&*state.ports.records);
+    if ids.len() > 4 {
+        return Err(ApiError::field("images", "at most 4 images"));
+    }
+    // Every id is checked before the first upload: nothing goes to Alipay if one is foreign.
+    let mut found = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        found.push(
+            repo.media_for(id, &caller.scope, &c.account_id, c.sub_mchid.as_deref())
+                .await?
+                .ok_or_else(|| ApiError::field(format!("images[{n}]"), format!("no media {id}")))?,
+        );
+    }
     let mut out = Vec::new();
-    for (n, id) in ids.iter().enumerate().take(4) {
-        let m = repo
-            .media(id)
-            .await?
-            .ok_or_else(|| ApiError::field(format!("images[{n}]"), format!("no media {id}")))?;
+    for (n, m) in found.into_iter().enumerate() {
         let blob = state
             .ports
             .blobs
@@ -123,6 +133,9 @@ pub async fn act(
 ) -> Result<Json<ActionResult>, ApiError> {
     let account = account(state, c).await?;
     let client = client_of(state, &account).await?;
+    if let Some(t) = &text {
+        super::validate::text_controls("text", t)?;
+    }
     let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
     if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
         return Err(ApiError::field("text", "must be 1 to 200 characters"));
@@ -136,7 +149,7 @@ pub async fn act(
         "reply" => {
             trade_only(c, "reply")?;
             let t = need_text()?;
-            let imgs = images(state, &client, image_ids).await?;
+            let imgs = images(state, caller, c, &client, image_ids).await?;
             (
                 ActionKind::Reply,
                 client.tradecomplain_reply(id, &t, &imgs).await.map(|_| ()),
@@ -146,7 +159,7 @@ pub async fn act(
         "supplement" => {
             trade_only(c, "supplement")?;
             let t = need_text()?;
-            let imgs = images(state, &client, image_ids).await?;
+            let imgs = images(state, caller, c, &client, image_ids).await?;
             (
                 ActionKind::Supplement,
                 client
@@ -165,7 +178,7 @@ pub async fn act(
                 ("complete", None) => finishing_text(&account, false, &code),
                 _ => need_text()?,
             };
-            let imgs = images(state, &client, image_ids).await?;
+            let imgs = images(state, caller, c, &client, image_ids).await?;
             (
                 ActionKind::Feedback,
                 client

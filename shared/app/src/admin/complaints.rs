@@ -319,27 +319,35 @@ async fn platform_media(
         return Err(ApiError::field("images", "at most 4 images"));
     }
     let repo = ComplaintRepo::new(&*state.ports.records);
-    let mut out = Vec::new();
+    // Every id is checked before the first upload: nothing goes to the platform if one is
+    // unknown or another scope's.
+    let mut found = Vec::new();
     for (n, id) in ids.iter().enumerate() {
-        let field = format!("images[{n}]");
-        let media = repo
-            .media(id)
+        found.push(
+            repo.media_for(
+                id,
+                &caller.scope,
+                &t.account.id,
+                t.complaint.sub_mchid.as_deref(),
+            )
             .await?
-            .filter(|m| {
-                caller.scope.is_all()
-                    || (m.account_id.as_deref() == Some(t.account.id.as_str())
-                        && caller
-                            .scope
-                            .covers(m.account_id.as_deref(), m.sub_mchid.as_deref()))
-            })
-            .ok_or_else(|| ApiError::field(&field, format!("no media {id}")))?;
+            .ok_or_else(|| ApiError::field(format!("images[{n}]"), format!("no media {id}")))?,
+        );
+    }
+    let mut out = Vec::new();
+    for (n, media) in found.into_iter().enumerate() {
         let blob = state
             .ports
             .blobs
             .get(&format!("media/{}", media.id))
             .await
             .map_err(|e| ApiError::Unavailable(Box::new(e)))?
-            .ok_or_else(|| ApiError::field(&field, format!("media {id} has no content")))?;
+            .ok_or_else(|| {
+                ApiError::field(
+                    format!("images[{n}]"),
+                    format!("media {} has no content", media.id),
+                )
+            })?;
         out.push(
             t.client
                 .upload_image(&media.filename, blob.bytes)
@@ -354,10 +362,12 @@ async fn platform_media(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyBody {
-    /// 1 to 200 characters (mini programs: up to 500, or none with images).
+    /// 1 to 200 characters (mini programs: up to 500, or none with images). Line breaks (`\n`)
+    /// are kept; any other control character (CR, NUL, tab, ...) is 400.
     #[serde(default)]
     pub text: String,
-    /// Media ids from `POST /media` (at most 4).
+    /// Media ids from `POST /media` (at most 4), uploaded within the caller's scope for this
+    /// complaint's account; any other id is 400 and nothing is uploaded to the platform.
     #[serde(default)]
     pub images: Vec<String>,
     #[serde(default)]
@@ -401,6 +411,7 @@ pub async fn reply(
     Path(id): Path<String>,
     ValidJson(body): ValidJson<ReplyBody>,
 ) -> Result<Json<ActionResult>, ApiError> {
+    super::validate::text_controls("text", &body.text)?;
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Wxmini {
         if body.jump_url.is_some() {
@@ -818,7 +829,7 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
 #[utoipa::path(
     post, path = "/admin/v1/media", tag = "complaints",
     params(MediaQuery),
-    request_body(content = Vec<u8>, content_type = "image/png", description = "The image bytes (jpg, png or bmp, at most 2 MB)"),
+    request_body(content = Vec<u8>, content_type = "image/png", description = "The image bytes (jpg, png or bmp, at most 2 MB). The upload belongs to the caller's scope: a scoped token's image is usable only in actions and automatic responses of its own account (or sub-merchant); elsewhere its id is answered like an unknown one (400 naming `images[n]`)."),
     responses((status = 201, body = Media), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("bearer" = []))
 )]

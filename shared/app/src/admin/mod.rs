@@ -16,6 +16,9 @@ pub mod wxmini_actions;
 
 use crate::state::AppState;
 use axum::Router;
+use axum::extract::{RawPathParams, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -124,6 +127,37 @@ pub fn router() -> Router<AppState> {
             "/dead-letters/{id}/replay",
             post(dead_letters::replay_dead_letter),
         )
-        .route("/openapi.json", get(openapi::serve));
+        .route("/openapi.json", get(openapi::serve))
+        .route_layer(axum::middleware::from_fn(check_path_ids));
     Router::new().nest(BASE, r)
+}
+
+/// Every id in an admin path is checked before a handler runs: ours (`acc_…`, `cmp_…`, token
+/// and dead-letter ids) and the platforms' (`sub_mchid`) are plain words; anything else (`../`,
+/// `%2F`, spaces, controls) is 400 naming the parameter, never looked up or sent on.
+async fn check_path_ids(params: RawPathParams, req: Request, next: Next) -> Response {
+    for (name, value) in &params {
+        let ok = match name {
+            "sub_mchid" => {
+                (8..=32).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())
+            }
+            "n" => value.len() <= 4 && value.bytes().all(|b| b.is_ascii_digit()),
+            // Our ids; a dead letter's is `queue:message-id`.
+            _ => {
+                (1..=200).contains(&value.len())
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
+            }
+        };
+        if !ok {
+            let what = match name {
+                "sub_mchid" => "must be a sub-merchant number (8 to 32 digits)",
+                "n" => "must be a position in the media list (a small number)",
+                _ => "must be an id: letters, digits, _, - or :",
+            };
+            return crate::ApiError::field(name, what).into_response();
+        }
+    }
+    next.run(req).await
 }

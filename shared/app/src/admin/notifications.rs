@@ -1,6 +1,9 @@
 //! `/admin/v1/accounts/{id}/notifications` and the sub-merchant's: staff notification
 //! settings. Secret fields are write-only: omitted keeps, `null` clears, a value replaces;
-//! reads show `{set, fingerprint}`.
+//! reads show `{set, fingerprint}`. A stored secret is never sent to a new destination without
+//! being sent again: changing the SMTP host, port, tls or tls_root_pem needs `auth_code`, the OA
+//! appid `secret`, the SMS sdk_app_id or secret_id `secret_key`, a bot's webhook_url its
+//! `signing_secret` (400 naming the secret); `api_base_url` needs a scope-`all` token (403).
 
 use super::accounts::visible_account;
 use super::sub_merchants::visible_sub_merchant;
@@ -55,6 +58,8 @@ pub struct OaTemplateInput {
     pub openids: Vec<String>,
     #[serde(default)]
     pub field_mapping: BTreeMap<String, String>,
+    /// Where the secret is sent (tests and private deployments). Only a token with scope
+    /// `all` may change it (403 otherwise); a change also needs the secret again.
     #[serde(default)]
     pub api_base_url: Option<String>,
     /// The official account's AppSecret.
@@ -74,6 +79,8 @@ pub struct SmsInput {
     pub phone_numbers: Vec<String>,
     #[serde(default)]
     pub region: Option<String>,
+    /// Where the secret is sent (tests and private deployments). Only a token with scope
+    /// `all` may change it (403 otherwise); a change also needs the secret again.
     #[serde(default)]
     pub api_base_url: Option<String>,
     /// Tencent Cloud SecretKey.
@@ -221,6 +228,99 @@ fn list(
     Ok(())
 }
 
+const NEEDS_ALL: &str = "decides where this channel's stored secret is sent; only a token with scope \"all\" may change it";
+
+fn needs_secret(what: &str) -> String {
+    format!(
+        "is required when {what} changes: the stored one is not sent to a new destination (send it again)"
+    )
+}
+
+/// Where stored secrets go may change only with the secret itself in the same request, and
+/// `api_base_url` only with a scope-`all` token (403 naming the field). Sending the stored
+/// value again is no change.
+fn check_destinations(
+    caller: &Caller,
+    old: &NotificationSettings,
+    old_secrets: &NotificationSecrets,
+    input: &NotificationsInput,
+) -> Result<(), ApiError> {
+    let old_oa_url = old
+        .oa_template
+        .as_ref()
+        .and_then(|o| o.api_base_url.clone());
+    let old_sms_url = old.sms.as_ref().and_then(|o| o.api_base_url.clone());
+    if !caller.scope.is_all() {
+        let new_oa_url = input
+            .oa_template
+            .as_ref()
+            .and_then(|o| o.api_base_url.clone());
+        if input.oa_template.is_some() && new_oa_url != old_oa_url {
+            return Err(ApiError::forbidden_field(
+                "oa_template.api_base_url",
+                NEEDS_ALL,
+            ));
+        }
+        let new_sms_url = input.sms.as_ref().and_then(|o| o.api_base_url.clone());
+        if input.sms.is_some() && new_sms_url != old_sms_url {
+            return Err(ApiError::forbidden_field("sms.api_base_url", NEEDS_ALL));
+        }
+    }
+    if let (Some(e), Some(o)) = (&input.email, &old.email)
+        && old_secrets.email_auth_code.is_some()
+        && e.auth_code.is_keep()
+        && (e.host.trim() != o.host
+            || e.port != o.port
+            || e.tls != o.tls
+            || e.tls_root_pem != o.tls_root_pem)
+    {
+        return Err(ApiError::field(
+            "email.auth_code",
+            needs_secret("the SMTP host, port, tls or tls_root_pem"),
+        ));
+    }
+    if let (Some(n), Some(o)) = (&input.oa_template, &old.oa_template)
+        && old_secrets.oa_secret.is_some()
+        && n.secret.is_keep()
+        && (n.appid != o.appid || n.api_base_url != o.api_base_url)
+    {
+        return Err(ApiError::field(
+            "oa_template.secret",
+            needs_secret("the official account's appid or api_base_url"),
+        ));
+    }
+    if let (Some(n), Some(o)) = (&input.sms, &old.sms)
+        && old_secrets.sms_secret_key.is_some()
+        && n.secret_key.is_keep()
+        && (n.sdk_app_id != o.sdk_app_id
+            || n.secret_id != o.secret_id
+            || n.api_base_url != o.api_base_url)
+    {
+        return Err(ApiError::field(
+            "sms.secret_key",
+            needs_secret("the SMS sdk_app_id, secret_id or api_base_url"),
+        ));
+    }
+    for (i, b) in input.bots.iter().enumerate() {
+        let Some(prev) = old_secrets.bots.get(&b.id) else {
+            continue;
+        };
+        let new_url = match &b.webhook_url {
+            Patch::Set(u) => Some(u.expose()),
+            _ => None,
+        };
+        let changed =
+            new_url.is_some_and(|u| prev.webhook_url.as_ref().map(|p| p.expose()) != Some(u));
+        if changed && prev.signing_secret.is_some() && b.signing_secret.is_keep() {
+            return Err(ApiError::field(
+                format!("bots[{i}].signing_secret"),
+                needs_secret("the bot's webhook_url"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Merge the input with the stored secrets and check everything.
 fn merge(
     input: NotificationsInput,
@@ -231,11 +331,21 @@ fn merge(
     let email = match input.email {
         None => None,
         Some(e) => {
-            validate::non_empty("email.host", &e.host, 253)?;
+            validate::host("email.host", e.host.trim())?;
             if e.port == 0 {
                 return Err(ApiError::field("email.port", "must be 1 to 65535"));
             }
             validate::email("email.sender", &e.sender)?;
+            if let Some(pem) = &e.tls_root_pem
+                && pem
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\r')
+            {
+                return Err(ApiError::field(
+                    "email.tls_root_pem",
+                    "must be a PEM certificate (no control characters but line breaks)",
+                ));
+            }
             if let Some(u) = &e.username {
                 validate::non_empty("email.username", u, 254)?;
             }
@@ -288,6 +398,9 @@ fn merge(
             validate::non_empty("sms.sign_name", &s.sign_name, 64)?;
             validate::non_empty("sms.template_id", &s.template_id, 32)?;
             list("sms.phone_numbers", &s.phone_numbers, validate::phone)?;
+            if let Some(r) = &s.region {
+                validate::identifier("sms.region", r)?;
+            }
             validate::base_url("sms.api_base_url", &s.api_base_url)?;
             let key = required("sms.secret_key", s.secret_key.apply(old.sms_secret_key))?;
             validate::non_empty("sms.secret_key", key.expose(), 128)?;
@@ -379,11 +492,17 @@ async fn read(
 
 async fn write(
     state: &AppState,
+    caller: &Caller,
     account_id: &str,
     sub_mchid: Option<&str>,
     input: NotificationsInput,
 ) -> Result<NotificationsView, ApiError> {
     let old = load_secrets(state, account_id, sub_mchid).await?;
+    let stored = NotificationRepo::new(&*state.ports.records)
+        .get(account_id, sub_mchid)
+        .await?
+        .unwrap_or_default();
+    check_destinations(caller, &stored, &old, &input)?;
     let (settings, secrets) = merge(input, old, state.ports.clock.now())?;
     let json = serde_json::to_string(&secrets).map_err(ApiError::internal)?;
     state
@@ -428,7 +547,12 @@ pub async fn get_account_notifications(
     put, path = "/admin/v1/accounts/{id}/notifications", tag = "notifications",
     params(("id" = String, Path)),
     request_body = NotificationsInput,
-    responses((status = 200, body = NotificationsView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses(
+        (status = 200, body = NotificationsView),
+        (status = 400, body = ErrorBody, description = "Invalid input, or a destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request; `field` names the secret"),
+        (status = 403, body = ErrorBody, description = "A scoped token changed `oa_template.api_base_url` or `sms.api_base_url`; `field` names it"),
+        (status = 404, body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all, fields(account_id = %id))]
@@ -439,7 +563,7 @@ pub async fn put_account_notifications(
     ValidJson(input): ValidJson<NotificationsInput>,
 ) -> Result<Json<NotificationsView>, ApiError> {
     visible_account(&state, &caller, &id).await?;
-    Ok(Json(write(&state, &id, None, input).await?))
+    Ok(Json(write(&state, &caller, &id, None, input).await?))
 }
 
 #[utoipa::path(
@@ -461,7 +585,12 @@ pub async fn get_sub_merchant_notifications(
     put, path = "/admin/v1/accounts/{id}/sub-merchants/{sub_mchid}/notifications", tag = "notifications",
     params(("id" = String, Path), ("sub_mchid" = String, Path)),
     request_body = NotificationsInput,
-    responses((status = 200, body = NotificationsView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses(
+        (status = 200, body = NotificationsView),
+        (status = 400, body = ErrorBody, description = "Invalid input, or a destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request; `field` names the secret"),
+        (status = 403, body = ErrorBody, description = "A scoped token changed `oa_template.api_base_url` or `sms.api_base_url`; `field` names it"),
+        (status = 404, body = ErrorBody)
+    ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all, fields(account_id = %id, sub_mchid = %sub_mchid))]
@@ -472,5 +601,7 @@ pub async fn put_sub_merchant_notifications(
     ValidJson(input): ValidJson<NotificationsInput>,
 ) -> Result<Json<NotificationsView>, ApiError> {
     visible_sub_merchant(&state, &caller, &id, &sub_mchid).await?;
-    Ok(Json(write(&state, &id, Some(&sub_mchid), input).await?))
+    Ok(Json(
+        write(&state, &caller, &id, Some(&sub_mchid), input).await?,
+    ))
 }

@@ -2,7 +2,47 @@
 
 use crate::ApiError;
 
+/// Control characters (C0, DEL, C1) have no place in names, hosts, addresses or URLs: NUL ends
+/// strings elsewhere, CR and LF split SMTP commands and HTTP headers.
+pub fn no_controls(field: &str, v: &str) -> Result<(), ApiError> {
+    if v.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters (NUL, CR, LF, tab, ...)",
+        ));
+    }
+    Ok(())
+}
+
+/// Texts buyers read may have line breaks (`\n`); every other control character (CR included:
+/// send `\n` alone) is refused.
+pub fn text_controls(field: &str, v: &str) -> Result<(), ApiError> {
+    if v.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters other than line breaks (\\n)",
+        ));
+    }
+    Ok(())
+}
+
+/// A host name or IP address: letters, digits, `.`, `-`, and `:`/`[]` for IPv6.
+pub fn host(field: &str, v: &str) -> Result<(), ApiError> {
+    let ok = (1..=253).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            "must be a host name or IP address (letters, digits, . and -)",
+        ))
+    }
+}
+
 pub fn name(field: &str, v: &str) -> Result<(), ApiError> {
+    no_controls(field, v)?;
     let n = v.trim().chars().count();
     if n == 0 || n > 100 {
         return Err(ApiError::field(field, "must be 1 to 100 characters"));
@@ -49,6 +89,7 @@ pub fn hex_serial(field: &str, v: &str) -> Result<(), ApiError> {
 /// Texts sent to buyers: the platforms cap them (WeChat Pay response_content: 200).
 pub fn reply_text(field: &str, v: &Option<String>) -> Result<(), ApiError> {
     if let Some(t) = v {
+        text_controls(field, t)?;
         let n = t.trim().chars().count();
         if n == 0 || n > 200 {
             return Err(ApiError::field(
@@ -62,6 +103,8 @@ pub fn reply_text(field: &str, v: &Option<String>) -> Result<(), ApiError> {
 
 pub fn base_url(field: &str, v: &Option<String>) -> Result<(), ApiError> {
     if let Some(u) = v {
+        // The URL parser drops tabs and line breaks silently: refuse them first.
+        no_controls(field, u)?;
         let ok = url::Url::parse(u)
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if !ok {
@@ -72,6 +115,7 @@ pub fn base_url(field: &str, v: &Option<String>) -> Result<(), ApiError> {
 }
 
 pub fn email(field: &str, v: &str) -> Result<(), ApiError> {
+    no_controls(field, v)?;
     let ok = v.len() <= 254
         && v.split_once('@').is_some_and(|(l, d)| {
             !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
@@ -102,6 +146,7 @@ pub fn phone(field: &str, v: &str) -> Result<(), ApiError> {
 }
 
 pub fn non_empty(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
+    no_controls(field, v)?;
     let n = v.trim().chars().count();
     if n == 0 || n > max {
         return Err(ApiError::field(
@@ -177,5 +222,21 @@ mod tests {
         assert!(reply_text("f", &Some("".into())).is_err());
         assert!(reply_text("f", &Some("您好".repeat(100))).is_ok());
         assert!(reply_text("f", &Some("您好".repeat(101))).is_err());
+        assert!(reply_text("f", &Some("line one\nline two".into())).is_ok());
+        for bad in ["a\0b", "a\rb", "a\r\nb", "a\tb", "a\u{7f}b"] {
+            assert!(reply_text("f", &Some(bad.into())).is_err(), "{bad:?}");
+        }
+        for bad in ["a\0b", "a\rb", "a\nb", "a\tb"] {
+            assert!(name("f", bad).is_err(), "{bad:?}");
+            assert!(non_empty("f", bad, 100).is_err(), "{bad:?}");
+            assert!(email("f", &format!("ops{bad}@163.com")).is_err(), "{bad:?}");
+            assert!(
+                base_url("f", &Some(format!("https://h{bad}.example/x"))).is_err(),
+                "{bad:?}"
+            );
+            assert!(host("f", &format!("smtp{bad}.163.com")).is_err(), "{bad:?}");
+        }
+        assert!(host("f", "smtp.163.com").is_ok());
+        assert!(host("f", "127.0.0.1").is_ok());
     }
 }

@@ -68,6 +68,7 @@ pub async fn act(
         .flatten()
         .filter_map(|v| v.as_str().map(String::from))
         .collect();
+    super::validate::text_controls("text", &text)?;
     if text.chars().count() > 500 {
         return Err(ApiError::field("text", "must be at most 500 characters"));
     }
@@ -104,7 +105,7 @@ pub async fn act(
     };
     let a = account(state, c).await?;
     let client = client(state, &a).await?;
-    let media = upload_media(state, &client, &images)
+    let media = upload_media(state, &client, &caller.scope, &a.id, &images)
         .await
         .map_err(|e| ApiError::field("images", e))?;
     let e = Evidence {

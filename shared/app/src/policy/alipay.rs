@@ -246,6 +246,11 @@ impl JobHandler for Job {
                 let id = biz["complain_event_id"]
                     .as_str()
                     .ok_or_else(|| JobError::Permanent("no complain_event_id".into()))?;
+                if !domain::ids::is_platform_id(id) {
+                    return Err(JobError::Permanent(
+                        "complain_event_id in the message is not an Alipay id (1 to 64 letters, digits, _ or -)".into(),
+                    ));
+                }
                 client.tradecomplain_query(id).await.map_err(api_error)?
             }
             Family::Risk => {

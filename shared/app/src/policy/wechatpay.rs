@@ -311,6 +311,9 @@ impl JobHandler for ComplaintJob {
         let p = payload(job)?;
         let notice: model::ComplaintNotice = serde_json::from_value(p.resource.clone())
             .map_err(|e| JobError::Permanent(format!("complaint resource: {e}")))?;
+        // The id goes into a WeChat Pay path: refuse it before anything is called.
+        wechatpay::ids::complaint_id(&notice.complaint_id)
+            .map_err(|e| JobError::Permanent(format!("complaint resource: {e}")))?;
         let account = h.account(job).await?;
         let client = h.client(&account).await?;
         let detail = client

@@ -279,27 +279,35 @@ pub(crate) async fn refund_order(
     Ok((record, found))
 }
 
-/// Upload our stored media (`POST /media` ids) to the mini program; their media ids.
+/// Upload our stored media (`POST /media` ids) to the mini program of `account_id`; their
+/// media ids. Only media `scope` may use for that account counts (another account's is "no
+/// media"), and every id is checked before the first upload.
 pub(crate) async fn upload_media(
     state: &AppState,
     client: &Client,
+    scope: &domain::token::TokenScope,
+    account_id: &str,
     ids: &[String],
 ) -> Result<Vec<String>, String> {
     let repo = ComplaintRepo::new(&*state.ports.records);
-    let mut out = Vec::new();
+    let mut found = Vec::new();
     for id in ids {
-        let m = repo
-            .media(id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("no media {id}"))?;
+        found.push(
+            repo.media_for(id, scope, account_id, None)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no media {id}"))?,
+        );
+    }
+    let mut out = Vec::new();
+    for m in found {
         let blob = state
             .ports
             .blobs
             .get(&format!("media/{}", m.id))
             .await
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("media {id} has no content"))?;
+            .ok_or_else(|| format!("media {} has no content", m.id))?;
         out.push(
             client
                 .upload_image(&m.filename, &m.content_type, blob.bytes)
@@ -321,6 +329,12 @@ impl JobHandler for ComplaintJob {
         let coid = job.payload["complaint_order_id"]
             .as_str()
             .ok_or_else(|| JobError::Permanent("no complaint_order_id".into()))?;
+        if !wechat::mini::is_complaint_order_id(coid) {
+            return Err(JobError::Permanent(
+                "complaint_order_id in the push is not a mini-program complaint id (1 to 20 digits)"
+                    .into(),
+            ));
+        }
         let mut client = None;
         let f = if account.enabled {
             let c = mini_client(state, &account)
@@ -444,7 +458,15 @@ async fn respond(
     images: &[String],
     log: &mut Actions<'_>,
 ) -> Result<(), JobError> {
-    let media = match upload_media(state, client, images).await {
+    let media = match upload_media(
+        state,
+        client,
+        &domain::token::TokenScope::All,
+        &record.account_id,
+        images,
+    )
+    .await
+    {
         Ok(m) => m,
         Err(e) => {
             return log
