@@ -32,7 +32,8 @@ async fn env() -> Env {
         "credentials": {"secret": "mini-secret-0123456789abcdef", "token": "miniToken123",
             "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}}))
         .await;
-    let component = h.create(json!({"kind": "wxopen_component", "name": "Our platform",
+    let component = h
+        .create(json!({"kind": "wxopen_component", "name": "Our platform",
         "settings": {"component_appid": COMPONENT},
         "credentials": {"secret": "component-secret-0123456789", "token": "platformToken456",
             "encoding_aes_key": "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkj"}}))
@@ -40,8 +41,10 @@ async fn env() -> Env {
     h.create(json!({"kind": "wxmini_app", "name": "Authorised",
         "settings": {"appid": AUTH_APPID, "mode": "authorised", "component_account_id": component}}))
         .await;
-    h.create(json!({"kind": "alipay_app", "name": "Ali", "settings": {"app_id": "2021000000000001"}}))
-        .await;
+    h.create(
+        json!({"kind": "alipay_app", "name": "Ali", "settings": {"app_id": "2021000000000001"}}),
+    )
+    .await;
     h.create(provider_body("1900000109")).await;
     Env {
         h,
@@ -83,7 +86,9 @@ fn xml_routes() -> Vec<String> {
     vec![
         format!("/callbacks/wxmini/{APPID}?{q}"),
         format!("/callbacks/wxopen/{COMPONENT}/events?{q}&encrypt_type=aes&msg_signature=0"),
-        format!("/callbacks/wxopen/{COMPONENT}/messages/{AUTH_APPID}?{q}&encrypt_type=aes&msg_signature=0"),
+        format!(
+            "/callbacks/wxopen/{COMPONENT}/messages/{AUTH_APPID}?{q}&encrypt_type=aes&msg_signature=0"
+        ),
     ]
 }
 
@@ -199,7 +204,11 @@ async fn oversized_bodies_and_too_many_elements_get_400() {
     assert_eq!(s, 413, "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).expect("JSON envelope");
     assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
-    assert!(e.h.queued_jobs(domain::job::queues::EVENTS).await.is_empty());
+    assert!(
+        e.h.queued_jobs(domain::job::queues::EVENTS)
+            .await
+            .is_empty()
+    );
     e.still_answers().await;
 }
 

@@ -267,9 +267,8 @@ async fn manual_mode_push_to_response_and_refund_exactly_once_in_every_crypto_mo
     let account_id = e.manual(PushMode::Safe, PushFormat::Xml).await;
     // Plaintext pushes are believed only when the mini program opts in (unsafe; see
     // wxmini_push_trust.rs for what is refused without it).
-    let (s, a) = e
-        .h
-        .admin(
+    let (s, a) =
+        e.h.admin(
             Method::PATCH,
             &format!("/admin/v1/accounts/{account_id}"),
             Some(json!({"settings": {"allow_plaintext": true}})),

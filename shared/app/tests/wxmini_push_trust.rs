@@ -94,8 +94,10 @@ impl Env {
             credentials["encoding_aes_key"] = json!(AES_KEY);
         }
         self.h
-            .create(json!({"kind": "wxmini_app", "name": "Mini", "settings": settings,
-                "credentials": credentials}))
+            .create(
+                json!({"kind": "wxmini_app", "name": "Mini", "settings": settings,
+                "credentials": credentials}),
+            )
             .await
     }
 
@@ -175,8 +177,12 @@ async fn forged_plaintext_events_on_the_third_party_endpoints_are_refused_and_ch
         }
     }
     let messages = format!("/callbacks/wxopen/{COMPONENT}/messages/{AUTH_APPID}");
-    let (q, body) = seal(&plain_xml, COMPONENT, &complaint_msg(AUTH_APPID, 900_001, 201))
-        .expect("seal");
+    let (q, body) = seal(
+        &plain_xml,
+        COMPONENT,
+        &complaint_msg(AUTH_APPID, 900_001, 201),
+    )
+    .expect("seal");
     assert_eq!(
         e.post(&format!("{messages}?{q}"), body).await,
         (401, "fail".into())
@@ -294,7 +300,12 @@ async fn opted_in_plaintext_is_checked_for_freshness_and_replays() {
     let jobs = e.jobs().await;
     let mut ids: Vec<String> = jobs
         .iter()
-        .map(|j| j.payload["complaint_order_id"].as_str().unwrap_or("").to_string())
+        .map(|j| {
+            j.payload["complaint_order_id"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
     ids.sort();
     let winner = if a.0 == 200 { "920003" } else { "920004" };
@@ -308,8 +319,7 @@ async fn the_plaintext_window_is_configurable() {
     let path = format!("/callbacks/wxmini/{APPID}");
     let cfg = push(TOKEN, AES_KEY, PushMode::Plain, PushFormat::Json);
     let msg = complaint_msg(APPID, 930_001, 201);
-    let (q, body) =
-        seal_at(&cfg, APPID, &msg, &(now() - 5 * 60).to_string(), "w1").expect("seal");
+    let (q, body) = seal_at(&cfg, APPID, &msg, &(now() - 5 * 60).to_string(), "w1").expect("seal");
     assert_eq!(
         e.post(&format!("{path}?{q}"), body).await,
         (401, "fail".into()),
@@ -317,8 +327,8 @@ async fn the_plaintext_window_is_configurable() {
     );
     // Encrypted pushes have no window (WeChat retries hours later).
     let safe = push(TOKEN, AES_KEY, PushMode::Safe, PushFormat::Json);
-    let (q, body) = seal_at(&safe, APPID, &msg, &(now() - 6 * 3600).to_string(), "w2")
-        .expect("seal");
+    let (q, body) =
+        seal_at(&safe, APPID, &msg, &(now() - 6 * 3600).to_string(), "w2").expect("seal");
     assert_eq!(
         e.post(&format!("{path}?{q}"), body).await,
         (200, "success".into())
@@ -329,9 +339,8 @@ async fn the_plaintext_window_is_configurable() {
 async fn only_a_manual_mini_program_may_allow_plaintext() {
     let e = env().await;
     let (component, _) = e.component_and_authorised().await;
-    let (s, body) = e
-        .h
-        .admin(
+    let (s, body) =
+        e.h.admin(
             Method::POST,
             "/admin/v1/accounts",
             Some(json!({"kind": "wxmini_app", "name": "x", "settings": {
@@ -341,9 +350,8 @@ async fn only_a_manual_mini_program_may_allow_plaintext() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["field"], "settings.allow_plaintext", "{body}");
-    let (s, body) = e
-        .h
-        .admin(
+    let (s, body) =
+        e.h.admin(
             Method::POST,
             "/admin/v1/accounts",
             Some(json!({"kind": "wxmini_app", "name": "x", "settings": {

@@ -325,7 +325,9 @@ mod tests {
             "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{}]]></Encrypt></xml>",
             s("encrypt")
         );
-        let opened = c.open(&q, body.as_bytes(), Plaintext::Refused).expect("test");
+        let opened = c
+            .open(&q, body.as_bytes(), Plaintext::Refused)
+            .expect("test");
         assert!(!opened.plaintext);
         let msg = opened.message;
         assert_eq!(msg["ToUserName"], "gh_10f6c3c3ac5a");
@@ -381,7 +383,9 @@ mod tests {
             now: 1000 + 900,
             window_secs: 900,
         };
-        let v = c.open(&q, br#"{"MsgType":"event"}"#, allowed).expect("test");
+        let v = c
+            .open(&q, br#"{"MsgType":"event"}"#, allowed)
+            .expect("test");
         assert!(v.plaintext);
         assert_eq!(v.message["MsgType"], "event");
         // Not opted in: refused, however well signed.

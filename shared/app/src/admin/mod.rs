@@ -118,8 +118,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/media",
-            post(complaints::upload_media)
-                .layer(axum::extract::DefaultBodyLimit::max(complaints::MEDIA_LIMIT)),
+            post(complaints::upload_media).layer(axum::extract::DefaultBodyLimit::max(
+                complaints::MEDIA_LIMIT,
+            )),
         )
         .route("/violations", get(complaints::list_violations))
         .route("/deliveries", get(complaints::list_deliveries))

@@ -78,7 +78,10 @@ pub async fn receive(
             return answer(StatusCode::SERVICE_UNAVAILABLE, "fail");
         }
     };
-    if url::form_urlencoded::parse(&body).nth(MAX_FORM_FIELDS).is_some() {
+    if url::form_urlencoded::parse(&body)
+        .nth(MAX_FORM_FIELDS)
+        .is_some()
+    {
         tracing::warn!(limit = MAX_FORM_FIELDS, "message with too many form fields");
         return answer(StatusCode::BAD_REQUEST, "fail");
     }

@@ -38,5 +38,6 @@ pub fn router() -> Router<crate::AppState> {
         .route(
             "/callbacks/wxopen/{component_appid}/events",
             axum::routing::post(wxmini::events),
-        )        .layer(axum::extract::DefaultBodyLimit::max(CALLBACK_BODY_LIMIT))
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(CALLBACK_BODY_LIMIT))
 }

@@ -33,6 +33,19 @@ fn hex_sha256(parts: &[&[u8]]) -> String {
     hex::encode(h.finalize())
 }
 
+/// The record (pk, sk) that claims one (appid, timestamp, nonce, signature).
+pub fn record_key(appid: &str, timestamp: &str, nonce: &str, signature: &str) -> (String, String) {
+    let key = hex_sha256(&[
+        appid.as_bytes(),
+        timestamp.as_bytes(),
+        nonce.as_bytes(),
+        signature.to_ascii_lowercase().as_bytes(),
+    ]);
+    (format!("WXPLAINPUSH#{key}"), SK.to_string())
+}
+
+const SK: &str = "SEEN";
+
 /// Claim (appid, timestamp, nonce, signature) for `body`. `timestamp` is already known to be
 /// within `window_secs` of `now`.
 pub async fn check(
@@ -43,25 +56,22 @@ pub async fn check(
     now: i64,
     window_secs: i64,
 ) -> Result<Replay, StoreError> {
-    let key = hex_sha256(&[
-        appid.as_bytes(),
-        timestamp.as_bytes(),
-        nonce.as_bytes(),
-        signature.to_ascii_lowercase().as_bytes(),
-    ]);
-    let pk = format!("WXPLAINPUSH#{key}");
+    let (pk, sk) = record_key(appid, timestamp, nonce, signature);
     let body_hash = hex_sha256(&[body]);
     let ts: i64 = timestamp.trim().parse().unwrap_or(now);
-    let expires = ts.max(now).saturating_add(window_secs).saturating_add(MARGIN_SECS);
+    let expires = ts
+        .max(now)
+        .saturating_add(window_secs)
+        .saturating_add(MARGIN_SECS);
     for _ in 0..3 {
-        let item = Item::new(&pk, "SEEN", json!({"body_sha256": body_hash, "seen_at": now}))
+        let item = Item::new(&pk, &sk, json!({"body_sha256": body_hash, "seen_at": now}))
             .expiring_at(expires);
         match records.create(item).await {
             Ok(_) => return Ok(Replay::Fresh),
             Err(StoreError::AlreadyExists { .. }) => {}
             Err(e) => return Err(e),
         }
-        match records.get(&pk, "SEEN").await? {
+        match records.get(&pk, &sk).await? {
             Some(seen) if seen.data["body_sha256"] == body_hash.as_str() => {
                 return Ok(Replay::Fresh);
             }

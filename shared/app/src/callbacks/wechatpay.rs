@@ -41,7 +41,10 @@ pub async fn receive(
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(reason = %e, "callback body refused");
-            return fail(StatusCode::BAD_REQUEST, "the body is too large or unreadable");
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "the body is too large or unreadable",
+            );
         }
     };
     let (job_type, event_prefix) = match kind.as_str() {

@@ -238,10 +238,7 @@ pub async fn receive(
     };
     let q = query(&raw);
     match crypto.open(&q, &body, plaintext_rule(&state, &account)) {
-        Ok(Opened {
-            message,
-            plaintext,
-        }) => {
+        Ok(Opened { message, plaintext }) => {
             if plaintext && let Err(r) = not_replayed(&state, &appid, &q, &body).await {
                 return r;
             }
