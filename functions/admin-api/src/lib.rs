@@ -43,7 +43,8 @@ pub async fn state(config: &AwsConfig, sdk: &aws_config::SdkConfig) -> anyhow::R
         fingerprinter(&aws).await?,
         AdminAuth::from_hash(app::auth::hash(admin.expose_secret().trim())),
     )
-    .with_public_base_url(public_base_url(config)?))
+    .with_public_base_url(public_base_url(config)?)
+    .with_plaintext_push_window(config.plaintext_push_window_secs))
 }
 
 async fn installation_secret(
@@ -73,7 +74,8 @@ pub async fn platform_state(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Resul
         fingerprinter(aws).await?,
         AdminAuth::from_hash(rand_bytes()),
     )
-    .with_public_base_url(public_base_url(config)?))
+    .with_public_base_url(public_base_url(config)?)
+    .with_plaintext_push_window(config.plaintext_push_window_secs))
 }
 
 fn rand_bytes() -> [u8; 32] {

@@ -116,3 +116,91 @@ async fn mini_program_push_events_reach_the_callback_router() {
     );
     assert_eq!(send(tampered).await.0, 401);
 }
+
+/// Plaintext pushes (opted in) on DynamoDB: the replay record is a conditional put with a TTL,
+/// so a redelivery is acknowledged and queued once, and of two bodies on one signed query at
+/// most one is believed.
+#[tokio::test]
+async fn plaintext_push_replays_are_refused_on_dynamodb() {
+    use sandbox::wxapi::{PushConfig, PushFormat, PushMode, seal_at};
+    let config = deployment().await;
+    let sdk = moto::sdk_config().await;
+    let admin = app::http::router(admin_api::state(&config, &sdk).await.expect("state"));
+    let appid = "wx3333333333333333";
+    let body = serde_json::json!({"kind": "wxmini_app", "name": "Plain",
+        "settings": {"appid": appid, "mode": "manual", "allow_plaintext": true},
+        "credentials": {"secret": "sample-secret", "token": "plainToken"}});
+    let req = axum::http::Request::post("/admin/v1/accounts")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .expect("request");
+    assert_eq!(admin.oneshot(req).await.expect("response").status(), 201);
+    let ports = aws::AwsPorts::new(&config, &sdk);
+    let callbacks = app::http::callback_router(
+        admin_api::platform_state(&config, &ports)
+            .await
+            .expect("state"),
+    );
+    let cfg = PushConfig {
+        token: "plainToken".into(),
+        encoding_aes_key: String::new(),
+        mode: PushMode::Plain,
+        format: PushFormat::Xml,
+        url: String::new(),
+    };
+    let msg = |id: u64| {
+        serde_json::json!({"ToUserName": "gh_x", "CreateTime": 1_700_000_000,
+            "MsgType": "event", "Event": "complaint_callback",
+            "BussiCallBackInfo": {"appid": appid, "complaint_order_id": id, "status": 201}})
+    };
+    let post = |query: String, body: String| {
+        let router = callbacks.clone();
+        async move {
+            let req = axum::http::Request::post(format!("/callbacks/wxmini/{appid}?{query}"))
+                .header("content-type", "text/xml")
+                .body(axum::body::Body::from(body))
+                .expect("request");
+            router
+                .oneshot(req)
+                .await
+                .expect("response")
+                .status()
+                .as_u16()
+        }
+    };
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let (q, first) = seal_at(&cfg, appid, &msg(1), &ts, "d1").expect("seal");
+    assert_eq!(post(q.clone(), first.clone()).await, 200);
+    assert_eq!(post(q.clone(), first).await, 200, "WeChat's redelivery");
+    let other = seal_at(&cfg, appid, &msg(2), &ts, "d1").expect("seal").1;
+    assert_eq!(post(q, other).await, 401, "another body on a seen query");
+    let (q2, _) = seal_at(&cfg, appid, &msg(3), &ts, "d2").expect("seal");
+    let a = seal_at(&cfg, appid, &msg(3), &ts, "d2").expect("seal").1;
+    let b = seal_at(&cfg, appid, &msg(4), &ts, "d2").expect("seal").1;
+    let (sa, sb) = tokio::join!(post(q2.clone(), a), post(q2, b));
+    let mut statuses = [sa, sb];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401]);
+    // The claim expires (DynamoDB TTL) once the timestamp has left the window (15 minutes).
+    let signature = q2_signature(&cfg, &ts, "d2");
+    let (pk, sk) = app::callbacks::replay::record_key(appid, &ts, "d2", &signature);
+    let claim = domain::ports::RecordStore::get(&*ports.records, &pk, &sk)
+        .await
+        .expect("records");
+    let expires = claim.and_then(|c| c.expires_at).expect("the claim expires");
+    let ts: i64 = ts.parse().expect("timestamp");
+    assert!(
+        (ts + 900..=ts + 900 + 120).contains(&expires),
+        "{expires} vs {ts}"
+    );
+}
+
+/// The `signature` of a sealed plaintext push.
+fn q2_signature(cfg: &sandbox::wxapi::PushConfig, ts: &str, nonce: &str) -> String {
+    let (q, _) = sandbox::wxapi::seal_at(cfg, "", &serde_json::json!({}), ts, nonce).expect("seal");
+    q.split('&')
+        .find_map(|p| p.strip_prefix("signature="))
+        .expect("signature")
+        .to_string()
+}

@@ -54,6 +54,11 @@ struct Cli {
     /// minutes; deliveries are given up after 6 hours).
     #[arg(long, env = "DELIVERY_RETRY_SECS", default_value_t = 10)]
     delivery_retry_secs: u64,
+    /// How far (seconds, either way) a plaintext mini-program push's timestamp may be from now.
+    /// Plaintext pushes are accepted only from mini programs with `allow_plaintext` (unsafe).
+    #[arg(long, env = "PLAINTEXT_PUSH_WINDOW_SECS", default_value_t = 900,
+        value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    plaintext_push_window_secs: u32,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -112,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         admin,
     )
     .with_public_base_url(cli.public_base_url.clone())
+    .with_plaintext_push_window(Some(cli.plaintext_push_window_secs))
     .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok());
     let mut state = state;
     state.notifier.sms_fold = std::time::Duration::from_secs(cli.sms_fold_secs);

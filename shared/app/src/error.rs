@@ -130,7 +130,8 @@ impl IntoResponse for ApiError {
             ApiError::UnsupportedMediaType(m) => ("unsupported_media_type", m, None),
             ApiError::PayloadTooLarge => (
                 "payload_too_large",
-                "the request body is larger than the limit (1 MiB)".to_string(),
+                "the request body is larger than the limit (1 MiB; evidence images 2 MiB)"
+                    .to_string(),
                 None,
             ),
             ApiError::Platform(m) => ("platform_error", m, None),

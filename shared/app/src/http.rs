@@ -11,7 +11,11 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-/// Request bodies larger than this are refused.
+/// Request bodies larger than this are refused (413 in the JSON error envelope). Routes with
+/// their own limit: callbacks [`crate::callbacks::CALLBACK_BODY_LIMIT`] (64 KiB, answered
+/// with the platform's 400), evidence uploads [`crate::admin::complaints::MEDIA_LIMIT`]
+/// (2 MiB). JSON bodies are also bounded in depth by serde_json's recursion limit (128
+/// levels; its `unbounded_depth` feature must stay off): deeper is a 400.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// A JSON body whose errors name the field: `settings.app_id`, `recipients[2]`.

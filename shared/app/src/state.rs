@@ -33,7 +33,13 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Fault injection for crash tests (`COMPLAINT_DESK_FAULT`); none in production.
     pub fault_point: Option<Arc<str>>,
+    /// How far (seconds, either way) a plaintext mini-program push's timestamp may be from now
+    /// (`PLAINTEXT_PUSH_WINDOW_SECS`).
+    pub plaintext_push_window_secs: i64,
 }
+
+/// The default of [`AppState::plaintext_push_window_secs`]: 15 minutes.
+pub const PLAINTEXT_PUSH_WINDOW_SECS: i64 = 900;
 
 impl AppState {
     pub fn new(ports: Ports, fingerprints: Fingerprinter, admin: AdminAuth) -> Self {
@@ -46,7 +52,16 @@ impl AppState {
             http: reqwest::Client::new(),
             fault_point: None,
             notifier: Default::default(),
+            plaintext_push_window_secs: PLAINTEXT_PUSH_WINDOW_SECS,
         }
+    }
+
+    /// The plaintext push window (seconds, at least 1); `None` keeps the default.
+    pub fn with_plaintext_push_window(mut self, secs: Option<u32>) -> Self {
+        if let Some(s) = secs {
+            self.plaintext_push_window_secs = i64::from(s.max(1));
+        }
+        self
     }
 
     pub fn with_fault_point(mut self, point: Option<String>) -> Self {

@@ -211,6 +211,8 @@ pub async fn onboard(
                     tracing::info!(account_id = %a.id, "mini program onboarded by hand is now authorised to the third-party platform");
                 }
                 s.mode = WxminiMode::Authorised;
+                // Pushes now come through the platform, always encrypted.
+                s.allow_plaintext = false;
                 s.component_account_id = Some(c.account.id.clone());
                 s.authorization = Some(authorization.clone());
                 a.enabled = true;
@@ -233,6 +235,7 @@ pub async fn onboard(
                     payment: None,
                     authorization: Some(authorization.clone()),
                     api_base_url: None,
+                    allow_plaintext: false,
                 });
                 let a = Account {
                     id: format!("acc_{}", uuid::Uuid::now_v7().simple()),

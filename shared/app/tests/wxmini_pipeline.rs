@@ -264,7 +264,18 @@ fn actions<'a>(d: &'a Value, kind: &str) -> Vec<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_mode_push_to_response_and_refund_exactly_once_in_every_crypto_mode() {
     let e = env().await;
-    e.manual(PushMode::Safe, PushFormat::Xml).await;
+    let account_id = e.manual(PushMode::Safe, PushFormat::Xml).await;
+    // Plaintext pushes are believed only when the mini program opts in (unsafe; see
+    // wxmini_push_trust.rs for what is refused without it).
+    let (s, a) =
+        e.h.admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account_id}"),
+            Some(json!({"settings": {"allow_plaintext": true}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    assert_eq!(a["settings"]["allow_plaintext"], true);
     let modes = [
         (PushMode::Safe, PushFormat::Xml),
         (PushMode::Safe, PushFormat::Json),

@@ -7,6 +7,11 @@ use std::collections::HashMap;
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        reason: &'static str,
+    },
 }
 
 /// What every function needs to reach its resources. Secrets are named, never given by value.
@@ -22,6 +27,9 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
     /// The queues' redrive limit (`QUEUE_MAX_RECEIVES`, default 5).
     pub max_receives: u32,
+    /// How far (seconds) a plaintext mini-program push's timestamp may be from now
+    /// (`PLAINTEXT_PUSH_WINDOW_SECS`, 1 to 86400; unset: the application's default, 900).
+    pub plaintext_push_window_secs: Option<u32>,
 }
 
 fn var(name: &'static str) -> Result<String, ConfigError> {
@@ -34,7 +42,7 @@ fn var(name: &'static str) -> Result<String, ConfigError> {
 impl AwsConfig {
     /// Read `TABLE_NAME`, `EVENTS_QUEUE_URL`, `EVENTS_DLQ_URL`, `NOTIFY_QUEUE_URL`,
     /// `NOTIFY_DLQ_URL`, `BLOB_BUCKET`, `SECRET_PREFIX`, and optionally `PUBLIC_BASE_URL`,
-    /// `AWS_ENDPOINT_URL`, `QUEUE_MAX_RECEIVES`.
+    /// `AWS_ENDPOINT_URL`, `QUEUE_MAX_RECEIVES`, `PLAINTEXT_PUSH_WINDOW_SECS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut queues = HashMap::new();
         queues.insert(
@@ -62,6 +70,16 @@ impl AwsConfig {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(5),
+            plaintext_push_window_secs: var("PLAINTEXT_PUSH_WINDOW_SECS")
+                .ok()
+                .map(|v| match v.trim().parse::<u32>() {
+                    Ok(n) if (1..=86_400).contains(&n) => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        name: "PLAINTEXT_PUSH_WINDOW_SECS",
+                        reason: "must be a number of seconds from 1 to 86400",
+                    }),
+                })
+                .transpose()?,
         })
     }
 }

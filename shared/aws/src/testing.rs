@@ -117,5 +117,6 @@ pub async fn deployment(admin_token: &str) -> crate::AwsConfig {
         public_base_url: Some("https://complaints.example.com".into()),
         endpoint_url: Some(endpoint().to_string()),
         max_receives: 5,
+        plaintext_push_window_secs: None,
     }
 }

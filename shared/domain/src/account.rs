@@ -323,6 +323,13 @@ pub struct WxminiAppSettings {
     pub authorization: Option<AuthorizationInfo>,
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// Accept plaintext message pushes (manual mode only; default false). UNSAFE: a plaintext
+    /// push's signature covers no body, so anyone who saw one signed URL (proxy logs keep
+    /// query strings) can post their own body within the timestamp window. Needed only when
+    /// the mini program's push is set to plaintext mode or it has no EncodingAESKey; prefer
+    /// safe mode.
+    #[serde(default)]
+    pub allow_plaintext: bool,
 }
 
 /// A WeChat Open Platform third-party platform (第三方平台) used for one-click authorisation.

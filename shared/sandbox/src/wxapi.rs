@@ -503,19 +503,28 @@ impl WechatSim {
 
 /// The query string and body of a push (exposed for tests that tamper with them).
 pub fn seal(p: &PushConfig, cipher_appid: &str, msg: &Value) -> Result<(String, String), String> {
-    let ts = now().to_string();
-    let nonce = rand_hex(10);
+    seal_at(p, cipher_appid, msg, &now().to_string(), &rand_hex(10))
+}
+
+/// [`seal`] with a chosen timestamp and nonce (stale pushes, replayed signed queries).
+pub fn seal_at(
+    p: &PushConfig,
+    cipher_appid: &str,
+    msg: &Value,
+    ts: &str,
+    nonce: &str,
+) -> Result<(String, String), String> {
     let plain = match p.format {
         PushFormat::Xml => to_xml(msg),
         PushFormat::Json => msg.to_string(),
     };
-    let signature = sha1_sorted(&[&p.token, &ts, &nonce]);
+    let signature = sha1_sorted(&[&p.token, ts, nonce]);
     let mut query = format!("signature={signature}&timestamp={ts}&nonce={nonce}");
     if p.mode == PushMode::Plain {
         return Ok((query, plain));
     }
     let encrypt = encrypt(&p.encoding_aes_key, cipher_appid, &plain)?;
-    let msg_signature = sha1_sorted(&[&p.token, &ts, &nonce, &encrypt]);
+    let msg_signature = sha1_sorted(&[&p.token, ts, nonce, &encrypt]);
     query.push_str(&format!("&encrypt_type=aes&msg_signature={msg_signature}"));
     let body = match (p.mode, p.format) {
         (PushMode::Safe, PushFormat::Xml) => format!(

@@ -8,6 +8,11 @@
 //!   appid`.
 //! - Compatible mode carries plaintext fields and `Encrypt`: the encrypted copy is the one
 //!   believed.
+//! - Plaintext mode is signed by `signature` alone, which covers no body and never expires:
+//!   anyone who saw one signed query (proxy logs keep query strings) could post any body with
+//!   it. [`Crypto::open`] refuses plaintext unless the caller opts in ([`Plaintext::Allowed`]),
+//!   and then only within a timestamp window; refusing a replayed (timestamp, nonce,
+//!   signature) with another body needs storage and is the caller's part.
 
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
 use base64::Engine;
@@ -26,6 +31,33 @@ pub enum PushError {
     WrongAppid(String),
     #[error("malformed push: {0}")]
     Malformed(String),
+    /// A plaintext push where only encrypted, signed ones are accepted.
+    #[error("plaintext push where encryption is required")]
+    PlaintextRefused,
+    /// A plaintext push whose timestamp is outside the accepted window.
+    #[error("plaintext push timestamp outside the accepted window")]
+    Stale,
+}
+
+/// What [`Crypto::open`] accepts besides encrypted pushes whose `msg_signature` verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plaintext {
+    /// Nothing else: `encrypt_type=aes` is required (third-party platforms always; manual mini
+    /// programs unless they opted in).
+    Refused,
+    /// Plaintext too, when its `signature` verifies and its `timestamp` is within
+    /// `window_secs` of `now` (Unix seconds).
+    Allowed { now: i64, window_secs: i64 },
+}
+
+/// An opened push.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    /// The message (from the ciphertext when there is one).
+    pub message: Value,
+    /// It came in plaintext: its signature covers no body, so the caller must refuse a replayed
+    /// (timestamp, nonce, signature) that carries another body.
+    pub plaintext: bool,
 }
 
 fn sha1_sorted(parts: &mut [&str]) -> String {
@@ -190,20 +222,37 @@ impl Crypto {
         Ok(base64::engine::general_purpose::STANDARD.encode(out))
     }
 
-    /// Verify and open a push (POST): plaintext, compatible or safe mode, XML or JSON body. The
-    /// message as a JSON object (XML turned into JSON, see [`crate::xml`]).
-    pub fn open(&self, q: &PushQuery, body: &[u8]) -> Result<Value, PushError> {
+    /// Verify and open a push (POST): safe or compatible mode (only the decrypted copy is
+    /// read), or plaintext where `plaintext` allows it; XML or JSON body. The message as a JSON
+    /// object (XML turned into JSON, see [`crate::xml`]).
+    pub fn open(
+        &self,
+        q: &PushQuery,
+        body: &[u8],
+        plaintext: Plaintext,
+    ) -> Result<Opened, PushError> {
         let text =
             std::str::from_utf8(body).map_err(|_| PushError::Malformed("not UTF-8".into()))?;
         let outer = parse(text)?;
         let encrypt = outer["Encrypt"].as_str().filter(|s| !s.is_empty());
-        let encrypted = q.encrypt_type.as_deref() == Some("aes") || encrypt.is_some();
-        if !encrypted {
-            let sig = q.signature.as_deref().ok_or(PushError::BadSignature)?;
-            if !equal(&url_signature(&self.token, &q.timestamp, &q.nonce), sig) {
-                return Err(PushError::BadSignature);
+        let aes = q.encrypt_type.as_deref() == Some("aes");
+        match plaintext {
+            Plaintext::Refused if !aes => return Err(PushError::PlaintextRefused),
+            Plaintext::Allowed { now, window_secs } if !aes && encrypt.is_none() => {
+                let sig = q.signature.as_deref().ok_or(PushError::BadSignature)?;
+                if !equal(&url_signature(&self.token, &q.timestamp, &q.nonce), sig) {
+                    return Err(PushError::BadSignature);
+                }
+                let ts: i64 = q.timestamp.trim().parse().map_err(|_| PushError::Stale)?;
+                if now.abs_diff(ts) > window_secs.unsigned_abs() {
+                    return Err(PushError::Stale);
+                }
+                return Ok(Opened {
+                    message: outer,
+                    plaintext: true,
+                });
             }
-            return Ok(outer);
+            _ => {}
         }
         let encrypt = encrypt
             .ok_or_else(|| PushError::Malformed("encrypt_type=aes without Encrypt".into()))?;
@@ -214,16 +263,22 @@ impl Crypto {
         ) {
             return Err(PushError::BadSignature);
         }
-        parse(&self.decrypt(encrypt)?)
+        Ok(Opened {
+            message: parse(&self.decrypt(encrypt)?)?,
+            plaintext: false,
+        })
     }
 }
 
-/// An XML or JSON message body as a JSON object.
+/// An XML or JSON message body as a JSON object, within [`crate::xml::LIMITS`] (size, depth,
+/// element count), checked before anything is parsed.
 pub fn parse(text: &str) -> Result<Value, PushError> {
+    let malformed = |e: crate::xml::ParseError| PushError::Malformed(e.to_string());
     let t = text.trim_start();
     let v = if t.starts_with('<') {
-        crate::xml::to_json(t).map_err(PushError::Malformed)?
+        crate::xml::to_json(t).map_err(malformed)?
     } else {
+        crate::xml::check_json(t, &crate::xml::LIMITS).map_err(malformed)?;
         serde_json::from_str(t).map_err(|e| PushError::Malformed(format!("JSON: {e}")))?
     };
     if !v.is_object() {
@@ -270,7 +325,11 @@ mod tests {
             "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{}]]></Encrypt></xml>",
             s("encrypt")
         );
-        let msg = c.open(&q, body.as_bytes()).expect("test");
+        let opened = c
+            .open(&q, body.as_bytes(), Plaintext::Refused)
+            .expect("test");
+        assert!(!opened.plaintext);
+        let msg = opened.message;
         assert_eq!(msg["ToUserName"], "gh_10f6c3c3ac5a");
         // Another appid, another signature: refused.
         let other = Crypto::new(
@@ -280,14 +339,17 @@ mod tests {
         )
         .expect("test");
         assert_eq!(
-            other.open(&q, body.as_bytes()),
+            other.open(&q, body.as_bytes(), Plaintext::Refused),
             Err(PushError::WrongAppid(s("appid")))
         );
         let bad = PushQuery {
             msg_signature: Some("0".repeat(40)),
             ..q.clone()
         };
-        assert_eq!(c.open(&bad, body.as_bytes()), Err(PushError::BadSignature));
+        assert_eq!(
+            c.open(&bad, body.as_bytes(), Plaintext::Refused),
+            Err(PushError::BadSignature)
+        );
         let url = PushQuery {
             signature: Some(s("url_check_signature")),
             echostr: Some("hello".into()),
@@ -312,20 +374,79 @@ mod tests {
             );
         }
         let q = PushQuery {
+            signature: Some(url_signature("tok", "1000", "n")),
+            timestamp: "1000".into(),
+            nonce: "n".into(),
+            ..Default::default()
+        };
+        let allowed = Plaintext::Allowed {
+            now: 1000 + 900,
+            window_secs: 900,
+        };
+        let v = c
+            .open(&q, br#"{"MsgType":"event"}"#, allowed)
+            .expect("test");
+        assert!(v.plaintext);
+        assert_eq!(v.message["MsgType"], "event");
+        // Not opted in: refused, however well signed.
+        assert_eq!(
+            c.open(&q, br#"{"MsgType":"event"}"#, Plaintext::Refused),
+            Err(PushError::PlaintextRefused)
+        );
+        // Outside the window, either side.
+        for now in [1000 + 901, 1000 - 901] {
+            assert_eq!(
+                c.open(
+                    &q,
+                    br#"{"MsgType":"event"}"#,
+                    Plaintext::Allowed {
+                        now,
+                        window_secs: 900
+                    }
+                ),
+                Err(PushError::Stale)
+            );
+        }
+        let wrong = PushQuery {
+            signature: Some(url_signature("other", "1000", "n")),
+            ..q.clone()
+        };
+        assert_eq!(
+            c.open(&wrong, b"<xml><a>1</a></xml>", allowed),
+            Err(PushError::BadSignature)
+        );
+        // A plaintext body under encrypt_type=aes is not let through on the plaintext rule.
+        let aes = PushQuery {
+            encrypt_type: Some("aes".into()),
+            ..q
+        };
+        assert!(matches!(
+            c.open(&aes, br#"{"MsgType":"event"}"#, allowed),
+            Err(PushError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_deeply_nested_body_is_malformed_not_a_crash() {
+        let c = Crypto::new("tok", None, "wx1").expect("test");
+        let q = PushQuery {
             signature: Some(url_signature("tok", "1", "n")),
             timestamp: "1".into(),
             nonce: "n".into(),
             ..Default::default()
         };
-        let v = c.open(&q, br#"{"MsgType":"event"}"#).expect("test");
-        assert_eq!(v["MsgType"], "event");
-        let wrong = PushQuery {
-            signature: Some(url_signature("other", "1", "n")),
-            ..q
+        let allowed = Plaintext::Allowed {
+            now: 1,
+            window_secs: 900,
         };
-        assert_eq!(
-            c.open(&wrong, b"<xml><a>1</a></xml>"),
-            Err(PushError::BadSignature)
-        );
+        for body in [
+            format!("{}{}", "<a>".repeat(5_000), "</a>".repeat(5_000)),
+            format!("{}{}", "[".repeat(5_000), "]".repeat(5_000)),
+        ] {
+            assert!(matches!(
+                c.open(&q, body.as_bytes(), allowed),
+                Err(PushError::Malformed(_))
+            ));
+        }
     }
 }

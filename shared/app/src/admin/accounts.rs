@@ -140,6 +140,12 @@ async fn check_settings(state: &AppState, settings: &AccountSettings) -> Result<
                 }
                 (WxminiMode::Manual, None) => {}
             }
+            if s.allow_plaintext && s.mode == WxminiMode::Authorised {
+                return Err(ApiError::field(
+                    "settings.allow_plaintext",
+                    "only a manual mini program may accept plaintext pushes (a third-party platform's pushes are always encrypted)",
+                ));
+            }
             if let Some(r) = &s.auto_response {
                 validate::text_controls("settings.auto_response.text", &r.text)?;
                 if r.text.chars().count() > 500 {

@@ -812,7 +812,8 @@ pub struct MediaQuery {
     pub filename: Option<String>,
 }
 
-const MEDIA_LIMIT: usize = 2 * 1024 * 1024;
+/// Evidence images: at most 2 MiB (the route's body limit).
+pub const MEDIA_LIMIT: usize = 2 * 1024 * 1024;
 
 fn sniff(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -838,8 +839,18 @@ pub async fn upload_media(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<MediaQuery>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::Invalid {
+                field: None,
+                message: "the request body could not be read".into(),
+            }
+        }
+    })?;
     if body.len() > MEDIA_LIMIT {
         return Err(ApiError::PayloadTooLarge);
     }

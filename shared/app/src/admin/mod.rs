@@ -119,7 +119,12 @@ pub fn router() -> Router<AppState> {
             "/complaints/{id}/media/{n}",
             get(complaints::download_media),
         )
-        .route("/media", post(complaints::upload_media))
+        .route(
+            "/media",
+            post(complaints::upload_media).layer(axum::extract::DefaultBodyLimit::max(
+                complaints::MEDIA_LIMIT,
+            )),
+        )
         .route("/violations", get(complaints::list_violations))
         .route("/deliveries", get(complaints::list_deliveries))
         .route("/dead-letters", get(dead_letters::list_dead_letters))

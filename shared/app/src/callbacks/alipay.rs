@@ -24,6 +24,9 @@ pub mod jobs {
     pub const RISK_COMPLAINT: &str = "alipay.risk_complaint";
 }
 
+/// Alipay's messages have a couple of dozen form fields; more is refused before verifying.
+pub const MAX_FORM_FIELDS: usize = 200;
+
 fn answer(status: StatusCode, body: &'static str) -> Response {
     (status, [("content-type", "text/plain;charset=utf-8")], body).into_response()
 }
@@ -52,8 +55,15 @@ async fn alipay_key(state: &AppState, account_id: &str) -> Option<rsa::RsaPublic
 pub async fn receive(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
-    body: Bytes,
+    body: super::CallbackBody,
 ) -> Response {
+    let body: Bytes = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(reason = %e, "message body refused");
+            return answer(StatusCode::BAD_REQUEST, "fail");
+        }
+    };
     let account = match AccountRepo::new(&*state.ports.records)
         .find_by_platform_id("alipay", &app_id)
         .await
@@ -68,6 +78,13 @@ pub async fn receive(
             return answer(StatusCode::SERVICE_UNAVAILABLE, "fail");
         }
     };
+    if url::form_urlencoded::parse(&body)
+        .nth(MAX_FORM_FIELDS)
+        .is_some()
+    {
+        tracing::warn!(limit = MAX_FORM_FIELDS, "message with too many form fields");
+        return answer(StatusCode::BAD_REQUEST, "fail");
+    }
     let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if get("sign").is_none() {

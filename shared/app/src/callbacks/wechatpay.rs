@@ -35,8 +35,18 @@ pub async fn receive(
     State(state): State<AppState>,
     Path((mchid, kind)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: super::CallbackBody,
 ) -> Response {
+    let body: Bytes = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(reason = %e, "callback body refused");
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "the body is too large or unreadable",
+            );
+        }
+    };
     let (job_type, event_prefix) = match kind.as_str() {
         "complaints" => (jobs::COMPLAINT, "COMPLAINT."),
         "violations" => (jobs::VIOLATION, "VIOLATION."),

@@ -8,15 +8,21 @@
 //! - `POST /callbacks/wxopen/{component_appid}/events`: `component_verify_ticket` (kept in the
 //!   token cache) and authorized / updateauthorized / unauthorized (queued for the worker).
 //!
-//! Plaintext, compatible and safe modes, XML or JSON. No timestamp window (WeChat retries
-//! later); a `complaint_callback` is deduped on complaint id + status + `CreateTime` and durably
-//! queued before `success`. Answers (DESIGN.md): `success`; 401 bad signature or another app's
-//! ciphertext; 400 malformed or undecryptable; 404 unknown app; 503 store or queue unavailable.
+//! Safe and compatible modes (only the decrypted copy is read), XML or JSON. The third-party
+//! platform's endpoints accept nothing else. A manual mini program accepts plaintext only when
+//! its settings say `allow_plaintext` (unsafe: the signature covers no body): then the
+//! timestamp must be within the window (`PLAINTEXT_PUSH_WINDOW_SECS`, default 15 minutes) and a
+//! (timestamp, nonce, signature) seen before must carry the same body (see [`super::replay`]).
+//! Encrypted pushes have no window (WeChat retries later). A `complaint_callback` is deduped on
+//! complaint id + status + `CreateTime` and durably queued before `success`. Answers
+//! (DESIGN.md): `success`; 401 bad signature, another app's ciphertext, plaintext where
+//! encryption is required, a stale plaintext push, or a replayed one with another body; 400
+//! malformed (or over the size, depth and element limits) or undecryptable; 404 unknown app;
+//! 503 store or queue unavailable.
 
 use crate::platforms::wechat::{component_by_appid, tokens};
 use crate::repo::AccountRepo;
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,7 +30,7 @@ use domain::account::{Account, AccountSettings, Credentials, WxminiMode};
 use domain::job::{JobEnvelope, queues};
 use domain::ports::{Accepted, InboxError};
 use serde_json::{Value, json};
-use wechat::crypt::{Crypto, PushError, PushQuery};
+use wechat::crypt::{Crypto, Opened, Plaintext, PushError, PushQuery};
 use wechat::xml;
 
 pub mod jobs {
@@ -58,6 +64,58 @@ fn refused(e: &PushError) -> Response {
             tracing::warn!(reason = %m, "malformed push");
             answer(StatusCode::BAD_REQUEST, "fail")
         }
+        PushError::PlaintextRefused => {
+            tracing::warn!("plaintext push where encryption is required; refused");
+            answer(StatusCode::UNAUTHORIZED, "fail")
+        }
+        PushError::Stale => {
+            tracing::warn!("plaintext push outside the timestamp window; refused");
+            answer(StatusCode::UNAUTHORIZED, "fail")
+        }
+    }
+}
+
+/// What a manual mini program accepts besides encrypted pushes.
+fn plaintext_rule(state: &AppState, account: &Account) -> Plaintext {
+    match &account.settings {
+        AccountSettings::WxminiApp(s) if s.allow_plaintext && s.mode == WxminiMode::Manual => {
+            Plaintext::Allowed {
+                now: state.ports.clock.now().timestamp(),
+                window_secs: state.plaintext_push_window_secs,
+            }
+        }
+        _ => Plaintext::Refused,
+    }
+}
+
+/// A plaintext push's (timestamp, nonce, signature) must not have carried another body before.
+async fn not_replayed(
+    state: &AppState,
+    appid: &str,
+    q: &PushQuery,
+    body: &[u8],
+) -> Result<(), Response> {
+    let triple = (
+        q.timestamp.as_str(),
+        q.nonce.as_str(),
+        q.signature.as_deref().unwrap_or_default(),
+    );
+    match super::replay::check(
+        &*state.ports.records,
+        appid,
+        triple,
+        body,
+        state.ports.clock.now().timestamp(),
+        state.plaintext_push_window_secs,
+    )
+    .await
+    {
+        Ok(super::replay::Replay::Fresh) => Ok(()),
+        Ok(super::replay::Replay::Forged) => {
+            tracing::warn!("plaintext push replays a signed query with another body; refused");
+            Err(answer(StatusCode::UNAUTHORIZED, "fail"))
+        }
+        Err(e) => Err(unavailable(&e)),
     }
 }
 
@@ -165,14 +223,27 @@ pub async fn receive(
     State(state): State<AppState>,
     Path(appid): Path<String>,
     RawQuery(raw): RawQuery,
-    body: Bytes,
+    body: super::CallbackBody,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(reason = %e, "push body refused");
+            return answer(StatusCode::BAD_REQUEST, "fail");
+        }
+    };
     let (account, crypto) = match manual(&state, &appid).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    match crypto.open(&query(&raw), &body) {
-        Ok(msg) => accept_message(&state, &account, &appid, msg).await,
+    let q = query(&raw);
+    match crypto.open(&q, &body, plaintext_rule(&state, &account)) {
+        Ok(Opened { message, plaintext }) => {
+            if plaintext && let Err(r) = not_replayed(&state, &appid, &q, &body).await {
+                return r;
+            }
+            accept_message(&state, &account, &appid, message).await
+        }
         Err(e) => refused(&e),
     }
 }
@@ -182,8 +253,15 @@ pub async fn receive_authorised(
     State(state): State<AppState>,
     Path((component_appid, appid)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
-    body: Bytes,
+    body: super::CallbackBody,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(reason = %e, "push body refused");
+            return answer(StatusCode::BAD_REQUEST, "fail");
+        }
+    };
     let (component, crypto) = match component_crypto(&state, &component_appid).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -205,8 +283,8 @@ pub async fn receive_authorised(
         }
         Err(e) => return unavailable(&e),
     };
-    match crypto.open(&query(&raw), &body) {
-        Ok(msg) => accept_message(&state, &account, &appid, msg).await,
+    match crypto.open(&query(&raw), &body, Plaintext::Refused) {
+        Ok(opened) => accept_message(&state, &account, &appid, opened.message).await,
         Err(e) => refused(&e),
     }
 }
@@ -281,14 +359,21 @@ pub async fn events(
     State(state): State<AppState>,
     Path(component_appid): Path<String>,
     RawQuery(raw): RawQuery,
-    body: Bytes,
+    body: super::CallbackBody,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(reason = %e, "push body refused");
+            return answer(StatusCode::BAD_REQUEST, "fail");
+        }
+    };
     let (component, crypto) = match component_crypto(&state, &component_appid).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let msg = match crypto.open(&query(&raw), &body) {
-        Ok(m) => m,
+    let msg = match crypto.open(&query(&raw), &body, Plaintext::Refused) {
+        Ok(opened) => opened.message,
         Err(e) => return refused(&e),
     };
     let info_type = msg["InfoType"].as_str().unwrap_or_default().to_string();
