@@ -994,6 +994,13 @@ async fn scoped_tokens_cannot_move_where_account_secrets_go() {
             json!({"payment": {"account_id": pay, "sub_mchid": "1900000201"}}),
             "settings.payment.account_id",
         ),
+        (
+            h.create(json!({"kind": "wxmini_app", "name": "Mini 3", "settings": {
+                "appid": "wx4444444444444444", "mode": "manual"}}))
+                .await,
+            json!({"allow_plaintext": true}),
+            "settings.allow_plaintext",
+        ),
     ];
     for (id, patch, field) in &accounts {
         let path = format!("/admin/v1/accounts/{id}");

@@ -45,7 +45,8 @@ pub struct CreateAccount {
 /// `PATCH /accounts/{id}`: fields given replace; `settings` is a JSON merge patch (RFC 7396).
 /// Only a scope-`all` token may change where the account's secrets are sent:
 /// `settings.api_base_url`, `settings.auth_page_base_url`, `settings.component_account_id` and
-/// `settings.payment.account_id` (403 naming the field; sending the stored value is no change).
+/// `settings.payment.account_id`, and whether a mini program trusts plaintext pushes
+/// (`settings.allow_plaintext`) (403 naming the field; sending the stored value is no change).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAccount {
@@ -246,6 +247,14 @@ fn check_destinations(
 ) -> Result<(), ApiError> {
     if caller.scope.is_all() {
         return Ok(());
+    }
+    if let (AccountSettings::WxminiApp(before), AccountSettings::WxminiApp(after)) = (old, new) {
+        if before.allow_plaintext != after.allow_plaintext {
+            return Err(ApiError::forbidden_field(
+                "settings.allow_plaintext",
+                "decides whether unencrypted pushes, whose signature covers no body, are trusted; only a token with scope \"all\" may change it",
+            ));
+        }
     }
     for ((field, before), (_, after)) in secret_destinations(old)
         .into_iter()
