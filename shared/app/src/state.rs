@@ -33,6 +33,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Fault injection for crash tests (`COMPLAINT_DESK_FAULT`); none in production.
     pub fault_point: Option<Arc<str>>,
+    /// The health check's last result (it probes the store at most every few seconds).
+    pub health: Arc<crate::health::Health>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             http: reqwest::Client::new(),
             fault_point: None,
             notifier: Default::default(),
+            health: Arc::default(),
         }
     }
 
