@@ -108,7 +108,10 @@ async fn a_callback_gets_its_answer_within_a_second_while_idle_sockets_fill_the_
     let dir = tempfile::tempdir().expect("dir");
     let server = Server::start(
         dir.path(),
-        &[("ADMIN_TOKEN", ADMIN), ("MAX_CONNECTIONS", &CAP.to_string())],
+        &[
+            ("ADMIN_TOKEN", ADMIN),
+            ("MAX_CONNECTIONS", &CAP.to_string()),
+        ],
     );
     let (_sim, form) = alipay_account(&server).await;
     let target = addr(&server);
@@ -212,11 +215,22 @@ async fn idle_keep_alive_outlives_the_head_timeout_then_closes() {
         ],
     );
     let mut s = TcpStream::connect(addr(&server)).await.expect("connect");
-    assert!(keep_alive_get(&mut s, "/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(
+        keep_alive_get(&mut s, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
     // Idle longer than the head timeout: still open, and serves the next request.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!closed_by_server(&s), "closed by the head timeout while idle");
-    assert!(keep_alive_get(&mut s, "/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(
+        !closed_by_server(&s),
+        "closed by the head timeout while idle"
+    );
+    assert!(
+        keep_alive_get(&mut s, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
     // Then idle past the idle timeout: closed.
     let started = Instant::now();
     assert!(wait_closed(&mut s, Duration::from_secs(10)).await);
@@ -279,11 +293,7 @@ async fn data_directory_database_and_blobs_are_the_owners_only() {
         )
         .await;
     assert!(s < 300, "{s} {b}");
-    let png = [
-        b"\x89PNG\r\n\x1a\n".as_slice(),
-        &[0u8; 64],
-    ]
-    .concat();
+    let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &[0u8; 64]].concat();
     let res = reqwest::Client::new()
         .post(server.url("/admin/v1/media?filename=proof.png"))
         .bearer_auth(ADMIN)
@@ -292,10 +302,20 @@ async fn data_directory_database_and_blobs_are_the_owners_only() {
         .send()
         .await
         .expect("upload");
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(
+        res.status(),
+        201,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
 
     assert_eq!(mode(&data), 0o700, "data directory");
-    for f in ["complaint-desk.db", "complaint-desk.db-wal", "complaint-desk.db-shm", "master.key"] {
+    for f in [
+        "complaint-desk.db",
+        "complaint-desk.db-wal",
+        "complaint-desk.db-shm",
+        "master.key",
+    ] {
         let p = data.join(f);
         assert!(p.exists(), "{f} missing");
         assert_eq!(mode(&p), 0o600, "{f}");
@@ -388,7 +408,9 @@ async fn healthz_answers_503_when_the_disk_is_full_and_200_once_it_is_not() {
     let v: Value = res.json().await.expect("json");
     assert_eq!(v["status"], "unavailable", "{v}");
     assert!(
-        v["failing"].as_array().is_some_and(|f| f.contains(&json!("writer"))),
+        v["failing"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("writer"))),
         "{v}"
     );
     assert_eq!(v["writer"]["ok"], false, "{v}");

@@ -84,21 +84,20 @@ async fn check(state: &AppState) -> Checked {
         None
     } else {
         let started = Instant::now();
-        let failure =
-            match tokio::time::timeout(PROBE_TIMEOUT, ports.records.probe_write()).await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %crate::error::chain(&e), "health: the probe write failed");
-                    Some("the store refused a write".to_string())
-                }
-                Err(_) => {
-                    tracing::error!("health: the probe write did not finish in time");
-                    Some(format!(
-                        "a write did not finish within {} s",
-                        PROBE_TIMEOUT.as_secs()
-                    ))
-                }
-            };
+        let failure = match tokio::time::timeout(PROBE_TIMEOUT, ports.records.probe_write()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                tracing::error!(error = %crate::error::chain(&e), "health: the probe write failed");
+                Some("the store refused a write".to_string())
+            }
+            Err(_) => {
+                tracing::error!("health: the probe write did not finish in time");
+                Some(format!(
+                    "a write did not finish within {} s",
+                    PROBE_TIMEOUT.as_secs()
+                ))
+            }
+        };
         // The adapter's own record of the probe says more precisely what failed.
         Some(match ports.records.last_write() {
             Some(w) if w.at >= started && w.failure.is_some() == failure.is_some() => w,

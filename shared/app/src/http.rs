@@ -3,11 +3,11 @@
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::state::AppState;
+use axum::Router;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 
 /// Request bodies larger than this are refused.

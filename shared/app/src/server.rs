@@ -352,7 +352,10 @@ impl Tracker {
                 other => other,
             });
             if closed {
-                tracing::debug!(conn = conn.id, "at the connection cap: idle connection closed");
+                tracing::debug!(
+                    conn = conn.id,
+                    "at the connection cap: idle connection closed"
+                );
                 return;
             }
         }
@@ -489,8 +492,7 @@ async fn handle(
         }
         Ok(Err(_)) => {
             return Ok(close(
-                ApiError::InvalidJson("the request body could not be read".into())
-                    .into_response(),
+                ApiError::InvalidJson("the request body could not be read".into()).into_response(),
             ));
         }
         Err(_) => return Ok(close(ApiError::RequestTimeout.into_response())),

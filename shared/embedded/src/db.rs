@@ -51,7 +51,9 @@ pub(crate) trait SqliteCause {
 }
 
 /// The first `rusqlite::Error` in an error's source chain.
-pub(crate) fn find_sqlite(e: &(dyn std::error::Error + 'static)) -> Option<&rusqlite::Error> {
+pub(crate) fn find_sqlite<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rusqlite::Error> {
     let mut cur = Some(e);
     while let Some(err) = cur {
         if let Some(s) = err.downcast_ref::<rusqlite::Error>() {

@@ -175,11 +175,8 @@ async fn database_files_left_wider_by_an_older_version_are_narrowed() {
             .await
             .expect("write");
         for f in ["desk.db", "desk.db-wal", "desk.db-shm"] {
-            std::fs::set_permissions(
-                dir.path().join(f),
-                std::fs::Permissions::from_mode(0o644),
-            )
-            .expect("chmod");
+            std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o644))
+                .expect("chmod");
         }
         // Another connection keeps -wal and -shm in place while the database is reopened.
         let _again = Db::open(&path).expect("reopen");
@@ -221,7 +218,10 @@ async fn the_writer_outcome_follows_real_writes_and_probes() {
     let store = SqliteRecordStore::new(db.clone());
     assert_eq!(store.last_write(), None, "no write yet");
     store
-        .query(&domain::ports::Query::partition(domain::ports::Index::Primary, "A#1"))
+        .query(&domain::ports::Query::partition(
+            domain::ports::Index::Primary,
+            "A#1",
+        ))
         .await
         .expect("read");
     assert_eq!(store.last_write(), None, "a read is not a write");
