@@ -20,7 +20,7 @@ pub enum DbError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("cannot restrict the database file {path} to its owner")]
+    #[error("cannot create or restrict the database file {path} (owner only, 0600)")]
     Permissions {
         path: PathBuf,
         #[source]
