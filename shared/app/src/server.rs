@@ -201,7 +201,10 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
         };
         let stream = match accepted {
-            Ok((stream, _)) => stream,
+            Ok((stream, remote)) => {
+                tracing::trace!(%remote, "connection accepted");
+                stream
+            }
             Err(e) => {
                 // Out of descriptors or a connection reset before accept: wait a little so
                 // the loop does not spin, then go on.
@@ -231,6 +234,7 @@ pub async fn serve(
         let tracker = tracker.clone();
         tokio::spawn(async move {
             serve_connection(stream, router, limits, conn.clone(), shutdown).await;
+            tracing::trace!(conn = conn.id, "connection closed");
             tracker.forget(conn.id);
             drop(permit);
         });
