@@ -59,6 +59,8 @@ struct Cli {
     #[arg(long, env = "PLAINTEXT_PUSH_WINDOW_SECS", default_value_t = 900,
         value_parser = clap::value_parser!(u32).range(1..=86_400))]
     plaintext_push_window_secs: u32,
+    #[command(flatten)]
+    server: app::server::ServerArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -76,6 +78,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Command::Demo) = cli.command {
         return demo::run().await;
     }
+    // Before any file exists: the data directory, the database (with its -wal and -shm) and
+    // the blobs are the owner's only from the moment they are created.
+    app::server::owner_only_umask();
     app::telemetry::init(cli.log_format);
     if let Some(u) = &cli.public_base_url
         && u.scheme() != "https"
@@ -83,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!(public_base_url = %u, "PUBLIC_BASE_URL is not https; the platforms only call HTTPS addresses");
     }
 
-    std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+    embedded::create_private_dir(&cli.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
             cli.data_dir.display()
@@ -152,7 +157,15 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("shutting down: no new requests; finishing jobs in progress");
         stop.cancel();
     });
-    app::http::serve(listener, router, shutdown.clone()).await?;
+    let limits = cli.server.limits();
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_timeout_secs = limits.header_timeout.as_secs(),
+        body_timeout_secs = limits.body_timeout.as_secs(),
+        idle_timeout_secs = limits.idle_timeout.as_secs(),
+        "server limits"
+    );
+    app::server::serve(listener, router, limits, shutdown.clone()).await?;
     while workers.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())

@@ -15,7 +15,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: `invalid_request`, `invalid_json`, `unauthorized`,
-    /// `forbidden`, `not_found`, `conflict`, `unsupported_media_type`, `payload_too_large`,
+    /// `forbidden`, `not_found`, `conflict`, `unsupported_media_type`, `payload_too_large`, `request_timeout`,
     /// `platform_error`, `internal`, `unavailable`.
     pub code: &'static str,
     pub message: String,
@@ -50,6 +50,8 @@ pub enum ApiError {
     Conflict(String),
     UnsupportedMediaType(String),
     PayloadTooLarge,
+    /// 408: the request body did not arrive in time.
+    RequestTimeout,
     /// 502: the platform refused or failed; its own code and message are passed on.
     Platform(String),
     /// 503: a dependency (store, queue, secrets) is unavailable; retrying may help.
@@ -91,6 +93,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Platform(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,6 +135,11 @@ impl IntoResponse for ApiError {
                 "payload_too_large",
                 "the request body is larger than the limit (1 MiB; evidence images 2 MiB)"
                     .to_string(),
+                None,
+            ),
+            ApiError::RequestTimeout => (
+                "request_timeout",
+                "the request body did not arrive in time".to_string(),
                 None,
             ),
             ApiError::Platform(m) => ("platform_error", m, None),

@@ -3,13 +3,12 @@
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::state::AppState;
-use axum::extract::{FromRequest, Request, State};
+use axum::Router;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::response::Response;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 /// Request bodies larger than this are refused (413 in the JSON error envelope). Routes with
 /// their own limit: callbacks [`crate::callbacks::CALLBACK_BODY_LIMIT`] (64 KiB, answered
@@ -158,32 +157,6 @@ pub async fn request_id(req: Request, next: Next) -> Response {
     res
 }
 
-/// `GET /healthz`: 200 when the store and the queue answer.
-pub async fn healthz(State(state): State<AppState>) -> Response {
-    let records = state.ports.records.ping().await;
-    let queue = state.ports.queue.ping().await;
-    match (records, queue) {
-        (Ok(()), Ok(())) => (StatusCode::OK, Json(json!({"status": "ok"}))).into_response(),
-        (r, q) => {
-            if let Err(e) = &r {
-                tracing::error!(error = %crate::error::chain(e), "health: records unavailable");
-            }
-            if let Err(e) = &q {
-                tracing::error!(error = %crate::error::chain(e), "health: queue unavailable");
-            }
-            let failing: Vec<&str> = [("records", r.is_err()), ("queue", q.is_err())]
-                .into_iter()
-                .filter_map(|(n, bad)| bad.then_some(n))
-                .collect();
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "failing": failing})),
-            )
-                .into_response()
-        }
-    }
-}
-
 async fn fallback() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
@@ -192,7 +165,7 @@ async fn fallback() -> ApiError {
 /// platforms are added). The same router runs in the embedded binary and in Lambda.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", axum::routing::get(healthz))
+        .route("/healthz", axum::routing::get(crate::health::healthz))
         .merge(crate::admin::router())
         .merge(crate::callbacks::router())
         .merge(crate::wxopen::router())
@@ -205,7 +178,7 @@ pub fn router(state: AppState) -> Router {
 /// Only the platform callbacks and the health check (the callback Lambda functions).
 pub fn callback_router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", axum::routing::get(healthz))
+        .route("/healthz", axum::routing::get(crate::health::healthz))
         .merge(crate::callbacks::router())
         .fallback(fallback)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
@@ -213,15 +186,20 @@ pub fn callback_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serve `router` until `shutdown` is cancelled, then finish the requests in flight.
+/// Serve `router` with the default limits (see [`crate::server`]) until `shutdown` is
+/// cancelled, then finish the requests in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    crate::server::serve(
+        listener,
+        router,
+        crate::server::ServerLimits::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

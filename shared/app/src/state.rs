@@ -36,6 +36,8 @@ pub struct AppState {
     /// How far (seconds, either way) a plaintext mini-program push's timestamp may be from now
     /// (`PLAINTEXT_PUSH_WINDOW_SECS`).
     pub plaintext_push_window_secs: i64,
+    /// The health check's last result (it probes the store at most every few seconds).
+    pub health: Arc<crate::health::Health>,
 }
 
 /// The default of [`AppState::plaintext_push_window_secs`]: 15 minutes.
@@ -53,6 +55,7 @@ impl AppState {
             fault_point: None,
             notifier: Default::default(),
             plaintext_push_window_secs: PLAINTEXT_PUSH_WINDOW_SECS,
+            health: Arc::default(),
         }
     }
 

@@ -653,4 +653,21 @@ impl RecordStore for DynamoRecordStore {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    /// One small item rewritten (`SYSTEM`/`HEALTH`): the table accepts writes.
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        let mut item = key("SYSTEM", "HEALTH");
+        item.insert(
+            "at".to_string(),
+            AttributeValue::N(chrono::Utc::now().timestamp().to_string()),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }

@@ -72,6 +72,7 @@ macro_rules! record_store_suite {
                 expired_items_are_absent_and_can_be_recreated,
                 foreign_cursor_is_rejected,
                 empty_key_conditions_are_refused,
+                probe_write_succeeds_and_leaves_no_visible_record,
             ]
         );
     };

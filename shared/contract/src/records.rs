@@ -399,3 +399,18 @@ pub async fn empty_key_conditions_are_refused(store: &dyn RecordStore) {
         assert!(matches!(err, StoreError::Invalid(_)), "{q:?}: {err:?}");
     }
 }
+
+/// The health check's probe write works on a healthy store, again and again, and writes
+/// nothing a query over user partitions could see.
+pub async fn probe_write_succeeds_and_leaves_no_visible_record(store: &dyn RecordStore) {
+    store.probe_write().await.expect("probe");
+    store.probe_write().await.expect("second probe");
+    let page = store
+        .query(&Query::partition(Index::Primary, "p"))
+        .await
+        .expect("query");
+    assert!(page.items.is_empty(), "{:?}", page.items);
+    if let Some(w) = store.last_write() {
+        assert_eq!(w.failure, None, "the adapter saw the probe succeed");
+    }
+}

@@ -249,6 +249,22 @@ pub trait RecordStore: Send + Sync {
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
     /// Usable right now (health check).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// One small real write (the health check's probe when no other write happened lately):
+    /// the store can write right now.
+    async fn probe_write(&self) -> Result<(), StoreError>;
+    /// The outcome of the newest write this process attempted, when the adapter tracks it
+    /// (the embedded store does; None means "unknown", and the health check probes).
+    fn last_write(&self) -> Option<WriteOutcome> {
+        None
+    }
+}
+
+/// How the newest write went: when, and if it failed, a short description that is safe to
+/// show to anyone (no paths, no data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub at: std::time::Instant,
+    pub failure: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

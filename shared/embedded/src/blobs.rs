@@ -5,7 +5,8 @@ use domain::ports::{Blob, BlobError, BlobStore, valid_blob_key};
 use std::path::{Path, PathBuf};
 
 /// Each blob is `<root>/data/<key>` with its content type in `<root>/meta/<key>`; writes go to
-/// a temporary file, are synced, then renamed into place.
+/// a temporary file, are synced, then renamed into place. Folders are created `0700`, files
+/// `0600`.
 #[derive(Debug, Clone)]
 pub struct FileBlobStore {
     root: PathBuf,
@@ -34,9 +35,17 @@ fn io(e: std::io::Error) -> BlobError {
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    crate::create_private_dir(dir)?;
     let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        // The owner's only from creation (blobs are evidence images from buyers).
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)

@@ -24,6 +24,12 @@ impl SqliteInbox {
 
 struct Ie(InboxError);
 
+impl crate::db::SqliteCause for Ie {
+    fn sqlite_cause(&self) -> Option<&rusqlite::Error> {
+        crate::db::find_sqlite(&self.0)
+    }
+}
+
 impl From<DbError> for Ie {
     fn from(e: DbError) -> Self {
         Ie(InboxError::Unavailable(Box::new(e)))

@@ -15,6 +15,19 @@ pub use queue::{QueueSettings, SqliteQueue};
 pub use records::SqliteRecordStore;
 pub use secrets::{MasterKey, MasterKeyError, SqliteSecretStore};
 
+/// Create a folder (and its missing parents) readable by its owner only (`0700`). A folder
+/// that already exists keeps its mode.
+pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
 /// Milliseconds since the epoch (the queue's time unit).
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

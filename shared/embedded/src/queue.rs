@@ -141,6 +141,12 @@ impl SqliteQueue {
 
 struct Qe(QueueError);
 
+impl crate::db::SqliteCause for Qe {
+    fn sqlite_cause(&self) -> Option<&rusqlite::Error> {
+        crate::db::find_sqlite(&self.0)
+    }
+}
+
 impl From<DbError> for Qe {
     fn from(e: DbError) -> Self {
         Qe(QueueError::Unavailable(Box::new(e)))

@@ -22,6 +22,12 @@ impl SqliteRecordStore {
 
 struct E(StoreError);
 
+impl crate::db::SqliteCause for E {
+    fn sqlite_cause(&self) -> Option<&rusqlite::Error> {
+        crate::db::find_sqlite(&self.0)
+    }
+}
+
 impl From<DbError> for E {
     fn from(e: DbError) -> Self {
         E(StoreError::Unavailable(Box::new(e)))
@@ -417,5 +423,16 @@ impl RecordStore for SqliteRecordStore {
             })
             .await
             .map_err(|e| e.0)
+    }
+
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        self.db
+            .probe_write()
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))
+    }
+
+    fn last_write(&self) -> Option<domain::ports::WriteOutcome> {
+        self.db.last_write()
     }
 }

@@ -84,7 +84,7 @@ impl MasterKey {
     fn write_new(&self, path: &Path) -> std::io::Result<()> {
         use std::io::Write;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::create_private_dir(dir)?;
         }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -125,6 +125,12 @@ impl std::fmt::Debug for SqliteSecretStore {
 }
 
 struct Se(SecretError);
+
+impl crate::db::SqliteCause for Se {
+    fn sqlite_cause(&self) -> Option<&rusqlite::Error> {
+        crate::db::find_sqlite(&self.0)
+    }
+}
 
 impl From<DbError> for Se {
     fn from(e: DbError) -> Self {

@@ -135,3 +135,104 @@ async fn two_connections_share_one_queue() {
         .expect("receive");
     assert!(again.is_empty());
 }
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+}
+
+/// With the usual umask (022) of whoever embeds the adapters, the database and the `-wal` and
+/// `-shm` files SQLite creates are still the owner's only.
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_the_owners_only_from_creation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("desk.db");
+    let db = Db::open(&path).expect("db");
+    let store = SqliteRecordStore::new(db.clone());
+    store
+        .create(Item::new("A#1", "META", serde_json::json!({"x": 1})))
+        .await
+        .expect("write");
+    for f in ["desk.db", "desk.db-wal", "desk.db-shm"] {
+        let p = dir.path().join(f);
+        assert!(p.exists(), "{f} missing");
+        assert_eq!(mode(&p), 0o600, "{f}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_left_wider_by_an_older_version_are_narrowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("desk.db");
+    {
+        let db = Db::open(&path).expect("db");
+        SqliteRecordStore::new(db.clone())
+            .create(Item::new("A#1", "META", serde_json::json!({"x": 1})))
+            .await
+            .expect("write");
+        for f in ["desk.db", "desk.db-wal", "desk.db-shm"] {
+            std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o644))
+                .expect("chmod");
+        }
+        // Another connection keeps -wal and -shm in place while the database is reopened.
+        let _again = Db::open(&path).expect("reopen");
+        for f in ["desk.db", "desk.db-wal", "desk.db-shm"] {
+            assert_eq!(mode(&dir.path().join(f)), 0o600, "{f}");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn blobs_and_their_folders_are_the_owners_only() {
+    use domain::ports::{Blob, BlobStore};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("blobs");
+    let blobs = embedded::FileBlobStore::new(&root);
+    blobs
+        .put(
+            "media/med_1",
+            Blob {
+                bytes: b"\x89PNG".to_vec(),
+                content_type: "image/png".into(),
+            },
+        )
+        .await
+        .expect("put");
+    for d in ["", "data", "data/media", "meta", "meta/media"] {
+        assert_eq!(mode(&root.join(d)), 0o700, "{d}");
+    }
+    for f in ["data/media/med_1", "meta/media/med_1"] {
+        assert_eq!(mode(&root.join(f)), 0o600, "{f}");
+    }
+}
+
+#[tokio::test]
+async fn the_writer_outcome_follows_real_writes_and_probes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::open(dir.path().join("desk.db")).expect("db");
+    let store = SqliteRecordStore::new(db.clone());
+    assert_eq!(store.last_write(), None, "no write yet");
+    store
+        .query(&domain::ports::Query::partition(
+            domain::ports::Index::Primary,
+            "A#1",
+        ))
+        .await
+        .expect("read");
+    assert_eq!(store.last_write(), None, "a read is not a write");
+    store
+        .create(Item::new("A#1", "META", serde_json::json!({"x": 1})))
+        .await
+        .expect("write");
+    let first = store.last_write().expect("recorded");
+    assert_eq!(first.failure, None);
+    store.probe_write().await.expect("probe");
+    let second = store.last_write().expect("recorded");
+    assert!(second.at > first.at);
+    assert_eq!(second.failure, None);
+}

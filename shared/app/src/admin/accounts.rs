@@ -248,13 +248,13 @@ fn check_destinations(
     if caller.scope.is_all() {
         return Ok(());
     }
-    if let (AccountSettings::WxminiApp(before), AccountSettings::WxminiApp(after)) = (old, new) {
-        if before.allow_plaintext != after.allow_plaintext {
-            return Err(ApiError::forbidden_field(
-                "settings.allow_plaintext",
-                "decides whether unencrypted pushes, whose signature covers no body, are trusted; only a token with scope \"all\" may change it",
-            ));
-        }
+    if let (AccountSettings::WxminiApp(before), AccountSettings::WxminiApp(after)) = (old, new)
+        && before.allow_plaintext != after.allow_plaintext
+    {
+        return Err(ApiError::forbidden_field(
+            "settings.allow_plaintext",
+            "decides whether unencrypted pushes, whose signature covers no body, are trusted; only a token with scope \"all\" may change it",
+        ));
     }
     for ((field, before), (_, after)) in secret_destinations(old)
         .into_iter()

@@ -1,0 +1,436 @@
+//! The real binary's server limits over real sockets: a connection cap that idle sockets
+//! cannot use to keep a callback out, head / body / idle keep-alive timeouts, `/healthz` on a
+//! store that cannot write (a full file system), and owner-only file modes.
+
+use e2e_tests::Server;
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use sandbox::alipay::{AlipayKeys, AlipayMode, AlipaySim, SimApp};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const ADMIN: &str = "e2e-admin-token-0123456789abcdef";
+const APP_ID: &str = "2021000000000077";
+
+fn addr(server: &Server) -> String {
+    server
+        .base_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// An Alipay app account on the simulator, and a signed complaint notification for it.
+async fn alipay_account(server: &Server) -> (AlipaySim, Vec<(String, String)>) {
+    let sim = AlipaySim::start(AlipayKeys::generate(), AlipayMode::PublicKey)
+        .await
+        .expect("sim");
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
+    sim.add_app(SimApp {
+        app_id: APP_ID.into(),
+        public_key: key.to_public_key(),
+        app_cert_sn: None,
+    });
+    let (s, b) = server.admin(ADMIN, reqwest::Method::POST, "/accounts", Some(json!({
+        "kind": "alipay_app", "name": "Limits test app",
+        "settings": {"app_id": APP_ID, "api_base_url": sim.gateway_url()},
+        "credentials": {"mode": "public_key", "app_private_key": key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
+                        "alipay_public_key": sim.keys().alipay_key.to_public_key().to_public_key_pem(LineEnding::LF).expect("pem")}
+    }))).await;
+    assert_eq!(s, 201, "{b}");
+    let msg = sim.message(
+        APP_ID,
+        "alipay.merchant.tradecomplain.changed",
+        &json!({"complain_event_id": "2024052100077"}),
+    );
+    (sim, msg)
+}
+
+/// Whether the server has closed this socket (end of stream or reset), without waiting.
+fn closed_by_server(s: &TcpStream) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match s.try_read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Wait until the server closes `s` (reads to the end); false if `limit` passes first.
+async fn wait_closed(s: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// One HTTP/1.1 request on a kept-alive connection; returns the status line and headers.
+async fn keep_alive_get(s: &mut TcpStream, path: &str) -> String {
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+        .await
+        .expect("write request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).await.expect("read response");
+        assert!(n > 0, "closed before the response");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + len {
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_gets_its_answer_within_a_second_while_idle_sockets_fill_the_cap() {
+    const CAP: usize = 64;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("ADMIN_TOKEN", ADMIN),
+            ("MAX_CONNECTIONS", &CAP.to_string()),
+        ],
+    );
+    let (_sim, form) = alipay_account(&server).await;
+    let target = addr(&server);
+
+    // More idle sockets than the cap, of every kind: kept-alive after a request, silent since
+    // connecting, and stuck half-way through a request head.
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        let mut s = TcpStream::connect(&target).await.expect("connect");
+        let head = keep_alive_get(&mut s, "/healthz").await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        idle.push(s);
+    }
+    for i in 0..(CAP + 36) {
+        let mut s = TcpStream::connect(&target).await.expect("connect");
+        if i % 2 == 1 {
+            s.write_all(b"POST /callbacks/alipay/x HTTP/1.1\r\nHost: te")
+                .await
+                .expect("partial head");
+        }
+        idle.push(s);
+    }
+
+    let started = Instant::now();
+    let res = reqwest::Client::new()
+        .post(server.url(&format!("/callbacks/alipay/{APP_ID}")))
+        .form(&form)
+        .send()
+        .await
+        .expect("callback");
+    let elapsed = started.elapsed();
+    let status = res.status();
+    let body = res.text().await.expect("body");
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(body, "success");
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "the callback waited {elapsed:?} behind idle sockets"
+    );
+
+    // The cap held: of all the idle sockets, at most CAP are still open (the rest were closed
+    // to make room, oldest first).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let open = loop {
+        let open = idle.iter().filter(|s| !closed_by_server(s)).count();
+        if open <= CAP || Instant::now() > deadline {
+            break open;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert!(open <= CAP, "{open} idle sockets still open, cap {CAP}");
+    assert!(
+        closed_by_server(&idle[0]),
+        "the oldest idle connection gives way first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sending_one_byte_a_second_is_cut_off_after_the_head_timeout() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(
+        dir.path(),
+        &[("ADMIN_TOKEN", ADMIN), ("HEADER_TIMEOUT_SECS", "2")],
+    );
+    let mut s = TcpStream::connect(addr(&server)).await.expect("connect");
+    let head = b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = Instant::now();
+    let mut sent = 0;
+    for byte in head {
+        if s.write_all(&[*byte]).await.is_err() || closed_by_server(&s) {
+            break;
+        }
+        sent += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(
+        sent < head.len(),
+        "the whole slow head was accepted ({sent} bytes over {:?})",
+        started.elapsed()
+    );
+    assert!(wait_closed(&mut s, Duration::from_secs(5)).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "cut off only after {:?}",
+        started.elapsed()
+    );
+    // The server still answers others.
+    let res = reqwest::get(server.url("/healthz")).await.expect("healthz");
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_outlives_the_head_timeout_then_closes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("ADMIN_TOKEN", ADMIN),
+            ("HEADER_TIMEOUT_SECS", "1"),
+            ("IDLE_TIMEOUT_SECS", "3"),
+        ],
+    );
+    let mut s = TcpStream::connect(addr(&server)).await.expect("connect");
+    assert!(
+        keep_alive_get(&mut s, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    // Idle longer than the head timeout: still open, and serves the next request.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !closed_by_server(&s),
+        "closed by the head timeout while idle"
+    );
+    assert!(
+        keep_alive_get(&mut s, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    // Then idle past the idle timeout: closed.
+    let started = Instant::now();
+    assert!(wait_closed(&mut s, Duration::from_secs(10)).await);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "closed after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_arrive_in_time_gets_408() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(
+        dir.path(),
+        &[("ADMIN_TOKEN", ADMIN), ("BODY_TIMEOUT_SECS", "1")],
+    );
+    let mut s = TcpStream::connect(addr(&server)).await.expect("connect");
+    s.write_all(
+        format!(
+            "POST /admin/v1/accounts HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {ADMIN}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"kind\":"
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    let body = &text[text.find("\r\n\r\n").expect("head end") + 4..];
+    let v: Value = serde_json::from_str(body).expect("json error body");
+    assert_eq!(v["error"]["code"], "request_timeout", "{v}");
+    let (_, accounts) = server
+        .admin(ADMIN, reqwest::Method::GET, "/accounts", None)
+        .await;
+    assert_eq!(accounts["items"], json!([]), "nothing was created");
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_directory_database_and_blobs_are_the_owners_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[("ADMIN_TOKEN", ADMIN)]);
+    // A write, and a blob upload.
+    let (s, b) = server
+        .admin(
+            ADMIN,
+            reqwest::Method::POST,
+            "/tokens",
+            Some(json!({"name": "ops", "scope": {"type": "all"}})),
+        )
+        .await;
+    assert!(s < 300, "{s} {b}");
+    let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &[0u8; 64]].concat();
+    let res = reqwest::Client::new()
+        .post(server.url("/admin/v1/media?filename=proof.png"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "image/png")
+        .body(png)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(
+        res.status(),
+        201,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+
+    assert_eq!(mode(&data), 0o700, "data directory");
+    for f in [
+        "complaint-desk.db",
+        "complaint-desk.db-wal",
+        "complaint-desk.db-shm",
+        "master.key",
+    ] {
+        let p = data.join(f);
+        assert!(p.exists(), "{f} missing");
+        assert_eq!(mode(&p), 0o600, "{f}");
+    }
+    let mut blobs = 0;
+    let mut stack = vec![data.join("blobs")];
+    while let Some(d) = stack.pop() {
+        assert_eq!(mode(&d), 0o700, "{}", d.display());
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                blobs += 1;
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+            }
+        }
+    }
+    assert!(blobs >= 2, "the upload left no blob files");
+}
+
+/// A tiny tmpfs mounted for the test, unmounted when dropped.
+struct TinyFs {
+    dir: tempfile::TempDir,
+}
+
+impl TinyFs {
+    /// None when this process may not mount (not root, or no CAP_SYS_ADMIN).
+    fn mount(size: &str) -> Option<TinyFs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(TinyFs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fill the file system to the last byte.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let p = self.path().join("filler");
+        let mut f = std::fs::File::create(&p).expect("filler");
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        while f.write_all(&[0]).is_ok() {}
+        p
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_503_when_the_disk_is_full_and_200_once_it_is_not() {
+    let Some(fs) = TinyFs::mount("8m") else {
+        eprintln!("skipped: mounting a tmpfs needs root (CI runs this as root)");
+        return;
+    };
+    let data = fs.path().join("data");
+    let server = Server::start(&data, &[("ADMIN_TOKEN", ADMIN)]);
+    let res = reqwest::get(server.url("/healthz")).await.expect("healthz");
+    assert_eq!(res.status(), 200);
+
+    let filler = fs.fill();
+    // A real write now fails (the admin API says the store is unavailable) ...
+    let (s, _) = server
+        .admin(
+            ADMIN,
+            reqwest::Method::POST,
+            "/tokens",
+            Some(json!({"name": "ops", "scope": {"type": "all"}})),
+        )
+        .await;
+    assert_eq!(s, 503, "a write on a full disk");
+    // ... and the health check says so, naming the writer.
+    let res = reqwest::get(server.url("/healthz")).await.expect("healthz");
+    assert_eq!(res.status(), 503);
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(v["status"], "unavailable", "{v}");
+    assert!(
+        v["failing"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("writer"))),
+        "{v}"
+    );
+    assert_eq!(v["writer"]["ok"], false, "{v}");
+    assert_eq!(v["writer"]["error"], "the disk is full", "{v}");
+
+    // Room again: the next write succeeds and the health check follows it.
+    std::fs::remove_file(filler).expect("free the disk");
+    let (s, b) = server
+        .admin(
+            ADMIN,
+            reqwest::Method::POST,
+            "/tokens",
+            Some(json!({"name": "ops2", "scope": {"type": "all"}})),
+        )
+        .await;
+    assert!(s < 300, "{s} {b}");
+    let res = reqwest::get(server.url("/healthz")).await.expect("healthz");
+    let status = res.status();
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["writer"]["ok"], true, "{v}");
+    drop(server);
+}
