@@ -375,7 +375,7 @@ fn no_wildcard_actions_and_http_api_uses_the_default_stage() {
     );
 }
 
-/// API.md's WeChat Pay callback paths, each served by its own function that answers within
+/// The README's WeChat Pay callback paths, each served by its own function that answers within
 /// WeChat Pay's 5 s and may only enqueue to the events queue.
 #[test]
 fn every_wechatpay_callback_endpoint_has_its_own_function() {
@@ -510,7 +510,7 @@ fn serving<'a>(t: &'a Value, path: &str, method: &str) -> Vec<(String, &'a Value
         .collect()
 }
 
-/// API.md's mini-program and third-party platform endpoints: each has its own function (the
+/// The README's mini-program and third-party platform endpoints: each has its own function (the
 /// URL check and the push share one path), built from its binary, answering within WeChat's
 /// 5 s and enqueueing only to the events queue; the authorisation pages are the admin API's
 /// (their state is signed with the installation key only it reads).

@@ -113,7 +113,7 @@ mod tests {
     const APP: &str = include_str!("../tests/data/appPublicCert.crt");
     const ALIPAY: &str = include_str!("../tests/data/alipayPublicCert.crt");
 
-    /// protocols.md §10 V8 (gopay's fixture files).
+    /// Test vector from gopay's fixture files.
     #[test]
     fn root_cert_sn_counts_only_the_rsa_roots() {
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Alipay open-platform pieces, usable on their own (protocols.md §5): RSA2 request signing over
+//! Alipay open-platform pieces, usable on their own: RSA2 request signing over
 //! the sorted parameter string ([`sign`]), certificate SNs for public-key certificate mode
 //! ([`cert`]), verification of responses over the exact raw `*_response` text ([`response`])
 //! and of asynchronous messages ([`notify`]), and exact yuan ↔ fen conversion ([`money`]).

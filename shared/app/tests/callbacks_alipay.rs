@@ -1,6 +1,6 @@
 //! `POST /callbacks/alipay/{app_id}` with messages built and signed by the Alipay simulator, in
 //! key mode and certificate mode: accepted ones are queued once (deduped on `notify_id`), bad
-//! ones get DESIGN.md's answer and queue nothing.
+//! ones get the documented answer and queue nothing.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! `POST /callbacks/wechatpay/{mchid}/...` with notifications built and signed by the
-//! simulator: accepted ones are queued once; bad ones get DESIGN.md's answer and queue nothing.
+//! simulator: accepted ones are queued once; bad ones get the documented answer and queue nothing.
 
 mod common;
 

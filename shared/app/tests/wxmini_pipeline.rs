@@ -370,7 +370,7 @@ async fn a_duplicate_push_is_queued_once_and_bad_pushes_change_nothing() {
     assert_eq!(job.job_type, "wxmini.complaint");
     assert_eq!(job.payload["complaint_order_id"], "810001");
     assert_eq!(job.payload["status"], "201");
-    // Bad ones: nothing queued, DESIGN.md's answers.
+    // Bad ones: nothing queued, the documented answers.
     let tampered = path.replace("msg_signature=", "msg_signature=0");
     assert_eq!(
         post(tampered, body.clone()).await.0,

@@ -1,4 +1,4 @@
-//! TC3-HMAC-SHA256, Tencent Cloud API 3.0 request signing (protocols.md §9.4). The signed
+//! TC3-HMAC-SHA256, Tencent Cloud API 3.0 request signing. The signed
 //! headers are `content-type;host`, as the official SDKs sign them.
 
 use hmac::{Hmac, Mac};
@@ -81,7 +81,7 @@ pub fn authorization(secret_id: &str, secret_key: &str, r: &Request<'_>) -> Stri
 mod tests {
     use super::*;
 
-    /// protocols.md §10 V12: Tencent Cloud's own worked example.
+    /// Tencent Cloud's own worked example from its TC3 signing documentation.
     #[test]
     fn the_official_worked_example() {
         let payload = r#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;

@@ -57,7 +57,7 @@ mod tests {
 
     #[test]
     fn v1_decrypts() {
-        // protocols.md V1 (wechatpay-java AeadAesCipherTest).
+        // Test vector from wechatpay-java AeadAesCipherTest.
         let out = decrypt(
             b"a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb",
             "uluk4a9R25RW",
@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn v5_decrypts_with_a_16_byte_key() {
-        // protocols.md V5 (wechatpay-go utils/aes_test.go): AES-128.
+        // Test vector from wechatpay-go utils/aes_test.go: AES-128.
         let out = decrypt(
             b"testAPIv3Key0000",
             "wCq51qZv4Yfg",

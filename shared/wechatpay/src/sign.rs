@@ -109,14 +109,14 @@ mod tests {
 
     #[test]
     fn v4_signature_matches_the_public_vector() {
-        // protocols.md V4 (wechatpay-go utils/sign_test.go): PKCS#1 v1.5 is deterministic.
+        // Test vector from wechatpay-go utils/sign_test.go: PKCS#1 v1.5 is deterministic.
         let expected = "BKyAfU4iMCuvXMXS0Wzam3V/cnxZ+JaqigPM5OhljS2iOT95OO6Fsuml2JkFANJU9K6q9bLlDhPXuoVz+pp4hAm6pHU4ld815U4jsKu1RkyaII+1CYBUYC8TK0XtJ8FwUXXz8vZHh58rrAVN1XwNyvD1vfpxrMT4SL536GLwvpUHlCqIMzoZUguLli/K8V29QiOhuH6IEqLNJn8e9b3nwNcQ7be3CzYGpDAKBfDGPCqCv8Rw5zndhlffk2FEA70G4hvMwe51qMN/RAJbknXG23bSlObuTCN7Ndj1aJGH6/L+hdwfLpUtJm4QYVazzW7DFD27EpSQEqA8bX9+8m1rLg==";
         assert_eq!(sign(&v4_key(), "source"), expected);
     }
 
     #[test]
     fn request_message_matches_wechatpay_java() {
-        // wechatpay-java WechatPay2CredentialTest (protocols.md §1.2).
+        // wechatpay-java WechatPay2CredentialTest.
         let url = reqwest::Url::parse("https://api.mch.weixin.qq.com/v3/pay/transactions/id/1217752501201407033233368018?mchid=1230000109").expect("url");
         let msg = request_message(
             "GET",

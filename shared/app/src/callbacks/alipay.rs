@@ -4,7 +4,7 @@
 //! Verified with the app's Alipay key (certificate mode: the Alipay certificate's key; key mode:
 //! the Alipay public key), the V1 rule first and V2 second (which matched is logged). No
 //! timestamp window: Alipay retries for about 25 hours. Deduped on `notify_id`, recorded and
-//! durably queued. Answers (DESIGN.md): `success`; 400 `fail` for a bad signature or body; 404
+//! durably queued. Answers: `success`; 400 `fail` for a bad signature or body; 404
 //! `fail` for an unknown app; 503 when the inbox is unavailable. Unknown message methods are
 //! acknowledged and logged, not queued.
 

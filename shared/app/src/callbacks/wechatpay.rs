@@ -1,6 +1,6 @@
 //! `POST /callbacks/wechatpay/{mchid}/{complaints|violations|refunds}`.
 //!
-//! Answers (DESIGN.md): 204 accepted (queued or duplicate, disabled accounts included); 401
+//! Answers: 204 accepted (queued or duplicate, disabled accounts included); 401
 //! with a FAIL body for a bad or probe signature, an unknown serial after one refresh, or a
 //! stale timestamp; 400 for a malformed body or one that cannot be decrypted; 404 for an
 //! unknown mchid; 503 when the inbox is unavailable (WeChat Pay retries).

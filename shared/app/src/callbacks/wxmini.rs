@@ -14,8 +14,8 @@
 //! timestamp must be within the window (`PLAINTEXT_PUSH_WINDOW_SECS`, default 15 minutes) and a
 //! (timestamp, nonce, signature) seen before must carry the same body (see [`super::replay`]).
 //! Encrypted pushes have no window (WeChat retries later). A `complaint_callback` is deduped on
-//! complaint id + status + `CreateTime` and durably queued before `success`. Answers
-//! (DESIGN.md): `success`; 401 bad signature, another app's ciphertext, plaintext where
+//! complaint id + status + `CreateTime` and durably queued before `success`. Answers:
+//! `success`; 401 bad signature, another app's ciphertext, plaintext where
 //! encryption is required, a stale plaintext push, or a replayed one with another body; 400
 //! malformed (or over the size, depth and element limits) or undecryptable; 404 unknown app;
 //! 503 store or queue unavailable.
