@@ -93,6 +93,22 @@ async fn runs_with_no_aws_and_answers_healthz() {
     assert!(out.contains("stopped"), "{out}");
 }
 
+/// A data directory an older version left readable by others (0755) is narrowed to 0700 at
+/// start, and the log says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_data_directory_readable_by_others_is_narrowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let server = Server::start(&data, &[]);
+    let mode = std::fs::metadata(&data).expect("meta").permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+    let out = server.kill();
+    assert!(out.contains("narrowed to 0700"), "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configuration_survives_sigkill_and_no_secret_is_ever_printed() {
     let dir = tempfile::tempdir().expect("temp dir");

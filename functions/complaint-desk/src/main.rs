@@ -94,6 +94,22 @@ async fn main() -> anyhow::Result<()> {
             cli.data_dir.display()
         )
     })?;
+    match embedded::narrow_private_dir(&cli.data_dir) {
+        Ok(Some(was)) => tracing::warn!(
+            data_dir = %cli.data_dir.display(),
+            was = format!("{was:o}"),
+            "the data directory was readable by others; narrowed to 0700"
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot make the data directory {} the owner's only",
+                    cli.data_dir.display()
+                )
+            });
+        }
+    }
     let key_path = cli
         .master_key_file
         .clone()

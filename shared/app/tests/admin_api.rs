@@ -1001,6 +1001,14 @@ async fn scoped_tokens_cannot_move_where_account_secrets_go() {
             json!({"allow_plaintext": true}),
             "settings.allow_plaintext",
         ),
+        (
+            h.create(json!({"kind": "wxmini_app", "name": "Mini 4", "settings": {
+                "appid": "wx5555555555555555", "mode": "manual",
+                "payment": {"account_id": pay, "sub_mchid": "1900000201"}}}))
+                .await,
+            json!({"payment": {"sub_mchid": "1900000202"}}),
+            "settings.payment.sub_mchid",
+        ),
     ];
     for (id, patch, field) in &accounts {
         let path = format!("/admin/v1/accounts/{id}");

@@ -703,3 +703,54 @@ async fn a_message_signed_by_the_peer_sdk_is_accepted() {
     );
     assert_eq!(queued(&h).await.len(), 1);
 }
+
+/// A RiskGO complaint that turns `OVERDUE` without anyone writing is its own event: staff hear
+/// of it (a second notice), not only of the new complaint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_complaint_turning_overdue_is_told_again() {
+    let (h, sim, stop) = with_worker(AlipayMode::PublicKey, false).await;
+    let complaint = |status: &str| {
+        json!({"id": 24646950501_i64, "task_id": "TS5", "status": status, "complain_amount": "5.00",
+            "complain_content": "未经同意扣款", "gmt_complain": "2024-05-21 10:00:00", "trade_no": "2024052122001400051",
+            "complaint_trade_info_list": [{"trade_no": "2024052122001400051", "out_no": "T51", "amount": "5.00", "status": status}]})
+    };
+    let push = || {
+        sim.message(
+            APP_ID,
+            "alipay.security.risk.complaints.merchants.notify",
+            &json!({"complaint_id": 24646950501_i64}),
+        )
+    };
+    sim.add_risk_complaint(complaint("WAIT_PROCESS"));
+    assert_eq!(post(&h, PATH, form(&push())).await.1, "success");
+    detail_when(&h, "the new-complaint notice", |d| {
+        d["notifications"].as_array().is_some_and(|n| n.len() == 1)
+    })
+    .await;
+    sim.add_risk_complaint(complaint("OVERDUE"));
+    assert_eq!(post(&h, PATH, form(&push())).await.1, "success");
+    let d = detail_when(&h, "a notice for the overdue complaint", |d| {
+        d["complaint"]["raw_status"] == "OVERDUE"
+            && d["notifications"].as_array().is_some_and(|n| n.len() == 2)
+    })
+    .await;
+    // The same state pushed again is no new event.
+    assert_eq!(post(&h, PATH, form(&push())).await.1, "success");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, again) = h
+        .admin(
+            Method::GET,
+            &format!(
+                "/admin/v1/complaints/{}",
+                d["complaint"]["id"].as_str().expect("id")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        again["notifications"].as_array().map(Vec::len),
+        Some(2),
+        "{again}"
+    );
+    stop.cancel();
+}

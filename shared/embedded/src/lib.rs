@@ -16,7 +16,7 @@ pub use records::SqliteRecordStore;
 pub use secrets::{MasterKey, MasterKeyError, SqliteSecretStore};
 
 /// Create a folder (and its missing parents) readable by its owner only (`0700`). A folder
-/// that already exists keeps its mode.
+/// that already exists keeps its mode (see [`narrow_private_dir`] for the data directory).
 pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -35,4 +35,19 @@ pub(crate) fn now_ms() -> i64 {
 
 pub(crate) fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Make an existing data directory the owner's only (`0700`) when it is wider, e.g. one an
+/// older version created `0755`. Returns the mode it had when it was narrowed.
+pub fn narrow_private_dir(path: &std::path::Path) -> std::io::Result<Option<u32>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+            return Ok(Some(mode));
+        }
+    }
+    Ok(None)
 }

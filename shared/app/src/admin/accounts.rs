@@ -45,7 +45,8 @@ pub struct CreateAccount {
 /// `PATCH /accounts/{id}`: fields given replace; `settings` is a JSON merge patch (RFC 7396).
 /// Only a scope-`all` token may change where the account's secrets are sent:
 /// `settings.api_base_url`, `settings.auth_page_base_url`, `settings.component_account_id` and
-/// `settings.payment.account_id`, and whether a mini program trusts plaintext pushes
+/// `settings.payment.account_id` and `settings.payment.sub_mchid` (whose money the linked
+/// provider's keys move), and whether a mini program trusts plaintext pushes
 /// (`settings.allow_plaintext`) (403 naming the field; sending the stored value is no change).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -229,6 +230,10 @@ fn secret_destinations(settings: &AccountSettings) -> Vec<(&'static str, Option<
             (
                 "settings.payment.account_id",
                 s.payment.as_ref().map(|p| p.account_id.clone()),
+            ),
+            (
+                "settings.payment.sub_mchid",
+                s.payment.as_ref().and_then(|p| p.sub_mchid.clone()),
             ),
         ],
         AccountSettings::WxopenComponent(s) => vec![

@@ -163,6 +163,19 @@ struct Facts {
     others_wrote: usize,
 }
 
+impl Facts {
+    /// Still as the buyer filed it: in its first status (trade `MERCHANT_PROCESSING`, RiskGO
+    /// `WAIT_PROCESS`) and nobody but the merchant has written. Any later status (a RiskGO
+    /// complaint turning `OVERDUE`, the platform taking a trade complaint over) is its own event.
+    fn is_new(&self) -> bool {
+        self.others_wrote == 0
+            && matches!(
+                self.raw_status.as_str(),
+                "MERCHANT_PROCESSING" | "WAIT_PROCESS"
+            )
+    }
+}
+
 fn trade_facts(d: &Value) -> Facts {
     let status = d["status"].as_str().unwrap_or_default().to_string();
     Facts {
@@ -324,7 +337,7 @@ impl JobHandler for Job {
                 // What happened to the complaint (new; the status it moved to; a new entry
                 // by the buyer or the platform), never the notify_id: the same change
                 // notified again is told once.
-                event_key: if !f.finished && f.others_wrote == 0 {
+                event_key: if f.is_new() {
                     format!("alipay:{id}:new")
                 } else {
                     format!("alipay:{id}:{}:{}", f.raw_status, f.others_wrote)
@@ -334,10 +347,10 @@ impl JobHandler for Job {
                 },
                 summary: NotificationSummary {
                     platform: "alipay".into(),
-                    event: if f.finished {
-                        "complaint updated".into()
-                    } else {
+                    event: if f.is_new() {
                         "new complaint".into()
+                    } else {
+                        "complaint updated".into()
                     },
                     merchant: account.name.clone(),
                     reference: f.platform_id.clone(),
