@@ -1470,3 +1470,173 @@ async fn a_withdrawn_mini_program_gets_no_token_back_from_a_legacy_record() {
             .is_ok()
     );
 }
+
+/// The real token cache; once armed, the first load (`on_remove`: false) or remove (true) of
+/// `key` tells `reached` and waits for `go` before it answers.
+struct Hold {
+    inner: app::platforms::wechat::RecordsTokenCache,
+    armed: std::sync::Mutex<Option<(String, bool)>>,
+    reached: tokio::sync::Notify,
+    go: tokio::sync::Notify,
+}
+
+impl Hold {
+    fn arm(&self, key: &str, on_remove: bool) {
+        *self.armed.lock().expect("lock") = Some((key.to_string(), on_remove));
+    }
+
+    async fn pause(&self, key: &str, remove: bool) {
+        let hit = {
+            let mut armed = self.armed.lock().expect("lock");
+            let hit = armed
+                .as_ref()
+                .is_some_and(|(k, r)| k == key && *r == remove);
+            if hit {
+                *armed = None;
+            }
+            hit
+        };
+        if hit {
+            self.reached.notify_one();
+            self.go.notified().await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl wechat::token::TokenCache for Hold {
+    async fn load(&self, key: &str) -> Result<Option<wechat::token::Cached>, String> {
+        let read = self.inner.load(key).await;
+        self.pause(key, false).await;
+        read
+    }
+
+    async fn store(
+        &self,
+        key: &str,
+        value: Value,
+        expires_at: Option<i64>,
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, String> {
+        self.inner.store(key, value, expires_at, expected).await
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), String> {
+        self.pause(key, true).await;
+        self.inner.remove(key).await
+    }
+
+    fn fingerprint(&self, material: &[u8]) -> String {
+        self.inner.fingerprint(material)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_racing_the_withdrawal_gets_no_token_from_the_legacy_record() {
+    let e = env().await;
+    let component_id = e.component().await;
+    e.wx.push_authorized(COMPONENT, AUTH_APPID, "竞争", &[76])
+        .await
+        .expect("push");
+    for _ in 0..100 {
+        if e.wx.query_auth_calls() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let c = app::platforms::wechat::component_account(&e.h.state, &component_id)
+        .await
+        .expect("component");
+    let hold = std::sync::Arc::new(Hold {
+        inner: app::platforms::wechat::RecordsTokenCache::new(
+            e.h.state.ports.records.clone(),
+            &e.h.state.fingerprints,
+        ),
+        armed: std::sync::Mutex::new(None),
+        reached: tokio::sync::Notify::new(),
+        go: tokio::sync::Notify::new(),
+    });
+    let tokens = wechat::token::Tokens::new(
+        reqwest::Client::new(),
+        e.wx.base_url().parse().expect("base"),
+        hold.clone(),
+        std::sync::Arc::new(|| chrono::Utc::now().timestamp()),
+    );
+    let key = tokens.authorizer_key(&c.component, AUTH_APPID);
+    let legacy_key = wechat::token::Tokens::legacy_authorizer_key(AUTH_APPID);
+    let mut held = None;
+    for _ in 0..100 {
+        held = wechat::token::TokenCache::load(&hold.inner, &key)
+            .await
+            .expect("load")
+            .filter(|h| h.value["refresh_token"].is_string());
+        if held.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let held = held.expect("tokens stored by the onboarding");
+    // Only a record cached before keys named the credentials, holding the current refresh
+    // token (which WeChat would still take: the simulator is not told of the withdrawal).
+    let legacy_only = || async {
+        wechat::token::TokenCache::remove(&hold.inner, &key)
+            .await
+            .expect("remove");
+        wechat::token::TokenCache::remove(&hold.inner, &legacy_key)
+            .await
+            .expect("remove");
+        wechat::token::TokenCache::store(
+            &hold.inner,
+            &legacy_key,
+            held.value.clone(),
+            None,
+            None,
+        )
+        .await
+        .expect("store")
+        .expect("legacy record");
+    };
+    let refreshes = e.wx.refresh_calls();
+
+    // A call read the legacy record, then the withdrawal ran to the end.
+    legacy_only().await;
+    hold.arm(&legacy_key, false);
+    let call = {
+        let (t, comp) = (tokens.clone(), c.component.clone());
+        tokio::spawn(async move { t.authorizer_token(&comp, AUTH_APPID, None).await })
+    };
+    hold.reached.notified().await;
+    tokens
+        .forget_authorizer(COMPONENT, AUTH_APPID)
+        .await
+        .expect("forget");
+    hold.go.notify_one();
+    let err = call
+        .await
+        .expect("task")
+        .expect_err("no token from a legacy record read before the withdrawal");
+    assert!(err.to_string().contains("authorised again"), "{err}");
+
+    // A call while the withdrawal is deleting the legacy record.
+    legacy_only().await;
+    hold.arm(&legacy_key, true);
+    let forget = {
+        let t = tokens.clone();
+        tokio::spawn(async move { t.forget_authorizer(COMPONENT, AUTH_APPID).await })
+    };
+    hold.reached.notified().await;
+    let err = tokens
+        .authorizer_token(&c.component, AUTH_APPID, None)
+        .await
+        .expect_err("no token while the legacy record is being deleted");
+    assert!(err.to_string().contains("authorised again"), "{err}");
+    hold.go.notify_one();
+    forget.await.expect("task").expect("forget");
+    assert!(
+        wechat::token::TokenCache::load(&hold.inner, &legacy_key)
+            .await
+            .expect("load")
+            .is_none()
+    );
+    assert_eq!(e.wx.refresh_calls(), refreshes, "nothing was refreshed");
+}
