@@ -1435,7 +1435,10 @@ async fn a_withdrawn_mini_program_gets_no_token_back_from_a_legacy_record() {
                 .authorizer_token(&component, AUTH_APPID, None)
                 .await
                 .expect_err(what);
-            assert!(err.to_string().contains("authorised again"), "{what}: {err}");
+            assert!(
+                err.to_string().contains("authorised again"),
+                "{what}: {err}"
+            );
         }
     };
     withdrawn("no token while the legacy record cannot be deleted").await;
@@ -1585,16 +1588,10 @@ async fn a_call_racing_the_withdrawal_gets_no_token_from_the_legacy_record() {
         wechat::token::TokenCache::remove(&hold.inner, &legacy_key)
             .await
             .expect("remove");
-        wechat::token::TokenCache::store(
-            &hold.inner,
-            &legacy_key,
-            held.value.clone(),
-            None,
-            None,
-        )
-        .await
-        .expect("store")
-        .expect("legacy record");
+        wechat::token::TokenCache::store(&hold.inner, &legacy_key, held.value.clone(), None, None)
+            .await
+            .expect("store")
+            .expect("legacy record");
     };
     let refreshes = e.wx.refresh_calls();
 

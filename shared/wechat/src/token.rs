@@ -565,10 +565,7 @@ impl Tokens {
                 continue;
             }
             if c.value["legacy"] == true
-                && let Err(e) = self
-                    .cache
-                    .remove(&Self::legacy_authorizer_key(appid))
-                    .await
+                && let Err(e) = self.cache.remove(&Self::legacy_authorizer_key(appid)).await
             {
                 // Harmless: a legacy record is read only while the app has no record here.
                 tracing::warn!(%appid, error = %e, "could not delete the legacy authorizer record");
