@@ -210,6 +210,34 @@ async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
         before,
         "the cached token was read, not refreshed"
     );
+    // Withdrawn with a legacy record (`authorizer:{appid}`) still there: the record is marked
+    // revoked in DynamoDB, the legacy one deleted, and no call gets a token any more.
+    let cache = app::platforms::wechat::RecordsTokenCache::new(
+        state.ports.records.clone(),
+        &state.fingerprints,
+    );
+    let held = cache
+        .load(&tokens.authorizer_key(&c.component, APPID))
+        .await
+        .expect("load")
+        .expect("cached");
+    let legacy = Tokens::legacy_authorizer_key(APPID);
+    cache
+        .store(&legacy, held.value, None, None)
+        .await
+        .expect("dynamodb")
+        .expect("legacy record");
+    t2.forget_authorizer(COMPONENT, APPID)
+        .await
+        .expect("forget");
+    assert!(cache.load(&legacy).await.expect("load").is_none());
+    wx.expire_tokens();
+    let err = tokens
+        .authorizer_token(&c.component, APPID, None)
+        .await
+        .expect_err("withdrawn");
+    assert!(err.to_string().contains("authorised again"), "{err}");
+    assert_eq!(wx.refresh_calls(), before, "nothing was refreshed");
     stop.cancel();
 }
 
@@ -247,6 +275,10 @@ impl TokenCache for Gate {
         expected: Option<u64>,
     ) -> Result<Option<u64>, String> {
         self.inner.store(key, value, expires_at, expected).await
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), String> {
+        self.inner.remove(key).await
     }
 
     fn fingerprint(&self, material: &[u8]) -> String {

@@ -282,21 +282,22 @@ pub async fn deauthorize(
     appid: &str,
 ) -> Result<(), OnboardError> {
     let repo = AccountRepo::new(&*state.ports.records);
-    match component_account(state, component_account_id).await {
-        Ok(c) => {
-            let t = tokens(state, c.api_base_url.as_deref()).map_err(OnboardError::Invalid)?;
-            t.forget_authorizer(&c.component, appid).await?;
-        }
-        Err(e) => {
-            tracing::warn!(%appid, reason = %e, "third-party platform not usable; its tokens for the app are left to expire")
+    // Its tokens first, and any failure retried: once they are marked forgotten, no call gets a
+    // token for it until it is authorised again (the component's secret is not needed).
+    match repo.get(component_account_id).await.map_err(store)? {
+        Some((c, _)) => match &c.settings {
+            AccountSettings::WxopenComponent(s) => {
+                let t = tokens(state, s.api_base_url.as_deref()).map_err(OnboardError::Invalid)?;
+                t.forget_authorizer(&s.component_appid, appid).await?;
+            }
+            _ => {
+                tracing::warn!(%appid, account_id = %c.id, "unauthorized through an account that is not a third-party platform: no tokens to drop")
+            }
+        },
+        None => {
+            tracing::warn!(%appid, account_id = %component_account_id, "unauthorized through a third-party platform that no longer exists: no tokens to drop")
         }
     }
-    // Tokens cached before cache keys named the credentials.
-    let _ = state
-        .ports
-        .records
-        .delete(&format!("WXTOKEN#authorizer:{appid}"), "TOKEN", None)
-        .await;
     for _ in 0..10 {
         let Some(found) = repo
             .find_by_platform_id("wxmini", appid)

@@ -75,6 +75,10 @@ impl TokenCache for Gate {
         self.inner.store(key, value, expires_at, expected).await
     }
 
+    async fn remove(&self, key: &str) -> Result<(), String> {
+        self.inner.remove(key).await
+    }
+
     fn fingerprint(&self, material: &[u8]) -> String {
         self.inner.fingerprint(material)
     }

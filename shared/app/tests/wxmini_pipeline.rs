@@ -50,7 +50,12 @@ async fn env() -> Env {
 
 /// `worker`: run the events worker (without it, jobs stay on the queue for the test to see).
 async fn env_with(worker: bool) -> Env {
-    let (h, base, stop) = served(|_| {}).await;
+    env_configured(worker, |_| {}).await
+}
+
+/// `configure`: adjust the state before it is served (and worked on).
+async fn env_configured(worker: bool, configure: impl FnOnce(&mut app::AppState)) -> Env {
+    let (h, base, stop) = served(configure).await;
     if worker {
         spawn_worker(&h, queues::EVENTS, &stop);
     }
@@ -792,10 +797,20 @@ async fn concurrent_authorizer_refreshes_keep_the_rotated_refresh_token() {
     .await
     .expect("legacy record")
     .expect("written");
-    tokens
-        .forget_authorizer(&c.component, AUTH_APPID)
+    // (Cached before: the app has no record under the new key.)
+    e.h.state
+        .ports
+        .records
+        .delete(
+            &format!(
+                "WXTOKEN#{}",
+                tokens.authorizer_key(&c.component, AUTH_APPID)
+            ),
+            "TOKEN",
+            None,
+        )
         .await
-        .expect("forget");
+        .expect("delete");
     let adopted = tokens
         .authorizer_token(&c.component, AUTH_APPID, None)
         .await
@@ -804,12 +819,8 @@ async fn concurrent_authorizer_refreshes_keep_the_rotated_refresh_token() {
     assert_eq!(e.wx.refresh_calls(), before + 1, "one refresh");
     let legacy = wechat::token::TokenCache::load(&cache, &format!("authorizer:{AUTH_APPID}"))
         .await
-        .expect("load")
-        .expect("record");
-    assert!(
-        legacy.value["refresh_token"].is_null(),
-        "the legacy refresh token is not kept"
-    );
+        .expect("load");
+    assert!(legacy.is_none(), "the legacy refresh token is not kept");
     // The stored refresh token is the latest: a complaint call works after all that.
     let mini = app::platforms::wechat::mini_client(
         &e.h.state,
@@ -1260,4 +1271,369 @@ async fn another_tenants_media_is_unknown_and_never_uploaded() {
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(e.wx.media_count(), media_before + 1);
+}
+
+/// The real record store; deletes of `failing` fail while `failing` is set, and are counted.
+struct FailingDeletes {
+    inner: std::sync::Arc<dyn domain::ports::RecordStore>,
+    failing: std::sync::Mutex<Option<String>>,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl domain::ports::RecordStore for FailingDeletes {
+    async fn get(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<domain::ports::Item>, domain::ports::StoreError> {
+        self.inner.get(pk, sk).await
+    }
+    async fn create(
+        &self,
+        item: domain::ports::Item,
+    ) -> Result<domain::ports::Item, domain::ports::StoreError> {
+        self.inner.create(item).await
+    }
+    async fn update(
+        &self,
+        item: domain::ports::Item,
+        v: u64,
+    ) -> Result<domain::ports::Item, domain::ports::StoreError> {
+        self.inner.update(item, v).await
+    }
+    async fn put(
+        &self,
+        item: domain::ports::Item,
+    ) -> Result<domain::ports::Item, domain::ports::StoreError> {
+        self.inner.put(item).await
+    }
+    async fn delete(
+        &self,
+        pk: &str,
+        sk: &str,
+        v: Option<u64>,
+    ) -> Result<bool, domain::ports::StoreError> {
+        if self.failing.lock().expect("lock").as_deref() == Some(pk) {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(domain::ports::StoreError::Unavailable(
+                "delete refused by the test".into(),
+            ));
+        }
+        self.inner.delete(pk, sk, v).await
+    }
+    async fn transact(
+        &self,
+        writes: Vec<domain::ports::Write>,
+    ) -> Result<(), domain::ports::StoreError> {
+        self.inner.transact(writes).await
+    }
+    async fn query(
+        &self,
+        query: &domain::ports::Query,
+    ) -> Result<domain::ports::Page, domain::ports::StoreError> {
+        self.inner.query(query).await
+    }
+    async fn ping(&self) -> Result<(), domain::ports::StoreError> {
+        self.inner.ping().await
+    }
+    async fn probe_write(&self) -> Result<(), domain::ports::StoreError> {
+        self.inner.probe_write().await
+    }
+    fn last_write(&self) -> Option<domain::ports::WriteOutcome> {
+        self.inner.last_write()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_mini_program_gets_no_token_back_from_a_legacy_record() {
+    let legacy_pk = format!("WXTOKEN#authorizer:{AUTH_APPID}");
+    let mut store = None;
+    let e = env_configured(true, |s| {
+        let f = std::sync::Arc::new(FailingDeletes {
+            inner: s.ports.records.clone(),
+            failing: std::sync::Mutex::new(None),
+            refused: std::sync::atomic::AtomicUsize::new(0),
+        });
+        s.ports.records = f.clone();
+        store = Some(f);
+    })
+    .await;
+    let store = store.expect("store");
+    let component_id = e.component().await;
+    e.wx.push_authorized(COMPONENT, AUTH_APPID, "撤销", &[76])
+        .await
+        .expect("push");
+    let mut account_id = None;
+    for _ in 0..100 {
+        account_id = app::repo::AccountRepo::new(&*e.h.state.ports.records)
+            .find_by_platform_id("wxmini", AUTH_APPID)
+            .await
+            .expect("store")
+            .map(|a| a.id);
+        if account_id.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let account_id = account_id.expect("onboarded");
+    let c = app::platforms::wechat::component_account(&e.h.state, &component_id)
+        .await
+        .expect("component");
+    let tokens =
+        app::platforms::wechat::tokens(&e.h.state, Some(&e.wx.base_url())).expect("tokens");
+    tokens
+        .authorizer_token(&c.component, AUTH_APPID, None)
+        .await
+        .expect("token while authorised");
+    // A record cached before keys named the credentials still holds the current refresh token
+    // (which WeChat would still take: the simulator is not told of the withdrawal).
+    let cache = app::platforms::wechat::RecordsTokenCache::new(
+        e.h.state.ports.records.clone(),
+        &e.h.state.fingerprints,
+    );
+    let held =
+        wechat::token::TokenCache::load(&cache, &tokens.authorizer_key(&c.component, AUTH_APPID))
+            .await
+            .expect("load")
+            .expect("cached");
+    wechat::token::TokenCache::store(
+        &cache,
+        &format!("authorizer:{AUTH_APPID}"),
+        held.value.clone(),
+        None,
+        None,
+    )
+    .await
+    .expect("legacy record")
+    .expect("written");
+    // `unauthorized` arrives while the legacy record cannot be deleted.
+    *store.failing.lock().expect("lock") = Some(legacy_pk.clone());
+    let events = PushConfig {
+        token: COMPONENT_TOKEN.into(),
+        encoding_aes_key: COMPONENT_AES_KEY.into(),
+        mode: PushMode::Safe,
+        format: PushFormat::Xml,
+        url: format!("{}/callbacks/wxopen/{COMPONENT}/events", e.base),
+    };
+    let msg = json!({"AppId": COMPONENT, "CreateTime": chrono::Utc::now().timestamp(),
+        "InfoType": "unauthorized", "AuthorizerAppid": AUTH_APPID});
+    assert_eq!(e.wx.push(&events, COMPONENT, &msg).await, Ok(200));
+    for _ in 0..100 {
+        if store.refused.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(store.refused.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    let refreshes = e.wx.refresh_calls();
+    let withdrawn = |what: &'static str| {
+        let (tokens, component) = (tokens.clone(), c.component.clone());
+        async move {
+            let err = tokens
+                .authorizer_token(&component, AUTH_APPID, None)
+                .await
+                .expect_err(what);
+            assert!(
+                err.to_string().contains("authorised again"),
+                "{what}: {err}"
+            );
+        }
+    };
+    withdrawn("no token while the legacy record cannot be deleted").await;
+    e.wx.expire_tokens();
+    withdrawn("no token once the cached access token expired either").await;
+    assert_eq!(e.wx.refresh_calls(), refreshes, "nothing was refreshed");
+    // The deletion goes through on a retry; the account is disabled; still no token.
+    *store.failing.lock().expect("lock") = None;
+    for _ in 0..100 {
+        if e.account(&account_id).await["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(e.account(&account_id).await["enabled"], false);
+    let legacy = wechat::token::TokenCache::load(&cache, &format!("authorizer:{AUTH_APPID}"))
+        .await
+        .expect("load");
+    assert!(legacy.is_none(), "the legacy record is deleted");
+    withdrawn("no token after the withdrawal").await;
+    assert_eq!(e.wx.refresh_calls(), refreshes, "nothing was refreshed");
+    // Authorised again (through the authorisation page: the first `authorized` push may have
+    // been in the same second): tokens work again.
+    e.wx.will_authorize(AUTH_APPID, "撤销", &[76]);
+    let (status, html) = e.authorise(&component_id).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(e.account(&account_id).await["enabled"], true);
+    assert!(
+        tokens
+            .authorizer_token(&c.component, AUTH_APPID, None)
+            .await
+            .is_ok()
+    );
+}
+
+/// The real token cache; once armed, the first load (`on_remove`: false) or remove (true) of
+/// `key` tells `reached` and waits for `go` before it answers.
+struct Hold {
+    inner: app::platforms::wechat::RecordsTokenCache,
+    armed: std::sync::Mutex<Option<(String, bool)>>,
+    reached: tokio::sync::Notify,
+    go: tokio::sync::Notify,
+}
+
+impl Hold {
+    fn arm(&self, key: &str, on_remove: bool) {
+        *self.armed.lock().expect("lock") = Some((key.to_string(), on_remove));
+    }
+
+    async fn pause(&self, key: &str, remove: bool) {
+        let hit = {
+            let mut armed = self.armed.lock().expect("lock");
+            let hit = armed
+                .as_ref()
+                .is_some_and(|(k, r)| k == key && *r == remove);
+            if hit {
+                *armed = None;
+            }
+            hit
+        };
+        if hit {
+            self.reached.notify_one();
+            self.go.notified().await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl wechat::token::TokenCache for Hold {
+    async fn load(&self, key: &str) -> Result<Option<wechat::token::Cached>, String> {
+        let read = self.inner.load(key).await;
+        self.pause(key, false).await;
+        read
+    }
+
+    async fn store(
+        &self,
+        key: &str,
+        value: Value,
+        expires_at: Option<i64>,
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, String> {
+        self.inner.store(key, value, expires_at, expected).await
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), String> {
+        self.pause(key, true).await;
+        self.inner.remove(key).await
+    }
+
+    fn fingerprint(&self, material: &[u8]) -> String {
+        self.inner.fingerprint(material)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_racing_the_withdrawal_gets_no_token_from_the_legacy_record() {
+    let e = env().await;
+    let component_id = e.component().await;
+    e.wx.push_authorized(COMPONENT, AUTH_APPID, "竞争", &[76])
+        .await
+        .expect("push");
+    for _ in 0..100 {
+        if e.wx.query_auth_calls() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let c = app::platforms::wechat::component_account(&e.h.state, &component_id)
+        .await
+        .expect("component");
+    let hold = std::sync::Arc::new(Hold {
+        inner: app::platforms::wechat::RecordsTokenCache::new(
+            e.h.state.ports.records.clone(),
+            &e.h.state.fingerprints,
+        ),
+        armed: std::sync::Mutex::new(None),
+        reached: tokio::sync::Notify::new(),
+        go: tokio::sync::Notify::new(),
+    });
+    let tokens = wechat::token::Tokens::new(
+        reqwest::Client::new(),
+        e.wx.base_url().parse().expect("base"),
+        hold.clone(),
+        std::sync::Arc::new(|| chrono::Utc::now().timestamp()),
+    );
+    let key = tokens.authorizer_key(&c.component, AUTH_APPID);
+    let legacy_key = wechat::token::Tokens::legacy_authorizer_key(AUTH_APPID);
+    let mut held = None;
+    for _ in 0..100 {
+        held = wechat::token::TokenCache::load(&hold.inner, &key)
+            .await
+            .expect("load")
+            .filter(|h| h.value["refresh_token"].is_string());
+        if held.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let held = held.expect("tokens stored by the onboarding");
+    // Only a record cached before keys named the credentials, holding the current refresh
+    // token (which WeChat would still take: the simulator is not told of the withdrawal).
+    let legacy_only = || async {
+        wechat::token::TokenCache::remove(&hold.inner, &key)
+            .await
+            .expect("remove");
+        wechat::token::TokenCache::remove(&hold.inner, &legacy_key)
+            .await
+            .expect("remove");
+        wechat::token::TokenCache::store(&hold.inner, &legacy_key, held.value.clone(), None, None)
+            .await
+            .expect("store")
+            .expect("legacy record");
+    };
+    let refreshes = e.wx.refresh_calls();
+
+    // A call read the legacy record, then the withdrawal ran to the end.
+    legacy_only().await;
+    hold.arm(&legacy_key, false);
+    let call = {
+        let (t, comp) = (tokens.clone(), c.component.clone());
+        tokio::spawn(async move { t.authorizer_token(&comp, AUTH_APPID, None).await })
+    };
+    hold.reached.notified().await;
+    tokens
+        .forget_authorizer(COMPONENT, AUTH_APPID)
+        .await
+        .expect("forget");
+    hold.go.notify_one();
+    let err = call
+        .await
+        .expect("task")
+        .expect_err("no token from a legacy record read before the withdrawal");
+    assert!(err.to_string().contains("authorised again"), "{err}");
+
+    // A call while the withdrawal is deleting the legacy record.
+    legacy_only().await;
+    hold.arm(&legacy_key, true);
+    let forget = {
+        let t = tokens.clone();
+        tokio::spawn(async move { t.forget_authorizer(COMPONENT, AUTH_APPID).await })
+    };
+    hold.reached.notified().await;
+    let err = tokens
+        .authorizer_token(&c.component, AUTH_APPID, None)
+        .await
+        .expect_err("no token while the legacy record is being deleted");
+    assert!(err.to_string().contains("authorised again"), "{err}");
+    hold.go.notify_one();
+    forget.await.expect("task").expect("forget");
+    assert!(
+        wechat::token::TokenCache::load(&hold.inner, &legacy_key)
+            .await
+            .expect("load")
+            .is_none()
+    );
+    assert_eq!(e.wx.refresh_calls(), refreshes, "nothing was refreshed");
 }

@@ -12,7 +12,10 @@
 //! authorised app's access token and refresh token; the record also names the fingerprint of the
 //! component credentials that obtained the access token, which is used only by a caller holding
 //! the same ones: another secret first proves itself by refreshing with the refresh token, which
-//! WeChat accepts only with a component token obtained with the right secret).
+//! WeChat accepts only with a component token obtained with the right secret). An app that
+//! withdrew its authorisation keeps a record marked `revoked` under that key until it is
+//! authorised again; `authorizer:{appid}` (tokens cached before keys named credentials) is
+//! adopted only by an app with no record at all.
 //!
 //! One fetch per key at a time, across processes: a caller that finds no fresh token claims
 //! the fetch with a compare-and-set on the record (`refreshing_until`), fetches and writes the
@@ -48,6 +51,8 @@ pub trait TokenCache: Send + Sync {
         expires_at: Option<i64>,
         expected: Option<u64>,
     ) -> Result<Option<u64>, String>;
+    /// Delete `key` whatever its version (nothing there is fine).
+    async fn remove(&self, key: &str) -> Result<(), String>;
     /// A fingerprint of `material` (credentials and the API base they go to) for cache keys:
     /// the same material gives the same fingerprint, and it must not reveal the material (a
     /// keyed MAC under a key of this installation, hex; at least 128 bits).
@@ -168,8 +173,17 @@ impl Tokens {
     /// Cache key of an authorised app's tokens: its appid, the component appid and this API
     /// base (the record names the component credentials that obtained its access token).
     pub fn authorizer_key(&self, c: &Component, appid: &str) -> String {
-        let fp = self.fingerprint(&["authorizer", appid, &c.appid, self.base.as_str()]);
+        self.authorizer_key_of(&c.appid, appid)
+    }
+
+    fn authorizer_key_of(&self, component_appid: &str, appid: &str) -> String {
+        let fp = self.fingerprint(&["authorizer", appid, component_appid, self.base.as_str()]);
         format!("authorizer:{appid}:{fp}")
+    }
+
+    /// Cache key of an authorised app's tokens cached before keys named the credentials.
+    pub fn legacy_authorizer_key(appid: &str) -> String {
+        format!("authorizer:{appid}")
     }
 
     /// Cache key of the latest `component_verify_ticket`.
@@ -438,26 +452,34 @@ impl Tokens {
             .await
     }
 
-    /// Drop an authorised app's tokens (it withdrew its authorisation).
+    /// Drop an authorised app's tokens (it withdrew its authorisation): its record is marked
+    /// `revoked`, which no caller refreshes or replaces with a legacy record (only a new
+    /// authorisation, [`Tokens::put_authorizer`], does), then the legacy record is deleted.
+    /// Needs no secret: the record is found by the component appid. An error means the work is
+    /// not finished (call again); once the mark is written, no token comes back either way.
     pub async fn forget_authorizer(
         &self,
-        component: &Component,
+        component_appid: &str,
         appid: &str,
     ) -> Result<(), WechatError> {
-        self.replace(&self.authorizer_key(component, appid), json!({}))
+        self.replace(
+            &self.authorizer_key_of(component_appid, appid),
+            json!({"revoked": true}),
+        )
+        .await?;
+        self.cache
+            .remove(&Self::legacy_authorizer_key(appid))
             .await
+            .map_err(WechatError::Cache)
     }
 
-    /// Tokens cached before keys named credentials (`authorizer:{appid}`): their refresh token
-    /// is taken over without their access token, so the first use refreshes with the caller's
-    /// component credentials. Whether there was one to take.
-    async fn adopt_legacy_authorizer(
-        &self,
-        key: &str,
-        appid: &str,
-        found: Option<&Cached>,
-    ) -> Result<bool, WechatError> {
-        let legacy = self.load(&format!("authorizer:{appid}")).await?;
+    /// Tokens cached before keys named credentials (`authorizer:{appid}`), for an app that has
+    /// no record under `key` yet (never one that was forgotten): their refresh token is taken
+    /// over without their access token, so the first use refreshes with the caller's component
+    /// credentials. Whether there was one to take (a concurrent writer may have won the key:
+    /// the caller reads it again either way).
+    async fn adopt_legacy_authorizer(&self, key: &str, appid: &str) -> Result<bool, WechatError> {
+        let legacy = self.load(&Self::legacy_authorizer_key(appid)).await?;
         let Some(refresh) = legacy
             .as_ref()
             .and_then(|c| c.value["refresh_token"].as_str())
@@ -466,8 +488,9 @@ impl Tokens {
         };
         let value = json!({"refresh_token": refresh, "refreshing_until": 0, "credentials": "",
             "legacy": true});
-        self.store(key, value, None, found.map(|c| c.version))
-            .await?;
+        // Created only where nothing is: a record written meanwhile (a revocation, a new
+        // authorisation) wins.
+        self.store(key, value, None, None).await?;
         Ok(true)
     }
 
@@ -483,14 +506,15 @@ impl Tokens {
         let credentials = self.component_credentials(component);
         for _ in 0..ROUNDS {
             let c = match self.load(&key).await? {
+                Some(c) if c.value["revoked"] == true => {
+                    return Err(WechatError::Invalid(format!(
+                        "{appid} withdrew its authorisation from {}; it must be authorised again",
+                        component.appid
+                    )));
+                }
                 Some(c) if c.value["refresh_token"].is_string() => c,
-                found => {
-                    if self
-                        .adopt_legacy_authorizer(&key, appid, found.as_ref())
-                        .await?
-                    {
-                        continue;
-                    }
+                None if self.adopt_legacy_authorizer(&key, appid).await? => continue,
+                _ => {
                     return Err(WechatError::Invalid(format!(
                         "{appid} has not been authorised to {} (no refresh token)",
                         component.appid
@@ -540,10 +564,11 @@ impl Tokens {
                 tracing::warn!(%appid, "authorizer tokens changed during the refresh; using the stored ones");
                 continue;
             }
-            if c.value["legacy"] == true {
-                // Taken over for good: the old record is not read again.
-                self.replace(&format!("authorizer:{appid}"), json!({}))
-                    .await?;
+            if c.value["legacy"] == true
+                && let Err(e) = self.cache.remove(&Self::legacy_authorizer_key(appid)).await
+            {
+                // Harmless: a legacy record is read only while the app has no record here.
+                tracing::warn!(%appid, error = %e, "could not delete the legacy authorizer record");
             }
             tracing::info!(%appid, rotated = new_refresh != refresh, "authorizer access token refreshed");
             return Ok(token);

@@ -136,6 +136,14 @@ impl TokenCache for RecordsTokenCache {
         }
     }
 
+    async fn remove(&self, key: &str) -> Result<(), String> {
+        self.records
+            .delete(&pk(key), "TOKEN", None)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// HMAC-SHA256 under the installation key (purpose-separated), first 128 bits in hex.
     fn fingerprint(&self, material: &[u8]) -> String {
         hex::encode(&self.fingerprints.mac("wechat-token-cache-key-v1", material)[..16])
