@@ -157,6 +157,13 @@ pub struct ComplaintRepo<'a> {
     store: &'a dyn RecordStore,
 }
 
+/// Whether a refund counts against what is left of its order: every refund but a `CLOSED` one
+/// (`PROCESSING` may still pay out; `ABNORMAL` means the money already left). Every bound and
+/// every `refunded_fen` uses this one rule.
+pub fn counts_against_order(r: &RefundRecord) -> bool {
+    r.status != "CLOSED"
+}
+
 fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
     let version = item.version;
     serde_json::from_value(item.data)
@@ -332,6 +339,33 @@ impl<'a> ComplaintRepo<'a> {
         Ok(())
     }
 
+    /// Claim a refund's number before the platform is asked: create its `REFUND#` record (with
+    /// the amount, so it counts against the order at once) only if no record has that number.
+    /// `false`: another request holds the number; the caller re-reads and takes the next one.
+    pub async fn claim_refund(&self, account_id: &str, r: &RefundRecord) -> Result<bool, RepoError> {
+        match self
+            .store
+            .create(Item::new(
+                complaint_pk(&r.complaint_id),
+                format!("REFUND#{}", r.out_refund_no),
+                encode(r)?,
+            ))
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::AlreadyExists { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        self.store
+            .put(Item::new(
+                format!("REFUNDNO#{account_id}#{}", r.out_refund_no),
+                "COMPLAINT",
+                json!({"complaint_id": r.complaint_id}),
+            ))
+            .await?;
+        Ok(true)
+    }
+
     /// The refunds asked for on a complaint.
     pub async fn refunds(&self, complaint_id: &str) -> Result<Vec<RefundRecord>, RepoError> {
         let mut out = Vec::new();
@@ -369,7 +403,7 @@ impl<'a> ComplaintRepo<'a> {
         let sum = domain::money::sum(
             refunds
                 .iter()
-                .filter(|x| x.status != "CLOSED")
+                .filter(|x| counts_against_order(x))
                 .map(|x| x.amount_fen),
         );
         self.modify(&r.complaint_id, |c| {

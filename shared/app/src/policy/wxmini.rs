@@ -210,6 +210,16 @@ pub(crate) async fn payment(state: &AppState, link: &PaymentLink) -> Result<Paym
     })
 }
 
+/// The request number of a mini-program complaint's refund `sequence` (of its first order).
+pub(crate) fn refund_number(complaint: &Complaint, sequence: u32) -> String {
+    let order = complaint.orders.first().cloned().unwrap_or_default();
+    let key = order
+        .out_trade_no
+        .or(order.transaction_id)
+        .unwrap_or_default();
+    super::wechatpay::out_refund_no(&complaint.id, &key, sequence)
+}
+
 /// Refund `amount` of the complaint's order through WeChat Pay, once per (complaint, order,
 /// sequence): the number is queried first, so a retry after a crash finds it. The refund is
 /// recorded; `true` when it had already been made.
@@ -222,12 +232,7 @@ pub(crate) async fn refund_order(
     reason: &str,
 ) -> Result<(RefundRecord, bool), PlatformError> {
     let order = complaint.orders.first().cloned().unwrap_or_default();
-    let key = order
-        .out_trade_no
-        .clone()
-        .or(order.transaction_id.clone())
-        .unwrap_or_default();
-    let number = super::wechatpay::out_refund_no(&complaint.id, &key, sequence);
+    let number = refund_number(complaint, sequence);
     let sub = pay.sub_mchid.as_deref();
     let (r, found) = match pay.client.query_refund(&number, sub).await {
         Ok(r) => (r, true),
