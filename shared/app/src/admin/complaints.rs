@@ -665,8 +665,8 @@ const CLAIM_ATTEMPTS: usize = 8;
 /// Claim the next refund of a complaint for `amount` fen of an order of `total` fen: read the
 /// refunds, check the bound over those of the order (`of_order`) that count, and create the
 /// next number's `REFUND#` record (status `PROCESSING`) only if nobody holds it. A request that
-/// loses the race re-reads (the winner's claim now counts) and tries the next number; after
-/// [`CLAIM_ATTEMPTS`] it answers 409. The claim is made before the platform is asked, so two
+/// loses the race (the number is taken, or its claim was withdrawn) re-reads (the winner's
+/// claim now counts) and tries again: 400 when nothing is left, 409 after [`CLAIM_ATTEMPTS`]. The claim is made before the platform is asked, so two
 /// requests at once never send the same number and never both pass the bound.
 pub(super) async fn claim_refund(
     state: &AppState,
@@ -701,7 +701,9 @@ pub(super) async fn claim_refund(
             created_at: now,
             updated_at: now,
         };
-        if repo.claim_refund(account_id, &claim).await? {
+        if repo.claim_refund(account_id, &claim, total, &of_order).await?
+            == crate::complaints::Claim::Made
+        {
             return Ok(claim);
         }
     }
@@ -710,21 +712,20 @@ pub(super) async fn claim_refund(
     ))
 }
 
-/// After the platform refused a claimed refund outright (it answered, and not "try later"),
-/// close the claim so it no longer counts; any other failure keeps it counted, since the money
-/// may have left.
+/// Close a claimed refund the platform refused outright ([`ComplaintRepo::close_claim`]).
 pub(super) async fn release_claim(
     state: &AppState,
     account_id: &str,
     claim: &RefundRecord,
 ) -> Result<(), ApiError> {
-    let repo = ComplaintRepo::new(&*state.ports.records);
-    let closed = RefundRecord {
-        status: "CLOSED".into(),
-        updated_at: state.ports.clock.now(),
-        ..claim.clone()
-    };
-    repo.put_refund(account_id, &closed).await?;
+    ComplaintRepo::new(&*state.ports.records)
+        .close_claim(
+            account_id,
+            &claim.complaint_id,
+            &claim.out_refund_no,
+            state.ports.clock.now(),
+        )
+        .await?;
     Ok(())
 }
 
