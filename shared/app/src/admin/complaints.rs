@@ -701,7 +701,9 @@ pub(super) async fn claim_refund(
             created_at: now,
             updated_at: now,
         };
-        if repo.claim_refund(account_id, &claim, total, &of_order).await?
+        if repo
+            .claim_refund(account_id, &claim, total, &of_order)
+            .await?
             == crate::complaints::Claim::Made
         {
             return Ok(claim);

@@ -431,7 +431,17 @@ async fn act(
         ),
         AUTO_REFUND_SEQUENCE
     );
-    let amount = match auto_refund_claim(h, record, &f.trade_no, &number, total, settings.refund_cap_fen, log.now).await? {
+    let amount = match auto_refund_claim(
+        h,
+        record,
+        &f.trade_no,
+        &number,
+        total,
+        settings.refund_cap_fen,
+        log.now,
+    )
+    .await?
+    {
         Ok(amount) => amount,
         Err(why) => {
             log.log(ActionKind::Refund, ActionOutcome::Skipped, why, None)

@@ -766,8 +766,13 @@ async fn act(
                 }
             };
             if let Some(why) = why {
-                log.log(ActionKind::Refund, ActionOutcome::Skipped, why, Some(number))
-                    .await?;
+                log.log(
+                    ActionKind::Refund,
+                    ActionOutcome::Skipped,
+                    why,
+                    Some(number),
+                )
+                .await?;
                 return Ok(());
             }
         }

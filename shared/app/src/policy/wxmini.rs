@@ -654,17 +654,25 @@ async fn act(
                 .await;
         }
     };
-    let amount = match auto_refund_claim(state, &pay, &record, total, settings.refund_cap_fen)
-        .await?
+    let amount =
+        match auto_refund_claim(state, &pay, &record, total, settings.refund_cap_fen).await? {
+            Ok(amount) => amount,
+            Err(why) => {
+                return log
+                    .log(ActionKind::Refund, ActionOutcome::Skipped, why, None)
+                    .await;
+            }
+        };
+    match refund_order(
+        state,
+        &pay,
+        &record,
+        AUTO_REFUND_SEQUENCE,
+        amount,
+        "投诉退款",
+    )
+    .await
     {
-        Ok(amount) => amount,
-        Err(why) => {
-            return log
-                .log(ActionKind::Refund, ActionOutcome::Skipped, why, None)
-                .await;
-        }
-    };
-    match refund_order(state, &pay, &record, AUTO_REFUND_SEQUENCE, amount, "投诉退款").await {
         Ok((r, found)) => {
             log.log(
                 ActionKind::Refund,
