@@ -1454,3 +1454,64 @@ async fn concurrent_refunds_by_hand_get_distinct_numbers_and_stay_within_the_ord
     let detail = e.detail("850003").await.expect("detail");
     assert_eq!(detail["complaint"]["refunded_fen"], 3_000);
 }
+
+/// A refund the platform reports `ABNORMAL` (the money left, the buyer's account refused it)
+/// still counts against the order: a refund by hand of more than is left is refused before
+/// WeChat Pay is asked, and `refunded_fen` keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abnormal_refund_still_counts_against_the_order() {
+    let e = env().await;
+    without_auto_refund(&e).await;
+    let cid = recorded(&e, 850_004, 3_000).await;
+    let path = format!("/admin/v1/complaints/{cid}/refund");
+    let (s, r) =
+        e.h.admin(Method::POST, &path, Some(json!({"amount_fen": 2_000})))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    // The simulator's own result (SUCCESS) first, then ours: ABNORMAL.
+    e.wait_for("850004", "the refund result", |d| {
+        d["refunds"][0]["status"] == "SUCCESS"
+    })
+    .await;
+    let refund = e
+        .refunds(850_004)
+        .pop()
+        .expect("the refund on the platform");
+    let abnormal = json!({
+        "mchid": MCHID, "transaction_id": refund["transaction_id"],
+        "out_trade_no": refund["out_trade_no"], "refund_id": refund["refund_id"],
+        "out_refund_no": refund["out_refund_no"], "refund_status": "ABNORMAL",
+        "user_received_account": "支付用户零钱",
+        "amount": {"total": 3_000, "refund": 2_000, "payer_total": 3_000, "payer_refund": 2_000},
+    });
+    let n = e.pay.notification(
+        APIV3,
+        "REFUND.ABNORMAL",
+        "refund",
+        &abnormal,
+        KeyMode::PublicKey,
+        0,
+    );
+    assert_eq!(
+        n.post(&format!("{}/callbacks/wechatpay/{MCHID}/refunds", e.base))
+            .await,
+        Ok(204)
+    );
+    e.wait_for("850004", "the abnormal refund", |d| {
+        d["refunds"][0]["status"] == "ABNORMAL"
+    })
+    .await;
+    let calls = e.pay.refunds().len();
+    let (s, b) =
+        e.h.admin(Method::POST, &path, Some(json!({"amount_fen": 1_500})))
+            .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["error"]["field"], "amount_fen");
+    assert_eq!(e.pay.refunds().len(), calls, "WeChat Pay was not asked");
+    let d = e.detail("850004").await.expect("detail");
+    assert_eq!(d["complaint"]["refunded_fen"], 2_000);
+    let (s, b) =
+        e.h.admin(Method::POST, &path, Some(json!({"amount_fen": 1_000})))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
