@@ -279,9 +279,11 @@ pub async fn refund(
         state,
         &c.account_id,
         &c.id,
-        total,
+        super::complaints::RefundedOrder {
+            total,
+            transaction_id: Some(trade.clone()),
+        },
         amount_fen,
-        Some(trade.clone()),
         |_| true,
         |sequence| {
             format!(

@@ -593,9 +593,11 @@ pub async fn refund(
         &state,
         &t.account.id,
         &id,
-        total,
+        RefundedOrder {
+            total,
+            transaction_id: order.transaction_id.clone(),
+        },
         body.amount_fen,
-        order.transaction_id.clone(),
         |r| r.transaction_id == order.transaction_id,
         |sequence| out_refund_no(&id, &order_key, sequence),
     )
@@ -659,6 +661,12 @@ pub(super) fn refundable<'a>(
         .map_err(|e| ApiError::field("amount_fen", e.to_string()))
 }
 
+/// The order a refund by hand is taken from: its amount and platform order id.
+pub(super) struct RefundedOrder {
+    pub total: u64,
+    pub transaction_id: Option<String>,
+}
+
 /// How many times a manual refund re-reads and takes the next number after losing a race.
 const CLAIM_ATTEMPTS: usize = 8;
 
@@ -672,12 +680,15 @@ pub(super) async fn claim_refund(
     state: &AppState,
     account_id: &str,
     complaint_id: &str,
-    total: u64,
+    order: RefundedOrder,
     amount: u64,
-    transaction_id: Option<String>,
     of_order: impl Fn(&RefundRecord) -> bool,
     number: impl Fn(u32) -> String,
 ) -> Result<RefundRecord, ApiError> {
+    let RefundedOrder {
+        total,
+        transaction_id,
+    } = order;
     let repo = ComplaintRepo::new(&*state.ports.records);
     for _ in 0..CLAIM_ATTEMPTS {
         let existing = repo.refunds(complaint_id).await?;

@@ -192,9 +192,11 @@ pub async fn refund(
         state,
         &pay.account.id,
         &c.id,
-        total,
+        super::complaints::RefundedOrder {
+            total,
+            transaction_id: c.orders.first().and_then(|o| o.transaction_id.clone()),
+        },
         amount_fen,
-        c.orders.first().and_then(|o| o.transaction_id.clone()),
         |_| true,
         |sequence| refund_number(c, sequence),
     )
