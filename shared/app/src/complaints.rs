@@ -157,6 +157,52 @@ pub struct ComplaintRepo<'a> {
     store: &'a dyn RecordStore,
 }
 
+/// Whether a refund counts against what is left of its order: every refund but a `CLOSED` one
+/// (`PROCESSING` may still pay out; `ABNORMAL` means the money already left). Every bound and
+/// every `refunded_fen` uses this one rule.
+pub fn counts_against_order(r: &RefundRecord) -> bool {
+    r.status != "CLOSED"
+}
+
+/// What became of a refund claim ([`ComplaintRepo::claim_refund`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The number is ours and the order's bound holds with it.
+    Made,
+    /// Another request holds the number: read again and take the next one.
+    NumberTaken,
+    /// Another claim got in first and together they pass the order: ours is closed.
+    Withdrawn,
+}
+
+/// The sequence of a complaint's automatic refund; refunds by hand take 1, 2, ... so the two
+/// never share a request number.
+pub const AUTO_REFUND_SEQUENCE: u32 = 0;
+
+/// What an automatic refund of an order of `total` fen may ask for: `wanted`, at most what is
+/// left after the recorded refunds of that order (`of_order`) that count, checked; or why
+/// nothing can be refunded (for the action log).
+pub fn auto_refund_amount(
+    total: u64,
+    refunds: &[RefundRecord],
+    of_order: impl Fn(&RefundRecord) -> bool,
+    wanted: u64,
+) -> Result<u64, String> {
+    let counted = || {
+        refunds
+            .iter()
+            .filter(|r| of_order(r) && counts_against_order(r))
+            .map(|r| r.amount_fen)
+    };
+    let left = domain::money::sum(counted())
+        .map(|done| total.saturating_sub(done))
+        .unwrap_or(0);
+    let amount = wanted.min(left);
+    domain::money::check_refund(total, counted(), amount)
+        .map(|_| amount)
+        .map_err(|e| format!("no automatic refund: the amount {e}"))
+}
+
 fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
     let version = item.version;
     serde_json::from_value(item.data)
@@ -332,6 +378,80 @@ impl<'a> ComplaintRepo<'a> {
         Ok(())
     }
 
+    /// Claim a refund's number before the platform is asked: create its `REFUND#` record
+    /// (status `PROCESSING`, with the amount, so it counts against the order at once) only if
+    /// no record has that number; then read the refunds again and withdraw the claim (mark it
+    /// `CLOSED`) if the counted refunds of the order (`of_order`) now add up to more than
+    /// `total` (another claim on another number got in between). Every claim is written before
+    /// that read, so of two claims that together pass the order at least one sees the other.
+    pub async fn claim_refund(
+        &self,
+        account_id: &str,
+        r: &RefundRecord,
+        total: u64,
+        of_order: impl Fn(&RefundRecord) -> bool,
+    ) -> Result<Claim, RepoError> {
+        match self
+            .store
+            .create(Item::new(
+                complaint_pk(&r.complaint_id),
+                format!("REFUND#{}", r.out_refund_no),
+                encode(r)?,
+            ))
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::AlreadyExists { .. }) => return Ok(Claim::NumberTaken),
+            Err(e) => return Err(e.into()),
+        }
+        self.store
+            .put(Item::new(
+                format!("REFUNDNO#{account_id}#{}", r.out_refund_no),
+                "COMPLAINT",
+                json!({"complaint_id": r.complaint_id}),
+            ))
+            .await?;
+        let refunds = self.refunds(&r.complaint_id).await?;
+        let counted = domain::money::sum(
+            refunds
+                .iter()
+                .filter(|x| of_order(x) && counts_against_order(x))
+                .map(|x| x.amount_fen),
+        );
+        if counted.is_some_and(|sum| sum <= total) {
+            return Ok(Claim::Made);
+        }
+        let withdrawn = RefundRecord {
+            status: "CLOSED".into(),
+            ..r.clone()
+        };
+        self.put_refund(account_id, &withdrawn).await?;
+        Ok(Claim::Withdrawn)
+    }
+
+    /// After the platform refused a claimed refund outright (it answered, and not "try later"),
+    /// close the claim so it no longer counts. Any other failure keeps it counted: the money
+    /// may have left. A record the platform already confirmed (it has a refund id) is kept.
+    pub async fn close_claim(
+        &self,
+        account_id: &str,
+        complaint_id: &str,
+        out_refund_no: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        if let Some((r, _)) = self.refund(complaint_id, out_refund_no).await?
+            && r.refund_id.is_none()
+        {
+            let closed = RefundRecord {
+                status: "CLOSED".into(),
+                updated_at: now,
+                ..r
+            };
+            self.put_refund(account_id, &closed).await?;
+        }
+        Ok(())
+    }
+
     /// The refunds asked for on a complaint.
     pub async fn refunds(&self, complaint_id: &str) -> Result<Vec<RefundRecord>, RepoError> {
         let mut out = Vec::new();
@@ -369,7 +489,7 @@ impl<'a> ComplaintRepo<'a> {
         let sum = domain::money::sum(
             refunds
                 .iter()
-                .filter(|x| x.status != "CLOSED")
+                .filter(|x| counts_against_order(x))
                 .map(|x| x.amount_fen),
         );
         self.modify(&r.complaint_id, |c| {

@@ -754,3 +754,62 @@ async fn a_consumer_complaint_turning_overdue_is_told_again() {
     );
     stop.cancel();
 }
+
+/// A refund made by hand before the automatic one runs: the automatic refund asks Alipay only
+/// for what is left of the trade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_automatic_refund_after_a_partial_one_by_hand_refunds_only_what_is_left() {
+    let (h, sim, stop) = with_worker(AlipayMode::PublicKey, false).await;
+    sim.add_trade_complaint(json!({"complain_event_id": "2024052100009", "status": "MERCHANT_PROCESSING",
+        "trade_no": "2024052122001400009", "gmt_create": "2024-05-21 10:00:00", "content": "质量问题", "trade_amount": "30.00"}));
+    let push = || {
+        sim.message(
+            APP_ID,
+            "alipay.merchant.tradecomplain.changed",
+            &json!({"complain_event_id": "2024052100009"}),
+        )
+    };
+    assert_eq!(post(&h, PATH, form(&push())).await.1, "success");
+    let d = detail_when(&h, "the automatic reply", |d| {
+        d["complaint"]["replied"] == true
+    })
+    .await;
+    let cid = d["complaint"]["id"].as_str().expect("id").to_string();
+    let (s, b) = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/complaints/{cid}/refund"),
+            Some(json!({"amount_fen": 1000})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, list) = h.admin(Method::GET, "/admin/v1/accounts", None).await;
+    let account = list["items"][0]["id"].as_str().expect("id").to_string();
+    let (s, b) = h
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account}"),
+            Some(json!({"settings": {"auto_refund": true}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(post(&h, PATH, form(&push())).await.1, "success");
+    let d = detail_when(&h, "the automatic refund", |d| {
+        d["refunds"].as_array().is_some_and(|r| r.len() == 2)
+    })
+    .await;
+    let mut asked: Vec<String> = sim
+        .calls("alipay.trade.refund")
+        .iter()
+        .map(|c| {
+            c.biz["refund_amount"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    asked.sort();
+    assert_eq!(asked, vec!["10.00", "20.00"], "only what was left");
+    assert_eq!(d["complaint"]["refunded_fen"], 3000);
+    stop.cancel();
+}

@@ -1656,3 +1656,133 @@ async fn a_push_with_a_path_in_its_complaint_id_is_dead_lettered_and_calls_nothi
         "no request reached the platform"
     );
 }
+
+/// A refund made by hand before the automatic one runs: the automatic refund asks only for
+/// what is left of the order (and nothing when nothing is left, saying why).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_automatic_refund_after_a_partial_one_by_hand_refunds_only_what_is_left() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_manual_sub().await;
+    let auto_refund = |on: bool| {
+        let h = &e.h;
+        let path = format!("/admin/v1/accounts/{}/sub-merchants/{SUB}", e.provider_id);
+        async move {
+            let (s, b) = h
+                .admin(Method::PATCH, &path, Some(json!({"auto_refund": on})))
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+    };
+    let of = |id: &str| -> Vec<u64> {
+        let mut v: Vec<u64> = e
+            .sim
+            .refunds()
+            .iter()
+            .filter(|r| r["transaction_id"] == format!("42000{id}"))
+            .map(|r| r["amount"]["refund"].as_u64().expect("amount"))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let id = "200201820261122090000000201";
+    let cid = e.recorded(id, 3000).await;
+    let (s, b) = e.refund_by_hand(&cid, 1000).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    auto_refund(true).await;
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the automatic refund", |d| {
+            d["refunds"].as_array().is_some_and(|r| r.len() == 2)
+        })
+        .await;
+    assert_eq!(of(id), vec![1000, 2000], "only what was left");
+    assert_eq!(d["complaint"]["refunded_fen"], 3000);
+
+    // All of it refunded by hand first: no automatic refund, and the log says why.
+    auto_refund(false).await;
+    let id = "200201820261122090000000202";
+    let cid = e.recorded(id, 2000).await;
+    let (s, b) = e.refund_by_hand(&cid, 2000).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    auto_refund(true).await;
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the refund decision", |d| {
+            actions(d, "refund")
+                .iter()
+                .any(|a| a["outcome"] == "skipped")
+        })
+        .await;
+    assert_eq!(of(id), vec![2000]);
+    assert_eq!(d["complaint"]["refunded_fen"], 2000);
+    let why = actions(&d, "refund")
+        .into_iter()
+        .find(|a| a["outcome"] == "skipped")
+        .expect("skipped")
+        .to_string();
+    // (The simulator reports the order fully refunded, which is checked first.)
+    assert!(
+        why.contains("no automatic refund") || why.contains("already fully refunded"),
+        "{why}"
+    );
+}
+
+/// Refunds by hand sent at once, together more than the order: every accepted one has its
+/// own number, they add up to at most the order, and `refunded_fen` is what the platform paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refunds_by_hand_get_distinct_numbers_and_stay_within_the_order() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    e.add_manual_sub().await;
+    let id = "200201820261122090000000203";
+    let cid = e.recorded(id, 3000).await;
+    let (a, b, c, d, f) = tokio::join!(
+        e.refund_by_hand(&cid, 1000),
+        e.refund_by_hand(&cid, 1000),
+        e.refund_by_hand(&cid, 1000),
+        e.refund_by_hand(&cid, 1000),
+        e.refund_by_hand(&cid, 1000),
+    );
+    let mut accepted = Vec::new();
+    for (s, body) in [a, b, c, d, f] {
+        match s {
+            StatusCode::OK => accepted.push(body),
+            StatusCode::BAD_REQUEST => assert_eq!(body["error"]["field"], "amount_fen", "{body}"),
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    let mut numbers: Vec<&str> = accepted
+        .iter()
+        .map(|r| r["out_refund_no"].as_str().expect("number"))
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(
+        numbers.len(),
+        accepted.len(),
+        "distinct numbers: {accepted:?}"
+    );
+    let paid: u64 = e
+        .sim
+        .refunds()
+        .iter()
+        .map(|r| r["amount"]["refund"].as_u64().expect("amount"))
+        .sum();
+    let answered: u64 = accepted
+        .iter()
+        .map(|r| r["amount_fen"].as_u64().expect("amount"))
+        .sum();
+    assert!(paid <= 3000);
+    assert_eq!(answered, paid, "what we answered is what the platform paid");
+    assert_eq!(e.refunded_fen(&cid).await, paid);
+    // What is left can still be refunded, and no more.
+    if paid < 3000 {
+        let (s, b) = e.refund_by_hand(&cid, 3000 - paid).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let (s, b) = e.refund_by_hand(&cid, 1).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(e.refunded_fen(&cid).await, 3000);
+}

@@ -1637,3 +1637,257 @@ async fn a_call_racing_the_withdrawal_gets_no_token_from_the_legacy_record() {
     );
     assert_eq!(e.wx.refresh_calls(), refreshes, "nothing was refreshed");
 }
+
+/// A mini program with the automatic response and refund off (refunds by hand only); its
+/// account id.
+async fn without_auto_refund(e: &Env) -> String {
+    let account_id = e.manual(PushMode::Safe, PushFormat::Xml).await;
+    let (s, b) = e
+        .h
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account_id}"),
+            Some(json!({"settings": {"appid": APPID, "mode": "manual", "api_base_url": e.wx.base_url(),
+                "auto_response": {"enabled": false, "decision": "agree"}, "auto_refund": false,
+                "refund_cap_fen": 100_000, "payment": {"account_id": e.merchant_id}}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    account_id
+}
+
+/// The complaint `id` of `amount` fen pushed and recorded; its internal id.
+async fn recorded(e: &Env, id: u64, amount: u64) -> String {
+    e.complaint(APPID, id, amount);
+    e.wx.push_complaint(&id.to_string()).await.expect("push");
+    let d = e.wait_for(&id.to_string(), "the record", |_| true).await;
+    d["complaint"]["id"].as_str().expect("id").to_string()
+}
+
+/// Push complaint `id` again as a new event: pushes are deduped on their `CreateTime` (whole
+/// seconds), so a push in the same second as `since` would be the same push (a retry).
+async fn push_again(e: &Env, id: u64, since: i64) {
+    while chrono::Utc::now().timestamp() <= since {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    e.wx.push_complaint(&id.to_string()).await.expect("push");
+}
+
+fn refund_amount(r: &Value) -> u64 {
+    r["amount"]["refund"].as_u64().expect("refund amount")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_automatic_refund_after_a_partial_one_by_hand_refunds_only_what_is_left() {
+    let e = env().await;
+    let account_id = without_auto_refund(&e).await;
+    let pushed = chrono::Utc::now().timestamp();
+    let cid = recorded(&e, 850_001, 3_000).await;
+    // Staff refund part of the order by hand.
+    let (s, b) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/complaints/{cid}/refund"),
+            Some(json!({"amount_fen": 1_000})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Then the automatic refund is turned on and the complaint pushed again.
+    let (s, b) =
+        e.h.admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account_id}"),
+            Some(json!({"settings": {"auto_refund": true}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    push_again(&e, 850_001, pushed).await;
+    let d = e
+        .wait_for("850001", "the automatic refund", |d| {
+            d["refunds"].as_array().is_some_and(|r| r.len() == 2)
+        })
+        .await;
+    let mut amounts: Vec<u64> = e.refunds(850_001).iter().map(refund_amount).collect();
+    amounts.sort_unstable();
+    assert_eq!(
+        amounts,
+        vec![1_000, 2_000],
+        "only what was left: {amounts:?}"
+    );
+    assert_eq!(d["complaint"]["refunded_fen"], 3_000);
+    // Pushed again: nothing more is asked.
+    push_again(&e, 850_001, chrono::Utc::now().timestamp()).await;
+    e.settle().await;
+    assert_eq!(e.refunds(850_001).len(), 2);
+    let d = e.detail("850001").await.expect("detail");
+    assert_eq!(d["complaint"]["refunded_fen"], 3_000);
+
+    // Everything refunded by hand first: the automatic refund asks for nothing and says why.
+    let (s, b) =
+        e.h.admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account_id}"),
+            Some(json!({"settings": {"auto_refund": false}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let pushed = chrono::Utc::now().timestamp();
+    let cid = recorded(&e, 850_002, 2_000).await;
+    let (s, b) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/complaints/{cid}/refund"),
+            Some(json!({"amount_fen": 2_000})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) =
+        e.h.admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account_id}"),
+            Some(json!({"settings": {"auto_refund": true}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    push_again(&e, 850_002, pushed).await;
+    let d = e
+        .wait_for("850002", "the skipped refund", |d| {
+            actions(d, "refund")
+                .iter()
+                .any(|a| a["outcome"] == "skipped")
+        })
+        .await;
+    assert_eq!(e.refunds(850_002).len(), 1);
+    let skipped = actions(&d, "refund")
+        .into_iter()
+        .find(|a| a["outcome"] == "skipped")
+        .expect("skipped")
+        .to_string();
+    assert!(skipped.contains("no automatic refund"), "{skipped}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refunds_by_hand_get_distinct_numbers_and_stay_within_the_order() {
+    let e = env().await;
+    without_auto_refund(&e).await;
+    let cid = recorded(&e, 850_003, 3_000).await;
+    let path = format!("/admin/v1/complaints/{cid}/refund");
+    let ask = || {
+        e.h.admin(Method::POST, &path, Some(json!({"amount_fen": 1_000})))
+    };
+    // Five at once, 5 000 fen against an order of 3 000.
+    let (a, b, c, d, f) = tokio::join!(ask(), ask(), ask(), ask(), ask());
+    let mut accepted = Vec::new();
+    for (s, body) in [a, b, c, d, f] {
+        match s {
+            StatusCode::OK => accepted.push(body),
+            StatusCode::BAD_REQUEST => assert_eq!(body["error"]["field"], "amount_fen", "{body}"),
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    let platform = e.refunds(850_003);
+    let mut numbers: Vec<&str> = platform
+        .iter()
+        .map(|r| r["out_refund_no"].as_str().expect("number"))
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), platform.len());
+    let mut ours: Vec<&str> = accepted
+        .iter()
+        .map(|r| r["out_refund_no"].as_str().expect("number"))
+        .collect();
+    ours.sort_unstable();
+    ours.dedup();
+    assert_eq!(ours.len(), accepted.len(), "distinct numbers: {accepted:?}");
+    let paid: u64 = platform.iter().map(refund_amount).sum();
+    let answered: u64 = accepted
+        .iter()
+        .map(|r| r["amount_fen"].as_u64().expect("amount"))
+        .sum();
+    assert!(paid <= 3_000, "{platform:?}");
+    assert_eq!(answered, paid, "what we answered is what the platform paid");
+    let detail = e.detail("850003").await.expect("detail");
+    assert_eq!(detail["complaint"]["refunded_fen"], paid);
+    // What is left can still be refunded, and no more.
+    if paid < 3_000 {
+        let (s, b) =
+            e.h.admin(
+                Method::POST,
+                &path,
+                Some(json!({"amount_fen": 3_000 - paid})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let (s, b) =
+        e.h.admin(Method::POST, &path, Some(json!({"amount_fen": 1})))
+            .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let paid: u64 = e.refunds(850_003).iter().map(refund_amount).sum();
+    assert_eq!(paid, 3_000);
+    let detail = e.detail("850003").await.expect("detail");
+    assert_eq!(detail["complaint"]["refunded_fen"], 3_000);
+}
+
+/// A refund the platform reports `ABNORMAL` (the money left, the buyer's account refused it)
+/// still counts against the order: a refund by hand of more than is left is refused before
+/// WeChat Pay is asked, and `refunded_fen` keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abnormal_refund_still_counts_against_the_order() {
+    let e = env().await;
+    without_auto_refund(&e).await;
+    let cid = recorded(&e, 850_004, 3_000).await;
+    let path = format!("/admin/v1/complaints/{cid}/refund");
+    let (s, r) =
+        e.h.admin(Method::POST, &path, Some(json!({"amount_fen": 2_000})))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    // The simulator's own result (SUCCESS) first, then ours: ABNORMAL.
+    e.wait_for("850004", "the refund result", |d| {
+        d["refunds"][0]["status"] == "SUCCESS"
+    })
+    .await;
+    let refund = e
+        .refunds(850_004)
+        .pop()
+        .expect("the refund on the platform");
+    let abnormal = json!({
+        "mchid": MCHID, "transaction_id": refund["transaction_id"],
+        "out_trade_no": refund["out_trade_no"], "refund_id": refund["refund_id"],
+        "out_refund_no": refund["out_refund_no"], "refund_status": "ABNORMAL",
+        "user_received_account": "支付用户零钱",
+        "amount": {"total": 3_000, "refund": 2_000, "payer_total": 3_000, "payer_refund": 2_000},
+    });
+    let n = e.pay.notification(
+        APIV3,
+        "REFUND.ABNORMAL",
+        "refund",
+        &abnormal,
+        KeyMode::PublicKey,
+        0,
+    );
+    assert_eq!(
+        n.post(&format!("{}/callbacks/wechatpay/{MCHID}/refunds", e.base))
+            .await,
+        Ok(204)
+    );
+    e.wait_for("850004", "the abnormal refund", |d| {
+        d["refunds"][0]["status"] == "ABNORMAL"
+    })
+    .await;
+    let calls = e.pay.refunds().len();
+    let (s, b) =
+        e.h.admin(Method::POST, &path, Some(json!({"amount_fen": 1_500})))
+            .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["error"]["field"], "amount_fen");
+    assert_eq!(e.pay.refunds().len(), calls, "WeChat Pay was not asked");
+    let d = e.detail("850004").await.expect("detail");
+    assert_eq!(d["complaint"]["refunded_fen"], 2_000);
+    let (s, b) =
+        e.h.admin(Method::POST, &path, Some(json!({"amount_fen": 1_000})))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}

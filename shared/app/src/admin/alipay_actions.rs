@@ -274,19 +274,27 @@ pub async fn refund(
         .clone()
         .ok_or_else(|| ApiError::field("transaction_id", "the complaint has no trade number"))?;
     let repo = ComplaintRepo::new(&*state.ports.records);
-    let existing = repo
-        .detail(&c.id)
-        .await?
-        .map(|d| d.refunds)
-        .unwrap_or_default();
     let total = order.amount_fen.unwrap_or_default();
-    super::complaints::refundable(total, &existing, amount_fen)?;
-    let sequence = super::complaints::next_sequence(&existing)?;
-    let number = format!(
-        "CD{}{:06}",
-        derived_id("", &format!("{}|{trade}|{sequence}", c.id)),
-        sequence
-    );
+    let claim = super::complaints::claim_refund(
+        state,
+        &c.account_id,
+        &c.id,
+        super::complaints::RefundedOrder {
+            total,
+            transaction_id: Some(trade.clone()),
+        },
+        amount_fen,
+        |_| true,
+        |sequence| {
+            format!(
+                "CD{}{:06}",
+                derived_id("", &format!("{}|{trade}|{sequence}", c.id)),
+                sequence
+            )
+        },
+    )
+    .await?;
+    let number = claim.out_refund_no.clone();
     match client
         .trade_refund(
             &trade,
@@ -307,22 +315,18 @@ pub async fn refund(
                 Some(number.clone()),
             )
             .await?;
-            let now = state.ports.clock.now();
             let r = RefundRecord {
-                complaint_id: c.id.clone(),
-                out_refund_no: number,
-                sequence,
-                transaction_id: Some(trade),
-                amount_fen,
-                refund_id: None,
                 status: "SUCCESS".into(),
-                created_at: now,
-                updated_at: now,
+                updated_at: state.ports.clock.now(),
+                ..claim
             };
             repo.record_refund(&c.account_id, &r).await?;
             Ok(Json(r))
         }
         Err(e) => {
+            if matches!(e, AlipayError::Api { .. }) && !e.is_retryable() {
+                super::complaints::release_claim(state, &c.account_id, &claim).await?;
+            }
             log_admin(
                 state,
                 caller,

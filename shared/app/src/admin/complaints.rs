@@ -584,25 +584,25 @@ pub async fn refund(
     .ok_or_else(|| ApiError::field("transaction_id", "the complaint has no such order"))?;
     let total = order.amount_fen.unwrap_or_default();
     let repo = ComplaintRepo::new(&*state.ports.records);
-    let existing = repo
-        .detail(&id)
-        .await?
-        .map(|d| d.refunds)
-        .unwrap_or_default();
     let order_key = order
         .transaction_id
         .clone()
         .or(order.out_trade_no.clone())
         .unwrap_or_default();
-    refundable(
-        total,
-        existing
-            .iter()
-            .filter(|r| r.transaction_id == order.transaction_id && r.status != "CLOSED"),
+    let claim = claim_refund(
+        &state,
+        &t.account.id,
+        &id,
+        RefundedOrder {
+            total,
+            transaction_id: order.transaction_id.clone(),
+        },
         body.amount_fen,
-    )?;
-    let sequence = next_sequence(&existing)?;
-    let number = out_refund_no(&id, &order_key, sequence);
+        |r| r.transaction_id == order.transaction_id,
+        |sequence| out_refund_no(&id, &order_key, sequence),
+    )
+    .await?;
+    let number = claim.out_refund_no.clone();
     let provider = t.complaint.sub_mchid.is_some();
     let req = RefundRequest {
         sub_mchid: provider.then(|| t.mchid.clone()),
@@ -624,6 +624,11 @@ pub async fn refund(
         },
     };
     let result = t.client.create_refund(&req).await;
+    if let Err(e @ wechatpay::PlatformError::Api { .. }) = &result
+        && !e.is_retryable()
+    {
+        release_claim(&state, &t.account.id, &claim).await?;
+    }
     let r = logged(
         &state,
         &caller,
@@ -634,17 +639,11 @@ pub async fn refund(
         result,
     )
     .await?;
-    let now = state.ports.clock.now();
     let record = RefundRecord {
-        complaint_id: id.clone(),
-        out_refund_no: number,
-        sequence,
-        transaction_id: order.transaction_id.clone(),
-        amount_fen: body.amount_fen,
         refund_id: Some(r.refund_id).filter(|s| !s.is_empty()),
         status: r.status,
-        created_at: now,
-        updated_at: now,
+        updated_at: state.ports.clock.now(),
+        ..claim
     };
     repo.record_refund(&t.account.id, &record).await?;
     Ok(Json(record))
@@ -660,6 +659,87 @@ pub(super) fn refundable<'a>(
 ) -> Result<u64, ApiError> {
     domain::money::check_refund(total, counted.into_iter().map(|r| r.amount_fen), amount)
         .map_err(|e| ApiError::field("amount_fen", e.to_string()))
+}
+
+/// The order a refund by hand is taken from: its amount and platform order id.
+pub(super) struct RefundedOrder {
+    pub total: u64,
+    pub transaction_id: Option<String>,
+}
+
+/// How many times a manual refund re-reads and takes the next number after losing a race.
+const CLAIM_ATTEMPTS: usize = 8;
+
+/// Claim the next refund of a complaint for `amount` fen of an order of `total` fen: read the
+/// refunds, check the bound over those of the order (`of_order`) that count, and create the
+/// next number's `REFUND#` record (status `PROCESSING`) only if nobody holds it. A request that
+/// loses the race (the number is taken, or its claim was withdrawn) re-reads (the winner's
+/// claim now counts) and tries again: 400 when nothing is left, 409 after [`CLAIM_ATTEMPTS`]. The claim is made before the platform is asked, so two
+/// requests at once never send the same number and never both pass the bound.
+pub(super) async fn claim_refund(
+    state: &AppState,
+    account_id: &str,
+    complaint_id: &str,
+    order: RefundedOrder,
+    amount: u64,
+    of_order: impl Fn(&RefundRecord) -> bool,
+    number: impl Fn(u32) -> String,
+) -> Result<RefundRecord, ApiError> {
+    let RefundedOrder {
+        total,
+        transaction_id,
+    } = order;
+    let repo = ComplaintRepo::new(&*state.ports.records);
+    for _ in 0..CLAIM_ATTEMPTS {
+        let existing = repo.refunds(complaint_id).await?;
+        refundable(
+            total,
+            existing
+                .iter()
+                .filter(|r| of_order(r) && crate::complaints::counts_against_order(r)),
+            amount,
+        )?;
+        let sequence = next_sequence(&existing)?;
+        let now = state.ports.clock.now();
+        let claim = RefundRecord {
+            complaint_id: complaint_id.to_string(),
+            out_refund_no: number(sequence),
+            sequence,
+            transaction_id: transaction_id.clone(),
+            amount_fen: amount,
+            refund_id: None,
+            status: "PROCESSING".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        if repo
+            .claim_refund(account_id, &claim, total, &of_order)
+            .await?
+            == crate::complaints::Claim::Made
+        {
+            return Ok(claim);
+        }
+    }
+    Err(ApiError::Conflict(
+        "another refund is being made; try again".into(),
+    ))
+}
+
+/// Close a claimed refund the platform refused outright ([`ComplaintRepo::close_claim`]).
+pub(super) async fn release_claim(
+    state: &AppState,
+    account_id: &str,
+    claim: &RefundRecord,
+) -> Result<(), ApiError> {
+    ComplaintRepo::new(&*state.ports.records)
+        .close_claim(
+            account_id,
+            &claim.complaint_id,
+            &claim.out_refund_no,
+            state.ports.clock.now(),
+        )
+        .await?;
+    Ok(())
 }
 
 /// The sequence of the next refund of a complaint (its request number derives from it).

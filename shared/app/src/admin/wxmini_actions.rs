@@ -10,7 +10,7 @@ use crate::ApiError;
 use crate::auth::Caller;
 use crate::complaints::{ComplaintRepo, RefundRecord, violation_id};
 use crate::platforms::wechat::mini_client;
-use crate::policy::wxmini::{payment, refund_order, upload_media};
+use crate::policy::wxmini::{payment, refund_number, refund_order, upload_media};
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use axum::Json;
@@ -185,25 +185,30 @@ pub async fn refund(
         .first()
         .and_then(|o| o.amount_fen)
         .ok_or_else(|| ApiError::Conflict("the complaint names no order amount".into()))?;
-    let repo = ComplaintRepo::new(&*state.ports.records);
-    let existing = repo
-        .detail(&c.id)
-        .await?
-        .map(|d| d.refunds)
-        .unwrap_or_default();
-    super::complaints::refundable(
-        total,
-        existing
-            .iter()
-            .filter(|r| r.status != "CLOSED" && r.status != "ABNORMAL"),
-        amount_fen,
-    )?;
     let pay = payment(state, link)
         .await
         .map_err(|e| ApiError::Conflict(format!("cannot refund: {e}")))?;
-    let sequence = super::complaints::next_sequence(&existing)?;
+    let claim = super::complaints::claim_refund(
+        state,
+        &pay.account.id,
+        &c.id,
+        super::complaints::RefundedOrder {
+            total,
+            transaction_id: c.orders.first().and_then(|o| o.transaction_id.clone()),
+        },
+        amount_fen,
+        |_| true,
+        |sequence| refund_number(c, sequence),
+    )
+    .await?;
+    let sequence = claim.sequence;
     let reason = reason.unwrap_or_else(|| "投诉退款".into());
     let result = refund_order(state, &pay, c, sequence, amount_fen, &reason).await;
+    if let Err(e @ wechatpay::PlatformError::Api { .. }) = &result
+        && !e.is_retryable()
+    {
+        super::complaints::release_claim(state, &pay.account.id, &claim).await?;
+    }
     let number = result.as_ref().ok().map(|(r, _)| r.out_refund_no.clone());
     let (r, _) = log_outcome(
         state,

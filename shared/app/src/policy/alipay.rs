@@ -11,7 +11,10 @@
 
 use super::Actions;
 use crate::callbacks::alipay::jobs;
-use crate::complaints::{ComplaintRepo, RefundRecord, complaint_id, derived_id};
+use crate::complaints::{
+    AUTO_REFUND_SEQUENCE, Claim, ComplaintRepo, RefundRecord, auto_refund_amount, complaint_id,
+    derived_id,
+};
 use crate::notices::{self, Notice, store_error};
 use crate::state::AppState;
 use crate::worker::{JobError, JobHandler, JobRegistry};
@@ -421,7 +424,7 @@ async fn act(
     if !settings.auto_refund {
         return Ok(());
     }
-    let (Some(amount), false) = (f.amount_fen, f.trade_no.is_empty()) else {
+    let (Some(total), false) = (f.amount_fen, f.trade_no.is_empty()) else {
         log.log(
             ActionKind::Refund,
             ActionOutcome::Skipped,
@@ -431,24 +434,34 @@ async fn act(
         .await?;
         return Ok(());
     };
-    if let Some(cap) = settings.refund_cap_fen
-        && amount > cap
-    {
-        log.log(
-            ActionKind::Refund,
-            ActionOutcome::Skipped,
-            format!("refund of {amount} fen is above the cap of {cap} fen; left to staff"),
-            None,
-        )
-        .await?;
-        return Ok(());
-    }
-    // 2. Refund, once per (complaint, trade, sequence 1): the number is queried first.
+    // 2. Refund, once per (complaint, trade) under the automatic refund's own number: claimed
+    // before it is asked, and the number is queried first (a retry after a crash finds it).
     let number = format!(
         "CD{}{:06}",
-        derived_id("", &format!("{}|{}|1", record.id, f.trade_no)),
-        1
+        derived_id(
+            "",
+            &format!("{}|{}|{AUTO_REFUND_SEQUENCE}", record.id, f.trade_no)
+        ),
+        AUTO_REFUND_SEQUENCE
     );
+    let amount = match auto_refund_claim(
+        h,
+        record,
+        &f.trade_no,
+        &number,
+        total,
+        settings.refund_cap_fen,
+        log.now,
+    )
+    .await?
+    {
+        Ok(amount) => amount,
+        Err(why) => {
+            log.log(ActionKind::Refund, ActionOutcome::Skipped, why, None)
+                .await?;
+            return Ok(());
+        }
+    };
     let found = client
         .refund_query(&f.trade_no, &number)
         .await
@@ -481,6 +494,11 @@ async fn act(
             }
             Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
             Err(e) => {
+                if matches!(e, AlipayError::Api { .. }) {
+                    repo.close_claim(&record.account_id, &record.id, &number, log.now)
+                        .await
+                        .map_err(store_error)?;
+                }
                 log.log(
                     ActionKind::Refund,
                     ActionOutcome::Failed,
@@ -498,7 +516,7 @@ async fn act(
         &RefundRecord {
             complaint_id: record.id.clone(),
             out_refund_no: number.clone(),
-            sequence: 1,
+            sequence: AUTO_REFUND_SEQUENCE,
             transaction_id: Some(f.trade_no.clone()),
             amount_fen: amount,
             refund_id: None,
@@ -552,4 +570,66 @@ async fn act(
         }
     }
     Ok(())
+}
+
+/// The amount of an Alipay complaint's automatic refund `number`, claimed: the claim made
+/// before (a retry asks the same number for the same amount), or what is left of the trade's
+/// `total` after the refunds made by hand, within the cap, claimed now; or why there is none.
+async fn auto_refund_claim(
+    h: &Handlers,
+    record: &Complaint,
+    trade_no: &str,
+    number: &str,
+    total: u64,
+    cap: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<Result<u64, String>, JobError> {
+    let repo = ComplaintRepo::new(&*h.state.ports.records);
+    loop {
+        let refunds = repo.refunds(&record.id).await.map_err(store_error)?;
+        if let Some(claimed) = refunds.iter().find(|r| r.out_refund_no == number) {
+            if claimed.status == "CLOSED" {
+                return Ok(Err(format!(
+                    "the automatic refund {number} was withdrawn or refused; not asked again"
+                )));
+            }
+            return Ok(Ok(claimed.amount_fen));
+        }
+        let amount = match auto_refund_amount(total, &refunds, |_| true, total) {
+            Ok(a) => a,
+            Err(why) => return Ok(Err(why)),
+        };
+        if let Some(cap) = cap
+            && amount > cap
+        {
+            return Ok(Err(format!(
+                "refund of {amount} fen is above the cap of {cap} fen; left to staff"
+            )));
+        }
+        let claim = RefundRecord {
+            complaint_id: record.id.clone(),
+            out_refund_no: number.to_string(),
+            sequence: AUTO_REFUND_SEQUENCE,
+            transaction_id: Some(trade_no.to_string()),
+            amount_fen: amount,
+            refund_id: None,
+            status: "PROCESSING".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        match repo
+            .claim_refund(&record.account_id, &claim, total, |_| true)
+            .await
+            .map_err(store_error)?
+        {
+            Claim::Made => return Ok(Ok(amount)),
+            Claim::Withdrawn => {
+                return Ok(Err(format!(
+                    "a refund made meanwhile took what was left; automatic refund of {amount} fen withdrawn"
+                )));
+            }
+            // Another run claimed it meanwhile: the next read finds its claim.
+            Claim::NumberTaken => {}
+        }
+    }
 }

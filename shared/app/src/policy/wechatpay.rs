@@ -9,7 +9,10 @@
 
 use super::Actions;
 use crate::callbacks::wechatpay::jobs;
-use crate::complaints::{ComplaintRepo, RefundRecord, complaint_id, derived_id, violation_id};
+use crate::complaints::{
+    AUTO_REFUND_SEQUENCE, Claim, ComplaintRepo, RefundRecord, auto_refund_amount, complaint_id,
+    derived_id, violation_id,
+};
 use crate::notices::{self, Notice, store_error};
 use crate::platforms::wechatpay::ClientError;
 use crate::repo::SubMerchantRepo;
@@ -600,7 +603,7 @@ async fn act(
                 .map_err(store_error)?;
         }
     }
-    // 2. Refund, once per (complaint, order, sequence 1).
+    // 2. Refund, once per (complaint, order): the automatic refund's own number.
     if !owner.auto_refund {
         return Ok(());
     }
@@ -619,12 +622,29 @@ async fn act(
     } else {
         &order.transaction_id
     };
-    let number = out_refund_no(&record.id, order_key, 1);
-    let mut refunded = repo
+    let number = out_refund_no(&record.id, order_key, AUTO_REFUND_SEQUENCE);
+    let stored = repo
         .refund(&record.id, &number)
         .await
         .map_err(store_error)?
-        .is_some();
+        .map(|(r, _)| r);
+    // Our claim, not yet confirmed by the platform: asked again with the same amount.
+    let claimed = stored
+        .as_ref()
+        .filter(|r| r.refund_id.is_none())
+        .map(|r| (r.amount_fen, r.status == "CLOSED"));
+    if let Some((_, true)) = claimed {
+        log.log(
+            ActionKind::Refund,
+            ActionOutcome::Skipped,
+            format!("the automatic refund {number} was withdrawn or refused; not asked again"),
+            Some(number),
+        )
+        .await?;
+        return Ok(());
+    }
+    let claimed = claimed.map(|(amount, _)| amount);
+    let mut refunded = stored.is_some() && claimed.is_none();
     if !refunded {
         let sub = owner.provider.then(|| complainted.clone());
         // A refund asked for before a crash is found by its number, never asked for again.
@@ -662,9 +682,26 @@ async fn act(
             return Ok(());
         }
         // The amount comes from the platform's order data, never from the push.
-        let amount = match d.apply_refund_amount {
+        let wanted = match d.apply_refund_amount {
             Some(a) if d.problem_type == "REFUND" && a > 0 => a.min(order.amount),
             _ => order.amount,
+        };
+        // At most what is left of the order after the refunds made by hand.
+        let tid = Some(order.transaction_id.clone()).filter(|s| !s.is_empty());
+        let of_order = |r: &RefundRecord| r.transaction_id == tid;
+        let amount = match claimed {
+            Some(amount) => amount,
+            None => {
+                let refunds = repo.refunds(&record.id).await.map_err(store_error)?;
+                match auto_refund_amount(order.amount, &refunds, of_order, wanted) {
+                    Ok(amount) => amount,
+                    Err(why) => {
+                        log.log(ActionKind::Refund, ActionOutcome::Skipped, why, None)
+                            .await?;
+                        return Ok(());
+                    }
+                }
+            }
         };
         if let Some(cap) = owner.cap_fen
             && amount > cap
@@ -703,6 +740,42 @@ async fn act(
                 return Ok(());
             }
         }
+        if claimed.is_none() {
+            let claim = RefundRecord {
+                complaint_id: record.id.clone(),
+                out_refund_no: number.clone(),
+                sequence: AUTO_REFUND_SEQUENCE,
+                transaction_id: tid.clone(),
+                amount_fen: amount,
+                refund_id: None,
+                status: "PROCESSING".into(),
+                created_at: log.now,
+                updated_at: log.now,
+            };
+            let why = match repo
+                .claim_refund(&owner.account.id, &claim, order.amount, of_order)
+                .await
+                .map_err(store_error)?
+            {
+                Claim::Made => None,
+                Claim::Withdrawn => Some(format!(
+                    "a refund made meanwhile took what was left; automatic refund of {amount} fen withdrawn"
+                )),
+                Claim::NumberTaken => {
+                    Some(format!("refund {number} is being asked for by another run"))
+                }
+            };
+            if let Some(why) = why {
+                log.log(
+                    ActionKind::Refund,
+                    ActionOutcome::Skipped,
+                    why,
+                    Some(number),
+                )
+                .await?;
+                return Ok(());
+            }
+        }
         let req = RefundRequest {
             sub_mchid: owner.provider.then(|| complainted.clone()),
             transaction_id: Some(order.transaction_id.clone()).filter(|s| !s.is_empty()),
@@ -724,6 +797,11 @@ async fn act(
             }
             Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
             Err(e) => {
+                if matches!(e, PlatformError::Api { .. }) {
+                    repo.close_claim(&owner.account.id, &record.id, &number, log.now)
+                        .await
+                        .map_err(store_error)?;
+                }
                 log.log(
                     ActionKind::Refund,
                     ActionOutcome::Failed,
@@ -783,7 +861,7 @@ async fn record_refund(
         &RefundRecord {
             complaint_id: complaint_id.to_string(),
             out_refund_no: number.to_string(),
-            sequence: 1,
+            sequence: AUTO_REFUND_SEQUENCE,
             transaction_id: Some(order.transaction_id.clone()).filter(|s| !s.is_empty()),
             amount_fen: amount,
             refund_id: Some(r.refund_id.clone()).filter(|s| !s.is_empty()),

@@ -11,7 +11,9 @@
 
 use super::Actions;
 use crate::callbacks::wxmini::jobs;
-use crate::complaints::{ComplaintRepo, RefundRecord, complaint_id};
+use crate::complaints::{
+    AUTO_REFUND_SEQUENCE, Claim, ComplaintRepo, RefundRecord, auto_refund_amount, complaint_id,
+};
 use crate::notices::{self, Notice, store_error};
 use crate::platforms::wechat::mini_client;
 use crate::repo::AccountRepo;
@@ -210,6 +212,78 @@ pub(crate) async fn payment(state: &AppState, link: &PaymentLink) -> Result<Paym
     })
 }
 
+/// The amount of a mini-program complaint's automatic refund, claimed: the claim made before (a
+/// retry after a crash asks the same number for the same amount), or what is left of the order
+/// after the refunds made by hand, within the cap, claimed now; or why there is none.
+async fn auto_refund_claim(
+    state: &AppState,
+    pay: &Payment,
+    record: &Complaint,
+    total: u64,
+    cap: Option<u64>,
+) -> Result<Result<u64, String>, JobError> {
+    let repo = ComplaintRepo::new(&*state.ports.records);
+    let number = refund_number(record, AUTO_REFUND_SEQUENCE);
+    loop {
+        let refunds = repo.refunds(&record.id).await.map_err(store_error)?;
+        if let Some(claimed) = refunds.iter().find(|r| r.out_refund_no == number) {
+            if claimed.status == "CLOSED" {
+                return Ok(Err(format!(
+                    "the automatic refund {number} is closed (withdrawn, or closed by the platform); not asked again"
+                )));
+            }
+            return Ok(Ok(claimed.amount_fen));
+        }
+        let amount = match auto_refund_amount(total, &refunds, |_| true, total) {
+            Ok(a) => a,
+            Err(why) => return Ok(Err(why)),
+        };
+        if let Some(cap) = cap
+            && amount > cap
+        {
+            return Ok(Err(format!(
+                "refund of {amount} fen is above the cap of {cap} fen; left to staff"
+            )));
+        }
+        let now = state.ports.clock.now();
+        let claim = RefundRecord {
+            complaint_id: record.id.clone(),
+            out_refund_no: number.clone(),
+            sequence: AUTO_REFUND_SEQUENCE,
+            transaction_id: record.orders.first().and_then(|o| o.transaction_id.clone()),
+            amount_fen: amount,
+            refund_id: None,
+            status: "PROCESSING".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        match repo
+            .claim_refund(&pay.account.id, &claim, total, |_| true)
+            .await
+            .map_err(store_error)?
+        {
+            Claim::Made => return Ok(Ok(amount)),
+            Claim::Withdrawn => {
+                return Ok(Err(format!(
+                    "a refund made meanwhile took what was left; automatic refund of {amount} fen withdrawn"
+                )));
+            }
+            // Another run claimed it meanwhile: the next read finds its claim.
+            Claim::NumberTaken => {}
+        }
+    }
+}
+
+/// The request number of a mini-program complaint's refund `sequence` (of its first order).
+pub(crate) fn refund_number(complaint: &Complaint, sequence: u32) -> String {
+    let order = complaint.orders.first().cloned().unwrap_or_default();
+    let key = order
+        .out_trade_no
+        .or(order.transaction_id)
+        .unwrap_or_default();
+    super::wechatpay::out_refund_no(&complaint.id, &key, sequence)
+}
+
 /// Refund `amount` of the complaint's order through WeChat Pay, once per (complaint, order,
 /// sequence): the number is queried first, so a retry after a crash finds it. The refund is
 /// recorded; `true` when it had already been made.
@@ -222,12 +296,7 @@ pub(crate) async fn refund_order(
     reason: &str,
 ) -> Result<(RefundRecord, bool), PlatformError> {
     let order = complaint.orders.first().cloned().unwrap_or_default();
-    let key = order
-        .out_trade_no
-        .clone()
-        .or(order.transaction_id.clone())
-        .unwrap_or_default();
-    let number = super::wechatpay::out_refund_no(&complaint.id, &key, sequence);
+    let number = refund_number(complaint, sequence);
     let sub = pay.sub_mchid.as_deref();
     let (r, found) = match pay.client.query_refund(&number, sub).await {
         Ok(r) => (r, true),
@@ -567,7 +636,7 @@ async fn act(
             .await;
     };
     let record = current().await?;
-    let Some(amount) = record.orders.first().and_then(|o| o.amount_fen) else {
+    let Some(total) = record.orders.first().and_then(|o| o.amount_fen) else {
         return log
             .log(
                 ActionKind::Refund,
@@ -577,21 +646,6 @@ async fn act(
             )
             .await;
     };
-    if record.refunded_fen >= amount {
-        return Ok(());
-    }
-    if let Some(cap) = settings.refund_cap_fen
-        && amount > cap
-    {
-        return log
-            .log(
-                ActionKind::Refund,
-                ActionOutcome::Skipped,
-                format!("refund of {amount} fen is above the cap of {cap} fen; left to staff"),
-                None,
-            )
-            .await;
-    }
     let pay = match payment(state, link).await {
         Ok(p) => p,
         Err(e) => {
@@ -600,7 +654,25 @@ async fn act(
                 .await;
         }
     };
-    match refund_order(state, &pay, &record, 1, amount, "投诉退款").await {
+    let amount =
+        match auto_refund_claim(state, &pay, &record, total, settings.refund_cap_fen).await? {
+            Ok(amount) => amount,
+            Err(why) => {
+                return log
+                    .log(ActionKind::Refund, ActionOutcome::Skipped, why, None)
+                    .await;
+            }
+        };
+    match refund_order(
+        state,
+        &pay,
+        &record,
+        AUTO_REFUND_SEQUENCE,
+        amount,
+        "投诉退款",
+    )
+    .await
+    {
         Ok((r, found)) => {
             log.log(
                 ActionKind::Refund,
@@ -623,6 +695,17 @@ async fn act(
         }
         Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
         Err(e) => {
+            if matches!(e, PlatformError::Api { .. }) {
+                ComplaintRepo::new(&*state.ports.records)
+                    .close_claim(
+                        &pay.account.id,
+                        &record.id,
+                        &refund_number(&record, AUTO_REFUND_SEQUENCE),
+                        state.ports.clock.now(),
+                    )
+                    .await
+                    .map_err(store_error)?;
+            }
             return log
                 .log(
                     ActionKind::Refund,
