@@ -795,7 +795,10 @@ async fn an_automatic_refund_after_a_partial_one_by_hand_refunds_only_what_is_le
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(post(&h, PATH, form(&push())).await.1, "success");
     let d = detail_when(&h, "the automatic refund", |d| {
+        // Our refund record is claimed before Alipay is asked: wait for both.
         d["refunds"].as_array().is_some_and(|r| r.len() == 2)
+            && sim.calls("alipay.trade.refund").len() >= 2
+            && d["complaint"]["refunded_fen"] == 3000
     })
     .await;
     let mut asked: Vec<String> = sim

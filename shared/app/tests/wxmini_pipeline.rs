@@ -303,8 +303,10 @@ async fn manual_mode_push_to_response_and_refund_exactly_once_in_every_crypto_mo
         );
         let d = e
             .wait_for(&id.to_string(), "response and refund", |d| {
+                // Our refund record is claimed before WeChat Pay is asked: wait for both.
                 d["complaint"]["replied"] == true
                     && d["refunds"].as_array().is_some_and(|r| !r.is_empty())
+                    && !e.refunds(id).is_empty()
             })
             .await;
         let c = &d["complaint"];
@@ -527,7 +529,9 @@ async fn one_click_authorisation_then_complaints_then_unauthorized() {
     e.complaint(AUTH_APPID, 830_001, 1_800);
     assert_eq!(e.wx.push_complaint("830001").await, Ok(200));
     e.wait_for("830001", "response and refund", |d| {
-        d["complaint"]["replied"] == true && d["refunds"].as_array().is_some_and(|r| !r.is_empty())
+        d["complaint"]["replied"] == true
+            && d["refunds"].as_array().is_some_and(|r| !r.is_empty())
+            && !e.refunds(830_001).is_empty()
     })
     .await;
     assert_eq!(e.responds(830_001), 1);
@@ -1705,6 +1709,8 @@ async fn an_automatic_refund_after_a_partial_one_by_hand_refunds_only_what_is_le
     let d = e
         .wait_for("850001", "the automatic refund", |d| {
             d["refunds"].as_array().is_some_and(|r| r.len() == 2)
+                && e.refunds(850_001).len() >= 2
+                && d["complaint"]["refunded_fen"] == 3_000
         })
         .await;
     let mut amounts: Vec<u64> = e.refunds(850_001).iter().map(refund_amount).collect();
