@@ -455,8 +455,12 @@ And a WeChat Mini Program trade complaint (manual onboarding, encrypted push):
             "/complaints?platform=wxmini",
             "the mini-program complaint was not answered",
             |d| {
+                // refunded_fen moves once WeChat Pay took the refund (the refund record
+                // itself is claimed before it is asked).
                 d["complaint"]["replied"] == true
-                    && d["refunds"].as_array().is_some_and(|r| !r.is_empty())
+                    && d["complaint"]["refunded_fen"]
+                        .as_u64()
+                        .is_some_and(|f| f > 0)
             },
         )
         .await?;
