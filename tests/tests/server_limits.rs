@@ -266,7 +266,7 @@ async fn a_callback_gets_its_answer_within_a_second_while_slow_bodies_fill_the_c
         .timeout(Duration::from_secs(10))
         .send()
         .await
-        .expect("callback answered");
+        .unwrap_or_else(|e| panic!("callback not answered: {e}\n{}", server.output_text()));
     let elapsed = started.elapsed();
     let status = res.status();
     let body = res.text().await.expect("body");

@@ -267,14 +267,10 @@ pub async fn serve(
             Some(p) => p,
             None => {
                 // Full, and a new client is here: the oldest connection without a request in
-                // flight, or else the slowest body, gives way to it.
-                tracker.reclaim_one();
-                tokio::select! {
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                    _ = shutdown.cancelled() => break,
+                // flight, or else the slowest body, gives way to it (as soon as one may).
+                match make_room(&tracker, &permits, &shutdown).await {
+                    Some(p) => p,
+                    None => break,
                 }
             }
         };
@@ -295,6 +291,36 @@ pub async fn serve(
         .acquire_many(u32::try_from(cap).unwrap_or(u32::MAX))
         .await;
     Ok(())
+}
+
+/// Close a connection that may give way (waiting until one may, e.g. until a slow body falls
+/// behind) and take its place; None when shutting down.
+async fn make_room(
+    tracker: &Tracker,
+    permits: &Arc<Semaphore>,
+    shutdown: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
+    loop {
+        if tracker.reclaim_one() {
+            return tokio::select! {
+                p = permits.clone().acquire_owned() => p.ok(),
+                _ = shutdown.cancelled() => None,
+            };
+        }
+        let later = tracker.next_reclaimable();
+        let behind = async move {
+            match later {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            p = permits.clone().acquire_owned() => return p.ok(),
+            _ = tracker.became_idle.notified() => {}
+            () = behind => {}
+            _ = shutdown.cancelled() => return None,
+        }
+    }
 }
 
 /// Where a connection is in its life.
@@ -424,8 +450,8 @@ impl Tracker {
     }
 
     /// Close the connection that gives way first: without a request in flight and waiting
-    /// longest, else reading a body and furthest behind the floor rate.
-    fn reclaim_one(&self) {
+    /// longest, else reading a body and furthest behind the floor rate. False if none may.
+    fn reclaim_one(&self) -> bool {
         let now = Instant::now();
         let mut candidates: Vec<(Reclaimable, Arc<Conn>)> = self
             .all()
@@ -456,9 +482,10 @@ impl Tracker {
                         "at the connection cap: connection sending its body too slowly closed"
                     ),
                 }
-                return;
+                return true;
             }
         }
+        false
     }
 }
 
