@@ -278,7 +278,9 @@ async fn a_callback_gets_its_answer_within_a_second_while_slow_bodies_fill_the_c
         elapsed < Duration::from_secs(1),
         "the callback waited {elapsed:?} behind slow bodies"
     );
-    drop(slow);
+    // It got in because a slow body gave way.
+    let closed = slow.iter().filter(|s| closed_by_server(s)).count();
+    assert!(closed >= 1, "no slow body was closed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
