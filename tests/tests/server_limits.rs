@@ -1,5 +1,6 @@
-//! The real binary's server limits over real sockets: a connection cap that idle sockets
-//! cannot use to keep a callback out, head / body / idle keep-alive timeouts, `/healthz` on a
+//! The real binary's server limits over real sockets: a connection cap that idle sockets and
+//! slow bodies cannot use to keep a callback out, body limits applied before a body is read,
+//! one memory budget for bodies, head / body / idle keep-alive timeouts, `/healthz` on a
 //! store that cannot write (a full file system), and owner-only file modes.
 
 use e2e_tests::Server;
@@ -167,6 +168,295 @@ async fn a_callback_gets_its_answer_within_a_second_while_idle_sockets_fill_the_
         closed_by_server(&idle[0]),
         "the oldest idle connection gives way first"
     );
+}
+
+/// Read one response (head and a `Content-Length` body) within `limit`: status line, head,
+/// body. None if it does not come in time.
+async fn read_response(s: &mut TcpStream, limit: Duration) -> Option<(String, String, String)> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + len {
+                let status = head.lines().next().unwrap_or_default().to_string();
+                let body = String::from_utf8_lossy(&got[end + 4..end + 4 + len]).to_string();
+                return Some((status, head, body));
+            }
+        }
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_gets_its_answer_within_a_second_while_slow_bodies_fill_the_cap() {
+    const CAP: usize = 64;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("ADMIN_TOKEN", ADMIN),
+            ("MAX_CONNECTIONS", &CAP.to_string()),
+        ],
+    );
+    let (_sim, form) = alipay_account(&server).await;
+    let target = addr(&server);
+
+    // The whole cap: clients that sent a head announcing 60000 bytes and then trickle the body.
+    // They ask for `100 Continue`, so the test knows the server is reading each one's body.
+    let mut slow = Vec::new();
+    for _ in 0..CAP {
+        let mut s = TcpStream::connect(&target).await.expect("connect");
+        s.write_all(
+            format!(
+                "POST /callbacks/alipay/{APP_ID} HTTP/1.1\r\nHost: test\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\
+                 Expect: 100-continue\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("head");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .expect("100 Continue in time")
+                .expect("read");
+            assert!(n > 0, "closed before 100 Continue");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 100"), "{text}");
+        s.write_all(b"a").await.expect("first byte");
+        slow.push(s);
+    }
+    // They keep trickling, a byte every 100 ms each, while the callback comes.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let trickle = tokio::spawn(async move {
+        loop {
+            for s in &slow {
+                let _ = s.try_write(b"a");
+            }
+            tokio::select! {
+                _ = &mut stopped => return slow,
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    });
+
+    let started = Instant::now();
+    let res = reqwest::Client::new()
+        .post(server.url(&format!("/callbacks/alipay/{APP_ID}")))
+        .form(&form)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("callback not answered: {e}\n{}", server.output_text()));
+    let elapsed = started.elapsed();
+    let status = res.status();
+    let body = res.text().await.expect("body");
+    let _ = stop.send(());
+    let slow = trickle.await.expect("trickle");
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(body, "success");
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "the callback waited {elapsed:?} behind slow bodies"
+    );
+    // It got in because a slow body gave way.
+    let closed = slow.iter().filter(|s| closed_by_server(s)).count();
+    assert!(closed >= 1, "no slow body was closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_route_limit_are_refused_without_waiting_for_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A server that waited for these bodies would wait a minute.
+    let server = Server::start(
+        dir.path(),
+        &[("ADMIN_TOKEN", ADMIN), ("BODY_TIMEOUT_SECS", "60")],
+    );
+    let target = addr(&server);
+    // Declared lengths above the route's limit (and below anything the server used to read
+    // first), and no body at all: each route's own answer, at once, and the connection closes.
+    let cases = [
+        (
+            "/callbacks/alipay/2021000000000001",
+            "application/x-www-form-urlencoded",
+            1_000_000,
+            "400",
+            Some("fail"),
+        ),
+        (
+            "/callbacks/wxmini/wx1111111111111111?signature=0&timestamp=1&nonce=n",
+            "text/xml",
+            100_000,
+            "400",
+            Some("fail"),
+        ),
+        (
+            "/callbacks/wechatpay/1900000109/complaints",
+            "application/json",
+            65 * 1024 + 1,
+            "400",
+            None,
+        ),
+        (
+            "/admin/v1/accounts",
+            "application/json",
+            1024 * 1024 + 1,
+            "413",
+            None,
+        ),
+        (
+            "/admin/v1/media",
+            "image/png",
+            2 * 1024 * 1024 + 1,
+            "413",
+            None,
+        ),
+    ];
+    for (path, ct, len, status, text) in cases {
+        let mut s = TcpStream::connect(&target).await.expect("connect");
+        s.write_all(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {ADMIN}\r\n\
+                 Content-Type: {ct}\r\nContent-Length: {len}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("head");
+        let (line, head, body) = read_response(&mut s, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{path}: no answer while the body was not sent"));
+        assert!(
+            line.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {line} {body}"
+        );
+        assert!(
+            head.to_ascii_lowercase().contains("connection: close"),
+            "{path}: {head}"
+        );
+        match text {
+            Some(t) => assert_eq!(body, t, "{path}"),
+            None if path.starts_with("/callbacks/wechatpay") => {
+                let v: Value = serde_json::from_str(&body).expect("FAIL body");
+                assert_eq!(v["code"], "FAIL", "{v}");
+            }
+            None => {
+                let v: Value = serde_json::from_str(&body).expect("JSON envelope");
+                assert_eq!(v["error"]["code"], "payload_too_large", "{path}: {v}");
+            }
+        }
+        assert!(
+            wait_closed(&mut s, Duration::from_secs(10)).await,
+            "{path}: left open"
+        );
+    }
+    // A chunked callback body is cut off at the limit: answered as soon as it goes over,
+    // though its end never comes.
+    let mut s = TcpStream::connect(&target).await.expect("connect");
+    let chunk = "x".repeat(64 * 1024 + 1);
+    s.write_all(
+        format!(
+            "POST /callbacks/alipay/2021000000000001 HTTP/1.1\r\nHost: test\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
+             {:x}\r\n{chunk}\r\n",
+            chunk.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("chunked head and one chunk");
+    let (line, _, body) = read_response(&mut s, Duration::from_secs(10))
+        .await
+        .expect("an answer before the chunked body ends");
+    assert!(line.starts_with("HTTP/1.1 400"), "{line} {body}");
+    assert_eq!(body, "fail");
+    // The server still answers others.
+    let res = reqwest::get(server.url("/healthz")).await.expect("healthz");
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_memory_budget_gets_503_until_the_memory_is_free_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(
+        dir.path(),
+        &[("ADMIN_TOKEN", ADMIN), ("BODY_MEMORY_MIB", "2")],
+    );
+    let target = addr(&server);
+    // One upload takes the whole budget: 1.5 MiB of a declared 2 MiB sent, the rest withheld.
+    let mut upload = TcpStream::connect(&target).await.expect("connect");
+    upload
+        .write_all(
+            format!(
+                "POST /admin/v1/media HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {ADMIN}\r\n\
+                 Content-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+                2 * 1024 * 1024
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("head");
+    upload
+        .write_all(&vec![0u8; 1536 * 1024])
+        .await
+        .expect("most of the body");
+    // A second upload as large needs more than is left: refused with 503 once the server
+    // has read the first one so far (its bytes may still be on the way).
+    let second = || async {
+        let res = reqwest::Client::new()
+            .post(server.url("/admin/v1/media"))
+            .bearer_auth(ADMIN)
+            .header("content-type", "image/png")
+            .body(vec![0u8; 1536 * 1024])
+            .send()
+            .await;
+        match res {
+            Ok(res) => {
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap_or(Value::Null))
+            }
+            // Refused before it was all sent: the connection may be reset under the answer.
+            Err(e) => (0, Value::String(e.to_string())),
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, v) = loop {
+        let (status, v) = second().await;
+        if status == 503 || Instant::now() > deadline {
+            break (status, v);
+        }
+    };
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error"]["code"], "unavailable", "{v}");
+    // The first upload gives up: its memory comes back, and the second is read again.
+    drop(upload);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, v) = loop {
+        let (status, v) = second().await;
+        if (status != 503 && status != 0) || Instant::now() > deadline {
+            break (status, v);
+        }
+    };
+    assert_eq!(status, 415, "read to its end and answered: {v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

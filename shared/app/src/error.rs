@@ -54,6 +54,9 @@ pub enum ApiError {
     RequestTimeout,
     /// 502: the platform refused or failed; its own code and message are passed on.
     Platform(String),
+    /// 503: the server itself is at a limit (memory for request bodies, a connection being
+    /// closed); retrying soon helps. Not an error of ours: not logged as one.
+    Busy(&'static str),
     /// 503: a dependency (store, queue, secrets) is unavailable; retrying may help.
     Unavailable(Box<dyn std::error::Error + Send + Sync>),
     /// 500.
@@ -95,7 +98,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Platform(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -143,6 +146,7 @@ impl IntoResponse for ApiError {
                 None,
             ),
             ApiError::Platform(m) => ("platform_error", m, None),
+            ApiError::Busy(m) => ("unavailable", m.to_string(), None),
             ApiError::Unavailable(e) => {
                 tracing::error!(error = %chain(&*e), "dependency unavailable");
                 (

@@ -13,9 +13,59 @@ use serde::de::DeserializeOwned;
 /// Request bodies larger than this are refused (413 in the JSON error envelope). Routes with
 /// their own limit: callbacks [`crate::callbacks::CALLBACK_BODY_LIMIT`] (64 KiB, answered
 /// with the platform's 400), evidence uploads [`crate::admin::complaints::MEDIA_LIMIT`]
-/// (2 MiB). JSON bodies are also bounded in depth by serde_json's recursion limit (128
-/// levels; its `unbounded_depth` feature must stay off): deeper is a 400.
+/// (2 MiB); [`body_rule`] decides which applies. JSON bodies are also bounded in depth by
+/// serde_json's recursion limit (128 levels; its `unbounded_depth` feature must stay off):
+/// deeper is a 400.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// How large a request's body may be, and who answers one that is larger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyRule {
+    /// Most bytes the body may have.
+    pub limit: usize,
+    /// A platform callback: a larger body is answered by its route, with the platform's
+    /// "malformed body" answer. Elsewhere it is a 413 in the JSON error envelope.
+    pub callback: bool,
+}
+
+/// The one place that decides a request's body limit, from its route: the server applies it
+/// before it reads a body (a `Content-Length` above it is refused unread, a chunked body is
+/// cut off at it) and the router's extractors apply it again (for Lambda, where no server of
+/// ours reads the body).
+pub fn body_rule(method: &axum::http::Method, path: &str) -> BodyRule {
+    if path.starts_with("/callbacks/") {
+        BodyRule {
+            limit: crate::callbacks::CALLBACK_BODY_LIMIT,
+            callback: true,
+        }
+    } else if method == axum::http::Method::POST
+        && path.strip_prefix(crate::admin::BASE) == Some("/media")
+    {
+        BodyRule {
+            limit: crate::admin::complaints::MEDIA_LIMIT,
+            callback: false,
+        }
+    } else {
+        BodyRule {
+            limit: BODY_LIMIT,
+            callback: false,
+        }
+    }
+}
+
+/// Give every request the body limit [`body_rule`] decides for its route.
+async fn route_body_limit(req: Request, next: Next) -> Response {
+    use tower::{Layer, ServiceExt};
+    let rule = body_rule(req.method(), req.uri().path());
+    match axum::extract::DefaultBodyLimit::max(rule.limit)
+        .layer(next)
+        .oneshot(req)
+        .await
+    {
+        Ok(res) => res,
+        Err(never) => match never {},
+    }
+}
 
 /// A JSON body whose errors name the field: `settings.app_id`, `recipients[2]`.
 pub struct ValidJson<T>(pub T);
@@ -170,7 +220,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::callbacks::router())
         .merge(crate::wxopen::router())
         .fallback(fallback)
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(route_body_limit))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -181,7 +231,7 @@ pub fn callback_router(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(crate::health::healthz))
         .merge(crate::callbacks::router())
         .fallback(fallback)
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(route_body_limit))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }

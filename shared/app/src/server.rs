@@ -1,19 +1,27 @@
-//! The all-in-one binary's HTTP server: read timeouts (request head, body, idle keep-alive) and
-//! a connection cap below the file-descriptor limit.
+//! The all-in-one binary's HTTP server: read timeouts (request head, body, idle keep-alive),
+//! a connection cap below the file-descriptor limit, and bounded memory for request bodies.
 //!
 //! At the cap the server stops accepting (back-pressure), except that connections with no
 //! request in flight (fresh ones that have not sent a complete request head, idle keep-alive
-//! ones) give way: the oldest of them is closed so a new client is accepted at once. A socket
-//! that sends nothing therefore never keeps a real request out.
+//! ones) give way: the oldest of them is closed so a new client is accepted at once. Next in
+//! line are connections sending a body slower than [`SLOW_BODY_FLOOR`] (after a grace of
+//! [`SLOW_BODY_GRACE`]): the one furthest behind is closed. A socket that sends nothing, or
+//! trickles a body, therefore never keeps a real request out for long.
+//!
+//! A body is read only up to its route's limit ([`crate::http::body_rule`]): a
+//! `Content-Length` above it is refused before a byte of the body is read, a chunked body is
+//! cut off at it. All bodies being read share one memory budget
+//! ([`ServerLimits::body_memory_bytes`]); a body that would go over it is refused with 503.
 
 use crate::error::ApiError;
 use axum::Router;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -24,7 +32,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -35,8 +43,13 @@ const RESERVED_FDS: u64 = 128;
 /// The default connection cap when the file-descriptor limit allows more.
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
-/// Bodies above this are refused while they arrive; routes apply their own, smaller limits.
-const OUTER_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// The default memory all request bodies being read may hold together (128 MiB).
+const DEFAULT_BODY_MEMORY_MIB: usize = 128;
+/// At the connection cap, a connection reading a body more slowly than this many bytes a
+/// second (counted from the end of its request head) gives way to a new client ...
+pub const SLOW_BODY_FLOOR: u64 = 16 * 1024;
+/// ... once it is this many bytes behind (a quarter of a second at the floor).
+pub const SLOW_BODY_GRACE: u64 = 4 * 1024;
 
 /// Limits of the HTTP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +63,9 @@ pub struct ServerLimits {
     pub idle_timeout: Duration,
     /// Open client connections at most.
     pub max_connections: usize,
-    /// Request bodies larger than this are refused (413) while they are read.
-    pub max_body_bytes: usize,
+    /// Bytes all request bodies being read (and handled) may hold together; a body that would
+    /// go over it is refused with 503. Never below the largest route limit.
+    pub body_memory_bytes: usize,
 }
 
 impl Default for ServerLimits {
@@ -61,7 +75,7 @@ impl Default for ServerLimits {
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: DEFAULT_MAX_CONNECTIONS.min(fd_ceiling(nofile_soft_limit())),
-            max_body_bytes: OUTER_BODY_LIMIT,
+            body_memory_bytes: DEFAULT_BODY_MEMORY_MIB * 1024 * 1024,
         }
     }
 }
@@ -83,6 +97,10 @@ pub struct ServerArgs {
     /// allows.
     #[arg(long, env = "MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// MiB all request bodies being read may hold together; a body that would go over it is
+    /// refused with 503. At least 2 (the largest body a route accepts).
+    #[arg(long, env = "BODY_MEMORY_MIB", default_value_t = DEFAULT_BODY_MEMORY_MIB)]
+    pub body_memory_mib: usize,
 }
 
 impl ServerArgs {
@@ -108,15 +126,28 @@ impl ServerArgs {
             Some(n) => n,
             None => DEFAULT_MAX_CONNECTIONS.min(ceiling),
         };
+        let body_memory_bytes = self.body_memory_mib.saturating_mul(1024 * 1024);
+        let body_memory_bytes = if body_memory_bytes < LARGEST_BODY {
+            tracing::warn!(
+                requested_mib = self.body_memory_mib,
+                "BODY_MEMORY_MIB is below the largest body a route accepts; raised to 2"
+            );
+            LARGEST_BODY
+        } else {
+            body_memory_bytes.min(Semaphore::MAX_PERMITS)
+        };
         ServerLimits {
             header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
             body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
             max_connections,
-            ..ServerLimits::default()
+            body_memory_bytes,
         }
     }
 }
+
+/// The largest body any route accepts (an evidence image).
+const LARGEST_BODY: usize = crate::admin::complaints::MEDIA_LIMIT;
 
 /// Most connections the descriptor limit `soft` leaves room for.
 fn fd_ceiling(soft: u64) -> usize {
@@ -181,19 +212,38 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let cap = limits.max_connections.max(1);
     let permits = Arc::new(Semaphore::new(cap));
+    let budget = Arc::new(Semaphore::new(
+        limits
+            .body_memory_bytes
+            .clamp(LARGEST_BODY, Semaphore::MAX_PERMITS),
+    ));
     let tracker = Arc::new(Tracker::default());
     loop {
         let mut permit = permits.clone().try_acquire_owned().ok();
-        if permit.is_none() && !tracker.has_idle() {
-            // Full of connections with requests in flight: stop accepting until one ends or
-            // goes idle (clients wait in the listen backlog).
-            tokio::select! {
-                p = permits.clone().acquire_owned() => match p {
-                    Ok(p) => permit = Some(p),
-                    Err(_) => break,
-                },
-                _ = tracker.became_idle.notified() => {}
-                _ = shutdown.cancelled() => break,
+        if permit.is_none() {
+            match tracker.next_reclaimable() {
+                // One can give way to the next client.
+                Some(at) if at <= Instant::now() => {}
+                later => {
+                    // Full of connections with requests in flight: stop accepting until one
+                    // ends, goes idle or falls behind reading its body (clients wait in the
+                    // listen backlog).
+                    let behind = async move {
+                        match later {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        p = permits.clone().acquire_owned() => match p {
+                            Ok(p) => permit = Some(p),
+                            Err(_) => break,
+                        },
+                        _ = tracker.became_idle.notified() => continue,
+                        () = behind => continue,
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
             }
         }
         let accepted = tokio::select! {
@@ -213,18 +263,14 @@ pub async fn serve(
                 continue;
             }
         };
-        let permit = match permit {
+        let permit = match permit.or_else(|| permits.clone().try_acquire_owned().ok()) {
             Some(p) => p,
             None => {
                 // Full, and a new client is here: the oldest connection without a request in
-                // flight gives way to it.
-                tracker.reclaim_oldest_idle();
-                tokio::select! {
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                    _ = shutdown.cancelled() => break,
+                // flight, or else the slowest body, gives way to it (as soon as one may).
+                match make_room(&tracker, &permits, &shutdown).await {
+                    Some(p) => p,
+                    None => break,
                 }
             }
         };
@@ -232,8 +278,9 @@ pub async fn serve(
         let router = router.clone();
         let shutdown = shutdown.clone();
         let tracker = tracker.clone();
+        let budget = budget.clone();
         tokio::spawn(async move {
-            serve_connection(stream, router, limits, conn.clone(), shutdown).await;
+            serve_connection(stream, router, limits, conn.clone(), budget, shutdown).await;
             tracing::trace!(conn = conn.id, "connection closed");
             tracker.forget(conn.id);
             drop(permit);
@@ -246,6 +293,36 @@ pub async fn serve(
     Ok(())
 }
 
+/// Close a connection that may give way (waiting until one may, e.g. until a slow body falls
+/// behind) and take its place; None when shutting down.
+async fn make_room(
+    tracker: &Tracker,
+    permits: &Arc<Semaphore>,
+    shutdown: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
+    loop {
+        if tracker.reclaim_one() {
+            return tokio::select! {
+                p = permits.clone().acquire_owned() => p.ok(),
+                _ = shutdown.cancelled() => None,
+            };
+        }
+        let later = tracker.next_reclaimable();
+        let behind = async move {
+            match later {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            p = permits.clone().acquire_owned() => return p.ok(),
+            _ = tracker.became_idle.notified() => {}
+            () = behind => {}
+            _ = shutdown.cancelled() => return None,
+        }
+    }
+}
+
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
@@ -253,6 +330,8 @@ enum Phase {
     Idle { since: Instant },
     /// Reading a request head (also a fresh connection, before its first byte).
     Head { since: Instant },
+    /// Reading a request's body, since its head arrived (bytes so far: `Conn::body_read`).
+    Body { since: Instant },
     /// Requests in flight.
     Busy { requests: usize },
     /// Being closed (timed out, or reclaimed to make room).
@@ -262,6 +341,8 @@ enum Phase {
 struct Conn {
     id: u64,
     phase: Mutex<Phase>,
+    /// Bytes of the body being read so far.
+    body_read: AtomicU64,
     /// The phase changed (the watchdog recomputes its deadline).
     changed: Notify,
     /// The tracker's "a connection went idle" signal.
@@ -282,11 +363,37 @@ impl Conn {
         now
     }
 
-    /// Since when it has had no request in flight, if so.
-    fn idle_since(&self) -> Option<Instant> {
+    /// Whether and from when it may give way to a new client at the cap: at once with no
+    /// request in flight (the longer it waited, the sooner), when it falls behind the floor
+    /// rate while reading a body (if nothing more arrives), never with a request handled.
+    fn reclaimable(&self) -> Option<Reclaimable> {
         match self.phase() {
-            Phase::Idle { since } | Phase::Head { since } => Some(since),
-            _ => None,
+            Phase::Idle { since } | Phase::Head { since } => Some(Reclaimable::Idle(since)),
+            Phase::Body { since } => {
+                let owed = self
+                    .body_read
+                    .load(Ordering::Relaxed)
+                    .saturating_add(SLOW_BODY_GRACE);
+                let ms = owed.saturating_mul(1000) / SLOW_BODY_FLOOR;
+                Some(Reclaimable::Behind(since + Duration::from_millis(ms)))
+            }
+            Phase::Busy { .. } | Phase::Closing => None,
+        }
+    }
+}
+
+/// When a connection may give way to a new client; idle ones go first (oldest first), then
+/// slow bodies (furthest behind first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Reclaimable {
+    Idle(Instant),
+    Behind(Instant),
+}
+
+impl Reclaimable {
+    fn at(self) -> Instant {
+        match self {
+            Reclaimable::Idle(at) | Reclaimable::Behind(at) => at,
         }
     }
 }
@@ -306,6 +413,7 @@ impl Tracker {
             phase: Mutex::new(Phase::Head {
                 since: Instant::now(),
             }),
+            body_read: AtomicU64::new(0),
             changed: Notify::new(),
             became_idle: self.became_idle.clone(),
         });
@@ -323,46 +431,61 @@ impl Tracker {
             .remove(&id);
     }
 
-    /// Whether some connection has no request in flight.
-    fn has_idle(&self) -> bool {
+    fn all(&self) -> Vec<Arc<Conn>> {
         self.conns
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .any(|c| c.idle_since().is_some())
+            .cloned()
+            .collect()
     }
 
-    /// Close the connection without a request in flight that has waited longest.
-    fn reclaim_oldest_idle(&self) {
-        let candidates: Vec<Arc<Conn>> = self
-            .conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        let mut by_age: Vec<(Instant, Arc<Conn>)> = candidates
+    /// The earliest time some connection may give way to a new client (in the past: now).
+    fn next_reclaimable(&self) -> Option<Instant> {
+        self.all()
+            .iter()
+            .filter_map(|c| c.reclaimable())
+            .map(Reclaimable::at)
+            .min()
+    }
+
+    /// Close the connection that gives way first: without a request in flight and waiting
+    /// longest, else reading a body and furthest behind the floor rate. False if none may.
+    fn reclaim_one(&self) -> bool {
+        let now = Instant::now();
+        let mut candidates: Vec<(Reclaimable, Arc<Conn>)> = self
+            .all()
             .into_iter()
-            .filter_map(|c| c.idle_since().map(|s| (s, c)))
+            .filter_map(|c| c.reclaimable().map(|r| (r, c)))
+            .filter(|(r, _)| r.at() <= now)
             .collect();
-        by_age.sort_by_key(|(since, _)| *since);
-        for (_, conn) in by_age {
+        candidates.sort_by_key(|(r, _)| *r);
+        for (why, conn) in candidates {
             let mut closed = false;
-            conn.set(|p| match p {
-                Phase::Idle { .. } | Phase::Head { .. } => {
+            conn.set(|p| match (p, why) {
+                (Phase::Idle { .. } | Phase::Head { .. }, Reclaimable::Idle(_))
+                | (Phase::Body { .. }, Reclaimable::Behind(_)) => {
                     closed = true;
                     Phase::Closing
                 }
-                other => other,
+                (other, _) => other,
             });
             if closed {
-                tracing::debug!(
-                    conn = conn.id,
-                    "at the connection cap: idle connection closed"
-                );
-                return;
+                match why {
+                    Reclaimable::Idle(_) => tracing::debug!(
+                        conn = conn.id,
+                        "at the connection cap: idle connection closed"
+                    ),
+                    Reclaimable::Behind(_) => tracing::info!(
+                        conn = conn.id,
+                        read = conn.body_read.load(Ordering::Relaxed),
+                        "at the connection cap: connection sending its body too slowly closed"
+                    ),
+                }
+                return true;
             }
         }
+        false
     }
 }
 
@@ -372,6 +495,7 @@ async fn serve_connection(
     router: Router,
     limits: ServerLimits,
     conn: Arc<Conn>,
+    budget: Arc<Semaphore>,
     shutdown: CancellationToken,
 ) {
     let io = TokioIo::new(Watched {
@@ -381,7 +505,7 @@ async fn serve_connection(
     let service = {
         let conn = conn.clone();
         hyper::service::service_fn(move |req: Request<Incoming>| {
-            handle(req, router.clone(), limits, conn.clone())
+            handle(req, router.clone(), limits, conn.clone(), budget.clone())
         })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -416,7 +540,8 @@ async fn watchdog(conn: &Conn, limits: ServerLimits) {
         let observed = conn.phase();
         let deadline = match observed {
             Phase::Closing => return,
-            Phase::Busy { .. } => None,
+            // The body timeout is the handler's (it answers 408).
+            Phase::Busy { .. } | Phase::Body { .. } => None,
             Phase::Head { since } => Some(since + limits.header_timeout),
             Phase::Idle { since } => Some(since + limits.idle_timeout),
         };
@@ -450,7 +575,7 @@ impl Drop for InFlight {
             Phase::Busy { requests } if requests > 1 => Phase::Busy {
                 requests: requests - 1,
             },
-            Phase::Busy { .. } => Phase::Idle {
+            Phase::Busy { .. } | Phase::Body { .. } => Phase::Idle {
                 since: Instant::now(),
             },
             other => other,
@@ -461,14 +586,17 @@ impl Drop for InFlight {
     }
 }
 
-/// Read the body within the body timeout and the size limit, then run the router.
+/// Read the body within the body timeout, its route's limit and the memory budget, then run
+/// the router.
 async fn handle(
     req: Request<Incoming>,
     router: Router,
     limits: ServerLimits,
     conn: Arc<Conn>,
+    budget: Arc<Semaphore>,
 ) -> Result<Response, Infallible> {
     let mut refused = false;
+    conn.body_read.store(0, Ordering::Relaxed);
     conn.set(|p| match p {
         Phase::Busy { requests } => Phase::Busy {
             requests: requests + 1,
@@ -477,35 +605,118 @@ async fn handle(
             refused = true;
             Phase::Closing
         }
-        _ => Phase::Busy { requests: 1 },
+        _ => Phase::Body {
+            since: Instant::now(),
+        },
     });
     if refused {
         // Reclaimed in the instant its request arrived: ask the client to come again.
         return Ok(close(
-            ApiError::Unavailable("the server is closing this connection; retry".into())
-                .into_response(),
+            ApiError::Busy("the server is closing this connection; retry").into_response(),
         ));
     }
-    let _in_flight = InFlight(conn);
+    let _in_flight = InFlight(conn.clone());
     let (parts, body) = req.into_parts();
-    let read = Limited::new(body, limits.max_body_bytes).collect();
-    let bytes = match tokio::time::timeout(limits.body_timeout, read).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return Ok(close(ApiError::PayloadTooLarge.into_response()));
+    let rule = crate::http::body_rule(&parts.method, parts.uri.path());
+    let deadline = Instant::now() + limits.body_timeout;
+    let read = read_body(body, rule.limit, deadline, &budget, &conn).await;
+    conn.set(|p| match p {
+        Phase::Body { .. } => Phase::Busy { requests: 1 },
+        other => other,
+    });
+    let (body, _held, unread) = match read {
+        Ok((bytes, held)) => (Body::from(bytes), held, false),
+        // A callback's route answers as it does to any body over its limit (each platform's
+        // "malformed body" answer).
+        Err(BodyError::TooLarge) if rule.callback => (over_limit_body(), None, true),
+        Err(BodyError::TooLarge) => return Ok(close(ApiError::PayloadTooLarge.into_response())),
+        Err(BodyError::TimedOut) => return Ok(close(ApiError::RequestTimeout.into_response())),
+        Err(BodyError::OverBudget) => {
+            tracing::warn!("request body refused: the memory for request bodies is in use");
+            return Ok(close(
+                ApiError::Busy("the server is busy reading other requests; retry").into_response(),
+            ));
         }
-        Ok(Err(_)) => {
+        Err(BodyError::Unreadable(e)) => {
+            tracing::debug!(error = %e, "request body could not be read");
             return Ok(close(
                 ApiError::InvalidJson("the request body could not be read".into()).into_response(),
             ));
         }
-        Err(_) => return Ok(close(ApiError::RequestTimeout.into_response())),
     };
-    let req = Request::from_parts(parts, Body::from(bytes));
-    match router.oneshot(req).await {
-        Ok(res) => Ok(res),
+    let res = match router.oneshot(Request::from_parts(parts, body)).await {
+        Ok(res) => res,
         Err(never) => match never {},
+    };
+    Ok(if unread { close(res) } else { res })
+}
+
+/// Why a request body was not read.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the body is larger than its route's limit")]
+    TooLarge,
+    #[error("the body did not arrive in time")]
+    TimedOut,
+    #[error("the memory for request bodies is in use")]
+    OverBudget,
+    #[error("the body could not be read")]
+    Unreadable(#[source] hyper::Error),
+}
+
+/// Read a body of at most `limit` bytes by `deadline`: a declared length above the limit is
+/// refused before anything is read. The memory it takes is drawn from `budget` as it grows
+/// and held (the returned permit) until the request has been handled.
+async fn read_body(
+    mut body: Incoming,
+    limit: usize,
+    deadline: Instant,
+    budget: &Arc<Semaphore>,
+    conn: &Conn,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyError> {
+    if body.size_hint().lower() > limit as u64 {
+        return Err(BodyError::TooLarge);
     }
+    let mut buf: Vec<u8> = Vec::new();
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyError::TimedOut),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(BodyError::Unreadable(e)),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let needed = buf.len() + data.len();
+        if needed > limit {
+            return Err(BodyError::TooLarge);
+        }
+        if needed > buf.capacity() {
+            // Grow by doubling (at most to the limit), paying for the growth first.
+            let capacity = needed.max(buf.capacity().saturating_mul(2)).min(limit);
+            let more = u32::try_from(capacity - buf.capacity()).map_err(|_| BodyError::TooLarge)?;
+            let permit = budget
+                .clone()
+                .try_acquire_many_owned(more)
+                .map_err(|_| BodyError::OverBudget)?;
+            match held.as_mut() {
+                Some(h) => h.merge(permit),
+                None => held = Some(permit),
+            }
+            buf.reserve_exact(capacity - buf.len());
+        }
+        buf.extend_from_slice(&data);
+        conn.body_read.store(buf.len() as u64, Ordering::Relaxed);
+    }
+    Ok((Bytes::from(buf), held))
+}
+
+/// A body that fails as soon as it is read, as one over its limit does (the same error), so
+/// the route answers it as it answers any body over its limit.
+fn over_limit_body() -> Body {
+    Body::new(Limited::new(Full::new(Bytes::from_static(b"\0")), 0))
 }
 
 /// The body was not read to its end: the connection cannot carry another request.

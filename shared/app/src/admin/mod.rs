@@ -119,12 +119,9 @@ pub fn router() -> Router<AppState> {
             "/complaints/{id}/media/{n}",
             get(complaints::download_media),
         )
-        .route(
-            "/media",
-            post(complaints::upload_media).layer(axum::extract::DefaultBodyLimit::max(
-                complaints::MEDIA_LIMIT,
-            )),
-        )
+        // Its body limit, `complaints::MEDIA_LIMIT`, is decided with every other route's
+        // (`crate::http::body_rule`).
+        .route("/media", post(complaints::upload_media))
         .route("/violations", get(complaints::list_violations))
         .route("/deliveries", get(complaints::list_deliveries))
         .route("/dead-letters", get(dead_letters::list_dead_letters))

@@ -10,13 +10,15 @@ pub mod wxmini;
 use axum::Router;
 
 /// Callback bodies larger than this are refused with the platform's "malformed" answer (400)
-/// before anything reads them. Platform messages are a few KiB at most.
+/// before anything reads them (see [`crate::http::body_rule`]). Platform messages are a few
+/// KiB at most.
 pub const CALLBACK_BODY_LIMIT: usize = 64 * 1024;
 
 /// The body of a callback, or why it could not be read (too large, or the connection broke).
 pub type CallbackBody = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
 
-/// Every callback route, each with [`CALLBACK_BODY_LIMIT`].
+/// Every callback route (each with [`CALLBACK_BODY_LIMIT`], applied by the router that serves
+/// them).
 pub fn router() -> Router<crate::AppState> {
     Router::new()
         .route(
@@ -39,5 +41,4 @@ pub fn router() -> Router<crate::AppState> {
             "/callbacks/wxopen/{component_appid}/events",
             axum::routing::post(wxmini::events),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(CALLBACK_BODY_LIMIT))
 }
