@@ -724,3 +724,28 @@ async fn healthz_answers_503_when_the_disk_is_full_and_200_once_it_is_not() {
     assert_eq!(v["writer"]["ok"], true, "{v}");
     drop(server);
 }
+
+/// A client that sends a whole body over the route's limit reads the answer (413) instead of a
+/// reset: after answering, the server reads and drops what is still coming for a moment before
+/// it closes (a socket closed with unread data resets the connection, and an HTTP client still
+/// writing then reports the reset, not the answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_sending_an_oversized_body_reads_the_answer() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), &[("ADMIN_TOKEN", ADMIN)]);
+    let http = reqwest::Client::new();
+    let body = vec![b'x'; 3 * 1024 * 1024];
+    for attempt in 0..20 {
+        let res = http
+            .post(server.url("/admin/v1/accounts"))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("attempt {attempt}: no answer but {e:?}"));
+        assert_eq!(res.status(), 413, "attempt {attempt}");
+        let v: Value = res.json().await.expect("json");
+        assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
+    }
+}

@@ -343,6 +343,9 @@ struct Conn {
     phase: Mutex<Phase>,
     /// Bytes of the body being read so far.
     body_read: AtomicU64,
+    /// A body was refused unread: after the answer, the rest is read and dropped for a while
+    /// before the socket closes, so the client sees the answer instead of a reset.
+    linger: std::sync::atomic::AtomicBool,
     /// The phase changed (the watchdog recomputes its deadline).
     changed: Notify,
     /// The tracker's "a connection went idle" signal.
@@ -414,6 +417,7 @@ impl Tracker {
                 since: Instant::now(),
             }),
             body_read: AtomicU64::new(0),
+            linger: std::sync::atomic::AtomicBool::new(false),
             changed: Notify::new(),
             became_idle: self.became_idle.clone(),
         });
@@ -505,21 +509,31 @@ async fn serve_connection(
     let service = {
         let conn = conn.clone();
         hyper::service::service_fn(move |req: Request<Incoming>| {
-            handle(req, router.clone(), limits, conn.clone(), budget.clone())
+            // Boxed (Unpin), so the connection can be polled without shutting its socket down.
+            Box::pin(handle(
+                req,
+                router.clone(),
+                limits,
+                conn.clone(),
+                budget.clone(),
+            ))
         })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.keep_alive(true);
-    let http = builder.serve_connection(io, service);
-    tokio::pin!(http);
+    let mut http = builder.serve_connection(io, service);
     let watchdog = watchdog(&conn, limits);
     tokio::pin!(watchdog);
     let mut stopping = false;
     loop {
         tokio::select! {
-            r = http.as_mut() => {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "connection ended with an error");
+            r = std::future::poll_fn(|cx| Pin::new(&mut http).poll_without_shutdown(cx)) => {
+                match r {
+                    Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
+                    Ok(()) if conn.linger.load(Ordering::Relaxed) => {
+                        linger(http.into_parts().io.into_inner().inner).await;
+                    }
+                    Ok(()) => {}
                 }
                 break;
             }
@@ -527,8 +541,32 @@ async fn serve_connection(
             () = watchdog.as_mut() => break,
             _ = shutdown.cancelled(), if !stopping => {
                 stopping = true;
-                http.as_mut().graceful_shutdown();
+                Pin::new(&mut http).graceful_shutdown();
             }
+        }
+    }
+}
+
+/// How long, and how much, a connection whose body was refused unread is still read (and the
+/// bytes dropped) after its answer.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Lingering close: the answer is sent; shut our side down, then read and drop what the client
+/// is still sending (bounded in time and bytes) so that closing does not reset the connection
+/// before the client has read the answer.
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let until = Instant::now() + LINGER_TIME;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut dropped = 0u64;
+    while dropped < LINGER_BYTES {
+        match tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => dropped += n as u64,
+            _ => break,
         }
     }
 }
@@ -624,6 +662,12 @@ async fn handle(
         Phase::Body { .. } => Phase::Busy { requests: 1 },
         other => other,
     });
+    if matches!(
+        read,
+        Err(BodyError::TooLarge | BodyError::TimedOut | BodyError::OverBudget)
+    ) {
+        conn.linger.store(true, Ordering::Relaxed);
+    }
     let (body, _held, unread) = match read {
         Ok((bytes, held)) => (Body::from(bytes), held, false),
         // A callback's route answers as it does to any body over its limit (each platform's
