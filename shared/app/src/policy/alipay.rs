@@ -12,8 +12,7 @@
 use super::Actions;
 use crate::callbacks::alipay::jobs;
 use crate::complaints::{
-    AUTO_REFUND_SEQUENCE, Claim, ComplaintRepo, RefundRecord, auto_refund_amount, complaint_id,
-    derived_id,
+    AUTO_REFUND_SEQUENCE, AutoRefund, ComplaintRepo, RefundRecord, complaint_id, derived_id,
 };
 use crate::notices::{self, Notice, store_error};
 use crate::state::AppState;
@@ -572,9 +571,8 @@ async fn act(
     Ok(())
 }
 
-/// The amount of an Alipay complaint's automatic refund `number`, claimed: the claim made
-/// before (a retry asks the same number for the same amount), or what is left of the trade's
-/// `total` after the refunds made by hand, within the cap, claimed now; or why there is none.
+/// The amount of an Alipay complaint's automatic refund `number`, claimed (see
+/// [`ComplaintRepo::claim_auto_refund`]).
 async fn auto_refund_claim(
     h: &Handlers,
     record: &Complaint,
@@ -584,52 +582,18 @@ async fn auto_refund_claim(
     cap: Option<u64>,
     now: DateTime<Utc>,
 ) -> Result<Result<u64, String>, JobError> {
-    let repo = ComplaintRepo::new(&*h.state.ports.records);
-    loop {
-        let refunds = repo.refunds(&record.id).await.map_err(store_error)?;
-        if let Some(claimed) = refunds.iter().find(|r| r.out_refund_no == number) {
-            if claimed.status == "CLOSED" {
-                return Ok(Err(format!(
-                    "the automatic refund {number} was withdrawn or refused; not asked again"
-                )));
-            }
-            return Ok(Ok(claimed.amount_fen));
-        }
-        let amount = match auto_refund_amount(total, &refunds, |_| true, total) {
-            Ok(a) => a,
-            Err(why) => return Ok(Err(why)),
-        };
-        if let Some(cap) = cap
-            && amount > cap
-        {
-            return Ok(Err(format!(
-                "refund of {amount} fen is above the cap of {cap} fen; left to staff"
-            )));
-        }
-        let claim = RefundRecord {
-            complaint_id: record.id.clone(),
-            out_refund_no: number.to_string(),
-            sequence: AUTO_REFUND_SEQUENCE,
-            transaction_id: Some(trade_no.to_string()),
-            amount_fen: amount,
-            refund_id: None,
-            status: "PROCESSING".into(),
-            created_at: now,
-            updated_at: now,
-        };
-        match repo
-            .claim_refund(&record.account_id, &claim, total, |_| true)
-            .await
-            .map_err(store_error)?
-        {
-            Claim::Made => return Ok(Ok(amount)),
-            Claim::Withdrawn => {
-                return Ok(Err(format!(
-                    "a refund made meanwhile took what was left; automatic refund of {amount} fen withdrawn"
-                )));
-            }
-            // Another run claimed it meanwhile: the next read finds its claim.
-            Claim::NumberTaken => {}
-        }
-    }
+    ComplaintRepo::new(&*h.state.ports.records)
+        .claim_auto_refund(
+            &record.id,
+            AutoRefund {
+                account_id: &record.account_id,
+                number,
+                transaction_id: Some(trade_no.to_string()),
+                total,
+                cap,
+                now,
+            },
+        )
+        .await
+        .map_err(store_error)
 }

@@ -12,7 +12,7 @@
 use super::Actions;
 use crate::callbacks::wxmini::jobs;
 use crate::complaints::{
-    AUTO_REFUND_SEQUENCE, Claim, ComplaintRepo, RefundRecord, auto_refund_amount, complaint_id,
+    AUTO_REFUND_SEQUENCE, AutoRefund, ComplaintRepo, RefundRecord, complaint_id,
 };
 use crate::notices::{self, Notice, store_error};
 use crate::platforms::wechat::mini_client;
@@ -212,9 +212,8 @@ pub(crate) async fn payment(state: &AppState, link: &PaymentLink) -> Result<Paym
     })
 }
 
-/// The amount of a mini-program complaint's automatic refund, claimed: the claim made before (a
-/// retry after a crash asks the same number for the same amount), or what is left of the order
-/// after the refunds made by hand, within the cap, claimed now; or why there is none.
+/// The amount of a mini-program complaint's automatic refund, claimed (see
+/// [`ComplaintRepo::claim_auto_refund`]).
 async fn auto_refund_claim(
     state: &AppState,
     pay: &Payment,
@@ -222,56 +221,21 @@ async fn auto_refund_claim(
     total: u64,
     cap: Option<u64>,
 ) -> Result<Result<u64, String>, JobError> {
-    let repo = ComplaintRepo::new(&*state.ports.records);
     let number = refund_number(record, AUTO_REFUND_SEQUENCE);
-    loop {
-        let refunds = repo.refunds(&record.id).await.map_err(store_error)?;
-        if let Some(claimed) = refunds.iter().find(|r| r.out_refund_no == number) {
-            if claimed.status == "CLOSED" {
-                return Ok(Err(format!(
-                    "the automatic refund {number} is closed (withdrawn, or closed by the platform); not asked again"
-                )));
-            }
-            return Ok(Ok(claimed.amount_fen));
-        }
-        let amount = match auto_refund_amount(total, &refunds, |_| true, total) {
-            Ok(a) => a,
-            Err(why) => return Ok(Err(why)),
-        };
-        if let Some(cap) = cap
-            && amount > cap
-        {
-            return Ok(Err(format!(
-                "refund of {amount} fen is above the cap of {cap} fen; left to staff"
-            )));
-        }
-        let now = state.ports.clock.now();
-        let claim = RefundRecord {
-            complaint_id: record.id.clone(),
-            out_refund_no: number.clone(),
-            sequence: AUTO_REFUND_SEQUENCE,
-            transaction_id: record.orders.first().and_then(|o| o.transaction_id.clone()),
-            amount_fen: amount,
-            refund_id: None,
-            status: "PROCESSING".into(),
-            created_at: now,
-            updated_at: now,
-        };
-        match repo
-            .claim_refund(&pay.account.id, &claim, total, |_| true)
-            .await
-            .map_err(store_error)?
-        {
-            Claim::Made => return Ok(Ok(amount)),
-            Claim::Withdrawn => {
-                return Ok(Err(format!(
-                    "a refund made meanwhile took what was left; automatic refund of {amount} fen withdrawn"
-                )));
-            }
-            // Another run claimed it meanwhile: the next read finds its claim.
-            Claim::NumberTaken => {}
-        }
-    }
+    ComplaintRepo::new(&*state.ports.records)
+        .claim_auto_refund(
+            &record.id,
+            AutoRefund {
+                account_id: &pay.account.id,
+                number: &number,
+                transaction_id: record.orders.first().and_then(|o| o.transaction_id.clone()),
+                total,
+                cap,
+                now: state.ports.clock.now(),
+            },
+        )
+        .await
+        .map_err(store_error)
 }
 
 /// The request number of a mini-program complaint's refund `sequence` (of its first order).
