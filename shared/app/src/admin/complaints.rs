@@ -4,19 +4,20 @@
 
 use super::{ListPage, PageParams};
 use crate::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::auth::Caller;
 use crate::complaints::{
     ComplaintDetail, ComplaintFilter, ComplaintRepo, Media, RefundRecord, derived_id,
 };
 use crate::error::ErrorBody;
-use crate::http::ValidJson;
+use crate::http::{OptionalJson, ValidJson};
 use crate::platforms::wechatpay::{api_error, client_for};
 use crate::policy::wechatpay::out_refund_no;
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -33,17 +34,22 @@ use wechatpay::model::{RefundAmount, RefundProgressRequest, RefundRequest, Respo
 
 /// Filters of `GET /complaints`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ComplaintQuery {
     /// `wechatpay`, `alipay` or `wxmini`.
+    #[param(value_type = Option<Platform>)]
     pub platform: Option<String>,
     /// Our account id.
     pub account: Option<String>,
     pub sub_mchid: Option<String>,
     /// `pending`, `processing`, `awaiting_platform`, `resolved`, `closed`.
+    #[param(value_type = Option<ComplaintStatus>)]
     pub status: Option<String>,
     /// Received at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<String>,
     /// Received at or before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
@@ -80,7 +86,7 @@ fn time_param(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, 
 pub async fn list_complaints(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ComplaintQuery>,
+    ApiQuery(q): ApiQuery<ComplaintQuery>,
 ) -> Result<Json<ListPage<Complaint>>, ApiError> {
     let limit = PageParams {
         limit: q.limit,
@@ -158,7 +164,7 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Complain
 pub async fn get_complaint(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ComplaintDetail>, ApiError> {
     visible(&state, &caller, &id).await?;
     ComplaintRepo::new(&*state.ports.records)
@@ -408,10 +414,17 @@ fn done(id: &str, action: ActionKind, request_no: Option<String>) -> Json<Action
 pub async fn reply(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ValidJson(body): ValidJson<ReplyBody>,
 ) -> Result<Json<ActionResult>, ApiError> {
     super::validate::text_controls("text", &body.text)?;
+    if body.text.chars().count() > 500 {
+        return Err(ApiError::field("text", "must be at most 500 characters"));
+    }
+    super::validate::base_url("jump_url", &body.jump_url)?;
+    if let Some(t) = &body.jump_url_text {
+        super::validate::non_empty("jump_url_text", t, super::validate::REPLY_TEXT_MAX)?;
+    }
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Wxmini {
         if body.jump_url.is_some() {
@@ -485,6 +498,7 @@ pub async fn reply(
 #[utoipa::path(
     post, path = "/admin/v1/complaints/{id}/complete", tag = "complaints",
     params(("id" = String, Path)),
+    request_body(content = CompleteBody, description = "Optional (Alipay only): an empty body sends the defaults."),
     responses((status = 200, body = ActionResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -492,25 +506,19 @@ pub async fn reply(
 pub async fn complete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    body: String,
+    ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<CompleteBody>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Alipay {
-        let b: serde_json::Value = if body.is_empty() {
-            serde_json::Value::Null
-        } else {
-            crate::http::parse_json(body.as_bytes())?
-        };
         // No text: the app's finishing text for the code (see `alipay_actions::act`).
-        let text = b["text"].as_str().map(String::from);
         return super::alipay_actions::act(
             &state,
             &caller,
             &c,
             "complete",
-            text,
-            b["code"].as_str().map(String::from),
+            body.text,
+            body.code,
             &[],
         )
         .await;
@@ -559,7 +567,7 @@ pub struct RefundBody {
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ValidJson(body): ValidJson<RefundBody>,
 ) -> Result<Json<RefundRecord>, ApiError> {
     let c = visible(&state, &caller, &id).await?;
@@ -782,7 +790,7 @@ pub struct RefundProgressBody {
 pub async fn refund_progress(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ValidJson(body): ValidJson<RefundProgressBody>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let action = match body.action.as_str() {
@@ -822,59 +830,110 @@ pub async fn refund_progress(
     Ok(done(&id, ActionKind::RefundProgress, None))
 }
 
-#[utoipa::path(
-    post, path = "/admin/v1/complaints/{id}/{action}", tag = "complaints",
-    params(("id" = String, Path), ("action" = String, Path, description = "feedback, supplement, refund-evidence or appeal")),
-    responses((status = 409, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-pub async fn other_action(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((id, action)): Path<(String, String)>,
-    body: String,
-) -> Result<Json<ActionResult>, ApiError> {
-    let c = visible(&state, &caller, &id).await?;
-    if c.platform == Platform::Wxmini
-        && matches!(action.as_str(), "supplement" | "refund-evidence" | "appeal")
-    {
-        let b: serde_json::Value = if body.is_empty() {
-            serde_json::Value::Null
-        } else {
-            crate::http::parse_json(body.as_bytes())?
-        };
-        return super::wxmini_actions::act(&state, &caller, &c, &action, &b).await;
+/// `POST /complaints/{id}/complete`: Alipay only; WeChat Pay complaints take no body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteBody {
+    /// The finishing text (1 to 200 characters); default: the app's finishing text for the
+    /// code.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
+    pub text: Option<String>,
+    /// Trade complaints: the feedback code (`00`, `02` to `06`; default `05`); consumer
+    /// complaints: the `process.finish` code (default `CONSENSUS_WITH_CLIENT`).
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_]+$")]
+    pub code: Option<String>,
+}
+
+/// Alipay feedback codes (`alipay.merchant.tradecomplain.feedback.submit`).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum FeedbackCode {
+    #[serde(rename = "00")]
+    #[schema(rename = "00")]
+    Refunded,
+    #[serde(rename = "02")]
+    #[schema(rename = "02")]
+    PartlyRefunded,
+    #[serde(rename = "03")]
+    #[schema(rename = "03")]
+    Negotiated,
+    #[serde(rename = "04")]
+    #[schema(rename = "04")]
+    NoRefund,
+    #[serde(rename = "05")]
+    #[schema(rename = "05")]
+    Other,
+    #[serde(rename = "06")]
+    #[schema(rename = "06")]
+    Delivered,
+}
+
+impl FeedbackCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackCode::Refunded => "00",
+            FeedbackCode::PartlyRefunded => "02",
+            FeedbackCode::Negotiated => "03",
+            FeedbackCode::NoRefund => "04",
+            FeedbackCode::Other => "05",
+            FeedbackCode::Delivered => "06",
+        }
     }
-    if c.platform == Platform::Alipay && matches!(action.as_str(), "feedback" | "supplement") {
-        let b: serde_json::Value = if body.is_empty() {
-            serde_json::Value::Null
-        } else {
-            crate::http::parse_json(body.as_bytes())?
-        };
-        let images: Vec<String> = b["images"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect();
-        return super::alipay_actions::act(
-            &state,
-            &caller,
-            &c,
-            &action,
-            b["text"].as_str().map(String::from),
-            b["code"].as_str().map(String::from),
-            &images,
-        )
-        .await;
-    }
-    if !matches!(
-        action.as_str(),
-        "feedback" | "supplement" | "refund-evidence" | "appeal"
-    ) {
-        return Err(ApiError::not_found(format!("no action {action}")));
-    }
-    Err(ApiError::Conflict(format!(
+}
+
+/// `POST /complaints/{id}/feedback` (Alipay trade complaints).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackBody {
+    /// 1 to 200 characters; line breaks (`\n`) are kept, any other control character is 400.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
+    pub text: String,
+    /// Default `05`.
+    #[serde(default)]
+    pub code: Option<FeedbackCode>,
+    /// Media ids from `POST /media` (at most 4).
+    #[serde(default)]
+    #[schema(max_items = 4)]
+    pub images: Vec<String>,
+}
+
+/// `POST /complaints/{id}/supplement` (Alipay trade complaints: text 1 to 200 characters, at
+/// most 4 images; mini programs: text up to 500 characters and up to 9 images, at least one of
+/// them) and `POST /complaints/{id}/appeal` (mini programs).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceBody {
+    /// Line breaks (`\n`) are kept; any other control character is 400.
+    #[serde(default)]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
+    pub text: Option<String>,
+    /// Media ids from `POST /media`.
+    #[serde(default)]
+    #[schema(max_items = 9)]
+    pub images: Vec<String>,
+}
+
+/// `POST /complaints/{id}/refund-evidence` (mini programs): text up to 500 characters and up to
+/// 9 images, at least one of them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundEvidenceBody {
+    /// Whether the returned goods were received (stated at the head of the text).
+    pub goods_received: bool,
+    /// Line breaks (`\n`) are kept; any other control character is 400.
+    #[serde(default)]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
+    pub text: Option<String>,
+    /// Media ids from `POST /media`.
+    #[serde(default)]
+    #[schema(max_items = 9)]
+    pub images: Vec<String>,
+}
+
+/// 409 for a platform without `action`, saying which actions it has.
+fn no_such_action(c: &Complaint, action: &str) -> ApiError {
+    ApiError::Conflict(format!(
         "{} complaints have no {action} action{}",
         c.platform.as_str(),
         match c.platform {
@@ -882,13 +941,123 @@ pub async fn other_action(
             Platform::Wxmini => ": use reply, supplement, refund-evidence, appeal and refund",
             Platform::Alipay => ": use reply, feedback, supplement, refund and complete",
         }
-    )))
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/complaints/{id}/feedback", tag = "complaints",
+    params(("id" = String, Path)), request_body = FeedbackBody,
+    responses((status = 200, body = ActionResult), (status = 409, body = ErrorBody, description = "Not an Alipay trade complaint"), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(complaint_id = %id))]
+pub async fn feedback(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ValidJson(body): ValidJson<FeedbackBody>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let c = visible(&state, &caller, &id).await?;
+    if c.platform != Platform::Alipay {
+        return Err(no_such_action(&c, "feedback"));
+    }
+    super::alipay_actions::act(
+        &state,
+        &caller,
+        &c,
+        "feedback",
+        Some(body.text),
+        Some(body.code.unwrap_or(FeedbackCode::Other).as_str().to_string()),
+        &body.images,
+    )
+    .await
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/complaints/{id}/supplement", tag = "complaints",
+    params(("id" = String, Path)), request_body = EvidenceBody,
+    responses((status = 200, body = ActionResult), (status = 409, body = ErrorBody, description = "A WeChat Pay complaint, or an Alipay consumer complaint"), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(complaint_id = %id))]
+pub async fn supplement(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ValidJson(body): ValidJson<EvidenceBody>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let c = visible(&state, &caller, &id).await?;
+    match c.platform {
+        Platform::Alipay => {
+            super::alipay_actions::act(
+                &state,
+                &caller,
+                &c,
+                "supplement",
+                body.text,
+                None,
+                &body.images,
+            )
+            .await
+        }
+        Platform::Wxmini => {
+            let b = serde_json::json!({"text": body.text, "images": body.images});
+            super::wxmini_actions::act(&state, &caller, &c, "supplement", &b).await
+        }
+        Platform::Wechatpay => Err(no_such_action(&c, "supplement")),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/complaints/{id}/refund-evidence", tag = "complaints",
+    params(("id" = String, Path)), request_body = RefundEvidenceBody,
+    responses((status = 200, body = ActionResult), (status = 409, body = ErrorBody, description = "Not a mini-program complaint, or not in a state that allows it"), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(complaint_id = %id))]
+pub async fn refund_evidence(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ValidJson(body): ValidJson<RefundEvidenceBody>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let c = visible(&state, &caller, &id).await?;
+    if c.platform != Platform::Wxmini {
+        return Err(no_such_action(&c, "refund-evidence"));
+    }
+    let b = serde_json::json!({
+        "text": body.text, "images": body.images, "goods_received": body.goods_received,
+    });
+    super::wxmini_actions::act(&state, &caller, &c, "refund-evidence", &b).await
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/complaints/{id}/appeal", tag = "complaints",
+    params(("id" = String, Path)), request_body = EvidenceBody,
+    responses((status = 200, body = ActionResult), (status = 409, body = ErrorBody, description = "Not a mini-program complaint, or not in a state that allows it"), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(complaint_id = %id))]
+pub async fn appeal(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ValidJson(body): ValidJson<EvidenceBody>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let c = visible(&state, &caller, &id).await?;
+    if c.platform != Platform::Wxmini {
+        return Err(no_such_action(&c, "appeal"));
+    }
+    let b = serde_json::json!({"text": body.text, "images": body.images});
+    super::wxmini_actions::act(&state, &caller, &c, "appeal", &b).await
 }
 
 /// An uploaded evidence image.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MediaQuery {
-    /// File name (with a .jpg, .png or .bmp extension).
+    /// File name (letters, digits, `.`, `_` and `-`; the extension is set from the content).
+    #[param(max_length = 100, pattern = "^[A-Za-z0-9._-]*$")]
     pub filename: Option<String>,
 }
 
@@ -918,7 +1087,7 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
 pub async fn upload_media(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<MediaQuery>,
+    ApiQuery(q): ApiQuery<MediaQuery>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = body.map_err(|e| {
@@ -1003,7 +1172,7 @@ pub async fn upload_media(
 pub async fn download_media(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, n)): Path<(String, usize)>,
+    ApiPath((id, n)): ApiPath<(String, usize)>,
 ) -> Result<Response, ApiError> {
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Wxmini {
@@ -1037,6 +1206,7 @@ pub async fn download_media(
 
 /// `GET /violations?account=&sub_mchid=`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ViolationQuery {
     /// Our account id (required unless the token is scoped to one).
     pub account: Option<String>,
@@ -1054,7 +1224,7 @@ pub struct ViolationQuery {
 pub async fn list_violations(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ViolationQuery>,
+    ApiQuery(q): ApiQuery<ViolationQuery>,
 ) -> Result<Json<ListPage<Violation>>, ApiError> {
     let limit = PageParams {
         limit: q.limit,
@@ -1105,10 +1275,12 @@ pub async fn list_violations(
 
 /// `GET /deliveries?complaint=&status=`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// Our complaint id.
     pub complaint: Option<String>,
     /// `pending`, `retrying`, `sent`, `failed`.
+    #[param(value_type = Option<domain::notification::DeliveryStatus>)]
     pub status: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
@@ -1123,7 +1295,7 @@ pub struct DeliveryQuery {
 pub async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<DeliveryQuery>,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> Result<Json<ListPage<domain::notification::Delivery>>, ApiError> {
     let limit = PageParams {
         limit: q.limit,
