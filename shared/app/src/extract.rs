@@ -30,6 +30,12 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     })
 }
 
+/// `cursor=` (empty) is no cursor: the first page. For `#[serde(deserialize_with)]`.
+pub fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<String> = serde::Deserialize::deserialize(d)?;
+    Ok(v.filter(|s| !s.is_empty()))
+}
+
 /// Path parameters parsed into `T`; one that does not parse is 400 naming it.
 #[derive(Debug)]
 pub struct ApiPath<T>(pub T);

@@ -129,12 +129,16 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body
         })
 }
 
-/// Parse JSON, turning serde's message into a field path.
+/// Parse a JSON object, turning serde's message into a field path.
 ///
 /// A number with no fraction (`5.0`) counts as the integer it equals, as JSON Schema counts it.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    // serde reads a struct from an array too (`[null, null]`); every body here is an object.
+    if !value.is_object() {
+        return Err(ApiError::InvalidJson("the body must be a JSON object".into()));
+    }
     whole_numbers(&mut value);
     from_value_at("", value)
 }

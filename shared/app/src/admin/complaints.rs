@@ -52,6 +52,7 @@ pub struct ComplaintQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<String>,
     pub limit: Option<u32>,
+    #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub cursor: Option<String>,
 }
 
@@ -1212,6 +1213,7 @@ pub struct ViolationQuery {
     pub account: Option<String>,
     pub sub_mchid: Option<String>,
     pub limit: Option<u32>,
+    #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub cursor: Option<String>,
 }
 
@@ -1283,6 +1285,7 @@ pub struct DeliveryQuery {
     #[param(value_type = Option<domain::notification::DeliveryStatus>)]
     pub status: Option<String>,
     pub limit: Option<u32>,
+    #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub cursor: Option<String>,
 }
 

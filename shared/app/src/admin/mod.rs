@@ -38,6 +38,7 @@ pub struct PageParams {
     /// 1 to 200 (default 50).
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
+    #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub cursor: Option<String>,
 }
 

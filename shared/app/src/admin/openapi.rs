@@ -96,7 +96,7 @@ pub fn conform(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
-    for (_, item) in paths.iter_mut() {
+    for (path, item) in paths.iter_mut() {
         let Some(item) = item.as_object_mut() else {
             continue;
         };
@@ -105,6 +105,18 @@ pub fn conform(doc: &mut Value) {
                 continue;
             }
             conform_operation(op);
+            let conflict = if path.contains("/sub-merchants") {
+                Some("The account is not a wechatpay_provider, or a secret must be sent again")
+            } else if method == "put" && path.ends_with("/notifications") {
+                Some("A secret must be sent: nothing is stored to keep, or its destination changed (`field` names it)")
+            } else {
+                None
+            };
+            if let Some(description) = conflict
+                && op["responses"].get("409").is_none()
+            {
+                op["responses"]["409"] = error_response(description);
+            }
         }
     }
 }
