@@ -209,7 +209,7 @@ pub(crate) fn data_error(path: &str, message: &str) -> ApiError {
         .next()
         .unwrap_or(message)
         .to_string();
-    if let Some(f) = named("missing field `") {
+    if let Some(f) = named("missing field `").or_else(|| named("duplicate field `")) {
         return ApiError::field(join(f), message);
     }
     if named("unknown field `").is_some() {
