@@ -80,28 +80,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
     }
 }
 
-/// Like [`ValidJson`], but an empty body (with or without a `Content-Type`) is `T::default()`:
-/// for actions whose every field is optional.
-pub struct OptionalJson<T>(pub T);
+/// A JSON body read now and parsed when the handler is ready for it: for actions that first
+/// check the complaint and whether its platform has the action (404 and 409 before a 400 about
+/// the body). The content type is checked at once (415).
+pub struct JsonBytes(axum::body::Bytes);
 
-impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let empty = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() == b"0");
-        if empty {
-            return Ok(OptionalJson(T::default()));
+        check_json_type(req.headers().get(header::CONTENT_TYPE))?;
+        read_body(req, state).await.map(JsonBytes)
+    }
+}
+
+impl JsonBytes {
+    /// The body as `T` (an empty body is 400).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.0)
+    }
+
+    /// The body as `T`; an empty body is `T::default()`.
+    pub fn parse_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        if self.0.is_empty() {
+            Ok(T::default())
+        } else {
+            parse_json(&self.0)
         }
-        let ct = req.headers().get(header::CONTENT_TYPE).cloned();
-        let bytes = read_body(req, state).await?;
-        if bytes.is_empty() {
-            return Ok(OptionalJson(T::default()));
-        }
-        check_json_type(ct.as_ref())?;
-        parse_json(&bytes).map(OptionalJson)
     }
 }
 
@@ -137,7 +142,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
     // serde reads a struct from an array too (`[null, null]`); every body here is an object.
     if !value.is_object() {
-        return Err(ApiError::InvalidJson("the body must be a JSON object".into()));
+        return Err(ApiError::InvalidJson(
+            "the body must be a JSON object".into(),
+        ));
     }
     whole_numbers(&mut value);
     from_value_at("", value)

@@ -18,12 +18,12 @@
 use crate::ApiError;
 use crate::auth::Caller;
 use crate::complaints::derived_id;
+use crate::extract::ApiPath;
 use crate::platforms::wechat::{ComponentAccount, component_account, tokens};
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use crate::worker::JobError;
 use axum::Json;
-use crate::extract::ApiPath;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -582,6 +582,23 @@ async fn staff_handle_alipay_complaints_through_the_admin_api() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"]["field"], "amount_fen");
     assert_eq!(sim.calls("alipay.trade.refund").len(), 1);
+    // The feedback body is checked (code from the list, a text) before Alipay is asked.
+    for (body, field) in [
+        (json!({"code": "01", "text": "已部分退款"}), "code"),
+        (json!({"code": "02"}), "text"),
+        (json!({"code": "02", "text": "x", "remark": "y"}), "remark"),
+    ] {
+        let (s, b) = act("feedback", body).await;
+        assert_eq!(
+            (s, b["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{b}"
+        );
+    }
+    assert!(
+        sim.calls("alipay.merchant.tradecomplain.feedback.submit")
+            .is_empty()
+    );
     let (s, b) = act("feedback", json!({"code": "02", "text": "已部分退款"})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(

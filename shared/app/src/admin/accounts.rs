@@ -3,11 +3,11 @@
 use super::validate;
 use super::{ListPage, PageParams};
 use crate::ApiError;
-use crate::extract::{ApiPath, ApiQuery};
 use crate::auth::Caller;
 use crate::complaints::ComplaintRepo;
 use crate::credentials;
 use crate::error::ErrorBody;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::http::{ValidJson, from_value_at};
 use crate::repo::{AccountRepo, NotificationRepo, RepoError, SubMerchantRepo, secret_names};
 use crate::state::AppState;

@@ -4,13 +4,13 @@
 
 use super::{ListPage, PageParams};
 use crate::ApiError;
-use crate::extract::{ApiPath, ApiQuery};
 use crate::auth::Caller;
 use crate::complaints::{
     ComplaintDetail, ComplaintFilter, ComplaintRepo, Media, RefundRecord, derived_id,
 };
 use crate::error::ErrorBody;
-use crate::http::{OptionalJson, ValidJson};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::http::{JsonBytes, ValidJson};
 use crate::platforms::wechatpay::{api_error, client_for};
 use crate::policy::wechatpay::out_refund_no;
 use crate::repo::AccountRepo;
@@ -508,10 +508,11 @@ pub async fn complete(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    OptionalJson(body): OptionalJson<CompleteBody>,
+    body: JsonBytes,
 ) -> Result<Json<ActionResult>, ApiError> {
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Alipay {
+        let body: CompleteBody = body.parse_or_default()?;
         // No text: the app's finishing text for the code (see `alipay_actions::act`).
         return super::alipay_actions::act(
             &state,
@@ -838,7 +839,11 @@ pub struct CompleteBody {
     /// The finishing text (1 to 200 characters); default: the app's finishing text for the
     /// code.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$"
+    )]
     pub text: Option<String>,
     /// Trade complaints: the feedback code (`00`, `02` to `06`; default `05`); consumer
     /// complaints: the `process.finish` code (default `CONSENSUS_WITH_CLIENT`).
@@ -888,7 +893,11 @@ impl FeedbackCode {
 #[serde(deny_unknown_fields)]
 pub struct FeedbackBody {
     /// 1 to 200 characters; line breaks (`\n`) are kept, any other control character is 400.
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$"
+    )]
     pub text: String,
     /// Default `05`.
     #[serde(default)]
@@ -956,19 +965,25 @@ pub async fn feedback(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ValidJson(body): ValidJson<FeedbackBody>,
+    body: JsonBytes,
 ) -> Result<Json<ActionResult>, ApiError> {
     let c = visible(&state, &caller, &id).await?;
     if c.platform != Platform::Alipay {
         return Err(no_such_action(&c, "feedback"));
     }
+    let body: FeedbackBody = body.parse()?;
     super::alipay_actions::act(
         &state,
         &caller,
         &c,
         "feedback",
         Some(body.text),
-        Some(body.code.unwrap_or(FeedbackCode::Other).as_str().to_string()),
+        Some(
+            body.code
+                .unwrap_or(FeedbackCode::Other)
+                .as_str()
+                .to_string(),
+        ),
         &body.images,
     )
     .await
@@ -985,9 +1000,13 @@ pub async fn supplement(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ValidJson(body): ValidJson<EvidenceBody>,
+    body: JsonBytes,
 ) -> Result<Json<ActionResult>, ApiError> {
     let c = visible(&state, &caller, &id).await?;
+    if c.platform == Platform::Wechatpay {
+        return Err(no_such_action(&c, "supplement"));
+    }
+    let body: EvidenceBody = body.parse()?;
     match c.platform {
         Platform::Alipay => {
             super::alipay_actions::act(
@@ -1020,12 +1039,13 @@ pub async fn refund_evidence(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ValidJson(body): ValidJson<RefundEvidenceBody>,
+    body: JsonBytes,
 ) -> Result<Json<ActionResult>, ApiError> {
     let c = visible(&state, &caller, &id).await?;
     if c.platform != Platform::Wxmini {
         return Err(no_such_action(&c, "refund-evidence"));
     }
+    let body: RefundEvidenceBody = body.parse()?;
     let b = serde_json::json!({
         "text": body.text, "images": body.images, "goods_received": body.goods_received,
     });
@@ -1043,12 +1063,13 @@ pub async fn appeal(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ValidJson(body): ValidJson<EvidenceBody>,
+    body: JsonBytes,
 ) -> Result<Json<ActionResult>, ApiError> {
     let c = visible(&state, &caller, &id).await?;
     if c.platform != Platform::Wxmini {
         return Err(no_such_action(&c, "appeal"));
     }
+    let body: EvidenceBody = body.parse()?;
     let b = serde_json::json!({"text": body.text, "images": body.images});
     super::wxmini_actions::act(&state, &caller, &c, "appeal", &b).await
 }

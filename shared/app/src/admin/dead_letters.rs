@@ -2,9 +2,9 @@
 
 use super::PageParams;
 use crate::ApiError;
-use crate::extract::{ApiPath, ApiQuery};
 use crate::auth::Caller;
 use crate::error::ErrorBody;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;

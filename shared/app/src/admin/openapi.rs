@@ -108,7 +108,9 @@ pub fn conform(doc: &mut Value) {
             let conflict = if path.contains("/sub-merchants") {
                 Some("The account is not a wechatpay_provider, or a secret must be sent again")
             } else if method == "put" && path.ends_with("/notifications") {
-                Some("A secret must be sent: nothing is stored to keep, or its destination changed (`field` names it)")
+                Some(
+                    "A secret must be sent: nothing is stored to keep, or its destination changed (`field` names it)",
+                )
             } else {
                 None
             };
@@ -122,6 +124,10 @@ pub fn conform(doc: &mut Value) {
 }
 
 fn conform_operation(op: &mut Value) {
+    // `complete` takes an empty body too.
+    if op["operationId"] == "complete" {
+        op["requestBody"]["required"] = json!(false);
+    }
     if op["operationId"] == "list_violations"
         && let Some(params) = op["parameters"].as_array_mut()
     {
@@ -233,24 +239,38 @@ fn conform_parameter(p: &mut Value) {
 pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
     use validate::*;
     let string = |rule: Value| merged(json!({"type": "string"}), rule);
-    let list = |items: Value, max: usize| {
-        json!({"minItems": 1, "maxItems": max, "uniqueItems": true, "items": items})
-    };
+    let list = |items: Value, max: usize| json!({"minItems": 1, "maxItems": max, "uniqueItems": true, "items": items});
     let u64_max = json!({"maximum": u64::MAX});
     vec![
         ("CreateToken", "name", line_schema(NAME_MAX)),
-        ("CreateSubMerchant", "sub_mchid", json!({"pattern": PLATFORM_NUMBER_PATTERN})),
+        (
+            "CreateSubMerchant",
+            "sub_mchid",
+            json!({"pattern": PLATFORM_NUMBER_PATTERN}),
+        ),
         ("CreateSubMerchant", "name", line_schema(NAME_MAX)),
-        ("CreateSubMerchant", "reply_text", text_schema(REPLY_TEXT_MAX)),
+        (
+            "CreateSubMerchant",
+            "reply_text",
+            text_schema(REPLY_TEXT_MAX),
+        ),
         ("CreateSubMerchant", "refund_cap_fen", u64_max.clone()),
         ("PatchSubMerchant", "name", line_schema(NAME_MAX)),
-        ("PatchSubMerchant", "reply_text", text_schema(REPLY_TEXT_MAX)),
+        (
+            "PatchSubMerchant",
+            "reply_text",
+            text_schema(REPLY_TEXT_MAX),
+        ),
         ("PatchSubMerchant", "refund_cap_fen", u64_max.clone()),
         ("PatchAccount", "name", line_schema(NAME_MAX)),
         ("CreateAccount", "name", line_schema(NAME_MAX)),
         ("RefundBody", "amount_fen", u64_max),
         ("EmailInput", "host", host_schema()),
-        ("EmailInput", "port", json!({"minimum": 1, "maximum": 65535})),
+        (
+            "EmailInput",
+            "port",
+            json!({"minimum": 1, "maximum": 65535}),
+        ),
         ("EmailInput", "sender", email_schema()),
         ("EmailInput", "username", line_schema(254)),
         ("EmailInput", "recipients", list(string(email_schema()), 50)),
@@ -262,7 +282,11 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("EmailInput", "auth_code", line_schema(256)),
         ("OaTemplateInput", "appid", wx_appid_schema()),
         ("OaTemplateInput", "template_id", line_schema(128)),
-        ("OaTemplateInput", "openids", list(string(line_schema(64)), 50)),
+        (
+            "OaTemplateInput",
+            "openids",
+            list(string(line_schema(64)), 50),
+        ),
         (
             "OaTemplateInput",
             "field_mapping",
@@ -279,7 +303,11 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("SmsInput", "sdk_app_id", line_schema(32)),
         ("SmsInput", "sign_name", line_schema(64)),
         ("SmsInput", "template_id", line_schema(32)),
-        ("SmsInput", "phone_numbers", list(string(phone_schema()), 50)),
+        (
+            "SmsInput",
+            "phone_numbers",
+            list(string(phone_schema()), 50),
+        ),
         ("SmsInput", "region", identifier_schema()),
         ("SmsInput", "api_base_url", base_url_schema()),
         ("SmsInput", "secret_key", string(line_schema(128))),

@@ -4,9 +4,9 @@
 
 use super::accounts::visible_account;
 use crate::ApiError;
-use crate::extract::{ApiPath};
 use crate::auth::Caller;
 use crate::error::ErrorBody;
+use crate::extract::ApiPath;
 use crate::platforms::wechatpay::{api_error as platform, client_for as client};
 use crate::state::AppState;
 use axum::Json;

@@ -4,9 +4,9 @@
 use super::validate;
 use super::{ListPage, PageParams};
 use crate::ApiError;
-use crate::extract::{ApiPath, ApiQuery};
 use crate::auth::{Caller, hash, new_token};
 use crate::error::ErrorBody;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::http::ValidJson;
 use crate::repo::{AccountRepo, SubMerchantRepo, TokenRepo};
 use crate::state::AppState;

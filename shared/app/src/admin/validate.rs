@@ -119,7 +119,7 @@ pub fn base_url(field: &str, v: &Option<String>) -> Result<(), ApiError> {
         no_controls(field, u)?;
         let ok = u.chars().count() <= 2048
             && url::Url::parse(u)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if !ok {
             return Err(ApiError::field(field, "must be an http(s) URL"));
         }

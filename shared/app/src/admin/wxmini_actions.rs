@@ -7,9 +7,9 @@
 
 use super::complaints::{ActionResult, log_outcome};
 use crate::ApiError;
-use crate::extract::{ApiPath};
 use crate::auth::Caller;
 use crate::complaints::{ComplaintRepo, RefundRecord, violation_id};
+use crate::extract::ApiPath;
 use crate::platforms::wechat::mini_client;
 use crate::policy::wxmini::{payment, refund_number, refund_order, upload_media};
 use crate::repo::AccountRepo;
