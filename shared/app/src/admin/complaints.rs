@@ -550,7 +550,7 @@ pub async fn complete(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
-    /// Fen; at most what is left of the order.
+    /// Fen: at least 1, at most what is left of the order.
     pub amount_fen: u64,
     #[serde(default)]
     pub reason: Option<String>,
@@ -572,6 +572,9 @@ pub async fn refund(
     ApiPath(id): ApiPath<String>,
     ValidJson(body): ValidJson<RefundBody>,
 ) -> Result<Json<RefundRecord>, ApiError> {
+    if body.amount_fen == 0 {
+        return Err(ApiError::field("amount_fen", "must be at least 1 fen"));
+    }
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Alipay {
         return super::alipay_actions::refund(&state, &caller, &c, body.amount_fen, body.reason)
@@ -1188,7 +1191,7 @@ pub async fn upload_media(
 #[utoipa::path(
     get, path = "/admin/v1/complaints/{id}/media/{n}", tag = "complaints",
     params(("id" = String, Path), ("n" = usize, Path, description = "Position in the complaint's `media` list, from 0")),
-    responses((status = 200, description = "The image bytes"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
+    responses((status = 200, description = "The image bytes"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "An Alipay complaint: Alipay offers no image download"), (status = 502, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn download_media(

@@ -264,7 +264,11 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("PatchSubMerchant", "refund_cap_fen", u64_max.clone()),
         ("PatchAccount", "name", line_schema(NAME_MAX)),
         ("CreateAccount", "name", line_schema(NAME_MAX)),
-        ("RefundBody", "amount_fen", u64_max),
+        (
+            "RefundBody",
+            "amount_fen",
+            merged(json!({"minimum": 1}), u64_max),
+        ),
         ("EmailInput", "host", host_schema()),
         (
             "EmailInput",
