@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn query_errors_name_the_parameter() {
-        let q: Q = parse_query("limit=5&cursor=abc").unwrap();
+        let q: Q = parse_query("limit=5&cursor=abc").expect("a plain query");
         assert_eq!(q.limit, Some(5));
         for bad in ["limit=-9275317011", "limit=x", "limit=", "limit=1&limit=2"] {
             match parse_query::<Q>(bad) {

@@ -363,3 +363,20 @@ async fn a_secret_the_stored_state_lacks_is_409_and_clearing_a_required_one_is_4
     let (_, view) = h.admin(Method::GET, &path, None).await;
     assert_eq!(view["sms"], Value::Null, "nothing changed");
 }
+
+#[tokio::test]
+async fn the_authorisation_pages_answer_a_malformed_link_with_their_own_page() {
+    // Browser pages answer in HTML (never axum's plain-text rejection).
+    let h = harness();
+    for uri in [
+        "/wxopen/wx0000000000000001/authorize?state=a&state=b",
+        "/wxopen/wx0000000000000001/authorized?auth_code=a&auth_code=b&state=x",
+        "/wxopen/%FF/authorize?state=a",
+    ] {
+        let (s, bytes) = h.raw(Method::GET, uri, None, None, "").await;
+        let page = String::from_utf8_lossy(&bytes);
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {page}");
+        assert!(page.starts_with("<!doctype html>"), "{uri}: {page}");
+        assert!(page.contains("the link is malformed"), "{uri}: {page}");
+    }
+}
