@@ -89,7 +89,7 @@ fn error_response(description: &str) -> Value {
 /// What every operation shares, stated once here instead of in each annotation: the answers
 /// the router gives before or around any handler (401 without a valid token, 400 for a path
 /// parameter, query string or body that does not parse, 403 and 404 for the token's role and
-/// scope, 413 and 415 for bodies, 503 when the store is unavailable), and the rules of the
+/// scope, 408, 413 and 415 for bodies, 503 when the store is unavailable), and the rules of the
 /// path parameters and of `limit`, taken from the constants the checks use.
 pub fn conform(doc: &mut Value) {
     apply_field_rules(doc);
@@ -181,6 +181,7 @@ fn conform_operation(op: &mut Value) {
             "The body is larger than the limit (1 MiB; evidence images 2 MiB)",
         );
         add("415", "The body is not of the documented content type");
+        add("408", "The body did not arrive in time");
     }
     add(
         "503",
