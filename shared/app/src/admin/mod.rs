@@ -3,6 +3,7 @@
 //! by the embedded binary and by the `admin-api` Lambda function.
 
 pub mod accounts;
+pub mod actions;
 pub mod alipay_actions;
 pub mod complaints;
 pub mod dead_letters;
@@ -122,13 +123,13 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/complaints/{id}/refund-progress",
             post(complaints::refund_progress),
         )
-        .route("/complaints/{id}/feedback", post(complaints::feedback))
-        .route("/complaints/{id}/supplement", post(complaints::supplement))
+        .route("/complaints/{id}/feedback", post(actions::feedback))
+        .route("/complaints/{id}/supplement", post(actions::supplement))
         .route(
             "/complaints/{id}/refund-evidence",
-            post(complaints::refund_evidence),
+            post(actions::refund_evidence),
         )
-        .route("/complaints/{id}/appeal", post(complaints::appeal))
+        .route("/complaints/{id}/appeal", post(actions::appeal))
         .route(
             "/complaints/{id}/media/{n}",
             get(complaints::download_media),
