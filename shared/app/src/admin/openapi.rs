@@ -319,6 +319,93 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("BotInput", "id", identifier_schema()),
         ("BotInput", "webhook_url", string(base_url_schema())),
         ("RefundProgressBody", "images", json!({"maxItems": 4})),
+        // Account settings (`POST /accounts`, `PATCH /accounts/{id}`), checked by
+        // `accounts::check_settings`.
+        (
+            "AlipayAppSettings",
+            "app_id",
+            json!({"pattern": PLATFORM_NUMBER_PATTERN}),
+        ),
+        (
+            "AlipayAppSettings",
+            "reply_text",
+            text_schema(REPLY_TEXT_MAX),
+        ),
+        (
+            "AlipayAppSettings",
+            "refund_finish_text",
+            text_schema(REPLY_TEXT_MAX),
+        ),
+        (
+            "AlipayAppSettings",
+            "refund_finish_remark",
+            text_schema(REPLY_TEXT_MAX),
+        ),
+        ("AlipayAppSettings", "api_base_url", stored_url_schema()),
+        (
+            "WechatpayMerchantSettings",
+            "mchid",
+            json!({"pattern": PLATFORM_NUMBER_PATTERN}),
+        ),
+        ("WechatpayMerchantSettings", "appid", wx_appid_schema()),
+        (
+            "WechatpayMerchantSettings",
+            "merchant_serial_no",
+            hex_serial_schema(),
+        ),
+        (
+            "WechatpayMerchantSettings",
+            "reply_text",
+            text_schema(REPLY_TEXT_MAX),
+        ),
+        (
+            "WechatpayMerchantSettings",
+            "api_base_url",
+            stored_url_schema(),
+        ),
+        (
+            "WechatpayProviderSettings",
+            "mchid",
+            json!({"pattern": PLATFORM_NUMBER_PATTERN}),
+        ),
+        ("WechatpayProviderSettings", "appid", wx_appid_schema()),
+        (
+            "WechatpayProviderSettings",
+            "merchant_serial_no",
+            hex_serial_schema(),
+        ),
+        (
+            "WechatpayProviderSettings",
+            "reply_text",
+            text_schema(REPLY_TEXT_MAX),
+        ),
+        (
+            "WechatpayProviderSettings",
+            "default_reply_text",
+            text_schema(REPLY_TEXT_MAX),
+        ),
+        (
+            "WechatpayProviderSettings",
+            "api_base_url",
+            stored_url_schema(),
+        ),
+        ("WxminiAppSettings", "appid", wx_appid_schema()),
+        ("WxminiAppSettings", "api_base_url", stored_url_schema()),
+        (
+            "WxopenComponentSettings",
+            "component_appid",
+            wx_appid_schema(),
+        ),
+        (
+            "WxopenComponentSettings",
+            "api_base_url",
+            stored_url_schema(),
+        ),
+        (
+            "WxopenComponentSettings",
+            "auth_page_base_url",
+            stored_url_schema(),
+        ),
         // Mini programs take up to 9; WeChat Pay and Alipay 4 (400 naming `images`).
         ("ReplyBody", "images", json!({"maxItems": 9})),
         ("ReplyBody", "text", free_text_schema(500)),
@@ -347,6 +434,20 @@ pub fn apply_field_rules(doc: &mut Value) -> Vec<String> {
             None => missing.push(format!("{schema}.{field}")),
         }
     }
+    // Unsigned integers (money in fen, days): utoipa writes `format: int64` / `int32`, which read
+    // as at most 2^63 - 1 / 2^31 - 1; the server takes any u64 / u32.
+    unsigned_64(schemas);
+    // Settings by the account's kind (which kind goes with which: `kind`'s description).
+    schemas["CreateAccount"]["properties"]["settings"]["anyOf"] = json!(
+        [
+            "AlipayAppSettings",
+            "WechatpayMerchantSettings",
+            "WechatpayProviderSettings",
+            "WxminiAppSettings",
+            "WxopenComponentSettings",
+        ]
+        .map(|n| json!({"$ref": format!("#/components/schemas/{n}")}))
+    );
     // A WeCom bot has no signing secret.
     if let Some(bot) = schemas["BotInput"].as_object_mut() {
         bot.insert(
@@ -379,4 +480,30 @@ pub fn apply_field_rules(doc: &mut Value) -> Vec<String> {
         );
     }
     missing
+}
+
+fn unsigned_64(v: &mut Value) {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                let unsigned = map.get("minimum").and_then(Value::as_u64).is_some();
+                // `int64` and `int32` would cap them at 2^63 - 1 and 2^31 - 1.
+                match map.get("format").and_then(Value::as_str) {
+                    Some("int64") if unsigned => {
+                        map.insert("format".into(), json!("uint64"));
+                        map.entry("maximum").or_insert(json!(u64::MAX));
+                    }
+                    Some("int32") if unsigned => {
+                        map.insert("format".into(), json!("uint32"));
+                        map.entry("maximum").or_insert(json!(u32::MAX));
+                    }
+                    _ => {}
+                }
+                stack.extend(map.values_mut());
+            }
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
 }

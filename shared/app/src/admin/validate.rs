@@ -259,6 +259,11 @@ pub fn wx_appid_schema() -> serde_json::Value {
     serde_json::json!({"pattern": "^wx[A-Za-z0-9]{16}$"})
 }
 
+/// [`hex_serial`].
+pub fn hex_serial_schema() -> serde_json::Value {
+    serde_json::json!({"pattern": "^[0-9A-Fa-f]{1,64}$"})
+}
+
 /// [`identifier`].
 pub fn identifier_schema() -> serde_json::Value {
     serde_json::json!({"pattern": "^[A-Za-z0-9_-]{1,64}$"})
@@ -271,6 +276,15 @@ pub fn base_url_schema() -> serde_json::Value {
         "format": "uri",
         "maxLength": 2048,
         "pattern": r"^https?://[A-Za-z][A-Za-z0-9-]{0,62}(\.[A-Za-z][A-Za-z0-9-]{0,62}){0,8}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*){0,16}$",
+    })
+}
+
+/// [`base_url`] as stored settings show it (shared by requests and answers): any http(s) URL
+/// with a host, at most 2048 characters.
+pub fn stored_url_schema() -> serde_json::Value {
+    serde_json::json!({
+        "maxLength": 2048,
+        "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#\x00-\x1f\x7f-\x9f]",
     })
 }
 
