@@ -6,8 +6,8 @@
 - Actions on the seeded complaint (`POST /complaints/{id}/...`): what a valid body is depends
   on the complaint's platform and state (Alipay texts are 1 to 200 characters, mini programs'
   up to 500; a refund is at most what is left of the order; images must be uploaded media),
-  which the document states in prose only, and the Alipay stand-in does not implement the
-  actions. They are tested against the platform simulators by the Rust pipeline tests; here
+  which the document states in prose only (and the seeded complaint is finished on the Alipay
+  simulator, which refuses actions on it). They are tested against the platform simulators by the Rust pipeline tests; here
   they run against unknown complaints (404) only.
 - DELETE with a seeded id (an account, the sub-merchant) other than the throwaway ones
   scripts/schemathesis gives DELETE: the seeded data stays for the other operations.
