@@ -666,11 +666,13 @@ async fn an_action_alipay_refuses_in_the_complaints_state_is_a_conflict() {
     }
     // Each was really sent and refused by Alipay (not refused by us beforehand).
     assert_eq!(
-        sim.calls("alipay.merchant.tradecomplain.feedback.submit").len(),
+        sim.calls("alipay.merchant.tradecomplain.feedback.submit")
+            .len(),
         3
     );
     assert_eq!(
-        sim.calls("alipay.merchant.tradecomplain.reply.submit").len(),
+        sim.calls("alipay.merchant.tradecomplain.reply.submit")
+            .len(),
         2,
         "the automatic reply and the refused one"
     );

@@ -1,18 +1,17 @@
 //! The platform simulators as a process, for scripts that test a running server.
 //!
-//! `sandbox alipay --app-id ID --complaint-id ID --notify URL [--listen ADDR]` starts the Alipay
-//! gateway simulator (public-key mode) with a freshly generated app key, registers the app,
-//! prints one JSON line on stdout:
+//! `sandbox alipay --app-id ID --complaint-id ID [--complaint-id ID ...] --notify URL
+//! [--listen ADDR]` starts the Alipay gateway simulator (public-key mode) with a freshly
+//! generated app key, registers the app, prints one JSON line on stdout:
 //!
 //! ```json
-//! {"gateway_url": "...", "app_id": "...", "complaint_id": "...",
+//! {"gateway_url": "...", "app_id": "...", "complaint_ids": ["..."],
 //!  "app_private_key": "<PKCS#8 PEM>", "alipay_public_key": "<SPKI PEM>"}
 //! ```
 //!
-//! adds a trade complaint with that id and pushes the signed
-//! `alipay.merchant.tradecomplain.changed` message to `--notify`, again until the server answers
-//! `success` (so the script may create the account after reading the line), for at most
-//! `--push-timeout-secs`. It then serves the gateway (complaint query, reply, feedback,
+//! adds a trade complaint per id and pushes its signed `alipay.merchant.tradecomplain.changed`
+//! message to `--notify`, again until the server answers `success` (so the script may create
+//! the account after reading the line), for at most `--push-timeout-secs` in all. It then serves the gateway (complaint query, reply, feedback,
 //! supplement, refund, ...) until SIGTERM or Ctrl-C. Progress goes to stderr.
 
 use anyhow::{Context, bail};
@@ -24,7 +23,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "sandbox", about = "Platform simulators on local ports, for tests")]
+#[command(
+    name = "sandbox",
+    about = "Platform simulators on local ports, for tests"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,13 +46,13 @@ struct AlipayArgs {
     /// The app the simulator knows (the server's account must use this app_id).
     #[arg(long)]
     app_id: String,
-    /// The trade complaint's `complain_event_id`.
-    #[arg(long)]
-    complaint_id: String,
-    /// Its status (`MERCHANT_PROCESSING` accepts reply, supplement and feedback).
+    /// A trade complaint's `complain_event_id` (repeat for more complaints).
+    #[arg(long = "complaint-id", required = true)]
+    complaint_ids: Vec<String>,
+    /// Their status (`MERCHANT_PROCESSING` accepts reply, supplement and feedback).
     #[arg(long, default_value = "MERCHANT_PROCESSING")]
     status: String,
-    /// Its trade amount in yuan.
+    /// Their trade amount in yuan.
     #[arg(long, default_value = "30.00")]
     trade_amount: String,
     /// The server's Alipay callback URL (`.../callbacks/alipay/{app_id}`).
@@ -78,47 +80,57 @@ async fn alipay(args: AlipayArgs) -> anyhow::Result<()> {
         public_key: app_key.to_public_key(),
         app_cert_sn: None,
     });
-    sim.add_trade_complaint(json!({
-        "complain_event_id": args.complaint_id,
-        "status": args.status,
-        "trade_no": "2024052122001400001",
-        "merchant_order_no": "ORDER-0001",
-        "gmt_create": "2024-05-21 10:00:00",
-        "content": "质量问题",
-        "trade_amount": args.trade_amount,
-        "reply_detail_infos": [],
-    }));
+    for (n, id) in (1..).zip(&args.complaint_ids) {
+        sim.add_trade_complaint(json!({
+            "complain_event_id": id,
+            "status": args.status,
+            "trade_no": format!("20240521220014{n:05}"),
+            "merchant_order_no": format!("ORDER-{n:04}"),
+            "gmt_create": "2024-05-21 10:00:00",
+            "content": "质量问题",
+            "trade_amount": args.trade_amount,
+            "reply_detail_infos": [],
+        }));
+    }
     println!(
         "{}",
         json!({
             "gateway_url": sim.gateway_url(),
             "app_id": args.app_id,
-            "complaint_id": args.complaint_id,
+            "complaint_ids": args.complaint_ids,
             "app_private_key": app_key.to_pkcs8_pem(LineEnding::LF)?.as_str(),
             "alipay_public_key": sim.keys().alipay_public_key_pem(),
         })
     );
-    push(&sim, &args).await?;
+    let deadline = Instant::now() + Duration::from_secs(args.push_timeout_secs);
+    for id in &args.complaint_ids {
+        push(&sim, &args, id, deadline).await?;
+    }
     eprintln!(
-        "sandbox: pushed complaint {} to {}; serving {} until stopped",
-        args.complaint_id,
+        "sandbox: pushed complaints {} to {}; serving {} until stopped",
+        args.complaint_ids.join(", "),
         args.notify,
         sim.gateway_url()
     );
     stopped().await
 }
 
-/// The signed `alipay.merchant.tradecomplain.changed` message, again until `success`.
-async fn push(sim: &AlipaySim, args: &AlipayArgs) -> anyhow::Result<()> {
+/// The signed `alipay.merchant.tradecomplain.changed` message of complaint `id`, again until
+/// `success` or `deadline`.
+async fn push(
+    sim: &AlipaySim,
+    args: &AlipayArgs,
+    id: &str,
+    deadline: Instant,
+) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let deadline = Instant::now() + Duration::from_secs(args.push_timeout_secs);
     // One message, delivered again as Alipay does (same notify_id).
     let msg = sim.message(
         &args.app_id,
         "alipay.merchant.tradecomplain.changed",
-        &json!({"complain_event_id": args.complaint_id}),
+        &json!({"complain_event_id": id}),
     );
     let mut last = String::new();
     while Instant::now() < deadline {
@@ -137,7 +149,7 @@ async fn push(sim: &AlipaySim, args: &AlipayArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     bail!(
-        "{} did not answer success within {} s (last: {last})",
+        "{} did not answer success for complaint {id} within {} s (last: {last})",
         args.notify,
         args.push_timeout_secs
     )
