@@ -65,6 +65,12 @@ impl AlipayError {
         }
     }
 
+    /// The complaint is in a state that does not allow this operation (already finished or
+    /// fed back): the caller's view of the complaint is out of date, not a platform failure.
+    pub fn is_complaint_state_conflict(&self) -> bool {
+        self.sub_code() == Some("COMPLAIN_STATUS_NOT_SUPPORT")
+    }
+
     pub fn sub_code(&self) -> Option<&str> {
         match self {
             AlipayError::Api { sub_code, .. } => Some(sub_code),

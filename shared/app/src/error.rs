@@ -15,7 +15,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: `invalid_request`, `invalid_json`, `unauthorized`,
-    /// `forbidden`, `not_found`, `conflict`, `unsupported_media_type`, `payload_too_large`, `request_timeout`,
+    /// `forbidden`, `not_found`, `method_not_allowed`, `conflict`, `unsupported_media_type`, `payload_too_large`, `request_timeout`,
     /// `platform_error`, `internal`, `unavailable`.
     pub code: &'static str,
     pub message: String,
@@ -47,7 +47,14 @@ pub enum ApiError {
     },
     /// 404; also for anything outside the caller's scope.
     NotFound(String),
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
     Conflict(String),
+    /// 409 naming the field whose value the stored state requires (a secret to send again).
+    ConflictField {
+        field: String,
+        message: String,
+    },
     UnsupportedMediaType(String),
     PayloadTooLarge,
     /// 408: the request body did not arrive in time.
@@ -79,6 +86,14 @@ impl ApiError {
         }
     }
 
+    /// 409 naming `field`.
+    pub fn conflict_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::ConflictField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         ApiError::NotFound(what.into())
     }
@@ -93,7 +108,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::ForbiddenField { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) | ApiError::ConflictField { .. } => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -132,7 +148,13 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(m) => ("forbidden", m, None),
             ApiError::ForbiddenField { field, message } => ("forbidden", message, Some(field)),
             ApiError::NotFound(m) => ("not_found", m, None),
+            ApiError::MethodNotAllowed => (
+                "method_not_allowed",
+                "this route does not answer this method (see the Allow header)".to_string(),
+                None,
+            ),
             ApiError::Conflict(m) => ("conflict", m, None),
+            ApiError::ConflictField { field, message } => ("conflict", message, Some(field)),
             ApiError::UnsupportedMediaType(m) => ("unsupported_media_type", m, None),
             ApiError::PayloadTooLarge => (
                 "payload_too_large",

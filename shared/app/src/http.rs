@@ -74,38 +74,106 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or_default();
-            if !ct.starts_with("application/json") {
-                return Err(ApiError::UnsupportedMediaType(format!(
-                    "send JSON with Content-Type: application/json (got {ct:?})"
-                )));
-            }
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::InvalidJson("the request body could not be read".into())
-                }
-            })?;
+        check_json_type(req.headers().get(header::CONTENT_TYPE))?;
+        let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(ValidJson)
     }
 }
 
-/// Parse JSON, turning serde's message into a field path.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::InvalidJson(format!("the body is not valid JSON: {inner}"));
+/// A JSON body read now and parsed when the handler is ready for it: for actions that first
+/// check the complaint and whether its platform has the action (404 and 409 before a 400 about
+/// the body). The content type is checked at once (415).
+pub struct JsonBytes(axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        check_json_type(req.headers().get(header::CONTENT_TYPE))?;
+        read_body(req, state).await.map(JsonBytes)
+    }
+}
+
+impl JsonBytes {
+    /// The body as `T` (an empty body is 400).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.0)
+    }
+
+    /// The body as `T`; an empty body is `T::default()`.
+    pub fn parse_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        if self.0.is_empty() {
+            Ok(T::default())
+        } else {
+            parse_json(&self.0)
         }
-        data_error(&path, &inner.to_string())
-    })
+    }
+}
+
+fn check_json_type(ct: Option<&HeaderValue>) -> Result<(), ApiError> {
+    if let Some(ct) = ct {
+        let ct = ct.to_str().unwrap_or_default();
+        if !ct.starts_with("application/json") {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "send JSON with Content-Type: application/json (got {ct:?})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidJson("the request body could not be read".into())
+            }
+        })
+}
+
+/// Parse a JSON object, turning serde's message into a field path.
+///
+/// A number with no fraction (`5.0`) counts as the integer it equals, as JSON Schema counts it.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    // serde reads a struct from an array too (`[null, null]`); every body here is an object.
+    if !value.is_object() {
+        return Err(ApiError::InvalidJson(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    whole_numbers(&mut value);
+    from_value_at("", value)
+}
+
+/// Turn floats without a fraction (`5.0`, `1e3`) into integers, everywhere in `v`.
+fn whole_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    // Iterative: the body's depth is bounded by the parser, but this needs no stack either.
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                if let Some(f) = n.as_f64()
+                    && f.fract() == 0.0
+                {
+                    // 2^64 and -2^63: the casts below are exact inside these bounds.
+                    if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                        *v = Value::from(f as u64);
+                    } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                        *v = Value::from(f as i64);
+                    }
+                }
+            }
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Object(map) => stack.extend(map.values_mut()),
+            _ => {}
+        }
+    }
 }
 
 /// Deserialize a JSON value that sits at `prefix` in the request (e.g. `settings`).
@@ -126,7 +194,8 @@ pub fn from_value_at<T: DeserializeOwned>(
     })
 }
 
-fn data_error(path: &str, message: &str) -> ApiError {
+/// A deserialization error at `path` (serde's message), naming the field.
+pub(crate) fn data_error(path: &str, message: &str) -> ApiError {
     // serde reports a missing or unknown field at its parent; name the field itself.
     let named = |marker: &str| {
         message.strip_prefix(marker).and_then(|rest| {
@@ -147,7 +216,7 @@ fn data_error(path: &str, message: &str) -> ApiError {
         .next()
         .unwrap_or(message)
         .to_string();
-    if let Some(f) = named("missing field `") {
+    if let Some(f) = named("missing field `").or_else(|| named("duplicate field `")) {
         return ApiError::field(join(f), message);
     }
     if named("unknown field `").is_some() {
@@ -211,15 +280,20 @@ async fn fallback() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
 /// Every route this code base serves: the health check and the admin API (callbacks join as
 /// platforms are added). The same router runs in the embedded binary and in Lambda.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(crate::health::healthz))
-        .merge(crate::admin::router())
+        .merge(crate::admin::router(state.clone()))
         .merge(crate::callbacks::router())
         .merge(crate::wxopen::router())
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(route_body_limit))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
@@ -231,6 +305,7 @@ pub fn callback_router(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(crate::health::healthz))
         .merge(crate::callbacks::router())
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(route_body_limit))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)

@@ -9,6 +9,7 @@ pub mod callbacks;
 pub mod complaints;
 pub mod credentials;
 pub mod error;
+pub mod extract;
 pub mod fingerprint;
 pub mod health;
 pub mod http;

@@ -18,11 +18,13 @@
 use crate::ApiError;
 use crate::auth::Caller;
 use crate::complaints::derived_id;
+use crate::extract::ApiPath;
 use crate::platforms::wechat::{ComponentAccount, component_account, tokens};
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use crate::worker::JobError;
 use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -352,7 +354,7 @@ pub struct AuthorizationLink {
 pub async fn authorization_link(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AuthorizationLink>, ApiError> {
     caller.require_account(&id)?;
     let (account, _) = AccountRepo::new(&*state.ports.records)
@@ -450,12 +452,16 @@ async fn checked(
 }
 
 /// `GET /wxopen/{component_appid}/authorize?state=`: the launch page.
-#[tracing::instrument(skip_all, fields(component_appid = %component_appid))]
+#[tracing::instrument(skip_all, fields(component_appid = tracing::field::Empty))]
 pub async fn launch_page(
     State(state): State<AppState>,
-    Path(component_appid): Path<String>,
-    Query(q): Query<PageQuery>,
+    component_appid: Result<Path<String>, PathRejection>,
+    q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
+    let (Ok(Path(component_appid)), Ok(Query(q))) = (component_appid, q) else {
+        return refused("the link is malformed");
+    };
+    tracing::Span::current().record("component_appid", component_appid.as_str());
     let c = match checked(&state, &component_appid, &q).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -525,12 +531,16 @@ pub async fn launch_page(
 }
 
 /// `GET /wxopen/{component_appid}/authorized?auth_code=&state=`: WeChat sends the admin back.
-#[tracing::instrument(skip_all, fields(component_appid = %component_appid))]
+#[tracing::instrument(skip_all, fields(component_appid = tracing::field::Empty))]
 pub async fn authorized_page(
     State(state): State<AppState>,
-    Path(component_appid): Path<String>,
-    Query(q): Query<PageQuery>,
+    component_appid: Result<Path<String>, PathRejection>,
+    q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
+    let (Ok(Path(component_appid)), Ok(Query(q))) = (component_appid, q) else {
+        return refused("the link is malformed");
+    };
+    tracing::Span::current().record("component_appid", component_appid.as_str());
     let c = match checked(&state, &component_appid, &q).await {
         Ok(c) => c,
         Err(r) => return r,

@@ -757,10 +757,11 @@ async fn notification_secrets_follow_omitted_null_value() {
         .as_object_mut()
         .expect("obj")
         .remove("secret_key");
+    // Valid, but nothing is stored to keep: 409 naming it.
     let (s, res) = h.admin(Method::PUT, &path, Some(again)).await;
     assert_eq!(
         (s, res["error"]["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("sms.secret_key"))
+        (StatusCode::CONFLICT, Some("sms.secret_key"))
     );
 }
 
@@ -1105,20 +1106,22 @@ async fn notification_destinations_need_the_secret_and_api_base_url_needs_scope_
         assert_eq!(s, StatusCode::OK, "{b}");
         let (_, stored) = h.admin(Method::GET, &path, None).await;
         let t = h.token(token_scope).await;
+        // A destination changed without its secret: valid, but the stored secret is not sent
+        // to it; 409 naming the secret.
         let cases: Vec<(Value, StatusCode, &str)> = vec![
             (
                 with(&kept, &["email", "host"], json!("smtp.attacker.example")),
-                StatusCode::BAD_REQUEST,
+                StatusCode::CONFLICT,
                 "email.auth_code",
             ),
             (
                 with(&kept, &["email", "port"], json!(25)),
-                StatusCode::BAD_REQUEST,
+                StatusCode::CONFLICT,
                 "email.auth_code",
             ),
             (
                 with(&kept, &["email", "tls"], json!("none")),
-                StatusCode::BAD_REQUEST,
+                StatusCode::CONFLICT,
                 "email.auth_code",
             ),
             (
@@ -1127,12 +1130,12 @@ async fn notification_destinations_need_the_secret_and_api_base_url_needs_scope_
                     &["oa_template", "appid"],
                     json!("wxaaaaaaaaaaaaaaaa"),
                 ),
-                StatusCode::BAD_REQUEST,
+                StatusCode::CONFLICT,
                 "oa_template.secret",
             ),
             (
                 with(&kept, &["sms", "sdk_app_id"], json!("1400000001")),
-                StatusCode::BAD_REQUEST,
+                StatusCode::CONFLICT,
                 "sms.secret_key",
             ),
             (
@@ -1141,7 +1144,7 @@ async fn notification_destinations_need_the_secret_and_api_base_url_needs_scope_
                     &["bots"],
                     json!([{"id": "ops-ding", "kind": "dingtalk", "webhook_url": "https://attacker.example/robot"}]),
                 ),
-                StatusCode::BAD_REQUEST,
+                StatusCode::CONFLICT,
                 "bots[0].signing_secret",
             ),
             (
@@ -1197,7 +1200,7 @@ async fn notification_destinations_need_the_secret_and_api_base_url_needs_scope_
         let (s, b) = h.admin(Method::PUT, &path, Some(admin_move.clone())).await;
         assert_eq!(
             (s, b["error"]["field"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("oa_template.secret")),
+            (StatusCode::CONFLICT, Some("oa_template.secret")),
             "{b}"
         );
         let admin_move = with(

@@ -582,6 +582,23 @@ async fn staff_handle_alipay_complaints_through_the_admin_api() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"]["field"], "amount_fen");
     assert_eq!(sim.calls("alipay.trade.refund").len(), 1);
+    // The feedback body is checked (code from the list, a text) before Alipay is asked.
+    for (body, field) in [
+        (json!({"code": "01", "text": "已部分退款"}), "code"),
+        (json!({"code": "02"}), "text"),
+        (json!({"code": "02", "text": "x", "remark": "y"}), "remark"),
+    ] {
+        let (s, b) = act("feedback", body).await;
+        assert_eq!(
+            (s, b["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{b}"
+        );
+    }
+    assert!(
+        sim.calls("alipay.merchant.tradecomplain.feedback.submit")
+            .is_empty()
+    );
     let (s, b) = act("feedback", json!({"code": "02", "text": "已部分退款"})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(
@@ -602,6 +619,73 @@ async fn staff_handle_alipay_complaints_through_the_admin_api() {
         .filter(|a| a["trigger"]["by"] == "admin")
         .count();
     assert_eq!(admin_actions, 3);
+    stop.cancel();
+}
+
+/// Alipay refusing an action in the complaint's state (`COMPLAIN_STATUS_NOT_SUPPORT`: already
+/// fed back or finished) is the caller's stale view of the complaint, not a platform failure:
+/// 409 `conflict` (as the mini program's `309`), logged as a failed admin action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_alipay_refuses_in_the_complaints_state_is_a_conflict() {
+    let (h, sim, stop) = with_worker(AlipayMode::PublicKey, false).await;
+    sim.add_trade_complaint(json!({"complain_event_id": "2024052100009", "status": "MERCHANT_PROCESSING",
+        "trade_no": "2024052122001400009", "gmt_create": "2024-05-21 10:00:00", "content": "质量问题", "trade_amount": "30.00"}));
+    let msg = sim.message(
+        APP_ID,
+        "alipay.merchant.tradecomplain.changed",
+        &json!({"complain_event_id": "2024052100009"}),
+    );
+    assert_eq!(post(&h, PATH, form(&msg)).await.1, "success");
+    let d = detail_when(&h, "the automatic reply", |d| {
+        d["complaint"]["replied"] == true
+    })
+    .await;
+    let cid = d["complaint"]["id"].as_str().expect("id").to_string();
+    let act = |path: &str, body: serde_json::Value| {
+        let path = format!("/admin/v1/complaints/{cid}/{path}");
+        let h = &h;
+        async move { h.admin(Method::POST, &path, Some(body)).await }
+    };
+    let (s, b) = act("feedback", json!({"code": "05", "text": "已处理"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    for (path, body) in [
+        ("reply", json!({"text": "再次回复"})),
+        ("supplement", json!({"text": "补充说明"})),
+        ("feedback", json!({"code": "05", "text": "已处理"})),
+        ("complete", json!({})),
+    ] {
+        let (s, b) = act(path, body).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{path}: {b}");
+        assert_eq!(b["error"]["code"], "conflict", "{path}: {b}");
+        let message = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("not in a state that allows this action")
+                && message.contains("COMPLAIN_STATUS_NOT_SUPPORT"),
+            "{path}: {b}"
+        );
+    }
+    // Each was really sent and refused by Alipay (not refused by us beforehand).
+    assert_eq!(
+        sim.calls("alipay.merchant.tradecomplain.feedback.submit")
+            .len(),
+        3
+    );
+    assert_eq!(
+        sim.calls("alipay.merchant.tradecomplain.reply.submit")
+            .len(),
+        2,
+        "the automatic reply and the refused one"
+    );
+    let (_, d) = h
+        .admin(Method::GET, &format!("/admin/v1/complaints/{cid}"), None)
+        .await;
+    let failed = d["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["trigger"]["by"] == "admin" && a["outcome"] == "failed")
+        .count();
+    assert_eq!(failed, 4, "{d}");
     stop.cancel();
 }
 

@@ -186,7 +186,17 @@ pub struct AlipaySim {
 }
 
 impl AlipaySim {
+    /// On a free loopback port.
     pub async fn start(keys: AlipayKeys, mode: AlipayMode) -> std::io::Result<Self> {
+        Self::start_on(keys, mode, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// On `addr` (port 0: a free one).
+    pub async fn start_on(
+        keys: AlipayKeys,
+        mode: AlipayMode,
+        addr: SocketAddr,
+    ) -> std::io::Result<Self> {
         let inner = Arc::new(Inner {
             keys,
             mode,
@@ -200,7 +210,7 @@ impl AlipaySim {
         let router = axum::Router::new()
             .route("/gateway.do", post(gateway))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;

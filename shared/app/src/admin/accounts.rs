@@ -7,11 +7,12 @@ use crate::auth::Caller;
 use crate::complaints::ComplaintRepo;
 use crate::credentials;
 use crate::error::ErrorBody;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::http::{ValidJson, from_value_at};
 use crate::repo::{AccountRepo, NotificationRepo, RepoError, SubMerchantRepo, secret_names};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use domain::account::{
@@ -61,6 +62,7 @@ pub struct PatchAccount {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccountFilter {
     /// Only accounts of this kind.
     pub kind: Option<AccountKind>,
@@ -461,8 +463,8 @@ fn prefix_field(e: ApiError, prefix: &str) -> ApiError {
 pub async fn list_accounts(
     State(state): State<AppState>,
     caller: Caller,
-    Query(filter): Query<AccountFilter>,
-    Query(page): Query<PageParams>,
+    ApiQuery(filter): ApiQuery<AccountFilter>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListPage<Account>>, ApiError> {
     let limit = page.limit()?;
     let repo = AccountRepo::new(&*state.ports.records);
@@ -516,7 +518,7 @@ pub async fn visible_account(
 pub async fn get_account(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Account>, ApiError> {
     Ok(Json(visible_account(&state, &caller, &id).await?.0))
 }
@@ -536,7 +538,7 @@ pub async fn get_account(
 pub async fn patch_account(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ValidJson(patch): ValidJson<PatchAccount>,
 ) -> Result<Json<Account>, ApiError> {
     if let Some(n) = &patch.name {
@@ -612,7 +614,7 @@ pub async fn patch_account(
 pub async fn delete_account(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let (account, version) = visible_account(&state, &caller, &id).await?;
     let records = &*state.ports.records;
@@ -669,7 +671,7 @@ pub async fn delete_account(
 pub async fn put_credentials(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ValidJson(body): ValidJson<Value>,
 ) -> Result<Json<CredentialsStatus>, ApiError> {
     let (account, _) = visible_account(&state, &caller, &id).await?;

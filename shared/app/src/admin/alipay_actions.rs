@@ -1,7 +1,8 @@
 //! Admin actions on Alipay complaints: reply, feedback (with a code), supplement (trade
 //! complaints), refund (both families), complete (the finishing feedback, or `process.finish`
 //! for consumer complaints). Images come from `POST /media` and are uploaded to Alipay when the
-//! action is sent. Every action goes in the action log.
+//! action is sent. Every action goes in the action log. Alipay refusing an action in the
+//! complaint's state (finished, already fed back) answers 409, as the mini program's `309`.
 
 use super::complaints::{ActionResult, log_admin};
 use crate::ApiError;
@@ -18,7 +19,11 @@ use domain::account::{
 use domain::complaint::{ActionKind, ActionOutcome, Complaint, ComplaintStatus};
 
 fn platform(e: AlipayError) -> ApiError {
-    if e.is_retryable() {
+    if e.is_complaint_state_conflict() {
+        ApiError::Conflict(format!(
+            "the complaint is not in a state that allows this action ({e})"
+        ))
+    } else if e.is_retryable() {
         ApiError::Unavailable(Box::new(e))
     } else {
         ApiError::Platform(e.to_string())

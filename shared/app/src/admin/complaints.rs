@@ -9,14 +9,15 @@ use crate::complaints::{
     ComplaintDetail, ComplaintFilter, ComplaintRepo, Media, RefundRecord, derived_id,
 };
 use crate::error::ErrorBody;
-use crate::http::ValidJson;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::http::{JsonBytes, ValidJson};
 use crate::platforms::wechatpay::{api_error, client_for};
 use crate::policy::wechatpay::out_refund_no;
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -33,19 +34,25 @@ use wechatpay::model::{RefundAmount, RefundProgressRequest, RefundRequest, Respo
 
 /// Filters of `GET /complaints`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ComplaintQuery {
     /// `wechatpay`, `alipay` or `wxmini`.
+    #[param(value_type = Option<Platform>)]
     pub platform: Option<String>,
     /// Our account id.
     pub account: Option<String>,
     pub sub_mchid: Option<String>,
     /// `pending`, `processing`, `awaiting_platform`, `resolved`, `closed`.
+    #[param(value_type = Option<ComplaintStatus>)]
     pub status: Option<String>,
     /// Received at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<String>,
     /// Received at or before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<String>,
     pub limit: Option<u32>,
+    #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub cursor: Option<String>,
 }
 
@@ -80,7 +87,7 @@ fn time_param(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, 
 pub async fn list_complaints(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ComplaintQuery>,
+    ApiQuery(q): ApiQuery<ComplaintQuery>,
 ) -> Result<Json<ListPage<Complaint>>, ApiError> {
     let limit = PageParams {
         limit: q.limit,
@@ -135,7 +142,11 @@ pub async fn list_complaints(
     Ok(Json(ListPage { items, next_cursor }))
 }
 
-async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Complaint, ApiError> {
+pub(crate) async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Complaint, ApiError> {
     let found = ComplaintRepo::new(&*state.ports.records).get(id).await?;
     match found {
         Some((c, _))
@@ -158,7 +169,7 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Complain
 pub async fn get_complaint(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ComplaintDetail>, ApiError> {
     visible(&state, &caller, &id).await?;
     ComplaintRepo::new(&*state.ports.records)
@@ -408,10 +419,17 @@ fn done(id: &str, action: ActionKind, request_no: Option<String>) -> Json<Action
 pub async fn reply(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ValidJson(body): ValidJson<ReplyBody>,
 ) -> Result<Json<ActionResult>, ApiError> {
     super::validate::text_controls("text", &body.text)?;
+    if body.text.chars().count() > 500 {
+        return Err(ApiError::field("text", "must be at most 500 characters"));
+    }
+    super::validate::base_url("jump_url", &body.jump_url)?;
+    if let Some(t) = &body.jump_url_text {
+        super::validate::non_empty("jump_url_text", t, super::validate::REPLY_TEXT_MAX)?;
+    }
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Wxmini {
         if body.jump_url.is_some() {
@@ -485,6 +503,7 @@ pub async fn reply(
 #[utoipa::path(
     post, path = "/admin/v1/complaints/{id}/complete", tag = "complaints",
     params(("id" = String, Path)),
+    request_body(content = CompleteBody, description = "Optional (Alipay only): an empty body sends the defaults."),
     responses((status = 200, body = ActionResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = []))
 )]
@@ -492,25 +511,20 @@ pub async fn reply(
 pub async fn complete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    body: String,
+    ApiPath(id): ApiPath<String>,
+    body: JsonBytes,
 ) -> Result<Json<ActionResult>, ApiError> {
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Alipay {
-        let b: serde_json::Value = if body.is_empty() {
-            serde_json::Value::Null
-        } else {
-            crate::http::parse_json(body.as_bytes())?
-        };
+        let body: CompleteBody = body.parse_or_default()?;
         // No text: the app's finishing text for the code (see `alipay_actions::act`).
-        let text = b["text"].as_str().map(String::from);
         return super::alipay_actions::act(
             &state,
             &caller,
             &c,
             "complete",
-            text,
-            b["code"].as_str().map(String::from),
+            body.text,
+            body.code,
             &[],
         )
         .await;
@@ -540,7 +554,7 @@ pub async fn complete(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
-    /// Fen; at most what is left of the order.
+    /// Fen: at least 1, at most what is left of the order.
     pub amount_fen: u64,
     #[serde(default)]
     pub reason: Option<String>,
@@ -559,9 +573,12 @@ pub struct RefundBody {
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ValidJson(body): ValidJson<RefundBody>,
 ) -> Result<Json<RefundRecord>, ApiError> {
+    if body.amount_fen == 0 {
+        return Err(ApiError::field("amount_fen", "must be at least 1 fen"));
+    }
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Alipay {
         return super::alipay_actions::refund(&state, &caller, &c, body.amount_fen, body.reason)
@@ -782,7 +799,7 @@ pub struct RefundProgressBody {
 pub async fn refund_progress(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ValidJson(body): ValidJson<RefundProgressBody>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let action = match body.action.as_str() {
@@ -822,73 +839,32 @@ pub async fn refund_progress(
     Ok(done(&id, ActionKind::RefundProgress, None))
 }
 
-#[utoipa::path(
-    post, path = "/admin/v1/complaints/{id}/{action}", tag = "complaints",
-    params(("id" = String, Path), ("action" = String, Path, description = "feedback, supplement, refund-evidence or appeal")),
-    responses((status = 409, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-pub async fn other_action(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((id, action)): Path<(String, String)>,
-    body: String,
-) -> Result<Json<ActionResult>, ApiError> {
-    let c = visible(&state, &caller, &id).await?;
-    if c.platform == Platform::Wxmini
-        && matches!(action.as_str(), "supplement" | "refund-evidence" | "appeal")
-    {
-        let b: serde_json::Value = if body.is_empty() {
-            serde_json::Value::Null
-        } else {
-            crate::http::parse_json(body.as_bytes())?
-        };
-        return super::wxmini_actions::act(&state, &caller, &c, &action, &b).await;
-    }
-    if c.platform == Platform::Alipay && matches!(action.as_str(), "feedback" | "supplement") {
-        let b: serde_json::Value = if body.is_empty() {
-            serde_json::Value::Null
-        } else {
-            crate::http::parse_json(body.as_bytes())?
-        };
-        let images: Vec<String> = b["images"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect();
-        return super::alipay_actions::act(
-            &state,
-            &caller,
-            &c,
-            &action,
-            b["text"].as_str().map(String::from),
-            b["code"].as_str().map(String::from),
-            &images,
-        )
-        .await;
-    }
-    if !matches!(
-        action.as_str(),
-        "feedback" | "supplement" | "refund-evidence" | "appeal"
-    ) {
-        return Err(ApiError::not_found(format!("no action {action}")));
-    }
-    Err(ApiError::Conflict(format!(
-        "{} complaints have no {action} action{}",
-        c.platform.as_str(),
-        match c.platform {
-            Platform::Wechatpay => ": use reply, refund-progress, refund and complete",
-            Platform::Wxmini => ": use reply, supplement, refund-evidence, appeal and refund",
-            Platform::Alipay => ": use reply, feedback, supplement, refund and complete",
-        }
-    )))
+/// `POST /complaints/{id}/complete`: Alipay only; WeChat Pay complaints take no body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteBody {
+    /// The finishing text (1 to 200 characters); default: the app's finishing text for the
+    /// code.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$"
+    )]
+    pub text: Option<String>,
+    /// Trade complaints: the feedback code (`00`, `02` to `06`; default `05`); consumer
+    /// complaints: the `process.finish` code (default `CONSENSUS_WITH_CLIENT`).
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_]+$")]
+    pub code: Option<String>,
 }
 
 /// An uploaded evidence image.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MediaQuery {
-    /// File name (with a .jpg, .png or .bmp extension).
+    /// File name (letters, digits, `.`, `_` and `-`; the extension is set from the content).
+    #[param(max_length = 100, pattern = "^[A-Za-z0-9._-]*$")]
     pub filename: Option<String>,
 }
 
@@ -918,7 +894,7 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
 pub async fn upload_media(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<MediaQuery>,
+    ApiQuery(q): ApiQuery<MediaQuery>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = body.map_err(|e| {
@@ -997,13 +973,13 @@ pub async fn upload_media(
 #[utoipa::path(
     get, path = "/admin/v1/complaints/{id}/media/{n}", tag = "complaints",
     params(("id" = String, Path), ("n" = usize, Path, description = "Position in the complaint's `media` list, from 0")),
-    responses((status = 200, description = "The image bytes"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
+    responses((status = 200, description = "The image bytes"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "An Alipay complaint: Alipay offers no image download"), (status = 502, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn download_media(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, n)): Path<(String, usize)>,
+    ApiPath((id, n)): ApiPath<(String, usize)>,
 ) -> Result<Response, ApiError> {
     let c = visible(&state, &caller, &id).await?;
     if c.platform == Platform::Wxmini {
@@ -1037,11 +1013,13 @@ pub async fn download_media(
 
 /// `GET /violations?account=&sub_mchid=`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ViolationQuery {
     /// Our account id (required unless the token is scoped to one).
     pub account: Option<String>,
     pub sub_mchid: Option<String>,
     pub limit: Option<u32>,
+    #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub cursor: Option<String>,
 }
 
@@ -1054,7 +1032,7 @@ pub struct ViolationQuery {
 pub async fn list_violations(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ViolationQuery>,
+    ApiQuery(q): ApiQuery<ViolationQuery>,
 ) -> Result<Json<ListPage<Violation>>, ApiError> {
     let limit = PageParams {
         limit: q.limit,
@@ -1105,12 +1083,15 @@ pub async fn list_violations(
 
 /// `GET /deliveries?complaint=&status=`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// Our complaint id.
     pub complaint: Option<String>,
     /// `pending`, `retrying`, `sent`, `failed`.
+    #[param(value_type = Option<domain::notification::DeliveryStatus>)]
     pub status: Option<String>,
     pub limit: Option<u32>,
+    #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub cursor: Option<String>,
 }
 
@@ -1123,7 +1104,7 @@ pub struct DeliveryQuery {
 pub async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<DeliveryQuery>,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> Result<Json<ListPage<domain::notification::Delivery>>, ApiError> {
     let limit = PageParams {
         limit: q.limit,

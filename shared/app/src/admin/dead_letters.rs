@@ -4,9 +4,10 @@ use super::PageParams;
 use crate::ApiError;
 use crate::auth::Caller;
 use crate::error::ErrorBody;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use domain::job::{JobEnvelope, queues};
@@ -15,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLetterFilter {
     /// `events` (default) or `notify`.
+    #[param(value_type = Option<String>, pattern = "^(events|notify)$")]
     pub queue: Option<String>,
 }
 
@@ -89,8 +92,8 @@ fn queue_name(q: Option<&str>) -> Result<&'static str, ApiError> {
 pub async fn list_dead_letters(
     State(state): State<AppState>,
     caller: Caller,
-    Query(filter): Query<DeadLetterFilter>,
-    Query(page): Query<PageParams>,
+    ApiQuery(filter): ApiQuery<DeadLetterFilter>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<DeadLetterPageView>, ApiError> {
     let queue = queue_name(filter.queue.as_deref())?;
     let got = state
@@ -119,7 +122,7 @@ pub async fn list_dead_letters(
 pub async fn replay_dead_letter(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let not_found = || ApiError::not_found(format!("dead letter {id} not found"));
     let (queue, message_id) = id.split_once(':').ok_or_else(not_found)?;

@@ -12,12 +12,13 @@ use crate::ApiError;
 use crate::auth::Caller;
 use crate::credentials::rules;
 use crate::error::ErrorBody;
+use crate::extract::ApiPath;
 use crate::fingerprint::Fingerprinter;
 use crate::http::ValidJson;
 use crate::repo::{NotificationRepo, secret_names};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use domain::Sensitive;
 use domain::account::{
     BotChannel, BotKind, BotSecrets, EmailChannel, NotificationSecrets, NotificationSettings,
@@ -200,12 +201,26 @@ fn view(
     }
 }
 
-fn required(field: &str, v: Option<Sensitive>) -> Result<Sensitive, ApiError> {
-    v.ok_or_else(|| {
-        ApiError::field(
-            field,
-            "is required (send it once; later updates may omit it to keep it)",
-        )
+/// A secret the channel needs: `null` (clearing it) is 400; omitting it with nothing stored
+/// to keep is 409 (the request is valid, the stored state lacks the secret).
+fn required(
+    field: &str,
+    patch: Patch<Sensitive>,
+    stored: Option<Sensitive>,
+) -> Result<Sensitive, ApiError> {
+    let cleared = matches!(patch, Patch::Clear);
+    patch.apply(stored).ok_or_else(|| {
+        if cleared {
+            ApiError::field(
+                field,
+                "is required: it cannot be cleared (switch the channel off instead)",
+            )
+        } else {
+            ApiError::conflict_field(
+                field,
+                "is required: nothing is stored to keep (send it once; later updates may omit it to keep it)",
+            )
+        }
     })
 }
 
@@ -274,7 +289,7 @@ fn check_destinations(
             || e.tls != o.tls
             || e.tls_root_pem != o.tls_root_pem)
     {
-        return Err(ApiError::field(
+        return Err(ApiError::conflict_field(
             "email.auth_code",
             needs_secret("the SMTP host, port, tls or tls_root_pem"),
         ));
@@ -284,7 +299,7 @@ fn check_destinations(
         && n.secret.is_keep()
         && (n.appid != o.appid || n.api_base_url != o.api_base_url)
     {
-        return Err(ApiError::field(
+        return Err(ApiError::conflict_field(
             "oa_template.secret",
             needs_secret("the official account's appid or api_base_url"),
         ));
@@ -296,7 +311,7 @@ fn check_destinations(
             || n.secret_id != o.secret_id
             || n.api_base_url != o.api_base_url)
     {
-        return Err(ApiError::field(
+        return Err(ApiError::conflict_field(
             "sms.secret_key",
             needs_secret("the SMS sdk_app_id, secret_id or api_base_url"),
         ));
@@ -312,7 +327,7 @@ fn check_destinations(
         let changed =
             new_url.is_some_and(|u| prev.webhook_url.as_ref().map(|p| p.expose()) != Some(u));
         if changed && prev.signing_secret.is_some() && b.signing_secret.is_keep() {
-            return Err(ApiError::field(
+            return Err(ApiError::conflict_field(
                 format!("bots[{i}].signing_secret"),
                 needs_secret("the bot's webhook_url"),
             ));
@@ -331,7 +346,7 @@ fn merge(
     let email = match input.email {
         None => None,
         Some(e) => {
-            validate::host("email.host", e.host.trim())?;
+            validate::host("email.host", &e.host)?;
             if e.port == 0 {
                 return Err(ApiError::field("email.port", "must be 1 to 65535"));
             }
@@ -377,7 +392,7 @@ fn merge(
                 validate::non_empty(&format!("oa_template.field_mapping.{k}"), v, 64)?;
             }
             validate::base_url("oa_template.api_base_url", &o.api_base_url)?;
-            let secret = required("oa_template.secret", o.secret.apply(old.oa_secret))?;
+            let secret = required("oa_template.secret", o.secret, old.oa_secret)?;
             rules::app_secret(secret.expose())
                 .map_err(|m| ApiError::field("oa_template.secret", m))?;
             secrets.oa_secret = Some(secret);
@@ -402,7 +417,7 @@ fn merge(
                 validate::identifier("sms.region", r)?;
             }
             validate::base_url("sms.api_base_url", &s.api_base_url)?;
-            let key = required("sms.secret_key", s.secret_key.apply(old.sms_secret_key))?;
+            let key = required("sms.secret_key", s.secret_key, old.sms_secret_key)?;
             validate::non_empty("sms.secret_key", key.expose(), 128)?;
             secrets.sms_secret_key = Some(key);
             Some(SmsChannel {
@@ -426,7 +441,7 @@ fn merge(
             return Err(ApiError::field(f("id"), "is used by another bot"));
         }
         let prev = old_bots.remove(&b.id).unwrap_or_default();
-        let url = required(&f("webhook_url"), b.webhook_url.apply(prev.webhook_url))?;
+        let url = required(&f("webhook_url"), b.webhook_url, prev.webhook_url)?;
         validate::base_url(&f("webhook_url"), &Some(url.expose().to_string()))
             .map_err(|_| ApiError::field(f("webhook_url"), "must be an http(s) URL"))?;
         let signing = b.signing_secret.apply(prev.signing_secret);
@@ -537,7 +552,7 @@ async fn write(
 pub async fn get_account_notifications(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<NotificationsView>, ApiError> {
     visible_account(&state, &caller, &id).await?;
     Ok(Json(read(&state, &id, None).await?))
@@ -559,7 +574,7 @@ pub async fn get_account_notifications(
 pub async fn put_account_notifications(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ValidJson(input): ValidJson<NotificationsInput>,
 ) -> Result<Json<NotificationsView>, ApiError> {
     visible_account(&state, &caller, &id).await?;
@@ -575,7 +590,7 @@ pub async fn put_account_notifications(
 pub async fn get_sub_merchant_notifications(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, sub_mchid)): Path<(String, String)>,
+    ApiPath((id, sub_mchid)): ApiPath<(String, String)>,
 ) -> Result<Json<NotificationsView>, ApiError> {
     visible_sub_merchant(&state, &caller, &id, &sub_mchid).await?;
     Ok(Json(read(&state, &id, Some(&sub_mchid)).await?))
@@ -597,7 +612,7 @@ pub async fn get_sub_merchant_notifications(
 pub async fn put_sub_merchant_notifications(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, sub_mchid)): Path<(String, String)>,
+    ApiPath((id, sub_mchid)): ApiPath<(String, String)>,
     ValidJson(input): ValidJson<NotificationsInput>,
 ) -> Result<Json<NotificationsView>, ApiError> {
     visible_sub_merchant(&state, &caller, &id, &sub_mchid).await?;

@@ -6,10 +6,11 @@ use super::accounts::visible_account;
 use crate::ApiError;
 use crate::auth::Caller;
 use crate::error::ErrorBody;
+use crate::extract::ApiPath;
 use crate::platforms::wechatpay::{api_error as platform, client_for as client};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use domain::account::{Account, AccountKind};
 use serde::Serialize;
@@ -100,7 +101,7 @@ async fn describe(state: &AppState, account: &Account) -> Result<Registrations, 
 pub async fn register(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Registrations>, ApiError> {
     let (account, _) = visible_account(&state, &caller, &id).await?;
     let c = client(&state, &account).await?;
@@ -125,7 +126,7 @@ pub async fn register(
 pub async fn get_registration(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Registrations>, ApiError> {
     let (account, _) = visible_account(&state, &caller, &id).await?;
     Ok(Json(describe(&state, &account).await?))
@@ -141,7 +142,7 @@ pub async fn get_registration(
 pub async fn unregister(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let (account, _) = visible_account(&state, &caller, &id).await?;
     let c = client(&state, &account).await?;

@@ -6,11 +6,12 @@ use super::{ListPage, PageParams};
 use crate::ApiError;
 use crate::auth::Caller;
 use crate::error::ErrorBody;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::http::ValidJson;
 use crate::repo::{AccountRepo, NotificationRepo, RepoError, SubMerchantRepo, secret_names};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use domain::account::{Account, AccountKind, Patch, SubMerchant};
@@ -101,8 +102,8 @@ pub async fn visible_sub_merchant(
 pub async fn list_sub_merchants(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    Query(page): Query<PageParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListPage<SubMerchant>>, ApiError> {
     let limit = page.limit()?;
     provider(&state, &caller, &id).await?;
@@ -140,7 +141,7 @@ pub async fn list_sub_merchants(
 pub async fn create_sub_merchant(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ValidJson(body): ValidJson<CreateSubMerchant>,
 ) -> Result<impl IntoResponse, ApiError> {
     visible_account(&state, &caller, &id).await?;
@@ -182,7 +183,7 @@ pub async fn create_sub_merchant(
 pub async fn get_sub_merchant(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, sub_mchid)): Path<(String, String)>,
+    ApiPath((id, sub_mchid)): ApiPath<(String, String)>,
 ) -> Result<Json<SubMerchant>, ApiError> {
     Ok(Json(
         visible_sub_merchant(&state, &caller, &id, &sub_mchid)
@@ -202,7 +203,7 @@ pub async fn get_sub_merchant(
 pub async fn patch_sub_merchant(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, sub_mchid)): Path<(String, String)>,
+    ApiPath((id, sub_mchid)): ApiPath<(String, String)>,
     ValidJson(patch): ValidJson<PatchSubMerchant>,
 ) -> Result<Json<SubMerchant>, ApiError> {
     if let Some(n) = &patch.name {
@@ -250,7 +251,7 @@ pub async fn patch_sub_merchant(
 pub async fn delete_sub_merchant(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, sub_mchid)): Path<(String, String)>,
+    ApiPath((id, sub_mchid)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     visible_sub_merchant(&state, &caller, &id, &sub_mchid).await?;
     let records = &*state.ports.records;

@@ -6,11 +6,12 @@ use super::{ListPage, PageParams};
 use crate::ApiError;
 use crate::auth::{Caller, hash, new_token};
 use crate::error::ErrorBody;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::http::ValidJson;
 use crate::repo::{AccountRepo, SubMerchantRepo, TokenRepo};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
@@ -137,7 +138,7 @@ pub async fn create_token(
 pub async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
-    Query(page): Query<PageParams>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListPage<TokenView>>, ApiError> {
     let listed = TokenRepo::new(&*state.ports.records)
         .list(page.limit()?, page.cursor)
@@ -163,7 +164,7 @@ pub async fn list_tokens(
 pub async fn delete_token(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let repo = TokenRepo::new(&*state.ports.records);
     let found = repo

@@ -41,17 +41,27 @@ pub fn host(field: &str, v: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The most characters a name has.
+pub const NAME_MAX: usize = 100;
+
 pub fn name(field: &str, v: &str) -> Result<(), ApiError> {
     no_controls(field, v)?;
-    let n = v.trim().chars().count();
-    if n == 0 || n > 100 {
+    if v.trim().is_empty() || v.chars().count() > NAME_MAX {
         return Err(ApiError::field(field, "must be 1 to 100 characters"));
     }
     Ok(())
 }
 
+/// Platform numbers (merchant and sub-merchant numbers, Alipay app ids): 8 to 32 digits.
+pub const PLATFORM_NUMBER_PATTERN: &str = "^[0-9]{8,32}$";
+
+/// Whether `v` is a platform number ([`PLATFORM_NUMBER_PATTERN`]).
+pub fn is_platform_number(v: &str) -> bool {
+    (8..=32).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit())
+}
+
 pub fn digits(field: &str, v: &str, what: &str) -> Result<(), ApiError> {
-    if (8..=32).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) {
+    if is_platform_number(v) {
         Ok(())
     } else {
         Err(ApiError::field(
@@ -86,12 +96,14 @@ pub fn hex_serial(field: &str, v: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The most characters of a text sent to buyers (WeChat Pay response_content: 200).
+pub const REPLY_TEXT_MAX: usize = 200;
+
 /// Texts sent to buyers: the platforms cap them (WeChat Pay response_content: 200).
 pub fn reply_text(field: &str, v: &Option<String>) -> Result<(), ApiError> {
     if let Some(t) = v {
         text_controls(field, t)?;
-        let n = t.trim().chars().count();
-        if n == 0 || n > 200 {
+        if t.trim().is_empty() || t.chars().count() > REPLY_TEXT_MAX {
             return Err(ApiError::field(
                 field,
                 "must be 1 to 200 characters (or null for none)",
@@ -105,8 +117,9 @@ pub fn base_url(field: &str, v: &Option<String>) -> Result<(), ApiError> {
     if let Some(u) = v {
         // The URL parser drops tabs and line breaks silently: refuse them first.
         no_controls(field, u)?;
-        let ok = url::Url::parse(u)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        let ok = u.chars().count() <= 2048
+            && url::Url::parse(u)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if !ok {
             return Err(ApiError::field(field, "must be an http(s) URL"));
         }
@@ -116,7 +129,7 @@ pub fn base_url(field: &str, v: &Option<String>) -> Result<(), ApiError> {
 
 pub fn email(field: &str, v: &str) -> Result<(), ApiError> {
     no_controls(field, v)?;
-    let ok = v.len() <= 254
+    let ok = v.chars().count() <= 254
         && v.split_once('@').is_some_and(|(l, d)| {
             !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
         })
@@ -147,8 +160,7 @@ pub fn phone(field: &str, v: &str) -> Result<(), ApiError> {
 
 pub fn non_empty(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
     no_controls(field, v)?;
-    let n = v.trim().chars().count();
-    if n == 0 || n > max {
+    if v.trim().is_empty() || v.chars().count() > max {
         return Err(ApiError::field(
             field,
             format!("must be 1 to {max} characters"),
@@ -190,6 +202,90 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
         }
         other => *target = other.clone(),
     }
+}
+
+// The same rules as JSON Schema, for the OpenAPI document. A character class of "no control
+// character" is `[^\x00-\x1f\x7f-\x9f]` (what `char::is_control` means); texts allow `\n`.
+const NO_CONTROL: &str = r"[^\x00-\x1f\x7f-\x9f]";
+const TEXT_CHAR: &str = r"[^\x00-\x09\x0b-\x1f\x7f-\x9f]";
+const VISIBLE: &str = r"[^\s\x00-\x1f\x7f-\x9f]";
+
+/// [`non_empty`] and [`name`]: no control character, not blank, at most `max` characters.
+pub fn line_schema(max: usize) -> serde_json::Value {
+    serde_json::json!({
+        "minLength": 1,
+        "maxLength": max,
+        "pattern": format!("^{NO_CONTROL}*{VISIBLE}{NO_CONTROL}*$"),
+    })
+}
+
+/// [`reply_text`]: like [`line_schema`], with line breaks.
+pub fn text_schema(max: usize) -> serde_json::Value {
+    serde_json::json!({
+        "minLength": 1,
+        "maxLength": max,
+        "pattern": format!("^{TEXT_CHAR}*{VISIBLE}{TEXT_CHAR}*$"),
+    })
+}
+
+/// [`text_controls`] with a length cap, blank allowed.
+pub fn free_text_schema(max: usize) -> serde_json::Value {
+    serde_json::json!({"maxLength": max, "pattern": format!("^{TEXT_CHAR}*$")})
+}
+
+/// [`email`]: `local@domain.tld`, no spaces, `<`, `>` or `,`.
+pub fn email_schema() -> serde_json::Value {
+    let c = r"[^@\s<>,\x00-\x1f\x7f-\x9f]";
+    let d = r"[^.@\s<>,\x00-\x1f\x7f-\x9f]";
+    let any = r"[^\s<>,\x00-\x1f\x7f-\x9f]";
+    serde_json::json!({
+        "maxLength": 254,
+        "pattern": format!("^{c}+@{d}{any}*\\.{any}*{d}$"),
+    })
+}
+
+/// [`host`].
+pub fn host_schema() -> serde_json::Value {
+    serde_json::json!({"pattern": r"^[A-Za-z0-9.:\[\]-]{1,253}$"})
+}
+
+/// [`phone`].
+pub fn phone_schema() -> serde_json::Value {
+    serde_json::json!({"pattern": r"^\+[0-9]{6,15}$"})
+}
+
+/// [`wx_appid`].
+pub fn wx_appid_schema() -> serde_json::Value {
+    serde_json::json!({"pattern": "^wx[A-Za-z0-9]{16}$"})
+}
+
+/// [`hex_serial`].
+pub fn hex_serial_schema() -> serde_json::Value {
+    serde_json::json!({"pattern": "^[0-9A-Fa-f]{1,64}$"})
+}
+
+/// [`identifier`].
+pub fn identifier_schema() -> serde_json::Value {
+    serde_json::json!({"pattern": "^[A-Za-z0-9_-]{1,64}$"})
+}
+
+/// [`base_url`]: the document states a plain subset (`http(s)://host[:port][/path]`, host
+/// names starting with a letter); the server accepts any http(s) URL with a host.
+pub fn base_url_schema() -> serde_json::Value {
+    serde_json::json!({
+        "format": "uri",
+        "maxLength": 2048,
+        "pattern": r"^https?://[A-Za-z][A-Za-z0-9-]{0,62}(\.[A-Za-z][A-Za-z0-9-]{0,62}){0,8}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*){0,16}$",
+    })
+}
+
+/// [`base_url`] as stored settings show it (shared by requests and answers): any http(s) URL
+/// with a host, at most 2048 characters.
+pub fn stored_url_schema() -> serde_json::Value {
+    serde_json::json!({
+        "maxLength": 2048,
+        "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#\x00-\x1f\x7f-\x9f]",
+    })
 }
 
 #[cfg(test)]

@@ -9,12 +9,13 @@ use super::complaints::{ActionResult, log_outcome};
 use crate::ApiError;
 use crate::auth::Caller;
 use crate::complaints::{ComplaintRepo, RefundRecord, violation_id};
+use crate::extract::ApiPath;
 use crate::platforms::wechat::mini_client;
 use crate::policy::wxmini::{payment, refund_number, refund_order, upload_media};
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use domain::account::{Account, AccountSettings, SettlementDecision};
 use domain::complaint::{ActionKind, ActionOutcome, Complaint, ComplaintStatus, Violation};
@@ -280,7 +281,7 @@ async fn mini_account(state: &AppState, caller: &Caller, id: &str) -> Result<Acc
 pub async fn trade_score(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TradeScore>, ApiError> {
     let a = mini_account(&state, &caller, &id).await?;
     let client = client(&state, &a).await?;
