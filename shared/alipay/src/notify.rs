@@ -13,6 +13,34 @@ pub enum Rule {
     V2,
 }
 
+/// Alipay's messages have a couple of dozen form fields; more is refused before verifying.
+pub const MAX_FORM_FIELDS: usize = 200;
+
+/// Why a message body was refused before its signature was checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("message with more than {0} form fields")]
+    TooManyFields(usize),
+    #[error("message without a signature")]
+    NoSignature,
+}
+
+/// The form parameters of a message body (`application/x-www-form-urlencoded`), decoded, in
+/// order; at most [`MAX_FORM_FIELDS`] and with a `sign`.
+pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+    if url::form_urlencoded::parse(body)
+        .nth(MAX_FORM_FIELDS)
+        .is_some()
+    {
+        return Err(FormError::TooManyFields(MAX_FORM_FIELDS));
+    }
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    if !params.iter().any(|(k, _)| k == "sign") {
+        return Err(FormError::NoSignature);
+    }
+    Ok(params)
+}
+
 /// Verify decoded form parameters; the rule that matched.
 pub fn verify(params: &[(String, String)], key: &RsaPublicKey) -> Option<Rule> {
     let sign = params
