@@ -67,7 +67,10 @@ fn check_refusal(e: &ApiError, body: &[u8]) {
         secrets_in(&v, &mut secrets);
     }
     for s in secrets.iter().filter(|s| s.trim().len() >= 6) {
-        assert!(!message.contains(s.as_str()), "the error repeats a secret: {message}");
+        assert!(
+            !message.contains(s.as_str()),
+            "the error repeats a secret: {message}"
+        );
     }
 }
 
@@ -192,9 +195,7 @@ pub fn admin_json(data: &[u8]) {
         1 => patch_account(kind, body),
         2 => credentials(kind, body),
         3 => notifications(body),
-        4 => {
-            parse_json::<CreateToken>(body).and_then(|t| validate::name("name", &t.name))
-        }
+        4 => parse_json::<CreateToken>(body).and_then(|t| validate::name("name", &t.name)),
         5 => sub_merchants(true, body),
         6 => sub_merchants(false, body),
         _ => complaint_actions(m / 8, body),

@@ -95,7 +95,12 @@ pub fn alipay_response(data: &[u8]) {
         else {
             return;
         };
-        for key in [node(method).as_str(), "error_response", "sign", "alipay_cert_sn"] {
+        for key in [
+            node(method).as_str(),
+            "error_response",
+            "sign",
+            "alipay_cert_sn",
+        ] {
             if let Some(raw) = raw_value(body, key) {
                 // A slice of the body that is one whole object or string.
                 assert!(body.contains(raw));

@@ -159,7 +159,11 @@ pub fn wechatpay_notify(data: &[u8]) {
         }
         1 => {
             let got = handle(&signed_headers(rest), rest, prefix);
-            assert_ne!(got, Reached::Headers, "a body signed by the test key was refused");
+            assert_ne!(
+                got,
+                Reached::Headers,
+                "a body signed by the test key was refused"
+            );
         }
         _ => {
             let nonce = "fuzznonce012";
@@ -189,7 +193,10 @@ pub fn wechatpay_notify(data: &[u8]) {
             });
             let body = envelope.to_string().into_bytes();
             let got = handle(&signed_headers(&body), &body, prefix);
-            match (std::str::from_utf8(rest).map(serde_json::from_str::<Value>), got) {
+            match (
+                std::str::from_utf8(rest).map(serde_json::from_str::<Value>),
+                got,
+            ) {
                 (Ok(Ok(v)), Reached::Resource(r)) => assert_eq!(v, r),
                 (Ok(Ok(_)), other) => panic!("a sealed JSON resource stopped at {other:?}"),
                 (Ok(Err(_)), got) => assert_eq!(got, Reached::Decrypted),

@@ -41,7 +41,10 @@ fn check_opened(q: &PushQuery, body: &[u8], rule: Plaintext, got: &Result<Opened
     let Ok(o) = got else { return };
     assert!(o.message.is_object());
     if o.plaintext {
-        assert!(matches!(rule, Plaintext::Allowed { .. }), "plaintext let through");
+        assert!(
+            matches!(rule, Plaintext::Allowed { .. }),
+            "plaintext let through"
+        );
         assert_ne!(q.encrypt_type.as_deref(), Some("aes"));
         let sig = q.signature.as_deref().unwrap_or_default();
         assert!(same_ignoring_case(
@@ -49,7 +52,10 @@ fn check_opened(q: &PushQuery, body: &[u8], rule: Plaintext, got: &Result<Opened
             sig
         ));
         let ts: i64 = q.timestamp.trim().parse().unwrap_or(i64::MIN);
-        assert!(NOW.abs_diff(ts) <= WINDOW.unsigned_abs(), "stale plaintext accepted");
+        assert!(
+            NOW.abs_diff(ts) <= WINDOW.unsigned_abs(),
+            "stale plaintext accepted"
+        );
     } else {
         let text = std::str::from_utf8(body).unwrap_or_default();
         let outer = parse(text).unwrap_or_default();
@@ -108,7 +114,10 @@ fn sealed(inner: &str, fields: &str, json: bool, rule: Plaintext) {
     match (&got, parse(inner)) {
         (Ok(o), Ok(expected)) => {
             assert!(!o.plaintext);
-            assert_eq!(o.message, expected, "the encrypted copy is the one believed");
+            assert_eq!(
+                o.message, expected,
+                "the encrypted copy is the one believed"
+            );
         }
         (Ok(o), Err(e)) => panic!("opened {} although the message is {e}", o.message),
         (Err(e), Ok(_)) if outer_ok => panic!("a well-formed signed push refused: {e}"),
@@ -208,7 +217,12 @@ pub fn wxmsg_safe(data: &[u8]) {
     let Some((m, rest)) = mode(data) else { return };
     match m % 4 {
         0 => raw(rest, Plaintext::Refused),
-        1 => sealed(&String::from_utf8_lossy(rest), "", false, Plaintext::Refused),
+        1 => sealed(
+            &String::from_utf8_lossy(rest),
+            "",
+            false,
+            Plaintext::Refused,
+        ),
         2 => sealed(&String::from_utf8_lossy(rest), "", true, Plaintext::Refused),
         _ => layout(rest),
     }

@@ -42,8 +42,14 @@ fn every_fuzz_target_has_a_binary_and_a_corpus() {
         let source = fuzz.join("fuzz_targets").join(format!("{name}.rs"));
         let text = std::fs::read_to_string(&source)
             .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
-        assert!(text.contains(&format!("fuzzing::{name}(")), "{name}.rs calls fuzzing::{name}");
-        assert!(manifest.contains(&format!("name = \"{name}\"")), "{name} in fuzz/Cargo.toml");
+        assert!(
+            text.contains(&format!("fuzzing::{name}(")),
+            "{name}.rs calls fuzzing::{name}"
+        );
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "{name} in fuzz/Cargo.toml"
+        );
         assert!(corpus(name).is_dir(), "fuzz/corpus/{name}");
     }
 }
