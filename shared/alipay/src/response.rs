@@ -76,18 +76,22 @@ fn string_end(s: &str, start: usize) -> Option<usize> {
     None
 }
 
-/// The index of the bracket that closes the object or array opening at `start`.
+/// The index of the bracket that closes the object or array opening at `start` (each closing
+/// bracket must match the one it closes).
 fn matching_brace(s: &str, start: usize) -> Option<usize> {
     let b = s.as_bytes();
-    let mut depth = 0usize;
+    let mut open = Vec::new();
     let mut i = start;
     while i < b.len() {
         match b[i] {
             b'"' => i = string_end(s, i)?,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
+            b'{' => open.push(b'}'),
+            b'[' => open.push(b']'),
+            c @ (b'}' | b']') => {
+                if open.pop()? != c {
+                    return None;
+                }
+                if open.is_empty() {
                     return Some(i);
                 }
             }
@@ -185,6 +189,8 @@ mod tests {
         assert_eq!(string_field(&body, "sign"), Some(sig));
         // Not an object, or cut short: nothing.
         for bad in [
+            "{\"sign\":{\"a\":1]}",
+            "{\"error_response\":{\"code\":x]},\"sign\":\"s\"}",
             "",
             "[]",
             "\"sign\"",
