@@ -32,6 +32,39 @@ const SECRET_FIELDS: &[&str] = &[
     "signing_secret",
 ];
 
+/// Member names and the strings that are not under a secret field's name.
+fn other_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                out.push(k.clone());
+                match v {
+                    Value::String(_) if SECRET_FIELDS.contains(&k.as_str()) => {}
+                    v => other_strings(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| other_strings(v, out)),
+        Value::String(s) => out.push(s.clone()),
+        _ => {}
+    }
+}
+
+/// The secrets a body sends that it does not also send in the open (as a member name or in
+/// another field: an error may name those).
+fn secrets_of(body: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let (mut secrets, mut open) = (Vec::new(), Vec::new());
+    secrets_in(&v, &mut secrets);
+    other_strings(&v, &mut open);
+    secrets
+        .into_iter()
+        .filter(|s| s.trim().len() >= 6 && !open.iter().any(|o| o.contains(s.as_str())))
+        .collect()
+}
+
 /// Every string under a secret field's name, anywhere in the body.
 fn secrets_in(v: &Value, out: &mut Vec<String>) {
     match v {
@@ -62,11 +95,7 @@ fn check_refusal(e: &ApiError, body: &[u8]) {
         ApiError::ForbiddenField { field, message } => format!("{field} {message}"),
         other => format!("{other:?}"),
     };
-    let mut secrets = Vec::new();
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        secrets_in(&v, &mut secrets);
-    }
-    for s in secrets.iter().filter(|s| s.trim().len() >= 6) {
+    for s in secrets_of(body) {
         assert!(
             !message.contains(s.as_str()),
             "the error repeats a secret: {message}"
@@ -132,11 +161,7 @@ fn credentials(kind: AccountKind, body: &[u8]) -> Result<(), ApiError> {
     let (_, status) = app::credentials::apply(kind, None, v, &fingerprints(), now())?;
     // The status describes what is set by fingerprint, never by value.
     let shown = serde_json::to_string(&status).unwrap_or_default();
-    let mut secrets = Vec::new();
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        secrets_in(&v, &mut secrets);
-    }
-    for s in secrets.iter().filter(|s| s.trim().len() >= 6) {
+    for s in secrets_of(body) {
         assert!(!shown.contains(s.as_str()), "the status shows a secret");
     }
     Ok(())

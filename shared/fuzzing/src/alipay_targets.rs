@@ -116,6 +116,8 @@ pub fn alipay_response(data: &[u8]) {
     let Ok(inner) = std::str::from_utf8(rest) else {
         return;
     };
+    // The value's text: whitespace around it belongs to the body, not to what is signed.
+    let inner = inner.trim_matches([' ', '\t', '\n', '\r']);
     let Ok(Value::Object(expected)) = serde_json::from_str::<Value>(inner) else {
         return;
     };
