@@ -13,6 +13,43 @@ pub enum Rule {
     V2,
 }
 
+/// Alipay's messages have a couple of dozen form fields; more is refused before verifying.
+pub const MAX_FORM_FIELDS: usize = 200;
+
+/// Why a message body was refused before its signature was checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("message with more than {0} form fields")]
+    TooManyFields(usize),
+    #[error("message without a signature")]
+    NoSignature,
+    /// A parameter name that comes twice: the signature covers one of its values, and a reader
+    /// could take the other (a signed message with `biz_content=...&` put in front of it still
+    /// verified, and its first, unsigned `biz_content` was the one queued).
+    #[error("form field {0:?} is repeated")]
+    Repeated(String),
+}
+
+/// The form parameters of a message body (`application/x-www-form-urlencoded`), decoded, in
+/// order; at most [`MAX_FORM_FIELDS`], each name once, and with a `sign`.
+pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+    if url::form_urlencoded::parse(body)
+        .nth(MAX_FORM_FIELDS)
+        .is_some()
+    {
+        return Err(FormError::TooManyFields(MAX_FORM_FIELDS));
+    }
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let mut seen = std::collections::HashSet::new();
+    if let Some((name, _)) = params.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+        return Err(FormError::Repeated(name.clone()));
+    }
+    if !params.iter().any(|(k, _)| k == "sign") {
+        return Err(FormError::NoSignature);
+    }
+    Ok(params)
+}
+
 /// Verify decoded form parameters; the rule that matched.
 pub fn verify(params: &[(String, String)], key: &RsaPublicKey) -> Option<Rule> {
     let sign = params
@@ -32,6 +69,33 @@ pub fn verify(params: &[(String, String)], key: &RsaPublicKey) -> Option<Rule> {
 mod tests {
     use super::*;
     use rsa::RsaPrivateKey;
+
+    #[test]
+    fn a_form_is_bounded_named_once_and_signed() {
+        assert_eq!(
+            parse_form(b"a=1&b=x%20y&sign=s"),
+            Ok(vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y".into()),
+                ("sign".into(), "s".into())
+            ])
+        );
+        assert_eq!(parse_form(b"a=1&b=2"), Err(FormError::NoSignature));
+        assert_eq!(
+            parse_form(b"biz_content=forged&a=1&biz_content=signed&sign=s"),
+            Err(FormError::Repeated("biz_content".into()))
+        );
+        // Percent-encoding does not hide a repeat.
+        assert_eq!(
+            parse_form(b"app_id=1&app%5Fid=2&sign=s"),
+            Err(FormError::Repeated("app_id".into()))
+        );
+        let many = "a=1&".repeat(MAX_FORM_FIELDS) + "sign=s";
+        assert_eq!(
+            parse_form(many.as_bytes()),
+            Err(FormError::TooManyFields(MAX_FORM_FIELDS))
+        );
+    }
 
     #[test]
     fn v1_first_then_v2() {

@@ -2,26 +2,65 @@
 //! The signature covers the exact raw text of the `*_response` value as it is in the body
 //! (never re-serialised: spacing and `\uXXXX` escapes matter).
 
-/// The raw JSON text of the value under `key`, found by brace matching that respects strings
-/// and escapes.
+/// The raw JSON text of the value of the top-level member `key` of the object `body` (an object
+/// or a string; `None` for other values), found by walking the members with brace matching
+/// that respects strings and escapes. Only top-level members count: a member of the same name
+/// inside the `*_response` value (`"sign"` in the platform's data) is not the signature.
 pub fn raw_value<'a>(body: &'a str, key: &str) -> Option<&'a str> {
-    let needle = format!("\"{key}\"");
-    let mut from = 0;
-    while let Some(pos) = body[from..].find(&needle) {
-        let after = from + pos + needle.len();
-        let rest = body[after..].trim_start();
-        if let Some(value) = rest.strip_prefix(':') {
-            let value = value.trim_start();
-            let start = body.len() - value.len();
-            return match value.as_bytes().first()? {
-                b'{' => matching_brace(body, start).map(|end| &body[start..=end]),
-                b'"' => string_end(body, start).map(|end| &body[start..=end]),
+    let b = body.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(b, i);
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let name_end = string_end(body, i)?;
+        let name = &body[i + 1..name_end];
+        i = skip_ws(b, name_end + 1);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(b, i + 1);
+        let end = value_end(body, start)?;
+        if name == key {
+            return match b[start] {
+                b'{' | b'"' => Some(&body[start..=end]),
                 _ => None,
             };
         }
-        from = after;
+        i = skip_ws(b, end + 1);
+        match b.get(i)? {
+            b',' => i += 1,
+            _ => return None,
+        }
     }
-    None
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+/// The index of the last byte of the JSON value that starts at `start`.
+fn value_end(s: &str, start: usize) -> Option<usize> {
+    match s.as_bytes().get(start)? {
+        b'{' | b'[' => matching_brace(s, start),
+        b'"' => string_end(s, start),
+        _ => {
+            let rest = &s.as_bytes()[start..];
+            let n = rest
+                .iter()
+                .position(|&c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace())
+                .unwrap_or(rest.len());
+            (n > 0).then(|| start + n - 1)
+        }
+    }
 }
 
 fn string_end(s: &str, start: usize) -> Option<usize> {
@@ -37,17 +76,22 @@ fn string_end(s: &str, start: usize) -> Option<usize> {
     None
 }
 
+/// The index of the bracket that closes the object or array opening at `start` (each closing
+/// bracket must match the one it closes).
 fn matching_brace(s: &str, start: usize) -> Option<usize> {
     let b = s.as_bytes();
-    let mut depth = 0usize;
+    let mut open = Vec::new();
     let mut i = start;
     while i < b.len() {
         match b[i] {
             b'"' => i = string_end(s, i)?,
-            b'{' => depth += 1,
-            b'}' => {
-                depth -= 1;
-                if depth == 0 {
+            b'{' => open.push(b'}'),
+            b'[' => open.push(b']'),
+            c @ (b'}' | b']') => {
+                if open.pop()? != c {
+                    return None;
+                }
+                if open.is_empty() {
                     return Some(i);
                 }
             }
@@ -105,6 +149,57 @@ mod tests {
             reserialised.as_bytes(),
             &sign
         ));
+    }
+
+    #[test]
+    fn only_top_level_members_are_read() {
+        let key = RsaPrivateKey::new(&mut rand_core(), 1024).expect("key");
+        // The platform's data has members named like the envelope's: they are not the
+        // signature or the certificate SN (the first "sign" in the text used to be taken).
+        let inner = r#"{"code":"10000","msg":"Success","sign":"c2_quer","alipay_cert_sn":"x","list":[{"sign":"y"}]}"#;
+        let sig = crate::sign::sign(&key, inner);
+        let name = node("alipay.merchant.tradecomplain.query");
+        let body = format!(
+            "{{\"{name}\":{inner},\"alipay_cert_sn\":\"abc\",\"sign\":\"{}\"}}",
+            sig.replace('/', "\\/")
+        );
+        assert_eq!(raw_value(&body, &name), Some(inner));
+        assert_eq!(string_field(&body, "sign"), Some(sig.clone()));
+        assert_eq!(
+            string_field(&body, "alipay_cert_sn").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(raw_value(&body, "code"), None);
+        let client = crate::client::Client::new(crate::client::ClientConfig {
+            gateway: url::Url::parse("https://openapi.alipay.com/gateway.do").expect("url"),
+            app_id: "2021000000000001".into(),
+            private_key: key.clone(),
+            mode: crate::client::KeyMode::PublicKey(key.to_public_key()),
+        });
+        let v = client
+            .verify_response("alipay.merchant.tradecomplain.query", &body)
+            .expect("a signed answer verifies");
+        assert_eq!(v["sign"], "c2_quer");
+        // Members in another order, spacing, scalars and arrays before the one asked for.
+        let body = format!(
+            "{{ \"sign\" : \"{}\" , \"n\": -1.5e3, \"a\": [1, {{\"b\": \"}}\"}}], \"t\": true, \"{name}\" : {inner} }}",
+            sig
+        );
+        assert_eq!(raw_value(&body, &name), Some(inner));
+        assert_eq!(string_field(&body, "sign"), Some(sig));
+        // Not an object, or cut short: nothing.
+        for bad in [
+            "{\"sign\":{\"a\":1]}",
+            "{\"error_response\":{\"code\":x]},\"sign\":\"s\"}",
+            "",
+            "[]",
+            "\"sign\"",
+            "{\"sign\"",
+            "{\"sign\":",
+            "{\"a\":1 \"sign\":\"s\"}",
+        ] {
+            assert_eq!(raw_value(bad, "sign"), None, "{bad}");
+        }
     }
 
     fn serde_like_compact(s: &str) -> String {

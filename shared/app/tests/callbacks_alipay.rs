@@ -158,6 +158,37 @@ async fn bad_messages_get_the_designed_answer_and_queue_nothing() {
     assert!(queued(&h).await.is_empty());
 }
 
+#[tokio::test]
+async fn a_signed_message_with_a_parameter_put_in_front_again_is_refused() {
+    // The signature covers the last value of a repeated name; the handler read the first. A
+    // captured message with `biz_content=<anything>&` in front verified, and the unsigned
+    // biz_content was queued.
+    let (h, sim) = setup(AlipayMode::PublicKey).await;
+    let good = sim.message(
+        APP_ID,
+        "alipay.merchant.tradecomplain.changed",
+        &json!({"complain_event_id": "2024052100001"}),
+    );
+    for name in ["biz_content", "notify_id", "app_id", "msg_method"] {
+        let value = match name {
+            "biz_content" => json!({"complain_event_id": "2024052199999"}).to_string(),
+            "app_id" => "2021999999999999".to_string(),
+            other => format!("forged {other}"),
+        };
+        let mut forged = vec![(name.to_string(), value)];
+        forged.extend(good.iter().cloned());
+        let (s, b) = post(&h, PATH, form(&forged)).await;
+        assert_eq!((s, b.as_str()), (StatusCode::BAD_REQUEST, "fail"), "{name}");
+    }
+    assert!(queued(&h).await.is_empty());
+    // The message itself is still accepted.
+    assert_eq!(post(&h, PATH, form(&good)).await.1, "success");
+    assert_eq!(
+        queued(&h).await[0].payload["biz"]["complain_event_id"],
+        "2024052100001"
+    );
+}
+
 // ---------------------------------------------------------------- the worker's policy
 
 async fn with_worker(

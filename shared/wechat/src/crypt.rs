@@ -95,6 +95,16 @@ pub struct PushQuery {
 }
 
 impl PushQuery {
+    /// The parameters of a push's raw query string (`None`: no query at all), URL-decoded;
+    /// unknown parameters are ignored.
+    pub fn from_query(raw: Option<&str>) -> Self {
+        let pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        Self::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let mut q = PushQuery::default();
         for (k, v) in pairs {

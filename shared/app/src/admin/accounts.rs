@@ -90,7 +90,59 @@ pub fn parse_settings(kind: AccountKind, value: Value) -> Result<AccountSettings
 
 /// Check settings, including references to other accounts.
 async fn check_settings(state: &AppState, settings: &AccountSettings) -> Result<(), ApiError> {
+    check_setting_fields(settings)?;
+    let AccountSettings::WxminiApp(s) = settings else {
+        return Ok(());
+    };
     let repo = AccountRepo::new(&*state.ports.records);
+    if let (WxminiMode::Authorised, Some(id)) = (s.mode, &s.component_account_id) {
+        let ok = repo
+            .get(id)
+            .await?
+            .is_some_and(|(a, _)| a.kind() == AccountKind::WxopenComponent);
+        if !ok {
+            return Err(ApiError::field(
+                "settings.component_account_id",
+                format!("{id} is not a wxopen_component account"),
+            ));
+        }
+    }
+    if let Some(p) = &s.payment {
+        let target = repo.get(&p.account_id).await?.map(|(a, _)| a.kind());
+        match (target, &p.sub_mchid) {
+            (Some(AccountKind::WechatpayMerchant), None) => {}
+            (Some(AccountKind::WechatpayMerchant), Some(_)) => {
+                return Err(ApiError::field(
+                    "settings.payment.sub_mchid",
+                    "only a wechatpay_provider has sub-merchants",
+                ));
+            }
+            (Some(AccountKind::WechatpayProvider), Some(sub)) => {
+                validate::digits("settings.payment.sub_mchid", sub, "sub-merchant number")?
+            }
+            (Some(AccountKind::WechatpayProvider), None) => {
+                return Err(ApiError::field(
+                    "settings.payment.sub_mchid",
+                    "is required with a wechatpay_provider",
+                ));
+            }
+            _ => {
+                return Err(ApiError::field(
+                    "settings.payment.account_id",
+                    format!(
+                        "{} is not a wechatpay_merchant or wechatpay_provider account",
+                        p.account_id
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The checks on settings that need nothing stored (references to other accounts are checked
+/// by the handlers): each error names its field under `settings.`.
+pub fn check_setting_fields(settings: &AccountSettings) -> Result<(), ApiError> {
     match settings {
         AccountSettings::AlipayApp(s) => {
             validate::digits("settings.app_id", &s.app_id, "Alipay app id")?;
@@ -130,19 +182,7 @@ async fn check_settings(state: &AppState, settings: &AccountSettings) -> Result<
                         "is required in authorised mode (our id of the wxopen_component account)",
                     ));
                 }
-                (WxminiMode::Authorised, Some(id)) => {
-                    let ok = repo
-                        .get(id)
-                        .await?
-                        .is_some_and(|(a, _)| a.kind() == AccountKind::WxopenComponent);
-                    if !ok {
-                        return Err(ApiError::field(
-                            "settings.component_account_id",
-                            format!("{id} is not a wxopen_component account"),
-                        ));
-                    }
-                }
-                (WxminiMode::Manual, None) => {}
+                _ => {}
             }
             if s.allow_plaintext && s.mode == WxminiMode::Authorised {
                 return Err(ApiError::field(
@@ -169,36 +209,6 @@ async fn check_settings(state: &AppState, settings: &AccountSettings) -> Result<
                         "settings.auto_response.images",
                         "at most 9 images",
                     ));
-                }
-            }
-            if let Some(p) = &s.payment {
-                let target = repo.get(&p.account_id).await?.map(|(a, _)| a.kind());
-                match (target, &p.sub_mchid) {
-                    (Some(AccountKind::WechatpayMerchant), None) => {}
-                    (Some(AccountKind::WechatpayMerchant), Some(_)) => {
-                        return Err(ApiError::field(
-                            "settings.payment.sub_mchid",
-                            "only a wechatpay_provider has sub-merchants",
-                        ));
-                    }
-                    (Some(AccountKind::WechatpayProvider), Some(sub)) => {
-                        validate::digits("settings.payment.sub_mchid", sub, "sub-merchant number")?
-                    }
-                    (Some(AccountKind::WechatpayProvider), None) => {
-                        return Err(ApiError::field(
-                            "settings.payment.sub_mchid",
-                            "is required with a wechatpay_provider",
-                        ));
-                    }
-                    _ => {
-                        return Err(ApiError::field(
-                            "settings.payment.account_id",
-                            format!(
-                                "{} is not a wechatpay_merchant or wechatpay_provider account",
-                                p.account_id
-                            ),
-                        ));
-                    }
                 }
             }
         }
@@ -315,7 +325,8 @@ async fn check_media(
     Ok(())
 }
 
-fn has_authorization(value: &Value) -> bool {
+/// Settings carry `authorization` only through the one-click flow, never from a request.
+pub fn has_authorization(value: &Value) -> bool {
     value.get("authorization").is_some()
 }
 

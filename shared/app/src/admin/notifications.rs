@@ -337,7 +337,7 @@ fn check_destinations(
 }
 
 /// Merge the input with the stored secrets and check everything.
-fn merge(
+pub fn merge(
     input: NotificationsInput,
     old: NotificationSecrets,
     now: chrono::DateTime<chrono::Utc>,

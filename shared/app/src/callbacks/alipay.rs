@@ -24,8 +24,7 @@ pub mod jobs {
     pub const RISK_COMPLAINT: &str = "alipay.risk_complaint";
 }
 
-/// Alipay's messages have a couple of dozen form fields; more is refused before verifying.
-pub const MAX_FORM_FIELDS: usize = 200;
+pub use alipay::notify::MAX_FORM_FIELDS;
 
 fn answer(status: StatusCode, body: &'static str) -> Response {
     (status, [("content-type", "text/plain;charset=utf-8")], body).into_response()
@@ -78,19 +77,14 @@ pub async fn receive(
             return answer(StatusCode::SERVICE_UNAVAILABLE, "fail");
         }
     };
-    if url::form_urlencoded::parse(&body)
-        .nth(MAX_FORM_FIELDS)
-        .is_some()
-    {
-        tracing::warn!(limit = MAX_FORM_FIELDS, "message with too many form fields");
-        return answer(StatusCode::BAD_REQUEST, "fail");
-    }
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let params = match alipay::notify::parse_form(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(reason = %e, "message body refused");
+            return answer(StatusCode::BAD_REQUEST, "fail");
+        }
+    };
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if get("sign").is_none() {
-        tracing::warn!("message without a signature");
-        return answer(StatusCode::BAD_REQUEST, "fail");
-    }
     let Some(key) = alipay_key(&state, &account.id).await else {
         tracing::error!(account_id = %account.id, "cannot verify: the app's Alipay key or certificate is not configured");
         return answer(StatusCode::SERVICE_UNAVAILABLE, "fail");

@@ -43,11 +43,7 @@ fn answer(status: StatusCode, body: &'static str) -> Response {
 }
 
 fn query(raw: &Option<String>) -> PushQuery {
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    PushQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    PushQuery::from_query(raw.as_deref())
 }
 
 fn refused(e: &PushError) -> Response {

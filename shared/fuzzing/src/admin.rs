@@ -1,0 +1,231 @@
+//! The admin API's JSON bodies: the body extractor's parser (`app::http::parse_json`, what
+//! `ValidJson` runs on the bytes) into each request type, then the checks its handler makes
+//! before anything is stored (settings, credentials, notification channels, names, texts).
+
+use crate::keys::now;
+use crate::mode;
+use app::ApiError;
+use app::admin::accounts::{
+    CreateAccount, PatchAccount, check_setting_fields, has_authorization, parse_settings,
+};
+use app::admin::complaints::{RefundBody, RefundProgressBody, ReplyBody};
+use app::admin::notifications::{NotificationsInput, merge};
+use app::admin::sub_merchants::{CreateSubMerchant, PatchSubMerchant};
+use app::admin::tokens::CreateToken;
+use app::admin::validate;
+use app::fingerprint::Fingerprinter;
+use app::http::parse_json;
+use domain::account::{AccountKind, NotificationSecrets, Patch};
+use serde_json::{Value, json};
+
+/// Names of fields that carry secrets, in credentials and notification settings.
+const SECRET_FIELDS: &[&str] = &[
+    "app_private_key",
+    "private_key",
+    "apiv3_key",
+    "secret",
+    "token",
+    "encoding_aes_key",
+    "auth_code",
+    "secret_key",
+    "webhook_url",
+    "signing_secret",
+];
+
+/// Member names and the strings that are not under a secret field's name.
+fn other_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                out.push(k.clone());
+                match v {
+                    Value::String(_) if SECRET_FIELDS.contains(&k.as_str()) => {}
+                    v => other_strings(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| other_strings(v, out)),
+        Value::String(s) => out.push(s.clone()),
+        _ => {}
+    }
+}
+
+/// The secrets a body sends that it does not also send in the open (as a member name or in
+/// another field: an error may name those).
+fn secrets_of(body: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let (mut secrets, mut open) = (Vec::new(), Vec::new());
+    secrets_in(&v, &mut secrets);
+    other_strings(&v, &mut open);
+    secrets
+        .into_iter()
+        .filter(|s| s.trim().len() >= 6 && !open.iter().any(|o| o.contains(s.as_str())))
+        .collect()
+}
+
+/// Every string under a secret field's name, anywhere in the body.
+fn secrets_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if SECRET_FIELDS.contains(&k.as_str())
+                    && let Value::String(s) = v
+                {
+                    out.push(s.clone());
+                }
+                secrets_in(v, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| secrets_in(v, out)),
+        _ => {}
+    }
+}
+
+/// A refusal is a 4xx whose message never repeats a secret that was sent.
+fn check_refusal(e: &ApiError, body: &[u8]) {
+    assert!(e.status().is_client_error(), "{e:?} is not a 4xx");
+    let message = match e {
+        ApiError::Invalid { field, message } => format!("{field:?} {message}"),
+        ApiError::InvalidJson(m)
+        | ApiError::Forbidden(m)
+        | ApiError::NotFound(m)
+        | ApiError::Conflict(m) => m.clone(),
+        ApiError::ForbiddenField { field, message } => format!("{field} {message}"),
+        other => format!("{other:?}"),
+    };
+    for s in secrets_of(body) {
+        assert!(
+            !message.contains(s.as_str()),
+            "the error repeats a secret: {message}"
+        );
+    }
+}
+
+fn fingerprints() -> Fingerprinter {
+    Fingerprinter::new([7; 32])
+}
+
+const KINDS: [AccountKind; 5] = AccountKind::ALL;
+
+/// Stored settings of each kind that a PATCH merges into.
+fn stored(kind: AccountKind) -> Value {
+    match kind {
+        AccountKind::AlipayApp => json!({"app_id": "2021000000000001"}),
+        AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => json!({
+            "mchid": "1900000109", "appid": "wx2c2769f8efd9abc2", "merchant_serial_no": "5157F09EFDC096DE"
+        }),
+        AccountKind::WxminiApp => json!({"appid": "wx2c2769f8efd9abc2", "mode": "manual"}),
+        AccountKind::WxopenComponent => json!({"component_appid": "wx2c2769f8efd9abc2"}),
+    }
+}
+
+fn create_account(body: &[u8]) -> Result<(), ApiError> {
+    let b: CreateAccount = parse_json(body)?;
+    validate::name("name", &b.name)?;
+    if has_authorization(&b.settings) {
+        return Err(ApiError::field("settings.authorization", "not by hand"));
+    }
+    let settings = parse_settings(b.kind, b.settings)?;
+    check_setting_fields(&settings)?;
+    assert_eq!(settings.kind(), b.kind);
+    if let Some(c) = b.credentials {
+        app::credentials::apply(b.kind, None, c, &fingerprints(), now())?;
+    }
+    Ok(())
+}
+
+fn patch_account(kind: AccountKind, body: &[u8]) -> Result<(), ApiError> {
+    let p: PatchAccount = parse_json(body)?;
+    if let Some(n) = &p.name {
+        validate::name("name", n)?;
+    }
+    if let Some(s) = &p.settings {
+        if !s.is_object() {
+            return Err(ApiError::field("settings", "must be a JSON object"));
+        }
+        if has_authorization(s) {
+            return Err(ApiError::field("settings.authorization", "not by hand"));
+        }
+        let mut current = stored(kind);
+        validate::merge_patch(&mut current, s);
+        let settings = parse_settings(kind, current)?;
+        check_setting_fields(&settings)?;
+    }
+    Ok(())
+}
+
+fn credentials(kind: AccountKind, body: &[u8]) -> Result<(), ApiError> {
+    let v: Value = parse_json(body)?;
+    let (_, status) = app::credentials::apply(kind, None, v, &fingerprints(), now())?;
+    // The status describes what is set by fingerprint, never by value.
+    let shown = serde_json::to_string(&status).unwrap_or_default();
+    for s in secrets_of(body) {
+        assert!(!shown.contains(s.as_str()), "the status shows a secret");
+    }
+    Ok(())
+}
+
+fn notifications(body: &[u8]) -> Result<(), ApiError> {
+    let input: NotificationsInput = parse_json(body)?;
+    merge(input, NotificationSecrets::default(), now())?;
+    Ok(())
+}
+
+fn sub_merchants(create: bool, body: &[u8]) -> Result<(), ApiError> {
+    if create {
+        let b: CreateSubMerchant = parse_json(body)?;
+        validate::digits("sub_mchid", &b.sub_mchid, "sub-merchant number")?;
+        validate::name("name", &b.name)?;
+        validate::reply_text("reply_text", &b.reply_text)?;
+    } else {
+        let p: PatchSubMerchant = parse_json(body)?;
+        if let Some(n) = &p.name {
+            validate::name("name", n)?;
+        }
+        if let Patch::Set(t) = &p.reply_text {
+            validate::reply_text("reply_text", &Some(t.clone()))?;
+        }
+    }
+    Ok(())
+}
+
+fn complaint_actions(which: u8, body: &[u8]) -> Result<(), ApiError> {
+    match which % 3 {
+        0 => {
+            let b: ReplyBody = parse_json(body)?;
+            validate::text_controls("text", &b.text)?;
+        }
+        1 => {
+            let _: RefundBody = parse_json(body)?;
+        }
+        _ => {
+            let b: RefundProgressBody = parse_json(body)?;
+            if !matches!(b.action.as_str(), "approve" | "reject") {
+                return Err(ApiError::field("action", "must be approve or reject"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first byte picks the body (and the account kind where it matters); the rest is the
+/// JSON as sent.
+pub fn admin_json(data: &[u8]) {
+    let Some((m, body)) = mode(data) else { return };
+    let kind = KINDS[usize::from(m / 8) % KINDS.len()];
+    let got = match m % 8 {
+        0 => create_account(body),
+        1 => patch_account(kind, body),
+        2 => credentials(kind, body),
+        3 => notifications(body),
+        4 => parse_json::<CreateToken>(body).and_then(|t| validate::name("name", &t.name)),
+        5 => sub_merchants(true, body),
+        6 => sub_merchants(false, body),
+        _ => complaint_actions(m / 8, body),
+    };
+    if let Err(e) = &got {
+        check_refusal(e, body);
+    }
+}
