@@ -423,6 +423,22 @@ async fn the_authorisation_pages_answer_a_malformed_link_with_their_own_page() {
 }
 
 #[tokio::test]
+async fn a_destination_changed_without_its_secret_is_documented_as_409() {
+    let h = harness();
+    let doc = document(&h).await;
+    for path in [
+        "/admin/v1/accounts/{id}/notifications",
+        "/admin/v1/accounts/{id}/sub-merchants/{sub_mchid}/notifications",
+    ] {
+        let responses = &doc["paths"][path]["put"]["responses"];
+        let bad = responses["400"]["description"].as_str().unwrap_or("");
+        let conflict = responses["409"]["description"].as_str().unwrap_or("");
+        assert!(!bad.contains("secret"), "{path} 400: {bad}");
+        assert!(conflict.contains("destination"), "{path} 409: {conflict}");
+    }
+}
+
+#[tokio::test]
 async fn every_secured_operation_answers_401_without_a_valid_token() {
     let h = harness();
     let doc = document(&h).await;
