@@ -72,9 +72,12 @@ async fn prints_working_keys_pushes_until_success_and_stops_on_sigterm() {
         .expect("spawn sandbox");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    within("JSON line on stdout", BufReader::new(stdout).read_line(&mut line))
-        .await
-        .expect("read");
+    within(
+        "JSON line on stdout",
+        BufReader::new(stdout).read_line(&mut line),
+    )
+    .await
+    .expect("read");
     let seed: Value = serde_json::from_str(&line).expect("one JSON line");
     assert_eq!(seed["app_id"], "2021000000000009");
     assert_eq!(seed["complaint_ids"], serde_json::json!(["2024052100009"]));
@@ -86,12 +89,8 @@ async fn prints_working_keys_pushes_until_success_and_stops_on_sigterm() {
     .expect("Alipay's public key");
 
     // Refused once, then delivered again: the same message, signed by the printed key.
-    let first = within("first push", rx.recv())
-        .await
-        .expect("first push");
-    let second = within("second push", rx.recv())
-        .await
-        .expect("second push");
+    let first = within("first push", rx.recv()).await.expect("first push");
+    let second = within("second push", rx.recv()).await.expect("second push");
     assert_eq!(first, second);
     assert!(alipay::notify::verify(&second, &alipay_key).is_some());
     let field = |k: &str| {
