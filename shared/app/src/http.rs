@@ -142,7 +142,8 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body
 
 /// Parse a JSON object, turning serde's message into a field path.
 ///
-/// A number with no fraction (`5.0`) counts as the integer it equals, as JSON Schema counts it.
+/// A number with no fraction (`5.0`) counts as the integer it equals, as JSON Schema counts it,
+/// while it is below 2^53 (where a double still names one integer).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
