@@ -82,15 +82,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
 
 /// A JSON body read now and parsed when the handler is ready for it: for actions that first
 /// check the complaint and whether its platform has the action (404 and 409 before a 400 about
-/// the body). The content type is checked at once (415).
+/// the body). The content type of a non-empty body is checked at once (415); an empty body
+/// has no content to type (`curl -X POST -d ''` sends a form type), so routes whose body is
+/// optional accept it whatever the header says.
 pub struct JsonBytes(axum::body::Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        check_json_type(req.headers().get(header::CONTENT_TYPE))?;
-        read_body(req, state).await.map(JsonBytes)
+        let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = read_body(req, state).await?;
+        if !bytes.is_empty() {
+            check_json_type(content_type.as_ref())?;
+        }
+        Ok(JsonBytes(bytes))
     }
 }
 
@@ -136,7 +142,8 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body
 
 /// Parse a JSON object, turning serde's message into a field path.
 ///
-/// A number with no fraction (`5.0`) counts as the integer it equals, as JSON Schema counts it.
+/// A number with no fraction (`5.0`) counts as the integer it equals, as JSON Schema counts it,
+/// while it is below 2^53 (where a double still names one integer).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
@@ -150,7 +157,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     from_value_at("", value)
 }
 
-/// Turn floats without a fraction (`5.0`, `1e3`) into integers, everywhere in `v`.
+/// 2^53: from here on a double no longer holds every integer (`9007199254740993.0` reads as
+/// 2^53 itself), so a float this large cannot say which integer was meant.
+const EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+/// Turn floats without a fraction (`5.0`, `1e3`) into integers, everywhere in `v`, when they
+/// are exact (below 2^53 in size); larger ones stay floats, which an integer field refuses
+/// (400 naming it). Integers written without a fraction are never touched.
 fn whole_numbers(v: &mut serde_json::Value) {
     use serde_json::Value;
     // Iterative: the body's depth is bounded by the parser, but this needs no stack either.
@@ -160,11 +173,12 @@ fn whole_numbers(v: &mut serde_json::Value) {
             Value::Number(n) if n.is_f64() => {
                 if let Some(f) = n.as_f64()
                     && f.fract() == 0.0
+                    && f.abs() < EXACT_FLOAT_INTEGER
                 {
-                    // 2^64 and -2^63: the casts below are exact inside these bounds.
-                    if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                    // Exact casts: |f| < 2^53 fits both types.
+                    if f >= 0.0 {
                         *v = Value::from(f as u64);
-                    } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                    } else {
                         *v = Value::from(f as i64);
                     }
                 }

@@ -1,6 +1,6 @@
 //! The OpenAPI document and the server agree: every documented operation is served (and no
 //! other method on its path), every error is the JSON envelope naming the field, a caller
-//! without a token gets 401 before anything else is looked at, and what the document states
+//! without a valid token gets 401 on every secured operation before anything else is looked at, and what the document states
 //! about a field is what the server enforces.
 
 mod common;
@@ -304,6 +304,36 @@ async fn a_whole_number_written_with_a_fraction_is_that_integer() {
         Some("refund_cap_fen"),
         "a fraction",
     );
+    // Above 2^53 a float cannot say which integer was meant (9007199254740993.0 reads as
+    // ...992); negative is no unsigned amount. Each is refused and changes nothing.
+    for big in [
+        "9007199254740993.0",
+        "1e30",
+        "18446744073709551616.0",
+        "-1.0",
+    ] {
+        let (s, bytes) = h
+            .raw(
+                Method::PATCH,
+                &format!("/admin/v1/accounts/{id}/sub-merchants/1900000201"),
+                Some(ADMIN),
+                Some(format!("{{\"refund_cap_fen\": {big}}}")),
+                "application/json",
+            )
+            .await;
+        let res: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{big}: {res}");
+        assert_envelope(&res, "invalid_request", Some("refund_cap_fen"), big);
+    }
+    let (s, res) = h
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{id}/sub-merchants/1900000201"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{res}");
+    assert_eq!(res["refund_cap_fen"], 5000);
 }
 
 #[tokio::test]
@@ -336,6 +366,17 @@ async fn each_complaint_action_is_its_own_route_checked_in_order() {
         assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{action}");
         let res: Value = serde_json::from_slice(&bytes).expect("json");
         assert_envelope(&res, "unsupported_media_type", None, action);
+        // An empty body has no content to type (`curl -X POST -d ''` says form).
+        let (s, _) = h
+            .raw(
+                Method::POST,
+                &path,
+                Some(ADMIN),
+                Some(String::new()),
+                "application/x-www-form-urlencoded",
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{action} with an empty form body");
     }
 }
 
@@ -379,4 +420,75 @@ async fn the_authorisation_pages_answer_a_malformed_link_with_their_own_page() {
         assert!(page.starts_with("<!doctype html>"), "{uri}: {page}");
         assert!(page.contains("the link is malformed"), "{uri}: {page}");
     }
+}
+
+#[tokio::test]
+async fn a_destination_changed_without_its_secret_is_documented_as_409() {
+    let h = harness();
+    let doc = document(&h).await;
+    for path in [
+        "/admin/v1/accounts/{id}/notifications",
+        "/admin/v1/accounts/{id}/sub-merchants/{sub_mchid}/notifications",
+    ] {
+        let responses = &doc["paths"][path]["put"]["responses"];
+        let bad = responses["400"]["description"].as_str().unwrap_or("");
+        let conflict = responses["409"]["description"].as_str().unwrap_or("");
+        assert!(!bad.contains("secret"), "{path} 400: {bad}");
+        assert!(conflict.contains("destination"), "{path} 409: {conflict}");
+    }
+}
+
+#[tokio::test]
+async fn every_secured_operation_answers_401_without_a_valid_token() {
+    let h = harness();
+    let doc = document(&h).await;
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut checked = 0;
+    for (path, item) in paths {
+        // Malformed ids too: the token is checked before the path.
+        let concrete = path
+            .replace("{sub_mchid}", "..")
+            .replace("{n}", "x")
+            .replace("{id}", "acc_unknown");
+        for method in METHODS {
+            let Some(op) = item.get(method) else {
+                continue;
+            };
+            if op.get("security").is_none() {
+                continue;
+            }
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            for token in [None, Some("not-a-token")] {
+                let (s, bytes) = h
+                    .raw(
+                        m.clone(),
+                        &concrete,
+                        token,
+                        Some("{\"x\": 1}".into()),
+                        "application/json",
+                    )
+                    .await;
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let what = format!("{method} {path} with token {token:?}");
+                assert_eq!(s, StatusCode::UNAUTHORIZED, "{what}: {body}");
+                assert_envelope(&body, "unauthorized", None, &what);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 35, "{checked} secured operations");
+    // The document itself needs no token.
+    let (s, _) = h
+        .raw(Method::GET, "/admin/v1/openapi.json", None, None, "")
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // Nor does learning that a route or method does not exist.
+    let (s, _) = h
+        .raw(Method::GET, "/admin/v1/nothing-here", None, None, "")
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = h
+        .raw(Method::DELETE, "/admin/v1/accounts", None, None, "")
+        .await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 }

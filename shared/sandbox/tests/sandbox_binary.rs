@@ -11,8 +11,20 @@ use serde_json::Value;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
+
+/// How long the binary may take for any one step (start-up, a push, stopping) before the test
+/// gives up on it instead of hanging the run.
+const STEP: Duration = Duration::from_secs(60);
+
+/// `fut`, or a panic naming the step if it takes longer than [`STEP`].
+async fn within<T>(step: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(STEP, fut)
+        .await
+        .unwrap_or_else(|_| panic!("the sandbox binary hung: no {step} within {STEP:?}"))
+}
 
 #[derive(Clone)]
 struct Callback {
@@ -60,10 +72,12 @@ async fn prints_working_keys_pushes_until_success_and_stops_on_sigterm() {
         .expect("spawn sandbox");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .await
-        .expect("read");
+    within(
+        "JSON line on stdout",
+        BufReader::new(stdout).read_line(&mut line),
+    )
+    .await
+    .expect("read");
     let seed: Value = serde_json::from_str(&line).expect("one JSON line");
     assert_eq!(seed["app_id"], "2021000000000009");
     assert_eq!(seed["complaint_ids"], serde_json::json!(["2024052100009"]));
@@ -75,8 +89,8 @@ async fn prints_working_keys_pushes_until_success_and_stops_on_sigterm() {
     .expect("Alipay's public key");
 
     // Refused once, then delivered again: the same message, signed by the printed key.
-    let first = rx.recv().await.expect("first push");
-    let second = rx.recv().await.expect("second push");
+    let first = within("first push", rx.recv()).await.expect("first push");
+    let second = within("second push", rx.recv()).await.expect("second push");
     assert_eq!(first, second);
     assert!(alipay::notify::verify(&second, &alipay_key).is_some());
     let field = |k: &str| {
@@ -122,6 +136,8 @@ async fn prints_working_keys_pushes_until_success_and_stops_on_sigterm() {
         .status()
         .expect("kill");
     assert!(killed.success());
-    let status = child.wait().await.expect("wait");
+    let status = within("exit after SIGTERM", child.wait())
+        .await
+        .expect("wait");
     assert!(status.success(), "{status}");
 }

@@ -198,8 +198,9 @@ pub fn check_path_param(name: &str, value: &str) -> Result<(), &'static str> {
 }
 
 /// Every admin route but the document itself needs a token, checked before anything else about
-/// the request: a caller without a valid token always gets 401, never a 400 about the path or
-/// the body. The caller is kept for the handler's [`Caller`] extractor.
+/// the request: on a served route and method, a caller without a valid token gets 401, never a
+/// 400 about the path or the body. A path or method that is not served answers 404 or 405 with
+/// or without a token (it reveals nothing the public document does not). The caller is kept for the handler's [`Caller`] extractor.
 async fn authenticate(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: Request,

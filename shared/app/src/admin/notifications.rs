@@ -564,7 +564,8 @@ pub async fn get_account_notifications(
     request_body = NotificationsInput,
     responses(
         (status = 200, body = NotificationsView),
-        (status = 400, body = ErrorBody, description = "Invalid input, or a destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request; `field` names the secret"),
+        (status = 400, body = ErrorBody, description = "Invalid input; `field` names it"),
+        (status = 409, body = ErrorBody, description = "A destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request, or a channel turned on with no secret stored: the stored secret is never sent to a new destination; `field` names the secret"),
         (status = 403, body = ErrorBody, description = "A scoped token changed `oa_template.api_base_url` or `sms.api_base_url`; `field` names it"),
         (status = 404, body = ErrorBody)
     ),
@@ -602,7 +603,8 @@ pub async fn get_sub_merchant_notifications(
     request_body = NotificationsInput,
     responses(
         (status = 200, body = NotificationsView),
-        (status = 400, body = ErrorBody, description = "Invalid input, or a destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request; `field` names the secret"),
+        (status = 400, body = ErrorBody, description = "Invalid input; `field` names it"),
+        (status = 409, body = ErrorBody, description = "A destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request, or a channel turned on with no secret stored: the stored secret is never sent to a new destination; `field` names the secret"),
         (status = 403, body = ErrorBody, description = "A scoped token changed `oa_template.api_base_url` or `sms.api_base_url`; `field` names it"),
         (status = 404, body = ErrorBody)
     ),
