@@ -83,10 +83,9 @@ fn secrets_in(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// A refusal is a 4xx whose message never repeats a secret that was sent.
-fn check_refusal(e: &ApiError, body: &[u8]) {
-    assert!(e.status().is_client_error(), "{e:?} is not a 4xx");
-    let message = match e {
+/// What a refusal says: its field and message.
+fn said(e: &ApiError) -> String {
+    match e {
         ApiError::Invalid { field, message } => format!("{field:?} {message}"),
         ApiError::InvalidJson(m)
         | ApiError::Forbidden(m)
@@ -94,10 +93,55 @@ fn check_refusal(e: &ApiError, body: &[u8]) {
         | ApiError::Conflict(m) => m.clone(),
         ApiError::ForbiddenField { field, message } => format!("{field} {message}"),
         other => format!("{other:?}"),
-    };
-    for s in secrets_of(body) {
+    }
+}
+
+/// `v` with every string under a secret field's name replaced by one of the same length that
+/// shares no character position with it.
+fn with_other_secrets(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                match v {
+                    Value::String(s) if SECRET_FIELDS.contains(&k.as_str()) => {
+                        *s = s
+                            .chars()
+                            .map(|c| if c == 'q' { 'x' } else { 'q' })
+                            .collect();
+                    }
+                    v => with_other_secrets(v),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(with_other_secrets),
+        _ => {}
+    }
+}
+
+/// A refusal is a 4xx whose message never repeats a secret that was sent. A secret that the
+/// message holds counts as repeated unless the same body with other secrets is refused with a
+/// message that still holds it: then it is our own text (a field name in "expected one of
+/// ...", say) that the secret happens to match.
+fn check_refusal(op: impl Fn(&[u8]) -> Result<(), ApiError>, e: &ApiError, body: &[u8]) {
+    assert!(e.status().is_client_error(), "{e:?} is not a 4xx");
+    let message = said(e);
+    let held: Vec<String> = secrets_of(body)
+        .into_iter()
+        .filter(|s| message.contains(s.as_str()))
+        .collect();
+    if held.is_empty() {
+        return;
+    }
+    let again = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|mut v| {
+            with_other_secrets(&mut v);
+            let other = serde_json::to_vec(&v).ok()?;
+            op(&other).err().map(|e| said(&e))
+        });
+    for s in held {
         assert!(
-            !message.contains(s.as_str()),
+            again.as_deref().is_some_and(|m| m.contains(s.as_str())),
             "the error repeats a secret: {message}"
         );
     }
@@ -215,7 +259,7 @@ fn complaint_actions(which: u8, body: &[u8]) -> Result<(), ApiError> {
 pub fn admin_json(data: &[u8]) {
     let Some((m, body)) = mode(data) else { return };
     let kind = KINDS[usize::from(m / 8) % KINDS.len()];
-    let got = match m % 8 {
+    let op = |body: &[u8]| match m % 8 {
         0 => create_account(body),
         1 => patch_account(kind, body),
         2 => credentials(kind, body),
@@ -225,7 +269,7 @@ pub fn admin_json(data: &[u8]) {
         6 => sub_merchants(false, body),
         _ => complaint_actions(m / 8, body),
     };
-    if let Err(e) = &got {
-        check_refusal(e, body);
+    if let Err(e) = &op(body) {
+        check_refusal(op, e, body);
     }
 }
