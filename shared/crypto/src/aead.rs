@@ -56,12 +56,27 @@ mod tests {
                 },
             )
             .expect("seal");
-        assert_eq!(open(&key, &nonce, b"ad", &sealed).as_deref(), Ok(&b"hello"[..]));
+        assert_eq!(
+            open(&key, &nonce, b"ad", &sealed).as_deref(),
+            Ok(&b"hello"[..])
+        );
         assert_eq!(open(&key, &nonce, b"other", &sealed), Err(AeadError::Open));
-        assert_eq!(open(&[8u8; 32], &nonce, b"ad", &sealed), Err(AeadError::Open));
-        assert_eq!(open(&key, b"short", b"ad", &sealed), Err(AeadError::NonceLength));
-        assert_eq!(open(&key[..20], &nonce, b"ad", &sealed), Err(AeadError::KeyLength));
-        assert_eq!(open(&key, &nonce, b"ad", &sealed[..10]), Err(AeadError::Open));
+        assert_eq!(
+            open(&[8u8; 32], &nonce, b"ad", &sealed),
+            Err(AeadError::Open)
+        );
+        assert_eq!(
+            open(&key, b"short", b"ad", &sealed),
+            Err(AeadError::NonceLength)
+        );
+        assert_eq!(
+            open(&key[..20], &nonce, b"ad", &sealed),
+            Err(AeadError::KeyLength)
+        );
+        assert_eq!(
+            open(&key, &nonce, b"ad", &sealed[..10]),
+            Err(AeadError::Open)
+        );
         assert_eq!(open(&key, &nonce, b"ad", &[]), Err(AeadError::Open));
     }
 }

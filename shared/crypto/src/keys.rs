@@ -111,7 +111,8 @@ impl PrivateKey {
     /// PEM (`PRIVATE KEY` or `RSA PRIVATE KEY`) or bare base64 DER (what Alipay's key tool
     /// gives), PKCS#8 or PKCS#1.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
-        let der = der_of(text, &["PRIVATE KEY", "RSA PRIVATE KEY"]).ok_or(KeyError::NotPrivateKey)?;
+        let der =
+            der_of(text, &["PRIVATE KEY", "RSA PRIVATE KEY"]).ok_or(KeyError::NotPrivateKey)?;
         Self::from_der(&der)
     }
 

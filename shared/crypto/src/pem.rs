@@ -36,7 +36,9 @@ pub fn first(text: &str) -> Option<(String, Vec<u8>)> {
     if label.is_empty() || label.len() > 64 {
         return None;
     }
-    let der = blocks(&text[start - BEGIN.len()..], label)?.into_iter().next()?;
+    let der = blocks(&text[start - BEGIN.len()..], label)?
+        .into_iter()
+        .next()?;
     Some((label.to_string(), der))
 }
 

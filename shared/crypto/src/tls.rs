@@ -25,7 +25,9 @@ mod tests {
         assert!(!p.cipher_suites.is_empty());
         let ours = rustls::crypto::aws_lc_rs::default_provider();
         let names = |s: &[rustls::SupportedCipherSuite]| {
-            s.iter().map(|c| format!("{:?}", c.suite())).collect::<Vec<_>>()
+            s.iter()
+                .map(|c| format!("{:?}", c.suite()))
+                .collect::<Vec<_>>()
         };
         assert_eq!(names(&p.cipher_suites), names(&ours.cipher_suites));
     }

@@ -1,7 +1,5 @@
 //! AEAD_AES_256_GCM: callback resources and downloaded platform certificates.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
 use base64::Engine;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -33,21 +31,15 @@ pub fn decrypt(
     let ct = base64::engine::general_purpose::STANDARD
         .decode(ciphertext_b64)
         .map_err(|_| AeadError::Base64)?;
-    let payload = Payload {
-        msg: &ct,
-        aad: associated_data.as_bytes(),
-    };
-    let n = Nonce::from_slice(nonce.as_bytes());
-    let plain = match key.len() {
-        32 => Aes256Gcm::new_from_slice(key)
-            .map_err(|_| AeadError::KeyLength)?
-            .decrypt(n, payload),
-        16 => Aes128Gcm::new_from_slice(key)
-            .map_err(|_| AeadError::KeyLength)?
-            .decrypt(n, payload),
-        _ => return Err(AeadError::KeyLength),
+    if !matches!(key.len(), 16 | 32) {
+        return Err(AeadError::KeyLength);
     }
-    .map_err(|_| AeadError::Decrypt)?;
+    let plain = crypto::aead::open(key, nonce.as_bytes(), associated_data.as_bytes(), &ct)
+        .map_err(|e| match e {
+            crypto::aead::AeadError::KeyLength => AeadError::KeyLength,
+            crypto::aead::AeadError::NonceLength => AeadError::NonceLength,
+            crypto::aead::AeadError::Open => AeadError::Decrypt,
+        })?;
     String::from_utf8(plain).map_err(|_| AeadError::Utf8)
 }
 

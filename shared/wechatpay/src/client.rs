@@ -5,8 +5,8 @@ use crate::ids;
 use crate::model::*;
 use crate::sign::{MerchantSigner, canonical_url, nonce};
 use crate::verify::{SignedHeaders, Verifier, VerifyError};
+use crypto::PrivateKey;
 use reqwest::{Method, StatusCode, Url};
-use rsa::RsaPrivateKey;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -26,7 +26,8 @@ pub struct ClientConfig {
     pub mchid: String,
     /// Merchant API certificate serial (hex; leading zeros and case do not matter).
     pub serial_no: String,
-    pub private_key: RsaPrivateKey,
+    /// The merchant API private key, parsed (see [`PrivateKey::parse`]).
+    pub private_key: PrivateKey,
     /// The API v3 key (32 bytes).
     pub apiv3_key: Vec<u8>,
     /// The WeChat Pay public key and its `PUB_KEY_ID_...`, if the merchant has one.
@@ -49,7 +50,7 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     signer: MerchantSigner,
-    private_key: RsaPrivateKey,
+    private_key: PrivateKey,
     apiv3_key: Vec<u8>,
     public_key_id: Option<String>,
     verifier: Arc<Verifier>,
@@ -131,6 +132,7 @@ impl Client {
                 .add_certificate(pem)
                 .map_err(|e| PlatformError::Invalid(format!("platform certificate: {e}")))?;
         }
+        crypto::tls::install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .user_agent(concat!("complaint-desk/", env!("CARGO_PKG_VERSION")))
@@ -173,15 +175,23 @@ impl Client {
 
     /// A request to `url` carrying the `Authorization` header for `signed_body` (the JSON body,
     /// the `meta` part of an upload, or "" without a body), signed now with a fresh nonce.
-    fn signed(&self, method: Method, url: Url, signed_body: &str) -> reqwest::RequestBuilder {
-        let auth = self.signer.authorization(
-            method.as_str(),
-            &canonical_url(&url),
-            chrono::Utc::now().timestamp(),
-            &nonce(),
-            signed_body,
-        );
-        self.http.request(method, url).header("Authorization", auth)
+    fn signed(
+        &self,
+        method: Method,
+        url: Url,
+        signed_body: &str,
+    ) -> Result<reqwest::RequestBuilder, PlatformError> {
+        let auth = self
+            .signer
+            .authorization(
+                method.as_str(),
+                &canonical_url(&url),
+                chrono::Utc::now().timestamp(),
+                &nonce(),
+                signed_body,
+            )
+            .map_err(|e| PlatformError::Invalid(e.to_string()))?;
+        Ok(self.http.request(method, url).header("Authorization", auth))
     }
 
     /// Send a signed request and verify the response. Error bodies become `PlatformError::Api`.
@@ -194,7 +204,7 @@ impl Client {
         let url = self.url(path_and_query)?;
         let body_text = body.clone().unwrap_or_default();
         let mut req = self
-            .signed(method, url, &body_text)
+            .signed(method, url, &body_text)?
             .header("Accept", "application/json");
         if let Some(id) = &self.public_key_id {
             req = req.header("Wechatpay-Serial", id);
@@ -248,7 +258,7 @@ impl Client {
         }
         let url = self.url("/v3/certificates")?;
         let res = self
-            .signed(Method::GET, url, "")
+            .signed(Method::GET, url, "")?
             .header("Accept", "application/json")
             .send()
             .await?;
@@ -482,7 +492,7 @@ impl Client {
                     .map_err(|e| PlatformError::Invalid(e.to_string()))?,
             );
         let res = self
-            .signed(Method::POST, url, &meta)
+            .signed(Method::POST, url, &meta)?
             .header("Accept", "application/json")
             .multipart(form)
             .send()
@@ -507,7 +517,7 @@ impl Client {
                 "not a WeChat Pay complaint image URL".into(),
             ));
         }
-        let res = self.signed(Method::GET, url, "").send().await?;
+        let res = self.signed(Method::GET, url, "")?.send().await?;
         let status = res.status();
         let body = res.bytes().await?.to_vec();
         if !status.is_success() {

@@ -1,7 +1,7 @@
 //! Sensitive fields: RSAES-OAEP with SHA-1 and MGF1-SHA1, base64.
 
 use base64::Engine;
-use rsa::{Oaep, RsaPrivateKey};
+use crypto::PrivateKey;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OaepError {
@@ -15,19 +15,12 @@ pub enum OaepError {
 
 /// Decrypt a downstream sensitive field (e.g. a complaint's `payer_phone`) with the merchant's
 /// private key. Never log the result.
-pub fn decrypt(key: &RsaPrivateKey, ciphertext_b64: &str) -> Result<String, OaepError> {
+pub fn decrypt(key: &PrivateKey, ciphertext_b64: &str) -> Result<String, OaepError> {
     let ct = base64::engine::general_purpose::STANDARD
         .decode(ciphertext_b64)
         .map_err(|_| OaepError::Base64)?;
-    let plain = key
-        .decrypt(Oaep::new::<sha1_oaep::Sha1>(), &ct)
-        .map_err(|_| OaepError::Decrypt)?;
+    let plain = key.decrypt_oaep_sha1(&ct).map_err(|_| OaepError::Decrypt)?;
     String::from_utf8(plain).map_err(|_| OaepError::Utf8)
-}
-
-/// SHA-1 for OAEP, as WeChat Pay uses it (not for anything else).
-mod sha1_oaep {
-    pub use sha1::Sha1;
 }
 
 #[cfg(test)]
@@ -37,13 +30,15 @@ mod tests {
 
     #[test]
     fn decrypts_what_was_encrypted_with_the_merchant_public_key() {
-        let key = RsaPrivateKey::from_pkcs8_pem(include_str!("../tests/data/sign_test_key.pem"))
-            .expect("key");
-        let ct = key
+        let pem = include_str!("../tests/data/sign_test_key.pem");
+        let key = PrivateKey::parse(pem).expect("key");
+        // Encrypted by another implementation, as WeChat Pay does: OAEP with SHA-1.
+        let ct = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
+            .expect("key")
             .to_public_key()
             .encrypt(
                 &mut rand::thread_rng(),
-                Oaep::new::<sha1::Sha1>(),
+                rsa::Oaep::new::<sha1::Sha1>(),
                 "13800000000".as_bytes(),
             )
             .expect("encrypt");

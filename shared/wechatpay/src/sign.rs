@@ -1,10 +1,7 @@
 //! Request signing: `WECHATPAY2-SHA256-RSA2048`.
 
 use base64::Engine;
-use rsa::RsaPrivateKey;
-use rsa::pkcs1v15::SigningKey;
-use rsa::signature::{SignatureEncoding, Signer};
-use sha2::Sha256;
+use crypto::{PrivateKey, SignError};
 
 /// The message WeChat Pay signs and verifies for a request: method, canonical URL (path and
 /// query exactly as sent), timestamp, nonce and body, each followed by `\n`.
@@ -19,10 +16,9 @@ pub fn request_message(
 }
 
 /// SHA256withRSA (PKCS#1 v1.5), base64.
-pub fn sign(key: &RsaPrivateKey, message: &str) -> String {
-    let signer = SigningKey::<Sha256>::new(key.clone());
-    let sig = signer.sign(message.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(sig.to_bytes())
+pub fn sign(key: &PrivateKey, message: &str) -> Result<String, SignError> {
+    let sig = key.sign_sha256(message.as_bytes())?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(sig))
 }
 
 /// A merchant (or service provider) that signs its requests.
@@ -30,7 +26,7 @@ pub fn sign(key: &RsaPrivateKey, message: &str) -> String {
 pub struct MerchantSigner {
     mchid: String,
     serial_no: String,
-    key: SigningKey<Sha256>,
+    key: PrivateKey,
 }
 
 impl std::fmt::Debug for MerchantSigner {
@@ -46,13 +42,13 @@ impl MerchantSigner {
     /// `mchid` is the caller: for a service provider its own mchid, never a sub-merchant's.
     /// `serial_no` is the merchant API certificate's serial number (hex); it is sent as WeChat
     /// Pay writes it (upper case, no leading zeros), however it was copied.
-    pub fn new(mchid: impl Into<String>, serial_no: impl Into<String>, key: RsaPrivateKey) -> Self {
+    pub fn new(mchid: impl Into<String>, serial_no: impl Into<String>, key: PrivateKey) -> Self {
         let serial_no = serial_no.into();
         Self {
             mchid: mchid.into(),
             serial_no: crate::serial::normalise(&serial_no)
                 .unwrap_or_else(|| serial_no.to_uppercase()),
-            key: SigningKey::<Sha256>::new(key),
+            key,
         }
     }
 
@@ -68,14 +64,13 @@ impl MerchantSigner {
         timestamp: i64,
         nonce: &str,
         body: &str,
-    ) -> String {
+    ) -> Result<String, SignError> {
         let message = request_message(method, canonical_url, timestamp, nonce, body);
-        let sig = base64::engine::general_purpose::STANDARD
-            .encode(self.key.sign(message.as_bytes()).to_bytes());
-        format!(
+        let sig = sign(&self.key, &message)?;
+        Ok(format!(
             "WECHATPAY2-SHA256-RSA2048 mchid=\"{}\",nonce_str=\"{nonce}\",timestamp=\"{timestamp}\",serial_no=\"{}\",signature=\"{sig}\"",
             self.mchid, self.serial_no
-        )
+        ))
     }
 }
 
@@ -100,18 +95,17 @@ pub fn canonical_url(url: &reqwest::Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsa::pkcs8::DecodePrivateKey;
 
-    fn v4_key() -> RsaPrivateKey {
+    fn v4_key() -> PrivateKey {
         let pem = include_str!("../tests/data/sign_test_key.pem");
-        RsaPrivateKey::from_pkcs8_pem(pem).expect("the V4 key")
+        PrivateKey::parse(pem).expect("the V4 key")
     }
 
     #[test]
     fn v4_signature_matches_the_public_vector() {
         // Test vector from wechatpay-go utils/sign_test.go: PKCS#1 v1.5 is deterministic.
         let expected = "BKyAfU4iMCuvXMXS0Wzam3V/cnxZ+JaqigPM5OhljS2iOT95OO6Fsuml2JkFANJU9K6q9bLlDhPXuoVz+pp4hAm6pHU4ld815U4jsKu1RkyaII+1CYBUYC8TK0XtJ8FwUXXz8vZHh58rrAVN1XwNyvD1vfpxrMT4SL536GLwvpUHlCqIMzoZUguLli/K8V29QiOhuH6IEqLNJn8e9b3nwNcQ7be3CzYGpDAKBfDGPCqCv8Rw5zndhlffk2FEA70G4hvMwe51qMN/RAJbknXG23bSlObuTCN7Ndj1aJGH6/L+hdwfLpUtJm4QYVazzW7DFD27EpSQEqA8bX9+8m1rLg==";
-        assert_eq!(sign(&v4_key(), "source"), expected);
+        assert_eq!(sign(&v4_key(), "source").as_deref(), Ok(expected));
     }
 
     #[test]
@@ -149,17 +143,20 @@ mod tests {
             "5157f09efdc096de15ebe81a47057a7232f1b8e1",
             v4_key(),
         );
-        let h = s.authorization(
-            "GET",
-            "/v3/certificates",
-            1554208460,
-            "593BEC0C930BF1AFEB40B4A08C8FB242",
-            "",
-        );
+        let h = s
+            .authorization(
+                "GET",
+                "/v3/certificates",
+                1554208460,
+                "593BEC0C930BF1AFEB40B4A08C8FB242",
+                "",
+            )
+            .expect("sign");
         let sig = sign(
             &v4_key(),
             "GET\n/v3/certificates\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n\n",
-        );
+        )
+        .expect("sign");
         assert_eq!(
             h,
             format!(

@@ -3,15 +3,11 @@
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use rsa::RsaPublicKey;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::pkcs8::DecodePublicKey;
-use rsa::signature::Verifier as _;
-use sha2::Sha256;
+use crypto::PublicKey;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use x509_cert::Certificate;
-use x509_cert::der::{Decode, Encode};
+use x509_cert::der::Decode;
 
 /// Signatures starting with this are WeChat Pay's probes: they must be rejected.
 pub const PROBE_PREFIX: &str = "WECHATPAY/SIGNTEST/";
@@ -67,10 +63,10 @@ impl SignedHeaders {
 }
 
 /// Keys by serial: platform certificate serials (in WeChat Pay's form, see [`crate::serial`])
-/// and `PUB_KEY_ID_...` ids.
+/// and `PUB_KEY_ID_...` ids. Keys are parsed when added; verifying reads no PEM or DER.
 #[derive(Default)]
 pub struct Verifier {
-    keys: RwLock<HashMap<String, VerifyingKey<Sha256>>>,
+    keys: RwLock<HashMap<String, PublicKey>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -92,30 +88,31 @@ pub enum KeyError {
     PublicKey,
     #[error("not a PEM certificate with an RSA key")]
     Certificate,
+    /// WeChat Pay's keys are 2048-bit (`SHA256-RSA2048`).
+    #[error("an RSA key of fewer than 2048 bits")]
+    TooSmall,
+}
+
+impl KeyError {
+    fn from_crypto(e: crypto::KeyError, otherwise: KeyError) -> KeyError {
+        match e {
+            crypto::KeyError::TooSmall => KeyError::TooSmall,
+            _ => otherwise,
+        }
+    }
 }
 
 /// A platform certificate's serial (as WeChat Pay writes it: upper-case hex of the number, no
 /// leading zeros) and RSA public key.
-pub fn certificate_key(pem: &str) -> Result<(String, RsaPublicKey), KeyError> {
-    let der = pem_body(pem, "CERTIFICATE").ok_or(KeyError::Certificate)?;
+pub fn certificate_key(pem: &str) -> Result<(String, PublicKey), KeyError> {
+    let der = crypto::pem::blocks(pem, "CERTIFICATE")
+        .and_then(|b| b.into_iter().next())
+        .ok_or(KeyError::Certificate)?;
     let cert = Certificate::from_der(&der).map_err(|_| KeyError::Certificate)?;
     let serial = crate::serial::from_der_integer(cert.tbs_certificate.serial_number.as_bytes());
-    let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(|_| KeyError::Certificate)?;
-    let key = RsaPublicKey::from_public_key_der(&spki).map_err(|_| KeyError::Certificate)?;
+    let key = PublicKey::from_certificate(&cert)
+        .map_err(|e| KeyError::from_crypto(e, KeyError::Certificate))?;
     Ok((serial, key))
-}
-
-fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = pem.find(&begin)? + begin.len();
-    let stop = pem[start..].find(&end)? + start;
-    let b64: String = pem[start..stop].split_whitespace().collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
 impl Verifier {
@@ -125,7 +122,8 @@ impl Verifier {
 
     /// Trust the WeChat Pay public key with its id (`PUB_KEY_ID_...`).
     pub fn add_public_key(&self, id: &str, pem: &str) -> Result<(), KeyError> {
-        let key = RsaPublicKey::from_public_key_pem(pem.trim()).map_err(|_| KeyError::PublicKey)?;
+        let key =
+            PublicKey::parse(pem).map_err(|e| KeyError::from_crypto(e, KeyError::PublicKey))?;
         self.insert(id.to_string(), key);
         Ok(())
     }
@@ -138,11 +136,11 @@ impl Verifier {
         Ok(serial)
     }
 
-    pub fn insert(&self, serial: String, key: RsaPublicKey) {
-        self.keys.write().unwrap_or_else(|e| e.into_inner()).insert(
-            crate::serial::key(&serial),
-            VerifyingKey::<Sha256>::new(key),
-        );
+    pub fn insert(&self, serial: String, key: PublicKey) {
+        self.keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(crate::serial::key(&serial), key);
     }
 
     pub fn knows(&self, serial: &str) -> bool {
@@ -170,9 +168,7 @@ impl Verifier {
         }
         let sig = base64::engine::general_purpose::STANDARD
             .decode(&h.signature)
-            .ok()
-            .and_then(|b| Signature::try_from(b.as_slice()).ok())
-            .ok_or(VerifyError::BadSignature)?;
+            .map_err(|_| VerifyError::BadSignature)?;
         let mut message = Vec::with_capacity(body.len() + 64);
         message.extend_from_slice(h.timestamp.as_bytes());
         message.push(b'\n');
@@ -184,8 +180,11 @@ impl Verifier {
         let key = keys
             .get(&crate::serial::key(&h.serial))
             .ok_or_else(|| VerifyError::UnknownSerial(h.serial.clone()))?;
-        key.verify(&message, &sig)
-            .map_err(|_| VerifyError::BadSignature)
+        if key.verify_sha256(&message, &sig) {
+            Ok(())
+        } else {
+            Err(VerifyError::BadSignature)
+        }
     }
 }
 
@@ -195,12 +194,22 @@ mod tests {
     use rsa::RsaPrivateKey;
     use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
 
+    const KEY: &str = include_str!("../tests/data/sign_test_key.pem");
+
+    /// The key as another implementation reads it: signatures in these tests come from it.
     fn key() -> RsaPrivateKey {
-        RsaPrivateKey::from_pkcs8_pem(include_str!("../tests/data/sign_test_key.pem")).expect("key")
+        RsaPrivateKey::from_pkcs8_pem(KEY).expect("key")
+    }
+
+    fn their_signature(key: &RsaPrivateKey, message: &str) -> String {
+        use rsa::signature::{SignatureEncoding, Signer};
+        let sig =
+            rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone()).sign(message.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(sig.to_bytes())
     }
 
     fn signed(ts: i64, body: &str, serial: &str) -> SignedHeaders {
-        let sig = crate::sign::sign(&key(), &format!("{ts}\nnonce-1\n{body}\n"));
+        let sig = their_signature(&key(), &format!("{ts}\nnonce-1\n{body}\n"));
         SignedHeaders {
             timestamp: ts.to_string(),
             nonce: "nonce-1".into(),
@@ -270,5 +279,76 @@ mod tests {
             _ => None,
         });
         assert_eq!(got, Err(VerifyError::MissingHeader("Wechatpay-Signature")));
+    }
+
+    #[test]
+    fn keys_come_as_spki_pkcs1_or_certificate_and_bad_ones_are_refused() {
+        let platform =
+            RsaPrivateKey::from_pkcs8_pem(include_str!("../tests/data/platform_key.pem"))
+                .expect("key");
+        let now = Utc::now();
+        let body = r#"{"id":"EV-2"}"#;
+        let msg = format!("{}\nnonce-1\n{body}\n", now.timestamp());
+        let headers = |serial: &str, signature: String| SignedHeaders {
+            timestamp: now.timestamp().to_string(),
+            nonce: "nonce-1".into(),
+            signature,
+            serial: serial.into(),
+        };
+        // A platform certificate (serial 008F3A0C in DER, 8F3A0C as WeChat Pay writes it).
+        let v = Verifier::new();
+        assert_eq!(
+            v.add_certificate(include_str!("../tests/data/platform_cert.pem"))
+                .as_deref(),
+            Ok("8F3A0C")
+        );
+        let good = their_signature(&platform, &msg);
+        assert_eq!(
+            v.verify(&headers("8F3A0C", good.clone()), body.as_bytes(), now),
+            Ok(())
+        );
+        // Signed by another key, not base64, cut short, empty: a bad signature, not a crash.
+        let other = their_signature(&key(), &msg);
+        for sig in [
+            other,
+            "%%%".into(),
+            good[..good.len() / 2].to_string(),
+            "AAAA".into(),
+        ] {
+            assert_eq!(
+                v.verify(&headers("8F3A0C", sig), body.as_bytes(), now),
+                Err(VerifyError::BadSignature)
+            );
+        }
+        // The WeChat Pay public key as SubjectPublicKeyInfo or PKCS#1 PEM.
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        let pkcs1 = platform
+            .to_public_key()
+            .to_pkcs1_pem(LineEnding::CRLF)
+            .expect("pem");
+        let id = "PUB_KEY_ID_0114232134912410000000000001";
+        v.add_public_key(id, &pkcs1).expect("PKCS#1 public key");
+        assert_eq!(v.verify(&headers(id, good), body.as_bytes(), now), Ok(()));
+        // Malformed keys and certificates, a private key where a public one belongs, a small key.
+        for bad in [
+            "",
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+            KEY,
+        ] {
+            assert_eq!(v.add_public_key(id, bad), Err(KeyError::PublicKey));
+        }
+        let small = RsaPrivateKey::from_pkcs8_pem(include_str!("../tests/data/small_key.pem"))
+            .expect("small")
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("pem");
+        assert_eq!(v.add_public_key(id, &small), Err(KeyError::TooSmall));
+        for bad in [
+            "",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+            KEY,
+        ] {
+            assert_eq!(v.add_certificate(bad), Err(KeyError::Certificate));
+        }
     }
 }
