@@ -6,9 +6,8 @@
 //! skipped, not fatal).
 
 use base64::Engine;
+use crypto::PublicKey;
 use md5::{Digest, Md5};
-use rsa::RsaPublicKey;
-use rsa::pkcs1::DecodeRsaPublicKey;
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
 
@@ -20,6 +19,9 @@ pub enum CertError {
     Malformed,
     #[error("the certificate's key is not RSA")]
     NotRsa,
+    /// RSA2 keys are 2048-bit.
+    #[error("the certificate's RSA key has fewer than 2048 bits")]
+    TooSmall,
 }
 
 /// Every certificate in a PEM text. Alipay's files use 76-column lines and sometimes stray
@@ -54,7 +56,31 @@ pub fn issuer_string(cert: &Certificate) -> String {
 
 /// The serial number in decimal.
 pub fn serial_decimal(cert: &Certificate) -> String {
-    rsa::BigUint::from_bytes_be(cert.tbs_certificate.serial_number.as_bytes()).to_string()
+    decimal(cert.tbs_certificate.serial_number.as_bytes())
+}
+
+/// An unsigned big-endian number in decimal (serials are at most 20 bytes).
+fn decimal(bytes: &[u8]) -> String {
+    // Little-endian limbs of nine decimal digits each.
+    const BASE: u64 = 1_000_000_000;
+    let mut limbs: Vec<u64> = vec![0];
+    for &b in bytes {
+        let mut carry = u64::from(b);
+        for limb in limbs.iter_mut() {
+            let v = *limb * 256 + carry;
+            *limb = v % BASE;
+            carry = v / BASE;
+        }
+        while carry > 0 {
+            limbs.push(carry % BASE);
+            carry /= BASE;
+        }
+    }
+    let mut out = limbs.last().copied().unwrap_or_default().to_string();
+    for limb in limbs.iter().rev().skip(1) {
+        out.push_str(&format!("{limb:09}"));
+    }
+    out
 }
 
 pub fn cert_sn(cert: &Certificate) -> String {
@@ -90,14 +116,13 @@ pub fn first_cert_sn(pem: &str) -> Result<String, CertError> {
     Ok(cert_sn(certificates(pem)?.first().ok_or(CertError::Empty)?))
 }
 
-/// The RSA public key of a certificate.
-pub fn public_key(cert: &Certificate) -> Result<RsaPublicKey, CertError> {
-    let spki = &cert.tbs_certificate.subject_public_key_info;
-    if spki.algorithm.oid.to_string() != "1.2.840.113549.1.1.1" {
-        return Err(CertError::NotRsa);
-    }
-    let der = spki.subject_public_key.raw_bytes();
-    RsaPublicKey::from_pkcs1_der(der).map_err(|_| CertError::Malformed)
+/// The RSA public key of a certificate, parsed.
+pub fn public_key(cert: &Certificate) -> Result<PublicKey, CertError> {
+    PublicKey::from_certificate(cert).map_err(|e| match e {
+        crypto::KeyError::NotRsa => CertError::NotRsa,
+        crypto::KeyError::TooSmall => CertError::TooSmall,
+        _ => CertError::Malformed,
+    })
 }
 
 /// DER of a certificate (for fingerprints).
@@ -135,5 +160,49 @@ mod tests {
             "b09baa7d1d5b198c713b230c5a6ec8e7"
         );
         assert!(public_key(&certificates(ALIPAY).expect("certs")[0]).is_ok());
+    }
+
+    #[test]
+    fn serials_in_decimal() {
+        assert_eq!(decimal(&[]), "0");
+        assert_eq!(decimal(&[0]), "0");
+        assert_eq!(decimal(&[0x00, 0xff]), "255");
+        assert_eq!(decimal(&[0x3b, 0x9a, 0xca, 0x00]), "1000000000");
+        // 2^128 - 1
+        assert_eq!(
+            decimal(&[0xff; 16]),
+            "340282366920938463463374607431768211455"
+        );
+        assert_eq!(
+            decimal(&[
+                0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+            ]),
+            "5708990770823839524233143877797980545530986496",
+            "2^152"
+        );
+        // Against an independent big-number implementation.
+        for len in 0..=20usize {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + len * 11) as u8 ^ 0xa5).collect();
+            assert_eq!(
+                decimal(&bytes),
+                rsa::BigUint::from_bytes_be(&bytes).to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn certificate_keys_that_are_not_rsa_or_not_readable_are_refused() {
+        let root = certificates(ROOT).expect("certs");
+        // The root file's SM2 and ECDSA roots.
+        let not_rsa = root
+            .iter()
+            .filter(|c| public_key(c) == Err(CertError::NotRsa))
+            .count();
+        assert_eq!(not_rsa, 2);
+        assert_eq!(
+            certificates("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----").err(),
+            Some(CertError::Malformed)
+        );
+        assert_eq!(certificates("nothing").err(), Some(CertError::Empty));
     }
 }

@@ -4,7 +4,7 @@
 //! (certificate mode); business errors (`code` != 10000) typed with `sub_code`.
 
 use crate::response::{node, raw_value, string_field};
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use crypto::{PrivateKey, PublicKey};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -14,13 +14,13 @@ pub const PRODUCTION: &str = "https://openapi.alipay.com/gateway.do";
 #[derive(Clone)]
 pub enum KeyMode {
     /// Plain public-key mode: the Alipay public key.
-    PublicKey(RsaPublicKey),
+    PublicKey(PublicKey),
     /// Public-key certificate mode: our `app_cert_sn`, the `alipay_root_cert_sn`, and the
     /// Alipay certificates' keys by SN.
     Certificate {
         app_cert_sn: String,
         alipay_root_cert_sn: String,
-        alipay_keys: HashMap<String, RsaPublicKey>,
+        alipay_keys: HashMap<String, PublicKey>,
     },
 }
 
@@ -28,7 +28,8 @@ pub enum KeyMode {
 pub struct ClientConfig {
     pub gateway: url::Url,
     pub app_id: String,
-    pub private_key: RsaPrivateKey,
+    /// The app private key, parsed (see [`PrivateKey::parse`]).
+    pub private_key: PrivateKey,
     pub mode: KeyMode,
 }
 
@@ -49,6 +50,9 @@ pub enum AlipayError {
     Verify(String),
     #[error("unexpected answer: {0}")]
     Decode(String),
+    /// The request could not be signed (never caused by outside input).
+    #[error("cannot sign the request: {0}")]
+    Sign(String),
 }
 
 impl AlipayError {
@@ -93,6 +97,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: ClientConfig) -> Self {
+        crypto::tls::install_default();
         Self {
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(15))
@@ -113,7 +118,7 @@ impl Client {
         biz: Option<&Value>,
         extra: &[(&str, &str)],
         timestamp: &str,
-    ) -> Vec<(String, String)> {
+    ) -> Result<Vec<(String, String)>, AlipayError> {
         let mut p: Vec<(String, String)> = vec![
             ("app_id".into(), self.config.app_id.clone()),
             ("method".into(), method.into()),
@@ -140,11 +145,10 @@ impl Client {
         }
         let content =
             crate::sign::sign_content(p.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[]);
-        p.push((
-            "sign".into(),
-            crate::sign::sign(&self.config.private_key, &content),
-        ));
-        p
+        let sign = crate::sign::sign(&self.config.private_key, &content)
+            .map_err(|e| AlipayError::Sign(e.to_string()))?;
+        p.push(("sign".into(), sign));
+        Ok(p)
     }
 
     fn now() -> String {
@@ -157,7 +161,7 @@ impl Client {
 
     /// Call a gateway method; the verified `*_response` object.
     pub async fn call(&self, method: &str, biz: &Value) -> Result<Value, AlipayError> {
-        let params = self.signed_params(method, Some(biz), &[], &Self::now());
+        let params = self.signed_params(method, Some(biz), &[], &Self::now())?;
         let res = self
             .http
             .post(self.config.gateway.clone())
@@ -182,7 +186,7 @@ impl Client {
         filename: &str,
         bytes: Vec<u8>,
     ) -> Result<Value, AlipayError> {
-        let params = self.signed_params(method, None, text, &Self::now());
+        let params = self.signed_params(method, None, text, &Self::now())?;
         let mut form = reqwest::multipart::Form::new();
         for (k, v) in params {
             form = form.text(k, v);
@@ -219,16 +223,16 @@ impl Client {
         let sign = string_field(body, "sign");
         if let Some(sign) = &sign {
             let key = match &self.config.mode {
-                KeyMode::PublicKey(k) => k.clone(),
+                KeyMode::PublicKey(k) => k,
                 KeyMode::Certificate { alipay_keys, .. } => {
                     let sn = string_field(body, "alipay_cert_sn")
                         .ok_or_else(|| AlipayError::Verify("no alipay_cert_sn".into()))?;
-                    alipay_keys.get(&sn).cloned().ok_or_else(|| {
+                    alipay_keys.get(&sn).ok_or_else(|| {
                         AlipayError::Verify(format!("unknown Alipay certificate {sn}"))
                     })?
                 }
             };
-            if !crate::sign::verify(&key, raw.as_bytes(), sign) {
+            if !crate::sign::verify(key, raw.as_bytes(), sign) {
                 return Err(AlipayError::Verify("signature mismatch".into()));
             }
         }

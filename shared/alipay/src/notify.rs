@@ -3,7 +3,7 @@
 //! `msg_method` messages is unconfirmed, so V1 is tried first, then V2, and the caller learns
 //! which matched.
 
-use rsa::RsaPublicKey;
+use crypto::PublicKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
@@ -51,7 +51,7 @@ pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, FormError> {
 }
 
 /// Verify decoded form parameters; the rule that matched.
-pub fn verify(params: &[(String, String)], key: &RsaPublicKey) -> Option<Rule> {
+pub fn verify(params: &[(String, String)], key: &PublicKey) -> Option<Rule> {
     let sign = params
         .iter()
         .find(|(k, _)| k == "sign")
@@ -68,7 +68,7 @@ pub fn verify(params: &[(String, String)], key: &RsaPublicKey) -> Option<Rule> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsa::RsaPrivateKey;
+    use crypto::PrivateKey;
 
     #[test]
     fn a_form_is_bounded_named_once_and_signed() {
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn v1_first_then_v2() {
-        let key = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).expect("key");
+        let key = PrivateKey::parse(include_str!("../tests/data/test_app_key.pem")).expect("key");
         let base = vec![
             (
                 "msg_method".to_string(),
@@ -123,14 +123,14 @@ mod tests {
             base.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             &["sign_type"],
         );
-        v1.push(("sign".into(), crate::sign::sign(&key, &c)));
-        assert_eq!(verify(&v1, &key.to_public_key()), Some(Rule::V1));
+        v1.push(("sign".into(), crate::sign::sign(&key, &c).expect("sign")));
+        assert_eq!(verify(&v1, &key.public_key()), Some(Rule::V1));
         let mut v2 = pairs(&base);
         let c = crate::sign::sign_content(base.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[]);
-        v2.push(("sign".into(), crate::sign::sign(&key, &c)));
-        assert_eq!(verify(&v2, &key.to_public_key()), Some(Rule::V2));
+        v2.push(("sign".into(), crate::sign::sign(&key, &c).expect("sign")));
+        assert_eq!(verify(&v2, &key.public_key()), Some(Rule::V2));
         let mut tampered = v2.clone();
         tampered[1].1 = "2021000000000002".into();
-        assert_eq!(verify(&tampered, &key.to_public_key()), None);
+        assert_eq!(verify(&tampered, &key.public_key()), None);
     }
 }

@@ -3,10 +3,7 @@
 //! values.
 
 use base64::Engine;
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
-use rsa::{RsaPrivateKey, RsaPublicKey};
-use sha2::Sha256;
+use crypto::{PrivateKey, PublicKey, SignError};
 use std::collections::BTreeMap;
 
 /// The request sign content (`sign_type` included, as the SDKs do on the request side).
@@ -25,24 +22,17 @@ pub fn sign_content<'a>(
         .join("&")
 }
 
-pub fn sign(key: &RsaPrivateKey, content: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(
-        SigningKey::<Sha256>::new(key.clone())
-            .sign(content.as_bytes())
-            .to_bytes(),
-    )
+/// SHA256withRSA (PKCS#1 v1.5) over `content`, base64.
+pub fn sign(key: &PrivateKey, content: &str) -> Result<String, SignError> {
+    Ok(base64::engine::general_purpose::STANDARD.encode(key.sign_sha256(content.as_bytes())?))
 }
 
-pub fn verify(key: &RsaPublicKey, content: &[u8], sign_b64: &str) -> bool {
+/// Whether `sign_b64` is the RSA2 signature of `content` by `key`.
+pub fn verify(key: &PublicKey, content: &[u8], sign_b64: &str) -> bool {
     let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(sign_b64.trim()) else {
         return false;
     };
-    let Ok(sig) = Signature::try_from(bytes.as_slice()) else {
-        return false;
-    };
-    VerifyingKey::<Sha256>::new(key.clone())
-        .verify(content, &sig)
-        .is_ok()
+    key.verify_sha256(content, &bytes)
 }
 
 #[cfg(test)]

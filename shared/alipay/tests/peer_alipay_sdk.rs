@@ -24,6 +24,9 @@ fn pems(key: &RsaPrivateKey) -> (String, String) {
 fn request_signatures_and_message_verification_agree_with_the_peer() {
     let key = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("keygen");
     let (private, public) = pems(&key);
+    // Our keys, parsed from the same PEM texts the peer reads.
+    let our_key = crypto::PrivateKey::parse(&private).expect("our private key");
+    let our_public = crypto::PublicKey::parse(&public).expect("our public key");
     let params = [
         ("app_id", "2021000000000001"),
         ("method", "alipay.merchant.tradecomplain.query"),
@@ -37,7 +40,8 @@ fn request_signatures_and_message_verification_agree_with_the_peer() {
             r#"{"complain_event_id":"2024052100001","memo":"投诉 & 退款"}"#,
         ),
     ];
-    let ours = alipay::sign::sign(&key, &alipay::sign::sign_content(params, &[]));
+    let ours =
+        alipay::sign::sign(&our_key, &alipay::sign::sign_content(params, &[])).expect("sign");
     let map: serde_json::Map<String, Value> = params
         .iter()
         .map(|(k, v)| (k.to_string(), json!(v)))
@@ -59,7 +63,8 @@ fn request_signatures_and_message_verification_agree_with_the_peer() {
         ("notify_id", "n-0001"),
         ("sign_type", "RSA2"),
     ];
-    let sign = alipay::sign::sign(&key, &alipay::sign::sign_content(msg, &["sign_type"]));
+    let sign = alipay::sign::sign(&our_key, &alipay::sign::sign_content(msg, &["sign_type"]))
+        .expect("sign");
     let mut m: serde_json::Map<String, Value> =
         msg.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     m.insert("sign".into(), json!(sign));
@@ -87,7 +92,7 @@ fn request_signatures_and_message_verification_agree_with_the_peer() {
         peer_signed["sign"].as_str().expect("sign").to_string(),
     ));
     assert_eq!(
-        alipay::notify::verify(&form, &key.to_public_key()),
+        alipay::notify::verify(&form, &our_public),
         Some(alipay::notify::Rule::V1)
     );
 }
