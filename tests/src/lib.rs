@@ -18,6 +18,9 @@ pub fn workspace_root() -> PathBuf {
 /// Build the binary once per test process (cheap when up to date) and return its path.
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
+    // This process talks to the binary and the simulators with reqwest: the rustls provider
+    // first.
+    crypto::tls::install_default();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)

@@ -6,6 +6,7 @@ use aws::AwsConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    crypto::tls::install_default();
     app::telemetry::init(LogFormat::Json);
     let config = AwsConfig::from_env()?;
     let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;

@@ -4,5 +4,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    crypto::tls::install_default();
     admin_api::run_callbacks("callback-alipay").await
 }

@@ -74,6 +74,8 @@ mod demo;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // rustls is built with aws-lc-rs only: the process default before any TLS client exists.
+    crypto::tls::install_default();
     let cli = Cli::parse();
     if let Some(Command::Demo) = cli.command {
         return demo::run().await;

@@ -3,5 +3,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    crypto::tls::install_default();
     worker::run_lambda(domain::job::queues::EVENTS).await
 }

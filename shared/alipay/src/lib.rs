@@ -3,6 +3,10 @@
 //! ([`cert`]), verification of responses over the exact raw `*_response` text ([`response`])
 //! and of asynchronous messages ([`notify`]), and exact yuan ↔ fen conversion ([`money`]).
 
+/// RSA keys, parsed once (PEM or bare base64; PKCS#8, PKCS#1, SubjectPublicKeyInfo,
+/// certificates).
+pub use crypto::{KeyError as KeyParseError, PrivateKey, PublicKey};
+
 pub mod cert;
 pub mod client;
 pub mod money;

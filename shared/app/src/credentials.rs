@@ -5,19 +5,16 @@
 use crate::error::ApiError;
 use crate::fingerprint::{Fingerprinter, sha256_hex};
 use crate::http::from_value_at;
-use base64::Engine;
 use chrono::{DateTime, Utc};
+use crypto::{PrivateKey, PublicKey};
 use domain::Sensitive;
 use domain::account::{
-    AccountKind, AlipayCredentials, AlipayKeyMode, Credentials, CredentialsStatus, Patch,
+    Account, AccountKind, AlipayCredentials, AlipayKeyMode, Credentials, CredentialsStatus, Patch,
     SecretStatus, WechatAppCredentials, WechatpayCredentials,
 };
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
-use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
 use utoipa::ToSchema;
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
@@ -95,57 +92,22 @@ pub struct WechatAppCredentialsInput {
     pub encoding_aes_key: Patch<Sensitive>,
 }
 
-fn b64(text: &str) -> Option<Vec<u8>> {
-    let compact: String = text.split_whitespace().collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .ok()
+/// An RSA private key (2048 to 8192 bits) from PKCS#8 or PKCS#1, PEM or bare base64 DER,
+/// parsed once: keep it (the platform clients do) rather than parse it per request.
+pub fn parse_rsa_private_key(text: &str) -> Option<PrivateKey> {
+    PrivateKey::parse(text).ok()
 }
 
-/// An RSA private key from PKCS#8 or PKCS#1, PEM or bare base64 DER.
-pub fn parse_rsa_private_key(text: &str) -> Option<RsaPrivateKey> {
-    let t = text.trim();
-    if t.starts_with("-----BEGIN") {
-        RsaPrivateKey::from_pkcs8_pem(t)
-            .ok()
-            .or_else(|| RsaPrivateKey::from_pkcs1_pem(t).ok())
-    } else {
-        let der = b64(t)?;
-        RsaPrivateKey::from_pkcs8_der(&der)
-            .ok()
-            .or_else(|| RsaPrivateKey::from_pkcs1_der(&der).ok())
-    }
-}
-
-/// An RSA public key from SubjectPublicKeyInfo or PKCS#1, PEM or bare base64 DER.
-pub fn parse_rsa_public_key(text: &str) -> Option<RsaPublicKey> {
-    let t = text.trim();
-    if t.starts_with("-----BEGIN") {
-        RsaPublicKey::from_public_key_pem(t)
-            .ok()
-            .or_else(|| RsaPublicKey::from_pkcs1_pem(t).ok())
-    } else {
-        let der = b64(t)?;
-        RsaPublicKey::from_public_key_der(&der)
-            .ok()
-            .or_else(|| RsaPublicKey::from_pkcs1_der(&der).ok())
-    }
+/// An RSA public key (2048 to 8192 bits) from SubjectPublicKeyInfo or PKCS#1, PEM or bare
+/// base64 DER.
+pub fn parse_rsa_public_key(text: &str) -> Option<PublicKey> {
+    PublicKey::parse(text).ok()
 }
 
 /// The DER bodies of every `-----BEGIN {label}-----` block, whatever the line length or line
 /// endings (Alipay's files use 76-column lines, which strict RFC 7468 readers refuse).
 pub fn pem_blocks(text: &str, label: &str) -> Option<Vec<Vec<u8>>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(&begin) {
-        let after = &rest[start + begin.len()..];
-        let stop = after.find(&end)?;
-        out.push(b64(&after[..stop])?);
-        rest = &after[stop + end.len()..];
-    }
-    Some(out)
+    crypto::pem::blocks(text, label)
 }
 
 /// Certificates in a PEM file (one or a bundle).
@@ -155,10 +117,6 @@ pub fn parse_certificates(text: &str) -> Option<Vec<Certificate>> {
         .map(|der| Certificate::from_der(der).ok())
         .collect::<Option<Vec<_>>>()?;
     (!certs.is_empty()).then_some(certs)
-}
-
-fn spki_der(key: &RsaPublicKey) -> Option<Vec<u8>> {
-    key.to_public_key_der().ok().map(|d| d.as_bytes().to_vec())
 }
 
 fn cert_spki_der(cert: &Certificate) -> Option<Vec<u8>> {
@@ -173,6 +131,20 @@ fn certs_fingerprint(certs: &[Certificate]) -> Option<String> {
     Some(sha256_hex(&all))
 }
 
+/// The answer for a key that was refused: its size if that was the problem, else `otherwise`.
+/// Never the key itself.
+fn key_error(field: &str, e: crypto::KeyError, otherwise: &str) -> ApiError {
+    match e {
+        crypto::KeyError::TooSmall => {
+            ApiError::field(field, "must be an RSA key of at least 2048 bits")
+        }
+        crypto::KeyError::TooLarge => {
+            ApiError::field(field, "must be an RSA key of at most 8192 bits")
+        }
+        _ => ApiError::field(field, otherwise),
+    }
+}
+
 struct Checker<'a> {
     fp: &'a Fingerprinter,
     fields: BTreeMap<String, SecretStatus>,
@@ -183,27 +155,22 @@ impl Checker<'_> {
         &mut self,
         field: &str,
         v: &Option<Sensitive>,
-    ) -> Result<Option<RsaPrivateKey>, ApiError> {
+    ) -> Result<Option<PrivateKey>, ApiError> {
         let Some(v) = v else {
             self.fields.insert(field.into(), SecretStatus::unset());
             return Ok(None);
         };
-        let key = parse_rsa_private_key(v.expose()).ok_or_else(|| {
-            ApiError::field(
+        let key = PrivateKey::parse(v.expose()).map_err(|e| {
+            key_error(
                 field,
+                e,
                 "is not an RSA private key (PKCS#8 or PKCS#1, as PEM or bare base64)",
             )
         })?;
-        if key.size() * 8 < 2048 {
-            return Err(ApiError::field(
-                field,
-                "must be an RSA key of at least 2048 bits",
-            ));
-        }
-        let der = spki_der(&RsaPublicKey::from(&key))
-            .ok_or_else(|| ApiError::field(field, "has a public part that cannot be encoded"))?;
-        self.fields
-            .insert(field.into(), SecretStatus::set(sha256_hex(&der)));
+        self.fields.insert(
+            field.into(),
+            SecretStatus::set(sha256_hex(key.public_key().spki_der())),
+        );
         Ok(Some(key))
     }
 
@@ -212,12 +179,10 @@ impl Checker<'_> {
             self.fields.insert(field.into(), SecretStatus::unset());
             return Ok(());
         };
-        let key = parse_rsa_public_key(v.expose()).ok_or_else(|| {
-            ApiError::field(field, "is not an RSA public key (PEM or bare base64)")
-        })?;
-        let der = spki_der(&key).ok_or_else(|| ApiError::field(field, "cannot be encoded"))?;
+        let key = PublicKey::parse(v.expose())
+            .map_err(|e| key_error(field, e, "is not an RSA public key (PEM or bare base64)"))?;
         self.fields
-            .insert(field.into(), SecretStatus::set(sha256_hex(&der)));
+            .insert(field.into(), SecretStatus::set(sha256_hex(key.spki_der())));
         Ok(())
     }
 
@@ -322,6 +287,69 @@ pub async fn load(
         })
 }
 
+/// Alipay verifying keys, parsed, by what the account record says they are: `mode:fingerprint`
+/// (the fingerprint of `alipay_public_key` or `alipay_cert`). The name is the content's hash,
+/// so an entry is never stale: new credentials have a new fingerprint, hence a new entry.
+fn alipay_keys() -> &'static Mutex<HashMap<String, PublicKey>> {
+    static KEYS: OnceLock<Mutex<HashMap<String, PublicKey>>> = OnceLock::new();
+    KEYS.get_or_init(Mutex::default)
+}
+
+/// More entries than any desk has Alipay apps: past it the cache starts again.
+const ALIPAY_KEYS_MAX: usize = 4096;
+
+/// The key that verifies an Alipay app's messages (certificate mode: the Alipay certificate's
+/// key; key mode: the Alipay public key), parsed once per credentials: a message whose account
+/// record names a key seen before reads neither the secret store nor any PEM.
+pub async fn alipay_verifying_key(
+    secrets: &dyn domain::ports::SecretStore,
+    account: &Account,
+) -> Option<PublicKey> {
+    let named = |mode: &str, fingerprint: &str| format!("{mode}:{fingerprint}");
+    let recorded = account.credentials.mode.as_deref().and_then(|mode| {
+        let field = if mode == AlipayKeyMode::Certificate.as_str() {
+            "alipay_cert"
+        } else {
+            "alipay_public_key"
+        };
+        let fp = account
+            .credentials
+            .fields
+            .get(field)?
+            .fingerprint
+            .as_deref()?;
+        Some(named(mode, fp))
+    });
+    if let Some(name) = &recorded
+        && let Some(key) = alipay_keys()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+    {
+        return Some(key.clone());
+    }
+    let Ok(Some(Credentials::Alipay(c))) = load(secrets, &account.id).await else {
+        return None;
+    };
+    let (mode, fingerprint, key) = match c.mode {
+        Some(AlipayKeyMode::Certificate) => {
+            let certs = parse_certificates(c.alipay_cert.as_ref()?.expose())?;
+            let key = PublicKey::from_certificate(certs.first()?).ok()?;
+            (AlipayKeyMode::Certificate, certs_fingerprint(&certs)?, key)
+        }
+        _ => {
+            let key = parse_rsa_public_key(c.alipay_public_key.as_ref()?.expose())?;
+            (AlipayKeyMode::PublicKey, sha256_hex(key.spki_der()), key)
+        }
+    };
+    let mut keys = alipay_keys().lock().unwrap_or_else(|e| e.into_inner());
+    if keys.len() >= ALIPAY_KEYS_MAX {
+        keys.clear();
+    }
+    keys.insert(named(mode.as_str(), &fingerprint), key.clone());
+    Some(key)
+}
+
 /// Merge `body` into the stored credentials of an account of `kind`, check everything, and
 /// describe the result.
 pub fn apply(
@@ -416,8 +444,8 @@ fn describe_alipay(
     ck.certificates("alipay_root_cert", &c.alipay_root_cert)?;
     ck.public_key("alipay_public_key", &c.alipay_public_key)?;
     if let (Some(key), Some(certs)) = (&private, &app_cert) {
-        let mine = spki_der(&RsaPublicKey::from(key));
-        if mine.is_none() || mine != cert_spki_der(&certs[0]) {
+        let mine = key.public_key().spki_der();
+        if cert_spki_der(&certs[0]).as_deref() != Some(mine) {
             return Err(ApiError::field(
                 "app_cert",
                 "does not certify the public key of app_private_key (a key and certificate from different apps?)",

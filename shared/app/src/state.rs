@@ -45,6 +45,8 @@ pub const PLAINTEXT_PUSH_WINDOW_SECS: i64 = 900;
 
 impl AppState {
     pub fn new(ports: Ports, fingerprints: Fingerprinter, admin: AdminAuth) -> Self {
+        // reqwest needs the process's rustls provider before it builds a client.
+        crypto::tls::install_default();
         Self {
             ports,
             fingerprints,

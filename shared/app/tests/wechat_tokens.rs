@@ -85,6 +85,7 @@ impl TokenCache for Gate {
 }
 
 fn tokens_at(base: &str, cache: Arc<dyn TokenCache>) -> Tokens {
+    crypto::tls::install_default();
     Tokens::new(
         reqwest::Client::new(),
         base.parse().expect("base"),

@@ -7,7 +7,6 @@ use crate::{line, mode};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 use wechatpay::notify::Envelope;
@@ -17,12 +16,10 @@ fn verifier() -> &'static Verifier {
     static V: OnceLock<Verifier> = OnceLock::new();
     V.get_or_init(|| {
         let v = Verifier::new();
-        let pem = crate::keys::rsa()
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap_or_else(|e| panic!("the built-in test key: {e}"));
-        v.add_public_key(WECHATPAY_KEY_ID, &pem)
-            .unwrap_or_else(|e| panic!("the built-in test key: {e}"));
+        v.insert(
+            WECHATPAY_KEY_ID.to_string(),
+            crate::keys::rsa().public_key().clone(),
+        );
         v
     })
 }
@@ -114,10 +111,10 @@ fn sign(ts: &str, nonce: &str, body: &[u8]) -> String {
     message.extend_from_slice(body);
     message.push(b'\n');
     // The platform signs bytes; the crate's signer takes text, so sign the bytes directly.
-    use rsa::pkcs1v15::SigningKey;
-    use rsa::signature::{SignatureEncoding, Signer};
-    let sig = SigningKey::<sha2::Sha256>::new(crate::keys::rsa().clone()).sign(&message);
-    base64::engine::general_purpose::STANDARD.encode(sig.to_bytes())
+    let sig = crate::keys::rsa()
+        .sign_sha256(&message)
+        .unwrap_or_else(|e| panic!("the built-in test key: {e}"));
+    base64::engine::general_purpose::STANDARD.encode(sig)
 }
 
 /// Headers of a body signed now by the test key.

@@ -1336,6 +1336,7 @@ impl Notification {
 
     /// POST it to `url` as WeChat Pay does; the HTTP status of the answer.
     pub async fn post(&self, url: &str) -> Result<u16, String> {
+        crate::install_tls_provider();
         let mut req = reqwest::Client::new().post(url).body(self.body.clone());
         for (k, v) in &self.headers {
             req = req.header(k, v);

@@ -199,7 +199,10 @@ impl WechatSim {
         Ok(Self {
             inner,
             addr,
-            http: reqwest::Client::new(),
+            http: {
+                crate::install_tls_provider();
+                reqwest::Client::new()
+            },
         })
     }
 

@@ -4,7 +4,6 @@
 
 use alipay::client::{AlipayError, Client, ClientConfig, KeyMode};
 use rsa::RsaPrivateKey;
-use rsa::pkcs8::DecodePublicKey;
 use sandbox::alipay::{AlipayKeys, AlipayMode, AlipaySim, SimApp};
 use serde_json::json;
 use std::collections::HashMap;
@@ -13,6 +12,19 @@ const APP_ID: &str = "2021000000000001";
 
 fn app_key() -> RsaPrivateKey {
     RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen")
+}
+
+/// A key as our client reads it (from the PKCS#8 PEM an operator would paste).
+fn ours(key: &RsaPrivateKey) -> alipay::PrivateKey {
+    let pem =
+        rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(key, rsa::pkcs8::LineEnding::LF).expect("pem");
+    alipay::PrivateKey::parse(&pem).expect("our key")
+}
+
+fn our_public(key: &rsa::RsaPublicKey) -> alipay::PublicKey {
+    let pem = rsa::pkcs8::EncodePublicKey::to_public_key_pem(key, rsa::pkcs8::LineEnding::LF)
+        .expect("pem");
+    alipay::PublicKey::parse(&pem).expect("our key")
 }
 
 fn complaint() -> serde_json::Value {
@@ -32,12 +44,11 @@ async fn key_mode() -> (AlipaySim, Client, RsaPrivateKey) {
         app_cert_sn: None,
     });
     sim.add_trade_complaint(complaint());
-    let alipay_key =
-        rsa::RsaPublicKey::from_public_key_pem(&sim.keys().alipay_public_key_pem()).expect("key");
+    let alipay_key = alipay::PublicKey::parse(&sim.keys().alipay_public_key_pem()).expect("key");
     let client = Client::new(ClientConfig {
         gateway: sim.gateway_url().parse().expect("url"),
         app_id: APP_ID.into(),
-        private_key: key.clone(),
+        private_key: ours(&key),
         mode: KeyMode::PublicKey(alipay_key),
     });
     (sim, client, key)
@@ -114,10 +125,10 @@ async fn certificate_mode_sns_match_the_simulators_own() {
         alipay::cert::cert_sn(alipay_cert),
         alipay::cert::public_key(alipay_cert).expect("rsa"),
     );
-    let config = |root: String, keys: HashMap<String, rsa::RsaPublicKey>| ClientConfig {
+    let config = |root: String, keys: HashMap<String, alipay::PublicKey>| ClientConfig {
         gateway: sim.gateway_url().parse().expect("url"),
         app_id: APP_ID.into(),
-        private_key: key.clone(),
+        private_key: ours(&key),
         mode: KeyMode::Certificate {
             app_cert_sn: app_cert_sn.clone(),
             alipay_root_cert_sn: root,
@@ -153,12 +164,11 @@ async fn certificate_mode_sns_match_the_simulators_own() {
 #[tokio::test]
 async fn bad_signatures_are_refused_both_ways() {
     let (sim, _, _) = key_mode().await;
-    let alipay_key =
-        rsa::RsaPublicKey::from_public_key_pem(&sim.keys().alipay_public_key_pem()).expect("key");
+    let alipay_key = alipay::PublicKey::parse(&sim.keys().alipay_public_key_pem()).expect("key");
     let stranger = Client::new(ClientConfig {
         gateway: sim.gateway_url().parse().expect("url"),
         app_id: APP_ID.into(),
-        private_key: app_key(),
+        private_key: ours(&app_key()),
         mode: KeyMode::PublicKey(alipay_key),
     });
     assert_eq!(
@@ -175,8 +185,8 @@ async fn bad_signatures_are_refused_both_ways() {
     let fooled = Client::new(ClientConfig {
         gateway: sim.gateway_url().parse().expect("url"),
         app_id: APP_ID.into(),
-        private_key: key,
-        mode: KeyMode::PublicKey(app_key().to_public_key()),
+        private_key: ours(&key),
+        mode: KeyMode::PublicKey(our_public(&app_key().to_public_key())),
     });
     assert!(fooled.tradecomplain_query("2024052100001").await.is_err());
 }

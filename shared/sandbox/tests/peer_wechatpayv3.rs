@@ -124,7 +124,8 @@ fn fields(header: &str) -> BTreeMap<String, String> {
 
 #[test]
 fn our_authorization_header_matches_the_peers() {
-    let signer = MerchantSigner::new(MCHID, SERIAL, merchant_key().clone());
+    let key = wechatpay::PrivateKey::parse(&pem(merchant_key())).expect("our key");
+    let signer = MerchantSigner::new(MCHID, SERIAL, key);
     for (method, path, body) in [
         (
             "GET",
@@ -137,13 +138,15 @@ fn our_authorization_header_matches_the_peers() {
             r#"{"complainted_mchid":"1900000201","response_content":"您好，已为您退款"}"#,
         ),
     ] {
-        let ours = signer.authorization(
-            method,
-            path,
-            1_763_800_000,
-            "593BEC0C930BF1AFEB40B4A08C8FB242",
-            body,
-        );
+        let ours = signer
+            .authorization(
+                method,
+                path,
+                1_763_800_000,
+                "593BEC0C930BF1AFEB40B4A08C8FB242",
+                body,
+            )
+            .expect("sign");
         let theirs = peer(json!({
             "op": "authorization", "path": path, "method": method, "mchid": MCHID,
             "serial_no": SERIAL, "private_key_pem": pem(merchant_key()), "body": body,

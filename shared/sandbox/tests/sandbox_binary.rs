@@ -6,7 +6,6 @@ use alipay::client::{Client, ClientConfig, KeyMode};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use serde_json::Value;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -81,7 +80,7 @@ async fn prints_working_keys_pushes_until_success_and_stops_on_sigterm() {
     let seed: Value = serde_json::from_str(&line).expect("one JSON line");
     assert_eq!(seed["app_id"], "2021000000000009");
     assert_eq!(seed["complaint_ids"], serde_json::json!(["2024052100009"]));
-    let alipay_key = rsa::RsaPublicKey::from_public_key_pem(
+    let alipay_key = alipay::PublicKey::parse(
         seed["alipay_public_key"]
             .as_str()
             .expect("alipay_public_key"),
@@ -114,7 +113,7 @@ async fn prints_working_keys_pushes_until_success_and_stops_on_sigterm() {
             .parse()
             .expect("url"),
         app_id: "2021000000000009".into(),
-        private_key: rsa::RsaPrivateKey::from_pkcs8_pem(
+        private_key: alipay::PrivateKey::parse(
             seed["app_private_key"].as_str().expect("app_private_key"),
         )
         .expect("the app's private key"),

@@ -42,6 +42,13 @@ async fn setup_with(keys: PlatformKeys, mode: KeyMode) -> Setup {
     Setup { sim, merchant_key }
 }
 
+/// The same key as our client reads it (from the PKCS#8 PEM an operator would paste).
+fn ours(key: &RsaPrivateKey) -> wechatpay::PrivateKey {
+    let pem =
+        rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(key, rsa::pkcs8::LineEnding::LF).expect("pem");
+    wechatpay::PrivateKey::parse(&pem).expect("our key")
+}
+
 fn client(s: &Setup, key: &RsaPrivateKey, public_key: bool) -> Client {
     Client::new(config(s, key, public_key, SERIAL)).expect("client")
 }
@@ -51,7 +58,7 @@ fn config(s: &Setup, key: &RsaPrivateKey, public_key: bool, serial_no: &str) -> 
         base_url: s.sim.base_url().parse().expect("url"),
         mchid: MCHID.into(),
         serial_no: serial_no.into(),
-        private_key: key.clone(),
+        private_key: ours(key),
         apiv3_key: APIV3.as_bytes().to_vec(),
         public_key: public_key.then(|| {
             (
@@ -232,7 +239,7 @@ async fn an_answer_signed_with_an_unexpected_key_is_not_trusted() {
         base_url: s.sim.base_url().parse().expect("url"),
         mchid: MCHID.into(),
         serial_no: SERIAL.into(),
-        private_key: s.merchant_key.clone(),
+        private_key: ours(&s.merchant_key),
         apiv3_key: APIV3.as_bytes().to_vec(),
         public_key: Some((s.sim.keys().pub_key_id.clone(), pem)),
         platform_certificates: vec![],

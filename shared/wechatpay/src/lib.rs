@@ -17,6 +17,9 @@ pub mod sign;
 pub mod verify;
 
 pub use client::{Client, ClientConfig};
+/// RSA keys, parsed once (PEM or bare base64; PKCS#8, PKCS#1, SubjectPublicKeyInfo,
+/// certificates).
+pub use crypto::{KeyError as KeyParseError, PrivateKey, PublicKey};
 pub use error::PlatformError;
 pub use sign::MerchantSigner;
 pub use verify::{SignedHeaders, Verifier, VerifyError};

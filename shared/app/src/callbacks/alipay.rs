@@ -14,7 +14,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use domain::account::{AlipayKeyMode, Credentials};
 use domain::job::{JobEnvelope, queues};
 use domain::ports::{Accepted, InboxError};
 use serde_json::json;
@@ -28,26 +27,6 @@ pub use alipay::notify::MAX_FORM_FIELDS;
 
 fn answer(status: StatusCode, body: &'static str) -> Response {
     (status, [("content-type", "text/plain;charset=utf-8")], body).into_response()
-}
-
-/// The key that verifies this app's messages.
-async fn alipay_key(state: &AppState, account_id: &str) -> Option<rsa::RsaPublicKey> {
-    let Ok(Some(Credentials::Alipay(c))) =
-        crate::credentials::load(&*state.ports.secrets, account_id).await
-    else {
-        return None;
-    };
-    match c.mode {
-        Some(AlipayKeyMode::Certificate) => {
-            let pem = c.alipay_cert.as_ref()?;
-            let cert = alipay::cert::certificates(pem.expose())
-                .ok()?
-                .into_iter()
-                .next()?;
-            alipay::cert::public_key(&cert).ok()
-        }
-        _ => crate::credentials::parse_rsa_public_key(c.alipay_public_key.as_ref()?.expose()),
-    }
 }
 
 #[tracing::instrument(skip_all, fields(platform = "alipay", app_id = %app_id, notify_id, msg_method))]
@@ -85,7 +64,8 @@ pub async fn receive(
         }
     };
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let Some(key) = alipay_key(&state, &account.id).await else {
+    let Some(key) = crate::credentials::alipay_verifying_key(&*state.ports.secrets, &account).await
+    else {
         tracing::error!(account_id = %account.id, "cannot verify: the app's Alipay key or certificate is not configured");
         return answer(StatusCode::SERVICE_UNAVAILABLE, "fail");
     };

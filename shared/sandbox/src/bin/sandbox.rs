@@ -65,6 +65,7 @@ struct AlipayArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    sandbox::install_tls_provider();
     match Cli::parse().command {
         Command::Alipay(args) => alipay(args).await,
     }
