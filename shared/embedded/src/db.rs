@@ -134,6 +134,10 @@ pub(crate) fn find_sqlite<'a>(
         if let Some(s) = err.downcast_ref::<rusqlite::Error>() {
             return Some(s);
         }
+        // A transparent variant's `source()` skips the error it wraps.
+        if let Some(DbError::Sqlite(s)) = err.downcast_ref::<DbError>() {
+            return Some(s);
+        }
         cur = err.source();
     }
     None
@@ -608,3 +612,6 @@ fn owner_only_files(db: &Path) -> std::io::Result<()> {
     let _ = db;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
