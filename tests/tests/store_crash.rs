@@ -202,7 +202,11 @@ async fn every_acknowledged_callback_survives_kill_9_exactly_once() {
 
     // The platform redelivers what it saw acknowledged: answered again, queued no more.
     for (id, push) in pushes.iter().filter(|(id, _)| acked.contains(id)) {
-        assert_eq!(push.post(&url_of(&server)).await, Ok(204), "redelivery of {id}");
+        assert_eq!(
+            push.post(&url_of(&server)).await,
+            Ok(204),
+            "redelivery of {id}"
+        );
     }
     let again = stored(dir.path(), &all);
     assert_eq!(again, found, "redelivery queued something new");

@@ -112,6 +112,9 @@ struct Request {
     _slot: OwnedSemaphorePermit,
 }
 
+/// Answers a caller with its batch's commit (`Err`: not committed).
+type AnswerFn = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
+
 /// What running one request gave.
 struct Ran {
     /// The request succeeded: keep its changes.
@@ -119,7 +122,7 @@ struct Ran {
     /// Its error means the database cannot write (the health check reports it).
     failure: Option<&'static str>,
     /// Answer the caller with the commit's outcome (`Err`: the batch was not committed).
-    answer: Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>,
+    answer: AnswerFn,
 }
 
 /// An adapter's error type as the database sees it: the SQLite error inside, if any (so a
@@ -166,7 +169,9 @@ fn write_failure(e: &rusqlite::Error) -> Option<&'static str> {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("path", &self.shared.path).finish()
+        f.debug_struct("Db")
+            .field("path", &self.shared.path)
+            .finish()
     }
 }
 
@@ -392,9 +397,7 @@ impl Db {
         lock(&self.shared.writer)
             .send(Request { job, _slot: slot })
             .map_err(|_| E::from(DbError::WriterGone))?;
-        answer_rx
-            .await
-            .map_err(|_| E::from(DbError::WriterGone))?
+        answer_rx.await.map_err(|_| E::from(DbError::WriterGone))?
     }
 
     /// The newest write's outcome (None before the first write).
@@ -486,10 +489,10 @@ fn writer_loop(
         if outcome.changed {
             let _ = checkpoint.send(());
         }
-        if let Some(shared) = shared.upgrade() {
-            if outcome.failure.is_some() || outcome.changed {
-                shared.note_write(outcome.failure);
-            }
+        if let Some(shared) = shared.upgrade()
+            && (outcome.failure.is_some() || outcome.changed)
+        {
+            shared.note_write(outcome.failure);
         }
         outcome.answer_all();
     }

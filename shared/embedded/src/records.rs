@@ -93,17 +93,16 @@ fn write_row(tx: &Connection, item: &Item, version: u64) -> Result<(), E> {
            gsi2sk = excluded.gsi2sk, expires_at = excluded.expires_at",
     )?
     .execute(params![
-            item.pk,
-            item.sk,
-            version as i64,
-            data,
-            item.gsi1.as_ref().map(|k| &k.pk),
-            item.gsi1.as_ref().map(|k| &k.sk),
-            item.gsi2.as_ref().map(|k| &k.pk),
-            item.gsi2.as_ref().map(|k| &k.sk),
-            item.expires_at,
-        ],
-    )?;
+        item.pk,
+        item.sk,
+        version as i64,
+        data,
+        item.gsi1.as_ref().map(|k| &k.pk),
+        item.gsi1.as_ref().map(|k| &k.sk),
+        item.gsi2.as_ref().map(|k| &k.pk),
+        item.gsi2.as_ref().map(|k| &k.sk),
+        item.expires_at,
+    ])?;
     Ok(())
 }
 
@@ -413,7 +412,8 @@ impl RecordStore for SqliteRecordStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.db
             .read(|conn| {
-                conn.prepare_cached("SELECT 1 FROM records LIMIT 1")?.exists([])?;
+                conn.prepare_cached("SELECT 1 FROM records LIMIT 1")?
+                    .exists([])?;
                 Ok::<_, E>(())
             })
             .await

@@ -55,7 +55,10 @@ async fn submit<F: Future + Unpin>(fut: &mut F) {
 type Answer = Pin<Box<dyn Future<Output = Result<(), DbError>> + Send>>;
 
 /// A request that writes `key`, then holds the writer (inside its transaction) until released.
-fn hold_writer(db: &Db, key: &str) -> (Answer, tokio::sync::oneshot::Receiver<()>, mpsc::Sender<()>) {
+fn hold_writer(
+    db: &Db,
+    key: &str,
+) -> (Answer, tokio::sync::oneshot::Receiver<()>, mpsc::Sender<()>) {
     let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let (db, key) = (db.clone(), key.to_string());
@@ -106,13 +109,22 @@ async fn a_failing_request_in_a_batch_does_not_undo_its_neighbours() {
     release.send(()).expect("release");
 
     finishes(gate).await.expect("join").expect("gate committed");
-    finishes(before).await.expect("its neighbour's failure is not its own");
-    let err = finishes(failing).await.expect_err("the failing request fails");
+    finishes(before)
+        .await
+        .expect("its neighbour's failure is not its own");
+    let err = finishes(failing)
+        .await
+        .expect_err("the failing request fails");
     assert!(
-        matches!(err.sqlite_cause().and_then(|e| e.sqlite_error_code()), Some(ErrorCode::ConstraintViolation)),
+        matches!(
+            err.sqlite_cause().and_then(|e| e.sqlite_error_code()),
+            Some(ErrorCode::ConstraintViolation)
+        ),
         "its own error, not the batch's: {err:?}"
     );
-    finishes(after).await.expect("its neighbour's failure is not its own");
+    finishes(after)
+        .await
+        .expect("its neighbour's failure is not its own");
     assert_eq!(keys(&db).await, ["after", "before", "gate"]);
 }
 
@@ -123,7 +135,9 @@ async fn a_read_completes_while_a_write_transaction_is_open() {
     insert(&db, "committed").await.expect("insert");
     let (gate, entered, release) = hold_writer(&db, "uncommitted");
     let gate = tokio::spawn(gate);
-    finishes(entered).await.expect("the writer is inside its transaction");
+    finishes(entered)
+        .await
+        .expect("the writer is inside its transaction");
 
     // The writer is held with its transaction open; a read still completes and sees only
     // what was committed.
@@ -170,7 +184,11 @@ async fn a_commit_that_fails_fails_every_request_of_the_batch() {
     let dangling = finishes(dangling).await;
     assert!(matches!(plain, Err(DbError::Commit(_))), "{plain:?}");
     assert!(matches!(dangling, Err(DbError::Commit(_))), "{dangling:?}");
-    assert_eq!(keys(&db).await, ["gate"], "nothing of the failed batch is kept");
+    assert_eq!(
+        keys(&db).await,
+        ["gate"],
+        "nothing of the failed batch is kept"
+    );
     // The writer goes on.
     insert(&db, "later").await.expect("a later write");
     assert_eq!(keys(&db).await, ["gate", "later"]);
