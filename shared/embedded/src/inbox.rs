@@ -1,5 +1,6 @@
-//! The Inbox port in one SQLite transaction: the dedupe record and the queued job commit
-//! together or not at all.
+//! The Inbox port in one SQLite write (a savepoint of the writer's group commit): the dedupe
+//! record and the queued job commit together or not at all, and the caller is answered only
+//! once that commit is durable.
 
 use crate::db::{Db, DbError};
 use crate::now_ms;
@@ -62,26 +63,26 @@ impl Inbox for SqliteInbox {
         let (queue, job) = (queue.to_string(), job.to_string());
         let out = self
             .db
-            .run(move |conn| {
-                let tx = conn.transaction()?;
+            .write(move |conn| {
+                // The writer runs this inside its own savepoint of a group-committed
+                // transaction: the record and the job commit together or not at all.
                 let now = now_ms();
                 let now_s = now / 1000;
                 // Insert, or take over an expired entry; otherwise it is a duplicate.
-                let changed = tx.execute(
+                let changed = conn.prepare_cached(
                     "INSERT INTO records (pk, sk, version, data, expires_at) VALUES (?1, ?2, 1, ?3, ?4)
                      ON CONFLICT (pk, sk) DO UPDATE SET version = 1, data = excluded.data,
                         expires_at = excluded.expires_at
                      WHERE records.expires_at IS NOT NULL AND records.expires_at <= ?5",
-                    params![pk, sk, data, now_s + INBOX_RETENTION_SECONDS, now_s],
-                )?;
+                )?
+                .execute(params![pk, sk, data, now_s + INBOX_RETENTION_SECONDS, now_s])?;
                 if changed == 0 {
                     return Ok::<_, Ie>(Accepted::Duplicate);
                 }
-                tx.execute(
+                conn.prepare_cached(
                     "INSERT INTO queue_messages (id, queue, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                    params![uuid::Uuid::now_v7().to_string(), queue, job, now],
-                )?;
-                tx.commit()?;
+                )?
+                .execute(params![uuid::Uuid::now_v7().to_string(), queue, job, now])?;
                 Ok(Accepted::Queued)
             })
             .await

@@ -1,5 +1,8 @@
 //! Embedded adapters for the ports: one SQLite file (records, queue, secrets) and a folder of
-//! blobs. Durable across `kill -9`: WAL with `synchronous=FULL`.
+//! blobs. Durable across `kill -9`: WAL with `synchronous=FULL`, and a caller is answered only
+//! after the commit holding its write. Reads run on a pool of read-only connections beside one
+//! writer thread that group-commits waiting writes (see [`Db`]), so a slow admin read never
+//! holds up a callback's acknowledgement.
 
 mod blobs;
 mod db;

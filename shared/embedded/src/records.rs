@@ -6,7 +6,7 @@ use base64::Engine;
 use domain::ports::{
     Index, IndexKey, Item, Page, Query, RecordStore, SkCondition, StoreError, Write,
 };
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// Records in the `records` table, keyed like a DynamoDB single table.
 #[derive(Debug, Clone)]
@@ -73,37 +73,36 @@ fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
 }
 
 /// Current (unexpired) version of a key, if any.
-fn current_version(tx: &Transaction<'_>, pk: &str, sk: &str) -> rusqlite::Result<Option<u64>> {
-    tx.query_row(
+fn current_version(tx: &Connection, pk: &str, sk: &str) -> rusqlite::Result<Option<u64>> {
+    tx.prepare_cached(
         "SELECT version FROM records WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
-        params![pk, sk, now_s()],
-        |r| r.get::<_, i64>(0),
-    )
+    )?
+    .query_row(params![pk, sk, now_s()], |r| r.get::<_, i64>(0))
     .optional()
     .map(|v| v.map(|v| v as u64))
 }
 
-fn write_row(tx: &Transaction<'_>, item: &Item, version: u64) -> Result<(), E> {
+fn write_row(tx: &Connection, item: &Item, version: u64) -> Result<(), E> {
     let data = serde_json::to_string(&item.data)
         .map_err(|e| StoreError::Invalid(format!("data is not serialisable: {e}")))?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO records (pk, sk, version, data, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (pk, sk) DO UPDATE SET version = excluded.version, data = excluded.data,
            gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk, gsi2pk = excluded.gsi2pk,
            gsi2sk = excluded.gsi2sk, expires_at = excluded.expires_at",
-        params![
-            item.pk,
-            item.sk,
-            version as i64,
-            data,
-            item.gsi1.as_ref().map(|k| &k.pk),
-            item.gsi1.as_ref().map(|k| &k.sk),
-            item.gsi2.as_ref().map(|k| &k.pk),
-            item.gsi2.as_ref().map(|k| &k.sk),
-            item.expires_at,
-        ],
-    )?;
+    )?
+    .execute(params![
+        item.pk,
+        item.sk,
+        version as i64,
+        data,
+        item.gsi1.as_ref().map(|k| &k.pk),
+        item.gsi1.as_ref().map(|k| &k.sk),
+        item.gsi2.as_ref().map(|k| &k.pk),
+        item.gsi2.as_ref().map(|k| &k.sk),
+        item.expires_at,
+    ])?;
     Ok(())
 }
 
@@ -114,9 +113,9 @@ fn validate(item: &Item) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Apply one write inside a transaction; returns the written item's new version (0 for
+/// Apply one write inside the writer's transaction (its savepoint); returns the written item's new version (0 for
 /// deletes and checks).
-fn apply(tx: &Transaction<'_>, write: &Write) -> Result<u64, E> {
+fn apply(tx: &Connection, write: &Write) -> Result<u64, E> {
     match write {
         Write::Create(item) => {
             validate(item)?;
@@ -283,7 +282,7 @@ fn run_query(conn: &rusqlite::Connection, q: &Query) -> Result<Page, E> {
         " ORDER BY {skcol} {dir}, pk {dir}, sk {dir} LIMIT ?{}",
         args.len()
     ));
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut items = stmt
         .query_map(rusqlite::params_from_iter(args), row_to_item)?
         .collect::<Result<Vec<_>, _>>()?;
@@ -297,13 +296,11 @@ fn run_query(conn: &rusqlite::Connection, q: &Query) -> Result<Page, E> {
 }
 
 impl SqliteRecordStore {
-    /// One write in its own transaction; the written item (none for deletes and checks).
+    /// One write in its own savepoint; the written item (none for deletes and checks).
     async fn write_one(&self, write: Write) -> Result<Option<Item>, StoreError> {
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction()?;
-                let version = apply(&tx, &write)?;
-                tx.commit()?;
+            .write(move |conn| {
+                let version = apply(conn, &write)?;
                 Ok::<_, E>(match write {
                     Write::Create(mut item)
                     | Write::Put(mut item)
@@ -330,15 +327,12 @@ impl RecordStore for SqliteRecordStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let (pk, sk) = (pk.to_string(), sk.to_string());
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 Ok::<_, E>(
-                    conn.query_row(
-                        &format!(
-                            "SELECT {COLUMNS} FROM records WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
-                        ),
-                        params![pk, sk, now_s()],
-                        row_to_item,
-                    )
+                    conn.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM records WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
+                    ))?
+                    .query_row(params![pk, sk, now_s()], row_to_item)
                     .optional()?,
                 )
             })
@@ -387,10 +381,10 @@ impl RecordStore for SqliteRecordStore {
             ));
         }
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction()?;
+            .write(move |conn| {
+                // All or nothing: an error rolls back this request's savepoint.
                 for (index, write) in writes.iter().enumerate() {
-                    if let Err(E(e)) = apply(&tx, write) {
+                    if let Err(E(e)) = apply(conn, write) {
                         return Err(E(match e {
                             StoreError::Unavailable(_) | StoreError::Invalid(_) => e,
                             other => StoreError::TransactionConflict {
@@ -400,7 +394,6 @@ impl RecordStore for SqliteRecordStore {
                         }));
                     }
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -410,15 +403,17 @@ impl RecordStore for SqliteRecordStore {
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         let q = query.clone();
         self.db
-            .run(move |conn| run_query(conn, &q))
+            .read(move |conn| run_query(conn, &q))
             .await
             .map_err(|e| e.0)
     }
 
+    /// Constant work: one row looked up, never a count of the table.
     async fn ping(&self) -> Result<(), StoreError> {
         self.db
-            .run(|conn| {
-                conn.query_row("SELECT count(*) FROM records LIMIT 1", [], |_| Ok(()))?;
+            .read(|conn| {
+                conn.prepare_cached("SELECT 1 FROM records LIMIT 1")?
+                    .exists([])?;
                 Ok::<_, E>(())
             })
             .await

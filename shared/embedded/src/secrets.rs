@@ -167,7 +167,7 @@ impl SecretStore for SqliteSecretStore {
         let n = name.to_string();
         let row = self
             .db
-            .run(move |conn| {
+            .read(move |conn| {
                 Ok::<_, Se>(
                     conn.query_row(
                         "SELECT nonce, ciphertext FROM secrets WHERE name = ?1",
@@ -216,7 +216,7 @@ impl SecretStore for SqliteSecretStore {
             .map_err(|_| SecretError::Undecryptable(name.to_string()))?;
         let n = name.to_string();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT INTO secrets (name, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (name) DO UPDATE SET nonce = excluded.nonce,
@@ -233,7 +233,7 @@ impl SecretStore for SqliteSecretStore {
         Self::check(name)?;
         let n = name.to_string();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM secrets WHERE name = ?1", params![n])?;
                 Ok::<_, Se>(())
             })
