@@ -63,10 +63,18 @@ impl AppState {
         }
     }
 
-    /// Every write of an account (create, update, enable or disable, delete, credentials)
-    /// calls this after it succeeded: what this process cached about the account (its
-    /// callback lookup, its credentials, its WeChat Pay client) is dropped at once.
+    /// Every write of an account (create, update, enable or disable, credentials) calls this
+    /// with the account as written, after the write succeeded: its callback lookup and cached
+    /// credentials are dropped at once in this process, and its WeChat Pay client unless it
+    /// was built from exactly these settings and credentials.
     pub fn account_changed(&self, account: &domain::account::Account) {
+        self.accounts.invalidate(account);
+        self.wechatpay.forget_unless_built_from(account);
+    }
+
+    /// The account was deleted, or its stored secret was just replaced: drop everything this
+    /// process cached about it, its WeChat Pay client included.
+    pub fn forget_account(&self, account: &domain::account::Account) {
         self.accounts.invalidate(account);
         self.wechatpay.forget(&account.id);
     }

@@ -634,7 +634,7 @@ pub async fn delete_account(
     let (account, version) = visible_account(&state, &caller, &id).await?;
     let records = &*state.ports.records;
     AccountRepo::new(records).delete(&account, version).await?;
-    state.account_changed(&account);
+    state.forget_account(&account);
     // The account is gone (and its platform id free); now its dependants and secrets.
     let subs = SubMerchantRepo::new(records);
     let notify = NotificationRepo::new(records);
@@ -699,7 +699,7 @@ pub async fn put_credentials(
     store_credentials(&state, &id, &bundle).await?;
     // The secret has changed: whatever was built from the old one goes now, whether or not
     // the record update below succeeds.
-    state.account_changed(&account);
+    state.forget_account(&account);
     let repo = AccountRepo::new(&*state.ports.records);
     for _ in 0..5 {
         let (mut account, version) = visible_account(&state, &caller, &id).await?;

@@ -98,7 +98,19 @@ impl Clients {
         Ok(client)
     }
 
-    /// Drop the account's client (its account or credentials changed, or it was deleted).
+    /// Drop the account's client unless it was built from this account's settings and
+    /// credential status.
+    pub fn forget_unless_built_from(&self, account: &Account) {
+        let mut by_account = self.by_account.lock().unwrap_or_else(|e| e.into_inner());
+        if by_account
+            .get(&account.id)
+            .is_some_and(|(built, _)| !built.matches(account))
+        {
+            by_account.remove(&account.id);
+        }
+    }
+
+    /// Drop the account's client (it was deleted, or its secret was replaced).
     pub fn forget(&self, account_id: &str) {
         self.by_account
             .lock()
