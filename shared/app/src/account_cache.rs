@@ -99,10 +99,7 @@ impl AccountCache {
         let generation = {
             let inner = self.lock();
             let now = Instant::now();
-            if let Some(e) = inner
-                .accounts
-                .get(family)
-                .and_then(|m| m.get(platform_id))
+            if let Some(e) = inner.accounts.get(family).and_then(|m| m.get(platform_id))
                 && self.fresh(e.at, now)
             {
                 return Ok(Some(e.value.clone()));

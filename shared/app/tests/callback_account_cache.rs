@@ -53,7 +53,9 @@ fn push(sim: &WechatPaySim, apiv3: &str, n: u32) -> Notification {
 }
 
 async fn deliver(h: &Harness, n: &Notification) -> StatusCode {
-    h.post_with_headers(PATH, &n.headers, n.body.clone()).await.0
+    h.post_with_headers(PATH, &n.headers, n.body.clone())
+        .await
+        .0
 }
 
 #[tokio::test]
@@ -215,7 +217,10 @@ async fn a_wechatpay_client_is_rebuilt_when_what_it_was_built_from_changes() {
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let second = client_of(&h).await;
-    assert!(!Arc::ptr_eq(&first, &second), "client built for the old host");
+    assert!(
+        !Arc::ptr_eq(&first, &second),
+        "client built for the old host"
+    );
     // Unrelated changes keep it.
     let (s, _) = h
         .admin(

@@ -201,7 +201,9 @@ pub async fn component_by_appid(
     else {
         return Ok(None);
     };
-    component_of(state, Account::clone(&account)).await.map(Some)
+    component_of(state, Account::clone(&account))
+        .await
+        .map(Some)
 }
 
 async fn component_of(state: &AppState, account: Account) -> Result<ComponentAccount, String> {
