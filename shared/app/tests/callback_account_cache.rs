@@ -250,3 +250,99 @@ async fn a_cache_that_keeps_nothing_reads_the_store_every_time() {
         assert_eq!(log.take()[0], "records.get PLATFORM");
     }
 }
+
+#[tokio::test]
+async fn a_mini_program_push_reads_its_token_once_and_an_opt_out_of_plaintext_is_seen_at_once() {
+    use sandbox::wxapi::{PushConfig, PushFormat, PushMode, seal};
+    const APPID: &str = "wx1111111111111111";
+    const TOKEN: &str = "miniToken123";
+    const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    let log = CallLog::default();
+    let h = harness_over(None, |p| counted(p, &log));
+    let id = h
+        .create(json!({"kind": "wxmini_app", "name": "Mini",
+            "settings": {"appid": APPID, "mode": "manual", "allow_plaintext": true},
+            "credentials": {"secret": "mini-secret-0123456789", "token": TOKEN,
+                "encoding_aes_key": AES_KEY}}))
+        .await;
+    let cfg = |mode| PushConfig {
+        token: TOKEN.into(),
+        encoding_aes_key: AES_KEY.into(),
+        mode,
+        format: PushFormat::Xml,
+        url: String::new(),
+    };
+    let msg = |n: u64| {
+        json!({"ToUserName": "gh_x", "FromUserName": "system", "CreateTime": 1_700_000_000,
+            "MsgType": "event", "Event": "complaint_callback",
+            "BussiCallBackInfo": {"appid": APPID, "complaint_order_id": n, "status": 201}})
+    };
+    let post = |mode, n| {
+        let (q, body) = seal(&cfg(mode), APPID, &msg(n)).expect("seal");
+        let h = &h;
+        async move {
+            h.raw(
+                Method::POST,
+                &format!("/callbacks/wxmini/{APPID}?{q}"),
+                None,
+                Some(body),
+                "text/xml",
+            )
+            .await
+            .0
+        }
+    };
+    log.take();
+    assert_eq!(post(PushMode::Safe, 920_001).await, StatusCode::OK);
+    assert_eq!(
+        log.take(),
+        [
+            "records.get PLATFORM".to_string(),
+            format!("secrets.get accounts/{id}/credentials"),
+            "inbox.accept events".to_string(),
+        ]
+    );
+    assert_eq!(post(PushMode::Safe, 920_002).await, StatusCode::OK);
+    assert_eq!(log.take(), ["inbox.accept events"]);
+    assert_eq!(post(PushMode::Plain, 920_003).await, StatusCode::OK);
+    let (s, b) = h
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{id}"),
+            Some(json!({"settings": {"allow_plaintext": false}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        post(PushMode::Plain, 920_004).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(post(PushMode::Safe, 920_005).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_account_whose_lookup_record_has_no_copy_is_still_found() {
+    // Lookup records written before they carried the account: found with a second read.
+    let h = harness();
+    let sim = simulator().await;
+    let id = h.create(account_body(&sim)).await;
+    let records = &*h.state.ports.records;
+    records
+        .put(domain::ports::Item::new(
+            format!("PLATFORM#wechatpay#{MCHID}"),
+            "ACCOUNT",
+            json!({"account_id": id}),
+        ))
+        .await
+        .expect("put");
+    let found = app::repo::AccountRepo::new(records)
+        .find_by_platform_id("wechatpay", MCHID)
+        .await
+        .expect("lookup")
+        .expect("account");
+    assert_eq!(found.id, id);
+    assert_eq!(
+        deliver(&h, &push(&sim, APIV3, 1)).await,
+        StatusCode::NO_CONTENT
+    );
+}
