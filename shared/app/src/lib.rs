@@ -3,6 +3,7 @@
 //! tracing set-up. Use-cases take their ports as parameters; only the composition roots in
 //! `functions/` choose adapters.
 
+pub mod account_cache;
 pub mod admin;
 pub mod auth;
 pub mod callbacks;

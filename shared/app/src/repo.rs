@@ -3,7 +3,7 @@
 //! | record | pk | sk | gsi1 | gsi2 |
 //! |---|---|---|---|---|
 //! | account | `ACCOUNT#{id}` | `META` | `ACCOUNTS` / `{created}#{id}` | `ACCOUNTS#{kind}` / `{created}#{id}` |
-//! | platform id → account | `PLATFORM#{family}#{platform_id}` | `ACCOUNT` | | |
+//! | platform id → account (and a copy of it) | `PLATFORM#{family}#{platform_id}` | `ACCOUNT` | | |
 //! | sub-merchant | `ACCOUNT#{id}` | `SUB#{sub_mchid}` | | |
 //! | notification settings | `ACCOUNT#{id}` | `NOTIFY` or `NOTIFY#SUB#{sub_mchid}` | | |
 //! | token | `TOKEN#{id}` | `META` | `TOKENS` / `{created}#{id}` | |
@@ -159,14 +159,20 @@ impl<'a> AccountRepo<'a> {
         )
     }
 
+    /// The platform id's record: the account's id and a copy of the account, written in the
+    /// same transaction as the account itself, so a callback finds its account in one read.
+    fn lookup(account: &Account) -> Result<Item, RepoError> {
+        Ok(Item::new(
+            keys::platform(account.kind().callback_family(), account.platform_id()),
+            keys::PLATFORM_SK,
+            json!({ "account_id": account.id, "account": encode(account)? }),
+        ))
+    }
+
     /// Create the account and claim its platform id in one transaction.
     pub async fn create(&self, account: &Account) -> Result<(), RepoError> {
         let family = account.kind().callback_family();
-        let lookup = Item::new(
-            keys::platform(family, account.platform_id()),
-            keys::PLATFORM_SK,
-            json!({ "account_id": account.id }),
-        );
+        let lookup = Self::lookup(account)?;
         match self
             .store
             .transact(vec![
@@ -192,31 +198,62 @@ impl<'a> AccountRepo<'a> {
         }
     }
 
-    /// The account a callback path names (`/callbacks/{family}/{platform_id}`).
+    /// The account a callback path names (`/callbacks/{family}/{platform_id}`): one read of
+    /// the platform id's record, which carries a copy of the account. A record written before
+    /// the copy was kept there (it is added by the account's next change) costs a second read.
     pub async fn find_by_platform_id(
         &self,
         family: &str,
         platform_id: &str,
     ) -> Result<Option<Account>, RepoError> {
-        let Some(item) = self
+        let Some(mut item) = self
             .store
             .get(&keys::platform(family, platform_id), keys::PLATFORM_SK)
             .await?
         else {
             return Ok(None);
         };
+        if let Some(copy) = item.data.get_mut("account").map(serde_json::Value::take) {
+            return serde_json::from_value(copy)
+                .map(Some)
+                .map_err(|source| RepoError::Corrupt {
+                    pk: item.pk,
+                    sk: item.sk,
+                    source,
+                });
+        }
         let Some(id) = item.data.get("account_id").and_then(|v| v.as_str()) else {
             return Ok(None);
         };
         Ok(self.get(id).await?.map(|(a, _)| a))
     }
 
+    /// Replace the account if its version is `expected_version` (a `VersionConflict` if not),
+    /// and its copy on the platform id's record with it, in one transaction. The new version.
     pub async fn update(&self, account: &Account, expected_version: u64) -> Result<u64, RepoError> {
-        Ok(self
+        let item = Self::item(account)?;
+        let (pk, sk) = (item.pk.clone(), item.sk.clone());
+        match self
             .store
-            .update(Self::item(account)?, expected_version)
-            .await?
-            .version)
+            .transact(vec![
+                Write::Update {
+                    item,
+                    expected_version,
+                },
+                Write::Put(Self::lookup(account)?),
+            ])
+            .await
+        {
+            Ok(()) => Ok(expected_version + 1),
+            Err(StoreError::TransactionConflict { index: 0, .. }) => {
+                Err(RepoError::Store(StoreError::VersionConflict {
+                    pk,
+                    sk,
+                    expected: expected_version,
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn list(

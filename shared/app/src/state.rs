@@ -38,6 +38,9 @@ pub struct AppState {
     pub plaintext_push_window_secs: i64,
     /// The health check's last result (it probes the store at most every few seconds).
     pub health: Arc<crate::health::Health>,
+    /// The accounts callbacks name and their credentials, cached briefly (see
+    /// [`crate::account_cache`]); [`AppState::account_changed`] keeps it true in this process.
+    pub accounts: Arc<crate::account_cache::AccountCache>,
 }
 
 /// The default of [`AppState::plaintext_push_window_secs`]: 15 minutes.
@@ -58,7 +61,24 @@ impl AppState {
             notifier: Default::default(),
             plaintext_push_window_secs: PLAINTEXT_PUSH_WINDOW_SECS,
             health: Arc::default(),
+            accounts: Arc::default(),
         }
+    }
+
+    /// Every write of an account (create, update, enable or disable, credentials) calls this
+    /// with the account as written, after the write succeeded: its callback lookup and cached
+    /// credentials are dropped at once in this process, and its WeChat Pay client unless it
+    /// was built from exactly these settings and credentials.
+    pub fn account_changed(&self, account: &domain::account::Account) {
+        self.accounts.invalidate(account);
+        self.wechatpay.forget_unless_built_from(account);
+    }
+
+    /// The account was deleted, or its stored secret was just replaced: drop everything this
+    /// process cached about it, its WeChat Pay client included.
+    pub fn forget_account(&self, account: &domain::account::Account) {
+        self.accounts.invalidate(account);
+        self.wechatpay.forget(&account.id);
     }
 
     /// The plaintext push window (seconds, at least 1); `None` keeps the default.

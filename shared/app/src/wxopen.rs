@@ -221,7 +221,10 @@ pub async fn onboard(
                 a.updated_at = now;
                 a.credentials = crate::admin::accounts::empty_status(a.kind(), &a.settings);
                 match repo.update(&a, version).await {
-                    Ok(_) => break a,
+                    Ok(_) => {
+                        state.account_changed(&a);
+                        break a;
+                    }
                     Err(e) if e.is_conflict() => continue,
                     Err(e) => return Err(store(e)),
                 }
@@ -252,7 +255,10 @@ pub async fn onboard(
                     updated_at: now,
                 };
                 match repo.create(&a).await {
-                    Ok(()) => break a,
+                    Ok(()) => {
+                        state.account_changed(&a);
+                        break a;
+                    }
                     Err(e) if e.is_conflict() => continue,
                     Err(e) => return Err(store(e)),
                 }
@@ -326,6 +332,7 @@ pub async fn deauthorize(
         a.updated_at = state.ports.clock.now();
         match repo.update(&a, version).await {
             Ok(_) => {
+                state.account_changed(&a);
                 tracing::warn!(account_id = %a.id, %appid, "mini program withdrew its authorisation: account disabled");
                 return Ok(());
             }

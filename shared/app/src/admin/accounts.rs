@@ -428,6 +428,9 @@ pub async fn create_account(
         }
         return Err(e.into());
     }
+    // Nothing of it can be cached yet, but an earlier account under the same platform id may
+    // have been.
+    state.account_changed(&account);
     tracing::info!(account_id = %id, kind = %account.kind(), "account created");
     Ok((StatusCode::CREATED, Json(account)))
 }
@@ -603,6 +606,7 @@ pub async fn patch_account(
         account.updated_at = state.ports.clock.now();
         match repo.update(&account, version).await {
             Ok(_) => {
+                state.account_changed(&account);
                 tracing::info!(enabled = account.enabled, "account changed");
                 return Ok(Json(account));
             }
@@ -630,6 +634,7 @@ pub async fn delete_account(
     let (account, version) = visible_account(&state, &caller, &id).await?;
     let records = &*state.ports.records;
     AccountRepo::new(records).delete(&account, version).await?;
+    state.forget_account(&account);
     // The account is gone (and its platform id free); now its dependants and secrets.
     let subs = SubMerchantRepo::new(records);
     let notify = NotificationRepo::new(records);
@@ -692,6 +697,9 @@ pub async fn put_credentials(
     let (bundle, status) =
         credentials::apply(account.kind(), existing, body, &state.fingerprints, now)?;
     store_credentials(&state, &id, &bundle).await?;
+    // The secret has changed: whatever was built from the old one goes now, whether or not
+    // the record update below succeeds.
+    state.forget_account(&account);
     let repo = AccountRepo::new(&*state.ports.records);
     for _ in 0..5 {
         let (mut account, version) = visible_account(&state, &caller, &id).await?;
@@ -699,6 +707,7 @@ pub async fn put_credentials(
         account.updated_at = now;
         match repo.update(&account, version).await {
             Ok(_) => {
+                state.account_changed(&account);
                 tracing::info!(complete = status.complete, "credentials updated");
                 return Ok(Json(status));
             }

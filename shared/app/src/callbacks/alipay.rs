@@ -8,7 +8,6 @@
 //! `fail` for an unknown app; 503 when the inbox is unavailable. Unknown message methods are
 //! acknowledged and logged, not queued.
 
-use crate::repo::AccountRepo;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -42,8 +41,9 @@ pub async fn receive(
             return answer(StatusCode::BAD_REQUEST, "fail");
         }
     };
-    let account = match AccountRepo::new(&*state.ports.records)
-        .find_by_platform_id("alipay", &app_id)
+    let account = match state
+        .accounts
+        .find(&*state.ports.records, "alipay", &app_id)
         .await
     {
         Ok(Some(a)) => a,

@@ -5,7 +5,6 @@
 //! stale timestamp; 400 for a malformed body or one that cannot be decrypted; 404 for an
 //! unknown mchid; 503 when the inbox is unavailable (WeChat Pay retries).
 
-use crate::repo::AccountRepo;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -53,8 +52,9 @@ pub async fn receive(
         "refunds" => (jobs::REFUND, "REFUND."),
         _ => return fail(StatusCode::NOT_FOUND, "no such callback"),
     };
-    let account = match AccountRepo::new(&*state.ports.records)
-        .find_by_platform_id("wechatpay", &mchid)
+    let account = match state
+        .accounts
+        .find(&*state.ports.records, "wechatpay", &mchid)
         .await
     {
         Ok(Some(a)) => a,

@@ -21,7 +21,6 @@
 //! 503 store or queue unavailable.
 
 use crate::platforms::wechat::{component_by_appid, tokens};
-use crate::repo::AccountRepo;
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -30,6 +29,7 @@ use domain::account::{Account, AccountSettings, Credentials, WxminiMode};
 use domain::job::{JobEnvelope, queues};
 use domain::ports::{Accepted, InboxError};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use wechat::crypt::{Crypto, Opened, Plaintext, PushError, PushQuery};
 use wechat::xml;
 
@@ -121,9 +121,10 @@ fn unavailable(e: &(dyn std::error::Error + 'static)) -> Response {
 }
 
 /// A manual mini program's push crypto.
-async fn manual(state: &AppState, appid: &str) -> Result<(Account, Crypto), Response> {
-    let account = match AccountRepo::new(&*state.ports.records)
-        .find_by_platform_id("wxmini", appid)
+async fn manual(state: &AppState, appid: &str) -> Result<(Arc<Account>, Crypto), Response> {
+    let account = match state
+        .accounts
+        .find(&*state.ports.records, "wxmini", appid)
         .await
     {
         Ok(Some(a)) => a,
@@ -137,7 +138,11 @@ async fn manual(state: &AppState, appid: &str) -> Result<(Account, Crypto), Resp
         tracing::warn!("push on the manual path for an authorised mini program");
         return Err(answer(StatusCode::NOT_FOUND, "fail"));
     }
-    let creds = match crate::credentials::load(&*state.ports.secrets, &account.id).await {
+    let bundle = state
+        .accounts
+        .credentials(&*state.ports.secrets, &account)
+        .await;
+    let creds = match bundle.as_ref().map(|b| b.as_deref()) {
         Ok(Some(Credentials::WechatApp(c))) => c,
         Ok(_) => {
             tracing::error!(account_id = %account.id, "cannot verify: the mini program's Token is not set");
@@ -262,8 +267,9 @@ pub async fn receive_authorised(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let account = match AccountRepo::new(&*state.ports.records)
-        .find_by_platform_id("wxmini", &appid)
+    let account = match state
+        .accounts
+        .find(&*state.ports.records, "wxmini", &appid)
         .await
     {
         Ok(Some(a))

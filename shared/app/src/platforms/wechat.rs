@@ -192,23 +192,29 @@ pub async fn component_by_appid(
     state: &AppState,
     component_appid: &str,
 ) -> Result<Option<ComponentAccount>, String> {
-    let Some(account) = AccountRepo::new(&*state.ports.records)
-        .find_by_platform_id("wxopen", component_appid)
+    // A callback path: the cached lookup (see crate::account_cache).
+    let Some(account) = state
+        .accounts
+        .find(&*state.ports.records, "wxopen", component_appid)
         .await
         .map_err(|e| e.to_string())?
     else {
         return Ok(None);
     };
-    component_of(state, account).await.map(Some)
+    component_of(state, Account::clone(&account))
+        .await
+        .map(Some)
 }
 
 async fn component_of(state: &AppState, account: Account) -> Result<ComponentAccount, String> {
     let AccountSettings::WxopenComponent(s) = &account.settings else {
         return Err(format!("{} is not a wxopen_component account", account.id));
     };
-    let Ok(Some(Credentials::WechatApp(c))) =
-        crate::credentials::load(&*state.ports.secrets, &account.id).await
-    else {
+    let bundle = state
+        .accounts
+        .credentials(&*state.ports.secrets, &account)
+        .await;
+    let Ok(Some(Credentials::WechatApp(c))) = bundle.as_ref().map(|b| b.as_deref()) else {
         return Err(format!(
             "third-party platform {}: credentials are not set",
             s.component_appid

@@ -1,16 +1,57 @@
 //! WeChat Pay clients per merchant, built from the account and its credentials and kept while
-//! the credentials are unchanged.
+//! what they were built from is unchanged (the settings they use and the credentials).
 
 use crate::ApiError;
 use crate::credentials::parse_rsa_private_key;
-use chrono::{DateTime, Utc};
-use domain::account::{Account, AccountSettings, Credentials};
+use domain::account::{Account, AccountSettings, Credentials, CredentialsStatus};
 use domain::ports::SecretStore;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// A client and the credentials version it was built from.
-type Cached = (Option<DateTime<Utc>>, Arc<wechatpay::Client>);
+/// What a client was built from: the settings it uses (merchant number, certificate serial,
+/// API host) and the credential status (fingerprints and time of the last change) of the
+/// bundle it read.
+struct Built {
+    mchid: String,
+    serial: String,
+    base_url: Option<String>,
+    credentials: CredentialsStatus,
+}
+
+impl Built {
+    fn of(account: &Account) -> Option<Self> {
+        let (mchid, serial, base) = wechatpay_settings(account)?;
+        Some(Self {
+            mchid: mchid.clone(),
+            serial: serial.clone(),
+            base_url: base.clone(),
+            credentials: account.credentials.clone(),
+        })
+    }
+
+    fn matches(&self, account: &Account) -> bool {
+        wechatpay_settings(account).is_some_and(|(mchid, serial, base)| {
+            *mchid == self.mchid
+                && *serial == self.serial
+                && *base == self.base_url
+                && account.credentials == self.credentials
+        })
+    }
+}
+
+fn wechatpay_settings(account: &Account) -> Option<(&String, &String, &Option<String>)> {
+    match &account.settings {
+        AccountSettings::WechatpayMerchant(s) => {
+            Some((&s.mchid, &s.merchant_serial_no, &s.api_base_url))
+        }
+        AccountSettings::WechatpayProvider(s) => {
+            Some((&s.mchid, &s.merchant_serial_no, &s.api_base_url))
+        }
+        _ => None,
+    }
+}
+
+type Cached = (Built, Arc<wechatpay::Client>);
 
 #[derive(Default)]
 pub struct Clients {
@@ -31,28 +72,50 @@ pub enum ClientError {
 }
 
 impl Clients {
-    /// The client of a WeChat Pay account (built on first use or after a credentials change).
+    /// The client of a WeChat Pay account (built on first use, and again after a change of
+    /// its credentials, merchant number, certificate serial or API host).
     pub async fn get(
         &self,
         account: &Account,
         secrets: &dyn SecretStore,
     ) -> Result<Arc<wechatpay::Client>, ClientError> {
-        let stamp = account.credentials.updated_at;
-        if let Some((s, c)) = self
+        if let Some((built, c)) = self
             .by_account
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&account.id)
-            && *s == stamp
+            && built.matches(account)
         {
             return Ok(c.clone());
         }
         let client = Arc::new(build(account, secrets).await?);
+        if let Some(built) = Built::of(account) {
+            self.by_account
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(account.id.clone(), (built, client.clone()));
+        }
+        Ok(client)
+    }
+
+    /// Drop the account's client unless it was built from this account's settings and
+    /// credential status.
+    pub fn forget_unless_built_from(&self, account: &Account) {
+        let mut by_account = self.by_account.lock().unwrap_or_else(|e| e.into_inner());
+        if by_account
+            .get(&account.id)
+            .is_some_and(|(built, _)| !built.matches(account))
+        {
+            by_account.remove(&account.id);
+        }
+    }
+
+    /// Drop the account's client (it was deleted, or its secret was replaced).
+    pub fn forget(&self, account_id: &str) {
         self.by_account
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(account.id.clone(), (stamp, client.clone()));
-        Ok(client)
+            .remove(account_id);
     }
 }
 

@@ -1,6 +1,8 @@
 //! Test support: the real router over the embedded adapters in a temp dir.
 #![allow(dead_code)]
 
+pub mod counting;
+
 use app::auth::AdminAuth;
 use app::fingerprint::Fingerprinter;
 use app::{AppState, Ports};
@@ -32,6 +34,11 @@ pub fn harness() -> Harness {
 
 /// A harness whose `PUBLIC_BASE_URL` is `public_base_url`.
 pub fn harness_with(public_base_url: Option<&str>) -> Harness {
+    harness_over(public_base_url, |p| p)
+}
+
+/// A harness whose ports are the embedded adapters as `wrap` decorates them.
+pub fn harness_over(public_base_url: Option<&str>, wrap: impl FnOnce(Ports) -> Ports) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = Db::open(dir.path().join("desk.db")).expect("db");
     let master = MasterKey::generate();
@@ -48,7 +55,7 @@ pub fn harness_with(public_base_url: Option<&str>) -> Harness {
         clock: Arc::new(SystemClock),
     };
     let state = AppState::new(
-        ports,
+        wrap(ports),
         Fingerprinter::new(master.derive("fp")),
         AdminAuth::from_hash(app::auth::hash(ADMIN)),
     )
