@@ -38,6 +38,9 @@ pub struct AppState {
     pub plaintext_push_window_secs: i64,
     /// The health check's last result (it probes the store at most every few seconds).
     pub health: Arc<crate::health::Health>,
+    /// The budget of platform calls per (platform, merchant, operation), shared through the
+    /// record store by every worker and instance.
+    pub limiter: crate::ratelimit::RateLimiter,
 }
 
 /// The default of [`AppState::plaintext_push_window_secs`]: 15 minutes.
@@ -45,7 +48,10 @@ pub const PLAINTEXT_PUSH_WINDOW_SECS: i64 = 900;
 
 impl AppState {
     pub fn new(ports: Ports, fingerprints: Fingerprinter, admin: AdminAuth) -> Self {
+        let limiter =
+            crate::ratelimit::RateLimiter::new(ports.records.clone(), ports.clock.clone());
         Self {
+            limiter,
             ports,
             fingerprints,
             admin,
