@@ -121,9 +121,16 @@ pub mod ops {
             Operation::new(P, "complaint-feedback", Some(DEFAULT_WRITES_PER_MINUTE));
         pub const IMAGE_UPLOAD: Operation =
             Operation::new(P, "image-upload", Some(DEFAULT_WRITES_PER_MINUTE));
+        pub const RISK_QUERY: Operation =
+            Operation::new(P, "risk-complaint-query", Some(DEFAULT_READS_PER_MINUTE));
+        pub const RISK_FINISH: Operation =
+            Operation::new(P, "risk-complaint-finish", Some(DEFAULT_WRITES_PER_MINUTE));
+        /// `alipay.trade.refund` is a payment API built for far higher rates: not limited.
+        pub const TRADE_REFUND: Operation = Operation::new(P, "trade-refund", None);
     }
 
-    /// Mini-program (WeChat server API, per appid): no published rate.
+    /// Mini-program (WeChat server API, per mini-program account, one per appid): no
+    /// published rate.
     pub mod wxmini {
         use super::*;
         const P: Platform = Platform::Wxmini;
