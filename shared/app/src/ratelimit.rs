@@ -373,7 +373,10 @@ mod tests {
         // Slot [0, 5 s) counts until now - 60 s reaches 5 s.
         assert!(counts_at(0, 64_999));
         assert!(!counts_at(0, 65_000));
-        assert!(counts_at(70_000, 10_000), "a slot from a clock ahead counts");
+        assert!(
+            counts_at(70_000, 10_000),
+            "a slot from a clock ahead counts"
+        );
     }
 
     #[test]

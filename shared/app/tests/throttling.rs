@@ -80,7 +80,9 @@ async fn wechatpay_throttling_is_retried_with_a_fresh_signature_and_acts_once() 
     assert_eq!(push.post(&url).await, Ok(204));
 
     let d = h
-        .wait_for_complaint(id, "the completion", |d| d["complaint"]["completed"] == true)
+        .wait_for_complaint(id, "the completion", |d| {
+            d["complaint"]["completed"] == true
+        })
         .await;
     let throttled = sim.throttled();
     assert_eq!(throttled.len(), 3, "{throttled:?}");
@@ -111,10 +113,21 @@ async fn wechatpay_throttling_is_retried_with_a_fresh_signature_and_acts_once() 
         .iter()
         .filter_map(|s| s[1].as_u64())
         .sum();
-    assert_eq!(calls, 2, "the throttled reply and the one that went through");
+    assert_eq!(
+        calls, 2,
+        "the throttled reply and the one that went through"
+    );
     let (pk, sk) =
         app::ratelimit::RateLimiter::key(app::ratelimit::ops::wechatpay::DETAIL, PROVIDER);
-    assert!(h.state.ports.records.get(&pk, &sk).await.expect("get").is_none());
+    assert!(
+        h.state
+            .ports
+            .records
+            .get(&pk, &sk)
+            .await
+            .expect("get")
+            .is_none()
+    );
     stop.cancel();
 }
 
@@ -159,7 +172,10 @@ async fn alipay_call_limits_are_retried_and_the_complaint_is_handled_once() {
             "application/x-www-form-urlencoded",
         )
         .await;
-    assert_eq!((s, String::from_utf8_lossy(&b).as_ref()), (StatusCode::OK, "success"));
+    assert_eq!(
+        (s, String::from_utf8_lossy(&b).as_ref()),
+        (StatusCode::OK, "success")
+    );
 
     let mut done = None;
     for _ in 0..100 {
@@ -181,7 +197,8 @@ async fn alipay_call_limits_are_retried_and_the_complaint_is_handled_once() {
     let d = done.unwrap_or_else(|| panic!("not completed; dead letters: {dead}"));
     assert_eq!(sim.throttled().len(), 2, "{:?}", sim.throttled());
     assert_eq!(
-        sim.calls("alipay.merchant.tradecomplain.reply.submit").len(),
+        sim.calls("alipay.merchant.tradecomplain.reply.submit")
+            .len(),
         1,
         "one reply"
     );

@@ -399,7 +399,11 @@ async fn many_jobs_run_at_once_and_each_is_handled_once() {
     .await;
     running.shutdown.cancel();
     running.task.await.expect("worker");
-    let seen = handler.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let seen = handler
+        .seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     for id in &ids {
         assert_eq!(seen.get(id), Some(&1), "job {id} handled once");
     }
@@ -407,12 +411,7 @@ async fn many_jobs_run_at_once_and_each_is_handled_once() {
         .state
         .ports
         .queue
-        .receive(
-            queues::EVENTS,
-            10,
-            Duration::from_secs(30),
-            Duration::ZERO,
-        )
+        .receive(queues::EVENTS, 10, Duration::from_secs(30), Duration::ZERO)
         .await
         .expect("receive");
     assert!(left.is_empty(), "every job was deleted after it ran");
@@ -456,7 +455,11 @@ async fn a_deferred_job_runs_again_without_using_up_its_attempts() {
     .await;
     running.shutdown.cancel();
     running.task.await.expect("worker");
-    assert_eq!(handler.calls.load(Ordering::SeqCst), 8, "done: not run again");
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        8,
+        "done: not run again"
+    );
     let (_, page) = h.admin(Method::GET, "/admin/v1/dead-letters", None).await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(0), "{page}");
 }

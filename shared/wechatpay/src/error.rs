@@ -77,7 +77,11 @@ mod tests {
 
     #[test]
     fn frequency_limited_is_throttling_and_retryable() {
-        for e in [api(429, "FREQUENCY_LIMITED"), api(429, ""), api(403, "FREQUENCY_LIMITED")] {
+        for e in [
+            api(429, "FREQUENCY_LIMITED"),
+            api(429, ""),
+            api(403, "FREQUENCY_LIMITED"),
+        ] {
             assert!(e.is_throttled(), "{e}");
             assert!(e.is_retryable(), "{e}");
         }

@@ -9,13 +9,13 @@
 //! text. Consumer complaints have no free-text reply: with auto-refund, refund, then
 //! `process.finish` with `REFUND` and the app's finishing remark.
 
-use crate::ratelimit::{Operation, ops::alipay as op};
 use super::Actions;
 use crate::callbacks::alipay::jobs;
 use crate::complaints::{
     AUTO_REFUND_SEQUENCE, AutoRefund, ComplaintRepo, RefundRecord, complaint_id, derived_id,
 };
 use crate::notices::{self, Notice, store_error};
+use crate::ratelimit::{Operation, ops::alipay as op};
 use crate::state::AppState;
 use crate::worker::{JobError, JobHandler, JobRegistry};
 use alipay::client::{AlipayError, Client, ClientConfig, KeyMode};

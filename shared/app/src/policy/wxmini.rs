@@ -9,7 +9,6 @@
 //! merchant (or provider + sub_mchid) with a deterministic refund number, queried before it is
 //! asked for, and respond (agree) if nobody has. `309` (already moved on) counts as done.
 
-use crate::ratelimit::ops::wxmini as op;
 use super::Actions;
 use crate::callbacks::wxmini::jobs;
 use crate::complaints::{
@@ -17,6 +16,7 @@ use crate::complaints::{
 };
 use crate::notices::{self, Notice, store_error};
 use crate::platforms::wechat::mini_client;
+use crate::ratelimit::ops::wxmini as op;
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use crate::worker::{JobError, JobHandler, JobRegistry};
