@@ -40,11 +40,14 @@ struct Cli {
     /// Log format: text or json. Filter with RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
-    /// Concurrent jobs per queue.
-    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 2)]
-    worker_concurrency: usize,
-    /// Seconds a job is hidden from other workers while it runs; after a crash it runs again
-    /// once this has passed.
+    /// Jobs in flight per queue. Jobs mostly wait on platform calls and mail servers, so this
+    /// is far above the number of cores; platform calls stay within each merchant's rate
+    /// limits whatever it is.
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = app::worker::DEFAULT_CONCURRENCY as u16,
+        value_parser = clap::value_parser!(u16).range(1..=1024))]
+    worker_concurrency: u16,
+    /// Seconds a job is hidden from other workers; a running job keeps it extended, and after
+    /// a crash the job runs again once this has passed.
     #[arg(long, env = "JOB_VISIBILITY_SECS", default_value_t = 60)]
     job_visibility_secs: u64,
     /// SMS to the same numbers within this many seconds are folded into one message.
@@ -155,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
             &ports,
             queue,
             registry.clone(),
-            cli.worker_concurrency,
+            usize::from(cli.worker_concurrency),
             std::time::Duration::from_secs(cli.job_visibility_secs.max(1)),
             retry.clone(),
             shutdown.clone(),

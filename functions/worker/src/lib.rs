@@ -28,6 +28,9 @@ pub trait BatchQueue: Send + Sync {
         receipt_handle: &str,
         delay: Duration,
     ) -> Result<(), QueueError>;
+    /// Send a copy of a deferred job, delivered after `delay` (the original is then reported
+    /// done, so waiting for the rate limiter uses up none of the job's attempts).
+    async fn requeue(&self, queue: &str, body: &str, delay: Duration) -> Result<(), QueueError>;
 }
 
 #[async_trait]
@@ -54,6 +57,12 @@ impl BatchQueue for aws::SqsQueue {
         self.change_visibility_by_handle(queue, receipt_handle, delay)
             .await
     }
+
+    async fn requeue(&self, queue: &str, body: &str, delay: Duration) -> Result<(), QueueError> {
+        domain::ports::Queue::send(self, queue, body, delay)
+            .await
+            .map(|_| ())
+    }
 }
 
 fn attribute<T: std::str::FromStr>(m: &SqsMessage, name: &str) -> Option<T> {
@@ -61,7 +70,8 @@ fn attribute<T: std::str::FromStr>(m: &SqsMessage, name: &str) -> Option<T> {
 }
 
 /// Handle one SQS batch from `queue`; the response lists only the messages SQS should deliver
-/// again.
+/// again. The records of a batch run concurrently (jobs wait on platform calls, not on CPU);
+/// each is decided on its own.
 pub async fn handle_batch(
     event: SqsEvent,
     queue: &str,
@@ -69,49 +79,80 @@ pub async fn handle_batch(
     policy: &RetryPolicy,
     sink: &dyn BatchQueue,
 ) -> SqsBatchResponse {
-    let mut failures = Vec::new();
-    for m in event.records {
-        let Some(id) = m.message_id.clone() else {
-            tracing::error!("SQS record without a message id; skipped");
-            continue;
-        };
-        let body = m.body.clone().unwrap_or_default();
-        let receive_count: u32 = attribute(&m, "ApproximateReceiveCount").unwrap_or(1);
-        let sent_at = attribute::<i64>(&m, "SentTimestamp")
-            .and_then(DateTime::from_timestamp_millis)
-            .unwrap_or_else(Utc::now);
-        let failed = match app::worker::decide(registry, policy, &body, receive_count).await {
-            Disposition::Done => false,
-            Disposition::Retry(delay) => {
-                if let Some(h) = m.receipt_handle.as_deref()
-                    && let Err(e) = sink.back_off(queue, h, delay).await
-                {
-                    tracing::warn!(message_id = %id, error = %e, "could not set the back-off; SQS retries after the visibility timeout");
-                }
+    let outcomes = futures_util::future::join_all(
+        event
+            .records
+            .into_iter()
+            .map(|m| handle_record(m, queue, registry, policy, sink)),
+    )
+    .await;
+    SqsBatchResponse {
+        batch_item_failures: outcomes
+            .into_iter()
+            .flatten()
+            .map(|id| BatchItemFailure {
+                item_identifier: id,
+            })
+            .collect(),
+    }
+}
+
+/// One record: the message id when SQS should deliver it again.
+async fn handle_record(
+    m: SqsMessage,
+    queue: &str,
+    registry: &JobRegistry,
+    policy: &RetryPolicy,
+    sink: &dyn BatchQueue,
+) -> Option<String> {
+    let Some(id) = m.message_id.clone() else {
+        tracing::error!("SQS record without a message id; skipped");
+        return None;
+    };
+    let body = m.body.clone().unwrap_or_default();
+    let receive_count: u32 = attribute(&m, "ApproximateReceiveCount").unwrap_or(1);
+    let sent_at = attribute::<i64>(&m, "SentTimestamp")
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or_else(Utc::now);
+    let back_off = |delay: Duration| {
+        let handle = m.receipt_handle.clone();
+        let id = id.clone();
+        async move {
+            if let Some(h) = handle.as_deref()
+                && let Err(e) = sink.back_off(queue, h, delay).await
+            {
+                tracing::warn!(message_id = %id, error = %e, "could not set the back-off; SQS retries after the visibility timeout");
+            }
+        }
+    };
+    let failed = match app::worker::decide(registry, policy, &body, receive_count).await {
+        Disposition::Done => false,
+        Disposition::Retry(delay) => {
+            back_off(delay).await;
+            true
+        }
+        Disposition::Defer(delay) => match sink.requeue(queue, &body, delay).await {
+            Ok(()) => false,
+            Err(e) => {
+                tracing::warn!(message_id = %id, error = %e, "could not requeue a deferred job; backing off instead");
+                back_off(delay).await;
                 true
             }
-            Disposition::DeadLetter(reason) => {
-                match sink
-                    .dead_letter(queue, &id, &body, receive_count, sent_at, &reason)
-                    .await
-                {
-                    Ok(()) => false,
-                    Err(e) => {
-                        tracing::error!(message_id = %id, error = %e, "could not dead-letter; leaving it to SQS redrive");
-                        true
-                    }
+        },
+        Disposition::DeadLetter(reason) => {
+            match sink
+                .dead_letter(queue, &id, &body, receive_count, sent_at, &reason)
+                .await
+            {
+                Ok(()) => false,
+                Err(e) => {
+                    tracing::error!(message_id = %id, error = %e, "could not dead-letter; leaving it to SQS redrive");
+                    true
                 }
             }
-        };
-        if failed {
-            failures.push(BatchItemFailure {
-                item_identifier: id,
-            });
         }
-    }
-    SqsBatchResponse {
-        batch_item_failures: failures,
-    }
+    };
+    failed.then_some(id)
 }
 
 /// Run a queue consumer as a Lambda function (the worker on `events`, the notifier on

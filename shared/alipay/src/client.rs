@@ -60,11 +60,25 @@ impl AlipayError {
     pub fn is_retryable(&self) -> bool {
         match self {
             AlipayError::Transport(_) => true,
+            AlipayError::Api { .. } if self.is_throttled() => true,
             AlipayError::Api { code, sub_code, .. } => {
                 code == "20000"
                     || sub_code.ends_with("SYSTEM_ERROR")
                     || sub_code == "aop.ACQ.SYSTEM_ERROR"
             }
+            _ => false,
+        }
+    }
+
+    /// Alipay throttled the call: `code 40005` with `sub_code` `isv.app-call-limited` (the
+    /// app's rate) or `isv.method-call-limited` (the method's), which the v3 API writes
+    /// without the `isv.` prefix. Back off with jitter; every retry is signed again.
+    pub fn is_throttled(&self) -> bool {
+        match self {
+            AlipayError::Api { sub_code, .. } => matches!(
+                sub_code.strip_prefix("isv.").unwrap_or(sub_code),
+                "app-call-limited" | "method-call-limited"
+            ),
             _ => false,
         }
     }
@@ -426,5 +440,36 @@ impl Client {
             &serde_json::json!({"trade_no": trade_no, "out_request_no": out_request_no}),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod throttling_tests {
+    use super::AlipayError;
+
+    fn api(code: &str, sub_code: &str) -> AlipayError {
+        AlipayError::Api {
+            code: code.into(),
+            msg: String::new(),
+            sub_code: sub_code.into(),
+            sub_msg: String::new(),
+        }
+    }
+
+    #[test]
+    fn call_limited_answers_are_throttling_in_both_api_versions() {
+        for sub in [
+            "isv.app-call-limited",
+            "isv.method-call-limited",
+            "app-call-limited",
+            "method-call-limited",
+        ] {
+            let e = api("40005", sub);
+            assert!(e.is_throttled(), "{sub}");
+            assert!(e.is_retryable(), "{sub}");
+        }
+        let other = api("40004", "isv.invalid-parameter");
+        assert!(!other.is_throttled());
+        assert!(!other.is_retryable());
     }
 }

@@ -19,6 +19,7 @@ pub mod notices;
 pub mod notifier;
 pub mod platforms;
 pub mod policy;
+pub mod ratelimit;
 pub mod repo;
 pub mod server;
 pub mod state;

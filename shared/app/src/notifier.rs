@@ -55,6 +55,7 @@ pub fn register(registry: &mut JobRegistry, state: &AppState) {
     let n = Arc::new(Notifier {
         state: state.clone(),
         http: reqwest::Client::new(),
+        mailer: notify::email::Mailer::new(),
     });
     registry.register(crate::notices::JOB_TYPE, Arc::new(FanOut(n.clone())));
     registry.register(DELIVERY_JOB, Arc::new(Deliver(n)));
@@ -62,7 +63,10 @@ pub fn register(registry: &mut JobRegistry, state: &AppState) {
 
 struct Notifier {
     state: AppState,
+    /// One HTTP client for every HTTP channel (its connections are reused).
     http: reqwest::Client,
+    /// SMTP connections kept per server and login.
+    mailer: notify::email::Mailer,
 }
 struct FanOut(Arc<Notifier>);
 struct Deliver(Arc<Notifier>);
@@ -390,7 +394,7 @@ impl Notifier {
                     sender: e.sender.clone(),
                     extra_roots_pem: e.tls_root_pem.clone(),
                 };
-                notify::email::send(&cfg, &d.recipients, &notice).await?;
+                self.mailer.send(&cfg, &d.recipients, &notice).await?;
                 for r in &d.recipients {
                     results.insert(r.clone(), "ok".into());
                 }

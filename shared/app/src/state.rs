@@ -41,6 +41,9 @@ pub struct AppState {
     /// The accounts callbacks name and their credentials, cached briefly (see
     /// [`crate::account_cache`]); [`AppState::account_changed`] keeps it true in this process.
     pub accounts: Arc<crate::account_cache::AccountCache>,
+    /// The budget of platform calls per (platform, merchant, operation), shared through the
+    /// record store by every worker and instance.
+    pub limiter: crate::ratelimit::RateLimiter,
 }
 
 /// The default of [`AppState::plaintext_push_window_secs`]: 15 minutes.
@@ -50,7 +53,10 @@ impl AppState {
     pub fn new(ports: Ports, fingerprints: Fingerprinter, admin: AdminAuth) -> Self {
         // reqwest needs the process's rustls provider before it builds a client.
         crypto::tls::install_default();
+        let limiter =
+            crate::ratelimit::RateLimiter::new(ports.records.clone(), ports.clock.clone());
         Self {
+            limiter,
             ports,
             fingerprints,
             admin,

@@ -14,13 +14,30 @@ use tracing::Instrument;
 /// How a job failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// Worth trying again later (a platform timeout, 429/5xx, the store unavailable).
+    /// Worth trying again later (a platform timeout, 5xx, the store unavailable).
     #[error("retryable: {source}")]
     Retryable {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
         /// Ask for a specific delay (e.g. a platform's Retry-After).
         retry_after: Option<Duration>,
+    },
+    /// The platform said "too many requests" (WeChat Pay 429 `FREQUENCY_LIMITED`, Alipay
+    /// `*-call-limited`, WeChat `45009`/`45011`): retried like [`JobError::Retryable`], but after
+    /// an exponential back-off with jitter ([`RetryPolicy::throttle_delay`]), so the workers
+    /// that were throttled together do not come back together.
+    #[error("throttled: {source}")]
+    Throttled {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Not a failure: our own rate limiter has no budget left for a call the job needs. The
+    /// job is put back on its queue to run after `retry_after`, without using up one of its
+    /// attempts (a burst for one merchant can take minutes to clear at 60 calls a minute).
+    #[error("deferred for {retry_after:?}: {reason}")]
+    Deferred {
+        retry_after: Duration,
+        reason: String,
     },
     /// Trying again cannot help (bad data, rejected credentials): dead-letter with this reason.
     #[error("permanent: {0}")]
@@ -32,6 +49,12 @@ impl JobError {
         JobError::Retryable {
             source: Box::new(e),
             retry_after: None,
+        }
+    }
+
+    pub fn throttled(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        JobError::Throttled {
+            source: Box::new(e),
         }
     }
 }
@@ -99,6 +122,21 @@ impl RetryPolicy {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
         self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
+
+    /// The back-off after the platform throttled attempt `attempt`: the next step of the
+    /// exponential schedule (twice [`RetryPolicy::delay`], at most `max_delay`), then "equal
+    /// jitter": a uniformly random point in its upper half, so it is never shorter than half
+    /// the step and never longer than the step.
+    pub fn throttle_delay(&self, attempt: u32) -> Duration {
+        let ceiling = self.delay(attempt.saturating_add(1));
+        jitter_upper_half(ceiling, rand::random::<f64>())
+    }
+}
+
+/// A delay in `[d/2, d]`, `unit` in `[0, 1)` choosing where.
+pub fn jitter_upper_half(d: Duration, unit: f64) -> Duration {
+    let half = d / 2;
+    half + half.mul_f64(unit.clamp(0.0, 1.0))
 }
 
 /// What to do with a message after processing it.
@@ -108,6 +146,9 @@ pub enum Disposition {
     Done,
     /// Try again after this delay.
     Retry(Duration),
+    /// Put it back on the queue to run after this delay, as a fresh delivery (not a failed
+    /// attempt): our rate limiter asked to wait.
+    Defer(Duration),
     /// Set it aside with this reason.
     DeadLetter(String),
 }
@@ -148,6 +189,26 @@ pub async fn decide(
                 tracing::error!(%reason, "job failed permanently");
                 Disposition::DeadLetter(format!("failed permanently: {reason}"))
             }
+            Err(JobError::Deferred {
+                retry_after,
+                reason,
+            }) => {
+                tracing::info!(%reason, retry_in_ms = retry_after.as_millis() as u64, "job deferred");
+                Disposition::Defer(retry_after)
+            }
+            Err(JobError::Throttled { source }) => {
+                let cause = crate::error::chain(&*source);
+                if receive_count >= policy.max_attempts {
+                    tracing::error!(error = %cause, "job throttled; giving up");
+                    Disposition::DeadLetter(format!(
+                        "gave up after {receive_count} attempts: {cause}"
+                    ))
+                } else {
+                    let delay = policy.throttle_delay(receive_count);
+                    tracing::warn!(error = %cause, retry_in_ms = delay.as_millis() as u64, "platform throttled the job; backing off");
+                    Disposition::Retry(delay)
+                }
+            }
             Err(JobError::Retryable {
                 source,
                 retry_after,
@@ -170,13 +231,28 @@ pub async fn decide(
     .await
 }
 
+/// Jobs in flight per queue in the embedded binary by default. Jobs are I/O-bound (each waits
+/// on platform calls of tens to hundreds of milliseconds, on the store and on SMTP), so the
+/// number is set by how many waits we want to overlap, not by cores: 32 keeps a burst of
+/// 1,000 jobs at 50 ms per call to a few seconds, while 32 × a handful of platform calls stays
+/// far below what the per-merchant rate limiter allows anyway, and the SQLite writer still
+/// keeps up (each job makes a few small writes).
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
+/// Messages taken per receive (SQS's maximum, and the embedded queue's).
+pub const MAX_BATCH: u32 = 10;
+
 /// Settings of the embedded worker loop for one queue.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub queue: String,
-    /// Concurrent receivers.
+    /// Jobs in flight at once.
     pub concurrency: usize,
-    /// How long a received job is hidden from others while it runs.
+    /// Messages per receive (1..=10); fewer when fewer jobs can start.
+    pub batch: u32,
+    /// How long a received job is hidden from others; while the job runs the worker extends
+    /// it every half period, so a slow job is not delivered twice. After a crash the job runs
+    /// again once this has passed.
     pub visibility: Duration,
     /// Long-poll wait per receive (also bounds how fast shutdown is noticed).
     pub wait: Duration,
@@ -187,7 +263,8 @@ impl WorkerSettings {
     pub fn for_queue(queue: &str) -> Self {
         Self {
             queue: queue.to_string(),
-            concurrency: 2,
+            concurrency: DEFAULT_CONCURRENCY,
+            batch: MAX_BATCH,
             visibility: Duration::from_secs(60),
             wait: Duration::from_secs(1),
             retry: RetryPolicy::default(),
@@ -200,6 +277,15 @@ async fn settle(queue: &dyn Queue, name: &str, msg: &QueueMessage, d: Dispositio
     let result = match &d {
         Disposition::Done => queue.delete(name, &msg.receipt).await,
         Disposition::Retry(delay) => queue.change_visibility(name, &msg.receipt, *delay).await,
+        Disposition::Defer(delay) => match queue.send(name, &msg.body, *delay).await {
+            // The copy is queued first: a crash between the two steps leaves two deliveries
+            // of one job, which handlers already treat as one.
+            Ok(_) => queue.delete(name, &msg.receipt).await,
+            Err(e) => {
+                tracing::warn!(message_id = %msg.id, error = %crate::error::chain(&e), "could not requeue a deferred job; hiding it instead");
+                queue.change_visibility(name, &msg.receipt, *delay).await
+            }
+        },
         Disposition::DeadLetter(reason) => queue.dead_letter(name, &msg.receipt, reason).await,
     };
     if let Err(e) = result {
@@ -209,44 +295,135 @@ async fn settle(queue: &dyn Queue, name: &str, msg: &QueueMessage, d: Dispositio
     }
 }
 
+/// Run `work` while keeping `msg` hidden: its visibility is extended every half period, so
+/// a job that waits (on the rate limiter, a slow platform) is not handed to a second worker.
+async fn keep_hidden(
+    queue: &dyn Queue,
+    settings: &WorkerSettings,
+    msg: &QueueMessage,
+    work: impl std::future::Future<Output = Disposition>,
+) -> Disposition {
+    let period = (settings.visibility / 2).max(Duration::from_millis(500));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            d = &mut work => return d,
+            _ = tick.tick() => {
+                if let Err(e) = queue
+                    .change_visibility(&settings.queue, &msg.receipt, settings.visibility)
+                    .await
+                {
+                    tracing::warn!(message_id = %msg.id, error = %crate::error::chain(&e), "could not extend the visibility of a running job");
+                }
+            }
+        }
+    }
+}
+
 /// Run the worker loop until `shutdown` is cancelled; jobs already started finish first.
+///
+/// One receiver per queue takes up to `batch` messages at a time, never more than there are
+/// free places among `concurrency`, and runs each message as its own task; a finished job
+/// frees its place at once, so a slow job does not hold up the others of its batch.
 pub async fn run(
     queue: Arc<dyn Queue>,
     registry: Arc<JobRegistry>,
     settings: WorkerSettings,
     shutdown: CancellationToken,
 ) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..settings.concurrency.max(1) {
-        let (queue, registry, settings, shutdown) = (
-            queue.clone(),
-            registry.clone(),
-            settings.clone(),
-            shutdown.clone(),
-        );
-        tasks.spawn(async move {
-            tracing::debug!(queue = %settings.queue, receiver = n, "worker started");
-            while !shutdown.is_cancelled() {
-                let msgs = match queue
-                    .receive(&settings.queue, 1, settings.visibility, settings.wait)
-                    .await
-                {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tracing::error!(queue = %settings.queue, error = %crate::error::chain(&e), "receive failed");
-                        tokio::select! {
-                            _ = shutdown.cancelled() => break,
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                        }
-                    }
-                };
-                for msg in msgs {
-                    let d = decide(&registry, &settings.retry, &msg.body, msg.receive_count).await;
-                    settle(&*queue, &settings.queue, &msg, d).await;
+    let settings = Arc::new(settings);
+    let places = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
+    let batch = settings.batch.clamp(1, MAX_BATCH) as usize;
+    let mut jobs = tokio::task::JoinSet::new();
+    tracing::debug!(queue = %settings.queue, concurrency = settings.concurrency, "worker started");
+    while !shutdown.is_cancelled() {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = places.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        while let Some(done) = jobs.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(queue = %settings.queue, error = %e, "job task failed");
+            }
+        }
+        let mut permits = vec![first];
+        while permits.len() < batch {
+            match places.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let msgs = match queue
+            .receive(
+                &settings.queue,
+                permits.len() as u32,
+                settings.visibility,
+                settings.wait,
+            )
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(queue = %settings.queue, error = %crate::error::chain(&e), "receive failed");
+                drop(permits);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                 }
             }
-            tracing::debug!(queue = %settings.queue, receiver = n, "worker stopped");
-        });
+        };
+        for msg in msgs {
+            // The queue never returns more than asked; a place per message.
+            let permit = permits.pop();
+            let (queue, registry, settings) = (queue.clone(), registry.clone(), settings.clone());
+            jobs.spawn(async move {
+                let work = decide(&registry, &settings.retry, &msg.body, msg.receive_count);
+                let d = keep_hidden(&*queue, &settings, &msg, work).await;
+                settle(&*queue, &settings.queue, &msg, d).await;
+                drop(permit);
+            });
+        }
     }
-    while tasks.join_next().await.is_some() {}
+    while let Some(done) = jobs.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(queue = %settings.queue, error = %e, "job task failed");
+        }
+    }
+    tracing::debug!(queue = %settings.queue, "worker stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_back_off_grows_and_stays_within_its_step() {
+        let p = RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_secs(5),
+            max_delay: Duration::from_secs(300),
+        };
+        for attempt in 1..=8 {
+            let step = p.delay(attempt + 1);
+            for _ in 0..50 {
+                let d = p.throttle_delay(attempt);
+                assert!(d >= step / 2 && d <= step, "{attempt}: {d:?} vs {step:?}");
+            }
+        }
+        assert_eq!(p.delay(2), Duration::from_secs(10));
+        assert_eq!(p.delay(20), Duration::from_secs(300), "bounded");
+        assert_eq!(
+            jitter_upper_half(Duration::from_secs(10), 0.0),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            jitter_upper_half(Duration::from_secs(10), 1.0),
+            Duration::from_secs(10)
+        );
+    }
 }

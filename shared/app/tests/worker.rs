@@ -345,3 +345,213 @@ async fn dead_letters_are_scoped_like_everything_else() {
     running.shutdown.cancel();
     running.task.await.expect("worker");
 }
+
+/// Counts each job it sees and meets the others at a barrier of `group`: only when `group`
+/// jobs run at the same time does any of them finish, so the test proves concurrency without
+/// timing anything.
+struct Gathering {
+    seen: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    barrier: tokio::sync::Barrier,
+}
+
+#[async_trait]
+impl JobHandler for Gathering {
+    async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
+        *self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(job.id.clone())
+            .or_default() += 1;
+        self.barrier.wait().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_jobs_run_at_once_and_each_is_handled_once() {
+    let h = harness();
+    let handler = Arc::new(Gathering {
+        seen: Default::default(),
+        barrier: tokio::sync::Barrier::new(8),
+    });
+    let mut registry = JobRegistry::new();
+    registry.register("test.gather", handler.clone());
+    let running = start(
+        &h,
+        registry,
+        WorkerSettings {
+            concurrency: 16,
+            ..settings(3)
+        },
+    );
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(
+            enqueue(&*h.state.ports.queue, "test.gather", "acc_1")
+                .await
+                .id,
+        );
+    }
+    wait_for("every job to run", || {
+        handler.seen.lock().unwrap_or_else(|e| e.into_inner()).len() == 200
+    })
+    .await;
+    running.shutdown.cancel();
+    running.task.await.expect("worker");
+    let seen = handler
+        .seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for id in &ids {
+        assert_eq!(seen.get(id), Some(&1), "job {id} handled once");
+    }
+    let left = h
+        .state
+        .ports
+        .queue
+        .receive(queues::EVENTS, 10, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .expect("receive");
+    assert!(left.is_empty(), "every job was deleted after it ran");
+}
+
+/// Defers (as the rate limiter asks) `deferrals` times, then succeeds.
+struct Deferring {
+    calls: AtomicU32,
+    deferrals: u32,
+}
+
+#[async_trait]
+impl JobHandler for Deferring {
+    async fn handle(&self, _job: &JobEnvelope) -> Result<(), JobError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n <= self.deferrals {
+            return Err(JobError::Deferred {
+                retry_after: Duration::from_millis(20),
+                reason: "rate limit of wechatpay response for 1900000109 reached".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_deferred_job_runs_again_without_using_up_its_attempts() {
+    let h = harness();
+    // More deferrals than the queue allows deliveries (5) and than the policy's attempts.
+    let handler = Arc::new(Deferring {
+        calls: AtomicU32::new(0),
+        deferrals: 7,
+    });
+    let mut registry = JobRegistry::new();
+    registry.register("test.deferring", handler.clone());
+    let running = start(&h, registry, settings(2));
+    enqueue(&*h.state.ports.queue, "test.deferring", "acc_1").await;
+    wait_for("the run after the deferrals", || {
+        handler.calls.load(Ordering::SeqCst) == 8
+    })
+    .await;
+    running.shutdown.cancel();
+    running.task.await.expect("worker");
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        8,
+        "done: not run again"
+    );
+    let (_, page) = h.admin(Method::GET, "/admin/v1/dead-letters", None).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(0), "{page}");
+}
+
+/// Throttled `times` times (as a platform's 429), then succeeds.
+struct Throttled {
+    calls: AtomicU32,
+    times: u32,
+}
+
+#[async_trait]
+impl JobHandler for Throttled {
+    async fn handle(&self, _job: &JobEnvelope) -> Result<(), JobError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n <= self.times {
+            return Err(JobError::throttled(std::io::Error::other(
+                "WeChat Pay answered 429: FREQUENCY_LIMITED",
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_job_backs_off_and_then_succeeds_once() {
+    let h = harness();
+    let handler = Arc::new(Throttled {
+        calls: AtomicU32::new(0),
+        times: 2,
+    });
+    let mut registry = JobRegistry::new();
+    registry.register("test.throttled", handler.clone());
+    let running = start(&h, registry, settings(4));
+    enqueue(&*h.state.ports.queue, "test.throttled", "acc_1").await;
+    wait_for("the run after the throttling", || {
+        handler.calls.load(Ordering::SeqCst) == 3
+    })
+    .await;
+    running.shutdown.cancel();
+    running.task.await.expect("worker");
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
+    let (_, page) = h.admin(Method::GET, "/admin/v1/dead-letters", None).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(0), "{page}");
+}
+
+/// Takes `work` to finish; counts starts and finishes.
+struct Slow {
+    started: AtomicU32,
+    finished: AtomicU32,
+    work: Duration,
+}
+
+#[async_trait]
+impl JobHandler for Slow {
+    async fn handle(&self, _job: &JobEnvelope) -> Result<(), JobError> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.work).await;
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_running_longer_than_its_visibility_is_not_handed_out_again() {
+    let h = harness();
+    // The job takes two and a half visibility periods: without the worker extending its
+    // visibility, a second worker task would receive it meanwhile.
+    let handler = Arc::new(Slow {
+        started: AtomicU32::new(0),
+        finished: AtomicU32::new(0),
+        work: Duration::from_secs(5),
+    });
+    let mut registry = JobRegistry::new();
+    registry.register("test.slow", handler.clone());
+    let running = start(
+        &h,
+        registry,
+        WorkerSettings {
+            visibility: Duration::from_secs(2),
+            ..settings(3)
+        },
+    );
+    enqueue(&*h.state.ports.queue, "test.slow", "acc_1").await;
+    wait_for("the job to finish", || {
+        handler.finished.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    running.shutdown.cancel();
+    running.task.await.expect("worker");
+    assert_eq!(
+        handler.started.load(Ordering::SeqCst),
+        1,
+        "the worker kept the running job hidden"
+    );
+}

@@ -4,9 +4,11 @@
 
 use crate::{Notice, SendError};
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -127,12 +129,105 @@ fn smtp_error(e: lettre::transport::smtp::Error, login: bool) -> SendError {
     }
 }
 
-/// Send `notice` to `recipients` in one message.
+/// Send `notice` to `recipients` in one message, over a connection of its own.
 pub async fn send(
     cfg: &SmtpConfig,
     recipients: &[String],
     notice: &Notice,
 ) -> Result<(), SendError> {
+    let message = message(cfg, recipients, notice)?;
+    transport(cfg, false)?
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| smtp_error(e, cfg.password.is_some()))
+}
+
+/// Open SMTP connections kept per server and login, so that a burst of mails to one server
+/// reuses a few logged-in connections instead of a TCP connect, TLS handshake and AUTH per
+/// mail. An idle connection is checked (NOOP) before reuse and closed after a while.
+#[derive(Default)]
+pub struct Mailer {
+    transports: std::sync::Mutex<HashMap<[u8; 32], AsyncSmtpTransport<Tokio1Executor>>>,
+}
+
+/// Connections kept open per server and login.
+const POOL_SIZE: u32 = 8;
+/// An unused connection is closed after this long (servers drop idle clients after a minute
+/// or more).
+const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+/// At most this many servers are remembered; then the oldest set is dropped.
+const POOL_SERVERS: usize = 64;
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Send `notice` to `recipients` in one message, on a kept connection to the server.
+    pub async fn send(
+        &self,
+        cfg: &SmtpConfig,
+        recipients: &[String],
+        notice: &Notice,
+    ) -> Result<(), SendError> {
+        let message = message(cfg, recipients, notice)?;
+        let key = config_key(cfg);
+        let kept = self
+            .transports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        let transport = match kept {
+            Some(t) => t,
+            None => {
+                let t = transport(cfg, true)?;
+                let mut map = self.transports.lock().unwrap_or_else(|e| e.into_inner());
+                if map.len() >= POOL_SERVERS {
+                    map.clear();
+                }
+                map.entry(key).or_insert(t).clone()
+            }
+        };
+        transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| smtp_error(e, cfg.password.is_some()))
+    }
+}
+
+/// What identifies a server and login: a digest, so the map holds no password in clear.
+fn config_key(cfg: &SmtpConfig) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let security = match cfg.security {
+        Security::Implicit => "implicit",
+        Security::Starttls => "starttls",
+        Security::None => "none",
+    };
+    for part in [
+        cfg.host.as_str(),
+        &cfg.port.to_string(),
+        security,
+        &cfg.username,
+        cfg.password.as_deref().unwrap_or("\u{0}none"),
+        cfg.extra_roots_pem.as_deref().unwrap_or(""),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().into()
+}
+
+fn message(cfg: &SmtpConfig, recipients: &[String], notice: &Notice) -> Result<Message, SendError> {
     let from: Mailbox = cfg
         .sender
         .parse()
@@ -146,12 +241,18 @@ pub async fn send(
             .parse()
             .map_err(|e| SendError::Invalid(format!("recipient {r}: {e}")))?);
     }
-    let message = b
-        .multipart(MultiPart::alternative_plain_html(
-            notice.text(),
-            notice.html(),
-        ))
-        .map_err(|e| SendError::Invalid(e.to_string()))?;
+    b.multipart(MultiPart::alternative_plain_html(
+        notice.text(),
+        notice.html(),
+    ))
+    .map_err(|e| SendError::Invalid(e.to_string()))
+}
+
+/// A transport for `cfg`; `pooled` keeps connections open between sends.
+fn transport(
+    cfg: &SmtpConfig,
+    pooled: bool,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
     let tls = if cfg.security == Security::None {
         Tls::None
     } else {
@@ -177,10 +278,14 @@ pub async fn send(
     if let Some(password) = &cfg.password {
         builder = builder.credentials(Credentials::new(cfg.username.clone(), password.clone()));
     }
-    builder
-        .build()
-        .send(message)
-        .await
-        .map(|_| ())
-        .map_err(|e| smtp_error(e, cfg.password.is_some()))
+    builder = if pooled {
+        builder.pool_config(
+            PoolConfig::new()
+                .max_size(POOL_SIZE)
+                .idle_timeout(POOL_IDLE),
+        )
+    } else {
+        builder.pool_config(PoolConfig::new().max_size(0))
+    };
+    Ok(builder.build())
 }

@@ -177,6 +177,10 @@ struct Inner {
     refunds: Mutex<HashMap<(String, String), u64>>,
     calls: Mutex<Vec<AlipayCall>>,
     rejected: Mutex<Vec<String>>,
+    /// Throttling switch: (method, calls left to refuse with `40005`).
+    throttle: Mutex<Vec<(String, u32)>>,
+    /// Calls refused with `40005 isv.method-call-limited`: their methods.
+    throttled: Mutex<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -206,6 +210,8 @@ impl AlipaySim {
             refunds: Mutex::default(),
             calls: Mutex::default(),
             rejected: Mutex::default(),
+            throttle: Mutex::default(),
+            throttled: Mutex::default(),
         });
         let router = axum::Router::new()
             .route("/gateway.do", post(gateway))
@@ -216,6 +222,17 @@ impl AlipaySim {
             let _ = axum::serve(listener, router).await;
         });
         Ok(Self { inner, addr })
+    }
+
+    /// Answer the next `calls` signed calls of `method` with `code 40005` and `sub_code
+    /// isv.method-call-limited`, as Alipay does when an app calls a method too often.
+    pub fn throttle_next(&self, method: &str, calls: u32) {
+        lock(&self.inner.throttle).push((method.to_string(), calls));
+    }
+
+    /// Calls refused by the throttling switch so far: their methods.
+    pub fn throttled(&self) -> Vec<String> {
+        lock(&self.inner.throttled).clone()
     }
 
     pub fn gateway_url(&self) -> String {
@@ -439,6 +456,18 @@ async fn gateway(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
                 "支付宝根证书序列号不匹配",
             );
         }
+    }
+    let throttled = lock(&s.throttle)
+        .iter_mut()
+        .find(|(m, left)| *left > 0 && *m == method)
+        .map(|(_, left)| *left -= 1)
+        .is_some();
+    if throttled {
+        lock(&s.throttled).push(method.clone());
+        return s.answer(
+            &method,
+            json!({"code": "40005", "msg": "Call Limited", "sub_code": "isv.method-call-limited", "sub_msg": "方法调用次数超限"}),
+        );
     }
     let biz: Value = serde_json::from_str(&get("biz_content")).unwrap_or(Value::Null);
     lock(&s.calls).push(AlipayCall {

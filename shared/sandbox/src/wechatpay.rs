@@ -142,6 +142,12 @@ struct Inner {
     /// Orders paid outside complaints (e.g. in a mini program): transaction_id, out_trade_no,
     /// amount.
     orders: Mutex<Vec<(String, String, u64)>>,
+    /// Throttling switch: (path fragment, calls left to refuse with 429).
+    throttle: Mutex<Vec<(String, u32)>>,
+    /// Requests refused with 429 `FREQUENCY_LIMITED`: "METHOD path".
+    throttled: Mutex<Vec<String>>,
+    /// The `nonce_str` of every request whose signature verified (throttled ones included).
+    nonces: Mutex<Vec<String>>,
 }
 
 /// A running simulator.
@@ -172,6 +178,9 @@ impl WechatPaySim {
             arrivals: Mutex::new(Vec::new()),
             notification_urls: Mutex::new(HashMap::new()),
             orders: Mutex::new(Vec::new()),
+            throttle: Mutex::new(Vec::new()),
+            throttled: Mutex::new(Vec::new()),
+            nonces: Mutex::new(Vec::new()),
         });
         let router = Router::new()
             .route("/v3/certificates", get(certificates))
@@ -373,6 +382,23 @@ impl WechatPaySim {
         lock(&self.inner.arrivals).clone()
     }
 
+    /// Answer the next `calls` signed requests whose path contains `path_fragment` with
+    /// HTTP 429 `FREQUENCY_LIMITED`, as WeChat Pay does when a merchant calls too often.
+    pub fn throttle_next(&self, path_fragment: &str, calls: u32) {
+        lock(&self.inner.throttle).push((path_fragment.to_string(), calls));
+    }
+
+    /// Requests refused with 429 so far: "METHOD path".
+    pub fn throttled(&self) -> Vec<String> {
+        lock(&self.inner.throttled).clone()
+    }
+
+    /// The nonces of every request whose signature verified, in order: a request sent again
+    /// with a fresh signature shows a new nonce.
+    pub fn nonces(&self) -> Vec<String> {
+        lock(&self.inner.nonces).clone()
+    }
+
     /// How many requests were refused for their signature.
     pub fn rejected(&self) -> usize {
         self.inner.rejected.load(Ordering::SeqCst)
@@ -537,12 +563,35 @@ impl Inner {
         if !ok {
             return refuse("签名错误");
         }
+        lock(&self.nonces).push(field("nonce_str"));
+        if self.take_throttle(uri.path()) {
+            lock(&self.throttled).push(format!("{method} {}", uri.path()));
+            let body = json!({"code": "FREQUENCY_LIMITED", "message": "请求频率超过限制"});
+            return Err(Box::new(
+                self.signed(StatusCode::TOO_MANY_REQUESTS, body.to_string()),
+            ));
+        }
         lock(&self.requests).push(SimRequest {
             mchid: m.mchid.clone(),
             method: method.to_string(),
             path: uri.path().to_string(),
         });
         Ok(m)
+    }
+
+    /// Whether the throttling switch refuses a request to `path` (and count it).
+    fn take_throttle(&self, path: &str) -> bool {
+        let mut rules = lock(&self.throttle);
+        let hit = rules
+            .iter_mut()
+            .find(|(fragment, left)| *left > 0 && path.contains(fragment.as_str()));
+        match hit {
+            Some((_, left)) => {
+                *left -= 1;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Check the signature, then read the body as JSON (PARAM_ERROR if it is not).

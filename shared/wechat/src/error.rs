@@ -42,12 +42,21 @@ impl WechatError {
         self.code() == Some(309)
     }
 
-    /// Worth retrying later: transport trouble, `-1` (system busy), `45009` (quota), cache
-    /// trouble, no ticket yet.
+    /// WeChat throttled the call: `45009` (the API's daily quota is used up) or `45011` (its
+    /// per-minute quota). Back off with jitter; a daily quota only comes back the next day
+    /// (or when the quota is reset in the console), so such jobs end in the dead letters
+    /// after their attempts, to be replayed.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self.code(), Some(45009 | 45011))
+    }
+
+    /// Worth retrying later: transport trouble, `-1` (system busy), throttling (`45009`,
+    /// `45011`), cache trouble, no ticket yet.
     pub fn is_retryable(&self) -> bool {
         match self {
             WechatError::Transport(_) | WechatError::Cache(_) | WechatError::NotReady(_) => true,
-            WechatError::Api { code, .. } => *code == -1 || *code == 45009,
+            WechatError::Api { .. } if self.is_throttled() => true,
+            WechatError::Api { code, .. } => *code == -1,
             WechatError::Invalid(_) => false,
         }
     }
@@ -74,5 +83,27 @@ pub fn check(v: &serde_json::Value) -> Result<(), WechatError> {
             code,
             message: v["errmsg"].as_str().unwrap_or_default().to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WechatError;
+
+    #[test]
+    fn quota_answers_are_throttling() {
+        for code in [45009, 45011] {
+            let e = WechatError::Api {
+                code,
+                message: String::new(),
+            };
+            assert!(e.is_throttled(), "{code}");
+            assert!(e.is_retryable(), "{code}");
+        }
+        let bad = WechatError::Api {
+            code: 40003,
+            message: String::new(),
+        };
+        assert!(!bad.is_throttled() && !bad.is_retryable());
     }
 }

@@ -30,7 +30,20 @@ impl PlatformError {
     pub fn is_retryable(&self) -> bool {
         match self {
             PlatformError::Transport(_) => true,
-            PlatformError::Api { status, .. } => *status == 429 || *status >= 500,
+            PlatformError::Api { .. } if self.is_throttled() => true,
+            PlatformError::Api { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// WeChat Pay said "too many requests" (HTTP 429, or the code `FREQUENCY_LIMITED` with
+    /// any status): back off with jitter before trying again. Every retry is a new request,
+    /// signed again with a fresh timestamp and nonce.
+    pub fn is_throttled(&self) -> bool {
+        match self {
+            PlatformError::Api { status, code, .. } => {
+                *status == 429 || code == "FREQUENCY_LIMITED"
+            }
             _ => false,
         }
     }
@@ -47,5 +60,34 @@ impl PlatformError {
 impl From<reqwest::Error> for PlatformError {
     fn from(e: reqwest::Error) -> Self {
         PlatformError::Transport(e.without_url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: &str) -> PlatformError {
+        PlatformError::Api {
+            status,
+            code: code.into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn frequency_limited_is_throttling_and_retryable() {
+        for e in [
+            api(429, "FREQUENCY_LIMITED"),
+            api(429, ""),
+            api(403, "FREQUENCY_LIMITED"),
+        ] {
+            assert!(e.is_throttled(), "{e}");
+            assert!(e.is_retryable(), "{e}");
+        }
+        assert!(!api(500, "SYSTEM_ERROR").is_throttled());
+        assert!(api(500, "SYSTEM_ERROR").is_retryable());
+        assert!(!api(400, "PARAM_ERROR").is_throttled());
+        assert!(!api(400, "PARAM_ERROR").is_retryable());
     }
 }

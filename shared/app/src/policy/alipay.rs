@@ -15,6 +15,7 @@ use crate::complaints::{
     AUTO_REFUND_SEQUENCE, AutoRefund, ComplaintRepo, RefundRecord, complaint_id, derived_id,
 };
 use crate::notices::{self, Notice, store_error};
+use crate::ratelimit::{Operation, ops::alipay as op};
 use crate::state::AppState;
 use crate::worker::{JobError, JobHandler, JobRegistry};
 use alipay::client::{AlipayError, Client, ClientConfig, KeyMode};
@@ -65,11 +66,18 @@ struct Job {
 }
 
 fn api_error(e: AlipayError) -> JobError {
-    if e.is_retryable() {
+    if e.is_throttled() {
+        JobError::throttled(e)
+    } else if e.is_retryable() {
         JobError::retryable(e)
     } else {
         JobError::Permanent(e.to_string())
     }
+}
+
+/// Take one call of `operation` from the app's budget (the job is deferred when none is left).
+async fn take(state: &AppState, operation: Operation, app_id: &str) -> Result<(), JobError> {
+    Ok(state.limiter.acquire(operation, app_id).await?)
 }
 
 /// The Alipay client of an app account, from its settings and credentials.
@@ -266,6 +274,7 @@ impl JobHandler for Job {
                         "complain_event_id in the message is not an Alipay id (1 to 64 letters, digits, _ or -)".into(),
                     ));
                 }
+                take(&h.state, op::QUERY, &settings.app_id).await?;
                 client.tradecomplain_query(id).await.map_err(api_error)?
             }
             Family::Risk => {
@@ -273,6 +282,7 @@ impl JobHandler for Job {
                     .as_i64()
                     .or_else(|| biz["complaint_id"].as_str().and_then(|s| s.parse().ok()))
                     .ok_or_else(|| JobError::Permanent("no complaint_id".into()))?;
+                take(&h.state, op::RISK_QUERY, &settings.app_id).await?;
                 client.risk_complaint_query(id).await.map_err(api_error)?
             }
         };
@@ -395,6 +405,7 @@ async fn act(
         && !record.replied
         && let Some(t) = &text
     {
+        take(&h.state, op::REPLY, &settings.app_id).await?;
         match client.tradecomplain_reply(&f.platform_id, t, &[]).await {
             Ok(_) => {
                 log.log(
@@ -408,7 +419,7 @@ async fn act(
                     .await
                     .map_err(store_error)?;
             }
-            Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+            Err(e) if e.is_retryable() => return Err(api_error(e)),
             Err(e) => {
                 log.log(
                     ActionKind::Reply,
@@ -474,6 +485,7 @@ async fn act(
         )
         .await?;
     } else {
+        take(&h.state, op::TRADE_REFUND, &settings.app_id).await?;
         match client
             .trade_refund(&f.trade_no, amount, &number, "投诉退款")
             .await
@@ -491,7 +503,7 @@ async fn act(
                 )
                 .await?;
             }
-            Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+            Err(e) if e.is_retryable() => return Err(api_error(e)),
             Err(e) => {
                 if matches!(e, AlipayError::Api { .. }) {
                     repo.close_claim(&record.account_id, &record.id, &number, log.now)
@@ -528,6 +540,15 @@ async fn act(
     .map_err(store_error)?;
     // 3. Finish: feedback with the refund code, or process.finish with REFUND, each with its
     // own text (the reply promised handling; this says the money is back).
+    take(
+        &h.state,
+        match family {
+            Family::Trade => op::FEEDBACK,
+            Family::Risk => op::RISK_FINISH,
+        },
+        &settings.app_id,
+    )
+    .await?;
     let finished = match family {
         Family::Trade => client
             .tradecomplain_feedback(&f.platform_id, "02", settings.refund_finish_text(), &[])
@@ -557,7 +578,7 @@ async fn act(
             .await
             .map_err(store_error)?;
         }
-        Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+        Err(e) if e.is_retryable() => return Err(api_error(e)),
         Err(e) => {
             log.log(
                 ActionKind::Complete,

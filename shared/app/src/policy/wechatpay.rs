@@ -15,6 +15,7 @@ use crate::complaints::{
 };
 use crate::notices::{self, Notice, store_error};
 use crate::platforms::wechatpay::ClientError;
+use crate::ratelimit::{Operation, RateLimiter, ops::wechatpay as op};
 use crate::repo::SubMerchantRepo;
 use crate::state::AppState;
 use crate::worker::{JobError, JobHandler, JobRegistry};
@@ -65,10 +66,41 @@ fn payload(job: &JobEnvelope) -> Result<Payload, JobError> {
 }
 
 fn platform_error(e: PlatformError) -> JobError {
-    if e.is_retryable() {
+    if e.is_throttled() {
+        JobError::throttled(e)
+    } else if e.is_retryable() {
         JobError::retryable(e)
     } else {
         JobError::Permanent(crate::error::chain(&e))
+    }
+}
+
+/// A merchant's client with its call budget: a limited call first takes one call of its
+/// operation from the merchant's budget (the job is deferred when there is none).
+struct Api<'a> {
+    client: &'a wechatpay::Client,
+    limiter: &'a RateLimiter,
+    /// The calling merchant (a provider's mchid for its sub-merchants too).
+    mchid: &'a str,
+}
+
+impl Api<'_> {
+    async fn take(&self, operation: Operation) -> Result<(), JobError> {
+        Ok(self.limiter.acquire(operation, self.mchid).await?)
+    }
+
+    async fn complaint(&self, id: &str) -> Result<model::Complaint, JobError> {
+        self.take(op::DETAIL).await?;
+        self.client.complaint(id).await.map_err(platform_error)
+    }
+}
+
+/// The mchid that calls WeChat Pay for an account.
+fn calling_mchid(account: &Account) -> &str {
+    match &account.settings {
+        AccountSettings::WechatpayMerchant(s) => &s.mchid,
+        AccountSettings::WechatpayProvider(s) => &s.mchid,
+        _ => &account.id,
     }
 }
 
@@ -319,11 +351,14 @@ impl JobHandler for ComplaintJob {
             .map_err(|e| JobError::Permanent(format!("complaint resource: {e}")))?;
         let account = h.account(job).await?;
         let client = h.client(&account).await?;
-        let detail = client
-            .complaint(&notice.complaint_id)
-            .await
-            .map_err(platform_error)?;
-        let history = fetch_history(&client, &notice.complaint_id).await?;
+        let mchid = calling_mchid(&account).to_string();
+        let api = Api {
+            client: &client,
+            limiter: &h.state.limiter,
+            mchid: &mchid,
+        };
+        let detail = api.complaint(&notice.complaint_id).await?;
+        let history = fetch_history(&api, &notice.complaint_id).await?;
         let owner = h.owner(account, &detail.complainted_mchid).await?;
         let now = h.state.ports.clock.now();
         let record = upsert(h, &owner, &detail, &history, &client, now).await?;
@@ -368,13 +403,13 @@ impl JobHandler for ComplaintJob {
             return Ok(());
         }
         let mut log = Actions::begin(&h.state, &record.id, &job.id, now).await?;
-        let result = act(h, &owner, &client, &detail, &history, record, &mut log).await;
+        let result = act(h, &owner, &api, &detail, &history, record, &mut log).await;
         log.release(&h.state).await;
         result?;
         // Record what the platform now shows (state, our reply in its history).
         if let (Ok(d), Ok(hist)) = (
-            client.complaint(&notice.complaint_id).await,
-            fetch_history(&client, &notice.complaint_id).await,
+            api.complaint(&notice.complaint_id).await,
+            fetch_history(&api, &notice.complaint_id).await,
         ) {
             upsert(h, &owner, &d, &hist, &client, h.state.ports.clock.now()).await?;
         }
@@ -383,12 +418,14 @@ impl JobHandler for ComplaintJob {
 }
 
 async fn fetch_history(
-    client: &wechatpay::Client,
+    api: &Api<'_>,
     complaint_id: &str,
 ) -> Result<Vec<model::NegotiationEntry>, JobError> {
     let mut out = Vec::new();
     loop {
-        let page = client
+        api.take(op::HISTORY).await?;
+        let page = api
+            .client
             .negotiation_history(complaint_id, 50, out.len() as u32)
             .await
             .map_err(platform_error)?;
@@ -498,16 +535,19 @@ async fn upsert(
 
 /// Whether a failed write left the complaint in the state we wanted anyway.
 async fn platform_shows(
-    client: &wechatpay::Client,
+    api: &Api<'_>,
     complaint_id: &str,
     done: impl Fn(&model::Complaint, &[model::NegotiationEntry]) -> bool,
-) -> bool {
-    match (
-        client.complaint(complaint_id).await,
-        fetch_history(client, complaint_id).await,
-    ) {
-        (Ok(d), Ok(h)) => done(&d, &h),
-        _ => false,
+) -> Result<bool, JobError> {
+    let d = match api.complaint(complaint_id).await {
+        Ok(d) => d,
+        Err(e @ JobError::Deferred { .. }) => return Err(e),
+        Err(_) => return Ok(false),
+    };
+    match fetch_history(api, complaint_id).await {
+        Ok(h) => Ok(done(&d, &h)),
+        Err(e @ JobError::Deferred { .. }) => Err(e),
+        Err(_) => Ok(false),
     }
 }
 
@@ -516,7 +556,7 @@ async fn platform_shows(
 /// retried later.
 async fn settle(
     log: &mut Actions<'_>,
-    client: &wechatpay::Client,
+    api: &Api<'_>,
     complaint_id: &str,
     action: ActionKind,
     result: Result<(), PlatformError>,
@@ -525,8 +565,10 @@ async fn settle(
 ) -> Result<bool, JobError> {
     let (outcome, detail) = match result {
         Ok(()) => (ActionOutcome::Succeeded, success),
-        Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
-        Err(e) if platform_shows(client, complaint_id, done).await => (
+        // Retried as a new run of the job, which reads the platform's history again first:
+        // a reply is never sent again blindly.
+        Err(e) if e.is_retryable() => return Err(platform_error(e)),
+        Err(e) if platform_shows(api, complaint_id, done).await? => (
             ActionOutcome::AlreadyDone,
             format!("the platform already shows it done ({e})"),
         ),
@@ -540,12 +582,13 @@ async fn settle(
 async fn act(
     h: &Handlers,
     owner: &Owner,
-    client: &wechatpay::Client,
+    api: &Api<'_>,
     d: &model::Complaint,
     history: &[model::NegotiationEntry],
     record: Complaint,
     log: &mut Actions<'_>,
 ) -> Result<(), JobError> {
+    let client = api.client;
     let repo = ComplaintRepo::new(&*h.state.ports.records);
     let complainted = if d.complainted_mchid.is_empty() {
         owner.mchid.clone()
@@ -559,6 +602,12 @@ async fn act(
         && !record.replied
         && !processed
     {
+        api.take(if d.need_immediate_service {
+            op::RESPONSE_IMMEDIATE
+        } else {
+            op::RESPONSE
+        })
+        .await?;
         let sent = if d.need_immediate_service {
             client
                 .respond_immediate(
@@ -589,7 +638,7 @@ async fn act(
         let chars = text.chars().count();
         let replied = settle(
             log,
-            client,
+            api,
             &d.complaint_id,
             ActionKind::Reply,
             sent,
@@ -648,13 +697,14 @@ async fn act(
     if !refunded {
         let sub = owner.provider.then(|| complainted.clone());
         // A refund asked for before a crash is found by its number, never asked for again.
+        api.take(op::REFUND).await?;
         match client.query_refund(&number, sub.as_deref()).await {
             Ok(r) => {
                 record_refund(h, owner, &record.id, &number, order, &r, log, true).await?;
                 refunded = true;
             }
             Err(PlatformError::Api { status: 404, .. }) => {}
-            Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+            Err(e) if e.is_retryable() => return Err(platform_error(e)),
             Err(e) => {
                 log.log(
                     ActionKind::Refund,
@@ -716,6 +766,7 @@ async fn act(
             return Ok(());
         }
         if d.problem_type == "REFUND" && !has(history, "MERCHANT_APPROVE_REFUND") {
+            api.take(op::REFUND_PROGRESS).await?;
             let approved = client
                 .update_refund_progress(
                     &d.complaint_id,
@@ -728,7 +779,7 @@ async fn act(
                 .await;
             let approved = settle(
                 log,
-                client,
+                api,
                 &d.complaint_id,
                 ActionKind::RefundProgress,
                 approved,
@@ -790,12 +841,13 @@ async fn act(
                 currency: "CNY".into(),
             },
         };
+        api.take(op::REFUND).await?;
         match client.create_refund(&req).await {
             Ok(r) => {
                 h.state.fault("after_refund");
                 record_refund(h, owner, &record.id, &number, order, &r, log, false).await?;
             }
-            Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+            Err(e) if e.is_retryable() => return Err(platform_error(e)),
             Err(e) => {
                 if matches!(e, PlatformError::Api { .. }) {
                     repo.close_claim(&owner.account.id, &record.id, &number, log.now)
@@ -823,10 +875,11 @@ async fn act(
     if current.is_some_and(|c| c.completed) {
         return Ok(());
     }
+    api.take(op::COMPLETE).await?;
     let completed = client.complete(&d.complaint_id, &complainted).await;
     let done = settle(
         log,
-        client,
+        api,
         &d.complaint_id,
         ActionKind::Complete,
         completed,

@@ -16,6 +16,7 @@ use crate::complaints::{
 };
 use crate::notices::{self, Notice, store_error};
 use crate::platforms::wechat::mini_client;
+use crate::ratelimit::ops::wxmini as op;
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use crate::worker::{JobError, JobHandler, JobRegistry};
@@ -61,7 +62,9 @@ struct AuthorizationJob {
 }
 
 pub(crate) fn wechat_job_error(e: WechatError) -> JobError {
-    if e.is_retryable() {
+    if e.is_throttled() {
+        JobError::throttled(e)
+    } else if e.is_retryable() {
         JobError::retryable(e)
     } else {
         JobError::Permanent(e.to_string())
@@ -373,6 +376,7 @@ impl JobHandler for ComplaintJob {
             let c = mini_client(state, &account)
                 .await
                 .map_err(JobError::Permanent)?;
+            state.limiter.acquire(op::DETAIL, &account.id).await?;
             let d = c.complaint_detail(coid).await.map_err(wechat_job_error)?;
             client = Some(c);
             Facts::from_detail(&d)
@@ -516,6 +520,10 @@ async fn respond(
         content: text.to_string(),
         media_ids: media,
     };
+    state
+        .limiter
+        .acquire(op::RESPOND, &record.account_id)
+        .await?;
     let (outcome, detail) = match client
         .respond(&record.platform_complaint_id, decision.code(), &evidence)
         .await
@@ -537,7 +545,7 @@ async fn respond(
             ActionOutcome::AlreadyDone,
             "the complaint had already moved on (309)".to_string(),
         ),
-        Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
+        Err(e) if e.is_retryable() => return Err(wechat_job_error(e)),
         Err(e) => {
             return log
                 .log(
@@ -657,6 +665,7 @@ async fn act(
             )
             .await?;
         }
+        Err(e) if e.is_throttled() => return Err(JobError::throttled(e)),
         Err(e) if e.is_retryable() => return Err(JobError::retryable(e)),
         Err(e) => {
             if matches!(e, PlatformError::Api { .. }) {

@@ -1,0 +1,403 @@
+//! One rate limiter for every call we make to a platform: per (platform, merchant,
+//! operation), at most N calls in any 60-second window, shared by every worker and, on AWS,
+//! every function instance, through a counter record in the record store.
+//!
+//! # How "any 60 s window" is kept
+//! The counter of one (platform, merchant, operation) is one record holding the number of
+//! calls granted in each 5-second slot (slot = the 5 s of wall time the call was granted in).
+//! A call at time `t` is granted only if the calls of every slot that overlaps `(t - 60 s, t]`
+//! add up to less than N; the slot that only partly overlaps counts in full. Every granted
+//! call lies in some slot, so any 60 s window ending at a granted call holds at most N calls,
+//! and so does any 60 s window at all (look at the one ending at its last call). Counting the
+//! oldest slot in full makes the limiter at most one slot (5 s) more careful than the
+//! platform. A burst may use the whole budget at once.
+//!
+//! The record is read, changed and written back with compare-and-set on its version (created
+//! with a conditional create), so two workers or two Lambda instances never both take the
+//! last call: the loser reads again. Because the whole window lives in one record, this holds
+//! even when two instances' clocks disagree on which slot is current. The record expires
+//! (TTL) a little after its newest slot leaves the window.
+//!
+//! # What a caller does
+//! [`RateLimiter::check`] takes one call from the budget or says how long until one is free;
+//! [`RateLimiter::acquire`] waits for that (up to a bound), else fails with
+//! [`LimitError::OverBudget`], which a job turns into a deferral (`JobError::Deferred`):
+//! the job goes back on its queue to run when the budget allows, never spinning.
+//!
+//! # The table
+//! The budgets are the constants in [`ops`], one place. WeChat Pay publishes its limits per
+//! merchant: complaint list and negotiation history 200 a minute, reply (`response`) and image
+//! upload 60, complete 1,500; the other operations (detail, refund progress, immediate-service
+//! reply, refunds) have no published limit and are not limited here (a throttling answer
+//! still backs off, see `JobError::Throttled`). Alipay and the mini-program (WeChat server)
+//! APIs publish none: we budget 120 a minute for reads and 60 for writes per app and method,
+//! well under what either has been seen to allow.
+
+use crate::worker::JobError;
+use chrono::{DateTime, Utc};
+use domain::complaint::Platform;
+use domain::ports::{Clock, Item, RecordStore, StoreError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The window the budgets are per.
+pub const WINDOW: Duration = Duration::from_secs(60);
+/// The counting granularity (see the module documentation).
+pub const SLOT: Duration = Duration::from_secs(5);
+/// How long [`RateLimiter::acquire`] waits in-process by default before it defers.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
+/// Compare-and-set rounds before giving up on a very contended counter.
+const MAX_ROUNDS: u32 = 64;
+
+/// One platform operation and its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Operation {
+    pub platform: Platform,
+    /// A short, stable name (part of the counter's key).
+    pub name: &'static str,
+    /// Calls allowed per merchant in any 60 s window; `None`: not limited.
+    pub per_minute: Option<u32>,
+}
+
+impl Operation {
+    pub const fn new(platform: Platform, name: &'static str, per_minute: Option<u32>) -> Self {
+        Self {
+            platform,
+            name,
+            per_minute,
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.platform.as_str(), self.name)
+    }
+}
+
+/// The budget table: every platform operation we call, with its limit per merchant.
+pub mod ops {
+    use super::Operation;
+    use domain::complaint::Platform;
+
+    /// Budget of Alipay and WeChat server reads without a published limit.
+    pub const DEFAULT_READS_PER_MINUTE: u32 = 120;
+    /// Budget of Alipay and WeChat server writes without a published limit.
+    pub const DEFAULT_WRITES_PER_MINUTE: u32 = 60;
+
+    /// WeChat Pay (per merchant mchid; a provider's calls for its sub-merchants share its
+    /// budget, as the platform counts by the calling merchant).
+    pub mod wechatpay {
+        use super::*;
+        const P: Platform = Platform::Wechatpay;
+        pub const LIST: Operation = Operation::new(P, "complaints-list", Some(200));
+        pub const HISTORY: Operation = Operation::new(P, "negotiation-history", Some(200));
+        pub const RESPONSE: Operation = Operation::new(P, "response", Some(60));
+        pub const IMAGE_UPLOAD: Operation = Operation::new(P, "image-upload", Some(60));
+        pub const COMPLETE: Operation = Operation::new(P, "complete", Some(1500));
+        /// No published limit.
+        pub const DETAIL: Operation = Operation::new(P, "complaint-detail", None);
+        /// No published limit.
+        pub const REFUND_PROGRESS: Operation = Operation::new(P, "update-refund-progress", None);
+        /// No published limit.
+        pub const RESPONSE_IMMEDIATE: Operation =
+            Operation::new(P, "response-immediate-service", None);
+        /// Refund create and query: no limit published with the complaint APIs.
+        pub const REFUND: Operation = Operation::new(P, "refund", None);
+    }
+
+    /// Alipay (per app id): no published rate.
+    pub mod alipay {
+        use super::*;
+        const P: Platform = Platform::Alipay;
+        pub const QUERY: Operation =
+            Operation::new(P, "complaint-query", Some(DEFAULT_READS_PER_MINUTE));
+        pub const BATCH_QUERY: Operation =
+            Operation::new(P, "complaint-batchquery", Some(DEFAULT_READS_PER_MINUTE));
+        pub const REPLY: Operation =
+            Operation::new(P, "complaint-reply", Some(DEFAULT_WRITES_PER_MINUTE));
+        pub const FEEDBACK: Operation =
+            Operation::new(P, "complaint-feedback", Some(DEFAULT_WRITES_PER_MINUTE));
+        pub const IMAGE_UPLOAD: Operation =
+            Operation::new(P, "image-upload", Some(DEFAULT_WRITES_PER_MINUTE));
+        pub const RISK_QUERY: Operation =
+            Operation::new(P, "risk-complaint-query", Some(DEFAULT_READS_PER_MINUTE));
+        pub const RISK_FINISH: Operation =
+            Operation::new(P, "risk-complaint-finish", Some(DEFAULT_WRITES_PER_MINUTE));
+        /// `alipay.trade.refund` is a payment API built for far higher rates: not limited.
+        pub const TRADE_REFUND: Operation = Operation::new(P, "trade-refund", None);
+    }
+
+    /// Mini-program (WeChat server API, per mini-program account, one per appid): no
+    /// published rate.
+    pub mod wxmini {
+        use super::*;
+        const P: Platform = Platform::Wxmini;
+        pub const DETAIL: Operation =
+            Operation::new(P, "complaint-detail", Some(DEFAULT_READS_PER_MINUTE));
+        pub const HISTORY: Operation =
+            Operation::new(P, "negotiation-history", Some(DEFAULT_READS_PER_MINUTE));
+        pub const RESPOND: Operation =
+            Operation::new(P, "complaint-respond", Some(DEFAULT_WRITES_PER_MINUTE));
+        pub const MEDIA_UPLOAD: Operation =
+            Operation::new(P, "media-upload", Some(DEFAULT_WRITES_PER_MINUTE));
+    }
+}
+
+/// The answer of [`RateLimiter::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The call was taken from the budget: make it now.
+    Granted,
+    /// No budget left; one call becomes free after this long.
+    Denied { retry_after: Duration },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    #[error("rate limit of {operation} for {merchant} reached; a call is free in {retry_after:?}")]
+    OverBudget {
+        operation: String,
+        merchant: String,
+        retry_after: Duration,
+    },
+    /// The counter could not be read or written (or stayed contended).
+    #[error("rate limit counter unavailable")]
+    Store(#[source] StoreError),
+}
+
+impl From<LimitError> for JobError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::OverBudget { retry_after, .. } => JobError::Deferred {
+                retry_after,
+                reason: e.to_string(),
+            },
+            LimitError::Store(s) => JobError::retryable(s),
+        }
+    }
+}
+
+/// The counter record's data: calls per slot, by the slot's start (unix milliseconds).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Counter {
+    #[serde(default)]
+    slots: Vec<(i64, u32)>,
+}
+
+/// The shared limiter. Cheap to clone.
+#[derive(Clone)]
+pub struct RateLimiter {
+    records: Arc<dyn RecordStore>,
+    clock: Arc<dyn Clock>,
+    max_wait: Duration,
+}
+
+impl RateLimiter {
+    pub fn new(records: Arc<dyn RecordStore>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            records,
+            clock,
+            max_wait: DEFAULT_MAX_WAIT,
+        }
+    }
+
+    /// How long [`RateLimiter::acquire`] may wait in-process (zero: never wait).
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// The counter record's key.
+    pub fn key(operation: Operation, merchant: &str) -> (String, String) {
+        (
+            format!(
+                "RATE#{}#{}#{merchant}",
+                operation.platform.as_str(),
+                operation.name
+            ),
+            "WINDOW".to_string(),
+        )
+    }
+
+    /// Take one call of `operation` for `merchant` from the budget, or say when one is free.
+    /// Unlimited operations are granted without touching the store.
+    pub async fn check(
+        &self,
+        operation: Operation,
+        merchant: &str,
+    ) -> Result<Decision, StoreError> {
+        let Some(limit) = operation.per_minute else {
+            return Ok(Decision::Granted);
+        };
+        let (pk, sk) = Self::key(operation, merchant);
+        for round in 0..MAX_ROUNDS {
+            let now = self.clock.now();
+            let stored = self.records.get(&pk, &sk).await?;
+            let (mut counter, version) = match &stored {
+                // An expired record counts as empty but is replaced on its version.
+                Some(item) if item.is_expired(now) => (Counter::default(), Some(item.version)),
+                Some(item) => (
+                    serde_json::from_value(item.data.clone()).unwrap_or_else(|e| {
+                        tracing::warn!(%pk, error = %e, "unreadable rate counter; starting afresh");
+                        Counter::default()
+                    }),
+                    Some(item.version),
+                ),
+                None => (Counter::default(), None),
+            };
+            let now_ms = now.timestamp_millis();
+            counter.slots.retain(|(start, _)| counts_at(*start, now_ms));
+            counter.slots.sort_unstable();
+            let used: u64 = counter.slots.iter().map(|(_, n)| u64::from(*n)).sum();
+            if used >= u64::from(limit) {
+                return Ok(Decision::Denied {
+                    retry_after: free_after(&counter.slots, used, limit, now_ms),
+                });
+            }
+            let slot = slot_start(now_ms);
+            match counter.slots.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, n)) => *n = n.saturating_add(1),
+                None => counter.slots.push((slot, 1)),
+            }
+            let item = Item::new(
+                pk.clone(),
+                sk.clone(),
+                serde_json::to_value(&counter)
+                    .map_err(|e| StoreError::Invalid(format!("rate counter: {e}")))?,
+            )
+            .expiring_at(expiry(&counter.slots, now));
+            let written = match version {
+                None => self.records.create(item).await.map(|_| ()),
+                Some(v) => self.records.update(item, v).await.map(|_| ()),
+            };
+            match written {
+                Ok(()) => return Ok(Decision::Granted),
+                Err(StoreError::AlreadyExists { .. } | StoreError::VersionConflict { .. }) => {
+                    // Another caller took a call meanwhile: read again, after a short random
+                    // pause that grows with the rounds so contenders spread out.
+                    let pause = Duration::from_micros(
+                        rand::random::<u64>() % (200 * u64::from(round.min(20) + 1)),
+                    );
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(
+            format!("rate counter {pk} stayed contended").into(),
+        ))
+    }
+
+    /// Take one call from the budget, waiting (sleeping, never spinning) while a call frees up
+    /// within the limiter's maximum wait; otherwise [`LimitError::OverBudget`] with the time
+    /// until one is free.
+    pub async fn acquire(&self, operation: Operation, merchant: &str) -> Result<(), LimitError> {
+        let deadline = tokio::time::Instant::now() + self.max_wait;
+        loop {
+            match self
+                .check(operation, merchant)
+                .await
+                .map_err(LimitError::Store)?
+            {
+                Decision::Granted => return Ok(()),
+                Decision::Denied { retry_after } => {
+                    // A little jitter so the waiters do not all come back at once.
+                    let nap = retry_after + Duration::from_millis(rand::random::<u64>() % 50);
+                    if tokio::time::Instant::now() + nap > deadline {
+                        return Err(LimitError::OverBudget {
+                            operation: operation.to_string(),
+                            merchant: merchant.to_string(),
+                            retry_after: nap,
+                        });
+                    }
+                    tracing::debug!(%operation, merchant, wait_ms = nap.as_millis() as u64, "rate limit: waiting");
+                    tokio::time::sleep(nap).await;
+                }
+            }
+        }
+    }
+}
+
+fn slot_ms() -> i64 {
+    SLOT.as_millis() as i64
+}
+
+fn window_ms() -> i64 {
+    WINDOW.as_millis() as i64
+}
+
+/// The start of the slot `t_ms` falls in.
+fn slot_start(t_ms: i64) -> i64 {
+    t_ms.div_euclid(slot_ms()) * slot_ms()
+}
+
+/// Does the slot starting at `start` overlap the window `(now - 60 s, now]`? (Slots from a
+/// clock ahead of ours count too.)
+fn counts_at(start: i64, now_ms: i64) -> bool {
+    start + slot_ms() > now_ms - window_ms()
+}
+
+/// How long until `used` drops below `limit`: the oldest slots leave the window first.
+fn free_after(sorted: &[(i64, u32)], used: u64, limit: u32, now_ms: i64) -> Duration {
+    let must_leave = used + 1 - u64::from(limit);
+    let mut left = 0u64;
+    for (start, n) in sorted {
+        left += u64::from(*n);
+        if left >= must_leave {
+            // The slot stops counting once now - 60 s reaches its end.
+            let ms = (start + slot_ms() + window_ms() - now_ms).max(1);
+            return Duration::from_millis(ms as u64);
+        }
+    }
+    WINDOW
+}
+
+/// When the record may go: a slot after its newest slot left the window.
+fn expiry(slots: &[(i64, u32)], now: DateTime<Utc>) -> i64 {
+    let newest = slots
+        .iter()
+        .map(|(s, _)| *s)
+        .max()
+        .unwrap_or(now.timestamp_millis());
+    (newest + 2 * slot_ms() + window_ms()).div_euclid(1000) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_counts_while_any_part_of_it_is_in_the_window() {
+        // Slot [0, 5 s) counts until now - 60 s reaches 5 s.
+        assert!(counts_at(0, 64_999));
+        assert!(!counts_at(0, 65_000));
+        assert!(
+            counts_at(70_000, 10_000),
+            "a slot from a clock ahead counts"
+        );
+    }
+
+    #[test]
+    fn free_after_waits_for_enough_old_slots_to_leave() {
+        let slots = [(0, 2), (5_000, 1), (10_000, 3)];
+        // 6 used, limit 5: the 2 calls of the first slot must leave (at 65 s).
+        assert_eq!(
+            free_after(&slots, 6, 5, 30_000),
+            Duration::from_millis(35_000)
+        );
+        // limit 3: four calls must leave, which takes the third slot too (at 75 s).
+        assert_eq!(
+            free_after(&slots, 6, 3, 30_000),
+            Duration::from_millis(45_000)
+        );
+    }
+
+    #[test]
+    fn slots_are_aligned() {
+        assert_eq!(slot_start(4_999), 0);
+        assert_eq!(slot_start(5_000), 5_000);
+        assert_eq!(slot_start(-1), -5_000);
+    }
+}
