@@ -79,7 +79,7 @@ fn hold_writer(
 async fn finishes<T>(fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), fut)
         .await
-        .expect("deadlocked: the future never finished")
+        .expect("never finished: a deadlock, or what it waits for never happens")
 }
 
 #[tokio::test]
@@ -284,4 +284,51 @@ fn a_crash_between_begin_and_commit_loses_only_unanswered_requests() {
     // Everything answered survived; the batch that was open (its first request finished,
     // never answered) is gone as a whole.
     assert_eq!(kept, ["answered", "gate"]);
+}
+
+#[tokio::test]
+async fn the_wal_is_copied_into_the_database_file_while_readers_keep_reading() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.db");
+    let db = keys_db(&path).await;
+    let initial = std::fs::metadata(&path).expect("db file").len();
+    // Readers keep reading the whole time.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (db, stop) = (db.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                keys(&db).await;
+            }
+        })
+    };
+    // About 1 MB of rows, many commits. The writer never checkpoints (its automatic
+    // checkpoint is off): only the checkpointer can move them into the database file.
+    let filler = "x".repeat(1000);
+    for batch in 0..20 {
+        let mut answers = Vec::new();
+        for i in 0..50 {
+            answers.push(insert(&db, &format!("{batch:02}-{i:02}-{filler}")));
+        }
+        for a in answers {
+            a.await.expect("insert");
+        }
+    }
+    let grown = finishes(async {
+        loop {
+            let len = std::fs::metadata(&path).expect("db file").len();
+            if len > initial + 500_000 {
+                return len;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    reader.await.expect("reader");
+    assert!(
+        grown > initial,
+        "the checkpointer copied the WAL into the database file"
+    );
 }
