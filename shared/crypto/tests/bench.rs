@@ -43,7 +43,8 @@ fn row(what: &str, before: Duration, after: Duration) {
 #[ignore = "a benchmark: run by hand with --release --ignored --nocapture"]
 fn rsa_and_aes_gcm_before_and_after() {
     let budget = Duration::from_millis(1500);
-    let msg = b"1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n{\"id\":\"EV-018\",\"resource\":{}}\n";
+    let msg =
+        b"1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n{\"id\":\"EV-018\",\"resource\":{}}\n";
 
     let theirs = rsa::RsaPrivateKey::from_pkcs8_pem(PKCS8).expect("key");
     let their_signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(theirs.clone());
@@ -56,7 +57,10 @@ fn rsa_and_aes_gcm_before_and_after() {
     assert!(our_public.verify_sha256(msg, &sig));
     assert!(their_verifier.verify(msg, &their_sig).is_ok());
 
-    println!("\n{:<28} {:>13} {:>13} {:>8}", "", "rsa/aes-gcm", "aws-lc-rs", "speed-up");
+    println!(
+        "\n{:<28} {:>13} {:>13} {:>8}",
+        "", "rsa/aes-gcm", "aws-lc-rs", "speed-up"
+    );
     row(
         "RSA-2048 verify",
         per_call(budget, || {
