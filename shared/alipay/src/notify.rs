@@ -124,13 +124,13 @@ mod tests {
             &["sign_type"],
         );
         v1.push(("sign".into(), crate::sign::sign(&key, &c).expect("sign")));
-        assert_eq!(verify(&v1, &key.public_key()), Some(Rule::V1));
+        assert_eq!(verify(&v1, key.public_key()), Some(Rule::V1));
         let mut v2 = pairs(&base);
         let c = crate::sign::sign_content(base.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[]);
         v2.push(("sign".into(), crate::sign::sign(&key, &c).expect("sign")));
-        assert_eq!(verify(&v2, &key.public_key()), Some(Rule::V2));
+        assert_eq!(verify(&v2, key.public_key()), Some(Rule::V2));
         let mut tampered = v2.clone();
         tampered[1].1 = "2021000000000002".into();
-        assert_eq!(verify(&tampered, &key.public_key()), None);
+        assert_eq!(verify(&tampered, key.public_key()), None);
     }
 }

@@ -140,7 +140,10 @@ async fn malformed_wrong_kind_and_small_keys_are_refused_by_field() {
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{field}: {err}");
         let text = err.to_string();
-        assert!(text.contains(field) && text.contains(why), "{field}: {text}");
+        assert!(
+            text.contains(field) && text.contains(why),
+            "{field}: {text}"
+        );
         assert!(!text.contains("MII"), "no key material in {text}");
     }
     // Nothing was changed: the stored key still verifies the app's messages.
