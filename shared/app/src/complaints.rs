@@ -324,6 +324,18 @@ impl<'a> ComplaintRepo<'a> {
         Ok(stored.version)
     }
 
+    /// Create up to 25 new records in one transaction (a bulk import, such as the benchmark's
+    /// data set): the same items `save` writes, so every key and index entry is the app's own.
+    /// Fails, writing none of them, if any already exists.
+    pub async fn create_many(&self, complaints: &[Complaint]) -> Result<(), RepoError> {
+        let writes = complaints
+            .iter()
+            .map(|c| Self::complaint_item(c).map(domain::ports::Write::Create))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store.transact(writes).await?;
+        Ok(())
+    }
+
     /// Read, change and write back with compare-and-set, retrying on a concurrent change.
     pub async fn modify(
         &self,
