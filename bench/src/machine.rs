@@ -133,13 +133,11 @@ fn parse_rsa_verify(text: &str) -> Option<f64> {
 /// `aes-256-gcm  412345.67k` (thousands of bytes per second per block size; one size asked
 /// for): the last figure of the cipher's line, in bytes per second.
 fn parse_evp_rate(text: &str, cipher: &str) -> Option<f64> {
-    let line = text
-        .lines()
-        .rfind(|l| {
-            l.trim_start()
-                .to_ascii_lowercase()
-                .starts_with(&cipher.to_ascii_lowercase())
-        })?;
+    let line = text.lines().rfind(|l| {
+        l.trim_start()
+            .to_ascii_lowercase()
+            .starts_with(&cipher.to_ascii_lowercase())
+    })?;
     let v = line.split_whitespace().last()?;
     let k: f64 = v.strip_suffix('k').unwrap_or(v).parse().ok()?;
     Some(k * 1000.0)
