@@ -45,6 +45,7 @@ impl Prepared {
 /// What a run of the generator saw.
 #[derive(Debug, Default)]
 pub struct LoadResult {
+    /// Every request's latency, answered or not (a failure at the time it took to fail).
     pub samples: Samples,
     /// Requests answered 2xx.
     pub ok: usize,
@@ -117,6 +118,8 @@ pub async fn run(
                         *out.failures.entry(key).or_default() += 1;
                     }
                     Err(e) => {
+                        // Counted at the time it took to fail: a timeout is at least that slow.
+                        out.samples.push(took);
                         let key = if e.is_timeout() { "timeout" } else { "error" };
                         *out.failures.entry(key.into()).or_default() += 1;
                     }
