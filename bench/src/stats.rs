@@ -42,6 +42,9 @@ impl Samples {
     /// The `p`-th percentile (0 < p ≤ 100) by nearest rank: the smallest sample with at least
     /// p % of the samples at or below it. None without samples.
     pub fn percentile(&mut self, p: f64) -> Option<Duration> {
+        if self.is_empty() {
+            return None;
+        }
         self.settle();
         nearest_rank(&self.sorted, p)
     }
