@@ -324,6 +324,18 @@ impl<'a> ComplaintRepo<'a> {
         Ok(stored.version)
     }
 
+    /// Create up to 25 new records in one transaction (a bulk import, such as the benchmark's
+    /// data set): the same items `save` writes, so every key and index entry is the app's own.
+    /// Fails, writing none of them, if any already exists.
+    pub async fn create_many(&self, complaints: &[Complaint]) -> Result<(), RepoError> {
+        let writes = complaints
+            .iter()
+            .map(|c| Self::complaint_item(c).map(domain::ports::Write::Create))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store.transact(writes).await?;
+        Ok(())
+    }
+
     /// Read, change and write back with compare-and-set, retrying on a concurrent change.
     pub async fn modify(
         &self,
@@ -815,5 +827,49 @@ async fn list_filtered<T: serde::de::DeserializeOwned>(
         if cursor.is_none() || out.len() >= limit || examined >= MAX_EXAMINED {
             return Ok((out, cursor));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complaint(n: i64, now: DateTime<Utc>) -> Complaint {
+        let pid = format!("2002{n:023}");
+        Complaint::new(
+            complaint_id(Platform::Wechatpay, "acc_bulk", &pid),
+            Platform::Wechatpay,
+            None,
+            "acc_bulk".into(),
+            pid,
+            now - chrono::Duration::seconds(n),
+        )
+    }
+
+    #[tokio::test]
+    async fn create_many_writes_records_that_get_and_list_find_and_is_all_or_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = embedded::Db::open(dir.path().join("bulk.db")).expect("db");
+        let store = embedded::SqliteRecordStore::new(db);
+        let repo = ComplaintRepo::new(&store);
+        let now = Utc::now();
+        let batch: Vec<Complaint> = (0..3).map(|n| complaint(n, now)).collect();
+        repo.create_many(&batch).await.expect("bulk create");
+        for c in &batch {
+            let (found, version) = repo.get(&c.id).await.expect("get").expect("stored");
+            assert_eq!((&found, version), (c, 1));
+        }
+        let filter = ComplaintFilter {
+            account_id: Some("acc_bulk".into()),
+            ..Default::default()
+        };
+        let (listed, _) = repo.list(&filter, |_| true, 10, None).await.expect("list");
+        let ids = |cs: &[Complaint]| cs.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&listed), ids(&batch), "newest first, through the index");
+
+        // One existing record refuses the whole batch: the new one is not written either.
+        let again = vec![complaint(9, now), batch[0].clone()];
+        assert!(repo.create_many(&again).await.is_err());
+        assert!(repo.get(&again[0].id).await.expect("get").is_none());
     }
 }

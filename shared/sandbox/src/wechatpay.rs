@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Which key signs the simulator's answers.
@@ -135,6 +135,8 @@ struct Inner {
     requests: Mutex<Vec<SimRequest>>,
     certificate_downloads: AtomicUsize,
     rejected: AtomicUsize,
+    /// Milliseconds every answer is held back (simulated network and platform latency).
+    latency_ms: AtomicU64,
     /// Every request that reached the simulator: "METHOD path?query", in order.
     arrivals: Mutex<Vec<String>>,
     /// (mchid, "complaints" | "violations") → registered URL.
@@ -175,6 +177,7 @@ impl WechatPaySim {
             requests: Mutex::new(Vec::new()),
             certificate_downloads: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
+            latency_ms: AtomicU64::new(0),
             arrivals: Mutex::new(Vec::new()),
             notification_urls: Mutex::new(HashMap::new()),
             orders: Mutex::new(Vec::new()),
@@ -403,6 +406,13 @@ impl WechatPaySim {
     pub fn rejected(&self) -> usize {
         self.inner.rejected.load(Ordering::SeqCst)
     }
+
+    /// Hold every answer back by `latency` from now on (zero: answer at once), as a platform
+    /// far away would; requests are still handled concurrently.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.inner.latency_ms.store(ms, Ordering::SeqCst);
+    }
 }
 
 async fn log_request(
@@ -419,6 +429,10 @@ async fn log_request(
             .unwrap_or_default()
     );
     lock(&s.arrivals).push(line);
+    let latency = s.latency_ms.load(Ordering::SeqCst);
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
     next.run(req).await
 }
 
