@@ -67,6 +67,8 @@ pub fn cpu_per(cpu: Duration, n: usize) -> Option<Duration> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // reqwest is built without a TLS provider of its own: the process default is aws-lc-rs.
+    crypto::tls::install_default();
     let cli = Cli::parse();
     let root = std::fs::canonicalize(&cli.root)
         .with_context(|| format!("no workspace root at {}", cli.root.display()))?;
