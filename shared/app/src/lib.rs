@@ -18,6 +18,7 @@ pub mod notices;
 pub mod notifier;
 pub mod platforms;
 pub mod policy;
+pub mod reindex;
 pub mod repo;
 pub mod server;
 pub mod state;
