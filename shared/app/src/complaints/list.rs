@@ -180,16 +180,18 @@ fn partition(f: &ComplaintFilter) -> (Index, String) {
 pub async fn plan(store: &dyn RecordStore, f: &ComplaintFilter) -> Result<ListPlan, RepoError> {
     let mut f = f.clone();
     if let Some(p) = f.platform {
-        let fits = match (&f.account_id, &f.sub_mchid) {
-            (Some(a), _) => AccountRepo::new(store)
-                .get(a)
-                .await?
-                .is_some_and(|(acc, _)| platform_of_kind(acc.kind()) == Some(p)),
-            (None, Some(_)) => AccountKind::ALL
+        let sub_fits = f.sub_mchid.is_none()
+            || AccountKind::ALL
                 .iter()
-                .any(|k| k.has_sub_merchants() && platform_of_kind(*k) == Some(p)),
-            (None, None) => true,
-        };
+                .any(|k| k.has_sub_merchants() && platform_of_kind(*k) == Some(p));
+        let fits = sub_fits
+            && match &f.account_id {
+                Some(a) => AccountRepo::new(store)
+                    .get(a)
+                    .await?
+                    .is_some_and(|(acc, _)| platform_of_kind(acc.kind()) == Some(p)),
+                None => true,
+            };
         if !fits {
             return Ok(ListPlan::Empty);
         }
