@@ -589,7 +589,11 @@ fn the_table_has_the_record_ports_indexes_added_one_per_stack_update() {
         .collect();
     let added = Index::SECONDARY.len() - 2;
     assert_eq!(values, (0..=added as i64).collect::<Vec<_>>());
-    assert_eq!(param["Default"].as_i64(), Some(added as i64), "a new stack has them all");
+    assert_eq!(
+        param["Default"].as_i64(),
+        Some(added as i64),
+        "a new stack has them all"
+    );
 
     // Evaluate the conditions for a parameter value (the forms the template uses).
     fn eval(t: &Value, c: &Value, n: i64) -> bool {

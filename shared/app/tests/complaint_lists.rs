@@ -10,9 +10,7 @@ use axum::http::{Method, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
 use common::{ADMIN, harness, provider_body};
 use domain::complaint::{Complaint, ComplaintStatus, Platform};
-use domain::ports::{
-    IndexKey, Item, Page, Query, RecordStore, StoreError, Write, WriteOutcome,
-};
+use domain::ports::{IndexKey, Item, Page, Query, RecordStore, StoreError, Write, WriteOutcome};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +22,10 @@ const STATUSES: [ComplaintStatus; 3] = [
 ];
 
 fn at(minute: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).single().expect("time") + chrono::Duration::minutes(minute)
+    Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0)
+        .single()
+        .expect("time")
+        + chrono::Duration::minutes(minute)
 }
 
 struct Desk {
@@ -89,9 +90,17 @@ async fn desk() -> Desk {
     for x in &complaints {
         repo.save(x, 0).await.expect("save");
     }
-    let p = app::reindex::run(&*h.state.ports.records, 7).await.expect("backfill");
+    let p = app::reindex::run(&*h.state.ports.records, 7)
+        .await
+        .expect("backfill");
     assert!(p.done);
-    Desk { h, a, b, c, complaints }
+    Desk {
+        h,
+        a,
+        b,
+        c,
+        complaints,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -125,7 +134,9 @@ fn expected(d: &Desk, f: &ComplaintFilter, scope: &Scope) -> Vec<String> {
         .filter(|c| {
             f.platform.is_none_or(|p| c.platform == p)
                 && f.account_id.as_deref().is_none_or(|a| c.account_id == a)
-                && f.sub_mchid.as_deref().is_none_or(|s| c.sub_mchid.as_deref() == Some(s))
+                && f.sub_mchid
+                    .as_deref()
+                    .is_none_or(|s| c.sub_mchid.as_deref() == Some(s))
                 && f.status.is_none_or(|s| c.status == s)
                 && f.since.is_none_or(|t| c.received_at >= t)
                 && f.until.is_none_or(|t| c.received_at <= t)
@@ -137,10 +148,20 @@ fn expected(d: &Desk, f: &ComplaintFilter, scope: &Scope) -> Vec<String> {
 
 fn filters(d: &Desk) -> Vec<ComplaintFilter> {
     let mut out = Vec::new();
-    for platform in [None, Some(Platform::Wechatpay), Some(Platform::Alipay), Some(Platform::Wxmini)] {
+    for platform in [
+        None,
+        Some(Platform::Wechatpay),
+        Some(Platform::Alipay),
+        Some(Platform::Wxmini),
+    ] {
         for account in [None, Some(&d.a), Some(&d.b), Some(&d.c)] {
             for sub in [None, Some("1900000201"), Some("1900000202")] {
-                for status in [None, Some(ComplaintStatus::Pending), Some(ComplaintStatus::Resolved), Some(ComplaintStatus::Closed)] {
+                for status in [
+                    None,
+                    Some(ComplaintStatus::Pending),
+                    Some(ComplaintStatus::Resolved),
+                    Some(ComplaintStatus::Closed),
+                ] {
                     out.push(ComplaintFilter {
                         platform,
                         account_id: account.cloned(),
@@ -154,8 +175,16 @@ fn filters(d: &Desk) -> Vec<ComplaintFilter> {
         }
     }
     // Time ranges, alone and with filters.
-    for (since, until) in [(Some(at(3)), None), (None, Some(at(9))), (Some(at(4)), Some(at(12)))] {
-        out.push(ComplaintFilter { since, until, ..Default::default() });
+    for (since, until) in [
+        (Some(at(3)), None),
+        (None, Some(at(9))),
+        (Some(at(4)), Some(at(12))),
+    ] {
+        out.push(ComplaintFilter {
+            since,
+            until,
+            ..Default::default()
+        });
         out.push(ComplaintFilter {
             since,
             until,
@@ -207,12 +236,15 @@ async fn every_filter_and_scope_lists_its_complaints_newest_first_across_pages()
         (Scope::All, ADMIN.to_string()),
         (
             Scope::Account(d.a.clone()),
-            d.h.token(json!({"type": "account", "account_id": d.a})).await,
+            d.h.token(json!({"type": "account", "account_id": d.a}))
+                .await,
         ),
         (
             Scope::Sub(d.b.clone(), "1900000201".into()),
-            d.h.token(json!({"type": "sub_merchant", "account_id": d.b, "sub_mchid": "1900000201"}))
-                .await,
+            d.h.token(
+                json!({"type": "sub_merchant", "account_id": d.b, "sub_mchid": "1900000201"}),
+            )
+            .await,
         ),
     ];
     let mut non_empty = 0;
@@ -222,14 +254,22 @@ async fn every_filter_and_scope_lists_its_complaints_newest_first_across_pages()
             let mut got = Vec::new();
             let mut cursor: Option<String> = None;
             for _ in 0..40 {
-                let (s, page) = d
-                    .h
-                    .call(Method::GET, &query_string(&f, 4, cursor.as_deref()), Some(token), None)
+                let (s, page) =
+                    d.h.call(
+                        Method::GET,
+                        &query_string(&f, 4, cursor.as_deref()),
+                        Some(token),
+                        None,
+                    )
                     .await;
                 assert_eq!(s, StatusCode::OK, "{f:?} {scope:?}: {page}");
                 let items = page["items"].as_array().expect("items");
                 assert!(items.len() <= 4);
-                got.extend(items.iter().map(|c| c["id"].as_str().expect("id").to_string()));
+                got.extend(
+                    items
+                        .iter()
+                        .map(|c| c["id"].as_str().expect("id").to_string()),
+                );
                 match page["next_cursor"].as_str() {
                     Some(c) => cursor = Some(c.to_string()),
                     None => break,
@@ -245,18 +285,33 @@ async fn every_filter_and_scope_lists_its_complaints_newest_first_across_pages()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_or_foreign_cursors_are_refused() {
     let d = desk().await;
-    let (_, page) = d
-        .h
-        .admin(Method::GET, &format!("/admin/v1/complaints?limit=2&account={}", d.a), None)
+    let (_, page) =
+        d.h.admin(
+            Method::GET,
+            &format!("/admin/v1/complaints?limit=2&account={}", d.a),
+            None,
+        )
         .await;
     let cursor = page["next_cursor"].as_str().expect("cursor").to_string();
     for path in [
         // Another partition (another account, a status filter) with this cursor.
-        format!("/admin/v1/complaints?limit=2&account={}&cursor={cursor}", d.b),
-        format!("/admin/v1/complaints?limit=2&account={}&status=pending&cursor={cursor}", d.a),
+        format!(
+            "/admin/v1/complaints?limit=2&account={}&cursor={cursor}",
+            d.b
+        ),
+        format!(
+            "/admin/v1/complaints?limit=2&account={}&status=pending&cursor={cursor}",
+            d.a
+        ),
         // Altered.
-        format!("/admin/v1/complaints?limit=2&account={}&cursor={cursor}x", d.a),
-        format!("/admin/v1/complaints?limit=2&account={}&cursor=AAAA{cursor}", d.a),
+        format!(
+            "/admin/v1/complaints?limit=2&account={}&cursor={cursor}x",
+            d.a
+        ),
+        format!(
+            "/admin/v1/complaints?limit=2&account={}&cursor=AAAA{cursor}",
+            d.a
+        ),
     ] {
         let (s, body) = d.h.admin(Method::GET, &path, None).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {body}");
@@ -314,7 +369,8 @@ impl RecordStore for Counting {
         let page = self.inner.query(q).await?;
         self.queries.fetch_add(1, Ordering::SeqCst);
         self.entries.fetch_add(page.items.len(), Ordering::SeqCst);
-        self.largest_limit.fetch_max(q.limit as usize, Ordering::SeqCst);
+        self.largest_limit
+            .fetch_max(q.limit as usize, Ordering::SeqCst);
         Ok(page)
     }
     async fn ping(&self) -> Result<(), StoreError> {
@@ -369,15 +425,23 @@ async fn a_list_page_reads_one_page_of_one_partition() {
 fn old_shape(c: &Complaint) -> Item {
     let sort = format!(
         "{}#{}",
-        c.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        c.received_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         c.id
     );
-    Item::new(format!("COMPLAINT#{}", c.id), "META", serde_json::to_value(c).expect("json"))
-        .with_gsi1(IndexKey::new(format!("COMPLAINTS#{}", c.account_id), sort.clone()))
-        .with_gsi2(IndexKey::new("COMPLAINTS", sort))
+    Item::new(
+        format!("COMPLAINT#{}", c.id),
+        "META",
+        serde_json::to_value(c).expect("json"),
+    )
+    .with_gsi1(IndexKey::new(
+        format!("COMPLAINTS#{}", c.account_id),
+        sort.clone(),
+    ))
+    .with_gsi2(IndexKey::new("COMPLAINTS", sort))
 }
 
-/// Runs `interfere` once, just before the first update of `pk` goes to the store (a
+/// Runs `interfere` once, just before the first write of `pk` goes to the store (a
 /// concurrent writer getting in between the backfill's read and its write).
 struct Interfering {
     inner: Arc<dyn RecordStore>,
@@ -411,6 +475,20 @@ impl RecordStore for Interfering {
         self.inner.delete(pk, sk, v).await
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        for w in &writes {
+            if let Write::Update {
+                item,
+                expected_version,
+            } = w
+                && item.pk == self.pk
+                && let Some(changed) = self.interfere.lock().await.take()
+            {
+                ComplaintRepo::new(&*self.inner)
+                    .save(&changed, *expected_version)
+                    .await
+                    .expect("concurrent update");
+            }
+        }
         self.inner.transact(writes).await
     }
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
@@ -437,7 +515,13 @@ async fn backfill_keys_records_of_the_old_shape_resumably_without_overwriting_up
     for x in &all {
         records.create(old_shape(x)).await.expect("old record");
     }
-    let d = Desk { h, a, b, c, complaints: all.clone() };
+    let d = Desk {
+        h,
+        a,
+        b,
+        c,
+        complaints: all.clone(),
+    };
     let pending = ComplaintFilter {
         status: Some(ComplaintStatus::Pending),
         ..Default::default()
@@ -445,13 +529,18 @@ async fn backfill_keys_records_of_the_old_shape_resumably_without_overwriting_up
     // Before the backfill: lists are right (the older filtered way).
     assert!(!list_keys_ready(&*records).await.expect("marker"));
     let repo = ComplaintRepo::new(&*records);
-    let (before, _) = repo.list(&pending, |_| true, 100, None).await.expect("list");
+    let (before, _) = repo
+        .list(&pending, |_| true, 100, None)
+        .await
+        .expect("list");
     let ids = |v: &[Complaint]| v.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
     assert_eq!(ids(&before), expected(&d, &pending, &Scope::All));
 
     // One step of 10, then a stop: the marker holds the position, lists still the older way.
     let mut p = app::reindex::Progress::default();
-    app::reindex::step(&*records, 10, &mut p).await.expect("step");
+    app::reindex::step(&*records, 10, &mut p)
+        .await
+        .expect("step");
     assert_eq!((p.examined, p.rewritten, p.done), (10, 10, false));
     assert!(!list_keys_ready(&*records).await.expect("marker"));
 
@@ -473,7 +562,10 @@ async fn backfill_keys_records_of_the_old_shape_resumably_without_overwriting_up
     let rest = app::reindex::run(&interfering, 10).await.expect("backfill");
     assert!(rest.done);
     assert_eq!(rest.examined, 26);
-    assert!(interfering.interfere.lock().await.is_none(), "the update happened");
+    assert!(
+        interfering.interfere.lock().await.is_none(),
+        "the update happened"
+    );
     let (stored, version) = repo.get(&target.id).await.expect("get").expect("kept");
     assert_eq!(stored, changed, "the concurrent update was not overwritten");
     assert_eq!(version, 2);
@@ -496,7 +588,10 @@ async fn backfill_keys_records_of_the_old_shape_resumably_without_overwriting_up
         assert_eq!(item.data, want.data, "{}", x.id);
     }
     assert!(list_keys_ready(&*records).await.expect("marker"));
-    let d = Desk { complaints: now, ..d };
+    let d = Desk {
+        complaints: now,
+        ..d
+    };
     for f in filters(&d) {
         let (got, _) = repo.list(&f, |_| true, 100, None).await.expect("list");
         assert_eq!(ids(&got), expected(&d, &f, &Scope::All), "{f:?}");

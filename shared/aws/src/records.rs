@@ -116,6 +116,11 @@ impl DynamoRecordStore {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// The store of `table` with a client from an SDK configuration.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
 }
 
 fn now_s() -> i64 {

@@ -54,7 +54,8 @@ pub async fn create_table_with(
     name: &str,
     indexes: usize,
 ) -> Result<(), aws_sdk_dynamodb::Error> {
-    let secondary = &domain::ports::Index::SECONDARY[..indexes.min(domain::ports::SECONDARY_INDEXES)];
+    let secondary =
+        &domain::ports::Index::SECONDARY[..indexes.min(domain::ports::SECONDARY_INDEXES)];
     let mut attributes = vec![attr::PK.to_string(), attr::SK.to_string()];
     let mut gsis = Vec::new();
     for index in secondary {
@@ -70,9 +71,7 @@ pub async fn create_table_with(
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(attr::PK, KeyType::Hash))
         .key_schema(key(attr::SK, KeyType::Range))
-        .set_attribute_definitions(Some(
-            attributes.iter().map(|a| string_attr(a)).collect(),
-        ))
+        .set_attribute_definitions(Some(attributes.iter().map(|a| string_attr(a)).collect()))
         .set_global_secondary_indexes(Some(gsis))
         .send()
         .await?;

@@ -420,10 +420,17 @@ pub async fn every_secondary_index_holds_its_keys(store: &dyn RecordStore) {
     let mut it = item("multi", "meta", 1);
     for index in Index::SECONDARY {
         let n = index.number().expect("secondary");
-        it = it.with_index(index, IndexKey::new(format!("part#{n}"), format!("2026#{n}")));
+        it = it.with_index(
+            index,
+            IndexKey::new(format!("part#{n}"), format!("2026#{n}")),
+        );
     }
     store.create(it.clone()).await.expect("create");
-    let got = store.get("multi", "meta").await.expect("get").expect("present");
+    let got = store
+        .get("multi", "meta")
+        .await
+        .expect("get")
+        .expect("present");
     assert_eq!(got.indexes, it.indexes);
     for index in Index::SECONDARY {
         let n = index.number().expect("secondary");
@@ -444,7 +451,10 @@ pub async fn every_secondary_index_holds_its_keys(store: &dyn RecordStore) {
     let mut moved = got.clone();
     moved.indexes[2] = Some(IndexKey::new("part#3b", "2026#3"));
     moved.indexes[9] = None;
-    store.update(moved.clone(), got.version).await.expect("update");
+    store
+        .update(moved.clone(), got.version)
+        .await
+        .expect("update");
     for (index, part, found) in [
         (Index::Gsi3, "part#3", 0),
         (Index::Gsi3, "part#3b", 1),
@@ -472,7 +482,10 @@ pub async fn cursors_resume_inside_a_range(store: &dyn RecordStore) {
             format!("2026-11-0{day}#{i:02}")
         };
         store
-            .create(item(&format!("r#{i:02}"), "meta", i).with_index(Index::Gsi5, IndexKey::new("R", sort)))
+            .create(
+                item(&format!("r#{i:02}"), "meta", i)
+                    .with_index(Index::Gsi5, IndexKey::new("R", sort)),
+            )
             .await
             .expect("create");
     }
@@ -503,7 +516,11 @@ pub async fn cursors_resume_inside_a_range(store: &dyn RecordStore) {
     }
     let pks: Vec<&str> = got.iter().map(|(_, pk)| pk.as_str()).collect();
     // Newest first: by sort key, then by pk, both descending.
-    assert_eq!(pks, ["r#08", "r#07", "r#06", "r#05", "r#04", "r#03"], "{got:?}");
+    assert_eq!(
+        pks,
+        ["r#08", "r#07", "r#06", "r#05", "r#04", "r#03"],
+        "{got:?}"
+    );
     // A cursor of this partition used for a range it does not lie in.
     let first = cursors.first().cloned().expect("a cursor");
     let err = store
@@ -515,7 +532,8 @@ pub async fn cursors_resume_inside_a_range(store: &dyn RecordStore) {
         )
         .await;
     assert!(
-        matches!(err, Err(StoreError::InvalidCursor)) || err.as_ref().is_ok_and(|p| p.items.is_empty()),
+        matches!(err, Err(StoreError::InvalidCursor))
+            || err.as_ref().is_ok_and(|p| p.items.is_empty()),
         "{err:?}"
     );
     // Altered cursors.

@@ -604,7 +604,9 @@ mod tests {
                 base.clone(),
                 base.clone().backward(),
                 base.clone().between("2026-01-01", "2026-01-03#~"),
-                base.clone().between("2026-01-01", "2026-01-03#~").backward(),
+                base.clone()
+                    .between("2026-01-01", "2026-01-03#~")
+                    .backward(),
                 base.clone()
                     .between("2026-01-01", "2026-01-03#~")
                     .backward()
@@ -672,7 +674,11 @@ mod tests {
         drop(store);
         let store = SqliteRecordStore::new(Db::open(&path).expect("reopen"));
         assert_eq!(
-            store.get("a", "META").await.expect("get").map(|i| i.version),
+            store
+                .get("a", "META")
+                .await
+                .expect("get")
+                .map(|i| i.version),
             Some(3)
         );
     }

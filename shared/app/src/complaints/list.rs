@@ -60,15 +60,12 @@ pub const ADDED_INDEXES: [Index; 8] = [
 
 /// Do the stored complaints have their list keys (the backfill finished)?
 pub async fn list_keys_ready(store: &dyn RecordStore) -> Result<bool, RepoError> {
-    Ok(store
-        .get(MARKER_PK, MARKER_SK)
-        .await?
-        .is_some_and(|m| {
-            m.data["done"] == true
-                && m.data["version"]
-                    .as_u64()
-                    .is_some_and(|v| v >= LIST_KEYS_VERSION)
-        }))
+    Ok(store.get(MARKER_PK, MARKER_SK).await?.is_some_and(|m| {
+        m.data["done"] == true
+            && m.data["version"]
+                .as_u64()
+                .is_some_and(|v| v >= LIST_KEYS_VERSION)
+    }))
 }
 
 /// The sort key of a complaint in every list partition.
@@ -105,7 +102,10 @@ pub(super) fn complaint_keys(c: &Complaint) -> Vec<(Index, IndexKey)> {
         (Index::Gsi2, "COMPLAINTS".to_string()),
         (Index::Gsi3, status_part("COMPLAINTS", c.status)),
         (Index::Gsi4, platform_part(c.platform)),
-        (Index::Gsi5, status_part(&platform_part(c.platform), c.status)),
+        (
+            Index::Gsi5,
+            status_part(&platform_part(c.platform), c.status),
+        ),
         (Index::Gsi6, status_part(&account_part(a), c.status)),
     ];
     if let Some(s) = c.sub_mchid.as_deref() {
@@ -152,19 +152,35 @@ fn partition(f: &ComplaintFilter) -> (Index, String) {
     };
     match (f.account_id.as_deref(), f.sub_mchid.as_deref(), f.platform) {
         (Some(a), Some(s), _) => (
-            if t.is_some() { Index::Gsi8 } else { Index::Gsi7 },
+            if t.is_some() {
+                Index::Gsi8
+            } else {
+                Index::Gsi7
+            },
             with(account_sub_part(a, s)),
         ),
         (Some(a), None, _) => (
-            if t.is_some() { Index::Gsi6 } else { Index::Gsi1 },
+            if t.is_some() {
+                Index::Gsi6
+            } else {
+                Index::Gsi1
+            },
             with(account_part(a)),
         ),
         (None, Some(s), _) => (
-            if t.is_some() { Index::Gsi10 } else { Index::Gsi9 },
+            if t.is_some() {
+                Index::Gsi10
+            } else {
+                Index::Gsi9
+            },
             with(sub_part(s)),
         ),
         (None, None, Some(p)) => (
-            if t.is_some() { Index::Gsi5 } else { Index::Gsi4 },
+            if t.is_some() {
+                Index::Gsi5
+            } else {
+                Index::Gsi4
+            },
             with(platform_part(p)),
         ),
         (None, None, None) => match t {
