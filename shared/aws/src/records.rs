@@ -648,7 +648,7 @@ impl RecordStore for DynamoRecordStore {
             .client
             .query()
             .table_name(&self.table)
-            .set_index_name(index.map(String::from))
+            .set_index_name(index)
             .key_condition_expression(condition)
             .set_expression_attribute_names(Some(nm))
             .set_expression_attribute_values(Some(values))

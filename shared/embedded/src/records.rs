@@ -355,13 +355,13 @@ pub(crate) fn query_sql(q: &Query) -> Result<(String, Vec<rusqlite::types::Value
     // The bound on the side the walk starts from is the cursor's, when there is one.
     let resumed = cursor.is_some();
     let cmp = if q.forward { ">" } else { "<" };
-    if !(q.forward && resumed)
+    if (!q.forward || !resumed)
         && let Some(l) = &lower
     {
         let n = push(&mut args, l.clone());
         sql.push_str(&format!(" AND {skcol} >= ?{n}"));
     }
-    if !(!q.forward && resumed)
+    if (q.forward || !resumed)
         && let Some((u, incl)) = &upper
     {
         let n = push(&mut args, u.clone());
