@@ -570,3 +570,103 @@ fn every_mini_program_endpoint_has_its_own_function() {
         );
     }
 }
+
+/// The table has one GSI per secondary index of the record port, named and keyed as the code
+/// names them (`gsi{n}` on `gsi{n}pk`/`gsi{n}sk`, all attributes projected). The indexes after
+/// the first two are each behind a condition of the `ListIndexes` parameter, and each step of
+/// the parameter adds exactly one (CloudFormation adds at most one GSI per table update).
+#[test]
+fn the_table_has_the_record_ports_indexes_added_one_per_stack_update() {
+    use domain::ports::Index;
+    let t = template();
+    let table = &t["Resources"]["Table"]["Properties"];
+    let param = &t["Parameters"]["ListIndexes"];
+    let values: Vec<i64> = param["AllowedValues"]
+        .as_sequence()
+        .expect("ListIndexes values")
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    let added = Index::SECONDARY.len() - 2;
+    assert_eq!(values, (0..=added as i64).collect::<Vec<_>>());
+    assert_eq!(
+        param["Default"].as_i64(),
+        Some(added as i64),
+        "a new stack has them all"
+    );
+
+    // Evaluate the conditions for a parameter value (the forms the template uses).
+    fn eval(t: &Value, c: &Value, n: i64) -> bool {
+        if let Some(name) = c["Condition"].as_str() {
+            return eval(t, &t["Conditions"][name], n);
+        }
+        if let Some(args) = c["Fn::Not"].as_sequence() {
+            return !eval(t, &args[0], n);
+        }
+        if let Some(args) = c["Fn::And"].as_sequence() {
+            return args.iter().all(|a| eval(t, a, n));
+        }
+        if let Some(args) = c["Fn::Equals"].as_sequence() {
+            let value = |v: &Value| match v["Ref"].as_str() {
+                Some("ListIndexes") => n.to_string(),
+                _ => v
+                    .as_str()
+                    .map(String::from)
+                    .or_else(|| v.as_i64().map(|i| i.to_string()))
+                    .expect("a literal"),
+            };
+            return value(&args[0]) == value(&args[1]);
+        }
+        panic!("unexpected condition {c:?}");
+    }
+    // The GSIs (and their attribute definitions) present for a parameter value.
+    let present = |n: i64| -> (Vec<String>, Vec<String>) {
+        let pick = |list: &Value| -> Vec<Value> {
+            list.as_sequence()
+                .expect("list")
+                .iter()
+                .filter_map(|v| match v["Fn::If"].as_sequence() {
+                    Some(f) => {
+                        let cond = f[0].as_str().expect("condition name");
+                        eval(&t, &t["Conditions"][cond], n).then(|| f[1].clone())
+                    }
+                    None => Some(v.clone()),
+                })
+                .collect()
+        };
+        let gsis = pick(&table["GlobalSecondaryIndexes"])
+            .iter()
+            .map(|g| {
+                let name = g["IndexName"].as_str().expect("name").to_string();
+                let keys: Vec<&str> = g["KeySchema"]
+                    .as_sequence()
+                    .expect("keys")
+                    .iter()
+                    .map(|k| k["AttributeName"].as_str().expect("attribute"))
+                    .collect();
+                assert_eq!(keys, [format!("{name}pk"), format!("{name}sk")], "{name}");
+                assert_eq!(g["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+                name
+            })
+            .collect();
+        let attrs = pick(&table["AttributeDefinitions"])
+            .iter()
+            .map(|a| a["AttributeName"].as_str().expect("name").to_string())
+            .collect();
+        (gsis, attrs)
+    };
+    for n in values {
+        let (gsis, attrs) = present(n);
+        let want: Vec<String> = Index::SECONDARY[..2 + n as usize]
+            .iter()
+            .map(|i| format!("gsi{}", i.number().expect("secondary")))
+            .collect();
+        assert_eq!(gsis, want, "ListIndexes={n}");
+        let mut want_attrs = vec!["pk".to_string(), "sk".to_string()];
+        for g in &want {
+            want_attrs.push(format!("{g}pk"));
+            want_attrs.push(format!("{g}sk"));
+        }
+        assert_eq!(attrs, want_attrs, "ListIndexes={n}: attribute definitions");
+    }
+}

@@ -137,6 +137,8 @@ async fn main() -> anyhow::Result<()> {
         AdminTokenSource::Stored => tracing::info!("admin token: the one generated on first start"),
     }
 
+    // Records stored by an older version get their list keys in the background.
+    tokio::spawn(app::reindex::in_background(ports.records.clone()));
     let state = AppState::new(
         ports.clone(),
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),

@@ -2,7 +2,7 @@
 //!
 //! | record | pk | sk | gsi1 | gsi2 |
 //! |---|---|---|---|---|
-//! | complaint | `COMPLAINT#{id}` | `META` | `COMPLAINTS#{account}` / `{received}#{id}` | `COMPLAINTS` / `{received}#{id}` |
+//! | complaint | `COMPLAINT#{id}` | `META` | `COMPLAINTS#{account}` / `{received}#{id}` | `COMPLAINTS` / `{received}#{id}` (and gsi3..gsi10: see [`list`]) |
 //! | platform history entry | `COMPLAINT#{id}` | `HISTORY#{at}#{entry_id}` | | |
 //! | our action log | `COMPLAINT#{id}` | `ACTION#{at}#{action_id}` | | |
 //! | notification job | `COMPLAINT#{id}` or `VIOLATION#{id}` | `NOTICE#{job_id}` | | |
@@ -13,7 +13,10 @@
 //! | uploaded media | `MEDIA#{id}` | `META` | | |
 //!
 //! Our complaint id is derived from (platform, account, platform id), so concurrent events for
-//! one complaint meet on one record; lists are index queries, newest first, filtered after.
+//! one complaint meet on one record; a list is one query on the index partition of its
+//! filters, newest first (see [`list`]).
+
+pub mod list;
 
 use crate::repo::RepoError;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -218,9 +221,7 @@ fn encode<T: Serialize>(v: &T) -> Result<serde_json::Value, RepoError> {
     serde_json::to_value(v).map_err(RepoError::Serialise)
 }
 
-/// How many index items a filtered list examines at most per call before it answers with a
-/// cursor (bounds the work of a filter that matches little).
-const MAX_EXAMINED: usize = 1000;
+use list::MAX_EXAMINED;
 
 /// What an automatic refund would ask for (see [`ComplaintRepo::claim_auto_refund`]).
 pub struct AutoRefund<'r> {
@@ -296,14 +297,13 @@ impl<'a> ComplaintRepo<'a> {
         Self { store }
     }
 
-    fn complaint_item(c: &Complaint) -> Result<Item, RepoError> {
-        let sort = format!("{}#{}", ts(c.received_at), c.id);
-        Ok(Item::new(complaint_pk(&c.id), "META", encode(c)?)
-            .with_gsi1(IndexKey::new(
-                format!("COMPLAINTS#{}", c.account_id),
-                sort.clone(),
-            ))
-            .with_gsi2(IndexKey::new("COMPLAINTS", sort)))
+    /// The stored item of a complaint: the record, in every list partition it belongs in.
+    pub fn complaint_item(c: &Complaint) -> Result<Item, RepoError> {
+        let mut item = Item::new(complaint_pk(&c.id), "META", encode(c)?);
+        for (index, key) in list::complaint_keys(c) {
+            item = item.with_index(index, key);
+        }
+        Ok(item)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<(Complaint, u64)>, RepoError> {
@@ -683,8 +683,38 @@ impl<'a> ComplaintRepo<'a> {
     }
 
     /// Complaints, newest first, with filters; `visible` decides per record whether the caller
-    /// may see it (token scope).
+    /// may see it (token scope). The caller's scope must already be in the filter (its account
+    /// and sub-merchant): `visible` is a defence on what was read, not a filter that reads more.
+    /// One query on one index partition per call once the list keys are backfilled (before:
+    /// the older filtered walk, bounded per call).
     pub async fn list(
+        &self,
+        f: &ComplaintFilter,
+        visible: impl Fn(&Complaint) -> bool,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Complaint>, Option<String>), RepoError> {
+        if !list::list_keys_ready(self.store).await? {
+            return self.list_unindexed(f, visible, limit, cursor).await;
+        }
+        let (index, pk) = match list::plan(self.store, f).await? {
+            list::ListPlan::Empty => return Ok((Vec::new(), None)),
+            list::ListPlan::Partition { index, pk } => (index, pk),
+        };
+        let q = list::time_range(Query::partition(index, pk), f).backward();
+        list::one_page(
+            self.store,
+            q,
+            |c| list::matches(f, c) && visible(c),
+            limit,
+            cursor,
+        )
+        .await
+    }
+
+    /// The list before the backfill: the account's or the global partition (the only ones
+    /// every record has), filtered after, at most [`MAX_EXAMINED`] entries per call.
+    async fn list_unindexed(
         &self,
         f: &ComplaintFilter,
         visible: impl Fn(&Complaint) -> bool,
@@ -695,23 +725,10 @@ impl<'a> ComplaintRepo<'a> {
             Some(a) => Query::partition(Index::Gsi1, format!("COMPLAINTS#{a}")),
             None => Query::partition(Index::Gsi2, "COMPLAINTS"),
         };
-        // (DynamoDB refuses empty strings in key conditions: "0" sorts before any time.)
-        let from = f.since.map(ts).unwrap_or_else(|| "0".into());
-        let to = f
-            .until
-            .map(|t| format!("{}#~", ts(t)))
-            .unwrap_or_else(|| "~".into());
-        let keep = |c: &Complaint| {
-            f.platform.is_none_or(|p| c.platform == p)
-                && f.sub_mchid
-                    .as_deref()
-                    .is_none_or(|s| c.sub_mchid.as_deref() == Some(s))
-                && f.status.is_none_or(|s| c.status == s)
-                && visible(c)
-        };
+        let keep = |c: &Complaint| list::matches(f, c) && visible(c);
         list_filtered(
             self.store,
-            q.between(from, to).backward(),
+            list::time_range(q, f).backward(),
             keep,
             limit,
             cursor,
@@ -751,6 +768,9 @@ impl<'a> ComplaintRepo<'a> {
         Ok(item)
     }
 
+    /// Violations of an account (or of one of its sub-merchants), newest first: one query on
+    /// the partition of that account (sub-merchant), which is the caller's scope; `visible` is
+    /// a defence on what was read.
     pub async fn list_violations(
         &self,
         account_id: &str,
@@ -764,7 +784,18 @@ impl<'a> ComplaintRepo<'a> {
             Some(s) => Query::partition(Index::Gsi2, format!("VIOLATIONS#{account_id}#SUB#{s}")),
         }
         .backward();
-        list_filtered(self.store, q, visible, limit, cursor).await
+        list::one_page(
+            self.store,
+            q,
+            |v: &Violation| {
+                v.account_id == account_id
+                    && sub_mchid.is_none_or(|s| v.sub_mchid.as_deref() == Some(s))
+                    && visible(v)
+            },
+            limit,
+            cursor,
+        )
+        .await
     }
 
     // ---- media

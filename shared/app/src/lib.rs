@@ -20,6 +20,7 @@ pub mod notifier;
 pub mod platforms;
 pub mod policy;
 pub mod ratelimit;
+pub mod reindex;
 pub mod repo;
 pub mod server;
 pub mod state;

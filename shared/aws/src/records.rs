@@ -1,9 +1,14 @@
 //! DynamoDB records: the RecordStore port on one table.
 //!
-//! Table: partition key `pk` (S), sort key `sk` (S); GSI `gsi1` on (`gsi1pk`, `gsi1sk`) and
-//! `gsi2` on (`gsi2pk`, `gsi2sk`), both projecting all attributes and sparse (an item without
-//! the attributes is not in the index); TTL on `expires_at`. The document is kept as a JSON
-//! string in `data`, so what the domain stores is exactly what it reads back.
+//! Table: partition key `pk` (S), sort key `sk` (S); one GSI per secondary index of the port,
+//! `gsi{n}` on (`gsi{n}pk`, `gsi{n}sk`) for n in 1..=10, each projecting all attributes and
+//! sparse (an item without the attributes is not in the index); TTL on `expires_at`. The
+//! document is kept as a JSON string in `data`, so what the domain stores is exactly what it
+//! reads back.
+//!
+//! Reads never Scan and never filter on the server: a query is a key condition on one index,
+//! resumed with `ExclusiveStartKey`; items past their expiry (which DynamoDB deletes some time
+//! later) are dropped from the page here, which reads nothing more than the page itself.
 
 use crate::boxed;
 use async_trait::async_trait;
@@ -13,7 +18,10 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 use base64::Engine;
-use domain::ports::{Index, Item, Page, Query, RecordStore, SkCondition, StoreError, Write};
+use domain::ports::{
+    Index, IndexKey, Item, Page, Query, RecordStore, SECONDARY_INDEXES, SkCondition, StoreError,
+    Write,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -30,6 +38,19 @@ pub mod attr {
     pub const EXPIRES_AT: &str = "expires_at";
     pub const GSI1: &str = "gsi1";
     pub const GSI2: &str = "gsi2";
+
+    /// The GSI of a secondary index (`gsi{n}`); None for the primary index.
+    pub fn index_name(index: domain::ports::Index) -> Option<String> {
+        index.number().map(|n| format!("gsi{n}"))
+    }
+
+    /// The partition and sort key attributes of an index.
+    pub fn index_keys(index: domain::ports::Index) -> (String, String) {
+        match index.number() {
+            Some(n) => (format!("gsi{n}pk"), format!("gsi{n}sk")),
+            None => (PK.to_string(), SK.to_string()),
+        }
+    }
 }
 
 /// The persistence shape of a record (mapped with serde_dynamo).
@@ -39,14 +60,9 @@ struct RecordItem {
     sk: String,
     version: u64,
     data: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi1pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi1sk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi2pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi2sk: Option<String>,
+    /// Not mapped by serde: each index's key attributes (`gsi{n}pk`, `gsi{n}sk`).
+    #[serde(skip)]
+    indexes: [Option<IndexKey>; SECONDARY_INDEXES],
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
 }
@@ -59,19 +75,12 @@ impl RecordItem {
             version,
             data: serde_json::to_string(&item.data)
                 .map_err(|e| StoreError::Invalid(format!("data is not serialisable: {e}")))?,
-            gsi1pk: item.gsi1.as_ref().map(|k| k.pk.clone()),
-            gsi1sk: item.gsi1.as_ref().map(|k| k.sk.clone()),
-            gsi2pk: item.gsi2.as_ref().map(|k| k.pk.clone()),
-            gsi2sk: item.gsi2.as_ref().map(|k| k.sk.clone()),
+            indexes: item.indexes.clone(),
             expires_at: item.expires_at,
         })
     }
 
     fn into_item(self) -> Result<Item, StoreError> {
-        let key = |p: Option<String>, s: Option<String>| match (p, s) {
-            (Some(pk), Some(sk)) => Some(domain::ports::IndexKey { pk, sk }),
-            _ => None,
-        };
         let data = serde_json::from_str(&self.data).map_err(|e| {
             StoreError::Invalid(format!(
                 "stored data of {}/{} is not JSON: {e}",
@@ -83,8 +92,7 @@ impl RecordItem {
             sk: self.sk,
             version: self.version,
             data,
-            gsi1: key(self.gsi1pk, self.gsi1sk),
-            gsi2: key(self.gsi2pk, self.gsi2sk),
+            indexes: self.indexes,
             expires_at: self.expires_at,
         })
     }
@@ -108,6 +116,11 @@ impl DynamoRecordStore {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// The store of `table` with a client from an SDK configuration.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
 }
 
 fn now_s() -> i64 {
@@ -127,12 +140,30 @@ fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
 }
 
 fn to_attrs(rec: &RecordItem) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    serde_dynamo::to_item(rec).map_err(|e| StoreError::Invalid(format!("cannot map item: {e}")))
+    let mut attrs: HashMap<String, AttributeValue> = serde_dynamo::to_item(rec)
+        .map_err(|e| StoreError::Invalid(format!("cannot map item: {e}")))?;
+    for (index, key) in Index::SECONDARY.iter().zip(&rec.indexes) {
+        if let Some(k) = key {
+            let (p, s_attr) = attr::index_keys(*index);
+            attrs.insert(p, s(k.pk.clone()));
+            attrs.insert(s_attr, s(k.sk.clone()));
+        }
+    }
+    Ok(attrs)
 }
 
-fn from_attrs(attrs: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
-    let rec: RecordItem = serde_dynamo::from_item(attrs)
+fn from_attrs(mut attrs: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
+    let mut indexes: [Option<IndexKey>; SECONDARY_INDEXES] = Default::default();
+    for (index, key) in Index::SECONDARY.iter().zip(indexes.iter_mut()) {
+        let (p, s_attr) = attr::index_keys(*index);
+        let text = |v: Option<AttributeValue>| v.and_then(|v| v.as_s().ok().cloned());
+        if let (Some(pk), Some(sk)) = (text(attrs.remove(&p)), text(attrs.remove(&s_attr))) {
+            *key = Some(IndexKey { pk, sk });
+        }
+    }
+    let mut rec: RecordItem = serde_dynamo::from_item(attrs)
         .map_err(|e| StoreError::Invalid(format!("stored item has an unexpected shape: {e}")))?;
+    rec.indexes = indexes;
     rec.into_item()
 }
 
@@ -260,16 +291,15 @@ fn upsert(item: &Item) -> Result<Upsert, StoreError> {
         (":zero".to_string(), n(0)),
         (":one".to_string(), n(1)),
     ]);
-    let optional = [
-        (attr::GSI1PK, rec.gsi1pk.map(s)),
-        (attr::GSI1SK, rec.gsi1sk.map(s)),
-        (attr::GSI2PK, rec.gsi2pk.map(s)),
-        (attr::GSI2SK, rec.gsi2sk.map(s)),
-        (attr::EXPIRES_AT, rec.expires_at.map(n)),
-    ];
+    let mut optional = vec![(attr::EXPIRES_AT.to_string(), rec.expires_at.map(n))];
+    for (index, key) in Index::SECONDARY.iter().zip(&rec.indexes) {
+        let (p, s_attr) = attr::index_keys(*index);
+        optional.push((p, key.as_ref().map(|k| s(k.pk.clone()))));
+        optional.push((s_attr, key.as_ref().map(|k| s(k.sk.clone()))));
+    }
     for (i, (name, value)) in optional.into_iter().enumerate() {
         let alias = format!("#o{i}");
-        nm.insert(alias.clone(), name.to_string());
+        nm.insert(alias.clone(), name);
         match value {
             Some(v) => {
                 set.push(format!("{alias} = :o{i}"));
@@ -307,18 +337,26 @@ fn decode_cursor(cursor: &str) -> Result<HashMap<String, AttributeValue>, StoreE
         .decode(cursor)
         .map_err(|_| invalid())?;
     let map: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    let allowed = [
-        attr::PK,
-        attr::SK,
-        attr::GSI1PK,
-        attr::GSI1SK,
-        attr::GSI2PK,
-        attr::GSI2SK,
-    ];
-    if map.is_empty() || !map.keys().all(|k| allowed.contains(&k.as_str())) {
+    let mut allowed = vec![attr::PK.to_string(), attr::SK.to_string()];
+    for index in Index::SECONDARY {
+        let (p, s_attr) = attr::index_keys(index);
+        allowed.push(p);
+        allowed.push(s_attr);
+    }
+    if map.is_empty() || !map.keys().all(|k| allowed.contains(k)) {
         return Err(invalid());
     }
     Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+/// Does a sort-key position lie in a query's range? (A cursor is the last entry of a page of
+/// that very range; one outside it was not issued for this query.)
+fn inside(range: &SkCondition, at: &str) -> bool {
+    match range {
+        SkCondition::All => true,
+        SkCondition::BeginsWith(prefix) => at.starts_with(prefix.as_str()),
+        SkCondition::Between(a, b) => a.as_str() <= at && at <= b.as_str(),
+    }
 }
 
 impl DynamoRecordStore {
@@ -565,16 +603,11 @@ impl RecordStore for DynamoRecordStore {
 
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
         q.check()?;
-        let (index, pk_attr, sk_attr) = match q.index {
-            Index::Primary => (None, attr::PK, attr::SK),
-            Index::Gsi1 => (Some(attr::GSI1), attr::GSI1PK, attr::GSI1SK),
-            Index::Gsi2 => (Some(attr::GSI2), attr::GSI2PK, attr::GSI2SK),
-        };
-        let mut nm = names(&[("#p", pk_attr), ("#exp", attr::EXPIRES_AT)]);
-        let mut values = HashMap::from([
-            (":p".to_string(), s(q.pk.clone())),
-            (":now".to_string(), n(now_s())),
-        ]);
+        let index = attr::index_name(q.index);
+        let (pk_attr, sk_attr) = attr::index_keys(q.index);
+        let (pk_attr, sk_attr) = (pk_attr.as_str(), sk_attr.as_str());
+        let mut nm = names(&[("#p", pk_attr)]);
+        let mut values = HashMap::from([(":p".to_string(), s(q.pk.clone()))]);
         let mut condition = "#p = :p".to_string();
         match &q.sk {
             SkCondition::All => {}
@@ -598,7 +631,12 @@ impl RecordStore for DynamoRecordStore {
                 let fits = start.get(pk_attr).and_then(|v| v.as_s().ok()) == Some(&q.pk)
                     && [attr::PK, attr::SK, sk_attr]
                         .iter()
-                        .all(|k| start.contains_key(*k));
+                        .all(|k| start.contains_key(*k))
+                    && start.len() == if q.index == Index::Primary { 2 } else { 4 }
+                    && start
+                        .get(sk_attr)
+                        .and_then(|v| v.as_s().ok())
+                        .is_some_and(|at| inside(&q.sk, at));
                 if !fits {
                     return Err(StoreError::InvalidCursor);
                 }
@@ -610,9 +648,8 @@ impl RecordStore for DynamoRecordStore {
             .client
             .query()
             .table_name(&self.table)
-            .set_index_name(index.map(String::from))
+            .set_index_name(index)
             .key_condition_expression(condition)
-            .filter_expression(LIVE)
             .set_expression_attribute_names(Some(nm))
             .set_expression_attribute_values(Some(values))
             .scan_index_forward(q.forward)
@@ -633,10 +670,12 @@ impl RecordStore for DynamoRecordStore {
                     unavailable(e)
                 }
             })?;
+        let now = now_s();
         let items = out
             .items
             .unwrap_or_default()
             .into_iter()
+            .filter(|attrs| !expired(attrs, now))
             .map(from_attrs)
             .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = out.last_evaluated_key.as_ref().and_then(encode_cursor);

@@ -38,32 +38,41 @@ fn gsi(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
         .expect("index fields are set")
 }
 
-/// Create the records table (pk/sk, gsi1, gsi2, on-demand).
+/// Create the records table (pk/sk, one GSI per secondary index of the record port,
+/// on-demand).
 pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
 ) -> Result<(), aws_sdk_dynamodb::Error> {
+    create_table_with(client, name, domain::ports::SECONDARY_INDEXES).await
+}
+
+/// Create the records table with only the first `indexes` GSIs (a table of an older version,
+/// for upgrade tests).
+pub async fn create_table_with(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    indexes: usize,
+) -> Result<(), aws_sdk_dynamodb::Error> {
+    let secondary =
+        &domain::ports::Index::SECONDARY[..indexes.min(domain::ports::SECONDARY_INDEXES)];
+    let mut attributes = vec![attr::PK.to_string(), attr::SK.to_string()];
+    let mut gsis = Vec::new();
+    for index in secondary {
+        let (p, s) = attr::index_keys(*index);
+        let name = attr::index_name(*index).unwrap_or_default();
+        gsis.push(gsi(&name, &p, &s));
+        attributes.push(p);
+        attributes.push(s);
+    }
     client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(attr::PK, KeyType::Hash))
         .key_schema(key(attr::SK, KeyType::Range))
-        .set_attribute_definitions(Some(
-            [
-                attr::PK,
-                attr::SK,
-                attr::GSI1PK,
-                attr::GSI1SK,
-                attr::GSI2PK,
-                attr::GSI2SK,
-            ]
-            .into_iter()
-            .map(string_attr)
-            .collect(),
-        ))
-        .global_secondary_indexes(gsi(attr::GSI1, attr::GSI1PK, attr::GSI1SK))
-        .global_secondary_indexes(gsi(attr::GSI2, attr::GSI2PK, attr::GSI2SK))
+        .set_attribute_definitions(Some(attributes.iter().map(|a| string_attr(a)).collect()))
+        .set_global_secondary_indexes(Some(gsis))
         .send()
         .await?;
     Ok(())

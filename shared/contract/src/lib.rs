@@ -60,6 +60,8 @@ macro_rules! record_store_suite {
             $factory,
             [
                 create_then_get_round_trips,
+                every_secondary_index_holds_its_keys,
+                cursors_resume_inside_a_range,
                 create_conflicts_when_key_exists,
                 update_with_stale_version_is_rejected,
                 concurrent_compare_and_set_has_one_winner,

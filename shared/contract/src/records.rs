@@ -21,8 +21,7 @@ pub async fn create_then_get_round_trips(store: &dyn RecordStore) {
         .expect("present");
     assert_eq!(got.version, 1);
     assert_eq!(got.data, it.data);
-    assert_eq!(got.gsi1, it.gsi1);
-    assert_eq!(got.gsi2, it.gsi2);
+    assert_eq!(got.indexes, it.indexes);
     assert!(store.get("acct#1", "other").await.expect("get").is_none());
 }
 
@@ -289,7 +288,7 @@ pub async fn gsi_query_filters_and_paginates(store: &dyn RecordStore) {
             .expect("query");
         for it in &page.items {
             assert!(seen.insert(it.pk.clone()), "{} repeated", it.pk);
-            order.push(it.gsi1.clone().expect("gsi1").sk);
+            order.push(it.index_key(Index::Gsi1).expect("gsi1").sk.clone());
         }
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -412,5 +411,145 @@ pub async fn probe_write_succeeds_and_leaves_no_visible_record(store: &dyn Recor
     assert!(page.items.is_empty(), "{:?}", page.items);
     if let Some(w) = store.last_write() {
         assert_eq!(w.failure, None, "the adapter saw the probe succeed");
+    }
+}
+
+/// Every secondary index the port offers holds what is written to it, sparse: an item is in
+/// the indexes it has a key for, moves when its key changes and leaves when the key goes.
+pub async fn every_secondary_index_holds_its_keys(store: &dyn RecordStore) {
+    let mut it = item("multi", "meta", 1);
+    for index in Index::SECONDARY {
+        let n = index.number().expect("secondary");
+        it = it.with_index(
+            index,
+            IndexKey::new(format!("part#{n}"), format!("2026#{n}")),
+        );
+    }
+    store.create(it.clone()).await.expect("create");
+    let got = store
+        .get("multi", "meta")
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(got.indexes, it.indexes);
+    for index in Index::SECONDARY {
+        let n = index.number().expect("secondary");
+        let page = store
+            .query(&Query::partition(index, format!("part#{n}")))
+            .await
+            .expect("query");
+        assert_eq!(page.items.len(), 1, "gsi{n}");
+        assert_eq!(page.items[0].indexes, it.indexes, "gsi{n}");
+        // Another index's partition name finds nothing here.
+        let other = store
+            .query(&Query::partition(index, format!("part#{}", n % 10 + 1)))
+            .await
+            .expect("query");
+        assert!(other.items.is_empty(), "gsi{n}");
+    }
+    // Move the item in gsi3 and take it out of gsi10.
+    let mut moved = got.clone();
+    moved.indexes[2] = Some(IndexKey::new("part#3b", "2026#3"));
+    moved.indexes[9] = None;
+    store
+        .update(moved.clone(), got.version)
+        .await
+        .expect("update");
+    for (index, part, found) in [
+        (Index::Gsi3, "part#3", 0),
+        (Index::Gsi3, "part#3b", 1),
+        (Index::Gsi10, "part#10", 0),
+        (Index::Gsi9, "part#9", 1),
+    ] {
+        let page = store
+            .query(&Query::partition(index, part))
+            .await
+            .expect("query");
+        assert_eq!(page.items.len(), found, "{index:?} {part}");
+    }
+}
+
+/// Newest first within a time range, in pages: every page resumes exactly after the previous
+/// one (no skip, no repeat, equal sort keys included), the range holds on every page, and a
+/// cursor that does not belong to the range or was altered is refused.
+pub async fn cursors_resume_inside_a_range(store: &dyn RecordStore) {
+    for i in 0..12 {
+        // Days 01..=04, three items a day, two of them sharing a sort key.
+        let day = i / 3 + 1;
+        let sort = if i % 3 == 2 {
+            format!("2026-11-0{day}#same")
+        } else {
+            format!("2026-11-0{day}#{i:02}")
+        };
+        store
+            .create(
+                item(&format!("r#{i:02}"), "meta", i)
+                    .with_index(Index::Gsi5, IndexKey::new("R", sort)),
+            )
+            .await
+            .expect("create");
+    }
+    let range = || {
+        Query::partition(Index::Gsi5, "R")
+            .between("2026-11-02", "2026-11-03#~")
+            .backward()
+    };
+    let mut got = Vec::new();
+    let mut cursor = None;
+    let mut cursors = Vec::new();
+    loop {
+        let page = store
+            .query(&range().limit(2).after(cursor.take()))
+            .await
+            .expect("page");
+        got.extend(page.items.iter().map(|i| {
+            let k = i.index_key(Index::Gsi5).expect("key");
+            (k.sk.clone(), i.pk.clone())
+        }));
+        match page.next_cursor {
+            Some(c) => {
+                cursors.push(c.clone());
+                cursor = Some(c)
+            }
+            None => break,
+        }
+    }
+    let pks: Vec<&str> = got.iter().map(|(_, pk)| pk.as_str()).collect();
+    // Newest first: by sort key, then by pk, both descending.
+    assert_eq!(
+        pks,
+        ["r#08", "r#07", "r#06", "r#05", "r#04", "r#03"],
+        "{got:?}"
+    );
+    // A cursor of this partition used for a range it does not lie in.
+    let first = cursors.first().cloned().expect("a cursor");
+    let err = store
+        .query(
+            &Query::partition(Index::Gsi5, "R")
+                .between("2026-11-04", "2026-11-04#~")
+                .backward()
+                .after(Some(first.clone())),
+        )
+        .await;
+    assert!(
+        matches!(err, Err(StoreError::InvalidCursor))
+            || err.as_ref().is_ok_and(|p| p.items.is_empty()),
+        "{err:?}"
+    );
+    // Altered cursors.
+    let mut flipped = first.clone().into_bytes();
+    if let Some(b) = flipped.get_mut(3) {
+        *b = if *b == b'A' { b'B' } else { b'A' };
+    }
+    for bad in [
+        "not a cursor".to_string(),
+        String::from_utf8(flipped).unwrap_or_default(),
+        format!("{first}x"),
+    ] {
+        let err = store.query(&range().after(Some(bad.clone()))).await;
+        assert!(
+            matches!(err, Err(StoreError::InvalidCursor)),
+            "{bad}: {err:?}"
+        );
     }
 }

@@ -31,8 +31,13 @@ impl IndexKey {
     }
 }
 
-/// One stored record: a JSON document under a (partition, sort) key, with up to two secondary
-/// index keys, a version for compare-and-set, and an optional expiry.
+/// How many secondary indexes a record store offers (`Index::Gsi1` ..= `Index::Gsi10`).
+/// DynamoDB allows 20 per table; each index a record fills costs one more write per save.
+pub const SECONDARY_INDEXES: usize = 10;
+
+/// One stored record: a JSON document under a (partition, sort) key, with up to
+/// [`SECONDARY_INDEXES`] secondary index keys, a version for compare-and-set, and an optional
+/// expiry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub pk: String,
@@ -40,8 +45,9 @@ pub struct Item {
     /// Set by the store: 1 on create, +1 on every update. Ignored on input.
     pub version: u64,
     pub data: serde_json::Value,
-    pub gsi1: Option<IndexKey>,
-    pub gsi2: Option<IndexKey>,
+    /// The item's key in each secondary index (position 0 is `Index::Gsi1`); an item without
+    /// a key in an index is not in it (sparse indexes).
+    pub indexes: [Option<IndexKey>; SECONDARY_INDEXES],
     /// Unix seconds after which the store may delete the item (DynamoDB TTL). Readers must
     /// treat an expired item as absent; stores may return it until they sweep it.
     pub expires_at: Option<i64>,
@@ -54,20 +60,30 @@ impl Item {
             sk: sk.into(),
             version: 0,
             data,
-            gsi1: None,
-            gsi2: None,
+            indexes: Default::default(),
             expires_at: None,
         }
     }
 
-    pub fn with_gsi1(mut self, key: IndexKey) -> Self {
-        self.gsi1 = Some(key);
+    /// Put the item in a secondary index under `key` (the primary index is not settable).
+    pub fn with_index(mut self, index: Index, key: IndexKey) -> Self {
+        if let Some(n) = index.secondary() {
+            self.indexes[n] = Some(key);
+        }
         self
     }
 
-    pub fn with_gsi2(mut self, key: IndexKey) -> Self {
-        self.gsi2 = Some(key);
-        self
+    pub fn with_gsi1(self, key: IndexKey) -> Self {
+        self.with_index(Index::Gsi1, key)
+    }
+
+    pub fn with_gsi2(self, key: IndexKey) -> Self {
+        self.with_index(Index::Gsi2, key)
+    }
+
+    /// The item's key in a secondary index (None for the primary index).
+    pub fn index_key(&self, index: Index) -> Option<&IndexKey> {
+        index.secondary().and_then(|n| self.indexes[n].as_ref())
     }
 
     pub fn expiring_at(mut self, unix_seconds: i64) -> Self {
@@ -81,11 +97,46 @@ impl Item {
 }
 
 /// Which key a query runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Index {
     Primary,
     Gsi1,
     Gsi2,
+    Gsi3,
+    Gsi4,
+    Gsi5,
+    Gsi6,
+    Gsi7,
+    Gsi8,
+    Gsi9,
+    Gsi10,
+}
+
+impl Index {
+    /// The secondary indexes, in order.
+    pub const SECONDARY: [Index; SECONDARY_INDEXES] = [
+        Index::Gsi1,
+        Index::Gsi2,
+        Index::Gsi3,
+        Index::Gsi4,
+        Index::Gsi5,
+        Index::Gsi6,
+        Index::Gsi7,
+        Index::Gsi8,
+        Index::Gsi9,
+        Index::Gsi10,
+    ];
+
+    /// The position of a secondary index (0 for `Gsi1`); None for the primary index.
+    pub fn secondary(self) -> Option<usize> {
+        Index::SECONDARY.iter().position(|i| *i == self)
+    }
+
+    /// The index's number (1 for `Gsi1`); None for the primary index. Adapters name an index
+    /// and its key attributes after it (`gsi{n}`, `gsi{n}pk`, `gsi{n}sk`).
+    pub fn number(self) -> Option<usize> {
+        self.secondary().map(|n| n + 1)
+    }
 }
 
 /// Sort-key condition of a query.

@@ -286,7 +286,8 @@ impl Db {
         // Checkpoints are the checkpointer thread's job, never a committing caller's.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
-        conn.execute_batch(SCHEMA)
+        conn.execute_batch(SCHEMA)?;
+        crate::records::migrate(conn)
     }
 
     /// A read-only connection for the pool: it cannot change anything (`query_only`).

@@ -1,0 +1,35 @@
+//! `reindex`: give the complaint records of a DynamoDB table the keys of this version's list
+//! indexes (the backfill; see `app::reindex`). Run it once after the stack updates that add
+//! the indexes (infra/README.md), with credentials that may read and write the table:
+//!
+//! ```sh
+//! TABLE_NAME=<the stack's table> cargo run --release -p admin-api --bin reindex
+//! ```
+//!
+//! It resumes where a stopped run stopped, never overwrites a concurrent update, and refuses
+//! to declare the lists ready while an index is missing or still being built. Until it has
+//! finished, the admin API lists complaints the older way (correct, slower).
+
+use anyhow::Context;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    app::telemetry::init(app::telemetry::LogFormat::Text);
+    let table = std::env::var("TABLE_NAME")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .context("set TABLE_NAME to the stack's DynamoDB table")?;
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.is_empty());
+    let sdk = aws::sdk_config(endpoint.as_deref()).await;
+    let store = aws::DynamoRecordStore::from_sdk(&sdk, table);
+    let p = app::reindex::run(&store, app::reindex::PAGE)
+        .await
+        .context("the backfill stopped (run again to resume)")?;
+    println!(
+        "complaint list keys: {} complaints examined, {} re-saved, {} unreadable; lists ready",
+        p.examined, p.rewritten, p.unreadable
+    );
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! The backfill of the complaint list keys: re-save every stored complaint with the index keys
+//! this version gives it, so the lists can answer from one partition per filter.
+//!
+//! - Walks the global complaint partition (an index query, never a scan), a page at a time.
+//! - Resumable: the position is kept in the marker record after every page, so a stopped
+//!   backfill goes on where it stopped.
+//! - Idempotent: a complaint that already has its keys is left alone; running it again after
+//!   it finished does nothing but read the marker.
+//! - Compare-and-set: each re-save is conditional on the version read, so it never overwrites
+//!   a concurrent update (which, written by this version, carries the keys anyway: the
+//!   backfill reads it again and moves on). The stored document is written back as it was read.
+//! - Before it declares the lists ready it checks that every added index can be queried (on
+//!   DynamoDB an index that is missing or still being built cannot), so lists never switch to
+//!   an index that is not there.
+//!
+//! Violations keep the keys they always had (account, account + sub-merchant): nothing to do.
+//!
+//! Until the marker says done, complaint lists take the older filtered way.
+
+use crate::complaints::ComplaintRepo;
+use crate::complaints::list::{
+    ADDED_INDEXES, LIST_KEYS_VERSION, MARKER_PK, MARKER_SK, list_keys_ready,
+};
+use crate::repo::RepoError;
+use domain::complaint::Complaint;
+use domain::ports::{Index, Item, Query, RecordStore, StoreError, Write};
+use serde_json::json;
+
+/// How many complaints one step reads.
+pub const PAGE: u32 = 200;
+
+/// What a backfill run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Complaints looked at.
+    pub examined: u64,
+    /// Complaints re-saved with their keys.
+    pub rewritten: u64,
+    /// Records that could not be read as a complaint (left as they are, and logged).
+    pub unreadable: u64,
+    /// Whether the lists are ready (the marker says done).
+    pub done: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReindexError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// An added index cannot be queried yet (on AWS: add the GSIs to the table first, one
+    /// stack update each, and wait until each is active).
+    #[error("index {index:?} cannot be queried yet")]
+    IndexMissing {
+        index: Index,
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl From<StoreError> for ReindexError {
+    fn from(e: StoreError) -> Self {
+        ReindexError::Repo(RepoError::Store(e))
+    }
+}
+
+async fn marker(store: &dyn RecordStore) -> Result<Option<Item>, StoreError> {
+    store.get(MARKER_PK, MARKER_SK).await
+}
+
+/// Re-save one complaint record with its keys, compare-and-set on its version; a concurrent
+/// change is read again and looked at anew. Returns whether it wrote.
+async fn rekey(store: &dyn RecordStore, mut item: Item) -> Result<Option<bool>, RepoError> {
+    for _ in 0..10 {
+        let Ok(c) = serde_json::from_value::<Complaint>(item.data.clone()) else {
+            tracing::warn!(pk = %item.pk, "backfill: a complaint record cannot be read; left as it is");
+            return Ok(None);
+        };
+        let wanted = ComplaintRepo::complaint_item(&c)?;
+        if wanted.indexes == item.indexes {
+            return Ok(Some(false));
+        }
+        let version = item.version;
+        let (pk, sk) = (item.pk.clone(), item.sk.clone());
+        item.indexes = wanted.indexes;
+        match store.update(item, version).await {
+            Ok(_) => return Ok(Some(true)),
+            Err(StoreError::VersionConflict { .. }) => match store.get(&pk, &sk).await? {
+                Some(again) => item = again,
+                None => return Ok(Some(false)),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RepoError::Store(StoreError::Unavailable(
+        "complaint record kept changing during the backfill; run it again".into(),
+    )))
+}
+
+/// One step: up to `page` complaints from where the marker says, re-keyed; the marker moves
+/// on (or, at the end, is marked done once the added indexes answer).
+pub async fn step(
+    store: &dyn RecordStore,
+    page: u32,
+    p: &mut Progress,
+) -> Result<(), ReindexError> {
+    let m = marker(store).await?;
+    if list_keys_ready(store).await? {
+        p.done = true;
+        return Ok(());
+    }
+    let cursor = m
+        .as_ref()
+        .and_then(|m| m.data["cursor"].as_str().map(String::from));
+    let q = Query::partition(Index::Gsi2, "COMPLAINTS")
+        .limit(page.clamp(1, 1000))
+        .after(cursor);
+    let found = match store.query(&q).await {
+        // A position the store no longer accepts (say, written by another store): start over;
+        // re-keying is idempotent.
+        Err(StoreError::InvalidCursor) => {
+            store
+                .put(Item::new(
+                    MARKER_PK,
+                    MARKER_SK,
+                    json!({"version": LIST_KEYS_VERSION, "done": false}),
+                ))
+                .await?;
+            return Ok(());
+        }
+        other => other?,
+    };
+    // Records that need their keys, re-saved 25 to a transaction (one commit for many on
+    // SQLite); a batch that meets a concurrent change goes again one by one.
+    let mut batch = Vec::new();
+    for item in found.items {
+        if item.sk != "META" || !item.pk.starts_with("COMPLAINT#") {
+            continue;
+        }
+        p.examined += 1;
+        let Ok(c) = serde_json::from_value::<Complaint>(item.data.clone()) else {
+            tracing::warn!(pk = %item.pk, "backfill: a complaint record cannot be read; left as it is");
+            p.unreadable += 1;
+            continue;
+        };
+        let wanted = ComplaintRepo::complaint_item(&c)?;
+        if wanted.indexes != item.indexes {
+            batch.push(item);
+        }
+    }
+    for chunk in batch.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|item| {
+                let c: Complaint =
+                    serde_json::from_value(item.data.clone()).map_err(|e| RepoError::Corrupt {
+                        pk: item.pk.clone(),
+                        sk: item.sk.clone(),
+                        source: e,
+                    })?;
+                let mut rekeyed = item.clone();
+                rekeyed.indexes = ComplaintRepo::complaint_item(&c)?.indexes;
+                Ok(Write::Update {
+                    item: rekeyed,
+                    expected_version: item.version,
+                })
+            })
+            .collect::<Result<Vec<_>, RepoError>>()?;
+        match store.transact(writes).await {
+            Ok(()) => p.rewritten += chunk.len() as u64,
+            Err(StoreError::TransactionConflict { .. }) => {
+                for item in chunk {
+                    match rekey(store, item.clone()).await? {
+                        Some(true) => p.rewritten += 1,
+                        Some(false) => {}
+                        None => p.unreadable += 1,
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let data = match &found.next_cursor {
+        Some(c) => json!({"version": LIST_KEYS_VERSION, "done": false, "cursor": c}),
+        None => {
+            for index in ADDED_INDEXES {
+                store
+                    .query(&Query::partition(index, "COMPLAINTS#PROBE").limit(1))
+                    .await
+                    .map_err(|source| ReindexError::IndexMissing { index, source })?;
+            }
+            p.done = true;
+            json!({"version": LIST_KEYS_VERSION, "done": true})
+        }
+    };
+    store.put(Item::new(MARKER_PK, MARKER_SK, data)).await?;
+    Ok(())
+}
+
+/// Run the backfill to the end (or to the first error: run again to resume).
+pub async fn run(store: &dyn RecordStore, page: u32) -> Result<Progress, ReindexError> {
+    let mut p = Progress::default();
+    while !p.done {
+        step(store, page, &mut p).await?;
+        if p.examined > 0 && p.examined.is_multiple_of(10_000) {
+            tracing::info!(
+                examined = p.examined,
+                rewritten = p.rewritten,
+                "backfill of complaint list keys"
+            );
+        }
+    }
+    Ok(p)
+}
+
+/// The backfill in the background of a server: logs what it did; after an error it waits and
+/// resumes (the server keeps answering meanwhile; lists take the older way until it is done).
+pub async fn in_background(store: std::sync::Arc<dyn RecordStore>) {
+    let mut wait = std::time::Duration::from_secs(5);
+    loop {
+        match run(&*store, PAGE).await {
+            Ok(p) => {
+                if p.examined > 0 {
+                    tracing::info!(
+                        examined = p.examined,
+                        rewritten = p.rewritten,
+                        unreadable = p.unreadable,
+                        "complaint list keys backfilled; lists read one index partition per filter"
+                    );
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_secs = wait.as_secs(), "backfill of complaint list keys stopped");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(300));
+            }
+        }
+    }
+}
