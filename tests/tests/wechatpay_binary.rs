@@ -296,3 +296,79 @@ async fn notifications_go_out_and_leave_no_secret_in_the_logs() {
         assert!(!logs.contains(secret), "{secret} was logged");
     }
 }
+
+/// `NO_WORKERS`: the callback is acknowledged and queued, and no job runs (the simulator is
+/// never asked for the complaint); after a restart without it, the queued job runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_workers_queues_callbacks_and_a_restart_runs_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
+        .await
+        .expect("simulator");
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
+    sim.add_merchant(SimMerchant {
+        mchid: PROVIDER.into(),
+        serial_no: SERIAL.into(),
+        public_key: key.to_public_key(),
+        apiv3_key: APIV3.into(),
+    });
+    let env = [("ADMIN_TOKEN", ADMIN), ("NO_WORKERS", "true")];
+    let server = Server::start(dir.path(), &env);
+    provider(&server, &sim, &key).await;
+    let complaint_id = "200201820261126080000000010";
+    sim.add_complaint_for(
+        PROVIDER,
+        json!({"complaint_id": complaint_id, "complaint_time": chrono::Utc::now().to_rfc3339(),
+               "complaint_detail": "未收到商品", "complaint_state": "PENDING", "complainted_mchid": SUB,
+               "complaint_order_info": [{"transaction_id": "4200000000202611260000000010", "out_trade_no": "T10", "amount": 1200}],
+               "problem_type": "OTHERS", "need_immediate_service": false}),
+    );
+    let push = sim.notification(
+        APIV3,
+        "COMPLAINT.CREATE",
+        "complaint",
+        &json!({"complaint_id": complaint_id, "action_type": "CREATE_COMPLAINT"}),
+        KeyMode::PublicKey,
+        0,
+    );
+    let url = server.url(&format!("/callbacks/wechatpay/{PROVIDER}/complaints"));
+    assert_eq!(push.post(&url).await, Ok(204));
+    // With workers the job is taken within milliseconds; give it a full second to show none
+    // runs: the queued job is still unreceived, and no complaint was recorded.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = rusqlite::Connection::open_with_flags(
+        dir.path().join("complaint-desk.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the database read-only");
+    let (jobs, received): (i64, i64) = db
+        .query_row(
+            "SELECT count(*), coalesce(sum(receive_count), 0) FROM queue_messages WHERE queue = 'events'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("queue");
+    drop(db);
+    assert_eq!((jobs, received), (1, 0), "{}", server.output_text());
+    let (_, list) = admin(&server, reqwest::Method::GET, "/complaints", None).await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    assert!(server.output_text().contains("--no-workers"));
+    drop(server);
+
+    // Without the flag the queued job runs: reply, refund, completion.
+    let server = Server::start(dir.path(), &env[..1]);
+    let mut completed = false;
+    for _ in 0..200 {
+        if sim.writes_to("/complete").len() == 1 {
+            completed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        completed,
+        "not completed after the restart: {}",
+        server.output_text()
+    );
+    assert_eq!(sim.refunds().len(), 1);
+}

@@ -46,6 +46,11 @@ struct Cli {
     #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = app::worker::DEFAULT_CONCURRENCY as u16,
         value_parser = clap::value_parser!(u16).range(1..=1024))]
     worker_concurrency: u16,
+    /// Run no jobs: accept and queue callbacks and serve the admin API only. Queued jobs wait,
+    /// durably, until the binary runs again without this flag. For measuring ingestion alone
+    /// (scripts/bench) and for holding automatic handling during maintenance.
+    #[arg(long, env = "NO_WORKERS")]
+    no_workers: bool,
     /// Seconds a job is hidden from other workers; a running job keeps it extended, and after
     /// a crash the job runs again once this has passed.
     #[arg(long, env = "JOB_VISIBILITY_SECS", default_value_t = 60)]
@@ -155,7 +160,12 @@ async fn main() -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
-    for queue in domain::job::queues::ALL {
+    if cli.no_workers {
+        tracing::warn!(
+            "--no-workers: callbacks are queued, no job runs until a restart without it"
+        );
+    }
+    for queue in domain::job::queues::ALL.iter().filter(|_| !cli.no_workers) {
         workers.spawn(queue_worker(
             &ports,
             queue,
