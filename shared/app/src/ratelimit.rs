@@ -14,9 +14,13 @@
 //!
 //! The record is read, changed and written back with compare-and-set on its version (created
 //! with a conditional create), so two workers or two Lambda instances never both take the
-//! last call: the loser reads again. Because the whole window lives in one record, this holds
-//! even when two instances' clocks disagree on which slot is current. The record expires
-//! (TTL) a little after its newest slot leaves the window.
+//! last call: the loser reads again. Slots are placed and aged by the clock of whoever
+//! reads the record, so the guarantee holds up to the clock difference between instances
+//! (NTP-synchronised machines and Lambda: milliseconds; the embedded binary has one clock):
+//! an instance whose clock is behind by `d` can make its calls count `d` less long. The
+//! record expires (TTL) a little after its newest slot leaves the window. A counter so
+//! contended that a caller loses every compare-and-set round answers "no budget now" with
+//! a short random delay (the job is deferred, not failed).
 //!
 //! # What a caller does
 //! [`RateLimiter::check`] takes one call from the budget or says how long until one is free;
@@ -162,7 +166,7 @@ pub enum LimitError {
         merchant: String,
         retry_after: Duration,
     },
-    /// The counter could not be read or written (or stayed contended).
+    /// The counter could not be read or written.
     #[error("rate limit counter unavailable")]
     Store(#[source] StoreError),
 }
@@ -285,9 +289,12 @@ impl RateLimiter {
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable(
-            format!("rate counter {pk} stayed contended").into(),
-        ))
+        // Every round lost to other callers: as busy as the budget is, treat it as spent for
+        // a moment (a deferral, not a failure that uses up a job's attempts).
+        tracing::warn!(%pk, rounds = MAX_ROUNDS, "rate counter stayed contended; deferring");
+        Ok(Decision::Denied {
+            retry_after: SLOT / 10 + jitter(SLOT),
+        })
     }
 
     /// Take one call from the budget, waiting (sleeping, never spinning) while a call frees up
@@ -303,13 +310,15 @@ impl RateLimiter {
             {
                 Decision::Granted => return Ok(()),
                 Decision::Denied { retry_after } => {
-                    // A little jitter so the waiters do not all come back at once.
-                    let nap = retry_after + Duration::from_millis(rand::random::<u64>() % 50);
+                    // Jitter so the waiters do not all come back at once: a little for an
+                    // in-process wait, up to one slot for a deferred job (the jobs denied in
+                    // one slot would otherwise all return at the same moment).
+                    let nap = retry_after + jitter(Duration::from_millis(50));
                     if tokio::time::Instant::now() + nap > deadline {
                         return Err(LimitError::OverBudget {
                             operation: operation.to_string(),
                             merchant: merchant.to_string(),
-                            retry_after: nap,
+                            retry_after: retry_after + jitter(SLOT),
                         });
                     }
                     tracing::debug!(%operation, merchant, wait_ms = nap.as_millis() as u64, "rate limit: waiting");
@@ -318,6 +327,12 @@ impl RateLimiter {
             }
         }
     }
+}
+
+/// A random duration below `max`.
+fn jitter(max: Duration) -> Duration {
+    let max_ms = (max.as_millis() as u64).max(1);
+    Duration::from_millis(rand::random::<u64>() % max_ms)
 }
 
 fn slot_ms() -> i64 {

@@ -460,10 +460,35 @@ fn rolled_back() -> rusqlite::Error {
 /// file, at most once per [`CHECKPOINT_EVERY`]. PASSIVE never blocks the writer or readers;
 /// what a reader still needs is copied next time. Ends with the writer.
 fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>) {
-    while woken.recv().is_ok() {
+    // After a partial checkpoint (a reader still needed part of the WAL), try again after
+    // CHECKPOINT_EVERY even if no write wakes us, so a quiet system ends with a small WAL.
+    let mut again = false;
+    loop {
+        let woke = if again {
+            match woken.recv_timeout(CHECKPOINT_EVERY) {
+                Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => true,
+                Err(mpsc::RecvTimeoutError::Disconnected) => false,
+            }
+        } else {
+            woken.recv().is_ok()
+        };
+        if !woke {
+            break;
+        }
         while woken.try_recv().is_ok() {}
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+        // (busy, WAL frames, frames copied): partial unless every frame was copied.
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        }) {
+            Ok((busy, log, copied)) => again = busy != 0 || copied < log,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+                again = false;
+            }
         }
         std::thread::sleep(CHECKPOINT_EVERY);
     }
@@ -545,6 +570,10 @@ fn run_batch(conn: &Connection, batch: Vec<Request>) -> BatchOutcome {
                 let _ = (req.job)(Err(&e));
                 lost_tx = conn.is_autocommit();
                 if lost_tx {
+                    // Those that ran before lost their changes with the transaction.
+                    let e = rolled_back();
+                    out.answers
+                        .extend(in_tx.drain(..).map(|r| (r, Some(copy_error(&e)))));
                     break;
                 }
                 continue;
@@ -558,11 +587,11 @@ fn run_batch(conn: &Connection, batch: Vec<Request>) -> BatchOutcome {
             }
             if conn.is_autocommit() {
                 // SQLite rolled the whole transaction back (full disk, I/O error): every
-                // request that ran in it lost its changes.
-                if let Ok(Some(r)) = ran {
-                    out.answers.push((r, None));
-                }
+                // request that ran in it lost its changes, this one too (whatever it returned).
                 let e = rolled_back();
+                if let Ok(Some(r)) = ran {
+                    out.answers.push((r, Some(copy_error(&e))));
+                }
                 out.answers
                     .extend(in_tx.drain(..).map(|r| (r, Some(copy_error(&e)))));
                 lost_tx = true;
@@ -574,7 +603,20 @@ fn run_batch(conn: &Connection, batch: Vec<Request>) -> BatchOutcome {
                 "ROLLBACK TO request; RELEASE request"
             };
             if let Err(e) = conn.execute_batch(end) {
-                tracing::error!(error = %e, "cannot end a request's savepoint");
+                // The savepoint cannot be ended: a failed request's changes could not be
+                // undone. Commit nothing of this transaction; every request in it fails.
+                tracing::error!(error = %e, "cannot end a request's savepoint; the batch is rolled back");
+                out.failure = Some(write_failure(&e).unwrap_or("cannot end a savepoint"));
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                if let Ok(Some(r)) = ran {
+                    in_tx.push(r);
+                }
+                out.answers
+                    .extend(in_tx.drain(..).map(|r| (r, Some(copy_error(&e)))));
+                lost_tx = true;
+                break;
             }
             if let Ok(Some(r)) = ran {
                 in_tx.push(r);

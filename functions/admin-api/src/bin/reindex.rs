@@ -14,6 +14,8 @@ use anyhow::Context;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Like every binary: the process's rustls provider first (reqwest has none of its own).
+    crypto::tls::install_default();
     app::telemetry::init(app::telemetry::LogFormat::Text);
     let table = std::env::var("TABLE_NAME")
         .ok()

@@ -332,3 +332,47 @@ async fn the_wal_is_copied_into_the_database_file_while_readers_keep_reading() {
         "the checkpointer copied the WAL into the database file"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_checkpoint_is_finished_without_another_write() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.db");
+    let db = keys_db(&path).await;
+    let initial = std::fs::metadata(&path).expect("db file").len();
+    // A reader holds a snapshot from before the writes: no checkpoint can copy them while it
+    // lasts, so every checkpoint during the writes is partial.
+    let snapshot = rusqlite::Connection::open(&path).expect("reader");
+    snapshot
+        .execute_batch("BEGIN; SELECT count(*) FROM t;")
+        .expect("read snapshot");
+    let filler = "y".repeat(1000);
+    let mut answers = Vec::new();
+    for i in 0..600 {
+        answers.push(insert(&db, &format!("{i:04}-{filler}")));
+    }
+    for a in answers {
+        a.await.expect("insert");
+    }
+    // Give the checkpointer time to run (it runs at most every 200 ms) while the snapshot
+    // pins the WAL: its checkpoints are partial. Then the reader lets go and no write follows:
+    // the checkpointer must come back by itself.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let still_small = std::fs::metadata(&path).expect("db file").len();
+    assert!(
+        still_small < initial + 500_000,
+        "nothing copied while the WAL was pinned"
+    );
+    snapshot.execute_batch("COMMIT").expect("end snapshot");
+    drop(snapshot);
+    let grown = finishes(async {
+        loop {
+            let len = std::fs::metadata(&path).expect("db file").len();
+            if len > initial + 500_000 {
+                return len;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(grown > initial + 500_000);
+}
