@@ -375,3 +375,77 @@ async fn the_document_lists_429_with_retry_after_on_the_operations_that_call_a_p
     want.sort();
     assert_eq!(seen, want, "every listed operation exists");
 }
+
+const MINI_APPID: &str = "wx1111111111111111";
+const MINI_SECRET: &str = "mini-secret-0123456789abcdef";
+const MINI_ID: u64 = 2_000_000_001;
+
+/// A manual mini program on the WeChat simulator (keyed by our account id in the budget, as
+/// its worker keys it) and a recorded complaint waiting for the merchant.
+async fn mini() -> (Harness, sandbox::wxapi::WechatSim, String, String) {
+    use sandbox::wxapi::{SimMini, WechatSim};
+    let h = harness();
+    let wx = WechatSim::start().await.expect("wechat sim");
+    wx.add_mini(SimMini {
+        appid: MINI_APPID.into(),
+        secret: MINI_SECRET.into(),
+        nick_name: "小程序".into(),
+        push: None,
+    });
+    let account = h
+        .create(json!({"kind": "wxmini_app", "name": "Mini", "settings": {
+            "appid": MINI_APPID, "mode": "manual", "api_base_url": wx.base_url()},
+            "credentials": {"secret": MINI_SECRET, "token": "miniToken123",
+                "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}}))
+        .await;
+    let now = chrono::Utc::now().timestamp();
+    wx.add_complaint(
+        MINI_APPID,
+        json!({"complaintOrderId": MINI_ID, "openid": "o_user", "createTime": now,
+            "type": 3, "status": 201,
+            "customerMaterial": {"content": "商品与描述不符", "mediaIdList": []},
+            "orderId": "42000001", "outTradeNo": "T1", "productName": "充电宝",
+            "payTime": now - 3600, "totalCost": 990, "expireTime": now + 48 * 3600,
+            "appealState": 0}),
+    );
+    let id = app::complaints::complaint_id(Platform::Wxmini, &account, &MINI_ID.to_string());
+    let c = Complaint::new(
+        id.clone(),
+        Platform::Wxmini,
+        None,
+        account.clone(),
+        MINI_ID.to_string(),
+        chrono::Utc::now(),
+    );
+    app::complaints::ComplaintRepo::new(&*h.state.ports.records)
+        .save(&c, 0)
+        .await
+        .expect("save");
+    (h, wx, account, id)
+}
+
+#[tokio::test]
+async fn mini_program_staff_response_over_budget_answers_429_and_within_it_uses_the_shared_budget()
+{
+    let (h, wx, account, id) = mini().await;
+    let reply = json!({"text": "同意和解", "decision": "agree"});
+    let path = format!("/admin/v1/complaints/{id}/reply");
+    // Within budget: sent, and one call of the account's budget is gone.
+    let (s, _, body) = call(&h, &path, reply.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(wx.writes_to("bussiRespondComplaint").len(), 1);
+    assert_eq!(
+        drain(&h, ops::wxmini::RESPOND, &account).await,
+        ops::DEFAULT_WRITES_PER_MINUTE - 1
+    );
+    // Now the budget is used up: the next response is 429 and is not sent.
+    let logged = actions(&detail(&h, &id).await).len();
+    let (s, headers, body) = call(&h, &path, reply).await;
+    assert_rate_limited(s, &headers, &body);
+    assert_eq!(wx.writes_to("bussiRespondComplaint").len(), 1);
+    assert_eq!(
+        actions(&detail(&h, &id).await).len(),
+        logged,
+        "nothing logged"
+    );
+}
