@@ -113,16 +113,14 @@ pub async fn act(
     // Unknown images are 400 before any budget is taken; then the action's call and one
     // upload per image, all before the first is made.
     let repo = ComplaintRepo::new(&*state.ports.records);
-    for (n, m) in images.iter().enumerate() {
+    for m in &images {
         if repo
             .media_for(m, &caller.scope, &a.id, None)
             .await?
             .is_none()
         {
-            return Err(ApiError::field(
-                format!("images[{n}]"),
-                format!("no media {m}"),
-            ));
+            // Named `images`, as this route always has.
+            return Err(ApiError::field("images", format!("no media {m}")));
         }
     }
     let call = if action == "reply" {
