@@ -24,6 +24,10 @@
 //! [`LimitError::OverBudget`], which a job turns into a deferral (`JobError::Deferred`):
 //! the job goes back on its queue to run when the budget allows, never spinning.
 //!
+//! Staff actions of the admin API take their calls from the same budgets, with the same
+//! merchant keys, through [`RateLimiter::check`]: they do not wait, and answer 429 with
+//! `Retry-After` when the budget is used up (`admin::budget`).
+//!
 //! # The table
 //! The budgets are the constants in [`ops`], one place. WeChat Pay publishes its limits per
 //! merchant: complaint list and negotiation history 200 a minute, reply (`response`) and image
