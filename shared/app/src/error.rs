@@ -16,7 +16,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable machine-readable code: `invalid_request`, `invalid_json`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed`, `conflict`, `unsupported_media_type`, `payload_too_large`, `request_timeout`,
-    /// `platform_error`, `internal`, `unavailable`.
+    /// `rate_limited`, `platform_error`, `internal`, `unavailable`.
     pub code: &'static str,
     pub message: String,
     /// The offending field, as a dotted path (`settings.app_id`, `recipients[1]`).
@@ -59,6 +59,13 @@ pub enum ApiError {
     PayloadTooLarge,
     /// 408: the request body did not arrive in time.
     RequestTimeout,
+    /// 429: the platform call this request needs is over its budget (ours, shared with the
+    /// workers, or the platform said "too many requests"); nothing was done. Answered with
+    /// `Retry-After` in whole seconds.
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// 502: the platform refused or failed; its own code and message are passed on.
     Platform(String),
     /// 503: the server itself is at a limit (memory for request bodies, a connection being
@@ -113,6 +120,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Platform(_) => StatusCode::BAD_GATEWAY,
             ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,6 +149,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let request_id = REQUEST_ID.try_with(|id| id.clone()).ok();
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after, .. } => Some(retry_after_secs(*retry_after)),
+            _ => None,
+        };
         let (code, message, field) = match self {
             ApiError::Invalid { field, message } => ("invalid_request", message, field),
             ApiError::InvalidJson(m) => ("invalid_json", m, None),
@@ -167,6 +179,7 @@ impl IntoResponse for ApiError {
                 "the request body did not arrive in time".to_string(),
                 None,
             ),
+            ApiError::RateLimited { message, .. } => ("rate_limited", message, None),
             ApiError::Platform(m) => ("platform_error", m, None),
             ApiError::Busy(m) => ("unavailable", m.to_string(), None),
             ApiError::Unavailable(e) => {
@@ -199,7 +212,39 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res
+    }
+}
+
+/// `Retry-After` in whole seconds: rounded up, at least 1 (0 would invite an immediate retry
+/// that the budget refuses again).
+pub fn retry_after_secs(d: std::time::Duration) -> u64 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+impl From<crate::ratelimit::LimitError> for ApiError {
+    fn from(e: crate::ratelimit::LimitError) -> Self {
+        use crate::ratelimit::LimitError as L;
+        match e {
+            L::OverBudget {
+                operation,
+                merchant,
+                retry_after,
+            } => ApiError::RateLimited {
+                message: format!(
+                    "the per-minute budget of {operation} calls for {merchant} is used up \
+                     (automatic handling shares it); nothing was sent: retry in {} s",
+                    retry_after_secs(retry_after)
+                ),
+                retry_after,
+            },
+            L::Store(s) => ApiError::from(s),
+        }
     }
 }
 
@@ -243,5 +288,19 @@ impl From<domain::ports::QueueError> for ApiError {
             },
             other => ApiError::Internal(Box::new(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(5)), 5);
+        assert_eq!(retry_after_secs(Duration::from_millis(5_001)), 6);
     }
 }

@@ -28,6 +28,10 @@
 //! [`LimitError::OverBudget`], which a job turns into a deferral (`JobError::Deferred`):
 //! the job goes back on its queue to run when the budget allows, never spinning.
 //!
+//! Staff actions of the admin API take their calls from the same budgets, with the same
+//! merchant keys, through [`RateLimiter::check`]: they do not wait, and answer 429 with
+//! `Retry-After` when the budget is used up (`admin::budget`).
+//!
 //! # The table
 //! The budgets are the constants in [`ops`], one place. WeChat Pay publishes its limits per
 //! merchant: complaint list and negotiation history 200 a minute, reply (`response`) and image
@@ -109,6 +113,10 @@ pub mod ops {
             Operation::new(P, "response-immediate-service", None);
         /// Refund create and query: no limit published with the complaint APIs.
         pub const REFUND: Operation = Operation::new(P, "refund", None);
+        /// Download of a buyer's image (staff's image proxy): no published limit.
+        pub const IMAGE_DOWNLOAD: Operation = Operation::new(P, "image-download", None);
+        /// Read, set or delete the callback (notification) URL: no published limit.
+        pub const NOTIFICATION_URL: Operation = Operation::new(P, "notification-url", None);
     }
 
     /// Alipay (per app id): no published rate.
@@ -129,6 +137,9 @@ pub mod ops {
             Operation::new(P, "risk-complaint-query", Some(DEFAULT_READS_PER_MINUTE));
         pub const RISK_FINISH: Operation =
             Operation::new(P, "risk-complaint-finish", Some(DEFAULT_WRITES_PER_MINUTE));
+        /// Staff's supplementary evidence on a trade complaint.
+        pub const SUPPLEMENT: Operation =
+            Operation::new(P, "complaint-supplement", Some(DEFAULT_WRITES_PER_MINUTE));
         /// `alipay.trade.refund` is a payment API built for far higher rates: not limited.
         pub const TRADE_REFUND: Operation = Operation::new(P, "trade-refund", None);
     }
@@ -146,6 +157,18 @@ pub mod ops {
             Operation::new(P, "complaint-respond", Some(DEFAULT_WRITES_PER_MINUTE));
         pub const MEDIA_UPLOAD: Operation =
             Operation::new(P, "media-upload", Some(DEFAULT_WRITES_PER_MINUTE));
+        /// Staff's evidence (`supplyProof`), refund evidence (`supplyRefund`) and appeal.
+        pub const EVIDENCE: Operation =
+            Operation::new(P, "complaint-evidence", Some(DEFAULT_WRITES_PER_MINUTE));
+        /// Download of a buyer's image (media API).
+        pub const MEDIA_GET: Operation =
+            Operation::new(P, "media-get", Some(DEFAULT_READS_PER_MINUTE));
+        /// The trade experience score and its penalty list, one call a page.
+        pub const PENALTY_LIST: Operation =
+            Operation::new(P, "penalty-list", Some(DEFAULT_READS_PER_MINUTE));
+        /// Violation records and each one's appeal records.
+        pub const VIOLATION_RECORDS: Operation =
+            Operation::new(P, "violation-records", Some(DEFAULT_READS_PER_MINUTE));
     }
 }
 

@@ -4,10 +4,12 @@
 //! action is sent. Every action goes in the action log. Alipay refusing an action in the
 //! complaint's state (finished, already fed back) answers 409, as the mini program's `309`.
 
+use super::budget;
 use super::complaints::{ActionResult, log_admin};
 use crate::ApiError;
 use crate::auth::Caller;
 use crate::complaints::{ComplaintRepo, RefundRecord, derived_id};
+use crate::ratelimit::{Operation, ops::alipay as op};
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use alipay::client::{AlipayError, Client};
@@ -19,7 +21,9 @@ use domain::account::{
 use domain::complaint::{ActionKind, ActionOutcome, Complaint, ComplaintStatus};
 
 fn platform(e: AlipayError) -> ApiError {
-    if e.is_complaint_state_conflict() {
+    if e.is_throttled() {
+        super::budget::throttled(e)
+    } else if e.is_complaint_state_conflict() {
         ApiError::Conflict(format!(
             "the complaint is not in a state that allows this action ({e})"
         ))
@@ -53,10 +57,6 @@ async fn client_of(state: &AppState, account: &Account) -> Result<Client, ApiErr
         .map_err(|e| ApiError::Conflict(format!("cannot call Alipay: {e}")))
 }
 
-async fn client(state: &AppState, c: &Complaint) -> Result<Client, ApiError> {
-    client_of(state, &account(state, c).await?).await
-}
-
 /// The text of a `complete` sent without one: after a refund (trade feedback `00`/`02`,
 /// consumer process code `REFUND`) the app's refund finishing text or remark, otherwise a
 /// neutral "handled" text. Never the reply text (it promises handling still to come).
@@ -76,13 +76,15 @@ fn finishing_text(account: &Account, risk: bool, code: &str) -> String {
     text.to_string()
 }
 
-/// Upload our stored media to Alipay; its image ids.
+/// Check the media ids, take the budget of the action (`action`) and of one upload per image
+/// (429 before anything is sent), then upload our stored media to Alipay; its image ids.
 async fn images(
     state: &AppState,
     caller: &Caller,
-    c: &Complaint,
+    (c, account): (&Complaint, &Account),
     client: &Client,
     ids: &[String],
+    action: Operation,
 ) -> Result<Vec<String>, ApiError> {
     let repo = ComplaintRepo::new(&*state.ports.records);
     if ids.len() > 4 {
@@ -97,7 +99,7 @@ async fn images(
                 .ok_or_else(|| ApiError::field(format!("images[{n}]"), format!("no media {id}")))?,
         );
     }
-    let mut out = Vec::new();
+    let mut blobs = Vec::new();
     for (n, m) in found.into_iter().enumerate() {
         let blob = state
             .ports
@@ -106,6 +108,16 @@ async fn images(
             .await
             .map_err(|e| ApiError::Unavailable(Box::new(e)))?
             .ok_or_else(|| ApiError::field(format!("images[{n}]"), "no content"))?;
+        blobs.push((m, blob));
+    }
+    budget::take_all(
+        state,
+        budget::merchant_of(account),
+        &budget::with_uploads(action, op::IMAGE_UPLOAD, blobs.len()),
+    )
+    .await?;
+    let mut out = Vec::new();
+    for (m, blob) in blobs {
         let kind = m.filename.rsplit('.').next().unwrap_or("png").to_string();
         out.push(
             client
@@ -154,7 +166,7 @@ pub async fn act(
         "reply" => {
             trade_only(c, "reply")?;
             let t = need_text()?;
-            let imgs = images(state, caller, c, &client, image_ids).await?;
+            let imgs = images(state, caller, (c, &account), &client, image_ids, op::REPLY).await?;
             (
                 ActionKind::Reply,
                 client.tradecomplain_reply(id, &t, &imgs).await.map(|_| ()),
@@ -164,7 +176,15 @@ pub async fn act(
         "supplement" => {
             trade_only(c, "supplement")?;
             let t = need_text()?;
-            let imgs = images(state, caller, c, &client, image_ids).await?;
+            let imgs = images(
+                state,
+                caller,
+                (c, &account),
+                &client,
+                image_ids,
+                op::SUPPLEMENT,
+            )
+            .await?;
             (
                 ActionKind::Supplement,
                 client
@@ -183,7 +203,15 @@ pub async fn act(
                 ("complete", None) => finishing_text(&account, false, &code),
                 _ => need_text()?,
             };
-            let imgs = images(state, caller, c, &client, image_ids).await?;
+            let imgs = images(
+                state,
+                caller,
+                (c, &account),
+                &client,
+                image_ids,
+                op::FEEDBACK,
+            )
+            .await?;
             (
                 ActionKind::Feedback,
                 client
@@ -201,6 +229,7 @@ pub async fn act(
             let remark = text
                 .clone()
                 .unwrap_or_else(|| finishing_text(&account, true, &code));
+            budget::take(state, budget::merchant_of(&account), op::RISK_FINISH).await?;
             (
                 ActionKind::Complete,
                 client
@@ -268,7 +297,8 @@ pub async fn refund(
     amount_fen: u64,
     reason: Option<String>,
 ) -> Result<Json<RefundRecord>, ApiError> {
-    let client = client(state, c).await?;
+    let account = account(state, c).await?;
+    let client = client_of(state, &account).await?;
     let order = c
         .orders
         .first()
@@ -280,6 +310,8 @@ pub async fn refund(
         .ok_or_else(|| ApiError::field("transaction_id", "the complaint has no trade number"))?;
     let repo = ComplaintRepo::new(&*state.ports.records);
     let total = order.amount_fen.unwrap_or_default();
+    // The budget before the claim: over it, no refund number is taken.
+    budget::take(state, budget::merchant_of(&account), op::TRADE_REFUND).await?;
     let claim = super::complaints::claim_refund(
         state,
         &c.account_id,

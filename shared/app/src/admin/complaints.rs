@@ -2,6 +2,7 @@
 //! actions staff take by hand (each one sent to the platform and written to the action log),
 //! evidence images and the platform's image download proxy.
 
+use super::budget::{self, wechatpay_error};
 use super::{ListPage, PageParams};
 use crate::ApiError;
 use crate::auth::Caller;
@@ -11,8 +12,9 @@ use crate::complaints::{
 use crate::error::ErrorBody;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::http::{JsonBytes, ValidJson};
-use crate::platforms::wechatpay::{api_error, client_for};
+use crate::platforms::wechatpay::client_for;
 use crate::policy::wechatpay::out_refund_no;
+use crate::ratelimit::{Operation, ops::wechatpay as op};
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use axum::Json;
@@ -272,7 +274,7 @@ async fn logged<T>(
         what,
         request_no,
         result,
-        api_error,
+        wechatpay_error,
     )
     .await
 }
@@ -319,12 +321,14 @@ pub(crate) async fn log_outcome<T, E: std::fmt::Display>(
     }
 }
 
-/// Upload our stored media to the platform; its media ids.
+/// Check the media ids, take the budget of the action (`action`) and of one upload per image
+/// (429 before anything is sent), then upload our stored media to the platform; its media ids.
 async fn platform_media(
     state: &AppState,
     caller: &Caller,
     t: &Target,
     ids: &[String],
+    action: Operation,
 ) -> Result<Vec<String>, ApiError> {
     if ids.len() > 4 {
         return Err(ApiError::field("images", "at most 4 images"));
@@ -345,7 +349,7 @@ async fn platform_media(
             .ok_or_else(|| ApiError::field(format!("images[{n}]"), format!("no media {id}")))?,
         );
     }
-    let mut out = Vec::new();
+    let mut blobs = Vec::new();
     for (n, media) in found.into_iter().enumerate() {
         let blob = state
             .ports
@@ -359,11 +363,21 @@ async fn platform_media(
                     format!("media {} has no content", media.id),
                 )
             })?;
+        blobs.push((media, blob));
+    }
+    budget::take_all(
+        state,
+        budget::merchant_of(&t.account),
+        &budget::with_uploads(action, op::IMAGE_UPLOAD, blobs.len()),
+    )
+    .await?;
+    let mut out = Vec::new();
+    for (media, blob) in blobs {
         out.push(
             t.client
                 .upload_image(&media.filename, blob.bytes)
                 .await
-                .map_err(api_error)?,
+                .map_err(wechatpay_error)?,
         );
     }
     Ok(out)
@@ -470,7 +484,7 @@ pub async fn reply(
         .await;
     }
     let t = target(&state, &caller, &id, "reply").await?;
-    let images = platform_media(&state, &caller, &t, &body.images).await?;
+    let images = platform_media(&state, &caller, &t, &body.images, op::RESPONSE).await?;
     let result = t
         .client
         .respond(
@@ -530,6 +544,7 @@ pub async fn complete(
         .await;
     }
     let t = target(&state, &caller, &id, "complete").await?;
+    budget::take(&state, budget::merchant_of(&t.account), op::COMPLETE).await?;
     let result = t
         .client
         .complete(&t.complaint.platform_complaint_id, &t.mchid)
@@ -606,6 +621,8 @@ pub async fn refund(
         .clone()
         .or(order.out_trade_no.clone())
         .unwrap_or_default();
+    // The budget before the claim: over it, no refund number is taken.
+    budget::take(&state, budget::merchant_of(&t.account), op::REFUND).await?;
     let claim = claim_refund(
         &state,
         &t.account.id,
@@ -811,7 +828,7 @@ pub async fn refund_progress(
         return Err(ApiError::field("reason", "a rejection needs a reason"));
     }
     let t = target(&state, &caller, &id, "refund-progress").await?;
-    let media = platform_media(&state, &caller, &t, &body.images).await?;
+    let media = platform_media(&state, &caller, &t, &body.images, op::REFUND_PROGRESS).await?;
     let result = t
         .client
         .update_refund_progress(
@@ -997,7 +1014,12 @@ pub async fn download_media(
         .media
         .get(n)
         .ok_or_else(|| ApiError::not_found(format!("complaint {id} has no media {n}")))?;
-    let bytes = t.client.download_image(url).await.map_err(api_error)?;
+    budget::take(&state, budget::merchant_of(&t.account), op::IMAGE_DOWNLOAD).await?;
+    let bytes = t
+        .client
+        .download_image(url)
+        .await
+        .map_err(wechatpay_error)?;
     let ct = sniff(&bytes).unwrap_or("application/octet-stream");
     let mut headers = HeaderMap::new();
     headers.insert(

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod actions;
 pub mod alipay_actions;
+pub mod budget;
 pub mod complaints;
 pub mod dead_letters;
 pub mod notifications;

@@ -86,6 +86,39 @@ fn error_response(description: &str) -> Value {
     })
 }
 
+/// The operations that call a platform, so answer 429 when the call is over its rate-limit
+/// budget or the platform throttles (see `admin::budget`), by operation id.
+pub const RATE_LIMITED_OPERATIONS: [&str; 14] = [
+    "reply",
+    "complete",
+    "refund",
+    "refund_progress",
+    "feedback",
+    "supplement",
+    "refund_evidence",
+    "appeal",
+    "download_media",
+    "register",
+    "get_registration",
+    "unregister",
+    "trade_score",
+    "list_violations",
+];
+
+/// 429 with the envelope and `Retry-After`.
+fn rate_limited_response() -> Value {
+    let mut r = error_response(
+        "A platform call this needs is over its per-minute budget for the merchant (shared with automatic handling), or the platform asked for fewer calls; nothing was sent or changed. Retry after `Retry-After` seconds",
+    );
+    r["headers"] = json!({
+        "Retry-After": {
+            "description": "Seconds (whole, rounded up) until a retry can be granted",
+            "schema": {"type": "integer", "minimum": 1}
+        }
+    });
+    r
+}
+
 /// What every operation shares, stated once here instead of in each annotation: the answers
 /// the router gives before or around any handler (401 without a valid token, 400 for a path
 /// parameter, query string or body that does not parse, 403 and 404 for the token's role and
@@ -138,6 +171,9 @@ fn conform_operation(op: &mut Value) {
             );
         }
     }
+    let rate_limited = op["operationId"]
+        .as_str()
+        .is_some_and(|id| RATE_LIMITED_OPERATIONS.contains(&id));
     let secured = op.get("security").is_some();
     let has_body = op.get("requestBody").is_some();
     if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
@@ -187,6 +223,9 @@ fn conform_operation(op: &mut Value) {
         "503",
         "The store, queue or secret store is unavailable, or the server is at a limit; retry later",
     );
+    if rate_limited {
+        responses.insert("429".to_string(), rate_limited_response());
+    }
 }
 
 fn conform_parameter(p: &mut Value) {

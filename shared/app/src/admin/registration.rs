@@ -3,11 +3,13 @@
 //! providers, and the violation URL for providers). URLs are built from `PUBLIC_BASE_URL`.
 
 use super::accounts::visible_account;
+use super::budget::{self, wechatpay_error as platform};
 use crate::ApiError;
 use crate::auth::Caller;
 use crate::error::ErrorBody;
 use crate::extract::ApiPath;
-use crate::platforms::wechatpay::{api_error as platform, client_for as client};
+use crate::platforms::wechatpay::client_for as client;
+use crate::ratelimit::ops::wechatpay::NOTIFICATION_URL;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -71,6 +73,7 @@ async fn describe(state: &AppState, account: &Account) -> Result<Registrations, 
     let mut out = Vec::new();
     for (which, path) in kinds(account)? {
         let ours = our_url(state, account, path)?;
+        budget::take(state, budget::merchant_of(account), NOTIFICATION_URL).await?;
         let registered = c.notification_url(which).await.map_err(platform)?;
         out.push(Registration {
             matches: registered.as_deref() == Some(ours.as_str()),
@@ -108,6 +111,7 @@ pub async fn register(
     for (which, path) in kinds(&account)? {
         let url = our_url(&state, &account, path)?;
         // Converges: an unchanged URL is not written again, a changed one is replaced.
+        budget::take(&state, budget::merchant_of(&account), NOTIFICATION_URL).await?;
         let done = c
             .set_notification_url(which, &url)
             .await
@@ -147,6 +151,7 @@ pub async fn unregister(
     let (account, _) = visible_account(&state, &caller, &id).await?;
     let c = client(&state, &account).await?;
     for (which, _) in kinds(&account)? {
+        budget::take(&state, budget::merchant_of(&account), NOTIFICATION_URL).await?;
         match c.delete_notification_url(which).await {
             Ok(()) | Err(wechatpay::PlatformError::Api { status: 404, .. }) => {}
             Err(e) => return Err(platform(e)),

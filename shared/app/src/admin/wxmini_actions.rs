@@ -5,6 +5,7 @@
 //! WeChat when the action is sent (media ids expire). `309` answers 409: the complaint has
 //! moved to a state where this action is not possible.
 
+use super::budget;
 use super::complaints::{ActionResult, log_outcome};
 use crate::ApiError;
 use crate::auth::Caller;
@@ -12,6 +13,7 @@ use crate::complaints::{ComplaintRepo, RefundRecord, violation_id};
 use crate::extract::ApiPath;
 use crate::platforms::wechat::mini_client;
 use crate::policy::wxmini::{payment, refund_number, refund_order, upload_media};
+use crate::ratelimit::ops::wxmini as op;
 use crate::repo::AccountRepo;
 use crate::state::AppState;
 use axum::Json;
@@ -26,7 +28,9 @@ use wechat::WechatError;
 use wechat::mini::{Client, Evidence};
 
 fn platform(e: WechatError) -> ApiError {
-    if e.is_already_moved_on() {
+    if e.is_throttled() {
+        super::budget::throttled(e)
+    } else if e.is_already_moved_on() {
         ApiError::Conflict(format!(
             "the complaint is not in a state that allows this action ({e})"
         ))
@@ -106,6 +110,30 @@ pub async fn act(
     };
     let a = account(state, c).await?;
     let client = client(state, &a).await?;
+    // Unknown images are 400 before any budget is taken; then the action's call and one
+    // upload per image, all before the first is made.
+    let repo = ComplaintRepo::new(&*state.ports.records);
+    for m in &images {
+        if repo
+            .media_for(m, &caller.scope, &a.id, None)
+            .await?
+            .is_none()
+        {
+            // Named `images`, as this route always has.
+            return Err(ApiError::field("images", format!("no media {m}")));
+        }
+    }
+    let call = if action == "reply" {
+        op::RESPOND
+    } else {
+        op::EVIDENCE
+    };
+    budget::take_all(
+        state,
+        budget::merchant_of(&a),
+        &budget::with_uploads(call, op::MEDIA_UPLOAD, images.len()),
+    )
+    .await?;
     let media = upload_media(state, &client, &caller.scope, &a.id, &images)
         .await
         .map_err(|e| ApiError::field("images", e))?;
@@ -189,6 +217,13 @@ pub async fn refund(
     let pay = payment(state, link)
         .await
         .map_err(|e| ApiError::Conflict(format!("cannot refund: {e}")))?;
+    // The paying merchant's budget, before the claim: over it, no refund number is taken.
+    budget::take(
+        state,
+        budget::merchant_of(&pay.account),
+        crate::ratelimit::ops::wechatpay::REFUND,
+    )
+    .await?;
     let claim = super::complaints::claim_refund(
         state,
         &pay.account.id,
@@ -219,7 +254,7 @@ pub async fn refund(
         format!("refund of {amount_fen} fen"),
         number,
         result,
-        crate::platforms::wechatpay::api_error,
+        budget::wechatpay_error,
     )
     .await?;
     Ok(Json(r))
@@ -236,11 +271,9 @@ pub async fn media(
         .get(n)
         .ok_or_else(|| ApiError::not_found(format!("complaint {} has no media {n}", c.id)))?;
     let a = account(state, c).await?;
-    client(state, &a)
-        .await?
-        .get_media(media_id)
-        .await
-        .map_err(platform)
+    let client = client(state, &a).await?;
+    budget::take(state, budget::merchant_of(&a), op::MEDIA_GET).await?;
+    client.get_media(media_id).await.map_err(platform)
 }
 
 /// `GET /accounts/{id}/trade-score`.
@@ -289,6 +322,7 @@ pub async fn trade_score(
     let mut first: Option<Value> = None;
     // At most 10 pages of 100.
     for page in 0..10u32 {
+        budget::take(&state, budget::merchant_of(&a), op::PENALTY_LIST).await?;
         let v = client
             .penalty_list(page * 100, 100)
             .await
@@ -318,6 +352,7 @@ pub async fn trade_score(
 pub async fn sync_violations(state: &AppState, a: &Account) -> Result<usize, ApiError> {
     let client = client(state, a).await?;
     let now = state.ports.clock.now();
+    budget::take(state, budget::merchant_of(a), op::VIOLATION_RECORDS).await?;
     let v = client
         .illegal_records(now.timestamp() - 90 * 86_400, now.timestamp())
         .await
@@ -328,6 +363,7 @@ pub async fn sync_violations(state: &AppState, a: &Account) -> Result<usize, Api
         let Some(record_id) = wechat::xml::text(&r["illegal_record_id"]) else {
             continue;
         };
+        budget::take(state, budget::merchant_of(a), op::VIOLATION_RECORDS).await?;
         let appeals = client.appeal_records(&record_id).await.map_err(platform)?;
         let occurred = r["create_time"]
             .as_i64()
