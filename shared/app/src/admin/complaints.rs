@@ -1112,15 +1112,10 @@ pub async fn list_deliveries(
     }
     .limit()?;
     let status = enum_param::<domain::notification::DeliveryStatus>("status", &q.status)?;
-    let shown = |d: &domain::notification::Delivery| {
-        d.audience.as_ref().is_some_and(|a| {
-            caller
-                .scope
-                .covers(Some(&a.account_id), a.sub_mchid.as_deref())
-        }) && status.is_none_or(|s| d.status == s)
-    };
     let (items, next_cursor) = match &q.complaint {
         Some(id) => {
+            // One complaint's deliveries (a few per event and channel), read together; the
+            // caller sees the complaint or gets a 404.
             visible(&state, &caller, id).await?;
             let all = crate::notifier::deliveries_of(
                 &*state.ports.records,
@@ -1129,13 +1124,38 @@ pub async fn list_deliveries(
                 },
             )
             .await?;
+            let shown = |d: &domain::notification::Delivery| {
+                status.is_none_or(|s| d.status == s)
+                    && match &d.audience {
+                        Some(a) => caller
+                            .scope
+                            .covers(Some(&a.account_id), a.sub_mchid.as_deref()),
+                        None => caller.scope.is_all(),
+                    }
+            };
             (all.into_iter().filter(|d| shown(d)).collect(), None)
         }
         None => {
-            let (all, next) =
-                crate::notifier::list_deliveries(&*state.ports.records, limit, q.cursor.clone())
-                    .await?;
-            (all.into_iter().filter(|d| shown(d)).collect(), next)
+            // The caller's scope is the list's partition: one query per page.
+            let (account, sub) = match &caller.scope {
+                domain::token::TokenScope::All => (None, None),
+                domain::token::TokenScope::Account { account_id } => {
+                    (Some(account_id.as_str()), None)
+                }
+                domain::token::TokenScope::SubMerchant {
+                    account_id,
+                    sub_mchid,
+                } => (Some(account_id.as_str()), Some(sub_mchid.as_str())),
+            };
+            crate::notifier::list_deliveries(
+                &*state.ports.records,
+                account,
+                sub,
+                status,
+                limit,
+                q.cursor.clone(),
+            )
+            .await?
         }
     };
     Ok(Json(ListPage { items, next_cursor }))
