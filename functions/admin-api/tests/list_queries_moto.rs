@@ -222,7 +222,8 @@ async fn backfill_on_a_table_without_the_list_indexes_keeps_the_older_lists() {
 
 /// A delivery of one of two accounts (with a sub-merchant or not), in one of four statuses.
 fn delivery(i: i64) -> Delivery {
-    let at = Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0)
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 1, 8, 0, 0)
         .single()
         .expect("time")
         + chrono::Duration::minutes(i);
@@ -290,7 +291,11 @@ fn old_delivery(d: &Delivery) -> Item {
 }
 
 /// (account, sub-merchant) of each token scope, and the statuses the list offers.
-fn delivery_lists() -> Vec<(Option<&'static str>, Option<&'static str>, Option<DeliveryStatus>)> {
+fn delivery_lists() -> Vec<(
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<DeliveryStatus>,
+)> {
     let mut out = Vec::new();
     for (account, sub) in [
         (None, None),
@@ -298,7 +303,11 @@ fn delivery_lists() -> Vec<(Option<&'static str>, Option<&'static str>, Option<D
         (Some("acc_a"), Some("1900000201")),
         (Some("acc_b"), Some("1900000201")),
     ] {
-        for status in [None, Some(DeliveryStatus::Pending), Some(DeliveryStatus::Failed)] {
+        for status in [
+            None,
+            Some(DeliveryStatus::Pending),
+            Some(DeliveryStatus::Failed),
+        ] {
             out.push((account, sub, status));
         }
     }
@@ -397,10 +406,9 @@ async fn delivery_backfill_on_a_table_without_the_list_indexes_keeps_the_older_l
             .await
             .expect("marker")
     );
-    let (items, _) =
-        app::notifier::list_deliveries(&store, Some("acc_a"), None, None, 10, None)
-            .await
-            .expect("list");
+    let (items, _) = app::notifier::list_deliveries(&store, Some("acc_a"), None, None, 10, None)
+        .await
+        .expect("list");
     let want: Vec<String> = all
         .iter()
         .rev()

@@ -90,8 +90,13 @@ pub const DELIVERY_MARKER_PK: &str = "MIGRATION#delivery-list-keys";
 pub const DELIVERY_MARKER_SK: &str = "META";
 
 /// The secondary indexes the delivery lists added (gsi1 and gsi2 existed before).
-pub const DELIVERY_ADDED_INDEXES: [Index; 5] =
-    [Index::Gsi3, Index::Gsi4, Index::Gsi5, Index::Gsi6, Index::Gsi7];
+pub const DELIVERY_ADDED_INDEXES: [Index; 5] = [
+    Index::Gsi3,
+    Index::Gsi4,
+    Index::Gsi5,
+    Index::Gsi6,
+    Index::Gsi7,
+];
 
 /// Do the stored deliveries have their list keys (the backfill finished)?
 pub async fn delivery_keys_ready(

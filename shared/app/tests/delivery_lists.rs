@@ -237,7 +237,12 @@ fn path(status: Option<DeliveryStatus>, limit: u32, cursor: Option<&str>) -> Str
 }
 
 /// Page through a list; every page but the last is full.
-async fn pages(h: &Harness, token: &str, status: Option<DeliveryStatus>, limit: u32) -> Vec<String> {
+async fn pages(
+    h: &Harness,
+    token: &str,
+    status: Option<DeliveryStatus>,
+    limit: u32,
+) -> Vec<String> {
     let mut got = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..60 {
@@ -304,14 +309,18 @@ async fn every_scope_and_status_lists_its_deliveries_newest_first_in_full_pages(
 async fn a_foreign_or_altered_cursor_is_refused() {
     let d = desk_over(harness()).await;
     let account = &d.scopes[1].1;
-    let (_, page) = d.h.call(Method::GET, &path(None, 2, None), Some(account), None).await;
+    let (_, page) =
+        d.h.call(Method::GET, &path(None, 2, None), Some(account), None)
+            .await;
     let cursor = page["next_cursor"].as_str().expect("cursor").to_string();
     for (token, status, c) in [
         (ADMIN, None, cursor.clone()),
         (account.as_str(), Some(DeliveryStatus::Sent), cursor.clone()),
         (account.as_str(), None, format!("{cursor}x")),
     ] {
-        let (s, body) = d.h.call(Method::GET, &path(status, 2, Some(&c)), Some(token), None).await;
+        let (s, body) =
+            d.h.call(Method::GET, &path(status, 2, Some(&c)), Some(token), None)
+                .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     }
 }
@@ -627,7 +636,11 @@ async fn backfill_keys_deliveries_of_the_old_shape_resumably_without_overwriting
     // Again: nothing to do.
     let again = app::reindex::run(&*records, 10).await.expect("again");
     assert_eq!(
-        (again.deliveries_examined, again.deliveries_rewritten, again.done),
+        (
+            again.deliveries_examined,
+            again.deliveries_rewritten,
+            again.done
+        ),
         (0, 0, true)
     );
 }
@@ -640,7 +653,9 @@ async fn run_job(registry: &app::worker::JobRegistry, job: &JobEnvelope) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_save_of_a_delivery_writes_the_keys_of_its_current_status() {
-    let sim = sandbox::notify::NotifySim::start().await.expect("simulator");
+    let sim = sandbox::notify::NotifySim::start()
+        .await
+        .expect("simulator");
     let h = harness();
     let (a, b) = accounts(&h).await;
     // Lists are ready on a desk that starts empty.
