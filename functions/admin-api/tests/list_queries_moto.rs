@@ -290,6 +290,21 @@ fn old_delivery(d: &Delivery) -> Item {
         .with_gsi2(IndexKey::new(format!("DELIVERIES#C#cmp_{}", d.id), sort))
 }
 
+/// The token scope of (account, sub-merchant): `all` when no account.
+fn scope_of(account: Option<&str>, sub: Option<&str>) -> domain::token::TokenScope {
+    use domain::token::TokenScope;
+    match (account, sub) {
+        (None, _) => TokenScope::All,
+        (Some(a), None) => TokenScope::Account {
+            account_id: a.into(),
+        },
+        (Some(a), Some(s)) => TokenScope::SubMerchant {
+            account_id: a.into(),
+            sub_mchid: s.into(),
+        },
+    }
+}
+
 /// (account, sub-merchant) of each token scope, and the statuses the list offers.
 fn delivery_lists() -> Vec<(
     Option<&'static str>,
@@ -340,10 +355,15 @@ async fn every_delivery_list_path_is_an_unfiltered_query_on_a_named_index() {
             let mut cursor = None;
             let mut got = Vec::new();
             for _ in 0..20 {
-                let (items, next) =
-                    app::notifier::list_deliveries(&store, account, sub, status, 2, cursor.take())
-                        .await
-                        .expect("list");
+                let (items, next) = app::notifier::list_deliveries(
+                    &store,
+                    &scope_of(account, sub),
+                    status,
+                    2,
+                    cursor.take(),
+                )
+                .await
+                .expect("list");
                 let requests = recorder.take();
                 assert_index_queries(&requests, &what);
                 assert_eq!(requests.len(), 1, "one query per page: {what} {requests:?}");
@@ -406,9 +426,10 @@ async fn delivery_backfill_on_a_table_without_the_list_indexes_keeps_the_older_l
             .await
             .expect("marker")
     );
-    let (items, _) = app::notifier::list_deliveries(&store, Some("acc_a"), None, None, 10, None)
-        .await
-        .expect("list");
+    let (items, _) =
+        app::notifier::list_deliveries(&store, &scope_of(Some("acc_a"), None), None, 10, None)
+            .await
+            .expect("list");
     let want: Vec<String> = all
         .iter()
         .rev()

@@ -8,7 +8,7 @@
 //! SMS to the same numbers within a short window are folded into one message.
 //!
 //! Records: delivery `DELIVERY#{id}`/`META`, in one list partition per filter the delivery
-//! list offers (see [`delivery_keys`]); SMS fold `SMSFOLD#{key}`/`META`; WeChat access tokens in the one token cache
+//! list offers ([`list`]); SMS fold `SMSFOLD#{key}`/`META`; WeChat access tokens in the one token cache
 //! ([`crate::platforms::wechat`]), keyed by the appid, secret and API base that obtained them.
 
 use crate::complaints::derived_id;
@@ -23,10 +23,17 @@ use domain::job::{JobEnvelope, queues};
 use domain::notification::{
     Channel, Delivery, DeliveryStatus, NotificationJob, NotificationSubject,
 };
-use domain::ports::{Index, IndexKey, Item, Query, SECONDARY_INDEXES, StoreError};
+use domain::ports::{Index, Item, Query, StoreError};
 use notify::{Notice, SendError};
 use serde_json::json;
 use std::sync::Arc;
+
+pub mod list;
+
+pub use list::{
+    DELIVERY_ADDED_INDEXES, DELIVERY_KEYS_VERSION, DELIVERY_MARKER_PK, DELIVERY_MARKER_SK,
+    delivery_indexes, delivery_keys, delivery_keys_ready, delivery_partition, list_deliveries,
+};
 
 pub const DELIVERY_JOB: &str = "notify.delivery";
 
@@ -82,130 +89,6 @@ fn subject_key(s: &NotificationSubject) -> String {
     }
 }
 
-/// The list keys' shape; a change of shape needs a new backfill and a higher number.
-pub const DELIVERY_KEYS_VERSION: u64 = 1;
-/// The record that says whether every stored delivery has its list keys: `"done": true` and a
-/// `version` of at least [`DELIVERY_KEYS_VERSION`] once the backfill ([`crate::reindex`]) ran.
-pub const DELIVERY_MARKER_PK: &str = "MIGRATION#delivery-list-keys";
-pub const DELIVERY_MARKER_SK: &str = "META";
-
-/// The secondary indexes the delivery lists added (gsi1 and gsi2 existed before).
-pub const DELIVERY_ADDED_INDEXES: [Index; 5] = [
-    Index::Gsi3,
-    Index::Gsi4,
-    Index::Gsi5,
-    Index::Gsi6,
-    Index::Gsi7,
-];
-
-/// Do the stored deliveries have their list keys (the backfill finished)?
-pub async fn delivery_keys_ready(
-    records: &dyn domain::ports::RecordStore,
-) -> Result<bool, StoreError> {
-    Ok(records
-        .get(DELIVERY_MARKER_PK, DELIVERY_MARKER_SK)
-        .await?
-        .is_some_and(|m| {
-            m.data["done"] == true
-                && m.data["version"]
-                    .as_u64()
-                    .is_some_and(|v| v >= DELIVERY_KEYS_VERSION)
-        }))
-}
-
-fn status_str(s: DeliveryStatus) -> &'static str {
-    match s {
-        DeliveryStatus::Pending => "pending",
-        DeliveryStatus::Retrying => "retrying",
-        DeliveryStatus::Sent => "sent",
-        DeliveryStatus::Failed => "failed",
-    }
-}
-
-fn with_status(prefix: &str, s: Option<DeliveryStatus>) -> String {
-    match s {
-        Some(s) => format!("{prefix}#STATUS#{}", status_str(s)),
-        None => prefix.to_string(),
-    }
-}
-
-fn account_part(account: &str) -> String {
-    format!("DELIVERIES#ACCOUNT#{account}")
-}
-
-fn sub_part(account: &str, sub: &str) -> String {
-    format!("DELIVERIES#ACCOUNT#{account}#SUB#{sub}")
-}
-
-/// The partition (and its index) that holds exactly the deliveries of one list: everyone's
-/// (`account` None: a scope-`all` caller), one account's (its sub-merchants' included), or one
-/// sub-merchant's; all of them, or those in one status. Newest first by `{created}#{id}`.
-///
-/// | list | index | partition |
-/// |---|---|---|
-/// | all | gsi1 | `DELIVERIES` |
-/// | status | gsi3 | `DELIVERIES#STATUS#{status}` |
-/// | account | gsi4 | `DELIVERIES#ACCOUNT#{account}` |
-/// | account + status | gsi5 | `DELIVERIES#ACCOUNT#{account}#STATUS#{status}` |
-/// | account + sub-merchant | gsi6 | `DELIVERIES#ACCOUNT#{account}#SUB#{sub}` |
-/// | account + sub-merchant + status | gsi7 | `DELIVERIES#ACCOUNT#{account}#SUB#{sub}#STATUS#{status}` |
-///
-/// A subject's deliveries (gsi2, `DELIVERIES#C#{complaint}` / `DELIVERIES#V#{violation}`)
-/// stay as they were. A delivery without an audience (none is written today; the field is
-/// optional in the stored shape) is only in the first two, so only scope-`all` callers see it.
-pub fn delivery_partition(
-    account: Option<&str>,
-    sub: Option<&str>,
-    status: Option<DeliveryStatus>,
-) -> (Index, String) {
-    match (account, sub, status) {
-        (None, _, None) => (Index::Gsi1, "DELIVERIES".into()),
-        (None, _, s) => (Index::Gsi3, with_status("DELIVERIES", s)),
-        (Some(a), None, None) => (Index::Gsi4, account_part(a)),
-        (Some(a), None, s) => (Index::Gsi5, with_status(&account_part(a), s)),
-        (Some(a), Some(b), None) => (Index::Gsi6, sub_part(a, b)),
-        (Some(a), Some(b), s) => (Index::Gsi7, with_status(&sub_part(a, b), s)),
-    }
-}
-
-/// Every index key a delivery has in its current state (the status partitions follow its
-/// status: every save writes them anew).
-pub fn delivery_keys(d: &Delivery) -> Vec<(Index, IndexKey)> {
-    let sort = format!("{}#{}", ts(d.created_at), d.id);
-    let mut parts = vec![
-        delivery_partition(None, None, None),
-        delivery_partition(None, None, Some(d.status)),
-    ];
-    if let Some(a) = &d.audience {
-        let acc = a.account_id.as_str();
-        parts.push(delivery_partition(Some(acc), None, None));
-        parts.push(delivery_partition(Some(acc), None, Some(d.status)));
-        if let Some(s) = a.sub_mchid.as_deref() {
-            parts.push(delivery_partition(Some(acc), Some(s), None));
-            parts.push(delivery_partition(Some(acc), Some(s), Some(d.status)));
-        }
-    }
-    if let Some(s) = &d.subject {
-        parts.push((Index::Gsi2, format!("DELIVERIES#{}", subject_key(s))));
-    }
-    parts
-        .into_iter()
-        .map(|(i, p)| (i, IndexKey::new(p, sort.clone())))
-        .collect()
-}
-
-/// A delivery record's index keys as this version gives them (the backfill compares them
-/// with what is stored).
-pub fn delivery_indexes(d: &Delivery) -> [Option<IndexKey>; SECONDARY_INDEXES] {
-    let mut out: [Option<IndexKey>; SECONDARY_INDEXES] = Default::default();
-    for (index, key) in delivery_keys(d) {
-        if let Some(n) = index.secondary() {
-            out[n] = Some(key);
-        }
-    }
-    out
-}
-
 fn delivery_item(d: &Delivery) -> Result<Item, JobError> {
     let data = serde_json::to_value(d).map_err(|e| JobError::Permanent(e.to_string()))?;
     Ok(delivery_keys(d).into_iter().fold(
@@ -244,53 +127,6 @@ pub async fn deliveries_of(
         .into_iter()
         .map(|i| serde_json::from_value(i.data).map_err(RepoError::Serialise))
         .collect()
-}
-
-/// Deliveries, newest first (admin list): those of one account or sub-merchant (`account`
-/// None: everyone's), optionally in one status. One query on one index partition per call,
-/// the cursor as its bound, once the list keys are backfilled; before that, the older way
-/// (one page of everyone's, filtered after: short pages).
-pub async fn list_deliveries(
-    records: &dyn domain::ports::RecordStore,
-    account: Option<&str>,
-    sub: Option<&str>,
-    status: Option<DeliveryStatus>,
-    limit: u32,
-    cursor: Option<String>,
-) -> Result<(Vec<Delivery>, Option<String>), RepoError> {
-    let ready = delivery_keys_ready(records).await?;
-    let (index, pk) = if ready {
-        delivery_partition(account, sub, status)
-    } else {
-        delivery_partition(None, None, None)
-    };
-    let page = records
-        .query(
-            &Query::partition(index, pk)
-                .backward()
-                .limit(limit.clamp(1, 1000))
-                .after(cursor),
-        )
-        .await?;
-    // On the partition read, a defence (an index may lag a moment behind a status change);
-    // before the backfill, the filter itself.
-    let keep = |d: &Delivery| {
-        status.is_none_or(|s| d.status == s)
-            && match account {
-                None => true,
-                Some(a) => d.audience.as_ref().is_some_and(|x| {
-                    x.account_id == a && sub.is_none_or(|s| x.sub_mchid.as_deref() == Some(s))
-                }),
-            }
-    };
-    let mut items = Vec::with_capacity(page.items.len());
-    for i in page.items {
-        let d: Delivery = serde_json::from_value(i.data).map_err(RepoError::Serialise)?;
-        if keep(&d) {
-            items.push(d);
-        }
-    }
-    Ok((items, page.next_cursor))
 }
 
 impl Notifier {

@@ -16,6 +16,7 @@ use domain::notification::{
     NotificationSummary,
 };
 use domain::ports::{IndexKey, Item, Page, Query, RecordStore, StoreError, Write, WriteOutcome};
+use domain::token::TokenScope;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -487,18 +488,22 @@ async fn list_ids(
     scope: &Scope,
     status: Option<DeliveryStatus>,
 ) -> Vec<String> {
-    let (account, sub) = match scope {
-        Scope::All => (None, None),
-        Scope::Account(a) => (Some(a.as_str()), None),
-        Scope::Sub(a, s) => (Some(a.as_str()), Some(s.as_str())),
+    let scope = match scope {
+        Scope::All => TokenScope::All,
+        Scope::Account(a) => TokenScope::Account {
+            account_id: a.clone(),
+        },
+        Scope::Sub(a, s) => TokenScope::SubMerchant {
+            account_id: a.clone(),
+            sub_mchid: s.clone(),
+        },
     };
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
-        let (items, next) =
-            app::notifier::list_deliveries(records, account, sub, status, 100, cursor)
-                .await
-                .expect("list");
+        let (items, next) = app::notifier::list_deliveries(records, &scope, status, 100, cursor)
+            .await
+            .expect("list");
         out.extend(items.into_iter().map(|d| d.id));
         match next {
             Some(c) => cursor = Some(c),

@@ -1137,20 +1137,9 @@ pub async fn list_deliveries(
         }
         None => {
             // The caller's scope is the list's partition: one query per page.
-            let (account, sub) = match &caller.scope {
-                domain::token::TokenScope::All => (None, None),
-                domain::token::TokenScope::Account { account_id } => {
-                    (Some(account_id.as_str()), None)
-                }
-                domain::token::TokenScope::SubMerchant {
-                    account_id,
-                    sub_mchid,
-                } => (Some(account_id.as_str()), Some(sub_mchid.as_str())),
-            };
             crate::notifier::list_deliveries(
                 &*state.ports.records,
-                account,
-                sub,
+                &caller.scope,
                 status,
                 limit,
                 q.cursor.clone(),
