@@ -443,6 +443,19 @@ struct Interfering {
     interfere: tokio::sync::Mutex<Option<Value>>,
 }
 
+impl Interfering {
+    /// What the notifier writes: the new status with the keys of this version.
+    async fn notifier_writes(&self, item: &Item, changed: Value, version: u64) {
+        let d: Delivery = serde_json::from_value(changed.clone()).expect("delivery");
+        let mut now = Item::new(&item.pk, &item.sk, changed);
+        now.indexes = app::notifier::delivery_indexes(&d);
+        self.inner
+            .update(now, version)
+            .await
+            .expect("concurrent update");
+    }
+}
+
 #[async_trait]
 impl RecordStore for Interfering {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -455,11 +468,7 @@ impl RecordStore for Interfering {
         if item.pk == self.pk
             && let Some(changed) = self.interfere.lock().await.take()
         {
-            // What the notifier writes: the new status with the keys of this version.
-            let d: Delivery = serde_json::from_value(changed.clone()).expect("delivery");
-            let mut now = Item::new(&item.pk, &item.sk, changed);
-            now.indexes = app::notifier::delivery_indexes(&d);
-            self.inner.update(now, v).await.expect("concurrent update");
+            self.notifier_writes(&item, changed, v).await;
         }
         self.inner.update(item, v).await
     }
@@ -470,6 +479,17 @@ impl RecordStore for Interfering {
         self.inner.delete(pk, sk, v).await
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        for w in &writes {
+            if let Write::Update {
+                item,
+                expected_version,
+            } = w
+                && item.pk == self.pk
+                && let Some(changed) = self.interfere.lock().await.take()
+            {
+                self.notifier_writes(item, changed, *expected_version).await;
+            }
+        }
         self.inner.transact(writes).await
     }
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
