@@ -1,6 +1,7 @@
-//! On DynamoDB (moto server), every complaint and violation list path is a Query on a named
-//! index with no FilterExpression, and nothing Scans: the requests the SDK sends are recorded
-//! by an interceptor. The backfill refuses to switch the lists to indexes a table lacks.
+//! On DynamoDB (moto server), every complaint, violation and delivery list path is a Query on
+//! a named index with no FilterExpression, and nothing Scans: the requests the SDK sends are
+//! recorded by an interceptor. The backfill refuses to switch the lists to indexes a table
+//! lacks.
 
 use app::complaints::{ComplaintFilter, ComplaintRepo, complaint_id, list::list_keys_ready};
 use aws::testing as moto;
@@ -11,6 +12,11 @@ use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::operation::scan::ScanInput;
 use chrono::{TimeZone, Utc};
 use domain::complaint::{Complaint, ComplaintStatus, Platform};
+use domain::notification::{
+    Audience, Channel, Delivery, DeliveryStatus, NotificationJob, NotificationSubject,
+    NotificationSummary,
+};
+use domain::ports::{IndexKey, Item, RecordStore};
 use std::sync::{Arc, Mutex};
 
 /// One request as sent: a Query (its index and whether it filters) or a Scan.
@@ -212,4 +218,223 @@ async fn backfill_on_a_table_without_the_list_indexes_keeps_the_older_lists() {
         .map(|c| c.id)
         .collect();
     assert_eq!(items.into_iter().map(|c| c.id).collect::<Vec<_>>(), want);
+}
+
+/// A delivery of one of two accounts (with a sub-merchant or not), in one of four statuses.
+fn delivery(i: i64) -> Delivery {
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 1, 8, 0, 0)
+        .single()
+        .expect("time")
+        + chrono::Duration::minutes(i);
+    Delivery {
+        id: format!("dlv_{i:03}"),
+        job_id: format!("job_{i:03}"),
+        channel: Channel::Email,
+        recipients: vec!["ops@example.com".into()],
+        idempotency_key: format!("event-{i}|email"),
+        status: [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Retrying,
+            DeliveryStatus::Sent,
+            DeliveryStatus::Failed,
+        ][(i % 4) as usize],
+        attempts: 1,
+        last_error: None,
+        results: Default::default(),
+        subject: Some(NotificationSubject::Complaint {
+            complaint_id: format!("cmp_{i}"),
+        }),
+        audience: Some(Audience {
+            account_id: if i % 2 == 0 { "acc_a" } else { "acc_b" }.into(),
+            sub_mchid: (i % 3 == 0).then(|| "1900000201".to_string()),
+        }),
+        folded: vec![],
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// A delivery as the version before the delivery list keys stored it (everyone's partition
+/// and its subject's), with its notification job beside it.
+fn old_delivery(d: &Delivery) -> Item {
+    let sort = format!(
+        "{}#{}",
+        d.created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        d.id
+    );
+    let audience = d.audience.clone().expect("audience");
+    let mut data = serde_json::to_value(d).expect("json");
+    data["job"] = serde_json::to_value(NotificationJob {
+        id: d.job_id.clone(),
+        event_key: d.idempotency_key.clone(),
+        audience,
+        subject: d.subject.clone().expect("subject"),
+        summary: NotificationSummary {
+            platform: "wechatpay".into(),
+            event: "new complaint".into(),
+            merchant: "Shop".into(),
+            reference: "ref".into(),
+            at: d.created_at,
+            amount_fen: None,
+            user_text: None,
+            deadline: None,
+            link: None,
+        },
+        created_at: d.created_at,
+    })
+    .expect("job");
+    Item::new(format!("DELIVERY#{}", d.id), "META", data)
+        .with_gsi1(IndexKey::new("DELIVERIES", sort.clone()))
+        .with_gsi2(IndexKey::new(format!("DELIVERIES#C#cmp_{}", d.id), sort))
+}
+
+/// The token scope of (account, sub-merchant): `all` when no account.
+fn scope_of(account: Option<&str>, sub: Option<&str>) -> domain::token::TokenScope {
+    use domain::token::TokenScope;
+    match (account, sub) {
+        (None, _) => TokenScope::All,
+        (Some(a), None) => TokenScope::Account {
+            account_id: a.into(),
+        },
+        (Some(a), Some(s)) => TokenScope::SubMerchant {
+            account_id: a.into(),
+            sub_mchid: s.into(),
+        },
+    }
+}
+
+/// (account, sub-merchant) of each token scope, and the statuses the list offers.
+fn delivery_lists() -> Vec<(
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<DeliveryStatus>,
+)> {
+    let mut out = Vec::new();
+    for (account, sub) in [
+        (None, None),
+        (Some("acc_a"), None),
+        (Some("acc_a"), Some("1900000201")),
+        (Some("acc_b"), Some("1900000201")),
+    ] {
+        for status in [
+            None,
+            Some(DeliveryStatus::Pending),
+            Some(DeliveryStatus::Failed),
+        ] {
+            out.push((account, sub, status));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_delivery_list_path_is_an_unfiltered_query_on_a_named_index() {
+    let (store, recorder) = store(domain::ports::SECONDARY_INDEXES).await;
+    let all: Vec<Delivery> = (0..14).map(delivery).collect();
+    for d in &all {
+        store.create(old_delivery(d)).await.expect("old delivery");
+    }
+    // Before the backfill (the older list) and after it (one partition per scope and status).
+    for ready in [false, true] {
+        if ready {
+            let p = app::reindex::run(&store, 5).await.expect("backfill");
+            assert_eq!((p.deliveries_examined, p.deliveries_rewritten), (14, 14));
+            assert!(
+                app::notifier::delivery_keys_ready(&store)
+                    .await
+                    .expect("marker")
+            );
+            let backfill = recorder.take();
+            assert!(!backfill.contains(&Request::Scan), "{backfill:?}");
+        }
+        recorder.take();
+        for (account, sub, status) in delivery_lists() {
+            let what = format!("{account:?} {sub:?} {status:?} (ready: {ready})");
+            let mut cursor = None;
+            let mut got = Vec::new();
+            for _ in 0..20 {
+                let (items, next) = app::notifier::list_deliveries(
+                    &store,
+                    &scope_of(account, sub),
+                    status,
+                    2,
+                    cursor.take(),
+                )
+                .await
+                .expect("list");
+                let requests = recorder.take();
+                assert_index_queries(&requests, &what);
+                assert_eq!(requests.len(), 1, "one query per page: {what} {requests:?}");
+                if ready {
+                    assert!(items.len() == 2 || next.is_none(), "a full page: {what}");
+                }
+                got.extend(items.into_iter().map(|d| d.id));
+                match next {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            let want: Vec<String> = all
+                .iter()
+                .rev()
+                .filter(|d| {
+                    let a = d.audience.as_ref().expect("audience");
+                    status.is_none_or(|s| d.status == s)
+                        && account.is_none_or(|x| a.account_id == x)
+                        && sub.is_none_or(|x| a.sub_mchid.as_deref() == Some(x))
+                })
+                .map(|d| d.id.clone())
+                .collect();
+            assert_eq!(got, want, "{what}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_backfill_on_a_table_without_the_list_indexes_keeps_the_older_list() {
+    let (store, _) = store(2).await;
+    // The complaints' backfill is done; the deliveries' indexes are missing.
+    store
+        .put(Item::new(
+            app::complaints::list::MARKER_PK,
+            app::complaints::list::MARKER_SK,
+            serde_json::json!({"version": app::complaints::list::LIST_KEYS_VERSION, "done": true}),
+        ))
+        .await
+        .expect("complaint marker");
+    let all: Vec<Delivery> = (0..6).map(delivery).collect();
+    for d in &all {
+        store.create(old_delivery(d)).await.expect("old delivery");
+    }
+    let err = app::reindex::run(&store, 5)
+        .await
+        .expect_err("gsi3 is missing");
+    assert!(
+        matches!(
+            err,
+            app::reindex::ReindexError::IndexMissing {
+                index: domain::ports::Index::Gsi3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        !app::notifier::delivery_keys_ready(&store)
+            .await
+            .expect("marker")
+    );
+    let (items, _) =
+        app::notifier::list_deliveries(&store, &scope_of(Some("acc_a"), None), None, 10, None)
+            .await
+            .expect("list");
+    let want: Vec<String> = all
+        .iter()
+        .rev()
+        .filter(|d| d.audience.as_ref().is_some_and(|a| a.account_id == "acc_a"))
+        .map(|d| d.id.clone())
+        .collect();
+    assert_eq!(items.into_iter().map(|d| d.id).collect::<Vec<_>>(), want);
 }

@@ -7,8 +7,8 @@
 //! credentials, invalid openid, template mismatch) are recorded with the service's message.
 //! SMS to the same numbers within a short window are folded into one message.
 //!
-//! Records: delivery `DELIVERY#{id}`/`META` (gsi1 `DELIVERIES`, gsi2 `DELIVERIES#{subject}`);
-//! SMS fold `SMSFOLD#{key}`/`META`; WeChat access tokens in the one token cache
+//! Records: delivery `DELIVERY#{id}`/`META`, in one list partition per filter the delivery
+//! list offers ([`list`]); SMS fold `SMSFOLD#{key}`/`META`; WeChat access tokens in the one token cache
 //! ([`crate::platforms::wechat`]), keyed by the appid, secret and API base that obtained them.
 
 use crate::complaints::derived_id;
@@ -23,10 +23,17 @@ use domain::job::{JobEnvelope, queues};
 use domain::notification::{
     Channel, Delivery, DeliveryStatus, NotificationJob, NotificationSubject,
 };
-use domain::ports::{Index, IndexKey, Item, Query, StoreError};
+use domain::ports::{Index, Item, Query, StoreError};
 use notify::{Notice, SendError};
 use serde_json::json;
 use std::sync::Arc;
+
+pub mod list;
+
+pub use list::{
+    DELIVERY_ADDED_INDEXES, DELIVERY_KEYS_VERSION, DELIVERY_MARKER_PK, DELIVERY_MARKER_SK,
+    delivery_indexes, delivery_keys, delivery_keys_ready, delivery_partition, list_deliveries,
+};
 
 pub const DELIVERY_JOB: &str = "notify.delivery";
 
@@ -84,16 +91,10 @@ fn subject_key(s: &NotificationSubject) -> String {
 
 fn delivery_item(d: &Delivery) -> Result<Item, JobError> {
     let data = serde_json::to_value(d).map_err(|e| JobError::Permanent(e.to_string()))?;
-    let sort = format!("{}#{}", ts(d.created_at), d.id);
-    let mut item = Item::new(format!("DELIVERY#{}", d.id), "META", data)
-        .with_gsi1(IndexKey::new("DELIVERIES", sort.clone()));
-    if let Some(s) = &d.subject {
-        item = item.with_gsi2(IndexKey::new(
-            format!("DELIVERIES#{}", subject_key(s)),
-            sort,
-        ));
-    }
-    Ok(item)
+    Ok(delivery_keys(d).into_iter().fold(
+        Item::new(format!("DELIVERY#{}", d.id), "META", data),
+        |i, (x, k)| i.with_index(x, k),
+    ))
 }
 
 fn notice_of(job: &NotificationJob) -> Notice {
@@ -126,28 +127,6 @@ pub async fn deliveries_of(
         .into_iter()
         .map(|i| serde_json::from_value(i.data).map_err(RepoError::Serialise))
         .collect()
-}
-
-/// Deliveries, newest first (admin list).
-pub async fn list_deliveries(
-    records: &dyn domain::ports::RecordStore,
-    limit: u32,
-    cursor: Option<String>,
-) -> Result<(Vec<Delivery>, Option<String>), RepoError> {
-    let page = records
-        .query(
-            &Query::partition(Index::Gsi1, "DELIVERIES")
-                .backward()
-                .limit(limit)
-                .after(cursor),
-        )
-        .await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|i| serde_json::from_value(i.data).map_err(RepoError::Serialise))
-        .collect::<Result<_, _>>()?;
-    Ok((items, page.next_cursor))
 }
 
 impl Notifier {

@@ -1,32 +1,39 @@
-//! The backfill of the complaint list keys: re-save every stored complaint with the index keys
-//! this version gives it, so the lists can answer from one partition per filter.
+//! The backfill of the list keys: re-save every stored complaint, then every stored
+//! delivery, with the index keys this version gives it, so the lists can answer from one
+//! partition per filter.
 //!
-//! - Walks the global complaint partition (an index query, never a scan), a page at a time.
-//! - Resumable: the position is kept in the marker record after every page, so a stopped
-//!   backfill goes on where it stopped.
-//! - Idempotent: a complaint that already has its keys is left alone; running it again after
-//!   it finished does nothing but read the marker.
+//! - Walks the global complaint (delivery) partition (an index query, never a scan), a page at
+//!   a time.
+//! - Resumable: the position is kept in a marker record after every page (one marker for
+//!   complaints, one for deliveries), so a stopped backfill goes on where it stopped.
+//! - Idempotent: a record that already has its keys is left alone; running it again after
+//!   it finished does nothing but read the markers.
 //! - Compare-and-set: each re-save is conditional on the version read, so it never overwrites
 //!   a concurrent update (which, written by this version, carries the keys anyway: the
 //!   backfill reads it again and moves on). The stored document is written back as it was read.
-//! - Before it declares the lists ready it checks that every added index can be queried (on
-//!   DynamoDB an index that is missing or still being built cannot), so lists never switch to
-//!   an index that is not there.
+//! - Before it declares a list ready it checks that every index the list added can be queried
+//!   (on DynamoDB an index that is missing or still being built cannot), so lists never switch
+//!   to an index that is not there.
 //!
 //! Violations keep the keys they always had (account, account + sub-merchant): nothing to do.
 //!
-//! Until the marker says done, complaint lists take the older filtered way.
+//! Until its marker says done, a list takes the older filtered way.
 
 use crate::complaints::ComplaintRepo;
 use crate::complaints::list::{
     ADDED_INDEXES, LIST_KEYS_VERSION, MARKER_PK, MARKER_SK, list_keys_ready,
 };
+use crate::notifier::{
+    DELIVERY_ADDED_INDEXES, DELIVERY_KEYS_VERSION, DELIVERY_MARKER_PK, DELIVERY_MARKER_SK,
+    delivery_indexes, delivery_keys_ready,
+};
 use crate::repo::RepoError;
 use domain::complaint::Complaint;
+use domain::notification::Delivery;
 use domain::ports::{Index, Item, Query, RecordStore, StoreError, Write};
 use serde_json::json;
 
-/// How many complaints one step reads.
+/// How many records one step reads.
 pub const PAGE: u32 = 200;
 
 /// What a backfill run did.
@@ -38,7 +45,11 @@ pub struct Progress {
     pub rewritten: u64,
     /// Records that could not be read as a complaint (left as they are, and logged).
     pub unreadable: u64,
-    /// Whether the lists are ready (the marker says done).
+    /// Deliveries looked at.
+    pub deliveries_examined: u64,
+    /// Deliveries re-saved with their keys.
+    pub deliveries_rewritten: u64,
+    /// Whether the lists are ready (both markers say done).
     pub done: bool,
 }
 
@@ -95,18 +106,30 @@ async fn rekey(store: &dyn RecordStore, mut item: Item) -> Result<Option<bool>, 
     )))
 }
 
-/// One step: up to `page` complaints from where the marker says, re-keyed; the marker moves
-/// on (or, at the end, is marked done once the added indexes answer).
+/// One step: up to `page` complaints (once they are all done, deliveries) from where their
+/// marker says, re-keyed; the marker moves on (or, at the end, is marked done once the added
+/// indexes answer). `p.done` once both are done.
 pub async fn step(
     store: &dyn RecordStore,
     page: u32,
     p: &mut Progress,
 ) -> Result<(), ReindexError> {
-    let m = marker(store).await?;
-    if list_keys_ready(store).await? {
+    if !list_keys_ready(store).await? {
+        complaint_step(store, page, p).await?;
+    } else if !delivery_keys_ready(store).await? {
+        delivery_step(store, page, p).await?;
+    } else {
         p.done = true;
-        return Ok(());
     }
+    Ok(())
+}
+
+async fn complaint_step(
+    store: &dyn RecordStore,
+    page: u32,
+    p: &mut Progress,
+) -> Result<(), ReindexError> {
+    let m = marker(store).await?;
     let cursor = m
         .as_ref()
         .and_then(|m| m.data["cursor"].as_str().map(String::from));
@@ -187,11 +210,131 @@ pub async fn step(
                     .await
                     .map_err(|source| ReindexError::IndexMissing { index, source })?;
             }
-            p.done = true;
             json!({"version": LIST_KEYS_VERSION, "done": true})
         }
     };
     store.put(Item::new(MARKER_PK, MARKER_SK, data)).await?;
+    Ok(())
+}
+
+/// Re-save one delivery record with its keys, compare-and-set on its version; a concurrent
+/// change is read again and looked at anew. Returns whether it wrote (None: unreadable).
+async fn rekey_delivery(
+    store: &dyn RecordStore,
+    mut item: Item,
+) -> Result<Option<bool>, RepoError> {
+    for _ in 0..10 {
+        let Ok(d) = serde_json::from_value::<Delivery>(item.data.clone()) else {
+            tracing::warn!(pk = %item.pk, "backfill: a delivery record cannot be read; left as it is");
+            return Ok(None);
+        };
+        let wanted = delivery_indexes(&d);
+        if wanted == item.indexes {
+            return Ok(Some(false));
+        }
+        let version = item.version;
+        let (pk, sk) = (item.pk.clone(), item.sk.clone());
+        item.indexes = wanted;
+        match store.update(item, version).await {
+            Ok(_) => return Ok(Some(true)),
+            Err(StoreError::VersionConflict { .. }) => match store.get(&pk, &sk).await? {
+                Some(again) => item = again,
+                None => return Ok(Some(false)),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RepoError::Store(StoreError::Unavailable(
+        "delivery record kept changing during the backfill; run it again".into(),
+    )))
+}
+
+/// Up to `page` deliveries from where the delivery marker says, re-keyed (compare-and-set on
+/// each version: the notifier updates deliveries while this runs).
+async fn delivery_step(
+    store: &dyn RecordStore,
+    page: u32,
+    p: &mut Progress,
+) -> Result<(), ReindexError> {
+    let m = store.get(DELIVERY_MARKER_PK, DELIVERY_MARKER_SK).await?;
+    let cursor = m
+        .as_ref()
+        .and_then(|m| m.data["cursor"].as_str().map(String::from));
+    let q = Query::partition(Index::Gsi1, "DELIVERIES")
+        .limit(page.clamp(1, 1000))
+        .after(cursor);
+    let found = match store.query(&q).await {
+        Err(StoreError::InvalidCursor) => {
+            store
+                .put(Item::new(
+                    DELIVERY_MARKER_PK,
+                    DELIVERY_MARKER_SK,
+                    json!({"version": DELIVERY_KEYS_VERSION, "done": false}),
+                ))
+                .await?;
+            return Ok(());
+        }
+        other => other?,
+    };
+    // Records that need their keys, re-saved 25 to a transaction (one commit for many on
+    // SQLite); a batch that meets a concurrent change goes again one by one.
+    let mut batch = Vec::new();
+    for item in found.items {
+        if item.sk != "META" || !item.pk.starts_with("DELIVERY#") {
+            continue;
+        }
+        p.deliveries_examined += 1;
+        let Ok(d) = serde_json::from_value::<Delivery>(item.data.clone()) else {
+            tracing::warn!(pk = %item.pk, "backfill: a delivery record cannot be read; left as it is");
+            p.unreadable += 1;
+            continue;
+        };
+        let wanted = delivery_indexes(&d);
+        if wanted != item.indexes {
+            batch.push((item, wanted));
+        }
+    }
+    for chunk in batch.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|(item, wanted)| {
+                let mut rekeyed = item.clone();
+                rekeyed.indexes = wanted.clone();
+                Write::Update {
+                    item: rekeyed,
+                    expected_version: item.version,
+                }
+            })
+            .collect();
+        match store.transact(writes).await {
+            Ok(()) => p.deliveries_rewritten += chunk.len() as u64,
+            Err(StoreError::TransactionConflict { .. }) => {
+                for (item, _) in chunk {
+                    match rekey_delivery(store, item.clone()).await? {
+                        Some(true) => p.deliveries_rewritten += 1,
+                        Some(false) => {}
+                        None => p.unreadable += 1,
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let data = match &found.next_cursor {
+        Some(c) => json!({"version": DELIVERY_KEYS_VERSION, "done": false, "cursor": c}),
+        None => {
+            for index in DELIVERY_ADDED_INDEXES {
+                store
+                    .query(&Query::partition(index, "DELIVERIES#PROBE").limit(1))
+                    .await
+                    .map_err(|source| ReindexError::IndexMissing { index, source })?;
+            }
+            json!({"version": DELIVERY_KEYS_VERSION, "done": true})
+        }
+    };
+    store
+        .put(Item::new(DELIVERY_MARKER_PK, DELIVERY_MARKER_SK, data))
+        .await?;
     Ok(())
 }
 
@@ -200,11 +343,14 @@ pub async fn run(store: &dyn RecordStore, page: u32) -> Result<Progress, Reindex
     let mut p = Progress::default();
     while !p.done {
         step(store, page, &mut p).await?;
-        if p.examined > 0 && p.examined.is_multiple_of(10_000) {
+        let seen = p.examined + p.deliveries_examined;
+        if seen > 0 && seen.is_multiple_of(10_000) {
             tracing::info!(
                 examined = p.examined,
                 rewritten = p.rewritten,
-                "backfill of complaint list keys"
+                deliveries_examined = p.deliveries_examined,
+                deliveries_rewritten = p.deliveries_rewritten,
+                "backfill of list keys"
             );
         }
     }
@@ -218,18 +364,20 @@ pub async fn in_background(store: std::sync::Arc<dyn RecordStore>) {
     loop {
         match run(&*store, PAGE).await {
             Ok(p) => {
-                if p.examined > 0 {
+                if p.examined + p.deliveries_examined > 0 {
                     tracing::info!(
                         examined = p.examined,
                         rewritten = p.rewritten,
+                        deliveries_examined = p.deliveries_examined,
+                        deliveries_rewritten = p.deliveries_rewritten,
                         unreadable = p.unreadable,
-                        "complaint list keys backfilled; lists read one index partition per filter"
+                        "list keys backfilled; lists read one index partition per filter"
                     );
                 }
                 return;
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in_secs = wait.as_secs(), "backfill of complaint list keys stopped");
+                tracing::warn!(error = %e, retry_in_secs = wait.as_secs(), "backfill of list keys stopped");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(std::time::Duration::from_secs(300));
             }

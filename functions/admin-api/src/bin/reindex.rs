@@ -1,4 +1,4 @@
-//! `reindex`: give the complaint records of a DynamoDB table the keys of this version's list
+//! `reindex`: give the complaint and delivery records of a DynamoDB table the keys of this version's list
 //! indexes (the backfill; see `app::reindex`). Run it once after the stack updates that add
 //! the indexes (infra/README.md), with credentials that may read and write the table:
 //!
@@ -8,7 +8,7 @@
 //!
 //! It resumes where a stopped run stopped, never overwrites a concurrent update, and refuses
 //! to declare the lists ready while an index is missing or still being built. Until it has
-//! finished, the admin API lists complaints the older way (correct, slower).
+//! finished, the admin API lists complaints and deliveries the older way (correct, slower).
 
 use anyhow::Context;
 
@@ -30,8 +30,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("the backfill stopped (run again to resume)")?;
     println!(
-        "complaint list keys: {} complaints examined, {} re-saved, {} unreadable; lists ready",
-        p.examined, p.rewritten, p.unreadable
+        "list keys: {} complaints examined, {} re-saved; {} deliveries examined, {} re-saved; {} unreadable; lists ready",
+        p.examined, p.rewritten, p.deliveries_examined, p.deliveries_rewritten, p.unreadable
     );
     Ok(())
 }

@@ -1134,15 +1134,10 @@ pub async fn list_deliveries(
     }
     .limit()?;
     let status = enum_param::<domain::notification::DeliveryStatus>("status", &q.status)?;
-    let shown = |d: &domain::notification::Delivery| {
-        d.audience.as_ref().is_some_and(|a| {
-            caller
-                .scope
-                .covers(Some(&a.account_id), a.sub_mchid.as_deref())
-        }) && status.is_none_or(|s| d.status == s)
-    };
     let (items, next_cursor) = match &q.complaint {
         Some(id) => {
+            // One complaint's deliveries (a few per event and channel), read together; the
+            // caller sees the complaint or gets a 404.
             visible(&state, &caller, id).await?;
             let all = crate::notifier::deliveries_of(
                 &*state.ports.records,
@@ -1151,13 +1146,27 @@ pub async fn list_deliveries(
                 },
             )
             .await?;
+            let shown = |d: &domain::notification::Delivery| {
+                status.is_none_or(|s| d.status == s)
+                    && match &d.audience {
+                        Some(a) => caller
+                            .scope
+                            .covers(Some(&a.account_id), a.sub_mchid.as_deref()),
+                        None => caller.scope.is_all(),
+                    }
+            };
             (all.into_iter().filter(|d| shown(d)).collect(), None)
         }
         None => {
-            let (all, next) =
-                crate::notifier::list_deliveries(&*state.ports.records, limit, q.cursor.clone())
-                    .await?;
-            (all.into_iter().filter(|d| shown(d)).collect(), next)
+            // The caller's scope is the list's partition: one query per page.
+            crate::notifier::list_deliveries(
+                &*state.ports.records,
+                &caller.scope,
+                status,
+                limit,
+                q.cursor.clone(),
+            )
+            .await?
         }
     };
     Ok(Json(ListPage { items, next_cursor }))
