@@ -73,6 +73,31 @@ impl From<StoreError> for ReindexError {
     }
 }
 
+/// Write a marker only if it is still the version this step read (created if it read none):
+/// two runs at once (two operators, a restarted run beside an old one) never move a marker
+/// back, nor write "not done" over "done". The run that lost just reads the marker again.
+async fn save_marker(
+    store: &dyn RecordStore,
+    read: Option<&Item>,
+    pk: &str,
+    sk: &str,
+    data: serde_json::Value,
+) -> Result<(), StoreError> {
+    let item = Item::new(pk, sk, data);
+    let written = match read {
+        Some(m) => store.update(item, m.version).await.map(|_| ()),
+        None => store.create(item).await.map(|_| ()),
+    };
+    match written {
+        Ok(()) => Ok(()),
+        Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => {
+            tracing::info!(%pk, "backfill: another run moved the marker; reading it again");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 async fn marker(store: &dyn RecordStore) -> Result<Option<Item>, StoreError> {
     store.get(MARKER_PK, MARKER_SK).await
 }
@@ -140,13 +165,14 @@ async fn complaint_step(
         // A position the store no longer accepts (say, written by another store): start over;
         // re-keying is idempotent.
         Err(StoreError::InvalidCursor) => {
-            store
-                .put(Item::new(
-                    MARKER_PK,
-                    MARKER_SK,
-                    json!({"version": LIST_KEYS_VERSION, "done": false}),
-                ))
-                .await?;
+            save_marker(
+                store,
+                m.as_ref(),
+                MARKER_PK,
+                MARKER_SK,
+                json!({"version": LIST_KEYS_VERSION, "done": false}),
+            )
+            .await?;
             return Ok(());
         }
         other => other?,
@@ -213,7 +239,7 @@ async fn complaint_step(
             json!({"version": LIST_KEYS_VERSION, "done": true})
         }
     };
-    store.put(Item::new(MARKER_PK, MARKER_SK, data)).await?;
+    save_marker(store, m.as_ref(), MARKER_PK, MARKER_SK, data).await?;
     Ok(())
 }
 
@@ -265,13 +291,14 @@ async fn delivery_step(
         .after(cursor);
     let found = match store.query(&q).await {
         Err(StoreError::InvalidCursor) => {
-            store
-                .put(Item::new(
-                    DELIVERY_MARKER_PK,
-                    DELIVERY_MARKER_SK,
-                    json!({"version": DELIVERY_KEYS_VERSION, "done": false}),
-                ))
-                .await?;
+            save_marker(
+                store,
+                m.as_ref(),
+                DELIVERY_MARKER_PK,
+                DELIVERY_MARKER_SK,
+                json!({"version": DELIVERY_KEYS_VERSION, "done": false}),
+            )
+            .await?;
             return Ok(());
         }
         other => other?,
@@ -332,9 +359,14 @@ async fn delivery_step(
             json!({"version": DELIVERY_KEYS_VERSION, "done": true})
         }
     };
-    store
-        .put(Item::new(DELIVERY_MARKER_PK, DELIVERY_MARKER_SK, data))
-        .await?;
+    save_marker(
+        store,
+        m.as_ref(),
+        DELIVERY_MARKER_PK,
+        DELIVERY_MARKER_SK,
+        data,
+    )
+    .await?;
     Ok(())
 }
 
@@ -382,5 +414,41 @@ pub async fn in_background(store: std::sync::Arc<dyn RecordStore>) {
                 wait = (wait * 2).min(std::time::Duration::from_secs(300));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two runs at once: the one that read the marker before the other finished never writes
+    /// "not done" (or an older position) over what the other wrote.
+    #[tokio::test]
+    async fn a_stale_run_never_moves_the_marker_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = embedded::Db::open(dir.path().join("m.db")).expect("db");
+        let store = embedded::SqliteRecordStore::new(db);
+        let not_done = json!({"version": LIST_KEYS_VERSION, "done": false, "cursor": "c1"});
+        save_marker(&store, None, MARKER_PK, MARKER_SK, not_done.clone())
+            .await
+            .expect("first marker");
+        // Both runs read the marker ...
+        let stale = marker(&store).await.expect("read").expect("marker");
+        // ... one finishes ...
+        let done = json!({"version": LIST_KEYS_VERSION, "done": true});
+        save_marker(&store, Some(&stale), MARKER_PK, MARKER_SK, done.clone())
+            .await
+            .expect("done");
+        // ... and the other, still at its older page, writes its position: refused quietly.
+        save_marker(&store, Some(&stale), MARKER_PK, MARKER_SK, not_done)
+            .await
+            .expect("the stale write is not an error");
+        let now = marker(&store).await.expect("read").expect("marker");
+        assert_eq!(now.data, done);
+        // A second creation (two first runs at once) is refused quietly too.
+        save_marker(&store, None, MARKER_PK, MARKER_SK, json!({"done": false}))
+            .await
+            .expect("the second create is not an error");
+        assert_eq!(marker(&store).await.expect("read").expect("m").data, done);
     }
 }
