@@ -33,7 +33,14 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     let platform = Platform::start().await?;
     let sink = Sink::start(ctx)?;
     let dir = ctx.work.join("p2-desk");
-    let desk = Desk::start(&ctx.desk_binary, &dir, &[], Duration::from_secs(60)).await?;
+    // The binary's default worker concurrency, or BENCH_WORKER_CONCURRENCY to try another.
+    let concurrency = std::env::var("BENCH_WORKER_CONCURRENCY").ok();
+    let env: Vec<(&str, &str)> = concurrency
+        .as_deref()
+        .map(|c| ("WORKER_CONCURRENCY", c))
+        .into_iter()
+        .collect();
+    let desk = Desk::start(&ctx.desk_binary, &dir, &env, Duration::from_secs(60)).await?;
     println!("P2: {MERCHANTS} merchants");
     for k in 0..MERCHANTS {
         let id = platform
@@ -149,7 +156,11 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Section> {
          platform latency, from the push until the mail is in the sink. Burst: {burst} pushes \
          from {MERCHANTS} concurrent senders, every simulator answer held back 50 ms; done when \
          every mail arrived and the admin API shows every complaint completed (reply, refund, \
-         completion). Worker concurrency: the binary's default."
+         completion). Worker concurrency: {}.",
+        concurrency
+            .as_deref()
+            .map(|c| format!("{c} jobs per queue (BENCH_WORKER_CONCURRENCY)"))
+            .unwrap_or_else(|| "the binary's default".into())
     ));
     let mut t1 = Table::new(&["measure", "value"]);
     t1.row(vec![

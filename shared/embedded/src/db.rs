@@ -39,6 +39,8 @@ const MAX_PENDING_WRITES: usize = 4096;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// How long a connection waits for a lock held by another process (or a checkpoint).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// WAL pages (4 KiB) after which the writer checkpoints at its own commit (see `prepare`).
+const WAL_BACKSTOP_PAGES: i64 = 8192;
 /// After a checkpoint resets the WAL, its file is cut back to at most this many bytes.
 const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// Prepared statements kept per connection (hot paths use `prepare_cached`).
@@ -283,8 +285,13 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Checkpoints are the checkpointer thread's job, never a committing caller's.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // Checkpoints are the checkpointer thread's job. But under writes that never pause it
+        // cannot finish one (frames keep arriving behind it), and only a finished checkpoint
+        // lets the WAL start over: without a backstop the WAL grows without bound (it filled a
+        // disk while a million complaints were written). So the writer checkpoints itself once
+        // the WAL passes WAL_BACKSTOP_PAGES, between its own commits, where it completes; most
+        // frames are already copied by then, so that commit pays little.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
         conn.execute_batch(SCHEMA)?;
         crate::records::migrate(conn)

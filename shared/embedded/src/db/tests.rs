@@ -376,3 +376,36 @@ async fn a_partial_checkpoint_is_finished_without_another_write() {
     .await;
     assert!(grown > initial + 500_000);
 }
+
+/// Writes that never pause: the checkpointer alone never finishes a checkpoint (frames keep
+/// arriving behind it), so the WAL must still start over: its file stays bounded however much
+/// is written (it grew to 29 GB while a million complaints were written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_under_writes_that_never_pause() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.db");
+    let db = keys_db(&path).await;
+    let filler = "z".repeat(2000);
+    // About 100 MB in all, from 8 writers that always have a write waiting.
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..8 {
+        let (db, filler) = (db.clone(), filler.clone());
+        writers.spawn(async move {
+            for i in 0..6_000 {
+                insert(&db, &format!("{w}-{i:05}-{filler}"))
+                    .await
+                    .expect("insert");
+            }
+        });
+    }
+    while let Some(r) = writers.join_next().await {
+        r.expect("writer");
+    }
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        wal_len < 64 * 1024 * 1024,
+        "the WAL grew to {wal_len} bytes for about 100 MB written"
+    );
+}
