@@ -5,8 +5,8 @@
 //! the repository's key code or the embedded schema).
 
 use anyhow::Context;
-use app::complaints::{ComplaintRepo, complaint_id};
 use chrono::{DateTime, TimeZone, Utc};
+use desk_core::complaints::{ComplaintRepo, complaint_id};
 use domain::complaint::{Complaint, ComplaintStatus, Platform};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -33,11 +33,11 @@ fn stamp() -> String {
     for part in [
         SEED_VERSION,
         include_str!("seed.rs"),
-        include_str!("../../shared/app/src/complaints.rs"),
+        include_str!("../../shared/core/src/complaints.rs"),
         include_str!("../../shared/embedded/src/db.rs"),
         include_str!("../../shared/embedded/src/records.rs"),
-        include_str!("../../shared/app/src/complaints/list.rs"),
-        include_str!("../../shared/app/src/reindex.rs"),
+        include_str!("../../shared/core/src/complaints/list.rs"),
+        include_str!("../../shared/core/src/reindex.rs"),
     ] {
         h.update(part.as_bytes());
         h.update([0]);
@@ -157,7 +157,7 @@ pub async fn ensure(cache: &Path, n: usize) -> anyhow::Result<PathBuf> {
     // Every complaint was written with this version's list keys: the backfill finds nothing
     // to do and marks the lists ready, as on a store that finished its upgrade (otherwise the
     // desk would run it at its first start, in the middle of the measurements).
-    let p = app::reindex::run(&*store, app::reindex::PAGE)
+    let p = desk_core::reindex::run(&*store, desk_core::reindex::PAGE)
         .await
         .map_err(|e| anyhow::anyhow!("marking the list keys done: {e:?}"))?;
     println!(

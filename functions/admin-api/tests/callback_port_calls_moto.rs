@@ -3,15 +3,15 @@
 //! account read (none while cached), the credentials once, and the inbox's PENDING → send →
 //! ENQUEUED; a duplicate is one failed create and one read, and sends nothing.
 
-#[path = "../../../shared/app/tests/common/counting.rs"]
+#[path = "../../../shared/http/tests/common/counting.rs"]
 mod counting;
 
-use app::auth::AdminAuth;
-use app::fingerprint::Fingerprinter;
 use aws::AwsPorts;
 use aws::testing as moto;
 use axum::body::Body;
 use counting::{CallLog, counted_record_queue_inbox};
+use desk_core::fingerprint::Fingerprinter;
+use desk_http::auth::AdminAuth;
 use http_body_util::BodyExt;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use sandbox::wechatpay::{KeyMode, Notification, PlatformKeys, SimMerchant, WechatPaySim};
@@ -62,13 +62,12 @@ async fn a_callback_on_aws_reads_its_account_once_then_only_the_inbox() {
     let config = moto::deployment(ADMIN).await;
     let sdk = moto::sdk_config().await;
     let log = CallLog::default();
-    let ports = counted_record_queue_inbox(admin_api::ports(&AwsPorts::new(&config, &sdk)), &log);
-    let state = app::AppState::new(
-        ports,
-        Fingerprinter::new([7; 32]),
-        AdminAuth::from_hash(app::auth::hash(ADMIN)),
+    let ports = counted_record_queue_inbox(runtime::ports(&AwsPorts::new(&config, &sdk)), &log);
+    let state = desk_http::AppState::new(
+        desk_core::Services::new(ports, Fingerprinter::new([7; 32])),
+        AdminAuth::from_hash(desk_http::auth::hash(ADMIN)),
     );
-    let router = app::http::router(state.clone());
+    let router = desk_http::http::router(state.clone());
 
     let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
         .await

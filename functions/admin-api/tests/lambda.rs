@@ -33,10 +33,10 @@ async fn invoke(router: &axum::Router, fixture: &str, token: &str) -> (u16, serd
 async fn http_api_events_reach_the_admin_router_over_aws_adapters() {
     let config = deployment().await;
     let sdk = moto::sdk_config().await;
-    let state = admin_api::state(&config, &sdk)
+    let state = runtime::http::admin_state(&config, &sdk)
         .await
         .expect("state from the deployment");
-    let router = app::http::router(state);
+    let router = desk_http::http::router(state);
 
     let (status, body) = invoke(&router, "admin-list-accounts.json", "wrong-token").await;
     assert_eq!(status, 401, "{body}");
@@ -69,7 +69,11 @@ async fn http_api_events_reach_the_admin_router_over_aws_adapters() {
 async fn mini_program_push_events_reach_the_callback_router() {
     let config = deployment().await;
     let sdk = moto::sdk_config().await;
-    let admin = app::http::router(admin_api::state(&config, &sdk).await.expect("state"));
+    let admin = desk_http::http::router(
+        runtime::http::admin_state(&config, &sdk)
+            .await
+            .expect("state"),
+    );
     let body = serde_json::json!({"kind": "wxmini_app", "name": "Sample",
         "settings": {"appid": "wx2c2769f8efd9abc2", "mode": "manual"},
         "credentials": {"secret": "sample-secret", "token": "spamtest",
@@ -81,8 +85,8 @@ async fn mini_program_push_events_reach_the_callback_router() {
         .expect("request");
     let res = admin.clone().oneshot(req).await.expect("response");
     assert_eq!(res.status(), 201);
-    let callbacks = app::http::callback_router(
-        admin_api::platform_state(&config, &aws::AwsPorts::new(&config, &sdk))
+    let callbacks = desk_http::http::callback_router(
+        runtime::http::callback_state(&config, &aws::AwsPorts::new(&config, &sdk))
             .await
             .expect("state"),
     );
@@ -125,7 +129,11 @@ async fn plaintext_push_replays_are_refused_on_dynamodb() {
     use sandbox::wxapi::{PushConfig, PushFormat, PushMode, seal_at};
     let config = deployment().await;
     let sdk = moto::sdk_config().await;
-    let admin = app::http::router(admin_api::state(&config, &sdk).await.expect("state"));
+    let admin = desk_http::http::router(
+        runtime::http::admin_state(&config, &sdk)
+            .await
+            .expect("state"),
+    );
     let appid = "wx3333333333333333";
     let body = serde_json::json!({"kind": "wxmini_app", "name": "Plain",
         "settings": {"appid": appid, "mode": "manual", "allow_plaintext": true},
@@ -137,8 +145,8 @@ async fn plaintext_push_replays_are_refused_on_dynamodb() {
         .expect("request");
     assert_eq!(admin.oneshot(req).await.expect("response").status(), 201);
     let ports = aws::AwsPorts::new(&config, &sdk);
-    let callbacks = app::http::callback_router(
-        admin_api::platform_state(&config, &ports)
+    let callbacks = desk_http::http::callback_router(
+        runtime::http::callback_state(&config, &ports)
             .await
             .expect("state"),
     );
@@ -184,7 +192,7 @@ async fn plaintext_push_replays_are_refused_on_dynamodb() {
     assert_eq!(statuses, [200, 401]);
     // The claim expires (DynamoDB TTL) once the timestamp has left the window (15 minutes).
     let signature = q2_signature(&cfg, &ts, "d2");
-    let (pk, sk) = app::callbacks::replay::record_key(appid, &ts, "d2", &signature);
+    let (pk, sk) = desk_http::callbacks::replay::record_key(appid, &ts, "d2", &signature);
     let claim = domain::ports::RecordStore::get(&*ports.records, &pk, &sk)
         .await
         .expect("records");

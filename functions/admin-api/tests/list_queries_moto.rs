@@ -3,7 +3,6 @@
 //! recorded by an interceptor. The backfill refuses to switch the lists to indexes a table
 //! lacks.
 
-use app::complaints::{ComplaintFilter, ComplaintRepo, complaint_id, list::list_keys_ready};
 use aws::testing as moto;
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
@@ -11,6 +10,7 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::operation::scan::ScanInput;
 use chrono::{TimeZone, Utc};
+use desk_core::complaints::{ComplaintFilter, ComplaintRepo, complaint_id, list::list_keys_ready};
 use domain::complaint::{Complaint, ComplaintStatus, Platform};
 use domain::notification::{
     Audience, Channel, Delivery, DeliveryStatus, NotificationJob, NotificationSubject,
@@ -149,7 +149,7 @@ async fn every_list_path_is_an_unfiltered_query_on_a_named_index() {
     // Before the backfill (the older list) and after it (one partition per filter).
     for ready in [false, true] {
         if ready {
-            let p = app::reindex::run(&store, 5).await.expect("backfill");
+            let p = desk_core::reindex::run(&store, 5).await.expect("backfill");
             assert_eq!(p.examined, 12);
             assert!(list_keys_ready(&store).await.expect("marker"));
             let backfill = recorder.take();
@@ -197,11 +197,11 @@ async fn backfill_on_a_table_without_the_list_indexes_keeps_the_older_lists() {
     for i in 0..6 {
         repo.save(&complaint(i), 0).await.expect("save");
     }
-    let err = app::reindex::run(&store, 5)
+    let err = desk_core::reindex::run(&store, 5)
         .await
         .expect_err("gsi3 is missing");
     assert!(
-        matches!(err, app::reindex::ReindexError::IndexMissing { .. }),
+        matches!(err, desk_core::reindex::ReindexError::IndexMissing { .. }),
         "{err:?}"
     );
     assert!(!list_keys_ready(&store).await.expect("marker"));
@@ -339,10 +339,10 @@ async fn every_delivery_list_path_is_an_unfiltered_query_on_a_named_index() {
     // Before the backfill (the older list) and after it (one partition per scope and status).
     for ready in [false, true] {
         if ready {
-            let p = app::reindex::run(&store, 5).await.expect("backfill");
+            let p = desk_core::reindex::run(&store, 5).await.expect("backfill");
             assert_eq!((p.deliveries_examined, p.deliveries_rewritten), (14, 14));
             assert!(
-                app::notifier::delivery_keys_ready(&store)
+                desk_core::notifier::delivery_keys_ready(&store)
                     .await
                     .expect("marker")
             );
@@ -355,7 +355,7 @@ async fn every_delivery_list_path_is_an_unfiltered_query_on_a_named_index() {
             let mut cursor = None;
             let mut got = Vec::new();
             for _ in 0..20 {
-                let (items, next) = app::notifier::list_deliveries(
+                let (items, next) = desk_core::notifier::list_deliveries(
                     &store,
                     &scope_of(account, sub),
                     status,
@@ -398,9 +398,9 @@ async fn delivery_backfill_on_a_table_without_the_list_indexes_keeps_the_older_l
     // The complaints' backfill is done; the deliveries' indexes are missing.
     store
         .put(Item::new(
-            app::complaints::list::MARKER_PK,
-            app::complaints::list::MARKER_SK,
-            serde_json::json!({"version": app::complaints::list::LIST_KEYS_VERSION, "done": true}),
+            desk_core::complaints::list::MARKER_PK,
+            desk_core::complaints::list::MARKER_SK,
+            serde_json::json!({"version": desk_core::complaints::list::LIST_KEYS_VERSION, "done": true}),
         ))
         .await
         .expect("complaint marker");
@@ -408,13 +408,13 @@ async fn delivery_backfill_on_a_table_without_the_list_indexes_keeps_the_older_l
     for d in &all {
         store.create(old_delivery(d)).await.expect("old delivery");
     }
-    let err = app::reindex::run(&store, 5)
+    let err = desk_core::reindex::run(&store, 5)
         .await
         .expect_err("gsi3 is missing");
     assert!(
         matches!(
             err,
-            app::reindex::ReindexError::IndexMissing {
+            desk_core::reindex::ReindexError::IndexMissing {
                 index: domain::ports::Index::Gsi3,
                 ..
             }
@@ -422,14 +422,19 @@ async fn delivery_backfill_on_a_table_without_the_list_indexes_keeps_the_older_l
         "{err:?}"
     );
     assert!(
-        !app::notifier::delivery_keys_ready(&store)
+        !desk_core::notifier::delivery_keys_ready(&store)
             .await
             .expect("marker")
     );
-    let (items, _) =
-        app::notifier::list_deliveries(&store, &scope_of(Some("acc_a"), None), None, 10, None)
-            .await
-            .expect("list");
+    let (items, _) = desk_core::notifier::list_deliveries(
+        &store,
+        &scope_of(Some("acc_a"), None),
+        None,
+        10,
+        None,
+    )
+    .await
+    .expect("list");
     let want: Vec<String> = all
         .iter()
         .rev()

@@ -3,9 +3,9 @@
 //! delivered), the worker's handler turns the queued job into a complaint record in DynamoDB,
 //! acts on the simulator, and leaves the staff notices on the notify queue.
 
-use app::worker::{Disposition, RetryPolicy};
 use aws::testing as moto;
 use axum::body::Body;
+use desk_core::worker::{Disposition, RetryPolicy};
 use domain::job::queues;
 use http_body_util::BodyExt;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
@@ -55,8 +55,10 @@ fn admin_headers() -> Vec<(String, String)> {
 async fn a_wechatpay_push_becomes_a_complaint_record_in_dynamodb() {
     let config = moto::deployment(ADMIN).await;
     let sdk = moto::sdk_config().await;
-    let state = admin_api::state(&config, &sdk).await.expect("state");
-    let router = app::http::router(state.clone());
+    let state = runtime::http::admin_state(&config, &sdk)
+        .await
+        .expect("state");
+    let router = desk_http::http::router(state.clone());
 
     let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
         .await
@@ -137,8 +139,8 @@ async fn a_wechatpay_push_becomes_a_complaint_record_in_dynamodb() {
         .await
         .expect("receive");
     assert_eq!(msgs.len(), 1, "one job for two deliveries");
-    let registry = app::policy::registry(&state);
-    let d = app::worker::decide(&registry, &RetryPolicy::default(), &msgs[0].body, 1).await;
+    let registry = desk_core::policy::registry(&state);
+    let d = desk_core::worker::decide(&registry, &RetryPolicy::default(), &msgs[0].body, 1).await;
     assert_eq!(d, Disposition::Done);
     queue
         .delete(queues::EVENTS, &msgs[0].receipt)

@@ -5,8 +5,8 @@
 //! workers refused the same expired token refresh it once through the DynamoDB cache. Callers
 //! in two instances that miss the cache at the same moment fetch one token between them.
 
-use app::worker::{CancellationToken, Disposition, RetryPolicy};
 use aws::testing as moto;
+use desk_core::worker::{CancellationToken, Disposition, RetryPolicy};
 use domain::job::queues;
 use sandbox::wxapi::{PushConfig, PushFormat, PushMode, SimComponent, SimMini, WechatSim};
 use serde_json::{Value, json};
@@ -34,8 +34,8 @@ async fn admin(base: &str, method: reqwest::Method, path: &str, body: Option<Val
 }
 
 /// Take every job off the events queue and run it with the worker's handler.
-async fn work(state: &app::AppState) -> usize {
-    let registry = app::policy::registry(state);
+async fn work(state: &desk_http::AppState) -> usize {
+    let registry = desk_core::policy::registry(state);
     let queue = state.ports.queue.clone();
     let mut n = 0;
     loop {
@@ -52,7 +52,7 @@ async fn work(state: &app::AppState) -> usize {
             return n;
         }
         for m in msgs {
-            let d = app::worker::decide(&registry, &RetryPolicy::default(), &m.body, 1).await;
+            let d = desk_core::worker::decide(&registry, &RetryPolicy::default(), &m.body, 1).await;
             assert_eq!(d, Disposition::Done, "{}", m.body);
             queue
                 .delete(queues::EVENTS, &m.receipt)
@@ -67,15 +67,17 @@ async fn work(state: &app::AppState) -> usize {
 async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
     let config = moto::deployment(ADMIN).await;
     let sdk = moto::sdk_config().await;
-    let state = admin_api::state(&config, &sdk).await.expect("state");
+    let state = runtime::http::admin_state(&config, &sdk)
+        .await
+        .expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let stop = CancellationToken::new();
-    tokio::spawn(app::http::serve(
+    tokio::spawn(desk_http::http::serve(
         listener,
-        app::http::router(state.clone()),
+        desk_http::http::router(state.clone()),
         stop.clone(),
     ));
     let wx = WechatSim::start().await.expect("sim");
@@ -160,10 +162,11 @@ async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
 
     // Six workers refused the same expired token: one refresh through DynamoDB, and the
     // rotated refresh token is kept (a later refresh works).
-    let c = app::platforms::wechat::component_account(&state, &component_id)
+    let c = desk_core::platforms::wechat::component_account(&state, &component_id)
         .await
         .expect("component");
-    let tokens = app::platforms::wechat::tokens(&state, Some(&wx.base_url())).expect("tokens");
+    let tokens =
+        desk_core::platforms::wechat::tokens(&state, Some(&wx.base_url())).expect("tokens");
     for round in 0..2 {
         let old = tokens
             .authorizer_token(&c.component, APPID, None)
@@ -199,10 +202,10 @@ async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
         .expect("dynamodb")
         .expect("cached");
     assert!(!item.data.to_string().contains("refreshtoken@@@"));
-    let worker = admin_api::platform_state(&config, &aws::AwsPorts::new(&config, &sdk))
+    let worker = runtime::services(&config, &aws::AwsPorts::new(&config, &sdk))
         .await
         .expect("platform state");
-    let t2 = app::platforms::wechat::tokens(&worker, Some(&wx.base_url())).expect("tokens");
+    let t2 = desk_core::platforms::wechat::tokens(&worker, Some(&wx.base_url())).expect("tokens");
     let before = wx.refresh_calls();
     assert!(t2.authorizer_token(&c.component, APPID, None).await.is_ok());
     assert_eq!(
@@ -212,7 +215,7 @@ async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
     );
     // Withdrawn with a legacy record (`authorizer:{appid}`) still there: the record is marked
     // revoked in DynamoDB, the legacy one deleted, and no call gets a token any more.
-    let cache = app::platforms::wechat::RecordsTokenCache::new(
+    let cache = desk_core::platforms::wechat::RecordsTokenCache::new(
         state.ports.records.clone(),
         &state.fingerprints,
     );
@@ -244,7 +247,7 @@ async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
 /// The DynamoDB token cache of one instance, with a gate shared by every instance: once armed
 /// for `n`, the next `n` loads each read the table and then wait until all `n` have read it.
 struct Gate {
-    inner: app::platforms::wechat::RecordsTokenCache,
+    inner: desk_core::platforms::wechat::RecordsTokenCache,
     armed: Armed,
 }
 
@@ -306,11 +309,11 @@ async fn concurrent_misses_in_two_instances_fetch_one_token() {
     // Two function instances over one table: each its own state, client and cache.
     let mut instances = Vec::new();
     for _ in 0..2 {
-        let state = admin_api::platform_state(&config, &aws::AwsPorts::new(&config, &sdk))
+        let state = runtime::services(&config, &aws::AwsPorts::new(&config, &sdk))
             .await
             .expect("platform state");
         let gate = Gate {
-            inner: app::platforms::wechat::RecordsTokenCache::new(
+            inner: desk_core::platforms::wechat::RecordsTokenCache::new(
                 state.ports.records.clone(),
                 &state.fingerprints,
             ),

@@ -5,10 +5,10 @@
 
 use crate::{Embedded, open, queue_worker};
 use anyhow::{Context, bail};
-use app::AppState;
-use app::auth::AdminAuth;
-use app::fingerprint::Fingerprinter;
-use app::worker::CancellationToken;
+use desk_core::fingerprint::Fingerprinter;
+use desk_core::worker::CancellationToken;
+use desk_http::AppState;
+use desk_http::auth::AdminAuth;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
 use serde_json::{Value, json};
@@ -97,17 +97,20 @@ pub async fn run() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let token = format!("demo-{}", hex_token());
-    let state = AppState::new(
+    let services = desk_core::Services::new(
         ports.clone(),
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
-        AdminAuth::from_hash(app::auth::hash(&token)),
     )
     .with_public_base_url(Some(format!("{base}/").parse()?));
-    let registry = Arc::new(app::policy::registry(&state));
+    let registry = Arc::new(desk_core::policy::registry(&services));
+    let state = AppState::new(
+        services,
+        AdminAuth::from_hash(desk_http::auth::hash(&token)),
+    );
     let shutdown = CancellationToken::new();
-    tokio::spawn(app::http::serve(
+    tokio::spawn(desk_http::http::serve(
         listener,
-        app::http::router(state),
+        desk_http::http::router(state),
         shutdown.clone(),
     ));
     let worker = tokio::spawn(queue_worker(

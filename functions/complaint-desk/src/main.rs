@@ -2,13 +2,14 @@
 //! embedded store and queue (SQLite and files under the data directory). No AWS, no Docker.
 
 use anyhow::Context;
-use app::auth::{AdminTokenSource, ensure_admin_token};
-use app::fingerprint::Fingerprinter;
-use app::telemetry::LogFormat;
-use app::worker::CancellationToken;
-use app::worker::{JobRegistry, WorkerSettings};
-use app::{AppState, Ports};
 use clap::Parser;
+use desk_core::fingerprint::Fingerprinter;
+use desk_core::telemetry::LogFormat;
+use desk_core::worker::CancellationToken;
+use desk_core::worker::{JobRegistry, WorkerSettings};
+use desk_core::{Ports, Services};
+use desk_http::AppState;
+use desk_http::auth::{AdminTokenSource, ensure_admin_token};
 use domain::clock::SystemClock;
 use embedded::{
     Db, FileBlobStore, MasterKey, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore,
@@ -43,7 +44,7 @@ struct Cli {
     /// Jobs in flight per queue. Jobs mostly wait on platform calls and mail servers, so this
     /// is far above the number of cores; platform calls stay within each merchant's rate
     /// limits whatever it is.
-    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = app::worker::DEFAULT_CONCURRENCY as u16,
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = desk_core::worker::DEFAULT_CONCURRENCY as u16,
         value_parser = clap::value_parser!(u16).range(1..=1024))]
     worker_concurrency: u16,
     /// Run no jobs: accept and queue callbacks and serve the admin API only. Queued jobs wait,
@@ -68,7 +69,7 @@ struct Cli {
         value_parser = clap::value_parser!(u32).range(1..=86_400))]
     plaintext_push_window_secs: u32,
     #[command(flatten)]
-    server: app::server::ServerArgs,
+    server: desk_http::server::ServerArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -90,8 +91,8 @@ async fn main() -> anyhow::Result<()> {
     }
     // Before any file exists: the data directory, the database (with its -wal and -shm) and
     // the blobs are the owner's only from the moment they are created.
-    app::server::owner_only_umask();
-    app::telemetry::init(cli.log_format);
+    desk_http::server::owner_only_umask();
+    desk_core::telemetry::init(cli.log_format);
     if let Some(u) = &cli.public_base_url
         && u.scheme() != "https"
     {
@@ -143,20 +144,20 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // Records stored by an older version get their list keys in the background.
-    tokio::spawn(app::reindex::in_background(ports.records.clone()));
-    let state = AppState::new(
+    tokio::spawn(desk_core::reindex::in_background(ports.records.clone()));
+    let mut services = Services::new(
         ports.clone(),
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
-        admin,
     )
     .with_public_base_url(cli.public_base_url.clone())
-    .with_plaintext_push_window(Some(cli.plaintext_push_window_secs))
     .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok());
-    let mut state = state;
-    state.notifier.sms_fold = std::time::Duration::from_secs(cli.sms_fold_secs);
-    state.notifier.base_backoff = std::time::Duration::from_secs(cli.delivery_retry_secs.max(1));
-    let registry: Arc<JobRegistry> = Arc::new(app::policy::registry(&state));
-    let router = app::http::router(state);
+    services.notifier.sms_fold = std::time::Duration::from_secs(cli.sms_fold_secs);
+    services.notifier.base_backoff = std::time::Duration::from_secs(cli.delivery_retry_secs.max(1));
+    // The workers get the services only; the routes get the administrator token on top.
+    let registry: Arc<JobRegistry> = Arc::new(desk_core::policy::registry(&services));
+    let state = AppState::new(services, admin)
+        .with_plaintext_push_window(Some(cli.plaintext_push_window_secs));
+    let router = desk_http::http::router(state);
 
     let shutdown = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
@@ -186,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
 
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        app::http::terminated().await;
+        desk_http::http::terminated().await;
         tracing::info!("shutting down: no new requests; finishing jobs in progress");
         stop.cancel();
     });
@@ -198,7 +199,7 @@ async fn main() -> anyhow::Result<()> {
         idle_timeout_secs = limits.idle_timeout.as_secs(),
         "server limits"
     );
-    app::server::serve(listener, router, limits, shutdown.clone()).await?;
+    desk_http::server::serve(listener, router, limits, shutdown.clone()).await?;
     while workers.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
@@ -208,14 +209,14 @@ async fn main() -> anyhow::Result<()> {
 struct Embedded {
     ports: Ports,
     master: MasterKey,
-    retry: app::worker::RetryPolicy,
+    retry: desk_core::worker::RetryPolicy,
 }
 
 fn open(data_dir: &std::path::Path, key_path: &std::path::Path) -> anyhow::Result<Embedded> {
     let master = MasterKey::load_or_create(key_path)?;
     let db = Db::open(data_dir.join("complaint-desk.db"))?;
     let queue_settings = QueueSettings::default();
-    let retry = app::worker::RetryPolicy {
+    let retry = desk_core::worker::RetryPolicy {
         max_attempts: queue_settings.max_receives.saturating_sub(1).max(1),
         ..Default::default()
     };
@@ -241,7 +242,7 @@ fn queue_worker(
     registry: Arc<JobRegistry>,
     concurrency: usize,
     visibility: std::time::Duration,
-    retry: app::worker::RetryPolicy,
+    retry: desk_core::worker::RetryPolicy,
     shutdown: CancellationToken,
 ) -> impl std::future::Future<Output = ()> + use<> {
     let settings = WorkerSettings {
@@ -250,5 +251,5 @@ fn queue_worker(
         visibility,
         ..WorkerSettings::for_queue(queue)
     };
-    app::worker::run(ports.queue.clone(), registry, settings, shutdown)
+    desk_core::worker::run(ports.queue.clone(), registry, settings, shutdown)
 }

@@ -4,5 +4,5 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     crypto::tls::install_default();
-    worker::run_lambda(domain::job::queues::NOTIFY).await
+    runtime::sqs::run_lambda(domain::job::queues::NOTIFY).await
 }

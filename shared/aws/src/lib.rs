@@ -21,6 +21,7 @@ pub(crate) fn boxed<E: std::error::Error + Send + Sync + 'static>(
 }
 
 pub mod schema;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 /// The AWS adapters a function needs, built once at cold start.

@@ -85,7 +85,10 @@ async fn inbox() -> contract::Fixture<contract::inbox::InboxUnderTest> {
     let cfg = moto::sdk_config().await;
     let records = table(&cfg).await;
     let under_test = contract::inbox::InboxUnderTest {
-        inbox: Arc::new(app::inbox::RecordQueueInbox::new(records, q.port.clone())),
+        inbox: Arc::new(desk_core::inbox::RecordQueueInbox::new(
+            records,
+            q.port.clone(),
+        )),
         queue: q.port,
     };
     contract::Fixture::new(Arc::new(under_test), ())

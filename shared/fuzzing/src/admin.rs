@@ -1,20 +1,20 @@
-//! The admin API's JSON bodies: the body extractor's parser (`app::http::parse_json`, what
+//! The admin API's JSON bodies: the body extractor's parser (`desk_http::http::parse_json`, what
 //! `ValidJson` runs on the bytes) into each request type, then the checks its handler makes
 //! before anything is stored (settings, credentials, notification channels, names, texts).
 
 use crate::keys::now;
 use crate::mode;
-use app::ApiError;
-use app::admin::accounts::{
+use desk_core::fingerprint::Fingerprinter;
+use desk_http::ApiError;
+use desk_http::admin::accounts::{
     CreateAccount, PatchAccount, check_setting_fields, has_authorization, parse_settings,
 };
-use app::admin::complaints::{RefundBody, RefundProgressBody, ReplyBody};
-use app::admin::notifications::{NotificationsInput, merge};
-use app::admin::sub_merchants::{CreateSubMerchant, PatchSubMerchant};
-use app::admin::tokens::CreateToken;
-use app::admin::validate;
-use app::fingerprint::Fingerprinter;
-use app::http::parse_json;
+use desk_http::admin::complaints::{RefundBody, RefundProgressBody, ReplyBody};
+use desk_http::admin::notifications::{NotificationsInput, merge};
+use desk_http::admin::sub_merchants::{CreateSubMerchant, PatchSubMerchant};
+use desk_http::admin::tokens::CreateToken;
+use desk_http::admin::validate;
+use desk_http::http::parse_json;
 use domain::account::{AccountKind, NotificationSecrets, Patch};
 use serde_json::{Value, json};
 
@@ -175,7 +175,7 @@ fn create_account(body: &[u8]) -> Result<(), ApiError> {
     check_setting_fields(&settings)?;
     assert_eq!(settings.kind(), b.kind);
     if let Some(c) = b.credentials {
-        app::credentials::apply(b.kind, None, c, &fingerprints(), now())?;
+        desk_core::credentials::apply(b.kind, None, c, &fingerprints(), now())?;
     }
     Ok(())
 }
@@ -202,7 +202,7 @@ fn patch_account(kind: AccountKind, body: &[u8]) -> Result<(), ApiError> {
 
 fn credentials(kind: AccountKind, body: &[u8]) -> Result<(), ApiError> {
     let v: Value = parse_json(body)?;
-    let (_, status) = app::credentials::apply(kind, None, v, &fingerprints(), now())?;
+    let (_, status) = desk_core::credentials::apply(kind, None, v, &fingerprints(), now())?;
     // The status describes what is set by fingerprint, never by value.
     let shown = serde_json::to_string(&status).unwrap_or_default();
     for s in secrets_of(body) {

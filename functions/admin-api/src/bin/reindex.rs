@@ -1,5 +1,5 @@
 //! `reindex`: give the complaint and delivery records of a DynamoDB table the keys of this version's list
-//! indexes (the backfill; see `app::reindex`). Run it once after the stack updates that add
+//! indexes (the backfill; see `desk_core::reindex`). Run it once after the stack updates that add
 //! the indexes (infra/README.md), with credentials that may read and write the table:
 //!
 //! ```sh
@@ -16,7 +16,7 @@ use anyhow::Context;
 async fn main() -> anyhow::Result<()> {
     // Like every binary: the process's rustls provider first (reqwest has none of its own).
     crypto::tls::install_default();
-    app::telemetry::init(app::telemetry::LogFormat::Text);
+    desk_core::telemetry::init(desk_core::telemetry::LogFormat::Text);
     let table = std::env::var("TABLE_NAME")
         .ok()
         .filter(|t| !t.is_empty())
@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
         .filter(|e| !e.is_empty());
     let sdk = aws::sdk_config(endpoint.as_deref()).await;
     let store = aws::DynamoRecordStore::from_sdk(&sdk, table);
-    let p = app::reindex::run(&store, app::reindex::PAGE)
+    let p = desk_core::reindex::run(&store, desk_core::reindex::PAGE)
         .await
         .context("the backfill stopped (run again to resume)")?;
     println!(

@@ -1,0 +1,26 @@
+//! The use-cases, with no web framework: repositories with their own error type, credentials,
+//! staff notices and their delivery, the worker loop, the platform policies (what the workers
+//! do with platform events), the rate limiter, the backfills. Use-cases take their ports as
+//! parameters ([`Services`]); only the composition roots choose adapters. The HTTP layer
+//! (admin routes, callbacks, authorisation pages) sits on top, in `desk-http`.
+
+pub mod account_cache;
+pub mod complaints;
+pub mod credentials;
+pub mod error;
+pub mod fingerprint;
+pub mod inbox;
+pub mod notices;
+pub mod notifier;
+pub mod onboarding;
+pub mod platforms;
+pub mod policy;
+pub mod ratelimit;
+pub mod reindex;
+pub mod repo;
+pub mod state;
+pub mod telemetry;
+pub mod worker;
+
+pub use error::Error;
+pub use state::{Ports, Services};

@@ -1,0 +1,710 @@
+//! The notifier: notification jobs (`notify.staff`) fan out into one delivery per channel and
+//! recipient set (`notify.delivery` jobs), each with its idempotency key (event, channel,
+//! recipients), so no channel delivers an event twice and a broken channel delays no other.
+//!
+//! Transient failures are retried with growing back-off by queueing a continuation with a
+//! delay (not by the queue's receive count) until a deadline of hours; permanent ones (bad
+//! credentials, invalid openid, template mismatch) are recorded with the service's message.
+//! SMS to the same numbers within a short window are folded into one message.
+//!
+//! Records: delivery `DELIVERY#{id}`/`META`, in one list partition per filter the delivery
+//! list offers ([`list`]); SMS fold `SMSFOLD#{key}`/`META`; WeChat access tokens in the one token cache
+//! ([`crate::platforms::wechat`]), keyed by the appid, secret and API base that obtained them.
+
+use crate::complaints::derived_id;
+use crate::notices::store_error;
+use crate::repo::{NotificationRepo, RepoError};
+use crate::state::Services;
+use crate::worker::{JobError, JobHandler, JobRegistry};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use domain::account::{BotKind, NotificationSecrets, NotificationSettings, SmtpTls};
+use domain::job::{JobEnvelope, queues};
+use domain::notification::{
+    Channel, Delivery, DeliveryStatus, NotificationJob, NotificationSubject,
+};
+use domain::ports::{Index, Item, Query, StoreError};
+use notify::{Notice, SendError};
+use serde_json::json;
+use std::sync::Arc;
+
+pub mod list;
+
+pub use list::{
+    DELIVERY_ADDED_INDEXES, DELIVERY_KEYS_VERSION, DELIVERY_MARKER_PK, DELIVERY_MARKER_SK,
+    delivery_indexes, delivery_keys, delivery_keys_ready, delivery_partition, list_deliveries,
+};
+
+pub const DELIVERY_JOB: &str = "notify.delivery";
+
+/// Timing of the notifier.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    /// SMS to the same numbers within this window become one message.
+    pub sms_fold: std::time::Duration,
+    /// First retry delay; doubles per attempt up to 15 minutes (SQS's longest delay).
+    pub base_backoff: std::time::Duration,
+    /// After this, a delivery that still fails is given up.
+    pub deadline: Duration,
+}
+
+impl Default for NotifierSettings {
+    fn default() -> Self {
+        Self {
+            sms_fold: std::time::Duration::from_secs(30),
+            base_backoff: std::time::Duration::from_secs(10),
+            deadline: Duration::hours(6),
+        }
+    }
+}
+
+pub fn register(registry: &mut JobRegistry, state: &Services) {
+    let n = Arc::new(Notifier {
+        state: state.clone(),
+        http: reqwest::Client::new(),
+        mailer: notify::email::Mailer::new(),
+    });
+    registry.register(crate::notices::JOB_TYPE, Arc::new(FanOut(n.clone())));
+    registry.register(DELIVERY_JOB, Arc::new(Deliver(n)));
+}
+
+struct Notifier {
+    state: Services,
+    /// One HTTP client for every HTTP channel (its connections are reused).
+    http: reqwest::Client,
+    /// SMTP connections kept per server and login.
+    mailer: notify::email::Mailer,
+}
+struct FanOut(Arc<Notifier>);
+struct Deliver(Arc<Notifier>);
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn subject_key(s: &NotificationSubject) -> String {
+    match s {
+        NotificationSubject::Complaint { complaint_id } => format!("C#{complaint_id}"),
+        NotificationSubject::Violation { violation_id } => format!("V#{violation_id}"),
+    }
+}
+
+fn delivery_item(d: &Delivery) -> Result<Item, JobError> {
+    let data = serde_json::to_value(d).map_err(|e| JobError::Permanent(e.to_string()))?;
+    Ok(delivery_keys(d).into_iter().fold(
+        Item::new(format!("DELIVERY#{}", d.id), "META", data),
+        |i, (x, k)| i.with_index(x, k),
+    ))
+}
+
+fn notice_of(job: &NotificationJob) -> Notice {
+    let s = &job.summary;
+    Notice {
+        platform: s.platform.clone(),
+        event: s.event.clone(),
+        merchant: s.merchant.clone(),
+        reference: s.reference.clone(),
+        at: s.at,
+        amount_fen: s.amount_fen,
+        user_text: s.user_text.clone(),
+        deadline: s.deadline,
+        link: s.link.clone(),
+    }
+}
+
+/// Deliveries of one subject (complaint or violation), oldest first.
+pub async fn deliveries_of(
+    records: &dyn domain::ports::RecordStore,
+    subject: &NotificationSubject,
+) -> Result<Vec<Delivery>, RepoError> {
+    let page = records
+        .query(
+            &Query::partition(Index::Gsi2, format!("DELIVERIES#{}", subject_key(subject)))
+                .limit(1000),
+        )
+        .await?;
+    page.items
+        .into_iter()
+        .map(|i| serde_json::from_value(i.data).map_err(RepoError::Serialise))
+        .collect()
+}
+
+impl Notifier {
+    async fn settings(
+        &self,
+        account: &str,
+        sub: Option<&str>,
+    ) -> Result<(NotificationSettings, NotificationSecrets), JobError> {
+        let settings = NotificationRepo::new(&*self.state.ports.records)
+            .get(account, sub)
+            .await
+            .map_err(store_error)?
+            .unwrap_or_default();
+        let secrets = crate::repo::notification_secrets(&*self.state.ports.secrets, account, sub)
+            .await
+            .map_err(|e| JobError::Retryable {
+                source: Box::new(std::io::Error::other(format!(
+                    "notification secrets unavailable: {e:?}"
+                ))),
+                retry_after: None,
+            })?;
+        Ok((settings, secrets))
+    }
+
+    async fn get_delivery(&self, id: &str) -> Result<Option<(Delivery, u64)>, JobError> {
+        match self
+            .state
+            .ports
+            .records
+            .get(&format!("DELIVERY#{id}"), "META")
+            .await
+        {
+            Ok(Some(i)) => {
+                let v = i.version;
+                serde_json::from_value(i.data)
+                    .map(|d| Some((d, v)))
+                    .map_err(|e| JobError::Permanent(format!("delivery {id}: {e}")))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(store_error(e.into())),
+        }
+    }
+
+    async fn enqueue(&self, delivery_id: &str, delay: std::time::Duration) -> Result<(), JobError> {
+        let job = JobEnvelope::new(
+            DELIVERY_JOB,
+            json!({"delivery_id": delivery_id}),
+            self.state.ports.clock.now(),
+        );
+        let body = serde_json::to_string(&job).map_err(|e| JobError::Permanent(e.to_string()))?;
+        self.state
+            .ports
+            .queue
+            .send(queues::NOTIFY, &body, delay)
+            .await
+            .map(|_| ())
+            .map_err(JobError::retryable)
+    }
+
+    /// A new SMS delivery joins the open fold for its numbers, or opens one and schedules
+    /// its sending at the end of the window.
+    async fn fold_sms(&self, d: &Delivery) -> Result<(), JobError> {
+        let key = derived_id(
+            "fold_",
+            &format!("{:?}|{}", d.audience, d.recipients.join(",")),
+        );
+        let records = &*self.state.ports.records;
+        let now = self.state.ports.clock.now();
+        let window = Duration::from_std(self.state.notifier.sms_fold).unwrap_or_default();
+        for _ in 0..10 {
+            let current = records
+                .get(&format!("SMSFOLD#{key}"), "META")
+                .await
+                .map_err(|e| store_error(e.into()))?;
+            let open = current.as_ref().filter(|i| {
+                i.data["open"] == true
+                    && i.data["opened_at"]
+                        .as_i64()
+                        .is_some_and(|t| t + window.num_seconds() + 5 > now.timestamp())
+            });
+            match open {
+                Some(i) => {
+                    if i.data["leader"] == json!(d.id)
+                        || i.data["members"]
+                            .as_array()
+                            .is_some_and(|m| m.contains(&json!(d.id)))
+                    {
+                        return Ok(());
+                    }
+                    let mut data = i.data.clone();
+                    if let Some(m) = data["members"].as_array_mut() {
+                        m.push(json!(d.id));
+                    }
+                    match records
+                        .update(
+                            Item::new(&i.pk, &i.sk, data).expiring_at(now.timestamp() + 86_400),
+                            i.version,
+                        )
+                        .await
+                    {
+                        Ok(_) => {
+                            tracing::info!(delivery_id = %d.id, "SMS folded into the open window");
+                            return Ok(());
+                        }
+                        Err(StoreError::VersionConflict { .. }) => continue,
+                        Err(e) => return Err(store_error(e.into())),
+                    }
+                }
+                None => {
+                    let item = Item::new(format!("SMSFOLD#{key}"), "META", json!({"open": true, "leader": d.id, "members": [], "opened_at": now.timestamp()}))
+                        .expiring_at(now.timestamp() + 86_400);
+                    let written = match &current {
+                        None => records.create(item).await.map(|_| ()),
+                        Some(old) => records.update(item, old.version).await.map(|_| ()),
+                    };
+                    match written {
+                        Ok(()) => return self.enqueue(&d.id, self.state.notifier.sms_fold).await,
+                        Err(
+                            StoreError::AlreadyExists { .. } | StoreError::VersionConflict { .. },
+                        ) => continue,
+                        Err(e) => return Err(store_error(e.into())),
+                    }
+                }
+            }
+        }
+        Err(JobError::Retryable {
+            source: "SMS fold kept changing".into(),
+            retry_after: None,
+        })
+    }
+
+    /// Close the fold a leader opened; the members folded into it.
+    async fn close_fold(&self, leader: &Delivery) -> Result<Vec<String>, JobError> {
+        let key = derived_id(
+            "fold_",
+            &format!("{:?}|{}", leader.audience, leader.recipients.join(",")),
+        );
+        let records = &*self.state.ports.records;
+        for _ in 0..10 {
+            let Some(i) = records
+                .get(&format!("SMSFOLD#{key}"), "META")
+                .await
+                .map_err(|e| store_error(e.into()))?
+            else {
+                return Ok(leader.folded.clone());
+            };
+            if i.data["leader"] != json!(leader.id) {
+                return Ok(leader.folded.clone());
+            }
+            let members: Vec<String> = i.data["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.as_str().map(String::from))
+                .collect();
+            let mut data = i.data.clone();
+            data["open"] = json!(false);
+            match records
+                .update(
+                    Item::new(&i.pk, &i.sk, data).expiring_at(i.expires_at.unwrap_or_default()),
+                    i.version,
+                )
+                .await
+            {
+                Ok(_) => return Ok(members),
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(e) => return Err(store_error(e.into())),
+            }
+        }
+        Err(JobError::Retryable {
+            source: "SMS fold kept changing".into(),
+            retry_after: None,
+        })
+    }
+
+    /// A WeChat access token from the one token cache ([`wechat::token`]), fetched when missing
+    /// or about to expire; `rejected`: the token WeChat just refused.
+    async fn access_token(
+        &self,
+        base: &url::Url,
+        appid: &str,
+        secret: &str,
+        rejected: Option<&str>,
+    ) -> Result<String, SendError> {
+        let tokens = crate::platforms::wechat::tokens(&self.state, Some(base.as_str()))
+            .map_err(SendError::Invalid)?;
+        tokens
+            .stable_token(appid, &wechat::token::Secret::new(secret), rejected)
+            .await
+            .map_err(|e| match e {
+                wechat::WechatError::Api { code, message } => SendError::Refused {
+                    service: "WeChat",
+                    code: code.to_string(),
+                    message,
+                    retryable: code == -1 || code == 45009,
+                },
+                wechat::WechatError::Invalid(m) => SendError::Invalid(m),
+                other => SendError::Transport {
+                    service: "WeChat",
+                    detail: other.to_string(),
+                },
+            })
+    }
+
+    /// Send one delivery; per-recipient results on success.
+    async fn send(
+        &self,
+        d: &Delivery,
+        job: &NotificationJob,
+        count: usize,
+    ) -> Result<std::collections::BTreeMap<String, String>, SendError> {
+        let audience = d
+            .audience
+            .as_ref()
+            .ok_or_else(|| SendError::Invalid("delivery without audience".into()))?;
+        let (settings, secrets) = self
+            .settings(&audience.account_id, audience.sub_mchid.as_deref())
+            .await
+            .map_err(|e| SendError::Transport {
+                service: "settings",
+                detail: e.to_string(),
+            })?;
+        let notice = notice_of(job);
+        let mut results = std::collections::BTreeMap::new();
+        match d.channel {
+            Channel::Email => {
+                let e = settings
+                    .email
+                    .ok_or_else(|| SendError::Invalid("e-mail is no longer configured".into()))?;
+                let cfg = notify::email::SmtpConfig {
+                    host: e.host.clone(),
+                    port: e.port,
+                    security: match e.tls {
+                        SmtpTls::Implicit => notify::email::Security::Implicit,
+                        SmtpTls::Starttls => notify::email::Security::Starttls,
+                        SmtpTls::None => notify::email::Security::None,
+                    },
+                    username: e.username.clone().unwrap_or_else(|| e.sender.clone()),
+                    // No authorisation code: no AUTH (a relay that needs no login).
+                    password: secrets
+                        .email_auth_code
+                        .as_ref()
+                        .map(|c| c.expose().to_string()),
+                    sender: e.sender.clone(),
+                    extra_roots_pem: e.tls_root_pem.clone(),
+                };
+                self.mailer.send(&cfg, &d.recipients, &notice).await?;
+                for r in &d.recipients {
+                    results.insert(r.clone(), "ok".into());
+                }
+            }
+            Channel::OaTemplate => {
+                let o = settings.oa_template.ok_or_else(|| {
+                    SendError::Invalid("template messages are no longer configured".into())
+                })?;
+                let secret = secrets
+                    .oa_secret
+                    .as_ref()
+                    .map(|c| c.expose().to_string())
+                    .ok_or_else(|| {
+                        SendError::Invalid("the official account's secret is not set".into())
+                    })?;
+                let base: url::Url = o
+                    .api_base_url
+                    .as_deref()
+                    .unwrap_or(notify::oa::PRODUCTION)
+                    .parse()
+                    .map_err(|_| SendError::Invalid("api_base_url".into()))?;
+                for openid in &d.recipients {
+                    let msg = notify::oa::template_message(
+                        openid,
+                        &o.template_id,
+                        &o.field_mapping,
+                        &notice,
+                        &format!("{}-{openid}", d.id),
+                    );
+                    let token = self.access_token(&base, &o.appid, &secret, None).await?;
+                    let sent =
+                        match notify::oa::send_template(&self.http, &base, &token, &msg).await {
+                            Err(e) if notify::oa::is_token_error(&e) => {
+                                // Refresh once, then retry once.
+                                let token = self
+                                    .access_token(&base, &o.appid, &secret, Some(&token))
+                                    .await?;
+                                notify::oa::send_template(&self.http, &base, &token, &msg).await
+                            }
+                            other => other,
+                        };
+                    match sent {
+                        Ok(_) => results.insert(openid.clone(), "ok".into()),
+                        Err(e) if e.is_retryable() => return Err(e),
+                        Err(e) => results.insert(openid.clone(), e.to_string()),
+                    };
+                }
+                if results.values().all(|r| r != "ok") {
+                    return Err(SendError::Refused {
+                        service: "WeChat",
+                        code: "all".into(),
+                        message: results.values().cloned().collect::<Vec<_>>().join("; "),
+                        retryable: false,
+                    });
+                }
+            }
+            Channel::Sms => {
+                let s = settings
+                    .sms
+                    .ok_or_else(|| SendError::Invalid("SMS is no longer configured".into()))?;
+                let cfg = notify::sms::SmsConfig {
+                    base_url: s
+                        .api_base_url
+                        .as_deref()
+                        .unwrap_or(notify::sms::PRODUCTION)
+                        .parse()
+                        .map_err(|_| SendError::Invalid("api_base_url".into()))?,
+                    region: s.region.clone().unwrap_or_else(|| "ap-guangzhou".into()),
+                    secret_id: s.secret_id.clone(),
+                    secret_key: secrets
+                        .sms_secret_key
+                        .as_ref()
+                        .map(|c| c.expose().to_string())
+                        .unwrap_or_default(),
+                    sdk_app_id: s.sdk_app_id.clone(),
+                    sign_name: s.sign_name.clone(),
+                    template_id: s.template_id.clone(),
+                };
+                let what = if count > 1 {
+                    format!("{count}条: {}", notice.event)
+                } else {
+                    notice.event.clone()
+                };
+                let params = vec![
+                    notify::message::truncate(&what, 12),
+                    notify::message::truncate(&notice.merchant, 12),
+                    notify::message::truncate(&notice.reference, 32),
+                ];
+                let out = notify::sms::send(
+                    &self.http,
+                    &cfg,
+                    &d.recipients,
+                    &params,
+                    &d.id,
+                    self.state.ports.clock.now().timestamp(),
+                )
+                .await?;
+                for r in out {
+                    results.insert(
+                        r.phone_number.clone(),
+                        if r.ok() {
+                            "ok".into()
+                        } else {
+                            format!("{}: {}", r.code, r.message)
+                        },
+                    );
+                }
+            }
+            Channel::Bot => {
+                let bot_id = d.recipients.first().cloned().unwrap_or_default();
+                let bot = settings
+                    .bots
+                    .iter()
+                    .find(|b| b.id == bot_id)
+                    .ok_or_else(|| {
+                        SendError::Invalid(format!("bot {bot_id} is no longer configured"))
+                    })?;
+                let s = secrets.bots.get(&bot_id);
+                let url = s
+                    .and_then(|s| s.webhook_url.as_ref())
+                    .map(|u| u.expose().to_string())
+                    .ok_or_else(|| {
+                        SendError::Invalid(format!("bot {bot_id} has no webhook URL"))
+                    })?;
+                let secret = s
+                    .and_then(|s| s.signing_secret.as_ref())
+                    .map(|u| u.expose().to_string());
+                let kind = match bot.kind {
+                    BotKind::Wecom => notify::bots::Kind::Wecom,
+                    BotKind::Dingtalk => notify::bots::Kind::Dingtalk,
+                    BotKind::Feishu => notify::bots::Kind::Feishu,
+                };
+                notify::bots::send(
+                    &self.http,
+                    kind,
+                    &url,
+                    secret.as_deref(),
+                    &notice,
+                    self.state.ports.clock.now().timestamp_millis(),
+                )
+                .await?;
+                results.insert(bot_id, "ok".into());
+            }
+        }
+        Ok(results)
+    }
+}
+
+#[async_trait]
+impl JobHandler for FanOut {
+    async fn handle(&self, envelope: &JobEnvelope) -> Result<(), JobError> {
+        let n = &self.0;
+        let job: NotificationJob = serde_json::from_value(envelope.payload.clone())
+            .map_err(|e| JobError::Permanent(format!("notification job: {e}")))?;
+        let (settings, _) = n
+            .settings(&job.audience.account_id, job.audience.sub_mchid.as_deref())
+            .await?;
+        let mut planned: Vec<(Channel, Vec<String>)> = Vec::new();
+        if let Some(e) = &settings.email {
+            planned.push((Channel::Email, e.recipients.clone()));
+        }
+        if let Some(o) = &settings.oa_template {
+            planned.push((Channel::OaTemplate, o.openids.clone()));
+        }
+        if let Some(s) = &settings.sms {
+            planned.push((Channel::Sms, s.phone_numbers.clone()));
+        }
+        for b in &settings.bots {
+            planned.push((Channel::Bot, vec![b.id.clone()]));
+        }
+        if planned.is_empty() {
+            tracing::info!(job_id = %job.id, account_id = %job.audience.account_id, "no notification channel configured for this audience");
+        }
+        let now = n.state.ports.clock.now();
+        for (channel, mut recipients) in planned {
+            recipients.sort();
+            let key = format!(
+                "{}|{}|{}|{:?}|{}",
+                job.event_key,
+                job.audience.account_id,
+                job.audience.sub_mchid.as_deref().unwrap_or("-"),
+                channel,
+                recipients.join(",")
+            );
+            let d = Delivery {
+                id: derived_id("dlv_", &key),
+                job_id: job.id.clone(),
+                channel,
+                recipients,
+                idempotency_key: key,
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+                results: Default::default(),
+                subject: Some(job.subject.clone()),
+                audience: Some(job.audience.clone()),
+                folded: vec![],
+            };
+            let mut data_job = delivery_item(&d)?;
+            data_job.data["job"] =
+                serde_json::to_value(&job).map_err(|e| JobError::Permanent(e.to_string()))?;
+            let created = match n.state.ports.records.create(data_job).await {
+                Ok(_) => true,
+                Err(StoreError::AlreadyExists { .. }) => false,
+                Err(e) => return Err(store_error(e.into())),
+            };
+            let existing = n.get_delivery(&d.id).await?.map(|(d, _)| d);
+            if !created
+                && existing
+                    .as_ref()
+                    .is_some_and(|e| e.status != DeliveryStatus::Pending || e.attempts > 0)
+            {
+                continue;
+            }
+            if channel == Channel::Sms {
+                n.fold_sms(&d).await?;
+            } else {
+                // A repeated fan-out may queue a second job for a pending delivery; the
+                // delivery's lease and status make the second one do nothing.
+                n.enqueue(&d.id, std::time::Duration::ZERO).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobHandler for Deliver {
+    async fn handle(&self, envelope: &JobEnvelope) -> Result<(), JobError> {
+        let n = &self.0;
+        let id = envelope.payload["delivery_id"]
+            .as_str()
+            .ok_or_else(|| JobError::Permanent("no delivery_id".into()))?;
+        let Some(item) = n
+            .state
+            .ports
+            .records
+            .get(&format!("DELIVERY#{id}"), "META")
+            .await
+            .map_err(|e| store_error(e.into()))?
+        else {
+            return Err(JobError::Permanent(format!("delivery {id} does not exist")));
+        };
+        let job: NotificationJob = serde_json::from_value(item.data["job"].clone())
+            .map_err(|e| JobError::Permanent(format!("delivery {id}: {e}")))?;
+        let (mut d, version): (Delivery, u64) = (
+            serde_json::from_value(item.data.clone())
+                .map_err(|e| JobError::Permanent(e.to_string()))?,
+            item.version,
+        );
+        if matches!(d.status, DeliveryStatus::Sent | DeliveryStatus::Failed) {
+            return Ok(());
+        }
+        let now = n.state.ports.clock.now();
+        // Claim this attempt (compare-and-set): a duplicate job for the same attempt loses.
+        d.attempts += 1;
+        d.updated_at = now;
+        if d.channel == Channel::Sms && d.folded.is_empty() {
+            d.folded = n.close_fold(&d).await?;
+        }
+        let mut claimed = delivery_item(&d)?;
+        claimed.data["job"] = item.data["job"].clone();
+        match n.state.ports.records.update(claimed, version).await {
+            Ok(_) => {}
+            Err(StoreError::VersionConflict { .. }) => return Ok(()),
+            Err(e) => return Err(store_error(e.into())),
+        }
+        let version = version + 1;
+        let result = n.send(&d, &job, d.folded.len() + 1).await;
+        let (status, error) = match &result {
+            Ok(r) => {
+                d.results = r.clone();
+                (DeliveryStatus::Sent, None)
+            }
+            Err(e) if e.is_retryable() && now < d.created_at + n.state.notifier.deadline => {
+                (DeliveryStatus::Retrying, Some(e.to_string()))
+            }
+            Err(e) if e.is_retryable() => (
+                DeliveryStatus::Failed,
+                Some(format!("gave up at the deadline: {e}")),
+            ),
+            Err(e) => (DeliveryStatus::Failed, Some(e.to_string())),
+        };
+        tracing::info!(delivery_id = %d.id, channel = ?d.channel, attempt = d.attempts, status = ?status, error = error.as_deref().unwrap_or(""), "delivery");
+        d.status = status;
+        d.last_error = error;
+        d.updated_at = n.state.ports.clock.now();
+        let mut item = delivery_item(&d)?;
+        item.data["job"] =
+            serde_json::to_value(&job).map_err(|e| JobError::Permanent(e.to_string()))?;
+        n.state
+            .ports
+            .records
+            .update(item, version)
+            .await
+            .map_err(|e| store_error(e.into()))?;
+        if status == DeliveryStatus::Retrying {
+            let delay = n
+                .state
+                .notifier
+                .base_backoff
+                .saturating_mul(2u32.saturating_pow(d.attempts.saturating_sub(1).min(10)))
+                .min(std::time::Duration::from_secs(900));
+            n.enqueue(&d.id, delay).await?;
+        }
+        // Folded members share the leader's outcome once it is final.
+        if matches!(status, DeliveryStatus::Sent | DeliveryStatus::Failed) {
+            for m in &d.folded {
+                if let Some((mut md, mv)) = n.get_delivery(m).await? {
+                    let raw = n
+                        .state
+                        .ports
+                        .records
+                        .get(&format!("DELIVERY#{m}"), "META")
+                        .await
+                        .map_err(|e| store_error(e.into()))?;
+                    md.status = status;
+                    md.last_error = d.last_error.clone();
+                    md.results = d.results.clone();
+                    md.updated_at = d.updated_at;
+                    md.folded = vec![format!("sent with {}", d.id)];
+                    let mut it = delivery_item(&md)?;
+                    if let Some(raw) = raw {
+                        it.data["job"] = raw.data["job"].clone();
+                    }
+                    let _ = n.state.ports.records.update(it, mv).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}

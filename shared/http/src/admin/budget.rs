@@ -1,0 +1,87 @@
+//! Staff actions take their platform calls from the same rate-limit budget as the workers
+//! (per platform, merchant and operation; see `desk_core::ratelimit`), keyed the same way: WeChat
+//! Pay by the calling mchid (a provider's for its sub-merchants), Alipay by the app id, a mini
+//! program by our account id.
+//!
+//! A staff request does not wait for budget: a call frees up only when an old one leaves the
+//! 60 s window, which is usually seconds to a minute away, longer than an HTTP request should
+//! hold its connection (or an admin Lambda invocation its time). It answers 429 at once with
+//! `Retry-After`, before anything is sent or written, and the person retries when it says.
+//! Every call of an action is taken before the first one is made (a reply with images takes
+//! the reply and each upload), so an action over budget calls nothing on the platform.
+//!
+//! A platform's own "too many requests" answer during a staff action is a 429 too, with
+//! [`PLATFORM_RETRY_AFTER`].
+
+use crate::ApiError;
+use crate::state::AppState;
+use desk_core::ratelimit::{Decision, Operation};
+use domain::account::Account;
+use std::time::Duration;
+
+/// `Retry-After` of a 429 for the platform's own throttling answer: it says no more than "too
+/// many", and a short pause (one counting slot of our limiter) is what its guidance asks.
+pub const PLATFORM_RETRY_AFTER: Duration = desk_core::ratelimit::SLOT;
+
+/// Take one call of each of `calls` for `merchant`, or answer 429 (nothing taken is given
+/// back: the budget errs on the careful side).
+pub async fn take_all(
+    state: &AppState,
+    merchant: &str,
+    calls: &[Operation],
+) -> Result<(), ApiError> {
+    for &operation in calls {
+        match state.limiter.check(operation, merchant).await? {
+            Decision::Granted => {}
+            Decision::Denied { retry_after } => {
+                tracing::info!(%operation, merchant, retry_after_ms = retry_after.as_millis() as u64, "staff action over the rate-limit budget");
+                return Err(desk_core::ratelimit::LimitError::OverBudget {
+                    operation: operation.to_string(),
+                    merchant: merchant.to_string(),
+                    retry_after,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Take one call of `operation` for `merchant`, or answer 429.
+pub async fn take(state: &AppState, merchant: &str, operation: Operation) -> Result<(), ApiError> {
+    take_all(state, merchant, &[operation]).await
+}
+
+/// `operation` once, then `upload` once per image.
+pub fn with_uploads(operation: Operation, upload: Operation, images: usize) -> Vec<Operation> {
+    std::iter::once(operation)
+        .chain(std::iter::repeat_n(upload, images))
+        .collect()
+}
+
+/// The merchant key of an account's calls: WeChat Pay's calling mchid and Alipay's app id
+/// (the account's platform id), a mini program's our account id (as its worker keys them).
+pub fn merchant_of(account: &Account) -> &str {
+    match account.settings {
+        domain::account::AccountSettings::WxminiApp(_) => &account.id,
+        _ => account.platform_id(),
+    }
+}
+
+/// 429 for a platform's throttling answer.
+pub fn throttled(e: impl std::fmt::Display) -> ApiError {
+    ApiError::RateLimited {
+        message: format!("the platform asks for fewer calls ({e}); retry shortly"),
+        retry_after: PLATFORM_RETRY_AFTER,
+    }
+}
+
+/// An admin answer for a failed WeChat Pay call: 429 when it throttled us, 503 when retrying
+/// may help, else 502 with the platform's code and message.
+pub fn wechatpay_error(e: wechatpay::PlatformError) -> ApiError {
+    if e.is_throttled() {
+        throttled(e)
+    } else {
+        desk_core::platforms::wechatpay::api_error(e).into()
+    }
+}

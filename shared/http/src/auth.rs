@@ -1,0 +1,239 @@
+//! Bearer tokens: the administrator token and scoped tokens, stored only as SHA-256 hashes and
+//! compared in constant time.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use desk_core::repo::TokenRepo;
+use domain::ports::RecordStore;
+use domain::token::TokenScope;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Prefix of tokens this system issues: `cdt_<id>_<secret>`.
+pub const TOKEN_PREFIX: &str = "cdt_";
+
+/// The administrator token's hash (from `ADMIN_TOKEN`, or generated on first start).
+#[derive(Clone)]
+pub struct AdminAuth {
+    hash: [u8; 32],
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminAuth([redacted])")
+    }
+}
+
+impl AdminAuth {
+    pub fn from_hash(hash: [u8; 32]) -> Self {
+        Self { hash }
+    }
+
+    fn matches(&self, presented: &str) -> bool {
+        bool::from(hash(presented).ct_eq(&self.hash))
+    }
+}
+
+pub fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn random_base64url(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A new token id and the full token string.
+pub fn new_token() -> (String, String) {
+    let mut id = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut id);
+    let id = hex::encode(id);
+    let token = format!("{TOKEN_PREFIX}{id}_{}", random_base64url(32));
+    (id, token)
+}
+
+/// What the caller presented: the administrator token or a stored scoped token.
+pub fn token_id(token: &str) -> Option<&str> {
+    let rest = token.strip_prefix(TOKEN_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
+        .then_some(id)
+}
+
+/// Where the administrator token comes from at start-up.
+pub enum AdminTokenSource {
+    /// `ADMIN_TOKEN` was set: only its hash is kept, in memory.
+    Environment,
+    /// A stored hash from an earlier first start.
+    Stored,
+    /// Generated now; print it once, it is not shown again.
+    Generated(String),
+}
+
+impl std::fmt::Debug for AdminTokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminTokenSource::Environment => f.write_str("Environment"),
+            AdminTokenSource::Stored => f.write_str("Stored"),
+            AdminTokenSource::Generated(_) => f.write_str("Generated([redacted])"),
+        }
+    }
+}
+
+/// Establish the administrator token: `ADMIN_TOKEN` if given; otherwise the stored hash; on
+/// first start a new token whose hash is stored (only its hash).
+pub async fn ensure_admin_token(
+    records: &dyn RecordStore,
+    from_env: Option<&str>,
+) -> Result<(AdminAuth, AdminTokenSource), ApiError> {
+    if let Some(t) = from_env {
+        if t.len() < 16 {
+            return Err(ApiError::field(
+                "ADMIN_TOKEN",
+                "must be at least 16 characters",
+            ));
+        }
+        return Ok((AdminAuth::from_hash(hash(t)), AdminTokenSource::Environment));
+    }
+    let repo = TokenRepo::new(records);
+    if let Some(h) = repo.admin_hash().await? {
+        return Ok((AdminAuth::from_hash(h), AdminTokenSource::Stored));
+    }
+    let token = format!("{TOKEN_PREFIX}admin_{}", random_base64url(32));
+    let h = hash(&token);
+    if repo.create_admin_hash(h).await? {
+        Ok((AdminAuth::from_hash(h), AdminTokenSource::Generated(token)))
+    } else {
+        // Another process stored one first; use that.
+        let h = repo
+            .admin_hash()
+            .await?
+            .ok_or_else(|| ApiError::Conflict("admin token vanished while starting".into()))?;
+        Ok((AdminAuth::from_hash(h), AdminTokenSource::Stored))
+    }
+}
+
+/// The authenticated caller of an admin route.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// `admin` for the administrator token, otherwise the token's id.
+    pub token_id: String,
+    pub scope: TokenScope,
+}
+
+impl Caller {
+    /// 404 unless the caller may see the account itself.
+    pub fn require_account(&self, account_id: &str) -> Result<(), ApiError> {
+        if self.scope.covers_account(account_id) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
+                "account {account_id} not found"
+            )))
+        }
+    }
+
+    /// 404 unless the caller may see the sub-merchant.
+    pub fn require_sub_merchant(&self, account_id: &str, sub_mchid: &str) -> Result<(), ApiError> {
+        if self.scope.covers_sub_merchant(account_id, sub_mchid) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
+                "sub-merchant {sub_mchid} of account {account_id} not found"
+            )))
+        }
+    }
+
+    /// 404 unless the caller may see something of the account (itself or a sub-merchant).
+    pub fn require_any_of_account(&self, account_id: &str) -> Result<(), ApiError> {
+        match &self.scope {
+            TokenScope::All => Ok(()),
+            TokenScope::Account { account_id: a }
+            | TokenScope::SubMerchant { account_id: a, .. }
+                if a == account_id =>
+            {
+                Ok(())
+            }
+            _ => Err(ApiError::not_found(format!(
+                "account {account_id} not found"
+            ))),
+        }
+    }
+
+    /// 403 unless the caller is the administrator (installation-wide actions).
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.scope.is_all() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "{what} needs a token with scope \"all\""
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The admin router authenticates every request first (`admin::authenticate`).
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized("send Authorization: Bearer <token>"))?;
+        if state.admin.matches(presented) {
+            return Ok(Caller {
+                token_id: "admin".into(),
+                scope: TokenScope::All,
+            });
+        }
+        let invalid = ApiError::Unauthorized("the token is not valid");
+        let Some(id) = token_id(presented) else {
+            return Err(invalid);
+        };
+        let repo = TokenRepo::new(&*state.ports.records);
+        let Some(stored) = repo.get(id).await? else {
+            return Err(invalid);
+        };
+        let expected = hex::decode(&stored.hash).unwrap_or_default();
+        if bool::from(hash(presented).as_slice().ct_eq(expected.as_slice())) {
+            Ok(Caller {
+                token_id: stored.id,
+                scope: stored.scope,
+            })
+        } else {
+            Err(invalid)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_carry_their_id() {
+        let (id, token) = new_token();
+        assert_eq!(token_id(&token), Some(id.as_str()));
+        assert_eq!(token_id("cdt_admin_xyz"), None);
+        assert_eq!(token_id("Bearer nonsense"), None);
+        let (_, other) = new_token();
+        assert_ne!(token, other);
+    }
+}

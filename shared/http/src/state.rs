@@ -1,0 +1,95 @@
+//! The router states. Admin routes get [`AppState`]: the core's [`Services`] plus the
+//! administrator token and the health check. Callback routes get [`CallbackState`]: the
+//! services, the health check and the callback settings, no admin-token material, so a callback
+//! function is built without it.
+
+use crate::auth::AdminAuth;
+use crate::health::Health;
+use axum::extract::FromRef;
+use desk_core::Services;
+use std::sync::Arc;
+
+/// The default of [`CallbackState::plaintext_push_window_secs`]: 15 minutes.
+pub const PLAINTEXT_PUSH_WINDOW_SECS: i64 = 900;
+
+/// What the callback routes use.
+#[derive(Clone)]
+pub struct CallbackState {
+    pub services: Services,
+    /// The health check's last result (it probes the store at most every few seconds).
+    pub health: Arc<Health>,
+    /// How far (seconds, either way) a plaintext mini-program push's timestamp may be from now
+    /// (`PLAINTEXT_PUSH_WINDOW_SECS`).
+    pub plaintext_push_window_secs: i64,
+}
+
+impl CallbackState {
+    pub fn new(services: Services) -> Self {
+        Self {
+            services,
+            health: Arc::default(),
+            plaintext_push_window_secs: PLAINTEXT_PUSH_WINDOW_SECS,
+        }
+    }
+
+    /// The plaintext push window (seconds, at least 1); `None` keeps the default.
+    pub fn with_plaintext_push_window(mut self, secs: Option<u32>) -> Self {
+        if let Some(s) = secs {
+            self.plaintext_push_window_secs = i64::from(s.max(1));
+        }
+        self
+    }
+}
+
+impl std::ops::Deref for CallbackState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
+}
+
+/// What the admin routes (and the authorisation pages) use: the callback state (the all-in-one
+/// router serves callbacks too) and the administrator token.
+#[derive(Clone)]
+pub struct AppState {
+    pub callbacks: CallbackState,
+    pub admin: AdminAuth,
+}
+
+impl AppState {
+    pub fn new(services: Services, admin: AdminAuth) -> Self {
+        Self {
+            callbacks: CallbackState::new(services),
+            admin,
+        }
+    }
+
+    /// The plaintext push window (seconds, at least 1); `None` keeps the default.
+    pub fn with_plaintext_push_window(mut self, secs: Option<u32>) -> Self {
+        self.callbacks = self.callbacks.with_plaintext_push_window(secs);
+        self
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.callbacks.services
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.callbacks.services
+    }
+}
+
+impl FromRef<AppState> for CallbackState {
+    fn from_ref(state: &AppState) -> Self {
+        state.callbacks.clone()
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut Services {
+        &mut self.callbacks.services
+    }
+}

@@ -1,0 +1,76 @@
+//! Composes the AWS functions: the configuration from the environment, the AWS adapters, the
+//! core's [`Services`] (with the installation key), and running a function: the admin API or
+//! one platform's callbacks behind the HTTP API ([`http`], feature `http`), or a queue consumer
+//! with partial batch responses ([`sqs`], feature `queue`). Each function enables only the
+//! platforms it serves, so it links only those.
+
+use aws::{AwsConfig, AwsPorts, installation_secrets};
+use desk_core::fingerprint::Fingerprinter;
+use desk_core::{Ports, Services};
+use domain::clock::SystemClock;
+use domain::ports::SecretStore;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "queue")]
+pub mod sqs;
+
+/// The ports of a Lambda function over the AWS adapters.
+pub fn ports(aws: &AwsPorts) -> Ports {
+    Ports {
+        records: aws.records.clone(),
+        queue: aws.queue.clone(),
+        blobs: aws.blobs.clone(),
+        secrets: aws.secrets.clone(),
+        clock: Arc::new(SystemClock),
+        inbox: Arc::new(desk_core::inbox::RecordQueueInbox::new(
+            aws.records.clone(),
+            aws.queue.clone(),
+        )),
+    }
+}
+
+fn public_base_url(config: &AwsConfig) -> anyhow::Result<Option<url::Url>> {
+    Ok(config
+        .public_base_url
+        .as_deref()
+        .map(url::Url::parse)
+        .transpose()?)
+}
+
+/// An installation secret the SAM template creates.
+pub async fn installation_secret(
+    aws: &AwsPorts,
+    name: &'static str,
+) -> anyhow::Result<secrecy::SecretString> {
+    aws.secrets
+        .get(name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("secret {name} is missing (the SAM template creates it)"))
+}
+
+/// The installation key (fingerprints, the authorisation `state`, the WeChat token cache seal).
+async fn fingerprinter(aws: &AwsPorts) -> anyhow::Result<Fingerprinter> {
+    let key = installation_secret(aws, installation_secrets::FINGERPRINT_KEY).await?;
+    Ok(Fingerprinter::new(
+        Sha256::digest(key.expose_secret().as_bytes()).into(),
+    ))
+}
+
+/// The core's services over the AWS adapters: every function has these. They read the
+/// installation key, never the administrator token.
+pub async fn services(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<Services> {
+    Ok(Services::new(ports(aws), fingerprinter(aws).await?)
+        .with_public_base_url(public_base_url(config)?))
+}
+
+/// The configuration and the AWS SDK settings from the environment, logging set up (JSON).
+pub async fn environment() -> anyhow::Result<(AwsConfig, aws_config::SdkConfig)> {
+    desk_core::telemetry::init(desk_core::telemetry::LogFormat::Json);
+    let config = AwsConfig::from_env()?;
+    let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
+    Ok((config, sdk))
+}
