@@ -67,7 +67,7 @@ async fn a_callback_on_aws_reads_its_account_once_then_only_the_inbox() {
         desk_core::Services::new(ports, Fingerprinter::new([7; 32])),
         AdminAuth::from_hash(desk_http::auth::hash(ADMIN)),
     );
-    let router = desk_http::http::router(state.clone());
+    let router = desk_http::router::router(state.clone());
 
     let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
         .await

@@ -36,7 +36,7 @@ async fn http_api_events_reach_the_admin_router_over_aws_adapters() {
     let state = runtime::http::admin_state(&config, &sdk)
         .await
         .expect("state from the deployment");
-    let router = desk_http::http::router(state);
+    let router = desk_http::router::router(state);
 
     let (status, body) = invoke(&router, "admin-list-accounts.json", "wrong-token").await;
     assert_eq!(status, 401, "{body}");
@@ -69,7 +69,7 @@ async fn http_api_events_reach_the_admin_router_over_aws_adapters() {
 async fn mini_program_push_events_reach_the_callback_router() {
     let config = deployment().await;
     let sdk = moto::sdk_config().await;
-    let admin = desk_http::http::router(
+    let admin = desk_http::router::router(
         runtime::http::admin_state(&config, &sdk)
             .await
             .expect("state"),
@@ -85,7 +85,7 @@ async fn mini_program_push_events_reach_the_callback_router() {
         .expect("request");
     let res = admin.clone().oneshot(req).await.expect("response");
     assert_eq!(res.status(), 201);
-    let callbacks = desk_http::http::callback_router(
+    let callbacks = desk_http::router::callback_router(
         runtime::http::callback_state(&config, &aws::AwsPorts::new(&config, &sdk))
             .await
             .expect("state"),
@@ -129,7 +129,7 @@ async fn plaintext_push_replays_are_refused_on_dynamodb() {
     use sandbox::wxapi::{PushConfig, PushFormat, PushMode, seal_at};
     let config = deployment().await;
     let sdk = moto::sdk_config().await;
-    let admin = desk_http::http::router(
+    let admin = desk_http::router::router(
         runtime::http::admin_state(&config, &sdk)
             .await
             .expect("state"),
@@ -145,7 +145,7 @@ async fn plaintext_push_replays_are_refused_on_dynamodb() {
         .expect("request");
     assert_eq!(admin.oneshot(req).await.expect("response").status(), 201);
     let ports = aws::AwsPorts::new(&config, &sdk);
-    let callbacks = desk_http::http::callback_router(
+    let callbacks = desk_http::router::callback_router(
         runtime::http::callback_state(&config, &ports)
             .await
             .expect("state"),

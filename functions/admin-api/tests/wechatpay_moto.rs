@@ -58,7 +58,7 @@ async fn a_wechatpay_push_becomes_a_complaint_record_in_dynamodb() {
     let state = runtime::http::admin_state(&config, &sdk)
         .await
         .expect("state");
-    let router = desk_http::http::router(state.clone());
+    let router = desk_http::router::router(state.clone());
 
     let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
         .await

@@ -75,9 +75,9 @@ async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let stop = CancellationToken::new();
-    tokio::spawn(desk_http::http::serve(
+    tokio::spawn(desk_http::server::serve_default(
         listener,
-        desk_http::http::router(state.clone()),
+        desk_http::router::router(state.clone()),
         stop.clone(),
     ));
     let wx = WechatSim::start().await.expect("sim");

@@ -108,9 +108,9 @@ pub async fn run() -> anyhow::Result<()> {
         AdminAuth::from_hash(desk_http::auth::hash(&token)),
     );
     let shutdown = CancellationToken::new();
-    tokio::spawn(desk_http::http::serve(
+    tokio::spawn(desk_http::server::serve_default(
         listener,
-        desk_http::http::router(state),
+        desk_http::router::router(state),
         shutdown.clone(),
     ));
     let worker = tokio::spawn(queue_worker(

@@ -157,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
     let registry: Arc<JobRegistry> = Arc::new(desk_core::policy::registry(&services));
     let state = AppState::new(services, admin)
         .with_plaintext_push_window(Some(cli.plaintext_push_window_secs));
-    let router = desk_http::http::router(state);
+    let router = desk_http::router::router(state);
 
     let shutdown = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
@@ -187,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
 
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        desk_http::http::terminated().await;
+        desk_http::server::terminated().await;
         tracing::info!("shutting down: no new requests; finishing jobs in progress");
         stop.cancel();
     });

@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod inbox;
 pub mod notices;
 pub mod notifier;
+#[cfg(feature = "wxmini")]
 pub mod onboarding;
 pub mod platforms;
 pub mod policy;

@@ -26,6 +26,7 @@ pub struct Services {
     pub public_base_url: Option<url::Url>,
     /// One WeChat Pay client per merchant, kept while its credentials are unchanged (it holds
     /// downloaded platform certificates and the refresh throttle).
+    #[cfg(feature = "wechatpay")]
     pub wechatpay: Arc<crate::platforms::wechatpay::Clients>,
     /// Timing of staff notification deliveries.
     pub notifier: crate::notifier::NotifierSettings,
@@ -52,6 +53,7 @@ impl Services {
             ports,
             fingerprints,
             public_base_url: None,
+            #[cfg(feature = "wechatpay")]
             wechatpay: Arc::default(),
             http: reqwest::Client::new(),
             fault_point: None,
@@ -66,6 +68,7 @@ impl Services {
     /// was built from exactly these settings and credentials.
     pub fn account_changed(&self, account: &domain::account::Account) {
         self.accounts.invalidate(account);
+        #[cfg(feature = "wechatpay")]
         self.wechatpay.forget_unless_built_from(account);
     }
 
@@ -73,6 +76,7 @@ impl Services {
     /// process cached about it, its WeChat Pay client included.
     pub fn forget_account(&self, account: &domain::account::Account) {
         self.accounts.invalidate(account);
+        #[cfg(feature = "wechatpay")]
         self.wechatpay.forget(&account.id);
     }
 

@@ -175,7 +175,7 @@ fn create_account(body: &[u8]) -> Result<(), ApiError> {
     check_setting_fields(&settings)?;
     assert_eq!(settings.kind(), b.kind);
     if let Some(c) = b.credentials {
-        desk_core::credentials::apply(b.kind, None, c, &fingerprints(), now())?;
+        desk_core::credentials::validate::apply(b.kind, None, c, &fingerprints(), now())?;
     }
     Ok(())
 }
@@ -202,7 +202,8 @@ fn patch_account(kind: AccountKind, body: &[u8]) -> Result<(), ApiError> {
 
 fn credentials(kind: AccountKind, body: &[u8]) -> Result<(), ApiError> {
     let v: Value = parse_json(body)?;
-    let (_, status) = desk_core::credentials::apply(kind, None, v, &fingerprints(), now())?;
+    let (_, status) =
+        desk_core::credentials::validate::apply(kind, None, v, &fingerprints(), now())?;
     // The status describes what is set by fingerprint, never by value.
     let shown = serde_json::to_string(&status).unwrap_or_default();
     for s in secrets_of(body) {

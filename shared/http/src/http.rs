@@ -2,18 +2,26 @@
 //! and the router that serves everything.
 
 use crate::error::{ApiError, REQUEST_ID};
-use crate::state::AppState;
-use axum::Router;
+
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 
+/// Where the admin API's routes are.
+pub const ADMIN_BASE: &str = "/admin/v1";
+
+/// Callback bodies larger than this are refused with the platform's "malformed" answer (400)
+/// before anything reads them. Platform messages are a few KiB at most.
+pub const CALLBACK_BODY_LIMIT: usize = 64 * 1024;
+
+/// Evidence images: at most 2 MiB (the route's body limit).
+pub const MEDIA_LIMIT: usize = 2 * 1024 * 1024;
+
 /// Request bodies larger than this are refused (413 in the JSON error envelope). Routes with
-/// their own limit: callbacks [`crate::callbacks::CALLBACK_BODY_LIMIT`] (64 KiB, answered
-/// with the platform's 400), evidence uploads [`crate::admin::complaints::MEDIA_LIMIT`]
-/// (2 MiB); [`body_rule`] decides which applies. JSON bodies are also bounded in depth by
+/// their own limit: callbacks [`CALLBACK_BODY_LIMIT`] (64 KiB, answered with the platform's
+/// 400), evidence uploads [`MEDIA_LIMIT`] (2 MiB); [`body_rule`] decides which applies. JSON bodies are also bounded in depth by
 /// serde_json's recursion limit (128 levels; its `unbounded_depth` feature must stay off):
 /// deeper is a 400.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -35,14 +43,13 @@ pub struct BodyRule {
 pub fn body_rule(method: &axum::http::Method, path: &str) -> BodyRule {
     if path.starts_with("/callbacks/") {
         BodyRule {
-            limit: crate::callbacks::CALLBACK_BODY_LIMIT,
+            limit: CALLBACK_BODY_LIMIT,
             callback: true,
         }
-    } else if method == axum::http::Method::POST
-        && path.strip_prefix(crate::admin::BASE) == Some("/media")
+    } else if method == axum::http::Method::POST && path.strip_prefix(ADMIN_BASE) == Some("/media")
     {
         BodyRule {
-            limit: crate::admin::complaints::MEDIA_LIMIT,
+            limit: MEDIA_LIMIT,
             callback: false,
         }
     } else {
@@ -54,7 +61,7 @@ pub fn body_rule(method: &axum::http::Method, path: &str) -> BodyRule {
 }
 
 /// Give every request the body limit [`body_rule`] decides for its route.
-async fn route_body_limit(req: Request, next: Next) -> Response {
+pub async fn route_body_limit(req: Request, next: Next) -> Response {
     use tower::{Layer, ServiceExt};
     let rule = body_rule(req.method(), req.uri().path());
     match axum::extract::DefaultBodyLimit::max(rule.limit)
@@ -241,79 +248,6 @@ pub async fn request_id(req: Request, next: Next) -> Response {
         res.headers_mut().insert("x-request-id", v);
     }
     res
-}
-
-async fn fallback() -> ApiError {
-    ApiError::NotFound("no such route".into())
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
-}
-
-/// Every route this code base serves: the health check and the admin API (callbacks join as
-/// platforms are added). The same router runs in the embedded binary and in Lambda.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", axum::routing::get(crate::health::healthz))
-        .merge(crate::admin::router(state.clone()))
-        .merge(crate::callbacks::router())
-        .merge(crate::wxopen::router())
-        .fallback(fallback)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(route_body_limit))
-        .layer(axum::middleware::from_fn(request_id))
-        .with_state(state)
-}
-
-/// Only the platform callbacks and the health check (the callback Lambda functions).
-pub fn callback_router(state: crate::CallbackState) -> Router {
-    Router::new()
-        .route("/healthz", axum::routing::get(crate::health::healthz))
-        .merge(crate::callbacks::router())
-        .fallback(fallback)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(route_body_limit))
-        .layer(axum::middleware::from_fn(request_id))
-        .with_state(state)
-}
-
-/// Serve `router` with the default limits (see [`crate::server`]) until `shutdown` is
-/// cancelled, then finish the requests in flight.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> std::io::Result<()> {
-    crate::server::serve(
-        listener,
-        router,
-        crate::server::ServerLimits::default(),
-        shutdown,
-    )
-    .await
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn terminated() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }
 
 #[cfg(test)]

@@ -3,16 +3,24 @@
 //! and `ApiError`, the one error type at the HTTP edge. The composition roots in `functions/`
 //! choose adapters and build the states.
 
+// The admin API needs every platform: it is built with the `full` feature only.
+#[cfg(feature = "full")]
 pub mod admin;
+#[cfg(feature = "full")]
 pub mod auth;
 pub mod callbacks;
 pub mod error;
+#[cfg(feature = "full")]
 pub mod extract;
 pub mod health;
 pub mod http;
+pub mod router;
 pub mod server;
 pub mod state;
+#[cfg(feature = "full")]
 pub mod wxopen;
 
 pub use error::ApiError;
-pub use state::{AppState, CallbackState};
+#[cfg(feature = "full")]
+pub use state::AppState;
+pub use state::CallbackState;

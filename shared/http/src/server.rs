@@ -147,7 +147,7 @@ impl ServerArgs {
 }
 
 /// The largest body any route accepts (an evidence image).
-const LARGEST_BODY: usize = crate::admin::complaints::MEDIA_LIMIT;
+const LARGEST_BODY: usize = crate::http::MEDIA_LIMIT;
 
 /// Most connections the descriptor limit `soft` leaves room for.
 fn fd_ceiling(soft: u64) -> usize {
@@ -824,6 +824,38 @@ impl AsyncWrite for Watched {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+/// Serve `router` with the default limits (see [`crate::server`]) until `shutdown` is
+/// cancelled, then finish the requests in flight.
+pub async fn serve_default(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    serve(listener, router, ServerLimits::default(), shutdown).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn terminated() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
     }
 }
 

@@ -3,9 +3,7 @@
 //! services, the health check and the callback settings, no admin-token material, so a callback
 //! function is built without it.
 
-use crate::auth::AdminAuth;
 use crate::health::Health;
-use axum::extract::FromRef;
 use desk_core::Services;
 use std::sync::Arc;
 
@@ -48,48 +46,59 @@ impl std::ops::Deref for CallbackState {
     }
 }
 
-/// What the admin routes (and the authorisation pages) use: the callback state (the all-in-one
-/// router serves callbacks too) and the administrator token.
-#[derive(Clone)]
-pub struct AppState {
-    pub callbacks: CallbackState,
-    pub admin: AdminAuth,
-}
+#[cfg(feature = "full")]
+pub use admin::AppState;
 
-impl AppState {
-    pub fn new(services: Services, admin: AdminAuth) -> Self {
-        Self {
-            callbacks: CallbackState::new(services),
-            admin,
+#[cfg(feature = "full")]
+mod admin {
+    use super::CallbackState;
+    use crate::auth::AdminAuth;
+    use axum::extract::FromRef;
+    use desk_core::Services;
+
+    /// What the admin routes (and the authorisation pages) use: the callback state (the all-in-one
+    /// router serves callbacks too) and the administrator token.
+    #[derive(Clone)]
+    pub struct AppState {
+        pub callbacks: CallbackState,
+        pub admin: AdminAuth,
+    }
+
+    impl AppState {
+        pub fn new(services: Services, admin: AdminAuth) -> Self {
+            Self {
+                callbacks: CallbackState::new(services),
+                admin,
+            }
+        }
+
+        /// The plaintext push window (seconds, at least 1); `None` keeps the default.
+        pub fn with_plaintext_push_window(mut self, secs: Option<u32>) -> Self {
+            self.callbacks = self.callbacks.with_plaintext_push_window(secs);
+            self
+        }
+
+        pub fn services(&self) -> &Services {
+            &self.callbacks.services
         }
     }
 
-    /// The plaintext push window (seconds, at least 1); `None` keeps the default.
-    pub fn with_plaintext_push_window(mut self, secs: Option<u32>) -> Self {
-        self.callbacks = self.callbacks.with_plaintext_push_window(secs);
-        self
+    impl std::ops::Deref for AppState {
+        type Target = Services;
+        fn deref(&self) -> &Services {
+            &self.callbacks.services
+        }
     }
 
-    pub fn services(&self) -> &Services {
-        &self.callbacks.services
+    impl FromRef<AppState> for CallbackState {
+        fn from_ref(state: &AppState) -> Self {
+            state.callbacks.clone()
+        }
     }
-}
 
-impl std::ops::Deref for AppState {
-    type Target = Services;
-    fn deref(&self) -> &Services {
-        &self.callbacks.services
-    }
-}
-
-impl FromRef<AppState> for CallbackState {
-    fn from_ref(state: &AppState) -> Self {
-        state.callbacks.clone()
-    }
-}
-
-impl std::ops::DerefMut for AppState {
-    fn deref_mut(&mut self) -> &mut Services {
-        &mut self.callbacks.services
+    impl std::ops::DerefMut for AppState {
+        fn deref_mut(&mut self) -> &mut Services {
+            &mut self.callbacks.services
+        }
     }
 }

@@ -238,7 +238,7 @@ async fn a_cache_that_keeps_nothing_reads_the_store_every_time() {
     let log = CallLog::default();
     let mut h = harness_over(None, |p| counted(p, &log));
     h.state.accounts = Arc::new(AccountCache::new(std::time::Duration::ZERO, 0));
-    h.router = desk_http::http::router(h.state.clone());
+    h.router = desk_http::router::router(h.state.clone());
     let sim = simulator().await;
     h.create(account_body(&sim)).await;
     for n in 1..=2 {

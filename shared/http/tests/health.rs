@@ -79,7 +79,7 @@ async fn many_health_checks_make_one_probe_write() {
     });
     let mut state = h.state.clone();
     state.ports.records = store.clone();
-    let router = desk_http::http::router(state);
+    let router = desk_http::router::router(state);
 
     let checks: Vec<_> = (0..40)
         .map(|_| {

@@ -33,7 +33,7 @@ pub async fn run_admin() -> Result<(), lambda_http::Error> {
     let (config, sdk) = environment().await?;
     let state = admin_state(&config, &sdk).await?;
     tracing::info!(table = %config.table, "admin-api ready");
-    lambda_http::run(desk_http::http::router(state)).await
+    lambda_http::run(desk_http::router::router(state)).await
 }
 
 /// Run a callback function: the callback routes of the platforms this build serves, and
@@ -42,5 +42,5 @@ pub async fn run_callbacks(name: &'static str) -> Result<(), lambda_http::Error>
     let (config, sdk) = environment().await?;
     let state = callback_state(&config, &AwsPorts::new(&config, &sdk)).await?;
     tracing::info!(table = %config.table, function = name, "ready");
-    lambda_http::run(desk_http::http::callback_router(state)).await
+    lambda_http::run(desk_http::router::callback_router(state)).await
 }

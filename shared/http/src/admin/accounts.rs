@@ -409,7 +409,7 @@ pub async fn create_account(
     if let Some(creds) = body.credentials {
         credentials_allowed(&account.settings)?;
         let (bundle, status) =
-            credentials::apply(account.kind(), None, creds, &state.fingerprints, now)
+            credentials::validate::apply(account.kind(), None, creds, &state.fingerprints, now)
                 .map_err(|e| prefix_field(e.into(), "credentials"))?;
         store_credentials(&state, &id, &bundle).await?;
         account.credentials = status;
@@ -676,7 +676,7 @@ pub async fn put_credentials(
     let existing = load_credentials(&state, &id).await?;
     let now = state.ports.clock.now();
     let (bundle, status) =
-        credentials::apply(account.kind(), existing, body, &state.fingerprints, now)?;
+        credentials::validate::apply(account.kind(), existing, body, &state.fingerprints, now)?;
     store_credentials(&state, &id, &bundle).await?;
     // The secret has changed: whatever was built from the old one goes now, whether or not
     // the record update below succeeds.

@@ -885,9 +885,6 @@ pub struct MediaQuery {
     pub filename: Option<String>,
 }
 
-/// Evidence images: at most 2 MiB (the route's body limit).
-pub const MEDIA_LIMIT: usize = 2 * 1024 * 1024;
-
 fn sniff(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some("image/jpeg")
@@ -924,7 +921,7 @@ pub async fn upload_media(
             }
         }
     })?;
-    if body.len() > MEDIA_LIMIT {
+    if body.len() > crate::http::MEDIA_LIMIT {
         return Err(ApiError::PayloadTooLarge);
     }
     let content_type = sniff(&body)

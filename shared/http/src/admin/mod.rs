@@ -26,7 +26,7 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-pub const BASE: &str = "/admin/v1";
+pub const BASE: &str = crate::http::ADMIN_BASE;
 
 /// The most items a page holds (`limit`).
 pub const PAGE_LIMIT_MAX: u32 = 200;
@@ -135,7 +135,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/complaints/{id}/media/{n}",
             get(complaints::download_media),
         )
-        // Its body limit, `complaints::MEDIA_LIMIT`, is decided with every other route's
+        // Its body limit, `crate::http::MEDIA_LIMIT`, is decided with every other route's
         // (`crate::http::body_rule`).
         .route("/media", post(complaints::upload_media))
         .route("/violations", get(complaints::list_violations))

@@ -16,7 +16,7 @@ use crate::http::ValidJson;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use desk_core::credentials::rules;
+use desk_core::credentials::validate::rules;
 use desk_core::fingerprint::Fingerprinter;
 use desk_core::repo::{NotificationRepo, secret_names};
 use domain::Sensitive;

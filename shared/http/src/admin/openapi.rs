@@ -54,8 +54,8 @@ impl Modify for Bearer {
         domain::account::AlipayAppSettings, domain::account::WechatpayMerchantSettings,
         domain::account::WechatpayProviderSettings, domain::account::WxminiAppSettings,
         domain::account::WxopenComponentSettings,
-        credentials::AlipayCredentialsInput, credentials::WechatpayCredentialsInput,
-        credentials::WechatAppCredentialsInput,
+        credentials::validate::AlipayCredentialsInput, credentials::validate::WechatpayCredentialsInput,
+        credentials::validate::WechatAppCredentialsInput,
     ))
 )]
 pub struct ApiDoc;

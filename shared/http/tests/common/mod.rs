@@ -60,7 +60,7 @@ pub fn harness_over(public_base_url: Option<&str>, wrap: impl FnOnce(Ports) -> P
             .with_public_base_url(public_base_url.map(|u| u.parse().expect("url"))),
         AdminAuth::from_hash(desk_http::auth::hash(ADMIN)),
     );
-    let router = desk_http::http::router(state.clone());
+    let router = desk_http::router::router(state.clone());
     Harness {
         state,
         router,
@@ -80,9 +80,9 @@ pub async fn served(
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let mut h = harness_with(Some(&format!("{base}/")));
     configure(&mut h.state);
-    h.router = desk_http::http::router(h.state.clone());
+    h.router = desk_http::router::router(h.state.clone());
     let stop = desk_core::worker::CancellationToken::new();
-    tokio::spawn(desk_http::http::serve(
+    tokio::spawn(desk_http::server::serve_default(
         listener,
         h.router.clone(),
         stop.clone(),

@@ -1,0 +1,42 @@
+//! The routers: every route (the all-in-one binary, the admin API function), or only the
+//! callback routes of the platforms this build serves (the callback functions).
+
+use crate::error::ApiError;
+use crate::http::{request_id, route_body_limit};
+use axum::Router;
+
+async fn fallback() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Every route: the health check, the admin API, every platform's callbacks and the
+/// authorisation pages. The same router runs in the embedded binary and in Lambda (admin API).
+#[cfg(feature = "full")]
+pub fn router(state: crate::AppState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(crate::health::healthz))
+        .merge(crate::admin::router(state.clone()))
+        .merge(crate::callbacks::router())
+        .merge(crate::wxopen::router())
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(route_body_limit))
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Only the platform callbacks and the health check (the callback Lambda functions).
+pub fn callback_router(state: crate::CallbackState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(crate::health::healthz))
+        .merge(crate::callbacks::router())
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(route_body_limit))
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
