@@ -13,14 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use domain::job::{JobEnvelope, queues};
+use domain::job::{alipay as jobs, queues};
 use domain::ports::{Accepted, InboxError};
 use serde_json::json;
-
-pub mod jobs {
-    pub const TRADE_COMPLAINT: &str = "alipay.trade_complaint";
-    pub const RISK_COMPLAINT: &str = "alipay.risk_complaint";
-}
 
 pub use alipay::notify::MAX_FORM_FIELDS;
 
@@ -85,7 +80,7 @@ pub async fn receive(
         tracing::warn!("message for another app on this path");
         return answer(StatusCode::BAD_REQUEST, "fail");
     }
-    let job_type = match method.as_str() {
+    let job_kind = match method.as_str() {
         "alipay.merchant.tradecomplain.changed" => jobs::TRADE_COMPLAINT,
         "alipay.security.risk.complaints.merchants.notify" => jobs::RISK_COMPLAINT,
         other => {
@@ -105,12 +100,16 @@ pub async fn receive(
         return answer(StatusCode::BAD_REQUEST, "fail");
     }
     let now = state.ports.clock.now();
-    let job = JobEnvelope::new(
-        job_type,
-        json!({"app_id": app_id, "notify_id": notify_id, "msg_method": method, "biz": biz}),
-        now,
-    )
-    .for_account(&account.id, None);
+    let message = jobs::Message {
+        app_id: app_id.clone(),
+        notify_id: notify_id.clone(),
+        msg_method: method.clone(),
+        biz,
+    };
+    let Ok(job) = job_kind.envelope(&message, now) else {
+        return answer(StatusCode::INTERNAL_SERVER_ERROR, "fail");
+    };
+    let job = job.for_account(&account.id, None);
     let Ok(text) = serde_json::to_string(&job) else {
         return answer(StatusCode::INTERNAL_SERVER_ERROR, "fail");
     };

@@ -10,7 +10,6 @@
 //! `process.finish` with `REFUND` and the app's finishing remark.
 
 use super::Actions;
-use crate::callbacks::alipay::jobs;
 use crate::complaints::{
     AUTO_REFUND_SEQUENCE, AutoRefund, ComplaintRepo, RefundRecord, complaint_id, derived_id,
 };
@@ -25,7 +24,7 @@ use domain::account::{Account, AccountSettings, AlipayKeyMode, Credentials};
 use domain::complaint::{
     ActionKind, ActionOutcome, Complaint, ComplaintStatus, OrderRef, Platform,
 };
-use domain::job::JobEnvelope;
+use domain::job::{JobEnvelope, JobKind, alipay as jobs};
 use domain::notification::{Audience, NotificationSubject, NotificationSummary};
 use serde_json::Value;
 use std::sync::Arc;
@@ -35,14 +34,14 @@ pub fn register(registry: &mut JobRegistry, state: &AppState) {
         state: state.clone(),
     });
     registry.register(
-        jobs::TRADE_COMPLAINT,
+        jobs::TRADE_COMPLAINT.name(),
         Arc::new(Job {
             h: h.clone(),
             family: Family::Trade,
         }),
     );
     registry.register(
-        jobs::RISK_COMPLAINT,
+        jobs::RISK_COMPLAINT.name(),
         Arc::new(Job {
             h,
             family: Family::Risk,
@@ -54,6 +53,15 @@ pub fn register(registry: &mut JobRegistry, state: &AppState) {
 enum Family {
     Trade,
     Risk,
+}
+
+impl Family {
+    fn kind(self) -> JobKind<jobs::Message> {
+        match self {
+            Family::Trade => jobs::TRADE_COMPLAINT,
+            Family::Risk => jobs::RISK_COMPLAINT,
+        }
+    }
 }
 
 struct Handlers {
@@ -263,7 +271,8 @@ impl JobHandler for Job {
         let client = client(&h.state, &account)
             .await
             .map_err(JobError::Permanent)?;
-        let biz = &job.payload["biz"];
+        let message = self.family.kind().payload(job)?;
+        let biz = &message.biz;
         let detail = match self.family {
             Family::Trade => {
                 let id = biz["complain_event_id"]
