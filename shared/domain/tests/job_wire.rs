@@ -4,12 +4,8 @@
 //! typed → envelope → JSON → typed; a payload that does not fit names the kind and the field.
 
 use chrono::{TimeZone, Utc};
-use domain::job::{
-    JobEnvelope, JobKind, PayloadError, alipay, notify, wechatpay, wxmini, wxopen,
-};
-use domain::notification::{
-    Audience, NotificationJob, NotificationSubject, NotificationSummary,
-};
+use domain::job::{JobEnvelope, JobKind, PayloadError, alipay, notify, wechatpay, wxmini, wxopen};
+use domain::notification::{Audience, NotificationJob, NotificationSubject, NotificationSummary};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -46,9 +42,7 @@ where
     P: Serialize + DeserializeOwned + Debug,
 {
     let old = envelope(body);
-    let payload = kind
-        .payload(&old)
-        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+    let payload = kind.payload(&old).unwrap_or_else(|e| panic!("{kind}: {e}"));
     let again = kind.envelope(&payload, old.created_at).expect("envelope");
     assert_eq!(again.job_type, old.job_type, "{kind}");
     assert_eq!(
@@ -61,8 +55,16 @@ where
 #[test]
 fn wechatpay_notifications_of_the_previous_version_parse() {
     for (kind, body, event_type) in [
-        (wechatpay::COMPLAINT, WECHATPAY_COMPLAINT, "COMPLAINT.CREATE"),
-        (wechatpay::VIOLATION, WECHATPAY_VIOLATION, "VIOLATION.INTERCEPT"),
+        (
+            wechatpay::COMPLAINT,
+            WECHATPAY_COMPLAINT,
+            "COMPLAINT.CREATE",
+        ),
+        (
+            wechatpay::VIOLATION,
+            WECHATPAY_VIOLATION,
+            "VIOLATION.INTERCEPT",
+        ),
         (wechatpay::REFUND, WECHATPAY_REFUND, "REFUND.SUCCESS"),
     ] {
         let n = old_body(kind, body);
@@ -70,7 +72,9 @@ fn wechatpay_notifications_of_the_previous_version_parse() {
         assert!(n.notification_id.starts_with("EV-"), "{n:?}");
         assert_eq!(n.event_type, event_type);
         assert!(
-            n.create_time.as_deref().is_some_and(|t| t.ends_with("+08:00")),
+            n.create_time
+                .as_deref()
+                .is_some_and(|t| t.ends_with("+08:00")),
             "{n:?}"
         );
     }
@@ -144,7 +148,11 @@ fn mini_program_pushes_and_authorisations_of_the_previous_version_parse() {
 fn notify_jobs_of_the_previous_version_parse() {
     let staff = old_body(notify::STAFF, NOTIFY_STAFF);
     assert_eq!(staff.id, "ntf_306cc78520e686050c86b6b9");
-    assert_eq!(staff.id, envelope(NOTIFY_STAFF).id, "the job id is the envelope id");
+    assert_eq!(
+        staff.id,
+        envelope(NOTIFY_STAFF).id,
+        "the job id is the envelope id"
+    );
     assert_eq!(
         staff.subject,
         NotificationSubject::Complaint {
@@ -152,7 +160,10 @@ fn notify_jobs_of_the_previous_version_parse() {
         }
     );
     assert_eq!(staff.summary.amount_fen, Some(500));
-    assert_eq!(staff.summary.user_text.as_deref(), Some("充电宝无法使用，要求退款"));
+    assert_eq!(
+        staff.summary.user_text.as_deref(),
+        Some("充电宝无法使用，要求退款")
+    );
 
     let due = old_body(notify::DELIVERY, NOTIFY_DELIVERY);
     assert_eq!(due.delivery_id, "dlv_3e0d43f3db977528ffcd458c");
@@ -162,7 +173,10 @@ fn notify_jobs_of_the_previous_version_parse() {
 /// Fields today's consumers did not read may be missing from a body and it still runs.
 #[test]
 fn payloads_without_the_fields_the_previous_consumers_did_not_read_still_parse() {
-    let at = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).single().expect("time");
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 26, 8, 0, 0)
+        .single()
+        .expect("time");
     let body = |kind: &str, payload: Value| JobEnvelope::new(kind, payload, at);
 
     let n = wechatpay::COMPLAINT
@@ -174,12 +188,18 @@ fn payloads_without_the_fields_the_previous_consumers_did_not_read_still_parse()
     assert_eq!((n.mchid.as_str(), n.create_time), ("", None));
 
     let m = alipay::RISK_COMPLAINT
-        .payload(&body("alipay.risk_complaint", json!({"biz": {"complaint_id": 1}})))
+        .payload(&body(
+            "alipay.risk_complaint",
+            json!({"biz": {"complaint_id": 1}}),
+        ))
         .expect("biz alone");
     assert_eq!(m.biz["complaint_id"], 1);
 
     let p = wxmini::COMPLAINT
-        .payload(&body("wxmini.complaint", json!({"complaint_order_id": "1"})))
+        .payload(&body(
+            "wxmini.complaint",
+            json!({"complaint_order_id": "1"}),
+        ))
         .expect("the complaint id alone");
     assert_eq!(p.info, Value::Null);
 
@@ -196,7 +216,10 @@ fn round_trip<P>(kind: JobKind<P>, payload: P)
 where
     P: Serialize + DeserializeOwned + PartialEq + Debug,
 {
-    let at = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).single().expect("time");
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 26, 8, 0, 0)
+        .single()
+        .expect("time");
     let sent = kind
         .envelope(&payload, at)
         .expect("envelope")
@@ -267,7 +290,10 @@ fn every_kind_round_trips_through_its_envelope() {
             },
         );
     }
-    let at = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).single().expect("time");
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 26, 8, 0, 0)
+        .single()
+        .expect("time");
     round_trip(
         notify::STAFF,
         NotificationJob {
@@ -304,10 +330,24 @@ fn every_kind_round_trips_through_its_envelope() {
 
 #[test]
 fn a_payload_that_does_not_fit_names_the_kind_and_the_field() {
-    let at = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).single().expect("time");
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 26, 8, 0, 0)
+        .single()
+        .expect("time");
     let missing = JobEnvelope::new("wxmini.complaint", json!({"appid": "wx1"}), at);
-    let e = wxmini::COMPLAINT.payload(&missing).expect_err("no complaint id");
-    assert!(matches!(e, PayloadError::Invalid { kind: "wxmini.complaint", .. }), "{e:?}");
+    let e = wxmini::COMPLAINT
+        .payload(&missing)
+        .expect_err("no complaint id");
+    assert!(
+        matches!(
+            e,
+            PayloadError::Invalid {
+                kind: "wxmini.complaint",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(
         e.to_string(),
         "wxmini.complaint payload: missing field `complaint_order_id`"
@@ -340,7 +380,10 @@ fn a_payload_that_does_not_fit_names_the_kind_and_the_field() {
 
     let absent = JobEnvelope::new("notify.delivery", Value::Null, at);
     let e = notify::DELIVERY.payload(&absent).expect_err("no payload");
-    assert!(e.to_string().starts_with("notify.delivery payload: "), "{e}");
+    assert!(
+        e.to_string().starts_with("notify.delivery payload: "),
+        "{e}"
+    );
 }
 
 #[test]
