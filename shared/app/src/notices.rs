@@ -7,7 +7,7 @@ use crate::complaints::{ComplaintRepo, derived_id};
 use crate::worker::JobError;
 use crate::{Ports, repo::RepoError};
 use chrono::{DateTime, Utc};
-use domain::job::{notify, queues};
+use domain::job::{notify as jobs, queues};
 use domain::notification::{Audience, NotificationJob, NotificationSubject, NotificationSummary};
 use domain::ports::Accepted;
 use serde_json::json;
@@ -59,7 +59,7 @@ pub async fn send(ports: &Ports, n: Notice<'_>) -> Result<Vec<NotificationJob>, 
                 .await
                 .map_err(store_error)?;
         }
-        let mut envelope = notify::STAFF
+        let mut envelope = jobs::STAFF
             .envelope(&job, n.now)?
             .for_account(&audience.account_id, audience.sub_mchid.clone());
         envelope.id = job.id.clone();
