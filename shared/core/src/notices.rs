@@ -7,13 +7,10 @@ use crate::complaints::{ComplaintRepo, derived_id};
 use crate::worker::JobError;
 use crate::{Ports, repo::RepoError};
 use chrono::{DateTime, Utc};
-use domain::job::{JobEnvelope, queues};
+use domain::job::{notify as jobs, queues};
 use domain::notification::{Audience, NotificationJob, NotificationSubject, NotificationSummary};
 use domain::ports::Accepted;
 use serde_json::json;
-
-/// The job type of staff notices on the `notify` queue.
-pub const JOB_TYPE: &str = "notify.staff";
 
 pub fn store_error(e: RepoError) -> JobError {
     if e.is_retryable() {
@@ -62,12 +59,9 @@ pub async fn send(ports: &Ports, n: Notice<'_>) -> Result<Vec<NotificationJob>, 
                 .await
                 .map_err(store_error)?;
         }
-        let mut envelope = JobEnvelope::new(
-            JOB_TYPE,
-            serde_json::to_value(&job).map_err(|e| JobError::Permanent(e.to_string()))?,
-            n.now,
-        )
-        .for_account(&audience.account_id, audience.sub_mchid.clone());
+        let mut envelope = jobs::STAFF
+            .envelope(&job, n.now)?
+            .for_account(&audience.account_id, audience.sub_mchid.clone());
         envelope.id = job.id.clone();
         let body =
             serde_json::to_string(&envelope).map_err(|e| JobError::Permanent(e.to_string()))?;

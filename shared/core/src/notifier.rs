@@ -19,7 +19,7 @@ use crate::worker::{JobError, JobHandler, JobRegistry};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use domain::account::{BotKind, NotificationSecrets, NotificationSettings, SmtpTls};
-use domain::job::{JobEnvelope, queues};
+use domain::job::{JobEnvelope, notify as jobs, queues};
 use domain::notification::{
     Channel, Delivery, DeliveryStatus, NotificationJob, NotificationSubject,
 };
@@ -34,8 +34,6 @@ pub use list::{
     DELIVERY_ADDED_INDEXES, DELIVERY_KEYS_VERSION, DELIVERY_MARKER_PK, DELIVERY_MARKER_SK,
     delivery_indexes, delivery_keys, delivery_keys_ready, delivery_partition, list_deliveries,
 };
-
-pub const DELIVERY_JOB: &str = "notify.delivery";
 
 /// Timing of the notifier.
 #[derive(Debug, Clone)]
@@ -64,8 +62,8 @@ pub fn register(registry: &mut JobRegistry, state: &Services) {
         http: reqwest::Client::new(),
         mailer: notify::email::Mailer::new(),
     });
-    registry.register(crate::notices::JOB_TYPE, Arc::new(FanOut(n.clone())));
-    registry.register(DELIVERY_JOB, Arc::new(Deliver(n)));
+    registry.register(jobs::STAFF.name(), Arc::new(FanOut(n.clone())));
+    registry.register(jobs::DELIVERY.name(), Arc::new(Deliver(n)));
 }
 
 struct Notifier {
@@ -171,11 +169,10 @@ impl Notifier {
     }
 
     async fn enqueue(&self, delivery_id: &str, delay: std::time::Duration) -> Result<(), JobError> {
-        let job = JobEnvelope::new(
-            DELIVERY_JOB,
-            json!({"delivery_id": delivery_id}),
-            self.state.ports.clock.now(),
-        );
+        let due = jobs::DeliveryDue {
+            delivery_id: delivery_id.to_string(),
+        };
+        let job = jobs::DELIVERY.envelope(&due, self.state.ports.clock.now())?;
         let body = serde_json::to_string(&job).map_err(|e| JobError::Permanent(e.to_string()))?;
         self.state
             .ports
@@ -526,8 +523,7 @@ impl Notifier {
 impl JobHandler for FanOut {
     async fn handle(&self, envelope: &JobEnvelope) -> Result<(), JobError> {
         let n = &self.0;
-        let job: NotificationJob = serde_json::from_value(envelope.payload.clone())
-            .map_err(|e| JobError::Permanent(format!("notification job: {e}")))?;
+        let job: NotificationJob = jobs::STAFF.payload(envelope)?;
         let (settings, _) = n
             .settings(&job.audience.account_id, job.audience.sub_mchid.as_deref())
             .await?;
@@ -606,9 +602,8 @@ impl JobHandler for FanOut {
 impl JobHandler for Deliver {
     async fn handle(&self, envelope: &JobEnvelope) -> Result<(), JobError> {
         let n = &self.0;
-        let id = envelope.payload["delivery_id"]
-            .as_str()
-            .ok_or_else(|| JobError::Permanent("no delivery_id".into()))?;
+        let due = jobs::DELIVERY.payload(envelope)?;
+        let id = due.delivery_id.as_str();
         let Some(item) = n
             .state
             .ports

@@ -59,6 +59,13 @@ impl JobError {
     }
 }
 
+/// A payload that does not fit its kind cannot be helped by trying again.
+impl From<domain::job::PayloadError> for JobError {
+    fn from(e: domain::job::PayloadError) -> Self {
+        JobError::Permanent(e.to_string())
+    }
+}
+
 /// Handles one job type. Handlers must be idempotent: a job can arrive more than once.
 #[async_trait]
 pub trait JobHandler: Send + Sync {

@@ -10,7 +10,7 @@ use domain::account::{
     DEFAULT_ALIPAY_FINISH_TEXT, DEFAULT_ALIPAY_REFUND_FINISH_REMARK,
     DEFAULT_ALIPAY_REFUND_FINISH_TEXT,
 };
-use domain::job::{JobEnvelope, queues};
+use domain::job::{JobEnvelope, alipay as alipay_jobs, queues};
 use sandbox::alipay::{AlipayKeys, AlipayMode, AlipaySim};
 use serde_json::json;
 use std::time::Duration;
@@ -85,7 +85,7 @@ async fn accepted_once(mode: AlipayMode) {
     );
     let jobs = queued(&h).await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].job_type, "alipay.trade_complaint");
+    assert_eq!(jobs[0].job_type, alipay_jobs::TRADE_COMPLAINT.name());
     assert_eq!(jobs[0].payload["biz"]["complain_event_id"], "2024052100001");
     // Retried by Alipay (hours later is fine: no timestamp window), twice at once: no new job.
     let (a, b) = tokio::join!(post(&h, PATH, body.clone()), post(&h, PATH, body));
@@ -97,7 +97,10 @@ async fn accepted_once(mode: AlipayMode) {
         &json!({"complaint_id": 24646950354_i64}),
     );
     assert_eq!(post(&h, PATH, form(&risk)).await.1, "success");
-    assert_eq!(queued(&h).await[0].job_type, "alipay.risk_complaint");
+    assert_eq!(
+        queued(&h).await[0].job_type,
+        alipay_jobs::RISK_COMPLAINT.name()
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::*;
-use domain::job::{JobEnvelope, queues};
+use domain::job::{JobEnvelope, queues, wechatpay as wechatpay_jobs};
 use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
 use serde_json::json;
 
@@ -60,7 +60,7 @@ async fn a_verified_complaint_push_is_queued_once() {
     assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
     let jobs = queued(&h).await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].job_type, "wechatpay.complaint");
+    assert_eq!(jobs[0].job_type, wechatpay_jobs::COMPLAINT.name());
     assert_eq!(
         jobs[0].payload["resource"]["complaint_id"],
         "200201820200101080076610000"
@@ -207,6 +207,6 @@ async fn violation_notices_carry_the_sub_merchant() {
     assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
     let jobs = queued(&h).await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].job_type, "wechatpay.violation");
+    assert_eq!(jobs[0].job_type, wechatpay_jobs::VIOLATION.name());
     assert_eq!(jobs[0].sub_mchid.as_deref(), Some("1900000201"));
 }

@@ -736,11 +736,9 @@ async fn every_save_of_a_delivery_writes_the_keys_of_its_current_status() {
             account_id: a.clone(),
             sub_mchid: sub.map(String::from),
         };
-        let envelope = JobEnvelope::new(
-            desk_core::notices::JOB_TYPE,
-            serde_json::to_value(job(&audience, &subject, n)).expect("job"),
-            Utc::now(),
-        );
+        let envelope = domain::job::notify::STAFF
+            .envelope(&job(&audience, &subject, n), Utc::now())
+            .expect("job");
         run_job(&registry, &envelope).await;
     }
     // Four pending deliveries: three of the account's staff, one of the sub-merchant's.

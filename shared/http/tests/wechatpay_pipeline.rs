@@ -352,7 +352,10 @@ async fn complaint_flows_end_to_end(e: Env) {
     assert_eq!(e.writes("/complete", id), 1);
     let jobs = e.notify_jobs().await;
     assert_eq!(jobs.len(), 2, "{jobs:?}");
-    assert!(jobs.iter().all(|j| j.job_type == "notify.staff"));
+    assert!(
+        jobs.iter()
+            .all(|j| j.job_type == domain::job::notify::STAFF.name())
+    );
 }
 
 #[tokio::test]
@@ -1408,7 +1411,7 @@ async fn one_notice_per_event_however_often_it_is_pushed() {
     // (The refund the provider's default policy made reports back on its own job.)
     let events: Vec<JobEnvelope> = events
         .into_iter()
-        .filter(|j| j.job_type == "wechatpay.complaint")
+        .filter(|j| j.job_type == domain::job::wechatpay::COMPLAINT.name())
         .collect();
     assert_eq!(events.len(), 20, "twenty pushes, twenty jobs");
     run_queue(&e, &registry, queues::NOTIFY, true).await;

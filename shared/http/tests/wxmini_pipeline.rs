@@ -374,7 +374,7 @@ async fn a_duplicate_push_is_queued_once_and_bad_pushes_change_nothing() {
     let jobs = e.h.queued_jobs(queues::EVENTS).await;
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
-    assert_eq!(job.job_type, "wxmini.complaint");
+    assert_eq!(job.job_type, domain::job::wxmini::COMPLAINT.name());
     assert_eq!(job.payload["complaint_order_id"], "810001");
     assert_eq!(job.payload["status"], "201");
     // Bad ones: nothing queued, the documented answers.

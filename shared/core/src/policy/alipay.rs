@@ -14,7 +14,6 @@ use crate::complaints::{
     AUTO_REFUND_SEQUENCE, AutoRefund, ComplaintRepo, RefundRecord, complaint_id, derived_id,
 };
 use crate::notices::{self, Notice, store_error};
-use crate::policy::job_types::alipay as jobs;
 use crate::ratelimit::{Operation, ops::alipay as op};
 use crate::state::Services;
 use crate::worker::{JobError, JobHandler, JobRegistry};
@@ -25,7 +24,7 @@ use domain::account::{Account, AccountSettings, AlipayKeyMode, Credentials};
 use domain::complaint::{
     ActionKind, ActionOutcome, Complaint, ComplaintStatus, OrderRef, Platform,
 };
-use domain::job::JobEnvelope;
+use domain::job::{JobEnvelope, JobKind, alipay as jobs};
 use domain::notification::{Audience, NotificationSubject, NotificationSummary};
 use serde_json::Value;
 use std::sync::Arc;
@@ -35,14 +34,14 @@ pub fn register(registry: &mut JobRegistry, state: &Services) {
         state: state.clone(),
     });
     registry.register(
-        jobs::TRADE_COMPLAINT,
+        jobs::TRADE_COMPLAINT.name(),
         Arc::new(Job {
             h: h.clone(),
             family: Family::Trade,
         }),
     );
     registry.register(
-        jobs::RISK_COMPLAINT,
+        jobs::RISK_COMPLAINT.name(),
         Arc::new(Job {
             h,
             family: Family::Risk,
@@ -54,6 +53,15 @@ pub fn register(registry: &mut JobRegistry, state: &Services) {
 enum Family {
     Trade,
     Risk,
+}
+
+impl Family {
+    fn kind(self) -> JobKind<jobs::Message> {
+        match self {
+            Family::Trade => jobs::TRADE_COMPLAINT,
+            Family::Risk => jobs::RISK_COMPLAINT,
+        }
+    }
 }
 
 struct Handlers {
@@ -263,7 +271,8 @@ impl JobHandler for Job {
         let client = client(&h.state, &account)
             .await
             .map_err(JobError::Permanent)?;
-        let biz = &job.payload["biz"];
+        let message = self.family.kind().payload(job)?;
+        let biz = &message.biz;
         let detail = match self.family {
             Family::Trade => {
                 let id = biz["complain_event_id"]

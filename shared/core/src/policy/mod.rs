@@ -2,7 +2,6 @@
 
 #[cfg(feature = "alipay")]
 pub mod alipay;
-pub mod job_types;
 #[cfg(feature = "wechatpay")]
 pub mod wechatpay;
 #[cfg(feature = "wxmini")]

@@ -14,7 +14,6 @@ use crate::complaints::{
 };
 use crate::notices::{self, Notice, store_error};
 use crate::platforms::wechatpay::ClientError;
-use crate::policy::job_types::wechatpay as jobs;
 use crate::ratelimit::{Operation, RateLimiter, ops::wechatpay as op};
 use crate::repo::SubMerchantRepo;
 use crate::state::Services;
@@ -26,9 +25,8 @@ use domain::complaint::{
     ActionKind, ActionLogEntry, ActionOutcome, ActionTrigger, Complaint, ComplaintStatus,
     HistoryEntry, OrderRef, Platform, Violation,
 };
-use domain::job::JobEnvelope;
+use domain::job::{JobEnvelope, wechatpay as jobs};
 use domain::notification::{Audience, NotificationSubject, NotificationSummary};
-use serde::Deserialize;
 use std::sync::Arc;
 use wechatpay::PlatformError;
 use wechatpay::model::{self, RefundAmount, RefundProgressRequest, RefundRequest, ResponseRequest};
@@ -38,9 +36,9 @@ pub fn register(registry: &mut JobRegistry, state: &Services) {
     let h = Arc::new(Handlers {
         state: state.clone(),
     });
-    registry.register(jobs::COMPLAINT, Arc::new(ComplaintJob(h.clone())));
-    registry.register(jobs::VIOLATION, Arc::new(ViolationJob(h.clone())));
-    registry.register(jobs::REFUND, Arc::new(RefundJob(h)));
+    registry.register(jobs::COMPLAINT.name(), Arc::new(ComplaintJob(h.clone())));
+    registry.register(jobs::VIOLATION.name(), Arc::new(ViolationJob(h.clone())));
+    registry.register(jobs::REFUND.name(), Arc::new(RefundJob(h)));
 }
 
 struct Handlers {
@@ -50,20 +48,6 @@ struct Handlers {
 struct ComplaintJob(Arc<Handlers>);
 struct ViolationJob(Arc<Handlers>);
 struct RefundJob(Arc<Handlers>);
-
-#[derive(Debug, Deserialize)]
-struct Payload {
-    notification_id: String,
-    event_type: String,
-    #[serde(default)]
-    create_time: Option<String>,
-    resource: serde_json::Value,
-}
-
-fn payload(job: &JobEnvelope) -> Result<Payload, JobError> {
-    serde_json::from_value(job.payload.clone())
-        .map_err(|e| JobError::Permanent(format!("payload: {e}")))
-}
 
 fn platform_error(e: PlatformError) -> JobError {
     if e.is_throttled() {
@@ -343,7 +327,7 @@ fn event_name(action_type: &str, event_type: &str) -> String {
 impl JobHandler for ComplaintJob {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let h = &self.0;
-        let p = payload(job)?;
+        let p = jobs::COMPLAINT.payload(job)?;
         let notice: model::ComplaintNotice = serde_json::from_value(p.resource.clone())
             .map_err(|e| JobError::Permanent(format!("complaint resource: {e}")))?;
         // The id goes into a WeChat Pay path: refuse it before anything is called.
@@ -952,7 +936,7 @@ async fn record_refund(
 impl JobHandler for ViolationJob {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let h = &self.0;
-        let p = payload(job)?;
+        let p = jobs::VIOLATION.payload(job)?;
         let n: model::ViolationNotice = serde_json::from_value(p.resource.clone())
             .map_err(|e| JobError::Permanent(format!("violation resource: {e}")))?;
         let account = h.account(job).await?;
@@ -1046,7 +1030,7 @@ impl JobHandler for ViolationJob {
 impl JobHandler for RefundJob {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let h = &self.0;
-        let p = payload(job)?;
+        let p = jobs::REFUND.payload(job)?;
         let r = &p.resource;
         let number = r["out_refund_no"].as_str().unwrap_or_default();
         let status = r["refund_status"].as_str().unwrap_or_default();

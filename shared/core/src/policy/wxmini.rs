@@ -15,7 +15,6 @@ use crate::complaints::{
 };
 use crate::notices::{self, Notice, store_error};
 use crate::platforms::wechat::mini_client;
-use crate::policy::job_types::wxmini as jobs;
 use crate::ratelimit::ops::wxmini as op;
 use crate::repo::AccountRepo;
 use crate::state::Services;
@@ -28,7 +27,7 @@ use domain::account::{
 use domain::complaint::{
     ActionKind, ActionOutcome, Complaint, ComplaintStatus, HistoryEntry, OrderRef, Platform,
 };
-use domain::job::JobEnvelope;
+use domain::job::{JobEnvelope, wxmini as jobs, wxopen};
 use domain::notification::{Audience, NotificationSubject, NotificationSummary};
 use serde_json::Value;
 use std::sync::Arc;
@@ -40,13 +39,13 @@ use wechatpay::model::{RefundAmount, RefundRequest};
 
 pub fn register(registry: &mut JobRegistry, state: &Services) {
     registry.register(
-        jobs::COMPLAINT,
+        jobs::COMPLAINT.name(),
         Arc::new(ComplaintJob {
             state: state.clone(),
         }),
     );
     registry.register(
-        jobs::AUTHORIZATION,
+        wxopen::AUTHORIZATION.name(),
         Arc::new(AuthorizationJob {
             state: state.clone(),
         }),
@@ -362,9 +361,8 @@ impl JobHandler for ComplaintJob {
         let AccountSettings::WxminiApp(settings) = account.settings.clone() else {
             return Err(JobError::Permanent("not a mini program".into()));
         };
-        let coid = job.payload["complaint_order_id"]
-            .as_str()
-            .ok_or_else(|| JobError::Permanent("no complaint_order_id".into()))?;
+        let push = jobs::COMPLAINT.payload(job)?;
+        let coid = push.complaint_order_id.as_str();
         if !wechat::mini::is_complaint_order_id(coid) {
             return Err(JobError::Permanent(
                 "complaint_order_id in the push is not a mini-program complaint id (1 to 20 digits)"
@@ -381,7 +379,7 @@ impl JobHandler for ComplaintJob {
             client = Some(c);
             Facts::from_detail(&d)
         } else {
-            Facts::from_push(&job.payload["info"])
+            Facts::from_push(&push.info)
         };
         let now = state.ports.clock.now();
         let repo = ComplaintRepo::new(&*state.ports.records);
@@ -720,21 +718,20 @@ async fn act(
 impl JobHandler for AuthorizationJob {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let state = &self.state;
-        let p = &job.payload;
-        let appid = p["authorizer_appid"]
-            .as_str()
-            .ok_or_else(|| JobError::Permanent("no authorizer_appid".into()))?;
+        let p = wxopen::AUTHORIZATION.payload(job)?;
+        let appid = p.authorizer_appid.as_str();
         let component_id = job
             .account_id
             .as_deref()
             .ok_or_else(|| JobError::Permanent("job names no account".into()))?;
-        match p["info_type"].as_str().unwrap_or_default() {
+        match p.info_type.as_str() {
             "unauthorized" => crate::onboarding::deauthorize(state, component_id, appid)
                 .await
                 .map_err(|e| e.into_job_error()),
             _ => {
-                let code = p["authorization_code"]
-                    .as_str()
+                let code = p
+                    .authorization_code
+                    .as_deref()
                     .ok_or_else(|| JobError::Permanent("no AuthorizationCode".into()))?;
                 let c = crate::platforms::wechat::component_account(state, component_id)
                     .await

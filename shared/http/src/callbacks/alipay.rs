@@ -13,11 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use domain::job::{JobEnvelope, queues};
+use domain::job::{alipay as jobs, queues};
 use domain::ports::{Accepted, InboxError};
 use serde_json::json;
-
-use desk_core::policy::job_types::alipay as jobs;
 
 pub use alipay::notify::MAX_FORM_FIELDS;
 
@@ -83,7 +81,7 @@ pub async fn receive(
         tracing::warn!("message for another app on this path");
         return answer(StatusCode::BAD_REQUEST, "fail");
     }
-    let job_type = match method.as_str() {
+    let job_kind = match method.as_str() {
         "alipay.merchant.tradecomplain.changed" => jobs::TRADE_COMPLAINT,
         "alipay.security.risk.complaints.merchants.notify" => jobs::RISK_COMPLAINT,
         other => {
@@ -103,12 +101,16 @@ pub async fn receive(
         return answer(StatusCode::BAD_REQUEST, "fail");
     }
     let now = state.ports.clock.now();
-    let job = JobEnvelope::new(
-        job_type,
-        json!({"app_id": app_id, "notify_id": notify_id, "msg_method": method, "biz": biz}),
-        now,
-    )
-    .for_account(&account.id, None);
+    let message = jobs::Message {
+        app_id: app_id.clone(),
+        notify_id: notify_id.clone(),
+        msg_method: method.clone(),
+        biz,
+    };
+    let Ok(job) = job_kind.envelope(&message, now) else {
+        return answer(StatusCode::INTERNAL_SERVER_ERROR, "fail");
+    };
+    let job = job.for_account(&account.id, None);
     let Ok(text) = serde_json::to_string(&job) else {
         return answer(StatusCode::INTERNAL_SERVER_ERROR, "fail");
     };

@@ -12,13 +12,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::account::AccountKind;
-use domain::job::{JobEnvelope, queues};
+use domain::job::{queues, wechatpay as jobs};
 use domain::ports::{Accepted, InboxError};
 use serde_json::json;
 use wechatpay::notify::Envelope;
 use wechatpay::{SignedHeaders, VerifyError};
-
-use desk_core::policy::job_types::wechatpay as jobs;
 
 fn fail(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"code": "FAIL", "message": message}))).into_response()
@@ -41,7 +39,7 @@ pub async fn receive(
             );
         }
     };
-    let (job_type, event_prefix) = match kind.as_str() {
+    let (job_kind, event_prefix) = match kind.as_str() {
         "complaints" => (jobs::COMPLAINT, "COMPLAINT."),
         "violations" => (jobs::VIOLATION, "VIOLATION."),
         "refunds" => (jobs::REFUND, "REFUND."),
@@ -135,18 +133,17 @@ pub async fn receive(
         Err(_) => return fail(StatusCode::BAD_REQUEST, "resource is not JSON"),
     };
     let sub_mchid = resource["sub_mchid"].as_str().map(String::from);
-    let job = JobEnvelope::new(
-        job_type,
-        json!({
-            "mchid": mchid,
-            "notification_id": envelope.id,
-            "event_type": envelope.event_type,
-            "create_time": envelope.create_time,
-            "resource": resource,
-        }),
-        now,
-    )
-    .for_account(&account.id, sub_mchid);
+    let notification = jobs::Notification {
+        mchid: mchid.clone(),
+        notification_id: envelope.id.clone(),
+        event_type: envelope.event_type.clone(),
+        create_time: Some(envelope.create_time.clone()),
+        resource,
+    };
+    let Ok(job) = job_kind.envelope(&notification, now) else {
+        return fail(StatusCode::INTERNAL_SERVER_ERROR, "cannot queue");
+    };
+    let job = job.for_account(&account.id, sub_mchid);
     let Ok(job_text) = serde_json::to_string(&job) else {
         return fail(StatusCode::INTERNAL_SERVER_ERROR, "cannot queue");
     };

@@ -26,14 +26,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use desk_core::platforms::wechat::{component_by_appid, tokens};
 use domain::account::{Account, AccountSettings, Credentials, WxminiMode};
-use domain::job::{JobEnvelope, queues};
+use domain::job::{JobEnvelope, queues, wxmini, wxopen};
 use domain::ports::{Accepted, InboxError};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use wechat::crypt::{Crypto, Opened, Plaintext, PushError, PushQuery};
 use wechat::xml;
-
-use desk_core::policy::job_types::wxmini as jobs;
 
 fn answer(status: StatusCode, body: &'static str) -> Response {
     (status, [("content-type", "text/plain;charset=utf-8")], body).into_response()
@@ -346,13 +344,17 @@ async fn accept_message(
     let status = xml::text(&info["status"]).unwrap_or_default();
     let create_time = xml::text(&msg["CreateTime"]).unwrap_or_default();
     let now = state.ports.clock.now();
-    let job = JobEnvelope::new(
-        jobs::COMPLAINT,
-        json!({"appid": appid, "complaint_order_id": id, "status": status,
-            "create_time": create_time, "info": info}),
-        now,
-    )
-    .for_account(&account.id, None);
+    let push = wxmini::ComplaintPush {
+        appid: appid.to_string(),
+        complaint_order_id: id.clone(),
+        status: status.clone(),
+        create_time: create_time.clone(),
+        info: info.clone(),
+    };
+    let Ok(job) = wxmini::COMPLAINT.envelope(&push, now) else {
+        return answer(StatusCode::INTERNAL_SERVER_ERROR, "fail");
+    };
+    let job = job.for_account(&account.id, None);
     let record = json!({"event": event, "received_at": now, "account_id": account.id});
     enqueue(
         state,
@@ -423,14 +425,16 @@ pub async fn events(
             };
             let create_time = xml::text(&msg["CreateTime"]).unwrap_or_default();
             let now = state.ports.clock.now();
-            let job = JobEnvelope::new(
-                jobs::AUTHORIZATION,
-                json!({"component_appid": component_appid, "info_type": info_type,
-                    "authorizer_appid": appid,
-                    "authorization_code": msg["AuthorizationCode"].as_str()}),
-                now,
-            )
-            .for_account(&component.account.id, None);
+            let event = wxopen::Authorization {
+                component_appid: component_appid.clone(),
+                info_type: info_type.clone(),
+                authorizer_appid: appid.clone(),
+                authorization_code: msg["AuthorizationCode"].as_str().map(String::from),
+            };
+            let Ok(job) = wxopen::AUTHORIZATION.envelope(&event, now) else {
+                return answer(StatusCode::INTERNAL_SERVER_ERROR, "fail");
+            };
+            let job = job.for_account(&component.account.id, None);
             let record =
                 json!({"info_type": info_type, "authorizer_appid": appid, "received_at": now});
             enqueue(
