@@ -3,6 +3,8 @@
 //! handler, so both retry, back off and dead-letter the same way.
 
 use async_trait::async_trait;
+use domain::backoff::Backoff;
+pub use domain::backoff::jitter_upper_half;
 use domain::job::JobEnvelope;
 use domain::ports::{Queue, QueueMessage};
 use std::collections::HashMap;
@@ -118,9 +120,13 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The exponential schedule: `base_delay` doubling per attempt, at most `max_delay`.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.base_delay, self.max_delay)
+    }
+
     pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
-        self.base_delay.saturating_mul(factor).min(self.max_delay)
+        self.backoff().delay(attempt)
     }
 
     /// The back-off after the platform throttled attempt `attempt`: the next step of the
@@ -128,15 +134,9 @@ impl RetryPolicy {
     /// jitter": a uniformly random point in its upper half, so it is never shorter than half
     /// the step and never longer than the step.
     pub fn throttle_delay(&self, attempt: u32) -> Duration {
-        let ceiling = self.delay(attempt.saturating_add(1));
-        jitter_upper_half(ceiling, rand::random::<f64>())
+        self.backoff()
+            .jittered(attempt.saturating_add(1), rand::random::<f64>())
     }
-}
-
-/// A delay in `[d/2, d]`, `unit` in `[0, 1)` choosing where.
-pub fn jitter_upper_half(d: Duration, unit: f64) -> Duration {
-    let half = d / 2;
-    half + half.mul_f64(unit.clamp(0.0, 1.0))
 }
 
 /// What to do with a message after processing it.
