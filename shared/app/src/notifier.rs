@@ -667,3 +667,24 @@ impl JobHandler for Deliver {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as StdDuration;
+
+    #[test]
+    fn delivery_retries_back_off_as_before_doubling_to_fifteen_minutes() {
+        let s = NotifierSettings::default();
+        let schedule: Vec<u64> = (1..=10).map(|a| s.backoff().delay(a).as_secs()).collect();
+        assert_eq!(schedule, [10, 20, 40, 80, 160, 320, 640, 900, 900, 900]);
+        // A short base (tests, the demo) stops doubling after ten doublings.
+        let s = NotifierSettings {
+            base_backoff: StdDuration::from_millis(200),
+            ..NotifierSettings::default()
+        };
+        assert_eq!(s.backoff().delay(1), StdDuration::from_millis(200));
+        assert_eq!(s.backoff().delay(11), StdDuration::from_millis(204_800));
+        assert_eq!(s.backoff().delay(40), StdDuration::from_millis(204_800));
+    }
+}

@@ -426,4 +426,20 @@ mod tests {
             Duration::from_secs(10)
         );
     }
+
+    #[test]
+    fn retries_back_off_doubling_from_the_base_up_to_the_cap() {
+        let p = RetryPolicy::default();
+        let schedule: Vec<u64> = (1..=10).map(|a| p.delay(a).as_secs()).collect();
+        assert_eq!(schedule, [5, 10, 20, 40, 80, 160, 320, 640, 900, 900]);
+        assert_eq!(p.delay(0), Duration::from_secs(5));
+        // Doubling stops after twenty doublings, below a high cap.
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_secs(10_000),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.delay(21), Duration::from_millis(1 << 20));
+        assert_eq!(p.delay(22), Duration::from_millis(1 << 20));
+    }
 }
