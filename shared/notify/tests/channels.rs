@@ -165,6 +165,15 @@ fn ok_for(recipients: &[&str]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A channel, the recipients of one message, how many events it stands for, and the
+/// per-recipient results expected.
+type Case<'a> = (
+    Box<dyn Channel + 'a>,
+    Vec<&'static str>,
+    usize,
+    BTreeMap<String, String>,
+);
+
 #[tokio::test]
 async fn every_channel_is_reached_through_the_trait() {
     let sim = NotifySim::start().await.expect("simulator");
@@ -176,13 +185,7 @@ async fn every_channel_is_reached_through_the_trait() {
     let mailer = Mailer::new();
     let notice = notice();
 
-    // (channel, recipients, count, expected results) for one message each.
-    let channels: Vec<(
-        Box<dyn Channel + '_>,
-        Vec<&str>,
-        usize,
-        BTreeMap<String, String>,
-    )> = vec![
+    let channels: Vec<Case<'_>> = vec![
         (
             Box::new(EmailChannel {
                 mailer: &mailer,
