@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::worker::{JobError, JobHandler, JobRegistry};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use domain::account::{BotKind, NotificationSecrets, NotificationSettings, SmtpTls};
+use domain::account::{NotificationSecrets, NotificationSettings};
 use domain::backoff::Backoff;
 use domain::job::{JobEnvelope, queues};
 use domain::notification::{
@@ -29,6 +29,7 @@ use notify::SendError;
 use serde_json::json;
 use std::sync::Arc;
 
+mod channels;
 pub mod list;
 
 pub use list::{
@@ -318,7 +319,7 @@ impl Notifier {
                 service: "settings",
                 detail: e.to_string(),
             })?;
-        let channel = self.channel(d, settings, &secrets)?;
+        let channel = channels::build(self, d, settings, &secrets)?;
         channel
             .send(&notify::Outgoing {
                 id: &d.id,
@@ -328,161 +329,6 @@ impl Notifier {
                 now: self.state.ports.clock.now(),
             })
             .await
-    }
-
-    /// The channel of a delivery, built from the audience's current settings and secrets.
-    fn channel(
-        &self,
-        d: &Delivery,
-        settings: NotificationSettings,
-        secrets: &NotificationSecrets,
-    ) -> Result<Box<dyn notify::Channel + '_>, SendError> {
-        Ok(match d.channel {
-            Channel::Email => {
-                let e = settings
-                    .email
-                    .ok_or_else(|| SendError::Invalid("e-mail is no longer configured".into()))?;
-                Box::new(notify::email::EmailChannel {
-                    mailer: &self.mailer,
-                    config: notify::email::SmtpConfig {
-                        host: e.host.clone(),
-                        port: e.port,
-                        security: match e.tls {
-                            SmtpTls::Implicit => notify::email::Security::Implicit,
-                            SmtpTls::Starttls => notify::email::Security::Starttls,
-                            SmtpTls::None => notify::email::Security::None,
-                        },
-                        username: e.username.clone().unwrap_or_else(|| e.sender.clone()),
-                        // No authorisation code: no AUTH (a relay that needs no login).
-                        password: secrets
-                            .email_auth_code
-                            .as_ref()
-                            .map(|c| c.expose().to_string()),
-                        sender: e.sender.clone(),
-                        extra_roots_pem: e.tls_root_pem.clone(),
-                    },
-                })
-            }
-            Channel::OaTemplate => {
-                let o = settings.oa_template.ok_or_else(|| {
-                    SendError::Invalid("template messages are no longer configured".into())
-                })?;
-                let secret = secrets
-                    .oa_secret
-                    .as_ref()
-                    .map(|c| c.expose().to_string())
-                    .ok_or_else(|| {
-                        SendError::Invalid("the official account's secret is not set".into())
-                    })?;
-                let base: url::Url = o
-                    .api_base_url
-                    .as_deref()
-                    .unwrap_or(notify::oa::PRODUCTION)
-                    .parse()
-                    .map_err(|_| SendError::Invalid("api_base_url".into()))?;
-                Box::new(notify::oa::TemplateChannel {
-                    http: &self.http,
-                    base: base.clone(),
-                    template_id: o.template_id,
-                    field_mapping: o.field_mapping,
-                    tokens: Box::new(OaTokens {
-                        state: &self.state,
-                        base,
-                        appid: o.appid,
-                        secret: wechat::token::Secret::new(secret),
-                    }),
-                })
-            }
-            Channel::Sms => {
-                let s = settings
-                    .sms
-                    .ok_or_else(|| SendError::Invalid("SMS is no longer configured".into()))?;
-                Box::new(notify::sms::SmsChannel {
-                    http: &self.http,
-                    config: notify::sms::SmsConfig {
-                        base_url: s
-                            .api_base_url
-                            .as_deref()
-                            .unwrap_or(notify::sms::PRODUCTION)
-                            .parse()
-                            .map_err(|_| SendError::Invalid("api_base_url".into()))?,
-                        region: s.region.clone().unwrap_or_else(|| "ap-guangzhou".into()),
-                        secret_id: s.secret_id.clone(),
-                        secret_key: secrets
-                            .sms_secret_key
-                            .as_ref()
-                            .map(|c| c.expose().to_string())
-                            .unwrap_or_default(),
-                        sdk_app_id: s.sdk_app_id.clone(),
-                        sign_name: s.sign_name.clone(),
-                        template_id: s.template_id.clone(),
-                    },
-                })
-            }
-            Channel::Bot => {
-                let bot_id = d.recipients.first().cloned().unwrap_or_default();
-                let bot = settings
-                    .bots
-                    .iter()
-                    .find(|b| b.id == bot_id)
-                    .ok_or_else(|| {
-                        SendError::Invalid(format!("bot {bot_id} is no longer configured"))
-                    })?;
-                let s = secrets.bots.get(&bot_id);
-                let webhook_url = s
-                    .and_then(|s| s.webhook_url.as_ref())
-                    .map(|u| u.expose().to_string())
-                    .ok_or_else(|| {
-                        SendError::Invalid(format!("bot {bot_id} has no webhook URL"))
-                    })?;
-                let signing_secret = s
-                    .and_then(|s| s.signing_secret.as_ref())
-                    .map(|u| u.expose().to_string());
-                Box::new(notify::bots::BotChannel {
-                    http: &self.http,
-                    kind: match bot.kind {
-                        BotKind::Wecom => notify::bots::Kind::Wecom,
-                        BotKind::Dingtalk => notify::bots::Kind::Dingtalk,
-                        BotKind::Feishu => notify::bots::Kind::Feishu,
-                    },
-                    webhook_url,
-                    signing_secret,
-                })
-            }
-        })
-    }
-}
-
-/// An official account's access tokens for the template channel: the one token cache
-/// ([`wechat::token`]), fetched when missing or about to expire.
-struct OaTokens<'a> {
-    state: &'a AppState,
-    base: url::Url,
-    appid: String,
-    secret: wechat::token::Secret,
-}
-
-#[async_trait]
-impl notify::oa::AccessTokens for OaTokens<'_> {
-    async fn access_token(&self, rejected: Option<&str>) -> Result<String, SendError> {
-        let tokens = crate::platforms::wechat::tokens(self.state, Some(self.base.as_str()))
-            .map_err(SendError::Invalid)?;
-        tokens
-            .stable_token(&self.appid, &self.secret, rejected)
-            .await
-            .map_err(|e| match e {
-                wechat::WechatError::Api { code, message } => SendError::Refused {
-                    service: "WeChat",
-                    code: code.to_string(),
-                    message,
-                    retryable: code == -1 || code == 45009,
-                },
-                wechat::WechatError::Invalid(m) => SendError::Invalid(m),
-                other => SendError::Transport {
-                    service: "WeChat",
-                    detail: other.to_string(),
-                },
-            })
     }
 }
 
