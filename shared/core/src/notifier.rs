@@ -18,16 +18,18 @@ use crate::state::Services;
 use crate::worker::{JobError, JobHandler, JobRegistry};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use domain::account::{BotKind, NotificationSecrets, NotificationSettings, SmtpTls};
+use domain::account::{NotificationSecrets, NotificationSettings};
+use domain::backoff::Backoff;
 use domain::job::{JobEnvelope, notify as jobs, queues};
 use domain::notification::{
     Channel, Delivery, DeliveryStatus, NotificationJob, NotificationSubject,
 };
 use domain::ports::{Index, Item, Query, StoreError};
-use notify::{Notice, SendError};
+use notify::SendError;
 use serde_json::json;
 use std::sync::Arc;
 
+mod channels;
 pub mod list;
 
 pub use list::{
@@ -44,6 +46,17 @@ pub struct NotifierSettings {
     pub base_backoff: std::time::Duration,
     /// After this, a delivery that still fails is given up.
     pub deadline: Duration,
+}
+
+/// The longest delay a continuation can ask for (SQS's longest message delay).
+pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+impl NotifierSettings {
+    /// The delay before retry `n` of a delivery: `base_backoff` doubling per attempt (at most
+    /// ten times), at most [`MAX_RETRY_DELAY`].
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.base_backoff, MAX_RETRY_DELAY).doubling_at_most(10)
+    }
 }
 
 impl Default for NotifierSettings {
@@ -93,21 +106,6 @@ fn delivery_item(d: &Delivery) -> Result<Item, JobError> {
         Item::new(format!("DELIVERY#{}", d.id), "META", data),
         |i, (x, k)| i.with_index(x, k),
     ))
-}
-
-fn notice_of(job: &NotificationJob) -> Notice {
-    let s = &job.summary;
-    Notice {
-        platform: s.platform.clone(),
-        event: s.event.clone(),
-        merchant: s.merchant.clone(),
-        reference: s.reference.clone(),
-        at: s.at,
-        amount_fen: s.amount_fen,
-        user_text: s.user_text.clone(),
-        deadline: s.deadline,
-        link: s.link.clone(),
-    }
 }
 
 /// Deliveries of one subject (complaint or violation), oldest first.
@@ -299,42 +297,14 @@ impl Notifier {
         })
     }
 
-    /// A WeChat access token from the one token cache ([`wechat::token`]), fetched when missing
-    /// or about to expire; `rejected`: the token WeChat just refused.
-    async fn access_token(
-        &self,
-        base: &url::Url,
-        appid: &str,
-        secret: &str,
-        rejected: Option<&str>,
-    ) -> Result<String, SendError> {
-        let tokens = crate::platforms::wechat::tokens(&self.state, Some(base.as_str()))
-            .map_err(SendError::Invalid)?;
-        tokens
-            .stable_token(appid, &wechat::token::Secret::new(secret), rejected)
-            .await
-            .map_err(|e| match e {
-                wechat::WechatError::Api { code, message } => SendError::Refused {
-                    service: "WeChat",
-                    code: code.to_string(),
-                    message,
-                    retryable: code == -1 || code == 45009,
-                },
-                wechat::WechatError::Invalid(m) => SendError::Invalid(m),
-                other => SendError::Transport {
-                    service: "WeChat",
-                    detail: other.to_string(),
-                },
-            })
-    }
-
-    /// Send one delivery; per-recipient results on success.
+    /// Send one delivery through its channel; per-recipient results on success. `count`:
+    /// how many events the message stands for (folded SMS).
     async fn send(
         &self,
         d: &Delivery,
         job: &NotificationJob,
         count: usize,
-    ) -> Result<std::collections::BTreeMap<String, String>, SendError> {
+    ) -> Result<notify::Results, SendError> {
         let audience = d
             .audience
             .as_ref()
@@ -346,176 +316,16 @@ impl Notifier {
                 service: "settings",
                 detail: e.to_string(),
             })?;
-        let notice = notice_of(job);
-        let mut results = std::collections::BTreeMap::new();
-        match d.channel {
-            Channel::Email => {
-                let e = settings
-                    .email
-                    .ok_or_else(|| SendError::Invalid("e-mail is no longer configured".into()))?;
-                let cfg = notify::email::SmtpConfig {
-                    host: e.host.clone(),
-                    port: e.port,
-                    security: match e.tls {
-                        SmtpTls::Implicit => notify::email::Security::Implicit,
-                        SmtpTls::Starttls => notify::email::Security::Starttls,
-                        SmtpTls::None => notify::email::Security::None,
-                    },
-                    username: e.username.clone().unwrap_or_else(|| e.sender.clone()),
-                    // No authorisation code: no AUTH (a relay that needs no login).
-                    password: secrets
-                        .email_auth_code
-                        .as_ref()
-                        .map(|c| c.expose().to_string()),
-                    sender: e.sender.clone(),
-                    extra_roots_pem: e.tls_root_pem.clone(),
-                };
-                self.mailer.send(&cfg, &d.recipients, &notice).await?;
-                for r in &d.recipients {
-                    results.insert(r.clone(), "ok".into());
-                }
-            }
-            Channel::OaTemplate => {
-                let o = settings.oa_template.ok_or_else(|| {
-                    SendError::Invalid("template messages are no longer configured".into())
-                })?;
-                let secret = secrets
-                    .oa_secret
-                    .as_ref()
-                    .map(|c| c.expose().to_string())
-                    .ok_or_else(|| {
-                        SendError::Invalid("the official account's secret is not set".into())
-                    })?;
-                let base: url::Url = o
-                    .api_base_url
-                    .as_deref()
-                    .unwrap_or(notify::oa::PRODUCTION)
-                    .parse()
-                    .map_err(|_| SendError::Invalid("api_base_url".into()))?;
-                for openid in &d.recipients {
-                    let msg = notify::oa::template_message(
-                        openid,
-                        &o.template_id,
-                        &o.field_mapping,
-                        &notice,
-                        &format!("{}-{openid}", d.id),
-                    );
-                    let token = self.access_token(&base, &o.appid, &secret, None).await?;
-                    let sent =
-                        match notify::oa::send_template(&self.http, &base, &token, &msg).await {
-                            Err(e) if notify::oa::is_token_error(&e) => {
-                                // Refresh once, then retry once.
-                                let token = self
-                                    .access_token(&base, &o.appid, &secret, Some(&token))
-                                    .await?;
-                                notify::oa::send_template(&self.http, &base, &token, &msg).await
-                            }
-                            other => other,
-                        };
-                    match sent {
-                        Ok(_) => results.insert(openid.clone(), "ok".into()),
-                        Err(e) if e.is_retryable() => return Err(e),
-                        Err(e) => results.insert(openid.clone(), e.to_string()),
-                    };
-                }
-                if results.values().all(|r| r != "ok") {
-                    return Err(SendError::Refused {
-                        service: "WeChat",
-                        code: "all".into(),
-                        message: results.values().cloned().collect::<Vec<_>>().join("; "),
-                        retryable: false,
-                    });
-                }
-            }
-            Channel::Sms => {
-                let s = settings
-                    .sms
-                    .ok_or_else(|| SendError::Invalid("SMS is no longer configured".into()))?;
-                let cfg = notify::sms::SmsConfig {
-                    base_url: s
-                        .api_base_url
-                        .as_deref()
-                        .unwrap_or(notify::sms::PRODUCTION)
-                        .parse()
-                        .map_err(|_| SendError::Invalid("api_base_url".into()))?,
-                    region: s.region.clone().unwrap_or_else(|| "ap-guangzhou".into()),
-                    secret_id: s.secret_id.clone(),
-                    secret_key: secrets
-                        .sms_secret_key
-                        .as_ref()
-                        .map(|c| c.expose().to_string())
-                        .unwrap_or_default(),
-                    sdk_app_id: s.sdk_app_id.clone(),
-                    sign_name: s.sign_name.clone(),
-                    template_id: s.template_id.clone(),
-                };
-                let what = if count > 1 {
-                    format!("{count}条: {}", notice.event)
-                } else {
-                    notice.event.clone()
-                };
-                let params = vec![
-                    notify::message::truncate(&what, 12),
-                    notify::message::truncate(&notice.merchant, 12),
-                    notify::message::truncate(&notice.reference, 32),
-                ];
-                let out = notify::sms::send(
-                    &self.http,
-                    &cfg,
-                    &d.recipients,
-                    &params,
-                    &d.id,
-                    self.state.ports.clock.now().timestamp(),
-                )
-                .await?;
-                for r in out {
-                    results.insert(
-                        r.phone_number.clone(),
-                        if r.ok() {
-                            "ok".into()
-                        } else {
-                            format!("{}: {}", r.code, r.message)
-                        },
-                    );
-                }
-            }
-            Channel::Bot => {
-                let bot_id = d.recipients.first().cloned().unwrap_or_default();
-                let bot = settings
-                    .bots
-                    .iter()
-                    .find(|b| b.id == bot_id)
-                    .ok_or_else(|| {
-                        SendError::Invalid(format!("bot {bot_id} is no longer configured"))
-                    })?;
-                let s = secrets.bots.get(&bot_id);
-                let url = s
-                    .and_then(|s| s.webhook_url.as_ref())
-                    .map(|u| u.expose().to_string())
-                    .ok_or_else(|| {
-                        SendError::Invalid(format!("bot {bot_id} has no webhook URL"))
-                    })?;
-                let secret = s
-                    .and_then(|s| s.signing_secret.as_ref())
-                    .map(|u| u.expose().to_string());
-                let kind = match bot.kind {
-                    BotKind::Wecom => notify::bots::Kind::Wecom,
-                    BotKind::Dingtalk => notify::bots::Kind::Dingtalk,
-                    BotKind::Feishu => notify::bots::Kind::Feishu,
-                };
-                notify::bots::send(
-                    &self.http,
-                    kind,
-                    &url,
-                    secret.as_deref(),
-                    &notice,
-                    self.state.ports.clock.now().timestamp_millis(),
-                )
-                .await?;
-                results.insert(bot_id, "ok".into());
-            }
-        }
-        Ok(results)
+        let channel = channels::build(self, d, settings, &secrets)?;
+        channel
+            .send(&notify::Outgoing {
+                id: &d.id,
+                notice: &job.summary,
+                recipients: &d.recipients,
+                count,
+                now: self.state.ports.clock.now(),
+            })
+            .await
     }
 }
 
@@ -668,12 +478,7 @@ impl JobHandler for Deliver {
             .await
             .map_err(|e| store_error(e.into()))?;
         if status == DeliveryStatus::Retrying {
-            let delay = n
-                .state
-                .notifier
-                .base_backoff
-                .saturating_mul(2u32.saturating_pow(d.attempts.saturating_sub(1).min(10)))
-                .min(std::time::Duration::from_secs(900));
+            let delay = n.state.notifier.backoff().delay(d.attempts);
             n.enqueue(&d.id, delay).await?;
         }
         // Folded members share the leader's outcome once it is final.
@@ -701,5 +506,26 @@ impl JobHandler for Deliver {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as StdDuration;
+
+    #[test]
+    fn delivery_retries_back_off_as_before_doubling_to_fifteen_minutes() {
+        let s = NotifierSettings::default();
+        let schedule: Vec<u64> = (1..=10).map(|a| s.backoff().delay(a).as_secs()).collect();
+        assert_eq!(schedule, [10, 20, 40, 80, 160, 320, 640, 900, 900, 900]);
+        // A short base (tests, the demo) stops doubling after ten doublings.
+        let s = NotifierSettings {
+            base_backoff: StdDuration::from_millis(200),
+            ..NotifierSettings::default()
+        };
+        assert_eq!(s.backoff().delay(1), StdDuration::from_millis(200));
+        assert_eq!(s.backoff().delay(11), StdDuration::from_millis(204_800));
+        assert_eq!(s.backoff().delay(40), StdDuration::from_millis(204_800));
     }
 }

@@ -3,6 +3,8 @@
 //! handler, so both retry, back off and dead-letter the same way.
 
 use async_trait::async_trait;
+use domain::backoff::Backoff;
+pub use domain::backoff::jitter_upper_half;
 use domain::job::JobEnvelope;
 use domain::ports::{Queue, QueueMessage};
 use std::collections::HashMap;
@@ -125,9 +127,13 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The exponential schedule: `base_delay` doubling per attempt, at most `max_delay`.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.base_delay, self.max_delay)
+    }
+
     pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
-        self.base_delay.saturating_mul(factor).min(self.max_delay)
+        self.backoff().delay(attempt)
     }
 
     /// The back-off after the platform throttled attempt `attempt`: the next step of the
@@ -135,15 +141,9 @@ impl RetryPolicy {
     /// jitter": a uniformly random point in its upper half, so it is never shorter than half
     /// the step and never longer than the step.
     pub fn throttle_delay(&self, attempt: u32) -> Duration {
-        let ceiling = self.delay(attempt.saturating_add(1));
-        jitter_upper_half(ceiling, rand::random::<f64>())
+        self.backoff()
+            .jittered(attempt.saturating_add(1), rand::random::<f64>())
     }
-}
-
-/// A delay in `[d/2, d]`, `unit` in `[0, 1)` choosing where.
-pub fn jitter_upper_half(d: Duration, unit: f64) -> Duration {
-    let half = d / 2;
-    half + half.mul_f64(unit.clamp(0.0, 1.0))
 }
 
 /// What to do with a message after processing it.
@@ -432,5 +432,21 @@ mod tests {
             jitter_upper_half(Duration::from_secs(10), 1.0),
             Duration::from_secs(10)
         );
+    }
+
+    #[test]
+    fn retries_back_off_doubling_from_the_base_up_to_the_cap() {
+        let p = RetryPolicy::default();
+        let schedule: Vec<u64> = (1..=10).map(|a| p.delay(a).as_secs()).collect();
+        assert_eq!(schedule, [5, 10, 20, 40, 80, 160, 320, 640, 900, 900]);
+        assert_eq!(p.delay(0), Duration::from_secs(5));
+        // Doubling stops after twenty doublings, below a high cap.
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_secs(10_000),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.delay(21), Duration::from_millis(1 << 20));
+        assert_eq!(p.delay(22), Duration::from_millis(1 << 20));
     }
 }

@@ -4,6 +4,7 @@
 //! This crate has no AWS, HTTP or SQL dependency.
 
 pub mod account;
+pub mod backoff;
 pub mod clock;
 pub mod complaint;
 pub mod ids;

@@ -1279,7 +1279,7 @@ async fn three_events_in_the_sms_window_make_one_sms_and_an_expired_token_is_ref
 async fn starttls_mail_is_delivered_and_a_wrong_auth_code_is_permanent() {
     let dir = tempfile::tempdir().expect("dir");
     let sink = SmtpSink::start(dir.path(), free_port(), free_port());
-    let notice = notify::Notice {
+    let notice = domain::notification::NotificationSummary {
         platform: "wechatpay".into(),
         event: "new complaint".into(),
         merchant: "门店一".into(),
@@ -1460,8 +1460,8 @@ async fn one_notice_per_event_however_often_it_is_pushed() {
     );
 }
 
-fn mail_notice() -> notify::Notice {
-    notify::Notice {
+fn mail_notice() -> domain::notification::NotificationSummary {
+    domain::notification::NotificationSummary {
         platform: "wechatpay".into(),
         event: "new complaint".into(),
         merchant: "门店一".into(),

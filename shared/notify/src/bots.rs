@@ -2,8 +2,12 @@
 //! optional signature secret) webhook robots. The webhook URL carries the bot's token: it is a
 //! secret and never appears in errors or logs.
 
-use crate::{Notice, SendError};
+use crate::SendError;
+use crate::channel::{Channel, Outgoing, Results, all_ok};
+use crate::message::Render;
+use async_trait::async_trait;
 use base64::Engine;
+use domain::notification::NotificationSummary;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -59,7 +63,7 @@ pub async fn send(
     kind: Kind,
     webhook_url: &str,
     signing_secret: Option<&str>,
-    notice: &Notice,
+    notice: &NotificationSummary,
     now_ms: i64,
 ) -> Result<(), SendError> {
     let mut url = url::Url::parse(webhook_url)
@@ -113,6 +117,41 @@ pub async fn send(
             service: kind.service(),
             detail: format!("HTTP {status} without a result code"),
         }),
+    }
+}
+
+/// A group bot as a channel: the message goes to the bot's webhook; the delivery's one
+/// recipient is the bot's id.
+pub struct BotChannel<'a> {
+    pub http: &'a reqwest::Client,
+    pub kind: Kind,
+    /// A secret: it carries the bot's token.
+    pub webhook_url: String,
+    pub signing_secret: Option<String>,
+}
+
+impl std::fmt::Debug for BotChannel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotChannel")
+            .field("kind", &self.kind)
+            .field("signed", &self.signing_secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Channel for BotChannel<'_> {
+    async fn send(&self, message: &Outgoing<'_>) -> Result<Results, SendError> {
+        send(
+            self.http,
+            self.kind,
+            &self.webhook_url,
+            self.signing_secret.as_deref(),
+            message.notice,
+            message.now.timestamp_millis(),
+        )
+        .await?;
+        Ok(all_ok(message.recipients))
     }
 }
 

@@ -2,7 +2,11 @@
 //! relay); AUTH with the mailbox's authorisation code, or no AUTH at all without one; a
 //! plain-text and an HTML part. Settings that cannot work fail for good, naming the cause.
 
-use crate::{Notice, SendError};
+use crate::SendError;
+use crate::channel::{Channel, Outgoing, Results, all_ok};
+use crate::message::Render;
+use async_trait::async_trait;
+use domain::notification::NotificationSummary;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
@@ -133,7 +137,7 @@ fn smtp_error(e: lettre::transport::smtp::Error, login: bool) -> SendError {
 pub async fn send(
     cfg: &SmtpConfig,
     recipients: &[String],
-    notice: &Notice,
+    notice: &NotificationSummary,
 ) -> Result<(), SendError> {
     let message = message(cfg, recipients, notice)?;
     transport(cfg, false)?
@@ -175,7 +179,7 @@ impl Mailer {
         &self,
         cfg: &SmtpConfig,
         recipients: &[String],
-        notice: &Notice,
+        notice: &NotificationSummary,
     ) -> Result<(), SendError> {
         let message = message(cfg, recipients, notice)?;
         let key = config_key(cfg);
@@ -204,6 +208,31 @@ impl Mailer {
     }
 }
 
+/// The e-mail channel: one message to all the delivery's recipients, on a kept connection of
+/// the [`Mailer`].
+pub struct EmailChannel<'a> {
+    pub mailer: &'a Mailer,
+    pub config: SmtpConfig,
+}
+
+impl std::fmt::Debug for EmailChannel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailChannel")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Channel for EmailChannel<'_> {
+    async fn send(&self, message: &Outgoing<'_>) -> Result<Results, SendError> {
+        self.mailer
+            .send(&self.config, message.recipients, message.notice)
+            .await?;
+        Ok(all_ok(message.recipients))
+    }
+}
+
 /// What identifies a server and login: a digest, so the map holds no password in clear.
 fn config_key(cfg: &SmtpConfig) -> [u8; 32] {
     use sha2::{Digest, Sha256};
@@ -227,7 +256,11 @@ fn config_key(cfg: &SmtpConfig) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn message(cfg: &SmtpConfig, recipients: &[String], notice: &Notice) -> Result<Message, SendError> {
+fn message(
+    cfg: &SmtpConfig,
+    recipients: &[String],
+    notice: &NotificationSummary,
+) -> Result<Message, SendError> {
     let from: Mailbox = cfg
         .sender
         .parse()

@@ -1,25 +1,8 @@
-//! What staff are told, rendered for each channel.
+//! What staff are told, rendered for each channel: the domain's notice
+//! ([`NotificationSummary`], the summary a notification job carries) through [`Render`].
 
 use chrono::{DateTime, FixedOffset, Utc};
-
-/// The essentials of one event for staff.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Notice {
-    /// `wechatpay`, `alipay`, `wxmini`.
-    pub platform: String,
-    /// What happened (`new complaint`, `VIOLATION.INTERCEPT`, ...).
-    pub event: String,
-    /// The merchant or sub-merchant.
-    pub merchant: String,
-    /// The platform's complaint or record id.
-    pub reference: String,
-    pub at: DateTime<Utc>,
-    pub amount_fen: Option<u64>,
-    pub user_text: Option<String>,
-    pub deadline: Option<DateTime<Utc>>,
-    /// Our detail page or admin API link.
-    pub link: Option<String>,
-}
+use domain::notification::NotificationSummary;
 
 fn china(t: DateTime<Utc>) -> String {
     let tz = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
@@ -46,13 +29,33 @@ pub fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-impl Notice {
-    pub fn amount(&self) -> Option<String> {
+/// The notice rendered for a channel. Implemented for the domain's notice; a channel calls
+/// these, it never builds a notice type of its own.
+pub trait Render {
+    /// The amount in yuan (`9.90 元`), if any.
+    fn amount(&self) -> Option<String>;
+    /// `[platform] event: merchant`.
+    fn title(&self) -> String;
+    /// (label, value) lines in the order staff read them.
+    fn lines(&self) -> Vec<(&'static str, String)>;
+    /// Plain text: the title, the lines and the link.
+    fn text(&self) -> String;
+    /// HTML (escaped): the title, a table of the lines and the link.
+    fn html(&self) -> String;
+    /// Markdown for group bots.
+    fn markdown(&self) -> String;
+    /// A named field for template messages: `platform`, `merchant`, `complaint_id`, `time`,
+    /// `amount`, `user_text`, `deadline`, `event`.
+    fn field(&self, name: &str) -> Option<String>;
+}
+
+impl Render for NotificationSummary {
+    fn amount(&self) -> Option<String> {
         self.amount_fen
             .map(|f| format!("{}.{:02} 元", f / 100, f % 100))
     }
 
-    pub fn title(&self) -> String {
+    fn title(&self) -> String {
         format!(
             "[{}] {}: {}",
             platform_name(&self.platform),
@@ -61,8 +64,7 @@ impl Notice {
         )
     }
 
-    /// (label, value) lines in the order staff read them.
-    pub fn lines(&self) -> Vec<(&'static str, String)> {
+    fn lines(&self) -> Vec<(&'static str, String)> {
         let mut v = vec![
             ("平台", platform_name(&self.platform).to_string()),
             ("事件", self.event.clone()),
@@ -82,7 +84,7 @@ impl Notice {
         v
     }
 
-    pub fn text(&self) -> String {
+    fn text(&self) -> String {
         let mut s = self.title();
         s.push_str("\n\n");
         for (k, v) in self.lines() {
@@ -94,7 +96,7 @@ impl Notice {
         s
     }
 
-    pub fn html(&self) -> String {
+    fn html(&self) -> String {
         let esc = |s: &str| {
             s.replace('&', "&amp;")
                 .replace('<', "&lt;")
@@ -115,7 +117,7 @@ impl Notice {
         s
     }
 
-    pub fn markdown(&self) -> String {
+    fn markdown(&self) -> String {
         let mut s = format!("### {}\n", self.title());
         for (k, v) in self.lines() {
             s.push_str(&format!("> **{k}**: {v}\n"));
@@ -126,9 +128,7 @@ impl Notice {
         s
     }
 
-    /// A named field for template messages: `platform`, `merchant`, `complaint_id`, `time`,
-    /// `amount`, `user_text`, `deadline`, `event`.
-    pub fn field(&self, name: &str) -> Option<String> {
+    fn field(&self, name: &str) -> Option<String> {
         Some(match name {
             "platform" => platform_name(&self.platform).to_string(),
             "merchant" => self.merchant.clone(),

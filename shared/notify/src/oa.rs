@@ -1,8 +1,13 @@
-//! WeChat official-account template messages (the access token comes from the `wechat`
-//! crate's token cache).
+//! WeChat official-account template messages. The access token comes from outside, through
+//! [`AccessTokens`] (the application's one token cache).
 
 use crate::SendError;
+use crate::channel::{Channel, OK, Outgoing, Results};
+use crate::message::Render;
+use async_trait::async_trait;
+use domain::notification::NotificationSummary;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 pub const PRODUCTION: &str = "https://api.weixin.qq.com/";
 
@@ -59,8 +64,8 @@ pub async fn send_template(
 pub fn template_message(
     openid: &str,
     template_id: &str,
-    mapping: &std::collections::BTreeMap<String, String>,
-    notice: &crate::Notice,
+    mapping: &BTreeMap<String, String>,
+    notice: &NotificationSummary,
     client_msg_id: &str,
 ) -> Value {
     let mut data = serde_json::Map::new();
@@ -87,4 +92,85 @@ pub fn template_message(
         m["url"] = json!(l);
     }
     m
+}
+
+/// Where the template channel gets an official account's access token: the application's
+/// token cache, keyed by the credentials that obtained it.
+#[async_trait]
+pub trait AccessTokens: Send + Sync {
+    /// A valid token; `rejected`: the token WeChat just refused (expired or revoked), to be
+    /// replaced by a fresh one.
+    async fn access_token(&self, rejected: Option<&str>) -> Result<String, SendError>;
+}
+
+/// The template-message channel: one message per openid, each with its own result. A token
+/// error is answered by refreshing the token once and trying that openid once more.
+pub struct TemplateChannel<'a> {
+    pub http: &'a reqwest::Client,
+    /// The API base ([`PRODUCTION`], or a simulator).
+    pub base: url::Url,
+    pub template_id: String,
+    /// Template key → notice field ([`Render::field`]).
+    pub field_mapping: BTreeMap<String, String>,
+    pub tokens: Box<dyn AccessTokens + 'a>,
+}
+
+impl std::fmt::Debug for TemplateChannel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateChannel")
+            .field("base", &self.base.as_str())
+            .field("template_id", &self.template_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TemplateChannel<'_> {
+    /// Send to one openid: refresh the token once, then retry once, if WeChat rejects it.
+    /// The outer error: no token could be had (it fails the whole delivery, as any error of
+    /// the token cache does); the inner one: WeChat's answer for this openid.
+    async fn send_one(&self, msg: &Value) -> Result<Result<i64, SendError>, SendError> {
+        let token = self.tokens.access_token(None).await?;
+        Ok(
+            match send_template(self.http, &self.base, &token, msg).await {
+                Err(e) if is_token_error(&e) => {
+                    let token = self.tokens.access_token(Some(&token)).await?;
+                    send_template(self.http, &self.base, &token, msg).await
+                }
+                other => other,
+            },
+        )
+    }
+}
+
+#[async_trait]
+impl Channel for TemplateChannel<'_> {
+    /// A token that cannot be had, or a retryable failure, stops the delivery (for a retry if
+    /// retryable); a permanent failure is that openid's result. Permanent failures for every
+    /// openid fail it.
+    async fn send(&self, message: &Outgoing<'_>) -> Result<Results, SendError> {
+        let mut results = Results::new();
+        for openid in message.recipients {
+            let msg = template_message(
+                openid,
+                &self.template_id,
+                &self.field_mapping,
+                message.notice,
+                &format!("{}-{openid}", message.id),
+            );
+            match self.send_one(&msg).await? {
+                Ok(_) => results.insert(openid.clone(), OK.into()),
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => results.insert(openid.clone(), e.to_string()),
+            };
+        }
+        if results.values().all(|r| r != OK) {
+            return Err(SendError::Refused {
+                service: "WeChat",
+                code: "all".into(),
+                message: results.values().cloned().collect::<Vec<_>>().join("; "),
+                retryable: false,
+            });
+        }
+        Ok(results)
+    }
 }

@@ -1,6 +1,9 @@
 //! Tencent Cloud SMS `SendSms` (API version 2021-01-11), signed with TC3.
 
 use crate::SendError;
+use crate::channel::{Channel, OK, Outgoing, Results};
+use crate::message::truncate;
+use async_trait::async_trait;
 use serde_json::{Value, json};
 
 pub const PRODUCTION: &str = "https://sms.tencentcloudapi.com/";
@@ -149,4 +152,99 @@ pub async fn send(
             serial_no: r["SerialNo"].as_str().unwrap_or_default().into(),
         })
         .collect())
+}
+
+/// The SMS channel: one template SMS to every number of the delivery, with the template's
+/// three parameters: what happened (`N条: event` when N events were folded into one message),
+/// the merchant and the reference, each trimmed to the template's limits.
+pub struct SmsChannel<'a> {
+    pub http: &'a reqwest::Client,
+    pub config: SmsConfig,
+}
+
+impl std::fmt::Debug for SmsChannel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsChannel")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The template parameters for a message standing for `count` events.
+pub fn template_params(
+    notice: &domain::notification::NotificationSummary,
+    count: usize,
+) -> Vec<String> {
+    let what = if count > 1 {
+        format!("{count}条: {}", notice.event)
+    } else {
+        notice.event.clone()
+    };
+    vec![
+        truncate(&what, 12),
+        truncate(&notice.merchant, 12),
+        truncate(&notice.reference, 32),
+    ]
+}
+
+#[async_trait]
+impl Channel for SmsChannel<'_> {
+    async fn send(&self, message: &Outgoing<'_>) -> Result<Results, SendError> {
+        let out = send(
+            self.http,
+            &self.config,
+            message.recipients,
+            &template_params(message.notice, message.count),
+            message.id,
+            message.now.timestamp(),
+        )
+        .await?;
+        Ok(out
+            .into_iter()
+            .map(|r| {
+                let result = if r.ok() {
+                    OK.to_string()
+                } else {
+                    format!("{}: {}", r.code, r.message)
+                };
+                (r.phone_number, result)
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(event: &str) -> domain::notification::NotificationSummary {
+        domain::notification::NotificationSummary {
+            platform: "wechatpay".into(),
+            event: event.into(),
+            merchant: "一家名字很长很长很长的门店有限公司".into(),
+            reference: "200201820261126000000000012345678901".into(),
+            at: chrono::DateTime::UNIX_EPOCH,
+            amount_fen: None,
+            user_text: None,
+            deadline: None,
+            link: None,
+        }
+    }
+
+    #[test]
+    fn folded_messages_count_their_events_and_parameters_are_trimmed() {
+        assert_eq!(
+            template_params(&notice("新投诉"), 1),
+            [
+                "新投诉",
+                "一家名字很长很长很长的…",
+                "2002018202611260000000000123456…"
+            ]
+        );
+        assert_eq!(template_params(&notice("新投诉"), 3)[0], "3条: 新投诉");
+        assert_eq!(
+            template_params(&notice("VIOLATION.INTERCEPT"), 12)[0],
+            "12条: VIOLAT…"
+        );
+    }
 }

@@ -2,69 +2,14 @@
 //! connection (checked with NOOP before reuse), where a one-shot send opens one per mail. The
 //! server is a small real SMTP server on a loopback port that counts connections and mails.
 
-use notify::Notice;
+use domain::notification::NotificationSummary;
 use notify::email::{Mailer, Security, SmtpConfig};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use std::sync::atomic::Ordering;
 
-#[derive(Default)]
-struct Counts {
-    connections: AtomicUsize,
-    mails: AtomicUsize,
-}
-
-/// Speak enough SMTP for a client without TLS or AUTH: EHLO, MAIL, RCPT, DATA, RSET, NOOP,
-/// QUIT.
-async fn serve(counts: Arc<Counts>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            counts.connections.fetch_add(1, Ordering::SeqCst);
-            let counts = counts.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = BufReader::new(read).lines();
-                if write.write_all(b"220 sink ESMTP\r\n").await.is_err() {
-                    return;
-                }
-                let mut in_data = false;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let answer: &[u8] = if in_data {
-                        if line == "." {
-                            in_data = false;
-                            counts.mails.fetch_add(1, Ordering::SeqCst);
-                            b"250 queued\r\n"
-                        } else {
-                            continue;
-                        }
-                    } else {
-                        let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
-                        match verb.as_str() {
-                            "EHLO" | "HELO" => b"250 sink\r\n",
-                            "DATA" => {
-                                in_data = true;
-                                b"354 go ahead\r\n"
-                            }
-                            "QUIT" => {
-                                let _ = write.write_all(b"221 bye\r\n").await;
-                                return;
-                            }
-                            _ => b"250 OK\r\n",
-                        }
-                    };
-                    if write.write_all(answer).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
+#[path = "support/smtp_sink.rs"]
+mod smtp_sink;
+use smtp_sink::{Counts, serve};
 
 fn config(port: u16) -> SmtpConfig {
     SmtpConfig {
@@ -78,8 +23,8 @@ fn config(port: u16) -> SmtpConfig {
     }
 }
 
-fn notice(n: usize) -> Notice {
-    Notice {
+fn notice(n: usize) -> NotificationSummary {
+    NotificationSummary {
         platform: "wechatpay".into(),
         event: "new complaint".into(),
         merchant: "门店".into(),
