@@ -10,6 +10,7 @@
 //! The desk is the release binary as a child process; the platform simulators run in this
 //! process; the results go to stdout and to a Markdown file.
 
+mod ctx;
 mod desk;
 mod load;
 mod machine;
@@ -22,8 +23,8 @@ mod stats;
 
 use anyhow::Context;
 use clap::Parser;
+use ctx::Ctx;
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(about = "complaint desk benchmarks (P1 ingest, P2 mail, P4 admin reads)")]
@@ -45,24 +46,6 @@ struct Cli {
     out: Option<PathBuf>,
     /// Parts to run: P1, P2, P4 (default: all).
     parts: Vec<String>,
-}
-
-/// What every part needs.
-pub struct Ctx {
-    pub quick: bool,
-    pub root: PathBuf,
-    pub desk_binary: PathBuf,
-    pub venv: PathBuf,
-    /// Scratch space of this run (data directories, logs).
-    pub work: PathBuf,
-    /// Cached data sets (kept between runs).
-    pub cache: PathBuf,
-    pub cores: usize,
-}
-
-/// CPU time per answered request.
-pub fn cpu_per(cpu: Duration, n: usize) -> Option<Duration> {
-    (n > 0).then(|| cpu / u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 #[tokio::main]

@@ -4,12 +4,12 @@
 //! pre-signed pushes to both, one after the other on the same machine. CPU per callback from
 //! `/proc/<pid>/stat` over each run, against the OpenSSL floor.
 
+use crate::ctx::Ctx;
 use crate::desk::{APIV3_KEY, Desk, MERCHANT_SERIAL, Platform, free_port};
 use crate::load::{self, Prepared};
 use crate::machine::{self, OpensslFloor};
 use crate::report::{Check, Section, Table};
-use crate::stats::ms;
-use crate::{Ctx, cpu_per};
+use crate::stats::{cpu_per, ms};
 use anyhow::{Context, bail};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};

@@ -4,7 +4,7 @@
 //! simulator holding every answer back 50 ms → time until every mail arrived and every
 //! complaint shows completed through the admin API.
 
-use crate::Ctx;
+use crate::ctx::Ctx;
 use crate::desk::{Desk, Platform, free_port};
 use crate::load::{self, Prepared};
 use crate::report::{Check, Section, Table};

@@ -2,7 +2,7 @@
 //! deep. The data set is built once (see `seed`) and reused; the desk is started on it (a
 //! restart: the time to the first healthy answer is measured).
 
-use crate::Ctx;
+use crate::ctx::Ctx;
 use crate::desk::{Desk, Platform};
 use crate::load::{self, Prepared};
 use crate::report::{Check, Section, Table};

@@ -75,6 +75,11 @@ pub fn ms(d: Option<Duration>) -> String {
     }
 }
 
+/// CPU time per answered request.
+pub fn cpu_per(cpu: Duration, n: usize) -> Option<Duration> {
+    (n > 0).then(|| cpu / u32::try_from(n).unwrap_or(u32::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,8 @@
 //! `ValidJson` runs on the bytes) into each request type, then the checks its handler makes
 //! before anything is stored (settings, credentials, notification channels, names, texts).
 
+use crate::input::mode;
 use crate::keys::now;
-use crate::mode;
 use desk_core::fingerprint::Fingerprinter;
 use desk_http::ApiError;
 use desk_http::admin::accounts::{

@@ -2,8 +2,8 @@
 //! `biz_content` as JSON, as the callback handler reads them) and gateway answers
 //! (`Client::verify_response`: the raw `*_response` text, `sign`, the JSON inside).
 
+use crate::input::{line, mode};
 use crate::keys::rsa;
-use crate::{line, mode};
 use alipay::client::{Client, ClientConfig, KeyMode};
 use alipay::notify::{MAX_FORM_FIELDS, Rule, parse_form, verify};
 use alipay::response::{node, raw_value, string_field};

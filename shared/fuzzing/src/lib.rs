@@ -18,6 +18,7 @@
 
 mod admin;
 mod alipay_targets;
+mod input;
 mod keys;
 mod wechatpay_targets;
 mod wxmsg;
@@ -43,16 +44,3 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("alipay_response", alipay_response),
     ("admin_json", admin_json),
 ];
-
-/// The first byte (the mode) and the rest.
-fn mode(data: &[u8]) -> Option<(u8, &[u8])> {
-    data.split_first().map(|(m, rest)| (*m, rest))
-}
-
-/// Split at the first `\n`: (before, after); all of it and nothing when there is none.
-fn line(data: &[u8]) -> (&[u8], &[u8]) {
-    match data.iter().position(|&b| b == b'\n') {
-        Some(i) => (&data[..i], &data[i + 1..]),
-        None => (data, &[]),
-    }
-}

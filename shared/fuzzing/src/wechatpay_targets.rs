@@ -2,8 +2,8 @@
 //! `Verifier::verify` over the raw body, `Envelope::parse`, the event type, `Envelope::decrypt`
 //! (AEAD_AES_256_GCM with the API v3 key), the resource as JSON, then the worker's models.
 
+use crate::input::{line, mode};
 use crate::keys::{APIV3_KEY, NOW, WECHATPAY_KEY_ID, now};
-use crate::{line, mode};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;

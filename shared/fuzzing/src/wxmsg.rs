@@ -1,8 +1,8 @@
 //! Message pushes (mini programs, third-party platforms): `PushQuery::from_query` on the raw
 //! query string and `Crypto::open` on the body, as the callback handlers call them.
 
+use crate::input::{line, mode};
 use crate::keys::{NOW, WX_AES_KEY, WX_APPID, WX_TOKEN};
-use crate::{line, mode};
 use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
 use base64::Engine;
 use std::sync::OnceLock;
