@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::operation::scan::ScanInput;
 use chrono::{TimeZone, Utc};
-use desk_core::complaints::{ComplaintFilter, ComplaintRepo, complaint_id, list::list_keys_ready};
+use desk_core::complaints::{
+    ComplaintRepo, complaint_id, list::ComplaintFilter, list::list_keys_ready,
+};
 use domain::complaint::{Complaint, ComplaintStatus, Platform};
 use domain::notification::{
     Audience, Channel, Delivery, DeliveryStatus, NotificationJob, NotificationSubject,
@@ -342,7 +344,7 @@ async fn every_delivery_list_path_is_an_unfiltered_query_on_a_named_index() {
             let p = desk_core::reindex::run(&store, 5).await.expect("backfill");
             assert_eq!((p.deliveries_examined, p.deliveries_rewritten), (14, 14));
             assert!(
-                desk_core::notifier::delivery_keys_ready(&store)
+                desk_core::deliveries::delivery_keys_ready(&store)
                     .await
                     .expect("marker")
             );
@@ -355,7 +357,7 @@ async fn every_delivery_list_path_is_an_unfiltered_query_on_a_named_index() {
             let mut cursor = None;
             let mut got = Vec::new();
             for _ in 0..20 {
-                let (items, next) = desk_core::notifier::list_deliveries(
+                let (items, next) = desk_core::deliveries::list_deliveries(
                     &store,
                     &scope_of(account, sub),
                     status,
@@ -422,11 +424,11 @@ async fn delivery_backfill_on_a_table_without_the_list_indexes_keeps_the_older_l
         "{err:?}"
     );
     assert!(
-        !desk_core::notifier::delivery_keys_ready(&store)
+        !desk_core::deliveries::delivery_keys_ready(&store)
             .await
             .expect("marker")
     );
-    let (items, _) = desk_core::notifier::list_deliveries(
+    let (items, _) = desk_core::deliveries::list_deliveries(
         &store,
         &scope_of(Some("acc_a"), None),
         None,

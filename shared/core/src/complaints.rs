@@ -18,13 +18,14 @@
 
 pub mod list;
 
-use crate::repo::RepoError;
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::repo::{RepoError, decode, encode, ts};
+use chrono::{DateTime, Utc};
 use domain::complaint::{
     ActionLogEntry, Complaint, ComplaintStatus, HistoryEntry, Platform, Violation,
 };
 use domain::notification::NotificationJob;
 use domain::ports::{Index, IndexKey, Item, Query, RecordStore, StoreError};
+use list::ComplaintFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -64,10 +65,6 @@ pub fn mark_wechatpay_completed(c: &mut Complaint) {
     c.status = ComplaintStatus::Resolved;
     c.raw_status = "PROCESSED".into();
     c.deadline = None;
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn complaint_pk(id: &str) -> String {
@@ -145,17 +142,6 @@ pub struct ComplaintDetail {
     pub refunds: Vec<RefundRecord>,
 }
 
-/// Filters of the complaint list.
-#[derive(Debug, Clone, Default)]
-pub struct ComplaintFilter {
-    pub platform: Option<Platform>,
-    pub account_id: Option<String>,
-    pub sub_mchid: Option<String>,
-    pub status: Option<ComplaintStatus>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-}
-
 pub struct ComplaintRepo<'a> {
     store: &'a dyn RecordStore,
 }
@@ -204,21 +190,6 @@ pub fn auto_refund_amount(
     domain::money::check_refund(total, counted(), amount)
         .map(|_| amount)
         .map_err(|e| format!("no automatic refund: the amount {e}"))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
-    let version = item.version;
-    serde_json::from_value(item.data)
-        .map(|v| (v, version))
-        .map_err(|source| RepoError::Corrupt {
-            pk: item.pk,
-            sk: item.sk,
-            source,
-        })
-}
-
-fn encode<T: Serialize>(v: &T) -> Result<serde_json::Value, RepoError> {
-    serde_json::to_value(v).map_err(RepoError::Serialise)
 }
 
 use list::MAX_EXAMINED;
@@ -665,7 +636,7 @@ impl<'a> ComplaintRepo<'a> {
         }
         notifications
             .sort_by(|a: &NotificationJob, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        let deliveries = crate::notifier::deliveries_of(
+        let deliveries = crate::deliveries::deliveries_of(
             self.store,
             &domain::notification::NotificationSubject::Complaint {
                 complaint_id: id.to_string(),

@@ -49,7 +49,6 @@ fn cert_spki_der(cert: &Certificate) -> Option<Vec<u8>> {
     cert.tbs_certificate.subject_public_key_info.to_der().ok()
 }
 
-#[cfg(feature = "full")]
 fn certs_fingerprint(certs: &[Certificate]) -> Option<String> {
     let mut all = Vec::new();
     for c in certs {

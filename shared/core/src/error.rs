@@ -43,22 +43,6 @@ impl Error {
     }
 }
 
-impl From<crate::repo::RepoError> for Error {
-    fn from(e: crate::repo::RepoError) -> Self {
-        use crate::repo::RepoError as R;
-        match e {
-            R::Store(s) => s.into(),
-            R::PlatformIdTaken {
-                family,
-                platform_id,
-            } => Error::Conflict(format!(
-                "another account already uses {family} id {platform_id}"
-            )),
-            other => Error::internal(other),
-        }
-    }
-}
-
 /// An error and its sources, `: `-joined (for logs and dead-letter reasons).
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();

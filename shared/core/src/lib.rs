@@ -7,10 +7,12 @@
 pub mod account_cache;
 pub mod complaints;
 pub mod credentials;
+pub mod deliveries;
 pub mod error;
 pub mod fingerprint;
 pub mod inbox;
 pub mod notices;
+#[cfg(feature = "notifier")]
 pub mod notifier;
 #[cfg(feature = "wxmini")]
 pub mod onboarding;
@@ -24,4 +26,4 @@ pub mod telemetry;
 pub mod worker;
 
 pub use error::Error;
-pub use state::{Ports, Services};
+pub use state::{NotifierSettings, Ports, Services};

@@ -12,62 +12,22 @@
 //! ([`crate::platforms::wechat`]), keyed by the appid, secret and API base that obtained them.
 
 use crate::complaints::derived_id;
+use crate::deliveries::delivery_keys;
 use crate::notices::store_error;
-use crate::repo::{NotificationRepo, RepoError};
+use crate::repo::NotificationRepo;
 use crate::state::Services;
 use crate::worker::{JobError, JobHandler, JobRegistry};
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::Duration;
 use domain::account::{NotificationSecrets, NotificationSettings};
-use domain::backoff::Backoff;
 use domain::job::{JobEnvelope, notify as jobs, queues};
-use domain::notification::{
-    Channel, Delivery, DeliveryStatus, NotificationJob, NotificationSubject,
-};
-use domain::ports::{Index, Item, Query, StoreError};
+use domain::notification::{Channel, Delivery, DeliveryStatus, NotificationJob};
+use domain::ports::{Item, StoreError};
 use notify::SendError;
 use serde_json::json;
 use std::sync::Arc;
 
 mod channels;
-pub mod list;
-
-pub use list::{
-    DELIVERY_ADDED_INDEXES, DELIVERY_KEYS_VERSION, DELIVERY_MARKER_PK, DELIVERY_MARKER_SK,
-    delivery_indexes, delivery_keys, delivery_keys_ready, delivery_partition, list_deliveries,
-};
-
-/// Timing of the notifier.
-#[derive(Debug, Clone)]
-pub struct NotifierSettings {
-    /// SMS to the same numbers within this window become one message.
-    pub sms_fold: std::time::Duration,
-    /// First retry delay; doubles per attempt up to 15 minutes (SQS's longest delay).
-    pub base_backoff: std::time::Duration,
-    /// After this, a delivery that still fails is given up.
-    pub deadline: Duration,
-}
-
-/// The longest delay a continuation can ask for (SQS's longest message delay).
-pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-impl NotifierSettings {
-    /// The delay before retry `n` of a delivery: `base_backoff` doubling per attempt (at most
-    /// ten times), at most [`MAX_RETRY_DELAY`].
-    pub fn backoff(&self) -> Backoff {
-        Backoff::new(self.base_backoff, MAX_RETRY_DELAY).doubling_at_most(10)
-    }
-}
-
-impl Default for NotifierSettings {
-    fn default() -> Self {
-        Self {
-            sms_fold: std::time::Duration::from_secs(30),
-            base_backoff: std::time::Duration::from_secs(10),
-            deadline: Duration::hours(6),
-        }
-    }
-}
 
 pub fn register(registry: &mut JobRegistry, state: &Services) {
     let n = Arc::new(Notifier {
@@ -89,40 +49,12 @@ struct Notifier {
 struct FanOut(Arc<Notifier>);
 struct Deliver(Arc<Notifier>);
 
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn subject_key(s: &NotificationSubject) -> String {
-    match s {
-        NotificationSubject::Complaint { complaint_id } => format!("C#{complaint_id}"),
-        NotificationSubject::Violation { violation_id } => format!("V#{violation_id}"),
-    }
-}
-
 fn delivery_item(d: &Delivery) -> Result<Item, JobError> {
     let data = serde_json::to_value(d).map_err(|e| JobError::Permanent(e.to_string()))?;
     Ok(delivery_keys(d).into_iter().fold(
         Item::new(format!("DELIVERY#{}", d.id), "META", data),
         |i, (x, k)| i.with_index(x, k),
     ))
-}
-
-/// Deliveries of one subject (complaint or violation), oldest first.
-pub async fn deliveries_of(
-    records: &dyn domain::ports::RecordStore,
-    subject: &NotificationSubject,
-) -> Result<Vec<Delivery>, RepoError> {
-    let page = records
-        .query(
-            &Query::partition(Index::Gsi2, format!("DELIVERIES#{}", subject_key(subject)))
-                .limit(1000),
-        )
-        .await?;
-    page.items
-        .into_iter()
-        .map(|i| serde_json::from_value(i.data).map_err(RepoError::Serialise))
-        .collect()
 }
 
 impl Notifier {
@@ -316,7 +248,16 @@ impl Notifier {
                 service: "settings",
                 detail: e.to_string(),
             })?;
-        let channel = channels::build(self, d, settings, &secrets)?;
+        let channel = channels::build(
+            channels::Tools {
+                state: &self.state,
+                http: &self.http,
+                mailer: &self.mailer,
+            },
+            d,
+            settings,
+            &secrets,
+        )?;
         channel
             .send(&notify::Outgoing {
                 id: &d.id,
@@ -506,26 +447,5 @@ impl JobHandler for Deliver {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration as StdDuration;
-
-    #[test]
-    fn delivery_retries_back_off_as_before_doubling_to_fifteen_minutes() {
-        let s = NotifierSettings::default();
-        let schedule: Vec<u64> = (1..=10).map(|a| s.backoff().delay(a).as_secs()).collect();
-        assert_eq!(schedule, [10, 20, 40, 80, 160, 320, 640, 900, 900, 900]);
-        // A short base (tests, the demo) stops doubling after ten doublings.
-        let s = NotifierSettings {
-            base_backoff: StdDuration::from_millis(200),
-            ..NotifierSettings::default()
-        };
-        assert_eq!(s.backoff().delay(1), StdDuration::from_millis(200));
-        assert_eq!(s.backoff().delay(11), StdDuration::from_millis(204_800));
-        assert_eq!(s.backoff().delay(40), StdDuration::from_millis(204_800));
     }
 }

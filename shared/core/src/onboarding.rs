@@ -79,7 +79,7 @@ pub enum OnboardError {
 impl OnboardError {
     pub fn into_job_error(self) -> JobError {
         match self {
-            OnboardError::Wechat(e) => crate::policy::wxmini::wechat_job_error(e),
+            OnboardError::Wechat(e) => crate::platforms::wechat::job_error(e),
             OnboardError::Store(m) => JobError::Retryable {
                 source: m.into(),
                 retry_after: None,

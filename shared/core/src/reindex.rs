@@ -23,7 +23,7 @@ use crate::complaints::ComplaintRepo;
 use crate::complaints::list::{
     ADDED_INDEXES, LIST_KEYS_VERSION, MARKER_PK, MARKER_SK, list_keys_ready,
 };
-use crate::notifier::{
+use crate::deliveries::{
     DELIVERY_ADDED_INDEXES, DELIVERY_KEYS_VERSION, DELIVERY_MARKER_PK, DELIVERY_MARKER_SK,
     delivery_indexes, delivery_keys_ready,
 };

@@ -89,7 +89,29 @@ impl RepoError {
     }
 }
 
-fn decode<T: DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
+impl From<RepoError> for crate::Error {
+    fn from(e: crate::repo::RepoError) -> Self {
+        use RepoError as R;
+        match e {
+            R::Store(s) => s.into(),
+            R::PlatformIdTaken {
+                family,
+                platform_id,
+            } => crate::Error::Conflict(format!(
+                "another account already uses {family} id {platform_id}"
+            )),
+            other => crate::Error::internal(other),
+        }
+    }
+}
+
+/// A time in a sort key: RFC 3339 in UTC with milliseconds, so keys sort in time order.
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A stored record as `T`, with its version.
+pub fn decode<T: DeserializeOwned>(item: Item) -> Result<(T, u64), RepoError> {
     let version = item.version;
     serde_json::from_value(item.data)
         .map(|v| (v, version))
@@ -112,7 +134,8 @@ fn decode_page<T: DeserializeOwned>(page: domain::ports::Page) -> Result<Listed<
     })
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<serde_json::Value, RepoError> {
+/// `T` as a record's data.
+pub fn encode<T: Serialize>(value: &T) -> Result<serde_json::Value, RepoError> {
     serde_json::to_value(value).map_err(RepoError::Serialise)
 }
 

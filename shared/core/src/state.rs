@@ -29,7 +29,7 @@ pub struct Services {
     #[cfg(feature = "wechatpay")]
     pub wechatpay: Arc<crate::platforms::wechatpay::Clients>,
     /// Timing of staff notification deliveries.
-    pub notifier: crate::notifier::NotifierSettings,
+    pub notifier: NotifierSettings,
     /// The HTTP client for platform calls that keep no per-account state (WeChat server APIs).
     pub http: reqwest::Client,
     /// Fault injection for crash tests (`COMPLAINT_DESK_FAULT`); none in production.
@@ -80,6 +80,19 @@ impl Services {
         self.wechatpay.forget(&account.id);
     }
 
+    /// The WeChat Pay client of an account for a staff action (a conflict when its
+    /// credentials are incomplete).
+    #[cfg(feature = "wechatpay")]
+    pub async fn wechatpay_client(
+        &self,
+        account: &domain::account::Account,
+    ) -> Result<Arc<wechatpay::Client>, crate::Error> {
+        self.wechatpay
+            .get(account, &*self.ports.secrets)
+            .await
+            .map_err(|e| crate::Error::Conflict(format!("cannot call WeChat Pay: {e}")))
+    }
+
     pub fn with_fault_point(mut self, point: Option<String>) -> Self {
         if let Some(p) = point.filter(|p| !p.is_empty()) {
             tracing::warn!(point = %p, "fault injection armed: the process aborts there");
@@ -107,5 +120,58 @@ impl Services {
     pub fn with_public_base_url(mut self, url: Option<url::Url>) -> Self {
         self.public_base_url = url;
         self
+    }
+}
+
+/// Timing of the notifier.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    /// SMS to the same numbers within this window become one message.
+    pub sms_fold: std::time::Duration,
+    /// First retry delay; doubles per attempt up to 15 minutes (SQS's longest delay).
+    pub base_backoff: std::time::Duration,
+    /// After this, a delivery that still fails is given up.
+    pub deadline: chrono::Duration,
+}
+
+/// The longest delay a continuation can ask for (SQS's longest message delay).
+pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+impl NotifierSettings {
+    /// The delay before retry `n` of a delivery: `base_backoff` doubling per attempt (at most
+    /// ten times), at most [`MAX_RETRY_DELAY`].
+    pub fn backoff(&self) -> domain::backoff::Backoff {
+        domain::backoff::Backoff::new(self.base_backoff, MAX_RETRY_DELAY).doubling_at_most(10)
+    }
+}
+
+impl Default for NotifierSettings {
+    fn default() -> Self {
+        Self {
+            sms_fold: std::time::Duration::from_secs(30),
+            base_backoff: std::time::Duration::from_secs(10),
+            deadline: chrono::Duration::hours(6),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as StdDuration;
+
+    #[test]
+    fn delivery_retries_back_off_as_before_doubling_to_fifteen_minutes() {
+        let s = NotifierSettings::default();
+        let schedule: Vec<u64> = (1..=10).map(|a| s.backoff().delay(a).as_secs()).collect();
+        assert_eq!(schedule, [10, 20, 40, 80, 160, 320, 640, 900, 900, 900]);
+        // A short base (tests, the demo) stops doubling after ten doublings.
+        let s = NotifierSettings {
+            base_backoff: StdDuration::from_millis(200),
+            ..NotifierSettings::default()
+        };
+        assert_eq!(s.backoff().delay(1), StdDuration::from_millis(200));
+        assert_eq!(s.backoff().delay(11), StdDuration::from_millis(204_800));
+        assert_eq!(s.backoff().delay(40), StdDuration::from_millis(204_800));
     }
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
 use common::{ADMIN, harness, provider_body};
-use desk_core::complaints::{ComplaintFilter, ComplaintRepo, list::list_keys_ready};
+use desk_core::complaints::{ComplaintRepo, list::ComplaintFilter, list::list_keys_ready};
 use domain::complaint::{Complaint, ComplaintStatus, Platform};
 use domain::ports::{IndexKey, Item, Page, Query, RecordStore, StoreError, Write, WriteOutcome};
 use serde_json::json;

@@ -448,7 +448,7 @@ impl Interfering {
     async fn notifier_writes(&self, item: &Item, changed: Value, version: u64) {
         let d: Delivery = serde_json::from_value(changed.clone()).expect("delivery");
         let mut now = Item::new(&item.pk, &item.sk, changed);
-        now.indexes = desk_core::notifier::delivery_indexes(&d);
+        now.indexes = desk_core::deliveries::delivery_indexes(&d);
         self.inner
             .update(now, version)
             .await
@@ -522,7 +522,7 @@ async fn list_ids(
     let mut cursor = None;
     loop {
         let (items, next) =
-            desk_core::notifier::list_deliveries(records, &scope, status, 100, cursor)
+            desk_core::deliveries::list_deliveries(records, &scope, status, 100, cursor)
                 .await
                 .expect("list");
         out.extend(items.into_iter().map(|d| d.id));
@@ -550,7 +550,7 @@ async fn backfill_keys_deliveries_of_the_old_shape_resumably_without_overwriting
     ];
     // Before the backfill: the lists are right (the older way, filtered after).
     assert!(
-        !desk_core::notifier::delivery_keys_ready(&*records)
+        !desk_core::deliveries::delivery_keys_ready(&*records)
             .await
             .expect("marker")
     );
@@ -579,7 +579,7 @@ async fn backfill_keys_deliveries_of_the_old_shape_resumably_without_overwriting
         (10, 10, false)
     );
     assert!(
-        !desk_core::notifier::delivery_keys_ready(&*records)
+        !desk_core::deliveries::delivery_keys_ready(&*records)
             .await
             .expect("marker")
     );
@@ -641,7 +641,7 @@ async fn backfill_keys_deliveries_of_the_old_shape_resumably_without_overwriting
             .expect("present");
         assert_eq!(
             item.indexes,
-            desk_core::notifier::delivery_indexes(d),
+            desk_core::deliveries::delivery_indexes(d),
             "{}",
             d.id
         );
@@ -653,7 +653,7 @@ async fn backfill_keys_deliveries_of_the_old_shape_resumably_without_overwriting
         assert_eq!(item.data, want, "{}", d.id);
     }
     assert!(
-        desk_core::notifier::delivery_keys_ready(&*records)
+        desk_core::deliveries::delivery_keys_ready(&*records)
             .await
             .expect("marker")
     );

@@ -6,9 +6,9 @@
 
 mod common;
 
-use desk_core::worker::{Disposition, RetryPolicy};
 use axum::http::{Method, StatusCode};
 use common::*;
+use desk_core::worker::{Disposition, RetryPolicy};
 use domain::job::{alipay, notify, queues, wechatpay, wxmini, wxopen};
 use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
 use serde_json::json;

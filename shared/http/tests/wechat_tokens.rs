@@ -314,7 +314,7 @@ async fn until(what: &str, ok: impl Fn() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_naming_another_tenants_appid_never_gets_its_token() {
     let (h, _base, stop) = served(|s| {
-        s.notifier = desk_core::notifier::NotifierSettings {
+        s.notifier = desk_core::state::NotifierSettings {
             sms_fold: Duration::from_secs(1),
             base_backoff: Duration::from_millis(200),
             deadline: chrono::Duration::hours(1),

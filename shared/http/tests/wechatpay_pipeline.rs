@@ -48,7 +48,7 @@ async fn env_with(
     sim_mode: KeyMode,
     creds_public_key: bool,
     push_mode: KeyMode,
-    notifier: Option<desk_core::notifier::NotifierSettings>,
+    notifier: Option<desk_core::state::NotifierSettings>,
 ) -> Env {
     env_keys(
         sim_mode,
@@ -87,7 +87,7 @@ async fn env_keys(
     sim_mode: KeyMode,
     creds_public_key: bool,
     push_mode: KeyMode,
-    notifier: Option<desk_core::notifier::NotifierSettings>,
+    notifier: Option<desk_core::state::NotifierSettings>,
     keys: Keys,
 ) -> Env {
     let with_notifier = notifier.is_some();
@@ -104,7 +104,7 @@ async fn env_without_workers(
     sim_mode: KeyMode,
     creds_public_key: bool,
     push_mode: KeyMode,
-    notifier: Option<desk_core::notifier::NotifierSettings>,
+    notifier: Option<desk_core::state::NotifierSettings>,
 ) -> Env {
     env_keys_without_workers(
         sim_mode,
@@ -120,7 +120,7 @@ async fn env_keys_without_workers(
     sim_mode: KeyMode,
     creds_public_key: bool,
     push_mode: KeyMode,
-    notifier: Option<desk_core::notifier::NotifierSettings>,
+    notifier: Option<desk_core::state::NotifierSettings>,
     keys: Keys,
 ) -> Env {
     let (h, base, stop) = served(|s| {
@@ -1006,8 +1006,8 @@ const OPENID: &str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
 const SMS_ID: &str = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE";
 const SMS_KEY: &str = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
 
-fn fast_notifier(fold_secs: u64) -> desk_core::notifier::NotifierSettings {
-    desk_core::notifier::NotifierSettings {
+fn fast_notifier(fold_secs: u64) -> desk_core::state::NotifierSettings {
+    desk_core::state::NotifierSettings {
         sms_fold: Duration::from_secs(fold_secs),
         base_backoff: Duration::from_millis(500),
         deadline: chrono::Duration::hours(6),

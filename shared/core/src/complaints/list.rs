@@ -28,11 +28,22 @@
 //! take the older way (the account's or the global partition, filtered after, at most
 //! [`MAX_EXAMINED`] entries per call).
 
-use super::{ComplaintFilter, decode, ts};
-use crate::repo::{AccountRepo, RepoError};
+use crate::repo::{AccountRepo, RepoError, decode, ts};
+use chrono::{DateTime, Utc};
 use domain::account::AccountKind;
 use domain::complaint::{Complaint, ComplaintStatus, Platform};
 use domain::ports::{Index, IndexKey, Query, RecordStore};
+
+/// Filters of the complaint list.
+#[derive(Debug, Clone, Default)]
+pub struct ComplaintFilter {
+    pub platform: Option<Platform>,
+    pub account_id: Option<String>,
+    pub sub_mchid: Option<String>,
+    pub status: Option<ComplaintStatus>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
 
 /// How many index items the older, filtered list examines at most per call before it answers
 /// with a cursor (bounds the work of a filter that matches little).

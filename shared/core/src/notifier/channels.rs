@@ -1,7 +1,6 @@
 //! Each delivery's channel, built from its audience's current settings and secrets: the one
 //! place that knows how an account's notification settings map onto `notify`'s channels.
 
-use super::Notifier;
 use crate::state::Services;
 use async_trait::async_trait;
 use domain::account::{BotKind, NotificationSecrets, NotificationSettings, SmtpTls};
@@ -10,7 +9,7 @@ use notify::{Channel, SendError};
 
 /// The channel of a delivery, built from the audience's current settings and secrets.
 pub(super) fn build<'a>(
-    n: &'a Notifier,
+    n: Tools<'a>,
     d: &Delivery,
     settings: NotificationSettings,
     secrets: &NotificationSecrets,
@@ -23,10 +22,19 @@ pub(super) fn build<'a>(
     }
 }
 
+/// What building a channel needs from the notifier: the services (the token cache), the one
+/// HTTP client of every HTTP channel, the SMTP connection pool.
+#[derive(Clone, Copy)]
+pub struct Tools<'a> {
+    pub state: &'a Services,
+    pub http: &'a reqwest::Client,
+    pub mailer: &'a notify::email::Mailer,
+}
+
 type Built<'a> = Result<Box<dyn Channel + 'a>, SendError>;
 
 fn email<'a>(
-    n: &'a Notifier,
+    n: Tools<'a>,
     settings: NotificationSettings,
     secrets: &NotificationSecrets,
 ) -> Built<'a> {
@@ -34,7 +42,7 @@ fn email<'a>(
         .email
         .ok_or_else(|| SendError::Invalid("e-mail is no longer configured".into()))?;
     Ok(Box::new(notify::email::EmailChannel {
-        mailer: &n.mailer,
+        mailer: n.mailer,
         config: notify::email::SmtpConfig {
             host: e.host.clone(),
             port: e.port,
@@ -56,7 +64,7 @@ fn email<'a>(
 }
 
 fn template<'a>(
-    n: &'a Notifier,
+    n: Tools<'a>,
     settings: NotificationSettings,
     secrets: &NotificationSecrets,
 ) -> Built<'a> {
@@ -75,12 +83,12 @@ fn template<'a>(
         .parse()
         .map_err(|_| SendError::Invalid("api_base_url".into()))?;
     Ok(Box::new(notify::oa::TemplateChannel {
-        http: &n.http,
+        http: n.http,
         base: base.clone(),
         template_id: o.template_id,
         field_mapping: o.field_mapping,
         tokens: Box::new(OaTokens {
-            state: &n.state,
+            state: n.state,
             base,
             appid: o.appid,
             secret: wechat::token::Secret::new(secret),
@@ -89,7 +97,7 @@ fn template<'a>(
 }
 
 fn sms<'a>(
-    n: &'a Notifier,
+    n: Tools<'a>,
     settings: NotificationSettings,
     secrets: &NotificationSecrets,
 ) -> Built<'a> {
@@ -97,7 +105,7 @@ fn sms<'a>(
         .sms
         .ok_or_else(|| SendError::Invalid("SMS is no longer configured".into()))?;
     Ok(Box::new(notify::sms::SmsChannel {
-        http: &n.http,
+        http: n.http,
         config: notify::sms::SmsConfig {
             base_url: s
                 .api_base_url
@@ -121,7 +129,7 @@ fn sms<'a>(
 
 /// A bot delivery's one recipient is the bot's id.
 fn bot<'a>(
-    n: &'a Notifier,
+    n: Tools<'a>,
     d: &Delivery,
     settings: NotificationSettings,
     secrets: &NotificationSecrets,
@@ -141,7 +149,7 @@ fn bot<'a>(
         .and_then(|s| s.signing_secret.as_ref())
         .map(|u| u.expose().to_string());
     Ok(Box::new(notify::bots::BotChannel {
-        http: &n.http,
+        http: n.http,
         kind: match bot.kind {
             BotKind::Wecom => notify::bots::Kind::Wecom,
             BotKind::Dingtalk => notify::bots::Kind::Dingtalk,

@@ -290,3 +290,16 @@ pub async fn mini_client(
         }
     }
 }
+
+/// A failed WeChat call as a job's failure: throttled (back off with jitter), worth retrying,
+/// or permanent.
+pub fn job_error(e: wechat::WechatError) -> crate::worker::JobError {
+    use crate::worker::JobError;
+    if e.is_throttled() {
+        JobError::throttled(e)
+    } else if e.is_retryable() {
+        JobError::retryable(e)
+    } else {
+        JobError::Permanent(e.to_string())
+    }
+}

@@ -186,15 +186,3 @@ pub fn api_error(e: wechatpay::PlatformError) -> Error {
         Error::Platform(e.to_string())
     }
 }
-
-/// The client of an account for an admin call (409 when its credentials are incomplete).
-pub async fn client_for(
-    state: &crate::Services,
-    account: &Account,
-) -> Result<Arc<wechatpay::Client>, Error> {
-    state
-        .wechatpay
-        .get(account, &*state.ports.secrets)
-        .await
-        .map_err(|e| Error::Conflict(format!("cannot call WeChat Pay: {e}")))
-}

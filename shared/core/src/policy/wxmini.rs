@@ -9,7 +9,7 @@
 //! merchant (or provider + sub_mchid) with a deterministic refund number, queried before it is
 //! asked for, and respond (agree) if nobody has. `309` (already moved on) counts as done.
 
-use super::Actions;
+use super::actions::Actions;
 use crate::complaints::{
     AUTO_REFUND_SEQUENCE, AutoRefund, ComplaintRepo, RefundRecord, complaint_id,
 };
@@ -31,7 +31,6 @@ use domain::job::{JobEnvelope, wxmini as jobs, wxopen};
 use domain::notification::{Audience, NotificationSubject, NotificationSummary};
 use serde_json::Value;
 use std::sync::Arc;
-use wechat::WechatError;
 use wechat::mini::{Client, Evidence};
 use wechat::xml;
 use wechatpay::PlatformError;
@@ -58,16 +57,6 @@ struct ComplaintJob {
 
 struct AuthorizationJob {
     state: Services,
-}
-
-pub fn wechat_job_error(e: WechatError) -> JobError {
-    if e.is_throttled() {
-        JobError::throttled(e)
-    } else if e.is_retryable() {
-        JobError::retryable(e)
-    } else {
-        JobError::Permanent(e.to_string())
-    }
 }
 
 /// The complaint statuses that wait for the merchant's answer (48 hours each).
@@ -357,7 +346,7 @@ pub async fn upload_media(
 impl JobHandler for ComplaintJob {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let state = &self.state;
-        let account = super::job_account(state, job).await?;
+        let account = super::actions::job_account(state, job).await?;
         let AccountSettings::WxminiApp(settings) = account.settings.clone() else {
             return Err(JobError::Permanent("not a mini program".into()));
         };
@@ -375,7 +364,10 @@ impl JobHandler for ComplaintJob {
                 .await
                 .map_err(JobError::Permanent)?;
             state.limiter.acquire(op::DETAIL, &account.id).await?;
-            let d = c.complaint_detail(coid).await.map_err(wechat_job_error)?;
+            let d = c
+                .complaint_detail(coid)
+                .await
+                .map_err(crate::platforms::wechat::job_error)?;
             client = Some(c);
             Facts::from_detail(&d)
         } else {
@@ -543,7 +535,7 @@ async fn respond(
             ActionOutcome::AlreadyDone,
             "the complaint had already moved on (309)".to_string(),
         ),
-        Err(e) if e.is_retryable() => return Err(wechat_job_error(e)),
+        Err(e) if e.is_retryable() => return Err(crate::platforms::wechat::job_error(e)),
         Err(e) => {
             return log
                 .log(

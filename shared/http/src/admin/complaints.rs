@@ -17,9 +17,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use desk_core::complaints::{
-    ComplaintDetail, ComplaintFilter, ComplaintRepo, Media, RefundRecord, derived_id,
+    ComplaintDetail, ComplaintRepo, Media, RefundRecord, derived_id, list::ComplaintFilter,
 };
-use desk_core::platforms::wechatpay::client_for;
 use desk_core::policy::wechatpay::out_refund_no;
 use desk_core::ratelimit::{Operation, ops::wechatpay as op};
 use desk_core::repo::AccountRepo;
@@ -212,7 +211,7 @@ async fn target(
         .get(&complaint.account_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("complaint {id} not found")))?;
-    let client = client_for(state, &account).await?;
+    let client = state.wechatpay_client(&account).await?;
     let mchid = complaint
         .sub_mchid
         .clone()
@@ -1136,7 +1135,7 @@ pub async fn list_deliveries(
             // One complaint's deliveries (a few per event and channel), read together; the
             // caller sees the complaint or gets a 404.
             visible(&state, &caller, id).await?;
-            let all = desk_core::notifier::deliveries_of(
+            let all = desk_core::deliveries::deliveries_of(
                 &*state.ports.records,
                 &domain::notification::NotificationSubject::Complaint {
                     complaint_id: id.clone(),
@@ -1156,7 +1155,7 @@ pub async fn list_deliveries(
         }
         None => {
             // The caller's scope is the list's partition: one query per page.
-            desk_core::notifier::list_deliveries(
+            desk_core::deliveries::list_deliveries(
                 &*state.ports.records,
                 &caller.scope,
                 status,

@@ -12,7 +12,6 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use desk_core::platforms::wechatpay::client_for as client;
 use desk_core::ratelimit::ops::wechatpay::NOTIFICATION_URL;
 use domain::account::{Account, AccountKind};
 use serde::Serialize;
@@ -69,7 +68,7 @@ fn our_url(state: &AppState, account: &Account, path: &str) -> Result<String, Ap
 }
 
 async fn describe(state: &AppState, account: &Account) -> Result<Registrations, ApiError> {
-    let c = client(state, account).await?;
+    let c = state.wechatpay_client(account).await?;
     let mut out = Vec::new();
     for (which, path) in kinds(account)? {
         let ours = our_url(state, account, path)?;
@@ -107,7 +106,7 @@ pub async fn register(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Registrations>, ApiError> {
     let (account, _) = visible_account(&state, &caller, &id).await?;
-    let c = client(&state, &account).await?;
+    let c = state.wechatpay_client(&account).await?;
     for (which, path) in kinds(&account)? {
         let url = our_url(&state, &account, path)?;
         // Converges: an unchanged URL is not written again, a changed one is replaced.
@@ -149,7 +148,7 @@ pub async fn unregister(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let (account, _) = visible_account(&state, &caller, &id).await?;
-    let c = client(&state, &account).await?;
+    let c = state.wechatpay_client(&account).await?;
     for (which, _) in kinds(&account)? {
         budget::take(&state, budget::merchant_of(&account), NOTIFICATION_URL).await?;
         match c.delete_notification_url(which).await {

@@ -1,13 +1,14 @@
-//! The deliveries list: one index partition per token scope and status filter, so a page is
-//! one query with the cursor as its bound, at any depth and for any scope.
+//! Delivery records as lists read them (the notifier writes them): the deliveries of one
+//! complaint or violation, and the deliveries list, with one index partition per token scope
+//! and status filter, so a page is one query with the cursor as its bound, at any depth and for
+//! any scope.
 //!
 //! Records written before these keys existed are only in everyone's partition (gsi1) and their
 //! subject's (gsi2) until the backfill ([`crate::reindex`]) has re-saved them; until its marker
 //! says it finished, the list takes the older way (one page of everyone's, filtered after).
 
-use super::{subject_key, ts};
-use crate::repo::RepoError;
-use domain::notification::{Delivery, DeliveryStatus};
+use crate::repo::{RepoError, ts};
+use domain::notification::{Delivery, DeliveryStatus, NotificationSubject};
 use domain::ports::{Index, IndexKey, Query, RecordStore, SECONDARY_INDEXES, StoreError};
 use domain::token::TokenScope;
 
@@ -177,4 +178,28 @@ pub async fn list_deliveries(
         }
     }
     Ok((items, page.next_cursor))
+}
+
+pub fn subject_key(s: &NotificationSubject) -> String {
+    match s {
+        NotificationSubject::Complaint { complaint_id } => format!("C#{complaint_id}"),
+        NotificationSubject::Violation { violation_id } => format!("V#{violation_id}"),
+    }
+}
+
+/// Deliveries of one subject (complaint or violation), oldest first.
+pub async fn deliveries_of(
+    records: &dyn domain::ports::RecordStore,
+    subject: &NotificationSubject,
+) -> Result<Vec<Delivery>, RepoError> {
+    let page = records
+        .query(
+            &Query::partition(Index::Gsi2, format!("DELIVERIES#{}", subject_key(subject)))
+                .limit(1000),
+        )
+        .await?;
+    page.items
+        .into_iter()
+        .map(|i| serde_json::from_value(i.data).map_err(RepoError::Serialise))
+        .collect()
 }
