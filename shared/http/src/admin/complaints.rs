@@ -3,9 +3,11 @@
 //! evidence images and the platform's image download proxy.
 
 use super::budget::{self, wechatpay_error};
-use super::{ListPage, PageParams};
+use super::page::{ListPage, PageParams};
+use super::refund_claim::{RefundedOrder, claim_refund, release_claim};
+use super::staff_action::{ActionResult, done, log_outcome, visible};
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::ErrorBody;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::http::{JsonBytes, ValidJson};
@@ -17,18 +19,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use desk_core::complaints::{
-    ComplaintDetail, ComplaintRepo, Media, RefundRecord, derived_id, list::ComplaintFilter,
+    ComplaintDetail, ComplaintRepo, Media, RefundRecord, list::ComplaintFilter,
 };
 use desk_core::policy::wechatpay::out_refund_no;
 use desk_core::ratelimit::{Operation, ops::wechatpay as op};
 use desk_core::repo::AccountRepo;
 use domain::account::Account;
-use domain::complaint::{
-    ActionKind, ActionLogEntry, ActionOutcome, ActionTrigger, Complaint, ComplaintStatus, Platform,
-    Violation,
-};
+use domain::complaint::{ActionKind, Complaint, ComplaintStatus, Platform, Violation};
 use domain::ports::Blob;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use wechatpay::model::{RefundAmount, RefundProgressRequest, RefundRequest, ResponseRequest};
@@ -143,24 +142,6 @@ pub async fn list_complaints(
     Ok(Json(ListPage { items, next_cursor }))
 }
 
-pub(crate) async fn visible(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<Complaint, ApiError> {
-    let found = ComplaintRepo::new(&*state.ports.records).get(id).await?;
-    match found {
-        Some((c, _))
-            if caller
-                .scope
-                .covers(Some(&c.account_id), c.sub_mchid.as_deref()) =>
-        {
-            Ok(c)
-        }
-        _ => Err(ApiError::not_found(format!("complaint {id} not found"))),
-    }
-}
-
 #[utoipa::path(
     get, path = "/admin/v1/complaints/{id}", tag = "complaints",
     params(("id" = String, Path, description = "Our complaint id")),
@@ -224,37 +205,6 @@ async fn target(
     })
 }
 
-pub(crate) async fn log_admin(
-    state: &AppState,
-    caller: &Caller,
-    complaint_id: &str,
-    action: ActionKind,
-    outcome: ActionOutcome,
-    detail: String,
-    request_no: Option<String>,
-) -> Result<(), ApiError> {
-    let now = state.ports.clock.now();
-    tracing::info!(complaint_id, action = ?action, outcome = ?outcome, %detail, token_id = %caller.token_id, "admin action");
-    ComplaintRepo::new(&*state.ports.records)
-        .log_action(&ActionLogEntry {
-            complaint_id: complaint_id.to_string(),
-            action_id: derived_id(
-                "act_",
-                &format!("{}|{}|{now}", caller.token_id, uuid::Uuid::new_v4()),
-            ),
-            action,
-            trigger: ActionTrigger::Admin {
-                token_id: caller.token_id.clone(),
-            },
-            outcome,
-            detail,
-            request_no,
-            at: now,
-        })
-        .await?;
-    Ok(())
-}
-
 /// Log a WeChat Pay call's outcome, and answer.
 async fn logged<T>(
     state: &AppState,
@@ -276,48 +226,6 @@ async fn logged<T>(
         wechatpay_error,
     )
     .await
-}
-
-/// Log a platform call's outcome in the action log, and answer (`to_api` maps its error).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn log_outcome<T, E: std::fmt::Display>(
-    state: &AppState,
-    caller: &Caller,
-    complaint_id: &str,
-    action: ActionKind,
-    what: String,
-    request_no: Option<String>,
-    result: Result<T, E>,
-    to_api: impl FnOnce(E) -> ApiError,
-) -> Result<T, ApiError> {
-    match result {
-        Ok(v) => {
-            log_admin(
-                state,
-                caller,
-                complaint_id,
-                action,
-                ActionOutcome::Succeeded,
-                what,
-                request_no,
-            )
-            .await?;
-            Ok(v)
-        }
-        Err(e) => {
-            log_admin(
-                state,
-                caller,
-                complaint_id,
-                action,
-                ActionOutcome::Failed,
-                format!("{what}: {e}"),
-                request_no,
-            )
-            .await?;
-            Err(to_api(e))
-        }
-    }
 }
 
 /// Check the media ids, take the budget of the action (`action`) and of one upload per image
@@ -401,25 +309,6 @@ pub struct ReplyBody {
     /// Mini programs only (required there): `agree` (同意和解) or `refuse` (拒绝和解).
     #[serde(default)]
     pub decision: Option<domain::account::SettlementDecision>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ActionResult {
-    pub complaint_id: String,
-    pub action: ActionKind,
-    pub outcome: ActionOutcome,
-    /// Refund number, when one was used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_no: Option<String>,
-}
-
-fn done(id: &str, action: ActionKind, request_no: Option<String>) -> Json<ActionResult> {
-    Json(ActionResult {
-        complaint_id: id.to_string(),
-        action,
-        outcome: ActionOutcome::Succeeded,
-        request_no,
-    })
 }
 
 #[utoipa::path(
@@ -680,110 +569,6 @@ pub async fn refund(
     };
     repo.record_refund(&t.account.id, &record).await?;
     Ok(Json(record))
-}
-
-/// Refuse (400 naming `amount_fen`, before any platform call) a refund of `amount` that is
-/// zero or more than is left of an order of `total` after the `counted` refunds. Checked
-/// arithmetic: an amount near `u64::MAX` cannot wrap round to a small sum.
-pub(super) fn refundable<'a>(
-    total: u64,
-    counted: impl IntoIterator<Item = &'a RefundRecord>,
-    amount: u64,
-) -> Result<u64, ApiError> {
-    domain::money::check_refund(total, counted.into_iter().map(|r| r.amount_fen), amount)
-        .map_err(|e| ApiError::field("amount_fen", e.to_string()))
-}
-
-/// The order a refund by hand is taken from: its amount and platform order id.
-pub(super) struct RefundedOrder {
-    pub total: u64,
-    pub transaction_id: Option<String>,
-}
-
-/// How many times a manual refund re-reads and takes the next number after losing a race.
-const CLAIM_ATTEMPTS: usize = 8;
-
-/// Claim the next refund of a complaint for `amount` fen of an order of `total` fen: read the
-/// refunds, check the bound over those of the order (`of_order`) that count, and create the
-/// next number's `REFUND#` record (status `PROCESSING`) only if nobody holds it. A request that
-/// loses the race (the number is taken, or its claim was withdrawn) re-reads (the winner's
-/// claim now counts) and tries again: 400 when nothing is left, 409 after [`CLAIM_ATTEMPTS`]. The claim is made before the platform is asked, so two
-/// requests at once never send the same number and never both pass the bound.
-pub(super) async fn claim_refund(
-    state: &AppState,
-    account_id: &str,
-    complaint_id: &str,
-    order: RefundedOrder,
-    amount: u64,
-    of_order: impl Fn(&RefundRecord) -> bool,
-    number: impl Fn(u32) -> String,
-) -> Result<RefundRecord, ApiError> {
-    let RefundedOrder {
-        total,
-        transaction_id,
-    } = order;
-    let repo = ComplaintRepo::new(&*state.ports.records);
-    for _ in 0..CLAIM_ATTEMPTS {
-        let existing = repo.refunds(complaint_id).await?;
-        refundable(
-            total,
-            existing
-                .iter()
-                .filter(|r| of_order(r) && desk_core::complaints::counts_against_order(r)),
-            amount,
-        )?;
-        let sequence = next_sequence(&existing)?;
-        let now = state.ports.clock.now();
-        let claim = RefundRecord {
-            complaint_id: complaint_id.to_string(),
-            out_refund_no: number(sequence),
-            sequence,
-            transaction_id: transaction_id.clone(),
-            amount_fen: amount,
-            refund_id: None,
-            status: "PROCESSING".into(),
-            created_at: now,
-            updated_at: now,
-        };
-        if repo
-            .claim_refund(account_id, &claim, total, &of_order)
-            .await?
-            == desk_core::complaints::Claim::Made
-        {
-            return Ok(claim);
-        }
-    }
-    Err(ApiError::Conflict(
-        "another refund is being made; try again".into(),
-    ))
-}
-
-/// Close a claimed refund the platform refused outright ([`ComplaintRepo::close_claim`]).
-pub(super) async fn release_claim(
-    state: &AppState,
-    account_id: &str,
-    claim: &RefundRecord,
-) -> Result<(), ApiError> {
-    ComplaintRepo::new(&*state.ports.records)
-        .close_claim(
-            account_id,
-            &claim.complaint_id,
-            &claim.out_refund_no,
-            state.ports.clock.now(),
-        )
-        .await?;
-    Ok(())
-}
-
-/// The sequence of the next refund of a complaint (its request number derives from it).
-pub(super) fn next_sequence(existing: &[RefundRecord]) -> Result<u32, ApiError> {
-    existing
-        .iter()
-        .map(|r| r.sequence)
-        .max()
-        .unwrap_or(0)
-        .checked_add(1)
-        .ok_or_else(|| ApiError::Conflict("this complaint has no refund numbers left".into()))
 }
 
 /// `POST /complaints/{id}/refund-progress`: approve or reject the buyer's refund request.

@@ -1,8 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations and the types.
 
-use super::{
-    ID_MAX_LEN, MEDIA_POSITION_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, id_pattern, validate,
-};
+use super::page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
+use super::path_ids::{ID_MAX_LEN, MEDIA_POSITION_MAX, id_pattern};
+use super::validate;
 use super::{
     accounts, actions, complaints, dead_letters, notifications, registration, sub_merchants,
     tokens, wxmini_actions,
