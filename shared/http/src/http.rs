@@ -208,7 +208,9 @@ pub fn from_value_at<T: DeserializeOwned>(
     desk_core::error::from_value_at(prefix, value).map_err(ApiError::from)
 }
 
-/// A deserialization error at `path` (serde's message), naming the field.
+/// A deserialization error at `path` (serde's message), naming the field (for the query and
+/// path extractors of the admin API).
+#[cfg(feature = "full")]
 pub(crate) fn data_error(path: &str, message: &str) -> ApiError {
     desk_core::error::data_error(path, message).into()
 }
