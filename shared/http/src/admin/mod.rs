@@ -12,6 +12,7 @@ pub mod alipay_actions;
 pub mod budget;
 pub mod complaints;
 pub mod dead_letters;
+pub mod media;
 pub mod notifications;
 pub mod openapi;
 pub mod page;
@@ -102,13 +103,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(actions::refund_evidence),
         )
         .route("/complaints/{id}/appeal", post(actions::appeal))
-        .route(
-            "/complaints/{id}/media/{n}",
-            get(complaints::download_media),
-        )
+        .route("/complaints/{id}/media/{n}", get(media::download_media))
         // Its body limit, `crate::http::MEDIA_LIMIT`, is decided with every other route's
         // (`crate::http::body_rule`).
-        .route("/media", post(complaints::upload_media))
+        .route("/media", post(media::upload_media))
         .route("/violations", get(complaints::list_violations))
         .route("/deliveries", get(complaints::list_deliveries))
         .route("/dead-letters", get(dead_letters::list_dead_letters))
