@@ -1,13 +1,13 @@
-//! `GET /healthz`: constant work however often it is called. The store's writer is judged by
-//! the newest real write; when there was none in the last few seconds, by one probe write, at
-//! most one every [`PROBE_INTERVAL`] however many checks arrive. Reads (records, queue) are
-//! checked with the probe, not on every call.
+//! The health check behind `GET /healthz` (the router serves it with the state's [`Health`]):
+//! constant work however often it is called. The store's writer is judged by the newest real
+//! write; when there was none in the last few seconds, by one probe write, at most one every
+//! [`PROBE_INTERVAL`] however many checks arrive. Reads (records, queue) are checked with the
+//! probe, not on every call.
 
-use crate::state::CallbackState;
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use desk_core::Ports;
 use domain::ports::WriteOutcome;
 use serde_json::json;
 use std::sync::Mutex;
@@ -44,7 +44,7 @@ impl Health {
 
     /// The last check when it is fresh; otherwise run one (one at a time: callers arriving
     /// while one runs get the previous result when there is one).
-    async fn current(&self, state: &CallbackState) -> Checked {
+    async fn current(&self, ports: &Ports) -> Checked {
         if let Some(c) = self.cached().filter(|c| c.at.elapsed() < PROBE_INTERVAL) {
             return c;
         }
@@ -60,14 +60,13 @@ impl Health {
         if let Some(c) = self.cached().filter(|c| c.at.elapsed() < PROBE_INTERVAL) {
             return c;
         }
-        let checked = check(state).await;
+        let checked = check(ports).await;
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(checked.clone());
         checked
     }
 }
 
-async fn check(state: &CallbackState) -> Checked {
-    let ports = &state.ports;
+async fn check(ports: &Ports) -> Checked {
     let records = ports.records.ping().await;
     if let Err(e) = &records {
         tracing::error!(error = %desk_core::error::chain(e), "health: records unavailable");
@@ -115,12 +114,20 @@ async fn check(state: &CallbackState) -> Checked {
     }
 }
 
-/// `GET /healthz`: 200 when the store can read and write and the queue answers; 503 naming
-/// what failed otherwise (`{"status": "unavailable", "failing": ["writer"], "writer": {...}}`).
-pub async fn healthz(State(state): State<CallbackState>) -> Response {
-    let checked = state.health.current(&state).await;
+impl Health {
+    /// The answer of `GET /healthz` about `ports`: 200 when the store can read and write and
+    /// the queue answers; 503 naming what failed otherwise (`{"status": "unavailable",
+    /// "failing": ["writer"], "writer": {...}}`).
+    pub async fn answer(&self, ports: &Ports) -> Response {
+        let checked = self.current(ports).await;
+        render(checked, ports)
+    }
+}
+
+/// The response for a check's result and the newest real write.
+fn render(checked: Checked, ports: &Ports) -> Response {
     // The newest of the probe and the real writes since.
-    let writer = match (checked.probe, state.ports.records.last_write()) {
+    let writer = match (checked.probe, ports.records.last_write()) {
         (Some(p), Some(w)) if w.at > p.at => Some(w),
         (Some(p), _) => Some(p),
         (None, w) => w,

@@ -1,5 +1,5 @@
-//! HTTP plumbing: the JSON extractor with field-naming errors, request ids, the health check,
-//! and the router that serves everything.
+//! HTTP plumbing: each route's body limit (and the body type of a callback), the JSON
+//! extractor with field-naming errors, request ids.
 
 use crate::error::{ApiError, REQUEST_ID};
 
@@ -15,6 +15,9 @@ pub const ADMIN_BASE: &str = "/admin/v1";
 /// Callback bodies larger than this are refused with the platform's "malformed" answer (400)
 /// before anything reads them. Platform messages are a few KiB at most.
 pub const CALLBACK_BODY_LIMIT: usize = 64 * 1024;
+
+/// The body of a callback, or why it could not be read (too large, or the connection broke).
+pub type CallbackBody = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
 
 /// Evidence images: at most 2 MiB (the route's body limit).
 pub const MEDIA_LIMIT: usize = 2 * 1024 * 1024;
@@ -205,7 +208,9 @@ pub fn from_value_at<T: DeserializeOwned>(
     desk_core::error::from_value_at(prefix, value).map_err(ApiError::from)
 }
 
-/// A deserialization error at `path` (serde's message), naming the field.
+/// A deserialization error at `path` (serde's message), naming the field (for the query and
+/// path extractors of the admin API).
+#[cfg(feature = "full")]
 pub(crate) fn data_error(path: &str, message: &str) -> ApiError {
     desk_core::error::data_error(path, message).into()
 }

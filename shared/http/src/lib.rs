@@ -9,6 +9,8 @@ pub mod admin;
 #[cfg(feature = "full")]
 pub mod auth;
 pub mod callbacks;
+#[cfg(feature = "full")]
+pub mod caller;
 pub mod error;
 #[cfg(feature = "full")]
 pub mod extract;

@@ -3,7 +3,10 @@
 
 use crate::error::ApiError;
 use crate::http::{request_id, route_body_limit};
+use crate::state::CallbackState;
 use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
 
 async fn fallback() -> ApiError {
     ApiError::NotFound("no such route".into())
@@ -13,12 +16,17 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
+/// `GET /healthz` (see [`crate::health`]).
+async fn healthz(State(state): State<CallbackState>) -> Response {
+    state.health.answer(&state.ports).await
+}
+
 /// Every route: the health check, the admin API, every platform's callbacks and the
 /// authorisation pages. The same router runs in the embedded binary and in Lambda (admin API).
 #[cfg(feature = "full")]
 pub fn router(state: crate::AppState) -> Router {
     Router::new()
-        .route("/healthz", axum::routing::get(crate::health::healthz))
+        .route("/healthz", axum::routing::get(healthz))
         .merge(crate::admin::router(state.clone()))
         .merge(crate::callbacks::router())
         .merge(crate::wxopen::router())
@@ -30,9 +38,9 @@ pub fn router(state: crate::AppState) -> Router {
 }
 
 /// Only the platform callbacks and the health check (the callback Lambda functions).
-pub fn callback_router(state: crate::CallbackState) -> Router {
+pub fn callback_router(state: CallbackState) -> Router {
     Router::new()
-        .route("/healthz", axum::routing::get(crate::health::healthz))
+        .route("/healthz", axum::routing::get(healthz))
         .merge(crate::callbacks::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

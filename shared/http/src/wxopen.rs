@@ -16,7 +16,7 @@
 //! exchange would rotate the refresh token under the first.
 
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::extract::ApiPath;
 use crate::state::AppState;
 use axum::Json;

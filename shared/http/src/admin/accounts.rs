@@ -1,9 +1,9 @@
 //! `/admin/v1/accounts`: create, read, change, delete accounts; write-only credentials.
 
+use super::page::{ListPage, PageParams};
 use super::validate;
-use super::{ListPage, PageParams};
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::ErrorBody;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::http::{ValidJson, from_value_at};

@@ -3,9 +3,9 @@
 //! programs), `refund-evidence` and `appeal` (mini programs). Each checks the complaint (404),
 //! then whether its platform has the action (409, saying which it has), then the body (400).
 
-use super::complaints::{ActionResult, visible};
+use super::staff_action::{ActionResult, visible};
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::ErrorBody;
 use crate::extract::ApiPath;
 use crate::http::JsonBytes;

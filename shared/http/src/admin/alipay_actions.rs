@@ -5,9 +5,10 @@
 //! complaint's state (finished, already fed back) answers 409, as the mini program's `309`.
 
 use super::budget;
-use super::complaints::{ActionResult, log_admin};
+use super::refund_claim::{self, RefundedOrder};
+use super::staff_action::{ActionResult, log_admin};
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::state::AppState;
 use alipay::client::{AlipayError, Client};
 use axum::Json;
@@ -312,11 +313,11 @@ pub async fn refund(
     let total = order.amount_fen.unwrap_or_default();
     // The budget before the claim: over it, no refund number is taken.
     budget::take(state, budget::merchant_of(&account), op::TRADE_REFUND).await?;
-    let claim = super::complaints::claim_refund(
+    let claim = refund_claim::claim_refund(
         state,
         &c.account_id,
         &c.id,
-        super::complaints::RefundedOrder {
+        RefundedOrder {
             total,
             transaction_id: Some(trade.clone()),
         },
@@ -362,7 +363,7 @@ pub async fn refund(
         }
         Err(e) => {
             if matches!(e, AlipayError::Api { .. }) && !e.is_retryable() {
-                super::complaints::release_claim(state, &c.account_id, &claim).await?;
+                refund_claim::release_claim(state, &c.account_id, &claim).await?;
             }
             log_admin(
                 state,

@@ -1,35 +1,28 @@
-//! `/admin/v1/complaints`, `/media` and `/violations`: the complaint list and detail, the
-//! actions staff take by hand (each one sent to the platform and written to the action log),
-//! evidence images and the platform's image download proxy.
+//! `/admin/v1/complaints`, `/violations` and `/deliveries`: the complaint list and detail, the
+//! WeChat Pay actions staff take by hand (each one sent to the platform and written to the
+//! action log; the other platforms' in their own modules), the violation and delivery lists.
+//! Evidence images: [`super::media`].
 
 use super::budget::{self, wechatpay_error};
-use super::{ListPage, PageParams};
+use super::page::{ListPage, PageParams};
+use super::refund_claim::{RefundedOrder, claim_refund, release_claim};
+use super::staff_action::{ActionResult, done, log_outcome, visible};
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::ErrorBody;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::http::{JsonBytes, ValidJson};
 use crate::state::AppState;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use desk_core::complaints::{
-    ComplaintDetail, ComplaintRepo, Media, RefundRecord, derived_id, list::ComplaintFilter,
-};
+use desk_core::complaints::{ComplaintDetail, ComplaintRepo, RefundRecord, list::ComplaintFilter};
 use desk_core::policy::wechatpay::out_refund_no;
 use desk_core::ratelimit::{Operation, ops::wechatpay as op};
 use desk_core::repo::AccountRepo;
 use domain::account::Account;
-use domain::complaint::{
-    ActionKind, ActionLogEntry, ActionOutcome, ActionTrigger, Complaint, ComplaintStatus, Platform,
-    Violation,
-};
-use domain::ports::Blob;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use domain::complaint::{ActionKind, Complaint, ComplaintStatus, Platform, Violation};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use wechatpay::model::{RefundAmount, RefundProgressRequest, RefundRequest, ResponseRequest};
 
@@ -143,24 +136,6 @@ pub async fn list_complaints(
     Ok(Json(ListPage { items, next_cursor }))
 }
 
-pub(crate) async fn visible(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<Complaint, ApiError> {
-    let found = ComplaintRepo::new(&*state.ports.records).get(id).await?;
-    match found {
-        Some((c, _))
-            if caller
-                .scope
-                .covers(Some(&c.account_id), c.sub_mchid.as_deref()) =>
-        {
-            Ok(c)
-        }
-        _ => Err(ApiError::not_found(format!("complaint {id} not found"))),
-    }
-}
-
 #[utoipa::path(
     get, path = "/admin/v1/complaints/{id}", tag = "complaints",
     params(("id" = String, Path, description = "Our complaint id")),
@@ -181,15 +156,15 @@ pub async fn get_complaint(
 }
 
 /// The complaint, its account and that account's WeChat Pay client (409 for other platforms).
-struct Target {
-    complaint: Complaint,
-    account: Account,
-    client: std::sync::Arc<wechatpay::Client>,
+pub(super) struct Target {
+    pub complaint: Complaint,
+    pub account: Account,
+    pub client: std::sync::Arc<wechatpay::Client>,
     /// `complainted_mchid` for write calls.
-    mchid: String,
+    pub mchid: String,
 }
 
-async fn target(
+pub(super) async fn target(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -224,37 +199,6 @@ async fn target(
     })
 }
 
-pub(crate) async fn log_admin(
-    state: &AppState,
-    caller: &Caller,
-    complaint_id: &str,
-    action: ActionKind,
-    outcome: ActionOutcome,
-    detail: String,
-    request_no: Option<String>,
-) -> Result<(), ApiError> {
-    let now = state.ports.clock.now();
-    tracing::info!(complaint_id, action = ?action, outcome = ?outcome, %detail, token_id = %caller.token_id, "admin action");
-    ComplaintRepo::new(&*state.ports.records)
-        .log_action(&ActionLogEntry {
-            complaint_id: complaint_id.to_string(),
-            action_id: derived_id(
-                "act_",
-                &format!("{}|{}|{now}", caller.token_id, uuid::Uuid::new_v4()),
-            ),
-            action,
-            trigger: ActionTrigger::Admin {
-                token_id: caller.token_id.clone(),
-            },
-            outcome,
-            detail,
-            request_no,
-            at: now,
-        })
-        .await?;
-    Ok(())
-}
-
 /// Log a WeChat Pay call's outcome, and answer.
 async fn logged<T>(
     state: &AppState,
@@ -276,48 +220,6 @@ async fn logged<T>(
         wechatpay_error,
     )
     .await
-}
-
-/// Log a platform call's outcome in the action log, and answer (`to_api` maps its error).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn log_outcome<T, E: std::fmt::Display>(
-    state: &AppState,
-    caller: &Caller,
-    complaint_id: &str,
-    action: ActionKind,
-    what: String,
-    request_no: Option<String>,
-    result: Result<T, E>,
-    to_api: impl FnOnce(E) -> ApiError,
-) -> Result<T, ApiError> {
-    match result {
-        Ok(v) => {
-            log_admin(
-                state,
-                caller,
-                complaint_id,
-                action,
-                ActionOutcome::Succeeded,
-                what,
-                request_no,
-            )
-            .await?;
-            Ok(v)
-        }
-        Err(e) => {
-            log_admin(
-                state,
-                caller,
-                complaint_id,
-                action,
-                ActionOutcome::Failed,
-                format!("{what}: {e}"),
-                request_no,
-            )
-            .await?;
-            Err(to_api(e))
-        }
-    }
 }
 
 /// Check the media ids, take the budget of the action (`action`) and of one upload per image
@@ -401,25 +303,6 @@ pub struct ReplyBody {
     /// Mini programs only (required there): `agree` (同意和解) or `refuse` (拒绝和解).
     #[serde(default)]
     pub decision: Option<domain::account::SettlementDecision>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ActionResult {
-    pub complaint_id: String,
-    pub action: ActionKind,
-    pub outcome: ActionOutcome,
-    /// Refund number, when one was used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_no: Option<String>,
-}
-
-fn done(id: &str, action: ActionKind, request_no: Option<String>) -> Json<ActionResult> {
-    Json(ActionResult {
-        complaint_id: id.to_string(),
-        action,
-        outcome: ActionOutcome::Succeeded,
-        request_no,
-    })
 }
 
 #[utoipa::path(
@@ -682,110 +565,6 @@ pub async fn refund(
     Ok(Json(record))
 }
 
-/// Refuse (400 naming `amount_fen`, before any platform call) a refund of `amount` that is
-/// zero or more than is left of an order of `total` after the `counted` refunds. Checked
-/// arithmetic: an amount near `u64::MAX` cannot wrap round to a small sum.
-pub(super) fn refundable<'a>(
-    total: u64,
-    counted: impl IntoIterator<Item = &'a RefundRecord>,
-    amount: u64,
-) -> Result<u64, ApiError> {
-    domain::money::check_refund(total, counted.into_iter().map(|r| r.amount_fen), amount)
-        .map_err(|e| ApiError::field("amount_fen", e.to_string()))
-}
-
-/// The order a refund by hand is taken from: its amount and platform order id.
-pub(super) struct RefundedOrder {
-    pub total: u64,
-    pub transaction_id: Option<String>,
-}
-
-/// How many times a manual refund re-reads and takes the next number after losing a race.
-const CLAIM_ATTEMPTS: usize = 8;
-
-/// Claim the next refund of a complaint for `amount` fen of an order of `total` fen: read the
-/// refunds, check the bound over those of the order (`of_order`) that count, and create the
-/// next number's `REFUND#` record (status `PROCESSING`) only if nobody holds it. A request that
-/// loses the race (the number is taken, or its claim was withdrawn) re-reads (the winner's
-/// claim now counts) and tries again: 400 when nothing is left, 409 after [`CLAIM_ATTEMPTS`]. The claim is made before the platform is asked, so two
-/// requests at once never send the same number and never both pass the bound.
-pub(super) async fn claim_refund(
-    state: &AppState,
-    account_id: &str,
-    complaint_id: &str,
-    order: RefundedOrder,
-    amount: u64,
-    of_order: impl Fn(&RefundRecord) -> bool,
-    number: impl Fn(u32) -> String,
-) -> Result<RefundRecord, ApiError> {
-    let RefundedOrder {
-        total,
-        transaction_id,
-    } = order;
-    let repo = ComplaintRepo::new(&*state.ports.records);
-    for _ in 0..CLAIM_ATTEMPTS {
-        let existing = repo.refunds(complaint_id).await?;
-        refundable(
-            total,
-            existing
-                .iter()
-                .filter(|r| of_order(r) && desk_core::complaints::counts_against_order(r)),
-            amount,
-        )?;
-        let sequence = next_sequence(&existing)?;
-        let now = state.ports.clock.now();
-        let claim = RefundRecord {
-            complaint_id: complaint_id.to_string(),
-            out_refund_no: number(sequence),
-            sequence,
-            transaction_id: transaction_id.clone(),
-            amount_fen: amount,
-            refund_id: None,
-            status: "PROCESSING".into(),
-            created_at: now,
-            updated_at: now,
-        };
-        if repo
-            .claim_refund(account_id, &claim, total, &of_order)
-            .await?
-            == desk_core::complaints::Claim::Made
-        {
-            return Ok(claim);
-        }
-    }
-    Err(ApiError::Conflict(
-        "another refund is being made; try again".into(),
-    ))
-}
-
-/// Close a claimed refund the platform refused outright ([`ComplaintRepo::close_claim`]).
-pub(super) async fn release_claim(
-    state: &AppState,
-    account_id: &str,
-    claim: &RefundRecord,
-) -> Result<(), ApiError> {
-    ComplaintRepo::new(&*state.ports.records)
-        .close_claim(
-            account_id,
-            &claim.complaint_id,
-            &claim.out_refund_no,
-            state.ports.clock.now(),
-        )
-        .await?;
-    Ok(())
-}
-
-/// The sequence of the next refund of a complaint (its request number derives from it).
-pub(super) fn next_sequence(existing: &[RefundRecord]) -> Result<u32, ApiError> {
-    existing
-        .iter()
-        .map(|r| r.sequence)
-        .max()
-        .unwrap_or(0)
-        .checked_add(1)
-        .ok_or_else(|| ApiError::Conflict("this complaint has no refund numbers left".into()))
-}
-
 /// `POST /complaints/{id}/refund-progress`: approve or reject the buyer's refund request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -873,160 +652,6 @@ pub struct CompleteBody {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_]+$")]
     pub code: Option<String>,
-}
-
-/// An uploaded evidence image.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct MediaQuery {
-    /// File name (letters, digits, `.`, `_` and `-`; the extension is set from the content).
-    #[param(max_length = 100, pattern = "^[A-Za-z0-9._-]*$")]
-    pub filename: Option<String>,
-}
-
-fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(b"BM") {
-        Some("image/bmp")
-    } else {
-        None
-    }
-}
-
-#[utoipa::path(
-    post, path = "/admin/v1/media", tag = "complaints",
-    params(MediaQuery),
-    request_body(content = Vec<u8>, content_type = "image/png", description = "The image bytes (jpg, png or bmp, at most 2 MB). The upload belongs to the caller's scope: a scoped token's image is usable only in actions and automatic responses of its own account (or sub-merchant); elsewhere its id is answered like an unknown one (400 naming `images[n]`)."),
-    responses((status = 201, body = Media), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[tracing::instrument(skip_all)]
-pub async fn upload_media(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(q): ApiQuery<MediaQuery>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::Invalid {
-                field: None,
-                message: "the request body could not be read".into(),
-            }
-        }
-    })?;
-    if body.len() > crate::http::MEDIA_LIMIT {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let content_type = sniff(&body)
-        .ok_or_else(|| ApiError::UnsupportedMediaType("images must be jpg, png or bmp".into()))?;
-    let ext = match content_type {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        _ => "bmp",
-    };
-    let filename = match q.filename {
-        Some(f)
-            if f.len() <= 100
-                && f.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
-        {
-            let base = f.rsplit_once('.').map(|(b, _)| b.to_string()).unwrap_or(f);
-            format!("{base}.{ext}")
-        }
-        Some(_) => {
-            return Err(ApiError::field(
-                "filename",
-                "letters, digits, '.', '_' and '-' only, at most 100",
-            ));
-        }
-        None => format!("evidence.{ext}"),
-    };
-    let (account_id, sub_mchid) = match &caller.scope {
-        domain::token::TokenScope::All => (None, None),
-        domain::token::TokenScope::Account { account_id } => (Some(account_id.clone()), None),
-        domain::token::TokenScope::SubMerchant {
-            account_id,
-            sub_mchid,
-        } => (Some(account_id.clone()), Some(sub_mchid.clone())),
-    };
-    let media = Media {
-        id: format!("med_{}", uuid::Uuid::now_v7().simple()),
-        filename,
-        content_type: content_type.into(),
-        size: body.len() as u64,
-        sha256: hex::encode(Sha256::digest(&body)),
-        account_id,
-        sub_mchid,
-        created_at: state.ports.clock.now(),
-    };
-    state
-        .ports
-        .blobs
-        .put(
-            &format!("media/{}", media.id),
-            Blob {
-                bytes: body.to_vec(),
-                content_type: content_type.into(),
-            },
-        )
-        .await
-        .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
-    ComplaintRepo::new(&*state.ports.records)
-        .create_media(&media)
-        .await?;
-    Ok((StatusCode::CREATED, Json(media)))
-}
-
-#[utoipa::path(
-    get, path = "/admin/v1/complaints/{id}/media/{n}", tag = "complaints",
-    params(("id" = String, Path), ("n" = usize, Path, description = "Position in the complaint's `media` list, from 0")),
-    responses((status = 200, description = "The image bytes"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "An Alipay complaint: Alipay offers no image download"), (status = 502, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-pub async fn download_media(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath((id, n)): ApiPath<(String, usize)>,
-) -> Result<Response, ApiError> {
-    let c = visible(&state, &caller, &id).await?;
-    if c.platform == Platform::Wxmini {
-        let (bytes, ct) = super::wxmini_actions::media(&state, &c, n).await?;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            ct.parse().map_err(ApiError::internal)?,
-        );
-        return Ok((headers, bytes).into_response());
-    }
-    let t = target(&state, &caller, &id, "media download").await?;
-    let url = t
-        .complaint
-        .media
-        .get(n)
-        .ok_or_else(|| ApiError::not_found(format!("complaint {id} has no media {n}")))?;
-    budget::take(&state, budget::merchant_of(&t.account), op::IMAGE_DOWNLOAD).await?;
-    let bytes = t
-        .client
-        .download_image(url)
-        .await
-        .map_err(wechatpay_error)?;
-    let ct = sniff(&bytes).unwrap_or("application/octet-stream");
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        ct.parse().map_err(ApiError::internal)?,
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        "private, max-age=300".parse().map_err(ApiError::internal)?,
-    );
-    Ok((headers, bytes).into_response())
 }
 
 /// `GET /violations?account=&sub_mchid=`.

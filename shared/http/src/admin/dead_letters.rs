@@ -1,8 +1,8 @@
 //! `/admin/v1/dead-letters`: jobs that could not be processed, with why, and replay.
 
-use super::PageParams;
+use super::page::PageParams;
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::ErrorBody;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;

@@ -9,7 +9,7 @@ use super::accounts::visible_account;
 use super::sub_merchants::visible_sub_merchant;
 use super::validate;
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::ErrorBody;
 use crate::extract::ApiPath;
 use crate::http::ValidJson;

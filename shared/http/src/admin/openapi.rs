@@ -1,10 +1,10 @@
 //! The OpenAPI document, generated from the handlers' annotations and the types.
 
+use super::page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
+use super::path_ids::{ID_MAX_LEN, MEDIA_POSITION_MAX, id_pattern};
+use super::validate;
 use super::{
-    ID_MAX_LEN, MEDIA_POSITION_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, id_pattern, validate,
-};
-use super::{
-    accounts, actions, complaints, dead_letters, notifications, registration, sub_merchants,
+    accounts, actions, complaints, dead_letters, media, notifications, registration, sub_merchants,
     tokens, wxmini_actions,
 };
 use axum::Json;
@@ -46,7 +46,7 @@ impl Modify for Bearer {
         dead_letters::list_dead_letters, dead_letters::replay_dead_letter,
         complaints::list_complaints, complaints::get_complaint, complaints::reply,
         complaints::complete, complaints::refund, complaints::refund_progress,
-        actions::feedback, actions::supplement, actions::refund_evidence, actions::appeal, complaints::upload_media, complaints::download_media,
+        actions::feedback, actions::supplement, actions::refund_evidence, actions::appeal, media::upload_media, media::download_media,
         complaints::list_violations, complaints::list_deliveries,
         crate::wxopen::authorization_link, wxmini_actions::trade_score,
     ),

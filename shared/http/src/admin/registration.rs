@@ -5,7 +5,7 @@
 use super::accounts::visible_account;
 use super::budget::{self, wechatpay_error as platform};
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::ErrorBody;
 use crate::extract::ApiPath;
 use crate::state::AppState;

@@ -1,10 +1,10 @@
 //! `/admin/v1/accounts/{id}/sub-merchants`: a provider's sub-merchants.
 
 use super::accounts::visible_account;
+use super::page::{ListPage, PageParams};
 use super::validate;
-use super::{ListPage, PageParams};
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::ErrorBody;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::http::ValidJson;

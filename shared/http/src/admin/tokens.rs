@@ -1,10 +1,11 @@
 //! `/admin/v1/tokens`: scoped bearer tokens. A token is shown once, at creation; only its
 //! SHA-256 hash is stored.
 
+use super::page::{ListPage, PageParams};
 use super::validate;
-use super::{ListPage, PageParams};
 use crate::ApiError;
-use crate::auth::{Caller, hash, new_token};
+use crate::auth::{hash, new_token};
+use crate::caller::Caller;
 use crate::error::ErrorBody;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::http::ValidJson;

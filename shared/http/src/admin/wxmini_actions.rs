@@ -6,9 +6,10 @@
 //! moved to a state where this action is not possible.
 
 use super::budget;
-use super::complaints::{ActionResult, log_outcome};
+use super::refund_claim::{self, RefundedOrder};
+use super::staff_action::{ActionResult, log_outcome};
 use crate::ApiError;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::extract::ApiPath;
 use crate::state::AppState;
 use axum::Json;
@@ -224,11 +225,11 @@ pub async fn refund(
         desk_core::ratelimit::ops::wechatpay::REFUND,
     )
     .await?;
-    let claim = super::complaints::claim_refund(
+    let claim = refund_claim::claim_refund(
         state,
         &pay.account.id,
         &c.id,
-        super::complaints::RefundedOrder {
+        RefundedOrder {
             total,
             transaction_id: c.orders.first().and_then(|o| o.transaction_id.clone()),
         },
@@ -243,7 +244,7 @@ pub async fn refund(
     if let Err(e @ wechatpay::PlatformError::Api { .. }) = &result
         && !e.is_retryable()
     {
-        super::complaints::release_claim(state, &pay.account.id, &claim).await?;
+        refund_claim::release_claim(state, &pay.account.id, &claim).await?;
     }
     let number = result.as_ref().ok().map(|(r, _)| r.out_refund_no.clone());
     let (r, _) = log_outcome(

@@ -27,7 +27,7 @@ fn answer(status: StatusCode, body: &'static str) -> Response {
 pub async fn receive(
     State(state): State<CallbackState>,
     Path(app_id): Path<String>,
-    body: super::CallbackBody,
+    body: crate::http::CallbackBody,
 ) -> Response {
     let body: Bytes = match body {
         Ok(b) => b,

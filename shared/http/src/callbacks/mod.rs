@@ -12,9 +12,6 @@ pub mod wxmini;
 
 use axum::Router;
 
-/// The body of a callback, or why it could not be read (too large, or the connection broke).
-pub type CallbackBody = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
-
 /// The callback routes of the platforms this build serves (each with
 /// [`crate::http::CALLBACK_BODY_LIMIT`], applied by the router that serves them).
 pub fn router<S>() -> Router<S>

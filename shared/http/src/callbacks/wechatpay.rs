@@ -27,7 +27,7 @@ pub async fn receive(
     State(state): State<CallbackState>,
     Path((mchid, kind)): Path<(String, String)>,
     headers: HeaderMap,
-    body: super::CallbackBody,
+    body: crate::http::CallbackBody,
 ) -> Response {
     let body: Bytes = match body {
         Ok(b) => b,

@@ -219,7 +219,7 @@ pub async fn receive(
     State(state): State<CallbackState>,
     Path(appid): Path<String>,
     RawQuery(raw): RawQuery,
-    body: super::CallbackBody,
+    body: crate::http::CallbackBody,
 ) -> Response {
     let body = match body {
         Ok(b) => b,
@@ -249,7 +249,7 @@ pub async fn receive_authorised(
     State(state): State<CallbackState>,
     Path((component_appid, appid)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
-    body: super::CallbackBody,
+    body: crate::http::CallbackBody,
 ) -> Response {
     let body = match body {
         Ok(b) => b,
@@ -370,7 +370,7 @@ pub async fn events(
     State(state): State<CallbackState>,
     Path(component_appid): Path<String>,
     RawQuery(raw): RawQuery,
-    body: super::CallbackBody,
+    body: crate::http::CallbackBody,
 ) -> Response {
     let body = match body {
         Ok(b) => b,
