@@ -4,7 +4,8 @@
 //!   binaries, integration tests with their `mod common;`, build scripts);
 //! - each binary links what it serves: a callback function links only its own platform, no
 //!   mailer and no simulators; the worker and the notifier link no web framework; only the
-//!   all-in-one binary links the simulators; no function builds the moto launcher.
+//!   all-in-one binary links the simulators, and only for its `demo` (a default feature: built
+//!   without it, it links none); no function builds the moto launcher.
 //!
 //! The checker of import loops is tested here too, on small crates written to a temporary
 //! directory.
@@ -15,7 +16,10 @@ mod import_graph;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use cargo_query::{Package, normal_dependencies, why_linked, workspace_packages};
+use cargo_query::{
+    Package, normal_dependencies, normal_dependencies_with, why_linked, why_linked_with,
+    workspace_packages,
+};
 use import_graph::{FileGraph, ImportLoop, ModuleTree, file_graph};
 
 // ---------------------------------------------------------------------------------------------
@@ -113,6 +117,42 @@ fn each_function_links_only_what_it_serves() {
         violations.is_empty(),
         "{} forbidden link(s) in normal builds:\n\n{}",
         violations.len(),
+        violations.join("\n")
+    );
+}
+
+/// The all-in-one binary's feature that links the simulators (its `demo` subcommand).
+const DEMO_FEATURE: &str = "demo";
+
+#[test]
+fn the_all_in_one_binary_links_the_simulators_only_for_its_demo() {
+    let packages = workspace_packages().unwrap_or_else(|e| panic!("{e}"));
+    let all_in_one = packages
+        .iter()
+        .find(|p| p.name == ALL_IN_ONE)
+        .unwrap_or_else(|| panic!("the workspace has the `{ALL_IN_ONE}` package"));
+    assert!(
+        all_in_one.features.iter().any(|f| f == DEMO_FEATURE),
+        "`{ALL_IN_ONE}` declares no `{DEMO_FEATURE}` feature (it has: {:?})",
+        all_in_one.features
+    );
+    let without_demo = ["--no-default-features"];
+    let linked =
+        normal_dependencies_with(ALL_IN_ONE, &without_demo).unwrap_or_else(|e| panic!("{e}"));
+    let violations: Vec<String> = linked
+        .keys()
+        .filter(|d| *d != ALL_IN_ONE && names_part(d, "sandbox"))
+        .map(|d| {
+            format!(
+                "`{ALL_IN_ONE}` without default features links `{d}`:\n{}",
+                why_linked_with(ALL_IN_ONE, d, "normal", &without_demo)
+            )
+        })
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "the simulators must come only with the `{DEMO_FEATURE}` feature (make them optional \
+         dependencies it enables):\n\n{}",
         violations.join("\n")
     );
 }

@@ -3,7 +3,7 @@
 //! worker → reply, refund, complete → notification jobs). Each step is printed as it is
 //! observed through the admin API and the simulator. Data lives in a temporary directory.
 
-use crate::{Embedded, open, queue_worker};
+use crate::adapters::{Embedded, open, queue_worker};
 use anyhow::{Context, bail};
 use desk_core::fingerprint::Fingerprinter;
 use desk_core::worker::CancellationToken;

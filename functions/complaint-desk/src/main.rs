@@ -3,20 +3,21 @@
 
 use anyhow::Context;
 use clap::Parser;
+use desk_core::Services;
 use desk_core::fingerprint::Fingerprinter;
 use desk_core::telemetry::LogFormat;
-use desk_core::worker::CancellationToken;
-use desk_core::worker::{JobRegistry, WorkerSettings};
-use desk_core::{Ports, Services};
+use desk_core::worker::{CancellationToken, JobRegistry};
 use desk_http::AppState;
 use desk_http::auth::{AdminTokenSource, ensure_admin_token};
-use domain::clock::SystemClock;
-use embedded::{
-    Db, FileBlobStore, MasterKey, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore,
-};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use adapters::{Embedded, open, queue_worker};
+
+mod adapters;
+#[cfg(feature = "demo")]
+mod demo;
 
 /// complaint desk: receive payment-platform complaints, answer and refund automatically, tell
 /// staff at once.
@@ -76,10 +77,31 @@ struct Cli {
 enum Command {
     /// Show a complaint flowing end to end through the platform simulators (no account, no
     /// network; data in a temporary directory).
+    #[cfg_attr(
+        not(feature = "demo"),
+        command(
+            about = "Not in this build: it was built without the `demo` feature (on by default)",
+            long_about = None
+        )
+    )]
     Demo,
 }
 
-mod demo;
+/// The demo, when this build has it (the `demo` feature links the platform simulators).
+#[cfg(feature = "demo")]
+async fn run_demo() -> anyhow::Result<()> {
+    demo::run().await
+}
+
+#[cfg(not(feature = "demo"))]
+async fn run_demo() -> anyhow::Result<()> {
+    anyhow::bail!(NO_DEMO)
+}
+
+/// What `demo` answers in a build without the simulators.
+#[cfg(not(feature = "demo"))]
+const NO_DEMO: &str = "this build of complaint-desk has no demo: it was built without the \
+    `demo` feature (on by default; `cargo build -p complaint-desk` has it)";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -87,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     crypto::tls::install_default();
     let cli = Cli::parse();
     if let Some(Command::Demo) = cli.command {
-        return demo::run().await;
+        return run_demo().await;
     }
     // Before any file exists: the data directory, the database (with its -wal and -shm) and
     // the blobs are the owner's only from the moment they are created.
@@ -205,51 +227,19 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The embedded adapters over one data directory.
-struct Embedded {
-    ports: Ports,
-    master: MasterKey,
-    retry: desk_core::worker::RetryPolicy,
-}
+#[cfg(all(test, not(feature = "demo")))]
+mod tests {
+    use super::*;
 
-fn open(data_dir: &std::path::Path, key_path: &std::path::Path) -> anyhow::Result<Embedded> {
-    let master = MasterKey::load_or_create(key_path)?;
-    let db = Db::open(data_dir.join("complaint-desk.db"))?;
-    let queue_settings = QueueSettings::default();
-    let retry = desk_core::worker::RetryPolicy {
-        max_attempts: queue_settings.max_receives.saturating_sub(1).max(1),
-        ..Default::default()
-    };
-    let ports = Ports {
-        records: Arc::new(SqliteRecordStore::new(db.clone())),
-        inbox: Arc::new(embedded::SqliteInbox::new(db.clone(), &queue_settings)),
-        queue: Arc::new(SqliteQueue::new(db.clone(), queue_settings)),
-        blobs: Arc::new(FileBlobStore::new(data_dir.join("blobs"))),
-        secrets: Arc::new(SqliteSecretStore::new(db.clone(), &master)),
-        clock: Arc::new(SystemClock),
-    };
-    Ok(Embedded {
-        ports,
-        master,
-        retry,
-    })
-}
-
-/// The worker of one queue (events: platform events; notify: staff notifications).
-fn queue_worker(
-    ports: &Ports,
-    queue: &str,
-    registry: Arc<JobRegistry>,
-    concurrency: usize,
-    visibility: std::time::Duration,
-    retry: desk_core::worker::RetryPolicy,
-    shutdown: CancellationToken,
-) -> impl std::future::Future<Output = ()> + use<> {
-    let settings = WorkerSettings {
-        concurrency,
-        retry,
-        visibility,
-        ..WorkerSettings::for_queue(queue)
-    };
-    desk_core::worker::run(ports.queue.clone(), registry, settings, shutdown)
+    #[tokio::test]
+    async fn demo_says_this_build_has_none() {
+        let cli = Cli::try_parse_from(["complaint-desk", "demo"])
+            .unwrap_or_else(|e| panic!("`demo` is still a subcommand: {e}"));
+        assert!(matches!(cli.command, Some(Command::Demo)));
+        let error = run_demo()
+            .await
+            .expect_err("a build without the demo runs none");
+        assert_eq!(error.to_string(), NO_DEMO);
+        assert!(NO_DEMO.contains("has no demo"), "{NO_DEMO}");
+    }
 }

@@ -473,3 +473,38 @@ mod throttling_tests {
         assert!(!other.is_retryable());
     }
 }
+
+#[cfg(test)]
+mod verify_tests {
+    use super::{Client, ClientConfig, KeyMode};
+    use crate::response::node;
+    use crypto::PrivateKey;
+
+    fn client(key: &PrivateKey) -> Client {
+        Client::new(ClientConfig {
+            gateway: url::Url::parse(super::PRODUCTION).expect("url"),
+            app_id: "2021000000000001".into(),
+            private_key: key.clone(),
+            mode: KeyMode::PublicKey(key.public_key().clone()),
+        })
+    }
+
+    #[test]
+    fn an_answer_verifies_over_its_envelope_signature_not_a_nested_sign_member() {
+        let key = PrivateKey::parse(include_str!("../tests/data/test_app_key.pem")).expect("key");
+        // The platform's data has members named like the envelope's: they are neither the
+        // signature nor the certificate SN.
+        let inner = r#"{"code":"10000","msg":"Success","sign":"c2_quer","alipay_cert_sn":"x","list":[{"sign":"y"}]}"#;
+        let sig = crate::sign::sign(&key, inner).expect("sign");
+        let method = "alipay.merchant.tradecomplain.query";
+        let body = format!(
+            "{{\"{}\":{inner},\"alipay_cert_sn\":\"abc\",\"sign\":\"{}\"}}",
+            node(method),
+            sig.replace('/', "\\/")
+        );
+        let v = client(&key)
+            .verify_response(method, &body)
+            .expect("a signed answer verifies");
+        assert_eq!(v["sign"], "c2_quer");
+    }
+}

@@ -170,16 +170,6 @@ mod tests {
             Some("abc")
         );
         assert_eq!(raw_value(&body, "code"), None);
-        let client = crate::client::Client::new(crate::client::ClientConfig {
-            gateway: url::Url::parse("https://openapi.alipay.com/gateway.do").expect("url"),
-            app_id: "2021000000000001".into(),
-            private_key: key.clone(),
-            mode: crate::client::KeyMode::PublicKey(key.public_key().clone()),
-        });
-        let v = client
-            .verify_response("alipay.merchant.tradecomplain.query", &body)
-            .expect("a signed answer verifies");
-        assert_eq!(v["sign"], "c2_quer");
         // Members in another order, spacing, scalars and arrays before the one asked for.
         let body = format!(
             "{{ \"sign\" : \"{}\" , \"n\": -1.5e3, \"a\": [1, {{\"b\": \"}}\"}}], \"t\": true, \"{name}\" : {inner} }}",

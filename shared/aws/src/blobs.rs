@@ -1,6 +1,6 @@
 //! S3 blobs: the BlobStore port.
 
-use crate::boxed;
+use crate::boxed::boxed;
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;

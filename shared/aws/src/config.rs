@@ -19,7 +19,7 @@ pub enum ConfigError {
 pub struct AwsConfig {
     pub table: String,
     /// Queue name → (URL, DLQ URL).
-    pub queues: HashMap<String, crate::QueueUrls>,
+    pub queues: HashMap<String, crate::queue::QueueUrls>,
     pub bucket: String,
     pub secret_prefix: String,
     pub public_base_url: Option<String>,
@@ -47,14 +47,14 @@ impl AwsConfig {
         let mut queues = HashMap::new();
         queues.insert(
             domain::job::queues::EVENTS.to_string(),
-            crate::QueueUrls {
+            crate::queue::QueueUrls {
                 url: var("EVENTS_QUEUE_URL")?,
                 dlq_url: var("EVENTS_DLQ_URL")?,
             },
         );
         queues.insert(
             domain::job::queues::NOTIFY.to_string(),
-            crate::QueueUrls {
+            crate::queue::QueueUrls {
                 url: var("NOTIFY_QUEUE_URL")?,
                 dlq_url: var("NOTIFY_DLQ_URL")?,
             },

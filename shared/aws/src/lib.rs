@@ -3,6 +3,7 @@
 //! contract suites as the embedded ones (run against moto server by the test command).
 
 mod blobs;
+mod boxed;
 mod config;
 mod queue;
 mod records;
@@ -13,12 +14,6 @@ pub use config::{AwsConfig, ConfigError, sdk_config};
 pub use queue::{QueueUrls, SqsQueue};
 pub use records::{DynamoRecordStore, attr};
 pub use secrets::SecretsManagerStore;
-
-pub(crate) fn boxed<E: std::error::Error + Send + Sync + 'static>(
-    e: E,
-) -> Box<dyn std::error::Error + Send + Sync> {
-    Box::new(e)
-}
 
 pub mod schema;
 #[cfg(feature = "testing")]

@@ -11,7 +11,7 @@
 //!   fires. Listing first moves whatever is in the DLQ into dead-letter records (reason, counts,
 //!   times), then pages through those records; replay sends the body back to its queue.
 
-use crate::boxed;
+use crate::boxed::boxed;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};

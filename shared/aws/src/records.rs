@@ -10,7 +10,7 @@
 //! resumed with `ExclusiveStartKey`; items past their expiry (which DynamoDB deletes some time
 //! later) are dropped from the page here, which reads nothing more than the page itself.
 
-use crate::boxed;
+use crate::boxed::boxed;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{

@@ -83,7 +83,7 @@ pub async fn create_queue_pair(
     client: &aws_sdk_sqs::Client,
     name: &str,
     max_receives: u32,
-) -> Result<crate::QueueUrls, aws_sdk_sqs::Error> {
+) -> Result<crate::queue::QueueUrls, aws_sdk_sqs::Error> {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let dlq_url = client
         .create_queue()
@@ -113,5 +113,5 @@ pub async fn create_queue_pair(
         .await?
         .queue_url
         .unwrap_or_default();
-    Ok(crate::QueueUrls { url, dlq_url })
+    Ok(crate::queue::QueueUrls { url, dlq_url })
 }

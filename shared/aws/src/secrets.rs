@@ -2,7 +2,7 @@
 //! through an in-memory cache with a time-to-live (Lambda containers live for minutes to hours,
 //! and every platform call needs a key).
 
-use crate::boxed;
+use crate::boxed::boxed;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use domain::ports::{SecretError, SecretStore, valid_secret_name};

@@ -35,7 +35,7 @@ fn io(e: std::io::Error) -> BlobError {
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
-    crate::create_private_dir(dir)?;
+    crate::private_dir::create_private_dir(dir)?;
     let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -294,7 +294,7 @@ impl Db {
         conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
         conn.execute_batch(SCHEMA)?;
-        crate::records::migrate(conn)
+        crate::records_schema::migrate(conn)
     }
 
     /// A read-only connection for the pool: it cannot change anything (`query_only`).
@@ -420,7 +420,7 @@ impl Db {
                 "INSERT INTO health_probe (id, at) VALUES (1, ?1) \
                  ON CONFLICT (id) DO UPDATE SET at = excluded.at",
             )?
-            .execute([crate::now_ms()])?;
+            .execute([crate::time::now_ms()])?;
             Ok::<_, DbError>(())
         })
         .await

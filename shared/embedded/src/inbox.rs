@@ -3,7 +3,7 @@
 //! once that commit is durable.
 
 use crate::db::{Db, DbError};
-use crate::now_ms;
+use crate::time::now_ms;
 use async_trait::async_trait;
 use domain::ports::{Accepted, INBOX_RETENTION_SECONDS, Inbox, InboxError, inbox_key};
 use rusqlite::params;

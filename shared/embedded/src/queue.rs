@@ -1,7 +1,7 @@
 //! SQLite durable queue: the Queue port.
 
 use crate::db::{Db, DbError};
-use crate::{from_ms, now_ms};
+use crate::time::{from_ms, now_ms};
 use async_trait::async_trait;
 use domain::ports::{DeadLetter, DeadLetterPage, Queue, QueueError, QueueMessage};
 use rusqlite::params;

@@ -84,7 +84,7 @@ impl MasterKey {
     fn write_new(&self, path: &Path) -> std::io::Result<()> {
         use std::io::Write;
         if let Some(dir) = path.parent() {
-            crate::create_private_dir(dir)?;
+            crate::private_dir::create_private_dir(dir)?;
         }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -221,7 +221,7 @@ impl SecretStore for SqliteSecretStore {
                     "INSERT INTO secrets (name, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (name) DO UPDATE SET nonce = excluded.nonce,
                         ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-                    params![n, nonce.to_vec(), ciphertext, crate::now_ms()],
+                    params![n, nonce.to_vec(), ciphertext, crate::time::now_ms()],
                 )?;
                 Ok::<_, Se>(())
             })

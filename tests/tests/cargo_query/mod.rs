@@ -104,9 +104,19 @@ fn package(value: &serde_json::Value) -> Result<Package, String> {
 /// Every package `package` links in a normal build (dev and build dependencies left out),
 /// itself included, by name.
 pub fn normal_dependencies(package: &str) -> Result<BTreeMap<String, Dependency>, String> {
-    let text = cargo(&[
+    normal_dependencies_with(package, &[])
+}
+
+/// [`normal_dependencies`] with more `cargo tree` arguments (`--no-default-features`).
+pub fn normal_dependencies_with(
+    package: &str,
+    more: &[&str],
+) -> Result<BTreeMap<String, Dependency>, String> {
+    let mut args = vec![
         "tree", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}|{f}",
-    ])?;
+    ];
+    args.extend_from_slice(more);
+    let text = cargo(&args)?;
     let mut found = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let (described, features) = line.split_once('|').unwrap_or((line, ""));
@@ -130,6 +140,12 @@ pub fn normal_dependencies(package: &str) -> Result<BTreeMap<String, Dependency>
 
 /// How `package` comes to link `dependency` (`cargo tree -i`), to quote in a failure.
 pub fn why_linked(package: &str, dependency: &str, edges: &str) -> String {
-    cargo(&["tree", "-p", package, "-e", edges, "-i", dependency])
-        .unwrap_or_else(|e| format!("(cannot show the chain: {e})"))
+    why_linked_with(package, dependency, edges, &[])
+}
+
+/// [`why_linked`] with more `cargo tree` arguments (`--no-default-features`).
+pub fn why_linked_with(package: &str, dependency: &str, edges: &str, more: &[&str]) -> String {
+    let mut args = vec!["tree", "-p", package, "-e", edges, "-i", dependency];
+    args.extend_from_slice(more);
+    cargo(&args).unwrap_or_else(|e| format!("(cannot show the chain: {e})"))
 }

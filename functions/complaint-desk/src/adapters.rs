@@ -1,0 +1,60 @@
+//! The embedded adapters over one data directory, and the worker of one queue over them: what
+//! the server and the demo both run.
+
+use desk_core::Ports;
+use desk_core::worker::{CancellationToken, JobRegistry, RetryPolicy, WorkerSettings};
+use domain::clock::SystemClock;
+use embedded::{
+    Db, FileBlobStore, MasterKey, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore,
+};
+use std::sync::Arc;
+
+/// The embedded adapters over one data directory.
+pub struct Embedded {
+    pub ports: Ports,
+    pub master: MasterKey,
+    pub retry: RetryPolicy,
+}
+
+/// Open (creating what is missing) the database, the blobs folder and the master key.
+pub fn open(data_dir: &std::path::Path, key_path: &std::path::Path) -> anyhow::Result<Embedded> {
+    let master = MasterKey::load_or_create(key_path)?;
+    let db = Db::open(data_dir.join("complaint-desk.db"))?;
+    let queue_settings = QueueSettings::default();
+    let retry = RetryPolicy {
+        max_attempts: queue_settings.max_receives.saturating_sub(1).max(1),
+        ..Default::default()
+    };
+    let ports = Ports {
+        records: Arc::new(SqliteRecordStore::new(db.clone())),
+        inbox: Arc::new(embedded::SqliteInbox::new(db.clone(), &queue_settings)),
+        queue: Arc::new(SqliteQueue::new(db.clone(), queue_settings)),
+        blobs: Arc::new(FileBlobStore::new(data_dir.join("blobs"))),
+        secrets: Arc::new(SqliteSecretStore::new(db.clone(), &master)),
+        clock: Arc::new(SystemClock),
+    };
+    Ok(Embedded {
+        ports,
+        master,
+        retry,
+    })
+}
+
+/// The worker of one queue (events: platform events; notify: staff notifications).
+pub fn queue_worker(
+    ports: &Ports,
+    queue: &str,
+    registry: Arc<JobRegistry>,
+    concurrency: usize,
+    visibility: std::time::Duration,
+    retry: RetryPolicy,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = ()> + use<> {
+    let settings = WorkerSettings {
+        concurrency,
+        retry,
+        visibility,
+        ..WorkerSettings::for_queue(queue)
+    };
+    desk_core::worker::run(ports.queue.clone(), registry, settings, shutdown)
+}
