@@ -4,5 +4,5 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     crypto::tls::install_default();
-    runtime::http::run_admin().await
+    runtime::admin::run_admin().await
 }

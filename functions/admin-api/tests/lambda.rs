@@ -33,7 +33,7 @@ async fn invoke(router: &axum::Router, fixture: &str, token: &str) -> (u16, serd
 async fn http_api_events_reach_the_admin_router_over_aws_adapters() {
     let config = deployment().await;
     let sdk = moto::sdk_config().await;
-    let state = runtime::http::admin_state(&config, &sdk)
+    let state = runtime::admin::admin_state(&config, &sdk)
         .await
         .expect("state from the deployment");
     let router = desk_http::router::router(state);
@@ -70,7 +70,7 @@ async fn mini_program_push_events_reach_the_callback_router() {
     let config = deployment().await;
     let sdk = moto::sdk_config().await;
     let admin = desk_http::router::router(
-        runtime::http::admin_state(&config, &sdk)
+        runtime::admin::admin_state(&config, &sdk)
             .await
             .expect("state"),
     );
@@ -89,6 +89,7 @@ async fn mini_program_push_events_reach_the_callback_router() {
         runtime::http::callback_state(&config, &aws::AwsPorts::new(&config, &sdk))
             .await
             .expect("state"),
+        &[desk_http::callbacks::Endpoints::Wxmini],
     );
     let raw = |fixture: &str| {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -130,7 +131,7 @@ async fn plaintext_push_replays_are_refused_on_dynamodb() {
     let config = deployment().await;
     let sdk = moto::sdk_config().await;
     let admin = desk_http::router::router(
-        runtime::http::admin_state(&config, &sdk)
+        runtime::admin::admin_state(&config, &sdk)
             .await
             .expect("state"),
     );
@@ -149,6 +150,7 @@ async fn plaintext_push_replays_are_refused_on_dynamodb() {
         runtime::http::callback_state(&config, &ports)
             .await
             .expect("state"),
+        &[desk_http::callbacks::Endpoints::Wxmini],
     );
     let cfg = PushConfig {
         token: "plainToken".into(),

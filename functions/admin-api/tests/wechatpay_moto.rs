@@ -55,7 +55,7 @@ fn admin_headers() -> Vec<(String, String)> {
 async fn a_wechatpay_push_becomes_a_complaint_record_in_dynamodb() {
     let config = moto::deployment(ADMIN).await;
     let sdk = moto::sdk_config().await;
-    let state = runtime::http::admin_state(&config, &sdk)
+    let state = runtime::admin::admin_state(&config, &sdk)
         .await
         .expect("state");
     let router = desk_http::router::router(state.clone());

@@ -67,7 +67,7 @@ async fn work(state: &desk_http::AppState) -> usize {
 async fn an_authorised_mini_program_on_dynamodb_and_sqs() {
     let config = moto::deployment(ADMIN).await;
     let sdk = moto::sdk_config().await;
-    let state = runtime::http::admin_state(&config, &sdk)
+    let state = runtime::admin::admin_state(&config, &sdk)
         .await
         .expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

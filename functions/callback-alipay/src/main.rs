@@ -5,5 +5,5 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     crypto::tls::install_default();
-    runtime::http::run_callbacks("callback-alipay").await
+    runtime::http::run_callbacks("callback-alipay", runtime::http::Endpoints::Alipay).await
 }

@@ -5,5 +5,5 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     crypto::tls::install_default();
-    runtime::http::run_callbacks("callback-wechatpay").await
+    runtime::http::run_callbacks("callback-wechatpay", runtime::http::Endpoints::Wechatpay).await
 }

@@ -5,5 +5,5 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     crypto::tls::install_default();
-    runtime::http::run_callbacks("callback-wxmini").await
+    runtime::http::run_callbacks("callback-wxmini", runtime::http::Endpoints::Wxmini).await
 }

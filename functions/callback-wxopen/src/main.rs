@@ -6,5 +6,5 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     crypto::tls::install_default();
-    runtime::http::run_callbacks("callback-wxopen").await
+    runtime::http::run_callbacks("callback-wxopen", runtime::http::Endpoints::Wxopen).await
 }

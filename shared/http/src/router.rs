@@ -28,7 +28,7 @@ pub fn router(state: crate::AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .merge(crate::admin::router(state.clone()))
-        .merge(crate::callbacks::router())
+        .merge(crate::callbacks::routes(crate::callbacks::Endpoints::ALL))
         .merge(crate::wxopen::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -38,10 +38,10 @@ pub fn router(state: crate::AppState) -> Router {
 }
 
 /// Only the platform callbacks and the health check (the callback Lambda functions).
-pub fn callback_router(state: CallbackState) -> Router {
+pub fn callback_router(state: CallbackState, endpoints: &[crate::callbacks::Endpoints]) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
-        .merge(crate::callbacks::router())
+        .merge(crate::callbacks::routes(endpoints))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(route_body_limit))

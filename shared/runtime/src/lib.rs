@@ -1,6 +1,6 @@
 //! Composes the AWS functions: the configuration from the environment, the AWS adapters, the
 //! core's [`Services`] (with the installation key), and running a function: the admin API or
-//! one platform's callbacks behind the HTTP API ([`http`], feature `http`), or a queue consumer
+//! one platform's callbacks behind the HTTP API (`admin`, `http`, feature `http`), or a queue consumer
 //! with partial batch responses ([`sqs`], feature `queue`). Each function enables only the
 //! platforms it serves, so it links only those.
 
@@ -13,6 +13,8 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
+#[cfg(all(feature = "http", feature = "full"))]
+pub mod admin;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "queue")]

@@ -1,0 +1,78 @@
+//! A callback function serves its own endpoints and nothing else, whatever its build compiled
+//! in: every other callback path (and the admin API) is the router's own 404.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use desk_http::callbacks::Endpoints;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+/// One request to each endpoint family (and the admin API), with what identifies it.
+const PATHS: [(&str, Method, &str); 6] = [
+    (
+        "wechatpay",
+        Method::POST,
+        "/callbacks/wechatpay/1900000001/complaints",
+    ),
+    ("alipay", Method::POST, "/callbacks/alipay/2021000000000001"),
+    (
+        "wxmini",
+        Method::GET,
+        "/callbacks/wxmini/wx0000000000000001?echostr=1",
+    ),
+    (
+        "wxopen",
+        Method::POST,
+        "/callbacks/wxopen/wx0000000000000002/events",
+    ),
+    (
+        "wxopen",
+        Method::POST,
+        "/callbacks/wxopen/wx0000000000000002/messages/wx01",
+    ),
+    ("admin", Method::GET, "/admin/v1/accounts"),
+];
+
+/// Whether the router answered with its own "no such route" (the path is not served).
+async fn unrouted(router: &axum::Router, method: &Method, path: &str) -> bool {
+    let req = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .body(Body::from("<xml></xml>"))
+        .expect("request");
+    let res = router.clone().oneshot(req).await.expect("response");
+    let status = res.status();
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    status == StatusCode::NOT_FOUND && String::from_utf8_lossy(&body).contains("no such route")
+}
+
+#[tokio::test]
+async fn each_callback_function_serves_only_its_own_endpoints() {
+    let h = common::harness();
+    for (endpoints, own) in [
+        (Endpoints::Wechatpay, "wechatpay"),
+        (Endpoints::Alipay, "alipay"),
+        (Endpoints::Wxmini, "wxmini"),
+        (Endpoints::Wxopen, "wxopen"),
+    ] {
+        let router = desk_http::router::callback_router(h.state.callbacks.clone(), &[endpoints]);
+        for (family, method, path) in PATHS {
+            assert_eq!(
+                unrouted(&router, &method, path).await,
+                family != own,
+                "{endpoints:?}: {method} {path}"
+            );
+        }
+        assert!(!unrouted(&router, &Method::GET, "/healthz").await);
+    }
+}
+
+#[tokio::test]
+async fn the_full_router_serves_every_callback_endpoint() {
+    let h = common::harness();
+    for (_, method, path) in PATHS {
+        assert!(!unrouted(&h.router, &method, path).await, "{method} {path}");
+    }
+}
