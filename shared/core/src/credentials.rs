@@ -139,6 +139,27 @@ pub async fn alipay_verifying_key(
     Some(key)
 }
 
+
+/// The status of an account with no credentials yet: what its mode needs.
+pub fn empty_status(kind: AccountKind, settings: &AccountSettings) -> CredentialsStatus {
+    let missing: Vec<&str> = match kind {
+        AccountKind::AlipayApp => vec!["mode"],
+        AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => {
+            vec!["apiv3_key", "private_key"]
+        }
+        AccountKind::WxminiApp => match settings {
+            AccountSettings::WxminiApp(s) if s.mode == WxminiMode::Authorised => vec![],
+            _ => vec!["encoding_aes_key", "secret", "token"],
+        },
+        AccountKind::WxopenComponent => vec!["encoding_aes_key", "secret", "token"],
+    };
+    CredentialsStatus {
+        complete: missing.is_empty(),
+        missing: missing.into_iter().map(String::from).collect(),
+        ..CredentialsStatus::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,25 +180,5 @@ mod tests {
             None
         );
         assert_eq!(parse_certificates("no pem here"), None);
-    }
-}
-
-/// The status of an account with no credentials yet: what its mode needs.
-pub fn empty_status(kind: AccountKind, settings: &AccountSettings) -> CredentialsStatus {
-    let missing: Vec<&str> = match kind {
-        AccountKind::AlipayApp => vec!["mode"],
-        AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => {
-            vec!["apiv3_key", "private_key"]
-        }
-        AccountKind::WxminiApp => match settings {
-            AccountSettings::WxminiApp(s) if s.mode == WxminiMode::Authorised => vec![],
-            _ => vec!["encoding_aes_key", "secret", "token"],
-        },
-        AccountKind::WxopenComponent => vec!["encoding_aes_key", "secret", "token"],
-    };
-    CredentialsStatus {
-        complete: missing.is_empty(),
-        missing: missing.into_iter().map(String::from).collect(),
-        ..CredentialsStatus::default()
     }
 }
