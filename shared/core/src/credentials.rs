@@ -139,7 +139,6 @@ pub async fn alipay_verifying_key(
     Some(key)
 }
 
-
 /// The status of an account with no credentials yet: what its mode needs.
 pub fn empty_status(kind: AccountKind, settings: &AccountSettings) -> CredentialsStatus {
     let missing: Vec<&str> = match kind {
