@@ -472,11 +472,11 @@ fn checker_follows_path_attributes_and_reports_a_missing_module_file() {
     };
     write(
         "src/lib.rs",
-        "#[path = \"../shared/helpers.rs\"]\nmod helpers;\n",
+        "#[path = \"../common/helpers.rs\"]\nmod helpers;\n",
     );
-    write("shared/helpers.rs", "pub fn help() { crate::missing() }\n");
+    write("common/helpers.rs", "pub fn help() { crate::missing() }\n");
     let graph = file_graph(&dir.path().join("src/lib.rs"), dir.path()).expect("graph");
-    assert_eq!(edges(&graph), ["shared/helpers.rs → src/lib.rs"]);
+    assert_eq!(edges(&graph), ["common/helpers.rs → src/lib.rs"]);
 
     write("src/lib.rs", "mod gone;\n");
     let error = file_graph(&dir.path().join("src/lib.rs"), dir.path())
