@@ -36,6 +36,8 @@ fn stamp() -> String {
         include_str!("../../shared/core/src/complaints.rs"),
         include_str!("../../shared/embedded/src/db.rs"),
         include_str!("../../shared/embedded/src/records.rs"),
+        include_str!("../../shared/embedded/src/records_schema.rs"),
+        include_str!("../../shared/core/src/repo.rs"),
         include_str!("../../shared/core/src/complaints/list.rs"),
         include_str!("../../shared/core/src/reindex.rs"),
     ] {
