@@ -64,7 +64,8 @@ async fn a_callback_on_aws_reads_its_account_once_then_only_the_inbox() {
     let log = CallLog::default();
     let ports = counted_record_queue_inbox(runtime::ports(&AwsPorts::new(&config, &sdk)), &log);
     let state = desk_http::AppState::new(
-        desk_core::Services::new(ports, Fingerprinter::new([7; 32])),
+        desk_core::Services::new(ports, Fingerprinter::new([7; 32]))
+            .with_platforms(desk_core::platforms::builtin()),
         AdminAuth::from_hash(desk_http::auth::hash(ADMIN)),
     );
     let router = desk_http::router::router(state.clone());

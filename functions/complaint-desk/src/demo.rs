@@ -101,7 +101,8 @@ pub async fn run() -> anyhow::Result<()> {
         ports.clone(),
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
     )
-    .with_public_base_url(Some(format!("{base}/").parse()?));
+    .with_public_base_url(Some(format!("{base}/").parse()?))
+    .with_platforms(desk_core::platforms::builtin());
     let registry = Arc::new(desk_core::policy::registry(&services));
     let state = AppState::new(
         services,

@@ -172,7 +172,8 @@ async fn main() -> anyhow::Result<()> {
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
     )
     .with_public_base_url(cli.public_base_url.clone())
-    .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok());
+    .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok())
+    .with_platforms(desk_core::platforms::builtin());
     services.notifier.sms_fold = std::time::Duration::from_secs(cli.sms_fold_secs);
     services.notifier.base_backoff = std::time::Duration::from_secs(cli.delivery_retry_secs.max(1));
     // The workers get the services only; the routes get the administrator token on top.

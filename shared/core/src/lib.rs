@@ -5,6 +5,7 @@
 //! (admin routes, callbacks, authorisation pages) sits on top, in `desk-http`.
 
 pub mod account_cache;
+pub mod automatic;
 pub mod complaints;
 pub mod credentials;
 pub mod deliveries;
@@ -14,8 +15,7 @@ pub mod inbox;
 pub mod notices;
 #[cfg(feature = "notifier")]
 pub mod notifier;
-#[cfg(feature = "wxmini")]
-pub mod onboarding;
+pub mod platform;
 pub mod platforms;
 pub mod policy;
 pub mod ratelimit;

@@ -25,8 +25,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use desk_core::onboarding::{OnboardError, STATE_SECONDS, onboard, sign_state, verify_state};
 use desk_core::platforms::wechat::{ComponentAccount, component_account, tokens};
+use desk_core::platforms::wxmini::onboarding::{
+    OnboardError, STATE_SECONDS, onboard, sign_state, verify_state,
+};
 use desk_core::repo::AccountRepo;
 use domain::account::AccountSettings;
 use serde::{Deserialize, Serialize};

@@ -655,7 +655,7 @@ async fn a_tampered_expired_or_foreign_state_is_refused() {
         "{html}"
     );
     // Expired: made 11 minutes ago with the installation's key.
-    let old = desk_core::onboarding::sign_state(
+    let old = desk_core::platforms::wxmini::onboarding::sign_state(
         &e.h.state,
         &component_id,
         chrono::Utc::now() - chrono::Duration::minutes(11),
@@ -676,7 +676,11 @@ async fn a_tampered_expired_or_foreign_state_is_refused() {
         .create(json!({"kind": "wxopen_component", "name": "Other", "settings": {"component_appid": "wx8888888888888888"},
             "credentials": {"secret": "s", "token": "tok123", "encoding_aes_key": COMPONENT_AES_KEY}}))
         .await;
-    let foreign = desk_core::onboarding::sign_state(&e.h.state, &other, chrono::Utc::now());
+    let foreign = desk_core::platforms::wxmini::onboarding::sign_state(
+        &e.h.state,
+        &other,
+        chrono::Utc::now(),
+    );
     assert_eq!(get(url.replace(&state, &foreign)).await.0, 400);
     assert_eq!(e.wx.query_auth_calls(), 0);
     // Only component accounts get links.

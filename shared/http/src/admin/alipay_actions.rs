@@ -53,7 +53,7 @@ async fn account(state: &AppState, c: &Complaint) -> Result<Account, ApiError> {
 }
 
 async fn client_of(state: &AppState, account: &Account) -> Result<Client, ApiError> {
-    desk_core::policy::alipay::client(state, account)
+    desk_core::platforms::alipay::client(state, account)
         .await
         .map_err(|e| ApiError::Conflict(format!("cannot call Alipay: {e}")))
 }

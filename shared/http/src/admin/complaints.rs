@@ -17,7 +17,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use desk_core::complaints::{ComplaintDetail, ComplaintRepo, RefundRecord, list::ComplaintFilter};
-use desk_core::policy::wechatpay::out_refund_no;
+use desk_core::platforms::wechatpay::events::out_refund_no;
 use desk_core::ratelimit::{Operation, ops::wechatpay as op};
 use desk_core::repo::AccountRepo;
 use domain::account::Account;

@@ -17,7 +17,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use desk_core::complaints::{ComplaintRepo, RefundRecord, violation_id};
 use desk_core::platforms::wechat::mini_client;
-use desk_core::policy::wxmini::{payment, refund_number, refund_order, upload_media};
+use desk_core::platforms::wxmini::events::{payment, refund_number, refund_order, upload_media};
 use desk_core::ratelimit::ops::wxmini as op;
 use desk_core::repo::AccountRepo;
 use domain::account::{Account, AccountSettings, SettlementDecision};

@@ -57,7 +57,8 @@ pub fn harness_over(public_base_url: Option<&str>, wrap: impl FnOnce(Ports) -> P
     };
     let state = AppState::new(
         Services::new(wrap(ports), Fingerprinter::new(master.derive("fp")))
-            .with_public_base_url(public_base_url.map(|u| u.parse().expect("url"))),
+            .with_public_base_url(public_base_url.map(|u| u.parse().expect("url")))
+            .with_platforms(desk_core::platforms::builtin()),
         AdminAuth::from_hash(desk_http::auth::hash(ADMIN)),
     );
     let router = desk_http::router::router(state.clone());

@@ -7,7 +7,7 @@
 //! lease); a refund number is derived from (complaint, order, sequence), so a retry after a
 //! crash finds the refund it already asked for instead of asking again.
 
-use super::actions::Actions;
+use crate::automatic::Actions;
 use crate::complaints::{
     AUTO_REFUND_SEQUENCE, Claim, ComplaintRepo, RefundRecord, auto_refund_amount, complaint_id,
     derived_id, violation_id,
@@ -135,7 +135,7 @@ impl Owner {
 
 impl Handlers {
     async fn account(&self, job: &JobEnvelope) -> Result<Account, JobError> {
-        super::actions::job_account(&self.state, job).await
+        crate::automatic::job_account(&self.state, job).await
     }
 
     async fn client(&self, account: &Account) -> Result<Arc<wechatpay::Client>, JobError> {

@@ -9,7 +9,7 @@
 //! merchant (or provider + sub_mchid) with a deterministic refund number, queried before it is
 //! asked for, and respond (agree) if nobody has. `309` (already moved on) counts as done.
 
-use super::actions::Actions;
+use crate::automatic::Actions;
 use crate::complaints::{
     AUTO_REFUND_SEQUENCE, AutoRefund, ComplaintRepo, RefundRecord, complaint_id,
 };
@@ -236,7 +236,7 @@ pub fn refund_number(complaint: &Complaint, sequence: u32) -> String {
         .out_trade_no
         .or(order.transaction_id)
         .unwrap_or_default();
-    super::wechatpay::out_refund_no(&complaint.id, &key, sequence)
+    crate::platforms::wechatpay::events::out_refund_no(&complaint.id, &key, sequence)
 }
 
 /// Refund `amount` of the complaint's order through WeChat Pay, once per (complaint, order,
@@ -346,7 +346,7 @@ pub async fn upload_media(
 impl JobHandler for ComplaintJob {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let state = &self.state;
-        let account = super::actions::job_account(state, job).await?;
+        let account = crate::automatic::job_account(state, job).await?;
         let AccountSettings::WxminiApp(settings) = account.settings.clone() else {
             return Err(JobError::Permanent("not a mini program".into()));
         };
@@ -392,7 +392,7 @@ impl JobHandler for ComplaintJob {
             c.payer_phone_masked = f
                 .phone
                 .as_deref()
-                .map(super::wechatpay::mask_phone)
+                .map(crate::platforms::wechatpay::events::mask_phone)
                 .or(c.payer_phone_masked.take());
             if !f.media.is_empty() {
                 c.media = f.media.clone();
@@ -717,7 +717,7 @@ impl JobHandler for AuthorizationJob {
             .as_deref()
             .ok_or_else(|| JobError::Permanent("job names no account".into()))?;
         match p.info_type.as_str() {
-            "unauthorized" => crate::onboarding::deauthorize(state, component_id, appid)
+            "unauthorized" => super::onboarding::deauthorize(state, component_id, appid)
                 .await
                 .map_err(|e| e.into_job_error()),
             _ => {
@@ -728,7 +728,7 @@ impl JobHandler for AuthorizationJob {
                 let c = crate::platforms::wechat::component_account(state, component_id)
                     .await
                     .map_err(JobError::Permanent)?;
-                crate::onboarding::onboard(state, &c, code, "event")
+                super::onboarding::onboard(state, &c, code, "event")
                     .await
                     .map(|_| ())
                     .map_err(|e| e.into_job_error())

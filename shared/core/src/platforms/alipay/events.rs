@@ -9,7 +9,7 @@
 //! text. Consumer complaints have no free-text reply: with auto-refund, refund, then
 //! `process.finish` with `REFUND` and the app's finishing remark.
 
-use super::actions::Actions;
+use crate::automatic::Actions;
 use crate::complaints::{
     AUTO_REFUND_SEQUENCE, AutoRefund, ComplaintRepo, RefundRecord, complaint_id, derived_id,
 };
@@ -264,7 +264,7 @@ fn risk_facts(d: &Value) -> Facts {
 impl JobHandler for Job {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let h = &self.h;
-        let account = super::actions::job_account(&h.state, job).await?;
+        let account = crate::automatic::job_account(&h.state, job).await?;
         let AccountSettings::AlipayApp(settings) = account.settings.clone() else {
             return Err(JobError::Permanent("not an Alipay app".into()));
         };

@@ -1,0 +1,24 @@
+//! WeChat Pay consumer complaints (direct merchants and providers with sub-merchants) and
+//! violation notices.
+
+pub mod clients;
+pub mod events;
+
+pub use clients::{ClientError, Clients, api_error};
+
+use crate::platform::Platform;
+use crate::state::Services;
+use crate::worker::JobRegistry;
+
+/// The WeChat Pay platform.
+pub struct Wechatpay;
+
+impl Platform for Wechatpay {
+    fn name(&self) -> domain::complaint::Platform {
+        domain::complaint::Platform::Wechatpay
+    }
+
+    fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services) {
+        events::register(jobs, services);
+    }
+}
