@@ -188,8 +188,12 @@ impl AccountCache {
     pub fn invalidate(&self, account: &Account) {
         let mut inner = self.lock();
         inner.generation = inner.generation.wrapping_add(1);
-        if let Some(m) = inner.accounts.get_mut(account.kind().callback_family()) {
-            m.remove(account.platform_id());
+        // In every callback family (this cache does not know which kinds share one): the
+        // account itself, and whatever was cached under its platform id (an earlier account
+        // with the same id, deleted since).
+        let platform_id = account.platform_id();
+        for m in inner.accounts.values_mut() {
+            m.retain(|id, e| e.value.id != account.id && id != platform_id);
         }
         inner.credentials.remove(&account.id);
     }

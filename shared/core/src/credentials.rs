@@ -5,16 +5,12 @@
 use crate::error::Error;
 use crate::fingerprint::sha256_hex;
 use crypto::{PrivateKey, PublicKey};
-use domain::account::{
-    Account, AccountKind, AccountSettings, AlipayKeyMode, Credentials, CredentialsStatus,
-    WxminiMode,
-};
+use domain::account::{Account, AlipayKeyMode, Credentials};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
 
-#[cfg(feature = "full")]
 pub mod validate;
 
 /// An RSA private key (2048 to 8192 bits) from PKCS#8 or PKCS#1, PEM or bare base64 DER,
@@ -44,7 +40,7 @@ pub fn parse_certificates(text: &str) -> Option<Vec<Certificate>> {
     (!certs.is_empty()).then_some(certs)
 }
 
-#[cfg(feature = "full")]
+#[cfg(feature = "alipay")]
 fn cert_spki_der(cert: &Certificate) -> Option<Vec<u8>> {
     cert.tbs_certificate.subject_public_key_info.to_der().ok()
 }
@@ -137,26 +133,6 @@ pub async fn alipay_verifying_key(
     }
     keys.insert(named(mode.as_str(), &fingerprint), key.clone());
     Some(key)
-}
-
-/// The status of an account with no credentials yet: what its mode needs.
-pub fn empty_status(kind: AccountKind, settings: &AccountSettings) -> CredentialsStatus {
-    let missing: Vec<&str> = match kind {
-        AccountKind::AlipayApp => vec!["mode"],
-        AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => {
-            vec!["apiv3_key", "private_key"]
-        }
-        AccountKind::WxminiApp => match settings {
-            AccountSettings::WxminiApp(s) if s.mode == WxminiMode::Authorised => vec![],
-            _ => vec!["encoding_aes_key", "secret", "token"],
-        },
-        AccountKind::WxopenComponent => vec!["encoding_aes_key", "secret", "token"],
-    };
-    CredentialsStatus {
-        complete: missing.is_empty(),
-        missing: missing.into_iter().map(String::from).collect(),
-        ..CredentialsStatus::default()
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! (admin routes, callbacks, authorisation pages) sits on top, in `desk-http`.
 
 pub mod account_cache;
+pub mod accounts;
 pub mod automatic;
 pub mod complaints;
 pub mod credentials;

@@ -6,6 +6,8 @@ use crate::state::Services;
 use crate::worker::JobRegistry;
 use std::sync::Arc;
 
+pub use crate::accounts::{AccountKindSpec, CredentialsChange, GuardedSetting};
+
 /// One platform the desk serves, implemented once in the platform's own folder
 /// (`platforms/<name>/`) and registered at the composition root.
 pub trait Platform: Send + Sync + 'static {
@@ -14,12 +16,20 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Register the handlers of its jobs (events queue).
     fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services);
+
+    /// The account kinds it brings: their facts (callback family, platform id field,
+    /// sub-merchants), how their settings and credentials are checked. None by default.
+    fn account_kinds(&self) -> Vec<AccountKindSpec> {
+        Vec::new()
+    }
 }
 
 /// The platforms of one build, in the order they were registered.
 #[derive(Clone, Default)]
 pub struct Platforms {
     list: Vec<Arc<dyn Platform>>,
+    /// The account kinds of the registered platforms.
+    kinds: Vec<AccountKindSpec>,
 }
 
 impl Platforms {
@@ -33,11 +43,45 @@ impl Platforms {
         self
     }
 
-    /// Add a platform (a second one of the same name replaces the first).
+    /// Add a platform (a second one of the same name replaces the first). Its account kinds
+    /// are declared for this process ([`domain::account::AccountKind::declare`]), so a
+    /// repository that sees an account of the kind knows its facts.
     pub fn register(&mut self, platform: Arc<dyn Platform>) {
         let name = platform.name();
         self.list.retain(|p| p.name() != name);
+        self.kinds.retain(|k| k.facts.platform != name);
+        for mut spec in platform.account_kinds() {
+            spec.facts.platform = name;
+            domain::account::AccountKind::declare(spec.facts);
+            self.kinds.retain(|k| k.facts.kind != spec.facts.kind);
+            self.kinds.push(spec);
+        }
         self.list.push(platform);
+    }
+
+    /// The platform of this name (a caller's text), if this build serves it.
+    pub fn named(&self, name: &str) -> Option<domain::complaint::Platform> {
+        self.list.iter().map(|p| p.name()).find(|p| p.as_str() == name)
+    }
+
+    /// The account kind of this name (a caller's text), if a registered platform brings it.
+    pub fn account_kind_named(&self, name: &str) -> Option<&AccountKindSpec> {
+        self.kinds.iter().find(|k| k.facts.kind.as_str() == name)
+    }
+
+    /// The account kind, if a registered platform brings it.
+    pub fn account_kind(&self, kind: domain::account::AccountKind) -> Option<&AccountKindSpec> {
+        self.kinds.iter().find(|k| k.facts.kind == kind)
+    }
+
+    /// Every account kind of the registered platforms.
+    pub fn account_kinds(&self) -> impl Iterator<Item = &AccountKindSpec> {
+        self.kinds.iter()
+    }
+
+    /// The names of the account kinds served, for messages (`alipay_app, wechatpay_merchant`).
+    pub fn account_kind_names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|k| k.facts.kind.as_str()).collect()
     }
 
     /// The platform of this name, if this build serves it.

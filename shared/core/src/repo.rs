@@ -68,6 +68,10 @@ pub enum RepoError {
     /// The platform id is taken by another account.
     #[error("{family} id {platform_id} is already used by another account")]
     PlatformIdTaken { family: String, platform_id: String },
+    /// No platform of this process declared the account's kind, so where its callbacks come
+    /// in (the key of its platform id) is unknown.
+    #[error("account kind {0} is not served by this build")]
+    UnknownKind(String),
 }
 
 impl RepoError {
@@ -100,9 +104,22 @@ impl From<RepoError> for crate::Error {
             } => crate::Error::Conflict(format!(
                 "another account already uses {family} id {platform_id}"
             )),
+            R::UnknownKind(kind) => crate::Error::Conflict(format!(
+                "account kind {kind} is not served by this build"
+            )),
             other => crate::Error::internal(other),
         }
     }
+}
+
+/// The key of the account's platform id record: its kind's callback family (as the platform
+/// that declared the kind says) and its platform id.
+fn platform_key(account: &Account) -> Result<(&'static str, &str), RepoError> {
+    let facts = account
+        .kind()
+        .facts()
+        .ok_or_else(|| RepoError::UnknownKind(account.kind().to_string()))?;
+    Ok((facts.callback_family, account.platform_id()))
 }
 
 /// A time in a sort key: RFC 3339 in UTC with milliseconds, so keys sort in time order.
@@ -170,8 +187,9 @@ impl<'a> AccountRepo<'a> {
     /// The platform id's record: the account's id and a copy of the account, written in the
     /// same transaction as the account itself, so a callback finds its account in one read.
     fn lookup(account: &Account) -> Result<Item, RepoError> {
+        let (family, platform_id) = platform_key(account)?;
         Ok(Item::new(
-            keys::platform(account.kind().callback_family(), account.platform_id()),
+            keys::platform(family, platform_id),
             keys::PLATFORM_SK,
             json!({ "account_id": account.id, "account": encode(account)? }),
         ))
@@ -179,7 +197,7 @@ impl<'a> AccountRepo<'a> {
 
     /// Create the account and claim its platform id in one transaction.
     pub async fn create(&self, account: &Account) -> Result<(), RepoError> {
-        let family = account.kind().callback_family();
+        let (family, _) = platform_key(account)?;
         let lookup = Self::lookup(account)?;
         match self
             .store
@@ -281,7 +299,7 @@ impl<'a> AccountRepo<'a> {
 
     /// Delete the account and release its platform id (atomically).
     pub async fn delete(&self, account: &Account, expected_version: u64) -> Result<(), RepoError> {
-        let family = account.kind().callback_family();
+        let (family, platform_id) = platform_key(account)?;
         self.store
             .transact(vec![
                 Write::Delete {
@@ -290,7 +308,7 @@ impl<'a> AccountRepo<'a> {
                     expected_version: Some(expected_version),
                 },
                 Write::Delete {
-                    pk: keys::platform(family, account.platform_id()),
+                    pk: keys::platform(family, platform_id),
                     sk: keys::PLATFORM_SK.into(),
                     expected_version: None,
                 },

@@ -7,67 +7,71 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
-/// What kind of platform account this is. The kind fixes the settings, the credentials and the
-/// callback path that belongs to the account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountKind {
-    AlipayApp,
-    WechatpayMerchant,
-    WechatpayProvider,
-    WxminiApp,
-    WxopenComponent,
-}
+crate::names::open_name!(
+    /// What kind of platform account this is: a name a platform declares with its facts
+    /// ([`AccountKindFacts`]). The kind fixes the settings, the credentials and the callback
+    /// path that belong to the account. Open: a platform declares its own
+    /// (`AccountKind::new("toy_app")`).
+    AccountKind,
+    "An account kind a registered platform declares, e.g. `alipay_app`, `wechatpay_merchant`, `wechatpay_provider`, `wxmini_app`, `wxopen_component`."
+);
 
+#[allow(non_upper_case_globals)]
 impl AccountKind {
-    pub const ALL: [AccountKind; 5] = [
-        AccountKind::AlipayApp,
-        AccountKind::WechatpayMerchant,
-        AccountKind::WechatpayProvider,
-        AccountKind::WxminiApp,
-        AccountKind::WxopenComponent,
-    ];
+    pub const AlipayApp: AccountKind = AccountKind::new("alipay_app");
+    pub const WechatpayMerchant: AccountKind = AccountKind::new("wechatpay_merchant");
+    pub const WechatpayProvider: AccountKind = AccountKind::new("wechatpay_provider");
+    pub const WxminiApp: AccountKind = AccountKind::new("wxmini_app");
+    pub const WxopenComponent: AccountKind = AccountKind::new("wxopen_component");
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::AlipayApp => "alipay_app",
-            AccountKind::WechatpayMerchant => "wechatpay_merchant",
-            AccountKind::WechatpayProvider => "wechatpay_provider",
-            AccountKind::WxminiApp => "wxmini_app",
-            AccountKind::WxopenComponent => "wxopen_component",
-        }
+    /// What its platform declared about this kind, if a platform of this process did.
+    pub fn facts(self) -> Option<AccountKindFacts> {
+        declared_kinds()
+            .iter()
+            .find(|f| f.kind == self)
+            .copied()
     }
 
-    /// The callback family whose path carries this account's platform id. A WeChat Pay merchant
-    /// and a provider share `/callbacks/wechatpay/{mchid}`, so a mchid is unique across both.
-    pub fn callback_family(self) -> &'static str {
-        match self {
-            AccountKind::AlipayApp => "alipay",
-            AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => "wechatpay",
-            AccountKind::WxminiApp => "wxmini",
-            AccountKind::WxopenComponent => "wxopen",
-        }
+    /// Declare a kind's facts for this process (a platform's registration does it; a second
+    /// declaration of the same kind replaces the first).
+    pub fn declare(facts: AccountKindFacts) {
+        crate::names::remember(facts.kind.as_str());
+        crate::names::remember(facts.platform.as_str());
+        let mut kinds = DECLARED.write().unwrap_or_else(|e| e.into_inner());
+        kinds.retain(|f| f.kind != facts.kind);
+        kinds.push(facts);
     }
 
-    /// The name of the platform id field in this kind's settings.
-    pub fn platform_id_field(self) -> &'static str {
-        match self {
-            AccountKind::AlipayApp => "app_id",
-            AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => "mchid",
-            AccountKind::WxminiApp => "appid",
-            AccountKind::WxopenComponent => "component_appid",
-        }
-    }
-
-    pub fn has_sub_merchants(self) -> bool {
-        self == AccountKind::WechatpayProvider
+    /// Every kind declared in this process, in the order of declaration.
+    pub fn declared() -> Vec<AccountKindFacts> {
+        declared_kinds().clone()
     }
 }
 
-impl std::fmt::Display for AccountKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// What generic code needs to know about an account kind, declared by the platform it belongs
+/// to: where its callbacks come in and which setting names the account there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountKindFacts {
+    pub kind: AccountKind,
+    /// The platform that declares it (a third-party platform belongs to the mini programs).
+    pub platform: crate::complaint::Platform,
+    /// Its accounts receive complaints of `platform` (false: a kind that only serves others,
+    /// such as a third-party platform whose mini programs are accounts of their own).
+    pub has_complaints: bool,
+    /// The callback family whose path carries the account's platform id
+    /// (`/callbacks/{family}/{platform_id}`). Kinds may share one (a WeChat Pay merchant and a
+    /// provider share `wechatpay`): a platform id is then unique across them.
+    pub callback_family: &'static str,
+    /// The name of the platform id field in the kind's settings (`mchid`).
+    pub platform_id_field: &'static str,
+    /// Its accounts have sub-merchants.
+    pub has_sub_merchants: bool,
+}
+
+static DECLARED: std::sync::RwLock<Vec<AccountKindFacts>> = std::sync::RwLock::new(Vec::new());
+
+fn declared_kinds() -> std::sync::RwLockReadGuard<'static, Vec<AccountKindFacts>> {
+    DECLARED.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// An account as stored and as shown by the admin API. Secrets are not here: only the status
@@ -97,15 +101,26 @@ impl Account {
     }
 }
 
-/// Kind-specific settings: `{"kind": "...", "settings": {...}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", content = "settings", rename_all = "snake_case")]
+/// Kind-specific settings: `{"kind": "...", "settings": {...}}`. Today's kinds have typed
+/// settings; a kind another platform declares keeps its settings as JSON ([`OpenSettings`]),
+/// checked by that platform, written the same way.
+#[derive(Debug, Clone, PartialEq)]
 pub enum AccountSettings {
     AlipayApp(AlipayAppSettings),
     WechatpayMerchant(WechatpayMerchantSettings),
     WechatpayProvider(WechatpayProviderSettings),
     WxminiApp(WxminiAppSettings),
     WxopenComponent(WxopenComponentSettings),
+    /// A kind with no typed settings in the domain.
+    Open(OpenSettings),
+}
+
+/// The settings of a kind the domain has no type for: the kind and its settings object, as
+/// the kind's platform accepted them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenSettings {
+    pub kind: AccountKind,
+    pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
 impl AccountSettings {
@@ -116,9 +131,12 @@ impl AccountSettings {
             AccountSettings::WechatpayProvider(_) => AccountKind::WechatpayProvider,
             AccountSettings::WxminiApp(_) => AccountKind::WxminiApp,
             AccountSettings::WxopenComponent(_) => AccountKind::WxopenComponent,
+            AccountSettings::Open(s) => s.kind,
         }
     }
 
+    /// The account's id on its platform (empty for an open kind whose facts are not declared
+    /// in this process, or whose settings lack the field).
     pub fn platform_id(&self) -> &str {
         match self {
             AccountSettings::AlipayApp(s) => &s.app_id,
@@ -126,7 +144,109 @@ impl AccountSettings {
             AccountSettings::WechatpayProvider(s) => &s.mchid,
             AccountSettings::WxminiApp(s) => &s.appid,
             AccountSettings::WxopenComponent(s) => &s.component_appid,
+            AccountSettings::Open(s) => s
+                .kind
+                .facts()
+                .and_then(|f| s.settings.get(f.platform_id_field))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(""),
         }
+    }
+
+    /// The settings of `kind` from JSON: the typed settings of today's kinds (serde's message
+    /// on a mismatch), any object for another kind.
+    pub fn from_parts(kind: AccountKind, settings: serde_json::Value) -> Result<Self, String> {
+        fn typed<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+            serde_json::from_value(v).map_err(|e| e.to_string())
+        }
+        Ok(match kind {
+            AccountKind::AlipayApp => AccountSettings::AlipayApp(typed(settings)?),
+            AccountKind::WechatpayMerchant => AccountSettings::WechatpayMerchant(typed(settings)?),
+            AccountKind::WechatpayProvider => AccountSettings::WechatpayProvider(typed(settings)?),
+            AccountKind::WxminiApp => AccountSettings::WxminiApp(typed(settings)?),
+            AccountKind::WxopenComponent => AccountSettings::WxopenComponent(typed(settings)?),
+            _ => match settings {
+                serde_json::Value::Object(settings) => {
+                    AccountSettings::Open(OpenSettings { kind, settings })
+                }
+                _ => return Err("settings must be a JSON object".into()),
+            },
+        })
+    }
+
+    /// The settings object alone (without the kind).
+    pub fn settings_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            AccountSettings::AlipayApp(s) => serde_json::to_value(s),
+            AccountSettings::WechatpayMerchant(s) => serde_json::to_value(s),
+            AccountSettings::WechatpayProvider(s) => serde_json::to_value(s),
+            AccountSettings::WxminiApp(s) => serde_json::to_value(s),
+            AccountSettings::WxopenComponent(s) => serde_json::to_value(s),
+            AccountSettings::Open(s) => Ok(serde_json::Value::Object(s.settings.clone())),
+        }
+    }
+}
+
+impl Serialize for AccountSettings {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("AccountSettings", 2)?;
+        out.serialize_field("kind", &self.kind())?;
+        match self {
+            AccountSettings::AlipayApp(v) => out.serialize_field("settings", v)?,
+            AccountSettings::WechatpayMerchant(v) => out.serialize_field("settings", v)?,
+            AccountSettings::WechatpayProvider(v) => out.serialize_field("settings", v)?,
+            AccountSettings::WxminiApp(v) => out.serialize_field("settings", v)?,
+            AccountSettings::WxopenComponent(v) => out.serialize_field("settings", v)?,
+            AccountSettings::Open(v) => out.serialize_field("settings", &v.settings)?,
+        }
+        out.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AccountSettings {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Parts {
+            kind: AccountKind,
+            settings: serde_json::Value,
+        }
+        let p = Parts::deserialize(d)?;
+        AccountSettings::from_parts(p.kind, p.settings).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The OpenAPI schema of today's kinds' settings (the shape serde derives for a tagged enum);
+/// another kind's settings are an object of the same `{"kind", "settings"}` shape.
+mod schema {
+    use super::*;
+
+    #[derive(Serialize, Deserialize, ToSchema)]
+    #[serde(tag = "kind", content = "settings", rename_all = "snake_case")]
+    #[allow(dead_code)]
+    pub enum AccountSettings {
+        AlipayApp(AlipayAppSettings),
+        WechatpayMerchant(WechatpayMerchantSettings),
+        WechatpayProvider(WechatpayProviderSettings),
+        WxminiApp(WxminiAppSettings),
+        WxopenComponent(WxopenComponentSettings),
+    }
+}
+
+impl utoipa::PartialSchema for AccountSettings {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <schema::AccountSettings as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for AccountSettings {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <schema::AccountSettings as utoipa::ToSchema>::schemas(schemas)
     }
 }
 
@@ -422,6 +542,8 @@ pub enum Credentials {
     Alipay(AlipayCredentials),
     Wechatpay(WechatpayCredentials),
     WechatApp(WechatAppCredentials),
+    /// The bundle of a kind another platform declares: its secrets by field name.
+    Open(OpenCredentials),
 }
 
 impl std::fmt::Debug for Credentials {
@@ -465,6 +587,15 @@ pub struct WechatAppCredentials {
     pub secret: Option<Sensitive>,
     pub token: Option<Sensitive>,
     pub encoding_aes_key: Option<Sensitive>,
+}
+
+/// The secrets of a kind the domain has no type for, by field name, as its platform's
+/// credentials check accepted them.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct OpenCredentials {
+    pub kind: String,
+    #[serde(default)]
+    pub fields: BTreeMap<String, Sensitive>,
 }
 
 /// A provider's sub-merchant (子商户).
@@ -703,6 +834,39 @@ mod tests {
             s.refund_finish_remark(),
             DEFAULT_ALIPAY_REFUND_FINISH_REMARK
         );
+    }
+
+    #[test]
+    fn an_open_kind_is_stored_as_kind_and_settings_and_found_by_its_declared_field() {
+        const KIND: AccountKind = AccountKind::new("domain_test_shop");
+        let v = serde_json::json!({
+            "id": "acc_2", "name": "Toy", "enabled": true,
+            "kind": "domain_test_shop", "settings": {"shop_no": "42", "x": [1]},
+            "credentials": {"complete": false, "fields": {}},
+            "created_at": "2026-11-26T00:00:00Z", "updated_at": "2026-11-26T00:00:00Z",
+        });
+        let a: Account = serde_json::from_value(v.clone()).expect("an open kind reads");
+        assert_eq!(a.kind(), KIND);
+        assert!(matches!(a.settings, AccountSettings::Open(_)));
+        assert_eq!(a.platform_id(), "", "no facts declared yet");
+        AccountKind::declare(AccountKindFacts {
+            kind: KIND,
+            platform: crate::complaint::Platform::new("domain_test"),
+            has_complaints: true,
+            callback_family: "domain_test",
+            platform_id_field: "shop_no",
+            has_sub_merchants: false,
+        });
+        assert_eq!(a.platform_id(), "42");
+        assert_eq!(KIND.facts().map(|f| f.callback_family), Some("domain_test"));
+        let back = serde_json::to_value(&a).expect("serialise");
+        assert_eq!(back["kind"], v["kind"]);
+        assert_eq!(back["settings"], v["settings"]);
+        // Today's kinds keep their typed settings and serde's messages.
+        let e = AccountSettings::from_parts(AccountKind::AlipayApp, serde_json::json!({}))
+            .expect_err("app_id is required");
+        assert!(e.contains("missing field `app_id`"), "{e}");
+        assert!(AccountSettings::from_parts(KIND, serde_json::json!([])).is_err());
     }
 
     #[test]

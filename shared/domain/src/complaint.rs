@@ -4,26 +4,22 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Where a complaint came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Platform {
-    /// WeChat Pay consumer complaints 2.0.
-    Wechatpay,
-    /// Alipay trade complaints (`tradecomplain`) and RiskGO consumer complaints.
-    Alipay,
-    /// WeChat Mini Program trade complaints.
-    Wxmini,
-}
+crate::names::open_name!(
+    /// Where a complaint came from: a platform's name (`wechatpay`, `alipay`, `wxmini`, or
+    /// one a build registers). Open: a platform declares its own constant
+    /// (`Platform::new("toy")`).
+    Platform,
+    "A platform's name, e.g. `wechatpay`, `alipay`, `wxmini`."
+);
 
+#[allow(non_upper_case_globals)]
 impl Platform {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Wechatpay => "wechatpay",
-            Platform::Alipay => "alipay",
-            Platform::Wxmini => "wxmini",
-        }
-    }
+    /// WeChat Pay consumer complaints 2.0.
+    pub const Wechatpay: Platform = Platform::new("wechatpay");
+    /// Alipay trade complaints (`tradecomplain`) and RiskGO consumer complaints.
+    pub const Alipay: Platform = Platform::new("alipay");
+    /// WeChat Mini Program trade complaints.
+    pub const Wxmini: Platform = Platform::new("wxmini");
 }
 
 /// Our normalised status. The platform's own value is kept verbatim in `raw_status`.

@@ -10,6 +10,7 @@ pub mod complaint;
 pub mod ids;
 pub mod job;
 pub mod money;
+pub mod names;
 pub mod notification;
 pub mod ports;
 pub mod sensitive;

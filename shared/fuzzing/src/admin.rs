@@ -4,7 +4,9 @@
 
 use crate::input::mode;
 use crate::keys::now;
+use desk_core::accounts::CredentialsChange;
 use desk_core::fingerprint::Fingerprinter;
+use desk_core::platform::{AccountKindSpec, Platforms};
 use desk_http::ApiError;
 use desk_http::admin::accounts::{
     CreateAccount, PatchAccount, check_setting_fields, has_authorization, parse_settings,
@@ -151,7 +153,43 @@ fn fingerprints() -> Fingerprinter {
     Fingerprinter::new([7; 32])
 }
 
-const KINDS: [AccountKind; 5] = AccountKind::ALL;
+/// The platforms of the admin API (every one this crate is built with), made once.
+fn platforms() -> &'static Platforms {
+    static P: std::sync::OnceLock<Platforms> = std::sync::OnceLock::new();
+    P.get_or_init(desk_core::platforms::builtin)
+}
+
+/// The account kinds the registered platforms bring, by name (the order the first byte of
+/// an input picks from).
+fn kinds() -> Vec<AccountKindSpec> {
+    let mut kinds: Vec<AccountKindSpec> = platforms().account_kinds().copied().collect();
+    kinds.sort_by_key(|k| k.facts.kind.as_str());
+    kinds
+}
+
+/// The kind a request names, as the admin API looks it up.
+fn kind_named(name: &str) -> Result<AccountKindSpec, ApiError> {
+    platforms()
+        .account_kind_named(name)
+        .copied()
+        .ok_or_else(|| ApiError::field("kind", "unknown account kind"))
+}
+
+/// Credentials checked by the kind's platform, for an account with the stored settings.
+fn check_credentials(
+    spec: &AccountKindSpec,
+    body: Value,
+) -> Result<domain::account::CredentialsStatus, ApiError> {
+    let settings = (spec.settings)(stored(spec.facts.kind))?;
+    let (_, status) = (spec.credentials)(CredentialsChange {
+        settings: &settings,
+        existing: None,
+        body,
+        fingerprints: &fingerprints(),
+        now: now(),
+    })?;
+    Ok(status)
+}
 
 /// Stored settings of each kind that a PATCH merges into.
 fn stored(kind: AccountKind) -> Value {
@@ -162,6 +200,7 @@ fn stored(kind: AccountKind) -> Value {
         }),
         AccountKind::WxminiApp => json!({"appid": "wx2c2769f8efd9abc2", "mode": "manual"}),
         AccountKind::WxopenComponent => json!({"component_appid": "wx2c2769f8efd9abc2"}),
+        _ => json!({}),
     }
 }
 
@@ -171,16 +210,17 @@ fn create_account(body: &[u8]) -> Result<(), ApiError> {
     if has_authorization(&b.settings) {
         return Err(ApiError::field("settings.authorization", "not by hand"));
     }
-    let settings = parse_settings(b.kind, b.settings)?;
-    check_setting_fields(&settings)?;
-    assert_eq!(settings.kind(), b.kind);
+    let spec = kind_named(&b.kind)?;
+    let settings = parse_settings(&spec, b.settings)?;
+    check_setting_fields(&spec, &settings)?;
+    assert_eq!(settings.kind(), spec.facts.kind);
     if let Some(c) = b.credentials {
-        desk_core::credentials::validate::apply(b.kind, None, c, &fingerprints(), now())?;
+        check_credentials(&spec, c)?;
     }
     Ok(())
 }
 
-fn patch_account(kind: AccountKind, body: &[u8]) -> Result<(), ApiError> {
+fn patch_account(spec: &AccountKindSpec, body: &[u8]) -> Result<(), ApiError> {
     let p: PatchAccount = parse_json(body)?;
     if let Some(n) = &p.name {
         validate::name("name", n)?;
@@ -192,18 +232,17 @@ fn patch_account(kind: AccountKind, body: &[u8]) -> Result<(), ApiError> {
         if has_authorization(s) {
             return Err(ApiError::field("settings.authorization", "not by hand"));
         }
-        let mut current = stored(kind);
+        let mut current = stored(spec.facts.kind);
         validate::merge_patch(&mut current, s);
-        let settings = parse_settings(kind, current)?;
-        check_setting_fields(&settings)?;
+        let settings = parse_settings(spec, current)?;
+        check_setting_fields(spec, &settings)?;
     }
     Ok(())
 }
 
-fn credentials(kind: AccountKind, body: &[u8]) -> Result<(), ApiError> {
+fn credentials(spec: &AccountKindSpec, body: &[u8]) -> Result<(), ApiError> {
     let v: Value = parse_json(body)?;
-    let (_, status) =
-        desk_core::credentials::validate::apply(kind, None, v, &fingerprints(), now())?;
+    let status = check_credentials(spec, v)?;
     // The status describes what is set by fingerprint, never by value.
     let shown = serde_json::to_string(&status).unwrap_or_default();
     for s in secrets_of(body) {
@@ -259,7 +298,10 @@ fn complaint_actions(which: u8, body: &[u8]) -> Result<(), ApiError> {
 /// JSON as sent.
 pub fn admin_json(data: &[u8]) {
     let Some((m, body)) = mode(data) else { return };
-    let kind = KINDS[usize::from(m / 8) % KINDS.len()];
+    let kinds = kinds();
+    let Some(kind) = kinds.get(usize::from(m / 8) % kinds.len().max(1)) else {
+        return;
+    };
     let op = |body: &[u8]| match m % 8 {
         0 => create_account(body),
         1 => patch_account(kind, body),

@@ -131,17 +131,13 @@ pub(super) fn complaint_keys(c: &Complaint) -> Vec<(Index, IndexKey)> {
         .collect()
 }
 
-/// The platform an account kind's complaints come from (None: a kind that has none).
+/// The platform an account kind's complaints come from, as the platform that declared the
+/// kind says (None: a kind that has none, such as a third-party platform, or one no platform
+/// of this process declared).
 pub fn platform_of_kind(kind: AccountKind) -> Option<Platform> {
-    match kind {
-        AccountKind::AlipayApp => Some(Platform::Alipay),
-        AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => {
-            Some(Platform::Wechatpay)
-        }
-        AccountKind::WxminiApp => Some(Platform::Wxmini),
-        // A third-party platform's mini programs are accounts of their own.
-        AccountKind::WxopenComponent => None,
-    }
+    kind.facts()
+        .filter(|f| f.has_complaints)
+        .map(|f| f.platform)
 }
 
 /// Where a list reads, decided before any query.
@@ -208,9 +204,9 @@ pub async fn plan(store: &dyn RecordStore, f: &ComplaintFilter) -> Result<ListPl
     let mut f = f.clone();
     if let Some(p) = f.platform {
         let sub_fits = f.sub_mchid.is_none()
-            || AccountKind::ALL
+            || AccountKind::declared()
                 .iter()
-                .any(|k| k.has_sub_merchants() && platform_of_kind(*k) == Some(p));
+                .any(|k| k.has_sub_merchants && platform_of_kind(k.kind) == Some(p));
         let fits = sub_fits
             && match &f.account_id {
                 Some(a) => AccountRepo::new(store)

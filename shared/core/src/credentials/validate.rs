@@ -1,17 +1,24 @@
-//! Validating the credentials a caller sends (the admin API): the input of each kind, the
+//! Validating the credentials a caller sends (the admin API): the input of each credential
+//! family (the platforms' account kinds point their credentials check at one of these), the
 //! checks on keys, certificates and short secrets, merging with what is stored, and the status
 //! that describes the result by fingerprints only. Error messages name the field and never
-//! echo a value.
+//! echo a value. Each family is compiled with the platform that uses it.
 
-use super::{cert_spki_der, certs_fingerprint, parse_certificates};
+#![cfg_attr(
+    not(all(feature = "alipay", feature = "wechatpay", feature = "wechat")),
+    allow(dead_code, unused_imports)
+)]
+
+use super::{certs_fingerprint, parse_certificates};
+use crate::accounts::CredentialsChange;
 use crate::error::{Error, from_value_at};
 use crate::fingerprint::{Fingerprinter, sha256_hex};
 use chrono::{DateTime, Utc};
 use crypto::{PrivateKey, PublicKey};
 use domain::Sensitive;
 use domain::account::{
-    AccountKind, AlipayCredentials, AlipayKeyMode, Credentials, CredentialsStatus, Patch,
-    SecretStatus, WechatAppCredentials, WechatpayCredentials,
+    AlipayCredentials, AlipayKeyMode, Credentials, CredentialsStatus, Patch, SecretStatus,
+    WechatAppCredentials, WechatpayCredentials,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -218,6 +225,7 @@ pub mod rules {
         }
     }
 
+    #[cfg(feature = "wechat")]
     pub fn encoding_aes_key(v: &str) -> Result<(), &'static str> {
         let ok = wechat::crypt::aes_key(v).is_ok();
         if ok {
@@ -228,74 +236,94 @@ pub mod rules {
     }
 }
 
-/// Merge `body` into the stored credentials of an account of `kind`, check everything, and
-/// describe the result.
-pub fn apply(
-    kind: AccountKind,
-    existing: Option<Credentials>,
-    body: serde_json::Value,
-    fp: &Fingerprinter,
-    now: DateTime<Utc>,
-) -> Result<(Credentials, CredentialsStatus), Error> {
-    if !body.is_object() {
-        return Err(Error::Invalid {
+fn object(body: &serde_json::Value) -> Result<(), Error> {
+    if body.is_object() {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
             field: None,
             message: "credentials must be a JSON object".into(),
-        });
+        })
     }
-    match kind {
-        AccountKind::AlipayApp => {
-            let input: AlipayCredentialsInput = from_value_at("", body)?;
-            let old = match existing {
-                Some(Credentials::Alipay(c)) => c,
-                _ => AlipayCredentials::default(),
-            };
-            let merged = AlipayCredentials {
-                mode: input.mode.apply(old.mode),
-                app_private_key: input.app_private_key.apply(old.app_private_key),
-                app_cert: input.app_cert.apply(old.app_cert),
-                alipay_cert: input.alipay_cert.apply(old.alipay_cert),
-                alipay_root_cert: input.alipay_root_cert.apply(old.alipay_root_cert),
-                alipay_public_key: input.alipay_public_key.apply(old.alipay_public_key),
-            };
-            let status = describe_alipay(&merged, fp, now)?;
-            Ok((Credentials::Alipay(merged), status))
-        }
-        AccountKind::WechatpayMerchant | AccountKind::WechatpayProvider => {
-            let input: WechatpayCredentialsInput = from_value_at("", body)?;
-            let old = match existing {
-                Some(Credentials::Wechatpay(c)) => c,
-                _ => WechatpayCredentials::default(),
-            };
-            let merged = WechatpayCredentials {
-                private_key: input.private_key.apply(old.private_key),
-                apiv3_key: input.apiv3_key.apply(old.apiv3_key),
-                platform_certificates: input
-                    .platform_certificates
-                    .apply(Some(old.platform_certificates))
-                    .unwrap_or_default(),
-                wechatpay_public_key: input.wechatpay_public_key.apply(old.wechatpay_public_key),
-                wechatpay_public_key_id: input
-                    .wechatpay_public_key_id
-                    .apply(old.wechatpay_public_key_id),
-            };
-            let status = describe_wechatpay(&merged, fp, now)?;
-            Ok((Credentials::Wechatpay(merged), status))
-        }
-        AccountKind::WxminiApp | AccountKind::WxopenComponent => {
-            let input: WechatAppCredentialsInput = from_value_at("", body)?;
-            let old = match existing {
-                Some(Credentials::WechatApp(c)) => c,
-                _ => WechatAppCredentials::default(),
-            };
-            let merged = WechatAppCredentials {
-                secret: input.secret.apply(old.secret),
-                token: input.token.apply(old.token),
-                encoding_aes_key: input.encoding_aes_key.apply(old.encoding_aes_key),
-            };
-            let status = describe_wechat_app(&merged, fp, now)?;
-            Ok((Credentials::WechatApp(merged), status))
-        }
+}
+
+/// Alipay app keys ([`AlipayCredentialsInput`]) merged into the stored bundle, checked and
+/// described.
+#[cfg(feature = "alipay")]
+pub fn alipay(change: CredentialsChange<'_>) -> Result<(Credentials, CredentialsStatus), Error> {
+    object(&change.body)?;
+    let input: AlipayCredentialsInput = from_value_at("", change.body)?;
+    let old = match change.existing {
+        Some(Credentials::Alipay(c)) => c,
+        _ => AlipayCredentials::default(),
+    };
+    let merged = AlipayCredentials {
+        mode: input.mode.apply(old.mode),
+        app_private_key: input.app_private_key.apply(old.app_private_key),
+        app_cert: input.app_cert.apply(old.app_cert),
+        alipay_cert: input.alipay_cert.apply(old.alipay_cert),
+        alipay_root_cert: input.alipay_root_cert.apply(old.alipay_root_cert),
+        alipay_public_key: input.alipay_public_key.apply(old.alipay_public_key),
+    };
+    let status = describe_alipay(&merged, change.fingerprints, change.now)?;
+    Ok((Credentials::Alipay(merged), status))
+}
+
+/// WeChat Pay API v3 keys ([`WechatpayCredentialsInput`]) merged into the stored bundle,
+/// checked and described.
+#[cfg(feature = "wechatpay")]
+pub fn wechatpay(
+    change: CredentialsChange<'_>,
+) -> Result<(Credentials, CredentialsStatus), Error> {
+    object(&change.body)?;
+    let input: WechatpayCredentialsInput = from_value_at("", change.body)?;
+    let old = match change.existing {
+        Some(Credentials::Wechatpay(c)) => c,
+        _ => WechatpayCredentials::default(),
+    };
+    let merged = WechatpayCredentials {
+        private_key: input.private_key.apply(old.private_key),
+        apiv3_key: input.apiv3_key.apply(old.apiv3_key),
+        platform_certificates: input
+            .platform_certificates
+            .apply(Some(old.platform_certificates))
+            .unwrap_or_default(),
+        wechatpay_public_key: input.wechatpay_public_key.apply(old.wechatpay_public_key),
+        wechatpay_public_key_id: input
+            .wechatpay_public_key_id
+            .apply(old.wechatpay_public_key_id),
+    };
+    let status = describe_wechatpay(&merged, change.fingerprints, change.now)?;
+    Ok((Credentials::Wechatpay(merged), status))
+}
+
+/// A WeChat app's secret, push token and EncodingAESKey ([`WechatAppCredentialsInput`])
+/// merged into the stored bundle, checked and described.
+#[cfg(feature = "wechat")]
+pub fn wechat_app(
+    change: CredentialsChange<'_>,
+) -> Result<(Credentials, CredentialsStatus), Error> {
+    object(&change.body)?;
+    let input: WechatAppCredentialsInput = from_value_at("", change.body)?;
+    let old = match change.existing {
+        Some(Credentials::WechatApp(c)) => c,
+        _ => WechatAppCredentials::default(),
+    };
+    let merged = WechatAppCredentials {
+        secret: input.secret.apply(old.secret),
+        token: input.token.apply(old.token),
+        encoding_aes_key: input.encoding_aes_key.apply(old.encoding_aes_key),
+    };
+    let status = describe_wechat_app(&merged, change.fingerprints, change.now)?;
+    Ok((Credentials::WechatApp(merged), status))
+}
+
+/// The status of credentials none of which is set yet: `required` is what is missing.
+pub fn nothing_set(required: &[&str]) -> CredentialsStatus {
+    CredentialsStatus {
+        complete: required.is_empty(),
+        missing: required.iter().map(|f| f.to_string()).collect(),
+        ..CredentialsStatus::default()
     }
 }
 
@@ -307,6 +335,7 @@ fn missing(fields: &BTreeMap<String, SecretStatus>, required: &[&str]) -> Vec<St
         .collect()
 }
 
+#[cfg(feature = "alipay")]
 fn describe_alipay(
     c: &AlipayCredentials,
     fp: &Fingerprinter,
@@ -323,7 +352,7 @@ fn describe_alipay(
     ck.public_key("alipay_public_key", &c.alipay_public_key)?;
     if let (Some(key), Some(certs)) = (&private, &app_cert) {
         let mine = key.public_key().spki_der();
-        if cert_spki_der(&certs[0]).as_deref() != Some(mine) {
+        if super::cert_spki_der(&certs[0]).as_deref() != Some(mine) {
             return Err(Error::field(
                 "app_cert",
                 "does not certify the public key of app_private_key (a key and certificate from different apps?)",
@@ -356,6 +385,7 @@ fn describe_alipay(
     })
 }
 
+#[cfg(feature = "wechatpay")]
 fn describe_wechatpay(
     c: &WechatpayCredentials,
     fp: &Fingerprinter,
@@ -429,6 +459,7 @@ fn describe_wechatpay(
     })
 }
 
+#[cfg(feature = "wechat")]
 fn describe_wechat_app(
     c: &WechatAppCredentials,
     fp: &Fingerprinter,
@@ -461,6 +492,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "wechat")]
     fn wechat_sample_encoding_aes_key_is_accepted() {
         // From WeChat's WXBizMsgCrypt sample: its last character carries non-zero spare bits.
         assert!(rules::encoding_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG").is_ok());

@@ -6,14 +6,16 @@ use crate::ApiError;
 use crate::caller::Caller;
 use crate::error::ErrorBody;
 use crate::extract::{ApiPath, ApiQuery};
-use crate::http::{ValidJson, from_value_at};
+use crate::http::ValidJson;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use desk_core::accounts::{CredentialsChange, changed_guarded_setting};
 use desk_core::complaints::ComplaintRepo;
 use desk_core::credentials;
+use desk_core::platform::AccountKindSpec;
 use desk_core::repo::{AccountRepo, NotificationRepo, RepoError, SubMerchantRepo, secret_names};
 use domain::account::{
     Account, AccountKind, AccountSettings, Credentials, CredentialsStatus, WxminiMode,
@@ -28,13 +30,16 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
-    pub kind: AccountKind,
+    /// An account kind of a platform this build serves.
+    #[schema(value_type = AccountKind)]
+    pub kind: String,
     pub name: String,
     /// Default true.
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// The kind's settings: AlipayAppSettings, WechatpayMerchantSettings,
-    /// WechatpayProviderSettings, WxminiAppSettings or WxopenComponentSettings.
+    /// The kind's settings (today's kinds: AlipayAppSettings, WechatpayMerchantSettings,
+    /// WechatpayProviderSettings, WxminiAppSettings or WxopenComponentSettings), checked by the
+    /// kind's platform.
     #[schema(value_type = Object)]
     pub settings: Value,
     /// Optional: the same body as `PUT /accounts/{id}/credentials`.
@@ -65,32 +70,64 @@ pub struct PatchAccount {
 #[into_params(parameter_in = Query)]
 pub struct AccountFilter {
     /// Only accounts of this kind.
-    pub kind: Option<AccountKind>,
+    #[param(value_type = Option<AccountKind>)]
+    pub kind: Option<String>,
 }
 
-/// Parse a kind's settings from JSON, naming fields under `settings.`.
-pub fn parse_settings(kind: AccountKind, value: Value) -> Result<AccountSettings, ApiError> {
-    if !value.is_object() {
-        return Err(ApiError::field("settings", "must be a JSON object"));
-    }
-    Ok(match kind {
-        AccountKind::AlipayApp => AccountSettings::AlipayApp(from_value_at("settings", value)?),
-        AccountKind::WechatpayMerchant => {
-            AccountSettings::WechatpayMerchant(from_value_at("settings", value)?)
-        }
-        AccountKind::WechatpayProvider => {
-            AccountSettings::WechatpayProvider(from_value_at("settings", value)?)
-        }
-        AccountKind::WxminiApp => AccountSettings::WxminiApp(from_value_at("settings", value)?),
-        AccountKind::WxopenComponent => {
-            AccountSettings::WxopenComponent(from_value_at("settings", value)?)
-        }
+/// The account kind a caller named, if a platform of this build brings it; else 400 naming
+/// `field` and listing the kinds served.
+pub fn requested_kind<'a>(
+    state: &'a AppState,
+    field: &str,
+    name: &str,
+) -> Result<&'a AccountKindSpec, ApiError> {
+    state.platforms.account_kind_named(name).ok_or_else(|| {
+        ApiError::field(
+            field,
+            format!(
+                "unknown account kind {:?}; this build serves {}",
+                name.chars().take(64).collect::<String>(),
+                state.platforms.account_kind_names().join(", ")
+            ),
+        )
     })
 }
 
+/// The kind of a stored account (409 when no platform of this build brings it any more).
+fn stored_kind<'a>(state: &'a AppState, account: &Account) -> Result<&'a AccountKindSpec, ApiError> {
+    state.platforms.account_kind(account.kind()).ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "account kind {} is not served by this build",
+            account.kind()
+        ))
+    })
+}
+
+/// Parse a kind's settings from JSON (the kind's platform reads them), naming fields under
+/// `settings.`.
+pub fn parse_settings(spec: &AccountKindSpec, value: Value) -> Result<AccountSettings, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::field("settings", "must be a JSON object"));
+    }
+    Ok((spec.settings)(value)?)
+}
+
+/// The checks on settings that need nothing stored (the kind's platform makes them): each
+/// error names its field under `settings.`.
+pub fn check_setting_fields(
+    spec: &AccountKindSpec,
+    settings: &AccountSettings,
+) -> Result<(), ApiError> {
+    Ok((spec.check_settings)(settings)?)
+}
+
 /// Check settings, including references to other accounts.
-async fn check_settings(state: &AppState, settings: &AccountSettings) -> Result<(), ApiError> {
-    check_setting_fields(settings)?;
+async fn check_settings(
+    state: &AppState,
+    spec: &AccountKindSpec,
+    settings: &AccountSettings,
+) -> Result<(), ApiError> {
+    check_setting_fields(spec, settings)?;
     let AccountSettings::WxminiApp(s) = settings else {
         return Ok(());
     };
@@ -140,151 +177,22 @@ async fn check_settings(state: &AppState, settings: &AccountSettings) -> Result<
     Ok(())
 }
 
-/// The checks on settings that need nothing stored (references to other accounts are checked
-/// by the handlers): each error names its field under `settings.`.
-pub fn check_setting_fields(settings: &AccountSettings) -> Result<(), ApiError> {
-    match settings {
-        AccountSettings::AlipayApp(s) => {
-            validate::digits("settings.app_id", &s.app_id, "Alipay app id")?;
-            validate::reply_text("settings.reply_text", &s.reply_text)?;
-            validate::reply_text("settings.refund_finish_text", &s.refund_finish_text)?;
-            validate::reply_text("settings.refund_finish_remark", &s.refund_finish_remark)?;
-            validate::base_url("settings.api_base_url", &s.api_base_url)?;
-        }
-        AccountSettings::WechatpayMerchant(s) => {
-            validate::digits("settings.mchid", &s.mchid, "merchant number")?;
-            validate::wx_appid("settings.appid", &s.appid)?;
-            validate::hex_serial("settings.merchant_serial_no", &s.merchant_serial_no)?;
-            validate::reply_text("settings.reply_text", &s.reply_text)?;
-            validate::base_url("settings.api_base_url", &s.api_base_url)?;
-        }
-        AccountSettings::WechatpayProvider(s) => {
-            validate::digits("settings.mchid", &s.mchid, "merchant number")?;
-            validate::wx_appid("settings.appid", &s.appid)?;
-            validate::hex_serial("settings.merchant_serial_no", &s.merchant_serial_no)?;
-            validate::reply_text("settings.reply_text", &s.reply_text)?;
-            validate::reply_text("settings.default_reply_text", &s.default_reply_text)?;
-            validate::base_url("settings.api_base_url", &s.api_base_url)?;
-        }
-        AccountSettings::WxminiApp(s) => {
-            validate::wx_appid("settings.appid", &s.appid)?;
-            validate::base_url("settings.api_base_url", &s.api_base_url)?;
-            match (s.mode, &s.component_account_id) {
-                (WxminiMode::Manual, Some(_)) => {
-                    return Err(ApiError::field(
-                        "settings.component_account_id",
-                        "only an authorised mini program has a third-party platform",
-                    ));
-                }
-                (WxminiMode::Authorised, None) => {
-                    return Err(ApiError::field(
-                        "settings.component_account_id",
-                        "is required in authorised mode (our id of the wxopen_component account)",
-                    ));
-                }
-                _ => {}
-            }
-            if s.allow_plaintext && s.mode == WxminiMode::Authorised {
-                return Err(ApiError::field(
-                    "settings.allow_plaintext",
-                    "only a manual mini program may accept plaintext pushes (a third-party platform's pushes are always encrypted)",
-                ));
-            }
-            if let Some(r) = &s.auto_response {
-                validate::text_controls("settings.auto_response.text", &r.text)?;
-                if r.text.chars().count() > 500 {
-                    return Err(ApiError::field(
-                        "settings.auto_response.text",
-                        "must be at most 500 characters",
-                    ));
-                }
-                if r.enabled && r.text.trim().is_empty() {
-                    return Err(ApiError::field(
-                        "settings.auto_response.text",
-                        "is required when the automatic response is enabled",
-                    ));
-                }
-                if r.images.len() > 9 {
-                    return Err(ApiError::field(
-                        "settings.auto_response.images",
-                        "at most 9 images",
-                    ));
-                }
-            }
-        }
-        AccountSettings::WxopenComponent(s) => {
-            validate::wx_appid("settings.component_appid", &s.component_appid)?;
-            validate::base_url("settings.api_base_url", &s.api_base_url)?;
-            validate::base_url("settings.auth_page_base_url", &s.auth_page_base_url)?;
-        }
-    }
-    Ok(())
-}
-
-/// The fields of a kind's settings that decide where its stored secrets go: the API hosts its
-/// app secret, keys and tokens are sent to, and the accounts whose credentials it borrows.
-/// Only a scope-`all` token may change them.
-fn secret_destinations(settings: &AccountSettings) -> Vec<(&'static str, Option<String>)> {
-    match settings {
-        AccountSettings::AlipayApp(s) => vec![("settings.api_base_url", s.api_base_url.clone())],
-        AccountSettings::WechatpayMerchant(s) => {
-            vec![("settings.api_base_url", s.api_base_url.clone())]
-        }
-        AccountSettings::WechatpayProvider(s) => {
-            vec![("settings.api_base_url", s.api_base_url.clone())]
-        }
-        AccountSettings::WxminiApp(s) => vec![
-            ("settings.api_base_url", s.api_base_url.clone()),
-            (
-                "settings.component_account_id",
-                s.component_account_id.clone(),
-            ),
-            (
-                "settings.payment.account_id",
-                s.payment.as_ref().map(|p| p.account_id.clone()),
-            ),
-            (
-                "settings.payment.sub_mchid",
-                s.payment.as_ref().and_then(|p| p.sub_mchid.clone()),
-            ),
-        ],
-        AccountSettings::WxopenComponent(s) => vec![
-            ("settings.api_base_url", s.api_base_url.clone()),
-            ("settings.auth_page_base_url", s.auth_page_base_url.clone()),
-        ],
-    }
-}
-
-/// 403 naming the first secret destination a scoped token tried to change. Writing the stored
-/// value again is no change.
-fn check_destinations(
+/// 403 naming the first setting only a scope-`all` token may change (the kind's platform
+/// says which) that a scoped token tried to change. Writing the stored value again is no
+/// change.
+fn check_guarded(
     caller: &Caller,
+    spec: &AccountKindSpec,
     old: &AccountSettings,
     new: &AccountSettings,
 ) -> Result<(), ApiError> {
     if caller.scope.is_all() {
         return Ok(());
     }
-    if let (AccountSettings::WxminiApp(before), AccountSettings::WxminiApp(after)) = (old, new)
-        && before.allow_plaintext != after.allow_plaintext
-    {
-        return Err(ApiError::forbidden_field(
-            "settings.allow_plaintext",
-            "decides whether unencrypted pushes, whose signature covers no body, are trusted; only a token with scope \"all\" may change it",
-        ));
+    match changed_guarded_setting(spec, old, new)? {
+        Some((field, why)) => Err(ApiError::forbidden_field(field, why)),
+        None => Ok(()),
     }
-    for ((field, before), (_, after)) in secret_destinations(old)
-        .into_iter()
-        .zip(secret_destinations(new))
-    {
-        if before != after {
-            return Err(ApiError::forbidden_field(
-                field,
-                "decides where this account's stored secrets are sent; only a token with scope \"all\" may change it",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Images named in an automatic response must be media the caller may use for this account
@@ -355,17 +263,6 @@ async fn store_credentials(
     Ok(())
 }
 
-fn credentials_allowed(settings: &AccountSettings) -> Result<(), ApiError> {
-    if let AccountSettings::WxminiApp(s) = settings
-        && s.mode == WxminiMode::Authorised
-    {
-        return Err(ApiError::Conflict(
-            "an authorised mini program is reached through its third-party platform and has no credentials of its own".into(),
-        ));
-    }
-    Ok(())
-}
-
 #[utoipa::path(
     post, path = "/admin/v1/accounts", tag = "accounts",
     request_body = CreateAccount,
@@ -383,7 +280,8 @@ pub async fn create_account(
     ValidJson(body): ValidJson<CreateAccount>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_admin("creating accounts")?;
-    tracing::Span::current().record("kind", body.kind.as_str());
+    let spec = requested_kind(&state, "kind", &body.kind)?;
+    tracing::Span::current().record("kind", spec.facts.kind.as_str());
     validate::name("name", &body.name)?;
     if has_authorization(&body.settings) {
         return Err(ApiError::field(
@@ -391,8 +289,8 @@ pub async fn create_account(
             "is set by the one-click authorisation flow, not by hand",
         ));
     }
-    let settings = parse_settings(body.kind, body.settings)?;
-    check_settings(&state, &settings).await?;
+    let settings = parse_settings(spec, body.settings)?;
+    check_settings(&state, spec, &settings).await?;
     let now = state.ports.clock.now();
     let id = format!("acc_{}", uuid::Uuid::now_v7().simple());
     check_media(&state, &caller, &id, None, &settings).await?;
@@ -407,16 +305,19 @@ pub async fn create_account(
     };
     let mut wrote_secret = false;
     if let Some(creds) = body.credentials {
-        credentials_allowed(&account.settings)?;
-        let (bundle, status) =
-            credentials::validate::apply(account.kind(), None, creds, &state.fingerprints, now)
-                .map_err(|e| prefix_field(e.into(), "credentials"))?;
+        let (bundle, status) = (spec.credentials)(CredentialsChange {
+            settings: &account.settings,
+            existing: None,
+            body: creds,
+            fingerprints: &state.fingerprints,
+            now,
+        })
+        .map_err(|e| prefix_field(e.into(), "credentials"))?;
         store_credentials(&state, &id, &bundle).await?;
         account.credentials = status;
         wrote_secret = true;
     } else {
-        account.credentials =
-            desk_core::credentials::empty_status(account.kind(), &account.settings);
+        account.credentials = (spec.empty_credentials)(&account.settings);
     }
     let repo = AccountRepo::new(&*state.ports.records);
     if let Err(e) = repo.create(&account).await {
@@ -462,10 +363,15 @@ pub async fn list_accounts(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListPage<Account>>, ApiError> {
     let limit = page.limit()?;
+    let kind = filter
+        .kind
+        .as_deref()
+        .map(|k| requested_kind(&state, "kind", k).map(|spec| spec.facts.kind))
+        .transpose()?;
     let repo = AccountRepo::new(&*state.ports.records);
     match &caller.scope {
         TokenScope::All => {
-            let listed = repo.list(filter.kind, limit, page.cursor).await?;
+            let listed = repo.list(kind, limit, page.cursor).await?;
             Ok(Json(ListPage {
                 items: listed.items,
                 next_cursor: listed.next_cursor,
@@ -476,7 +382,7 @@ pub async fn list_accounts(
                 .get(account_id)
                 .await?
                 .map(|(a, _)| a)
-                .filter(|a| filter.kind.is_none_or(|k| a.kind() == k))
+                .filter(|a| kind.is_none_or(|k| a.kind() == k))
                 .into_iter()
                 .collect();
             Ok(Json(ListPage {
@@ -564,23 +470,22 @@ pub async fn patch_account(
             account.enabled = e;
         }
         if let Some(p) = &patch.settings {
-            let kind = account.kind();
+            let spec = stored_kind(&state, &account)?;
             let platform_id = account.platform_id().to_string();
-            let mut current = serde_json::to_value(&account.settings)
-                .map_err(ApiError::internal)?
-                .get_mut("settings")
-                .map(Value::take)
-                .unwrap_or(Value::Null);
+            let mut current = account
+                .settings
+                .settings_value()
+                .map_err(ApiError::internal)?;
             validate::merge_patch(&mut current, p);
-            let settings = parse_settings(kind, current)?;
+            let settings = parse_settings(spec, current)?;
             if settings.platform_id() != platform_id {
                 return Err(ApiError::field(
-                    format!("settings.{}", kind.platform_id_field()),
+                    format!("settings.{}", spec.facts.platform_id_field),
                     "cannot be changed; create a new account instead",
                 ));
             }
-            check_destinations(&caller, &account.settings, &settings)?;
-            check_settings(&state, &settings).await?;
+            check_guarded(&caller, spec, &account.settings, &settings)?;
+            check_settings(&state, spec, &settings).await?;
             check_media(&state, &caller, &id, Some(&account.settings), &settings).await?;
             account.settings = settings;
         }
@@ -655,7 +560,7 @@ pub async fn delete_account(
     put, path = "/admin/v1/accounts/{id}/credentials", tag = "accounts",
     params(("id" = String, Path, description = "Our account id")),
     request_body(
-        description = "AlipayCredentialsInput, WechatpayCredentialsInput or WechatAppCredentialsInput, by the account's kind. Omitted fields keep their value, null clears, a value replaces.",
+        description = "The credentials of the account's kind, checked by its platform (today's kinds: AlipayCredentialsInput, WechatpayCredentialsInput or WechatAppCredentialsInput). Omitted fields keep their value, null clears, a value replaces.",
         content = Object
     ),
     responses(
@@ -672,11 +577,16 @@ pub async fn put_credentials(
     ValidJson(body): ValidJson<Value>,
 ) -> Result<Json<CredentialsStatus>, ApiError> {
     let (account, _) = visible_account(&state, &caller, &id).await?;
-    credentials_allowed(&account.settings)?;
+    let spec = stored_kind(&state, &account)?;
     let existing = load_credentials(&state, &id).await?;
     let now = state.ports.clock.now();
-    let (bundle, status) =
-        credentials::validate::apply(account.kind(), existing, body, &state.fingerprints, now)?;
+    let (bundle, status) = (spec.credentials)(CredentialsChange {
+        settings: &account.settings,
+        existing,
+        body,
+        fingerprints: &state.fingerprints,
+        now,
+    })?;
     store_credentials(&state, &id, &bundle).await?;
     // The secret has changed: whatever was built from the old one goes now, whether or not
     // the record update below succeeds.

@@ -114,6 +114,7 @@ fn no_such_action(c: &Complaint, action: &str) -> ApiError {
             Platform::Wechatpay => ": use reply, refund-progress, refund and complete",
             Platform::Wxmini => ": use reply, supplement, refund-evidence, appeal and refund",
             Platform::Alipay => ": use reply, feedback, supplement, refund and complete",
+            _ => "",
         }
     ))
 }
@@ -188,7 +189,7 @@ pub async fn supplement(
             let b = serde_json::json!({"text": body.text, "images": body.images});
             super::wxmini_actions::act(&state, &caller, &c, "supplement", &b).await
         }
-        Platform::Wechatpay => Err(no_such_action(&c, "supplement")),
+        _ => Err(no_such_action(&c, "supplement")),
     }
 }
 

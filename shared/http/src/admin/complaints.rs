@@ -30,7 +30,7 @@ use wechatpay::model::{RefundAmount, RefundProgressRequest, RefundRequest, Respo
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ComplaintQuery {
-    /// `wechatpay`, `alipay` or `wxmini`.
+    /// A platform this build serves (`wechatpay`, `alipay`, `wxmini`, ...).
     #[param(value_type = Option<Platform>)]
     pub platform: Option<String>,
     /// Our account id.
@@ -89,7 +89,21 @@ pub async fn list_complaints(
     }
     .limit()?;
     let mut f = ComplaintFilter {
-        platform: enum_param::<Platform>("platform", &q.platform)?,
+        platform: q
+            .platform
+            .as_deref()
+            .map(|p| {
+                state.platforms.named(p).ok_or_else(|| {
+                    ApiError::field(
+                        "platform",
+                        format!(
+                            "unknown value {p:?}; this build serves {}",
+                            state.platforms.names().join(", ")
+                        ),
+                    )
+                })
+            })
+            .transpose()?,
         account_id: q.account.clone(),
         sub_mchid: q.sub_mchid.clone(),
         status: enum_param::<ComplaintStatus>("status", &q.status)?,

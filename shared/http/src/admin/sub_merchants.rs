@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use desk_core::repo::{AccountRepo, NotificationRepo, RepoError, SubMerchantRepo, secret_names};
-use domain::account::{Account, AccountKind, Patch, SubMerchant};
+use domain::account::{Account, Patch, SubMerchant};
 use domain::token::TokenScope;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -65,10 +65,17 @@ async fn provider(state: &AppState, caller: &Caller, id: &str) -> Result<Account
         .get(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("account {id} not found")))?;
-    if account.kind() != AccountKind::WechatpayProvider {
+    if !account.kind().facts().is_some_and(|f| f.has_sub_merchants) {
+        let with: Vec<&str> = state
+            .platforms
+            .account_kinds()
+            .filter(|k| k.facts.has_sub_merchants)
+            .map(|k| k.facts.kind.as_str())
+            .collect();
         return Err(ApiError::Conflict(format!(
-            "account {id} is a {}; only a wechatpay_provider has sub-merchants",
-            account.kind()
+            "account {id} is a {}; only a {} has sub-merchants",
+            account.kind(),
+            with.join(" or ")
         )));
     }
     Ok(account)

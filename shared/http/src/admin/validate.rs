@@ -2,28 +2,18 @@
 
 use crate::ApiError;
 
-/// Control characters (C0, DEL, C1) have no place in names, hosts, addresses or URLs: NUL ends
-/// strings elsewhere, CR and LF split SMTP commands and HTTP headers.
+use desk_core::accounts::fields;
+
+pub use fields::{PLATFORM_NUMBER_PATTERN, REPLY_TEXT_MAX, is_platform_number};
+
+/// Control characters (C0, DEL, C1) have no place in names, hosts, addresses or URLs.
 pub fn no_controls(field: &str, v: &str) -> Result<(), ApiError> {
-    if v.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            field,
-            "must not contain control characters (NUL, CR, LF, tab, ...)",
-        ));
-    }
-    Ok(())
+    Ok(fields::no_controls(field, v)?)
 }
 
-/// Texts buyers read may have line breaks (`\n`); every other control character (CR included:
-/// send `\n` alone) is refused.
+/// Texts buyers read may have line breaks (`\n`); every other control character is refused.
 pub fn text_controls(field: &str, v: &str) -> Result<(), ApiError> {
-    if v.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ApiError::field(
-            field,
-            "must not contain control characters other than line breaks (\\n)",
-        ));
-    }
-    Ok(())
+    Ok(fields::text_controls(field, v)?)
 }
 
 /// A host name or IP address: letters, digits, `.`, `-`, and `:`/`[]` for IPv6.
@@ -52,79 +42,26 @@ pub fn name(field: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Platform numbers (merchant and sub-merchant numbers, Alipay app ids): 8 to 32 digits.
-pub const PLATFORM_NUMBER_PATTERN: &str = "^[0-9]{8,32}$";
-
-/// Whether `v` is a platform number ([`PLATFORM_NUMBER_PATTERN`]).
-pub fn is_platform_number(v: &str) -> bool {
-    (8..=32).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit())
-}
-
 pub fn digits(field: &str, v: &str, what: &str) -> Result<(), ApiError> {
-    if is_platform_number(v) {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            field,
-            format!("must be the {what} (8 to 32 digits)"),
-        ))
-    }
+    Ok(fields::digits(field, v, what)?)
 }
 
 /// WeChat appids: `wx` and 16 letters or digits.
 pub fn wx_appid(field: &str, v: &str) -> Result<(), ApiError> {
-    let ok =
-        v.len() == 18 && v.starts_with("wx") && v[2..].bytes().all(|b| b.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            field,
-            "must be a WeChat appid (wx and 16 letters or digits)",
-        ))
-    }
+    Ok(fields::wx_appid(field, v)?)
 }
 
 pub fn hex_serial(field: &str, v: &str) -> Result<(), ApiError> {
-    if (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            field,
-            "must be the certificate serial number in hex",
-        ))
-    }
+    Ok(fields::hex_serial(field, v)?)
 }
-
-/// The most characters of a text sent to buyers (WeChat Pay response_content: 200).
-pub const REPLY_TEXT_MAX: usize = 200;
 
 /// Texts sent to buyers: the platforms cap them (WeChat Pay response_content: 200).
 pub fn reply_text(field: &str, v: &Option<String>) -> Result<(), ApiError> {
-    if let Some(t) = v {
-        text_controls(field, t)?;
-        if t.trim().is_empty() || t.chars().count() > REPLY_TEXT_MAX {
-            return Err(ApiError::field(
-                field,
-                "must be 1 to 200 characters (or null for none)",
-            ));
-        }
-    }
-    Ok(())
+    Ok(fields::reply_text(field, v)?)
 }
 
 pub fn base_url(field: &str, v: &Option<String>) -> Result<(), ApiError> {
-    if let Some(u) = v {
-        // The URL parser drops tabs and line breaks silently: refuse them first.
-        no_controls(field, u)?;
-        let ok = u.chars().count() <= 2048
-            && url::Url::parse(u)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-        if !ok {
-            return Err(ApiError::field(field, "must be an http(s) URL"));
-        }
-    }
-    Ok(())
+    Ok(fields::base_url(field, v)?)
 }
 
 pub fn email(field: &str, v: &str) -> Result<(), ApiError> {

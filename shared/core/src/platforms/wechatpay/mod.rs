@@ -1,6 +1,7 @@
 //! WeChat Pay consumer complaints (direct merchants and providers with sub-merchants) and
 //! violation notices.
 
+pub mod accounts;
 pub mod clients;
 pub mod events;
 
@@ -20,5 +21,9 @@ impl Platform for Wechatpay {
 
     fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services) {
         events::register(jobs, services);
+    }
+
+    fn account_kinds(&self) -> Vec<crate::platform::AccountKindSpec> {
+        vec![accounts::MERCHANT, accounts::PROVIDER]
     }
 }

@@ -2,6 +2,7 @@
 //! through a third-party platform (`wxopen_component`), refunded through a linked WeChat Pay
 //! account.
 
+pub mod accounts;
 pub mod events;
 pub mod onboarding;
 
@@ -19,5 +20,9 @@ impl Platform for Wxmini {
 
     fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services) {
         events::register(jobs, services);
+    }
+
+    fn account_kinds(&self) -> Vec<crate::platform::AccountKindSpec> {
+        vec![accounts::WXMINI_APP, accounts::WXOPEN_COMPONENT]
     }
 }

@@ -201,7 +201,7 @@ pub async fn onboard(
                 s.authorization = Some(authorization.clone());
                 a.enabled = true;
                 a.updated_at = now;
-                a.credentials = crate::credentials::empty_status(a.kind(), &a.settings);
+                a.credentials = (super::accounts::WXMINI_APP.empty_credentials)(&a.settings);
                 match repo.update(&a, version).await {
                     Ok(_) => {
                         state.account_changed(&a);
@@ -228,10 +228,7 @@ pub async fn onboard(
                     id: format!("acc_{}", uuid::Uuid::now_v7().simple()),
                     name: nick.clone(),
                     enabled: true,
-                    credentials: crate::credentials::empty_status(
-                        domain::account::AccountKind::WxminiApp,
-                        &settings,
-                    ),
+                    credentials: (super::accounts::WXMINI_APP.empty_credentials)(&settings),
                     settings,
                     created_at: now,
                     updated_at: now,

@@ -1,0 +1,72 @@
+//! The WeChat Pay platform's account kinds: a direct merchant (`wechatpay_merchant`) and a
+//! service provider with sub-merchants (`wechatpay_provider`). They share the callback path
+//! `/callbacks/wechatpay/{mchid}`, so a mchid is unique across both.
+
+use crate::accounts::fields::{base_url, digits, hex_serial, reply_text, wx_appid};
+use crate::accounts::{AccountKindSpec, GuardedSetting, typed_settings};
+use crate::credentials::validate;
+use crate::error::Error;
+use domain::account::{AccountKind, AccountKindFacts, AccountSettings, CredentialsStatus};
+use domain::complaint::Platform;
+
+const FACTS: AccountKindFacts = AccountKindFacts {
+    kind: AccountKind::WechatpayMerchant,
+    platform: Platform::Wechatpay,
+    has_complaints: true,
+    callback_family: "wechatpay",
+    platform_id_field: "mchid",
+    has_sub_merchants: false,
+};
+
+const GUARDED: &[GuardedSetting] = &[GuardedSetting::destination("api_base_url")];
+
+/// `wechatpay_merchant`.
+pub const MERCHANT: AccountKindSpec = AccountKindSpec {
+    facts: FACTS,
+    settings: |v| typed_settings(v, AccountSettings::WechatpayMerchant),
+    check_settings: check_merchant,
+    credentials: validate::wechatpay,
+    empty_credentials,
+    guarded: GUARDED,
+};
+
+/// `wechatpay_provider`.
+pub const PROVIDER: AccountKindSpec = AccountKindSpec {
+    facts: AccountKindFacts {
+        kind: AccountKind::WechatpayProvider,
+        has_sub_merchants: true,
+        ..FACTS
+    },
+    settings: |v| typed_settings(v, AccountSettings::WechatpayProvider),
+    check_settings: check_provider,
+    credentials: validate::wechatpay,
+    empty_credentials,
+    guarded: GUARDED,
+};
+
+fn check_merchant(settings: &AccountSettings) -> Result<(), Error> {
+    if let AccountSettings::WechatpayMerchant(s) = settings {
+        digits("settings.mchid", &s.mchid, "merchant number")?;
+        wx_appid("settings.appid", &s.appid)?;
+        hex_serial("settings.merchant_serial_no", &s.merchant_serial_no)?;
+        reply_text("settings.reply_text", &s.reply_text)?;
+        base_url("settings.api_base_url", &s.api_base_url)?;
+    }
+    Ok(())
+}
+
+fn check_provider(settings: &AccountSettings) -> Result<(), Error> {
+    if let AccountSettings::WechatpayProvider(s) = settings {
+        digits("settings.mchid", &s.mchid, "merchant number")?;
+        wx_appid("settings.appid", &s.appid)?;
+        hex_serial("settings.merchant_serial_no", &s.merchant_serial_no)?;
+        reply_text("settings.reply_text", &s.reply_text)?;
+        reply_text("settings.default_reply_text", &s.default_reply_text)?;
+        base_url("settings.api_base_url", &s.api_base_url)?;
+    }
+    Ok(())
+}
+
+fn empty_credentials(_: &AccountSettings) -> CredentialsStatus {
+    validate::nothing_set(&["apiv3_key", "private_key"])
+}

@@ -1,0 +1,394 @@
+//! Account kinds come from the registered platforms: a platform written here, in the test
+//! file, brings a kind of its own (settings and credentials checked by its own code, its own
+//! callback family and platform id field), and the admin API creates, reads, lists, patches
+//! and deletes such accounts and sets their credentials through the generic code alone. A
+//! kind no registered platform brings is refused, naming the field.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+use desk_core::Error;
+use desk_core::accounts::{AccountKindSpec, CredentialsChange, GuardedSetting};
+use desk_core::platform::{Platform, Platforms};
+use desk_core::repo::AccountRepo;
+use desk_core::state::Services;
+use desk_core::worker::JobRegistry;
+use domain::Sensitive;
+use domain::account::{
+    AccountKind, AccountKindFacts, AccountSettings, Credentials, CredentialsStatus,
+    OpenCredentials, SecretStatus,
+};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const TOY: domain::complaint::Platform = domain::complaint::Platform::new("toy");
+const TOY_SHOP: AccountKind = AccountKind::new("toy_shop");
+
+/// Only a scope-`all` token may point the toy's keys at another host.
+const GUARDED: &[GuardedSetting] = &[GuardedSetting::destination("api_host")];
+
+/// A platform with one account kind, `toy_shop`: callbacks at `/callbacks/toyland/{shop}`.
+struct Toy;
+
+impl Platform for Toy {
+    fn name(&self) -> domain::complaint::Platform {
+        TOY
+    }
+
+    fn register_jobs(&self, _: &mut JobRegistry, _: &Services) {}
+
+    fn account_kinds(&self) -> Vec<AccountKindSpec> {
+        vec![AccountKindSpec {
+            facts: AccountKindFacts {
+                kind: TOY_SHOP,
+                platform: TOY,
+                has_complaints: true,
+                callback_family: "toyland",
+                platform_id_field: "shop",
+                has_sub_merchants: false,
+            },
+            settings: toy_settings,
+            check_settings: check_toy_settings,
+            credentials: toy_credentials,
+            empty_credentials: |_| CredentialsStatus {
+                complete: false,
+                missing: vec!["api_key".into()],
+                ..CredentialsStatus::default()
+            },
+            guarded: GUARDED,
+        }]
+    }
+}
+
+/// The toy's settings: `shop` (`toy-` and digits), an optional `greeting`, an optional
+/// `api_host`; nothing else.
+fn toy_settings(value: Value) -> Result<AccountSettings, Error> {
+    let Value::Object(map) = value else {
+        return Err(Error::field("settings", "must be an object"));
+    };
+    if let Some(k) = map
+        .keys()
+        .find(|k| !["shop", "greeting", "api_host"].contains(&k.as_str()))
+    {
+        return Err(Error::field(format!("settings.{k}"), "is not a toy setting"));
+    }
+    if !map.get("shop").is_some_and(Value::is_string) {
+        return Err(Error::field("settings.shop", "is required (a string)"));
+    }
+    AccountSettings::from_parts(TOY_SHOP, Value::Object(map))
+        .map_err(|m| Error::field("settings", m))
+}
+
+fn check_toy_settings(settings: &AccountSettings) -> Result<(), Error> {
+    let AccountSettings::Open(s) = settings else {
+        return Err(Error::field("settings", "not toy settings"));
+    };
+    let shop = s.settings.get("shop").and_then(Value::as_str).unwrap_or("");
+    let digits = shop.strip_prefix("toy-").unwrap_or("");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::field("settings.shop", "must be toy- and digits"));
+    }
+    if let Some(g) = s.settings.get("greeting")
+        && !g.as_str().is_some_and(|g| g.chars().count() <= 20)
+    {
+        return Err(Error::field(
+            "settings.greeting",
+            "must be at most 20 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// One secret, `api_key` (at least 16 characters), described by its short fingerprint.
+fn toy_credentials(
+    change: CredentialsChange<'_>,
+) -> Result<(Credentials, CredentialsStatus), Error> {
+    let mut fields = match change.existing {
+        Some(Credentials::Open(c)) => c.fields,
+        _ => BTreeMap::new(),
+    };
+    let Value::Object(body) = change.body else {
+        return Err(Error::field("api_key", "credentials must be an object"));
+    };
+    for (k, v) in body {
+        match (k.as_str(), v) {
+            ("api_key", Value::Null) => {
+                fields.remove("api_key");
+            }
+            ("api_key", Value::String(key)) if key.len() >= 16 => {
+                fields.insert("api_key".into(), Sensitive::new(key));
+            }
+            ("api_key", _) => {
+                return Err(Error::field("api_key", "must be at least 16 characters"));
+            }
+            (other, _) => return Err(Error::field(other, "is not a toy credential")),
+        }
+    }
+    let mut status = CredentialsStatus {
+        updated_at: Some(change.now),
+        ..CredentialsStatus::default()
+    };
+    match fields.get("api_key") {
+        Some(key) => {
+            status.fields.insert(
+                "api_key".into(),
+                SecretStatus::set(change.fingerprints.short(key.expose())),
+            );
+            status.complete = true;
+        }
+        None => {
+            status
+                .fields
+                .insert("api_key".into(), SecretStatus::unset());
+            status.missing.push("api_key".into());
+        }
+    }
+    let bundle = Credentials::Open(OpenCredentials {
+        kind: TOY_SHOP.as_str().into(),
+        fields,
+    });
+    Ok((bundle, status))
+}
+
+/// The harness with the built-in platforms and the toy.
+fn toy_harness() -> Harness {
+    let mut h = harness();
+    let mut platforms: Platforms = desk_core::platforms::builtin();
+    platforms.register(Arc::new(Toy));
+    h.state.platforms = Arc::new(platforms);
+    h.router = desk_http::router::router(h.state.clone());
+    h
+}
+
+fn toy_body(shop: &str) -> Value {
+    json!({"kind": "toy_shop", "name": "Toy shop", "settings": {"shop": shop, "greeting": "hello"}})
+}
+
+async fn found_by_callback_path(h: &Harness, shop: &str) -> Option<String> {
+    AccountRepo::new(&*h.state.ports.records)
+        .find_by_platform_id("toyland", shop)
+        .await
+        .expect("lookup")
+        .map(|a| a.id)
+}
+
+#[tokio::test]
+async fn a_registered_platform_brings_its_own_account_kind_through_the_admin_api() {
+    let h = toy_harness();
+
+    // Create: the toy's own checks run, and its facts decide where callbacks find it.
+    let (s, res) = h
+        .admin(Method::POST, "/admin/v1/accounts", Some(toy_body("toy-x1")))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+    assert_eq!(res["error"]["field"], "settings.shop", "{res}");
+    let (s, created) = h
+        .admin(Method::POST, "/admin/v1/accounts", Some(toy_body("toy-0001")))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(created["kind"], "toy_shop");
+    assert_eq!(
+        created["settings"],
+        json!({"shop": "toy-0001", "greeting": "hello"})
+    );
+    assert_eq!(created["credentials"]["missing"], json!(["api_key"]));
+    assert_eq!(found_by_callback_path(&h, "toy-0001").await, Some(id.clone()));
+    // The platform id is unique on the kind's callback path.
+    let (s, res) = h
+        .admin(Method::POST, "/admin/v1/accounts", Some(toy_body("toy-0001")))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{res}");
+    for (settings, field) in [
+        (json!({"shop": "toy-0002", "greeting": "x".repeat(21)}), "settings.greeting"),
+        (json!({"shop": "toy-0002", "colour": "red"}), "settings.colour"),
+        (json!({"greeting": "hi"}), "settings.shop"),
+    ] {
+        let (s, res) = h
+            .admin(
+                Method::POST,
+                "/admin/v1/accounts",
+                Some(json!({"kind": "toy_shop", "name": "T", "settings": settings})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+        assert_eq!(res["error"]["field"], field, "{res}");
+    }
+
+    // Read and list.
+    let path = format!("/admin/v1/accounts/{id}");
+    let (s, read) = h.admin(Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::OK, "{read}");
+    assert_eq!(read, created);
+    let (s, list) = h
+        .admin(Method::GET, "/admin/v1/accounts?kind=toy_shop", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["items"][0]["id"], id.as_str());
+
+    // Patch: merged, checked by the toy, the platform id kept, guarded settings guarded.
+    let (s, patched) = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"greeting": "welcome", "api_host": "https://toy.example"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{patched}");
+    assert_eq!(
+        patched["settings"],
+        json!({"shop": "toy-0001", "greeting": "welcome", "api_host": "https://toy.example"})
+    );
+    let (s, res) = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"greeting": "y".repeat(21)}})),
+        )
+        .await;
+    assert_eq!(
+        (s, res["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("settings.greeting"))
+    );
+    let (s, res) = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"shop": "toy-0009"}})),
+        )
+        .await;
+    assert_eq!(
+        (s, res["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("settings.shop")),
+        "{res}"
+    );
+    let scoped = h.token(json!({"type": "account", "account_id": id})).await;
+    let (s, res) = h
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&scoped),
+            Some(json!({"settings": {"api_host": "https://elsewhere.example"}})),
+        )
+        .await;
+    assert_eq!(
+        (s, res["error"]["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("settings.api_host")),
+        "{res}"
+    );
+    let (s, res) = h
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&scoped),
+            Some(json!({"settings": {"greeting": "hi"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{res}");
+
+    // Credentials: checked by the toy, kept in the secret store, described by fingerprint.
+    let creds = format!("{path}/credentials");
+    let (s, res) = h
+        .admin(Method::PUT, &creds, Some(json!({"api_key": "short"})))
+        .await;
+    assert_eq!(
+        (s, res["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("api_key")),
+        "{res}"
+    );
+    let key = "toy-key-0123456789abcdef";
+    let (s, status) = h
+        .admin(Method::PUT, &creds, Some(json!({"api_key": key})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{status}");
+    assert_eq!(status["complete"], true, "{status}");
+    assert_eq!(status["fields"]["api_key"]["set"], true, "{status}");
+    assert!(!status.to_string().contains(key), "never the value: {status}");
+    let stored = desk_core::credentials::load(&*h.state.ports.secrets, &id)
+        .await
+        .expect("secret store");
+    let Some(Credentials::Open(bundle)) = stored else {
+        panic!("the toy's bundle is stored as its own");
+    };
+    assert_eq!(bundle.fields.get("api_key").map(Sensitive::expose), Some(key));
+    let (_, read) = h.admin(Method::GET, &path, None).await;
+    assert_eq!(read["credentials"], status);
+
+    // Delete: gone, and its platform id free again.
+    let (s, _) = h.admin(Method::DELETE, &path, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = h.admin(Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(found_by_callback_path(&h, "toy-0001").await, None);
+    let again = h.create(toy_body("toy-0001")).await;
+    assert_eq!(found_by_callback_path(&h, "toy-0001").await, Some(again));
+}
+
+#[tokio::test]
+async fn a_kind_no_registered_platform_brings_is_400_naming_the_field() {
+    let h = toy_harness();
+    let (s, res) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(json!({"kind": "bank_branch", "name": "B", "settings": {"shop": "toy-0001"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+    assert_eq!(res["error"]["field"], "kind", "{res}");
+    let message = res["error"]["message"].as_str().unwrap_or("");
+    for served in ["toy_shop", "alipay_app", "wechatpay_provider", "wxopen_component"] {
+        assert!(message.contains(served), "lists {served}: {message}");
+    }
+    let (s, res) = h
+        .admin(Method::GET, "/admin/v1/accounts?kind=bank_branch", None)
+        .await;
+    assert_eq!(
+        (s, res["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("kind"))
+    );
+    // Without the toy registered, its kind is just as unknown.
+    let plain = harness();
+    let (s, res) = plain
+        .admin(Method::POST, "/admin/v1/accounts", Some(toy_body("toy-0001")))
+        .await;
+    assert_eq!(
+        (s, res["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("kind")),
+        "{res}"
+    );
+    let (_, list) = plain.admin(Method::GET, "/admin/v1/accounts", None).await;
+    assert_eq!(list["items"], json!([]), "nothing was created");
+}
+
+#[tokio::test]
+async fn complaint_lists_filter_by_any_registered_platform() {
+    let h = toy_harness();
+    let (s, res) = h
+        .admin(Method::GET, "/admin/v1/complaints?platform=toy", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{res}");
+    assert_eq!(res["items"], json!([]));
+    let (s, res) = harness()
+        .admin(Method::GET, "/admin/v1/complaints?platform=toy", None)
+        .await;
+    assert_eq!(
+        (s, res["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("platform")),
+        "{res}"
+    );
+}
+
+#[test]
+fn an_open_kinds_settings_are_stored_like_any_others() {
+    let settings = AccountSettings::from_parts(TOY_SHOP, json!({"shop": "toy-0001"}))
+        .expect("an object");
+    let v = serde_json::to_value(&settings).expect("serialise");
+    assert_eq!(v, json!({"kind": "toy_shop", "settings": {"shop": "toy-0001"}}));
+    let back: AccountSettings = serde_json::from_value(v).expect("deserialise");
+    assert_eq!(back, settings);
+    assert_eq!(back.kind(), TOY_SHOP);
+}
