@@ -61,7 +61,10 @@ impl Platforms {
 
     /// The platform of this name (a caller's text), if this build serves it.
     pub fn named(&self, name: &str) -> Option<domain::complaint::Platform> {
-        self.list.iter().map(|p| p.name()).find(|p| p.as_str() == name)
+        self.list
+            .iter()
+            .map(|p| p.name())
+            .find(|p| p.as_str() == name)
     }
 
     /// The account kind of this name (a caller's text), if a registered platform brings it.

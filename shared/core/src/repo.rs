@@ -104,9 +104,9 @@ impl From<RepoError> for crate::Error {
             } => crate::Error::Conflict(format!(
                 "another account already uses {family} id {platform_id}"
             )),
-            R::UnknownKind(kind) => crate::Error::Conflict(format!(
-                "account kind {kind} is not served by this build"
-            )),
+            R::UnknownKind(kind) => {
+                crate::Error::Conflict(format!("account kind {kind} is not served by this build"))
+            }
             other => crate::Error::internal(other),
         }
     }

@@ -26,10 +26,7 @@ impl AccountKind {
 
     /// What its platform declared about this kind, if a platform of this process did.
     pub fn facts(self) -> Option<AccountKindFacts> {
-        declared_kinds()
-            .iter()
-            .find(|f| f.kind == self)
-            .copied()
+        declared_kinds().iter().find(|f| f.kind == self).copied()
     }
 
     /// Declare a kind's facts for this process (a platform's registration does it; a second

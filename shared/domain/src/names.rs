@@ -19,7 +19,9 @@ static NAMES: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
-    #[error("{0:?} is not a name (1 to 64 lower-case letters, digits or _, starting with a letter)")]
+    #[error(
+        "{0:?} is not a name (1 to 64 lower-case letters, digits or _, starting with a letter)"
+    )]
     Malformed(String),
     #[error("too many distinct names in this process (at most {MAX_NAMES})")]
     TooMany,

@@ -72,7 +72,10 @@ fn toy_settings(value: Value) -> Result<AccountSettings, Error> {
         .keys()
         .find(|k| !["shop", "greeting", "api_host"].contains(&k.as_str()))
     {
-        return Err(Error::field(format!("settings.{k}"), "is not a toy setting"));
+        return Err(Error::field(
+            format!("settings.{k}"),
+            "is not a toy setting",
+        ));
     }
     if !map.get("shop").is_some_and(Value::is_string) {
         return Err(Error::field("settings.shop", "is required (a string)"));
@@ -91,7 +94,7 @@ fn check_toy_settings(settings: &AccountSettings) -> Result<(), Error> {
         return Err(Error::field("settings.shop", "must be toy- and digits"));
     }
     if let Some(g) = s.settings.get("greeting")
-        && !g.as_str().is_some_and(|g| g.chars().count() <= 20)
+        && g.as_str().is_none_or(|g| g.chars().count() > 20)
     {
         return Err(Error::field(
             "settings.greeting",
@@ -185,7 +188,11 @@ async fn a_registered_platform_brings_its_own_account_kind_through_the_admin_api
     assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
     assert_eq!(res["error"]["field"], "settings.shop", "{res}");
     let (s, created) = h
-        .admin(Method::POST, "/admin/v1/accounts", Some(toy_body("toy-0001")))
+        .admin(
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(toy_body("toy-0001")),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
@@ -195,15 +202,28 @@ async fn a_registered_platform_brings_its_own_account_kind_through_the_admin_api
         json!({"shop": "toy-0001", "greeting": "hello"})
     );
     assert_eq!(created["credentials"]["missing"], json!(["api_key"]));
-    assert_eq!(found_by_callback_path(&h, "toy-0001").await, Some(id.clone()));
+    assert_eq!(
+        found_by_callback_path(&h, "toy-0001").await,
+        Some(id.clone())
+    );
     // The platform id is unique on the kind's callback path.
     let (s, res) = h
-        .admin(Method::POST, "/admin/v1/accounts", Some(toy_body("toy-0001")))
+        .admin(
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(toy_body("toy-0001")),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{res}");
     for (settings, field) in [
-        (json!({"shop": "toy-0002", "greeting": "x".repeat(21)}), "settings.greeting"),
-        (json!({"shop": "toy-0002", "colour": "red"}), "settings.colour"),
+        (
+            json!({"shop": "toy-0002", "greeting": "x".repeat(21)}),
+            "settings.greeting",
+        ),
+        (
+            json!({"shop": "toy-0002", "colour": "red"}),
+            "settings.colour",
+        ),
         (json!({"greeting": "hi"}), "settings.shop"),
     ] {
         let (s, res) = h
@@ -306,14 +326,20 @@ async fn a_registered_platform_brings_its_own_account_kind_through_the_admin_api
     assert_eq!(s, StatusCode::OK, "{status}");
     assert_eq!(status["complete"], true, "{status}");
     assert_eq!(status["fields"]["api_key"]["set"], true, "{status}");
-    assert!(!status.to_string().contains(key), "never the value: {status}");
+    assert!(
+        !status.to_string().contains(key),
+        "never the value: {status}"
+    );
     let stored = desk_core::credentials::load(&*h.state.ports.secrets, &id)
         .await
         .expect("secret store");
     let Some(Credentials::Open(bundle)) = stored else {
         panic!("the toy's bundle is stored as its own");
     };
-    assert_eq!(bundle.fields.get("api_key").map(Sensitive::expose), Some(key));
+    assert_eq!(
+        bundle.fields.get("api_key").map(Sensitive::expose),
+        Some(key)
+    );
     let (_, read) = h.admin(Method::GET, &path, None).await;
     assert_eq!(read["credentials"], status);
 
@@ -340,7 +366,12 @@ async fn a_kind_no_registered_platform_brings_is_400_naming_the_field() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
     assert_eq!(res["error"]["field"], "kind", "{res}");
     let message = res["error"]["message"].as_str().unwrap_or("");
-    for served in ["toy_shop", "alipay_app", "wechatpay_provider", "wxopen_component"] {
+    for served in [
+        "toy_shop",
+        "alipay_app",
+        "wechatpay_provider",
+        "wxopen_component",
+    ] {
         assert!(message.contains(served), "lists {served}: {message}");
     }
     let (s, res) = h
@@ -353,7 +384,11 @@ async fn a_kind_no_registered_platform_brings_is_400_naming_the_field() {
     // Without the toy registered, its kind is just as unknown.
     let plain = harness();
     let (s, res) = plain
-        .admin(Method::POST, "/admin/v1/accounts", Some(toy_body("toy-0001")))
+        .admin(
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(toy_body("toy-0001")),
+        )
         .await;
     assert_eq!(
         (s, res["error"]["field"].as_str()),
@@ -384,10 +419,13 @@ async fn complaint_lists_filter_by_any_registered_platform() {
 
 #[test]
 fn an_open_kinds_settings_are_stored_like_any_others() {
-    let settings = AccountSettings::from_parts(TOY_SHOP, json!({"shop": "toy-0001"}))
-        .expect("an object");
+    let settings =
+        AccountSettings::from_parts(TOY_SHOP, json!({"shop": "toy-0001"})).expect("an object");
     let v = serde_json::to_value(&settings).expect("serialise");
-    assert_eq!(v, json!({"kind": "toy_shop", "settings": {"shop": "toy-0001"}}));
+    assert_eq!(
+        v,
+        json!({"kind": "toy_shop", "settings": {"shop": "toy-0001"}})
+    );
     let back: AccountSettings = serde_json::from_value(v).expect("deserialise");
     assert_eq!(back, settings);
     assert_eq!(back.kind(), TOY_SHOP);

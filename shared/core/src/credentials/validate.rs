@@ -272,9 +272,7 @@ pub fn alipay(change: CredentialsChange<'_>) -> Result<(Credentials, Credentials
 /// WeChat Pay API v3 keys ([`WechatpayCredentialsInput`]) merged into the stored bundle,
 /// checked and described.
 #[cfg(feature = "wechatpay")]
-pub fn wechatpay(
-    change: CredentialsChange<'_>,
-) -> Result<(Credentials, CredentialsStatus), Error> {
+pub fn wechatpay(change: CredentialsChange<'_>) -> Result<(Credentials, CredentialsStatus), Error> {
     object(&change.body)?;
     let input: WechatpayCredentialsInput = from_value_at("", change.body)?;
     let old = match change.existing {

@@ -94,7 +94,10 @@ pub fn requested_kind<'a>(
 }
 
 /// The kind of a stored account (409 when no platform of this build brings it any more).
-fn stored_kind<'a>(state: &'a AppState, account: &Account) -> Result<&'a AccountKindSpec, ApiError> {
+fn stored_kind<'a>(
+    state: &'a AppState,
+    account: &Account,
+) -> Result<&'a AccountKindSpec, ApiError> {
     state.platforms.account_kind(account.kind()).ok_or_else(|| {
         ApiError::Conflict(format!(
             "account kind {} is not served by this build",
