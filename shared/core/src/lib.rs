@@ -6,6 +6,7 @@
 
 pub mod account_cache;
 pub mod automatic;
+pub mod callback;
 pub mod complaints;
 pub mod credentials;
 pub mod deliveries;

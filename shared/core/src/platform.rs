@@ -14,6 +14,12 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Register the handlers of its jobs (events queue).
     fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services);
+
+    /// Its callback endpoints (verification and acceptance), mounted by the HTTP layer. None
+    /// by default (a platform that only pulls).
+    fn callbacks(&self) -> Vec<crate::callback::CallbackRoute> {
+        Vec::new()
+    }
 }
 
 /// The platforms of one build, in the order they were registered.

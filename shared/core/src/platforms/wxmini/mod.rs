@@ -2,7 +2,12 @@
 //! through a third-party platform (`wxopen_component`), refunded through a linked WeChat Pay
 //! account.
 
+pub mod callback;
+// A build with only the `wxmini-callbacks` feature (the callback functions) has the callbacks
+// and no job handlers: those refund through WeChat Pay.
+#[cfg(feature = "wxmini")]
 pub mod events;
+#[cfg(feature = "wxmini")]
 pub mod onboarding;
 
 use crate::platform::Platform;
@@ -18,6 +23,13 @@ impl Platform for Wxmini {
     }
 
     fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services) {
+        #[cfg(feature = "wxmini")]
         events::register(jobs, services);
+        #[cfg(not(feature = "wxmini"))]
+        let _ = (jobs, services);
+    }
+
+    fn callbacks(&self) -> Vec<crate::callback::CallbackRoute> {
+        callback::routes()
     }
 }
