@@ -1,5 +1,5 @@
-//! HTTP plumbing: each route's body limit, the JSON
-//! extractor with field-naming errors, request ids.
+//! HTTP plumbing: each route's body limit, the JSON extractor with field-naming errors, request
+//! ids.
 
 use crate::error::{ApiError, REQUEST_ID};
 
