@@ -89,7 +89,7 @@ async fn mini_program_push_events_reach_the_callback_router() {
         runtime::http::callback_state(&config, &aws::AwsPorts::new(&config, &sdk))
             .await
             .expect("state"),
-        &[desk_http::callbacks::Endpoints::Wxmini],
+        "wxmini",
     );
     let raw = |fixture: &str| {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -150,7 +150,7 @@ async fn plaintext_push_replays_are_refused_on_dynamodb() {
         runtime::http::callback_state(&config, &ports)
             .await
             .expect("state"),
-        &[desk_http::callbacks::Endpoints::Wxmini],
+        "wxmini",
     );
     let cfg = PushConfig {
         token: "plainToken".into(),
@@ -194,7 +194,8 @@ async fn plaintext_push_replays_are_refused_on_dynamodb() {
     assert_eq!(statuses, [200, 401]);
     // The claim expires (DynamoDB TTL) once the timestamp has left the window (15 minutes).
     let signature = q2_signature(&cfg, &ts, "d2");
-    let (pk, sk) = desk_http::callbacks::replay::record_key(appid, &ts, "d2", &signature);
+    let (pk, sk) =
+        desk_core::platforms::wxmini::callback::replay::record_key(appid, &ts, "d2", &signature);
     let claim = domain::ports::RecordStore::get(&*ports.records, &pk, &sk)
         .await
         .expect("records");

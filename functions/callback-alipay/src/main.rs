@@ -5,5 +5,10 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     crypto::tls::install_default();
-    runtime::http::run_callbacks("callback-alipay", runtime::http::Endpoints::Alipay).await
+    runtime::http::run_callbacks(
+        "callback-alipay",
+        desk_core::platform::Platforms::new().with(desk_core::platforms::alipay::Alipay),
+        "alipay",
+    )
+    .await
 }

@@ -5,5 +5,10 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     crypto::tls::install_default();
-    runtime::http::run_callbacks("callback-wechatpay", runtime::http::Endpoints::Wechatpay).await
+    runtime::http::run_callbacks(
+        "callback-wechatpay",
+        desk_core::platform::Platforms::new().with(desk_core::platforms::wechatpay::Wechatpay),
+        "wechatpay",
+    )
+    .await
 }

@@ -5,5 +5,10 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     crypto::tls::install_default();
-    runtime::http::run_callbacks("callback-wxmini", runtime::http::Endpoints::Wxmini).await
+    runtime::http::run_callbacks(
+        "callback-wxmini",
+        desk_core::platform::Platforms::new().with(desk_core::platforms::wxmini::Wxmini),
+        "wxmini",
+    )
+    .await
 }

@@ -6,5 +6,10 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     crypto::tls::install_default();
-    runtime::http::run_callbacks("callback-wxopen", runtime::http::Endpoints::Wxopen).await
+    runtime::http::run_callbacks(
+        "callback-wxopen",
+        desk_core::platform::Platforms::new().with(desk_core::platforms::wxmini::Wxmini),
+        "wxopen",
+    )
+    .await
 }

@@ -7,6 +7,7 @@
 pub mod account_cache;
 pub mod accounts;
 pub mod automatic;
+pub mod callback;
 pub mod complaints;
 pub mod credentials;
 pub mod deliveries;

@@ -22,6 +22,12 @@ pub trait Platform: Send + Sync + 'static {
     fn account_kinds(&self) -> Vec<AccountKindSpec> {
         Vec::new()
     }
+
+    /// Its callback endpoints (verification and acceptance), mounted by the HTTP layer. None
+    /// by default (a platform that only pulls).
+    fn callbacks(&self) -> Vec<crate::callback::CallbackRoute> {
+        Vec::new()
+    }
 }
 
 /// The platforms of one build, in the order they were registered.

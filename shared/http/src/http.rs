@@ -1,5 +1,5 @@
-//! HTTP plumbing: each route's body limit (and the body type of a callback), the JSON
-//! extractor with field-naming errors, request ids.
+//! HTTP plumbing: each route's body limit, the JSON extractor with field-naming errors, request
+//! ids.
 
 use crate::error::{ApiError, REQUEST_ID};
 
@@ -12,12 +12,10 @@ use serde::de::DeserializeOwned;
 /// Where the admin API's routes are.
 pub const ADMIN_BASE: &str = "/admin/v1";
 
-/// Callback bodies larger than this are refused with the platform's "malformed" answer (400)
-/// before anything reads them. Platform messages are a few KiB at most.
+/// Callback bodies larger than this are refused before anything reads them, with the route's
+/// own answer (each platform's "malformed" answer, 400), or 413 in the JSON error envelope for
+/// a route without one (see [`crate::callbacks`]). Platform messages are a few KiB at most.
 pub const CALLBACK_BODY_LIMIT: usize = 64 * 1024;
-
-/// The body of a callback, or why it could not be read (too large, or the connection broke).
-pub type CallbackBody = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
 
 /// Evidence images: at most 2 MiB (the route's body limit).
 pub const MEDIA_LIMIT: usize = 2 * 1024 * 1024;
@@ -34,8 +32,8 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub struct BodyRule {
     /// Most bytes the body may have.
     pub limit: usize,
-    /// A platform callback: a larger body is answered by its route, with the platform's
-    /// "malformed body" answer. Elsewhere it is a 413 in the JSON error envelope.
+    /// A platform callback: a larger body is answered by its route (the platform's
+    /// "malformed body" answer). Elsewhere it is a 413 in the JSON error envelope.
     pub callback: bool,
 }
 

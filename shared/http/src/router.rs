@@ -1,5 +1,5 @@
 //! The routers: every route (the all-in-one binary, the admin API function), or only the
-//! callback routes of the platforms this build serves (the callback functions).
+//! callback routes of one endpoint family of the registered platforms (the callback functions).
 
 use crate::error::ApiError;
 use crate::http::{request_id, route_body_limit};
@@ -28,7 +28,7 @@ pub fn router(state: crate::AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .merge(crate::admin::router(state.clone()))
-        .merge(crate::callbacks::routes(crate::callbacks::Endpoints::ALL))
+        .merge(crate::callbacks::routes(&state.platforms, None))
         .merge(crate::wxopen::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -37,11 +37,12 @@ pub fn router(state: crate::AppState) -> Router {
         .with_state(state)
 }
 
-/// Only the platform callbacks and the health check (the callback Lambda functions).
-pub fn callback_router(state: CallbackState, endpoints: &[crate::callbacks::Endpoints]) -> Router {
+/// Only the callbacks of one endpoint family (`wxopen`) of the platforms registered in the
+/// state, and the health check (the callback Lambda functions).
+pub fn callback_router(state: CallbackState, family: &str) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
-        .merge(crate::callbacks::routes(endpoints))
+        .merge(crate::callbacks::routes(&state.platforms, Some(family)))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(route_body_limit))

@@ -8,7 +8,7 @@ use desk_core::Services;
 use std::sync::Arc;
 
 /// The default of [`CallbackState::plaintext_push_window_secs`]: 15 minutes.
-pub const PLAINTEXT_PUSH_WINDOW_SECS: i64 = 900;
+pub use desk_core::callback::PLAINTEXT_PUSH_WINDOW_SECS;
 
 /// What the callback routes use.
 #[derive(Clone)]
@@ -36,6 +36,13 @@ impl CallbackState {
             self.plaintext_push_window_secs = i64::from(s.max(1));
         }
         self
+    }
+
+    /// What the platforms' callback handlers are told about the settings.
+    pub fn callback_settings(&self) -> desk_core::callback::CallbackSettings {
+        desk_core::callback::CallbackSettings {
+            plaintext_push_window_secs: self.plaintext_push_window_secs,
+        }
     }
 }
 

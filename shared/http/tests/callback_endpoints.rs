@@ -5,7 +5,8 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use desk_http::callbacks::Endpoints;
+use desk_core::platform::Platforms;
+use desk_core::platforms::{alipay::Alipay, wechatpay::Wechatpay, wxmini::Wxmini};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -48,24 +49,37 @@ async fn unrouted(router: &axum::Router, method: &Method, path: &str) -> bool {
     status == StatusCode::NOT_FOUND && String::from_utf8_lossy(&body).contains("no such route")
 }
 
+/// Each callback function's registry (its own platform only) and family, as its `main` has them.
+fn functions() -> [(Platforms, &'static str); 4] {
+    [
+        (Platforms::new().with(Wechatpay), "wechatpay"),
+        (Platforms::new().with(Alipay), "alipay"),
+        (Platforms::new().with(Wxmini), "wxmini"),
+        (Platforms::new().with(Wxmini), "wxopen"),
+    ]
+}
+
 #[tokio::test]
 async fn each_callback_function_serves_only_its_own_endpoints() {
     let h = common::harness();
-    for (endpoints, own) in [
-        (Endpoints::Wechatpay, "wechatpay"),
-        (Endpoints::Alipay, "alipay"),
-        (Endpoints::Wxmini, "wxmini"),
-        (Endpoints::Wxopen, "wxopen"),
-    ] {
-        let router = desk_http::router::callback_router(h.state.callbacks.clone(), &[endpoints]);
-        for (family, method, path) in PATHS {
-            assert_eq!(
-                unrouted(&router, &method, path).await,
-                family != own,
-                "{endpoints:?}: {method} {path}"
-            );
+    for (platforms, own) in functions() {
+        let mut state = h.state.callbacks.clone();
+        state.services = state.services.with_platforms(platforms);
+        // And with every platform registered, the family alone still decides.
+        let every = h.state.callbacks.clone();
+        for router in [
+            desk_http::router::callback_router(state, own),
+            desk_http::router::callback_router(every, own),
+        ] {
+            for (family, method, path) in PATHS {
+                assert_eq!(
+                    unrouted(&router, &method, path).await,
+                    family != own,
+                    "{own}: {method} {path}"
+                );
+            }
+            assert!(!unrouted(&router, &Method::GET, "/healthz").await);
         }
-        assert!(!unrouted(&router, &Method::GET, "/healthz").await);
     }
 }
 

@@ -2,8 +2,8 @@
 
 use crate::{environment, services};
 use aws::{AwsConfig, AwsPorts};
+use desk_core::platform::Platforms;
 use desk_http::CallbackState;
-pub use desk_http::callbacks::Endpoints;
 
 /// A callback function's router state: no administrator token at all.
 pub async fn callback_state(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<CallbackState> {
@@ -11,14 +11,17 @@ pub async fn callback_state(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Resul
         .with_plaintext_push_window(config.plaintext_push_window_secs))
 }
 
-/// Run a callback function: the routes of its own endpoints, and `/healthz` (whatever else a
-/// build of the whole workspace compiled in, the function serves only these).
+/// Run a callback function: the routes of one endpoint family (`family`: `wxopen`) of the
+/// platforms it registers, and `/healthz` (whatever else a build of the whole workspace
+/// compiled in, the function serves only these).
 pub async fn run_callbacks(
     name: &'static str,
-    endpoints: Endpoints,
+    platforms: Platforms,
+    family: &'static str,
 ) -> Result<(), lambda_http::Error> {
     let (config, sdk) = environment().await?;
-    let state = callback_state(&config, &AwsPorts::new(&config, &sdk)).await?;
-    tracing::info!(table = %config.table, function = name, ?endpoints, "ready");
-    lambda_http::run(desk_http::router::callback_router(state, &[endpoints])).await
+    let mut state = callback_state(&config, &AwsPorts::new(&config, &sdk)).await?;
+    state.services = state.services.with_platforms(platforms);
+    tracing::info!(table = %config.table, function = name, platforms = ?state.platforms, family, "ready");
+    lambda_http::run(desk_http::router::callback_router(state, family)).await
 }

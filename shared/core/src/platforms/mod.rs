@@ -9,7 +9,7 @@ pub mod alipay;
 pub mod wechat;
 #[cfg(feature = "wechatpay")]
 pub mod wechatpay;
-#[cfg(feature = "wxmini")]
+#[cfg(feature = "wxmini-callbacks")]
 pub mod wxmini;
 
 use crate::platform::Platforms;

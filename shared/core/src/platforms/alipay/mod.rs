@@ -1,6 +1,7 @@
 //! Alipay trade complaints (`tradecomplain`) and RiskGO consumer complaints.
 
 pub mod accounts;
+pub mod callback;
 pub mod events;
 
 pub use events::client;
@@ -23,5 +24,9 @@ impl Platform for Alipay {
 
     fn account_kinds(&self) -> Vec<crate::platform::AccountKindSpec> {
         vec![accounts::ALIPAY_APP]
+    }
+
+    fn callbacks(&self) -> Vec<crate::callback::CallbackRoute> {
+        callback::routes()
     }
 }

@@ -2,6 +2,7 @@
 //! violation notices.
 
 pub mod accounts;
+pub mod callback;
 pub mod clients;
 pub mod events;
 
@@ -25,5 +26,9 @@ impl Platform for Wechatpay {
 
     fn account_kinds(&self) -> Vec<crate::platform::AccountKindSpec> {
         vec![accounts::MERCHANT, accounts::PROVIDER]
+    }
+
+    fn callbacks(&self) -> Vec<crate::callback::CallbackRoute> {
+        callback::routes()
     }
 }

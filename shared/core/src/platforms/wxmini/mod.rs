@@ -3,7 +3,12 @@
 //! account.
 
 pub mod accounts;
+pub mod callback;
+// A build with only the `wxmini-callbacks` feature (the callback functions) has the callbacks
+// and no job handlers: those refund through WeChat Pay.
+#[cfg(feature = "wxmini")]
 pub mod events;
+#[cfg(feature = "wxmini")]
 pub mod onboarding;
 
 use crate::platform::Platform;
@@ -19,7 +24,14 @@ impl Platform for Wxmini {
     }
 
     fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services) {
+        #[cfg(feature = "wxmini")]
         events::register(jobs, services);
+        #[cfg(not(feature = "wxmini"))]
+        let _ = (jobs, services);
+    }
+
+    fn callbacks(&self) -> Vec<crate::callback::CallbackRoute> {
+        callback::routes()
     }
 
     fn account_kinds(&self) -> Vec<crate::platform::AccountKindSpec> {

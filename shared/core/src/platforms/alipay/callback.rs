@@ -4,70 +4,76 @@
 //! Verified with the app's Alipay key (certificate mode: the Alipay certificate's key; key mode:
 //! the Alipay public key), the V1 rule first and V2 second (which matched is logged). No
 //! timestamp window: Alipay retries for about 25 hours. Deduped on `notify_id`, recorded and
-//! durably queued. Answers: `success`; 400 `fail` for a bad signature or body; 404
-//! `fail` for an unknown app; 503 when the inbox is unavailable. Unknown message methods are
-//! acknowledged and logged, not queued.
+//! durably queued. Answers: `success`; 400 `fail` for a bad signature or body (too large
+//! included); 404 `fail` for an unknown app; 503 when the inbox is unavailable. Unknown message
+//! methods are acknowledged and logged, not queued.
 
-use crate::state::CallbackState;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use domain::job::{alipay as jobs, queues};
-use domain::ports::{Accepted, InboxError};
+use crate::callback::{
+    CallbackContext, CallbackHandler, CallbackRequest, CallbackResponse, CallbackRoute,
+    NotAccepted, accept,
+};
+use async_trait::async_trait;
+use domain::job::alipay as jobs;
+use domain::ports::Accepted;
 use serde_json::json;
 
 pub use alipay::notify::MAX_FORM_FIELDS;
 
-fn answer(status: StatusCode, body: &'static str) -> Response {
-    (status, [("content-type", "text/plain;charset=utf-8")], body).into_response()
+/// The platform's routes.
+pub fn routes() -> Vec<CallbackRoute> {
+    vec![
+        CallbackRoute::post("/callbacks/alipay/{app_id}", Receive)
+            .body_refused(answer(400, "fail")),
+    ]
 }
 
-#[tracing::instrument(skip_all, fields(platform = "alipay", app_id = %app_id, notify_id, msg_method))]
-pub async fn receive(
-    State(state): State<CallbackState>,
-    Path(app_id): Path<String>,
-    body: crate::http::CallbackBody,
-) -> Response {
-    let body: Bytes = match body {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(reason = %e, "message body refused");
-            return answer(StatusCode::BAD_REQUEST, "fail");
-        }
-    };
+fn answer(status: u16, body: &'static str) -> CallbackResponse {
+    CallbackResponse::text(status, body)
+}
+
+struct Receive;
+
+#[async_trait]
+impl CallbackHandler for Receive {
+    async fn handle(&self, ctx: CallbackContext<'_>, req: CallbackRequest) -> CallbackResponse {
+        receive(ctx, &req).await
+    }
+}
+
+#[tracing::instrument(skip_all, fields(platform = "alipay", app_id = %req.param("app_id"), notify_id, msg_method))]
+async fn receive(state: CallbackContext<'_>, req: &CallbackRequest) -> CallbackResponse {
+    let app_id = req.param("app_id");
     let account = match state
         .accounts
-        .find(&*state.ports.records, "alipay", &app_id)
+        .find(&*state.ports.records, "alipay", app_id)
         .await
     {
         Ok(Some(a)) => a,
         Ok(None) => {
             tracing::warn!("message for an unknown app");
-            return answer(StatusCode::NOT_FOUND, "fail");
+            return answer(404, "fail");
         }
         Err(e) => {
-            tracing::error!(error = %desk_core::error::chain(&e), "records unavailable");
-            return answer(StatusCode::SERVICE_UNAVAILABLE, "fail");
+            tracing::error!(error = %crate::error::chain(&e), "records unavailable");
+            return answer(503, "fail");
         }
     };
-    let params = match alipay::notify::parse_form(&body) {
+    let params = match alipay::notify::parse_form(&req.body) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(reason = %e, "message body refused");
-            return answer(StatusCode::BAD_REQUEST, "fail");
+            return answer(400, "fail");
         }
     };
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let Some(key) =
-        desk_core::credentials::alipay_verifying_key(&*state.ports.secrets, &account).await
+    let Some(key) = crate::credentials::alipay_verifying_key(&*state.ports.secrets, &account).await
     else {
         tracing::error!(account_id = %account.id, "cannot verify: the app's Alipay key or certificate is not configured");
-        return answer(StatusCode::SERVICE_UNAVAILABLE, "fail");
+        return answer(503, "fail");
     };
     let Some(rule) = alipay::notify::verify(&params, &key) else {
         tracing::warn!("message signature does not verify");
-        return answer(StatusCode::BAD_REQUEST, "fail");
+        return answer(400, "fail");
     };
     let method = get("msg_method")
         .or(get("notify_type"))
@@ -79,7 +85,7 @@ pub async fn receive(
     tracing::debug!(rule = ?rule, "message signature verified");
     if get("app_id").is_some_and(|a| a != app_id) {
         tracing::warn!("message for another app on this path");
-        return answer(StatusCode::BAD_REQUEST, "fail");
+        return answer(400, "fail");
     }
     let job_kind = match method.as_str() {
         "alipay.merchant.tradecomplain.changed" => jobs::TRADE_COMPLAINT,
@@ -89,58 +95,46 @@ pub async fn receive(
                 msg_method = other,
                 "message method not handled; acknowledged"
             );
-            return answer(StatusCode::OK, "success");
+            return answer(200, "success");
         }
     };
     let Ok(biz) = serde_json::from_str::<serde_json::Value>(get("biz_content").unwrap_or_default())
     else {
         tracing::warn!("biz_content is not JSON");
-        return answer(StatusCode::BAD_REQUEST, "fail");
+        return answer(400, "fail");
     };
     if notify_id.is_empty() {
-        return answer(StatusCode::BAD_REQUEST, "fail");
+        return answer(400, "fail");
     }
-    let now = state.ports.clock.now();
+    let now = req.received_at;
     let message = jobs::Message {
-        app_id: app_id.clone(),
+        app_id: app_id.to_string(),
         notify_id: notify_id.clone(),
         msg_method: method.clone(),
         biz,
     };
     let Ok(job) = job_kind.envelope(&message, now) else {
-        return answer(StatusCode::INTERNAL_SERVER_ERROR, "fail");
+        return answer(500, "fail");
     };
     let job = job.for_account(&account.id, None);
-    let Ok(text) = serde_json::to_string(&job) else {
-        return answer(StatusCode::INTERNAL_SERVER_ERROR, "fail");
-    };
     let record = json!({"msg_method": method, "received_at": now, "account_id": account.id});
-    match state
-        .ports
-        .inbox
-        .accept(
-            &format!("alipay:{app_id}:{notify_id}"),
-            record,
-            queues::EVENTS,
-            &text,
-        )
-        .await
+    match accept(
+        state.services,
+        &format!("alipay:{app_id}:{notify_id}"),
+        record,
+        &job,
+    )
+    .await
     {
         Ok(Accepted::Queued) => {
             tracing::info!(enabled = account.enabled, "message accepted and queued");
-            answer(StatusCode::OK, "success")
+            answer(200, "success")
         }
         Ok(Accepted::Duplicate) => {
             tracing::info!("duplicate message; nothing more to do");
-            answer(StatusCode::OK, "success")
+            answer(200, "success")
         }
-        Err(InboxError::Invalid(m)) => {
-            tracing::error!(%m, "inbox refused the message");
-            answer(StatusCode::INTERNAL_SERVER_ERROR, "fail")
-        }
-        Err(e) => {
-            tracing::error!(error = %desk_core::error::chain(&e), "inbox unavailable");
-            answer(StatusCode::SERVICE_UNAVAILABLE, "fail")
-        }
+        Err(NotAccepted::Refused) => answer(500, "fail"),
+        Err(NotAccepted::Unavailable) => answer(503, "fail"),
     }
 }
