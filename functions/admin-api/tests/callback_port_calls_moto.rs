@@ -64,10 +64,10 @@ async fn a_callback_on_aws_reads_its_account_once_then_only_the_inbox() {
     let log = CallLog::default();
     let ports = counted_record_queue_inbox(runtime::ports(&AwsPorts::new(&config, &sdk)), &log);
     let state = desk_http::AppState::new(
-        desk_core::Services::new(ports, Fingerprinter::new([7; 32]))
-            .with_platforms(desk_core::platforms::builtin()),
+        desk_core::Services::new(ports, Fingerprinter::new([7; 32])),
         AdminAuth::from_hash(desk_http::auth::hash(ADMIN)),
-    );
+    )
+    .with_platforms(desk_core::platforms::builtin());
     let router = desk_http::router::router(state.clone());
 
     let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)

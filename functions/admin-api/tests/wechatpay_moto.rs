@@ -139,7 +139,7 @@ async fn a_wechatpay_push_becomes_a_complaint_record_in_dynamodb() {
         .await
         .expect("receive");
     assert_eq!(msgs.len(), 1, "one job for two deliveries");
-    let registry = desk_core::policy::registry(&state);
+    let registry = desk_core::policy::registry(&state, state.platforms());
     let d = desk_core::worker::decide(&registry, &RetryPolicy::default(), &msgs[0].body, 1).await;
     assert_eq!(d, Disposition::Done);
     queue

@@ -35,7 +35,7 @@ async fn admin(base: &str, method: reqwest::Method, path: &str, body: Option<Val
 
 /// Take every job off the events queue and run it with the worker's handler.
 async fn work(state: &desk_http::AppState) -> usize {
-    let registry = desk_core::policy::registry(state);
+    let registry = desk_core::policy::registry(state, state.platforms());
     let queue = state.ports.queue.clone();
     let mut n = 0;
     loop {

@@ -101,13 +101,14 @@ pub async fn run() -> anyhow::Result<()> {
         ports.clone(),
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
     )
-    .with_public_base_url(Some(format!("{base}/").parse()?))
-    .with_platforms(desk_core::platforms::builtin());
-    let registry = Arc::new(desk_core::policy::registry(&services));
+    .with_public_base_url(Some(format!("{base}/").parse()?));
+    let platforms = desk_core::platforms::builtin();
+    let registry = Arc::new(desk_core::policy::registry(&services, &platforms));
     let state = AppState::new(
         services,
         AdminAuth::from_hash(desk_http::auth::hash(&token)),
-    );
+    )
+    .with_platforms(platforms);
     let shutdown = CancellationToken::new();
     tokio::spawn(desk_http::server::serve_default(
         listener,

@@ -172,13 +172,15 @@ async fn main() -> anyhow::Result<()> {
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
     )
     .with_public_base_url(cli.public_base_url.clone())
-    .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok())
-    .with_platforms(desk_core::platforms::builtin());
+    .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok());
     services.notifier.sms_fold = std::time::Duration::from_secs(cli.sms_fold_secs);
     services.notifier.base_backoff = std::time::Duration::from_secs(cli.delivery_retry_secs.max(1));
     // The workers get the services only; the routes get the administrator token on top.
-    let registry: Arc<JobRegistry> = Arc::new(desk_core::policy::registry(&services));
+    // The platforms this binary serves: their jobs, callbacks, actions and account kinds.
+    let platforms = desk_core::platforms::builtin();
+    let registry: Arc<JobRegistry> = Arc::new(desk_core::policy::registry(&services, &platforms));
     let state = AppState::new(services, admin)
+        .with_platforms(platforms)
         .with_plaintext_push_window(Some(cli.plaintext_push_window_secs));
     let router = desk_http::router::router(state);
 

@@ -40,9 +40,6 @@ pub struct Services {
     /// The budget of platform calls per (platform, merchant, operation), shared through the
     /// record store by every worker and instance.
     pub limiter: crate::ratelimit::RateLimiter,
-    /// The platforms this process serves (registered by the composition root; none until
-    /// then: see [`Services::with_platforms`]).
-    pub platforms: Arc<crate::platform::Platforms>,
 }
 
 impl Services {
@@ -62,15 +59,9 @@ impl Services {
             fault_point: None,
             notifier: Default::default(),
             accounts: Arc::default(),
-            platforms: Arc::default(),
         }
     }
 
-    /// Serve these platforms (their jobs, actions and callbacks).
-    pub fn with_platforms(mut self, platforms: crate::platform::Platforms) -> Self {
-        self.platforms = Arc::new(platforms);
-        self
-    }
 
     /// Every write of an account (create, update, enable or disable, credentials) calls this
     /// with the account as written, after the write succeeded: its callback lookup and cached

@@ -28,7 +28,7 @@ pub fn router(state: crate::AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .merge(crate::admin::router(state.clone()))
-        .merge(crate::callbacks::routes(&state.platforms, None))
+        .merge(crate::callbacks::routes(state.platforms(), None))
         .merge(crate::wxopen::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

@@ -5,6 +5,7 @@
 
 use crate::health::Health;
 use desk_core::Services;
+use desk_core::platform::Platforms;
 use std::sync::Arc;
 
 /// The default of [`CallbackState::plaintext_push_window_secs`]: 15 minutes.
@@ -14,6 +15,9 @@ pub use desk_core::callback::PLAINTEXT_PUSH_WINDOW_SECS;
 #[derive(Clone)]
 pub struct CallbackState {
     pub services: Services,
+    /// The platforms served (their callbacks, actions and account kinds), chosen by the
+    /// composition root; none until [`CallbackState::with_platforms`].
+    pub platforms: Arc<Platforms>,
     /// The health check's last result (it probes the store at most every few seconds).
     pub health: Arc<Health>,
     /// How far (seconds, either way) a plaintext mini-program push's timestamp may be from now
@@ -25,9 +29,16 @@ impl CallbackState {
     pub fn new(services: Services) -> Self {
         Self {
             services,
+            platforms: Arc::default(),
             health: Arc::default(),
             plaintext_push_window_secs: PLAINTEXT_PUSH_WINDOW_SECS,
         }
+    }
+
+    /// Serve these platforms.
+    pub fn with_platforms(mut self, platforms: Platforms) -> Self {
+        self.platforms = Arc::new(platforms);
+        self
     }
 
     /// The plaintext push window (seconds, at least 1); `None` keeps the default.
@@ -77,6 +88,17 @@ mod admin {
                 callbacks: CallbackState::new(services),
                 admin,
             }
+        }
+
+        /// Serve these platforms (their callbacks, staff actions and account kinds).
+        pub fn with_platforms(mut self, platforms: desk_core::platform::Platforms) -> Self {
+            self.callbacks = self.callbacks.with_platforms(platforms);
+            self
+        }
+
+        /// The platforms served.
+        pub fn platforms(&self) -> &desk_core::platform::Platforms {
+            &self.callbacks.platforms
         }
 
         /// The plaintext push window (seconds, at least 1); `None` keeps the default.

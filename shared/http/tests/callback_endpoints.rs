@@ -64,7 +64,7 @@ async fn each_callback_function_serves_only_its_own_endpoints() {
     let h = common::harness();
     for (platforms, own) in functions() {
         let mut state = h.state.callbacks.clone();
-        state.services = state.services.with_platforms(platforms);
+        state = state.with_platforms(platforms);
         // And with every platform registered, the family alone still decides.
         let every = h.state.callbacks.clone();
         for router in [

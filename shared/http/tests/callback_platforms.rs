@@ -101,7 +101,7 @@ async fn a_platform_registered_at_run_time_is_served_by_the_generic_mounting() {
         name: domain::complaint::Platform::Alipay,
     };
     let (h, base, stop) = common::served(|state| {
-        state.platforms = Arc::new(Platforms::new().with(toy));
+        state.callbacks.platforms = Arc::new(Platforms::new().with(toy));
     })
     .await;
     let http = reqwest::Client::new();
@@ -215,7 +215,7 @@ async fn the_callback_router_serves_a_registered_platform_by_family() {
     let h = common::harness();
     let seen: Seen = Arc::default();
     let mut state = h.state.callbacks.clone();
-    state.services = state.services.with_platforms(Platforms::new().with(Toy {
+    state = state.with_platforms(Platforms::new().with(Toy {
         seen: seen.clone(),
         name: domain::complaint::Platform::Wechatpay,
     }));

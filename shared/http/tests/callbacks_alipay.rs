@@ -210,7 +210,7 @@ async fn with_worker(
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let stop = desk_core::worker::CancellationToken::new();
-    let registry = std::sync::Arc::new(desk_core::policy::registry(&h.state));
+    let registry = std::sync::Arc::new(desk_core::policy::registry(&h.state, h.state.platforms()));
     tokio::spawn(desk_core::worker::run(
         h.state.ports.queue.clone(),
         registry,

@@ -730,7 +730,7 @@ async fn every_save_of_a_delivery_writes_the_keys_of_its_current_status() {
     let subject = NotificationSubject::Complaint {
         complaint_id: "cmp_1".into(),
     };
-    let registry = desk_core::policy::registry(&h.state);
+    let registry = desk_core::policy::registry(&h.state, h.state.platforms());
     for (n, sub) in [(1, None), (2, Some(S1))] {
         let audience = Audience {
             account_id: a.clone(),

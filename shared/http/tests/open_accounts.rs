@@ -160,7 +160,7 @@ fn toy_harness() -> Harness {
     let mut h = harness();
     let mut platforms: Platforms = desk_core::platforms::builtin();
     platforms.register(Arc::new(Toy));
-    h.state.platforms = Arc::new(platforms);
+    h.state.callbacks.platforms = Arc::new(platforms);
     h.router = desk_http::router::router(h.state.clone());
     h
 }

@@ -29,7 +29,7 @@ const WXMINI_COMPLAINT: &str = r#"{"id":"01a217b1-74db-7354-a666-eeef8c4a45d0","
 
 /// Take the one job waiting on `queue` and run it as the worker does; delete it when done.
 async fn run_next(h: &Harness, queue: &str) -> Disposition {
-    let registry = desk_core::policy::registry(&h.state);
+    let registry = desk_core::policy::registry(&h.state, h.state.platforms());
     let q = &*h.state.ports.queue;
     let msgs = q
         .receive(
@@ -210,7 +210,7 @@ async fn a_mini_program_push_dead_lettered_by_the_previous_version_replays_after
 #[tokio::test]
 async fn every_kind_of_job_has_a_handler() {
     let h = harness();
-    let registry = desk_core::policy::registry(&h.state);
+    let registry = desk_core::policy::registry(&h.state, h.state.platforms());
     let mut kinds = vec![
         wechatpay::COMPLAINT.name(),
         wechatpay::VIOLATION.name(),

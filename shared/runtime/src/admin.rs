@@ -19,6 +19,7 @@ pub async fn admin_state(
         services(config, &aws).await?,
         AdminAuth::from_hash(desk_http::auth::hash(admin.expose_secret().trim())),
     )
+    .with_platforms(desk_core::platforms::builtin())
     .with_plaintext_push_window(config.plaintext_push_window_secs))
 }
 

@@ -21,7 +21,7 @@ pub async fn run_callbacks(
 ) -> Result<(), lambda_http::Error> {
     let (config, sdk) = environment().await?;
     let mut state = callback_state(&config, &AwsPorts::new(&config, &sdk)).await?;
-    state.services = state.services.with_platforms(platforms);
+    state = state.with_platforms(platforms);
     tracing::info!(table = %config.table, function = name, platforms = ?state.platforms, family, "ready");
     lambda_http::run(desk_http::router::callback_router(state, family)).await
 }

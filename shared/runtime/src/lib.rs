@@ -66,8 +66,7 @@ async fn fingerprinter(aws: &AwsPorts) -> anyhow::Result<Fingerprinter> {
 /// installation key, never the administrator token.
 pub async fn services(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<Services> {
     Ok(Services::new(ports(aws), fingerprinter(aws).await?)
-        .with_public_base_url(public_base_url(config)?)
-        .with_platforms(desk_core::platforms::builtin()))
+        .with_public_base_url(public_base_url(config)?))
 }
 
 /// The configuration and the AWS SDK settings from the environment, logging set up (JSON).

@@ -1,13 +1,14 @@
-//! The worker's job handlers: those of every registered platform (events queue) and, with the
+//! The worker's job handlers: those of the platforms served (events queue) and, with the
 //! notifier, staff notifications (notify queue).
 
+use crate::platform::Platforms;
 use crate::state::Services;
 use crate::worker::JobRegistry;
 
-/// Every job handler of this build: the platforms registered in `state` and the notifier.
-pub fn registry(state: &Services) -> JobRegistry {
+/// Every job handler of this build: those of `platforms` and the notifier's.
+pub fn registry(state: &Services, platforms: &Platforms) -> JobRegistry {
     let mut r = JobRegistry::new();
-    for platform in state.platforms.iter() {
+    for platform in platforms.iter() {
         platform.register_jobs(&mut r, state);
     }
     #[cfg(feature = "notifier")]

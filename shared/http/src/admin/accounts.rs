@@ -81,13 +81,13 @@ pub fn requested_kind<'a>(
     field: &str,
     name: &str,
 ) -> Result<&'a AccountKindSpec, ApiError> {
-    state.platforms.account_kind_named(name).ok_or_else(|| {
+    state.platforms().account_kind_named(name).ok_or_else(|| {
         ApiError::field(
             field,
             format!(
                 "unknown account kind {:?}; this build serves {}",
                 name.chars().take(64).collect::<String>(),
-                state.platforms.account_kind_names().join(", ")
+                state.platforms().account_kind_names().join(", ")
             ),
         )
     })
@@ -98,7 +98,7 @@ fn stored_kind<'a>(
     state: &'a AppState,
     account: &Account,
 ) -> Result<&'a AccountKindSpec, ApiError> {
-    state.platforms.account_kind(account.kind()).ok_or_else(|| {
+    state.platforms().account_kind(account.kind()).ok_or_else(|| {
         ApiError::Conflict(format!(
             "account kind {} is not served by this build",
             account.kind()

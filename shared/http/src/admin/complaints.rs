@@ -93,12 +93,12 @@ pub async fn list_complaints(
             .platform
             .as_deref()
             .map(|p| {
-                state.platforms.named(p).ok_or_else(|| {
+                state.platforms().named(p).ok_or_else(|| {
                     ApiError::field(
                         "platform",
                         format!(
                             "unknown value {p:?}; this build serves {}",
-                            state.platforms.names().join(", ")
+                            state.platforms().names().join(", ")
                         ),
                     )
                 })

@@ -67,7 +67,7 @@ async fn provider(state: &AppState, caller: &Caller, id: &str) -> Result<Account
         .ok_or_else(|| ApiError::not_found(format!("account {id} not found")))?;
     if !account.kind().facts().is_some_and(|f| f.has_sub_merchants) {
         let with: Vec<&str> = state
-            .platforms
+            .platforms()
             .account_kinds()
             .filter(|k| k.facts.has_sub_merchants)
             .map(|k| k.facts.kind.as_str())

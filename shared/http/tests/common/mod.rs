@@ -57,10 +57,10 @@ pub fn harness_over(public_base_url: Option<&str>, wrap: impl FnOnce(Ports) -> P
     };
     let state = AppState::new(
         Services::new(wrap(ports), Fingerprinter::new(master.derive("fp")))
-            .with_public_base_url(public_base_url.map(|u| u.parse().expect("url")))
-            .with_platforms(desk_core::platforms::builtin()),
+            .with_public_base_url(public_base_url.map(|u| u.parse().expect("url"))),
         AdminAuth::from_hash(desk_http::auth::hash(ADMIN)),
-    );
+    )
+    .with_platforms(desk_core::platforms::builtin());
     let router = desk_http::router::router(state.clone());
     Harness {
         state,
@@ -94,7 +94,7 @@ pub async fn served(
 /// Run the worker loop on `queue` (every job handler; fast retries) until `stop`.
 pub fn spawn_worker(h: &Harness, queue: &str, stop: &desk_core::worker::CancellationToken) {
     use desk_core::worker::{RetryPolicy, WorkerSettings};
-    let registry = Arc::new(desk_core::policy::registry(&h.state));
+    let registry = Arc::new(desk_core::policy::registry(&h.state, h.state.platforms()));
     tokio::spawn(desk_core::worker::run(
         h.state.ports.queue.clone(),
         registry,
