@@ -1,5 +1,7 @@
 //! Alipay trade complaints (`tradecomplain`) and RiskGO consumer complaints.
 
+pub mod auto;
+pub mod complaint;
 pub mod events;
 
 pub use events::client;

@@ -1,7 +1,9 @@
 //! WeChat Pay consumer complaints (direct merchants and providers with sub-merchants) and
 //! violation notices.
 
+pub mod auto;
 pub mod clients;
+pub mod detail;
 pub mod events;
 
 pub use clients::{ClientError, Clients, api_error};

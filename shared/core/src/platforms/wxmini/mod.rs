@@ -2,6 +2,8 @@
 //! through a third-party platform (`wxopen_component`), refunded through a linked WeChat Pay
 //! account.
 
+pub mod auto;
+pub mod calls;
 pub mod events;
 pub mod onboarding;
 
