@@ -13,6 +13,7 @@ mod tests;
 
 pub use actions::{Actions, job_account};
 pub use ops::{
-    AutoOps, Found, Made, NoRefund, RefundTarget, Refusal, Sent, Shown, Snapshot, StaffNotice,
+    AutoOps, Found, HistoryOf, Made, NoRefund, RefundTarget, Refusal, Sent, Shown, Snapshot,
+    StaffNotice,
 };
 pub use run::handle;

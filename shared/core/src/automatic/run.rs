@@ -172,7 +172,9 @@ async fn log_no_refund(
     .await
 }
 
-/// The refund step; the amount refunded when the complaint may be completed.
+/// The refund step: our record of the number, then the platform's (a refund asked for before
+/// a crash is found, recorded and completed, never asked again); the amount refunded when the
+/// complaint may be completed.
 async fn refund<O: AutoOps>(
     state: &Services,
     ops: &O,
@@ -215,6 +217,23 @@ async fn refund<O: AutoOps>(
             return Ok(None);
         }
     }
+    ask_for_refund(state, ops, record, t, stored.map(|r| r.amount_fen), log).await
+}
+
+/// No refund under the number yet: decide the amount (an earlier run's `claimed` amount, or what
+/// is left of the order), check the cap, take the platform's step before the refund, claim the
+/// number and ask. The amount refunded when the complaint may be completed.
+async fn ask_for_refund<O: AutoOps>(
+    state: &Services,
+    ops: &O,
+    record: &Complaint,
+    t: &RefundTarget<O::Order>,
+    claimed: Option<u64>,
+    log: &mut Actions<'_>,
+) -> Result<Option<u64>, JobError> {
+    let repo = ComplaintRepo::new(&*state.ports.records);
+    let number = t.number.as_str();
+    let skip = |why: String| NoRefund::Skipped(why);
     let wanted = match &t.wanted {
         Ok(w) => *w,
         Err(why) => {
@@ -232,8 +251,8 @@ async fn refund<O: AutoOps>(
     };
     // Our claim from an earlier run is asked again with the same amount; otherwise what is
     // left of the order after the refunds made by hand.
-    let amount = match &stored {
-        Some(r) => r.amount_fen,
+    let amount = match claimed {
+        Some(amount) => amount,
         None => match repo
             .auto_refund_left(&record.id, &claim, wanted)
             .await
@@ -258,7 +277,7 @@ async fn refund<O: AutoOps>(
     {
         return Ok(None);
     }
-    if stored.is_none()
+    if claimed.is_none()
         && let Err(why) = repo
             .claim_auto_refund(&record.id, &claim, amount)
             .await

@@ -7,7 +7,9 @@ use super::detail::{
     Api, Owner, fetch_history, has, mask_phone, normalise, out_refund_no, parse_time,
     platform_error,
 };
-use crate::automatic::{AutoOps, Found, Made, NoRefund, RefundTarget, Refusal, Sent, Shown};
+use crate::automatic::{
+    AutoOps, Found, HistoryOf, Made, NoRefund, RefundTarget, Refusal, Sent, Shown,
+};
 use crate::complaints::{AUTO_REFUND_SEQUENCE, complaint_id, derived_id};
 use crate::ratelimit::ops::wechatpay as op;
 use crate::state::Services;
@@ -50,18 +52,6 @@ pub(super) fn shown(
     let sub_mchid = owner.sub_mchid.clone();
     let replied = has(&history, "MERCHANT_RESPONSE");
     let completed = has(&history, "MERCHANT_CONFIRM_COMPLETE");
-    let entries: Vec<(String, model::NegotiationEntry)> = history
-        .into_iter()
-        .enumerate()
-        .map(|(n, e)| {
-            let entry_id = if e.log_id.is_empty() {
-                format!("{n:04}")
-            } else {
-                e.log_id.clone()
-            };
-            (entry_id, e)
-        })
-        .collect();
     let fill = move |c: &mut Complaint| {
         c.sub_mchid = sub_mchid.clone();
         c.raw_status = d.complaint_state.clone();
@@ -100,7 +90,30 @@ pub(super) fn shown(
             .collect();
         c.tags = tags.clone();
     };
-    let history = move |record: &Complaint| {
+    Shown {
+        new,
+        fill: Box::new(fill),
+        history: history_of(id, history),
+        now,
+    }
+}
+
+/// The history entries of complaint `id` (an entry without a time is dated when the complaint
+/// was first received).
+fn history_of(id: String, history: Vec<model::NegotiationEntry>) -> HistoryOf<'static> {
+    let entries: Vec<(String, model::NegotiationEntry)> = history
+        .into_iter()
+        .enumerate()
+        .map(|(n, e)| {
+            let entry_id = if e.log_id.is_empty() {
+                format!("{n:04}")
+            } else {
+                e.log_id.clone()
+            };
+            (entry_id, e)
+        })
+        .collect();
+    Box::new(move |record: &Complaint| {
         entries
             .iter()
             .map(|(entry_id, e)| HistoryEntry {
@@ -113,13 +126,7 @@ pub(super) fn shown(
                 at: parse_time(&e.operate_time).unwrap_or(record.received_at),
             })
             .collect()
-    };
-    Shown {
-        new,
-        fill: Box::new(fill),
-        history: Box::new(history),
-        now,
-    }
+    })
 }
 
 /// A refused write, or the error to retry it with.
