@@ -194,74 +194,79 @@ pub fn auto_refund_amount(
 
 use list::MAX_EXAMINED;
 
-/// What an automatic refund would ask for (see [`ComplaintRepo::claim_auto_refund`]).
+/// An automatic refund's claim (see [`ComplaintRepo::claim_auto_refund`]).
 pub struct AutoRefund<'r> {
     /// The account whose refund numbers these are (the one that pays).
     pub account_id: &'r str,
     pub number: &'r str,
     pub transaction_id: Option<String>,
+    /// Only the refunds of this order (same `transaction_id`) count against it; otherwise
+    /// every refund of the complaint does.
+    pub per_order: bool,
     /// The order's amount.
     pub total: u64,
-    pub cap: Option<u64>,
     pub now: DateTime<Utc>,
 }
 
+impl AutoRefund<'_> {
+    /// Whether a recorded refund counts against this refund's order.
+    fn of_order(&self, r: &RefundRecord) -> bool {
+        !self.per_order || r.transaction_id == self.transaction_id
+    }
+}
+
 impl<'a> ComplaintRepo<'a> {
-    /// The amount of a complaint's automatic refund, claimed: the claim made before (a retry
-    /// after a crash asks the same number for the same amount), or what is left of the order
-    /// after the refunds made by hand, within the cap, claimed now; or why there is none.
+    /// What an automatic refund may ask for: `wanted`, at most what is left of the order after
+    /// the refunds recorded so far; or why nothing can be refunded (for the action log).
+    pub async fn auto_refund_left(
+        &self,
+        complaint_id: &str,
+        a: &AutoRefund<'_>,
+        wanted: u64,
+    ) -> Result<Result<u64, String>, RepoError> {
+        let refunds = self.refunds(complaint_id).await?;
+        Ok(auto_refund_amount(
+            a.total,
+            &refunds,
+            |r| a.of_order(r),
+            wanted,
+        ))
+    }
+
+    /// Claim an automatic refund of `amount` under its number before the platform is asked
+    /// (see [`ComplaintRepo::claim_refund`]); or why it was not claimed (for the action log).
     pub async fn claim_auto_refund(
         &self,
         complaint_id: &str,
-        a: AutoRefund<'_>,
-    ) -> Result<Result<u64, String>, RepoError> {
+        a: &AutoRefund<'_>,
+        amount: u64,
+    ) -> Result<Result<(), String>, RepoError> {
+        let claim = RefundRecord {
+            complaint_id: complaint_id.to_string(),
+            out_refund_no: a.number.to_string(),
+            sequence: AUTO_REFUND_SEQUENCE,
+            transaction_id: a.transaction_id.clone(),
+            amount_fen: amount,
+            refund_id: None,
+            status: "PROCESSING".into(),
+            created_at: a.now,
+            updated_at: a.now,
+        };
         let number = a.number;
-        loop {
-            let refunds = self.refunds(complaint_id).await?;
-            if let Some(claimed) = refunds.iter().find(|r| r.out_refund_no == number) {
-                if claimed.status == "CLOSED" {
-                    return Ok(Err(format!(
-                        "the automatic refund {number} is closed (withdrawn, or refused or closed by the platform); not asked again"
-                    )));
-                }
-                return Ok(Ok(claimed.amount_fen));
-            }
-            let amount = match auto_refund_amount(a.total, &refunds, |_| true, a.total) {
-                Ok(amount) => amount,
-                Err(why) => return Ok(Err(why)),
-            };
-            if let Some(cap) = a.cap
-                && amount > cap
-            {
-                return Ok(Err(format!(
-                    "refund of {amount} fen is above the cap of {cap} fen; left to staff"
-                )));
-            }
-            let claim = RefundRecord {
-                complaint_id: complaint_id.to_string(),
-                out_refund_no: number.to_string(),
-                sequence: AUTO_REFUND_SEQUENCE,
-                transaction_id: a.transaction_id.clone(),
-                amount_fen: amount,
-                refund_id: None,
-                status: "PROCESSING".into(),
-                created_at: a.now,
-                updated_at: a.now,
-            };
+        Ok(
             match self
-                .claim_refund(a.account_id, &claim, a.total, |_| true)
+                .claim_refund(a.account_id, &claim, a.total, |r| a.of_order(r))
                 .await?
             {
-                Claim::Made => return Ok(Ok(amount)),
-                Claim::Withdrawn => {
-                    return Ok(Err(format!(
-                        "a refund made meanwhile took what was left; automatic refund of {amount} fen withdrawn"
-                    )));
+                Claim::Made => Ok(()),
+                Claim::Withdrawn => Err(format!(
+                    "a refund made meanwhile took what was left; automatic refund of {amount} fen withdrawn"
+                )),
+                Claim::NumberTaken => {
+                    Err(format!("refund {number} is being asked for by another run"))
                 }
-                // Another run claimed it meanwhile: the next read finds its claim.
-                Claim::NumberTaken => {}
-            }
-        }
+            },
+        )
     }
 
     pub fn new(store: &'a dyn RecordStore) -> Self {

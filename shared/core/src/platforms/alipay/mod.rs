@@ -2,6 +2,8 @@
 
 pub mod accounts;
 pub mod callback;
+pub mod auto;
+pub mod complaint;
 pub mod events;
 
 pub use events::client;

@@ -3,7 +3,9 @@
 
 pub mod accounts;
 pub mod callback;
+pub mod auto;
 pub mod clients;
+pub mod detail;
 pub mod events;
 
 pub use clients::{ClientError, Clients, api_error};

@@ -7,6 +7,10 @@ pub mod callback;
 // A build with only the `wxmini-callbacks` feature (the callback functions) has the callbacks
 // and no job handlers: those refund through WeChat Pay.
 #[cfg(feature = "wxmini")]
+pub mod auto;
+#[cfg(feature = "wxmini")]
+pub mod calls;
+#[cfg(feature = "wxmini")]
 pub mod events;
 #[cfg(feature = "wxmini")]
 pub mod onboarding;

@@ -1,5 +1,4 @@
-//! What every platform's policy shares: the account a job names, and the action log of one
-//! run under the complaint's policy lease.
+//! The account a job names, and the action log of one run under the complaint's policy lease.
 
 use crate::complaints::{ComplaintRepo, derived_id};
 use crate::notices::store_error;

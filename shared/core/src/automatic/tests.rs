@@ -1,0 +1,288 @@
+//! The automatic handling over the embedded record store, with a toy platform written here: a
+//! platform that keeps its refunds in memory and records every call it was asked for.
+
+use super::*;
+use crate::fingerprint::Fingerprinter;
+use crate::state::{Ports, Services};
+use crate::worker::JobError;
+use async_trait::async_trait;
+use domain::clock::SystemClock;
+use domain::complaint::{ActionKind, ActionLogEntry, ActionOutcome, Complaint};
+use embedded::{
+    Db, FileBlobStore, MasterKey, QueueSettings, SqliteInbox, SqliteQueue, SqliteRecordStore,
+    SqliteSecretStore,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+const ACCOUNT: &str = "acct_toy";
+
+fn services(dir: &tempfile::TempDir) -> Services {
+    let db = Db::open(dir.path().join("desk.db")).expect("db");
+    let master = MasterKey::generate();
+    let settings = QueueSettings::default();
+    let ports = Ports {
+        records: Arc::new(SqliteRecordStore::new(db.clone())),
+        inbox: Arc::new(SqliteInbox::new(db.clone(), &settings)),
+        queue: Arc::new(SqliteQueue::new(db.clone(), settings)),
+        blobs: Arc::new(FileBlobStore::new(dir.path().join("blobs"))),
+        secrets: Arc::new(SqliteSecretStore::new(db, &master)),
+        clock: Arc::new(SystemClock),
+    };
+    Services::new(ports, Fingerprinter::new(master.derive("fp")))
+}
+
+/// The toy platform: what it was asked, and the refunds it holds by request number.
+#[derive(Default)]
+struct Toy {
+    calls: Mutex<Vec<String>>,
+    refunds: Mutex<HashMap<String, u64>>,
+    /// The next refund is made, then the run fails before it hears back (a crash right after
+    /// the refund call).
+    fail_after_refund: AtomicBool,
+}
+
+impl Toy {
+    fn called(&self, what: &str) {
+        self.calls.lock().expect("calls").push(what.to_string());
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("calls").clone()
+    }
+
+    fn refunds(&self) -> Vec<u64> {
+        self.refunds
+            .lock()
+            .expect("refunds")
+            .values()
+            .copied()
+            .collect()
+    }
+}
+
+/// The toy's operations on one complaint of 1000 fen, under an account with `cap`.
+struct ToyOps {
+    toy: Arc<Toy>,
+    cap: Option<u64>,
+}
+
+#[async_trait]
+impl AutoOps for ToyOps {
+    type Order = ();
+
+    async fn reply(&self, _record: &Complaint) -> Result<Option<Sent>, JobError> {
+        self.toy.called("reply");
+        Ok(Some(Sent::Done("replied".into())))
+    }
+
+    async fn refund_target(
+        &self,
+        record: &Complaint,
+    ) -> Result<Result<RefundTarget<()>, NoRefund>, JobError> {
+        Ok(Ok(RefundTarget {
+            order: (),
+            payer: ACCOUNT.into(),
+            number: format!("TOY-{}", record.id),
+            transaction_id: Some("T1".into()),
+            per_order: false,
+            total: 1000,
+            cap: self.cap,
+            wanted: Ok(1000),
+        }))
+    }
+
+    async fn find_refund(&self, t: &RefundTarget<()>) -> Result<Found, JobError> {
+        self.toy.called("find_refund");
+        Ok(
+            match self.toy.refunds.lock().expect("refunds").get(&t.number) {
+                Some(amount) => Found::Made(Made {
+                    refund_id: Some(format!("R-{}", t.number)),
+                    status: "SUCCESS".into(),
+                    amount: Some(*amount),
+                }),
+                None => Found::NotFound,
+            },
+        )
+    }
+
+    async fn refund(
+        &self,
+        t: &RefundTarget<()>,
+        amount: u64,
+    ) -> Result<Result<Made, Refusal>, JobError> {
+        self.toy.called("refund");
+        self.toy
+            .refunds
+            .lock()
+            .expect("refunds")
+            .insert(t.number.clone(), amount);
+        if self.toy.fail_after_refund.swap(false, Ordering::SeqCst) {
+            return Err(JobError::Retryable {
+                source: "the worker stopped right after the refund call".into(),
+                retry_after: None,
+            });
+        }
+        Ok(Ok(Made {
+            refund_id: Some(format!("R-{}", t.number)),
+            status: "SUCCESS".into(),
+            amount: Some(amount),
+        }))
+    }
+
+    async fn complete(
+        &self,
+        _record: &Complaint,
+        _refunded: u64,
+    ) -> Result<Option<Sent>, JobError> {
+        self.toy.called("complete");
+        Ok(Some(Sent::Done("completed".into())))
+    }
+}
+
+/// One run of the toy complaint's job (as a push would start it).
+async fn run(
+    state: &Services,
+    toy: &Arc<Toy>,
+    cap: Option<u64>,
+    job: &str,
+) -> Result<(), JobError> {
+    let now = state.ports.clock.now();
+    // Any platform's name will do: the toy stands in for it.
+    let platform = domain::complaint::Platform::Wxmini;
+    let shown = Shown {
+        new: Complaint::new(
+            "cmp_toy".into(),
+            platform,
+            None,
+            ACCOUNT.into(),
+            "TOY-1".into(),
+            now,
+        ),
+        fill: Box::new(|c: &mut Complaint| {
+            c.complaint_amount_fen = Some(1000);
+        }),
+        history: Box::new(|_: &Complaint| Vec::new()),
+        now,
+    };
+    let ops = ToyOps {
+        toy: toy.clone(),
+        cap,
+    };
+    handle(
+        state,
+        job,
+        Snapshot {
+            shown,
+            notice: None,
+            ops: Some(ops),
+        },
+    )
+    .await
+}
+
+async fn actions(state: &Services) -> Vec<ActionLogEntry> {
+    crate::complaints::ComplaintRepo::new(&*state.ports.records)
+        .detail("cmp_toy")
+        .await
+        .expect("detail")
+        .expect("the record")
+        .actions
+}
+
+fn of(actions: &[ActionLogEntry], kind: ActionKind) -> Vec<ActionOutcome> {
+    actions
+        .iter()
+        .filter(|a| a.action == kind)
+        .map(|a| a.outcome)
+        .collect()
+}
+
+async fn record(state: &Services) -> Complaint {
+    crate::complaints::ComplaintRepo::new(&*state.ports.records)
+        .get("cmp_toy")
+        .await
+        .expect("get")
+        .expect("the record")
+        .0
+}
+
+#[tokio::test]
+async fn replies_refunds_under_the_cap_and_completes_exactly_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let state = services(&dir);
+    let toy = Arc::new(Toy::default());
+    run(&state, &toy, Some(1000), "job-1")
+        .await
+        .expect("first run");
+    assert_eq!(toy.calls(), ["reply", "find_refund", "refund", "complete"]);
+    // The same push again: everything is already done, nothing is asked.
+    run(&state, &toy, Some(1000), "job-2")
+        .await
+        .expect("second run");
+    assert_eq!(toy.calls(), ["reply", "find_refund", "refund", "complete"]);
+    assert_eq!(toy.refunds(), [1000]);
+    let log = actions(&state).await;
+    assert_eq!(of(&log, ActionKind::Reply), [ActionOutcome::Succeeded]);
+    assert_eq!(of(&log, ActionKind::Refund), [ActionOutcome::Succeeded]);
+    assert_eq!(of(&log, ActionKind::Complete), [ActionOutcome::Succeeded]);
+    let c = record(&state).await;
+    assert!(c.replied && c.completed, "{c:?}");
+    assert_eq!(c.refunded_fen, 1000);
+}
+
+#[tokio::test]
+async fn a_run_failing_right_after_the_refund_is_retried_without_refunding_twice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let state = services(&dir);
+    let toy = Arc::new(Toy::default());
+    toy.fail_after_refund.store(true, Ordering::SeqCst);
+    let failed = run(&state, &toy, None, "job-1").await;
+    assert!(
+        matches!(failed, Err(JobError::Retryable { .. })),
+        "{failed:?}"
+    );
+    assert_eq!(toy.calls(), ["reply", "find_refund", "refund"]);
+    // The retry finds the refund by its number, does not ask again, and completes.
+    run(&state, &toy, None, "job-1").await.expect("retry");
+    assert_eq!(
+        toy.calls(),
+        ["reply", "find_refund", "refund", "find_refund", "complete"]
+    );
+    assert_eq!(toy.refunds(), [1000]);
+    let log = actions(&state).await;
+    assert_eq!(of(&log, ActionKind::Refund), [ActionOutcome::AlreadyDone]);
+    assert_eq!(of(&log, ActionKind::Complete), [ActionOutcome::Succeeded]);
+    let c = record(&state).await;
+    assert!(c.completed, "{c:?}");
+    assert_eq!(c.refunded_fen, 1000);
+}
+
+#[tokio::test]
+async fn an_amount_over_the_cap_is_skipped_without_a_refund_call() {
+    let dir = tempfile::tempdir().expect("dir");
+    let state = services(&dir);
+    let toy = Arc::new(Toy::default());
+    let done = run(&state, &toy, Some(999), "job-1").await;
+    assert!(done.is_ok(), "a skipped refund is no failure: {done:?}");
+    assert_eq!(
+        toy.calls(),
+        ["reply", "find_refund"],
+        "no refund, no completion"
+    );
+    assert!(toy.refunds().is_empty());
+    let log = actions(&state).await;
+    let refund: Vec<_> = log
+        .iter()
+        .filter(|a| a.action == ActionKind::Refund)
+        .collect();
+    assert_eq!(refund.len(), 1, "{log:?}");
+    assert_eq!(refund[0].outcome, ActionOutcome::Skipped);
+    assert!(
+        refund[0].detail.contains("1000 fen") && refund[0].detail.contains("cap of 999"),
+        "{}",
+        refund[0].detail
+    );
+    assert!(!record(&state).await.completed);
+}
