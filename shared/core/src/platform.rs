@@ -2,6 +2,7 @@
 //! and the registry a composition root fills ([`Platforms`]). Generic code (the worker, the
 //! automatic handling, the admin API) never names a platform; it asks the registry.
 
+use crate::staff_actions::StaffActions;
 use crate::state::Services;
 use crate::worker::JobRegistry;
 use std::sync::Arc;
@@ -14,6 +15,10 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Register the handlers of its jobs (events queue).
     fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services);
+
+    /// The actions staff take by hand on its complaints (`POST /complaints/{id}/{action}`),
+    /// each with its request schema.
+    fn staff_actions(&self) -> &dyn StaffActions;
 }
 
 /// The platforms of one build, in the order they were registered.

@@ -1,16 +1,19 @@
-//! The OpenAPI document, generated from the handlers' annotations and the types.
+//! The OpenAPI document, generated from the handlers' annotations and the types, and for the
+//! complaint actions from the registered platforms' action descriptions ([`add_actions`]).
 
 use super::page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use super::path_ids::{ID_MAX_LEN, MEDIA_POSITION_MAX, id_pattern};
 use super::validate;
 use super::{
-    accounts, actions, complaints, dead_letters, media, notifications, registration, sub_merchants,
-    tokens, wxmini_actions,
+    accounts, complaints, dead_letters, media, notifications, registration, sub_merchants, tokens,
+    wxmini_actions,
 };
 use axum::Json;
 use desk_core::credentials;
-use serde_json::{Value, json};
-use std::sync::LazyLock;
+use desk_core::platform::Platforms;
+use desk_core::staff_actions::{SchemaOf, StaffAction};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -44,9 +47,8 @@ impl Modify for Bearer {
         notifications::get_sub_merchant_notifications, notifications::put_sub_merchant_notifications,
         tokens::create_token, tokens::list_tokens, tokens::delete_token,
         dead_letters::list_dead_letters, dead_letters::replay_dead_letter,
-        complaints::list_complaints, complaints::get_complaint, complaints::reply,
-        complaints::complete, complaints::refund, complaints::refund_progress,
-        actions::feedback, actions::supplement, actions::refund_evidence, actions::appeal, media::upload_media, media::download_media,
+        complaints::list_complaints, complaints::get_complaint,
+        media::upload_media, media::download_media,
         complaints::list_violations, complaints::list_deliveries,
         crate::wxopen::authorization_link, wxmini_actions::trade_score,
     ),
@@ -60,23 +62,186 @@ impl Modify for Bearer {
 )]
 pub struct ApiDoc;
 
-/// The document as served: the annotations' document, completed by [`conform`].
-pub fn document() -> Value {
-    static DOC: LazyLock<Value> = LazyLock::new(|| {
-        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
-            // Serializing our own document cannot fail; a broken one would be served empty.
-            tracing::error!(error = %e, "the OpenAPI document could not be written");
-            Value::Null
-        });
-        conform(&mut doc);
-        doc
+/// The document as served: the annotations' document, the actions of `platforms`
+/// ([`add_actions`]), completed by [`conform`]. Built once per router.
+pub fn document(platforms: &Platforms) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
+        // Serializing our own document cannot fail; a broken one would be served empty.
+        tracing::error!(error = %e, "the OpenAPI document could not be written");
+        Value::Null
     });
-    DOC.clone()
+    add_actions(&mut doc, platforms);
+    conform(&mut doc);
+    doc
 }
 
 /// `GET /admin/v1/openapi.json` (no token needed).
-pub async fn serve() -> Json<Value> {
-    Json(document())
+pub async fn serve(document: Arc<Value>) -> Json<Value> {
+    Json(Value::clone(&document))
+}
+
+/// A schema as JSON, with the schemas it refers to.
+fn schema_json(s: &SchemaOf) -> (Value, Vec<(String, Value)>) {
+    let own = serde_json::to_value(s.schema()).unwrap_or(Value::Null);
+    let nested = s
+        .nested()
+        .into_iter()
+        .map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null)))
+        .collect();
+    (own, nested)
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// Put `s` (and what it refers to) among the component schemas, once; a reference to it.
+fn component(schemas: &mut Map<String, Value>, s: &SchemaOf) -> Value {
+    let name = s.name();
+    if !schemas.contains_key(&name) {
+        let (own, nested) = schema_json(s);
+        schemas.insert(name.clone(), own);
+        for (n, v) in nested {
+            schemas.entry(n).or_insert(v);
+        }
+    }
+    schema_ref(&name)
+}
+
+/// `refund-evidence` → `RefundEvidence`.
+fn pascal(name: &str) -> String {
+    name.split(['-', '_'])
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Merge an action's rules between fields (and of single fields, under `properties`) into its
+/// body's component schema.
+fn merge_rules(schema: &mut Value, rules: Value) {
+    let (Some(target), Value::Object(rules)) = (schema.as_object_mut(), rules) else {
+        return;
+    };
+    for (key, rule) in rules {
+        match (key.as_str(), rule) {
+            ("properties", Value::Object(props)) => {
+                for (field, r) in props {
+                    let prop = &mut target
+                        .entry("properties")
+                        .or_insert_with(|| json!({}))[field.as_str()];
+                    *prop = merged(prop.take(), r);
+                }
+            }
+            (_, rule) => {
+                target.insert(key, rule);
+            }
+        }
+    }
+}
+
+/// The complaint actions of the registered platforms: one path per action name
+/// (`/admin/v1/complaints/{id}/{name}`). Its request body is the body schema of the platforms
+/// that offer it: one schema when they share the type, otherwise a schema named after the
+/// action that is `anyOf` theirs (the server takes whichever the complaint's platform takes;
+/// the bodies may overlap, so `oneOf` would refuse bodies the server accepts). Its answer is
+/// the action's answer schema, a refund's record for `refund`.
+pub fn add_actions(doc: &mut Value, platforms: &Platforms) {
+    // Each name with the platforms offering it, in registration order.
+    let mut by_name: Vec<(&'static str, Vec<(&'static str, StaffAction)>)> = Vec::new();
+    for p in platforms.iter() {
+        for a in p.staff_actions().actions() {
+            let offer = (p.name().as_str(), a);
+            match by_name.iter_mut().find(|(n, _)| *n == offer.1.name) {
+                Some((_, offers)) => offers.push(offer),
+                None => by_name.push((offer.1.name, vec![offer])),
+            }
+        }
+    }
+    let mut schemas = doc["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for (name, offers) in by_name {
+        let mut bodies: Vec<Value> = Vec::new();
+        let mut answers: Vec<Value> = Vec::new();
+        for (_, a) in &offers {
+            let body = component(&mut schemas, &a.body);
+            if let Some(rules) = a.body_rules
+                && let Some(s) = schemas.get_mut(&a.body.name())
+            {
+                merge_rules(s, rules());
+            }
+            if !bodies.contains(&body) {
+                bodies.push(body);
+            }
+            let answer = component(&mut schemas, &a.answer);
+            if !answers.contains(&answer) {
+                answers.push(answer);
+            }
+        }
+        let which = offers
+            .iter()
+            .map(|(p, a)| format!("{p} ({}: {})", a.body.name(), a.summary))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let body = if bodies.len() == 1 {
+            bodies.remove(0)
+        } else {
+            let mut composite = format!("{}Body", pascal(name));
+            if schemas.contains_key(&composite) {
+                composite = format!("{}ActionBody", pascal(name));
+            }
+            schemas.insert(
+                composite.clone(),
+                json!({
+                    "anyOf": bodies,
+                    "description": format!("The body of the complaint's platform: {which}."),
+                }),
+            );
+            schema_ref(&composite)
+        };
+        let answer = if answers.len() == 1 {
+            answers.remove(0)
+        } else {
+            json!({"anyOf": answers})
+        };
+        let required = offers.iter().all(|(_, a)| a.body_required);
+        let mut description = format!(
+            "Offered on the complaints of: {which}. Checked in this order: the complaint (404, also outside the token's scope), whether its platform has the action (409, naming those it has), the body (400 naming the field)."
+        );
+        if !required {
+            description.push_str(" The body may be left out where the platform's body is optional: an empty body sends the defaults.");
+        }
+        let op = json!({
+            "tags": ["complaints"],
+            "summary": offers.first().map(|(_, a)| a.summary).unwrap_or_default(),
+            "description": description,
+            "operationId": name.replace('-', "_"),
+            "parameters": [{"name": "id", "in": "path", "required": true, "description": "Our complaint id", "schema": {"type": "string"}}],
+            "requestBody": {
+                "content": {"application/json": {"schema": body}},
+                "required": required,
+            },
+            "responses": {
+                "200": {"description": "Sent to the platform and written to the action log", "content": {"application/json": {"schema": answer}}},
+                "404": {"description": "No such complaint, or outside the token's scope"},
+                "409": {"description": "The complaint's platform has no such action (the message names those it has), its credentials are incomplete, or the platform says the complaint's state does not allow it"},
+                "502": {"description": "The platform refused (its code and message are passed on)"},
+            },
+            "security": [{"bearer": []}],
+        });
+        paths.insert(
+            format!("{}/complaints/{{id}}/{name}", super::BASE),
+            json!({"post": op}),
+        );
+    }
+    doc["components"]["schemas"] = Value::Object(schemas);
+    doc["paths"] = Value::Object(paths);
 }
 
 fn error_response(description: &str) -> Value {
@@ -157,10 +322,6 @@ pub fn conform(doc: &mut Value) {
 }
 
 fn conform_operation(op: &mut Value) {
-    // `complete` takes an empty body too.
-    if op["operationId"] == "complete" {
-        op["requestBody"]["required"] = json!(false);
-    }
     if op["operationId"] == "list_violations"
         && let Some(params) = op["parameters"].as_array_mut()
     {
@@ -301,14 +462,9 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
             "reply_text",
             text_schema(REPLY_TEXT_MAX),
         ),
-        ("PatchSubMerchant", "refund_cap_fen", u64_max.clone()),
+        ("PatchSubMerchant", "refund_cap_fen", u64_max),
         ("PatchAccount", "name", line_schema(NAME_MAX)),
         ("CreateAccount", "name", line_schema(NAME_MAX)),
-        (
-            "RefundBody",
-            "amount_fen",
-            merged(json!({"minimum": 1}), u64_max),
-        ),
         ("EmailInput", "host", host_schema()),
         (
             "EmailInput",
@@ -357,7 +513,6 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("SmsInput", "secret_key", string(line_schema(128))),
         ("BotInput", "id", identifier_schema()),
         ("BotInput", "webhook_url", string(base_url_schema())),
-        ("RefundProgressBody", "images", json!({"maxItems": 4})),
         // Account settings (`POST /accounts`, `PATCH /accounts/{id}`), checked by
         // `accounts::check_settings`.
         (
@@ -445,11 +600,6 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
             "auth_page_base_url",
             stored_url_schema(),
         ),
-        // Mini programs take up to 9; WeChat Pay and Alipay 4 (400 naming `images`).
-        ("ReplyBody", "images", json!({"maxItems": 9})),
-        ("ReplyBody", "text", free_text_schema(500)),
-        ("ReplyBody", "jump_url", base_url_schema()),
-        ("ReplyBody", "jump_url_text", line_schema(REPLY_TEXT_MAX)),
     ]
 }
 
@@ -496,26 +646,6 @@ pub fn apply_field_rules(doc: &mut Value) -> Vec<String> {
         bot.insert(
             "then".into(),
             json!({"properties": {"signing_secret": {"type": "null"}}}),
-        );
-    }
-    // A jump link has its text.
-    schemas["ReplyBody"]["dependentRequired"] =
-        json!({"jump_url": ["jump_url_text"], "jump_url_text": ["jump_url"]});
-    for f in ["jump_url", "jump_url_text"] {
-        schemas["ReplyBody"]["properties"][f]["type"] = json!("string");
-    }
-    // Approve, or reject with a reason.
-    if let Some(rp) = schemas["RefundProgressBody"].as_object_mut() {
-        rp["properties"]["action"] = json!({
-            "type": "string", "enum": ["approve", "reject"], "description": "`approve` or `reject`.",
-        });
-        rp.insert(
-            "if".into(),
-            json!({"properties": {"action": {"const": "reject"}}, "required": ["action"]}),
-        );
-        rp.insert(
-            "then".into(),
-            json!({"required": ["reason"], "properties": {"reason": {"type": "string", "pattern": "\\S"}}}),
         );
     }
     missing

@@ -1,5 +1,6 @@
 //! Alipay trade complaints (`tradecomplain`) and RiskGO consumer complaints.
 
+pub mod admin;
 pub mod events;
 
 pub use events::client;
@@ -18,5 +19,9 @@ impl Platform for Alipay {
 
     fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services) {
         events::register(jobs, services);
+    }
+
+    fn staff_actions(&self) -> &dyn crate::staff_actions::StaffActions {
+        &admin::Actions
     }
 }

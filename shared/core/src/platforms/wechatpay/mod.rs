@@ -1,6 +1,7 @@
 //! WeChat Pay consumer complaints (direct merchants and providers with sub-merchants) and
 //! violation notices.
 
+pub mod admin;
 pub mod clients;
 pub mod events;
 
@@ -20,5 +21,9 @@ impl Platform for Wechatpay {
 
     fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services) {
         events::register(jobs, services);
+    }
+
+    fn staff_actions(&self) -> &dyn crate::staff_actions::StaffActions {
+        &admin::Actions
     }
 }

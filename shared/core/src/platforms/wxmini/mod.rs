@@ -2,6 +2,7 @@
 //! through a third-party platform (`wxopen_component`), refunded through a linked WeChat Pay
 //! account.
 
+pub mod admin;
 pub mod events;
 pub mod onboarding;
 
@@ -19,5 +20,9 @@ impl Platform for Wxmini {
 
     fn register_jobs(&self, jobs: &mut JobRegistry, services: &Services) {
         events::register(jobs, services);
+    }
+
+    fn staff_actions(&self) -> &dyn crate::staff_actions::StaffActions {
+        &admin::Actions
     }
 }
