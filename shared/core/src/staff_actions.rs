@@ -212,12 +212,18 @@ pub fn no_such_action(platform: &str, action: &str, offered: &[StaffAction]) -> 
         Some((last, [])) => format!(": use {last}"),
         Some((last, rest)) => format!(": use {} and {last}", rest.join(", ")),
     };
-    Error::Conflict(format!("{platform} complaints have no {action} action{list}"))
+    Error::Conflict(format!(
+        "{platform} complaints have no {action} action{list}"
+    ))
 }
 
 /// The complaint, if the caller may see it ([`Error::NotFound`] otherwise, as for an unknown
 /// id).
-pub async fn visible(services: &Services, scope: &TokenScope, id: &str) -> Result<Complaint, Error> {
+pub async fn visible(
+    services: &Services,
+    scope: &TokenScope,
+    id: &str,
+) -> Result<Complaint, Error> {
     match ComplaintRepo::new(&*services.ports.records).get(id).await? {
         Some((c, _)) if scope.covers(Some(&c.account_id), c.sub_mchid.as_deref()) => Ok(c),
         _ => Err(Error::NotFound(format!("complaint {id} not found"))),
@@ -573,7 +579,10 @@ mod tests {
             "toy complaints have no appeal action: use reply, refund and complete"
         );
         let e = no_such_action("toy", "appeal", &offered(&["reply"]));
-        assert_eq!(e.to_string(), "toy complaints have no appeal action: use reply");
+        assert_eq!(
+            e.to_string(),
+            "toy complaints have no appeal action: use reply"
+        );
         let e = no_such_action("toy", "appeal", &[]);
         assert_eq!(e.to_string(), "toy complaints have no appeal action");
     }
@@ -582,6 +591,7 @@ mod tests {
     fn body_errors_name_the_field_and_an_empty_body_is_the_default_only_when_allowed() {
         #[derive(Debug, Default, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
         struct B {
             #[serde(default)]
             n: Option<u32>,

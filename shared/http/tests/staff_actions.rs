@@ -52,10 +52,7 @@ fn listed(names: &[&str]) -> String {
 async fn an_action_a_platform_lacks_is_409_naming_exactly_the_actions_it_registers() {
     let h = harness();
     let platforms = desk_core::platforms::builtin();
-    let all: Vec<&str> = platforms
-        .iter()
-        .flat_map(|p| names(p.as_ref()))
-        .collect();
+    let all: Vec<&str> = platforms.iter().flat_map(|p| names(p.as_ref())).collect();
     let mut refused = 0;
     for (n, p) in platforms.iter().enumerate() {
         let id = complaint(&h, p.name(), n as u32).await;
@@ -84,9 +81,8 @@ async fn an_action_a_platform_lacks_is_409_naming_exactly_the_actions_it_registe
     }
     assert!(refused >= 6, "{refused} actions refused");
     // Today's lists, as staff read them.
-    let listed_of = |name: PlatformName| {
-        listed(&names(platforms.get(name).expect("registered").as_ref()))
-    };
+    let listed_of =
+        |name: PlatformName| listed(&names(platforms.get(name).expect("registered").as_ref()));
     assert_eq!(
         listed_of(PlatformName::Wechatpay),
         "reply, refund-progress, refund and complete"

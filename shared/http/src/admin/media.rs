@@ -14,9 +14,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use desk_core::complaints::{ComplaintRepo, Media};
+use desk_core::ratelimit::ops::wechatpay as op;
 use desk_core::repo::AccountRepo;
 use desk_core::staff_actions::visible;
-use desk_core::ratelimit::ops::wechatpay as op;
 use domain::complaint::Platform;
 use domain::ports::Blob;
 use serde::Deserialize;
@@ -163,15 +163,12 @@ pub async fn download_media(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("complaint {id} not found")))?;
     let client = state.wechatpay_client(&account).await?;
-    let url =
-        c.media.get(n).ok_or_else(|| {
-            ApiError::not_found(format!("complaint {id} has no media {n}"))
-        })?;
+    let url = c
+        .media
+        .get(n)
+        .ok_or_else(|| ApiError::not_found(format!("complaint {id} has no media {n}")))?;
     budget::take(&state, budget::merchant_of(&account), op::IMAGE_DOWNLOAD).await?;
-    let bytes = client
-        .download_image(url)
-        .await
-        .map_err(wechatpay_error)?;
+    let bytes = client.download_image(url).await.map_err(wechatpay_error)?;
     let ct = sniff(&bytes).unwrap_or("application/octet-stream");
     let mut headers = HeaderMap::new();
     headers.insert(

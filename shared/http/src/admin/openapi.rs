@@ -130,9 +130,8 @@ fn merge_rules(schema: &mut Value, rules: Value) {
         match (key.as_str(), rule) {
             ("properties", Value::Object(props)) => {
                 for (field, r) in props {
-                    let prop = &mut target
-                        .entry("properties")
-                        .or_insert_with(|| json!({}))[field.as_str()];
+                    let prop = &mut target.entry("properties").or_insert_with(|| json!({}))
+                        [field.as_str()];
                     *prop = merged(prop.take(), r);
                 }
             }

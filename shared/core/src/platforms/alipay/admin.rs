@@ -11,8 +11,8 @@ use crate::ratelimit::{Operation, ops::alipay as op};
 use crate::repo::AccountRepo;
 use crate::staff_actions::{
     ActionAnswer, ActionBody, RefundedOrder, Staff, StaffAction, StaffActions, claim_refund,
-    log_admin, release_claim, state_conflict, stored_media, take_budget, text_controls,
-    throttled, with_uploads,
+    log_admin, release_claim, state_conflict, stored_media, take_budget, text_controls, throttled,
+    with_uploads,
 };
 use crate::state::Services;
 use alipay::client::{AlipayError, Client};
@@ -334,7 +334,15 @@ async fn act(
         "reply" => {
             trade_only(c, "reply")?;
             let t = need_text()?;
-            let imgs = images(services, staff, (c, &account), &client, &image_ids, op::REPLY).await?;
+            let imgs = images(
+                services,
+                staff,
+                (c, &account),
+                &client,
+                &image_ids,
+                op::REPLY,
+            )
+            .await?;
             (
                 ActionKind::Reply,
                 client.tradecomplain_reply(id, &t, &imgs).await.map(|_| ()),
@@ -344,7 +352,15 @@ async fn act(
         "supplement" => {
             trade_only(c, "supplement")?;
             let t = need_text()?;
-            let imgs = images(services, staff, (c, &account), &client, &image_ids, op::SUPPLEMENT).await?;
+            let imgs = images(
+                services,
+                staff,
+                (c, &account),
+                &client,
+                &image_ids,
+                op::SUPPLEMENT,
+            )
+            .await?;
             (
                 ActionKind::Supplement,
                 client
@@ -363,7 +379,15 @@ async fn act(
                 ("complete", None) => finishing_text(&account, false, &code),
                 _ => need_text()?,
             };
-            let imgs = images(services, staff, (c, &account), &client, &image_ids, op::FEEDBACK).await?;
+            let imgs = images(
+                services,
+                staff,
+                (c, &account),
+                &client,
+                &image_ids,
+                op::FEEDBACK,
+            )
+            .await?;
             (
                 ActionKind::Feedback,
                 client
@@ -375,9 +399,9 @@ async fn act(
         }
         "complete" => {
             let code = code.unwrap_or_else(|| "CONSENSUS_WITH_CLIENT".into());
-            let n: i64 = id.parse().map_err(|_| {
-                Error::Internal("consumer complaint id is not a number".into())
-            })?;
+            let n: i64 = id
+                .parse()
+                .map_err(|_| Error::Internal("consumer complaint id is not a number".into()))?;
             let remark = text
                 .clone()
                 .unwrap_or_else(|| finishing_text(&account, true, &code));

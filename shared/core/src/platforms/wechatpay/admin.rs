@@ -332,7 +332,11 @@ async fn reply(
     Ok(ActionAnswer::done(&c.id, ActionKind::Reply, None))
 }
 
-async fn complete(services: &Services, staff: &Staff, c: &Complaint) -> Result<ActionAnswer, Error> {
+async fn complete(
+    services: &Services,
+    staff: &Staff,
+    c: &Complaint,
+) -> Result<ActionAnswer, Error> {
     let t = target(services, c).await?;
     take_budget(services, t.account.platform_id(), &[op::COMPLETE]).await?;
     let result = t.client.complete(&c.platform_complaint_id, &t.mchid).await;
