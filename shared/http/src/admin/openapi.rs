@@ -235,7 +235,7 @@ pub fn add_actions(doc: &mut Value, platforms: &Platforms) {
             "security": [{"bearer": []}],
         });
         paths.insert(
-            format!("{}/complaints/{{id}}/{name}", super::BASE),
+            format!("{}/complaints/{{id}}/{name}", crate::http::ADMIN_BASE),
             json!({"post": op}),
         );
     }
