@@ -9,6 +9,7 @@
 //! registry ([`openapi::document`]).
 
 pub mod accounts;
+pub mod action_document;
 pub mod actions;
 pub mod budget;
 pub mod complaints;
