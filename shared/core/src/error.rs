@@ -15,6 +15,16 @@ pub enum Error {
     /// The stored state does not allow it (another account uses this id, ...).
     #[error("{0}")]
     Conflict(String),
+    /// Not there, or outside the caller's scope (the two answer alike).
+    #[error("{0}")]
+    NotFound(String),
+    /// A platform call this needs is over its rate-limit budget (ours, shared with the workers,
+    /// or the platform's own "too many requests"): nothing was sent. Retry after `retry_after`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// The platform refused or failed.
     #[error("platform: {0}")]
     Platform(String),

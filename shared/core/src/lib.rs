@@ -23,6 +23,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod reindex;
 pub mod repo;
+pub mod staff_actions;
 pub mod state;
 pub mod telemetry;
 pub mod worker;

@@ -2,6 +2,7 @@
 //! and the registry a composition root fills ([`Platforms`]). Generic code (the worker, the
 //! automatic handling, the admin API) never names a platform; it asks the registry.
 
+use crate::staff_actions::StaffActions;
 use crate::state::Services;
 use crate::worker::JobRegistry;
 use std::sync::Arc;
@@ -27,6 +28,12 @@ pub trait Platform: Send + Sync + 'static {
     /// by default (a platform that only pulls).
     fn callbacks(&self) -> Vec<crate::callback::CallbackRoute> {
         Vec::new()
+    }
+
+    /// The actions staff take by hand on its complaints (`POST /complaints/{id}/{action}`),
+    /// each with its request schema. None by default.
+    fn staff_actions(&self) -> &dyn StaffActions {
+        &crate::staff_actions::NoActions
     }
 }
 

@@ -62,7 +62,6 @@ impl Services {
         }
     }
 
-
     /// Every write of an account (create, update, enable or disable, credentials) calls this
     /// with the account as written, after the write succeeded: its callback lookup and cached
     /// credentials are dropped at once in this process, and its WeChat Pay client unless it

@@ -7,11 +7,11 @@ use crate::keys::now;
 use desk_core::accounts::CredentialsChange;
 use desk_core::fingerprint::Fingerprinter;
 use desk_core::platform::{AccountKindSpec, Platforms};
+use desk_core::platforms::wechatpay::admin::{RefundBody, RefundProgressBody, ReplyBody};
 use desk_http::ApiError;
 use desk_http::admin::accounts::{
     CreateAccount, PatchAccount, check_setting_fields, has_authorization, parse_settings,
 };
-use desk_http::admin::complaints::{RefundBody, RefundProgressBody, ReplyBody};
 use desk_http::admin::notifications::{NotificationsInput, merge};
 use desk_http::admin::sub_merchants::{CreateSubMerchant, PatchSubMerchant};
 use desk_http::admin::tokens::CreateToken;

@@ -213,28 +213,12 @@ impl IntoResponse for ApiError {
 /// `Retry-After` in whole seconds: rounded up, at least 1 (0 would invite an immediate retry
 /// that the budget refuses again).
 pub fn retry_after_secs(d: std::time::Duration) -> u64 {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    secs.max(1)
+    desk_core::staff_actions::retry_after_secs(d)
 }
 
 impl From<desk_core::ratelimit::LimitError> for ApiError {
     fn from(e: desk_core::ratelimit::LimitError) -> Self {
-        use desk_core::ratelimit::LimitError as L;
-        match e {
-            L::OverBudget {
-                operation,
-                merchant,
-                retry_after,
-            } => ApiError::RateLimited {
-                message: format!(
-                    "the per-minute budget of {operation} calls for {merchant} is used up \
-                     (automatic handling shares it); nothing was sent: retry in {} s",
-                    retry_after_secs(retry_after)
-                ),
-                retry_after,
-            },
-            L::Store(s) => ApiError::from(s),
-        }
+        desk_core::Error::from(e).into()
     }
 }
 
@@ -287,6 +271,14 @@ impl From<desk_core::Error> for ApiError {
         match e {
             E::Invalid { field, message } => ApiError::Invalid { field, message },
             E::Conflict(m) => ApiError::Conflict(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::RateLimited {
+                message,
+                retry_after,
+            } => ApiError::RateLimited {
+                message,
+                retry_after,
+            },
             E::Platform(m) => ApiError::Platform(m),
             E::Store(s) => s.into(),
             E::Secret(s) => s.into(),

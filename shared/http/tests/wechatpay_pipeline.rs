@@ -1378,7 +1378,10 @@ async fn one_notice_per_event_however_often_it_is_pushed() {
         Some(fast_notifier(1)),
     )
     .await;
-    let registry = std::sync::Arc::new(desk_core::policy::registry(&e.h.state, e.h.state.platforms()));
+    let registry = std::sync::Arc::new(desk_core::policy::registry(
+        &e.h.state,
+        e.h.state.platforms(),
+    ));
     let sink_dir = tempfile::tempdir().expect("dir");
     let sink = SmtpSink::start(sink_dir.path(), free_port(), free_port());
     let (s, b) = e

@@ -164,7 +164,10 @@ pub async fn run_lambda(queue: &'static str) -> Result<(), lambda_runtime::Error
     let (config, sdk) = crate::environment().await?;
     let ports = aws::AwsPorts::new(&config, &sdk);
     let services = crate::services(&config, &ports).await?;
-    let registry = Arc::new(desk_core::policy::registry(&services, &desk_core::platforms::builtin()));
+    let registry = Arc::new(desk_core::policy::registry(
+        &services,
+        &desk_core::platforms::builtin(),
+    ));
     let policy = Arc::new(RetryPolicy {
         max_attempts: config.max_receives.saturating_sub(1).max(1),
         ..RetryPolicy::default()

@@ -98,12 +98,15 @@ fn stored_kind<'a>(
     state: &'a AppState,
     account: &Account,
 ) -> Result<&'a AccountKindSpec, ApiError> {
-    state.platforms().account_kind(account.kind()).ok_or_else(|| {
-        ApiError::Conflict(format!(
-            "account kind {} is not served by this build",
-            account.kind()
-        ))
-    })
+    state
+        .platforms()
+        .account_kind(account.kind())
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "account kind {} is not served by this build",
+                account.kind()
+            ))
+        })
 }
 
 /// Parse a kind's settings from JSON (the kind's platform reads them), naming fields under

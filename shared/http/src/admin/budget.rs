@@ -15,48 +15,27 @@
 
 use crate::ApiError;
 use crate::state::AppState;
-use desk_core::ratelimit::{Decision, Operation};
+use desk_core::ratelimit::Operation;
 use domain::account::Account;
 use std::time::Duration;
 
-/// `Retry-After` of a 429 for the platform's own throttling answer: it says no more than "too
-/// many", and a short pause (one counting slot of our limiter) is what its guidance asks.
-pub const PLATFORM_RETRY_AFTER: Duration = desk_core::ratelimit::SLOT;
+/// `Retry-After` of a 429 for the platform's own throttling answer
+/// ([`desk_core::staff_actions::PLATFORM_RETRY_AFTER`]).
+pub const PLATFORM_RETRY_AFTER: Duration = desk_core::staff_actions::PLATFORM_RETRY_AFTER;
 
-/// Take one call of each of `calls` for `merchant`, or answer 429 (nothing taken is given
-/// back: the budget errs on the careful side).
+/// Take one call of each of `calls` for `merchant`, or answer 429 (see
+/// [`desk_core::staff_actions::take_budget`]).
 pub async fn take_all(
     state: &AppState,
     merchant: &str,
     calls: &[Operation],
 ) -> Result<(), ApiError> {
-    for &operation in calls {
-        match state.limiter.check(operation, merchant).await? {
-            Decision::Granted => {}
-            Decision::Denied { retry_after } => {
-                tracing::info!(%operation, merchant, retry_after_ms = retry_after.as_millis() as u64, "staff action over the rate-limit budget");
-                return Err(desk_core::ratelimit::LimitError::OverBudget {
-                    operation: operation.to_string(),
-                    merchant: merchant.to_string(),
-                    retry_after,
-                }
-                .into());
-            }
-        }
-    }
-    Ok(())
+    Ok(desk_core::staff_actions::take_budget(state, merchant, calls).await?)
 }
 
 /// Take one call of `operation` for `merchant`, or answer 429.
 pub async fn take(state: &AppState, merchant: &str, operation: Operation) -> Result<(), ApiError> {
     take_all(state, merchant, &[operation]).await
-}
-
-/// `operation` once, then `upload` once per image.
-pub fn with_uploads(operation: Operation, upload: Operation, images: usize) -> Vec<Operation> {
-    std::iter::once(operation)
-        .chain(std::iter::repeat_n(upload, images))
-        .collect()
 }
 
 /// The merchant key of an account's calls: WeChat Pay's calling mchid and Alipay's app id
@@ -70,10 +49,7 @@ pub fn merchant_of(account: &Account) -> &str {
 
 /// 429 for a platform's throttling answer.
 pub fn throttled(e: impl std::fmt::Display) -> ApiError {
-    ApiError::RateLimited {
-        message: format!("the platform asks for fewer calls ({e}); retry shortly"),
-        retry_after: PLATFORM_RETRY_AFTER,
-    }
+    desk_core::staff_actions::throttled(e).into()
 }
 
 /// An admin answer for a failed WeChat Pay call: 429 when it throttled us, 503 when retrying

@@ -4,11 +4,13 @@
 //!
 //! This module builds the router from its children and authenticates every request; the
 //! children never import it: what they share lives in leaf modules ([`page`], [`path_ids`],
-//! [`staff_action`], [`refund_claim`], [`budget`], [`validate`]).
+//! [`budget`], [`validate`]). The complaint actions are one route per action the registered
+//! platforms offer, all served by [`actions::act`]; the document is built from the same
+//! registry ([`openapi::document`]).
 
 pub mod accounts;
+pub mod action_document;
 pub mod actions;
-pub mod alipay_actions;
 pub mod budget;
 pub mod complaints;
 pub mod dead_letters;
@@ -17,18 +19,18 @@ pub mod notifications;
 pub mod openapi;
 pub mod page;
 pub mod path_ids;
-pub mod refund_claim;
 pub mod registration;
-pub mod staff_action;
 pub mod sub_merchants;
 pub mod tokens;
 pub mod validate;
 pub mod wxmini_actions;
 
 use crate::caller::Caller;
+use crate::extract::ApiPath;
+use crate::http::JsonBytes;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -36,7 +38,7 @@ use axum::routing::{get, post, put};
 pub const BASE: &str = crate::http::ADMIN_BASE;
 
 pub fn router(state: AppState) -> Router<AppState> {
-    let r = Router::new()
+    let mut r = Router::new()
         .route(
             "/accounts",
             get(accounts::list_accounts).post(accounts::create_account),
@@ -89,20 +91,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tokens/{id}", axum::routing::delete(tokens::delete_token))
         .route("/complaints", get(complaints::list_complaints))
         .route("/complaints/{id}", get(complaints::get_complaint))
-        .route("/complaints/{id}/reply", post(complaints::reply))
-        .route("/complaints/{id}/complete", post(complaints::complete))
-        .route("/complaints/{id}/refund", post(complaints::refund))
-        .route(
-            "/complaints/{id}/refund-progress",
-            post(complaints::refund_progress),
-        )
-        .route("/complaints/{id}/feedback", post(actions::feedback))
-        .route("/complaints/{id}/supplement", post(actions::supplement))
-        .route(
-            "/complaints/{id}/refund-evidence",
-            post(actions::refund_evidence),
-        )
-        .route("/complaints/{id}/appeal", post(actions::appeal))
         .route("/complaints/{id}/media/{n}", get(media::download_media))
         // Its body limit, `crate::http::MEDIA_LIMIT`, is decided with every other route's
         // (`crate::http::body_rule`).
@@ -113,11 +101,29 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/dead-letters/{id}/replay",
             post(dead_letters::replay_dead_letter),
-        )
+        );
+    // One route per action a registered platform offers; an action no platform has is not
+    // served (404, as any unknown path).
+    for name in actions::offered(state.platforms()) {
+        r = r.route(
+            &format!("/complaints/{{id}}/{name}"),
+            post(
+                move |State(state): State<AppState>,
+                      caller: Caller,
+                      ApiPath(id): ApiPath<String>,
+                      body: JsonBytes| actions::act(state, caller, id, name, body),
+            ),
+        );
+    }
+    let document = std::sync::Arc::new(openapi::document(state.platforms()));
+    let r = r
         .route_layer(axum::middleware::from_fn(path_ids::check_path_ids))
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
         // Registered after the layers: the document needs no token.
-        .route("/openapi.json", get(openapi::serve));
+        .route(
+            "/openapi.json",
+            get(move || openapi::serve(document.clone())),
+        );
     Router::new().nest(BASE, r)
 }
 

@@ -1,16 +1,20 @@
-//! The OpenAPI document, generated from the handlers' annotations and the types.
+//! The OpenAPI document, generated from the handlers' annotations and the types, and for the
+//! complaint actions from the registered platforms' action descriptions
+//! ([`super::action_document`]).
 
+use super::action_document::{add_actions, merged};
 use super::page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use super::path_ids::{ID_MAX_LEN, MEDIA_POSITION_MAX, id_pattern};
 use super::validate;
 use super::{
-    accounts, actions, complaints, dead_letters, media, notifications, registration, sub_merchants,
-    tokens, wxmini_actions,
+    accounts, complaints, dead_letters, media, notifications, registration, sub_merchants, tokens,
+    wxmini_actions,
 };
 use axum::Json;
 use desk_core::credentials;
+use desk_core::platform::Platforms;
 use serde_json::{Value, json};
-use std::sync::LazyLock;
+use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -44,9 +48,8 @@ impl Modify for Bearer {
         notifications::get_sub_merchant_notifications, notifications::put_sub_merchant_notifications,
         tokens::create_token, tokens::list_tokens, tokens::delete_token,
         dead_letters::list_dead_letters, dead_letters::replay_dead_letter,
-        complaints::list_complaints, complaints::get_complaint, complaints::reply,
-        complaints::complete, complaints::refund, complaints::refund_progress,
-        actions::feedback, actions::supplement, actions::refund_evidence, actions::appeal, media::upload_media, media::download_media,
+        complaints::list_complaints, complaints::get_complaint,
+        media::upload_media, media::download_media,
         complaints::list_violations, complaints::list_deliveries,
         crate::wxopen::authorization_link, wxmini_actions::trade_score,
     ),
@@ -60,23 +63,22 @@ impl Modify for Bearer {
 )]
 pub struct ApiDoc;
 
-/// The document as served: the annotations' document, completed by [`conform`].
-pub fn document() -> Value {
-    static DOC: LazyLock<Value> = LazyLock::new(|| {
-        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
-            // Serializing our own document cannot fail; a broken one would be served empty.
-            tracing::error!(error = %e, "the OpenAPI document could not be written");
-            Value::Null
-        });
-        conform(&mut doc);
-        doc
+/// The document as served: the annotations' document, the actions of `platforms`
+/// ([`add_actions`]), completed by [`conform`]. Built once per router.
+pub fn document(platforms: &Platforms) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
+        // Serializing our own document cannot fail; a broken one would be served empty.
+        tracing::error!(error = %e, "the OpenAPI document could not be written");
+        Value::Null
     });
-    DOC.clone()
+    add_actions(&mut doc, platforms);
+    conform(&mut doc);
+    doc
 }
 
 /// `GET /admin/v1/openapi.json` (no token needed).
-pub async fn serve() -> Json<Value> {
-    Json(document())
+pub async fn serve(document: Arc<Value>) -> Json<Value> {
+    Json(Value::clone(&document))
 }
 
 fn error_response(description: &str) -> Value {
@@ -157,10 +159,6 @@ pub fn conform(doc: &mut Value) {
 }
 
 fn conform_operation(op: &mut Value) {
-    // `complete` takes an empty body too.
-    if op["operationId"] == "complete" {
-        op["requestBody"]["required"] = json!(false);
-    }
     if op["operationId"] == "list_violations"
         && let Some(params) = op["parameters"].as_array_mut()
     {
@@ -301,14 +299,9 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
             "reply_text",
             text_schema(REPLY_TEXT_MAX),
         ),
-        ("PatchSubMerchant", "refund_cap_fen", u64_max.clone()),
+        ("PatchSubMerchant", "refund_cap_fen", u64_max),
         ("PatchAccount", "name", line_schema(NAME_MAX)),
         ("CreateAccount", "name", line_schema(NAME_MAX)),
-        (
-            "RefundBody",
-            "amount_fen",
-            merged(json!({"minimum": 1}), u64_max),
-        ),
         ("EmailInput", "host", host_schema()),
         (
             "EmailInput",
@@ -357,7 +350,6 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("SmsInput", "secret_key", string(line_schema(128))),
         ("BotInput", "id", identifier_schema()),
         ("BotInput", "webhook_url", string(base_url_schema())),
-        ("RefundProgressBody", "images", json!({"maxItems": 4})),
         // Account settings (`POST /accounts`, `PATCH /accounts/{id}`), checked by
         // `accounts::check_settings`.
         (
@@ -445,19 +437,7 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
             "auth_page_base_url",
             stored_url_schema(),
         ),
-        // Mini programs take up to 9; WeChat Pay and Alipay 4 (400 naming `images`).
-        ("ReplyBody", "images", json!({"maxItems": 9})),
-        ("ReplyBody", "text", free_text_schema(500)),
-        ("ReplyBody", "jump_url", base_url_schema()),
-        ("ReplyBody", "jump_url_text", line_schema(REPLY_TEXT_MAX)),
     ]
-}
-
-fn merged(mut base: Value, rule: Value) -> Value {
-    if let (Some(b), Value::Object(r)) = (base.as_object_mut(), rule) {
-        b.extend(r);
-    }
-    base
 }
 
 /// Write [`field_rules`] and the rules between fields into the component schemas; the rules
@@ -496,26 +476,6 @@ pub fn apply_field_rules(doc: &mut Value) -> Vec<String> {
         bot.insert(
             "then".into(),
             json!({"properties": {"signing_secret": {"type": "null"}}}),
-        );
-    }
-    // A jump link has its text.
-    schemas["ReplyBody"]["dependentRequired"] =
-        json!({"jump_url": ["jump_url_text"], "jump_url_text": ["jump_url"]});
-    for f in ["jump_url", "jump_url_text"] {
-        schemas["ReplyBody"]["properties"][f]["type"] = json!("string");
-    }
-    // Approve, or reject with a reason.
-    if let Some(rp) = schemas["RefundProgressBody"].as_object_mut() {
-        rp["properties"]["action"] = json!({
-            "type": "string", "enum": ["approve", "reject"], "description": "`approve` or `reject`.",
-        });
-        rp.insert(
-            "if".into(),
-            json!({"properties": {"action": {"const": "reject"}}, "required": ["action"]}),
-        );
-        rp.insert(
-            "then".into(),
-            json!({"required": ["reason"], "properties": {"reason": {"type": "string", "pattern": "\\S"}}}),
         );
     }
     missing

@@ -1,13 +1,9 @@
-//! Admin actions on mini-program complaints: reply (respond: agree or refuse to settle, text,
-//! images), supplement, refund-evidence (with a "goods received" choice), appeal, refund
-//! (through the linked WeChat Pay account), the buyer's images; the trade experience score and
-//! violation records of a mini program. Images come from `POST /media` and are uploaded to
-//! WeChat when the action is sent (media ids expire). `309` answers 409: the complaint has
-//! moved to a state where this action is not possible.
+//! What the admin API reads from WeChat for a mini program beyond its complaint actions (those
+//! are the platform's own: `desk_core::platforms::wxmini::admin`): the buyer's images of a
+//! complaint, the trade experience score and the violation records. These are account-level
+//! reads that stay here until the platform trait has a place for them.
 
 use super::budget;
-use super::refund_claim::{self, RefundedOrder};
-use super::staff_action::{ActionResult, log_outcome};
 use crate::ApiError;
 use crate::caller::Caller;
 use crate::extract::ApiPath;
@@ -15,18 +11,17 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use desk_core::complaints::{ComplaintRepo, RefundRecord, violation_id};
+use desk_core::complaints::{ComplaintRepo, violation_id};
 use desk_core::platforms::wechat::mini_client;
-use desk_core::platforms::wxmini::events::{payment, refund_number, refund_order, upload_media};
 use desk_core::ratelimit::ops::wxmini as op;
 use desk_core::repo::AccountRepo;
-use domain::account::{Account, AccountSettings, SettlementDecision};
-use domain::complaint::{ActionKind, ActionOutcome, Complaint, ComplaintStatus, Violation};
+use domain::account::{Account, AccountSettings};
+use domain::complaint::{Complaint, Violation};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use wechat::WechatError;
-use wechat::mini::{Client, Evidence};
+use wechat::mini::Client;
 
 fn platform(e: WechatError) -> ApiError {
     if e.is_throttled() {
@@ -54,211 +49,6 @@ async fn client(state: &AppState, a: &Account) -> Result<Client, ApiError> {
     mini_client(state, a)
         .await
         .map_err(|e| ApiError::Conflict(format!("cannot call WeChat: {e}")))
-}
-
-/// `reply`, `supplement`, `refund-evidence` or `appeal` on a mini-program complaint. Body:
-/// `text` (at most 500 characters), `images` (media ids, at most 9); `reply` needs `decision`
-/// (`agree` or `refuse`); `refund-evidence` takes `goods_received` (true/false), stated at the
-/// head of the text (the API has no field for it).
-pub async fn act(
-    state: &AppState,
-    caller: &Caller,
-    c: &Complaint,
-    action: &str,
-    body: &Value,
-) -> Result<Json<ActionResult>, ApiError> {
-    let text = body["text"].as_str().unwrap_or_default().trim().to_string();
-    let images: Vec<String> = body["images"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(String::from))
-        .collect();
-    super::validate::text_controls("text", &text)?;
-    if text.chars().count() > 500 {
-        return Err(ApiError::field("text", "must be at most 500 characters"));
-    }
-    if images.len() > 9 {
-        return Err(ApiError::field("images", "at most 9 images"));
-    }
-    if text.is_empty() && images.is_empty() {
-        return Err(ApiError::field(
-            "text",
-            "give a text or images (内容或者图片不能为空)",
-        ));
-    }
-    let decision = match (action, body["decision"].as_str()) {
-        ("reply", Some("agree")) => Some(SettlementDecision::Agree),
-        ("reply", Some("refuse")) => Some(SettlementDecision::Refuse),
-        ("reply", _) => {
-            return Err(ApiError::field(
-                "decision",
-                "a mini-program response needs `agree` (同意和解) or `refuse` (拒绝和解)",
-            ));
-        }
-        _ => None,
-    };
-    let content = match (action, body["goods_received"].as_bool()) {
-        ("refund-evidence", Some(true)) => format!("【已收到退货】{text}"),
-        ("refund-evidence", Some(false)) => format!("【未收到退货】{text}"),
-        ("refund-evidence", None) => {
-            return Err(ApiError::field(
-                "goods_received",
-                "say whether the returned goods were received (true or false)",
-            ));
-        }
-        _ => text.clone(),
-    };
-    let a = account(state, c).await?;
-    let client = client(state, &a).await?;
-    // Unknown images are 400 before any budget is taken; then the action's call and one
-    // upload per image, all before the first is made.
-    let repo = ComplaintRepo::new(&*state.ports.records);
-    for m in &images {
-        if repo
-            .media_for(m, &caller.scope, &a.id, None)
-            .await?
-            .is_none()
-        {
-            // Named `images`, as this route always has.
-            return Err(ApiError::field("images", format!("no media {m}")));
-        }
-    }
-    let call = if action == "reply" {
-        op::RESPOND
-    } else {
-        op::EVIDENCE
-    };
-    budget::take_all(
-        state,
-        budget::merchant_of(&a),
-        &budget::with_uploads(call, op::MEDIA_UPLOAD, images.len()),
-    )
-    .await?;
-    let media = upload_media(state, &client, &caller.scope, &a.id, &images)
-        .await
-        .map_err(|e| ApiError::field("images", e))?;
-    let e = Evidence {
-        content,
-        media_ids: media,
-    };
-    let id = &c.platform_complaint_id;
-    let (kind, result) = match action {
-        "reply" => (
-            ActionKind::Reply,
-            client
-                .respond(id, decision.map(|d| d.code()).unwrap_or(2), &e)
-                .await,
-        ),
-        "supplement" => (ActionKind::Supplement, client.supply_proof(id, &e).await),
-        "refund-evidence" => (
-            ActionKind::RefundEvidence,
-            client.supply_refund(id, &e).await,
-        ),
-        "appeal" => (ActionKind::Appeal, client.appeal(id, &e).await),
-        other => {
-            return Err(ApiError::Conflict(format!(
-                "mini-program complaints have no {other} action: use reply, supplement, refund-evidence, appeal or refund"
-            )));
-        }
-    };
-    let what = format!(
-        "{action}{} ({} characters, {} images)",
-        match decision {
-            Some(SettlementDecision::Agree) => ": agree to settle",
-            Some(SettlementDecision::Refuse) => ": refuse to settle",
-            None => "",
-        },
-        text.chars().count(),
-        images.len()
-    );
-    log_outcome(state, caller, &c.id, kind, what, None, result, platform).await?;
-    if kind == ActionKind::Reply {
-        ComplaintRepo::new(&*state.ports.records)
-            .modify(&c.id, |x| {
-                x.replied = true;
-                if x.status == ComplaintStatus::Pending {
-                    x.status = ComplaintStatus::Processing;
-                }
-            })
-            .await?;
-    }
-    Ok(Json(ActionResult {
-        complaint_id: c.id.clone(),
-        action: kind,
-        outcome: ActionOutcome::Succeeded,
-        request_no: None,
-    }))
-}
-
-/// A refund of a mini-program order through its linked WeChat Pay account.
-pub async fn refund(
-    state: &AppState,
-    caller: &Caller,
-    c: &Complaint,
-    amount_fen: u64,
-    reason: Option<String>,
-) -> Result<Json<RefundRecord>, ApiError> {
-    let a = account(state, c).await?;
-    let AccountSettings::WxminiApp(s) = &a.settings else {
-        return Err(ApiError::internal(std::io::Error::other(
-            "not a mini program",
-        )));
-    };
-    let link = s.payment.as_ref().ok_or_else(|| {
-        ApiError::Conflict(
-            "link the WeChat Pay account that takes this mini program's payments (settings.payment) to refund".into(),
-        )
-    })?;
-    let total = c
-        .orders
-        .first()
-        .and_then(|o| o.amount_fen)
-        .ok_or_else(|| ApiError::Conflict("the complaint names no order amount".into()))?;
-    let pay = payment(state, link)
-        .await
-        .map_err(|e| ApiError::Conflict(format!("cannot refund: {e}")))?;
-    // The paying merchant's budget, before the claim: over it, no refund number is taken.
-    budget::take(
-        state,
-        budget::merchant_of(&pay.account),
-        desk_core::ratelimit::ops::wechatpay::REFUND,
-    )
-    .await?;
-    let claim = refund_claim::claim_refund(
-        state,
-        &pay.account.id,
-        &c.id,
-        RefundedOrder {
-            total,
-            transaction_id: c.orders.first().and_then(|o| o.transaction_id.clone()),
-        },
-        amount_fen,
-        |_| true,
-        |sequence| refund_number(c, sequence),
-    )
-    .await?;
-    let sequence = claim.sequence;
-    let reason = reason.unwrap_or_else(|| "投诉退款".into());
-    let result = refund_order(state, &pay, c, sequence, amount_fen, &reason).await;
-    if let Err(e @ wechatpay::PlatformError::Api { .. }) = &result
-        && !e.is_retryable()
-    {
-        refund_claim::release_claim(state, &pay.account.id, &claim).await?;
-    }
-    let number = result.as_ref().ok().map(|(r, _)| r.out_refund_no.clone());
-    let (r, _) = log_outcome(
-        state,
-        caller,
-        &c.id,
-        ActionKind::Refund,
-        format!("refund of {amount_fen} fen"),
-        number,
-        result,
-        budget::wechatpay_error,
-    )
-    .await?;
-    Ok(Json(r))
 }
 
 /// The buyer's image `n` of a mini-program complaint (fetched with the media API).

@@ -1,8 +1,9 @@
 //! Alipay trade complaints (`tradecomplain`) and RiskGO consumer complaints.
 
 pub mod accounts;
-pub mod callback;
+pub mod admin;
 pub mod auto;
+pub mod callback;
 pub mod complaint;
 pub mod events;
 
@@ -30,5 +31,9 @@ impl Platform for Alipay {
 
     fn callbacks(&self) -> Vec<crate::callback::CallbackRoute> {
         callback::routes()
+    }
+
+    fn staff_actions(&self) -> &dyn crate::staff_actions::StaffActions {
+        &admin::Actions
     }
 }

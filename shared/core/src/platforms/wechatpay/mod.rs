@@ -2,8 +2,9 @@
 //! violation notices.
 
 pub mod accounts;
-pub mod callback;
+pub mod admin;
 pub mod auto;
+pub mod callback;
 pub mod clients;
 pub mod detail;
 pub mod events;
@@ -32,5 +33,9 @@ impl Platform for Wechatpay {
 
     fn callbacks(&self) -> Vec<crate::callback::CallbackRoute> {
         callback::routes()
+    }
+
+    fn staff_actions(&self) -> &dyn crate::staff_actions::StaffActions {
+        &admin::Actions
     }
 }

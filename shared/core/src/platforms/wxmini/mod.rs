@@ -3,6 +3,8 @@
 //! account.
 
 pub mod accounts;
+#[cfg(feature = "wxmini")]
+pub mod admin;
 pub mod callback;
 // A build with only the `wxmini-callbacks` feature (the callback functions) has the callbacks
 // and no job handlers: those refund through WeChat Pay.
@@ -40,5 +42,10 @@ impl Platform for Wxmini {
 
     fn account_kinds(&self) -> Vec<crate::platform::AccountKindSpec> {
         vec![accounts::WXMINI_APP, accounts::WXOPEN_COMPONENT]
+    }
+
+    #[cfg(feature = "wxmini")]
+    fn staff_actions(&self) -> &dyn crate::staff_actions::StaffActions {
+        &admin::Actions
     }
 }

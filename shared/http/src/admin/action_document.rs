@@ -1,0 +1,178 @@
+//! The complaint actions in the OpenAPI document, from the registered platforms' action
+//! descriptions: one path per action name, its request body from the platforms' body types
+//! (with the rules between fields each platform states), its answer.
+
+use desk_core::platform::Platforms;
+use desk_core::staff_actions::{SchemaOf, StaffAction};
+use serde_json::{Map, Value, json};
+
+/// `base` with the keys of `rule` added (or replaced).
+pub fn merged(mut base: Value, rule: Value) -> Value {
+    if let (Some(b), Value::Object(r)) = (base.as_object_mut(), rule) {
+        b.extend(r);
+    }
+    base
+}
+
+/// A schema as JSON, with the schemas it refers to.
+fn schema_json(s: &SchemaOf) -> (Value, Vec<(String, Value)>) {
+    let own = serde_json::to_value(s.schema()).unwrap_or(Value::Null);
+    let nested = s
+        .nested()
+        .into_iter()
+        .map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null)))
+        .collect();
+    (own, nested)
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// Put `s` (and what it refers to) among the component schemas, once; a reference to it.
+fn component(schemas: &mut Map<String, Value>, s: &SchemaOf) -> Value {
+    let name = s.name();
+    if !schemas.contains_key(&name) {
+        let (own, nested) = schema_json(s);
+        schemas.insert(name.clone(), own);
+        for (n, v) in nested {
+            schemas.entry(n).or_insert(v);
+        }
+    }
+    schema_ref(&name)
+}
+
+/// `refund-evidence` → `RefundEvidence`.
+fn pascal(name: &str) -> String {
+    name.split(['-', '_'])
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Merge an action's rules between fields (and of single fields, under `properties`) into its
+/// body's component schema.
+fn merge_rules(schema: &mut Value, rules: Value) {
+    let (Some(target), Value::Object(rules)) = (schema.as_object_mut(), rules) else {
+        return;
+    };
+    for (key, rule) in rules {
+        match (key.as_str(), rule) {
+            ("properties", Value::Object(props)) => {
+                for (field, r) in props {
+                    let prop = &mut target.entry("properties").or_insert_with(|| json!({}))
+                        [field.as_str()];
+                    *prop = merged(prop.take(), r);
+                }
+            }
+            (_, rule) => {
+                target.insert(key, rule);
+            }
+        }
+    }
+}
+
+/// The complaint actions of the registered platforms: one path per action name
+/// (`/admin/v1/complaints/{id}/{name}`). Its request body is the body schema of the platforms
+/// that offer it: one schema when they share the type, otherwise a schema named after the
+/// action that is `anyOf` theirs (the server takes whichever the complaint's platform takes;
+/// the bodies may overlap, so `oneOf` would refuse bodies the server accepts). Its answer is
+/// the action's answer schema, a refund's record for `refund`.
+pub fn add_actions(doc: &mut Value, platforms: &Platforms) {
+    // Each name with the platforms offering it, in registration order.
+    let mut by_name: Vec<(&'static str, Vec<(&'static str, StaffAction)>)> = Vec::new();
+    for p in platforms.iter() {
+        for a in p.staff_actions().actions() {
+            let offer = (p.name().as_str(), a);
+            match by_name.iter_mut().find(|(n, _)| *n == offer.1.name) {
+                Some((_, offers)) => offers.push(offer),
+                None => by_name.push((offer.1.name, vec![offer])),
+            }
+        }
+    }
+    let mut schemas = doc["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for (name, offers) in by_name {
+        let mut bodies: Vec<Value> = Vec::new();
+        let mut answers: Vec<Value> = Vec::new();
+        for (_, a) in &offers {
+            let body = component(&mut schemas, &a.body);
+            if let Some(rules) = a.body_rules
+                && let Some(s) = schemas.get_mut(&a.body.name())
+            {
+                merge_rules(s, rules());
+            }
+            if !bodies.contains(&body) {
+                bodies.push(body);
+            }
+            let answer = component(&mut schemas, &a.answer);
+            if !answers.contains(&answer) {
+                answers.push(answer);
+            }
+        }
+        let which = offers
+            .iter()
+            .map(|(p, a)| format!("{p} ({}: {})", a.body.name(), a.summary))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let body = if bodies.len() == 1 {
+            bodies.remove(0)
+        } else {
+            let mut composite = format!("{}Body", pascal(name));
+            if schemas.contains_key(&composite) {
+                composite = format!("{}ActionBody", pascal(name));
+            }
+            schemas.insert(
+                composite.clone(),
+                json!({
+                    "anyOf": bodies,
+                    "description": format!("The body of the complaint's platform: {which}."),
+                }),
+            );
+            schema_ref(&composite)
+        };
+        let answer = if answers.len() == 1 {
+            answers.remove(0)
+        } else {
+            json!({"anyOf": answers})
+        };
+        let required = offers.iter().all(|(_, a)| a.body_required);
+        let mut description = format!(
+            "Offered on the complaints of: {which}. Checked in this order: the complaint (404, also outside the token's scope), whether its platform has the action (409, naming those it has), the body (400 naming the field)."
+        );
+        if !required {
+            description.push_str(" The body may be left out where the platform's body is optional: an empty body sends the defaults.");
+        }
+        let op = json!({
+            "tags": ["complaints"],
+            "summary": offers.first().map(|(_, a)| a.summary).unwrap_or_default(),
+            "description": description,
+            "operationId": name.replace('-', "_"),
+            "parameters": [{"name": "id", "in": "path", "required": true, "description": "Our complaint id", "schema": {"type": "string"}}],
+            "requestBody": {
+                "content": {"application/json": {"schema": body}},
+                "required": required,
+            },
+            "responses": {
+                "200": {"description": "Sent to the platform and written to the action log", "content": {"application/json": {"schema": answer}}},
+                "404": {"description": "No such complaint, or outside the token's scope"},
+                "409": {"description": "The complaint's platform has no such action (the message names those it has), its credentials are incomplete, or the platform says the complaint's state does not allow it"},
+                "502": {"description": "The platform refused (its code and message are passed on)"},
+            },
+            "security": [{"bearer": []}],
+        });
+        paths.insert(
+            format!("{}/complaints/{{id}}/{name}", crate::http::ADMIN_BASE),
+            json!({"post": op}),
+        );
+    }
+    doc["components"]["schemas"] = Value::Object(schemas);
+    doc["paths"] = Value::Object(paths);
+}
