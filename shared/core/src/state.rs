@@ -33,7 +33,7 @@ pub struct Services {
     /// The HTTP client for platform calls that keep no per-account state (WeChat server APIs).
     pub http: reqwest::Client,
     /// Fault injection for crash tests (`COMPLAINT_DESK_FAULT`); none in production.
-    pub fault_point: Option<Arc<str>>,
+    pub fault_point: Option<FaultPoint>,
     /// The accounts callbacks name and their credentials, cached briefly (see
     /// [`crate::account_cache`]); [`Services::account_changed`] keeps it true in this process.
     pub accounts: Arc<crate::account_cache::AccountCache>,
@@ -93,19 +93,41 @@ impl Services {
             .map_err(|e| crate::Error::Conflict(format!("cannot call WeChat Pay: {e}")))
     }
 
+    /// Abort the process at `point` (`COMPLAINT_DESK_FAULT`: a crash, for the binary's crash
+    /// tests).
     pub fn with_fault_point(mut self, point: Option<String>) -> Self {
         if let Some(p) = point.filter(|p| !p.is_empty()) {
             tracing::warn!(point = %p, "fault injection armed: the process aborts there");
-            self.fault_point = Some(p.into());
+            self.fault_point = Some(FaultPoint::new(p, FaultMode::Abort));
         }
         self
     }
 
-    /// Crash here if this is the configured fault point (tests of crash recovery only).
-    pub fn fault(&self, point: &str) {
-        if self.fault_point.as_deref() == Some(point) {
-            tracing::error!(point, "fault injection: aborting the process");
-            std::process::abort();
+    /// Fail the first run that reaches `point` right there (a retryable failure: the job runs
+    /// again), for in-process tests of what a crash at that point leaves behind.
+    pub fn with_failing_fault_point(mut self, point: &str) -> Self {
+        self.fault_point = Some(FaultPoint::new(point.to_string(), FaultMode::FailOnce));
+        self
+    }
+
+    /// Crash here, or fail the run here, if this is the armed fault point (tests of crash
+    /// recovery only; see [`FaultPoint`]).
+    pub fn fault(&self, point: &str) -> Result<(), Injected> {
+        let Some(f) = self.fault_point.as_ref().filter(|f| &*f.point == point) else {
+            return Ok(());
+        };
+        match f.mode {
+            FaultMode::Abort => {
+                tracing::error!(point, "fault injection: aborting the process");
+                std::process::abort();
+            }
+            FaultMode::FailOnce => {
+                if f.fired.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    return Ok(());
+                }
+                tracing::error!(point, "fault injection: failing this run here");
+                Err(Injected(point.to_string()))
+            }
         }
     }
 
@@ -175,3 +197,35 @@ mod tests {
         assert_eq!(s.backoff().delay(40), StdDuration::from_millis(204_800));
     }
 }
+
+/// What an armed fault point does when a run reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultMode {
+    /// Abort the process: a crash.
+    Abort,
+    /// Fail the first run that reaches it (later runs pass).
+    FailOnce,
+}
+
+/// A fault point armed for crash tests: where (`after_refund`) and what it does.
+#[derive(Debug, Clone)]
+pub struct FaultPoint {
+    point: Arc<str>,
+    mode: FaultMode,
+    fired: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultPoint {
+    pub fn new(point: impl Into<Arc<str>>, mode: FaultMode) -> Self {
+        Self {
+            point: point.into(),
+            mode,
+            fired: Arc::default(),
+        }
+    }
+}
+
+/// A run failed at an armed fault point ([`FaultMode::FailOnce`]).
+#[derive(Debug, thiserror::Error)]
+#[error("fault injected at {0}")]
+pub struct Injected(pub String);

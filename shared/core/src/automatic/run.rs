@@ -288,7 +288,9 @@ async fn ask_for_refund<O: AutoOps>(
     }
     match ops.refund(t, amount).await? {
         Ok(m) => {
-            state.fault("after_refund");
+            // A crash here leaves the claim unconfirmed and the money gone: the next run finds
+            // the refund by its number.
+            state.fault("after_refund").map_err(JobError::retryable)?;
             record_refund(state, record, t, m, amount, false, log)
                 .await
                 .map(Some)

@@ -98,7 +98,9 @@ pub async fn refund_order(
         Err(PlatformError::Api { status: 404, .. }) => {
             let req = refund_request(state, pay, &order, &number, amount, reason);
             let r = pay.client.create_refund(&req).await?;
-            state.fault("after_refund");
+            state
+                .fault("after_refund")
+                .map_err(|e| PlatformError::Invalid(e.to_string()))?;
             (r, false)
         }
         Err(e) => return Err(e),
