@@ -86,9 +86,13 @@ async fn mini_program_push_events_reach_the_callback_router() {
     let res = admin.clone().oneshot(req).await.expect("response");
     assert_eq!(res.status(), 201);
     let callbacks = desk_http::router::callback_router(
-        runtime::http::callback_state(&config, &aws::AwsPorts::new(&config, &sdk))
-            .await
-            .expect("state"),
+        runtime::http::callback_state(
+            &config,
+            &aws::AwsPorts::new(&config, &sdk),
+            desk_core::platform::Platforms::new().with(desk_core::platforms::wxmini::Wxmini),
+        )
+        .await
+        .expect("state"),
         "wxmini",
     );
     let raw = |fixture: &str| {
@@ -147,9 +151,13 @@ async fn plaintext_push_replays_are_refused_on_dynamodb() {
     assert_eq!(admin.oneshot(req).await.expect("response").status(), 201);
     let ports = aws::AwsPorts::new(&config, &sdk);
     let callbacks = desk_http::router::callback_router(
-        runtime::http::callback_state(&config, &ports)
-            .await
-            .expect("state"),
+        runtime::http::callback_state(
+            &config,
+            &ports,
+            desk_core::platform::Platforms::new().with(desk_core::platforms::wxmini::Wxmini),
+        )
+        .await
+        .expect("state"),
         "wxmini",
     );
     let cfg = PushConfig {

@@ -5,9 +5,14 @@ use aws::{AwsConfig, AwsPorts};
 use desk_core::platform::Platforms;
 use desk_http::CallbackState;
 
-/// A callback function's router state: no administrator token at all.
-pub async fn callback_state(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<CallbackState> {
+/// A callback function's router state, serving `platforms`: no administrator token at all.
+pub async fn callback_state(
+    config: &AwsConfig,
+    aws: &AwsPorts,
+    platforms: Platforms,
+) -> anyhow::Result<CallbackState> {
     Ok(CallbackState::new(services(config, aws).await?)
+        .with_platforms(platforms)
         .with_plaintext_push_window(config.plaintext_push_window_secs))
 }
 
@@ -20,8 +25,7 @@ pub async fn run_callbacks(
     family: &'static str,
 ) -> Result<(), lambda_http::Error> {
     let (config, sdk) = environment().await?;
-    let mut state = callback_state(&config, &AwsPorts::new(&config, &sdk)).await?;
-    state = state.with_platforms(platforms);
+    let state = callback_state(&config, &AwsPorts::new(&config, &sdk), platforms).await?;
     tracing::info!(table = %config.table, function = name, platforms = ?state.platforms, family, "ready");
     lambda_http::run(desk_http::router::callback_router(state, family)).await
 }
