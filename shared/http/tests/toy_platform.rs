@@ -746,4 +746,15 @@ async fn toy_platform_end_to_end() {
         doc["paths"]["/admin/v1/complaints/{id}/nudge"]["post"].is_object(),
         "the toy's action is documented"
     );
+    let served = |schema: &str| doc["components"]["schemas"][schema]["enum"].clone();
+    assert!(
+        served("Platform")
+            .as_array()
+            .is_some_and(|e| e.contains(&json!("toy")))
+    );
+    assert!(
+        served("AccountKind")
+            .as_array()
+            .is_some_and(|e| e.contains(&json!("toy_shop")))
+    );
 }

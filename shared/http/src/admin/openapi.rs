@@ -72,8 +72,29 @@ pub fn document(platforms: &Platforms) -> Value {
         Value::Null
     });
     add_actions(&mut doc, platforms);
+    name_the_served(&mut doc, platforms);
     conform(&mut doc);
     doc
+}
+
+/// The platforms and account kinds this build serves, as the enums of their schemas (the types
+/// themselves are open names: which ones a request may use depends on the registry).
+fn name_the_served(doc: &mut Value, platforms: &Platforms) {
+    let schemas = &mut doc["components"]["schemas"];
+    for (name, values, what) in [
+        (
+            "Platform",
+            platforms.names(),
+            "A platform this build serves.",
+        ),
+        (
+            "AccountKind",
+            platforms.account_kind_names(),
+            "An account kind of a platform this build serves.",
+        ),
+    ] {
+        schemas[name] = json!({"type": "string", "enum": values, "description": what});
+    }
 }
 
 /// `GET /admin/v1/openapi.json` (no token needed).
