@@ -190,12 +190,14 @@ async fn refund<O: AutoOps>(
         .await
         .map_err(store_error)?
         .map(|(r, _)| r);
+    let closed = || {
+        skip(format!(
+            "the automatic refund {number} is closed (withdrawn, or refused or closed by the platform); not asked again"
+        ))
+    };
     match &stored {
         Some(r) if r.status == "CLOSED" => {
-            let why = format!(
-                "the automatic refund {number} is closed (withdrawn, or refused or closed by the platform); not asked again"
-            );
-            log_no_refund(log, skip(why), Some(number)).await?;
+            log_no_refund(log, closed(), Some(number)).await?;
             return Ok(None);
         }
         // Confirmed by the platform (it gave it an id): on to completion.
@@ -204,6 +206,14 @@ async fn refund<O: AutoOps>(
     }
     // Claimed, or not: a refund asked for before a crash is found by its number.
     match ops.find_refund(t).await? {
+        // The platform closed it (no money left): recorded so it stops counting, and the
+        // complaint is left to staff, as when our record already says so.
+        Found::Made(m) if m.status == "CLOSED" => {
+            let asked = stored.as_ref().map_or(t.total, |r| r.amount_fen);
+            store_refund(state, record, t, m, asked, log.now).await?;
+            log_no_refund(log, closed(), Some(number)).await?;
+            return Ok(None);
+        }
         Found::Made(m) => {
             let asked = stored.as_ref().map_or(t.total, |r| r.amount_fen);
             return record_refund(state, record, t, m, asked, true, log)
@@ -319,40 +329,52 @@ async fn record_refund<O>(
     log: &mut Actions<'_>,
 ) -> Result<u64, JobError> {
     let number = t.number.clone();
+    let status = m.status.clone();
+    let amount = store_refund(state, record, t, m, asked, log.now).await?;
+    let (outcome, detail) = if found {
+        (
+            ActionOutcome::AlreadyDone,
+            format!(
+                "refund {number} of {amount} fen was already asked for ({status}); not asked again"
+            ),
+        )
+    } else {
+        (
+            ActionOutcome::Succeeded,
+            format!("refund of {amount} fen asked for ({status})"),
+        )
+    };
+    log.log(ActionKind::Refund, outcome, detail, Some(number))
+        .await?;
+    Ok(amount)
+}
+
+/// Keep the refund the platform has under the automatic number (its status and id); its amount.
+async fn store_refund<O>(
+    state: &Services,
+    record: &Complaint,
+    t: &RefundTarget<O>,
+    m: Made,
+    asked: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, JobError> {
     let amount = m.amount.unwrap_or(asked);
-    let now = log.now;
     ComplaintRepo::new(&*state.ports.records)
         .record_refund(
             &t.payer,
             &RefundRecord {
                 complaint_id: record.id.clone(),
-                out_refund_no: number.clone(),
+                out_refund_no: t.number.clone(),
                 sequence: AUTO_REFUND_SEQUENCE,
                 transaction_id: t.transaction_id.clone(),
                 amount_fen: amount,
                 refund_id: m.refund_id,
-                status: m.status.clone(),
+                status: m.status,
                 created_at: now,
                 updated_at: now,
             },
         )
         .await
         .map_err(store_error)?;
-    let (outcome, detail) = if found {
-        (
-            ActionOutcome::AlreadyDone,
-            format!(
-                "refund {number} of {amount} fen was already asked for ({}); not asked again",
-                m.status
-            ),
-        )
-    } else {
-        (
-            ActionOutcome::Succeeded,
-            format!("refund of {amount} fen asked for ({})", m.status),
-        )
-    };
-    log.log(ActionKind::Refund, outcome, detail, Some(number))
-        .await?;
     Ok(amount)
 }

@@ -41,6 +41,8 @@ struct Toy {
     /// The next refund is made, then the run fails before it hears back (a crash right after
     /// the refund call).
     fail_after_refund: AtomicBool,
+    /// The refunds it holds were closed (the money never left).
+    closed: AtomicBool,
 }
 
 impl Toy {
@@ -99,7 +101,11 @@ impl AutoOps for ToyOps {
             match self.toy.refunds.lock().expect("refunds").get(&t.number) {
                 Some(amount) => Found::Made(Made {
                     refund_id: Some(format!("R-{}", t.number)),
-                    status: "SUCCESS".into(),
+                    status: if self.toy.closed.load(Ordering::SeqCst) {
+                        "CLOSED".into()
+                    } else {
+                        "SUCCESS".into()
+                    },
                     amount: Some(*amount),
                 }),
                 None => Found::NotFound,
@@ -285,4 +291,35 @@ async fn an_amount_over_the_cap_is_skipped_without_a_refund_call() {
         refund[0].detail
     );
     assert!(!record(&state).await.completed);
+}
+
+#[tokio::test]
+async fn a_refund_the_platform_closed_is_not_asked_again_and_the_complaint_is_left_to_staff() {
+    let dir = tempfile::tempdir().expect("dir");
+    let state = services(&dir);
+    let toy = Arc::new(Toy::default());
+    // The refund was asked for, the run stopped before hearing back, and the platform then
+    // closed the refund.
+    toy.fail_after_refund.store(true, Ordering::SeqCst);
+    assert!(run(&state, &toy, None, "job-1").await.is_err());
+    toy.closed.store(true, Ordering::SeqCst);
+    for job in ["job-1", "job-2"] {
+        run(&state, &toy, None, job)
+            .await
+            .expect("a closed refund is no failure");
+    }
+    assert_eq!(
+        toy.calls(),
+        ["reply", "find_refund", "refund", "find_refund"],
+        "found closed once, then known from our record: no refund asked again, no completion"
+    );
+    let log = actions(&state).await;
+    assert_eq!(
+        of(&log, ActionKind::Refund),
+        [ActionOutcome::Skipped, ActionOutcome::Skipped]
+    );
+    assert!(of(&log, ActionKind::Complete).is_empty(), "{log:?}");
+    let c = record(&state).await;
+    assert!(!c.completed, "{c:?}");
+    assert_eq!(c.refunded_fen, 0, "a closed refund does not count");
 }
