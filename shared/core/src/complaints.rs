@@ -20,9 +20,7 @@ pub mod list;
 
 use crate::repo::{RepoError, decode, encode, ts};
 use chrono::{DateTime, Utc};
-use domain::complaint::{
-    ActionLogEntry, Complaint, ComplaintStatus, HistoryEntry, Platform, Violation,
-};
+use domain::complaint::{ActionLogEntry, Complaint, HistoryEntry, Platform, Violation};
 use domain::notification::NotificationJob;
 use domain::ports::{Index, IndexKey, Item, Query, RecordStore, StoreError};
 use list::ComplaintFilter;
@@ -57,14 +55,6 @@ pub fn violation_id(account_id: &str, event: &str) -> String {
 /// A deterministic id (notification jobs, action ids) from a business key.
 pub fn derived_id(prefix: &str, key: &str) -> String {
     hash_id(prefix, &[key])
-}
-
-/// After a WeChat Pay `complete` (ours, or found already done on the platform).
-pub fn mark_wechatpay_completed(c: &mut Complaint) {
-    c.completed = true;
-    c.status = ComplaintStatus::Resolved;
-    c.raw_status = "PROCESSED".into();
-    c.deadline = None;
 }
 
 fn complaint_pk(id: &str) -> String {

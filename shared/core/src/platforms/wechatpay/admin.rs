@@ -354,7 +354,7 @@ async fn complete(
     )
     .await?;
     ComplaintRepo::new(&*services.ports.records)
-        .modify(&c.id, crate::complaints::mark_wechatpay_completed)
+        .modify(&c.id, super::detail::mark_completed)
         .await?;
     Ok(ActionAnswer::done(&c.id, ActionKind::Complete, None))
 }

@@ -413,6 +413,6 @@ impl AutoOps for Ops<'_> {
     }
 
     fn mark_completed(&self, c: &mut Complaint) {
-        crate::complaints::mark_wechatpay_completed(c);
+        super::detail::mark_completed(c);
     }
 }

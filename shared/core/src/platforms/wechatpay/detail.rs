@@ -151,3 +151,11 @@ pub(super) async fn fetch_history(
 pub(super) fn has(history: &[model::NegotiationEntry], op: &str) -> bool {
     history.iter().any(|h| h.operate_type == op)
 }
+
+/// After a WeChat Pay `complete` (ours, or found already done on the platform).
+pub fn mark_completed(c: &mut domain::complaint::Complaint) {
+    c.completed = true;
+    c.status = ComplaintStatus::Resolved;
+    c.raw_status = "PROCESSED".into();
+    c.deadline = None;
+}
