@@ -9,7 +9,9 @@ mod common;
 use axum::http::{Method, StatusCode};
 use common::*;
 use desk_core::Error;
-use desk_core::accounts::{AccountKindSpec, CredentialsChange, GuardedSetting};
+use desk_core::accounts::{
+    AccountKindSpec, BoxFuture, CredentialsChange, GuardedSetting, ReferenceCheck,
+};
 use desk_core::platform::{Platform, Platforms};
 use desk_core::repo::AccountRepo;
 use desk_core::state::Services;
@@ -48,6 +50,7 @@ impl Platform for Toy {
                 callback_family: "toyland",
                 platform_id_field: "shop",
                 has_sub_merchants: false,
+                budget_by_account_id: false,
             },
             settings: toy_settings,
             check_settings: check_toy_settings,
@@ -58,19 +61,21 @@ impl Platform for Toy {
                 ..CredentialsStatus::default()
             },
             guarded: GUARDED,
+            check_references: Some(toy_references),
+            refresh_violations: None,
         }]
     }
 }
 
 /// The toy's settings: `shop` (`toy-` and digits), an optional `greeting`, an optional
-/// `api_host`; nothing else.
+/// `api_host`, an optional `partner` (our id of another toy shop); nothing else.
 fn toy_settings(value: Value) -> Result<AccountSettings, Error> {
     let Value::Object(map) = value else {
         return Err(Error::field("settings", "must be an object"));
     };
     if let Some(k) = map
         .keys()
-        .find(|k| !["shop", "greeting", "api_host"].contains(&k.as_str()))
+        .find(|k| !["shop", "greeting", "api_host", "partner"].contains(&k.as_str()))
     {
         return Err(Error::field(
             format!("settings.{k}"),
@@ -99,6 +104,43 @@ fn check_toy_settings(settings: &AccountSettings) -> Result<(), Error> {
         return Err(Error::field(
             "settings.greeting",
             "must be at most 20 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn toy_references(check: ReferenceCheck<'_>) -> BoxFuture<'_, Result<(), Error>> {
+    Box::pin(check_partner(check))
+}
+
+/// `settings.partner` must name another toy shop that the caller may see.
+async fn check_partner(check: ReferenceCheck<'_>) -> Result<(), Error> {
+    let AccountSettings::Open(s) = check.new else {
+        return Err(Error::field("settings", "not toy settings"));
+    };
+    let Some(partner) = s.settings.get("partner") else {
+        return Ok(());
+    };
+    let Some(partner) = partner.as_str() else {
+        return Err(Error::field("settings.partner", "must be an account id"));
+    };
+    if partner == check.account_id {
+        return Err(Error::field(
+            "settings.partner",
+            "must be another account than this one",
+        ));
+    }
+    let found = if check.scope.covers_account(partner) {
+        AccountRepo::new(&*check.services.ports.records)
+            .get(partner)
+            .await?
+    } else {
+        None
+    };
+    if !found.is_some_and(|(a, _)| a.kind() == TOY_SHOP) {
+        return Err(Error::field(
+            "settings.partner",
+            format!("{partner} is not a toy_shop account"),
         ));
     }
     Ok(())
@@ -351,6 +393,104 @@ async fn a_registered_platform_brings_its_own_account_kind_through_the_admin_api
     assert_eq!(found_by_callback_path(&h, "toy-0001").await, None);
     let again = h.create(toy_body("toy-0001")).await;
     assert_eq!(found_by_callback_path(&h, "toy-0001").await, Some(again));
+}
+
+#[tokio::test]
+async fn a_kinds_own_reference_check_runs_on_create_and_patch_with_the_callers_scope() {
+    let h = toy_harness();
+    let first = h.create(toy_body("toy-0001")).await;
+    let component = h
+        .create(json!({
+            "kind": "wxopen_component", "name": "Component",
+            "settings": {"component_appid": "wx2c2769f8efd9abc2"}
+        }))
+        .await;
+    let with_partner = |shop: &str, partner: &str| json!({"kind": "toy_shop", "name": "Toy", "settings": {"shop": shop, "partner": partner}});
+    let refused = |res: &Value, message: &str| {
+        assert_eq!(res["error"]["field"], "settings.partner", "{res}");
+        assert_eq!(res["error"]["message"], message, "{res}");
+    };
+
+    // Create: the partner must be a stored toy shop.
+    for (partner, message) in [
+        (
+            "acc_nobody",
+            "acc_nobody is not a toy_shop account".to_string(),
+        ),
+        (
+            component.as_str(),
+            format!("{component} is not a toy_shop account"),
+        ),
+    ] {
+        let (s, res) = h
+            .admin(
+                Method::POST,
+                "/admin/v1/accounts",
+                Some(with_partner("toy-0002", partner)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+        refused(&res, &message);
+    }
+    assert_eq!(found_by_callback_path(&h, "toy-0002").await, None);
+    let (s, second) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(with_partner("toy-0002", &first)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    let second = second["id"].as_str().expect("id").to_string();
+
+    // Patch: the merged settings are checked again, knowing which account they belong to.
+    let path = format!("/admin/v1/accounts/{second}");
+    let (s, res) = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"partner": second}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+    refused(&res, "must be another account than this one");
+    let (s, res) = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"partner": "acc_gone"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+    refused(&res, "acc_gone is not a toy_shop account");
+    let (_, read) = h.admin(Method::GET, &path, None).await;
+    assert_eq!(read["settings"]["partner"], first.as_str(), "unchanged");
+
+    // The check sees the caller's scope: a token for the third shop cannot name the first.
+    let third = h.create(toy_body("toy-0003")).await;
+    let third_path = format!("/admin/v1/accounts/{third}");
+    let scoped = h
+        .token(json!({"type": "account", "account_id": third}))
+        .await;
+    let (s, res) = h
+        .call(
+            Method::PATCH,
+            &third_path,
+            Some(&scoped),
+            Some(json!({"settings": {"partner": first}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+    refused(&res, &format!("{first} is not a toy_shop account"));
+    let (s, res) = h
+        .admin(
+            Method::PATCH,
+            &third_path,
+            Some(json!({"settings": {"partner": first}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{res}");
+    assert_eq!(res["settings"]["partner"], first.as_str());
 }
 
 #[tokio::test]
