@@ -27,11 +27,13 @@ use std::sync::Arc;
 
 const TOY: domain::complaint::Platform = domain::complaint::Platform::new("toy");
 const TOY_SHOP: AccountKind = AccountKind::new("toy_shop");
+const TOY_MALL: AccountKind = AccountKind::new("toy_mall");
 
 /// Only a scope-`all` token may point the toy's keys at another host.
 const GUARDED: &[GuardedSetting] = &[GuardedSetting::destination("api_host")];
 
-/// A platform with one account kind, `toy_shop`: callbacks at `/callbacks/toyland/{shop}`.
+/// A platform with two account kinds: `toy_shop` (callbacks at `/callbacks/toyland/{shop}`)
+/// and `toy_mall`, whose accounts have sub-merchants (callbacks at `/callbacks/toymall/{mall}`).
 struct Toy;
 
 impl Platform for Toy {
@@ -42,28 +44,51 @@ impl Platform for Toy {
     fn register_jobs(&self, _: &mut JobRegistry, _: &Services) {}
 
     fn account_kinds(&self) -> Vec<AccountKindSpec> {
-        vec![AccountKindSpec {
-            facts: AccountKindFacts {
-                kind: TOY_SHOP,
-                platform: TOY,
-                has_complaints: true,
-                callback_family: "toyland",
-                platform_id_field: "shop",
-                has_sub_merchants: false,
-                budget_by_account_id: false,
+        vec![
+            AccountKindSpec {
+                facts: AccountKindFacts {
+                    kind: TOY_SHOP,
+                    platform: TOY,
+                    has_complaints: true,
+                    callback_family: "toyland",
+                    platform_id_field: "shop",
+                    has_sub_merchants: false,
+                    budget_by_account_id: false,
+                },
+                settings: toy_settings,
+                check_settings: check_toy_settings,
+                credentials: toy_credentials,
+                empty_credentials: |_| CredentialsStatus {
+                    complete: false,
+                    missing: vec!["api_key".into()],
+                    ..CredentialsStatus::default()
+                },
+                guarded: GUARDED,
+                check_references: Some(toy_references),
+                refresh_violations: None,
             },
-            settings: toy_settings,
-            check_settings: check_toy_settings,
-            credentials: toy_credentials,
-            empty_credentials: |_| CredentialsStatus {
-                complete: false,
-                missing: vec!["api_key".into()],
-                ..CredentialsStatus::default()
+            AccountKindSpec {
+                facts: AccountKindFacts {
+                    kind: TOY_MALL,
+                    platform: TOY,
+                    has_complaints: true,
+                    callback_family: "toymall",
+                    platform_id_field: "mall",
+                    has_sub_merchants: true,
+                    budget_by_account_id: false,
+                },
+                settings: mall_settings,
+                check_settings: |_| Ok(()),
+                credentials: no_credentials,
+                empty_credentials: |_| CredentialsStatus {
+                    complete: true,
+                    ..CredentialsStatus::default()
+                },
+                guarded: &[],
+                check_references: None,
+                refresh_violations: None,
             },
-            guarded: GUARDED,
-            check_references: Some(toy_references),
-            refresh_violations: None,
-        }]
+        ]
     }
 }
 
@@ -87,6 +112,18 @@ fn toy_settings(value: Value) -> Result<AccountSettings, Error> {
     }
     AccountSettings::from_parts(TOY_SHOP, Value::Object(map))
         .map_err(|m| Error::field("settings", m))
+}
+
+/// A mall's settings: `mall` (a string).
+fn mall_settings(value: Value) -> Result<AccountSettings, Error> {
+    if !value.get("mall").is_some_and(Value::is_string) {
+        return Err(Error::field("settings.mall", "is required (a string)"));
+    }
+    AccountSettings::from_parts(TOY_MALL, value).map_err(|m| Error::field("settings", m))
+}
+
+fn no_credentials(_: CredentialsChange<'_>) -> Result<(Credentials, CredentialsStatus), Error> {
+    Err(Error::Conflict("a toy mall has no credentials".into()))
 }
 
 fn check_toy_settings(settings: &AccountSettings) -> Result<(), Error> {
@@ -491,6 +528,57 @@ async fn a_kinds_own_reference_check_runs_on_create_and_patch_with_the_callers_s
         .await;
     assert_eq!(s, StatusCode::OK, "{res}");
     assert_eq!(res["settings"]["partner"], first.as_str());
+}
+
+#[tokio::test]
+async fn a_sub_merchant_token_needs_a_kind_whose_platform_gives_it_sub_merchants() {
+    let h = toy_harness();
+    let mall = h
+        .create(json!({"kind": "toy_mall", "name": "Mall", "settings": {"mall": "mall-1"}}))
+        .await;
+    let shop = h.create(toy_body("toy-0001")).await;
+    let (s, res) = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{mall}/sub-merchants"),
+            Some(json!({"sub_mchid": "12345678", "name": "Stall"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{res}");
+
+    let token = |account: &str, sub: &str| json!({"name": "stall", "scope": {"type": "sub_merchant", "account_id": account, "sub_mchid": sub}});
+    let (s, res) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(token(&mall, "12345678")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{res}");
+    assert_eq!(res["scope"]["account_id"], mall.as_str(), "{res}");
+    assert_eq!(res["scope"]["sub_mchid"], "12345678", "{res}");
+    let (s, res) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(token(&mall, "87654321")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{res}");
+    // A shop's kind has no sub-merchants: no token for one.
+    let (s, res) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(token(&shop, "12345678")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{res}");
+    assert_eq!(
+        res["error"]["message"],
+        format!("sub-merchant 12345678 of account {shop} not found"),
+        "{res}"
+    );
 }
 
 #[tokio::test]

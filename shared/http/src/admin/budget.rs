@@ -67,3 +67,37 @@ pub fn wechatpay_error(e: wechatpay::PlatformError) -> ApiError {
         desk_core::platforms::wechatpay::api_error(e).into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::account::{AccountKind, AccountKindFacts};
+    use domain::complaint::Platform;
+
+    fn declared(kind: &'static str, budget_by_account_id: bool) -> Account {
+        AccountKind::declare(AccountKindFacts {
+            kind: AccountKind::new(kind),
+            platform: Platform::new("budget_test"),
+            has_complaints: true,
+            callback_family: kind,
+            platform_id_field: "shop_no",
+            has_sub_merchants: false,
+            budget_by_account_id,
+        });
+        let account = serde_json::json!({
+            "id": format!("acc_{kind}"), "name": "Shop", "enabled": true,
+            "kind": kind, "settings": {"shop_no": "42"},
+            "credentials": {"complete": true, "fields": {}},
+            "created_at": "2026-11-26T00:00:00Z", "updated_at": "2026-11-26T00:00:00Z",
+        });
+        serde_json::from_value(account).expect("an account of a declared kind")
+    }
+
+    #[test]
+    fn calls_are_counted_under_the_key_the_kind_declares() {
+        let by_platform_id = declared("budget_test_by_shop", false);
+        assert_eq!(merchant_of(&by_platform_id), "42");
+        let by_account = declared("budget_test_by_account", true);
+        assert_eq!(merchant_of(&by_account), "acc_budget_test_by_account");
+    }
+}
