@@ -116,9 +116,9 @@ fn toy_settings(value: Value) -> Result<AccountSettings, Error> {
 
 /// A mall's settings: `mall` (a string).
 fn mall_settings(value: Value) -> Result<AccountSettings, Error> {
-    if !value.get("mall").is_some_and(Value::is_string) {
+    let Some(Value::String(_)) = value.get("mall") else {
         return Err(Error::field("settings.mall", "is required (a string)"));
-    }
+    };
     AccountSettings::from_parts(TOY_MALL, value).map_err(|m| Error::field("settings", m))
 }
 
@@ -174,7 +174,7 @@ async fn check_partner(check: ReferenceCheck<'_>) -> Result<(), Error> {
     } else {
         None
     };
-    if !found.is_some_and(|(a, _)| a.kind() == TOY_SHOP) {
+    if found.is_none_or(|(a, _)| a.kind() != TOY_SHOP) {
         return Err(Error::field(
             "settings.partner",
             format!("{partner} is not a toy_shop account"),
