@@ -162,8 +162,7 @@ fn app_references(check: ReferenceCheck<'_>) -> BoxFuture<'_, Result<(), Error>>
 
 /// What a mini program's settings name must exist: its third-party platform (authorised
 /// mode), the WeChat Pay account it refunds through (a provider's with the sub-merchant), and
-/// each image of its automatic response (media the caller may use for this account; images
-/// already stored are not checked again).
+/// each new image of its automatic response.
 async fn check_app_references(check: ReferenceCheck<'_>) -> Result<(), Error> {
     let AccountSettings::WxminiApp(s) = check.new else {
         return Ok(());
@@ -211,6 +210,13 @@ async fn check_app_references(check: ReferenceCheck<'_>) -> Result<(), Error> {
             }
         }
     }
+    check_auto_response_media(check).await
+}
+
+/// Images of the automatic response must be media the caller may use for this account
+/// (another scope's is answered like an unknown id); those already stored are not checked
+/// again.
+async fn check_auto_response_media(check: ReferenceCheck<'_>) -> Result<(), Error> {
     let images = |s: &AccountSettings| match s {
         AccountSettings::WxminiApp(s) => s
             .auto_response
@@ -225,7 +231,6 @@ async fn check_app_references(check: ReferenceCheck<'_>) -> Result<(), Error> {
         if kept.contains(id) {
             continue;
         }
-        // Another scope's media is answered like an unknown id.
         if media
             .media_for(id, check.scope, check.account_id, None)
             .await?
