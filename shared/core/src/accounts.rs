@@ -5,9 +5,13 @@
 
 use crate::error::Error;
 use crate::fingerprint::Fingerprinter;
+use crate::state::Services;
 use chrono::{DateTime, Utc};
-use domain::account::{AccountKindFacts, AccountSettings, Credentials, CredentialsStatus};
+use domain::account::{Account, AccountKindFacts, AccountSettings, Credentials, CredentialsStatus};
+use domain::token::TokenScope;
 use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
 
 pub mod fields;
 
@@ -31,6 +35,40 @@ pub struct AccountKindSpec {
     /// Settings only a token with scope `all` may change (403 naming the first one that
     /// differs), in the order they are checked.
     pub guarded: &'static [GuardedSetting],
+    /// Check what the settings refer to among stored records (other accounts, media the
+    /// caller may use), after [`Self::check_settings`] and, on a change, after the guarded
+    /// settings; errors name their field under `settings.`. None: the settings refer to
+    /// nothing stored.
+    pub check_references: Option<CheckReferences>,
+    /// Read the violation records its platform keeps for an account into ours, before they
+    /// are listed (`GET /violations?account=`, first page, enabled accounts); the number read.
+    /// None: its violations arrive by push alone.
+    pub refresh_violations: Option<RefreshViolations>,
+}
+
+/// A boxed future that may cross threads (what the kinds' async checks return).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`AccountKindSpec::check_references`].
+pub type CheckReferences = for<'a> fn(ReferenceCheck<'a>) -> BoxFuture<'a, Result<(), Error>>;
+
+/// [`AccountKindSpec::refresh_violations`].
+pub type RefreshViolations =
+    for<'a> fn(&'a Services, &'a Account) -> BoxFuture<'a, Result<usize, Error>>;
+
+/// What [`AccountKindSpec::check_references`] is given: the settings an account is about to
+/// be created or changed with, and who asks.
+#[derive(Clone, Copy)]
+pub struct ReferenceCheck<'a> {
+    pub services: &'a Services,
+    /// The caller's scope (what it may see and use: media, other accounts).
+    pub scope: &'a TokenScope,
+    /// Our id of the account (chosen before a new account is checked).
+    pub account_id: &'a str,
+    /// Its stored settings; none when it is being created.
+    pub old: Option<&'a AccountSettings>,
+    /// The settings to store.
+    pub new: &'a AccountSettings,
 }
 
 /// What [`AccountKindSpec::credentials`] is given.

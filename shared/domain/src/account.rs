@@ -63,6 +63,10 @@ pub struct AccountKindFacts {
     pub platform_id_field: &'static str,
     /// Its accounts have sub-merchants.
     pub has_sub_merchants: bool,
+    /// The calls made for its accounts are counted against the rate-limit budget under our
+    /// account id; false: under the account's platform id (a WeChat Pay provider's calls for
+    /// its sub-merchants are then counted under the provider's mchid).
+    pub budget_by_account_id: bool,
 }
 
 static DECLARED: std::sync::RwLock<Vec<AccountKindFacts>> = std::sync::RwLock::new(Vec::new());
@@ -853,6 +857,7 @@ mod tests {
             callback_family: "domain_test",
             platform_id_field: "shop_no",
             has_sub_merchants: false,
+            budget_by_account_id: false,
         });
         assert_eq!(a.platform_id(), "42");
         assert_eq!(KIND.facts().map(|f| f.callback_family), Some("domain_test"));

@@ -9,7 +9,9 @@ mod common;
 use axum::http::{Method, StatusCode};
 use common::*;
 use desk_core::Error;
-use desk_core::accounts::{AccountKindSpec, CredentialsChange, GuardedSetting};
+use desk_core::accounts::{
+    AccountKindSpec, BoxFuture, CredentialsChange, GuardedSetting, ReferenceCheck,
+};
 use desk_core::platform::{Platform, Platforms};
 use desk_core::repo::AccountRepo;
 use desk_core::state::Services;
@@ -25,11 +27,13 @@ use std::sync::Arc;
 
 const TOY: domain::complaint::Platform = domain::complaint::Platform::new("toy");
 const TOY_SHOP: AccountKind = AccountKind::new("toy_shop");
+const TOY_MALL: AccountKind = AccountKind::new("toy_mall");
 
 /// Only a scope-`all` token may point the toy's keys at another host.
 const GUARDED: &[GuardedSetting] = &[GuardedSetting::destination("api_host")];
 
-/// A platform with one account kind, `toy_shop`: callbacks at `/callbacks/toyland/{shop}`.
+/// A platform with two account kinds: `toy_shop` (callbacks at `/callbacks/toyland/{shop}`)
+/// and `toy_mall`, whose accounts have sub-merchants (callbacks at `/callbacks/toymall/{mall}`).
 struct Toy;
 
 impl Platform for Toy {
@@ -40,37 +44,63 @@ impl Platform for Toy {
     fn register_jobs(&self, _: &mut JobRegistry, _: &Services) {}
 
     fn account_kinds(&self) -> Vec<AccountKindSpec> {
-        vec![AccountKindSpec {
-            facts: AccountKindFacts {
-                kind: TOY_SHOP,
-                platform: TOY,
-                has_complaints: true,
-                callback_family: "toyland",
-                platform_id_field: "shop",
-                has_sub_merchants: false,
+        vec![
+            AccountKindSpec {
+                facts: AccountKindFacts {
+                    kind: TOY_SHOP,
+                    platform: TOY,
+                    has_complaints: true,
+                    callback_family: "toyland",
+                    platform_id_field: "shop",
+                    has_sub_merchants: false,
+                    budget_by_account_id: false,
+                },
+                settings: toy_settings,
+                check_settings: check_toy_settings,
+                credentials: toy_credentials,
+                empty_credentials: |_| CredentialsStatus {
+                    complete: false,
+                    missing: vec!["api_key".into()],
+                    ..CredentialsStatus::default()
+                },
+                guarded: GUARDED,
+                check_references: Some(toy_references),
+                refresh_violations: None,
             },
-            settings: toy_settings,
-            check_settings: check_toy_settings,
-            credentials: toy_credentials,
-            empty_credentials: |_| CredentialsStatus {
-                complete: false,
-                missing: vec!["api_key".into()],
-                ..CredentialsStatus::default()
+            AccountKindSpec {
+                facts: AccountKindFacts {
+                    kind: TOY_MALL,
+                    platform: TOY,
+                    has_complaints: true,
+                    callback_family: "toymall",
+                    platform_id_field: "mall",
+                    has_sub_merchants: true,
+                    budget_by_account_id: false,
+                },
+                settings: mall_settings,
+                check_settings: |_| Ok(()),
+                credentials: no_credentials,
+                empty_credentials: |_| CredentialsStatus {
+                    complete: true,
+                    ..CredentialsStatus::default()
+                },
+                guarded: &[],
+                check_references: None,
+                refresh_violations: None,
             },
-            guarded: GUARDED,
-        }]
+        ]
     }
 }
 
 /// The toy's settings: `shop` (`toy-` and digits), an optional `greeting`, an optional
-/// `api_host`; nothing else.
+/// `api_host`, an optional `partner` (our id of another toy shop); nothing else.
 fn toy_settings(value: Value) -> Result<AccountSettings, Error> {
     let Value::Object(map) = value else {
         return Err(Error::field("settings", "must be an object"));
     };
     if let Some(k) = map
         .keys()
-        .find(|k| !["shop", "greeting", "api_host"].contains(&k.as_str()))
+        .find(|k| !["shop", "greeting", "api_host", "partner"].contains(&k.as_str()))
     {
         return Err(Error::field(
             format!("settings.{k}"),
@@ -82,6 +112,18 @@ fn toy_settings(value: Value) -> Result<AccountSettings, Error> {
     }
     AccountSettings::from_parts(TOY_SHOP, Value::Object(map))
         .map_err(|m| Error::field("settings", m))
+}
+
+/// A mall's settings: `mall` (a string).
+fn mall_settings(value: Value) -> Result<AccountSettings, Error> {
+    let Some(Value::String(_)) = value.get("mall") else {
+        return Err(Error::field("settings.mall", "is required (a string)"));
+    };
+    AccountSettings::from_parts(TOY_MALL, value).map_err(|m| Error::field("settings", m))
+}
+
+fn no_credentials(_: CredentialsChange<'_>) -> Result<(Credentials, CredentialsStatus), Error> {
+    Err(Error::Conflict("a toy mall has no credentials".into()))
 }
 
 fn check_toy_settings(settings: &AccountSettings) -> Result<(), Error> {
@@ -99,6 +141,43 @@ fn check_toy_settings(settings: &AccountSettings) -> Result<(), Error> {
         return Err(Error::field(
             "settings.greeting",
             "must be at most 20 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn toy_references(check: ReferenceCheck<'_>) -> BoxFuture<'_, Result<(), Error>> {
+    Box::pin(check_partner(check))
+}
+
+/// `settings.partner` must name another toy shop that the caller may see.
+async fn check_partner(check: ReferenceCheck<'_>) -> Result<(), Error> {
+    let AccountSettings::Open(s) = check.new else {
+        return Err(Error::field("settings", "not toy settings"));
+    };
+    let Some(partner) = s.settings.get("partner") else {
+        return Ok(());
+    };
+    let Some(partner) = partner.as_str() else {
+        return Err(Error::field("settings.partner", "must be an account id"));
+    };
+    if partner == check.account_id {
+        return Err(Error::field(
+            "settings.partner",
+            "must be another account than this one",
+        ));
+    }
+    let found = if check.scope.covers_account(partner) {
+        AccountRepo::new(&*check.services.ports.records)
+            .get(partner)
+            .await?
+    } else {
+        None
+    };
+    if found.is_none_or(|(a, _)| a.kind() != TOY_SHOP) {
+        return Err(Error::field(
+            "settings.partner",
+            format!("{partner} is not a toy_shop account"),
         ));
     }
     Ok(())
@@ -351,6 +430,155 @@ async fn a_registered_platform_brings_its_own_account_kind_through_the_admin_api
     assert_eq!(found_by_callback_path(&h, "toy-0001").await, None);
     let again = h.create(toy_body("toy-0001")).await;
     assert_eq!(found_by_callback_path(&h, "toy-0001").await, Some(again));
+}
+
+#[tokio::test]
+async fn a_kinds_own_reference_check_runs_on_create_and_patch_with_the_callers_scope() {
+    let h = toy_harness();
+    let first = h.create(toy_body("toy-0001")).await;
+    let component = h
+        .create(json!({
+            "kind": "wxopen_component", "name": "Component",
+            "settings": {"component_appid": "wx2c2769f8efd9abc2"}
+        }))
+        .await;
+    let with_partner = |shop: &str, partner: &str| json!({"kind": "toy_shop", "name": "Toy", "settings": {"shop": shop, "partner": partner}});
+    let refused = |res: &Value, message: &str| {
+        assert_eq!(res["error"]["field"], "settings.partner", "{res}");
+        assert_eq!(res["error"]["message"], message, "{res}");
+    };
+
+    // Create: the partner must be a stored toy shop.
+    for (partner, message) in [
+        (
+            "acc_nobody",
+            "acc_nobody is not a toy_shop account".to_string(),
+        ),
+        (
+            component.as_str(),
+            format!("{component} is not a toy_shop account"),
+        ),
+    ] {
+        let (s, res) = h
+            .admin(
+                Method::POST,
+                "/admin/v1/accounts",
+                Some(with_partner("toy-0002", partner)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+        refused(&res, &message);
+    }
+    assert_eq!(found_by_callback_path(&h, "toy-0002").await, None);
+    let (s, second) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(with_partner("toy-0002", &first)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    let second = second["id"].as_str().expect("id").to_string();
+
+    // Patch: the merged settings are checked again, knowing which account they belong to.
+    let path = format!("/admin/v1/accounts/{second}");
+    let (s, res) = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"partner": second}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+    refused(&res, "must be another account than this one");
+    let (s, res) = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"partner": "acc_gone"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+    refused(&res, "acc_gone is not a toy_shop account");
+    let (_, read) = h.admin(Method::GET, &path, None).await;
+    assert_eq!(read["settings"]["partner"], first.as_str(), "unchanged");
+
+    // The check sees the caller's scope: a token for the third shop cannot name the first.
+    let third = h.create(toy_body("toy-0003")).await;
+    let third_path = format!("/admin/v1/accounts/{third}");
+    let scoped = h
+        .token(json!({"type": "account", "account_id": third}))
+        .await;
+    let (s, res) = h
+        .call(
+            Method::PATCH,
+            &third_path,
+            Some(&scoped),
+            Some(json!({"settings": {"partner": first}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+    refused(&res, &format!("{first} is not a toy_shop account"));
+    let (s, res) = h
+        .admin(
+            Method::PATCH,
+            &third_path,
+            Some(json!({"settings": {"partner": first}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{res}");
+    assert_eq!(res["settings"]["partner"], first.as_str());
+}
+
+#[tokio::test]
+async fn a_sub_merchant_token_needs_a_kind_whose_platform_gives_it_sub_merchants() {
+    let h = toy_harness();
+    let mall = h
+        .create(json!({"kind": "toy_mall", "name": "Mall", "settings": {"mall": "mall-1"}}))
+        .await;
+    let shop = h.create(toy_body("toy-0001")).await;
+    let (s, res) = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{mall}/sub-merchants"),
+            Some(json!({"sub_mchid": "12345678", "name": "Stall"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{res}");
+
+    let token = |account: &str, sub: &str| json!({"name": "stall", "scope": {"type": "sub_merchant", "account_id": account, "sub_mchid": sub}});
+    let (s, res) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(token(&mall, "12345678")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{res}");
+    assert_eq!(res["scope"]["account_id"], mall.as_str(), "{res}");
+    assert_eq!(res["scope"]["sub_mchid"], "12345678", "{res}");
+    let (s, res) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(token(&mall, "87654321")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{res}");
+    // A shop's kind has no sub-merchants: no token for one.
+    let (s, res) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(token(&shop, "12345678")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{res}");
+    assert_eq!(
+        res["error"]["message"],
+        format!("sub-merchant 12345678 of account {shop} not found"),
+        "{res}"
+    );
 }
 
 #[tokio::test]

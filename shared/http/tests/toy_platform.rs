@@ -132,6 +132,7 @@ impl Platform for Toy {
                 callback_family: "toy",
                 platform_id_field: "shop",
                 has_sub_merchants: false,
+                budget_by_account_id: false,
             },
             settings: toy_settings,
             check_settings: |_| Ok(()),
@@ -141,6 +142,8 @@ impl Platform for Toy {
                 ..CredentialsStatus::default()
             },
             guarded: &[],
+            check_references: None,
+            refresh_violations: None,
         }]
     }
 

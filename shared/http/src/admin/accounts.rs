@@ -12,14 +12,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use desk_core::accounts::{CredentialsChange, changed_guarded_setting};
-use desk_core::complaints::ComplaintRepo;
+use desk_core::accounts::{CredentialsChange, ReferenceCheck, changed_guarded_setting};
 use desk_core::credentials;
 use desk_core::platform::AccountKindSpec;
 use desk_core::repo::{AccountRepo, NotificationRepo, RepoError, SubMerchantRepo, secret_names};
-use domain::account::{
-    Account, AccountKind, AccountSettings, Credentials, CredentialsStatus, WxminiMode,
-};
+use domain::account::{Account, AccountKind, AccountSettings, Credentials, CredentialsStatus};
 use domain::token::TokenScope;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -127,58 +124,26 @@ pub fn check_setting_fields(
     Ok((spec.check_settings)(settings)?)
 }
 
-/// Check settings, including references to other accounts.
+/// Check settings: their values, then what they refer to among stored records (the kind's
+/// platform decides both; `old` is none for a new account).
 async fn check_settings(
     state: &AppState,
+    caller: &Caller,
     spec: &AccountKindSpec,
-    settings: &AccountSettings,
+    account_id: &str,
+    old: Option<&AccountSettings>,
+    new: &AccountSettings,
 ) -> Result<(), ApiError> {
-    check_setting_fields(spec, settings)?;
-    let AccountSettings::WxminiApp(s) = settings else {
-        return Ok(());
-    };
-    let repo = AccountRepo::new(&*state.ports.records);
-    if let (WxminiMode::Authorised, Some(id)) = (s.mode, &s.component_account_id) {
-        let ok = repo
-            .get(id)
-            .await?
-            .is_some_and(|(a, _)| a.kind() == AccountKind::WxopenComponent);
-        if !ok {
-            return Err(ApiError::field(
-                "settings.component_account_id",
-                format!("{id} is not a wxopen_component account"),
-            ));
-        }
-    }
-    if let Some(p) = &s.payment {
-        let target = repo.get(&p.account_id).await?.map(|(a, _)| a.kind());
-        match (target, &p.sub_mchid) {
-            (Some(AccountKind::WechatpayMerchant), None) => {}
-            (Some(AccountKind::WechatpayMerchant), Some(_)) => {
-                return Err(ApiError::field(
-                    "settings.payment.sub_mchid",
-                    "only a wechatpay_provider has sub-merchants",
-                ));
-            }
-            (Some(AccountKind::WechatpayProvider), Some(sub)) => {
-                validate::digits("settings.payment.sub_mchid", sub, "sub-merchant number")?
-            }
-            (Some(AccountKind::WechatpayProvider), None) => {
-                return Err(ApiError::field(
-                    "settings.payment.sub_mchid",
-                    "is required with a wechatpay_provider",
-                ));
-            }
-            _ => {
-                return Err(ApiError::field(
-                    "settings.payment.account_id",
-                    format!(
-                        "{} is not a wechatpay_merchant or wechatpay_provider account",
-                        p.account_id
-                    ),
-                ));
-            }
-        }
+    check_setting_fields(spec, new)?;
+    if let Some(check) = spec.check_references {
+        check(ReferenceCheck {
+            services: state,
+            scope: &caller.scope,
+            account_id,
+            old,
+            new,
+        })
+        .await?;
     }
     Ok(())
 }
@@ -199,44 +164,6 @@ fn check_guarded(
         Some((field, why)) => Err(ApiError::forbidden_field(field, why)),
         None => Ok(()),
     }
-}
-
-/// Images named in an automatic response must be media the caller may use for this account
-/// (another scope's is answered like an unknown id). Images already stored are not checked
-/// again.
-async fn check_media(
-    state: &AppState,
-    caller: &Caller,
-    account_id: &str,
-    old: Option<&AccountSettings>,
-    new: &AccountSettings,
-) -> Result<(), ApiError> {
-    let images = |s: &AccountSettings| match s {
-        AccountSettings::WxminiApp(s) => s
-            .auto_response
-            .as_ref()
-            .map(|r| r.images.clone())
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    let kept = old.map(images).unwrap_or_default();
-    let repo = ComplaintRepo::new(&*state.ports.records);
-    for (n, id) in images(new).iter().enumerate() {
-        if kept.contains(id) {
-            continue;
-        }
-        if repo
-            .media_for(id, &caller.scope, account_id, None)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::field(
-                format!("settings.auto_response.images[{n}]"),
-                format!("no media {id}"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Settings carry `authorization` only through the one-click flow, never from a request.
@@ -296,10 +223,9 @@ pub async fn create_account(
         ));
     }
     let settings = parse_settings(spec, body.settings)?;
-    check_settings(&state, spec, &settings).await?;
-    let now = state.ports.clock.now();
     let id = format!("acc_{}", uuid::Uuid::now_v7().simple());
-    check_media(&state, &caller, &id, None, &settings).await?;
+    check_settings(&state, &caller, spec, &id, None, &settings).await?;
+    let now = state.ports.clock.now();
     let mut account = Account {
         id: id.clone(),
         name: body.name.trim().to_string(),
@@ -491,8 +417,15 @@ pub async fn patch_account(
                 ));
             }
             check_guarded(&caller, spec, &account.settings, &settings)?;
-            check_settings(&state, spec, &settings).await?;
-            check_media(&state, &caller, &id, Some(&account.settings), &settings).await?;
+            check_settings(
+                &state,
+                &caller,
+                spec,
+                &id,
+                Some(&account.settings),
+                &settings,
+            )
+            .await?;
             account.settings = settings;
         }
         account.updated_at = state.ports.clock.now();

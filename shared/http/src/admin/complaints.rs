@@ -213,11 +213,14 @@ pub async fn list_violations(
         && let Some((a, _)) = AccountRepo::new(&*state.ports.records)
             .get(&account)
             .await?
-        && matches!(a.settings, domain::account::AccountSettings::WxminiApp(_))
         && a.enabled
+        && let Some(refresh) = state
+            .platforms()
+            .account_kind(a.kind())
+            .and_then(|k| k.refresh_violations)
     {
-        // Mini-program violation records live on the platform: read them first.
-        super::wxmini_actions::sync_violations(&state, &a).await?;
+        // Violation records that live on the platform (its kind says so): read them first.
+        refresh(&state, &a).await?;
     }
     let (items, next_cursor) = ComplaintRepo::new(&*state.ports.records)
         .list_violations(

@@ -16,7 +16,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use desk_core::repo::{AccountRepo, SubMerchantRepo, TokenRepo};
-use domain::account::AccountKind;
 use domain::token::{StoredToken, TokenScope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -95,11 +94,13 @@ pub async fn create_token(
             account_id,
             sub_mchid,
         } => {
-            let provider = AccountRepo::new(records)
+            // Only a kind with sub-merchants (its platform says which) has them.
+            let has_subs = AccountRepo::new(records)
                 .get(account_id)
                 .await?
-                .is_some_and(|(a, _)| a.kind() == AccountKind::WechatpayProvider);
-            if !provider
+                .and_then(|(a, _)| state.platforms().account_kind(a.kind()))
+                .is_some_and(|k| k.facts.has_sub_merchants);
+            if !has_subs
                 || SubMerchantRepo::new(records)
                     .get(account_id, sub_mchid)
                     .await?

@@ -16,12 +16,15 @@ pub const ALIPAY_APP: AccountKindSpec = AccountKindSpec {
         callback_family: "alipay",
         platform_id_field: "app_id",
         has_sub_merchants: false,
+        budget_by_account_id: false,
     },
     settings: |v| typed_settings(v, AccountSettings::AlipayApp),
     check_settings,
     credentials: validate::alipay,
     empty_credentials,
     guarded: &[GuardedSetting::destination("api_base_url")],
+    check_references: None,
+    refresh_violations: None,
 };
 
 fn check_settings(settings: &AccountSettings) -> Result<(), Error> {

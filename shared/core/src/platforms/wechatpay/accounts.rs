@@ -16,6 +16,7 @@ const FACTS: AccountKindFacts = AccountKindFacts {
     callback_family: "wechatpay",
     platform_id_field: "mchid",
     has_sub_merchants: false,
+    budget_by_account_id: false,
 };
 
 const GUARDED: &[GuardedSetting] = &[GuardedSetting::destination("api_base_url")];
@@ -28,6 +29,8 @@ pub const MERCHANT: AccountKindSpec = AccountKindSpec {
     credentials: validate::wechatpay,
     empty_credentials,
     guarded: GUARDED,
+    check_references: None,
+    refresh_violations: None,
 };
 
 /// `wechatpay_provider`.
@@ -42,6 +45,8 @@ pub const PROVIDER: AccountKindSpec = AccountKindSpec {
     credentials: validate::wechatpay,
     empty_credentials,
     guarded: GUARDED,
+    check_references: None,
+    refresh_violations: None,
 };
 
 fn check_merchant(settings: &AccountSettings) -> Result<(), Error> {
