@@ -10,7 +10,10 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use common::*;
-use desk_core::ratelimit::{Decision, Operation, RateLimiter, ops};
+use desk_core::platforms::alipay::limits as alipay_limits;
+use desk_core::platforms::wechatpay::limits as wechatpay_limits;
+use desk_core::platforms::wxmini::limits as wxmini_limits;
+use desk_core::ratelimit::{DEFAULT_WRITES_PER_MINUTE, Decision, Operation, RateLimiter};
 use domain::complaint::{Complaint, Platform};
 use http_body_util::BodyExt;
 use sandbox::alipay::{AlipayKeys, AlipayMode, AlipaySim};
@@ -153,7 +156,7 @@ async fn staff_reply_over_the_merchants_budget_answers_429_and_sends_nothing() {
     let e = wechatpay().await;
     // The workers (another limiter over the same store) used the provider's reply budget.
     assert_eq!(
-        drain(&e.h, ops::wechatpay::RESPONSE, PROVIDER).await,
+        drain(&e.h, wechatpay_limits::RESPONSE, PROVIDER).await,
         60,
         "WeChat Pay replies: 60 a minute per calling merchant"
     );
@@ -189,7 +192,7 @@ async fn staff_reply_with_images_over_the_upload_budget_uploads_nothing() {
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let media: Value = serde_json::from_slice(&media).expect("json");
-    drain(&e.h, ops::wechatpay::IMAGE_UPLOAD, PROVIDER).await;
+    drain(&e.h, wechatpay_limits::IMAGE_UPLOAD, PROVIDER).await;
     let (s, headers, body) = call(
         &e.h,
         &format!("/admin/v1/complaints/{}/reply", e.id),
@@ -215,9 +218,9 @@ async fn staff_reply_within_budget_uses_one_call_of_the_budget_the_worker_sees()
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body["complainted_mchid"], SUB);
     // The provider's budget (it calls for its sub-merchant) has one call fewer.
-    assert_eq!(drain(&e.h, ops::wechatpay::RESPONSE, PROVIDER).await, 59);
+    assert_eq!(drain(&e.h, wechatpay_limits::RESPONSE, PROVIDER).await, 59);
     assert_eq!(
-        drain(&e.h, ops::wechatpay::RESPONSE, SUB).await,
+        drain(&e.h, wechatpay_limits::RESPONSE, SUB).await,
         60,
         "the sub-merchant does not call"
     );
@@ -303,8 +306,8 @@ const ALIPAY_REPLY: &str = "alipay.merchant.tradecomplain.reply.submit";
 async fn alipay_staff_reply_over_the_apps_budget_answers_429_and_sends_nothing() {
     let e = alipay().await;
     assert_eq!(
-        drain(&e.h, ops::alipay::REPLY, APP_ID).await,
-        ops::DEFAULT_WRITES_PER_MINUTE
+        drain(&e.h, alipay_limits::REPLY, APP_ID).await,
+        DEFAULT_WRITES_PER_MINUTE
     );
     let (s, headers, body) = call(
         &e.h,
@@ -332,8 +335,8 @@ async fn alipay_call_limit_during_a_staff_reply_answers_429() {
     assert_eq!(e.sim.throttled(), vec![ALIPAY_REPLY.to_string()]);
     // Within budget, one call of the app's reply budget was used.
     assert_eq!(
-        drain(&e.h, ops::alipay::REPLY, APP_ID).await,
-        ops::DEFAULT_WRITES_PER_MINUTE - 1
+        drain(&e.h, alipay_limits::REPLY, APP_ID).await,
+        DEFAULT_WRITES_PER_MINUTE - 1
     );
 }
 
@@ -435,8 +438,8 @@ async fn mini_program_staff_response_over_budget_answers_429_and_within_it_uses_
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(wx.writes_to("bussiRespondComplaint").len(), 1);
     assert_eq!(
-        drain(&h, ops::wxmini::RESPOND, &account).await,
-        ops::DEFAULT_WRITES_PER_MINUTE - 1
+        drain(&h, wxmini_limits::RESPOND, &account).await,
+        DEFAULT_WRITES_PER_MINUTE - 1
     );
     // Now the budget is used up: the next response is 429 and is not sent.
     let logged = actions(&detail(&h, &id).await).len();
