@@ -340,6 +340,25 @@ async fn alipay_call_limit_during_a_staff_reply_answers_429() {
     );
 }
 
+/// The operations of the built-in platforms' document that call a platform, by operation id:
+/// the complaint actions (each says so itself) and the other routes that call one.
+const RATE_LIMITED: [&str; 14] = [
+    "reply",
+    "complete",
+    "refund",
+    "refund_progress",
+    "feedback",
+    "supplement",
+    "refund_evidence",
+    "appeal",
+    "download_media",
+    "register",
+    "get_registration",
+    "unregister",
+    "trade_score",
+    "list_violations",
+];
+
 #[tokio::test]
 async fn the_document_lists_429_with_retry_after_on_the_operations_that_call_a_platform() {
     let h = harness();
@@ -354,7 +373,7 @@ async fn the_document_lists_429_with_retry_after_on_the_operations_that_call_a_p
                 continue;
             };
             let r = &op["responses"]["429"];
-            if desk_http::admin::openapi::RATE_LIMITED_OPERATIONS.contains(&id) {
+            if RATE_LIMITED.contains(&id) {
                 seen.push(id.to_string());
                 assert_eq!(
                     r["content"]["application/json"]["schema"]["$ref"],
@@ -371,12 +390,94 @@ async fn the_document_lists_429_with_retry_after_on_the_operations_that_call_a_p
         }
     }
     seen.sort();
-    let mut want: Vec<String> = desk_http::admin::openapi::RATE_LIMITED_OPERATIONS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut want: Vec<String> = RATE_LIMITED.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(seen, want, "every listed operation exists");
+    let mut derived = desk_http::admin::openapi::rate_limited_operations(h.state.platforms());
+    derived.sort();
+    assert_eq!(derived, want, "what the server derives for the document");
+}
+
+/// A platform written here: `nudge` calls it; `note-to-self` only writes our own log; its
+/// `reply` calls nothing either, but the built-in platforms' `reply` does.
+struct Quiet;
+
+/// The body of the quiet platform's actions.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+struct QuietBody {
+    text: String,
+}
+
+#[async_trait::async_trait]
+impl desk_core::staff_actions::StaffActions for Quiet {
+    fn actions(&self) -> Vec<desk_core::staff_actions::StaffAction> {
+        use desk_core::staff_actions::StaffAction;
+        use domain::complaint::ActionKind;
+        vec![
+            StaffAction::new::<QuietBody>("nudge", ActionKind::Feedback, "Nudge the platform"),
+            StaffAction::new::<QuietBody>("note-to-self", ActionKind::Supplement, "Take a note")
+                .spends_no_budget(),
+            StaffAction::new::<QuietBody>("reply", ActionKind::Reply, "Reply quietly")
+                .spends_no_budget(),
+        ]
+    }
+
+    async fn run(
+        &self,
+        _services: &desk_core::Services,
+        _staff: &desk_core::staff_actions::Staff,
+        complaint: &Complaint,
+        action: &str,
+        _body: desk_core::staff_actions::ActionBody,
+    ) -> Result<desk_core::staff_actions::ActionAnswer, desk_core::Error> {
+        Err(desk_core::staff_actions::no_such_action(
+            complaint.platform.as_str(),
+            action,
+            &self.actions(),
+        ))
+    }
+}
+
+impl desk_core::platform::Platform for Quiet {
+    fn name(&self) -> Platform {
+        Platform::new("quiet")
+    }
+
+    fn register_jobs(
+        &self,
+        _jobs: &mut desk_core::worker::JobRegistry,
+        _services: &desk_core::Services,
+    ) {
+    }
+
+    fn staff_actions(&self) -> &dyn desk_core::staff_actions::StaffActions {
+        self
+    }
+}
+
+#[test]
+fn a_complaint_action_answers_429_in_the_document_when_it_spends_a_call_budget() {
+    let doc = desk_http::admin::openapi::document(&desk_core::platforms::builtin().with(Quiet));
+    let responses = |action: &str| {
+        doc["paths"][format!("/admin/v1/complaints/{{id}}/{action}")]["post"]["responses"].clone()
+    };
+    let nudge = responses("nudge");
+    assert_eq!(
+        nudge["429"]["headers"]["Retry-After"]["schema"]["type"], "integer",
+        "an action that calls its platform: {nudge}"
+    );
+    let note = responses("note-to-self");
+    assert!(note["200"].is_object(), "the action is documented: {note}");
+    assert!(
+        note["429"].is_null(),
+        "an action that calls no platform never answers 429: {note}"
+    );
+    let reply = responses("reply");
+    assert!(
+        reply["429"]["headers"]["Retry-After"].is_object(),
+        "an action one platform spends a budget on answers 429 though another's does not: {reply}"
+    );
 }
 
 const MINI_APPID: &str = "wx1111111111111111";
