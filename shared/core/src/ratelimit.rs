@@ -33,13 +33,13 @@
 //! `Retry-After` when the budget is used up (`admin::budget`).
 //!
 //! # The table
-//! The budgets are the constants in [`ops`], one place. WeChat Pay publishes its limits per
-//! merchant: complaint list and negotiation history 200 a minute, reply (`response`) and image
-//! upload 60, complete 1,500; the other operations (detail, refund progress, immediate-service
-//! reply, refunds) have no published limit and are not limited here (a throttling answer
-//! still backs off, see `JobError::Throttled`). Alipay and the mini-program (WeChat server)
-//! APIs publish none: we budget 120 a minute for reads and 60 for writes per app and method,
-//! well under what either has been seen to allow.
+//! Each platform states the budgets of the operations it calls in its own folder
+//! (`platforms/<name>/limits.rs`, with where its figures come from): one [`Operation`]
+//! constant per operation, with its calls allowed per merchant in any 60 s window, or `None`
+//! for an operation it leaves unlimited (a throttling answer still backs off, see
+//! `JobError::Throttled`). A platform that publishes no limits budgets its reads and writes
+//! with [`DEFAULT_READS_PER_MINUTE`] and [`DEFAULT_WRITES_PER_MINUTE`]. This module knows no
+//! platform: it counts whatever operation it is given.
 
 use crate::worker::JobError;
 use chrono::{DateTime, Utc};
@@ -84,93 +84,11 @@ impl std::fmt::Display for Operation {
     }
 }
 
-/// The budget table: every platform operation we call, with its limit per merchant.
-pub mod ops {
-    use super::Operation;
-    use domain::complaint::Platform;
-
-    /// Budget of Alipay and WeChat server reads without a published limit.
-    pub const DEFAULT_READS_PER_MINUTE: u32 = 120;
-    /// Budget of Alipay and WeChat server writes without a published limit.
-    pub const DEFAULT_WRITES_PER_MINUTE: u32 = 60;
-
-    /// WeChat Pay (per merchant mchid; a provider's calls for its sub-merchants share its
-    /// budget, as the platform counts by the calling merchant).
-    pub mod wechatpay {
-        use super::*;
-        const P: Platform = Platform::Wechatpay;
-        pub const LIST: Operation = Operation::new(P, "complaints-list", Some(200));
-        pub const HISTORY: Operation = Operation::new(P, "negotiation-history", Some(200));
-        pub const RESPONSE: Operation = Operation::new(P, "response", Some(60));
-        pub const IMAGE_UPLOAD: Operation = Operation::new(P, "image-upload", Some(60));
-        pub const COMPLETE: Operation = Operation::new(P, "complete", Some(1500));
-        /// No published limit.
-        pub const DETAIL: Operation = Operation::new(P, "complaint-detail", None);
-        /// No published limit.
-        pub const REFUND_PROGRESS: Operation = Operation::new(P, "update-refund-progress", None);
-        /// No published limit.
-        pub const RESPONSE_IMMEDIATE: Operation =
-            Operation::new(P, "response-immediate-service", None);
-        /// Refund create and query: no limit published with the complaint APIs.
-        pub const REFUND: Operation = Operation::new(P, "refund", None);
-        /// Download of a buyer's image (staff's image proxy): no published limit.
-        pub const IMAGE_DOWNLOAD: Operation = Operation::new(P, "image-download", None);
-        /// Read, set or delete the callback (notification) URL: no published limit.
-        pub const NOTIFICATION_URL: Operation = Operation::new(P, "notification-url", None);
-    }
-
-    /// Alipay (per app id): no published rate.
-    pub mod alipay {
-        use super::*;
-        const P: Platform = Platform::Alipay;
-        pub const QUERY: Operation =
-            Operation::new(P, "complaint-query", Some(DEFAULT_READS_PER_MINUTE));
-        pub const BATCH_QUERY: Operation =
-            Operation::new(P, "complaint-batchquery", Some(DEFAULT_READS_PER_MINUTE));
-        pub const REPLY: Operation =
-            Operation::new(P, "complaint-reply", Some(DEFAULT_WRITES_PER_MINUTE));
-        pub const FEEDBACK: Operation =
-            Operation::new(P, "complaint-feedback", Some(DEFAULT_WRITES_PER_MINUTE));
-        pub const IMAGE_UPLOAD: Operation =
-            Operation::new(P, "image-upload", Some(DEFAULT_WRITES_PER_MINUTE));
-        pub const RISK_QUERY: Operation =
-            Operation::new(P, "risk-complaint-query", Some(DEFAULT_READS_PER_MINUTE));
-        pub const RISK_FINISH: Operation =
-            Operation::new(P, "risk-complaint-finish", Some(DEFAULT_WRITES_PER_MINUTE));
-        /// Staff's supplementary evidence on a trade complaint.
-        pub const SUPPLEMENT: Operation =
-            Operation::new(P, "complaint-supplement", Some(DEFAULT_WRITES_PER_MINUTE));
-        /// `alipay.trade.refund` is a payment API built for far higher rates: not limited.
-        pub const TRADE_REFUND: Operation = Operation::new(P, "trade-refund", None);
-    }
-
-    /// Mini-program (WeChat server API, per mini-program account, one per appid): no
-    /// published rate.
-    pub mod wxmini {
-        use super::*;
-        const P: Platform = Platform::Wxmini;
-        pub const DETAIL: Operation =
-            Operation::new(P, "complaint-detail", Some(DEFAULT_READS_PER_MINUTE));
-        pub const HISTORY: Operation =
-            Operation::new(P, "negotiation-history", Some(DEFAULT_READS_PER_MINUTE));
-        pub const RESPOND: Operation =
-            Operation::new(P, "complaint-respond", Some(DEFAULT_WRITES_PER_MINUTE));
-        pub const MEDIA_UPLOAD: Operation =
-            Operation::new(P, "media-upload", Some(DEFAULT_WRITES_PER_MINUTE));
-        /// Staff's evidence (`supplyProof`), refund evidence (`supplyRefund`) and appeal.
-        pub const EVIDENCE: Operation =
-            Operation::new(P, "complaint-evidence", Some(DEFAULT_WRITES_PER_MINUTE));
-        /// Download of a buyer's image (media API).
-        pub const MEDIA_GET: Operation =
-            Operation::new(P, "media-get", Some(DEFAULT_READS_PER_MINUTE));
-        /// The trade experience score and its penalty list, one call a page.
-        pub const PENALTY_LIST: Operation =
-            Operation::new(P, "penalty-list", Some(DEFAULT_READS_PER_MINUTE));
-        /// Violation records and each one's appeal records.
-        pub const VIOLATION_RECORDS: Operation =
-            Operation::new(P, "violation-records", Some(DEFAULT_READS_PER_MINUTE));
-    }
-}
+/// Budget of a read (per merchant and operation) for a platform that publishes no limit:
+/// well under what such APIs have been seen to allow.
+pub const DEFAULT_READS_PER_MINUTE: u32 = 120;
+/// Budget of a write (per merchant and operation) for a platform that publishes no limit.
+pub const DEFAULT_WRITES_PER_MINUTE: u32 = 60;
 
 /// The answer of [`RateLimiter::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -430,6 +348,26 @@ mod tests {
             free_after(&slots, 6, 3, 30_000),
             Duration::from_millis(45_000)
         );
+    }
+
+    #[test]
+    fn the_limiter_names_no_platform() {
+        // Each platform's budgets live in its own folder; this module counts whatever
+        // operation it is given, so it names none of the registered platforms or their
+        // account kinds (its tests excepted).
+        let source = include_str!("ratelimit.rs").to_lowercase();
+        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+        let registered = crate::platforms::builtin();
+        let names = registered
+            .names()
+            .into_iter()
+            .chain(registered.account_kind_names());
+        for name in names {
+            assert!(
+                !code.contains(name),
+                "the limiter names `{name}`: a platform's budgets belong in its own folder"
+            );
+        }
     }
 
     #[test]

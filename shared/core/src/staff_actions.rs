@@ -88,10 +88,16 @@ pub struct StaffAction {
     pub body_required: bool,
     /// The answer of a success ([`ActionResult`], or a refund's record).
     pub answer: SchemaOf,
+    /// Whether the action calls the platform, taking its calls from the shared rate-limit
+    /// budgets ([`take_budget`]), so it may answer 429 (over budget, or the platform
+    /// throttles). The document's 429 answers follow it. Yes unless the action says
+    /// otherwise ([`StaffAction::spends_no_budget`]).
+    pub spends_budget: bool,
 }
 
 impl StaffAction {
-    /// An action whose body is `B`, required, answered with [`ActionResult`].
+    /// An action whose body is `B`, required, answered with [`ActionResult`], that calls the
+    /// platform ([`StaffAction::spends_budget`]).
     pub fn new<B: ToSchema>(name: &'static str, kind: ActionKind, summary: &'static str) -> Self {
         Self {
             name,
@@ -101,7 +107,14 @@ impl StaffAction {
             body_rules: None,
             body_required: true,
             answer: SchemaOf::of::<ActionResult>(),
+            spends_budget: true,
         }
+    }
+
+    /// The action calls no platform (it never answers 429).
+    pub fn spends_no_budget(mut self) -> Self {
+        self.spends_budget = false;
+        self
     }
 
     /// The body may be left out (its defaults apply).

@@ -10,7 +10,10 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use common::*;
-use desk_core::ratelimit::{Decision, Operation, RateLimiter, ops};
+use desk_core::platforms::alipay::limits as alipay_limits;
+use desk_core::platforms::wechatpay::limits as wechatpay_limits;
+use desk_core::platforms::wxmini::limits as wxmini_limits;
+use desk_core::ratelimit::{DEFAULT_WRITES_PER_MINUTE, Decision, Operation, RateLimiter};
 use domain::complaint::{Complaint, Platform};
 use http_body_util::BodyExt;
 use sandbox::alipay::{AlipayKeys, AlipayMode, AlipaySim};
@@ -153,7 +156,7 @@ async fn staff_reply_over_the_merchants_budget_answers_429_and_sends_nothing() {
     let e = wechatpay().await;
     // The workers (another limiter over the same store) used the provider's reply budget.
     assert_eq!(
-        drain(&e.h, ops::wechatpay::RESPONSE, PROVIDER).await,
+        drain(&e.h, wechatpay_limits::RESPONSE, PROVIDER).await,
         60,
         "WeChat Pay replies: 60 a minute per calling merchant"
     );
@@ -189,7 +192,7 @@ async fn staff_reply_with_images_over_the_upload_budget_uploads_nothing() {
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let media: Value = serde_json::from_slice(&media).expect("json");
-    drain(&e.h, ops::wechatpay::IMAGE_UPLOAD, PROVIDER).await;
+    drain(&e.h, wechatpay_limits::IMAGE_UPLOAD, PROVIDER).await;
     let (s, headers, body) = call(
         &e.h,
         &format!("/admin/v1/complaints/{}/reply", e.id),
@@ -215,9 +218,9 @@ async fn staff_reply_within_budget_uses_one_call_of_the_budget_the_worker_sees()
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body["complainted_mchid"], SUB);
     // The provider's budget (it calls for its sub-merchant) has one call fewer.
-    assert_eq!(drain(&e.h, ops::wechatpay::RESPONSE, PROVIDER).await, 59);
+    assert_eq!(drain(&e.h, wechatpay_limits::RESPONSE, PROVIDER).await, 59);
     assert_eq!(
-        drain(&e.h, ops::wechatpay::RESPONSE, SUB).await,
+        drain(&e.h, wechatpay_limits::RESPONSE, SUB).await,
         60,
         "the sub-merchant does not call"
     );
@@ -303,8 +306,8 @@ const ALIPAY_REPLY: &str = "alipay.merchant.tradecomplain.reply.submit";
 async fn alipay_staff_reply_over_the_apps_budget_answers_429_and_sends_nothing() {
     let e = alipay().await;
     assert_eq!(
-        drain(&e.h, ops::alipay::REPLY, APP_ID).await,
-        ops::DEFAULT_WRITES_PER_MINUTE
+        drain(&e.h, alipay_limits::REPLY, APP_ID).await,
+        DEFAULT_WRITES_PER_MINUTE
     );
     let (s, headers, body) = call(
         &e.h,
@@ -332,10 +335,29 @@ async fn alipay_call_limit_during_a_staff_reply_answers_429() {
     assert_eq!(e.sim.throttled(), vec![ALIPAY_REPLY.to_string()]);
     // Within budget, one call of the app's reply budget was used.
     assert_eq!(
-        drain(&e.h, ops::alipay::REPLY, APP_ID).await,
-        ops::DEFAULT_WRITES_PER_MINUTE - 1
+        drain(&e.h, alipay_limits::REPLY, APP_ID).await,
+        DEFAULT_WRITES_PER_MINUTE - 1
     );
 }
+
+/// The operations of the built-in platforms' document that call a platform, by operation id:
+/// the complaint actions (each says so itself) and the other routes that call one.
+const RATE_LIMITED: [&str; 14] = [
+    "reply",
+    "complete",
+    "refund",
+    "refund_progress",
+    "feedback",
+    "supplement",
+    "refund_evidence",
+    "appeal",
+    "download_media",
+    "register",
+    "get_registration",
+    "unregister",
+    "trade_score",
+    "list_violations",
+];
 
 #[tokio::test]
 async fn the_document_lists_429_with_retry_after_on_the_operations_that_call_a_platform() {
@@ -351,7 +373,7 @@ async fn the_document_lists_429_with_retry_after_on_the_operations_that_call_a_p
                 continue;
             };
             let r = &op["responses"]["429"];
-            if desk_http::admin::openapi::RATE_LIMITED_OPERATIONS.contains(&id) {
+            if RATE_LIMITED.contains(&id) {
                 seen.push(id.to_string());
                 assert_eq!(
                     r["content"]["application/json"]["schema"]["$ref"],
@@ -368,12 +390,94 @@ async fn the_document_lists_429_with_retry_after_on_the_operations_that_call_a_p
         }
     }
     seen.sort();
-    let mut want: Vec<String> = desk_http::admin::openapi::RATE_LIMITED_OPERATIONS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut want: Vec<String> = RATE_LIMITED.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(seen, want, "every listed operation exists");
+    let mut derived = desk_http::admin::openapi::rate_limited_operations(h.state.platforms());
+    derived.sort();
+    assert_eq!(derived, want, "what the server derives for the document");
+}
+
+/// A platform written here: `nudge` calls it; `note-to-self` only writes our own log; its
+/// `reply` calls nothing either, but the built-in platforms' `reply` does.
+struct Quiet;
+
+/// The body of the quiet platform's actions.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+struct QuietBody {
+    text: String,
+}
+
+#[async_trait::async_trait]
+impl desk_core::staff_actions::StaffActions for Quiet {
+    fn actions(&self) -> Vec<desk_core::staff_actions::StaffAction> {
+        use desk_core::staff_actions::StaffAction;
+        use domain::complaint::ActionKind;
+        vec![
+            StaffAction::new::<QuietBody>("nudge", ActionKind::Feedback, "Nudge the platform"),
+            StaffAction::new::<QuietBody>("note-to-self", ActionKind::Supplement, "Take a note")
+                .spends_no_budget(),
+            StaffAction::new::<QuietBody>("reply", ActionKind::Reply, "Reply quietly")
+                .spends_no_budget(),
+        ]
+    }
+
+    async fn run(
+        &self,
+        _services: &desk_core::Services,
+        _staff: &desk_core::staff_actions::Staff,
+        complaint: &Complaint,
+        action: &str,
+        _body: desk_core::staff_actions::ActionBody,
+    ) -> Result<desk_core::staff_actions::ActionAnswer, desk_core::Error> {
+        Err(desk_core::staff_actions::no_such_action(
+            complaint.platform.as_str(),
+            action,
+            &self.actions(),
+        ))
+    }
+}
+
+impl desk_core::platform::Platform for Quiet {
+    fn name(&self) -> Platform {
+        Platform::new("quiet")
+    }
+
+    fn register_jobs(
+        &self,
+        _jobs: &mut desk_core::worker::JobRegistry,
+        _services: &desk_core::Services,
+    ) {
+    }
+
+    fn staff_actions(&self) -> &dyn desk_core::staff_actions::StaffActions {
+        self
+    }
+}
+
+#[test]
+fn a_complaint_action_answers_429_in_the_document_when_it_spends_a_call_budget() {
+    let doc = desk_http::admin::openapi::document(&desk_core::platforms::builtin().with(Quiet));
+    let responses = |action: &str| {
+        doc["paths"][format!("/admin/v1/complaints/{{id}}/{action}")]["post"]["responses"].clone()
+    };
+    let nudge = responses("nudge");
+    assert_eq!(
+        nudge["429"]["headers"]["Retry-After"]["schema"]["type"], "integer",
+        "an action that calls its platform: {nudge}"
+    );
+    let note = responses("note-to-self");
+    assert!(note["200"].is_object(), "the action is documented: {note}");
+    assert!(
+        note["429"].is_null(),
+        "an action that calls no platform never answers 429: {note}"
+    );
+    let reply = responses("reply");
+    assert!(
+        reply["429"]["headers"]["Retry-After"].is_object(),
+        "an action one platform spends a budget on answers 429 though another's does not: {reply}"
+    );
 }
 
 const MINI_APPID: &str = "wx1111111111111111";
@@ -435,8 +539,8 @@ async fn mini_program_staff_response_over_budget_answers_429_and_within_it_uses_
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(wx.writes_to("bussiRespondComplaint").len(), 1);
     assert_eq!(
-        drain(&h, ops::wxmini::RESPOND, &account).await,
-        ops::DEFAULT_WRITES_PER_MINUTE - 1
+        drain(&h, wxmini_limits::RESPOND, &account).await,
+        DEFAULT_WRITES_PER_MINUTE - 1
     );
     // Now the budget is used up: the next response is 429 and is not sent.
     let logged = actions(&detail(&h, &id).await).len();

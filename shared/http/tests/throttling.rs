@@ -105,7 +105,7 @@ async fn wechatpay_throttling_is_retried_with_a_fresh_signature_and_acts_once() 
     // The calls took their budget from the shared limiter: the reply's counter holds one
     // call, the unlimited detail has no counter.
     let (pk, sk) = desk_core::ratelimit::RateLimiter::key(
-        desk_core::ratelimit::ops::wechatpay::RESPONSE,
+        desk_core::platforms::wechatpay::limits::RESPONSE,
         PROVIDER,
     );
     let counter = h.state.ports.records.get(&pk, &sk).await.expect("get");
@@ -120,7 +120,7 @@ async fn wechatpay_throttling_is_retried_with_a_fresh_signature_and_acts_once() 
         "the throttled reply and the one that went through"
     );
     let (pk, sk) = desk_core::ratelimit::RateLimiter::key(
-        desk_core::ratelimit::ops::wechatpay::DETAIL,
+        desk_core::platforms::wechatpay::limits::DETAIL,
         PROVIDER,
     );
     assert!(

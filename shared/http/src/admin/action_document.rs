@@ -54,6 +54,11 @@ fn pascal(name: &str) -> String {
         .collect()
 }
 
+/// The operation id of an action's path (`refund-progress` → `refund_progress`).
+pub fn operation_id(action: &str) -> String {
+    action.replace('-', "_")
+}
+
 /// Merge an action's rules between fields (and of single fields, under `properties`) into its
 /// body's component schema.
 fn merge_rules(schema: &mut Value, rules: Value) {
@@ -154,7 +159,7 @@ pub fn add_actions(doc: &mut Value, platforms: &Platforms) {
             "tags": ["complaints"],
             "summary": offers.first().map(|(_, a)| a.summary).unwrap_or_default(),
             "description": description,
-            "operationId": name.replace('-', "_"),
+            "operationId": operation_id(name),
             "parameters": [{"name": "id", "in": "path", "required": true, "description": "Our complaint id", "schema": {"type": "string"}}],
             "requestBody": {
                 "content": {"application/json": {"schema": body}},

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use desk_core::complaints::{ComplaintRepo, Media};
-use desk_core::ratelimit::ops::wechatpay as op;
+use desk_core::platforms::wechatpay::limits as op;
 use desk_core::repo::AccountRepo;
 use desk_core::staff_actions::visible;
 use domain::complaint::Platform;

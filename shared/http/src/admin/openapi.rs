@@ -2,7 +2,7 @@
 //! complaint actions from the registered platforms' action descriptions
 //! ([`super::action_document`]).
 
-use super::action_document::{add_actions, merged};
+use super::action_document::{add_actions, merged, operation_id};
 use super::page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use super::path_ids::{ID_MAX_LEN, MEDIA_POSITION_MAX, id_pattern};
 use super::validate;
@@ -73,7 +73,7 @@ pub fn document(platforms: &Platforms) -> Value {
     });
     add_actions(&mut doc, platforms);
     name_the_served(&mut doc, platforms);
-    conform(&mut doc);
+    conform(&mut doc, &rate_limited_operations(platforms));
     doc
 }
 
@@ -109,17 +109,10 @@ fn error_response(description: &str) -> Value {
     })
 }
 
-/// The operations that call a platform, so answer 429 when the call is over its rate-limit
-/// budget or the platform throttles (see `admin::budget`), by operation id.
-pub const RATE_LIMITED_OPERATIONS: [&str; 14] = [
-    "reply",
-    "complete",
-    "refund",
-    "refund_progress",
-    "feedback",
-    "supplement",
-    "refund_evidence",
-    "appeal",
+/// The routes other than the complaint actions that call a platform, so answer 429 when the
+/// call is over its rate-limit budget or the platform throttles (see `admin::budget`), by
+/// operation id. The complaint actions say it themselves ([`rate_limited_operations`]).
+pub const RATE_LIMITED_ROUTES: [&str; 6] = [
     "download_media",
     "register",
     "get_registration",
@@ -127,6 +120,22 @@ pub const RATE_LIMITED_OPERATIONS: [&str; 14] = [
     "trade_score",
     "list_violations",
 ];
+
+/// Every operation of the document that answers 429, by operation id: [`RATE_LIMITED_ROUTES`]
+/// and the complaint actions of `platforms` that spend a call budget
+/// (`StaffAction::spends_budget`; an action several platforms offer, when any of them does).
+pub fn rate_limited_operations(platforms: &Platforms) -> Vec<String> {
+    let mut ids: Vec<String> = RATE_LIMITED_ROUTES.map(String::from).to_vec();
+    for p in platforms.iter() {
+        for a in p.staff_actions().actions() {
+            let id = operation_id(a.name);
+            if a.spends_budget && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
 
 /// 429 with the envelope and `Retry-After`.
 fn rate_limited_response() -> Value {
@@ -145,9 +154,10 @@ fn rate_limited_response() -> Value {
 /// What every operation shares, stated once here instead of in each annotation: the answers
 /// the router gives before or around any handler (401 without a valid token, 400 for a path
 /// parameter, query string or body that does not parse, 403 and 404 for the token's role and
-/// scope, 408, 413 and 415 for bodies, 503 when the store is unavailable), and the rules of the
-/// path parameters and of `limit`, taken from the constants the checks use.
-pub fn conform(doc: &mut Value) {
+/// scope, 408, 413 and 415 for bodies, 503 when the store is unavailable, 429 on the
+/// `rate_limited` operations), and the rules of the path parameters and of `limit`, taken from
+/// the constants the checks use.
+pub fn conform(doc: &mut Value, rate_limited: &[String]) {
     apply_field_rules(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
@@ -160,7 +170,7 @@ pub fn conform(doc: &mut Value) {
             if !matches!(method.as_str(), "get" | "post" | "put" | "patch" | "delete") {
                 continue;
             }
-            conform_operation(op);
+            conform_operation(op, rate_limited);
             let conflict = if path.contains("/sub-merchants") {
                 Some("The account is not a wechatpay_provider, or a secret must be sent again")
             } else if method == "put" && path.ends_with("/notifications") {
@@ -179,7 +189,7 @@ pub fn conform(doc: &mut Value) {
     }
 }
 
-fn conform_operation(op: &mut Value) {
+fn conform_operation(op: &mut Value, rate_limited: &[String]) {
     if op["operationId"] == "list_violations"
         && let Some(params) = op["parameters"].as_array_mut()
     {
@@ -192,7 +202,7 @@ fn conform_operation(op: &mut Value) {
     }
     let rate_limited = op["operationId"]
         .as_str()
-        .is_some_and(|id| RATE_LIMITED_OPERATIONS.contains(&id));
+        .is_some_and(|id| rate_limited.iter().any(|r| r == id));
     let secured = op.get("security").is_some();
     let has_body = op.get("requestBody").is_some();
     if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {

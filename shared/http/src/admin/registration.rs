@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use desk_core::ratelimit::ops::wechatpay::NOTIFICATION_URL;
+use desk_core::platforms::wechatpay::limits::NOTIFICATION_URL;
 use domain::account::{Account, AccountKind};
 use serde::Serialize;
 use utoipa::ToSchema;

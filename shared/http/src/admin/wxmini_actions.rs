@@ -13,7 +13,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use desk_core::complaints::{ComplaintRepo, violation_id};
 use desk_core::platforms::wechat::mini_client;
-use desk_core::ratelimit::ops::wxmini as op;
+use desk_core::platforms::wxmini::limits as op;
 use desk_core::repo::AccountRepo;
 use domain::account::{Account, AccountSettings};
 use domain::complaint::{Complaint, Violation};

@@ -7,7 +7,8 @@
 
 use crate::Error;
 use crate::complaints::{ComplaintRepo, RefundRecord, derived_id};
-use crate::ratelimit::{Operation, ops::alipay as op};
+use crate::platforms::alipay::limits as op;
+use crate::ratelimit::Operation;
 use crate::repo::AccountRepo;
 use crate::staff_actions::{
     ActionAnswer, ActionBody, RefundedOrder, Staff, StaffAction, StaffActions, claim_refund,

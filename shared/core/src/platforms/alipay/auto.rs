@@ -6,7 +6,7 @@
 use super::complaint::{Facts, Family, api_error, take};
 use crate::automatic::{AutoOps, Found, Made, NoRefund, RefundTarget, Refusal, Sent};
 use crate::complaints::{AUTO_REFUND_SEQUENCE, derived_id};
-use crate::ratelimit::ops::alipay as op;
+use crate::platforms::alipay::limits as op;
 use crate::state::Services;
 use crate::worker::JobError;
 use alipay::client::{AlipayError, Client};

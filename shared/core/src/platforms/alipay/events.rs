@@ -11,7 +11,7 @@ use super::auto::Ops;
 use super::complaint::{Family, api_error, risk_facts, take, trade_facts};
 use crate::automatic::{self, Shown, Snapshot, StaffNotice};
 use crate::complaints::complaint_id;
-use crate::ratelimit::ops::alipay as op;
+use crate::platforms::alipay::limits as op;
 use crate::state::Services;
 use crate::worker::{JobError, JobHandler, JobRegistry};
 use alipay::client::{Client, ClientConfig, KeyMode};

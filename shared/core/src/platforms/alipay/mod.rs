@@ -6,6 +6,7 @@ pub mod auto;
 pub mod callback;
 pub mod complaint;
 pub mod events;
+pub mod limits;
 
 pub use events::client;
 

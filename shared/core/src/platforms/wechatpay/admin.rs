@@ -7,7 +7,8 @@
 use crate::Error;
 use crate::complaints::{ComplaintRepo, RefundRecord};
 use crate::platforms::wechatpay::events::out_refund_no;
-use crate::ratelimit::{Operation, ops::wechatpay as op};
+use crate::platforms::wechatpay::limits as op;
+use crate::ratelimit::Operation;
 use crate::repo::AccountRepo;
 use crate::staff_actions::{
     ActionAnswer, ActionBody, Logged, RefundedOrder, Staff, StaffAction, StaffActions,

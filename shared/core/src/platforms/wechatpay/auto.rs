@@ -11,7 +11,7 @@ use crate::automatic::{
     AutoOps, Found, HistoryOf, Made, NoRefund, RefundTarget, Refusal, Sent, Shown,
 };
 use crate::complaints::{AUTO_REFUND_SEQUENCE, complaint_id, derived_id};
-use crate::ratelimit::ops::wechatpay as op;
+use crate::platforms::wechatpay::limits as op;
 use crate::state::Services;
 use crate::worker::JobError;
 use async_trait::async_trait;

@@ -3,7 +3,8 @@
 //! names and numbers we derive from it.
 
 use crate::complaints::derived_id;
-use crate::ratelimit::{Operation, RateLimiter, ops::wechatpay as op};
+use crate::platforms::wechatpay::limits as op;
+use crate::ratelimit::{Operation, RateLimiter};
 use crate::worker::JobError;
 use chrono::{DateTime, Utc};
 use domain::account::{Account, AccountSettings, SubMerchant};

@@ -8,6 +8,7 @@ pub mod callback;
 pub mod clients;
 pub mod detail;
 pub mod events;
+pub mod limits;
 
 pub use clients::{ClientError, Clients, api_error};
 

@@ -258,7 +258,7 @@ mod violations {
     use crate::complaints::{ComplaintRepo, violation_id};
     use crate::error::Error;
     use crate::platforms::wechat::mini_client;
-    use crate::ratelimit::ops::wxmini as op;
+    use crate::platforms::wxmini::limits as op;
     use crate::staff_actions::{state_conflict, take_budget, throttled};
     use crate::state::Services;
     use chrono::DateTime;

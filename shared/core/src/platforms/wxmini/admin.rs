@@ -8,7 +8,7 @@ use crate::Error;
 use crate::complaints::{ComplaintRepo, RefundRecord};
 use crate::platforms::wechat::mini_client;
 use crate::platforms::wxmini::events::{payment, refund_number, refund_order, upload_media};
-use crate::ratelimit::ops::wxmini as op;
+use crate::platforms::wxmini::limits as op;
 use crate::repo::AccountRepo;
 use crate::staff_actions::{
     ActionAnswer, ActionBody, Logged, RefundedOrder, Staff, StaffAction, StaffActions,
@@ -374,7 +374,7 @@ async fn refund(
     take_budget(
         services,
         pay.account.platform_id(),
-        &[crate::ratelimit::ops::wechatpay::REFUND],
+        &[crate::platforms::wechatpay::limits::REFUND],
     )
     .await?;
     let claim = claim_refund(

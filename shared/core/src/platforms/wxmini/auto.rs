@@ -7,7 +7,7 @@
 use super::calls::{Payment, payment, refund_number, refund_request, upload_media};
 use crate::automatic::{AutoOps, Found, Made, NoRefund, RefundTarget, Refusal, Sent};
 use crate::complaints::AUTO_REFUND_SEQUENCE;
-use crate::ratelimit::ops::wxmini as op;
+use crate::platforms::wxmini::limits as op;
 use crate::state::Services;
 use crate::worker::JobError;
 use async_trait::async_trait;

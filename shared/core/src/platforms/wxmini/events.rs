@@ -11,7 +11,7 @@ pub use super::calls::{Payment, payment, refund_number, refund_order, upload_med
 use crate::automatic::{self, Shown, Snapshot, StaffNotice};
 use crate::complaints::complaint_id;
 use crate::platforms::wechat::mini_client;
-use crate::ratelimit::ops::wxmini as op;
+use crate::platforms::wxmini::limits as op;
 use crate::state::Services;
 use crate::worker::{JobError, JobHandler, JobRegistry};
 use async_trait::async_trait;

@@ -15,6 +15,8 @@ pub mod calls;
 #[cfg(feature = "wxmini")]
 pub mod events;
 #[cfg(feature = "wxmini")]
+pub mod limits;
+#[cfg(feature = "wxmini")]
 pub mod onboarding;
 
 use crate::platform::Platform;
