@@ -5,13 +5,20 @@
 //! the platform's own list), then the body (400 naming the field, by the platform's own type),
 //! and the platform's answer (502 when it refuses, 409 when the complaint's state does not
 //! allow it, 429 over the rate-limit budget).
+//!
+//! The routes platforms bring on accounts (`/accounts/{id}/{name}`) are served the same way, by
+//! [`account_act`], dispatched by the account's kind to its platform.
 
 use crate::ApiError;
 use crate::caller::Caller;
 use crate::http::JsonBytes;
 use crate::state::AppState;
 use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use desk_core::account_actions::{AccountAnswer, Method, no_such_route};
 use desk_core::platform::Platforms;
+use desk_core::repo::AccountRepo;
 use desk_core::staff_actions::{ActionAnswer, ActionBody, Staff, no_such_action, visible};
 use serde_json::Value;
 
@@ -70,4 +77,71 @@ pub async fn act(
         .run(&state, &staff, &complaint, action, ActionBody::new(value))
         .await?;
     Ok(Json(answer))
+}
+
+/// The account routes the registered platforms offer (`/accounts/{id}/{name}`): each name once,
+/// in the order first registered, with every method any platform offers on it.
+pub fn account_routes(platforms: &Platforms) -> Vec<(&'static str, Vec<Method>)> {
+    let mut routes: Vec<(&'static str, Vec<Method>)> = Vec::new();
+    for p in platforms.iter() {
+        for a in p.account_actions().actions() {
+            match routes.iter_mut().find(|(n, _)| *n == a.name) {
+                Some((_, methods)) if !methods.contains(&a.method) => methods.push(a.method),
+                Some(_) => {}
+                None => routes.push((a.name, vec![a.method])),
+            }
+        }
+    }
+    routes
+}
+
+/// Run the account route `name` (`method`) on account `id` through the platform of its kind.
+/// Checked in one order: the account (404, also outside the caller's scope), whether its
+/// kind has the route (409 naming those it has, from its platform's own list), the body (400
+/// naming the field, only for a route that takes one), and the platform's answer.
+#[tracing::instrument(skip_all, fields(account_id = %id, route = %name))]
+pub async fn account_act(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    (name, method): (&'static str, Method),
+    body: Result<JsonBytes, ApiError>,
+) -> Result<Response, ApiError> {
+    caller.require_account(&id)?;
+    let (account, _) = AccountRepo::new(&*state.ports.records)
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account {id} not found")))?;
+    let kind = account.kind();
+    let platforms = state.platforms();
+    let platform = platforms
+        .account_kind(kind)
+        .and_then(|k| platforms.get(k.facts.platform))
+        .ok_or_else(|| ApiError::Conflict(format!("this desk does not serve {kind} accounts")))?;
+    let actions = platform.account_actions();
+    let offered = actions.actions();
+    let Some(spec) = offered
+        .iter()
+        .find(|a| a.name == name && a.method == method && a.serves(kind))
+    else {
+        return Err(no_such_route(kind, method, name, &offered).into());
+    };
+    // A route without a body ignores whatever was sent.
+    let value: Option<Value> = match spec.body {
+        Some(_) => Some(body?.parse()?),
+        None => None,
+    };
+    let answer = actions
+        .run(
+            &state,
+            &staff(&caller),
+            &account,
+            spec,
+            ActionBody::new(value),
+        )
+        .await?;
+    Ok(match answer {
+        AccountAnswer::Json(v) => Json(v).into_response(),
+        AccountAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
+    })
 }

@@ -1,25 +1,17 @@
-//! What the admin API reads from WeChat for a mini program beyond its complaint actions (those
-//! are the platform's own: `desk_core::platforms::wxmini::admin`): the buyer's images of a
-//! complaint, the trade experience score and the violation records. These are account-level
-//! reads that stay here until the platform trait has a place for them.
+//! What the admin API reads from WeChat for a mini program beyond its complaint actions, its
+//! images and its account routes (those are the platform's own:
+//! `desk_core::platforms::wxmini`): the violation records, read before the violation list.
+//! This stays here until the platform trait has a place for it.
 
 use super::budget;
 use crate::ApiError;
-use crate::caller::Caller;
-use crate::extract::ApiPath;
 use crate::state::AppState;
-use axum::Json;
-use axum::extract::State;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use desk_core::complaints::{ComplaintRepo, violation_id};
 use desk_core::platforms::wechat::mini_client;
 use desk_core::ratelimit::ops::wxmini as op;
-use desk_core::repo::AccountRepo;
-use domain::account::{Account, AccountSettings};
-use domain::complaint::{Complaint, Violation};
-use serde::Serialize;
-use serde_json::Value;
-use utoipa::ToSchema;
+use domain::account::Account;
+use domain::complaint::Violation;
 use wechat::WechatError;
 use wechat::mini::Client;
 
@@ -37,105 +29,10 @@ fn platform(e: WechatError) -> ApiError {
     }
 }
 
-async fn account(state: &AppState, c: &Complaint) -> Result<Account, ApiError> {
-    AccountRepo::new(&*state.ports.records)
-        .get(&c.account_id)
-        .await?
-        .map(|(a, _)| a)
-        .ok_or_else(|| ApiError::not_found(format!("complaint {} not found", c.id)))
-}
-
 async fn client(state: &AppState, a: &Account) -> Result<Client, ApiError> {
     mini_client(state, a)
         .await
         .map_err(|e| ApiError::Conflict(format!("cannot call WeChat: {e}")))
-}
-
-/// The buyer's image `n` of a mini-program complaint (fetched with the media API).
-pub async fn media(
-    state: &AppState,
-    c: &Complaint,
-    n: usize,
-) -> Result<(Vec<u8>, String), ApiError> {
-    let media_id = c
-        .media
-        .get(n)
-        .ok_or_else(|| ApiError::not_found(format!("complaint {} has no media {n}", c.id)))?;
-    let a = account(state, c).await?;
-    let client = client(state, &a).await?;
-    budget::take(state, budget::merchant_of(&a), op::MEDIA_GET).await?;
-    client.get_media(media_id).await.map_err(platform)
-}
-
-/// `GET /accounts/{id}/trade-score`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TradeScore {
-    pub account_id: String,
-    pub appid: String,
-    /// 交易体验分.
-    pub current_score: Option<i64>,
-    /// Number of penalties.
-    pub total: Option<i64>,
-    /// The platform's penalty records, verbatim (`illegalOrderId`, `complaintOrderId`,
-    /// `illegalWording`, `status`, `minusScore`, ...).
-    pub penalties: Vec<Value>,
-    pub fetched_at: DateTime<Utc>,
-}
-
-async fn mini_account(state: &AppState, caller: &Caller, id: &str) -> Result<Account, ApiError> {
-    caller.require_account(id)?;
-    let (a, _) = AccountRepo::new(&*state.ports.records)
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("account {id} not found")))?;
-    if !matches!(a.settings, AccountSettings::WxminiApp(_)) {
-        return Err(ApiError::Conflict(format!(
-            "{id} is not a mini program (wxmini_app)"
-        )));
-    }
-    Ok(a)
-}
-
-#[utoipa::path(
-    get, path = "/admin/v1/accounts/{id}/trade-score", tag = "accounts",
-    params(("id" = String, Path, description = "Our id of a wxmini_app account")),
-    responses((status = 200, body = TradeScore), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)),
-    security(("bearer" = []))
-)]
-pub async fn trade_score(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<TradeScore>, ApiError> {
-    let a = mini_account(&state, &caller, &id).await?;
-    let client = client(&state, &a).await?;
-    let mut penalties = Vec::new();
-    let mut first: Option<Value> = None;
-    // At most 10 pages of 100.
-    for page in 0..10u32 {
-        budget::take(&state, budget::merchant_of(&a), op::PENALTY_LIST).await?;
-        let v = client
-            .penalty_list(page * 100, 100)
-            .await
-            .map_err(platform)?;
-        let list = v["appealList"].as_array().cloned().unwrap_or_default();
-        let n = list.len();
-        penalties.extend(list);
-        let total = v["totalNum"].as_i64().unwrap_or(0);
-        first.get_or_insert(v);
-        if n < 100 || penalties.len() as i64 >= total {
-            break;
-        }
-    }
-    let first = first.unwrap_or_default();
-    Ok(Json(TradeScore {
-        account_id: a.id.clone(),
-        appid: a.platform_id().to_string(),
-        current_score: first["currentScore"].as_i64(),
-        total: first["totalNum"].as_i64(),
-        penalties,
-        fetched_at: state.ports.clock.now(),
-    }))
 }
 
 /// Re-read a mini program's violation records of the last 90 days (and each one's appeal
