@@ -197,6 +197,9 @@ pub fn add_account_actions(doc: &mut Value, platforms: &Platforms) {
     };
     for p in platforms.iter() {
         for a in p.account_actions().actions() {
+            if !super::actions::account_route_allowed(a.name) {
+                continue;
+            }
             let path = format!("{}/accounts/{{id}}/{}", crate::http::ADMIN_BASE, a.name);
             let item = paths.entry(path).or_insert_with(|| json!({}));
             if item.get(a.method.as_str()).is_some() {

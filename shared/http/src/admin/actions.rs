@@ -79,12 +79,36 @@ pub async fn act(
     Ok(Json(answer))
 }
 
+/// The desk's own routes under `/accounts/{id}/`: a platform's account route of one of these
+/// names is neither served nor documented.
+pub const RESERVED_ACCOUNT_ROUTES: [&str; 4] = [
+    "credentials",
+    "authorization-link",
+    "sub-merchants",
+    "notifications",
+];
+
+/// Whether the desk serves a platform's account route of this name (not one of its own).
+pub fn account_route_allowed(name: &str) -> bool {
+    if RESERVED_ACCOUNT_ROUTES.contains(&name) {
+        tracing::error!(
+            route = name,
+            "a platform's account route has the name of one of the desk's own: not served"
+        );
+        return false;
+    }
+    true
+}
+
 /// The account routes the registered platforms offer (`/accounts/{id}/{name}`): each name once,
 /// in the order first registered, with every method any platform offers on it.
 pub fn account_routes(platforms: &Platforms) -> Vec<(&'static str, Vec<Method>)> {
     let mut routes: Vec<(&'static str, Vec<Method>)> = Vec::new();
     for p in platforms.iter() {
         for a in p.account_actions().actions() {
+            if !account_route_allowed(a.name) {
+                continue;
+            }
             match routes.iter_mut().find(|(n, _)| *n == a.name) {
                 Some((_, methods)) if !methods.contains(&a.method) => methods.push(a.method),
                 Some(_) => {}
@@ -144,4 +168,72 @@ pub async fn account_act(
         AccountAnswer::Json(v) => Json(v).into_response(),
         AccountAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use desk_core::account_actions::{AccountAction, AccountActions};
+    use desk_core::platform::Platform;
+    use domain::account::{Account, AccountKind};
+
+    const KIND: AccountKind = AccountKind::new("test_shop");
+
+    struct Test;
+
+    #[async_trait]
+    impl AccountActions for Test {
+        fn actions(&self) -> Vec<AccountAction> {
+            vec![
+                AccountAction::new("credentials", Method::Get, "test_credentials", &[KIND]),
+                AccountAction::new("extra", Method::Get, "test_extra", &[KIND]),
+                AccountAction::new("extra", Method::Delete, "test_unextra", &[KIND]),
+            ]
+        }
+
+        async fn run(
+            &self,
+            _services: &desk_core::Services,
+            _staff: &Staff,
+            _account: &Account,
+            _action: &AccountAction,
+            _body: ActionBody,
+        ) -> Result<AccountAnswer, desk_core::Error> {
+            Ok(AccountAnswer::NoContent)
+        }
+    }
+
+    impl Platform for Test {
+        fn name(&self) -> domain::complaint::Platform {
+            domain::complaint::Platform::new("test")
+        }
+
+        fn register_jobs(
+            &self,
+            _jobs: &mut desk_core::worker::JobRegistry,
+            _services: &desk_core::Services,
+        ) {
+        }
+
+        fn account_actions(&self) -> &dyn AccountActions {
+            self
+        }
+    }
+
+    #[test]
+    fn a_platform_cannot_take_the_name_of_one_of_the_desks_own_account_routes() {
+        let platforms = Platforms::new().with(Test);
+        assert_eq!(
+            account_routes(&platforms),
+            vec![("extra", vec![Method::Get, Method::Delete])]
+        );
+        let mut doc = serde_json::json!({"paths": {}, "components": {"schemas": {}}});
+        super::super::action_document::add_account_actions(&mut doc, &platforms);
+        let paths: Vec<&String> = doc["paths"]
+            .as_object()
+            .map(|p| p.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(paths, ["/admin/v1/accounts/{id}/extra"]);
+    }
 }

@@ -38,15 +38,6 @@ use desk_core::account_actions::Method;
 
 pub const BASE: &str = crate::http::ADMIN_BASE;
 
-/// The desk's own routes under `/accounts/{id}/`: a platform's account route of one of these
-/// names is not served.
-pub const ACCOUNT_ROUTES: [&str; 4] = [
-    "credentials",
-    "authorization-link",
-    "sub-merchants",
-    "notifications",
-];
-
 pub fn router(state: AppState) -> Router<AppState> {
     let mut r = Router::new()
         .route(
@@ -116,15 +107,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         );
     }
     // One route per account route a registered platform offers, with the methods offered on
-    // it; the desk's own account routes keep their names.
+    // it (the desk's own account routes keep their names).
     for (name, methods) in actions::account_routes(state.platforms()) {
-        if ACCOUNT_ROUTES.contains(&name) {
-            tracing::error!(
-                route = name,
-                "a platform's account route has the name of one of the desk's own: not served"
-            );
-            continue;
-        }
         let mut on = axum::routing::MethodRouter::new();
         for method in methods {
             let filter = match method {
