@@ -4,10 +4,12 @@
 //! parameters ([`Services`]); only the composition roots choose adapters. The HTTP layer
 //! (admin routes, callbacks, authorisation pages) sits on top, in `desk-http`.
 
+pub mod account_actions;
 pub mod account_cache;
 pub mod accounts;
 pub mod automatic;
 pub mod callback;
+pub mod complaint_images;
 pub mod complaints;
 pub mod credentials;
 pub mod deliveries;

@@ -35,6 +35,18 @@ pub trait Platform: Send + Sync + 'static {
     fn staff_actions(&self) -> &dyn StaffActions {
         &crate::staff_actions::NoActions
     }
+
+    /// How it fetches the buyer's images of its complaints (`GET /complaints/{id}/media/{n}`).
+    /// None by default: its complaints have no images to fetch (409).
+    fn complaint_images(&self) -> &dyn crate::complaint_images::ComplaintImages {
+        &crate::complaint_images::NoImages
+    }
+
+    /// The routes staff call on its accounts (`/accounts/{id}/{name}`), each with its method,
+    /// the account kinds it serves and the schemas of its body and answer. None by default.
+    fn account_actions(&self) -> &dyn crate::account_actions::AccountActions {
+        &crate::account_actions::NoAccountActions
+    }
 }
 
 /// The platforms of one build, in the order they were registered.

@@ -154,6 +154,89 @@ impl Platform for Toy {
     fn staff_actions(&self) -> &dyn StaffActions {
         &self.actions
     }
+
+    fn complaint_images(&self) -> &dyn desk_core::complaint_images::ComplaintImages {
+        self
+    }
+
+    fn account_actions(&self) -> &dyn desk_core::account_actions::AccountActions {
+        self
+    }
+}
+
+/// The toy's images: two per complaint, made from its id, each fetch recorded.
+#[async_trait]
+impl desk_core::complaint_images::ComplaintImages for Toy {
+    async fn image(
+        &self,
+        _services: &Services,
+        complaint: &Complaint,
+        n: usize,
+    ) -> Result<desk_core::complaint_images::ComplaintImage, Error> {
+        if n >= 2 {
+            return Err(Error::NotFound(format!("no image {n}")));
+        }
+        self.remote
+            .asked(format!("image {n} of {}", complaint.platform_complaint_id));
+        Ok(desk_core::complaint_images::ComplaintImage {
+            bytes: format!("toy image {} #{n}", complaint.platform_complaint_id).into_bytes(),
+            content_type: "image/png".into(),
+            private_max_age: None,
+        })
+    }
+}
+
+/// `POST /accounts/{id}/ping` (a note, answered with the shop) and `DELETE
+/// /accounts/{id}/ping` (204) on toy shops.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PingBody {
+    /// Passed to the toy platform.
+    note: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PingAnswer {
+    shop: String,
+    note: String,
+}
+
+#[async_trait]
+impl desk_core::account_actions::AccountActions for Toy {
+    fn actions(&self) -> Vec<desk_core::account_actions::AccountAction> {
+        use desk_core::account_actions::{AccountAction, Method};
+        vec![
+            AccountAction::new("ping", Method::Post, "toy_ping", &[TOY_SHOP])
+                .with_body::<PingBody>()
+                .answered_with::<PingAnswer>()
+                .summary("Ping the toy shop"),
+            AccountAction::new("ping", Method::Delete, "toy_unping", &[TOY_SHOP]),
+        ]
+    }
+
+    async fn run(
+        &self,
+        _services: &Services,
+        staff: &Staff,
+        account: &Account,
+        action: &desk_core::account_actions::AccountAction,
+        body: ActionBody,
+    ) -> Result<desk_core::account_actions::AccountAnswer, Error> {
+        use desk_core::account_actions::AccountAnswer;
+        let shop = account.platform_id().to_string();
+        match action.operation_id {
+            "toy_ping" => {
+                let b: PingBody = body.parse()?;
+                self.remote
+                    .asked(format!("ping {shop} {} by {}", b.note, staff.token_id));
+                AccountAnswer::json(&PingAnswer { shop, note: b.note })
+            }
+            _ => {
+                self.remote.asked(format!("unping {shop}"));
+                Ok(AccountAnswer::NoContent)
+            }
+        }
+    }
 }
 
 /// The toy's settings, as the account API takes them.
@@ -760,4 +843,127 @@ async fn toy_platform_end_to_end() {
             .as_array()
             .is_some_and(|e| e.contains(&json!("toy_shop")))
     );
+}
+
+#[tokio::test]
+async fn toy_images_and_account_routes_go_through_the_generic_routes() {
+    let remote = Arc::new(Remote::default());
+    remote.complaints.lock().expect("complaints").insert(
+        "C-7".into(),
+        RemoteComplaint {
+            order: "ORDER-7".into(),
+            amount_fen: 100,
+            text: "scratched".into(),
+            replied: false,
+            completed: false,
+        },
+    );
+    let h = toy_harness(remote.clone());
+    let account_id = h
+        .create(json!({"kind": "toy_shop", "name": "Toy shop", "settings": {"shop": "toy-7"}}))
+        .await;
+    assert_eq!(push(&h, "toy-7", "E-7", "C-7").await.0, StatusCode::OK);
+    work(&h).await;
+    let id = complaint_id(TOY, &account_id, "C-7");
+
+    // The buyer's image, fetched by the toy itself through the generic download route.
+    let image = |n: usize| {
+        let h = &h;
+        let path = format!("/admin/v1/complaints/{id}/media/{n}");
+        async move { h.raw(Method::GET, &path, Some(ADMIN), None, "").await }
+    };
+    let (s, bytes) = image(1).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(bytes, b"toy image C-7 #1");
+    assert_eq!(image(2).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(remote.calls(), ["image 1 of C-7"]);
+
+    // Its account route with a body, and without one (204).
+    let ping = format!("/admin/v1/accounts/{account_id}/ping");
+    let (s, res) = h
+        .admin(Method::POST, &ping, Some(json!({"note": "hello"})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{res}");
+    assert_eq!(res, json!({"shop": "toy-7", "note": "hello"}));
+    let (s, res) = h
+        .admin(Method::POST, &ping, Some(json!({"nope": "hello"})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{res}");
+    let (s, res) = h.admin(Method::DELETE, &ping, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{res}");
+    // A method nobody offers on it, and a name nobody offers.
+    assert_eq!(
+        h.admin(Method::GET, &ping, None).await.0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        h.admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{account_id}/nothing-here"),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    // Another platform's route on a toy shop: the one 409, naming what the toy shop has; and
+    // the toy's route on another platform's account.
+    let (s, res) = h
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{account_id}/trade-score"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{res}");
+    assert_eq!(
+        res["error"]["message"],
+        "toy_shop accounts have no GET trade-score: use POST ping and DELETE ping"
+    );
+    let alipay = h
+        .create(
+            json!({"kind": "alipay_app", "name": "A", "settings": {"app_id": "2021000000000001"}}),
+        )
+        .await;
+    let (s, res) = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{alipay}/ping"),
+            Some(json!({"note": "hello"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{res}");
+    assert_eq!(
+        res["error"]["message"],
+        "alipay_app accounts have no POST ping (it has no account routes)"
+    );
+    // Outside a token's scope: as unknown.
+    let other = h
+        .token(json!({"type": "account", "account_id": alipay}))
+        .await;
+    let (s, _) = h.call(Method::DELETE, &ping, Some(&other), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        remote.calls(),
+        [
+            "image 1 of C-7",
+            "ping toy-7 hello by admin",
+            "unping toy-7"
+        ],
+        "only the toy shop's own calls reached the toy"
+    );
+
+    // The document states the route with its body and answer.
+    let (_, doc) = h.admin(Method::GET, "/admin/v1/openapi.json", None).await;
+    let item = &doc["paths"]["/admin/v1/accounts/{id}/ping"];
+    assert_eq!(
+        item["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/PingBody"
+    );
+    assert_eq!(
+        item["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/PingAnswer"
+    );
+    assert!(item["delete"]["responses"]["204"].is_object(), "{item}");
+    assert!(doc["components"]["schemas"]["PingBody"]["properties"]["note"].is_object());
 }

@@ -181,3 +181,77 @@ pub fn add_actions(doc: &mut Value, platforms: &Platforms) {
     doc["components"]["schemas"] = Value::Object(schemas);
     doc["paths"] = Value::Object(paths);
 }
+
+/// The account routes of the registered platforms (`/admin/v1/accounts/{id}/{name}`): one
+/// operation per route and method, tagged `accounts`, with its body and answer schemas (204
+/// without content when it has no answer) and the errors every account route can give (404
+/// for an unknown account or one outside the token's scope, 409 when the account's kind lacks
+/// the route or its stored state does not allow it, 502 when the platform refuses). A name and
+/// method offered by two platforms is documented once, as the first registered states it.
+pub fn add_account_actions(doc: &mut Value, platforms: &Platforms) {
+    let mut schemas = doc["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/json": {"schema": schema_ref("ErrorBody")}},
+        })
+    };
+    for p in platforms.iter() {
+        for a in p.account_actions().actions() {
+            if !super::actions::account_route_allowed(a.name) {
+                continue;
+            }
+            let path = format!("{}/accounts/{{id}}/{}", crate::http::ADMIN_BASE, a.name);
+            let item = paths.entry(path).or_insert_with(|| json!({}));
+            if item.get(a.method.as_str()).is_some() {
+                continue;
+            }
+            let mut id =
+                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
+            if let Some(d) = a.id_description {
+                id["description"] = json!(d);
+            }
+            let success = match &a.answer {
+                Some(answer) => (
+                    "200",
+                    json!({
+                        "description": a.answer_description.unwrap_or_default(),
+                        "content": {"application/json": {"schema": component(&mut schemas, answer)}},
+                    }),
+                ),
+                None => (
+                    "204",
+                    json!({"description": a.answer_description.unwrap_or_default()}),
+                ),
+            };
+            let mut op = json!({
+                "tags": ["accounts"],
+                "operationId": a.operation_id,
+                "parameters": [id],
+                "responses": {
+                    success.0: success.1,
+                    "404": error(""),
+                    "409": error(""),
+                    "502": error(""),
+                },
+                "security": [{"bearer": []}],
+            });
+            if let Some(s) = a.summary {
+                op["summary"] = json!(s);
+            }
+            if let Some(body) = &a.body {
+                op["requestBody"] = json!({
+                    "content": {"application/json": {"schema": component(&mut schemas, body)}},
+                    "required": true,
+                });
+            }
+            item[a.method.as_str()] = op;
+        }
+    }
+    doc["components"]["schemas"] = Value::Object(schemas);
+    doc["paths"] = Value::Object(paths);
+}

@@ -1,8 +1,7 @@
 //! `/admin/v1/media` and `/admin/v1/complaints/{id}/media/{n}`: evidence images staff upload
-//! (for replies and other actions), and the download proxy for a complaint's images on the
-//! platform (WeChat Pay and mini programs; it stays out of the platform trait this round).
+//! (for replies and other actions), and the download proxy for a complaint's images on its
+//! platform (each platform fetches them its own way: `Platform::complaint_images`).
 
-use super::budget::{self, wechatpay_error};
 use crate::ApiError;
 use crate::caller::Caller;
 use crate::error::ErrorBody;
@@ -13,11 +12,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use desk_core::complaint_images::sniff;
 use desk_core::complaints::{ComplaintRepo, Media};
-use desk_core::platforms::wechatpay::limits as op;
-use desk_core::repo::AccountRepo;
 use desk_core::staff_actions::visible;
-use domain::complaint::Platform;
 use domain::ports::Blob;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -30,18 +27,6 @@ pub struct MediaQuery {
     /// File name (letters, digits, `.`, `_` and `-`; the extension is set from the content).
     #[param(max_length = 100, pattern = "^[A-Za-z0-9._-]*$")]
     pub filename: Option<String>,
-}
-
-fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(b"BM") {
-        Some("image/bmp")
-    } else {
-        None
-    }
 }
 
 #[utoipa::path(
@@ -134,7 +119,7 @@ pub async fn upload_media(
 #[utoipa::path(
     get, path = "/admin/v1/complaints/{id}/media/{n}", tag = "complaints",
     params(("id" = String, Path), ("n" = usize, Path, description = "Position in the complaint's `media` list, from 0")),
-    responses((status = 200, description = "The image bytes"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "An Alipay complaint: Alipay offers no image download"), (status = 502, body = ErrorBody)),
+    responses((status = 200, description = "The image bytes"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "The complaint's platform offers no image download"), (status = 502, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn download_media(
@@ -143,41 +128,25 @@ pub async fn download_media(
     ApiPath((id, n)): ApiPath<(String, usize)>,
 ) -> Result<Response, ApiError> {
     let c = visible(&state, &caller.scope, &id).await?;
-    if c.platform == Platform::Wxmini {
-        let (bytes, ct) = super::wxmini_actions::media(&state, &c, n).await?;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            ct.parse().map_err(ApiError::internal)?,
-        );
-        return Ok((headers, bytes).into_response());
-    }
-    if c.platform != Platform::Wechatpay {
-        return Err(ApiError::Conflict(format!(
-            "{} complaints have no media download",
+    let platform = state.platforms().get(c.platform).ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "this desk does not serve {} complaints",
             c.platform.as_str()
-        )));
-    }
-    let (account, _) = AccountRepo::new(&*state.ports.records)
-        .get(&c.account_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("complaint {id} not found")))?;
-    let client = state.wechatpay_client(&account).await?;
-    let url = c
-        .media
-        .get(n)
-        .ok_or_else(|| ApiError::not_found(format!("complaint {id} has no media {n}")))?;
-    budget::take(&state, budget::merchant_of(&account), op::IMAGE_DOWNLOAD).await?;
-    let bytes = client.download_image(url).await.map_err(wechatpay_error)?;
-    let ct = sniff(&bytes).unwrap_or("application/octet-stream");
+        ))
+    })?;
+    let image = platform.complaint_images().image(&state, &c, n).await?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
-        ct.parse().map_err(ApiError::internal)?,
+        image.content_type.parse().map_err(ApiError::internal)?,
     );
-    headers.insert(
-        header::CACHE_CONTROL,
-        "private, max-age=300".parse().map_err(ApiError::internal)?,
-    );
-    Ok((headers, bytes).into_response())
+    if let Some(age) = image.private_max_age {
+        headers.insert(
+            header::CACHE_CONTROL,
+            format!("private, max-age={}", age.as_secs())
+                .parse()
+                .map_err(ApiError::internal)?,
+        );
+    }
+    Ok((headers, image.bytes).into_response())
 }

@@ -6,7 +6,8 @@
 //! children never import it: what they share lives in leaf modules ([`page`], [`path_ids`],
 //! [`budget`], [`validate`]). The complaint actions are one route per action the registered
 //! platforms offer, all served by [`actions::act`]; the document is built from the same
-//! registry ([`openapi::document`]).
+//! registry ([`openapi::document`]). So are the routes platforms bring on accounts
+//! (`/accounts/{id}/{name}`), served by [`actions::account_act`].
 
 pub mod accounts;
 pub mod action_document;
@@ -19,11 +20,9 @@ pub mod notifications;
 pub mod openapi;
 pub mod page;
 pub mod path_ids;
-pub mod registration;
 pub mod sub_merchants;
 pub mod tokens;
 pub mod validate;
-pub mod wxmini_actions;
 
 use crate::caller::Caller;
 use crate::extract::ApiPath;
@@ -33,7 +32,8 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodFilter, get, post, put};
+use desk_core::account_actions::Method;
 
 pub const BASE: &str = crate::http::ADMIN_BASE;
 
@@ -53,16 +53,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/accounts/{id}/authorization-link",
             post(crate::wxopen::authorization_link),
-        )
-        .route(
-            "/accounts/{id}/trade-score",
-            get(wxmini_actions::trade_score),
-        )
-        .route(
-            "/accounts/{id}/callback-registration",
-            post(registration::register)
-                .get(registration::get_registration)
-                .delete(registration::unregister),
         )
         .route(
             "/accounts/{id}/sub-merchants",
@@ -114,6 +104,28 @@ pub fn router(state: AppState) -> Router<AppState> {
                       body: JsonBytes| actions::act(state, caller, id, name, body),
             ),
         );
+    }
+    // One route per account route a registered platform offers, with the methods offered on
+    // it (the desk's own account routes keep their names).
+    for (name, methods) in actions::account_routes(state.platforms()) {
+        let mut on = axum::routing::MethodRouter::new();
+        for method in methods {
+            let filter = match method {
+                Method::Get => MethodFilter::GET,
+                Method::Post => MethodFilter::POST,
+                Method::Delete => MethodFilter::DELETE,
+            };
+            on = on.on(
+                filter,
+                move |State(state): State<AppState>,
+                      caller: Caller,
+                      ApiPath(id): ApiPath<String>,
+                      body: Result<JsonBytes, crate::ApiError>| {
+                    actions::account_act(state, caller, id, (name, method), body)
+                },
+            );
+        }
+        r = r.route(&format!("/accounts/{{id}}/{name}"), on);
     }
     let document = std::sync::Arc::new(openapi::document(state.platforms()));
     let r = r

@@ -2,14 +2,11 @@
 //! complaint actions from the registered platforms' action descriptions
 //! ([`super::action_document`]).
 
-use super::action_document::{add_actions, merged, operation_id};
+use super::action_document::{add_account_actions, add_actions, merged, operation_id};
 use super::page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use super::path_ids::{ID_MAX_LEN, MEDIA_POSITION_MAX, id_pattern};
 use super::validate;
-use super::{
-    accounts, complaints, dead_letters, media, notifications, registration, sub_merchants, tokens,
-    wxmini_actions,
-};
+use super::{accounts, complaints, dead_letters, media, notifications, sub_merchants, tokens};
 use axum::Json;
 use desk_core::credentials;
 use desk_core::platform::Platforms;
@@ -40,7 +37,6 @@ impl Modify for Bearer {
     paths(
         accounts::create_account, accounts::list_accounts, accounts::get_account,
         accounts::patch_account, accounts::delete_account, accounts::put_credentials,
-        registration::register, registration::get_registration, registration::unregister,
         sub_merchants::list_sub_merchants, sub_merchants::create_sub_merchant,
         sub_merchants::get_sub_merchant, sub_merchants::patch_sub_merchant,
         sub_merchants::delete_sub_merchant,
@@ -51,7 +47,7 @@ impl Modify for Bearer {
         complaints::list_complaints, complaints::get_complaint,
         media::upload_media, media::download_media,
         complaints::list_violations, complaints::list_deliveries,
-        crate::wxopen::authorization_link, wxmini_actions::trade_score,
+        crate::wxopen::authorization_link,
     ),
     components(schemas(
         domain::account::AlipayAppSettings, domain::account::WechatpayMerchantSettings,
@@ -72,6 +68,7 @@ pub fn document(platforms: &Platforms) -> Value {
         Value::Null
     });
     add_actions(&mut doc, platforms);
+    add_account_actions(&mut doc, platforms);
     name_the_served(&mut doc, platforms);
     conform(&mut doc, &rate_limited_operations(platforms));
     doc
@@ -102,7 +99,7 @@ pub async fn serve(document: Arc<Value>) -> Json<Value> {
     Json(Value::clone(&document))
 }
 
-fn error_response(description: &str) -> Value {
+pub fn error_response(description: &str) -> Value {
     json!({
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}

@@ -8,7 +8,9 @@ pub mod callback;
 pub mod clients;
 pub mod detail;
 pub mod events;
+pub mod images;
 pub mod limits;
+pub mod registration;
 
 pub use clients::{ClientError, Clients, api_error};
 
@@ -38,5 +40,13 @@ impl Platform for Wechatpay {
 
     fn staff_actions(&self) -> &dyn crate::staff_actions::StaffActions {
         &admin::Actions
+    }
+
+    fn complaint_images(&self) -> &dyn crate::complaint_images::ComplaintImages {
+        &images::Images
+    }
+
+    fn account_actions(&self) -> &dyn crate::account_actions::AccountActions {
+        &registration::Actions
     }
 }

@@ -187,7 +187,7 @@ impl StaffActions for Actions {
     }
 }
 
-fn platform(e: WechatError) -> Error {
+pub(super) fn platform(e: WechatError) -> Error {
     if e.is_throttled() {
         throttled(e)
     } else if e.is_already_moved_on() {
@@ -199,7 +199,7 @@ fn platform(e: WechatError) -> Error {
     }
 }
 
-async fn account(services: &Services, c: &Complaint) -> Result<Account, Error> {
+pub(super) async fn account(services: &Services, c: &Complaint) -> Result<Account, Error> {
     AccountRepo::new(&*services.ports.records)
         .get(&c.account_id)
         .await?
@@ -207,7 +207,7 @@ async fn account(services: &Services, c: &Complaint) -> Result<Account, Error> {
         .ok_or_else(|| Error::NotFound(format!("complaint {} not found", c.id)))
 }
 
-async fn client(services: &Services, a: &Account) -> Result<Client, Error> {
+pub(super) async fn client(services: &Services, a: &Account) -> Result<Client, Error> {
     mini_client(services, a)
         .await
         .map_err(|e| Error::Conflict(format!("cannot call WeChat: {e}")))

@@ -15,9 +15,13 @@ pub mod calls;
 #[cfg(feature = "wxmini")]
 pub mod events;
 #[cfg(feature = "wxmini")]
+pub mod images;
+#[cfg(feature = "wxmini")]
 pub mod limits;
 #[cfg(feature = "wxmini")]
 pub mod onboarding;
+#[cfg(feature = "wxmini")]
+pub mod trade_score;
 
 use crate::platform::Platform;
 use crate::state::Services;
@@ -49,5 +53,15 @@ impl Platform for Wxmini {
     #[cfg(feature = "wxmini")]
     fn staff_actions(&self) -> &dyn crate::staff_actions::StaffActions {
         &admin::Actions
+    }
+
+    #[cfg(feature = "wxmini")]
+    fn complaint_images(&self) -> &dyn crate::complaint_images::ComplaintImages {
+        &images::Images
+    }
+
+    #[cfg(feature = "wxmini")]
+    fn account_actions(&self) -> &dyn crate::account_actions::AccountActions {
+        &trade_score::Actions
     }
 }

@@ -1,0 +1,84 @@
+//! The buyer's images of a complaint, fetched from its platform when staff open them
+//! (`GET /complaints/{id}/media/{n}`): what a platform answers ([`ComplaintImage`]) and the trait
+//! it implements ([`ComplaintImages`]). A platform without images answers with [`NoImages`]; the
+//! admin API serves the answer whatever the platform.
+
+use crate::Error;
+use crate::state::Services;
+use async_trait::async_trait;
+use domain::complaint::Complaint;
+
+/// One image as the platform gave it.
+#[derive(Debug, Clone)]
+pub struct ComplaintImage {
+    pub bytes: Vec<u8>,
+    /// Its content type (`image/png`; `application/octet-stream` when it is not known).
+    pub content_type: String,
+    /// How long the caller's browser may keep it (private to the caller), if at all.
+    pub private_max_age: Option<std::time::Duration>,
+}
+
+/// How a platform fetches the buyer's images of its complaints.
+#[async_trait]
+pub trait ComplaintImages: Send + Sync {
+    /// Image `n` (from 0) of the complaint's `media` list, which the caller may see:
+    /// [`Error::NotFound`] when it has no image `n`, [`Error::RateLimited`] over the budget
+    /// (before anything is sent), [`Error::Platform`] when the platform refuses.
+    async fn image(
+        &self,
+        services: &Services,
+        complaint: &Complaint,
+        n: usize,
+    ) -> Result<ComplaintImage, Error>;
+}
+
+/// The images of a platform that offers no download (the default of
+/// [`crate::platform::Platform::complaint_images`]).
+pub struct NoImages;
+
+#[async_trait]
+impl ComplaintImages for NoImages {
+    async fn image(
+        &self,
+        _services: &Services,
+        complaint: &Complaint,
+        _n: usize,
+    ) -> Result<ComplaintImage, Error> {
+        Err(no_images(complaint.platform.as_str()))
+    }
+}
+
+/// The one answer for a platform whose complaints have no images to fetch.
+pub fn no_images(platform: &str) -> Error {
+    Error::Conflict(format!("{platform} complaints have no media download"))
+}
+
+/// The image type of `bytes` from their first bytes (jpg, png or bmp), if it is one of these.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(b"BM") {
+        Some("image/bmp")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_known_by_their_first_bytes() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+        assert_eq!(sniff(b"BMxx"), Some("image/bmp"));
+        assert_eq!(sniff(b"GIF89a"), None);
+        assert_eq!(
+            no_images("toy").to_string(),
+            "toy complaints have no media download"
+        );
+    }
+}
