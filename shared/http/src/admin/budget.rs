@@ -17,11 +17,6 @@ use crate::ApiError;
 use crate::state::AppState;
 use desk_core::ratelimit::Operation;
 use domain::account::Account;
-use std::time::Duration;
-
-/// `Retry-After` of a 429 for the platform's own throttling answer
-/// ([`desk_core::staff_actions::PLATFORM_RETRY_AFTER`]).
-pub const PLATFORM_RETRY_AFTER: Duration = desk_core::staff_actions::PLATFORM_RETRY_AFTER;
 
 /// Take one call of each of `calls` for `merchant`, or answer 429 (see
 /// [`desk_core::staff_actions::take_budget`]).
@@ -56,16 +51,6 @@ pub fn merchant_of(account: &Account) -> &str {
 /// 429 for a platform's throttling answer.
 pub fn throttled(e: impl std::fmt::Display) -> ApiError {
     desk_core::staff_actions::throttled(e).into()
-}
-
-/// An admin answer for a failed WeChat Pay call: 429 when it throttled us, 503 when retrying
-/// may help, else 502 with the platform's code and message.
-pub fn wechatpay_error(e: wechatpay::PlatformError) -> ApiError {
-    if e.is_throttled() {
-        throttled(e)
-    } else {
-        desk_core::platforms::wechatpay::api_error(e).into()
-    }
 }
 
 #[cfg(test)]

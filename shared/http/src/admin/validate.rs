@@ -51,10 +51,6 @@ pub fn wx_appid(field: &str, v: &str) -> Result<(), ApiError> {
     Ok(fields::wx_appid(field, v)?)
 }
 
-pub fn hex_serial(field: &str, v: &str) -> Result<(), ApiError> {
-    Ok(fields::hex_serial(field, v)?)
-}
-
 /// Texts sent to buyers: the platforms cap them (WeChat Pay response_content: 200).
 pub fn reply_text(field: &str, v: &Option<String>) -> Result<(), ApiError> {
     Ok(fields::reply_text(field, v)?)
