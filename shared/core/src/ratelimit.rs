@@ -351,26 +351,6 @@ mod tests {
     }
 
     #[test]
-    fn the_limiter_names_no_platform() {
-        // Each platform's budgets live in its own folder; this module counts whatever
-        // operation it is given, so it names none of the registered platforms or their
-        // account kinds (its tests excepted).
-        let source = include_str!("ratelimit.rs").to_lowercase();
-        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
-        let registered = crate::platforms::builtin();
-        let names = registered
-            .names()
-            .into_iter()
-            .chain(registered.account_kind_names());
-        for name in names {
-            assert!(
-                !code.contains(name),
-                "the limiter names `{name}`: a platform's budgets belong in its own folder"
-            );
-        }
-    }
-
-    #[test]
     fn slots_are_aligned() {
         assert_eq!(slot_start(4_999), 0);
         assert_eq!(slot_start(5_000), 5_000);

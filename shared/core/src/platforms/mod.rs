@@ -32,3 +32,27 @@ pub fn builtin() -> Platforms {
     }
     p
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_limiter_names_no_platform() {
+        // Each platform's budgets live in its own folder; the limiter counts whatever
+        // operation it is given, so it names none of the registered platforms or their
+        // account kinds (its tests excepted). (Here, not in the limiter: the limiter must not
+        // import the platforms.)
+        let source = include_str!("../ratelimit.rs").to_lowercase();
+        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+        let registered = super::builtin();
+        let names = registered
+            .names()
+            .into_iter()
+            .chain(registered.account_kind_names());
+        for name in names {
+            assert!(
+                !code.contains(name),
+                "the limiter names `{name}`: a platform's budgets belong in its own folder"
+            );
+        }
+    }
+}

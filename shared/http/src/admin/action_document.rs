@@ -202,7 +202,7 @@ pub fn add_account_actions(doc: &mut Value, platforms: &Platforms) {
     };
     for p in platforms.iter() {
         for a in p.account_actions().actions() {
-            if !super::actions::account_route_allowed(a.name) {
+            if !super::path_ids::account_route_allowed(a.name) {
                 continue;
             }
             let path = format!("{}/accounts/{{id}}/{}", crate::http::ADMIN_BASE, a.name);

@@ -79,34 +79,13 @@ pub async fn act(
     Ok(Json(answer))
 }
 
-/// The desk's own routes under `/accounts/{id}/`: a platform's account route of one of these
-/// names is neither served nor documented.
-pub const RESERVED_ACCOUNT_ROUTES: [&str; 4] = [
-    "credentials",
-    "authorization-link",
-    "sub-merchants",
-    "notifications",
-];
-
-/// Whether the desk serves a platform's account route of this name (not one of its own).
-pub fn account_route_allowed(name: &str) -> bool {
-    if RESERVED_ACCOUNT_ROUTES.contains(&name) {
-        tracing::error!(
-            route = name,
-            "a platform's account route has the name of one of the desk's own: not served"
-        );
-        return false;
-    }
-    true
-}
-
 /// The account routes the registered platforms offer (`/accounts/{id}/{name}`): each name once,
 /// in the order first registered, with every method any platform offers on it.
 pub fn account_routes(platforms: &Platforms) -> Vec<(&'static str, Vec<Method>)> {
     let mut routes: Vec<(&'static str, Vec<Method>)> = Vec::new();
     for p in platforms.iter() {
         for a in p.account_actions().actions() {
-            if !account_route_allowed(a.name) {
+            if !super::path_ids::account_route_allowed(a.name) {
                 continue;
             }
             match routes.iter_mut().find(|(n, _)| *n == a.name) {

@@ -80,3 +80,24 @@ pub(super) async fn check_path_ids(
     }
     next.run(req).await
 }
+
+/// The desk's own routes under `/accounts/{id}/`: a platform's account route of one of these
+/// names is neither served nor documented.
+pub const RESERVED_ACCOUNT_ROUTES: [&str; 4] = [
+    "credentials",
+    "authorization-link",
+    "sub-merchants",
+    "notifications",
+];
+
+/// Whether the desk serves a platform's account route of this name (not one of its own).
+pub fn account_route_allowed(name: &str) -> bool {
+    if RESERVED_ACCOUNT_ROUTES.contains(&name) {
+        tracing::error!(
+            route = name,
+            "a platform's account route has the name of one of the desk's own: not served"
+        );
+        return false;
+    }
+    true
+}
