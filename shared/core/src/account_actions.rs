@@ -53,10 +53,16 @@ pub struct AccountAction {
     pub answer: Option<SchemaOf>,
     /// What the document says of a success, if more than its schema.
     pub answer_description: Option<&'static str>,
+    /// Whether the route calls the platform, taking its calls from the shared rate-limit
+    /// budgets (`staff_actions::take_budget`), so it may answer 429 (over budget, or the
+    /// platform throttles). The document's 429 answers follow it. Yes unless the route says
+    /// otherwise ([`AccountAction::spends_no_budget`]).
+    pub spends_budget: bool,
 }
 
 impl AccountAction {
-    /// A route without a body that answers 204.
+    /// A route without a body that answers 204 and calls the platform
+    /// ([`AccountAction::spends_budget`]).
     pub fn new(
         name: &'static str,
         method: Method,
@@ -73,7 +79,14 @@ impl AccountAction {
             body: None,
             answer: None,
             answer_description: None,
+            spends_budget: true,
         }
+    }
+
+    /// The route calls no platform (it never answers 429).
+    pub fn spends_no_budget(mut self) -> Self {
+        self.spends_budget = false;
+        self
     }
 
     /// Its success answers `A` (200).

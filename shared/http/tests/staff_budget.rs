@@ -454,6 +454,39 @@ impl desk_core::platform::Platform for Quiet {
     fn staff_actions(&self) -> &dyn desk_core::staff_actions::StaffActions {
         self
     }
+
+    fn account_actions(&self) -> &dyn desk_core::account_actions::AccountActions {
+        self
+    }
+}
+
+/// The quiet platform's account routes: `poke` calls it, `peek` reads our own records only.
+#[async_trait::async_trait]
+impl desk_core::account_actions::AccountActions for Quiet {
+    fn actions(&self) -> Vec<desk_core::account_actions::AccountAction> {
+        use desk_core::account_actions::{AccountAction, Method};
+        let kinds = [domain::account::AccountKind::new("quiet_shop")];
+        vec![
+            AccountAction::new("poke", Method::Post, "quiet_poke", &kinds),
+            AccountAction::new("peek", Method::Get, "quiet_peek", &kinds).spends_no_budget(),
+        ]
+    }
+
+    async fn run(
+        &self,
+        _services: &desk_core::Services,
+        _staff: &desk_core::staff_actions::Staff,
+        account: &domain::account::Account,
+        action: &desk_core::account_actions::AccountAction,
+        _body: desk_core::staff_actions::ActionBody,
+    ) -> Result<desk_core::account_actions::AccountAnswer, desk_core::Error> {
+        Err(desk_core::account_actions::no_such_route(
+            account.kind(),
+            action.method,
+            action.name,
+            &desk_core::account_actions::AccountActions::actions(self),
+        ))
+    }
 }
 
 #[test]
@@ -478,6 +511,29 @@ fn a_complaint_action_answers_429_in_the_document_when_it_spends_a_call_budget()
         reply["429"]["headers"]["Retry-After"].is_object(),
         "an action one platform spends a budget on answers 429 though another's does not: {reply}"
     );
+}
+
+#[test]
+fn an_account_route_answers_429_in_the_document_when_it_spends_a_call_budget() {
+    let platforms = desk_core::platforms::builtin().with(Quiet);
+    let doc = desk_http::admin::openapi::document(&platforms);
+    let route = |method: &str, name: &str| {
+        doc["paths"][format!("/admin/v1/accounts/{{id}}/{name}")][method]["responses"].clone()
+    };
+    let poke = route("post", "poke");
+    assert_eq!(
+        poke["429"]["headers"]["Retry-After"]["schema"]["type"], "integer",
+        "a route that calls its platform: {poke}"
+    );
+    let peek = route("get", "peek");
+    assert!(peek["404"].is_object(), "the route is documented: {peek}");
+    assert!(
+        peek["429"].is_null(),
+        "a route that calls no platform never answers 429: {peek}"
+    );
+    let ops = desk_http::admin::openapi::rate_limited_operations(&platforms);
+    assert!(ops.contains(&"quiet_poke".to_string()), "{ops:?}");
+    assert!(!ops.contains(&"quiet_peek".to_string()), "{ops:?}");
 }
 
 const MINI_APPID: &str = "wx1111111111111111";

@@ -106,28 +106,32 @@ pub fn error_response(description: &str) -> Value {
     })
 }
 
-/// The routes other than the complaint actions that call a platform, so answer 429 when the
-/// call is over its rate-limit budget or the platform throttles (see `admin::budget`), by
-/// operation id. The complaint actions say it themselves ([`rate_limited_operations`]).
-pub const RATE_LIMITED_ROUTES: [&str; 6] = [
-    "download_media",
-    "register",
-    "get_registration",
-    "unregister",
-    "trade_score",
-    "list_violations",
-];
+/// The desk's own routes that call a platform (through the platform of the complaint or
+/// account they name), so answer 429 when the call is over its rate-limit budget or the
+/// platform throttles (see `admin::budget`), by operation id. The platforms' complaint actions
+/// and account routes say it themselves ([`rate_limited_operations`]).
+pub const RATE_LIMITED_ROUTES: [&str; 2] = ["download_media", "list_violations"];
 
-/// Every operation of the document that answers 429, by operation id: [`RATE_LIMITED_ROUTES`]
-/// and the complaint actions of `platforms` that spend a call budget
-/// (`StaffAction::spends_budget`; an action several platforms offer, when any of them does).
+/// Every operation of the document that answers 429, by operation id: [`RATE_LIMITED_ROUTES`],
+/// the complaint actions of `platforms` that spend a call budget
+/// (`StaffAction::spends_budget`; an action several platforms offer, when any of them does)
+/// and their account routes that do (`AccountAction::spends_budget`).
 pub fn rate_limited_operations(platforms: &Platforms) -> Vec<String> {
     let mut ids: Vec<String> = RATE_LIMITED_ROUTES.map(String::from).to_vec();
+    let mut add = |id: String| {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    };
     for p in platforms.iter() {
         for a in p.staff_actions().actions() {
-            let id = operation_id(a.name);
-            if a.spends_budget && !ids.contains(&id) {
-                ids.push(id);
+            if a.spends_budget {
+                add(operation_id(a.name));
+            }
+        }
+        for a in p.account_actions().actions() {
+            if a.spends_budget {
+                add(a.operation_id.to_string());
             }
         }
     }
