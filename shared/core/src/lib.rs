@@ -20,6 +20,7 @@ pub mod notices;
 #[cfg(feature = "notifier")]
 pub mod notifier;
 pub mod platform;
+pub mod platform_caches;
 pub mod platforms;
 pub mod policy;
 pub mod ratelimit;

@@ -24,10 +24,9 @@ pub struct Services {
     pub fingerprints: Fingerprinter,
     /// The HTTPS address platforms use to reach us (callback registration, redirects).
     pub public_base_url: Option<url::Url>,
-    /// One WeChat Pay client per merchant, kept while its credentials are unchanged (it holds
-    /// downloaded platform certificates and the refresh throttle).
-    #[cfg(feature = "wechatpay")]
-    pub wechatpay: Arc<crate::platforms::wechatpay::Clients>,
+    /// What the platforms keep per account in this process (clients holding downloaded
+    /// platform certificates, ...), each found by its type and told of every account write.
+    pub caches: Arc<crate::platform_caches::PlatformCaches>,
     /// Timing of staff notification deliveries.
     pub notifier: NotifierSettings,
     /// The HTTP client for platform calls that keep no per-account state (WeChat server APIs).
@@ -53,8 +52,7 @@ impl Services {
             ports,
             fingerprints,
             public_base_url: None,
-            #[cfg(feature = "wechatpay")]
-            wechatpay: Arc::default(),
+            caches: Arc::default(),
             http: reqwest::Client::new(),
             fault_point: None,
             notifier: Default::default(),
@@ -64,33 +62,19 @@ impl Services {
 
     /// Every write of an account (create, update, enable or disable, credentials) calls this
     /// with the account as written, after the write succeeded: its callback lookup and cached
-    /// credentials are dropped at once in this process, and its WeChat Pay client unless it
-    /// was built from exactly these settings and credentials.
+    /// credentials are dropped at once in this process, and the platforms' caches drop what
+    /// was not built from exactly these settings and credentials
+    /// ([`crate::platform_caches::AccountScoped::account_changed`]).
     pub fn account_changed(&self, account: &domain::account::Account) {
         self.accounts.invalidate(account);
-        #[cfg(feature = "wechatpay")]
-        self.wechatpay.forget_unless_built_from(account);
+        self.caches.account_changed(account);
     }
 
     /// The account was deleted, or its stored secret was just replaced: drop everything this
-    /// process cached about it, its WeChat Pay client included.
+    /// process cached about it, in the platforms' caches too.
     pub fn forget_account(&self, account: &domain::account::Account) {
         self.accounts.invalidate(account);
-        #[cfg(feature = "wechatpay")]
-        self.wechatpay.forget(&account.id);
-    }
-
-    /// The WeChat Pay client of an account for a staff action (a conflict when its
-    /// credentials are incomplete).
-    #[cfg(feature = "wechatpay")]
-    pub async fn wechatpay_client(
-        &self,
-        account: &domain::account::Account,
-    ) -> Result<Arc<wechatpay::Client>, crate::Error> {
-        self.wechatpay
-            .get(account, &*self.ports.secrets)
-            .await
-            .map_err(|e| crate::Error::Conflict(format!("cannot call WeChat Pay: {e}")))
+        self.caches.forget(account);
     }
 
     /// Abort the process at `point` (`COMPLAINT_DESK_FAULT`: a crash, for the binary's crash

@@ -192,8 +192,7 @@ async fn client_of(h: &Harness) -> Arc<wechatpay::Client> {
         .await
         .expect("lookup")
         .expect("account");
-    h.state
-        .wechatpay
+    desk_core::platforms::wechatpay::Clients::of(&h.state)
         .get(&account, &*h.state.ports.secrets)
         .await
         .expect("client")

@@ -208,7 +208,7 @@ async fn target(services: &Services, c: &Complaint) -> Result<Target, Error> {
         .get(&c.account_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("complaint {} not found", c.id)))?;
-    let client = services.wechatpay_client(&account).await?;
+    let client = super::clients::client(services, &account).await?;
     let mchid = c
         .sub_mchid
         .clone()

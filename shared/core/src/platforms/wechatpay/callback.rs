@@ -65,7 +65,10 @@ async fn receive(state: CallbackContext<'_>, req: &CallbackRequest) -> CallbackR
     if kind == "violations" && account.kind() != AccountKind::WechatpayProvider {
         return fail(404, "violation notices are for service providers");
     }
-    let client = match state.wechatpay.get(&account, &*state.ports.secrets).await {
+    let client = match super::Clients::of(&state)
+        .get(&account, &*state.ports.secrets)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(account_id = %account.id, error = %e, "cannot verify: credentials incomplete");

@@ -3,6 +3,8 @@
 
 use crate::Error;
 use crate::credentials::parse_rsa_private_key;
+use crate::platform_caches::AccountScoped;
+use crate::state::Services;
 use domain::account::{Account, AccountSettings, Credentials, CredentialsStatus};
 use domain::ports::SecretStore;
 use std::collections::HashMap;
@@ -53,9 +55,34 @@ fn wechatpay_settings(account: &Account) -> Option<(&String, &String, &Option<St
 
 type Cached = (Built, Arc<wechatpay::Client>);
 
+/// The WeChat Pay clients of this process, one per merchant, kept while what they were built
+/// from is unchanged (a client holds the downloaded platform certificates and the refresh
+/// throttle). One per process, in `Services::caches` ([`Clients::of`]).
 #[derive(Default)]
 pub struct Clients {
     by_account: Mutex<HashMap<String, Cached>>,
+}
+
+impl AccountScoped for Clients {
+    fn account_changed(&self, account: &Account) {
+        self.forget_unless_built_from(account);
+    }
+
+    fn forget(&self, account: &Account) {
+        self.forget(&account.id);
+    }
+}
+
+/// The WeChat Pay client of an account for a staff action or an account route (a conflict
+/// when its credentials are incomplete).
+pub async fn client(
+    services: &Services,
+    account: &Account,
+) -> Result<Arc<wechatpay::Client>, Error> {
+    Clients::of(services)
+        .get(account, &*services.ports.secrets)
+        .await
+        .map_err(|e| Error::Conflict(format!("cannot call WeChat Pay: {e}")))
 }
 
 /// Why no client could be built for an account.
@@ -72,6 +99,11 @@ pub enum ClientError {
 }
 
 impl Clients {
+    /// This process's clients.
+    pub fn of(services: &Services) -> Arc<Self> {
+        services.caches.get::<Self>()
+    }
+
     /// The client of a WeChat Pay account (built on first use, and again after a change of
     /// its credentials, merchant number, certificate serial or API host).
     pub async fn get(

@@ -50,9 +50,7 @@ impl Handlers {
     }
 
     async fn client(&self, account: &Account) -> Result<Arc<wechatpay::Client>, JobError> {
-        match self
-            .state
-            .wechatpay
+        match super::Clients::of(&self.state)
             .get(account, &*self.state.ports.secrets)
             .await
         {

@@ -29,7 +29,7 @@ impl ComplaintImages for Images {
             .get(&c.account_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("complaint {} not found", c.id)))?;
-        let client = services.wechatpay_client(&account).await?;
+        let client = super::clients::client(services, &account).await?;
         let url = c
             .media
             .get(n)

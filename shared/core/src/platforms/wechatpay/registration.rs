@@ -111,7 +111,7 @@ fn our_url(services: &Services, account: &Account, path: &str) -> Result<String,
 }
 
 async fn describe(services: &Services, account: &Account) -> Result<Registrations, Error> {
-    let c = services.wechatpay_client(account).await?;
+    let c = super::clients::client(services, account).await?;
     let mut out = Vec::new();
     for (which, path) in kinds(account)? {
         let ours = our_url(services, account, path)?;
@@ -135,7 +135,7 @@ async fn describe(services: &Services, account: &Account) -> Result<Registration
 
 #[tracing::instrument(skip_all, fields(account_id = %account.id))]
 async fn register(services: &Services, account: &Account) -> Result<Registrations, Error> {
-    let c = services.wechatpay_client(account).await?;
+    let c = super::clients::client(services, account).await?;
     for (which, path) in kinds(account)? {
         let url = our_url(services, account, path)?;
         // Converges: an unchanged URL is not written again, a changed one is replaced.
@@ -151,7 +151,7 @@ async fn register(services: &Services, account: &Account) -> Result<Registration
 
 #[tracing::instrument(skip_all, fields(account_id = %account.id))]
 async fn unregister(services: &Services, account: &Account) -> Result<(), Error> {
-    let c = services.wechatpay_client(account).await?;
+    let c = super::clients::client(services, account).await?;
     for (which, _) in kinds(account)? {
         take_budget(services, account.platform_id(), &[NOTIFICATION_URL]).await?;
         match c.delete_notification_url(which).await {

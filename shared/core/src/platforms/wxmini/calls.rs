@@ -24,8 +24,7 @@ pub async fn payment(state: &Services, link: &PaymentLink) -> Result<Payment, St
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("payment account {} does not exist", link.account_id))?;
-    let client = state
-        .wechatpay
+    let client = crate::platforms::wechatpay::Clients::of(state)
         .get(&account, &*state.ports.secrets)
         .await
         .map_err(|e| format!("payment account {}: {e}", account.id))?;
