@@ -5,6 +5,7 @@
 
 use crate::error::Error;
 use crate::fingerprint::Fingerprinter;
+use crate::schema::SchemaOf;
 use crate::state::Services;
 use chrono::{DateTime, Utc};
 use domain::account::{Account, AccountKindFacts, AccountSettings, Credentials, CredentialsStatus};
@@ -20,6 +21,13 @@ pub mod fields;
 pub struct AccountKindSpec {
     /// Its facts (the registry sets `platform` to the name of the platform that brings it).
     pub facts: AccountKindFacts,
+    /// The schema of its settings object (`POST /accounts`' `settings`, an account's
+    /// `settings` as shown): the OpenAPI document and the console's forms are built from it.
+    pub settings_schema: SchemaOf,
+    /// JSON Schema rules of the settings that the type's own schema cannot state (a field's
+    /// pattern or length under `properties`, rules between fields), merged into its component
+    /// schema; each states a check of [`Self::check_settings`] (see [`fields`]'s `*_schema`).
+    pub settings_rules: Option<fn() -> Value>,
     /// Read the settings object a caller sent (or a merge-patched one): its shape. Errors
     /// name their field under `settings.` (`settings.app_id`).
     pub settings: fn(Value) -> Result<AccountSettings, Error>,
@@ -30,6 +38,9 @@ pub struct AccountKindSpec {
     /// (errors name their field without a prefix: `app_private_key`; never echo a value). A
     /// conflict when the account cannot have credentials of its own.
     pub credentials: fn(CredentialsChange<'_>) -> Result<(Credentials, CredentialsStatus), Error>,
+    /// The schema of the credentials body (`PUT /accounts/{id}/credentials`, `POST /accounts`'
+    /// `credentials`); none when the kind has no credentials of its own.
+    pub credentials_schema: Option<SchemaOf>,
     /// The credential status of a new account without credentials: what it still needs.
     pub empty_credentials: fn(&AccountSettings) -> CredentialsStatus,
     /// Settings only a token with scope `all` may change (403 naming the first one that

@@ -5,9 +5,7 @@
 use crate::error::Error;
 use crate::fingerprint::sha256_hex;
 use crypto::{PrivateKey, PublicKey};
-use domain::account::{Account, AlipayKeyMode, Credentials};
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use domain::account::Credentials;
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
 
@@ -41,11 +39,11 @@ pub fn parse_certificates(text: &str) -> Option<Vec<Certificate>> {
 }
 
 #[cfg(feature = "alipay")]
-fn cert_spki_der(cert: &Certificate) -> Option<Vec<u8>> {
+pub fn cert_spki_der(cert: &Certificate) -> Option<Vec<u8>> {
     cert.tbs_certificate.subject_public_key_info.to_der().ok()
 }
 
-fn certs_fingerprint(certs: &[Certificate]) -> Option<String> {
+pub fn certs_fingerprint(certs: &[Certificate]) -> Option<String> {
     let mut all = Vec::new();
     for c in certs {
         all.extend(c.to_der().ok()?);
@@ -70,69 +68,6 @@ pub async fn load(
         .map_err(|_| {
             Error::Internal(format!("stored credentials of {account_id} cannot be read").into())
         })
-}
-
-/// Alipay verifying keys, parsed, by what the account record says they are: `mode:fingerprint`
-/// (the fingerprint of `alipay_public_key` or `alipay_cert`). The name is the content's hash,
-/// so an entry is never stale: new credentials have a new fingerprint, hence a new entry.
-fn alipay_keys() -> &'static Mutex<HashMap<String, PublicKey>> {
-    static KEYS: OnceLock<Mutex<HashMap<String, PublicKey>>> = OnceLock::new();
-    KEYS.get_or_init(Mutex::default)
-}
-
-/// More entries than any desk has Alipay apps: past it the cache starts again.
-const ALIPAY_KEYS_MAX: usize = 4096;
-
-/// The key that verifies an Alipay app's messages (certificate mode: the Alipay certificate's
-/// key; key mode: the Alipay public key), parsed once per credentials: a message whose account
-/// record names a key seen before reads neither the secret store nor any PEM.
-pub async fn alipay_verifying_key(
-    secrets: &dyn domain::ports::SecretStore,
-    account: &Account,
-) -> Option<PublicKey> {
-    let named = |mode: &str, fingerprint: &str| format!("{mode}:{fingerprint}");
-    let recorded = account.credentials.mode.as_deref().and_then(|mode| {
-        let field = if mode == AlipayKeyMode::Certificate.as_str() {
-            "alipay_cert"
-        } else {
-            "alipay_public_key"
-        };
-        let fp = account
-            .credentials
-            .fields
-            .get(field)?
-            .fingerprint
-            .as_deref()?;
-        Some(named(mode, fp))
-    });
-    if let Some(name) = &recorded
-        && let Some(key) = alipay_keys()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-    {
-        return Some(key.clone());
-    }
-    let Ok(Some(Credentials::Alipay(c))) = load(secrets, &account.id).await else {
-        return None;
-    };
-    let (mode, fingerprint, key) = match c.mode {
-        Some(AlipayKeyMode::Certificate) => {
-            let certs = parse_certificates(c.alipay_cert.as_ref()?.expose())?;
-            let key = PublicKey::from_certificate(certs.first()?).ok()?;
-            (AlipayKeyMode::Certificate, certs_fingerprint(&certs)?, key)
-        }
-        _ => {
-            let key = parse_rsa_public_key(c.alipay_public_key.as_ref()?.expose())?;
-            (AlipayKeyMode::PublicKey, sha256_hex(key.spki_der()), key)
-        }
-    };
-    let mut keys = alipay_keys().lock().unwrap_or_else(|e| e.into_inner());
-    if keys.len() >= ALIPAY_KEYS_MAX {
-        keys.clear();
-    }
-    keys.insert(named(mode.as_str(), &fingerprint), key.clone());
-    Some(key)
 }
 
 #[cfg(test)]

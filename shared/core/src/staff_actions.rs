@@ -21,7 +21,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
 use utoipa::ToSchema;
-use utoipa::openapi::{RefOr, Schema};
 
 /// Who takes the action: the admin token's id (`admin` for the administrator) and its scope.
 #[derive(Debug, Clone)]
@@ -30,45 +29,7 @@ pub struct Staff {
     pub scope: TokenScope,
 }
 
-/// A schema of the document: its component name, the schema, and the schemas it refers to.
-#[derive(Clone, Copy)]
-pub struct SchemaOf {
-    name: fn() -> String,
-    schema: fn() -> RefOr<Schema>,
-    nested: fn(&mut Vec<(String, RefOr<Schema>)>),
-}
-
-impl SchemaOf {
-    pub fn of<T: ToSchema>() -> Self {
-        Self {
-            name: || T::name().into_owned(),
-            schema: T::schema,
-            nested: T::schemas,
-        }
-    }
-
-    /// The component name (`ReplyBody`).
-    pub fn name(&self) -> String {
-        (self.name)()
-    }
-
-    pub fn schema(&self) -> RefOr<Schema> {
-        (self.schema)()
-    }
-
-    /// The schemas this one refers to, with their names.
-    pub fn nested(&self) -> Vec<(String, RefOr<Schema>)> {
-        let mut out = Vec::new();
-        (self.nested)(&mut out);
-        out
-    }
-}
-
-impl std::fmt::Debug for SchemaOf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.name())
-    }
-}
+pub use crate::schema::SchemaOf;
 
 /// One action a platform offers on its complaints.
 #[derive(Debug, Clone)]

@@ -217,39 +217,22 @@ impl<'de> Deserialize<'de> for AccountSettings {
     }
 }
 
-/// The OpenAPI schema of today's kinds' settings (the shape serde derives for a tagged enum);
-/// another kind's settings are an object of the same `{"kind", "settings"}` shape.
-mod schema {
-    use super::*;
-
-    #[derive(Serialize, Deserialize, ToSchema)]
-    #[serde(tag = "kind", content = "settings", rename_all = "snake_case")]
-    #[allow(dead_code)]
-    pub enum AccountSettings {
-        AlipayApp(AlipayAppSettings),
-        WechatpayMerchant(WechatpayMerchantSettings),
-        WechatpayProvider(WechatpayProviderSettings),
-        WxminiApp(WxminiAppSettings),
-        WxopenComponent(WxopenComponentSettings),
-    }
-}
-
+/// The OpenAPI schema of an account's kind and settings: `{"kind", "settings"}`. Which settings
+/// go with which kind is the platforms' to say (the admin API's document replaces this with
+/// one schema per registered kind).
 impl utoipa::PartialSchema for AccountSettings {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        <schema::AccountSettings as utoipa::PartialSchema>::schema()
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .property("kind", ObjectBuilder::new().schema_type(Type::String))
+            .property("settings", ObjectBuilder::new().schema_type(Type::Object))
+            .required("kind")
+            .required("settings")
+            .into()
     }
 }
 
-impl utoipa::ToSchema for AccountSettings {
-    fn schemas(
-        schemas: &mut Vec<(
-            String,
-            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-        )>,
-    ) {
-        <schema::AccountSettings as utoipa::ToSchema>::schemas(schemas)
-    }
-}
+impl utoipa::ToSchema for AccountSettings {}
 
 /// An Alipay open-platform app (商家应用).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

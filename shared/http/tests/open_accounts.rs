@@ -14,6 +14,7 @@ use desk_core::accounts::{
 };
 use desk_core::platform::{Platform, Platforms};
 use desk_core::repo::AccountRepo;
+use desk_core::schema::SchemaOf;
 use desk_core::state::Services;
 use desk_core::worker::JobRegistry;
 use domain::Sensitive;
@@ -55,9 +56,17 @@ impl Platform for Toy {
                     has_sub_merchants: false,
                     budget_by_account_id: false,
                 },
+                settings_schema: SchemaOf::of::<ToyShopSettings>(),
+                settings_rules: Some(|| {
+                    json!({"properties": {
+                        "shop": {"pattern": "^toy-[0-9]+$"},
+                        "greeting": {"maxLength": 20},
+                    }})
+                }),
                 settings: toy_settings,
                 check_settings: check_toy_settings,
                 credentials: toy_credentials,
+                credentials_schema: Some(SchemaOf::of::<ToyShopCredentials>()),
                 empty_credentials: |_| CredentialsStatus {
                     complete: false,
                     missing: vec!["api_key".into()],
@@ -77,9 +86,13 @@ impl Platform for Toy {
                     has_sub_merchants: true,
                     budget_by_account_id: false,
                 },
+                settings_schema: SchemaOf::of::<ToyMallSettings>(),
+                // A rule naming a field the settings lack is reported and left out.
+                settings_rules: Some(|| json!({"properties": {"mal": {"minLength": 1}}})),
                 settings: mall_settings,
                 check_settings: |_| Ok(()),
                 credentials: no_credentials,
+                credentials_schema: None,
                 empty_credentials: |_| CredentialsStatus {
                     complete: true,
                     ..CredentialsStatus::default()
@@ -90,6 +103,32 @@ impl Platform for Toy {
             },
         ]
     }
+}
+
+/// `toy_shop` settings, as the document shows them (read by [`toy_settings`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ToyShopSettings {
+    /// `toy-` and digits.
+    shop: String,
+    greeting: Option<String>,
+    api_host: Option<String>,
+    partner: Option<String>,
+}
+
+/// `toy_shop` credentials (read by [`toy_credentials`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ToyShopCredentials {
+    /// At least 16 characters.
+    api_key: Option<String>,
+}
+
+/// `toy_mall` settings (read by [`mall_settings`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ToyMallSettings {
+    mall: String,
 }
 
 /// The toy's settings: `shop` (`toy-` and digits), an optional `greeting`, an optional
@@ -657,4 +696,78 @@ fn an_open_kinds_settings_are_stored_like_any_others() {
     let back: AccountSettings = serde_json::from_value(v).expect("deserialise");
     assert_eq!(back, settings);
     assert_eq!(back.kind(), TOY_SHOP);
+}
+
+#[tokio::test]
+async fn the_document_shows_each_kinds_settings_and_credentials_as_its_platform_gives_them() {
+    let h = toy_harness();
+    let (s, doc) = h
+        .call(Method::GET, "/admin/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let schemas = &doc["components"]["schemas"];
+    let reference = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    // The kind's settings schema, with the rules its platform states merged in.
+    let shop = &schemas["ToyShopSettings"];
+    assert_eq!(shop["required"], json!(["shop"]), "{shop}");
+    assert_eq!(
+        shop["properties"]["shop"]["pattern"], "^toy-[0-9]+$",
+        "{shop}"
+    );
+    assert_eq!(shop["properties"]["greeting"]["maxLength"], 20, "{shop}");
+    assert!(
+        schemas["ToyMallSettings"]["properties"]
+            .get("mal")
+            .is_none(),
+        "a rule for no field is left out: {}",
+        schemas["ToyMallSettings"]
+    );
+    assert!(schemas["ToyShopCredentials"]["properties"]["api_key"].is_object());
+    // An account as shown: one object per kind, the built-in ones as well.
+    let shown = schemas["AccountSettings"]["oneOf"]
+        .as_array()
+        .expect("oneOf");
+    let of = |kind: &str| {
+        shown
+            .iter()
+            .find(|o| o["properties"]["kind"]["enum"] == json!([kind]))
+            .map(|o| o["properties"]["settings"].clone())
+    };
+    assert_eq!(of("toy_shop"), Some(reference("ToyShopSettings")));
+    assert_eq!(of("toy_mall"), Some(reference("ToyMallSettings")));
+    assert_eq!(of("alipay_app"), Some(reference("AlipayAppSettings")));
+    assert_eq!(shown.len(), h.state.platforms().account_kind_names().len());
+    // The bodies that take settings and credentials.
+    let create = &schemas["CreateAccount"]["properties"];
+    let settings = create["settings"]["anyOf"].as_array().expect("anyOf");
+    assert!(
+        settings.contains(&reference("ToyShopSettings")),
+        "{settings:?}"
+    );
+    assert!(settings.contains(&reference("WxopenComponentSettings")));
+    let credentials = create["credentials"]["anyOf"].as_array().expect("anyOf");
+    assert!(credentials.contains(&reference("ToyShopCredentials")));
+    assert!(credentials.contains(&json!({"type": "null"})));
+    let kind = create["kind"]["description"].as_str().unwrap_or_default();
+    assert!(
+        kind.contains("`toy_shop`: settings ToyShopSettings, credentials ToyShopCredentials")
+            && kind.contains("`toy_mall`: settings ToyMallSettings, no credentials"),
+        "{kind}"
+    );
+    let put = &doc["paths"]["/admin/v1/accounts/{id}/credentials"]["put"]["requestBody"];
+    let bodies = put["content"]["application/json"]["schema"]["anyOf"]
+        .as_array()
+        .expect("anyOf");
+    assert!(bodies.contains(&reference("ToyShopCredentials")), "{put}");
+    assert!(
+        bodies.contains(&reference("WechatpayCredentialsInput")),
+        "{put}"
+    );
+    // What the document reports about the toy's rule for no field.
+    let mut bare =
+        serde_json::to_value(<desk_http::admin::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+            .expect("doc");
+    let missing =
+        desk_http::admin::action_document::add_account_kinds(&mut bare, h.state.platforms());
+    assert_eq!(missing, vec!["ToyMallSettings.mal".to_string()]);
 }

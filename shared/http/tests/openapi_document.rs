@@ -157,6 +157,14 @@ fn every_field_rule_names_a_field_of_the_document() {
     let mut doc = serde_json::to_value(desk_http::admin::openapi::ApiDoc::openapi()).expect("doc");
     let missing = desk_http::admin::openapi::apply_field_rules(&mut doc);
     assert!(missing.is_empty(), "rules without a field: {missing:?}");
+    let missing = desk_http::admin::action_document::add_account_kinds(
+        &mut doc,
+        &desk_core::platforms::builtin(),
+    );
+    assert!(
+        missing.is_empty(),
+        "settings rules without a field: {missing:?}"
+    );
 }
 
 #[tokio::test]

@@ -134,9 +134,12 @@ impl Platform for Toy {
                 has_sub_merchants: false,
                 budget_by_account_id: false,
             },
+            settings_schema: desk_core::schema::SchemaOf::of::<ToySettings>(),
+            settings_rules: None,
             settings: toy_settings,
             check_settings: |_| Ok(()),
             credentials: no_credentials,
+            credentials_schema: None,
             empty_credentials: |_| CredentialsStatus {
                 complete: true,
                 ..CredentialsStatus::default()
@@ -240,7 +243,7 @@ impl desk_core::account_actions::AccountActions for Toy {
 }
 
 /// The toy's settings, as the account API takes them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ToySettings {
     shop: String,

@@ -1,7 +1,10 @@
 //! Checks on single settings that serde cannot express, shared by the platforms' settings
-//! checks and the admin API. Each error names its field and never echoes a secret.
+//! checks and the admin API, and the same rules as JSON Schema for the OpenAPI document (the
+//! `*_schema` functions, merged into a field's schema). Each error names its field and never
+//! echoes a secret.
 
 use crate::error::Error;
+use serde_json::{Value, json};
 
 /// Control characters (C0, DEL, C1) have no place in names, hosts, addresses or URLs: NUL ends
 /// strings elsewhere, CR and LF split SMTP commands and HTTP headers.
@@ -100,4 +103,52 @@ pub fn base_url(field: &str, v: &Option<String>) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+// The same rules as JSON Schema. A character class of "no control character" is
+// `[^\x00-\x1f\x7f-\x9f]` (what `char::is_control` means); texts allow `\n`.
+
+/// No control character.
+pub const NO_CONTROL: &str = r"[^\x00-\x1f\x7f-\x9f]";
+/// No control character other than a line break.
+pub const TEXT_CHAR: &str = r"[^\x00-\x09\x0b-\x1f\x7f-\x9f]";
+/// Neither a control character nor white space.
+pub const VISIBLE: &str = r"[^\s\x00-\x1f\x7f-\x9f]";
+
+/// [`digits`] ([`PLATFORM_NUMBER_PATTERN`]).
+pub fn platform_number_schema() -> Value {
+    json!({"pattern": PLATFORM_NUMBER_PATTERN})
+}
+
+/// [`reply_text`]: like a line, with line breaks, not blank, at most `max` characters.
+pub fn text_schema(max: usize) -> Value {
+    json!({
+        "minLength": 1,
+        "maxLength": max,
+        "pattern": format!("^{TEXT_CHAR}*{VISIBLE}{TEXT_CHAR}*$"),
+    })
+}
+
+/// [`reply_text`] ([`REPLY_TEXT_MAX`]).
+pub fn reply_text_schema() -> Value {
+    text_schema(REPLY_TEXT_MAX)
+}
+
+/// [`wx_appid`].
+pub fn wx_appid_schema() -> Value {
+    json!({"pattern": "^wx[A-Za-z0-9]{16}$"})
+}
+
+/// [`hex_serial`].
+pub fn hex_serial_schema() -> Value {
+    json!({"pattern": "^[0-9A-Fa-f]{1,64}$"})
+}
+
+/// [`base_url`] as stored settings show it (shared by requests and answers): any http(s) URL
+/// with a host, at most 2048 characters.
+pub fn stored_url_schema() -> Value {
+    json!({
+        "maxLength": 2048,
+        "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#\x00-\x1f\x7f-\x9f]",
+    })
 }

@@ -34,9 +34,8 @@ pub struct CreateAccount {
     /// Default true.
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// The kind's settings (today's kinds: AlipayAppSettings, WechatpayMerchantSettings,
-    /// WechatpayProviderSettings, WxminiAppSettings or WxopenComponentSettings), checked by the
-    /// kind's platform.
+    /// The kind's settings (the document names each kind's schema), checked by the kind's
+    /// platform.
     #[schema(value_type = Object)]
     pub settings: Value,
     /// Optional: the same body as `PUT /accounts/{id}/credentials`.
@@ -499,7 +498,7 @@ pub async fn delete_account(
     put, path = "/admin/v1/accounts/{id}/credentials", tag = "accounts",
     params(("id" = String, Path, description = "Our account id")),
     request_body(
-        description = "The credentials of the account's kind, checked by its platform (today's kinds: AlipayCredentialsInput, WechatpayCredentialsInput or WechatAppCredentialsInput). Omitted fields keep their value, null clears, a value replaces.",
+        description = "The credentials of the account's kind, checked by its platform (the document names each kind's schema). Omitted fields keep their value, null clears, a value replaces.",
         content = Object
     ),
     responses(

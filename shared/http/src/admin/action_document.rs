@@ -1,6 +1,8 @@
-//! The complaint actions in the OpenAPI document, from the registered platforms' action
-//! descriptions: one path per action name, its request body from the platforms' body types
-//! (with the rules between fields each platform states), its answer.
+//! What the registered platforms bring to the OpenAPI document: their account kinds' settings
+//! and credentials schemas ([`add_account_kinds`]), their complaint actions (one path per action
+//! name, its request body from the platforms' body types with the rules between fields each
+//! platform states, its answer: [`add_actions`]) and their account routes
+//! ([`add_account_actions`]).
 
 use desk_core::platform::Platforms;
 use desk_core::staff_actions::{SchemaOf, StaffAction};
@@ -79,6 +81,120 @@ fn merge_rules(schema: &mut Value, rules: Value) {
             }
         }
     }
+}
+
+/// Merge a kind's settings rules into its settings schema like [`merge_rules`]; the fields a
+/// rule names that the schema lacks are left out and returned (`Schema.field`).
+fn merge_settings_rules(schema: &mut Value, rules: Value, name: &str) -> Vec<String> {
+    let mut rules = rules;
+    let mut missing = Vec::new();
+    if let Some(props) = rules.get_mut("properties").and_then(Value::as_object_mut) {
+        props.retain(|field, _| {
+            let found = schema["properties"].get(field.as_str()).is_some();
+            if !found {
+                missing.push(format!("{name}.{field}"));
+            }
+            found
+        });
+    }
+    merge_rules(schema, rules);
+    missing
+}
+
+/// The account kinds of the registered platforms: each kind's settings and credentials schemas
+/// as components (with the rules its platform states about its settings merged in);
+/// `AccountSettings` (an account's `kind` and `settings`, as shown) as `oneOf` an object per
+/// kind; the bodies that carry settings or credentials (`POST /accounts`' `settings` and
+/// `credentials`, `PUT /accounts/{id}/credentials`) as `anyOf` the kinds' schemas (kinds may
+/// share a type, and the bodies of different kinds overlap, so `oneOf` would refuse bodies the
+/// server accepts); and `kind`'s description says which schemas go with which kind. Returns
+/// the fields the rules name that their settings schema lacks (`Schema.field`).
+pub fn add_account_kinds(doc: &mut Value, platforms: &Platforms) -> Vec<String> {
+    let mut schemas = doc["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut missing = Vec::new();
+    let mut shown = Vec::new();
+    let mut settings = Vec::new();
+    let mut credentials = Vec::new();
+    let mut which = Vec::new();
+    for spec in platforms.account_kinds() {
+        let name = spec.settings_schema.name();
+        let fresh = !schemas.contains_key(&name);
+        let reference = component(&mut schemas, &spec.settings_schema);
+        if fresh
+            && let Some(rules) = spec.settings_rules
+            && let Some(schema) = schemas.get_mut(&name)
+        {
+            missing.extend(merge_settings_rules(schema, rules(), &name));
+        }
+        let kind = spec.facts.kind.as_str();
+        shown.push(json!({
+            "type": "object",
+            "required": ["kind", "settings"],
+            "properties": {"kind": {"type": "string", "enum": [kind]}, "settings": reference},
+        }));
+        if !settings.contains(&reference) {
+            settings.push(reference);
+        }
+        let takes = match &spec.credentials_schema {
+            Some(c) => {
+                let r = component(&mut schemas, c);
+                if !credentials.contains(&r) {
+                    credentials.push(r);
+                }
+                format!("credentials {}", c.name())
+            }
+            None => "no credentials".to_string(),
+        };
+        which.push(format!("`{kind}`: settings {name}, {takes}"));
+    }
+    let which = which.join("; ");
+    if !shown.is_empty() {
+        schemas.insert(
+            "AccountSettings".into(),
+            json!({
+                "oneOf": shown,
+                "description": "The account's kind and its settings, of the schema its platform gives the kind.",
+            }),
+        );
+    }
+    if let Some(create) = schemas
+        .get_mut("CreateAccount")
+        .and_then(|c| c.get_mut("properties"))
+    {
+        if !settings.is_empty() {
+            create["settings"] = json!({
+                "type": "object",
+                "anyOf": settings,
+                "description": "The kind's settings (see `kind`), checked by the kind's platform.",
+            });
+        }
+        if !credentials.is_empty() {
+            let mut any = credentials.clone();
+            any.push(json!({"type": "null"}));
+            create["credentials"] = json!({
+                "anyOf": any,
+                "description": "Optional: the kind's credentials (see `kind`), the same body as `PUT /accounts/{id}/credentials`.",
+            });
+        }
+        if !which.is_empty() {
+            create["kind"]["description"] = json!(format!(
+                "An account kind of a platform this build serves. Its settings and credentials: {which}."
+            ));
+        }
+    }
+    doc["components"]["schemas"] = Value::Object(schemas);
+    let put = &mut doc["paths"][format!("{}/accounts/{{id}}/credentials", crate::http::ADMIN_BASE)]
+        ["put"]["requestBody"];
+    if put.is_object() && !credentials.is_empty() {
+        put["content"]["application/json"]["schema"] = json!({"anyOf": credentials});
+        put["description"] = json!(format!(
+            "The credentials of the account's kind, checked by its platform ({which}). Omitted fields keep their value, null clears, a value replaces."
+        ));
+    }
+    missing
 }
 
 /// The complaint actions of the registered platforms: one path per action name

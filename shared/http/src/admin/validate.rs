@@ -4,7 +4,10 @@ use crate::ApiError;
 
 use desk_core::accounts::fields;
 
-pub use fields::{PLATFORM_NUMBER_PATTERN, REPLY_TEXT_MAX, is_platform_number};
+pub use fields::{
+    NO_CONTROL, PLATFORM_NUMBER_PATTERN, REPLY_TEXT_MAX, TEXT_CHAR, VISIBLE, is_platform_number,
+    stored_url_schema, text_schema, wx_appid_schema,
+};
 
 /// Control characters (C0, DEL, C1) have no place in names, hosts, addresses or URLs.
 pub fn no_controls(field: &str, v: &str) -> Result<(), ApiError> {
@@ -137,27 +140,12 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
     }
 }
 
-// The same rules as JSON Schema, for the OpenAPI document. A character class of "no control
-// character" is `[^\x00-\x1f\x7f-\x9f]` (what `char::is_control` means); texts allow `\n`.
-const NO_CONTROL: &str = r"[^\x00-\x1f\x7f-\x9f]";
-const TEXT_CHAR: &str = r"[^\x00-\x09\x0b-\x1f\x7f-\x9f]";
-const VISIBLE: &str = r"[^\s\x00-\x1f\x7f-\x9f]";
-
 /// [`non_empty`] and [`name`]: no control character, not blank, at most `max` characters.
 pub fn line_schema(max: usize) -> serde_json::Value {
     serde_json::json!({
         "minLength": 1,
         "maxLength": max,
         "pattern": format!("^{NO_CONTROL}*{VISIBLE}{NO_CONTROL}*$"),
-    })
-}
-
-/// [`reply_text`]: like [`line_schema`], with line breaks.
-pub fn text_schema(max: usize) -> serde_json::Value {
-    serde_json::json!({
-        "minLength": 1,
-        "maxLength": max,
-        "pattern": format!("^{TEXT_CHAR}*{VISIBLE}{TEXT_CHAR}*$"),
     })
 }
 
@@ -187,16 +175,6 @@ pub fn phone_schema() -> serde_json::Value {
     serde_json::json!({"pattern": r"^\+[0-9]{6,15}$"})
 }
 
-/// [`wx_appid`].
-pub fn wx_appid_schema() -> serde_json::Value {
-    serde_json::json!({"pattern": "^wx[A-Za-z0-9]{16}$"})
-}
-
-/// [`hex_serial`].
-pub fn hex_serial_schema() -> serde_json::Value {
-    serde_json::json!({"pattern": "^[0-9A-Fa-f]{1,64}$"})
-}
-
 /// [`identifier`].
 pub fn identifier_schema() -> serde_json::Value {
     serde_json::json!({"pattern": "^[A-Za-z0-9_-]{1,64}$"})
@@ -209,15 +187,6 @@ pub fn base_url_schema() -> serde_json::Value {
         "format": "uri",
         "maxLength": 2048,
         "pattern": r"^https?://[A-Za-z][A-Za-z0-9-]{0,62}(\.[A-Za-z][A-Za-z0-9-]{0,62}){0,8}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*){0,16}$",
-    })
-}
-
-/// [`base_url`] as stored settings show it (shared by requests and answers): any http(s) URL
-/// with a host, at most 2048 characters.
-pub fn stored_url_schema() -> serde_json::Value {
-    serde_json::json!({
-        "maxLength": 2048,
-        "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#\x00-\x1f\x7f-\x9f]",
     })
 }
 

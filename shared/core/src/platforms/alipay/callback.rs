@@ -66,8 +66,7 @@ async fn receive(state: CallbackContext<'_>, req: &CallbackRequest) -> CallbackR
         }
     };
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let Some(key) = crate::credentials::alipay_verifying_key(&*state.ports.secrets, &account).await
-    else {
+    let Some(key) = super::credentials::verifying_key(&*state.ports.secrets, &account).await else {
         tracing::error!(account_id = %account.id, "cannot verify: the app's Alipay key or certificate is not configured");
         return answer(503, "fail");
     };

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auto;
 pub mod callback;
 pub mod complaint;
+pub mod credentials;
 pub mod events;
 pub mod limits;
 

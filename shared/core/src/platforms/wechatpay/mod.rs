@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auto;
 pub mod callback;
 pub mod clients;
+pub mod credentials;
 pub mod detail;
 pub mod events;
 pub mod images;

@@ -2,7 +2,10 @@
 //! or authorised through a third-party platform) and the third-party platform itself
 //! (`wxopen_component`), whose mini programs are accounts of their own.
 
-use crate::accounts::fields::{base_url, digits, text_controls, wx_appid};
+use super::credentials::WechatAppCredentialsInput;
+use crate::accounts::fields::{
+    base_url, digits, stored_url_schema, text_controls, wx_appid, wx_appid_schema,
+};
 use crate::accounts::{
     AccountKindSpec, BoxFuture, CredentialsChange, GuardedSetting, ReferenceCheck,
     RefreshViolations, typed_settings,
@@ -11,10 +14,13 @@ use crate::complaints::ComplaintRepo;
 use crate::credentials::validate;
 use crate::error::Error;
 use crate::repo::AccountRepo;
+use crate::schema::SchemaOf;
 use domain::account::{
-    AccountKind, AccountKindFacts, AccountSettings, Credentials, CredentialsStatus, WxminiMode,
+    AccountKind, AccountKindFacts, AccountSettings, Credentials, CredentialsStatus,
+    WxminiAppSettings, WxminiMode, WxopenComponentSettings,
 };
 use domain::complaint::Platform;
+use serde_json::{Value, json};
 
 /// `wxmini_app`: callbacks at `/callbacks/wxmini/{appid}`.
 pub const WXMINI_APP: AccountKindSpec = AccountKindSpec {
@@ -28,9 +34,14 @@ pub const WXMINI_APP: AccountKindSpec = AccountKindSpec {
         // As its worker counts them.
         budget_by_account_id: true,
     },
+    settings_schema: SchemaOf::of::<WxminiAppSettings>(),
+    settings_rules: Some(
+        || json!({"properties": {"appid": wx_appid_schema(), "api_base_url": stored_url_schema()}}),
+    ),
     settings: |v| typed_settings(v, AccountSettings::WxminiApp),
     check_settings: check_app,
     credentials: app_credentials,
+    credentials_schema: Some(SchemaOf::of::<WechatAppCredentialsInput>()),
     empty_credentials: app_empty_credentials,
     guarded: &[
         GuardedSetting {
@@ -59,9 +70,12 @@ pub const WXOPEN_COMPONENT: AccountKindSpec = AccountKindSpec {
         has_sub_merchants: false,
         budget_by_account_id: false,
     },
+    settings_schema: SchemaOf::of::<WxopenComponentSettings>(),
+    settings_rules: Some(component_rules),
     settings: |v| typed_settings(v, AccountSettings::WxopenComponent),
     check_settings: check_component,
-    credentials: validate::wechat_app,
+    credentials: super::credentials::credentials,
+    credentials_schema: Some(SchemaOf::of::<WechatAppCredentialsInput>()),
     empty_credentials: |_| validate::nothing_set(&WECHAT_APP_SECRETS),
     guarded: &[
         GuardedSetting::destination("api_base_url"),
@@ -136,7 +150,7 @@ fn app_credentials(
             "an authorised mini program is reached through its third-party platform and has no credentials of its own".into(),
         ));
     }
-    validate::wechat_app(change)
+    super::credentials::credentials(change)
 }
 
 fn app_empty_credentials(settings: &AccountSettings) -> CredentialsStatus {
@@ -145,6 +159,15 @@ fn app_empty_credentials(settings: &AccountSettings) -> CredentialsStatus {
     } else {
         validate::nothing_set(&WECHAT_APP_SECRETS)
     }
+}
+
+/// What [`check_component`] checks, as JSON Schema.
+fn component_rules() -> Value {
+    json!({"properties": {
+        "component_appid": wx_appid_schema(),
+        "api_base_url": stored_url_schema(),
+        "auth_page_base_url": stored_url_schema(),
+    }})
 }
 
 fn check_component(settings: &AccountSettings) -> Result<(), Error> {

@@ -6,6 +6,7 @@ pub mod accounts;
 #[cfg(feature = "wxmini")]
 pub mod admin;
 pub mod callback;
+pub mod credentials;
 // A build with only the `wxmini-callbacks` feature (the callback functions) has the callbacks
 // and no job handlers: those refund through WeChat Pay.
 #[cfg(feature = "wxmini")]
