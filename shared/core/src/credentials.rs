@@ -1,6 +1,6 @@
 //! Credentials: reading an account's bundle from the secret store, parsing keys and
-//! certificates, the Alipay verifying key a callback needs, the status of an account with none
-//! yet. Validating what a caller sends is [`validate`] (the admin API's, every platform).
+//! certificates. Checking what a caller sends is [`validate`], written once for every platform;
+//! each platform's input and rules live in its own folder (`platforms/<name>/credentials.rs`).
 
 use crate::error::Error;
 use crate::fingerprint::sha256_hex;
