@@ -209,3 +209,18 @@ fn respond(answer: CallbackResponse) -> Response {
     }
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_stay_out_of_the_callbacks_the_admin_api_and_the_health_check() {
+        assert!(page_path_allowed("/wxopen/{component_appid}/authorize"));
+        assert!(page_path_allowed("/toy/{shop}/welcome"));
+        assert!(!page_path_allowed("/callbacks/toy/{shop}"));
+        assert!(!page_path_allowed("/admin/v1/accounts/{id}"));
+        assert!(!page_path_allowed("/healthz"));
+        assert!(!page_path_allowed("toy/{shop}"));
+    }
+}
