@@ -40,8 +40,9 @@ pub fn router(state: crate::AppState) -> Router {
         .with_state(state)
 }
 
-/// Only the callbacks of one endpoint family (`wxopen`) of the platforms registered in the
-/// state, and the health check (the callback Lambda functions): no page.
+/// Only the callbacks of one endpoint family ([`desk_core::callback::CallbackRoute::family`])
+/// of the platforms registered in the state, and the health check (the callback Lambda
+/// functions): no page.
 pub fn callback_router(state: CallbackState, family: &str) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))

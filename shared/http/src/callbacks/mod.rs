@@ -6,7 +6,8 @@
 //! `/callbacks/`) and the handler's answer into the response, byte for byte. A body over the
 //! limit (or one that broke off) gets the route's own answer before the handler runs; a route
 //! without one gets 413 in the JSON error envelope. A page whose path cannot be read (a
-//! parameter that is not UTF-8) gets its own answer too.
+//! parameter that is not UTF-8) gets the same answer of its own (a link that is malformed); a
+//! callback route, the router's 400.
 
 use crate::error::ApiError;
 use crate::state::CallbackState;
@@ -27,8 +28,8 @@ pub enum Mount<'a> {
     /// Every callback and every page (the all-in-one router: the embedded binary, the admin
     /// API function).
     All,
-    /// The callbacks of one endpoint family (`Family("wxopen")`: a callback function), and no
-    /// page.
+    /// The callbacks of one endpoint family ([`CallbackRoute::family`]: a callback function
+    /// serves one), and no page.
     Family(&'a str),
 }
 
@@ -216,7 +217,7 @@ mod tests {
 
     #[test]
     fn pages_stay_out_of_the_callbacks_the_admin_api_and_the_health_check() {
-        assert!(page_path_allowed("/wxopen/{component_appid}/authorize"));
+        assert!(page_path_allowed("/toy/{shop}"));
         assert!(page_path_allowed("/toy/{shop}/welcome"));
         assert!(!page_path_allowed("/callbacks/toy/{shop}"));
         assert!(!page_path_allowed("/admin/v1/accounts/{id}"));

@@ -14,8 +14,9 @@
 //! first wins and the second changes nothing.
 
 use super::onboarding::{OnboardError, onboard, verify_state};
-use crate::callback::CallbackRoute;
-use crate::callback::{CallbackContext, CallbackHandler, CallbackRequest, CallbackResponse};
+use crate::callback::{
+    CallbackContext, CallbackHandler, CallbackRequest, CallbackResponse, CallbackRoute,
+};
 use crate::platforms::wechat::{ComponentAccount, component_account, tokens};
 use crate::state::Services;
 use async_trait::async_trait;
