@@ -30,6 +30,15 @@ pub trait Platform: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The browser pages it serves on our domain outside `/callbacks/` (a one-click
+    /// authorisation's launch and return pages), framework-free like its callbacks: a
+    /// [`crate::callback::CallbackRequest`] in, a [`crate::callback::CallbackResponse`] out.
+    /// Only the all-in-one router mounts them (the embedded binary, the admin API function),
+    /// never a callback function. None by default.
+    fn pages(&self) -> Vec<crate::callback::CallbackRoute> {
+        Vec::new()
+    }
+
     /// The actions staff take by hand on its complaints (`POST /complaints/{id}/{action}`),
     /// each with its request schema. None by default.
     fn staff_actions(&self) -> &dyn StaffActions {

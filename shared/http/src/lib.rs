@@ -1,6 +1,6 @@
-//! The HTTP layer over the core (`desk-core`): the admin API routes, the platform callback
-//! routes, the one-click authorisation pages, the health check, the server with its limits,
-//! and `ApiError`, the one error type at the HTTP edge. The composition roots in `functions/`
+//! The HTTP layer over the core (`desk-core`): the admin API routes, the platforms' callback
+//! routes and browser pages, the health check, the server with its limits, and `ApiError`, the
+//! one error type at the HTTP edge. The composition roots in `functions/`
 //! choose adapters and build the states.
 
 // The admin API needs every platform: it is built with the `full` feature only.
@@ -19,8 +19,6 @@ pub mod http;
 pub mod router;
 pub mod server;
 pub mod state;
-#[cfg(feature = "full")]
-pub mod wxopen;
 
 pub use error::ApiError;
 #[cfg(feature = "full")]

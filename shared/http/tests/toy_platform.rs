@@ -154,6 +154,10 @@ impl Platform for Toy {
         vec![CallbackRoute::post("/callbacks/toy/{shop}", ToyCallback)]
     }
 
+    fn pages(&self) -> Vec<CallbackRoute> {
+        vec![CallbackRoute::get("/toy/{shop}/welcome", ToyWelcome)]
+    }
+
     fn staff_actions(&self) -> &dyn StaffActions {
         &self.actions
     }
@@ -969,4 +973,80 @@ async fn toy_images_and_account_routes_go_through_the_generic_routes() {
     );
     assert!(item["delete"]["responses"]["204"].is_object(), "{item}");
     assert!(doc["components"]["schemas"]["PingBody"]["properties"]["note"].is_object());
+}
+
+/// `GET /toy/{shop}/welcome`: the toy's browser page, naming the shop and the query it got.
+struct ToyWelcome;
+
+#[async_trait]
+impl CallbackHandler for ToyWelcome {
+    async fn handle(&self, _: CallbackContext<'_>, req: CallbackRequest) -> CallbackResponse {
+        CallbackResponse::new(
+            203,
+            Some("text/html; charset=utf-8"),
+            format!(
+                "<p>welcome to {} ({})</p>",
+                req.param("shop"),
+                req.query.as_deref().unwrap_or_default()
+            ),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_toy_page_is_served_by_the_all_in_one_router_and_by_no_callback_function() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let h = toy_harness(Arc::new(Remote::default()));
+    let send = |router: axum::Router, method: Method, uri: &'static str| async move {
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let res = router.oneshot(req).await.expect("response");
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        (
+            status,
+            content_type,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    };
+    const PAGE: &str = "/toy/toy-7/welcome?lang=en";
+    let (s, content_type, body) = send(h.router.clone(), Method::GET, PAGE).await;
+    assert_eq!(s, StatusCode::NON_AUTHORITATIVE_INFORMATION, "{body}");
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    assert_eq!(body, "<p>welcome to toy-7 (lang=en)</p>");
+
+    // No callback function serves it, whatever its family: every family of every registered
+    // route, the page's own included.
+    let platforms = h.state.platforms();
+    let mut families: Vec<&str> = platforms
+        .iter()
+        .flat_map(|p| p.callbacks().into_iter().chain(p.pages()))
+        .map(|r| r.family)
+        .collect();
+    families.sort_unstable();
+    families.dedup();
+    assert!(families.contains(&"toy"), "{families:?}");
+    for family in families {
+        let router = desk_http::router::callback_router(h.state.callbacks.clone(), family);
+        let (s, _, body) = send(router, Method::GET, PAGE).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{family}: {body}");
+        assert!(body.contains("no such route"), "{family}: {body}");
+    }
+    // The toy's callback function does serve its callback (its own answer, not the fallback).
+    let toy = desk_http::router::callback_router(h.state.callbacks.clone(), "toy");
+    let (s, _, body) = send(toy, Method::POST, "/callbacks/toy/toy-7").await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::UNAUTHORIZED, "bad signature")
+    );
 }

@@ -51,10 +51,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/accounts/{id}/credentials", put(accounts::put_credentials))
         .route(
-            "/accounts/{id}/authorization-link",
-            post(crate::wxopen::authorization_link),
-        )
-        .route(
             "/accounts/{id}/sub-merchants",
             get(sub_merchants::list_sub_merchants).post(sub_merchants::create_sub_merchant),
         )

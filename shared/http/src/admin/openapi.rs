@@ -48,7 +48,6 @@ impl Modify for Bearer {
         complaints::list_complaints, complaints::get_complaint,
         media::upload_media, media::download_media,
         complaints::list_violations, complaints::list_deliveries,
-        crate::wxopen::authorization_link,
     ),
 )]
 pub struct ApiDoc;

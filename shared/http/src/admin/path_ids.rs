@@ -83,12 +83,7 @@ pub(super) async fn check_path_ids(
 
 /// The desk's own routes under `/accounts/{id}/`: a platform's account route of one of these
 /// names is neither served nor documented.
-pub const RESERVED_ACCOUNT_ROUTES: [&str; 4] = [
-    "credentials",
-    "authorization-link",
-    "sub-merchants",
-    "notifications",
-];
+pub const RESERVED_ACCOUNT_ROUTES: [&str; 3] = ["credentials", "sub-merchants", "notifications"];
 
 /// Whether the desk serves a platform's account route of this name (not one of its own).
 pub fn account_route_allowed(name: &str) -> bool {

@@ -1,10 +1,13 @@
-//! Platform callbacks, mounted from the registered platforms: each platform lists its routes
-//! ([`desk_core::platform::Platform::callbacks`]) and verifies and accepts its own callbacks
-//! without a web framework; this module turns a request into a
-//! [`desk_core::callback::CallbackRequest`] (path parameters, query, headers, body within
-//! [`crate::http::CALLBACK_BODY_LIMIT`]) and the handler's answer into the response, byte for
-//! byte. A body over the limit (or one that broke off) gets the route's own answer before the
-//! handler runs; a route without one gets 413 in the JSON error envelope.
+//! Platform callbacks and browser pages, mounted from the registered platforms: each platform
+//! lists its callback routes ([`desk_core::platform::Platform::callbacks`]) and its pages
+//! ([`desk_core::platform::Platform::pages`]) and answers them without a web framework; this
+//! module turns a request into a [`desk_core::callback::CallbackRequest`] (path parameters,
+//! query, headers, body within the route's limit: [`crate::http::CALLBACK_BODY_LIMIT`] under
+//! `/callbacks/`) and the handler's answer into the response, byte for byte. A body over the
+//! limit (or one that broke off) gets the route's own answer before the handler runs; a route
+//! without one gets 413 in the JSON error envelope. A page whose path cannot be read (a
+//! parameter that is not UTF-8) gets the same answer of its own (a link that is malformed); a
+//! callback route, the router's 400.
 
 use crate::error::ApiError;
 use crate::state::CallbackState;
@@ -19,10 +22,38 @@ use desk_core::callback::{
 use desk_core::platform::Platforms;
 use std::sync::Arc;
 
-/// The callback routes of `platforms`: all of them (`family` None: the all-in-one router), or
-/// those of one endpoint family (`Some("wxopen")`: a callback function). When two platforms
+/// What a router mounts of the registered platforms' routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mount<'a> {
+    /// Every callback and every page (the all-in-one router: the embedded binary, the admin
+    /// API function).
+    All,
+    /// The callbacks of one endpoint family ([`CallbackRoute::family`]: a callback function
+    /// serves one), and no page.
+    Family(&'a str),
+}
+
+/// A callback route or a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Callback,
+    Page,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Callback => "callback",
+            Kind::Page => "page",
+        }
+    }
+}
+
+/// The routes of `platforms` that `mount` selects: callbacks first, then pages. When two routes
 /// claim the same method and path, the first registered serves it (and the other is logged).
-pub fn routes<S>(platforms: &Platforms, family: Option<&str>) -> Router<S>
+/// A page is never mounted under `/callbacks/` (the callback functions' paths), the admin API
+/// or `/healthz`.
+pub fn routes<S>(platforms: &Platforms, mount: Mount<'_>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     CallbackState: FromRef<S>,
@@ -31,43 +62,88 @@ where
     let mut router = Router::new();
     for platform in platforms.iter() {
         for route in platform.callbacks() {
-            if family.is_some_and(|f| f != route.family) {
+            if matches!(mount, Mount::Family(family) if family != route.family) {
                 continue;
             }
-            if mounted.contains(&(route.path, route.method)) {
-                tracing::error!(
-                    path = route.path,
-                    method = route.method.as_str(),
-                    platform = platform.name().as_str(),
-                    "another platform already serves this callback route; not mounted"
-                );
-                continue;
+            router = add(router, &mut mounted, platform.name(), route, Kind::Callback);
+        }
+    }
+    if mount == Mount::All {
+        for platform in platforms.iter() {
+            for route in platform.pages() {
+                if !page_path_allowed(route.path) {
+                    tracing::error!(
+                        path = route.path,
+                        platform = platform.name().as_str(),
+                        "a page may not be served there (under /callbacks/, the admin API or /healthz); not mounted"
+                    );
+                    continue;
+                }
+                router = add(router, &mut mounted, platform.name(), route, Kind::Page);
             }
-            mounted.push((route.path, route.method));
-            let (path, method) = (route.path, route.method);
-            let route = Arc::new(route);
-            let handler = move |State(state): State<CallbackState>, req: Request| {
-                let route = route.clone();
-                async move { serve(state, &route, req).await }
-            };
-            router = router.route(
-                path,
-                match method {
-                    Method::Get => axum::routing::get(handler),
-                    Method::Post => axum::routing::post(handler),
-                },
-            );
         }
     }
     router
 }
 
+/// Whether a platform's page may be served at `path`: outside the callbacks, the admin API and
+/// the health check.
+fn page_path_allowed(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("/callbacks/")
+        && !path.starts_with(crate::http::ADMIN_BASE)
+        && path != "/healthz"
+}
+
+/// Mount `route` on `router`, unless a route of the same method and path already is.
+fn add<S>(
+    router: Router<S>,
+    mounted: &mut Vec<(&'static str, Method)>,
+    platform: domain::complaint::Platform,
+    route: CallbackRoute,
+    kind: Kind,
+) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    CallbackState: FromRef<S>,
+{
+    if mounted.contains(&(route.path, route.method)) {
+        tracing::error!(
+            path = route.path,
+            method = route.method.as_str(),
+            platform = platform.as_str(),
+            kind = kind.as_str(),
+            "another platform already serves this route; not mounted"
+        );
+        return router;
+    }
+    mounted.push((route.path, route.method));
+    let (path, method) = (route.path, route.method);
+    let route = Arc::new(route);
+    let handler = move |State(state): State<CallbackState>, req: Request| {
+        let route = route.clone();
+        async move { serve(state, &route, kind, req).await }
+    };
+    router.route(
+        path,
+        match method {
+            Method::Get => axum::routing::get(handler),
+            Method::Post => axum::routing::post(handler),
+        },
+    )
+}
+
 /// Read the request, run the route's handler, write its answer.
-async fn serve(state: CallbackState, route: &CallbackRoute, req: Request) -> Response {
+async fn serve(state: CallbackState, route: &CallbackRoute, kind: Kind, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     let params = match Path::<Vec<(String, String)>>::from_request_parts(&mut parts, &state).await {
         Ok(Path(p)) => p,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            return match (kind, &route.body_refused) {
+                (Kind::Page, Some(answer)) => respond(answer.clone()),
+                _ => rejection.into_response(),
+            };
+        }
     };
     let query = parts.uri.query().map(str::to_string);
     let headers = parts
@@ -84,7 +160,7 @@ async fn serve(state: CallbackState, route: &CallbackRoute, req: Request) -> Res
         Method::Post => match Bytes::from_request(Request::from_parts(parts, body), &state).await {
             Ok(b) => Vec::from(b),
             Err(e) => {
-                tracing::warn!(reason = %e, path = route.path, "callback body refused");
+                tracing::warn!(reason = %e, path = route.path, kind = kind.as_str(), "request body refused");
                 return match &route.body_refused {
                     Some(answer) => respond(answer.clone()),
                     None if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -116,7 +192,7 @@ fn respond(answer: CallbackResponse) -> Response {
     let Ok(status) = StatusCode::from_u16(answer.status) else {
         tracing::error!(
             status = answer.status,
-            "a callback answered with no HTTP status"
+            "a platform's route answered with no HTTP status"
         );
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -126,11 +202,26 @@ fn respond(answer: CallbackResponse) -> Response {
         let Ok(value) = HeaderValue::from_str(ct) else {
             tracing::error!(
                 content_type = ct,
-                "a callback answered with an unusable content type"
+                "a platform's route answered with an unusable content type"
             );
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
         res.headers_mut().insert(header::CONTENT_TYPE, value);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_stay_out_of_the_callbacks_the_admin_api_and_the_health_check() {
+        assert!(page_path_allowed("/toy/{shop}"));
+        assert!(page_path_allowed("/toy/{shop}/welcome"));
+        assert!(!page_path_allowed("/callbacks/toy/{shop}"));
+        assert!(!page_path_allowed("/admin/v1/accounts/{id}"));
+        assert!(!page_path_allowed("/healthz"));
+        assert!(!page_path_allowed("toy/{shop}"));
+    }
 }

@@ -1,6 +1,7 @@
 //! WeChat Mini Program trade complaints, for mini programs onboarded by hand or authorised
 //! through a third-party platform (`wxopen_component`), refunded through a linked WeChat Pay
-//! account.
+//! account. Third-party platforms get a one-click authorisation: a link
+//! (`authorization`) to browser pages the platform serves on our domain (`pages`).
 
 pub mod accounts;
 #[cfg(feature = "wxmini")]
@@ -11,6 +12,10 @@ pub mod credentials;
 // and no job handlers: those refund through WeChat Pay.
 #[cfg(feature = "wxmini")]
 pub mod auto;
+// The one-click authorisation (its link and its pages) onboards through the same steps as the
+// `authorized` event's job.
+#[cfg(feature = "wxmini")]
+pub mod authorization;
 #[cfg(feature = "wxmini")]
 pub mod calls;
 #[cfg(feature = "wxmini")]
@@ -21,6 +26,8 @@ pub mod images;
 pub mod limits;
 #[cfg(feature = "wxmini")]
 pub mod onboarding;
+#[cfg(feature = "wxmini")]
+pub mod pages;
 #[cfg(feature = "wxmini")]
 pub mod trade_score;
 
@@ -47,6 +54,11 @@ impl Platform for Wxmini {
         callback::routes()
     }
 
+    #[cfg(feature = "wxmini")]
+    fn pages(&self) -> Vec<crate::callback::CallbackRoute> {
+        pages::routes()
+    }
+
     fn account_kinds(&self) -> Vec<crate::platform::AccountKindSpec> {
         vec![accounts::WXMINI_APP, accounts::WXOPEN_COMPONENT]
     }
@@ -63,6 +75,44 @@ impl Platform for Wxmini {
 
     #[cfg(feature = "wxmini")]
     fn account_actions(&self) -> &dyn crate::account_actions::AccountActions {
-        &trade_score::Actions
+        &AccountRoutes
+    }
+}
+
+/// Its account routes: a mini program's trade score, a third-party platform's authorisation
+/// link.
+#[cfg(feature = "wxmini")]
+pub struct AccountRoutes;
+
+#[cfg(feature = "wxmini")]
+#[async_trait::async_trait]
+impl crate::account_actions::AccountActions for AccountRoutes {
+    fn actions(&self) -> Vec<crate::account_actions::AccountAction> {
+        vec![trade_score::action(), authorization::action()]
+    }
+
+    async fn run(
+        &self,
+        services: &Services,
+        _staff: &crate::staff_actions::Staff,
+        account: &domain::account::Account,
+        action: &crate::account_actions::AccountAction,
+        _body: crate::staff_actions::ActionBody,
+    ) -> Result<crate::account_actions::AccountAnswer, crate::Error> {
+        use crate::account_actions::AccountAnswer;
+        match action.operation_id {
+            trade_score::OPERATION => {
+                AccountAnswer::json(&trade_score::trade_score(services, account).await?)
+            }
+            authorization::OPERATION => {
+                AccountAnswer::json(&authorization::authorization_link(services, account)?)
+            }
+            _ => Err(crate::account_actions::no_such_route(
+                account.kind(),
+                action.method,
+                action.name,
+                &self.actions(),
+            )),
+        }
     }
 }

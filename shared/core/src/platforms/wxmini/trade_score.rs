@@ -3,12 +3,11 @@
 
 use super::admin::platform;
 use crate::Error;
-use crate::account_actions::{AccountAction, AccountActions, AccountAnswer, Method, no_such_route};
+use crate::account_actions::{AccountAction, Method};
 use crate::platforms::wechat::mini_client;
 use crate::platforms::wxmini::limits as op;
-use crate::staff_actions::{ActionBody, Staff, take_budget};
+use crate::staff_actions::take_budget;
 use crate::state::Services;
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::account::{Account, AccountKind};
 use serde::Serialize;
@@ -30,45 +29,23 @@ pub struct TradeScore {
     pub fetched_at: DateTime<Utc>,
 }
 
-/// The mini program's account routes.
-pub struct Actions;
+/// The operation's id in the document.
+pub const OPERATION: &str = "trade_score";
 
-#[async_trait]
-impl AccountActions for Actions {
-    fn actions(&self) -> Vec<AccountAction> {
-        vec![
-            AccountAction::new(
-                "trade-score",
-                Method::Get,
-                "trade_score",
-                &[AccountKind::WxminiApp],
-            )
-            .answered_with::<TradeScore>()
-            .id_described("Our id of a wxmini_app account"),
-        ]
-    }
-
-    async fn run(
-        &self,
-        services: &Services,
-        _staff: &Staff,
-        account: &Account,
-        action: &AccountAction,
-        _body: ActionBody,
-    ) -> Result<AccountAnswer, Error> {
-        match action.operation_id {
-            "trade_score" => AccountAnswer::json(&trade_score(services, account).await?),
-            _ => Err(no_such_route(
-                account.kind(),
-                action.method,
-                action.name,
-                &self.actions(),
-            )),
-        }
-    }
+/// The route.
+pub fn action() -> AccountAction {
+    AccountAction::new(
+        "trade-score",
+        Method::Get,
+        OPERATION,
+        &[AccountKind::WxminiApp],
+    )
+    .answered_with::<TradeScore>()
+    .id_described("Our id of a wxmini_app account")
 }
 
-async fn trade_score(services: &Services, a: &Account) -> Result<TradeScore, Error> {
+/// The mini program's score and penalties.
+pub async fn trade_score(services: &Services, a: &Account) -> Result<TradeScore, Error> {
     let client = mini_client(services, a)
         .await
         .map_err(|e| Error::Conflict(format!("cannot call WeChat: {e}")))?;
