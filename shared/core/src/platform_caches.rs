@@ -89,10 +89,16 @@ mod tests {
 
     impl AccountScoped for Told {
         fn account_changed(&self, a: &Account) {
-            self.0.lock().unwrap().push(format!("changed {}", a.id));
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .push(format!("changed {}", a.id));
         }
         fn forget(&self, a: &Account) {
-            self.0.lock().unwrap().push(format!("forget {}", a.id));
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .push(format!("forget {}", a.id));
         }
     }
 
@@ -134,7 +140,7 @@ mod tests {
         caches.account_changed(&account("a1"));
         caches.forget(&account("a2"));
         let want = vec!["changed a1".to_string(), "forget a2".to_string()];
-        assert_eq!(*told.0.lock().unwrap(), want);
-        assert_eq!(*other.0.0.lock().unwrap(), want);
+        assert_eq!(*told.0.lock().expect("not poisoned"), want);
+        assert_eq!(*other.0.0.lock().expect("not poisoned"), want);
     }
 }

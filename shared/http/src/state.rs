@@ -74,8 +74,8 @@ mod admin {
     use axum::extract::FromRef;
     use desk_core::Services;
 
-    /// What the admin routes (and the authorisation pages) use: the callback state (the all-in-one
-    /// router serves callbacks too) and the administrator token.
+    /// What the admin routes use: the callback state (the all-in-one router serves callbacks
+    /// and the platforms' pages too) and the administrator token.
     #[derive(Clone)]
     pub struct AppState {
         pub callbacks: CallbackState,

@@ -34,6 +34,8 @@ pub fn action() -> AccountAction {
         &[AccountKind::WxopenComponent],
     )
     .answered_with::<AuthorizationLink>()
+    // It signs a state with the installation key: no platform call.
+    .spends_no_budget()
     .summary("A one-click authorisation link for mini programs (valid 10 minutes)")
     .id_described("Our id of a wxopen_component account")
 }
