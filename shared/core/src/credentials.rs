@@ -38,7 +38,6 @@ pub fn parse_certificates(text: &str) -> Option<Vec<Certificate>> {
     (!certs.is_empty()).then_some(certs)
 }
 
-#[cfg(feature = "alipay")]
 pub fn cert_spki_der(cert: &Certificate) -> Option<Vec<u8>> {
     cert.tbs_certificate.subject_public_key_info.to_der().ok()
 }

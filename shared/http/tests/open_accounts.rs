@@ -771,3 +771,115 @@ async fn the_document_shows_each_kinds_settings_and_credentials_as_its_platform_
         desk_http::admin::action_document::add_account_kinds(&mut bare, h.state.platforms());
     assert_eq!(missing, vec!["ToyMallSettings.mal".to_string()]);
 }
+
+/// Settings types whose names clash: with each other, and with one of the desk's own schemas.
+mod clashing {
+    #[derive(utoipa::ToSchema)]
+    #[schema(as = ClashSettings)]
+    #[allow(dead_code)]
+    pub struct One {
+        pub x: String,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[schema(as = ClashSettings)]
+    #[allow(dead_code)]
+    pub struct Two {
+        pub y: u32,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[schema(as = ErrorBody)]
+    #[allow(dead_code)]
+    pub struct Mine {
+        pub z: String,
+    }
+}
+
+/// A platform whose kinds' schemas cannot all be documented as stated.
+struct Clash;
+
+fn clash_kind(
+    kind: &'static str,
+    schema: SchemaOf,
+    rules: Option<fn() -> Value>,
+) -> AccountKindSpec {
+    AccountKindSpec {
+        facts: AccountKindFacts {
+            kind: AccountKind::new(kind),
+            platform: domain::complaint::Platform::new("clash"),
+            has_complaints: true,
+            callback_family: "clash",
+            platform_id_field: "x",
+            has_sub_merchants: false,
+            budget_by_account_id: false,
+        },
+        settings_schema: schema,
+        settings_rules: rules,
+        settings: |_| Err(Error::field("settings", "not used")),
+        check_settings: |_| Ok(()),
+        credentials: no_credentials,
+        credentials_schema: None,
+        empty_credentials: |_| CredentialsStatus::default(),
+        guarded: &[],
+        check_references: None,
+        refresh_violations: None,
+    }
+}
+
+impl Platform for Clash {
+    fn name(&self) -> domain::complaint::Platform {
+        domain::complaint::Platform::new("clash")
+    }
+
+    fn register_jobs(&self, _: &mut JobRegistry, _: &Services) {}
+
+    fn account_kinds(&self) -> Vec<AccountKindSpec> {
+        vec![
+            clash_kind(
+                "clash_one",
+                SchemaOf::of::<clashing::One>(),
+                Some(|| json!({"properties": {"x": {"minLength": 1}}})),
+            ),
+            // Another type of the same name, with other rules.
+            clash_kind(
+                "clash_two",
+                SchemaOf::of::<clashing::Two>(),
+                Some(|| json!({"properties": {"x": {"minLength": 2}}})),
+            ),
+            // The same type again, with the same rules: documented once, no problem.
+            clash_kind(
+                "clash_three",
+                SchemaOf::of::<clashing::One>(),
+                Some(|| json!({"properties": {"x": {"minLength": 1}}})),
+            ),
+            clash_kind("clash_four", SchemaOf::of::<clashing::Mine>(), None),
+        ]
+    }
+}
+
+#[test]
+fn schemas_that_cannot_be_documented_as_stated_are_reported() {
+    let mut doc =
+        serde_json::to_value(<desk_http::admin::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+            .expect("doc");
+    let error_body = doc["components"]["schemas"]["ErrorBody"].clone();
+    let problems = desk_http::admin::action_document::add_account_kinds(
+        &mut doc,
+        &Platforms::new().with(Clash),
+    );
+    assert_eq!(
+        problems,
+        vec![
+            "ClashSettings: two different schemas have this name".to_string(),
+            "ClashSettings: kinds of this settings type state different rules".to_string(),
+            "ErrorBody: the name of one of the desk's own schemas".to_string(),
+        ]
+    );
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["ClashSettings"]["properties"]["x"]["minLength"], 1);
+    assert_eq!(
+        schemas["ErrorBody"], error_body,
+        "the desk's own schema stays"
+    );
+}

@@ -45,11 +45,9 @@ pub struct CreateAccount {
 }
 
 /// `PATCH /accounts/{id}`: fields given replace; `settings` is a JSON merge patch (RFC 7396).
-/// Only a scope-`all` token may change where the account's secrets are sent:
-/// `settings.api_base_url`, `settings.auth_page_base_url`, `settings.component_account_id` and
-/// `settings.payment.account_id` and `settings.payment.sub_mchid` (whose money the linked
-/// provider's keys move), and whether a mini program trusts plaintext pushes
-/// (`settings.allow_plaintext`) (403 naming the field; sending the stored value is no change).
+/// Only a scope-`all` token may change the settings each kind guards (where the account's
+/// secrets are sent, what it trusts): 403 naming the field; sending the stored value is no
+/// change. The document lists them per kind, from the platforms.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAccount {

@@ -101,33 +101,78 @@ fn merge_settings_rules(schema: &mut Value, rules: Value, name: &str) -> Vec<Str
     missing
 }
 
+/// Put a kind's settings or credentials schema among the components (once per name); a
+/// reference to it. A name the desk's own schemas have, or two different types of one name,
+/// is a problem (returned, and the first schema of the name stays).
+fn place_kind_schema(
+    schemas: &mut Map<String, Value>,
+    brought: &mut Map<String, Value>,
+    s: &SchemaOf,
+    problems: &mut Vec<String>,
+) -> Value {
+    let name = s.name();
+    let (own, _) = schema_json(s);
+    match brought.get(&name) {
+        Some(first) if *first != own => {
+            problems.push(format!("{name}: two different schemas have this name"));
+        }
+        Some(_) => {}
+        None if schemas.contains_key(&name) => {
+            problems.push(format!("{name}: the name of one of the desk's own schemas"));
+        }
+        None => {
+            brought.insert(name.clone(), own);
+        }
+    }
+    component(schemas, s)
+}
+
 /// The account kinds of the registered platforms: each kind's settings and credentials schemas
 /// as components (with the rules its platform states about its settings merged in);
 /// `AccountSettings` (an account's `kind` and `settings`, as shown) as `oneOf` an object per
 /// kind; the bodies that carry settings or credentials (`POST /accounts`' `settings` and
 /// `credentials`, `PUT /accounts/{id}/credentials`) as `anyOf` the kinds' schemas (kinds may
 /// share a type, and the bodies of different kinds overlap, so `oneOf` would refuse bodies the
-/// server accepts); and `kind`'s description says which schemas go with which kind. Returns
-/// the fields the rules name that their settings schema lacks (`Schema.field`).
+/// server accepts); `kind`'s description says which schemas go with which kind, and
+/// `PatchAccount`'s which settings only a scope-`all` token may change. Returns what could not
+/// be documented as the platforms state it: a rule naming a field its settings schema lacks
+/// (`Schema.field`), two kinds of one settings type stating different rules, a schema name
+/// taken by another schema.
 pub fn add_account_kinds(doc: &mut Value, platforms: &Platforms) -> Vec<String> {
     let mut schemas = doc["components"]["schemas"]
         .as_object()
         .cloned()
         .unwrap_or_default();
-    let mut missing = Vec::new();
+    let mut problems = Vec::new();
+    let mut brought = Map::new();
+    let mut rules_of: Map<String, Value> = Map::new();
     let mut shown = Vec::new();
     let mut settings = Vec::new();
     let mut credentials = Vec::new();
     let mut which = Vec::new();
+    let mut guarded = Vec::new();
     for spec in platforms.account_kinds() {
         let name = spec.settings_schema.name();
-        let fresh = !schemas.contains_key(&name);
-        let reference = component(&mut schemas, &spec.settings_schema);
-        if fresh
-            && let Some(rules) = spec.settings_rules
-            && let Some(schema) = schemas.get_mut(&name)
-        {
-            missing.extend(merge_settings_rules(schema, rules(), &name));
+        let reference = place_kind_schema(
+            &mut schemas,
+            &mut brought,
+            &spec.settings_schema,
+            &mut problems,
+        );
+        if let Some(rules) = spec.settings_rules {
+            let rules = rules();
+            match rules_of.get(&name) {
+                Some(first) if *first != rules => problems.push(format!(
+                    "{name}: kinds of this settings type state different rules"
+                )),
+                Some(_) => {}
+                None => {
+                    rules_of.insert(name.clone(), rules.clone());
+                    if let Some(schema) = schemas.get_mut(&name) {
+                        problems.extend(merge_settings_rules(schema, rules, &name));
+                    }
+                }
+            }
         }
         let kind = spec.facts.kind.as_str();
         shown.push(json!({
@@ -140,7 +185,7 @@ pub fn add_account_kinds(doc: &mut Value, platforms: &Platforms) -> Vec<String> 
         }
         let takes = match &spec.credentials_schema {
             Some(c) => {
-                let r = component(&mut schemas, c);
+                let r = place_kind_schema(&mut schemas, &mut brought, c, &mut problems);
                 if !credentials.contains(&r) {
                     credentials.push(r);
                 }
@@ -149,6 +194,15 @@ pub fn add_account_kinds(doc: &mut Value, platforms: &Platforms) -> Vec<String> 
             None => "no credentials".to_string(),
         };
         which.push(format!("`{kind}`: settings {name}, {takes}"));
+        if !spec.guarded.is_empty() {
+            let fields = spec
+                .guarded
+                .iter()
+                .map(|g| format!("`settings.{}`", g.path))
+                .collect::<Vec<_>>()
+                .join(", ");
+            guarded.push(format!("{kind}: {fields}"));
+        }
     }
     let which = which.join("; ");
     if !shown.is_empty() {
@@ -185,6 +239,14 @@ pub fn add_account_kinds(doc: &mut Value, platforms: &Platforms) -> Vec<String> 
             ));
         }
     }
+    if !guarded.is_empty()
+        && let Some(patch) = schemas.get_mut("PatchAccount")
+    {
+        patch["description"] = json!(format!(
+            "`PATCH /accounts/{{id}}`: fields given replace; `settings` is a JSON merge patch (RFC 7396). Only a scope-`all` token may change the settings that decide where the account's stored secrets are sent or what it trusts (403 naming the field; sending the stored value is no change): {}.",
+            guarded.join("; ")
+        ));
+    }
     doc["components"]["schemas"] = Value::Object(schemas);
     let put = &mut doc["paths"][format!("{}/accounts/{{id}}/credentials", crate::http::ADMIN_BASE)]
         ["put"]["requestBody"];
@@ -194,7 +256,7 @@ pub fn add_account_kinds(doc: &mut Value, platforms: &Platforms) -> Vec<String> 
             "The credentials of the account's kind, checked by its platform ({which}). Omitted fields keep their value, null clears, a value replaces."
         ));
     }
-    missing
+    problems
 }
 
 /// The complaint actions of the registered platforms: one path per action name
@@ -352,10 +414,13 @@ pub fn add_account_actions(doc: &mut Value, platforms: &Platforms) {
                     success.0: success.1,
                     "404": error(""),
                     "409": error(""),
-                    "502": error(""),
                 },
                 "security": [{"bearer": []}],
             });
+            // A route that calls its platform passes on the platform's refusals.
+            if a.spends_budget {
+                op["responses"]["502"] = error("");
+            }
             if let Some(s) = a.summary {
                 op["summary"] = json!(s);
             }

@@ -175,7 +175,7 @@ pub fn conform(doc: &mut Value, rate_limited: &[String]) {
             }
             conform_operation(op, rate_limited);
             let conflict = if path.contains("/sub-merchants") {
-                Some("The account is not a wechatpay_provider, or a secret must be sent again")
+                Some("The account's kind has no sub-merchants, or a secret must be sent again")
             } else if method == "put" && path.ends_with("/notifications") {
                 Some(
                     "A secret must be sent: nothing is stored to keep, or its destination changed (`field` names it)",
