@@ -462,9 +462,34 @@ impl<'a> TokenRepo<'a> {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<StoredToken>, RepoError> {
+        Ok(self.get_versioned(id).await?.map(|(t, _)| t))
+    }
+
+    /// The token with the version of its record (for [`TokenRepo::touch`]).
+    pub async fn get_versioned(&self, id: &str) -> Result<Option<(StoredToken, u64)>, RepoError> {
         match self.store.get(&keys::token(id), keys::META).await? {
             None => Ok(None),
-            Some(item) => decode(item).map(|(t, _)| Some(t)),
+            Some(item) => decode(item).map(Some),
+        }
+    }
+
+    /// Record that the token was used at `at`, unless its record changed since `version` was
+    /// read (another request recorded a use, or it was deleted): `Ok(false)` then.
+    pub async fn touch(
+        &self,
+        token: &StoredToken,
+        version: u64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, RepoError> {
+        let mut used = token.clone();
+        used.last_used_at = Some(at);
+        let sort = format!("{}#{}", used.created_at.to_rfc3339(), used.id);
+        let item = Item::new(keys::token(&used.id), keys::META, encode(&used)?)
+            .with_gsi1(IndexKey::new(keys::TOKENS, sort));
+        match self.store.update(item, version).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::VersionConflict { .. } | StoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -26,6 +26,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone)]
 pub struct Staff {
     pub token_id: String,
+    /// The token's name (the person or system holding it), for the action log.
+    pub token_name: String,
     pub scope: TokenScope,
 }
 
@@ -328,6 +330,7 @@ pub async fn log_admin(
             action,
             trigger: ActionTrigger::Admin {
                 token_id: staff.token_id.clone(),
+                token_name: Some(staff.token_name.clone()),
             },
             outcome,
             detail,

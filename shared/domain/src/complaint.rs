@@ -183,8 +183,13 @@ pub enum ActionKind {
 pub enum ActionTrigger {
     /// The account's policy, from a platform event.
     Policy,
-    /// An admin API call with this token id.
-    Admin { token_id: String },
+    /// An admin API call with this token (its id, and its name when the action was taken;
+    /// entries written before names were recorded have none).
+    Admin {
+        token_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_name: Option<String>,
+    },
 }
 
 /// How an action ended.

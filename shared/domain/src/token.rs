@@ -1,4 +1,4 @@
-//! Admin API tokens and their scopes.
+//! Admin API tokens: their scopes (what they see) and roles (what they may do there).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -68,20 +68,87 @@ impl TokenScope {
     }
 }
 
-/// A token as stored: the secret part only as a SHA-256 hash.
+/// What a token may do within its scope; each role may do everything the ones before it may.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads complaints, violations, deliveries, accounts and sub-merchants.
+    Viewer,
+    /// Also acts on complaints: reply, refund, complete, every platform action, media upload.
+    Agent,
+    /// Everything within its scope: accounts, settings, credentials, notifications,
+    /// registration, tokens, dead letters.
+    #[default]
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Agent, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Agent => "agent",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A token as stored: the secret part only as a SHA-256 hash. Tokens stored before roles,
+/// expiry and use times existed read as `admin`, never expiring, not used yet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredToken {
     pub id: String,
+    /// The person or system that holds it.
     pub name: String,
     pub scope: TokenScope,
+    #[serde(default)]
+    pub role: Role,
     /// hex SHA-256 of the whole token string.
     pub hash: String,
     pub created_at: DateTime<Utc>,
+    /// After this the token is refused (401).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was last presented (kept to the minute).
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_are_ordered_and_old_tokens_are_admins() {
+        assert!(Role::Viewer < Role::Agent && Role::Agent < Role::Admin);
+        let old: StoredToken = serde_json::from_value(serde_json::json!({
+            "id": "0123456789abcdef", "name": "ci", "scope": {"type": "all"},
+            "hash": "00", "created_at": "2026-01-01T00:00:00Z"
+        }))
+        .expect("a token stored before roles");
+        assert_eq!(old.role, Role::Admin);
+        assert_eq!((old.expires_at, old.last_used_at), (None, None));
+    }
 
     #[test]
     fn scopes_nest() {

@@ -1,5 +1,5 @@
 //! Who is calling an admin route: the [`Caller`] extractor (the administrator token or a stored
-//! scoped token, from `Authorization: Bearer`) and what its scope lets it see.
+//! token, from `Authorization: Bearer`), what its scope lets it see and what its role lets it do.
 
 use crate::auth::{hash, token_id};
 use crate::error::ApiError;
@@ -8,18 +8,36 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use desk_core::repo::TokenRepo;
-use domain::token::TokenScope;
+use domain::token::{Role, TokenScope};
 use subtle::ConstantTimeEq;
+
+/// How often a token's `last_used_at` is written: at most once per this many seconds.
+pub const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
 /// The authenticated caller of an admin route.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// `admin` for the administrator token, otherwise the token's id.
     pub token_id: String,
+    /// The token's name (`administrator` for the administrator token).
+    pub token_name: String,
     pub scope: TokenScope,
+    pub role: Role,
 }
 
 impl Caller {
+    /// 403 naming the role needed unless the caller's role is at least `needed`.
+    pub fn require_role(&self, needed: Role, what: &str) -> Result<(), ApiError> {
+        if self.role >= needed {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "{what} needs a token with role \"{needed}\" or higher (this token's role is \"{}\")",
+                self.role
+            )))
+        }
+    }
+
     /// 404 unless the caller may see the account itself.
     pub fn require_account(&self, account_id: &str) -> Result<(), ApiError> {
         if self.scope.covers_account(account_id) {
@@ -92,7 +110,9 @@ impl FromRequestParts<AppState> for Caller {
         if state.admin.matches(presented) {
             return Ok(Caller {
                 token_id: "admin".into(),
+                token_name: "administrator".into(),
                 scope: TokenScope::All,
+                role: Role::Admin,
             });
         }
         let invalid = ApiError::Unauthorized("the token is not valid");
@@ -100,17 +120,29 @@ impl FromRequestParts<AppState> for Caller {
             return Err(invalid);
         };
         let repo = TokenRepo::new(&*state.ports.records);
-        let Some(stored) = repo.get(id).await? else {
+        let Some((stored, version)) = repo.get_versioned(id).await? else {
             return Err(invalid);
         };
         let expected = hex::decode(&stored.hash).unwrap_or_default();
-        if bool::from(hash(presented).as_slice().ct_eq(expected.as_slice())) {
-            Ok(Caller {
-                token_id: stored.id,
-                scope: stored.scope,
-            })
-        } else {
-            Err(invalid)
+        if !bool::from(hash(presented).as_slice().ct_eq(expected.as_slice())) {
+            return Err(invalid);
         }
+        let now = state.ports.clock.now();
+        if stored.expires_at.is_some_and(|at| at <= now) {
+            return Err(ApiError::Unauthorized("the token has expired"));
+        }
+        let stale = stored
+            .last_used_at
+            .is_none_or(|at| (now - at).num_seconds() >= LAST_USED_RESOLUTION_SECS);
+        if stale && let Err(e) = repo.touch(&stored, version, now).await {
+            // Best effort: a request is not refused because its use could not be recorded.
+            tracing::warn!(token_id = %stored.id, error = %e, "last use of the token not recorded");
+        }
+        Ok(Caller {
+            token_id: stored.id,
+            token_name: stored.name,
+            scope: stored.scope,
+            role: stored.role,
+        })
     }
 }

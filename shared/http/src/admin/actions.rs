@@ -40,6 +40,7 @@ pub fn offered(platforms: &Platforms) -> Vec<&'static str> {
 pub fn staff(caller: &Caller) -> Staff {
     Staff {
         token_id: caller.token_id.clone(),
+        token_name: caller.token_name.clone(),
         scope: caller.scope.clone(),
     }
 }

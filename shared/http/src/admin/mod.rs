@@ -20,6 +20,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod page;
 pub mod path_ids;
+pub mod roles;
 pub mod sub_merchants;
 pub mod tokens;
 pub mod validate;
@@ -124,9 +125,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         r = r.route(&format!("/accounts/{{id}}/{name}"), on);
     }
     let document = std::sync::Arc::new(openapi::document(state.platforms()));
+    let roles = std::sync::Arc::new(roles::Roles::from_document(&document));
     let r = r
         .route_layer(axum::middleware::from_fn(path_ids::check_path_ids))
-        .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state, roles),
+            authenticate,
+        ))
         // Registered after the layers: the document needs no token.
         .route(
             "/openapi.json",
@@ -138,19 +143,35 @@ pub fn router(state: AppState) -> Router<AppState> {
 /// Every admin route but the document itself needs a token, checked before anything else about
 /// the request: on a served route and method, a caller without a valid token gets 401, never a
 /// 400 about the path or the body. A path or method that is not served answers 404 or 405 with
-/// or without a token (it reveals nothing the public document does not). The caller is kept for the handler's [`Caller`] extractor.
+/// or without a token (it reveals nothing the public document does not). Then the token's role:
+/// one below what the route needs ([`roles`]) answers 403 naming the role, before the path, the
+/// scope or the body is looked at. The caller is kept for the handler's [`Caller`] extractor.
 async fn authenticate(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State((state, roles)): State<(AppState, std::sync::Arc<roles::Roles>)>,
     req: Request,
     next: Next,
 ) -> Response {
     use axum::extract::FromRequestParts;
     let (mut parts, body) = req.into_parts();
-    match Caller::from_request_parts(&mut parts, &state).await {
-        Ok(caller) => {
-            parts.extensions.insert(caller);
-            next.run(Request::from_parts(parts, body)).await
-        }
-        Err(e) => e.into_response(),
+    let caller = match Caller::from_request_parts(&mut parts, &state).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let route = if route.starts_with(BASE) {
+        route
+    } else {
+        format!("{BASE}{route}")
+    };
+    let needed = roles.of(&parts.method, &route);
+    if let Err(e) = caller.require_role(needed, &format!("{} {route}", parts.method)) {
+        tracing::info!(token_id = %caller.token_id, role = %caller.role, needed = %needed, route, "refused: role too low");
+        return e.into_response();
     }
+    parts.extensions.insert(caller);
+    next.run(Request::from_parts(parts, body)).await
 }

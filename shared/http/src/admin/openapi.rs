@@ -73,6 +73,7 @@ pub fn document(platforms: &Platforms) -> Value {
     add_account_actions(&mut doc, platforms);
     name_the_served(&mut doc, platforms);
     conform(&mut doc, &rate_limited_operations(platforms));
+    super::roles::mark(&mut doc);
     doc
 }
 
@@ -239,7 +240,7 @@ fn conform_operation(op: &mut Value, rate_limited: &[String]) {
         );
         add(
             "403",
-            "The token's role or scope does not allow this (`field` names a field it may not write)",
+            "The token's role is below the one this needs (`x-required-role`; the message names it), or its scope does not allow this (`field` names a field it may not write)",
         );
         add("404", "Not found, or outside the token's scope");
     }

@@ -1,5 +1,7 @@
-//! `/admin/v1/tokens`: scoped bearer tokens. A token is shown once, at creation; only its
-//! SHA-256 hash is stored.
+//! `/admin/v1/tokens`: bearer tokens with a scope (what they see) and a role (what they may do
+//! there), a name and an optional expiry. A token is shown once, at creation; only its SHA-256
+//! hash is stored. A token mints only tokens of a role at most its own and a scope within its
+//! own.
 
 use super::page::{ListPage, PageParams};
 use super::validate;
@@ -16,18 +18,25 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use desk_core::repo::{AccountRepo, SubMerchantRepo, TokenRepo};
-use domain::token::{StoredToken, TokenScope};
+use domain::token::{Role, StoredToken, TokenScope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// Who or what uses it (shown in lists).
+    /// The person or system that holds it (shown in lists and in complaints' action logs).
     pub name: String,
     /// `{"type":"all"}`, `{"type":"account","account_id":...}` or
     /// `{"type":"sub_merchant","account_id":...,"sub_mchid":...}`; at most the caller's own.
     pub scope: TokenScope,
+    /// `viewer` (reads), `agent` (also acts on complaints) or `admin` (everything within the
+    /// scope); at most the caller's own. Default `admin`.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// After this time the token is refused (401); in the future. Default: never.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,7 +44,11 @@ pub struct TokenView {
     pub id: String,
     pub name: String,
     pub scope: TokenScope,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was last presented (to the minute); null if never.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,7 +65,10 @@ impl From<StoredToken> for TokenView {
             id: t.id,
             name: t.name,
             scope: t.scope,
+            role: t.role,
             created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
         }
     }
 }
@@ -60,7 +76,11 @@ impl From<StoredToken> for TokenView {
 #[utoipa::path(
     post, path = "/admin/v1/tokens", tag = "tokens",
     request_body = CreateToken,
-    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses(
+        (status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "The role asked for is above the caller's own, or scope `all` was asked for by a scoped token"),
+        (status = 404, body = ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all)]
@@ -70,6 +90,20 @@ pub async fn create_token(
     ValidJson(body): ValidJson<CreateToken>,
 ) -> Result<impl IntoResponse, ApiError> {
     validate::name("name", &body.name)?;
+    let role = body.role.unwrap_or_default();
+    if role > caller.role {
+        return Err(ApiError::forbidden_field(
+            "role",
+            format!(
+                "a token with role \"{}\" cannot create one with role \"{role}\"",
+                caller.role
+            ),
+        ));
+    }
+    let now = state.ports.clock.now();
+    if body.expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::field("expires_at", "must be in the future"));
+    }
     if !caller.scope.contains(&body.scope) {
         return Err(match &body.scope {
             TokenScope::All => ApiError::Forbidden(
@@ -117,11 +151,14 @@ pub async fn create_token(
         id: id.clone(),
         name: body.name.trim().to_string(),
         scope: body.scope,
+        role,
         hash: hex::encode(hash(&token)),
-        created_at: state.ports.clock.now(),
+        created_at: now,
+        expires_at: body.expires_at,
+        last_used_at: None,
     };
     TokenRepo::new(records).create(&stored).await?;
-    tracing::info!(token_id = %id, by = %caller.token_id, "token created");
+    tracing::info!(token_id = %id, role = %role, by = %caller.token_id, "token created");
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
@@ -149,7 +186,7 @@ pub async fn list_tokens(
         items: listed
             .items
             .into_iter()
-            .filter(|t| caller.scope.contains(&t.scope))
+            .filter(|t| caller.scope.contains(&t.scope) && t.role <= caller.role)
             .map(TokenView::from)
             .collect(),
         next_cursor: listed.next_cursor,
@@ -172,7 +209,7 @@ pub async fn delete_token(
     let found = repo
         .get(&id)
         .await?
-        .filter(|t| caller.scope.contains(&t.scope));
+        .filter(|t| caller.scope.contains(&t.scope) && t.role <= caller.role);
     if found.is_none() || !repo.delete(&id).await? {
         return Err(ApiError::not_found(format!("token {id} not found")));
     }
