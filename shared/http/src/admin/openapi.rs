@@ -32,7 +32,7 @@ impl Modify for Bearer {
 #[openapi(
     info(
         title = "complaint desk admin API",
-        description = "Accounts, credentials, sub-merchants, staff notifications, tokens and operations. Errors: {\"error\":{\"code\",\"message\",\"field\"}}. A scoped token sees only its scope; anything else answers 404."
+        description = "Accounts, credentials, sub-merchants, staff notifications, tokens and operations. Errors: {\"error\":{\"code\",\"message\",\"field\"}}. A scoped token sees only its scope; anything else answers 404. A token's role decides what it may do there: `viewer` reads, `agent` also acts on complaints and uploads media, `admin` does everything; each operation states the role it needs (`x-required-role`), and a role too low answers 403 naming it."
     ),
     modifiers(&Bearer),
     paths(
