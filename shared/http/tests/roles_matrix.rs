@@ -21,7 +21,7 @@ use desk_core::staff_actions::{
 use desk_core::worker::JobRegistry;
 use domain::complaint::{ActionKind, ActionOutcome, Complaint, Platform as PlatformName};
 use domain::ports::{IndexKey, Item};
-use domain::token::Role;
+use domain::token::Role::{self, Admin, Agent, Viewer};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -56,6 +56,10 @@ enum Allowed {
 
 /// One operation's sample request.
 struct Sample {
+    /// The role the operation needs, by the rules of roles: `viewer` reads, `agent` also acts
+    /// on complaints (and uploads their images), `admin` does the rest and reads tokens,
+    /// notification settings and dead letters. The document must state the same.
+    role: Role,
     /// The operation id; for the complaint actions (one route per action a platform offers),
     /// the shared path pattern `/complaints/{id}/{action}`.
     key: &'static str,
@@ -77,49 +81,56 @@ const NEEDS_PLATFORM: &[u16] = &[409, 502, 503];
 /// line here; the matrix names any documented operation without one.
 #[rustfmt::skip]
 static SAMPLES: &[Sample] = &[
-    s("list_accounts", "/accounts", Body::None, Allowed::Ok(200)),
-    s("create_account", "/accounts", Body::Json(|n| provider_body(&format!("19{n:08}"))), Allowed::Ok(201)),
-    s("get_account", "/accounts/{account}", Body::None, Allowed::Ok(200)),
-    s("patch_account", "/accounts/{account}", Body::Json(|_| json!({"enabled": true})), Allowed::Ok(200)),
-    s("delete_account", "/accounts/{new_account}", Body::None, Allowed::Ok(204)),
-    s("put_credentials", "/accounts/{account}/credentials", Body::Json(|_| json!({"apiv3_key": "0123456789abcdef0123456789abcdef"})), Allowed::Ok(200)),
-    s("list_sub_merchants", "/accounts/{account}/sub-merchants", Body::None, Allowed::Ok(200)),
-    s("create_sub_merchant", "/accounts/{account}/sub-merchants", Body::Json(|n| json!({"sub_mchid": format!("18{n:08}"), "name": "Shop"})), Allowed::Ok(201)),
-    s("get_sub_merchant", "/accounts/{account}/sub-merchants/{sub}", Body::None, Allowed::Ok(200)),
-    s("patch_sub_merchant", "/accounts/{account}/sub-merchants/{sub}", Body::Json(|_| json!({"enabled": true})), Allowed::Ok(200)),
-    s("delete_sub_merchant", "/accounts/{account}/sub-merchants/{new_sub}", Body::None, Allowed::Ok(204)),
-    s("get_account_notifications", "/accounts/{account}/notifications", Body::None, Allowed::Ok(200)),
-    s("put_account_notifications", "/accounts/{account}/notifications", Body::Json(|_| json!({"bots": []})), Allowed::Ok(200)),
-    s("get_sub_merchant_notifications", "/accounts/{account}/sub-merchants/{sub}/notifications", Body::None, Allowed::Ok(200)),
-    s("put_sub_merchant_notifications", "/accounts/{account}/sub-merchants/{sub}/notifications", Body::Json(|_| json!({"bots": []})), Allowed::Ok(200)),
+    s(Viewer, "list_accounts", "/accounts", Body::None, Allowed::Ok(200)),
+    s(Admin, "create_account", "/accounts", Body::Json(|n| provider_body(&format!("19{n:08}"))), Allowed::Ok(201)),
+    s(Viewer, "get_account", "/accounts/{account}", Body::None, Allowed::Ok(200)),
+    s(Admin, "patch_account", "/accounts/{account}", Body::Json(|_| json!({"enabled": true})), Allowed::Ok(200)),
+    s(Admin, "delete_account", "/accounts/{new_account}", Body::None, Allowed::Ok(204)),
+    s(Admin, "put_credentials", "/accounts/{account}/credentials", Body::Json(|_| json!({"apiv3_key": "0123456789abcdef0123456789abcdef"})), Allowed::Ok(200)),
+    s(Viewer, "list_sub_merchants", "/accounts/{account}/sub-merchants", Body::None, Allowed::Ok(200)),
+    s(Admin, "create_sub_merchant", "/accounts/{account}/sub-merchants", Body::Json(|n| json!({"sub_mchid": format!("18{n:08}"), "name": "Shop"})), Allowed::Ok(201)),
+    s(Viewer, "get_sub_merchant", "/accounts/{account}/sub-merchants/{sub}", Body::None, Allowed::Ok(200)),
+    s(Admin, "patch_sub_merchant", "/accounts/{account}/sub-merchants/{sub}", Body::Json(|_| json!({"enabled": true})), Allowed::Ok(200)),
+    s(Admin, "delete_sub_merchant", "/accounts/{account}/sub-merchants/{new_sub}", Body::None, Allowed::Ok(204)),
+    s(Admin, "get_account_notifications", "/accounts/{account}/notifications", Body::None, Allowed::Ok(200)),
+    s(Admin, "put_account_notifications", "/accounts/{account}/notifications", Body::Json(|_| json!({"bots": []})), Allowed::Ok(200)),
+    s(Admin, "get_sub_merchant_notifications", "/accounts/{account}/sub-merchants/{sub}/notifications", Body::None, Allowed::Ok(200)),
+    s(Admin, "put_sub_merchant_notifications", "/accounts/{account}/sub-merchants/{sub}/notifications", Body::Json(|_| json!({"bots": []})), Allowed::Ok(200)),
     // Account routes the platforms bring: each asks the platform (the provider has no
     // credentials), or is not the provider's (409).
-    s("get_registration", "/accounts/{account}/callback-registration", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
-    s("register", "/accounts/{account}/callback-registration", Body::Json(|_| json!({})), Allowed::Handled(NEEDS_PLATFORM)),
-    s("unregister", "/accounts/{account}/callback-registration", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
-    s("authorization_link", "/accounts/{account}/authorization-link", Body::Json(|_| json!({})), Allowed::Handled(NEEDS_PLATFORM)),
-    s("trade_score", "/accounts/{account}/trade-score", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
-    s("list_complaints", "/complaints", Body::None, Allowed::Ok(200)),
-    s("get_complaint", "/complaints/{complaint}", Body::None, Allowed::Ok(200)),
+    s(Viewer, "get_registration", "/accounts/{account}/callback-registration", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
+    s(Admin, "register", "/accounts/{account}/callback-registration", Body::Json(|_| json!({})), Allowed::Handled(NEEDS_PLATFORM)),
+    s(Admin, "unregister", "/accounts/{account}/callback-registration", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
+    s(Admin, "authorization_link", "/accounts/{account}/authorization-link", Body::Json(|_| json!({})), Allowed::Handled(NEEDS_PLATFORM)),
+    s(Viewer, "trade_score", "/accounts/{account}/trade-score", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
+    s(Viewer, "list_complaints", "/complaints", Body::None, Allowed::Ok(200)),
+    s(Viewer, "get_complaint", "/complaints/{complaint}", Body::None, Allowed::Ok(200)),
     // Every platform's actions on a WeChat Pay complaint: an empty body is refused by the
     // action's own rules (400), another platform's action is 409, one that gets as far as the
     // platform cannot call it (409 without credentials, 502/503 unreachable).
-    s("/complaints/{id}/{action}", "/complaints/{complaint}/{action}", Body::Json(|_| json!({})), Allowed::Handled(&[400, 409, 502, 503])),
+    s(Agent, "/complaints/{id}/{action}", "/complaints/{complaint}/{action}", Body::Json(|_| json!({})), Allowed::Handled(&[400, 409, 502, 503])),
     // The image is fetched from the platform.
-    s("download_media", "/complaints/{complaint}/media/0", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
-    s("upload_media", "/media", Body::Png, Allowed::Ok(201)),
-    s("list_violations", "/violations?account={account}", Body::None, Allowed::Ok(200)),
-    s("list_deliveries", "/deliveries", Body::None, Allowed::Ok(200)),
-    s("list_dead_letters", "/dead-letters", Body::None, Allowed::Ok(200)),
+    s(Viewer, "download_media", "/complaints/{complaint}/media/0", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
+    s(Agent, "upload_media", "/media", Body::Png, Allowed::Ok(201)),
+    s(Viewer, "list_violations", "/violations?account={account}", Body::None, Allowed::Ok(200)),
+    s(Viewer, "list_deliveries", "/deliveries", Body::None, Allowed::Ok(200)),
+    s(Admin, "list_dead_letters", "/dead-letters", Body::None, Allowed::Ok(200)),
     // No dead letter has this id.
-    s("replay_dead_letter", "/dead-letters/0195e7a0-0000-7000-8000-000000000000/replay", Body::None, Allowed::Handled(&[404])),
-    s("list_tokens", "/tokens", Body::None, Allowed::Ok(200)),
-    s("create_token", "/tokens", Body::Json(|_| json!({"name": "made", "scope": {"type": "all"}, "role": "viewer"})), Allowed::Ok(201)),
-    s("delete_token", "/tokens/{new_token}", Body::None, Allowed::Ok(204)),
+    s(Admin, "replay_dead_letter", "/dead-letters/0195e7a0-0000-7000-8000-000000000000/replay", Body::None, Allowed::Handled(&[404])),
+    s(Admin, "list_tokens", "/tokens", Body::None, Allowed::Ok(200)),
+    s(Admin, "create_token", "/tokens", Body::Json(|_| json!({"name": "made", "scope": {"type": "all"}, "role": "viewer"})), Allowed::Ok(201)),
+    s(Admin, "delete_token", "/tokens/{new_token}", Body::None, Allowed::Ok(204)),
 ];
 
-const fn s(key: &'static str, path: &'static str, body: Body, allowed: Allowed) -> Sample {
+const fn s(
+    role: Role,
+    key: &'static str,
+    path: &'static str,
+    body: Body,
+    allowed: Allowed,
+) -> Sample {
     Sample {
+        role,
         key,
         path,
         body,
@@ -134,7 +145,8 @@ struct Operation {
     /// The document's path template (`/admin/v1/accounts/{id}`).
     path: String,
     id: String,
-    needs: Role,
+    /// Its `x-required-role`.
+    stated: Role,
 }
 
 impl Operation {
@@ -170,13 +182,13 @@ fn operations(doc: &Value) -> Vec<Operation> {
                 continue;
             }
             let id = op["operationId"].as_str().expect("operationId").to_string();
-            let needs: Role = serde_json::from_value(op["x-required-role"].clone())
+            let stated: Role = serde_json::from_value(op["x-required-role"].clone())
                 .unwrap_or_else(|e| panic!("{method} {path} ({id}) states no role: {e}"));
             ops.push(Operation {
                 method: Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
                 path: path.clone(),
                 id,
-                needs,
+                stated,
             });
         }
     }
@@ -442,8 +454,9 @@ fn changes(
     before: &BTreeMap<String, Vec<String>>,
     after: &BTreeMap<String, Vec<String>>,
 ) -> Vec<String> {
+    let tables: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     let mut out = Vec::new();
-    for table in before.keys().chain(after.keys()) {
+    for table in tables {
         let b = before.get(table).cloned().unwrap_or_default();
         let a = after.get(table).cloned().unwrap_or_default();
         out.extend(
@@ -457,7 +470,6 @@ fn changes(
                 .map(|r| format!("{table} +{r}")),
         );
     }
-    out.dedup();
     out
 }
 
@@ -501,6 +513,11 @@ async fn allowed(h: &Harness, world: &World, op: &Operation, sample: &Sample, wh
             "expected one of {codes:?}: {at}"
         ),
     }
+    // A HEAD is answered as the GET, whatever the role.
+    if op.method == Method::GET {
+        let (head, _) = send(h, Method::HEAD, &path, &who.token, Body::None, 0).await;
+        assert_eq!(head, s, "HEAD as GET: {at}");
+    }
     // The dump sees what a write does, so an empty difference after a refused call means
     // something.
     if op.method != Method::GET && matches!(sample.allowed, Allowed::Ok(_)) {
@@ -529,9 +546,9 @@ async fn denied(h: &Harness, world: &World, op: &Operation, sample: &Sample, who
     assert_eq!(b["error"]["code"], "forbidden", "{at}");
     let message = b["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains(&format!("role \"{}\"", op.needs)),
+        message.contains(&format!("role \"{}\"", sample.role)),
         "the message names the role needed ({}): {at}",
-        op.needs
+        sample.role
     );
     let changed = changes(&before, &dump(h, &who.id));
     assert!(
@@ -599,7 +616,7 @@ async fn every_operation_answers_each_role_as_its_document_states() {
     // Each role is needed somewhere, so each row of the matrix refuses and allows something.
     for role in Role::ALL {
         assert!(
-            ops.iter().any(|op| op.needs == role),
+            SAMPLES.iter().any(|s| s.role == role),
             "no operation needs {role}"
         );
     }
@@ -625,7 +642,7 @@ async fn every_operation_answers_each_role_as_its_document_states() {
     for who in &holders {
         for op in &ops {
             let sample = op.sample().expect("checked above");
-            if who.role >= op.needs {
+            if who.role >= sample.role {
                 allowed(&h, &world, op, sample, who).await;
                 calls.0 += 1;
             } else {
@@ -637,7 +654,7 @@ async fn every_operation_answers_each_role_as_its_document_states() {
 
     // Scoped to the fixture account: the role is checked before the scope (403, not 404), on
     // the account's own routes and everywhere else.
-    for role in [Role::Viewer, Role::Agent] {
+    for role in [Viewer, Agent] {
         let scope = json!({"type": "account", "account_id": world.account});
         let m = mint(&h, ADMIN, &format!("{role} of the account"), role, scope).await;
         let who = Holder {
@@ -646,34 +663,45 @@ async fn every_operation_answers_each_role_as_its_document_states() {
             id: m.id,
             scoped: true,
         };
-        for op in ops.iter().filter(|op| op.needs > role) {
-            denied(&h, &world, op, op.sample().expect("checked above"), &who).await;
-            calls.1 += 1;
+        for op in &ops {
+            let sample = op.sample().expect("checked above");
+            if sample.role > role {
+                denied(&h, &world, op, sample, &who).await;
+                calls.1 += 1;
+            }
         }
+        // For instance: changing its own account is an admin's.
+        let path = format!("{BASE}/accounts/{}", world.account);
+        let (s, b) = h
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&who.token),
+                Some(json!({"enabled": false})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     }
-    let (s, b) = h
-        .call(
-            Method::PATCH,
-            &format!("{BASE}/accounts/{}", world.account),
-            Some(
-                &mint(
-                    &h,
-                    ADMIN,
-                    "viewer of A",
-                    Role::Viewer,
-                    json!({"type": "account", "account_id": world.account}),
-                )
-                .await
-                .token,
-            ),
-            Some(json!({"enabled": false})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     assert!(
         calls.0 >= ops.len() && calls.1 >= ops.len(),
         "{calls:?} calls"
     );
+
+    // The document states the role each operation was held to.
+    let misstated: Vec<String> = ops
+        .iter()
+        .filter_map(|op| {
+            let rule = op.sample()?.role;
+            (op.stated != rule).then(|| {
+                format!(
+                    "{}: the document states {}, the rules give {rule}",
+                    op.name(),
+                    op.stated
+                )
+            })
+        })
+        .collect();
+    assert!(misstated.is_empty(), "{misstated:#?}");
 }
 
 #[tokio::test]
