@@ -1,10 +1,11 @@
 //! Roles on tokens (`viewer` < `agent` < `admin`), checked against the served document: every
-//! secured operation × every role. A role at least the operation's `x-required-role` gets the
-//! handler's answer; a lower one gets 403 naming the role needed, and not one row of the store
-//! (nor one blob) changes. The operations come from the document, so a new route joins the
-//! matrix by itself; its sample request is one line in [`SAMPLES`], and the test names any
-//! documented operation that lacks one. Also: what tokens may mint, expiry, tokens stored before
-//! roles existed, `last_used_at`, and the token named in a complaint's action log.
+//! secured operation × every role. A role at least the operation's gets the handler's answer;
+//! a lower one gets 403 naming the role needed, and not one row of the store (nor one blob)
+//! changes. The operations come from the document, so a new route joins the matrix by itself;
+//! its sample request and the role the rules give it are one line in [`SAMPLES`] (the test
+//! names any documented operation that lacks one, and any whose `x-required-role` says
+//! otherwise). Also: what tokens may mint, expiry, tokens stored before roles existed,
+//! `last_used_at`, and the token named in a complaint's action log.
 
 mod common;
 
@@ -30,6 +31,8 @@ use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
 const BASE: &str = "/admin/v1";
+/// The key of the line all complaint actions share (one route per action a platform offers).
+const COMPLAINT_ACTIONS: &str = "/complaints/{id}/{action}";
 
 /// A 1×1 PNG.
 const PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
@@ -108,7 +111,7 @@ static SAMPLES: &[Sample] = &[
     // Every platform's actions on a WeChat Pay complaint: an empty body is refused by the
     // action's own rules (400), another platform's action is 409, one that gets as far as the
     // platform cannot call it (409 without credentials, 502/503 unreachable).
-    s(Agent, "/complaints/{id}/{action}", "/complaints/{complaint}/{action}", Body::Json(|_| json!({})), Allowed::Handled(&[400, 409, 502, 503])),
+    s(Agent, COMPLAINT_ACTIONS, "/complaints/{complaint}/{action}", Body::Json(|_| json!({})), Allowed::Handled(&[400, 409, 502, 503])),
     // The image is fetched from the platform.
     s(Viewer, "download_media", "/complaints/{complaint}/media/0", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
     s(Agent, "upload_media", "/media", Body::Png, Allowed::Ok(201)),
@@ -157,9 +160,8 @@ impl Operation {
     /// Its line in [`SAMPLES`]: by operation id, or the complaint actions' shared line.
     fn sample(&self) -> Option<&'static Sample> {
         SAMPLES.iter().find(|s| s.key == self.id).or_else(|| {
-            let action = self.complaint_action()?;
-            let pattern = self.path.strip_prefix(BASE)?.replace(action, "{action}");
-            SAMPLES.iter().find(|s| s.key == pattern)
+            self.complaint_action()?;
+            SAMPLES.iter().find(|s| s.key == COMPLAINT_ACTIONS)
         })
     }
 
