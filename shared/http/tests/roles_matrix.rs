@@ -85,7 +85,7 @@ const NEEDS_PLATFORM: &[u16] = &[409, 502, 503];
 #[rustfmt::skip]
 static SAMPLES: &[Sample] = &[
     s(Viewer, "list_accounts", "/accounts", Body::None, Allowed::Ok(200)),
-    s(Admin, "create_account", "/accounts", Body::Json(|n| provider_body(&format!("19{n:08}"))), Allowed::Ok(201)),
+    s(Admin, "create_account", "/accounts", Body::Json(|n| provider_body(&format!("15{n:08}"))), Allowed::Ok(201)),
     s(Viewer, "get_account", "/accounts/{account}", Body::None, Allowed::Ok(200)),
     s(Admin, "patch_account", "/accounts/{account}", Body::Json(|_| json!({"enabled": true})), Allowed::Ok(200)),
     s(Admin, "delete_account", "/accounts/{new_account}", Body::None, Allowed::Ok(204)),
@@ -475,24 +475,24 @@ fn changes(
     out
 }
 
-/// A caller of the matrix: its role, its bearer string and id, and whether it is scoped.
+/// A caller of the matrix: its role, its bearer string and id, and its scope's type when it
+/// is not `all`.
 struct Holder {
     role: Role,
     token: String,
     id: String,
-    scoped: bool,
+    scoped: Option<&'static str>,
 }
 
 impl Holder {
     fn name(&self) -> String {
-        let scope = if self.scoped { "account" } else { "all" };
-        format!("{} (scope {scope})", self.role)
+        format!("{} (scope {})", self.role, self.scoped.unwrap_or("all"))
     }
 }
 
 /// A role at least the operation's: the handler's answer.
 async fn allowed(h: &Harness, world: &World, op: &Operation, sample: &Sample, who: &Holder) {
-    let path = world.path(h, op, sample, who.scoped).await;
+    let path = world.path(h, op, sample, who.scoped.is_some()).await;
     let before = dump(h, &who.id);
     let (s, b) = send(
         h,
@@ -532,7 +532,7 @@ async fn allowed(h: &Harness, world: &World, op: &Operation, sample: &Sample, wh
 
 /// A role below the operation's: 403 naming the role needed, and nothing changed.
 async fn denied(h: &Harness, world: &World, op: &Operation, sample: &Sample, who: &Holder) {
-    let path = world.path(h, op, sample, who.scoped).await;
+    let path = world.path(h, op, sample, who.scoped.is_some()).await;
     let before = dump(h, &who.id);
     let (s, b) = send(
         h,
@@ -637,7 +637,7 @@ async fn every_operation_answers_each_role_as_its_document_states() {
             role,
             token: m.token,
             id: m.id,
-            scoped: false,
+            scoped: None,
         });
     }
     let mut calls = (0, 0);
@@ -654,16 +654,34 @@ async fn every_operation_answers_each_role_as_its_document_states() {
         }
     }
 
-    // Scoped to the fixture account: the role is checked before the scope (403, not 404), on
-    // the account's own routes and everywhere else.
-    for role in [Viewer, Agent] {
-        let scope = json!({"type": "account", "account_id": world.account});
-        let m = mint(&h, ADMIN, &format!("{role} of the account"), role, scope).await;
+    // Scoped to the fixture account or its sub-merchant: the role is checked before the scope
+    // (403, not 404), on the account's own routes and everywhere else.
+    let scopes = [
+        json!({"type": "account", "account_id": world.account}),
+        json!({"type": "sub_merchant", "account_id": world.account, "sub_mchid": world.sub}),
+    ];
+    for (role, scope) in [Viewer, Agent]
+        .into_iter()
+        .flat_map(|r| scopes.iter().map(move |s| (r, s)))
+    {
+        let kind = if scope["type"] == "account" {
+            "account"
+        } else {
+            "sub_merchant"
+        };
+        let m = mint(
+            &h,
+            ADMIN,
+            &format!("{role} of the {kind}"),
+            role,
+            scope.clone(),
+        )
+        .await;
         let who = Holder {
             role,
             token: m.token,
             id: m.id,
-            scoped: true,
+            scoped: Some(kind),
         };
         for op in &ops {
             let sample = op.sample().expect("checked above");
@@ -672,7 +690,7 @@ async fn every_operation_answers_each_role_as_its_document_states() {
                 calls.1 += 1;
             }
         }
-        // For instance: changing its own account is an admin's.
+        // For instance: changing the account is an admin's.
         let path = format!("{BASE}/accounts/{}", world.account);
         let (s, b) = h
             .call(
