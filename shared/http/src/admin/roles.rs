@@ -107,8 +107,14 @@ impl Roles {
         Self { by_route }
     }
 
-    /// The role a route needs; `admin` for one the document does not state.
+    /// The role a route needs; `admin` for one the document does not state. A `HEAD` is
+    /// answered by the route's `GET` (without the body), so it needs what the `GET` needs.
     pub fn of(&self, method: &Method, path: &str) -> Role {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
         self.by_route
             .get(&(method.clone(), path.to_string()))
             .copied()
@@ -148,5 +154,20 @@ mod tests {
             Role::Admin
         );
         assert_eq!(needed("x", "post", &at("/complaints/{id}")), Role::Admin);
+    }
+
+    #[test]
+    fn a_head_needs_what_its_get_needs() {
+        let doc =
+            json!({"paths": {"/admin/v1/complaints": {"get": {"x-required-role": "viewer"}}}});
+        let roles = Roles::from_document(&doc);
+        let path = "/admin/v1/complaints";
+        assert_eq!(roles.of(&Method::HEAD, path), Role::Viewer);
+        assert_eq!(roles.of(&Method::GET, path), Role::Viewer);
+        assert_eq!(
+            roles.of(&Method::POST, path),
+            Role::Admin,
+            "not stated: admin"
+        );
     }
 }
