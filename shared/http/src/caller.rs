@@ -23,6 +23,9 @@ pub struct Caller {
     pub token_name: String,
     pub scope: TokenScope,
     pub role: Role,
+    /// When the token stops working (none for the administrator token or a token without
+    /// expiry): the tokens it creates expire no later.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Caller {
@@ -88,14 +91,28 @@ impl Caller {
     }
 }
 
+/// The caller the admin router's authentication found (`admin::authenticate`, which also checks
+/// the route's role). A handler outside that layer gets 500 rather than a caller whose role
+/// nobody checked.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // The admin router authenticates every request first (`admin::authenticate`).
-        if let Some(caller) = parts.extensions.get::<Caller>() {
-            return Ok(caller.clone());
-        }
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            tracing::error!(
+                path = parts.uri.path(),
+                "an admin handler ran outside the authentication layer"
+            );
+            ApiError::internal(std::io::Error::other("no authenticated caller"))
+        })
+    }
+}
+
+impl Caller {
+    /// Authenticate the request's bearer token: the administrator token, or a stored token
+    /// that has not expired (recording its use, at most once per
+    /// [`LAST_USED_RESOLUTION_SECS`]).
+    pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -113,6 +130,7 @@ impl FromRequestParts<AppState> for Caller {
                 token_name: "administrator".into(),
                 scope: TokenScope::All,
                 role: Role::Admin,
+                expires_at: None,
             });
         }
         let invalid = ApiError::Unauthorized("the token is not valid");
@@ -143,6 +161,7 @@ impl FromRequestParts<AppState> for Caller {
             token_name: stored.name,
             scope: stored.scope,
             role: stored.role,
+            expires_at: stored.expires_at,
         })
     }
 }

@@ -9,6 +9,8 @@
 
 mod common;
 
+use chrono::SubsecRound;
+
 use async_trait::async_trait;
 use axum::body::Body as HttpBody;
 use axum::http::{Method, Request, StatusCode};
@@ -116,7 +118,7 @@ static SAMPLES: &[Sample] = &[
     s(Viewer, "download_media", "/complaints/{complaint}/media/0", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
     s(Agent, "upload_media", "/media", Body::Png, Allowed::Ok(201)),
     s(Viewer, "list_violations", "/violations?account={account}", Body::None, Allowed::Ok(200)),
-    s(Viewer, "list_deliveries", "/deliveries", Body::None, Allowed::Ok(200)),
+    s(Admin, "list_deliveries", "/deliveries", Body::None, Allowed::Ok(200)),
     s(Admin, "list_dead_letters", "/dead-letters", Body::None, Allowed::Ok(200)),
     // No dead letter has this id.
     s(Admin, "replay_dead_letter", "/dead-letters/0195e7a0-0000-7000-8000-000000000000/replay", Body::None, Allowed::Handled(&[404])),
@@ -822,6 +824,70 @@ async fn tokens_mint_only_roles_and_scopes_within_their_own() {
     let (s, res) = h.call(Method::GET, &complaints, Some(&temp), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{res}");
     assert_eq!(res["error"]["message"], "the token has expired", "{res}");
+}
+
+#[tokio::test]
+async fn a_token_creates_no_token_that_outlives_it() {
+    let h = harness();
+    let tokens = format!("{BASE}/tokens");
+    let all = json!({"type": "all"});
+    let expiry = (chrono::Utc::now() + chrono::Duration::hours(1)).trunc_subsecs(0);
+    let (s, res) = h
+        .call(
+            Method::POST,
+            &tokens,
+            Some(ADMIN),
+            Some(json!({"name": "for a day", "scope": all, "expires_at": expiry})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{res}");
+    let parent = res["token"].as_str().expect("token").to_string();
+    // Later than its own expiry: 403 naming the field, and nothing created.
+    let before = h.call(Method::GET, &tokens, Some(ADMIN), None).await.1["items"].clone();
+    let (s, res) = h
+        .call(
+            Method::POST,
+            &tokens,
+            Some(&parent),
+            Some(json!({"name": "forever", "scope": all,
+                "expires_at": expiry + chrono::Duration::seconds(1)})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{res}");
+    assert_eq!(res["error"]["field"], "expires_at", "{res}");
+    let after = h.call(Method::GET, &tokens, Some(ADMIN), None).await.1["items"].clone();
+    assert_eq!(
+        before.as_array().map(Vec::len),
+        after.as_array().map(Vec::len)
+    );
+    // Omitted: its own expiry. Earlier: as asked.
+    let (s, res) = h
+        .call(
+            Method::POST,
+            &tokens,
+            Some(&parent),
+            Some(json!({"name": "child", "scope": all, "role": "agent"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{res}");
+    let got = res["expires_at"]
+        .as_str()
+        .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
+    assert_eq!(got, Some(expiry), "{res}");
+    let sooner = expiry - chrono::Duration::minutes(30);
+    let (s, res) = h
+        .call(
+            Method::POST,
+            &tokens,
+            Some(&parent),
+            Some(json!({"name": "shorter", "scope": all, "expires_at": sooner})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{res}");
+    let got = res["expires_at"]
+        .as_str()
+        .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
+    assert_eq!(got, Some(sooner), "{res}");
 }
 
 #[tokio::test]

@@ -151,9 +151,8 @@ async fn authenticate(
     req: Request,
     next: Next,
 ) -> Response {
-    use axum::extract::FromRequestParts;
     let (mut parts, body) = req.into_parts();
-    let caller = match Caller::from_request_parts(&mut parts, &state).await {
+    let caller = match Caller::authenticate(&parts, &state).await {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };

@@ -3,7 +3,8 @@
 //! any handler runs ([`Roles`], used by the admin router's authentication): a role too low
 //! answers 403 naming the role needed, and nothing is read or changed.
 //!
-//! - `viewer`: every read but those listed in [`ADMIN_READS`];
+//! - `viewer`: every read but those listed in [`ADMIN_READS`] (tokens, staff contacts, failed
+//!   jobs);
 //! - `agent`: also the complaint actions (`POST /complaints/{id}/{action}`, every platform's)
 //!   and the writes in [`AGENT_WRITES`];
 //! - `admin`: everything else (accounts, settings, credentials, sub-merchants, notifications,
@@ -17,12 +18,14 @@ use domain::token::Role;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-/// Reads only an admin may make: they show tokens, staff contacts and channel settings, or the
-/// payloads of failed jobs.
-pub const ADMIN_READS: [&str; 4] = [
+/// Reads only an admin may make: they show tokens, staff contacts and channel settings (the
+/// notification settings, and the deliveries with their recipients and the services' answers),
+/// or the payloads of failed jobs.
+pub const ADMIN_READS: [&str; 5] = [
     "list_tokens",
     "get_account_notifications",
     "get_sub_merchant_notifications",
+    "list_deliveries",
     "list_dead_letters",
 ];
 

@@ -34,7 +34,9 @@ pub struct CreateToken {
     /// scope); at most the caller's own. Default `admin`.
     #[serde(default)]
     pub role: Option<Role>,
-    /// After this time the token is refused (401); in the future. Default: never.
+    /// After this time the token is refused (401); in the future, and no later than the
+    /// creating token's own expiry. Default: the creating token's expiry (never for a token
+    /// without one).
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -104,6 +106,17 @@ pub async fn create_token(
     if body.expires_at.is_some_and(|at| at <= now) {
         return Err(ApiError::field("expires_at", "must be in the future"));
     }
+    // A token cannot outlive the one that creates it: omitted means the creator's expiry.
+    let expires_at = match (body.expires_at, caller.expires_at) {
+        (Some(at), Some(own)) if at > own => {
+            return Err(ApiError::forbidden_field(
+                "expires_at",
+                format!("must not be later than this token's own expiry ({own})"),
+            ));
+        }
+        (Some(at), _) => Some(at),
+        (None, own) => own,
+    };
     if !caller.scope.contains(&body.scope) {
         return Err(match &body.scope {
             TokenScope::All => ApiError::Forbidden(
@@ -154,7 +167,7 @@ pub async fn create_token(
         role,
         hash: hex::encode(hash(&token)),
         created_at: now,
-        expires_at: body.expires_at,
+        expires_at,
         last_used_at: None,
     };
     TokenRepo::new(records).create(&stored).await?;
