@@ -96,7 +96,9 @@ async fn the_readme_tour_runs_as_written() {
             .as_array()
             .expect("items")
             .iter()
-            .any(|t| t["name"] == "shop 1" && t["scope"]["type"] == "sub_merchant"),
+            .any(|t| t["name"] == "shop 1 service desk"
+                && t["role"] == "agent"
+                && t["scope"]["type"] == "sub_merchant"),
         "{tokens}"
     );
     // Nothing secret was printed: no key material, no stored authorisation code.
