@@ -138,6 +138,19 @@ async fn checked(
     }
 }
 
+/// What both pages do first: read the query (a malformed one is the malformed-link page), note
+/// the component appid on the page's span, and check the state against the path ([`checked`]).
+async fn opened(
+    services: &Services,
+    req: &CallbackRequest,
+) -> Result<(PageQuery, ComponentAccount), CallbackResponse> {
+    let q = PageQuery::parse(req.query.as_deref()).ok_or_else(malformed)?;
+    let component_appid = req.param("component_appid");
+    tracing::Span::current().record("component_appid", component_appid);
+    let c = checked(services, component_appid, &q, req.received_at).await?;
+    Ok((q, c))
+}
+
 /// `GET /wxopen/{component_appid}/authorize?state=`.
 pub struct LaunchPage;
 
@@ -161,15 +174,11 @@ impl CallbackHandler for AuthorizedPage {
 /// The launch page: the link to WeChat's authorisation page.
 #[tracing::instrument(skip_all, fields(component_appid = tracing::field::Empty))]
 async fn launch_page(services: &Services, req: &CallbackRequest) -> CallbackResponse {
-    let Some(q) = PageQuery::parse(req.query.as_deref()) else {
-        return malformed();
-    };
-    let component_appid = req.param("component_appid");
-    tracing::Span::current().record("component_appid", component_appid);
-    let c = match checked(services, component_appid, &q, req.received_at).await {
-        Ok(c) => c,
+    let (q, c) = match opened(services, req).await {
+        Ok(opened) => opened,
         Err(r) => return r,
     };
+    let component_appid = req.param("component_appid");
     let Some(base) = services.public_base_url.as_ref() else {
         return page(
             503,
@@ -237,13 +246,8 @@ async fn launch_page(services: &Services, req: &CallbackRequest) -> CallbackResp
 /// The return page: onboard the mini program with WeChat's auth code.
 #[tracing::instrument(skip_all, fields(component_appid = tracing::field::Empty))]
 async fn authorized_page(services: &Services, req: &CallbackRequest) -> CallbackResponse {
-    let Some(q) = PageQuery::parse(req.query.as_deref()) else {
-        return malformed();
-    };
-    let component_appid = req.param("component_appid");
-    tracing::Span::current().record("component_appid", component_appid);
-    let c = match checked(services, component_appid, &q, req.received_at).await {
-        Ok(c) => c,
+    let (q, c) = match opened(services, req).await {
+        Ok(opened) => opened,
         Err(r) => return r,
     };
     let Some(code) = q.auth_code.as_deref().filter(|c| !c.is_empty()) else {
