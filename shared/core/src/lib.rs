@@ -30,6 +30,8 @@ pub mod schema;
 pub mod staff_actions;
 pub mod state;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod worker;
 
 pub use error::Error;

@@ -2,16 +2,10 @@
 //! platform that keeps its refunds in memory and records every call it was asked for.
 
 use super::*;
-use crate::fingerprint::Fingerprinter;
-use crate::state::{Ports, Services};
+use crate::state::Services;
 use crate::worker::JobError;
 use async_trait::async_trait;
-use domain::clock::SystemClock;
 use domain::complaint::{ActionKind, ActionLogEntry, ActionOutcome, Complaint};
-use embedded::{
-    Db, FileBlobStore, MasterKey, QueueSettings, SqliteInbox, SqliteQueue, SqliteRecordStore,
-    SqliteSecretStore,
-};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,18 +13,7 @@ use std::sync::{Arc, Mutex};
 const ACCOUNT: &str = "acct_toy";
 
 fn services(dir: &tempfile::TempDir) -> Services {
-    let db = Db::open(dir.path().join("desk.db")).expect("db");
-    let master = MasterKey::generate();
-    let settings = QueueSettings::default();
-    let ports = Ports {
-        records: Arc::new(SqliteRecordStore::new(db.clone())),
-        inbox: Arc::new(SqliteInbox::new(db.clone(), &settings)),
-        queue: Arc::new(SqliteQueue::new(db.clone(), settings)),
-        blobs: Arc::new(FileBlobStore::new(dir.path().join("blobs"))),
-        secrets: Arc::new(SqliteSecretStore::new(db, &master)),
-        clock: Arc::new(SystemClock),
-    };
-    Services::new(ports, Fingerprinter::new(master.derive("fp")))
+    crate::test_support::embedded_services(dir)
 }
 
 /// The toy platform: what it was asked, and the refunds it holds by request number.

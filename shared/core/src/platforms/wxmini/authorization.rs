@@ -68,30 +68,11 @@ pub fn authorization_link(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fingerprint::Fingerprinter;
     use crate::platforms::wxmini::onboarding::verify_state;
-    use crate::state::Ports;
     use domain::account::WxopenComponentSettings;
-    use domain::clock::SystemClock;
-    use embedded::{
-        Db, FileBlobStore, MasterKey, QueueSettings, SqliteInbox, SqliteQueue, SqliteRecordStore,
-        SqliteSecretStore,
-    };
-    use std::sync::Arc;
 
     fn services(dir: &tempfile::TempDir, base: Option<&str>) -> Services {
-        let db = Db::open(dir.path().join("desk.db")).expect("db");
-        let master = MasterKey::generate();
-        let settings = QueueSettings::default();
-        let ports = Ports {
-            records: Arc::new(SqliteRecordStore::new(db.clone())),
-            inbox: Arc::new(SqliteInbox::new(db.clone(), &settings)),
-            queue: Arc::new(SqliteQueue::new(db.clone(), settings)),
-            blobs: Arc::new(FileBlobStore::new(dir.path().join("blobs"))),
-            secrets: Arc::new(SqliteSecretStore::new(db, &master)),
-            clock: Arc::new(SystemClock),
-        };
-        Services::new(ports, Fingerprinter::new(master.derive("fp")))
+        crate::test_support::embedded_services(dir)
             .with_public_base_url(base.map(|b| b.parse().expect("url")))
     }
 
