@@ -120,6 +120,7 @@ fn filters() -> Vec<ComplaintFilter> {
                                 .expect("time"),
                         ),
                         until: None,
+                        ..Default::default()
                     });
                 }
             }

@@ -280,8 +280,12 @@ impl<'a> ComplaintRepo<'a> {
     }
 
     /// Create the record, or replace it if `expected_version` still matches (0: create).
+    /// The deadlines, `next_due_at` and `deadline` written are re-computed from the record's
+    /// state by its platform's rules ([`domain::deadline::refresh`]).
     pub async fn save(&self, c: &Complaint, expected_version: u64) -> Result<u64, RepoError> {
-        let item = Self::complaint_item(c)?;
+        let mut c = c.clone();
+        domain::deadline::refresh(&mut c);
+        let item = Self::complaint_item(&c)?;
         let stored = if expected_version == 0 {
             self.store.create(item).await?
         } else {
@@ -296,7 +300,11 @@ impl<'a> ComplaintRepo<'a> {
     pub async fn create_many(&self, complaints: &[Complaint]) -> Result<(), RepoError> {
         let writes = complaints
             .iter()
-            .map(|c| Self::complaint_item(c).map(domain::ports::Write::Create))
+            .map(|c| {
+                let mut c = c.clone();
+                domain::deadline::refresh(&mut c);
+                Self::complaint_item(&c).map(domain::ports::Write::Create)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         self.store.transact(writes).await?;
         Ok(())
@@ -316,6 +324,7 @@ impl<'a> ComplaintRepo<'a> {
                 }));
             };
             change(&mut c);
+            domain::deadline::refresh(&mut c);
             match self.save(&c, v).await {
                 Ok(_) => return Ok(c),
                 Err(RepoError::Store(StoreError::VersionConflict { .. })) => continue,
@@ -340,6 +349,7 @@ impl<'a> ComplaintRepo<'a> {
         }
         let mut c = new;
         change(&mut c);
+        domain::deadline::refresh(&mut c);
         match self.save(&c, 0).await {
             Ok(_) => Ok(c),
             Err(RepoError::Store(StoreError::AlreadyExists { .. })) => {

@@ -56,6 +56,29 @@ pub trait Platform: Send + Sync + 'static {
     fn account_actions(&self) -> &dyn crate::account_actions::AccountActions {
         &crate::account_actions::NoAccountActions
     }
+
+    /// The deadlines a complaint of this platform has in its stored state, computed from the
+    /// platform's own fields on the record (see [`domain::deadline`]): re-computed on every
+    /// write of the record. None by default.
+    fn deadlines(
+        &self,
+        complaint: &domain::complaint::Complaint,
+    ) -> Vec<domain::deadline::Deadline> {
+        let _ = complaint;
+        Vec::new()
+    }
+}
+
+/// A registered platform's rules, declared for the process's complaint writes.
+struct RulesOf(Arc<dyn Platform>);
+
+impl domain::deadline::DeadlineRules for RulesOf {
+    fn deadlines(
+        &self,
+        complaint: &domain::complaint::Complaint,
+    ) -> Vec<domain::deadline::Deadline> {
+        self.0.deadlines(complaint)
+    }
 }
 
 /// The platforms of one build, in the order they were registered.
@@ -79,7 +102,9 @@ impl Platforms {
 
     /// Add a platform (a second one of the same name replaces the first). Its account kinds
     /// are declared for this process ([`domain::account::AccountKind::declare`]), so a
-    /// repository that sees an account of the kind knows its facts.
+    /// repository that sees an account of the kind knows its facts, and so are its deadline
+    /// rules ([`domain::deadline::declare`]), so every write of one of its complaints
+    /// re-computes them.
     pub fn register(&mut self, platform: Arc<dyn Platform>) {
         let name = platform.name();
         self.list.retain(|p| p.name() != name);
@@ -90,6 +115,7 @@ impl Platforms {
             self.kinds.retain(|k| k.facts.kind != spec.facts.kind);
             self.kinds.push(spec);
         }
+        domain::deadline::declare(name, Arc::new(RulesOf(platform.clone())));
         self.list.push(platform);
     }
 

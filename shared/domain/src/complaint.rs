@@ -88,8 +88,21 @@ pub struct Complaint {
     pub description: Option<String>,
     /// Whether the platform flagged it for immediate service.
     pub need_immediate_service: bool,
-    /// When the merchant's next answer is due.
+    /// When the merchant's next answer is due: the same as `next_due_at` (kept for clients
+    /// written before `deadlines`).
     pub deadline: Option<DateTime<Utc>>,
+    /// What the merchant must do by when in the complaint's state, each with its source
+    /// (re-computed from the platform's fields on every write; see `domain::deadline`).
+    #[serde(default)]
+    pub deadlines: Vec<crate::deadline::Deadline>,
+    /// The earliest of `deadlines` not yet met; None when nothing is due.
+    #[serde(default)]
+    pub next_due_at: Option<DateTime<Utc>>,
+    /// A due time the platform carried in its own record (mini program `expireTime`, Alipay
+    /// RiskGO `gmt_overdue`), kept verbatim; the platform's deadline rules decide whether it
+    /// applies in the complaint's state.
+    #[serde(default)]
+    pub platform_due_at: Option<DateTime<Utc>>,
     pub complained_at: Option<DateTime<Utc>>,
     pub received_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -134,6 +147,9 @@ impl Complaint {
             description: None,
             need_immediate_service: false,
             deadline: None,
+            deadlines: vec![],
+            next_due_at: None,
+            platform_due_at: None,
             complained_at: None,
             received_at: now,
             updated_at: now,

@@ -1,7 +1,7 @@
 //! The job envelope that flows between functions through the queues, and the kinds of job it
 //! carries: each kind is a [`JobKind`] constant naming the job type, defined once next to the
 //! payload type that the producer writes and the consumer reads ([`wechatpay`], [`alipay`],
-//! [`wxmini`], [`wxopen`], [`notify`]).
+//! [`wxmini`], [`wxopen`], [`notify`], [`deadlines`]).
 //!
 //! The wire format is the envelope below with the payload serialised as a JSON object: jobs
 //! written by an earlier version (queued or dead-lettered) parse into today's payload types.
@@ -13,6 +13,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 pub mod alipay;
+pub mod deadlines;
 pub mod notify;
 pub mod wechatpay;
 pub mod wxmini;

@@ -7,6 +7,7 @@ pub mod account;
 pub mod backoff;
 pub mod clock;
 pub mod complaint;
+pub mod deadline;
 pub mod ids;
 pub mod job;
 pub mod money;

@@ -169,6 +169,7 @@ fn filters(d: &Desk) -> Vec<ComplaintFilter> {
                         status,
                         since: None,
                         until: None,
+                        ..Default::default()
                     });
                 }
             }

@@ -43,6 +43,24 @@ pub struct ComplaintFilter {
     pub status: Option<ComplaintStatus>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Only complaints with a deadline not met that is due at or before this time
+    /// (`next_due_at <= T`).
+    pub due_before: Option<DateTime<Utc>>,
+    /// Only complaints whose next deadline passed before this time (`next_due_at < T`; the
+    /// admin API's `overdue=true` sets it to now).
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// The order of the list.
+    pub sort: ListSort,
+}
+
+/// The order of a complaint list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListSort {
+    /// Newest first by the time we received it.
+    #[default]
+    Received,
+    /// Earliest `next_due_at` first; complaints with nothing due after them.
+    Deadline,
 }
 
 /// How many index items the older, filtered list examines at most per call before it answers

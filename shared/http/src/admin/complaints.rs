@@ -101,6 +101,7 @@ pub async fn list_complaints(
         status: enum_param::<ComplaintStatus>("status", &q.status)?,
         since: time_param("since", &q.since)?,
         until: time_param("until", &q.until)?,
+        ..Default::default()
     };
     // A scoped token lists its own scope; naming something outside it finds nothing.
     match &caller.scope {

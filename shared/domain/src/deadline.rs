@@ -1,0 +1,230 @@
+//! Complaint deadlines: what the merchant must do by when, where that time comes from, and
+//! whether it was met.
+//!
+//! Each platform says which deadlines a complaint has in its state ([`DeadlineRules`], declared
+//! once per platform by the registry that registers it); the complaint repository calls
+//! [`refresh`] on every write, so `deadlines`, `next_due_at` (the earliest deadline not yet met)
+//! and the older `deadline` field always follow the stored state. A deadline's `met_at` is kept
+//! from the first write that found it met.
+
+use crate::complaint::{Complaint, Platform};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
+use utoipa::ToSchema;
+
+/// Where a deadline's time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineSourceKind {
+    /// A field of the platform's own record (`expireTime`, `gmt_overdue`): the platform's word.
+    PlatformField,
+    /// A rule the platform publishes (WeChat Pay: 24:00 Beijing time of a day after the
+    /// complaint), applied by us to the platform's times.
+    PublishedRule,
+    /// Our estimate: no rule or field is confirmed (Alipay trade complaints' 72 h). Shown as
+    /// such wherever the deadline is shown.
+    Estimate,
+}
+
+impl DeadlineSourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlineSourceKind::PlatformField => "platform_field",
+            DeadlineSourceKind::PublishedRule => "published_rule",
+            DeadlineSourceKind::Estimate => "estimate",
+        }
+    }
+}
+
+/// A deadline's source: its kind and, in words, the field or rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeadlineSource {
+    pub kind: DeadlineSourceKind,
+    /// The platform field (`expireTime`) or the rule, in words (`交易投诉运营规范2.0: 24:00
+    /// Beijing time of the day after the complaint`; an estimate says it is unconfirmed).
+    pub detail: String,
+}
+
+/// One thing the merchant must do by a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Deadline {
+    /// What is due, a stable name within the platform (`first_reply`, `completion`,
+    /// `respond`, `refund_evidence`, `feedback`, `finish`, ...): with the complaint it names
+    /// the deadline (reminders are sent once per complaint, deadline and threshold).
+    pub what: String,
+    /// What is due, in words for staff (Chinese: the people who handle complaints read it).
+    pub label: String,
+    /// When the window opened (the complaint, or the state that started this clock).
+    pub starts_at: DateTime<Utc>,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    pub source: DeadlineSource,
+    /// What the platform does when it is missed, in words.
+    pub consequence: String,
+    /// When we first saw it met (None: not met yet).
+    #[serde(default)]
+    pub met_at: Option<DateTime<Utc>>,
+}
+
+impl Deadline {
+    pub fn is_met(&self) -> bool {
+        self.met_at.is_some()
+    }
+
+    /// Missed: not met and due before `now`.
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        !self.is_met() && self.due_at < now
+    }
+}
+
+/// A platform's deadline rules: which deadlines a complaint has in its stored state, computed
+/// from the platform's own fields kept on the record. A deadline the rule finds met carries
+/// `met_at` (the complaint's `updated_at` will do: [`refresh`] keeps an earlier time).
+pub trait DeadlineRules: Send + Sync {
+    fn deadlines(&self, complaint: &Complaint) -> Vec<Deadline>;
+}
+
+type Registry = HashMap<Platform, Arc<dyn DeadlineRules>>;
+
+static RULES: LazyLock<RwLock<Registry>> = LazyLock::new(|| RwLock::new(HashMap::new()));
+
+/// Declare a platform's deadline rules for this process (the platform registry does it when a
+/// platform is registered; a second declaration replaces the first).
+pub fn declare(platform: Platform, rules: Arc<dyn DeadlineRules>) {
+    RULES
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(platform, rules);
+}
+
+/// The deadlines the platform's declared rules give the complaint now (None: no rules were
+/// declared for its platform in this process).
+pub fn rules_for(complaint: &Complaint) -> Option<Vec<Deadline>> {
+    let rules = RULES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&complaint.platform)
+        .cloned()?;
+    Some(rules.deadlines(complaint))
+}
+
+/// Re-compute a complaint's deadlines from its state (when its platform declared rules in this
+/// process; otherwise the stored ones stay), keep each deadline's first `met_at`, and set
+/// `next_due_at` (and the older `deadline`, its alias) to the earliest one not met.
+pub fn refresh(c: &mut Complaint) {
+    if let Some(mut fresh) = rules_for(c) {
+        for d in &mut fresh {
+            if let Some(old) = c.deadlines.iter().find(|o| o.what == d.what)
+                && d.met_at.is_some()
+                && let Some(first) = old.met_at
+            {
+                d.met_at = Some(first.min(d.met_at.unwrap_or(first)));
+            }
+        }
+        fresh.sort_by_key(|d| d.due_at);
+        c.deadlines = fresh;
+    }
+    c.next_due_at = next_due(&c.deadlines);
+    c.deadline = c.next_due_at;
+}
+
+/// The earliest due time of the deadlines not met.
+pub fn next_due(deadlines: &[Deadline]) -> Option<DateTime<Utc>> {
+    deadlines
+        .iter()
+        .filter(|d| !d.is_met())
+        .map(|d| d.due_at)
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    struct Fixed;
+
+    const TOY: Platform = Platform::new("deadline-toy");
+
+    impl DeadlineRules for Fixed {
+        fn deadlines(&self, c: &Complaint) -> Vec<Deadline> {
+            let start = c.received_at;
+            let mk = |what: &str, hours: i64, met: bool| Deadline {
+                what: what.into(),
+                label: what.into(),
+                starts_at: start,
+                due_at: start + chrono::Duration::hours(hours),
+                source: DeadlineSource {
+                    kind: DeadlineSourceKind::Estimate,
+                    detail: "test".into(),
+                },
+                consequence: String::new(),
+                met_at: met.then_some(c.updated_at),
+            };
+            vec![mk("b", 72, c.completed), mk("a", 24, c.replied)]
+        }
+    }
+
+    #[test]
+    fn next_due_is_the_earliest_not_met_and_met_at_stays_the_first() {
+        declare(TOY, Arc::new(Fixed));
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 3, 20, 15, 50, 0)
+            .single()
+            .unwrap();
+        let mut c = Complaint::new("c".into(), TOY, None, "a".into(), "p".into(), t0);
+        refresh(&mut c);
+        assert_eq!(c.deadlines.len(), 2);
+        assert_eq!(c.deadlines[0].what, "a", "sorted by due time");
+        assert_eq!(c.next_due_at, Some(t0 + chrono::Duration::hours(24)));
+        assert_eq!(c.deadline, c.next_due_at);
+
+        c.replied = true;
+        c.updated_at = t0 + chrono::Duration::hours(1);
+        refresh(&mut c);
+        assert_eq!(c.deadlines[0].met_at, Some(c.updated_at));
+        assert_eq!(c.next_due_at, Some(t0 + chrono::Duration::hours(72)));
+
+        let first = c.updated_at;
+        c.updated_at = t0 + chrono::Duration::hours(5);
+        refresh(&mut c);
+        assert_eq!(
+            c.deadlines[0].met_at,
+            Some(first),
+            "the first time it was met"
+        );
+
+        c.completed = true;
+        refresh(&mut c);
+        assert_eq!(c.next_due_at, None, "everything met: nothing is due");
+    }
+
+    #[test]
+    fn without_declared_rules_the_stored_deadlines_stay() {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap();
+        let mut c = Complaint::new(
+            "c".into(),
+            Platform::new("undeclared-toy"),
+            None,
+            "a".into(),
+            "p".into(),
+            t0,
+        );
+        c.deadlines = vec![Deadline {
+            what: "x".into(),
+            label: "x".into(),
+            starts_at: t0,
+            due_at: t0 + chrono::Duration::hours(3),
+            source: DeadlineSource {
+                kind: DeadlineSourceKind::PlatformField,
+                detail: "f".into(),
+            },
+            consequence: String::new(),
+            met_at: None,
+        }];
+        refresh(&mut c);
+        assert_eq!(c.next_due_at, Some(t0 + chrono::Duration::hours(3)));
+    }
+}
