@@ -79,6 +79,102 @@ impl Deadline {
     }
 }
 
+/// What the deadline sweep does for an account or a sub-merchant (`settings.deadlines`): the
+/// defaults are on (reminders at 50 % and 80 % of each deadline's window and 2 h before it,
+/// escalation when it passes, a digest at 09:00 Beijing time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineSettings {
+    /// Remind the staff before a deadline.
+    #[serde(default = "yes")]
+    pub reminders: bool,
+    /// Remind when this share of a deadline's window has passed (percent, 1..=99).
+    #[serde(default = "default_percents")]
+    pub remind_at_percent: Vec<u8>,
+    /// Remind this many minutes before a deadline.
+    #[serde(default = "default_before")]
+    pub remind_before_minutes: Vec<u32>,
+    /// Tell the escalation audience when a deadline passes unmet.
+    #[serde(default = "yes")]
+    pub escalate: bool,
+    /// Who else hears of a missed deadline (a sub-merchant's escalations also go to the
+    /// provider's staff).
+    #[serde(default)]
+    pub escalation_recipients: EscalationRecipients,
+    /// The daily digest.
+    #[serde(default)]
+    pub digest: DigestSettings,
+}
+
+impl Default for DeadlineSettings {
+    fn default() -> Self {
+        Self {
+            reminders: true,
+            remind_at_percent: default_percents(),
+            remind_before_minutes: default_before(),
+            escalate: true,
+            escalation_recipients: EscalationRecipients::default(),
+            digest: DigestSettings::default(),
+        }
+    }
+}
+
+/// Extra recipients of escalations, reached over the account's own configured channels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationRecipients {
+    #[serde(default)]
+    pub emails: Vec<String>,
+    /// Phone numbers for SMS.
+    #[serde(default)]
+    pub phones: Vec<String>,
+    /// Official-account openids for template messages.
+    #[serde(default)]
+    pub oa_openids: Vec<String>,
+}
+
+impl EscalationRecipients {
+    pub fn is_empty(&self) -> bool {
+        self.emails.is_empty() && self.phones.is_empty() && self.oa_openids.is_empty()
+    }
+}
+
+/// The daily digest of open complaints (by e-mail, template message and bots; never SMS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DigestSettings {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Beijing time of day, `HH:MM`.
+    #[serde(default = "default_digest_time")]
+    pub local_time: String,
+}
+
+impl Default for DigestSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            local_time: default_digest_time(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_percents() -> Vec<u8> {
+    vec![50, 80]
+}
+
+fn default_before() -> Vec<u32> {
+    vec![120]
+}
+
+fn default_digest_time() -> String {
+    "09:00".into()
+}
+
 /// A platform's deadline rules: which deadlines a complaint has in its stored state, computed
 /// from the platform's own fields kept on the record. A deadline the rule finds met carries
 /// `met_at` (the complaint's `updated_at` will do: [`refresh`] keeps an earlier time).
