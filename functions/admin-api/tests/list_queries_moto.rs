@@ -284,8 +284,11 @@ fn old_delivery(d: &Delivery) -> Item {
             user_text: None,
             deadline: None,
             link: None,
+            extra_lines: vec![],
         },
         created_at: d.created_at,
+        extra_recipients: None,
+        only_channels: None,
     })
     .expect("job");
     Item::new(format!("DELIVERY#{}", d.id), "META", data)

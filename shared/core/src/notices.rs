@@ -33,6 +33,10 @@ pub struct Notice<'a> {
     /// Keep the job under its owner only once it was queued (for notices limited per period,
     /// whose later events must not show a job that was never sent).
     pub record_only_when_queued: bool,
+    /// Recipients added to each audience's own (an escalation's extra list).
+    pub extra_recipients: Option<domain::deadline::EscalationRecipients>,
+    /// Only these channels (None: every configured one).
+    pub only_channels: Option<Vec<domain::notification::Channel>>,
 }
 
 /// Queue one job per audience (idempotently); the jobs created.
@@ -53,6 +57,8 @@ pub async fn send(ports: &Ports, n: Notice<'_>) -> Result<Vec<NotificationJob>, 
             subject: n.subject.clone(),
             summary: n.summary.clone(),
             created_at: n.now,
+            extra_recipients: n.extra_recipients.clone(),
+            only_channels: n.only_channels.clone(),
         };
         if !n.record_only_when_queued {
             repo.put_notice(&n.owner_pk, &job)

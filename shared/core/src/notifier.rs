@@ -291,6 +291,21 @@ impl JobHandler for FanOut {
         for b in &settings.bots {
             planned.push((Channel::Bot, vec![b.id.clone()]));
         }
+        if let Some(extra) = &job.extra_recipients {
+            for (channel, recipients) in &mut planned {
+                match channel {
+                    Channel::Email => recipients.extend(extra.emails.iter().cloned()),
+                    Channel::OaTemplate => recipients.extend(extra.oa_openids.iter().cloned()),
+                    Channel::Sms => recipients.extend(extra.phones.iter().cloned()),
+                    Channel::Bot => {}
+                }
+                recipients.sort();
+                recipients.dedup();
+            }
+        }
+        if let Some(only) = &job.only_channels {
+            planned.retain(|(channel, _)| only.contains(channel));
+        }
         if planned.is_empty() {
             tracing::info!(job_id = %job.id, account_id = %job.audience.account_id, "no notification channel configured for this audience");
         }

@@ -38,6 +38,17 @@ pub struct NotificationSummary {
     pub deadline: Option<DateTime<Utc>>,
     /// Link to the detail in the admin API.
     pub link: Option<String>,
+    /// More (label, value) lines, shown after the fixed ones in the order given (a reminder's
+    /// deadline and its source, a digest's list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_lines: Vec<SummaryLine>,
+}
+
+/// One more line of a notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SummaryLine {
+    pub label: String,
+    pub value: String,
 }
 
 /// A notification job: created by the worker, delivered by the notifier.
@@ -51,6 +62,14 @@ pub struct NotificationJob {
     pub subject: NotificationSubject,
     pub summary: NotificationSummary,
     pub created_at: DateTime<Utc>,
+    /// Recipients added to the audience's own on the channels the audience has configured
+    /// (an escalation's extra recipients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_recipients: Option<crate::deadline::EscalationRecipients>,
+    /// Only these channels (None: every channel the audience configured); a digest leaves out
+    /// SMS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_channels: Option<Vec<Channel>>,
 }
 
 /// Delivery channels.

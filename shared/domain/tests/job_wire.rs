@@ -316,8 +316,11 @@ fn every_kind_round_trips_through_its_envelope() {
                 user_text: Some("涉嫌欺诈".into()),
                 deadline: Some(at),
                 link: None,
+                extra_lines: vec![],
             },
             created_at: at,
+            extra_recipients: None,
+            only_channels: None,
         },
     );
     round_trip(

@@ -62,8 +62,11 @@ fn job(audience: &Audience, subject: &NotificationSubject, n: i64) -> Notificati
             user_text: None,
             deadline: None,
             link: None,
+            extra_lines: vec![],
         },
         created_at: at(n),
+        extra_recipients: None,
+        only_channels: None,
     }
 }
 

@@ -288,6 +288,7 @@ async fn notice(h: &Harness, account_id: &str, reference: &str) {
                 user_text: None,
                 deadline: None,
                 link: None,
+                extra_lines: vec![],
             },
             audiences: &[Audience {
                 account_id: account_id.into(),
@@ -295,6 +296,8 @@ async fn notice(h: &Harness, account_id: &str, reference: &str) {
             }],
             now,
             record_only_when_queued: false,
+            extra_recipients: None,
+            only_channels: None,
         },
     )
     .await

@@ -1289,6 +1289,7 @@ async fn starttls_mail_is_delivered_and_a_wrong_auth_code_is_permanent() {
         user_text: Some("充电宝无法使用".into()),
         deadline: None,
         link: None,
+        extra_lines: vec![],
     };
     let cfg = |password: &str| notify::email::SmtpConfig {
         host: "127.0.0.1".into(),
@@ -1474,6 +1475,7 @@ fn mail_notice() -> domain::notification::NotificationSummary {
         user_text: Some("充电宝无法使用".into()),
         deadline: None,
         link: None,
+        extra_lines: vec![],
     }
 }
 

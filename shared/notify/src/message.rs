@@ -37,7 +37,7 @@ pub trait Render {
     /// `[platform] event: merchant`.
     fn title(&self) -> String;
     /// (label, value) lines in the order staff read them.
-    fn lines(&self) -> Vec<(&'static str, String)>;
+    fn lines(&self) -> Vec<(String, String)>;
     /// Plain text: the title, the lines and the link.
     fn text(&self) -> String;
     /// HTML (escaped): the title, a table of the lines and the link.
@@ -64,22 +64,28 @@ impl Render for NotificationSummary {
         )
     }
 
-    fn lines(&self) -> Vec<(&'static str, String)> {
+    fn lines(&self) -> Vec<(String, String)> {
         let mut v = vec![
-            ("平台", platform_name(&self.platform).to_string()),
-            ("事件", self.event.clone()),
-            ("商户", self.merchant.clone()),
-            ("单号", self.reference.clone()),
-            ("时间", china(self.at)),
+            (
+                "平台".to_string(),
+                platform_name(&self.platform).to_string(),
+            ),
+            ("事件".to_string(), self.event.clone()),
+            ("商户".to_string(), self.merchant.clone()),
+            ("单号".to_string(), self.reference.clone()),
+            ("时间".to_string(), china(self.at)),
         ];
         if let Some(a) = self.amount() {
-            v.push(("金额", a));
+            v.push(("金额".to_string(), a));
         }
         if let Some(t) = &self.user_text {
-            v.push(("用户描述", t.clone()));
+            v.push(("用户描述".to_string(), t.clone()));
         }
         if let Some(d) = self.deadline {
-            v.push(("处理期限", china(d)));
+            v.push(("处理期限".to_string(), china(d)));
+        }
+        for l in &self.extra_lines {
+            v.push((l.label.clone(), l.value.clone()));
         }
         v
     }

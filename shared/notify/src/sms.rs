@@ -228,6 +228,7 @@ mod tests {
             user_text: None,
             deadline: None,
             link: None,
+            extra_lines: vec![],
         }
     }
 

@@ -42,6 +42,7 @@ fn notice() -> NotificationSummary {
         user_text: Some("充电宝无法使用".into()),
         deadline: None,
         link: None,
+        extra_lines: vec![],
     }
 }
 

@@ -34,6 +34,7 @@ fn notice(n: usize) -> NotificationSummary {
         user_text: None,
         deadline: None,
         link: None,
+        extra_lines: vec![],
     }
 }
 

@@ -39,6 +39,7 @@ pub async fn handle<O: AutoOps>(
             user_text: n.user_text.map(|t| t.chars().take(200).collect()),
             deadline: record.deadline,
             link: state.public_url(&format!("admin/v1/complaints/{}", record.id)),
+            extra_lines: vec![],
         };
         notices::send(
             &state.ports,
@@ -52,6 +53,8 @@ pub async fn handle<O: AutoOps>(
                 audiences: &n.audiences,
                 now,
                 record_only_when_queued: false,
+                extra_recipients: None,
+                only_channels: None,
             },
         )
         .await?;

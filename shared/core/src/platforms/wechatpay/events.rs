@@ -328,6 +328,7 @@ impl JobHandler for ViolationJob {
                 "admin/v1/violations?account={}&sub_mchid={}",
                 owner.account.id, n.sub_mchid
             )),
+            extra_lines: vec![],
         };
         notices::send(
             &h.state.ports,
@@ -341,6 +342,8 @@ impl JobHandler for ViolationJob {
                 audiences: &owner.audiences(),
                 now,
                 record_only_when_queued: intercept,
+                extra_recipients: None,
+                only_channels: None,
             },
         )
         .await?;
