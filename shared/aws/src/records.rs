@@ -1,7 +1,7 @@
 //! DynamoDB records: the RecordStore port on one table.
 //!
 //! Table: partition key `pk` (S), sort key `sk` (S); one GSI per secondary index of the port,
-//! `gsi{n}` on (`gsi{n}pk`, `gsi{n}sk`) for n in 1..=10, each projecting all attributes and
+//! `gsi{n}` on (`gsi{n}pk`, `gsi{n}sk`) for n in 1..=15, each projecting all attributes and
 //! sparse (an item without the attributes is not in the index); TTL on `expires_at`. The
 //! document is kept as a JSON string in `data`, so what the domain stores is exactly what it
 //! reads back.

@@ -1,6 +1,8 @@
 //! RecordStore contract cases.
 
-use domain::ports::{Index, IndexKey, Item, Query, RecordStore, StoreError, Write};
+use domain::ports::{
+    Index, IndexKey, Item, Query, RecordStore, SECONDARY_INDEXES, StoreError, Write,
+};
 use serde_json::json;
 use std::collections::HashSet;
 
@@ -414,8 +416,9 @@ pub async fn probe_write_succeeds_and_leaves_no_visible_record(store: &dyn Recor
     }
 }
 
-/// Every secondary index the port offers holds what is written to it, sparse: an item is in
-/// the indexes it has a key for, moves when its key changes and leaves when the key goes.
+/// Every secondary index the port offers (gsi1 ..= gsi15) holds what is written to it, sparse:
+/// an item is in the indexes it has a key for, moves when its key changes and leaves when the
+/// key goes.
 pub async fn every_secondary_index_holds_its_keys(store: &dyn RecordStore) {
     let mut it = item("multi", "meta", 1);
     for index in Index::SECONDARY {
@@ -442,15 +445,20 @@ pub async fn every_secondary_index_holds_its_keys(store: &dyn RecordStore) {
         assert_eq!(page.items[0].indexes, it.indexes, "gsi{n}");
         // Another index's partition name finds nothing here.
         let other = store
-            .query(&Query::partition(index, format!("part#{}", n % 10 + 1)))
+            .query(&Query::partition(
+                index,
+                format!("part#{}", n % SECONDARY_INDEXES + 1),
+            ))
             .await
             .expect("query");
         assert!(other.items.is_empty(), "gsi{n}");
     }
-    // Move the item in gsi3 and take it out of gsi10.
+    // Move the item in gsi3 and gsi13, take it out of gsi10 and gsi15.
     let mut moved = got.clone();
     moved.indexes[2] = Some(IndexKey::new("part#3b", "2026#3"));
     moved.indexes[9] = None;
+    moved.indexes[12] = Some(IndexKey::new("part#13b", "2026#13"));
+    moved.indexes[14] = None;
     store
         .update(moved.clone(), got.version)
         .await
@@ -460,6 +468,11 @@ pub async fn every_secondary_index_holds_its_keys(store: &dyn RecordStore) {
         (Index::Gsi3, "part#3b", 1),
         (Index::Gsi10, "part#10", 0),
         (Index::Gsi9, "part#9", 1),
+        (Index::Gsi13, "part#13", 0),
+        (Index::Gsi13, "part#13b", 1),
+        (Index::Gsi15, "part#15", 0),
+        (Index::Gsi14, "part#14", 1),
+        (Index::Gsi11, "part#11", 1),
     ] {
         let page = store
             .query(&Query::partition(index, part))

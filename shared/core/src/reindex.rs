@@ -1,6 +1,10 @@
 //! The backfill of the list keys: re-save every stored complaint, then every stored
 //! delivery, with the index keys this version gives it, so the lists can answer from one
-//! partition per filter.
+//! partition per filter. Version 2 of the complaint keys also re-computes each complaint's
+//! deadlines ([`domain::deadline::refresh`]: `deadlines`, `next_due_at`, `deadline`) from its
+//! platform's rules, so complaints stored before deadlines existed get theirs and sit in the
+//! deadline partitions where they are due. The rules are the ones the process declared: run
+//! it after the platforms are registered (`Platforms::register` declares them).
 //!
 //! - Walks the global complaint (delivery) partition (an index query, never a scan), a page at
 //!   a time.
@@ -10,18 +14,21 @@
 //!   it finished does nothing but read the markers.
 //! - Compare-and-set: each re-save is conditional on the version read, so it never overwrites
 //!   a concurrent update (which, written by this version, carries the keys anyway: the
-//!   backfill reads it again and moves on). The stored document is written back as it was read.
+//!   backfill reads it again and moves on). The stored document is written back as it was
+//!   read, but for its deadlines, re-computed.
 //! - Before it declares a list ready it checks that every index the list added can be queried
 //!   (on DynamoDB an index that is missing or still being built cannot), so lists never switch
 //!   to an index that is not there.
 //!
 //! Violations keep the keys they always had (account, account + sub-merchant): nothing to do.
 //!
-//! Until its marker says done, a list takes the older filtered way.
+//! Until its marker says done, a list that needs the new keys takes the older filtered way;
+//! while it runs, the marker keeps the version that was complete before (`ready`), so the
+//! lists that need only that one keep their indexes.
 
 use crate::complaints::ComplaintRepo;
 use crate::complaints::list::{
-    ADDED_INDEXES, LIST_KEYS_VERSION, MARKER_PK, MARKER_SK, list_keys_ready,
+    ADDED_INDEXES, LIST_KEYS_VERSION, MARKER_PK, MARKER_SK, list_keys_ready, ready_version,
 };
 use crate::deliveries::{
     DELIVERY_ADDED_INDEXES, DELIVERY_KEYS_VERSION, DELIVERY_MARKER_PK, DELIVERY_MARKER_SK,
@@ -41,7 +48,7 @@ pub const PAGE: u32 = 200;
 pub struct Progress {
     /// Complaints looked at.
     pub examined: u64,
-    /// Complaints re-saved with their keys.
+    /// Complaints re-saved with their keys (and their deadlines re-computed).
     pub rewritten: u64,
     /// Records that could not be read as a complaint (left as they are, and logged).
     pub unreadable: u64,
@@ -102,21 +109,31 @@ async fn marker(store: &dyn RecordStore) -> Result<Option<Item>, StoreError> {
     store.get(MARKER_PK, MARKER_SK).await
 }
 
-/// Re-save one complaint record with its keys, compare-and-set on its version; a concurrent
-/// change is read again and looked at anew. Returns whether it wrote.
+/// What a stored complaint record should be in this version: its document with the deadlines
+/// re-computed, and its keys (None: it is that already). Err: it cannot be read as a complaint.
+fn resaved(item: &Item) -> Result<Option<Item>, Option<RepoError>> {
+    let mut c = serde_json::from_value::<Complaint>(item.data.clone()).map_err(|_| None)?;
+    domain::deadline::refresh(&mut c);
+    let wanted = ComplaintRepo::complaint_item(&c).map_err(Some)?;
+    Ok((wanted.indexes != item.indexes || wanted.data != item.data).then_some(wanted))
+}
+
+/// Re-save one complaint record with its keys and deadlines, compare-and-set on its version;
+/// a concurrent change is read again and looked at anew. Returns whether it wrote.
 async fn rekey(store: &dyn RecordStore, mut item: Item) -> Result<Option<bool>, RepoError> {
     for _ in 0..10 {
-        let Ok(c) = serde_json::from_value::<Complaint>(item.data.clone()) else {
-            tracing::warn!(pk = %item.pk, "backfill: a complaint record cannot be read; left as it is");
-            return Ok(None);
+        let wanted = match resaved(&item) {
+            Ok(Some(w)) => w,
+            Ok(None) => return Ok(Some(false)),
+            Err(Some(e)) => return Err(e),
+            Err(None) => {
+                tracing::warn!(pk = %item.pk, "backfill: a complaint record cannot be read; left as it is");
+                return Ok(None);
+            }
         };
-        let wanted = ComplaintRepo::complaint_item(&c)?;
-        if wanted.indexes == item.indexes {
-            return Ok(Some(false));
-        }
         let version = item.version;
         let (pk, sk) = (item.pk.clone(), item.sk.clone());
-        item.indexes = wanted.indexes;
+        item = wanted;
         match store.update(item, version).await {
             Ok(_) => return Ok(Some(true)),
             Err(StoreError::VersionConflict { .. }) => match store.get(&pk, &sk).await? {
@@ -155,8 +172,12 @@ async fn complaint_step(
     p: &mut Progress,
 ) -> Result<(), ReindexError> {
     let m = marker(store).await?;
+    // The version every record had when this backfill began: lists that need no more keep
+    // their indexes meanwhile.
+    let ready = m.as_ref().map_or(0, |m| ready_version(&m.data));
     let cursor = m
         .as_ref()
+        .filter(|m| m.data["version"].as_u64() == Some(LIST_KEYS_VERSION))
         .and_then(|m| m.data["cursor"].as_str().map(String::from));
     let q = Query::partition(Index::Gsi2, "COMPLAINTS")
         .limit(page.clamp(1, 1000))
@@ -170,7 +191,7 @@ async fn complaint_step(
                 m.as_ref(),
                 MARKER_PK,
                 MARKER_SK,
-                json!({"version": LIST_KEYS_VERSION, "done": false}),
+                json!({"version": LIST_KEYS_VERSION, "done": false, "ready": ready}),
             )
             .await?;
             return Ok(());
@@ -185,38 +206,28 @@ async fn complaint_step(
             continue;
         }
         p.examined += 1;
-        let Ok(c) = serde_json::from_value::<Complaint>(item.data.clone()) else {
-            tracing::warn!(pk = %item.pk, "backfill: a complaint record cannot be read; left as it is");
-            p.unreadable += 1;
-            continue;
-        };
-        let wanted = ComplaintRepo::complaint_item(&c)?;
-        if wanted.indexes != item.indexes {
-            batch.push(item);
+        match resaved(&item) {
+            Ok(Some(wanted)) => batch.push((item, wanted)),
+            Ok(None) => {}
+            Err(Some(e)) => return Err(e.into()),
+            Err(None) => {
+                tracing::warn!(pk = %item.pk, "backfill: a complaint record cannot be read; left as it is");
+                p.unreadable += 1;
+            }
         }
     }
     for chunk in batch.chunks(25) {
         let writes = chunk
             .iter()
-            .map(|item| {
-                let c: Complaint =
-                    serde_json::from_value(item.data.clone()).map_err(|e| RepoError::Corrupt {
-                        pk: item.pk.clone(),
-                        sk: item.sk.clone(),
-                        source: e,
-                    })?;
-                let mut rekeyed = item.clone();
-                rekeyed.indexes = ComplaintRepo::complaint_item(&c)?.indexes;
-                Ok(Write::Update {
-                    item: rekeyed,
-                    expected_version: item.version,
-                })
+            .map(|(item, wanted)| Write::Update {
+                item: wanted.clone(),
+                expected_version: item.version,
             })
-            .collect::<Result<Vec<_>, RepoError>>()?;
+            .collect();
         match store.transact(writes).await {
             Ok(()) => p.rewritten += chunk.len() as u64,
             Err(StoreError::TransactionConflict { .. }) => {
-                for item in chunk {
+                for (item, _) in chunk {
                     match rekey(store, item.clone()).await? {
                         Some(true) => p.rewritten += 1,
                         Some(false) => {}
@@ -228,7 +239,9 @@ async fn complaint_step(
         }
     }
     let data = match &found.next_cursor {
-        Some(c) => json!({"version": LIST_KEYS_VERSION, "done": false, "cursor": c}),
+        Some(c) => {
+            json!({"version": LIST_KEYS_VERSION, "done": false, "cursor": c, "ready": ready})
+        }
         None => {
             for index in ADDED_INDEXES {
                 store

@@ -31,9 +31,9 @@ impl IndexKey {
     }
 }
 
-/// How many secondary indexes a record store offers (`Index::Gsi1` ..= `Index::Gsi10`).
+/// How many secondary indexes a record store offers (`Index::Gsi1` ..= `Index::Gsi15`).
 /// DynamoDB allows 20 per table; each index a record fills costs one more write per save.
-pub const SECONDARY_INDEXES: usize = 10;
+pub const SECONDARY_INDEXES: usize = 15;
 
 /// One stored record: a JSON document under a (partition, sort) key, with up to
 /// [`SECONDARY_INDEXES`] secondary index keys, a version for compare-and-set, and an optional
@@ -110,6 +110,11 @@ pub enum Index {
     Gsi8,
     Gsi9,
     Gsi10,
+    Gsi11,
+    Gsi12,
+    Gsi13,
+    Gsi14,
+    Gsi15,
 }
 
 impl Index {
@@ -125,6 +130,11 @@ impl Index {
         Index::Gsi8,
         Index::Gsi9,
         Index::Gsi10,
+        Index::Gsi11,
+        Index::Gsi12,
+        Index::Gsi13,
+        Index::Gsi14,
+        Index::Gsi15,
     ];
 
     /// The position of a secondary index (0 for `Gsi1`); None for the primary index.

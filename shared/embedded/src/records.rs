@@ -623,13 +623,16 @@ mod tests {
         assert!(got.indexes[1..].iter().all(Option::is_none));
         // The new indexes exist and hold what is written now.
         let item = Item::new("b", "META", serde_json::json!({}))
-            .with_index(Index::Gsi10, IndexKey::new("ten", "1"));
+            .with_index(Index::Gsi10, IndexKey::new("ten", "1"))
+            .with_index(Index::Gsi15, IndexKey::new("fifteen", "1"));
         store.create(item).await.expect("create");
-        let page = store
-            .query(&Query::partition(Index::Gsi10, "ten"))
-            .await
-            .expect("query");
-        assert_eq!(page.items.len(), 1);
+        for (index, part) in [(Index::Gsi10, "ten"), (Index::Gsi15, "fifteen")] {
+            let page = store
+                .query(&Query::partition(index, part))
+                .await
+                .expect("query");
+            assert_eq!(page.items.len(), 1, "{index:?}");
+        }
         // Opening again changes nothing.
         drop(store);
         let store = SqliteRecordStore::new(Db::open(&path).expect("reopen"));

@@ -23,9 +23,40 @@
 //! contradicts the account (an empty page, without a query). Likewise with a sub-merchant:
 //! only some account kinds have sub-merchants, and all of those are of one platform.
 //!
-//! Records written before these indexes existed are in the first two only, until the
-//! backfill ([`crate::reindex`]) has re-saved them; until its marker says it finished, lists
-//! take the older way (the account's or the global partition, filtered after, at most
+//! ## Deadline lists
+//!
+//! A deadline list (`sort=deadline`, `overdue`, `due_before`) reads the deadline partitions,
+//! one per scope the list offers, ascending by `{next_due_at}#{id}`; a complaint with nothing
+//! due sorts after every dated one, as `~#{received}#{id}` (oldest first), so `sort=deadline`
+//! lists every complaint, the ones due soonest first:
+//!
+//! | scope | index | partition |
+//! |---|---|---|
+//! | none | gsi11 | `DUE` |
+//! | account | gsi12 | `DUE#{account}` |
+//! | platform | gsi13 | `DUE#PLATFORM#{platform}` |
+//! | account + sub-merchant | gsi14 | `DUE#{account}#SUB#{sub}` |
+//! | sub-merchant | gsi15 | `DUE#SUB#{sub}` |
+//!
+//! The deadline filters are sort-key ranges of that one partition: `overdue_at = T` (the admin
+//! API's `overdue=true`, T = now) is `next_due_at < T`, `not_overdue_at = T` (`overdue=false`)
+//! is `next_due_at >= T` or nothing due, `due_before = T` is `next_due_at <= T` (nothing due
+//! never matches it); they combine as the intersection of their ranges. A deadline filter lists
+//! in deadline order whatever `sort` says (the admin API refuses `sort=received` with one).
+//!
+//! The filters that have no deadline partition of their own, the status and the received-time
+//! range (`since`, `until`), are applied to the page read: still one query of at most `limit`
+//! entries per call, so a page may hold fewer than `limit` complaints (even none) while its
+//! cursor says more may follow.
+//!
+//! ## Before the backfill
+//!
+//! Records written before these indexes existed are not in them until the backfill
+//! ([`crate::reindex`]) has re-saved them; the backfill's marker says which version of the
+//! keys every record has ([`list_keys_version`]). A received-order list needs version 1
+//! (gsi3..gsi10), a deadline list version 2 (gsi11..gsi15, and each record's deadlines
+//! re-computed). Until then such a list takes the older way (the account's or the global
+//! partition, newest received first whatever the order asked for, filtered after, at most
 //! [`MAX_EXAMINED`] entries per call).
 
 use crate::repo::{AccountRepo, RepoError, decode, ts};
@@ -33,6 +64,7 @@ use chrono::{DateTime, Utc};
 use domain::account::AccountKind;
 use domain::complaint::{Complaint, ComplaintStatus, Platform};
 use domain::ports::{Index, IndexKey, Query, RecordStore};
+use serde_json::Value;
 
 /// Filters of the complaint list.
 #[derive(Debug, Clone, Default)]
@@ -49,8 +81,21 @@ pub struct ComplaintFilter {
     /// Only complaints whose next deadline passed before this time (`next_due_at < T`; the
     /// admin API's `overdue=true` sets it to now).
     pub overdue_at: Option<DateTime<Utc>>,
-    /// The order of the list.
+    /// Only complaints not overdue at this time: nothing due, or `next_due_at >= T` (the admin
+    /// API's `overdue=false` sets it to now).
+    pub not_overdue_at: Option<DateTime<Utc>>,
+    /// The order of the list (a deadline filter lists by deadline whatever this says).
     pub sort: ListSort,
+}
+
+impl ComplaintFilter {
+    /// Is this a deadline list (the deadline order, or a deadline filter)?
+    pub fn by_deadline(&self) -> bool {
+        self.sort == ListSort::Deadline
+            || self.due_before.is_some()
+            || self.overdue_at.is_some()
+            || self.not_overdue_at.is_some()
+    }
 }
 
 /// The order of a complaint list.
@@ -72,11 +117,16 @@ pub(super) const MAX_EXAMINED: usize = 1000;
 pub const MARKER_PK: &str = "MIGRATION#complaint-list-keys";
 pub const MARKER_SK: &str = "META";
 /// The shape of the list keys; a change of shape needs a new backfill (and a higher number).
-pub const LIST_KEYS_VERSION: u64 = 1;
+/// 1: the received-order partitions (gsi3..gsi10); 2: the deadline partitions (gsi11..gsi15)
+/// and every complaint's deadlines re-computed.
+pub const LIST_KEYS_VERSION: u64 = 2;
+
+/// The key version a received-order list needs.
+const RECEIVED_KEYS_VERSION: u64 = 1;
 
 /// The secondary indexes the complaint lists added (gsi1 and gsi2 existed before): the
 /// backfill checks they can be queried before it declares the lists ready.
-pub const ADDED_INDEXES: [Index; 8] = [
+pub const ADDED_INDEXES: [Index; 13] = [
     Index::Gsi3,
     Index::Gsi4,
     Index::Gsi5,
@@ -85,21 +135,86 @@ pub const ADDED_INDEXES: [Index; 8] = [
     Index::Gsi8,
     Index::Gsi9,
     Index::Gsi10,
+    Index::Gsi11,
+    Index::Gsi12,
+    Index::Gsi13,
+    Index::Gsi14,
+    Index::Gsi15,
 ];
 
-/// Do the stored complaints have their list keys (the backfill finished)?
-pub async fn list_keys_ready(store: &dyn RecordStore) -> Result<bool, RepoError> {
-    Ok(store.get(MARKER_PK, MARKER_SK).await?.is_some_and(|m| {
-        m.data["done"] == true
-            && m.data["version"]
-                .as_u64()
-                .is_some_and(|v| v >= LIST_KEYS_VERSION)
-    }))
+/// The key version every stored complaint has, as the backfill's marker says: the marker's
+/// `version` once it is `done`; while a backfill to a newer version runs, the version that was
+/// complete when it started (`ready`); 0 without a marker.
+pub fn ready_version(marker: &Value) -> u64 {
+    if marker["done"] == true {
+        marker["version"].as_u64().unwrap_or(0)
+    } else {
+        marker["ready"].as_u64().unwrap_or(0)
+    }
 }
 
-/// The sort key of a complaint in every list partition.
+/// The key version every stored complaint has ([`ready_version`] of the marker).
+pub async fn list_keys_version(store: &dyn RecordStore) -> Result<u64, RepoError> {
+    Ok(store
+        .get(MARKER_PK, MARKER_SK)
+        .await?
+        .map_or(0, |m| ready_version(&m.data)))
+}
+
+/// Do the stored complaints have this version's list keys (the backfill finished)?
+pub async fn list_keys_ready(store: &dyn RecordStore) -> Result<bool, RepoError> {
+    Ok(list_keys_version(store).await? >= LIST_KEYS_VERSION)
+}
+
+/// Can this list be answered from its index partition (the stored complaints have the keys
+/// it reads)?
+pub async fn indexed(store: &dyn RecordStore, f: &ComplaintFilter) -> Result<bool, RepoError> {
+    let needs = if f.by_deadline() {
+        LIST_KEYS_VERSION
+    } else {
+        RECEIVED_KEYS_VERSION
+    };
+    Ok(list_keys_version(store).await? >= needs)
+}
+
+/// The sort key of a complaint in every received-order list partition.
 pub(super) fn sort_key(c: &Complaint) -> String {
     format!("{}#{}", ts(c.received_at), c.id)
+}
+
+/// The sort key of a complaint in every deadline partition: its next due time, or after every
+/// due time (`~`, then the time received) when nothing is due.
+pub(super) fn due_sort_key(c: &Complaint) -> String {
+    match c.next_due_at {
+        Some(t) => format!("{}#{}", ts(t), c.id),
+        None => format!("{NOTHING_DUE}#{}#{}", ts(c.received_at), c.id),
+    }
+}
+
+/// The sort-key prefix of complaints with nothing due: after every time (and every id).
+const NOTHING_DUE: &str = "~";
+
+/// The largest deadline sort key (after the complaints with nothing due).
+const DUE_END: &str = "~~";
+
+fn due_part() -> String {
+    "DUE".into()
+}
+
+fn due_account_part(account: &str) -> String {
+    format!("DUE#{account}")
+}
+
+fn due_platform_part(platform: Platform) -> String {
+    format!("DUE#PLATFORM#{}", platform.as_str())
+}
+
+fn due_account_sub_part(account: &str, sub: &str) -> String {
+    format!("DUE#{account}#SUB#{sub}")
+}
+
+fn due_sub_part(sub: &str) -> String {
+    format!("DUE#SUB#{sub}")
 }
 
 fn account_part(account: &str) -> String {
@@ -143,9 +258,24 @@ pub(super) fn complaint_keys(c: &Complaint) -> Vec<(Index, IndexKey)> {
         parts.push((Index::Gsi9, sub_part(s)));
         parts.push((Index::Gsi10, status_part(&sub_part(s), c.status)));
     }
+    let due = due_sort_key(c);
+    let mut due_parts = vec![
+        (Index::Gsi11, due_part()),
+        (Index::Gsi12, due_account_part(a)),
+        (Index::Gsi13, due_platform_part(c.platform)),
+    ];
+    if let Some(s) = c.sub_mchid.as_deref() {
+        due_parts.push((Index::Gsi14, due_account_sub_part(a, s)));
+        due_parts.push((Index::Gsi15, due_sub_part(s)));
+    }
     parts
         .into_iter()
         .map(|(i, p)| (i, IndexKey::new(p, sort.clone())))
+        .chain(
+            due_parts
+                .into_iter()
+                .map(|(i, p)| (i, IndexKey::new(p, due.clone()))),
+        )
         .collect()
 }
 
@@ -163,8 +293,65 @@ pub fn platform_of_kind(kind: AccountKind) -> Option<Platform> {
 pub enum ListPlan {
     /// The filters contradict each other: nothing can match.
     Empty,
-    /// One partition of one index.
+    /// One partition of one index, newest received first (the time range as key bounds).
     Partition { index: Index, pk: String },
+    /// One deadline partition, earliest due first, between two sort keys (inclusive).
+    Deadline {
+        index: Index,
+        pk: String,
+        from: String,
+        to: String,
+    },
+}
+
+/// The deadline partition of a filter whose platform is already reconciled with its account
+/// and sub-merchant.
+fn due_partition(f: &ComplaintFilter) -> (Index, String) {
+    match (f.account_id.as_deref(), f.sub_mchid.as_deref(), f.platform) {
+        (Some(a), Some(s), _) => (Index::Gsi14, due_account_sub_part(a, s)),
+        (Some(a), None, _) => (Index::Gsi12, due_account_part(a)),
+        (None, Some(s), _) => (Index::Gsi15, due_sub_part(s)),
+        (None, None, Some(p)) => (Index::Gsi13, due_platform_part(p)),
+        (None, None, None) => (Index::Gsi11, due_part()),
+    }
+}
+
+/// The first deadline sort key of a complaint due at `t` or later.
+fn due_at_or_after(t: DateTime<Utc>) -> String {
+    ts(t)
+}
+
+/// The last deadline sort key of a complaint due before `t`. Keys hold milliseconds: at a
+/// whole millisecond that is every key below `ts(t)`; otherwise the millisecond of `t` is
+/// included, and the filter on the page read ([`matches`]) decides exactly.
+fn due_before_key(t: DateTime<Utc>) -> String {
+    if t.timestamp_subsec_nanos() % 1_000_000 == 0 {
+        ts(t)
+    } else {
+        format!("{}#~", ts(t))
+    }
+}
+
+/// The last deadline sort key of a complaint due at `t` or before.
+fn due_at_or_before_key(t: DateTime<Utc>) -> String {
+    format!("{}#~", ts(t))
+}
+
+/// The sort-key range of a deadline list (None: the filters leave nothing).
+fn due_range(f: &ComplaintFilter) -> Option<(String, String)> {
+    let from = f
+        .not_overdue_at
+        .map(due_at_or_after)
+        .unwrap_or_else(|| "0".into());
+    let to = [
+        f.overdue_at.map(due_before_key),
+        f.due_before.map(due_at_or_before_key),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or_else(|| DUE_END.into());
+    (from <= to).then_some((from, to))
 }
 
 /// The partition of a filter whose platform is already reconciled with its account and
@@ -243,14 +430,35 @@ pub async fn plan(store: &dyn RecordStore, f: &ComplaintFilter) -> Result<ListPl
     if f.since.zip(f.until).is_some_and(|(s, u)| s > u) {
         return Ok(ListPlan::Empty);
     }
+    if f.by_deadline() {
+        let Some((from, to)) = due_range(&f) else {
+            return Ok(ListPlan::Empty);
+        };
+        let (index, pk) = due_partition(&f);
+        return Ok(ListPlan::Deadline {
+            index,
+            pk,
+            from,
+            to,
+        });
+    }
     let (index, pk) = partition(&f);
     Ok(ListPlan::Partition { index, pk })
 }
 
-/// Does a complaint match the filter? (A defence on the page read, never a reason to read
-/// more: the partition already holds only matching complaints, but an index may lag a
-/// moment behind a status change.)
+/// Does a complaint match the filter? (On a received-order list a defence on the page read,
+/// never a reason to read more: the partition already holds only matching complaints, but an
+/// index may lag a moment behind a status change. On a deadline list it also applies the
+/// status and the received-time range to the page read.)
 pub(super) fn matches(f: &ComplaintFilter, c: &Complaint) -> bool {
+    let due = c.next_due_at;
+    f.due_before.is_none_or(|t| due.is_some_and(|d| d <= t))
+        && f.overdue_at.is_none_or(|t| due.is_some_and(|d| d < t))
+        && f.not_overdue_at.is_none_or(|t| due.is_none_or(|d| d >= t))
+        && matches_received(f, c)
+}
+
+fn matches_received(f: &ComplaintFilter, c: &Complaint) -> bool {
     f.platform.is_none_or(|p| c.platform == p)
         && f.account_id.as_deref().is_none_or(|a| c.account_id == a)
         && f.sub_mchid

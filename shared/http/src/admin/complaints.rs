@@ -10,8 +10,11 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use desk_core::complaints::{ComplaintDetail, ComplaintRepo, list::ComplaintFilter};
+use chrono::{DateTime, SubsecRound, Utc};
+use desk_core::complaints::{
+    ComplaintDetail, ComplaintRepo,
+    list::{ComplaintFilter, ListSort},
+};
 use desk_core::repo::AccountRepo;
 use desk_core::staff_actions::visible;
 use domain::complaint::{Complaint, ComplaintStatus, Platform, Violation};
@@ -37,9 +40,61 @@ pub struct ComplaintQuery {
     /// Received at or before (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<String>,
+    /// `true`: only complaints whose next deadline (`next_due_at`, the earliest deadline not
+    /// met) passed before now; `false`: only those not overdue (due at or after now, or nothing
+    /// due). A deadline may be an estimate: see each deadline's `source`.
+    #[param(value_type = Option<bool>)]
+    pub overdue: Option<String>,
+    /// Only complaints with a deadline not met due at or before this time (`next_due_at <= T`,
+    /// RFC 3339). A deadline may be an estimate: see each deadline's `source`.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub due_before: Option<String>,
+    /// `received` (the default: newest first) or `deadline` (earliest `next_due_at` first,
+    /// then the complaints with nothing due, oldest first). `overdue` and `due_before` list by
+    /// deadline (`sort=received` with them is refused). A deadline list applies `status`,
+    /// `since` and `until` to each page it reads: a page may then hold fewer than `limit`
+    /// complaints, even none, while `next_cursor` says more may follow. A cursor belongs to the
+    /// list that gave it.
+    #[param(value_type = Option<String>)]
+    pub sort: Option<String>,
     pub limit: Option<u32>,
     #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub cursor: Option<String>,
+}
+
+/// The list order asked for, and whether a deadline filter allows it.
+fn sort_param(q: &ComplaintQuery) -> Result<ListSort, ApiError> {
+    let deadline_filter = q.overdue.is_some() || q.due_before.is_some();
+    match q.sort.as_deref() {
+        None => Ok(if deadline_filter {
+            ListSort::Deadline
+        } else {
+            ListSort::Received
+        }),
+        Some("deadline") => Ok(ListSort::Deadline),
+        Some("received") if deadline_filter => Err(ApiError::field(
+            "sort",
+            "overdue and due_before list by deadline: use sort=deadline or leave sort out",
+        )),
+        Some("received") => Ok(ListSort::Received),
+        Some(other) => Err(ApiError::field(
+            "sort",
+            format!("unknown value {other:?}; use received or deadline"),
+        )),
+    }
+}
+
+fn bool_param(field: &str, v: &Option<String>) -> Result<Option<bool>, ApiError> {
+    v.as_deref()
+        .map(|s| match s {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(ApiError::field(
+                field,
+                format!("unknown value {other:?}; use true or false"),
+            )),
+        })
+        .transpose()
 }
 
 fn enum_param<T: serde::de::DeserializeOwned>(
@@ -101,8 +156,19 @@ pub async fn list_complaints(
         status: enum_param::<ComplaintStatus>("status", &q.status)?,
         since: time_param("since", &q.since)?,
         until: time_param("until", &q.until)?,
+        due_before: time_param("due_before", &q.due_before)?,
+        sort: sort_param(&q)?,
         ..Default::default()
     };
+    if let Some(overdue) = bool_param("overdue", &q.overdue)? {
+        // Now, to the millisecond the deadline keys hold.
+        let now = state.ports.clock.now().trunc_subsecs(3);
+        if overdue {
+            f.overdue_at = Some(now);
+        } else {
+            f.not_overdue_at = Some(now);
+        }
+    }
     // A scoped token lists its own scope; naming something outside it finds nothing.
     match &caller.scope {
         domain::token::TokenScope::All => {}
