@@ -165,8 +165,6 @@ async fn main() -> anyhow::Result<()> {
         AdminTokenSource::Stored => tracing::info!("admin token: the one generated on first start"),
     }
 
-    // Records stored by an older version get their list keys in the background.
-    tokio::spawn(desk_core::reindex::in_background(ports.records.clone()));
     let mut services = Services::new(
         ports.clone(),
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
@@ -178,6 +176,9 @@ async fn main() -> anyhow::Result<()> {
     // The workers get the services only; the routes get the administrator token on top.
     // The platforms this binary serves: their jobs, callbacks, actions and account kinds.
     let platforms = desk_core::platforms::builtin();
+    // Records stored by an older version get their list keys (and their deadlines, by the
+    // rules the platforms just declared) in the background.
+    tokio::spawn(desk_core::reindex::in_background(ports.records.clone()));
     let registry: Arc<JobRegistry> = Arc::new(desk_core::policy::registry(&services, &platforms));
     let state = AppState::new(services, admin)
         .with_platforms(platforms)

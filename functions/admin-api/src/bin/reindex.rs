@@ -26,6 +26,9 @@ async fn main() -> anyhow::Result<()> {
         .filter(|e| !e.is_empty());
     let sdk = aws::sdk_config(endpoint.as_deref()).await;
     let store = aws::DynamoRecordStore::from_sdk(&sdk, table);
+    // The platforms' deadline rules, declared on registration: the backfill re-computes every
+    // complaint's deadlines by them.
+    let _platforms = desk_core::platforms::builtin();
     let p = desk_core::reindex::run(&store, desk_core::reindex::PAGE)
         .await
         .context("the backfill stopped (run again to resume)")?;
