@@ -449,3 +449,215 @@ async fn delivery_backfill_on_a_table_without_the_list_indexes_keeps_the_older_l
         .collect();
     assert_eq!(items.into_iter().map(|d| d.id).collect::<Vec<_>>(), want);
 }
+
+/// A platform of this test whose deadline rules it declares: a complaint is due at its
+/// `platform_due_at` (nothing due without one, or once replied).
+const DUE_TOY: Platform = Platform::new("due_toy_moto");
+
+struct DueAtField;
+
+impl domain::deadline::DeadlineRules for DueAtField {
+    fn deadlines(&self, c: &Complaint) -> Vec<domain::deadline::Deadline> {
+        c.platform_due_at
+            .map(|due| domain::deadline::Deadline {
+                what: "reply".into(),
+                label: "reply".into(),
+                starts_at: c.received_at,
+                due_at: due,
+                source: domain::deadline::DeadlineSource {
+                    kind: domain::deadline::DeadlineSourceKind::Estimate,
+                    detail: "test".into(),
+                },
+                consequence: String::new(),
+                met_at: c.replied.then_some(c.updated_at),
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_deadline_query_is_one_unfiltered_query_on_its_deadline_index() {
+    use desk_core::complaints::list::ListSort;
+    domain::deadline::declare(DUE_TOY, Arc::new(DueAtField));
+    let (store, recorder) = store(domain::ports::SECONDARY_INDEXES).await;
+    let repo = ComplaintRepo::new(&store);
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 2, 8, 0, 0)
+        .single()
+        .expect("time");
+    let mut all = Vec::new();
+    for i in 0..14i64 {
+        let mut c = complaint(i);
+        c.id = complaint_id(DUE_TOY, &c.account_id, &format!("d{i}"));
+        c.platform = DUE_TOY;
+        c.platform_due_at = (i % 5 != 4).then(|| now + chrono::Duration::hours(i % 7 - 3));
+        c.replied = i % 6 == 1;
+        repo.save(&c, 0).await.expect("save");
+        all.push(repo.get(&c.id).await.expect("get").expect("stored").0);
+    }
+    desk_core::reindex::run(&store, 5).await.expect("backfill");
+    assert!(list_keys_ready(&store).await.expect("marker"));
+    recorder.take();
+    let scopes: [(Option<&str>, Option<&str>, Option<Platform>, &str); 5] = [
+        (None, None, None, "gsi11"),
+        (Some("acc_a"), None, None, "gsi12"),
+        (None, None, Some(DUE_TOY), "gsi13"),
+        (Some("acc_a"), Some("1900000201"), None, "gsi14"),
+        (None, Some("1900000201"), None, "gsi15"),
+    ];
+    let due = |c: &Complaint| c.next_due_at;
+    for (account, sub, platform, gsi) in scopes {
+        let variants: Vec<(ComplaintFilter, Box<dyn Fn(&Complaint) -> bool>)> = vec![
+            (
+                ComplaintFilter {
+                    sort: ListSort::Deadline,
+                    ..Default::default()
+                },
+                Box::new(|_| true),
+            ),
+            (
+                ComplaintFilter {
+                    overdue_at: Some(now),
+                    ..Default::default()
+                },
+                Box::new(move |c| due(c).is_some_and(|d| d < now)),
+            ),
+            (
+                ComplaintFilter {
+                    not_overdue_at: Some(now),
+                    ..Default::default()
+                },
+                Box::new(move |c| due(c).is_none_or(|d| d >= now)),
+            ),
+            (
+                ComplaintFilter {
+                    due_before: Some(now + chrono::Duration::hours(1)),
+                    overdue_at: Some(now),
+                    ..Default::default()
+                },
+                Box::new(move |c| due(c).is_some_and(|d| d < now)),
+            ),
+            (
+                ComplaintFilter {
+                    due_before: Some(now + chrono::Duration::hours(1)),
+                    not_overdue_at: Some(now),
+                    ..Default::default()
+                },
+                Box::new(move |c| {
+                    due(c).is_some_and(|d| d >= now && d <= now + chrono::Duration::hours(1))
+                }),
+            ),
+        ];
+        for (deadline, keep) in variants {
+            let f = ComplaintFilter {
+                account_id: account.map(String::from),
+                sub_mchid: sub.map(String::from),
+                platform,
+                ..deadline
+            };
+            let mut got = Vec::new();
+            let mut cursor = None;
+            for _ in 0..20 {
+                let (items, next) = repo
+                    .list(&f, |_| true, 2, cursor.take())
+                    .await
+                    .expect("list");
+                let requests = recorder.take();
+                assert_eq!(
+                    requests,
+                    [Request::Query {
+                        index: Some(gsi.to_string()),
+                        filtered: false,
+                    }],
+                    "exactly one Query on {gsi}: {f:?}"
+                );
+                got.extend(items.into_iter().map(|c| c.id));
+                match next {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            let mut want: Vec<&Complaint> = all
+                .iter()
+                .filter(|c| {
+                    account.is_none_or(|a| c.account_id == a)
+                        && sub.is_none_or(|s| c.sub_mchid.as_deref() == Some(s))
+                        && keep(c)
+                })
+                .collect();
+            want.sort_by_key(|c| match c.next_due_at {
+                Some(d) => (0, d, c.id.clone()),
+                None => (1, c.received_at, c.id.clone()),
+            });
+            let want: Vec<String> = want.into_iter().map(|c| c.id.clone()).collect();
+            assert_eq!(got, want, "{f:?}");
+        }
+    }
+}
+
+/// A stack that has the indexes of version 1 only (`ListIndexes=8`): the backfill re-saves
+/// every complaint but refuses to declare the deadline lists ready while gsi11 is missing;
+/// meanwhile the received-order lists keep their indexes and the deadline lists take the
+/// older way (index queries still, never a Scan).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_on_a_table_without_the_deadline_indexes_keeps_the_received_lists_indexed() {
+    use desk_core::complaints::list::{ListSort, MARKER_PK, MARKER_SK, list_keys_version};
+    let (store, recorder) = store(10).await;
+    store
+        .put(Item::new(
+            MARKER_PK,
+            MARKER_SK,
+            serde_json::json!({"version": 1, "done": true}),
+        ))
+        .await
+        .expect("marker of version 1");
+    let repo = ComplaintRepo::new(&store);
+    for i in 0..6 {
+        repo.save(&complaint(i), 0).await.expect("save");
+    }
+    let err = desk_core::reindex::run(&store, 5)
+        .await
+        .expect_err("gsi11 is missing");
+    assert!(
+        matches!(
+            err,
+            desk_core::reindex::ReindexError::IndexMissing {
+                index: domain::ports::Index::Gsi11,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(list_keys_version(&store).await.expect("marker"), 1);
+    recorder.take();
+    let pending = ComplaintFilter {
+        status: Some(ComplaintStatus::Pending),
+        ..Default::default()
+    };
+    repo.list(&pending, |_| true, 2, None).await.expect("list");
+    assert_eq!(
+        recorder.take(),
+        [Request::Query {
+            index: Some("gsi3".into()),
+            filtered: false,
+        }]
+    );
+    let by_deadline = ComplaintFilter {
+        sort: ListSort::Deadline,
+        ..Default::default()
+    };
+    let (items, _) = repo
+        .list(&by_deadline, |_| true, 10, None)
+        .await
+        .expect("list");
+    assert_eq!(items.len(), 6, "the older way: every complaint");
+    let requests = recorder.take();
+    assert_index_queries(&requests, "the older deadline list");
+    assert!(
+        requests
+            .iter()
+            .all(|r| matches!(r, Request::Query { index: Some(i), .. } if i == "gsi2")),
+        "{requests:?}"
+    );
+}

@@ -616,7 +616,7 @@ async fn backfill_keys_records_of_the_old_shape_resumably_without_overwriting_up
 /// A platform of this test whose deadline rules the test controls: a complaint's
 /// `platform_due_at` is when its reply is due (met once replied) and completion is due two
 /// hours later (met once completed). Its account kind has sub-merchants.
-const DUE_TOY: Platform = Platform::new("due-toy");
+const DUE_TOY: Platform = Platform::new("due_toy");
 const DUE_TOY_PROVIDER: domain::account::AccountKind =
     domain::account::AccountKind::new("due_toy_provider");
 
@@ -665,7 +665,7 @@ impl desk_core::platform::Platform for DueToy {
                 kind: DUE_TOY_PROVIDER,
                 platform: DUE_TOY,
                 has_complaints: true,
-                callback_family: "due-toy",
+                callback_family: "due_toy",
                 platform_id_field: "shop",
                 has_sub_merchants: true,
                 budget_by_account_id: false,
