@@ -571,7 +571,6 @@ async fn backfill_keys_records_of_the_old_shape_resumably_without_overwriting_up
     );
     let (stored, version) = repo.get(&target.id).await.expect("get").expect("kept");
     // (Saved with the deadlines its platform's rules give it, if any.)
-    let mut changed = changed;
     domain::deadline::refresh(&mut changed);
     assert_eq!(stored, changed, "the concurrent update was not overwritten");
     assert_eq!(version, 2);

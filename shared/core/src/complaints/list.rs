@@ -325,7 +325,7 @@ fn due_at_or_after(t: DateTime<Utc>) -> String {
 /// whole millisecond that is every key below `ts(t)`; otherwise the millisecond of `t` is
 /// included, and the filter on the page read ([`matches`]) decides exactly.
 fn due_before_key(t: DateTime<Utc>) -> String {
-    if t.timestamp_subsec_nanos() % 1_000_000 == 0 {
+    if t.timestamp_subsec_nanos().is_multiple_of(1_000_000) {
         ts(t)
     } else {
         format!("{}#~", ts(t))
