@@ -25,6 +25,7 @@ pub mod platforms;
 pub mod policy;
 pub mod ratelimit;
 pub mod reindex;
+pub mod schedule;
 pub mod repo;
 pub mod schema;
 pub mod staff_actions;
