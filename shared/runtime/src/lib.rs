@@ -1,7 +1,8 @@
 //! Composes the AWS functions: the configuration from the environment, the AWS adapters, the
 //! core's [`Services`] (with the installation key), and running a function: the admin API or
 //! one platform's callbacks behind the HTTP API (`admin`, `http`, feature `http`), or a queue consumer
-//! with partial batch responses ([`sqs`], feature `queue`). Each function enables only the
+//! with partial batch responses ([`sqs`], feature `queue`), or the scheduler (`schedule`, feature
+//! `schedule`). Each function enables only the
 //! platforms it serves, so it links only those.
 
 use aws::{AwsConfig, AwsPorts, installation_secrets};
@@ -17,6 +18,8 @@ use std::sync::Arc;
 pub mod admin;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "schedule")]
+pub mod schedule;
 #[cfg(feature = "queue")]
 pub mod sqs;
 
