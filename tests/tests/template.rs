@@ -748,10 +748,7 @@ fn the_scheduler_runs_on_its_parameter_rate_with_only_what_it_needs() {
         "{name}: a failed run is run again"
     );
     let expected: Vec<(String, String)> = vec![
-        (
-            "dynamodb:Query".into(),
-            "${Table.Arn}/index/gsi1".into(),
-        ),
+        ("dynamodb:Query".into(), "${Table.Arn}/index/gsi1".into()),
         ("sqs:SendMessage".into(), "GetAtt:EventsQueue.Arn".into()),
     ];
     assert_eq!(all_grants(f), expected, "{name}: exactly these grants");

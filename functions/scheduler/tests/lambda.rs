@@ -87,7 +87,10 @@ async fn runtime_api(event: String) -> (String, mpsc::UnboundedReceiver<Outcome>
     };
     let router = axum::Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(respond),
+        )
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
         .with_state(api);
@@ -168,10 +171,8 @@ async fn three_accounts(config: &aws::AwsConfig, sdk: &aws_config::SdkConfig) {
             budget_by_account_id: false,
         });
     }
-    let records = aws::DynamoRecordStore::new(
-        aws_sdk_dynamodb::Client::new(sdk),
-        config.table.clone(),
-    );
+    let records =
+        aws::DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone());
     let repo = AccountRepo::new(&records);
     for a in [
         account(
@@ -205,10 +206,14 @@ fn scheduled_event() -> String {
 }
 
 async fn outcome(rx: &mut mpsc::UnboundedReceiver<Outcome>) -> Outcome {
-    tokio::time::timeout(Duration::from_secs(120), rx.recv())
+    let outcome = tokio::time::timeout(Duration::from_secs(120), rx.recv())
         .await
         .expect("the function answered the invocation")
-        .expect("an outcome")
+        .expect("an outcome");
+    if let Outcome::InitError(body) = &outcome {
+        panic!("the function did not start: {body}");
+    }
+    outcome
 }
 
 /// Every message on the events queue (deleted as read).

@@ -24,6 +24,13 @@ use tokio_util::sync::CancellationToken;
 /// Accounts read per page of the account list (an index query on both stores).
 const PAGE: u32 = 100;
 
+/// Builds a [`PerAccountJob`]'s job for `account` at schedule slot `slot`, created `now`.
+pub type BuildEnvelope = fn(
+    account: &Account,
+    slot: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<JobEnvelope, PayloadError>;
+
 /// One kind of job a schedule enqueues for every account with complaints.
 #[derive(Debug, Clone, Copy)]
 pub struct PerAccountJob {
@@ -31,12 +38,8 @@ pub struct PerAccountJob {
     pub job_type: &'static str,
     /// The queue it goes to.
     pub queue: &'static str,
-    /// The job for `account` at schedule slot `slot`, created `now`.
-    pub envelope: fn(
-        account: &Account,
-        slot: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<JobEnvelope, PayloadError>,
+    /// The job for an account at a schedule slot, created now.
+    pub envelope: BuildEnvelope,
 }
 
 /// One deadline sweep per account on the events queue ([`domain::job::deadlines`]).
@@ -157,15 +160,18 @@ pub async fn enqueue_per_account(
         }
     }
     let job_types: Vec<&str> = jobs.iter().map(|j| j.job_type).collect();
-    tracing::info!(
-        ?job_types,
-        slot = %slot.to_rfc3339(),
-        accounts = tally.accounts,
-        skipped = tally.skipped,
-        enqueued = tally.enqueued,
-        failed = tally.failed,
-        "scheduled jobs enqueued"
-    );
+    let slot = slot.to_rfc3339();
+    let Tally {
+        accounts,
+        skipped,
+        enqueued,
+        failed,
+    } = tally;
+    if failed == 0 {
+        tracing::info!(?job_types, %slot, accounts, skipped, enqueued, failed, "scheduled jobs enqueued");
+    } else {
+        tracing::warn!(?job_types, %slot, accounts, skipped, enqueued, failed, "scheduled jobs enqueued, some not");
+    }
     Ok(tally)
 }
 
@@ -201,7 +207,11 @@ pub async fn every(
     let mut tick = tokio::time::interval_at(first, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let job_types: Vec<&str> = jobs.iter().map(|j| j.job_type).collect();
-    tracing::info!(?job_types, period_secs = period.as_secs(), "schedule started");
+    tracing::info!(
+        ?job_types,
+        period_secs = period.as_secs(),
+        "schedule started"
+    );
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -351,7 +361,10 @@ mod tests {
     #[test]
     fn kinds_named_without_complaints_are_left_out_even_when_undeclared() {
         let undeclared = AccountKind::new("schedule_test_kind");
-        assert!(has_complaints(undeclared, &[]), "unknown: the worker decides");
+        assert!(
+            has_complaints(undeclared, &[]),
+            "unknown: the worker decides"
+        );
         assert!(!has_complaints(undeclared, &[undeclared]));
     }
 }
