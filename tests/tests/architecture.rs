@@ -3,7 +3,8 @@
 //!   that imports it, directly or through others (every target of every member: libraries,
 //!   binaries, integration tests with their `mod common;`, build scripts);
 //! - each binary links what it serves: a callback function links only its own platform, no
-//!   mailer and no simulators; the worker and the notifier link no web framework; only the
+//!   mailer and no simulators; the worker and the notifier link no web framework; the
+//!   scheduler links no platform, no mailer and no web framework; only the
 //!   all-in-one binary links the simulators, and only for its `demo` (a default feature: built
 //!   without it, it links none); no function builds the moto launcher.
 //!
@@ -85,6 +86,20 @@ const LINKING_RULES: &[(&str, &[&str])] = &[
     ),
     ("worker", &["axum", "lambda_http", "sandbox"]),
     ("notifier", &["axum", "lambda_http", "sandbox"]),
+    // It lists accounts and enqueues: no platform client, no mailer, no web framework.
+    (
+        "scheduler",
+        &[
+            "axum",
+            "lambda_http",
+            "sandbox",
+            "alipay",
+            "wechatpay",
+            "wechat",
+            "notify",
+            "lettre",
+        ],
+    ),
 ];
 
 /// The one function that may link the simulators (its `demo`).

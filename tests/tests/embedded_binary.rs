@@ -476,3 +476,62 @@ async fn unknown_job_on_the_queue_is_dead_lettered_and_replayable() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The in-process schedule: with a one-second period, a deadline sweep for a new account is
+/// queued and a worker takes it. Observed in the worker's log: every line of a job carries its
+/// type, id and account (JSON logs), whatever the job's handler then does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_queues_a_deadline_sweep_per_account_for_the_workers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let admin = format!("admin-{}", random_text(30));
+    let server = Server::start(
+        &data,
+        &[
+            ("ADMIN_TOKEN", admin.as_str()),
+            ("DEADLINE_SWEEP_SECS", "1"),
+            ("LOG_FORMAT", "json"),
+        ],
+    );
+    let api = Api::new(&admin);
+    let created = api
+        .ok(
+            &server,
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(json!({"kind": "alipay_app", "name": "Shop",
+                "settings": {"app_id": "2021000000000001"}})),
+        )
+        .await;
+    let id = created["id"].as_str().expect("account id").to_string();
+    let start = Instant::now();
+    let job = loop {
+        let lines = server.output_text();
+        let found = lines
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| {
+                l["span"]["name"] == "job"
+                    && l["span"]["job_type"] == "deadlines.sweep"
+                    && l["span"]["account_id"] == id.as_str()
+            });
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no deadline sweep for {id} reached a worker:\n{lines}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let job_id = job["span"]["job_id"].as_str().unwrap_or_default();
+    assert!(
+        job_id.starts_with(&format!("deadlines.sweep:{id}:")),
+        "the job id names the account and the slot: {job}"
+    );
+    let out = server.kill();
+    assert!(
+        out.contains("scheduled jobs enqueued"),
+        "the schedule logs what it enqueued:\n{out}"
+    );
+}

@@ -217,8 +217,8 @@ fn grants(list: &[(&str, &str)]) -> Vec<(String, String)> {
 /// Each function is granted exactly the secrets its code reads: the callbacks and the worker
 /// the installation key and account credentials; the notifier the installation key and
 /// notification secrets; the admin API reads both installation secrets and manages account
-/// secrets, but cannot write or delete an installation secret. Nobody but the admin API reads
-/// the admin token.
+/// secrets, but cannot write or delete an installation secret; the scheduler none. Nobody but
+/// the admin API reads the admin token.
 #[test]
 fn each_function_is_granted_exactly_the_secrets_it_reads() {
     let t = template();
@@ -243,6 +243,7 @@ fn each_function_is_granted_exactly_the_secrets_it_reads() {
         admin.push((a, "name:accounts/*"));
     }
     let admin = grants(&admin);
+    let no_secret = grants(&[]);
     let functions = of_type(&t, "AWS::Serverless::Function");
     for (name, f) in &functions {
         let binary = f["Metadata"]["BuildProperties"]["Binary"]
@@ -251,6 +252,7 @@ fn each_function_is_granted_exactly_the_secrets_it_reads() {
         let expected = match binary {
             "admin-api" => &admin,
             "notifier" => &notifier,
+            "scheduler" => &no_secret,
             "worker" | "callback-wechatpay" | "callback-alipay" | "callback-wxmini"
             | "callback-wxopen" => &platform,
             other => panic!("{name}: no expected secret grants for {other}"),
@@ -669,4 +671,85 @@ fn the_table_has_the_record_ports_indexes_added_one_per_stack_update() {
         }
         assert_eq!(attrs, want_attrs, "ListIndexes={n}: attribute definitions");
     }
+}
+
+/// Every (action, resource) a function's policies allow, sorted; resources as
+/// [`resources_of`] shows them, `GetAtt:<resource>.<attribute>` for an attribute.
+fn all_grants(f: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for policy in f["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        for st in policy["Statement"].as_sequence().into_iter().flatten() {
+            assert_eq!(st["Effect"].as_str(), Some("Allow"));
+            let resources: Vec<String> = match &st["Resource"] {
+                Value::Sequence(s) => s.clone(),
+                one => vec![one.clone()],
+            }
+            .iter()
+            .map(|r| match r["Fn::GetAtt"].as_sequence() {
+                Some(a) => format!(
+                    "GetAtt:{}.{}",
+                    a[0].as_str().unwrap_or(""),
+                    a[1].as_str().unwrap_or("")
+                ),
+                None => resources_of(r).join(","),
+            })
+            .collect();
+            for action in strings(&st["Action"]) {
+                for r in &resources {
+                    out.push((action.clone(), r.clone()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The scheduler: one function, run by an EventBridge schedule whose rate is the
+/// `DeadlineSweepMinutes` parameter, retried when a run fails; allowed exactly to query the
+/// account index (gsi1, where the account list lives) and to send to the events queue: no
+/// other index, no table read or write, no other queue, no secret.
+#[test]
+fn the_scheduler_runs_on_its_parameter_rate_with_only_what_it_needs() {
+    let t = template();
+    let schedulers: Vec<(String, &Value)> = of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .filter(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("scheduler"))
+        .collect();
+    assert_eq!(schedulers.len(), 1, "one scheduler function");
+    let (name, f) = &schedulers[0];
+    let events: Vec<&Value> = f["Properties"]["Events"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(events.len(), 1, "{name}: one event, its schedule");
+    let event = events[0];
+    assert_eq!(event["Type"].as_str(), Some("Schedule"), "{name}");
+    assert_eq!(
+        event["Properties"]["Schedule"]["Fn::Sub"].as_str(),
+        Some("rate(${DeadlineSweepMinutes} minutes)"),
+        "{name}: the rate is the parameter"
+    );
+    let minutes = &t["Parameters"]["DeadlineSweepMinutes"];
+    assert_eq!(minutes["Type"].as_str(), Some("Number"));
+    assert_eq!(minutes["Default"].as_i64(), Some(5));
+    assert!(
+        minutes["MinValue"].as_i64() >= Some(2),
+        "`rate(1 minutes)` is not a valid rate (EventBridge wants `1 minute`)"
+    );
+    assert!(
+        f["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"].as_i64() >= Some(1),
+        "{name}: a failed run is run again"
+    );
+    let expected: Vec<(String, String)> = vec![
+        ("dynamodb:Query".into(), "${Table.Arn}/index/gsi1".into()),
+        ("sqs:SendMessage".into(), "GetAtt:EventsQueue.Arn".into()),
+    ];
+    assert_eq!(all_grants(f), expected, "{name}: exactly these grants");
 }

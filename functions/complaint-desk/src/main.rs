@@ -53,6 +53,12 @@ struct Cli {
     /// (scripts/bench) and for holding automatic handling during maintenance.
     #[arg(long, env = "NO_WORKERS")]
     no_workers: bool,
+    /// Seconds between deadline sweeps: each puts one sweep per account with complaints on the
+    /// events queue, and the workers send the reminders, escalations and daily digests it finds
+    /// due. The first comes a few seconds after start. 0 turns the schedule off. Only with the
+    /// workers (not with --no-workers).
+    #[arg(long, env = "DEADLINE_SWEEP_SECS", default_value_t = 300)]
+    deadline_sweep_secs: u64,
     /// Seconds a job is hidden from other workers; a running job keeps it extended, and after
     /// a crash the job runs again once this has passed.
     #[arg(long, env = "JOB_VISIBILITY_SECS", default_value_t = 60)]
@@ -202,6 +208,24 @@ async fn main() -> anyhow::Result<()> {
             retry.clone(),
             shutdown.clone(),
         ));
+    }
+
+    // The schedule (clock-driven jobs onto the queues) runs with the workers and stops with them.
+    match (cli.no_workers, cli.deadline_sweep_secs) {
+        (true, _) => {}
+        (false, 0) => tracing::warn!(
+            "--deadline-sweep-secs 0: no deadline sweeps (no reminders, escalations or digests)"
+        ),
+        (false, secs) => {
+            workers.spawn(desk_core::schedule::every(
+                std::time::Duration::from_secs(secs),
+                ports.records.clone(),
+                ports.queue.clone(),
+                ports.clock.clone(),
+                &[desk_core::schedule::DEADLINE_SWEEP],
+                shutdown.clone(),
+            ));
+        }
     }
 
     let listener = tokio::net::TcpListener::bind(cli.listen)

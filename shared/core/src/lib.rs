@@ -26,6 +26,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod reindex;
 pub mod repo;
+pub mod schedule;
 pub mod schema;
 pub mod staff_actions;
 pub mod state;
