@@ -2,6 +2,7 @@
 //! platforms), provider sub-merchants, credentials and staff notification settings.
 
 use crate::Sensitive;
+use crate::deadline::DeadlineSettings;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -154,6 +155,24 @@ impl AccountSettings {
         }
     }
 
+    /// The account's deadline settings (`settings.deadlines`): the typed kinds' field, an open
+    /// kind's `deadlines` object when it reads as one, the defaults otherwise (a kind without
+    /// complaints, or none set).
+    pub fn deadlines(&self) -> DeadlineSettings {
+        match self {
+            AccountSettings::AlipayApp(s) => s.deadlines.clone(),
+            AccountSettings::WechatpayMerchant(s) => s.deadlines.clone(),
+            AccountSettings::WechatpayProvider(s) => s.deadlines.clone(),
+            AccountSettings::WxminiApp(s) => s.deadlines.clone(),
+            AccountSettings::WxopenComponent(_) => DeadlineSettings::default(),
+            AccountSettings::Open(s) => s
+                .settings
+                .get("deadlines")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
+        }
+    }
+
     /// The settings of `kind` from JSON: the typed settings of today's kinds (serde's message
     /// on a mismatch), any object for another kind.
     pub fn from_parts(kind: AccountKind, settings: serde_json::Value) -> Result<Self, String> {
@@ -262,6 +281,9 @@ pub struct AlipayAppSettings {
     /// Gateway override (the sandbox gateway, or a simulator). None: the production gateway.
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// Deadline reminders, escalation and the daily digest (defaults on).
+    #[serde(default)]
+    pub deadlines: DeadlineSettings,
 }
 
 /// The finishing feedback of a refunded trade complaint when the app sets none.
@@ -313,6 +335,9 @@ pub struct WechatpayMerchantSettings {
     pub refund_cap_fen: Option<u64>,
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// Deadline reminders, escalation and the daily digest (defaults on).
+    #[serde(default)]
+    pub deadlines: DeadlineSettings,
 }
 
 /// A WeChat Pay service provider (服务商) with sub-merchants.
@@ -339,6 +364,9 @@ pub struct WechatpayProviderSettings {
     pub default_auto_refund: bool,
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// Deadline reminders, escalation and the daily digest (defaults on).
+    #[serde(default)]
+    pub deadlines: DeadlineSettings,
 }
 
 /// How a mini program is onboarded.
@@ -434,6 +462,9 @@ pub struct WxminiAppSettings {
     /// safe mode.
     #[serde(default)]
     pub allow_plaintext: bool,
+    /// Deadline reminders, escalation and the daily digest (defaults on).
+    #[serde(default)]
+    pub deadlines: DeadlineSettings,
 }
 
 /// A WeChat Open Platform third-party platform (第三方平台) used for one-click authorisation.
@@ -596,6 +627,11 @@ pub struct SubMerchant {
     pub refund_cap_fen: Option<u64>,
     /// Disabled: no automatic action and no notice to its own staff; the provider still hears.
     pub enabled: bool,
+    /// Its own deadline settings for its complaints (reminders to its staff, whether to
+    /// escalate); None: the provider account's. Its escalations go to the provider's staff, so
+    /// it has no extra recipients of its own.
+    #[serde(default)]
+    pub deadlines: Option<DeadlineSettings>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -787,6 +823,7 @@ mod tests {
                 refund_finish_text: None,
                 refund_finish_remark: Some("已退款".into()),
                 api_base_url: None,
+                deadlines: DeadlineSettings::default(),
             }),
             credentials: CredentialsStatus::default(),
             created_at: Utc::now(),

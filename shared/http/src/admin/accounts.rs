@@ -118,7 +118,8 @@ pub fn check_setting_fields(
     spec: &AccountKindSpec,
     settings: &AccountSettings,
 ) -> Result<(), ApiError> {
-    Ok((spec.check_settings)(settings)?)
+    (spec.check_settings)(settings)?;
+    super::deadline_settings::check_account(settings)
 }
 
 /// Check settings: their values, then what they refer to among stored records (the kind's
