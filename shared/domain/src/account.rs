@@ -173,6 +173,34 @@ impl AccountSettings {
         }
     }
 
+    /// Mask the escalation recipients in `settings.deadlines` (staff contacts, shown in full
+    /// only to those who may read the notification settings).
+    pub fn mask_escalation_recipients(&mut self) {
+        let r = match self {
+            AccountSettings::AlipayApp(s) => &mut s.deadlines.escalation_recipients,
+            AccountSettings::WechatpayMerchant(s) => &mut s.deadlines.escalation_recipients,
+            AccountSettings::WechatpayProvider(s) => &mut s.deadlines.escalation_recipients,
+            AccountSettings::WxminiApp(s) => &mut s.deadlines.escalation_recipients,
+            AccountSettings::WxopenComponent(_) => return,
+            AccountSettings::Open(s) => {
+                let lists = s
+                    .settings
+                    .get_mut("deadlines")
+                    .and_then(|d| d.get_mut("escalation_recipients"))
+                    .and_then(serde_json::Value::as_object_mut);
+                for list in lists.into_iter().flat_map(|l| l.values_mut()) {
+                    for v in list.as_array_mut().into_iter().flatten() {
+                        if let Some(c) = v.as_str() {
+                            *v = serde_json::Value::String(crate::deadline::mask_contact(c));
+                        }
+                    }
+                }
+                return;
+            }
+        };
+        *r = r.masked();
+    }
+
     /// The settings of `kind` from JSON: the typed settings of today's kinds (serde's message
     /// on a mismatch), any object for another kind.
     pub fn from_parts(kind: AccountKind, settings: serde_json::Value) -> Result<Self, String> {

@@ -137,6 +137,35 @@ impl EscalationRecipients {
     pub fn is_empty(&self) -> bool {
         self.emails.is_empty() && self.phones.is_empty() && self.oa_openids.is_empty()
     }
+
+    /// The lists with each contact masked ([`mask_contact`]), for readers who may not see
+    /// staff contacts.
+    pub fn masked(&self) -> Self {
+        let m = |v: &[String]| v.iter().map(|c| mask_contact(c)).collect();
+        Self {
+            emails: m(&self.emails),
+            phones: m(&self.phones),
+            oa_openids: m(&self.oa_openids),
+        }
+    }
+}
+
+/// A staff contact shown without giving it away: an e-mail address keeps its first character
+/// and its domain (`b***@example.com`), a phone number its first 3 and last 4 characters, an
+/// openid its first 4.
+pub fn mask_contact(c: &str) -> String {
+    let chars: Vec<char> = c.chars().collect();
+    if let Some((local, domain)) = c.split_once('@') {
+        let first: String = local.chars().take(1).collect();
+        return format!("{first}***@{domain}");
+    }
+    if c.starts_with('+') && chars.len() >= 8 {
+        let head: String = chars[..3].iter().collect();
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        return format!("{head}****{tail}");
+    }
+    let head: String = chars.iter().take(4.min(chars.len() / 2)).collect();
+    format!("{head}***")
 }
 
 /// The daily digest of open complaints (by e-mail, template message and bots; never SMS).

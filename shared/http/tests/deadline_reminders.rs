@@ -638,6 +638,23 @@ async fn deadline_settings_are_checked_merged_and_documented() {
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    // Recipients are staff contacts: in full for an admin (as the notification settings),
+    // masked for other roles.
+    let (_, full) = h.admin(Method::GET, &path, None).await;
+    assert_eq!(
+        full["settings"]["deadlines"]["escalation_recipients"]["emails"],
+        json!(["boss@example.com"])
+    );
+    for read in [path.clone(), "/admin/v1/accounts?kind=alipay_app".to_string()] {
+        let (s, b) = h.call(Method::GET, &read, Some(&viewer), None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let a = if b["items"].is_array() { &b["items"][0] } else { &b };
+        assert_eq!(
+            a["settings"]["deadlines"]["escalation_recipients"]["emails"],
+            json!(["b***@example.com"]),
+            "{read}: {b}"
+        );
+    }
 
     // The document: every kind with complaints shows the field; its rules are stated.
     let (s, doc) = h.call(Method::GET, "/admin/v1/openapi.json", None, None).await;
