@@ -920,6 +920,46 @@ mod tests {
     }
 
     #[test]
+    fn deadline_settings_read_with_defaults_from_every_kind_and_mask_their_recipients() {
+        let stored = AccountSettings::from_parts(
+            AccountKind::WechatpayMerchant,
+            serde_json::json!({"mchid": "1900000109", "appid": "wx2c2769f8efd9abc2",
+                               "merchant_serial_no": "AB12"}),
+        )
+        .expect("settings stored before the field existed still read");
+        assert_eq!(stored.deadlines(), DeadlineSettings::default());
+        let open = |deadlines: serde_json::Value| {
+            AccountSettings::from_parts(
+                AccountKind::new("domain_test_deadlines"),
+                serde_json::json!({"shop": "1", "deadlines": deadlines}),
+            )
+            .expect("open")
+        };
+        let mut o = open(serde_json::json!({"reminders": false,
+            "escalation_recipients": {"emails": ["boss@example.com"], "phones": ["+8613800001234"]}}));
+        assert!(!o.deadlines().reminders);
+        assert_eq!(o.deadlines().remind_at_percent, vec![50, 80]);
+        assert_eq!(
+            open(serde_json::json!("nonsense")).deadlines(),
+            DeadlineSettings::default()
+        );
+        o.mask_escalation_recipients();
+        let r = o.deadlines().escalation_recipients;
+        assert_eq!(r.emails, vec!["b***@example.com".to_string()]);
+        assert_eq!(r.phones, vec!["+86****1234".to_string()]);
+        let mut typed = stored;
+        if let AccountSettings::WechatpayMerchant(s) = &mut typed {
+            s.deadlines.escalation_recipients.oa_openids =
+                vec!["oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into()];
+        }
+        typed.mask_escalation_recipients();
+        assert_eq!(
+            typed.deadlines().escalation_recipients.oa_openids,
+            vec!["oUpF***".to_string()]
+        );
+    }
+
+    #[test]
     fn credentials_debug_is_redacted() {
         let c = Credentials::WechatApp(WechatAppCredentials {
             secret: Some(Sensitive::new("s3cr3t-value")),

@@ -307,7 +307,10 @@ async fn each_threshold_fires_once_and_stops_when_the_complaint_is_answered() {
     e.answer(&id).await;
     e.sweep_at(&account, at(23, 0)).await;
     e.sweep_at(&account, at(25, 0)).await;
-    assert!(e.notices().await.is_empty(), "a met deadline is not reminded");
+    assert!(
+        e.notices().await.is_empty(),
+        "a met deadline is not reminded"
+    );
     e.sweep_at(&account, at(36, 0)).await;
     let completion = e.notices().await;
     assert_eq!(keys(&completion), one("completion:p50"));
@@ -348,19 +351,22 @@ async fn downtime_sends_only_the_latest_threshold() {
 async fn escalation_after_a_deadline_passes_reaches_the_extra_list_once_by_email() {
     let e = env();
     let account = e
-        .alipay_account(json!({"deadlines": {"escalation_recipients": {"emails": ["boss@example.com"]}}}))
+        .alipay_account(
+            json!({"deadlines": {"escalation_recipients": {"emails": ["boss@example.com"]}}}),
+        )
         .await;
     let sink_dir = tempfile::tempdir().expect("dir");
     let port = free_port();
     let sink = SmtpSink::start(sink_dir.path(), port, free_port());
-    let (s, b) = e
-        .h
-        .admin(
+    let (s, b) =
+        e.h.admin(
             Method::PUT,
             &format!("/admin/v1/accounts/{account}/notifications"),
-            Some(json!({"email": {"host": "127.0.0.1", "port": port, "tls": "implicit",
+            Some(
+                json!({"email": {"host": "127.0.0.1", "port": port, "tls": "implicit",
                 "sender": SMTP_USER, "recipients": ["staff@example.com"],
-                "auth_code": SMTP_PASSWORD, "tls_root_pem": sink.ca_pem}})),
+                "auth_code": SMTP_PASSWORD, "tls_root_pem": sink.ca_pem}}),
+            ),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
@@ -368,8 +374,15 @@ async fn escalation_after_a_deadline_passes_reaches_the_extra_list_once_by_email
 
     e.sweep_at(&account, at(24, 0)).await;
     let before = e.notices().await;
-    assert_eq!(keys(&before), one("first_reply:m120"), "due now: not missed yet");
-    assert_eq!(before[0].extra_recipients, None, "a reminder goes to the staff alone");
+    assert_eq!(
+        keys(&before),
+        one("first_reply:m120"),
+        "due now: not missed yet"
+    );
+    assert_eq!(
+        before[0].extra_recipients, None,
+        "a reminder goes to the staff alone"
+    );
 
     e.sweep_at(&account, at(24, 1)).await;
     let jobs = e.peek().await;
@@ -394,7 +407,10 @@ async fn escalation_after_a_deadline_passes_reaches_the_extra_list_once_by_email
     for to in ["staff@example.com", "boss@example.com"] {
         assert!(mail.contains(to), "{to} not among the recipients: {mail}");
     }
-    assert!(mail.contains("cmp_dl_3"), "the link to the complaint: {mail}");
+    assert!(
+        mail.contains("cmp_dl_3"),
+        "the link to the complaint: {mail}"
+    );
 
     e.sweep_at(&account, at(24, 30)).await;
     e.sweep_at(&account, at(30, 0)).await;
@@ -416,9 +432,8 @@ async fn a_sub_merchants_reminders_reach_both_staffs_and_its_escalation_the_prov
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let (s, b) = e
-        .h
-        .admin(
+    let (s, b) =
+        e.h.admin(
             Method::POST,
             &format!("/admin/v1/accounts/{provider}/sub-merchants"),
             Some(json!({"sub_mchid": "1900000999", "name": "门店一"})),
@@ -433,15 +448,17 @@ async fn a_sub_merchants_reminders_reach_both_staffs_and_its_escalation_the_prov
         keys(&reminders),
         vec![
             ("first_reply:p50".to_string(), None),
-            ("first_reply:p50".to_string(), Some("1900000999".to_string())),
+            (
+                "first_reply:p50".to_string(),
+                Some("1900000999".to_string())
+            ),
         ],
         "the provider's staff and the sub-merchant's"
     );
     assert!(reminders.iter().all(|j| j.summary.merchant == "门店一"));
 
-    let (s, b) = e
-        .h
-        .admin(
+    let (s, b) =
+        e.h.admin(
             Method::PATCH,
             &format!("/admin/v1/accounts/{provider}/sub-merchants/1900000999"),
             Some(json!({"enabled": false})),
@@ -468,9 +485,8 @@ async fn a_sub_merchants_reminders_reach_both_staffs_and_its_escalation_the_prov
 async fn a_disabled_account_and_settings_turned_off_send_nothing() {
     let e = env();
     let disabled = e.alipay_account(json!({})).await;
-    let (s, _) = e
-        .h
-        .admin(
+    let (s, _) =
+        e.h.admin(
             Method::PATCH,
             &format!("/admin/v1/accounts/{disabled}"),
             Some(json!({"enabled": false})),
@@ -478,19 +494,19 @@ async fn a_disabled_account_and_settings_turned_off_send_nothing() {
         .await;
     assert_eq!(s, StatusCode::OK);
     e.complaint(&disabled, 5, None).await;
-    let quiet = e
-        .h
-        .create(json!({"kind": "wechatpay_merchant", "name": "静音", "settings": {
+    let quiet =
+        e.h.create(
+            json!({"kind": "wechatpay_merchant", "name": "静音", "settings": {
             "mchid": "1900000777", "appid": "wx2c2769f8efd9abc2",
             "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
-            "deadlines": {"reminders": false, "escalate": false}}}))
+            "deadlines": {"reminders": false, "escalate": false}}}),
+        )
         .await;
     e.complaint(&quiet, 6, None).await;
     // A sub-merchant that turns reminders off for its complaints, the provider's on.
     let provider = e.h.create(provider_body("1900000110")).await;
-    let (s, b) = e
-        .h
-        .admin(
+    let (s, b) =
+        e.h.admin(
             Method::POST,
             &format!("/admin/v1/accounts/{provider}/sub-merchants"),
             Some(json!({"sub_mchid": "1900000888", "name": "门店二",
@@ -510,7 +526,10 @@ async fn a_disabled_account_and_settings_turned_off_send_nothing() {
         keys(&e.notices().await),
         vec![
             ("first_reply:missed".to_string(), None),
-            ("first_reply:missed".to_string(), Some("1900000888".to_string())),
+            (
+                "first_reply:missed".to_string(),
+                Some("1900000888".to_string())
+            ),
         ],
         "only the sub-merchant's escalation (its settings keep escalate on)"
     );
@@ -535,18 +554,46 @@ async fn deadline_settings_are_checked_merged_and_documented() {
         "the defaults are on"
     );
     for (deadlines, field) in [
-        (json!({"remind_at_percent": [50, 100]}), "settings.deadlines.remind_at_percent[1]"),
-        (json!({"remind_at_percent": [1, 2, 3, 4, 5, 6]}), "settings.deadlines.remind_at_percent"),
-        (json!({"remind_before_minutes": [0]}), "settings.deadlines.remind_before_minutes[0]"),
-        (json!({"remind_before_minutes": [10081]}), "settings.deadlines.remind_before_minutes[0]"),
-        (json!({"digest": {"local_time": "25:00"}}), "settings.deadlines.digest.local_time"),
-        (json!({"escalation_recipients": {"emails": ["not-an-address"]}}), "settings.deadlines.escalation_recipients.emails[0]"),
-        (json!({"escalation_recipients": {"phones": ["13800000000"]}}), "settings.deadlines.escalation_recipients.phones[0]"),
-        (json!({"escalation_recipients": {"oa_openids": [""]}}), "settings.deadlines.escalation_recipients.oa_openids[0]"),
+        (
+            json!({"remind_at_percent": [50, 100]}),
+            "settings.deadlines.remind_at_percent[1]",
+        ),
+        (
+            json!({"remind_at_percent": [1, 2, 3, 4, 5, 6]}),
+            "settings.deadlines.remind_at_percent",
+        ),
+        (
+            json!({"remind_before_minutes": [0]}),
+            "settings.deadlines.remind_before_minutes[0]",
+        ),
+        (
+            json!({"remind_before_minutes": [10081]}),
+            "settings.deadlines.remind_before_minutes[0]",
+        ),
+        (
+            json!({"digest": {"local_time": "25:00"}}),
+            "settings.deadlines.digest.local_time",
+        ),
+        (
+            json!({"escalation_recipients": {"emails": ["not-an-address"]}}),
+            "settings.deadlines.escalation_recipients.emails[0]",
+        ),
+        (
+            json!({"escalation_recipients": {"phones": ["13800000000"]}}),
+            "settings.deadlines.escalation_recipients.phones[0]",
+        ),
+        (
+            json!({"escalation_recipients": {"oa_openids": [""]}}),
+            "settings.deadlines.escalation_recipients.oa_openids[0]",
+        ),
         (json!({"remind_at": [50]}), "settings.deadlines.remind_at"),
     ] {
         let (s, b) = h
-            .admin(Method::PATCH, &path, Some(json!({"settings": {"deadlines": deadlines}})))
+            .admin(
+                Method::PATCH,
+                &path,
+                Some(json!({"settings": {"deadlines": deadlines}})),
+            )
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{deadlines}: {b}");
         assert_eq!(b["error"]["field"], field, "{deadlines}: {b}");
@@ -561,22 +608,30 @@ async fn deadline_settings_are_checked_merged_and_documented() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    assert_eq!(b["error"]["field"], "settings.deadlines.remind_at_percent[0]");
+    assert_eq!(
+        b["error"]["field"],
+        "settings.deadlines.remind_at_percent[0]"
+    );
 
     // A merge patch: what is not named stays.
     let (s, b) = h
         .admin(
             Method::PATCH,
             &path,
-            Some(json!({"settings": {"deadlines": {"remind_before_minutes": [30, 240],
-                "escalation_recipients": {"emails": ["boss@example.com"]}}}})),
+            Some(
+                json!({"settings": {"deadlines": {"remind_before_minutes": [30, 240],
+                "escalation_recipients": {"emails": ["boss@example.com"]}}}}),
+            ),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let d = &b["settings"]["deadlines"];
     assert_eq!(d["remind_before_minutes"], json!([30, 240]));
     assert_eq!(d["remind_at_percent"], json!([50, 80]));
-    assert_eq!(d["escalation_recipients"]["emails"], json!(["boss@example.com"]));
+    assert_eq!(
+        d["escalation_recipients"]["emails"],
+        json!(["boss@example.com"])
+    );
 
     // A sub-merchant: its own settings, patched onto what applies; no recipients of its own;
     // null gives it the provider's again.
@@ -603,13 +658,21 @@ async fn deadline_settings_are_checked_merged_and_documented() {
     assert_eq!(b["deadlines"], Value::Null, "the provider's apply");
     let sub = format!("{subs}/1900000555");
     let (s, b) = h
-        .admin(Method::PATCH, &sub, Some(json!({"deadlines": {"reminders": false}})))
+        .admin(
+            Method::PATCH,
+            &sub,
+            Some(json!({"deadlines": {"reminders": false}})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["deadlines"]["reminders"], false);
     assert_eq!(b["deadlines"]["remind_at_percent"], json!([50, 80]));
     let (s, b) = h
-        .admin(Method::PATCH, &sub, Some(json!({"deadlines": {"remind_at_percent": [120]}})))
+        .admin(
+            Method::PATCH,
+            &sub,
+            Some(json!({"deadlines": {"remind_at_percent": [120]}})),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"]["field"], "deadlines.remind_at_percent[0]");
@@ -645,10 +708,17 @@ async fn deadline_settings_are_checked_merged_and_documented() {
         full["settings"]["deadlines"]["escalation_recipients"]["emails"],
         json!(["boss@example.com"])
     );
-    for read in [path.clone(), "/admin/v1/accounts?kind=alipay_app".to_string()] {
+    for read in [
+        path.clone(),
+        "/admin/v1/accounts?kind=alipay_app".to_string(),
+    ] {
         let (s, b) = h.call(Method::GET, &read, Some(&viewer), None).await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        let a = if b["items"].is_array() { &b["items"][0] } else { &b };
+        let a = if b["items"].is_array() {
+            &b["items"][0]
+        } else {
+            &b
+        };
         assert_eq!(
             a["settings"]["deadlines"]["escalation_recipients"]["emails"],
             json!(["b***@example.com"]),
@@ -657,7 +727,9 @@ async fn deadline_settings_are_checked_merged_and_documented() {
     }
 
     // The document: every kind with complaints shows the field; its rules are stated.
-    let (s, doc) = h.call(Method::GET, "/admin/v1/openapi.json", None, None).await;
+    let (s, doc) = h
+        .call(Method::GET, "/admin/v1/openapi.json", None, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     let schemas = &doc["components"]["schemas"];
     for kind in [

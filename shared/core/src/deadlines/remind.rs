@@ -220,7 +220,10 @@ mod tests {
     fn thresholds_are_the_percents_of_the_window_and_the_minutes_before() {
         let d = deadline(10);
         let s = DeadlineSettings::default();
-        let at: Vec<_> = thresholds(&d, &s).into_iter().map(|x| (x.at, x.key)).collect();
+        let at: Vec<_> = thresholds(&d, &s)
+            .into_iter()
+            .map(|x| (x.at, x.key))
+            .collect();
         assert_eq!(
             at,
             vec![
@@ -274,7 +277,14 @@ mod tests {
             t(0),
         );
         let step = Step::Remind(thresholds(&d, &DeadlineSettings::default())[0].clone());
-        let s = summary(&c, &d, &step, "Shop".into(), Some("https://x/c1".into()), t(12));
+        let s = summary(
+            &c,
+            &d,
+            &step,
+            "Shop".into(),
+            Some("https://x/c1".into()),
+            t(12),
+        );
         let text: Vec<String> = s
             .extra_lines
             .iter()
@@ -292,6 +302,9 @@ mod tests {
             "{text:?}"
         );
         assert!(text.contains(&"逾期后果: 影响服务质量评分".to_string()));
-        assert_eq!(span(Duration::minutes(1 * 1440 + 2 * 60 + 5)), "1 天 2 小时 5 分钟");
+        assert_eq!(
+            span(Duration::minutes(1 * 1440 + 2 * 60 + 5)),
+            "1 天 2 小时 5 分钟"
+        );
     }
 }

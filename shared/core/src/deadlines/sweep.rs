@@ -204,8 +204,9 @@ async fn complaint(
         // A sub-merchant's escalations reach the provider's own staff (an audience already);
         // the account's own complaints also reach its extra recipients.
         let extra = match (&step, c.sub_mchid.is_some()) {
-            (Step::Escalate, false) => Some(settings.escalation_recipients.clone())
-                .filter(|r| !r.is_empty()),
+            (Step::Escalate, false) => {
+                Some(settings.escalation_recipients.clone()).filter(|r| !r.is_empty())
+            }
             _ => None,
         };
         let summary = remind::summary(

@@ -303,7 +303,11 @@ pub async fn list_accounts(
         TokenScope::All => {
             let listed = repo.list(kind, limit, page.cursor).await?;
             Ok(Json(ListPage {
-                items: listed.items.into_iter().map(|a| shown(&caller, a)).collect(),
+                items: listed
+                    .items
+                    .into_iter()
+                    .map(|a| shown(&caller, a))
+                    .collect(),
                 next_cursor: listed.next_cursor,
             }))
         }
@@ -351,7 +355,10 @@ pub async fn get_account(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Account>, ApiError> {
-    Ok(Json(shown(&caller, visible_account(&state, &caller, &id).await?.0)))
+    Ok(Json(shown(
+        &caller,
+        visible_account(&state, &caller, &id).await?.0,
+    )))
 }
 
 /// An account as `caller` may read it: the escalation recipients in `settings.deadlines` are

@@ -55,7 +55,9 @@ fn local_time(field: &str, v: &str) -> Result<(), ApiError> {
         && v.as_bytes()[2] == b':'
         && v[..2].parse::<u8>().is_ok_and(|h| h < 24)
         && v[3..].parse::<u8>().is_ok_and(|m| m < 60)
-        && v.bytes().enumerate().all(|(i, b)| i == 2 || b.is_ascii_digit());
+        && v.bytes()
+            .enumerate()
+            .all(|(i, b)| i == 2 || b.is_ascii_digit());
     if ok {
         Ok(())
     } else {
@@ -192,7 +194,8 @@ fn merge_into(doc: &mut Value, name: &str, rules: Value) {
 /// State [`check`]'s rules in the document's `DeadlineSettings`, `EscalationRecipients` and
 /// `DigestSettings` schemas, and that a sub-merchant's settings have no recipients.
 pub fn document_rules(doc: &mut Value) {
-    let list = |max: usize, items: Value| json!({"maxItems": max, "uniqueItems": true, "items": items});
+    let list =
+        |max: usize, items: Value| json!({"maxItems": max, "uniqueItems": true, "items": items});
     merge_into(
         doc,
         "DeadlineSettings",
@@ -244,13 +247,25 @@ mod tests {
         assert!(check("d", &ok).is_ok());
         let mut s = ok.clone();
         s.remind_at_percent = vec![50, 100];
-        assert_eq!(field_of(check("d", &s)).as_deref(), Some("d.remind_at_percent[1]"));
+        assert_eq!(
+            field_of(check("d", &s)).as_deref(),
+            Some("d.remind_at_percent[1]")
+        );
         s.remind_at_percent = vec![0];
-        assert_eq!(field_of(check("d", &s)).as_deref(), Some("d.remind_at_percent[0]"));
+        assert_eq!(
+            field_of(check("d", &s)).as_deref(),
+            Some("d.remind_at_percent[0]")
+        );
         s.remind_at_percent = vec![10, 20, 30, 40, 50, 60];
-        assert_eq!(field_of(check("d", &s)).as_deref(), Some("d.remind_at_percent"));
+        assert_eq!(
+            field_of(check("d", &s)).as_deref(),
+            Some("d.remind_at_percent")
+        );
         s.remind_at_percent = vec![50, 50];
-        assert_eq!(field_of(check("d", &s)).as_deref(), Some("d.remind_at_percent[1]"));
+        assert_eq!(
+            field_of(check("d", &s)).as_deref(),
+            Some("d.remind_at_percent[1]")
+        );
         let mut s = ok.clone();
         s.remind_before_minutes = vec![10_081];
         assert_eq!(
