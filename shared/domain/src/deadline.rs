@@ -298,7 +298,7 @@ mod tests {
         let t0 = Utc
             .with_ymd_and_hms(2026, 3, 20, 15, 50, 0)
             .single()
-            .unwrap();
+            .expect("time");
         let mut c = Complaint::new("c".into(), TOY, None, "a".into(), "p".into(), t0);
         refresh(&mut c);
         assert_eq!(c.deadlines.len(), 2);
@@ -328,7 +328,10 @@ mod tests {
 
     #[test]
     fn without_declared_rules_the_stored_deadlines_stay() {
-        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap();
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time");
         let mut c = Complaint::new(
             "c".into(),
             Platform::new("undeclared-toy"),

@@ -198,7 +198,10 @@ mod tests {
     use domain::deadline::DeadlineSource;
 
     fn t(h: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 20, 0, 0, 0).single().unwrap() + Duration::hours(h)
+        Utc.with_ymd_and_hms(2026, 3, 20, 0, 0, 0)
+            .single()
+            .expect("time")
+            + Duration::hours(h)
     }
 
     fn deadline(hours: i64) -> Deadline {
@@ -303,7 +306,7 @@ mod tests {
         );
         assert!(text.contains(&"逾期后果: 影响服务质量评分".to_string()));
         assert_eq!(
-            span(Duration::minutes(1 * 1440 + 2 * 60 + 5)),
+            span(Duration::minutes(1440 + 2 * 60 + 5)),
             "1 天 2 小时 5 分钟"
         );
     }
