@@ -2,6 +2,7 @@
 //! platforms), provider sub-merchants, credentials and staff notification settings.
 
 use crate::Sensitive;
+use crate::deadline::DeadlineSettings;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -154,6 +155,52 @@ impl AccountSettings {
         }
     }
 
+    /// The account's deadline settings (`settings.deadlines`): the typed kinds' field, an open
+    /// kind's `deadlines` object when it reads as one, the defaults otherwise (a kind without
+    /// complaints, or none set).
+    pub fn deadlines(&self) -> DeadlineSettings {
+        match self {
+            AccountSettings::AlipayApp(s) => s.deadlines.clone(),
+            AccountSettings::WechatpayMerchant(s) => s.deadlines.clone(),
+            AccountSettings::WechatpayProvider(s) => s.deadlines.clone(),
+            AccountSettings::WxminiApp(s) => s.deadlines.clone(),
+            AccountSettings::WxopenComponent(_) => DeadlineSettings::default(),
+            AccountSettings::Open(s) => s
+                .settings
+                .get("deadlines")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Mask the escalation recipients in `settings.deadlines` (staff contacts, shown in full
+    /// only to those who may read the notification settings).
+    pub fn mask_escalation_recipients(&mut self) {
+        let r = match self {
+            AccountSettings::AlipayApp(s) => &mut s.deadlines.escalation_recipients,
+            AccountSettings::WechatpayMerchant(s) => &mut s.deadlines.escalation_recipients,
+            AccountSettings::WechatpayProvider(s) => &mut s.deadlines.escalation_recipients,
+            AccountSettings::WxminiApp(s) => &mut s.deadlines.escalation_recipients,
+            AccountSettings::WxopenComponent(_) => return,
+            AccountSettings::Open(s) => {
+                let lists = s
+                    .settings
+                    .get_mut("deadlines")
+                    .and_then(|d| d.get_mut("escalation_recipients"))
+                    .and_then(serde_json::Value::as_object_mut);
+                for list in lists.into_iter().flat_map(|l| l.values_mut()) {
+                    for v in list.as_array_mut().into_iter().flatten() {
+                        if let Some(c) = v.as_str() {
+                            *v = serde_json::Value::String(crate::deadline::mask_contact(c));
+                        }
+                    }
+                }
+                return;
+            }
+        };
+        *r = r.masked();
+    }
+
     /// The settings of `kind` from JSON: the typed settings of today's kinds (serde's message
     /// on a mismatch), any object for another kind.
     pub fn from_parts(kind: AccountKind, settings: serde_json::Value) -> Result<Self, String> {
@@ -262,6 +309,9 @@ pub struct AlipayAppSettings {
     /// Gateway override (the sandbox gateway, or a simulator). None: the production gateway.
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// Deadline reminders, escalation and the daily digest (defaults on).
+    #[serde(default)]
+    pub deadlines: DeadlineSettings,
 }
 
 /// The finishing feedback of a refunded trade complaint when the app sets none.
@@ -313,6 +363,9 @@ pub struct WechatpayMerchantSettings {
     pub refund_cap_fen: Option<u64>,
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// Deadline reminders, escalation and the daily digest (defaults on).
+    #[serde(default)]
+    pub deadlines: DeadlineSettings,
 }
 
 /// A WeChat Pay service provider (服务商) with sub-merchants.
@@ -339,6 +392,9 @@ pub struct WechatpayProviderSettings {
     pub default_auto_refund: bool,
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// Deadline reminders, escalation and the daily digest (defaults on).
+    #[serde(default)]
+    pub deadlines: DeadlineSettings,
 }
 
 /// How a mini program is onboarded.
@@ -434,6 +490,9 @@ pub struct WxminiAppSettings {
     /// safe mode.
     #[serde(default)]
     pub allow_plaintext: bool,
+    /// Deadline reminders, escalation and the daily digest (defaults on).
+    #[serde(default)]
+    pub deadlines: DeadlineSettings,
 }
 
 /// A WeChat Open Platform third-party platform (第三方平台) used for one-click authorisation.
@@ -596,6 +655,11 @@ pub struct SubMerchant {
     pub refund_cap_fen: Option<u64>,
     /// Disabled: no automatic action and no notice to its own staff; the provider still hears.
     pub enabled: bool,
+    /// Its own deadline settings for its complaints (reminders to its staff, whether to
+    /// escalate); None: the provider account's. Its escalations go to the provider's staff, so
+    /// it has no extra recipients of its own.
+    #[serde(default)]
+    pub deadlines: Option<DeadlineSettings>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -787,6 +851,7 @@ mod tests {
                 refund_finish_text: None,
                 refund_finish_remark: Some("已退款".into()),
                 api_base_url: None,
+                deadlines: DeadlineSettings::default(),
             }),
             credentials: CredentialsStatus::default(),
             created_at: Utc::now(),
@@ -852,6 +917,46 @@ mod tests {
             .expect_err("app_id is required");
         assert!(e.contains("missing field `app_id`"), "{e}");
         assert!(AccountSettings::from_parts(KIND, serde_json::json!([])).is_err());
+    }
+
+    #[test]
+    fn deadline_settings_read_with_defaults_from_every_kind_and_mask_their_recipients() {
+        let stored = AccountSettings::from_parts(
+            AccountKind::WechatpayMerchant,
+            serde_json::json!({"mchid": "1900000109", "appid": "wx2c2769f8efd9abc2",
+                               "merchant_serial_no": "AB12"}),
+        )
+        .expect("settings stored before the field existed still read");
+        assert_eq!(stored.deadlines(), DeadlineSettings::default());
+        let open = |deadlines: serde_json::Value| {
+            AccountSettings::from_parts(
+                AccountKind::new("domain_test_deadlines"),
+                serde_json::json!({"shop": "1", "deadlines": deadlines}),
+            )
+            .expect("open")
+        };
+        let mut o = open(serde_json::json!({"reminders": false,
+            "escalation_recipients": {"emails": ["boss@example.com"], "phones": ["+8613800001234"]}}));
+        assert!(!o.deadlines().reminders);
+        assert_eq!(o.deadlines().remind_at_percent, vec![50, 80]);
+        assert_eq!(
+            open(serde_json::json!("nonsense")).deadlines(),
+            DeadlineSettings::default()
+        );
+        o.mask_escalation_recipients();
+        let r = o.deadlines().escalation_recipients;
+        assert_eq!(r.emails, vec!["b***@example.com".to_string()]);
+        assert_eq!(r.phones, vec!["+86****1234".to_string()]);
+        let mut typed = stored;
+        if let AccountSettings::WechatpayMerchant(s) = &mut typed {
+            s.deadlines.escalation_recipients.oa_openids =
+                vec!["oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into()];
+        }
+        typed.mask_escalation_recipients();
+        assert_eq!(
+            typed.deadlines().escalation_recipients.oa_openids,
+            vec!["oUpF***".to_string()]
+        );
     }
 
     #[test]

@@ -221,6 +221,7 @@ async fn every_kind_of_job_has_a_handler() {
         wxopen::AUTHORIZATION.name(),
         notify::STAFF.name(),
         notify::DELIVERY.name(),
+        domain::job::deadlines::SWEEP.name(),
     ];
     kinds.sort();
     assert_eq!(registry.job_types(), kinds);

@@ -118,7 +118,8 @@ pub fn check_setting_fields(
     spec: &AccountKindSpec,
     settings: &AccountSettings,
 ) -> Result<(), ApiError> {
-    Ok((spec.check_settings)(settings)?)
+    (spec.check_settings)(settings)?;
+    super::deadline_settings::check_account(settings)
 }
 
 /// Check settings: their values, then what they refer to among stored records (the kind's
@@ -302,7 +303,11 @@ pub async fn list_accounts(
         TokenScope::All => {
             let listed = repo.list(kind, limit, page.cursor).await?;
             Ok(Json(ListPage {
-                items: listed.items,
+                items: listed
+                    .items
+                    .into_iter()
+                    .map(|a| shown(&caller, a))
+                    .collect(),
                 next_cursor: listed.next_cursor,
             }))
         }
@@ -310,7 +315,7 @@ pub async fn list_accounts(
             let items = repo
                 .get(account_id)
                 .await?
-                .map(|(a, _)| a)
+                .map(|(a, _)| shown(&caller, a))
                 .filter(|a| kind.is_none_or(|k| a.kind() == k))
                 .into_iter()
                 .collect();
@@ -350,7 +355,20 @@ pub async fn get_account(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Account>, ApiError> {
-    Ok(Json(visible_account(&state, &caller, &id).await?.0))
+    Ok(Json(shown(
+        &caller,
+        visible_account(&state, &caller, &id).await?.0,
+    )))
+}
+
+/// An account as `caller` may read it: the escalation recipients in `settings.deadlines` are
+/// staff contacts, shown in full only to an `admin` (as the notification settings are) and
+/// masked for other roles.
+pub fn shown(caller: &Caller, mut account: Account) -> Account {
+    if caller.role != domain::token::Role::Admin {
+        account.settings.mask_escalation_recipients();
+    }
+    account
 }
 
 #[utoipa::path(

@@ -15,6 +15,7 @@ pub mod actions;
 pub mod budget;
 pub mod complaints;
 pub mod dead_letters;
+pub mod deadline_settings;
 pub mod media;
 pub mod notifications;
 pub mod openapi;

@@ -69,6 +69,7 @@ pub fn document(platforms: &Platforms) -> Value {
             "a settings rule names no field of its kind's settings"
         );
     }
+    super::deadline_settings::document_rules(&mut doc);
     add_actions(&mut doc, platforms);
     add_account_actions(&mut doc, platforms);
     name_the_served(&mut doc, platforms);

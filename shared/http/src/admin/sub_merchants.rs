@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use desk_core::repo::{AccountRepo, NotificationRepo, RepoError, SubMerchantRepo, secret_names};
 use domain::account::{Account, Patch, SubMerchant};
+use domain::deadline::DeadlineSettings;
 use domain::token::TokenScope;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -37,10 +38,15 @@ pub struct CreateSubMerchant {
     /// Default true.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Its own deadline settings; omitted: the provider account's. No escalation recipients:
+    /// its missed deadlines go to the provider's staff.
+    #[serde(default)]
+    pub deadlines: Option<DeadlineSettings>,
 }
 
 /// `PATCH /accounts/{id}/sub-merchants/{sub_mchid}`: given fields replace; `null` clears
-/// `reply_text` and `refund_cap_fen`.
+/// `reply_text`, `refund_cap_fen` and `deadlines` (the provider's apply again); `deadlines` is
+/// a JSON merge patch (RFC 7396) onto the settings that apply now.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchSubMerchant {
@@ -56,6 +62,9 @@ pub struct PatchSubMerchant {
     pub refund_cap_fen: Patch<u64>,
     #[serde(default)]
     pub enabled: Option<bool>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub deadlines: Patch<serde_json::Value>,
 }
 
 /// The provider account, if the caller may see any of it; 409 if it is no provider.
@@ -156,6 +165,9 @@ pub async fn create_sub_merchant(
     validate::digits("sub_mchid", &body.sub_mchid, "sub-merchant number")?;
     validate::name("name", &body.name)?;
     validate::reply_text("reply_text", &body.reply_text)?;
+    if let Some(d) = &body.deadlines {
+        super::deadline_settings::check_sub_merchant(d)?;
+    }
     let now = state.ports.clock.now();
     let sub = SubMerchant {
         account_id: id.clone(),
@@ -165,6 +177,7 @@ pub async fn create_sub_merchant(
         auto_refund: body.auto_refund,
         refund_cap_fen: body.refund_cap_fen,
         enabled: body.enabled.unwrap_or(true),
+        deadlines: body.deadlines,
         created_at: now,
         updated_at: now,
     };
@@ -232,6 +245,18 @@ pub async fn patch_sub_merchant(
         sub.refund_cap_fen = patch.refund_cap_fen.clone().apply(sub.refund_cap_fen);
         if let Some(e) = patch.enabled {
             sub.enabled = e;
+        }
+        match &patch.deadlines {
+            Patch::Keep => {}
+            Patch::Clear => sub.deadlines = None,
+            Patch::Set(p) => {
+                let provider = provider(&state, &caller, &id).await?;
+                sub.deadlines = Some(super::deadline_settings::patched_sub_merchant(
+                    sub.deadlines.as_ref(),
+                    &provider.settings.deadlines(),
+                    p,
+                )?);
+            }
         }
         sub.updated_at = state.ports.clock.now();
         match repo.update(&sub, version).await {

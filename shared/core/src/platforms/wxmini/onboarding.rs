@@ -223,6 +223,7 @@ pub async fn onboard(
                     authorization: Some(authorization.clone()),
                     api_base_url: None,
                     allow_plaintext: false,
+                    deadlines: Default::default(),
                 });
                 let a = Account {
                     id: format!("acc_{}", uuid::Uuid::now_v7().simple()),
