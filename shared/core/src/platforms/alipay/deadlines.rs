@@ -3,13 +3,14 @@
 //! - RiskGO consumer complaints (`risk`): `finish` 处理完结, due at the platform's own
 //!   `gmt_overdue` (过期时间, `yyyy-MM-dd HH:mm:ss` Beijing time, kept in
 //!   `Complaint::platform_due_at`; no `gmt_overdue`: no deadline, the window is not published).
-//!   Met once finished (`PROCESSED`, or `OVERDUE_PROCESSED` when finished late: met late);
+//!   Met once finished (our finish sent, `PROCESSED`, or `OVERDUE_PROCESSED` when finished
+//!   late: met late);
 //!   `OVERDUE` / `PART_OVERDUE` (time ran out, still waiting for the merchant) keep it unmet, so
 //!   it shows as overdue and is escalated.
 //! - Trade complaints (`trade`): `feedback` 商家反馈, due `gmt_create` + 72 h. An **estimate**:
 //!   the 72 h come from a press report, not from Alipay's documentation, and the deadline says
-//!   so wherever it is shown. Met once the merchant replied or the state is
-//!   `MERCHANT_FEEDBACKED`; a "merchant timed out" state (its code is unconfirmed; the sibling
+//!   so wherever it is shown (its label too). Met once the merchant replied or gave its
+//!   feedback (`MERCHANT_FEEDBACKED`); a "merchant timed out" state (its code is unconfirmed; the sibling
 //!   API's `MERCHANT_FEEDBACK_OVERTIME`) keeps it unmet.
 //!
 //! Any other state (the platform took the complaint over, the buyer withdrew, it closed) leaves
@@ -39,6 +40,10 @@ pub fn deadlines(c: &Complaint) -> Vec<Deadline> {
 fn risk(c: &Complaint) -> Option<Deadline> {
     let s = c.raw_status.as_str();
     let standing = match s {
+        // Our finish went out (`completed`) and the platform's state was not read since.
+        "WAIT_PROCESS" | "PROCESSING" | "OVERDUE" | "PART_OVERDUE" | "" if c.completed => {
+            Standing::Met
+        }
         "WAIT_PROCESS" | "PROCESSING" | "OVERDUE" | "PART_OVERDUE" | "" => Standing::Open,
         _ if s.ends_with("PROCESSED") => Standing::Met,
         _ => return None,
@@ -60,7 +65,10 @@ fn risk(c: &Complaint) -> Option<Deadline> {
 
 fn trade(c: &Complaint) -> Option<Deadline> {
     let s = c.raw_status.as_str();
-    let standing = if c.replied || s == "MERCHANT_FEEDBACKED" {
+    // `completed` while still `MERCHANT_PROCESSING`: our finishing feedback went out and the
+    // platform's state was not read since.
+    let ours = c.completed && s == "MERCHANT_PROCESSING";
+    let standing = if c.replied || ours || s == "MERCHANT_FEEDBACKED" {
         Standing::Met
     } else if s == "MERCHANT_PROCESSING" || s.contains("OVERTIME") || s.is_empty() {
         Standing::Open
@@ -130,6 +138,12 @@ mod tests {
         c.updated_at = at(80);
         c.deadlines = deadlines(&c);
         assert!(c.deadlines[0].is_overdue(at(80)));
+        // Staff finished it: met at once, before the platform's state is read again.
+        let mut ours = c.clone();
+        ours.completed = true;
+        ours.status = ComplaintStatus::Resolved;
+        ours.updated_at = at(85);
+        assert_eq!(deadlines(&ours)[0].met_at, Some(at(85)));
         c.raw_status = "OVERDUE_PROCESSED".into();
         c.status = ComplaintStatus::Resolved;
         c.updated_at = at(90);
@@ -163,6 +177,9 @@ mod tests {
         let mut replied = complaint("trade", "MERCHANT_PROCESSING");
         replied.replied = true;
         assert!(deadlines(&replied)[0].is_met());
+        let mut finished = complaint("trade", "MERCHANT_PROCESSING");
+        finished.completed = true;
+        assert!(deadlines(&finished)[0].is_met(), "our feedback went out");
     }
 
     #[test]
