@@ -386,7 +386,7 @@ async fn alipay(e: &Served) -> AlipaySim {
 
 async fn alipay_message(e: &Served, sim: &AlipaySim, method: &str, biz: Value) {
     let form = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&sim.message(APP_ID, method, &biz))
+        .extend_pairs(sim.message(APP_ID, method, &biz))
         .finish();
     let (s, b) =
         e.h.raw(

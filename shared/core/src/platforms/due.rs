@@ -61,6 +61,7 @@ impl Due {
 
 /// The deadline `what` as the previous write stored it, if it was not met (a rule keeps it
 /// unchanged when time ran out and the platform's field moved on).
+#[cfg_attr(not(feature = "wechatpay"), allow(dead_code))]
 pub(crate) fn stored_unmet(c: &Complaint, what: &str) -> Option<Deadline> {
     c.deadlines
         .iter()
@@ -69,6 +70,7 @@ pub(crate) fn stored_unmet(c: &Complaint, what: &str) -> Option<Deadline> {
 }
 
 /// The deadline `what` as the previous write stored it, now met by this write.
+#[cfg_attr(not(feature = "wechatpay"), allow(dead_code))]
 pub(crate) fn stored_now_met(c: &Complaint, what: &str) -> Option<Deadline> {
     stored_unmet(c, what).map(|mut d| {
         d.met_at = Some(c.updated_at);
