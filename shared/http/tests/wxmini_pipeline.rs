@@ -313,7 +313,10 @@ async fn manual_mode_push_to_response_and_refund_exactly_once_in_every_crypto_mo
         assert_eq!(c["platform"], "wxmini");
         assert_eq!(c["payer_phone_masked"], "138****5678");
         assert_eq!(c["orders"][0]["amount_fen"], 2_500);
-        assert!(c["deadline"].is_string(), "the 48 h deadline is kept: {c}");
+        // The 48 h deadline (`expireTime`) is kept, met by the automatic response.
+        assert!(c["deadlines"][0]["due_at"].is_string(), "{c}");
+        assert!(c["deadlines"][0]["met_at"].is_string(), "{c}");
+        assert!(c["next_due_at"].is_null(), "{c}");
         assert!(
             !d.to_string().contains("13812345678"),
             "no full phone number stored"
@@ -331,7 +334,8 @@ async fn manual_mode_push_to_response_and_refund_exactly_once_in_every_crypto_mo
         assert_eq!(e.refunds(id).len(), 1);
         assert_eq!(
             e.wx.complaint(&id.to_string()).expect("complaint")["complaintOrder"]["status"],
-            202
+            203,
+            "已回应,待用户确认"
         );
     }
     // The same push again (a WeChat retry), and a newer push for the responded complaint:
@@ -344,7 +348,7 @@ async fn manual_mode_push_to_response_and_refund_exactly_once_in_every_crypto_mo
     assert_eq!(e.refunds(id).len(), 1);
     assert_eq!(e.wx.writes_to("").len(), before);
     let d = e.detail(&id.to_string()).await.expect("detail");
-    assert_eq!(d["complaint"]["raw_status"], "202");
+    assert_eq!(d["complaint"]["raw_status"], "203");
     assert_eq!(d["complaint"]["status"], "processing");
 }
 

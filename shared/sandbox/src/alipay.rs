@@ -247,12 +247,16 @@ impl AlipaySim {
         lock(&self.inner.apps).insert(app.app_id.clone(), app);
     }
 
-    /// A trade complaint (`alipay.merchant.tradecomplain.*`), keyed by `complain_event_id`.
-    pub fn add_trade_complaint(&self, c: Value) {
+    /// A trade complaint (`alipay.merchant.tradecomplain.*`), keyed by `complain_event_id`
+    /// (without a `gmt_create`, it was made now).
+    pub fn add_trade_complaint(&self, mut c: Value) {
         let id = c["complain_event_id"]
             .as_str()
             .unwrap_or_default()
             .to_string();
+        if c.get("gmt_create").is_none() {
+            c["gmt_create"] = json!(china_time(chrono::Utc::now()));
+        }
         lock(&self.inner.complaints).insert(id, c);
     }
 
@@ -260,10 +264,48 @@ impl AlipaySim {
         lock(&self.inner.complaints).get(id).cloned()
     }
 
-    /// A RiskGO consumer complaint, keyed by `id`.
-    pub fn add_risk_complaint(&self, c: Value) {
+    /// A RiskGO consumer complaint, keyed by `id`. Without a `gmt_complain` it was made now;
+    /// without a `gmt_overdue` (过期时间) it expires three days after it was made, as in the
+    /// documented sample (the real window is not published).
+    pub fn add_risk_complaint(&self, mut c: Value) {
         let id = c["id"].as_i64().unwrap_or_default();
+        let made = c["gmt_complain"]
+            .as_str()
+            .and_then(parse_china_time)
+            .unwrap_or_else(chrono::Utc::now);
+        if c.get("gmt_complain").is_none() {
+            c["gmt_complain"] = json!(china_time(made));
+        }
+        if c.get("gmt_overdue").is_none() {
+            c["gmt_overdue"] = json!(china_time(made + chrono::Duration::days(3)));
+        }
         lock(&self.inner.risk).insert(id, c);
+    }
+
+    /// A RiskGO complaint as the platform now has it.
+    pub fn risk_complaint(&self, id: i64) -> Option<Value> {
+        lock(&self.inner.risk).get(&id).cloned()
+    }
+
+    /// Change fields of a RiskGO complaint (its `status`, `gmt_overdue`, ...), as the
+    /// platform or the buyer would.
+    pub fn update_risk_complaint(&self, id: i64, fields: Value) {
+        if let (Some(c), Some(fields)) = (lock(&self.inner.risk).get_mut(&id), fields.as_object()) {
+            for (k, v) in fields {
+                c[k] = v.clone();
+            }
+        }
+    }
+
+    /// Change fields of a trade complaint (its `status`, ...).
+    pub fn update_trade_complaint(&self, id: &str, fields: Value) {
+        if let (Some(c), Some(fields)) =
+            (lock(&self.inner.complaints).get_mut(id), fields.as_object())
+        {
+            for (k, v) in fields {
+                c[k] = v.clone();
+            }
+        }
     }
 
     pub fn calls(&self, method: &str) -> Vec<AlipayCall> {
@@ -535,8 +577,11 @@ async fn gateway(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
             let mut risk = lock(&s.risk);
             for id in biz["id_list"].as_array().into_iter().flatten().filter_map(Value::as_i64) {
                 if let Some(c) = risk.get_mut(&id) {
-                    c["status"] = json!("PROCESSED");
+                    // Finished after `gmt_overdue`: a late finish.
+                    let late = matches!(c["status"].as_str(), Some("OVERDUE" | "PART_OVERDUE"));
+                    c["status"] = json!(if late { "OVERDUE_PROCESSED" } else { "PROCESSED" });
                     c["process_code"] = biz["process_code"].clone();
+                    c["gmt_process"] = json!(china_time(chrono::Utc::now()));
                 }
             }
             drop(risk);
@@ -571,6 +616,21 @@ async fn gateway(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
         }
         _ => s.refuse(&method, "isv.invalid-method", "不存在的方法名"),
     }
+}
+
+/// `yyyy-MM-dd HH:mm:ss` in Beijing time, as Alipay writes times.
+fn china_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    t.with_timezone(&beijing)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn parse_china_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok()?;
+    t.and_local_timezone(chrono::FixedOffset::east_opt(8 * 3600)?)
+        .single()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 fn parse_yuan(s: &str) -> Result<u64, ()> {

@@ -984,6 +984,7 @@ async fn complaint_action(
                 if c.state() == "PENDING" {
                     c.set_state("PROCESSING");
                 }
+                c.data["incoming_user_response"] = json!(false);
                 Ok((StatusCode::OK, json!({"log_id": log_id}).to_string()))
             }
         }

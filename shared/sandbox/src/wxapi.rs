@@ -224,9 +224,17 @@ impl WechatSim {
             Some((appid.into(), nick_name.into(), permission_sets.to_vec()));
     }
 
-    /// Add a complaint (`complaintOrder` fields as the detail API answers them).
-    pub fn add_complaint(&self, appid: &str, order: Value) {
+    /// Add a complaint (`complaintOrder` fields as the detail API answers them). Without an
+    /// `expireTime`, one is set as the platform would for its state (see [`state_expiry`]).
+    pub fn add_complaint(&self, appid: &str, mut order: Value) {
         let id = order["complaintOrderId"].to_string().replace('"', "");
+        if order.get("expireTime").is_none() {
+            let from = order["createTime"].as_i64().unwrap_or_else(now);
+            order["expireTime"] = json!(state_expiry(
+                order["status"].as_i64().unwrap_or_default(),
+                from
+            ));
+        }
         let first = json!({"itemType": 100, "time": order["createTime"], "content": order["customerMaterial"]["content"], "mediaIdList": []});
         lock(&self.inner.complaints).insert(
             id,
@@ -238,10 +246,21 @@ impl WechatSim {
         );
     }
 
-    /// Move a complaint to another status (the platform's or the user's doing).
+    /// Move a complaint to another status (the platform's or the user's doing); its
+    /// `expireTime` becomes the new state's (48 h from now in a state with a time limit, `0`
+    /// otherwise), as the platform re-sets it per state.
     pub fn set_status(&self, complaint_order_id: &str, status: i64) {
         if let Some(c) = lock(&self.inner.complaints).get_mut(complaint_order_id) {
             c.order["status"] = json!(status);
+            c.order["expireTime"] = json!(state_expiry(status, now()));
+        }
+    }
+
+    /// Set a complaint's `expireTime` (unix seconds; `0` = none), as the detail and the push
+    /// will show it.
+    pub fn set_expire_time(&self, complaint_order_id: &str, expire_time: i64) {
+        if let Some(c) = lock(&self.inner.complaints).get_mut(complaint_order_id) {
+            c.order["expireTime"] = json!(expire_time);
         }
     }
 
@@ -857,6 +876,17 @@ async fn complaint_detail(State(s): State<Arc<Inner>>, q: Q) -> Response {
     }
 }
 
+/// The `expireTime` the platform gives a complaint entering `status` at `from` (unix seconds):
+/// 48 h in the states that wait for the merchant (201, 206; 106 / 108 unpublished, 48 h here)
+/// and in those that wait for the buyer's confirmation (203 / 204: their window is a guess),
+/// `0` (none) otherwise. It is the current state's expiry, not always the merchant's.
+pub fn state_expiry(status: i64, from: i64) -> i64 {
+    match status {
+        201 | 206 | 106 | 108 | 203 | 204 => from + 48 * 3600,
+        _ => 0,
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Step {
     Respond,
@@ -916,9 +946,11 @@ async fn evidence(
             if status != 201 {
                 return err(309, "状态不对");
             }
+            // 已回应,待用户确认 (203 / 204: which one follows which decision is not
+            // documented; 202 is the merchant's timeout).
             (
                 "bussiRespondComplaint",
-                if handle == Some(1) { 202 } else { 203 },
+                if handle == Some(1) { 203 } else { 204 },
                 200 + handle.unwrap_or(0),
             )
         }
@@ -942,7 +974,10 @@ async fn evidence(
             ("busiAppeal", status, 230)
         }
     };
-    c.order["status"] = json!(next);
+    if next != status {
+        c.order["status"] = json!(next);
+        c.order["expireTime"] = json!(state_expiry(next, now()));
+    }
     c.items.push(
         json!({"itemType": item_type, "time": now(), "content": content, "mediaIdList": media}),
     );

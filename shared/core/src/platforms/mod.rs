@@ -5,6 +5,8 @@
 
 #[cfg(feature = "alipay")]
 pub mod alipay;
+#[cfg(any(feature = "wechatpay", feature = "alipay"))]
+pub(crate) mod due;
 #[cfg(feature = "wechat")]
 pub mod wechat;
 #[cfg(feature = "wechatpay")]

@@ -432,9 +432,12 @@ async fn act(
             )
             .await?;
             let repo = ComplaintRepo::new(&*services.ports.records);
+            // Stamped now: the deadline it meets is met at this write.
+            let now = services.ports.clock.now();
             if matches!(kind, ActionKind::Feedback | ActionKind::Complete) {
                 repo.modify(&c.id, |x| {
                     x.completed = true;
+                    x.updated_at = now;
                     x.status = if kind == ActionKind::Complete {
                         ComplaintStatus::Resolved
                     } else {
@@ -443,7 +446,11 @@ async fn act(
                 })
                 .await?;
             } else if kind == ActionKind::Reply {
-                repo.modify(&c.id, |x| x.replied = true).await?;
+                repo.modify(&c.id, |x| {
+                    x.replied = true;
+                    x.updated_at = now;
+                })
+                .await?;
             }
             Ok(ActionAnswer::done(&c.id, kind, None))
         }

@@ -67,6 +67,8 @@ pub(super) struct Facts {
     pub(super) amount_fen: Option<u64>,
     pub(super) description: Option<String>,
     pub(super) complained_at: Option<DateTime<Utc>>,
+    /// A due time the platform carries (RiskGO `gmt_overdue`); none for trade complaints.
+    pub(super) due_at: Option<DateTime<Utc>>,
     pub(super) replied: bool,
     pub(super) finished: bool,
     /// Entries of the conversation not written by the merchant (buyer, platform).
@@ -108,6 +110,7 @@ pub(super) fn trade_facts(d: &Value) -> Facts {
         amount_fen: fen(&d["trade_amount"]),
         description: d["content"].as_str().map(String::from),
         complained_at: d["gmt_create"].as_str().and_then(china_time),
+        due_at: None,
         replied: d["reply_detail_infos"]
             .as_array()
             .is_some_and(|a| a.iter().any(|r| r["replier_role"] == "MERCHANT")),
@@ -147,6 +150,7 @@ pub(super) fn risk_facts(d: &Value) -> Facts {
         amount_fen: fen(&trade["amount"]).or_else(|| fen(&d["complain_amount"])),
         description: d["complain_content"].as_str().map(String::from),
         complained_at: d["gmt_complain"].as_str().and_then(china_time),
+        due_at: d["gmt_overdue"].as_str().and_then(china_time),
         replied: false,
         others_wrote: 0,
     }

@@ -193,6 +193,8 @@ impl JobHandler for Job {
                 c.complaint_amount_fen = f.amount_fen;
                 c.description = f.description.clone();
                 c.complained_at = f.complained_at;
+                // Re-read every time: the deadline rules read it (see `super::deadlines`).
+                c.platform_due_at = f.due_at;
                 c.replied |= f.replied;
                 c.completed |= f.finished;
             }),

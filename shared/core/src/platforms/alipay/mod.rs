@@ -6,6 +6,7 @@ pub mod auto;
 pub mod callback;
 pub mod complaint;
 pub mod credentials;
+pub mod deadlines;
 pub mod events;
 pub mod limits;
 
@@ -37,5 +38,12 @@ impl Platform for Alipay {
 
     fn staff_actions(&self) -> &dyn crate::staff_actions::StaffActions {
         &admin::Actions
+    }
+
+    fn deadlines(
+        &self,
+        complaint: &domain::complaint::Complaint,
+    ) -> Vec<domain::deadline::Deadline> {
+        deadlines::deadlines(complaint)
     }
 }

@@ -327,8 +327,13 @@ async fn reply(
         platform_error,
     )
     .await?;
+    // Stamped now: the deadline it meets is met at this write.
+    let now = services.ports.clock.now();
     ComplaintRepo::new(&*services.ports.records)
-        .modify(&c.id, |c| c.replied = true)
+        .modify(&c.id, |c| {
+            c.replied = true;
+            c.updated_at = now;
+        })
         .await?;
     Ok(ActionAnswer::done(&c.id, ActionKind::Reply, None))
 }
@@ -354,8 +359,12 @@ async fn complete(
         platform_error,
     )
     .await?;
+    let now = services.ports.clock.now();
     ComplaintRepo::new(&*services.ports.records)
-        .modify(&c.id, super::detail::mark_completed)
+        .modify(&c.id, |c| {
+            super::detail::mark_completed(c);
+            c.updated_at = now;
+        })
         .await?;
     Ok(ActionAnswer::done(&c.id, ActionKind::Complete, None))
 }

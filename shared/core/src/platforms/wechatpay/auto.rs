@@ -15,8 +15,8 @@ use crate::platforms::wechatpay::limits as op;
 use crate::state::Services;
 use crate::worker::JobError;
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use domain::complaint::{ActionKind, Complaint, ComplaintStatus, HistoryEntry, OrderRef, Platform};
+use chrono::{DateTime, Utc};
+use domain::complaint::{ActionKind, Complaint, HistoryEntry, OrderRef, Platform};
 use wechatpay::PlatformError;
 use wechatpay::model::{self, RefundAmount, RefundProgressRequest, RefundRequest, ResponseRequest};
 
@@ -39,7 +39,7 @@ pub(super) fn shown(
         tags.push("in_platform_service".into());
     }
     if d.incoming_user_response {
-        tags.push("incoming_user_response".into());
+        tags.push(super::deadlines::INCOMING_USER_RESPONSE.into());
     }
     let new = Complaint::new(
         id.clone(),
@@ -74,12 +74,6 @@ pub(super) fn shown(
         c.complained_at = parse_time(&d.complaint_time);
         c.replied |= replied;
         c.completed |= completed;
-        c.deadline = match (c.complained_at, c.replied, c.status) {
-            (_, _, ComplaintStatus::Resolved | ComplaintStatus::Closed) => None,
-            (Some(t), false, _) => Some(t + Duration::hours(24)),
-            (Some(t), true, _) => Some(t + Duration::hours(72)),
-            (None, _, _) => None,
-        };
         if phone.is_some() {
             c.payer_phone_masked = phone.clone();
         }

@@ -158,5 +158,4 @@ pub fn mark_completed(c: &mut domain::complaint::Complaint) {
     c.completed = true;
     c.status = ComplaintStatus::Resolved;
     c.raw_status = "PROCESSED".into();
-    c.deadline = None;
 }

@@ -7,6 +7,7 @@ pub mod auto;
 pub mod callback;
 pub mod clients;
 pub mod credentials;
+pub mod deadlines;
 pub mod detail;
 pub mod events;
 pub mod images;
@@ -49,5 +50,12 @@ impl Platform for Wechatpay {
 
     fn account_actions(&self) -> &dyn crate::account_actions::AccountActions {
         &registration::Actions
+    }
+
+    fn deadlines(
+        &self,
+        complaint: &domain::complaint::Complaint,
+    ) -> Vec<domain::deadline::Deadline> {
+        deadlines::deadlines(complaint)
     }
 }

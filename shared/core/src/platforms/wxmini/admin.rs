@@ -330,9 +330,12 @@ async fn act(
     )
     .await?;
     if kind == ActionKind::Reply {
+        // Stamped now: the deadline it meets is met at this write.
+        let now = services.ports.clock.now();
         ComplaintRepo::new(&*services.ports.records)
             .modify(&c.id, |x| {
                 x.replied = true;
+                x.updated_at = now;
                 if x.status == ComplaintStatus::Pending {
                     x.status = ComplaintStatus::Processing;
                 }

@@ -3,7 +3,7 @@
 //!
 //! A complaint push: fetch the detail (an enabled account; a disabled one is recorded from the
 //! push alone: no platform call at all), then hand it to the automatic handling: the record
-//! with its history and deadline (`expireTime`), the staff notice, and for a complaint that
+//! with its history and its current state's expiry (`expireTime`, read by the deadline rules), the staff notice, and for a complaint that
 //! waits for the merchant's first answer this platform's operations (see [`super::auto`]).
 
 use super::auto::Ops;
@@ -52,14 +52,21 @@ pub fn waits_for_merchant(status: i64) -> bool {
     matches!(status, 201 | 206)
 }
 
-/// Our normalised status of a mini-program status code (codes only partly documented: 201 and
-/// 206 wait for the merchant, 312 the platform refunds; the rest wait for the user or the
-/// platform until the complaint closes).
+/// Our normalised status of a mini-program status code (the detail's `status` enum, labels as
+/// listed in the Yeepay mirror of it; codes not listed wait for the user or the platform).
 pub fn normalise(status: i64) -> ComplaintStatus {
     match status {
-        201 | 206 => ComplaintStatus::Pending,
-        202 | 207 => ComplaintStatus::Processing,
+        // 待处理; 平台已判定为商责,待上传处理凭证; 待商家补充凭证; 待双方补充凭证.
+        201 | 206 | 106 | 108 => ComplaintStatus::Pending,
+        // 已回应,待用户确认; 平台客服核实凭证中 (the merchant acted, others decide).
+        203 | 204 | 207 => ComplaintStatus::Processing,
+        // 投诉已完结.
+        112 | 115 | 116 | 205 => ComplaintStatus::Resolved,
+        // 用户取消申请; 投诉已关闭.
+        102 | 209 => ComplaintStatus::Closed,
         s if s >= 400 => ComplaintStatus::Closed,
+        // 商家超时未回应,待用户确认 (202), 超时未上传凭证 (208), 平台客服处理中, 待用户退货中,
+        // 平台退款中, ...
         _ => ComplaintStatus::AwaitingPlatform,
     }
 }
@@ -220,7 +227,9 @@ impl JobHandler for ComplaintJob {
                 c.description = f.content.clone();
                 c.problem_type = f.problem_type.clone();
                 c.complained_at = f.created.or(c.complained_at);
-                c.deadline = waits_for_merchant(f.status).then_some(f.expires).flatten();
+                // The current state's expiry, re-read every time (none: `0` or absent); the
+                // deadline rules decide what it means in this state (see `super::deadlines`).
+                c.platform_due_at = f.expires;
                 c.payer_phone_masked = f
                     .phone
                     .as_deref()

@@ -8,6 +8,8 @@ pub mod accounts;
 pub mod admin;
 pub mod callback;
 pub mod credentials;
+#[cfg(feature = "wxmini")]
+pub mod deadlines;
 // A build with only the `wxmini-callbacks` feature (the callback functions) has the callbacks
 // and no job handlers: those refund through WeChat Pay.
 #[cfg(feature = "wxmini")]
@@ -76,6 +78,14 @@ impl Platform for Wxmini {
     #[cfg(feature = "wxmini")]
     fn account_actions(&self) -> &dyn crate::account_actions::AccountActions {
         &AccountRoutes
+    }
+
+    #[cfg(feature = "wxmini")]
+    fn deadlines(
+        &self,
+        complaint: &domain::complaint::Complaint,
+    ) -> Vec<domain::deadline::Deadline> {
+        deadlines::deadlines(complaint)
     }
 }
 
