@@ -8,76 +8,12 @@
 //! from the first write that found it met.
 
 use crate::complaint::{Complaint, Platform};
+pub use crate::complaint::{Deadline, DeadlineSource, DeadlineSourceKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 use utoipa::ToSchema;
-
-/// Where a deadline's time comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeadlineSourceKind {
-    /// A field of the platform's own record (`expireTime`, `gmt_overdue`): the platform's word.
-    PlatformField,
-    /// A rule the platform publishes (WeChat Pay: 24:00 Beijing time of a day after the
-    /// complaint), applied by us to the platform's times.
-    PublishedRule,
-    /// Our estimate: no rule or field is confirmed (Alipay trade complaints' 72 h). Shown as
-    /// such wherever the deadline is shown.
-    Estimate,
-}
-
-impl DeadlineSourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeadlineSourceKind::PlatformField => "platform_field",
-            DeadlineSourceKind::PublishedRule => "published_rule",
-            DeadlineSourceKind::Estimate => "estimate",
-        }
-    }
-}
-
-/// A deadline's source: its kind and, in words, the field or rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct DeadlineSource {
-    pub kind: DeadlineSourceKind,
-    /// The platform field (`expireTime`) or the rule, in words (`交易投诉运营规范2.0: 24:00
-    /// Beijing time of the day after the complaint`; an estimate says it is unconfirmed).
-    pub detail: String,
-}
-
-/// One thing the merchant must do by a time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Deadline {
-    /// What is due, a stable name within the platform (`first_reply`, `completion`,
-    /// `respond`, `refund_evidence`, `feedback`, `finish`, ...): with the complaint it names
-    /// the deadline (reminders are sent once per complaint, deadline and threshold).
-    pub what: String,
-    /// What is due, in words for staff (Chinese: the people who handle complaints read it).
-    pub label: String,
-    /// When the window opened (the complaint, or the state that started this clock).
-    pub starts_at: DateTime<Utc>,
-    /// When it is due.
-    pub due_at: DateTime<Utc>,
-    pub source: DeadlineSource,
-    /// What the platform does when it is missed, in words.
-    pub consequence: String,
-    /// When we first saw it met (None: not met yet).
-    #[serde(default)]
-    pub met_at: Option<DateTime<Utc>>,
-}
-
-impl Deadline {
-    pub fn is_met(&self) -> bool {
-        self.met_at.is_some()
-    }
-
-    /// Missed: not met and due before `now`.
-    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
-        !self.is_met() && self.due_at < now
-    }
-}
 
 /// What the deadline sweep does for an account or a sub-merchant (`settings.deadlines`): the
 /// defaults are on (reminders at 50 % and 80 % of each deadline's window and 2 h before it,
