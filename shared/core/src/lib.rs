@@ -12,6 +12,7 @@ pub mod callback;
 pub mod complaint_images;
 pub mod complaints;
 pub mod credentials;
+pub mod deadlines;
 pub mod deliveries;
 pub mod error;
 pub mod fingerprint;
