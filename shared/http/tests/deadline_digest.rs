@@ -25,6 +25,7 @@ use domain::complaint::{
 };
 use domain::deadline::{Deadline, DeadlineSource, DeadlineSourceKind};
 use domain::job::queues;
+use domain::notification::{Channel, NotificationSubject};
 use sandbox::notify::NotifySim;
 use sandbox::wxapi::{SimMini, WechatSim};
 use serde_json::{Value, json};
@@ -406,6 +407,20 @@ async fn the_digest_lists_open_complaints_by_deadline_with_yesterdays_numbers_on
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("X-Envelope-To: owner@example.com"), "{}", mails[0]);
     assert!(e.ns.sms_sent().is_empty(), "a digest is never sent by SMS");
+    // The fan-out planned no SMS delivery at all (the bot's, planned last, arrived).
+    let planned = desk_core::deliveries::deliveries_of(
+        &*e.h.state.ports.records,
+        &NotificationSubject::Digest {
+            account_id: shop.clone(),
+            sub_mchid: None,
+            day: "2026-11-27".into(),
+        },
+    )
+    .await
+    .expect("deliveries");
+    let mut channels: Vec<Channel> = planned.iter().map(|d| d.channel).collect();
+    channels.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(channels, [Channel::Bot, Channel::Email, Channel::OaTemplate]);
 
     // A second sweep the same day sends nothing.
     e.clock.set(bj(2026, 11, 27, 18, 0));
