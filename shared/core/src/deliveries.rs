@@ -188,7 +188,10 @@ pub fn subject_key(s: &NotificationSubject) -> String {
             account_id,
             sub_mchid,
             day,
-        } => format!("D#{account_id}#{}#{day}", sub_mchid.as_deref().unwrap_or("-")),
+        } => format!(
+            "D#{account_id}#{}#{day}",
+            sub_mchid.as_deref().unwrap_or("-")
+        ),
     }
 }
 

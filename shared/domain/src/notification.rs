@@ -16,8 +16,12 @@ pub struct Audience {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NotificationSubject {
-    Complaint { complaint_id: String },
-    Violation { violation_id: String },
+    Complaint {
+        complaint_id: String,
+    },
+    Violation {
+        violation_id: String,
+    },
     /// An account's (or a sub-merchant's) daily digest of one Beijing calendar day
     /// (`YYYY-MM-DD`).
     Digest {

@@ -150,9 +150,10 @@ async fn env(start: DateTime<Utc>) -> Env {
     let clock = Arc::new(ManualClock::new(start));
     let c = clock.clone();
     let mut h = harness_over(None, move |p| desk_core::Ports { clock: c, ..p });
-    h.state = h.state.clone().with_platforms(
-        desk_core::platforms::builtin().with(Toy),
-    );
+    h.state = h
+        .state
+        .clone()
+        .with_platforms(desk_core::platforms::builtin().with(Toy));
     h.state.notifier = desk_core::state::NotifierSettings {
         sms_fold: std::time::Duration::from_secs(1),
         base_backoff: std::time::Duration::from_millis(300),
@@ -165,12 +166,8 @@ async fn env(start: DateTime<Utc>) -> Env {
     ns.add_oa_app(OA_APPID, OA_SECRET, "TPL-digest");
     ns.add_sms_key(SMS_ID, SMS_KEY);
     let sink_dir = tempfile::tempdir().expect("dir");
-    let sink = SmtpSink::start_with_relay(
-        sink_dir.path(),
-        free_port(),
-        free_port(),
-        Some(free_port()),
-    );
+    let sink =
+        SmtpSink::start_with_relay(sink_dir.path(), free_port(), free_port(), Some(free_port()));
     Env {
         h,
         clock,
@@ -314,37 +311,114 @@ fn position(lines: &[String], reference: &str) -> usize {
 async fn the_digest_lists_open_complaints_by_deadline_with_yesterdays_numbers_once_a_day() {
     // Today is 2026-11-27 (Beijing); yesterday 2026-11-26.
     let e = env(bj(2026, 11, 27, 8, 59)).await;
-    let shop = e
-        .h
-        .create(json!({"kind": "digest_shop", "name": "摘要小店", "settings": {"shop": "S1",
-            "deadlines": {"digest": {"enabled": true, "local_time": "09:00"}}}}))
+    let shop =
+        e.h.create(
+            json!({"kind": "digest_shop", "name": "摘要小店", "settings": {"shop": "S1",
+            "deadlines": {"digest": {"enabled": true, "local_time": "09:00"}}}}),
+        )
         .await;
     e.staff_everywhere(&shop).await;
     let repo = ComplaintRepo::new(&*e.h.state.ports.records);
     // G: reply was due 11-25 09:30, missed the day before yesterday.
-    let g = complaint(&shop, "G-OLDEST", bj(2026, 11, 24, 9, 30), ComplaintStatus::Pending, 100);
+    let g = complaint(
+        &shop,
+        "G-OLDEST",
+        bj(2026, 11, 24, 9, 30),
+        ComplaintStatus::Pending,
+        100,
+    );
     // A: reply was due yesterday 10:00 and missed.
-    let a = complaint(&shop, "A-MISSED", bj(2026, 11, 25, 10, 0), ComplaintStatus::Pending, 200);
+    let a = complaint(
+        &shop,
+        "A-MISSED",
+        bj(2026, 11, 25, 10, 0),
+        ComplaintStatus::Pending,
+        200,
+    );
     // B: received yesterday evening, reply due today 20:00.
-    let b = complaint(&shop, "B-TODAY", bj(2026, 11, 26, 20, 0), ComplaintStatus::Pending, 300);
+    let b = complaint(
+        &shop,
+        "B-TODAY",
+        bj(2026, 11, 26, 20, 0),
+        ComplaintStatus::Pending,
+        300,
+    );
     // C: received yesterday, answered yesterday 13:00; completion due 11-29 12:00.
-    let mut c = complaint(&shop, "C-ANSWERED", bj(2026, 11, 26, 12, 0), ComplaintStatus::Processing, 400);
+    let mut c = complaint(
+        &shop,
+        "C-ANSWERED",
+        bj(2026, 11, 26, 12, 0),
+        ComplaintStatus::Processing,
+        400,
+    );
     c.replied = true;
     c.updated_at = bj(2026, 11, 26, 13, 0);
     // D: completed yesterday 15:00 after a refund of 9.90 at 14:00: not open.
-    let mut d = complaint(&shop, "D-DONE", bj(2026, 11, 24, 9, 0), ComplaintStatus::Resolved, 990);
+    let mut d = complaint(
+        &shop,
+        "D-DONE",
+        bj(2026, 11, 24, 9, 0),
+        ComplaintStatus::Resolved,
+        990,
+    );
     d.replied = true;
     d.completed = true;
     d.refunded_fen = 990;
     d.updated_at = bj(2026, 11, 26, 15, 0);
     // E: received yesterday, waiting for the platform: nothing due.
-    let ee = complaint(&shop, "E-NOTHING-DUE", bj(2026, 11, 26, 22, 0), ComplaintStatus::AwaitingPlatform, 500);
+    let ee = complaint(
+        &shop,
+        "E-NOTHING-DUE",
+        bj(2026, 11, 26, 22, 0),
+        ComplaintStatus::AwaitingPlatform,
+        500,
+    );
     // F: received this morning, reply due tomorrow 08:00.
-    let f = complaint(&shop, "F-NEW", bj(2026, 11, 27, 8, 0), ComplaintStatus::Pending, 600);
-    for x in [&g, &a, &b, &c, &d, &ee, &f] {
+    let f = complaint(
+        &shop,
+        "F-NEW",
+        bj(2026, 11, 27, 8, 0),
+        ComplaintStatus::Pending,
+        600,
+    );
+    // H: reply was due yesterday 18:00, given this morning: missed, though met now.
+    let mut hh = complaint(
+        &shop,
+        "H-LATE",
+        bj(2026, 11, 25, 18, 0),
+        ComplaintStatus::Processing,
+        700,
+    );
+    hh.replied = true;
+    hh.updated_at = bj(2026, 11, 27, 8, 0);
+    // I: reply was due yesterday 12:00 and given at 11:00: met in time.
+    let mut i = complaint(
+        &shop,
+        "I-IN-TIME",
+        bj(2026, 11, 25, 12, 0),
+        ComplaintStatus::Processing,
+        800,
+    );
+    i.replied = true;
+    i.updated_at = bj(2026, 11, 26, 11, 0);
+    // Another account's complaint of yesterday is not in this digest.
+    let other = complaint(
+        "acc_other",
+        "X-OTHER",
+        bj(2026, 11, 26, 10, 0),
+        ComplaintStatus::Pending,
+        900,
+    );
+    for x in [&g, &a, &b, &c, &d, &ee, &f, &hh, &i, &other] {
         repo.save(x, 0).await.expect("save");
     }
     repo.log_action(&logged(&c, ActionKind::Reply, bj(2026, 11, 26, 13, 0)))
+        .await
+        .expect("log");
+    repo.log_action(&logged(&hh, ActionKind::Reply, bj(2026, 11, 27, 8, 0)))
+        .await
+        .expect("log");
+    repo.log_action(&logged(&i, ActionKind::Reply, bj(2026, 11, 26, 11, 0)))
         .await
         .expect("log");
     repo.log_action(&logged(&d, ActionKind::Reply, bj(2026, 11, 25, 11, 0)))
@@ -364,9 +438,13 @@ async fn the_digest_lists_open_complaints_by_deadline_with_yesterdays_numbers_on
         created_at: bj(2026, 11, 26, 14, 0),
         updated_at: bj(2026, 11, 26, 14, 0),
     };
-    repo.put_refund(&shop, &refund("R1", "SUCCESS")).await.expect("refund");
+    repo.put_refund(&shop, &refund("R1", "SUCCESS"))
+        .await
+        .expect("refund");
     // A closed (refused) refund is not counted.
-    repo.put_refund(&shop, &refund("R2", "CLOSED")).await.expect("refund");
+    repo.put_refund(&shop, &refund("R2", "CLOSED"))
+        .await
+        .expect("refund");
 
     // Not before the configured time.
     assert!(matches!(e.pass(&shop).await, DailyOutcome::NotYet { .. }));
@@ -380,32 +458,64 @@ async fn the_digest_lists_open_complaints_by_deadline_with_yesterdays_numbers_on
     let lines = bot_lines(&bots[0].1);
     let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
     assert!(has("**昨日新收（2026-11-26）**: 3"), "B, C, E: {lines:#?}");
-    assert!(has("**昨日首次回复**: 1"), "C: {lines:#?}");
+    assert!(
+        has("**昨日首次回复**: 2"),
+        "C and I (not H, answered today; not D, answered before): {lines:#?}"
+    );
     assert!(has("**昨日完结**: 1"), "D: {lines:#?}");
-    assert!(has("**昨日退款**: 1 笔，9.90 元"), "D's, not the closed one: {lines:#?}");
-    assert!(has("**昨日错过期限**: 1"), "A's reply: {lines:#?}");
-    assert!(has("**未结投诉**: 6 件，其中逾期 2 件"), "{lines:#?}");
-    let order: Vec<usize> = ["G-OLDEST", "A-MISSED", "B-TODAY", "F-NEW", "C-ANSWERED", "E-NOTHING-DUE"]
-        .iter()
-        .map(|r| position(&lines, r))
-        .collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "overdue first, then by due time, then nothing due: {lines:#?}");
+    assert!(
+        has("**昨日退款**: 1 笔，9.90 元"),
+        "D's, not the closed one: {lines:#?}"
+    );
+    assert!(
+        has("**昨日错过期限**: 2"),
+        "A's and H's replies (not I's): {lines:#?}"
+    );
+    assert!(has("**未结投诉**: 8 件，其中逾期 2 件"), "{lines:#?}");
+    assert!(!has("X-OTHER"), "another account's complaint: {lines:#?}");
+    let order: Vec<usize> = [
+        "G-OLDEST",
+        "A-MISSED",
+        "B-TODAY",
+        "F-NEW",
+        "I-IN-TIME",
+        "H-LATE",
+        "C-ANSWERED",
+        "E-NOTHING-DUE",
+    ]
+    .iter()
+    .map(|r| position(&lines, r))
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "overdue first, then by due time, then nothing due: {lines:#?}"
+    );
     assert!(!has("D-DONE"), "a resolved complaint is not listed");
     let g_line = &lines[position(&lines, "G-OLDEST")];
-    assert!(g_line.contains("已逾期：首次回复，截止 11-25 09:30") && g_line.contains("1.00 元"), "{g_line}");
+    assert!(
+        g_line.contains("已逾期：首次回复，截止 11-25 09:30") && g_line.contains("1.00 元"),
+        "{g_line}"
+    );
     let c_line = &lines[position(&lines, "C-ANSWERED")];
-    assert!(c_line.contains("待办：处理完成，截止 11-29 12:00（估计期限，未经平台确认）"), "{c_line}");
+    assert!(
+        c_line.contains("待办：处理完成，截止 11-29 12:00（估计期限，未经平台确认）"),
+        "{c_line}"
+    );
     assert!(lines[position(&lines, "E-NOTHING-DUE")].contains("无待办期限"));
 
     // The template message: the short count and the day, the link carrying the rest.
     let tpl = &e.ns.template_messages()[0];
     assert_eq!(tpl["touser"], OPENID);
     assert_eq!(tpl["data"]["character_string2"]["value"], "2026-11-27");
-    assert_eq!(tpl["data"]["thing4"]["value"], "未结6 逾期2 昨日新3");
+    assert_eq!(tpl["data"]["thing4"]["value"], "未结8 逾期2 昨日新3");
     // The e-mail went to the SMTP server; no SMS although SMS is configured.
     let mails = e.sink.messages();
     assert_eq!(mails.len(), 1);
-    assert!(mails[0].contains("X-Envelope-To: owner@example.com"), "{}", mails[0]);
+    assert!(
+        mails[0].contains("X-Envelope-To: owner@example.com"),
+        "{}",
+        mails[0]
+    );
     assert!(e.ns.sms_sent().is_empty(), "a digest is never sent by SMS");
     // The fan-out planned no SMS delivery at all (the bot's, planned last, arrived).
     let planned = desk_core::deliveries::deliveries_of(
@@ -420,7 +530,10 @@ async fn the_digest_lists_open_complaints_by_deadline_with_yesterdays_numbers_on
     .expect("deliveries");
     let mut channels: Vec<Channel> = planned.iter().map(|d| d.channel).collect();
     channels.sort_by_key(|c| format!("{c:?}"));
-    assert_eq!(channels, [Channel::Bot, Channel::Email, Channel::OaTemplate]);
+    assert_eq!(
+        channels,
+        [Channel::Bot, Channel::Email, Channel::OaTemplate]
+    );
 
     // A second sweep the same day sends nothing.
     e.clock.set(bj(2026, 11, 27, 18, 0));
@@ -433,7 +546,9 @@ async fn the_digest_lists_open_complaints_by_deadline_with_yesterdays_numbers_on
     e.delivered(2).await;
     let lines = bot_lines(&e.ns.bot_messages()[1].1);
     assert!(
-        lines.iter().any(|l| l.contains("**昨日新收（2026-11-27）**: 1")),
+        lines
+            .iter()
+            .any(|l| l.contains("**昨日新收（2026-11-27）**: 1")),
         "F was received on the 27th: {lines:#?}"
     );
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -444,10 +559,9 @@ async fn the_digest_lists_open_complaints_by_deadline_with_yesterdays_numbers_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_digest_queued_before_a_crash_is_not_sent_twice_and_a_disabled_account_gets_none() {
     let e = env(bj(2026, 11, 27, 9, 30)).await;
-    let shop = e
-        .h
-        .create(json!({"kind": "digest_shop", "name": "小店", "settings": {"shop": "S2"}}))
-        .await;
+    let shop =
+        e.h.create(json!({"kind": "digest_shop", "name": "小店", "settings": {"shop": "S2"}}))
+            .await;
     e.staff_everywhere(&shop).await;
     // A pass that queued the notice and crashed before its day's record: the next sweep
     // reads again, finds the notice queued, and queues nothing more.
@@ -458,22 +572,27 @@ async fn a_digest_queued_before_a_crash_is_not_sent_twice_and_a_disabled_account
         .delete(&format!("DAILY#{shop}"), "DIGEST#2026-11-27", None)
         .await
         .expect("delete");
+    e.clock.set(bj(2026, 11, 27, 9, 45));
     assert_eq!(e.pass(&shop).await, DailyOutcome::Sent { queued: 0 });
     e.delivered(1).await;
 
     // Disabled: no digest (its staff are not told), the next day either.
-    let (s, b) = e
-        .h
-        .admin(Method::PATCH, &format!("/admin/v1/accounts/{shop}"), Some(json!({"enabled": false})))
+    let (s, b) =
+        e.h.admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{shop}"),
+            Some(json!({"enabled": false})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     e.clock.set(bj(2026, 11, 28, 10, 0));
     assert_eq!(e.pass(&shop).await, DailyOutcome::Disabled);
     // Switched off in the settings: none either.
-    let off = e
-        .h
-        .create(json!({"kind": "digest_shop", "name": "关", "settings": {"shop": "S3",
-            "deadlines": {"digest": {"enabled": false}}}}))
+    let off =
+        e.h.create(
+            json!({"kind": "digest_shop", "name": "关", "settings": {"shop": "S3",
+            "deadlines": {"digest": {"enabled": false}}}}),
+        )
         .await;
     e.staff_everywhere(&off).await;
     assert_eq!(e.pass(&off).await, DailyOutcome::DigestOff);
@@ -495,7 +614,11 @@ async fn the_daily_pass_snapshots_a_mini_programs_score_once_a_day_and_serves_it
         nick_name: "小程序".into(),
         push: None,
     });
-    wx.set_penalties(APPID, 92, vec![json!({"illegalOrderId": "IL1", "minusScore": 8})]);
+    wx.set_penalties(
+        APPID,
+        92,
+        vec![json!({"illegalOrderId": "IL1", "minusScore": 8})],
+    );
     let mini = e
         .h
         .create(json!({"kind": "wxmini_app", "name": "Mini", "settings": {
@@ -555,13 +678,15 @@ async fn the_daily_pass_snapshots_a_mini_programs_score_once_a_day_and_serves_it
         assert!(b.to_string().contains(field), "{query}: {b}");
     }
     // Only mini programs have it.
-    let shop = e
-        .h
-        .create(json!({"kind": "digest_shop", "name": "小店", "settings": {"shop": "S9"}}))
-        .await;
-    let (s, _) = e
-        .h
-        .admin(Method::GET, &format!("/admin/v1/accounts/{shop}/trade-score/history"), None)
+    let shop =
+        e.h.create(json!({"kind": "digest_shop", "name": "小店", "settings": {"shop": "S9"}}))
+            .await;
+    let (s, _) =
+        e.h.admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{shop}/trade-score/history"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
 }

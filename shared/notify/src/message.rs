@@ -215,11 +215,16 @@ mod tests {
             event: DIGEST_EVENT.into(),
             merchant: "某某旗舰店".into(),
             reference: "2026-11-27".into(),
-            at: Utc.with_ymd_and_hms(2026, 11, 27, 1, 0, 0).single().unwrap(),
+            at: Utc
+                .with_ymd_and_hms(2026, 11, 27, 1, 0, 0)
+                .single()
+                .unwrap(),
             amount_fen: None,
             user_text: Some("未结45 逾期3 昨日新4".into()),
             deadline: None,
-            link: Some("https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline".into()),
+            link: Some(
+                "https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline".into(),
+            ),
             extra_lines,
         }
     }
@@ -230,13 +235,21 @@ mod tests {
         let md = n.markdown();
         assert!(md.len() <= MARKDOWN_MAX_BYTES, "{} bytes", md.len());
         assert!(md.contains("> …（更多见详情）"), "{md}");
-        assert!(md.ends_with("[详情](https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline)\n"));
-        assert!(md.contains("**未结投诉**: 45 件"), "the counts come first: {md}");
+        assert!(md.ends_with(
+            "[详情](https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline)\n"
+        ));
+        assert!(
+            md.contains("**未结投诉**: 45 件"),
+            "the counts come first: {md}"
+        );
         // E-mail keeps every line.
         let text = n.text();
         assert!(text.contains("另有 15 件未列出"), "{text}");
         assert_eq!(text.matches("已逾期").count(), 30);
-        assert!(!text.contains("单号"), "a digest has no complaint number: {text}");
+        assert!(
+            !text.contains("单号"),
+            "a digest has no complaint number: {text}"
+        );
         // A short notice is not cut.
         let mut short = long_digest();
         short.extra_lines.truncate(3);

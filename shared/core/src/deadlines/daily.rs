@@ -70,10 +70,7 @@ fn at_local(day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
 /// time is the default 09:00.
 pub fn due_at(day: NaiveDate, local_time: &str) -> DateTime<Utc> {
     let time = NaiveTime::parse_from_str(local_time, "%H:%M").unwrap_or_else(|_| {
-        tracing::warn!(
-            local_time,
-            "digest local_time is not HH:MM: 09:00 applies"
-        );
+        tracing::warn!(local_time, "digest local_time is not HH:MM: 09:00 applies");
         NaiveTime::from_hms_opt(9, 0, 0).unwrap_or(NaiveTime::MIN)
     });
     at_local(day, time)
@@ -141,10 +138,7 @@ pub async fn daily_pass(
     }
     let platform_name = platform.map(|p| p.name().as_str()).unwrap_or_default();
     let mut queued = 0;
-    for (audience, merchant) in audiences(services, account)
-        .await
-        .map_err(store_error)?
-    {
+    for (audience, merchant) in audiences(services, account).await.map_err(store_error)? {
         let d = digest::Digest::read(records, &audience, day, now)
             .await
             .map_err(store_error)?;
@@ -177,10 +171,7 @@ async fn audiences(
         },
         account.name.clone(),
     )];
-    let has_subs = account
-        .kind()
-        .facts()
-        .is_some_and(|f| f.has_sub_merchants);
+    let has_subs = account.kind().facts().is_some_and(|f| f.has_sub_merchants);
     if !has_subs {
         return Ok(out);
     }
@@ -223,17 +214,28 @@ mod tests {
     #[test]
     fn the_due_time_is_beijing_time_on_the_beijing_day() {
         // 2026-11-26 23:30 UTC is 2026-11-27 07:30 in Beijing.
-        let now = Utc.with_ymd_and_hms(2026, 11, 26, 23, 30, 0).single().unwrap();
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 26, 23, 30, 0)
+            .single()
+            .unwrap();
         let day = beijing_day(now);
         assert_eq!(day.to_string(), "2026-11-27");
         assert_eq!(
             due_at(day, "09:00"),
-            Utc.with_ymd_and_hms(2026, 11, 27, 1, 0, 0).single().unwrap()
+            Utc.with_ymd_and_hms(2026, 11, 27, 1, 0, 0)
+                .single()
+                .unwrap()
         );
         assert_eq!(
             day_start(day),
-            Utc.with_ymd_and_hms(2026, 11, 26, 16, 0, 0).single().unwrap()
+            Utc.with_ymd_and_hms(2026, 11, 26, 16, 0, 0)
+                .single()
+                .unwrap()
         );
-        assert_eq!(due_at(day, "nine"), due_at(day, "09:00"), "unreadable: 09:00");
+        assert_eq!(
+            due_at(day, "nine"),
+            due_at(day, "09:00"),
+            "unreadable: 09:00"
+        );
     }
 }

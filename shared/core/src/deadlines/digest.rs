@@ -200,7 +200,11 @@ impl Digest {
             line("昨日错过期限", y.missed.to_string()),
             line(
                 "未结投诉",
-                format!("{more}{} 件，其中逾期 {} 件", self.open.len(), self.overdue()),
+                format!(
+                    "{more}{} 件，其中逾期 {} 件",
+                    self.open.len(),
+                    self.overdue()
+                ),
             ),
         ];
         for c in self.open.iter().take(MAX_LINES) {
@@ -209,7 +213,10 @@ impl Digest {
         if self.open.len() > MAX_LINES {
             v.push(line(
                 "…",
-                format!("另有 {more}{} 件未列出（见链接）", self.open.len() - MAX_LINES),
+                format!(
+                    "另有 {more}{} 件未列出（见链接）",
+                    self.open.len() - MAX_LINES
+                ),
             ));
         }
         v
@@ -359,8 +366,10 @@ async fn yesterday(
         let completed = match first(ActionKind::Complete) {
             Some(t) => during(t),
             None => {
-                matches!(c.status, ComplaintStatus::Resolved | ComplaintStatus::Closed)
-                    && during(c.updated_at)
+                matches!(
+                    c.status,
+                    ComplaintStatus::Resolved | ComplaintStatus::Closed
+                ) && during(c.updated_at)
             }
         };
         if completed {

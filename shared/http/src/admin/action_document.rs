@@ -438,9 +438,8 @@ pub fn add_account_actions(doc: &mut Value, platforms: &Platforms) {
                 ) {
                     for (name, schema) in props {
                         let mut schema = schema.clone();
-                        let description = schema
-                            .as_object_mut()
-                            .and_then(|o| o.remove("description"));
+                        let description =
+                            schema.as_object_mut().and_then(|o| o.remove("description"));
                         let mut p = json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema});
                         if let Some(d) = description {
                             p["description"] = d;

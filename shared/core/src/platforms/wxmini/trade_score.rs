@@ -7,13 +7,13 @@
 use super::admin::platform;
 use crate::Error;
 use crate::account_actions::{AccountAction, Method};
+use crate::platform::DailyWork;
 use crate::platforms::wechat::mini_client;
 use crate::platforms::wxmini::limits as op;
-use crate::staff_actions::take_budget;
-use crate::state::Services;
-use crate::platform::DailyWork;
 use crate::repo::decode;
 use crate::staff_actions::ActionBody;
+use crate::staff_actions::take_budget;
+use crate::state::Services;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::account::{Account, AccountKind};
 use domain::ports::{Index, Item, Query, StoreError};
@@ -164,8 +164,8 @@ pub async fn history(
     let q: HistoryQuery = body.query()?;
     let today = crate::deadlines::daily::beijing_day(services.ports.clock.now());
     let to = parse_day("to", q.to.as_deref())?.unwrap_or(today);
-    let from = parse_day("from", q.from.as_deref())?
-        .unwrap_or_else(|| to - chrono::Duration::days(29));
+    let from =
+        parse_day("from", q.from.as_deref())?.unwrap_or_else(|| to - chrono::Duration::days(29));
     if from > to {
         return Err(Error::field("from", "must not be after `to`"));
     }
