@@ -424,6 +424,10 @@ async fn the_digest_lists_open_complaints_by_deadline_with_yesterdays_numbers_on
     repo.log_action(&logged(&d, ActionKind::Reply, bj(2026, 11, 25, 11, 0)))
         .await
         .expect("log");
+    // D's second reply, yesterday: not a first reply.
+    let mut again = logged(&d, ActionKind::Reply, bj(2026, 11, 26, 14, 30));
+    again.action_id.push_str("-again");
+    repo.log_action(&again).await.expect("log");
     repo.log_action(&logged(&d, ActionKind::Complete, bj(2026, 11, 26, 15, 0)))
         .await
         .expect("log");
