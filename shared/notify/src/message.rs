@@ -218,7 +218,7 @@ mod tests {
             at: Utc
                 .with_ymd_and_hms(2026, 11, 27, 1, 0, 0)
                 .single()
-                .unwrap(),
+                .expect("time"),
             amount_fen: None,
             user_text: Some("未结45 逾期3 昨日新4".into()),
             deadline: None,

@@ -217,20 +217,20 @@ mod tests {
         let now = Utc
             .with_ymd_and_hms(2026, 11, 26, 23, 30, 0)
             .single()
-            .unwrap();
+            .expect("time");
         let day = beijing_day(now);
         assert_eq!(day.to_string(), "2026-11-27");
         assert_eq!(
             due_at(day, "09:00"),
             Utc.with_ymd_and_hms(2026, 11, 27, 1, 0, 0)
                 .single()
-                .unwrap()
+                .expect("time")
         );
         assert_eq!(
             day_start(day),
             Utc.with_ymd_and_hms(2026, 11, 26, 16, 0, 0)
                 .single()
-                .unwrap()
+                .expect("time")
         );
         assert_eq!(
             due_at(day, "nine"),
