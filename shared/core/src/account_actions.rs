@@ -49,6 +49,8 @@ pub struct AccountAction {
     pub id_description: Option<&'static str>,
     /// The request body (a JSON object), if it takes one.
     pub body: Option<SchemaOf>,
+    /// Its query parameters, as the properties of one object schema, if it reads any.
+    pub query: Option<SchemaOf>,
     /// The answer of a success; none: 204 without content.
     pub answer: Option<SchemaOf>,
     /// What the document says of a success, if more than its schema.
@@ -77,6 +79,7 @@ impl AccountAction {
             summary: None,
             id_description: None,
             body: None,
+            query: None,
             answer: None,
             answer_description: None,
             spends_budget: true,
@@ -98,6 +101,13 @@ impl AccountAction {
     /// Its request body is `B` (required).
     pub fn with_body<B: utoipa::ToSchema>(mut self) -> Self {
         self.body = Some(SchemaOf::of::<B>());
+        self
+    }
+
+    /// Its query parameters are the properties of `Q` (read with
+    /// [`crate::staff_actions::ActionBody::query`]).
+    pub fn with_query<Q: utoipa::ToSchema>(mut self) -> Self {
+        self.query = Some(SchemaOf::of::<Q>());
         self
     }
 

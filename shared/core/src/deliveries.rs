@@ -184,6 +184,14 @@ pub fn subject_key(s: &NotificationSubject) -> String {
     match s {
         NotificationSubject::Complaint { complaint_id } => format!("C#{complaint_id}"),
         NotificationSubject::Violation { violation_id } => format!("V#{violation_id}"),
+        NotificationSubject::Digest {
+            account_id,
+            sub_mchid,
+            day,
+        } => format!(
+            "D#{account_id}#{}#{day}",
+            sub_mchid.as_deref().unwrap_or("-")
+        ),
     }
 }
 

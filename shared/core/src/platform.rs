@@ -67,6 +67,42 @@ pub trait Platform: Send + Sync + 'static {
         let _ = complaint;
         Vec::new()
     }
+
+    /// What it does once a day per account (the deadline sweep's daily pass, at the account's
+    /// digest time): a mini program's trade-score snapshot. Nothing by default.
+    fn daily(&self) -> &dyn DailyWork {
+        &NoDailyWork
+    }
+}
+
+/// A platform's once-a-day work on one of its accounts, run by the daily pass
+/// (`crate::deadlines::daily`) after the account's local digest time on each Beijing calendar
+/// day. It may run more than once on a day (a later sweep after a failure): it keeps its own
+/// record per (account, day) and does nothing when the day's is there. A failure is logged by
+/// the caller and stops nothing else.
+#[async_trait::async_trait]
+pub trait DailyWork: Send + Sync {
+    async fn run(
+        &self,
+        services: &Services,
+        account: &domain::account::Account,
+        day: chrono::NaiveDate,
+    ) -> Result<(), crate::Error>;
+}
+
+/// The daily work of a platform that has none.
+pub struct NoDailyWork;
+
+#[async_trait::async_trait]
+impl DailyWork for NoDailyWork {
+    async fn run(
+        &self,
+        _services: &Services,
+        _account: &domain::account::Account,
+        _day: chrono::NaiveDate,
+    ) -> Result<(), crate::Error> {
+        Ok(())
+    }
 }
 
 /// A registered platform's rules, declared for the process's complaint writes.

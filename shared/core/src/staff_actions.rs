@@ -130,13 +130,30 @@ impl ActionAnswer {
     }
 }
 
-/// The body of an action as sent: a JSON object, or nothing (an empty body).
+/// The body of an action as sent: a JSON object, or nothing (an empty body); and, for an
+/// account route that reads them, its query parameters.
 #[derive(Debug, Clone, Default)]
-pub struct ActionBody(Option<Value>);
+pub struct ActionBody(Option<Value>, Option<String>);
 
 impl ActionBody {
     pub fn new(value: Option<Value>) -> Self {
-        Self(value)
+        Self(value, None)
+    }
+
+    /// With the request's query string (without the `?`).
+    pub fn with_query(mut self, query: Option<String>) -> Self {
+        self.1 = query;
+        self
+    }
+
+    /// The query parameters as `T` (each a string; a parameter given twice keeps the last);
+    /// errors name the parameter.
+    pub fn query<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        let map: serde_json::Map<String, Value> =
+            url::form_urlencoded::parse(self.1.as_deref().unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect();
+        crate::error::from_value_at("", Value::Object(map))
     }
 
     /// The body as `T`; errors name the field (`images[2]`). An empty body is 400.

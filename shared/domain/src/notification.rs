@@ -16,9 +16,25 @@ pub struct Audience {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NotificationSubject {
-    Complaint { complaint_id: String },
-    Violation { violation_id: String },
+    Complaint {
+        complaint_id: String,
+    },
+    Violation {
+        violation_id: String,
+    },
+    /// An account's (or a sub-merchant's) daily digest of one Beijing calendar day
+    /// (`YYYY-MM-DD`).
+    Digest {
+        account_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sub_mchid: Option<String>,
+        day: String,
+    },
 }
+
+/// The `event` of a daily digest's summary: the renderings lay a digest out as one (its
+/// `reference` is the day, its `user_text` a one-line count, its list in `extra_lines`).
+pub const DIGEST_EVENT: &str = "每日投诉摘要";
 
 /// Everything a notifier needs to write the message, without reading anything else.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -2,7 +2,15 @@
 //! ([`NotificationSummary`], the summary a notification job carries) through [`Render`].
 
 use chrono::{DateTime, FixedOffset, Utc};
-use domain::notification::NotificationSummary;
+use domain::notification::{DIGEST_EVENT, NotificationSummary};
+
+/// The most bytes of a bot's markdown (WeCom refuses more than 4096; the rest of a long
+/// notice, such as a digest's list, is behind its link).
+pub const MARKDOWN_MAX_BYTES: usize = 3800;
+
+fn is_digest(n: &NotificationSummary) -> bool {
+    n.event == DIGEST_EVENT
+}
 
 fn china(t: DateTime<Utc>) -> String {
     let tz = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
@@ -65,6 +73,24 @@ impl Render for NotificationSummary {
     }
 
     fn lines(&self) -> Vec<(String, String)> {
+        if is_digest(self) {
+            // A digest: its day, its one-line count, then its own lines.
+            let mut v = vec![
+                (
+                    "平台".to_string(),
+                    platform_name(&self.platform).to_string(),
+                ),
+                ("商户".to_string(), self.merchant.clone()),
+                ("日期".to_string(), self.reference.clone()),
+            ];
+            if let Some(t) = &self.user_text {
+                v.push(("概要".to_string(), t.clone()));
+            }
+            for l in &self.extra_lines {
+                v.push((l.label.clone(), l.value.clone()));
+            }
+            return v;
+        }
         let mut v = vec![
             (
                 "平台".to_string(),
@@ -125,12 +151,25 @@ impl Render for NotificationSummary {
 
     fn markdown(&self) -> String {
         let mut s = format!("### {}\n", self.title());
-        for (k, v) in self.lines() {
-            s.push_str(&format!("> **{k}**: {v}\n"));
+        let link = self
+            .link
+            .as_ref()
+            .map(|l| format!("\n[详情]({l})\n"))
+            .unwrap_or_default();
+        let cut = "> …（更多见详情）\n";
+        let lines = self.lines();
+        let total = lines.len();
+        for (i, (k, v)) in lines.into_iter().enumerate() {
+            let line = format!("> **{k}**: {v}\n");
+            // Keep room for the cut marker (unless this is the last line) and the link.
+            let room = if i + 1 == total { 0 } else { cut.len() };
+            if s.len() + line.len() + room + link.len() > MARKDOWN_MAX_BYTES {
+                s.push_str(cut);
+                break;
+            }
+            s.push_str(&line);
         }
-        if let Some(l) = &self.link {
-            s.push_str(&format!("\n[详情]({l})\n"));
-        }
+        s.push_str(&link);
         s
     }
 
@@ -146,5 +185,96 @@ impl Render for NotificationSummary {
             "event" => self.event.clone(),
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use domain::notification::SummaryLine;
+
+    /// A digest of 30 complaint lines and a "more" line, as the daily pass writes it.
+    fn long_digest() -> NotificationSummary {
+        let mut extra_lines = vec![SummaryLine {
+            label: "未结投诉".into(),
+            value: "45 件，其中逾期 3 件".into(),
+        }];
+        for i in 0..30 {
+            extra_lines.push(SummaryLine {
+                label: format!("20020182026112508007661{i:04}"),
+                value: "已逾期：首次回复（24:00 前回复用户），截止 11-26 24:00；99.00 元".into(),
+            });
+        }
+        extra_lines.push(SummaryLine {
+            label: "…".into(),
+            value: "另有 15 件未列出（见链接）".into(),
+        });
+        NotificationSummary {
+            platform: "wechatpay".into(),
+            event: DIGEST_EVENT.into(),
+            merchant: "某某旗舰店".into(),
+            reference: "2026-11-27".into(),
+            at: Utc
+                .with_ymd_and_hms(2026, 11, 27, 1, 0, 0)
+                .single()
+                .expect("time"),
+            amount_fen: None,
+            user_text: Some("未结45 逾期3 昨日新4".into()),
+            deadline: None,
+            link: Some(
+                "https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline".into(),
+            ),
+            extra_lines,
+        }
+    }
+
+    #[test]
+    fn a_long_digest_fits_a_bot_message_and_keeps_its_link() {
+        let n = long_digest();
+        let md = n.markdown();
+        assert!(md.len() <= MARKDOWN_MAX_BYTES, "{} bytes", md.len());
+        assert!(md.contains("> …（更多见详情）"), "{md}");
+        assert!(md.ends_with(
+            "[详情](https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline)\n"
+        ));
+        assert!(
+            md.contains("**未结投诉**: 45 件"),
+            "the counts come first: {md}"
+        );
+        // E-mail keeps every line.
+        let text = n.text();
+        assert!(text.contains("另有 15 件未列出"), "{text}");
+        assert_eq!(text.matches("已逾期").count(), 30);
+        assert!(
+            !text.contains("单号"),
+            "a digest has no complaint number: {text}"
+        );
+        // A short notice is not cut.
+        let mut short = long_digest();
+        short.extra_lines.truncate(3);
+        assert!(!short.markdown().contains("更多见详情"));
+    }
+
+    #[test]
+    fn a_digest_in_a_template_message_is_the_short_count_and_the_link() {
+        let n = long_digest();
+        let mapping: std::collections::BTreeMap<String, String> = [
+            ("thing1", "merchant"),
+            ("character_string2", "complaint_id"),
+            ("time3", "time"),
+            ("thing4", "user_text"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let m = crate::oa::template_message("o_1", "TPL", &mapping, &n, "id");
+        assert_eq!(m["data"]["character_string2"]["value"], "2026-11-27");
+        assert_eq!(m["data"]["thing4"]["value"], "未结45 逾期3 昨日新4");
+        assert_eq!(m["data"]["time3"]["value"], "2026-11-27 09:00");
+        assert_eq!(
+            m["url"],
+            "https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline"
+        );
     }
 }

@@ -13,6 +13,7 @@ use super::remind::{self, Step};
 use crate::complaints::ComplaintRepo;
 use crate::complaints::list::{ComplaintFilter, ListSort};
 use crate::notices::{self, Notice, store_error};
+use crate::platform::Platforms;
 use crate::repo::{AccountRepo, SubMerchantRepo};
 use crate::state::Services;
 use crate::worker::{JobError, JobHandler};
@@ -34,11 +35,14 @@ pub const HORIZON: Duration = Duration::days(31);
 const PAGE: usize = 100;
 
 /// The handler of [`SWEEP`].
-pub struct SweepJob(Services);
+pub struct SweepJob {
+    state: Services,
+    platforms: Platforms,
+}
 
 impl SweepJob {
-    pub fn new(state: Services) -> Self {
-        Self(state)
+    pub fn new(state: Services, platforms: Platforms) -> Self {
+        Self { state, platforms }
     }
 }
 
@@ -46,7 +50,7 @@ impl SweepJob {
 impl JobHandler for SweepJob {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
         let p = SWEEP.payload(job)?;
-        sweep(&self.0, &p).await.map(|_| ())
+        sweep(&self.state, &self.platforms, &p).await.map(|_| ())
     }
 }
 
@@ -58,13 +62,19 @@ pub struct Outcome {
     /// Notification jobs queued (one per audience).
     pub reminders: usize,
     pub escalations: usize,
+    /// What the daily pass did (None: it failed).
+    pub daily: Option<super::daily::DailyOutcome>,
 }
 
 /// Sweep one account as of its clock's now. A missing account has nothing to sweep. A
 /// complaint whose notice could not be queued does not stop the others; the first such error
 /// is returned at the end (the job is retried; what was sent is not sent again).
 #[tracing::instrument(skip_all, fields(account_id = %p.account_id, scheduled_at = %p.scheduled_at))]
-pub async fn sweep(state: &Services, p: &Sweep) -> Result<Outcome, JobError> {
+pub async fn sweep(
+    state: &Services,
+    platforms: &Platforms,
+    p: &Sweep,
+) -> Result<Outcome, JobError> {
     let now = state.ports.clock.now();
     let Some((account, _)) = AccountRepo::new(&*state.ports.records)
         .get(&p.account_id)
@@ -108,9 +118,16 @@ pub async fn sweep(state: &Services, p: &Sweep) -> Result<Outcome, JobError> {
             break;
         }
     }
-    // ---- The daily pass (digest, trade-score snapshots) is called here, once per account
-    // and day, by the helper that brings it (`super::daily`). Nothing of it lives in this file.
+    // Once a day, at the digest time: the platform's daily work and the digest.
+    match super::daily::daily_pass(state, platforms, &account, now).await {
+        Ok(daily) => out.daily = Some(daily),
+        Err(e) => {
+            tracing::warn!(error = %e, "the daily pass did not finish; the sweep will be retried");
+            first_error.get_or_insert(e);
+        }
+    }
     tracing::info!(
+        daily = ?out.daily,
         complaints = out.complaints,
         reminders = out.reminders,
         escalations = out.escalations,

@@ -12,7 +12,7 @@ pub fn registry(state: &Services, platforms: &Platforms) -> JobRegistry {
     for platform in platforms.iter() {
         platform.register_jobs(&mut r, state);
     }
-    crate::deadlines::register(&mut r, state);
+    crate::deadlines::register(&mut r, state, platforms);
     #[cfg(feature = "notifier")]
     crate::notifier::register(&mut r, state);
     r

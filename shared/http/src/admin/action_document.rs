@@ -424,6 +424,31 @@ pub fn add_account_actions(doc: &mut Value, platforms: &Platforms) {
             if let Some(s) = a.summary {
                 op["summary"] = json!(s);
             }
+            if let Some(query) = &a.query {
+                let (own, _) = schema_json(query);
+                let required: Vec<&str> = own["required"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                if let (Some(props), Some(params)) = (
+                    own["properties"].as_object(),
+                    op["parameters"].as_array_mut(),
+                ) {
+                    for (name, schema) in props {
+                        let mut schema = schema.clone();
+                        let description =
+                            schema.as_object_mut().and_then(|o| o.remove("description"));
+                        let mut p = json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema});
+                        if let Some(d) = description {
+                            p["description"] = d;
+                        }
+                        params.push(p);
+                    }
+                }
+                op["responses"]["400"] = error("A query parameter is wrong (the message names it)");
+            }
             if let Some(body) = &a.body {
                 op["requestBody"] = json!({
                     "content": {"application/json": {"schema": component(&mut schemas, body)}},

@@ -110,6 +110,7 @@ pub async fn account_act(
     id: String,
     (name, method): (&'static str, Method),
     body: Result<JsonBytes, ApiError>,
+    query: Option<String>,
 ) -> Result<Response, ApiError> {
     caller.require_account(&id)?;
     let (account, _) = AccountRepo::new(&*state.ports.records)
@@ -141,7 +142,7 @@ pub async fn account_act(
             &staff(&caller),
             &account,
             spec,
-            ActionBody::new(value),
+            ActionBody::new(value).with_query(query),
         )
         .await?;
     Ok(match answer {

@@ -118,8 +118,9 @@ pub fn router(state: AppState) -> Router<AppState> {
                 move |State(state): State<AppState>,
                       caller: Caller,
                       ApiPath(id): ApiPath<String>,
+                      axum::extract::RawQuery(query): axum::extract::RawQuery,
                       body: Result<JsonBytes, crate::ApiError>| {
-                    actions::account_act(state, caller, id, (name, method), body)
+                    actions::account_act(state, caller, id, (name, method), body, query)
                 },
             );
         }

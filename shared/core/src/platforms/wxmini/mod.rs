@@ -1,7 +1,8 @@
 //! WeChat Mini Program trade complaints, for mini programs onboarded by hand or authorised
 //! through a third-party platform (`wxopen_component`), refunded through a linked WeChat Pay
 //! account. Third-party platforms get a one-click authorisation: a link
-//! (`authorization`) to browser pages the platform serves on our domain (`pages`).
+//! (`authorization`) to browser pages the platform serves on our domain (`pages`). Once a
+//! day a mini program's trade score is kept (`trade_score`), so its history can be charted.
 
 pub mod accounts;
 #[cfg(feature = "wxmini")]
@@ -87,6 +88,11 @@ impl Platform for Wxmini {
     ) -> Vec<domain::deadline::Deadline> {
         deadlines::deadlines(complaint)
     }
+
+    #[cfg(feature = "wxmini")]
+    fn daily(&self) -> &dyn crate::platform::DailyWork {
+        &trade_score::DailySnapshot
+    }
 }
 
 /// Its account routes: a mini program's trade score, a third-party platform's authorisation
@@ -98,7 +104,11 @@ pub struct AccountRoutes;
 #[async_trait::async_trait]
 impl crate::account_actions::AccountActions for AccountRoutes {
     fn actions(&self) -> Vec<crate::account_actions::AccountAction> {
-        vec![trade_score::action(), authorization::action()]
+        vec![
+            trade_score::action(),
+            trade_score::history_action(),
+            authorization::action(),
+        ]
     }
 
     async fn run(
@@ -107,12 +117,15 @@ impl crate::account_actions::AccountActions for AccountRoutes {
         _staff: &crate::staff_actions::Staff,
         account: &domain::account::Account,
         action: &crate::account_actions::AccountAction,
-        _body: crate::staff_actions::ActionBody,
+        body: crate::staff_actions::ActionBody,
     ) -> Result<crate::account_actions::AccountAnswer, crate::Error> {
         use crate::account_actions::AccountAnswer;
         match action.operation_id {
             trade_score::OPERATION => {
                 AccountAnswer::json(&trade_score::trade_score(services, account).await?)
+            }
+            trade_score::HISTORY_OPERATION => {
+                AccountAnswer::json(&trade_score::history(services, account, &body).await?)
             }
             authorization::OPERATION => {
                 AccountAnswer::json(&authorization::authorization_link(services, account)?)

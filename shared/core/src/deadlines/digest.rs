@@ -1,0 +1,415 @@
+//! The daily digest of one audience (an account's staff, or a sub-merchant's): its open
+//! complaints by deadline and yesterday's numbers, as one staff notice by e-mail, template
+//! message and bots (never SMS: its templates are fixed and each message costs money).
+//!
+//! Everything is read with index queries, never a scan:
+//! - open complaints: the audience's list partition per open status (`pending`,
+//!   `processing`, `awaiting_platform`), in deadline order ([`ListSort::Deadline`]), at most
+//!   [`MAX_OPEN_READ`] per status; shown overdue first, then by `next_due_at`, then those with
+//!   nothing due, at most [`MAX_LINES`] lines and "… N more";
+//! - yesterday (the Beijing calendar day before): the audience's complaints received in the
+//!   [`LOOKBACK_DAYS`] days up to the end of yesterday (the list partition's time range), and
+//!   for those written since yesterday began, their action log and refunds (their own
+//!   partition). Received: received yesterday. Answered: the complaint's first successful
+//!   reply was yesterday. Completed: its first successful completion was yesterday, or, when
+//!   the platform closed it without one of ours, it is resolved or closed and was last written
+//!   yesterday. Refunds: refunds asked for yesterday that were not closed (count and yuan).
+//!   Deadlines missed: deadlines due yesterday that were not met by their time. A complaint
+//!   received before the look-back window is not in yesterday's numbers.
+
+use crate::complaints::list::{ComplaintFilter, ListSort};
+use crate::complaints::{ComplaintRepo, RefundRecord, counts_against_order};
+use crate::notices::{self, Notice};
+use crate::repo::{RepoError, decode};
+use crate::state::Services;
+use crate::worker::JobError;
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::complaint::{ActionKind, ActionLogEntry, ActionOutcome, Complaint, ComplaintStatus};
+use domain::deadline::DeadlineSourceKind;
+use domain::notification::{
+    Audience, Channel, DIGEST_EVENT, NotificationSubject, NotificationSummary, SummaryLine,
+};
+use domain::ports::{Index, Query, RecordStore};
+
+/// The statuses of an open complaint.
+pub const OPEN: [ComplaintStatus; 3] = [
+    ComplaintStatus::Pending,
+    ComplaintStatus::Processing,
+    ComplaintStatus::AwaitingPlatform,
+];
+
+/// Complaint lines in one digest; the rest are counted ("… and N more").
+pub const MAX_LINES: usize = 30;
+/// Open complaints read per status (the counts say "at least" past it).
+pub const MAX_OPEN_READ: usize = 2000;
+/// How far back yesterday's numbers look for the complaints that changed yesterday.
+pub const LOOKBACK_DAYS: i64 = 31;
+/// Complaints of the look-back window read at most.
+pub const MAX_WINDOW_READ: usize = 5000;
+
+/// The channels a digest goes to.
+pub const CHANNELS: [Channel; 3] = [Channel::Email, Channel::OaTemplate, Channel::Bot];
+
+/// Yesterday's numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Yesterday {
+    pub day: Option<NaiveDate>,
+    pub received: usize,
+    pub answered: usize,
+    pub completed: usize,
+    pub refunds: usize,
+    pub refunded_fen: u64,
+    pub missed: usize,
+}
+
+/// One audience's digest of one day.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub day: NaiveDate,
+    pub now: DateTime<Utc>,
+    /// Open complaints in digest order (overdue first, then by `next_due_at`, then nothing
+    /// due).
+    pub open: Vec<Complaint>,
+    /// Whether more open complaints exist than were read.
+    pub open_capped: bool,
+    pub yesterday: Yesterday,
+}
+
+fn filter(audience: &Audience) -> ComplaintFilter {
+    ComplaintFilter {
+        account_id: Some(audience.account_id.clone()),
+        sub_mchid: audience.sub_mchid.clone(),
+        ..ComplaintFilter::default()
+    }
+}
+
+/// Every page of a list, at most `max` complaints; whether it stopped at `max`.
+async fn read_all(
+    repo: &ComplaintRepo<'_>,
+    f: &ComplaintFilter,
+    max: usize,
+) -> Result<(Vec<Complaint>, bool), RepoError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = repo.list(f, |_| true, 500, cursor).await?;
+        out.extend(page);
+        cursor = next;
+        if out.len() >= max {
+            out.truncate(max);
+            return Ok((out, cursor.is_some()));
+        }
+        if cursor.is_none() {
+            return Ok((out, false));
+        }
+    }
+}
+
+impl Digest {
+    /// Read the audience's digest of `day` (its yesterday is the day before).
+    pub async fn read(
+        records: &dyn RecordStore,
+        audience: &Audience,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Self, RepoError> {
+        let repo = ComplaintRepo::new(records);
+        let mut open = Vec::new();
+        let mut open_capped = false;
+        for status in OPEN {
+            let f = ComplaintFilter {
+                status: Some(status),
+                sort: ListSort::Deadline,
+                ..filter(audience)
+            };
+            let (list, capped) = read_all(&repo, &f, MAX_OPEN_READ).await?;
+            open.extend(list);
+            open_capped |= capped;
+        }
+        open.sort_by(|a, b| {
+            (a.next_due_at.is_none(), a.next_due_at, a.received_at, &a.id).cmp(&(
+                b.next_due_at.is_none(),
+                b.next_due_at,
+                b.received_at,
+                &b.id,
+            ))
+        });
+        let yesterday = yesterday(records, audience, day).await?;
+        Ok(Self {
+            day,
+            now,
+            open,
+            open_capped,
+            yesterday,
+        })
+    }
+
+    pub fn overdue(&self) -> usize {
+        self.open
+            .iter()
+            .filter(|c| c.next_due_at.is_some_and(|d| d < self.now))
+            .count()
+    }
+
+    /// The digest as a staff notice's summary.
+    pub fn summary(
+        &self,
+        platform: &str,
+        merchant: &str,
+        link: Option<String>,
+    ) -> NotificationSummary {
+        let more = if self.open_capped { "+" } else { "" };
+        let y = &self.yesterday;
+        NotificationSummary {
+            platform: platform.to_string(),
+            event: DIGEST_EVENT.to_string(),
+            merchant: merchant.to_string(),
+            reference: self.day.to_string(),
+            at: self.now,
+            amount_fen: None,
+            user_text: Some(format!(
+                "未结{}{more} 逾期{} 昨日新{}",
+                self.open.len(),
+                self.overdue(),
+                y.received
+            )),
+            deadline: self.open.first().and_then(|c| c.next_due_at),
+            link,
+            extra_lines: self.lines(),
+        }
+    }
+
+    /// The digest's lines: yesterday's numbers, the open count, then one line per open
+    /// complaint (at most [`MAX_LINES`], then how many more).
+    pub fn lines(&self) -> Vec<SummaryLine> {
+        let line = |label: &str, value: String| SummaryLine {
+            label: label.to_string(),
+            value,
+        };
+        let y = &self.yesterday;
+        let yday = y.day.map(|d| format!("（{d}）")).unwrap_or_default();
+        let more = if self.open_capped { "至少 " } else { "" };
+        let mut v = vec![
+            line(&format!("昨日新收{yday}"), y.received.to_string()),
+            line("昨日首次回复", y.answered.to_string()),
+            line("昨日完结", y.completed.to_string()),
+            line(
+                "昨日退款",
+                format!("{} 笔，{}", y.refunds, yuan(y.refunded_fen)),
+            ),
+            line("昨日错过期限", y.missed.to_string()),
+            line(
+                "未结投诉",
+                format!(
+                    "{more}{} 件，其中逾期 {} 件",
+                    self.open.len(),
+                    self.overdue()
+                ),
+            ),
+        ];
+        for c in self.open.iter().take(MAX_LINES) {
+            v.push(line(&c.platform_complaint_id, self.complaint_line(c)));
+        }
+        if self.open.len() > MAX_LINES {
+            v.push(line(
+                "…",
+                format!(
+                    "另有 {more}{} 件未列出（见链接）",
+                    self.open.len() - MAX_LINES
+                ),
+            ));
+        }
+        v
+    }
+
+    /// What is due, by when (Beijing time), the amount.
+    fn complaint_line(&self, c: &Complaint) -> String {
+        let due = c
+            .deadlines
+            .iter()
+            .filter(|d| !d.is_met())
+            .min_by_key(|d| d.due_at);
+        let what = match due {
+            Some(d) => {
+                let state = if d.due_at < self.now {
+                    "已逾期"
+                } else {
+                    "待办"
+                };
+                let estimate = if d.source.kind == DeadlineSourceKind::Estimate {
+                    "（估计期限，未经平台确认）"
+                } else {
+                    ""
+                };
+                format!("{state}：{}，截止 {}{estimate}", d.label, beijing(d.due_at))
+            }
+            None => match c.next_due_at {
+                Some(t) => format!("截止 {}", beijing(t)),
+                None => "无待办期限".to_string(),
+            },
+        };
+        let amount = c
+            .complaint_amount_fen
+            .or_else(|| c.orders.iter().find_map(|o| o.amount_fen));
+        match amount {
+            Some(f) => format!("{what}；{}", yuan(f)),
+            None => what,
+        }
+    }
+
+    /// Queue the digest for `audience` (by e-mail, template message and bots); how many
+    /// notices were queued now (0: an earlier pass queued this day's already).
+    pub async fn send(
+        &self,
+        services: &Services,
+        platform: &str,
+        merchant: &str,
+        audience: &Audience,
+        now: DateTime<Utc>,
+    ) -> Result<usize, JobError> {
+        let mut link = format!(
+            "admin/v1/complaints?account={}&sort=deadline",
+            audience.account_id
+        );
+        if let Some(s) = &audience.sub_mchid {
+            link.push_str(&format!("&sub_mchid={s}"));
+        }
+        let jobs = notices::send(
+            &services.ports,
+            Notice {
+                owner_pk: format!("DAILY#{}", audience.account_id),
+                event_key: format!("digest:{}", self.day),
+                subject: NotificationSubject::Digest {
+                    account_id: audience.account_id.clone(),
+                    sub_mchid: audience.sub_mchid.clone(),
+                    day: self.day.to_string(),
+                },
+                summary: self.summary(platform, merchant, services.public_url(&link)),
+                audiences: std::slice::from_ref(audience),
+                now,
+                record_only_when_queued: true,
+                extra_recipients: None,
+                only_channels: Some(CHANNELS.to_vec()),
+            },
+        )
+        .await?;
+        Ok(jobs.len())
+    }
+}
+
+fn beijing(t: DateTime<Utc>) -> String {
+    t.with_timezone(&domain::clock::china_offset())
+        .format("%m-%d %H:%M")
+        .to_string()
+}
+
+fn yuan(fen: u64) -> String {
+    format!("{}.{:02} 元", fen / 100, fen % 100)
+}
+
+/// Yesterday's numbers of the audience (see the module's comment).
+async fn yesterday(
+    records: &dyn RecordStore,
+    audience: &Audience,
+    today: NaiveDate,
+) -> Result<Yesterday, RepoError> {
+    let Some(day) = today.pred_opt() else {
+        return Ok(Yesterday::default());
+    };
+    let start = super::daily::day_start(day);
+    let end = super::daily::day_start(today);
+    let during = |t: DateTime<Utc>| start <= t && t < end;
+    let repo = ComplaintRepo::new(records);
+    let f = ComplaintFilter {
+        since: Some(start - chrono::Duration::days(LOOKBACK_DAYS)),
+        until: Some(end - chrono::Duration::milliseconds(1)),
+        ..filter(audience)
+    };
+    let (window, capped) = read_all(&repo, &f, MAX_WINDOW_READ).await?;
+    if capped {
+        tracing::warn!(account_id = %audience.account_id, "more complaints in the digest's look-back window than it reads: yesterday's numbers may be short");
+    }
+    let mut y = Yesterday {
+        day: Some(day),
+        ..Yesterday::default()
+    };
+    let mut refunded: Vec<u64> = Vec::new();
+    for c in &window {
+        if during(c.received_at) {
+            y.received += 1;
+        }
+        y.missed += c
+            .deadlines
+            .iter()
+            .filter(|d| during(d.due_at) && d.met_at.is_none_or(|m| m > d.due_at))
+            .count();
+        if c.updated_at < start {
+            continue;
+        }
+        let actions = actions_of(records, &c.id).await?;
+        let first = |kind: ActionKind| {
+            actions
+                .iter()
+                .filter(|a| {
+                    a.action == kind
+                        && matches!(
+                            a.outcome,
+                            ActionOutcome::Succeeded | ActionOutcome::AlreadyDone
+                        )
+                })
+                .map(|a| a.at)
+                .min()
+        };
+        if first(ActionKind::Reply).is_some_and(during) {
+            y.answered += 1;
+        }
+        let completed = match first(ActionKind::Complete) {
+            Some(t) => during(t),
+            None => {
+                matches!(
+                    c.status,
+                    ComplaintStatus::Resolved | ComplaintStatus::Closed
+                ) && during(c.updated_at)
+            }
+        };
+        if completed {
+            y.completed += 1;
+        }
+        let refunds: Vec<RefundRecord> = repo.refunds(&c.id).await?;
+        for r in refunds
+            .iter()
+            .filter(|r| counts_against_order(r) && during(r.created_at))
+        {
+            y.refunds += 1;
+            refunded.push(r.amount_fen);
+        }
+    }
+    y.refunded_fen = domain::money::sum(refunded).unwrap_or(u64::MAX);
+    Ok(y)
+}
+
+/// A complaint's action log.
+async fn actions_of(
+    records: &dyn RecordStore,
+    complaint_id: &str,
+) -> Result<Vec<ActionLogEntry>, RepoError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = records
+            .query(
+                &Query::partition(Index::Primary, ComplaintRepo::complaint_owner(complaint_id))
+                    .begins_with("ACTION#")
+                    .limit(1000)
+                    .after(cursor),
+            )
+            .await?;
+        for item in page.items {
+            out.push(decode(item)?.0);
+        }
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return Ok(out);
+        }
+    }
+}
