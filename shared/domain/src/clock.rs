@@ -1,6 +1,6 @@
 //! The clock port.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
 use std::sync::Mutex;
 
 pub trait Clock: Send + Sync {
@@ -53,6 +53,22 @@ pub fn china_day(at: DateTime<Utc>) -> String {
     at.with_timezone(&china_offset())
         .format("%Y-%m-%d")
         .to_string()
+}
+
+/// The Asia/Shanghai calendar day of an instant.
+pub fn china_date(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&china_offset()).date_naive()
+}
+
+/// The instant a time of day on an Asia/Shanghai calendar day is (UTC+8 has no gaps or folds:
+/// a local time is always exactly one instant).
+pub fn china_instant(day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    (day.and_time(time) - chrono::Duration::hours(8)).and_utc()
+}
+
+/// The instant an Asia/Shanghai calendar day starts (00:00 Beijing time).
+pub fn china_day_start(day: NaiveDate) -> DateTime<Utc> {
+    china_instant(day, NaiveTime::MIN)
 }
 
 #[cfg(test)]

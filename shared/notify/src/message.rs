@@ -189,13 +189,13 @@ impl Render for NotificationSummary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;
     use domain::notification::SummaryLine;
 
     /// A digest of 30 complaint lines and a "more" line, as the daily pass writes it.
-    fn long_digest() -> NotificationSummary {
+    pub(crate) fn long_digest() -> NotificationSummary {
         let mut extra_lines = vec![SummaryLine {
             label: "未结投诉".into(),
             value: "45 件，其中逾期 3 件".into(),
@@ -254,27 +254,5 @@ mod tests {
         let mut short = long_digest();
         short.extra_lines.truncate(3);
         assert!(!short.markdown().contains("更多见详情"));
-    }
-
-    #[test]
-    fn a_digest_in_a_template_message_is_the_short_count_and_the_link() {
-        let n = long_digest();
-        let mapping: std::collections::BTreeMap<String, String> = [
-            ("thing1", "merchant"),
-            ("character_string2", "complaint_id"),
-            ("time3", "time"),
-            ("thing4", "user_text"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let m = crate::oa::template_message("o_1", "TPL", &mapping, &n, "id");
-        assert_eq!(m["data"]["character_string2"]["value"], "2026-11-27");
-        assert_eq!(m["data"]["thing4"]["value"], "未结45 逾期3 昨日新4");
-        assert_eq!(m["data"]["time3"]["value"], "2026-11-27 09:00");
-        assert_eq!(
-            m["url"],
-            "https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline"
-        );
     }
 }

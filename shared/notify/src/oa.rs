@@ -174,3 +174,30 @@ impl Channel for TemplateChannel<'_> {
         Ok(results)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_in_a_template_message_is_the_short_count_and_the_link() {
+        let n = crate::message::tests::long_digest();
+        let mapping: std::collections::BTreeMap<String, String> = [
+            ("thing1", "merchant"),
+            ("character_string2", "complaint_id"),
+            ("time3", "time"),
+            ("thing4", "user_text"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let m = template_message("o_1", "TPL", &mapping, &n, "id");
+        assert_eq!(m["data"]["character_string2"]["value"], "2026-11-27");
+        assert_eq!(m["data"]["thing4"]["value"], "未结45 逾期3 昨日新4");
+        assert_eq!(m["data"]["time3"]["value"], "2026-11-27 09:00");
+        assert_eq!(
+            m["url"],
+            "https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline"
+        );
+    }
+}

@@ -21,7 +21,6 @@ use crate::state::Services;
 use crate::worker::JobError;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use domain::account::Account;
-use domain::clock::china_offset;
 use domain::deadline::DigestSettings;
 use domain::notification::Audience;
 use domain::ports::{Item, StoreError};
@@ -39,22 +38,6 @@ pub fn digest_settings(account: &Account) -> DigestSettings {
     account.settings.deadlines().digest
 }
 
-/// The Beijing calendar day of an instant.
-pub fn beijing_day(at: DateTime<Utc>) -> NaiveDate {
-    at.with_timezone(&china_offset()).date_naive()
-}
-
-/// The instant a Beijing day starts (00:00 Beijing time).
-pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
-    at_local(day, NaiveTime::MIN)
-}
-
-fn at_local(day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-    // UTC+8 has no gaps or folds: the local time is always one instant.
-    let local = day.and_time(time);
-    (local - chrono::Duration::hours(8)).and_utc()
-}
-
 /// When the day's pass is due: `local_time` (`HH:MM`, Beijing time) on `day`; an unreadable
 /// time is the default 09:00.
 pub fn due_at(day: NaiveDate, local_time: &str) -> DateTime<Utc> {
@@ -62,7 +45,7 @@ pub fn due_at(day: NaiveDate, local_time: &str) -> DateTime<Utc> {
         tracing::warn!(local_time, "digest local_time is not HH:MM: 09:00 applies");
         NaiveTime::from_hms_opt(9, 0, 0).unwrap_or(NaiveTime::MIN)
     });
-    at_local(day, time)
+    domain::clock::china_instant(day, time)
 }
 
 /// What a daily pass did.
@@ -99,7 +82,7 @@ pub async fn daily_pass(
         return Ok(DailyOutcome::Disabled);
     }
     let settings = digest_settings(account);
-    let day = beijing_day(now);
+    let day = domain::clock::china_date(now);
     let due = due_at(day, &settings.local_time);
     if now < due {
         return Ok(DailyOutcome::NotYet { due });
@@ -207,7 +190,7 @@ mod tests {
             .with_ymd_and_hms(2026, 11, 26, 23, 30, 0)
             .single()
             .expect("time");
-        let day = beijing_day(now);
+        let day = domain::clock::china_date(now);
         assert_eq!(day.to_string(), "2026-11-27");
         assert_eq!(
             due_at(day, "09:00"),
@@ -216,7 +199,7 @@ mod tests {
                 .expect("time")
         );
         assert_eq!(
-            day_start(day),
+            domain::clock::china_day_start(day),
             Utc.with_ymd_and_hms(2026, 11, 26, 16, 0, 0)
                 .single()
                 .expect("time")

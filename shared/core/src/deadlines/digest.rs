@@ -316,8 +316,8 @@ async fn yesterday(
     let Some(day) = today.pred_opt() else {
         return Ok(Yesterday::default());
     };
-    let start = super::daily::day_start(day);
-    let end = super::daily::day_start(today);
+    let start = domain::clock::china_day_start(day);
+    let end = domain::clock::china_day_start(today);
     let during = |t: DateTime<Utc>| start <= t && t < end;
     let repo = ComplaintRepo::new(records);
     let f = ComplaintFilter {

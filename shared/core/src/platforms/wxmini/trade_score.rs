@@ -162,7 +162,7 @@ pub async fn history(
     body: &ActionBody,
 ) -> Result<ScoreHistory, Error> {
     let q: HistoryQuery = body.query()?;
-    let today = crate::deadlines::daily::beijing_day(services.ports.clock.now());
+    let today = domain::clock::china_date(services.ports.clock.now());
     let to = parse_day("to", q.to.as_deref())?.unwrap_or(today);
     let from =
         parse_day("from", q.from.as_deref())?.unwrap_or_else(|| to - chrono::Duration::days(29));
