@@ -1185,6 +1185,36 @@ async fn deadline_parameters_are_checked_and_cursors_stay_in_their_list() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
+    // "Not overdue" read page by page while time passes: the next page continues after the
+    // first (whose last complaint may be overdue by now), it is not refused.
+    let (s, page) =
+        d.h.admin(
+            Method::GET,
+            "/admin/v1/complaints?limit=2&overdue=false",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let last_due = page["items"][1]["next_due_at"].clone();
+    let cursor = page["next_cursor"].as_str().expect("a cursor").to_string();
+    d.clock.advance(chrono::Duration::days(60));
+    let (s, next) =
+        d.h.admin(
+            Method::GET,
+            &format!("/admin/v1/complaints?limit=2&overdue=false&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{next}");
+    let items = next["items"].as_array().expect("items");
+    assert!(!items.is_empty(), "{next}");
+    for c in items {
+        let due = &c["next_due_at"];
+        assert!(
+            due.is_null() || due.as_str() >= last_due.as_str(),
+            "{due} listed after {last_due}"
+        );
+    }
 }
 
 /// A toy complaint stored the way versions before deadlines stored it: no deadlines, no

@@ -605,6 +605,56 @@ async fn a_digest_queued_before_a_crash_is_not_sent_twice_and_a_disabled_account
     assert_eq!(e.ns.bot_messages().len(), 1);
 }
 
+/// A provider's sub-merchants with staff of their own get a digest of their own complaints,
+/// unless their own settings turn it off; the provider's staff get theirs whatever the
+/// sub-merchants say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_merchants_with_staff_of_their_own_get_their_own_digest_unless_they_turn_it_off() {
+    let e = env(bj(2026, 11, 27, 9, 30)).await;
+    let provider = e.h.create(provider_body("1900000301")).await;
+    e.staff_everywhere(&provider).await;
+    for (sub, own) in [
+        ("1900000311", json!({})),
+        (
+            "1900000312",
+            json!({"deadlines": {"digest": {"enabled": false}}}),
+        ),
+        ("1900000313", json!({})),
+    ] {
+        let mut body = json!({"sub_mchid": sub, "name": format!("门店{sub}")});
+        if let (Some(b), Some(o)) = (body.as_object_mut(), own.as_object()) {
+            b.extend(o.clone());
+        }
+        let (s, b) =
+            e.h.admin(
+                Method::POST,
+                &format!("/admin/v1/accounts/{provider}/sub-merchants"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        // 1900000313 has no staff of its own: its complaints are in the provider's digest.
+        if sub == "1900000313" {
+            continue;
+        }
+        let (s, b) = e
+            .h
+            .admin(
+                Method::PUT,
+                &format!("/admin/v1/accounts/{provider}/sub-merchants/{sub}/notifications"),
+                Some(json!({"email": {"host": "127.0.0.1", "port": e.sink.relay_port, "tls": "none",
+                                      "sender": SMTP_USER, "recipients": [format!("{sub}@example.com")]}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    assert_eq!(
+        e.pass(&provider).await,
+        DailyOutcome::Sent { queued: 2 },
+        "the provider's staff and 1900000311's; not 1900000312 (turned off) nor 1900000313 (no staff)"
+    );
+}
+
 const APPID: &str = "wxdigest0000000001";
 const SECRET: &str = "mini-secret-0123456789abcdef0123";
 

@@ -414,6 +414,38 @@ async fn escalation_after_a_deadline_passes_reaches_the_extra_list_once_by_email
         mail.contains("cmp_dl_3"),
         "the link to the complaint: {mail}"
     );
+    // The complaint's detail shows those staff contacts in full to an admin only.
+    let (s, b) =
+        e.h.admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(json!({"name": "v", "scope": {"type": "all"}, "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let viewer = b["token"].as_str().expect("token").to_string();
+    let (s, b) =
+        e.h.call(
+            Method::GET,
+            "/admin/v1/complaints/cmp_dl_3",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let shown = b.to_string();
+    for contact in ["boss@example.com", "staff@example.com"] {
+        assert!(
+            !shown.contains(contact),
+            "{contact} shown to a viewer: {shown}"
+        );
+    }
+    assert!(shown.contains("b***@example.com"), "{shown}");
+    let (s, b) =
+        e.h.admin(Method::GET, "/admin/v1/complaints/cmp_dl_3", None)
+            .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(b.to_string().contains("boss@example.com"), "{b}");
 
     e.sweep_at(&account, at(24, 30)).await;
     e.sweep_at(&account, at(30, 0)).await;
@@ -485,6 +517,43 @@ async fn a_sub_merchants_reminders_reach_both_staffs_and_its_escalation_the_prov
 }
 
 #[tokio::test]
+async fn a_sub_merchant_that_turns_its_reminders_off_silences_only_its_own_staff() {
+    let e = env();
+    let provider = e.h.create(provider_body("1900000110")).await;
+    let (s, b) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{provider}/sub-merchants"),
+            Some(json!({"sub_mchid": "1900000998", "name": "门店二"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) =
+        e.h.admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{provider}/sub-merchants/1900000998"),
+            Some(json!({"deadlines": {"reminders": false, "escalate": false}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    e.complaint(&provider, 6, Some("1900000998")).await;
+
+    e.sweep_at(&provider, at(12, 0)).await;
+    assert_eq!(
+        keys(&e.notices().await),
+        one("first_reply:p50"),
+        "the provider's staff follow the provider's settings; the sub-merchant's hear nothing"
+    );
+    e.sweep_at(&provider, at(25, 0)).await;
+    let escalated = e.notices().await;
+    assert_eq!(keys(&escalated), one("first_reply:missed"));
+    assert_eq!(
+        escalated[0].audience.sub_mchid, None,
+        "to the provider's staff"
+    );
+}
+
+#[tokio::test]
 async fn a_disabled_account_and_settings_turned_off_send_nothing() {
     let e = env();
     let disabled = e.alipay_account(json!({})).await;
@@ -506,7 +575,7 @@ async fn a_disabled_account_and_settings_turned_off_send_nothing() {
         )
         .await;
     e.complaint(&quiet, 6, None).await;
-    // A sub-merchant that turns reminders off for its complaints, the provider's on.
+    // A sub-merchant that turns reminders off for its own staff, the provider's on.
     let provider = e.h.create(provider_body("1900000110")).await;
     let (s, b) =
         e.h.admin(
@@ -528,13 +597,15 @@ async fn a_disabled_account_and_settings_turned_off_send_nothing() {
     assert_eq!(
         keys(&e.notices().await),
         vec![
+            ("first_reply:m120".to_string(), None),
             ("first_reply:missed".to_string(), None),
             (
                 "first_reply:missed".to_string(),
                 Some("1900000888".to_string())
             ),
+            ("first_reply:p50".to_string(), None),
         ],
-        "only the sub-merchant's escalation (its settings keep escalate on)"
+        "nothing from the disabled or the quiet account; the provider's staff follow the provider's settings; the sub-merchant's staff only the escalation (its settings keep escalate on)"
     );
     // A sweep of an account that is gone does nothing.
     e.sweep_at("acc_gone", at(26, 0)).await;

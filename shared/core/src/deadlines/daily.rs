@@ -129,8 +129,8 @@ pub async fn daily_pass(
 }
 
 /// Who gets a digest, with the name it is addressed by: the account's own staff (every
-/// complaint of the account), and each enabled sub-merchant with staff of its own (its
-/// complaints only). A disabled sub-merchant's staff are told nothing; its complaints are in
+/// complaint of the account), and each enabled sub-merchant with staff of its own whose own
+/// settings do not turn the digest off (its complaints only). A disabled sub-merchant's staff are told nothing; its complaints are in
 /// the account's digest.
 async fn audiences(
     services: &Services,
@@ -156,7 +156,11 @@ async fn audiences(
         let page = subs.list(&account.id, 100, cursor).await?;
         for sub in page.items {
             seen += 1;
+            // Its own `digest.enabled: false` turns its staff's digest off (its digest comes
+            // with its provider's, at the provider's time).
+            let wants_digest = sub.deadlines.as_ref().is_none_or(|d| d.digest.enabled);
             if sub.enabled
+                && wants_digest
                 && notifications
                     .get(&account.id, Some(&sub.sub_mchid))
                     .await?

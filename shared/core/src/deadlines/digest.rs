@@ -4,9 +4,13 @@
 //!
 //! Everything is read with index queries, never a scan:
 //! - open complaints: the audience's list partition per open status (`pending`,
-//!   `processing`, `awaiting_platform`), in deadline order ([`ListSort::Deadline`]), at most
-//!   [`MAX_OPEN_READ`] per status; shown overdue first, then by `next_due_at`, then those with
-//!   nothing due, at most [`MAX_LINES`] lines and "… N more";
+//!   `processing`, `awaiting_platform`: the account's, or account and sub-merchant's, status
+//!   partition, which holds only complaints of that status, so every item read is used), newest
+//!   first, at most [`MAX_OPEN_READ`] per status; sorted here overdue first, then by
+//!   `next_due_at`, then those with nothing due, at most [`MAX_LINES`] lines and "… N more".
+//!   (The deadline partitions hold every complaint of the scope, closed ones too, and a status
+//!   filter on them is applied to the pages read: reading the open ones there would read the
+//!   whole history.)
 //! - yesterday (the Beijing calendar day before): the audience's complaints received in the
 //!   [`LOOKBACK_DAYS`] days up to the end of yesterday (the list partition's time range), and
 //!   for those written since yesterday began, their action log and refunds (their own
@@ -119,7 +123,7 @@ impl Digest {
         for status in OPEN {
             let f = ComplaintFilter {
                 status: Some(status),
-                sort: ListSort::Deadline,
+                sort: ListSort::Received,
                 ..filter(audience)
             };
             let (list, capped) = read_all(&repo, &f, MAX_OPEN_READ).await?;

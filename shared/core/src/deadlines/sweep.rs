@@ -7,7 +7,8 @@
 //! the same staff (for a sub-merchant's complaint that includes the provider's own: the
 //! escalation audience) and, for the account's own complaints, to the account's
 //! `escalation_recipients` on the channels the account configured. A sub-merchant's own
-//! `deadlines` settings, when set, decide for its complaints.
+//! `deadlines` settings, when set, decide what its own staff hear; the account's staff always
+//! follow the account's settings (a sub-merchant cannot silence its provider).
 
 use super::remind::{self, Step};
 use crate::complaints::ComplaintRepo;
@@ -185,10 +186,20 @@ pub fn audiences(account: &Account, sub: Option<&SubMerchant>) -> Vec<Audience> 
     v
 }
 
-/// The settings that decide for a complaint: its sub-merchant's own, else the account's.
-pub fn settings_for(account: &Account, sub: Option<&SubMerchant>) -> DeadlineSettings {
-    sub.and_then(|s| s.deadlines.clone())
-        .unwrap_or_else(|| account.settings.deadlines())
+/// The settings that decide for an audience: the account's own staff follow the account's
+/// settings (a sub-merchant's cannot silence its provider), a sub-merchant's staff follow the
+/// sub-merchant's own, else the account's.
+pub fn settings_for(
+    account: &Account,
+    sub: Option<&SubMerchant>,
+    audience: &Audience,
+) -> DeadlineSettings {
+    match audience.sub_mchid {
+        None => account.settings.deadlines(),
+        Some(_) => sub
+            .and_then(|s| s.deadlines.clone())
+            .unwrap_or_else(|| account.settings.deadlines()),
+    }
 }
 
 /// The name staff know the complaint's merchant by.
@@ -209,51 +220,49 @@ async fn complaint(
     now: DateTime<Utc>,
     out: &mut Outcome,
 ) -> Result<(), JobError> {
-    let settings = settings_for(account, sub);
-    let audiences = audiences(account, sub);
-    if audiences.is_empty() {
-        return Ok(());
-    }
-    for d in &c.deadlines {
-        let Some(step) = remind::due_step(d, &settings, now) else {
-            continue;
-        };
-        // A sub-merchant's escalations reach the provider's own staff (an audience already);
-        // the account's own complaints also reach its extra recipients.
-        let extra = match (&step, c.sub_mchid.is_some()) {
-            (Step::Escalate, false) => {
-                Some(settings.escalation_recipients.clone()).filter(|r| !r.is_empty())
-            }
-            _ => None,
-        };
-        let summary = remind::summary(
-            c,
-            d,
-            &step,
-            merchant(account, sub, c),
-            state.public_url(&format!("admin/v1/complaints/{}", c.id)),
-            now,
-        );
-        let sent = notices::send(
-            &state.ports,
-            Notice {
-                owner_pk: ComplaintRepo::complaint_owner(&c.id),
-                event_key: remind::event_key(c, d, &step),
-                subject: NotificationSubject::Complaint {
-                    complaint_id: c.id.clone(),
-                },
-                summary,
-                audiences: &audiences,
+    for audience in audiences(account, sub) {
+        let settings = settings_for(account, sub, &audience);
+        for d in &c.deadlines {
+            let Some(step) = remind::due_step(d, &settings, now) else {
+                continue;
+            };
+            // A sub-merchant's escalations reach the provider's own staff (an audience
+            // already); the account's own complaints also reach its extra recipients.
+            let extra = match (&step, c.sub_mchid.is_some(), &audience.sub_mchid) {
+                (Step::Escalate, false, None) => {
+                    Some(settings.escalation_recipients.clone()).filter(|r| !r.is_empty())
+                }
+                _ => None,
+            };
+            let summary = remind::summary(
+                c,
+                d,
+                &step,
+                merchant(account, sub, c),
+                state.public_url(&format!("admin/v1/complaints/{}", c.id)),
                 now,
-                record_only_when_queued: true,
-                extra_recipients: extra,
-                only_channels: None,
-            },
-        )
-        .await?;
-        match step {
-            Step::Remind(_) => out.reminders += sent.len(),
-            Step::Escalate => out.escalations += sent.len(),
+            );
+            let sent = notices::send(
+                &state.ports,
+                Notice {
+                    owner_pk: ComplaintRepo::complaint_owner(&c.id),
+                    event_key: remind::event_key(c, d, &step),
+                    subject: NotificationSubject::Complaint {
+                        complaint_id: c.id.clone(),
+                    },
+                    summary,
+                    audiences: std::slice::from_ref(&audience),
+                    now,
+                    record_only_when_queued: true,
+                    extra_recipients: extra,
+                    only_channels: None,
+                },
+            )
+            .await?;
+            match step {
+                Step::Remind(_) => out.reminders += sent.len(),
+                Step::Escalate => out.escalations += sent.len(),
+            }
         }
     }
     Ok(())

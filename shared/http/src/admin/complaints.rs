@@ -163,11 +163,26 @@ pub async fn list_complaints(
     if let Some(overdue) = bool_param("overdue", &q.overdue)? {
         // Now, to the millisecond the deadline keys hold.
         let now = state.ports.clock.now().trunc_subsecs(3);
-        if overdue {
-            f.overdue_at = Some(now);
+        f = if overdue {
+            ComplaintFilter {
+                overdue_at: Some(now),
+                ..f
+            }
+        } else if q.cursor.is_some() {
+            // A later page of "not overdue": every complaint after the cursor was not overdue
+            // when the first page was read (the list runs by deadline, ascending, from that
+            // page's now), and now has moved on since; raising the bound to this request's now
+            // would put the cursor outside the range (refused), so it stays below everything.
+            ComplaintFilter {
+                not_overdue_at: Some(DateTime::UNIX_EPOCH),
+                ..f
+            }
         } else {
-            f.not_overdue_at = Some(now);
-        }
+            ComplaintFilter {
+                not_overdue_at: Some(now),
+                ..f
+            }
+        };
     }
     // A scoped token lists its own scope; naming something outside it finds nothing.
     match &caller.scope {
@@ -224,8 +239,40 @@ pub async fn get_complaint(
     ComplaintRepo::new(&*state.ports.records)
         .detail(&id)
         .await?
-        .map(Json)
+        .map(|d| Json(detail_shown(&caller, d)))
         .ok_or_else(|| ApiError::not_found(format!("complaint {id} not found")))
+}
+
+/// A complaint's detail as `caller` may read it: the staff contacts its notices went to (an
+/// escalation's extra recipients, the e-mail addresses and openids of deliveries) are shown in
+/// full only to an `admin`, as the notification settings and the delivery list are, and
+/// masked for other roles (SMS numbers are always masked).
+fn detail_shown(caller: &Caller, mut d: ComplaintDetail) -> ComplaintDetail {
+    if caller.role == domain::token::Role::Admin {
+        return d;
+    }
+    for n in &mut d.notifications {
+        if let Some(r) = &n.extra_recipients {
+            n.extra_recipients = Some(r.masked());
+        }
+    }
+    for delivery in &mut d.deliveries {
+        if matches!(
+            delivery.channel,
+            domain::notification::Channel::Email | domain::notification::Channel::OaTemplate
+        ) {
+            for r in &mut delivery.recipients {
+                let masked = domain::deadline::mask_contact(r);
+                delivery.idempotency_key = delivery.idempotency_key.replace(r.as_str(), &masked);
+                *r = masked;
+            }
+            delivery.results = std::mem::take(&mut delivery.results)
+                .into_iter()
+                .map(|(k, v)| (domain::deadline::mask_contact(&k), v))
+                .collect();
+        }
+    }
+    d
 }
 
 /// `GET /violations?account=&sub_mchid=`.

@@ -225,7 +225,7 @@ pub fn document_rules(doc: &mut Value) {
     if let Some(d) = doc["components"]["schemas"]["SubMerchant"]["properties"].get_mut("deadlines")
     {
         d["description"] = json!(
-            "Its own deadline settings for its complaints; null: the provider account's. Its missed deadlines are escalated to the provider's staff, so `escalation_recipients` stays empty."
+            "Its own deadline settings: what its own staff hear of its complaints (the provider's staff follow the provider's); null: the provider account's. Its missed deadlines are escalated to the provider's staff, so `escalation_recipients` stays empty. Its staff's digest comes with the provider's, at the provider's `local_time` (its own is not used); `digest.enabled: false` turns its staff's digest off."
         );
     }
 }

@@ -76,6 +76,8 @@ fn trade(c: &Complaint) -> Option<Deadline> {
         return None;
     };
     let at = c.complained_at?;
+    // Checked: the time is the platform's (a far-off value must not panic).
+    let due_at = at.checked_add_signed(Duration::hours(TRADE_HOURS))?;
     Some(
         Due {
             what: FEEDBACK,
@@ -84,7 +86,7 @@ fn trade(c: &Complaint) -> Option<Deadline> {
             kind: DeadlineSourceKind::Estimate,
             detail: "估算，未经证实：gmt_create 后 72 小时，出自媒体报道（支付宝开放平台升级用户保障），并非支付宝文档".into(),
             starts_at: at,
-            due_at: at + Duration::hours(TRADE_HOURS),
+            due_at,
         }
         .stands(c, standing),
     )

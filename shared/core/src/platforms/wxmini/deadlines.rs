@@ -66,7 +66,8 @@ pub fn deadlines(c: &Complaint) -> Vec<Deadline> {
 /// the platform gave none).
 fn open(c: &Complaint, what: &'static str) -> Option<Due> {
     let due_at = c.platform_due_at?;
-    let window = Duration::hours(WINDOW_HOURS);
+    // Checked: the times are the platform's (a far-off value must not panic).
+    let window_start = due_at.checked_sub_signed(Duration::hours(WINDOW_HOURS))?;
     let began = if what == RESPOND {
         c.complained_at.filter(|t| *t < due_at)
     } else {
@@ -75,13 +76,13 @@ fn open(c: &Complaint, what: &'static str) -> Option<Due> {
     let (starts_at, detail) = match began {
         Some(t) => (t, format!("{FIELD}；窗口起点为投诉创建时间 createTime")),
         None if what == SUPPLEMENT_PROOF => (
-            due_at - window,
+            window_start,
             format!(
                 "{FIELD}；此状态的时限未公布（未经证实），窗口起点按 48 小时推算为 expireTime − 48 小时"
             ),
         ),
         None => (
-            due_at - window,
+            window_start,
             format!("{FIELD}；窗口起点按公布的 48 小时时限推算为 expireTime − 48 小时"),
         ),
     };
@@ -112,6 +113,7 @@ fn open(c: &Complaint, what: &'static str) -> Option<Due> {
 /// seen).
 fn late_respond(c: &Complaint) -> Option<Deadline> {
     let at = c.complained_at?;
+    let due_at = at.checked_add_signed(Duration::hours(WINDOW_HOURS))?;
     Some(
         Due {
             what: RESPOND,
@@ -120,7 +122,7 @@ fn late_respond(c: &Complaint) -> Option<Deadline> {
             kind: DeadlineSourceKind::PublishedRule,
             detail: "小程序交易投诉待商家处理时限 48 小时（2024-03-25 起），自投诉创建时间 createTime 起算；未见到该状态的 expireTime".into(),
             starts_at: at,
-            due_at: at + Duration::hours(WINDOW_HOURS),
+            due_at,
         }
         .stands(c, Standing::Open),
     )
