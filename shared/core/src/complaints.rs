@@ -511,6 +511,21 @@ impl<'a> ComplaintRepo<'a> {
 
     /// The refunds asked for on a complaint.
     pub async fn refunds(&self, complaint_id: &str) -> Result<Vec<RefundRecord>, RepoError> {
+        self.all_under(complaint_id, "REFUND#").await
+    }
+
+    /// A complaint's action log, oldest first.
+    pub async fn actions(&self, complaint_id: &str) -> Result<Vec<ActionLogEntry>, RepoError> {
+        self.all_under(complaint_id, "ACTION#").await
+    }
+
+    /// Every record of one kind under a complaint (its sort keys start with `prefix`), in key
+    /// order, page by page.
+    async fn all_under<T: serde::de::DeserializeOwned>(
+        &self,
+        complaint_id: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, RepoError> {
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
@@ -518,7 +533,7 @@ impl<'a> ComplaintRepo<'a> {
                 .store
                 .query(
                     &Query::partition(Index::Primary, complaint_pk(complaint_id))
-                        .begins_with("REFUND#")
+                        .begins_with(prefix)
                         .limit(1000)
                         .after(cursor),
                 )

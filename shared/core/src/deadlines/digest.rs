@@ -24,16 +24,16 @@
 use crate::complaints::list::{ComplaintFilter, ListSort};
 use crate::complaints::{ComplaintRepo, RefundRecord, counts_against_order};
 use crate::notices::{self, Notice};
-use crate::repo::{RepoError, decode};
+use crate::repo::RepoError;
 use crate::state::Services;
 use crate::worker::JobError;
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::complaint::{ActionKind, ActionLogEntry, ActionOutcome, Complaint, ComplaintStatus};
+use domain::complaint::{ActionKind, ActionOutcome, Complaint, ComplaintStatus};
 use domain::deadline::DeadlineSourceKind;
 use domain::notification::{
     Audience, Channel, DIGEST_EVENT, NotificationSubject, NotificationSummary, SummaryLine,
 };
-use domain::ports::{Index, Query, RecordStore};
+use domain::ports::RecordStore;
 
 /// The statuses of an open complaint.
 pub const OPEN: [ComplaintStatus; 3] = [
@@ -350,7 +350,7 @@ async fn yesterday(
         if c.updated_at < start {
             continue;
         }
-        let actions = actions_of(records, &c.id).await?;
+        let actions = ComplaintRepo::new(records).actions(&c.id).await?;
         let first = |kind: ActionKind| {
             actions
                 .iter()
@@ -390,30 +390,4 @@ async fn yesterday(
     }
     y.refunded_fen = domain::money::sum(refunded).unwrap_or(u64::MAX);
     Ok(y)
-}
-
-/// A complaint's action log.
-async fn actions_of(
-    records: &dyn RecordStore,
-    complaint_id: &str,
-) -> Result<Vec<ActionLogEntry>, RepoError> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = records
-            .query(
-                &Query::partition(Index::Primary, ComplaintRepo::complaint_owner(complaint_id))
-                    .begins_with("ACTION#")
-                    .limit(1000)
-                    .after(cursor),
-            )
-            .await?;
-        for item in page.items {
-            out.push(decode(item)?.0);
-        }
-        cursor = page.next_cursor;
-        if cursor.is_none() {
-            return Ok(out);
-        }
-    }
 }
