@@ -3,6 +3,10 @@
 - `cursor` on list operations is opaque: only a `next_cursor` the server issued is one
   (anything else is 400 naming it), and no schema can list the values the server issued.
   Generated cursors are left out; the Rust tests page through lists with real cursors.
+- `sort=received` together with `overdue` or `due_before` on the complaint list: the document
+  says (in the parameter's text; no schema can tie two parameters) that a deadline filter lists
+  by deadline and refuses that order with 400 naming `sort`; the Rust tests check it
+  (complaint_lists.rs). Such queries are left out.
 - DELETE with a seeded id (an account, the sub-merchant) other than the throwaway ones
   scripts/schemathesis gives DELETE: the seeded data stays for the other operations.
 """
@@ -16,7 +20,12 @@ SEEDED_IDS = set(os.environ.get("SCHEMATHESIS_SEEDED_IDS", "").split())
 
 @schemathesis.hook
 def filter_query(context, query):
-    return not (query and "cursor" in query)
+    if not query:
+        return True
+    if "cursor" in query:
+        return False
+    deadline_filter = "overdue" in query or "due_before" in query
+    return not (deadline_filter and query.get("sort") == "received")
 
 
 @schemathesis.hook

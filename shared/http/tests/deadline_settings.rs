@@ -226,4 +226,37 @@ async fn deadline_settings_are_checked_merged_and_documented() {
     let r = &schemas["EscalationRecipients"]["properties"];
     assert!(r["phones"]["items"]["pattern"].is_string(), "{r}");
     assert!(schemas["DigestSettings"]["properties"]["local_time"]["pattern"].is_string());
+    // A sub-merchant's bodies: no escalation recipients; PATCH takes a merge patch (null
+    // removes a field, nested objects are patched, no other field).
+    let own = &schemas["SubMerchantDeadlineSettings"]["properties"];
+    for list in ["emails", "phones", "oa_openids"] {
+        assert_eq!(
+            own["escalation_recipients"]["properties"][list]["maxItems"], 0,
+            "{own}"
+        );
+    }
+    assert!(
+        schemas["CreateSubMerchant"]["properties"]["deadlines"]
+            .to_string()
+            .contains("#/components/schemas/SubMerchantDeadlineSettings\""),
+        "{}",
+        schemas["CreateSubMerchant"]
+    );
+    assert!(
+        schemas["PatchSubMerchant"]["properties"]["deadlines"]
+            .to_string()
+            .contains("#/components/schemas/SubMerchantDeadlineSettingsPatch"),
+        "{}",
+        schemas["PatchSubMerchant"]
+    );
+    let patch = &schemas["SubMerchantDeadlineSettingsPatch"];
+    assert_eq!(patch["additionalProperties"], false, "{patch}");
+    assert_eq!(
+        patch["properties"]["reminders"]["anyOf"][1]["type"], "null",
+        "{patch}"
+    );
+    assert_eq!(
+        patch["properties"]["digest"]["properties"]["enabled"]["anyOf"][1]["type"], "null",
+        "{patch}"
+    );
 }

@@ -19,7 +19,7 @@ use desk_core::repo::AccountRepo;
 use desk_core::staff_actions::visible;
 use domain::complaint::{Complaint, ComplaintStatus, Platform, Violation};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 /// Filters of `GET /complaints`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -55,32 +55,47 @@ pub struct ComplaintQuery {
     /// `since` and `until` to each page it reads: a page may then hold fewer than `limit`
     /// complaints, even none, while `next_cursor` says more may follow. A cursor belongs to the
     /// list that gave it.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<ComplaintOrder>)]
+    #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub sort: Option<String>,
     pub limit: Option<u32>,
     #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub cursor: Option<String>,
 }
 
+/// The orders of the complaint list (the document's values of `sort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ComplaintOrder {
+    /// Newest received first.
+    Received,
+    /// Earliest `next_due_at` first, then the complaints with nothing due.
+    Deadline,
+}
+
 /// The list order asked for, and whether a deadline filter allows it.
 fn sort_param(q: &ComplaintQuery) -> Result<ListSort, ApiError> {
     let deadline_filter = q.overdue.is_some() || q.due_before.is_some();
-    match q.sort.as_deref() {
-        None => Ok(if deadline_filter {
-            ListSort::Deadline
-        } else {
-            ListSort::Received
-        }),
-        Some("deadline") => Ok(ListSort::Deadline),
-        Some("received") if deadline_filter => Err(ApiError::field(
+    let order = q
+        .sort
+        .as_deref()
+        .map(|s| {
+            serde_json::from_value::<ComplaintOrder>(serde_json::Value::String(s.to_string()))
+                .map_err(|_| {
+                    ApiError::field(
+                        "sort",
+                        format!("unknown value {s:?}; use received or deadline"),
+                    )
+                })
+        })
+        .transpose()?;
+    match (order, deadline_filter) {
+        (Some(ComplaintOrder::Received), true) => Err(ApiError::field(
             "sort",
             "overdue and due_before list by deadline: use sort=deadline or leave sort out",
         )),
-        Some("received") => Ok(ListSort::Received),
-        Some(other) => Err(ApiError::field(
-            "sort",
-            format!("unknown value {other:?}; use received or deadline"),
-        )),
+        (Some(ComplaintOrder::Received), false) | (None, false) => Ok(ListSort::Received),
+        (Some(ComplaintOrder::Deadline), _) | (None, true) => Ok(ListSort::Deadline),
     }
 }
 

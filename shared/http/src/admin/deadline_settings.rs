@@ -191,6 +191,37 @@ fn merge_into(doc: &mut Value, name: &str, rules: Value) {
     }
 }
 
+/// The schema of a JSON merge patch (RFC 7396) of an object `schema` (components resolved):
+/// every field optional, `null` to remove it (its default applies again), objects patched
+/// field by field, no field the object lacks.
+fn merge_patch_of(doc: &Value, schema: &Value) -> Value {
+    let resolved = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .strip_prefix("#/components/schemas/")
+            .map(|name| doc["components"]["schemas"][name].clone())
+            .unwrap_or(Value::Null),
+        None => schema.clone(),
+    };
+    match resolved.get("properties").and_then(Value::as_object) {
+        Some(props) => {
+            let patched: serde_json::Map<String, Value> = props
+                .iter()
+                .map(|(k, v)| (k.clone(), merge_patch_of(doc, v)))
+                .collect();
+            let mut out = json!({
+                "type": ["object", "null"],
+                "properties": patched,
+                "additionalProperties": false
+            });
+            if let Some(d) = resolved.get("description") {
+                out["description"] = d.clone();
+            }
+            out
+        }
+        None => json!({"anyOf": [resolved, {"type": "null"}]}),
+    }
+}
+
 /// State [`check`]'s rules in the document's `DeadlineSettings`, `EscalationRecipients` and
 /// `DigestSettings` schemas, and that a sub-merchant's settings have no recipients.
 pub fn document_rules(doc: &mut Value) {
@@ -222,6 +253,42 @@ pub fn document_rules(doc: &mut Value) {
         "DigestSettings",
         json!({"local_time": {"pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}}),
     );
+    // A sub-merchant's own settings: the same, with no escalation recipients (its missed
+    // deadlines go to the provider's staff), for the body that creates one.
+    let mut own = doc["components"]["schemas"]["DeadlineSettings"].clone();
+    if own.is_object() {
+        let empty = json!({"type": "array", "maxItems": 0, "items": {"type": "string"}});
+        own["properties"]["escalation_recipients"] = json!({
+            "type": "object",
+            "description": "Must stay empty: a sub-merchant's missed deadlines are escalated to its provider's staff (set extra recipients on the provider account).",
+            "properties": {"emails": empty, "phones": empty, "oa_openids": empty},
+            "additionalProperties": false
+        });
+        own["description"] = json!(
+            "A sub-merchant's own deadline settings: those of an account, without escalation recipients."
+        );
+        own["additionalProperties"] = json!(false);
+        let patch = merge_patch_of(doc, &own);
+        doc["components"]["schemas"]["SubMerchantDeadlineSettings"] = own;
+        doc["components"]["schemas"]["SubMerchantDeadlineSettingsPatch"] = patch;
+        for (body, component) in [
+            ("CreateSubMerchant", "SubMerchantDeadlineSettings"),
+            ("PatchSubMerchant", "SubMerchantDeadlineSettingsPatch"),
+        ] {
+            if let Some(d) = doc["components"]["schemas"][body]["properties"].get_mut("deadlines") {
+                let description = d.get("description").cloned().unwrap_or(Value::Null);
+                *d = json!({
+                    "oneOf": [
+                        {"$ref": format!("#/components/schemas/{component}")},
+                        {"type": "null"}
+                    ]
+                });
+                if !description.is_null() {
+                    d["description"] = description;
+                }
+            }
+        }
+    }
     if let Some(d) = doc["components"]["schemas"]["SubMerchant"]["properties"].get_mut("deadlines")
     {
         d["description"] = json!(
