@@ -25,6 +25,7 @@ pub mod platform_caches;
 pub mod platforms;
 pub mod policy;
 pub mod ratelimit;
+pub mod reconcile;
 pub mod reindex;
 pub mod repo;
 pub mod schedule;

@@ -73,6 +73,12 @@ pub trait Platform: Send + Sync + 'static {
     fn daily(&self) -> &dyn DailyWork {
         &NoDailyWork
     }
+
+    /// How it finds the complaints whose push never came (list, re-read, callback URLs): see
+    /// [`crate::reconcile`]. None by default (its accounts are not reconciled).
+    fn reconciler(&self) -> Option<&dyn crate::reconcile::Reconciler> {
+        None
+    }
 }
 
 /// A platform's once-a-day work on one of its accounts, run by the daily pass

@@ -15,6 +15,7 @@ use std::marker::PhantomData;
 pub mod alipay;
 pub mod deadlines;
 pub mod notify;
+pub mod reconcile;
 pub mod wechatpay;
 pub mod wxmini;
 pub mod wxopen;

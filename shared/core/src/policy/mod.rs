@@ -13,6 +13,7 @@ pub fn registry(state: &Services, platforms: &Platforms) -> JobRegistry {
         platform.register_jobs(&mut r, state);
     }
     crate::deadlines::register(&mut r, state, platforms);
+    crate::reconcile::register(&mut r, state, platforms);
     #[cfg(feature = "notifier")]
     crate::notifier::register(&mut r, state);
     r
