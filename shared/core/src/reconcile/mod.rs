@@ -60,6 +60,9 @@ pub struct Window {
 /// One complaint as the platform has it now (from a list page or a detail re-read).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
+    /// Our record's id for it (`crate::complaints::complaint_id`, derived exactly as the
+    /// platform's job handler derives it: Alipay's carries the family).
+    pub record_id: String,
     /// The platform's complaint id (validated for use in the platform's paths).
     pub platform_complaint_id: String,
     /// The platform's status value, verbatim (compared with the record's `raw_status`).
