@@ -591,12 +591,26 @@ impl<'a> Engine<'a> {
         );
         let envelope = envelope.for_account(self.account_id.clone(), None);
         let body = serde_json::to_string(&envelope).map_err(|e| JobError::Permanent(e.to_string()))?;
-        self.services
+        if let Err(e) = self
+            .services
             .ports
             .queue
             .send(queues::EVENTS, &body, delay)
             .await
-            .map_err(JobError::retryable)?;
+        {
+            // Give this part back its place, so that its retry (the worker retries the job)
+            // is not taken for a stale one.
+            let _ = State::modify(records, &self.account_id, |s| {
+                if s.current.as_ref() != Some(&next) {
+                    return false;
+                }
+                s.current = Some(this.clone());
+                true
+            })
+            .await;
+            progress.part = this.part;
+            return Err(JobError::retryable(e));
+        }
         Ok(())
     }
 
@@ -795,6 +809,11 @@ impl Step<'_, '_> {
 
     fn wants_reread(&self, progress: &Progress, c: &Complaint) -> bool {
         if matches!(c.status, ComplaintStatus::Resolved | ComplaintStatus::Closed) {
+            return false;
+        }
+        // The second list (waiting on the platform) leaves out what the first (anything due)
+        // re-read already.
+        if progress.reread.part == 1 && c.next_due_at.is_some() {
             return false;
         }
         // The list showed the window's complaints already.
