@@ -47,8 +47,9 @@ use serde_json::json;
 use std::time::Duration;
 
 /// How long a pass run by the worker works before it queues its continuation (well inside
-/// the worker's visibility timeout and a Lambda function's time).
-pub const WORKER_BUDGET: Duration = Duration::from_secs(20);
+/// the worker's visibility timeout and the worker function's 30 s, with a platform call in
+/// flight when it runs out).
+pub const WORKER_BUDGET: Duration = Duration::from_secs(15);
 /// How long `POST /accounts/{id}/reconcile` works before it answers (well inside API
 /// Gateway's 30 s).
 pub const ADMIN_BUDGET: Duration = Duration::from_secs(15);
