@@ -424,7 +424,10 @@ fn the_origin_and_the_reconciliation_pass_survive_the_wire() {
         let back: JobEnvelope = serde_json::from_str(&text).expect("read");
         assert_eq!(back.origin, Some(origin), "{text}");
     }
-    let at = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).single().expect("time");
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 26, 12, 0, 0)
+        .single()
+        .expect("time");
     round_trip(
         domain::job::reconcile::PASS,
         domain::job::reconcile::Pass {

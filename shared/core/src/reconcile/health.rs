@@ -175,6 +175,7 @@ impl JobObserver for HealthObserver {
 
 /// One complaint found by reconciliation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = FoundByReconciliation)]
 pub struct Found {
     /// Our complaint id.
     pub complaint_id: String,
@@ -207,6 +208,7 @@ pub async fn remember_found(
 
 /// An account's health.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = AccountHealth)]
 pub struct Health {
     pub account_id: String,
     /// When the last platform push for the account was received (as its job ran; None: none
@@ -231,6 +233,7 @@ pub struct Health {
 
 /// A notification URL: registered on the platform, expected, and whether they match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CallbackUrlCheck)]
 pub struct CallbackUrl {
     pub what: String,
     pub registered: Option<String>,

@@ -100,6 +100,7 @@ impl JobHandler for PassJob {
 
 /// What a pass (or its part) did: counts of the whole pass so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ReconciliationReport)]
 pub struct Report {
     pub account_id: String,
     pub outcome: Outcome,

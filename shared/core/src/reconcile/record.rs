@@ -15,6 +15,7 @@ pub fn recon_pk(account_id: &str) -> String {
 /// How a pass (or its part) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ReconciliationOutcome)]
 pub enum Outcome {
     /// Everything was listed and re-read.
     Complete,
@@ -32,6 +33,7 @@ pub enum Outcome {
 
 /// Counts of a pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ReconciliationCounts)]
 pub struct Tally {
     /// Complaints the platform's list showed.
     pub listed: usize,
@@ -55,6 +57,7 @@ pub struct Tally {
 
 /// The last finished pass, for the account's health.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = LastReconciliation)]
 pub struct LastPass {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
