@@ -18,13 +18,12 @@ use desk_core::worker::JobError;
 
 #[utoipa::path(
     post, path = "/admin/v1/accounts/{id}/reconcile", tag = "accounts",
-    description = "Run a reconciliation pass of the account now: list the platform's recent complaints, re-read the detail of open ones, compare the registered callback URLs. A complaint we did not know, or whose state moved without a push, older than the 15-minute grace (a push may still be on its way), goes through the same job a push would have queued, so nothing is answered or refunded twice. Time-boxed: after about 15 s the answer says what was done so far, with `complete: false`, and the rest runs on the queue (`continues_at`). A pass under way is replaced by this one.",
+    description = "Run a reconciliation pass of the account now: list the platform's recent complaints, re-read the detail of open ones, compare the registered callback URLs. A complaint we did not know, or whose state moved without a push, older than the 15-minute grace (a push may still be on its way), goes through the same job a push would have queued, so nothing is answered or refunded twice. Time-boxed: after about 15 s the answer says what was done so far, with `complete: false`, and the rest runs on the queue (`continues_at`). A pass under way is replaced by this one. A throttled pass (the platform's 429, or our rate limiter) answers 200 with `outcome: throttled` and continues on the queue.",
     params(("id" = String, Path, description = "Our account id")),
     responses(
         (status = 200, body = Report, description = "What the pass did (so far)"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "The account's kind receives no complaints (nothing to reconcile)"),
-        (status = 429, body = ErrorBody, description = "Not used: a throttled pass answers 200 with `outcome: throttled` and continues on the queue"),
         (status = 503, body = ErrorBody, description = "The record store or the queue is unavailable; nothing was lost, try again")
     ),
     security(("bearer" = []))
