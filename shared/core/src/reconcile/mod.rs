@@ -44,7 +44,7 @@ use domain::complaint::Complaint;
 use domain::job::JobEnvelope;
 use std::sync::Arc;
 
-pub use pass::{Outcome, Report, run};
+pub use pass::{Outcome, Report, run, run_now};
 
 /// How long after a platform-side change a push may still be on its way: differences younger
 /// than this are left for a later pass.
@@ -179,4 +179,8 @@ pub fn register(
         domain::job::reconcile::PASS.name(),
         Arc::new(pass::PassJob::new(state.clone(), platforms.clone())),
     );
+    registry.observe(Arc::new(health::HealthObserver::new(
+        state.ports.records.clone(),
+        state.ports.clock.clone(),
+    )));
 }
