@@ -1,21 +1,31 @@
-//! Mini-program reconciliation against the WeChat API simulator: the platform's `Reconciler`
-//! (re-read of an open complaint whose status moved without a push; the penalty list's
-//! complaints we never saw, with their real status, page by page; WeChat's quota errcodes), in
-//! both onboarding modes, and the job it builds is the push's.
+//! Mini-program reconciliation against the WeChat API simulator. The platform's `Reconciler`
+//! alone: the re-read of an open complaint whose status moved without a push; the penalty
+//! list's complaints we never saw, with their real status, page by page; WeChat's quota
+//! errcodes; both onboarding modes; the job it builds is the push's. Then end to end through
+//! passes on our server with a manual clock: a dropped push found through the penalty list, an
+//! expiry and a complaint reaching the merchant caught by the re-read, each handled once, and
+//! the push arriving afterwards changing nothing.
 
 mod common;
 
+use axum::http::{Method, StatusCode};
 use common::*;
+use desk_core::Ports;
 use desk_core::complaints::{ComplaintRepo, complaint_id};
 use desk_core::platforms::wxmini::events::Facts;
 use desk_core::reconcile::{Reconciler, Seen, Window};
 use desk_core::repo::AccountRepo;
+use desk_core::worker::JobRegistry;
 use desk_core::worker::{CancellationToken, JobError};
 use domain::account::Account;
+use domain::clock::ManualClock;
 use domain::complaint::{Complaint, Platform};
+use domain::job::JobEnvelope;
 use domain::job::{queues, wxmini};
+use domain::ports::Clock;
 use sandbox::wxapi::{PushConfig, PushFormat, PushMode, SimComponent, SimMini, WechatSim};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 const APPID: &str = "wx3333333333333333";
 const AUTH_APPID: &str = "wx4444444444444444";
@@ -260,12 +270,13 @@ async fn the_penalty_lists_unknown_complaints_come_back_with_their_real_status_p
     let since = now() - 3600;
     // 250 records: three pages of 100. Most are about no complaint.
     let mut list: Vec<Value> = (0..250).map(|n| penalty(n, None, since + 60)).collect();
-    // Page 1: one we know (nothing to read), one older than the window (left alone).
+    // Page 1: one we know (nothing to read), one 40 days old (older than a first pass
+    // looks: left alone).
     e.complaint(APPID, 920_001, 201, 5 * 3600);
     e.record(&account_id, "920001", "201", false).await;
     list[5] = penalty(5, Some(920_001), since + 60);
-    e.complaint(APPID, 920_002, 202, 90 * 3600);
-    list[20] = penalty(20, Some(920_002), since - 60);
+    e.complaint(APPID, 920_002, 202, 45 * 86_400);
+    list[20] = penalty(20, Some(920_002), now() - 40 * 86_400);
     // Page 2: one whose push never came, now expired (202); page 3: one WeChat no longer
     // knows, and the page-2 one again.
     e.complaint(APPID, 920_003, 202, 50 * 3600);
@@ -499,4 +510,301 @@ async fn wait_for_mini(h: &Harness, appid: &str) -> String {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("the authorised mini program was never onboarded");
+}
+
+// ---- End to end: our server, the pass (`POST /accounts/{id}/reconcile`), the job handler,
+// ---- with a manual clock. Jobs are run here one by one off the events queue, so "nothing
+// ---- more happened" is known without waiting.
+
+const RESPONSE: &str = "您好，已收到您的反馈，我们会尽快为您处理。";
+
+struct Desk {
+    h: Harness,
+    wx: WechatSim,
+    clock: Arc<ManualClock>,
+    registry: JobRegistry,
+    account_id: String,
+    stop: CancellationToken,
+}
+
+impl Drop for Desk {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Our server (its clock manual, starting now) and a mini program with its own secret whose
+/// pushes reach it; `auto_response`: answer new complaints automatically.
+async fn desk(auto_response: bool) -> Desk {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let c = clock.clone();
+    let h = harness_over(Some(&format!("{base}/")), move |p| Ports { clock: c, ..p });
+    let stop = CancellationToken::new();
+    tokio::spawn(desk_http::server::serve_default(
+        listener,
+        h.router.clone(),
+        stop.clone(),
+    ));
+    let wx = WechatSim::start().await.expect("wechat sim");
+    wx.add_mini(SimMini {
+        appid: APPID.into(),
+        secret: SECRET.into(),
+        nick_name: "手动小程序".into(),
+        push: Some(PushConfig {
+            token: TOKEN.into(),
+            encoding_aes_key: AES_KEY.into(),
+            mode: PushMode::Safe,
+            format: PushFormat::Xml,
+            url: format!("{base}/callbacks/wxmini/{APPID}"),
+        }),
+    });
+    let account_id = h
+        .create(json!({"kind": "wxmini_app", "name": "Mini", "settings": {
+            "appid": APPID, "mode": "manual", "api_base_url": wx.base_url(),
+            "auto_response": {"enabled": auto_response, "decision": "agree", "text": RESPONSE},
+            "auto_refund": false},
+            "credentials": {"secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY}}))
+        .await;
+    let registry = desk_core::policy::registry(&h.state, h.state.platforms());
+    Desk {
+        h,
+        wx,
+        clock,
+        registry,
+        account_id,
+        stop,
+    }
+}
+
+impl Desk {
+    /// A complaint at the simulator, created `age` seconds ago; never pushed.
+    fn complaint(&self, id: u64, status: i64, age: i64) {
+        let created = now() - age;
+        self.wx.add_complaint(
+            APPID,
+            json!({"complaintOrderId": id, "openid": "o_user", "createTime": created,
+                "phoneNumber": "13812345678", "type": 3, "status": status,
+                "customerMaterial": {"content": "商品与描述不符，要求退款", "mediaIdList": []},
+                "orderId": format!("42000{id}"), "outTradeNo": format!("T{id}"),
+                "productName": "充电宝", "payTime": created - 3600, "totalCost": 1_500,
+                "appealState": 0}),
+        );
+    }
+
+    /// Run the jobs waiting on the events queue (and those they queue) with the worker's
+    /// handlers; how many ran.
+    async fn run_jobs(&self) -> usize {
+        let queue = &self.h.state.ports.queue;
+        let mut ran = 0;
+        loop {
+            let msgs = queue
+                .receive(
+                    queues::EVENTS,
+                    10,
+                    std::time::Duration::from_secs(60),
+                    std::time::Duration::ZERO,
+                )
+                .await
+                .expect("receive");
+            if msgs.is_empty() {
+                return ran;
+            }
+            for m in msgs {
+                let job: JobEnvelope = serde_json::from_str(&m.body).expect("job");
+                let handler = self
+                    .registry
+                    .get(&job.job_type)
+                    .unwrap_or_else(|| panic!("no handler for {}", job.job_type));
+                if let Err(e) = handler.handle(&job).await {
+                    panic!("{} failed: {e}", job.job_type);
+                }
+                queue
+                    .delete(queues::EVENTS, &m.receipt)
+                    .await
+                    .expect("delete");
+                ran += 1;
+            }
+        }
+    }
+
+    /// A pass now, as staff ask for it; its report.
+    async fn pass(&self) -> Value {
+        let (s, report) = self
+            .h
+            .admin(
+                Method::POST,
+                &format!("/admin/v1/accounts/{}/reconcile", self.account_id),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        assert_eq!(report["complete"], true, "{report}");
+        report
+    }
+
+    async fn detail(&self, id: &str) -> Value {
+        self.h.complaint_detail(id).await.expect("recorded")
+    }
+
+    fn responds(&self, id: u64) -> usize {
+        self.wx
+            .writes_to("bussiRespondComplaint")
+            .iter()
+            .filter(|(_, b)| b["complaintOrderId"] == id)
+            .count()
+    }
+}
+
+/// The staff notices of a complaint: (event, key) in order.
+fn notices(d: &Value) -> Vec<String> {
+    d["notifications"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            n["summary"]["event"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_push_in_the_penalty_list_is_found_by_a_pass_and_handled_once() {
+    let d = desk(true).await;
+    // The buyer complained two days ago; the push never came; the merchant's 48 hours ran
+    // out (202) and WeChat took points for it.
+    d.complaint(960_001, 202, 50 * 3600);
+    d.wx.add_penalty(APPID, penalty(1, Some(960_001), now() - 3600));
+    d.wx.add_penalty(APPID, penalty(2, None, now() - 3600));
+
+    let report = d.pass().await;
+    assert_eq!(report["found"], 1, "{report}");
+    assert_eq!(
+        report["found_complaints"][0]["platform_complaint_id"],
+        "960001"
+    );
+    assert_eq!(report["found_complaints"][0]["why"], "unknown");
+    assert_eq!(report["found_complaints"][0]["raw_status"], "202");
+    assert_eq!(d.run_jobs().await, 1, "the push's job, once");
+    let c = d.detail("960001").await;
+    assert_eq!(c["complaint"]["raw_status"], "202");
+    assert_eq!(c["complaint"]["payer_phone_masked"], "138****5678");
+    assert_eq!(notices(&c), ["complaint updated"], "staff are told once");
+    assert_eq!(d.responds(960_001), 0, "nothing to answer in 202");
+
+    // The next pass knows it: nothing is queued.
+    d.clock.advance(chrono::Duration::minutes(10));
+    let report = d.pass().await;
+    assert_eq!(report["found"], 0, "{report}");
+    assert_eq!(report["already_queued"], 0, "{report}");
+    assert_eq!(d.run_jobs().await, 0);
+
+    // The push arrives after all: its job runs and changes nothing.
+    assert_eq!(d.wx.push_complaint("960001").await, Ok(200));
+    assert_eq!(d.run_jobs().await, 1);
+    let after = d.detail("960001").await;
+    assert_eq!(
+        notices(&after),
+        ["complaint updated"],
+        "nothing new to tell"
+    );
+    assert_eq!(after["complaint"]["raw_status"], "202");
+    assert_eq!(d.responds(960_001), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_without_a_push_is_caught_by_the_reread_after_its_grace_and_handled_once() {
+    // Staff answer by hand: nothing automatic.
+    let d = desk(false).await;
+    d.complaint(970_001, 201, 3 * 3600);
+    assert_eq!(d.wx.push_complaint("970001").await, Ok(200));
+    assert_eq!(d.run_jobs().await, 1);
+    assert_eq!(notices(&d.detail("970001").await), ["new complaint"]);
+
+    // 48 hours later nobody answered: 201 → 202, and WeChat pushes nothing.
+    d.clock.advance(chrono::Duration::hours(48));
+    d.wx.set_status("970001", 202);
+    // The platform dates no change: the first pass that sees it waits out the grace.
+    let report = d.pass().await;
+    assert_eq!(
+        (report["found"].clone(), report["waiting"].clone()),
+        (json!(0), json!(1)),
+        "{report}"
+    );
+    assert_eq!(d.run_jobs().await, 0);
+    d.clock.advance(chrono::Duration::minutes(16));
+    let report = d.pass().await;
+    assert_eq!(report["found"], 1, "{report}");
+    assert_eq!(report["found_complaints"][0]["why"], "state_moved");
+    assert_eq!(d.run_jobs().await, 1);
+    let c = d.detail("970001").await;
+    assert_eq!(c["complaint"]["raw_status"], "202");
+    assert_eq!(notices(&c), ["new complaint", "complaint updated"]);
+
+    // The push of the expiry comes late: nothing new.
+    assert_eq!(d.wx.push_complaint("970001").await, Ok(200));
+    assert_eq!(d.run_jobs().await, 1);
+    let after = d.detail("970001").await;
+    assert_eq!(notices(&after), ["new complaint", "complaint updated"]);
+    d.clock.advance(chrono::Duration::minutes(10));
+    assert_eq!(d.pass().await["found"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_reaching_the_merchant_without_a_push_is_answered_once() {
+    let d = desk(true).await;
+    // Pushed while it waits on the buyer's side (1xx): recorded, nothing to answer yet.
+    d.complaint(980_001, 105, 2 * 3600);
+    assert_eq!(d.wx.push_complaint("980001").await, Ok(200));
+    assert_eq!(d.run_jobs().await, 1);
+    assert_eq!(notices(&d.detail("980001").await), ["complaint updated"]);
+    assert_eq!(d.responds(980_001), 0);
+
+    // A minute later it reaches the merchant (201) without a push; the buyer's message
+    // there dates the change.
+    let start = d.clock.now();
+    d.wx.set_status("980001", 201);
+    d.wx.buyer_message("980001", "请尽快处理", start.timestamp() + 60);
+    d.clock.advance(chrono::Duration::minutes(5));
+    let report = d.pass().await;
+    assert_eq!(
+        report["waiting"], 1,
+        "inside its grace: a push may be on its way: {report}"
+    );
+    // 15 minutes after the change, though only 12 after the pass first saw it.
+    d.clock.advance(chrono::Duration::minutes(12));
+    let report = d.pass().await;
+    assert_eq!(report["found"], 1, "{report}");
+    assert_eq!(d.run_jobs().await, 1);
+    let c = d.detail("980001").await;
+    assert_eq!(d.responds(980_001), 1, "answered automatically, once");
+    assert_eq!(c["complaint"]["replied"], true);
+    assert_eq!(notices(&c), ["complaint updated", "new complaint"]);
+
+    // Our own answer (201 → 203) is no missed push: later passes queue nothing.
+    d.clock.advance(chrono::Duration::minutes(20));
+    let report = d.pass().await;
+    assert_eq!(report["found"], 0, "{report}");
+    assert_eq!(d.run_jobs().await, 0);
+    // A push delivered afterwards answers nothing again and tells staff nothing more about
+    // the complaint reaching them (its job records the answered state, 203, as any push after
+    // an automatic answer does).
+    assert_eq!(d.wx.push_complaint("980001").await, Ok(200));
+    assert_eq!(d.run_jobs().await, 1);
+    let after = d.detail("980001").await;
+    assert_eq!(d.responds(980_001), 1);
+    assert_eq!(
+        notices(&after)
+            .iter()
+            .filter(|e| *e == "new complaint")
+            .count(),
+        1
+    );
+    assert_eq!(after["complaint"]["raw_status"], "203");
 }

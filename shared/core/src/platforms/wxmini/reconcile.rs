@@ -9,8 +9,11 @@
 //!   complaint order ids of its records (`appealList[].complaintOrderId`) that we have no
 //!   record of: a complaint the platform penalised us for whose push never came. Their status
 //!   is not in the penalty list: each one's detail is read, so what the pass compares is real.
-//!   Records older than the window (`updateTime`, else `illegalTime`) are left out, so an
-//!   account's old penalties are not news on every pass.
+//!   Only records changed (`updateTime`, else `illegalTime`) since the window's start or
+//!   within [`PENALTY_HORIZON`] before its end, whichever reaches further back, count (the
+//!   engine gives a platform without a list an empty window at the pass's start): the horizon
+//!   is how far back a listing platform's first pass goes, so a mini program's years-old
+//!   penalties are not news.
 //! - **silence**: the engine's own.
 //!
 //! A difference is acted on through exactly the job a push queues (`wxmini.complaint`, the
@@ -40,6 +43,9 @@ use serde_json::{Value, json};
 use wechat::WechatError;
 use wechat::mini::{Client, is_complaint_order_id};
 use wechat::xml;
+
+/// How far back penalty records count (as far as a first pass of a listing platform goes).
+pub const PENALTY_HORIZON: chrono::Duration = crate::reconcile::pass::MAX_WINDOW;
 
 /// Records per `get_penalty_list` page (the platform's most).
 pub const PENALTY_PAGE: u32 = 100;
@@ -191,16 +197,16 @@ fn cursor_offset(cursor: Option<&Value>) -> Result<u32, JobError> {
     }
 }
 
-/// The complaint order id of a penalty record inside the window (None: no complaint, an
-/// id that is not a complaint order id, or a record older than the window).
-fn penalty_complaint(record: &Value, window: &Window) -> Option<String> {
+/// The complaint order id of a penalty record changed since `since` (None: no complaint, an
+/// id that is not a complaint order id, or an older record).
+fn penalty_complaint(record: &Value, since: DateTime<Utc>) -> Option<String> {
     let id = xml::text(&record["complaintOrderId"]).filter(|id| id != "0" && !id.is_empty())?;
     if !is_complaint_order_id(&id) {
         tracing::warn!("penalty record names a complaint order id that is not one; left out");
         return None;
     }
     let at = unix(&record["updateTime"]).or_else(|| unix(&record["illegalTime"]));
-    at.is_none_or(|t| t >= window.start).then_some(id)
+    at.is_none_or(|t| t >= since).then_some(id)
 }
 
 #[async_trait]
@@ -225,6 +231,7 @@ impl Reconciler for WxminiReconciler {
         };
         let repo = crate::complaints::ComplaintRepo::new(&*services.ports.records);
         let mut offset = cursor_offset(cursor.as_ref())?;
+        let since = window.start.min(window.end - PENALTY_HORIZON);
         let mut items = Vec::new();
         let mut details = 0usize;
         for _ in 0..MAX_PENALTY_PAGES {
@@ -239,7 +246,7 @@ impl Reconciler for WxminiReconciler {
             let records = xml::list(&page["appealList"]);
             let total = xml::int(&page["totalNum"]).unwrap_or(0).max(0) as u64;
             for (n, record) in records.iter().enumerate() {
-                let Some(id) = penalty_complaint(record, &window) else {
+                let Some(id) = penalty_complaint(record, since) else {
                     continue;
                 };
                 let record_id = complaint_id(Platform::Wxmini, &account.id, &id);
@@ -341,17 +348,10 @@ impl Reconciler for WxminiReconciler {
 mod tests {
     use super::*;
 
-    fn window(start: i64) -> Window {
-        Window {
-            start: DateTime::from_timestamp(start, 0).expect("time"),
-            end: DateTime::from_timestamp(start + 3600, 0).expect("time"),
-        }
-    }
-
     #[test]
-    fn penalty_records_name_complaints_inside_the_window_only() {
-        let w = window(1_000_000);
-        let r = |v: Value| penalty_complaint(&v, &w);
+    fn penalty_records_name_complaints_changed_since_only() {
+        let since = DateTime::from_timestamp(1_000_000, 0).expect("time");
+        let r = |v: Value| penalty_complaint(&v, since);
         assert_eq!(
             r(json!({"complaintOrderId": 123, "updateTime": 1_000_000})),
             Some("123".into())
@@ -373,6 +373,44 @@ mod tests {
         );
         assert_eq!(r(json!({"complaintOrderId": "../detail"})), None);
         assert_eq!(r(json!({"complaintOrderId": ""})), None);
+    }
+
+    #[test]
+    fn our_own_answer_is_no_pushed_change() {
+        let mut local = Complaint::new(
+            "cmp_x".into(),
+            Platform::Wxmini,
+            None,
+            "acc".into(),
+            "1".into(),
+            Utc::now(),
+        );
+        local.raw_status = "201".into();
+        let seen = |status: &str| Seen {
+            record_id: "cmp_x".into(),
+            platform_complaint_id: "1".into(),
+            raw_status: status.into(),
+            created_at: None,
+            changed_at: None,
+            sub_mchid: None,
+            data: Value::Null,
+        };
+        let r = WxminiReconciler;
+        assert!(r.pushed_change(None, &seen("201")), "unknown");
+        assert!(!r.pushed_change(Some(&local), &seen("201")));
+        assert!(r.pushed_change(Some(&local), &seen("202")), "timed out");
+        // Answered, but not by us: news a push would have told.
+        assert!(r.pushed_change(Some(&local), &seen("203")));
+        local.replied = true;
+        assert!(
+            !r.pushed_change(Some(&local), &seen("203")),
+            "our own answer"
+        );
+        assert!(
+            !r.pushed_change(Some(&local), &seen("204")),
+            "our own answer"
+        );
+        assert!(r.pushed_change(Some(&local), &seen("202")));
     }
 
     #[test]
