@@ -16,6 +16,12 @@
 //!   penalties are not news.
 //! - **silence**: the engine's own.
 //!
+//! When it happened: `createTime` for a complaint we do not know; for one we know, the time of
+//! the detail's newest history entry (`item[].time`) when it is later than our last write of
+//! the record (the detail has no update time of its own), else none, and the pass times the
+//! grace from when it first saw the difference (a status change that left no dated entry).
+//! Our own answer (201 → 203 / 204 on a complaint we replied to) is no missed push.
+//!
 //! A difference is acted on through exactly the job a push queues (`wxmini.complaint`, the
 //! callback's [`ComplaintPush`] shape, for the account), so the job handler fetches the detail
 //! and does everything, and its staff-notice key (`wxmini:{id}:{status}:{history length}`) is
