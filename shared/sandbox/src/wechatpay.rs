@@ -280,9 +280,9 @@ impl WechatPaySim {
         let first = json!({
             "log_id": format!("{id}-0001"),
             "operator": "投诉人",
-            "operate_time": complaint["complaint_time"],
+            "operate_time": complaint["complaint_time"].as_str().unwrap_or_default(),
             "operate_type": "USER_CREATE_COMPLAINT",
-            "operate_details": complaint["complaint_detail"],
+            "operate_details": complaint["complaint_detail"].as_str().unwrap_or_default(),
             "image_list": [],
         });
         lock(&self.inner.complaints).insert(
@@ -361,9 +361,15 @@ impl WechatPaySim {
     /// `COMPLAINT.CREATE`, any other action on `COMPLAINT.STATE_CHANGE`), encrypted with the
     /// API v3 key of the merchant it goes to (the owner given at
     /// [`WechatPaySim::add_complaint_for`], else the complained merchant) and signed in the
-    /// simulator's key mode. None if the complaint or that merchant is unknown. Post it (or
-    /// never: a dropped push) with [`Notification::post`].
-    pub fn complaint_push(&self, complaint_id: &str, action_type: &str) -> Option<Notification> {
+    /// simulator's key mode, with the timestamp `signed_at` (a test's clock). None if the
+    /// complaint or that merchant is unknown. Post it (or never: a dropped push) with
+    /// [`Notification::post`].
+    pub fn complaint_push(
+        &self,
+        complaint_id: &str,
+        action_type: &str,
+        signed_at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Notification> {
         let to = {
             let complaints = lock(&self.inner.complaints);
             let c = complaints.get(complaint_id)?;
@@ -384,7 +390,7 @@ impl WechatPaySim {
             "complaint",
             &json!({"complaint_id": complaint_id, "action_type": action_type}),
             mode,
-            0,
+            (signed_at - chrono::Utc::now()).num_seconds(),
         ))
     }
 

@@ -257,13 +257,20 @@ async fn hooks_change_a_complaint_without_a_push_and_build_the_push_on_demand() 
         "PROCESSED"
     );
     // The push, built on demand, is encrypted for the owner and decrypts to the complaint.
-    let push = s.sim.complaint_push(id, "CREATE_COMPLAINT").expect("push");
+    let push = s
+        .sim
+        .complaint_push(id, "CREATE_COMPLAINT", chrono::Utc::now())
+        .expect("push");
     let envelope = wechatpay::notify::Envelope::parse(push.body.as_bytes()).expect("envelope");
     assert_eq!(envelope.event_type, "COMPLAINT.CREATE");
     let plain = envelope.decrypt(APIV3.as_bytes()).expect("decrypt");
     let v: Value = serde_json::from_str(&plain).expect("json");
     assert_eq!(v["complaint_id"], id);
-    assert!(s.sim.complaint_push("nope", "CREATE_COMPLAINT").is_none());
+    assert!(
+        s.sim
+            .complaint_push("nope", "CREATE_COMPLAINT", chrono::Utc::now())
+            .is_none()
+    );
     // The registered URL changed behind our back is what the platform then answers.
     s.sim
         .replace_notification_url(PROVIDER, "complaints", Some("https://elsewhere.example/cb"));
