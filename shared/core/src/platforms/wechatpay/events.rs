@@ -428,3 +428,86 @@ impl JobHandler for RefundJob {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(log_id: &str, operate_type: &str, at: &str) -> model::NegotiationEntry {
+        model::NegotiationEntry {
+            log_id: log_id.into(),
+            operate_type: operate_type.into(),
+            operate_time: at.into(),
+            ..Default::default()
+        }
+    }
+
+    /// For each change a push tells, the job reconciliation queues (which carries no action
+    /// type) gets the notice key the push's job gets, from the same history.
+    #[test]
+    fn a_reconciled_job_has_the_pushs_notice_key() {
+        let d = model::Complaint {
+            complaint_state: "PENDING".into(),
+            ..Default::default()
+        };
+        let created = entry("L1", "USER_CREATE_COMPLAINT", "2026-11-20T10:00:00+08:00");
+        let replied = entry("L2", "MERCHANT_RESPONSE", "2026-11-20T11:00:00+08:00");
+        let cases = [
+            ("CREATE_COMPLAINT", vec![created.clone()]),
+            (
+                "CONTINUE_COMPLAINT",
+                vec![
+                    created.clone(),
+                    replied.clone(),
+                    entry("L3", "USER_CONTINUE_COMPLAINT", "2026-11-21T09:00:00+08:00"),
+                ],
+            ),
+            (
+                "USER_RESPONSE",
+                vec![
+                    created.clone(),
+                    entry("L3", "USER_RESPONSE", "2026-11-21T09:00:00+08:00"),
+                    // Our answer after it is not what moved the complaint.
+                    entry("L4", "MERCHANT_RESPONSE", "2026-11-21T09:30:00+08:00"),
+                ],
+            ),
+            (
+                "RESPONSE_BY_PLATFORM",
+                vec![
+                    created.clone(),
+                    replied.clone(),
+                    entry("L3", "PLATFORM_RESPONSE", "2026-11-22T09:00:00+08:00"),
+                ],
+            ),
+        ];
+        for (pushed, history) in cases {
+            let push = notice_event("cmp_1", pushed, "COMPLAINT.STATE_CHANGE", &d, &history);
+            let inferred = reconciled_action(true, &history);
+            assert_eq!(inferred, pushed, "{history:?}");
+            let ours = notice_event(
+                "cmp_1",
+                &inferred,
+                super::super::reconcile::EVENT_TYPE,
+                &d,
+                &history,
+            );
+            assert_eq!(ours, push, "{pushed}");
+        }
+        // A complaint we have no record of is new, whatever happened to it since.
+        let later = vec![
+            created,
+            entry("L3", "USER_RESPONSE", "2026-11-21T09:00:00+08:00"),
+        ];
+        assert_eq!(reconciled_action(false, &later), "CREATE_COMPLAINT");
+        assert_eq!(
+            notice_event(
+                "cmp_1",
+                &reconciled_action(false, &later),
+                "COMPLAINT.RECONCILED",
+                &d,
+                &later
+            ),
+            "wechatpay:cmp_1:new"
+        );
+    }
+}

@@ -358,6 +358,64 @@ mod tests {
         assert_eq!(Cursor::range_from(date("2027-01-16"), last), None);
     }
 
+    fn record(raw_status: &str) -> Complaint {
+        let mut c = Complaint::new(
+            "cmp_1".into(),
+            Platform::Wechatpay,
+            None,
+            "acc_1".into(),
+            "200201820261120080000000001".into(),
+            Utc::now(),
+        );
+        c.raw_status = raw_status.into();
+        c
+    }
+
+    fn platform(raw_status: &str, incoming_user_response: bool) -> Seen {
+        Seen {
+            record_id: "cmp_1".into(),
+            platform_complaint_id: "200201820261120080000000001".into(),
+            raw_status: raw_status.into(),
+            created_at: None,
+            changed_at: None,
+            sub_mchid: None,
+            data: json!({"incoming_user_response": incoming_user_response}),
+        }
+    }
+
+    #[test]
+    fn our_own_reply_complete_and_refund_are_no_pushed_change() {
+        let r = Reconcile;
+        assert!(
+            r.pushed_change(None, &platform("PENDING", false)),
+            "unknown"
+        );
+        assert!(!r.pushed_change(Some(&record("PENDING")), &platform("PENDING", false)));
+        // PENDING → PROCESSING: ours when we replied; someone else's reply otherwise.
+        let mut replied = record("PENDING");
+        replied.replied = true;
+        assert!(!r.pushed_change(Some(&replied), &platform("PROCESSING", false)));
+        assert!(r.pushed_change(Some(&record("PENDING")), &platform("PROCESSING", false)));
+        // → PROCESSED: ours after our complete, or our refund of a refund request.
+        let mut completed = record("PROCESSING");
+        completed.completed = true;
+        assert!(!r.pushed_change(Some(&completed), &platform("PROCESSED", false)));
+        let mut refunded = record("PROCESSING");
+        refunded.refunded_fen = 990;
+        refunded.problem_type = Some("REFUND".into());
+        assert!(!r.pushed_change(Some(&refunded), &platform("PROCESSED", false)));
+        assert!(r.pushed_change(Some(&record("PROCESSING")), &platform("PROCESSED", false)));
+        // The buyer continued: back to PENDING is never ours.
+        assert!(r.pushed_change(Some(&completed), &platform("PENDING", true)));
+        // The buyer wrote again without a state change; already seen, it is not new.
+        assert!(r.pushed_change(Some(&record("PROCESSING")), &platform("PROCESSING", true)));
+        let mut told = record("PROCESSING");
+        told.tags = vec![super::super::deadlines::INCOMING_USER_RESPONSE.into()];
+        assert!(!r.pushed_change(Some(&told), &platform("PROCESSING", true)));
+        // Even after our reply, a buyer's message on top is a change a push tells.
+        assert!(r.pushed_change(Some(&replied), &platform("PROCESSING", true)));
+    }
+
     #[test]
     fn pages_follow_the_first_pages_total_and_stop_at_a_short_page_without_one() {
         let last = date("2026-11-26");
