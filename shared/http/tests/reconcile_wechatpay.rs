@@ -562,11 +562,23 @@ async fn a_dropped_push_is_found_after_the_grace_and_handled_once() {
     );
     assert!(e.work().await.is_empty(), "nothing queued");
 
+    // Staff ask for a pass after the grace.
     e.clock.advance(Days::minutes(11));
-    let r = e.pass().await;
-    assert_eq!(r.tally.found, 1, "{r:?}");
-    assert_eq!(r.found_complaints[0].platform_complaint_id, id);
-    assert_eq!(r.found_complaints[0].why, "unknown");
+    let (status, r) =
+        e.h.admin(
+            axum::http::Method::POST,
+            &format!("/admin/v1/accounts/{}/reconcile", e.account_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["complete"].as_bool(), r["found"].as_u64()),
+        (Some(true), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["found_complaints"][0]["platform_complaint_id"], id);
+    assert_eq!(r["found_complaints"][0]["why"], "unknown");
     let done = e.work().await;
     assert!(
         done.iter()
@@ -593,6 +605,27 @@ async fn a_dropped_push_is_found_after_the_grace_and_handled_once() {
     let r = e.pass().await;
     assert_eq!((r.tally.found, r.tally.waiting), (0, 0), "{r:?}");
     assert!(e.work().await.is_empty());
+
+    // The account's health: found once by reconciliation; the platform has no complaint URL
+    // registered, where ours is expected.
+    let (status, health) =
+        e.h.admin(
+            axum::http::Method::GET,
+            &format!("/admin/v1/accounts/{}/health", e.account_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert_eq!(health["found_by_reconciliation_7d"], 1, "{health}");
+    assert_eq!(health["found_recently"][0]["platform_complaint_id"], id);
+    let url = &health["callback_urls"][0];
+    assert_eq!(url["what"], "complaint", "{health}");
+    assert_eq!(url["registered"], Value::Null);
+    assert_eq!(
+        url["expected"],
+        format!("{BASE}callbacks/wechatpay/{MCHID}/complaints")
+    );
+    assert_eq!(url["matches"], false);
 }
 
 /// An open complaint created before the listed window is re-read: the platform closed it
@@ -661,6 +694,18 @@ async fn a_throttled_pass_backs_off_and_a_later_run_finishes_it() {
     assert_eq!((r.tally.found, r.tally.throttled), (0, 1), "{r:?}");
     let later = r.continues_at.expect("queued for later");
     assert!(later > e.now(), "backs off: {later} after {}", e.now());
+    let (_, health) =
+        e.h.admin(
+            axum::http::Method::GET,
+            &format!("/admin/v1/accounts/{}/health", e.account_id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (&health["throttled_24h"], &health["platform_errors_24h"]),
+        (&json!(1), &json!(0)),
+        "a 429 is throttling, not an error: {health}"
+    );
 
     e.clock.advance(Days::minutes(1));
     let r = e.pass().await;
