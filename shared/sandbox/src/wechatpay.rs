@@ -373,9 +373,14 @@ impl WechatPaySim {
         let to = {
             let complaints = lock(&self.inner.complaints);
             let c = complaints.get(complaint_id)?;
-            c.owner
-                .clone()
-                .or_else(|| c.data["complainted_mchid"].as_str().map(String::from))?
+            let about = c.data["complainted_mchid"].as_str().map(String::from);
+            let provider = about.as_ref().and_then(|a| {
+                lock(&self.inner.sub_merchants)
+                    .iter()
+                    .find(|(_, subs)| subs.contains(a))
+                    .map(|(p, _)| p.clone())
+            });
+            c.owner.clone().or(provider).or(about)?
         };
         let apiv3_key = lock(&self.inner.merchants).get(&to)?.apiv3_key.clone();
         let event_type = if action_type == "CREATE_COMPLAINT" {

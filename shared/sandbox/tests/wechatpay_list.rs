@@ -271,6 +271,18 @@ async fn hooks_change_a_complaint_without_a_push_and_build_the_push_on_demand() 
             .complaint_push("nope", "CREATE_COMPLAINT", chrono::Utc::now())
             .is_none()
     );
+    // A complaint added without an owner goes to the complained sub-merchant's provider.
+    let other = "200201820261120080000000002";
+    s.sim.add_complaint(
+        json!({"complaint_id": other, "complaint_time": "2026-11-20T10:00:00+08:00",
+        "complaint_state": "PENDING", "complainted_mchid": SUB_B}),
+    );
+    let push = s
+        .sim
+        .complaint_push(other, "CREATE_COMPLAINT", chrono::Utc::now())
+        .expect("the provider's push");
+    let envelope = wechatpay::notify::Envelope::parse(push.body.as_bytes()).expect("envelope");
+    assert!(envelope.decrypt(APIV3.as_bytes()).is_ok());
     // The registered URL changed behind our back is what the platform then answers.
     s.sim
         .replace_notification_url(PROVIDER, "complaints", Some("https://elsewhere.example/cb"));
