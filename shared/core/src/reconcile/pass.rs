@@ -982,7 +982,7 @@ impl Step<'_, '_> {
             at: now,
             amount_fen: None,
             user_text: Some(format!(
-                "平台登记的{}通知地址为 {}，应为 {}：推送不会到达本系统。请在管理 API 重新登记（POST /admin/v1/accounts/{}/register-callbacks）。The platform sends these notifications elsewhere; register ours again.",
+                "平台登记的{}通知地址为 {}，应为 {}：推送不会到达本系统。请在管理 API 重新登记（POST /admin/v1/accounts/{}/callback-registration）。The platform sends these notifications elsewhere; register ours again.",
                 u.what,
                 if registered.is_empty() {
                     "（无）"
