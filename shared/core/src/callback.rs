@@ -226,7 +226,11 @@ pub async fn accept(
     record: serde_json::Value,
     job: &JobEnvelope,
 ) -> Result<Accepted, NotAccepted> {
-    let Ok(text) = serde_json::to_string(job) else {
+    let job = JobEnvelope {
+        origin: Some(domain::job::Origin::Push),
+        ..job.clone()
+    };
+    let Ok(text) = serde_json::to_string(&job) else {
         tracing::error!(job_type = %job.job_type, "the job does not serialise");
         return Err(NotAccepted::Refused);
     };

@@ -192,6 +192,7 @@ pub fn subject_key(s: &NotificationSubject) -> String {
             "D#{account_id}#{}#{day}",
             sub_mchid.as_deref().unwrap_or("-")
         ),
+        NotificationSubject::Account { account_id, topic } => format!("A#{account_id}#{topic}"),
     }
 }
 

@@ -2,7 +2,8 @@
 //! `scheduler` function on AWS, a tokio interval in the all-in-one binary) one job per account
 //! is put on a queue, and the workers do the work. The same code runs in both.
 //!
-//! A kind of scheduled job is a [`PerAccountJob`] (today [`DEADLINE_SWEEP`]); a new one is one
+//! A kind of scheduled job is a [`PerAccountJob`] (today [`DEADLINE_SWEEP`] and
+//! [`RECONCILE_PASS`]); a new one is one
 //! constant here and one line where a composition root names the jobs of a schedule.
 //!
 //! Every account whose kind receives complaints gets the job, disabled ones included: the job's
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use domain::account::{Account, AccountKind};
 use domain::clock::Clock;
 use domain::job::deadlines::{SWEEP, Sweep};
+use domain::job::reconcile::{PASS, Pass};
 use domain::job::{JobEnvelope, PayloadError, queues};
 use domain::ports::{Queue, RecordStore};
 use std::time::Duration;
@@ -56,6 +58,25 @@ pub const DEADLINE_SWEEP: PerAccountJob = PerAccountJob {
         Ok(envelope.for_account(account.id.clone(), None))
     },
 };
+
+/// One reconciliation pass per account on the events queue ([`domain::job::reconcile`]).
+pub const RECONCILE_PASS: PerAccountJob = PerAccountJob {
+    job_type: PASS.name(),
+    queue: queues::EVENTS,
+    envelope: |account, slot, now| {
+        let pass = Pass {
+            account_id: account.id.clone(),
+            scheduled_at: slot,
+            resume: None,
+        };
+        let mut envelope = PASS.envelope(&pass, now)?;
+        envelope.id = job_id(PASS.name(), &account.id, slot);
+        Ok(envelope.for_account(account.id.clone(), None))
+    },
+};
+
+/// Every kind of scheduled job, for a process that chooses some by name.
+pub const ALL: &[PerAccountJob] = &[DEADLINE_SWEEP, RECONCILE_PASS];
 
 /// The id of a scheduled job: the same for the same (job type, account, slot).
 pub fn job_id(job_type: &str, account_id: &str, slot: DateTime<Utc>) -> String {

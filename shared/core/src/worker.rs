@@ -74,10 +74,20 @@ pub trait JobHandler: Send + Sync {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError>;
 }
 
+/// Told the outcome of every job a worker runs (after its handler, before the worker decides
+/// what to do with the message): the account's health counts pushes, platform errors and
+/// throttling this way. An observer's failure is its own to log; it never changes the job's
+/// outcome.
+#[async_trait]
+pub trait JobObserver: Send + Sync {
+    async fn finished(&self, job: &JobEnvelope, result: &Result<(), JobError>);
+}
+
 /// Job type → handler. Later capabilities register theirs.
 #[derive(Clone, Default)]
 pub struct JobRegistry {
     handlers: HashMap<String, Arc<dyn JobHandler>>,
+    observers: Vec<Arc<dyn JobObserver>>,
 }
 
 impl JobRegistry {
@@ -96,6 +106,12 @@ impl JobRegistry {
 
     pub fn get(&self, job_type: &str) -> Option<&Arc<dyn JobHandler>> {
         self.handlers.get(job_type)
+    }
+
+    /// Add an observer of every job's outcome.
+    pub fn observe(&mut self, observer: Arc<dyn JobObserver>) -> &mut Self {
+        self.observers.push(observer);
+        self
     }
 
     pub fn job_types(&self) -> Vec<&str> {
@@ -187,7 +203,11 @@ pub async fn decide(
             return Disposition::DeadLetter(format!("unknown job type {:?}", job.job_type));
         };
         let started = std::time::Instant::now();
-        match handler.handle(&job).await {
+        let result = handler.handle(&job).await;
+        for o in &registry.observers {
+            o.finished(&job, &result).await;
+        }
+        match result {
             Ok(()) => {
                 tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "job done");
                 Disposition::Done

@@ -47,6 +47,20 @@ pub struct JobEnvelope {
     /// the job's [`JobKind`].
     #[serde(default)]
     pub payload: serde_json::Value,
+    /// Where a platform event's job came from (a push, or reconciliation finding what a push
+    /// missed); None for every other job. The account's health counts by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// Where a platform event's job came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A platform's notification, accepted by a callback.
+    Push,
+    /// A reconciliation pass found what no push told us.
+    Reconcile,
 }
 
 impl JobEnvelope {
@@ -64,6 +78,7 @@ impl JobEnvelope {
             sub_mchid: None,
             created_at: now,
             payload,
+            origin: None,
         }
     }
 

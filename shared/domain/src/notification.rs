@@ -30,6 +30,9 @@ pub enum NotificationSubject {
         sub_mchid: Option<String>,
         day: String,
     },
+    /// An account's own operation: pushes are not arriving (`topic` `push_silence`), a
+    /// callback URL registered on the platform is not ours (`callback_url`).
+    Account { account_id: String, topic: String },
 }
 
 /// The `event` of a daily digest's summary: the renderings lay a digest out as one (its

@@ -44,7 +44,7 @@ use domain::complaint::Complaint;
 use domain::job::JobEnvelope;
 use std::sync::Arc;
 
-pub use pass::{Outcome, Report, run};
+pub use pass::{Outcome, Report, run, run_now};
 
 /// How long after a platform-side change a push may still be on its way: differences younger
 /// than this are left for a later pass.
@@ -60,6 +60,9 @@ pub struct Window {
 /// One complaint as the platform has it now (from a list page or a detail re-read).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
+    /// Our record's id for it (`crate::complaints::complaint_id`, derived exactly as the
+    /// platform's job handler derives it: Alipay's carries the family).
+    pub record_id: String,
     /// The platform's complaint id (validated for use in the platform's paths).
     pub platform_complaint_id: String,
     /// The platform's status value, verbatim (compared with the record's `raw_status`).
@@ -176,4 +179,8 @@ pub fn register(
         domain::job::reconcile::PASS.name(),
         Arc::new(pass::PassJob::new(state.clone(), platforms.clone())),
     );
+    registry.observe(Arc::new(health::HealthObserver::new(
+        state.ports.records.clone(),
+        state.ports.clock.clone(),
+    )));
 }

@@ -1,13 +1,77 @@
 //! One account's reconciliation pass (see the module documentation of [`super`]).
+//!
+//! # Phases
+//! 1. **list** (platforms with a list API): the creation-time window from the account's
+//!    watermark less [`OVERLAP`] (a first pass: the last [`MAX_WINDOW`]) to the pass's start,
+//!    page by page;
+//! 2. **re-read**: the account's locally open complaints received before the window (all of
+//!    them for a platform without a list), nearest deadline first, then those waiting on the
+//!    platform with nothing due, at most [`REREAD_PER_PASS`] per pass; the next pass continues
+//!    where this one stopped and a round that reached the end starts again from the nearest;
+//! 3. **callback URLs**: compared with the expected ones; a mismatch is told once per
+//!    registered URL.
+//!
+//! The watermark moves to the pass's start less [`super::GRACE`] when the pass completes (a
+//! complaint left for its grace is listed again by the next pass).
+//!
+//! # Time, throttling, crashes
+//! A pass works for at most its budget (the worker's [`WORKER_BUDGET`], the admin route's
+//! shorter one), checked before each platform call; then it puts its continuation (this job
+//! with its progress) on the events queue and answers `complete: false`. A throttling answer
+//! (the platform's 429 or our limiter's "no budget") queues the continuation after a growing,
+//! jittered delay; a platform error after a delay, at most [`MAX_FAILURES`] times per pass.
+//! The account's pass state names the pass under way and its part: a continuation that is
+//! not the current part (a duplicate delivery, a pass replaced by a newer one) does nothing; a
+//! crash re-runs the part from its start (everything it does is idempotent). A scheduled pass
+//! does not start while another started less than [`LEASE`] ago; staff's pass always starts.
 
+use super::health::{self, CallbackUrl, Counted, Found, recon_pk};
+use super::{GRACE, ListPage, Reconciler, Seen, UrlCheck, Window};
+use crate::complaints::{ComplaintRepo, derived_id};
+use crate::complaints::list::{ComplaintFilter, ListSort};
+use crate::notices::{self, Notice, store_error};
 use crate::platform::Platforms;
+use crate::repo::{AccountRepo, RepoError, decode};
 use crate::state::Services;
 use crate::worker::{JobError, JobHandler};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::job::JobEnvelope;
+use domain::account::Account;
+use domain::complaint::{Complaint, ComplaintStatus};
 use domain::job::reconcile::{PASS, Pass};
+use domain::job::{JobEnvelope, Origin, queues};
+use domain::notification::{Audience, NotificationSubject, NotificationSummary, SummaryLine};
+use domain::ports::{Accepted, Item, RecordStore, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::time::Duration;
+
+/// How long a pass run by the worker works before it queues its continuation (well inside
+/// the worker's visibility timeout and a Lambda function's time).
+pub const WORKER_BUDGET: Duration = Duration::from_secs(20);
+/// How long `POST /accounts/{id}/reconcile` works before it answers (well inside API
+/// Gateway's 30 s).
+pub const ADMIN_BUDGET: Duration = Duration::from_secs(15);
+/// The window listed before the watermark (platform indexing delays, clock differences).
+pub const OVERLAP: chrono::Duration = chrono::Duration::hours(1);
+/// The longest window listed (WeChat Pay allows 30 days of creation dates; a first pass lists
+/// this far back).
+pub const MAX_WINDOW: chrono::Duration = chrono::Duration::days(29);
+/// Open complaints re-read per pass at most.
+pub const REREAD_PER_PASS: usize = 50;
+/// Platform errors (not throttling) a pass survives before it gives up until the next one.
+pub const MAX_FAILURES: u32 = 3;
+/// A scheduled pass does not start while another started less than this long ago.
+pub const LEASE: chrono::Duration = chrono::Duration::minutes(30);
+/// Complaints read per page of the local lists.
+const PAGE: usize = 20;
+/// The upper bound of the "anything due" range of the re-read's deadline list (fixed, so the
+/// list's cursor stays valid across passes).
+const DUE_HORIZON: &str = "2200-01-01T00:00:00Z";
+/// How long a difference seen without a platform time is remembered.
+const FIRST_SEEN_TTL: chrono::Duration = chrono::Duration::days(3);
+/// Found complaints listed in one report at most.
+const REPORT_FOUND: usize = 100;
 
 /// The handler of [`PASS`].
 pub struct PassJob {
@@ -21,9 +85,6 @@ impl PassJob {
     }
 }
 
-/// How long a pass run by the worker works before it queues its continuation.
-pub const WORKER_BUDGET: Duration = Duration::from_secs(20);
-
 #[async_trait]
 impl JobHandler for PassJob {
     async fn handle(&self, job: &JobEnvelope) -> Result<(), JobError> {
@@ -35,7 +96,7 @@ impl JobHandler for PassJob {
 }
 
 /// How a pass (or its part) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Everything was listed and re-read.
@@ -44,34 +105,1065 @@ pub enum Outcome {
     Continues,
     /// The platform (or our limiter) said "too many": the rest was queued for later.
     Throttled,
-    /// A platform error stopped it; the rest was queued for later.
+    /// A platform error: the rest was queued for later (or, after too many, left for the next
+    /// pass: see `error`).
     Failed,
-    /// Nothing to do (no such account, or its platform does not reconcile).
+    /// Nothing was done: another pass is under way, this part was superseded, the account
+    /// does not exist, or its platform does not reconcile.
     Skipped,
 }
 
-/// What a pass (or its part) did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+/// Counts of a pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Tally {
+    /// Complaints the platform's list showed.
+    pub listed: usize,
+    /// Open complaints whose detail was read again.
+    pub reread: usize,
+    /// Complaints as we have them (no difference a push would have told).
+    pub unchanged: usize,
+    /// Differences younger than the grace: left for a later pass (a push may be on its way).
+    pub waiting: usize,
+    /// Differences queued through the push's own job: found by reconciliation.
+    pub found: usize,
+    /// Differences an earlier pass had already queued.
+    pub already_queued: usize,
+    /// Open complaints the platform does not know.
+    pub unknown_on_platform: usize,
+    /// Platform errors met.
+    pub errors: usize,
+    /// Throttling answers met.
+    pub throttled: usize,
+}
+
+/// What a pass (or its part) did: counts of the whole pass so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     pub account_id: String,
     pub outcome: Outcome,
-    /// Everything is done (false: the rest was queued).
+    /// Everything is done (false: the rest was queued, see `continues_at`).
     pub complete: bool,
     pub started_at: DateTime<Utc>,
+    /// The creation-time window listed (None: the platform has no list API).
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub tally: Tally,
+    /// The complaints this part found (at most 100).
+    pub found_complaints: Vec<Found>,
+    /// The notification URLs read from the platform (when this part got that far).
+    pub callback_urls: Vec<CallbackUrl>,
+    /// When the queued rest runs (None: nothing was queued).
+    pub continues_at: Option<DateTime<Utc>>,
+    /// Why the pass stopped early, or why it was skipped.
+    pub error: Option<String>,
 }
 
-/// Run (or continue) one account's pass for at most `budget`.
+/// The last finished pass, for the account's health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LastPass {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// `complete`, or `failed` (given up until the next pass, see `error`).
+    pub outcome: Outcome,
+    #[serde(flatten)]
+    pub tally: Tally,
+    pub error: Option<String>,
+}
+
+/// Where the re-reads stand: the list (0: by deadline, 1: waiting on the platform), its
+/// cursor, and how many of the page at that cursor were done.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RereadPos {
+    pub part: u8,
+    pub cursor: Option<String>,
+    pub skip: usize,
+}
+
+/// The pass under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Current {
+    pub started_at: DateTime<Utc>,
+    /// Which part of it may run (each continuation is the next part).
+    pub part: u32,
+}
+
+/// An account's reconciliation state (`RECON#{account}` / `STATE`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Listing is complete for complaints created before this.
+    #[serde(default)]
+    pub watermark: Option<DateTime<Utc>>,
+    /// Where the next pass's re-reads start (None: from the nearest deadline).
+    #[serde(default)]
+    pub reread_from: Option<RereadPos>,
+    #[serde(default)]
+    pub current: Option<Current>,
+    #[serde(default)]
+    pub last: Option<LastPass>,
+    #[serde(default)]
+    pub urls: Vec<UrlCheck>,
+    #[serde(default)]
+    pub urls_checked_at: Option<DateTime<Utc>>,
+}
+
+impl State {
+    fn key(account_id: &str) -> (String, String) {
+        (recon_pk(account_id), "STATE".into())
+    }
+
+    /// The account's state and its version (None: never written).
+    pub async fn read(
+        records: &dyn RecordStore,
+        account_id: &str,
+    ) -> Result<(State, Option<u64>), RepoError> {
+        let (pk, sk) = Self::key(account_id);
+        match records.get(&pk, &sk).await? {
+            Some(item) => {
+                let (s, v) = decode::<State>(item)?;
+                Ok((s, Some(v)))
+            }
+            None => Ok((State::default(), None)),
+        }
+    }
+
+    /// Change the state with `f` (compare-and-set, read again on a conflict); `f` answers
+    /// false to write nothing. The state as written (or as read, when nothing was).
+    async fn modify(
+        records: &dyn RecordStore,
+        account_id: &str,
+        mut f: impl FnMut(&mut State) -> bool,
+    ) -> Result<(State, bool), RepoError> {
+        let (pk, sk) = Self::key(account_id);
+        for _ in 0..16 {
+            let (mut s, version) = Self::read(records, account_id).await?;
+            if !f(&mut s) {
+                return Ok((s, false));
+            }
+            let item = Item::new(
+                pk.clone(),
+                sk.clone(),
+                serde_json::to_value(&s).map_err(RepoError::Serialise)?,
+            );
+            let written = match version {
+                Some(v) => records.update(item, v).await,
+                None => records.create(item).await,
+            };
+            match written {
+                Ok(_) => return Ok((s, true)),
+                Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RepoError::Store(StoreError::VersionConflict {
+            pk,
+            sk,
+            expected: 0,
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Phase {
+    List,
+    Reread,
+    Urls,
+}
+
+/// A pass's progress, carried by its continuation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    started_at: DateTime<Utc>,
+    part: u32,
+    window_start: Option<DateTime<Utc>>,
+    window_end: Option<DateTime<Utc>>,
+    phase: Phase,
+    #[serde(default)]
+    list_cursor: Option<serde_json::Value>,
+    #[serde(default)]
+    reread: RereadPos,
+    /// The round of re-reads reached the end of the open complaints.
+    #[serde(default)]
+    reread_wrapped: bool,
+    #[serde(default)]
+    tally: Tally,
+    /// Throttling answers in a row (the delay grows with them).
+    #[serde(default)]
+    throttles: u32,
+    /// Platform errors in this pass.
+    #[serde(default)]
+    failures: u32,
+}
+
+impl Progress {
+    fn window(&self) -> Option<Window> {
+        Some(Window {
+            start: self.window_start?,
+            end: self.window_end?,
+        })
+    }
+}
+
+/// Run (or continue) one account's pass, as the scheduler's job, for at most `budget`.
 pub async fn run(
     state: &Services,
     platforms: &Platforms,
     p: &Pass,
     budget: Duration,
 ) -> Result<Report, JobError> {
-    let _ = (state, platforms, budget);
-    Ok(Report {
-        account_id: p.account_id.clone(),
-        outcome: Outcome::Skipped,
-        complete: true,
-        started_at: p.scheduled_at,
-    })
+    Engine::load(state, platforms, &p.account_id)
+        .await?
+        .drive(p.scheduled_at, p.resume.clone(), false, budget)
+        .await
+}
+
+/// Run a new pass of the account now (staff asked), for at most `budget`; a pass under way is
+/// replaced. None: no such account.
+pub async fn run_now(
+    state: &Services,
+    platforms: &Platforms,
+    account_id: &str,
+    budget: Duration,
+) -> Result<Option<Report>, JobError> {
+    let engine = Engine::load(state, platforms, account_id).await?;
+    if engine.account.is_none() {
+        return Ok(None);
+    }
+    let now = state.ports.clock.now();
+    engine.drive(now, None, true, budget).await.map(Some)
+}
+
+/// Whether the platform of an account reconciles (an account kind without complaints, or a
+/// platform without a reconciler, does not).
+pub fn reconciles(platforms: &Platforms, account: &Account) -> bool {
+    reconciler_of(platforms, account).is_some()
+}
+
+fn reconciler_of<'a>(platforms: &'a Platforms, account: &Account) -> Option<&'a dyn Reconciler> {
+    platforms
+        .account_kind(account.kind())
+        .and_then(|k| platforms.get(k.facts.platform))
+        .and_then(|p| p.reconciler())
+}
+
+struct Engine<'a> {
+    services: &'a Services,
+    platforms: &'a Platforms,
+    account_id: String,
+    account: Option<Account>,
+}
+
+/// How a step ended when it did not simply go on.
+enum Stop {
+    /// Out of time: continue now.
+    Time,
+    /// Throttled: continue after this long.
+    Throttled(Duration),
+    /// A platform error: continue after this long (or give up, see `failures`).
+    Failed(Duration, String),
+    /// A platform error that trying again in this pass cannot help.
+    Fatal(String),
+}
+
+impl<'a> Engine<'a> {
+    async fn load(
+        services: &'a Services,
+        platforms: &'a Platforms,
+        account_id: &str,
+    ) -> Result<Engine<'a>, JobError> {
+        let account = AccountRepo::new(&*services.ports.records)
+            .get(account_id)
+            .await
+            .map_err(store_error)?
+            .map(|(a, _)| a);
+        Ok(Self {
+            services,
+            platforms,
+            account_id: account_id.to_string(),
+            account,
+        })
+    }
+
+    fn records(&self) -> &dyn RecordStore {
+        &*self.services.ports.records
+    }
+
+    fn skipped(&self, started_at: DateTime<Utc>, why: &str) -> Report {
+        tracing::info!(account_id = %self.account_id, why, "reconciliation skipped");
+        Report {
+            account_id: self.account_id.clone(),
+            outcome: Outcome::Skipped,
+            complete: true,
+            started_at,
+            window_start: None,
+            window_end: None,
+            tally: Tally::default(),
+            found_complaints: vec![],
+            callback_urls: vec![],
+            continues_at: None,
+            error: Some(why.to_string()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(account_id = %self.account_id))]
+    async fn drive(
+        &self,
+        scheduled_at: DateTime<Utc>,
+        resume: Option<serde_json::Value>,
+        force: bool,
+        budget: Duration,
+    ) -> Result<Report, JobError> {
+        let Some(account) = &self.account else {
+            return Ok(self.skipped(scheduled_at, "the account no longer exists"));
+        };
+        let Some(reconciler) = reconciler_of(self.platforms, account) else {
+            return Ok(self.skipped(scheduled_at, "the account's platform is not reconciled"));
+        };
+        let until = tokio::time::Instant::now() + budget;
+        let now = self.services.ports.clock.now();
+        let records = self.records();
+        let mut progress = match resume {
+            Some(v) => {
+                let progress: Progress = serde_json::from_value(v)
+                    .map_err(|e| JobError::Permanent(format!("reconcile progress: {e}")))?;
+                let (s, _) = State::read(records, &account.id)
+                    .await
+                    .map_err(store_error)?;
+                let expected = Current {
+                    started_at: progress.started_at,
+                    part: progress.part,
+                };
+                if s.current.as_ref() != Some(&expected) {
+                    return Ok(self.skipped(
+                        progress.started_at,
+                        "superseded (a newer pass or part runs, or this part ran already)",
+                    ));
+                }
+                progress
+            }
+            None => {
+                let mut fresh = None;
+                let (s, started) = State::modify(records, &account.id, |s| {
+                    if !force
+                        && s
+                            .current
+                            .as_ref()
+                            .is_some_and(|c| c.started_at + LEASE > now)
+                    {
+                        return false;
+                    }
+                    s.current = Some(Current {
+                        started_at: now,
+                        part: 0,
+                    });
+                    fresh = Some(s.clone());
+                    true
+                })
+                .await
+                .map_err(store_error)?;
+                if !started {
+                    return Ok(self.skipped(now, "another pass is under way"));
+                }
+                let s = fresh.unwrap_or(s);
+                let window = reconciler.lists().then(|| {
+                    let earliest = now - MAX_WINDOW;
+                    let start = s
+                        .watermark
+                        .map(|w| w - OVERLAP)
+                        .unwrap_or(earliest)
+                        .max(earliest);
+                    (start, now)
+                });
+                Progress {
+                    started_at: now,
+                    part: 0,
+                    window_start: window.map(|w| w.0),
+                    window_end: window.map(|w| w.1),
+                    phase: Phase::List,
+                    list_cursor: None,
+                    reread: s.reread_from.clone().unwrap_or_default(),
+                    reread_wrapped: false,
+                    tally: Tally::default(),
+                    throttles: 0,
+                    failures: 0,
+                }
+            }
+        };
+        let mut report = Report {
+            account_id: account.id.clone(),
+            outcome: Outcome::Complete,
+            complete: true,
+            started_at: progress.started_at,
+            window_start: progress.window_start,
+            window_end: progress.window_end,
+            tally: progress.tally,
+            found_complaints: vec![],
+            callback_urls: vec![],
+            continues_at: None,
+            error: None,
+        };
+        let step = Step {
+            engine: self,
+            account,
+            reconciler,
+            until,
+        };
+        let stopped = step.work(&mut progress, &mut report).await?;
+        report.tally = progress.tally;
+        match stopped {
+            None => {
+                self.finish(&progress, Outcome::Complete, None, &mut report)
+                    .await?;
+            }
+            Some(Stop::Fatal(why)) => {
+                self.finish(&progress, Outcome::Failed, Some(why), &mut report)
+                    .await?;
+            }
+            Some(Stop::Failed(_, why)) if progress.failures > MAX_FAILURES => {
+                self.finish(&progress, Outcome::Failed, Some(why), &mut report)
+                    .await?;
+            }
+            Some(stop) => {
+                let (outcome, delay, why) = match stop {
+                    Stop::Time => (Outcome::Continues, Duration::ZERO, None),
+                    Stop::Throttled(d) => (Outcome::Throttled, d, None),
+                    Stop::Failed(d, why) => (Outcome::Failed, d, Some(why)),
+                    Stop::Fatal(_) => unreachable!("handled above"),
+                };
+                self.continue_later(&mut progress, scheduled_at, delay)
+                    .await?;
+                report.outcome = outcome;
+                report.complete = false;
+                report.error = why;
+                report.continues_at = Some(
+                    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero()),
+                );
+                tracing::info!(outcome = ?outcome, delay_ms = delay.as_millis() as u64, tally = ?progress.tally, "reconciliation continues later");
+            }
+        }
+        Ok(report)
+    }
+
+    /// Queue the next part of the pass (after `delay`), once the state names it as current.
+    async fn continue_later(
+        &self,
+        progress: &mut Progress,
+        scheduled_at: DateTime<Utc>,
+        delay: Duration,
+    ) -> Result<(), JobError> {
+        let records = self.records();
+        let this = Current {
+            started_at: progress.started_at,
+            part: progress.part,
+        };
+        let next = Current {
+            started_at: progress.started_at,
+            part: progress.part + 1,
+        };
+        let (_, moved) = State::modify(records, &self.account_id, |s| {
+            if s.current.as_ref() != Some(&this) {
+                return false;
+            }
+            s.current = Some(next.clone());
+            true
+        })
+        .await
+        .map_err(store_error)?;
+        if !moved {
+            // A newer pass replaced this one meanwhile: it does the work.
+            return Ok(());
+        }
+        progress.part = next.part;
+        let now = self.services.ports.clock.now();
+        let pass = Pass {
+            account_id: self.account_id.clone(),
+            scheduled_at,
+            resume: Some(serde_json::to_value(&*progress).map_err(|e| JobError::Permanent(e.to_string()))?),
+        };
+        let mut envelope = PASS.envelope(&pass, now)?;
+        envelope.id = format!(
+            "{}:{}:{}:{}",
+            PASS.name(),
+            self.account_id,
+            progress.started_at.timestamp(),
+            progress.part
+        );
+        let envelope = envelope.for_account(self.account_id.clone(), None);
+        let body = serde_json::to_string(&envelope).map_err(|e| JobError::Permanent(e.to_string()))?;
+        self.services
+            .ports
+            .queue
+            .send(queues::EVENTS, &body, delay)
+            .await
+            .map_err(JobError::retryable)?;
+        Ok(())
+    }
+
+    /// The pass is over: move the watermark (when it listed everything), remember where the
+    /// re-reads stopped and what the pass did.
+    async fn finish(
+        &self,
+        progress: &Progress,
+        outcome: Outcome,
+        error: Option<String>,
+        report: &mut Report,
+    ) -> Result<(), JobError> {
+        let now = self.services.ports.clock.now();
+        let this = Current {
+            started_at: progress.started_at,
+            part: progress.part,
+        };
+        let listed_all = outcome == Outcome::Complete && progress.window_start.is_some();
+        let last = LastPass {
+            started_at: progress.started_at,
+            finished_at: now,
+            outcome,
+            tally: progress.tally,
+            error: error.clone(),
+        };
+        State::modify(self.records(), &self.account_id, |s| {
+            if s.current.as_ref() == Some(&this) {
+                s.current = None;
+            }
+            if listed_all {
+                let mark = progress.started_at - GRACE;
+                s.watermark = Some(s.watermark.map_or(mark, |w| w.max(mark)));
+            }
+            if outcome == Outcome::Complete {
+                s.reread_from = (!progress.reread_wrapped).then(|| progress.reread.clone());
+            }
+            s.last = Some(last.clone());
+            true
+        })
+        .await
+        .map_err(store_error)?;
+        report.outcome = outcome;
+        report.complete = true;
+        report.error = error;
+        let t = progress.tally;
+        if outcome == Outcome::Complete {
+            tracing::info!(listed = t.listed, reread = t.reread, found = t.found, waiting = t.waiting, errors = t.errors, throttled = t.throttled, "reconciliation pass complete");
+        } else {
+            tracing::warn!(listed = t.listed, reread = t.reread, found = t.found, error = report.error.as_deref().unwrap_or(""), "reconciliation pass gave up until the next one");
+        }
+        Ok(())
+    }
+}
+
+/// The work of one part of a pass.
+struct Step<'a, 'b> {
+    engine: &'b Engine<'a>,
+    account: &'b Account,
+    reconciler: &'b dyn Reconciler,
+    until: tokio::time::Instant,
+}
+
+impl Step<'_, '_> {
+    fn services(&self) -> &Services {
+        self.engine.services
+    }
+
+    fn out_of_time(&self) -> bool {
+        tokio::time::Instant::now() >= self.until
+    }
+
+    /// What a platform error means for the pass (counted on the account's health).
+    async fn platform_error(&self, progress: &mut Progress, e: JobError) -> Stop {
+        let at = self.services().ports.clock.now();
+        let records = self.engine.records();
+        match e {
+            JobError::Deferred { retry_after, .. } => {
+                progress.tally.throttled += 1;
+                progress.throttles += 1;
+                Stop::Throttled(retry_after.max(Duration::from_secs(1)))
+            }
+            JobError::Throttled { source } => {
+                progress.tally.throttled += 1;
+                progress.throttles += 1;
+                health::count(records, &self.account.id, Counted::Throttled, at).await;
+                tracing::warn!(error = %crate::error::chain(&*source), "the platform throttled the pass");
+                Stop::Throttled(throttle_delay(progress.throttles))
+            }
+            JobError::Retryable {
+                source,
+                retry_after,
+            } => {
+                progress.tally.errors += 1;
+                progress.failures += 1;
+                health::count(records, &self.account.id, Counted::Error, at).await;
+                let why = crate::error::chain(&*source);
+                tracing::warn!(error = %why, "a platform call of the pass failed");
+                Stop::Failed(
+                    retry_after.unwrap_or_else(|| throttle_delay(progress.failures)),
+                    why,
+                )
+            }
+            JobError::Permanent(why) => {
+                progress.tally.errors += 1;
+                health::count(records, &self.account.id, Counted::Error, at).await;
+                tracing::warn!(error = %why, "a platform call of the pass was refused");
+                Stop::Fatal(why)
+            }
+        }
+    }
+
+    async fn work(
+        &self,
+        progress: &mut Progress,
+        report: &mut Report,
+    ) -> Result<Option<Stop>, JobError> {
+        if progress.phase == Phase::List {
+            if let Some(stop) = self.list(progress, report).await? {
+                return Ok(Some(stop));
+            }
+            progress.phase = Phase::Reread;
+        }
+        if progress.phase == Phase::Reread {
+            if let Some(stop) = self.reread(progress, report).await? {
+                return Ok(Some(stop));
+            }
+            progress.phase = Phase::Urls;
+        }
+        if self.out_of_time() {
+            return Ok(Some(Stop::Time));
+        }
+        self.urls(progress, report).await?;
+        Ok(None)
+    }
+
+    async fn list(
+        &self,
+        progress: &mut Progress,
+        report: &mut Report,
+    ) -> Result<Option<Stop>, JobError> {
+        let window = progress.window();
+        loop {
+            if self.out_of_time() {
+                return Ok(Some(Stop::Time));
+            }
+            // Without a list API the platform is asked once, for ids learnt elsewhere.
+            let window = window.unwrap_or(Window {
+                start: progress.started_at,
+                end: progress.started_at,
+            });
+            let page: ListPage = match self
+                .reconciler
+                .list_page(
+                    self.services(),
+                    self.account,
+                    window,
+                    progress.list_cursor.clone(),
+                )
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => return Ok(Some(self.platform_error(progress, e).await)),
+            };
+            progress.throttles = 0;
+            for seen in &page.items {
+                progress.tally.listed += 1;
+                self.consider(progress, report, seen, "list").await?;
+            }
+            progress.list_cursor = page.next;
+            if progress.list_cursor.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The local list of open complaints a re-read position walks.
+    fn open_list(&self, part: u8) -> Option<ComplaintFilter> {
+        let account_id = Some(self.account.id.clone());
+        match part {
+            0 => Some(ComplaintFilter {
+                account_id,
+                due_before: DateTime::parse_from_rfc3339(DUE_HORIZON)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc)),
+                sort: ListSort::Deadline,
+                ..ComplaintFilter::default()
+            }),
+            1 => Some(ComplaintFilter {
+                account_id,
+                status: Some(ComplaintStatus::AwaitingPlatform),
+                ..ComplaintFilter::default()
+            }),
+            _ => None,
+        }
+    }
+
+    fn wants_reread(&self, progress: &Progress, c: &Complaint) -> bool {
+        if matches!(c.status, ComplaintStatus::Resolved | ComplaintStatus::Closed) {
+            return false;
+        }
+        // The list showed the window's complaints already.
+        match progress.window_start {
+            Some(start) => c.complained_at.unwrap_or(c.received_at) < start,
+            None => true,
+        }
+    }
+
+    async fn reread(
+        &self,
+        progress: &mut Progress,
+        report: &mut Report,
+    ) -> Result<Option<Stop>, JobError> {
+        let repo = ComplaintRepo::new(self.engine.records());
+        let mut done_this_pass = progress.tally.reread;
+        loop {
+            let Some(filter) = self.open_list(progress.reread.part) else {
+                // The round reached the end: the next pass starts again from the nearest.
+                progress.reread_wrapped = true;
+                return Ok(None);
+            };
+            let account_id = self.account.id.clone();
+            let listed = repo
+                .list(
+                    &filter,
+                    |c| c.account_id == account_id,
+                    PAGE,
+                    progress.reread.cursor.clone(),
+                )
+                .await;
+            let (page, next) = match listed {
+                Ok(x) => x,
+                Err(RepoError::Store(StoreError::InvalidCursor)) => {
+                    // A cursor of an older version of the lists: start this list again.
+                    progress.reread.cursor = None;
+                    progress.reread.skip = 0;
+                    continue;
+                }
+                Err(e) => return Err(store_error(e)),
+            };
+            for c in page.iter().skip(progress.reread.skip) {
+                if !self.wants_reread(progress, c) {
+                    progress.reread.skip += 1;
+                    continue;
+                }
+                if done_this_pass >= REREAD_PER_PASS {
+                    return Ok(None);
+                }
+                if self.out_of_time() {
+                    return Ok(Some(Stop::Time));
+                }
+                match self
+                    .reconciler
+                    .reread(self.services(), self.account, c)
+                    .await
+                {
+                    Ok(Some(seen)) => {
+                        progress.throttles = 0;
+                        self.consider(progress, report, &seen, "reread").await?;
+                    }
+                    Ok(None) => {
+                        progress.tally.unknown_on_platform += 1;
+                        tracing::warn!(complaint_id = %c.id, platform_complaint_id = %c.platform_complaint_id, "an open complaint the platform does not know");
+                    }
+                    Err(JobError::Permanent(why)) => {
+                        // This complaint only: the others are still worth reading.
+                        progress.tally.errors += 1;
+                        let at = self.services().ports.clock.now();
+                        health::count(self.engine.records(), &self.account.id, Counted::Error, at).await;
+                        tracing::warn!(complaint_id = %c.id, error = %why, "re-read refused; skipped");
+                    }
+                    Err(e) => return Ok(Some(self.platform_error(progress, e).await)),
+                }
+                progress.tally.reread += 1;
+                done_this_pass += 1;
+                progress.reread.skip += 1;
+            }
+            match next {
+                Some(cursor) => {
+                    progress.reread.cursor = Some(cursor);
+                    progress.reread.skip = 0;
+                }
+                None => {
+                    progress.reread = RereadPos {
+                        part: progress.reread.part + 1,
+                        cursor: None,
+                        skip: 0,
+                    };
+                }
+            }
+        }
+    }
+
+    /// One complaint as the platform has it: act on a difference a push would have told,
+    /// once its grace has passed.
+    async fn consider(
+        &self,
+        progress: &mut Progress,
+        report: &mut Report,
+        seen: &Seen,
+        how: &str,
+    ) -> Result<(), JobError> {
+        let records = self.engine.records();
+        let local = ComplaintRepo::new(records)
+            .get(&seen.record_id)
+            .await
+            .map_err(store_error)?
+            .map(|(c, _)| c);
+        if !self.reconciler.pushed_change(local.as_ref(), seen) {
+            progress.tally.unchanged += 1;
+            return Ok(());
+        }
+        let now = self.services().ports.clock.now();
+        let happened = match (&local, seen.created_at, seen.changed_at) {
+            (None, Some(created), _) => Some(created),
+            (_, _, Some(changed)) => Some(changed),
+            _ => None,
+        };
+        let happened = match happened {
+            Some(t) => t,
+            None => first_seen(records, &self.account.id, seen, now).await?,
+        };
+        if now < happened + GRACE {
+            progress.tally.waiting += 1;
+            tracing::debug!(complaint_id = %seen.record_id, raw_status = %seen.raw_status, "a difference inside its grace; a push may be on its way");
+            return Ok(());
+        }
+        let why = if local.is_none() { "unknown" } else { "state_moved" };
+        let mut job = self.reconciler.job(self.account, seen, now)?;
+        job.origin = Some(Origin::Reconcile);
+        if job.account_id.is_none() {
+            job = job.for_account(self.account.id.clone(), seen.sub_mchid.clone());
+        }
+        let text = serde_json::to_string(&job).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let key = format!("reconcile:{}:{}", seen.record_id, seen.raw_status);
+        let accepted = self
+            .services()
+            .ports
+            .inbox
+            .accept(
+                &key,
+                json!({"complaint_id": seen.record_id, "platform_complaint_id": seen.platform_complaint_id, "raw_status": seen.raw_status, "why": why, "how": how, "job_id": job.id}),
+                queues::EVENTS,
+                &text,
+            )
+            .await
+            .map_err(JobError::retryable)?;
+        if accepted == Accepted::Duplicate {
+            progress.tally.already_queued += 1;
+            return Ok(());
+        }
+        progress.tally.found += 1;
+        let found = Found {
+            complaint_id: seen.record_id.clone(),
+            platform_complaint_id: seen.platform_complaint_id.clone(),
+            why: why.to_string(),
+            raw_status: seen.raw_status.clone(),
+            found_at: now,
+        };
+        tracing::warn!(complaint_id = %found.complaint_id, platform_complaint_id = %found.platform_complaint_id, why, how, "found by reconciliation: no push told us");
+        health::remember_found(records, &self.account.id, &found)
+            .await
+            .map_err(store_error)?;
+        self.silence_alert(&found, now).await?;
+        if report.found_complaints.len() < REPORT_FOUND {
+            report.found_complaints.push(found);
+        }
+        Ok(())
+    }
+
+    fn platform_name(&self) -> String {
+        self.account
+            .kind()
+            .facts()
+            .map(|f| f.platform.as_str().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Tell the account's staff, once per Beijing day, that pushes are not arriving.
+    async fn silence_alert(&self, found: &Found, now: DateTime<Utc>) -> Result<(), JobError> {
+        if !self.account.enabled {
+            return Ok(());
+        }
+        let day = domain::clock::china_day(now);
+        let audience = [Audience {
+            account_id: self.account.id.clone(),
+            sub_mchid: None,
+        }];
+        let summary = NotificationSummary {
+            platform: self.platform_name(),
+            event: "推送未到达 / pushes not arriving".into(),
+            merchant: self.account.name.clone(),
+            reference: found.platform_complaint_id.clone(),
+            at: now,
+            amount_fen: None,
+            user_text: Some(format!(
+                "对账发现平台未推送的投诉（{}），已按推送同样处理。可能原因：回调地址未登记或登记到别处、非 HTTPS、防火墙拦截、密钥或证书不符、小程序消息推送未开启。A complaint reached us only through reconciliation: check the registered callback URL, HTTPS, firewall, keys, and the mini program's message push settings.",
+                found.platform_complaint_id
+            )),
+            deadline: None,
+            link: self
+                .services()
+                .public_url(&format!("admin/v1/accounts/{}/health", self.account.id)),
+            extra_lines: vec![SummaryLine {
+                label: "原因 / why".into(),
+                value: if found.why == "unknown" {
+                    "投诉未收到推送 / complaint never pushed".into()
+                } else {
+                    "状态变化未收到推送 / state change never pushed".into()
+                },
+            }],
+        };
+        notices::send(
+            &self.services().ports,
+            Notice {
+                owner_pk: recon_pk(&self.account.id),
+                event_key: format!("reconcile-silence:{}:{day}", self.account.id),
+                subject: NotificationSubject::Account {
+                    account_id: self.account.id.clone(),
+                    topic: "push_silence".into(),
+                },
+                summary,
+                audiences: &audience,
+                now,
+                record_only_when_queued: true,
+                extra_recipients: None,
+                only_channels: None,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Read the registered notification URLs; tell staff once about each one that is not ours.
+    async fn urls(&self, progress: &mut Progress, report: &mut Report) -> Result<(), JobError> {
+        let checks = match self
+            .reconciler
+            .callback_urls(self.services(), self.account)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // Not worth holding the pass back: the next pass reads them again.
+                let _ = self.platform_error(progress, e).await;
+                return Ok(());
+            }
+        };
+        let now = self.services().ports.clock.now();
+        for u in checks.iter().filter(|u| u.matches() == Some(false)) {
+            self.drift_alert(u, now).await?;
+        }
+        let kept = checks.clone();
+        State::modify(self.engine.records(), &self.account.id, |s| {
+            s.urls = kept.clone();
+            s.urls_checked_at = Some(now);
+            true
+        })
+        .await
+        .map_err(store_error)?;
+        report.callback_urls = checks.iter().map(|u| CallbackUrl::of(u, Some(now))).collect();
+        Ok(())
+    }
+
+    async fn drift_alert(&self, u: &UrlCheck, now: DateTime<Utc>) -> Result<(), JobError> {
+        tracing::warn!(what = %u.what, registered = u.registered.as_deref().unwrap_or("(none)"), expected = u.expected.as_deref().unwrap_or(""), "the platform's notification URL is not ours");
+        if !self.account.enabled {
+            return Ok(());
+        }
+        let registered = u.registered.clone().unwrap_or_default();
+        let audience = [Audience {
+            account_id: self.account.id.clone(),
+            sub_mchid: None,
+        }];
+        let summary = NotificationSummary {
+            platform: self.platform_name(),
+            event: "回调地址不符 / callback URL changed".into(),
+            merchant: self.account.name.clone(),
+            reference: u.what.clone(),
+            at: now,
+            amount_fen: None,
+            user_text: Some(format!(
+                "平台登记的{}通知地址为 {}，应为 {}：推送不会到达本系统。请在管理 API 重新登记（POST /admin/v1/accounts/{}/register-callbacks）。The platform sends these notifications elsewhere; register ours again.",
+                u.what,
+                if registered.is_empty() { "（无）" } else { &registered },
+                u.expected.as_deref().unwrap_or(""),
+                self.account.id
+            )),
+            deadline: None,
+            link: self
+                .services()
+                .public_url(&format!("admin/v1/accounts/{}/health", self.account.id)),
+            extra_lines: vec![],
+        };
+        notices::send(
+            &self.services().ports,
+            Notice {
+                owner_pk: recon_pk(&self.account.id),
+                event_key: format!(
+                    "reconcile-drift:{}:{}:{}",
+                    self.account.id,
+                    u.what,
+                    derived_id("", &registered)
+                ),
+                subject: NotificationSubject::Account {
+                    account_id: self.account.id.clone(),
+                    topic: "callback_url".into(),
+                },
+                summary,
+                audiences: &audience,
+                now,
+                record_only_when_queued: true,
+                extra_recipients: None,
+                only_channels: None,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// When a pass first saw this difference (now, if this is the first time).
+async fn first_seen(
+    records: &dyn RecordStore,
+    account_id: &str,
+    seen: &Seen,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, JobError> {
+    let (pk, sk) = (
+        recon_pk(account_id),
+        format!("SEEN#{}#{}", seen.record_id, seen.raw_status),
+    );
+    let item = Item::new(pk.clone(), sk.clone(), json!({"at": now}))
+        .expiring_at((now + FIRST_SEEN_TTL).timestamp());
+    match records.create(item).await {
+        Ok(_) => Ok(now),
+        Err(StoreError::AlreadyExists { .. }) => {
+            let at = records
+                .get(&pk, &sk)
+                .await
+                .map_err(|e| store_error(e.into()))?
+                .and_then(|i| i.data.get("at").cloned())
+                .and_then(|v| serde_json::from_value(v).ok());
+            Ok(at.unwrap_or(now))
+        }
+        Err(e) => Err(store_error(e.into())),
+    }
+}
+
+/// The delay after the `n`th throttling answer (or error) in a row: 30 s doubling up to 10
+/// minutes, a random point in the step's upper half.
+fn throttle_delay(n: u32) -> Duration {
+    let step = 30u64
+        .saturating_mul(1u64 << n.saturating_sub(1).min(5))
+        .min(600);
+    let half = step as f64 / 2.0;
+    Duration::from_secs_f64(half + half * rand::random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_delays_grow_and_stay_within_their_step() {
+        for n in 1..10 {
+            let step = (30u64 << (n - 1).min(5)).min(600) as f64;
+            let d = throttle_delay(n).as_secs_f64();
+            assert!(d >= step / 2.0 && d <= step, "n={n}: {d} not in [{}, {step}]", step / 2.0);
+        }
+    }
 }
