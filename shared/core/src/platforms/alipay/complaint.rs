@@ -23,6 +23,41 @@ impl Family {
             Family::Risk => jobs::RISK_COMPLAINT,
         }
     }
+
+    /// Its name in complaint records (`family`) and record ids.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Family::Trade => "trade",
+            Family::Risk => "risk",
+        }
+    }
+
+    /// The family of a record's `family`.
+    pub(super) fn of(name: &str) -> Option<Family> {
+        match name {
+            "trade" => Some(Family::Trade),
+            "risk" => Some(Family::Risk),
+            _ => None,
+        }
+    }
+
+    /// The message Alipay pushes for a complaint of this family.
+    pub(super) fn msg_method(self) -> &'static str {
+        match self {
+            Family::Trade => "alipay.merchant.tradecomplain.changed",
+            Family::Risk => "alipay.security.risk.complaints.merchants.notify",
+        }
+    }
+}
+
+/// Our record id of an app's complaint: the family is part of it (the two families' ids are
+/// separate sequences).
+pub(super) fn record_id(account_id: &str, family: Family, platform_id: &str) -> String {
+    crate::complaints::complaint_id(
+        domain::complaint::Platform::Alipay,
+        account_id,
+        &format!("{}:{platform_id}", family.as_str()),
+    )
 }
 
 pub(super) fn api_error(e: AlipayError) -> JobError {
