@@ -184,8 +184,9 @@ struct Inner {
     refunds: Mutex<HashMap<(String, String), u64>>,
     calls: Mutex<Vec<AlipayCall>>,
     rejected: Mutex<Vec<String>>,
-    /// Throttling switch: (method, calls left to refuse with `40005`).
-    throttle: Mutex<Vec<(String, u32)>>,
+    /// Throttling switch: (method, calls left to let through first, calls left to refuse
+    /// with `40005`).
+    throttle: Mutex<Vec<(String, u32, u32)>>,
     /// Calls refused with `40005` (either switch): their methods.
     throttled: Mutex<Vec<String>>,
     /// Calls left to refuse with `40005 isv.app-call-limited`, whatever their method.
@@ -243,7 +244,13 @@ impl AlipaySim {
     /// Answer the next `calls` signed calls of `method` with `code 40005` and `sub_code
     /// isv.method-call-limited`, as Alipay does when an app calls a method too often.
     pub fn throttle_next(&self, method: &str, calls: u32) {
-        lock(&self.inner.throttle).push((method.to_string(), calls));
+        self.throttle_after(method, 0, calls);
+    }
+
+    /// Let the next `pass` signed calls of `method` through, then answer `refuse` calls as
+    /// [`AlipaySim::throttle_next`] does (a pass throttled in the middle of its pages).
+    pub fn throttle_after(&self, method: &str, pass: u32, refuse: u32) {
+        lock(&self.inner.throttle).push((method.to_string(), pass, refuse));
     }
 
     /// Answer the next `calls` signed calls, whatever their method, with `code 40005` and
@@ -600,9 +607,16 @@ async fn gateway(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
     }
     let throttled = lock(&s.throttle)
         .iter_mut()
-        .find(|(m, left)| *left > 0 && *m == method)
-        .map(|(_, left)| *left -= 1)
-        .is_some();
+        .find(|(m, _, left)| *left > 0 && *m == method)
+        .is_some_and(|(_, pass, left)| {
+            if *pass > 0 {
+                *pass -= 1;
+                false
+            } else {
+                *left -= 1;
+                true
+            }
+        });
     if throttled {
         lock(&s.throttled).push(method.clone());
         return s.answer(

@@ -185,13 +185,14 @@ impl JobHandler for Job {
             now,
         };
         let notice = StaffNotice {
-            // What happened to the complaint (new; the status it moved to; a new entry by the
-            // buyer or the platform), never the notify_id: the same change notified again is
-            // told once.
+            // What happened to the complaint (new; the status it moved to, our own finishing
+            // counting as the status it finished from; a new entry by the buyer or the
+            // platform), never the notify_id: the same change notified again, or found by
+            // reconciliation and then pushed, is told once.
             event_key: if f.is_new() {
                 format!("alipay:{id}:new")
             } else {
-                format!("alipay:{id}:{}:{}", f.raw_status, f.others_wrote)
+                format!("alipay:{id}:{}:{}", f.told_status(), f.others_wrote)
             },
             event: if f.is_new() {
                 "new complaint".into()
