@@ -670,15 +670,32 @@ async fn a_status_moved_without_a_message_on_an_old_open_complaint_is_caught_by_
         "{inside:?}"
     );
 
+    // The trade complaint's change time is the platform's gmt_modified; RiskGO gives none, so
+    // its grace runs from when a pass first saw the difference (at 35).
+    d.at(46);
+    let trade_found = d.pass().await;
+    assert_eq!(
+        (trade_found.tally.found, trade_found.tally.waiting),
+        (1, 1),
+        "{trade_found:?}"
+    );
+    assert_eq!(
+        found_ids(&trade_found),
+        BTreeSet::from(["2026111700001".to_string()])
+    );
     d.at(51);
-    let after = d.pass().await;
-    assert_eq!(after.tally.found, 2, "{after:?}");
+    let risk_found = d.pass().await;
+    assert_eq!(
+        found_ids(&risk_found),
+        BTreeSet::from(["7001".to_string()]),
+        "{risk_found:?}"
+    );
     assert!(
-        after
+        trade_found
             .found_complaints
             .iter()
-            .all(|f| f.why == "state_moved"),
-        "{after:?}"
+            .chain(&risk_found.found_complaints)
+            .all(|f| f.why == "state_moved")
     );
     d.drain().await;
     let trade_detail = d.detail("2026111700001").await;
