@@ -574,7 +574,16 @@ async fn a_dropped_message_is_found_after_the_grace_handled_once_and_its_late_pu
     assert!(d.drain().await.is_empty());
 
     d.at(20);
-    let late = d.pass().await;
+    // Staff ask for a pass now, through the admin API.
+    let (status, body) =
+        d.h.admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{}/reconcile", d.account_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let late: Report = serde_json::from_value(body).expect("a report");
     assert_eq!(late.outcome, Outcome::Complete, "{late:?}");
     assert_eq!(late.tally.found, 2, "{late:?}");
     assert_eq!(
@@ -607,6 +616,14 @@ async fn a_dropped_message_is_found_after_the_grace_handled_once_and_its_late_pu
     assert_eq!(trade_detail["complaint"]["refunded_fen"], 1999);
     assert_eq!(d.notices("2026111900001").await, 1);
     assert_eq!(d.notices("7001").await, 1);
+    let (_, health) =
+        d.h.admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{}/health", d.account_id),
+            None,
+        )
+        .await;
+    assert_eq!(health["found_by_reconciliation_7d"], 2, "{health}");
 
     // The next pass sees our own feedback and finish, not a change a push would have told.
     d.at(40);
