@@ -343,6 +343,7 @@ pub fn reconciles(platforms: &Platforms, account: &Account) -> bool {
 fn reconciler_of<'a>(platforms: &'a Platforms, account: &Account) -> Option<&'a dyn Reconciler> {
     platforms
         .account_kind(account.kind())
+        .filter(|k| k.facts.has_complaints)
         .and_then(|k| platforms.get(k.facts.platform))
         .and_then(|p| p.reconciler())
 }
