@@ -5,9 +5,10 @@
 //!    watermark less [`OVERLAP`] (a first pass: the last [`MAX_WINDOW`]) to the pass's start,
 //!    page by page;
 //! 2. **re-read**: the account's locally open complaints received before the window (all of
-//!    them for a platform without a list), nearest deadline first, then those waiting on the
-//!    platform with nothing due, at most [`REREAD_PER_PASS`] per pass; the next pass continues
-//!    where this one stopped and a round that reached the end starts again from the nearest;
+//!    them for a platform without a list), nearest deadline first, then those with nothing due
+//!    (waiting on the platform, then the merchant's), at most [`REREAD_PER_PASS`] per pass; the
+//!    next pass continues where this one stopped and a round that reached the end starts again
+//!    from the nearest;
 //! 3. **callback URLs**: compared with the expected ones; a mismatch is told once per
 //!    registered URL.
 //!
@@ -171,8 +172,9 @@ pub struct LastPass {
     pub error: Option<String>,
 }
 
-/// Where the re-reads stand: the list (0: by deadline, 1: waiting on the platform), its
-/// cursor, and how many of the page at that cursor were done.
+/// Where the re-reads stand: the list (0: by deadline; with nothing due, 1: waiting on the
+/// platform, 2: processing, 3: pending), its cursor, and how many of the page at that cursor
+/// were done.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RereadPos {
     pub part: u8,
@@ -785,9 +787,14 @@ impl Step<'_, '_> {
                 sort: ListSort::Deadline,
                 ..ComplaintFilter::default()
             }),
-            1 => Some(ComplaintFilter {
+            // Then those with nothing due (the deadline list has the others), by status.
+            1..=3 => Some(ComplaintFilter {
                 account_id,
-                status: Some(ComplaintStatus::AwaitingPlatform),
+                status: Some(match part {
+                    1 => ComplaintStatus::AwaitingPlatform,
+                    2 => ComplaintStatus::Processing,
+                    _ => ComplaintStatus::Pending,
+                }),
                 ..ComplaintFilter::default()
             }),
             _ => None,
@@ -796,6 +803,10 @@ impl Step<'_, '_> {
 
     fn wants_reread(&self, progress: &Progress, c: &Complaint) -> bool {
         if matches!(c.status, ComplaintStatus::Resolved | ComplaintStatus::Closed) {
+            return false;
+        }
+        // The deadline list (part 0) read those with something due.
+        if progress.reread.part > 0 && c.next_due_at.is_some() {
             return false;
         }
         // The list showed the window's complaints already.
