@@ -355,10 +355,11 @@ impl Platform for Toy {
         Some(&self.reconciler)
     }
 
-    /// The merchant's turn has a deadline (so the re-read's first list has it).
+    /// The merchant's turn has a deadline, and so has an appeal (so the re-read's first list
+    /// has them).
     fn deadlines(&self, c: &Complaint) -> Vec<Deadline> {
         let start = c.complained_at.unwrap_or(c.received_at);
-        (c.raw_status == "OPEN")
+        matches!(c.raw_status.as_str(), "OPEN" | "APPEALED")
             .then(|| Deadline {
                 what: "answer".into(),
                 label: "answer".into(),
@@ -429,6 +430,8 @@ impl JobHandler for ToyJob {
                     c.status = match status.as_str() {
                         "OPEN" => ComplaintStatus::Pending,
                         "WAITING" => ComplaintStatus::AwaitingPlatform,
+                        "REPLIED" => ComplaintStatus::Processing,
+                        "APPEALED" => ComplaintStatus::AwaitingPlatform,
                         _ => ComplaintStatus::Resolved,
                     };
                     c.complained_at = Some(remote.created_at);
@@ -1577,4 +1580,42 @@ async fn a_refused_re_read_skips_one_complaint_and_a_failing_one_continues_later
     );
     let h = w.health(&a).await;
     assert_eq!(h["platform_errors_24h"], 2, "{h}");
+}
+
+// Open complaints with nothing due (the merchant replied; the buyer has not answered) are
+// re-read too: only the list of those with a deadline and of those waiting on the platform
+// would leave them unread forever.
+#[tokio::test]
+async fn an_open_complaint_with_nothing_due_is_re_read_too() {
+    let w = World::new().await;
+    let a = w.shop("toy-a").await;
+    let old = t0() - Span::days(40);
+    w.clock.set(old);
+    w.remote.add("O-1", "REPLIED", old);
+    w.remote.add("O-2", "OPEN", old);
+    w.remote.add("O-3", "WAITING", old);
+    // Waiting on the platform, with a deadline: on both lists.
+    w.remote.add("O-4", "APPEALED", old);
+    for id in ["O-1", "O-2", "O-3", "O-4"] {
+        w.push(&a, id, id).await;
+    }
+    assert_eq!(w.work().await.len(), 4);
+    let c = w.record(&a, "O-1").await.expect("O-1");
+    assert_eq!(
+        (c.status, c.next_due_at),
+        (ComplaintStatus::Processing, None)
+    );
+    w.clock.set(t0());
+    w.remote.moved("O-1", "DONE", Some(t0() - minutes(20)));
+
+    let r = w.pass(&a).await;
+    let mut read = w.remote.detail_calls();
+    read.sort();
+    assert_eq!(
+        read,
+        ["O-1", "O-2", "O-3", "O-4"],
+        "each open complaint once: {r:?}"
+    );
+    assert_eq!((r.tally.reread, r.tally.found), (4, 1), "{r:?}");
+    assert_eq!(r.found_complaints[0].platform_complaint_id, "O-1");
 }
