@@ -864,6 +864,14 @@ async fn a_dropped_push_is_found_after_its_grace_and_handled_once() {
         r.found_complaints[0].complaint_id,
         complaint_id(TOY, &a, "C-1")
     );
+    // A pass before the job ran: already queued, nothing more.
+    w.advance(minutes(1));
+    let again = w.pass(&a).await;
+    assert_eq!(
+        (again.tally.found, again.tally.already_queued),
+        (0, 1),
+        "{again:?}"
+    );
     let runs = w.work().await;
     assert_eq!(types(&runs), [toy_job(Origin::Reconcile)], "{runs:?}");
     assert_eq!(runs[0].0.account_id.as_deref(), Some(a.as_str()));
