@@ -317,7 +317,7 @@ pub async fn health(
         }
     }
     let count_found = found.len();
-    found.sort_by(|a, b| b.found_at.cmp(&a.found_at));
+    found.sort_by_key(|f| std::cmp::Reverse(f.found_at));
     found.truncate(20);
     Ok(Health {
         account_id: account_id.to_string(),
