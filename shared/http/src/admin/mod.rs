@@ -53,7 +53,10 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .delete(accounts::delete_account),
         )
         .route("/accounts/{id}/credentials", put(accounts::put_credentials))
-        .route("/accounts/{id}/reconcile", post(reconcile::reconcile_account))
+        .route(
+            "/accounts/{id}/reconcile",
+            post(reconcile::reconcile_account),
+        )
         .route("/accounts/{id}/health", get(reconcile::account_health))
         .route(
             "/accounts/{id}/sub-merchants",

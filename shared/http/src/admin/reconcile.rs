@@ -47,7 +47,9 @@ pub async fn reconcile_account(
         Ok(None) => Err(ApiError::not_found(format!("account {id} not found"))),
         Err(JobError::Retryable { source, .. }) => {
             tracing::warn!(error = %desk_core::error::chain(&*source), "reconciliation could not run");
-            Err(ApiError::Busy("the record store or the queue is unavailable; try again"))
+            Err(ApiError::Busy(
+                "the record store or the queue is unavailable; try again",
+            ))
         }
         Err(e) => {
             tracing::error!(error = %e, "reconciliation failed");
