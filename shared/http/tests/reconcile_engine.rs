@@ -1627,3 +1627,93 @@ async fn an_open_complaint_with_nothing_due_is_re_read_too() {
     assert_eq!((r.tally.reread, r.tally.found), (4, 1), "{r:?}");
     assert_eq!(r.found_complaints[0].platform_complaint_id, "O-1");
 }
+
+// A scheduled pass leaves one under way alone for its lease; a continuation delivered twice
+// runs once.
+#[tokio::test]
+async fn a_scheduled_pass_respects_the_lease_and_a_duplicate_continuation_runs_once() {
+    let w = World::new().await;
+    let a = w.shop("toy-a").await;
+    w.remote.add("C-1", "OPEN", t0() - minutes(60));
+    let scheduled = |at: DateTime<Utc>| domain::job::reconcile::Pass {
+        account_id: a.clone(),
+        scheduled_at: at,
+        resume: None,
+    };
+    let r = w.pass_for(&a, Duration::ZERO).await;
+    assert_eq!(r.outcome, Outcome::Continues, "{r:?}");
+
+    // The scheduler's pass while that one is under way: skipped, nothing called.
+    w.advance(minutes(10));
+    let s = desk_core::reconcile::run(
+        w.services(),
+        w.platforms(),
+        &scheduled(w.now()),
+        WORKER_BUDGET,
+    )
+    .await
+    .expect("runs");
+    assert_eq!(s.outcome, Outcome::Skipped, "{s:?}");
+    assert!(w.remote.list_calls().is_empty());
+
+    // The continuation, delivered twice (a redelivery after a crash before its delete).
+    let msgs = w
+        .services()
+        .ports
+        .queue
+        .receive(
+            queues::EVENTS,
+            10,
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+        )
+        .await
+        .expect("receive");
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let job: JobEnvelope = serde_json::from_str(&msgs[0].body).expect("a job");
+    let pass = PASS.payload(&job).expect("a pass");
+    let first = desk_core::reconcile::run(w.services(), w.platforms(), &pass, WORKER_BUDGET)
+        .await
+        .expect("runs");
+    assert_eq!(
+        (first.outcome, first.tally.found),
+        (Outcome::Complete, 1),
+        "{first:?}"
+    );
+    let again = desk_core::reconcile::run(w.services(), w.platforms(), &pass, WORKER_BUDGET)
+        .await
+        .expect("runs");
+    assert_eq!(again.outcome, Outcome::Skipped, "{again:?}");
+    assert_eq!(w.remote.list_calls().len(), 1, "listed once");
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+
+    // A pass under way longer than the lease (its continuation lost) does not block the
+    // schedule.
+    w.advance(minutes(1));
+    let stuck = w.pass_for(&a, Duration::ZERO).await;
+    assert_eq!(stuck.outcome, Outcome::Continues, "{stuck:?}");
+    w.advance(minutes(29));
+    let s = desk_core::reconcile::run(
+        w.services(),
+        w.platforms(),
+        &scheduled(w.now()),
+        WORKER_BUDGET,
+    )
+    .await
+    .expect("runs");
+    assert_eq!(s.outcome, Outcome::Skipped, "inside the lease: {s:?}");
+    w.advance(minutes(1));
+    let s = desk_core::reconcile::run(
+        w.services(),
+        w.platforms(),
+        &scheduled(w.now()),
+        WORKER_BUDGET,
+    )
+    .await
+    .expect("runs");
+    assert_eq!(
+        (s.outcome, s.complete),
+        (Outcome::Complete, true),
+        "after the lease: {s:?}"
+    );
+}
