@@ -5,9 +5,10 @@
 //!    watermark less [`OVERLAP`] (a first pass: the last [`MAX_WINDOW`]) to the pass's start,
 //!    page by page;
 //! 2. **re-read**: the account's locally open complaints received before the window (all of
-//!    them for a platform without a list), nearest deadline first, then those waiting on the
-//!    platform with nothing due, at most [`REREAD_PER_PASS`] per pass; the next pass continues
-//!    where this one stopped and a round that reached the end starts again from the nearest;
+//!    them for a platform without a list), nearest deadline first, then those with nothing due
+//!    (waiting on the platform, then the merchant's), at most [`REREAD_PER_PASS`] per pass; the
+//!    next pass continues where this one stopped and a round that reached the end starts again
+//!    from the nearest;
 //! 3. **callback URLs**: compared with the expected ones; a mismatch is told once per
 //!    registered URL.
 //!
@@ -202,6 +203,7 @@ pub fn reconciles(platforms: &Platforms, account: &Account) -> bool {
 fn reconciler_of<'a>(platforms: &'a Platforms, account: &Account) -> Option<&'a dyn Reconciler> {
     platforms
         .account_kind(account.kind())
+        .filter(|k| k.facts.has_complaints)
         .and_then(|k| platforms.get(k.facts.platform))
         .and_then(|p| p.reconciler())
 }
@@ -673,9 +675,14 @@ impl Step<'_, '_> {
                 sort: ListSort::Deadline,
                 ..ComplaintFilter::default()
             }),
-            1 => Some(ComplaintFilter {
+            // Then those with nothing due (the deadline list has the others), by status.
+            1..=3 => Some(ComplaintFilter {
                 account_id,
-                status: Some(ComplaintStatus::AwaitingPlatform),
+                status: Some(match part {
+                    1 => ComplaintStatus::AwaitingPlatform,
+                    2 => ComplaintStatus::Processing,
+                    _ => ComplaintStatus::Pending,
+                }),
                 ..ComplaintFilter::default()
             }),
             _ => None,
@@ -689,9 +696,9 @@ impl Step<'_, '_> {
         ) {
             return false;
         }
-        // The second list (waiting on the platform) leaves out what the first (anything due)
-        // re-read already.
-        if progress.reread.part == 1 && c.next_due_at.is_some() {
+        // The lists by status (those with nothing due) leave out what the first (anything
+        // due) re-read already.
+        if progress.reread.part > 0 && c.next_due_at.is_some() {
             return false;
         }
         // The list showed the window's complaints already.

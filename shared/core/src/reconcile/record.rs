@@ -68,8 +68,9 @@ pub struct LastPass {
     pub error: Option<String>,
 }
 
-/// Where the re-reads stand: the list (0: by deadline, 1: waiting on the platform), its
-/// cursor, and how many of the page at that cursor were done.
+/// Where the re-reads stand: the list (0: by deadline; with nothing due, 1: waiting on the
+/// platform, 2: processing, 3: pending), its cursor, and how many of the page at that cursor
+/// were done.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RereadPos {
     pub part: u8,
