@@ -52,6 +52,9 @@ impl Modify for Bearer {
         media::upload_media, media::download_media,
         complaints::list_violations, complaints::list_deliveries,
     ),
+    // Schemas referenced only from query parameters (`value_type`), which the paths do not
+    // collect.
+    components(schemas(complaints::ComplaintOrder)),
 )]
 pub struct ApiDoc;
 
