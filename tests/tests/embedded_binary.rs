@@ -535,3 +535,78 @@ async fn the_schedule_queues_a_deadline_sweep_per_account_for_the_workers() {
         "the schedule logs what it enqueued:\n{out}"
     );
 }
+
+/// The in-process reconciliation schedule: with a one-second period (and the deadline sweeps
+/// off), a reconciliation pass for a new account is queued with the id of its (account, slot)
+/// and a worker runs it through the pass engine. Observed in the worker's JSON log (the job's
+/// span, and the engine's own line inside it: skipped, complete or continued, whatever this
+/// account's platform allows), as the deadline sweep's test does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_queues_a_reconciliation_pass_per_account_for_the_workers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let admin = format!("admin-{}", random_text(30));
+    let server = Server::start(
+        &data,
+        &[
+            ("ADMIN_TOKEN", admin.as_str()),
+            ("RECONCILE_SECS", "1"),
+            ("DEADLINE_SWEEP_SECS", "0"),
+            ("LOG_FORMAT", "json"),
+        ],
+    );
+    let api = Api::new(&admin);
+    let created = api
+        .ok(
+            &server,
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(json!({"kind": "alipay_app", "name": "Shop",
+                "settings": {"app_id": "2021000000000001"}})),
+        )
+        .await;
+    let id = created["id"].as_str().expect("account id").to_string();
+    // The job's span, wherever it is in the line's span list (the engine opens its own inside).
+    let pass_span = |l: &Value| -> Option<Value> {
+        l["spans"]
+            .as_array()?
+            .iter()
+            .find(|s| {
+                s["name"] == "job"
+                    && s["job_type"] == "reconcile.pass"
+                    && s["account_id"] == id.as_str()
+            })
+            .cloned()
+    };
+    let start = Instant::now();
+    let (line, job) = loop {
+        let lines = server.output_text();
+        let found = lines
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| {
+                l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("reconciliation "))
+            })
+            .find_map(|l| pass_span(&l).map(|job| (l, job)));
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no reconciliation pass for {id} ran in a worker:\n{lines}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let job_id = job["job_id"].as_str().unwrap_or_default();
+    assert!(
+        job_id.starts_with(&format!("reconcile.pass:{id}:")),
+        "the job id names the account and the slot: {line}"
+    );
+    let out = server.kill();
+    assert!(
+        out.contains("--deadline-sweep-secs 0: no deadline sweeps"),
+        "the sweeps are off, and the log says so at start:\n{out}"
+    );
+}
