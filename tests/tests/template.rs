@@ -808,3 +808,20 @@ fn the_scheduler_runs_each_job_on_its_parameter_rate_with_only_what_it_needs() {
     all.sort();
     assert_eq!(scheduled, all, "one scheduler function per scheduled job");
 }
+
+/// The worker sends onto its own queue: a job our rate limiter deferred goes back as a fresh
+/// message (without the grant it falls back to a back-off that uses up its attempts), and a
+/// reconciliation pass queues the jobs a missed push would have queued and its continuation.
+/// It sends to the notify queue (staff notices) and its dead-letter queue, nowhere else.
+#[test]
+fn the_worker_may_queue_onto_its_own_queue() {
+    let t = template();
+    let worker = &t["Resources"]["WorkerFunction"];
+    let mut to = enqueues_to(worker);
+    to.sort();
+    assert_eq!(
+        to,
+        vec!["EventsDeadLetterQueue", "EventsQueue", "NotifyQueue"],
+        "the worker's SendMessage grants"
+    );
+}

@@ -337,38 +337,7 @@ impl Client {
             .ok_or_else(|| AlipayError::Decode("no image_id".into()))
     }
 
-    /// One page of trade complaints (`begin_time`/`end_time` as `yyyy-MM-dd HH:mm:ss`, pages
-    /// from 1, at most 20 a page).
-    pub async fn tradecomplain_batchquery(
-        &self,
-        begin_time: &str,
-        end_time: &str,
-        page_num: u32,
-        page_size: u32,
-    ) -> Result<Value, AlipayError> {
-        self.call(
-            "alipay.merchant.tradecomplain.batchquery",
-            &serde_json::json!({"begin_time": begin_time, "end_time": end_time, "page_num": page_num, "page_size": page_size.min(20)}),
-        )
-        .await
-    }
-
     // ---- RiskGO consumer complaints
-
-    /// One page of consumer complaints received in a window.
-    pub async fn risk_complaint_batchquery(
-        &self,
-        start: &str,
-        end: &str,
-        page: u32,
-        page_size: u32,
-    ) -> Result<Value, AlipayError> {
-        self.call(
-            "alipay.security.risk.complaint.info.batchquery",
-            &serde_json::json!({"gmt_complaint_start": start, "gmt_complaint_end": end, "current_page_num": page, "page_size": page_size}),
-        )
-        .await
-    }
 
     /// Upload evidence for `process.finish`; its `file_key`.
     pub async fn risk_file_upload(

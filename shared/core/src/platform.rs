@@ -76,7 +76,7 @@ pub trait Platform: Send + Sync + 'static {
 
     /// How it finds the complaints whose push never came (list, re-read, callback URLs): see
     /// [`crate::reconcile`]. None by default (its accounts are not reconciled).
-    fn reconciler(&self) -> Option<&dyn crate::reconcile::Reconciler> {
+    fn reconciler(&self) -> Option<&dyn crate::reconcile::reconciler::Reconciler> {
         None
     }
 }

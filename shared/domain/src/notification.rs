@@ -32,7 +32,10 @@ pub enum NotificationSubject {
     },
     /// An account's own operation: pushes are not arriving (`topic` `push_silence`), a
     /// callback URL registered on the platform is not ours (`callback_url`).
-    Account { account_id: String, topic: String },
+    Account {
+        account_id: String,
+        topic: String,
+    },
 }
 
 /// The `event` of a daily digest's summary: the renderings lay a digest out as one (its

@@ -407,3 +407,41 @@ fn a_kind_refuses_an_envelope_of_another_kind() {
         "a \"wechatpay.complaint\" job is not a wechatpay.refund job"
     );
 }
+
+/// Envelopes of the previous version carry no origin (and are written again without one); a
+/// push's and a reconciliation's origin survive the wire; a reconciliation pass survives with
+/// and without its progress.
+#[test]
+fn the_origin_and_the_reconciliation_pass_survive_the_wire() {
+    let old = envelope(WECHATPAY_COMPLAINT);
+    assert_eq!(old.origin, None);
+    let again = serde_json::to_value(&old).expect("write");
+    assert!(again.get("origin").is_none(), "no origin key: {again}");
+    for origin in [domain::job::Origin::Push, domain::job::Origin::Reconcile] {
+        let mut e = envelope(WECHATPAY_COMPLAINT);
+        e.origin = Some(origin);
+        let text = serde_json::to_string(&e).expect("write");
+        let back: JobEnvelope = serde_json::from_str(&text).expect("read");
+        assert_eq!(back.origin, Some(origin), "{text}");
+    }
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 26, 12, 0, 0)
+        .single()
+        .expect("time");
+    round_trip(
+        domain::job::reconcile::PASS,
+        domain::job::reconcile::Pass {
+            account_id: "acc_1".into(),
+            scheduled_at: at,
+            resume: None,
+        },
+    );
+    round_trip(
+        domain::job::reconcile::PASS,
+        domain::job::reconcile::Pass {
+            account_id: "acc_1".into(),
+            scheduled_at: at,
+            resume: Some(json!({"phase": "reread", "part": 2})),
+        },
+    );
+}

@@ -109,6 +109,10 @@ static SAMPLES: &[Sample] = &[
     s(Admin, "authorization_link", "/accounts/{account}/authorization-link", Body::Json(|_| json!({})), Allowed::Handled(NEEDS_PLATFORM)),
     s(Viewer, "trade_score", "/accounts/{account}/trade-score", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
     s(Viewer, "trade_score_history", "/accounts/{account}/trade-score/history?from=2026-11-01&to=2026-11-30", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
+    // Reconciliation: a pass answers what it did (200, its platform failing without
+    // credentials), or 409 while the platform has no reconciler.
+    s(Agent, "reconcile_account", "/accounts/{account}/reconcile", Body::None, Allowed::Handled(&[200, 409])),
+    s(Viewer, "account_health", "/accounts/{account}/health", Body::None, Allowed::Ok(200)),
     s(Viewer, "list_complaints", "/complaints", Body::None, Allowed::Ok(200)),
     s(Viewer, "get_complaint", "/complaints/{complaint}", Body::None, Allowed::Ok(200)),
     // Every platform's actions on a WeChat Pay complaint: an empty body is refused by the

@@ -2,8 +2,15 @@
 //! own (not the alipay crate's): it checks our RSA2 request signatures and, in certificate
 //! mode, our `app_cert_sn` and `alipay_root_cert_sn`; signs its answers over a deliberately
 //! unevenly formatted `*_response` text (spaces, `\uXXXX` escapes) so that a re-serialising
-//! verifier fails; keeps complaints and refunds (`out_request_no` idempotency); builds signed
-//! complaint messages.
+//! verifier fails; keeps complaints and refunds (`out_request_no` idempotency); lists
+//! complaints with the platform's paging rules ([`batchquery`]); builds signed complaint
+//! messages.
+//!
+//! It never pushes by itself: a complaint added or changed here is a push that was dropped
+//! until the test delivers its message ([`AlipaySim::trade_message`],
+//! [`AlipaySim::risk_message`]). Times it writes follow its own clock ([`AlipaySim::set_now`]).
+
+pub mod batchquery;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -177,10 +184,17 @@ struct Inner {
     refunds: Mutex<HashMap<(String, String), u64>>,
     calls: Mutex<Vec<AlipayCall>>,
     rejected: Mutex<Vec<String>>,
-    /// Throttling switch: (method, calls left to refuse with `40005`).
-    throttle: Mutex<Vec<(String, u32)>>,
-    /// Calls refused with `40005 isv.method-call-limited`: their methods.
+    /// Throttling switch: (method, calls left to let through first, calls left to refuse
+    /// with `40005`).
+    throttle: Mutex<Vec<(String, u32, u32)>>,
+    /// Calls refused with `40005` (either switch): their methods.
     throttled: Mutex<Vec<String>>,
+    /// Calls left to refuse with `40005 isv.app-call-limited`, whatever their method.
+    app_throttle: Mutex<u32>,
+    /// (app id, method) the app has no permission for (`40006`).
+    denied: Mutex<Vec<(String, String)>>,
+    /// The simulator's clock (None: the system's).
+    now: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 #[derive(Clone)]
@@ -212,6 +226,9 @@ impl AlipaySim {
             rejected: Mutex::default(),
             throttle: Mutex::default(),
             throttled: Mutex::default(),
+            app_throttle: Mutex::default(),
+            denied: Mutex::default(),
+            now: Mutex::default(),
         });
         let router = axum::Router::new()
             .route("/gateway.do", post(gateway))
@@ -227,12 +244,41 @@ impl AlipaySim {
     /// Answer the next `calls` signed calls of `method` with `code 40005` and `sub_code
     /// isv.method-call-limited`, as Alipay does when an app calls a method too often.
     pub fn throttle_next(&self, method: &str, calls: u32) {
-        lock(&self.inner.throttle).push((method.to_string(), calls));
+        self.throttle_after(method, 0, calls);
     }
 
-    /// Calls refused by the throttling switch so far: their methods.
+    /// Let the next `pass` signed calls of `method` through, then answer `refuse` calls as
+    /// [`AlipaySim::throttle_next`] does (a pass throttled in the middle of its pages).
+    pub fn throttle_after(&self, method: &str, pass: u32, refuse: u32) {
+        lock(&self.inner.throttle).push((method.to_string(), pass, refuse));
+    }
+
+    /// Answer the next `calls` signed calls, whatever their method, with `code 40005` and
+    /// `sub_code isv.app-call-limited`, as Alipay does when an app calls too often.
+    pub fn throttle_app_next(&self, calls: u32) {
+        *lock(&self.inner.app_throttle) += calls;
+    }
+
+    /// Calls refused by the throttling switches so far: their methods.
     pub fn throttled(&self) -> Vec<String> {
         lock(&self.inner.throttled).clone()
+    }
+
+    /// The app has no permission for `method` (an API product it has not signed): its calls
+    /// are answered `40006 Insufficient Permissions`, `isv.insufficient-isv-permissions`.
+    pub fn deny(&self, app_id: &str, method: &str) {
+        lock(&self.inner.denied).push((app_id.to_string(), method.to_string()));
+    }
+
+    /// Set the simulator's clock: the times it writes (a complaint's `gmt_create` when none
+    /// is given, `gmt_modified`, `gmt_process`) and the default list window follow it.
+    pub fn set_now(&self, at: chrono::DateTime<chrono::Utc>) {
+        *lock(&self.inner.now) = Some(at);
+    }
+
+    /// The simulator's time now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.now()
     }
 
     pub fn gateway_url(&self) -> String {
@@ -248,14 +294,18 @@ impl AlipaySim {
     }
 
     /// A trade complaint (`alipay.merchant.tradecomplain.*`), keyed by `complain_event_id`
-    /// (without a `gmt_create`, it was made now).
+    /// (without a `gmt_create`, it was made now; without a `gmt_modified`, it has not changed
+    /// since). No message is sent: deliver [`AlipaySim::trade_message`] to push it.
     pub fn add_trade_complaint(&self, mut c: Value) {
         let id = c["complain_event_id"]
             .as_str()
             .unwrap_or_default()
             .to_string();
         if c.get("gmt_create").is_none() {
-            c["gmt_create"] = json!(china_time(chrono::Utc::now()));
+            c["gmt_create"] = json!(china_time(self.now()));
+        }
+        if c.get("gmt_modified").is_none() {
+            c["gmt_modified"] = c["gmt_create"].clone();
         }
         lock(&self.inner.complaints).insert(id, c);
     }
@@ -272,7 +322,7 @@ impl AlipaySim {
         let made = c["gmt_complain"]
             .as_str()
             .and_then(parse_china_time)
-            .unwrap_or_else(chrono::Utc::now);
+            .unwrap_or_else(|| self.now());
         if c.get("gmt_complain").is_none() {
             c["gmt_complain"] = json!(china_time(made));
         }
@@ -288,7 +338,8 @@ impl AlipaySim {
     }
 
     /// Change fields of a RiskGO complaint (its `status`, `gmt_overdue`, ...), as the
-    /// platform or the buyer would.
+    /// platform or the buyer would. No message is sent: deliver [`AlipaySim::risk_message`]
+    /// to push the change.
     pub fn update_risk_complaint(&self, id: i64, fields: Value) {
         if let (Some(c), Some(fields)) = (lock(&self.inner.risk).get_mut(&id), fields.as_object()) {
             for (k, v) in fields {
@@ -297,15 +348,39 @@ impl AlipaySim {
         }
     }
 
-    /// Change fields of a trade complaint (its `status`, ...).
+    /// Change fields of a trade complaint (its `status`, ...); `gmt_modified` becomes now
+    /// unless the fields set it. No message is sent: deliver [`AlipaySim::trade_message`] to
+    /// push the change.
     pub fn update_trade_complaint(&self, id: &str, fields: Value) {
+        let now = china_time(self.now());
         if let (Some(c), Some(fields)) =
             (lock(&self.inner.complaints).get_mut(id), fields.as_object())
         {
+            c["gmt_modified"] = json!(now);
             for (k, v) in fields {
                 c[k] = v.clone();
             }
         }
+    }
+
+    /// The message Alipay pushes when trade complaint `complain_event_id` is made or changes
+    /// (`alipay.merchant.tradecomplain.changed`), signed, with a fresh `notify_id`.
+    pub fn trade_message(&self, app_id: &str, complain_event_id: &str) -> Vec<(String, String)> {
+        self.message(
+            app_id,
+            "alipay.merchant.tradecomplain.changed",
+            &json!({"complain_event_id": complain_event_id}),
+        )
+    }
+
+    /// The message Alipay pushes when RiskGO complaint `id` is made or changes
+    /// (`alipay.security.risk.complaints.merchants.notify`), signed, with a fresh `notify_id`.
+    pub fn risk_message(&self, app_id: &str, id: i64) -> Vec<(String, String)> {
+        self.message(
+            app_id,
+            "alipay.security.risk.complaints.merchants.notify",
+            &json!({"complaint_id": id}),
+        )
     }
 
     pub fn calls(&self, method: &str) -> Vec<AlipayCall> {
@@ -388,6 +463,10 @@ fn uneven(v: &Value) -> String {
 }
 
 impl Inner {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        lock(&self.now).unwrap_or_else(chrono::Utc::now)
+    }
+
     fn answer(&self, method: &str, v: Value) -> Response {
         let node = format!("{}_response", method.replace('.', "_"));
         let raw = uneven(&v);
@@ -418,6 +497,11 @@ impl Inner {
 
     fn business(&self, method: &str, sub_code: &str, sub_msg: &str) -> Response {
         self.answer(method, json!({"code": "40004", "msg": "Business Failed", "sub_code": sub_code, "sub_msg": sub_msg}))
+    }
+
+    /// A business parameter out of its rules (signed, as Alipay signs its answers).
+    fn invalid(&self, method: &str, e: batchquery::Invalid) -> Response {
+        self.answer(method, json!({"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-parameter", "sub_msg": e.0}))
     }
 }
 
@@ -499,11 +583,40 @@ async fn gateway(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
             );
         }
     }
+    let app_throttled = {
+        let mut left = lock(&s.app_throttle);
+        let refuse = *left > 0;
+        *left = left.saturating_sub(1);
+        refuse
+    };
+    if app_throttled {
+        lock(&s.throttled).push(method.clone());
+        return s.answer(
+            &method,
+            json!({"code": "40005", "msg": "Call Limited", "sub_code": "isv.app-call-limited", "sub_msg": "应用调用次数超限"}),
+        );
+    }
+    if lock(&s.denied)
+        .iter()
+        .any(|(a, m)| *a == app.app_id && *m == method)
+    {
+        return s.answer(
+            &method,
+            json!({"code": "40006", "msg": "Insufficient Permissions", "sub_code": "isv.insufficient-isv-permissions", "sub_msg": "ISV权限不足"}),
+        );
+    }
     let throttled = lock(&s.throttle)
         .iter_mut()
-        .find(|(m, left)| *left > 0 && *m == method)
-        .map(|(_, left)| *left -= 1)
-        .is_some();
+        .find(|(m, _, left)| *left > 0 && *m == method)
+        .is_some_and(|(_, pass, left)| {
+            if *pass > 0 {
+                *pass -= 1;
+                false
+            } else {
+                *left -= 1;
+                true
+            }
+        });
     if throttled {
         lock(&s.throttled).push(method.clone());
         return s.answer(
@@ -541,10 +654,12 @@ async fn gateway(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
                 drop(complaints);
                 return s.business(&method, "PARAM_ILLEGAL", "内容长度应在1到200之间");
             }
+            let now = china_time(s.now());
             if method.ends_with("feedback.submit") {
                 c["status"] = json!("MERCHANT_FEEDBACKED");
             }
-            let entry = json!({"content": content, "gmt_create": chrono::Utc::now().to_rfc3339(), "images": [], "replier_name": "商家", "replier_role": "MERCHANT"});
+            c["gmt_modified"] = json!(now);
+            let entry = json!({"content": content, "gmt_create": now, "images": [], "replier_name": "商家", "replier_role": "MERCHANT"});
             if let Some(a) = c["reply_detail_infos"].as_array_mut() {
                 a.push(entry);
             } else {
@@ -554,18 +669,18 @@ async fn gateway(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
             s.answer(&method, ok(json!({})))
         }
         "alipay.merchant.tradecomplain.batchquery" => {
-            let page = biz["page_num"].as_u64().unwrap_or(1).max(1) as usize;
-            let size = biz["page_size"].as_u64().unwrap_or(10).clamp(1, 20) as usize;
-            let mut all: Vec<Value> = lock(&s.complaints).values().cloned().collect();
-            all.sort_by(|a, b| a["complain_event_id"].as_str().cmp(&b["complain_event_id"].as_str()));
-            let total = all.len();
-            let items: Vec<Value> = all.into_iter().skip((page - 1) * size).take(size).collect();
-            s.answer(&method, ok(json!({"page_num": page, "page_size": size, "total_num": total,
-                "total_page_num": total.div_ceil(size), "trade_complain_infos": items})))
+            let all: Vec<Value> = lock(&s.complaints).values().cloned().collect();
+            match batchquery::trade(all, &biz, s.now()) {
+                Ok(page) => s.answer(&method, ok(page)),
+                Err(e) => s.invalid(&method, e),
+            }
         }
         "alipay.security.risk.complaint.info.batchquery" => {
             let all: Vec<Value> = lock(&s.risk).values().cloned().collect();
-            s.answer(&method, ok(json!({"total_size": all.len(), "current_page": 1, "page_size": all.len(), "complaint_list": all})))
+            match batchquery::risk(all, &biz) {
+                Ok(page) => s.answer(&method, ok(page)),
+                Err(e) => s.invalid(&method, e),
+            }
         }
         "alipay.security.risk.complaint.file.upload" => s.answer(&method, ok(json!({"file_key": format!("FK{}", hex::encode(rand::random::<[u8; 8]>())), "file_name": "evidence", "file_url": ""}))),
         "alipay.merchant.image.upload" => s.answer(&method, ok(json!({"image_id": format!("IMG{}", hex::encode(rand::random::<[u8; 8]>())), "image_url": ""}))),
@@ -581,7 +696,7 @@ async fn gateway(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
                     let late = matches!(c["status"].as_str(), Some("OVERDUE" | "PART_OVERDUE"));
                     c["status"] = json!(if late { "OVERDUE_PROCESSED" } else { "PROCESSED" });
                     c["process_code"] = biz["process_code"].clone();
-                    c["gmt_process"] = json!(china_time(chrono::Utc::now()));
+                    c["gmt_process"] = json!(china_time(s.now()));
                 }
             }
             drop(risk);

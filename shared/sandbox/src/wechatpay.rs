@@ -144,8 +144,10 @@ struct Inner {
     /// Orders paid outside complaints (e.g. in a mini program): transaction_id, out_trade_no,
     /// amount.
     orders: Mutex<Vec<(String, String, u64)>>,
-    /// Throttling switch: (path fragment, calls left to refuse with 429).
-    throttle: Mutex<Vec<(String, u32)>>,
+    /// Throttling switch: which paths, and how many calls left to refuse with 429.
+    throttle: Mutex<Vec<Throttle>>,
+    /// Service provider mchid → its sub-merchants (a merchant with none is a direct merchant).
+    sub_merchants: Mutex<HashMap<String, Vec<String>>>,
     /// Requests refused with 429 `FREQUENCY_LIMITED`: "METHOD path".
     throttled: Mutex<Vec<String>>,
     /// The `nonce_str` of every request whose signature verified (throttled ones included).
@@ -182,6 +184,7 @@ impl WechatPaySim {
             notification_urls: Mutex::new(HashMap::new()),
             orders: Mutex::new(Vec::new()),
             throttle: Mutex::new(Vec::new()),
+            sub_merchants: Mutex::new(HashMap::new()),
             throttled: Mutex::new(Vec::new()),
             nonces: Mutex::new(Vec::new()),
         });
@@ -254,8 +257,11 @@ impl WechatPaySim {
             .insert(m.mchid.clone(), m);
     }
 
-    /// Add a complaint any known merchant may read (its history starts with the user's
-    /// complaint).
+    /// Add a complaint any known merchant may read by id (its history starts with the user's
+    /// complaint); the list shows it to the complained merchant (`complainted_mchid`) and its
+    /// provider ([`WechatPaySim::add_sub_merchant`]). Like every complaint added here, nothing
+    /// is pushed: a push is sent only when a test posts [`WechatPaySim::complaint_push`] (so
+    /// a complaint whose push was dropped is one added and never pushed).
     pub fn add_complaint(&self, complaint: Value) {
         self.insert_complaint(None, complaint);
     }
@@ -274,9 +280,9 @@ impl WechatPaySim {
         let first = json!({
             "log_id": format!("{id}-0001"),
             "operator": "投诉人",
-            "operate_time": complaint["complaint_time"],
+            "operate_time": complaint["complaint_time"].as_str().unwrap_or_default(),
             "operate_type": "USER_CREATE_COMPLAINT",
-            "operate_details": complaint["complaint_detail"],
+            "operate_details": complaint["complaint_detail"].as_str().unwrap_or_default(),
             "image_list": [],
         });
         lock(&self.inner.complaints).insert(
@@ -309,6 +315,102 @@ impl WechatPaySim {
             .get(complaint_id)
             .map(|c| c.history.clone())
             .unwrap_or_default()
+    }
+
+    /// Make `provider` a service provider of `sub_mchid`: its list (without
+    /// `complainted_mchid`) shows the complaints about all its sub-merchants. A merchant with
+    /// no sub-merchant is a direct merchant and lists only complaints about itself.
+    pub fn add_sub_merchant(&self, provider: &str, sub_mchid: &str) {
+        lock(&self.inner.sub_merchants)
+            .entry(provider.to_string())
+            .or_default()
+            .push(sub_mchid.to_string());
+    }
+
+    /// The buyer continues a complaint (继续投诉) at `at`, and no push is sent: the history
+    /// gains `USER_CONTINUE_COMPLAINT` and the complaint waits for the merchant again
+    /// (`PENDING`, with an unanswered user message).
+    pub fn continue_complaint(
+        &self,
+        complaint_id: &str,
+        text: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        if let Some(c) = lock(&self.inner.complaints).get_mut(complaint_id) {
+            c.push_history_at("投诉人", "USER_CONTINUE_COMPLAINT", text, vec![], at);
+            c.set_state("PENDING");
+            c.data["incoming_user_response"] = json!(true);
+        }
+    }
+
+    /// The platform closes a complaint at `at` with a message of its own (`PLATFORM_RESPONSE`,
+    /// state `PROCESSED`), and no push is sent.
+    pub fn close_by_platform(
+        &self,
+        complaint_id: &str,
+        text: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        if let Some(c) = lock(&self.inner.complaints).get_mut(complaint_id) {
+            c.push_history_at("微信支付平台", "PLATFORM_RESPONSE", text, vec![], at);
+            c.set_state("PROCESSED");
+        }
+    }
+
+    /// The signed push WeChat Pay would send now about `complaint_id` (`CREATE_COMPLAINT` on
+    /// `COMPLAINT.CREATE`, any other action on `COMPLAINT.STATE_CHANGE`), encrypted with the
+    /// API v3 key of the merchant it goes to (the owner given at
+    /// [`WechatPaySim::add_complaint_for`], else the complained merchant) and signed in the
+    /// simulator's key mode, with the timestamp `signed_at` (a test's clock). None if the
+    /// complaint or that merchant is unknown. Post it (or never: a dropped push) with
+    /// [`Notification::post`].
+    pub fn complaint_push(
+        &self,
+        complaint_id: &str,
+        action_type: &str,
+        signed_at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Notification> {
+        let to = {
+            let complaints = lock(&self.inner.complaints);
+            let c = complaints.get(complaint_id)?;
+            let about = c.data["complainted_mchid"].as_str().map(String::from);
+            let provider = about.as_ref().and_then(|a| {
+                lock(&self.inner.sub_merchants)
+                    .iter()
+                    .find(|(_, subs)| subs.contains(a))
+                    .map(|(p, _)| p.clone())
+            });
+            c.owner.clone().or(provider).or(about)?
+        };
+        let apiv3_key = lock(&self.inner.merchants).get(&to)?.apiv3_key.clone();
+        let event_type = if action_type == "CREATE_COMPLAINT" {
+            "COMPLAINT.CREATE"
+        } else {
+            "COMPLAINT.STATE_CHANGE"
+        };
+        let mode = *lock(&self.inner.mode);
+        Some(self.notification(
+            &apiv3_key,
+            event_type,
+            "complaint",
+            &json!({"complaint_id": complaint_id, "action_type": action_type}),
+            mode,
+            (signed_at - chrono::Utc::now()).num_seconds(),
+        ))
+    }
+
+    /// Change the URL registered for `kind` (`complaints` or `violations`) behind our back,
+    /// as someone in the merchant platform's console would (None: remove it).
+    pub fn replace_notification_url(&self, mchid: &str, kind: &'static str, url: Option<&str>) {
+        let mut urls = lock(&self.inner.notification_urls);
+        match url {
+            Some(u) => {
+                urls.insert((mchid.to_string(), kind), u.to_string());
+            }
+            None => {
+                urls.remove(&(mchid.to_string(), kind));
+            }
+        }
     }
 
     /// Append a user message to a complaint's history (as if the buyer wrote again).
@@ -388,7 +490,21 @@ impl WechatPaySim {
     /// Answer the next `calls` signed requests whose path contains `path_fragment` with
     /// HTTP 429 `FREQUENCY_LIMITED`, as WeChat Pay does when a merchant calls too often.
     pub fn throttle_next(&self, path_fragment: &str, calls: u32) {
-        lock(&self.inner.throttle).push((path_fragment.to_string(), calls));
+        lock(&self.inner.throttle).push(Throttle {
+            path: path_fragment.to_string(),
+            exact: false,
+            left: calls,
+        });
+    }
+
+    /// The same for requests to exactly `path` (e.g. the complaint list
+    /// `/v3/merchant-service/complaints-v2`, not the details under it).
+    pub fn throttle_next_exact(&self, path: &str, calls: u32) {
+        lock(&self.inner.throttle).push(Throttle {
+            path: path.to_string(),
+            exact: true,
+            left: calls,
+        });
     }
 
     /// Requests refused with 429 so far: "METHOD path".
@@ -440,6 +556,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// One throttling rule: requests to `path` (containing it, or exactly it) are refused with
+/// 429 while `left` is above zero.
+struct Throttle {
+    path: String,
+    exact: bool,
+    left: u32,
+}
+
 /// A complaint as the simulator keeps it.
 struct SimComplaint {
     owner: Option<String>,
@@ -459,6 +583,17 @@ impl SimComplaint {
         details: &str,
         images: Vec<String>,
     ) -> String {
+        self.push_history_at(operator, operate_type, details, images, chrono::Utc::now())
+    }
+
+    fn push_history_at(
+        &mut self,
+        operator: &str,
+        operate_type: &str,
+        details: &str,
+        images: Vec<String>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> String {
         let id = self.data["complaint_id"]
             .as_str()
             .unwrap_or_default()
@@ -467,7 +602,7 @@ impl SimComplaint {
         self.history.push(json!({
             "log_id": log_id,
             "operator": operator,
-            "operate_time": chrono::Utc::now().with_timezone(&china()).to_rfc3339(),
+            "operate_time": at.with_timezone(&china()).to_rfc3339(),
             "operate_type": operate_type,
             "operate_details": details,
             "image_list": images,
@@ -596,12 +731,17 @@ impl Inner {
     /// Whether the throttling switch refuses a request to `path` (and count it).
     fn take_throttle(&self, path: &str) -> bool {
         let mut rules = lock(&self.throttle);
-        let hit = rules
-            .iter_mut()
-            .find(|(fragment, left)| *left > 0 && path.contains(fragment.as_str()));
+        let hit = rules.iter_mut().find(|t| {
+            t.left > 0
+                && if t.exact {
+                    path == t.path
+                } else {
+                    path.contains(t.path.as_str())
+                }
+        });
         match hit {
-            Some((_, left)) => {
-                *left -= 1;
+            Some(t) => {
+                t.left -= 1;
                 true
             }
             None => false,
@@ -767,17 +907,50 @@ fn query_map(uri: &Uri) -> HashMap<String, String> {
         .collect()
 }
 
+/// How a list pages: its largest `limit`, its default, and whether `total_count` is given
+/// on every page or only on the first (`offset=0`, the complaint list).
+struct Paging {
+    max_limit: usize,
+    default_limit: usize,
+    total_only_first: bool,
+}
+
 /// One page of `items` as WeChat Pay pages them (`limit`, `offset`, `total_count`).
-fn page(items: Vec<Value>, q: &HashMap<String, String>, max_limit: usize) -> Result<Value, String> {
-    let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(10);
-    let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+fn page(items: Vec<Value>, q: &HashMap<String, String>, paging: &Paging) -> Result<Value, String> {
+    let number = |name: &str, default: usize| match q.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| format!("{name} 必须是非负整数")),
+    };
+    let limit = number("limit", paging.default_limit)?;
+    let offset = number("offset", 0)?;
+    let max_limit = paging.max_limit;
     if limit == 0 || limit > max_limit {
         return Err(format!("limit 必须在 1 到 {max_limit} 之间"));
     }
     let total = items.len();
     let data: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
-    Ok(json!({"data": data, "limit": limit, "offset": offset, "total_count": total}))
+    let mut answer = json!({"data": data, "limit": limit, "offset": offset});
+    if offset == 0 || !paging.total_only_first {
+        answer["total_count"] = json!(total);
+    }
+    Ok(answer)
 }
+
+/// The complaint list: at most 50 a page, 10 by default, `total_count` only at `offset=0`.
+const COMPLAINT_LIST: Paging = Paging {
+    max_limit: 50,
+    default_limit: 10,
+    total_only_first: true,
+};
+
+/// The negotiation history: at most 300 a page, 100 by default.
+const HISTORY_LIST: Paging = Paging {
+    max_limit: 300,
+    default_limit: 100,
+    total_only_first: false,
+};
 
 async fn complaint_list(
     State(s): State<Arc<Inner>>,
@@ -816,9 +989,21 @@ async fn complaint_list(
         );
     }
     let sub = q.get("complainted_mchid");
+    // A provider sees its sub-merchants' complaints, a direct merchant its own.
+    let subs = lock(&s.sub_merchants)
+        .get(&m.mchid)
+        .cloned()
+        .unwrap_or_default();
+    let visible = |c: &SimComplaint| {
+        let about = c.data["complainted_mchid"].as_str().unwrap_or_default();
+        match c.owner.as_deref() {
+            Some(o) => o == m.mchid,
+            None => about == m.mchid || subs.iter().any(|x| x == about),
+        }
+    };
     let mut items: Vec<Value> = lock(&s.complaints)
         .values()
-        .filter(|c| c.owner.as_deref().is_none_or(|o| o == m.mchid))
+        .filter(|c| visible(c))
         .filter(|c| sub.is_none_or(|x| c.data["complainted_mchid"].as_str() == Some(x)))
         .filter(|c| {
             chrono::DateTime::parse_from_rfc3339(
@@ -837,11 +1022,15 @@ async fn complaint_list(
         })
         .collect();
     items.sort_by(|a, b| {
-        a["complaint_time"]
-            .as_str()
-            .cmp(&b["complaint_time"].as_str())
+        let key = |v: &Value| {
+            (
+                v["complaint_time"].as_str().map(String::from),
+                v["complaint_id"].as_str().map(String::from),
+            )
+        };
+        key(a).cmp(&key(b))
     });
-    match page(items, &q, 50) {
+    match page(items, &q, &COMPLAINT_LIST) {
         Ok(p) => s.signed(StatusCode::OK, p.to_string()),
         Err(why) => refuse(&s, StatusCode::BAD_REQUEST, "PARAM_ERROR", &why),
     }
@@ -865,7 +1054,7 @@ async fn negotiation_history(
     let Some(history) = found else {
         return not_found(&s);
     };
-    match page(history, &query_map(&uri), 300) {
+    match page(history, &query_map(&uri), &HISTORY_LIST) {
         Ok(p) => s.signed(StatusCode::OK, p.to_string()),
         Err(why) => refuse(&s, StatusCode::BAD_REQUEST, "PARAM_ERROR", &why),
     }

@@ -2,10 +2,16 @@
 //! tokens (`stable_token`; component tokens from the latest ticket; authorizer tokens with a
 //! refresh token that rotates and refuses an old one), the one-click authorisation page and
 //! code exchange, mini-program trade complaints (answering 309 in the wrong state), media, the
-//! trade experience score, violation and appeal records. It pushes complaint events and
+//! trade experience score (its penalty list paged by `offset`/`limit` with `totalNum`), violation
+//! and appeal records. It pushes complaint events and
 //! third-party platform events in every crypto mode (plaintext, compatible, safe; XML or JSON),
 //! with message crypto written here on the primitives (AES block cipher, SHA-1), not taken from
 //! the `wechat` crate.
+//!
+//! Nothing changes a complaint *and* pushes it at once: tests add complaints, move them and add
+//! the buyer's messages silently (a push the platform dropped), then push on demand
+//! ([`WechatSim::push_complaint`]). [`WechatSim::throttle_next`] answers calls with WeChat's
+//! quota errcodes; [`WechatSim::requests`] shows what reached it.
 
 use aes::cipher::{BlockEncrypt, KeyInit};
 use axum::extract::{Query, State};
@@ -105,6 +111,10 @@ struct Inner {
     appeals: Mutex<HashMap<String, Vec<Value>>>,
     /// Accepted writes: (appid, path, body).
     writes: Mutex<Vec<(String, String, Value)>>,
+    /// Every API call that reached the simulator: `METHOD path?query` without the token.
+    requests: Mutex<Vec<String>>,
+    /// Throttling switches: (path fragment, calls left, errcode to answer).
+    throttle: Mutex<Vec<(String, u32, i64)>>,
     stable_token_calls: AtomicUsize,
     component_token_calls: AtomicUsize,
     refresh_calls: AtomicUsize,
@@ -190,6 +200,7 @@ impl WechatSim {
             .route("/wxaapi/wxamptrade/get_penalty_list", get(penalty_list))
             .route("/wxa/getillegalrecords", post(illegal_records))
             .route("/wxa/getappealrecords", post(appeal_records))
+            .layer(axum::middleware::from_fn_with_state(inner.clone(), gate))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -246,9 +257,9 @@ impl WechatSim {
         );
     }
 
-    /// Move a complaint to another status (the platform's or the user's doing); its
-    /// `expireTime` becomes the new state's (48 h from now in a state with a time limit, `0`
-    /// otherwise), as the platform re-sets it per state.
+    /// Move a complaint to another status (the platform's or the user's doing) without
+    /// pushing it; its `expireTime` becomes the new state's (48 h from now in a state with a
+    /// time limit, `0` otherwise), as the platform re-sets it per state.
     pub fn set_status(&self, complaint_order_id: &str, status: i64) {
         if let Some(c) = lock(&self.inner.complaints).get_mut(complaint_order_id) {
             c.order["status"] = json!(status);
@@ -261,6 +272,16 @@ impl WechatSim {
     pub fn set_expire_time(&self, complaint_order_id: &str, expire_time: i64) {
         if let Some(c) = lock(&self.inner.complaints).get_mut(complaint_order_id) {
             c.order["expireTime"] = json!(expire_time);
+        }
+    }
+
+    /// The buyer adds a message to a complaint's history at `time` (unix seconds), without
+    /// a push; the status stays.
+    pub fn buyer_message(&self, complaint_order_id: &str, content: &str, time: i64) {
+        if let Some(c) = lock(&self.inner.complaints).get_mut(complaint_order_id) {
+            c.items.push(
+                json!({"itemType": 100, "time": time, "content": content, "mediaIdList": []}),
+            );
         }
     }
 
@@ -309,6 +330,42 @@ impl WechatSim {
             appid.into(),
             json!({"currentScore": current_score, "appealList": appeal_list}),
         );
+    }
+
+    /// Add one record to the end of a mini program's penalty list (`appealList`): fields as
+    /// `get_penalty_list` answers them (`illegalOrderId`, `complaintOrderId`, `status`,
+    /// `minusScore`, `illegalTime`, `updateTime`, ...). The score stays.
+    pub fn add_penalty(&self, appid: &str, record: Value) {
+        let mut p = lock(&self.inner.penalties);
+        let entry = p
+            .entry(appid.into())
+            .or_insert_with(|| json!({"currentScore": 100, "appealList": []}));
+        if let Some(list) = entry["appealList"].as_array_mut() {
+            list.push(record);
+        } else {
+            entry["appealList"] = json!([record]);
+        }
+    }
+
+    /// Answer the next `calls` API calls whose path contains `path_fragment` with `errcode`
+    /// (`45011`: the API's per-minute quota, `45009`: its daily quota), as WeChat does.
+    pub fn throttle_next(&self, path_fragment: &str, calls: u32, errcode: i64) {
+        lock(&self.inner.throttle).push((path_fragment.to_string(), calls, errcode));
+    }
+
+    /// Every API call that reached the simulator, in order (`GET
+    /// /wxaapi/wxamptrade/get_penalty_list?limit=100&offset=0`; the access token left out;
+    /// throttled calls included).
+    pub fn requests(&self) -> Vec<String> {
+        lock(&self.inner.requests).clone()
+    }
+
+    /// How many calls reached a path containing `path_fragment`.
+    pub fn calls_to(&self, path_fragment: &str) -> usize {
+        lock(&self.inner.requests)
+            .iter()
+            .filter(|r| r.contains(path_fragment))
+            .count()
     }
 
     pub fn add_illegal_record(&self, appid: &str, record: Value) {
@@ -634,6 +691,44 @@ pub fn encrypt(encoding_aes_key: &str, appid: &str, msg: &str) -> Result<String,
         out.extend_from_slice(&prev);
     }
     Ok(base64::engine::general_purpose::STANDARD.encode(out))
+}
+
+/// Every call: recorded (without its token), then answered with a quota errcode while a
+/// throttling switch for its path has calls left.
+async fn gate(
+    State(s): State<Arc<Inner>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    let mut query: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+            .filter(|(k, _)| k != "access_token" && k != "component_access_token")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    query.sort();
+    let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    lock(&s.requests).push(format!("{} {path}?{}", req.method(), query.join("&")));
+    let hit = {
+        let mut rules = lock(&s.throttle);
+        let hit = rules
+            .iter_mut()
+            .find(|(fragment, left, _)| *left > 0 && path.contains(fragment.as_str()))
+            .map(|(_, left, code)| {
+                *left -= 1;
+                *code
+            });
+        rules.retain(|(_, left, _)| *left > 0);
+        hit
+    };
+    match hit {
+        Some(45009) => err(45009, "reach max api daily quota limit"),
+        Some(code) => err(
+            code,
+            "api minute-quota reach limit, mustslower retry next minute",
+        ),
+        None => next.run(req).await,
+    }
 }
 
 fn err(code: i64, msg: &str) -> Response {

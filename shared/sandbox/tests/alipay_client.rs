@@ -209,26 +209,37 @@ async fn complaints_are_listed_in_both_families_and_evidence_uploaded() {
     second["complain_event_id"] = json!("2024052100002");
     sim.add_trade_complaint(second);
     sim.add_risk_complaint(
-        json!({"id": 1_i64, "status": "WAIT_PROCESS", "complain_amount": "1.00"}),
+        json!({"id": 1_i64, "status": "WAIT_PROCESS", "complain_amount": "1.00", "gmt_complain": "2024-05-21 09:00:00"}),
     );
+    let may = |d: &str| alipay::lists::parse_china_time(d).expect("time");
+    let trade = |page_num| alipay::lists::TradeComplainQuery {
+        begin: may("2024-05-01 00:00:00"),
+        end: may("2024-05-31 23:59:59"),
+        status: None,
+        page_num,
+        page_size: 1,
+    };
     let p1 = client
-        .tradecomplain_batchquery("2024-05-01 00:00:00", "2024-05-31 23:59:59", 1, 1)
+        .tradecomplain_batchquery(&trade(1))
         .await
         .expect("page 1");
     let p2 = client
-        .tradecomplain_batchquery("2024-05-01 00:00:00", "2024-05-31 23:59:59", 2, 1)
+        .tradecomplain_batchquery(&trade(2))
         .await
         .expect("page 2");
-    assert_eq!(p1["total_num"], 2);
-    assert_ne!(
-        p1["trade_complain_infos"][0]["complain_event_id"],
-        p2["trade_complain_infos"][0]["complain_event_id"]
-    );
+    assert_eq!((p1.total_num, p1.total_page_num), (2, 2));
+    assert_ne!(p1.items[0].complain_event_id, p2.items[0].complain_event_id);
     let risk = client
-        .risk_complaint_batchquery("2024-05-01 00:00:00", "2024-05-31 23:59:59", 1, 10)
+        .risk_complaint_batchquery(&alipay::lists::RiskComplaintQuery {
+            start: may("2024-05-01 00:00:00"),
+            end: may("2024-05-31 23:59:59"),
+            statuses: &[],
+            page: 1,
+            page_size: 10,
+        })
         .await
         .expect("risk");
-    assert_eq!(risk["complaint_list"][0]["id"], 1);
+    assert_eq!(risk.items[0].id, 1);
     let key = client
         .risk_file_upload("proof.png", b"\x89PNG".to_vec())
         .await

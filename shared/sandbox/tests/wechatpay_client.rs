@@ -269,6 +269,9 @@ async fn an_unknown_complaint_is_the_platforms_404() {
 #[tokio::test]
 async fn complaints_are_listed_in_windows_of_at_most_30_days_page_by_page() {
     let s = setup(KeyMode::PublicKey).await;
+    // A provider lists its sub-merchants' complaints.
+    s.sim.add_sub_merchant(MCHID, "1900000201");
+    s.sim.add_sub_merchant(MCHID, "1900000202");
     s.sim.add_complaint(json!({
         "complaint_id": "200201820200101080076610002",
         "complaint_time": "2026-11-20T09:00:00+08:00",

@@ -20,6 +20,9 @@ pub const PRODUCTION: &str = "https://api.mch.weixin.qq.com";
 /// shows up.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
+/// The most complaints one page of the complaint list holds (`limit`).
+pub const MAX_LIST_LIMIT: u32 = 50;
+
 /// Everything the client needs for one merchant or service provider.
 pub struct ClientConfig {
     pub base_url: Url,
@@ -327,7 +330,9 @@ impl Client {
 
     // ---- consumer complaints 2.0
 
-    /// One page of complaints in a date window of at most 30 days (`yyyy-MM-dd`).
+    /// One page of complaints created (Beijing date, `yyyy-MM-dd`) in a window of at most 30
+    /// days, `limit` in [1, 50] from `offset`. A provider omits `complainted_mchid` for all its
+    /// sub-merchants at once. `total_count` is in the answer only at `offset` 0.
     pub async fn list_complaints(
         &self,
         begin_date: &str,
@@ -342,6 +347,11 @@ impl Client {
                     "{field} must be yyyy-MM-dd"
                 )));
             }
+        }
+        if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+            return Err(PlatformError::Invalid(format!(
+                "limit must be 1 to {MAX_LIST_LIMIT}"
+            )));
         }
         let mut q = format!(
             "/v3/merchant-service/complaints-v2?limit={limit}&offset={offset}&begin_date={begin_date}&end_date={end_date}"

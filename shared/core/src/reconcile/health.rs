@@ -24,17 +24,13 @@ use domain::ports::{Index, Item, Query, RecordStore, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use super::UrlCheck;
-use super::pass::LastPass;
+use super::reconciler::UrlCheck;
+pub use super::record::recon_pk;
+use super::record::{LastPass, State};
 
 /// The partition of an account's health records.
 pub fn health_pk(account_id: &str) -> String {
     format!("HEALTH#{account_id}")
-}
-
-/// The partition of an account's reconciliation records.
-pub fn recon_pk(account_id: &str) -> String {
-    format!("RECON#{account_id}")
 }
 
 /// How often the last push's time is written at most (per account).
@@ -93,8 +89,8 @@ pub async fn count(records: &dyn RecordStore, account_id: &str, what: Counted, a
         let Ok(data) = serde_json::to_value(c) else {
             return;
         };
-        let item = Item::new(pk.clone(), sk.clone(), data)
-            .expiring_at((hour + COUNT_TTL).timestamp());
+        let item =
+            Item::new(pk.clone(), sk.clone(), data).expiring_at((hour + COUNT_TTL).timestamp());
         let written = match stored {
             Some(s) => records.update(item, s.version).await.map(|_| ()),
             None => records.create(item).await.map(|_| ()),
@@ -179,6 +175,7 @@ impl JobObserver for HealthObserver {
 
 /// One complaint found by reconciliation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = FoundByReconciliation)]
 pub struct Found {
     /// Our complaint id.
     pub complaint_id: String,
@@ -193,7 +190,11 @@ pub struct Found {
 }
 
 /// Keep a found complaint for the health resource.
-pub async fn remember_found(records: &dyn RecordStore, account_id: &str, f: &Found) -> Result<(), RepoError> {
+pub async fn remember_found(
+    records: &dyn RecordStore,
+    account_id: &str,
+    f: &Found,
+) -> Result<(), RepoError> {
     let data = serde_json::to_value(f).map_err(RepoError::Serialise)?;
     let item = Item::new(
         recon_pk(account_id),
@@ -207,6 +208,7 @@ pub async fn remember_found(records: &dyn RecordStore, account_id: &str, f: &Fou
 
 /// An account's health.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = AccountHealth)]
 pub struct Health {
     pub account_id: String,
     /// When the last platform push for the account was received (as its job ran; None: none
@@ -231,6 +233,7 @@ pub struct Health {
 
 /// A notification URL: registered on the platform, expected, and whether they match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CallbackUrlCheck)]
 pub struct CallbackUrl {
     pub what: String,
     pub registered: Option<String>,
@@ -263,7 +266,7 @@ pub async fn health(
         .await?
         .and_then(|i| serde_json::from_value::<LastPush>(i.data).ok())
         .map(|l| l.at);
-    let state = super::pass::State::read(records, account_id).await?.0;
+    let state = State::read(records, account_id).await?.0;
     // Hourly counters of the last 24 hours (the current one included).
     let from = now - ERROR_PERIOD;
     let counts = records
@@ -278,11 +281,10 @@ pub async fn health(
         .await?;
     let (mut errors, mut throttled) = (0, 0);
     for i in counts.items {
-        let hour = i
-            .sk
-            .strip_prefix("COUNT#")
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc));
+        let hour =
+            i.sk.strip_prefix("COUNT#")
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
         // The hour that started before the period counts when it ended inside it.
         if hour.is_none_or(|h| h + Duration::hours(1) <= from) {
             continue;
@@ -317,7 +319,7 @@ pub async fn health(
         }
     }
     let count_found = found.len();
-    found.sort_by(|a, b| b.found_at.cmp(&a.found_at));
+    found.sort_by_key(|f| std::cmp::Reverse(f.found_at));
     found.truncate(20);
     Ok(Health {
         account_id: account_id.to_string(),

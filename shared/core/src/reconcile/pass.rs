@@ -5,9 +5,10 @@
 //!    watermark less [`OVERLAP`] (a first pass: the last [`MAX_WINDOW`]) to the pass's start,
 //!    page by page;
 //! 2. **re-read**: the account's locally open complaints received before the window (all of
-//!    them for a platform without a list), nearest deadline first, then those waiting on the
-//!    platform with nothing due, at most [`REREAD_PER_PASS`] per pass; the next pass continues
-//!    where this one stopped and a round that reached the end starts again from the nearest;
+//!    them for a platform without a list), nearest deadline first, then those with nothing due
+//!    (waiting on the platform, then the merchant's), at most [`REREAD_PER_PASS`] per pass; the
+//!    next pass continues where this one stopped and a round that reached the end starts again
+//!    from the nearest;
 //! 3. **callback URLs**: compared with the expected ones; a mismatch is told once per
 //!    registered URL.
 //!
@@ -25,13 +26,15 @@
 //! crash re-runs the part from its start (everything it does is idempotent). A scheduled pass
 //! does not start while another started less than [`LEASE`] ago; staff's pass always starts.
 
-use super::health::{self, CallbackUrl, Counted, Found, recon_pk};
-use super::{GRACE, ListPage, Reconciler, Seen, UrlCheck, Window};
-use crate::complaints::{ComplaintRepo, derived_id};
+use super::health::{self, CallbackUrl, Counted, Found};
+use super::reconciler::{GRACE, ListPage, Reconciler, Seen, UrlCheck, Window};
+use super::record::recon_pk;
+pub use super::record::{Current, LastPass, Outcome, RereadPos, State, Tally};
 use crate::complaints::list::{ComplaintFilter, ListSort};
+use crate::complaints::{ComplaintRepo, derived_id};
 use crate::notices::{self, Notice, store_error};
 use crate::platform::Platforms;
-use crate::repo::{AccountRepo, RepoError, decode};
+use crate::repo::{AccountRepo, RepoError};
 use crate::state::Services;
 use crate::worker::{JobError, JobHandler};
 use async_trait::async_trait;
@@ -47,8 +50,9 @@ use serde_json::json;
 use std::time::Duration;
 
 /// How long a pass run by the worker works before it queues its continuation (well inside
-/// the worker's visibility timeout and a Lambda function's time).
-pub const WORKER_BUDGET: Duration = Duration::from_secs(20);
+/// the worker's visibility timeout and the worker function's 30 s, with a platform call in
+/// flight when it runs out).
+pub const WORKER_BUDGET: Duration = Duration::from_secs(15);
 /// How long `POST /accounts/{id}/reconcile` works before it answers (well inside API
 /// Gateway's 30 s).
 pub const ADMIN_BUDGET: Duration = Duration::from_secs(15);
@@ -95,49 +99,9 @@ impl JobHandler for PassJob {
     }
 }
 
-/// How a pass (or its part) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Everything was listed and re-read.
-    Complete,
-    /// Out of time: the rest was queued.
-    Continues,
-    /// The platform (or our limiter) said "too many": the rest was queued for later.
-    Throttled,
-    /// A platform error: the rest was queued for later (or, after too many, left for the next
-    /// pass: see `error`).
-    Failed,
-    /// Nothing was done: another pass is under way, this part was superseded, the account
-    /// does not exist, or its platform does not reconcile.
-    Skipped,
-}
-
-/// Counts of a pass.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Tally {
-    /// Complaints the platform's list showed.
-    pub listed: usize,
-    /// Open complaints whose detail was read again.
-    pub reread: usize,
-    /// Complaints as we have them (no difference a push would have told).
-    pub unchanged: usize,
-    /// Differences younger than the grace: left for a later pass (a push may be on its way).
-    pub waiting: usize,
-    /// Differences queued through the push's own job: found by reconciliation.
-    pub found: usize,
-    /// Differences an earlier pass had already queued.
-    pub already_queued: usize,
-    /// Open complaints the platform does not know.
-    pub unknown_on_platform: usize,
-    /// Platform errors met.
-    pub errors: usize,
-    /// Throttling answers met.
-    pub throttled: usize,
-}
-
 /// What a pass (or its part) did: counts of the whole pass so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ReconciliationReport)]
 pub struct Report {
     pub account_id: String,
     pub outcome: Outcome,
@@ -157,110 +121,6 @@ pub struct Report {
     pub continues_at: Option<DateTime<Utc>>,
     /// Why the pass stopped early, or why it was skipped.
     pub error: Option<String>,
-}
-
-/// The last finished pass, for the account's health.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LastPass {
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    /// `complete`, or `failed` (given up until the next pass, see `error`).
-    pub outcome: Outcome,
-    #[serde(flatten)]
-    pub tally: Tally,
-    pub error: Option<String>,
-}
-
-/// Where the re-reads stand: the list (0: by deadline, 1: waiting on the platform), its
-/// cursor, and how many of the page at that cursor were done.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RereadPos {
-    pub part: u8,
-    pub cursor: Option<String>,
-    pub skip: usize,
-}
-
-/// The pass under way.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Current {
-    pub started_at: DateTime<Utc>,
-    /// Which part of it may run (each continuation is the next part).
-    pub part: u32,
-}
-
-/// An account's reconciliation state (`RECON#{account}` / `STATE`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct State {
-    /// Listing is complete for complaints created before this.
-    #[serde(default)]
-    pub watermark: Option<DateTime<Utc>>,
-    /// Where the next pass's re-reads start (None: from the nearest deadline).
-    #[serde(default)]
-    pub reread_from: Option<RereadPos>,
-    #[serde(default)]
-    pub current: Option<Current>,
-    #[serde(default)]
-    pub last: Option<LastPass>,
-    #[serde(default)]
-    pub urls: Vec<UrlCheck>,
-    #[serde(default)]
-    pub urls_checked_at: Option<DateTime<Utc>>,
-}
-
-impl State {
-    fn key(account_id: &str) -> (String, String) {
-        (recon_pk(account_id), "STATE".into())
-    }
-
-    /// The account's state and its version (None: never written).
-    pub async fn read(
-        records: &dyn RecordStore,
-        account_id: &str,
-    ) -> Result<(State, Option<u64>), RepoError> {
-        let (pk, sk) = Self::key(account_id);
-        match records.get(&pk, &sk).await? {
-            Some(item) => {
-                let (s, v) = decode::<State>(item)?;
-                Ok((s, Some(v)))
-            }
-            None => Ok((State::default(), None)),
-        }
-    }
-
-    /// Change the state with `f` (compare-and-set, read again on a conflict); `f` answers
-    /// false to write nothing. The state as written (or as read, when nothing was).
-    async fn modify(
-        records: &dyn RecordStore,
-        account_id: &str,
-        mut f: impl FnMut(&mut State) -> bool,
-    ) -> Result<(State, bool), RepoError> {
-        let (pk, sk) = Self::key(account_id);
-        for _ in 0..16 {
-            let (mut s, version) = Self::read(records, account_id).await?;
-            if !f(&mut s) {
-                return Ok((s, false));
-            }
-            let item = Item::new(
-                pk.clone(),
-                sk.clone(),
-                serde_json::to_value(&s).map_err(RepoError::Serialise)?,
-            );
-            let written = match version {
-                Some(v) => records.update(item, v).await,
-                None => records.create(item).await,
-            };
-            match written {
-                Ok(_) => return Ok((s, true)),
-                Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(RepoError::Store(StoreError::VersionConflict {
-            pk,
-            sk,
-            expected: 0,
-        }))
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,6 +203,7 @@ pub fn reconciles(platforms: &Platforms, account: &Account) -> bool {
 fn reconciler_of<'a>(platforms: &'a Platforms, account: &Account) -> Option<&'a dyn Reconciler> {
     platforms
         .account_kind(account.kind())
+        .filter(|k| k.facts.has_complaints)
         .and_then(|k| platforms.get(k.facts.platform))
         .and_then(|p| p.reconciler())
 }
@@ -446,8 +307,7 @@ impl<'a> Engine<'a> {
                 let mut fresh = None;
                 let (s, started) = State::modify(records, &account.id, |s| {
                     if !force
-                        && s
-                            .current
+                        && s.current
                             .as_ref()
                             .is_some_and(|c| c.started_at + LEASE > now)
                     {
@@ -579,7 +439,9 @@ impl<'a> Engine<'a> {
         let pass = Pass {
             account_id: self.account_id.clone(),
             scheduled_at,
-            resume: Some(serde_json::to_value(&*progress).map_err(|e| JobError::Permanent(e.to_string()))?),
+            resume: Some(
+                serde_json::to_value(&*progress).map_err(|e| JobError::Permanent(e.to_string()))?,
+            ),
         };
         let mut envelope = PASS.envelope(&pass, now)?;
         envelope.id = format!(
@@ -590,13 +452,28 @@ impl<'a> Engine<'a> {
             progress.part
         );
         let envelope = envelope.for_account(self.account_id.clone(), None);
-        let body = serde_json::to_string(&envelope).map_err(|e| JobError::Permanent(e.to_string()))?;
-        self.services
+        let body =
+            serde_json::to_string(&envelope).map_err(|e| JobError::Permanent(e.to_string()))?;
+        if let Err(e) = self
+            .services
             .ports
             .queue
             .send(queues::EVENTS, &body, delay)
             .await
-            .map_err(JobError::retryable)?;
+        {
+            // Give this part back its place, so that its retry (the worker retries the job)
+            // is not taken for a stale one.
+            let _ = State::modify(records, &self.account_id, |s| {
+                if s.current.as_ref() != Some(&next) {
+                    return false;
+                }
+                s.current = Some(this.clone());
+                true
+            })
+            .await;
+            progress.part = this.part;
+            return Err(JobError::retryable(e));
+        }
         Ok(())
     }
 
@@ -643,9 +520,23 @@ impl<'a> Engine<'a> {
         report.error = error;
         let t = progress.tally;
         if outcome == Outcome::Complete {
-            tracing::info!(listed = t.listed, reread = t.reread, found = t.found, waiting = t.waiting, errors = t.errors, throttled = t.throttled, "reconciliation pass complete");
+            tracing::info!(
+                listed = t.listed,
+                reread = t.reread,
+                found = t.found,
+                waiting = t.waiting,
+                errors = t.errors,
+                throttled = t.throttled,
+                "reconciliation pass complete"
+            );
         } else {
-            tracing::warn!(listed = t.listed, reread = t.reread, found = t.found, error = report.error.as_deref().unwrap_or(""), "reconciliation pass gave up until the next one");
+            tracing::warn!(
+                listed = t.listed,
+                reread = t.reread,
+                found = t.found,
+                error = report.error.as_deref().unwrap_or(""),
+                "reconciliation pass gave up until the next one"
+            );
         }
         Ok(())
     }
@@ -784,9 +675,14 @@ impl Step<'_, '_> {
                 sort: ListSort::Deadline,
                 ..ComplaintFilter::default()
             }),
-            1 => Some(ComplaintFilter {
+            // Then those with nothing due (the deadline list has the others), by status.
+            1..=3 => Some(ComplaintFilter {
                 account_id,
-                status: Some(ComplaintStatus::AwaitingPlatform),
+                status: Some(match part {
+                    1 => ComplaintStatus::AwaitingPlatform,
+                    2 => ComplaintStatus::Processing,
+                    _ => ComplaintStatus::Pending,
+                }),
                 ..ComplaintFilter::default()
             }),
             _ => None,
@@ -794,7 +690,15 @@ impl Step<'_, '_> {
     }
 
     fn wants_reread(&self, progress: &Progress, c: &Complaint) -> bool {
-        if matches!(c.status, ComplaintStatus::Resolved | ComplaintStatus::Closed) {
+        if matches!(
+            c.status,
+            ComplaintStatus::Resolved | ComplaintStatus::Closed
+        ) {
+            return false;
+        }
+        // The lists by status (those with nothing due) leave out what the first (anything
+        // due) re-read already.
+        if progress.reread.part > 0 && c.next_due_at.is_some() {
             return false;
         }
         // The list showed the window's complaints already.
@@ -864,7 +768,8 @@ impl Step<'_, '_> {
                         // This complaint only: the others are still worth reading.
                         progress.tally.errors += 1;
                         let at = self.services().ports.clock.now();
-                        health::count(self.engine.records(), &self.account.id, Counted::Error, at).await;
+                        health::count(self.engine.records(), &self.account.id, Counted::Error, at)
+                            .await;
                         tracing::warn!(complaint_id = %c.id, error = %why, "re-read refused; skipped");
                     }
                     Err(e) => return Ok(Some(self.platform_error(progress, e).await)),
@@ -923,7 +828,11 @@ impl Step<'_, '_> {
             tracing::debug!(complaint_id = %seen.record_id, raw_status = %seen.raw_status, "a difference inside its grace; a push may be on its way");
             return Ok(());
         }
-        let why = if local.is_none() { "unknown" } else { "state_moved" };
+        let why = if local.is_none() {
+            "unknown"
+        } else {
+            "state_moved"
+        };
         let mut job = self.reconciler.job(self.account, seen, now)?;
         job.origin = Some(Origin::Reconcile);
         if job.account_id.is_none() {
@@ -1055,7 +964,10 @@ impl Step<'_, '_> {
         })
         .await
         .map_err(store_error)?;
-        report.callback_urls = checks.iter().map(|u| CallbackUrl::of(u, Some(now))).collect();
+        report.callback_urls = checks
+            .iter()
+            .map(|u| CallbackUrl::of(u, Some(now)))
+            .collect();
         Ok(())
     }
 
@@ -1077,9 +989,13 @@ impl Step<'_, '_> {
             at: now,
             amount_fen: None,
             user_text: Some(format!(
-                "平台登记的{}通知地址为 {}，应为 {}：推送不会到达本系统。请在管理 API 重新登记（POST /admin/v1/accounts/{}/register-callbacks）。The platform sends these notifications elsewhere; register ours again.",
+                "平台登记的{}通知地址为 {}，应为 {}：推送不会到达本系统。请在管理 API 重新登记（POST /admin/v1/accounts/{}/callback-registration）。The platform sends these notifications elsewhere; register ours again.",
                 u.what,
-                if registered.is_empty() { "（无）" } else { &registered },
+                if registered.is_empty() {
+                    "（无）"
+                } else {
+                    &registered
+                },
                 u.expected.as_deref().unwrap_or(""),
                 self.account.id
             )),
@@ -1163,7 +1079,11 @@ mod tests {
         for n in 1..10 {
             let step = (30u64 << (n - 1).min(5)).min(600) as f64;
             let d = throttle_delay(n).as_secs_f64();
-            assert!(d >= step / 2.0 && d <= step, "n={n}: {d} not in [{}, {step}]", step / 2.0);
+            assert!(
+                d >= step / 2.0 && d <= step,
+                "n={n}: {d} not in [{}, {step}]",
+                step / 2.0
+            );
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod page;
 pub mod path_ids;
+pub mod reconcile;
 pub mod roles;
 pub mod sub_merchants;
 pub mod tokens;
@@ -52,6 +53,11 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .delete(accounts::delete_account),
         )
         .route("/accounts/{id}/credentials", put(accounts::put_credentials))
+        .route(
+            "/accounts/{id}/reconcile",
+            post(reconcile::reconcile_account),
+        )
+        .route("/accounts/{id}/health", get(reconcile::account_health))
         .route(
             "/accounts/{id}/sub-merchants",
             get(sub_merchants::list_sub_merchants).post(sub_merchants::create_sub_merchant),

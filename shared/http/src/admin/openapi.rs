@@ -8,7 +8,9 @@ use super::action_document::{
 use super::page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use super::path_ids::{ID_MAX_LEN, MEDIA_POSITION_MAX, id_pattern};
 use super::validate;
-use super::{accounts, complaints, dead_letters, media, notifications, sub_merchants, tokens};
+use super::{
+    accounts, complaints, dead_letters, media, notifications, reconcile, sub_merchants, tokens,
+};
 use axum::Json;
 use desk_core::platform::Platforms;
 use serde_json::{Value, json};
@@ -38,6 +40,7 @@ impl Modify for Bearer {
     paths(
         accounts::create_account, accounts::list_accounts, accounts::get_account,
         accounts::patch_account, accounts::delete_account, accounts::put_credentials,
+        reconcile::reconcile_account, reconcile::account_health,
         sub_merchants::list_sub_merchants, sub_merchants::create_sub_merchant,
         sub_merchants::get_sub_merchant, sub_merchants::patch_sub_merchant,
         sub_merchants::delete_sub_merchant,

@@ -29,8 +29,9 @@ pub const ADMIN_READS: [&str; 5] = [
     "list_dead_letters",
 ];
 
-/// Writes an agent may make besides the complaint actions (images for a reply).
-pub const AGENT_WRITES: [&str; 1] = ["upload_media"];
+/// Writes an agent may make besides the complaint actions: images for a reply, and asking
+/// for a reconciliation pass now (it changes nothing a push would not).
+pub const AGENT_WRITES: [&str; 2] = ["upload_media", "reconcile_account"];
 
 /// The role an operation needs, by its operation id, method (lower case, as the document
 /// writes it) and path.

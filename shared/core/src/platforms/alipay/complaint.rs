@@ -23,6 +23,41 @@ impl Family {
             Family::Risk => jobs::RISK_COMPLAINT,
         }
     }
+
+    /// Its name in complaint records (`family`) and record ids.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Family::Trade => "trade",
+            Family::Risk => "risk",
+        }
+    }
+
+    /// The family of a record's `family`.
+    pub(super) fn of(name: &str) -> Option<Family> {
+        match name {
+            "trade" => Some(Family::Trade),
+            "risk" => Some(Family::Risk),
+            _ => None,
+        }
+    }
+
+    /// The message Alipay pushes for a complaint of this family.
+    pub(super) fn msg_method(self) -> &'static str {
+        match self {
+            Family::Trade => "alipay.merchant.tradecomplain.changed",
+            Family::Risk => "alipay.security.risk.complaints.merchants.notify",
+        }
+    }
+}
+
+/// Our record id of an app's complaint: the family is part of it (the two families' ids are
+/// separate sequences).
+pub(super) fn record_id(account_id: &str, family: Family, platform_id: &str) -> String {
+    crate::complaints::complaint_id(
+        domain::complaint::Platform::Alipay,
+        account_id,
+        &format!("{}:{platform_id}", family.as_str()),
+    )
 }
 
 pub(super) fn api_error(e: AlipayError) -> JobError {
@@ -77,14 +112,26 @@ pub(super) struct Facts {
 
 impl Facts {
     /// Still as the buyer filed it: in its first status (trade `MERCHANT_PROCESSING`, RiskGO
-    /// `WAIT_PROCESS`) and nobody but the merchant has written. Any later status (a RiskGO
-    /// complaint turning `OVERDUE`, the platform taking a trade complaint over) is its own event.
+    /// `WAIT_PROCESS`), or moved from it only by the merchant ([`Facts::told_status`]), and
+    /// nobody but the merchant has written. Any other status (a RiskGO complaint turning
+    /// `OVERDUE`, the platform taking a trade complaint over) is its own event.
     pub(super) fn is_new(&self) -> bool {
         self.others_wrote == 0
-            && matches!(
-                self.raw_status.as_str(),
-                "MERCHANT_PROCESSING" | "WAIT_PROCESS"
-            )
+            && matches!(self.told_status(), "MERCHANT_PROCESSING" | "WAIT_PROCESS")
+    }
+
+    /// The status staff are told about. The merchant's own finishing (trade feedback →
+    /// `MERCHANT_FEEDBACKED`; RiskGO `process.finish` → `PROCESSED`, late →
+    /// `OVERDUE_PROCESSED`) tells them nothing new: it counts as the status it finished
+    /// from, so a message that arrives after our own feedback (a late push, the platform's
+    /// message about our action) gives the notice key they were already told.
+    pub(super) fn told_status(&self) -> &str {
+        match self.raw_status.as_str() {
+            "MERCHANT_FEEDBACKED" => "MERCHANT_PROCESSING",
+            "PROCESSED" => "WAIT_PROCESS",
+            "OVERDUE_PROCESSED" => "OVERDUE",
+            s => s,
+        }
     }
 }
 

@@ -8,9 +8,8 @@
 //! refund under the cap, finish with the refund code).
 
 use super::auto::Ops;
-use super::complaint::{Family, api_error, risk_facts, take, trade_facts};
+use super::complaint::{Family, api_error, record_id, risk_facts, take, trade_facts};
 use crate::automatic::{self, Shown, Snapshot, StaffNotice};
-use crate::complaints::complaint_id;
 use crate::platforms::alipay::limits as op;
 use crate::state::Services;
 use crate::worker::{JobError, JobHandler, JobRegistry};
@@ -155,24 +154,8 @@ impl JobHandler for Job {
             Family::Risk => risk_facts(&detail),
         };
         let now = h.state.ports.clock.now();
-        let id = complaint_id(
-            Platform::Alipay,
-            &account.id,
-            &format!(
-                "{}:{}",
-                if self.family == Family::Trade {
-                    "trade"
-                } else {
-                    "risk"
-                },
-                f.platform_id
-            ),
-        );
-        let family = if self.family == Family::Trade {
-            "trade"
-        } else {
-            "risk"
-        };
+        let id = record_id(&account.id, self.family, &f.platform_id);
+        let family = self.family.as_str();
         let shown = Shown {
             new: Complaint::new(
                 id.clone(),
@@ -202,13 +185,14 @@ impl JobHandler for Job {
             now,
         };
         let notice = StaffNotice {
-            // What happened to the complaint (new; the status it moved to; a new entry by the
-            // buyer or the platform), never the notify_id: the same change notified again is
-            // told once.
+            // What happened to the complaint (new; the status it moved to, our own finishing
+            // counting as the status it finished from; a new entry by the buyer or the
+            // platform), never the notify_id: the same change notified again, or found by
+            // reconciliation and then pushed, is told once.
             event_key: if f.is_new() {
                 format!("alipay:{id}:new")
             } else {
-                format!("alipay:{id}:{}:{}", f.raw_status, f.others_wrote)
+                format!("alipay:{id}:{}:{}", f.told_status(), f.others_wrote)
             },
             event: if f.is_new() {
                 "new complaint".into()

@@ -15,6 +15,12 @@ pub const FEEDBACK: Operation =
     Operation::new(P, "complaint-feedback", Some(DEFAULT_WRITES_PER_MINUTE));
 pub const IMAGE_UPLOAD: Operation =
     Operation::new(P, "image-upload", Some(DEFAULT_WRITES_PER_MINUTE));
+/// The RiskGO list (Alipay limits each method on its own).
+pub const RISK_BATCH_QUERY: Operation = Operation::new(
+    P,
+    "risk-complaint-batchquery",
+    Some(DEFAULT_READS_PER_MINUTE),
+);
 pub const RISK_QUERY: Operation =
     Operation::new(P, "risk-complaint-query", Some(DEFAULT_READS_PER_MINUTE));
 pub const RISK_FINISH: Operation =

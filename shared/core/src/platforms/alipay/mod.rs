@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod deadlines;
 pub mod events;
 pub mod limits;
+pub mod reconcile;
 
 pub use events::client;
 
@@ -45,5 +46,9 @@ impl Platform for Alipay {
         complaint: &domain::complaint::Complaint,
     ) -> Vec<domain::deadline::Deadline> {
         deadlines::deadlines(complaint)
+    }
+
+    fn reconciler(&self) -> Option<&dyn crate::reconcile::Reconciler> {
+        Some(&reconcile::AlipayReconciler)
     }
 }

@@ -43,6 +43,25 @@ impl Api<'_> {
     }
 }
 
+/// The account's client for a job: its credentials unreadable now is worth a retry,
+/// incomplete or unusable ones are not.
+pub(super) async fn job_client(
+    services: &crate::state::Services,
+    account: &Account,
+) -> Result<std::sync::Arc<wechatpay::Client>, JobError> {
+    match super::Clients::of(services)
+        .get(account, &*services.ports.secrets)
+        .await
+    {
+        Ok(c) => Ok(c),
+        Err(super::ClientError::Secrets(e)) => Err(JobError::Retryable {
+            source: Box::new(super::ClientError::Secrets(e)),
+            retry_after: None,
+        }),
+        Err(e) => Err(JobError::Permanent(e.to_string())),
+    }
+}
+
 /// The mchid that calls WeChat Pay for an account.
 pub(super) fn calling_mchid(account: &Account) -> &str {
     match &account.settings {

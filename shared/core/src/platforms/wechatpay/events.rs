@@ -7,12 +7,11 @@
 //! already done.
 
 use super::auto;
-use super::detail::{Api, Owner, calling_mchid, fetch_history, parse_time};
+use super::detail::{Api, Owner, calling_mchid, fetch_history, job_client, parse_time};
 pub use super::detail::{mask_phone, out_refund_no};
 use crate::automatic::{self, Snapshot, StaffNotice};
 use crate::complaints::{ComplaintRepo, complaint_id, derived_id, violation_id};
 use crate::notices::{self, Notice, store_error};
-use crate::platforms::wechatpay::ClientError;
 use crate::repo::SubMerchantRepo;
 use crate::state::Services;
 use crate::worker::{JobError, JobHandler, JobRegistry};
@@ -50,17 +49,7 @@ impl Handlers {
     }
 
     async fn client(&self, account: &Account) -> Result<Arc<wechatpay::Client>, JobError> {
-        match super::Clients::of(&self.state)
-            .get(account, &*self.state.ports.secrets)
-            .await
-        {
-            Ok(c) => Ok(c),
-            Err(ClientError::Secrets(e)) => Err(JobError::Retryable {
-                source: Box::new(ClientError::Secrets(e)),
-                retry_after: None,
-            }),
-            Err(e) => Err(JobError::Permanent(e.to_string())),
-        }
+        job_client(&self.state, account).await
     }
 
     async fn owner(&self, account: Account, complainted: &str) -> Result<Owner, JobError> {
@@ -189,6 +178,43 @@ fn notice_event(
     format!("wechatpay:{record_id}:{action_type}:{what}")
 }
 
+/// The action type the push of a complaint's latest change carries, for a job reconciliation
+/// queued (which has none): `CREATE_COMPLAINT` for a complaint we have no record of (as its
+/// first push would say); otherwise read from the newest history entry not written by a
+/// merchant (the one [`notice_event`] keys on), so the staff notice has the push's key.
+fn reconciled_action(known: bool, history: &[model::NegotiationEntry]) -> String {
+    if !known {
+        return "CREATE_COMPLAINT".into();
+    }
+    let newest = history
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.operate_type.starts_with("MERCHANT_"))
+        .max_by_key(|(n, h)| (parse_time(&h.operate_time), *n))
+        .map(|(_, h)| h.operate_type.as_str());
+    match newest {
+        None => String::new(),
+        Some("USER_CREATE_COMPLAINT" | "USER_CREATE_COMPLAINT_SYSTEM_MESSAGE") => {
+            "CREATE_COMPLAINT".into()
+        }
+        Some("USER_CONTINUE_COMPLAINT" | "USER_CONTINUE_COMPLAINT_SYSTEM_MESSAGE") => {
+            "CONTINUE_COMPLAINT".into()
+        }
+        Some("USER_RESPONSE" | "USER_CLICK_RESPONSE") => "USER_RESPONSE".into(),
+        Some("PLATFORM_RESPONSE") => "RESPONSE_BY_PLATFORM".into(),
+        Some(
+            "COMPLAINT_REFUND_RECEIVED_SYSTEM_MESSAGE" | "COMPLAINT_FULL_REFUNDED_SYSTEM_MESSAGE",
+        ) => "REFUND_SUCCESS".into(),
+        // The push's action type for the rest is not documented: the entry's own name.
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Whether a complaint job was queued by reconciliation rather than by a push.
+fn from_reconciliation(job: &JobEnvelope, event_type: &str) -> bool {
+    job.origin == Some(domain::job::Origin::Reconcile) || event_type == super::reconcile::EVENT_TYPE
+}
+
 fn event_name(action_type: &str, event_type: &str) -> String {
     match action_type {
         "CREATE_COMPLAINT" => "new complaint".into(),
@@ -224,15 +250,19 @@ impl JobHandler for ComplaintJob {
         let owner = h.owner(account, &detail.complainted_mchid).await?;
         let now = h.state.ports.clock.now();
         let record_id = complaint_id(Platform::Wechatpay, &owner.account.id, &detail.complaint_id);
-        let staff = (!own_action(&notice.action_type)).then(|| StaffNotice {
-            event_key: notice_event(
-                &record_id,
-                &notice.action_type,
-                &p.event_type,
-                &detail,
-                &history,
-            ),
-            event: event_name(&notice.action_type, &p.event_type),
+        let action_type = if from_reconciliation(job, &p.event_type) {
+            let known = ComplaintRepo::new(&*h.state.ports.records)
+                .get(&record_id)
+                .await
+                .map_err(store_error)?
+                .is_some();
+            reconciled_action(known, &history)
+        } else {
+            notice.action_type.clone()
+        };
+        let staff = (!own_action(&action_type)).then(|| StaffNotice {
+            event_key: notice_event(&record_id, &action_type, &p.event_type, &detail, &history),
+            event: event_name(&action_type, &p.event_type),
             merchant: owner.name(),
             user_text: Some(detail.complaint_detail.clone()),
             audiences: owner.audiences(),
@@ -396,5 +426,88 @@ impl JobHandler for RefundJob {
         .map_err(store_error)?;
         tracing::info!(complaint_id = %cid, out_refund_no = %number, %status, "refund result recorded");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(log_id: &str, operate_type: &str, at: &str) -> model::NegotiationEntry {
+        model::NegotiationEntry {
+            log_id: log_id.into(),
+            operate_type: operate_type.into(),
+            operate_time: at.into(),
+            ..Default::default()
+        }
+    }
+
+    /// For each change a push tells, the job reconciliation queues (which carries no action
+    /// type) gets the notice key the push's job gets, from the same history.
+    #[test]
+    fn a_reconciled_job_has_the_pushs_notice_key() {
+        let d = model::Complaint {
+            complaint_state: "PENDING".into(),
+            ..Default::default()
+        };
+        let created = entry("L1", "USER_CREATE_COMPLAINT", "2026-11-20T10:00:00+08:00");
+        let replied = entry("L2", "MERCHANT_RESPONSE", "2026-11-20T11:00:00+08:00");
+        let cases = [
+            ("CREATE_COMPLAINT", vec![created.clone()]),
+            (
+                "CONTINUE_COMPLAINT",
+                vec![
+                    created.clone(),
+                    replied.clone(),
+                    entry("L3", "USER_CONTINUE_COMPLAINT", "2026-11-21T09:00:00+08:00"),
+                ],
+            ),
+            (
+                "USER_RESPONSE",
+                vec![
+                    created.clone(),
+                    entry("L3", "USER_RESPONSE", "2026-11-21T09:00:00+08:00"),
+                    // Our answer after it is not what moved the complaint.
+                    entry("L4", "MERCHANT_RESPONSE", "2026-11-21T09:30:00+08:00"),
+                ],
+            ),
+            (
+                "RESPONSE_BY_PLATFORM",
+                vec![
+                    created.clone(),
+                    replied.clone(),
+                    entry("L3", "PLATFORM_RESPONSE", "2026-11-22T09:00:00+08:00"),
+                ],
+            ),
+        ];
+        for (pushed, history) in cases {
+            let push = notice_event("cmp_1", pushed, "COMPLAINT.STATE_CHANGE", &d, &history);
+            let inferred = reconciled_action(true, &history);
+            assert_eq!(inferred, pushed, "{history:?}");
+            let ours = notice_event(
+                "cmp_1",
+                &inferred,
+                super::super::reconcile::EVENT_TYPE,
+                &d,
+                &history,
+            );
+            assert_eq!(ours, push, "{pushed}");
+        }
+        // A complaint we have no record of is new, whatever happened to it since.
+        let later = vec![
+            created,
+            entry("L3", "USER_RESPONSE", "2026-11-21T09:00:00+08:00"),
+        ];
+        assert_eq!(reconciled_action(false, &later), "CREATE_COMPLAINT");
+        assert_eq!(
+            notice_event(
+                "cmp_1",
+                &reconciled_action(false, &later),
+                "COMPLAINT.RECONCILED",
+                &d,
+                &later
+            ),
+            "wechatpay:cmp_1:new"
+        );
     }
 }

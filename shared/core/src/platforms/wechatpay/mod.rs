@@ -12,6 +12,7 @@ pub mod detail;
 pub mod events;
 pub mod images;
 pub mod limits;
+pub mod reconcile;
 pub mod registration;
 
 pub use clients::{ClientError, Clients, api_error};
@@ -57,5 +58,9 @@ impl Platform for Wechatpay {
         complaint: &domain::complaint::Complaint,
     ) -> Vec<domain::deadline::Deadline> {
         deadlines::deadlines(complaint)
+    }
+
+    fn reconciler(&self) -> Option<&dyn crate::reconcile::Reconciler> {
+        Some(&reconcile::Reconcile)
     }
 }

@@ -79,7 +79,7 @@ impl AccountActions for Actions {
     }
 }
 
-fn kinds(account: &Account) -> Result<Vec<(NotificationUrl, &'static str)>, Error> {
+pub(super) fn kinds(account: &Account) -> Result<Vec<(NotificationUrl, &'static str)>, Error> {
     match account.kind() {
         AccountKind::WechatpayMerchant => Ok(vec![(NotificationUrl::Complaints, "complaints")]),
         AccountKind::WechatpayProvider => Ok(vec![
@@ -92,7 +92,7 @@ fn kinds(account: &Account) -> Result<Vec<(NotificationUrl, &'static str)>, Erro
     }
 }
 
-fn our_url(services: &Services, account: &Account, path: &str) -> Result<String, Error> {
+pub(super) fn our_url(services: &Services, account: &Account, path: &str) -> Result<String, Error> {
     let base = services.public_base_url.as_ref().ok_or_else(|| {
         Error::Conflict(
             "PUBLIC_BASE_URL is not set: the platforms need an HTTPS address to call".into(),

@@ -3,6 +3,8 @@
 //! account. Third-party platforms get a one-click authorisation: a link
 //! (`authorization`) to browser pages the platform serves on our domain (`pages`). Once a
 //! day a mini program's trade score is kept (`trade_score`), so its history can be charted.
+//! Without a list API, reconciliation re-reads open complaints and watches the penalty list
+//! (`reconcile`).
 
 pub mod accounts;
 #[cfg(feature = "wxmini")]
@@ -31,6 +33,9 @@ pub mod limits;
 pub mod onboarding;
 #[cfg(feature = "wxmini")]
 pub mod pages;
+// Reconciliation reads through the job handlers' clients and queues their jobs.
+#[cfg(feature = "wxmini")]
+pub mod reconcile;
 #[cfg(feature = "wxmini")]
 pub mod trade_score;
 
@@ -92,6 +97,11 @@ impl Platform for Wxmini {
     #[cfg(feature = "wxmini")]
     fn daily(&self) -> &dyn crate::platform::DailyWork {
         &trade_score::DailySnapshot
+    }
+
+    #[cfg(feature = "wxmini")]
+    fn reconciler(&self) -> Option<&dyn crate::reconcile::Reconciler> {
+        Some(&reconcile::WxminiReconciler)
     }
 }
 
