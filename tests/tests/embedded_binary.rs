@@ -537,12 +537,22 @@ async fn the_schedule_queues_a_deadline_sweep_per_account_for_the_workers() {
 }
 
 /// The in-process reconciliation schedule: with a one-second period (and the deadline sweeps
-/// off), a reconciliation pass for a new account is queued with the id of its (account, slot)
-/// and a worker runs it through the pass engine. Observed in the worker's JSON log (the job's
-/// span, and the engine's own line inside it: skipped, complete or continued, whatever this
-/// account's platform allows), as the deadline sweep's test does.
+/// off), the binary queues a reconciliation pass for an Alipay account (its API the simulator)
+/// under the id of its (account, slot), a worker runs it, the pass lists the platform's
+/// complaints, and the account's health shows the pass complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schedule_queues_a_reconciliation_pass_per_account_for_the_workers() {
+    use sandbox::alipay::{AlipayKeys, AlipayMode, AlipaySim, SimApp};
+    const APP_ID: &str = "2021000000000001";
+    let sim = AlipaySim::start(AlipayKeys::generate(), AlipayMode::PublicKey)
+        .await
+        .expect("simulator");
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
+    sim.add_app(SimApp {
+        app_id: APP_ID.into(),
+        public_key: key.to_public_key(),
+        app_cert_sn: None,
+    });
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let admin = format!("admin-{}", random_text(30));
@@ -562,47 +572,48 @@ async fn the_schedule_queues_a_reconciliation_pass_per_account_for_the_workers()
             Method::POST,
             "/admin/v1/accounts",
             Some(json!({"kind": "alipay_app", "name": "Shop",
-                "settings": {"app_id": "2021000000000001"}})),
+                "settings": {"app_id": APP_ID, "api_base_url": sim.gateway_url()},
+                "credentials": {"mode": "public_key",
+                    "app_private_key": key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
+                    "alipay_public_key": sim.keys().alipay_public_key_pem()}})),
         )
         .await;
     let id = created["id"].as_str().expect("account id").to_string();
-    // The job's span, wherever it is in the line's span list (the engine opens its own inside).
-    let pass_span = |l: &Value| -> Option<Value> {
-        l["spans"]
-            .as_array()?
-            .iter()
-            .find(|s| {
-                s["name"] == "job"
-                    && s["job_type"] == "reconcile.pass"
-                    && s["account_id"] == id.as_str()
-            })
-            .cloned()
-    };
+
+    let health_path = format!("/admin/v1/accounts/{id}/health");
     let start = Instant::now();
-    let (line, job) = loop {
-        let lines = server.output_text();
-        let found = lines
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|l| {
-                l["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with("reconciliation "))
-            })
-            .find_map(|l| pass_span(&l).map(|job| (l, job)));
-        if let Some(found) = found {
-            break found;
+    let last = loop {
+        let health = api.ok(&server, Method::GET, &health_path, None).await;
+        if !health["last_reconciliation"].is_null() {
+            break health["last_reconciliation"].clone();
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "no reconciliation pass for {id} ran in a worker:\n{lines}"
+            "no reconciliation pass finished for {id}: {health}\n{}",
+            server.output_text()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let job_id = job["job_id"].as_str().unwrap_or_default();
+    assert_eq!(last["outcome"], "complete", "{last}");
     assert!(
-        job_id.starts_with(&format!("reconcile.pass:{id}:")),
-        "the job id names the account and the slot: {line}"
+        !sim.calls("alipay.merchant.tradecomplain.batchquery")
+            .is_empty(),
+        "the pass listed the platform's complaints"
+    );
+
+    // The job the schedule queued: a worker ran it under the id of its (account, slot).
+    let lines = server.output_text();
+    let job_ids: Vec<String> = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["span"]["name"] == "job" && l["span"]["job_type"] == "reconcile.pass")
+        .filter_map(|l| l["span"]["job_id"].as_str().map(String::from))
+        .collect();
+    assert!(
+        job_ids
+            .iter()
+            .any(|j| j.starts_with(&format!("reconcile.pass:{id}:"))),
+        "no scheduled pass of {id} ran in a worker: {job_ids:?}\n{lines}"
     );
     let out = server.kill();
     assert!(
