@@ -535,3 +535,89 @@ async fn the_schedule_queues_a_deadline_sweep_per_account_for_the_workers() {
         "the schedule logs what it enqueued:\n{out}"
     );
 }
+
+/// The in-process reconciliation schedule: with a one-second period (and the deadline sweeps
+/// off), the binary queues a reconciliation pass for an Alipay account (its API the simulator)
+/// under the id of its (account, slot), a worker runs it, the pass lists the platform's
+/// complaints, and the account's health shows the pass complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_queues_a_reconciliation_pass_per_account_for_the_workers() {
+    use sandbox::alipay::{AlipayKeys, AlipayMode, AlipaySim, SimApp};
+    const APP_ID: &str = "2021000000000001";
+    let sim = AlipaySim::start(AlipayKeys::generate(), AlipayMode::PublicKey)
+        .await
+        .expect("simulator");
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
+    sim.add_app(SimApp {
+        app_id: APP_ID.into(),
+        public_key: key.to_public_key(),
+        app_cert_sn: None,
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let admin = format!("admin-{}", random_text(30));
+    let server = Server::start(
+        &data,
+        &[
+            ("ADMIN_TOKEN", admin.as_str()),
+            ("RECONCILE_SECS", "1"),
+            ("DEADLINE_SWEEP_SECS", "0"),
+            ("LOG_FORMAT", "json"),
+        ],
+    );
+    let api = Api::new(&admin);
+    let created = api
+        .ok(
+            &server,
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(json!({"kind": "alipay_app", "name": "Shop",
+                "settings": {"app_id": APP_ID, "api_base_url": sim.gateway_url()},
+                "credentials": {"mode": "public_key",
+                    "app_private_key": key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
+                    "alipay_public_key": sim.keys().alipay_public_key_pem()}})),
+        )
+        .await;
+    let id = created["id"].as_str().expect("account id").to_string();
+
+    let health_path = format!("/admin/v1/accounts/{id}/health");
+    let start = Instant::now();
+    let last = loop {
+        let health = api.ok(&server, Method::GET, &health_path, None).await;
+        if !health["last_reconciliation"].is_null() {
+            break health["last_reconciliation"].clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no reconciliation pass finished for {id}: {health}\n{}",
+            server.output_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(last["outcome"], "complete", "{last}");
+    assert!(
+        !sim.calls("alipay.merchant.tradecomplain.batchquery")
+            .is_empty(),
+        "the pass listed the platform's complaints"
+    );
+
+    // The job the schedule queued: a worker ran it under the id of its (account, slot).
+    let lines = server.output_text();
+    let job_ids: Vec<String> = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["span"]["name"] == "job" && l["span"]["job_type"] == "reconcile.pass")
+        .filter_map(|l| l["span"]["job_id"].as_str().map(String::from))
+        .collect();
+    assert!(
+        job_ids
+            .iter()
+            .any(|j| j.starts_with(&format!("reconcile.pass:{id}:"))),
+        "no scheduled pass of {id} ran in a worker: {job_ids:?}\n{lines}"
+    );
+    let out = server.kill();
+    assert!(
+        out.contains("--deadline-sweep-secs 0: no deadline sweeps"),
+        "the sweeps are off, and the log says so at start:\n{out}"
+    );
+}

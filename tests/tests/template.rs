@@ -709,49 +709,104 @@ fn all_grants(f: &Value) -> Vec<(String, String)> {
     out
 }
 
-/// The scheduler: one function, run by an EventBridge schedule whose rate is the
-/// `DeadlineSweepMinutes` parameter, retried when a run fails; allowed exactly to query the
-/// account index (gsi1, where the account list lives) and to send to the events queue: no
-/// other index, no table read or write, no other queue, no secret.
+/// The scheduled jobs, each with the parameter that is its rate: (job type, parameter,
+/// default minutes, least and most minutes allowed).
+const SCHEDULES: &[(&str, &str, i64, i64, i64)] = &[
+    (
+        domain::job::deadlines::SWEEP.name(),
+        "DeadlineSweepMinutes",
+        5,
+        2,
+        60,
+    ),
+    (
+        domain::job::reconcile::PASS.name(),
+        "ReconcileMinutes",
+        10,
+        5,
+        60,
+    ),
+];
+
+/// The scheduler: the one `scheduler` binary as one function per schedule, each naming its
+/// job in `SCHEDULED_JOBS` (unset would be every job at one rate), run by an EventBridge
+/// schedule whose rate is that job's parameter, retried when a run fails, with an alarm on its
+/// errors; each allowed exactly to query the account index (gsi1, where the account list
+/// lives) and to send to the events queue: no other index, no table read or write, no other
+/// queue, no secret. Every scheduled job has exactly one function.
 #[test]
-fn the_scheduler_runs_on_its_parameter_rate_with_only_what_it_needs() {
+fn the_scheduler_runs_each_job_on_its_parameter_rate_with_only_what_it_needs() {
     let t = template();
     let schedulers: Vec<(String, &Value)> = of_type(&t, "AWS::Serverless::Function")
         .into_iter()
         .filter(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("scheduler"))
         .collect();
-    assert_eq!(schedulers.len(), 1, "one scheduler function");
-    let (name, f) = &schedulers[0];
-    let events: Vec<&Value> = f["Properties"]["Events"]
-        .as_mapping()
+    let alarmed: Vec<String> = of_type(&t, "AWS::CloudWatch::Alarm")
         .into_iter()
-        .flatten()
-        .map(|(_, e)| e)
+        .filter(|(_, a)| a["Properties"]["MetricName"].as_str() == Some("Errors"))
+        .filter_map(|(_, a)| {
+            a["Properties"]["Dimensions"]
+                .as_sequence()
+                .and_then(|d| d.first())
+                .and_then(|d| target(&d["Value"]))
+                .map(String::from)
+        })
         .collect();
-    assert_eq!(events.len(), 1, "{name}: one event, its schedule");
-    let event = events[0];
-    assert_eq!(event["Type"].as_str(), Some("Schedule"), "{name}");
-    assert_eq!(
-        event["Properties"]["Schedule"]["Fn::Sub"].as_str(),
-        Some("rate(${DeadlineSweepMinutes} minutes)"),
-        "{name}: the rate is the parameter"
-    );
-    let minutes = &t["Parameters"]["DeadlineSweepMinutes"];
-    assert_eq!(minutes["Type"].as_str(), Some("Number"));
-    assert_eq!(minutes["Default"].as_i64(), Some(5));
-    assert!(
-        minutes["MinValue"].as_i64() >= Some(2),
-        "`rate(1 minutes)` is not a valid rate (EventBridge wants `1 minute`)"
-    );
-    assert!(
-        f["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"].as_i64() >= Some(1),
-        "{name}: a failed run is run again"
-    );
-    let expected: Vec<(String, String)> = vec![
-        ("dynamodb:Query".into(), "${Table.Arn}/index/gsi1".into()),
-        ("sqs:SendMessage".into(), "GetAtt:EventsQueue.Arn".into()),
-    ];
-    assert_eq!(all_grants(f), expected, "{name}: exactly these grants");
+    let mut scheduled: Vec<&str> = Vec::new();
+    for (name, f) in &schedulers {
+        let jobs = f["Properties"]["Environment"]["Variables"]["SCHEDULED_JOBS"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: SCHEDULED_JOBS names its job"));
+        let &(job, parameter, default, least, most) = SCHEDULES
+            .iter()
+            .find(|s| s.0 == jobs)
+            .unwrap_or_else(|| panic!("{name}: SCHEDULED_JOBS={jobs} is not one scheduled job"));
+        scheduled.push(job);
+        let events: Vec<&Value> = f["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(events.len(), 1, "{name}: one event, its schedule");
+        let event = events[0];
+        assert_eq!(event["Type"].as_str(), Some("Schedule"), "{name}");
+        assert_eq!(
+            event["Properties"]["Schedule"]["Fn::Sub"].as_str(),
+            Some(format!("rate(${{{parameter}}} minutes)").as_str()),
+            "{name}: the rate of {job} is {parameter}"
+        );
+        assert!(
+            event["Properties"]["Input"].is_null(),
+            "{name}: the event keeps its time (the slot of the job ids)"
+        );
+        let minutes = &t["Parameters"][parameter];
+        assert_eq!(minutes["Type"].as_str(), Some("Number"), "{parameter}");
+        assert_eq!(minutes["Default"].as_i64(), Some(default), "{parameter}");
+        assert_eq!(minutes["MinValue"].as_i64(), Some(least), "{parameter}");
+        assert_eq!(minutes["MaxValue"].as_i64(), Some(most), "{parameter}");
+        assert!(
+            least >= 2,
+            "`rate(1 minutes)` is not a valid rate (EventBridge wants `1 minute`)"
+        );
+        assert!(
+            f["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"].as_i64() >= Some(1),
+            "{name}: a failed run is run again"
+        );
+        assert!(
+            alarmed.iter().any(|a| a == name),
+            "{name}: no alarm on its errors"
+        );
+        let expected: Vec<(String, String)> = vec![
+            ("dynamodb:Query".into(), "${Table.Arn}/index/gsi1".into()),
+            ("sqs:SendMessage".into(), "GetAtt:EventsQueue.Arn".into()),
+        ];
+        assert_eq!(all_grants(f), expected, "{name}: exactly these grants");
+    }
+    scheduled.sort();
+    let mut all: Vec<&str> = SCHEDULES.iter().map(|s| s.0).collect();
+    all.sort();
+    assert_eq!(scheduled, all, "one scheduler function per scheduled job");
 }
 
 /// The worker sends onto its own queue: a job our rate limiter deferred goes back as a fresh

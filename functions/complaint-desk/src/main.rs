@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use desk_core::Services;
 use desk_core::fingerprint::Fingerprinter;
+use desk_core::schedule::{DEADLINE_SWEEP, PerAccountJob, RECONCILE_PASS};
 use desk_core::telemetry::LogFormat;
 use desk_core::worker::{CancellationToken, JobRegistry};
 use desk_http::AppState;
@@ -12,6 +13,7 @@ use desk_http::auth::{AdminTokenSource, ensure_admin_token};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use adapters::{Embedded, open, queue_worker};
 
@@ -59,6 +61,13 @@ struct Cli {
     /// workers (not with --no-workers).
     #[arg(long, env = "DEADLINE_SWEEP_SECS", default_value_t = 300)]
     deadline_sweep_secs: u64,
+    /// Seconds between reconciliation passes: each puts one pass per account with complaints on
+    /// the events queue, and the workers ask the platform for what its pushes missed (recent
+    /// complaints, open ones re-read, the registered notification URL). The first comes a few
+    /// seconds after start. 0 turns the schedule off. Only with the workers (not with
+    /// --no-workers).
+    #[arg(long, env = "RECONCILE_SECS", default_value_t = 600)]
+    reconcile_secs: u64,
     /// Seconds a job is hidden from other workers; a running job keeps it extended, and after
     /// a crash the job runs again once this has passed.
     #[arg(long, env = "JOB_VISIBILITY_SECS", default_value_t = 60)]
@@ -210,22 +219,16 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
 
-    // The schedule (clock-driven jobs onto the queues) runs with the workers and stops with them.
-    match (cli.no_workers, cli.deadline_sweep_secs) {
-        (true, _) => {}
-        (false, 0) => tracing::warn!(
-            "--deadline-sweep-secs 0: no deadline sweeps (no reminders, escalations or digests)"
-        ),
-        (false, secs) => {
-            workers.spawn(desk_core::schedule::every(
-                std::time::Duration::from_secs(secs),
-                ports.records.clone(),
-                ports.queue.clone(),
-                ports.clock.clone(),
-                &[desk_core::schedule::DEADLINE_SWEEP],
-                shutdown.clone(),
-            ));
-        }
+    // The schedules (clock-driven jobs onto the queues) run with the workers and stop with them.
+    for (period, jobs) in schedules(&cli) {
+        workers.spawn(desk_core::schedule::every(
+            period,
+            ports.records.clone(),
+            ports.queue.clone(),
+            ports.clock.clone(),
+            jobs,
+            shutdown.clone(),
+        ));
     }
 
     let listener = tokio::net::TcpListener::bind(cli.listen)
@@ -253,6 +256,78 @@ async fn main() -> anyhow::Result<()> {
     while workers.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The in-process schedules the flags ask for: (period, jobs) for each that runs. None with
+/// `--no-workers` (nothing would take their jobs); a period of 0 turns its schedule off, with a
+/// warning saying what is then missing.
+fn schedules(cli: &Cli) -> Vec<(Duration, &'static [PerAccountJob])> {
+    if cli.no_workers {
+        return vec![];
+    }
+    let mut out = Vec::new();
+    match cli.deadline_sweep_secs {
+        0 => tracing::warn!(
+            "--deadline-sweep-secs 0: no deadline sweeps (no reminders, escalations or digests)"
+        ),
+        secs => out.push((Duration::from_secs(secs), &[DEADLINE_SWEEP][..])),
+    }
+    match cli.reconcile_secs {
+        0 => tracing::warn!(
+            "--reconcile-secs 0: no reconciliation passes (complaints whose push never came are not found, and nothing says pushes stopped)"
+        ),
+        secs => out.push((Duration::from_secs(secs), &[RECONCILE_PASS][..])),
+    }
+    out
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut all = vec!["complaint-desk"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn chosen(args: &[&str]) -> Vec<(u64, Vec<&'static str>)> {
+        schedules(&cli(args))
+            .into_iter()
+            .map(|(period, jobs)| (period.as_secs(), jobs.iter().map(|j| j.job_type).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn deadline_sweeps_every_five_minutes_and_reconciliation_every_ten_by_default() {
+        assert_eq!(
+            chosen(&[]),
+            vec![
+                (300, vec![DEADLINE_SWEEP.job_type]),
+                (600, vec![RECONCILE_PASS.job_type])
+            ]
+        );
+        assert_eq!(
+            chosen(&["--reconcile-secs", "120", "--deadline-sweep-secs", "60"]),
+            vec![
+                (60, vec![DEADLINE_SWEEP.job_type]),
+                (120, vec![RECONCILE_PASS.job_type])
+            ]
+        );
+    }
+
+    #[test]
+    fn zero_turns_one_schedule_off_and_no_workers_turns_off_both() {
+        assert_eq!(
+            chosen(&["--reconcile-secs", "0"]),
+            vec![(300, vec![DEADLINE_SWEEP.job_type])]
+        );
+        assert_eq!(
+            chosen(&["--deadline-sweep-secs", "0"]),
+            vec![(600, vec![RECONCILE_PASS.job_type])]
+        );
+        assert_eq!(chosen(&["--no-workers"]), vec![]);
+    }
 }
 
 #[cfg(all(test, not(feature = "demo")))]

@@ -1,7 +1,8 @@
 //! The `scheduler` binary as Lambda runs it: `lambda_runtime` polls a Runtime API (served here
 //! on loopback), gets an EventBridge scheduled event (`events/schedule/`), and answers; the
 //! records and the queue are DynamoDB and SQS on moto server. The binary is started with a
-//! secret prefix under which nothing exists: it must need no secret.
+//! secret prefix under which nothing exists: it must need no secret. `SCHEDULED_JOBS` chooses
+//! its jobs, as each of the template's scheduler functions sets it.
 
 use aws::testing as moto;
 use axum::extract::{Path, State};
@@ -11,6 +12,7 @@ use desk_core::repo::AccountRepo;
 use desk_core::schedule::job_id;
 use domain::account::{Account, AccountKind, AccountKindFacts};
 use domain::job::deadlines::{SWEEP, Sweep};
+use domain::job::reconcile::{PASS, Pass};
 use domain::job::{JobEnvelope, queues};
 use domain::ports::Queue;
 use serde_json::{Value, json};
@@ -112,11 +114,22 @@ impl Drop for Function {
     }
 }
 
-/// Start the real binary as Lambda would, against `config`'s resources on moto.
-fn start(config: &aws::AwsConfig, runtime_api: &str) -> Function {
+/// Start the real binary as Lambda would, against `config`'s resources on moto, with
+/// `SCHEDULED_JOBS` set to `jobs` (None: unset); its standard error is the test's.
+fn start(config: &aws::AwsConfig, runtime_api: &str, jobs: Option<&str>) -> Function {
+    start_with(config, runtime_api, jobs, Stdio::inherit())
+}
+
+fn start_with(
+    config: &aws::AwsConfig,
+    runtime_api: &str,
+    jobs: Option<&str>,
+    stderr: Stdio,
+) -> Function {
     let queue = |name: &str| config.queues.get(name).expect("queue urls").clone();
     let (events, notify) = (queue(queues::EVENTS), queue(queues::NOTIFY));
-    let child = Command::new(env!("CARGO_BIN_EXE_scheduler"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scheduler"));
+    let child = child
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
         .env("AWS_LAMBDA_FUNCTION_NAME", "scheduler")
@@ -137,9 +150,13 @@ fn start(config: &aws::AwsConfig, runtime_api: &str) -> Function {
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the scheduler binary");
+        .stderr(stderr);
+    let child = match jobs {
+        Some(jobs) => child.env("SCHEDULED_JOBS", jobs),
+        None => child,
+    }
+    .spawn()
+    .expect("start the scheduler binary");
     Function(child)
 }
 
@@ -205,6 +222,26 @@ fn scheduled_event() -> String {
     std::fs::read_to_string(path).expect("fixture")
 }
 
+/// The slot the fixture's event names (its `time`).
+fn fixture_slot() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-26T20:05:00Z")
+        .expect("time")
+        .to_utc()
+}
+
+/// The deployment's queues as the test reads them.
+fn events_queue(config: &aws::AwsConfig, sdk: &aws_config::SdkConfig) -> aws::SqsQueue {
+    aws::SqsQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        config.queues.clone(),
+        Arc::new(aws::DynamoRecordStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.table.clone(),
+        )),
+        5,
+    )
+}
+
 async fn outcome(rx: &mut mpsc::UnboundedReceiver<Outcome>) -> Outcome {
     let outcome = tokio::time::timeout(Duration::from_secs(120), rx.recv())
         .await
@@ -239,7 +276,7 @@ async fn a_scheduled_event_enqueues_one_sweep_per_account_with_complaints() {
     let sdk = moto::sdk_config().await;
     three_accounts(&config, &sdk).await;
     let (api, mut outcomes) = runtime_api(scheduled_event()).await;
-    let _function = start(&config, &api);
+    let _function = start(&config, &api, Some(SWEEP.name()));
 
     match outcome(&mut outcomes).await {
         Outcome::Response(tally) => assert_eq!(
@@ -248,19 +285,8 @@ async fn a_scheduled_event_enqueues_one_sweep_per_account_with_complaints() {
         ),
         other => panic!("the invocation failed: {other:?}"),
     }
-    let queue = aws::SqsQueue::new(
-        aws_sdk_sqs::Client::new(&sdk),
-        config.queues.clone(),
-        Arc::new(aws::DynamoRecordStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.table.clone(),
-        )),
-        5,
-    );
-    let slot = chrono::DateTime::parse_from_rfc3339("2026-11-26T20:05:00Z")
-        .expect("time")
-        .to_utc();
-    let mut got: Vec<(String, Option<String>, Sweep)> = drain(&queue)
+    let slot = fixture_slot();
+    let mut got: Vec<(String, Option<String>, Sweep)> = drain(&events_queue(&config, &sdk))
         .await
         .iter()
         .map(|e| {
@@ -296,7 +322,7 @@ async fn failed_enqueues_fail_the_invocation_so_eventbridge_retries() {
         events.url = format!("{}-deleted", events.url);
     }
     let (api, mut outcomes) = runtime_api(scheduled_event()).await;
-    let _function = start(&config, &api);
+    let _function = start(&config, &api, Some(SWEEP.name()));
     match outcome(&mut outcomes).await {
         Outcome::Error(body) => {
             let message = body["errorMessage"].as_str().unwrap_or_default();
@@ -307,4 +333,121 @@ async fn failed_enqueues_fail_the_invocation_so_eventbridge_retries() {
         }
         other => panic!("expected a failed invocation: {other:?}"),
     }
+}
+
+/// The reconciliation schedule's function (`SCHEDULED_JOBS=reconcile.pass`): one new pass per
+/// account with complaints, disabled included, none for the component, each with the id of
+/// its (account, slot), and no deadline sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciliation_function_enqueues_one_pass_per_account_with_complaints() {
+    let config = moto::deployment("unused-admin-token-0123456789").await;
+    let sdk = moto::sdk_config().await;
+    three_accounts(&config, &sdk).await;
+    let (api, mut outcomes) = runtime_api(scheduled_event()).await;
+    let _function = start(&config, &api, Some(PASS.name()));
+
+    match outcome(&mut outcomes).await {
+        Outcome::Response(tally) => assert_eq!(
+            tally,
+            json!({"accounts": 3, "skipped": 1, "enqueued": 2, "failed": 0})
+        ),
+        other => panic!("the invocation failed: {other:?}"),
+    }
+    let slot = fixture_slot();
+    let mut got: Vec<(String, Option<String>, Pass)> = drain(&events_queue(&config, &sdk))
+        .await
+        .iter()
+        .map(|e| {
+            let pass = PASS
+                .payload(e)
+                .unwrap_or_else(|err| panic!("only reconciliation passes: {e:?}: {err}"));
+            (e.id.clone(), e.account_id.clone(), pass)
+        })
+        .collect();
+    got.sort_by(|a, b| a.2.account_id.cmp(&b.2.account_id));
+    let expected = |id: &str| {
+        (
+            job_id(PASS.name(), id, slot),
+            Some(id.to_string()),
+            Pass {
+                account_id: id.to_string(),
+                scheduled_at: slot,
+                resume: None,
+            },
+        )
+    };
+    assert_eq!(
+        got,
+        vec![expected("acc_alipay"), expected("acc_wechatpay")],
+        "one new pass per account with complaints, disabled included; none for the component"
+    );
+}
+
+/// Without `SCHEDULED_JOBS` (an invocation by hand of a function deployed without it) an
+/// event enqueues every scheduled job for every account with complaints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_scheduled_jobs_an_event_enqueues_every_kind() {
+    let config = moto::deployment("unused-admin-token-0123456789").await;
+    let sdk = moto::sdk_config().await;
+    three_accounts(&config, &sdk).await;
+    let (api, mut outcomes) = runtime_api(scheduled_event()).await;
+    let _function = start(&config, &api, None);
+
+    match outcome(&mut outcomes).await {
+        Outcome::Response(tally) => assert_eq!(
+            tally,
+            json!({"accounts": 3, "skipped": 1, "enqueued": 4, "failed": 0})
+        ),
+        other => panic!("the invocation failed: {other:?}"),
+    }
+    let mut got: Vec<String> = drain(&events_queue(&config, &sdk))
+        .await
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    got.sort();
+    let slot = fixture_slot();
+    assert_eq!(
+        got,
+        vec![
+            job_id(SWEEP.name(), "acc_alipay", slot),
+            job_id(SWEEP.name(), "acc_wechatpay", slot),
+            job_id(PASS.name(), "acc_alipay", slot),
+            job_id(PASS.name(), "acc_wechatpay", slot),
+        ]
+    );
+}
+
+/// A misspelt `SCHEDULED_JOBS` stops the function at start, saying which name and what is
+/// known, before it takes an event: never a function that quietly enqueues nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_scheduled_job_stops_the_function_before_its_first_event() {
+    let config = moto::deployment("unused-admin-token-0123456789").await;
+    let (api, _outcomes) = runtime_api(scheduled_event()).await;
+    let mut function = start_with(
+        &config,
+        &api,
+        Some("deadlines.sweep,reconcile"),
+        Stdio::piped(),
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = function.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the function still runs with an unknown job"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success(), "{status:?}");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = function.0.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("stderr");
+    }
+    assert!(
+        stderr.contains(r#"SCHEDULED_JOBS names \"reconcile\", which is no scheduled job (known: deadlines.sweep, reconcile.pass)"#),
+        "the log says which name and what is known:\n{stderr}"
+    );
 }
