@@ -321,7 +321,7 @@ impl AlipaySim {
         let id = c["id"].as_i64().unwrap_or_default();
         let made = c["gmt_complain"]
             .as_str()
-            .and_then(parse_china_time)
+            .and_then(batchquery::parse_china_time)
             .unwrap_or_else(|| self.now());
         if c.get("gmt_complain").is_none() {
             c["gmt_complain"] = json!(china_time(made));
@@ -739,13 +739,6 @@ fn china_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.with_timezone(&beijing)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
-}
-
-fn parse_china_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok()?;
-    t.and_local_timezone(chrono::FixedOffset::east_opt(8 * 3600)?)
-        .single()
-        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 fn parse_yuan(s: &str) -> Result<u64, ()> {

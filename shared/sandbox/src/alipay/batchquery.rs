@@ -69,7 +69,7 @@ fn page_size(biz: &Value) -> Result<u64, Invalid> {
 fn time(biz: &Value, key: &str) -> Result<Option<DateTime<Utc>>, Invalid> {
     match &biz[key] {
         Value::Null => Ok(None),
-        Value::String(s) => super::parse_china_time(s)
+        Value::String(s) => parse_china_time(s)
             .map(Some)
             .ok_or_else(|| invalid(format!("{key} 格式应为 yyyy-MM-dd HH:mm:ss"))),
         _ => Err(invalid(format!("{key} 格式应为 yyyy-MM-dd HH:mm:ss"))),
@@ -95,7 +95,7 @@ fn page_of(
     page: u64,
     size: u64,
 ) -> (usize, Vec<Value>) {
-    let when = |v: &Value| v[time_key].as_str().and_then(super::parse_china_time);
+    let when = |v: &Value| v[time_key].as_str().and_then(parse_china_time);
     all.sort_by(|a, b| {
         when(b)
             .cmp(&when(a))
@@ -137,7 +137,7 @@ pub fn trade(complaints: Vec<Value>, biz: &Value, now: DateTime<Utc>) -> Result<
         .filter(|c| status.as_deref().is_none_or(|s| c["status"] == s))
         .filter(|c| {
             within(
-                c["gmt_create"].as_str().and_then(super::parse_china_time),
+                c["gmt_create"].as_str().and_then(parse_china_time),
                 Some(begin),
                 Some(end),
             )
@@ -182,14 +182,14 @@ pub fn risk(complaints: Vec<Value>, biz: &Value) -> Result<Value, Invalid> {
         })
         .filter(|c| {
             within(
-                c["gmt_complain"].as_str().and_then(super::parse_china_time),
+                c["gmt_complain"].as_str().and_then(parse_china_time),
                 from,
                 to,
             )
         })
         .filter(|c| {
             within(
-                c["gmt_process"].as_str().and_then(super::parse_china_time),
+                c["gmt_process"].as_str().and_then(parse_china_time),
                 process_from,
                 process_to,
             )
@@ -202,4 +202,12 @@ pub fn risk(complaints: Vec<Value>, biz: &Value) -> Result<Value, Invalid> {
     Ok(
         json!({"total_size": total, "current_page": page, "page_size": size, "complaint_list": items}),
     )
+}
+
+/// A `yyyy-MM-dd HH:mm:ss` Beijing time, as Alipay writes times.
+pub(super) fn parse_china_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok()?;
+    t.and_local_timezone(chrono::FixedOffset::east_opt(8 * 3600)?)
+        .single()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
