@@ -115,9 +115,11 @@ fn china(t: DateTime<Utc>) -> String {
     alipay::lists::china_time(t)
 }
 
-/// An Alipay app on the simulator (key mode), over a store whose clock is the test's.
+/// An Alipay app on the simulator (key mode), over a store whose clock is the test's; the
+/// account was added 60 days before `t0()` (what happened before an account was added is no
+/// missed push), the clock then stands at `t0()`.
 async fn desk(settings: Value) -> Desk {
-    let clock = Arc::new(ManualClock::new(t0()));
+    let clock = Arc::new(ManualClock::new(t0() - Minutes::days(60)));
     let delays = Arc::new(Mutex::new(Vec::new()));
     let (c, d) = (clock.clone(), delays.clone());
     let h = harness_over(None, move |mut p| {
@@ -148,6 +150,7 @@ async fn desk(settings: Value) -> Desk {
                             "alipay_public_key": sim.keys().alipay_public_key_pem()}}),
         )
         .await;
+    clock.set(t0());
     Desk {
         h,
         sim,

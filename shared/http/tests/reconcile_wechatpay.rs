@@ -522,6 +522,8 @@ async fn the_job_is_the_push_job_under_a_notification_id_of_our_own() {
     let e = merchant(true).await;
     let account = e.account().await;
     let seen = Seen {
+        change: None,
+        merchant_acted: false,
         record_id: "cmp_x".into(),
         platform_complaint_id: cid(7),
         raw_status: "PENDING".into(),

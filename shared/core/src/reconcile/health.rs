@@ -11,7 +11,7 @@
 //!   (pushes' and reconciliation's) that failed and those the platform throttled, and the
 //!   errors and throttling answers of the passes (expire after two days);
 //! - `RECON#{account}` / `STATE`: the pass state (watermark, where the re-reads continue, the
-//!   pass under way, the last pass, the callback URLs, the days alerted) — see [`super::pass`];
+//!   pass under way, the last pass, the callback URLs) — see [`super::pass`];
 //! - `RECON#{account}` / `FOUND#{at}#{complaint}`: a complaint found by reconciliation
 //!   (expires after eight days).
 

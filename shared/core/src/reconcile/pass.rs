@@ -29,7 +29,7 @@
 use super::health::{self, CallbackUrl, Counted, Found};
 use super::reconciler::{GRACE, ListPage, Reconciler, Seen, UrlCheck, Window};
 use super::record::recon_pk;
-pub use super::record::{Current, LastPass, Outcome, RereadPos, State, Tally};
+pub use super::record::{Current, LastPass, Outcome, RereadPos, State, Tally, is_current};
 use crate::complaints::list::{ComplaintFilter, ListSort};
 use crate::complaints::{ComplaintRepo, derived_id};
 use crate::notices::{self, Notice, store_error};
@@ -67,6 +67,12 @@ pub const REREAD_PER_PASS: usize = 50;
 pub const MAX_FAILURES: u32 = 3;
 /// A scheduled pass does not start while another started less than this long ago.
 pub const LEASE: chrono::Duration = chrono::Duration::minutes(30);
+/// Staff's passes of one account start at most once a minute (a pass they asked for less than
+/// this long ago answers instead of starting another: `POST .../reconcile` answers 409).
+pub const STAFF_COOLDOWN: chrono::Duration = chrono::Duration::minutes(1);
+/// A platform call starts only with at least this much of the part's time left, and is cut
+/// off when the time is up (each call is a read: nothing is left half done on the platform).
+pub const MIN_CALL_TIME: Duration = Duration::from_secs(3);
 /// Complaints read per page of the local lists.
 const PAGE: usize = 20;
 /// The upper bound of the "anything due" range of the re-read's deadline list (fixed, so the
@@ -225,6 +231,8 @@ enum Stop {
     Failed(Duration, String),
     /// A platform error that trying again in this pass cannot help.
     Fatal(String),
+    /// A newer pass replaced this one: stop, queue nothing, record nothing.
+    Superseded,
 }
 
 impl<'a> Engine<'a> {
@@ -291,11 +299,8 @@ impl<'a> Engine<'a> {
                 let (s, _) = State::read(records, &account.id)
                     .await
                     .map_err(store_error)?;
-                let expected = Current {
-                    started_at: progress.started_at,
-                    part: progress.part,
-                };
-                if s.current.as_ref() != Some(&expected) {
+                let expected = Current::part_of(progress.started_at, progress.part);
+                if !is_current(s.current.as_ref(), &expected) {
                     return Ok(self.skipped(
                         progress.started_at,
                         "superseded (a newer pass or part runs, or this part ran already)",
@@ -305,17 +310,25 @@ impl<'a> Engine<'a> {
             }
             None => {
                 let mut fresh = None;
+                let mut refusal = "another pass is under way";
                 let (s, started) = State::modify(records, &account.id, |s| {
-                    if !force
-                        && s.current
-                            .as_ref()
-                            .is_some_and(|c| c.started_at + LEASE > now)
-                    {
-                        return false;
+                    if let Some(c) = &s.current {
+                        // The worker retrying this very scheduled pass's first part.
+                        let own_retry =
+                            !force && c.part == 0 && c.scheduled_at == Some(scheduled_at);
+                        if force && c.by_staff && c.started_at + STAFF_COOLDOWN > now {
+                            refusal = "a pass staff asked for less than a minute ago is under way";
+                            return false;
+                        }
+                        if !force && !own_retry && c.started_at + LEASE > now {
+                            return false;
+                        }
                     }
                     s.current = Some(Current {
                         started_at: now,
                         part: 0,
+                        scheduled_at: (!force).then_some(scheduled_at),
+                        by_staff: force,
                     });
                     fresh = Some(s.clone());
                     true
@@ -323,7 +336,7 @@ impl<'a> Engine<'a> {
                 .await
                 .map_err(store_error)?;
                 if !started {
-                    return Ok(self.skipped(now, "another pass is under way"));
+                    return Ok(self.skipped(now, refusal));
                 }
                 let s = fresh.unwrap_or(s);
                 let window = reconciler.lists().then(|| {
@@ -369,9 +382,30 @@ impl<'a> Engine<'a> {
             reconciler,
             until,
         };
-        let stopped = step.work(&mut progress, &mut report).await?;
+        let stopped = match step.work(&mut progress, &mut report).await {
+            Ok(s) => s,
+            Err(e) => {
+                // Let the retry (or the next scheduled pass) start again at once rather than
+                // wait out the lease.
+                let this = Current::part_of(progress.started_at, progress.part);
+                let _ = State::modify(records, &account.id, |s| {
+                    if !is_current(s.current.as_ref(), &this) {
+                        return false;
+                    }
+                    s.current = None;
+                    true
+                })
+                .await;
+                return Err(e);
+            }
+        };
         report.tally = progress.tally;
         match stopped {
+            Some(Stop::Superseded) => {
+                report.outcome = Outcome::Skipped;
+                report.error = Some("superseded by a newer pass".into());
+                tracing::info!("reconciliation part superseded by a newer pass; stopped");
+            }
             None => {
                 self.finish(&progress, Outcome::Complete, None, &mut report)
                     .await?;
@@ -380,7 +414,7 @@ impl<'a> Engine<'a> {
                 self.finish(&progress, Outcome::Failed, Some(why), &mut report)
                     .await?;
             }
-            Some(Stop::Failed(_, why)) if progress.failures > MAX_FAILURES => {
+            Some(Stop::Failed(_, why)) if progress.failures >= MAX_FAILURES => {
                 self.finish(&progress, Outcome::Failed, Some(why), &mut report)
                     .await?;
             }
@@ -389,7 +423,7 @@ impl<'a> Engine<'a> {
                     Stop::Time => (Outcome::Continues, Duration::ZERO, None),
                     Stop::Throttled(d) => (Outcome::Throttled, d, None),
                     Stop::Failed(d, why) => (Outcome::Failed, d, Some(why)),
-                    Stop::Fatal(_) => unreachable!("handled above"),
+                    Stop::Fatal(_) | Stop::Superseded => unreachable!("handled above"),
                 };
                 self.continue_later(&mut progress, scheduled_at, delay)
                     .await?;
@@ -413,19 +447,13 @@ impl<'a> Engine<'a> {
         delay: Duration,
     ) -> Result<(), JobError> {
         let records = self.records();
-        let this = Current {
-            started_at: progress.started_at,
-            part: progress.part,
-        };
-        let next = Current {
-            started_at: progress.started_at,
-            part: progress.part + 1,
-        };
+        let this = Current::part_of(progress.started_at, progress.part);
+        let next = Current::part_of(progress.started_at, progress.part + 1);
         let (_, moved) = State::modify(records, &self.account_id, |s| {
-            if s.current.as_ref() != Some(&this) {
+            let Some(c) = s.current.as_mut().filter(|c| c.is(&this)) else {
                 return false;
-            }
-            s.current = Some(next.clone());
+            };
+            c.part = next.part;
             true
         })
         .await
@@ -464,10 +492,10 @@ impl<'a> Engine<'a> {
             // Give this part back its place, so that its retry (the worker retries the job)
             // is not taken for a stale one.
             let _ = State::modify(records, &self.account_id, |s| {
-                if s.current.as_ref() != Some(&next) {
+                let Some(c) = s.current.as_mut().filter(|c| c.is(&next)) else {
                     return false;
-                }
-                s.current = Some(this.clone());
+                };
+                c.part = this.part;
                 true
             })
             .await;
@@ -487,11 +515,8 @@ impl<'a> Engine<'a> {
         report: &mut Report,
     ) -> Result<(), JobError> {
         let now = self.services.ports.clock.now();
-        let this = Current {
-            started_at: progress.started_at,
-            part: progress.part,
-        };
-        let listed_all = outcome == Outcome::Complete && progress.window_start.is_some();
+        let this = Current::part_of(progress.started_at, progress.part);
+        let listed_all = progress.phase != Phase::List && progress.window_start.is_some();
         let last = LastPass {
             started_at: progress.started_at,
             finished_at: now,
@@ -500,16 +525,16 @@ impl<'a> Engine<'a> {
             error: error.clone(),
         };
         State::modify(self.records(), &self.account_id, |s| {
-            if s.current.as_ref() == Some(&this) {
-                s.current = None;
-            }
             if listed_all {
                 let mark = progress.started_at - GRACE;
                 s.watermark = Some(s.watermark.map_or(mark, |w| w.max(mark)));
             }
-            if outcome == Outcome::Complete {
-                s.reread_from = (!progress.reread_wrapped).then(|| progress.reread.clone());
+            // A pass replaced meanwhile leaves the newer one's re-read position and record.
+            if !is_current(s.current.as_ref(), &this) {
+                return true;
             }
+            s.current = None;
+            s.reread_from = (!progress.reread_wrapped).then(|| progress.reread.clone());
             s.last = Some(last.clone());
             true
         })
@@ -555,8 +580,42 @@ impl Step<'_, '_> {
         self.engine.services
     }
 
+    /// Too little of the part's time is left to start a platform call.
     fn out_of_time(&self) -> bool {
-        tokio::time::Instant::now() >= self.until
+        self.until
+            .saturating_duration_since(tokio::time::Instant::now())
+            < MIN_CALL_TIME
+    }
+
+    /// A platform call, cut off when the part's time is up (a slow platform cannot hold a
+    /// pass past its time box: the admin route answers, the worker's batch is not timed out).
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, JobError>>,
+    ) -> Result<T, JobError> {
+        let left = self
+            .until
+            .saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, call).await {
+            Ok(r) => r,
+            Err(_) => Err(JobError::Retryable {
+                source: format!(
+                    "the platform did not answer within the {} s left of the pass's time",
+                    left.as_secs()
+                )
+                .into(),
+                retry_after: None,
+            }),
+        }
+    }
+
+    /// A newer pass replaced this one (staff asked for one): this one stops at its next step.
+    async fn superseded(&self, progress: &Progress) -> Result<bool, JobError> {
+        let (s, _) = State::read(self.engine.records(), &self.account.id)
+            .await
+            .map_err(store_error)?;
+        let this = Current::part_of(progress.started_at, progress.part);
+        Ok(!is_current(s.current.as_ref(), &this))
     }
 
     /// What a platform error means for the pass (counted on the account's health).
@@ -619,6 +678,9 @@ impl Step<'_, '_> {
         if self.out_of_time() {
             return Ok(Some(Stop::Time));
         }
+        if self.superseded(progress).await? {
+            return Ok(Some(Stop::Superseded));
+        }
         self.urls(progress, report).await?;
         Ok(None)
     }
@@ -633,19 +695,21 @@ impl Step<'_, '_> {
             if self.out_of_time() {
                 return Ok(Some(Stop::Time));
             }
+            if self.superseded(progress).await? {
+                return Ok(Some(Stop::Superseded));
+            }
             // Without a list API the platform is asked once, for ids learnt elsewhere.
             let window = window.unwrap_or(Window {
                 start: progress.started_at,
                 end: progress.started_at,
             });
             let page: ListPage = match self
-                .reconciler
-                .list_page(
+                .bounded(self.reconciler.list_page(
                     self.services(),
                     self.account,
                     window,
                     progress.list_cursor.clone(),
-                )
+                ))
                 .await
             {
                 Ok(p) => p,
@@ -751,9 +815,11 @@ impl Step<'_, '_> {
                 if self.out_of_time() {
                     return Ok(Some(Stop::Time));
                 }
+                if self.superseded(progress).await? {
+                    return Ok(Some(Stop::Superseded));
+                }
                 match self
-                    .reconciler
-                    .reread(self.services(), self.account, c)
+                    .bounded(self.reconciler.reread(self.services(), self.account, c))
                     .await
                 {
                     Ok(Some(seen)) => {
@@ -771,6 +837,21 @@ impl Step<'_, '_> {
                         health::count(self.engine.records(), &self.account.id, Counted::Error, at)
                             .await;
                         tracing::warn!(complaint_id = %c.id, error = %why, "re-read refused; skipped");
+                    }
+                    Err(JobError::Retryable { source, .. }) => {
+                        // This complaint is skipped for this round (one that always fails
+                        // must not hold the others back); the pass gives up after a few.
+                        progress.tally.errors += 1;
+                        progress.failures += 1;
+                        let at = self.services().ports.clock.now();
+                        health::count(self.engine.records(), &self.account.id, Counted::Error, at)
+                            .await;
+                        let why = crate::error::chain(&*source);
+                        tracing::warn!(complaint_id = %c.id, error = %why, "re-read failed; skipped this round");
+                        if progress.failures >= MAX_FAILURES {
+                            progress.reread.skip += 1;
+                            return Ok(Some(Stop::Failed(throttle_delay(progress.failures), why)));
+                        }
                     }
                     Err(e) => return Ok(Some(self.platform_error(progress, e).await)),
                 }
@@ -833,13 +914,28 @@ impl Step<'_, '_> {
         } else {
             "state_moved"
         };
+        // No push could have told us of what happened before the account was added here, and
+        // none is sent for the merchant's own actions in the platform's console: such
+        // differences are queued (our record catches up) but are not missed pushes.
+        let missed = if happened < self.account.created_at {
+            progress.tally.before_account += 1;
+            false
+        } else if seen.merchant_acted {
+            progress.tally.merchant_acted += 1;
+            false
+        } else {
+            true
+        };
         let mut job = self.reconciler.job(self.account, seen, now)?;
         job.origin = Some(Origin::Reconcile);
         if job.account_id.is_none() {
             job = job.for_account(self.account.id.clone(), seen.sub_mchid.clone());
         }
         let text = serde_json::to_string(&job).map_err(|e| JobError::Permanent(e.to_string()))?;
-        let key = format!("reconcile:{}:{}", seen.record_id, seen.raw_status);
+        let key = match &seen.change {
+            Some(change) => format!("reconcile:{}:{}:{change}", seen.record_id, seen.raw_status),
+            None => format!("reconcile:{}:{}", seen.record_id, seen.raw_status),
+        };
         let accepted = self
             .services()
             .ports
@@ -854,6 +950,10 @@ impl Step<'_, '_> {
             .map_err(JobError::retryable)?;
         if accepted == Accepted::Duplicate {
             progress.tally.already_queued += 1;
+            return Ok(());
+        }
+        if !missed {
+            tracing::info!(complaint_id = %seen.record_id, why, how, before_account = happened < self.account.created_at, "queued to bring our record up to date (no push was missed)");
             return Ok(());
         }
         progress.tally.found += 1;
@@ -901,8 +1001,11 @@ impl Step<'_, '_> {
             at: now,
             amount_fen: None,
             user_text: Some(format!(
-                "对账发现平台未推送的投诉（{}），已按推送同样处理。可能原因：回调地址未登记或登记到别处、非 HTTPS、防火墙拦截、密钥或证书不符、小程序消息推送未开启。A complaint reached us only through reconciliation: check the registered callback URL, HTTPS, firewall, keys, and the mini program's message push settings.",
-                found.platform_complaint_id
+                "对账发现平台未推送的投诉（{}），已按推送同样处理。A complaint reached us only through reconciliation. {}",
+                found.platform_complaint_id,
+                self.reconciler
+                    .silence_causes()
+                    .replace("{id}", &self.account.id)
             )),
             deadline: None,
             link: self
@@ -941,8 +1044,7 @@ impl Step<'_, '_> {
     /// Read the registered notification URLs; tell staff once about each one that is not ours.
     async fn urls(&self, progress: &mut Progress, report: &mut Report) -> Result<(), JobError> {
         let checks = match self
-            .reconciler
-            .callback_urls(self.services(), self.account)
+            .bounded(self.reconciler.callback_urls(self.services(), self.account))
             .await
         {
             Ok(c) => c,
@@ -1041,7 +1143,12 @@ async fn first_seen(
 ) -> Result<DateTime<Utc>, JobError> {
     let (pk, sk) = (
         recon_pk(account_id),
-        format!("SEEN#{}#{}", seen.record_id, seen.raw_status),
+        format!(
+            "SEEN#{}#{}#{}",
+            seen.record_id,
+            seen.raw_status,
+            seen.change.as_deref().unwrap_or("")
+        ),
     );
     let item = Item::new(pk.clone(), sk.clone(), json!({"at": now}))
         .expiring_at((now + FIRST_SEEN_TTL).timestamp());

@@ -40,6 +40,15 @@ pub struct Seen {
     /// What the platform's [`Reconciler::job`] needs to build the push's job (the list item
     /// or detail, or a part of it). Never a secret.
     pub data: serde_json::Value,
+    /// What tells this change from an earlier one in the same state, where the platform shows
+    /// it (WeChat Pay: the newest buyer's or platform's history entry; Alipay trade:
+    /// `gmt_modified`; mini program: the history's length): part of the key that queues a
+    /// difference once, so a complaint back in a state it was found in before, or a second
+    /// message in the same state, is queued again. None: the state alone.
+    pub change: Option<String>,
+    /// The platform shows the change as the merchant's own, made outside the desk (a reply in
+    /// the platform's console): its job refreshes our record, but no push was missed.
+    pub merchant_acted: bool,
 }
 
 /// One page of a platform's list.
@@ -119,6 +128,12 @@ pub trait Reconciler: Send + Sync {
         seen: &Seen,
         now: DateTime<Utc>,
     ) -> Result<JobEnvelope, JobError>;
+
+    /// The likely causes of missing pushes, in the staff's language first (Chinese, then
+    /// English), for the "pushes are not arriving" alert.
+    fn silence_causes(&self) -> &'static str {
+        "可能原因：回调地址未登记或登记到别处、非 HTTPS、防火墙拦截、密钥或证书不符。Likely causes: the callback URL is not registered (or registered elsewhere), not HTTPS, a firewall, keys or certificates that no longer match."
+    }
 
     /// The notification URLs the platform has registered for the account, with the ones we
     /// expect (`services.public_url`). None by default: the platform does not let us read them.

@@ -34,6 +34,7 @@ pub enum Outcome {
 /// Counts of a pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = ReconciliationCounts)]
+#[serde(default)]
 pub struct Tally {
     /// Complaints the platform's list showed.
     pub listed: usize,
@@ -53,6 +54,12 @@ pub struct Tally {
     pub errors: usize,
     /// Throttling answers met.
     pub throttled: usize,
+    /// Differences older than the account (created or changed before it was added here, so no
+    /// push could have reached us): queued through the push's job, not counted as found.
+    pub before_account: usize,
+    /// Changes the platform shows as the merchant's own, made outside the desk: queued to
+    /// refresh our record, not counted as found.
+    pub merchant_acted: usize,
 }
 
 /// The last finished pass, for the account's health.
@@ -84,6 +91,35 @@ pub struct Current {
     pub started_at: DateTime<Utc>,
     /// Which part of it may run (each continuation is the next part).
     pub part: u32,
+    /// The schedule slot of a scheduled pass (its first part retried by the worker is the same
+    /// pass, not another one under way).
+    #[serde(default)]
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// Staff asked for it (`POST /accounts/{id}/reconcile`).
+    #[serde(default)]
+    pub by_staff: bool,
+}
+
+impl Current {
+    /// Part `part` of the pass started at `started_at`.
+    pub fn part_of(started_at: DateTime<Utc>, part: u32) -> Self {
+        Self {
+            started_at,
+            part,
+            scheduled_at: None,
+            by_staff: false,
+        }
+    }
+
+    /// The same part of the same pass.
+    pub fn is(&self, other: &Current) -> bool {
+        self.started_at == other.started_at && self.part == other.part
+    }
+}
+
+/// Whether the pass state's current part is `this` one.
+pub fn is_current(current: Option<&Current>, this: &Current) -> bool {
+    current.is_some_and(|c| c.is(this))
 }
 
 /// An account's reconciliation state (`RECON#{account}` / `STATE`).

@@ -13,17 +13,17 @@ use axum::Json;
 use axum::extract::State;
 use desk_core::reconcile::health::Health;
 use desk_core::reconcile::pass::{ADMIN_BUDGET, reconciles};
-use desk_core::reconcile::{Report, run_now};
+use desk_core::reconcile::{Outcome, Report, run_now};
 use desk_core::worker::JobError;
 
 #[utoipa::path(
     post, path = "/admin/v1/accounts/{id}/reconcile", tag = "accounts",
-    description = "Run a reconciliation pass of the account now: list the platform's recent complaints, re-read the detail of open ones, compare the registered callback URLs. A complaint we did not know, or whose state moved without a push, older than the 15-minute grace (a push may still be on its way), goes through the same job a push would have queued, so nothing is answered or refunded twice. Time-boxed: after about 15 s the answer says what was done so far, with `complete: false`, and the rest runs on the queue (`continues_at`). A pass under way is replaced by this one. A throttled pass (the platform's 429, or our rate limiter) answers 200 with `outcome: throttled` and continues on the queue.",
+    description = "Run a reconciliation pass of the account now: list the platform's recent complaints, re-read the detail of open ones, compare the registered callback URLs. A complaint we did not know, or whose state moved without a push, older than the 15-minute grace (a push may still be on its way), goes through the same job a push would have queued, so nothing is answered or refunded twice. Time-boxed: it works at most 15 s (a platform call still running then is cut off) and answers what was done so far, with `complete: false` when the rest runs on the queue (`continues_at`); the counts are the whole pass's, `found_complaints` those this request found. A complaint created or changed before the account was added here, or changed by the merchant in the platform's own console, is brought up to date without counting as found. A pass under way is replaced by this one. A throttled pass (the platform's 429, or our rate limiter) answers 200 with `outcome: throttled` and continues on the queue.",
     params(("id" = String, Path, description = "Our account id")),
     responses(
         (status = 200, body = Report, description = "What the pass did (so far)"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "The account's kind receives no complaints (nothing to reconcile)"),
+        (status = 409, body = ErrorBody, description = "The account's kind receives no complaints (nothing to reconcile), or a pass staff asked for less than a minute ago is still under way (staff's passes start at most once a minute per account)"),
         (status = 503, body = ErrorBody, description = "The record store or the queue is unavailable; nothing was lost, try again")
     ),
     security(("bearer" = []))
@@ -42,6 +42,11 @@ pub async fn reconcile_account(
         )));
     }
     match run_now(state.services(), state.platforms(), &id, ADMIN_BUDGET).await {
+        Ok(Some(report)) if report.outcome == Outcome::Skipped => Err(ApiError::Conflict(
+            report
+                .error
+                .unwrap_or_else(|| "another pass is under way".into()),
+        )),
         Ok(Some(report)) => Ok(Json(report)),
         Ok(None) => Err(ApiError::not_found(format!("account {id} not found"))),
         Err(JobError::Retryable { source, .. }) => {

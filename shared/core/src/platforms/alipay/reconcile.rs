@@ -163,6 +163,9 @@ fn seen(
     changed_at: Option<DateTime<Utc>>,
 ) -> Seen {
     Seen {
+        // A trade complaint's modification time tells one change from another in one status.
+        change: changed_at.map(|t| t.timestamp().to_string()),
+        merchant_acted: false,
         record_id: record_id(&account.id, family, &id),
         platform_complaint_id: id,
         raw_status: status,
@@ -315,6 +318,10 @@ fn bounded(window: Window) -> Window {
 
 #[async_trait]
 impl Reconciler for AlipayReconciler {
+    fn silence_causes(&self) -> &'static str {
+        "可能原因：开放平台应用未设置应用网关或消息接收地址（或设置到别处）、未订阅交易投诉 / RiskGO 消息、地址非 HTTPS、防火墙拦截支付宝的请求、支付宝公钥或证书不符。Likely causes: the app's message gateway is not set on Alipay Open Platform (or set elsewhere), the complaint messages are not subscribed, not HTTPS, a firewall blocking Alipay, an Alipay public key or certificate that no longer matches."
+    }
+
     async fn list_page(
         &self,
         services: &Services,
@@ -503,6 +510,8 @@ mod tests {
 
     fn seen_in(status: &str) -> Seen {
         Seen {
+            change: None,
+            merchant_acted: false,
             record_id: "cmp_1".into(),
             platform_complaint_id: "1".into(),
             raw_status: status.into(),

@@ -134,6 +134,8 @@ fn seen(account: &Account, c: &model::Complaint) -> Option<Seen> {
         incoming_user_response: c.incoming_user_response,
     };
     Some(Seen {
+        change: None,
+        merchant_acted: false,
         record_id: complaint_id(Platform::Wechatpay, &account.id, &c.complaint_id),
         platform_complaint_id: c.complaint_id.clone(),
         raw_status: c.complaint_state.clone(),
@@ -165,8 +167,36 @@ fn changed_at(history: &[model::NegotiationEntry]) -> Option<DateTime<Utc>> {
         .max()
 }
 
+/// The newest history entry not written by a merchant, by its id (or its time and type when
+/// the platform gives no id).
+fn newest_other(history: &[model::NegotiationEntry]) -> Option<String> {
+    history
+        .iter()
+        .filter(|h| !h.operate_type.starts_with("MERCHANT_"))
+        .max_by_key(|h| parse_time(&h.operate_time))
+        .map(|h| {
+            if h.log_id.is_empty() {
+                format!("{}#{}", h.operate_time, h.operate_type)
+            } else {
+                h.log_id.clone()
+            }
+        })
+}
+
+/// The newest history entry is the merchant's own.
+fn newest_is_merchants(history: &[model::NegotiationEntry]) -> bool {
+    history
+        .iter()
+        .max_by_key(|h| parse_time(&h.operate_time))
+        .is_some_and(|h| h.operate_type.starts_with("MERCHANT_"))
+}
+
 #[async_trait]
 impl Reconciler for Reconcile {
+    fn silence_causes(&self) -> &'static str {
+        "可能原因：商户平台未设置投诉通知回调地址或设置到别处（管理 API：POST /admin/v1/accounts/{id}/callback-registration）、回调地址非 HTTPS、防火墙拦截微信支付的请求、APIv3 密钥或微信支付公钥不符。Likely causes: the complaint notification URL is not set on WeChat Pay (or set elsewhere; register it with POST /admin/v1/accounts/{id}/callback-registration), not HTTPS, a firewall blocking WeChat Pay, an APIv3 key or platform key that no longer matches."
+    }
+
     async fn list_page(
         &self,
         services: &Services,
@@ -239,9 +269,14 @@ impl Reconciler for Reconcile {
             return Ok(None);
         };
         if self.pushed_change(Some(complaint), &found) {
-            // Date the change: the grace runs from it, not from when a pass first saw it.
+            // Date the change: the grace runs from it, not from when a pass first saw it; name
+            // it (the newest buyer's or platform's entry), so a later change in the same state
+            // is queued again; and see whose it is (a merchant's reply in WeChat Pay's console
+            // moves the state without a push, and no push was missed).
             let history = fetch_history(&api, id).await?;
             found.changed_at = changed_at(&history);
+            found.change = newest_other(&history);
+            found.merchant_acted = newest_is_merchants(&history);
         }
         Ok(Some(found))
     }
@@ -373,6 +408,8 @@ mod tests {
 
     fn platform(raw_status: &str, incoming_user_response: bool) -> Seen {
         Seen {
+            change: None,
+            merchant_acted: false,
             record_id: "cmp_1".into(),
             platform_complaint_id: "200201820261120080000000001".into(),
             raw_status: raw_status.into(),

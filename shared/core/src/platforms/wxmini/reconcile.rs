@@ -182,6 +182,10 @@ fn seen(
     }
     let newest = newest_item(d);
     Ok(Seen {
+        // The history's length tells one change from another in one status (the handler's
+        // staff notice is keyed the same way).
+        change: Some(xml::list(&d["item"]).len().to_string()),
+        merchant_acted: false,
         record_id: complaint_id(Platform::Wxmini, &account.id, complaint_order_id),
         platform_complaint_id: complaint_order_id.to_string(),
         raw_status: status.to_string(),
@@ -217,6 +221,10 @@ fn penalty_complaint(record: &Value, since: DateTime<Utc>) -> Option<String> {
 
 #[async_trait]
 impl Reconciler for WxminiReconciler {
+    fn silence_causes(&self) -> &'static str {
+        "可能原因：小程序后台「开发管理 → 消息推送」未开启或 URL、Token、EncodingAESKey 与本系统不符（第三方平台授权的小程序：第三方平台的消息与事件接收 URL）、回调地址非 HTTPS、防火墙拦截微信的请求。Likely causes: the mini program's message push (开发管理 → 消息推送) is off, or its URL, Token or EncodingAESKey differ from ours (a mini program authorised through a third-party platform: the platform's message URL), not HTTPS, a firewall blocking WeChat."
+    }
+
     fn lists(&self) -> bool {
         false
     }
@@ -393,6 +401,8 @@ mod tests {
         );
         local.raw_status = "201".into();
         let seen = |status: &str| Seen {
+            change: None,
+            merchant_acted: false,
             record_id: "cmp_x".into(),
             platform_complaint_id: "1".into(),
             raw_status: status.into(),
