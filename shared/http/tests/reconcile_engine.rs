@@ -18,7 +18,7 @@ use desk_core::accounts::{AccountKindSpec, CredentialsChange};
 use desk_core::complaints::{ComplaintRepo, complaint_id};
 use desk_core::notices::{self, Notice, store_error};
 use desk_core::platform::{Platform, Platforms};
-use desk_core::reconcile::pass::{ADMIN_BUDGET, WORKER_BUDGET};
+use desk_core::reconcile::pass::{ADMIN_BUDGET, MIN_CALL_TIME, WORKER_BUDGET};
 use desk_core::reconcile::{ListPage, Outcome, Reconciler, Report, Seen, UrlCheck, Window};
 use desk_core::state::Services;
 use desk_core::worker::{Disposition, JobError, JobHandler, JobRegistry, RetryPolicy};
@@ -65,7 +65,16 @@ struct RemoteComplaint {
     created_at: DateTime<Utc>,
     /// When its status last changed, when the platform says.
     changed_at: Option<DateTime<Utc>>,
+    /// What tells this change from an earlier one in the same status, when the platform
+    /// shows it (`Seen::change`).
+    change: Option<String>,
+    /// The platform shows the last change as the merchant's own, made in its console.
+    merchant_acted: bool,
 }
+
+/// What the toy's list does when it is called, before it answers.
+type ListHook =
+    Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
 
 /// What the next call answers instead of its result.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +107,12 @@ struct RemoteState {
     list_calls: Vec<(Window, Option<Value>)>,
     /// Every detail re-read: the complaint id.
     detail_calls: Vec<String>,
+    /// Runs (once) when the list is next called, before it answers.
+    list_hook: Option<ListHook>,
+    /// How many of the next list calls never answer.
+    hanging_lists: usize,
+    /// The next list call panics (the worker's process dies in the middle of a pass).
+    panicking_list: bool,
 }
 
 /// The toy platform's side.
@@ -116,8 +131,43 @@ impl Remote {
                 status: status.into(),
                 created_at,
                 changed_at: None,
+                change: None,
+                merchant_acted: false,
             },
         );
+    }
+
+    /// The platform moves a complaint to `status` at `at`, naming the change `change`;
+    /// `merchant_acted`: the merchant did it in the platform's console.
+    fn changed(
+        &self,
+        id: &str,
+        status: &str,
+        at: DateTime<Utc>,
+        change: Option<&str>,
+        merchant_acted: bool,
+    ) {
+        if let Some(c) = self.state().complaints.get_mut(id) {
+            c.status = status.into();
+            c.changed_at = Some(at);
+            c.change = change.map(str::to_string);
+            c.merchant_acted = merchant_acted;
+        }
+    }
+
+    /// The next list call runs `hook` before it answers.
+    fn on_next_list(&self, hook: ListHook) {
+        self.state().list_hook = Some(hook);
+    }
+
+    /// The next `n` list calls never answer.
+    fn hang_lists(&self, n: usize) {
+        self.state().hanging_lists = n;
+    }
+
+    /// The next list call panics.
+    fn panic_next_list(&self) {
+        self.state().panicking_list = true;
     }
 
     /// The platform moves a complaint to `status` (at `at`, when it says when).
@@ -153,8 +203,8 @@ impl Remote {
 
 fn seen(account: &Account, id: &str, c: &RemoteComplaint) -> Seen {
     Seen {
-        change: None,
-        merchant_acted: false,
+        change: c.change.clone(),
+        merchant_acted: c.merchant_acted,
         record_id: complaint_id(TOY, &account.id, id),
         platform_complaint_id: id.to_string(),
         raw_status: c.status.clone(),
@@ -190,8 +240,27 @@ impl Reconciler for ToyReconciler {
         window: Window,
         cursor: Option<Value>,
     ) -> Result<ListPage, JobError> {
+        let (hook, hang, panic) = {
+            let mut s = self.remote.state();
+            s.list_calls.push((window, cursor.clone()));
+            let hang = s.hanging_lists > 0;
+            s.hanging_lists = s.hanging_lists.saturating_sub(1);
+            (
+                s.list_hook.take(),
+                hang,
+                std::mem::take(&mut s.panicking_list),
+            )
+        };
+        if let Some(hook) = hook {
+            hook().await;
+        }
+        if panic {
+            panic!("the toy's list call dies with the process");
+        }
+        if hang {
+            std::future::pending::<()>().await;
+        }
         let mut s = self.remote.state();
-        s.list_calls.push((window, cursor.clone()));
         if let Some(Some(f)) = s.list_faults.pop_front() {
             return Err(f.error());
         }
@@ -634,6 +703,30 @@ impl World {
         id
     }
 
+    /// A toy shop added now; its id.
+    async fn shop_now(&self, shop: &str) -> String {
+        self.h
+            .create(json!({"kind": "toy_shop", "name": format!("Shop {shop}"), "settings": {"shop": shop}}))
+            .await
+    }
+
+    /// The scheduler's pass of the account for the slot `at`, run as the worker runs it, for
+    /// at most `budget`.
+    async fn scheduled(&self, account_id: &str, at: DateTime<Utc>, budget: Duration) -> Report {
+        desk_core::reconcile::run(
+            self.services(),
+            self.platforms(),
+            &domain::job::reconcile::Pass {
+                account_id: account_id.to_string(),
+                scheduled_at: at,
+                resume: None,
+            },
+            budget,
+        )
+        .await
+        .expect("the scheduled pass runs")
+    }
+
     async fn account(&self, id: &str) -> Account {
         desk_core::repo::AccountRepo::new(&*self.services().ports.records)
             .get(id)
@@ -716,6 +809,11 @@ impl World {
     /// The one job waiting on the events queue, a pass's continuation: taken off the queue and
     /// run as the worker runs it; its report.
     async fn continuation(&self) -> Report {
+        self.continuation_for(WORKER_BUDGET).await
+    }
+
+    /// [`World::continuation`], for at most `budget`.
+    async fn continuation_for(&self, budget: Duration) -> Report {
         let queue = self.services().ports.queue.clone();
         let msgs = queue
             .receive(
@@ -735,7 +833,7 @@ impl World {
             .expect("delete");
         let pass = PASS.payload(&job).expect("a pass");
         assert!(pass.resume.is_some(), "a continuation carries its progress");
-        desk_core::reconcile::run(self.services(), self.platforms(), &pass, WORKER_BUDGET)
+        desk_core::reconcile::run(self.services(), self.platforms(), &pass, budget)
             .await
             .expect("the continuation runs")
     }
@@ -1718,4 +1816,378 @@ async fn a_scheduled_pass_respects_the_lease_and_a_duplicate_continuation_runs_o
         (Outcome::Complete, true),
         "after the lease: {s:?}"
     );
+}
+
+// What happened on the platform before the account was added here could never have been
+// pushed to us: it is brought in through the push's job, but it is no missed push.
+#[tokio::test]
+async fn an_account_added_now_brings_in_older_complaints_without_alerts() {
+    let w = World::new().await;
+    let a = w.shop_now("toy-a").await;
+    assert_eq!(w.account(&a).await.created_at, t0());
+    // Complained about an hour before the account was added.
+    w.remote.add("B-1", "OPEN", t0() - minutes(60));
+    let r = w.pass(&a).await;
+    assert_eq!((r.outcome, r.complete), (Outcome::Complete, true), "{r:?}");
+    assert_eq!(
+        (r.tally.listed, r.tally.before_account, r.tally.found),
+        (1, 1, 0),
+        "{r:?}"
+    );
+    assert!(r.found_complaints.is_empty(), "{r:?}");
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+    assert_eq!(
+        w.record(&a, "B-1").await.expect("brought in").raw_status,
+        "OPEN"
+    );
+    let n = w.notices().await;
+    assert_eq!(
+        complaint_notices(&n),
+        [("B-1".to_string(), "complaint OPEN".to_string())],
+        "the handler's own notice: {n:?}"
+    );
+    assert_eq!(about(&n, "push_silence"), 0, "{n:?}");
+    let h = w.health(&a).await;
+    assert_eq!(h["found_by_reconciliation_7d"], 0, "{h}");
+    assert_eq!(h["last_reconciliation"]["before_account"], 1, "{h}");
+
+    // Complained about after the account was added, and never pushed: found.
+    w.advance(minutes(30));
+    w.remote.add("A-1", "OPEN", t0() + minutes(10));
+    let r = w.pass(&a).await;
+    assert_eq!(
+        (r.tally.listed, r.tally.before_account, r.tally.found),
+        (2, 0, 1),
+        "{r:?}"
+    );
+    assert_eq!(r.found_complaints[0].platform_complaint_id, "A-1");
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+    let n = w.notices().await;
+    assert_eq!(about(&n, "push_silence"), 1, "{n:?}");
+    let h = w.health(&a).await;
+    assert_eq!(h["found_by_reconciliation_7d"], 1, "{h}");
+}
+
+// A change the platform shows as the merchant's own (a reply in its console) is brought in,
+// but no push was missed; the buyer's next change, never pushed, is.
+#[tokio::test]
+async fn a_change_the_merchant_made_in_the_platforms_console_is_brought_in_not_found() {
+    let w = World::new().await;
+    let a = w.shop("toy-a").await;
+    let old = t0() - Span::days(40);
+    w.clock.set(old);
+    w.remote.add("O-1", "OPEN", old);
+    w.push(&a, "O-1", "E-1").await;
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Push)]);
+    w.notices().await;
+    w.clock.set(t0());
+
+    w.remote
+        .changed("O-1", "REPLIED", t0() - minutes(20), Some("M-1"), true);
+    let r = w.pass(&a).await;
+    assert_eq!((r.outcome, r.complete), (Outcome::Complete, true), "{r:?}");
+    assert_eq!(
+        (r.tally.reread, r.tally.merchant_acted, r.tally.found),
+        (1, 1, 0),
+        "{r:?}"
+    );
+    assert!(r.found_complaints.is_empty(), "{r:?}");
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+    assert_eq!(
+        w.record(&a, "O-1").await.expect("O-1").raw_status,
+        "REPLIED",
+        "the record caught up"
+    );
+    let n = w.notices().await;
+    assert_eq!(about(&n, "push_silence"), 0, "{n:?}");
+    let h = w.health(&a).await;
+    assert_eq!(h["found_by_reconciliation_7d"], 0, "{h}");
+
+    w.advance(minutes(1));
+    w.remote
+        .changed("O-1", "OPEN", w.now() - minutes(16), Some("U-2"), false);
+    let r = w.pass(&a).await;
+    assert_eq!(
+        (r.tally.merchant_acted, r.tally.found),
+        (0, 1),
+        "the buyer's change: {r:?}"
+    );
+    w.work().await;
+    assert_eq!(about(&w.notices().await, "push_silence"), 1);
+}
+
+// The change key: a complaint back in a state it was found in is queued again when the
+// platform names a new change, and not when it names the same one.
+#[tokio::test]
+async fn a_complaint_back_in_a_state_it_was_found_in_is_found_again_under_a_new_change() {
+    let w = World::new().await;
+    let a = w.shop("toy-a").await;
+    w.remote.add("C-1", "OPEN", t0() - minutes(60));
+    w.remote
+        .changed("C-1", "OPEN", t0() - minutes(60), Some("1"), false);
+    let r = w.pass(&a).await;
+    assert_eq!(r.tally.found, 1, "{r:?}");
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+
+    w.advance(minutes(1));
+    w.remote
+        .changed("C-1", "WAITING", w.now() - minutes(20), Some("2"), false);
+    let r = w.pass(&a).await;
+    assert_eq!(r.tally.found, 1, "{r:?}");
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+    assert_eq!(
+        w.record(&a, "C-1").await.expect("C-1").raw_status,
+        "WAITING"
+    );
+
+    // Back in OPEN under the change it was first found in: queued once already.
+    w.advance(minutes(1));
+    w.remote
+        .changed("C-1", "OPEN", w.now() - minutes(20), Some("1"), false);
+    let r = w.pass(&a).await;
+    assert_eq!((r.tally.found, r.tally.already_queued), (0, 1), "{r:?}");
+    assert!(w.work().await.is_empty(), "nothing queued");
+
+    // Back in OPEN through a new change: queued again.
+    w.advance(minutes(1));
+    w.remote
+        .changed("C-1", "OPEN", w.now() - minutes(20), Some("3"), false);
+    let r = w.pass(&a).await;
+    assert_eq!((r.tally.found, r.tally.already_queued), (1, 0), "{r:?}");
+    assert_eq!(r.found_complaints[0].why, "state_moved", "{r:?}");
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+    assert_eq!(w.record(&a, "C-1").await.expect("C-1").raw_status, "OPEN");
+}
+
+// Staff's passes of one account start at most once a minute: a second request while the
+// first one's pass is under way answers 409 naming it.
+#[tokio::test]
+async fn staff_passes_of_an_account_start_at_most_once_a_minute() {
+    let w = World::new().await;
+    let a = w.shop("toy-a").await;
+    w.remote.add("C-1", "OPEN", t0() - minutes(60));
+    let path = format!("/admin/v1/accounts/{a}/reconcile");
+    // The first is throttled: under way, its rest queued for later.
+    w.remote.fail_lists(&[Some(Fault::Throttled)]);
+    let (s, first) = w.h.admin(Method::POST, &path, None).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(first["outcome"], "throttled", "{first}");
+    assert_eq!(first["complete"], false, "{first}");
+    let calls = w.remote.list_calls().len();
+
+    w.advance(Span::seconds(30));
+    let (s, body) = w.h.admin(Method::POST, &path, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("less than a minute ago") && text.contains("under way"),
+        "names the pass under way: {body}"
+    );
+    assert_eq!(
+        w.remote.list_calls().len(),
+        calls,
+        "the refused one calls nothing"
+    );
+    let h = w.health(&a).await;
+    assert_eq!(
+        h["reconciliation_running_since"],
+        json!(t0()),
+        "the first one is still the pass under way: {h}"
+    );
+
+    w.advance(Span::seconds(30));
+    let (s, body) = w.h.admin(Method::POST, &path, None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "complete", "{body}");
+    assert_eq!(body["found"], 1, "{body}");
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+    // The first pass's continuation, let through now, was replaced.
+    assert_eq!(w.release().await.len(), 1);
+    let stale = w.continuation().await;
+    assert_eq!(stale.outcome, Outcome::Skipped, "{stale:?}");
+}
+
+// Staff's pass started while a scheduled pass is listing: staff's completes, the scheduled
+// one stops at its next step, queues nothing and records nothing.
+#[tokio::test]
+async fn a_scheduled_pass_replaced_by_staffs_while_it_lists_stops_at_its_next_step() {
+    let w = World::new().await;
+    let a = w.shop("toy-a").await;
+    for id in ["C-1", "C-2", "C-3"] {
+        w.remote.add(id, "OPEN", t0() - minutes(60));
+    }
+    let staff: Arc<Mutex<Option<Report>>> = Arc::default();
+    let (services, platforms, clock, account, out) = (
+        w.services().clone(),
+        w.platforms().clone(),
+        w.clock.clone(),
+        a.clone(),
+        staff.clone(),
+    );
+    // While the scheduled pass waits for its first page, staff ask for a pass.
+    w.remote.on_next_list(Box::new(move || {
+        Box::pin(async move {
+            clock.advance(minutes(1));
+            let r = desk_core::reconcile::run_now(&services, &platforms, &account, ADMIN_BUDGET)
+                .await
+                .expect("staff's pass runs")
+                .expect("the account exists");
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        })
+    }));
+    let r = w.scheduled(&a, t0(), WORKER_BUDGET).await;
+    let staff = staff
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .expect("staff's pass ran inside the list call");
+    assert_eq!(
+        (staff.outcome, staff.complete, staff.tally.found),
+        (Outcome::Complete, true, 3),
+        "{staff:?}"
+    );
+    assert_eq!((r.outcome, r.complete), (Outcome::Skipped, true), "{r:?}");
+    assert!(
+        r.error.as_deref().is_some_and(|e| e.contains("superseded")),
+        "{r:?}"
+    );
+    assert_eq!((r.continues_at, r.tally.found), (None, 0), "{r:?}");
+    let cursors: Vec<_> = w.remote.list_calls().into_iter().map(|(_, c)| c).collect();
+    assert_eq!(
+        cursors,
+        [None, None, Some(json!(2))],
+        "the scheduled pass's first page, staff's two; nothing after"
+    );
+    assert!(w.release().await.is_empty(), "nothing queued for later");
+    let runs = w.work().await;
+    assert_eq!(
+        types(&runs),
+        [
+            toy_job(Origin::Reconcile),
+            toy_job(Origin::Reconcile),
+            toy_job(Origin::Reconcile)
+        ],
+        "staff's finds only, no continuation: {runs:?}"
+    );
+    let h = w.health(&a).await;
+    let last = &h["last_reconciliation"];
+    assert_eq!(last["started_at"], json!(t0() + minutes(1)), "staff's: {h}");
+    assert_eq!(
+        (last["outcome"].as_str(), last["found"].as_u64()),
+        (Some("complete"), Some(3)),
+        "{h}"
+    );
+    assert!(h["reconciliation_running_since"].is_null(), "{h}");
+}
+
+// A platform call that never answers is cut off at the part's time: the part answers, its
+// rest is queued, and three such failures end the pass.
+#[tokio::test]
+async fn a_platform_call_that_never_answers_is_cut_off_at_the_parts_time() {
+    let w = World::new().await;
+    let a = w.shop("toy-a").await;
+    w.remote.add("C-1", "OPEN", t0() - minutes(60));
+    w.remote.hang_lists(3);
+    let budget = MIN_CALL_TIME + Duration::from_secs(1);
+    // A guard only (no timing is asserted): without the cut-off a part never answers.
+    let guard = Duration::from_secs(120);
+    let did_not_answer = |r: &Report| {
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("did not answer"))
+    };
+
+    let r = tokio::time::timeout(guard, w.scheduled(&a, t0(), budget))
+        .await
+        .expect("the part answers although the platform does not");
+    assert_eq!((r.outcome, r.complete), (Outcome::Failed, false), "{r:?}");
+    assert!(did_not_answer(&r), "{r:?}");
+    assert!(r.continues_at.is_some(), "{r:?}");
+    assert_eq!(r.tally.errors, 1, "{r:?}");
+    let held = w.release().await;
+    assert_eq!(held.len(), 1, "its continuation: {held:?}");
+
+    w.advance(minutes(1));
+    let r = tokio::time::timeout(guard, w.continuation_for(budget))
+        .await
+        .expect("the part answers");
+    assert_eq!((r.outcome, r.complete), (Outcome::Failed, false), "{r:?}");
+    assert_eq!(r.tally.errors, 2, "{r:?}");
+    assert_eq!(w.release().await.len(), 1);
+
+    w.advance(minutes(2));
+    let r = tokio::time::timeout(guard, w.continuation_for(budget))
+        .await
+        .expect("the part answers");
+    assert_eq!(
+        (r.outcome, r.complete, r.continues_at),
+        (Outcome::Failed, true, None),
+        "the third failure ends the pass: {r:?}"
+    );
+    assert!(did_not_answer(&r), "{r:?}");
+    assert_eq!(r.tally.errors, 3, "{r:?}");
+    assert!(w.release().await.is_empty(), "nothing left for later");
+    assert!(w.work().await.is_empty());
+    let h = w.health(&a).await;
+    assert_eq!(h["last_reconciliation"]["outcome"], "failed", "{h}");
+    assert_eq!(h["platform_errors_24h"], 3, "{h}");
+    assert!(h["reconciliation_running_since"].is_null(), "{h}");
+
+    // The next pass, the platform answering again, is not held back.
+    w.advance(minutes(1));
+    let r = w.pass(&a).await;
+    assert_eq!((r.outcome, r.tally.found), (Outcome::Complete, 1), "{r:?}");
+}
+
+// A scheduled pass whose first part died with the process holds the lease; the worker's retry
+// of that same job (same slot, no progress) runs it, while another slot's pass is skipped.
+#[tokio::test]
+async fn a_scheduled_pass_whose_first_part_died_runs_when_the_worker_retries_it() {
+    let w = World::new().await;
+    let a = w.shop("toy-a").await;
+    w.remote.add("C-1", "OPEN", t0() - minutes(60));
+    let slot = t0();
+    w.remote.panic_next_list();
+    let (services, platforms) = (w.services().clone(), w.platforms().clone());
+    let pass = domain::job::reconcile::Pass {
+        account_id: a.clone(),
+        scheduled_at: slot,
+        resume: None,
+    };
+    let died = tokio::spawn(async move {
+        desk_core::reconcile::run(&services, &platforms, &pass, WORKER_BUDGET).await
+    })
+    .await;
+    assert!(died.is_err_and(|e| e.is_panic()), "the part died");
+    let h = w.health(&a).await;
+    assert_eq!(
+        h["reconciliation_running_since"],
+        json!(slot),
+        "the dead part holds the lease: {h}"
+    );
+
+    // The next slot's pass, inside the lease: skipped, nothing called.
+    w.advance(minutes(10));
+    let other = w.scheduled(&a, w.now(), WORKER_BUDGET).await;
+    assert_eq!(other.outcome, Outcome::Skipped, "{other:?}");
+    assert_eq!(
+        other.error.as_deref(),
+        Some("another pass is under way"),
+        "{other:?}"
+    );
+    assert_eq!(w.remote.list_calls().len(), 1);
+
+    // The worker retries the dead job: the same pass, not another one under way.
+    w.advance(minutes(1));
+    let retry = w.scheduled(&a, slot, WORKER_BUDGET).await;
+    assert_eq!(
+        (retry.outcome, retry.complete, retry.tally.found),
+        (Outcome::Complete, true, 1),
+        "{retry:?}"
+    );
+    assert_eq!(w.remote.list_calls().len(), 2);
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+    let h = w.health(&a).await;
+    assert_eq!(h["last_reconciliation"]["outcome"], "complete", "{h}");
+    assert!(h["reconciliation_running_since"].is_null(), "{h}");
 }
