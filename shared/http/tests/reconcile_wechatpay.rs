@@ -716,3 +716,84 @@ async fn a_throttled_pass_backs_off_and_a_later_run_finishes_it() {
     e.work().await;
     assert_eq!(e.replies(&id), 1);
 }
+
+/// A complaint the merchant answered in WeChat Pay's own console (no push tells that, and
+/// none was missed: the history's newest entry is the merchant's): the re-read queues the
+/// push's job so our record catches up, but it is not counted as found and raises no
+/// "pushes are not arriving" alert.
+#[tokio::test]
+async fn a_reply_in_wechat_pays_console_refreshes_the_record_but_is_not_found() {
+    let e = merchant(false).await;
+    let id = cid(8);
+    // Complained about just after the account was added (so the change is not older than
+    // the account), and pushed then.
+    let created = e.now() + Days::milliseconds(1);
+    e.complaint(&id, MCHID, created);
+    e.late_push(&id, "CREATE_COMPLAINT").await;
+    e.work().await;
+    let (_, record) = e.recorded(&id).await;
+    assert_eq!(record["raw_status"], "PENDING");
+
+    // A pass lists it unchanged; the next one's window starts on a later (Beijing) date than
+    // its creation, so it is re-read from then on, not listed.
+    e.clock.advance(Days::days(2));
+    let r = e.pass().await;
+    assert_eq!((r.tally.listed, r.tally.unchanged), (1, 1), "{r:?}");
+
+    // The merchant replies in WeChat Pay's console, not through the desk.
+    reply_as_the_merchant(&e.sim, &id).await;
+    let newest = e
+        .sim
+        .history(&id)
+        .into_iter()
+        .max_by_key(|h| {
+            DateTime::parse_from_rfc3339(h["operate_time"].as_str().unwrap_or_default()).ok()
+        })
+        .expect("a history");
+    assert_eq!(
+        newest["operate_type"], "MERCHANT_RESPONSE",
+        "the newest entry is the merchant's"
+    );
+
+    e.clock.advance(Days::minutes(10));
+    let r = e.pass().await;
+    assert_eq!(r.tally.listed, 0, "{r:?}");
+    assert_eq!(
+        (r.tally.reread, r.tally.merchant_acted, r.tally.found),
+        (1, 1, 0),
+        "{r:?}"
+    );
+    assert!(r.found_complaints.is_empty(), "{r:?}");
+    let done = e.work().await;
+    assert_eq!(done.len(), 1, "the push's job: {done:?}");
+    assert!(matches!(done[0].1, Disposition::Done), "{done:?}");
+    let (_, record) = e.recorded(&id).await;
+    assert_eq!(record["raw_status"], "PROCESSING", "the record caught up");
+
+    let notify = e
+        .h
+        .state
+        .ports
+        .queue
+        .receive(
+            domain::job::queues::NOTIFY,
+            10,
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+        )
+        .await
+        .expect("receive");
+    assert!(
+        notify.iter().all(|m| !m.body.contains("push_silence")),
+        "no silence alert: {notify:?}"
+    );
+    let (status, health) =
+        e.h.admin(
+            axum::http::Method::GET,
+            &format!("/admin/v1/accounts/{}/health", e.account_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert_eq!(health["found_by_reconciliation_7d"], 0, "{health}");
+}
