@@ -38,7 +38,8 @@ struct Env {
 
 /// Our harness (PUBLIC_BASE_URL `BASE`, a manual clock at the real time, so pushes signed
 /// now are fresh) and one WeChat Pay account of `kind` whose settings are `settings` plus its
-/// keys and the simulator's address.
+/// keys and the simulator's address, added 60 days ago (what happened on the platform before
+/// an account was added is brought in without counting as found).
 async fn env(kind: &str, settings: Value) -> Env {
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let c = clock.clone();
@@ -57,6 +58,8 @@ async fn env(kind: &str, settings: Value) -> Env {
     if let (Some(s), Some(extra)) = (s.as_object_mut(), settings.as_object()) {
         s.extend(extra.clone());
     }
+    let now = clock.now();
+    clock.set(now - Days::days(60));
     let account_id = h
         .create(
             json!({"kind": kind, "name": "WeChat Pay shop", "settings": s,
@@ -65,6 +68,7 @@ async fn env(kind: &str, settings: Value) -> Env {
                 "wechatpay_public_key_id": sim.keys().pub_key_id}}),
         )
         .await;
+    clock.set(now);
     Env {
         h,
         sim,
@@ -725,10 +729,8 @@ async fn a_throttled_pass_backs_off_and_a_later_run_finishes_it() {
 async fn a_reply_in_wechat_pays_console_refreshes_the_record_but_is_not_found() {
     let e = merchant(false).await;
     let id = cid(8);
-    // Complained about just after the account was added (so the change is not older than
-    // the account), and pushed then.
-    let created = e.now() + Days::milliseconds(1);
-    e.complaint(&id, MCHID, created);
+    // Complained about a minute ago, and pushed then.
+    e.complaint(&id, MCHID, e.now() - Days::minutes(1));
     e.late_push(&id, "CREATE_COMPLAINT").await;
     e.work().await;
     let (_, record) = e.recorded(&id).await;
@@ -770,19 +772,18 @@ async fn a_reply_in_wechat_pays_console_refreshes_the_record_but_is_not_found() 
     let (_, record) = e.recorded(&id).await;
     assert_eq!(record["raw_status"], "PROCESSING", "the record caught up");
 
-    let notify = e
-        .h
-        .state
-        .ports
-        .queue
-        .receive(
-            domain::job::queues::NOTIFY,
-            10,
-            Duration::from_secs(60),
-            Duration::from_millis(100),
-        )
-        .await
-        .expect("receive");
+    let notify =
+        e.h.state
+            .ports
+            .queue
+            .receive(
+                domain::job::queues::NOTIFY,
+                10,
+                Duration::from_secs(60),
+                Duration::from_millis(100),
+            )
+            .await
+            .expect("receive");
     assert!(
         notify.iter().all(|m| !m.body.contains("push_silence")),
         "no silence alert: {notify:?}"
