@@ -62,6 +62,10 @@ impl Server {
             .env_remove("ADMIN_TOKEN")
             .env_remove("RUST_LOG")
             .env_remove("PUBLIC_BASE_URL")
+            // No reconciliation pass unless a test asks for one (`RECONCILE_SECS` in `env`): a
+            // pass calls each account's platform, which for accounts made without a simulator
+            // is the real platform, out of a test's reach.
+            .env("RECONCILE_SECS", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {

@@ -222,6 +222,7 @@ async fn every_kind_of_job_has_a_handler() {
         notify::STAFF.name(),
         notify::DELIVERY.name(),
         domain::job::deadlines::SWEEP.name(),
+        domain::job::reconcile::PASS.name(),
     ];
     kinds.sort();
     assert_eq!(registry.job_types(), kinds);

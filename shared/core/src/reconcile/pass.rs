@@ -989,10 +989,6 @@ impl Step<'_, '_> {
             return Ok(());
         }
         let day = domain::clock::china_day(now);
-        let audience = [Audience {
-            account_id: self.account.id.clone(),
-            sub_mchid: None,
-        }];
         let summary = NotificationSummary {
             platform: self.platform_name(),
             event: "推送未到达 / pushes not arriving".into(),
@@ -1020,14 +1016,36 @@ impl Step<'_, '_> {
                 },
             }],
         };
+        self.account_alert(
+            "push_silence",
+            format!("reconcile-silence:{}:{day}", self.account.id),
+            summary,
+            now,
+        )
+        .await
+    }
+
+    /// Tell the account's own staff about the account (the alerts of a pass): once per event
+    /// key, kept under the account's reconciliation records.
+    async fn account_alert(
+        &self,
+        topic: &str,
+        event_key: String,
+        summary: NotificationSummary,
+        now: DateTime<Utc>,
+    ) -> Result<(), JobError> {
+        let audience = [Audience {
+            account_id: self.account.id.clone(),
+            sub_mchid: None,
+        }];
         notices::send(
             &self.services().ports,
             Notice {
                 owner_pk: recon_pk(&self.account.id),
-                event_key: format!("reconcile-silence:{}:{day}", self.account.id),
+                event_key,
                 subject: NotificationSubject::Account {
                     account_id: self.account.id.clone(),
-                    topic: "push_silence".into(),
+                    topic: topic.into(),
                 },
                 summary,
                 audiences: &audience,
@@ -1079,10 +1097,6 @@ impl Step<'_, '_> {
             return Ok(());
         }
         let registered = u.registered.clone().unwrap_or_default();
-        let audience = [Audience {
-            account_id: self.account.id.clone(),
-            sub_mchid: None,
-        }];
         let summary = NotificationSummary {
             platform: self.platform_name(),
             event: "回调地址不符 / callback URL changed".into(),
@@ -1107,30 +1121,18 @@ impl Step<'_, '_> {
                 .public_url(&format!("admin/v1/accounts/{}/health", self.account.id)),
             extra_lines: vec![],
         };
-        notices::send(
-            &self.services().ports,
-            Notice {
-                owner_pk: recon_pk(&self.account.id),
-                event_key: format!(
-                    "reconcile-drift:{}:{}:{}",
-                    self.account.id,
-                    u.what,
-                    derived_id("", &registered)
-                ),
-                subject: NotificationSubject::Account {
-                    account_id: self.account.id.clone(),
-                    topic: "callback_url".into(),
-                },
-                summary,
-                audiences: &audience,
-                now,
-                record_only_when_queued: true,
-                extra_recipients: None,
-                only_channels: None,
-            },
+        self.account_alert(
+            "callback_url",
+            format!(
+                "reconcile-drift:{}:{}:{}",
+                self.account.id,
+                u.what,
+                derived_id("", &registered)
+            ),
+            summary,
+            now,
         )
-        .await?;
-        Ok(())
+        .await
     }
 }
 
