@@ -1960,7 +1960,8 @@ async fn a_complaint_back_in_a_state_it_was_found_in_is_found_again_under_a_new_
 }
 
 // Staff's passes of one account start at most once a minute: a second request while the
-// first one's pass is under way answers 409 naming it.
+// first one's pass is under way answers 409 naming it, and so does one within a minute of a
+// pass that is over.
 #[tokio::test]
 async fn staff_passes_of_an_account_start_at_most_once_a_minute() {
     let w = World::new().await;
@@ -2005,6 +2006,18 @@ async fn staff_passes_of_an_account_start_at_most_once_a_minute() {
     assert_eq!(w.release().await.len(), 1);
     let stale = w.continuation().await;
     assert_eq!(stale.outcome, Outcome::Skipped, "{stale:?}");
+
+    // A pass that is over counts too: once a minute, whatever became of the last one.
+    w.advance(Span::seconds(20));
+    let (s, body) = w.h.admin(Method::POST, &path, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body.to_string().contains("less than a minute ago"),
+        "{body}"
+    );
+    w.advance(Span::seconds(41));
+    let (s, body) = w.h.admin(Method::POST, &path, None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
 }
 
 // Staff's pass started while a scheduled pass is listing: staff's completes, the scheduled

@@ -798,3 +798,47 @@ async fn a_reply_in_wechat_pays_console_refreshes_the_record_but_is_not_found() 
     assert_eq!(status, StatusCode::OK, "{health}");
     assert_eq!(health["found_by_reconciliation_7d"], 0, "{health}");
 }
+
+/// The same console reply to a complaint still inside the list's window: the list shows only
+/// the new state, so the pass reads the complaint in full before counting it, and finds the
+/// merchant's own entry newest: brought in, not found, no silence alert.
+#[tokio::test]
+async fn a_console_reply_seen_by_the_list_is_read_in_full_and_not_found() {
+    let e = merchant(false).await;
+    let id = cid(9);
+    e.complaint(&id, MCHID, e.now() - Days::minutes(1));
+    e.late_push(&id, "CREATE_COMPLAINT").await;
+    e.work().await;
+    let (_, record) = e.recorded(&id).await;
+    assert_eq!(record["raw_status"], "PENDING");
+
+    reply_as_the_merchant(&e.sim, &id).await;
+    e.clock.advance(Days::minutes(30));
+    let r = e.pass().await;
+    assert_eq!(r.tally.listed, 1, "still in the list's window: {r:?}");
+    assert_eq!(
+        (r.tally.merchant_acted, r.tally.found, r.tally.waiting),
+        (1, 0, 0),
+        "{r:?}"
+    );
+    let done = e.work().await;
+    assert_eq!(done.len(), 1, "the push's job: {done:?}");
+    let (_, record) = e.recorded(&id).await;
+    assert_eq!(record["raw_status"], "PROCESSING", "the record caught up");
+    let notify =
+        e.h.state
+            .ports
+            .queue
+            .receive(
+                domain::job::queues::NOTIFY,
+                10,
+                Duration::from_secs(60),
+                Duration::from_millis(100),
+            )
+            .await
+            .expect("receive");
+    assert!(
+        notify.iter().all(|m| !m.body.contains("push_silence")),
+        "no silence alert: {notify:?}"
+    );
+}

@@ -536,7 +536,10 @@ impl Drop for Desk {
 /// Our server (its clock manual, starting now) and a mini program with its own secret whose
 /// pushes reach it; `auto_response`: answer new complaints automatically.
 async fn desk(auto_response: bool) -> Desk {
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    // The account is added 60 days ago (what happened before an account was added is no
+    // missed push); the clock then stands at now.
+    let start = chrono::Utc::now();
+    let clock = Arc::new(ManualClock::new(start - chrono::Duration::days(60)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -569,6 +572,7 @@ async fn desk(auto_response: bool) -> Desk {
             "auto_refund": false},
             "credentials": {"secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY}}))
         .await;
+    clock.set(start);
     let registry = desk_core::policy::registry(&h.state, h.state.platforms());
     Desk {
         h,

@@ -324,12 +324,19 @@ impl<'a> Engine<'a> {
                             return false;
                         }
                     }
+                    if force && s.staff_pass_at.is_some_and(|t| t + STAFF_COOLDOWN > now) {
+                        refusal = "staff asked for a pass of this account less than a minute ago";
+                        return false;
+                    }
                     s.current = Some(Current {
                         started_at: now,
                         part: 0,
                         scheduled_at: (!force).then_some(scheduled_at),
                         by_staff: force,
                     });
+                    if force {
+                        s.staff_pass_at = Some(now);
+                    }
                     fresh = Some(s.clone());
                     true
                 })
@@ -600,8 +607,8 @@ impl Step<'_, '_> {
             Ok(r) => r,
             Err(_) => Err(JobError::Retryable {
                 source: format!(
-                    "the platform did not answer within the {} s left of the pass's time",
-                    left.as_secs()
+                    "the platform did not answer within the {:.1} s left of the pass's time",
+                    left.as_secs_f64()
                 )
                 .into(),
                 retry_after: None,
@@ -894,6 +901,30 @@ impl Step<'_, '_> {
             progress.tally.unchanged += 1;
             return Ok(());
         }
+        // A list item shows only a state: a complaint we know whose state moved is read in
+        // full, as the re-read would (when and by whom it changed: the merchant's own reply in
+        // the platform's console is no missed push). Should that read fail, the list's view
+        // stands.
+        let detailed;
+        let seen = match (&local, how) {
+            (Some(c), "list") if !self.out_of_time() => {
+                match self
+                    .bounded(self.reconciler.reread(self.services(), self.account, c))
+                    .await
+                {
+                    Ok(Some(s)) => {
+                        if !self.reconciler.pushed_change(local.as_ref(), &s) {
+                            progress.tally.unchanged += 1;
+                            return Ok(());
+                        }
+                        detailed = s;
+                        &detailed
+                    }
+                    Ok(None) | Err(_) => seen,
+                }
+            }
+            _ => seen,
+        };
         let now = self.services().ports.clock.now();
         let happened = match (&local, seen.created_at, seen.changed_at) {
             (None, Some(created), _) => Some(created),

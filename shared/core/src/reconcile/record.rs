@@ -139,6 +139,9 @@ pub struct State {
     pub urls: Vec<UrlCheck>,
     #[serde(default)]
     pub urls_checked_at: Option<DateTime<Utc>>,
+    /// When staff last asked for a pass (they may once a minute).
+    #[serde(default)]
+    pub staff_pass_at: Option<DateTime<Utc>>,
 }
 
 impl State {
