@@ -1122,6 +1122,8 @@ async fn deadline_parameters_are_checked_and_cursors_stay_in_their_list() {
         ("/admin/v1/complaints?overdue=yes", "overdue"),
         ("/admin/v1/complaints?due_before=tomorrow", "due_before"),
         ("/admin/v1/complaints?sort=soonest", "sort"),
+        // An empty order is no order of the document's (as an empty status is no status).
+        ("/admin/v1/complaints?sort=", "sort"),
         ("/admin/v1/complaints?overdue=true&sort=received", "sort"),
         (
             "/admin/v1/complaints?due_before=2026-11-02T00:00:00Z&sort=received",

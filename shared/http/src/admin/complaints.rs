@@ -56,7 +56,6 @@ pub struct ComplaintQuery {
     /// complaints, even none, while `next_cursor` says more may follow. A cursor belongs to the
     /// list that gave it.
     #[param(value_type = Option<ComplaintOrder>)]
-    #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
     pub sort: Option<String>,
     pub limit: Option<u32>,
     #[serde(default, deserialize_with = "crate::extract::empty_as_none")]
