@@ -18,7 +18,7 @@ use desk_core::accounts::{AccountKindSpec, CredentialsChange};
 use desk_core::complaints::{ComplaintRepo, complaint_id};
 use desk_core::notices::{self, Notice, store_error};
 use desk_core::platform::{Platform, Platforms};
-use desk_core::reconcile::pass::{ADMIN_BUDGET, MIN_CALL_TIME, WORKER_BUDGET};
+use desk_core::reconcile::pass::{ADMIN_BUDGET, MIN_CALL_TIME, SLOW_CALL, WORKER_BUDGET};
 use desk_core::reconcile::{ListPage, Outcome, Reconciler, Report, Seen, UrlCheck, Window};
 use desk_core::state::Services;
 use desk_core::worker::{Disposition, JobError, JobHandler, JobRegistry, RetryPolicy};
@@ -2100,8 +2100,7 @@ async fn a_platform_call_that_never_answers_is_cut_off_at_the_parts_time() {
     let w = World::new().await;
     let a = w.shop("toy-a").await;
     w.remote.add("C-1", "OPEN", t0() - minutes(60));
-    w.remote.hang_lists(3);
-    let budget = MIN_CALL_TIME + Duration::from_secs(1);
+    w.remote.hang_lists(4);
     // A guard only (no timing is asserted): without the cut-off a part never answers.
     let guard = Duration::from_secs(120);
     let did_not_answer = |r: &Report| {
@@ -2110,7 +2109,27 @@ async fn a_platform_call_that_never_answers_is_cut_off_at_the_parts_time() {
             .is_some_and(|e| e.contains("did not answer"))
     };
 
-    let r = tokio::time::timeout(guard, w.scheduled(&a, t0(), budget))
+    // A call that had less than SLOW_CALL when it was cut off started late: out of time, no
+    // platform error, run first in the next part (at once).
+    let late = MIN_CALL_TIME + Duration::from_secs(1);
+    let r = tokio::time::timeout(guard, w.scheduled(&a, t0(), late))
+        .await
+        .expect("the part answers although the platform does not");
+    assert_eq!(
+        (r.outcome, r.complete),
+        (Outcome::Continues, false),
+        "{r:?}"
+    );
+    assert_eq!((r.tally.errors, r.error.as_deref()), (0, None), "{r:?}");
+    assert_eq!(w.remote.list_calls().len(), 1, "it was called");
+    assert!(
+        w.release().await.is_empty(),
+        "its continuation is queued at once, not held for a delay"
+    );
+
+    // One that had SLOW_CALL or more is slower than a pass can wait: a platform error.
+    let budget = SLOW_CALL + Duration::from_secs(1);
+    let r = tokio::time::timeout(guard, w.continuation_for(budget))
         .await
         .expect("the part answers although the platform does not");
     assert_eq!((r.outcome, r.complete), (Outcome::Failed, false), "{r:?}");
@@ -2160,18 +2179,23 @@ async fn a_scheduled_pass_whose_first_part_died_runs_when_the_worker_retries_it(
     let a = w.shop("toy-a").await;
     w.remote.add("C-1", "OPEN", t0() - minutes(60));
     let slot = t0();
-    w.remote.panic_next_list();
+    w.remote.hang_lists(1);
     let (services, platforms) = (w.services().clone(), w.platforms().clone());
     let pass = domain::job::reconcile::Pass {
         account_id: a.clone(),
         scheduled_at: slot,
         resume: None,
     };
-    let died = tokio::spawn(async move {
+    let part = tokio::spawn(async move {
         desk_core::reconcile::run(&services, &platforms, &pass, WORKER_BUDGET).await
-    })
-    .await;
-    assert!(died.is_err_and(|e| e.is_panic()), "the part died");
+    });
+    // The process dies while the part waits on the platform.
+    while w.remote.list_calls().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    part.abort();
+    let died = part.await;
+    assert!(died.is_err_and(|e| e.is_cancelled()), "the part died");
     let h = w.health(&a).await;
     assert_eq!(
         h["reconciliation_running_since"],
@@ -2203,4 +2227,62 @@ async fn a_scheduled_pass_whose_first_part_died_runs_when_the_worker_retries_it(
     let h = w.health(&a).await;
     assert_eq!(h["last_reconciliation"]["outcome"], "complete", "{h}");
     assert!(h["reconciliation_running_since"].is_null(), "{h}");
+}
+
+// A platform call that panics (a bug in a platform's code) ends the pass with an error; the
+// process, the worker and the next pass go on.
+#[tokio::test]
+async fn a_platform_call_that_panics_ends_the_pass_not_the_process() {
+    let w = World::new().await;
+    let a = w.shop("toy-a").await;
+    w.remote.add("C-1", "OPEN", t0() - minutes(60));
+    w.remote.panic_next_list();
+    let r = w.pass(&a).await;
+    assert_eq!((r.outcome, r.complete), (Outcome::Failed, true), "{r:?}");
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("did not finish")),
+        "{r:?}"
+    );
+    let h = w.health(&a).await;
+    assert_eq!(h["last_reconciliation"]["outcome"], "failed", "{h}");
+    assert!(h["reconciliation_running_since"].is_null(), "{h}");
+
+    w.advance(minutes(2));
+    let r = w.pass(&a).await;
+    assert_eq!((r.outcome, r.tally.found), (Outcome::Complete, 1), "{r:?}");
+}
+
+// A complaint we know, shown by the list in another state, is read in full before it counts;
+// when that read fails (here: throttled) the list's view alone is not acted on (it may be the
+// merchant's own change): the next pass reads it and finds it.
+#[tokio::test]
+async fn a_listed_change_not_read_in_full_waits_for_a_later_pass() {
+    let w = World::new().await;
+    let a = w.shop("toy-a").await;
+    w.remote.add("C-1", "OPEN", t0() - minutes(60));
+    w.push(&a, "C-1", "E-1").await;
+    w.work().await;
+    w.remote.moved("C-1", "DONE", Some(t0() - minutes(30)));
+    w.remote.fail_details(&[Some(Fault::Throttled)]);
+    let r = w.pass(&a).await;
+    assert_eq!(
+        (
+            r.tally.listed,
+            r.tally.waiting,
+            r.tally.found,
+            r.tally.throttled
+        ),
+        (1, 1, 0, 1),
+        "{r:?}"
+    );
+    assert!(
+        w.work().await.is_empty(),
+        "nothing queued from the list's view"
+    );
+    w.advance(minutes(2));
+    let r = w.pass(&a).await;
+    assert_eq!((r.tally.found, r.tally.waiting), (1, 0), "{r:?}");
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
 }

@@ -14,15 +14,18 @@
 //!
 //! A complaint we do not know, or whose state moved in a way a push would have told
 //! ([`Reconciler::pushed_change`]), goes through exactly the job a push would have queued
-//! ([`Reconciler::job`]), through the inbox under a key of (complaint, state), so passes that
-//! see it again queue nothing more, and the job's own idempotence (state-derived notice keys,
+//! ([`Reconciler::job`]), through the inbox under a key of (complaint, state, and the change
+//! where the platform tells one from another: [`Seen::change`]), so passes that see it again
+//! queue nothing more, and the job's own idempotence (state-derived notice keys,
 //! leased replies, derived refund numbers) makes the push arriving later change nothing.
 //!
 //! **Grace**: a push may still be on its way. A difference counts (and is acted on) only
 //! once [`GRACE`] has passed since the platform says it happened (creation or change time),
-//! or, when the platform gives no time, since the pass first saw it. Every difference acted on
-//! is "found by reconciliation": it is logged on the account's health record, and the account's
-//! staff are told once per Beijing day that pushes are not arriving, with the likely causes.
+//! or, when the platform gives no time, since the pass first saw it. A difference acted on is
+//! "found by reconciliation" — logged on the account's health record, and the account's staff
+//! told once per Beijing day that pushes are not arriving, with the platform's likely causes —
+//! unless it happened before the account was added here, or the platform shows it as the
+//! merchant's own (made in its console): those bring our record up to date, no push was missed.
 //!
 //! Every platform call goes through the shared rate limiter ([`crate::ratelimit`]); a throttled
 //! pass (our limiter or the platform's 429) puts its continuation back on the queue to finish

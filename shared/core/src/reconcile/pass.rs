@@ -12,19 +12,23 @@
 //! 3. **callback URLs**: compared with the expected ones; a mismatch is told once per
 //!    registered URL.
 //!
-//! The watermark moves to the pass's start less [`super::GRACE`] when the pass completes (a
+//! The watermark moves to the pass's start less [`super::GRACE`] once the list is done (a
 //! complaint left for its grace is listed again by the next pass).
 //!
 //! # Time, throttling, crashes
 //! A pass works for at most its budget (the worker's [`WORKER_BUDGET`], the admin route's
-//! shorter one), checked before each platform call; then it puts its continuation (this job
-//! with its progress) on the events queue and answers `complete: false`. A throttling answer
+//! [`ADMIN_BUDGET`]): a platform call starts only with [`MIN_CALL_TIME`] left and is cut off
+//! when the time is up (it finishes unheard in a task of its own); then the pass puts its
+//! continuation (this job with its progress) on the events queue and answers `complete:
+//! false`. A call cut off after [`SLOW_CALL`] or more counts as a platform error. A throttling answer
 //! (the platform's 429 or our limiter's "no budget") queues the continuation after a growing,
 //! jittered delay; a platform error after a delay, at most [`MAX_FAILURES`] times per pass.
 //! The account's pass state names the pass under way and its part: a continuation that is
 //! not the current part (a duplicate delivery, a pass replaced by a newer one) does nothing; a
 //! crash re-runs the part from its start (everything it does is idempotent). A scheduled pass
-//! does not start while another started less than [`LEASE`] ago; staff's pass always starts.
+//! does not start while another started less than [`LEASE`] ago (unless it is that pass's own first
+//! part, retried); staff's pass starts, replacing one under way, at most once a minute
+//! ([`STAFF_COOLDOWN`]).
 
 use super::health::{self, CallbackUrl, Counted, Found};
 use super::reconciler::{GRACE, ListPage, Reconciler, Seen, UrlCheck, Window};
@@ -33,7 +37,7 @@ pub use super::record::{Current, LastPass, Outcome, RereadPos, State, Tally, is_
 use crate::complaints::list::{ComplaintFilter, ListSort};
 use crate::complaints::{ComplaintRepo, derived_id};
 use crate::notices::{self, Notice, store_error};
-use crate::platform::Platforms;
+use crate::platform::{Platform, Platforms};
 use crate::repo::{AccountRepo, RepoError};
 use crate::state::Services;
 use crate::worker::{JobError, JobHandler};
@@ -47,6 +51,7 @@ use domain::notification::{Audience, NotificationSubject, NotificationSummary, S
 use domain::ports::{Accepted, Item, RecordStore, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a pass run by the worker works before it queues its continuation (well inside
@@ -70,9 +75,13 @@ pub const LEASE: chrono::Duration = chrono::Duration::minutes(30);
 /// Staff's passes of one account start at most once a minute (a pass they asked for less than
 /// this long ago answers instead of starting another: `POST .../reconcile` answers 409).
 pub const STAFF_COOLDOWN: chrono::Duration = chrono::Duration::minutes(1);
-/// A platform call starts only with at least this much of the part's time left, and is cut
-/// off when the time is up (each call is a read: nothing is left half done on the platform).
-pub const MIN_CALL_TIME: Duration = Duration::from_secs(3);
+/// A platform call starts only with at least this much of the part's time left (our rate
+/// limiter may wait up to 5 s inside a call), and is cut off when the time is up (it then
+/// finishes unheard: see `Step::bounded`).
+pub const MIN_CALL_TIME: Duration = Duration::from_secs(6);
+/// A call cut off after having had this long is a platform error (a platform slower than a
+/// pass can wait); one cut off sooner started late, and runs first in the next part.
+pub const SLOW_CALL: Duration = Duration::from_secs(10);
 /// Complaints read per page of the local lists.
 const PAGE: usize = 20;
 /// The upper bound of the "anything due" range of the re-read's deadline list (fixed, so the
@@ -214,6 +223,16 @@ fn reconciler_of<'a>(platforms: &'a Platforms, account: &Account) -> Option<&'a 
         .and_then(|p| p.reconciler())
 }
 
+/// The platform of an account whose kind receives complaints, when it reconciles.
+fn platform_of(platforms: &Platforms, account: &Account) -> Option<Arc<dyn Platform>> {
+    platforms
+        .account_kind(account.kind())
+        .filter(|k| k.facts.has_complaints)
+        .and_then(|k| platforms.get(k.facts.platform))
+        .filter(|p| p.reconciler().is_some())
+        .cloned()
+}
+
 struct Engine<'a> {
     services: &'a Services,
     platforms: &'a Platforms,
@@ -285,6 +304,9 @@ impl<'a> Engine<'a> {
     ) -> Result<Report, JobError> {
         let Some(account) = &self.account else {
             return Ok(self.skipped(scheduled_at, "the account no longer exists"));
+        };
+        let Some(platform) = platform_of(self.platforms, account) else {
+            return Ok(self.skipped(scheduled_at, "the account's platform is not reconciled"));
         };
         let Some(reconciler) = reconciler_of(self.platforms, account) else {
             return Ok(self.skipped(scheduled_at, "the account's platform is not reconciled"));
@@ -386,23 +408,27 @@ impl<'a> Engine<'a> {
         let step = Step {
             engine: self,
             account,
+            platform,
             reconciler,
             until,
         };
         let stopped = match step.work(&mut progress, &mut report).await {
             Ok(s) => s,
             Err(e) => {
-                // Let the retry (or the next scheduled pass) start again at once rather than
-                // wait out the lease.
-                let this = Current::part_of(progress.started_at, progress.part);
-                let _ = State::modify(records, &account.id, |s| {
-                    if !is_current(s.current.as_ref(), &this) {
-                        return false;
-                    }
-                    s.current = None;
-                    true
-                })
-                .await;
+                // A first part gives its lease back, so that the next pass (staff's, or the
+                // next slot) need not wait it out; a later part keeps it: the worker's retry
+                // of this job resumes the part.
+                if progress.part == 0 {
+                    let this = Current::part_of(progress.started_at, 0);
+                    let _ = State::modify(records, &account.id, |s| {
+                        if !is_current(s.current.as_ref(), &this) {
+                            return false;
+                        }
+                        s.current = None;
+                        true
+                    })
+                    .await;
+                }
                 return Err(e);
             }
         };
@@ -578,8 +604,36 @@ impl<'a> Engine<'a> {
 struct Step<'a, 'b> {
     engine: &'b Engine<'a>,
     account: &'b Account,
+    /// The account's platform (its calls run as tasks of their own: see `bounded`).
+    platform: Arc<dyn Platform>,
     reconciler: &'b dyn Reconciler,
     until: tokio::time::Instant,
+}
+
+/// A platform call cut off at the part's time (see `Step::bounded`).
+enum Cut {
+    /// It started with less than [`SLOW_CALL`] left.
+    Late,
+    /// It had this long, at least [`SLOW_CALL`].
+    Slow(Duration),
+}
+
+/// The error of a call slower than a pass can wait.
+fn slow(left: Duration) -> JobError {
+    JobError::Retryable {
+        source: format!(
+            "the platform did not answer within the {:.1} s left of the pass's time",
+            left.as_secs_f64()
+        )
+        .into(),
+        retry_after: None,
+    }
+}
+
+/// The reconciler of a platform the pass chose for it (it has one).
+fn reconciler(p: &Arc<dyn Platform>) -> Result<&dyn Reconciler, JobError> {
+    p.reconciler()
+        .ok_or_else(|| JobError::Permanent(format!("{} does not reconcile", p.name().as_str())))
 }
 
 impl Step<'_, '_> {
@@ -596,23 +650,40 @@ impl Step<'_, '_> {
 
     /// A platform call, cut off when the part's time is up (a slow platform cannot hold a
     /// pass past its time box: the admin route answers, the worker's batch is not timed out).
-    async fn bounded<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, JobError>>,
-    ) -> Result<T, JobError> {
+    /// The call runs as a task of its own with its own copies of what it needs: cut off, it
+    /// is not cancelled half way (a mini program's rotated refresh token is still stored, a
+    /// rate-limit slot still counted) but finishes unheard. A call that panics is an error.
+    async fn bounded<T, F, Fut>(&self, call: F) -> Result<Result<T, JobError>, Cut>
+    where
+        F: FnOnce(Arc<dyn Platform>, Services, Account) -> Fut,
+        Fut: std::future::Future<Output = Result<T, JobError>> + Send + 'static,
+        T: Send + 'static,
+    {
         let left = self
             .until
             .saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, call).await {
-            Ok(r) => r,
-            Err(_) => Err(JobError::Retryable {
-                source: format!(
-                    "the platform did not answer within the {:.1} s left of the pass's time",
-                    left.as_secs_f64()
-                )
-                .into(),
-                retry_after: None,
-            }),
+        let task = tokio::spawn(call(
+            self.platform.clone(),
+            self.services().clone(),
+            self.account.clone(),
+        ));
+        match tokio::time::timeout(left, task).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Ok(Err(JobError::Permanent(format!(
+                "the platform call did not finish: {e}"
+            )))),
+            Err(_) if left >= SLOW_CALL => Err(Cut::Slow(left)),
+            Err(_) => Err(Cut::Late),
+        }
+    }
+
+    /// What a cut-off call means: a call that had [`SLOW_CALL`] or more is a platform error
+    /// (it is slower than a pass can wait); one started later is out of time (it runs first
+    /// in the next part).
+    async fn cut(&self, progress: &mut Progress, cut: Cut) -> Stop {
+        match cut {
+            Cut::Late => Stop::Time,
+            Cut::Slow(left) => self.platform_error(progress, slow(left)).await,
         }
     }
 
@@ -710,17 +781,16 @@ impl Step<'_, '_> {
                 start: progress.started_at,
                 end: progress.started_at,
             });
+            let cursor = progress.list_cursor.clone();
             let page: ListPage = match self
-                .bounded(self.reconciler.list_page(
-                    self.services(),
-                    self.account,
-                    window,
-                    progress.list_cursor.clone(),
-                ))
+                .bounded(|p, s, a| async move {
+                    reconciler(&p)?.list_page(&s, &a, window, cursor).await
+                })
                 .await
             {
-                Ok(p) => p,
-                Err(e) => return Ok(Some(self.platform_error(progress, e).await)),
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => return Ok(Some(self.platform_error(progress, e).await)),
+                Err(cut) => return Ok(Some(self.cut(progress, cut).await)),
             };
             progress.throttles = 0;
             for seen in &page.items {
@@ -825,10 +895,19 @@ impl Step<'_, '_> {
                 if self.superseded(progress).await? {
                     return Ok(Some(Stop::Superseded));
                 }
-                match self
-                    .bounded(self.reconciler.reread(self.services(), self.account, c))
+                let complaint = c.clone();
+                let read = match self
+                    .bounded(
+                        |p, s, a| async move { reconciler(&p)?.reread(&s, &a, &complaint).await },
+                    )
                     .await
                 {
+                    Ok(r) => r,
+                    // Read first in the next part.
+                    Err(Cut::Late) => return Ok(Some(Stop::Time)),
+                    Err(Cut::Slow(left)) => Err(slow(left)),
+                };
+                match read {
                     Ok(Some(seen)) => {
                         progress.throttles = 0;
                         self.consider(progress, report, &seen, "reread").await?;
@@ -907,12 +986,18 @@ impl Step<'_, '_> {
         // stands.
         let detailed;
         let seen = match (&local, how) {
-            (Some(c), "list") if !self.out_of_time() => {
-                match self
-                    .bounded(self.reconciler.reread(self.services(), self.account, c))
+            (Some(c), "list") => {
+                let complaint = c.clone();
+                let read = if self.out_of_time() {
+                    Err(Cut::Late)
+                } else {
+                    self.bounded(|p, s, a| async move {
+                        reconciler(&p)?.reread(&s, &a, &complaint).await
+                    })
                     .await
-                {
-                    Ok(Some(s)) => {
+                };
+                match read {
+                    Ok(Ok(Some(s))) => {
                         if !self.reconciler.pushed_change(local.as_ref(), &s) {
                             progress.tally.unchanged += 1;
                             return Ok(());
@@ -920,7 +1005,25 @@ impl Step<'_, '_> {
                         detailed = s;
                         &detailed
                     }
-                    Ok(None) | Err(_) => seen,
+                    // The platform lists it but has no detail of it: the list's view stands.
+                    Ok(Ok(None)) => seen,
+                    // Not read in full: not acted on from the list's view alone (it may be
+                    // the merchant's own change); a later pass reads it (the re-read covers
+                    // open complaints older than the list's window).
+                    Ok(Err(e)) => {
+                        match e {
+                            JobError::Throttled { .. } | JobError::Deferred { .. } => {
+                                progress.tally.throttled += 1
+                            }
+                            _ => progress.tally.errors += 1,
+                        }
+                        progress.tally.waiting += 1;
+                        return Ok(());
+                    }
+                    Err(_) => {
+                        progress.tally.waiting += 1;
+                        return Ok(());
+                    }
                 }
             }
             _ => seen,
@@ -948,15 +1051,8 @@ impl Step<'_, '_> {
         // No push could have told us of what happened before the account was added here, and
         // none is sent for the merchant's own actions in the platform's console: such
         // differences are queued (our record catches up) but are not missed pushes.
-        let missed = if happened < self.account.created_at {
-            progress.tally.before_account += 1;
-            false
-        } else if seen.merchant_acted {
-            progress.tally.merchant_acted += 1;
-            false
-        } else {
-            true
-        };
+        let before_account = happened < self.account.created_at;
+        let missed = !before_account && !seen.merchant_acted;
         let mut job = self.reconciler.job(self.account, seen, now)?;
         job.origin = Some(Origin::Reconcile);
         if job.account_id.is_none() {
@@ -984,6 +1080,11 @@ impl Step<'_, '_> {
             return Ok(());
         }
         if !missed {
+            if before_account {
+                progress.tally.before_account += 1;
+            } else {
+                progress.tally.merchant_acted += 1;
+            }
             tracing::info!(complaint_id = %seen.record_id, why, how, before_account = happened < self.account.created_at, "queued to bring our record up to date (no push was missed)");
             return Ok(());
         }
@@ -1093,11 +1194,16 @@ impl Step<'_, '_> {
     /// Read the registered notification URLs; tell staff once about each one that is not ours.
     async fn urls(&self, progress: &mut Progress, report: &mut Report) -> Result<(), JobError> {
         let checks = match self
-            .bounded(self.reconciler.callback_urls(self.services(), self.account))
+            .bounded(|p, s, a| async move { reconciler(&p)?.callback_urls(&s, &a).await })
             .await
         {
-            Ok(c) => c,
-            Err(e) => {
+            Ok(Ok(c)) => c,
+            Err(Cut::Late) => return Ok(()),
+            Err(Cut::Slow(left)) => {
+                let _ = self.platform_error(progress, slow(left)).await;
+                return Ok(());
+            }
+            Ok(Err(e)) => {
                 // Not worth holding the pass back: the next pass reads them again.
                 let _ = self.platform_error(progress, e).await;
                 return Ok(());

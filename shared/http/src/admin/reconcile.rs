@@ -18,7 +18,7 @@ use desk_core::worker::JobError;
 
 #[utoipa::path(
     post, path = "/admin/v1/accounts/{id}/reconcile", tag = "accounts",
-    description = "Run a reconciliation pass of the account now: list the platform's recent complaints, re-read the detail of open ones, compare the registered callback URLs. A complaint we did not know, or whose state moved without a push, older than the 15-minute grace (a push may still be on its way), goes through the same job a push would have queued, so nothing is answered or refunded twice. Time-boxed: it works at most 15 s (a platform call still running then is cut off) and answers what was done so far, with `complete: false` when the rest runs on the queue (`continues_at`); the counts are the whole pass's, `found_complaints` those this request found. A complaint created or changed before the account was added here, or changed by the merchant in the platform's own console, is brought up to date without counting as found. A pass under way is replaced by this one. A throttled pass (the platform's 429, or our rate limiter) answers 200 with `outcome: throttled` and continues on the queue.",
+    description = "Run a reconciliation pass of the account now: list the platform's recent complaints, re-read the detail of open ones, compare the registered callback URLs. A complaint we did not know, or whose state moved without a push, older than the 15-minute grace (a push may still be on its way), goes through the same job a push would have queued, so nothing is answered or refunded twice. Time-boxed: it works at most 15 s (no platform call starts with less than 6 s left; one still running then is cut off) and answers what was done so far, with `complete: false` when the rest runs on the queue (`continues_at`); the counts are the whole pass's, `found_complaints` those this request found. A complaint created or changed before the account was added here, or changed by the merchant in the platform's own console, is brought up to date without counting as found. A pass under way is replaced by this one. A throttled pass (the platform's 429, or our rate limiter) answers 200 with `outcome: throttled` and continues on the queue.",
     params(("id" = String, Path, description = "Our account id")),
     responses(
         (status = 200, body = Report, description = "What the pass did (so far)"),
@@ -42,11 +42,17 @@ pub async fn reconcile_account(
         )));
     }
     match run_now(state.services(), state.platforms(), &id, ADMIN_BUDGET).await {
-        Ok(Some(report)) if report.outcome == Outcome::Skipped => Err(ApiError::Conflict(
-            report
+        Ok(Some(report)) if report.outcome == Outcome::Skipped => {
+            let why = report
                 .error
-                .unwrap_or_else(|| "another pass is under way".into()),
-        )),
+                .unwrap_or_else(|| "another pass is under way".into());
+            if why.contains("no longer exists") {
+                // Deleted while the request ran.
+                Err(ApiError::not_found(format!("account {id} not found")))
+            } else {
+                Err(ApiError::Conflict(why))
+            }
+        }
         Ok(Some(report)) => Ok(Json(report)),
         Ok(None) => Err(ApiError::not_found(format!("account {id} not found"))),
         Err(JobError::Retryable { source, .. }) => {

@@ -183,12 +183,19 @@ fn newest_other(history: &[model::NegotiationEntry]) -> Option<String> {
         })
 }
 
-/// The newest history entry is the merchant's own.
-fn newest_is_merchants(history: &[model::NegotiationEntry]) -> bool {
-    history
+/// The change since our record was last written is the merchant's own: the newest history
+/// entry is a merchant's, and no buyer's or platform's entry came after our record (one whose
+/// push we missed, followed by the merchant's console reply, is still a missed push).
+fn merchants_own(history: &[model::NegotiationEntry], since: DateTime<Utc>) -> bool {
+    let newest_is_merchants = history
         .iter()
         .max_by_key(|h| parse_time(&h.operate_time))
-        .is_some_and(|h| h.operate_type.starts_with("MERCHANT_"))
+        .is_some_and(|h| h.operate_type.starts_with("MERCHANT_"));
+    let others_since = history.iter().any(|h| {
+        !h.operate_type.starts_with("MERCHANT_")
+            && parse_time(&h.operate_time).is_some_and(|t| t > since)
+    });
+    newest_is_merchants && !others_since
 }
 
 #[async_trait]
@@ -276,7 +283,7 @@ impl Reconciler for Reconcile {
             let history = fetch_history(&api, id).await?;
             found.changed_at = changed_at(&history);
             found.change = newest_other(&history);
-            found.merchant_acted = newest_is_merchants(&history);
+            found.merchant_acted = merchants_own(&history, complaint.updated_at);
         }
         Ok(Some(found))
     }
@@ -370,6 +377,28 @@ mod tests {
 
     fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    fn entry(kind: &str, at: &str) -> model::NegotiationEntry {
+        serde_json::from_value(
+            json!({"log_id": format!("{kind}@{at}"), "operate_type": kind,
+            "operate_time": at}),
+        )
+        .expect("an entry")
+    }
+
+    #[test]
+    fn a_change_is_the_merchants_own_only_when_nobody_else_wrote_since_our_record() {
+        let since = parse_time("2026-11-26T10:00:00+08:00").expect("time");
+        let created = entry("USER_COMPLAINT", "2026-11-26T09:00:00+08:00");
+        let reply = entry("MERCHANT_RESPONSE", "2026-11-26T11:00:00+08:00");
+        assert!(merchants_own(&[created.clone(), reply.clone()], since));
+        // The buyer wrote after our record (a push we missed), then the merchant replied.
+        let buyer = entry("USER_RESPONSE", "2026-11-26T10:30:00+08:00");
+        assert!(!merchants_own(&[created.clone(), buyer, reply], since));
+        // The newest entry is not the merchant's.
+        let platform = entry("PLATFORM_RESPONSE", "2026-11-26T12:00:00+08:00");
+        assert!(!merchants_own(&[created, platform], since));
     }
 
     #[test]
