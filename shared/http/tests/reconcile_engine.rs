@@ -2254,11 +2254,12 @@ async fn a_platform_call_that_panics_ends_the_pass_not_the_process() {
     assert_eq!((r.outcome, r.tally.found), (Outcome::Complete, 1), "{r:?}");
 }
 
-// A complaint we know, shown by the list in another state, is read in full before it counts;
-// when that read fails (here: throttled) the list's view alone is not acted on (it may be the
-// merchant's own change): the next pass reads it and finds it.
+// A complaint we know, shown by the list in another state, is read in full before it counts.
+// When that read is throttled the list stops at this item (the list's view alone is not acted
+// on: it may be the merchant's own change) and the continuation starts with it; when it fails
+// otherwise, the complaint waits for a later pass's re-read.
 #[tokio::test]
-async fn a_listed_change_not_read_in_full_waits_for_a_later_pass() {
+async fn a_listed_change_is_read_in_full_and_a_throttled_read_resumes_at_its_item() {
     let w = World::new().await;
     let a = w.shop("toy-a").await;
     w.remote.add("C-1", "OPEN", t0() - minutes(60));
@@ -2268,21 +2269,40 @@ async fn a_listed_change_not_read_in_full_waits_for_a_later_pass() {
     w.remote.fail_details(&[Some(Fault::Throttled)]);
     let r = w.pass(&a).await;
     assert_eq!(
-        (
-            r.tally.listed,
-            r.tally.waiting,
-            r.tally.found,
-            r.tally.throttled
-        ),
-        (1, 1, 0, 1),
+        (r.outcome, r.complete),
+        (Outcome::Throttled, false),
         "{r:?}"
+    );
+    assert_eq!(
+        (r.tally.listed, r.tally.found, r.tally.throttled),
+        (0, 0, 1),
+        "stopped at the item: {r:?}"
     );
     assert!(
         w.work().await.is_empty(),
         "nothing queued from the list's view"
     );
+    assert_eq!(
+        w.release().await.len(),
+        1,
+        "its continuation, after a delay"
+    );
+    let done = w.continuation().await;
+    assert_eq!(
+        (done.outcome, done.tally.listed, done.tally.found),
+        (Outcome::Complete, 1, 1),
+        "the continuation starts with the item: {done:?}"
+    );
+    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+
+    // Another failure: counted, the complaint waits (it is open here: the re-read covers it).
+    w.remote.moved("C-1", "APPEALED", Some(t0() - minutes(10)));
+    w.remote.fail_details(&[Some(Fault::Retryable)]);
     w.advance(minutes(2));
     let r = w.pass(&a).await;
-    assert_eq!((r.tally.found, r.tally.waiting), (1, 0), "{r:?}");
-    assert_eq!(types(&w.work().await), [toy_job(Origin::Reconcile)]);
+    assert_eq!(
+        (r.outcome, r.tally.waiting, r.tally.errors, r.tally.found),
+        (Outcome::Complete, 1, 1, 0),
+        "{r:?}"
+    );
 }

@@ -156,6 +156,10 @@ struct Progress {
     phase: Phase,
     #[serde(default)]
     list_cursor: Option<serde_json::Value>,
+    /// Items of the page at `list_cursor` already considered (a part that stopped in the
+    /// middle of a page reads the page again and goes on from there).
+    #[serde(default)]
+    list_skip: usize,
     #[serde(default)]
     reread: RereadPos,
     /// The round of re-reads reached the end of the open complaints.
@@ -384,6 +388,7 @@ impl<'a> Engine<'a> {
                     window_end: window.map(|w| w.1),
                     phase: Phase::List,
                     list_cursor: None,
+                    list_skip: 0,
                     reread: s.reread_from.clone().unwrap_or_default(),
                     reread_wrapped: false,
                     tally: Tally::default(),
@@ -414,6 +419,15 @@ impl<'a> Engine<'a> {
         };
         let stopped = match step.work(&mut progress, &mut report).await {
             Ok(s) => s,
+            Err(JobError::Permanent(why)) => {
+                // No retry comes (the worker sets the job aside): the pass is over, failed,
+                // and gives its lease back.
+                tracing::error!(error = %why, "reconciliation pass failed");
+                report.tally = progress.tally;
+                self.finish(&progress, Outcome::Failed, Some(why), &mut report)
+                    .await?;
+                return Ok(report);
+            }
             Err(e) => {
                 // A first part gives its lease back, so that the next pass (staff's, or the
                 // next slot) need not wait it out; a later part keeps it: the worker's retry
@@ -759,8 +773,7 @@ impl Step<'_, '_> {
         if self.superseded(progress).await? {
             return Ok(Some(Stop::Superseded));
         }
-        self.urls(progress, report).await?;
-        Ok(None)
+        self.urls(progress, report).await
     }
 
     async fn list(
@@ -793,11 +806,16 @@ impl Step<'_, '_> {
                 Err(cut) => return Ok(Some(self.cut(progress, cut).await)),
             };
             progress.throttles = 0;
-            for seen in &page.items {
+            for seen in page.items.iter().skip(progress.list_skip) {
+                if let Some(stop) = self.consider(progress, report, seen, "list").await? {
+                    // This item again, first thing in the next part.
+                    return Ok(Some(stop));
+                }
                 progress.tally.listed += 1;
-                self.consider(progress, report, seen, "list").await?;
+                progress.list_skip += 1;
             }
             progress.list_cursor = page.next;
+            progress.list_skip = 0;
             if progress.list_cursor.is_none() {
                 return Ok(None);
             }
@@ -910,7 +928,8 @@ impl Step<'_, '_> {
                 match read {
                     Ok(Some(seen)) => {
                         progress.throttles = 0;
-                        self.consider(progress, report, &seen, "reread").await?;
+                        // A re-read's item is complete: `consider` reads nothing more.
+                        let _ = self.consider(progress, report, &seen, "reread").await?;
                     }
                     Ok(None) => {
                         progress.tally.unknown_on_platform += 1;
@@ -969,7 +988,7 @@ impl Step<'_, '_> {
         report: &mut Report,
         seen: &Seen,
         how: &str,
-    ) -> Result<(), JobError> {
+    ) -> Result<Option<Stop>, JobError> {
         let records = self.engine.records();
         let local = ComplaintRepo::new(records)
             .get(&seen.record_id)
@@ -978,51 +997,61 @@ impl Step<'_, '_> {
             .map(|(c, _)| c);
         if !self.reconciler.pushed_change(local.as_ref(), seen) {
             progress.tally.unchanged += 1;
-            return Ok(());
+            return Ok(None);
         }
         // A list item shows only a state: a complaint we know whose state moved is read in
         // full, as the re-read would (when and by whom it changed: the merchant's own reply in
-        // the platform's console is no missed push). Should that read fail, the list's view
-        // stands.
+        // the platform's console is no missed push). Out of time or throttled, the list stops
+        // at this item and the next part starts with it.
         let detailed;
         let seen = match (&local, how) {
             (Some(c), "list") => {
                 let complaint = c.clone();
-                let read = if self.out_of_time() {
-                    Err(Cut::Late)
-                } else {
-                    self.bounded(|p, s, a| async move {
-                        reconciler(&p)?.reread(&s, &a, &complaint).await
-                    })
-                    .await
-                };
+                if self.out_of_time() {
+                    // This item first in the next part.
+                    return Ok(Some(Stop::Time));
+                }
+                let read = self
+                    .bounded(
+                        |p, s, a| async move { reconciler(&p)?.reread(&s, &a, &complaint).await },
+                    )
+                    .await;
                 match read {
                     Ok(Ok(Some(s))) => {
                         if !self.reconciler.pushed_change(local.as_ref(), &s) {
                             progress.tally.unchanged += 1;
-                            return Ok(());
+                            return Ok(None);
                         }
                         detailed = s;
                         &detailed
                     }
                     // The platform lists it but has no detail of it: the list's view stands.
                     Ok(Ok(None)) => seen,
-                    // Not read in full: not acted on from the list's view alone (it may be
-                    // the merchant's own change); a later pass reads it (the re-read covers
-                    // open complaints older than the list's window).
-                    Ok(Err(e)) => {
-                        match e {
-                            JobError::Throttled { .. } | JobError::Deferred { .. } => {
-                                progress.tally.throttled += 1
-                            }
-                            _ => progress.tally.errors += 1,
-                        }
-                        progress.tally.waiting += 1;
-                        return Ok(());
+                    Ok(Err(e @ (JobError::Throttled { .. } | JobError::Deferred { .. }))) => {
+                        return Ok(Some(self.platform_error(progress, e).await));
                     }
-                    Err(_) => {
-                        progress.tally.waiting += 1;
-                        return Ok(());
+                    Ok(Err(e)) => {
+                        progress.tally.errors += 1;
+                        let at = self.services().ports.clock.now();
+                        health::count(records, &self.account.id, Counted::Error, at).await;
+                        tracing::warn!(complaint_id = %c.id, error = %e, "a listed change could not be read in full");
+                        if matches!(
+                            c.status,
+                            ComplaintStatus::Resolved | ComplaintStatus::Closed
+                        ) {
+                            // Closed here, open again there: no re-read would look at it
+                            // again, so the list's view stands.
+                            seen
+                        } else {
+                            // Not acted on from the list's view alone (it may be the
+                            // merchant's own change): the re-read of a later pass reads it.
+                            progress.tally.waiting += 1;
+                            return Ok(None);
+                        }
+                    }
+                    Err(Cut::Late) => return Ok(Some(Stop::Time)),
+                    Err(Cut::Slow(left)) => {
+                        return Ok(Some(self.platform_error(progress, slow(left)).await));
                     }
                 }
             }
@@ -1041,7 +1070,7 @@ impl Step<'_, '_> {
         if now < happened + GRACE {
             progress.tally.waiting += 1;
             tracing::debug!(complaint_id = %seen.record_id, raw_status = %seen.raw_status, "a difference inside its grace; a push may be on its way");
-            return Ok(());
+            return Ok(None);
         }
         let why = if local.is_none() {
             "unknown"
@@ -1053,7 +1082,15 @@ impl Step<'_, '_> {
         // differences are queued (our record catches up) but are not missed pushes.
         let before_account = happened < self.account.created_at;
         let missed = !before_account && !seen.merchant_acted;
-        let mut job = self.reconciler.job(self.account, seen, now)?;
+        let mut job = match self.reconciler.job(self.account, seen, now) {
+            Ok(job) => job,
+            Err(e) => {
+                // This complaint only: the others are still worth queueing.
+                progress.tally.errors += 1;
+                tracing::warn!(complaint_id = %seen.record_id, error = %e, "the push's job could not be built; skipped");
+                return Ok(None);
+            }
+        };
         job.origin = Some(Origin::Reconcile);
         if job.account_id.is_none() {
             job = job.for_account(self.account.id.clone(), seen.sub_mchid.clone());
@@ -1077,7 +1114,7 @@ impl Step<'_, '_> {
             .map_err(JobError::retryable)?;
         if accepted == Accepted::Duplicate {
             progress.tally.already_queued += 1;
-            return Ok(());
+            return Ok(None);
         }
         if !missed {
             if before_account {
@@ -1086,7 +1123,7 @@ impl Step<'_, '_> {
                 progress.tally.merchant_acted += 1;
             }
             tracing::info!(complaint_id = %seen.record_id, why, how, before_account = happened < self.account.created_at, "queued to bring our record up to date (no push was missed)");
-            return Ok(());
+            return Ok(None);
         }
         progress.tally.found += 1;
         let found = Found {
@@ -1104,7 +1141,7 @@ impl Step<'_, '_> {
         if report.found_complaints.len() < REPORT_FOUND {
             report.found_complaints.push(found);
         }
-        Ok(())
+        Ok(None)
     }
 
     fn platform_name(&self) -> String {
@@ -1192,21 +1229,26 @@ impl Step<'_, '_> {
     }
 
     /// Read the registered notification URLs; tell staff once about each one that is not ours.
-    async fn urls(&self, progress: &mut Progress, report: &mut Report) -> Result<(), JobError> {
+    async fn urls(
+        &self,
+        progress: &mut Progress,
+        report: &mut Report,
+    ) -> Result<Option<Stop>, JobError> {
         let checks = match self
             .bounded(|p, s, a| async move { reconciler(&p)?.callback_urls(&s, &a).await })
             .await
         {
             Ok(Ok(c)) => c,
-            Err(Cut::Late) => return Ok(()),
+            // Read first in the next part.
+            Err(Cut::Late) => return Ok(Some(Stop::Time)),
             Err(Cut::Slow(left)) => {
                 let _ = self.platform_error(progress, slow(left)).await;
-                return Ok(());
+                return Ok(None);
             }
             Ok(Err(e)) => {
                 // Not worth holding the pass back: the next pass reads them again.
                 let _ = self.platform_error(progress, e).await;
-                return Ok(());
+                return Ok(None);
             }
         };
         let now = self.services().ports.clock.now();
@@ -1225,7 +1267,7 @@ impl Step<'_, '_> {
             .iter()
             .map(|u| CallbackUrl::of(u, Some(now)))
             .collect();
-        Ok(())
+        Ok(None)
     }
 
     async fn drift_alert(&self, u: &UrlCheck, now: DateTime<Utc>) -> Result<(), JobError> {
