@@ -772,22 +772,7 @@ async fn a_reply_in_wechat_pays_console_refreshes_the_record_but_is_not_found() 
     let (_, record) = e.recorded(&id).await;
     assert_eq!(record["raw_status"], "PROCESSING", "the record caught up");
 
-    let notify =
-        e.h.state
-            .ports
-            .queue
-            .receive(
-                domain::job::queues::NOTIFY,
-                10,
-                Duration::from_secs(60),
-                Duration::from_millis(100),
-            )
-            .await
-            .expect("receive");
-    assert!(
-        notify.iter().all(|m| !m.body.contains("push_silence")),
-        "no silence alert: {notify:?}"
-    );
+    no_silence_alert(&e).await;
     let (status, health) =
         e.h.admin(
             axum::http::Method::GET,
@@ -825,6 +810,11 @@ async fn a_console_reply_seen_by_the_list_is_read_in_full_and_not_found() {
     assert_eq!(done.len(), 1, "the push's job: {done:?}");
     let (_, record) = e.recorded(&id).await;
     assert_eq!(record["raw_status"], "PROCESSING", "the record caught up");
+    no_silence_alert(&e).await;
+}
+
+/// No "pushes are not arriving" alert is queued.
+async fn no_silence_alert(e: &Env) {
     let notify =
         e.h.state
             .ports

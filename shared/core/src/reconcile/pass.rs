@@ -710,6 +710,13 @@ impl Step<'_, '_> {
         Ok(!is_current(s.current.as_ref(), &this))
     }
 
+    /// A platform error met: counted in the pass and on the account's health.
+    async fn count_error(&self, progress: &mut Progress) {
+        progress.tally.errors += 1;
+        let at = self.services().ports.clock.now();
+        health::count(self.engine.records(), &self.account.id, Counted::Error, at).await;
+    }
+
     /// What a platform error means for the pass (counted on the account's health).
     async fn platform_error(&self, progress: &mut Progress, e: JobError) -> Stop {
         let at = self.services().ports.clock.now();
@@ -731,9 +738,8 @@ impl Step<'_, '_> {
                 source,
                 retry_after,
             } => {
-                progress.tally.errors += 1;
                 progress.failures += 1;
-                health::count(records, &self.account.id, Counted::Error, at).await;
+                self.count_error(progress).await;
                 let why = crate::error::chain(&*source);
                 tracing::warn!(error = %why, "a platform call of the pass failed");
                 Stop::Failed(
@@ -742,8 +748,7 @@ impl Step<'_, '_> {
                 )
             }
             JobError::Permanent(why) => {
-                progress.tally.errors += 1;
-                health::count(records, &self.account.id, Counted::Error, at).await;
+                self.count_error(progress).await;
                 tracing::warn!(error = %why, "a platform call of the pass was refused");
                 Stop::Fatal(why)
             }
@@ -937,20 +942,14 @@ impl Step<'_, '_> {
                     }
                     Err(JobError::Permanent(why)) => {
                         // This complaint only: the others are still worth reading.
-                        progress.tally.errors += 1;
-                        let at = self.services().ports.clock.now();
-                        health::count(self.engine.records(), &self.account.id, Counted::Error, at)
-                            .await;
+                        self.count_error(progress).await;
                         tracing::warn!(complaint_id = %c.id, error = %why, "re-read refused; skipped");
                     }
                     Err(JobError::Retryable { source, .. }) => {
                         // This complaint is skipped for this round (one that always fails
                         // must not hold the others back); the pass gives up after a few.
-                        progress.tally.errors += 1;
                         progress.failures += 1;
-                        let at = self.services().ports.clock.now();
-                        health::count(self.engine.records(), &self.account.id, Counted::Error, at)
-                            .await;
+                        self.count_error(progress).await;
                         let why = crate::error::chain(&*source);
                         tracing::warn!(complaint_id = %c.id, error = %why, "re-read failed; skipped this round");
                         if progress.failures >= MAX_FAILURES {
@@ -1031,9 +1030,7 @@ impl Step<'_, '_> {
                         return Ok(Some(self.platform_error(progress, e).await));
                     }
                     Ok(Err(e)) => {
-                        progress.tally.errors += 1;
-                        let at = self.services().ports.clock.now();
-                        health::count(records, &self.account.id, Counted::Error, at).await;
+                        self.count_error(progress).await;
                         tracing::warn!(complaint_id = %c.id, error = %e, "a listed change could not be read in full");
                         if matches!(
                             c.status,
