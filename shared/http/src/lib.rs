@@ -10,6 +10,8 @@ pub mod admin;
 pub mod auth;
 pub mod callbacks;
 #[cfg(feature = "full")]
+pub mod console;
+#[cfg(feature = "full")]
 pub mod caller;
 pub mod error;
 #[cfg(feature = "full")]
