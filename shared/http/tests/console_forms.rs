@@ -140,6 +140,8 @@ async fn every_action_of_every_platform_has_a_form_whose_fields_are_its_schema_p
                     }
                 };
                 assert!(kind_ok, "{at}: {:?} for {prop}", f.kind);
+                // Every amount in fen is typed in yuan.
+                assert_eq!(f.name.ends_with("_fen"), f.kind == InputKind::Money, "{at}");
                 fields += 1;
             }
             forms += 1;
@@ -387,6 +389,51 @@ fn a_missing_required_field_or_rule_is_refused_naming_the_field() {
     );
 }
 
+#[test]
+fn the_schemas_patterns_are_checked_before_sending() {
+    // The link's words may not break a line (their pattern says so), though long enough for a
+    // text area: one line.
+    let reply = form(Platform::Wechatpay, "reply");
+    let words = reply.field("jump_url_text").expect("the link's words");
+    assert_eq!(words.max_length, Some(200));
+    assert_eq!(words.kind, InputKind::Text);
+    assert_eq!(reply.field("text").expect("text").kind, InputKind::Textarea);
+    let link = [("text", "好"), ("jump_url", "https://example.com/a")];
+    let with = |extra: (&'static str, &'static str)| {
+        let mut v = link.to_vec();
+        v.push(extra);
+        v
+    };
+    let e = refused(&reply, &with(("jump_url_text", "看\r\n这里")));
+    assert_eq!(e.message_en, "Link text: must be on one line");
+    // A tab (a browser sends what is pasted) is refused in the reply's text.
+    let e = refused(&reply, &[("text", "好\t的")]);
+    assert_eq!(
+        e.message_en,
+        "Text: must not contain control characters (such as tabs)"
+    );
+    // A link the platform's pattern refuses (a query string), and a code that is not one.
+    let e = refused(
+        &reply,
+        &[
+            ("text", "好"),
+            ("jump_url", "https://example.com/a?b=c"),
+            ("jump_url_text", "看"),
+        ],
+    );
+    assert_eq!(e.message_en, "Link: is not in the form the platform takes");
+    let e = refused(&form(Platform::Alipay, "complete"), &[("code", "不是代码")]);
+    assert_eq!(
+        (e.field.as_str(), e.message_zh.as_str()),
+        ("code", "处理结果：格式不符合平台的要求")
+    );
+    assert_eq!(
+        form(Platform::Alipay, "complete")
+            .body(&submitted(&[("code", "CONSENSUS_WITH_CLIENT")]), Vec::new()),
+        Ok(json!({"code": "CONSENSUS_WITH_CLIENT"}))
+    );
+}
+
 /// `POST /complaints/{id}/note` on a test complaint.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -495,6 +542,24 @@ fn the_rendered_form_carries_the_limits_names_and_token() {
     }
     let evidence = form(Platform::Wxmini, "refund-evidence").render(Lang::Zh, "t", "/p");
     assert!(evidence.contains(r#"type="checkbox" id="action-refund-evidence-goods_received" name="goods_received" value="true""#), "{evidence}");
+    // After a refusal the form is drawn again with what was typed and the error at its field.
+    let typed = submitted(&[("amount_fen", "12.345"), ("reason", "部分退款")]);
+    let e = refund.body(&typed, Vec::new()).expect_err("three decimals");
+    let again = refund.render_with(
+        Lang::En,
+        "t",
+        "/p",
+        &Prefill::from_submitted(&typed),
+        Some(&e),
+    );
+    for want in [
+        r#"<div class="field invalid">"#,
+        r#"value="12.345""#,
+        r#"value="部分退款""#,
+        r#"<p class="error" role="alert">Amount (yuan): enter an amount in yuan with at most two decimals, such as 12.50</p>"#,
+    ] {
+        assert!(again.contains(want), "{want} in {again}");
+    }
     // An action we have no words for is titled with its summary.
     let f = ActionForm::from_action(&StaffAction::new::<HostileBody>(
         "note",
