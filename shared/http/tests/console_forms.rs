@@ -560,6 +560,22 @@ fn the_rendered_form_carries_the_limits_names_and_token() {
     ] {
         assert!(again.contains(want), "{want} in {again}");
     }
+    // The action's own refusal, at the field it names or above the fields.
+    let reply = form(Platform::Alipay, "reply");
+    let e = reply.refusal(Some("images[1]"), "no media med_x");
+    assert_eq!(
+        (e.field.as_str(), e.message_zh.as_str()),
+        ("images", "图片：no media med_x")
+    );
+    let e = reply.refusal(
+        None,
+        "the complaint is not in a state that allows this action (<b>)",
+    );
+    let html = reply.render_with(Lang::Zh, "t", "/p", &Prefill::new(), Some(&e));
+    assert!(
+        html.contains(r#"<p class="error" role="alert">未发送：the complaint is not in a state that allows this action (&#60;b&#62;)</p>"#),
+        "{html}"
+    );
     // An action we have no words for is titled with its summary.
     let f = ActionForm::from_action(&StaffAction::new::<HostileBody>(
         "note",

@@ -164,6 +164,23 @@ impl ActionForm {
         Ok(())
     }
 
+    /// The action's own refusal (its 400 naming `field`, such as `images[2]`, or a message
+    /// without a field: the complaint's state, the platform's refusal), to show with the form:
+    /// at the field it names, in the field's words, or above the fields.
+    pub fn refusal(&self, field: Option<&str>, message: &str) -> FormError {
+        let named = field
+            .and_then(|f| f.split(['[', '.']).next())
+            .and_then(|f| self.field(f));
+        match named {
+            Some(f) => error(f, message.to_string(), message.to_string()),
+            None => FormError {
+                field: field.unwrap_or_default().to_string(),
+                message_zh: format!("未发送：{message}"),
+                message_en: format!("Not sent: {message}"),
+            },
+        }
+    }
+
     /// The JSON body of the admin API action from the submitted form fields (strings; an
     /// unchecked checkbox absent; names the form lacks ignored) and the media ids of the
     /// uploaded images, checked against the platform's limits first.
@@ -272,7 +289,10 @@ impl ActionForm {
             submit: lang.t("提交", "Send"),
         };
         // The template only writes strings; it cannot fail but for a formatter error.
-        t.render().unwrap_or_default()
+        t.render().unwrap_or_else(|e| {
+            tracing::error!(error = %e, action = self.name, "an action form could not be drawn");
+            String::new()
+        })
     }
 
     fn view(
