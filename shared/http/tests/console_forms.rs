@@ -683,3 +683,145 @@ async fn each_body_a_form_builds_is_taken_by_the_actions_own_route() {
     }
     assert_eq!(sent, 14);
 }
+
+const PROVIDER: &str = "1900000109";
+const SUB: &str = "1900000201";
+const APIV3: &str = "0123456789abcdefghijABCDEFGHIJ01";
+
+/// What `form` builds from `pairs` (and `images`), sent through the admin route.
+async fn send(
+    h: &Harness,
+    cid: &str,
+    form: &ActionForm,
+    pairs: &[(&str, &str)],
+    images: Vec<String>,
+) -> Value {
+    let body = form
+        .body(&submitted(pairs), images)
+        .unwrap_or_else(|e| panic!("{}: {e}", form.name));
+    let path = format!("/admin/v1/complaints/{cid}/{}", form.name);
+    let (s, answer) = h.admin(Method::POST, &path, Some(body.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{}: {body}: {answer}", form.name);
+    body
+}
+
+#[tokio::test]
+async fn the_wechatpay_simulator_receives_what_the_forms_build() {
+    use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
+    let (h, base, stop) = served(|_| {}).await;
+    let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
+        .await
+        .expect("simulator");
+    sim.add_merchant(SimMerchant {
+        mchid: PROVIDER.into(),
+        serial_no: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into(),
+        public_key: rsa_key().to_public_key(),
+        apiv3_key: APIV3.into(),
+    });
+    let mut account = provider_body(PROVIDER);
+    account["settings"]["api_base_url"] = json!(sim.base_url());
+    account["credentials"] = json!({
+        "private_key": private_pem(rsa_key()),
+        "apiv3_key": APIV3,
+        "wechatpay_public_key": sim.keys().public_key_pem(),
+        "wechatpay_public_key_id": sim.keys().pub_key_id,
+    });
+    let provider = h.create(account).await;
+    // Staff decide the refund for this sub-merchant.
+    let (s, b) = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{provider}/sub-merchants"),
+            Some(json!({"sub_mchid": SUB, "name": "门店", "auto_refund": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    spawn_worker(&h, domain::job::queues::EVENTS, &stop);
+    let id = "200201820261127080000000001";
+    sim.add_complaint_for(
+        PROVIDER,
+        json!({
+            "complaint_id": id, "complaint_time": chrono::Utc::now().to_rfc3339(),
+            "complaint_detail": "充电宝无法使用", "complaint_state": "PENDING", "complainted_mchid": SUB,
+            "complaint_order_info": [{"transaction_id": "4200000000000000000000000001", "out_trade_no": "T1", "amount": 3000}],
+            "complaint_media_list": [], "problem_type": "OTHERS", "need_immediate_service": false
+        }),
+    );
+    let push = sim.notification(
+        APIV3,
+        "COMPLAINT.CREATE",
+        "complaint",
+        &json!({"complaint_id": id, "action_type": "CREATE_COMPLAINT"}),
+        KeyMode::PublicKey,
+        0,
+    );
+    let url = format!("{base}/callbacks/wechatpay/{PROVIDER}/complaints");
+    assert_eq!(push.post(&url).await, Ok(204));
+    // The automatic reply goes first; staff act after it.
+    let d = h
+        .wait_for_complaint(id, "the automatic reply", |d| {
+            d["complaint"]["replied"] == true
+        })
+        .await;
+    let cid = d["complaint"]["id"].as_str().expect("id").to_string();
+    let replies_before = sim.writes_to("/response").len();
+
+    // A reply with a browser's line break, a link and an uploaded image.
+    let (s, media) = h
+        .raw(
+            Method::POST,
+            "/admin/v1/media?filename=receipt.bmp",
+            Some(ADMIN),
+            Some("BM merchant-evidence".into()),
+            "image/bmp",
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let media: Value = serde_json::from_slice(&media).expect("json");
+    let media = media["id"].as_str().expect("media id").to_string();
+    let reply = form(Platform::Wechatpay, "reply");
+    send(
+        &h,
+        &cid,
+        &reply,
+        &[
+            ("csrf", "x"),
+            ("text", "已为您补发\r\n请查收"),
+            ("jump_url", "https://example.com/help"),
+            ("jump_url_text", "查看说明"),
+        ],
+        vec![media],
+    )
+    .await;
+    let responses = sim.writes_to("/response");
+    assert_eq!(responses.len(), replies_before + 1, "one reply sent");
+    let sent = &responses.last().expect("the reply").body;
+    assert_eq!(sent["response_content"], "已为您补发\n请查收");
+    assert_eq!(sent["jump_url"], "https://example.com/help");
+    assert_eq!(sent["jump_url_text"], "查看说明");
+    assert_eq!(sent["response_images"].as_array().map(Vec::len), Some(1));
+
+    // A part refund typed in yuan reaches the platform in fen.
+    let refund = form(Platform::Wechatpay, "refund");
+    send(
+        &h,
+        &cid,
+        &refund,
+        &[("amount_fen", "12.50"), ("reason", "部分退款")],
+        Vec::new(),
+    )
+    .await;
+    let refunds = sim.refunds();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["amount"]["refund"], 1250);
+    assert_eq!(refunds[0]["amount"]["total"], 3000);
+
+    // Completing sends an empty form.
+    let complete = form(Platform::Wechatpay, "complete");
+    assert_eq!(
+        send(&h, &cid, &complete, &[("csrf", "x")], Vec::new()).await,
+        json!({})
+    );
+    assert_eq!(sim.writes_to("/complete").len(), 1);
+    stop.cancel();
+}
