@@ -10,9 +10,9 @@ pub mod admin;
 pub mod auth;
 pub mod callbacks;
 #[cfg(feature = "full")]
-pub mod console;
-#[cfg(feature = "full")]
 pub mod caller;
+#[cfg(feature = "full")]
+pub mod console;
 pub mod error;
 #[cfg(feature = "full")]
 pub mod extract;

@@ -114,6 +114,11 @@ impl ActionForm {
         }
     }
 
+    /// The action's name (its path segment).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// The action's name in words (its summary for an action we have no words for).
     pub fn title(&self, lang: Lang) -> &'static str {
         match action_title(self.name) {
