@@ -122,6 +122,9 @@ async fn every_action_of_every_platform_has_a_form_whose_fields_are_its_schema_p
                 assert_eq!(f.max_length, prop["maxLength"].as_u64(), "{at}");
                 assert_eq!(f.min_length, prop["minLength"].as_u64(), "{at}");
                 assert_eq!(f.max_items, prop["maxItems"].as_u64(), "{at}");
+                let bound = |n: &Option<serde_json::Number>| n.as_ref().and_then(|n| n.as_u64());
+                assert_eq!(bound(&f.minimum), prop["minimum"].as_u64(), "{at}");
+                assert_eq!(bound(&f.maximum), prop["maximum"].as_u64(), "{at}");
                 let kind_ok = match &f.kind {
                     InputKind::Money => f.name.ends_with("_fen") && prop["type"] == "integer",
                     InputKind::Images => f.name == "images" && prop["type"] == "array",
@@ -386,6 +389,34 @@ fn a_missing_required_field_or_rule_is_refused_naming_the_field() {
         )
         .field,
         "launch_refund_day"
+    );
+}
+
+#[test]
+fn a_number_beyond_what_the_actions_type_holds_is_refused() {
+    // `launch_refund_day` is a u32: its format bounds it where the schema states no maximum.
+    let progress = form(Platform::Wechatpay, "refund-progress");
+    let days = |d: &str| {
+        progress.body(
+            &submitted(&[("action", "approve"), ("launch_refund_day", d)]),
+            Vec::new(),
+        )
+    };
+    assert_eq!(
+        days("4294967295"),
+        Ok(json!({"action": "approve", "launch_refund_day": 4294967295u64}))
+    );
+    let e = days("4294967296").expect_err("over u32");
+    assert_eq!(e.message_en, "Days until the refund: at most 4294967295");
+    let e = days("99999999999999999999999999999999999999999").expect_err("over everything");
+    assert_eq!(
+        e.message_en,
+        "Days until the refund: the number is too large"
+    );
+    let html = progress.render(Lang::En, "t", "/p");
+    assert!(
+        html.contains(r#"min="0" max="4294967295" step="1""#),
+        "{html}"
     );
 }
 

@@ -5,7 +5,7 @@ use super::field::{Choice, Field, InputKind};
 use super::values::matches;
 use super::words::choice_label;
 use desk_core::staff_actions::StaffAction;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 /// A text field with at least this `maxLength` is a text area.
 const TEXTAREA_FROM: u64 = 100;
@@ -158,12 +158,36 @@ fn field_of(name: &str, p: &Value, required: bool, nested: &Map<String, Value>) 
         required,
         min_length: count("minLength"),
         max_length: count("maxLength"),
-        minimum: number("minimum"),
-        maximum: number("maximum"),
+        minimum: number("minimum").or_else(|| format_range(s).map(|r| r.0)),
+        maximum: number("maximum").or_else(|| format_range(s).map(|r| r.1)),
         max_items: count("maxItems"),
         pattern: pattern.map(str::to_string),
         description: description_of(p),
     }
+}
+
+/// The range of an integer `format` (`uint32`: what the action's type can hold), for a
+/// schema that states no bounds of its own. utoipa writes an unsigned type as `int32` or
+/// `int64` with a minimum of 0; read as the document reads it (`uint32`, `uint64`).
+fn format_range(s: &Value) -> Option<(Number, Number)> {
+    let unsigned = s["minimum"].as_u64().is_some();
+    let format = match (s["format"].as_str()?, unsigned) {
+        ("int32", true) => "uint32",
+        ("int64", true) => "uint64",
+        (f, _) => f,
+    };
+    let (min, max): (i64, u64) = match format {
+        "int8" => (i8::MIN.into(), i8::MAX as u64),
+        "uint8" => (0, u8::MAX.into()),
+        "int16" => (i16::MIN.into(), i16::MAX as u64),
+        "uint16" => (0, u16::MAX.into()),
+        "int32" => (i32::MIN.into(), i32::MAX as u64),
+        "uint32" => (0, u32::MAX.into()),
+        "int64" => (i64::MIN, i64::MAX as u64),
+        "uint64" => (0, u64::MAX),
+        _ => return None,
+    };
+    Some((min.into(), max.into()))
 }
 
 fn choice(field: &str, v: &Value) -> Choice {
