@@ -437,6 +437,21 @@ async fn the_sms_link_variable_must_follow_the_three_fixed_ones_and_a_refusal_ch
     let (s, b) = e.put_notifications(&e.every_channel(Some(10))).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["sms"]["link_param"], 10, "{b}");
+    // The OpenAPI document says the same.
+    let (s, doc) = e.h.admin(Method::GET, "/admin/v1/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let field = &doc["components"]["schemas"]["SmsInput"]["properties"]["link_param"];
+    assert_eq!(
+        (field["minimum"].as_u64(), field["maximum"].as_u64()),
+        (Some(4), Some(10)),
+        "{field}"
+    );
+    assert!(
+        field["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("PUBLIC_BASE_URL")),
+        "{field}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
