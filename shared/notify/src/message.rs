@@ -12,10 +12,21 @@ fn is_digest(n: &NotificationSummary) -> bool {
     n.event == DIGEST_EVENT
 }
 
-/// A line whose value is a link (a digest's overdue view): shown as a link where the channel
-/// has them.
-fn is_link(v: &str) -> bool {
-    (v.starts_with("https://") || v.starts_with("http://")) && !v.contains(char::is_whitespace)
+/// Whether a line's value is one of our own links (a digest's overdue view): an address on
+/// the host of the notice's own link, shown as a link where the channel has them. Anything
+/// else stays text, so a buyer's words that look like an address never become a link.
+fn is_own_link(n: &NotificationSummary, v: &str) -> bool {
+    let Some(link) = n.link.as_deref() else {
+        return false;
+    };
+    let Some((scheme, rest)) = link.split_once("://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    !host.is_empty()
+        && v.strip_prefix(&format!("{scheme}://{host}/")).is_some()
+        && !v.contains(char::is_whitespace)
+        && !v.contains(['"', '<', '>', '(', ')', '[', ']'])
 }
 
 fn china(t: DateTime<Utc>) -> String {
@@ -143,7 +154,7 @@ impl Render for NotificationSummary {
         };
         let mut s = format!("<h3>{}</h3><table>", esc(&self.title()));
         for (k, v) in self.lines() {
-            let v = if is_link(&v) {
+            let v = if is_own_link(self, &v) {
                 format!("<a href=\"{0}\">{0}</a>", esc(&v))
             } else {
                 esc(&v)
@@ -171,7 +182,7 @@ impl Render for NotificationSummary {
         let lines = self.lines();
         let total = lines.len();
         for (i, (k, v)) in lines.into_iter().enumerate() {
-            let line = if is_link(&v) {
+            let line = if is_own_link(self, &v) {
                 format!("> **{k}**: [查看]({v})\n")
             } else {
                 format!("> **{k}**: {v}\n")
@@ -281,6 +292,7 @@ pub(crate) mod tests {
             label: "<b>x</b>".into(),
             value: "http://not a link".into(),
         });
+        n.user_text = Some("https://evil.example/pay".into());
         let md = n.markdown();
         assert!(
             md.contains(
@@ -298,6 +310,10 @@ pub(crate) mod tests {
         assert!(
             html.contains("<th align=\"left\">&lt;b&gt;x&lt;/b&gt;</th><td>http://not a link</td>"),
             "labels are escaped, a value with a space is no link: {html}"
+        );
+        assert!(
+            !html.contains("href=\"https://evil.example") && !md.contains("(https://evil.example"),
+            "an address on another host (the buyer's words) stays text: {html}"
         );
         assert!(n.text().contains(
             "逾期投诉 / overdue: https://desk.example.com/console/?account=acc_1&due=overdue\n"

@@ -174,7 +174,7 @@ impl Digest {
             .count()
     }
 
-    /// Where the digest points (see [`DigestLinks::of`]).
+    /// Where the digest points ([`DigestLinks`]).
     pub fn links(&self, services: &Services, audience: &Audience) -> DigestLinks {
         let inbox = InboxFilter::account(&audience.account_id, audience.sub_mchid.as_deref());
         let view = |due: Due, count: usize| {
