@@ -559,11 +559,14 @@ fn every_mini_program_endpoint_has_its_own_function() {
     }
     names.dedup();
     assert_eq!(names.len(), 3, "three functions: {names:?}");
-    for page in [
-        "/wxopen/{component_appid}/authorize",
-        "/wxopen/{component_appid}/authorized",
+    for (page, method) in [
+        ("/wxopen/{component_appid}/authorize", "GET"),
+        ("/wxopen/{component_appid}/authorized", "GET"),
+        // The staff console is served by the admin API function.
+        ("/console", "GET"),
+        ("/console/{proxy+}", "ANY"),
     ] {
-        let s = serving(&t, page, "GET");
+        let s = serving(&t, page, method);
         assert_eq!(s.len(), 1, "{page}");
         assert_eq!(
             s[0].1["Metadata"]["BuildProperties"]["Binary"].as_str(),

@@ -30,6 +30,7 @@ pub mod reindex;
 pub mod repo;
 pub mod schedule;
 pub mod schema;
+pub mod sessions;
 pub mod staff_actions;
 pub mod state;
 pub mod telemetry;

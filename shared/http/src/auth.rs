@@ -29,6 +29,17 @@ impl AdminAuth {
         Self { hash }
     }
 
+    /// A fingerprint of the administrator token (hex of half its SHA-256): what a console
+    /// session of the administrator remembers, so a changed `ADMIN_TOKEN` ends those sessions.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&self.hash[..16])
+    }
+
+    /// Whether `fingerprint` is this token's [`AdminAuth::fingerprint`] (constant time).
+    pub fn has_fingerprint(&self, fingerprint: &str) -> bool {
+        bool::from(self.fingerprint().as_bytes().ct_eq(fingerprint.as_bytes()))
+    }
+
     /// Whether `presented` is the administrator token (compared in constant time).
     pub fn matches(&self, presented: &str) -> bool {
         bool::from(hash(presented).ct_eq(&self.hash))

@@ -124,14 +124,14 @@ impl Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized("send Authorization: Bearer <token>"))?;
+        Self::of_token(state, presented).await
+    }
+
+    /// The caller `presented` (a whole token) stands for: the administrator token, or a stored
+    /// token that has not expired (recording its use).
+    pub async fn of_token(state: &AppState, presented: &str) -> Result<Self, ApiError> {
         if state.admin.matches(presented) {
-            return Ok(Caller {
-                token_id: "admin".into(),
-                token_name: "administrator".into(),
-                scope: TokenScope::All,
-                role: Role::Admin,
-                expires_at: None,
-            });
+            return Ok(Self::administrator());
         }
         let invalid = ApiError::Unauthorized("the token is not valid");
         let Some(id) = token_id(presented) else {
@@ -145,6 +145,70 @@ impl Caller {
         if !bool::from(hash(presented).as_slice().ct_eq(expected.as_slice())) {
             return Err(invalid);
         }
+        Self::stored(state, stored, version).await
+    }
+
+    /// The caller a console session stands for, checked again on every request: a stored
+    /// token that still exists and has not expired (recording its use), or the administrator
+    /// token the session began with. `Unauthorized` when that is no longer so (the token was
+    /// revoked, expired, or `ADMIN_TOKEN` changed): the session ends.
+    pub async fn of_principal(
+        state: &AppState,
+        principal: &desk_core::sessions::Principal,
+    ) -> Result<Self, ApiError> {
+        use desk_core::sessions::Principal;
+        match principal {
+            Principal::Admin { fingerprint } => {
+                if state.admin.has_fingerprint(fingerprint) {
+                    Ok(Self::administrator())
+                } else {
+                    Err(ApiError::Unauthorized(
+                        "the administrator token has changed",
+                    ))
+                }
+            }
+            Principal::Token { token_id } => {
+                let repo = TokenRepo::new(&*state.ports.records);
+                let Some((stored, version)) = repo.get_versioned(token_id).await? else {
+                    return Err(ApiError::Unauthorized("the token was revoked"));
+                };
+                Self::stored(state, stored, version).await
+            }
+        }
+    }
+
+    /// What a console session remembers of this caller.
+    pub fn principal(&self, state: &AppState) -> desk_core::sessions::Principal {
+        use desk_core::sessions::Principal;
+        if self.token_id == "admin" {
+            Principal::Admin {
+                fingerprint: state.admin.fingerprint(),
+            }
+        } else {
+            Principal::Token {
+                token_id: self.token_id.clone(),
+            }
+        }
+    }
+
+    fn administrator() -> Self {
+        Caller {
+            token_id: "admin".into(),
+            token_name: "administrator".into(),
+            scope: TokenScope::All,
+            role: Role::Admin,
+            expires_at: None,
+        }
+    }
+
+    /// A stored token's caller, unless it has expired; its use is recorded (at most once per
+    /// [`LAST_USED_RESOLUTION_SECS`]).
+    async fn stored(
+        state: &AppState,
+        stored: domain::token::StoredToken,
+        version: u64,
+    ) -> Result<Self, ApiError> {
+        let repo = TokenRepo::new(&*state.ports.records);
         let now = state.ports.clock.now();
         if stored.expires_at.is_some_and(|at| at <= now) {
             return Err(ApiError::Unauthorized("the token has expired"));

@@ -135,6 +135,80 @@ tokio::task_local! {
     pub static REQUEST_ID: String;
 }
 
+impl ApiError {
+    /// The error's code in the envelope (`invalid_request`, `not_found`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Invalid { .. } => "invalid_request",
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) | ApiError::ForbiddenField { .. } => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict(_) | ApiError::ConflictField { .. } => "conflict",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Platform(_) => "platform_error",
+            ApiError::Busy(_) | ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// What the caller is told: specific for 4xx and a platform's refusal, generic for our
+    /// own 5xx (their cause is logged, never shown).
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Invalid { message, .. }
+            | ApiError::ForbiddenField { message, .. }
+            | ApiError::ConflictField { message, .. } => message.clone(),
+            ApiError::InvalidJson(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Conflict(m)
+            | ApiError::UnsupportedMediaType(m)
+            | ApiError::Platform(m) => m.clone(),
+            ApiError::RateLimited { message, .. } => message.clone(),
+            ApiError::Unauthorized(m) | ApiError::Busy(m) => m.to_string(),
+            ApiError::MethodNotAllowed => {
+                "this route does not answer this method (see the Allow header)".to_string()
+            }
+            ApiError::PayloadTooLarge => {
+                "the request body is larger than the limit (1 MiB; evidence images 2 MiB)"
+                    .to_string()
+            }
+            ApiError::RequestTimeout => "the request body did not arrive in time".to_string(),
+            ApiError::Unavailable(_) => "a dependency is unavailable; retry later".to_string(),
+            ApiError::Internal(_) => "internal error".to_string(),
+        }
+    }
+
+    /// Log the cause of our own 5xx (never shown to the caller).
+    pub fn log_cause(&self) {
+        match self {
+            ApiError::Unavailable(e) => {
+                tracing::error!(error = %chain(&**e), "dependency unavailable");
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = %chain(&**e), "internal error");
+            }
+            _ => {}
+        }
+    }
+
+    /// The offending field, when the error names one.
+    pub fn field_name(&self) -> Option<&str> {
+        match self {
+            ApiError::Invalid { field, .. } => field.as_deref(),
+            ApiError::ForbiddenField { field, .. } | ApiError::ConflictField { field, .. } => {
+                Some(field)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -143,53 +217,13 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { retry_after, .. } => Some(retry_after_secs(*retry_after)),
             _ => None,
         };
-        let (code, message, field) = match self {
-            ApiError::Invalid { field, message } => ("invalid_request", message, field),
-            ApiError::InvalidJson(m) => ("invalid_json", m, None),
-            ApiError::Unauthorized(m) => ("unauthorized", m.to_string(), None),
-            ApiError::Forbidden(m) => ("forbidden", m, None),
-            ApiError::ForbiddenField { field, message } => ("forbidden", message, Some(field)),
-            ApiError::NotFound(m) => ("not_found", m, None),
-            ApiError::MethodNotAllowed => (
-                "method_not_allowed",
-                "this route does not answer this method (see the Allow header)".to_string(),
-                None,
-            ),
-            ApiError::Conflict(m) => ("conflict", m, None),
-            ApiError::ConflictField { field, message } => ("conflict", message, Some(field)),
-            ApiError::UnsupportedMediaType(m) => ("unsupported_media_type", m, None),
-            ApiError::PayloadTooLarge => (
-                "payload_too_large",
-                "the request body is larger than the limit (1 MiB; evidence images 2 MiB)"
-                    .to_string(),
-                None,
-            ),
-            ApiError::RequestTimeout => (
-                "request_timeout",
-                "the request body did not arrive in time".to_string(),
-                None,
-            ),
-            ApiError::RateLimited { message, .. } => ("rate_limited", message, None),
-            ApiError::Platform(m) => ("platform_error", m, None),
-            ApiError::Busy(m) => ("unavailable", m.to_string(), None),
-            ApiError::Unavailable(e) => {
-                tracing::error!(error = %chain(&*e), "dependency unavailable");
-                (
-                    "unavailable",
-                    "a dependency is unavailable; retry later".to_string(),
-                    None,
-                )
-            }
-            ApiError::Internal(e) => {
-                tracing::error!(error = %chain(&*e), "internal error");
-                ("internal", "internal error".to_string(), None)
-            }
-        };
+        self.log_cause();
+        let (code, message, field) = (self.code(), self.message(), self.field_name());
         let body = ErrorBody {
             error: ErrorDetail {
                 code,
                 message,
-                field,
+                field: field.map(str::to_string),
                 request_id: if status.is_server_error() {
                     request_id
                 } else {

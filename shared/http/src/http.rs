@@ -20,9 +20,15 @@ pub const CALLBACK_BODY_LIMIT: usize = 64 * 1024;
 /// Evidence images: at most 2 MiB (the route's body limit).
 pub const MEDIA_LIMIT: usize = 2 * 1024 * 1024;
 
+/// A console form with evidence images (`multipart/form-data`, to `/console/complaints/...`):
+/// at most 4 MiB together (each image at most [`MEDIA_LIMIT`]). On AWS a Lambda request holds
+/// about 6 MB, base64-encoded: 4 MiB fits.
+pub const CONSOLE_FORM_LIMIT: usize = 4 * 1024 * 1024;
+
 /// Request bodies larger than this are refused (413 in the JSON error envelope). Routes with
 /// their own limit: callbacks [`CALLBACK_BODY_LIMIT`] (64 KiB, answered with the platform's
-/// 400), evidence uploads [`MEDIA_LIMIT`] (2 MiB); [`body_rule`] decides which applies. JSON bodies are also bounded in depth by
+/// 400), evidence uploads [`MEDIA_LIMIT`] (2 MiB), console forms with images
+/// [`CONSOLE_FORM_LIMIT`] (4 MiB); [`body_rule`] decides which applies. JSON bodies are also bounded in depth by
 /// serde_json's recursion limit (128 levels; its `unbounded_depth` feature must stay off):
 /// deeper is a 400.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -51,6 +57,11 @@ pub fn body_rule(method: &axum::http::Method, path: &str) -> BodyRule {
     {
         BodyRule {
             limit: MEDIA_LIMIT,
+            callback: false,
+        }
+    } else if method == axum::http::Method::POST && path.starts_with("/console/complaints/") {
+        BodyRule {
+            limit: CONSOLE_FORM_LIMIT,
             callback: false,
         }
     } else {
@@ -109,6 +120,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
 }
 
 impl JsonBytes {
+    /// A body built here (the console's forms), as if a client had sent it.
+    pub fn of_value(value: &serde_json::Value) -> Self {
+        JsonBytes(axum::body::Bytes::from(value.to_string()))
+    }
+
     /// The body as `T` (an empty body is 400).
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_json(&self.0)

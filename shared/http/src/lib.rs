@@ -11,6 +11,8 @@ pub mod auth;
 pub mod callbacks;
 #[cfg(feature = "full")]
 pub mod caller;
+#[cfg(feature = "full")]
+pub mod console;
 pub mod error;
 #[cfg(feature = "full")]
 pub mod extract;

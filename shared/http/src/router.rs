@@ -29,6 +29,7 @@ pub fn router(state: crate::AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .merge(crate::admin::router(state.clone()))
+        .merge(crate::console::router(&state))
         .merge(crate::callbacks::routes(
             state.platforms(),
             crate::callbacks::Mount::All,

@@ -98,7 +98,7 @@ pub struct ServerArgs {
     #[arg(long, env = "MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// MiB all request bodies being read may hold together; a body that would go over it is
-    /// refused with 503. At least 2 (the largest body a route accepts).
+    /// refused with 503. At least 4 (the largest body a route accepts).
     #[arg(long, env = "BODY_MEMORY_MIB", default_value_t = DEFAULT_BODY_MEMORY_MIB)]
     pub body_memory_mib: usize,
 }
@@ -130,7 +130,7 @@ impl ServerArgs {
         let body_memory_bytes = if body_memory_bytes < LARGEST_BODY {
             tracing::warn!(
                 requested_mib = self.body_memory_mib,
-                "BODY_MEMORY_MIB is below the largest body a route accepts; raised to 2"
+                "BODY_MEMORY_MIB is below the largest body a route accepts; raised to 4"
             );
             LARGEST_BODY
         } else {
@@ -146,8 +146,12 @@ impl ServerArgs {
     }
 }
 
-/// The largest body any route accepts (an evidence image).
-const LARGEST_BODY: usize = crate::http::MEDIA_LIMIT;
+/// The largest body any route accepts (a console form with evidence images).
+const LARGEST_BODY: usize = if crate::http::CONSOLE_FORM_LIMIT > crate::http::MEDIA_LIMIT {
+    crate::http::CONSOLE_FORM_LIMIT
+} else {
+    crate::http::MEDIA_LIMIT
+};
 
 /// Most connections the descriptor limit `soft` leaves room for.
 fn fd_ceiling(soft: u64) -> usize {
@@ -250,10 +254,10 @@ pub async fn serve(
             a = listener.accept() => a,
             _ = shutdown.cancelled() => break,
         };
-        let stream = match accepted {
+        let (stream, remote) = match accepted {
             Ok((stream, remote)) => {
                 tracing::trace!(%remote, "connection accepted");
-                stream
+                (stream, remote)
             }
             Err(e) => {
                 // Out of descriptors or a connection reset before accept: wait a little so
@@ -280,7 +284,16 @@ pub async fn serve(
         let tracker = tracker.clone();
         let budget = budget.clone();
         tokio::spawn(async move {
-            serve_connection(stream, router, limits, conn.clone(), budget, shutdown).await;
+            serve_connection(
+                stream,
+                remote,
+                router,
+                limits,
+                conn.clone(),
+                budget,
+                shutdown,
+            )
+            .await;
             tracing::trace!(conn = conn.id, "connection closed");
             tracker.forget(conn.id);
             drop(permit);
@@ -496,6 +509,7 @@ impl Tracker {
 /// One connection: HTTP/1.1 with keep-alive, watched for the head and idle timeouts.
 async fn serve_connection(
     stream: TcpStream,
+    remote: std::net::SocketAddr,
     router: Router,
     limits: ServerLimits,
     conn: Arc<Conn>,
@@ -508,7 +522,11 @@ async fn serve_connection(
     });
     let service = {
         let conn = conn.clone();
-        hyper::service::service_fn(move |req: Request<Incoming>| {
+        hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            // The peer's address, for the routes that need it (the console's sign-in
+            // throttle): axum's `ConnectInfo`.
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(remote));
             // Boxed (Unpin), so the connection can be polled without shutting its socket down.
             Box::pin(handle(
                 req,

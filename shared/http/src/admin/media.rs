@@ -53,17 +53,29 @@ pub async fn upload_media(
             }
         }
     })?;
+    let media = store(&state, &caller, q.filename, &body).await?;
+    Ok((StatusCode::CREATED, Json(media)))
+}
+
+/// Keep an uploaded evidence image (jpg, png or bmp, at most [`crate::http::MEDIA_LIMIT`]) in
+/// the caller's scope: its record, for `POST /media` and the console's forms.
+pub async fn store(
+    state: &AppState,
+    caller: &Caller,
+    filename: Option<String>,
+    body: &[u8],
+) -> Result<Media, ApiError> {
     if body.len() > crate::http::MEDIA_LIMIT {
         return Err(ApiError::PayloadTooLarge);
     }
-    let content_type = sniff(&body)
+    let content_type = sniff(body)
         .ok_or_else(|| ApiError::UnsupportedMediaType("images must be jpg, png or bmp".into()))?;
     let ext = match content_type {
         "image/jpeg" => "jpg",
         "image/png" => "png",
         _ => "bmp",
     };
-    let filename = match q.filename {
+    let filename = match filename {
         Some(f)
             if f.len() <= 100
                 && f.chars()
@@ -93,7 +105,7 @@ pub async fn upload_media(
         filename,
         content_type: content_type.into(),
         size: body.len() as u64,
-        sha256: hex::encode(Sha256::digest(&body)),
+        sha256: hex::encode(Sha256::digest(body)),
         account_id,
         sub_mchid,
         created_at: state.ports.clock.now(),
@@ -113,7 +125,7 @@ pub async fn upload_media(
     ComplaintRepo::new(&*state.ports.records)
         .create_media(&media)
         .await?;
-    Ok((StatusCode::CREATED, Json(media)))
+    Ok(media)
 }
 
 #[utoipa::path(

@@ -1,0 +1,327 @@
+//! The staff console's sessions, one-time sign-in codes and sign-in throttle, in the record
+//! store (DynamoDB on AWS, SQLite embedded). Only hashes of session ids and codes are stored:
+//! a copy of the table signs nobody in.
+//!
+//! | record | pk | sk |
+//! |---|---|---|
+//! | session | `SESSION#{sha256(session id)}` | `META` |
+//! | one-time sign-in code | `SIGNIN_CODE#{sha256(code)}` | `META` |
+//! | sign-in attempts of an address | `SIGNIN_THROTTLE#{address}` | `META` |
+//!
+//! Every record expires (the store's TTL removes it); the expiry is also checked on read.
+
+use crate::repo::RepoError;
+use chrono::{DateTime, Duration, Utc};
+use domain::ports::{Item, RecordStore, StoreError};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A session ends after this long without a request.
+pub const IDLE_EXPIRY: Duration = Duration::days(7);
+/// A session's `last_seen_at` is written at most this often.
+pub const TOUCH_RESOLUTION: Duration = Duration::minutes(1);
+/// A one-time sign-in code works this long, once.
+pub const CODE_LIFETIME: Duration = Duration::minutes(10);
+/// Failed sign-ins an address may make within [`THROTTLE_WINDOW`]; after that every sign-in
+/// from it (a right one too) is refused until the window has passed.
+pub const THROTTLE_LIMIT: u32 = 10;
+/// See [`THROTTLE_LIMIT`].
+pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
+
+const META: &str = "META";
+
+fn hashed(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn session_pk(session_id: &str) -> String {
+    format!("SESSION#{}", hashed(session_id))
+}
+
+fn code_pk(code: &str) -> String {
+    format!("SIGNIN_CODE#{}", hashed(&normalize_code(code)))
+}
+
+fn throttle_pk(address: &str) -> String {
+    format!("SIGNIN_THROTTLE#{address}")
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::thread_rng().fill_bytes(&mut b);
+    b
+}
+
+/// Who a session (or a sign-in code) stands for: a stored token, or the administrator token
+/// as it was when the session began (its fingerprint: a changed `ADMIN_TOKEN` ends the
+/// sessions of the old one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Principal {
+    Token { token_id: String },
+    Admin { fingerprint: String },
+}
+
+/// A signed-in browser.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub principal: Principal,
+    /// The value every form of this session carries (`csrf`).
+    pub csrf: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("principal", &self.principal)
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    fn expires_at(&self) -> DateTime<Utc> {
+        self.last_seen_at + IDLE_EXPIRY
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CodeRecord {
+    principal: Principal,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ThrottleRecord {
+    failures: u32,
+    window_start: DateTime<Utc>,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, RepoError> {
+    serde_json::from_value(item.data.clone()).map_err(|source| RepoError::Corrupt {
+        pk: item.pk.clone(),
+        sk: item.sk.clone(),
+        source,
+    })
+}
+
+fn encode(pk: String, data: &impl Serialize, expires: DateTime<Utc>) -> Item {
+    Item::new(pk, META, serde_json::to_value(data).unwrap_or_default())
+        .expiring_at(expires.timestamp())
+}
+
+/// Sessions, codes and the throttle over the record store.
+pub struct SessionRepo<'a> {
+    store: &'a dyn RecordStore,
+}
+
+impl<'a> SessionRepo<'a> {
+    pub fn new(store: &'a dyn RecordStore) -> Self {
+        Self { store }
+    }
+
+    /// A new session for `principal`: its id (the cookie's value, shown only now) and record.
+    pub async fn create(
+        &self,
+        principal: Principal,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Session), RepoError> {
+        let id = base64url(&random_bytes::<32>());
+        let session = Session {
+            principal,
+            csrf: base64url(&random_bytes::<24>()),
+            created_at: now,
+            last_seen_at: now,
+        };
+        self.store
+            .create(encode(session_pk(&id), &session, session.expires_at()))
+            .await?;
+        Ok((id, session))
+    }
+
+    /// The session with this id, unless it is unknown or idle for longer than
+    /// [`IDLE_EXPIRY`] (then it is removed). Its last use is recorded (at most once per
+    /// [`TOUCH_RESOLUTION`]).
+    pub async fn get(
+        &self,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, RepoError> {
+        if session_id.is_empty() || session_id.len() > 128 {
+            return Ok(None);
+        }
+        let pk = session_pk(session_id);
+        let Some(item) = self.store.get(&pk, META).await? else {
+            return Ok(None);
+        };
+        let mut session: Session = decode(&item)?;
+        if session.expires_at() <= now {
+            self.store.delete(&pk, META, Some(item.version)).await?;
+            return Ok(None);
+        }
+        if now - session.last_seen_at >= TOUCH_RESOLUTION {
+            session.last_seen_at = now;
+            match self
+                .store
+                .update(encode(pk, &session, session.expires_at()), item.version)
+                .await
+            {
+                // Another request of the same browser touched it first.
+                Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some(session))
+    }
+
+    /// End a session (sign-out, or its token is gone).
+    pub async fn delete(&self, session_id: &str) -> Result<(), RepoError> {
+        self.store
+            .delete(&session_pk(session_id), META, None)
+            .await?;
+        Ok(())
+    }
+
+    /// A new one-time sign-in code for `principal` (`XXXX-XXXX`, letters and digits that are
+    /// hard to confuse), valid for [`CODE_LIFETIME`].
+    pub async fn create_code(
+        &self,
+        principal: Principal,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), RepoError> {
+        const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+        let bytes = random_bytes::<8>();
+        let chars: String = bytes
+            .iter()
+            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+            .collect();
+        let code = format!("{}-{}", &chars[..4], &chars[4..]);
+        let expires_at = now + CODE_LIFETIME;
+        let record = CodeRecord {
+            principal,
+            expires_at,
+        };
+        self.store
+            .create(encode(code_pk(&code), &record, expires_at))
+            .await?;
+        Ok((code, expires_at))
+    }
+
+    /// Who the code stands for, once: the first use removes it; an unknown, used or expired
+    /// code is none.
+    pub async fn redeem_code(
+        &self,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Principal>, RepoError> {
+        let normalized = normalize_code(code);
+        if normalized.len() != 8 {
+            return Ok(None);
+        }
+        let pk = code_pk(code);
+        let Some(item) = self.store.get(&pk, META).await? else {
+            return Ok(None);
+        };
+        let record: CodeRecord = decode(&item)?;
+        // Only one redemption removes it.
+        if !self.store.delete(&pk, META, Some(item.version)).await? {
+            return Ok(None);
+        }
+        Ok((record.expires_at > now).then_some(record.principal))
+    }
+
+    /// Whether `address` may try to sign in now: `Err(until)` when it made
+    /// [`THROTTLE_LIMIT`] failed attempts within the window.
+    pub async fn throttled(
+        &self,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, RepoError> {
+        let Some(item) = self.store.get(&throttle_pk(address), META).await? else {
+            return Ok(None);
+        };
+        let t: ThrottleRecord = decode(&item)?;
+        let until = t.window_start + THROTTLE_WINDOW;
+        Ok((until > now && t.failures >= THROTTLE_LIMIT).then_some(until))
+    }
+
+    /// Count a failed sign-in of `address`.
+    pub async fn record_failure(&self, address: &str, now: DateTime<Utc>) -> Result<(), RepoError> {
+        let pk = throttle_pk(address);
+        for _ in 0..5 {
+            let current = self.store.get(&pk, META).await?;
+            let (record, version) = match &current {
+                Some(item) => {
+                    let t: ThrottleRecord = decode(item)?;
+                    if t.window_start + THROTTLE_WINDOW <= now {
+                        (
+                            ThrottleRecord {
+                                failures: 1,
+                                window_start: now,
+                            },
+                            Some(item.version),
+                        )
+                    } else {
+                        (
+                            ThrottleRecord {
+                                failures: t.failures.saturating_add(1),
+                                window_start: t.window_start,
+                            },
+                            Some(item.version),
+                        )
+                    }
+                }
+                None => (
+                    ThrottleRecord {
+                        failures: 1,
+                        window_start: now,
+                    },
+                    None,
+                ),
+            };
+            let item = encode(pk.clone(), &record, record.window_start + THROTTLE_WINDOW);
+            let written = match version {
+                Some(v) => self.store.update(item, v).await.map(|_| ()),
+                None => self.store.create(item).await.map(|_| ()),
+            };
+            match written {
+                Ok(()) => return Ok(()),
+                Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A code as typed: upper case, without the dash or spaces.
+fn normalize_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .take(16)
+        .collect()
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_read_as_typed() {
+        assert_eq!(normalize_code("abcd-efgh"), "ABCDEFGH");
+        assert_eq!(normalize_code(" AbCd efGH "), "ABCDEFGH");
+        assert_eq!(code_pk("abcd-efgh"), code_pk("ABCDEFGH"));
+    }
+}

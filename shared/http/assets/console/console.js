@@ -1,0 +1,29 @@
+// complaint desk console: the only script (no inline script: the CSP forbids it).
+// Keeps every deadline countdown (<time data-countdown datetime="...">) current.
+(function () {
+  "use strict";
+  var en = document.documentElement.lang === "en";
+  function span(mins) {
+    var d = Math.floor(mins / 1440), h = Math.floor((mins % 1440) / 60), m = mins % 60;
+    if (en) return d > 0 ? d + " d " + h + " h" : h > 0 ? h + " h " + m + " min" : m + " min";
+    return d > 0 ? d + "天" + h + "小时" : h > 0 ? h + "小时" + m + "分" : m + "分钟";
+  }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-countdown]").forEach(function (t) {
+      var due = Date.parse(t.getAttribute("datetime"));
+      if (isNaN(due)) return;
+      var mins = Math.floor(Math.abs(due - now) / 60000);
+      if (due < now) {
+        t.textContent = en ? span(mins) + " overdue" : "已逾期 " + span(mins);
+        if (t.parentElement) t.parentElement.classList.add("overdue");
+      } else {
+        t.textContent = en ? span(mins) + " left" : "剩 " + span(mins);
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    tick();
+    setInterval(tick, 30000);
+  });
+})();

@@ -1,0 +1,165 @@
+//! The staff console (`/console/`): server-rendered pages over the same use-cases as the admin
+//! API (its handlers are called with the signed-in staff member as the caller, so scope, role
+//! and every platform check are the API's), signed in with a session cookie. Served by the
+//! all-in-one binary and by the admin API function on AWS; no build step: the templates are
+//! compiled in (askama) and the stylesheet and the small script are embedded.
+//!
+//! Every response carries a strict Content-Security-Policy (no inline script or style, no
+//! framing), `nosniff` and `no-store`; every POST must come from this site (`Origin`,
+//! `Sec-Fetch-Site`) and carry the session's CSRF value.
+//!
+//! Pages: [`inbox`], [`complaint`], [`sign_in`]. What they share: [`web`], [`view`], [`lang`].
+
+pub mod complaint;
+pub mod forms;
+pub mod inbox;
+pub mod lang;
+pub mod sign_in;
+pub mod view;
+pub mod web;
+
+pub use lang::Lang;
+
+use crate::ApiError;
+use crate::state::AppState;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use std::sync::Arc;
+use web::BASE;
+
+/// The console's Content-Security-Policy: our own script and stylesheet only, images only from
+/// us (complaint images come through our download route), forms only to us, no framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                       connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+                       base-uri 'none'";
+
+const CSS: &str = include_str!("../../assets/console/console.css");
+const JS: &str = include_str!("../../assets/console/console.js");
+
+/// The console's routes (merged into the full router).
+pub fn router(state: &AppState) -> Router<AppState> {
+    let document = crate::admin::openapi::document(state.platforms());
+    let roles = Arc::new(crate::admin::roles::Roles::from_document(&document));
+    Router::new()
+        .route(BASE, get(|| async { web::see_other(&format!("{BASE}/")) }))
+        .route(&format!("{BASE}/"), get(inbox::inbox))
+        .route(
+            &format!("{BASE}/sign-in"),
+            get(sign_in::show).post(sign_in::submit),
+        )
+        .route(&format!("{BASE}/sign-out"), post(sign_in::sign_out))
+        .route(
+            &format!("{BASE}/sign-in-code"),
+            get(sign_in::show_code).post(sign_in::make_code),
+        )
+        .route(&format!("{BASE}/complaints/{{id}}"), get(complaint::show))
+        .route(
+            &format!("{BASE}/complaints/{{id}}/act/{{action}}"),
+            post(complaint::act),
+        )
+        .route(
+            &format!("{BASE}/complaints/{{id}}/media/{{n}}"),
+            get(complaint::image),
+        )
+        .route(&format!("{BASE}/assets/{{file}}"), get(asset))
+        .route(&format!("{BASE}/{{*rest}}"), get(not_found).post(not_found))
+        .layer(Extension(roles))
+        .layer(axum::middleware::from_fn(guard))
+}
+
+async fn not_found(req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    web::error_page(
+        web::lang_of(&parts),
+        &ApiError::not_found(format!("no console page {}", parts.uri.path())),
+    )
+}
+
+/// `GET /console/assets/{file}`: the stylesheet and the script.
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, content_type) = match file.as_str() {
+        "console.css" => (CSS, "text/css; charset=utf-8"),
+        "console.js" => (JS, "text/javascript; charset=utf-8"),
+        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Whether a request comes from another site: its `Sec-Fetch-Site` says so, or its `Origin`
+/// is not this host.
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("null");
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let origin_host = origin
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or("null");
+        return host.is_empty() || !origin_host.eq_ignore_ascii_case(host);
+    }
+    false
+}
+
+/// Every console response's security headers, the language switch's cookie, and the refusal
+/// of a POST from another site.
+async fn guard(req: Request, next: Next) -> Response {
+    let https = web::is_https(req.headers());
+    let lang_switch = web::query_lang(req.uri().query());
+    let mut res = if req.method() == Method::POST && cross_site(req.headers()) {
+        let (parts, _) = req.into_parts();
+        tracing::info!(
+            path = parts.uri.path(),
+            "console POST from another site refused"
+        );
+        web::error_page(
+            web::lang_of(&parts),
+            &ApiError::Forbidden("this form was sent from another site".into()),
+        )
+    } else {
+        next.run(req).await
+    };
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Some(lang) = lang_switch {
+        let code = if lang.is_en() { "en" } else { "zh" };
+        h.append(
+            header::SET_COOKIE,
+            web::set_cookie(web::LANG_COOKIE, code, 365 * 24 * 3600, https),
+        );
+    }
+    res
+}

@@ -1,0 +1,357 @@
+//! Signing in and out: an access token (or a one-time code another signed-in device made) is
+//! exchanged for a session cookie; failed attempts are throttled per address; afterwards the
+//! browser returns to the page a link pointed at. Links never carry a credential.
+
+use super::lang::Lang;
+use super::web::{
+    BASE, Chrome, SESSION_COOKIE_MAX_AGE_SECS, SIGN_IN_COOKIE, Signed, Visit, client_address,
+    cookie, error_page, render, render_with, safe_next, see_other, session_cookie_name, set_cookie,
+};
+use crate::ApiError;
+use crate::caller::Caller;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::response::Response;
+use desk_core::sessions::{self, SessionRepo};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+#[derive(Deserialize)]
+pub struct SignInQuery {
+    next: Option<String>,
+    /// Set when a session ended (idle, signed out elsewhere, token revoked).
+    ended: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/sign_in.html")]
+struct SignInPage {
+    c: Chrome,
+    next: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+}
+
+fn new_form_value() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut b = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn title(lang: Lang) -> String {
+    lang.t("登录 · 投诉工作台", "Sign in · complaint desk")
+        .to_string()
+}
+
+/// The sign-in form with a fresh CSRF value in its cookie.
+fn sign_in_form(
+    visit: &Visit,
+    status: StatusCode,
+    next: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+) -> Response {
+    let value = new_form_value();
+    let page = SignInPage {
+        c: Chrome::anonymous(visit, title(visit.lang), value.clone()),
+        next,
+        error,
+        notice,
+    };
+    let mut res = render_with(status, &page);
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SIGN_IN_COOKIE, &value, 3600, visit.https),
+    );
+    res
+}
+
+/// `GET /console/sign-in?next=`.
+pub async fn show(
+    State(state): State<AppState>,
+    visit: Visit,
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> Response {
+    let next = safe_next(q.next.as_deref());
+    // Signed in already: straight on.
+    if let Some(id) = cookie(&headers, session_cookie_name(visit.https))
+        && let Ok(Some(session)) = SessionRepo::new(&*state.ports.records)
+            .get(id, state.ports.clock.now())
+            .await
+        && Caller::of_principal(&state, &session.principal)
+            .await
+            .is_ok()
+    {
+        return see_other(&next);
+    }
+    let notice = q.ended.is_some().then(|| {
+        visit.lang.t(
+            "登录已失效，请重新登录。",
+            "Your session has ended: sign in again.",
+        )
+    });
+    sign_in_form(&visit, StatusCode::OK, next, None, notice)
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /console/sign-in`: a token or a one-time code → a session.
+pub async fn submit(
+    State(state): State<AppState>,
+    visit: Visit,
+    req: axum::extract::Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let form: SignInForm = match read_form(&parts, body).await {
+        Ok(f) => f,
+        Err(res) => return *res,
+    };
+    let lang = visit.lang;
+    let next = safe_next(form.next.as_deref());
+    let expected = cookie(&parts.headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
+        return sign_in_form(
+            &visit,
+            StatusCode::FORBIDDEN,
+            next,
+            Some(
+                lang.t(
+                    "登录表单已过期，请重新提交。",
+                    "The sign-in form had expired: please submit it again.",
+                )
+                .into(),
+            ),
+            None,
+        );
+    }
+    let address = client_address(&parts);
+    let repo = SessionRepo::new(&*state.ports.records);
+    let now = state.ports.clock.now();
+    match repo.throttled(&address, now).await {
+        Ok(Some(until)) => {
+            let minutes = (until - now).num_minutes().max(1);
+            tracing::warn!(%address, "console sign-in refused: too many failed attempts");
+            let mut res = sign_in_form(
+                &visit,
+                StatusCode::TOO_MANY_REQUESTS,
+                next,
+                Some(match lang {
+                    Lang::Zh => format!("失败次数过多，请 {minutes} 分钟后再试。"),
+                    Lang::En => format!(
+                        "Too many failed attempts from your address: try again in {minutes} minutes."
+                    ),
+                }),
+                None,
+            );
+            if let Ok(v) = ((until - now).num_seconds().max(1)).to_string().parse() {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return res;
+        }
+        Ok(None) => {}
+        Err(e) => return error_page(lang, &e.into()),
+    }
+    let token = form.token.trim();
+    let code = form.code.trim();
+    let principal = if !token.is_empty() {
+        match Caller::of_token(&state, token).await {
+            Ok(caller) => Some(caller.principal(&state)),
+            Err(ApiError::Unauthorized(_)) => None,
+            Err(e) => return error_page(lang, &e),
+        }
+    } else if !code.is_empty() {
+        match repo.redeem_code(code, now).await {
+            // The code's token must still work.
+            Ok(Some(p)) => Caller::of_principal(&state, &p).await.ok().map(|_| p),
+            Ok(None) => None,
+            Err(e) => return error_page(lang, &e.into()),
+        }
+    } else {
+        return sign_in_form(
+            &visit,
+            StatusCode::BAD_REQUEST,
+            next,
+            Some(
+                lang.t(
+                    "请输入访问令牌或一次性登录码。",
+                    "Enter an access token or a one-time sign-in code.",
+                )
+                .into(),
+            ),
+            None,
+        );
+    };
+    let Some(principal) = principal else {
+        if let Err(e) = repo.record_failure(&address, now).await {
+            tracing::warn!(error = %e, "failed sign-in not counted");
+        }
+        tracing::info!(%address, "console sign-in refused: unknown, revoked or expired token or code");
+        return sign_in_form(
+            &visit,
+            StatusCode::UNAUTHORIZED,
+            next,
+            Some(
+                lang.t(
+                    "令牌或登录码无效、已过期或已被吊销。",
+                    "The token or code is not valid, has expired or was revoked.",
+                )
+                .into(),
+            ),
+            None,
+        );
+    };
+    let (session_id, _) = match repo.create(principal, now).await {
+        Ok(s) => s,
+        Err(e) => return error_page(lang, &e.into()),
+    };
+    let mut res = see_other(&next);
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            session_cookie_name(visit.https),
+            &session_id,
+            SESSION_COOKIE_MAX_AGE_SECS,
+            visit.https,
+        ),
+    );
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SIGN_IN_COOKIE, "", 0, visit.https),
+    );
+    res
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// A small urlencoded form (at most 16 KiB), or a 400 page.
+pub async fn read_form<T: serde::de::DeserializeOwned>(
+    parts: &Parts,
+    body: axum::body::Body,
+) -> Result<T, Box<Response>> {
+    let lang = super::web::lang_of(parts);
+    let bytes = axum::body::to_bytes(body, 16 * 1024).await.map_err(|_| {
+        Box::new(error_page(
+            lang,
+            &ApiError::field("form", "the form could not be read (at most 16 KiB)"),
+        ))
+    })?;
+    serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+        Box::new(error_page(
+            lang,
+            &ApiError::field("form", format!("the form is not valid: {e}")),
+        ))
+    })
+}
+
+/// `POST /console/sign-out`.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    signed: Signed,
+    req: axum::extract::Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let form: CsrfForm = match read_form(&parts, body).await {
+        Ok(f) => f,
+        Err(res) => return *res,
+    };
+    if let Err(res) = signed.check_csrf(Some(&form.csrf)) {
+        return *res;
+    }
+    if let Err(e) = SessionRepo::new(&*state.ports.records)
+        .delete(&signed.session_id)
+        .await
+    {
+        return error_page(signed.visit.lang, &e.into());
+    }
+    let mut res = see_other(&format!("{BASE}/sign-in"));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            session_cookie_name(signed.visit.https),
+            "",
+            0,
+            signed.visit.https,
+        ),
+    );
+    res
+}
+
+#[derive(Template)]
+#[template(path = "console/sign_in_code.html")]
+struct CodePage {
+    c: Chrome,
+    code: Option<String>,
+    minutes: i64,
+    sign_in_url: String,
+}
+
+fn code_page(state: &AppState, signed: &Signed, code: Option<String>) -> Response {
+    let lang = signed.visit.lang;
+    let sign_in_url = state
+        .public_url("console/sign-in")
+        .unwrap_or_else(|| format!("{BASE}/sign-in"));
+    render(&CodePage {
+        c: signed.chrome(
+            state,
+            lang.t("在其他设备登录", "Sign in on another device").into(),
+        ),
+        code,
+        minutes: sessions::CODE_LIFETIME.num_minutes(),
+        sign_in_url,
+    })
+}
+
+/// `GET /console/sign-in-code`: what a one-time code is for, and the button that makes one.
+pub async fn show_code(State(state): State<AppState>, signed: Signed) -> Response {
+    code_page(&state, &signed, None)
+}
+
+/// `POST /console/sign-in-code`: a new one-time code for this staff member (the same token,
+/// role and scope), shown once.
+pub async fn make_code(
+    State(state): State<AppState>,
+    signed: Signed,
+    req: axum::extract::Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let form: CsrfForm = match read_form(&parts, body).await {
+        Ok(f) => f,
+        Err(res) => return *res,
+    };
+    if let Err(res) = signed.check_csrf(Some(&form.csrf)) {
+        return *res;
+    }
+    let principal = signed.caller.principal(&state);
+    match SessionRepo::new(&*state.ports.records)
+        .create_code(principal, state.ports.clock.now())
+        .await
+    {
+        Ok((code, _)) => {
+            tracing::info!(token_id = %signed.caller.token_id, "one-time sign-in code made");
+            let mut res = code_page(&state, &signed, Some(code));
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+            res
+        }
+        Err(e) => error_page(signed.visit.lang, &e.into()),
+    }
+}
