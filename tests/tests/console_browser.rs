@@ -10,6 +10,9 @@ use e2e_tests::browser::{DESKTOP, PHONE, png_size};
 use e2e_tests::{Browser, Server};
 use rand::Rng;
 use reqwest::header::{HeaderMap, SET_COOKIE};
+use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
+use serde_json::json;
 
 /// The session cookie's name on plain HTTP (the tests' server has no TLS proxy).
 const SESSION: &str = "desk_session";
@@ -221,7 +224,7 @@ async fn browser_opens_a_served_page_on_a_phone_screen() {
 }
 
 /// Sign in with the administrator token on a phone, then with a viewer token made through the
-/// admin API on a desktop: both reach the inbox. The README's sign-in and inbox screenshots.
+/// admin API on a desktop: both reach the inbox. The README's sign-in screenshot.
 #[tokio::test]
 async fn staff_sign_in_with_a_token_and_reach_the_inbox() {
     let desk = Desk::start();
@@ -237,15 +240,12 @@ async fn staff_sign_in_with_a_token_and_reach_the_inbox() {
     phone.wait_for_path("/console/").await;
     phone.wait_for(INBOX).await;
     assert_eq!(phone.inner_size().await.0, 390);
-    phone.screenshot("console-inbox-phone").await;
 
     let (_, viewer) = desk.token("viewer").await;
     let desktop = Browser::start().await;
     sign_in(&desktop, &desk, &viewer).await;
     let who = desktop.text(".who").await;
     assert!(who.contains("viewer in a browser"), "header: {who}");
-    let shot = desktop.screenshot("console-inbox-desktop").await;
-    assert_eq!(png_size(&shot), Some(DESKTOP));
 }
 
 /// A wrong token: the form again with an error, and no session cookie.
@@ -594,4 +594,129 @@ async fn sign_in_is_throttled_per_address_after_ten_failures() {
     submit_token(&browser, &desk.admin).await;
     browser.wait_for_path("/console/").await;
     browser.wait_for(INBOX).await;
+}
+
+/// A WeChat Pay provider on the simulator whose sub-merchant handles nothing by itself (its
+/// complaints wait for staff), with `complaints` pushed through the real callback: (complaint
+/// id, buyer's text, amount in fen). Returns the simulator (it must outlive the test).
+async fn pushed_complaints(desk: &Desk, complaints: &[(&str, &str, u64)]) -> WechatPaySim {
+    const PROVIDER: &str = "1900000109";
+    const SUB: &str = "1900000201";
+    const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+    let apiv3 = random_text(32);
+    let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
+        .await
+        .expect("simulator");
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
+    sim.add_merchant(SimMerchant {
+        mchid: PROVIDER.into(),
+        serial_no: SERIAL.into(),
+        public_key: key.to_public_key(),
+        apiv3_key: apiv3.clone(),
+    });
+    let (status, account) = desk.server.admin(
+        &desk.admin,
+        reqwest::Method::POST,
+        "/accounts",
+        Some(json!({
+            "kind": "wechatpay_provider", "name": "示例服务商",
+            "settings": {"mchid": PROVIDER, "appid": "wx2c2769f8efd9abc2", "merchant_serial_no": SERIAL,
+                         "api_base_url": sim.base_url()},
+            "credentials": {"private_key": key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
+                            "apiv3_key": apiv3.clone(), "wechatpay_public_key": sim.keys().public_key_pem(),
+                            "wechatpay_public_key_id": sim.keys().pub_key_id},
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{account}");
+    let id = account["id"].as_str().expect("account id");
+    let (status, body) = desk
+        .server
+        .admin(
+            &desk.admin,
+            reqwest::Method::POST,
+            &format!("/accounts/{id}/sub-merchants"),
+            Some(json!({"sub_mchid": SUB, "name": "示例门店"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for (n, (complaint_id, text, amount)) in complaints.iter().enumerate() {
+        sim.add_complaint_for(
+            PROVIDER,
+            json!({"complaint_id": complaint_id, "complaint_time": chrono::Utc::now().to_rfc3339(),
+                   "complaint_detail": text, "complaint_state": "PENDING", "complainted_mchid": SUB,
+                   "complaint_order_info": [{"transaction_id": format!("42000000002026112200000000{n:02}"),
+                                             "out_trade_no": format!("T{n}"), "amount": amount}],
+                   "problem_type": "REFUND", "need_immediate_service": false}),
+        );
+        let push = sim.notification(
+            &apiv3,
+            "COMPLAINT.CREATE",
+            "complaint",
+            &json!({"complaint_id": complaint_id, "action_type": "CREATE_COMPLAINT"}),
+            KeyMode::PublicKey,
+            0,
+        );
+        assert_eq!(
+            push.post(&desk.url(&format!("/callbacks/wechatpay/{PROVIDER}/complaints")))
+                .await,
+            Ok(204)
+        );
+    }
+    sim
+}
+
+/// Pushed complaints appear in the inbox, on a phone and on a desktop (the README's inbox
+/// screenshots).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_complaints_appear_in_the_inbox_on_a_phone_and_a_desktop() {
+    let desk = Desk::start();
+    let complaints = [
+        (
+            "200201820261122080000000001",
+            "未收到商品，要求全额退款。",
+            2500,
+        ),
+        (
+            "200201820261122080000000002",
+            "商品与描述不符，颜色不对。",
+            9900,
+        ),
+        (
+            "200201820261122080000000003",
+            "同一笔订单被重复扣款两次。",
+            1280,
+        ),
+    ];
+    let _sim = pushed_complaints(&desk, &complaints).await;
+    let phone = Browser::start().await;
+    phone.phone().await;
+    sign_in(&phone, &desk, &desk.admin).await;
+    // The worker records them a moment after the pushes: reload until all are listed.
+    let start = std::time::Instant::now();
+    loop {
+        let rows = phone.find_all("#complaints li.row").await.len();
+        if rows == complaints.len() {
+            break;
+        }
+        if start.elapsed() > e2e_tests::browser::WAIT_LIMIT {
+            phone
+                .fail::<()>(&format!("{rows} of {} complaints listed", complaints.len()))
+                .await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        phone.goto(&desk.url("/console/")).await;
+    }
+    let list = phone.text("#complaints").await;
+    for (_, text, _) in &complaints {
+        assert!(list.contains(text), "{text} not in {list}");
+    }
+    let shot = phone.screenshot("console-inbox-phone").await;
+    assert_eq!(png_size(&shot), Some(PHONE));
+
+    let desktop = Browser::start().await;
+    sign_in(&desktop, &desk, &desk.admin).await;
+    assert_eq!(desktop.find_all("#complaints li.row").await.len(), 3);
+    let shot = desktop.screenshot("console-inbox-desktop").await;
+    assert_eq!(png_size(&shot), Some(DESKTOP));
 }
