@@ -142,20 +142,28 @@ impl Driver {
             }
             let _ = tx.send(Err(format!("chromedriver ended: {}", seen.join(" | "))));
         });
-        let err = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        // Its stderr (and Chromium's, which it passes on), drained for as long as it runs so
+        // that neither ever blocks on a full pipe; the last 8 KiB are kept for a failure.
+        let err = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
         {
             let err = err.clone();
+            let mut stderr = stderr;
             std::thread::spawn(move || {
-                let mut buf = String::new();
-                let _ = BufReader::new(stderr).read_to_string(&mut buf);
-                err.lock().unwrap_or_else(|e| e.into_inner()).push_str(&buf);
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                    let mut kept = err.lock().unwrap_or_else(|e| e.into_inner());
+                    kept.extend_from_slice(&chunk[..n]);
+                    let excess = kept.len().saturating_sub(8192);
+                    kept.drain(..excess);
+                }
             });
         }
         let mut driver = Driver { child, port: 0 };
         match rx.recv_timeout(DRIVER_START_LIMIT) {
             Ok(Ok(port)) => driver.port = port,
             Ok(Err(why)) => {
-                let stderr = err.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let kept = err.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let stderr = String::from_utf8_lossy(&kept);
                 panic!("chromedriver did not start ({why}) {stderr}");
             }
             Err(_) => panic!(
