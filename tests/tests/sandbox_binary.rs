@@ -82,22 +82,29 @@ fn complaint_in(output: &str) -> String {
 /// The complaint is recorded and replied to, refunded `refunded_fen` (0: its refund was
 /// skipped as above the cap), and a staff notice of it was delivered (to the sandbox bot).
 async fn handled(s: &Server, id: &str, refunded_fen: u64) {
-    let detail = poll(s, &format!("/complaints/{id}"), "the test complaint handled", |d| {
-        let c = &d["complaint"];
-        let refund_done = if refunded_fen > 0 {
-            c["refunded_fen"].as_u64() == Some(refunded_fen)
-        } else {
-            d["actions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|a| a["action"] == "refund" && a["outcome"] == "skipped")
-        };
-        c["replied"] == true && refund_done
-    })
+    let detail = poll(
+        s,
+        &format!("/complaints/{id}"),
+        "the test complaint handled",
+        |d| {
+            let c = &d["complaint"];
+            let refund_done = if refunded_fen > 0 {
+                c["refunded_fen"].as_u64() == Some(refunded_fen)
+            } else {
+                d["actions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a["action"] == "refund" && a["outcome"] == "skipped")
+            };
+            c["replied"] == true && refund_done
+        },
+    )
     .await;
     assert_eq!(
-        detail["complaint"]["refunded_fen"].as_u64().unwrap_or_default(),
+        detail["complaint"]["refunded_fen"]
+            .as_u64()
+            .unwrap_or_default(),
         refunded_fen,
         "{detail}"
     );
@@ -151,7 +158,11 @@ async fn sandbox_accounts_take_test_complaints_through_the_real_path_and_survive
     assert_eq!(platforms, PLATFORMS, "one per platform, in a stable order");
     let (_, all) = get(&server, "/accounts").await;
     assert_eq!(all["items"].as_array().map(Vec::len), Some(3), "{all}");
-    let (_, subs) = get(&server, &format!("/accounts/{}/sub-merchants", accounts[0].1)).await;
+    let (_, subs) = get(
+        &server,
+        &format!("/accounts/{}/sub-merchants", accounts[0].1),
+    )
+    .await;
     assert_eq!(subs["items"].as_array().map(Vec::len), Some(1), "{subs}");
 
     // Through the command, one per platform, under the cap: refunded.
@@ -204,7 +215,10 @@ async fn sandbox_accounts_take_test_complaints_through_the_real_path_and_survive
             detail["complaint"]["description"], "商品与描述不符，金额较大",
             "{platform}: what the buyer wrote is what was pushed: {detail}"
         );
-        assert_eq!(detail["complaint"]["complaint_amount_fen"], 2000, "{detail}");
+        assert_eq!(
+            detail["complaint"]["complaint_amount_fen"], 2000,
+            "{detail}"
+        );
     }
 
     // Restart on the same data directory: the same accounts, the same credentials, pointed at

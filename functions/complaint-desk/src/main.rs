@@ -163,7 +163,16 @@ async fn start_sandbox(
     _: &std::path::Path,
     _: &str,
 ) -> anyhow::Result<Arc<dyn desk_http::try_it::TryIt>> {
+    sandbox_built()?;
     anyhow::bail!(NO_SANDBOX)
+}
+
+/// Whether this build can run `--sandbox` (checked first thing, before any file is touched).
+fn sandbox_built() -> anyhow::Result<()> {
+    #[cfg(not(feature = "demo"))]
+    anyhow::bail!(NO_SANDBOX);
+    #[cfg(feature = "demo")]
+    Ok(())
 }
 
 /// What `--sandbox` and `try-it` answer in a build without the simulators.
@@ -199,6 +208,9 @@ async fn main() -> anyhow::Result<()> {
         #[cfg(not(feature = "demo"))]
         Some(Command::TryIt { .. }) => anyhow::bail!(NO_SANDBOX),
         None => {}
+    }
+    if cli.sandbox {
+        sandbox_built()?;
     }
     // Before any file exists: the data directory, the database (with its -wal and -shm) and
     // the blobs are the owner's only from the moment they are created.
@@ -275,8 +287,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
     let addr = listener.local_addr()?;
     let try_it = if cli.sandbox {
-        let engine =
-            start_sandbox(&services, &platforms, &cli.data_dir, &own_base(addr)).await?;
+        let engine = start_sandbox(&services, &platforms, &cli.data_dir, &own_base(addr)).await?;
         tracing::warn!(
             "--sandbox: platform simulators run in this process; sandbox accounts are on"
         );
@@ -432,5 +443,17 @@ mod tests {
             .expect_err("a build without the demo runs none");
         assert_eq!(error.to_string(), NO_DEMO);
         assert!(NO_DEMO.contains("has no demo"), "{NO_DEMO}");
+    }
+
+    #[test]
+    fn sandbox_and_try_it_say_this_build_has_none() {
+        let cli = Cli::try_parse_from(["complaint-desk", "--sandbox"])
+            .unwrap_or_else(|e| panic!("`--sandbox` is still a flag: {e}"));
+        assert!(cli.sandbox);
+        let error = sandbox_built().expect_err("a build without the simulators has no sandbox");
+        assert_eq!(error.to_string(), NO_SANDBOX);
+        let cli = Cli::try_parse_from(["complaint-desk", "try-it", "push", "--platform", "alipay"])
+            .unwrap_or_else(|e| panic!("`try-it` is still a subcommand: {e}"));
+        assert!(matches!(cli.command, Some(Command::TryIt { .. })));
     }
 }

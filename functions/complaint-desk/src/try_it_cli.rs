@@ -120,7 +120,13 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
     };
     println!("complaint: /admin/v1/complaints/{id}  (console: /console/complaints/{id})");
     if args.wait > 0 {
-        show_handling(&args.server, id, pushed["within_refund_cap"] == true, args.wait).await?;
+        show_handling(
+            &args.server,
+            id,
+            pushed["within_refund_cap"] == true,
+            args.wait,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -220,7 +226,15 @@ mod tests {
         assert_eq!(parse_yuan("1.5"), Ok(150));
         assert_eq!(parse_yuan("20"), Ok(2000));
         assert_eq!(parse_yuan("0.05"), Ok(5));
-        for bad in ["", "1.234", "-1", "1,00", "abc", ".5", "99999999999999999999"] {
+        for bad in [
+            "",
+            "1.234",
+            "-1",
+            "1,00",
+            "abc",
+            ".5",
+            "99999999999999999999",
+        ] {
             assert!(parse_yuan(bad).is_err(), "{bad}");
         }
     }

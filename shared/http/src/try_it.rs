@@ -67,10 +67,7 @@ impl TestComplaint {
     ) -> Result<Self, (&'static str, String)> {
         let amount_fen = amount_fen.unwrap_or(DEFAULT_AMOUNT_FEN);
         if !(1..=MAX_AMOUNT_FEN).contains(&amount_fen) {
-            return Err((
-                "amount_fen",
-                format!("must be 1 to {MAX_AMOUNT_FEN} (fen)"),
-            ));
+            return Err(("amount_fen", format!("must be 1 to {MAX_AMOUNT_FEN} (fen)")));
         }
         let text = match text.map(str::trim) {
             None => DEFAULT_TEXT.to_string(),
@@ -139,16 +136,31 @@ mod tests {
     fn a_test_complaint_defaults_under_the_cap_and_refuses_what_a_platform_would() {
         let t = TestComplaint::new(None, None).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(t, TestComplaint::default());
-        assert_eq!(TestComplaint::new(Some(0), None).err().map(|e| e.0), Some("amount_fen"));
         assert_eq!(
-            TestComplaint::new(Some(MAX_AMOUNT_FEN + 1), None).err().map(|e| e.0),
+            TestComplaint::new(Some(0), None).err().map(|e| e.0),
             Some("amount_fen")
         );
-        assert_eq!(TestComplaint::new(None, Some("  ")).err().map(|e| e.0), Some("text"));
-        assert_eq!(TestComplaint::new(None, Some("a\u{7}b")).err().map(|e| e.0), Some("text"));
+        assert_eq!(
+            TestComplaint::new(Some(MAX_AMOUNT_FEN + 1), None)
+                .err()
+                .map(|e| e.0),
+            Some("amount_fen")
+        );
+        assert_eq!(
+            TestComplaint::new(None, Some("  ")).err().map(|e| e.0),
+            Some("text")
+        );
+        assert_eq!(
+            TestComplaint::new(None, Some("a\u{7}b")).err().map(|e| e.0),
+            Some("text")
+        );
         let long = "字".repeat(MAX_TEXT_CHARS + 1);
-        assert_eq!(TestComplaint::new(None, Some(&long)).err().map(|e| e.0), Some("text"));
-        let ok = TestComplaint::new(Some(2000), Some(" 第一行\n第二行 ")).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            TestComplaint::new(None, Some(&long)).err().map(|e| e.0),
+            Some("text")
+        );
+        let ok = TestComplaint::new(Some(2000), Some(" 第一行\n第二行 "))
+            .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!((ok.amount_fen, ok.text.as_str()), (2000, "第一行\n第二行"));
     }
 }

@@ -311,13 +311,21 @@ impl Sandbox {
     }
 
     /// An Alipay trade complaint: `alipay.merchant.tradecomplain.changed`, RSA2-signed form.
-    async fn push_alipay(&self, account_id: &str, test: &TestComplaint) -> Result<Sent, TryItError> {
+    async fn push_alipay(
+        &self,
+        account_id: &str,
+        test: &TestComplaint,
+    ) -> Result<Sent, TryItError> {
         let (ms, r) = unique();
         let id = format!("{ms}{r:06}");
         let trade_no = format!("{}2200{ms:013}{r:06}", chrono::Utc::now().format("%Y%m%d"));
         self.alipay
             .add_trade_complaint(crate::fixtures::alipay_trade_complaint(
-                &id, &trade_no, &test.text, test.amount_fen, None,
+                &id,
+                &trade_no,
+                &test.text,
+                test.amount_fen,
+                None,
             ));
         let msg = self.alipay.trade_message(ALIPAY_APP_ID, &id);
         let url = format!("{}/callbacks/alipay/{ALIPAY_APP_ID}", self.our_base);
@@ -347,10 +355,15 @@ impl Sandbox {
 
     /// A mini-program trade complaint: an encrypted `complaint_callback` push (safe mode); the
     /// order is one paid to the WeChat Pay simulator, so it can be refunded.
-    async fn push_wxmini(&self, account_id: &str, test: &TestComplaint) -> Result<Sent, TryItError> {
+    async fn push_wxmini(
+        &self,
+        account_id: &str,
+        test: &TestComplaint,
+    ) -> Result<Sent, TryItError> {
         let (ms, r) = unique();
         // At most 16 digits: exact in any JSON reader.
-        let coid = u64::try_from(ms).unwrap_or_default() % 10_000_000_000_000 * 100 + u64::from(r % 100);
+        let coid =
+            u64::try_from(ms).unwrap_or_default() % 10_000_000_000_000 * 100 + u64::from(r % 100);
         let order_id = format!("4200{ms:013}{r:06}");
         let out_trade_no = format!("SANDBOX-MINI-{ms}-{r}");
         self.wx.add_complaint(
@@ -366,7 +379,8 @@ impl Sandbox {
             }
             .to_json(),
         );
-        self.pay.add_order(&order_id, &out_trade_no, test.amount_fen);
+        self.pay
+            .add_order(&order_id, &out_trade_no, test.amount_fen);
         let id = coid.to_string();
         let status = self
             .wx
@@ -397,7 +411,9 @@ impl TryIt for Sandbox {
             .find(|a| a.account_id == account_id)
             .ok_or_else(|| TryItError::UnknownAccount(account_id.to_string()))?;
         let sent = match account.platform.as_str() {
-            p if p == Platform::Wechatpay.as_str() => self.push_wechatpay(account_id, &test).await?,
+            p if p == Platform::Wechatpay.as_str() => {
+                self.push_wechatpay(account_id, &test).await?
+            }
             p if p == Platform::Alipay.as_str() => self.push_alipay(account_id, &test).await?,
             _ => self.push_wxmini(account_id, &test).await?,
         };

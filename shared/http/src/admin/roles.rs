@@ -32,7 +32,11 @@ pub const ADMIN_READS: [&str; 5] = [
 /// Writes an agent may make besides the complaint actions: images for a reply, asking for a
 /// reconciliation pass now (it changes nothing a push would not), and pushing a test complaint
 /// for a sandbox account.
-pub const AGENT_WRITES: [&str; 3] = ["upload_media", "reconcile_account", "push_sandbox_complaint"];
+pub const AGENT_WRITES: [&str; 3] = [
+    "upload_media",
+    "reconcile_account",
+    "push_sandbox_complaint",
+];
 
 /// The role an operation needs, by its operation id, method (lower case, as the document
 /// writes it) and path.
