@@ -141,19 +141,3 @@ pub async fn push_sandbox_complaint(
         Err(e @ TryItError::Failed(_)) => Err(ApiError::internal(e)),
     }
 }
-
-/// The defaults and bounds the document states (in [`PushTestComplaint`]'s annotations) are
-/// the ones checked.
-#[cfg(test)]
-mod tests {
-    use crate::try_it::{DEFAULT_AMOUNT_FEN, MAX_AMOUNT_FEN, MAX_TEXT_CHARS};
-
-    #[test]
-    fn the_documented_bounds_are_the_checked_ones() {
-        let doc = crate::admin::openapi::document(&desk_core::platform::Platforms::default());
-        let body = &doc["components"]["schemas"]["PushTestComplaint"]["properties"];
-        assert_eq!(body["amount_fen"]["maximum"], MAX_AMOUNT_FEN, "{body}");
-        assert_eq!(body["text"]["maxLength"], MAX_TEXT_CHARS, "{body}");
-        assert_eq!(DEFAULT_AMOUNT_FEN, 100, "the description says 1.00 yuan");
-    }
-}
