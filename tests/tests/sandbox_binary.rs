@@ -234,7 +234,8 @@ async fn sandbox_accounts_take_test_complaints_through_the_real_path_and_survive
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
-    let server = Server::start_sandbox(dir.path(), &env);
+    // This time by the environment, as a service manager would (`SANDBOX=1`).
+    let server = Server::start(dir.path(), &[("ADMIN_TOKEN", ADMIN), ("SANDBOX", "1")]);
     let after = sandbox_accounts(&server).await;
     assert_eq!(after.len(), 3);
     for ((p0, id0, a0), (p1, id1, a1)) in before.iter().zip(&after) {

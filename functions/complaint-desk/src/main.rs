@@ -94,7 +94,8 @@ struct Cli {
     /// (127.0.0.1) and keep one sandbox account per platform (names start with `沙箱 Sandbox ·`)
     /// pointed at them, from which `complaint-desk try-it push` and the console push test
     /// complaints. Their keys are kept in <data-dir>/sandbox.json. Needs the `demo` feature.
-    #[arg(long, env = "SANDBOX")]
+    #[arg(long, env = "SANDBOX", action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new())]
     sandbox: bool,
     #[command(flatten)]
     server: desk_http::server::ServerArgs,
