@@ -69,16 +69,24 @@ impl TestComplaint {
         if !(1..=MAX_AMOUNT_FEN).contains(&amount_fen) {
             return Err(("amount_fen", format!("must be 1 to {MAX_AMOUNT_FEN} (fen)")));
         }
-        let text = match text.map(str::trim) {
+        // As the document states it: 1 to MAX_TEXT_CHARS characters, at least one of them
+        // visible, no control character but a line break; stored trimmed.
+        let text = match text {
             None => DEFAULT_TEXT.to_string(),
             Some(t) => {
-                if t.is_empty() || t.chars().count() > MAX_TEXT_CHARS {
-                    return Err(("text", format!("must be 1 to {MAX_TEXT_CHARS} characters")));
+                if t.trim().is_empty() || t.chars().count() > MAX_TEXT_CHARS {
+                    return Err((
+                        "text",
+                        format!("must be 1 to {MAX_TEXT_CHARS} characters, not all blank"),
+                    ));
                 }
                 if t.chars().any(|c| c.is_control() && c != '\n') {
-                    return Err(("text", "must not contain control characters".into()));
+                    return Err((
+                        "text",
+                        "must not contain control characters other than line breaks (\\n)".into(),
+                    ));
                 }
-                t.to_string()
+                t.trim().to_string()
             }
         };
         Ok(Self { amount_fen, text })

@@ -135,7 +135,7 @@ async fn a_push_goes_to_the_account_asked_for_with_the_defaults_filled_in() {
         .admin(
             Method::POST,
             "/admin/v1/sandbox/push",
-            Some(json!({"account_id": "acc_toy_alipay", "amount_fen": null})),
+            Some(json!({"account_id": "acc_toy_alipay", "platform": "alipay", "amount_fen": null})),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -161,9 +161,9 @@ async fn what_is_wrong_with_a_push_is_refused_before_the_engine_is_asked() {
     let (h, toy, _) = with_toy().await;
     for (body, status, field) in [
         (
-            json!({"account_id": "acc_toy_alipay", "platform": "alipay"}),
-            400,
-            Some("platform"),
+            json!({"account_id": "acc_toy_alipay", "platform": "wxmini"}),
+            404,
+            None,
         ),
         (json!({"amount_fen": 0}), 400, Some("amount_fen")),
         (
@@ -172,6 +172,8 @@ async fn what_is_wrong_with_a_push_is_refused_before_the_engine_is_asked() {
             Some("amount_fen"),
         ),
         (json!({"text": ""}), 400, Some("text")),
+        (json!({"text": " \n "}), 400, Some("text")),
+        (json!({"text": "a\u{1}b"}), 400, Some("text")),
         (
             json!({"text": "x".repeat(MAX_TEXT_CHARS + 1)}),
             400,
@@ -244,6 +246,10 @@ fn the_document_states_the_bounds_that_are_checked() {
     assert_eq!(body["amount_fen"]["maximum"], MAX_AMOUNT_FEN, "{body}");
     assert_eq!(body["amount_fen"]["minimum"], 1, "{body}");
     assert_eq!(body["text"]["maxLength"], MAX_TEXT_CHARS, "{body}");
+    assert!(
+        body["text"]["pattern"].is_string(),
+        "no control characters, not blank: {body}"
+    );
     let push = &doc["paths"]["/admin/v1/sandbox/push"]["post"];
     assert_eq!(push["x-required-role"], "agent", "{push}");
     for status in ["202", "400", "403", "404", "502"] {

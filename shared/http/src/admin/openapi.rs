@@ -345,6 +345,11 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("PatchSubMerchant", "refund_cap_fen", u64_max),
         ("PatchAccount", "name", line_schema(NAME_MAX)),
+        (
+            "PushTestComplaint",
+            "text",
+            text_schema(crate::try_it::MAX_TEXT_CHARS),
+        ),
         ("CreateAccount", "name", line_schema(NAME_MAX)),
         ("EmailInput", "host", host_schema()),
         (

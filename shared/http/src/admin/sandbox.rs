@@ -25,17 +25,17 @@ pub struct SandboxAccounts {
     pub items: Vec<SandboxAccount>,
 }
 
-/// `POST /sandbox/push`: which sandbox account (by id, or by platform; neither: the first one)
-/// and the test complaint.
+/// `POST /sandbox/push`: which sandbox account (by id, by platform, or both; neither: the first
+/// one) and the test complaint.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushTestComplaint {
-    /// Our id of a sandbox account. Not with `platform`.
+    /// Our id of a sandbox account.
     #[serde(default)]
     #[schema(max_length = 64)]
     pub account_id: Option<String>,
-    /// The sandbox account of this platform (`wechatpay`, `alipay`, `wxmini`). Not with
-    /// `account_id`.
+    /// The sandbox account of this platform (`wechatpay`, `alipay`, `wxmini`); with
+    /// `account_id`, the account must be of this platform.
     #[serde(default)]
     #[schema(max_length = 64)]
     pub platform: Option<String>,
@@ -92,7 +92,7 @@ pub async fn list_sandbox_accounts(
     description = "Push one realistic test complaint for a sandbox account: the account's simulator creates it and sends its signed (and, where the platform does, encrypted) push to this server's own callback route, exactly as the platform would; everything after is the real path (queue, worker, automatic reply, refund under the account's cap of 5.00 yuan, staff notice). Answers once the callback route accepted the push; the complaint appears shortly after at `complaint_id`. A scoped token may push only for an account in its scope.",
     responses(
         (status = 202, body = Pushed, description = "The push was accepted by our callback route; the complaint is being handled"),
-        (status = 404, body = ErrorBody, description = "Sandbox accounts are off (start with --sandbox), or no sandbox account has this id or platform (or it is outside the token's scope)"),
+        (status = 404, body = ErrorBody, description = "Sandbox accounts are off (start with --sandbox), or no sandbox account has this id and platform (or it is outside the token's scope)"),
         (status = 502, body = ErrorBody, description = "Our own callback route refused the push (the message says what it answered)")
     ),
     security(("bearer" = []))
@@ -107,17 +107,13 @@ pub async fn push_sandbox_complaint(
     let test = TestComplaint::new(body.amount_fen, body.text.as_deref())
         .map_err(|(field, message)| ApiError::field(field, message))?;
     let accounts = visible(&**engine, &caller).await;
-    let chosen = match (&body.account_id, &body.platform) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::field(
-                "platform",
-                "give account_id or platform, not both",
-            ));
-        }
-        (Some(id), None) => accounts.iter().find(|a| &a.account_id == id),
-        (None, Some(p)) => accounts.iter().find(|a| &a.platform == p),
-        (None, None) => accounts.first(),
-    };
+    // Both given: the account must be of that platform.
+    let chosen = accounts.iter().find(|a| {
+        body.account_id
+            .as_ref()
+            .is_none_or(|id| &a.account_id == id)
+            && body.platform.as_ref().is_none_or(|p| &a.platform == p)
+    });
     let Some(account) = chosen else {
         let names: Vec<&str> = accounts.iter().map(|a| a.platform.as_str()).collect();
         return Err(ApiError::not_found(format!(
