@@ -71,84 +71,28 @@ pub async fn start(
     sandbox::install_tls_provider();
     let path = keys::path(data_dir);
     let mut kept = keys::load_or_create(&path)?;
-    let w = &kept.wechatpay;
-    let pay_keys = PlatformKeys {
-        cert_key: keys::key(&w.platform_cert_key, "WeChat Pay certificate key")?,
-        cert_pem: w.platform_cert.clone(),
-        cert_serial: w.platform_cert_serial.clone(),
-        pub_key: keys::key(&w.platform_pub_key, "WeChat Pay public key")?,
-        pub_key_id: w.platform_pub_key_id.clone(),
-    };
-    let merchant_key = keys::key(&w.merchant_key, "provider key")?;
-    let pay = WechatPaySim::start(pay_keys, KeyMode::PublicKey)
-        .await
-        .context("cannot start the WeChat Pay simulator")?;
-    pay.add_merchant(SimMerchant {
-        mchid: PROVIDER_MCHID.into(),
-        serial_no: w.merchant_serial_no.clone(),
-        public_key: merchant_key.to_public_key(),
-        apiv3_key: w.apiv3_key.clone(),
-    });
-    pay.add_sub_merchant(PROVIDER_MCHID, SUB_MCHID);
-
-    let a = &kept.alipay;
-    let app_key = keys::key(&a.app_key, "Alipay app key")?;
-    let alipay = AlipaySim::start(
-        AlipayKeys::from_keys(
-            keys::key(&a.alipay_key, "Alipay key")?,
-            keys::key(&a.root_key, "Alipay root key")?,
-        ),
-        AlipayMode::PublicKey,
-    )
-    .await
-    .context("cannot start the Alipay simulator")?;
-    alipay.add_app(SimApp {
-        app_id: ALIPAY_APP_ID.into(),
-        public_key: app_key.to_public_key(),
-        app_cert_sn: None,
-    });
-
-    let m = &kept.wxmini;
-    let wx = WechatSim::start()
-        .await
-        .context("cannot start the WeChat API simulator")?;
-    wx.add_mini(SimMini {
-        appid: MINI_APPID.into(),
-        secret: m.secret.clone(),
-        nick_name: "沙箱小程序".into(),
-        push: Some(PushConfig {
-            token: m.token.clone(),
-            encoding_aes_key: m.encoding_aes_key.clone(),
-            mode: PushMode::Safe,
-            format: PushFormat::Xml,
-            url: format!("{our_base}/callbacks/wxmini/{MINI_APPID}"),
-        }),
-    });
-    let bots = NotifySim::start()
-        .await
-        .context("cannot start the bot simulator")?;
-    let webhook = bots.add_bot("wecom", &kept.bot_token, None);
-
+    let sims = Simulators::start(&kept, our_base).await?;
     let before = kept.accounts.clone();
+    let (pay, alipay, wx) = (&sims.pay, &sims.alipay, &sims.wx);
     let provider = accounts::ensure(
         services,
         platforms,
         before.wechatpay.as_deref(),
-        provider_account(&kept, &pay, &merchant_key, &webhook)?,
+        provider_account(&kept, pay, &sims.merchant_key, &sims.webhook)?,
     )
     .await?;
     let alipay_id = accounts::ensure(
         services,
         platforms,
         before.alipay.as_deref(),
-        alipay_account(&alipay, &app_key, &webhook)?,
+        alipay_account(alipay, &sims.app_key, &sims.webhook)?,
     )
     .await?;
     let mini = accounts::ensure(
         services,
         platforms,
         before.wxmini.as_deref(),
-        mini_account(&kept, &wx, &provider, &webhook),
+        mini_account(&kept, wx, &provider, &sims.webhook),
     )
     .await?;
     kept.accounts = keys::AccountIds {
@@ -156,13 +100,7 @@ pub async fn start(
         alipay: Some(alipay_id.clone()),
         wxmini: Some(mini.clone()),
     };
-    if (before.wechatpay, before.alipay, before.wxmini)
-        != (
-            kept.accounts.wechatpay.clone(),
-            kept.accounts.alipay.clone(),
-            kept.accounts.wxmini.clone(),
-        )
-    {
+    if before != kept.accounts {
         keys::save(&path, &kept)?;
     }
     let account = |id: String, platform: Platform, name: &str| SandboxAccount {
@@ -174,16 +112,100 @@ pub async fn start(
     Ok(Arc::new(Sandbox {
         our_base: our_base.trim_end_matches('/').to_string(),
         http: reqwest::Client::new(),
-        pay,
-        alipay,
-        wx,
-        _bots: bots,
+        pay: sims.pay,
+        alipay: sims.alipay,
+        wx: sims.wx,
+        _bots: sims.bots,
         accounts: vec![
             account(provider, Platform::Wechatpay, PROVIDER_NAME),
             account(alipay_id, Platform::Alipay, ALIPAY_NAME),
             account(mini, Platform::Wxmini, MINI_NAME),
         ],
     }))
+}
+
+/// The simulators of one run, knowing the sandbox's merchant, app and mini program with the
+/// kept keys, and the keys the accounts are made with.
+struct Simulators {
+    pay: WechatPaySim,
+    alipay: AlipaySim,
+    wx: WechatSim,
+    bots: NotifySim,
+    merchant_key: rsa::RsaPrivateKey,
+    app_key: rsa::RsaPrivateKey,
+    /// The sandbox bot's webhook URL on `bots`.
+    webhook: String,
+}
+
+impl Simulators {
+    async fn start(kept: &keys::Kept, our_base: &str) -> anyhow::Result<Self> {
+        let w = &kept.wechatpay;
+        let pay_keys = PlatformKeys {
+            cert_key: keys::key(&w.platform_cert_key, "WeChat Pay certificate key")?,
+            cert_pem: w.platform_cert.clone(),
+            cert_serial: w.platform_cert_serial.clone(),
+            pub_key: keys::key(&w.platform_pub_key, "WeChat Pay public key")?,
+            pub_key_id: w.platform_pub_key_id.clone(),
+        };
+        let merchant_key = keys::key(&w.merchant_key, "provider key")?;
+        let pay = WechatPaySim::start(pay_keys, KeyMode::PublicKey)
+            .await
+            .context("cannot start the WeChat Pay simulator")?;
+        pay.add_merchant(SimMerchant {
+            mchid: PROVIDER_MCHID.into(),
+            serial_no: w.merchant_serial_no.clone(),
+            public_key: merchant_key.to_public_key(),
+            apiv3_key: w.apiv3_key.clone(),
+        });
+        pay.add_sub_merchant(PROVIDER_MCHID, SUB_MCHID);
+
+        let a = &kept.alipay;
+        let app_key = keys::key(&a.app_key, "Alipay app key")?;
+        let alipay = AlipaySim::start(
+            AlipayKeys::from_keys(
+                keys::key(&a.alipay_key, "Alipay key")?,
+                keys::key(&a.root_key, "Alipay root key")?,
+            ),
+            AlipayMode::PublicKey,
+        )
+        .await
+        .context("cannot start the Alipay simulator")?;
+        alipay.add_app(SimApp {
+            app_id: ALIPAY_APP_ID.into(),
+            public_key: app_key.to_public_key(),
+            app_cert_sn: None,
+        });
+
+        let m = &kept.wxmini;
+        let wx = WechatSim::start()
+            .await
+            .context("cannot start the WeChat API simulator")?;
+        wx.add_mini(SimMini {
+            appid: MINI_APPID.into(),
+            secret: m.secret.clone(),
+            nick_name: "沙箱小程序".into(),
+            push: Some(PushConfig {
+                token: m.token.clone(),
+                encoding_aes_key: m.encoding_aes_key.clone(),
+                mode: PushMode::Safe,
+                format: PushFormat::Xml,
+                url: format!("{our_base}/callbacks/wxmini/{MINI_APPID}"),
+            }),
+        });
+        let bots = NotifySim::start()
+            .await
+            .context("cannot start the bot simulator")?;
+        let webhook = bots.add_bot("wecom", &kept.bot_token, None);
+        Ok(Self {
+            pay,
+            alipay,
+            wx,
+            bots,
+            merchant_key,
+            app_key,
+            webhook,
+        })
+    }
 }
 
 const PROVIDER_NAME: &str = "微信支付服务商 WeChat Pay provider";
