@@ -297,3 +297,90 @@ async fn without_sandbox_the_routes_answer_404_and_no_sandbox_account_exists() {
     );
     drop(server.kill());
 }
+
+/// Run `complaint-desk --sandbox` expecting it to stop by itself (generous limit); its output.
+fn start_expecting_exit(dir: &std::path::Path) -> (std::process::ExitStatus, String) {
+    let mut child = std::process::Command::new(binary())
+        .args(["--sandbox", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("ADMIN_TOKEN", ADMIN)
+        .env("RECONCILE_SECS", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn complaint-desk");
+    let start = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("complaint-desk --sandbox kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    (
+        status,
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_the_sandbox_did_not_make_stops_it_clearly_and_a_later_start_resumes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let env = [("ADMIN_TOKEN", ADMIN)];
+    // Someone's own Alipay app under the sandbox's app id.
+    let server = Server::start(dir.path(), &env);
+    let (status, theirs) = server
+        .admin(
+            ADMIN,
+            reqwest::Method::POST,
+            "/accounts",
+            Some(json!({"kind": "alipay_app", "name": "Mine", "settings": {"app_id": "2021999999000001"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{theirs}");
+    drop(server.kill());
+
+    let (status, out) = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || start_expecting_exit(&dir)
+    })
+    .await
+    .expect("join");
+    assert!(!status.success(), "{out}");
+    assert!(
+        out.contains("cannot start the sandbox (--sandbox)")
+            && out.contains("already used by another account"),
+        "{out}"
+    );
+
+    // Their account gone, the sandbox starts, with the provider it made the first time.
+    let server = Server::start(dir.path(), &env);
+    let id = theirs["id"].as_str().expect("id");
+    let (status, body) = server
+        .admin(
+            ADMIN,
+            reqwest::Method::DELETE,
+            &format!("/accounts/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    drop(server.kill());
+    let server = Server::start_sandbox(dir.path(), &env);
+    let accounts = sandbox_accounts(&server).await;
+    assert_eq!(accounts.len(), 3);
+    let (_, all) = get(&server, "/accounts").await;
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(3), "{all}");
+    let out = cli_push(&server, "alipay", "1.00").await;
+    handled(&server, &complaint_in(&out), 100).await;
+    drop(server.kill());
+}

@@ -25,7 +25,7 @@ pub struct Kept {
     pub accounts: AccountIds,
 }
 
-#[derive(Serialize, Deserialize, Default, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Default, Clone)]
 pub struct AccountIds {
     pub wechatpay: Option<String>,
     pub alipay: Option<String>,

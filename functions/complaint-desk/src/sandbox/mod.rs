@@ -74,6 +74,8 @@ pub async fn start(
     let sims = Simulators::start(&kept, our_base).await?;
     let before = kept.accounts.clone();
     let (pay, alipay, wx) = (&sims.pay, &sims.alipay, &sims.wx);
+    // Each id is kept as soon as its account exists: a start that fails half-way finds the
+    // accounts it made on the next one.
     let provider = accounts::ensure(
         services,
         platforms,
@@ -81,6 +83,7 @@ pub async fn start(
         provider_account(&kept, pay, &sims.merchant_key, &sims.webhook)?,
     )
     .await?;
+    remember(&path, &mut kept, |a| &mut a.wechatpay, &provider)?;
     let alipay_id = accounts::ensure(
         services,
         platforms,
@@ -88,6 +91,7 @@ pub async fn start(
         alipay_account(alipay, &sims.app_key, &sims.webhook)?,
     )
     .await?;
+    remember(&path, &mut kept, |a| &mut a.alipay, &alipay_id)?;
     let mini = accounts::ensure(
         services,
         platforms,
@@ -95,14 +99,7 @@ pub async fn start(
         mini_account(&kept, wx, &provider, &sims.webhook),
     )
     .await?;
-    kept.accounts = keys::AccountIds {
-        wechatpay: Some(provider.clone()),
-        alipay: Some(alipay_id.clone()),
-        wxmini: Some(mini.clone()),
-    };
-    if before != kept.accounts {
-        keys::save(&path, &kept)?;
-    }
+    remember(&path, &mut kept, |a| &mut a.wxmini, &mini)?;
     let account = |id: String, platform: Platform, name: &str| SandboxAccount {
         account_id: id,
         platform: platform.as_str().to_string(),
@@ -122,6 +119,21 @@ pub async fn start(
             account(mini, Platform::Wxmini, MINI_NAME),
         ],
     }))
+}
+
+/// Keep `id` as the account of `slot` (writing the kept file when it changed).
+fn remember(
+    path: &Path,
+    kept: &mut keys::Kept,
+    slot: fn(&mut keys::AccountIds) -> &mut Option<String>,
+    id: &str,
+) -> anyhow::Result<()> {
+    let held = slot(&mut kept.accounts);
+    if held.as_deref() != Some(id) {
+        *held = Some(id.to_string());
+        keys::save(path, kept)?;
+    }
+    Ok(())
 }
 
 /// The simulators of one run, knowing the sandbox's merchant, app and mini program with the
