@@ -60,6 +60,17 @@ pub struct Server {
 impl Server {
     /// Start on a random loopback port with `data_dir` and extra environment variables.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_with(data_dir, &[], env)
+    }
+
+    /// The same with `--sandbox`: the platform simulators in the server's process and one
+    /// sandbox account per platform.
+    pub fn start_sandbox(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_with(data_dir, &["--sandbox"], env)
+    }
+
+    /// Start with extra command-line arguments (after the listen address and data directory).
+    pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(binary());
         cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -70,6 +81,8 @@ impl Server {
             // pass calls each account's platform, which for accounts made without a simulator
             // is the real platform, out of a test's reach.
             .env("RECONCILE_SECS", "0")
+            .env_remove("SANDBOX")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {

@@ -4,6 +4,7 @@
 //! observed through the admin API and the simulator. Data lives in a temporary directory.
 
 use crate::adapters::{Embedded, open, queue_worker};
+use crate::fixtures::{WechatpayComplaint, WxminiComplaint, alipay_trade_complaint, hex_token};
 use anyhow::{Context, bail};
 use desk_core::fingerprint::Fingerprinter;
 use desk_core::worker::CancellationToken;
@@ -178,10 +179,15 @@ pub async fn run() -> anyhow::Result<()> {
     let complaint_id = "200201820261122080000000001";
     sim.add_complaint_for(
         PROVIDER,
-        json!({"complaint_id": complaint_id, "complaint_time": chrono::Utc::now().to_rfc3339(),
-               "complaint_detail": "充电宝无法使用，要求退款", "complaint_state": "PENDING", "complainted_mchid": SUB,
-               "complaint_order_info": [{"transaction_id": "4200000000202611220000000001", "out_trade_no": "DEMO-ORDER-1", "amount": 1999}],
-               "problem_type": "SERVICE_NOT_WORK", "need_immediate_service": false}),
+        WechatpayComplaint {
+            complaint_id,
+            sub_mchid: SUB,
+            text: "充电宝无法使用，要求退款",
+            transaction_id: "4200000000202611220000000001",
+            out_trade_no: "DEMO-ORDER-1",
+            amount_fen: 1999,
+        }
+        .to_json(),
     );
     let push = sim.notification(
         &apiv3,
@@ -319,9 +325,13 @@ And an Alipay trade complaint (public-key certificate mode):
         2,
         format!("Alipay app {APP_ID}: auto-reply and auto-refund on"),
     );
-    sim.add_trade_complaint(json!({"complain_event_id": "2026112200000001", "status": "MERCHANT_PROCESSING",
-        "trade_no": "2026112222001400000001", "gmt_create": "2026-11-22 10:00:00", "content": "商品未收到，要求退款",
-        "trade_amount": "12.50"}));
+    sim.add_trade_complaint(alipay_trade_complaint(
+        "2026112200000001",
+        "2026112222001400000001",
+        "商品未收到，要求退款",
+        1250,
+        Some("2026-11-22 10:00:00"),
+    ));
     let msg = sim.message(
         APP_ID,
         "alipay.merchant.tradecomplain.changed",
@@ -438,11 +448,16 @@ And a WeChat Mini Program trade complaint (manual onboarding, encrypted push):
     let now = chrono::Utc::now().timestamp();
     wx.add_complaint(
         APPID,
-        json!({"complaintOrderId": 2026112201_u64, "createTime": now, "status": 201, "type": 3,
-               "phoneNumber": "13800001234",
-               "customerMaterial": {"content": "收到的商品有破损", "mediaIdList": []},
-               "orderId": "4200000000202611220000000009", "outTradeNo": "DEMO-MINI-1",
-               "productName": "保温杯", "totalCost": 3900, "expireTime": now + 48 * 3600}),
+        WxminiComplaint {
+            complaint_order_id: 2026112201,
+            now,
+            text: "收到的商品有破损",
+            order_id: "4200000000202611220000000009",
+            out_trade_no: "DEMO-MINI-1",
+            product_name: "保温杯",
+            amount_fen: 3900,
+        }
+        .to_json(),
     );
     pay.add_order("4200000000202611220000000009", "DEMO-MINI-1", 3900);
     let status = wx
@@ -498,10 +513,4 @@ fn text(v: &Value) -> String {
     v.as_str()
         .map(String::from)
         .unwrap_or_else(|| v.to_string())
-}
-
-fn hex_token() -> String {
-    (0..4)
-        .map(|_| format!("{:016x}", rand::random::<u64>()))
-        .collect()
 }

@@ -20,6 +20,12 @@ use adapters::{Embedded, open, queue_worker};
 mod adapters;
 #[cfg(feature = "demo")]
 mod demo;
+#[cfg(feature = "demo")]
+mod fixtures;
+#[cfg(feature = "demo")]
+mod sandbox;
+#[cfg(feature = "demo")]
+mod try_it_cli;
 
 /// complaint desk: receive payment-platform complaints, answer and refund automatically, tell
 /// staff at once.
@@ -84,6 +90,13 @@ struct Cli {
     #[arg(long, env = "PLAINTEXT_PUSH_WINDOW_SECS", default_value_t = 900,
         value_parser = clap::value_parser!(u32).range(1..=86_400))]
     plaintext_push_window_secs: u32,
+    /// Try it without a platform account: start the platform simulators inside this process
+    /// (127.0.0.1) and keep one sandbox account per platform (names start with `沙箱 Sandbox ·`)
+    /// pointed at them, from which `complaint-desk try-it push` and the console push test
+    /// complaints. Their keys are kept in <data-dir>/sandbox.json. Needs the `demo` feature.
+    #[arg(long, env = "SANDBOX", action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new())]
+    sandbox: bool,
     #[command(flatten)]
     server: desk_http::server::ServerArgs,
 }
@@ -100,6 +113,23 @@ enum Command {
         )
     )]
     Demo,
+    /// Sandbox accounts of a server started with `--sandbox`: push a test complaint, list them.
+    #[cfg(feature = "demo")]
+    TryIt {
+        #[command(subcommand)]
+        command: try_it_cli::TryItCommand,
+    },
+    /// Not in this build: it was built without the `demo` feature (on by default).
+    #[cfg(not(feature = "demo"))]
+    #[command(
+        disable_help_flag = true,
+        allow_external_subcommands = true,
+        about = "Not in this build: it was built without the `demo` feature (on by default)"
+    )]
+    TryIt {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
 }
 
 /// The demo, when this build has it (the `demo` feature links the platform simulators).
@@ -113,6 +143,55 @@ async fn run_demo() -> anyhow::Result<()> {
     anyhow::bail!(NO_DEMO)
 }
 
+/// The sandbox accounts' engine of `--sandbox`, when this build has the simulators.
+#[cfg(feature = "demo")]
+async fn start_sandbox(
+    services: &Services,
+    platforms: &desk_core::platform::Platforms,
+    data_dir: &std::path::Path,
+    our_base: &str,
+) -> anyhow::Result<Arc<dyn desk_http::try_it::TryIt>> {
+    let engine = sandbox::start(services, platforms, data_dir, our_base)
+        .await
+        .context("cannot start the sandbox (--sandbox)")?;
+    Ok(engine)
+}
+
+#[cfg(not(feature = "demo"))]
+async fn start_sandbox(
+    _: &Services,
+    _: &desk_core::platform::Platforms,
+    _: &std::path::Path,
+    _: &str,
+) -> anyhow::Result<Arc<dyn desk_http::try_it::TryIt>> {
+    sandbox_built()?;
+    anyhow::bail!(NO_SANDBOX)
+}
+
+/// Whether this build can run `--sandbox` (checked first thing, before any file is touched).
+fn sandbox_built() -> anyhow::Result<()> {
+    #[cfg(not(feature = "demo"))]
+    anyhow::bail!(NO_SANDBOX);
+    #[cfg(feature = "demo")]
+    Ok(())
+}
+
+/// What `--sandbox` and `try-it` answer in a build without the simulators.
+#[cfg(not(feature = "demo"))]
+const NO_SANDBOX: &str = "this build of complaint-desk has no sandbox accounts: it was built \
+    without the `demo` feature (on by default; `cargo build -p complaint-desk` has it)";
+
+/// Where this server's own routes are reached from inside the process: the listening address,
+/// with the loopback address for an unspecified one (`0.0.0.0`, `::`).
+fn own_base(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
 /// What `demo` answers in a build without the simulators.
 #[cfg(not(feature = "demo"))]
 const NO_DEMO: &str = "this build of complaint-desk has no demo: it was built without the \
@@ -123,8 +202,16 @@ async fn main() -> anyhow::Result<()> {
     // rustls is built with aws-lc-rs only: the process default before any TLS client exists.
     crypto::tls::install_default();
     let cli = Cli::parse();
-    if let Some(Command::Demo) = cli.command {
-        return run_demo().await;
+    match cli.command {
+        Some(Command::Demo) => return run_demo().await,
+        #[cfg(feature = "demo")]
+        Some(Command::TryIt { command }) => return try_it_cli::run(command).await,
+        #[cfg(not(feature = "demo"))]
+        Some(Command::TryIt { .. }) => anyhow::bail!(NO_SANDBOX),
+        None => {}
+    }
+    if cli.sandbox {
+        sandbox_built()?;
     }
     // Before any file exists: the data directory, the database (with its -wal and -shm) and
     // the blobs are the owner's only from the moment they are created.
@@ -195,9 +282,26 @@ async fn main() -> anyhow::Result<()> {
     // rules the platforms just declared) in the background.
     tokio::spawn(desk_core::reindex::in_background(ports.records.clone()));
     let registry: Arc<JobRegistry> = Arc::new(desk_core::policy::registry(&services, &platforms));
-    let state = AppState::new(services, admin)
+    // Bound before the sandbox starts: its simulators push to this address.
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.listen))?;
+    let addr = listener.local_addr()?;
+    let try_it = if cli.sandbox {
+        let engine = start_sandbox(&services, &platforms, &cli.data_dir, &own_base(addr)).await?;
+        tracing::warn!(
+            "--sandbox: platform simulators run in this process; sandbox accounts are on"
+        );
+        Some(engine)
+    } else {
+        None
+    };
+    let mut state = AppState::new(services, admin)
         .with_platforms(platforms)
         .with_plaintext_push_window(Some(cli.plaintext_push_window_secs));
+    if let Some(engine) = try_it {
+        state = state.with_try_it(engine);
+    }
     let router = desk_http::router::router(state);
 
     let shutdown = CancellationToken::new();
@@ -231,10 +335,6 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
 
-    let listener = tokio::net::TcpListener::bind(cli.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cli.listen))?;
-    let addr = listener.local_addr()?;
     println!("complaint-desk listening on http://{addr}");
     tracing::info!(%addr, data_dir = %cli.data_dir.display(), "started");
 
@@ -344,5 +444,17 @@ mod tests {
             .expect_err("a build without the demo runs none");
         assert_eq!(error.to_string(), NO_DEMO);
         assert!(NO_DEMO.contains("has no demo"), "{NO_DEMO}");
+    }
+
+    #[test]
+    fn sandbox_and_try_it_say_this_build_has_none() {
+        let cli = Cli::try_parse_from(["complaint-desk", "--sandbox"])
+            .unwrap_or_else(|e| panic!("`--sandbox` is still a flag: {e}"));
+        assert!(cli.sandbox);
+        let error = sandbox_built().expect_err("a build without the simulators has no sandbox");
+        assert_eq!(error.to_string(), NO_SANDBOX);
+        let cli = Cli::try_parse_from(["complaint-desk", "try-it", "push", "--platform", "alipay"])
+            .unwrap_or_else(|e| panic!("`try-it` is still a subcommand: {e}"));
+        assert!(matches!(cli.command, Some(Command::TryIt { .. })));
     }
 }

@@ -21,6 +21,8 @@ pub mod http;
 pub mod router;
 pub mod server;
 pub mod state;
+#[cfg(feature = "full")]
+pub mod try_it;
 
 pub use error::ApiError;
 #[cfg(feature = "full")]

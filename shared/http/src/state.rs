@@ -80,6 +80,9 @@ mod admin {
     pub struct AppState {
         pub callbacks: CallbackState,
         pub admin: AdminAuth,
+        /// The sandbox accounts' engine ("try it without a platform account"): set by the
+        /// all-in-one binary started with `--sandbox`; none elsewhere (its routes answer 404).
+        pub try_it: Option<std::sync::Arc<dyn crate::try_it::TryIt>>,
     }
 
     impl AppState {
@@ -87,7 +90,14 @@ mod admin {
             Self {
                 callbacks: CallbackState::new(services),
                 admin,
+                try_it: None,
             }
+        }
+
+        /// Offer sandbox accounts through this engine.
+        pub fn with_try_it(mut self, engine: std::sync::Arc<dyn crate::try_it::TryIt>) -> Self {
+            self.try_it = Some(engine);
+            self
         }
 
         /// Serve these platforms (their callbacks, staff actions and account kinds).

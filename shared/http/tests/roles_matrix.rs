@@ -127,6 +127,9 @@ static SAMPLES: &[Sample] = &[
     s(Admin, "list_dead_letters", "/dead-letters", Body::None, Allowed::Ok(200)),
     // No dead letter has this id.
     s(Admin, "replay_dead_letter", "/dead-letters/0195e7a0-0000-7000-8000-000000000000/replay", Body::None, Allowed::Handled(&[404])),
+    // This router has no sandbox engine (the binary's `--sandbox` gives one): 404 saying so.
+    s(Viewer, "list_sandbox_accounts", "/sandbox/accounts", Body::None, Allowed::Handled(&[404])),
+    s(Agent, "push_sandbox_complaint", "/sandbox/push", Body::Json(|_| json!({})), Allowed::Handled(&[404])),
     s(Admin, "list_tokens", "/tokens", Body::None, Allowed::Ok(200)),
     s(Admin, "create_token", "/tokens", Body::Json(|_| json!({"name": "made", "scope": {"type": "all"}, "role": "viewer"})), Allowed::Ok(201)),
     s(Admin, "delete_token", "/tokens/{new_token}", Body::None, Allowed::Ok(204)),

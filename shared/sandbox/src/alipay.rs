@@ -110,6 +110,13 @@ impl AlipayKeys {
         let mut rng = rand::thread_rng();
         let alipay_key = RsaPrivateKey::new(&mut rng, 2048).expect("key");
         let root_key = RsaPrivateKey::new(&mut rng, 2048).expect("key");
+        Self::from_keys(alipay_key, root_key)
+    }
+
+    /// Alipay's keys from keys kept elsewhere (a sandbox that restarts with the keys its
+    /// accounts trust): Alipay's signing key and its root's key; the certificates are issued
+    /// anew (fresh serials).
+    pub fn from_keys(alipay_key: RsaPrivateKey, root_key: RsaPrivateKey) -> Self {
         let root_serial = rand::random::<u32>() as u64 + 1;
         let cert_serial = rand::random::<u32>() as u64 + 1;
         Self {
@@ -132,6 +139,11 @@ impl AlipayKeys {
             alipay_key,
             root_key,
         }
+    }
+
+    /// The root's key (to keep with [`AlipayKeys::from_keys`]).
+    pub fn root_key(&self) -> &RsaPrivateKey {
+        &self.root_key
     }
 
     pub fn alipay_public_key_pem(&self) -> String {

@@ -23,6 +23,7 @@ pub mod page;
 pub mod path_ids;
 pub mod reconcile;
 pub mod roles;
+pub mod sandbox;
 pub mod sub_merchants;
 pub mod tokens;
 pub mod validate;
@@ -95,7 +96,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/dead-letters/{id}/replay",
             post(dead_letters::replay_dead_letter),
-        );
+        )
+        .route("/sandbox/accounts", get(sandbox::list_sandbox_accounts))
+        .route("/sandbox/push", post(sandbox::push_sandbox_complaint));
     // One route per action a registered platform offers; an action no platform has is not
     // served (404, as any unknown path).
     for name in actions::offered(state.platforms()) {

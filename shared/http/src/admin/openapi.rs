@@ -9,7 +9,8 @@ use super::page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use super::path_ids::{ID_MAX_LEN, MEDIA_POSITION_MAX, id_pattern};
 use super::validate;
 use super::{
-    accounts, complaints, dead_letters, media, notifications, reconcile, sub_merchants, tokens,
+    accounts, complaints, dead_letters, media, notifications, reconcile, sandbox, sub_merchants,
+    tokens,
 };
 use axum::Json;
 use desk_core::platform::Platforms;
@@ -51,6 +52,7 @@ impl Modify for Bearer {
         complaints::list_complaints, complaints::get_complaint,
         media::upload_media, media::download_media,
         complaints::list_violations, complaints::list_deliveries,
+        sandbox::list_sandbox_accounts, sandbox::push_sandbox_complaint,
     ),
     // Schemas referenced only from query parameters (`value_type`), which the paths do not
     // collect.
@@ -343,6 +345,11 @@ pub fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("PatchSubMerchant", "refund_cap_fen", u64_max),
         ("PatchAccount", "name", line_schema(NAME_MAX)),
+        (
+            "PushTestComplaint",
+            "text",
+            text_schema(crate::try_it::MAX_TEXT_CHARS),
+        ),
         ("CreateAccount", "name", line_schema(NAME_MAX)),
         ("EmailInput", "host", host_schema()),
         (

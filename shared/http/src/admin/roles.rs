@@ -29,9 +29,14 @@ pub const ADMIN_READS: [&str; 5] = [
     "list_dead_letters",
 ];
 
-/// Writes an agent may make besides the complaint actions: images for a reply, and asking
-/// for a reconciliation pass now (it changes nothing a push would not).
-pub const AGENT_WRITES: [&str; 2] = ["upload_media", "reconcile_account"];
+/// Writes an agent may make besides the complaint actions: images for a reply, asking for a
+/// reconciliation pass now (it changes nothing a push would not), and pushing a test complaint
+/// for a sandbox account.
+pub const AGENT_WRITES: [&str; 3] = [
+    "upload_media",
+    "reconcile_account",
+    "push_sandbox_complaint",
+];
 
 /// The role an operation needs, by its operation id, method (lower case, as the document
 /// writes it) and path.
