@@ -225,8 +225,8 @@ async fn session_and_csrf(browser: &Browser) -> (String, String) {
 }
 
 /// A POST of a refund form to the console as a forger would send it: same cookie, no browser.
-/// The status.
-async fn forged_refund(s: &Scenario, session: &str, csrf: Option<&str>) -> u16 {
+/// The status and the page's text.
+async fn forged_refund(s: &Scenario, session: &str, csrf: Option<&str>) -> (u16, String) {
     let mut form = reqwest::multipart::Form::new()
         .text("amount_fen", "5.00")
         .text("reason", "forged");
@@ -243,7 +243,8 @@ async fn forged_refund(s: &Scenario, session: &str, csrf: Option<&str>) -> u16 {
         .send()
         .await
         .expect("forged POST");
-    res.status().as_u16()
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap_or_default())
 }
 
 /// Open the action form `name` (its `<details>`), as a tap on its heading does.
@@ -425,7 +426,9 @@ async fn staff_reply_with_an_image_refund_part_and_complete_on_a_phone_each_sent
 
     // A POST without the CSRF value, with this session's cookie: refused, nothing sent.
     let (session, _) = session_and_csrf(&browser).await;
-    assert_eq!(forged_refund(&s, &session, None).await, 403);
+    let (status, page) = forged_refund(&s, &session, None).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("表单已过期"), "refused for its CSRF value: {page}");
     assert_eq!(s.all_writes(), [1, 1, 1, 0], "the form without CSRF sent nothing");
     assert_eq!(s.sim.refunds().len(), 1);
 
@@ -469,7 +472,11 @@ async fn a_viewer_sees_no_action_form_and_its_forged_post_is_refused() {
     let viewer = s.token("viewer").await;
     let browser = signed_in_phone(&s, &viewer).await;
     browser.goto(&s.server.url(&s.page())).await;
-    browser.wait_for("#no-actions").await;
+    browser.wait_for("#actions").await;
+    assert!(
+        browser.exists("#no-actions").await,
+        "a viewer is not told it cannot act"
+    );
     assert!(
         !browser.exists("form[action*=\"/act/\"]").await,
         "a viewer is offered an action form"
@@ -478,7 +485,12 @@ async fn a_viewer_sees_no_action_form_and_its_forged_post_is_refused() {
 
     // The viewer's own session and CSRF value, sent by hand: refused by role, nothing sent.
     let (session, csrf) = session_and_csrf(&browser).await;
-    assert_eq!(forged_refund(&s, &session, Some(&csrf)).await, 403);
+    let (status, page) = forged_refund(&s, &session, Some(&csrf)).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(
+        page.contains("viewer") && !page.contains("表单已过期"),
+        "refused for its role, not its CSRF value: {page}"
+    );
     assert_eq!(s.all_writes(), [0, 0, 0, 0], "the viewer's POST sent nothing");
     assert!(s.sim.refunds().is_empty());
     let (_, d) = s
