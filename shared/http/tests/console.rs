@@ -475,3 +475,34 @@ async fn a_buyers_markup_is_shown_as_text() {
 }
 
 use domain::clock::Clock;
+
+#[tokio::test]
+async fn a_form_through_a_proxy_that_rewrites_host_is_ours_when_its_origin_is_the_public_address() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let c = clock.clone();
+    let h = common::harness_over(Some("https://desk.example/"), move |p| desk_core::Ports {
+        clock: c,
+        ..p
+    });
+    let cookie = session(&h, ADMIN).await;
+    let csrf = get(&h, "/console/", &cookie).await.csrf();
+    let from = |origin: &'static str| [("origin", origin), ("host", "127.0.0.1:8080")];
+    let elsewhere = post_form(
+        &h,
+        "/console/sign-out",
+        &cookie,
+        &[("csrf", &csrf)],
+        &from("https://desk.example.evil"),
+    )
+    .await;
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+    let ours = post_form(
+        &h,
+        "/console/sign-out",
+        &cookie,
+        &[("csrf", &csrf)],
+        &from("https://desk.example"),
+    )
+    .await;
+    assert_eq!(ours.status, StatusCode::SEE_OTHER, "{}", ours.body);
+}

@@ -68,7 +68,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(&format!("{BASE}/assets/{{file}}"), get(asset))
         .route(&format!("{BASE}/{{*rest}}"), get(not_found).post(not_found))
         .layer(Extension(roles))
-        .layer(axum::middleware::from_fn(guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
 }
 
 async fn not_found(req: Request) -> Response {
@@ -97,8 +97,9 @@ async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Respon
 }
 
 /// Whether a request comes from another site: its `Sec-Fetch-Site` says so, or its `Origin`
-/// is not this host.
-pub fn cross_site(headers: &HeaderMap) -> bool {
+/// is neither this request's `Host` nor `PUBLIC_BASE_URL`'s host (a proxy that does not pass
+/// `Host` on).
+pub fn cross_site(headers: &HeaderMap, public_host: Option<&str>) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && !matches!(site, "same-origin" | "none")
     {
@@ -114,29 +115,42 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
             .split_once("://")
             .map(|(_, rest)| rest)
             .unwrap_or("null");
-        return host.is_empty() || !origin_host.eq_ignore_ascii_case(host);
+        let ours = (!host.is_empty() && origin_host.eq_ignore_ascii_case(host))
+            || public_host.is_some_and(|p| origin_host.eq_ignore_ascii_case(p));
+        return !ours;
     }
     false
 }
 
 /// Every console response's security headers, the language switch's cookie, and the refusal
 /// of a POST from another site.
-async fn guard(req: Request, next: Next) -> Response {
+async fn guard(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let https = web::is_https(req.headers());
     let lang_switch = web::query_lang(req.uri().query());
-    let mut res = if req.method() == Method::POST && cross_site(req.headers()) {
-        let (parts, _) = req.into_parts();
-        tracing::info!(
-            path = parts.uri.path(),
-            "console POST from another site refused"
-        );
-        web::error_page(
-            web::lang_of(&parts),
-            &ApiError::Forbidden("this form was sent from another site".into()),
-        )
-    } else {
-        next.run(req).await
-    };
+    let public_host = state.public_base_url.as_ref().and_then(|u| {
+        u.host_str().map(|h| {
+            u.port()
+                .map_or_else(|| h.to_string(), |p| format!("{h}:{p}"))
+        })
+    });
+    let mut res =
+        if req.method() == Method::POST && cross_site(req.headers(), public_host.as_deref()) {
+            let (parts, _) = req.into_parts();
+            tracing::info!(
+                path = parts.uri.path(),
+                "console POST from another site refused"
+            );
+            web::error_page(
+                web::lang_of(&parts),
+                &ApiError::Forbidden("this form was sent from another site".into()),
+            )
+        } else {
+            next.run(req).await
+        };
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
