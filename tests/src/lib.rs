@@ -1,5 +1,9 @@
 //! Support for the end-to-end tests: build and spawn the real `complaint-desk` binary on a
-//! random loopback port, capture everything it prints, and stop it (SIGKILL or SIGTERM).
+//! random loopback port, capture everything it prints, and stop it (SIGKILL or SIGTERM); drive
+//! headless Chromium against it ([`browser`]).
+
+pub mod browser;
+pub use browser::Browser;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@ pub mod automatic;
 pub mod callback;
 pub mod complaint_images;
 pub mod complaints;
+pub mod console_links;
 pub mod credentials;
 pub mod deadlines;
 pub mod deliveries;

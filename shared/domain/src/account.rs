@@ -757,7 +757,17 @@ pub struct SmsChannel {
     /// Region (default ap-guangzhou).
     pub region: Option<String>,
     pub api_base_url: Option<String>,
+    /// The template variable (1-based, [`SMS_LINK_PARAMS`]) that carries the link to the
+    /// console: the path after `PUBLIC_BASE_URL`, the template holding `https://your-host/`
+    /// as fixed text (Tencent refuses a URL in a variable). None: the template has the three
+    /// variables only and no link is sent.
+    #[serde(default)]
+    pub link_param: Option<u8>,
 }
+
+/// The positions an SMS link variable may take: the first three carry what happened, who
+/// and the complaint's number.
+pub const SMS_LINK_PARAMS: std::ops::RangeInclusive<u8> = 4..=10;
 
 /// Group bot kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

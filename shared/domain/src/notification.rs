@@ -58,7 +58,9 @@ pub struct NotificationSummary {
     /// The buyer's words, trimmed.
     pub user_text: Option<String>,
     pub deadline: Option<DateTime<Utc>>,
-    /// Link to the detail in the admin API.
+    /// Link to the notice's page in the staff console (a complaint's page, or the inbox with
+    /// the filters of an account, a sub-merchant, overdue or due soon); None without
+    /// `PUBLIC_BASE_URL`.
     pub link: Option<String>,
     /// More (label, value) lines, shown after the fixed ones in the order given (a reminder's
     /// deadline and its source, a digest's list).

@@ -280,7 +280,7 @@ async fn each_threshold_fires_once_and_stops_when_the_complaint_is_answered() {
     assert_eq!(n.summary.deadline, Some(at(24, 0)));
     assert_eq!(
         n.summary.link.as_deref(),
-        Some(format!("{PUBLIC}admin/v1/complaints/{id}").as_str())
+        Some(format!("{PUBLIC}console/complaints/{id}").as_str())
     );
     assert_eq!(line(n, "待办"), "首次回复用户");
     assert_eq!(

@@ -1001,6 +1001,11 @@ async fn a_dropped_push_is_found_after_its_grace_and_handled_once() {
         .expect("the silence alert");
     assert_eq!(silence.audience.account_id, a);
     assert_eq!(silence.summary.reference, "C-1");
+    assert_eq!(
+        silence.summary.link.as_deref(),
+        Some(format!("{BASE}console/?account={a}").as_str()),
+        "an account alert links to the account's inbox in the console"
+    );
 
     // A further pass finds nothing new.
     w.advance(minutes(1));
@@ -1431,6 +1436,11 @@ async fn a_changed_callback_url_raises_one_drift_alert_per_registered_url() {
     let n = w.notices().await;
     assert_eq!(about(&n, "callback_url"), 1, "{n:?}");
     assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(
+        n[0].summary.link.as_deref(),
+        Some(format!("{BASE}console/?account={a}").as_str()),
+        "the drift alert links to the account's inbox in the console"
+    );
     let h = w.health(&a).await;
     assert_eq!(
         h["callback_urls"],

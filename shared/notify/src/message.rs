@@ -12,6 +12,23 @@ fn is_digest(n: &NotificationSummary) -> bool {
     n.event == DIGEST_EVENT
 }
 
+/// Whether a line's value is one of our own links (a digest's overdue view): an address on
+/// the host of the notice's own link, shown as a link where the channel has them. Anything
+/// else stays text, so a buyer's words that look like an address never become a link.
+fn is_own_link(n: &NotificationSummary, v: &str) -> bool {
+    let Some(link) = n.link.as_deref() else {
+        return false;
+    };
+    let Some((scheme, rest)) = link.split_once("://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    !host.is_empty()
+        && v.strip_prefix(&format!("{scheme}://{host}/")).is_some()
+        && !v.contains(char::is_whitespace)
+        && !v.contains(['"', '<', '>', '(', ')', '[', ']'])
+}
+
 fn china(t: DateTime<Utc>) -> String {
     let tz = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
@@ -137,9 +154,14 @@ impl Render for NotificationSummary {
         };
         let mut s = format!("<h3>{}</h3><table>", esc(&self.title()));
         for (k, v) in self.lines() {
-            s.push_str(&format!(
-                "<tr><th align=\"left\">{k}</th><td>{}</td></tr>",
+            let v = if is_own_link(self, &v) {
+                format!("<a href=\"{0}\">{0}</a>", esc(&v))
+            } else {
                 esc(&v)
+            };
+            s.push_str(&format!(
+                "<tr><th align=\"left\">{}</th><td>{v}</td></tr>",
+                esc(&k)
             ));
         }
         s.push_str("</table>");
@@ -160,7 +182,11 @@ impl Render for NotificationSummary {
         let lines = self.lines();
         let total = lines.len();
         for (i, (k, v)) in lines.into_iter().enumerate() {
-            let line = format!("> **{k}**: {v}\n");
+            let line = if is_own_link(self, &v) {
+                format!("> **{k}**: [查看]({v})\n")
+            } else {
+                format!("> **{k}**: {v}\n")
+            };
             // Keep room for the cut marker (unless this is the last line) and the link.
             let room = if i + 1 == total { 0 } else { cut.len() };
             if s.len() + line.len() + room + link.len() > MARKDOWN_MAX_BYTES {
@@ -222,9 +248,7 @@ pub(crate) mod tests {
             amount_fen: None,
             user_text: Some("未结45 逾期3 昨日新4".into()),
             deadline: None,
-            link: Some(
-                "https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline".into(),
-            ),
+            link: Some("https://desk.example.com/console/?account=acc_1".into()),
             extra_lines,
         }
     }
@@ -235,9 +259,7 @@ pub(crate) mod tests {
         let md = n.markdown();
         assert!(md.len() <= MARKDOWN_MAX_BYTES, "{} bytes", md.len());
         assert!(md.contains("> …（更多见详情）"), "{md}");
-        assert!(md.ends_with(
-            "[详情](https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline)\n"
-        ));
+        assert!(md.ends_with("[详情](https://desk.example.com/console/?account=acc_1)\n"));
         assert!(
             md.contains("**未结投诉**: 45 件"),
             "the counts come first: {md}"
@@ -254,5 +276,47 @@ pub(crate) mod tests {
         let mut short = long_digest();
         short.extra_lines.truncate(3);
         assert!(!short.markdown().contains("更多见详情"));
+    }
+
+    #[test]
+    fn a_line_holding_a_link_is_a_link_where_the_channel_has_links() {
+        let mut n = long_digest();
+        n.extra_lines.insert(
+            1,
+            SummaryLine {
+                label: "逾期投诉 / overdue".into(),
+                value: "https://desk.example.com/console/?account=acc_1&due=overdue".into(),
+            },
+        );
+        n.extra_lines.push(SummaryLine {
+            label: "<b>x</b>".into(),
+            value: "http://not a link".into(),
+        });
+        n.user_text = Some("https://evil.example/pay".into());
+        let md = n.markdown();
+        assert!(
+            md.contains(
+                "> **逾期投诉 / overdue**: [查看](https://desk.example.com/console/?account=acc_1&due=overdue)\n"
+            ),
+            "{md}"
+        );
+        let html = n.html();
+        assert!(
+            html.contains(
+                "<td><a href=\"https://desk.example.com/console/?account=acc_1&amp;due=overdue\">"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<th align=\"left\">&lt;b&gt;x&lt;/b&gt;</th><td>http://not a link</td>"),
+            "labels are escaped, a value with a space is no link: {html}"
+        );
+        assert!(
+            !html.contains("href=\"https://evil.example") && !md.contains("(https://evil.example"),
+            "an address on another host (the buyer's words) stays text: {html}"
+        );
+        assert!(n.text().contains(
+            "逾期投诉 / overdue: https://desk.example.com/console/?account=acc_1&due=overdue\n"
+        ));
     }
 }

@@ -195,9 +195,6 @@ mod tests {
         assert_eq!(m["data"]["character_string2"]["value"], "2026-11-27");
         assert_eq!(m["data"]["thing4"]["value"], "未结45 逾期3 昨日新4");
         assert_eq!(m["data"]["time3"]["value"], "2026-11-27 09:00");
-        assert_eq!(
-            m["url"],
-            "https://desk.example.com/admin/v1/complaints?account=acc_1&sort=deadline"
-        );
+        assert_eq!(m["url"], "https://desk.example.com/console/?account=acc_1");
     }
 }

@@ -232,6 +232,7 @@ async fn every_channel_is_reached_through_the_trait() {
                     sdk_app_id: "1400000001".into(),
                     sign_name: "投诉台".into(),
                     template_id: "449739".into(),
+                    link: None,
                 },
             }),
             vec!["+8613711112222", "+8613711113333"],

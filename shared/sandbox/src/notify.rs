@@ -36,6 +36,8 @@ struct Inner {
     sms_keys: Mutex<HashMap<String, String>>,
     sms_sent: Mutex<Vec<Value>>,
     sms_rejected: AtomicUsize,
+    /// TemplateId → its number of variables (templates not registered take any number).
+    sms_templates: Mutex<HashMap<String, usize>>,
     /// bot token → signing secret (None: no signature).
     bots: Mutex<HashMap<String, Option<String>>>,
     bot_messages: Mutex<Vec<(String, Value)>>,
@@ -107,6 +109,13 @@ impl NotifySim {
 
     pub fn add_sms_key(&self, secret_id: &str, secret_key: &str) {
         lock(&self.inner.sms_keys).insert(secret_id.into(), secret_key.into());
+    }
+
+    /// Register an approved SMS template with `variables` variables: a message to it must
+    /// carry exactly that many values, as Tencent checks (templates never registered take any
+    /// number).
+    pub fn add_sms_template(&self, template_id: &str, variables: usize) {
+        lock(&self.inner.sms_templates).insert(template_id.into(), variables);
     }
 
     pub fn sms_sent(&self) -> Vec<Value> {
@@ -283,6 +292,9 @@ async fn sms_send(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) 
             "PhoneNumberSet and SignName are required",
         );
     }
+    if let Some(refusal) = template_refusal(&s, &b) {
+        return refusal;
+    }
     let set: Vec<Value> = phones
         .iter()
         .map(|p| json!({"SerialNo": format!("2028:{}", rand::random::<u32>()), "PhoneNumber": p, "Fee": 1,
@@ -290,6 +302,36 @@ async fn sms_send(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) 
         .collect();
     lock(&s.sms_sent).push(b);
     Json(json!({"Response": {"SendStatusSet": set, "RequestId": "sim"}})).into_response()
+}
+
+/// Tencent's checks of the template values: no URL in a variable (links are fixed text of the
+/// template), and as many values as the approved template has variables.
+fn template_refusal(s: &Inner, b: &Value) -> Option<Response> {
+    let params: Vec<&str> = b["TemplateParamSet"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p.as_str().unwrap_or_default())
+        .collect();
+    let url = |p: &str| {
+        let p = p.to_ascii_lowercase();
+        p.contains("://") || p.starts_with("www.")
+    };
+    if params.iter().any(|p| url(p)) {
+        return Some(tc_error(
+            "InvalidParameterValue.ProhibitedUseUrlInTemplateParameter",
+            "禁止在模板变量中使用 URL。",
+        ));
+    }
+    let template = b["TemplateId"].as_str().unwrap_or_default();
+    let variables = lock(&s.sms_templates).get(template).copied();
+    if variables.is_some_and(|n| n != params.len()) {
+        return Some(tc_error(
+            "FailedOperation.TemplateParamSetNotMatchApprovedTemplate",
+            "请求内容与审核通过的模板内容不匹配。",
+        ));
+    }
+    None
 }
 
 fn bot_ok(s: &Inner, token: &str, body: Value, ok: Value) -> Response {

@@ -38,7 +38,7 @@ pub async fn handle<O: AutoOps>(
             amount_fen: record.complaint_amount_fen,
             user_text: n.user_text.map(|t| t.chars().take(200).collect()),
             deadline: record.deadline,
-            link: state.public_url(&format!("admin/v1/complaints/{}", record.id)),
+            link: crate::console_links::complaint(state, &record.id),
             extra_lines: vec![],
         };
         notices::send(

@@ -23,6 +23,7 @@
 
 use crate::complaints::list::{ComplaintFilter, ListSort};
 use crate::complaints::{ComplaintRepo, RefundRecord, counts_against_order};
+use crate::console_links::{self, Due, InboxFilter};
 use crate::notices::{self, Notice};
 use crate::repo::RepoError;
 use crate::state::Services;
@@ -53,6 +54,16 @@ pub const MAX_WINDOW_READ: usize = 5000;
 
 /// The channels a digest goes to.
 pub const CHANNELS: [Channel; 3] = [Channel::Email, Channel::OaTemplate, Channel::Bot];
+
+/// Where a digest points: the audience's inbox in the console (sorted by the nearest
+/// deadline), and the inbox's overdue and due-soon views when the digest counts any. None
+/// without `PUBLIC_BASE_URL`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DigestLinks {
+    pub inbox: Option<String>,
+    pub overdue: Option<String>,
+    pub soon: Option<String>,
+}
 
 /// Yesterday's numbers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -155,12 +166,35 @@ impl Digest {
             .count()
     }
 
+    /// Open complaints with a deadline still ahead.
+    pub fn due_ahead(&self) -> usize {
+        self.open
+            .iter()
+            .filter(|c| c.next_due_at.is_some_and(|d| d >= self.now))
+            .count()
+    }
+
+    /// Where the digest points ([`DigestLinks`]).
+    pub fn links(&self, services: &Services, audience: &Audience) -> DigestLinks {
+        let inbox = InboxFilter::account(&audience.account_id, audience.sub_mchid.as_deref());
+        let view = |due: Due, count: usize| {
+            (count > 0)
+                .then(|| console_links::inbox(services, &inbox.due(due)))
+                .flatten()
+        };
+        DigestLinks {
+            inbox: console_links::inbox(services, &inbox),
+            overdue: view(Due::Overdue, self.overdue()),
+            soon: view(Due::Soon, self.due_ahead()),
+        }
+    }
+
     /// The digest as a staff notice's summary.
     pub fn summary(
         &self,
         platform: &str,
         merchant: &str,
-        link: Option<String>,
+        links: &DigestLinks,
     ) -> NotificationSummary {
         let more = if self.open_capped { "+" } else { "" };
         let y = &self.yesterday;
@@ -178,14 +212,15 @@ impl Digest {
                 y.received
             )),
             deadline: self.open.first().and_then(|c| c.next_due_at),
-            link,
-            extra_lines: self.lines(),
+            link: links.inbox.clone(),
+            extra_lines: self.lines(links),
         }
     }
 
-    /// The digest's lines: yesterday's numbers, the open count, then one line per open
-    /// complaint (at most [`MAX_LINES`], then how many more).
-    pub fn lines(&self) -> Vec<SummaryLine> {
+    /// The digest's lines: yesterday's numbers, the open count, the links to the overdue and
+    /// due-soon views (before the list, so a bot message cut short keeps them), then one line
+    /// per open complaint (at most [`MAX_LINES`], then how many more).
+    pub fn lines(&self, links: &DigestLinks) -> Vec<SummaryLine> {
         let line = |label: &str, value: String| SummaryLine {
             label: label.to_string(),
             value,
@@ -211,6 +246,12 @@ impl Digest {
                 ),
             ),
         ];
+        if let Some(l) = &links.overdue {
+            v.push(line("逾期投诉 / overdue", l.clone()));
+        }
+        if let Some(l) = &links.soon {
+            v.push(line("即将到期 / due soon", l.clone()));
+        }
         for c in self.open.iter().take(MAX_LINES) {
             v.push(line(&c.platform_complaint_id, self.complaint_line(c)));
         }
@@ -271,13 +312,7 @@ impl Digest {
         audience: &Audience,
         now: DateTime<Utc>,
     ) -> Result<usize, JobError> {
-        let mut link = format!(
-            "admin/v1/complaints?account={}&sort=deadline",
-            audience.account_id
-        );
-        if let Some(s) = &audience.sub_mchid {
-            link.push_str(&format!("&sub_mchid={s}"));
-        }
+        let links = self.links(services, audience);
         let jobs = notices::send(
             &services.ports,
             Notice {
@@ -288,7 +323,7 @@ impl Digest {
                     sub_mchid: audience.sub_mchid.clone(),
                     day: self.day.to_string(),
                 },
-                summary: self.summary(platform, merchant, services.public_url(&link)),
+                summary: self.summary(platform, merchant, &links),
                 audiences: std::slice::from_ref(audience),
                 now,
                 record_only_when_queued: true,

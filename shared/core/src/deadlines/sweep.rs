@@ -239,7 +239,7 @@ async fn complaint(
                 d,
                 &step,
                 merchant(account, sub, c),
-                state.public_url(&format!("admin/v1/complaints/{}", c.id)),
+                crate::console_links::complaint(state, &c.id),
                 now,
             );
             let sent = notices::send(

@@ -1,6 +1,7 @@
 //! Each delivery's channel, built from its audience's current settings and secrets: the one
 //! place that knows how an account's notification settings map onto `notify`'s channels.
 
+use crate::console_links::{self, InboxFilter};
 use crate::state::Services;
 use async_trait::async_trait;
 use domain::account::{BotKind, NotificationSecrets, NotificationSettings, SmtpTls};
@@ -17,7 +18,7 @@ pub(super) fn build<'a>(
     match d.channel {
         ChannelKind::Email => email(n, settings, secrets),
         ChannelKind::OaTemplate => template(n, settings, secrets),
-        ChannelKind::Sms => sms(n, settings, secrets),
+        ChannelKind::Sms => sms(n, d, settings, secrets),
         ChannelKind::Bot => bot(n, d, settings, secrets),
     }
 }
@@ -96,8 +97,28 @@ fn template<'a>(
     }))
 }
 
+/// The SMS template's link variable: what follows the public base URL in the notice's link;
+/// when that cannot be sent, the audience's inbox, then the whole inbox.
+fn sms_link(state: &Services, d: &Delivery, position: Option<u8>) -> Option<notify::sms::SmsLink> {
+    let position = usize::from(position?);
+    let mut fallbacks = Vec::new();
+    if let Some(a) = &d.audience {
+        fallbacks.push(console_links::inbox_path(&InboxFilter::account(
+            &a.account_id,
+            a.sub_mchid.as_deref(),
+        )));
+    }
+    fallbacks.push(console_links::INBOX.to_string());
+    Some(notify::sms::SmsLink {
+        position,
+        base: state.public_url(""),
+        fallbacks,
+    })
+}
+
 fn sms<'a>(
     n: Tools<'a>,
+    d: &Delivery,
     settings: NotificationSettings,
     secrets: &NotificationSecrets,
 ) -> Built<'a> {
@@ -123,6 +144,7 @@ fn sms<'a>(
             sdk_app_id: s.sdk_app_id.clone(),
             sign_name: s.sign_name.clone(),
             template_id: s.template_id.clone(),
+            link: sms_link(n.state, d, s.link_param),
         },
     }))
 }

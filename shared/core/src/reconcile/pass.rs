@@ -36,6 +36,7 @@ use super::record::recon_pk;
 pub use super::record::{Current, LastPass, Outcome, RereadPos, State, Tally, is_current};
 use crate::complaints::list::{ComplaintFilter, ListSort};
 use crate::complaints::{ComplaintRepo, derived_id};
+use crate::console_links::{self, InboxFilter};
 use crate::notices::{self, Notice, store_error};
 use crate::platform::{Platform, Platforms};
 use crate::repo::{AccountRepo, RepoError};
@@ -1141,6 +1142,14 @@ impl Step<'_, '_> {
         Ok(None)
     }
 
+    /// Where an account alert points: the account's inbox in the console.
+    fn inbox_link(&self) -> Option<String> {
+        console_links::inbox(
+            self.services(),
+            &InboxFilter::account(&self.account.id, None),
+        )
+    }
+
     fn platform_name(&self) -> String {
         self.account
             .kind()
@@ -1170,9 +1179,7 @@ impl Step<'_, '_> {
                     .replace("{id}", &self.account.id)
             )),
             deadline: None,
-            link: self
-                .services()
-                .public_url(&format!("admin/v1/accounts/{}/health", self.account.id)),
+            link: self.inbox_link(),
             extra_lines: vec![SummaryLine {
                 label: "原因 / why".into(),
                 value: if found.why == "unknown" {
@@ -1292,9 +1299,7 @@ impl Step<'_, '_> {
                 self.account.id
             )),
             deadline: None,
-            link: self
-                .services()
-                .public_url(&format!("admin/v1/accounts/{}/health", self.account.id)),
+            link: self.inbox_link(),
             extra_lines: vec![],
         };
         self.account_alert(

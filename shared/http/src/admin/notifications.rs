@@ -22,7 +22,7 @@ use desk_core::repo::{NotificationRepo, secret_names};
 use domain::Sensitive;
 use domain::account::{
     BotChannel, BotKind, BotSecrets, EmailChannel, NotificationSecrets, NotificationSettings,
-    OaTemplateChannel, Patch, SecretStatus, SmsChannel, SmtpTls,
+    OaTemplateChannel, Patch, SMS_LINK_PARAMS, SecretStatus, SmsChannel, SmtpTls,
 };
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -84,6 +84,16 @@ pub struct SmsInput {
     /// `all` may change it (403 otherwise); a change also needs the secret again.
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// The template variable (1-based, 4 to 10; 1 to 3 carry what happened, who and the
+    /// complaint's number) that carries the link to the notice's page in the staff console:
+    /// the path after `PUBLIC_BASE_URL` (`console/complaints/cmp_…`), so the template holds
+    /// `https://your-host/` as fixed text before it (Tencent refuses a URL in a variable).
+    /// Variables between the third and this one are sent as `-`. A link longer than 80
+    /// characters, several events in one SMS, or no `PUBLIC_BASE_URL`: the variable gets the
+    /// inbox's path. Omitted or `null`: the template has three variables and no link is sent.
+    #[serde(default)]
+    #[schema(minimum = 4, maximum = 10)]
+    pub link_param: Option<u32>,
     /// Tencent Cloud SecretKey.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
@@ -336,6 +346,27 @@ fn check_destinations(
     Ok(())
 }
 
+/// The SMS template's link variable: a position after the three fixed ones.
+fn sms_link_param(position: Option<u32>) -> Result<Option<u8>, ApiError> {
+    let Some(p) = position else {
+        return Ok(None);
+    };
+    u8::try_from(p)
+        .ok()
+        .filter(|p| SMS_LINK_PARAMS.contains(p))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::field(
+                "sms.link_param",
+                format!(
+                    "must be {} to {}: the template variable that carries the link (variables 1 to 3 carry what happened, who and the complaint's number)",
+                    SMS_LINK_PARAMS.start(),
+                    SMS_LINK_PARAMS.end()
+                ),
+            )
+        })
+}
+
 /// Merge the input with the stored secrets and check everything.
 pub fn merge(
     input: NotificationsInput,
@@ -417,6 +448,7 @@ pub fn merge(
                 validate::identifier("sms.region", r)?;
             }
             validate::base_url("sms.api_base_url", &s.api_base_url)?;
+            let link_param = sms_link_param(s.link_param)?;
             let key = required("sms.secret_key", s.secret_key, old.sms_secret_key)?;
             validate::non_empty("sms.secret_key", key.expose(), 128)?;
             secrets.sms_secret_key = Some(key);
@@ -428,6 +460,7 @@ pub fn merge(
                 phone_numbers: s.phone_numbers,
                 region: s.region,
                 api_base_url: s.api_base_url,
+                link_param,
             })
         }
     };

@@ -5,7 +5,7 @@
 //! (only those the staff member's role may take). Every read and action goes through the admin
 //! API's own handlers, so scope, role and the platform's checks are the API's.
 
-use super::forms::ActionForm;
+use super::forms::{ActionForm, FormError, Prefill};
 use super::lang::Lang;
 use super::view::{self, DueView};
 use super::web::{BASE, Chrome, Signed, error_page, render_with, see_other};
@@ -92,6 +92,21 @@ pub struct RefundRow {
     pub number: String,
 }
 
+/// An action's form as the page shows it.
+pub struct FormView {
+    pub title: &'static str,
+    pub html: String,
+    /// Open (after a refusal of this form).
+    pub open: bool,
+}
+
+/// A form the action refused: what staff typed (shown again) and why, at its field.
+pub struct Refused {
+    pub action: &'static str,
+    pub values: Vec<(String, String)>,
+    pub error: FormError,
+}
+
 #[derive(Template)]
 #[template(path = "console/complaint.html")]
 struct ComplaintPage {
@@ -108,7 +123,7 @@ struct ComplaintPage {
     actions: Vec<ActionRow>,
     notices: Vec<NoticeRow>,
     refunds: Vec<RefundRow>,
-    forms: Vec<String>,
+    forms: Vec<FormView>,
     viewer: bool,
     done: Option<&'static str>,
     error: Option<String>,
@@ -123,7 +138,7 @@ pub async fn show(
     Query(q): Query<PageQuery>,
 ) -> Response {
     let done = q.done.as_deref().map(|a| done_label(signed.visit.lang, a));
-    page(&state, &roles, &signed, &id, done, None).await
+    page(&state, &roles, &signed, &id, done, None, None).await
 }
 
 async fn page(
@@ -133,6 +148,7 @@ async fn page(
     id: &str,
     done: Option<&'static str>,
     error: Option<ApiError>,
+    refused: Option<Refused>,
 ) -> Response {
     let lang = signed.visit.lang;
     let detail = match complaints::get_complaint(
@@ -159,6 +175,7 @@ async fn page(
         detail,
         done,
         error.map(|e| e.message()),
+        refused.as_ref(),
     );
     render_with(status, &page)
 }
@@ -206,6 +223,7 @@ fn build(
     d: ComplaintDetail,
     done: Option<&'static str>,
     error: Option<String>,
+    refused: Option<&Refused>,
 ) -> ComplaintPage {
     let lang = signed.visit.lang;
     let now = state.ports.clock.now();
@@ -396,7 +414,7 @@ fn build(
             number: r.out_refund_no.clone(),
         })
         .collect();
-    let forms = action_forms(state, roles, signed, c);
+    let forms = action_forms(state, roles, signed, c, refused);
     ComplaintPage {
         c: signed.chrome(
             state,
@@ -430,17 +448,33 @@ fn action_route(action: &str) -> String {
     format!("{}/complaints/{{id}}/{action}", crate::http::ADMIN_BASE)
 }
 
+/// What is left to refund of the complaint (its amount, or its orders', less our refunds).
+fn left_to_refund(c: &domain::complaint::Complaint) -> Option<u64> {
+    let orders: Option<u64> = c
+        .orders
+        .iter()
+        .filter_map(|o| o.amount_fen)
+        .try_fold(0u64, |sum, a| sum.checked_add(a));
+    c.complaint_amount_fen
+        .or(orders)
+        .map(|a| a.saturating_sub(c.refunded_fen))
+        .filter(|left| *left > 0)
+}
+
 /// The forms of the actions the complaint's platform offers that this staff member's role
-/// allows (none for a viewer).
+/// allows (none for a viewer); a refused one open, with what was typed and why.
 fn action_forms(
     state: &AppState,
     roles: &Roles,
     signed: &Signed,
     c: &domain::complaint::Complaint,
-) -> Vec<String> {
+    refused: Option<&Refused>,
+) -> Vec<FormView> {
     let Some(platform) = state.platforms().get(c.platform) else {
         return vec![];
     };
+    let lang = signed.visit.lang;
+    let left = left_to_refund(c).map(super::forms::yuan);
     platform
         .staff_actions()
         .actions()
@@ -453,7 +487,25 @@ fn action_forms(
                 view::path_segment(&c.id),
                 form.name()
             );
-            form.render(signed.visit.lang, &signed.session.csrf, &post_to)
+            let this = refused.filter(|r| r.action == form.name());
+            let prefill = match (this, &left) {
+                (Some(r), _) => Prefill::from_submitted(&r.values),
+                (None, Some(left)) if form.field("amount_fen").is_some() => {
+                    Prefill::new().with("amount_fen", left.clone())
+                }
+                _ => Prefill::new(),
+            };
+            FormView {
+                title: form.title(lang),
+                html: form.render_with(
+                    lang,
+                    &signed.session.csrf,
+                    &post_to,
+                    &prefill,
+                    this.map(|r| &r.error),
+                ),
+                open: this.is_some(),
+            }
         })
         .collect()
 }
@@ -564,43 +616,47 @@ pub async fn act(
                 "{} complaints have no action {name}",
                 complaint.platform.as_str()
             ))),
+            None,
         )
         .await;
     };
-    // The form's own limits first, with as many stand-in ids as images: nothing is uploaded
-    // for a form the platform would refuse anyway.
-    let stand_ins = vec!["med_pending".to_string(); submitted.images.len()];
-    if let Err(e) = form.body(&submitted.values, stand_ins) {
-        return page(
+    // The page again with the form open, what was typed, and why it was refused (at its
+    // field where it names one); `status` from the refusal.
+    let refuse = |status: ApiError, error: FormError| {
+        let refused = Refused {
+            action: name,
+            values: submitted.values.clone(),
+            error,
+        };
+        page(
             &state,
             &roles,
             &signed,
             &id,
             None,
-            Some(ApiError::field(e.field.clone(), e.message(lang))),
+            Some(status),
+            Some(refused),
         )
-        .await;
+    };
+    // The form's own limits first, with as many stand-in ids as images: nothing is uploaded
+    // for a form the platform would refuse anyway.
+    let stand_ins = vec!["med_pending".to_string(); submitted.images.len()];
+    if let Err(e) = form.body(&submitted.values, stand_ins) {
+        return refuse(ApiError::field(e.field.clone(), e.message(lang)), e).await;
     }
     let mut ids = Vec::new();
     for (filename, bytes) in &submitted.images {
         match media::store(&state, &signed.caller, filename.clone(), bytes).await {
             Ok(m) => ids.push(m.id),
-            Err(e) => return page(&state, &roles, &signed, &id, None, Some(e)).await,
+            Err(e) => {
+                let why = form.refusal(Some("images"), &e.message());
+                return refuse(e, why).await;
+            }
         }
     }
     let body = match form.body(&submitted.values, ids) {
         Ok(b) => b,
-        Err(e) => {
-            return page(
-                &state,
-                &roles,
-                &signed,
-                &id,
-                None,
-                Some(ApiError::field(e.field.clone(), e.message(lang))),
-            )
-            .await;
-        }
+        Err(e) => return refuse(ApiError::field(e.field.clone(), e.message(lang)), e).await,
     };
     match actions::act(
         state.clone(),
@@ -619,7 +675,11 @@ pub async fn act(
                 view::path_segment(name)
             ))
         }
-        Err(e) => page(&state, &roles, &signed, &id, None, Some(e)).await,
+        Err(e) => {
+            tracing::info!(complaint_id = %id, action = name, status = e.status().as_u16(), "console action refused");
+            let why = form.refusal(e.field_name(), &e.message());
+            refuse(e, why).await
+        }
     }
 }
 

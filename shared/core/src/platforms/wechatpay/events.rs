@@ -11,6 +11,7 @@ use super::detail::{Api, Owner, calling_mchid, fetch_history, job_client, parse_
 pub use super::detail::{mask_phone, out_refund_no};
 use crate::automatic::{self, Snapshot, StaffNotice};
 use crate::complaints::{ComplaintRepo, complaint_id, derived_id, violation_id};
+use crate::console_links::{self, InboxFilter};
 use crate::notices::{self, Notice, store_error};
 use crate::repo::SubMerchantRepo;
 use crate::state::Services;
@@ -117,10 +118,6 @@ impl Handlers {
                 account.id
             ))),
         }
-    }
-
-    fn link(&self, path: &str) -> Option<String> {
-        self.state.public_url(path)
     }
 }
 
@@ -354,10 +351,11 @@ impl JobHandler for ViolationJob {
             amount_fen: None,
             user_text: Some(v.summary.clone()).filter(|s| !s.is_empty()),
             deadline: None,
-            link: h.link(&format!(
-                "admin/v1/violations?account={}&sub_mchid={}",
-                owner.account.id, n.sub_mchid
-            )),
+            // No violations page yet: the account's (or sub-merchant's) inbox.
+            link: console_links::inbox(
+                &h.state,
+                &InboxFilter::account(&owner.account.id, Some(&n.sub_mchid)),
+            ),
             extra_lines: vec![],
         };
         notices::send(

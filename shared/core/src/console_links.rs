@@ -1,0 +1,179 @@
+//! Where a staff notice points: a page of the staff console under `PUBLIC_BASE_URL`. The one
+//! place that writes the console's addresses for notices, so every notice (a complaint's, a
+//! digest, an account alert, a violation) and every channel (the SMS link variable included)
+//! follows the same scheme:
+//!
+//! - a complaint: `console/complaints/{id}` (our complaint id, as in the admin API);
+//! - several complaints or an account: the inbox with its filters,
+//!   `console/?account={id}&sub_mchid={sub}&due=overdue|soon`.
+//!
+//! Ids are percent-encoded; a complaint id that is not a plain id gets no link at all (nothing
+//! from outside reaches a URL path unchecked). Without `PUBLIC_BASE_URL` there is no link.
+
+use crate::state::Services;
+
+/// The inbox, unfiltered: what an SMS link variable falls back to.
+pub const INBOX: &str = "console/";
+
+/// The inbox's deadline filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Something is due soon (the inbox decides how soon).
+    Soon,
+    /// A deadline has passed.
+    Overdue,
+}
+
+impl Due {
+    fn as_str(self) -> &'static str {
+        match self {
+            Due::Soon => "soon",
+            Due::Overdue => "overdue",
+        }
+    }
+}
+
+/// The filters an inbox link carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboxFilter<'a> {
+    pub account: Option<&'a str>,
+    pub sub_mchid: Option<&'a str>,
+    pub due: Option<Due>,
+}
+
+impl<'a> InboxFilter<'a> {
+    /// An account's inbox (a sub-merchant's when `sub_mchid` is given and not empty).
+    pub fn account(account: &'a str, sub_mchid: Option<&'a str>) -> Self {
+        Self {
+            account: Some(account),
+            sub_mchid: sub_mchid.filter(|s| !s.is_empty()),
+            due: None,
+        }
+    }
+
+    pub fn due(self, due: Due) -> Self {
+        Self {
+            due: Some(due),
+            ..self
+        }
+    }
+}
+
+/// Percent-encode everything but RFC 3986's unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A complaint's page, relative to the public base; None for an id that is not a plain id.
+pub fn complaint_path(complaint_id: &str) -> Option<String> {
+    domain::ids::is_platform_id(complaint_id)
+        .then(|| format!("console/complaints/{}", encode(complaint_id)))
+}
+
+/// The inbox with `filter`, relative to the public base.
+pub fn inbox_path(filter: &InboxFilter<'_>) -> String {
+    let mut query = Vec::new();
+    if let Some(a) = filter.account {
+        query.push(format!("account={}", encode(a)));
+    }
+    if let Some(s) = filter.sub_mchid {
+        query.push(format!("sub_mchid={}", encode(s)));
+    }
+    if let Some(d) = filter.due {
+        query.push(format!("due={}", d.as_str()));
+    }
+    if query.is_empty() {
+        INBOX.to_string()
+    } else {
+        format!("{INBOX}?{}", query.join("&"))
+    }
+}
+
+/// The full address of a complaint's page; None without `PUBLIC_BASE_URL`.
+pub fn complaint(services: &Services, complaint_id: &str) -> Option<String> {
+    complaint_path(complaint_id).and_then(|p| services.public_url(&p))
+}
+
+/// The full address of the inbox with `filter`; None without `PUBLIC_BASE_URL`.
+pub fn inbox(services: &Services, filter: &InboxFilter<'_>) -> Option<String> {
+    services.public_url(&inbox_path(filter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn services(base: Option<&str>) -> (tempfile::TempDir, Services) {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = crate::test_support::embedded_services(&dir)
+            .with_public_base_url(base.map(|b| b.parse().expect("url")));
+        (dir, s)
+    }
+
+    #[test]
+    fn a_complaint_links_to_its_console_page() {
+        let (_d, s) = services(Some("https://desk.example.com/"));
+        assert_eq!(
+            complaint(&s, "cmp_0123456789abcdef01234567").as_deref(),
+            Some("https://desk.example.com/console/complaints/cmp_0123456789abcdef01234567")
+        );
+        for bad in ["..", "a/b", "a b", "", "cmp_%2e"] {
+            assert_eq!(complaint(&s, bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_inbox_link_carries_its_filters_encoded() {
+        let (_d, s) = services(Some("https://desk.example.com/desk/"));
+        assert_eq!(
+            inbox(&s, &InboxFilter::account("acc_1", None)).as_deref(),
+            Some("https://desk.example.com/desk/console/?account=acc_1")
+        );
+        assert_eq!(
+            inbox(
+                &s,
+                &InboxFilter::account("acc 1&x=y", Some("1900000201")).due(Due::Overdue)
+            )
+            .as_deref(),
+            Some(
+                "https://desk.example.com/desk/console/?account=acc%201%26x%3Dy&sub_mchid=1900000201&due=overdue"
+            )
+        );
+        assert_eq!(
+            inbox_path(&InboxFilter::account("acc_1", Some("")).due(Due::Soon)),
+            "console/?account=acc_1&due=soon",
+            "an empty sub-merchant is no filter"
+        );
+        assert_eq!(inbox_path(&InboxFilter::default()), "console/");
+    }
+
+    #[test]
+    fn no_public_base_url_no_link() {
+        let (_d, s) = services(None);
+        assert_eq!(complaint(&s, "cmp_1"), None);
+        assert_eq!(inbox(&s, &InboxFilter::account("acc_1", None)), None);
+    }
+
+    #[test]
+    fn every_link_starts_with_the_base_an_sms_template_holds() {
+        // The SMS link variable carries what follows `public_url("")`.
+        for base in [
+            "https://desk.example.com/",
+            "https://desk.example.com/desk/",
+        ] {
+            let (_d, s) = services(Some(base));
+            let prefix = s.public_url("").expect("base");
+            assert_eq!(prefix, base);
+            let link = complaint(&s, "cmp_1").expect("link");
+            assert_eq!(link.strip_prefix(&prefix), Some("console/complaints/cmp_1"));
+        }
+    }
+}
