@@ -188,7 +188,8 @@ impl Scenario {
 
     /// A new token through the admin API: the bearer token.
     async fn token(&self, role: &str) -> String {
-        let body = json!({"name": format!("{role} on a phone"), "scope": {"type": "all"}, "role": role});
+        let body =
+            json!({"name": format!("{role} on a phone"), "scope": {"type": "all"}, "role": role});
         let (s, created) = self
             .server
             .admin(ADMIN, reqwest::Method::POST, "/tokens", Some(body))
@@ -259,9 +260,7 @@ async fn open_action(browser: &Browser, name: &str) {
         browser.click(&details).await;
     }
     let open = browser
-        .execute(&format!(
-            "return document.querySelector('{details}').open;"
-        ))
+        .execute(&format!("return document.querySelector('{details}').open;"))
         .await;
     if open != Value::Bool(true) {
         browser
@@ -282,7 +281,8 @@ async fn submit_action(browser: &Browser, s: &Scenario, name: &str) {
         if url.path() == s.page() && done {
             break;
         }
-        if start.elapsed() > e2e_tests::browser::WAIT_LIMIT || browser.exists("#error-message").await
+        if start.elapsed() > e2e_tests::browser::WAIT_LIMIT
+            || browser.exists("#error-message").await
         {
             let error = match browser.exists("#error-message").await {
                 true => browser.text("#error-message").await,
@@ -302,9 +302,7 @@ async fn submit_action(browser: &Browser, s: &Scenario, name: &str) {
 async fn reload_acts_not(browser: &Browser, s: &Scenario) {
     let before = s.all_writes();
     if let Err(e) = browser.client().refresh().await {
-        browser
-            .fail::<()>(&format!("cannot reload: {e}"))
-            .await;
+        browser.fail::<()>(&format!("cannot reload: {e}")).await;
     }
     browser.wait_for("#done").await;
     assert_eq!(s.all_writes(), before, "the reload acted again");
@@ -414,8 +412,12 @@ async fn staff_reply_with_an_image_refund_part_and_complete_on_a_phone_each_sent
 
     // Refund part: 12.50 yuan.
     open_action(&browser, "refund").await;
-    browser.fill("#action-refund [name=amount_fen]", "12.50").await;
-    browser.fill("#action-refund [name=reason]", "部分退款").await;
+    browser
+        .fill("#action-refund [name=amount_fen]", "12.50")
+        .await;
+    browser
+        .fill("#action-refund [name=reason]", "部分退款")
+        .await;
     submit_action(&browser, &s, "refund").await;
     assert_eq!(s.all_writes(), [1, 1, 1, 0], "one refund");
     let refund = &s.sim.writes_to(REFUND)[0];
@@ -428,8 +430,15 @@ async fn staff_reply_with_an_image_refund_part_and_complete_on_a_phone_each_sent
     let (session, _) = session_and_csrf(&browser).await;
     let (status, page) = forged_refund(&s, &session, None).await;
     assert_eq!(status, 403, "{page}");
-    assert!(page.contains("表单已过期"), "refused for its CSRF value: {page}");
-    assert_eq!(s.all_writes(), [1, 1, 1, 0], "the form without CSRF sent nothing");
+    assert!(
+        page.contains("表单已过期"),
+        "refused for its CSRF value: {page}"
+    );
+    assert_eq!(
+        s.all_writes(),
+        [1, 1, 1, 0],
+        "the form without CSRF sent nothing"
+    );
     assert_eq!(s.sim.refunds().len(), 1);
 
     // Complete.
@@ -491,7 +500,11 @@ async fn a_viewer_sees_no_action_form_and_its_forged_post_is_refused() {
         page.contains("viewer") && !page.contains("表单已过期"),
         "refused for its role, not its CSRF value: {page}"
     );
-    assert_eq!(s.all_writes(), [0, 0, 0, 0], "the viewer's POST sent nothing");
+    assert_eq!(
+        s.all_writes(),
+        [0, 0, 0, 0],
+        "the viewer's POST sent nothing"
+    );
     assert!(s.sim.refunds().is_empty());
     let (_, d) = s
         .server
