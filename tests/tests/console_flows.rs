@@ -10,6 +10,7 @@
 //! and `complaint-phone.png`. What a browser cannot show (a forged request's status) is checked
 //! with reqwest beside it, with the browser's own session cookie.
 
+use e2e_tests::browser::{PHONE, png_size};
 use e2e_tests::{Browser, Server};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
@@ -329,7 +330,8 @@ async fn staff_reply_with_an_image_refund_part_and_complete_on_a_phone_each_sent
     assert_eq!(inbox[0], MARKUP, "the inbox shows the buyer's text as text");
     assert_eq!(inbox[1], 0, "no image on the inbox");
     assert_eq!(inbox[2], 0, "no script but our own assets on the inbox");
-    browser.screenshot("inbox-phone").await;
+    let shot = browser.screenshot("inbox-phone").await;
+    assert_eq!(png_size(&shot), Some(PHONE), "{}", shot.display());
 
     // One tap opens it.
     browser.click(&row).await;
@@ -373,7 +375,8 @@ async fn staff_reply_with_an_image_refund_part_and_complete_on_a_phone_each_sent
     }
     let facts = browser.text("dl.facts").await;
     assert!(facts.contains("30.00"), "the amount in yuan: {facts}");
-    browser.screenshot("complaint-phone").await;
+    let shot = browser.screenshot("complaint-phone").await;
+    assert_eq!(png_size(&shot), Some(PHONE), "{}", shot.display());
 
     // Reply with text and an uploaded image.
     let evidence = tempfile::tempdir().expect("temp dir");
@@ -442,6 +445,11 @@ async fn staff_reply_with_an_image_refund_part_and_complete_on_a_phone_each_sent
     submit_action(&browser, &s, "complete").await;
     assert_eq!(s.all_writes(), [1, 1, 1, 1], "one completion");
     reload_acts_not(&browser, &s).await;
+    // The page shows the three actions in its log.
+    let log = browser
+        .execute("return document.querySelectorAll('#action-log li').length;")
+        .await;
+    assert_eq!(log, 3, "{}", browser.text("#action-log").await);
     let state = s.sim.complaint_state("200201820261127080000000031");
     assert_eq!(
         state.as_ref().map(|c| c["complaint_state"].clone()),
