@@ -317,6 +317,7 @@ async fn staff_reply_with_an_image_refund_part_and_complete_on_a_phone_each_sent
                 .fail::<()>("the pushed complaint is not in the inbox")
                 .await;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
         browser.goto(&s.server.url("/console/")).await;
     }
     let inbox = browser
