@@ -720,3 +720,52 @@ async fn pushed_complaints_appear_in_the_inbox_on_a_phone_and_a_desktop() {
     let shot = desktop.screenshot("console-inbox-desktop").await;
     assert_eq!(png_size(&shot), Some(DESKTOP));
 }
+
+/// The sandbox accounts' page: a test complaint pushed from it goes through the real path and
+/// its page shows the automatic reply and refund within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_complaint_pushed_from_the_try_page_is_handled_and_shown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let admin = format!("admin-{}", random_text(40));
+    let server =
+        Server::start_sandbox(&dir.path().join("data"), &[("ADMIN_TOKEN", admin.as_str())]);
+    let browser = Browser::start().await;
+    browser.phone().await;
+    browser
+        .goto(&server.url("/console/sign-in?next=%2Fconsole%2Ftry"))
+        .await;
+    submit_token(&browser, &admin).await;
+    browser.wait_for_path("/console/try").await;
+    assert_eq!(
+        browser.find_all("form[id^=\"push-\"]").await.len(),
+        3,
+        "one sandbox account per platform"
+    );
+    browser.screenshot("console-try-phone").await;
+    browser
+        .click("form[id^=\"push-\"] button[type=submit]")
+        .await;
+    browser.wait_for("#pushed a").await;
+    let link = browser.text("#pushed a").await;
+    assert!(link.starts_with("cmp_"), "{link}");
+    // The worker reads the complaint and acts on it: its page shows the automatic reply.
+    let page = server.url(&format!("/console/complaints/{link}"));
+    let mut shown = false;
+    for _ in 0..100 {
+        browser.goto(&page).await;
+        if browser.exists("#action-log li").await
+            && browser.text("#action-log").await.contains("自动")
+        {
+            shown = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    if !shown {
+        browser
+            .fail::<()>("the pushed complaint's automatic actions never showed")
+            .await;
+    }
+    let log = browser.text("#action-log").await;
+    assert!(log.contains("回复") && log.contains("退款"), "{log}");
+}

@@ -336,6 +336,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("complaint-desk listening on http://{addr}");
+    println!("staff console: http://{addr}/console/ (sign in with an access token)");
     tracing::info!(%addr, data_dir = %cli.data_dir.display(), "started");
 
     let stop = shutdown.clone();

@@ -17,7 +17,7 @@ mod words;
 
 pub use field::{Choice, Field, FormError, InputKind};
 pub use schema::Rule;
-pub use values::yuan;
+pub use values::{YuanError, parse_yuan, yuan};
 
 use super::Lang;
 use askama::Template;

@@ -8,13 +8,14 @@
 //! framing), `nosniff` and `no-store`; every POST must come from this site (`Origin`,
 //! `Sec-Fetch-Site`) and carry the session's CSRF value.
 //!
-//! Pages: [`inbox`], [`complaint`], [`sign_in`]. What they share: [`web`], [`view`], [`lang`].
+//! Pages: [`inbox`], [`complaint`], [`sign_in`], [`try_it`] (the sandbox accounts). What they share: [`web`], [`view`], [`lang`].
 
 pub mod complaint;
 pub mod forms;
 pub mod inbox;
 pub mod lang;
 pub mod sign_in;
+pub mod try_it;
 pub mod view;
 pub mod web;
 
@@ -56,6 +57,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             &format!("{BASE}/sign-in-code"),
             get(sign_in::show_code).post(sign_in::make_code),
         )
+        .route(&format!("{BASE}/try"), get(try_it::show).post(try_it::push))
         .route(&format!("{BASE}/complaints/{{id}}"), get(complaint::show))
         .route(
             &format!("{BASE}/complaints/{{id}}/act/{{action}}"),

@@ -46,9 +46,7 @@ pub fn platform_label(lang: Lang, p: Platform) -> &'static str {
 }
 
 /// Fen as yuan: `1250` → `12.50`.
-pub fn yuan(fen: u64) -> String {
-    format!("{}.{:02}", fen / 100, fen % 100)
-}
+pub use super::forms::yuan;
 
 /// At most `chars` characters of `text` on one line, with `…` when cut.
 pub fn excerpt(text: &str, chars: usize) -> String {

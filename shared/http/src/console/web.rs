@@ -256,8 +256,8 @@ impl Signed {
 }
 
 /// Whether the sandbox accounts are on (the "try it" page is offered).
-pub fn try_it_offered(_state: &AppState) -> bool {
-    false
+pub fn try_it_offered(state: &AppState) -> bool {
+    state.try_it.is_some()
 }
 
 /// Who is signed in, as the header shows it.

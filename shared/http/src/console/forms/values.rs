@@ -13,6 +13,40 @@ pub fn yuan(fen: u64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
 }
 
+/// Why typed yuan are not an amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YuanError {
+    /// Not digits with at most two decimals (`12.50`, `3`, `0.5`).
+    Format,
+    /// More fen than a `u64` holds.
+    TooLarge,
+}
+
+/// Yuan as staff type them (`12.50`) → fen (`1250`): digits with at most two decimals, checked
+/// arithmetic.
+pub fn parse_yuan(text: &str) -> Result<u64, YuanError> {
+    let (whole, cents) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty()
+        || !digits(whole)
+        || !digits(cents)
+        || cents.len() > 2
+        || text.ends_with('.')
+    {
+        return Err(YuanError::Format);
+    }
+    let whole: u64 = whole.parse().map_err(|_| YuanError::TooLarge)?;
+    let cents: u64 = match cents.len() {
+        0 => 0,
+        1 => cents.parse::<u64>().map_err(|_| YuanError::Format)? * 10,
+        _ => cents.parse().map_err(|_| YuanError::Format)?,
+    };
+    whole
+        .checked_mul(100)
+        .and_then(|f| f.checked_add(cents))
+        .ok_or(YuanError::TooLarge)
+}
+
 /// Whether a checkbox was ticked (a browser sends a ticked one, `on` unless it has a value).
 pub fn checked(given: Option<&str>) -> bool {
     matches!(given, Some(v) if !matches!(v.trim(), "" | "false" | "off" | "0"))
@@ -178,27 +212,11 @@ fn money(f: &Field, text: &str) -> Result<u64, FormError> {
         )
     };
     let too_large = || error(f, "金额过大".into(), "the amount is too large".into());
-    let (whole, cents) = match text.split_once('.') {
-        Some((w, c)) => (w, c),
-        None => (text, ""),
+    let fen = match parse_yuan(text) {
+        Ok(fen) => fen,
+        Err(YuanError::Format) => return Err(format()),
+        Err(YuanError::TooLarge) => return Err(too_large()),
     };
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(cents) || cents.len() > 2 {
-        return Err(format());
-    }
-    if text.ends_with('.') {
-        return Err(format());
-    }
-    let whole: u64 = whole.parse().map_err(|_| too_large())?;
-    let cents: u64 = match cents.len() {
-        0 => 0,
-        1 => cents.parse::<u64>().map_err(|_| format())? * 10,
-        _ => cents.parse().map_err(|_| format())?,
-    };
-    let fen = whole
-        .checked_mul(100)
-        .and_then(|f| f.checked_add(cents))
-        .ok_or_else(too_large)?;
     if let Some(min) = f.minimum.as_ref().and_then(|n| int_bound(n, true))
         && i128::from(fen) < min
     {
