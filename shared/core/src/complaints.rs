@@ -806,6 +806,15 @@ impl<'a> ComplaintRepo<'a> {
         Ok(())
     }
 
+    /// Remove an uploaded image's record (an upload whose action was refused; its blob is
+    /// the caller's to remove).
+    pub async fn delete_media(&self, id: &str) -> Result<(), RepoError> {
+        self.store
+            .delete(&format!("MEDIA#{id}"), "META", None)
+            .await?;
+        Ok(())
+    }
+
     pub async fn media(&self, id: &str) -> Result<Option<Media>, RepoError> {
         match self.store.get(&format!("MEDIA#{id}"), "META").await? {
             Some(i) => decode(i).map(|(m, _)| Some(m)),

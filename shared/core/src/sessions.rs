@@ -7,6 +7,7 @@
 //! | session | `SESSION#{sha256(session id)}` | `META` |
 //! | one-time sign-in code | `SIGNIN_CODE#{sha256(code)}` | `META` |
 //! | sign-in attempts of an address | `SIGNIN_THROTTLE#{address}` | `META` |
+//! | a console form sent (its one-time id) | `FORM_SENT#{form id}` | `META` |
 //!
 //! Every record expires (the store's TTL removes it); the expiry is also checked on read.
 
@@ -297,6 +298,36 @@ impl<'a> SessionRepo<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// A new one-time id for a rendered form: sending the form claims it ([`SessionRepo::claim_form`]),
+/// so a form sent twice (a double tap, a resubmission) acts once.
+pub fn new_form_id() -> String {
+    hex::encode(random_bytes::<16>())
+}
+
+/// How long a sent form's id is remembered.
+pub const FORM_ID_LIFETIME: Duration = Duration::days(2);
+
+impl SessionRepo<'_> {
+    /// Claim a form's one-time id: `true` the first time, `false` when the form was sent
+    /// before (or the id is not one of ours).
+    pub async fn claim_form(&self, form_id: &str, now: DateTime<Utc>) -> Result<bool, RepoError> {
+        if form_id.len() != 32 || !form_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let item = Item::new(
+            format!("FORM_SENT#{form_id}"),
+            META,
+            serde_json::json!({"at": now}),
+        )
+        .expiring_at((now + FORM_ID_LIFETIME).timestamp());
+        match self.store.create(item).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

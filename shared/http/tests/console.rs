@@ -506,3 +506,141 @@ async fn a_form_through_a_proxy_that_rewrites_host_is_ours_when_its_origin_is_th
     .await;
     assert_eq!(ours.status, StatusCode::SEE_OTHER, "{}", ours.body);
 }
+
+/// A multipart form body: its text fields and one image named `images`.
+fn multipart(fields: &[(&str, &str)], image: Option<&[u8]>) -> (String, Vec<u8>) {
+    let boundary = "consoletestboundary7d3f";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some(bytes) = image {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"images\"; filename=\"shot.bmp\"\r\nContent-Type: image/bmp\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_multipart(h: &Harness, path: &str, cookie: &str, form: (String, Vec<u8>)) -> Page {
+    send(
+        h,
+        Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, form.0)
+            .body(Body::from(form.1))
+            .expect("request"),
+    )
+    .await
+}
+
+/// A WeChat Pay complaint recorded straight into the store (its account does not exist, so
+/// every action reaching the platform is refused).
+async fn orphan_complaint(h: &Harness, clock: &ManualClock) -> String {
+    let c = domain::complaint::Complaint::new(
+        "cmp_orphan".into(),
+        domain::complaint::Platform::Wechatpay,
+        None,
+        "acc_gone".into(),
+        "200000020300301000000009".into(),
+        clock.now(),
+    );
+    desk_core::complaints::ComplaintRepo::new(&*h.state.ports.records)
+        .upsert(c, |_| {})
+        .await
+        .expect("saved");
+    "cmp_orphan".into()
+}
+
+/// The address of the form `action-{name}` on a page.
+fn form_address(page: &Page, name: &str) -> String {
+    let at = page
+        .body
+        .find(&format!("id=\"action-{name}\""))
+        .expect("the form");
+    let start = page.body[..at].rfind("action=\"").expect("its action") + "action=\"".len();
+    let end = start + page.body[start..].find('"').expect("end");
+    page.body[start..end]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn a_form_sent_twice_acts_once_and_a_refused_forms_images_are_not_kept() {
+    let (h, clock) = harness();
+    let id = orphan_complaint(&h, &clock).await;
+    let cookie = session(&h, ADMIN).await;
+    let page = get(&h, &format!("/console/complaints/{id}"), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.csrf();
+    let reply = form_address(&page, "reply");
+    assert!(reply.contains("?form="), "{reply}");
+    let send_reply = || {
+        multipart(
+            &[("csrf", &csrf), ("text", "您好，已为您处理")],
+            Some(b"BM console evidence"),
+        )
+    };
+    let first = post_multipart(&h, &reply, &cookie, send_reply()).await;
+    assert!(
+        !first.body.contains("already sent") && !first.body.contains("已经提交过"),
+        "{}",
+        first.body
+    );
+    // The action was refused (no such account): the image it uploaded is not kept.
+    let kept = std::fs::read_dir(h.dir.path().join("blobs").join("data").join("media"))
+        .map(|d| {
+            d.filter(|f| {
+                f.as_ref()
+                    .is_ok_and(|f| !f.file_name().to_string_lossy().starts_with(".tmp"))
+            })
+            .count()
+        })
+        .expect("the upload was stored before the action was refused");
+    assert_eq!(kept, 0, "a refused form's upload is removed");
+    // The same form again (a double tap): nothing is done, and it says so.
+    let second = post_multipart(&h, &reply, &cookie, send_reply()).await;
+    assert_eq!(second.status, StatusCode::CONFLICT);
+    assert!(second.body.contains("已经提交过"), "{}", second.body);
+    // A form without its one-time id is not acted on either.
+    let bare = reply.split('?').next().expect("path").to_string();
+    let third = post_multipart(&h, &bare, &cookie, send_reply()).await;
+    assert_eq!(third.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_form_sent_after_the_session_ended_returns_to_its_page_not_to_the_form() {
+    let (h, clock) = harness();
+    let id = orphan_complaint(&h, &clock).await;
+    let form = multipart(&[("csrf", "x"), ("text", "hello")], None);
+    let res = post_multipart(
+        &h,
+        &format!("/console/complaints/{id}/act/reply?form=00"),
+        "",
+        form,
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.location(),
+        "/console/sign-in?next=%2Fconsole%2Fcomplaints%2Fcmp_orphan"
+    );
+    // And a `next` naming a form's address is never followed.
+    let back = sign_in(
+        &h,
+        "token",
+        ADMIN,
+        "/console/complaints/cmp_orphan/act/reply",
+        "198.51.100.9",
+    )
+    .await;
+    assert_eq!(back.location(), "/console/");
+}

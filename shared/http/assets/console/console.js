@@ -22,6 +22,14 @@
       }
     });
   }
+  // A form is sent once: its button is disabled once it is on its way (the server also acts
+  // once per form).
+  document.addEventListener("submit", function (e) {
+    var buttons = e.target.querySelectorAll("button[type=submit]");
+    setTimeout(function () {
+      buttons.forEach(function (b) { b.disabled = true; });
+    }, 0);
+  });
   document.addEventListener("DOMContentLoaded", function () {
     tick();
     setInterval(tick, 30000);

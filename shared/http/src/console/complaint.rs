@@ -32,6 +32,13 @@ const FIELD_LIMIT: usize = 16 * 1024;
 const MAX_IMAGES: usize = 9;
 
 #[derive(Deserialize, Default)]
+pub struct ActQuery {
+    /// The form's one-time id ([`desk_core::sessions::new_form_id`]).
+    #[serde(default)]
+    form: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
 pub struct PageQuery {
     /// The action just done (after a form).
     #[serde(default)]
@@ -482,10 +489,12 @@ fn action_forms(
         .filter(|a| signed.caller.role >= roles.of(&Method::POST, &action_route(a.name)))
         .filter_map(|a| ActionForm::for_action(state.platforms(), c.platform, a.name))
         .map(|form| {
+            // A one-time id in the form's address: sending it twice acts once.
             let post_to = format!(
-                "{BASE}/complaints/{}/act/{}",
+                "{BASE}/complaints/{}/act/{}?form={}",
                 view::path_segment(&c.id),
-                form.name()
+                form.name(),
+                desk_core::sessions::new_form_id()
             );
             let this = refused.filter(|r| r.action == form.name());
             let prefill = match (this, &left) {
@@ -565,6 +574,7 @@ pub async fn act(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path((id, action)): Path<(String, String)>,
+    Query(once): Query<ActQuery>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     let lang = signed.visit.lang;
@@ -644,19 +654,55 @@ pub async fn act(
     if let Err(e) = form.body(&submitted.values, stand_ins) {
         return refuse(ApiError::field(e.field.clone(), e.message(lang)), e).await;
     }
+    // The form's one-time id: a form sent twice (a double tap, the browser's resubmission)
+    // acts once.
+    let sessions = desk_core::sessions::SessionRepo::new(&*state.ports.records);
+    match sessions
+        .claim_form(
+            once.form.as_deref().unwrap_or_default(),
+            state.ports.clock.now(),
+        )
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(complaint_id = %id, action = name, "console form sent again: not acted on");
+            return page(
+                &state,
+                &roles,
+                &signed,
+                &id,
+                None,
+                Some(ApiError::Conflict(
+                    lang.t(
+                        "这张表单已经提交过（或已过期），没有再次执行。请查看下方的操作记录。",
+                        "This form was already sent (or is out of date): nothing was done again. See the action log below.",
+                    )
+                    .into(),
+                )),
+                None,
+            )
+            .await;
+        }
+        Err(e) => return error_page(lang, &e.into()),
+    }
     let mut ids = Vec::new();
     for (filename, bytes) in &submitted.images {
         match media::store(&state, &signed.caller, filename.clone(), bytes).await {
             Ok(m) => ids.push(m.id),
             Err(e) => {
+                forget_uploads(&state, &ids).await;
                 let why = form.refusal(Some("images"), &e.message());
                 return refuse(e, why).await;
             }
         }
     }
-    let body = match form.body(&submitted.values, ids) {
+    let body = match form.body(&submitted.values, ids.clone()) {
         Ok(b) => b,
-        Err(e) => return refuse(ApiError::field(e.field.clone(), e.message(lang)), e).await,
+        Err(e) => {
+            forget_uploads(&state, &ids).await;
+            return refuse(ApiError::field(e.field.clone(), e.message(lang)), e).await;
+        }
     };
     match actions::act(
         state.clone(),
@@ -677,8 +723,23 @@ pub async fn act(
         }
         Err(e) => {
             tracing::info!(complaint_id = %id, action = name, status = e.status().as_u16(), "console action refused");
+            forget_uploads(&state, &ids).await;
             let why = form.refusal(e.field_name(), &e.message());
             refuse(e, why).await
+        }
+    }
+}
+
+/// Remove the images a refused form uploaded (best effort): the form comes back without them,
+/// and they are not kept for nothing.
+async fn forget_uploads(state: &AppState, ids: &[String]) {
+    let repo = desk_core::complaints::ComplaintRepo::new(&*state.ports.records);
+    for id in ids {
+        if let Err(e) = repo.delete_media(id).await {
+            tracing::warn!(media_id = %id, error = %e, "refused form's upload not removed");
+        }
+        if let Err(e) = state.ports.blobs.delete(&format!("media/{id}")).await {
+            tracing::warn!(media_id = %id, error = %e, "refused form's image not removed");
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use desk_core::sessions::{Session, SessionRepo};
 use domain::token::{Role, TokenScope};
@@ -121,8 +121,24 @@ pub fn safe_next(next: Option<&str>) -> String {
         && !next.contains("//")
         && !next.contains('\\')
         && !next.chars().any(char::is_control)
-        && !next.starts_with(&format!("{BASE}/sign-in"));
+        && !next.starts_with(&format!("{BASE}/sign-in"))
+        // A form's address (answered only to POST).
+        && !next.contains("/act/");
     if ok { next.to_string() } else { home }
+}
+
+/// The page a form was sent from: a complaint's action → the complaint's page; the try page's
+/// push → the try page; anything else → the inbox.
+pub fn page_of_form(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix(&format!("{BASE}/complaints/"))
+        && let Some((id, _)) = rest.split_once('/')
+    {
+        return format!("{BASE}/complaints/{id}");
+    }
+    if path == format!("{BASE}/try") {
+        return path.to_string();
+    }
+    format!("{BASE}/")
 }
 
 /// A visitor, signed in or not.
@@ -137,14 +153,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Visit {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Visit {
-            lang: lang_of(parts),
-            https: is_https(&parts.headers),
-            here: parts
+        let here = if matches!(parts.method, Method::GET | Method::HEAD) {
+            parts
                 .uri
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| format!("{BASE}/")),
+                .unwrap_or_else(|| format!("{BASE}/"))
+        } else {
+            // A form's address is no page to come back to (a GET of it is 405): its page is.
+            page_of_form(parts.uri.path())
+        };
+        Ok(Visit {
+            lang: lang_of(parts),
+            https: is_https(&parts.headers),
+            here,
         })
     }
 }
