@@ -3,6 +3,7 @@
 //! headless Chromium against it ([`browser`]).
 
 pub mod browser;
+pub mod wechatpay;
 pub use browser::Browser;
 
 use std::io::{BufRead, BufReader};

@@ -11,17 +11,13 @@
 //! with reqwest beside it, with the browser's own session cookie.
 
 use e2e_tests::browser::{PHONE, png_size};
+use e2e_tests::wechatpay::{PROVIDER, SUB, SimProvider};
 use e2e_tests::{Browser, Server};
-use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
+use sandbox::wechatpay::WechatPaySim;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "e2e-admin-token-console-flows-0123456789";
-const PROVIDER: &str = "1900000109";
-const SUB: &str = "1900000201";
-const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
-const APIV3: &str = "0123456789abcdefghijABCDEFGHIJ01";
 /// The session cookie on plain HTTP (the tests' server has no TLS proxy).
 const SESSION: &str = "desk_session";
 /// What the buyer wrote: markup that must reach the page as text.
@@ -74,50 +70,21 @@ struct Scenario {
 impl Scenario {
     async fn start() -> Scenario {
         let dir = tempfile::tempdir().expect("temp dir");
-        let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
-            .await
-            .expect("simulator");
-        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
-        sim.add_merchant(SimMerchant {
-            mchid: PROVIDER.into(),
-            serial_no: SERIAL.into(),
-            public_key: key.to_public_key(),
-            apiv3_key: APIV3.into(),
-        });
         let server = Server::start(dir.path(), &[("ADMIN_TOKEN", ADMIN)]);
-        let (s, account) = server
-            .admin(
-                ADMIN,
-                reqwest::Method::POST,
-                "/accounts",
-                Some(json!({
-                    "kind": "wechatpay_provider", "name": "Console flows provider",
-                    "settings": {"mchid": PROVIDER, "appid": "wx2c2769f8efd9abc2", "merchant_serial_no": SERIAL,
-                                 "api_base_url": sim.base_url()},
-                    "credentials": {"private_key": key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
-                                    "apiv3_key": APIV3, "wechatpay_public_key": sim.keys().public_key_pem(),
-                                    "wechatpay_public_key_id": sim.keys().pub_key_id},
-                })),
-            )
-            .await;
-        assert_eq!(s, 201, "{account}");
-        let account_id = account["id"].as_str().expect("account id");
+        let provider = SimProvider::create(&server, ADMIN, "Console flows provider").await;
         // No reply text (nor a provider default) and no automatic refund: staff decide.
-        let (s, b) = server
-            .admin(
+        provider
+            .add_sub(
+                &server,
                 ADMIN,
-                reqwest::Method::POST,
-                &format!("/accounts/{account_id}/sub-merchants"),
-                Some(json!({"sub_mchid": SUB, "name": "门店", "auto_refund": false})),
+                json!({"name": "门店", "auto_refund": false}),
             )
             .await;
-        assert_eq!(s, 201, "{b}");
-
         let complaint_id = "200201820261127080000000031";
         let png = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, BUYER_PNG)
             .expect("png");
-        let image_url = sim.add_user_image(png);
-        sim.add_complaint_for(
+        let image_url = provider.sim.add_user_image(png);
+        provider.sim.add_complaint_for(
             PROVIDER,
             json!({"complaint_id": complaint_id, "complaint_time": chrono::Utc::now().to_rfc3339(),
                    "complaint_detail": MARKUP, "complaint_state": "PENDING", "complainted_mchid": SUB,
@@ -125,19 +92,8 @@ impl Scenario {
                    "complaint_media_list": [{"media_type": "USER_COMPLAINT_IMAGE", "media_url": [image_url]}],
                    "problem_type": "OTHERS", "need_immediate_service": false}),
         );
-        let push = sim.notification(
-            APIV3,
-            "COMPLAINT.CREATE",
-            "complaint",
-            &json!({"complaint_id": complaint_id, "action_type": "CREATE_COMPLAINT"}),
-            KeyMode::PublicKey,
-            0,
-        );
-        assert_eq!(
-            push.post(&server.url(&format!("/callbacks/wechatpay/{PROVIDER}/complaints")))
-                .await,
-            Ok(204)
-        );
+        provider.push_new(&server, complaint_id).await;
+        let sim = provider.sim;
         // The worker has read the complaint's detail (its text) from the platform.
         let start = Instant::now();
         let cid = loop {

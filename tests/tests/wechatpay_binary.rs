@@ -2,17 +2,14 @@
 //! the refund and the completion (the process aborts), then a restart: the refund is found by
 //! its number and not asked for again, and the complaint is completed. And the demo command.
 
+use e2e_tests::wechatpay::{APIV3, PROVIDER, SUB, SimProvider};
 use e2e_tests::{Server, binary};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
+use sandbox::wechatpay::KeyMode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const ADMIN: &str = "e2e-admin-token-0123456789abcdef";
-const PROVIDER: &str = "1900000109";
-const SUB: &str = "1900000201";
-const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
-const APIV3: &str = "0123456789abcdefghijABCDEFGHIJ01";
 
 async fn admin(
     s: &Server,
@@ -24,55 +21,29 @@ async fn admin(
 }
 
 /// A provider pointed at the simulator, with a sub-merchant that auto-replies and refunds.
-async fn provider(server: &Server, sim: &WechatPaySim, key: &rsa::RsaPrivateKey) -> String {
-    let (s, account) = admin(
+async fn provider(server: &Server) -> SimProvider {
+    let p = SimProvider::create(server, ADMIN, "Crash test provider").await;
+    p.add_sub(
         server,
-        reqwest::Method::POST,
-        "/accounts",
-        Some(json!({
-            "kind": "wechatpay_provider", "name": "Crash test provider",
-            "settings": {"mchid": PROVIDER, "appid": "wx2c2769f8efd9abc2", "merchant_serial_no": SERIAL,
-                         "api_base_url": sim.base_url()},
-            "credentials": {"private_key": key.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
-                            "apiv3_key": APIV3, "wechatpay_public_key": sim.keys().public_key_pem(),
-                            "wechatpay_public_key_id": sim.keys().pub_key_id},
-        })),
+        ADMIN,
+        json!({"name": "门店", "reply_text": "您好，已为您退款。", "auto_refund": true}),
     )
     .await;
-    assert_eq!(s, 201, "{account}");
-    let id = account["id"].as_str().expect("id");
-    let (s, b) = admin(
-        server,
-        reqwest::Method::POST,
-        &format!("/accounts/{id}/sub-merchants"),
-        Some(json!({"sub_mchid": SUB, "name": "门店", "reply_text": "您好，已为您退款。", "auto_refund": true})),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    id.to_string()
+    p
 }
 
 // Multi-threaded: the simulator must keep answering while this thread waits for the exit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_refund_and_complete_never_refunds_twice() {
     let dir = tempfile::tempdir().expect("dir");
-    let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
-        .await
-        .expect("simulator");
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
-    sim.add_merchant(SimMerchant {
-        mchid: PROVIDER.into(),
-        serial_no: SERIAL.into(),
-        public_key: key.to_public_key(),
-        apiv3_key: APIV3.into(),
-    });
     let env = [
         ("ADMIN_TOKEN", ADMIN),
         ("JOB_VISIBILITY_SECS", "2"),
         ("COMPLAINT_DESK_FAULT", "after_refund"),
     ];
     let mut server = Server::start(dir.path(), &env);
-    provider(&server, &sim, &key).await;
+    let p = provider(&server).await;
+    let (sim, key) = (&p.sim, &p.key);
     let complaint_id = "200201820261122080000000009";
     sim.add_complaint_for(
         PROVIDER,
@@ -81,19 +52,7 @@ async fn a_crash_between_refund_and_complete_never_refunds_twice() {
                "complaint_order_info": [{"transaction_id": "4200000000202611220000000009", "out_trade_no": "T9", "amount": 2500}],
                "problem_type": "OTHERS", "need_immediate_service": false}),
     );
-    let push = sim.notification(
-        APIV3,
-        "COMPLAINT.CREATE",
-        "complaint",
-        &json!({"complaint_id": complaint_id, "action_type": "CREATE_COMPLAINT"}),
-        KeyMode::PublicKey,
-        0,
-    );
-    assert_eq!(
-        push.post(&server.url(&format!("/callbacks/wechatpay/{PROVIDER}/complaints")))
-            .await,
-        Ok(204)
-    );
+    p.push_new(&server, complaint_id).await;
 
     // The worker asks for the refund, then the process aborts before completing.
     let status = server.wait_exit(Duration::from_secs(20));
@@ -199,16 +158,6 @@ fn the_demo_shows_a_complaint_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_go_out_and_leave_no_secret_in_the_logs() {
     let dir = tempfile::tempdir().expect("dir");
-    let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
-        .await
-        .expect("simulator");
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
-    sim.add_merchant(SimMerchant {
-        mchid: PROVIDER.into(),
-        serial_no: SERIAL.into(),
-        public_key: key.to_public_key(),
-        apiv3_key: APIV3.into(),
-    });
     let ns = sandbox::notify::NotifySim::start()
         .await
         .expect("notify sim");
@@ -228,7 +177,8 @@ async fn notifications_go_out_and_leave_no_secret_in_the_logs() {
             ("RUST_LOG", "debug"),
         ],
     );
-    let id = provider(&server, &sim, &key).await;
+    let p = provider(&server).await;
+    let (sim, id) = (&p.sim, p.account_id.clone());
     let (s, b) = admin(
         &server,
         reqwest::Method::PUT,
@@ -302,19 +252,10 @@ async fn notifications_go_out_and_leave_no_secret_in_the_logs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_workers_queues_callbacks_and_a_restart_runs_them() {
     let dir = tempfile::tempdir().expect("dir");
-    let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey)
-        .await
-        .expect("simulator");
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
-    sim.add_merchant(SimMerchant {
-        mchid: PROVIDER.into(),
-        serial_no: SERIAL.into(),
-        public_key: key.to_public_key(),
-        apiv3_key: APIV3.into(),
-    });
     let env = [("ADMIN_TOKEN", ADMIN), ("NO_WORKERS", "true")];
     let server = Server::start(dir.path(), &env);
-    provider(&server, &sim, &key).await;
+    let p = provider(&server).await;
+    let sim = &p.sim;
     let complaint_id = "200201820261126080000000010";
     sim.add_complaint_for(
         PROVIDER,
