@@ -301,7 +301,7 @@ async fn fill(
         let (mut rows, mut next, mut taken) = (got.items, got.next_cursor, limit);
         // More rows than room: read that stretch again up to the last row that fits (again
         // if entries moved into it meanwhile; each time shorter, so this ends).
-        while let Some(upto) = end_of_room(&rows, room, &wanted) {
+        while let Some(upto) = end_of_room(&rows, room, wanted) {
             let again = list(
                 state,
                 signed,
