@@ -11,14 +11,25 @@
 //! from outside reaches a URL path unchecked). Without `PUBLIC_BASE_URL` there is no link.
 
 use crate::state::Services;
+use chrono::{DateTime, Duration, Utc};
 
 /// The inbox, unfiltered: what an SMS link variable falls back to.
 pub const INBOX: &str = "console/";
 
+/// "Due soon": a deadline not passed yet and due within this long. The inbox's `due=soon`
+/// lists exactly these, and a notice offers a `due=soon` link only when it counts one.
+pub const DUE_SOON: Duration = Duration::hours(24);
+
+/// Is a complaint whose next deadline is `next_due_at` due soon at `now` ([`DUE_SOON`]: due at
+/// or after `now` and at or before `now + DUE_SOON`, as the inbox's `due=soon` lists)?
+pub fn due_soon(now: DateTime<Utc>, next_due_at: Option<DateTime<Utc>>) -> bool {
+    next_due_at.is_some_and(|d| now <= d && d <= now + DUE_SOON)
+}
+
 /// The inbox's deadline filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
-    /// Something is due soon (the inbox decides how soon).
+    /// Something is due soon: within [`DUE_SOON`].
     Soon,
     /// A deadline has passed.
     Overdue,
@@ -153,6 +164,25 @@ mod tests {
             "an empty sub-merchant is no filter"
         );
         assert_eq!(inbox_path(&InboxFilter::default()), "console/");
+    }
+
+    #[test]
+    fn due_soon_is_a_deadline_ahead_within_the_window() {
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2030, 3, 1, 2, 0, 0)
+            .single()
+            .expect("time");
+        assert!(due_soon(now, Some(now)));
+        assert!(due_soon(now, Some(now + DUE_SOON)));
+        assert!(!due_soon(
+            now,
+            Some(now + DUE_SOON + Duration::milliseconds(1))
+        ));
+        assert!(!due_soon(now, Some(now + Duration::hours(40))));
+        assert!(
+            !due_soon(now, Some(now - Duration::milliseconds(1))),
+            "overdue"
+        );
+        assert!(!due_soon(now, None));
     }
 
     #[test]

@@ -540,3 +540,59 @@ async fn the_daily_digest_links_to_the_inbox_of_its_audience_overdue_and_due_soo
     );
     assert!(!md.contains("admin/v1"), "{md}");
 }
+
+#[tokio::test]
+async fn a_digest_offers_due_soon_only_for_a_complaint_due_within_the_inbox_window() {
+    let h = harness_with(Some(PUBLIC));
+    let now = Utc::now();
+    let audience = Audience {
+        account_id: "acc_1".into(),
+        sub_mchid: None,
+    };
+    let digest = |due: Vec<chrono::DateTime<Utc>>| Digest {
+        day: now.date_naive(),
+        now,
+        open: due
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut c = Complaint::new(
+                    format!("cmp_{i}"),
+                    domain::complaint::Platform::Wechatpay,
+                    None,
+                    "acc_1".into(),
+                    format!("R{i}"),
+                    now - Span::days(1),
+                );
+                c.next_due_at = Some(t);
+                c
+            })
+            .collect(),
+        open_capped: false,
+        yesterday: Yesterday::default(),
+    };
+    let inbox = format!("{PUBLIC}console/?account=acc_1");
+    // Due in 40 hours only: the inbox's "due soon" (24 hours) would list nothing.
+    let later = digest(vec![now + Span::hours(40)]);
+    let links = later.links(&h.state, &audience);
+    assert_eq!(links.inbox.as_deref(), Some(inbox.as_str()));
+    assert_eq!(links.soon, None, "no link to an empty list");
+    assert_eq!(links.overdue, None);
+    assert_eq!(later.due_soon(), 0);
+    assert!(
+        !later
+            .lines(&links)
+            .iter()
+            .any(|l| l.value.contains("due=soon") || l.label.contains("due soon")),
+        "{:?}",
+        later.lines(&links)
+    );
+    // One due within the window: the link, and the inbox's window is the one counted.
+    let edge = now + desk_core::console_links::DUE_SOON;
+    let soon = digest(vec![now + Span::hours(40), edge]);
+    assert_eq!(soon.due_soon(), 1);
+    assert_eq!(
+        soon.links(&h.state, &audience).soon,
+        Some(format!("{inbox}&due=soon"))
+    );
+}

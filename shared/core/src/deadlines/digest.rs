@@ -56,8 +56,9 @@ pub const MAX_WINDOW_READ: usize = 5000;
 pub const CHANNELS: [Channel; 3] = [Channel::Email, Channel::OaTemplate, Channel::Bot];
 
 /// Where a digest points: the audience's inbox in the console (sorted by the nearest
-/// deadline), and the inbox's overdue and due-soon views when the digest counts any. None
-/// without `PUBLIC_BASE_URL`.
+/// deadline), and the inbox's overdue and due-soon views when the digest counts a complaint
+/// they would list (due soon: within [`console_links::DUE_SOON`]). None without
+/// `PUBLIC_BASE_URL`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DigestLinks {
     pub inbox: Option<String>,
@@ -166,11 +167,12 @@ impl Digest {
             .count()
     }
 
-    /// Open complaints with a deadline still ahead.
-    pub fn due_ahead(&self) -> usize {
+    /// Open complaints due soon: a deadline ahead within [`console_links::DUE_SOON`], as the
+    /// inbox's `due=soon` view lists them.
+    pub fn due_soon(&self) -> usize {
         self.open
             .iter()
-            .filter(|c| c.next_due_at.is_some_and(|d| d >= self.now))
+            .filter(|c| console_links::due_soon(self.now, c.next_due_at))
             .count()
     }
 
@@ -185,7 +187,7 @@ impl Digest {
         DigestLinks {
             inbox: console_links::inbox(services, &inbox),
             overdue: view(Due::Overdue, self.overdue()),
-            soon: view(Due::Soon, self.due_ahead()),
+            soon: view(Due::Soon, self.due_soon()),
         }
     }
 

@@ -3,27 +3,38 @@
 //! countdown, and how many complaints each quick filter holds. It reads through the admin
 //! API's own list ([`crate::admin::complaints::list_complaints`]), so the caller's scope
 //! applies exactly as there.
+//!
+//! A deadline list has no partition per status: the status is applied to the entries read
+//! (see `desk_core::complaints::list`), so a status over the deadline order can match few of
+//! them. A page of the inbox therefore reads on until it has [`PAGE_SIZE`] rows, the list
+//! ends, or it has read [`READ_BOUND`] entries; a page that found none by then says so and
+//! links on ("more may follow"), never "no complaints match". The quick filters count where
+//! the count is exact: a status over the received order (its own partition), a deadline view
+//! over the deadline order (a key range), each up to [`COUNT_CAP`].
 
 use super::lang::Lang;
 use super::view::{self, DueView};
 use super::web::{BASE, Chrome, Signed, error_page, render};
 use crate::ApiError;
 use crate::admin::complaints::{ComplaintQuery, list_complaints};
+use crate::admin::page::{ListPage, PAGE_LIMIT_MAX};
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use domain::complaint::Complaint;
+use chrono::{DateTime, SecondsFormat, Utc};
+use desk_core::console_links::DUE_SOON;
+use domain::complaint::{Complaint, ComplaintStatus};
 use serde::Deserialize;
 
 /// Complaints a page of the inbox shows.
 pub const PAGE_SIZE: u32 = 50;
 /// A quick filter's count stops here ("200+").
 pub const COUNT_CAP: u32 = 200;
-/// "Due soon": a deadline within this long.
-pub const DUE_SOON: Duration = Duration::hours(24);
+/// List entries one page of the inbox reads at most while it looks for [`PAGE_SIZE`] rows
+/// (its first read of [`PAGE_SIZE`], then reads of the admin API's largest page).
+pub const READ_BOUND: u32 = 2000;
 
 /// The inbox's filters, as the page's form sends them (empty means "any").
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -49,8 +60,31 @@ fn some(s: &str) -> Option<String> {
 }
 
 impl InboxQuery {
-    /// The admin API's list query for these filters, by deadline.
-    fn list_query(&self, now: DateTime<Utc>, limit: u32) -> Result<ComplaintQuery, ApiError> {
+    /// The status filter, checked as the admin API checks it.
+    fn status(&self) -> Result<Option<ComplaintStatus>, ApiError> {
+        let s = self.status.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        view::STATUSES
+            .iter()
+            .copied()
+            .find(|x| x.as_str() == s)
+            .map(Some)
+            .ok_or_else(|| ApiError::field("status", format!("unknown value {s:?}")))
+    }
+
+    /// The admin API's list query for these filters. `sort` is `deadline` or `received` (only
+    /// without a deadline filter); `with_status: false` leaves the status out (the caller
+    /// applies it to what it reads).
+    fn list_query(
+        &self,
+        now: DateTime<Utc>,
+        sort: &str,
+        with_status: bool,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<ComplaintQuery, ApiError> {
         let (overdue, due_before) = match self.due.as_str() {
             "" => (None, None),
             "overdue" => (Some("true".to_string()), None),
@@ -69,15 +103,32 @@ impl InboxQuery {
             platform: some(&self.platform),
             account: some(&self.account),
             sub_mchid: some(&self.sub_mchid),
-            status: some(&self.status),
+            status: if with_status {
+                some(&self.status)
+            } else {
+                None
+            },
             since: None,
             until: None,
             overdue,
             due_before,
-            sort: Some("deadline".into()),
+            sort: Some(sort.into()),
             limit: Some(limit),
-            cursor: some(&self.cursor),
+            cursor,
         })
+    }
+
+    /// The query that counts a quick filter exactly (up to `limit`): a deadline view by
+    /// deadline (a key range of its partition), anything else by time received (a status has
+    /// a partition of its own there; over the deadline order it is applied to the entries
+    /// read, and a count of one read would miss what lies beyond).
+    fn count_query(&self, now: DateTime<Utc>, limit: u32) -> Result<ComplaintQuery, ApiError> {
+        let sort = if self.due.is_empty() {
+            "received"
+        } else {
+            "deadline"
+        };
+        self.list_query(now, sort, true, limit, None)
     }
 
     /// These filters with `key` set to `value` (and no cursor): a quick filter's link.
@@ -156,6 +207,8 @@ struct InboxPage {
     statuses: Vec<Choice>,
     dues: Vec<Choice>,
     next_href: Option<String>,
+    /// Set when this page found no row but the list goes on: what it read, in words.
+    none_yet: Option<String>,
     filtered: bool,
 }
 
@@ -183,19 +236,26 @@ pub async fn inbox(
     }
 }
 
+/// One call of the admin API's list as the signed-in caller.
+async fn list(
+    state: &AppState,
+    signed: &Signed,
+    query: ComplaintQuery,
+) -> Result<ListPage<Complaint>, ApiError> {
+    Ok(
+        list_complaints(State(state.clone()), signed.caller.clone(), ApiQuery(query))
+            .await?
+            .0,
+    )
+}
+
 async fn count(
     state: &AppState,
     signed: &Signed,
     q: &InboxQuery,
     now: DateTime<Utc>,
 ) -> Result<String, ApiError> {
-    let page = list_complaints(
-        State(state.clone()),
-        signed.caller.clone(),
-        ApiQuery(q.list_query(now, COUNT_CAP)?),
-    )
-    .await?
-    .0;
+    let page = list(state, signed, q.count_query(now, COUNT_CAP)?).await?;
     Ok(if page.next_cursor.is_some() {
         format!("{}+", page.items.len())
     } else {
@@ -203,21 +263,98 @@ async fn count(
     })
 }
 
+/// A page of the inbox as read: its rows, the cursor after the last one, and how many list
+/// entries it read.
+struct Filled {
+    items: Vec<Complaint>,
+    next_cursor: Option<String>,
+    read: u32,
+}
+
+/// Read a page of the inbox in deadline order: up to [`PAGE_SIZE`] complaints of the filters,
+/// reading on while a read leaves the page short and the list goes on, at most
+/// [`READ_BOUND`] entries. It reads the deadline list without the status and applies the
+/// status itself, so it knows where each row lies among the entries read: when a read holds
+/// more rows than the page has room for, it reads that stretch again up to the row that fills
+/// the page, and the cursor continues right after the last row shown.
+async fn fill(
+    state: &AppState,
+    signed: &Signed,
+    q: &InboxQuery,
+    now: DateTime<Utc>,
+) -> Result<Filled, ApiError> {
+    let status = q.status()?;
+    let wanted = |c: &Complaint| status.is_none_or(|s| c.status == s);
+    let page_size = PAGE_SIZE as usize;
+    let mut items: Vec<Complaint> = Vec::new();
+    let mut cursor = some(&q.cursor);
+    let mut read = 0;
+    let mut limit = PAGE_SIZE;
+    loop {
+        let got = list(
+            state,
+            signed,
+            q.list_query(now, "deadline", false, limit, cursor.clone())?,
+        )
+        .await?;
+        let room = page_size - items.len();
+        let (mut rows, mut next, mut taken) = (got.items, got.next_cursor, limit);
+        // More rows than room: read that stretch again up to the last row that fits (again
+        // if entries moved into it meanwhile; each time shorter, so this ends).
+        while let Some(upto) = end_of_room(&rows, room, wanted) {
+            let again = list(
+                state,
+                signed,
+                q.list_query(now, "deadline", false, upto, cursor.clone())?,
+            )
+            .await?;
+            (rows, next, taken) = (again.items, again.next_cursor, upto);
+        }
+        items.extend(rows.into_iter().filter(|c| wanted(c)));
+        read += taken;
+        cursor = next;
+        if items.len() >= page_size || cursor.is_none() || read >= READ_BOUND {
+            return Ok(Filled {
+                items,
+                next_cursor: cursor,
+                read,
+            });
+        }
+        limit = PAGE_LIMIT_MAX.min(READ_BOUND - read);
+    }
+}
+
+/// When `rows` (entries read, in order) hold more wanted ones than `room`: how many entries
+/// hold exactly `room` of them.
+fn end_of_room(
+    rows: &[Complaint],
+    room: usize,
+    wanted: impl Fn(&Complaint) -> bool,
+) -> Option<u32> {
+    let mut hits = rows.iter().enumerate().filter(|(_, c)| wanted(c));
+    let last = hits.nth(room.checked_sub(1)?)?.0;
+    hits.next()?;
+    u32::try_from(last + 1).ok()
+}
+
 async fn page(state: &AppState, signed: &Signed, q: InboxQuery) -> Result<InboxPage, ApiError> {
     let lang = signed.visit.lang;
     let now = state.ports.clock.now();
-    let listed = list_complaints(
-        State(state.clone()),
-        signed.caller.clone(),
-        ApiQuery(q.list_query(now, PAGE_SIZE)?),
-    )
-    .await?
-    .0;
+    let listed = fill(state, signed, &q, now).await?;
     let rows = listed
         .items
         .iter()
         .map(|c| row(lang, now, c))
         .collect::<Vec<_>>();
+    let none_yet = (rows.is_empty() && listed.next_cursor.is_some()).then(|| {
+        let n = listed.read;
+        match (lang.is_en(), q.cursor.is_empty()) {
+            (false, true) => format!("按期限读取的前 {n} 件中没有符合条件的投诉；后面可能还有。"),
+            (false, false) => format!("接着读取的 {n} 件中没有符合条件的投诉；后面可能还有。"),
+            (true, true) => format!("None in the first {n} read by deadline; more may follow."),
+            (true, false) => format!("None in the next {n} read by deadline; more may follow."),
+        }
+    });
     let next_href = listed.next_cursor.map(|cursor| {
         InboxQuery {
             cursor,
@@ -358,6 +495,7 @@ async fn page(state: &AppState, signed: &Signed, q: InboxQuery) -> Result<InboxP
         statuses,
         dues,
         next_href,
+        none_yet,
         filtered,
     }
     .with_account_selected())
