@@ -10,7 +10,9 @@ use crate::repo::AccountRepo;
 use crate::staff_actions::take_budget;
 use crate::state::Services;
 use async_trait::async_trait;
+use domain::account::Account;
 use domain::complaint::{Complaint, HistoryEntry};
+use std::sync::Arc;
 
 /// How long a browser may keep a downloaded image.
 const KEEP: std::time::Duration = std::time::Duration::from_secs(300);
@@ -25,11 +27,12 @@ impl ComplaintImages for Images {
         c: &Complaint,
         n: usize,
     ) -> Result<ComplaintImage, Error> {
+        let (account, client) = account_client(services, c).await?;
         let url = c
             .media
             .get(n)
             .ok_or_else(|| Error::NotFound(format!("complaint {} has no media {n}", c.id)))?;
-        fetch(services, c, url).await
+        fetch(services, &account, &client, c, url).await
     }
 
     async fn history_image(
@@ -39,8 +42,9 @@ impl ComplaintImages for Images {
         entry: &HistoryEntry,
         n: usize,
     ) -> Result<ComplaintImage, Error> {
+        let (account, client) = account_client(services, c).await?;
         let url = entry_media(c, entry, n)?;
-        fetch(services, c, url).await
+        fetch(services, &account, &client, c, url).await
     }
 
     fn serves_history_images(&self) -> bool {
@@ -48,15 +52,30 @@ impl ComplaintImages for Images {
     }
 }
 
-/// The image at `url` (one of the complaint's), with the complaint's account: one call of its
-/// image-download budget. A URL that is not one of WeChat Pay's complaint images (another
-/// host, another path) is [`Error::NotFound`], and the merchant's signature never leaves.
-async fn fetch(services: &Services, c: &Complaint, url: &str) -> Result<ComplaintImage, Error> {
+/// The complaint's account and its WeChat Pay client.
+async fn account_client(
+    services: &Services,
+    c: &Complaint,
+) -> Result<(Account, Arc<wechatpay::Client>), Error> {
     let (account, _) = AccountRepo::new(&*services.ports.records)
         .get(&c.account_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("complaint {} not found", c.id)))?;
     let client = super::clients::client(services, &account).await?;
+    Ok((account, client))
+}
+
+/// The image at `url` (one of complaint `c`'s), with its account's client: one call of the
+/// account's image-download budget. A URL that is not one of WeChat Pay's complaint images
+/// (another host, another path) is [`Error::NotFound`], and the merchant's signature never
+/// leaves.
+async fn fetch(
+    services: &Services,
+    account: &Account,
+    client: &wechatpay::Client,
+    c: &Complaint,
+    url: &str,
+) -> Result<ComplaintImage, Error> {
     take_budget(services, account.platform_id(), &[op::IMAGE_DOWNLOAD]).await?;
     let bytes = client.download_image(url).await.map_err(|e| match e {
         // Refused before anything was sent.
