@@ -18,7 +18,9 @@ pub struct ComplaintImage {
     pub private_max_age: Option<std::time::Duration>,
 }
 
-/// How a platform fetches the buyer's images of its complaints.
+/// How a platform fetches the images of its complaints: the buyer's (the complaint's `media`)
+/// and those of its history's entries (the buyer's later images, our replies'), all through
+/// `GET /complaints/{id}/media/{n}` and `GET /complaints/{id}/history/{entry_id}/media/{n}`.
 #[async_trait]
 pub trait ComplaintImages: Send + Sync {
     /// Image `n` (from 0) of the complaint's `media` list, which the caller may see:
@@ -30,6 +32,26 @@ pub trait ComplaintImages: Send + Sync {
         complaint: &Complaint,
         n: usize,
     ) -> Result<ComplaintImage, Error>;
+
+    /// Image `n` (from 0) of `entry`'s `media`, an entry of the complaint's history, which the
+    /// caller may see: the same answers as [`ComplaintImages::image`], and
+    /// [`Error::NotFound`] for an image of the entry the platform's download cannot fetch
+    /// (nothing is sent). By default, what [`NoImages`] answers.
+    async fn history_image(
+        &self,
+        _services: &Services,
+        complaint: &Complaint,
+        _entry: &domain::complaint::HistoryEntry,
+        _n: usize,
+    ) -> Result<ComplaintImage, Error> {
+        Err(no_images(complaint.platform.as_str()))
+    }
+
+    /// Whether [`ComplaintImages::history_image`] fetches the images of history entries (a
+    /// page links them only then).
+    fn serves_history_images(&self) -> bool {
+        false
+    }
 }
 
 /// The images of a platform that offers no download (the default of
@@ -46,6 +68,20 @@ impl ComplaintImages for NoImages {
     ) -> Result<ComplaintImage, Error> {
         Err(no_images(complaint.platform.as_str()))
     }
+}
+
+/// Media item `n` of a history entry of `complaint`, or [`Error::NotFound`] naming it.
+pub fn entry_media<'a>(
+    complaint: &Complaint,
+    entry: &'a domain::complaint::HistoryEntry,
+    n: usize,
+) -> Result<&'a str, Error> {
+    entry.media.get(n).map(String::as_str).ok_or_else(|| {
+        Error::NotFound(format!(
+            "history entry {} of complaint {} has no media {n}",
+            entry.entry_id, complaint.id
+        ))
+    })
 }
 
 /// The one answer for a platform whose complaints have no images to fetch.

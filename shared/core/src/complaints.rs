@@ -519,6 +519,11 @@ impl<'a> ComplaintRepo<'a> {
         self.all_under(complaint_id, "ACTION#").await
     }
 
+    /// A complaint's platform history, oldest first.
+    pub async fn history(&self, complaint_id: &str) -> Result<Vec<HistoryEntry>, RepoError> {
+        self.all_under(complaint_id, "HISTORY#").await
+    }
+
     /// Every record of one kind under a complaint (its sort keys start with `prefix`), in key
     /// order, page by page.
     async fn all_under<T: serde::de::DeserializeOwned>(

@@ -121,6 +121,8 @@ static SAMPLES: &[Sample] = &[
     s(Agent, COMPLAINT_ACTIONS, "/complaints/{complaint}/{action}", Body::Json(|_| json!({})), Allowed::Handled(&[400, 409, 502, 503])),
     // The image is fetched from the platform.
     s(Viewer, "download_media", "/complaints/{complaint}/media/0", Body::None, Allowed::Handled(NEEDS_PLATFORM)),
+    // The fixture complaint has no history: no such entry.
+    s(Viewer, "download_history_media", "/complaints/{complaint}/history/0000/media/0", Body::None, Allowed::Handled(&[404])),
     s(Agent, "upload_media", "/media", Body::Png, Allowed::Ok(201)),
     s(Viewer, "list_violations", "/violations?account={account}", Body::None, Allowed::Ok(200)),
     s(Admin, "list_deliveries", "/deliveries", Body::None, Allowed::Ok(200)),

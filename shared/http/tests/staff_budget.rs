@@ -342,7 +342,7 @@ async fn alipay_call_limit_during_a_staff_reply_answers_429() {
 
 /// The operations of the built-in platforms' document that call a platform, by operation id:
 /// the complaint actions (each says so itself) and the other routes that call one.
-const RATE_LIMITED: [&str; 14] = [
+const RATE_LIMITED: [&str; 15] = [
     "reply",
     "complete",
     "refund",
@@ -352,6 +352,7 @@ const RATE_LIMITED: [&str; 14] = [
     "refund_evidence",
     "appeal",
     "download_media",
+    "download_history_media",
     "register",
     "get_registration",
     "unregister",

@@ -829,6 +829,238 @@ async fn staff_act_through_the_admin_api() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+/// A console request with the session `cookie` (and form fields, for a POST): status,
+/// `Set-Cookie` lines, body.
+async fn console(
+    h: &Harness,
+    path: &str,
+    cookie: &str,
+    form: Option<&[(&str, &str)]>,
+) -> (StatusCode, Vec<String>, Vec<u8>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder()
+        .uri(path)
+        .header("cookie", cookie);
+    let req = match form {
+        Some(fields) => req
+            .method(Method::POST)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(fields)
+                    .finish(),
+            )),
+        None => req.body(axum::body::Body::empty()),
+    }
+    .expect("request");
+    let res = h.router.clone().oneshot(req).await.expect("response");
+    let status = res.status();
+    let cookies = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+        .collect();
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    (status, cookies, body.to_vec())
+}
+
+/// A console session of the admin token: its cookie (`desk_session=…`).
+async fn console_session(h: &Harness) -> String {
+    let (s, cookies, form) = console(h, "/console/sign-in?next=%2Fconsole%2F", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let form = String::from_utf8_lossy(&form).into_owned();
+    let csrf = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a csrf field")
+        .to_string();
+    let pre = cookies.join("; ");
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("token", ADMIN),
+        ("next", "/console/"),
+    ];
+    let (s, cookies, _) = console(h, "/console/sign-in", &pre, Some(&fields)).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    cookies
+        .into_iter()
+        .find(|c| c.starts_with("desk_session="))
+        .expect("a session cookie")
+}
+
+/// The images of the platform's history (the buyer's later images, our reply's) come through
+/// the download proxy, one platform call each, only to tokens that see the complaint; the
+/// console's timeline links every one of them.
+#[tokio::test]
+async fn history_images_come_through_the_download_proxy_and_the_console_links_them() {
+    let e = env(KeyMode::PublicKey, true, KeyMode::PublicKey).await;
+    let (s, b) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{}/sub-merchants", e.provider_id),
+            Some(json!({"sub_mchid": SUB, "name": "门店", "auto_refund": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = "200201820261122080000000009";
+    e.add_complaint(id, SUB, 3000, "OTHERS");
+    e.push(&e.complaint_push(id, "CREATE_COMPLAINT"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the reply", |d| d["complaint"]["replied"] == true)
+        .await;
+    let cid = d["complaint"]["id"].as_str().expect("id").to_string();
+
+    // Our reply with an image, then the buyer writes again with one of theirs and one the
+    // platform's download cannot fetch (another host).
+    let ours = b"BM our-reply-evidence".to_vec();
+    let (s, media) =
+        e.h.raw(
+            Method::POST,
+            "/admin/v1/media?filename=proof.bmp",
+            Some(ADMIN),
+            Some(String::from_utf8(ours.clone()).expect("ascii")),
+            "image/bmp",
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let media: Value = serde_json::from_slice(&media).expect("json");
+    let (s, r) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/complaints/{cid}/reply"),
+            Some(json!({"text": "已为您补发，请查收", "images": [media["id"]]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let theirs = b"\x89PNG\r\n\x1a\nbuyer-later".to_vec();
+    let later = e.sim.add_user_image(theirs.clone());
+    e.sim.add_user_message_with_images(
+        id,
+        "补充照片",
+        vec![
+            later,
+            "https://images.example.com/v3/merchant-service/images/X.png".into(),
+        ],
+    );
+    e.push(&e.complaint_push(id, "USER_RESPONSE"), "complaints")
+        .await;
+    let d = e
+        .wait_for(id, "the buyer's later images", |d| {
+            d["history"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|x| x["operation"] == "USER_RESPONSE"))
+        })
+        .await;
+    let entry = |operation: &str| {
+        let found = d["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .find(|h| {
+                h["operation"] == operation && h["media"].as_array().is_some_and(|m| !m.is_empty())
+            })
+            .unwrap_or_else(|| panic!("a {operation} entry with images: {d}"));
+        found["entry_id"].as_str().expect("entry id").to_string()
+    };
+    let (buyer, reply) = (entry("USER_RESPONSE"), entry("MERCHANT_RESPONSE"));
+    let image_calls = || {
+        e.sim
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/v3/merchant-service/images/"))
+            .count()
+    };
+    let get = |entry: &str, n: usize, token: &str| {
+        let path = format!("/admin/v1/complaints/{cid}/history/{entry}/media/{n}");
+        let (h, token) = (&e.h, token.to_string());
+        async move { h.raw(Method::GET, &path, Some(&token), None, "").await }
+    };
+
+    let before = image_calls();
+    assert_eq!(
+        get(&buyer, 0, ADMIN).await,
+        (StatusCode::OK, theirs.clone())
+    );
+    assert_eq!(get(&reply, 0, ADMIN).await, (StatusCode::OK, ours.clone()));
+    assert_eq!(image_calls(), before + 2, "one platform call per image");
+    // Past the entry's images, an entry we do not have, and an image the platform's download
+    // cannot fetch: 404, and nothing is sent.
+    assert_eq!(get(&buyer, 2, ADMIN).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get("no-such-entry", 0, ADMIN).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get(&buyer, 1, ADMIN).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(image_calls(), before + 2, "nothing sent for a 404");
+    // An entry id that is not an id is refused before anything is looked up.
+    assert_eq!(get("a.b", 0, ADMIN).await.0, StatusCode::BAD_REQUEST);
+
+    // Scoped tokens: the sub-merchant's gets the image, another sub-merchant's a 404.
+    let (s, b) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{}/sub-merchants", e.provider_id),
+            Some(json!({"sub_mchid": "1900000778", "name": "另一门店"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let mine =
+        e.h.token(json!({"type": "sub_merchant", "account_id": e.provider_id, "sub_mchid": SUB}))
+            .await;
+    let other =
+        e.h.token(
+            json!({"type": "sub_merchant", "account_id": e.provider_id, "sub_mchid": "1900000778"}),
+        )
+        .await;
+    assert_eq!(
+        get(&buyer, 0, &mine).await,
+        (StatusCode::OK, theirs.clone())
+    );
+    assert_eq!(get(&buyer, 0, &other).await.0, StatusCode::NOT_FOUND);
+
+    // The console's timeline links every image of both entries through its own route, and
+    // that route serves them.
+    let cookie = console_session(&e.h).await;
+    let (s, _, page) = console(
+        &e.h,
+        &format!("/console/complaints/{cid}?lang=en"),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let page = String::from_utf8_lossy(&page).into_owned();
+    for (entry, n) in [(&buyer, 0), (&buyer, 1), (&reply, 0)] {
+        let link = format!("/console/complaints/{cid}/history/{entry}/media/{n}");
+        assert!(
+            page.contains(&format!("src=\"{link}\"")),
+            "{link} in {page}"
+        );
+    }
+    assert!(!page.contains("Attachments we cannot show"), "{page}");
+    let (s, _, bytes) = console(
+        &e.h,
+        &format!("/console/complaints/{cid}/history/{buyer}/media/0"),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!((s, bytes), (StatusCode::OK, theirs));
+    let (s, _, _) = console(
+        &e.h,
+        &format!("/console/complaints/{cid}/history/{buyer}/media/2"),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
 impl Env {
     /// A sub-merchant whose staff decide refunds (no automatic refund).
     async fn add_manual_sub(&self) {

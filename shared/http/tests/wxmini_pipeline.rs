@@ -861,6 +861,70 @@ async fn concurrent_authorizer_refreshes_keep_the_rotated_refresh_token() {
     );
 }
 
+/// An image of the complaint's history (our reply's, uploaded to WeChat) comes through the
+/// download proxy; past the entry's images is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_images_come_through_the_download_proxy() {
+    let e = env().await;
+    let account_id = e.manual(PushMode::Safe, PushFormat::Xml).await;
+    let (s, b) = e
+        .h
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{account_id}"),
+            Some(json!({"settings": {"appid": APPID, "mode": "manual", "api_base_url": e.wx.base_url(),
+                "auto_response": {"enabled": false, "decision": "agree"}, "auto_refund": false,
+                "payment": {"account_id": e.merchant_id}}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    e.complaint(APPID, 840_002, 3_000);
+    e.wx.push_complaint("840002").await.expect("push");
+    let d = e.wait_for("840002", "the record", |_| true).await;
+    let id = d["complaint"]["id"].as_str().expect("id").to_string();
+    let (s, media) =
+        e.h.raw(
+            Method::POST,
+            "/admin/v1/media?filename=proof.bmp",
+            Some(ADMIN),
+            Some("BMproof".into()),
+            "image/bmp",
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let media: Value = serde_json::from_slice(&media).expect("json");
+    let (s, b) =
+        e.h.admin(
+            Method::POST,
+            &format!("/admin/v1/complaints/{id}/reply"),
+            Some(json!({"text": "不同意：商品已签收", "decision": "refuse", "images": [media["id"]]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    e.wx.push_complaint("840002").await.expect("push");
+    let with_media = |d: &Value| {
+        d["history"].as_array().and_then(|h| {
+            h.iter()
+                .find(|x| x["media"].as_array().is_some_and(|m| !m.is_empty()))
+                .and_then(|x| x["entry_id"].as_str())
+                .map(str::to_string)
+        })
+    };
+    let d = e
+        .wait_for("840002", "the reply's image in the history", |d| {
+            with_media(d).is_some()
+        })
+        .await;
+    let entry = with_media(&d).expect("an entry with an image");
+    let image = |n: usize| {
+        let path = format!("/admin/v1/complaints/{id}/history/{entry}/media/{n}");
+        let h = &e.h;
+        async move { h.raw(Method::GET, &path, Some(ADMIN), None, "").await }
+    };
+    assert_eq!(image(0).await, (StatusCode::OK, b"BMproof".to_vec()));
+    assert_eq!(image(1).await.0, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_actions_score_and_violations() {
     let e = env().await;

@@ -415,8 +415,19 @@ impl WechatPaySim {
 
     /// Append a user message to a complaint's history (as if the buyer wrote again).
     pub fn add_user_message(&self, complaint_id: &str, text: &str) {
+        self.add_user_message_with_images(complaint_id, text, vec![]);
+    }
+
+    /// Append a user message with images (media URLs, e.g. from
+    /// [`WechatPaySim::add_user_image`]) to a complaint's history: the entry's `image_list`.
+    pub fn add_user_message_with_images(
+        &self,
+        complaint_id: &str,
+        text: &str,
+        images: Vec<String>,
+    ) {
         if let Some(c) = lock(&self.inner.complaints).get_mut(complaint_id) {
-            c.push_history("投诉人", "USER_RESPONSE", text, vec![]);
+            c.push_history("投诉人", "USER_RESPONSE", text, images);
             c.data["incoming_user_response"] = json!(true);
         }
     }

@@ -1,6 +1,8 @@
-//! `/admin/v1/media` and `/admin/v1/complaints/{id}/media/{n}`: evidence images staff upload
-//! (for replies and other actions), and the download proxy for a complaint's images on its
-//! platform (each platform fetches them its own way: `Platform::complaint_images`).
+//! `/admin/v1/media`, `/admin/v1/complaints/{id}/media/{n}` and
+//! `/admin/v1/complaints/{id}/history/{entry_id}/media/{n}`: evidence images staff upload (for
+//! replies and other actions), and the download proxy for a complaint's images on its platform,
+//! the buyer's and those of its history's entries (each platform fetches them its own way:
+//! `Platform::complaint_images`).
 
 use crate::ApiError;
 use crate::caller::Caller;
@@ -12,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use desk_core::complaint_images::sniff;
+use desk_core::complaint_images::{ComplaintImage, sniff};
 use desk_core::complaints::{ComplaintRepo, Media};
 use desk_core::staff_actions::visible;
 use domain::ports::Blob;
@@ -147,6 +149,62 @@ pub async fn download_media(
         ))
     })?;
     let image = platform.complaint_images().image(&state, &c, n).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        image.content_type.parse().map_err(ApiError::internal)?,
+    );
+    if let Some(age) = image.private_max_age {
+        headers.insert(
+            header::CACHE_CONTROL,
+            format!("private, max-age={}", age.as_secs())
+                .parse()
+                .map_err(ApiError::internal)?,
+        );
+    }
+    Ok((headers, image.bytes).into_response())
+}
+
+#[utoipa::path(
+    get, path = "/admin/v1/complaints/{id}/history/{entry_id}/media/{n}", tag = "complaints",
+    params(
+        ("id" = String, Path),
+        ("entry_id" = String, Path, description = "The history entry's `entry_id` (as `GET /complaints/{id}` lists it)"),
+        ("n" = usize, Path, description = "Position in the entry's `media` list, from 0"),
+    ),
+    responses((status = 200, description = "The image bytes: one the buyer or we attached to this entry of the platform's history, fetched from the platform"), (status = 404, body = ErrorBody, description = "No such complaint (or not the caller's), history entry or image, or an image of the entry the platform's download cannot fetch"), (status = 409, body = ErrorBody, description = "The complaint's platform offers no image download"), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn download_history_media(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, entry_id, n)): ApiPath<(String, String, usize)>,
+) -> Result<Response, ApiError> {
+    let c = visible(&state, &caller.scope, &id).await?;
+    let platform = state.platforms().get(c.platform).ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "this desk does not serve {} complaints",
+            c.platform.as_str()
+        ))
+    })?;
+    let entry = ComplaintRepo::new(&*state.ports.records)
+        .history(&c.id)
+        .await?
+        .into_iter()
+        .find(|h| h.entry_id == entry_id)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("complaint {id} has no history entry {entry_id}"))
+        })?;
+    let image = platform
+        .complaint_images()
+        .history_image(&state, &c, &entry, n)
+        .await?;
+    image_response(image)
+}
+
+/// A platform's image as the download routes answer it: its bytes, its type, and how long the
+/// caller's browser may keep it.
+fn image_response(image: ComplaintImage) -> Result<Response, ApiError> {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,

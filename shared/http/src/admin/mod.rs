@@ -87,6 +87,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/complaints", get(complaints::list_complaints))
         .route("/complaints/{id}", get(complaints::get_complaint))
         .route("/complaints/{id}/media/{n}", get(media::download_media))
+        .route(
+            "/complaints/{id}/history/{entry_id}/media/{n}",
+            get(media::download_history_media),
+        )
         // Its body limit, `crate::http::MEDIA_LIMIT`, is decided with every other route's
         // (`crate::http::body_rule`).
         .route("/media", post(media::upload_media))

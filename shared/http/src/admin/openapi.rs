@@ -50,7 +50,7 @@ impl Modify for Bearer {
         tokens::create_token, tokens::list_tokens, tokens::delete_token,
         dead_letters::list_dead_letters, dead_letters::replay_dead_letter,
         complaints::list_complaints, complaints::get_complaint,
-        media::upload_media, media::download_media,
+        media::upload_media, media::download_media, media::download_history_media,
         complaints::list_violations, complaints::list_deliveries,
         sandbox::list_sandbox_accounts, sandbox::push_sandbox_complaint,
     ),
@@ -122,7 +122,11 @@ pub fn error_response(description: &str) -> Value {
 /// account they name), so answer 429 when the call is over its rate-limit budget or the
 /// platform throttles (see `admin::budget`), by operation id. The platforms' complaint actions
 /// and account routes say it themselves ([`rate_limited_operations`]).
-pub const RATE_LIMITED_ROUTES: [&str; 2] = ["download_media", "list_violations"];
+pub const RATE_LIMITED_ROUTES: [&str; 3] = [
+    "download_media",
+    "download_history_media",
+    "list_violations",
+];
 
 /// Every operation of the document that answers 429, by operation id: [`RATE_LIMITED_ROUTES`],
 /// the complaint actions of `platforms` that spend a call budget

@@ -10,6 +10,7 @@ use super::lang::Lang;
 use super::view::{self, DueView};
 use super::web::{BASE, Chrome, Signed, error_page, render_with, see_other};
 use crate::ApiError;
+use crate::admin::path_ids::check_path_param;
 use crate::admin::roles::Roles;
 use crate::admin::{actions, complaints, media};
 use crate::extract::ApiPath;
@@ -62,9 +63,11 @@ pub struct HistoryRow {
     pub who: String,
     pub operation: String,
     pub content: String,
-    /// Links to the images of this entry we can show (`media/{n}` of the complaint).
+    /// Links to the images of this entry: every one when the platform serves history images
+    /// (`history/{entry_id}/media/{n}`, or `media/{n}` of the complaint for one it holds too),
+    /// else those the complaint's own `media` holds.
     pub images: Vec<String>,
-    /// Images the platform attached that we cannot show.
+    /// Images the platform attached that we cannot show (a platform without history images).
     pub other_media: usize,
 }
 
@@ -333,15 +336,36 @@ fn build(
         })
         .collect();
     deadlines.sort_by(|a, b| a.due.iso.cmp(&b.due.iso));
+    let history_images = state
+        .platforms()
+        .get(c.platform)
+        .is_some_and(|p| p.complaint_images().serves_history_images());
     let history = d
         .history
         .iter()
         .map(|h| {
-            let shown: Vec<String> = h
-                .media
-                .iter()
-                .filter_map(|m| c.media.iter().position(|x| x == m).map(media_href))
-                .collect();
+            let shown: Vec<String> =
+                if history_images && check_path_param("entry_id", &h.entry_id).is_ok() {
+                    // Every image of the entry: one the complaint's own media holds too through
+                    // that route (the browser keeps it once), the others through the entry's.
+                    h.media
+                        .iter()
+                        .enumerate()
+                        .map(|(n, m)| match c.media.iter().position(|x| x == m) {
+                            Some(k) => media_href(k),
+                            None => format!(
+                                "{BASE}/complaints/{}/history/{}/media/{n}",
+                                view::path_segment(&c.id),
+                                view::path_segment(&h.entry_id)
+                            ),
+                        })
+                        .collect()
+                } else {
+                    h.media
+                        .iter()
+                        .filter_map(|m| c.media.iter().position(|x| x == m).map(media_href))
+                        .collect()
+                };
             HistoryRow {
                 at: when(h.at),
                 who: h.operator.clone().unwrap_or_default(),
@@ -752,6 +776,30 @@ pub async fn image(
     Path((id, n)): Path<(String, usize)>,
 ) -> Response {
     match media::download_media(State(state), signed.caller, ApiPath((id, n))).await {
+        Ok(res) => res,
+        Err(e) => {
+            e.log_cause();
+            (e.status(), e.message()).into_response()
+        }
+    }
+}
+
+/// `GET /console/complaints/{id}/history/{entry_id}/media/{n}`: an image of an entry of the
+/// complaint's platform history (the buyer's later images, our replies'), through the admin
+/// API's download proxy, its entry id checked as the admin API checks it.
+pub async fn history_image(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((id, entry_id, n)): Path<(String, String, usize)>,
+) -> Response {
+    let answer = match check_path_param("entry_id", &entry_id) {
+        Ok(()) => {
+            media::download_history_media(State(state), signed.caller, ApiPath((id, entry_id, n)))
+                .await
+        }
+        Err(what) => Err(ApiError::field("entry_id", what)),
+    };
+    match answer {
         Ok(res) => res,
         Err(e) => {
             e.log_cause();

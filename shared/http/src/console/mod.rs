@@ -67,6 +67,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             &format!("{BASE}/complaints/{{id}}/media/{{n}}"),
             get(complaint::image),
         )
+        .route(
+            &format!("{BASE}/complaints/{{id}}/history/{{entry_id}}/media/{{n}}"),
+            get(complaint::history_image),
+        )
         .route(&format!("{BASE}/assets/{{file}}"), get(asset))
         .route(&format!("{BASE}/{{*rest}}"), get(not_found).post(not_found))
         .layer(Extension(roles))
