@@ -225,10 +225,20 @@ async fn an_ipv6_client_is_counted_by_its_64() {
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     }
     let same = sign_in(&h, ADMIN, "2001:db8:1:2:ffff:ffff:ffff:1").await;
-    assert_eq!(same.status, StatusCode::TOO_MANY_REQUESTS, "{}", same.text());
+    assert_eq!(
+        same.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        same.text()
+    );
     assert_eq!(attempts(&h, "2001:db8:1:2::/64").await, THROTTLE_LIMIT);
     let next_net = sign_in(&h, ADMIN, "2001:db8:1:3::1").await;
-    assert_eq!(next_net.status, StatusCode::SEE_OTHER, "{}", next_net.text());
+    assert_eq!(
+        next_net.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        next_net.text()
+    );
     // An IPv4-mapped IPv6 address is its IPv4 address.
     let v4 = sign_in(&h, WRONG, "::ffff:198.51.100.9").await;
     assert_eq!(v4.status, StatusCode::UNAUTHORIZED);
@@ -243,16 +253,26 @@ async fn signing_in_again_ends_the_previous_session() {
     let first = sign_in(&h, ADMIN, "198.51.100.20").await;
     assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.text());
     let old = first.set_cookie("desk_session").expect("a session");
-    assert_eq!(get(&h.router, "/console/", &old, None).await.status, StatusCode::OK);
+    assert_eq!(
+        get(&h.router, "/console/", &old, None).await.status,
+        StatusCode::OK
+    );
 
     let form = sign_in_form(&h.router).await;
     let again = post_sign_in(&h.router, &form, ADMIN, "198.51.100.20", &old).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.text());
     let new = again.set_cookie("desk_session").expect("a new session");
     assert_ne!(new, old);
-    assert_eq!(get(&h.router, "/console/", &new, None).await.status, StatusCode::OK);
+    assert_eq!(
+        get(&h.router, "/console/", &new, None).await.status,
+        StatusCode::OK
+    );
     let stale = get(&h.router, "/console/", &old, None).await;
-    assert_eq!(stale.status, StatusCode::SEE_OTHER, "the old session still works");
+    assert_eq!(
+        stale.status,
+        StatusCode::SEE_OTHER,
+        "the old session still works"
+    );
     assert!(
         stale
             .header(header::LOCATION)
@@ -314,16 +334,28 @@ async fn a_platforms_html_image_is_an_attachment_and_never_a_page() {
     let id = complaint_with_media(
         &h,
         &wx,
-        &[(page, "text/html"), (page, "image/png"), (png, "text/html"), (gif, "image/gif")],
+        &[
+            (page, "text/html"),
+            (page, "image/png"),
+            (png, "text/html"),
+            (gif, "image/gif"),
+        ],
     )
     .await;
     let cookie = {
         let res = sign_in(&h, ADMIN, "198.51.100.30").await;
         res.set_cookie("desk_session").expect("a session")
     };
-    for base in [format!("/admin/v1/complaints/{id}"), format!("/console/complaints/{id}")] {
+    for base in [
+        format!("/admin/v1/complaints/{id}"),
+        format!("/console/complaints/{id}"),
+    ] {
         let fetch = |n: usize| {
-            let (router, path, cookie) = (h.router.clone(), format!("{base}/media/{n}"), cookie.clone());
+            let (router, path, cookie) = (
+                h.router.clone(),
+                format!("{base}/media/{n}"),
+                cookie.clone(),
+            );
             async move { get(&router, &path, &cookie, Some(ADMIN)).await }
         };
         for n in [0, 1] {
@@ -336,11 +368,15 @@ async fn a_platforms_html_image_is_an_attachment_and_never_a_page() {
             );
             let disposition = res.header(header::CONTENT_DISPOSITION);
             assert!(
-                disposition.first().is_some_and(|d| d.starts_with("attachment")),
+                disposition
+                    .first()
+                    .is_some_and(|d| d.starts_with("attachment")),
                 "{base} {n}: {disposition:?}"
             );
             assert!(
-                res.header(header::CONTENT_SECURITY_POLICY).iter().any(|p| p == "sandbox"),
+                res.header(header::CONTENT_SECURITY_POLICY)
+                    .iter()
+                    .any(|p| p == "sandbox"),
                 "{base} {n}: {:?}",
                 res.header(header::CONTENT_SECURITY_POLICY)
             );
@@ -351,9 +387,14 @@ async fn a_platforms_html_image_is_an_attachment_and_never_a_page() {
             let res = fetch(n).await;
             assert_eq!(res.status, StatusCode::OK, "{base} {n}");
             assert_eq!(res.header(header::CONTENT_TYPE), vec![ct], "{base} {n}");
-            assert!(res.header(header::CONTENT_DISPOSITION).is_empty(), "{base} {n}");
             assert!(
-                res.header(header::CONTENT_SECURITY_POLICY).iter().any(|p| p == "sandbox"),
+                res.header(header::CONTENT_DISPOSITION).is_empty(),
+                "{base} {n}"
+            );
+            assert!(
+                res.header(header::CONTENT_SECURITY_POLICY)
+                    .iter()
+                    .any(|p| p == "sandbox"),
                 "{base} {n}"
             );
             assert_eq!(res.body, body);
@@ -410,14 +451,16 @@ async fn a_viewer_sees_delivery_errors_with_the_staff_address_masked() {
         created_at: t0(),
         updated_at: t0(),
     };
-    let item = desk_core::deliveries::delivery_keys(&delivery).into_iter().fold(
-        Item::new(
-            format!("DELIVERY#{}", delivery.id),
-            "META",
-            serde_json::to_value(&delivery).expect("json"),
-        ),
-        |i, (x, k)| i.with_index(x, k),
-    );
+    let item = desk_core::deliveries::delivery_keys(&delivery)
+        .into_iter()
+        .fold(
+            Item::new(
+                format!("DELIVERY#{}", delivery.id),
+                "META",
+                serde_json::to_value(&delivery).expect("json"),
+            ),
+            |i, (x, k)| i.with_index(x, k),
+        );
     h.state.ports.records.create(item).await.expect("delivery");
 
     let (s, t) = h

@@ -151,7 +151,11 @@ pub async fn download_media(
         ))
     })?;
     let image = platform.complaint_images().image(&state, &c, n).await?;
-    Ok((image_headers(&image.bytes, image.private_max_age, n)?, image.bytes).into_response())
+    Ok((
+        image_headers(&image.bytes, image.private_max_age, n)?,
+        image.bytes,
+    )
+        .into_response())
 }
 
 /// The headers of a complaint image we pass on: its type is read from its bytes (whatever the

@@ -110,9 +110,9 @@ fn too_many(visit: &Visit, next: String, wait: chrono::Duration, busy: bool) -> 
             )
             .to_string(),
         (false, Lang::Zh) => format!("失败次数过多，请 {minutes} 分钟后再试。"),
-        (false, Lang::En) => format!(
-            "Too many failed attempts from your address: try again in {minutes} minutes."
-        ),
+        (false, Lang::En) => {
+            format!("Too many failed attempts from your address: try again in {minutes} minutes.")
+        }
     };
     let mut res = sign_in_form(
         visit,
