@@ -89,14 +89,19 @@ pub fn no_images(platform: &str) -> Error {
     Error::Conflict(format!("{platform} complaints have no media download"))
 }
 
-/// The image type of `bytes` from their first bytes (jpg, png or bmp), if it is one of these.
+/// The image type of `bytes` from their first bytes (jpg, png, gif, bmp or webp), if it is one
+/// of these.
 pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some("image/jpeg")
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         Some("image/png")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
     } else if bytes.starts_with(b"BM") {
         Some("image/bmp")
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
     } else {
         None
     }
@@ -111,7 +116,12 @@ mod tests {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
         assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
         assert_eq!(sniff(b"BMxx"), Some("image/bmp"));
-        assert_eq!(sniff(b"GIF89a"), None);
+        assert_eq!(sniff(b"GIF89a\x01\x00"), Some("image/gif"));
+        assert_eq!(sniff(b"GIF87a"), Some("image/gif"));
+        assert_eq!(sniff(b"RIFF\x24\x00\x00\x00WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff(b"RIFF\x24\x00\x00\x00WAVEfmt "), None);
+        assert_eq!(sniff(b"<!doctype html><script>"), None);
+        assert_eq!(sniff(b"GIF"), None);
         assert_eq!(
             no_images("toy").to_string(),
             "toy complaints have no media download"

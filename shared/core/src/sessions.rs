@@ -25,10 +25,13 @@ pub const TOUCH_RESOLUTION: Duration = Duration::minutes(1);
 /// A one-time sign-in code works this long, once.
 pub const CODE_LIFETIME: Duration = Duration::minutes(10);
 /// Failed sign-ins an address may make within [`THROTTLE_WINDOW`]; after that every sign-in
-/// from it (a right one too) is refused until the window has passed.
+/// from it (a right one too) is refused until the window has passed. Each attempt is counted
+/// before it is verified and given back when it succeeds ([`SessionRepo::reserve_attempt`]).
 pub const THROTTLE_LIMIT: u32 = 10;
 /// See [`THROTTLE_LIMIT`].
 pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
+/// Compare-and-set tries of the throttle's count before an attempt is refused as busy.
+const THROTTLE_RETRIES: usize = 16;
 
 const META: &str = "META";
 
@@ -235,54 +238,43 @@ impl<'a> SessionRepo<'a> {
         Ok((record.expires_at > now).then_some(record.principal))
     }
 
-    /// Whether `address` may try to sign in now: `Err(until)` when it made
-    /// [`THROTTLE_LIMIT`] failed attempts within the window.
-    pub async fn throttled(
+    /// Reserve a sign-in attempt of `address` before its token or code is verified: the
+    /// address's count goes up by one only while it is below [`THROTTLE_LIMIT`] (a
+    /// compare-and-set, so concurrent attempts cannot all slip under the limit). A successful
+    /// sign-in gives its attempt back ([`SessionRepo::release_attempt`]), so the count is of
+    /// failures. When the count cannot be taken within a few tries (many concurrent attempts
+    /// from one address) the answer is [`Attempt::Busy`]: the caller refuses (fails closed).
+    pub async fn reserve_attempt(
         &self,
         address: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, RepoError> {
-        let Some(item) = self.store.get(&throttle_pk(address), META).await? else {
-            return Ok(None);
-        };
-        let t: ThrottleRecord = decode(&item)?;
-        let until = t.window_start + THROTTLE_WINDOW;
-        Ok((until > now && t.failures >= THROTTLE_LIMIT).then_some(until))
-    }
-
-    /// Count a failed sign-in of `address`.
-    pub async fn record_failure(&self, address: &str, now: DateTime<Utc>) -> Result<(), RepoError> {
+    ) -> Result<Attempt, RepoError> {
         let pk = throttle_pk(address);
-        for _ in 0..5 {
+        for _ in 0..THROTTLE_RETRIES {
             let current = self.store.get(&pk, META).await?;
+            let fresh = ThrottleRecord {
+                failures: 1,
+                window_start: now,
+            };
             let (record, version) = match &current {
                 Some(item) => {
                     let t: ThrottleRecord = decode(item)?;
-                    if t.window_start + THROTTLE_WINDOW <= now {
-                        (
-                            ThrottleRecord {
-                                failures: 1,
-                                window_start: now,
-                            },
-                            Some(item.version),
-                        )
+                    let until = t.window_start + THROTTLE_WINDOW;
+                    if until <= now {
+                        (fresh, Some(item.version))
+                    } else if t.failures >= THROTTLE_LIMIT {
+                        return Ok(Attempt::Throttled(until));
                     } else {
                         (
                             ThrottleRecord {
-                                failures: t.failures.saturating_add(1),
+                                failures: t.failures + 1,
                                 window_start: t.window_start,
                             },
                             Some(item.version),
                         )
                     }
                 }
-                None => (
-                    ThrottleRecord {
-                        failures: 1,
-                        window_start: now,
-                    },
-                    None,
-                ),
+                None => (fresh, None),
             };
             let item = encode(pk.clone(), &record, record.window_start + THROTTLE_WINDOW);
             let written = match version {
@@ -290,15 +282,68 @@ impl<'a> SessionRepo<'a> {
                 None => self.store.create(item).await.map(|_| ()),
             };
             match written {
-                Ok(()) => return Ok(()),
-                Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => {
-                    continue;
-                }
+                Ok(()) => return Ok(Attempt::Reserved),
+                Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+        Ok(Attempt::Busy)
     }
+
+    /// Give back the attempt a successful sign-in of `address` reserved (best effort: `false`
+    /// when the count kept changing under it; the attempt then stays counted).
+    pub async fn release_attempt(
+        &self,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let pk = throttle_pk(address);
+        for _ in 0..THROTTLE_RETRIES {
+            let Some(item) = self.store.get(&pk, META).await? else {
+                return Ok(true);
+            };
+            let t: ThrottleRecord = decode(&item)?;
+            if t.failures == 0 || t.window_start + THROTTLE_WINDOW <= now {
+                return Ok(true);
+            }
+            let record = ThrottleRecord {
+                failures: t.failures - 1,
+                window_start: t.window_start,
+            };
+            let item_new = encode(pk.clone(), &record, record.window_start + THROTTLE_WINDOW);
+            match self.store.update(item_new, item.version).await {
+                Ok(_) => return Ok(true),
+                Err(StoreError::VersionConflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(false)
+    }
+
+    /// The attempts `address` has counted in its current window (0 when none or the window
+    /// has passed).
+    pub async fn attempts(&self, address: &str, now: DateTime<Utc>) -> Result<u32, RepoError> {
+        let Some(item) = self.store.get(&throttle_pk(address), META).await? else {
+            return Ok(0);
+        };
+        let t: ThrottleRecord = decode(&item)?;
+        Ok(if t.window_start + THROTTLE_WINDOW <= now {
+            0
+        } else {
+            t.failures
+        })
+    }
+}
+
+/// What [`SessionRepo::reserve_attempt`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted: verify the token or code.
+    Reserved,
+    /// The address made [`THROTTLE_LIMIT`] failed attempts; refused until then.
+    Throttled(DateTime<Utc>),
+    /// Too many attempts of the address at once: the count could not be taken; refuse.
+    Busy,
 }
 
 /// A new one-time id for a rendered form: sending the form claims it ([`SessionRepo::claim_form`]),

@@ -5,7 +5,10 @@ use crate::{environment, installation_secret, services};
 use aws::{AwsConfig, AwsPorts, installation_secrets};
 use desk_http::AppState;
 use desk_http::auth::AdminAuth;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
 use secrecy::ExposeSecret;
+use std::net::{IpAddr, SocketAddr};
 
 /// The admin API's router state: the services and the administrator token (an installation
 /// secret the SAM template creates).
@@ -28,5 +31,104 @@ pub async fn run_admin() -> Result<(), lambda_http::Error> {
     let (config, sdk) = environment().await?;
     let state = admin_state(&config, &sdk).await?;
     tracing::info!(table = %config.table, "admin-api ready");
-    lambda_http::run(desk_http::router::router(state)).await
+    lambda_http::run(admin_router(state)).await
+}
+
+/// The admin API function's router: the embedded binary's, and the caller's address (what the
+/// console's sign-in throttle counts) taken from API Gateway's request context.
+pub fn admin_router(state: AppState) -> axum::Router {
+    desk_http::router::router(state).layer(axum::middleware::from_fn(peer_from_api_gateway))
+}
+
+/// Behind API Gateway there is no peer socket: API Gateway's own `sourceIp` (the address that
+/// connected to it, which a client cannot choose, unlike `X-Forwarded-For`) becomes axum's
+/// `ConnectInfo` (port 0), as the embedded server's peer is.
+async fn peer_from_api_gateway(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(addr) = source_address(req.extensions()) {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(addr));
+    }
+    next.run(req).await
+}
+
+/// The client's address in lambda_http's request context (HTTP API: `requestContext.http.
+/// sourceIp`), if there is one and it is an address.
+pub fn source_address(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    match extensions.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx
+            .http
+            .source_ip
+            .as_deref()
+            .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, 0)),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// An HTTP API event as API Gateway sends it (the admin API's fixture), its client
+    /// `source_ip` and a forged `X-Forwarded-For`, turned into a request by lambda_http.
+    fn event(source_ip: &str, forwarded_for: &str) -> lambda_http::Request {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events/apigw/admin-list-accounts.json");
+        let text = std::fs::read_to_string(path).expect("fixture");
+        let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        v["requestContext"]["http"]["sourceIp"] = source_ip.into();
+        v["headers"]["x-forwarded-for"] = forwarded_for.into();
+        v["rawPath"] = "/console/sign-in".into();
+        lambda_http::request::from_str(&v.to_string()).expect("an HTTP API event")
+    }
+
+    #[test]
+    fn the_source_address_is_api_gateways_not_the_forwarded_header() {
+        let req = event("203.0.113.7", "192.0.2.99");
+        assert_eq!(
+            source_address(req.extensions()),
+            Some("203.0.113.7:0".parse().expect("addr"))
+        );
+        let v6 = event("2001:db8:1:2::7", "192.0.2.99");
+        assert_eq!(
+            source_address(v6.extensions()),
+            Some("[2001:db8:1:2::7]:0".parse().expect("addr"))
+        );
+        let none = event("not an address", "192.0.2.99");
+        assert_eq!(source_address(none.extensions()), None);
+    }
+
+    /// Through the layer, the console's `client_address` sees API Gateway's address, not the
+    /// (client-controlled) `X-Forwarded-For`.
+    #[tokio::test]
+    async fn behind_api_gateway_the_console_counts_the_source_address() {
+        let echo = axum::Router::new()
+            .route(
+                "/console/sign-in",
+                axum::routing::get(|req: axum::extract::Request| async move {
+                    let (parts, _) = req.into_parts();
+                    desk_http::console::web::client_address(&parts)
+                }),
+            )
+            .layer(axum::middleware::from_fn(peer_from_api_gateway));
+        for (source, counted) in [
+            ("203.0.113.7", "203.0.113.7"),
+            ("2001:db8:1:2::7", "2001:db8:1:2::/64"),
+        ] {
+            let res = echo
+                .clone()
+                .oneshot(event(source, "192.0.2.99"))
+                .await
+                .expect("response");
+            let body = axum::body::to_bytes(res.into_body(), 1024)
+                .await
+                .expect("body");
+            assert_eq!(String::from_utf8_lossy(&body), counted);
+        }
+    }
 }

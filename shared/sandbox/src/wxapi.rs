@@ -302,12 +302,18 @@ impl WechatSim {
 
     /// A user image the complaint can name.
     pub fn add_user_media(&self, appid: &str, bytes: Vec<u8>) -> String {
+        self.add_user_media_as(appid, bytes, "image/png")
+    }
+
+    /// A user "image" the media API serves with `content_type` (what a hostile or broken
+    /// platform could send).
+    pub fn add_user_media_as(&self, appid: &str, bytes: Vec<u8>, content_type: &str) -> String {
         let id = format!("MEDIA_{}", rand_hex(24));
         lock(&self.inner.media).insert(
             id.clone(),
             SimMedia {
                 appid: appid.into(),
-                content_type: "image/png".into(),
+                content_type: content_type.into(),
                 bytes,
             },
         );

@@ -275,9 +275,20 @@ fn detail_shown(caller: &Caller, mut d: ComplaintDetail) -> ComplaintDetail {
             delivery.channel,
             domain::notification::Channel::Email | domain::notification::Channel::OaTemplate
         ) {
+            // A server's refusal echoes the address (`550 5.1.1 <a@b.example>: no such
+            // user`): mask it there too, before the recipients themselves are masked.
             for r in &mut delivery.recipients {
+                if r.is_empty() {
+                    continue;
+                }
                 let masked = domain::deadline::mask_contact(r);
                 delivery.idempotency_key = delivery.idempotency_key.replace(r.as_str(), &masked);
+                if let Some(e) = &mut delivery.last_error {
+                    *e = replace_ignoring_case(e, r, &masked);
+                }
+                for v in delivery.results.values_mut() {
+                    *v = replace_ignoring_case(v, r, &masked);
+                }
                 *r = masked;
             }
             delivery.results = std::mem::take(&mut delivery.results)
@@ -287,6 +298,25 @@ fn detail_shown(caller: &Caller, mut d: ComplaintDetail) -> ComplaintDetail {
         }
     }
     d
+}
+
+/// `text` with every occurrence of `needle` (ASCII case ignored: mail servers echo addresses
+/// as they like) replaced by `with`.
+fn replace_ignoring_case(text: &str, needle: &str, with: &str) -> String {
+    if needle.is_empty() {
+        return text.to_string();
+    }
+    let (lower, needle) = (text.to_ascii_lowercase(), needle.to_ascii_lowercase());
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    // ASCII lower-casing keeps every byte offset, so offsets in `lower` are offsets in `text`.
+    while let Some(found) = lower[at..].find(&needle) {
+        out.push_str(&text[at..at + found]);
+        out.push_str(with);
+        at += found + needle.len();
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 /// `GET /violations?account=&sub_mchid=`.

@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use desk_core::complaint_images::{ComplaintImage, sniff};
 use desk_core::complaints::{ComplaintRepo, Media};
@@ -70,12 +70,16 @@ pub async fn store(
     if body.len() > crate::http::MEDIA_LIMIT {
         return Err(ApiError::PayloadTooLarge);
     }
-    let content_type = sniff(body)
-        .ok_or_else(|| ApiError::UnsupportedMediaType("images must be jpg, png or bmp".into()))?;
-    let ext = match content_type {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        _ => "bmp",
+    // What the platforms take as evidence: jpg, png and bmp (not every image `sniff` knows).
+    let (content_type, ext) = match sniff(body) {
+        Some(t @ "image/jpeg") => (t, "jpg"),
+        Some(t @ "image/png") => (t, "png"),
+        Some(t @ "image/bmp") => (t, "bmp"),
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "images must be jpg, png or bmp".into(),
+            ));
+        }
     };
     let filename = match filename {
         Some(f)
@@ -133,7 +137,7 @@ pub async fn store(
 #[utoipa::path(
     get, path = "/admin/v1/complaints/{id}/media/{n}", tag = "complaints",
     params(("id" = String, Path), ("n" = usize, Path, description = "Position in the complaint's `media` list, from 0")),
-    responses((status = 200, description = "The image bytes"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "The complaint's platform offers no image download"), (status = 502, body = ErrorBody)),
+    responses((status = 200, description = "The image bytes, typed by their content (jpeg, png, gif, bmp or webp; whatever the platform called it). Anything else comes as an `application/octet-stream` attachment; either way with `Content-Security-Policy: sandbox` and `nosniff`."), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "The complaint's platform offers no image download"), (status = 502, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn download_media(
@@ -149,12 +153,49 @@ pub async fn download_media(
         ))
     })?;
     let image = platform.complaint_images().image(&state, &c, n).await?;
+    Ok((
+        image_headers(&image.bytes, image.private_max_age, n)?,
+        image.bytes,
+    )
+        .into_response())
+}
+
+/// The headers of a complaint image we pass on: its type is read from its bytes (whatever the
+/// platform said), served inline only when it is an image (jpeg, png, gif, bmp, webp); anything
+/// else is an `application/octet-stream` attachment. Never a document of our origin: `nosniff`
+/// and a sandboxing Content-Security-Policy either way.
+fn image_headers(
+    bytes: &[u8],
+    private_max_age: Option<std::time::Duration>,
+    n: usize,
+) -> Result<HeaderMap, ApiError> {
     let mut headers = HeaderMap::new();
+    match sniff(bytes) {
+        Some(image) => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(image));
+        }
+        None => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            headers.insert(
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"complaint-media-{n}.bin\"")
+                    .parse()
+                    .map_err(ApiError::internal)?,
+            );
+        }
+    }
     headers.insert(
-        header::CONTENT_TYPE,
-        image.content_type.parse().map_err(ApiError::internal)?,
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
     );
-    if let Some(age) = image.private_max_age {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(age) = private_max_age {
         headers.insert(
             header::CACHE_CONTROL,
             format!("private, max-age={}", age.as_secs())
@@ -162,7 +203,7 @@ pub async fn download_media(
                 .map_err(ApiError::internal)?,
         );
     }
-    Ok((headers, image.bytes).into_response())
+    Ok(headers)
 }
 
 #[utoipa::path(

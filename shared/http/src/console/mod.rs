@@ -158,7 +158,9 @@ async fn guard(
             next.run(req).await
         };
     let h = res.headers_mut();
-    h.insert(
+    // Appended: a response's own policy (a complaint image's `sandbox`) is kept, and both
+    // are enforced.
+    h.append(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
     );

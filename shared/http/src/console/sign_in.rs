@@ -14,7 +14,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::Response;
-use desk_core::sessions::{self, SessionRepo};
+use desk_core::sessions::{self, Attempt, SessionRepo};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -98,6 +98,35 @@ pub async fn show(
     sign_in_form(&visit, StatusCode::OK, next, None, notice)
 }
 
+/// 429: the address is throttled for `wait` (`busy`: too many attempts at once, retry).
+fn too_many(visit: &Visit, next: String, wait: chrono::Duration, busy: bool) -> Response {
+    let lang = visit.lang;
+    let minutes = wait.num_minutes().max(1);
+    let message = match (busy, lang) {
+        (true, _) => lang
+            .t(
+                "登录请求过多，请稍后重试。",
+                "Too many sign-in attempts at once: please retry in a moment.",
+            )
+            .to_string(),
+        (false, Lang::Zh) => format!("失败次数过多，请 {minutes} 分钟后再试。"),
+        (false, Lang::En) => {
+            format!("Too many failed attempts from your address: try again in {minutes} minutes.")
+        }
+    };
+    let mut res = sign_in_form(
+        visit,
+        StatusCode::TOO_MANY_REQUESTS,
+        next,
+        Some(message),
+        None,
+    );
+    if let Ok(v) = wait.num_seconds().max(1).to_string().parse() {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
+
 #[derive(Deserialize)]
 pub struct SignInForm {
     #[serde(default)]
@@ -139,49 +168,9 @@ pub async fn submit(
             None,
         );
     }
-    let address = client_address(&parts);
-    let repo = SessionRepo::new(&*state.ports.records);
-    let now = state.ports.clock.now();
-    match repo.throttled(&address, now).await {
-        Ok(Some(until)) => {
-            let minutes = (until - now).num_minutes().max(1);
-            tracing::warn!(%address, "console sign-in refused: too many failed attempts");
-            let mut res = sign_in_form(
-                &visit,
-                StatusCode::TOO_MANY_REQUESTS,
-                next,
-                Some(match lang {
-                    Lang::Zh => format!("失败次数过多，请 {minutes} 分钟后再试。"),
-                    Lang::En => format!(
-                        "Too many failed attempts from your address: try again in {minutes} minutes."
-                    ),
-                }),
-                None,
-            );
-            if let Ok(v) = ((until - now).num_seconds().max(1)).to_string().parse() {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return res;
-        }
-        Ok(None) => {}
-        Err(e) => return error_page(lang, &e.into()),
-    }
     let token = form.token.trim();
     let code = form.code.trim();
-    let principal = if !token.is_empty() {
-        match Caller::of_token(&state, token).await {
-            Ok(caller) => Some(caller.principal(&state)),
-            Err(ApiError::Unauthorized(_)) => None,
-            Err(e) => return error_page(lang, &e),
-        }
-    } else if !code.is_empty() {
-        match repo.redeem_code(code, now).await {
-            // The code's token must still work.
-            Ok(Some(p)) => Caller::of_principal(&state, &p).await.ok().map(|_| p),
-            Ok(None) => None,
-            Err(e) => return error_page(lang, &e.into()),
-        }
-    } else {
+    if token.is_empty() && code.is_empty() {
         return sign_in_form(
             &visit,
             StatusCode::BAD_REQUEST,
@@ -195,11 +184,40 @@ pub async fn submit(
             ),
             None,
         );
+    }
+    let address = client_address(&parts);
+    let repo = SessionRepo::new(&*state.ports.records);
+    let now = state.ports.clock.now();
+    // The attempt is counted before it is verified (concurrent guesses cannot all slip
+    // under the limit) and given back if it succeeds.
+    match repo.reserve_attempt(&address, now).await {
+        Ok(Attempt::Reserved) => {}
+        Ok(Attempt::Throttled(until)) => {
+            tracing::warn!(%address, "console sign-in refused: too many failed attempts");
+            return too_many(&visit, next, until - now, false);
+        }
+        Ok(Attempt::Busy) => {
+            tracing::warn!(%address, "console sign-in refused: too many attempts at once");
+            return too_many(&visit, next, chrono::Duration::seconds(5), true);
+        }
+        Err(e) => return error_page(lang, &e.into()),
+    }
+    let principal = if !token.is_empty() {
+        match Caller::of_token(&state, token).await {
+            Ok(caller) => Some(caller.principal(&state)),
+            Err(ApiError::Unauthorized(_)) => None,
+            Err(e) => return error_page(lang, &e),
+        }
+    } else {
+        match repo.redeem_code(code, now).await {
+            // The code's token must still work.
+            Ok(Some(p)) => Caller::of_principal(&state, &p).await.ok().map(|_| p),
+            Ok(None) => None,
+            Err(e) => return error_page(lang, &e.into()),
+        }
     };
     let Some(principal) = principal else {
-        if let Err(e) = repo.record_failure(&address, now).await {
-            tracing::warn!(error = %e, "failed sign-in not counted");
-        }
+        // The reserved attempt stays counted.
         tracing::info!(%address, "console sign-in refused: unknown, revoked or expired token or code");
         return sign_in_form(
             &visit,
@@ -215,10 +233,23 @@ pub async fn submit(
             None,
         );
     };
+    match repo.release_attempt(&address, now).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("a successful sign-in's attempt stays counted (busy)"),
+        Err(e) => tracing::warn!(error = %e, "a successful sign-in's attempt stays counted"),
+    }
     let (session_id, _) = match repo.create(principal, now).await {
         Ok(s) => s,
         Err(e) => return error_page(lang, &e.into()),
     };
+    // A browser signing in again: its previous session ends (whoever held that cookie value
+    // is not signed in by it any more).
+    if let Some(old) = cookie(&parts.headers, session_cookie_name(visit.https))
+        .filter(|v| !v.is_empty() && *v != session_id)
+        && let Err(e) = repo.delete(old).await
+    {
+        tracing::warn!(error = %e, "the previous session of a signed-in browser was not removed");
+    }
     let mut res = see_other(&next);
     res.headers_mut().append(
         header::SET_COOKIE,

@@ -71,14 +71,16 @@ pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, https: bool) -> He
     .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
-/// The client's address, for the sign-in throttle: the peer, or, when the peer is a proxy on
-/// this machine or there is no peer (Lambda behind API Gateway), the address the nearest proxy
-/// put last in `X-Forwarded-For`.
+/// The client's address, for the sign-in throttle: the peer (on AWS the admin API function
+/// sets API Gateway's `sourceIp` as the peer), or, when the peer is a proxy on this machine or
+/// there is no peer, the address the nearest proxy put last in `X-Forwarded-For`. An IPv6
+/// client counts by its /64 (a client holds at least that many addresses); an IPv4-mapped
+/// IPv6 address is its IPv4 address.
 pub fn client_address(parts: &Parts) -> String {
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| c.0.ip().to_canonical());
     let forwarded = || {
         parts
             .headers
@@ -93,8 +95,17 @@ pub fn client_address(parts: &Parts) -> String {
         Some(ip) => forwarded().or(Some(ip)),
         None => forwarded(),
     };
-    ip.map(|ip| ip.to_string())
-        .unwrap_or_else(|| "unknown".to_string())
+    match ip {
+        Some(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Some(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        None => "unknown".to_string(),
+    }
 }
 
 /// The language of this request: `?lang=`, then the cookie, then Chinese.
