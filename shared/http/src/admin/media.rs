@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use desk_core::complaint_images::{ComplaintImage, sniff};
+use desk_core::complaint_images::sniff;
 use desk_core::complaints::{ComplaintRepo, Media};
 use desk_core::staff_actions::visible;
 use domain::ports::Blob;
@@ -146,18 +146,26 @@ pub async fn download_media(
     ApiPath((id, n)): ApiPath<(String, usize)>,
 ) -> Result<Response, ApiError> {
     let c = visible(&state, &caller.scope, &id).await?;
-    let platform = state.platforms().get(c.platform).ok_or_else(|| {
-        ApiError::Conflict(format!(
-            "this desk does not serve {} complaints",
-            c.platform.as_str()
-        ))
-    })?;
+    let platform = served(&state, &c)?;
     let image = platform.complaint_images().image(&state, &c, n).await?;
     Ok((
         image_headers(&image.bytes, image.private_max_age, n)?,
         image.bytes,
     )
         .into_response())
+}
+
+/// The platform of a complaint, if this desk serves it (409 otherwise).
+fn served<'a>(
+    state: &'a AppState,
+    c: &domain::complaint::Complaint,
+) -> Result<&'a std::sync::Arc<dyn desk_core::platform::Platform>, ApiError> {
+    state.platforms().get(c.platform).ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "this desk does not serve {} complaints",
+            c.platform.as_str()
+        ))
+    })
 }
 
 /// The headers of a complaint image we pass on: its type is read from its bytes (whatever the
@@ -222,12 +230,7 @@ pub async fn download_history_media(
     ApiPath((id, entry_id, n)): ApiPath<(String, String, usize)>,
 ) -> Result<Response, ApiError> {
     let c = visible(&state, &caller.scope, &id).await?;
-    let platform = state.platforms().get(c.platform).ok_or_else(|| {
-        ApiError::Conflict(format!(
-            "this desk does not serve {} complaints",
-            c.platform.as_str()
-        ))
-    })?;
+    let platform = served(&state, &c)?;
     let entry = ComplaintRepo::new(&*state.ports.records)
         .history(&c.id)
         .await?
@@ -240,24 +243,9 @@ pub async fn download_history_media(
         .complaint_images()
         .history_image(&state, &c, &entry, n)
         .await?;
-    image_response(image)
-}
-
-/// A platform's image as the download routes answer it: its bytes, its type, and how long the
-/// caller's browser may keep it.
-fn image_response(image: ComplaintImage) -> Result<Response, ApiError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        image.content_type.parse().map_err(ApiError::internal)?,
-    );
-    if let Some(age) = image.private_max_age {
-        headers.insert(
-            header::CACHE_CONTROL,
-            format!("private, max-age={}", age.as_secs())
-                .parse()
-                .map_err(ApiError::internal)?,
-        );
-    }
-    Ok((headers, image.bytes).into_response())
+    Ok((
+        image_headers(&image.bytes, image.private_max_age, n)?,
+        image.bytes,
+    )
+        .into_response())
 }
