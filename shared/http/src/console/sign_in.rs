@@ -293,18 +293,26 @@ pub async fn read_form<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// A signed-in staff member's form: read (see [`read_form`]) and refused without the
+/// session's CSRF value (`csrf` gives it).
+pub async fn signed_form<T: serde::de::DeserializeOwned>(
+    signed: &Signed,
+    req: axum::extract::Request,
+    csrf: impl Fn(&T) -> &str,
+) -> Result<T, Box<Response>> {
+    let (parts, body) = req.into_parts();
+    let form: T = read_form(&parts, body).await?;
+    signed.check_csrf(Some(csrf(&form)))?;
+    Ok(form)
+}
+
 /// `POST /console/sign-out`.
 pub async fn sign_out(
     State(state): State<AppState>,
     signed: Signed,
     req: axum::extract::Request,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    let form: CsrfForm = match read_form(&parts, body).await {
-        Ok(f) => f,
-        Err(res) => return *res,
-    };
-    if let Err(res) = signed.check_csrf(Some(&form.csrf)) {
+    if let Err(res) = signed_form::<CsrfForm>(&signed, req, |f| &f.csrf).await {
         return *res;
     }
     if let Err(e) = SessionRepo::new(&*state.ports.records)
@@ -363,12 +371,7 @@ pub async fn make_code(
     signed: Signed,
     req: axum::extract::Request,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    let form: CsrfForm = match read_form(&parts, body).await {
-        Ok(f) => f,
-        Err(res) => return *res,
-    };
-    if let Err(res) = signed.check_csrf(Some(&form.csrf)) {
+    if let Err(res) = signed_form::<CsrfForm>(&signed, req, |f| &f.csrf).await {
         return *res;
     }
     let principal = signed.caller.principal(&state);

@@ -6,7 +6,7 @@
 //! are the API's.
 
 use super::forms::yuan;
-use super::sign_in::read_form;
+use super::sign_in::signed_form;
 use super::view;
 use super::web::{BASE, Chrome, Signed, error_page, render, see_other};
 use crate::ApiError;
@@ -116,14 +116,10 @@ pub async fn push(
     req: axum::extract::Request,
 ) -> Response {
     let lang = signed.visit.lang;
-    let (parts, body) = req.into_parts();
-    let form: PushForm = match read_form(&parts, body).await {
+    let form: PushForm = match signed_form(&signed, req, |f: &PushForm| &f.csrf).await {
         Ok(f) => f,
         Err(res) => return *res,
     };
-    if let Err(res) = signed.check_csrf(Some(&form.csrf)) {
-        return *res;
-    }
     let amount_fen = match super::forms::parse_yuan(form.amount.trim()) {
         Ok(f) => f,
         Err(_) => {
