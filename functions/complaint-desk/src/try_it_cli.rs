@@ -45,23 +45,10 @@ pub struct PushArgs {
     wait: u64,
 }
 
-/// Yuan with at most two decimals (`1`, `1.5`, `12.50`) as fen.
+/// Yuan with at most two decimals (`1`, `1.5`, `12.50`) as fen, read as the console reads them.
 pub fn parse_yuan(v: &str) -> Result<u64, String> {
-    let bad = || format!("{v:?} is not an amount in yuan (e.g. 1.00)");
-    let (whole, frac) = v.trim().split_once('.').unwrap_or((v.trim(), ""));
-    if whole.is_empty()
-        || frac.len() > 2
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(bad());
-    }
-    let whole: u64 = whole.parse().map_err(|_| bad())?;
-    let frac: u64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
-    whole
-        .checked_mul(100)
-        .and_then(|f| f.checked_add(frac))
-        .ok_or_else(bad)
+    desk_http::console::forms::parse_yuan(v.trim())
+        .map_err(|_| format!("{v:?} is not an amount in yuan (e.g. 1.00)"))
 }
 
 pub async fn run(command: TryItCommand) -> anyhow::Result<()> {

@@ -591,7 +591,7 @@ async fn a_form_sent_twice_acts_once_and_a_refused_forms_images_are_not_kept() {
     };
     let first = post_multipart(&h, &reply, &cookie, send_reply()).await;
     assert!(
-        !first.body.contains("already sent") && !first.body.contains("已经提交过"),
+        !first.body.contains("sent before") && !first.body.contains("之前已提交过"),
         "{}",
         first.body
     );
@@ -609,7 +609,7 @@ async fn a_form_sent_twice_acts_once_and_a_refused_forms_images_are_not_kept() {
     // The same form again (a double tap): nothing is done, and it says so.
     let second = post_multipart(&h, &reply, &cookie, send_reply()).await;
     assert_eq!(second.status, StatusCode::CONFLICT);
-    assert!(second.body.contains("已经提交过"), "{}", second.body);
+    assert!(second.body.contains("之前已提交过"), "{}", second.body);
     // A form without its one-time id is not acted on either.
     let bare = reply.split('?').next().expect("path").to_string();
     let third = post_multipart(&h, &bare, &cookie, send_reply()).await;

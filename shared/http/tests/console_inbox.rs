@@ -414,6 +414,11 @@ async fn a_status_lists_its_complaints_on_the_first_page_in_deadline_order() {
     let sizes: Vec<usize> = pages.iter().map(|p| p.ids.len()).collect();
     assert_eq!(sizes[..5], [50, 50, 50, 50, 50], "{sizes:?}");
     assert!(sizes[5..].iter().all(|n| *n == 0), "{sizes:?}");
+    // A page after the last full one says there are no more, not that nothing matches.
+    for p in &pages[5..] {
+        assert!(p.body.contains("id=\"no-more\""), "{}", p.body);
+        assert!(!p.body.contains(NO_MATCH), "{}", p.body);
+    }
     let listed: Vec<String> = pages.iter().flat_map(|p| p.ids.clone()).collect();
     assert_eq!(listed, of(ComplaintStatus::Processing));
 

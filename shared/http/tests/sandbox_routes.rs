@@ -223,6 +223,44 @@ async fn a_scoped_token_sees_and_pushes_only_its_own_sandbox_account() {
 }
 
 #[tokio::test]
+async fn a_token_scoped_to_a_sub_merchant_has_no_sandbox_account() {
+    // A test complaint goes to the sandbox's own sub-merchant, which would be outside the
+    // token's scope: such a token sees and pushes nothing.
+    let (h, toy, real) = with_toy().await;
+    let (status, sub) = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{real}/sub-merchants"),
+            Some(json!({"sub_mchid": "1900000201", "name": "门店"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let token = h
+        .token(json!({"type": "sub_merchant", "account_id": real, "sub_mchid": "1900000201"}))
+        .await;
+    let (status, list) = h
+        .call(
+            Method::GET,
+            "/admin/v1/sandbox/accounts",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"], json!([]), "{list}");
+    let (status, body) = h
+        .call(
+            Method::POST,
+            "/admin/v1/sandbox/push",
+            Some(&token),
+            Some(json!({"account_id": real})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(pushes(&toy), vec![]);
+}
+
+#[tokio::test]
 async fn a_push_our_callback_route_refused_is_a_bad_gateway_saying_what_it_answered() {
     let (h, _, _) = with_toy().await;
     let (status, body) = h

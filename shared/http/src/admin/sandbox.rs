@@ -57,13 +57,15 @@ fn engine(state: &AppState) -> Result<&Arc<dyn TryIt>, ApiError> {
         .ok_or_else(|| ApiError::not_found(SANDBOX_OFF))
 }
 
-/// The sandbox accounts `caller` may see.
+/// The sandbox accounts `caller` may see: whole accounts within its scope (a token scoped to a
+/// sub-merchant has none: a test complaint goes to the sandbox's own sub-merchant, which would
+/// be outside its scope).
 async fn visible(engine: &dyn TryIt, caller: &Caller) -> Vec<SandboxAccount> {
     engine
         .accounts()
         .await
         .into_iter()
-        .filter(|a| caller.require_any_of_account(&a.account_id).is_ok())
+        .filter(|a| caller.require_account(&a.account_id).is_ok())
         .collect()
 }
 
@@ -89,7 +91,7 @@ pub async fn list_sandbox_accounts(
 #[utoipa::path(
     post, path = "/admin/v1/sandbox/push", tag = "sandbox",
     request_body = PushTestComplaint,
-    description = "Push one realistic test complaint for a sandbox account: the account's simulator creates it and sends its signed (and, where the platform does, encrypted) push to this server's own callback route, exactly as the platform would; everything after is the real path (queue, worker, automatic reply, refund under the account's cap of 5.00 yuan, staff notice). Answers once the callback route accepted the push; the complaint appears shortly after at `complaint_id`. A scoped token may push only for an account in its scope.",
+    description = "Push one realistic test complaint for a sandbox account: the account's simulator creates it and sends its signed (and, where the platform does, encrypted) push to this server's own callback route, exactly as the platform would; everything after is the real path (queue, worker, automatic reply, refund under the account's cap of 5.00 yuan, staff notice). Answers once the callback route accepted the push; the complaint appears shortly after at `complaint_id`. A scoped token may push only for an account in its scope (a token scoped to a sub-merchant has no sandbox account).",
     responses(
         (status = 202, body = Pushed, description = "The push was accepted by our callback route; the complaint is being handled"),
         (status = 404, body = ErrorBody, description = "Sandbox accounts are off (start with --sandbox), or no sandbox account has this id and platform (or it is outside the token's scope)"),

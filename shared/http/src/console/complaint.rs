@@ -691,22 +691,12 @@ pub async fn act(
         Ok(true) => {}
         Ok(false) => {
             tracing::info!(complaint_id = %id, action = name, "console form sent again: not acted on");
-            return page(
-                &state,
-                &roles,
-                &signed,
-                &id,
-                None,
-                Some(ApiError::Conflict(
-                    lang.t(
-                        "这张表单已经提交过（或已过期），没有再次执行。请查看下方的操作记录。",
-                        "This form was already sent (or is out of date): nothing was done again. See the action log below.",
-                    )
-                    .into(),
-                )),
-                None,
-            )
-            .await;
+            let message = lang.t(
+                "这张表单之前已提交过（或已过期），这次没有执行。请先查看下方的操作记录；如果没有执行，请再次提交。",
+                "This form was sent before (or is out of date): nothing was done this time. Check the action log below; if the action is missing, send it again.",
+            );
+            let why = form.refusal(None, message);
+            return refuse(ApiError::Conflict(message.into()), why).await;
         }
         Err(e) => return error_page(lang, &e.into()),
     }
