@@ -36,7 +36,8 @@ async fn http_api_events_reach_the_admin_router_over_aws_adapters() {
     let state = runtime::admin::admin_state(&config, &sdk)
         .await
         .expect("state from the deployment");
-    let router = desk_http::router::router(state);
+    // The router the function runs (with API Gateway's source address as the peer).
+    let router = runtime::admin::admin_router(state);
 
     let (status, body) = invoke(&router, "admin-list-accounts.json", "wrong-token").await;
     assert_eq!(status, 401, "{body}");
