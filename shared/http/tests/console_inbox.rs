@@ -9,8 +9,9 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use common::console::{self, get};
+
+use axum::http::StatusCode;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::{ADMIN, Harness};
 use desk_core::accounts::{AccountKindSpec, CredentialsChange};
@@ -23,10 +24,8 @@ use domain::account::{AccountKind, AccountKindFacts, AccountSettings, Credential
 use domain::clock::ManualClock;
 use domain::complaint::{Complaint, ComplaintStatus};
 use domain::deadline::{Deadline, DeadlineSource, DeadlineSourceKind};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tower::ServiceExt;
 
 const TOY: domain::complaint::Platform = domain::complaint::Platform::new("inbox-toy");
 const TOY_SHOP: AccountKind = AccountKind::new("inbox_toy_shop");
@@ -177,74 +176,9 @@ async fn by_deadline(h: &Harness, ids: &[String]) -> Vec<Complaint> {
 
 // ---- the console as a browser sees it (an administrator's session, in English)
 
-struct Page {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-async fn send(h: &Harness, req: Request<Body>) -> Page {
-    let res = h.router.clone().oneshot(req).await.expect("response");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.expect("body").to_bytes();
-    Page {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
-
-async fn get(h: &Harness, path: &str, cookie: &str) -> Page {
-    send(
-        h,
-        Request::builder()
-            .uri(path)
-            .header(header::COOKIE, cookie)
-            .body(Body::empty())
-            .expect("request"),
-    )
-    .await
-}
-
-fn set_cookie(p: &Page, name: &str) -> String {
-    p.headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .expect("the cookie")
-        .to_string()
-}
-
 /// An administrator's session cookie, with English pages.
 async fn session(h: &Harness) -> String {
-    let form = get(h, "/console/sign-in", "").await;
-    let pre = set_cookie(&form, "desk_sign_in");
-    let at = form.body.find("name=\"csrf\" value=\"").expect("csrf") + 19;
-    let csrf = form.body[at..at + form.body[at..].find('"').expect("end")].to_string();
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("csrf", csrf.as_str()),
-            ("token", ADMIN),
-            ("next", "/console/"),
-        ])
-        .finish();
-    let res = send(
-        h,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/console/sign-in")
-            .header(header::COOKIE, &pre)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header("x-forwarded-for", "198.51.100.1")
-            .body(Body::from(body))
-            .expect("request"),
-    )
-    .await;
-    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-    format!("{}; desk_lang=en", set_cookie(&res, "desk_session"))
+    format!("{}; desk_lang=en", console::session(h, ADMIN).await)
 }
 
 fn unescape(s: &str) -> String {

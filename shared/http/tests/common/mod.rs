@@ -1,6 +1,7 @@
 //! Test support: the real router over the embedded adapters in a temp dir.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod counting;
 
 use axum::body::Body;
