@@ -8,12 +8,14 @@
 //! framing), `nosniff` and `no-store`; every POST must come from this site (`Origin`,
 //! `Sec-Fetch-Site`) and carry the session's CSRF value.
 //!
-//! Pages: [`inbox`], [`complaint`], [`sign_in`], [`try_it`] (the sandbox accounts). What they share: [`web`], [`view`], [`lang`].
+//! Pages: [`inbox`], [`complaint`], [`sign_in`], [`try_it`] (the sandbox accounts), [`settings`]
+//! (an administrator's index of the settings pages). What they share: [`web`], [`view`], [`lang`].
 
 pub mod complaint;
 pub mod forms;
 pub mod inbox;
 pub mod lang;
+pub mod settings;
 pub mod sign_in;
 pub mod try_it;
 pub mod view;
@@ -58,6 +60,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(sign_in::show_code).post(sign_in::make_code),
         )
         .route(&format!("{BASE}/try"), get(try_it::show).post(try_it::push))
+        .route(&format!("{BASE}/settings"), get(settings::show))
+        // Accounts and sub-merchants (accounts.rs).
+        // Staff notifications (notifications.rs).
+        // Violations and the trade score (violations.rs).
+        // Tokens and operations (tokens.rs, operations.rs).
         .route(&format!("{BASE}/complaints/{{id}}"), get(complaint::show))
         .route(
             &format!("{BASE}/complaints/{{id}}/act/{{action}}"),

@@ -4,6 +4,7 @@
 
 use super::lang::Lang;
 use crate::ApiError;
+use crate::admin::roles::Roles;
 use crate::caller::Caller;
 use crate::state::AppState;
 use askama::Template;
@@ -275,6 +276,49 @@ impl Signed {
         }
     }
 
+    /// Whether this staff member's role may call the admin route `route` (as the admin
+    /// router writes it, after `/admin/v1`: `/accounts/{id}`) with `method`: the check the
+    /// admin API's layer makes before its handlers, which the console calls directly.
+    pub fn may(&self, roles: &Roles, method: &Method, route: &str) -> bool {
+        self.caller.role >= roles.of(method, &format!("{}{route}", crate::http::ADMIN_BASE))
+    }
+
+    /// The error page (403 naming the role needed) unless [`Self::may`]: every console page
+    /// that calls an admin handler checks its route's role first.
+    pub fn require(
+        &self,
+        roles: &Roles,
+        method: &Method,
+        route: &str,
+    ) -> Result<(), Box<Response>> {
+        let route = format!("{}{route}", crate::http::ADMIN_BASE);
+        self.caller
+            .require_role(roles.of(method, &route), &format!("{method} {route}"))
+            .map_err(|e| Box::new(error_page(self.visit.lang, &e)))
+    }
+
+    /// The error page (403) unless this staff member may see the settings pages (accounts,
+    /// notifications, tokens, operations): administrators only. An agent or a viewer sees no
+    /// settings, not even read-only ones.
+    pub fn require_settings(&self) -> Result<(), Box<Response>> {
+        if settings_offered(&self.caller) {
+            Ok(())
+        } else {
+            Err(Box::new(error_page(
+                self.visit.lang,
+                &ApiError::Forbidden(
+                    self.visit
+                        .lang
+                        .t(
+                            "设置页面只对管理员开放（需要角色 admin 的令牌）。",
+                            "The settings pages are for administrators (a token with role \"admin\").",
+                        )
+                        .to_string(),
+                ),
+            )))
+        }
+    }
+
     /// The chrome of a page this staff member sees.
     pub fn chrome(&self, state: &AppState, title: String) -> Chrome {
         Chrome {
@@ -284,8 +328,14 @@ impl Signed {
             user: Some(UserView::of(&self.caller)),
             csrf: self.session.csrf.clone(),
             try_it: try_it_offered(state),
+            settings: settings_offered(&self.caller),
         }
     }
+}
+
+/// Whether the settings pages are offered to this caller (role admin).
+pub fn settings_offered(caller: &Caller) -> bool {
+    caller.role >= Role::Admin
 }
 
 /// Whether the sandbox accounts are on (the "try it" page is offered).
@@ -337,6 +387,8 @@ pub struct Chrome {
     /// The session's CSRF value (the sign-out form's); the sign-in form's own otherwise.
     pub csrf: String,
     pub try_it: bool,
+    /// The settings pages are linked (an administrator).
+    pub settings: bool,
 }
 
 impl Chrome {
@@ -349,6 +401,7 @@ impl Chrome {
             user: None,
             csrf,
             try_it: false,
+            settings: false,
         }
     }
 
@@ -444,6 +497,7 @@ pub fn error_page(lang: Lang, e: &ApiError) -> Response {
         user: None,
         csrf: String::new(),
         try_it: false,
+        settings: false,
     };
     let mut res = render_with(
         status,

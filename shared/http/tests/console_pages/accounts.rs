@@ -1,0 +1,1 @@
+//! The console's accounts pages (filled by their issue-21 part).

@@ -1,0 +1,1 @@
+//! The console's notifications pages (filled by their issue-21 part).

@@ -1,0 +1,1 @@
+//! The console's operations pages (filled by their issue-21 part).
