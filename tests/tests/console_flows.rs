@@ -7,7 +7,7 @@
 //!
 //! The sub-merchant's automatic handling does nothing (no reply text, no automatic refund), so
 //! every write the simulator sees is staff's. Screenshots: `target/screenshots/inbox-phone.png`
-//! and `complaint-phone.png`. What a browser cannot show (a forged request's status) is checked
+//! and `console-complaint-phone.png`. What a browser cannot show (a forged request's status) is checked
 //! with reqwest beside it, with the browser's own session cookie.
 
 use e2e_tests::browser::{PHONE, png_size};
@@ -332,7 +332,7 @@ async fn staff_reply_with_an_image_refund_part_and_complete_on_a_phone_each_sent
     }
     let facts = browser.text("dl.facts").await;
     assert!(facts.contains("30.00"), "the amount in yuan: {facts}");
-    let shot = browser.screenshot("complaint-phone").await;
+    let shot = browser.screenshot("console-complaint-phone").await;
     assert_eq!(png_size(&shot), Some(PHONE), "{}", shot.display());
 
     // Reply with text and an uploaded image.
