@@ -28,14 +28,18 @@ pub fn binary() -> &'static Path {
     crypto::tls::install_default();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // The very command scripts/test runs before schemathesis (the whole workspace's
+        // features, both binaries), so that one build serves both: with `-p complaint-desk`
+        // cargo resolves other features and compiles a dozen crates a second time.
         let status = Command::new(cargo)
             .args([
                 "build",
                 "--quiet",
-                "-p",
-                "complaint-desk",
+                "--locked",
                 "--bin",
                 "complaint-desk",
+                "--bin",
+                "sandbox",
             ])
             .current_dir(workspace_root())
             .status()
