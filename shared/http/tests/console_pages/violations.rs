@@ -145,7 +145,7 @@ async fn violation_notices_show_in_words_newest_first_within_the_callers_scope()
         assert!(punish.contains(words), "{words}: {punish}");
     }
     // The platform's markup is text.
-    assert!(punish.contains("&lt;img src=x onerror=alert(1)&gt;"), "{punish}");
+    assert!(punish.contains("&#60;img src=x onerror=alert(1)&#62;"), "{punish}");
     assert!(!page.body.contains("<img src=x"), "{}", page.body);
     // In English too.
     let en = get(&h, "/console/violations?lang=en", &viewer).await;
@@ -242,7 +242,7 @@ async fn the_score_page_charts_the_daily_snapshots_and_lists_the_penalties() {
     assert!(body.contains("id=\"score-values\"") && body.contains("<td>2026-11-21</td><td>80</td>"), "{body}");
     // The score now and the penalty, the platform's markup as text.
     assert!(body.contains("id=\"score-now\"><b>95</b>"), "{body}");
-    assert!(body.contains("&lt;b&gt;未及时处理投诉&lt;/b&gt;") && !body.contains("<b>未及时"), "{body}");
+    assert!(body.contains("&#60;b&#62;未及时处理投诉&#60;/b&#62;") && !body.contains("<b>未及时"), "{body}");
     assert!(body.contains("申诉中") && body.contains("-8") && body.contains("840001"), "{body}");
 
     // A mini program without snapshots: when the first comes, in words.
