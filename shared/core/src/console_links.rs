@@ -122,7 +122,11 @@ pub fn violations_path(account_id: &str, sub_mchid: Option<&str>) -> String {
 
 /// The full address of an account's (sub-merchant's) violations page; None without
 /// `PUBLIC_BASE_URL`.
-pub fn violations(services: &Services, account_id: &str, sub_mchid: Option<&str>) -> Option<String> {
+pub fn violations(
+    services: &Services,
+    account_id: &str,
+    sub_mchid: Option<&str>,
+) -> Option<String> {
     services.public_url(&violations_path(account_id, sub_mchid))
 }
 
@@ -189,7 +193,9 @@ mod tests {
         let (_d, s) = services(Some("https://desk.example.com/"));
         assert_eq!(
             violations(&s, "acc 1&x", Some("1900000201")).as_deref(),
-            Some("https://desk.example.com/console/violations?account=acc%201%26x&sub_mchid=1900000201")
+            Some(
+                "https://desk.example.com/console/violations?account=acc%201%26x&sub_mchid=1900000201"
+            )
         );
         assert_eq!(
             violations_path("acc_1", Some("")),

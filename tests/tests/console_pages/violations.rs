@@ -15,7 +15,12 @@ const APPID: &str = "wxbrowser000000001";
 const SECRET: &str = "mini-secret-0123456789abcdef0123";
 
 /// Reload `url` until `ok` holds for the page source (up to 20 s); the last source.
-async fn reload_until(browser: &Browser, url: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+async fn reload_until(
+    browser: &Browser,
+    url: &str,
+    what: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
     let start = Instant::now();
     loop {
         browser.goto(url).await;
@@ -35,7 +40,10 @@ async fn fits_the_phone(browser: &Browser, page: &str) {
     let width = browser
         .execute("return document.documentElement.scrollWidth;")
         .await;
-    assert!(width.as_u64().is_some_and(|w| w <= 390), "{page} scrolls sideways: {width}");
+    assert!(
+        width.as_u64().is_some_and(|w| w <= 390),
+        "{page} scrolls sideways: {width}"
+    );
 }
 
 #[tokio::test]
@@ -44,11 +52,16 @@ async fn a_pushed_violation_notice_and_the_charted_score_on_a_phone() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let admin = "admin-violations-browser-0123456789abcdef";
-    let server = Server::start(&data, &[("ADMIN_TOKEN", admin), ("DEADLINE_SWEEP_SECS", "1")]);
+    let server = Server::start(
+        &data,
+        &[("ADMIN_TOKEN", admin), ("DEADLINE_SWEEP_SECS", "1")],
+    );
 
     // A provider whose sub-merchant is penalised (pushed to the real callback).
     let provider = SimProvider::create(&server, admin, "服务商").await;
-    provider.add_sub(&server, admin, json!({"name": "门店"})).await;
+    provider
+        .add_sub(&server, admin, json!({"name": "门店"}))
+        .await;
     let n = provider.sim.notification(
         APIV3,
         "VIOLATION.PUNISH",
@@ -105,7 +118,11 @@ async fn a_pushed_violation_notice_and_the_charted_score_on_a_phone() {
                                   "fetched_at": chrono::Utc::now().to_rfc3339()});
             db.execute(
                 "INSERT INTO records (pk, sk, version, data) VALUES (?1, ?2, 1, ?3)",
-                (format!("SCORE#{mini}"), day.to_string(), snapshot.to_string()),
+                (
+                    format!("SCORE#{mini}"),
+                    day.to_string(),
+                    snapshot.to_string(),
+                ),
             )
             .expect("a snapshot");
         }
@@ -119,8 +136,14 @@ async fn a_pushed_violation_notice_and_the_charted_score_on_a_phone() {
     browser.wait_for_path("/console/").await;
 
     // The notice, once the worker has handled it, in words.
-    let url = server.url(&format!("/console/violations?account={}", provider.account_id));
-    reload_until(&browser, &url, "the violation notice", |s| s.contains("R-BROWSER-1")).await;
+    let url = server.url(&format!(
+        "/console/violations?account={}",
+        provider.account_id
+    ));
+    reload_until(&browser, &url, "the violation notice", |s| {
+        s.contains("R-BROWSER-1")
+    })
+    .await;
     let entry = browser.text("li.violation").await;
     for words in ["处罚", "涉嫌一元购", "关闭支付权限", SUB, "怎么处理"] {
         assert!(entry.contains(words), "{words}: {entry}");
@@ -152,7 +175,12 @@ async fn a_pushed_violation_notice_and_the_charted_score_on_a_phone() {
     let chart_width = browser
         .execute("return document.getElementById('score-chart').getBoundingClientRect().width;")
         .await;
-    assert!(chart_width.as_f64().is_some_and(|w| w > 300.0 && w <= 390.0), "{chart_width}");
+    assert!(
+        chart_width
+            .as_f64()
+            .is_some_and(|w| w > 300.0 && w <= 390.0),
+        "{chart_width}"
+    );
     assert_eq!(browser.text("#score-now b").await, "88");
     assert!(browser.text("#penalties").await.contains("未及时处理投诉"));
     fits_the_phone(&browser, "the score page").await;

@@ -141,11 +141,10 @@ pub fn has_score(state: &AppState, account: &Account) -> bool {
         .account_kind(kind)
         .and_then(|k| platforms.get(k.facts.platform))
         .is_some_and(|p| {
-            p.account_actions().actions().iter().any(|a| {
-                a.name == SCORE_ROUTE
-                    && a.method == RouteMethod::Get
-                    && a.serves(kind)
-            })
+            p.account_actions()
+                .actions()
+                .iter()
+                .any(|a| a.name == SCORE_ROUTE && a.method == RouteMethod::Get && a.serves(kind))
         })
 }
 
@@ -200,10 +199,7 @@ async fn page(
             "This account has no trade experience score: only mini program accounts have one.",
         )));
     }
-    let days = q
-        .days
-        .filter(|d| RANGES.contains(d))
-        .unwrap_or(RANGES[0]);
+    let days = q.days.filter(|d| RANGES.contains(d)).unwrap_or(RANGES[0]);
     let now = state.ports.clock.now();
     let today = domain::clock::china_date(now);
     let from = today - chrono::Duration::days(days - 1);
@@ -228,7 +224,10 @@ async fn page(
                 e.log_cause();
                 let why = match lang {
                     Lang::Zh => format!("暂时无法从平台读取当前分数：{}", e.message()),
-                    Lang::En => format!("The score cannot be read from the platform now: {}", e.message()),
+                    Lang::En => format!(
+                        "The score cannot be read from the platform now: {}",
+                        e.message()
+                    ),
                 };
                 (None, None, Vec::new(), Some(why))
             }
@@ -356,7 +355,12 @@ fn penalty_status(lang: Lang, status: Option<i64>) -> String {
         Some(2) => lang.t("已扣分", "Points deducted").into(),
         Some(4) => lang.t("申诉中", "Appeal in progress").into(),
         Some(5) => lang.t("申诉被驳回", "Appeal rejected").into(),
-        Some(6) => lang.t("申诉成功（分数已恢复）", "Appeal succeeded (points restored)").into(),
+        Some(6) => lang
+            .t(
+                "申诉成功（分数已恢复）",
+                "Appeal succeeded (points restored)",
+            )
+            .into(),
         Some(other) => match lang {
             Lang::Zh => format!("状态 {other}"),
             Lang::En => format!("State {other}"),

@@ -284,7 +284,11 @@ async fn page(
         })
         .collect();
     let mut kinds: Vec<Choice> = std::iter::once((String::new(), lang.t("全部类型", "Any kind")))
-        .chain(KINDS.iter().map(|(k, zh, en)| (k.to_string(), lang.t(*zh, *en))))
+        .chain(
+            KINDS
+                .iter()
+                .map(|(k, zh, en)| (k.to_string(), lang.t(*zh, *en))),
+        )
         .map(|(value, label)| Choice {
             selected: value == q.kind,
             value,
@@ -306,7 +310,10 @@ async fn page(
     }) || !q.sub_mchid.is_empty();
     let filtered = !(q.sub_mchid.is_empty() && q.kind.is_empty());
     Ok(ViolationsPage {
-        c: signed.chrome(state, lang.t("违规与评分", "Violations & score").to_string()),
+        c: signed.chrome(
+            state,
+            lang.t("违规与评分", "Violations & score").to_string(),
+        ),
         q,
         account,
         accounts: accounts_choices,

@@ -51,14 +51,7 @@ async fn provider(h: &Harness, sim: &WechatPaySim) -> String {
 
 /// Push a violation notice through the callback route: accepted (204).
 async fn push_violation(h: &Harness, sim: &WechatPaySim, event: &str, resource: serde_json::Value) {
-    let n = sim.notification(
-        APIV3,
-        event,
-        "violation",
-        &resource,
-        KeyMode::PublicKey,
-        0,
-    );
+    let n = sim.notification(APIV3, event, "violation", &resource, KeyMode::PublicKey, 0);
     let (status, body) = h
         .post_with_headers(
             &format!("/callbacks/wechatpay/{PROVIDER}/violations"),
@@ -138,26 +131,60 @@ async fn violation_notices_show_in_words_newest_first_within_the_callers_scope()
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let shown = entries(&page.body);
     assert_eq!(shown.len(), 2, "{}", page.body);
-    assert!(shown[0].contains("R-INTERCEPT-1") && shown[0].contains("交易拦截"), "{}", shown[0]);
+    assert!(
+        shown[0].contains("R-INTERCEPT-1") && shown[0].contains("交易拦截"),
+        "{}",
+        shown[0]
+    );
     assert!(shown[1].contains("R-PUNISH-1"), "{}", shown[1]);
     let punish = shown[1];
-    for words in ["处罚", "涉嫌一元购", "关闭支付权限", SUB, "某某科技有限公司", "2026-11-22 10:00", "怎么处理", "没有公布申诉期限"] {
+    for words in [
+        "处罚",
+        "涉嫌一元购",
+        "关闭支付权限",
+        SUB,
+        "某某科技有限公司",
+        "2026-11-22 10:00",
+        "怎么处理",
+        "没有公布申诉期限",
+    ] {
         assert!(punish.contains(words), "{words}: {punish}");
     }
     // The platform's markup is text.
-    assert!(punish.contains("&#60;img src=x onerror=alert(1)&#62;"), "{punish}");
+    assert!(
+        punish.contains("&#60;img src=x onerror=alert(1)&#62;"),
+        "{punish}"
+    );
     assert!(!page.body.contains("<img src=x"), "{}", page.body);
     // In English too.
     let en = get(&h, "/console/violations?lang=en", &viewer).await;
-    assert!(en.body.contains("Payments intercepted") && en.body.contains("What to do"), "{}", en.body);
+    assert!(
+        en.body.contains("Payments intercepted") && en.body.contains("What to do"),
+        "{}",
+        en.body
+    );
 
     // The kind filter and the sub-merchant filter.
-    let only = get(&h, &format!("/console/violations?account={provider_id}&kind=VIOLATION.PUNISH"), &viewer).await;
+    let only = get(
+        &h,
+        &format!("/console/violations?account={provider_id}&kind=VIOLATION.PUNISH"),
+        &viewer,
+    )
+    .await;
     let shown = entries(&only.body);
     assert_eq!(shown.len(), 1, "{}", only.body);
     assert!(shown[0].contains("R-PUNISH-1"));
-    let other_sub = get(&h, &format!("/console/violations?account={provider_id}&sub_mchid=1900000999"), &viewer).await;
-    assert!(entries(&other_sub.body).is_empty() && other_sub.body.contains("id=\"no-violations\""), "{}", other_sub.body);
+    let other_sub = get(
+        &h,
+        &format!("/console/violations?account={provider_id}&sub_mchid=1900000999"),
+        &viewer,
+    )
+    .await;
+    assert!(
+        entries(&other_sub.body).is_empty() && other_sub.body.contains("id=\"no-violations\""),
+        "{}",
+        other_sub.body
+    );
     // A filter that is no id is refused in words.
     let bad = get(&h, "/console/violations?account=%3Cscript%3E", &viewer).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
@@ -165,14 +192,27 @@ async fn violation_notices_show_in_words_newest_first_within_the_callers_scope()
     // A token scoped to another account sees none of them, even when it names the provider;
     // one scoped to the sub-merchant sees its own.
     let other = h.create(provider_body("1900000110")).await;
-    let scoped = signed_in(&h, "viewer", json!({"type": "account", "account_id": other})).await;
-    for path in ["/console/violations".to_string(), format!("/console/violations?account={provider_id}")] {
+    let scoped = signed_in(
+        &h,
+        "viewer",
+        json!({"type": "account", "account_id": other}),
+    )
+    .await;
+    for path in [
+        "/console/violations".to_string(),
+        format!("/console/violations?account={provider_id}"),
+    ] {
         let page = get(&h, &path, &scoped).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert!(entries(&page.body).is_empty(), "{path}: {}", page.body);
         assert!(!page.body.contains("R-PUNISH-1"), "{path}");
     }
-    let sub = signed_in(&h, "viewer", json!({"type": "sub_merchant", "account_id": provider_id, "sub_mchid": SUB})).await;
+    let sub = signed_in(
+        &h,
+        "viewer",
+        json!({"type": "sub_merchant", "account_id": provider_id, "sub_mchid": SUB}),
+    )
+    .await;
     let page = get(&h, "/console/violations", &sub).await;
     assert_eq!(entries(&page.body).len(), 2, "{}", page.body);
     stop.cancel();
@@ -180,12 +220,19 @@ async fn violation_notices_show_in_words_newest_first_within_the_callers_scope()
 
 /// Beijing wall time as an instant.
 fn bj(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, m, d, h, min, 0).single().expect("time") - Duration::hours(8)
+    Utc.with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .expect("time")
+        - Duration::hours(8)
 }
 
 /// A `name="..."` attribute of a tag.
 fn attr<'a>(tag: &'a str, name: &str) -> &'a str {
-    let start = tag.find(&format!(" {name}=\"")).unwrap_or_else(|| panic!("{name} in {tag}")) + name.len() + 3;
+    let start = tag
+        .find(&format!(" {name}=\""))
+        .unwrap_or_else(|| panic!("{name} in {tag}"))
+        + name.len()
+        + 3;
     &tag[start..start + tag[start..].find('"').expect("end")]
 }
 
@@ -195,18 +242,30 @@ async fn the_score_page_charts_the_daily_snapshots_and_lists_the_penalties() {
     let c = clock.clone();
     let h = harness_over(None, move |p| desk_core::Ports { clock: c, ..p });
     let wx = WechatSim::start().await.expect("wechat sim");
-    wx.add_mini(SimMini { appid: APPID.into(), secret: SECRET.into(), nick_name: "小程序".into(), push: None });
+    wx.add_mini(SimMini {
+        appid: APPID.into(),
+        secret: SECRET.into(),
+        nick_name: "小程序".into(),
+        push: None,
+    });
     let mini = h
         .create(json!({"kind": "wxmini_app", "name": "积分小程序", "settings": {
             "appid": APPID, "mode": "manual", "api_base_url": wx.base_url()},
             "credentials": {"secret": SECRET, "token": "miniToken123", "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}}))
         .await;
-    let account = AccountRepo::new(&*h.state.ports.records).get(&mini).await.expect("read").expect("account").0;
+    let account = AccountRepo::new(&*h.state.ports.records)
+        .get(&mini)
+        .await
+        .expect("read")
+        .expect("account")
+        .0;
     // Three days' passes (a day missed between the second and third), each after 09:00.
     for (day, score) in [(20, 92), (21, 80), (23, 95)] {
         wx.set_penalties(APPID, score, vec![]);
         clock.set(bj(2026, 11, day, 9, 30));
-        daily_pass(&h.state, h.state.platforms(), &account, clock.now()).await.expect("daily pass");
+        daily_pass(&h.state, h.state.platforms(), &account, clock.now())
+            .await
+            .expect("daily pass");
     }
     wx.set_penalties(
         APPID,
@@ -221,29 +280,56 @@ async fn the_score_page_charts_the_daily_snapshots_and_lists_the_penalties() {
     // The chart: one point per snapshot, oldest first, left to right by day (the missed day
     // is a gap), a lower score lower down; the line runs through them.
     let svg = &body[body.find("<svg").expect("a chart")..body.find("</svg>").expect("end")];
-    assert!(svg.contains("role=\"img\"") && svg.contains("<title") && svg.contains("aria-label=\""), "{svg}");
+    assert!(
+        svg.contains("role=\"img\"") && svg.contains("<title") && svg.contains("aria-label=\""),
+        "{svg}"
+    );
     assert!(!svg.contains("style="), "{svg}");
     let circles: Vec<&str> = svg.split("<circle").skip(1).collect();
     let days: Vec<&str> = circles.iter().map(|c| attr(c, "data-day")).collect();
     assert_eq!(days, ["2026-11-20", "2026-11-21", "2026-11-23"]);
-    let xs: Vec<f64> = circles.iter().map(|c| attr(c, "cx").parse().expect("cx")).collect();
-    let ys: Vec<f64> = circles.iter().map(|c| attr(c, "cy").parse().expect("cy")).collect();
+    let xs: Vec<f64> = circles
+        .iter()
+        .map(|c| attr(c, "cx").parse().expect("cx"))
+        .collect();
+    let ys: Vec<f64> = circles
+        .iter()
+        .map(|c| attr(c, "cy").parse().expect("cy"))
+        .collect();
     assert!(xs[0] < xs[1] && xs[1] < xs[2], "{xs:?}");
     // The range is the last 30 days: one day apart, then two.
     let step = xs[1] - xs[0];
     assert!(((xs[2] - xs[1]) - 2.0 * step).abs() < 0.2, "{xs:?}");
     assert!(xs[2] > 300.0, "today is at the right end: {xs:?}");
-    assert!(ys[1] > ys[0] && ys[0] > ys[2], "80 lowest, 95 highest: {ys:?}");
+    assert!(
+        ys[1] > ys[0] && ys[0] > ys[2],
+        "80 lowest, 95 highest: {ys:?}"
+    );
     let line = attr(svg.split("<polyline").nth(1).expect("a line"), "points");
-    let through: Vec<String> = circles.iter().map(|c| format!("{},{}", attr(c, "cx"), attr(c, "cy"))).collect();
+    let through: Vec<String> = circles
+        .iter()
+        .map(|c| format!("{},{}", attr(c, "cx"), attr(c, "cy")))
+        .collect();
     assert_eq!(line, through.join(" "));
     // The latest value and the lowest are written on it; the values are in a table too.
-    assert!(svg.contains(">95</text>") && svg.contains("80</text>"), "{svg}");
-    assert!(body.contains("id=\"score-values\"") && body.contains("<td>2026-11-21</td><td>80</td>"), "{body}");
+    assert!(
+        svg.contains(">95</text>") && svg.contains("80</text>"),
+        "{svg}"
+    );
+    assert!(
+        body.contains("id=\"score-values\"") && body.contains("<td>2026-11-21</td><td>80</td>"),
+        "{body}"
+    );
     // The score now and the penalty, the platform's markup as text.
     assert!(body.contains("id=\"score-now\"><b>95</b>"), "{body}");
-    assert!(body.contains("&#60;b&#62;未及时处理投诉&#60;/b&#62;") && !body.contains("<b>未及时"), "{body}");
-    assert!(body.contains("申诉中") && body.contains("-8") && body.contains("840001"), "{body}");
+    assert!(
+        body.contains("&#60;b&#62;未及时处理投诉&#60;/b&#62;") && !body.contains("<b>未及时"),
+        "{body}"
+    );
+    assert!(
+        body.contains("申诉中") && body.contains("-8") && body.contains("840001"),
+        "{body}"
+    );
 
     // A mini program without snapshots: when the first comes, in words.
     let fresh = h
@@ -254,7 +340,11 @@ async fn the_score_page_charts_the_daily_snapshots_and_lists_the_penalties() {
     clock.set(bj(2026, 11, 24, 8, 0));
     let page = get(&h, &format!("/console/accounts/{fresh}/score"), &viewer).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("id=\"no-snapshots\"") && page.body.contains("今天 09:00 之后"), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"no-snapshots\"") && page.body.contains("今天 09:00 之后"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("<svg"));
 
     // Not a mini program: 404 in words. Another account's token: 404 too.
@@ -277,7 +367,13 @@ async fn the_score_page_charts_the_daily_snapshots_and_lists_the_penalties() {
     let page = get(&h, &format!("/console/violations?account={mini}"), &viewer).await;
     let shown = entries(&page.body);
     assert_eq!(shown.len(), 1, "{}", page.body);
-    for words in ["小程序违规记录", "虚假宣传", "申诉处理中", "href=\"https://developers.weixin.qq.com/rule\"", &format!("href=\"/console/accounts/{mini}/score\"")] {
+    for words in [
+        "小程序违规记录",
+        "虚假宣传",
+        "申诉处理中",
+        "href=\"https://developers.weixin.qq.com/rule\"",
+        &format!("href=\"/console/accounts/{mini}/score\""),
+    ] {
         assert!(shown[0].contains(words), "{words}: {}", shown[0]);
     }
 }
