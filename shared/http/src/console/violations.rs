@@ -287,7 +287,7 @@ async fn page(
         .chain(
             KINDS
                 .iter()
-                .map(|(k, zh, en)| (k.to_string(), lang.t(*zh, *en))),
+                .map(|(k, zh, en)| (k.to_string(), lang.t(zh, en))),
         )
         .map(|(value, label)| Choice {
             selected: value == q.kind,
@@ -379,7 +379,7 @@ pub fn kind_label(lang: Lang, event_type: &str) -> String {
     KINDS
         .iter()
         .find(|(k, _, _)| *k == event_type)
-        .map(|(_, zh, en)| lang.t(*zh, *en).to_string())
+        .map(|(_, zh, en)| lang.t(zh, en).to_string())
         .unwrap_or_else(|| event_type.to_string())
 }
 
