@@ -5,7 +5,9 @@
 //!
 //! - a complaint: `console/complaints/{id}` (our complaint id, as in the admin API);
 //! - several complaints or an account: the inbox with its filters,
-//!   `console/?account={id}&sub_mchid={sub}&due=overdue|soon`.
+//!   `console/?account={id}&sub_mchid={sub}&due=overdue|soon`;
+//! - a violation notice: the account's violations page,
+//!   `console/violations?account={id}&sub_mchid={sub}`.
 //!
 //! Ids are percent-encoded; a complaint id that is not a plain id gets no link at all (nothing
 //! from outside reaches a URL path unchecked). Without `PUBLIC_BASE_URL` there is no link.
@@ -108,6 +110,26 @@ pub fn inbox_path(filter: &InboxFilter<'_>) -> String {
     }
 }
 
+/// The violations page of an account (or one of its sub-merchants), relative to the public
+/// base: `console/violations?account={id}&sub_mchid={sub}`.
+pub fn violations_path(account_id: &str, sub_mchid: Option<&str>) -> String {
+    let mut path = format!("console/violations?account={}", encode(account_id));
+    if let Some(s) = sub_mchid.filter(|s| !s.is_empty()) {
+        path.push_str(&format!("&sub_mchid={}", encode(s)));
+    }
+    path
+}
+
+/// The full address of an account's (sub-merchant's) violations page; None without
+/// `PUBLIC_BASE_URL`.
+pub fn violations(
+    services: &Services,
+    account_id: &str,
+    sub_mchid: Option<&str>,
+) -> Option<String> {
+    services.public_url(&violations_path(account_id, sub_mchid))
+}
+
 /// The full address of a complaint's page; None without `PUBLIC_BASE_URL`.
 pub fn complaint(services: &Services, complaint_id: &str) -> Option<String> {
     complaint_path(complaint_id).and_then(|p| services.public_url(&p))
@@ -164,6 +186,23 @@ mod tests {
             "an empty sub-merchant is no filter"
         );
         assert_eq!(inbox_path(&InboxFilter::default()), "console/");
+    }
+
+    #[test]
+    fn a_violation_links_to_the_violations_page_of_its_account() {
+        let (_d, s) = services(Some("https://desk.example.com/"));
+        assert_eq!(
+            violations(&s, "acc 1&x", Some("1900000201")).as_deref(),
+            Some(
+                "https://desk.example.com/console/violations?account=acc%201%26x&sub_mchid=1900000201"
+            )
+        );
+        assert_eq!(
+            violations_path("acc_1", Some("")),
+            "console/violations?account=acc_1"
+        );
+        let (_d, none) = services(None);
+        assert_eq!(violations(&none, "acc_1", None), None);
     }
 
     #[test]

@@ -636,14 +636,14 @@ async fn punishment_notices_reach_provider_and_sub_merchant_staff() {
     );
     assert!(jobs.iter().any(|j| j.sub_mchid.as_deref() == Some(SUB)));
     assert!(jobs.iter().any(|j| j.sub_mchid.is_none()));
-    // No violations page yet: the notice links to the sub-merchant's inbox in the console.
-    let inbox = format!(
-        "{}/console/?account={}&sub_mchid={SUB}",
+    // The notice links to the sub-merchant's violations page in the console.
+    let page = format!(
+        "{}/console/violations?account={}&sub_mchid={SUB}",
         e.base, e.provider_id
     );
     assert!(
         jobs.iter()
-            .all(|j| j.payload["summary"]["link"] == json!(inbox)),
+            .all(|j| j.payload["summary"]["link"] == json!(page)),
         "{jobs:?}"
     );
 }

@@ -9,7 +9,9 @@
 //! `Sec-Fetch-Site`) and carry the session's CSRF value.
 //!
 //! Pages: [`inbox`], [`complaint`], [`sign_in`], [`try_it`] (the sandbox accounts), [`settings`]
-//! (an administrator's index of the settings pages). What they share: [`web`], [`view`], [`lang`].
+//! (an administrator's index of the settings pages), [`violations`] and [`score`] (a mini
+//! program's trade score, charted by [`score_chart`]). What they share: [`web`], [`view`],
+//! [`lang`].
 
 pub mod complaint;
 pub mod forms;
@@ -20,6 +22,10 @@ pub mod sign_in;
 pub mod try_it;
 pub mod view;
 pub mod web;
+// Violations and the trade score (violations.rs, score.rs).
+pub mod score;
+pub mod score_chart;
+pub mod violations;
 
 pub use lang::Lang;
 
@@ -64,6 +70,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // Accounts and sub-merchants (accounts.rs).
         // Staff notifications (notifications.rs).
         // Violations and the trade score (violations.rs).
+        .route(&format!("{BASE}/violations"), get(violations::list))
+        .route(&format!("{BASE}/accounts/{{id}}/score"), get(score::show))
         // Tokens and operations (tokens.rs, operations.rs).
         .route(&format!("{BASE}/complaints/{{id}}"), get(complaint::show))
         .route(

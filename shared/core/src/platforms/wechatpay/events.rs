@@ -11,7 +11,7 @@ use super::detail::{Api, Owner, calling_mchid, fetch_history, job_client, parse_
 pub use super::detail::{mask_phone, out_refund_no};
 use crate::automatic::{self, Snapshot, StaffNotice};
 use crate::complaints::{ComplaintRepo, complaint_id, derived_id, violation_id};
-use crate::console_links::{self, InboxFilter};
+use crate::console_links;
 use crate::notices::{self, Notice, store_error};
 use crate::repo::SubMerchantRepo;
 use crate::state::Services;
@@ -351,11 +351,8 @@ impl JobHandler for ViolationJob {
             amount_fen: None,
             user_text: Some(v.summary.clone()).filter(|s| !s.is_empty()),
             deadline: None,
-            // No violations page yet: the account's (or sub-merchant's) inbox.
-            link: console_links::inbox(
-                &h.state,
-                &InboxFilter::account(&owner.account.id, Some(&n.sub_mchid)),
-            ),
+            // The account's (or sub-merchant's) violations page.
+            link: console_links::violations(&h.state, &owner.account.id, Some(&n.sub_mchid)),
             extra_lines: vec![],
         };
         notices::send(
