@@ -15,8 +15,10 @@ pub mod complaint;
 pub mod forms;
 pub mod inbox;
 pub mod lang;
+pub mod operations;
 pub mod settings;
 pub mod sign_in;
+pub mod tokens;
 pub mod try_it;
 pub mod view;
 pub mod web;
@@ -65,6 +67,26 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // Staff notifications (notifications.rs).
         // Violations and the trade score (violations.rs).
         // Tokens and operations (tokens.rs, operations.rs).
+        .route(
+            &format!("{BASE}/tokens"),
+            get(tokens::show).post(tokens::create),
+        )
+        .route(
+            &format!("{BASE}/tokens/{{id}}/revoke"),
+            get(tokens::confirm_revoke).post(tokens::revoke),
+        )
+        .route(
+            &format!("{BASE}/dead-letters"),
+            get(operations::dead_letters),
+        )
+        .route(
+            &format!("{BASE}/dead-letters/{{id}}/replay"),
+            post(operations::replay),
+        )
+        .route(
+            &format!("{BASE}/deliveries"),
+            get(operations::deliveries::show),
+        )
         .route(&format!("{BASE}/complaints/{{id}}"), get(complaint::show))
         .route(
             &format!("{BASE}/complaints/{{id}}/act/{{action}}"),
