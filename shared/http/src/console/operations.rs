@@ -72,6 +72,7 @@ impl Names {
 /// The accounts (and their sub-merchants) `caller` sees, by name.
 pub async fn names(state: &AppState, caller: &Caller) -> Result<Names, ApiError> {
     let mut names = Names::default();
+    let mut providers = Vec::new();
     let mut cursor = None;
     for _ in 0..5 {
         let page = list_accounts(
@@ -86,6 +87,13 @@ pub async fn names(state: &AppState, caller: &Caller) -> Result<Names, ApiError>
         .await?
         .0;
         for a in page.items {
+            if state
+                .platforms()
+                .account_kind(a.kind())
+                .is_some_and(|k| k.facts.has_sub_merchants)
+            {
+                providers.push(a.id.clone());
+            }
             names.accounts.insert(a.id, a.name);
         }
         cursor = page.next_cursor;
@@ -93,22 +101,11 @@ pub async fn names(state: &AppState, caller: &Caller) -> Result<Names, ApiError>
             break;
         }
     }
-    let mut providers: Vec<String> = names.accounts.keys().cloned().collect();
+    // A token of one sub-merchant sees no account, only its sub-merchant.
     if let TokenScope::SubMerchant { account_id, .. } = &caller.scope {
         providers.push(account_id.clone());
     }
     for id in providers {
-        let with_subs = match names.accounts.contains_key(&id) {
-            true => desk_core::repo::AccountRepo::new(&*state.ports.records)
-                .get(&id)
-                .await?
-                .and_then(|(a, _)| state.platforms().account_kind(a.kind()))
-                .is_some_and(|k| k.facts.has_sub_merchants),
-            false => true,
-        };
-        if !with_subs {
-            continue;
-        }
         match list_sub_merchants(
             State(state.clone()),
             caller.clone(),

@@ -68,7 +68,7 @@ async fn api_token(h: &Harness, body: Value) -> (String, String) {
 #[tokio::test]
 async fn a_new_token_is_shown_once_and_a_form_sent_twice_makes_one() {
     let h = common::harness();
-    let admin = session(&h, ADMIN).await;
+    let admin = format!("{}; desk_lang=en", session(&h, ADMIN).await);
     let page = get(&h, "/console/tokens?lang=en", &admin).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let (action, csrf) = create_form(&page);
@@ -320,8 +320,25 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replayed_once() {
         )
         .await
         .expect("send");
+    // The real worker with every job handler, retrying fast; stopped (and waited for) before
+    // the replay, so the replayed job stays on its queue for the test to see.
     let stop = desk_core::worker::CancellationToken::new();
-    common::spawn_worker(&h, queues::EVENTS, &stop);
+    let registry = std::sync::Arc::new(desk_core::policy::registry(&h.state, h.state.platforms()));
+    let worker = tokio::spawn(desk_core::worker::run(
+        h.state.ports.queue.clone(),
+        registry,
+        desk_core::worker::WorkerSettings {
+            concurrency: 2,
+            wait: Duration::from_millis(200),
+            retry: desk_core::worker::RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_millis(400),
+            },
+            ..desk_core::worker::WorkerSettings::for_queue(queues::EVENTS)
+        },
+        stop.clone(),
+    ));
     let start = Instant::now();
     let letter = loop {
         if let Some(l) = letters(&h).await.into_iter().find(|l| l["job_id"] == job.id.as_str()) {
@@ -331,6 +348,7 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replayed_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     stop.cancel();
+    worker.await.expect("the worker stopped");
     let reason = letter["reason"].as_str().expect("reason").to_string();
     assert!(!reason.is_empty());
 

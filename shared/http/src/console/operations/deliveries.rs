@@ -223,7 +223,16 @@ pub async fn show(
     let mut error_account = None;
     let mut error_complaint = None;
     let mut caller = signed.caller.clone();
-    match narrowed(&signed.caller, &f.account) {
+    let accounts = account_options(lang, &names, &f.account);
+    // Only an account or sub-merchant the filter offers (one this staff member sees); the
+    // narrowed scope is checked against the staff member's own besides.
+    let offered = accounts.iter().any(|o| o.value == f.account);
+    let wanted = if offered {
+        narrowed(&signed.caller, &f.account)
+    } else {
+        Err(())
+    };
+    match wanted {
         Ok(Some(scope)) => caller.scope = scope,
         Ok(None) => {}
         Err(()) => {
@@ -322,7 +331,7 @@ pub async fn show(
             c: signed.chrome(&state, lang.t("通知投递记录", "Delivery log").into()),
             statuses,
             channels,
-            accounts: account_options(lang, &names, &f.account),
+            accounts,
             filtered: !(status.is_empty()
                 && channel.is_none()
                 && f.account.is_empty()
