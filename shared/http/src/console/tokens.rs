@@ -194,12 +194,12 @@ fn row_of(lang: Lang, now: DateTime<Utc>, names: &Names, signed: &Signed, t: Tok
 /// sub-merchants it sees.
 fn scope_choices(lang: Lang, caller_scope: &TokenScope, names: &Names, chosen: &str) -> Vec<Choice> {
     let mut scopes = vec![TokenScope::All];
-    for (id, _) in &names.accounts {
+    for id in names.accounts.keys() {
         scopes.push(TokenScope::Account {
             account_id: id.clone(),
         });
     }
-    for ((id, sub), _) in &names.subs {
+    for (id, sub) in names.subs.keys() {
         scopes.push(TokenScope::SubMerchant {
             account_id: id.clone(),
             sub_mchid: sub.clone(),

@@ -105,15 +105,15 @@ fn result_of(lang: Lang, d: &Delivery) -> (String, &'static str) {
         DeliveryStatus::Sent => (lang.t("已送达", "delivered").into(), "ok"),
         DeliveryStatus::Failed => (
             match lang {
-                Lang::Zh => format!("失败（已尝试 {} 次，不再重试）", d.attempts),
-                Lang::En => format!("failed ({} attempts, given up)", d.attempts),
+                Lang::Zh => format!("失败：已尝试 {} 次，不再重试", d.attempts),
+                Lang::En => format!("failed after {} attempts, given up", d.attempts),
             },
             "bad",
         ),
         DeliveryStatus::Retrying => (
             match lang {
                 Lang::Zh => format!("暂未送达，稍后重试（已尝试 {} 次）", d.attempts),
-                Lang::En => format!("not yet delivered, will retry ({} attempts)", d.attempts),
+                Lang::En => format!("not yet delivered, will retry (attempts so far: {})", d.attempts),
             },
             "muted",
         ),
@@ -176,14 +176,14 @@ fn account_options(lang: Lang, names: &Names, chosen: &str) -> Vec<Opt> {
         label: lang.t("全部", "all").into(),
         selected: chosen.is_empty(),
     }];
-    for (id, _) in &names.accounts {
+    for id in names.accounts.keys() {
         out.push(Opt {
             selected: chosen == id,
             label: names.account(id),
             value: id.clone(),
         });
     }
-    for ((id, sub), _) in &names.subs {
+    for (id, sub) in names.subs.keys() {
         let value = format!("{id}:{sub}");
         out.push(Opt {
             selected: chosen == value,
