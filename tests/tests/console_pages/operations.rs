@@ -60,7 +60,11 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     let server = Server::start(&dir.path().join("data"), &[("ADMIN_TOKEN", ADMIN)]);
     let provider = SimProvider::create(&server, ADMIN, "Ops provider").await;
     provider
-        .add_sub(&server, ADMIN, json!({"name": "门店", "auto_refund": false}))
+        .add_sub(
+            &server,
+            ADMIN,
+            json!({"name": "门店", "auto_refund": false}),
+        )
         .await;
     // The provider's staff hear by e-mail, from a mail server that is down.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -72,9 +76,11 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
             ADMIN,
             reqwest::Method::PUT,
             &format!("/accounts/{}/notifications", provider.account_id),
-            Some(json!({"email": {"host": "127.0.0.1", "port": closed, "tls": "none",
+            Some(
+                json!({"email": {"host": "127.0.0.1", "port": closed, "tls": "none",
                 "sender": "desk@example.com", "recipients": ["ops@example.com"],
-                "auth_code": "auth-code-0123456789"}})),
+                "auth_code": "auth-code-0123456789"}}),
+            ),
         )
         .await;
     assert_eq!(s, 200, "{b}");
@@ -84,7 +90,12 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     provider.push_new(&server, COMPLAINT).await;
     let letter: Value = until("the dead letter", &server, || async {
         let (_, page) = server
-            .admin(ADMIN, reqwest::Method::GET, "/dead-letters?queue=events", None)
+            .admin(
+                ADMIN,
+                reqwest::Method::GET,
+                "/dead-letters?queue=events",
+                None,
+            )
             .await;
         page["items"].as_array().and_then(|i| i.first().cloned())
     })
@@ -128,16 +139,33 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     })
     .await;
     let (_, dead) = server
-        .admin(ADMIN, reqwest::Method::GET, "/dead-letters?queue=events", None)
+        .admin(
+            ADMIN,
+            reqwest::Method::GET,
+            "/dead-letters?queue=events",
+            None,
+        )
         .await;
-    assert_eq!(dead["items"].as_array().map(Vec::len), Some(0), "replayed once: {dead}");
+    assert_eq!(
+        dead["items"].as_array().map(Vec::len),
+        Some(0),
+        "replayed once: {dead}"
+    );
 
     // The delivery log: the notice's e-mail, not delivered; the filters narrow it.
     until("the notice's delivery", &server, || async {
         let (_, list) = server
-            .admin(ADMIN, reqwest::Method::GET, &format!("/deliveries?complaint={cid}"), None)
+            .admin(
+                ADMIN,
+                reqwest::Method::GET,
+                &format!("/deliveries?complaint={cid}"),
+                None,
+            )
             .await;
-        list["items"].as_array().filter(|i| !i.is_empty()).map(|_| ())
+        list["items"]
+            .as_array()
+            .filter(|i| !i.is_empty())
+            .map(|_| ())
     })
     .await;
     browser.goto(&server.url("/console/deliveries")).await;
@@ -158,9 +186,16 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     browser.click("#filters button[type=submit]").await;
     browser.wait_for("li.delivery").await;
     let url = browser.url().await;
-    assert!(url.query().is_some_and(|q| q.contains("channel=email")), "{url}");
-    browser.click(&format!("li.delivery a[href='/console/complaints/{cid}']")).await;
-    browser.wait_for_path(&format!("/console/complaints/{cid}")).await;
+    assert!(
+        url.query().is_some_and(|q| q.contains("channel=email")),
+        "{url}"
+    );
+    browser
+        .click(&format!("li.delivery a[href='/console/complaints/{cid}']"))
+        .await;
+    browser
+        .wait_for_path(&format!("/console/complaints/{cid}"))
+        .await;
 
     // A token, made and shown once.
     browser.goto(&server.url("/console/tokens")).await;
@@ -191,7 +226,9 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     }
 
     // Revoked, after the confirmation step.
-    let (_, tokens) = server.admin(ADMIN, reqwest::Method::GET, "/tokens", None).await;
+    let (_, tokens) = server
+        .admin(ADMIN, reqwest::Method::GET, "/tokens", None)
+        .await;
     let id = tokens["items"]
         .as_array()
         .and_then(|i| i.iter().find(|t| t["name"] == "Phone token"))

@@ -152,16 +152,25 @@ pub fn job_label(lang: Lang, job_type: &str) -> String {
 
 /// Our id of the complaint a job concerns, when it names one: a staff notice's subject, or a
 /// platform push's complaint (ours derived from the platform's id and the account).
-fn complaint_of(job_type: &str, account: Option<&str>, payload: &serde_json::Value) -> Option<String> {
+fn complaint_of(
+    job_type: &str,
+    account: Option<&str>,
+    payload: &serde_json::Value,
+) -> Option<String> {
     if let Some(id) = payload["subject"]["complaint_id"]
         .as_str()
-        .or(payload["complaint_id"].as_str().filter(|id| id.starts_with("cmp_")))
+        .or(payload["complaint_id"]
+            .as_str()
+            .filter(|id| id.starts_with("cmp_")))
     {
         return Some(id.to_string());
     }
     let account = account?;
     let (platform, id) = match job_type {
-        "wechatpay.complaint" => (Platform::Wechatpay, payload["resource"]["complaint_id"].as_str()),
+        "wechatpay.complaint" => (
+            Platform::Wechatpay,
+            payload["resource"]["complaint_id"].as_str(),
+        ),
         "wxmini.complaint" => (Platform::Wxmini, payload["complaint_order_id"].as_str()),
         _ => return None,
     };
@@ -285,7 +294,10 @@ pub async fn dead_letters(
         queue,
         rows,
         next: page.next_cursor.map(|n| {
-            format!("{BASE}/dead-letters?queue={queue}&cursor={}", view::path_segment(&n))
+            format!(
+                "{BASE}/dead-letters?queue={queue}&cursor={}",
+                view::path_segment(&n)
+            )
         }),
         can_replay: signed.may(&roles, &Method::POST, "/dead-letters/{id}/replay"),
         replayed: q.replayed.as_deref() == Some("1"),
@@ -323,7 +335,11 @@ pub async fn replay(
     } else {
         "events"
     };
-    let back = |flag: &str| see_other(&format!("{BASE}/dead-letters?queue={queue}&replayed={flag}"));
+    let back = |flag: &str| {
+        see_other(&format!(
+            "{BASE}/dead-letters?queue={queue}&replayed={flag}"
+        ))
+    };
     match SessionRepo::new(&*state.ports.records)
         .claim_form(
             q.form.as_deref().unwrap_or_default(),
@@ -338,7 +354,13 @@ pub async fn replay(
         }
         Err(e) => return error_page(lang, &e.into()),
     }
-    match replay_dead_letter(State(state.clone()), signed.caller.clone(), ApiPath(id.clone())).await {
+    match replay_dead_letter(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiPath(id.clone()),
+    )
+    .await
+    {
         Ok(_) => {
             tracing::info!(by = %signed.caller.token_id, dead_letter = %id, "console replayed a dead letter");
             back("1")

@@ -108,7 +108,10 @@ fn role_label(lang: Lang, r: Role) -> &'static str {
     match r {
         Role::Viewer => lang.t("只读（查看投诉）", "viewer (reads complaints)"),
         Role::Agent => lang.t("客服（处理投诉）", "agent (acts on complaints)"),
-        Role::Admin => lang.t("管理员（全部，包括设置）", "admin (everything, settings too)"),
+        Role::Admin => lang.t(
+            "管理员（全部，包括设置）",
+            "admin (everything, settings too)",
+        ),
     }
 }
 
@@ -170,7 +173,13 @@ pub fn ago(lang: Lang, now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     }
 }
 
-fn row_of(lang: Lang, now: DateTime<Utc>, names: &Names, signed: &Signed, t: TokenView) -> TokenRow {
+fn row_of(
+    lang: Lang,
+    now: DateTime<Utc>,
+    names: &Names,
+    signed: &Signed,
+    t: TokenView,
+) -> TokenRow {
     TokenRow {
         me: t.id == signed.caller.token_id,
         role: role_label(lang, t.role),
@@ -192,7 +201,12 @@ fn row_of(lang: Lang, now: DateTime<Utc>, names: &Names, signed: &Signed, t: Tok
 
 /// The scopes this caller may mint: its own and every narrower one among the accounts and
 /// sub-merchants it sees.
-fn scope_choices(lang: Lang, caller_scope: &TokenScope, names: &Names, chosen: &str) -> Vec<Choice> {
+fn scope_choices(
+    lang: Lang,
+    caller_scope: &TokenScope,
+    names: &Names,
+    chosen: &str,
+) -> Vec<Choice> {
     let mut scopes = vec![TokenScope::All];
     for id in names.accounts.keys() {
         scopes.push(TokenScope::Account {
@@ -339,4 +353,3 @@ pub async fn show(
     shown.revoked = q.revoked.is_some();
     page(&state, &roles, &signed, shown).await
 }
-

@@ -55,9 +55,7 @@ async fn tokens_named(h: &Harness, name: &str) -> Vec<Value> {
 
 /// A token made through the admin API: (id, bearer).
 async fn api_token(h: &Harness, body: Value) -> (String, String) {
-    let (s, t) = h
-        .admin(Method::POST, "/admin/v1/tokens", Some(body))
-        .await;
+    let (s, t) = h.admin(Method::POST, "/admin/v1/tokens", Some(body)).await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
     (
         t["id"].as_str().expect("id").to_string(),
@@ -83,10 +81,17 @@ async fn a_new_token_is_shown_once_and_a_form_sent_twice_makes_one() {
     ];
     let created = post_form(&h, &action, &admin, &form, &[]).await;
     assert_eq!(created.status, StatusCode::OK, "{}", created.body);
-    assert!(created.location().is_empty(), "no redirect carries the token");
+    assert!(
+        created.location().is_empty(),
+        "no redirect carries the token"
+    );
     let token = attr_after(&created.body, "id=\"new-token\"", "value");
     assert!(token.len() > 20, "{token}");
-    assert!(created.body.contains("will not be shown again"), "{}", created.body);
+    assert!(
+        created.body.contains("will not be shown again"),
+        "{}",
+        created.body
+    );
     assert!(created.body.contains("id=\"copy-token\""));
     assert_eq!(
         created.headers["cache-control"], "no-store",
@@ -116,7 +121,11 @@ async fn a_new_token_is_shown_once_and_a_form_sent_twice_makes_one() {
     assert!(!list.body.contains(&token));
     assert!(list.body.contains("Wang, support"), "{}", list.body);
     assert!(list.body.contains("agent (acts on complaints)"));
-    assert!(list.body.contains("ago ·"), "last used, relative: {}", list.body);
+    assert!(
+        list.body.contains("ago ·"),
+        "last used, relative: {}",
+        list.body
+    );
     // A form refused by the API keeps what was typed and says why at the field.
     let page = get(&h, "/console/tokens?lang=en", &admin).await;
     let (action, csrf) = create_form(&page);
@@ -136,7 +145,11 @@ async fn a_new_token_is_shown_once_and_a_form_sent_twice_makes_one() {
     )
     .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
-    assert!(refused.body.contains("id=\"error-expires\""), "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"error-expires\""),
+        "{}",
+        refused.body
+    );
     assert!(refused.body.contains("value=\"Old\""));
     assert!(refused.body.contains("value=\"2001-01-01\""));
     assert!(tokens_named(&h, "Old").await.is_empty());
@@ -163,9 +176,16 @@ async fn a_scoped_administrator_is_offered_and_may_mint_only_narrower_tokens() {
     let cookie = session(&h, &scoped).await;
     let page = get(&h, "/console/tokens?lang=en", &cookie).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains(&format!("value=\"account:{a}\"")), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("value=\"account:{a}\"")),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains(&format!("value=\"sub:{a}:{SUB}\"")));
-    assert!(page.body.contains("account: Provider 1900000109"), "by name");
+    assert!(
+        page.body.contains("account: Provider 1900000109"),
+        "by name"
+    );
     assert!(!page.body.contains("value=\"all\""), "{}", page.body);
     assert!(!page.body.contains(&b), "another account is not offered");
 
@@ -188,11 +208,18 @@ async fn a_scoped_administrator_is_offered_and_may_mint_only_narrower_tokens() {
         )
         .await;
         assert!(
-            matches!(refused.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+            matches!(
+                refused.status,
+                StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+            ),
             "{wider}: {}",
             refused.status
         );
-        assert!(refused.body.contains("id=\"error-scope\""), "{wider}: {}", refused.body);
+        assert!(
+            refused.body.contains("id=\"error-scope\""),
+            "{wider}: {}",
+            refused.body
+        );
         assert!(refused.body.contains("value=\"Wider\""));
     }
     assert!(tokens_named(&h, "Wider").await.is_empty());
@@ -235,7 +262,10 @@ async fn revoking_a_token_ends_its_sessions_and_revoking_ones_own_signs_out() {
     let confirm = get(&h, &format!("/console/tokens/{id}/revoke?lang=en"), &admin).await;
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
     assert!(confirm.body.contains("Leaving"));
-    assert!(!confirm.body.contains("id=\"revoke-self\""), "not this session's");
+    assert!(
+        !confirm.body.contains("id=\"revoke-self\""),
+        "not this session's"
+    );
     let done = post_form(
         &h,
         &format!("/console/tokens/{id}/revoke"),
@@ -261,13 +291,20 @@ async fn revoking_a_token_ends_its_sessions_and_revoking_ones_own_signs_out() {
     .await;
     let mine = session(&h, &own).await;
     let list = get(&h, "/console/tokens?lang=en", &mine).await;
-    let row = &list.body[list.body.find(&format!("id=\"token-{own_id}\"")).expect("row")..];
+    let row = &list.body[list
+        .body
+        .find(&format!("id=\"token-{own_id}\""))
+        .expect("row")..];
     assert!(
         row[..row.find("</li>").expect("end")].contains("this is you"),
         "{row}"
     );
     let confirm = get(&h, &format!("/console/tokens/{own_id}/revoke"), &mine).await;
-    assert!(confirm.body.contains("id=\"revoke-self\""), "{}", confirm.body);
+    assert!(
+        confirm.body.contains("id=\"revoke-self\""),
+        "{}",
+        confirm.body
+    );
     let done = post_form(
         &h,
         &format!("/console/tokens/{own_id}/revoke"),
@@ -277,7 +314,11 @@ async fn revoking_a_token_ends_its_sessions_and_revoking_ones_own_signs_out() {
     )
     .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
-    assert!(done.location().starts_with("/console/sign-in"), "{}", done.location());
+    assert!(
+        done.location().starts_with("/console/sign-in"),
+        "{}",
+        done.location()
+    );
     let after = get(&h, "/console/tokens", &mine).await;
     assert_eq!(after.status, StatusCode::SEE_OTHER);
     assert!(after.location().starts_with("/console/sign-in"));
@@ -306,7 +347,9 @@ async fn letters(h: &Harness) -> Vec<Value> {
 
 /// The real worker with every job handler, retrying fast, on the events queue: its stop and
 /// its task (awaited after the stop, so nothing runs behind the test's back).
-fn worker(h: &Harness) -> (
+fn worker(
+    h: &Harness,
+) -> (
     desk_core::worker::CancellationToken,
     tokio::task::JoinHandle<()>,
 ) {
@@ -335,7 +378,11 @@ async fn run_until_dead(h: &Harness, job: &JobEnvelope) -> Value {
     let (stop, task) = worker(h);
     let start = Instant::now();
     let letter = loop {
-        if let Some(l) = letters(h).await.into_iter().find(|l| l["job_id"] == job.id.as_str()) {
+        if let Some(l) = letters(h)
+            .await
+            .into_iter()
+            .find(|l| l["job_id"] == job.id.as_str())
+        {
             break l;
         }
         assert!(start.elapsed() < Duration::from_secs(20), "no dead letter");
@@ -375,20 +422,37 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replayed_once() {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('\'', "&#39;");
-    assert!(page.body.contains(&escaped), "the reason {reason}: {}", page.body);
-    assert!(page.body.contains("WeChat Pay complaint push"), "kind in words");
-    assert!(page.body.contains("Provider 1900000109"), "the account by name");
+    assert!(
+        page.body.contains(&escaped),
+        "the reason {reason}: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("WeChat Pay complaint push"),
+        "kind in words"
+    );
+    assert!(
+        page.body.contains("Provider 1900000109"),
+        "the account by name"
+    );
     let action = attr_after(&page.body, "class=\"dead-letter\"", "action");
     assert!(action.contains("/replay?form="), "{action}");
     let csrf = page.csrf();
 
     let first = post_form(&h, &action, &admin, &[("csrf", &csrf)], &[]).await;
     assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
-    assert_eq!(first.location(), "/console/dead-letters?queue=events&replayed=1");
+    assert_eq!(
+        first.location(),
+        "/console/dead-letters?queue=events&replayed=1"
+    );
     assert!(letters(&h).await.is_empty(), "it left the list");
     let page = get(&h, "/console/dead-letters?lang=en&replayed=1", &admin).await;
     assert!(page.body.contains("id=\"replayed\""));
-    assert!(page.body.contains("id=\"no-dead-letters\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"no-dead-letters\""),
+        "{}",
+        page.body
+    );
 
     // It was back on its queue: the worker runs it again, and it fails again (the account
     // still has no credentials) and is a dead letter again.
@@ -396,8 +460,15 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replayed_once() {
     assert_eq!(again["id"], letter["id"]);
     // The same form sent again (a late double tap, a resubmission): not replayed again.
     let second = post_form(&h, &action, &admin, &[("csrf", &csrf)], &[]).await;
-    assert_eq!(second.location(), "/console/dead-letters?queue=events&replayed=again");
-    assert_eq!(letters(&h).await.len(), 1, "still a dead letter: the form acted once");
+    assert_eq!(
+        second.location(),
+        "/console/dead-letters?queue=events&replayed=again"
+    );
+    assert_eq!(
+        letters(&h).await.len(),
+        1,
+        "still a dead letter: the form acted once"
+    );
     let page = get(&h, "/console/dead-letters?lang=en&replayed=again", &admin).await;
     assert!(page.body.contains("id=\"replayed-again\""));
 }
@@ -464,9 +535,27 @@ async fn the_delivery_filters_narrow_the_list() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{res}");
     for d in [
-        delivery(1, (&a, None), Channel::Email, DeliveryStatus::Sent, "ops@example.com"),
-        delivery(2, (&a, Some(SUB)), Channel::Sms, DeliveryStatus::Failed, "138****0000"),
-        delivery(3, (&b, None), Channel::Bot, DeliveryStatus::Retrying, "bot-1"),
+        delivery(
+            1,
+            (&a, None),
+            Channel::Email,
+            DeliveryStatus::Sent,
+            "ops@example.com",
+        ),
+        delivery(
+            2,
+            (&a, Some(SUB)),
+            Channel::Sms,
+            DeliveryStatus::Failed,
+            "138****0000",
+        ),
+        delivery(
+            3,
+            (&b, None),
+            Channel::Bot,
+            DeliveryStatus::Retrying,
+            "bot-1",
+        ),
     ] {
         store_delivery(&h, &d).await;
     }
@@ -477,12 +566,22 @@ async fn the_delivery_filters_narrow_the_list() {
     let all = get(&h, "/console/deliveries?lang=en", &admin).await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.body);
     assert_eq!(rows(&all), 3, "{}", all.body);
-    assert!(all.body.contains("href=\"/console/complaints/cmp_ops_1\""), "subject linked");
-    assert!(all.body.contains("Provider 1900000109 / 门店 (1900000201)"), "audience by name");
+    assert!(
+        all.body.contains("href=\"/console/complaints/cmp_ops_1\""),
+        "subject linked"
+    );
+    assert!(
+        all.body.contains("Provider 1900000109 / 门店 (1900000201)"),
+        "audience by name"
+    );
     assert!(all.body.contains("138****0000"));
 
     let cases: Vec<(String, usize, &str)> = vec![
-        ("status=failed".into(), 1, "failed after 3 attempts, given up"),
+        (
+            "status=failed".into(),
+            1,
+            "failed after 3 attempts, given up",
+        ),
         ("status=sent".into(), 1, "delivered"),
         ("channel=bot".into(), 1, "not yet delivered, will retry"),
         (format!("account={a}"), 2, "e-mail"),
@@ -498,8 +597,17 @@ async fn the_delivery_filters_narrow_the_list() {
     // An account outside the list, and a complaint that is not there: said at the filter.
     let page = get(&h, "/console/deliveries?lang=en&account=acc_nobody", &admin).await;
     assert!(page.body.contains("id=\"error-account\""), "{}", page.body);
-    let page = get(&h, "/console/deliveries?lang=en&complaint=cmp_nobody", &admin).await;
-    assert!(page.body.contains("id=\"error-complaint\""), "{}", page.body);
+    let page = get(
+        &h,
+        "/console/deliveries?lang=en&complaint=cmp_nobody",
+        &admin,
+    )
+    .await;
+    assert!(
+        page.body.contains("id=\"error-complaint\""),
+        "{}",
+        page.body
+    );
     assert_eq!(rows(&page), 0);
 
     // A token scoped to account B sees only B's, and cannot filter its way into A's.
@@ -548,13 +656,19 @@ async fn agents_and_viewers_get_403_on_every_page_and_form() {
         for path in [
             action.clone(),
             format!("/console/tokens/{id}/revoke"),
-            "/console/dead-letters/events:m1/replay?form=00000000000000000000000000000000".to_string(),
+            "/console/dead-letters/events:m1/replay?form=00000000000000000000000000000000"
+                .to_string(),
         ] {
             let page = post_form(
                 &h,
                 &path,
                 &cookie,
-                &[("csrf", csrf.as_str()), ("name", "x"), ("role", "viewer"), ("scope", "all")],
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("name", "x"),
+                    ("role", "viewer"),
+                    ("scope", "all"),
+                ],
                 &[],
             )
             .await;

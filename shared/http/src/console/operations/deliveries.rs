@@ -98,7 +98,12 @@ fn channel_value(c: Channel) -> &'static str {
     }
 }
 
-const CHANNELS: [Channel; 4] = [Channel::Email, Channel::OaTemplate, Channel::Sms, Channel::Bot];
+const CHANNELS: [Channel; 4] = [
+    Channel::Email,
+    Channel::OaTemplate,
+    Channel::Sms,
+    Channel::Bot,
+];
 
 fn result_of(lang: Lang, d: &Delivery) -> (String, &'static str) {
     match d.status {
@@ -113,7 +118,10 @@ fn result_of(lang: Lang, d: &Delivery) -> (String, &'static str) {
         DeliveryStatus::Retrying => (
             match lang {
                 Lang::Zh => format!("暂未送达，稍后重试（已尝试 {} 次）", d.attempts),
-                Lang::En => format!("not yet delivered, will retry (attempts so far: {})", d.attempts),
+                Lang::En => format!(
+                    "not yet delivered, will retry (attempts so far: {})",
+                    d.attempts
+                ),
             },
             "muted",
         ),
@@ -137,8 +145,13 @@ fn subject_of(lang: Lang, s: Option<&NotificationSubject>) -> (String, Option<St
         ),
         Some(NotificationSubject::Account { topic, .. }) => (
             match topic.as_str() {
-                "push_silence" => lang.t("账户：平台推送停止了", "account: pushes stopped arriving"),
-                "callback_url" => lang.t("账户：回调地址不是本系统", "account: the callback URL is not ours"),
+                "push_silence" => {
+                    lang.t("账户：平台推送停止了", "account: pushes stopped arriving")
+                }
+                "callback_url" => lang.t(
+                    "账户：回调地址不是本系统",
+                    "account: the callback URL is not ours",
+                ),
                 "test" => lang.t("测试通知", "test notice"),
                 _ => lang.t("账户通知", "account notice"),
             }
@@ -237,8 +250,11 @@ pub async fn show(
         Ok(None) => {}
         Err(()) => {
             error_account = Some(
-                lang.t("找不到这个账户或子商户。", "No such account or sub-merchant.")
-                    .to_string(),
+                lang.t(
+                    "找不到这个账户或子商户。",
+                    "No such account or sub-merchant.",
+                )
+                .to_string(),
             )
         }
     }
@@ -261,7 +277,9 @@ pub async fn show(
             .await;
             let page = match got {
                 Ok(p) => p.0,
-                Err(e @ (ApiError::NotFound(_) | ApiError::Invalid { .. })) if !complaint.is_empty() => {
+                Err(e @ (ApiError::NotFound(_) | ApiError::Invalid { .. }))
+                    if !complaint.is_empty() =>
+                {
                     e.log_cause();
                     http_status = e.status();
                     error_complaint = Some(

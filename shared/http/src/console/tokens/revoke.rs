@@ -82,12 +82,10 @@ pub async fn confirm_revoke(
         ),
         Ok(None) => error_page(
             lang,
-            &ApiError::not_found(
-                lang.t(
-                    "找不到这个令牌：它可能已被吊销。",
-                    "No such token: it may have been revoked already.",
-                ),
-            ),
+            &ApiError::not_found(lang.t(
+                "找不到这个令牌：它可能已被吊销。",
+                "No such token: it may have been revoked already.",
+            )),
         ),
         Err(e) => error_page(lang, &e),
     }
@@ -121,7 +119,13 @@ pub async fn revoke(
     if let Err(why) = check_path_param("id", &id) {
         return error_page(lang, &ApiError::field("id", why));
     }
-    match delete_token(State(state.clone()), signed.caller.clone(), ApiPath(id.clone())).await {
+    match delete_token(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiPath(id.clone()),
+    )
+    .await
+    {
         // Gone already (a second tap): the list says so either way.
         Ok(_) | Err(ApiError::NotFound(_)) => {
             tracing::info!(by = %signed.caller.token_id, token_id = %id, "console token revoked");
