@@ -69,11 +69,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // Tokens and operations (tokens.rs, operations.rs).
         .route(
             &format!("{BASE}/tokens"),
-            get(tokens::show).post(tokens::create),
+            get(tokens::show).post(tokens::create::create),
         )
         .route(
             &format!("{BASE}/tokens/{{id}}/revoke"),
-            get(tokens::confirm_revoke).post(tokens::revoke),
+            get(tokens::revoke::confirm_revoke).post(tokens::revoke::revoke),
         )
         .route(
             &format!("{BASE}/dead-letters"),

@@ -7,11 +7,8 @@
 //! write goes through the admin API's own handlers, so its rules (a token mints nothing wider or
 //! stronger than itself) are the API's.
 
-mod create;
-mod revoke;
-
-pub use create::create;
-pub use revoke::{confirm_revoke, revoke};
+pub mod create;
+pub mod revoke;
 
 use super::lang::Lang;
 use super::operations::{Names, names};
