@@ -35,3 +35,26 @@
     setInterval(tick, 30000);
   });
 })();
+
+// ops: the tokens page's copy button (<button data-copy="#input" data-copied="Copied">):
+// copies the new token shown once to the clipboard, and selects it for a manual copy where
+// the clipboard is not offered (plain HTTP, an old in-app browser).
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest ? e.target.closest("button[data-copy]") : null;
+    if (!b) return;
+    var input = document.querySelector(b.getAttribute("data-copy"));
+    if (!input) return;
+    input.focus();
+    input.select();
+    var done = function () { b.textContent = b.getAttribute("data-copied") || b.textContent; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(done, function () {
+        try { if (document.execCommand("copy")) done(); } catch (err) { /* selected: copy by hand */ }
+      });
+    } else {
+      try { if (document.execCommand("copy")) done(); } catch (err) { /* selected: copy by hand */ }
+    }
+  });
+})();

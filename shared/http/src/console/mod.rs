@@ -17,8 +17,10 @@ pub mod complaint;
 pub mod forms;
 pub mod inbox;
 pub mod lang;
+pub mod operations;
 pub mod settings;
 pub mod sign_in;
+pub mod tokens;
 pub mod try_it;
 pub mod view;
 pub mod web;
@@ -73,6 +75,26 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(&format!("{BASE}/violations"), get(violations::list))
         .route(&format!("{BASE}/accounts/{{id}}/score"), get(score::show))
         // Tokens and operations (tokens.rs, operations.rs).
+        .route(
+            &format!("{BASE}/tokens"),
+            get(tokens::show).post(tokens::create::create),
+        )
+        .route(
+            &format!("{BASE}/tokens/{{id}}/revoke"),
+            get(tokens::revoke::confirm_revoke).post(tokens::revoke::revoke),
+        )
+        .route(
+            &format!("{BASE}/dead-letters"),
+            get(operations::dead_letters),
+        )
+        .route(
+            &format!("{BASE}/dead-letters/{{id}}/replay"),
+            post(operations::replay),
+        )
+        .route(
+            &format!("{BASE}/deliveries"),
+            get(operations::deliveries::show),
+        )
         .route(&format!("{BASE}/complaints/{{id}}"), get(complaint::show))
         .route(
             &format!("{BASE}/complaints/{{id}}/act/{{action}}"),
