@@ -115,7 +115,10 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     assert!(row.contains("Ops provider"), "{row}");
     assert!(row.contains(reason.trim()), "the reason {reason}: {row}");
     no_sideways_scroll(&browser, "dead letters").await;
+    // The docs' screenshots are of the console as its users see it: in Chinese.
+    browser.goto(&server.url("/console/dead-letters?lang=zh")).await;
     browser.screenshot("console-dead-letters-phone").await;
+    browser.goto(&server.url("/console/dead-letters?lang=en")).await;
 
     // The platform knows the complaint now: replay, and the worker reads it.
     provider.sim.add_complaint_for(
@@ -173,7 +176,9 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     assert!(row.contains("e-mail"), "{row}");
     assert!(row.contains("ops@example.com"), "{row}");
     no_sideways_scroll(&browser, "the delivery log").await;
+    browser.goto(&server.url("/console/deliveries?lang=zh")).await;
     browser.screenshot("console-deliveries-phone").await;
+    browser.goto(&server.url("/console/deliveries?lang=en")).await;
     browser.click("details.filters summary").await;
     choose(&browser, "#filter-status", "sent").await;
     browser.click("#filters button[type=submit]").await;
@@ -197,8 +202,8 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
         .wait_for_path(&format!("/console/complaints/{cid}"))
         .await;
 
-    // A token, made and shown once.
-    browser.goto(&server.url("/console/tokens")).await;
+    // A token, made and shown once (in Chinese from here on: the screenshot's language).
+    browser.goto(&server.url("/console/tokens?lang=zh")).await;
     browser.fill("#token-name", "Phone token").await;
     choose(&browser, "#token-role", "agent").await;
     choose(&browser, "#token-expires", "30").await;
