@@ -5,6 +5,7 @@
 //! mail server that is down shows in the delivery log, which the filters narrow; a token is
 //! made and shown once, then revoked.
 
+use super::fits_the_phone;
 use e2e_tests::wechatpay::{PROVIDER, SUB, SimProvider};
 use e2e_tests::{Browser, Server};
 use serde_json::{Value, json};
@@ -32,16 +33,6 @@ async fn until<T, F: std::future::Future<Output = Option<T>>>(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-async fn no_sideways_scroll(browser: &Browser, page: &str) {
-    let width = browser
-        .execute("return document.documentElement.scrollWidth;")
-        .await;
-    assert!(
-        width.as_u64().is_some_and(|w| w <= 390),
-        "{page} scrolls sideways on a phone: {width}"
-    );
 }
 
 /// Choose `value` in the select `css` (what a tap on an option does).
@@ -114,11 +105,15 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     assert!(row.contains("WeChat Pay complaint push"), "{row}");
     assert!(row.contains("Ops provider"), "{row}");
     assert!(row.contains(reason.trim()), "the reason {reason}: {row}");
-    no_sideways_scroll(&browser, "dead letters").await;
+    fits_the_phone(&browser, "dead letters").await;
     // The docs' screenshots are of the console as its users see it: in Chinese.
-    browser.goto(&server.url("/console/dead-letters?lang=zh")).await;
+    browser
+        .goto(&server.url("/console/dead-letters?lang=zh"))
+        .await;
     browser.screenshot("console-dead-letters-phone").await;
-    browser.goto(&server.url("/console/dead-letters?lang=en")).await;
+    browser
+        .goto(&server.url("/console/dead-letters?lang=en"))
+        .await;
 
     // The platform knows the complaint now: replay, and the worker reads it.
     provider.sim.add_complaint_for(
@@ -175,10 +170,14 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     let row = browser.text("li.delivery").await;
     assert!(row.contains("e-mail"), "{row}");
     assert!(row.contains("ops@example.com"), "{row}");
-    no_sideways_scroll(&browser, "the delivery log").await;
-    browser.goto(&server.url("/console/deliveries?lang=zh")).await;
+    fits_the_phone(&browser, "the delivery log").await;
+    browser
+        .goto(&server.url("/console/deliveries?lang=zh"))
+        .await;
     browser.screenshot("console-deliveries-phone").await;
-    browser.goto(&server.url("/console/deliveries?lang=en")).await;
+    browser
+        .goto(&server.url("/console/deliveries?lang=en"))
+        .await;
     browser.click("details.filters summary").await;
     choose(&browser, "#filter-status", "sent").await;
     browser.click("#filters button[type=submit]").await;
@@ -220,7 +219,7 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
         .await;
     assert_eq!(s, 200, "the new token works");
     browser.click("#copy-token").await;
-    no_sideways_scroll(&browser, "tokens").await;
+    fits_the_phone(&browser, "tokens").await;
     browser.screenshot("console-tokens-phone").await;
     // Back from the answer, or to the list: the token is not there.
     browser.goto(&server.url("/console/tokens")).await;
@@ -243,7 +242,7 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     browser.goto(&server.url("/console/tokens")).await;
     browser.click(&format!("#revoke-{id}")).await;
     browser.wait_for("#revoke-form").await;
-    no_sideways_scroll(&browser, "the revoke step").await;
+    fits_the_phone(&browser, "the revoke step").await;
     browser.click("#revoke-form button[type=submit]").await;
     browser.wait_for("#revoked").await;
     let (s, _) = server

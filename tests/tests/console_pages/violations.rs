@@ -3,6 +3,7 @@
 //! page; a mini program's score, read from the WeChat simulator by the binary's own daily
 //! pass, is charted beside two earlier days' snapshots; neither page scrolls sideways.
 
+use super::fits_the_phone;
 use e2e_tests::browser::{PHONE, png_size};
 use e2e_tests::wechatpay::{APIV3, PROVIDER, SUB, SimProvider};
 use e2e_tests::{Browser, Server};
@@ -33,17 +34,6 @@ async fn reload_until(
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-}
-
-/// No horizontal scrolling at the phone's width.
-async fn fits_the_phone(browser: &Browser, page: &str) {
-    let width = browser
-        .execute("return document.documentElement.scrollWidth;")
-        .await;
-    assert!(
-        width.as_u64().is_some_and(|w| w <= 390),
-        "{page} scrolls sideways: {width}"
-    );
 }
 
 #[tokio::test]
