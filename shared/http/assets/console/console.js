@@ -35,3 +35,46 @@
     setInterval(tick, 30000);
   });
 })();
+
+// accounts: copy buttons (callback URLs, the authorisation link), callback URLs filled in as
+// the platform id is typed, and PEM files read into their text areas.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest ? e.target.closest("button.copy[data-copy]") : null;
+    if (!b) return;
+    var input = document.getElementById(b.getAttribute("data-copy"));
+    if (!input) return;
+    var done = function () {
+      var was = b.textContent;
+      b.textContent = document.documentElement.lang === "en" ? "Copied" : "已复制";
+      setTimeout(function () { b.textContent = was; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(done, function () {
+        input.select();
+      });
+    } else {
+      input.focus();
+      input.select();
+      try { if (document.execCommand("copy")) done(); } catch (err) { /* selected: copy by hand */ }
+    }
+  });
+  document.addEventListener("input", function (e) {
+    var form = e.target.form;
+    if (!form || form.getAttribute("data-id-input") !== e.target.id) return;
+    var id = e.target.value.trim();
+    document.querySelectorAll("input.callback-url[data-template]").forEach(function (u) {
+      if (id) u.value = u.getAttribute("data-template").split("{id}").join(id);
+    });
+  });
+  document.addEventListener("change", function (e) {
+    var f = e.target;
+    if (!f.classList || !f.classList.contains("pem-file") || !f.files || !f.files[0]) return;
+    var into = document.getElementById(f.getAttribute("data-into"));
+    if (!into || f.files[0].size > 65536) return;
+    var r = new FileReader();
+    r.onload = function () { into.value = String(r.result); };
+    r.readAsText(f.files[0]);
+  });
+})();
