@@ -68,7 +68,7 @@ pub fn callbacks(
 }
 
 /// The platform's name in the page's language.
-pub fn platform_of(state: &AppState, spec: &AccountKindSpec, lang: super::Lang) -> &'static str {
+pub fn platform_of(spec: &AccountKindSpec, lang: super::Lang) -> &'static str {
     view::platform_label(lang, spec.facts.platform)
 }
 
@@ -183,7 +183,7 @@ pub async fn list(
         };
         rows.push(Row {
             platform: spec
-                .map(|s| platform_of(&state, &s, lang))
+                .map(|s| platform_of(&s, lang))
                 .unwrap_or("?"),
             kind: spec
                 .map(|s| {
@@ -237,7 +237,7 @@ pub async fn choose(
             let g = guide::of(&k.facts);
             KindCard {
                 kind: k.facts.kind.as_str(),
-                platform: platform_of(&state, k, lang),
+                platform: platform_of(k, lang),
                 title: lang.t(g.title.0, g.title.1),
                 who: lang.t(g.who.0, g.who.1),
             }

@@ -210,7 +210,11 @@ async fn a_refused_form_keeps_what_was_typed_but_no_secret_and_the_refund_must_b
     }
     let page = post_form(&h, "/console/accounts/new/wechatpay_merchant", &admin, &fields, &[]).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
-    assert!(page.body.contains("apiv3_key"), "{}", page.body);
+    // The platform's words, right after the API v3 key's input.
+    let at = page.body.find("id=\"input-apiv3-key\"").expect("the key's input");
+    let after = &page.body[at..];
+    let error = after.find("32-character API v3 key").expect("the error");
+    assert!(after[..error].matches("class=\"field").count() == 0, "not at its input");
     assert!(!page.body.contains("short-key"), "a secret was echoed");
     assert!(page.body.contains("value=\"1900000109\""), "{}", page.body);
     assert!(accounts(&h).await.is_empty());

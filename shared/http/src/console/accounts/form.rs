@@ -70,7 +70,7 @@ impl Errors {
     pub fn of(&self, input: &str, lang: Lang) -> Option<String> {
         self.0
             .get(input)
-            .map(|(zh, en)| lang.t(zh, en).to_string())
+            .map(|(zh, en)| if lang.is_en() { en.clone() } else { zh.clone() })
     }
 
     /// The admin API's refusal at the input it names (`settings.mchid` → `s.mchid`); a

@@ -12,7 +12,7 @@ use crate::admin::actions::staff;
 use crate::admin::roles::Roles;
 use crate::admin::sub_merchants::list_sub_merchants;
 use crate::console::view;
-use crate::console::web::{BASE, Chrome, Signed, error_page, render, render_with, see_other};
+use crate::console::web::{BASE, Chrome, Signed, error_page, render_with, see_other};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::http::ValidJson;
 use crate::state::AppState;
