@@ -101,28 +101,46 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
         .await;
     assert_eq!(
         url,
-        json!(format!("{PUBLIC}/callbacks/wechatpay/{MERCHANT}/complaints"))
+        json!(format!(
+            "{PUBLIC}/callbacks/wechatpay/{MERCHANT}/complaints"
+        ))
     );
     browser.fill("#input-appid", "wx2c2769f8efd9abc2").await;
     browser.fill("#input-merchant-serial-no", SERIAL).await;
-    browser.fill("#input-reply-text", "您好，我们已收到，正在处理。").await;
+    browser
+        .fill("#input-reply-text", "您好，我们已收到，正在处理。")
+        .await;
     set(&browser, "input-api-base-url", &sim.base_url()).await;
     browser.click("#refund-cap").await;
     browser.fill("#refund-cap-yuan", "50").await;
     set(&browser, "input-private-key", &pem).await;
     browser.fill("#input-apiv3-key", APIV3).await;
-    set(&browser, "input-wechatpay-public-key", &sim.keys().public_key_pem()).await;
+    set(
+        &browser,
+        "input-wechatpay-public-key",
+        &sim.keys().public_key_pem(),
+    )
+    .await;
     browser
         .fill("#input-wechatpay-public-key-id", &sim.keys().pub_key_id)
         .await;
     fits(&browser, "the merchant's creation form").await;
-    browser.execute("window.scrollTo(0, 0); return true;").await;
+    // The steps and the callback URL under the sticky header.
+    browser
+        .execute(
+            "var s = document.getElementById('steps'); \
+             window.scrollTo(0, s.getBoundingClientRect().top + window.scrollY - 150); return true;",
+        )
+        .await;
     let shot = browser.screenshot("console-account-new-phone").await;
     assert_eq!(png_size(&shot), Some(PHONE));
     let merchant = create(&browser).await;
     let source = browser.source().await;
     assert!(!source.contains(APIV3), "the API v3 key is on the page");
-    assert!(!source.contains(&pem_body), "the private key is on the page");
+    assert!(
+        !source.contains(&pem_body),
+        "the private key is on the page"
+    );
     assert!(source.contains("指纹"), "no fingerprint shown");
     assert!(source.contains("50.00"), "the cap is not shown");
     // Register the callback URL with WeChat Pay (the simulator): the page says it matches.
@@ -159,9 +177,12 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     fits(&browser, "the sub-merchant form").await;
     browser.click("#save-sub").await;
     browser.wait_for("#input-sub-enabled").await;
-    browser.click("a[href^='/console/accounts/acc_']").await;
+    browser.click("#back-to-account").await;
     let subs = browser.text("#sub-merchants").await;
-    assert!(subs.contains("Noodle shop") && subs.contains("20.00"), "{subs}");
+    assert!(
+        subs.contains("Noodle shop") && subs.contains("20.00"),
+        "{subs}"
+    );
 
     // An Alipay app in public-key mode.
     let alipay_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
@@ -170,7 +191,9 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     browser.fill("#input-app-id", "2021000123456789").await;
     browser.click("#refund-none").await;
     browser
-        .execute("var s = document.getElementById('input-mode'); s.value = 'public_key'; return true;")
+        .execute(
+            "var s = document.getElementById('input-mode'); s.value = 'public_key'; return true;",
+        )
         .await;
     set(
         &browser,
@@ -209,7 +232,9 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     // A third-party platform: its page makes the authorisation link.
     open_kind(&browser, &server, "wxopen_component").await;
     browser.fill("#input-name", "Third-party platform").await;
-    browser.fill("#input-component-appid", "wxfedcba9876543210").await;
+    browser
+        .fill("#input-component-appid", "wxfedcba9876543210")
+        .await;
     browser.fill("#input-secret", APP_SECRET).await;
     browser.fill("#input-token", "pushtoken123").await;
     browser.fill("#input-encoding-aes-key", AES_KEY).await;

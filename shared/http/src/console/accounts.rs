@@ -11,6 +11,7 @@ pub mod guide;
 pub mod health;
 pub mod inputs;
 pub mod page;
+pub mod routes;
 pub mod subs;
 
 use super::sign_in::signed_form;
@@ -89,7 +90,10 @@ pub fn credentials_words(lang: super::Lang, s: &CredentialsStatus) -> String {
 
 /// A form of a signed-in staff member as name/value pairs, refused without the session's
 /// CSRF value.
-pub async fn submitted(signed: &Signed, req: axum::extract::Request) -> Result<Submitted, Response> {
+pub async fn submitted(
+    signed: &Signed,
+    req: axum::extract::Request,
+) -> Result<Submitted, Response> {
     signed_form::<Vec<(String, String)>>(signed, req, |pairs| {
         pairs
             .iter()
@@ -104,7 +108,12 @@ pub async fn submitted(signed: &Signed, req: axum::extract::Request) -> Result<S
 }
 
 /// The settings pages' common start: administrators only, and the admin route's role.
-pub fn allowed(signed: &Signed, roles: &Roles, method: &Method, route: &str) -> Result<(), Response> {
+pub fn allowed(
+    signed: &Signed,
+    roles: &Roles,
+    method: &Method,
+    route: &str,
+) -> Result<(), Response> {
     signed.require_settings().map_err(|r| *r)?;
     signed.require(roles, method, route).map_err(|r| *r)
 }
@@ -182,9 +191,7 @@ pub async fn list(
             String::new()
         };
         rows.push(Row {
-            platform: spec
-                .map(|s| platform_of(&s, lang))
-                .unwrap_or("?"),
+            platform: spec.map(|s| platform_of(&s, lang)).unwrap_or("?"),
             kind: spec
                 .map(|s| {
                     let g = guide::of(&s.facts);
@@ -318,7 +325,11 @@ fn create_page(
         secrets_again: secrets_typed && !errors.is_empty(),
         c: signed.chrome(
             state,
-            format!("{}{}", lang.t("新建账户：", "New account: "), lang.t(g.title.0, g.title.1)),
+            format!(
+                "{}{}",
+                lang.t("新建账户：", "New account: "),
+                lang.t(g.title.0, g.title.1)
+            ),
         ),
     }
 }
@@ -337,7 +348,13 @@ pub async fn new_form(
         Ok(s) => s,
         Err(e) => return error_page(signed.visit.lang, &e),
     };
-    render(&create_page(&state, &signed, &spec, None, &Errors::default()))
+    render(&create_page(
+        &state,
+        &signed,
+        &spec,
+        None,
+        &Errors::default(),
+    ))
 }
 
 /// `POST /console/accounts/new/{kind}`: create the account (once per drawn form), then its
@@ -405,14 +422,18 @@ pub async fn create(
         settings: Value::Object(settings),
         credentials: form.credentials_body(&given).map(Value::Object),
     };
-    let created = match create_account(State(state.clone()), signed.caller.clone(), ValidJson(body)).await {
-        Ok(res) => answer_json(res.into_response()).await,
-        Err(e) => Err(e),
-    };
+    let created =
+        match create_account(State(state.clone()), signed.caller.clone(), ValidJson(body)).await {
+            Ok(res) => answer_json(res.into_response()).await,
+            Err(e) => Err(e),
+        };
     match created {
         Ok(account) => {
             let id = account["id"].as_str().unwrap_or_default();
-            see_other(&format!("{BASE}/accounts/{}?created=1", view::path_segment(id)))
+            see_other(&format!(
+                "{BASE}/accounts/{}?created=1",
+                view::path_segment(id)
+            ))
         }
         Err(e) if e.status().is_client_error() && e.status().as_u16() != 403 => {
             refuse(&Errors::from_api(&e, &form))

@@ -69,7 +69,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             &format!("{BASE}/accounts/new/{{kind}}"),
             get(accounts::new_form).post(accounts::create),
         )
-        .route(&format!("{BASE}/accounts/{{id}}"), get(accounts::page::show))
+        .route(
+            &format!("{BASE}/accounts/{{id}}"),
+            get(accounts::page::show),
+        )
         .route(
             &format!("{BASE}/accounts/{{id}}/settings"),
             post(accounts::page::save_settings),

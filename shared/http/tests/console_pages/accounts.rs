@@ -25,7 +25,10 @@ async fn role_session(h: &Harness, role: &str) -> String {
 /// The `value` of the hidden input `name` of a page.
 fn hidden(page: &Page, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let at = page.body.find(&marker).unwrap_or_else(|| panic!("{name} in {}", page.body));
+    let at = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {}", page.body));
     let rest = &page.body[at + marker.len()..];
     rest[..rest.find('"').expect("end")].to_string()
 }
@@ -50,7 +53,10 @@ fn merchant_form<'a>(
         ("name", "Shop A"),
         ("s.mchid", "1900000109"),
         ("s.appid", "wx2c2769f8efd9abc2"),
-        ("s.merchant_serial_no", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"),
+        (
+            "s.merchant_serial_no",
+            "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+        ),
         ("s.reply_text", "您好，已收到"),
         ("refund", refund),
         ("refund_cap", cap),
@@ -115,10 +121,24 @@ async fn a_form_without_the_sessions_csrf_value_changes_nothing() {
     let form_id = hidden(&form, "form_id");
     let pem = private_pem(rsa_key());
     let mut fields = merchant_form("wrong", &form_id, &pem, "none", "");
-    let page = post_form(&h, "/console/accounts/new/wechatpay_merchant", &admin, &fields, &[]).await;
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
     fields.retain(|(k, _)| *k != "csrf");
-    let page = post_form(&h, "/console/accounts/new/wechatpay_merchant", &admin, &fields, &[]).await;
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
     let page = post_form(
         &h,
@@ -142,18 +162,45 @@ async fn a_creation_form_sent_twice_creates_one_account_with_its_cap_in_fen() {
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     // The steps say where to look, and the callback path is shown (no PUBLIC_BASE_URL here).
     assert!(form.body.contains("API安全"), "{}", form.body);
-    assert!(form.body.contains("/callbacks/wechatpay/{mchid}/complaints"), "{}", form.body);
+    assert!(
+        form.body
+            .contains("/callbacks/wechatpay/{mchid}/complaints"),
+        "{}",
+        form.body
+    );
     assert!(form.body.contains("id=\"no-public-base\""), "{}", form.body);
     // Nothing is preselected for the refund.
-    assert!(!form.body.contains("value=\"none\" id=\"refund-none\" required checked"));
+    assert!(
+        !form
+            .body
+            .contains("value=\"none\" id=\"refund-none\" required checked")
+    );
     let csrf = form.csrf();
     let form_id = hidden(&form, "form_id");
     let pem = private_pem(rsa_key());
     let fields = merchant_form(&csrf, &form_id, &pem, "cap", "12.5");
-    let first = post_form(&h, "/console/accounts/new/wechatpay_merchant", &admin, &fields, &[]).await;
+    let first = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
     assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
-    assert!(first.location().starts_with("/console/accounts/acc_"), "{}", first.location());
-    let again = post_form(&h, "/console/accounts/new/wechatpay_merchant", &admin, &fields, &[]).await;
+    assert!(
+        first.location().starts_with("/console/accounts/acc_"),
+        "{}",
+        first.location()
+    );
+    let again = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.body);
     assert!(again.body.contains("之前已提交过"), "{}", again.body);
     let all = accounts(&h).await;
@@ -186,18 +233,35 @@ async fn a_refused_form_keeps_what_was_typed_but_no_secret_and_the_refund_must_b
     let pem = private_pem(rsa_key());
     // No refund chosen.
     let fields = merchant_form(&csrf, &form_id, &pem, "", "");
-    let page = post_form(&h, "/console/accounts/new/wechatpay_merchant", &admin, &fields, &[]).await;
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
     assert!(page.body.contains("请选择是否自动退款"), "{}", page.body);
     assert!(page.body.contains("value=\"1900000109\""), "{}", page.body);
     assert!(page.body.contains("您好，已收到"), "{}", page.body);
     assert!(!page.body.contains(APIV3), "the API v3 key came back");
-    assert!(!page.body.contains("BEGIN PRIVATE KEY"), "the private key came back");
+    assert!(
+        !page.body.contains("BEGIN PRIVATE KEY"),
+        "the private key came back"
+    );
     assert!(page.body.contains("id=\"secrets-again\""), "{}", page.body);
     // A cap that is not yuan.
     let form_id = hidden(&page, "form_id");
     let fields = merchant_form(&csrf, &form_id, &pem, "cap", "12.345");
-    let page = post_form(&h, "/console/accounts/new/wechatpay_merchant", &admin, &fields, &[]).await;
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
     assert!(page.body.contains("最多两位小数"), "{}", page.body);
     // The platform's refusal at its field: an API v3 key of the wrong length.
@@ -208,20 +272,40 @@ async fn a_refused_form_keeps_what_was_typed_but_no_secret_and_the_refund_must_b
             f.1 = "short-key";
         }
     }
-    let page = post_form(&h, "/console/accounts/new/wechatpay_merchant", &admin, &fields, &[]).await;
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
     // The platform's words, right after the API v3 key's input.
-    let at = page.body.find("id=\"input-apiv3-key\"").expect("the key's input");
+    let at = page
+        .body
+        .find("id=\"input-apiv3-key\"")
+        .expect("the key's input");
     let after = &page.body[at..];
     let error = after.find("32-character API v3 key").expect("the error");
-    assert!(after[..error].matches("class=\"field").count() == 0, "not at its input");
+    assert!(
+        after[..error].matches("class=\"field").count() == 0,
+        "not at its input"
+    );
     assert!(!page.body.contains("short-key"), "a secret was echoed");
     assert!(page.body.contains("value=\"1900000109\""), "{}", page.body);
     assert!(accounts(&h).await.is_empty());
     // "No cap" is only what is chosen.
     let form_id = hidden(&page, "form_id");
     let fields = merchant_form(&csrf, &form_id, &pem, "any", "");
-    let page = post_form(&h, "/console/accounts/new/wechatpay_merchant", &admin, &fields, &[]).await;
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let all = accounts(&h).await;
     assert_eq!(all[0]["settings"]["auto_refund"], true);
@@ -238,7 +322,14 @@ async fn the_account_page_changes_settings_switches_and_keeps_credentials_left_e
     assert!(page.body.contains("id=\"sub-merchants\""), "{}", page.body);
     let csrf = page.csrf();
     // Disable.
-    let res = post_form(&h, &format!("/console/accounts/{id}/enabled"), &admin, &[("csrf", &csrf), ("enabled", "false")], &[]).await;
+    let res = post_form(
+        &h,
+        &format!("/console/accounts/{id}/enabled"),
+        &admin,
+        &[("csrf", &csrf), ("enabled", "false")],
+        &[],
+    )
+    .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     // Settings: the refund changes to a cap; the mchid cannot change.
     let res = post_form(
@@ -250,7 +341,10 @@ async fn the_account_page_changes_settings_switches_and_keeps_credentials_left_e
             ("name", "Provider renamed"),
             ("s.mchid", "1999999999"),
             ("s.appid", "wx2c2769f8efd9abc2"),
-            ("s.merchant_serial_no", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"),
+            (
+                "s.merchant_serial_no",
+                "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+            ),
             ("refund", "cap"),
             ("refund_cap", "3"),
         ],
@@ -263,24 +357,38 @@ async fn the_account_page_changes_settings_switches_and_keeps_credentials_left_e
         &h,
         &format!("/console/accounts/{id}/credentials"),
         &admin,
-        &[("csrf", &csrf), ("c.apiv3_key", APIV3), ("c.private_key", "")],
+        &[
+            ("csrf", &csrf),
+            ("c.apiv3_key", APIV3),
+            ("c.private_key", ""),
+        ],
         &[],
     )
     .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-    let (_, a) = h.admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None).await;
+    let (_, a) = h
+        .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+        .await;
     assert_eq!(a["enabled"], false, "{a}");
     assert_eq!(a["name"], "Provider renamed", "{a}");
     assert_eq!(a["settings"]["mchid"], "1900000113", "{a}");
     assert_eq!(a["settings"]["refund_cap_fen"], 300, "{a}");
     assert_eq!(a["credentials"]["fields"]["apiv3_key"]["set"], true, "{a}");
-    assert_eq!(a["credentials"]["fields"]["private_key"]["set"], false, "{a}");
+    assert_eq!(
+        a["credentials"]["fields"]["private_key"]["set"], false,
+        "{a}"
+    );
     let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
     assert!(!page.body.contains(APIV3));
     assert!(page.body.contains("已停用"), "{}", page.body);
 
     // A sub-merchant through its form, once.
-    let form = get(&h, &format!("/console/accounts/{id}/sub-merchants/new"), &admin).await;
+    let form = get(
+        &h,
+        &format!("/console/accounts/{id}/sub-merchants/new"),
+        &admin,
+    )
+    .await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     let form_id = hidden(&form, "form_id");
     let fields = [
@@ -297,7 +405,13 @@ async fn the_account_page_changes_settings_switches_and_keeps_credentials_left_e
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let res = post_form(&h, &path, &admin, &fields, &[]).await;
     assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
-    let (_, subs) = h.admin(Method::GET, &format!("/admin/v1/accounts/{id}/sub-merchants"), None).await;
+    let (_, subs) = h
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{id}/sub-merchants"),
+            None,
+        )
+        .await;
     assert_eq!(subs["items"].as_array().map(Vec::len), Some(1), "{subs}");
     assert_eq!(subs["items"][0]["refund_cap_fen"], 880, "{subs}");
 }

@@ -199,7 +199,12 @@ impl KindForm {
 
     /// The settings object from the form; on a change (`patch`), an optional field left empty
     /// is sent as `null` (cleared) and an unticked box as `false`.
-    pub fn settings_body(&self, given: &Submitted, patch: bool, errors: &mut Errors) -> Map<String, Value> {
+    pub fn settings_body(
+        &self,
+        given: &Submitted,
+        patch: bool,
+        errors: &mut Errors,
+    ) -> Map<String, Value> {
         let mut out = Map::new();
         for f in &self.settings {
             let input = format!("{SETTING}{}", f.name);

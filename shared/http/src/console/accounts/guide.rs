@@ -184,11 +184,17 @@ const WXOPEN_COMPONENT: Guide = Guide {
     steps: WXOPEN_STEPS,
     callbacks: &[
         CallbackPath {
-            label: ("授权事件接收URL", "Authorisation event URL (授权事件接收URL)"),
+            label: (
+                "授权事件接收URL",
+                "Authorisation event URL (授权事件接收URL)",
+            ),
             path: "/callbacks/wxopen/{id}/events",
         },
         CallbackPath {
-            label: ("消息与事件接收URL", "Message and event URL (消息与事件接收URL)"),
+            label: (
+                "消息与事件接收URL",
+                "Message and event URL (消息与事件接收URL)",
+            ),
             path: "/callbacks/wxopen/{id}/messages/$APPID$",
         },
     ],
@@ -237,7 +243,10 @@ pub fn field_label(name: &str) -> Option<Step> {
             "未登记子商户也自动退款（按本账户的上限）",
             "Refund automatically for sub-merchants not added here (under this account's cap)",
         ),
-        "refund_finish_text" => ("退款后的交易投诉反馈", "Trade complaint feedback after a refund"),
+        "refund_finish_text" => (
+            "退款后的交易投诉反馈",
+            "Trade complaint feedback after a refund",
+        ),
         "refund_finish_remark" => (
             "退款后的消费者投诉备注",
             "Consumer complaint remark after a refund",
@@ -259,18 +268,42 @@ pub fn field_label(name: &str) -> Option<Step> {
             "接受明文推送（不安全，不推荐）",
             "Accept plaintext pushes (unsafe, not recommended)",
         ),
-        "private_key" => ("商户API私钥 apiclient_key.pem（private_key）", "Merchant API private key, apiclient_key.pem (private_key)"),
+        "private_key" => (
+            "商户API私钥 apiclient_key.pem（private_key）",
+            "Merchant API private key, apiclient_key.pem (private_key)",
+        ),
         "apiv3_key" => ("APIv3密钥（apiv3_key）", "API v3 key (apiv3_key)"),
         "wechatpay_public_key" => ("微信支付公钥（可选）", "WeChat Pay public key (optional)"),
-        "wechatpay_public_key_id" => ("微信支付公钥 ID（可选）", "WeChat Pay public key id (optional)"),
-        "app_private_key" => ("应用私钥（app_private_key）", "App private key (app_private_key)"),
-        "app_cert" => ("应用公钥证书 appCertPublicKey_*.crt", "App certificate, appCertPublicKey_*.crt"),
-        "alipay_cert" => ("支付宝公钥证书 alipayCertPublicKey_RSA2.crt", "Alipay certificate, alipayCertPublicKey_RSA2.crt"),
-        "alipay_root_cert" => ("支付宝根证书 alipayRootCert.crt", "Alipay root certificate, alipayRootCert.crt"),
-        "alipay_public_key" => ("支付宝公钥（公钥模式）", "Alipay public key (public-key mode)"),
+        "wechatpay_public_key_id" => (
+            "微信支付公钥 ID（可选）",
+            "WeChat Pay public key id (optional)",
+        ),
+        "app_private_key" => (
+            "应用私钥（app_private_key）",
+            "App private key (app_private_key)",
+        ),
+        "app_cert" => (
+            "应用公钥证书 appCertPublicKey_*.crt",
+            "App certificate, appCertPublicKey_*.crt",
+        ),
+        "alipay_cert" => (
+            "支付宝公钥证书 alipayCertPublicKey_RSA2.crt",
+            "Alipay certificate, alipayCertPublicKey_RSA2.crt",
+        ),
+        "alipay_root_cert" => (
+            "支付宝根证书 alipayRootCert.crt",
+            "Alipay root certificate, alipayRootCert.crt",
+        ),
+        "alipay_public_key" => (
+            "支付宝公钥（公钥模式）",
+            "Alipay public key (public-key mode)",
+        ),
         "secret" => ("AppSecret（secret）", "AppSecret (secret)"),
         "token" => ("消息推送 Token（token）", "Message push Token (token)"),
-        "encoding_aes_key" => ("EncodingAESKey（encoding_aes_key）", "EncodingAESKey (encoding_aes_key)"),
+        "encoding_aes_key" => (
+            "EncodingAESKey（encoding_aes_key）",
+            "EncodingAESKey (encoding_aes_key)",
+        ),
         _ => return None,
     })
 }

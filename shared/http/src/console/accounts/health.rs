@@ -27,7 +27,10 @@ pub async fn read(state: &AppState, signed: &Signed, id: &str) -> Result<Health,
         signed
             .visit
             .lang
-            .t("暂时读不到账户健康。", "The account's health cannot be read right now.")
+            .t(
+                "暂时读不到账户健康。",
+                "The account's health cannot be read right now.",
+            )
             .to_string()
     })
 }
@@ -112,7 +115,10 @@ pub fn words(lang: Lang, h: &Health) -> Vec<String> {
     out.push(match h.last_push_at {
         Some(at) => match lang {
             Lang::Zh => format!("最近一次收到平台推送：{}（北京时间）", beijing(at)),
-            Lang::En => format!("Last push from the platform: {} (Beijing time)", beijing(at)),
+            Lang::En => format!(
+                "Last push from the platform: {} (Beijing time)",
+                beijing(at)
+            ),
         },
         None => lang
             .t(

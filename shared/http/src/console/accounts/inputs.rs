@@ -191,8 +191,9 @@ pub fn credential_inputs(
                     .collect(),
                 _ => Vec::new(),
             };
-            let status = stored.filter(|_| !public).map(|s| {
-                match s.fields.get(&f.name) {
+            let status = stored
+                .filter(|_| !public)
+                .map(|s| match s.fields.get(&f.name) {
                     Some(st) if st.set => match &st.fingerprint {
                         Some(fp) => match lang {
                             Lang::Zh => format!("已设置 · 指纹 {fp}"),
@@ -201,8 +202,7 @@ pub fn credential_inputs(
                         None => lang.t("已设置", "Set").to_string(),
                     },
                     _ => lang.t("未设置", "Not set").to_string(),
-                }
-            });
+                });
             let mut help = Vec::new();
             if !public {
                 help.push(if stored.is_some() {
@@ -256,7 +256,12 @@ pub struct RefundView {
 }
 
 impl RefundView {
-    pub fn new(chosen: Option<Refund>, typed: Option<&Submitted>, errors: &Errors, lang: Lang) -> Self {
+    pub fn new(
+        chosen: Option<Refund>,
+        typed: Option<&Submitted>,
+        errors: &Errors,
+        lang: Lang,
+    ) -> Self {
         let typed_choice = typed.and_then(|g| g.get(super::form::REFUND));
         let (chosen, cap) = match (typed_choice, chosen) {
             (Some(c), _) => (

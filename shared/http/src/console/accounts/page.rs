@@ -5,10 +5,10 @@
 
 use super::form::{Errors, KindForm, Refund, Submitted};
 use super::inputs::{self, InputView, RefundView};
+use super::routes::{RegistrationView, account_route, has_route, registration_view};
 use super::{CallbackView, allowed, callbacks, credentials_words, guide, health, submitted};
 use crate::ApiError;
 use crate::admin::accounts::{PatchAccount, get_account, patch_account, put_credentials};
-use crate::admin::actions::staff;
 use crate::admin::roles::Roles;
 use crate::admin::sub_merchants::list_sub_merchants;
 use crate::console::view;
@@ -21,23 +21,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
-use desk_core::account_actions::{AccountAnswer, Method as RouteMethod};
-use desk_core::staff_actions::ActionBody;
+use desk_core::account_actions::Method as RouteMethod;
 use domain::account::Account;
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
-
-/// WeChat Pay's registration, as the page shows it.
-pub struct RegistrationView {
-    pub lines: Vec<Line>,
-    pub error: Option<String>,
-}
-
-pub struct Line {
-    pub words: String,
-    pub matches: bool,
-}
 
 pub struct SubRow {
     pub sub_mchid: String,
@@ -85,6 +73,8 @@ pub struct Shown {
     created: Option<String>,
     #[serde(default)]
     saved: Option<String>,
+    #[serde(default)]
+    registered: Option<String>,
 }
 
 /// What a refused form of the page brings back: which form, what was typed, its errors.
@@ -94,111 +84,17 @@ enum Refused<'a> {
     Credentials(&'a Submitted, Errors),
 }
 
-/// Run an account route a platform declares (`callback-registration`) after its role check.
-async fn account_route(
-    state: &AppState,
-    signed: &Signed,
-    roles: &Roles,
-    account: &Account,
-    name: &str,
-    method: RouteMethod,
-) -> Result<Option<Value>, ApiError> {
-    let http_method = match method {
-        RouteMethod::Get => Method::GET,
-        RouteMethod::Post => Method::POST,
-        RouteMethod::Delete => Method::DELETE,
-    };
-    let route = format!("{}/accounts/{{id}}/{name}", crate::http::ADMIN_BASE);
-    signed
-        .caller
-        .require_role(roles.of(&http_method, &route), &format!("{http_method} {route}"))?;
-    signed.caller.require_account(&account.id)?;
-    let platforms = state.platforms();
-    let platform = platforms
-        .account_kind(account.kind())
-        .and_then(|k| platforms.get(k.facts.platform))
-        .ok_or_else(|| ApiError::Conflict(format!("{} is not served", account.kind())))?;
-    let actions = platform.account_actions();
-    let offered = actions.actions();
-    let spec = offered
-        .iter()
-        .find(|a| a.name == name && a.method == method && a.serves(account.kind()))
-        .ok_or_else(|| ApiError::Conflict(format!("{} has no {name}", account.kind())))?;
-    let answer = actions
-        .run(state, &staff(&signed.caller), account, spec, ActionBody::new(None))
-        .await?;
-    Ok(match answer {
-        AccountAnswer::Json(v) => Some(v),
-        AccountAnswer::NoContent => None,
-    })
-}
-
-fn has_route(state: &AppState, account: &Account, name: &str) -> bool {
-    let platforms = state.platforms();
-    platforms
-        .account_kind(account.kind())
-        .and_then(|k| platforms.get(k.facts.platform))
-        .is_some_and(|p| {
-            p.account_actions()
-                .actions()
-                .iter()
-                .any(|a| a.name == name && a.serves(account.kind()))
-        })
-}
-
-fn registration_view(lang: crate::console::Lang, answer: Result<Option<Value>, ApiError>) -> RegistrationView {
-    match answer {
-        Ok(Some(v)) => {
-            let mut lines = Vec::new();
-            for (key, zh, en) in [
-                ("complaints", "投诉通知", "Complaint notifications"),
-                ("violations", "违规通知", "Violation notifications"),
-            ] {
-                let r = &v[key];
-                if r.is_null() {
-                    continue;
-                }
-                let matches = r["matches"].as_bool().unwrap_or(false);
-                let registered = r["registered"].as_str();
-                let words = match (lang, matches, registered) {
-                    (crate::console::Lang::Zh, true, _) => format!("{zh}：已登记，一致（matches）"),
-                    (crate::console::Lang::En, true, _) => format!("{en}: registered, matches"),
-                    (crate::console::Lang::Zh, false, Some(u)) => format!("{zh}：登记的是 {u}，与本系统不一致，请重新登记"),
-                    (crate::console::Lang::En, false, Some(u)) => format!("{en}: {u} is registered, not ours: register again"),
-                    (crate::console::Lang::Zh, false, None) => format!("{zh}：还没有登记"),
-                    (crate::console::Lang::En, false, None) => format!("{en}: not registered yet"),
-                };
-                lines.push(Line { words, matches });
-            }
-            RegistrationView { lines, error: None }
-        }
-        Ok(None) => RegistrationView {
-            lines: Vec::new(),
-            error: None,
-        },
-        Err(e) => {
-            e.log_cause();
-            RegistrationView {
-                lines: Vec::new(),
-                error: Some(match lang {
-                    crate::console::Lang::Zh => format!("读不到微信支付登记的地址：{}", e.message()),
-                    crate::console::Lang::En => format!("Could not read what WeChat Pay holds: {}", e.message()),
-                }),
-            }
-        }
-    }
-}
-
 async fn load(state: &AppState, signed: &Signed, id: &str) -> Result<Account, ApiError> {
-    if id.is_empty()
-        || id.len() > 200
-        || !id.bytes().all(crate::admin::path_ids::is_id_byte)
-    {
+    if id.is_empty() || id.len() > 200 || !id.bytes().all(crate::admin::path_ids::is_id_byte) {
         return Err(ApiError::not_found(format!("account {id} not found")));
     }
-    get_account(State(state.clone()), signed.caller.clone(), ApiPath(id.to_string()))
-        .await
-        .map(|Json(a)| a)
+    get_account(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiPath(id.to_string()),
+    )
+    .await
+    .map(|Json(a)| a)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -236,7 +132,15 @@ async fn page(
         let answer = match registration {
             Some(a) => a,
             None if account.credentials.complete => {
-                account_route(state, signed, roles, &account, "callback-registration", RouteMethod::Get).await
+                account_route(
+                    state,
+                    signed,
+                    roles,
+                    &account,
+                    "callback-registration",
+                    RouteMethod::Get,
+                )
+                .await
             }
             None => Ok(None),
         };
@@ -357,17 +261,41 @@ pub async fn show(
         Err(e) => return error_page(lang, &e),
     };
     let notice = if q.created.is_some() {
-        Some(lang.t("账户已创建。", "The account was created.").to_string())
+        Some(
+            lang.t("账户已创建。", "The account was created.")
+                .to_string(),
+        )
+    } else if q.registered.is_some() {
+        Some(
+            lang.t(
+                "已向微信支付登记回调地址。",
+                "The callback URLs are registered with WeChat Pay.",
+            )
+            .to_string(),
+        )
     } else if q.saved.is_some() {
         Some(lang.t("已保存。", "Saved.").to_string())
     } else {
         None
     };
-    page(&state, &signed, &roles, account, notice, Refused::None, None, None).await
+    page(
+        &state,
+        &signed,
+        &roles,
+        account,
+        notice,
+        Refused::None,
+        None,
+        None,
+    )
+    .await
 }
 
 fn back(id: &str) -> Response {
-    see_other(&format!("{BASE}/accounts/{}?saved=1", view::path_segment(id)))
+    see_other(&format!(
+        "{BASE}/accounts/{}?saved=1",
+        view::path_segment(id)
+    ))
 }
 
 /// `POST /console/accounts/{id}/settings`: the settings as a merge patch.
@@ -406,18 +334,45 @@ pub async fn save_settings(
         Value::String(account.platform_id().to_string()),
     );
     if !errors.is_empty() {
-        return page(&state, &signed, &roles, account, None, Refused::Settings(&given, errors), None, None).await;
+        return page(
+            &state,
+            &signed,
+            &roles,
+            account,
+            None,
+            Refused::Settings(&given, errors),
+            None,
+            None,
+        )
+        .await;
     }
     let patch = PatchAccount {
         name: Some(name),
         enabled: None,
         settings: Some(Value::Object(settings)),
     };
-    match patch_account(State(state.clone()), signed.caller.clone(), ApiPath(id.clone()), ValidJson(patch)).await {
+    match patch_account(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiPath(id.clone()),
+        ValidJson(patch),
+    )
+    .await
+    {
         Ok(_) => back(&id),
         Err(e) if e.status().is_client_error() => {
             let errors = Errors::from_api(&e, &form);
-            page(&state, &signed, &roles, account, None, Refused::Settings(&given, errors), None, None).await
+            page(
+                &state,
+                &signed,
+                &roles,
+                account,
+                None,
+                Refused::Settings(&given, errors),
+                None,
+                None,
+            )
+            .await
         }
         Err(e) => error_page(lang, &e),
     }
@@ -452,7 +407,14 @@ pub async fn set_enabled(
         enabled: Some(form.enabled == "true"),
         settings: None,
     };
-    match patch_account(State(state), signed.caller.clone(), ApiPath(id.clone()), ValidJson(patch)).await {
+    match patch_account(
+        State(state),
+        signed.caller.clone(),
+        ApiPath(id.clone()),
+        ValidJson(patch),
+    )
+    .await
+    {
         Ok(_) => back(&id),
         Err(e) => error_page(signed.visit.lang, &e),
     }
@@ -489,21 +451,51 @@ pub async fn save_credentials(
             "没有填写任何凭证：没有改动。",
             "Nothing was typed: nothing changed.",
         );
-        return page(&state, &signed, &roles, account, None, Refused::Credentials(&given, errors), None, None).await;
+        return page(
+            &state,
+            &signed,
+            &roles,
+            account,
+            None,
+            Refused::Credentials(&given, errors),
+            None,
+            None,
+        )
+        .await;
     };
-    match put_credentials(State(state.clone()), signed.caller.clone(), ApiPath(id.clone()), ValidJson(Value::Object(body))).await {
+    match put_credentials(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiPath(id.clone()),
+        ValidJson(Value::Object(body)),
+    )
+    .await
+    {
         Ok(_) => back(&id),
         Err(e) if e.status().is_client_error() => {
             // Credential errors name their field without a prefix.
             let e = match e {
-                ApiError::Invalid { field: Some(f), message } => ApiError::Invalid {
+                ApiError::Invalid {
+                    field: Some(f),
+                    message,
+                } => ApiError::Invalid {
                     field: Some(format!("credentials.{f}")),
                     message,
                 },
                 other => other,
             };
             let errors = Errors::from_api(&e, &form);
-            page(&state, &signed, &roles, account, None, Refused::Credentials(&given, errors), None, None).await
+            page(
+                &state,
+                &signed,
+                &roles,
+                account,
+                None,
+                Refused::Credentials(&given, errors),
+                None,
+                None,
+            )
+            .await
         }
         Err(e) => error_page(lang, &e),
     }
@@ -528,7 +520,9 @@ pub async fn register(
     if let Err(res) = signed.require_settings() {
         return *res;
     }
-    if let Err(res) = crate::console::sign_in::signed_form(&signed, req, |f: &CsrfOnly| &f.csrf).await {
+    if let Err(res) =
+        crate::console::sign_in::signed_form(&signed, req, |f: &CsrfOnly| &f.csrf).await
+    {
         return *res;
     }
     let lang = signed.visit.lang;
@@ -536,8 +530,20 @@ pub async fn register(
         Ok(a) => a,
         Err(e) => return error_page(lang, &e),
     };
-    match account_route(&state, &signed, &roles, &account, "callback-registration", RouteMethod::Post).await {
-        Ok(_) => see_other(&format!("{BASE}/accounts/{}?saved=1", view::path_segment(&id))),
+    match account_route(
+        &state,
+        &signed,
+        &roles,
+        &account,
+        "callback-registration",
+        RouteMethod::Post,
+    )
+    .await
+    {
+        Ok(_) => see_other(&format!(
+            "{BASE}/accounts/{}?registered=1",
+            view::path_segment(&id)
+        )),
         Err(e) => error_page(lang, &e),
     }
 }
@@ -554,7 +560,9 @@ pub async fn authorization_link(
     if let Err(res) = signed.require_settings() {
         return *res;
     }
-    if let Err(res) = crate::console::sign_in::signed_form(&signed, req, |f: &CsrfOnly| &f.csrf).await {
+    if let Err(res) =
+        crate::console::sign_in::signed_form(&signed, req, |f: &CsrfOnly| &f.csrf).await
+    {
         return *res;
     }
     let lang = signed.visit.lang;
@@ -562,7 +570,16 @@ pub async fn authorization_link(
         Ok(a) => a,
         Err(e) => return error_page(lang, &e),
     };
-    match account_route(&state, &signed, &roles, &account, "authorization-link", RouteMethod::Post).await {
+    match account_route(
+        &state,
+        &signed,
+        &roles,
+        &account,
+        "authorization-link",
+        RouteMethod::Post,
+    )
+    .await
+    {
         Ok(answer) => {
             let link = answer.and_then(|v| v["url"].as_str().map(str::to_string));
             let notice = Some(
@@ -572,7 +589,17 @@ pub async fn authorization_link(
                 )
                 .to_string(),
             );
-            page(&state, &signed, &roles, account, notice, Refused::None, link, None).await
+            page(
+                &state,
+                &signed,
+                &roles,
+                account,
+                notice,
+                Refused::None,
+                link,
+                None,
+            )
+            .await
         }
         Err(e) => error_page(lang, &e),
     }

@@ -9,8 +9,7 @@ use crate::ApiError;
 use crate::admin::accounts::get_account;
 use crate::admin::roles::Roles;
 use crate::admin::sub_merchants::{
-    CreateSubMerchant, PatchSubMerchant, create_sub_merchant, get_sub_merchant,
-    patch_sub_merchant,
+    CreateSubMerchant, PatchSubMerchant, create_sub_merchant, get_sub_merchant, patch_sub_merchant,
 };
 use crate::console::Lang;
 use crate::console::forms::{parse_yuan, yuan};
@@ -37,7 +36,10 @@ pub fn refund_words(lang: Lang, s: &SubMerchant) -> String {
             Lang::En => format!("Automatic refund up to {} yuan", yuan(cap)),
         },
         (true, None) => lang
-            .t("自动退款，按服务商的上限", "Automatic refund under the provider's cap")
+            .t(
+                "自动退款，按服务商的上限",
+                "Automatic refund under the provider's cap",
+            )
             .into(),
     }
 }
@@ -106,12 +108,21 @@ async fn draw(
     status: StatusCode,
 ) -> Response {
     let lang = signed.visit.lang;
-    let provider = match get_account(State(state.clone()), signed.caller.clone(), ApiPath(id.to_string())).await {
+    let provider = match get_account(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiPath(id.to_string()),
+    )
+    .await
+    {
         Ok(Json(a)) => a,
         Err(e) => return error_page(lang, &e),
     };
     let settings = provider.settings.settings_value().unwrap_or_default();
-    let provider_cap = match (settings["auto_refund"].as_bool(), settings["refund_cap_fen"].as_u64()) {
+    let provider_cap = match (
+        settings["auto_refund"].as_bool(),
+        settings["refund_cap_fen"].as_u64(),
+    ) {
         (_, Some(cap)) => match lang {
             Lang::Zh => format!("服务商的上限现在是 {} 元。", yuan(cap)),
             Lang::En => format!("The provider's cap is now {} yuan.", yuan(cap)),
@@ -188,7 +199,12 @@ pub async fn new_form(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts/{id}/sub-merchants") {
+    if let Err(res) = allowed(
+        &signed,
+        &roles,
+        &Method::POST,
+        "/accounts/{id}/sub-merchants",
+    ) {
         return res;
     }
     let shown = Shown {
@@ -207,7 +223,12 @@ pub async fn create(
     Path(id): Path<String>,
     req: axum::extract::Request,
 ) -> Response {
-    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts/{id}/sub-merchants") {
+    if let Err(res) = allowed(
+        &signed,
+        &roles,
+        &Method::POST,
+        "/accounts/{id}/sub-merchants",
+    ) {
         return res;
     }
     let lang = signed.visit.lang;
@@ -217,13 +238,27 @@ pub async fn create(
     };
     let mut errors = Errors::default();
     let refund = refund_of(&given, &mut errors);
-    let text = |n: &str| given.get(n).unwrap_or_default().replace("\r\n", "\n").trim().to_string();
+    let text = |n: &str| {
+        given
+            .get(n)
+            .unwrap_or_default()
+            .replace("\r\n", "\n")
+            .trim()
+            .to_string()
+    };
     if !errors.is_empty() {
-        let shown = Shown { sub: None, typed: Some(&given), errors: &errors };
+        let shown = Shown {
+            sub: None,
+            typed: Some(&given),
+            errors: &errors,
+        };
         return draw(&state, &signed, &id, shown, StatusCode::BAD_REQUEST).await;
     }
     match SessionRepo::new(&*state.ports.records)
-        .claim_form(given.get("form_id").unwrap_or_default(), state.ports.clock.now())
+        .claim_form(
+            given.get("form_id").unwrap_or_default(),
+            state.ports.clock.now(),
+        )
         .await
     {
         Ok(true) => {}
@@ -234,7 +269,11 @@ pub async fn create(
                 "这张表单之前已提交过：没有再添加。请先查看服务商账户页的子商户列表。",
                 "This form was sent before: nothing was added again. Check the provider's sub-merchant list.",
             );
-            let shown = Shown { sub: None, typed: Some(&given), errors: &e };
+            let shown = Shown {
+                sub: None,
+                typed: Some(&given),
+                errors: &e,
+            };
             return draw(&state, &signed, &id, shown, StatusCode::CONFLICT).await;
         }
         Err(e) => return error_page(lang, &e.into()),
@@ -250,7 +289,14 @@ pub async fn create(
         deadlines: None,
     };
     let sub_mchid = body.sub_mchid.clone();
-    match create_sub_merchant(State(state.clone()), signed.caller.clone(), ApiPath(id.clone()), ValidJson(body)).await {
+    match create_sub_merchant(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiPath(id.clone()),
+        ValidJson(body),
+    )
+    .await
+    {
         Ok(_) => see_other(&format!(
             "{BASE}/accounts/{}/sub-merchants/{}",
             view::path_segment(&id),
@@ -258,7 +304,11 @@ pub async fn create(
         )),
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
             let errors = api_errors(&e);
-            let shown = Shown { sub: None, typed: Some(&given), errors: &errors };
+            let shown = Shown {
+                sub: None,
+                typed: Some(&given),
+                errors: &errors,
+            };
             draw(&state, &signed, &id, shown, e.status()).await
         }
         Err(e) => error_page(lang, &e),
@@ -272,14 +322,29 @@ pub async fn show(
     signed: Signed,
     Path((id, sub_mchid)): Path<(String, String)>,
 ) -> Response {
-    if let Err(res) = allowed(&signed, &roles, &Method::GET, "/accounts/{id}/sub-merchants/{sub_mchid}") {
+    if let Err(res) = allowed(
+        &signed,
+        &roles,
+        &Method::GET,
+        "/accounts/{id}/sub-merchants/{sub_mchid}",
+    ) {
         return res;
     }
-    let sub = match get_sub_merchant(State(state.clone()), signed.caller.clone(), ApiPath((id.clone(), sub_mchid))).await {
+    let sub = match get_sub_merchant(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiPath((id.clone(), sub_mchid)),
+    )
+    .await
+    {
         Ok(Json(s)) => s,
         Err(e) => return error_page(signed.visit.lang, &e),
     };
-    let shown = Shown { sub: Some(&sub), typed: None, errors: &Errors::default() };
+    let shown = Shown {
+        sub: Some(&sub),
+        typed: None,
+        errors: &Errors::default(),
+    };
     draw(&state, &signed, &id, shown, StatusCode::OK).await
 }
 
@@ -291,7 +356,12 @@ pub async fn save(
     Path((id, sub_mchid)): Path<(String, String)>,
     req: axum::extract::Request,
 ) -> Response {
-    if let Err(res) = allowed(&signed, &roles, &Method::PATCH, "/accounts/{id}/sub-merchants/{sub_mchid}") {
+    if let Err(res) = allowed(
+        &signed,
+        &roles,
+        &Method::PATCH,
+        "/accounts/{id}/sub-merchants/{sub_mchid}",
+    ) {
         return res;
     }
     let lang = signed.visit.lang;
@@ -299,22 +369,43 @@ pub async fn save(
         Ok(g) => g,
         Err(res) => return res,
     };
-    let sub = match get_sub_merchant(State(state.clone()), signed.caller.clone(), ApiPath((id.clone(), sub_mchid.clone()))).await {
+    let sub = match get_sub_merchant(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiPath((id.clone(), sub_mchid.clone())),
+    )
+    .await
+    {
         Ok(Json(s)) => s,
         Err(e) => return error_page(lang, &e),
     };
     let mut errors = Errors::default();
     let refund = refund_of(&given, &mut errors);
-    let text = |n: &str| given.get(n).unwrap_or_default().replace("\r\n", "\n").trim().to_string();
+    let text = |n: &str| {
+        given
+            .get(n)
+            .unwrap_or_default()
+            .replace("\r\n", "\n")
+            .trim()
+            .to_string()
+    };
     if !errors.is_empty() {
-        let shown = Shown { sub: Some(&sub), typed: Some(&given), errors: &errors };
+        let shown = Shown {
+            sub: Some(&sub),
+            typed: Some(&given),
+            errors: &errors,
+        };
         return draw(&state, &signed, &id, shown, StatusCode::BAD_REQUEST).await;
     }
     let (auto_refund, cap) = refund.unwrap_or((false, None));
     let reply = text("reply_text");
     let patch = PatchSubMerchant {
         name: Some(text("name")),
-        reply_text: if reply.is_empty() { Patch::Clear } else { Patch::Set(reply) },
+        reply_text: if reply.is_empty() {
+            Patch::Clear
+        } else {
+            Patch::Set(reply)
+        },
         auto_refund: Some(auto_refund),
         refund_cap_fen: match cap {
             Some(c) => Patch::Set(c),
@@ -323,11 +414,25 @@ pub async fn save(
         enabled: Some(given.get("enabled") == Some("true")),
         deadlines: Patch::Keep,
     };
-    match patch_sub_merchant(State(state.clone()), signed.caller.clone(), ApiPath((id.clone(), sub_mchid.clone())), ValidJson(patch)).await {
-        Ok(_) => see_other(&format!("{BASE}/accounts/{}?saved=1", view::path_segment(&id))),
+    match patch_sub_merchant(
+        State(state.clone()),
+        signed.caller.clone(),
+        ApiPath((id.clone(), sub_mchid.clone())),
+        ValidJson(patch),
+    )
+    .await
+    {
+        Ok(_) => see_other(&format!(
+            "{BASE}/accounts/{}?saved=1",
+            view::path_segment(&id)
+        )),
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
             let errors = api_errors(&e);
-            let shown = Shown { sub: Some(&sub), typed: Some(&given), errors: &errors };
+            let shown = Shown {
+                sub: Some(&sub),
+                typed: Some(&given),
+                errors: &errors,
+            };
             draw(&state, &signed, &id, shown, e.status()).await
         }
         Err(e) => error_page(lang, &e),
