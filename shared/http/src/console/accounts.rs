@@ -113,9 +113,9 @@ pub fn allowed(
     roles: &Roles,
     method: &Method,
     route: &str,
-) -> Result<(), Response> {
-    signed.require_settings().map_err(|r| *r)?;
-    signed.require(roles, method, route).map_err(|r| *r)
+) -> Result<(), Box<Response>> {
+    signed.require_settings()?;
+    signed.require(roles, method, route)
 }
 
 /// The JSON a handler answered (for handlers whose answer type is opaque).
@@ -152,7 +152,7 @@ pub async fn list(
     signed: Signed,
 ) -> Response {
     if let Err(res) = allowed(&signed, &roles, &Method::GET, "/accounts") {
-        return res;
+        return *res;
     }
     let lang = signed.visit.lang;
     let mut accounts: Vec<Account> = Vec::new();
@@ -234,7 +234,7 @@ pub async fn choose(
     signed: Signed,
 ) -> Response {
     if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts") {
-        return res;
+        return *res;
     }
     let lang = signed.visit.lang;
     let kinds = state
@@ -342,7 +342,7 @@ pub async fn new_form(
     Path(kind): Path<String>,
 ) -> Response {
     if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts") {
-        return res;
+        return *res;
     }
     let spec = match kind_named(&state, &kind) {
         Ok(s) => s,
@@ -367,7 +367,7 @@ pub async fn create(
     req: axum::extract::Request,
 ) -> Response {
     if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts") {
-        return res;
+        return *res;
     }
     let lang = signed.visit.lang;
     let given = match submitted(&signed, req).await {

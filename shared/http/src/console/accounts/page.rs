@@ -253,7 +253,7 @@ pub async fn show(
     Query(q): Query<Shown>,
 ) -> Response {
     if let Err(res) = allowed(&signed, &roles, &Method::GET, "/accounts/{id}") {
-        return res;
+        return *res;
     }
     let lang = signed.visit.lang;
     let account = match load(&state, &signed, &id).await {
@@ -307,7 +307,7 @@ pub async fn save_settings(
     req: axum::extract::Request,
 ) -> Response {
     if let Err(res) = allowed(&signed, &roles, &Method::PATCH, "/accounts/{id}") {
-        return res;
+        return *res;
     }
     let lang = signed.visit.lang;
     let given = match submitted(&signed, req).await {
@@ -395,7 +395,7 @@ pub async fn set_enabled(
     req: axum::extract::Request,
 ) -> Response {
     if let Err(res) = allowed(&signed, &roles, &Method::PATCH, "/accounts/{id}") {
-        return res;
+        return *res;
     }
     let form: EnabledForm =
         match crate::console::sign_in::signed_form(&signed, req, |f: &EnabledForm| &f.csrf).await {
@@ -429,7 +429,7 @@ pub async fn save_credentials(
     req: axum::extract::Request,
 ) -> Response {
     if let Err(res) = allowed(&signed, &roles, &Method::PUT, "/accounts/{id}/credentials") {
-        return res;
+        return *res;
     }
     let lang = signed.visit.lang;
     let given = match submitted(&signed, req).await {

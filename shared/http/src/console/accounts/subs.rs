@@ -205,7 +205,7 @@ pub async fn new_form(
         &Method::POST,
         "/accounts/{id}/sub-merchants",
     ) {
-        return res;
+        return *res;
     }
     let shown = Shown {
         sub: None,
@@ -229,7 +229,7 @@ pub async fn create(
         &Method::POST,
         "/accounts/{id}/sub-merchants",
     ) {
-        return res;
+        return *res;
     }
     let lang = signed.visit.lang;
     let given = match submitted(&signed, req).await {
@@ -328,7 +328,7 @@ pub async fn show(
         &Method::GET,
         "/accounts/{id}/sub-merchants/{sub_mchid}",
     ) {
-        return res;
+        return *res;
     }
     let sub = match get_sub_merchant(
         State(state.clone()),
@@ -362,7 +362,7 @@ pub async fn save(
         &Method::PATCH,
         "/accounts/{id}/sub-merchants/{sub_mchid}",
     ) {
-        return res;
+        return *res;
     }
     let lang = signed.visit.lang;
     let given = match submitted(&signed, req).await {
