@@ -6,6 +6,7 @@
 //! Every page is a settings page (administrators only); each admin handler is called after
 //! its route's role check, with the signed-in staff member as the caller.
 
+pub mod edits;
 pub mod form;
 pub mod guide;
 pub mod health;

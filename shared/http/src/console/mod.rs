@@ -75,23 +75,23 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(
             &format!("{BASE}/accounts/{{id}}/settings"),
-            post(accounts::page::save_settings),
+            post(accounts::edits::save_settings),
         )
         .route(
             &format!("{BASE}/accounts/{{id}}/enabled"),
-            post(accounts::page::set_enabled),
+            post(accounts::edits::set_enabled),
         )
         .route(
             &format!("{BASE}/accounts/{{id}}/credentials"),
-            post(accounts::page::save_credentials),
+            post(accounts::edits::save_credentials),
         )
         .route(
             &format!("{BASE}/accounts/{{id}}/callback-registration"),
-            post(accounts::page::register),
+            post(accounts::edits::register),
         )
         .route(
             &format!("{BASE}/accounts/{{id}}/authorization-link"),
-            post(accounts::page::authorization_link),
+            post(accounts::edits::authorization_link),
         )
         .route(
             &format!("{BASE}/accounts/{{id}}/sub-merchants/new"),
