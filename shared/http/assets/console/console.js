@@ -36,25 +36,55 @@
   });
 })();
 
-// ops: the tokens page's copy button (<button data-copy="#input" data-copied="Copied">):
-// copies the new token shown once to the clipboard, and selects it for a manual copy where
-// the clipboard is not offered (plain HTTP, an old in-app browser).
+// Copy buttons (<button data-copy="id-or-#selector" data-copied="已复制">): the callback URLs,
+// the authorisation link, a new token shown once. Copies the input's value to the clipboard,
+// and selects it for a manual copy where the clipboard is not offered (plain HTTP, an old
+// in-app browser).
 (function () {
   "use strict";
   document.addEventListener("click", function (e) {
     var b = e.target.closest ? e.target.closest("button[data-copy]") : null;
     if (!b) return;
-    var input = document.querySelector(b.getAttribute("data-copy"));
+    var target = b.getAttribute("data-copy");
+    var input = target.charAt(0) === "#" ? document.querySelector(target) : document.getElementById(target);
     if (!input) return;
     input.focus();
     input.select();
-    var done = function () { b.textContent = b.getAttribute("data-copied") || b.textContent; };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(input.value).then(done, function () {
-        try { if (document.execCommand("copy")) done(); } catch (err) { /* selected: copy by hand */ }
-      });
-    } else {
+    var done = function () {
+      var was = b.textContent;
+      b.textContent = b.getAttribute("data-copied") || (document.documentElement.lang === "en" ? "Copied" : "已复制");
+      setTimeout(function () { b.textContent = was; }, 1500);
+    };
+    var byHand = function () {
       try { if (document.execCommand("copy")) done(); } catch (err) { /* selected: copy by hand */ }
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(done, byHand);
+    } else {
+      byHand();
     }
+  });
+})();
+
+// accounts: callback URLs filled in as the platform id is typed, and PEM files read into their
+// text areas.
+(function () {
+  "use strict";
+  document.addEventListener("input", function (e) {
+    var form = e.target.form;
+    if (!form || form.getAttribute("data-id-input") !== e.target.id) return;
+    var id = e.target.value.trim();
+    document.querySelectorAll("input.callback-url[data-template]").forEach(function (u) {
+      if (id) u.value = u.getAttribute("data-template").split("{id}").join(id);
+    });
+  });
+  document.addEventListener("change", function (e) {
+    var f = e.target;
+    if (!f.classList || !f.classList.contains("pem-file") || !f.files || !f.files[0]) return;
+    var into = document.getElementById(f.getAttribute("data-into"));
+    if (!into || f.files[0].size > 65536) return;
+    var r = new FileReader();
+    r.onload = function () { into.value = String(r.result); };
+    r.readAsText(f.files[0]);
   });
 })();

@@ -16,8 +16,8 @@ mod values;
 mod words;
 
 pub use field::{Choice, Field, FormError, InputKind};
-pub use schema::Rule;
-pub use values::{YuanError, parse_yuan, yuan};
+pub use schema::{Rule, read_schema};
+pub use values::{YuanError, parse_yuan, value_of, yuan};
 
 use super::Lang;
 use askama::Template;
@@ -27,7 +27,7 @@ use domain::complaint::Platform;
 use field::{choice_words, error};
 use serde_json::{Map, Number, Value};
 use std::collections::BTreeMap;
-use values::{SHOWN_MAX, checked, fen_bound, value_of};
+use values::{SHOWN_MAX, checked, fen_bound};
 use words::action_title;
 
 /// The image types an upload may have (the platforms take JPEG, PNG and BMP).

@@ -13,6 +13,7 @@
 //! program's trade score, charted by [`score_chart`]). What they share: [`web`], [`view`],
 //! [`lang`].
 
+pub mod accounts;
 pub mod complaint;
 pub mod forms;
 pub mod inbox;
@@ -70,6 +71,44 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(&format!("{BASE}/try"), get(try_it::show).post(try_it::push))
         .route(&format!("{BASE}/settings"), get(settings::show))
         // Accounts and sub-merchants (accounts.rs).
+        .route(&format!("{BASE}/accounts"), get(accounts::list))
+        .route(&format!("{BASE}/accounts/new"), get(accounts::choose))
+        .route(
+            &format!("{BASE}/accounts/new/{{kind}}"),
+            get(accounts::new_form).post(accounts::create),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}"),
+            get(accounts::page::show),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/settings"),
+            post(accounts::edits::save_settings),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/enabled"),
+            post(accounts::edits::set_enabled),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/credentials"),
+            post(accounts::edits::save_credentials),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/callback-registration"),
+            post(accounts::edits::register),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/authorization-link"),
+            post(accounts::edits::authorization_link),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/sub-merchants/new"),
+            get(accounts::subs::new_form).post(accounts::subs::create),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/sub-merchants/{{sub_mchid}}"),
+            get(accounts::subs::show).post(accounts::subs::save),
+        )
         // Staff notifications (notifications.rs).
         // Violations and the trade score (violations.rs).
         .route(&format!("{BASE}/violations"), get(violations::list))

@@ -273,16 +273,20 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-/// A small urlencoded form (at most 16 KiB), or a 400 page.
+/// The most an urlencoded console form may hold: an Alipay account in certificate mode sends
+/// four PEM files (the root certificate alone holds several certificates), urlencoded.
+pub const FORM_LIMIT: usize = 64 * 1024;
+
+/// A small urlencoded form (at most [`FORM_LIMIT`]), or a 400 page.
 pub async fn read_form<T: serde::de::DeserializeOwned>(
     parts: &Parts,
     body: axum::body::Body,
 ) -> Result<T, Box<Response>> {
     let lang = super::web::lang_of(parts);
-    let bytes = axum::body::to_bytes(body, 16 * 1024).await.map_err(|_| {
+    let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| {
         Box::new(error_page(
             lang,
-            &ApiError::field("form", "the form could not be read (at most 16 KiB)"),
+            &ApiError::field("form", "the form could not be read (at most 64 KiB)"),
         ))
     })?;
     serde_urlencoded::from_bytes(&bytes).map_err(|e| {

@@ -1,1 +1,417 @@
-//! The console's accounts pages (filled by their issue-21 part).
+//! The console's account pages over the in-process router: only administrators see or send
+//! them, every form needs the session's CSRF value, a creation form acts once, a refused form
+//! keeps what was typed but never a secret, the refund is a required choice read in yuan, and
+//! credentials are shown as fingerprints only.
+
+use super::common::console::{Page, get, post_form, session};
+use super::common::{self, ADMIN, Harness, private_pem, rsa_key, spki_sha256};
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const APIV3: &str = "0123456789abcdef0123456789ABCDEF";
+
+async fn role_session(h: &Harness, role: &str) -> String {
+    let (status, token) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(json!({"name": role, "role": role, "scope": {"type": "all"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    session(h, token["token"].as_str().expect("token")).await
+}
+
+/// The `value` of the hidden input `name` of a page.
+fn hidden(page: &Page, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {}", page.body));
+    let rest = &page.body[at + marker.len()..];
+    rest[..rest.find('"').expect("end")].to_string()
+}
+
+async fn accounts(h: &Harness) -> Vec<Value> {
+    let (status, list) = h.admin(Method::GET, "/admin/v1/accounts", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The merchant form's fields, with `refund` and the API v3 key as given.
+fn merchant_form<'a>(
+    csrf: &'a str,
+    form_id: &'a str,
+    pem: &'a str,
+    refund: &'a str,
+    cap: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("form_id", form_id),
+        ("name", "Shop A"),
+        ("s.mchid", "1900000109"),
+        ("s.appid", "wx2c2769f8efd9abc2"),
+        (
+            "s.merchant_serial_no",
+            "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+        ),
+        ("s.reply_text", "您好，已收到"),
+        ("refund", refund),
+        ("refund_cap", cap),
+        ("c.private_key", pem),
+        ("c.apiv3_key", APIV3),
+    ]
+}
+
+#[tokio::test]
+async fn agents_and_viewers_see_no_account_page_and_send_no_account_form() {
+    let h = common::harness();
+    let id = h.create(common::provider_body("1900000111")).await;
+    for role in ["agent", "viewer"] {
+        let cookie = role_session(&h, role).await;
+        let inbox = get(&h, "/console/", &cookie).await;
+        let csrf = inbox.csrf();
+        for path in [
+            "/console/accounts".to_string(),
+            "/console/accounts/new".into(),
+            "/console/accounts/new/wechatpay_merchant".into(),
+            format!("/console/accounts/{id}"),
+            format!("/console/accounts/{id}/sub-merchants/new"),
+        ] {
+            let page = get(&h, &path, &cookie).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{role} GET {path}");
+            assert!(!page.body.contains("s.mchid"), "{role} {path}");
+        }
+        for path in [
+            "/console/accounts/new/wechatpay_merchant".to_string(),
+            format!("/console/accounts/{id}/settings"),
+            format!("/console/accounts/{id}/enabled"),
+            format!("/console/accounts/{id}/credentials"),
+            format!("/console/accounts/{id}/callback-registration"),
+            format!("/console/accounts/{id}/authorization-link"),
+            format!("/console/accounts/{id}/sub-merchants/new"),
+        ] {
+            let page = post_form(
+                &h,
+                &path,
+                &cookie,
+                &[("csrf", &csrf), ("enabled", "false"), ("name", "x")],
+                &[],
+            )
+            .await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{role} POST {path}");
+        }
+    }
+    // Nothing changed.
+    let all = accounts(&h).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["enabled"], true);
+    assert_eq!(all[0]["name"], "Provider 1900000111");
+}
+
+#[tokio::test]
+async fn a_form_without_the_sessions_csrf_value_changes_nothing() {
+    let h = common::harness();
+    let id = h.create(common::provider_body("1900000112")).await;
+    let admin = session(&h, ADMIN).await;
+    let form = get(&h, "/console/accounts/new/wechatpay_merchant", &admin).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let form_id = hidden(&form, "form_id");
+    let pem = private_pem(rsa_key());
+    let mut fields = merchant_form("wrong", &form_id, &pem, "none", "");
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    fields.retain(|(k, _)| *k != "csrf");
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    let page = post_form(
+        &h,
+        &format!("/console/accounts/{id}/enabled"),
+        &admin,
+        &[("enabled", "false")],
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    let all = accounts(&h).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["enabled"], true);
+}
+
+#[tokio::test]
+async fn a_creation_form_sent_twice_creates_one_account_with_its_cap_in_fen() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    let form = get(&h, "/console/accounts/new/wechatpay_merchant", &admin).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    // The steps say where to look, and the callback path is shown (no PUBLIC_BASE_URL here).
+    assert!(form.body.contains("API安全"), "{}", form.body);
+    assert!(
+        form.body
+            .contains("/callbacks/wechatpay/{mchid}/complaints"),
+        "{}",
+        form.body
+    );
+    assert!(form.body.contains("id=\"no-public-base\""), "{}", form.body);
+    // Nothing is preselected for the refund.
+    assert!(
+        !form
+            .body
+            .contains("value=\"none\" id=\"refund-none\" required checked")
+    );
+    let csrf = form.csrf();
+    let form_id = hidden(&form, "form_id");
+    let pem = private_pem(rsa_key());
+    let fields = merchant_form(&csrf, &form_id, &pem, "cap", "12.5");
+    let first = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+    assert!(
+        first.location().starts_with("/console/accounts/acc_"),
+        "{}",
+        first.location()
+    );
+    let again = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.body);
+    assert!(again.body.contains("之前已提交过"), "{}", again.body);
+    let all = accounts(&h).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let a = &all[0];
+    assert_eq!(a["settings"]["refund_cap_fen"], 1250, "{a}");
+    assert_eq!(a["settings"]["auto_refund"], true, "{a}");
+    assert_eq!(a["credentials"]["complete"], true, "{a}");
+
+    // The account's page: the fingerprint of the key, never the key or the API v3 key.
+    let page = get(&h, first.location(), &admin).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains(&spki_sha256(rsa_key())), "{}", page.body);
+    assert!(!page.body.contains(APIV3));
+    assert!(!page.body.contains("PRIVATE KEY-----\n"));
+    assert!(page.body.contains("12.50"), "{}", page.body);
+    // The list shows it with its credential status.
+    let list = get(&h, "/console/accounts", &admin).await;
+    assert!(list.body.contains("Shop A"), "{}", list.body);
+    assert!(list.body.contains("凭证齐全"), "{}", list.body);
+}
+
+#[tokio::test]
+async fn a_refused_form_keeps_what_was_typed_but_no_secret_and_the_refund_must_be_chosen() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    let form = get(&h, "/console/accounts/new/wechatpay_merchant", &admin).await;
+    let csrf = form.csrf();
+    let form_id = hidden(&form, "form_id");
+    let pem = private_pem(rsa_key());
+    // No refund chosen.
+    let fields = merchant_form(&csrf, &form_id, &pem, "", "");
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("请选择是否自动退款"), "{}", page.body);
+    assert!(page.body.contains("value=\"1900000109\""), "{}", page.body);
+    assert!(page.body.contains("您好，已收到"), "{}", page.body);
+    assert!(!page.body.contains(APIV3), "the API v3 key came back");
+    assert!(
+        !page.body.contains("BEGIN PRIVATE KEY"),
+        "the private key came back"
+    );
+    assert!(page.body.contains("id=\"secrets-again\""), "{}", page.body);
+    // A cap that is not yuan.
+    let form_id = hidden(&page, "form_id");
+    let fields = merchant_form(&csrf, &form_id, &pem, "cap", "12.345");
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("最多两位小数"), "{}", page.body);
+    // The platform's refusal at its field: an API v3 key of the wrong length.
+    let form_id = hidden(&page, "form_id");
+    let mut fields = merchant_form(&csrf, &form_id, &pem, "none", "");
+    for f in fields.iter_mut() {
+        if f.0 == "c.apiv3_key" {
+            f.1 = "short-key";
+        }
+    }
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    // The platform's words, right after the API v3 key's input.
+    let at = page
+        .body
+        .find("id=\"input-apiv3-key\"")
+        .expect("the key's input");
+    let after = &page.body[at..];
+    let error = after.find("32-character API v3 key").expect("the error");
+    assert!(
+        after[..error].matches("class=\"field").count() == 0,
+        "not at its input"
+    );
+    assert!(!page.body.contains("short-key"), "a secret was echoed");
+    assert!(page.body.contains("value=\"1900000109\""), "{}", page.body);
+    assert!(accounts(&h).await.is_empty());
+    // "No cap" is only what is chosen.
+    let form_id = hidden(&page, "form_id");
+    let fields = merchant_form(&csrf, &form_id, &pem, "any", "");
+    let page = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &admin,
+        &fields,
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let all = accounts(&h).await;
+    assert_eq!(all[0]["settings"]["auto_refund"], true);
+    assert_eq!(all[0]["settings"]["refund_cap_fen"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_account_page_changes_settings_switches_and_keeps_credentials_left_empty() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    let id = h.create(common::provider_body("1900000113")).await;
+    let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"sub-merchants\""), "{}", page.body);
+    let csrf = page.csrf();
+    // Disable.
+    let res = post_form(
+        &h,
+        &format!("/console/accounts/{id}/enabled"),
+        &admin,
+        &[("csrf", &csrf), ("enabled", "false")],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    // Settings: the refund changes to a cap; the mchid cannot change.
+    let res = post_form(
+        &h,
+        &format!("/console/accounts/{id}/settings"),
+        &admin,
+        &[
+            ("csrf", &csrf),
+            ("name", "Provider renamed"),
+            ("s.mchid", "1999999999"),
+            ("s.appid", "wx2c2769f8efd9abc2"),
+            (
+                "s.merchant_serial_no",
+                "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+            ),
+            ("refund", "cap"),
+            ("refund_cap", "3"),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    // Credentials: only the API v3 key typed; the key is then set, nothing else changes.
+    let res = post_form(
+        &h,
+        &format!("/console/accounts/{id}/credentials"),
+        &admin,
+        &[
+            ("csrf", &csrf),
+            ("c.apiv3_key", APIV3),
+            ("c.private_key", ""),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let (_, a) = h
+        .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+        .await;
+    assert_eq!(a["enabled"], false, "{a}");
+    assert_eq!(a["name"], "Provider renamed", "{a}");
+    assert_eq!(a["settings"]["mchid"], "1900000113", "{a}");
+    assert_eq!(a["settings"]["refund_cap_fen"], 300, "{a}");
+    assert_eq!(a["credentials"]["fields"]["apiv3_key"]["set"], true, "{a}");
+    assert_eq!(
+        a["credentials"]["fields"]["private_key"]["set"], false,
+        "{a}"
+    );
+    let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
+    assert!(!page.body.contains(APIV3));
+    assert!(page.body.contains("已停用"), "{}", page.body);
+
+    // A sub-merchant through its form, once.
+    let form = get(
+        &h,
+        &format!("/console/accounts/{id}/sub-merchants/new"),
+        &admin,
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let form_id = hidden(&form, "form_id");
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("form_id", form_id.as_str()),
+        ("sub_mchid", "1900000201"),
+        ("name", "Sub One"),
+        ("reply_text", "子商户回复"),
+        ("refund", "cap"),
+        ("refund_cap", "8.80"),
+    ];
+    let path = format!("/console/accounts/{id}/sub-merchants/new");
+    let res = post_form(&h, &path, &admin, &fields, &[]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let res = post_form(&h, &path, &admin, &fields, &[]).await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
+    let (_, subs) = h
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{id}/sub-merchants"),
+            None,
+        )
+        .await;
+    assert_eq!(subs["items"].as_array().map(Vec::len), Some(1), "{subs}");
+    assert_eq!(subs["items"][0]["refund_cap_fen"], 880, "{subs}");
+}

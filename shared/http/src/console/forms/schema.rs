@@ -25,15 +25,28 @@ pub enum Rule {
 
 /// The fields of `action`'s body, in the form's order, and the rules between them.
 pub fn read(action: &StaffAction) -> (Vec<Field>, Vec<Rule>) {
-    let nested: Map<String, Value> = action
-        .body
+    let (mut fields, rules) = read_schema(&action.body, action.body_rules);
+    // Choices first, the amount, the words, other details, the images last (the schema's
+    // properties come in name order).
+    fields.sort_by_key(|f| rank(&f.kind));
+    (fields, rules)
+}
+
+/// The fields of any schema a platform brings (an account kind's settings or credentials),
+/// in the schema's order (properties in name order), with the rules `rules` states (merged
+/// into the properties as the document merges them).
+pub fn read_schema(
+    body: &desk_core::schema::SchemaOf,
+    body_rules: Option<fn() -> Value>,
+) -> (Vec<Field>, Vec<Rule>) {
+    let nested: Map<String, Value> = body
         .nested()
         .into_iter()
         .map(|(name, s)| (name, serde_json::to_value(s).unwrap_or(Value::Null)))
         .collect();
-    let own = serde_json::to_value(action.body.schema()).unwrap_or(Value::Null);
+    let own = serde_json::to_value(body.schema()).unwrap_or(Value::Null);
     let mut schema = resolve(&own, &nested).clone();
-    let rules = action.body_rules.map(|r| r()).unwrap_or(Value::Null);
+    let rules = body_rules.map(|r| r()).unwrap_or(Value::Null);
     if let (Some(props), Some(extra)) = (
         schema.as_object_mut().map(|o| {
             o.entry("properties")
@@ -52,15 +65,12 @@ pub fn read(action: &StaffAction) -> (Vec<Field>, Vec<Rule>) {
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    let mut fields: Vec<Field> = schema["properties"]
+    let fields: Vec<Field> = schema["properties"]
         .as_object()
         .into_iter()
         .flatten()
         .map(|(name, p)| field_of(name, p, required.contains(&name.as_str()), &nested))
         .collect();
-    // Choices first, the amount, the words, other details, the images last (the schema's
-    // properties come in name order).
-    fields.sort_by_key(|f| rank(&f.kind));
     (fields, rules_of(&rules))
 }
 
