@@ -6,6 +6,7 @@
 //! link). The pages show credentials as fingerprints and never a secret, and none scrolls
 //! sideways at 390 px.
 
+use super::{fits_the_phone, sign_in};
 use e2e_tests::browser::{PHONE, png_size};
 use e2e_tests::{Browser, Server};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
@@ -28,17 +29,6 @@ async fn set(browser: &Browser, id: &str, value: &str) {
         json!(value)
     );
     browser.execute(&script).await;
-}
-
-/// The page is no wider than the phone.
-async fn fits(browser: &Browser, what: &str) {
-    let width = browser
-        .execute("return document.documentElement.scrollWidth;")
-        .await;
-    assert!(
-        width.as_u64().is_some_and(|w| w <= 390),
-        "{what} scrolls sideways: {width}"
-    );
 }
 
 async fn open_kind(browser: &Browser, server: &Server, kind: &str) {
@@ -81,10 +71,7 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     }
     let browser = Browser::start().await;
     browser.phone().await;
-    browser.goto(&server.url("/console/sign-in")).await;
-    browser.fill("#token", admin).await;
-    browser.click("#sign-in button[type=submit]").await;
-    browser.wait_for_path("/console/").await;
+    sign_in(&browser, &server, admin).await;
 
     // No account yet: the list says what to do first.
     browser.goto(&server.url("/console/accounts")).await;
@@ -124,7 +111,7 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     browser
         .fill("#input-wechatpay-public-key-id", &sim.keys().pub_key_id)
         .await;
-    fits(&browser, "the merchant's creation form").await;
+    fits_the_phone(&browser, "the merchant's creation form").await;
     // The steps and the callback URL under the sticky header.
     browser
         .execute(
@@ -152,7 +139,7 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
         sim.notification_url(MERCHANT, "complaints").as_deref(),
         Some(format!("{PUBLIC}/callbacks/wechatpay/{MERCHANT}/complaints").as_str())
     );
-    fits(&browser, "the merchant's page").await;
+    fits_the_phone(&browser, "the merchant's page").await;
     browser.execute("window.scrollTo(0, 0); return true;").await;
     let shot = browser.screenshot("console-account-phone").await;
     assert_eq!(png_size(&shot), Some(PHONE));
@@ -174,7 +161,7 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     browser.fill("#input-sub-name", "Noodle shop").await;
     browser.click("#refund-cap").await;
     browser.fill("#refund-cap-yuan", "20").await;
-    fits(&browser, "the sub-merchant form").await;
+    fits_the_phone(&browser, "the sub-merchant form").await;
     browser.click("#save-sub").await;
     browser.wait_for("#input-sub-enabled").await;
     browser.click("#back-to-account").await;
@@ -243,13 +230,13 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     let link = browser.wait_for("#authorization-link").await;
     let link = link.prop("value").await.ok().flatten().unwrap_or_default();
     assert!(link.starts_with(PUBLIC), "{link}");
-    fits(&browser, "the third-party platform's page").await;
+    fits_the_phone(&browser, "the third-party platform's page").await;
 
     // The list: every account, its credentials and health.
     browser.goto(&server.url("/console/accounts")).await;
     let rows = browser.find_all(".account-row").await;
     assert_eq!(rows.len(), 5);
-    fits(&browser, "the account list").await;
+    fits_the_phone(&browser, "the account list").await;
     let shot = browser.screenshot("console-accounts-phone").await;
     assert_eq!(png_size(&shot), Some(PHONE));
 }

@@ -3,7 +3,7 @@
 //! page; a mini program's score, read from the WeChat simulator by the binary's own daily
 //! pass, is charted beside two earlier days' snapshots; neither page scrolls sideways.
 
-use super::fits_the_phone;
+use super::{fits_the_phone, sign_in};
 use e2e_tests::browser::{PHONE, png_size};
 use e2e_tests::wechatpay::{APIV3, PROVIDER, SUB, SimProvider};
 use e2e_tests::{Browser, Server};
@@ -120,10 +120,7 @@ async fn a_pushed_violation_notice_and_the_charted_score_on_a_phone() {
 
     let browser = Browser::start().await;
     browser.phone().await;
-    browser.goto(&server.url("/console/sign-in")).await;
-    browser.fill("#token", admin).await;
-    browser.click("#sign-in button[type=submit]").await;
-    browser.wait_for_path("/console/").await;
+    sign_in(&browser, &server, admin).await;
 
     // The notice, once the worker has handled it, in words.
     let url = server.url(&format!(
