@@ -33,7 +33,7 @@ async fn set(browser: &Browser, id: &str, value: &str) {
 
 async fn open_kind(browser: &Browser, server: &Server, kind: &str) {
     browser.goto(&server.url("/console/accounts/new")).await;
-    fits(browser, "the kind cards").await;
+    fits_the_phone(browser, "the kind cards").await;
     browser.click(&format!("#kind-{kind}")).await;
     browser.wait_for("#create-account").await;
 }
