@@ -63,6 +63,9 @@ pub struct Chart {
     pub y1: String,
 }
 
+/// The largest score (either sign) the chart draws as it is.
+const SCORE_BOUND: i64 = 1_000_000;
+
 fn n(v: f64) -> String {
     format!("{v:.1}")
 }
@@ -70,6 +73,16 @@ fn n(v: f64) -> String {
 /// The chart of `days` (oldest first, one per day at most) over `from..=to`; none without a
 /// day to draw.
 pub fn chart(days: &[Day], from: NaiveDate, to: NaiveDate) -> Option<Chart> {
+    // Scores come from the platform (0 to 100 as documented): anything beyond a sane range is
+    // drawn at its edge, so the arithmetic below cannot overflow.
+    let days: Vec<Day> = days
+        .iter()
+        .map(|d| Day {
+            day: d.day,
+            score: d.score.clamp(-SCORE_BOUND, SCORE_BOUND),
+        })
+        .collect();
+    let days = days.as_slice();
     let first = days.first()?;
     let last = days.last()?;
     let (mut lo, mut hi) = days.iter().fold((first.score, first.score), |(lo, hi), d| {
@@ -195,6 +208,23 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("day")
+    }
+
+    #[test]
+    fn scores_at_the_ends_of_i64_are_drawn_without_overflow() {
+        let days = [
+            Day {
+                day: day("2026-11-01"),
+                score: i64::MIN,
+            },
+            Day {
+                day: day("2026-11-02"),
+                score: i64::MAX,
+            },
+        ];
+        let c = chart(&days, day("2026-11-01"), day("2026-11-02")).expect("chart");
+        let ys: Vec<f64> = c.points.iter().map(|p| p.y.parse().expect("y")).collect();
+        assert!(ys[0] > ys[1], "the lower score sits lower: {ys:?}");
     }
 
     #[test]
