@@ -28,6 +28,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 mod channels;
+pub(crate) mod test_notice;
 
 pub fn register(registry: &mut JobRegistry, state: &Services) {
     let n = Arc::new(Notifier {

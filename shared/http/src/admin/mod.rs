@@ -18,6 +18,7 @@ pub mod dead_letters;
 pub mod deadline_settings;
 pub mod media;
 pub mod notifications;
+pub mod test_notice;
 pub mod openapi;
 pub mod page;
 pub mod path_ids;
@@ -78,6 +79,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/accounts/{id}/sub-merchants/{sub_mchid}/notifications",
             get(notifications::get_sub_merchant_notifications)
                 .put(notifications::put_sub_merchant_notifications),
+        )
+        .route(
+            "/accounts/{id}/notifications/test",
+            post(test_notice::test_account_notifications),
+        )
+        .route(
+            "/accounts/{id}/sub-merchants/{sub_mchid}/notifications/test",
+            post(test_notice::test_sub_merchant_notifications),
         )
         .route(
             "/tokens",

@@ -15,6 +15,8 @@ pub mod complaint;
 pub mod forms;
 pub mod inbox;
 pub mod lang;
+// Staff notifications (issue 21, notifications).
+pub mod notifications;
 pub mod settings;
 pub mod sign_in;
 pub mod try_it;
@@ -63,6 +65,34 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(&format!("{BASE}/settings"), get(settings::show))
         // Accounts and sub-merchants (accounts.rs).
         // Staff notifications (notifications.rs).
+        .route(
+            &format!("{BASE}/notifications"),
+            get(notifications::list),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/notifications"),
+            get(notifications::show_account).post(notifications::save_account),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/notifications/test"),
+            post(notifications::test_account),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/notifications/test/{{form}}"),
+            get(notifications::results_account),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/sub-merchants/{{sub}}/notifications"),
+            get(notifications::show_sub_merchant).post(notifications::save_sub_merchant),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/sub-merchants/{{sub}}/notifications/test"),
+            post(notifications::test_sub_merchant),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/sub-merchants/{{sub}}/notifications/test/{{form}}"),
+            get(notifications::results_sub_merchant),
+        )
         // Violations and the trade score (violations.rs).
         // Tokens and operations (tokens.rs, operations.rs).
         .route(&format!("{BASE}/complaints/{{id}}"), get(complaint::show))
