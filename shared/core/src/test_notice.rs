@@ -123,8 +123,12 @@ pub async fn claim(
 ) -> Result<(), Error> {
     let pk = guard_pk(audience);
     let window = chrono::Duration::from_std(WINDOW).unwrap_or_default();
-    let item = Item::new(&pk, "META", serde_json::json!({"at": now.timestamp_millis()}))
-        .expiring_at((now + window).timestamp() + 60);
+    let item = Item::new(
+        &pk,
+        "META",
+        serde_json::json!({"at": now.timestamp_millis()}),
+    )
+    .expiring_at((now + window).timestamp() + 60);
     let current = records.get(&pk, "META").await?;
     let written = match &current {
         None => records.create(item).await.map(|_| ()),

@@ -3,8 +3,8 @@
 //! plain-text and an HTML part. Settings that cannot work fail for good, naming the cause.
 
 use crate::SendError;
-use crate::error::{SMTP_AUTH_REFUSED, SMTP_AUTH_REQUIRED, SMTP_CERTIFICATE, SMTP_NO_AUTH_OFFERED};
 use crate::channel::{Channel, Outgoing, Results, all_ok};
+use crate::error::{SMTP_AUTH_REFUSED, SMTP_AUTH_REQUIRED, SMTP_CERTIFICATE, SMTP_NO_AUTH_OFFERED};
 use crate::message::Render;
 use async_trait::async_trait;
 use domain::notification::NotificationSummary;
@@ -96,7 +96,9 @@ fn smtp_error(e: lettre::transport::smtp::Error, login: bool) -> SendError {
     }
     if e.is_client() && reply.contains("authentication mechanism") {
         return misconfigured(
-            format!("{SMTP_NO_AUTH_OFFERED} (no AUTH PLAIN or LOGIN) but an auth_code is set: remove the auth_code for a relay without login, or use TLS if the server offers AUTH only over TLS"),
+            format!(
+                "{SMTP_NO_AUTH_OFFERED} (no AUTH PLAIN or LOGIN) but an auth_code is set: remove the auth_code for a relay without login, or use TLS if the server offers AUTH only over TLS"
+            ),
             e,
         );
     }

@@ -9,8 +9,7 @@ use crate::complaints::derived_id;
 use crate::repo::NotificationRepo;
 use crate::state::Services;
 use crate::test_notice::{
-    ChannelResult, RecipientResult, TEST_JOB_PREFIX, TestAudience, TestNoticeReport, Words,
-    claim,
+    ChannelResult, RecipientResult, TEST_JOB_PREFIX, TestAudience, TestNoticeReport, Words, claim,
 };
 use domain::account::{NotificationSecrets, NotificationSettings};
 use domain::notification::{Channel, Delivery, DeliveryStatus, NotificationSummary};
@@ -24,7 +23,11 @@ fn words(e: Explanation) -> Words {
 }
 
 /// What a test notice says: the audience's name and a reference that dates it.
-fn summary(state: &Services, to: &TestAudience, now: chrono::DateTime<chrono::Utc>) -> NotificationSummary {
+fn summary(
+    state: &Services,
+    to: &TestAudience,
+    now: chrono::DateTime<chrono::Utc>,
+) -> NotificationSummary {
     NotificationSummary {
         platform: "测试".into(),
         event: TEST_EVENT.into(),
@@ -80,7 +83,12 @@ pub(crate) async fn send(state: &Services, to: &TestAudience) -> Result<TestNoti
     let notice = summary(state, to, now);
     let job_id = derived_id(
         TEST_JOB_PREFIX,
-        &format!("{}|{:?}|{}", a.account_id, a.sub_mchid, now.timestamp_millis()),
+        &format!(
+            "{}|{:?}|{}",
+            a.account_id,
+            a.sub_mchid,
+            now.timestamp_millis()
+        ),
     );
     let mailer = notify::email::Mailer::new();
     let tools = Tools {
@@ -248,7 +256,9 @@ async fn record(
                 tracing::warn!(delivery_id = %d.id, error = %e, "test notice delivery not recorded");
             }
         }
-        Err(e) => tracing::warn!(delivery_id = %d.id, error = %e, "test notice delivery not recorded"),
+        Err(e) => {
+            tracing::warn!(delivery_id = %d.id, error = %e, "test notice delivery not recorded")
+        }
     }
     ChannelResult {
         channel: d.channel,

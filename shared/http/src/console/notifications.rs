@@ -88,13 +88,25 @@ struct ListPage {
 fn summary(lang: super::Lang, s: &NotificationSettings) -> String {
     let mut parts = Vec::new();
     if let Some(e) = &s.email {
-        parts.push(format!("{} {}", lang.t("邮件", "e-mail"), e.recipients.len()));
+        parts.push(format!(
+            "{} {}",
+            lang.t("邮件", "e-mail"),
+            e.recipients.len()
+        ));
     }
     if let Some(o) = &s.oa_template {
-        parts.push(format!("{} {}", lang.t("模板消息", "template message"), o.openids.len()));
+        parts.push(format!(
+            "{} {}",
+            lang.t("模板消息", "template message"),
+            o.openids.len()
+        ));
     }
     if let Some(m) = &s.sms {
-        parts.push(format!("{} {}", lang.t("短信", "SMS"), m.phone_numbers.len()));
+        parts.push(format!(
+            "{} {}",
+            lang.t("短信", "SMS"),
+            m.phone_numbers.len()
+        ));
     }
     if !s.bots.is_empty() {
         parts.push(format!("{} {}", lang.t("群机器人", "bots"), s.bots.len()));
@@ -112,7 +124,12 @@ pub async fn list(State(state): State<AppState>, signed: Signed) -> Response {
     if let Err(r) = signed.require_settings() {
         return *r;
     }
-    let page = || ApiQuery(PageParams { limit: Some(200), cursor: None });
+    let page = || {
+        ApiQuery(PageParams {
+            limit: Some(200),
+            cursor: None,
+        })
+    };
     let accounts = match list_accounts(
         State(state.clone()),
         signed.caller.clone(),
@@ -127,9 +144,17 @@ pub async fn list(State(state): State<AppState>, signed: Signed) -> Response {
     let repo = NotificationRepo::new(&*state.ports.records);
     let mut rows = Vec::new();
     for a in accounts {
-        let settings = repo.get(&a.id, None).await.ok().flatten().unwrap_or_default();
+        let settings = repo
+            .get(&a.id, None)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let has_subs = a.kind().facts().is_some_and(|f| f.has_sub_merchants);
-        let target = Target { account_id: a.id.clone(), sub_mchid: None };
+        let target = Target {
+            account_id: a.id.clone(),
+            sub_mchid: None,
+        };
         rows.push(AudienceRow {
             summary: summary(lang, &settings),
             href: target.page(),
@@ -157,7 +182,10 @@ pub async fn list(State(state): State<AppState>, signed: Signed) -> Response {
                 .ok()
                 .flatten()
                 .unwrap_or_default();
-            let target = Target { account_id: a.id.clone(), sub_mchid: Some(s.sub_mchid.clone()) };
+            let target = Target {
+                account_id: a.id.clone(),
+                sub_mchid: Some(s.sub_mchid.clone()),
+            };
             rows.push(AudienceRow {
                 summary: summary(lang, &settings),
                 href: target.page(),
@@ -190,7 +218,11 @@ struct FormPage {
     sub: bool,
 }
 
-async fn read(state: &AppState, signed: &Signed, t: &Target) -> Result<NotificationsView, ApiError> {
+async fn read(
+    state: &AppState,
+    signed: &Signed,
+    t: &Target,
+) -> Result<NotificationsView, ApiError> {
     let caller = signed.caller.clone();
     Ok(match &t.sub_mchid {
         None => {
@@ -220,14 +252,32 @@ fn statuses(
     let mut put = |k: String, s: &domain::account::SecretStatus| {
         out.insert(k, form::status_words(lang, s));
     };
-    put("email_auth_code".into(), view.email.as_ref().map_or(&unset, |e| &e.auth_code));
-    put("oa_secret".into(), view.oa_template.as_ref().map_or(&unset, |o| &o.secret));
-    put("sms_secret_key".into(), view.sms.as_ref().map_or(&unset, |s| &s.secret_key));
+    put(
+        "email_auth_code".into(),
+        view.email.as_ref().map_or(&unset, |e| &e.auth_code),
+    );
+    put(
+        "oa_secret".into(),
+        view.oa_template.as_ref().map_or(&unset, |o| &o.secret),
+    );
+    put(
+        "sms_secret_key".into(),
+        view.sms.as_ref().map_or(&unset, |s| &s.secret_key),
+    );
     for n in 0..form::bot_rows(values) {
-        let id = values.get(&format!("bot_id_{n}")).cloned().unwrap_or_default();
+        let id = values
+            .get(&format!("bot_id_{n}"))
+            .cloned()
+            .unwrap_or_default();
         let bot = view.bots.iter().find(|b| b.channel.id == id);
-        put(format!("bot_webhook_url_{n}"), bot.map_or(&unset, |b| &b.webhook_url));
-        put(format!("bot_signing_secret_{n}"), bot.map_or(&unset, |b| &b.signing_secret));
+        put(
+            format!("bot_webhook_url_{n}"),
+            bot.map_or(&unset, |b| &b.webhook_url),
+        );
+        put(
+            format!("bot_signing_secret_{n}"),
+            bot.map_or(&unset, |b| &b.signing_secret),
+        );
     }
     out
 }
@@ -257,7 +307,11 @@ fn form_page(
     FormPage {
         c: signed.chrome(state, lang.t("通知设置", "Notification settings").into()),
         post_to: t.page(),
-        test_to: format!("{}/test?form={}", t.page(), desk_core::sessions::new_form_id()),
+        test_to: format!(
+            "{}/test?form={}",
+            t.page(),
+            desk_core::sessions::new_form_id()
+        ),
         sections: form::sections(&fill, signed.caller.scope.is_all()),
         bots: form::bots(&fill),
         bot_count: form::bot_rows(&values),
@@ -293,7 +347,17 @@ async fn show(
         Err(e) => return error_page(lang, &e),
     };
     let values = form::from_view(&view);
-    render(&form_page(&state, &signed, &roles, t, &view, values, Default::default(), None, q.saved.is_some()))
+    render(&form_page(
+        &state,
+        &signed,
+        &roles,
+        t,
+        &view,
+        values,
+        Default::default(),
+        None,
+        q.saved.is_some(),
+    ))
 }
 
 /// `GET /console/accounts/{id}/notifications`.
@@ -304,7 +368,17 @@ pub async fn show_account(
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Response {
-    show(state, roles, signed, Target { account_id: id, sub_mchid: None }, q).await
+    show(
+        state,
+        roles,
+        signed,
+        Target {
+            account_id: id,
+            sub_mchid: None,
+        },
+        q,
+    )
+    .await
 }
 
 /// `GET /console/accounts/{id}/sub-merchants/{sub}/notifications`.
@@ -315,7 +389,17 @@ pub async fn show_sub_merchant(
     Path((id, sub)): Path<(String, String)>,
     Query(q): Query<ShowQuery>,
 ) -> Response {
-    show(state, roles, signed, Target { account_id: id, sub_mchid: Some(sub) }, q).await
+    show(
+        state,
+        roles,
+        signed,
+        Target {
+            account_id: id,
+            sub_mchid: Some(sub),
+        },
+        q,
+    )
+    .await
 }
 
 async fn save(
@@ -385,7 +469,17 @@ async fn save(
                 e.message()
             ));
             let status = e.status();
-            let page = form_page(&state, &signed, &roles, t, &view, form::typed(values), errors, refusal, false);
+            let page = form_page(
+                &state,
+                &signed,
+                &roles,
+                t,
+                &view,
+                form::typed(values),
+                errors,
+                refusal,
+                false,
+            );
             render_with(status, &page)
         }
     }
@@ -399,7 +493,17 @@ pub async fn save_account(
     Path(id): Path<String>,
     req: axum::extract::Request,
 ) -> Response {
-    save(state, roles, signed, Target { account_id: id, sub_mchid: None }, req).await
+    save(
+        state,
+        roles,
+        signed,
+        Target {
+            account_id: id,
+            sub_mchid: None,
+        },
+        req,
+    )
+    .await
 }
 
 /// `POST /console/accounts/{id}/sub-merchants/{sub}/notifications`: save.
@@ -410,7 +514,17 @@ pub async fn save_sub_merchant(
     Path((id, sub)): Path<(String, String)>,
     req: axum::extract::Request,
 ) -> Response {
-    save(state, roles, signed, Target { account_id: id, sub_mchid: Some(sub) }, req).await
+    save(
+        state,
+        roles,
+        signed,
+        Target {
+            account_id: id,
+            sub_mchid: Some(sub),
+        },
+        req,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -453,7 +567,16 @@ async fn test(
     }
     let form_id = q.form.unwrap_or_default();
     if !valid_form_id(&form_id) {
-        return error_page(lang, &ApiError::field("form", lang.t("表单已过期，请刷新页面后重试。", "The form is out of date: reload the page and try again.")));
+        return error_page(
+            lang,
+            &ApiError::field(
+                "form",
+                lang.t(
+                    "表单已过期，请刷新页面后重试。",
+                    "The form is out of date: reload the page and try again.",
+                ),
+            ),
+        );
     }
     let results_page = format!("{}/test/{form_id}", t.page());
     let sessions = desk_core::sessions::SessionRepo::new(&*state.ports.records);
@@ -479,8 +602,8 @@ async fn test(
         Ok(d) => d,
         Err(e) => return error_page(lang, &ApiError::internal(e)),
     };
-    let item = Item::new(result_pk(&form_id), "META", data)
-        .expiring_at(now.timestamp() + 24 * 3600);
+    let item =
+        Item::new(result_pk(&form_id), "META", data).expiring_at(now.timestamp() + 24 * 3600);
     if let Err(e) = state.ports.records.put(item).await {
         return error_page(lang, &ApiError::from(e));
     }
@@ -496,7 +619,18 @@ pub async fn test_account(
     Query(q): Query<TestQuery>,
     req: axum::extract::Request,
 ) -> Response {
-    test(state, roles, signed, Target { account_id: id, sub_mchid: None }, q, req).await
+    test(
+        state,
+        roles,
+        signed,
+        Target {
+            account_id: id,
+            sub_mchid: None,
+        },
+        q,
+        req,
+    )
+    .await
 }
 
 /// `POST /console/accounts/{id}/sub-merchants/{sub}/notifications/test?form=…`.
@@ -508,7 +642,18 @@ pub async fn test_sub_merchant(
     Query(q): Query<TestQuery>,
     req: axum::extract::Request,
 ) -> Response {
-    test(state, roles, signed, Target { account_id: id, sub_mchid: Some(sub) }, q, req).await
+    test(
+        state,
+        roles,
+        signed,
+        Target {
+            account_id: id,
+            sub_mchid: Some(sub),
+        },
+        q,
+        req,
+    )
+    .await
 }
 
 /// One channel's result as the page shows it.
@@ -534,9 +679,15 @@ struct ResultsPage {
 fn channel_name(lang: super::Lang, c: Channel, bot: Option<&str>) -> String {
     match c {
         Channel::Email => lang.t("邮件", "E-mail").into(),
-        Channel::OaTemplate => lang.t("公众号模板消息", "Official-account template message").into(),
+        Channel::OaTemplate => lang
+            .t("公众号模板消息", "Official-account template message")
+            .into(),
         Channel::Sms => lang.t("短信", "SMS").into(),
-        Channel::Bot => format!("{}{}", lang.t("群机器人 ", "Group bot "), bot.unwrap_or_default()),
+        Channel::Bot => format!(
+            "{}{}",
+            lang.t("群机器人 ", "Group bot "),
+            bot.unwrap_or_default()
+        ),
     }
 }
 
@@ -547,8 +698,17 @@ async fn results(state: AppState, signed: Signed, t: Target, form_id: String) ->
     }
     // The audience must be one this staff member sees.
     let visible = match &t.sub_mchid {
-        None => crate::admin::accounts::visible_account(&state, &signed.caller, &t.account_id).await.map(|_| ()),
-        Some(s) => crate::admin::sub_merchants::visible_sub_merchant(&state, &signed.caller, &t.account_id, s).await.map(|_| ()),
+        None => crate::admin::accounts::visible_account(&state, &signed.caller, &t.account_id)
+            .await
+            .map(|_| ()),
+        Some(s) => crate::admin::sub_merchants::visible_sub_merchant(
+            &state,
+            &signed.caller,
+            &t.account_id,
+            s,
+        )
+        .await
+        .map(|_| ()),
     };
     if let Err(e) = visible {
         return error_page(lang, &e);
@@ -562,10 +722,15 @@ async fn results(state: AppState, signed: Signed, t: Target, form_id: String) ->
         None
     };
     let report: Option<TestNoticeReport> = stored.and_then(|i| serde_json::from_value(i.data).ok());
-    let report = report.filter(|r| {
-        r.audience.account_id == t.account_id && r.audience.sub_mchid == t.sub_mchid
-    });
-    let words = |w: &desk_core::test_notice::Words| if lang.is_en() { w.en.clone() } else { w.zh.clone() };
+    let report = report
+        .filter(|r| r.audience.account_id == t.account_id && r.audience.sub_mchid == t.sub_mchid);
+    let words = |w: &desk_core::test_notice::Words| {
+        if lang.is_en() {
+            w.en.clone()
+        } else {
+            w.zh.clone()
+        }
+    };
     let page = ResultsPage {
         c: signed.chrome(&state, lang.t("测试通知结果", "Test notice results").into()),
         back: t.page(),
@@ -583,14 +748,24 @@ async fn results(state: AppState, signed: Signed, t: Target, form_id: String) ->
                     } else {
                         c.recipients
                             .iter()
-                            .map(|r| (r.recipient.clone(), r.delivered, r.reason.as_ref().map(words)))
+                            .map(|r| {
+                                (
+                                    r.recipient.clone(),
+                                    r.delivered,
+                                    r.reason.as_ref().map(words),
+                                )
+                            })
                             .collect()
                     },
                 })
                 .collect()
         }),
     };
-    let status = if page.lines.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    let status = if page.lines.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
     render_with(status, &page)
 }
 
@@ -600,7 +775,16 @@ pub async fn results_account(
     signed: Signed,
     Path((id, form_id)): Path<(String, String)>,
 ) -> Response {
-    results(state, signed, Target { account_id: id, sub_mchid: None }, form_id).await
+    results(
+        state,
+        signed,
+        Target {
+            account_id: id,
+            sub_mchid: None,
+        },
+        form_id,
+    )
+    .await
 }
 
 /// `GET /console/accounts/{id}/sub-merchants/{sub}/notifications/test/{form}`.
@@ -609,5 +793,14 @@ pub async fn results_sub_merchant(
     signed: Signed,
     Path((id, sub, form_id)): Path<(String, String, String)>,
 ) -> Response {
-    results(state, signed, Target { account_id: id, sub_mchid: Some(sub) }, form_id).await
+    results(
+        state,
+        signed,
+        Target {
+            account_id: id,
+            sub_mchid: Some(sub),
+        },
+        form_id,
+    )
+    .await
 }

@@ -55,7 +55,13 @@ impl Env {
 
     /// Every channel, each working unless `auth_code`, `template_id`, `sms_template` or
     /// `wecom_url` say otherwise.
-    fn channels(&self, auth_code: &str, template_id: &str, sms_template: &str, wecom_url: &str) -> Value {
+    fn channels(
+        &self,
+        auth_code: &str,
+        template_id: &str,
+        sms_template: &str,
+        wecom_url: &str,
+    ) -> Value {
         json!({
             "email": {"host": "127.0.0.1", "port": self.sink.implicit_port, "tls": "implicit",
                       "sender": SMTP_USER, "recipients": ["owner@example.com"],
@@ -100,9 +106,12 @@ async fn a_test_notice_says_why_each_channel_failed_in_words_and_waits_30_second
     // Wrong SMTP code, a template id WeChat does not know, three values for a 3-variable
     // template... registered with 4, and a bot key nobody issued.
     e.ns.add_sms_template("449741", 4);
-    e.put(e.channels("wrong-code-0123", "TPL-unknown", "449741", &wecom_wrong)).await;
+    e.put(e.channels("wrong-code-0123", "TPL-unknown", "449741", &wecom_wrong))
+        .await;
 
-    let (s, report) = e.h.admin(Method::POST, &format!("{}/test", e.api()), None).await;
+    let (s, report) =
+        e.h.admin(Method::POST, &format!("{}/test", e.api()), None)
+            .await;
     assert_eq!(s, StatusCode::OK, "{report}");
     assert_eq!(report["all_delivered"], false, "{report}");
     let why = |c: &Value| c["reason"]["en"].as_str().unwrap_or_default().to_string();
@@ -111,14 +120,23 @@ async fn a_test_notice_says_why_each_channel_failed_in_words_and_waits_30_second
         why(email).contains("wrong authorisation code (授权码), not the mailbox password"),
         "{email}"
     );
-    assert!(email["reason"]["zh"].as_str().unwrap_or_default().contains("授权码错误"), "{email}");
+    assert!(
+        email["reason"]["zh"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("授权码错误"),
+        "{email}"
+    );
     let oa = channel(&report, "oa_template");
     assert!(why(oa).contains("template rejected"), "{oa}");
     let sms = channel(&report, "sms");
     assert!(why(sms).contains("SMS template refused"), "{sms}");
     let bot = channel(&report, "bot");
     assert_eq!(bot["bot_id"], "ops");
-    assert!(why(bot).contains("WeCom bot webhook URL not valid"), "{bot}");
+    assert!(
+        why(bot).contains("WeCom bot webhook URL not valid"),
+        "{bot}"
+    );
     let text = report.to_string();
     for secret in ["wrong-code-0123", OA_SECRET, SMS_KEY, "not-our-bot-key"] {
         assert!(!text.contains(secret), "a secret in the report: {text}");
@@ -136,7 +154,12 @@ async fn a_test_notice_says_why_each_channel_failed_in_words_and_waits_30_second
             .expect("request"),
     )
     .await;
-    assert_eq!(again.status, StatusCode::TOO_MANY_REQUESTS, "{}", again.body);
+    assert_eq!(
+        again.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        again.body
+    );
     let retry: u64 = again.headers[header::RETRY_AFTER]
         .to_str()
         .expect("ascii")
@@ -146,7 +169,9 @@ async fn a_test_notice_says_why_each_channel_failed_in_words_and_waits_30_second
     assert_eq!(e.ns.template_messages().len(), 0);
 
     // The deliveries are in the delivery log, marked as a test.
-    let (s, list) = e.h.admin(Method::GET, "/admin/v1/deliveries?limit=50", None).await;
+    let (s, list) =
+        e.h.admin(Method::GET, "/admin/v1/deliveries?limit=50", None)
+            .await;
     assert_eq!(s, StatusCode::OK, "{list}");
     let tests: Vec<&Value> = list["items"]
         .as_array()
@@ -162,7 +187,8 @@ async fn a_test_notice_says_why_each_channel_failed_in_words_and_waits_30_second
 async fn the_console_saves_without_secrets_kept_and_a_test_notice_reaches_every_channel_once() {
     let e = env().await;
     let wecom = e.ns.add_bot("wecom", "wecom-token-abc", None);
-    e.put(e.channels(SMTP_PASSWORD, "TPL-complaint", SMS_TEMPLATE, &wecom)).await;
+    e.put(e.channels(SMTP_PASSWORD, "TPL-complaint", SMS_TEMPLATE, &wecom))
+        .await;
     let (_, before) = e.h.admin(Method::GET, &e.api(), None).await;
     let admin = session(&e.h, ADMIN).await;
 
@@ -176,7 +202,9 @@ async fn the_console_saves_without_secrets_kept_and_a_test_notice_reaches_every_
     for secret in [SMTP_PASSWORD, OA_SECRET, SMS_KEY, "wecom-token-abc"] {
         assert!(!form.body.contains(secret), "a secret in the page");
     }
-    let fp = before["email"]["auth_code"]["fingerprint"].as_str().expect("fingerprint");
+    let fp = before["email"]["auth_code"]["fingerprint"]
+        .as_str()
+        .expect("fingerprint");
     assert!(form.body.contains(fp), "the fingerprint is shown");
     assert!(form.body.contains("授权码"), "help text");
 
@@ -187,38 +215,78 @@ async fn the_console_saves_without_secrets_kept_and_a_test_notice_reaches_every_
     let sms_url = e.ns.sms_url();
     let mut fields: Vec<(&str, &str)> = vec![
         ("csrf", &csrf),
-        ("email_on", "on"), ("email_host", "127.0.0.1"), ("email_port", &sink_port),
-        ("email_tls", "implicit"), ("email_sender", SMTP_USER),
+        ("email_on", "on"),
+        ("email_host", "127.0.0.1"),
+        ("email_port", &sink_port),
+        ("email_tls", "implicit"),
+        ("email_sender", SMTP_USER),
         ("email_recipients", "owner@example.com\nops@example.com"),
-        ("email_tls_root_pem", &e.sink.ca_pem), ("email_auth_code", ""),
-        ("oa_on", "on"), ("oa_appid", OA_APPID), ("oa_template_id", "TPL-complaint"),
-        ("oa_openids", OPENID), ("oa_field_mapping", "thing1=merchant\ncharacter_string2=complaint_id"),
-        ("oa_api_base_url", &ns_base), ("oa_secret", ""),
-        ("sms_on", "on"), ("sms_secret_id", SMS_ID), ("sms_sdk_app_id", "1400006666"),
-        ("sms_sign_name", "投诉台"), ("sms_template_id", SMS_TEMPLATE),
-        ("sms_phone_numbers", "+8613711112222"), ("sms_api_base_url", &sms_url), ("sms_secret_key", ""),
-        ("bot_count", "2"), ("bot_id_0", "ops"), ("bot_kind_0", "wecom"), ("bot_webhook_url_0", ""),
-        ("bot_id_1", ""), ("bot_kind_1", "wecom"),
+        ("email_tls_root_pem", &e.sink.ca_pem),
+        ("email_auth_code", ""),
+        ("oa_on", "on"),
+        ("oa_appid", OA_APPID),
+        ("oa_template_id", "TPL-complaint"),
+        ("oa_openids", OPENID),
+        (
+            "oa_field_mapping",
+            "thing1=merchant\ncharacter_string2=complaint_id",
+        ),
+        ("oa_api_base_url", &ns_base),
+        ("oa_secret", ""),
+        ("sms_on", "on"),
+        ("sms_secret_id", SMS_ID),
+        ("sms_sdk_app_id", "1400006666"),
+        ("sms_sign_name", "投诉台"),
+        ("sms_template_id", SMS_TEMPLATE),
+        ("sms_phone_numbers", "+8613711112222"),
+        ("sms_api_base_url", &sms_url),
+        ("sms_secret_key", ""),
+        ("bot_count", "2"),
+        ("bot_id_0", "ops"),
+        ("bot_kind_0", "wecom"),
+        ("bot_webhook_url_0", ""),
+        ("bot_id_1", ""),
+        ("bot_kind_1", "wecom"),
     ];
     let saved = post_form(&e.h, &e.page(), &admin, &fields, &[]).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     assert_eq!(saved.location(), format!("{}?saved=1", e.page()));
     let (_, after) = e.h.admin(Method::GET, &e.api(), None).await;
-    assert_eq!(after["email"]["recipients"], json!(["owner@example.com", "ops@example.com"]));
-    for secret in [("email", "auth_code"), ("oa_template", "secret"), ("sms", "secret_key")] {
-        assert_eq!(after[secret.0][secret.1], before[secret.0][secret.1], "{secret:?} kept");
+    assert_eq!(
+        after["email"]["recipients"],
+        json!(["owner@example.com", "ops@example.com"])
+    );
+    for secret in [
+        ("email", "auth_code"),
+        ("oa_template", "secret"),
+        ("sms", "secret_key"),
+    ] {
+        assert_eq!(
+            after[secret.0][secret.1], before[secret.0][secret.1],
+            "{secret:?} kept"
+        );
     }
-    assert_eq!(after["bots"][0]["webhook_url"], before["bots"][0]["webhook_url"]);
+    assert_eq!(
+        after["bots"][0]["webhook_url"],
+        before["bots"][0]["webhook_url"]
+    );
 
     // A refused form comes back with what was typed and the error next to its field.
     fields.retain(|(k, _)| *k != "email_recipients");
     fields.push(("email_recipients", "not-an-address"));
     let refused = post_form(&e.h, &e.page(), &admin, &fields, &[]).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
-    assert!(refused.body.contains("id=\"email_recipients-error\""), "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"email_recipients-error\""),
+        "{}",
+        refused.body
+    );
     assert!(refused.body.contains("not-an-address"), "typed value kept");
     let (_, unchanged) = e.h.admin(Method::GET, &e.api(), None).await;
-    assert_eq!(unchanged["email"]["recipients"], after["email"]["recipients"]);
+    assert_eq!(
+        unchanged["email"]["recipients"],
+        after["email"]["recipients"]
+    );
 
     // Send a test notice; the same form again (a double tap) sends nothing more and lands on
     // the same results.
@@ -236,17 +304,25 @@ async fn the_console_saves_without_secrets_kept_and_a_test_notice_reaches_every_
     assert_eq!(e.ns.bot_messages().len(), 1, "one bot message");
     let results = get(&e.h, sent.location(), &admin).await;
     assert_eq!(results.status, StatusCode::OK, "{}", results.body);
-    assert!(results.body.contains("id=\"all-delivered\""), "{}", results.body);
-    assert_eq!(results.body.matches("test-result delivered").count(), 4, "{}", results.body);
+    assert!(
+        results.body.contains("id=\"all-delivered\""),
+        "{}",
+        results.body
+    );
+    assert_eq!(
+        results.body.matches("test-result delivered").count(),
+        4,
+        "{}",
+        results.body
+    );
 }
 
 #[tokio::test]
 async fn only_administrators_in_scope_see_or_test_notifications() {
     let e = env().await;
     let other = e.h.create(common::provider_body("1900000110")).await;
-    let (s, sub) = e
-        .h
-        .admin(
+    let (s, sub) =
+        e.h.admin(
             Method::POST,
             &format!("/admin/v1/accounts/{}/sub-merchants", e.account),
             Some(json!({"sub_mchid": "1900000201", "name": "门店"})),
@@ -254,15 +330,23 @@ async fn only_administrators_in_scope_see_or_test_notifications() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{sub}");
     // Nothing configured: 409 in words, and no window taken.
-    let sub_test = format!("/admin/v1/accounts/{}/sub-merchants/1900000201/notifications/test", e.account);
+    let sub_test = format!(
+        "/admin/v1/accounts/{}/sub-merchants/1900000201/notifications/test",
+        e.account
+    );
     let (s, b) = e.h.admin(Method::POST, &sub_test, None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
-    assert!(b["error"]["message"].as_str().unwrap_or_default().contains("no notification channel"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no notification channel"),
+        "{b}"
+    );
 
     // An agent: no pages, no forms, no API route.
-    let (s, agent) = e
-        .h
-        .admin(
+    let (s, agent) =
+        e.h.admin(
             Method::POST,
             "/admin/v1/tokens",
             Some(json!({"name": "agent", "role": "agent", "scope": {"type": "all"}})),
@@ -276,7 +360,14 @@ async fn only_administrators_in_scope_see_or_test_notifications() {
         assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}: {}", p.body);
     }
     let csrf = get(&e.h, "/console/", &cookie).await.csrf();
-    let p = post_form(&e.h, &e.page(), &cookie, &[("csrf", &csrf), ("email_on", "on")], &[]).await;
+    let p = post_form(
+        &e.h,
+        &e.page(),
+        &cookie,
+        &[("csrf", &csrf), ("email_on", "on")],
+        &[],
+    )
+    .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
     let p = post_form(
         &e.h,
@@ -287,12 +378,28 @@ async fn only_administrators_in_scope_see_or_test_notifications() {
     )
     .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
-    let (s, _) = e.h.call(Method::POST, &format!("{}/test", e.api()), Some(&agent), None).await;
+    let (s, _) =
+        e.h.call(
+            Method::POST,
+            &format!("{}/test", e.api()),
+            Some(&agent),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // An administrator of the other account sees neither this account's page nor its test.
-    let scoped = e.h.token(json!({"type": "account", "account_id": other})).await;
-    let (s, _) = e.h.call(Method::POST, &format!("{}/test", e.api()), Some(&scoped), None).await;
+    let scoped =
+        e.h.token(json!({"type": "account", "account_id": other}))
+            .await;
+    let (s, _) =
+        e.h.call(
+            Method::POST,
+            &format!("{}/test", e.api()),
+            Some(&scoped),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let cookie = session(&e.h, &scoped).await;
     let p = get(&e.h, &e.page(), &cookie).await;

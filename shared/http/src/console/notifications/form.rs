@@ -22,7 +22,9 @@ fn on(v: &Values, name: &str) -> bool {
 }
 
 fn text(v: &Values, name: &str) -> String {
-    v.get(name).map(|s| s.trim().to_string()).unwrap_or_default()
+    v.get(name)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn optional(v: &Values, name: &str) -> Option<String> {
@@ -82,7 +84,10 @@ pub fn from_view(view: &NotificationsView) -> Values {
         set("email_sender", c.sender.clone());
         set("email_username", c.username.clone().unwrap_or_default());
         set("email_recipients", c.recipients.join("\n"));
-        set("email_tls_root_pem", c.tls_root_pem.clone().unwrap_or_default());
+        set(
+            "email_tls_root_pem",
+            c.tls_root_pem.clone().unwrap_or_default(),
+        );
     }
     if let Some(o) = &view.oa_template {
         let c = &o.channel;
@@ -98,7 +103,10 @@ pub fn from_view(view: &NotificationsView) -> Values {
                 .collect::<Vec<_>>()
                 .join("\n"),
         );
-        set("oa_api_base_url", c.api_base_url.clone().unwrap_or_default());
+        set(
+            "oa_api_base_url",
+            c.api_base_url.clone().unwrap_or_default(),
+        );
     }
     if let Some(s) = &view.sms {
         let c = &s.channel;
@@ -113,7 +121,10 @@ pub fn from_view(view: &NotificationsView) -> Values {
             "sms_link_param",
             c.link_param.map(|p| p.to_string()).unwrap_or_default(),
         );
-        set("sms_api_base_url", c.api_base_url.clone().unwrap_or_default());
+        set(
+            "sms_api_base_url",
+            c.api_base_url.clone().unwrap_or_default(),
+        );
     }
     for (n, b) in view.bots.iter().enumerate() {
         set(&format!("bot_id_{n}"), b.channel.id.clone());
@@ -136,7 +147,10 @@ pub fn typed(mut v: Values) -> Values {
 
 /// The number of bot rows the form has (at most 20).
 pub fn bot_rows(v: &Values) -> usize {
-    text(v, "bot_count").parse::<usize>().unwrap_or(1).clamp(1, 20)
+    text(v, "bot_count")
+        .parse::<usize>()
+        .unwrap_or(1)
+        .clamp(1, 20)
 }
 
 /// The form read into the admin API's input; with it, which form row each input bot came
@@ -148,16 +162,24 @@ pub fn input(
     may_set_base: bool,
 ) -> Result<(NotificationsInput, Vec<usize>), ApiError> {
     let base = |name: &str, stored: Option<String>| {
-        if may_set_base { optional(v, name) } else { stored }
+        if may_set_base {
+            optional(v, name)
+        } else {
+            stored
+        }
     };
     let email = if on(v, "email_on") {
         Some(EmailInput {
             host: text(v, "email_host"),
-            port: text(v, "email_port")
-                .parse()
-                .map_err(|_| ApiError::field("email.port", "must be a port number, 1 to 65535 (465 for SSL)"))?,
-            tls: serde_json::from_value(serde_json::Value::String(text(v, "email_tls")))
-                .map_err(|_| ApiError::field("email.tls", "choose how the connection is encrypted"))?,
+            port: text(v, "email_port").parse().map_err(|_| {
+                ApiError::field(
+                    "email.port",
+                    "must be a port number, 1 to 65535 (465 for SSL)",
+                )
+            })?,
+            tls: serde_json::from_value(serde_json::Value::String(text(v, "email_tls"))).map_err(
+                |_| ApiError::field("email.tls", "choose how the connection is encrypted"),
+            )?,
             sender: text(v, "email_sender"),
             username: optional(v, "email_username"),
             recipients: lines(v, "email_recipients"),
@@ -205,7 +227,10 @@ pub fn input(
             region: optional(v, "sms_region"),
             api_base_url: base(
                 "sms_api_base_url",
-                stored.sms.as_ref().and_then(|s| s.channel.api_base_url.clone()),
+                stored
+                    .sms
+                    .as_ref()
+                    .and_then(|s| s.channel.api_base_url.clone()),
             ),
             link_param: match optional(v, "sms_link_param") {
                 None => None,
@@ -226,7 +251,10 @@ pub fn input(
             continue;
         }
         let kind = parse_kind(&text(v, &format!("bot_kind_{n}"))).ok_or_else(|| {
-            ApiError::field(format!("bots[{}].kind", bots.len()), "choose WeCom, DingTalk or Feishu")
+            ApiError::field(
+                format!("bots[{}].kind", bots.len()),
+                "choose WeCom, DingTalk or Feishu",
+            )
         });
         rows.push(n);
         bots.push(BotInput {
@@ -265,10 +293,7 @@ pub fn input_name(field: &str, bot_rows: &[usize]) -> String {
         "oa_template" => "oa",
         other => other,
     };
-    let name = rest
-        .split(['.', '['])
-        .next()
-        .unwrap_or_default();
+    let name = rest.split(['.', '[']).next().unwrap_or_default();
     format!("{prefix}_{name}")
 }
 
@@ -288,9 +313,15 @@ mod tests {
     #[test]
     fn api_fields_name_their_inputs() {
         assert_eq!(input_name("email.recipients[2]", &[]), "email_recipients");
-        assert_eq!(input_name("oa_template.field_mapping.thing1", &[]), "oa_field_mapping");
+        assert_eq!(
+            input_name("oa_template.field_mapping.thing1", &[]),
+            "oa_field_mapping"
+        );
         assert_eq!(input_name("sms.secret_key", &[]), "sms_secret_key");
-        assert_eq!(input_name("bots[1].webhook_url", &[0, 3]), "bot_webhook_url_3");
+        assert_eq!(
+            input_name("bots[1].webhook_url", &[0, 3]),
+            "bot_webhook_url_3"
+        );
     }
 }
 
@@ -327,7 +358,13 @@ pub struct Fill<'a> {
 }
 
 impl Fill<'_> {
-    fn field(&self, name: &str, kind: &'static str, label: (&'static str, &'static str), help: (&'static str, &'static str)) -> FieldView {
+    fn field(
+        &self,
+        name: &str,
+        kind: &'static str,
+        label: (&'static str, &'static str),
+        help: (&'static str, &'static str),
+    ) -> FieldView {
         let l = self.lang;
         FieldView {
             value: if kind == "password" {
@@ -336,7 +373,8 @@ impl Fill<'_> {
                 self.values.get(name).cloned().unwrap_or_default()
             },
             error: self.errors.get(name).cloned(),
-            status: (kind == "password").then(|| self.statuses.get(name).cloned().unwrap_or_default()),
+            status: (kind == "password")
+                .then(|| self.statuses.get(name).cloned().unwrap_or_default()),
             name: name.to_string(),
             label: l.t(label.0, label.1),
             help: l.t(help.0, help.1),
@@ -345,7 +383,13 @@ impl Fill<'_> {
         }
     }
 
-    fn select(&self, name: &str, label: (&'static str, &'static str), help: (&'static str, &'static str), options: Vec<(&'static str, &'static str)>) -> FieldView {
+    fn select(
+        &self,
+        name: &str,
+        label: (&'static str, &'static str),
+        help: (&'static str, &'static str),
+        options: Vec<(&'static str, &'static str)>,
+    ) -> FieldView {
         FieldView {
             options,
             ..self.field(name, "select", label, help)
@@ -375,7 +419,18 @@ pub fn sections(f: &Fill<'_>, may_set_base: bool) -> Vec<Section> {
         f.field("email_auth_code", "password", ("授权码", "Authorisation code (授权码)"), ("不是邮箱登录密码：在 QQ/163 邮箱网页版“设置 → 账户 → POP3/SMTP 服务”里开启后生成。只写不读，留空表示保留。", "Not the mailbox password: in QQ/163 Mail on the web, Settings → Account → POP3/SMTP, turn SMTP on and generate one. Write-only; leave empty to keep.")),
         f.field("email_recipients", "textarea", ("收件人", "Recipients"), ("每行一个邮箱地址。", "One address per line.")),
     ];
-    email.push(f.field("email_tls_root_pem", "textarea", ("额外信任的根证书（可选）", "Extra trusted root certificate (optional)"), ("只有自建邮件服务器用私有证书时才需要（PEM 格式）。", "Only for your own mail server with a private certificate (PEM).")));
+    email.push(f.field(
+        "email_tls_root_pem",
+        "textarea",
+        (
+            "额外信任的根证书（可选）",
+            "Extra trusted root certificate (optional)",
+        ),
+        (
+            "只有自建邮件服务器用私有证书时才需要（PEM 格式）。",
+            "Only for your own mail server with a private certificate (PEM).",
+        ),
+    ));
     let mut oa = vec![
         f.field("oa_appid", "text", ("公众号 AppID", "Official account AppID"), ("微信公众平台 → 设置与开发 → 基本配置。", "WeChat Official Accounts Platform → Settings and development → Basic configuration.")),
         f.field("oa_secret", "password", ("公众号 AppSecret", "Official account AppSecret"), ("同一页面生成；还需把本服务器的 IP 加入 IP 白名单。只写不读，留空表示保留。", "Generated on the same page; also add this server's IP to the IP whitelist there. Write-only; leave empty to keep.")),
@@ -394,14 +449,57 @@ pub fn sections(f: &Fill<'_>, may_set_base: bool) -> Vec<Section> {
         f.field("sms_region", "text", ("地域（可选）", "Region (optional)"), ("默认 ap-guangzhou。", "Default ap-guangzhou.")),
     ];
     if may_set_base {
-        oa.push(f.field("oa_api_base_url", "text", ("接口地址（高级，可选）", "API address (advanced, optional)"), ("留空使用微信正式接口；只在测试或私有部署时填写。", "Empty: WeChat's own API; only for tests or private deployments.")));
-        sms.push(f.field("sms_api_base_url", "text", ("接口地址（高级，可选）", "API address (advanced, optional)"), ("留空使用腾讯云正式接口；只在测试时填写。", "Empty: Tencent Cloud's own API; only for tests.")));
+        oa.push(f.field(
+            "oa_api_base_url",
+            "text",
+            ("接口地址（高级，可选）", "API address (advanced, optional)"),
+            (
+                "留空使用微信正式接口；只在测试或私有部署时填写。",
+                "Empty: WeChat's own API; only for tests or private deployments.",
+            ),
+        ));
+        sms.push(f.field(
+            "sms_api_base_url",
+            "text",
+            ("接口地址（高级，可选）", "API address (advanced, optional)"),
+            (
+                "留空使用腾讯云正式接口；只在测试时填写。",
+                "Empty: Tencent Cloud's own API; only for tests.",
+            ),
+        ));
     }
     let on = |n: &str| f.values.get(n).is_some_and(|v| v == "on");
     vec![
-        Section { id: "email", title: l.t("邮件", "E-mail"), intro: l.t("用您自己的邮箱通过 SMTP 发送。", "Sent over SMTP from a mailbox of yours."), on: on("email_on"), fields: email },
-        Section { id: "oa", title: l.t("公众号模板消息", "Official-account template message"), intro: l.t("发到员工的微信里（需要已认证的服务号和一个模板）。", "Reaches staff in WeChat (needs a verified service account and a template)."), on: on("oa_on"), fields: oa },
-        Section { id: "sms", title: l.t("腾讯云短信", "Tencent Cloud SMS"), intro: l.t("需要审核通过的签名和模板。", "Needs an approved signature and template."), on: on("sms_on"), fields: sms },
+        Section {
+            id: "email",
+            title: l.t("邮件", "E-mail"),
+            intro: l.t(
+                "用您自己的邮箱通过 SMTP 发送。",
+                "Sent over SMTP from a mailbox of yours.",
+            ),
+            on: on("email_on"),
+            fields: email,
+        },
+        Section {
+            id: "oa",
+            title: l.t("公众号模板消息", "Official-account template message"),
+            intro: l.t(
+                "发到员工的微信里（需要已认证的服务号和一个模板）。",
+                "Reaches staff in WeChat (needs a verified service account and a template).",
+            ),
+            on: on("oa_on"),
+            fields: oa,
+        },
+        Section {
+            id: "sms",
+            title: l.t("腾讯云短信", "Tencent Cloud SMS"),
+            intro: l.t(
+                "需要审核通过的签名和模板。",
+                "Needs an approved signature and template.",
+            ),
+            on: on("sms_on"),
+            fields: sms,
+        },
     ]
 }
 
