@@ -23,6 +23,9 @@ use domain::ports::{Item, RecordStore, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+#[cfg(feature = "notifier")]
+mod send;
+
 /// At most one test per audience within this window.
 pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -161,7 +164,7 @@ pub async fn send_test_notice(
 ) -> Result<TestNoticeReport, Error> {
     #[cfg(feature = "notifier")]
     {
-        crate::notifier::test_notice::send(state, to).await
+        send::send(state, to).await
     }
     #[cfg(not(feature = "notifier"))]
     {

@@ -1,16 +1,16 @@
 //! The test notice's sending (see [`crate::test_notice`]): the channels real deliveries use
-//! ([`super::channels`]), one delivery per channel recorded in the delivery log, every channel
+//! (`crate::notifier::channels`), one delivery per channel recorded in the delivery log, every channel
 //! at once, each result in words.
 
-use super::channels::{self, Tools};
-use super::delivery_item;
-use crate::Error;
-use crate::complaints::derived_id;
-use crate::repo::NotificationRepo;
-use crate::state::Services;
-use crate::test_notice::{
+use super::{
     ChannelResult, RecipientResult, TEST_JOB_PREFIX, TestAudience, TestNoticeReport, Words, claim,
 };
+use crate::Error;
+use crate::complaints::derived_id;
+use crate::notifier::channels::{self, Tools};
+use crate::notifier::delivery_item;
+use crate::repo::NotificationRepo;
+use crate::state::Services;
 use domain::account::{NotificationSecrets, NotificationSettings};
 use domain::notification::{Channel, Delivery, DeliveryStatus, NotificationSummary};
 use notify::{Explanation, SendError};
