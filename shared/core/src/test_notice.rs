@@ -16,145 +16,17 @@
 //! Secrets never appear in a report: a bot is named by its id, and the services' messages
 //! carry no secret ([`notify::SendError`]).
 
-use crate::Error;
-use chrono::{DateTime, Utc};
-use domain::notification::{Audience, Channel};
-use domain::ports::{Item, RecordStore, StoreError};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
+mod report;
 #[cfg(feature = "notifier")]
 mod send;
+mod window;
 
-/// At most one test per audience within this window.
-pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
+pub use report::{
+    ChannelResult, RecipientResult, TEST_JOB_PREFIX, TestAudience, TestNoticeReport, Words,
+};
+pub use window::{WINDOW, claim};
 
-/// A test notice's deliveries have job ids starting with this.
-pub const TEST_JOB_PREFIX: &str = "test_";
-
-/// A sentence in both languages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Words {
-    pub zh: String,
-    pub en: String,
-}
-
-impl Words {
-    pub fn new(zh: impl Into<String>, en: impl Into<String>) -> Self {
-        Words {
-            zh: zh.into(),
-            en: en.into(),
-        }
-    }
-}
-
-/// One recipient's result: an address, an openid, a phone number, or a bot's id.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RecipientResult {
-    pub recipient: String,
-    pub delivered: bool,
-    /// Why not, in words; absent when delivered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<Words>,
-}
-
-/// One channel's result.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ChannelResult {
-    pub channel: Channel,
-    /// The bot's id (bots only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bot_id: Option<String>,
-    /// Every recipient got it.
-    pub delivered: bool,
-    /// Why the channel failed as a whole (nothing was sent), in words.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<Words>,
-    pub recipients: Vec<RecipientResult>,
-    /// The delivery in the delivery log.
-    pub delivery_id: String,
-}
-
-/// What a test notice did.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TestNoticeReport {
-    pub audience: Audience,
-    pub sent_at: DateTime<Utc>,
-    /// Every channel delivered to every recipient.
-    pub all_delivered: bool,
-    pub channels: Vec<ChannelResult>,
-    /// Something to know besides (the audience is disabled: real notices are off).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<Words>,
-}
-
-/// Whose staff, by what name the test message names them, and whether the audience is
-/// disabled.
-#[derive(Debug, Clone)]
-pub struct TestAudience {
-    pub audience: Audience,
-    pub name: String,
-    pub disabled: bool,
-}
-
-fn guard_pk(a: &Audience) -> String {
-    format!(
-        "NOTIFYTEST#{}#{}",
-        a.account_id,
-        a.sub_mchid.as_deref().unwrap_or("-")
-    )
-}
-
-fn too_soon(left: std::time::Duration) -> Error {
-    Error::RateLimited {
-        message: format!(
-            "a test notice was sent to this audience less than {} seconds ago: wait {} seconds",
-            WINDOW.as_secs(),
-            left.as_secs().max(1)
-        ),
-        retry_after: left,
-    }
-}
-
-/// Take this audience's test window: `Ok` when no test was sent within [`WINDOW`], else
-/// [`Error::RateLimited`] with the time left. Durable and shared: conditional create, or
-/// compare-and-set on an older record (of two concurrent claims one wins).
-pub async fn claim(
-    records: &dyn RecordStore,
-    audience: &Audience,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let pk = guard_pk(audience);
-    let window = chrono::Duration::from_std(WINDOW).unwrap_or_default();
-    let item = Item::new(
-        &pk,
-        "META",
-        serde_json::json!({"at": now.timestamp_millis()}),
-    )
-    .expiring_at((now + window).timestamp() + 60);
-    let current = records.get(&pk, "META").await?;
-    let written = match &current {
-        None => records.create(item).await.map(|_| ()),
-        Some(old) => {
-            let at = old.data["at"]
-                .as_i64()
-                .and_then(DateTime::<Utc>::from_timestamp_millis)
-                .unwrap_or(DateTime::UNIX_EPOCH);
-            let elapsed = now - at;
-            if elapsed < window && elapsed >= chrono::Duration::zero() {
-                return Err(too_soon((window - elapsed).to_std().unwrap_or(WINDOW)));
-            }
-            records.update(item, old.version).await.map(|_| ())
-        }
-    };
-    match written {
-        Ok(()) => Ok(()),
-        Err(StoreError::AlreadyExists { .. } | StoreError::VersionConflict { .. }) => {
-            Err(too_soon(WINDOW))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
+use crate::Error;
 
 /// Send a test notice to `to` now (see the module documentation). Without the notifier in
 /// this build: unavailable.

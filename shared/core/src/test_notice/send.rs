@@ -2,8 +2,8 @@
 //! (`crate::notifier::channels`), one delivery per channel recorded in the delivery log, every channel
 //! at once, each result in words.
 
-use super::{
-    ChannelResult, RecipientResult, TEST_JOB_PREFIX, TestAudience, TestNoticeReport, Words, claim,
+use super::report::{
+    ChannelResult, RecipientResult, TEST_JOB_PREFIX, TestAudience, TestNoticeReport, Words,
 };
 use crate::Error;
 use crate::complaints::derived_id;
@@ -73,7 +73,7 @@ pub(crate) async fn send(state: &Services, to: &TestAudience) -> Result<TestNoti
         ));
     }
     let now = state.ports.clock.now();
-    claim(&*state.ports.records, a, now).await?;
+    super::window::claim(&*state.ports.records, a, now).await?;
     let secrets = crate::repo::notification_secrets(
         &*state.ports.secrets,
         &a.account_id,
