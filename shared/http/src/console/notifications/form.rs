@@ -183,7 +183,12 @@ pub fn input(
             sender: text(v, "email_sender"),
             username: optional(v, "email_username"),
             recipients: lines(v, "email_recipients"),
-            tls_root_pem: optional(v, "email_tls_root_pem"),
+            // As saved (not trimmed: a change of it needs the code again); browsers send
+            // a textarea's line breaks as CRLF.
+            tls_root_pem: v
+                .get("email_tls_root_pem")
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| p.replace("\r\n", "\n")),
             auth_code: secret(v, "email_auth_code"),
         })
     } else {
