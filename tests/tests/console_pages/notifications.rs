@@ -162,7 +162,12 @@ async fn an_administrator_sets_up_notices_on_a_phone_and_a_test_notice_reaches_e
         assert!(!source.contains(secret), "a secret in the page");
     }
     let (_, saved) = server
-        .admin(ADMIN, reqwest::Method::GET, &format!("/accounts/{id}/notifications"), None)
+        .admin(
+            ADMIN,
+            reqwest::Method::GET,
+            &format!("/accounts/{id}/notifications"),
+            None,
+        )
         .await;
     assert_eq!(saved["oa_template"]["secret"]["set"], true, "{saved}");
     assert_eq!(saved["sms"]["secret_key"]["set"], true, "{saved}");
@@ -201,6 +206,12 @@ async fn an_administrator_sets_up_notices_on_a_phone_and_a_test_notice_reaches_e
     browser.click("#send-test").await;
     browser.wait_for("#some-failed").await;
     let reason = browser.text(".test-result.failed .reason").await;
-    assert!(reason.contains("企业微信机器人的 webhook 地址无效"), "{reason}");
-    assert!(!browser.source().await.contains("not-issued"), "the webhook key shown");
+    assert!(
+        reason.contains("企业微信机器人的 webhook 地址无效"),
+        "{reason}"
+    );
+    assert!(
+        !browser.source().await.contains("not-issued"),
+        "the webhook key shown"
+    );
 }

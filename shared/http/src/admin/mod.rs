@@ -18,7 +18,6 @@ pub mod dead_letters;
 pub mod deadline_settings;
 pub mod media;
 pub mod notifications;
-pub mod test_notice;
 pub mod openapi;
 pub mod page;
 pub mod path_ids;
@@ -26,6 +25,7 @@ pub mod reconcile;
 pub mod roles;
 pub mod sandbox;
 pub mod sub_merchants;
+pub mod test_notice;
 pub mod tokens;
 pub mod validate;
 

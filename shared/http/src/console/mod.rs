@@ -65,10 +65,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(&format!("{BASE}/settings"), get(settings::show))
         // Accounts and sub-merchants (accounts.rs).
         // Staff notifications (notifications.rs).
-        .route(
-            &format!("{BASE}/notifications"),
-            get(notifications::list),
-        )
+        .route(&format!("{BASE}/notifications"), get(notifications::list))
         .route(
             &format!("{BASE}/accounts/{{id}}/notifications"),
             get(notifications::show_account).post(notifications::save_account),
