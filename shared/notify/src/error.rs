@@ -378,12 +378,13 @@ mod tests {
 
     #[test]
     fn a_recipient_result_is_explained_by_the_code_inside_it() {
-        let w = explain_result("WeChat refused: 43004: require subscribe").unwrap();
+        let w = explain_result("WeChat refused: 43004: require subscribe").expect("explained");
         assert!(w.en.contains("does not follow"), "{w:?}");
-        let w = explain_result("InvalidParameterValue.IncorrectPhoneNumber: bad").unwrap();
+        let w =
+            explain_result("InvalidParameterValue.IncorrectPhoneNumber: bad").expect("explained");
         assert!(w.en.contains("phone number format"), "{w:?}");
         assert_eq!(explain_result("ok"), None);
-        let w = explain_result("Something.New: what").unwrap();
+        let w = explain_result("Something.New: what").expect("explained");
         assert_eq!(w.en, "refused: Something.New: what");
     }
 

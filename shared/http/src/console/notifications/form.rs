@@ -311,25 +311,6 @@ pub fn status_words(lang: crate::console::Lang, s: &SecretStatus) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_fields_name_their_inputs() {
-        assert_eq!(input_name("email.recipients[2]", &[]), "email_recipients");
-        assert_eq!(
-            input_name("oa_template.field_mapping.thing1", &[]),
-            "oa_field_mapping"
-        );
-        assert_eq!(input_name("sms.secret_key", &[]), "sms_secret_key");
-        assert_eq!(
-            input_name("bots[1].webhook_url", &[0, 3]),
-            "bot_webhook_url_3"
-        );
-    }
-}
-
 /// One input as the page draws it.
 pub struct FieldView {
     pub name: String,
@@ -533,4 +514,23 @@ pub fn bots(f: &Fill<'_>) -> Vec<BotRow> {
             ],
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_fields_name_their_inputs() {
+        assert_eq!(input_name("email.recipients[2]", &[]), "email_recipients");
+        assert_eq!(
+            input_name("oa_template.field_mapping.thing1", &[]),
+            "oa_field_mapping"
+        );
+        assert_eq!(input_name("sms.secret_key", &[]), "sms_secret_key");
+        assert_eq!(
+            input_name("bots[1].webhook_url", &[0, 3]),
+            "bot_webhook_url_3"
+        );
+    }
 }
