@@ -265,19 +265,16 @@ pub fn explain_code(code: &str) -> Option<Explanation> {
         .map(|(c, zh, en)| Explanation::new(format!("{zh}（{c}）"), format!("{en} ({c})")))
 }
 
-/// The words for one recipient's result as a channel reports it (`ok`: `None`; else the
-/// service's code and message, e.g. `FailedOperation.PhoneNumberInBlacklist: …` or
-/// `WeChat refused: 43004: require subscribe`).
-pub fn explain_result(result: &str) -> Option<Explanation> {
-    if result == crate::channel::OK {
-        return None;
-    }
-    let known = result
+/// The words for a failure as a channel reports it for one recipient (the service's code
+/// and message, e.g. `FailedOperation.PhoneNumberInBlacklist: …` or `WeChat refused: 43004:
+/// require subscribe`): the known code inside it, else the text as it is.
+pub fn explain_text(result: &str) -> Explanation {
+    result
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
-        .find_map(explain_code);
-    Some(known.unwrap_or_else(|| {
-        Explanation::new(format!("被拒绝：{result}"), format!("refused: {result}"))
-    }))
+        .find_map(explain_code)
+        .unwrap_or_else(|| {
+            Explanation::new(format!("被拒绝：{result}"), format!("refused: {result}"))
+        })
 }
 
 impl SendError {
@@ -292,7 +289,7 @@ impl SendError {
             } => explain_code(code)
                 .or_else(|| {
                     // Every openid refused: their results, joined.
-                    (code == "all").then(|| explain_result(message)).flatten()
+                    (code == "all").then(|| explain_text(message))
                 })
                 .unwrap_or_else(|| {
                     Explanation::new(
@@ -378,13 +375,11 @@ mod tests {
 
     #[test]
     fn a_recipient_result_is_explained_by_the_code_inside_it() {
-        let w = explain_result("WeChat refused: 43004: require subscribe").expect("explained");
+        let w = explain_text("WeChat refused: 43004: require subscribe");
         assert!(w.en.contains("does not follow"), "{w:?}");
-        let w =
-            explain_result("InvalidParameterValue.IncorrectPhoneNumber: bad").expect("explained");
+        let w = explain_text("InvalidParameterValue.IncorrectPhoneNumber: bad");
         assert!(w.en.contains("phone number format"), "{w:?}");
-        assert_eq!(explain_result("ok"), None);
-        let w = explain_result("Something.New: what").expect("explained");
+        let w = explain_text("Something.New: what");
         assert_eq!(w.en, "refused: Something.New: what");
     }
 

@@ -215,7 +215,7 @@ async fn record(
                 .map(|r| {
                     let why = results
                         .get(r)
-                        .map(|v| notify::error::explain_result(v))
+                        .map(|v| notify::channel::explain_result(v))
                         .unwrap_or_else(|| {
                             Some(Explanation {
                                 zh: "服务没有报告这个收件人的结果".into(),
