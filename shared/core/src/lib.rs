@@ -35,6 +35,7 @@ pub mod sessions;
 pub mod staff_actions;
 pub mod state;
 pub mod telemetry;
+pub mod test_notice;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod worker;

@@ -27,7 +27,7 @@ use notify::SendError;
 use serde_json::json;
 use std::sync::Arc;
 
-mod channels;
+pub(crate) mod channels;
 
 pub fn register(registry: &mut JobRegistry, state: &Services) {
     let n = Arc::new(Notifier {
@@ -49,7 +49,7 @@ struct Notifier {
 struct FanOut(Arc<Notifier>);
 struct Deliver(Arc<Notifier>);
 
-fn delivery_item(d: &Delivery) -> Result<Item, JobError> {
+pub(crate) fn delivery_item(d: &Delivery) -> Result<Item, JobError> {
     let data = serde_json::to_value(d).map_err(|e| JobError::Permanent(e.to_string()))?;
     Ok(delivery_keys(d).into_iter().fold(
         Item::new(format!("DELIVERY#{}", d.id), "META", data),

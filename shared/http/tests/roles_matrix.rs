@@ -101,6 +101,9 @@ static SAMPLES: &[Sample] = &[
     s(Admin, "put_account_notifications", "/accounts/{account}/notifications", Body::Json(|_| json!({"bots": []})), Allowed::Ok(200)),
     s(Admin, "get_sub_merchant_notifications", "/accounts/{account}/sub-merchants/{sub}/notifications", Body::None, Allowed::Ok(200)),
     s(Admin, "put_sub_merchant_notifications", "/accounts/{account}/sub-merchants/{sub}/notifications", Body::Json(|_| json!({"bots": []})), Allowed::Ok(200)),
+    // No channel is configured in the fixture: 409 proves the role check let it through.
+    s(Admin, "test_account_notifications", "/accounts/{account}/notifications/test", Body::None, Allowed::Handled(&[409])),
+    s(Admin, "test_sub_merchant_notifications", "/accounts/{account}/sub-merchants/{sub}/notifications/test", Body::None, Allowed::Handled(&[409])),
     // Account routes the platforms bring: each asks the platform (the provider has no
     // credentials), or is not the provider's (409).
     s(Viewer, "get_registration", "/accounts/{account}/callback-registration", Body::None, Allowed::Handled(NEEDS_PLATFORM)),

@@ -41,6 +41,12 @@ pub trait Channel: Send + Sync {
     async fn send(&self, message: &Outgoing<'_>) -> Result<Results, SendError>;
 }
 
+/// Why one recipient did not get it, in words ([`crate::error::explain_text`]); `None` for
+/// [`OK`].
+pub fn explain_result(result: &str) -> Option<crate::error::Explanation> {
+    (result != OK).then(|| crate::error::explain_text(result))
+}
+
 /// Every recipient got it.
 pub(crate) fn all_ok(recipients: &[String]) -> Results {
     recipients

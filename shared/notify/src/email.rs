@@ -4,6 +4,7 @@
 
 use crate::SendError;
 use crate::channel::{Channel, Outgoing, Results, all_ok};
+use crate::error::{SMTP_AUTH_REFUSED, SMTP_AUTH_REQUIRED, SMTP_CERTIFICATE, SMTP_NO_AUTH_OFFERED};
 use crate::message::Render;
 use async_trait::async_trait;
 use domain::notification::NotificationSummary;
@@ -88,14 +89,16 @@ fn smtp_error(e: lettre::transport::smtp::Error, login: bool) -> SendError {
     if let Some(why) = certificate_problem(&e) {
         return misconfigured(
             format!(
-                "certificate not trusted ({why}): the SMTP server's certificate does not verify for this host; give its CA as tls_root_pem or use the host name the certificate names"
+                "{SMTP_CERTIFICATE} ({why}): the SMTP server's certificate does not verify for this host; give its CA as tls_root_pem or use the host name the certificate names"
             ),
             e,
         );
     }
     if e.is_client() && reply.contains("authentication mechanism") {
         return misconfigured(
-            "the SMTP server offers no authentication (no AUTH PLAIN or LOGIN) but an auth_code is set: remove the auth_code for a relay without login, or use TLS if the server offers AUTH only over TLS".to_string(),
+            format!(
+                "{SMTP_NO_AUTH_OFFERED} (no AUTH PLAIN or LOGIN) but an auth_code is set: remove the auth_code for a relay without login, or use TLS if the server offers AUTH only over TLS"
+            ),
             e,
         );
     }
@@ -108,14 +111,14 @@ fn smtp_error(e: lettre::transport::smtp::Error, login: bool) -> SendError {
     if e.is_permanent() && login && matches!(code.as_str(), "535" | "534" | "538") {
         return misconfigured(
             format!(
-                "authentication refused by the SMTP server ({code} {reply}): check the username and auth_code (163 Mail: the authorisation code, not the web password)"
+                "{SMTP_AUTH_REFUSED} ({code} {reply}): check the username and auth_code (163 Mail: the authorisation code, not the web password)"
             ),
             e,
         );
     }
     if e.is_permanent() && !login && code == "530" {
         return misconfigured(
-            format!("the SMTP server requires authentication ({code} {reply}): set an auth_code"),
+            format!("{SMTP_AUTH_REQUIRED} ({code} {reply}): set an auth_code"),
             e,
         );
     }

@@ -62,3 +62,337 @@ impl SendError {
         }
     }
 }
+
+/// Why a send failed, in words a merchant can act on: Chinese and English. Built from the
+/// service's code (every code we know is in [`KNOWN_CODES`]) or the kind of failure; the
+/// service's own code stays in the words so support can look it up. Never carries a secret:
+/// [`SendError`]'s messages carry none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub zh: String,
+    pub en: String,
+}
+
+impl Explanation {
+    fn new(zh: impl Into<String>, en: impl Into<String>) -> Self {
+        Explanation {
+            zh: zh.into(),
+            en: en.into(),
+        }
+    }
+}
+
+/// The services' error codes we can explain: (code, Chinese, English). Sources: WeChat
+/// official-account template message and `stable_token` errors; Tencent Cloud SMS
+/// `SendSms` error codes (API 2021-01-11); WeCom, DingTalk and Feishu custom-bot errors.
+pub const KNOWN_CODES: &[(&str, &str, &str)] = &[
+    // WeChat official account.
+    (
+        "40001",
+        "公众号 AppSecret 错误，或本服务器的 IP 不在公众号的 IP 白名单里",
+        "the official account's AppSecret is wrong, or this server's IP is not on its IP whitelist",
+    ),
+    (
+        "40125",
+        "公众号 AppSecret 无效",
+        "the official account's AppSecret is not valid",
+    ),
+    (
+        "40164",
+        "本服务器的 IP 不在公众号的 IP 白名单里（公众平台 → 设置与开发 → 基本配置）",
+        "this server's IP is not on the official account's IP whitelist (Settings and development → Basic configuration)",
+    ),
+    (
+        "40013",
+        "公众号 AppID 无效",
+        "the official account's AppID is not valid",
+    ),
+    (
+        "40037",
+        "模板被拒绝：模板 ID 不存在或不属于这个公众号",
+        "template rejected: the template id is unknown or not this official account's",
+    ),
+    (
+        "40003",
+        "openid 无效：不是这个公众号的用户",
+        "openid not valid: not a user of this official account",
+    ),
+    (
+        "43004",
+        "该用户没有关注公众号（关注后才能收到模板消息）",
+        "this user does not follow the official account (only followers get template messages)",
+    ),
+    (
+        "47003",
+        "模板字段不符合要求（字段名或长度不对），请检查字段对应关系",
+        "template fields rejected (wrong key or too long): check the field mapping",
+    ),
+    (
+        "48001",
+        "公众号没有模板消息权限（需要已认证的服务号）",
+        "the official account may not send template messages (a verified service account is needed)",
+    ),
+    (
+        "45009",
+        "公众号今天的调用次数已用完",
+        "the official account's daily quota is used up",
+    ),
+    // Tencent Cloud SMS.
+    (
+        "AuthFailure.SecretIdNotFound",
+        "腾讯云 SecretId 不存在",
+        "the Tencent Cloud SecretId does not exist",
+    ),
+    (
+        "AuthFailure.SignatureFailure",
+        "腾讯云 SecretKey 与 SecretId 不匹配",
+        "the Tencent Cloud SecretKey does not match the SecretId",
+    ),
+    (
+        "AuthFailure.InvalidSecretId",
+        "腾讯云 SecretId 格式不对",
+        "the Tencent Cloud SecretId is not valid",
+    ),
+    (
+        "UnauthorizedOperation.SmsSdkAppIdVerifyFail",
+        "短信 SdkAppId 错误或不属于这个腾讯云账号",
+        "the SMS SdkAppId is wrong or not this Tencent Cloud account's",
+    ),
+    (
+        "InvalidParameterValue.SdkAppIdNotExist",
+        "短信 SdkAppId 不存在",
+        "the SMS SdkAppId does not exist",
+    ),
+    (
+        "FailedOperation.SignatureIncorrectOrUnapproved",
+        "短信签名被拒绝（未审核通过，或与审核通过的签名内容不一致）",
+        "SMS signature refused (not approved, or not exactly the approved text)",
+    ),
+    (
+        "FailedOperation.TemplateIncorrectOrUnapproved",
+        "短信模板未审核通过，或模板 ID 错误",
+        "SMS template not approved, or wrong template id",
+    ),
+    (
+        "FailedOperation.TemplateParamSetNotMatchApprovedTemplate",
+        "短信模板被拒绝：内容与审核通过的模板不符（变量个数不对）",
+        "SMS template refused: the values do not match the approved template (number of variables)",
+    ),
+    (
+        "InvalidParameterValue.ProhibitedUseUrlInTemplateParameter",
+        "短信模板变量里不能放网址（网址要写在模板的固定文字里）",
+        "no URL allowed in an SMS template variable (put the address in the template's fixed text)",
+    ),
+    (
+        "InvalidParameterValue.IncorrectPhoneNumber",
+        "手机号格式不对（中国大陆号码写成 +86 开头）",
+        "phone number format wrong (write mainland numbers as +86…)",
+    ),
+    (
+        "FailedOperation.InsufficientBalanceInSmsPackage",
+        "短信套餐包余量不足，请在腾讯云购买",
+        "insufficient balance: the SMS package is used up (buy more in Tencent Cloud)",
+    ),
+    (
+        "FailedOperation.PhoneNumberInBlacklist",
+        "该号码退订了短信或在黑名单中",
+        "this number unsubscribed or is blocked",
+    ),
+    (
+        "LimitExceeded.PhoneNumberDailyLimit",
+        "该号码今天收到的短信已达上限",
+        "this number got its daily maximum of SMS",
+    ),
+    (
+        "LimitExceeded.PhoneNumberOneHourLimit",
+        "该号码一小时内收到的短信已达上限",
+        "this number got its hourly maximum of SMS",
+    ),
+    (
+        "LimitExceeded.PhoneNumberThirtySecondLimit",
+        "该号码 30 秒内收到的短信已达上限",
+        "this number got its maximum of SMS for 30 seconds",
+    ),
+    // Group bots.
+    (
+        "93000",
+        "企业微信机器人的 webhook 地址无效（key 错误，或机器人已被移出群）",
+        "WeCom bot webhook URL not valid (wrong key, or the bot left the group)",
+    ),
+    (
+        "300001",
+        "钉钉机器人的 webhook 地址无效（access_token 错误）",
+        "DingTalk bot webhook URL not valid (wrong access_token)",
+    ),
+    (
+        "310000",
+        "钉钉机器人安全设置不通过：加签密钥错误、消息不含自定义关键词，或 IP 不在范围内",
+        "DingTalk bot security check failed: wrong signing secret, a required keyword missing, or IP not allowed",
+    ),
+    (
+        "19001",
+        "飞书机器人的 webhook 地址无效",
+        "Feishu bot webhook URL not valid",
+    ),
+    (
+        "19021",
+        "飞书机器人签名校验失败：签名密钥错误",
+        "Feishu bot signature check failed: wrong signing secret",
+    ),
+    (
+        "19022",
+        "飞书机器人 IP 白名单不包含本服务器",
+        "Feishu bot IP whitelist does not include this server",
+    ),
+    (
+        "19024",
+        "飞书机器人关键词校验失败：消息不含设定的关键词",
+        "Feishu bot keyword check failed: a required keyword is missing",
+    ),
+];
+
+/// What [`SendError::Misconfigured`]'s reasons start with (written in `email`).
+pub(crate) const SMTP_AUTH_REFUSED: &str = "authentication refused by the SMTP server";
+pub(crate) const SMTP_CERTIFICATE: &str = "certificate not trusted";
+pub(crate) const SMTP_NO_AUTH_OFFERED: &str = "the SMTP server offers no authentication";
+pub(crate) const SMTP_AUTH_REQUIRED: &str = "the SMTP server requires authentication";
+
+/// The words for a known service code, with the code.
+pub fn explain_code(code: &str) -> Option<Explanation> {
+    KNOWN_CODES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(c, zh, en)| Explanation::new(format!("{zh}（{c}）"), format!("{en} ({c})")))
+}
+
+/// The words for a failure as a channel reports it for one recipient (the service's code
+/// and message, e.g. `FailedOperation.PhoneNumberInBlacklist: …` or `WeChat refused: 43004:
+/// require subscribe`): the known code inside it, else the text as it is.
+pub fn explain_text(result: &str) -> Explanation {
+    result
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        .find_map(explain_code)
+        .unwrap_or_else(|| {
+            Explanation::new(format!("被拒绝：{result}"), format!("refused: {result}"))
+        })
+}
+
+impl SendError {
+    /// Why this send failed, in words (see [`Explanation`]).
+    pub fn explain(&self) -> Explanation {
+        match self {
+            SendError::Refused {
+                service,
+                code,
+                message,
+                ..
+            } => explain_code(code)
+                .or_else(|| {
+                    // Every openid refused: their results, joined.
+                    (code == "all").then(|| explain_text(message))
+                })
+                .unwrap_or_else(|| {
+                    Explanation::new(
+                        format!("{service} 拒绝了：{code} {message}"),
+                        format!("{service} refused: {code} {message}"),
+                    )
+                }),
+            SendError::Transport { service, detail } => {
+                let (zh, en) = match detail.as_str() {
+                    "timed out" => ("连接超时", "timed out"),
+                    "connection failed" => ("连接失败", "connection failed"),
+                    _ => ("连接出错", "connection error"),
+                };
+                Explanation::new(
+                    format!("无法连接 {service}：{zh}（检查地址、端口、网络和防火墙）。{detail}"),
+                    format!(
+                        "cannot reach {service}: {en} (check the address, port, network and firewall). {detail}"
+                    ),
+                )
+            }
+            SendError::Invalid(m) => Explanation::new(
+                format!("设置不完整或有误：{m}"),
+                format!("settings incomplete or wrong: {m}"),
+            ),
+            SendError::Misconfigured { reason, .. } => {
+                let words = if reason.starts_with(SMTP_AUTH_REFUSED) {
+                    Some((
+                        "邮箱登录被拒绝：授权码错误。请填写邮箱设置里生成的授权码，不是邮箱登录密码（QQ 邮箱、163 邮箱都需要先开启 SMTP 服务）",
+                        "login refused: wrong authorisation code (授权码), not the mailbox password (QQ and 163 Mail: turn on SMTP in the mailbox settings and generate one)",
+                    ))
+                } else if reason.starts_with(SMTP_CERTIFICATE) {
+                    Some((
+                        "邮件服务器的证书不受信任：检查服务器地址是否与证书一致，或填写它的根证书",
+                        "the mail server's certificate is not trusted: check the host name matches the certificate, or give its root certificate",
+                    ))
+                } else if reason.starts_with(SMTP_NO_AUTH_OFFERED) {
+                    Some((
+                        "邮件服务器不提供登录：换用加密连接（465 端口 SSL），或不填授权码",
+                        "the mail server offers no login: use an encrypted connection (port 465, SSL), or leave the authorisation code empty",
+                    ))
+                } else if reason.starts_with(SMTP_AUTH_REQUIRED) {
+                    Some((
+                        "邮件服务器要求登录：请填写授权码",
+                        "the mail server requires a login: fill in the authorisation code",
+                    ))
+                } else {
+                    None
+                };
+                match words {
+                    Some((zh, en)) => {
+                        Explanation::new(format!("{zh}。{reason}"), format!("{en}. {reason}"))
+                    }
+                    None => Explanation::new(
+                        format!("设置不能用：{reason}"),
+                        format!("these settings do not work: {reason}"),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_codes_are_explained_in_both_languages_with_the_code() {
+        let e = SendError::Refused {
+            service: "Tencent Cloud SMS",
+            code: "FailedOperation.SignatureIncorrectOrUnapproved".into(),
+            message: "签名未审核".into(),
+            retryable: false,
+        };
+        let w = e.explain();
+        assert!(
+            w.en.starts_with("SMS signature refused (not approved"),
+            "{w:?}"
+        );
+        assert!(w.zh.contains("短信签名被拒绝"), "{w:?}");
+        assert!(w.en.contains("FailedOperation.SignatureIncorrectOrUnapproved"));
+    }
+
+    #[test]
+    fn a_recipient_result_is_explained_by_the_code_inside_it() {
+        let w = explain_text("WeChat refused: 43004: require subscribe");
+        assert!(w.en.contains("does not follow"), "{w:?}");
+        let w = explain_text("InvalidParameterValue.IncorrectPhoneNumber: bad");
+        assert!(w.en.contains("phone number format"), "{w:?}");
+        let w = explain_text("Something.New: what");
+        assert_eq!(w.en, "refused: Something.New: what");
+    }
+
+    #[test]
+    fn smtp_login_refusal_says_authorisation_code_not_password() {
+        let e = SendError::Misconfigured {
+            reason: format!("{SMTP_AUTH_REFUSED} (535 bad): check"),
+            source: "x".into(),
+        };
+        assert!(
+            e.explain()
+                .en
+                .contains("wrong authorisation code (授权码), not the mailbox password")
+        );
+    }
+}

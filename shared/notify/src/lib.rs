@@ -15,5 +15,5 @@ pub mod sms;
 pub mod tc3;
 
 pub use channel::{Channel, Outgoing, Results};
-pub use error::SendError;
+pub use error::{Explanation, SendError};
 pub use message::Render;

@@ -9,7 +9,7 @@ use domain::notification::{Channel as ChannelKind, Delivery};
 use notify::{Channel, SendError};
 
 /// The channel of a delivery, built from the audience's current settings and secrets.
-pub(super) fn build<'a>(
+pub(crate) fn build<'a>(
     n: Tools<'a>,
     d: &Delivery,
     settings: NotificationSettings,

@@ -25,6 +25,7 @@ pub mod reconcile;
 pub mod roles;
 pub mod sandbox;
 pub mod sub_merchants;
+pub mod test_notice;
 pub mod tokens;
 pub mod validate;
 
@@ -78,6 +79,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/accounts/{id}/sub-merchants/{sub_mchid}/notifications",
             get(notifications::get_sub_merchant_notifications)
                 .put(notifications::put_sub_merchant_notifications),
+        )
+        .route(
+            "/accounts/{id}/notifications/test",
+            post(test_notice::test_account_notifications),
+        )
+        .route(
+            "/accounts/{id}/sub-merchants/{sub_mchid}/notifications/test",
+            post(test_notice::test_sub_merchant_notifications),
         )
         .route(
             "/tokens",

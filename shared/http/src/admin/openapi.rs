@@ -10,7 +10,7 @@ use super::path_ids::{ID_MAX_LEN, MEDIA_POSITION_MAX, id_pattern};
 use super::validate;
 use super::{
     accounts, complaints, dead_letters, media, notifications, reconcile, sandbox, sub_merchants,
-    tokens,
+    test_notice, tokens,
 };
 use axum::Json;
 use desk_core::platform::Platforms;
@@ -47,6 +47,7 @@ impl Modify for Bearer {
         sub_merchants::delete_sub_merchant,
         notifications::get_account_notifications, notifications::put_account_notifications,
         notifications::get_sub_merchant_notifications, notifications::put_sub_merchant_notifications,
+        test_notice::test_account_notifications, test_notice::test_sub_merchant_notifications,
         tokens::create_token, tokens::list_tokens, tokens::delete_token,
         dead_letters::list_dead_letters, dead_letters::replay_dead_letter,
         complaints::list_complaints, complaints::get_complaint,

@@ -18,6 +18,7 @@ pub mod complaint;
 pub mod forms;
 pub mod inbox;
 pub mod lang;
+pub mod notifications;
 pub mod operations;
 pub mod settings;
 pub mod sign_in;
@@ -110,6 +111,31 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(accounts::subs::show).post(accounts::subs::save),
         )
         // Staff notifications (notifications.rs).
+        .route(&format!("{BASE}/notifications"), get(notifications::list))
+        .route(
+            &format!("{BASE}/accounts/{{id}}/notifications"),
+            get(notifications::show_account).post(notifications::save_account),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/notifications/test"),
+            post(notifications::test_account),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/notifications/test/{{form}}"),
+            get(notifications::results_account),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/sub-merchants/{{sub}}/notifications"),
+            get(notifications::show_sub_merchant).post(notifications::save_sub_merchant),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/sub-merchants/{{sub}}/notifications/test"),
+            post(notifications::test_sub_merchant),
+        )
+        .route(
+            &format!("{BASE}/accounts/{{id}}/sub-merchants/{{sub}}/notifications/test/{{form}}"),
+            get(notifications::results_sub_merchant),
+        )
         // Violations and the trade score (violations.rs).
         .route(&format!("{BASE}/violations"), get(violations::list))
         .route(&format!("{BASE}/accounts/{{id}}/score"), get(score::show))
