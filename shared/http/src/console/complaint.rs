@@ -13,12 +13,13 @@ use crate::ApiError;
 use crate::admin::path_ids::check_path_param;
 use crate::admin::roles::Roles;
 use crate::admin::{actions, complaints, media};
+use crate::console::web::UrlQuery;
 use crate::extract::ApiPath;
 use crate::http::JsonBytes;
 use crate::state::AppState;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -145,7 +146,7 @@ pub async fn show(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
     let done = q.done.as_deref().map(|a| done_label(signed.visit.lang, a));
     page(&state, &roles, &signed, &id, done, None, None).await
@@ -598,7 +599,7 @@ pub async fn act(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path((id, action)): Path<(String, String)>,
-    Query(once): Query<ActQuery>,
+    UrlQuery(once): UrlQuery<ActQuery>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     let lang = signed.visit.lang;

@@ -18,10 +18,11 @@ use super::web::{BASE, Chrome, Signed, error_page, render};
 use crate::ApiError;
 use crate::admin::complaints::{ComplaintQuery, list_complaints};
 use crate::admin::page::{ListPage, PAGE_LIMIT_MAX};
+use crate::console::web::UrlQuery;
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
 use desk_core::console_links::DUE_SOON;
@@ -227,7 +228,7 @@ fn choices(options: Vec<(String, String)>, current: &str) -> Vec<Choice> {
 pub async fn inbox(
     State(state): State<AppState>,
     signed: Signed,
-    Query(q): Query<InboxQuery>,
+    UrlQuery(q): UrlQuery<InboxQuery>,
 ) -> Response {
     let lang = signed.visit.lang;
     match page(&state, &signed, q).await {

@@ -23,12 +23,13 @@ use crate::admin::notifications::{
 use crate::admin::page::PageParams;
 use crate::admin::roles::Roles;
 use crate::admin::sub_merchants::list_sub_merchants;
+use crate::console::web::UrlQuery;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::http::ValidJson;
 use crate::state::AppState;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use desk_core::repo::NotificationRepo;
@@ -366,7 +367,7 @@ pub async fn show_account(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path(id): Path<String>,
-    Query(q): Query<ShowQuery>,
+    UrlQuery(q): UrlQuery<ShowQuery>,
 ) -> Response {
     show(
         state,
@@ -387,7 +388,7 @@ pub async fn show_sub_merchant(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path((id, sub)): Path<(String, String)>,
-    Query(q): Query<ShowQuery>,
+    UrlQuery(q): UrlQuery<ShowQuery>,
 ) -> Response {
     show(
         state,
@@ -616,7 +617,7 @@ pub async fn test_account(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path(id): Path<String>,
-    Query(q): Query<TestQuery>,
+    UrlQuery(q): UrlQuery<TestQuery>,
     req: axum::extract::Request,
 ) -> Response {
     test(
@@ -639,7 +640,7 @@ pub async fn test_sub_merchant(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path((id, sub)): Path<(String, String)>,
-    Query(q): Query<TestQuery>,
+    UrlQuery(q): UrlQuery<TestQuery>,
     req: axum::extract::Request,
 ) -> Response {
     test(

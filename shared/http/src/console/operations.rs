@@ -18,11 +18,12 @@ use crate::admin::page::PageParams;
 use crate::admin::roles::Roles;
 use crate::admin::sub_merchants::list_sub_merchants;
 use crate::caller::Caller;
+use crate::console::web::UrlQuery;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
 use desk_core::sessions::{SessionRepo, new_form_id};
@@ -228,7 +229,7 @@ pub async fn dead_letters(
     State(state): State<AppState>,
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
-    Query(q): Query<LettersQuery>,
+    UrlQuery(q): UrlQuery<LettersQuery>,
 ) -> Response {
     if let Err(res) = signed.require_settings() {
         return *res;
@@ -317,7 +318,7 @@ pub async fn replay(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path(id): Path<String>,
-    Query(q): Query<LettersQuery>,
+    UrlQuery(q): UrlQuery<LettersQuery>,
     req: axum::extract::Request,
 ) -> Response {
     if let Err(res) = signed.require_settings() {

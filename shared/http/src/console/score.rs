@@ -14,10 +14,11 @@ use crate::admin::accounts::visible_account;
 use crate::admin::actions::account_act;
 use crate::admin::path_ids::is_id_byte;
 use crate::admin::roles::Roles;
+use crate::console::web::UrlQuery;
 use crate::state::AppState;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -118,7 +119,7 @@ pub async fn show(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path(id): Path<String>,
-    Query(q): Query<ScoreQuery>,
+    UrlQuery(q): UrlQuery<ScoreQuery>,
 ) -> Response {
     let lang = signed.visit.lang;
     for route in [SCORE_ROUTE, HISTORY_ROUTE] {

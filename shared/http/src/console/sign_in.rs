@@ -9,9 +9,10 @@ use super::web::{
 };
 use crate::ApiError;
 use crate::caller::Caller;
+use crate::console::web::UrlQuery;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::Response;
 use desk_core::sessions::{self, Attempt, SessionRepo};
@@ -75,7 +76,7 @@ pub async fn show(
     State(state): State<AppState>,
     visit: Visit,
     headers: HeaderMap,
-    Query(q): Query<SignInQuery>,
+    UrlQuery(q): UrlQuery<SignInQuery>,
 ) -> Response {
     let next = safe_next(q.next.as_deref());
     // Signed in already: straight on.

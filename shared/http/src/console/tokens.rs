@@ -17,11 +17,12 @@ use super::web::{BASE, Chrome, Signed, error_page, render_with};
 use crate::admin::page::PageParams;
 use crate::admin::roles::Roles;
 use crate::admin::tokens::{TokenView, list_tokens};
+use crate::console::web::UrlQuery;
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -338,7 +339,7 @@ pub async fn show(
     State(state): State<AppState>,
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
-    Query(q): Query<ListQuery>,
+    UrlQuery(q): UrlQuery<ListQuery>,
 ) -> Response {
     if let Err(res) = signed.require_settings() {
         return *res;

@@ -12,12 +12,13 @@ use super::web::{BASE, Chrome, Signed, error_page, render, see_other};
 use crate::ApiError;
 use crate::admin::roles::Roles;
 use crate::admin::sandbox::{PushTestComplaint, list_sandbox_accounts, push_sandbox_complaint};
+use crate::console::web::UrlQuery;
 use crate::http::ValidJson;
 use crate::state::AppState;
 use crate::try_it::{DEFAULT_AMOUNT_FEN, DEFAULT_TEXT, MAX_TEXT_CHARS};
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
@@ -55,7 +56,7 @@ pub async fn show(
     State(state): State<AppState>,
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
-    Query(q): Query<TryQuery>,
+    UrlQuery(q): UrlQuery<TryQuery>,
 ) -> Response {
     let lang = signed.visit.lang;
     let accounts = match list_sandbox_accounts(State(state.clone()), signed.caller.clone()).await {

@@ -20,11 +20,12 @@ use crate::admin::complaints::{ViolationQuery, list_violations};
 use crate::admin::page::{PAGE_LIMIT_MAX, PageParams};
 use crate::admin::path_ids::is_id_byte;
 use crate::admin::roles::Roles;
+use crate::console::web::UrlQuery;
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
 use domain::account::Account;
@@ -162,7 +163,7 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
-    Query(q): Query<ViolationsQuery>,
+    UrlQuery(q): UrlQuery<ViolationsQuery>,
 ) -> Response {
     let lang = signed.visit.lang;
     if let Err(res) = signed.require(&roles, &Method::GET, "/violations") {

@@ -153,6 +153,38 @@ pub fn page_of_form(path: &str) -> String {
     format!("{BASE}/")
 }
 
+/// A page's query string, read as axum's `Query` reads it. A query that does not fit (letters
+/// where a number belongs, a parameter given twice) answers the console's error page (400, in
+/// the page's language, saying what is wrong), not axum's plain-text rejection.
+pub struct UrlQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for UrlQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(q)) => Ok(UrlQuery(q)),
+            Err(e) => {
+                let lang = lang_of(parts);
+                Err(error_page(
+                    lang,
+                    &ApiError::field(
+                        "query",
+                        format!(
+                            "{}{}",
+                            lang.t(
+                                "网址中的参数不正确，请从页面上的链接或筛选重新进入：",
+                                "The address's parameters are not valid; use the page's links or filters: ",
+                            ),
+                            e.body_text()
+                        ),
+                    ),
+                ))
+            }
+        }
+    }
+}
+
 /// A visitor, signed in or not.
 pub struct Visit {
     pub lang: Lang,

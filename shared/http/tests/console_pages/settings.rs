@@ -54,3 +54,39 @@ async fn only_an_administrator_sees_the_settings() {
         );
     }
 }
+
+/// A query that does not fit a page (letters where a number belongs, a filter given twice)
+/// answers the console's own error page in the page's language, not a plain-text rejection.
+#[tokio::test]
+async fn a_query_that_does_not_fit_answers_the_consoles_error_page() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    for path in [
+        "/console/accounts/acc_x/score?days=thirty",
+        "/console/violations?account=a&account=b",
+        "/console/deliveries?status=sent&status=failed",
+        "/console/?status=pending&status=closed",
+    ] {
+        let page = get(&h, path, &admin).await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            page.body
+        );
+        let content_type = page
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+        assert!(
+            page.body.contains("网址中的参数不正确"),
+            "{path}: {}",
+            page.body
+        );
+    }
+}

@@ -13,11 +13,12 @@ use crate::admin::accounts::get_account;
 use crate::admin::roles::Roles;
 use crate::admin::sub_merchants::list_sub_merchants;
 use crate::console::view;
+use crate::console::web::UrlQuery;
 use crate::console::web::{Chrome, Signed, error_page, render_with};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
@@ -250,7 +251,7 @@ pub async fn show(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path(id): Path<String>,
-    Query(q): Query<Shown>,
+    UrlQuery(q): UrlQuery<Shown>,
 ) -> Response {
     if let Err(res) = allowed(&signed, &roles, &Method::GET, "/accounts/{id}") {
         return *res;

@@ -13,11 +13,12 @@ use crate::ApiError;
 use crate::admin::complaints::{DeliveryQuery, list_deliveries};
 use crate::admin::roles::Roles;
 use crate::caller::Caller;
+use crate::console::web::UrlQuery;
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use domain::notification::{Channel, Delivery, DeliveryStatus, NotificationSubject};
@@ -212,7 +213,7 @@ pub async fn show(
     State(state): State<AppState>,
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
-    Query(f): Query<Filters>,
+    UrlQuery(f): UrlQuery<Filters>,
 ) -> Response {
     if let Err(res) = signed.require_settings() {
         return *res;

@@ -7,11 +7,12 @@ use crate::admin::roles::Roles;
 use crate::admin::tokens::{CreateToken, create_token};
 use crate::console::lang::Lang;
 use crate::console::sign_in::signed_form;
+use crate::console::web::UrlQuery;
 use crate::console::web::{Signed, error_page};
 use crate::http::ValidJson;
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -79,7 +80,7 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
-    Query(q): Query<super::ListQuery>,
+    UrlQuery(q): UrlQuery<super::ListQuery>,
     req: axum::extract::Request,
 ) -> Response {
     if let Err(res) = signed.require_settings() {
