@@ -193,7 +193,9 @@ async fn page(
     q.account = q.account.trim().to_string();
     q.sub_mchid = q.sub_mchid.trim().to_string();
     ViolationsQuery::check("account", &q.account, lang)?;
-    ViolationsQuery::check("sub_mchid", &q.sub_mchid, lang)?;
+    // A sub-merchant filter that cannot be one is said above the list, with the filters kept
+    // for correcting it (as the delivery log does).
+    let bad_sub = ViolationsQuery::check("sub_mchid", &q.sub_mchid, lang).err();
     let accounts = list_accounts(
         State(state.clone()),
         signed.caller.clone(),
@@ -235,7 +237,13 @@ async fn page(
         .map(|a| format!("{BASE}/accounts/{}/score", view::path_segment(&a.id)));
 
     let (mut entries, mut next_href, mut failed) = (Vec::new(), None, None);
-    if let Some(account_id) = &account {
+    if let Some(e) = bad_sub {
+        failed = Some(format!(
+            "{}{}",
+            lang.t("子商户号有误：", "The sub-merchant number is not valid: "),
+            e.message()
+        ));
+    } else if let Some(account_id) = &account {
         match fill(state, signed, &q, account_id).await {
             Ok((items, next)) => {
                 entries = items
@@ -420,8 +428,8 @@ fn entry(lang: Lang, v: &Violation, account: String, score_href: Option<String>)
         "VIOLATION.INTERCEPT" => (
             "intercept",
             lang.t(
-                "这个商户的交易正被拦截（当天被拦截的订单超过 10 笔）。核实这些交易，到微信支付商户平台查看拦截记录并处理。",
-                "This merchant's payments are being intercepted (more than 10 orders intercepted today). Check those payments and see the interception records in the WeChat Pay merchant platform.",
+                "这个商户的交易正被拦截（累计被拦截的订单超过 10 笔；同一子商户每天最多通知一次）。核实这些交易，到微信支付商户平台查看拦截记录并处理。",
+                "This merchant's payments are being intercepted (more than 10 orders intercepted in all; WeChat Pay tells at most once a day per sub-merchant). Check those payments and see the interception records in the WeChat Pay merchant platform.",
             ),
         ),
         "VIOLATION.APPEAL" => (

@@ -188,6 +188,28 @@ async fn violation_notices_show_in_words_newest_first_within_the_callers_scope()
     // A filter that is no id is refused in words.
     let bad = get(&h, "/console/violations?account=%3Cscript%3E", &viewer).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    // A sub-merchant filter that is no id is said above the list, the filters kept.
+    let bad = get(
+        &h,
+        &format!(
+            "/console/violations?account={provider_id}&sub_mchid=19%3Cb%3E&kind=VIOLATION.PUNISH"
+        ),
+        &viewer,
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::OK, "{}", bad.body);
+    assert!(
+        bad.body.contains("id=\"violations-failed\""),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("子商户号有误"), "{}", bad.body);
+    assert!(
+        bad.body.contains("value=\"19&#60;b&#62;\""),
+        "the typed filter kept, as text: {}",
+        bad.body
+    );
+    assert!(entries(&bad.body).is_empty(), "{}", bad.body);
 
     // A token scoped to another account sees none of them, even when it names the provider;
     // one scoped to the sub-merchant sees its own.
