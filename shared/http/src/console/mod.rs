@@ -175,8 +175,37 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(&format!("{BASE}/assets/{{file}}"), get(asset))
         .route(&format!("{BASE}/{{*rest}}"), get(not_found).post(not_found))
+        .route_layer(axum::middleware::from_fn(check_path_ids))
         .layer(Extension(roles))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+}
+
+/// Every id in a console path is checked before a page runs, by the admin API's rules
+/// ([`crate::admin::path_ids::check_path_param`]: our ids are plain words, a sub-merchant is
+/// its number): anything else (`../`, `%2F`, spaces, control characters) answers the error
+/// page (400) and is never looked up, sent on or logged. The asset's file name and the unknown
+/// page's rest are not ids.
+async fn check_path_ids(
+    params: Result<axum::extract::RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let lang = web::lang_of(&parts);
+    let Ok(params) = params else {
+        return web::error_page(lang, &ApiError::field("path", "must be UTF-8 text"));
+    };
+    for (name, value) in &params {
+        let rule = match name {
+            "file" | "rest" => continue,
+            "sub" => "sub_mchid",
+            other => other,
+        };
+        if let Err(what) = crate::admin::path_ids::check_path_param(rule, value) {
+            return web::error_page(lang, &ApiError::field(name, what));
+        }
+    }
+    next.run(Request::from_parts(parts, body)).await
 }
 
 async fn not_found(req: Request) -> Response {

@@ -90,3 +90,28 @@ async fn a_query_that_does_not_fit_answers_the_consoles_error_page() {
         );
     }
 }
+
+/// An id in a console path that cannot be one (spaces, `<`, a sub-merchant that is no number)
+/// answers the console's error page before any page looks it up; ids that can be one go on.
+#[tokio::test]
+async fn a_path_id_that_cannot_be_one_answers_400_before_any_page_runs() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    for path in [
+        "/console/accounts/acc%20x",
+        "/console/accounts/acc_x/sub-merchants/12ab",
+        "/console/complaints/%3Cb%3E",
+        "/console/accounts/acc_x/sub-merchants/1900000109/notifications/test/a%0Ab",
+    ] {
+        let page = get(&h, path, &admin).await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            page.body
+        );
+        assert!(page.body.contains("<html"), "{path}: the console's page");
+    }
+    let page = get(&h, "/console/accounts/acc_nothing", &admin).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "{}", page.body);
+}
