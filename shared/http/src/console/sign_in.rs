@@ -287,13 +287,25 @@ pub async fn read_form<T: serde::de::DeserializeOwned>(
     let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| {
         Box::new(error_page(
             lang,
-            &ApiError::field("form", "the form could not be read (at most 64 KiB)"),
+            &ApiError::field(
+                "form",
+                lang.t(
+                    "表单内容太多，读不了（最多 64 KiB）。",
+                    "The form could not be read (at most 64 KiB).",
+                ),
+            ),
         ))
     })?;
     serde_urlencoded::from_bytes(&bytes).map_err(|e| {
         Box::new(error_page(
             lang,
-            &ApiError::field("form", format!("the form is not valid: {e}")),
+            &ApiError::field(
+                "form",
+                format!(
+                    "{}{e}",
+                    lang.t("表单内容不正确：", "The form is not valid: ")
+                ),
+            ),
         ))
     })
 }

@@ -80,6 +80,9 @@ struct TokensPage {
     rows: Vec<TokenRow>,
     next: Option<String>,
     can_create: bool,
+    can_revoke: bool,
+    /// The list could not be read (the page shows the token just made all the same).
+    list_failed: bool,
     form_action: String,
     roles: Vec<Choice>,
     scopes: Vec<Choice>,
@@ -279,16 +282,26 @@ async fn page(state: &AppState, roles: &Roles, signed: &Signed, shown: Shown) ->
     )
     .await
     {
-        Ok(l) => l.0,
+        Ok(l) => Some(l.0),
+        // A token just made is shown whatever else fails: it is never shown again.
+        Err(e) if created.is_some() => {
+            e.log_cause();
+            None
+        }
         Err(e) => return error_page(lang, &e),
     };
     let names = match names(state, &signed.caller).await {
         Ok(n) => n,
+        Err(e) if created.is_some() => {
+            e.log_cause();
+            Default::default()
+        }
         Err(e) => return error_page(lang, &e),
     };
     let now = state.ports.clock.now();
-    let rows = listed
-        .items
+    let list_failed = listed.is_none();
+    let (items, next_cursor) = listed.map(|l| (l.items, l.next_cursor)).unwrap_or_default();
+    let rows = items
         .into_iter()
         .map(|t| row_of(lang, now, &names, signed, t))
         .collect();
@@ -318,10 +331,10 @@ async fn page(state: &AppState, roles: &Roles, signed: &Signed, shown: Shown) ->
     let page = TokensPage {
         c: signed.chrome(state, lang.t("令牌", "Tokens").into()),
         rows,
-        next: listed
-            .next_cursor
-            .map(|n| format!("{BASE}/tokens?cursor={}", view::path_segment(&n))),
+        next: next_cursor.map(|n| format!("{BASE}/tokens?cursor={}", view::path_segment(&n))),
         can_create: signed.may(roles, &Method::POST, "/tokens"),
+        can_revoke: signed.may(roles, &Method::DELETE, "/tokens/{id}"),
+        list_failed,
         form_action: format!("{BASE}/tokens?form={}", new_form_id()),
         roles: role_choices,
         scopes: scope_choices(lang, &signed.caller.scope, &names, scope),
