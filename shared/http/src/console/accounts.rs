@@ -34,7 +34,7 @@ use desk_core::accounts::AccountKindSpec;
 use desk_core::sessions::{SessionRepo, new_form_id};
 use domain::account::{Account, CredentialsStatus};
 use form::{Errors, KindForm, Submitted};
-use inputs::{InputView, RefundView};
+use inputs::{DefaultRefundView, InputView, RefundView};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -275,6 +275,8 @@ struct CreatePage {
     settings: Vec<InputView>,
     refunds: bool,
     refund: RefundView,
+    default_refunds: bool,
+    default_refund: DefaultRefundView,
     credentials: Vec<InputView>,
     error: Option<String>,
     secrets_again: bool,
@@ -321,6 +323,8 @@ fn create_page(
         settings: inputs::settings_inputs(&form, lang, &values, errors, None),
         refunds: form.refunds,
         refund: RefundView::new(None, typed, errors, lang),
+        default_refunds: form.default_refunds,
+        default_refund: DefaultRefundView::new(None, typed, errors, lang),
         credentials: inputs::credential_inputs(&form, lang, typed, None, errors),
         error: errors.of("", lang),
         secrets_again: secrets_typed && !errors.is_empty(),

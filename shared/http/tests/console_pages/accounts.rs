@@ -347,6 +347,7 @@ async fn the_account_page_changes_settings_switches_and_keeps_credentials_left_e
             ),
             ("refund", "cap"),
             ("refund_cap", "3"),
+            ("default_refund", "cap"),
         ],
         &[],
     )
@@ -414,4 +415,104 @@ async fn the_account_page_changes_settings_switches_and_keeps_credentials_left_e
         .await;
     assert_eq!(subs["items"].as_array().map(Vec::len), Some(1), "{subs}");
     assert_eq!(subs["items"][0]["refund_cap_fen"], 880, "{subs}");
+}
+
+async fn settings_of(h: &Harness, id: &str) -> Value {
+    let (_, a) = h
+        .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+        .await;
+    a["settings"].clone()
+}
+
+/// The provider's settings form with its refund choices as given.
+fn provider_settings<'a>(
+    csrf: &'a str,
+    refund: &'a str,
+    cap: &'a str,
+    default_refund: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("name", "Provider"),
+        ("s.mchid", "1900000114"),
+        ("s.appid", "wx2c2769f8efd9abc2"),
+        (
+            "s.merchant_serial_no",
+            "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+        ),
+        ("refund", refund),
+        ("refund_cap", cap),
+        ("default_refund", default_refund),
+    ]
+}
+
+#[tokio::test]
+async fn unregistered_sub_merchants_are_never_refunded_without_a_cap_unless_chosen() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    let mut body = common::provider_body("1900000114");
+    body["settings"]["default_auto_refund"] = json!(false);
+    let id = h.create(body).await;
+    let path = format!("/console/accounts/{id}/settings");
+    let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
+    assert!(page.body.contains("id=\"default-refund-choice\""), "{}", page.body);
+    assert!(
+        page.body
+            .contains("value=\"none\" id=\"default-refund-none\" required checked"),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+    // No refund for the provider, "under the provider's cap" for the others: there is no
+    // cap, so it is refused at its choice and nothing is saved.
+    for (refund, cap, default_refund, words) in [
+        ("none", "", "cap", "本账户没有设退款上限"),
+        ("any", "", "cap", "本账户没有设退款上限"),
+        ("cap", "5", "any", "本账户设了退款上限"),
+        ("none", "", "", "请选择未登记子商户是否自动退款"),
+    ] {
+        let res = post_form(
+            &h,
+            &path,
+            &admin,
+            &provider_settings(&csrf, refund, cap, default_refund),
+            &[],
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{refund}/{default_refund}");
+        assert!(res.body.contains(words), "{words}: {}", res.body);
+        assert!(res.body.contains("id=\"default-refund-choice\""));
+        let s = settings_of(&h, &id).await;
+        assert_eq!(s["default_auto_refund"], false, "{s}");
+        assert_eq!(s["auto_refund"], false, "{s}");
+    }
+    // Under the provider's cap, with a cap: saved, and the page shows it chosen.
+    let res = post_form(&h, &path, &admin, &provider_settings(&csrf, "cap", "5", "cap"), &[]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let s = settings_of(&h, &id).await;
+    assert_eq!(s["default_auto_refund"], true, "{s}");
+    assert_eq!(s["refund_cap_fen"], 500, "{s}");
+    let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
+    assert!(
+        page.body.contains("value=\"cap\" id=\"default-refund-cap\" checked"),
+        "{}",
+        page.body
+    );
+    // Any amount, chosen explicitly with no cap: saved and shown as such.
+    let res = post_form(&h, &path, &admin, &provider_settings(&csrf, "none", "", "any"), &[]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let s = settings_of(&h, &id).await;
+    assert_eq!(s["default_auto_refund"], true, "{s}");
+    assert_eq!(s["refund_cap_fen"], Value::Null, "{s}");
+    let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
+    assert!(
+        page.body.contains("value=\"any\" id=\"default-refund-any\" checked"),
+        "{}",
+        page.body
+    );
+    // The creation form asks for the choice too, nothing chosen.
+    let form = get(&h, "/console/accounts/new/wechatpay_provider", &admin).await;
+    assert!(form.body.contains("id=\"default-refund-choice\""), "{}", form.body);
+    assert!(!form.body.contains("default-refund-none\" required checked"));
+    assert!(!form.body.contains("s.default_auto_refund"), "{}", form.body);
 }

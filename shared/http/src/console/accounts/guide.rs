@@ -240,8 +240,8 @@ pub fn field_label(name: &str) -> Option<Step> {
             "Reply for sub-merchants not added here",
         ),
         "default_auto_refund" => (
-            "未登记子商户也自动退款（按本账户的上限）",
-            "Refund automatically for sub-merchants not added here (under this account's cap)",
+            "未登记子商户的自动退款",
+            "Automatic refund for sub-merchants not added here",
         ),
         "refund_finish_text" => (
             "退款后的交易投诉反馈",

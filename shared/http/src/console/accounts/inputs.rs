@@ -289,3 +289,32 @@ impl RefundView {
         }
     }
 }
+
+/// A provider's choice for sub-merchants not added here, as drawn: which is chosen (none
+/// before the merchant chooses on a new account) and its error.
+pub struct DefaultRefundView {
+    pub chosen: &'static str,
+    pub error: Option<String>,
+}
+
+impl DefaultRefundView {
+    /// `stored`: the account's settings (none: a new account).
+    pub fn new(
+        stored: Option<&Value>,
+        typed: Option<&Submitted>,
+        errors: &Errors,
+        lang: Lang,
+    ) -> Self {
+        let chosen = match typed.map(|g| g.get(super::form::DEFAULT_REFUND)) {
+            Some(Some("none")) => "none",
+            Some(Some("cap")) => "cap",
+            Some(Some("any")) => "any",
+            Some(_) => "",
+            None => stored.map(super::form::default_refund_stored).unwrap_or(""),
+        };
+        DefaultRefundView {
+            chosen,
+            error: errors.of(super::form::DEFAULT_REFUND, lang),
+        }
+    }
+}

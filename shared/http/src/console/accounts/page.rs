@@ -5,7 +5,7 @@
 //! sub-merchants.
 
 use super::form::{Errors, KindForm, Refund, Submitted};
-use super::inputs::{self, InputView, RefundView};
+use super::inputs::{self, DefaultRefundView, InputView, RefundView};
 use super::routes::{RegistrationView, account_route, has_route, registration_view};
 use super::{CallbackView, allowed, callbacks, credentials_words, guide, health};
 use crate::ApiError;
@@ -59,6 +59,8 @@ struct AccountPage {
     refunds: bool,
     refund: RefundView,
     refund_words: String,
+    default_refunds: bool,
+    default_refund: DefaultRefundView,
     credentials: Vec<InputView>,
     credentials_ok: bool,
     credentials_state: String,
@@ -195,6 +197,13 @@ pub(super) async fn page(
             refunds: form.refunds,
             refund: RefundView::new(Some(current), typed_settings, settings_errors, lang),
             refund_words: current.words(lang),
+            default_refunds: form.default_refunds,
+            default_refund: DefaultRefundView::new(
+                Some(&stored),
+                typed_settings,
+                settings_errors,
+                lang,
+            ),
             credentials: inputs::credential_inputs(
                 &form,
                 lang,
