@@ -516,3 +516,32 @@ async fn unregistered_sub_merchants_are_never_refunded_without_a_cap_unless_chos
     assert!(!form.body.contains("default-refund-none\" required checked"));
     assert!(!form.body.contains("s.default_auto_refund"), "{}", form.body);
 }
+
+#[tokio::test]
+async fn a_cap_typed_under_another_refund_choice_is_refused_not_dropped() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    let mut body = common::provider_body("1900000114");
+    body["settings"]["default_auto_refund"] = json!(false);
+    let id = h.create(body).await;
+    let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
+    let csrf = page.csrf();
+    for refund in ["none", "any"] {
+        let res = post_form(
+            &h,
+            &format!("/console/accounts/{id}/settings"),
+            &admin,
+            &provider_settings(&csrf, refund, "20", "none"),
+            &[],
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{refund}: {}", res.body);
+        assert!(res.body.contains("您填了上限"), "{}", res.body);
+        // What was typed is kept.
+        assert!(res.body.contains("value=\"20\""), "{}", res.body);
+        let (_, a) = h
+            .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+            .await;
+        assert_eq!(a["settings"]["auto_refund"], false, "{a}");
+    }
+}

@@ -345,7 +345,17 @@ fn default_refund_of(
 
 /// The refund choice: required, nothing preselected; a cap in yuan, more than zero.
 pub fn refund_of(given: &Submitted, errors: &mut Errors) -> Option<Refund> {
-    match given.get(REFUND).unwrap_or_default() {
+    let chosen = given.get(REFUND).unwrap_or_default();
+    if matches!(chosen, "none" | "any") && !given.text(REFUND_CAP).is_empty() {
+        // A cap typed under another choice would be dropped while the page says "saved".
+        errors.add(
+            REFUND_CAP,
+            "您填了上限，但没有选「自动退款，每笔不超过…元」：要按上限退款请选它；否则请清空上限。",
+            "You typed a cap but did not choose \"Automatic refund up to … yuan\": choose it to refund under the cap, or clear the cap.",
+        );
+        return None;
+    }
+    match chosen {
         "none" => Some(Refund::None),
         "any" => Some(Refund::Any),
         "cap" => match parse_yuan(given.text(REFUND_CAP).as_str()) {
