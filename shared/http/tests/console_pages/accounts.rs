@@ -545,3 +545,38 @@ async fn a_cap_typed_under_another_refund_choice_is_refused_not_dropped() {
         assert_eq!(a["settings"]["auto_refund"], false, "{a}");
     }
 }
+
+#[tokio::test]
+async fn a_garbled_enabled_value_is_refused_and_changes_nothing() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    let id = h.create(common::provider_body("1900000115")).await;
+    let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
+    let csrf = page.csrf();
+    let path = format!("/console/accounts/{id}/enabled");
+    for garbled in [vec![("csrf", csrf.as_str())], vec![("csrf", csrf.as_str()), ("enabled", "yes")]] {
+        let res = post_form(&h, &path, &admin, &garbled, &[]).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+        assert!(res.body.contains("没有改动"), "{}", res.body);
+        let (_, a) = h
+            .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+            .await;
+        assert_eq!(a["enabled"], true, "{a}");
+    }
+    let res = post_form(&h, &path, &admin, &[("csrf", &csrf), ("enabled", "false")], &[]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    // A garbled id in the path is refused before anything else.
+    let res = post_form(
+        &h,
+        "/console/accounts/a%20b/enabled",
+        &admin,
+        &[("csrf", &csrf), ("enabled", "true")],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+    let (_, a) = h
+        .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+        .await;
+    assert_eq!(a["enabled"], false, "{a}");
+}

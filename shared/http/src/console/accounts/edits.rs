@@ -135,9 +135,33 @@ pub async fn set_enabled(
             Ok(f) => f,
             Err(res) => return *res,
         };
+    // The path's id is checked (and the account read in the caller's scope) first.
+    if let Err(e) = load(&state, &signed, &id).await {
+        return error_page(signed.visit.lang, &e);
+    }
+    let enabled = match form.enabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return error_page(
+                signed.visit.lang,
+                &ApiError::Invalid {
+                    field: Some("enabled".into()),
+                    message: signed
+                        .visit
+                        .lang
+                        .t(
+                            "表单没有说明要启用还是停用账户：没有改动。请回到账户页再按一次按钮。",
+                            "The form did not say whether to enable or disable the account: nothing changed. Go back to the account's page and press the button again.",
+                        )
+                        .into(),
+                },
+            );
+        }
+    };
     let patch = PatchAccount {
         name: None,
-        enabled: Some(form.enabled == "true"),
+        enabled: Some(enabled),
         settings: None,
     };
     match patch_account(
