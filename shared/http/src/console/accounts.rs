@@ -38,21 +38,24 @@ use inputs::{DefaultRefundView, InputView, RefundView};
 use serde_json::Value;
 use std::sync::Arc;
 
-/// A callback URL as a page shows it: copyable; `template` holds `{id}` where the platform
-/// id goes while it is still being typed.
+/// A callback URL as a page shows it: copyable; on a creation form, `template` holds `{id}`
+/// where the platform id goes while it is still being typed, and `placeholder` is the URL
+/// shown while it is empty.
 pub struct CallbackView {
     pub label: String,
     pub url: String,
     pub template: Option<String>,
+    pub placeholder: String,
 }
 
-/// The callback URLs of a kind for `platform_id` (none yet: a placeholder naming the field,
-/// filled in by the script as it is typed).
+/// The callback URLs of a kind for `platform_id` (none yet: a placeholder naming the field);
+/// `typing`: on a creation form, where the script fills them in as the id is typed.
 pub fn callbacks(
     state: &AppState,
     spec: &AccountKindSpec,
     lang: super::Lang,
     platform_id: Option<&str>,
+    typing: bool,
 ) -> Vec<CallbackView> {
     let base = state.public_base_url.as_ref();
     let placeholder = format!("{{{}}}", spec.facts.platform_id_field);
@@ -62,11 +65,21 @@ pub fn callbacks(
         .map(|c| CallbackView {
             label: lang.t(c.label.0, c.label.1).to_string(),
             url: guide::callback_url(base, c.path, platform_id.unwrap_or(&placeholder)),
-            template: platform_id
-                .is_none()
-                .then(|| guide::callback_url(base, c.path, "{id}")),
+            template: typing.then(|| guide::callback_url(base, c.path, "{id}")),
+            placeholder: guide::callback_url(base, c.path, &placeholder),
         })
         .collect()
+}
+
+/// A platform id typed into a creation form, when it can go into a callback URL as it is.
+fn typed_platform_id<'a>(spec: &AccountKindSpec, typed: Option<&'a Submitted>) -> Option<&'a str> {
+    let id = typed?
+        .get(&format!("{}{}", form::SETTING, spec.facts.platform_id_field))?
+        .trim();
+    (!id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(crate::admin::path_ids::is_id_byte))
+    .then_some(id)
 }
 
 /// The platform's name in the page's language.
@@ -310,7 +323,7 @@ fn create_page(
         title: lang.t(g.title.0, g.title.1),
         who: lang.t(g.who.0, g.who.1),
         steps: g.steps.iter().map(|s| lang.t(s.0, s.1)).collect(),
-        callbacks: callbacks(state, spec, lang, None),
+        callbacks: callbacks(state, spec, lang, typed_platform_id(spec, typed), true),
         public_base: state.public_base_url.is_some(),
         registered_by_api: g.registered_by_api,
         id_input: format!("input-{}", spec.facts.platform_id_field.replace('_', "-")),

@@ -251,6 +251,14 @@ async fn a_refused_form_keeps_what_was_typed_but_no_secret_and_the_refund_must_b
         "the private key came back"
     );
     assert!(page.body.contains("id=\"secrets-again\""), "{}", page.body);
+    // The callback URL shows the typed merchant number, not the placeholder, and the
+    // script can still fill it in again.
+    assert!(
+        page.body
+            .contains("value=\"/callbacks/wechatpay/1900000109/complaints\" data-template=\"/callbacks/wechatpay/{id}/complaints\" data-placeholder=\"/callbacks/wechatpay/{mchid}/complaints\""),
+        "{}",
+        page.body
+    );
     // A cap that is not yuan.
     let form_id = hidden(&page, "form_id");
     let fields = merchant_form(&csrf, &form_id, &pem, "cap", "12.345");

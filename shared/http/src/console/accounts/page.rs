@@ -181,7 +181,7 @@ pub(super) async fn page(
             enabled: account.enabled,
             has_score: has_route(state, &account, "trade-score"),
             health,
-            callbacks: callbacks(state, &spec, lang, Some(account.platform_id())),
+            callbacks: callbacks(state, &spec, lang, Some(account.platform_id()), false),
             public_base: state.public_base_url.is_some(),
             registration,
             authorization_offered: has_route(state, &account, "authorization-link"),
