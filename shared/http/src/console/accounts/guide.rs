@@ -236,8 +236,8 @@ pub fn field_label(name: &str) -> Option<Step> {
         ),
         "reply_text" => ("自动回复内容", "Automatic reply text"),
         "default_reply_text" => (
-            "未登记子商户的自动回复内容",
-            "Reply for sub-merchants not added here",
+            "子商户的默认自动回复内容",
+            "Default reply for sub-merchants",
         ),
         "default_auto_refund" => (
             "未登记子商户的自动退款",

@@ -76,10 +76,17 @@ fn help_of(f: &Field, lang: Lang) -> Vec<String> {
         });
     }
     match f.name.as_str() {
-        "reply_text" | "default_reply_text" => help.push(
+        "reply_text" => help.push(
             lang.t(
-                "新投诉到达时自动发给买家；留空则不自动回复。",
-                "Sent to the buyer when a complaint arrives; empty: no automatic reply.",
+                "新投诉到达时自动发给买家；留空则不自动回复。服务商：只用于服务商自己的投诉。",
+                "Sent to the buyer when a complaint arrives; empty: no automatic reply. A service provider: only for its own complaints.",
+            )
+            .into(),
+        ),
+        "default_reply_text" => help.push(
+            lang.t(
+                "用于没有在本系统添加的子商户，以及已添加但没填自己回复内容的子商户；留空则它们不自动回复。",
+                "For sub-merchants not added here, and for added ones with no reply text of their own; empty: no automatic reply for them.",
             )
             .into(),
         ),
