@@ -588,3 +588,42 @@ async fn a_garbled_enabled_value_is_refused_and_changes_nothing() {
         .await;
     assert_eq!(a["enabled"], false, "{a}");
 }
+
+#[tokio::test]
+async fn without_a_public_base_url_the_registration_says_to_set_it_first_in_words() {
+    let h = common::harness_with(None);
+    let admin = session(&h, ADMIN).await;
+    let id = h.create(common::provider_body("1900000116")).await;
+    let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("请先设置 PUBLIC_BASE_URL"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("读不到微信支付"), "{}", page.body);
+    assert!(!page.body.contains("is not set"), "{}", page.body);
+    // The provider's reply for sub-merchants says what it is for, and a sub-merchant's reply
+    // help names it.
+    assert!(page.body.contains("子商户的默认自动回复内容"), "{}", page.body);
+    let sub = get(&h, &format!("/console/accounts/{id}/sub-merchants/new"), &admin).await;
+    assert!(sub.body.contains("「子商户的默认自动回复内容」"), "{}", sub.body);
+    assert!(!sub.body.contains("服务商账户的回复"), "{}", sub.body);
+    // Pressing "register" says the same, and nothing is called.
+    let res = post_form(
+        &h,
+        &format!("/console/accounts/{id}/callback-registration"),
+        &admin,
+        &[("csrf", &page.csrf())],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
+    assert!(res.body.contains("请先设置 PUBLIC_BASE_URL"), "{}", res.body);
+    let en = get(&h, &format!("/console/accounts/{id}?lang=en"), &admin).await;
+    assert!(
+        en.body.contains("Set PUBLIC_BASE_URL (the HTTPS address platforms call this desk at) first"),
+        "{}",
+        en.body
+    );
+}

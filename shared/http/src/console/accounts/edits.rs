@@ -287,6 +287,9 @@ pub async fn register(
         Ok(a) => a,
         Err(e) => return error_page(lang, &e),
     };
+    if let Some(why) = super::routes::base_missing(&state, lang) {
+        return error_page(lang, &ApiError::Conflict(why));
+    }
     match account_route(
         &state,
         &signed,

@@ -6,7 +6,9 @@
 
 use super::form::{Errors, KindForm, Refund, Submitted};
 use super::inputs::{self, DefaultRefundView, InputView, RefundView};
-use super::routes::{RegistrationView, account_route, has_route, registration_view};
+use super::routes::{
+    RegistrationView, account_route, base_missing, has_route, registration_view,
+};
 use super::{CallbackView, allowed, callbacks, credentials_words, guide, health};
 use crate::ApiError;
 use crate::admin::accounts::get_account;
@@ -133,7 +135,7 @@ pub(super) async fn page(
     let registration = if has_route(state, &account, "callback-registration") {
         let answer = match registration {
             Some(a) => a,
-            None if account.credentials.complete => {
+            None if account.credentials.complete && base_missing(state, lang).is_none() => {
                 account_route(
                     state,
                     signed,
@@ -146,7 +148,13 @@ pub(super) async fn page(
             }
             None => Ok(None),
         };
-        Some(registration_view(lang, answer))
+        Some(match base_missing(state, lang) {
+            Some(why) => RegistrationView {
+                lines: Vec::new(),
+                error: Some(why),
+            },
+            None => registration_view(lang, answer),
+        })
     } else {
         None
     };
