@@ -627,3 +627,17 @@ async fn without_a_public_base_url_the_registration_says_to_set_it_first_in_word
         en.body
     );
 }
+
+#[tokio::test]
+async fn the_mini_program_guide_sets_the_message_push_only_after_the_account_exists() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    let page = get(&h, "/console/accounts/new/wxmini_app", &admin).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let steps = &page.body[page.body.find("id=\"steps\"").expect("steps")..];
+    let steps = &steps[..steps.find("</ol>").expect("end")];
+    let push = steps.find("消息推送").expect("the message push step");
+    let after = steps.find("<li>创建账户后，").expect("a step that starts after creation");
+    assert!(after < push, "{steps}");
+    assert!(steps.contains("开发 → 开发管理 → 开发设置 → 消息推送"), "{steps}");
+}
