@@ -33,6 +33,7 @@ use axum::{Extension, Json};
 use desk_core::accounts::AccountKindSpec;
 use desk_core::sessions::{SessionRepo, new_form_id};
 use domain::account::{Account, CredentialsStatus};
+use domain::token::TokenScope;
 use form::{Errors, KindForm, Submitted};
 use inputs::{DefaultRefundView, InputView, RefundView};
 use serde_json::Value;
@@ -132,6 +133,28 @@ pub fn allowed(
     signed.require(roles, method, route)
 }
 
+/// Creating an account needs a token whose scope is everything: one scoped to an account or
+/// a sub-merchant is told so before any form (the admin API would refuse it after the keys
+/// were typed).
+fn require_scope_all(signed: &Signed) -> Result<(), Box<Response>> {
+    if signed.caller.scope.is_all() {
+        return Ok(());
+    }
+    Err(Box::new(error_page(
+        signed.visit.lang,
+        &ApiError::Forbidden(
+            signed
+                .visit
+                .lang
+                .t(
+                    "只有范围为「全部账户」的管理员才能新建账户；您的令牌只管理某个账户或子商户。请让拥有全部权限的管理员来新建。",
+                    "Only an administrator whose scope is all accounts can create accounts; your token manages one account or sub-merchant. Ask an administrator with full access to create it.",
+                )
+                .to_string(),
+        ),
+    )))
+}
+
 /// The JSON a handler answered (for handlers whose answer type is opaque).
 pub async fn answer_json(res: Response) -> Result<Value, ApiError> {
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
@@ -157,6 +180,8 @@ struct Row {
 struct ListPage {
     c: Chrome,
     rows: Vec<Row>,
+    /// The caller may create accounts (scope all).
+    may_create: bool,
 }
 
 /// `GET /console/accounts`.
@@ -169,6 +194,18 @@ pub async fn list(
         return *res;
     }
     let lang = signed.visit.lang;
+    if let TokenScope::SubMerchant {
+        account_id,
+        sub_mchid,
+    } = &signed.caller.scope
+    {
+        // A sub-merchant's administrator has no account of its own to list: its page.
+        return see_other(&format!(
+            "{BASE}/accounts/{}/sub-merchants/{}",
+            view::path_segment(account_id),
+            view::path_segment(sub_mchid)
+        ));
+    }
     let mut accounts: Vec<Account> = Vec::new();
     let mut cursor = None;
     // Every page of the caller's scope (a desk has tens of accounts, not thousands).
@@ -224,6 +261,7 @@ pub async fn list(
     render(&ListPage {
         c: signed.chrome(&state, lang.t("账户", "Accounts").into()),
         rows,
+        may_create: signed.caller.scope.is_all(),
     })
 }
 
@@ -247,7 +285,9 @@ pub async fn choose(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
 ) -> Response {
-    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts") {
+    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts")
+        .and_then(|()| require_scope_all(&signed))
+    {
         return *res;
     }
     let lang = signed.visit.lang;
@@ -333,7 +373,7 @@ fn create_page(
             .unwrap_or_default()
             .to_string(),
         name_error: errors.of("name", lang),
-        settings: inputs::settings_inputs(&form, lang, &values, errors, None),
+        settings: inputs::settings_inputs(&form, lang, &values, errors, None, &[]),
         refunds: form.refunds,
         refund: RefundView::new(None, typed, errors, lang),
         default_refunds: form.default_refunds,
@@ -359,7 +399,9 @@ pub async fn new_form(
     signed: Signed,
     Path(kind): Path<String>,
 ) -> Response {
-    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts") {
+    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts")
+        .and_then(|()| require_scope_all(&signed))
+    {
         return *res;
     }
     let spec = match kind_named(&state, &kind) {
@@ -384,7 +426,9 @@ pub async fn create(
     Path(kind): Path<String>,
     req: axum::extract::Request,
 ) -> Response {
-    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts") {
+    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts")
+        .and_then(|()| require_scope_all(&signed))
+    {
         return *res;
     }
     let lang = signed.visit.lang;
