@@ -641,3 +641,143 @@ async fn the_mini_program_guide_sets_the_message_push_only_after_the_account_exi
     assert!(after < push, "{steps}");
     assert!(steps.contains("开发 → 开发管理 → 开发设置 → 消息推送"), "{steps}");
 }
+
+/// A console session of an administrator token with `scope`.
+async fn scoped_admin(h: &Harness, scope: Value) -> String {
+    let (status, token) = h
+        .admin(
+            Method::POST,
+            "/admin/v1/tokens",
+            Some(json!({"name": "scoped", "role": "admin", "scope": scope})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    session(h, token["token"].as_str().expect("token")).await
+}
+
+#[tokio::test]
+async fn a_sub_merchant_administrator_reaches_and_saves_its_sub_merchant_but_creates_no_account() {
+    let h = common::harness();
+    let id = h.create(common::provider_body("1900000117")).await;
+    let (status, sub) = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{id}/sub-merchants"),
+            Some(json!({"sub_mchid": "1900000201", "name": "Sub", "auto_refund": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let cookie = scoped_admin(
+        &h,
+        json!({"type": "sub_merchant", "account_id": id, "sub_mchid": "1900000201"}),
+    )
+    .await;
+    let sub_page = format!("/console/accounts/{id}/sub-merchants/1900000201");
+    // The account list sends it to its sub-merchant.
+    let list = get(&h, "/console/accounts", &cookie).await;
+    assert_eq!(list.status, StatusCode::SEE_OTHER, "{}", list.body);
+    assert_eq!(list.location(), sub_page);
+    // Its page: no provider name or cap, and it says so.
+    let page = get(&h, &sub_page, &cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("看不到服务商的上限"), "{}", page.body);
+    assert!(!page.body.contains("Provider 1900000117"), "{}", page.body);
+    assert!(!page.body.contains("back-to-account"), "{}", page.body);
+    // Saving comes back to its page, which says it was saved.
+    let res = post_form(
+        &h,
+        &sub_page,
+        &cookie,
+        &[
+            ("csrf", &page.csrf()),
+            ("name", "Sub renamed"),
+            ("reply_text", ""),
+            ("refund", "none"),
+            ("enabled", "true"),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(res.location(), format!("{sub_page}?saved=1"));
+    let page = get(&h, res.location(), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("已保存"), "{}", page.body);
+    assert!(page.body.contains("Sub renamed"), "{}", page.body);
+    // Ids in the path are checked before anything is read.
+    for bad in [
+        format!("/console/accounts/{id}/sub-merchants/12ab"),
+        "/console/accounts/a%20b/sub-merchants/1900000201".to_string(),
+        "/console/accounts/a%20b/sub-merchants/new".to_string(),
+    ] {
+        let res = get(&h, &bad, &cookie).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{bad}: {}", res.body);
+        assert!(res.body.contains("地址里的账户编号或子商户号不对"), "{}", res.body);
+    }
+    // No account creation: refused in words before any form, and no button.
+    for path in ["/console/accounts/new", "/console/accounts/new/wechatpay_merchant"] {
+        let res = get(&h, path, &cookie).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(res.body.contains("只有范围为「全部账户」的管理员才能新建账户"), "{}", res.body);
+        assert!(!res.body.contains("s.mchid"), "{}", res.body);
+    }
+    let res = post_form(
+        &h,
+        "/console/accounts/new/wechatpay_merchant",
+        &cookie,
+        &[("csrf", &page.csrf()), ("name", "x")],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    assert_eq!(accounts(&h).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_account_administrator_sees_guarded_settings_read_only_and_a_forged_change_is_refused() {
+    let h = common::harness();
+    let id = h.create(common::provider_body("1900000118")).await;
+    let cookie = scoped_admin(&h, json!({"type": "account", "account_id": id})).await;
+    // The list: its account, no "New account".
+    let list = get(&h, "/console/accounts", &cookie).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(list.body.contains(&format!("account-{id}")), "{}", list.body);
+    assert!(!list.body.contains("id=\"new-account\""), "{}", list.body);
+    let page = get(&h, &format!("/console/accounts/{id}"), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let at = page.body.find("id=\"input-api-base-url\"").expect("the input");
+    let input = &page.body[at..at + page.body[at..].find('>').expect("end")];
+    assert!(input.contains(" readonly"), "{input}");
+    assert!(
+        page.body.contains("只有范围为「全部账户」的令牌才能修改这一项。"),
+        "{}",
+        page.body
+    );
+    // Saving the page as drawn works; a forged address is refused, nothing saved.
+    let csrf = page.csrf();
+    let mut fields = provider_settings(&csrf, "none", "", "none");
+    fields.push(("s.api_base_url", ""));
+    let res = post_form(&h, &format!("/console/accounts/{id}/settings"), &cookie, &fields, &[]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    fields.pop();
+    fields.push(("s.api_base_url", "https://evil.example"));
+    fields.push(("name", "Forged"));
+    let res = post_form(&h, &format!("/console/accounts/{id}/settings"), &cookie, &fields, &[]).await;
+    assert!(res.status.is_client_error(), "{}", res.body);
+    assert!(
+        res.body.contains("只有范围为「全部账户」的令牌才能修改这一项：没有保存任何改动。"),
+        "{}",
+        res.body
+    );
+    let (_, a) = h
+        .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+        .await;
+    assert_eq!(a["settings"]["api_base_url"], Value::Null, "{a}");
+    assert_ne!(a["name"], "Forged", "{a}");
+    // The administrator with scope all may change it.
+    let admin = session(&h, ADMIN).await;
+    let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
+    let at = page.body.find("id=\"input-api-base-url\"").expect("the input");
+    let input = &page.body[at..at + page.body[at..].find('>').expect("end")];
+    assert!(!input.contains(" readonly"), "{input}");
+}

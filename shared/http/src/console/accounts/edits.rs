@@ -61,6 +61,16 @@ pub async fn save_settings(
         errors.add("name", "请填写名称", "Type a name");
     }
     let mut settings = form.settings_body(&given, true, &mut errors);
+    // Guarded settings the caller may not change are drawn read-only (a disabled box or list
+    // is not sent): left out, they keep what is stored; sent, a change is refused below.
+    let stored = account.settings.settings_value().unwrap_or_default();
+    for name in super::page::locked_settings(&signed, &spec) {
+        if given.get(&format!("{}{name}", super::form::SETTING)).is_none()
+            && settings.contains_key(name)
+        {
+            settings.insert(name.to_string(), stored[name].clone());
+        }
+    }
     // The platform id cannot change: the stored one is sent.
     settings.insert(
         spec.facts.platform_id_field.to_string(),

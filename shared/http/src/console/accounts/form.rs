@@ -91,6 +91,14 @@ impl Errors {
         };
         let input = field.as_deref().and_then(|f| form.input_of(f));
         let input = input.unwrap_or_default();
+        if matches!(e, ApiError::ForbiddenField { .. }) {
+            out.add(
+                &input,
+                "只有范围为「全部账户」的令牌才能修改这一项：没有保存任何改动。",
+                "Only a token whose scope is all accounts can change this: nothing was saved.",
+            );
+            return out;
+        }
         out.add(&input, message.clone(), message);
         out
     }

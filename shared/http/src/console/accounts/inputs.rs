@@ -103,13 +103,15 @@ fn help_of(f: &Field, lang: Lang) -> Vec<String> {
 }
 
 /// The settings inputs, with `values`; `fixed` names the field that cannot change (the
-/// platform id of a stored account).
+/// platform id of a stored account), `locked` the guarded settings the caller may not change
+/// (drawn read-only, saying who can).
 pub fn settings_inputs(
     form: &KindForm,
     lang: Lang,
     values: &BTreeMap<String, String>,
     errors: &Errors,
     fixed: Option<&str>,
+    locked: &[&str],
 ) -> Vec<InputView> {
     form.settings
         .iter()
@@ -134,17 +136,28 @@ pub fn settings_inputs(
                     .collect(),
                 _ => Vec::new(),
             };
+            let is_locked = locked.contains(&f.name.as_str());
+            let mut help = help_of(f, lang);
+            if is_locked {
+                help.push(
+                    lang.t(
+                        "只有范围为「全部账户」的令牌才能修改这一项。",
+                        "Only a token whose scope is all accounts can change this.",
+                    )
+                    .into(),
+                );
+            }
             InputView {
                 id: format!("input-{}", f.name.replace('_', "-")),
                 label: guide::label(lang, &f.name),
                 control,
                 required: f.required && control != "checkbox",
-                readonly: fixed == Some(f.name.as_str()),
+                readonly: fixed == Some(f.name.as_str()) || is_locked,
                 maxlength: f.max_length,
                 checked: control == "checkbox" && matches!(value.as_str(), "true" | "on"),
                 value,
                 options,
-                help: help_of(f, lang),
+                help,
                 error: errors.of(&name, lang),
                 status: None,
                 name,

@@ -24,6 +24,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
 use desk_core::account_actions::Method as RouteMethod;
+use desk_core::accounts::AccountKindSpec;
 use domain::account::Account;
 use serde::Deserialize;
 use serde_json::Value;
@@ -86,6 +87,18 @@ pub(super) enum Refused<'a> {
     None,
     Settings(&'a Submitted, Errors),
     Credentials(&'a Submitted, Errors),
+}
+
+/// The guarded settings (top-level names) the caller may not change: all of them unless its
+/// scope is everything.
+pub(super) fn locked_settings(signed: &Signed, spec: &AccountKindSpec) -> Vec<&'static str> {
+    if signed.caller.scope.is_all() {
+        return Vec::new();
+    }
+    spec.guarded
+        .iter()
+        .map(|g| g.path.split('.').next().unwrap_or(g.path))
+        .collect()
 }
 
 pub(super) async fn load(state: &AppState, signed: &Signed, id: &str) -> Result<Account, ApiError> {
@@ -200,6 +213,7 @@ pub(super) async fn page(
                 &values,
                 settings_errors,
                 Some(spec.facts.platform_id_field),
+                &locked_settings(signed, &spec),
             ),
             settings_error: settings_errors.of("", lang),
             refunds: form.refunds,
