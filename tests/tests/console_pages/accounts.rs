@@ -153,6 +153,7 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     browser.fill("#input-merchant-serial-no", SERIAL).await;
     set(&browser, "input-api-base-url", &sim.base_url()).await;
     browser.click("#refund-none").await;
+    browser.click("#default-refund-none").await;
     set(&browser, "input-private-key", &pem).await;
     browser.fill("#input-apiv3-key", APIV3).await;
     create(&browser).await;
@@ -207,7 +208,9 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     browser
         .execute("document.getElementById('input-mode').value = 'manual'; return true;")
         .await;
-    browser.click("#refund-none").await;
+    // No refund choice before a payment account is linked: the page says how.
+    let no_refund = browser.text("#refund-needs-payment").await;
+    assert!(no_refund.contains("settings.payment"), "{no_refund}");
     browser.fill("#input-secret", APP_SECRET).await;
     browser.fill("#input-token", "pushtoken123").await;
     browser.fill("#input-encoding-aes-key", AES_KEY).await;

@@ -327,6 +327,7 @@ struct CreatePage {
     name_error: Option<String>,
     settings: Vec<InputView>,
     refunds: bool,
+    refund_needs_payment: bool,
     refund: RefundView,
     default_refunds: bool,
     default_refund: DefaultRefundView,
@@ -352,7 +353,7 @@ fn create_page(
     errors: &Errors,
 ) -> CreatePage {
     let lang = signed.visit.lang;
-    let form = KindForm::of(spec);
+    let form = KindForm::of(spec).for_settings(None);
     let g = guide::of(&spec.facts);
     let values = typed
         .map(|t| inputs::values_typed(&form, t))
@@ -375,6 +376,7 @@ fn create_page(
         name_error: errors.of("name", lang),
         settings: inputs::settings_inputs(&form, lang, &values, errors, None, &[]),
         refunds: form.refunds,
+        refund_needs_payment: form.refund_needs_payment,
         refund: RefundView::new(None, typed, errors, lang),
         default_refunds: form.default_refunds,
         default_refund: DefaultRefundView::new(None, typed, errors, lang),
@@ -440,7 +442,7 @@ pub async fn create(
         Ok(s) => s,
         Err(e) => return error_page(lang, &e),
     };
-    let form = KindForm::of(&spec);
+    let form = KindForm::of(&spec).for_settings(None);
     let mut errors = Errors::default();
     let name = given.get("name").unwrap_or_default().trim().to_string();
     if name.is_empty() {

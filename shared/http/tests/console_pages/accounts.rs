@@ -781,3 +781,53 @@ async fn an_account_administrator_sees_guarded_settings_read_only_and_a_forged_c
     let input = &page.body[at..at + page.body[at..].find('>').expect("end")];
     assert!(!input.contains(" readonly"), "{input}");
 }
+
+#[tokio::test]
+async fn a_mini_program_offers_the_refund_only_once_a_payment_account_is_linked() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    let form = get(&h, "/console/accounts/new/wxmini_app", &admin).await;
+    assert!(form.body.contains("id=\"refund-needs-payment\""), "{}", form.body);
+    assert!(!form.body.contains("id=\"refund-choice\""), "{}", form.body);
+    let merchant = h
+        .create(json!({"kind": "wechatpay_merchant", "name": "Pay", "settings": {
+            "mchid": "1900000119", "appid": "wx2c2769f8efd9abc2",
+            "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"}}))
+        .await;
+    let mini = h
+        .create(json!({"kind": "wxmini_app", "name": "Mini", "settings": {
+            "appid": "wx0123456789abcdef", "mode": "manual"}}))
+        .await;
+    let page = get(&h, &format!("/console/accounts/{mini}"), &admin).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"refund-needs-payment\""), "{}", page.body);
+    assert!(!page.body.contains("id=\"refund-choice\""), "{}", page.body);
+    // Saving the settings without a refund choice works and leaves the refund off.
+    let csrf = page.csrf();
+    let res = post_form(
+        &h,
+        &format!("/console/accounts/{mini}/settings"),
+        &admin,
+        &[
+            ("csrf", &csrf),
+            ("name", "Mini"),
+            ("s.appid", "wx0123456789abcdef"),
+            ("s.mode", "manual"),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    // Linked: the refund choice appears.
+    let (status, a) = h
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{mini}"),
+            Some(json!({"settings": {"payment": {"account_id": merchant}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{a}");
+    let page = get(&h, &format!("/console/accounts/{mini}"), &admin).await;
+    assert!(page.body.contains("id=\"refund-choice\""), "{}", page.body);
+    assert!(!page.body.contains("id=\"refund-needs-payment\""), "{}", page.body);
+}

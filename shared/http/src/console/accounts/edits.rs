@@ -54,7 +54,8 @@ pub async fn save_settings(
     let Some(spec) = state.platforms().account_kind(account.kind()).copied() else {
         return error_page(lang, &ApiError::Conflict("kind not served".into()));
     };
-    let form = KindForm::of(&spec);
+    let stored = account.settings.settings_value().unwrap_or_default();
+    let form = KindForm::of(&spec).for_settings(Some(&stored));
     let mut errors = Errors::default();
     let name = given.get("name").unwrap_or_default().trim().to_string();
     if name.is_empty() {
@@ -63,7 +64,6 @@ pub async fn save_settings(
     let mut settings = form.settings_body(&given, true, &mut errors);
     // Guarded settings the caller may not change are drawn read-only (a disabled box or list
     // is not sent): left out, they keep what is stored; sent, a change is refused below.
-    let stored = account.settings.settings_value().unwrap_or_default();
     for name in super::page::locked_settings(&signed, &spec) {
         if given.get(&format!("{}{name}", super::form::SETTING)).is_none()
             && settings.contains_key(name)

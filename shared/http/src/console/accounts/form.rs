@@ -149,6 +149,9 @@ pub struct KindForm {
     pub refunds: bool,
     /// The kind refunds for sub-merchants not added here (`default_auto_refund`).
     pub default_refunds: bool,
+    /// The refund is not offered: the kind refunds through a linked payment account
+    /// (`payment`) and none is linked yet.
+    pub refund_needs_payment: bool,
 }
 
 impl KindForm {
@@ -182,7 +185,21 @@ impl KindForm {
             credentials,
             refunds,
             default_refunds,
+            refund_needs_payment: false,
         }
+    }
+
+    /// The form for an account whose settings are `stored` (none: a new one): a kind that
+    /// refunds through a linked payment account (a mini program's `payment`) offers no refund
+    /// choice until one is linked, since every automatic refund would be skipped.
+    pub fn for_settings(mut self, stored: Option<&Value>) -> Self {
+        let (all, _) = read_schema(&self.spec.settings_schema, self.spec.settings_rules);
+        let pays_through_link = all.iter().any(|f| f.name == "payment");
+        if self.refunds && pays_through_link && stored.is_none_or(|s| s["payment"].is_null()) {
+            self.refunds = false;
+            self.refund_needs_payment = true;
+        }
+        self
     }
 
     /// The form's input for an API field name (`settings.mchid`, `credentials.apiv3_key`,

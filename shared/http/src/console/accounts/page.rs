@@ -60,6 +60,7 @@ struct AccountPage {
     settings: Vec<InputView>,
     settings_error: Option<String>,
     refunds: bool,
+    refund_needs_payment: bool,
     refund: RefundView,
     refund_words: String,
     default_refunds: bool,
@@ -132,9 +133,9 @@ pub(super) async fn page(
             &ApiError::Conflict(format!("{} is not served by this desk", account.kind())),
         );
     };
-    let form = KindForm::of(&spec);
-    let g = guide::of(&spec.facts);
     let stored = account.settings.settings_value().unwrap_or(Value::Null);
+    let form = KindForm::of(&spec).for_settings(Some(&stored));
+    let g = guide::of(&spec.facts);
     let empty = Errors::default();
     let (typed_settings, settings_errors, typed_creds, cred_errors) = match &refused {
         Refused::None => (None, &empty, None, &empty),
@@ -217,6 +218,7 @@ pub(super) async fn page(
             ),
             settings_error: settings_errors.of("", lang),
             refunds: form.refunds,
+            refund_needs_payment: form.refund_needs_payment,
             refund: RefundView::new(Some(current), typed_settings, settings_errors, lang),
             refund_words: current.words(lang),
             default_refunds: form.default_refunds,
