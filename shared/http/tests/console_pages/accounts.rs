@@ -831,3 +831,31 @@ async fn a_mini_program_offers_the_refund_only_once_a_payment_account_is_linked(
     assert!(page.body.contains("id=\"refund-choice\""), "{}", page.body);
     assert!(!page.body.contains("id=\"refund-needs-payment\""), "{}", page.body);
 }
+
+#[tokio::test]
+async fn an_authorised_mini_program_offers_no_credentials_form_and_says_why() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    let component = h
+        .create(json!({"kind": "wxopen_component", "name": "TP", "settings": {
+            "component_appid": "wxfedcba9876543210"}}))
+        .await;
+    let mini = h
+        .create(json!({"kind": "wxmini_app", "name": "Authorised", "settings": {
+            "appid": "wx0123456789abcdee", "mode": "authorised",
+            "component_account_id": component}}))
+        .await;
+    let page = get(&h, &format!("/console/accounts/{mini}"), &admin).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("id=\"credentials-form\""), "{}", page.body);
+    assert!(page.body.contains("id=\"credentials-authorised\""), "{}", page.body);
+    assert!(page.body.contains("一键授权接入"), "{}", page.body);
+    // A manual one still has its form.
+    let manual = h
+        .create(json!({"kind": "wxmini_app", "name": "Manual", "settings": {
+            "appid": "wx0123456789abcdef", "mode": "manual"}}))
+        .await;
+    let page = get(&h, &format!("/console/accounts/{manual}"), &admin).await;
+    assert!(page.body.contains("id=\"credentials-form\""), "{}", page.body);
+    assert!(!page.body.contains("id=\"credentials-authorised\""), "{}", page.body);
+}

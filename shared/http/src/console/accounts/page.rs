@@ -66,6 +66,8 @@ struct AccountPage {
     default_refunds: bool,
     default_refund: DefaultRefundView,
     credentials: Vec<InputView>,
+    /// A mini program joined by one-click authorisation (no credentials of its own).
+    authorised: bool,
     credentials_ok: bool,
     credentials_state: String,
     credentials_error: Option<String>,
@@ -182,6 +184,7 @@ pub(super) async fn page(
     } else {
         Vec::new()
     };
+    let authorised = stored["mode"] == "authorised";
     let current = Refund::of(&stored);
     render_with(
         if matches!(refused, Refused::None) {
@@ -228,13 +231,20 @@ pub(super) async fn page(
                 settings_errors,
                 lang,
             ),
-            credentials: inputs::credential_inputs(
-                &form,
-                lang,
-                typed_creds,
-                Some(&account.credentials),
-                cred_errors,
-            ),
+            // An authorised mini program is reached through its third-party platform's
+            // credentials: it has none of its own to replace (the admin API refuses them).
+            credentials: if authorised {
+                Vec::new()
+            } else {
+                inputs::credential_inputs(
+                    &form,
+                    lang,
+                    typed_creds,
+                    Some(&account.credentials),
+                    cred_errors,
+                )
+            },
+            authorised,
             credentials_ok: account.credentials.complete,
             credentials_state: credentials_words(lang, &account.credentials),
             credentials_error: cred_errors.of("", lang),
