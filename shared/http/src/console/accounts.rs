@@ -75,12 +75,14 @@ pub fn callbacks(
 /// A platform id typed into a creation form, when it can go into a callback URL as it is.
 fn typed_platform_id<'a>(spec: &AccountKindSpec, typed: Option<&'a Submitted>) -> Option<&'a str> {
     let id = typed?
-        .get(&format!("{}{}", form::SETTING, spec.facts.platform_id_field))?
+        .get(&format!(
+            "{}{}",
+            form::SETTING,
+            spec.facts.platform_id_field
+        ))?
         .trim();
-    (!id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(crate::admin::path_ids::is_id_byte))
-    .then_some(id)
+    (!id.is_empty() && id.len() <= 64 && id.bytes().all(crate::admin::path_ids::is_id_byte))
+        .then_some(id)
 }
 
 /// The platform's name in the page's language.

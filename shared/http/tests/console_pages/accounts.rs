@@ -463,7 +463,11 @@ async fn unregistered_sub_merchants_are_never_refunded_without_a_cap_unless_chos
     let id = h.create(body).await;
     let path = format!("/console/accounts/{id}/settings");
     let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
-    assert!(page.body.contains("id=\"default-refund-choice\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"default-refund-choice\""),
+        "{}",
+        page.body
+    );
     assert!(
         page.body
             .contains("value=\"none\" id=\"default-refund-none\" required checked"),
@@ -487,7 +491,11 @@ async fn unregistered_sub_merchants_are_never_refunded_without_a_cap_unless_chos
             &[],
         )
         .await;
-        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{refund}/{default_refund}");
+        assert_eq!(
+            res.status,
+            StatusCode::BAD_REQUEST,
+            "{refund}/{default_refund}"
+        );
         assert!(res.body.contains(words), "{words}: {}", res.body);
         assert!(res.body.contains("id=\"default-refund-choice\""));
         let s = settings_of(&h, &id).await;
@@ -495,34 +503,58 @@ async fn unregistered_sub_merchants_are_never_refunded_without_a_cap_unless_chos
         assert_eq!(s["auto_refund"], false, "{s}");
     }
     // Under the provider's cap, with a cap: saved, and the page shows it chosen.
-    let res = post_form(&h, &path, &admin, &provider_settings(&csrf, "cap", "5", "cap"), &[]).await;
+    let res = post_form(
+        &h,
+        &path,
+        &admin,
+        &provider_settings(&csrf, "cap", "5", "cap"),
+        &[],
+    )
+    .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let s = settings_of(&h, &id).await;
     assert_eq!(s["default_auto_refund"], true, "{s}");
     assert_eq!(s["refund_cap_fen"], 500, "{s}");
     let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
     assert!(
-        page.body.contains("value=\"cap\" id=\"default-refund-cap\" checked"),
+        page.body
+            .contains("value=\"cap\" id=\"default-refund-cap\" checked"),
         "{}",
         page.body
     );
     // Any amount, chosen explicitly with no cap: saved and shown as such.
-    let res = post_form(&h, &path, &admin, &provider_settings(&csrf, "none", "", "any"), &[]).await;
+    let res = post_form(
+        &h,
+        &path,
+        &admin,
+        &provider_settings(&csrf, "none", "", "any"),
+        &[],
+    )
+    .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let s = settings_of(&h, &id).await;
     assert_eq!(s["default_auto_refund"], true, "{s}");
     assert_eq!(s["refund_cap_fen"], Value::Null, "{s}");
     let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
     assert!(
-        page.body.contains("value=\"any\" id=\"default-refund-any\" checked"),
+        page.body
+            .contains("value=\"any\" id=\"default-refund-any\" checked"),
         "{}",
         page.body
     );
     // The creation form asks for the choice too, nothing chosen.
     let form = get(&h, "/console/accounts/new/wechatpay_provider", &admin).await;
-    assert!(form.body.contains("id=\"default-refund-choice\""), "{}", form.body);
+    assert!(
+        form.body.contains("id=\"default-refund-choice\""),
+        "{}",
+        form.body
+    );
     assert!(!form.body.contains("default-refund-none\" required checked"));
-    assert!(!form.body.contains("s.default_auto_refund"), "{}", form.body);
+    assert!(
+        !form.body.contains("s.default_auto_refund"),
+        "{}",
+        form.body
+    );
 }
 
 #[tokio::test]
@@ -543,7 +575,12 @@ async fn a_cap_typed_under_another_refund_choice_is_refused_not_dropped() {
             &[],
         )
         .await;
-        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{refund}: {}", res.body);
+        assert_eq!(
+            res.status,
+            StatusCode::BAD_REQUEST,
+            "{refund}: {}",
+            res.body
+        );
         assert!(res.body.contains("您填了上限"), "{}", res.body);
         // What was typed is kept.
         assert!(res.body.contains("value=\"20\""), "{}", res.body);
@@ -562,7 +599,10 @@ async fn a_garbled_enabled_value_is_refused_and_changes_nothing() {
     let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
     let csrf = page.csrf();
     let path = format!("/console/accounts/{id}/enabled");
-    for garbled in [vec![("csrf", csrf.as_str())], vec![("csrf", csrf.as_str()), ("enabled", "yes")]] {
+    for garbled in [
+        vec![("csrf", csrf.as_str())],
+        vec![("csrf", csrf.as_str()), ("enabled", "yes")],
+    ] {
         let res = post_form(&h, &path, &admin, &garbled, &[]).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
         assert!(res.body.contains("没有改动"), "{}", res.body);
@@ -571,7 +611,14 @@ async fn a_garbled_enabled_value_is_refused_and_changes_nothing() {
             .await;
         assert_eq!(a["enabled"], true, "{a}");
     }
-    let res = post_form(&h, &path, &admin, &[("csrf", &csrf), ("enabled", "false")], &[]).await;
+    let res = post_form(
+        &h,
+        &path,
+        &admin,
+        &[("csrf", &csrf), ("enabled", "false")],
+        &[],
+    )
+    .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     // A garbled id in the path is refused before anything else.
     let res = post_form(
@@ -605,9 +652,22 @@ async fn without_a_public_base_url_the_registration_says_to_set_it_first_in_word
     assert!(!page.body.contains("is not set"), "{}", page.body);
     // The provider's reply for sub-merchants says what it is for, and a sub-merchant's reply
     // help names it.
-    assert!(page.body.contains("子商户的默认自动回复内容"), "{}", page.body);
-    let sub = get(&h, &format!("/console/accounts/{id}/sub-merchants/new"), &admin).await;
-    assert!(sub.body.contains("「子商户的默认自动回复内容」"), "{}", sub.body);
+    assert!(
+        page.body.contains("子商户的默认自动回复内容"),
+        "{}",
+        page.body
+    );
+    let sub = get(
+        &h,
+        &format!("/console/accounts/{id}/sub-merchants/new"),
+        &admin,
+    )
+    .await;
+    assert!(
+        sub.body.contains("「子商户的默认自动回复内容」"),
+        "{}",
+        sub.body
+    );
     assert!(!sub.body.contains("服务商账户的回复"), "{}", sub.body);
     // Pressing "register" says the same, and nothing is called.
     let res = post_form(
@@ -619,10 +679,15 @@ async fn without_a_public_base_url_the_registration_says_to_set_it_first_in_word
     )
     .await;
     assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
-    assert!(res.body.contains("请先设置 PUBLIC_BASE_URL"), "{}", res.body);
+    assert!(
+        res.body.contains("请先设置 PUBLIC_BASE_URL"),
+        "{}",
+        res.body
+    );
     let en = get(&h, &format!("/console/accounts/{id}?lang=en"), &admin).await;
     assert!(
-        en.body.contains("Set PUBLIC_BASE_URL (the HTTPS address platforms call this desk at) first"),
+        en.body
+            .contains("Set PUBLIC_BASE_URL (the HTTPS address platforms call this desk at) first"),
         "{}",
         en.body
     );
@@ -637,9 +702,14 @@ async fn the_mini_program_guide_sets_the_message_push_only_after_the_account_exi
     let steps = &page.body[page.body.find("id=\"steps\"").expect("steps")..];
     let steps = &steps[..steps.find("</ol>").expect("end")];
     let push = steps.find("消息推送").expect("the message push step");
-    let after = steps.find("<li>创建账户后，").expect("a step that starts after creation");
+    let after = steps
+        .find("<li>创建账户后，")
+        .expect("a step that starts after creation");
     assert!(after < push, "{steps}");
-    assert!(steps.contains("开发 → 开发管理 → 开发设置 → 消息推送"), "{steps}");
+    assert!(
+        steps.contains("开发 → 开发管理 → 开发设置 → 消息推送"),
+        "{steps}"
+    );
 }
 
 /// A console session of an administrator token with `scope`.
@@ -712,13 +782,25 @@ async fn a_sub_merchant_administrator_reaches_and_saves_its_sub_merchant_but_cre
     ] {
         let res = get(&h, &bad, &cookie).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND, "{bad}: {}", res.body);
-        assert!(res.body.contains("地址里的账户编号或子商户号不对"), "{}", res.body);
+        assert!(
+            res.body.contains("地址里的账户编号或子商户号不对"),
+            "{}",
+            res.body
+        );
     }
     // No account creation: refused in words before any form, and no button.
-    for path in ["/console/accounts/new", "/console/accounts/new/wechatpay_merchant"] {
+    for path in [
+        "/console/accounts/new",
+        "/console/accounts/new/wechatpay_merchant",
+    ] {
         let res = get(&h, path, &cookie).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN, "{path}");
-        assert!(res.body.contains("只有范围为「全部账户」的管理员才能新建账户"), "{}", res.body);
+        assert!(
+            res.body
+                .contains("只有范围为「全部账户」的管理员才能新建账户"),
+            "{}",
+            res.body
+        );
         assert!(!res.body.contains("s.mchid"), "{}", res.body);
     }
     let res = post_form(
@@ -741,15 +823,23 @@ async fn an_account_administrator_sees_guarded_settings_read_only_and_a_forged_c
     // The list: its account, no "New account".
     let list = get(&h, "/console/accounts", &cookie).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
-    assert!(list.body.contains(&format!("account-{id}")), "{}", list.body);
+    assert!(
+        list.body.contains(&format!("account-{id}")),
+        "{}",
+        list.body
+    );
     assert!(!list.body.contains("id=\"new-account\""), "{}", list.body);
     let page = get(&h, &format!("/console/accounts/{id}"), &cookie).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let at = page.body.find("id=\"input-api-base-url\"").expect("the input");
+    let at = page
+        .body
+        .find("id=\"input-api-base-url\"")
+        .expect("the input");
     let input = &page.body[at..at + page.body[at..].find('>').expect("end")];
     assert!(input.contains(" readonly"), "{input}");
     assert!(
-        page.body.contains("只有范围为「全部账户」的令牌才能修改这一项。"),
+        page.body
+            .contains("只有范围为「全部账户」的令牌才能修改这一项。"),
         "{}",
         page.body
     );
@@ -757,15 +847,30 @@ async fn an_account_administrator_sees_guarded_settings_read_only_and_a_forged_c
     let csrf = page.csrf();
     let mut fields = provider_settings(&csrf, "none", "", "none");
     fields.push(("s.api_base_url", ""));
-    let res = post_form(&h, &format!("/console/accounts/{id}/settings"), &cookie, &fields, &[]).await;
+    let res = post_form(
+        &h,
+        &format!("/console/accounts/{id}/settings"),
+        &cookie,
+        &fields,
+        &[],
+    )
+    .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     fields.pop();
     fields.push(("s.api_base_url", "https://evil.example"));
     fields.push(("name", "Forged"));
-    let res = post_form(&h, &format!("/console/accounts/{id}/settings"), &cookie, &fields, &[]).await;
+    let res = post_form(
+        &h,
+        &format!("/console/accounts/{id}/settings"),
+        &cookie,
+        &fields,
+        &[],
+    )
+    .await;
     assert!(res.status.is_client_error(), "{}", res.body);
     assert!(
-        res.body.contains("只有范围为「全部账户」的令牌才能修改这一项：没有保存任何改动。"),
+        res.body
+            .contains("只有范围为「全部账户」的令牌才能修改这一项：没有保存任何改动。"),
         "{}",
         res.body
     );
@@ -777,7 +882,10 @@ async fn an_account_administrator_sees_guarded_settings_read_only_and_a_forged_c
     // The administrator with scope all may change it.
     let admin = session(&h, ADMIN).await;
     let page = get(&h, &format!("/console/accounts/{id}"), &admin).await;
-    let at = page.body.find("id=\"input-api-base-url\"").expect("the input");
+    let at = page
+        .body
+        .find("id=\"input-api-base-url\"")
+        .expect("the input");
     let input = &page.body[at..at + page.body[at..].find('>').expect("end")];
     assert!(!input.contains(" readonly"), "{input}");
 }
@@ -787,12 +895,18 @@ async fn a_mini_program_offers_the_refund_only_once_a_payment_account_is_linked(
     let h = common::harness();
     let admin = session(&h, ADMIN).await;
     let form = get(&h, "/console/accounts/new/wxmini_app", &admin).await;
-    assert!(form.body.contains("id=\"refund-needs-payment\""), "{}", form.body);
+    assert!(
+        form.body.contains("id=\"refund-needs-payment\""),
+        "{}",
+        form.body
+    );
     assert!(!form.body.contains("id=\"refund-choice\""), "{}", form.body);
     let merchant = h
-        .create(json!({"kind": "wechatpay_merchant", "name": "Pay", "settings": {
+        .create(
+            json!({"kind": "wechatpay_merchant", "name": "Pay", "settings": {
             "mchid": "1900000119", "appid": "wx2c2769f8efd9abc2",
-            "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"}}))
+            "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"}}),
+        )
         .await;
     let mini = h
         .create(json!({"kind": "wxmini_app", "name": "Mini", "settings": {
@@ -800,7 +914,11 @@ async fn a_mini_program_offers_the_refund_only_once_a_payment_account_is_linked(
         .await;
     let page = get(&h, &format!("/console/accounts/{mini}"), &admin).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("id=\"refund-needs-payment\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"refund-needs-payment\""),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("id=\"refund-choice\""), "{}", page.body);
     // Saving the settings without a refund choice works and leaves the refund off.
     let csrf = page.csrf();
@@ -829,7 +947,11 @@ async fn a_mini_program_offers_the_refund_only_once_a_payment_account_is_linked(
     assert_eq!(status, StatusCode::OK, "{a}");
     let page = get(&h, &format!("/console/accounts/{mini}"), &admin).await;
     assert!(page.body.contains("id=\"refund-choice\""), "{}", page.body);
-    assert!(!page.body.contains("id=\"refund-needs-payment\""), "{}", page.body);
+    assert!(
+        !page.body.contains("id=\"refund-needs-payment\""),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]
@@ -837,18 +959,30 @@ async fn an_authorised_mini_program_offers_no_credentials_form_and_says_why() {
     let h = common::harness();
     let admin = session(&h, ADMIN).await;
     let component = h
-        .create(json!({"kind": "wxopen_component", "name": "TP", "settings": {
-            "component_appid": "wxfedcba9876543210"}}))
+        .create(
+            json!({"kind": "wxopen_component", "name": "TP", "settings": {
+            "component_appid": "wxfedcba9876543210"}}),
+        )
         .await;
     let mini = h
-        .create(json!({"kind": "wxmini_app", "name": "Authorised", "settings": {
+        .create(
+            json!({"kind": "wxmini_app", "name": "Authorised", "settings": {
             "appid": "wx0123456789abcdee", "mode": "authorised",
-            "component_account_id": component}}))
+            "component_account_id": component}}),
+        )
         .await;
     let page = get(&h, &format!("/console/accounts/{mini}"), &admin).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(!page.body.contains("id=\"credentials-form\""), "{}", page.body);
-    assert!(page.body.contains("id=\"credentials-authorised\""), "{}", page.body);
+    assert!(
+        !page.body.contains("id=\"credentials-form\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("id=\"credentials-authorised\""),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("一键授权接入"), "{}", page.body);
     // A manual one still has its form.
     let manual = h
@@ -856,6 +990,86 @@ async fn an_authorised_mini_program_offers_no_credentials_form_and_says_why() {
             "appid": "wx0123456789abcdef", "mode": "manual"}}))
         .await;
     let page = get(&h, &format!("/console/accounts/{manual}"), &admin).await;
-    assert!(page.body.contains("id=\"credentials-form\""), "{}", page.body);
-    assert!(!page.body.contains("id=\"credentials-authorised\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"credentials-form\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("id=\"credentials-authorised\""),
+        "{}",
+        page.body
+    );
+}
+
+/// Whether the router answers `path` with its own "no such route".
+async fn unrouted(h: &Harness, method: Method, path: &str) -> bool {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .body(axum::body::Body::from("<xml></xml>"))
+        .expect("request");
+    let res = h.router.clone().oneshot(req).await.expect("response");
+    let status = res.status();
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    status == StatusCode::NOT_FOUND && String::from_utf8_lossy(&body).contains("no such route")
+}
+
+#[tokio::test]
+async fn every_callback_url_a_creation_form_shows_is_served() {
+    let h = common::harness();
+    let admin = session(&h, ADMIN).await;
+    for (kind, field, id) in [
+        ("wechatpay_merchant", "mchid", "1900000120"),
+        ("wechatpay_provider", "mchid", "1900000121"),
+        ("alipay_app", "app_id", "2021000123456789"),
+        ("wxmini_app", "appid", "wx0123456789abcdef"),
+        ("wxopen_component", "component_appid", "wxfedcba9876543210"),
+    ] {
+        let path = format!("/console/accounts/new/{kind}");
+        let form = get(&h, &path, &admin).await;
+        let input = format!("s.{field}");
+        // A form refused for its missing name shows the URLs for the id typed.
+        let page = post_form(
+            &h,
+            &path,
+            &admin,
+            &[
+                ("csrf", &form.csrf()),
+                ("form_id", &hidden(&form, "form_id")),
+                (&input, id),
+            ],
+            &[],
+        )
+        .await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{kind}: {}",
+            page.body
+        );
+        let marker = "class=\"callback-url\" value=\"";
+        let urls: Vec<&str> = page
+            .body
+            .match_indices(marker)
+            .map(|(at, _)| {
+                let rest = &page.body[at + marker.len()..];
+                &rest[..rest.find('"').expect("end")]
+            })
+            .collect();
+        assert!(!urls.is_empty(), "{kind}: no callback URL");
+        for url in urls {
+            assert!(url.contains(id), "{kind}: {url}");
+            // The third-party platform's message URL holds WeChat's $APPID$ placeholder.
+            let url = url.replace("$APPID$", "wx0123456789abcdef");
+            let served = if kind == "wxmini_app" {
+                !unrouted(&h, Method::GET, &format!("{url}?echostr=1")).await
+            } else {
+                !unrouted(&h, Method::POST, &url).await
+            };
+            assert!(served, "{kind}: {url} is not served");
+        }
+    }
 }

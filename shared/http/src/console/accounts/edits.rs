@@ -65,7 +65,9 @@ pub async fn save_settings(
     // Guarded settings the caller may not change are drawn read-only (a disabled box or list
     // is not sent): left out, they keep what is stored; sent, a change is refused below.
     for name in super::page::locked_settings(&signed, &spec) {
-        if given.get(&format!("{}{name}", super::form::SETTING)).is_none()
+        if given
+            .get(&format!("{}{name}", super::form::SETTING))
+            .is_none()
             && settings.contains_key(name)
         {
             settings.insert(name.to_string(), stored[name].clone());

@@ -6,9 +6,7 @@
 
 use super::form::{Errors, KindForm, Refund, Submitted};
 use super::inputs::{self, DefaultRefundView, InputView, RefundView};
-use super::routes::{
-    RegistrationView, account_route, base_missing, has_route, registration_view,
-};
+use super::routes::{RegistrationView, account_route, base_missing, has_route, registration_view};
 use super::{CallbackView, allowed, callbacks, credentials_words, guide, health};
 use crate::ApiError;
 use crate::admin::accounts::get_account;
