@@ -92,14 +92,33 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
             "{PUBLIC}/callbacks/wechatpay/{MERCHANT}/complaints"
         ))
     );
+    // Cleared, the placeholder comes back (then the number is typed again).
+    let cleared = browser
+        .execute(
+            "var i = document.getElementById('input-mchid'); var v = i.value; \
+             i.value = ''; i.dispatchEvent(new Event('input', {bubbles: true})); \
+             var u = document.getElementById('callback-1').value; \
+             i.value = v; i.dispatchEvent(new Event('input', {bubbles: true})); return u;",
+        )
+        .await;
+    assert_eq!(
+        cleared,
+        json!(format!("{PUBLIC}/callbacks/wechatpay/{{mchid}}/complaints"))
+    );
     browser.fill("#input-appid", "wx2c2769f8efd9abc2").await;
     browser.fill("#input-merchant-serial-no", SERIAL).await;
     browser
         .fill("#input-reply-text", "您好，我们已收到，正在处理。")
         .await;
     set(&browser, "input-api-base-url", &sim.base_url()).await;
-    browser.click("#refund-cap").await;
+    // Typing a cap chooses "refund up to the cap".
     browser.fill("#refund-cap-yuan", "50").await;
+    assert_eq!(
+        browser
+            .execute("return document.getElementById('refund-cap').checked;")
+            .await,
+        json!(true)
+    );
     set(&browser, "input-private-key", &pem).await;
     browser.fill("#input-apiv3-key", APIV3).await;
     set(
@@ -153,6 +172,7 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     browser.fill("#input-merchant-serial-no", SERIAL).await;
     set(&browser, "input-api-base-url", &sim.base_url()).await;
     browser.click("#refund-none").await;
+    browser.click("#default-refund-none").await;
     set(&browser, "input-private-key", &pem).await;
     browser.fill("#input-apiv3-key", APIV3).await;
     create(&browser).await;
@@ -207,7 +227,9 @@ async fn an_administrator_onboards_every_kind_of_account_on_a_phone() {
     browser
         .execute("document.getElementById('input-mode').value = 'manual'; return true;")
         .await;
-    browser.click("#refund-none").await;
+    // No refund choice before a payment account is linked: the page says how.
+    let no_refund = browser.text("#refund-needs-payment").await;
+    assert!(no_refund.contains("settings.payment"), "{no_refund}");
     browser.fill("#input-secret", APP_SECRET).await;
     browser.fill("#input-token", "pushtoken123").await;
     browser.fill("#input-encoding-aes-key", AES_KEY).await;

@@ -66,23 +66,34 @@
   });
 })();
 
-// accounts: callback URLs filled in as the platform id is typed, and PEM files read into their
-// text areas.
+// accounts: callback URLs filled in as the platform id is typed (the placeholder again when it
+// is cleared), PEM files read into their text areas (a file over 64 KiB is said to be too big),
+// and typing a refund cap chooses "refund up to the cap".
 (function () {
   "use strict";
+  document.addEventListener("input", function (e) {
+    if (e.target.id !== "refund-cap-yuan" || !e.target.value.trim()) return;
+    var cap = document.getElementById("refund-cap");
+    if (cap) cap.checked = true;
+  });
   document.addEventListener("input", function (e) {
     var form = e.target.form;
     if (!form || form.getAttribute("data-id-input") !== e.target.id) return;
     var id = e.target.value.trim();
     document.querySelectorAll("input.callback-url[data-template]").forEach(function (u) {
-      if (id) u.value = u.getAttribute("data-template").split("{id}").join(id);
+      u.value = id
+        ? u.getAttribute("data-template").split("{id}").join(id)
+        : u.getAttribute("data-placeholder") || u.value;
     });
   });
   document.addEventListener("change", function (e) {
     var f = e.target;
     if (!f.classList || !f.classList.contains("pem-file") || !f.files || !f.files[0]) return;
     var into = document.getElementById(f.getAttribute("data-into"));
-    if (!into || f.files[0].size > 65536) return;
+    if (!into) return;
+    var said = document.getElementById(f.id + "-too-big");
+    if (said) said.hidden = f.files[0].size <= 65536;
+    if (f.files[0].size > 65536) return;
     var r = new FileReader();
     r.onload = function () { into.value = String(r.result); };
     r.readAsText(f.files[0]);

@@ -33,26 +33,30 @@ use axum::{Extension, Json};
 use desk_core::accounts::AccountKindSpec;
 use desk_core::sessions::{SessionRepo, new_form_id};
 use domain::account::{Account, CredentialsStatus};
+use domain::token::TokenScope;
 use form::{Errors, KindForm, Submitted};
-use inputs::{InputView, RefundView};
+use inputs::{DefaultRefundView, InputView, RefundView};
 use serde_json::Value;
 use std::sync::Arc;
 
-/// A callback URL as a page shows it: copyable; `template` holds `{id}` where the platform
-/// id goes while it is still being typed.
+/// A callback URL as a page shows it: copyable; on a creation form, `template` holds `{id}`
+/// where the platform id goes while it is still being typed, and `placeholder` is the URL
+/// shown while it is empty.
 pub struct CallbackView {
     pub label: String,
     pub url: String,
     pub template: Option<String>,
+    pub placeholder: String,
 }
 
-/// The callback URLs of a kind for `platform_id` (none yet: a placeholder naming the field,
-/// filled in by the script as it is typed).
+/// The callback URLs of a kind for `platform_id` (none yet: a placeholder naming the field);
+/// `typing`: on a creation form, where the script fills them in as the id is typed.
 pub fn callbacks(
     state: &AppState,
     spec: &AccountKindSpec,
     lang: super::Lang,
     platform_id: Option<&str>,
+    typing: bool,
 ) -> Vec<CallbackView> {
     let base = state.public_base_url.as_ref();
     let placeholder = format!("{{{}}}", spec.facts.platform_id_field);
@@ -62,11 +66,23 @@ pub fn callbacks(
         .map(|c| CallbackView {
             label: lang.t(c.label.0, c.label.1).to_string(),
             url: guide::callback_url(base, c.path, platform_id.unwrap_or(&placeholder)),
-            template: platform_id
-                .is_none()
-                .then(|| guide::callback_url(base, c.path, "{id}")),
+            template: typing.then(|| guide::callback_url(base, c.path, "{id}")),
+            placeholder: guide::callback_url(base, c.path, &placeholder),
         })
         .collect()
+}
+
+/// A platform id typed into a creation form, when it can go into a callback URL as it is.
+fn typed_platform_id<'a>(spec: &AccountKindSpec, typed: Option<&'a Submitted>) -> Option<&'a str> {
+    let id = typed?
+        .get(&format!(
+            "{}{}",
+            form::SETTING,
+            spec.facts.platform_id_field
+        ))?
+        .trim();
+    (!id.is_empty() && id.len() <= 64 && id.bytes().all(crate::admin::path_ids::is_id_byte))
+        .then_some(id)
 }
 
 /// The platform's name in the page's language.
@@ -119,6 +135,28 @@ pub fn allowed(
     signed.require(roles, method, route)
 }
 
+/// Creating an account needs a token whose scope is everything: one scoped to an account or
+/// a sub-merchant is told so before any form (the admin API would refuse it after the keys
+/// were typed).
+fn require_scope_all(signed: &Signed) -> Result<(), Box<Response>> {
+    if signed.caller.scope.is_all() {
+        return Ok(());
+    }
+    Err(Box::new(error_page(
+        signed.visit.lang,
+        &ApiError::Forbidden(
+            signed
+                .visit
+                .lang
+                .t(
+                    "只有范围为「全部账户」的管理员才能新建账户；您的令牌只管理某个账户或子商户。请让拥有全部权限的管理员来新建。",
+                    "Only an administrator whose scope is all accounts can create accounts; your token manages one account or sub-merchant. Ask an administrator with full access to create it.",
+                )
+                .to_string(),
+        ),
+    )))
+}
+
 /// The JSON a handler answered (for handlers whose answer type is opaque).
 pub async fn answer_json(res: Response) -> Result<Value, ApiError> {
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
@@ -144,6 +182,8 @@ struct Row {
 struct ListPage {
     c: Chrome,
     rows: Vec<Row>,
+    /// The caller may create accounts (scope all).
+    may_create: bool,
 }
 
 /// `GET /console/accounts`.
@@ -156,6 +196,18 @@ pub async fn list(
         return *res;
     }
     let lang = signed.visit.lang;
+    if let TokenScope::SubMerchant {
+        account_id,
+        sub_mchid,
+    } = &signed.caller.scope
+    {
+        // A sub-merchant's administrator has no account of its own to list: its page.
+        return see_other(&format!(
+            "{BASE}/accounts/{}/sub-merchants/{}",
+            view::path_segment(account_id),
+            view::path_segment(sub_mchid)
+        ));
+    }
     let mut accounts: Vec<Account> = Vec::new();
     let mut cursor = None;
     // Every page of the caller's scope (a desk has tens of accounts, not thousands).
@@ -211,6 +263,7 @@ pub async fn list(
     render(&ListPage {
         c: signed.chrome(&state, lang.t("账户", "Accounts").into()),
         rows,
+        may_create: signed.caller.scope.is_all(),
     })
 }
 
@@ -234,7 +287,9 @@ pub async fn choose(
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
 ) -> Response {
-    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts") {
+    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts")
+        .and_then(|()| require_scope_all(&signed))
+    {
         return *res;
     }
     let lang = signed.visit.lang;
@@ -274,7 +329,10 @@ struct CreatePage {
     name_error: Option<String>,
     settings: Vec<InputView>,
     refunds: bool,
+    refund_needs_payment: bool,
     refund: RefundView,
+    default_refunds: bool,
+    default_refund: DefaultRefundView,
     credentials: Vec<InputView>,
     error: Option<String>,
     secrets_again: bool,
@@ -297,7 +355,7 @@ fn create_page(
     errors: &Errors,
 ) -> CreatePage {
     let lang = signed.visit.lang;
-    let form = KindForm::of(spec);
+    let form = KindForm::of(spec).for_settings(None);
     let g = guide::of(&spec.facts);
     let values = typed
         .map(|t| inputs::values_typed(&form, t))
@@ -308,7 +366,7 @@ fn create_page(
         title: lang.t(g.title.0, g.title.1),
         who: lang.t(g.who.0, g.who.1),
         steps: g.steps.iter().map(|s| lang.t(s.0, s.1)).collect(),
-        callbacks: callbacks(state, spec, lang, None),
+        callbacks: callbacks(state, spec, lang, typed_platform_id(spec, typed), true),
         public_base: state.public_base_url.is_some(),
         registered_by_api: g.registered_by_api,
         id_input: format!("input-{}", spec.facts.platform_id_field.replace('_', "-")),
@@ -318,9 +376,12 @@ fn create_page(
             .unwrap_or_default()
             .to_string(),
         name_error: errors.of("name", lang),
-        settings: inputs::settings_inputs(&form, lang, &values, errors, None),
+        settings: inputs::settings_inputs(&form, lang, &values, errors, None, &[]),
         refunds: form.refunds,
+        refund_needs_payment: form.refund_needs_payment,
         refund: RefundView::new(None, typed, errors, lang),
+        default_refunds: form.default_refunds,
+        default_refund: DefaultRefundView::new(None, typed, errors, lang),
         credentials: inputs::credential_inputs(&form, lang, typed, None, errors),
         error: errors.of("", lang),
         secrets_again: secrets_typed && !errors.is_empty(),
@@ -342,7 +403,9 @@ pub async fn new_form(
     signed: Signed,
     Path(kind): Path<String>,
 ) -> Response {
-    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts") {
+    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts")
+        .and_then(|()| require_scope_all(&signed))
+    {
         return *res;
     }
     let spec = match kind_named(&state, &kind) {
@@ -367,7 +430,9 @@ pub async fn create(
     Path(kind): Path<String>,
     req: axum::extract::Request,
 ) -> Response {
-    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts") {
+    if let Err(res) = allowed(&signed, &roles, &Method::POST, "/accounts")
+        .and_then(|()| require_scope_all(&signed))
+    {
         return *res;
     }
     let lang = signed.visit.lang;
@@ -379,7 +444,7 @@ pub async fn create(
         Ok(s) => s,
         Err(e) => return error_page(lang, &e),
     };
-    let form = KindForm::of(&spec);
+    let form = KindForm::of(&spec).for_settings(None);
     let mut errors = Errors::default();
     let name = given.get("name").unwrap_or_default().trim().to_string();
     if name.is_empty() {

@@ -54,13 +54,25 @@ pub async fn save_settings(
     let Some(spec) = state.platforms().account_kind(account.kind()).copied() else {
         return error_page(lang, &ApiError::Conflict("kind not served".into()));
     };
-    let form = KindForm::of(&spec);
+    let stored = account.settings.settings_value().unwrap_or_default();
+    let form = KindForm::of(&spec).for_settings(Some(&stored));
     let mut errors = Errors::default();
     let name = given.get("name").unwrap_or_default().trim().to_string();
     if name.is_empty() {
         errors.add("name", "请填写名称", "Type a name");
     }
     let mut settings = form.settings_body(&given, true, &mut errors);
+    // Guarded settings the caller may not change are drawn read-only (a disabled box or list
+    // is not sent): left out, they keep what is stored; sent, a change is refused below.
+    for name in super::page::locked_settings(&signed, &spec) {
+        if given
+            .get(&format!("{}{name}", super::form::SETTING))
+            .is_none()
+            && settings.contains_key(name)
+        {
+            settings.insert(name.to_string(), stored[name].clone());
+        }
+    }
     // The platform id cannot change: the stored one is sent.
     settings.insert(
         spec.facts.platform_id_field.to_string(),
@@ -135,9 +147,33 @@ pub async fn set_enabled(
             Ok(f) => f,
             Err(res) => return *res,
         };
+    // The path's id is checked (and the account read in the caller's scope) first.
+    if let Err(e) = load(&state, &signed, &id).await {
+        return error_page(signed.visit.lang, &e);
+    }
+    let enabled = match form.enabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return error_page(
+                signed.visit.lang,
+                &ApiError::Invalid {
+                    field: Some("enabled".into()),
+                    message: signed
+                        .visit
+                        .lang
+                        .t(
+                            "表单没有说明要启用还是停用账户：没有改动。请回到账户页再按一次按钮。",
+                            "The form did not say whether to enable or disable the account: nothing changed. Go back to the account's page and press the button again.",
+                        )
+                        .into(),
+                },
+            );
+        }
+    };
     let patch = PatchAccount {
         name: None,
-        enabled: Some(form.enabled == "true"),
+        enabled: Some(enabled),
         settings: None,
     };
     match patch_account(
@@ -263,6 +299,9 @@ pub async fn register(
         Ok(a) => a,
         Err(e) => return error_page(lang, &e),
     };
+    if let Some(why) = super::routes::base_missing(&state, lang) {
+        return error_page(lang, &ApiError::Conflict(why));
+    }
     match account_route(
         &state,
         &signed,

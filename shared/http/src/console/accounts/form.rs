@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 const NOT_INPUTS: &[&str] = &[
     "auto_refund",
     "refund_cap_fen",
+    "default_auto_refund",
     "deadlines",
     "authorization",
     "auto_response",
@@ -30,6 +31,9 @@ pub const CREDENTIAL: &str = "c.";
 /// The refund choice and its cap in yuan.
 pub const REFUND: &str = "refund";
 pub const REFUND_CAP: &str = "refund_cap";
+/// A provider's refund for sub-merchants not added here: `none`, `cap` (under the provider's
+/// cap) or `any`.
+pub const DEFAULT_REFUND: &str = "default_refund";
 
 /// What a browser submitted (a name given twice keeps the last).
 pub struct Submitted(pub Vec<(String, String)>);
@@ -87,6 +91,14 @@ impl Errors {
         };
         let input = field.as_deref().and_then(|f| form.input_of(f));
         let input = input.unwrap_or_default();
+        if matches!(e, ApiError::ForbiddenField { .. }) {
+            out.add(
+                &input,
+                "只有范围为「全部账户」的令牌才能修改这一项：没有保存任何改动。",
+                "Only a token whose scope is all accounts can change this: nothing was saved.",
+            );
+            return out;
+        }
         out.add(&input, message.clone(), message);
         out
     }
@@ -135,12 +147,18 @@ pub struct KindForm {
     pub credentials: Vec<Field>,
     /// The kind refunds (its settings have `auto_refund`).
     pub refunds: bool,
+    /// The kind refunds for sub-merchants not added here (`default_auto_refund`).
+    pub default_refunds: bool,
+    /// The refund is not offered: the kind refunds through a linked payment account
+    /// (`payment`) and none is linked yet.
+    pub refund_needs_payment: bool,
 }
 
 impl KindForm {
     pub fn of(spec: &AccountKindSpec) -> Self {
         let (all, _) = read_schema(&spec.settings_schema, spec.settings_rules);
         let refunds = all.iter().any(|f| f.name == "auto_refund");
+        let default_refunds = all.iter().any(|f| f.name == "default_auto_refund");
         let mut settings: Vec<Field> = all
             .into_iter()
             .filter(|f| !NOT_INPUTS.contains(&f.name.as_str()))
@@ -166,7 +184,22 @@ impl KindForm {
             settings,
             credentials,
             refunds,
+            default_refunds,
+            refund_needs_payment: false,
         }
+    }
+
+    /// The form for an account whose settings are `stored` (none: a new one): a kind that
+    /// refunds through a linked payment account (a mini program's `payment`) offers no refund
+    /// choice until one is linked, since every automatic refund would be skipped.
+    pub fn for_settings(mut self, stored: Option<&Value>) -> Self {
+        let (all, _) = read_schema(&self.spec.settings_schema, self.spec.settings_rules);
+        let pays_through_link = all.iter().any(|f| f.name == "payment");
+        if self.refunds && pays_through_link && stored.is_none_or(|s| s["payment"].is_null()) {
+            self.refunds = false;
+            self.refund_needs_payment = true;
+        }
+        self
     }
 
     /// The form's input for an API field name (`settings.mchid`, `credentials.apiv3_key`,
@@ -179,6 +212,9 @@ impl KindForm {
             let top = rest.split(['.', '[']).next().unwrap_or(rest);
             if matches!(top, "auto_refund" | "refund_cap_fen") {
                 return Some(REFUND.into());
+            }
+            if top == "default_auto_refund" {
+                return Some(DEFAULT_REFUND.into());
             }
             return self
                 .settings
@@ -238,8 +274,14 @@ impl KindForm {
                 }
             }
         }
+        let refund = self.refunds.then(|| refund_of(given, errors)).flatten();
+        if self.default_refunds
+            && let Some(on) = default_refund_of(given, refund, errors)
+        {
+            out.insert("default_auto_refund".into(), Value::Bool(on));
+        }
         if self.refunds {
-            match refund_of(given, errors) {
+            match refund {
                 Some(Refund::None) => {
                     out.insert("auto_refund".into(), Value::Bool(false));
                     out.insert("refund_cap_fen".into(), Value::Null);
@@ -272,9 +314,73 @@ impl KindForm {
     }
 }
 
+/// A provider's refund for sub-merchants not added here, as stored: `default_auto_refund`
+/// under the provider's own cap, so "under the cap" needs a cap and "any amount" needs none.
+pub fn default_refund_stored(settings: &Value) -> &'static str {
+    match (
+        settings["default_auto_refund"].as_bool().unwrap_or(false),
+        settings["refund_cap_fen"].as_u64(),
+    ) {
+        (false, _) => "none",
+        (true, Some(_)) => "cap",
+        (true, None) => "any",
+    }
+}
+
+/// The choice for sub-merchants not added here (required, nothing preselected), checked
+/// against the provider's own `refund`: they are refunded under the provider's cap, so
+/// "under the cap" is refused without one, and "any amount" with one. `None` when refused
+/// (or when the provider's own choice was refused and cannot be checked against).
+fn default_refund_of(
+    given: &Submitted,
+    refund: Option<Refund>,
+    errors: &mut Errors,
+) -> Option<bool> {
+    let chosen = given.get(DEFAULT_REFUND).unwrap_or_default();
+    match (chosen, refund) {
+        ("none", _) => Some(false),
+        ("cap", Some(Refund::UpTo(_))) | ("any", Some(Refund::None | Refund::Any)) => Some(true),
+        (_, None) if matches!(chosen, "cap" | "any") => None,
+        ("cap", Some(_)) => {
+            errors.add(
+                DEFAULT_REFUND,
+                "本账户没有设退款上限，无法「按本账户的上限」退款：请先在上面选「自动退款，每笔不超过…元」，或在这里选「不自动退款」或「不限金额」。",
+                "This account has no refund cap, so \"under this account's cap\" cannot apply: first choose \"Automatic refund up to … yuan\" above, or choose \"No automatic refund\" or \"any amount\" here.",
+            );
+            None
+        }
+        ("any", Some(_)) => {
+            errors.add(
+                DEFAULT_REFUND,
+                "本账户设了退款上限，未登记子商户只能按这个上限退款：请选「按本账户的上限」，或在上面改为不限金额。",
+                "This account has a refund cap and sub-merchants not added here are refunded under it: choose \"under this account's cap\", or choose any amount above.",
+            );
+            None
+        }
+        _ => {
+            errors.add(
+                DEFAULT_REFUND,
+                "请选择未登记子商户是否自动退款（必选）",
+                "Choose whether sub-merchants not added here are refunded automatically (required)",
+            );
+            None
+        }
+    }
+}
+
 /// The refund choice: required, nothing preselected; a cap in yuan, more than zero.
 pub fn refund_of(given: &Submitted, errors: &mut Errors) -> Option<Refund> {
-    match given.get(REFUND).unwrap_or_default() {
+    let chosen = given.get(REFUND).unwrap_or_default();
+    if matches!(chosen, "none" | "any") && !given.text(REFUND_CAP).is_empty() {
+        // A cap typed under another choice would be dropped while the page says "saved".
+        errors.add(
+            REFUND_CAP,
+            "您填了上限，但没有选「自动退款，每笔不超过…元」：要按上限退款请选它；否则请清空上限。",
+            "You typed a cap but did not choose \"Automatic refund up to … yuan\": choose it to refund under the cap, or clear the cap.",
+        );
+        return None;
+    }
+    match chosen {
         "none" => Some(Refund::None),
         "any" => Some(Refund::Any),
         "cap" => match parse_yuan(given.text(REFUND_CAP).as_str()) {

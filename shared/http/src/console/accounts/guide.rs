@@ -81,16 +81,20 @@ const ALIPAY_STEPS: &[Step] = &[
 
 const WXMINI_STEPS: &[Step] = &[
     (
-        "打开微信公众平台（mp.weixin.qq.com），用小程序管理员登录 → 开发管理 → 开发设置：把 AppID 填到「appid」，把 AppSecret 填到「secret」（忘了就重置）。",
-        "Open the WeChat official platform (mp.weixin.qq.com) as the mini program's administrator → 开发管理 → 开发设置: copy the AppID into \"appid\" and the AppSecret into \"secret\" (reset it if lost).",
+        "打开微信公众平台（mp.weixin.qq.com），用小程序管理员登录 → 开发 → 开发管理 → 开发设置：把 AppID 填到「appid」，把 AppSecret 填到「secret」（忘了就重置）。",
+        "Open the WeChat official platform (mp.weixin.qq.com) as the mini program's administrator → 开发 → 开发管理 → 开发设置: copy the AppID into \"appid\" and the AppSecret into \"secret\" (reset it if lost).",
     ),
     (
         "「mode」选 manual（手动接入）；经第三方平台一键授权的小程序不用在这里创建，授权后会自动出现。",
         "Choose \"manual\" for \"mode\"; a mini program authorised through a third-party platform is not created here: it appears by itself once authorised.",
     ),
     (
-        "开发管理 → 开发设置 → 消息推送：URL 填下面的回调地址，Token 和 EncodingAESKey 自己设定并同样填到这里，消息加密方式选「安全模式」，数据格式 JSON 或 XML 都可以。",
-        "开发管理 → 开发设置 → 消息推送 (message push): set the URL to the callback URL below, choose a Token and an EncodingAESKey and type the same here, choose 安全模式 (safe mode); JSON or XML both work.",
+        "自己设定一个 Token 和一个 43 位的 EncodingAESKey（也可以在下一步的微信页面上随机生成），填到下面的「token」和「encoding_aes_key」。",
+        "Choose a Token and a 43-character EncodingAESKey (or let the WeChat page in the next step generate one) and type them into \"token\" and \"encoding_aes_key\" below.",
+    ),
+    (
+        "创建账户后，回到微信公众平台 → 开发 → 开发管理 → 开发设置 → 消息推送（旧版后台：开发 → 开发设置 → 消息推送），管理员扫码启用：URL 填下面的回调地址，Token 和 EncodingAESKey 填与这里完全相同的值，消息加解密方式选「安全模式」，数据格式 JSON 或 XML 都可以。提交时微信会立即访问这个地址做验证，所以必须先创建账户。",
+        "After creating the account, go back to the WeChat official platform → 开发 → 开发管理 → 开发设置 → 消息推送 (older console: 开发 → 开发设置 → 消息推送) and enable it by scanning as the administrator: set the URL to the callback URL below, the Token and EncodingAESKey to exactly the values typed here, choose 安全模式 (safe mode); JSON or XML both work. WeChat checks the URL as soon as you submit, so the account must exist first.",
     ),
 ];
 
@@ -236,12 +240,12 @@ pub fn field_label(name: &str) -> Option<Step> {
         ),
         "reply_text" => ("自动回复内容", "Automatic reply text"),
         "default_reply_text" => (
-            "未登记子商户的自动回复内容",
-            "Reply for sub-merchants not added here",
+            "子商户的默认自动回复内容",
+            "Default reply for sub-merchants",
         ),
         "default_auto_refund" => (
-            "未登记子商户也自动退款（按本账户的上限）",
-            "Refund automatically for sub-merchants not added here (under this account's cap)",
+            "未登记子商户的自动退款",
+            "Automatic refund for sub-merchants not added here",
         ),
         "refund_finish_text" => (
             "退款后的交易投诉反馈",

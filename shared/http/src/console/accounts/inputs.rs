@@ -76,10 +76,17 @@ fn help_of(f: &Field, lang: Lang) -> Vec<String> {
         });
     }
     match f.name.as_str() {
-        "reply_text" | "default_reply_text" => help.push(
+        "reply_text" => help.push(
             lang.t(
-                "新投诉到达时自动发给买家；留空则不自动回复。",
-                "Sent to the buyer when a complaint arrives; empty: no automatic reply.",
+                "新投诉到达时自动发给买家；留空则不自动回复。服务商：只用于服务商自己的投诉。",
+                "Sent to the buyer when a complaint arrives; empty: no automatic reply. A service provider: only for its own complaints.",
+            )
+            .into(),
+        ),
+        "default_reply_text" => help.push(
+            lang.t(
+                "用于没有在本系统添加的子商户，以及已添加但没填自己回复内容的子商户；留空则它们不自动回复。",
+                "For sub-merchants not added here, and for added ones with no reply text of their own; empty: no automatic reply for them.",
             )
             .into(),
         ),
@@ -96,13 +103,15 @@ fn help_of(f: &Field, lang: Lang) -> Vec<String> {
 }
 
 /// The settings inputs, with `values`; `fixed` names the field that cannot change (the
-/// platform id of a stored account).
+/// platform id of a stored account), `locked` the guarded settings the caller may not change
+/// (drawn read-only, saying who can).
 pub fn settings_inputs(
     form: &KindForm,
     lang: Lang,
     values: &BTreeMap<String, String>,
     errors: &Errors,
     fixed: Option<&str>,
+    locked: &[&str],
 ) -> Vec<InputView> {
     form.settings
         .iter()
@@ -127,17 +136,28 @@ pub fn settings_inputs(
                     .collect(),
                 _ => Vec::new(),
             };
+            let is_locked = locked.contains(&f.name.as_str());
+            let mut help = help_of(f, lang);
+            if is_locked {
+                help.push(
+                    lang.t(
+                        "只有范围为「全部账户」的令牌才能修改这一项。",
+                        "Only a token whose scope is all accounts can change this.",
+                    )
+                    .into(),
+                );
+            }
             InputView {
                 id: format!("input-{}", f.name.replace('_', "-")),
                 label: guide::label(lang, &f.name),
                 control,
                 required: f.required && control != "checkbox",
-                readonly: fixed == Some(f.name.as_str()),
+                readonly: fixed == Some(f.name.as_str()) || is_locked,
                 maxlength: f.max_length,
                 checked: control == "checkbox" && matches!(value.as_str(), "true" | "on"),
                 value,
                 options,
-                help: help_of(f, lang),
+                help,
                 error: errors.of(&name, lang),
                 status: None,
                 name,
@@ -286,6 +306,35 @@ impl RefundView {
             cap,
             error: errors.of(super::form::REFUND, lang),
             cap_error: errors.of(super::form::REFUND_CAP, lang),
+        }
+    }
+}
+
+/// A provider's choice for sub-merchants not added here, as drawn: which is chosen (none
+/// before the merchant chooses on a new account) and its error.
+pub struct DefaultRefundView {
+    pub chosen: &'static str,
+    pub error: Option<String>,
+}
+
+impl DefaultRefundView {
+    /// `stored`: the account's settings (none: a new account).
+    pub fn new(
+        stored: Option<&Value>,
+        typed: Option<&Submitted>,
+        errors: &Errors,
+        lang: Lang,
+    ) -> Self {
+        let chosen = match typed.map(|g| g.get(super::form::DEFAULT_REFUND)) {
+            Some(Some("none")) => "none",
+            Some(Some("cap")) => "cap",
+            Some(Some("any")) => "any",
+            Some(_) => "",
+            None => stored.map(super::form::default_refund_stored).unwrap_or(""),
+        };
+        DefaultRefundView {
+            chosen,
+            error: errors.of(super::form::DEFAULT_REFUND, lang),
         }
     }
 }

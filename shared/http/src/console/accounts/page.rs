@@ -5,8 +5,8 @@
 //! sub-merchants.
 
 use super::form::{Errors, KindForm, Refund, Submitted};
-use super::inputs::{self, InputView, RefundView};
-use super::routes::{RegistrationView, account_route, has_route, registration_view};
+use super::inputs::{self, DefaultRefundView, InputView, RefundView};
+use super::routes::{RegistrationView, account_route, base_missing, has_route, registration_view};
 use super::{CallbackView, allowed, callbacks, credentials_words, guide, health};
 use crate::ApiError;
 use crate::admin::accounts::get_account;
@@ -23,6 +23,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
 use desk_core::account_actions::Method as RouteMethod;
+use desk_core::accounts::AccountKindSpec;
 use domain::account::Account;
 use serde::Deserialize;
 use serde_json::Value;
@@ -58,9 +59,14 @@ struct AccountPage {
     settings: Vec<InputView>,
     settings_error: Option<String>,
     refunds: bool,
+    refund_needs_payment: bool,
     refund: RefundView,
     refund_words: String,
+    default_refunds: bool,
+    default_refund: DefaultRefundView,
     credentials: Vec<InputView>,
+    /// A mini program joined by one-click authorisation (no credentials of its own).
+    authorised: bool,
     credentials_ok: bool,
     credentials_state: String,
     credentials_error: Option<String>,
@@ -83,6 +89,18 @@ pub(super) enum Refused<'a> {
     None,
     Settings(&'a Submitted, Errors),
     Credentials(&'a Submitted, Errors),
+}
+
+/// The guarded settings (top-level names) the caller may not change: all of them unless its
+/// scope is everything.
+pub(super) fn locked_settings(signed: &Signed, spec: &AccountKindSpec) -> Vec<&'static str> {
+    if signed.caller.scope.is_all() {
+        return Vec::new();
+    }
+    spec.guarded
+        .iter()
+        .map(|g| g.path.split('.').next().unwrap_or(g.path))
+        .collect()
 }
 
 pub(super) async fn load(state: &AppState, signed: &Signed, id: &str) -> Result<Account, ApiError> {
@@ -116,9 +134,9 @@ pub(super) async fn page(
             &ApiError::Conflict(format!("{} is not served by this desk", account.kind())),
         );
     };
-    let form = KindForm::of(&spec);
-    let g = guide::of(&spec.facts);
     let stored = account.settings.settings_value().unwrap_or(Value::Null);
+    let form = KindForm::of(&spec).for_settings(Some(&stored));
+    let g = guide::of(&spec.facts);
     let empty = Errors::default();
     let (typed_settings, settings_errors, typed_creds, cred_errors) = match &refused {
         Refused::None => (None, &empty, None, &empty),
@@ -132,7 +150,7 @@ pub(super) async fn page(
     let registration = if has_route(state, &account, "callback-registration") {
         let answer = match registration {
             Some(a) => a,
-            None if account.credentials.complete => {
+            None if account.credentials.complete && base_missing(state, lang).is_none() => {
                 account_route(
                     state,
                     signed,
@@ -145,7 +163,13 @@ pub(super) async fn page(
             }
             None => Ok(None),
         };
-        Some(registration_view(lang, answer))
+        Some(match base_missing(state, lang) {
+            Some(why) => RegistrationView {
+                lines: Vec::new(),
+                error: Some(why),
+            },
+            None => registration_view(lang, answer),
+        })
     } else {
         None
     };
@@ -159,6 +183,7 @@ pub(super) async fn page(
     } else {
         Vec::new()
     };
+    let authorised = stored["mode"] == "authorised";
     let current = Refund::of(&stored);
     render_with(
         if matches!(refused, Refused::None) {
@@ -180,7 +205,7 @@ pub(super) async fn page(
             enabled: account.enabled,
             has_score: has_route(state, &account, "trade-score"),
             health,
-            callbacks: callbacks(state, &spec, lang, Some(account.platform_id())),
+            callbacks: callbacks(state, &spec, lang, Some(account.platform_id()), false),
             public_base: state.public_base_url.is_some(),
             registration,
             authorization_offered: has_route(state, &account, "authorization-link"),
@@ -191,18 +216,34 @@ pub(super) async fn page(
                 &values,
                 settings_errors,
                 Some(spec.facts.platform_id_field),
+                &locked_settings(signed, &spec),
             ),
             settings_error: settings_errors.of("", lang),
             refunds: form.refunds,
+            refund_needs_payment: form.refund_needs_payment,
             refund: RefundView::new(Some(current), typed_settings, settings_errors, lang),
             refund_words: current.words(lang),
-            credentials: inputs::credential_inputs(
-                &form,
+            default_refunds: form.default_refunds,
+            default_refund: DefaultRefundView::new(
+                Some(&stored),
+                typed_settings,
+                settings_errors,
                 lang,
-                typed_creds,
-                Some(&account.credentials),
-                cred_errors,
             ),
+            // An authorised mini program is reached through its third-party platform's
+            // credentials: it has none of its own to replace (the admin API refuses them).
+            credentials: if authorised {
+                Vec::new()
+            } else {
+                inputs::credential_inputs(
+                    &form,
+                    lang,
+                    typed_creds,
+                    Some(&account.credentials),
+                    cred_errors,
+                )
+            },
+            authorised,
             credentials_ok: account.credentials.complete,
             credentials_state: credentials_words(lang, &account.credentials),
             credentials_error: cred_errors.of("", lang),

@@ -84,6 +84,28 @@ pub fn has_route(state: &AppState, account: &Account, name: &str) -> bool {
         })
 }
 
+/// Why callback URLs cannot be registered or checked yet, in words: `PUBLIC_BASE_URL` (the
+/// HTTPS address platforms call) is not set, or is not HTTPS.
+pub fn base_missing(state: &AppState, lang: Lang) -> Option<String> {
+    match state.public_base_url.as_ref() {
+        Some(b) if b.scheme() == "https" => None,
+        Some(_) => Some(
+            lang.t(
+                "PUBLIC_BASE_URL 必须是 HTTPS 地址（平台只调用 HTTPS）：请先改好它再登记或检查回调地址。",
+                "PUBLIC_BASE_URL must be an HTTPS address (platforms call only HTTPS): fix it first, then register or check the callback URLs.",
+            )
+            .into(),
+        ),
+        None => Some(
+            lang.t(
+                "请先设置 PUBLIC_BASE_URL（平台调用本系统的 HTTPS 地址），才能向微信支付登记或检查回调地址。",
+                "Set PUBLIC_BASE_URL (the HTTPS address platforms call this desk at) first: only then can the callback URLs be registered with or checked at WeChat Pay.",
+            )
+            .into(),
+        ),
+    }
+}
+
 pub fn registration_view(lang: Lang, answer: Result<Option<Value>, ApiError>) -> RegistrationView {
     match answer {
         Ok(Some(v)) => {
@@ -99,8 +121,8 @@ pub fn registration_view(lang: Lang, answer: Result<Option<Value>, ApiError>) ->
                 let matches = r["matches"].as_bool().unwrap_or(false);
                 let registered = r["registered"].as_str();
                 let words = match (lang, matches, registered) {
-                    (Lang::Zh, true, _) => format!("{zh}：已登记，一致（matches）"),
-                    (Lang::En, true, _) => format!("{en}: registered, matches"),
+                    (Lang::Zh, true, _) => format!("{zh}：已登记，与本系统一致"),
+                    (Lang::En, true, _) => format!("{en}: registered, the same as ours"),
                     (Lang::Zh, false, Some(u)) => {
                         format!("{zh}：登记的是 {u}，与本系统不一致，请重新登记")
                     }

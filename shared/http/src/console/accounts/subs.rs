@@ -7,6 +7,7 @@ use super::form::{Errors, Submitted};
 use super::{allowed, submitted};
 use crate::ApiError;
 use crate::admin::accounts::get_account;
+use crate::admin::path_ids::check_path_param;
 use crate::admin::roles::Roles;
 use crate::admin::sub_merchants::{
     CreateSubMerchant, PatchSubMerchant, create_sub_merchant, get_sub_merchant, patch_sub_merchant,
@@ -19,12 +20,13 @@ use crate::extract::ApiPath;
 use crate::http::ValidJson;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
 use desk_core::sessions::{SessionRepo, new_form_id};
 use domain::account::{Patch, SubMerchant};
+use domain::token::TokenScope;
 use std::sync::Arc;
 
 /// A sub-merchant's refund in words.
@@ -49,8 +51,10 @@ pub fn refund_words(lang: Lang, s: &SubMerchant) -> String {
 struct SubPage {
     c: Chrome,
     account_id: String,
-    provider: String,
+    /// The provider's name, when the caller's scope covers the provider.
+    provider: Option<String>,
     provider_cap: String,
+    notice: Option<String>,
     /// None: a new sub-merchant.
     sub_mchid: Option<String>,
     form_id: String,
@@ -95,6 +99,7 @@ fn refund_of(given: &Submitted, errors: &mut Errors) -> Option<(bool, Option<u64
 }
 
 struct Shown<'a> {
+    notice: Option<String>,
     sub: Option<&'a SubMerchant>,
     typed: Option<&'a Submitted>,
     errors: &'a Errors,
@@ -108,29 +113,47 @@ async fn draw(
     status: StatusCode,
 ) -> Response {
     let lang = signed.visit.lang;
-    let provider = match get_account(
-        State(state.clone()),
-        signed.caller.clone(),
-        ApiPath(id.to_string()),
-    )
-    .await
-    {
-        Ok(Json(a)) => a,
-        Err(e) => return error_page(lang, &e),
+    // A sub-merchant's own administrator cannot read the provider: its name and cap are left
+    // out, and the page says the cap is not known here.
+    let covers_provider = match &signed.caller.scope {
+        TokenScope::All => true,
+        TokenScope::Account { account_id } => account_id == id,
+        TokenScope::SubMerchant { .. } => false,
     };
-    let settings = provider.settings.settings_value().unwrap_or_default();
-    let provider_cap = match (
-        settings["auto_refund"].as_bool(),
-        settings["refund_cap_fen"].as_u64(),
-    ) {
-        (_, Some(cap)) => match lang {
-            Lang::Zh => format!("服务商的上限现在是 {} 元。", yuan(cap)),
-            Lang::En => format!("The provider's cap is now {} yuan.", yuan(cap)),
-        },
-        _ => lang
+    let provider = if covers_provider {
+        match get_account(
+            State(state.clone()),
+            signed.caller.clone(),
+            ApiPath(id.to_string()),
+        )
+        .await
+        {
+            Ok(Json(a)) => Some(a),
+            Err(e) => return error_page(lang, &e),
+        }
+    } else {
+        None
+    };
+    let provider_cap = match &provider {
+        Some(p) => {
+            let settings = p.settings.settings_value().unwrap_or_default();
+            match settings["refund_cap_fen"].as_u64() {
+                Some(cap) => match lang {
+                    Lang::Zh => format!("服务商的上限现在是 {} 元。", yuan(cap)),
+                    Lang::En => format!("The provider's cap is now {} yuan.", yuan(cap)),
+                },
+                None => lang
+                    .t(
+                        "注意：服务商现在没有上限，选这一项即任何金额都会自动退款。",
+                        "Careful: the provider has no cap now, so this refunds any amount automatically.",
+                    )
+                    .into(),
+            }
+        }
+        None => lang
             .t(
-                "注意：服务商现在没有上限，选这一项即任何金额都会自动退款。",
-                "Careful: the provider has no cap now, so this refunds any amount automatically.",
+                "您的令牌只管理这个子商户，这里看不到服务商的上限：选这一项时按服务商账户的上限退款；服务商没有设上限时，任何金额都会自动退款。要确定金额，请选「每笔不超过」并填写上限。",
+                "Your token manages only this sub-merchant, so the provider's cap is not known here: this choice refunds under the provider account's cap, and any amount when the provider has none. To be sure of the amount, choose \"up to\" and type a cap.",
             )
             .into(),
     };
@@ -155,8 +178,9 @@ async fn draw(
         &SubPage {
             c: signed.chrome(state, title),
             account_id: id.to_string(),
-            provider: provider.name,
+            provider: provider.map(|p| p.name),
             provider_cap,
+            notice: shown.notice,
             sub_mchid: shown.sub.map(|s| s.sub_mchid.clone()),
             form_id: new_form_id(),
             sub_value: typed("sub_mchid").unwrap_or_default(),
@@ -176,6 +200,22 @@ async fn draw(
             error: shown.errors.of("", lang),
         },
     )
+}
+
+/// The ids in the path checked as the admin API checks them, before anything is read.
+fn check_ids(lang: Lang, id: &str, sub_mchid: Option<&str>) -> Result<(), Box<Response>> {
+    let ok = check_path_param("id", id).is_ok()
+        && sub_mchid.is_none_or(|s| check_path_param("sub_mchid", s).is_ok());
+    if ok {
+        return Ok(());
+    }
+    Err(Box::new(error_page(
+        lang,
+        &ApiError::not_found(lang.t(
+            "找不到：地址里的账户编号或子商户号不对。",
+            "Not found: the account id or sub-merchant number in the address is not valid.",
+        )),
+    )))
 }
 
 fn api_errors(e: &ApiError) -> Errors {
@@ -207,7 +247,11 @@ pub async fn new_form(
     ) {
         return *res;
     }
+    if let Err(res) = check_ids(signed.visit.lang, &id, None) {
+        return *res;
+    }
     let shown = Shown {
+        notice: None,
         sub: None,
         typed: None,
         errors: &Errors::default(),
@@ -231,6 +275,9 @@ pub async fn create(
     ) {
         return *res;
     }
+    if let Err(res) = check_ids(signed.visit.lang, &id, None) {
+        return *res;
+    }
     let lang = signed.visit.lang;
     let given = match submitted(&signed, req).await {
         Ok(g) => g,
@@ -248,6 +295,7 @@ pub async fn create(
     };
     if !errors.is_empty() {
         let shown = Shown {
+            notice: None,
             sub: None,
             typed: Some(&given),
             errors: &errors,
@@ -270,6 +318,7 @@ pub async fn create(
                 "This form was sent before: nothing was added again. Check the provider's sub-merchant list.",
             );
             let shown = Shown {
+                notice: None,
                 sub: None,
                 typed: Some(&given),
                 errors: &e,
@@ -305,6 +354,7 @@ pub async fn create(
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
             let errors = api_errors(&e);
             let shown = Shown {
+                notice: None,
                 sub: None,
                 typed: Some(&given),
                 errors: &errors,
@@ -315,12 +365,18 @@ pub async fn create(
     }
 }
 
+#[derive(serde::Deserialize)]
+pub struct ShowQuery {
+    saved: Option<String>,
+}
+
 /// `GET /console/accounts/{id}/sub-merchants/{sub_mchid}`.
 pub async fn show(
     State(state): State<AppState>,
     Extension(roles): Extension<Arc<Roles>>,
     signed: Signed,
     Path((id, sub_mchid)): Path<(String, String)>,
+    Query(q): Query<ShowQuery>,
 ) -> Response {
     if let Err(res) = allowed(
         &signed,
@@ -328,6 +384,9 @@ pub async fn show(
         &Method::GET,
         "/accounts/{id}/sub-merchants/{sub_mchid}",
     ) {
+        return *res;
+    }
+    if let Err(res) = check_ids(signed.visit.lang, &id, Some(&sub_mchid)) {
         return *res;
     }
     let sub = match get_sub_merchant(
@@ -341,6 +400,10 @@ pub async fn show(
         Err(e) => return error_page(signed.visit.lang, &e),
     };
     let shown = Shown {
+        notice: q
+            .saved
+            .is_some()
+            .then(|| signed.visit.lang.t("已保存。", "Saved.").to_string()),
         sub: Some(&sub),
         typed: None,
         errors: &Errors::default(),
@@ -362,6 +425,9 @@ pub async fn save(
         &Method::PATCH,
         "/accounts/{id}/sub-merchants/{sub_mchid}",
     ) {
+        return *res;
+    }
+    if let Err(res) = check_ids(signed.visit.lang, &id, Some(&sub_mchid)) {
         return *res;
     }
     let lang = signed.visit.lang;
@@ -391,6 +457,7 @@ pub async fn save(
     };
     if !errors.is_empty() {
         let shown = Shown {
+            notice: None,
             sub: Some(&sub),
             typed: Some(&given),
             errors: &errors,
@@ -423,12 +490,14 @@ pub async fn save(
     .await
     {
         Ok(_) => see_other(&format!(
-            "{BASE}/accounts/{}?saved=1",
-            view::path_segment(&id)
+            "{BASE}/accounts/{}/sub-merchants/{}?saved=1",
+            view::path_segment(&id),
+            view::path_segment(&sub_mchid)
         )),
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
             let errors = api_errors(&e);
             let shown = Shown {
+                notice: None,
                 sub: Some(&sub),
                 typed: Some(&given),
                 errors: &errors,
