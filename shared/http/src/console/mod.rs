@@ -202,7 +202,11 @@ async fn check_path_ids(
             other => other,
         };
         if let Err(what) = crate::admin::path_ids::check_path_param(rule, value) {
-            return web::error_page(lang, &ApiError::field(name, what));
+            let words = match lang {
+                Lang::Zh => format!("地址中的编号不对（{name}）：请从页面上的链接进入。"),
+                Lang::En => format!("The address has an id that cannot be one ({name} {what})."),
+            };
+            return web::error_page(lang, &ApiError::field(name, words));
         }
     }
     next.run(Request::from_parts(parts, body)).await

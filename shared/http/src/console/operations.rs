@@ -8,7 +8,6 @@
 pub mod deliveries;
 
 use super::lang::Lang;
-use super::sign_in::signed_form;
 use super::view;
 use super::web::{BASE, Chrome, Signed, error_page, render, see_other};
 use crate::ApiError;
@@ -306,12 +305,6 @@ pub async fn dead_letters(
     })
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /console/dead-letters/{id}/replay?form=...`: put the job back on its queue, once.
 pub async fn replay(
     State(state): State<AppState>,
@@ -327,7 +320,7 @@ pub async fn replay(
     if let Err(res) = signed.require(&roles, &Method::POST, "/dead-letters/{id}/replay") {
         return *res;
     }
-    if let Err(res) = signed_form(&signed, req, |f: &CsrfForm| &f.csrf).await {
+    if let Err(res) = super::sign_in::csrf_only(&signed, req).await {
         return *res;
     }
     let lang = signed.visit.lang;

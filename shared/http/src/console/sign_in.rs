@@ -269,7 +269,7 @@ pub async fn submit(
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
+struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }
@@ -323,13 +323,21 @@ pub async fn signed_form<T: serde::de::DeserializeOwned>(
     Ok(form)
 }
 
+/// A form that carries nothing but the session's CSRF value (a button: sign out, replay,
+/// revoke, register): refused without it.
+pub async fn csrf_only(signed: &Signed, req: axum::extract::Request) -> Result<(), Box<Response>> {
+    signed_form::<CsrfForm>(signed, req, |f| &f.csrf)
+        .await
+        .map(|_| ())
+}
+
 /// `POST /console/sign-out`.
 pub async fn sign_out(
     State(state): State<AppState>,
     signed: Signed,
     req: axum::extract::Request,
 ) -> Response {
-    if let Err(res) = signed_form::<CsrfForm>(&signed, req, |f| &f.csrf).await {
+    if let Err(res) = csrf_only(&signed, req).await {
         return *res;
     }
     if let Err(e) = SessionRepo::new(&*state.ports.records)
@@ -388,7 +396,7 @@ pub async fn make_code(
     signed: Signed,
     req: axum::extract::Request,
 ) -> Response {
-    if let Err(res) = signed_form::<CsrfForm>(&signed, req, |f| &f.csrf).await {
+    if let Err(res) = csrf_only(&signed, req).await {
         return *res;
     }
     let principal = signed.caller.principal(&state);

@@ -629,7 +629,7 @@ async fn a_garbled_enabled_value_is_refused_and_changes_nothing() {
         &[],
     )
     .await;
-    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
     let (_, a) = h
         .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
         .await;
@@ -781,12 +781,8 @@ async fn a_sub_merchant_administrator_reaches_and_saves_its_sub_merchant_but_cre
         "/console/accounts/a%20b/sub-merchants/new".to_string(),
     ] {
         let res = get(&h, &bad, &cookie).await;
-        assert_eq!(res.status, StatusCode::NOT_FOUND, "{bad}: {}", res.body);
-        assert!(
-            res.body.contains("地址里的账户编号或子商户号不对"),
-            "{}",
-            res.body
-        );
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}: {}", res.body);
+        assert!(res.body.contains("地址中的编号不对"), "{}", res.body);
     }
     // No account creation: refused in words before any form, and no button.
     for path in [

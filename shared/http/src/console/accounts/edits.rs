@@ -270,13 +270,6 @@ pub async fn save_credentials(
     }
 }
 
-/// A form with only the CSRF value.
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /console/accounts/{id}/callback-registration`: register our URLs with WeChat Pay;
 /// the page then shows what it holds.
 pub async fn register(
@@ -289,9 +282,7 @@ pub async fn register(
     if let Err(res) = signed.require_settings() {
         return *res;
     }
-    if let Err(res) =
-        crate::console::sign_in::signed_form(&signed, req, |f: &CsrfOnly| &f.csrf).await
-    {
+    if let Err(res) = crate::console::sign_in::csrf_only(&signed, req).await {
         return *res;
     }
     let lang = signed.visit.lang;
@@ -332,9 +323,7 @@ pub async fn authorization_link(
     if let Err(res) = signed.require_settings() {
         return *res;
     }
-    if let Err(res) =
-        crate::console::sign_in::signed_form(&signed, req, |f: &CsrfOnly| &f.csrf).await
-    {
+    if let Err(res) = crate::console::sign_in::csrf_only(&signed, req).await {
         return *res;
     }
     let lang = signed.visit.lang;

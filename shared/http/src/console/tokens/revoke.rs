@@ -8,7 +8,6 @@ use crate::admin::page::PageParams;
 use crate::admin::path_ids::check_path_param;
 use crate::admin::roles::Roles;
 use crate::admin::tokens::{delete_token, list_tokens};
-use crate::console::sign_in::signed_form;
 use crate::console::web::{BASE, Chrome, Signed, error_page, render_with, see_other};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -18,7 +17,6 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use desk_core::sessions::SessionRepo;
-use serde::Deserialize;
 use std::sync::Arc;
 
 #[derive(Template)]
@@ -91,12 +89,6 @@ pub async fn confirm_revoke(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /console/tokens/{id}/revoke`: revoke; the list again (or, for this session's own
 /// token, the sign-in: the session ended with it).
 pub async fn revoke(
@@ -112,7 +104,7 @@ pub async fn revoke(
     if let Err(res) = signed.require(&roles, &Method::DELETE, "/tokens/{id}") {
         return *res;
     }
-    if let Err(res) = signed_form(&signed, req, |f: &CsrfOnly| &f.csrf).await {
+    if let Err(res) = crate::console::sign_in::csrf_only(&signed, req).await {
         return *res;
     }
     let lang = signed.visit.lang;
