@@ -20,6 +20,10 @@ pub enum SendError {
     /// Our input cannot be sent (bad address, missing setting).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The settings send this channel to another server than the one its stored secret was
+    /// saved for (changed without the secret): the secret is not sent there.
+    #[error("settings changed without their secret")]
+    Unbound,
     /// The channel's settings do not work with this server (authentication refused, no
     /// authentication offered, certificate not trusted): trying again cannot help until
     /// someone changes them. `reason` names the cause and what to change.
@@ -36,7 +40,7 @@ impl SendError {
         match self {
             SendError::Refused { retryable, .. } => *retryable,
             SendError::Transport { .. } => true,
-            SendError::Invalid(_) | SendError::Misconfigured { .. } => false,
+            SendError::Invalid(_) | SendError::Unbound | SendError::Misconfigured { .. } => false,
         }
     }
 
@@ -310,6 +314,10 @@ impl SendError {
                     ),
                 )
             }
+            SendError::Unbound => Explanation::new(
+                "设置改了但没有重新填写密钥：服务器地址或账号变了，原来保存的密钥不会发往新的地址。请在通知设置里重新填写这个渠道的密钥（授权码、AppSecret 或 SecretKey）并保存",
+                "settings changed without their secret: the server or account changed, and the saved secret is never sent to a new destination. Enter this channel's secret (authorisation code, AppSecret or SecretKey) again in the notification settings and save",
+            ),
             SendError::Invalid(m) => Explanation::new(
                 format!("设置不完整或有误：{m}"),
                 format!("settings incomplete or wrong: {m}"),

@@ -74,10 +74,11 @@ pub(crate) async fn send(state: &Services, to: &TestAudience) -> Result<TestNoti
     }
     let now = state.ports.clock.now();
     super::window::claim(&*state.ports.records, a, now).await?;
-    let secrets = crate::repo::notification_secrets(
+    let secrets = crate::repo::notification_secrets_for(
         &*state.ports.secrets,
         &a.account_id,
         a.sub_mchid.as_deref(),
+        &settings,
     )
     .await?;
     let notice = summary(state, to, now);

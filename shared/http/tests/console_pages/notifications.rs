@@ -409,3 +409,134 @@ async fn only_administrators_in_scope_see_or_test_notifications() {
     assert!(!list.body.contains(&e.account), "another account listed");
     assert!(list.body.contains(&other));
 }
+
+/// A secret store that keeps what it read for ever (as the AWS adapter keeps it for its
+/// time-to-live): one per instance; `put` refreshes only its own copy.
+struct CachingSecrets {
+    inner: std::sync::Arc<dyn domain::ports::SecretStore>,
+    cache: std::sync::Mutex<std::collections::HashMap<String, Option<secrecy::SecretString>>>,
+}
+
+impl CachingSecrets {
+    fn over(inner: std::sync::Arc<dyn domain::ports::SecretStore>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            inner,
+            cache: Default::default(),
+        })
+    }
+    fn remember(&self, name: &str, v: Option<secrecy::SecretString>) {
+        self.cache
+            .lock()
+            .expect("cache")
+            .insert(name.to_string(), v);
+    }
+}
+
+#[async_trait::async_trait]
+impl domain::ports::SecretStore for CachingSecrets {
+    async fn get(
+        &self,
+        name: &str,
+    ) -> Result<Option<secrecy::SecretString>, domain::ports::SecretError> {
+        let hit = self.cache.lock().expect("cache").get(name).cloned();
+        match hit {
+            Some(v) => Ok(v),
+            None => self.get_fresh(name).await,
+        }
+    }
+    async fn get_fresh(
+        &self,
+        name: &str,
+    ) -> Result<Option<secrecy::SecretString>, domain::ports::SecretError> {
+        let v = self.inner.get(name).await?;
+        self.remember(name, v.clone());
+        Ok(v)
+    }
+    async fn put(
+        &self,
+        name: &str,
+        value: secrecy::SecretString,
+    ) -> Result<(), domain::ports::SecretError> {
+        self.inner.put(name, value.clone()).await?;
+        self.remember(name, Some(value));
+        Ok(())
+    }
+    async fn delete(&self, name: &str) -> Result<(), domain::ports::SecretError> {
+        self.inner.delete(name).await?;
+        self.remember(name, None);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_cached_secret_never_goes_to_a_destination_changed_on_another_instance() {
+    // Two instances over one record store and one secret store, each with its own cache.
+    let inner = std::sync::Mutex::new(None);
+    let a = common::harness_over(None, |p| {
+        let cached = CachingSecrets::over(p.secrets.clone());
+        *inner.lock().expect("inner") = Some(p.secrets.clone());
+        desk_core::state::Ports {
+            secrets: cached,
+            ..p
+        }
+    });
+    let inner = inner.lock().expect("inner").take().expect("inner store");
+    let mut b_state = a.state.clone();
+    b_state.ports.secrets = CachingSecrets::over(inner);
+    let b = Harness {
+        router: desk_http::router::router(b_state.clone()),
+        state: b_state,
+        db: a.db.clone(),
+        dir: tempfile::tempdir().expect("dir"),
+    };
+    let (good_dir, evil_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let good = SmtpSink::start(good_dir.path(), free_port(), free_port());
+    let evil = SmtpSink::start(evil_dir.path(), free_port(), free_port());
+    let email = |sink: &SmtpSink, code: Option<&str>| {
+        let mut e = json!({"host": "127.0.0.1", "port": sink.implicit_port, "tls": "implicit",
+                           "sender": SMTP_USER, "recipients": ["owner@example.com"],
+                           "tls_root_pem": sink.ca_pem});
+        if let Some(c) = code {
+            e["auth_code"] = json!(c);
+        }
+        json!({ "email": e, "bots": [] })
+    };
+    // One account per case: a test notice goes once per audience per 30 s.
+    for (case, mchid) in [("send", "1900000201"), ("keep", "1900000202")] {
+        let account = a.create(common::provider_body(mchid)).await;
+        let api = format!("/admin/v1/accounts/{account}/notifications");
+        let name = domain::ports::secret_names::notifications(&account, None);
+        let (s, v) = a
+            .admin(Method::PUT, &api, Some(email(&good, Some(SMTP_PASSWORD))))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // Instance B reads (and caches) the real code.
+        b.state.ports.secrets.get(&name).await.expect("warm");
+        // On A: the e-mail server changes, with a junk code.
+        let (s, v) = a
+            .admin(
+                Method::PUT,
+                &api,
+                Some(email(&evil, Some("junk-code-0000"))),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if case == "keep" {
+            // On B: the same settings saved again, keeping "the" code (B's cached one).
+            let (s, v) = b.admin(Method::PUT, &api, Some(email(&evil, None))).await;
+            assert_eq!(s, StatusCode::OK, "{case}: {v}");
+        }
+        let (s, report) = b.admin(Method::POST, &format!("{api}/test"), None).await;
+        assert_eq!(s, StatusCode::OK, "{case}: {report}");
+        let e = channel(&report, "email");
+        assert_eq!(e["delivered"], false, "{case}: {report}");
+        assert!(
+            evil.messages().is_empty(),
+            "{case}: the real code reached the new server"
+        );
+    }
+    assert!(good.messages().is_empty());
+}
