@@ -39,6 +39,9 @@ pub struct Services {
     /// The budget of platform calls per (platform, merchant, operation), shared through the
     /// record store by every worker and instance.
     pub limiter: crate::ratelimit::RateLimiter,
+    /// How long one channel of a test notice may take
+    /// ([`crate::test_notice::CHANNEL_DEADLINE`]; shorter in tests).
+    pub test_notice_deadline: std::time::Duration,
 }
 
 impl Services {
@@ -57,6 +60,7 @@ impl Services {
             fault_point: None,
             notifier: Default::default(),
             accounts: Arc::default(),
+            test_notice_deadline: crate::test_notice::CHANNEL_DEADLINE,
         }
     }
 

@@ -20,6 +20,9 @@ pub enum SendError {
     /// Our input cannot be sent (bad address, missing setting).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The whole send took longer than the caller allows (seconds): no answer in time.
+    #[error("no answer within {0} s")]
+    Deadline(u64),
     /// The settings send this channel to another server than the one its stored secret was
     /// saved for (changed without the secret): the secret is not sent there.
     #[error("settings changed without their secret")]
@@ -39,7 +42,7 @@ impl SendError {
     pub fn is_retryable(&self) -> bool {
         match self {
             SendError::Refused { retryable, .. } => *retryable,
-            SendError::Transport { .. } => true,
+            SendError::Transport { .. } | SendError::Deadline(_) => true,
             SendError::Invalid(_) | SendError::Unbound | SendError::Misconfigured { .. } => false,
         }
     }
@@ -302,18 +305,34 @@ impl SendError {
                     )
                 }),
             SendError::Transport { service, detail } => {
-                let (zh, en) = match detail.as_str() {
-                    "timed out" => ("连接超时", "timed out"),
-                    "connection failed" => ("连接失败", "connection failed"),
-                    _ => ("连接出错", "connection error"),
+                let (zh, en, known) = match detail.as_str() {
+                    "timed out" => ("连接超时", "timed out", true),
+                    "connection failed" => ("连接失败", "connection failed", true),
+                    _ => ("连接出错", "connection error", false),
+                };
+                // A known detail is said in words; another one is the library's own text
+                // (English), given as a detail for support.
+                let (zh_detail, en_detail) = if known {
+                    (String::new(), String::new())
+                } else {
+                    (
+                        format!("（详情：{detail}）"),
+                        format!(" (detail: {detail})"),
+                    )
                 };
                 Explanation::new(
-                    format!("无法连接 {service}：{zh}（检查地址、端口、网络和防火墙）。{detail}"),
+                    format!("无法连接 {service}：{zh}，请检查地址、端口、网络和防火墙{zh_detail}"),
                     format!(
-                        "cannot reach {service}: {en} (check the address, port, network and firewall). {detail}"
+                        "cannot reach {service}: {en}, check the address, port, network and firewall{en_detail}"
                     ),
                 )
             }
+            SendError::Deadline(secs) => Explanation::new(
+                format!("{secs} 秒内没有完成：服务没有及时回答（检查地址、端口和网络），稍后再试"),
+                format!(
+                    "timed out: no answer within {secs} seconds (check the address, port and network), try again later"
+                ),
+            ),
             SendError::Unbound => Explanation::new(
                 "设置改了但没有重新填写密钥：服务器地址或账号变了，原来保存的密钥不会发往新的地址。请在通知设置里重新填写这个渠道的密钥（授权码、AppSecret 或 SecretKey）并保存",
                 "settings changed without their secret: the server or account changed, and the saved secret is never sent to a new destination. Enter this channel's secret (authorisation code, AppSecret or SecretKey) again in the notification settings and save",
@@ -389,6 +408,26 @@ mod tests {
         assert!(w.en.contains("phone number format"), "{w:?}");
         let w = explain_text("Something.New: what");
         assert_eq!(w.en, "refused: Something.New: what");
+    }
+
+    #[test]
+    fn a_timeout_is_said_in_each_language_without_the_other() {
+        let e = SendError::Transport {
+            service: "SMTP server",
+            detail: "timed out".into(),
+        };
+        let w = e.explain();
+        assert!(w.zh.contains("连接超时"), "{w:?}");
+        assert!(
+            !w.zh.contains("timed out"),
+            "no English in the Chinese: {w:?}"
+        );
+        let w = SendError::Deadline(20).explain();
+        assert!(w.zh.contains("20 秒内没有完成"), "{w:?}");
+        assert!(
+            w.en.starts_with("timed out: no answer within 20 seconds"),
+            "{w:?}"
+        );
     }
 
     #[test]

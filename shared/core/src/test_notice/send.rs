@@ -188,15 +188,17 @@ async fn one(
     notice: &NotificationSummary,
 ) -> Result<notify::Results, SendError> {
     let channel = channels::build(tools, d, settings.clone(), secrets)?;
-    channel
-        .send(&notify::Outgoing {
-            id: &d.id,
-            notice,
-            recipients: &d.recipients,
-            count: 1,
-            now: tools.state.ports.clock.now(),
-        })
+    let deadline = tools.state.test_notice_deadline;
+    let outgoing = notify::Outgoing {
+        id: &d.id,
+        notice,
+        recipients: &d.recipients,
+        count: 1,
+        now: tools.state.ports.clock.now(),
+    };
+    tokio::time::timeout(deadline, channel.send(&outgoing))
         .await
+        .unwrap_or(Err(SendError::Deadline(deadline.as_secs().max(1))))
 }
 
 /// The channel's result in words, and its delivery in the log (a failure to record it is

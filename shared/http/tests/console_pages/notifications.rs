@@ -540,3 +540,51 @@ async fn a_cached_secret_never_goes_to_a_destination_changed_on_another_instance
     }
     assert!(good.messages().is_empty());
 }
+
+#[tokio::test]
+async fn a_channel_that_never_answers_is_timed_out_in_words_within_the_deadline() {
+    let mut e = env().await;
+    e.h.state.test_notice_deadline = std::time::Duration::from_secs(1);
+    e.h.router = desk_http::router::router(e.h.state.clone());
+    // A webhook server that takes the connection and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = hang.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((c, _)) = hang.accept().await {
+            open.push(c);
+        }
+    });
+    e.put(json!({"bots": [{"id": "ops", "kind": "wecom",
+                           "webhook_url": format!("http://{addr}/cgi-bin/webhook/send?key=k")}]}))
+        .await;
+    let started = std::time::Instant::now();
+    let (s, report) =
+        e.h.admin(Method::POST, &format!("{}/test", e.api()), None)
+            .await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "waited {:?}",
+        started.elapsed()
+    );
+    let bot = channel(&report, "bot");
+    assert_eq!(bot["delivered"], false, "{report}");
+    assert!(
+        bot["reason"]["en"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("timed out: no answer within 1 seconds"),
+        "{report}"
+    );
+    assert!(
+        bot["reason"]["zh"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("秒内没有完成"),
+        "{report}"
+    );
+    held.abort();
+}
