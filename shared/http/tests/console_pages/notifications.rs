@@ -588,3 +588,40 @@ async fn a_channel_that_never_answers_is_timed_out_in_words_within_the_deadline(
     );
     held.abort();
 }
+
+#[tokio::test]
+async fn when_every_openid_is_refused_each_recipient_says_its_own_reason() {
+    let e = env().await;
+    let mut body = e.channels(SMTP_PASSWORD, "TPL-complaint", SMS_TEMPLATE, "");
+    body["email"] = Value::Null;
+    body["sms"] = Value::Null;
+    body["bots"] = json!([]);
+    body["oa_template"]["openids"] = json!(["o_short_1", "o_short_2"]);
+    e.put(body).await;
+    let (s, report) =
+        e.h.admin(Method::POST, &format!("{}/test", e.api()), None)
+            .await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    let oa = channel(&report, "oa_template");
+    assert_eq!(oa["delivered"], false, "{report}");
+    let recipients = oa["recipients"].as_array().expect("recipients");
+    assert_eq!(recipients.len(), 2, "{report}");
+    for r in recipients {
+        assert_eq!(r["delivered"], false, "{r}");
+        assert!(
+            r["reason"]["en"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("openid not valid"),
+            "each recipient's own reason: {report}"
+        );
+        assert!(
+            r["reason"]["zh"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("openid 无效"),
+            "{report}"
+        );
+    }
+    assert_eq!(e.ns.template_messages().len(), 0);
+}
