@@ -315,6 +315,23 @@ async fn the_console_saves_without_secrets_kept_and_a_test_notice_reaches_every_
         "{}",
         results.body
     );
+
+    // Another test (a new form) within 30 seconds: refused in the page's language.
+    let form = get(&e.h, &e.page(), &admin).await;
+    let test_to = action(&form, &format!("{}/test?form=", e.page()));
+    let soon = post_form(&e.h, &test_to, &admin, &[("csrf", &form.csrf())], &[]).await;
+    assert_eq!(soon.status, StatusCode::TOO_MANY_REQUESTS, "{}", soon.body);
+    assert!(
+        soon.body.contains("秒内已经发过一次测试通知"),
+        "{}",
+        soon.body
+    );
+    assert!(
+        !soon.body.contains("less than"),
+        "English on a Chinese page: {}",
+        soon.body
+    );
+    assert_eq!(e.sink.messages().len(), 1, "still one e-mail");
 }
 
 #[tokio::test]
