@@ -609,7 +609,7 @@ pub async fn get_account_notifications(
     responses(
         (status = 200, body = NotificationsView),
         (status = 400, body = ErrorBody, description = "Invalid input; `field` names it"),
-        (status = 409, body = ErrorBody, description = "A destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request, or a channel turned on with no secret stored: the stored secret is never sent to a new destination; `field` names the secret"),
+        (status = 409, body = ErrorBody, description = "A destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request, or a channel turned on with no secret stored: the stored secret is never sent to a new destination; `field` names the secret. Also when the settings were saved by someone else since they were read (no `field`): reload and save again"),
         (status = 403, body = ErrorBody, description = "A scoped token changed `oa_template.api_base_url` or `sms.api_base_url`; `field` names it"),
         (status = 404, body = ErrorBody)
     ),
@@ -648,7 +648,7 @@ pub async fn get_sub_merchant_notifications(
     responses(
         (status = 200, body = NotificationsView),
         (status = 400, body = ErrorBody, description = "Invalid input; `field` names it"),
-        (status = 409, body = ErrorBody, description = "A destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request, or a channel turned on with no secret stored: the stored secret is never sent to a new destination; `field` names the secret"),
+        (status = 409, body = ErrorBody, description = "A destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request, or a channel turned on with no secret stored: the stored secret is never sent to a new destination; `field` names the secret. Also when the settings were saved by someone else since they were read (no `field`): reload and save again"),
         (status = 403, body = ErrorBody, description = "A scoped token changed `oa_template.api_base_url` or `sms.api_base_url`; `field` names it"),
         (status = 404, body = ErrorBody)
     ),
