@@ -12,8 +12,14 @@ use crate::notifier::delivery_item;
 use crate::repo::NotificationRepo;
 use crate::state::Services;
 use domain::account::{NotificationSecrets, NotificationSettings};
-use domain::notification::{Channel, Delivery, DeliveryStatus, NotificationSummary};
+use domain::notification::{
+    Channel, Delivery, DeliveryStatus, NotificationSubject, NotificationSummary,
+};
 use notify::{Explanation, SendError};
+
+/// The subject topic of a test notice's deliveries (an account's own topic): the delivery log
+/// says "test notice".
+pub const TEST_TOPIC: &str = "test";
 
 /// The event a test notice's message names.
 pub const TEST_EVENT: &str = "测试通知";
@@ -121,7 +127,11 @@ pub(crate) async fn send(state: &Services, to: &TestAudience) -> Result<TestNoti
                 created_at: now,
                 updated_at: now,
                 results: Default::default(),
-                subject: None,
+                // Marked a test in the delivery log.
+                subject: Some(NotificationSubject::Account {
+                    account_id: a.account_id.clone(),
+                    topic: TEST_TOPIC.into(),
+                }),
                 audience: Some(a.clone()),
                 folded: vec![],
             }

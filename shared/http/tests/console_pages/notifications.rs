@@ -181,6 +181,18 @@ async fn a_test_notice_says_why_each_channel_failed_in_words_and_waits_30_second
         .collect();
     assert_eq!(tests.len(), 4, "{list}");
     assert!(tests.iter().all(|d| d["status"] == "failed"), "{list}");
+    // The console's delivery log says they were test notices, and a failed test is not
+    // "given up after 1 attempts".
+    let admin = session(&e.h, ADMIN).await;
+    let log = get(&e.h, "/console/deliveries", &admin).await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    assert!(log.body.matches("测试通知").count() >= 4, "{}", log.body);
+    assert!(
+        log.body.contains("测试未送达（测试通知不重试）"),
+        "{}",
+        log.body
+    );
+    assert!(!log.body.contains("不再重试"), "{}", log.body);
 }
 
 #[tokio::test]
