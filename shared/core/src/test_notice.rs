@@ -29,11 +29,7 @@ pub use window::{WINDOW, claim};
 
 use crate::Error;
 
-/// How long one channel of a test notice may take before it counts as "timed out": the
-/// admin API's Lambda and API Gateway stop at 30 s, and a template message goes one openid
-/// at a time (10 s each, plus a token retry), SMTP 15 s per step. Every channel runs at once,
-/// so the whole test takes at most this long.
-pub const CHANNEL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+pub use crate::state::TEST_NOTICE_DEADLINE as CHANNEL_DEADLINE;
 
 /// Send a test notice to `to` now (see the module documentation). Without the notifier in
 /// this build: unavailable.

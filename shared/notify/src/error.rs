@@ -25,7 +25,7 @@ pub enum SendError {
     #[error("{service} refused every recipient: {}", joined(results))]
     EveryRecipient {
         service: &'static str,
-        results: crate::channel::Results,
+        results: std::collections::BTreeMap<String, String>,
     },
     /// The whole send took longer than the caller allows (seconds): no answer in time.
     #[error("no answer within {0} s")]
@@ -326,7 +326,7 @@ pub const KNOWN_CODES: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// Every recipient's result, one after another.
-fn joined(results: &crate::channel::Results) -> String {
+fn joined(results: &std::collections::BTreeMap<String, String>) -> String {
     results
         .iter()
         .map(|(r, v)| format!("{r}: {v}"))
