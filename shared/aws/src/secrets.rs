@@ -115,10 +115,15 @@ impl SecretsManagerStore {
 #[async_trait]
 impl SecretStore for SecretsManagerStore {
     async fn get(&self, name: &str) -> Result<Option<SecretString>, SecretError> {
-        let id = self.id(name)?;
+        self.id(name)?;
         if let Some(v) = self.cached(name) {
             return Ok(v);
         }
+        self.get_fresh(name).await
+    }
+
+    async fn get_fresh(&self, name: &str) -> Result<Option<SecretString>, SecretError> {
+        let id = self.id(name)?;
         let value = match self.client.get_secret_value().secret_id(&id).send().await {
             Ok(out) => out.secret_string.map(SecretString::from),
             Err(e) => {

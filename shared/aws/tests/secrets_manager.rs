@@ -95,4 +95,24 @@ async fn reads_are_cached_for_the_ttl() {
             .expose_secret(),
         "two"
     );
+    assert_eq!(
+        cached
+            .get_fresh("k")
+            .await
+            .expect("get_fresh")
+            .expect("set")
+            .expose_secret(),
+        "two",
+        "a fresh read passes the cache"
+    );
+    assert_eq!(
+        cached
+            .get("k")
+            .await
+            .expect("get")
+            .expect("set")
+            .expose_secret(),
+        "two",
+        "and refreshes it"
+    );
 }

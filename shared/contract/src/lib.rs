@@ -118,6 +118,7 @@ macro_rules! secret_store_suite {
                 missing_secret_is_none,
                 invalid_names_are_rejected,
                 large_and_unicode_values_survive,
+                fresh_reads_see_the_newest_write,
             ]
         );
     };

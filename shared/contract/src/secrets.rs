@@ -48,6 +48,28 @@ pub async fn put_replaces_and_delete_removes(store: &dyn SecretStore) {
     assert_eq!(read(store, "a/b").await.as_deref(), Some("three"));
 }
 
+pub async fn fresh_reads_see_the_newest_write(store: &dyn SecretStore) {
+    let fresh = |name: &'static str| async move {
+        store
+            .get_fresh(name)
+            .await
+            .expect("get_fresh")
+            .map(|v| v.expose_secret().to_string())
+    };
+    assert_eq!(fresh("f/one").await, None);
+    store.put("f/one", s("a")).await.expect("put");
+    assert_eq!(fresh("f/one").await.as_deref(), Some("a"));
+    store.put("f/one", s("b")).await.expect("put again");
+    assert_eq!(fresh("f/one").await.as_deref(), Some("b"));
+    assert_eq!(read(store, "f/one").await.as_deref(), Some("b"));
+    store.delete("f/one").await.expect("delete");
+    assert_eq!(fresh("f/one").await, None);
+    assert!(matches!(
+        store.get_fresh("has space").await,
+        Err(SecretError::InvalidName(_))
+    ));
+}
+
 pub async fn missing_secret_is_none(store: &dyn SecretStore) {
     assert_eq!(read(store, "never/written").await, None);
 }

@@ -68,14 +68,19 @@ impl Notifier {
             .await
             .map_err(store_error)?
             .unwrap_or_default();
-        let secrets = crate::repo::notification_secrets(&*self.state.ports.secrets, account, sub)
-            .await
-            .map_err(|e| JobError::Retryable {
-                source: Box::new(std::io::Error::other(format!(
-                    "notification secrets unavailable: {e:?}"
-                ))),
-                retry_after: None,
-            })?;
+        let secrets = crate::repo::notification_secrets_for(
+            &*self.state.ports.secrets,
+            account,
+            sub,
+            &settings,
+        )
+        .await
+        .map_err(|e| JobError::Retryable {
+            source: Box::new(std::io::Error::other(format!(
+                "notification secrets unavailable: {e:?}"
+            ))),
+            retry_after: None,
+        })?;
         Ok((settings, secrets))
     }
 

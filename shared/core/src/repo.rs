@@ -433,6 +433,43 @@ impl<'a> NotificationRepo<'a> {
         Ok(())
     }
 
+    /// The settings and their record's version (None: no record yet), for [`Self::replace`].
+    pub async fn get_versioned(
+        &self,
+        account_id: &str,
+        sub_mchid: Option<&str>,
+    ) -> Result<(Option<NotificationSettings>, Option<u64>), RepoError> {
+        match self
+            .store
+            .get(&keys::account(account_id), &keys::notify(sub_mchid))
+            .await?
+        {
+            None => Ok((None, None)),
+            Some(item) => decode(item).map(|(s, v)| (Some(s), Some(v))),
+        }
+    }
+
+    /// Write the settings only if the record is still at the version read (None: still
+    /// absent); a conflict ([`RepoError::is_conflict`]) if someone wrote in between.
+    pub async fn replace(
+        &self,
+        account_id: &str,
+        sub_mchid: Option<&str>,
+        settings: &NotificationSettings,
+        expected_version: Option<u64>,
+    ) -> Result<(), RepoError> {
+        let item = Item::new(
+            keys::account(account_id),
+            keys::notify(sub_mchid),
+            encode(settings)?,
+        );
+        match expected_version {
+            None => self.store.create(item).await?,
+            Some(v) => self.store.update(item, v).await?,
+        };
+        Ok(())
+    }
+
     pub async fn delete(&self, account_id: &str, sub_mchid: Option<&str>) -> Result<(), RepoError> {
         self.store
             .delete(&keys::account(account_id), &keys::notify(sub_mchid), None)
@@ -553,11 +590,44 @@ pub async fn notification_secrets(
     account_id: &str,
     sub_mchid: Option<&str>,
 ) -> Result<domain::account::NotificationSecrets, crate::Error> {
+    let name = secret_names::notifications(account_id, sub_mchid);
+    parse_notification_secrets(secrets.get(&name).await?)
+}
+
+/// The notification secrets as stored right now, past any cache: what a settings write
+/// keeps must be the newest value, never another instance's stale copy.
+pub async fn notification_secrets_fresh(
+    secrets: &dyn domain::ports::SecretStore,
+    account_id: &str,
+    sub_mchid: Option<&str>,
+) -> Result<domain::account::NotificationSecrets, crate::Error> {
+    let name = secret_names::notifications(account_id, sub_mchid);
+    parse_notification_secrets(secrets.get_fresh(&name).await?)
+}
+
+/// The notification secrets to send with these settings: the cached copy when every secret
+/// in it was saved for where the settings send it, else read again past the cache (the
+/// settings changed after this instance cached the secret). What still does not fit is
+/// refused by the channel ([`domain::account::NotificationSecrets::fits`]).
+pub async fn notification_secrets_for(
+    secrets: &dyn domain::ports::SecretStore,
+    account_id: &str,
+    sub_mchid: Option<&str>,
+    settings: &domain::account::NotificationSettings,
+) -> Result<domain::account::NotificationSecrets, crate::Error> {
+    let cached = notification_secrets(secrets, account_id, sub_mchid).await?;
+    if cached.needs_fresh_read(settings) {
+        notification_secrets_fresh(secrets, account_id, sub_mchid).await
+    } else {
+        Ok(cached)
+    }
+}
+
+fn parse_notification_secrets(
+    raw: Option<secrecy::SecretString>,
+) -> Result<domain::account::NotificationSecrets, crate::Error> {
     use secrecy::ExposeSecret;
-    match secrets
-        .get(&secret_names::notifications(account_id, sub_mchid))
-        .await?
-    {
+    match raw {
         None => Ok(Default::default()),
         Some(raw) => serde_json::from_str(raw.expose_secret()).map_err(|_| {
             crate::Error::Internal("stored notification secrets cannot be read".into())

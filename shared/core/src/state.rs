@@ -39,6 +39,9 @@ pub struct Services {
     /// The budget of platform calls per (platform, merchant, operation), shared through the
     /// record store by every worker and instance.
     pub limiter: crate::ratelimit::RateLimiter,
+    /// How long one channel of a test notice may take
+    /// ([`TEST_NOTICE_DEADLINE`]; shorter in tests).
+    pub test_notice_deadline: std::time::Duration,
 }
 
 impl Services {
@@ -57,6 +60,7 @@ impl Services {
             fault_point: None,
             notifier: Default::default(),
             accounts: Arc::default(),
+            test_notice_deadline: TEST_NOTICE_DEADLINE,
         }
     }
 
@@ -139,6 +143,12 @@ pub struct NotifierSettings {
     /// After this, a delivery that still fails is given up.
     pub deadline: chrono::Duration,
 }
+
+/// How long one channel of a test notice may take before it counts as "timed out": the
+/// admin API's Lambda and API Gateway stop at 30 s, and a template message goes one openid
+/// at a time (10 s each, plus a token retry), SMTP 15 s per step. Every channel runs at once,
+/// so the whole test takes at most this long.
+pub const TEST_NOTICE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The longest delay a continuation can ask for (SQS's longest message delay).
 pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(15 * 60);

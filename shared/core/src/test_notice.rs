@@ -11,7 +11,8 @@
 //!   [`crate::Error::RateLimited`] with the time left. An audience with no channel is
 //!   [`crate::Error::Conflict`] and takes nothing from the window.
 //! - **The delivery log** gets one delivery per channel, as real notices do, with a job id
-//!   starting `test_` ([`TEST_JOB_PREFIX`]) and no subject: the log lists them, marked a test.
+//!   starting `test_` ([`TEST_JOB_PREFIX`]) and the subject "account, topic `test`": the log
+//!   lists them, marked a test notice (a test is sent once, never retried).
 //!
 //! Secrets never appear in a report: a bot is named by its id, and the services' messages
 //! carry no secret ([`notify::SendError`]).
@@ -27,6 +28,8 @@ pub use report::{
 pub use window::{WINDOW, claim};
 
 use crate::Error;
+
+pub use crate::state::TEST_NOTICE_DEADLINE as CHANNEL_DEADLINE;
 
 /// Send a test notice to `to` now (see the module documentation). Without the notifier in
 /// this build: unavailable.

@@ -809,6 +809,96 @@ pub struct NotificationSecrets {
     /// Per bot id.
     #[serde(default)]
     pub bots: BTreeMap<String, BotSecrets>,
+    /// Where each secret was saved to be sent ([`NotificationSettings::destination`] by
+    /// channel key, when it was saved): a secret is only ever sent there. Empty in secrets
+    /// saved by versions before the binding.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub destinations: BTreeMap<String, String>,
+}
+
+/// The channels whose secret goes to a destination named in the settings (a bot's webhook
+/// URL is itself the secret, so a bot's secrets always go where they say).
+pub const BOUND_CHANNELS: [&str; 3] = ["email", "oa_template", "sms"];
+
+impl NotificationSettings {
+    /// Where the channel's secret is sent, by channel key ([`BOUND_CHANNELS`]): every setting
+    /// that changes the receiving server. None when the channel is not configured.
+    pub fn destination(&self, channel: &str) -> Option<String> {
+        match channel {
+            "email" => self.email.as_ref().map(|e| {
+                format!(
+                    "smtp|{}|{}|{:?}|{}",
+                    e.host.trim().to_ascii_lowercase(),
+                    e.port,
+                    e.tls,
+                    e.tls_root_pem.as_deref().unwrap_or("")
+                )
+            }),
+            "oa_template" => self
+                .oa_template
+                .as_ref()
+                .map(|o| format!("oa|{}|{}", o.appid, o.api_base_url.as_deref().unwrap_or(""))),
+            "sms" => self.sms.as_ref().map(|s| {
+                format!(
+                    "sms|{}|{}|{}|{}",
+                    s.sdk_app_id,
+                    s.secret_id,
+                    s.region.as_deref().unwrap_or(""),
+                    s.api_base_url.as_deref().unwrap_or("")
+                )
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl NotificationSecrets {
+    /// Bind every secret to where the settings send it (done on every save).
+    pub fn bind(&mut self, settings: &NotificationSettings) {
+        self.destinations = BOUND_CHANNELS
+            .iter()
+            .filter_map(|c| settings.destination(c).map(|d| (c.to_string(), d)))
+            .collect();
+    }
+
+    /// Is the channel's secret, if any, saved for where these settings send it? A channel
+    /// without a secret has nothing to give away; secrets saved before the binding existed
+    /// (no destinations at all) are taken as they are.
+    pub fn fits(&self, channel: &str, settings: &NotificationSettings) -> bool {
+        let has_secret = match channel {
+            "email" => self.email_auth_code.is_some(),
+            "oa_template" => self.oa_secret.is_some(),
+            "sms" => self.sms_secret_key.is_some(),
+            _ => false,
+        };
+        !has_secret
+            || self.destinations.is_empty()
+            || self.destinations.get(channel) == settings.destination(channel).as_ref()
+    }
+
+    /// Forget the secrets that were not saved for where these settings send them (a write
+    /// of other settings is under way, or failed half-way): they may not be kept.
+    pub fn drop_unfit(&mut self, settings: &NotificationSettings) {
+        if !self.fits("email", settings) {
+            self.email_auth_code = None;
+        }
+        if !self.fits("oa_template", settings) {
+            self.oa_secret = None;
+        }
+        if !self.fits("sms", settings) {
+            self.sms_secret_key = None;
+        }
+    }
+
+    /// Does every secret fit these settings, and was it bound when saved? If not, a cached
+    /// copy may be stale: read it again past the cache before using it.
+    pub fn needs_fresh_read(&self, settings: &NotificationSettings) -> bool {
+        let any_secret = self.email_auth_code.is_some()
+            || self.oa_secret.is_some()
+            || self.sms_secret_key.is_some();
+        (any_secret && self.destinations.is_empty())
+            || BOUND_CHANNELS.iter().any(|c| !self.fits(c, settings))
+    }
 }
 
 impl std::fmt::Debug for NotificationSecrets {

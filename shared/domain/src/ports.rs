@@ -477,7 +477,14 @@ pub enum SecretError {
 /// Credentials and other secrets, by name. Values are never logged.
 #[async_trait]
 pub trait SecretStore: Send + Sync {
+    /// The value, possibly from a cache with a time-to-live (another process's write may be
+    /// seen only when it expires).
     async fn get(&self, name: &str) -> Result<Option<SecretString>, SecretError>;
+    /// The value as stored right now, past any cache (which it refreshes). Adapters that cache
+    /// must override this; one that does not cache reads the same either way.
+    async fn get_fresh(&self, name: &str) -> Result<Option<SecretString>, SecretError> {
+        self.get(name).await
+    }
     async fn put(&self, name: &str, value: SecretString) -> Result<(), SecretError>;
     /// Deleting a missing secret is not an error.
     async fn delete(&self, name: &str) -> Result<(), SecretError>;

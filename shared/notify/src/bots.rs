@@ -22,9 +22,9 @@ pub enum Kind {
 impl Kind {
     fn service(self) -> &'static str {
         match self {
-            Kind::Wecom => "WeCom bot",
-            Kind::Dingtalk => "DingTalk bot",
-            Kind::Feishu => "Feishu bot",
+            Kind::Wecom => crate::error::services::WECOM_BOT,
+            Kind::Dingtalk => crate::error::services::DINGTALK_BOT,
+            Kind::Feishu => crate::error::services::FEISHU_BOT,
         }
     }
 }

@@ -43,8 +43,9 @@ pub trait Channel: Send + Sync {
 
 /// Why one recipient did not get it, in words ([`crate::error::explain_text`]); `None` for
 /// [`OK`].
-pub fn explain_result(result: &str) -> Option<crate::error::Explanation> {
-    (result != OK).then(|| crate::error::explain_text(result))
+/// `service` is the one that answered ([`crate::error::services`]).
+pub fn explain_result(service: &str, result: &str) -> Option<crate::error::Explanation> {
+    (result != OK).then(|| crate::error::explain_text(service, result))
 }
 
 /// Every recipient got it.

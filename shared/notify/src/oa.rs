@@ -164,11 +164,9 @@ impl Channel for TemplateChannel<'_> {
             };
         }
         if results.values().all(|r| r != OK) {
-            return Err(SendError::Refused {
-                service: "WeChat",
-                code: "all".into(),
-                message: results.values().cloned().collect::<Vec<_>>().join("; "),
-                retryable: false,
+            return Err(SendError::EveryRecipient {
+                service: crate::error::services::WECHAT,
+                results,
             });
         }
         Ok(results)

@@ -15,6 +15,17 @@ pub(crate) fn build<'a>(
     settings: NotificationSettings,
     secrets: &NotificationSecrets,
 ) -> Built<'a> {
+    let key = match d.channel {
+        ChannelKind::Email => "email",
+        ChannelKind::OaTemplate => "oa_template",
+        ChannelKind::Sms => "sms",
+        ChannelKind::Bot => "bot",
+    };
+    if !secrets.fits(key, &settings) {
+        // The settings name another server than the one the secret was saved for (changed
+        // without the secret, or a write half done): the secret is not sent there.
+        return Err(SendError::Unbound);
+    }
     match d.channel {
         ChannelKind::Email => email(n, settings, secrets),
         ChannelKind::OaTemplate => template(n, settings, secrets),

@@ -12,8 +12,14 @@ use crate::notifier::delivery_item;
 use crate::repo::NotificationRepo;
 use crate::state::Services;
 use domain::account::{NotificationSecrets, NotificationSettings};
-use domain::notification::{Channel, Delivery, DeliveryStatus, NotificationSummary};
+use domain::notification::{
+    Channel, Delivery, DeliveryStatus, NotificationSubject, NotificationSummary,
+};
 use notify::{Explanation, SendError};
+
+/// The subject topic of a test notice's deliveries (an account's own topic): the delivery log
+/// says "test notice".
+pub const TEST_TOPIC: &str = "test";
 
 /// The event a test notice's message names.
 pub const TEST_EVENT: &str = "测试通知";
@@ -32,7 +38,9 @@ fn summary(
         platform: "测试".into(),
         event: TEST_EVENT.into(),
         merchant: to.name.clone(),
-        reference: format!("TEST-{}", now.format("%Y%m%d%H%M%S")),
+        // Short and digits only: it goes into SMS template variables, which individually
+        // verified Tencent Cloud accounts limit to 12 characters, some typed as numbers.
+        reference: now.format("%H%M%S").to_string(),
         at: now,
         amount_fen: None,
         user_text: Some("通知设置正常：真实投诉会这样通知您。".into()),
@@ -74,10 +82,11 @@ pub(crate) async fn send(state: &Services, to: &TestAudience) -> Result<TestNoti
     }
     let now = state.ports.clock.now();
     super::window::claim(&*state.ports.records, a, now).await?;
-    let secrets = crate::repo::notification_secrets(
+    let secrets = crate::repo::notification_secrets_for(
         &*state.ports.secrets,
         &a.account_id,
         a.sub_mchid.as_deref(),
+        &settings,
     )
     .await?;
     let notice = summary(state, to, now);
@@ -118,7 +127,11 @@ pub(crate) async fn send(state: &Services, to: &TestAudience) -> Result<TestNoti
                 created_at: now,
                 updated_at: now,
                 results: Default::default(),
-                subject: None,
+                // Marked a test in the delivery log.
+                subject: Some(NotificationSubject::Account {
+                    account_id: a.account_id.clone(),
+                    topic: TEST_TOPIC.into(),
+                }),
                 audience: Some(a.clone()),
                 folded: vec![],
             }
@@ -131,7 +144,8 @@ pub(crate) async fn send(state: &Services, to: &TestAudience) -> Result<TestNoti
     let outcomes = join_all(sends).await;
     let mut channels = Vec::new();
     for (mut d, outcome) in deliveries.into_iter().zip(outcomes) {
-        channels.push(record(state, &mut d, outcome).await);
+        let service = service(&d, &settings);
+        channels.push(record(state, &mut d, service, outcome).await);
     }
     tracing::info!(
         account_id = %a.account_id,
@@ -187,15 +201,38 @@ async fn one(
     notice: &NotificationSummary,
 ) -> Result<notify::Results, SendError> {
     let channel = channels::build(tools, d, settings.clone(), secrets)?;
-    channel
-        .send(&notify::Outgoing {
-            id: &d.id,
-            notice,
-            recipients: &d.recipients,
-            count: 1,
-            now: tools.state.ports.clock.now(),
-        })
+    let deadline = tools.state.test_notice_deadline;
+    let outgoing = notify::Outgoing {
+        id: &d.id,
+        notice,
+        recipients: &d.recipients,
+        count: 1,
+        now: tools.state.ports.clock.now(),
+    };
+    tokio::time::timeout(deadline, channel.send(&outgoing))
         .await
+        .unwrap_or(Err(SendError::Deadline(deadline.as_secs().max(1))))
+}
+
+/// The service that answers for a delivery's channel: its codes mean what that service says.
+fn service(d: &Delivery, settings: &NotificationSettings) -> &'static str {
+    use domain::account::BotKind;
+    use notify::error::services;
+    match d.channel {
+        Channel::Email => services::SMTP,
+        Channel::OaTemplate => services::WECHAT,
+        Channel::Sms => services::SMS,
+        Channel::Bot => match settings
+            .bots
+            .iter()
+            .find(|b| d.recipients.first() == Some(&b.id))
+            .map(|b| b.kind)
+        {
+            Some(BotKind::Dingtalk) => services::DINGTALK_BOT,
+            Some(BotKind::Feishu) => services::FEISHU_BOT,
+            _ => services::WECOM_BOT,
+        },
+    }
 }
 
 /// The channel's result in words, and its delivery in the log (a failure to record it is
@@ -203,6 +240,7 @@ async fn one(
 async fn record(
     state: &Services,
     d: &mut Delivery,
+    service: &str,
     outcome: Result<notify::Results, SendError>,
 ) -> ChannelResult {
     let bot_id = (d.channel == Channel::Bot).then(|| d.recipients.join(","));
@@ -215,7 +253,7 @@ async fn record(
                 .map(|r| {
                     let why = results
                         .get(r)
-                        .map(|v| notify::channel::explain_result(v))
+                        .map(|v| notify::channel::explain_result(service, v))
                         .unwrap_or_else(|| {
                             Some(Explanation {
                                 zh: "服务没有报告这个收件人的结果".into(),
@@ -230,8 +268,48 @@ async fn record(
                 })
                 .collect();
             let all = recipients.iter().all(|r| r.delivered);
-            d.status = DeliveryStatus::Sent;
+            // Sent when someone got it; a channel nobody got it through failed.
+            d.status = if recipients.iter().any(|r| r.delivered) {
+                DeliveryStatus::Sent
+            } else {
+                DeliveryStatus::Failed
+            };
             (all, None, recipients)
+        }
+        Err(SendError::EveryRecipient { service, results }) => {
+            // Each recipient with its own reason, not the first one's for all.
+            d.status = DeliveryStatus::Failed;
+            d.last_error = Some(format!("{service} refused every recipient"));
+            d.results = results.clone();
+            let reasons: Vec<Explanation> = d
+                .recipients
+                .iter()
+                .map(|r| {
+                    notify::error::explain_text(
+                        service,
+                        results.get(r).map(String::as_str).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            // One reason for all says it for the channel; several are said per recipient.
+            let why = match reasons.split_first() {
+                Some((first, rest)) if rest.iter().all(|r| r == first) => words(first.clone()),
+                _ => Words::new(
+                    "所有收件人都被拒绝，原因见每个收件人",
+                    "every recipient was refused: see each one's reason",
+                ),
+            };
+            let recipients = d
+                .recipients
+                .iter()
+                .zip(reasons)
+                .map(|(r, why)| RecipientResult {
+                    recipient: r.clone(),
+                    delivered: false,
+                    reason: Some(words(why)),
+                })
+                .collect();
+            (false, Some(why), recipients)
         }
         Err(e) => {
             d.status = DeliveryStatus::Failed;

@@ -508,6 +508,10 @@ pub fn merge(
     ))
 }
 
+/// A settings write that lost the race with another one.
+const CHANGED_MEANWHILE: &str =
+    "the notification settings were changed by someone else meanwhile: reload them and save again";
+
 async fn load_secrets(
     state: &AppState,
     account_id: &str,
@@ -536,14 +540,33 @@ async fn write(
     sub_mchid: Option<&str>,
     input: NotificationsInput,
 ) -> Result<NotificationsView, ApiError> {
-    let old = load_secrets(state, account_id, sub_mchid).await?;
-    let stored = NotificationRepo::new(&*state.ports.records)
-        .get(account_id, sub_mchid)
-        .await?
-        .unwrap_or_default();
+    // Past the cache: a kept secret must be the one stored now, not this instance's copy
+    // from before another instance changed it.
+    // The settings first, then the secret: a secret not saved for these settings belongs to
+    // a write under way (or one that failed half-way) and may not be kept.
+    let repo = NotificationRepo::new(&*state.ports.records);
+    let (stored, version) = repo.get_versioned(account_id, sub_mchid).await?;
+    let stored = stored.unwrap_or_default();
+    let mut old =
+        desk_core::repo::notification_secrets_fresh(&*state.ports.secrets, account_id, sub_mchid)
+            .await?;
+    old.drop_unfit(&stored);
     check_destinations(caller, &stored, &old, &input)?;
-    let (settings, secrets) = merge(input, old, state.ports.clock.now())?;
+    let (settings, mut secrets) = merge(input, old, state.ports.clock.now())?;
+    // Every secret is bound to where these settings send it: an instance that finds other
+    // settings reads the secret again, and refuses to send it if it still does not fit.
+    secrets.bind(&settings);
     let json = serde_json::to_string(&secrets).map_err(ApiError::internal)?;
+    // The settings first, only if nobody wrote since they were read; then the secret. In
+    // between (or if the secret's write fails), settings and secret do not fit and nothing
+    // is sent with it: never the old secret to a new destination.
+    match repo
+        .replace(account_id, sub_mchid, &settings, version)
+        .await
+    {
+        Err(e) if e.is_conflict() => return Err(ApiError::Conflict(CHANGED_MEANWHILE.into())),
+        other => other?,
+    }
     state
         .ports
         .secrets
@@ -551,9 +574,6 @@ async fn write(
             &secret_names::notifications(account_id, sub_mchid),
             SecretString::from(json),
         )
-        .await?;
-    NotificationRepo::new(&*state.ports.records)
-        .put(account_id, sub_mchid, &settings)
         .await?;
     tracing::info!(
         account_id,
@@ -589,7 +609,7 @@ pub async fn get_account_notifications(
     responses(
         (status = 200, body = NotificationsView),
         (status = 400, body = ErrorBody, description = "Invalid input; `field` names it"),
-        (status = 409, body = ErrorBody, description = "A destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request, or a channel turned on with no secret stored: the stored secret is never sent to a new destination; `field` names the secret"),
+        (status = 409, body = ErrorBody, description = "A destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request, or a channel turned on with no secret stored: the stored secret is never sent to a new destination; `field` names the secret. Also when the settings were saved by someone else since they were read (no `field`): reload and save again"),
         (status = 403, body = ErrorBody, description = "A scoped token changed `oa_template.api_base_url` or `sms.api_base_url`; `field` names it"),
         (status = 404, body = ErrorBody)
     ),
@@ -628,7 +648,7 @@ pub async fn get_sub_merchant_notifications(
     responses(
         (status = 200, body = NotificationsView),
         (status = 400, body = ErrorBody, description = "Invalid input; `field` names it"),
-        (status = 409, body = ErrorBody, description = "A destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request, or a channel turned on with no secret stored: the stored secret is never sent to a new destination; `field` names the secret"),
+        (status = 409, body = ErrorBody, description = "A destination (SMTP host, port, tls or tls_root_pem; OA appid; SMS sdk_app_id or secret_id; a bot's webhook_url) changed without that channel's secret in the same request, or a channel turned on with no secret stored: the stored secret is never sent to a new destination; `field` names the secret. Also when the settings were saved by someone else since they were read (no `field`): reload and save again"),
         (status = 403, body = ErrorBody, description = "A scoped token changed `oa_template.api_base_url` or `sms.api_base_url`; `field` names it"),
         (status = 404, body = ErrorBody)
     ),

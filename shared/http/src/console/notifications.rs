@@ -596,7 +596,7 @@ async fn test(
     .await
     {
         Ok(r) => r,
-        Err(e) => return error_page(lang, &e),
+        Err(e) => return error_page(lang, &test_refusal_in_words(lang, e)),
     };
     let now = state.ports.clock.now();
     let data = match serde_json::to_value(&report) {
@@ -609,6 +609,35 @@ async fn test(
         return error_page(lang, &ApiError::from(e));
     }
     see_other(&results_page)
+}
+
+/// The test's refusals in the page's language (the API's JSON says them in English): too
+/// soon after the last test (429), no channel set up (409).
+fn test_refusal_in_words(lang: super::Lang, e: ApiError) -> ApiError {
+    match e {
+        ApiError::RateLimited { retry_after, .. } => {
+            let secs = retry_after.as_secs().max(1);
+            let window = desk_core::test_notice::WINDOW.as_secs();
+            ApiError::RateLimited {
+                message: if lang.is_en() {
+                    format!(
+                        "A test notice was sent here less than {window} seconds ago: wait {secs} seconds and try again."
+                    )
+                } else {
+                    format!("{window} 秒内已经发过一次测试通知：请等 {secs} 秒后再试。")
+                },
+                retry_after,
+            }
+        }
+        ApiError::Conflict(_) => ApiError::Conflict(
+            lang.t(
+                "还没有设置任何通知渠道：请先设置邮件、模板消息、短信或群机器人，再发送测试通知。",
+                "No notification channel is set up yet: set up e-mail, a template message, SMS or a group bot first, then send a test.",
+            )
+            .into(),
+        ),
+        other => other,
+    }
 }
 
 /// `POST /console/accounts/{id}/notifications/test?form=…`.

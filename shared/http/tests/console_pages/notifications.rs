@@ -181,6 +181,18 @@ async fn a_test_notice_says_why_each_channel_failed_in_words_and_waits_30_second
         .collect();
     assert_eq!(tests.len(), 4, "{list}");
     assert!(tests.iter().all(|d| d["status"] == "failed"), "{list}");
+    // The console's delivery log says they were test notices, and a failed test is not
+    // "given up after 1 attempts".
+    let admin = session(&e.h, ADMIN).await;
+    let log = get(&e.h, "/console/deliveries", &admin).await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    assert!(log.body.matches("测试通知").count() >= 4, "{}", log.body);
+    assert!(
+        log.body.contains("测试未送达（测试通知不重试）"),
+        "{}",
+        log.body
+    );
+    assert!(!log.body.contains("不再重试"), "{}", log.body);
 }
 
 #[tokio::test]
@@ -315,6 +327,23 @@ async fn the_console_saves_without_secrets_kept_and_a_test_notice_reaches_every_
         "{}",
         results.body
     );
+
+    // Another test (a new form) within 30 seconds: refused in the page's language.
+    let form = get(&e.h, &e.page(), &admin).await;
+    let test_to = action(&form, &format!("{}/test?form=", e.page()));
+    let soon = post_form(&e.h, &test_to, &admin, &[("csrf", &form.csrf())], &[]).await;
+    assert_eq!(soon.status, StatusCode::TOO_MANY_REQUESTS, "{}", soon.body);
+    assert!(
+        soon.body.contains("秒内已经发过一次测试通知"),
+        "{}",
+        soon.body
+    );
+    assert!(
+        !soon.body.contains("less than"),
+        "English on a Chinese page: {}",
+        soon.body
+    );
+    assert_eq!(e.sink.messages().len(), 1, "still one e-mail");
 }
 
 #[tokio::test]
@@ -408,4 +437,220 @@ async fn only_administrators_in_scope_see_or_test_notifications() {
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     assert!(!list.body.contains(&e.account), "another account listed");
     assert!(list.body.contains(&other));
+}
+
+/// A secret store that keeps what it read for ever (as the AWS adapter keeps it for its
+/// time-to-live): one per instance; `put` refreshes only its own copy.
+struct CachingSecrets {
+    inner: std::sync::Arc<dyn domain::ports::SecretStore>,
+    cache: std::sync::Mutex<std::collections::HashMap<String, Option<secrecy::SecretString>>>,
+}
+
+impl CachingSecrets {
+    fn over(inner: std::sync::Arc<dyn domain::ports::SecretStore>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            inner,
+            cache: Default::default(),
+        })
+    }
+    fn remember(&self, name: &str, v: Option<secrecy::SecretString>) {
+        self.cache
+            .lock()
+            .expect("cache")
+            .insert(name.to_string(), v);
+    }
+}
+
+#[async_trait::async_trait]
+impl domain::ports::SecretStore for CachingSecrets {
+    async fn get(
+        &self,
+        name: &str,
+    ) -> Result<Option<secrecy::SecretString>, domain::ports::SecretError> {
+        let hit = self.cache.lock().expect("cache").get(name).cloned();
+        match hit {
+            Some(v) => Ok(v),
+            None => self.get_fresh(name).await,
+        }
+    }
+    async fn get_fresh(
+        &self,
+        name: &str,
+    ) -> Result<Option<secrecy::SecretString>, domain::ports::SecretError> {
+        let v = self.inner.get(name).await?;
+        self.remember(name, v.clone());
+        Ok(v)
+    }
+    async fn put(
+        &self,
+        name: &str,
+        value: secrecy::SecretString,
+    ) -> Result<(), domain::ports::SecretError> {
+        self.inner.put(name, value.clone()).await?;
+        self.remember(name, Some(value));
+        Ok(())
+    }
+    async fn delete(&self, name: &str) -> Result<(), domain::ports::SecretError> {
+        self.inner.delete(name).await?;
+        self.remember(name, None);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_cached_secret_never_goes_to_a_destination_changed_on_another_instance() {
+    // Two instances over one record store and one secret store, each with its own cache.
+    let inner = std::sync::Mutex::new(None);
+    let a = common::harness_over(None, |p| {
+        let cached = CachingSecrets::over(p.secrets.clone());
+        *inner.lock().expect("inner") = Some(p.secrets.clone());
+        desk_core::state::Ports {
+            secrets: cached,
+            ..p
+        }
+    });
+    let inner = inner.lock().expect("inner").take().expect("inner store");
+    let mut b_state = a.state.clone();
+    b_state.ports.secrets = CachingSecrets::over(inner);
+    let b = Harness {
+        router: desk_http::router::router(b_state.clone()),
+        state: b_state,
+        db: a.db.clone(),
+        dir: tempfile::tempdir().expect("dir"),
+    };
+    let (good_dir, evil_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let good = SmtpSink::start(good_dir.path(), free_port(), free_port());
+    let evil = SmtpSink::start(evil_dir.path(), free_port(), free_port());
+    let email = |sink: &SmtpSink, code: Option<&str>| {
+        let mut e = json!({"host": "127.0.0.1", "port": sink.implicit_port, "tls": "implicit",
+                           "sender": SMTP_USER, "recipients": ["owner@example.com"],
+                           "tls_root_pem": sink.ca_pem});
+        if let Some(c) = code {
+            e["auth_code"] = json!(c);
+        }
+        json!({ "email": e, "bots": [] })
+    };
+    // One account per case: a test notice goes once per audience per 30 s.
+    for (case, mchid) in [("send", "1900000201"), ("keep", "1900000202")] {
+        let account = a.create(common::provider_body(mchid)).await;
+        let api = format!("/admin/v1/accounts/{account}/notifications");
+        let name = domain::ports::secret_names::notifications(&account, None);
+        let (s, v) = a
+            .admin(Method::PUT, &api, Some(email(&good, Some(SMTP_PASSWORD))))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // Instance B reads (and caches) the real code.
+        b.state.ports.secrets.get(&name).await.expect("warm");
+        // On A: the e-mail server changes, with a junk code.
+        let (s, v) = a
+            .admin(
+                Method::PUT,
+                &api,
+                Some(email(&evil, Some("junk-code-0000"))),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if case == "keep" {
+            // On B: the same settings saved again, keeping "the" code (B's cached one).
+            let (s, v) = b.admin(Method::PUT, &api, Some(email(&evil, None))).await;
+            assert_eq!(s, StatusCode::OK, "{case}: {v}");
+        }
+        let (s, report) = b.admin(Method::POST, &format!("{api}/test"), None).await;
+        assert_eq!(s, StatusCode::OK, "{case}: {report}");
+        let e = channel(&report, "email");
+        assert_eq!(e["delivered"], false, "{case}: {report}");
+        assert!(
+            evil.messages().is_empty(),
+            "{case}: the real code reached the new server"
+        );
+    }
+    assert!(good.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_channel_that_never_answers_is_timed_out_in_words_within_the_deadline() {
+    let mut e = env().await;
+    e.h.state.test_notice_deadline = std::time::Duration::from_secs(1);
+    e.h.router = desk_http::router::router(e.h.state.clone());
+    // A webhook server that takes the connection and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = hang.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((c, _)) = hang.accept().await {
+            open.push(c);
+        }
+    });
+    e.put(json!({"bots": [{"id": "ops", "kind": "wecom",
+                           "webhook_url": format!("http://{addr}/cgi-bin/webhook/send?key=k")}]}))
+        .await;
+    let started = std::time::Instant::now();
+    let (s, report) =
+        e.h.admin(Method::POST, &format!("{}/test", e.api()), None)
+            .await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "waited {:?}",
+        started.elapsed()
+    );
+    let bot = channel(&report, "bot");
+    assert_eq!(bot["delivered"], false, "{report}");
+    assert!(
+        bot["reason"]["en"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("timed out: no answer within 1 seconds"),
+        "{report}"
+    );
+    assert!(
+        bot["reason"]["zh"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("秒内没有完成"),
+        "{report}"
+    );
+    held.abort();
+}
+
+#[tokio::test]
+async fn when_every_openid_is_refused_each_recipient_says_its_own_reason() {
+    let e = env().await;
+    let mut body = e.channels(SMTP_PASSWORD, "TPL-complaint", SMS_TEMPLATE, "");
+    body["email"] = Value::Null;
+    body["sms"] = Value::Null;
+    body["bots"] = json!([]);
+    body["oa_template"]["openids"] = json!(["o_short_1", "o_short_2"]);
+    e.put(body).await;
+    let (s, report) =
+        e.h.admin(Method::POST, &format!("{}/test", e.api()), None)
+            .await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    let oa = channel(&report, "oa_template");
+    assert_eq!(oa["delivered"], false, "{report}");
+    let recipients = oa["recipients"].as_array().expect("recipients");
+    assert_eq!(recipients.len(), 2, "{report}");
+    for r in recipients {
+        assert_eq!(r["delivered"], false, "{r}");
+        assert!(
+            r["reason"]["en"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("openid not valid"),
+            "each recipient's own reason: {report}"
+        );
+        assert!(
+            r["reason"]["zh"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("openid 无效"),
+            "{report}"
+        );
+    }
+    assert_eq!(e.ns.template_messages().len(), 0);
 }

@@ -107,7 +107,19 @@ const CHANNELS: [Channel; 4] = [
 ];
 
 fn result_of(lang: Lang, d: &Delivery) -> (String, &'static str) {
+    // A test notice is sent once and never retried (fixnotif).
+    let test = d
+        .job_id
+        .starts_with(desk_core::test_notice::TEST_JOB_PREFIX);
     match d.status {
+        DeliveryStatus::Failed if test => (
+            lang.t(
+                "测试未送达（测试通知不重试）",
+                "test not delivered (tests are not retried)",
+            )
+            .into(),
+            "bad",
+        ),
         DeliveryStatus::Sent => (lang.t("已送达", "delivered").into(), "ok"),
         DeliveryStatus::Failed => (
             match lang {
