@@ -157,6 +157,18 @@ async fn an_administrator_sets_up_notices_on_a_phone_and_a_test_notice_reaches_e
         .add_sub(&server, ADMIN, json!({"name": "门店"}))
         .await;
     let id = provider.account_id.clone();
+    // No daily digest for this account: the day's digest (past 09:00 Beijing time, on the
+    // binary's next deadline sweep) would reach the same staff on three of the channels while
+    // the test counts what each received.
+    let (s, b) = server
+        .admin(
+            ADMIN,
+            reqwest::Method::PATCH,
+            &format!("/accounts/{id}"),
+            Some(json!({"settings": {"deadlines": {"digest": {"enabled": false}}}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
     let ns = NotifySim::start().await.expect("notify sim");
     ns.add_oa_app(OA_APPID, OA_SECRET, "TPL-complaint");
     ns.add_sms_key(SMS_ID, SMS_KEY);
