@@ -1,0 +1,2 @@
+// A build script, so that cargo counts this crate's build dependencies (cargo-hakari's layout).
+fn main() {}
