@@ -31,7 +31,11 @@ pub async fn run_admin() -> Result<(), lambda_http::Error> {
     let (config, sdk) = environment().await?;
     let state = admin_state(&config, &sdk).await?;
     tracing::info!(table = %config.table, "admin-api ready");
-    lambda_http::run(admin_router(state)).await
+    lambda_http::run(crate::http::Flushed::new(
+        admin_router(state),
+        crate::emf::global().clone(),
+    ))
+    .await
 }
 
 /// The admin API function's router: the embedded binary's, and the caller's address (what the

@@ -1,9 +1,12 @@
 //! Callback functions behind the HTTP API (`$default` stage): each serves its own endpoints.
 
+use crate::emf::Emf;
 use crate::{environment, services};
 use aws::{AwsConfig, AwsPorts};
 use desk_core::platform::Platforms;
 use desk_http::CallbackState;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// A callback function's router state, serving `platforms`: no administrator token at all.
 pub async fn callback_state(
@@ -27,5 +30,93 @@ pub async fn run_callbacks(
     let (config, sdk) = environment().await?;
     let state = callback_state(&config, &AwsPorts::new(&config, &sdk), platforms).await?;
     tracing::info!(table = %config.table, function = name, platforms = ?state.platforms, family, "ready");
-    lambda_http::run(desk_http::router::callback_router(state, family)).await
+    lambda_http::run(Flushed::new(
+        desk_http::router::callback_router(state, family),
+        crate::emf::global().clone(),
+    ))
+    .await
+}
+
+/// An HTTP function's service whose every request, once answered, writes the metrics it
+/// recorded (one request per invocation: the metrics of an invocation leave with it).
+#[derive(Clone)]
+pub struct Flushed<S> {
+    inner: S,
+    emf: Emf,
+}
+
+impl<S> Flushed<S> {
+    pub fn new(inner: S, emf: Emf) -> Self {
+        Self { inner, emf }
+    }
+}
+
+impl<S, R> lambda_http::Service<R> for Flushed<S>
+where
+    S: lambda_http::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let answer = self.inner.call(req);
+        let emf = self.emf.clone();
+        Box::pin(async move { emf.around(answer).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tower::ServiceExt;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The metrics a request recorded are written when it is answered, not later.
+    #[tokio::test]
+    async fn each_answered_request_writes_its_metrics() {
+        let out = Buffer::default();
+        let emf = Emf::to_writer(out.clone());
+        let _local = metrics::set_default_local_recorder(&emf);
+        let router = axum::Router::new().route(
+            "/callbacks/x",
+            axum::routing::post(|| async {
+                metrics::counter!("callbacks_total", "platform" => "alipay", "outcome" => "accepted")
+                    .increment(1);
+                "success"
+            }),
+        );
+        let service = Flushed::new(router, emf.clone());
+        for n in 1..=2 {
+            let req = axum::http::Request::post("/callbacks/x")
+                .body(axum::body::Body::empty())
+                .expect("request");
+            let res = service.clone().oneshot(req).await.expect("answer");
+            assert_eq!(res.status(), 200);
+            let text = String::from_utf8(out.0.lock().expect("buffer").clone()).expect("utf-8");
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), n, "one document per answered request: {text}");
+            let doc: serde_json::Value = serde_json::from_str(lines[n - 1]).expect("JSON");
+            assert_eq!(doc["callbacks_total"], serde_json::json!(1));
+            assert_eq!(doc["outcome"], "accepted");
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //! one platform's callbacks behind the HTTP API (`admin`, `http`, feature `http`), a queue
 //! consumer with partial batch responses ([`sqs`], feature `queue`), or the scheduler
 //! (`schedule`, feature `schedule`: the account list and the events queue only, no secret).
+//! Every function writes its metrics as CloudWatch EMF at the end of each invocation ([`emf`]);
+//! the queue consumers and the scheduler stop their work before Lambda's deadline ([`deadline`]).
 //! Each function enables only the platforms it serves, so it links only those.
 
 use aws::{AwsConfig, AwsPorts, installation_secrets};
@@ -16,6 +18,8 @@ use std::sync::Arc;
 
 #[cfg(all(feature = "http", feature = "full"))]
 pub mod admin;
+pub mod deadline;
+pub mod emf;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "schedule")]
@@ -72,9 +76,11 @@ pub async fn services(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<Serv
         .with_public_base_url(public_base_url(config)?))
 }
 
-/// The configuration and the AWS SDK settings from the environment, logging set up (JSON).
+/// The configuration and the AWS SDK settings from the environment, logging set up (JSON, on
+/// standard error) and the metrics recorder installed (EMF, on standard output: [`emf`]).
 pub async fn environment() -> anyhow::Result<(AwsConfig, aws_config::SdkConfig)> {
     desk_core::telemetry::init(desk_core::telemetry::LogFormat::Json);
+    emf::global();
     let config = AwsConfig::from_env()?;
     let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
     Ok((config, sdk))

@@ -11,6 +11,7 @@ use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use desk_core::schedule::{PerAccountJob, ScheduleError, Tally};
 use domain::account::AccountKind;
 use domain::ports::{Queue, RecordStore};
+use lambda_runtime::LambdaEvent;
 use std::sync::Arc;
 
 /// The environment variable naming the jobs this function enqueues on every event: job types
@@ -124,7 +125,7 @@ pub async fn handle(
 /// event the jobs of `known` that [`SCHEDULED_JOBS`] names (all when it is unset). A value
 /// that names no known job is logged and returned before the first event.
 pub async fn run_lambda(known: &'static [PerAccountJob]) -> Result<(), lambda_runtime::Error> {
-    use lambda_runtime::{LambdaEvent, service_fn};
+    use lambda_runtime::service_fn;
     let (config, sdk) = crate::environment().await?;
     let jobs: Arc<[PerAccountJob]> = match jobs_from_env(known) {
         Ok(jobs) => jobs.into(),
@@ -137,15 +138,55 @@ pub async fn run_lambda(known: &'static [PerAccountJob]) -> Result<(), lambda_ru
     let (records, queue) = (ports.records.clone(), ports.queue.clone());
     let job_types: Vec<&str> = jobs.iter().map(|j| j.job_type).collect();
     tracing::info!(?job_types, "scheduler ready");
+    let emf = crate::emf::global();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<CloudWatchEvent>| {
         let (records, queue, jobs) = (records.clone(), queue.clone(), jobs.clone());
-        async move {
-            let now = domain::clock::Clock::now(&domain::clock::SystemClock);
-            handle(event.payload, &*records, &*queue, &jobs, now)
-                .await
-                .map_err(lambda_runtime::Error::from)
-        }
+        async move { invocation(event, &*records, &*queue, &jobs, emf).await }
     }))
+    .await
+}
+
+/// The run did not finish before Lambda's deadline (less the margin to report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutOfTime;
+
+impl std::fmt::Display for OutOfTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the scheduled run ran out of time before every account's jobs were queued; \
+             Lambda runs it again (the same job ids), and the next schedule slot follows",
+        )
+    }
+}
+
+impl std::error::Error for OutOfTime {}
+
+/// One invocation: [`handle`] within Lambda's deadline (less
+/// [`crate::deadline::REPORT_MARGIN`]): a run still going then stops and fails, so Lambda
+/// retries it (the same slot, the same job ids) instead of the invocation timing out unlogged.
+/// Its metrics are written when it ends.
+pub async fn invocation(
+    event: LambdaEvent<CloudWatchEvent>,
+    records: &dyn RecordStore,
+    queue: &dyn Queue,
+    jobs: &[PerAccountJob],
+    emf: &crate::emf::Emf,
+) -> Result<Tally, lambda_runtime::Error> {
+    let budget = crate::deadline::budget_now(event.context.deadline);
+    let now = domain::clock::Clock::now(&domain::clock::SystemClock);
+    let run = handle(event.payload, records, queue, jobs, now);
+    emf.around(async move {
+        match budget {
+            None => run.await.map_err(lambda_runtime::Error::from),
+            Some(budget) => match tokio::time::timeout(budget, run).await {
+                Ok(done) => done.map_err(lambda_runtime::Error::from),
+                Err(_) => {
+                    tracing::error!(error = %OutOfTime, "scheduled run stopped");
+                    Err(OutOfTime.into())
+                }
+            },
+        }
+    })
     .await
 }
 

@@ -7,6 +7,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use chrono::{DateTime, Utc};
 use desk_core::worker::{Disposition, JobRegistry, RetryPolicy};
 use domain::ports::QueueError;
+use lambda_runtime::LambdaEvent;
 use std::time::Duration;
 
 /// What the batch handler needs from the queue beyond the event itself.
@@ -72,7 +73,7 @@ fn attribute<T: std::str::FromStr>(m: &SqsMessage, name: &str) -> Option<T> {
 
 /// Handle one SQS batch from `queue`; the response lists only the messages SQS should deliver
 /// again. The records of a batch run concurrently (jobs wait on platform calls, not on CPU);
-/// each is decided on its own.
+/// each is decided on its own. No time limit: see [`handle_batch_within`].
 pub async fn handle_batch(
     event: SqsEvent,
     queue: &str,
@@ -80,12 +81,62 @@ pub async fn handle_batch(
     policy: &RetryPolicy,
     sink: &dyn BatchQueue,
 ) -> SqsBatchResponse {
-    let outcomes = futures_util::future::join_all(
-        event
-            .records
-            .into_iter()
-            .map(|m| handle_record(m, queue, registry, policy, sink)),
-    )
+    handle_batch_within(event, None, queue, registry, policy, sink).await
+}
+
+/// One invocation of a queue consumer: its batch within the invocation's time (Lambda's
+/// deadline less [`crate::deadline::REPORT_MARGIN`]), then its metrics written.
+pub async fn handle_invocation(
+    event: LambdaEvent<SqsEvent>,
+    queue: &str,
+    registry: &JobRegistry,
+    policy: &RetryPolicy,
+    sink: &dyn BatchQueue,
+    emf: &crate::emf::Emf,
+) -> SqsBatchResponse {
+    let budget = crate::deadline::budget_now(event.context.deadline);
+    emf.around(handle_batch_within(
+        event.payload,
+        budget,
+        queue,
+        registry,
+        policy,
+        sink,
+    ))
+    .await
+}
+
+/// [`handle_batch`] within `budget`: a record not finished when it runs out is abandoned (its
+/// job's future dropped, as in a crash; every job is safe to run again) and reported failed,
+/// so SQS delivers it again after its visibility timeout, while the records that finished are
+/// reported done. A slow platform then costs the slow records one receive each, not the
+/// whole batch a timed-out invocation.
+pub async fn handle_batch_within(
+    event: SqsEvent,
+    budget: Option<Duration>,
+    queue: &str,
+    registry: &JobRegistry,
+    policy: &RetryPolicy,
+    sink: &dyn BatchQueue,
+) -> SqsBatchResponse {
+    let until = budget.map(|b| tokio::time::Instant::now() + b);
+    let outcomes = futures_util::future::join_all(event.records.into_iter().map(|m| async move {
+        let id = m.message_id.clone();
+        let record = handle_record(m, queue, registry, policy, sink);
+        let Some(until) = until else {
+            return record.await;
+        };
+        match tokio::time::timeout_at(until, record).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::warn!(
+                    message_id = id.as_deref().unwrap_or(""),
+                    "the invocation's time ran out: this job is abandoned and SQS delivers it again"
+                );
+                id
+            }
+        }
+    }))
     .await;
     SqsBatchResponse {
         batch_item_failures: outcomes
@@ -159,9 +210,10 @@ async fn handle_record(
 /// Run a queue consumer as a Lambda function (the worker on `events`, the notifier on
 /// `notify`): the AWS adapters, the job handlers of this build, partial batch responses.
 pub async fn run_lambda(queue: &'static str) -> Result<(), lambda_runtime::Error> {
-    use lambda_runtime::{LambdaEvent, service_fn};
+    use lambda_runtime::service_fn;
     use std::sync::Arc;
     let (config, sdk) = crate::environment().await?;
+    let emf = crate::emf::global();
     let ports = aws::AwsPorts::new(&config, &sdk);
     let services = crate::services(&config, &ports).await?;
     let registry = Arc::new(desk_core::policy::registry(
@@ -178,7 +230,7 @@ pub async fn run_lambda(queue: &'static str) -> Result<(), lambda_runtime::Error
         let (registry, policy, sqs) = (registry.clone(), policy.clone(), sqs.clone());
         async move {
             Ok::<_, lambda_runtime::Error>(
-                handle_batch(event.payload, queue, &registry, &policy, &*sqs).await,
+                handle_invocation(event, queue, &registry, &policy, &*sqs, emf).await,
             )
         }
     }))

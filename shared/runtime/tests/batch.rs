@@ -1,5 +1,13 @@
 //! The worker's SQS batch handler, fed the `events/` batch with one poison record, against
-//! queues on moto server.
+//! queues on moto server; a batch within its invocation's time ([`budget`]); the metrics an
+//! invocation prints as CloudWatch EMF ([`emf`]).
+
+#[path = "batch/budget.rs"]
+mod budget;
+#[path = "batch/emf.rs"]
+mod emf;
+#[path = "batch/support.rs"]
+mod support;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsEvent;

@@ -21,3 +21,100 @@ fn the_scheduler_skips_exactly_the_kinds_the_platforms_declare_without_complaint
          declares `has_complaints: false`"
     );
 }
+
+/// A scheduled run that cannot finish before Lambda's deadline (here: a queue that takes 10 s
+/// per message) stops in time and fails, so Lambda runs it again, instead of timing out.
+mod out_of_time {
+    use async_trait::async_trait;
+    use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+    use domain::ports::{DeadLetterPage, Queue, QueueError, QueueMessage};
+    use std::time::{Duration, Instant};
+
+    struct SlowQueue;
+
+    #[async_trait]
+    impl Queue for SlowQueue {
+        async fn send(&self, _: &str, _: &str, _: Duration) -> Result<String, QueueError> {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok("sent".into())
+        }
+        async fn receive(
+            &self,
+            _: &str,
+            _: u32,
+            _: Duration,
+            _: Duration,
+        ) -> Result<Vec<QueueMessage>, QueueError> {
+            Ok(vec![])
+        }
+        async fn delete(&self, _: &str, _: &str) -> Result<(), QueueError> {
+            Ok(())
+        }
+        async fn change_visibility(&self, _: &str, _: &str, _: Duration) -> Result<(), QueueError> {
+            Ok(())
+        }
+        async fn dead_letter(&self, _: &str, _: &str, _: &str) -> Result<(), QueueError> {
+            Ok(())
+        }
+        async fn list_dead_letters(
+            &self,
+            _: &str,
+            _: u32,
+            _: Option<String>,
+        ) -> Result<DeadLetterPage, QueueError> {
+            Ok(DeadLetterPage::default())
+        }
+        async fn replay(&self, _: &str, _: &str) -> Result<(), QueueError> {
+            Ok(())
+        }
+        async fn ping(&self) -> Result<(), QueueError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_that_cannot_finish_in_time_stops_before_the_deadline_and_fails() {
+        desk_core::platforms::builtin();
+        let dir = tempfile::tempdir().expect("dir");
+        let db = embedded::Db::open(dir.path().join("desk.db")).expect("db");
+        let records = embedded::SqliteRecordStore::new(db);
+        let account = serde_json::from_value(serde_json::json!({
+            "id": "acc_a", "name": "acc_a", "enabled": true, "kind": "alipay_app",
+            "settings": {"app_id": "2021000000000001"},
+            "credentials": {"complete": false, "fields": {}},
+            "created_at": "2026-11-26T00:00:00Z", "updated_at": "2026-11-26T00:00:00Z",
+        }))
+        .expect("account");
+        desk_core::repo::AccountRepo::new(&records)
+            .create(&account)
+            .await
+            .expect("create");
+        let mut context = lambda_runtime::Context::default();
+        let deadline = Duration::from_millis(2500);
+        context.deadline = (std::time::SystemTime::now() + deadline)
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        let event: CloudWatchEvent = serde_json::from_value(serde_json::json!({
+            "detail-type": "Scheduled Event", "source": "aws.events",
+            "time": chrono::Utc::now(), "resources": [], "detail": {},
+        }))
+        .expect("a scheduled event");
+        let started = Instant::now();
+        let result = runtime::schedule::invocation(
+            lambda_runtime::LambdaEvent::new(event, context),
+            &records,
+            &SlowQueue,
+            desk_core::schedule::ALL,
+            &runtime::emf::Emf::to_writer(std::io::sink()),
+        )
+        .await;
+        let took = started.elapsed();
+        let error = result.expect_err("a run out of time fails, so Lambda retries it");
+        assert!(error.to_string().contains("ran out of time"), "{error}");
+        assert!(
+            took < Duration::from_secs(2),
+            "stopped {took:?} after the start"
+        );
+    }
+}
