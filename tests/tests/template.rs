@@ -6,6 +6,10 @@
 
 use serde_yaml::Value;
 
+// Logs, concurrency, alarms and the dashboard.
+#[path = "template/operations.rs"]
+mod operations;
+
 fn template() -> Value {
     let path = e2e_tests::workspace_root().join("infra/template.yaml");
     serde_yaml::from_str(&std::fs::read_to_string(path).expect("template")).expect("YAML")
