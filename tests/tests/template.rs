@@ -9,6 +9,9 @@ use serde_yaml::Value;
 // Logs, concurrency, alarms and the dashboard.
 #[path = "template/operations.rs"]
 mod operations;
+// Where the admin API and the console are reachable from.
+#[path = "template/admin_access.rs"]
+mod admin_access;
 
 fn template() -> Value {
     let path = e2e_tests::workspace_root().join("infra/template.yaml");
