@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// The metric catalogue as the functions write it on AWS: each metric's dimension set without
 /// `account` and `operation` (the one alarms and the dashboard use), with the values each
 /// dimension takes. (The names are `desk_core::metrics`'s; the catalogue is in the README.)
-const CATALOGUE: &[(&str, &[(&str, &[&str])])] = &[
+const CATALOGUE: &[(&str, &[Label])] = &[
     (
         "complaints_received_total",
         &[PLATFORM, ("source", &["push", "reconcile"])],
@@ -61,7 +61,10 @@ const CATALOGUE: &[(&str, &[(&str, &[&str])])] = &[
     ("dead_letters_total", &[("queue", &["events", "notify"])]),
 ];
 
-const PLATFORM: (&str, &[&str]) = ("platform", &["wechatpay", "alipay", "wxmini"]);
+/// A dimension and the values it takes.
+type Label = (&'static str, &'static [&'static str]);
+
+const PLATFORM: Label = ("platform", &["wechatpay", "alipay", "wxmini"]);
 const PLATFORMS: &[&str] = PLATFORM.1;
 
 /// A metric as an alarm or the dashboard names it: namespace, name, and its dimensions, the
@@ -531,7 +534,10 @@ fn the_dashboard_is_json_naming_this_stacks_resources_and_metrics() {
             if strings.is_empty() {
                 continue; // an expression over the row's metrics
             }
-            assert!(strings.len() >= 2 && strings.len() % 2 == 0, "{row:?}");
+            assert!(
+                strings.len() >= 2 && strings.len().is_multiple_of(2),
+                "{row:?}"
+            );
             let m = Metric {
                 namespace: strings[0].into(),
                 name: strings[1].into(),
