@@ -9,6 +9,9 @@ use serde_yaml::Value;
 // Logs, concurrency, alarms and the dashboard.
 #[path = "template/operations.rs"]
 mod operations;
+// The dashboard (with the metric checks of `operations`).
+#[path = "template/dashboard.rs"]
+mod dashboard;
 // Where the admin API and the console are reachable from.
 #[path = "template/admin_access.rs"]
 mod admin_access;
