@@ -6,6 +6,16 @@
 
 use serde_yaml::Value;
 
+// Logs, concurrency, alarms and the dashboard.
+#[path = "template/operations.rs"]
+mod operations;
+// The dashboard (with the metric checks of `operations`).
+#[path = "template/dashboard.rs"]
+mod dashboard;
+// Where the admin API and the console are reachable from.
+#[path = "template/admin_access.rs"]
+mod admin_access;
+
 fn template() -> Value {
     let path = e2e_tests::workspace_root().join("infra/template.yaml");
     serde_yaml::from_str(&std::fs::read_to_string(path).expect("template")).expect("YAML")

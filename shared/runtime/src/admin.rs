@@ -1,5 +1,6 @@
-//! The admin API function behind the HTTP API (`$default` stage): the admin routes, the
-//! authorisation pages and every callback route (it needs every platform: feature `full`).
+//! The admin API function behind the HTTP API (`$default` stage), or behind a REST API of its
+//! own (feature `rest`; template parameter AdminAccess): the admin routes, the authorisation
+//! pages and every callback route (it needs every platform: feature `full`).
 
 use crate::{environment, installation_secret, services};
 use aws::{AwsConfig, AwsPorts, installation_secrets};
@@ -59,18 +60,20 @@ async fn peer_from_api_gateway(
 }
 
 /// The client's address in lambda_http's request context (HTTP API: `requestContext.http.
-/// sourceIp`), if there is one and it is an address.
+/// sourceIp`; REST API: `requestContext.identity.sourceIp`), if there is one and it is an
+/// address.
 pub fn source_address(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
-    match extensions.request_context_ref()? {
-        RequestContext::ApiGatewayV2(ctx) => ctx
-            .http
-            .source_ip
-            .as_deref()
-            .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
-            .map(|ip| SocketAddr::new(ip, 0)),
+    let ip = match extensions.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.as_deref(),
+        #[cfg(feature = "rest")]
+        RequestContext::ApiGatewayV1(ctx) => ctx.identity.source_ip.as_deref(),
         #[allow(unreachable_patterns)]
         _ => None,
-    }
+    }?;
+    ip.trim()
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 0))
 }
 
 #[cfg(test)]
@@ -105,6 +108,105 @@ mod tests {
         );
         let none = event("not an address", "192.0.2.99");
         assert_eq!(source_address(none.extensions()), None);
+    }
+
+    const IGNORE_STAGE: &str = "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH";
+    const ADMIN: &str = "rest-admin-token-0123456789";
+
+    /// The admin router the function runs, over the embedded adapters in `dir`.
+    fn embedded_admin_router(dir: &std::path::Path) -> axum::Router {
+        use std::sync::Arc;
+        let db = embedded::Db::open(dir.join("desk.db")).expect("db");
+        let master = embedded::MasterKey::generate();
+        let settings = embedded::QueueSettings::default();
+        let ports = desk_core::Ports {
+            records: Arc::new(embedded::SqliteRecordStore::new(db.clone())),
+            inbox: Arc::new(embedded::SqliteInbox::new(db.clone(), &settings)),
+            queue: Arc::new(embedded::SqliteQueue::new(db.clone(), settings)),
+            blobs: Arc::new(embedded::FileBlobStore::new(dir.join("blobs"))),
+            secrets: Arc::new(embedded::SqliteSecretStore::new(db, &master)),
+            clock: Arc::new(domain::clock::SystemClock),
+        };
+        let fingerprints = desk_core::fingerprint::Fingerprinter::new(master.derive("fp"));
+        admin_router(AppState::new(
+            desk_core::Services::new(ports, fingerprints),
+            AdminAuth::from_hash(desk_http::auth::hash(ADMIN)),
+        ))
+    }
+
+    /// A REST API (v1) event as API Gateway sends it for `GET /prod/admin/v1/accounts` (the
+    /// admin API of its own, stage `prod`: template parameter AdminAccess ip-restricted or
+    /// private), through lambda_http and the function's router: the path lambda_http built,
+    /// the status and the body.
+    async fn rest_list_accounts(token: &str) -> (String, u16, serde_json::Value) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events/apigw/admin-rest-list-accounts.json");
+        let text = std::fs::read_to_string(path)
+            .expect("fixture")
+            .replace("REPLACED_BY_TEST", token);
+        let req = lambda_http::request::from_str(&text).expect("a REST API event");
+        assert_eq!(
+            source_address(req.extensions()),
+            Some("203.0.113.7:0".parse().expect("addr")),
+            "the REST event's identity.sourceIp"
+        );
+        let built = req.uri().path().to_string();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let res = embedded_admin_router(dir.path())
+            .oneshot(req)
+            .await
+            .expect("response");
+        let status = res.status().as_u16();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (
+            built,
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// lambda_http puts a REST event's stage in the path (`/prod/admin/v1/accounts`), which
+    /// no admin route matches, unless `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set, as the
+    /// template sets it on the admin function of the REST API. The variable is read from the
+    /// process environment: the case with it runs in a process of its own.
+    #[tokio::test]
+    async fn rest_api_events_reach_the_admin_routes_with_the_stage_left_out() {
+        if std::env::var_os(IGNORE_STAGE).is_none() {
+            let (path, status, _) = rest_list_accounts(ADMIN).await;
+            assert_eq!(path, "/prod/admin/v1/accounts");
+            assert_eq!(status, 404);
+        }
+        let exe = std::env::current_exe().expect("this test binary");
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "admin::tests::rest_api_event_with_the_stage_ignored",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(IGNORE_STAGE, "true")
+            .output()
+            .expect("run the test binary");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[tokio::test]
+    #[ignore = "run with AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH set, by rest_api_events_reach_the_admin_routes_with_the_stage_left_out"]
+    async fn rest_api_event_with_the_stage_ignored() {
+        assert!(std::env::var_os(IGNORE_STAGE).is_some());
+        let (path, status, body) = rest_list_accounts(ADMIN).await;
+        assert_eq!(path, "/admin/v1/accounts");
+        assert_eq!(status, 200, "{body}");
+        assert!(body["items"].is_array(), "{body}");
+        let (_, status, _) = rest_list_accounts("wrong-token").await;
+        assert_eq!(status, 401);
     }
 
     /// Through the layer, the console's `client_address` sees API Gateway's address, not the
