@@ -169,7 +169,8 @@ async fn dashboard_counts_days_response_times_refunds_and_missed_deadlines_withi
     // received before the last 30 days.
     let mut a1 = complaint(ali, b, "A1", bj(11, 26, 15, 0));
     reply(&repo, &mut a1, bj(11, 26, 16, 0), true).await;
-    let m1 = complaint(mini, b, "M1", bj(11, 27, 8, 0));
+    // Before 08:00 Beijing time: still the day before in UTC, counted on the Beijing day.
+    let m1 = complaint(mini, b, "M1", bj(11, 27, 7, 30));
     let old = complaint(wx, b, "OLD", bj(10, 1, 9, 0));
     for c in [&w1, &w2, &w3, &w4, &a1, &m1, &old] {
         repo.save(c, 0).await.expect("save");
