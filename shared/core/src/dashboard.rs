@@ -96,6 +96,15 @@ pub struct Refunds {
     pub fen: u64,
 }
 
+/// A deadline missed: its label (in Chinese, as the platform's rules word it), when it was
+/// due, and when it was met late (None: still not met).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissedDeadline {
+    pub label: String,
+    pub due_at: DateTime<Utc>,
+    pub met_at: Option<DateTime<Utc>>,
+}
+
 /// A complaint with deadlines missed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Missed {
@@ -103,9 +112,7 @@ pub struct Missed {
     pub platform: Platform,
     pub account_id: String,
     pub platform_complaint_id: String,
-    /// Each missed deadline: its label (in Chinese, as the platform rules word it), when it
-    /// was due, and when it was met late (None: still not met).
-    pub deadlines: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>,
+    pub deadlines: Vec<MissedDeadline>,
 }
 
 /// The dashboard's numbers.
@@ -145,14 +152,15 @@ fn is_open(s: ComplaintStatus) -> bool {
 }
 
 /// The deadlines of `c` that passed before `now` without being met by their time.
-fn missed_deadlines(
-    c: &Complaint,
-    now: DateTime<Utc>,
-) -> Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> {
+fn missed_deadlines(c: &Complaint, now: DateTime<Utc>) -> Vec<MissedDeadline> {
     c.deadlines
         .iter()
         .filter(|d| d.due_at < now && d.met_at.is_none_or(|m| m > d.due_at))
-        .map(|d| (d.label.clone(), d.due_at, d.met_at))
+        .map(|d| MissedDeadline {
+            label: d.label.clone(),
+            due_at: d.due_at,
+            met_at: d.met_at,
+        })
         .collect()
 }
 

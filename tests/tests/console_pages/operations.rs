@@ -206,10 +206,7 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     browser.wait_for_path("/console/dashboard").await;
     assert_eq!(browser.text("#received-total").await.trim(), "1");
     assert_eq!(
-        browser
-            .find_all("svg#received-chart rect.bar")
-            .await
-            .len(),
+        browser.find_all("svg#received-chart rect.bar").await.len(),
         1
     );
     fits_the_phone(&browser, "the dashboard").await;

@@ -434,17 +434,18 @@ fn missed(lang: Lang, s: &Summary) -> Vec<MissedRow> {
             deadlines: m
                 .deadlines
                 .iter()
-                .map(|(what, due, met)| {
-                    let late = match met {
+                .map(|d| {
+                    let late = match d.met_at {
                         Some(at) => match lang {
-                            Lang::Zh => format!("晚了 {}", view::span(lang, *at - *due)),
-                            Lang::En => format!("met {} late", view::span(lang, *at - *due)),
+                            Lang::Zh => format!("晚了 {}", view::span(lang, at - d.due_at)),
+                            Lang::En => format!("met {} late", view::span(lang, at - d.due_at)),
                         },
                         None => lang.t("仍未完成", "still not met").to_string(),
                     };
+                    let (what, due) = (&d.label, view::beijing(d.due_at));
                     match lang {
-                        Lang::Zh => format!("{what}：截止 {}，{late}", view::beijing(*due)),
-                        Lang::En => format!("{what}: due {}, {late}", view::beijing(*due)),
+                        Lang::Zh => format!("{what}：截止 {due}，{late}"),
+                        Lang::En => format!("{what}: due {due}, {late}"),
                     }
                 })
                 .collect(),

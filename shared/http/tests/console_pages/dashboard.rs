@@ -181,19 +181,33 @@ async fn dashboard_counts_days_response_times_refunds_and_missed_deadlines_withi
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let body = &page.body;
     assert!(body.contains("id=\"nav-dashboard\""), "linked from the nav");
-    assert!(body.contains("2026-10-29 至 2026-11-27"), "30 days by default");
+    assert!(
+        body.contains("2026-10-29 至 2026-11-27"),
+        "30 days by default"
+    );
     assert_eq!(by_id(body, "received-total"), "6");
     // Columns: alipay, wechatpay, wxmini, total.
     assert_eq!(day_row(body, "2026-11-26"), "2026-11-26 1 1 0 2");
     assert_eq!(day_row(body, "2026-11-20"), "2026-11-20 0 1 0 1");
     assert_eq!(day_row(body, "2026-11-27"), "2026-11-27 0 0 1 1");
     assert_eq!(day_row(body, "2026-11-21"), "2026-11-21 0 0 0 0");
-    assert_eq!(body.matches("<rect class=\"bar\"").count(), 6, "one bar part per day and platform");
+    assert_eq!(
+        body.matches("<rect class=\"bar\"").count(),
+        6,
+        "one bar part per day and platform"
+    );
     // First response: 5 min, 1 h, 3 h: median 1 h, 90 % 3 h; WeChat Pay alone 5 min and 3 h.
     let all = response_row(body, "全部平台");
-    assert!(all.contains("<td>3</td>") && all.contains("1小时0分") && all.contains("3小时0分"), "{all}");
+    assert!(
+        all.contains("<td>3</td>") && all.contains("1小时0分") && all.contains("3小时0分"),
+        "{all}"
+    );
     let wechat = response_row(body, "微信支付");
-    assert!(wechat.contains("<td class=\"median\">5分钟</td>") && wechat.contains("<td class=\"p90\">3小时0分</td>"), "{wechat}");
+    assert!(
+        wechat.contains("<td class=\"median\">5分钟</td>")
+            && wechat.contains("<td class=\"p90\">3小时0分</td>"),
+        "{wechat}"
+    );
     assert!(response_row(body, "支付宝").contains("<td class=\"median\">1小时0分</td>"));
     assert!(by_id(body, "awaiting-reply").contains("还没有回复"));
     assert!(body.contains("还没有回复的未结投诉：<b>2</b>"), "W3 and M1");
@@ -213,17 +227,30 @@ async fn dashboard_counts_days_response_times_refunds_and_missed_deadlines_withi
     assert_eq!(by_id(body, "missed-deadlines"), "4");
     assert_eq!(by_id(body, "missed-complaints"), "2");
     assert!(body.contains(&format!("href=\"/console/complaints/{}\"", w3.id)));
-    assert!(body.contains("首次回复：截止 2026-11-22 00:00，仍未完成"), "{body}");
+    assert!(
+        body.contains("首次回复：截止 2026-11-22 00:00，仍未完成"),
+        "{body}"
+    );
     assert!(body.contains(&format!("href=\"/console/complaints/{}\"", w4.id)));
-    assert!(body.contains("首次回复：截止 2026-11-24 00:00，晚了 10小时0分"), "{body}");
-    assert!(body.contains("处理完成：截止 2026-11-26 00:00，仍未完成"), "{body}");
+    assert!(
+        body.contains("首次回复：截止 2026-11-24 00:00，晚了 10小时0分"),
+        "{body}"
+    );
+    assert!(
+        body.contains("处理完成：截止 2026-11-26 00:00，仍未完成"),
+        "{body}"
+    );
     assert!(!body.contains(&format!("/console/complaints/{}\"", w1.id)));
 
     // 7 days leave W3 out; 90 days take the October complaint in; English words.
     let week = get(&h, "/console/dashboard?days=7&lang=en", &viewer).await;
     assert_eq!(by_id(&week.body, "received-total"), "5");
     assert!(week.body.contains("2026-11-21 to 2026-11-27"));
-    assert!(week.body.contains("<td class=\"median\">5 min</td>"), "{}", week.body);
+    assert!(
+        week.body.contains("<td class=\"median\">5 min</td>"),
+        "{}",
+        week.body
+    );
     let quarter = get(&h, "/console/dashboard?days=90", &viewer).await;
     assert_eq!(by_id(&quarter.body, "received-total"), "7");
     let only_b = get(&h, "/console/dashboard?account=acc_other", &viewer).await;
@@ -234,7 +261,11 @@ async fn dashboard_counts_days_response_times_refunds_and_missed_deadlines_withi
     let mine = get(&h, "/console/dashboard", &scoped).await;
     assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
     assert_eq!(by_id(&mine.body, "received-total"), "4");
-    assert!(!mine.body.contains("支付宝") && !mine.body.contains("acc_other"), "{}", mine.body);
+    assert!(
+        !mine.body.contains("支付宝") && !mine.body.contains("acc_other"),
+        "{}",
+        mine.body
+    );
     assert!(mine.body.contains("¥17.50"));
     let other = get(&h, "/console/dashboard?account=acc_other", &scoped).await;
     assert_eq!(by_id(&other.body, "received-total"), "0");
