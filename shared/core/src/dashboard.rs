@@ -24,7 +24,7 @@ use domain::ports::RecordStore;
 use std::collections::BTreeMap;
 
 /// Queries of complaints' own partitions (action logs, refunds) one summary makes at most.
-pub const DETAIL_READS: usize = 2000;
+pub const DETAIL_READS: usize = 1000;
 /// Complaints with a missed deadline listed one by one (the rest are counted).
 pub const MISSED_LISTED: usize = 50;
 
