@@ -13,6 +13,7 @@ pub mod complaint_images;
 pub mod complaints;
 pub mod console_links;
 pub mod credentials;
+pub mod dashboard;
 pub mod deadlines;
 pub mod deliveries;
 pub mod error;

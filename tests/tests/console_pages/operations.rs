@@ -2,8 +2,8 @@
 //! WeChat Pay simulator: a push of a complaint the platform does not know yet is dead-lettered
 //! by the binary's worker with the platform's answer as its reason; once the platform knows
 //! it, a tap on "replay" runs it again (once) and the complaint is read; its staff notice to a
-//! mail server that is down shows in the delivery log, which the filters narrow; a token is
-//! made and shown once, then revoked.
+//! mail server that is down shows in the delivery log, which the filters narrow; the dashboard
+//! counts the complaint; a token is made and shown once, then revoked.
 
 use super::fits_the_phone;
 use e2e_tests::wechatpay::{PROVIDER, SUB, SimProvider};
@@ -199,6 +199,18 @@ async fn on_a_phone_replay_a_dead_letter_filter_the_delivery_log_and_make_and_re
     browser
         .wait_for_path(&format!("/console/complaints/{cid}"))
         .await;
+
+    // The dashboard, from the nav: the complaint that flowed is today's one bar.
+    browser.goto(&server.url("/console/?lang=zh")).await;
+    browser.click("#nav-dashboard").await;
+    browser.wait_for_path("/console/dashboard").await;
+    assert_eq!(browser.text("#received-total").await.trim(), "1");
+    assert_eq!(
+        browser.find_all("svg#received-chart rect.bar").await.len(),
+        1
+    );
+    fits_the_phone(&browser, "the dashboard").await;
+    browser.screenshot("console-dashboard-phone").await;
 
     // A token, made and shown once (in Chinese from here on: the screenshot's language).
     browser.goto(&server.url("/console/tokens?lang=zh")).await;

@@ -10,11 +10,15 @@
 //!
 //! Pages: [`inbox`], [`complaint`], [`sign_in`], [`try_it`] (the sandbox accounts), [`settings`]
 //! (an administrator's index of the settings pages), [`violations`] and [`score`] (a mini
-//! program's trade score, charted by [`score_chart`]). What they share: [`web`], [`view`],
+//! program's trade score, charted by [`score_chart`]), [`dashboard`] (the numbers over 7, 30 or
+//! 90 days, charted by [`dashboard_chart`]). What they share: [`web`], [`view`],
 //! [`lang`].
 
 pub mod accounts;
 pub mod complaint;
+// The dashboard (dashboard.rs, its chart dashboard_chart.rs).
+pub mod dashboard;
+pub mod dashboard_chart;
 pub mod forms;
 pub mod inbox;
 pub mod lang;
@@ -71,6 +75,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(&format!("{BASE}/try"), get(try_it::show).post(try_it::push))
         .route(&format!("{BASE}/settings"), get(settings::show))
+        .route(&format!("{BASE}/dashboard"), get(dashboard::show))
         // Accounts and sub-merchants (accounts.rs).
         .route(&format!("{BASE}/accounts"), get(accounts::list))
         .route(&format!("{BASE}/accounts/new"), get(accounts::choose))

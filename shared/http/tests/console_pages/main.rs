@@ -5,6 +5,7 @@
 mod common;
 
 mod accounts;
+mod dashboard;
 mod notifications;
 mod operations;
 mod settings;
