@@ -11,8 +11,9 @@
 //! rest comes from each complaint's own partition, at most [`DETAIL_READS`] queries per call:
 //! the action log of a complaint replied to (its first successful reply is its first response;
 //! a complaint replied to outside the desk, in the platform's back office, has none and is
-//! counted apart), and the refunds of a complaint with money refunded (a refund counts unless
-//! the platform closed it; sequence [`crate::complaints::AUTO_REFUND_SEQUENCE`] is the
+//! counted apart), and the refunds of a complaint with money refunded (a refund counts once the
+//! platform took it: `SUCCESS`, or a refund id and not closed — a claim whose call never got an
+//! answer is not money refunded; sequence [`crate::complaints::AUTO_REFUND_SEQUENCE`] is the
 //! automatic one, any other was asked for by staff). Past the bound the newest complaints'
 //! details are used and [`Summary::details_capped`] says so.
 
@@ -241,7 +242,7 @@ pub async fn summarise(
             } else {
                 reads += 1;
                 for r in repo.refunds(&c.id).await? {
-                    if !counts_against_order(&r) {
+                    if !refund_made(&r) {
                         continue;
                     }
                     if r.sequence == AUTO_REFUND_SEQUENCE {
@@ -268,6 +269,13 @@ pub async fn summarise(
         .filter_map(|(p, v)| Spread::of(v).map(|sp| (p, sp)))
         .collect();
     Ok(s)
+}
+
+/// A refund the platform took: paid, or accepted (a refund id) and not closed. A claim whose
+/// platform call never got an answer still bounds the order ([`counts_against_order`]) but is
+/// not money refunded.
+fn refund_made(r: &crate::complaints::RefundRecord) -> bool {
+    r.status == "SUCCESS" || (r.refund_id.is_some() && counts_against_order(r))
 }
 
 #[cfg(test)]

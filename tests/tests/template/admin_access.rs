@@ -185,6 +185,15 @@ fn the_admin_access_option_holds_together() {
                 .find(|s| s["Effect"].as_str() == Some("Deny"))
                 .expect("a Deny statement");
             assert_eq!(deny["Resource"].as_str(), Some("execute-api:/*"));
+            // A changed policy takes effect only with a new deployment, which SAM makes only
+            // when the routes change, unless told to deploy on every update.
+            assert_eq!(
+                p["AlwaysDeploy"].as_bool(),
+                Some(true),
+                "{access}: AlwaysDeploy"
+            );
+            // Without an OpenApiVersion SAM adds a second stage named "Stage".
+            assert!(p["OpenApiVersion"].is_string(), "{access}: OpenApiVersion");
             let condition = pick(&t, &deny["Condition"], access);
             if access == "private" {
                 assert_eq!(endpoint.as_str(), Some("PRIVATE"), "{access}");

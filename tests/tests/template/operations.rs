@@ -95,6 +95,9 @@ fn value_text(v: &Value) -> String {
         let part = |i: usize| a.get(i).and_then(Value::as_str).unwrap_or("?");
         return format!("@{}.{}", part(0), part(1));
     }
+    if let Some(f) = v["Fn::Sub"].as_str() {
+        return format!("sub:{f}");
+    }
     panic!("a dimension value the test cannot read: {v:?}")
 }
 
@@ -186,6 +189,31 @@ pub(crate) fn check_metric(t: &Value, m: &Metric, whose: &str) {
                 m.name
             );
             one("QueueName", "AWS::SQS::Queue", Some("QueueName"));
+        }
+        "AWS/ApiGateway" if m.name.ends_with("XXError") => {
+            // A REST API's (the admin API's own, AdminAccess ip-restricted or private): by its
+            // name and stage, which must be the AdminApi's.
+            assert!(
+                ["4XXError", "5XXError"].contains(&m.name.as_str()),
+                "{whose}: {m:?}"
+            );
+            assert_eq!(dims, vec!["ApiName", "Stage"], "{whose}: {m:?}");
+            let api = &t["Resources"]["AdminApi"];
+            assert_eq!(
+                api["Type"].as_str(),
+                Some("AWS::Serverless::Api"),
+                "{whose}"
+            );
+            assert_eq!(
+                m.dim("ApiName").map(str::to_string),
+                Some(value_text(&api["Properties"]["Name"])),
+                "{whose}: ApiName"
+            );
+            assert_eq!(
+                m.dim("Stage"),
+                api["Properties"]["StageName"].as_str(),
+                "{whose}: Stage"
+            );
         }
         "AWS/ApiGateway" => {
             // An HTTP API's metric names (a REST API's are 4XXError and 5XXError).
@@ -374,6 +402,13 @@ fn every_alarm_tells_the_topic_and_watches_a_metric_that_exists() {
         assert_eq!(
             t["Resources"]["AlarmTopic"]["Type"].as_str(),
             Some("AWS::SNS::Topic")
+        );
+        // CloudWatch cannot publish to a topic under the AWS-managed SNS key (its policy
+        // cannot grant cloudwatch.amazonaws.com the key): every alarm action would fail.
+        assert_ne!(
+            t["Resources"]["AlarmTopic"]["Properties"]["KmsMasterKeyId"].as_str(),
+            Some("alias/aws/sns"),
+            "the alarm topic"
         );
         assert!(
             p["TreatMissingData"].is_string(),

@@ -157,6 +157,8 @@ async fn dashboard_counts_days_response_times_refunds_and_missed_deadlines_withi
     reply(&repo, &mut w2, bj(11, 26, 12, 0), true).await;
     refund(&repo, &mut w2, 1, 500, "SUCCESS").await;
     refund(&repo, &mut w2, 2, 9900, "CLOSED").await;
+    // A claim whose platform call never got an answer (no refund id): not money refunded.
+    refund(&repo, &mut w2, 3, 700, "PROCESSING").await;
     let w3 = complaint(wx, &a, "W3", bj(11, 20, 9, 0));
     // Answered in the platform's back office (no reply of ours in the log) 10 hours after its
     // first-reply deadline, and not completed by the completion deadline.
