@@ -175,6 +175,10 @@ impl Client {
 
     /// Call a gateway method; the verified `*_response` object.
     pub async fn call(&self, method: &str, biz: &Value) -> Result<Value, AlipayError> {
+        crate::observe::observed(method, self.call_now(method, biz).await)
+    }
+
+    async fn call_now(&self, method: &str, biz: &Value) -> Result<Value, AlipayError> {
         let params = self.signed_params(method, Some(biz), &[], &Self::now())?;
         let res = self
             .http
@@ -193,6 +197,18 @@ impl Client {
     /// Upload a file (`alipay.merchant.image.upload`: `image_type` + `image_content`; RiskGO
     /// `file_content`). The file part is not signed; text params are.
     pub async fn upload(
+        &self,
+        method: &str,
+        text: &[(&str, &str)],
+        file_field: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Value, AlipayError> {
+        let answer = self.upload_now(method, text, file_field, filename, bytes);
+        crate::observe::observed(method, answer.await)
+    }
+
+    async fn upload_now(
         &self,
         method: &str,
         text: &[(&str, &str)],

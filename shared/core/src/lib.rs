@@ -18,6 +18,7 @@ pub mod deliveries;
 pub mod error;
 pub mod fingerprint;
 pub mod inbox;
+pub mod metrics;
 pub mod notices;
 #[cfg(feature = "notifier")]
 pub mod notifier;
