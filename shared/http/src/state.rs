@@ -83,6 +83,8 @@ mod admin {
         /// The sandbox accounts' engine ("try it without a platform account"): set by the
         /// all-in-one binary started with `--sandbox`; none elsewhere (its routes answer 404).
         pub try_it: Option<std::sync::Arc<dyn crate::try_it::TryIt>>,
+        /// What `GET /metrics` renders: set by the embedded binary; none elsewhere (404).
+        pub metrics: Option<std::sync::Arc<dyn crate::scrape::Scrape>>,
     }
 
     impl AppState {
@@ -91,7 +93,14 @@ mod admin {
                 callbacks: CallbackState::new(services),
                 admin,
                 try_it: None,
+                metrics: None,
             }
+        }
+
+        /// Serve `GET /metrics` from this exporter.
+        pub fn with_metrics(mut self, metrics: std::sync::Arc<dyn crate::scrape::Scrape>) -> Self {
+            self.metrics = Some(metrics);
+            self
         }
 
         /// Offer sandbox accounts through this engine.
