@@ -463,6 +463,7 @@ async fn metrics_follow_a_complaint_from_its_push_to_the_staff_notice() {
     assert_eq!(moved("automatic_refunds_total", &[wp, account]), 1.0);
     assert_eq!(moved("automatic_refund_fen_total", &[wp, account]), 1800.0);
     assert_eq!(moved("first_response_seconds_count", &[wp, account]), 1.0);
+    assert_eq!(moved("completion_seconds_count", &[wp, account]), 1.0);
     assert!(
         moved("deadlines_total", &[wp, account, ("outcome", "met")]) >= 1.0,
         "the first reply's deadline was met"
