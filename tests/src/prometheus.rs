@@ -64,9 +64,7 @@ mod tests {
 
     #[test]
     fn samples_are_read_with_their_labels() {
-        let s = parse(
-            "# TYPE x counter\nx{b=\"2\",a=\"1\"} 3\ny 0.5\nz_bucket{le=\"+Inf\"} 1\n",
-        );
+        let s = parse("# TYPE x counter\nx{b=\"2\",a=\"1\"} 3\ny 0.5\nz_bucket{le=\"+Inf\"} 1\n");
         assert_eq!(value(&s, "x", &[("a", "1"), ("b", "2")]), 3.0);
         assert_eq!(value(&s, "x", &[("a", "1")]), 0.0);
         assert_eq!(value(&s, "y", &[]), 0.5);

@@ -3,8 +3,8 @@
 //! its number and not asked for again, and the complaint is completed. And the demo command,
 //! and the metrics a complaint moves (`GET /metrics`).
 
-use e2e_tests::wechatpay::{APIV3, PROVIDER, SUB, SimProvider};
 use e2e_tests::prometheus::{self, Sample};
+use e2e_tests::wechatpay::{APIV3, PROVIDER, SUB, SimProvider};
 use e2e_tests::{Server, binary};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use sandbox::wechatpay::KeyMode;
@@ -362,9 +362,7 @@ async fn metrics_follow_a_complaint_from_its_push_to_the_staff_notice() {
 
     // Who may read them: no token 401, a scoped token 403, a viewer of scope all 200.
     assert_eq!(scrape(&server, None).await.0, 401);
-    let token = |role: &str, scope: Value| {
-        json!({"name": format!("metrics {role}"), "role": role, "scope": scope})
-    };
+    let token = |role: &str, scope: Value| json!({"name": format!("metrics {role}"), "role": role, "scope": scope});
     let (s, scoped) = admin(
         &server,
         reqwest::Method::POST,
@@ -397,7 +395,8 @@ async fn metrics_follow_a_complaint_from_its_push_to_the_staff_notice() {
             assert!(
                 before
                     .iter()
-                    .any(|x| x.name == gauge && x.labels.get("queue").map(String::as_str) == Some(queue)),
+                    .any(|x| x.name == gauge
+                        && x.labels.get("queue").map(String::as_str) == Some(queue)),
                 "{gauge}{{queue={queue}}} is missing"
             );
         }
@@ -489,7 +488,10 @@ async fn metrics_follow_a_complaint_from_its_push_to_the_staff_notice() {
         ) >= 1.0
     );
     assert_eq!(
-        moved("staff_notices_total", &[("channel", "bot"), ("outcome", "sent")]),
+        moved(
+            "staff_notices_total",
+            &[("channel", "bot"), ("outcome", "sent")]
+        ),
         ns.bot_messages().len() as f64
     );
     // Never a complaint id, an order or a sub-merchant in a label.

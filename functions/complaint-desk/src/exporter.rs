@@ -6,7 +6,9 @@
 use async_trait::async_trait;
 use desk_core::metrics::{COMPLAINT_TIME_BUCKETS, PROMETHEUS_PREFIX, queue_gauges};
 use embedded::SqliteQueue;
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::time::Duration;
 
@@ -18,7 +20,10 @@ fn prefixed(name: &str) -> String {
 }
 
 fn key(k: &Key) -> Key {
-    Key::from_parts(prefixed(k.name()), k.labels().cloned().collect::<Vec<Label>>())
+    Key::from_parts(
+        prefixed(k.name()),
+        k.labels().cloned().collect::<Vec<Label>>(),
+    )
 }
 
 impl<R: Recorder> Recorder for Prefixed<R> {
@@ -60,10 +65,7 @@ impl Exporter {
     /// Install the process's recorder (once, at start) and keep its histograms trimmed.
     pub fn install(queue: SqliteQueue) -> anyhow::Result<Self> {
         let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Suffix("_seconds".into()),
-                COMPLAINT_TIME_BUCKETS,
-            )?
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), COMPLAINT_TIME_BUCKETS)?
             .build_recorder();
         let handle = recorder.handle();
         metrics::set_global_recorder(Prefixed(recorder))

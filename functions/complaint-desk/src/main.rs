@@ -18,9 +18,9 @@ use std::time::Duration;
 use adapters::{Embedded, open, queue_worker};
 
 mod adapters;
-mod exporter;
 #[cfg(feature = "demo")]
 mod demo;
+mod exporter;
 #[cfg(feature = "demo")]
 mod fixtures;
 #[cfg(feature = "demo")]
@@ -359,7 +359,10 @@ async fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(at)
             .await
             .with_context(|| format!("cannot listen on {at} (--metrics-listen)"))?;
-        println!("metrics (no authentication): http://{}/metrics", listener.local_addr()?);
+        println!(
+            "metrics (no authentication): http://{}/metrics",
+            listener.local_addr()?
+        );
         let router = desk_http::scrape::router(metrics);
         let stop = shutdown.clone();
         tokio::spawn(async move {

@@ -16,10 +16,7 @@ pub fn set_call_observer(observer: CallObserver) {
 }
 
 /// Tell the observer of a call's result, and hand the result on.
-pub(crate) fn observed<T>(
-    method: &str,
-    result: Result<T, AlipayError>,
-) -> Result<T, AlipayError> {
+pub(crate) fn observed<T>(method: &str, result: Result<T, AlipayError>) -> Result<T, AlipayError> {
     if let Some(tell) = OBSERVER.get() {
         tell(method, result.as_ref().map(|_| ()));
     }

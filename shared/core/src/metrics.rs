@@ -70,11 +70,23 @@ pub const CATALOGUE: &[(&str, Kind, &[&str])] = &[
         Kind::Histogram,
         &["platform", "account"],
     ),
-    (COMPLETION_SECONDS, Kind::Histogram, &["platform", "account"]),
-    (DEADLINES, Kind::Counter, &["platform", "account", "outcome"]),
+    (
+        COMPLETION_SECONDS,
+        Kind::Histogram,
+        &["platform", "account"],
+    ),
+    (
+        DEADLINES,
+        Kind::Counter,
+        &["platform", "account", "outcome"],
+    ),
     (AUTOMATIC_REPLIES, Kind::Counter, &["platform", "account"]),
     (AUTOMATIC_REFUNDS, Kind::Counter, &["platform", "account"]),
-    (AUTOMATIC_REFUND_FEN, Kind::Counter, &["platform", "account"]),
+    (
+        AUTOMATIC_REFUND_FEN,
+        Kind::Counter,
+        &["platform", "account"],
+    ),
     (STAFF_NOTICES, Kind::Counter, &["channel", "outcome"]),
     (
         PLATFORM_CALLS,
@@ -97,19 +109,8 @@ pub fn unit(name: &str) -> &'static str {
 
 /// Histogram buckets for complaint times (seconds): a minute to a week.
 pub const COMPLAINT_TIME_BUCKETS: &[f64] = &[
-    60.0,
-    300.0,
-    900.0,
-    1800.0,
-    3600.0,
-    7200.0,
-    14400.0,
-    28800.0,
-    43200.0,
-    86400.0,
-    172800.0,
-    259200.0,
-    604800.0,
+    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0, 86400.0, 172800.0,
+    259200.0, 604800.0,
 ];
 
 macro_rules! label_enum {
@@ -515,7 +516,11 @@ mod tests {
         for _ in 0..3 {
             deadline_missed(records, &c, &d, now).await;
         }
-        assert_eq!(counters.get(DEADLINES, &missed), 1, "three sweeps, one miss");
+        assert_eq!(
+            counters.get(DEADLINES, &missed),
+            1,
+            "three sweeps, one miss"
+        );
         // Answered late: the same miss, not a second one, and no "met".
         let mut answered = c.clone();
         answered.deadlines = vec![Deadline {

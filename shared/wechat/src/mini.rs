@@ -175,7 +175,12 @@ impl Client {
         self.evidence("wxaapi/minishop/busiAppeal", id, e).await
     }
 
-    async fn evidence(&self, path: &'static str, id: &str, e: &Evidence) -> Result<(), WechatError> {
+    async fn evidence(
+        &self,
+        path: &'static str,
+        id: &str,
+        e: &Evidence,
+    ) -> Result<(), WechatError> {
         let body = Self::evidence_body(id, e)?;
         self.call(reqwest::Method::POST, path, &[], Some(&body))
             .await

@@ -35,7 +35,10 @@ pub fn operation(method: &Method, path_and_query: &str) -> &'static str {
     if path == complaints {
         return "complaint_list";
     }
-    if let Some(rest) = path.strip_prefix(complaints).and_then(|r| r.strip_prefix('/')) {
+    if let Some(rest) = path
+        .strip_prefix(complaints)
+        .and_then(|r| r.strip_prefix('/'))
+    {
         return match rest.split_once('/').map(|(_, tail)| tail) {
             None => "complaint_detail",
             Some("negotiation-historys") => "negotiation_history",
@@ -71,15 +74,47 @@ mod tests {
     #[test]
     fn each_api_has_one_name_whatever_its_ids() {
         let cases = [
-            (Method::GET, "/v3/merchant-service/complaints-v2?limit=50&offset=0", "complaint_list"),
-            (Method::GET, "/v3/merchant-service/complaints-v2/200000020221020220032", "complaint_detail"),
-            (Method::GET, "/v3/merchant-service/complaints-v2/2000/negotiation-historys?limit=300", "negotiation_history"),
-            (Method::POST, "/v3/merchant-service/complaints-v2/2000/response", "reply"),
-            (Method::POST, "/v3/merchant-service/complaints-v2/2000/complete", "complete"),
+            (
+                Method::GET,
+                "/v3/merchant-service/complaints-v2?limit=50&offset=0",
+                "complaint_list",
+            ),
+            (
+                Method::GET,
+                "/v3/merchant-service/complaints-v2/200000020221020220032",
+                "complaint_detail",
+            ),
+            (
+                Method::GET,
+                "/v3/merchant-service/complaints-v2/2000/negotiation-historys?limit=300",
+                "negotiation_history",
+            ),
+            (
+                Method::POST,
+                "/v3/merchant-service/complaints-v2/2000/response",
+                "reply",
+            ),
+            (
+                Method::POST,
+                "/v3/merchant-service/complaints-v2/2000/complete",
+                "complete",
+            ),
             (Method::POST, "/v3/refund/domestic/refunds", "refund"),
-            (Method::GET, "/v3/refund/domestic/refunds/R1?sub_mchid=1", "refund_query"),
-            (Method::PUT, "/v3/merchant-service/complaint-notifications", "notification_url_set"),
-            (Method::GET, "/v3/merchant-service/images/abc", "image_download"),
+            (
+                Method::GET,
+                "/v3/refund/domestic/refunds/R1?sub_mchid=1",
+                "refund_query",
+            ),
+            (
+                Method::PUT,
+                "/v3/merchant-service/complaint-notifications",
+                "notification_url_set",
+            ),
+            (
+                Method::GET,
+                "/v3/merchant-service/images/abc",
+                "image_download",
+            ),
             (Method::GET, "/v3/somewhere-else", "other"),
         ];
         for (method, path, name) in cases {

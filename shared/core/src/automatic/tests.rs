@@ -315,7 +315,9 @@ async fn an_automatic_reply_and_refund_are_counted_once_however_often_the_push_c
     let state = services(&dir);
     let toy = Arc::new(Toy::default());
     run(&state, &toy, None, "job-1").await.expect("first run");
-    run(&state, &toy, None, "job-2").await.expect("the push again");
+    run(&state, &toy, None, "job-2")
+        .await
+        .expect("the push again");
     let labels = [("platform", "wxmini"), ("account", ACCOUNT)];
     use crate::metrics as m;
     assert_eq!(counters.get(m::AUTOMATIC_REPLIES, &labels), 1);
@@ -340,5 +342,8 @@ async fn a_refund_found_made_by_a_retry_is_not_counted_again() {
     // counter never says more refunds than were made).
     let labels = [("platform", "wxmini"), ("account", ACCOUNT)];
     assert_eq!(counters.get(crate::metrics::AUTOMATIC_REFUNDS, &labels), 0);
-    assert_eq!(counters.get(crate::metrics::AUTOMATIC_REFUND_FEN, &labels), 0);
+    assert_eq!(
+        counters.get(crate::metrics::AUTOMATIC_REFUND_FEN, &labels),
+        0
+    );
 }

@@ -110,9 +110,11 @@ pub async fn sweep(
             out.complaints += 1;
             // A deadline that passed unmet is counted once (a mark in the store), however
             // often the sweep finds it.
-            for d in c.deadlines.iter().filter(|d| {
-                d.is_overdue(now) && now - d.due_at <= remind::ESCALATE_WITHIN
-            }) {
+            for d in c
+                .deadlines
+                .iter()
+                .filter(|d| d.is_overdue(now) && now - d.due_at <= remind::ESCALATE_WITHIN)
+            {
                 crate::metrics::deadline_missed(&*state.ports.records, c, d, now).await;
             }
             let sub = subs.get(state, &account, c).await?;
