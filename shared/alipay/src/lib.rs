@@ -12,6 +12,5 @@ pub mod client;
 pub mod lists;
 pub mod money;
 pub mod notify;
-pub mod observe;
 pub mod response;
 pub mod sign;

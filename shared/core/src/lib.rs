@@ -19,6 +19,8 @@ pub mod error;
 pub mod fingerprint;
 pub mod inbox;
 pub mod metrics;
+#[cfg(test)]
+mod metrics_tests;
 pub mod notices;
 #[cfg(feature = "notifier")]
 pub mod notifier;

@@ -8,7 +8,6 @@ use crate::caller::Caller;
 use crate::console::web::{SESSION_COOKIE_PLAIN, SESSION_COOKIE_SECURE, cookie};
 use crate::error::ApiError;
 use crate::state::AppState;
-use async_trait::async_trait;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
@@ -18,12 +17,7 @@ use desk_core::sessions::SessionRepo;
 /// The content type of Prometheus's text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
-/// Renders the process's metrics (the composition root's exporter, with the gauges it reads
-/// at scrape time).
-#[async_trait]
-pub trait Scrape: Send + Sync {
-    async fn render(&self) -> String;
-}
+pub use crate::state::Scrape;
 
 /// The metrics as a response.
 pub async fn text(scrape: &dyn Scrape) -> Response {

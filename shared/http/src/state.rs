@@ -67,6 +67,13 @@ impl std::ops::Deref for CallbackState {
 #[cfg(feature = "full")]
 pub use admin::AppState;
 
+/// Renders the process's metrics for `GET /metrics` (the composition root's exporter, with
+/// the gauges it reads at scrape time; see `crate::scrape`).
+#[async_trait::async_trait]
+pub trait Scrape: Send + Sync {
+    async fn render(&self) -> String;
+}
+
 #[cfg(feature = "full")]
 mod admin {
     use super::CallbackState;
@@ -84,7 +91,7 @@ mod admin {
         /// all-in-one binary started with `--sandbox`; none elsewhere (its routes answer 404).
         pub try_it: Option<std::sync::Arc<dyn crate::try_it::TryIt>>,
         /// What `GET /metrics` renders: set by the embedded binary; none elsewhere (404).
-        pub metrics: Option<std::sync::Arc<dyn crate::scrape::Scrape>>,
+        pub metrics: Option<std::sync::Arc<dyn super::Scrape>>,
     }
 
     impl AppState {
@@ -98,7 +105,7 @@ mod admin {
         }
 
         /// Serve `GET /metrics` from this exporter.
-        pub fn with_metrics(mut self, metrics: std::sync::Arc<dyn crate::scrape::Scrape>) -> Self {
+        pub fn with_metrics(mut self, metrics: std::sync::Arc<dyn super::Scrape>) -> Self {
             self.metrics = Some(metrics);
             self
         }
