@@ -3,6 +3,7 @@
 //! headless Chromium against it ([`browser`]).
 
 pub mod browser;
+pub mod prometheus;
 pub mod wechatpay;
 pub use browser::Browser;
 

@@ -1,7 +1,9 @@
 //! The real `complaint-desk` binary with the WeChat Pay simulator: a crash injected between
 //! the refund and the completion (the process aborts), then a restart: the refund is found by
-//! its number and not asked for again, and the complaint is completed. And the demo command.
+//! its number and not asked for again, and the complaint is completed. And the demo command,
+//! and the metrics a complaint moves (`GET /metrics`).
 
+use e2e_tests::prometheus::{self, Sample};
 use e2e_tests::wechatpay::{APIV3, PROVIDER, SUB, SimProvider};
 use e2e_tests::{Server, binary};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
@@ -312,4 +314,192 @@ async fn no_workers_queues_callbacks_and_a_restart_runs_them() {
         server.output_text()
     );
     assert_eq!(sim.refunds().len(), 1);
+}
+
+/// `GET /metrics` with `token`: the status and the samples (none unless 200).
+async fn scrape(s: &Server, token: Option<&str>) -> (u16, Vec<Sample>) {
+    let mut req = reqwest::Client::new().get(s.url("/metrics"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.expect("scrape");
+    let status = res.status().as_u16();
+    if status == 200 {
+        assert_eq!(
+            res.headers()["content-type"],
+            "text/plain; version=0.0.4",
+            "Prometheus's text format"
+        );
+        return (status, prometheus::parse(&res.text().await.expect("text")));
+    }
+    let body: Value = res.json().await.expect("the admin API's error format");
+    assert!(body["error"]["code"].is_string(), "{body}");
+    (status, vec![])
+}
+
+/// One complaint through the real binary and the simulator (push accepted, detail read,
+/// automatic reply and refund, completion, the staff's bot told) moves each series it should,
+/// by what it should, under the platform and the account; refused callbacks are counted by
+/// why; only tokens of scope `all` read the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_a_complaint_from_its_push_to_the_staff_notice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ns = sandbox::notify::NotifySim::start()
+        .await
+        .expect("notify sim");
+    let wecom = ns.add_bot("wecom", "metricsbot", None);
+    let server = Server::start(dir.path(), &[("ADMIN_TOKEN", ADMIN)]);
+    let p = provider(&server).await;
+    let (sim, id) = (&p.sim, p.account_id.clone());
+    let (s, b) = admin(
+        &server,
+        reqwest::Method::PUT,
+        &format!("/accounts/{id}/sub-merchants/{SUB}/notifications"),
+        Some(json!({"bots": [{"id": "w", "kind": "wecom", "webhook_url": wecom}]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+
+    // Who may read them: no token 401, a scoped token 403, a viewer of scope all 200.
+    assert_eq!(scrape(&server, None).await.0, 401);
+    let token = |role: &str, scope: Value| json!({"name": format!("metrics {role}"), "role": role, "scope": scope});
+    let (s, scoped) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/tokens",
+        Some(token(
+            "admin",
+            json!({"type": "account", "account_id": id.clone()}),
+        )),
+    )
+    .await;
+    assert_eq!(s, 201, "{scoped}");
+    let scoped = scoped["token"].as_str().expect("token");
+    assert_eq!(scrape(&server, Some(scoped)).await.0, 403);
+    let (s, viewer) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/tokens",
+        Some(token("viewer", json!({"type": "all"}))),
+    )
+    .await;
+    assert_eq!(s, 201, "{viewer}");
+    let viewer = viewer["token"].as_str().expect("token").to_string();
+    let (s, before) = scrape(&server, Some(&viewer)).await;
+    assert_eq!(s, 200);
+    for queue in ["events", "notify"] {
+        for gauge in [
+            "complaint_desk_queue_depth",
+            "complaint_desk_queue_oldest_age_seconds",
+        ] {
+            assert!(
+                before
+                    .iter()
+                    .any(|x| x.name == gauge
+                        && x.labels.get("queue").map(String::as_str) == Some(queue)),
+                "{gauge}{{queue={queue}}} is missing"
+            );
+        }
+    }
+
+    let complaint_id = "200201820261127080000000042";
+    sim.add_complaint_for(
+        PROVIDER,
+        json!({"complaint_id": complaint_id, "complaint_time": chrono::Utc::now().to_rfc3339(),
+               "complaint_detail": "未收到商品", "complaint_state": "PENDING", "complainted_mchid": SUB,
+               "complaint_order_info": [{"transaction_id": "4200000000202611270000000042", "out_trade_no": "T42", "amount": 1800}],
+               "problem_type": "OTHERS", "need_immediate_service": false}),
+    );
+    let push = p.create_push(complaint_id);
+    let url = server.url(&format!("/callbacks/wechatpay/{PROVIDER}/complaints"));
+    assert_eq!(push.post(&url).await, Ok(204));
+    // Refused and repeated callbacks, each counted by why.
+    assert_eq!(push.post(&url).await, Ok(204), "the same push again");
+    let mut probe = push.clone();
+    probe.set_header("Wechatpay-Signature", "WECHATPAY/SIGNTEST/abc".into());
+    assert_eq!(probe.post(&url).await, Ok(401));
+    let unknown = server.url("/callbacks/wechatpay/1999999999/complaints");
+    assert_eq!(push.post(&unknown).await, Ok(404));
+
+    let mut done = false;
+    for _ in 0..200 {
+        if sim.writes_to("/complete").len() == 1 && !ns.bot_messages().is_empty() {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(done, "not completed and told: {}", server.output_text());
+    // The last writes (the record after completion, the delivery's outcome) land just after.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, after) = scrape(&server, Some(&viewer)).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        let name = format!("complaint_desk_{name}");
+        prometheus::value(&after, &name, labels) - prometheus::value(&before, &name, labels)
+    };
+    let wp = ("platform", "wechatpay");
+    let account = ("account", id.as_str());
+    for (outcome, n) in [
+        ("accepted", 1.0),
+        ("duplicate", 1.0),
+        ("bad_signature", 1.0),
+        ("unknown_account", 1.0),
+    ] {
+        assert_eq!(
+            moved("callbacks_total", &[wp, ("outcome", outcome)]),
+            n,
+            "callbacks {outcome}"
+        );
+    }
+    assert_eq!(
+        moved(
+            "complaints_received_total",
+            &[wp, account, ("source", "push")]
+        ),
+        1.0
+    );
+    assert_eq!(moved("automatic_replies_total", &[wp, account]), 1.0);
+    assert_eq!(moved("automatic_refunds_total", &[wp, account]), 1.0);
+    assert_eq!(moved("automatic_refund_fen_total", &[wp, account]), 1800.0);
+    assert_eq!(moved("first_response_seconds_count", &[wp, account]), 1.0);
+    assert_eq!(moved("completion_seconds_count", &[wp, account]), 1.0);
+    assert!(
+        moved("deadlines_total", &[wp, account, ("outcome", "met")]) >= 1.0,
+        "the first reply's deadline was met"
+    );
+    assert_eq!(
+        moved("deadlines_total", &[wp, account, ("outcome", "missed")]),
+        0.0
+    );
+    for (operation, n) in [("reply", 1.0), ("refund", 1.0), ("complete", 1.0)] {
+        assert_eq!(
+            moved(
+                "platform_calls_total",
+                &[wp, ("operation", operation), ("outcome", "ok")]
+            ),
+            n,
+            "{operation}"
+        );
+    }
+    assert!(
+        moved(
+            "platform_calls_total",
+            &[wp, ("operation", "complaint_detail"), ("outcome", "ok")]
+        ) >= 1.0
+    );
+    assert_eq!(
+        moved(
+            "staff_notices_total",
+            &[("channel", "bot"), ("outcome", "sent")]
+        ),
+        ns.bot_messages().len() as f64
+    );
+    // Never a complaint id, an order or a sub-merchant in a label.
+    for s in &after {
+        for v in s.labels.values() {
+            for private in [complaint_id, "T42", SUB] {
+                assert!(!v.contains(private), "{s:?}");
+            }
+        }
+    }
 }

@@ -14,6 +14,8 @@ pub struct Embedded {
     pub ports: Ports,
     pub master: MasterKey,
     pub retry: RetryPolicy,
+    /// The queue itself (its depth and oldest job for the metrics).
+    pub queue: SqliteQueue,
 }
 
 /// Open (creating what is missing) the database, the blobs folder and the master key.
@@ -25,10 +27,11 @@ pub fn open(data_dir: &std::path::Path, key_path: &std::path::Path) -> anyhow::R
         max_attempts: queue_settings.max_receives.saturating_sub(1).max(1),
         ..Default::default()
     };
+    let queue = SqliteQueue::new(db.clone(), queue_settings.clone());
     let ports = Ports {
         records: Arc::new(SqliteRecordStore::new(db.clone())),
         inbox: Arc::new(embedded::SqliteInbox::new(db.clone(), &queue_settings)),
-        queue: Arc::new(SqliteQueue::new(db.clone(), queue_settings)),
+        queue: Arc::new(queue.clone()),
         blobs: Arc::new(FileBlobStore::new(data_dir.join("blobs"))),
         secrets: Arc::new(SqliteSecretStore::new(db.clone(), &master)),
         clock: Arc::new(SystemClock),
@@ -37,6 +40,7 @@ pub fn open(data_dir: &std::path::Path, key_path: &std::path::Path) -> anyhow::R
         ports,
         master,
         retry,
+        queue,
     })
 }
 

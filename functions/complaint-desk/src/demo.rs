@@ -84,6 +84,7 @@ pub async fn run() -> anyhow::Result<()> {
         ports,
         master,
         retry,
+        ..
     } = open(dir.path(), &dir.path().join("master.key"))?;
 
     let sim = WechatPaySim::start(PlatformKeys::generate(), KeyMode::PublicKey).await?;

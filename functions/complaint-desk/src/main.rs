@@ -20,6 +20,7 @@ use adapters::{Embedded, open, queue_worker};
 mod adapters;
 #[cfg(feature = "demo")]
 mod demo;
+mod exporter;
 #[cfg(feature = "demo")]
 mod fixtures;
 #[cfg(feature = "demo")]
@@ -97,6 +98,11 @@ struct Cli {
     #[arg(long, env = "SANDBOX", action = clap::ArgAction::SetTrue,
         value_parser = clap::builder::BoolishValueParser::new())]
     sandbox: bool,
+    /// Also serve `GET /metrics` (Prometheus text) without authentication on this address,
+    /// for a scraper on a private network (the main listener serves it to tokens of scope
+    /// `all`).
+    #[arg(long, env = "METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     server: desk_http::server::ServerArgs,
 }
@@ -253,7 +259,9 @@ async fn main() -> anyhow::Result<()> {
         ports,
         master,
         retry,
+        queue,
     } = open(&cli.data_dir, &key_path)?;
+    let metrics: Arc<dyn desk_http::scrape::Scrape> = Arc::new(exporter::Exporter::install(queue)?);
 
     let admin_env = std::env::var("ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
     let (admin, source) = ensure_admin_token(&*ports.records, admin_env.as_deref())
@@ -297,6 +305,7 @@ async fn main() -> anyhow::Result<()> {
         None
     };
     let mut state = AppState::new(services, admin)
+        .with_metrics(metrics.clone())
         .with_platforms(platforms)
         .with_plaintext_push_window(Some(cli.plaintext_push_window_secs));
     if let Some(engine) = try_it {
@@ -346,6 +355,22 @@ async fn main() -> anyhow::Result<()> {
         stop.cancel();
     });
     let limits = cli.server.limits();
+    if let Some(at) = cli.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(at)
+            .await
+            .with_context(|| format!("cannot listen on {at} (--metrics-listen)"))?;
+        println!(
+            "metrics (no authentication): http://{}/metrics",
+            listener.local_addr()?
+        );
+        let router = desk_http::scrape::router(metrics);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = desk_http::server::serve(listener, router, limits, stop).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     tracing::info!(
         max_connections = limits.max_connections,
         header_timeout_secs = limits.header_timeout.as_secs(),

@@ -175,6 +175,10 @@ impl Client {
 
     /// Call a gateway method; the verified `*_response` object.
     pub async fn call(&self, method: &str, biz: &Value) -> Result<Value, AlipayError> {
+        observed(method, self.call_now(method, biz).await)
+    }
+
+    async fn call_now(&self, method: &str, biz: &Value) -> Result<Value, AlipayError> {
         let params = self.signed_params(method, Some(biz), &[], &Self::now())?;
         let res = self
             .http
@@ -193,6 +197,18 @@ impl Client {
     /// Upload a file (`alipay.merchant.image.upload`: `image_type` + `image_content`; RiskGO
     /// `file_content`). The file part is not signed; text params are.
     pub async fn upload(
+        &self,
+        method: &str,
+        text: &[(&str, &str)],
+        file_field: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Value, AlipayError> {
+        let answer = self.upload_now(method, text, file_field, filename, bytes);
+        observed(method, answer.await)
+    }
+
+    async fn upload_now(
         &self,
         method: &str,
         text: &[(&str, &str)],
@@ -410,6 +426,28 @@ impl Client {
         )
         .await
     }
+}
+
+// ---- who hears of every call (the desk counts them by method and outcome): the gateway
+// method (`alipay.merchant.tradecomplain.query`) and how the call ended. One observer per
+// process, set once; without one, nothing is told.
+
+/// Told of each call: the gateway method and its result.
+pub type CallObserver = fn(method: &str, result: Result<(), &AlipayError>);
+
+static OBSERVER: std::sync::OnceLock<CallObserver> = std::sync::OnceLock::new();
+
+/// Set the process's observer (the first one set stays).
+pub fn set_call_observer(observer: CallObserver) {
+    let _ = OBSERVER.set(observer);
+}
+
+/// Tell the observer of a call's result, and hand the result on.
+pub(crate) fn observed<T>(method: &str, result: Result<T, AlipayError>) -> Result<T, AlipayError> {
+    if let Some(tell) = OBSERVER.get() {
+        tell(method, result.as_ref().map(|_| ()));
+    }
+    result
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //!
 //! The one step every callback shares, accepting a notification durably, is [`accept`].
 
+use crate::metrics::CallbackOutcome;
 use crate::state::Services;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -74,6 +75,9 @@ pub struct CallbackResponse {
     /// The `Content-Type` header, when the answer has one.
     pub content_type: Option<&'static str>,
     pub body: Vec<u8>,
+    /// How the request is counted in the metrics (`callbacks_total`); None: as its status
+    /// says ([`CallbackOutcome::from_status`]).
+    pub outcome: Option<CallbackOutcome>,
 }
 
 /// The content type of plain-text answers (`success`, `fail`, an echoed `echostr`).
@@ -85,7 +89,21 @@ impl CallbackResponse {
             status,
             content_type,
             body: body.into(),
+            outcome: None,
         }
+    }
+
+    /// Counted as `outcome` (where the status alone does not say it: a duplicate, a
+    /// disabled account, a bad signature answered 400).
+    pub fn counted_as(mut self, outcome: CallbackOutcome) -> Self {
+        self.outcome = Some(outcome);
+        self
+    }
+
+    /// How the answer is counted: as its handler said, else as its status says.
+    pub fn outcome(&self) -> CallbackOutcome {
+        self.outcome
+            .unwrap_or_else(|| CallbackOutcome::from_status(self.status))
     }
 
     /// A status and nothing else (`204`).

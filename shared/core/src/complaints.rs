@@ -323,10 +323,15 @@ impl<'a> ComplaintRepo<'a> {
                     sk: "META".into(),
                 }));
             };
+            let before = c.clone();
             change(&mut c);
             domain::deadline::refresh(&mut c);
             match self.save(&c, v).await {
-                Ok(_) => return Ok(c),
+                Ok(_) => {
+                    crate::metrics::complaint_written(self.store, Some(&before), &c, Utc::now())
+                        .await;
+                    return Ok(c);
+                }
                 Err(RepoError::Store(StoreError::VersionConflict { .. })) => continue,
                 Err(e) => return Err(e),
             }
@@ -351,7 +356,10 @@ impl<'a> ComplaintRepo<'a> {
         change(&mut c);
         domain::deadline::refresh(&mut c);
         match self.save(&c, 0).await {
-            Ok(_) => Ok(c),
+            Ok(_) => {
+                crate::metrics::complaint_written(self.store, None, &c, Utc::now()).await;
+                Ok(c)
+            }
             Err(RepoError::Store(StoreError::AlreadyExists { .. })) => {
                 self.modify(&id, change).await
             }

@@ -19,6 +19,9 @@ pub mod deliveries;
 pub mod error;
 pub mod fingerprint;
 pub mod inbox;
+pub mod metrics;
+#[cfg(test)]
+mod metrics_tests;
 pub mod notices;
 #[cfg(feature = "notifier")]
 pub mod notifier;

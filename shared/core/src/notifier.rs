@@ -13,6 +13,7 @@
 
 use crate::complaints::derived_id;
 use crate::deliveries::delivery_keys;
+use crate::metrics::NoticeOutcome;
 use crate::notices::store_error;
 use crate::repo::NotificationRepo;
 use crate::state::Services;
@@ -426,6 +427,14 @@ impl JobHandler for Deliver {
             Err(e) => (DeliveryStatus::Failed, Some(e.to_string())),
         };
         tracing::info!(delivery_id = %d.id, channel = ?d.channel, attempt = d.attempts, status = ?status, error = error.as_deref().unwrap_or(""), "delivery");
+        crate::metrics::staff_notice(
+            d.channel,
+            match status {
+                DeliveryStatus::Sent => NoticeOutcome::Sent,
+                DeliveryStatus::Retrying => NoticeOutcome::Failed,
+                _ => NoticeOutcome::GaveUp,
+            },
+        );
         d.status = status;
         d.last_error = error;
         d.updated_at = n.state.ports.clock.now();

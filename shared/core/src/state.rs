@@ -48,6 +48,7 @@ impl Services {
     pub fn new(ports: Ports, fingerprints: Fingerprinter) -> Self {
         // reqwest needs the process's rustls provider before it builds a client.
         crypto::tls::install_default();
+        crate::metrics::observe_platform_calls();
         let limiter =
             crate::ratelimit::RateLimiter::new(ports.records.clone(), ports.clock.clone());
         Self {

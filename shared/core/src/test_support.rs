@@ -24,3 +24,78 @@ pub fn embedded_services(dir: &tempfile::TempDir) -> Services {
     };
     Services::new(ports, Fingerprinter::new(master.derive("fp")))
 }
+
+/// A recorder that keeps each counter's total (histograms and gauges are dropped), for tests
+/// that check what the metrics count. Install it on the test's thread with
+/// `metrics::set_default_local_recorder` (a `#[tokio::test]` runs on one thread).
+#[derive(Default)]
+pub struct Counters {
+    counters:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+}
+
+impl Counters {
+    fn name(name: &str, labels: &[(&str, &str)]) -> String {
+        let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        labels.sort();
+        format!("{name}{{{}}}", labels.join(","))
+    }
+
+    /// The total of the counter `name` with exactly these labels (0 if never counted).
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.counters
+            .lock()
+            .expect("counters")
+            .get(&Self::name(name, labels))
+            .map_or(0, |c| c.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl metrics::Recorder for Counters {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let labels: Vec<(&str, &str)> = key.labels().map(|l| (l.key(), l.value())).collect();
+        let name = Self::name(key.name(), &labels);
+        let c = self
+            .counters
+            .lock()
+            .expect("counters")
+            .entry(name)
+            .or_default()
+            .clone();
+        metrics::Counter::from_arc(c)
+    }
+
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}

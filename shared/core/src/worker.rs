@@ -203,7 +203,7 @@ pub async fn decide(
             return Disposition::DeadLetter(format!("unknown job type {:?}", job.job_type));
         };
         let started = std::time::Instant::now();
-        let result = handler.handle(&job).await;
+        let result = crate::metrics::in_job(job.origin, handler.handle(&job)).await;
         for o in &registry.observers {
             o.finished(&job, &result).await;
         }
@@ -315,6 +315,9 @@ async fn settle(queue: &dyn Queue, name: &str, msg: &QueueMessage, d: Dispositio
         },
         Disposition::DeadLetter(reason) => queue.dead_letter(name, &msg.receipt, reason).await,
     };
+    if result.is_ok() && matches!(d, Disposition::DeadLetter(_)) {
+        crate::metrics::dead_letter(name);
+    }
     if let Err(e) = result {
         // The message reappears after its visibility timeout and is handled again
         // (idempotently); nothing is lost.

@@ -45,6 +45,28 @@ impl SqliteQueue {
         Self { db, settings }
     }
 
+    /// The jobs waiting on `queue` (every message not set aside as a dead letter, in flight
+    /// included) and when the oldest of them was sent: what the metrics show. Counts the
+    /// queue's rows (at scrape time only, never on a job's path).
+    pub async fn stats(
+        &self,
+        queue: &str,
+    ) -> Result<(u64, Option<chrono::DateTime<chrono::Utc>>), QueueError> {
+        self.check_queue(queue)?;
+        let q = queue.to_string();
+        self.db
+            .read(move |conn| {
+                let (count, oldest): (i64, Option<i64>) = conn
+                    .prepare_cached(
+                        "SELECT COUNT(*), MIN(sent_at) FROM queue_messages WHERE queue = ?1 AND state = 'ready'",
+                    )?
+                    .query_row(params![q], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok::<_, Qe>((u64::try_from(count).unwrap_or(0), oldest.map(from_ms)))
+            })
+            .await
+            .map_err(|e| e.0)
+    }
+
     fn check_queue(&self, queue: &str) -> Result<(), QueueError> {
         if self.settings.queues.iter().any(|q| q == queue) {
             Ok(())

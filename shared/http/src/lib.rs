@@ -19,6 +19,8 @@ pub mod extract;
 pub mod health;
 pub mod http;
 pub mod router;
+#[cfg(feature = "full")]
+pub mod scrape;
 pub mod server;
 pub mod state;
 #[cfg(feature = "full")]

@@ -28,6 +28,7 @@ async fn healthz(State(state): State<CallbackState>) -> Response {
 pub fn router(state: crate::AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
+        .route("/metrics", axum::routing::get(crate::scrape::metrics))
         .merge(crate::admin::router(state.clone()))
         .merge(crate::console::router(&state))
         .merge(crate::callbacks::routes(

@@ -67,6 +67,13 @@ impl std::ops::Deref for CallbackState {
 #[cfg(feature = "full")]
 pub use admin::AppState;
 
+/// Renders the process's metrics for `GET /metrics` (the composition root's exporter, with
+/// the gauges it reads at scrape time; see `crate::scrape`).
+#[async_trait::async_trait]
+pub trait Scrape: Send + Sync {
+    async fn render(&self) -> String;
+}
+
 #[cfg(feature = "full")]
 mod admin {
     use super::CallbackState;
@@ -83,6 +90,8 @@ mod admin {
         /// The sandbox accounts' engine ("try it without a platform account"): set by the
         /// all-in-one binary started with `--sandbox`; none elsewhere (its routes answer 404).
         pub try_it: Option<std::sync::Arc<dyn crate::try_it::TryIt>>,
+        /// What `GET /metrics` renders: set by the embedded binary; none elsewhere (404).
+        pub metrics: Option<std::sync::Arc<dyn super::Scrape>>,
     }
 
     impl AppState {
@@ -91,7 +100,14 @@ mod admin {
                 callbacks: CallbackState::new(services),
                 admin,
                 try_it: None,
+                metrics: None,
             }
+        }
+
+        /// Serve `GET /metrics` from this exporter.
+        pub fn with_metrics(mut self, metrics: std::sync::Arc<dyn super::Scrape>) -> Self {
+            self.metrics = Some(metrics);
+            self
         }
 
         /// Offer sandbox accounts through this engine.

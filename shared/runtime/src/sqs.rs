@@ -196,7 +196,10 @@ async fn handle_record(
                 .dead_letter(queue, &id, &body, receive_count, sent_at, &reason)
                 .await
             {
-                Ok(()) => false,
+                Ok(()) => {
+                    desk_core::metrics::dead_letter(queue);
+                    false
+                }
                 Err(e) => {
                     tracing::error!(message_id = %id, error = %e, "could not dead-letter; leaving it to SQS redrive");
                     true

@@ -16,6 +16,7 @@ pub mod component;
 pub mod crypt;
 pub mod error;
 pub mod mini;
+pub mod observe;
 pub mod token;
 pub mod xml;
 

@@ -73,6 +73,17 @@ impl Client {
     async fn call(
         &self,
         method: reqwest::Method,
+        path: &'static str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, WechatError> {
+        let answer = self.call_now(method, path, query, body).await;
+        crate::observe::observed(path, answer)
+    }
+
+    async fn call_now(
+        &self,
+        method: reqwest::Method,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
@@ -164,7 +175,12 @@ impl Client {
         self.evidence("wxaapi/minishop/busiAppeal", id, e).await
     }
 
-    async fn evidence(&self, path: &str, id: &str, e: &Evidence) -> Result<(), WechatError> {
+    async fn evidence(
+        &self,
+        path: &'static str,
+        id: &str,
+        e: &Evidence,
+    ) -> Result<(), WechatError> {
         let body = Self::evidence_body(id, e)?;
         self.call(reqwest::Method::POST, path, &[], Some(&body))
             .await
@@ -173,6 +189,16 @@ impl Client {
 
     /// `POST /cgi-bin/media/upload?type=image` (multipart field `media`): a temporary media id.
     pub async fn upload_image(
+        &self,
+        filename: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, WechatError> {
+        let answer = self.upload_image_now(filename, content_type, bytes).await;
+        crate::observe::observed("cgi-bin/media/upload", answer)
+    }
+
+    async fn upload_image_now(
         &self,
         filename: &str,
         content_type: &str,
@@ -205,6 +231,11 @@ impl Client {
 
     /// `GET /cgi-bin/media/get`: the bytes and content type of a temporary media.
     pub async fn get_media(&self, media_id: &str) -> Result<(Vec<u8>, String), WechatError> {
+        let answer = self.get_media_now(media_id).await;
+        crate::observe::observed("cgi-bin/media/get", answer)
+    }
+
+    async fn get_media_now(&self, media_id: &str) -> Result<(Vec<u8>, String), WechatError> {
         self.with_token(|token| async move {
             let resp = self
                 .tokens

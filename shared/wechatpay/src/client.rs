@@ -3,6 +3,7 @@
 use crate::error::PlatformError;
 use crate::ids;
 use crate::model::*;
+use crate::observe::observed;
 use crate::sign::{MerchantSigner, canonical_url, nonce};
 use crate::verify::{SignedHeaders, Verifier, VerifyError};
 use crypto::PrivateKey;
@@ -204,6 +205,16 @@ impl Client {
         path_and_query: &str,
         body: Option<String>,
     ) -> Result<Verified, PlatformError> {
+        let operation = crate::observe::operation(&method, path_and_query);
+        observed(operation, self.send_now(method, path_and_query, body).await)
+    }
+
+    async fn send_now(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<String>,
+    ) -> Result<Verified, PlatformError> {
         let url = self.url(path_and_query)?;
         let body_text = body.clone().unwrap_or_default();
         let mut req = self
@@ -259,6 +270,10 @@ impl Client {
             }
             *last = Some(Instant::now());
         }
+        observed("certificates", self.download_certificates().await)
+    }
+
+    async fn download_certificates(&self) -> Result<usize, PlatformError> {
         let url = self.url("/v3/certificates")?;
         let res = self
             .signed(Method::GET, url, "")?
@@ -467,6 +482,14 @@ impl Client {
         filename: &str,
         bytes: Vec<u8>,
     ) -> Result<String, PlatformError> {
+        observed("image_upload", self.upload_image_now(filename, bytes).await)
+    }
+
+    async fn upload_image_now(
+        &self,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, PlatformError> {
         let content_type = match filename
             .rsplit('.')
             .next()
@@ -527,6 +550,10 @@ impl Client {
                 "not a WeChat Pay complaint image URL".into(),
             ));
         }
+        observed("image_download", self.download(url).await)
+    }
+
+    async fn download(&self, url: Url) -> Result<Vec<u8>, PlatformError> {
         let res = self.signed(Method::GET, url, "")?.send().await?;
         let status = res.status();
         let body = res.bytes().await?.to_vec();

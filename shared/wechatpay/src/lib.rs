@@ -12,6 +12,7 @@ pub mod ids;
 pub mod model;
 pub mod notify;
 pub mod oaep;
+pub mod observe;
 pub mod serial;
 pub mod sign;
 pub mod verify;

@@ -101,11 +101,16 @@ async fn act<O: AutoOps>(
     // 1. Reply, once: the platform's state (in the record) says whether we already did.
     if !record.replied
         && let Some(sent) = ops.reply(record).await?
-        && settle(ops, log, ActionKind::Reply, sent).await?
     {
-        repo.modify(&record.id, |c| ops.mark_replied(c))
-            .await
-            .map_err(store_error)?;
+        let sent_now = matches!(sent, Sent::Done(_));
+        if settle(ops, log, ActionKind::Reply, sent).await? {
+            if sent_now {
+                crate::metrics::automatic_reply(record.platform, &record.account_id);
+            }
+            repo.modify(&record.id, |c| ops.mark_replied(c))
+                .await
+                .map_err(store_error)?;
+        }
     }
     // 2. Refund, once per (complaint, order), under the automatic refund's own number.
     let target = match ops.refund_target(record).await? {
@@ -334,6 +339,10 @@ async fn record_refund<O>(
     let number = t.number.clone();
     let status = m.status.clone();
     let amount = store_refund(state, record, t, m, asked, log.now).await?;
+    // Counted when asked for now; a run that finds it made before (a retry) counts nothing.
+    if !found {
+        crate::metrics::automatic_refund(record.platform, &record.account_id, amount);
+    }
     let (outcome, detail) = if found {
         (
             ActionOutcome::AlreadyDone,

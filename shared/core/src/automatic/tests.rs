@@ -306,3 +306,44 @@ async fn a_refund_the_platform_closed_is_not_asked_again_and_the_complaint_is_le
     assert!(!c.completed, "{c:?}");
     assert_eq!(c.refunded_fen, 0, "a closed refund does not count");
 }
+
+#[tokio::test]
+async fn an_automatic_reply_and_refund_are_counted_once_however_often_the_push_comes() {
+    let counters = crate::test_support::Counters::default();
+    let _local = metrics::set_default_local_recorder(&counters);
+    let dir = tempfile::tempdir().expect("dir");
+    let state = services(&dir);
+    let toy = Arc::new(Toy::default());
+    run(&state, &toy, None, "job-1").await.expect("first run");
+    run(&state, &toy, None, "job-2")
+        .await
+        .expect("the push again");
+    let labels = [("platform", "wxmini"), ("account", ACCOUNT)];
+    use crate::metrics as m;
+    assert_eq!(counters.get(m::AUTOMATIC_REPLIES, &labels), 1);
+    assert_eq!(counters.get(m::AUTOMATIC_REFUNDS, &labels), 1);
+    assert_eq!(counters.get(m::AUTOMATIC_REFUND_FEN, &labels), 1000);
+    let received = [labels[0], labels[1], ("source", "push")];
+    assert_eq!(counters.get(m::COMPLAINTS_RECEIVED, &received), 1);
+}
+
+#[tokio::test]
+async fn a_refund_found_made_by_a_retry_is_not_counted_again() {
+    let counters = crate::test_support::Counters::default();
+    let _local = metrics::set_default_local_recorder(&counters);
+    let dir = tempfile::tempdir().expect("dir");
+    let state = services(&dir);
+    let toy = Arc::new(Toy::default());
+    toy.fail_after_refund.store(true, Ordering::SeqCst);
+    assert!(run(&state, &toy, None, "job-1").await.is_err());
+    run(&state, &toy, None, "job-1").await.expect("retry");
+    assert_eq!(toy.refunds(), [1000]);
+    // The run that asked never heard back; the retry found it made: neither counts it (the
+    // counter never says more refunds than were made).
+    let labels = [("platform", "wxmini"), ("account", ACCOUNT)];
+    assert_eq!(counters.get(crate::metrics::AUTOMATIC_REFUNDS, &labels), 0);
+    assert_eq!(
+        counters.get(crate::metrics::AUTOMATIC_REFUND_FEN, &labels),
+        0
+    );
+}

@@ -108,6 +108,15 @@ pub async fn sweep(
                 continue;
             }
             out.complaints += 1;
+            // A deadline that passed unmet is counted once (a mark in the store), however
+            // often the sweep finds it.
+            for d in c
+                .deadlines
+                .iter()
+                .filter(|d| d.is_overdue(now) && now - d.due_at <= remind::ESCALATE_WITHIN)
+            {
+                crate::metrics::deadline_missed(&*state.ports.records, c, d, now).await;
+            }
             let sub = subs.get(state, &account, c).await?;
             if let Err(e) = complaint(state, &account, sub.as_ref(), c, now, &mut out).await {
                 tracing::warn!(complaint_id = %c.id, error = %e, "deadline notice not queued; the sweep will be retried");

@@ -1124,6 +1124,7 @@ impl Step<'_, '_> {
             return Ok(None);
         }
         progress.tally.found += 1;
+        crate::metrics::reconcile_found(self.platform.name(), &self.account.id);
         let found = Found {
             complaint_id: seen.record_id.clone(),
             platform_complaint_id: seen.platform_complaint_id.clone(),

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use desk_core::callback::{
     CallbackContext, CallbackRequest, CallbackResponse, CallbackRoute, Method,
 };
+use desk_core::metrics::CallbackOutcome;
 use desk_core::platform::Platforms;
 use std::sync::Arc;
 
@@ -122,7 +123,13 @@ where
     let route = Arc::new(route);
     let handler = move |State(state): State<CallbackState>, req: Request| {
         let route = route.clone();
-        async move { serve(state, &route, kind, req).await }
+        async move {
+            let (res, outcome) = serve(state, &route, kind, req).await;
+            if kind == Kind::Callback {
+                desk_core::metrics::callback(platform, outcome);
+            }
+            res
+        }
     };
     router.route(
         path,
@@ -133,16 +140,22 @@ where
     )
 }
 
-/// Read the request, run the route's handler, write its answer.
-async fn serve(state: CallbackState, route: &CallbackRoute, kind: Kind, req: Request) -> Response {
+/// Read the request, run the route's handler, write its answer; how it is counted.
+async fn serve(
+    state: CallbackState,
+    route: &CallbackRoute,
+    kind: Kind,
+    req: Request,
+) -> (Response, CallbackOutcome) {
     let (mut parts, body) = req.into_parts();
     let params = match Path::<Vec<(String, String)>>::from_request_parts(&mut parts, &state).await {
         Ok(Path(p)) => p,
         Err(rejection) => {
-            return match (kind, &route.body_refused) {
+            let res = match (kind, &route.body_refused) {
                 (Kind::Page, Some(answer)) => respond(answer.clone()),
                 _ => rejection.into_response(),
             };
+            return (res, CallbackOutcome::BadRequest);
         }
     };
     let query = parts.uri.query().map(str::to_string);
@@ -161,7 +174,7 @@ async fn serve(state: CallbackState, route: &CallbackRoute, kind: Kind, req: Req
             Ok(b) => Vec::from(b),
             Err(e) => {
                 tracing::warn!(reason = %e, path = route.path, kind = kind.as_str(), "request body refused");
-                return match &route.body_refused {
+                let res = match &route.body_refused {
                     Some(answer) => respond(answer.clone()),
                     None if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                         ApiError::PayloadTooLarge.into_response()
@@ -169,6 +182,7 @@ async fn serve(state: CallbackState, route: &CallbackRoute, kind: Kind, req: Req
                     None => ApiError::InvalidJson("the request body could not be read".into())
                         .into_response(),
                 };
+                return (res, CallbackOutcome::BadRequest);
             }
         },
     };
@@ -184,7 +198,9 @@ async fn serve(state: CallbackState, route: &CallbackRoute, kind: Kind, req: Req
         services: &state.services,
         settings: state.callback_settings(),
     };
-    respond(route.handler.handle(ctx, request).await)
+    let answer = route.handler.handle(ctx, request).await;
+    let outcome = answer.outcome();
+    (respond(answer), outcome)
 }
 
 /// The handler's answer as given: status, content type (when it has one), body.

@@ -12,6 +12,7 @@ use crate::callback::{
     CallbackContext, CallbackHandler, CallbackRequest, CallbackResponse, CallbackRoute,
     NotAccepted, accept,
 };
+use crate::metrics::CallbackOutcome;
 use async_trait::async_trait;
 use domain::job::alipay as jobs;
 use domain::ports::Accepted;
@@ -72,7 +73,7 @@ async fn receive(state: CallbackContext<'_>, req: &CallbackRequest) -> CallbackR
     };
     let Some(rule) = alipay::notify::verify(&params, &key) else {
         tracing::warn!("message signature does not verify");
-        return answer(400, "fail");
+        return answer(400, "fail").counted_as(CallbackOutcome::BadSignature);
     };
     let method = get("msg_method")
         .or(get("notify_type"))
@@ -127,11 +128,11 @@ async fn receive(state: CallbackContext<'_>, req: &CallbackRequest) -> CallbackR
     {
         Ok(Accepted::Queued) => {
             tracing::info!(enabled = account.enabled, "message accepted and queued");
-            answer(200, "success")
+            answer(200, "success").counted_as(CallbackOutcome::queued(account.enabled))
         }
         Ok(Accepted::Duplicate) => {
             tracing::info!("duplicate message; nothing more to do");
-            answer(200, "success")
+            answer(200, "success").counted_as(CallbackOutcome::Duplicate)
         }
         Err(NotAccepted::Refused) => answer(500, "fail"),
         Err(NotAccepted::Unavailable) => answer(503, "fail"),

@@ -9,6 +9,7 @@ use crate::callback::{
     CallbackContext, CallbackHandler, CallbackRequest, CallbackResponse, CallbackRoute,
     NotAccepted, accept,
 };
+use crate::metrics::CallbackOutcome;
 use async_trait::async_trait;
 use domain::account::AccountKind;
 use domain::job::wechatpay as jobs;
@@ -45,7 +46,7 @@ async fn receive(state: CallbackContext<'_>, req: &CallbackRequest) -> CallbackR
         "complaints" => (jobs::COMPLAINT, "COMPLAINT."),
         "violations" => (jobs::VIOLATION, "VIOLATION."),
         "refunds" => (jobs::REFUND, "REFUND."),
-        _ => return fail(404, "no such callback"),
+        _ => return fail(404, "no such callback").counted_as(CallbackOutcome::BadRequest),
     };
     let account = match state
         .accounts
@@ -63,7 +64,8 @@ async fn receive(state: CallbackContext<'_>, req: &CallbackRequest) -> CallbackR
         }
     };
     if kind == "violations" && account.kind() != AccountKind::WechatpayProvider {
-        return fail(404, "violation notices are for service providers");
+        return fail(404, "violation notices are for service providers")
+            .counted_as(CallbackOutcome::BadRequest);
     }
     let client = match super::Clients::of(&state)
         .get(&account, &*state.ports.secrets)
@@ -152,11 +154,11 @@ async fn receive(state: CallbackContext<'_>, req: &CallbackRequest) -> CallbackR
     {
         Ok(Accepted::Queued) => {
             tracing::info!(event_type = %envelope.event_type, enabled = account.enabled, "notification accepted and queued");
-            CallbackResponse::empty(204)
+            CallbackResponse::empty(204).counted_as(CallbackOutcome::queued(account.enabled))
         }
         Ok(Accepted::Duplicate) => {
             tracing::info!(event_type = %envelope.event_type, "duplicate notification; nothing more to do");
-            CallbackResponse::empty(204)
+            CallbackResponse::empty(204).counted_as(CallbackOutcome::Duplicate)
         }
         Err(NotAccepted::Refused) => fail(500, "cannot queue"),
         Err(NotAccepted::Unavailable) => fail(503, "temporarily unavailable"),

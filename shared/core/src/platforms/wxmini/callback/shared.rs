@@ -85,7 +85,7 @@ pub(super) async fn enqueue(
         }
         Ok(Accepted::Duplicate) => {
             tracing::info!("duplicate push; nothing more to do");
-            answer(200, "success")
+            answer(200, "success").counted_as(crate::metrics::CallbackOutcome::Duplicate)
         }
         Err(NotAccepted::Refused) => answer(500, "fail"),
         Err(NotAccepted::Unavailable) => answer(503, "fail"),
