@@ -61,6 +61,39 @@ const CATALOGUE: &[(&str, &[Label])] = &[
     ("dead_letters_total", &[("queue", &["events", "notify"])]),
 ];
 
+/// The copy above (with the values each dimension takes) is the code's catalogue: the same
+/// counters and histograms, each by its labels less `account` and `operation` (the dimension
+/// set the functions' EMF documents give alarms and the dashboard, shared/runtime/src/emf.rs).
+#[test]
+fn the_alarms_catalogue_is_the_codes() {
+    use desk_core::metrics::{CATALOGUE as CODE, Kind};
+    let detail = ["account", "operation"];
+    let mut code: Vec<(&str, Vec<&str>)> = CODE
+        .iter()
+        .filter(|(_, kind, _)| !matches!(kind, Kind::Gauge))
+        .map(|(name, _, labels)| {
+            let mut l: Vec<&str> = labels
+                .iter()
+                .copied()
+                .filter(|l| !detail.contains(l))
+                .collect();
+            l.sort();
+            (*name, l)
+        })
+        .collect();
+    code.sort();
+    let mut ours: Vec<(&str, Vec<&str>)> = CATALOGUE
+        .iter()
+        .map(|(name, labels)| {
+            let mut l: Vec<&str> = labels.iter().map(|(l, _)| *l).collect();
+            l.sort();
+            (*name, l)
+        })
+        .collect();
+    ours.sort();
+    assert_eq!(ours, code);
+}
+
 /// A dimension and the values it takes.
 type Label = (&'static str, &'static [&'static str]);
 
