@@ -307,7 +307,7 @@ fn the_workflow_deploys_samconfigs_stacks() {
                 .iter()
                 .any(|s| s["run"]
                     .as_str()
-                    .is_some_and(|r| r.contains("scripts/smoke --aws \"$STACK\""))),
+                    .is_some_and(|r| r.contains("scripts/smoke --aws \"$STACK\" --callbacks-url"))),
             "{name} smoke-checks what it deployed"
         );
     }
