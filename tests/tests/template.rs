@@ -4,6 +4,9 @@
 //! binary of this workspace with a log group that has a retention, every dead-letter queue has
 //! an alarm, and each function is granted exactly the secrets its code reads.
 
+#[path = "template/pipeline.rs"]
+mod pipeline;
+
 use serde_yaml::Value;
 
 // Logs, concurrency, alarms and the dashboard.

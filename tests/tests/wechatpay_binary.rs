@@ -1,11 +1,12 @@
 //! The real `complaint-desk` binary with the WeChat Pay simulator: a crash injected between
 //! the refund and the completion (the process aborts), then a restart: the refund is found by
 //! its number and not asked for again, and the complaint is completed. And the demo command,
-//! and the metrics a complaint moves (`GET /metrics`).
+//! the metrics a complaint moves (`GET /metrics`), and the post-deployment smoke check
+//! (`scripts/smoke`) against the binary.
 
 use e2e_tests::prometheus::{self, Sample};
 use e2e_tests::wechatpay::{APIV3, PROVIDER, SUB, SimProvider};
-use e2e_tests::{Server, binary};
+use e2e_tests::{Server, binary, workspace_root};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use sandbox::wechatpay::KeyMode;
 use serde_json::{Value, json};
@@ -502,4 +503,75 @@ async fn metrics_follow_a_complaint_from_its_push_to_the_staff_notice() {
             }
         }
     }
+}
+
+/// Run `scripts/smoke URL -` with `token` on stdin: (success, stdout and stderr).
+async fn smoke(server: &Server, token: &str) -> (bool, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("bash")
+        .arg(workspace_root().join("scripts/smoke"))
+        .args([server.base_url.as_str(), "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scripts/smoke");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(format!("{token}\n").as_bytes())
+        .await
+        .expect("token");
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("scripts/smoke finished within a minute")
+        .expect("scripts/smoke output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smoke_check_passes_against_the_binary_and_fails_on_a_wrong_token() {
+    let dir = tempfile::tempdir().expect("dir");
+    // No workers: a job the probe had queued would stay in the queue table to be seen.
+    let env = [("ADMIN_TOKEN", ADMIN), ("NO_WORKERS", "true")];
+    let server = Server::start(dir.path(), &env);
+    let _p = provider(&server).await;
+
+    let (passed, out) = smoke(&server, ADMIN).await;
+    assert!(passed, "{out}\nserver:\n{}", server.output_text());
+    assert!(out.contains("ok   GET /healthz: 200"), "{out}");
+    assert!(
+        out.contains("ok   GET /admin/v1/accounts with the token: 200, 1 account(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "ok   WeChat Pay probe signature for merchant {PROVIDER}: refused, 401"
+        )),
+        "the probe reached the provider's signature check: {out}"
+    );
+    assert!(!out.contains(ADMIN), "the token was printed: {out}");
+    let db = rusqlite::Connection::open_with_flags(
+        dir.path().join("complaint-desk.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the database read-only");
+    let queued: i64 = db
+        .query_row("SELECT count(*) FROM queue_messages", [], |r| r.get(0))
+        .expect("queue");
+    assert_eq!(queued, 0, "the probe queued a job");
+
+    // A check that fails makes the whole run fail, and says which.
+    let (passed, out) = smoke(&server, "not-the-admin-token-0123456789").await;
+    assert!(!passed, "{out}");
+    assert!(
+        out.contains("FAIL GET /admin/v1/accounts with the token: 401"),
+        "{out}"
+    );
+    assert!(out.contains("smoke check: 1 check(s) failed"), "{out}");
 }
