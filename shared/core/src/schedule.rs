@@ -148,13 +148,33 @@ pub async fn enqueue_per_account(
     now: DateTime<Utc>,
     without_complaints: &[AccountKind],
 ) -> Result<Tally, ScheduleError> {
+    use futures_util::StreamExt;
+    use futures_util::stream::FuturesUnordered;
+    // Sends in flight at once: a run for thousands of accounts fits a scheduler invocation
+    // even when each send takes a while.
+    const CONCURRENT_SENDS: usize = 16;
     let repo = AccountRepo::new(records);
     let mut tally = Tally::default();
+    let mut sending = FuturesUnordered::new();
+    let settle =
+        |tally: &mut Tally, (account_id, job_type, result): (String, &str, Result<(), String>)| {
+            match result {
+                Ok(()) => tally.enqueued += 1,
+                Err(error) => {
+                    tally.failed += 1;
+                    tracing::warn!(%account_id, job_type, %error, "could not enqueue a scheduled job");
+                }
+            }
+        };
     let mut cursor = None;
     loop {
         let page = match repo.list(None, PAGE, cursor).await {
             Ok(page) => page,
             Err(e) => {
+                // What is already being sent is sent: a send is never cut off half-way.
+                while let Some(done) = sending.next().await {
+                    settle(&mut tally, done);
+                }
                 tracing::error!(error = %chain(&e), accounts = tally.accounts, enqueued = tally.enqueued, "scheduled jobs: cannot list the accounts");
                 return Err(ScheduleError::List(e));
             }
@@ -166,19 +186,34 @@ pub async fn enqueue_per_account(
                 continue;
             }
             for job in jobs {
-                match enqueue(queue, job, account, slot, now).await {
-                    Ok(()) => tally.enqueued += 1,
-                    Err(error) => {
-                        tally.failed += 1;
-                        tracing::warn!(account_id = %account.id, job_type = job.job_type, %error, "could not enqueue a scheduled job");
+                while sending.len() >= CONCURRENT_SENDS {
+                    if let Some(done) = sending.next().await {
+                        settle(&mut tally, done);
                     }
                 }
+                let account_id = account.id.to_string();
+                let job_type = job.job_type;
+                let body = envelope_body(job, account, slot, now);
+                sending.push(async move {
+                    let result = match body {
+                        Ok(body) => queue
+                            .send(job.queue, &body, Duration::ZERO)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| chain(&e)),
+                        Err(e) => Err(e),
+                    };
+                    (account_id, job_type, result)
+                });
             }
         }
         cursor = page.next_cursor;
         if cursor.is_none() {
             break;
         }
+    }
+    while let Some(done) = sending.next().await {
+        settle(&mut tally, done);
     }
     let job_types: Vec<&str> = jobs.iter().map(|j| j.job_type).collect();
     let slot = slot.to_rfc3339();
@@ -196,20 +231,15 @@ pub async fn enqueue_per_account(
     Ok(tally)
 }
 
-async fn enqueue(
-    queue: &dyn Queue,
+/// The body of `job` for `account` at `slot`.
+fn envelope_body(
     job: &PerAccountJob,
     account: &Account,
     slot: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let envelope = (job.envelope)(account, slot, now).map_err(|e| chain(&e))?;
-    let body = serde_json::to_string(&envelope).map_err(|e| chain(&e))?;
-    queue
-        .send(job.queue, &body, Duration::ZERO)
-        .await
-        .map(|_| ())
-        .map_err(|e| chain(&e))
+    serde_json::to_string(&envelope).map_err(|e| chain(&e))
 }
 
 /// The all-in-one binary's schedule: `jobs` for every account with complaints every `period`,

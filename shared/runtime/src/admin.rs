@@ -33,7 +33,7 @@ pub async fn run_admin() -> Result<(), lambda_http::Error> {
     let state = admin_state(&config, &sdk).await?;
     tracing::info!(table = %config.table, "admin-api ready");
     lambda_http::run(crate::http::Flushed::new(
-        admin_router(state),
+        crate::http::catch_panics(admin_router(state)),
         crate::emf::global().clone(),
     ))
     .await

@@ -1,11 +1,12 @@
 //! How long an invocation's work may run: until Lambda's deadline for the invocation, less a
-//! margin to report (the batch response, the metrics). Work still running then is abandoned
-//! (its future dropped): the same as a crash, which every job survives, but the invocation
-//! itself answers in time instead of timing out with everything it had finished.
+//! margin to finish (a record's follow-up: back-off, requeue or dead letter; the batch
+//! response; the metrics). Work still running then is abandoned (its future dropped): the
+//! same as a crash, which every job survives, but the invocation itself answers in time
+//! instead of timing out with everything it had finished.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// What is kept back from the deadline to report: build and send the response, write the
+/// What is kept back from the deadline to finish: a record's follow-up, the response, the
 /// metrics. Far more than that takes; a clock step on the host is the risk it covers.
 pub const REPORT_MARGIN: Duration = Duration::from_millis(1500);
 

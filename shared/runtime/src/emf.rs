@@ -151,11 +151,12 @@ impl Emf {
         }
     }
 
-    /// Run `invocation` and flush what it recorded when it ends.
+    /// Run `invocation` and flush what it recorded when it ends: when it completes, and also
+    /// when it panics or is dropped unfinished (a guard flushes), so an invocation's metrics
+    /// never leak into the next one.
     pub async fn around<F: Future>(&self, invocation: F) -> F::Output {
-        let out = invocation.await;
-        self.flush();
-        out
+        let _flush = FlushOnDrop(self);
+        invocation.await
     }
 
     #[allow(clippy::mutable_key_type)] // metrics::Key caches its hash; it is never changed here
@@ -295,6 +296,15 @@ impl metrics::Recorder for Emf {
             },
             Histogram::noop,
         )
+    }
+}
+
+/// Flushes its recorder when dropped: at the end of [`Emf::around`], however it ends.
+struct FlushOnDrop<'a>(&'a Emf);
+
+impl Drop for FlushOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.flush();
     }
 }
 

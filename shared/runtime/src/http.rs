@@ -31,10 +31,38 @@ pub async fn run_callbacks(
     let state = callback_state(&config, &AwsPorts::new(&config, &sdk), platforms).await?;
     tracing::info!(table = %config.table, function = name, platforms = ?state.platforms, family, "ready");
     lambda_http::run(Flushed::new(
-        desk_http::router::callback_router(state, family),
+        catch_panics(desk_http::router::callback_router(state, family)),
         crate::emf::global().clone(),
     ))
     .await
+}
+
+/// `router` answering 500 when a handler panics (the process lives on, the request is
+/// answered, and [`Flushed`] writes what it recorded like any other request's).
+pub fn catch_panics(router: axum::Router) -> axum::Router {
+    router.layer(axum::middleware::from_fn(answer_panics))
+}
+
+async fn answer_panics(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("a request handler panicked; answered 500");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// An HTTP function's service whose every request, once answered, writes the metrics it
@@ -118,5 +146,58 @@ mod tests {
             assert_eq!(doc["callbacks_total"], serde_json::json!(1));
             assert_eq!(doc["outcome"], "accepted");
         }
+    }
+
+    /// A handler that panics: the request is answered 500 and what it recorded is written.
+    #[tokio::test]
+    async fn a_panicking_request_answers_500_and_writes_its_metrics() {
+        let out = Buffer::default();
+        let emf = Emf::to_writer(out.clone());
+        let _local = metrics::set_default_local_recorder(&emf);
+        let router = axum::Router::new().route(
+            "/callbacks/x",
+            axum::routing::post(|| async {
+                metrics::counter!("callbacks_total", "platform" => "alipay", "outcome" => "error")
+                    .increment(1);
+                if std::hint::black_box(true) {
+                    panic!("a bug in a handler");
+                }
+                "success"
+            }),
+        );
+        let service = Flushed::new(catch_panics(router), emf.clone());
+        let req = axum::http::Request::post("/callbacks/x")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let res = service.oneshot(req).await.expect("answer");
+        assert_eq!(res.status(), 500);
+        let text = String::from_utf8(out.0.lock().expect("buffer").clone()).expect("utf-8");
+        let doc: serde_json::Value =
+            serde_json::from_str(text.lines().next().expect("a document")).expect("JSON");
+        assert_eq!(doc["callbacks_total"], serde_json::json!(1));
+    }
+
+    /// An invocation that panics or is dropped unfinished still writes what it recorded.
+    #[tokio::test]
+    async fn an_invocation_that_panics_writes_its_metrics() {
+        use futures_util::FutureExt;
+        let out = Buffer::default();
+        let emf = Emf::to_writer(out.clone());
+        let _local = metrics::set_default_local_recorder(&emf);
+        let invocation = emf.around(async {
+            metrics::counter!("dead_letters_total", "queue" => "events").increment(1);
+            if std::hint::black_box(true) {
+                panic!("a bug in a job");
+            }
+        });
+        let caught = std::panic::AssertUnwindSafe(invocation)
+            .catch_unwind()
+            .await;
+        assert!(caught.is_err());
+        let text = String::from_utf8(out.0.lock().expect("buffer").clone()).expect("utf-8");
+        assert!(
+            text.contains("dead_letters_total"),
+            "flushed while unwinding: {text}"
+        );
     }
 }

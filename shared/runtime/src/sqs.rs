@@ -106,11 +106,13 @@ pub async fn handle_invocation(
     .await
 }
 
-/// [`handle_batch`] within `budget`: a record not finished when it runs out is abandoned (its
-/// job's future dropped, as in a crash; every job is safe to run again) and reported failed,
-/// so SQS delivers it again after its visibility timeout, while the records that finished are
-/// reported done. A slow platform then costs the slow records one receive each, not the
-/// whole batch a timed-out invocation.
+/// [`handle_batch`] within `budget`: a job not finished when it runs out is abandoned (its
+/// future dropped, as in a crash; every job is safe to run again) and its record backed off
+/// briefly and reported failed, so SQS delivers it again soon; on its last allowed receive it
+/// is dead-lettered with the reason instead. The records that finished are reported done. The
+/// budget covers the jobs only: the follow-up of each (back-off, requeue, dead letter) always
+/// runs, within the margin kept back, so a message SQS accepted is never cut off half-sent.
+/// A job that panics fails its own record only.
 pub async fn handle_batch_within(
     event: SqsEvent,
     budget: Option<Duration>,
@@ -120,23 +122,12 @@ pub async fn handle_batch_within(
     sink: &dyn BatchQueue,
 ) -> SqsBatchResponse {
     let until = budget.map(|b| tokio::time::Instant::now() + b);
-    let outcomes = futures_util::future::join_all(event.records.into_iter().map(|m| async move {
-        let id = m.message_id.clone();
-        let record = handle_record(m, queue, registry, policy, sink);
-        let Some(until) = until else {
-            return record.await;
-        };
-        match tokio::time::timeout_at(until, record).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                tracing::warn!(
-                    message_id = id.as_deref().unwrap_or(""),
-                    "the invocation's time ran out: this job is abandoned and SQS delivers it again"
-                );
-                id
-            }
-        }
-    }))
+    let outcomes = futures_util::future::join_all(
+        event
+            .records
+            .into_iter()
+            .map(|m| handle_record(m, until, queue, registry, policy, sink)),
+    )
     .await;
     SqsBatchResponse {
         batch_item_failures: outcomes
@@ -149,14 +140,21 @@ pub async fn handle_batch_within(
     }
 }
 
-/// One record: the message id when SQS should deliver it again.
+/// The reason a record that ran out of time on its last allowed receive is dead-lettered with.
+pub fn out_of_time_reason(receive_count: u32) -> String {
+    format!("ran out of time {receive_count} times (the function's deadline)")
+}
+
+/// One record, its job run until `until`: the message id when SQS should deliver it again.
 async fn handle_record(
     m: SqsMessage,
+    until: Option<tokio::time::Instant>,
     queue: &str,
     registry: &JobRegistry,
     policy: &RetryPolicy,
     sink: &dyn BatchQueue,
 ) -> Option<String> {
+    use futures_util::FutureExt;
     let Some(id) = m.message_id.clone() else {
         tracing::error!("SQS record without a message id; skipped");
         return None;
@@ -177,7 +175,34 @@ async fn handle_record(
             }
         }
     };
-    let failed = match desk_core::worker::decide(registry, policy, &body, receive_count).await {
+    let job = std::panic::AssertUnwindSafe(desk_core::worker::decide(
+        registry,
+        policy,
+        &body,
+        receive_count,
+    ))
+    .catch_unwind();
+    let ran = match until {
+        None => Some(job.await),
+        Some(until) => tokio::time::timeout_at(until, job).await.ok(),
+    };
+    let disposition = match ran {
+        Some(Ok(disposition)) => disposition,
+        Some(Err(_panic)) => {
+            tracing::error!(message_id = %id, job_type = %job_type(&body), "the job panicked; SQS delivers it again");
+            return Some(id);
+        }
+        None if receive_count >= policy.max_attempts => {
+            tracing::error!(message_id = %id, job_type = %job_type(&body), attempt = receive_count, "the invocation's time ran out on the job's last attempt; dead-lettering it");
+            Disposition::DeadLetter(out_of_time_reason(receive_count))
+        }
+        None => {
+            let delay = policy.delay(receive_count);
+            tracing::warn!(message_id = %id, job_type = %job_type(&body), retry_in_s = delay.as_secs(), "the invocation's time ran out: this job is abandoned and SQS delivers it again");
+            Disposition::Retry(delay)
+        }
+    };
+    let failed = match disposition {
         Disposition::Done => false,
         Disposition::Retry(delay) => {
             back_off(delay).await;
@@ -208,6 +233,14 @@ async fn handle_record(
         }
     };
     failed.then_some(id)
+}
+
+/// A job's type as its body names it (for a log line; never the body itself).
+fn job_type(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Run a queue consumer as a Lambda function (the worker on `events`, the notifier on

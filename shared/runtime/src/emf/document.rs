@@ -143,7 +143,9 @@ fn document(
         }),
     );
     for (k, v) in labels {
-        root.insert(k.clone(), Value::String(v.clone()));
+        // CloudWatch refuses an empty dimension value: "-" stands for it.
+        let v = if v.is_empty() { "-" } else { v.as_str() };
+        root.insert(k.clone(), Value::String(v.into()));
     }
     for (e, value) in metrics {
         root.insert(e.name.clone(), value.clone());
@@ -206,6 +208,21 @@ mod tests {
             documents(FRAME, &plain)[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["platform", "outcome"]])
         );
+    }
+
+    #[test]
+    fn an_empty_label_value_is_written_as_a_dash() {
+        let group = Group {
+            labels: labels(&[("platform", "alipay"), ("account", "")]),
+            entries: vec![entry("automatic_replies_total", Reading::One(1.0))],
+        };
+        let docs = documents(FRAME, &group);
+        assert_eq!(
+            docs[0]["account"],
+            json!("-"),
+            "CloudWatch refuses an empty value"
+        );
+        assert_eq!(docs[0]["platform"], json!("alipay"));
     }
 
     #[test]

@@ -12,6 +12,11 @@ use std::time::Duration;
 
 /// An SQS batch with one record per `(message id, job type, account)`.
 pub fn batch(records: &[(&str, &str, &str)]) -> SqsEvent {
+    received(records, 1)
+}
+
+/// [`batch`], each record on its `receive_count`th receive.
+pub fn received(records: &[(&str, &str, &str)], receive_count: u32) -> SqsEvent {
     SqsEvent {
         records: records
             .iter()
@@ -28,7 +33,10 @@ pub fn batch(records: &[(&str, &str, &str)]) -> SqsEvent {
                     })
                     .to_string(),
                 ),
-                attributes: HashMap::from([("ApproximateReceiveCount".into(), "1".into())]),
+                attributes: HashMap::from([(
+                    "ApproximateReceiveCount".into(),
+                    receive_count.to_string(),
+                )]),
                 ..Default::default()
             })
             .collect(),
@@ -58,19 +66,19 @@ impl BatchQueue for NotingQueue {
         _: &str,
         _: u32,
         _: DateTime<Utc>,
-        _: &str,
+        reason: &str,
     ) -> Result<(), QueueError> {
         self.0
             .lock()
             .expect("calls")
-            .push(format!("dead_letter {message_id}"));
+            .push(format!("dead_letter {message_id}: {reason}"));
         Ok(())
     }
-    async fn back_off(&self, _: &str, receipt: &str, _: Duration) -> Result<(), QueueError> {
+    async fn back_off(&self, _: &str, receipt: &str, delay: Duration) -> Result<(), QueueError> {
         self.0
             .lock()
             .expect("calls")
-            .push(format!("back_off {receipt}"));
+            .push(format!("back_off {receipt} {}s", delay.as_secs()));
         Ok(())
     }
     async fn requeue(&self, _: &str, _: &str, _: Duration) -> Result<(), QueueError> {
