@@ -354,6 +354,9 @@ pub async fn deadline_missed(
     d: &Deadline,
     now: chrono::DateTime<chrono::Utc>,
 ) {
+    if !measurable(d) {
+        return;
+    }
     let pk = format!(
         "DEADLINE_MISSED#{}#{}#{}",
         c.id,
@@ -377,6 +380,14 @@ pub async fn deadline_missed(
             tracing::warn!(complaint_id = %c.id, error = %e, "missed deadline not counted: the store is unavailable");
         }
     }
+}
+
+/// Whether `deadlines_total` counts `d`: a deadline that leaves time to meet it. One due the
+/// moment it starts ("as soon as possible": WeChat Pay's immediate service, an estimate due
+/// when the complaint is made) can only be missed, and would page the operator for every
+/// such complaint however fast it is answered; its reminders and escalation still run.
+fn measurable(d: &Deadline) -> bool {
+    d.due_at > d.starts_at
 }
 
 /// What a write of a complaint record changed that the metrics count: a complaint recorded
@@ -406,7 +417,7 @@ pub async fn complaint_written(
     if !finished(before) && finished(after) {
         completion(after, now);
     }
-    for d in &after.deadlines {
+    for d in after.deadlines.iter().filter(|d| measurable(d)) {
         let Some(met_at) = d.met_at else { continue };
         let was_met = before
             .deadlines

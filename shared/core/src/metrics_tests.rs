@@ -102,3 +102,37 @@ async fn a_deadline_met_in_time_is_counted_when_it_is_first_met() {
     ];
     assert_eq!(counters.get(DEADLINES, &met), 1);
 }
+
+#[tokio::test]
+async fn a_deadline_due_the_moment_it_starts_is_never_counted() {
+    // WeChat Pay's immediate service: due when the complaint is made. Counting it would call
+    // every such complaint missed, however fast it is answered.
+    let counters = crate::test_support::Counters::default();
+    let _local = ::metrics::set_default_local_recorder(&counters);
+    let dir = tempfile::tempdir().expect("dir");
+    let state = crate::test_support::embedded_services(&dir);
+    let records = &*state.ports.records;
+    let now = chrono::Utc::now();
+    let (c, mut d) = overdue_complaint(now - chrono::Duration::hours(1));
+    d.what = "immediate_service".into();
+    d.starts_at = d.due_at;
+    deadline_missed(records, &c, &d, now).await;
+    let mut answered = c.clone();
+    answered.deadlines = vec![Deadline {
+        met_at: Some(d.due_at + chrono::Duration::minutes(1)),
+        ..d.clone()
+    }];
+    let before = Complaint {
+        deadlines: vec![d.clone()],
+        ..c.clone()
+    };
+    complaint_written(records, Some(&before), &answered, now).await;
+    for outcome in ["missed", "met"] {
+        let key = [
+            ("platform", "wechatpay"),
+            ("account", "acct_1"),
+            ("outcome", outcome),
+        ];
+        assert_eq!(counters.get(DEADLINES, &key), 0, "{outcome}");
+    }
+}
