@@ -287,6 +287,17 @@ fn the_execution_roles_create_roles_only_within_their_boundary() {
                     .all(|a| !a.starts_with("iam:") && a != "*"),
                 "{boundary} grants no IAM: {s:?}"
             );
+            if strings(&s["Action"])
+                .iter()
+                .any(|a| a.starts_with("secretsmanager:"))
+            {
+                assert!(
+                    strings(&s["Resource"])
+                        .iter()
+                        .all(|r| r.ends_with(&format!("secret:${{{cap}SecretNamePrefix}}/*"))),
+                    "{boundary}'s secrets end at the prefix's slash: {s:?}"
+                );
+            }
         }
         let role_name = format!("{cap}ExecutionRole");
         let role = statements(&bootstrap["Resources"][&role_name]);
