@@ -236,8 +236,7 @@ fn each_stage_has_its_own_deploy_role_trusted_only_by_its_environment() {
                 _ => None,
             };
             if let Some(own) = own {
-                let scoped =
-                    resources.ends_with(&own) || strings(&s["Condition"]).iter().any(|c| *c == own);
+                let scoped = resources.ends_with(&own) || strings(&s["Condition"]).contains(&own);
                 assert!(
                     scoped,
                     "{role_name} {actions:?}: not scoped to {own}: {s:?}"
