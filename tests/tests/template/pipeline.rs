@@ -1,6 +1,7 @@
 //! The deployment pipeline's rules that actionlint and cfn-lint do not check (the test command
-//! runs both): the bootstrap deploy role trusts only this repository's two deployment
-//! environments, production waits for its environment's reviewers, no workflow holds a
+//! runs both): each stage's bootstrap deploy role trusts only its own GitHub environment and
+//! reaches only its own stack, secrets and packages, the execution roles create roles only
+//! within the stage's permissions boundary, production waits for its environment's reviewers, no workflow holds a
 //! long-lived AWS key, the stacks the workflow deploys are samconfig's, and the build uses the
 //! size profile of Cargo.toml.
 
@@ -74,9 +75,33 @@ fn environment(job: &Value) -> Option<&str> {
         .or_else(|| job["environment"]["name"].as_str())
 }
 
-/// The `sub` values the bootstrap deploy role's trust policy accepts, as written.
-fn trusted_subjects(bootstrap: &Value) -> Vec<String> {
-    let role = &bootstrap["Resources"]["DeployRole"];
+/// The two deployment stages: (GitHub environment, the bootstrap resources' prefix).
+const STAGES: [(&str, &str); 2] = [("staging", "Staging"), ("production", "Production")];
+
+/// The statements of a role's inline policies (or of a managed policy's document).
+fn statements(resource: &Value) -> Vec<Value> {
+    let props = &resource["Properties"];
+    let docs: Vec<&Value> = match props["Policies"].as_sequence() {
+        Some(policies) => policies.iter().map(|p| &p["PolicyDocument"]).collect(),
+        None => vec![&props["PolicyDocument"]],
+    };
+    docs.iter()
+        .flat_map(|d| d["Statement"].as_sequence().expect("statements").clone())
+        .collect()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(a) => vec![a.clone()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        Value::Mapping(m) => m.values().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `sub` value a stage's deploy role's trust policy accepts, as written.
+fn trusted_subject(bootstrap: &Value, role: &str) -> String {
+    let role = &bootstrap["Resources"][role];
     assert_eq!(role["Type"].as_str(), Some("AWS::IAM::Role"));
     let statements = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         .as_sequence()
@@ -109,81 +134,238 @@ fn trusted_subjects(bootstrap: &Value) -> Vec<String> {
         equals["token.actions.githubusercontent.com:aud"].as_str(),
         Some("sts.amazonaws.com")
     );
-    equals["token.actions.githubusercontent.com:sub"]
-        .as_sequence()
-        .expect("a list of subjects")
-        .iter()
-        .map(|v| v["Fn::Sub"].as_str().expect("Fn::Sub").to_string())
-        .collect()
+    equals["token.actions.githubusercontent.com:sub"]["Fn::Sub"]
+        .as_str()
+        .expect("exactly one subject (Fn::Sub), not a list")
+        .to_string()
 }
 
 #[test]
-fn the_deploy_role_trusts_only_this_repositorys_deployment_environments() {
+fn each_stage_has_its_own_deploy_role_trusted_only_by_its_environment() {
     let bootstrap = yaml("infra/bootstrap.yaml");
     assert!(
         !bootstrap["Parameters"]["GitHubRepository"].is_null(),
         "the repository is a parameter"
     );
-    let subjects = trusted_subjects(&bootstrap);
-    for s in &subjects {
-        assert!(
-            s.starts_with("repo:${GitHubRepository}:") && !s.contains('*'),
-            "a subject outside the repository, or a wildcard: {s}"
-        );
-    }
-    // Exactly the environments deploy.yml's AWS jobs run in.
+    assert!(
+        bootstrap["Resources"]["DeployRole"].is_null(),
+        "no deploy role shared by both stages"
+    );
+    // deploy.yml's AWS jobs run in exactly the two environments.
     let workflow = yaml(".github/workflows/deploy.yml");
-    let mut used: Vec<String> = aws_jobs(&workflow)
+    let mut used: Vec<&str> = aws_jobs(&workflow)
         .iter()
         .map(|(name, job)| {
-            let env = environment(job).unwrap_or_else(|| {
+            environment(job).unwrap_or_else(|| {
                 panic!("{name} assumes the deploy role outside a GitHub environment")
-            });
-            format!("repo:${{GitHubRepository}}:environment:{env}")
+            })
+        })
+        .map(|e| {
+            STAGES
+                .iter()
+                .find(|(env, _)| *env == e)
+                .expect("a known stage")
+                .0
         })
         .collect();
     used.sort();
-    let mut trusted = subjects.clone();
-    trusted.sort();
-    assert_eq!(trusted, used, "the trust names the deployment environments");
-
-    // The role can hand CloudFormation its execution role, and nothing else to anyone.
-    let policies = &bootstrap["Resources"]["DeployRole"]["Properties"]["Policies"];
-    let statements: Vec<&Value> = policies
-        .as_sequence()
-        .expect("policies")
-        .iter()
-        .flat_map(|p| {
-            p["PolicyDocument"]["Statement"]
-                .as_sequence()
-                .expect("statements")
-        })
-        .collect();
-    for s in &statements {
-        let actions: Vec<&str> = match &s["Action"] {
-            Value::String(a) => vec![a.as_str()],
-            v => v
-                .as_sequence()
-                .expect("actions")
-                .iter()
-                .filter_map(Value::as_str)
-                .collect(),
-        };
-        assert!(
-            actions.iter().all(|a| !a.contains('*')),
-            "the deploy role names its actions: {actions:?}"
+    assert_eq!(used, ["production", "staging"]);
+    let samconfig = text("infra/samconfig.toml");
+    let stack_prefix = bootstrap["Parameters"]["StackNamePrefix"]["Default"]
+        .as_str()
+        .expect("StackNamePrefix default");
+    for (env, cap) in STAGES {
+        let role_name = format!("{cap}DeployRole");
+        assert_eq!(
+            trusted_subject(&bootstrap, &role_name),
+            format!("repo:${{GitHubRepository}}:environment:{env}"),
+            "{role_name} trusts its own environment only"
         );
-        if actions.contains(&"iam:PassRole") {
-            assert_eq!(
-                s["Resource"]["Fn::GetAtt"][0].as_str(),
-                Some("CloudFormationExecutionRole")
+        assert!(
+            !bootstrap["Outputs"][format!("{role_name}Arn")].is_null(),
+            "an output for {role_name}"
+        );
+        // samconfig's stack and secret prefix are those the role is scoped to.
+        let stack = toml_value(
+            &samconfig,
+            &format!("{env}.deploy.parameters"),
+            "stack_name",
+        )
+        .expect("stack_name");
+        assert_eq!(stack, format!("{stack_prefix}-{env}"));
+        let secret_param = format!("{cap}SecretNamePrefix");
+        let secret_prefix = bootstrap["Parameters"][&secret_param]["Default"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{secret_param} default"));
+        let overrides = toml_value(
+            &samconfig,
+            &format!("{env}.deploy.parameters"),
+            "parameter_overrides",
+        )
+        .expect("parameter_overrides");
+        assert!(
+            overrides.contains(&format!("SecretPrefix=\"{secret_prefix}/\"")),
+            "[{env}] SecretPrefix is {secret_param}/: {overrides}"
+        );
+        let other = STAGES.iter().find(|(e, _)| *e != env).expect("other").1;
+        for s in statements(&bootstrap["Resources"][&role_name]) {
+            let actions = strings(&s["Action"]);
+            assert!(
+                actions.iter().all(|a| !a.contains('*')),
+                "{role_name} names its actions: {actions:?}"
             );
-            assert_eq!(
-                s["Condition"]["StringEquals"]["iam:PassedToService"].as_str(),
-                Some("cloudformation.amazonaws.com")
+            let resources = strings(&s["Resource"]).join(" ");
+            assert!(
+                !resources.contains(other) && !resources.contains("${StackNamePrefix}-*"),
+                "{role_name} reaches past its own stage: {resources}"
             );
+            let first = actions[0].split(':').next().unwrap_or_default();
+            let own = match first {
+                "cloudformation" if actions.iter().any(|a| a.ends_with("ExecuteChangeSet")) => {
+                    Some(format!("stack/${{StackNamePrefix}}-{env}/*"))
+                }
+                "secretsmanager" => Some(format!(
+                    "secret:${{{secret_param}}}/installation/admin-token-*"
+                )),
+                "s3" if actions.iter().any(|a| a == "s3:PutObject") => Some(format!(
+                    "${{ArtifactBucket.Arn}}/${{StackNamePrefix}}-{env}/*"
+                )),
+                "s3" if actions.iter().any(|a| a == "s3:ListBucket") => {
+                    Some(format!("${{StackNamePrefix}}-{env}/*"))
+                }
+                _ => None,
+            };
+            if let Some(own) = own {
+                let scoped = resources.ends_with(&own) || strings(&s["Condition"]).contains(&own);
+                assert!(
+                    scoped,
+                    "{role_name} {actions:?}: not scoped to {own}: {s:?}"
+                );
+            }
+            if actions.iter().any(|a| a == "iam:PassRole") {
+                assert_eq!(
+                    s["Resource"]["Fn::GetAtt"][0].as_str(),
+                    Some(format!("{cap}ExecutionRole").as_str())
+                );
+                assert_eq!(
+                    s["Condition"]["StringEquals"]["iam:PassedToService"].as_str(),
+                    Some("cloudformation.amazonaws.com")
+                );
+            }
         }
     }
+    // The workflow takes the role from the environment's variable, and uploads under the stack.
+    let deploy = text(".github/workflows/deploy.yml");
+    assert!(deploy.contains("role-to-assume: ${{ vars.AWS_DEPLOY_ROLE_ARN }}"));
+    assert!(deploy.contains("--s3-prefix \"$STACK\""));
+}
+
+#[test]
+fn the_execution_roles_create_roles_only_within_their_boundary() {
+    const BOUNDED: [&str; 4] = [
+        "iam:CreateRole",
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:PutRolePermissionsBoundary",
+    ];
+    let bootstrap = yaml("infra/bootstrap.yaml");
+    let template = yaml("infra/template.yaml");
+    let samconfig = text("infra/samconfig.toml");
+    for (env, cap) in STAGES {
+        let boundary = format!("{cap}PermissionsBoundary");
+        let policy = &bootstrap["Resources"][&boundary];
+        assert_eq!(policy["Type"].as_str(), Some("AWS::IAM::ManagedPolicy"));
+        let boundary_name = policy["Properties"]["ManagedPolicyName"]["Fn::Sub"]
+            .as_str()
+            .expect("a named boundary")
+            .replace("${StackNamePrefix}", "complaint-desk");
+        for s in statements(policy) {
+            assert!(
+                strings(&s["Action"])
+                    .iter()
+                    .all(|a| !a.starts_with("iam:") && a != "*"),
+                "{boundary} grants no IAM: {s:?}"
+            );
+            if strings(&s["Action"])
+                .iter()
+                .any(|a| a.starts_with("secretsmanager:"))
+            {
+                assert!(
+                    strings(&s["Resource"])
+                        .iter()
+                        .all(|r| r.ends_with(&format!("secret:${{{cap}SecretNamePrefix}}/*"))),
+                    "{boundary}'s secrets end at the prefix's slash: {s:?}"
+                );
+            }
+        }
+        let role_name = format!("{cap}ExecutionRole");
+        let role = statements(&bootstrap["Resources"][&role_name]);
+        let mut bounded = Vec::new();
+        for s in &role {
+            let actions = strings(&s["Action"]);
+            let allow = s["Effect"].as_str() == Some("Allow");
+            if allow
+                && actions
+                    .iter()
+                    .any(|a| a == "iam:*" || BOUNDED.contains(&a.as_str()))
+            {
+                assert_eq!(
+                    s["Condition"]["StringEquals"]["iam:PermissionsBoundary"]["Ref"].as_str(),
+                    Some(boundary.as_str()),
+                    "{role_name}: {actions:?} only with {boundary}"
+                );
+                bounded.extend(actions.clone());
+            }
+            if actions.iter().any(|a| {
+                a.starts_with("secretsmanager:") && a != "secretsmanager:GetRandomPassword"
+            }) {
+                assert!(
+                    strings(&s["Resource"])
+                        .iter()
+                        .all(|r| r.ends_with(&format!("secret:${{{cap}SecretNamePrefix}}/*"))),
+                    "{role_name}'s secrets end at the prefix's slash: {s:?}"
+                );
+            }
+        }
+        bounded.sort();
+        let mut want: Vec<String> = BOUNDED.iter().map(|a| a.to_string()).collect();
+        want.sort();
+        assert_eq!(bounded, want, "{role_name} creates roles with the boundary");
+        assert!(
+            role.iter().any(|s| s["Effect"].as_str() == Some("Deny")
+                && strings(&s["Action"]) == ["iam:DeleteRolePermissionsBoundary"]),
+            "{role_name} may not take a boundary off"
+        );
+        assert!(
+            role.iter().any(|s| s["Effect"].as_str() == Some("Allow")
+                && strings(&s["Action"])
+                    .iter()
+                    .any(|a| a == "apigateway:UpdateRestApiPolicy")),
+            "{role_name} sets the AdminApi's resource policy"
+        );
+        assert!(!bootstrap["Outputs"][format!("{role_name}Arn")].is_null());
+        assert!(!bootstrap["Outputs"][format!("{boundary}Arn")].is_null());
+        // samconfig passes the boundary to the stage's stack.
+        let overrides = toml_value(
+            &samconfig,
+            &format!("{env}.deploy.parameters"),
+            "parameter_overrides",
+        )
+        .expect("parameter_overrides");
+        assert!(
+            overrides.contains(&format!(":policy/{boundary_name}\"")),
+            "[{env}] PermissionsBoundaryArn is {boundary_name}: {overrides}"
+        );
+    }
+    // The application's functions carry the boundary the stack is given.
+    let global = &template["Globals"]["Function"]["PermissionsBoundary"]["Fn::If"];
+    assert_eq!(global[0].as_str(), Some("HasPermissionsBoundary"));
+    assert_eq!(global[1]["Ref"].as_str(), Some("PermissionsBoundaryArn"));
+    assert_eq!(global[2]["Ref"].as_str(), Some("AWS::NoValue"));
+    assert_eq!(
+        template["Parameters"]["PermissionsBoundaryArn"]["Default"].as_str(),
+        Some("")
+    );
 }
 
 #[test]
