@@ -7,12 +7,18 @@
 
 use chrono::NaiveDate;
 
-pub const WIDTH: f64 = 360.0;
-pub const HEIGHT: f64 = 200.0;
+use super::chart_axes::{Frame, n};
+pub use super::chart_axes::{HEIGHT, Label, WIDTH};
+
 const LEFT: f64 = 30.0;
-const RIGHT: f64 = 10.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 34.0;
+const FRAME: Frame = Frame {
+    left: LEFT,
+    right: 10.0,
+    top: TOP,
+    bottom: BOTTOM,
+};
 
 /// The platforms' colours, in the order the legend lists them (a colour-blind-safe set).
 pub const COLOURS: [&str; 6] = [
@@ -31,15 +37,6 @@ pub struct Bar {
     pub title: String,
 }
 
-/// A label at a place.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Label {
-    pub x: String,
-    pub y: String,
-    pub text: String,
-    pub anchor: &'static str,
-}
-
 /// Everything the template draws.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chart {
@@ -50,10 +47,6 @@ pub struct Chart {
     pub x0: String,
     pub x1: String,
     pub y0: String,
-}
-
-fn n(v: f64) -> String {
-    format!("{v:.1}")
 }
 
 /// The smallest of 1, 2, 5, 10, 20, 50, ... at or above `max` (and at least 2, so the half
@@ -83,7 +76,7 @@ pub fn chart(days: &[(NaiveDate, Vec<(usize, String)>)]) -> Option<Chart> {
         return None;
     }
     let top = round_top(busiest);
-    let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+    let (plot_w, plot_h) = (FRAME.plot_w(), FRAME.plot_h());
     let slot = plot_w / days.len().max(1) as f64;
     // A gap between bars when there is room for one.
     let gap = if slot >= 4.0 { slot * 0.2 } else { 0.0 };
@@ -108,52 +101,16 @@ pub fn chart(days: &[(NaiveDate, Vec<(usize, String)>)]) -> Option<Chart> {
             below += count;
         }
     }
-    let ticks = [0, top / 2, top]
-        .into_iter()
-        .map(|c| {
-            let y = y_of(c);
-            (
-                n(y),
-                Label {
-                    x: n(LEFT - 4.0),
-                    y: n(y + 4.0),
-                    text: c.to_string(),
-                    anchor: "end",
-                },
-            )
-        })
-        .collect();
-    let date_y = n(HEIGHT - BOTTOM + 16.0);
-    let short = |d: NaiveDate| d.format("%m-%d").to_string();
+    let ticks = FRAME.ticks([0, top / 2, top].map(|c| (c, y_of(c))));
     let centre = |i: usize| LEFT + slot * (i as f64 + 0.5);
-    let mut dates = Vec::new();
-    if let Some((first, _)) = days.first() {
-        dates.push(Label {
-            x: n(LEFT),
-            y: date_y.clone(),
-            text: short(*first),
-            anchor: "start",
-        });
-    }
-    if days.len() >= 3 {
-        let mid = days.len() / 2;
-        dates.push(Label {
-            x: n(centre(mid)),
-            y: date_y.clone(),
-            text: short(days[mid].0),
-            anchor: "middle",
-        });
-    }
-    if days.len() >= 2
-        && let Some((last, _)) = days.last()
-    {
-        dates.push(Label {
-            x: n(LEFT + plot_w),
-            y: date_y,
-            text: short(*last),
-            anchor: "end",
-        });
-    }
+    let dates = match (days.first(), days.last()) {
+        (Some((first, _)), Some((last, _))) => FRAME.dates(
+            *first,
+            (days.len() >= 3).then(|| (centre(days.len() / 2), days[days.len() / 2].0)),
+            (days.len() >= 2).then_some(*last),
+        ),
+        _ => Vec::new(),
+    };
     Some(Chart {
         bars,
         ticks,

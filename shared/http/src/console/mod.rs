@@ -16,6 +16,8 @@
 
 pub mod accounts;
 pub mod complaint;
+// The charts' shared axes (score_chart.rs, dashboard_chart.rs).
+pub mod chart_axes;
 // The dashboard (dashboard.rs, its chart dashboard_chart.rs).
 pub mod dashboard;
 pub mod dashboard_chart;

@@ -7,14 +7,20 @@
 
 use chrono::NaiveDate;
 
-/// The drawing's box (the `viewBox`).
-pub const WIDTH: f64 = 360.0;
-pub const HEIGHT: f64 = 200.0;
+use super::chart_axes::{Frame, n};
+pub use super::chart_axes::{HEIGHT, Label, WIDTH};
+
 /// Room for the score labels on the left, the dates below, the labels above the line.
 const LEFT: f64 = 34.0;
 const RIGHT: f64 = 14.0;
 const TOP: f64 = 22.0;
 const BOTTOM: f64 = 34.0;
+const FRAME: Frame = Frame {
+    left: LEFT,
+    right: RIGHT,
+    top: TOP,
+    bottom: BOTTOM,
+};
 
 /// One day's score.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,16 +37,6 @@ pub struct Point {
     /// `YYYY-MM-DD`.
     pub day: String,
     pub score: i64,
-}
-
-/// A label at a place.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Label {
-    pub x: String,
-    pub y: String,
-    pub text: String,
-    /// `start`, `middle` or `end`.
-    pub anchor: &'static str,
 }
 
 /// Everything the template draws.
@@ -65,10 +61,6 @@ pub struct Chart {
 
 /// The largest score (either sign) the chart draws as it is.
 const SCORE_BOUND: i64 = 1_000_000;
-
-fn n(v: f64) -> String {
-    format!("{v:.1}")
-}
 
 /// The chart of `days` (oldest first, one per day at most) over `from..=to`; none without a
 /// day to draw.
@@ -96,7 +88,7 @@ pub fn chart(days: &[Day], from: NaiveDate, to: NaiveDate) -> Option<Chart> {
         hi = lo + 1;
     }
     let span_days = (to - from).num_days().max(0) as f64;
-    let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+    let (plot_w, plot_h) = (FRAME.plot_w(), FRAME.plot_h());
     let x_of = |day: NaiveDate| {
         if span_days == 0.0 {
             LEFT + plot_w / 2.0
@@ -120,46 +112,13 @@ pub fn chart(days: &[Day], from: NaiveDate, to: NaiveDate) -> Option<Chart> {
         .collect::<Vec<_>>()
         .join(" ");
     let mid = lo + (hi - lo) / 2;
-    let ticks = [lo, mid, hi]
-        .into_iter()
-        .map(|s| {
-            let y = y_of(s);
-            (
-                n(y),
-                Label {
-                    x: n(LEFT - 4.0),
-                    y: n(y + 4.0),
-                    text: s.to_string(),
-                    anchor: "end",
-                },
-            )
-        })
-        .collect();
-    let date_y = n(HEIGHT - BOTTOM + 16.0);
-    let short = |d: NaiveDate| d.format("%m-%d").to_string();
-    let mut dates = vec![Label {
-        x: n(LEFT),
-        y: date_y.clone(),
-        text: short(from),
-        anchor: "start",
-    }];
-    if span_days >= 2.0 {
-        let middle = from + chrono::Duration::days((span_days / 2.0) as i64);
-        dates.push(Label {
-            x: n(x_of(middle)),
-            y: date_y.clone(),
-            text: short(middle),
-            anchor: "middle",
-        });
-    }
-    if span_days > 0.0 {
-        dates.push(Label {
-            x: n(LEFT + plot_w),
-            y: date_y,
-            text: short(to),
-            anchor: "end",
-        });
-    }
+    let ticks = FRAME.ticks([lo, mid, hi].map(|s| (s, y_of(s))));
+    let middle = from + chrono::Duration::days((span_days / 2.0) as i64);
+    let dates = FRAME.dates(
+        from,
+        (span_days >= 2.0).then(|| (x_of(middle), middle)),
+        (span_days > 0.0).then_some(to),
+    );
     // A value's label above its point, kept inside the box.
     let value_label = |d: &Day, below: bool| {
         let x = x_of(d.day);
