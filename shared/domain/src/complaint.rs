@@ -308,11 +308,11 @@ pub struct Deadline {
     /// When we first saw it met (None: not met yet).
     #[serde(default)]
     pub met_at: Option<DateTime<Utc>>,
-    /// Counted missed in the metrics (`deadlines_total{outcome="missed"}`): set by the write
-    /// that first found it passed unmet (the deadline sweep's) or met late, and counted by that
-    /// write alone (a versioned write: one writer wins). Kept while the deadline keeps its
-    /// `what` and `due_at`; a deadline that moves is a new one. Records from before it read as
-    /// false.
+    /// Missed and counted so in the metrics (`deadlines_total{outcome="missed"}`, for the
+    /// deadlines it counts): set by the write that first found it passed unmet (the deadline
+    /// sweep's) or met late, and counted by that write alone (a versioned write: one writer
+    /// wins). Kept while the deadline keeps its `what` and `due_at`; a deadline that moves is a
+    /// new one. Records from before it read as false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub missed_counted: bool,
 }
