@@ -75,16 +75,53 @@ fn random_text(n: usize) -> String {
         .collect()
 }
 
+/// Rows of the `records` table whose partition key starts with `prefix`, expired or not.
+fn stored_rows(db: &std::path::Path, prefix: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .expect("open")
+        .query_row(
+            "SELECT COUNT(*) FROM records WHERE pk LIKE ?1 || '%'",
+            [prefix],
+            |r| r.get(0),
+        )
+        .expect("count")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runs_with_no_aws_and_answers_healthz() {
+async fn runs_with_no_aws_answers_healthz_and_purges_expired_records_at_start() {
+    use domain::ports::{Item, RecordStore};
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
+    let db_path = data.join("complaint-desk.db");
+    {
+        // What an earlier run left: an item that has expired since, and one that has not.
+        embedded::create_private_dir(&data).expect("mkdir");
+        let store = embedded::SqliteRecordStore::new(embedded::Db::open(&db_path).expect("db"));
+        let now = chrono::Utc::now().timestamp();
+        for (pk, expires) in [("TEST_EXPIRED#1", now - 60), ("TEST_LIVE#1", now + 3600)] {
+            store
+                .put(Item::new(pk, "META", json!({})).expiring_at(expires))
+                .await
+                .expect("seed");
+        }
+    }
     let server = Server::start(&data, &[("AWS_ACCESS_KEY_ID", ""), ("AWS_REGION", "")]);
     let res = reqwest::get(server.url("/healthz")).await.expect("healthz");
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.expect("json")["status"], "ok");
-    assert!(data.join("complaint-desk.db").exists());
+    assert!(db_path.exists());
     assert!(data.join("master.key").exists());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.output_text().contains("expired records purged") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        stored_rows(&db_path, "TEST_EXPIRED#"),
+        0,
+        "{}",
+        server.output_text()
+    );
+    assert_eq!(stored_rows(&db_path, "TEST_LIVE#"), 1);
     let (status, out) = server.terminate(Duration::from_secs(15));
     assert!(
         status.is_some_and(|s| s.success()),

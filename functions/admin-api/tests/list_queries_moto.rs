@@ -470,6 +470,7 @@ impl domain::deadline::DeadlineRules for DueAtField {
                 },
                 consequence: String::new(),
                 met_at: c.replied.then_some(c.updated_at),
+                missed_counted: false,
             })
             .into_iter()
             .collect()

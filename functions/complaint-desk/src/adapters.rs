@@ -16,6 +16,8 @@ pub struct Embedded {
     pub retry: RetryPolicy,
     /// The queue itself (its depth and oldest job for the metrics).
     pub queue: SqliteQueue,
+    /// The record store itself (the purge of expired items).
+    pub records: SqliteRecordStore,
 }
 
 /// Open (creating what is missing) the database, the blobs folder and the master key.
@@ -28,8 +30,9 @@ pub fn open(data_dir: &std::path::Path, key_path: &std::path::Path) -> anyhow::R
         ..Default::default()
     };
     let queue = SqliteQueue::new(db.clone(), queue_settings.clone());
+    let records = SqliteRecordStore::new(db.clone());
     let ports = Ports {
-        records: Arc::new(SqliteRecordStore::new(db.clone())),
+        records: Arc::new(records.clone()),
         inbox: Arc::new(embedded::SqliteInbox::new(db.clone(), &queue_settings)),
         queue: Arc::new(queue.clone()),
         blobs: Arc::new(FileBlobStore::new(data_dir.join("blobs"))),
@@ -41,7 +44,34 @@ pub fn open(data_dir: &std::path::Path, key_path: &std::path::Path) -> anyhow::R
         master,
         retry,
         queue,
+        records,
     })
+}
+
+/// How often expired items (idempotency records, leases, sessions, marks, counters...) are
+/// deleted from the database file; the first purge runs at start.
+pub const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Expired items deleted per write.
+const PURGE_BATCH: u32 = 500;
+
+/// Delete the items that expired, at start and then every [`PURGE_EVERY`], until `shutdown`:
+/// reads already ignore them, but without this their rows would stay in the file for ever.
+pub async fn purge_expired(records: SqliteRecordStore, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                let now = chrono::Utc::now().timestamp();
+                match records.purge_expired(now, PURGE_BATCH).await {
+                    Ok(removed) => tracing::info!(removed, "expired records purged"),
+                    Err(e) => tracing::warn!(error = %e, "expired records not purged; the next purge tries again"),
+                }
+            }
+        }
+    }
 }
 
 /// The worker of one queue (events: platform events; notify: staff notifications).

@@ -260,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
         master,
         retry,
         queue,
+        records,
     } = open(&cli.data_dir, &key_path)?;
     let metrics: Arc<dyn desk_http::scrape::Scrape> = Arc::new(exporter::Exporter::install(queue)?);
 
@@ -314,6 +315,7 @@ async fn main() -> anyhow::Result<()> {
     let router = desk_http::router::router(state);
 
     let shutdown = CancellationToken::new();
+    tokio::spawn(adapters::purge_expired(records, shutdown.clone()));
     let mut workers = tokio::task::JoinSet::new();
     if cli.no_workers {
         tracing::warn!(

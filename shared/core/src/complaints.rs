@@ -20,6 +20,7 @@ pub mod list;
 
 use crate::repo::{RepoError, decode, encode, ts};
 use chrono::{DateTime, Utc};
+use domain::clock::{Clock, SystemClock};
 use domain::complaint::{ActionLogEntry, Complaint, HistoryEntry, Platform, Violation};
 use domain::notification::NotificationJob;
 use domain::ports::{Index, IndexKey, Item, Query, RecordStore, StoreError};
@@ -134,6 +135,8 @@ pub struct ComplaintDetail {
 
 pub struct ComplaintRepo<'a> {
     store: &'a dyn RecordStore,
+    /// What the metrics time a write by (first response, completion): the services' clock.
+    clock: &'a dyn Clock,
 }
 
 /// Whether a refund counts against what is left of its order: every refund but a `CLOSED` one
@@ -259,8 +262,21 @@ impl<'a> ComplaintRepo<'a> {
         )
     }
 
+    /// The repository over `store`, its writes timed by the wall clock (reads, tests, tools);
+    /// a use-case that writes takes [`ComplaintRepo::of`] so that its clock times them.
     pub fn new(store: &'a dyn RecordStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            clock: &SystemClock,
+        }
+    }
+
+    /// The repository over the services' record store, its writes timed by their clock.
+    pub fn of(ports: &'a crate::state::Ports) -> Self {
+        Self {
+            store: &*ports.records,
+            clock: &*ports.clock,
+        }
     }
 
     /// The stored item of a complaint: the record, in every list partition it belongs in.
@@ -328,8 +344,7 @@ impl<'a> ComplaintRepo<'a> {
             domain::deadline::refresh(&mut c);
             match self.save(&c, v).await {
                 Ok(_) => {
-                    crate::metrics::complaint_written(self.store, Some(&before), &c, Utc::now())
-                        .await;
+                    crate::metrics::complaint_written(Some(&before), &c, self.clock.now());
                     return Ok(c);
                 }
                 Err(RepoError::Store(StoreError::VersionConflict { .. })) => continue,
@@ -357,7 +372,7 @@ impl<'a> ComplaintRepo<'a> {
         domain::deadline::refresh(&mut c);
         match self.save(&c, 0).await {
             Ok(_) => {
-                crate::metrics::complaint_written(self.store, None, &c, Utc::now()).await;
+                crate::metrics::complaint_written(None, &c, self.clock.now());
                 Ok(c)
             }
             Err(RepoError::Store(StoreError::AlreadyExists { .. })) => {

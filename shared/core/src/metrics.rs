@@ -12,7 +12,6 @@
 use domain::complaint::{Complaint, ComplaintStatus, Deadline, Platform};
 use domain::job::Origin;
 use domain::notification::Channel;
-use domain::ports::{Item, RecordStore, StoreError};
 
 /// A complaint recorded for the first time: `platform`, `account`, `source`.
 pub const COMPLAINTS_RECEIVED: &str = "complaints_received_total";
@@ -340,63 +339,23 @@ pub fn queue_gauges(queue: &str, depth: u64, oldest_age_seconds: f64) {
         .set(oldest_age_seconds);
 }
 
-/// How long the mark of a counted missed deadline is kept (the sweep stops looking at a
-/// deadline a week after it passed: `deadlines::remind::ESCALATE_WITHIN`).
-const MISSED_MARK_DAYS: i64 = 60;
-
-/// Count deadline `d` of `c` as missed, once however often this is called: the first call
-/// leaves a mark in the record store (a conditional create); later ones find it. A deadline
-/// that moves (another `due_at`) is a new one. A store that cannot be read or written loses
-/// the count (logged), never the caller's work.
-pub async fn deadline_missed(
-    records: &dyn RecordStore,
-    c: &Complaint,
-    d: &Deadline,
-    now: chrono::DateTime<chrono::Utc>,
-) {
-    if !measurable(d) {
-        return;
-    }
-    let pk = format!(
-        "DEADLINE_MISSED#{}#{}#{}",
-        c.id,
-        d.what,
-        d.due_at.timestamp_millis()
-    );
-    match records.get(&pk, "META").await {
-        Ok(Some(_)) => return,
-        Ok(None) => {}
-        Err(e) => {
-            tracing::warn!(complaint_id = %c.id, error = %e, "missed deadline not counted: the store is unavailable");
-            return;
-        }
-    }
-    let mut mark = Item::new(pk, "META", serde_json::json!({"at": now}));
-    mark.expires_at = Some((now + chrono::Duration::days(MISSED_MARK_DAYS)).timestamp());
-    match records.create(mark).await {
-        Ok(_) => deadline(c.platform, &c.account_id, DeadlineOutcome::Missed),
-        Err(StoreError::AlreadyExists { .. }) => {}
-        Err(e) => {
-            tracing::warn!(complaint_id = %c.id, error = %e, "missed deadline not counted: the store is unavailable");
-        }
-    }
-}
-
 /// Whether `deadlines_total` counts `d`: a deadline that leaves time to meet it. One due the
 /// moment it starts ("as soon as possible": WeChat Pay's immediate service, an estimate due
 /// when the complaint is made) can only be missed, and would page the operator for every
 /// such complaint however fast it is answered; its reminders and escalation still run.
-fn measurable(d: &Deadline) -> bool {
+pub fn measurable(d: &Deadline) -> bool {
     d.due_at > d.starts_at
 }
 
 /// What a write of a complaint record changed that the metrics count: a complaint recorded
 /// for the first time (`before` is None), its first reply, its completion (resolved or
-/// closed), and each deadline it met now (met in time, or missed: answered late). A record
-/// created already replied, completed or with deadlines met says nothing of when that
-/// happened, so only its arrival is counted.
-pub async fn complaint_written(
-    records: &dyn RecordStore,
+/// closed), and each deadline this write met in time or counted missed (the sweep's write
+/// that marked it `missed_counted`, or the write that met it late; never one `before` had
+/// already met or counted). The write is versioned, so of two writers racing for one
+/// deadline only the one that succeeded counts it. A record created already replied,
+/// completed or with deadlines met says nothing of when that happened, so only its arrival
+/// is counted.
+pub fn complaint_written(
     before: Option<&Complaint>,
     after: &Complaint,
     now: chrono::DateTime<chrono::Utc>,
@@ -418,18 +377,17 @@ pub async fn complaint_written(
         completion(after, now);
     }
     for d in after.deadlines.iter().filter(|d| measurable(d)) {
-        let Some(met_at) = d.met_at else { continue };
-        let was_met = before
+        let settled = before
             .deadlines
             .iter()
-            .any(|b| b.what == d.what && b.due_at == d.due_at && b.is_met());
-        if was_met {
+            .any(|b| b.same_as(d) && (b.is_met() || b.missed_counted));
+        if settled {
             continue;
         }
-        if met_at <= d.due_at {
+        if d.missed_counted || d.is_met_late() {
+            deadline(after.platform, &after.account_id, DeadlineOutcome::Missed);
+        } else if d.is_met() {
             deadline(after.platform, &after.account_id, DeadlineOutcome::Met);
-        } else {
-            deadline_missed(records, after, d, now).await;
         }
     }
 }

@@ -1,22 +1,43 @@
 //! The metrics' subtle rules over the embedded record store: a missed deadline is counted
-//! once, a met one when it is first met.
+//! once (the versioned write that marks it), a met one when it is first met; complaint times
+//! are measured by the services' clock.
 
+use crate::complaints::ComplaintRepo;
+use crate::deadlines::sweep::mark_missed;
 use crate::metrics::*;
+use crate::state::Services;
+use chrono::{DateTime, Duration, Utc};
+use domain::clock::ManualClock;
 use domain::complaint::{Complaint, Deadline, Platform};
+use std::sync::Arc;
 
-fn overdue_complaint(due: chrono::DateTime<chrono::Utc>) -> (Complaint, Deadline) {
-    let c = Complaint::new(
-        "cmp_late".into(),
-        Platform::Wechatpay,
+/// A platform that declares no deadline rules: the deadlines written are the ones stored.
+const TOY: Platform = Platform::new("metrics_toy");
+
+const MISSED: [(&str, &str); 3] = [
+    ("platform", "metrics_toy"),
+    ("account", "acct_1"),
+    ("outcome", "missed"),
+];
+const MET: [(&str, &str); 3] = [
+    ("platform", "metrics_toy"),
+    ("account", "acct_1"),
+    ("outcome", "met"),
+];
+
+fn overdue_complaint(id: &str, due: DateTime<Utc>) -> (Complaint, Deadline) {
+    let mut c = Complaint::new(
+        id.into(),
+        TOY,
         None,
         "acct_1".into(),
         "4200".into(),
-        due - chrono::Duration::days(1),
+        due - Duration::days(1),
     );
     let d = Deadline {
         what: "first_reply".into(),
         label: "首次回复".into(),
-        starts_at: due - chrono::Duration::days(1),
+        starts_at: due - Duration::days(1),
         due_at: due,
         source: domain::complaint::DeadlineSource {
             kind: domain::complaint::DeadlineSourceKind::PublishedRule,
@@ -24,64 +45,142 @@ fn overdue_complaint(due: chrono::DateTime<chrono::Utc>) -> (Complaint, Deadline
         },
         consequence: String::new(),
         met_at: None,
+        missed_counted: false,
     };
+    c.deadlines = vec![d.clone()];
     (c, d)
+}
+
+/// Services over a fresh embedded store whose clock stands at `now`, and the store's dir.
+fn services_at(now: DateTime<Utc>) -> (Services, Arc<ManualClock>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut state = crate::test_support::embedded_services(&dir);
+    let clock = Arc::new(ManualClock::new(now));
+    state.ports.clock = clock.clone();
+    (state, clock, dir)
+}
+
+/// Store `c` as it is (no metrics: a plain write).
+async fn stored(state: &Services, c: &Complaint) -> Complaint {
+    ComplaintRepo::of(&state.ports)
+        .save(c, 0)
+        .await
+        .expect("save");
+    ComplaintRepo::of(&state.ports)
+        .get(&c.id)
+        .await
+        .expect("get")
+        .expect("stored")
+        .0
+}
+
+/// The staff answer `what` at the clock's now (a write through the versioned modify).
+async fn answer(state: &Services, id: &str, what: &str) -> Complaint {
+    let at = state.ports.clock.now();
+    ComplaintRepo::of(&state.ports)
+        .modify(id, |c| {
+            for d in c.deadlines.iter_mut().filter(|d| d.what == what) {
+                d.met_at.get_or_insert(at);
+            }
+        })
+        .await
+        .expect("answered")
 }
 
 #[tokio::test]
 async fn a_missed_deadline_is_counted_once_across_sweeps_and_a_late_answer() {
     let counters = crate::test_support::Counters::default();
     let _local = ::metrics::set_default_local_recorder(&counters);
-    let dir = tempfile::tempdir().expect("dir");
-    let state = crate::test_support::embedded_services(&dir);
-    let records = &*state.ports.records;
-    let now = chrono::Utc::now();
-    let (c, d) = overdue_complaint(now - chrono::Duration::hours(1));
-    let missed = [
-        ("platform", "wechatpay"),
-        ("account", "acct_1"),
-        ("outcome", "missed"),
-    ];
+    let now = Utc::now();
+    let (state, _clock, _dir) = services_at(now);
+    let repo = ComplaintRepo::of(&state.ports);
+    let (c, d) = overdue_complaint("cmp_late", now - Duration::hours(1));
+    let c = stored(&state, &c).await;
     for _ in 0..3 {
-        deadline_missed(records, &c, &d, now).await;
+        // Each sweep lists the record as it is stored now.
+        let listed = repo.get(&c.id).await.expect("get").expect("stored").0;
+        mark_missed(&repo, &listed, now).await;
     }
     assert_eq!(
-        counters.get(DEADLINES, &missed),
+        counters.get(DEADLINES, &MISSED),
         1,
         "three sweeps, one miss"
     );
+    let (marked, version) = repo.get(&c.id).await.expect("get").expect("stored");
+    assert!(marked.deadlines[0].missed_counted);
+    assert_eq!(
+        version, 2,
+        "one write marked it; the later sweeps wrote nothing"
+    );
     // Answered late: the same miss, not a second one, and no "met".
-    let mut answered = c.clone();
-    answered.deadlines = vec![Deadline {
-        met_at: Some(now),
-        ..d.clone()
-    }];
-    let before = Complaint {
-        deadlines: vec![d.clone()],
-        ..c.clone()
-    };
-    complaint_written(records, Some(&before), &answered, now).await;
-    assert_eq!(counters.get(DEADLINES, &missed), 1);
-    let met = [missed[0], missed[1], ("outcome", "met")];
-    assert_eq!(counters.get(DEADLINES, &met), 0);
+    answer(&state, &c.id, "first_reply").await;
+    assert_eq!(counters.get(DEADLINES, &MISSED), 1);
+    assert_eq!(counters.get(DEADLINES, &MET), 0);
     // A deadline that moved is a new one.
-    let moved = Deadline {
-        due_at: d.due_at - chrono::Duration::minutes(5),
-        ..d.clone()
-    };
-    deadline_missed(records, &c, &moved, now).await;
-    assert_eq!(counters.get(DEADLINES, &missed), 2);
+    let moved = repo
+        .modify(&c.id, |x| {
+            x.deadlines = vec![Deadline {
+                due_at: d.due_at - Duration::minutes(5),
+                ..d.clone()
+            }]
+        })
+        .await
+        .expect("moved");
+    mark_missed(&repo, &moved, now).await;
+    assert_eq!(counters.get(DEADLINES, &MISSED), 2);
+}
+
+#[tokio::test]
+async fn a_deadline_answered_months_after_it_was_missed_is_not_counted_again() {
+    // The mark lives on the record, not in an expiring item: an answer 61 days late (past any
+    // retention of a separate mark) still finds the miss counted.
+    let counters = crate::test_support::Counters::default();
+    let _local = ::metrics::set_default_local_recorder(&counters);
+    let now = Utc::now();
+    let (state, clock, _dir) = services_at(now);
+    let repo = ComplaintRepo::of(&state.ports);
+    let (c, _) = overdue_complaint("cmp_months", now - Duration::hours(1));
+    let c = stored(&state, &c).await;
+    mark_missed(&repo, &c, now).await;
+    assert_eq!(counters.get(DEADLINES, &MISSED), 1);
+    clock.advance(Duration::days(61));
+    let answered = answer(&state, &c.id, "first_reply").await;
+    assert!(answered.deadlines[0].is_met_late());
+    assert_eq!(counters.get(DEADLINES, &MISSED), 1, "counted once");
+    assert_eq!(counters.get(DEADLINES, &MET), 0);
+}
+
+#[tokio::test]
+async fn sweeps_racing_a_late_answer_count_each_miss_exactly_once() {
+    let counters = crate::test_support::Counters::default();
+    let _local = ::metrics::set_default_local_recorder(&counters);
+    let now = Utc::now();
+    let (state, _clock, _dir) = services_at(now);
+    let repo = ComplaintRepo::of(&state.ports);
+    const N: usize = 20;
+    for n in 0..N {
+        let (c, _) = overdue_complaint(&format!("cmp_race_{n}"), now - Duration::hours(1));
+        let c = stored(&state, &c).await;
+        // Two sweeps that listed the record before either wrote, and the staff's late answer,
+        // all at once: each reads, changes and writes with compare-and-set.
+        let (a, b, answered) = tokio::join!(
+            mark_missed(&repo, &c, now),
+            mark_missed(&repo, &c, now),
+            answer(&state, &c.id, "first_reply"),
+        );
+        assert!(answered.deadlines[0].is_met());
+        let _ = (a, b);
+    }
+    assert_eq!(counters.get(DEADLINES, &MISSED), N as u64);
+    assert_eq!(counters.get(DEADLINES, &MET), 0);
 }
 
 #[tokio::test]
 async fn a_deadline_met_in_time_is_counted_when_it_is_first_met() {
     let counters = crate::test_support::Counters::default();
     let _local = ::metrics::set_default_local_recorder(&counters);
-    let dir = tempfile::tempdir().expect("dir");
-    let state = crate::test_support::embedded_services(&dir);
-    let records = &*state.ports.records;
-    let now = chrono::Utc::now();
-    let (c, d) = overdue_complaint(now + chrono::Duration::hours(1));
+    let now = Utc::now();
+    let (c, d) = overdue_complaint("cmp_in_time", now + Duration::hours(1));
     let before = Complaint {
         deadlines: vec![d.clone()],
         ..c.clone()
@@ -93,14 +192,10 @@ async fn a_deadline_met_in_time_is_counted_when_it_is_first_met() {
         }],
         ..c.clone()
     };
-    complaint_written(records, Some(&before), &after, now).await;
-    complaint_written(records, Some(&after), &after, now).await;
-    let met = [
-        ("platform", "wechatpay"),
-        ("account", "acct_1"),
-        ("outcome", "met"),
-    ];
-    assert_eq!(counters.get(DEADLINES, &met), 1);
+    complaint_written(Some(&before), &after, now);
+    complaint_written(Some(&after), &after, now);
+    assert_eq!(counters.get(DEADLINES, &MET), 1);
+    assert_eq!(counters.get(DEADLINES, &MISSED), 0);
 }
 
 #[tokio::test]
@@ -109,30 +204,44 @@ async fn a_deadline_due_the_moment_it_starts_is_never_counted() {
     // every such complaint missed, however fast it is answered.
     let counters = crate::test_support::Counters::default();
     let _local = ::metrics::set_default_local_recorder(&counters);
-    let dir = tempfile::tempdir().expect("dir");
-    let state = crate::test_support::embedded_services(&dir);
-    let records = &*state.ports.records;
-    let now = chrono::Utc::now();
-    let (c, mut d) = overdue_complaint(now - chrono::Duration::hours(1));
+    let now = Utc::now();
+    let (state, clock, _dir) = services_at(now);
+    let repo = ComplaintRepo::of(&state.ports);
+    let (mut c, mut d) = overdue_complaint("cmp_asap", now - Duration::hours(1));
     d.what = "immediate_service".into();
     d.starts_at = d.due_at;
-    deadline_missed(records, &c, &d, now).await;
-    let mut answered = c.clone();
-    answered.deadlines = vec![Deadline {
-        met_at: Some(d.due_at + chrono::Duration::minutes(1)),
-        ..d.clone()
-    }];
-    let before = Complaint {
-        deadlines: vec![d.clone()],
-        ..c.clone()
-    };
-    complaint_written(records, Some(&before), &answered, now).await;
-    for outcome in ["missed", "met"] {
-        let key = [
-            ("platform", "wechatpay"),
-            ("account", "acct_1"),
-            ("outcome", outcome),
-        ];
-        assert_eq!(counters.get(DEADLINES, &key), 0, "{outcome}");
+    c.deadlines = vec![d.clone()];
+    let c = stored(&state, &c).await;
+    assert!(
+        mark_missed(&repo, &c, now).await.is_none(),
+        "nothing to mark"
+    );
+    clock.advance(Duration::minutes(1));
+    answer(&state, &c.id, "immediate_service").await;
+    assert_eq!(counters.get(DEADLINES, &MISSED), 0);
+    assert_eq!(counters.get(DEADLINES, &MET), 0);
+}
+
+#[tokio::test]
+async fn complaint_times_are_measured_by_the_services_clock() {
+    // The services' clock stands two hours after the complaint was made (a test clock, or a
+    // replay): the first response and the completion take two hours, whatever the wall clock.
+    let counters = crate::test_support::Counters::default();
+    let _local = ::metrics::set_default_local_recorder(&counters);
+    let made = Utc::now() - Duration::days(30);
+    let (state, _clock, _dir) = services_at(made + Duration::hours(2));
+    let (mut c, _) = overdue_complaint("cmp_timed", made + Duration::days(1));
+    c.complained_at = Some(made);
+    let c = stored(&state, &c).await;
+    ComplaintRepo::of(&state.ports)
+        .modify(&c.id, |x| {
+            x.replied = true;
+            x.status = domain::complaint::ComplaintStatus::Resolved;
+        })
+        .await
+        .expect("answered");
+    let labels = [("platform", "metrics_toy"), ("account", "acct_1")];
+    for name in [FIRST_RESPONSE_SECONDS, COMPLETION_SECONDS] {
+        assert_eq!(counters.histogram(name, &labels), vec![7200.0], "{name}");
     }
 }

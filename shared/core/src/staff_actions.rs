@@ -239,7 +239,7 @@ pub async fn visible(
     scope: &TokenScope,
     id: &str,
 ) -> Result<Complaint, Error> {
-    match ComplaintRepo::new(&*services.ports.records).get(id).await? {
+    match ComplaintRepo::of(&services.ports).get(id).await? {
         Some((c, _)) if scope.covers(Some(&c.account_id), c.sub_mchid.as_deref()) => Ok(c),
         _ => Err(Error::NotFound(format!("complaint {id} not found"))),
     }
@@ -337,7 +337,7 @@ pub async fn log_admin(
 ) -> Result<(), Error> {
     let now = services.ports.clock.now();
     tracing::info!(complaint_id, action = ?action, outcome = ?outcome, %detail, token_id = %staff.token_id, "admin action");
-    ComplaintRepo::new(&*services.ports.records)
+    ComplaintRepo::of(&services.ports)
         .log_action(&ActionLogEntry {
             complaint_id: complaint_id.to_string(),
             action_id: derived_id(
@@ -452,7 +452,7 @@ pub async fn claim_refund(
         total,
         transaction_id,
     } = order;
-    let repo = ComplaintRepo::new(&*services.ports.records);
+    let repo = ComplaintRepo::of(&services.ports);
     for _ in 0..CLAIM_ATTEMPTS {
         let existing = repo.refunds(complaint_id).await?;
         refundable(
@@ -494,7 +494,7 @@ pub async fn release_claim(
     account_id: &str,
     claim: &RefundRecord,
 ) -> Result<(), Error> {
-    ComplaintRepo::new(&*services.ports.records)
+    ComplaintRepo::of(&services.ports)
         .close_claim(
             account_id,
             &claim.complaint_id,
@@ -537,7 +537,7 @@ pub async fn stored_media(
     complaint: &Complaint,
     ids: &[String],
 ) -> Result<Vec<(crate::complaints::Media, domain::ports::Blob)>, Error> {
-    let repo = ComplaintRepo::new(&*services.ports.records);
+    let repo = ComplaintRepo::of(&services.ports);
     let mut found = Vec::new();
     for (n, id) in ids.iter().enumerate() {
         found.push(

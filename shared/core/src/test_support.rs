@@ -25,13 +25,24 @@ pub fn embedded_services(dir: &tempfile::TempDir) -> Services {
     Services::new(ports, Fingerprinter::new(master.derive("fp")))
 }
 
-/// A recorder that keeps each counter's total (histograms and gauges are dropped), for tests
-/// that check what the metrics count. Install it on the test's thread with
-/// `metrics::set_default_local_recorder` (a `#[tokio::test]` runs on one thread).
+/// A recorder that keeps each counter's total and each histogram's values (gauges are
+/// dropped), for tests that check what the metrics count. Install it on the test's thread
+/// with `metrics::set_default_local_recorder` (a `#[tokio::test]` runs on one thread).
 #[derive(Default)]
 pub struct Counters {
     counters:
         std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+    histograms: std::sync::Mutex<std::collections::HashMap<String, Arc<Values>>>,
+}
+
+/// The values one histogram recorded.
+#[derive(Default)]
+struct Values(std::sync::Mutex<Vec<f64>>);
+
+impl metrics::HistogramFn for Values {
+    fn record(&self, value: f64) {
+        self.0.lock().expect("values").push(value);
+    }
 }
 
 impl Counters {
@@ -48,6 +59,15 @@ impl Counters {
             .expect("counters")
             .get(&Self::name(name, labels))
             .map_or(0, |c| c.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// The values the histogram `name` with exactly these labels recorded, in order.
+    pub fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+        self.histograms
+            .lock()
+            .expect("histograms")
+            .get(&Self::name(name, labels))
+            .map_or_else(Vec::new, |h| h.0.lock().expect("values").clone())
     }
 }
 
@@ -93,9 +113,17 @@ impl metrics::Recorder for Counters {
 
     fn register_histogram(
         &self,
-        _: &metrics::Key,
+        key: &metrics::Key,
         _: &metrics::Metadata<'_>,
     ) -> metrics::Histogram {
-        metrics::Histogram::noop()
+        let labels: Vec<(&str, &str)> = key.labels().map(|l| (l.key(), l.value())).collect();
+        let h = self
+            .histograms
+            .lock()
+            .expect("histograms")
+            .entry(Self::name(key.name(), &labels))
+            .or_default()
+            .clone();
+        metrics::Histogram::from_arc(h)
     }
 }

@@ -308,6 +308,13 @@ pub struct Deadline {
     /// When we first saw it met (None: not met yet).
     #[serde(default)]
     pub met_at: Option<DateTime<Utc>>,
+    /// Missed and counted so in the metrics (`deadlines_total{outcome="missed"}`, for the
+    /// deadlines it counts): set by the write that first found it passed unmet (the deadline
+    /// sweep's) or met late, and counted by that write alone (a versioned write: one writer
+    /// wins). Kept while the deadline keeps its `what` and `due_at`; a deadline that moves is a
+    /// new one. Records from before it read as false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missed_counted: bool,
 }
 
 impl Deadline {
@@ -318,5 +325,15 @@ impl Deadline {
     /// Missed: not met and due before `now`.
     pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
         !self.is_met() && self.due_at < now
+    }
+
+    /// Met after it was due.
+    pub fn is_met_late(&self) -> bool {
+        self.met_at.is_some_and(|m| m > self.due_at)
+    }
+
+    /// The same deadline as `other`: the same `what`, due at the same time.
+    pub fn same_as(&self, other: &Deadline) -> bool {
+        self.what == other.what && self.due_at == other.due_at
     }
 }

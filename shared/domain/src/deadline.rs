@@ -172,8 +172,10 @@ pub fn rules_for(complaint: &Complaint) -> Option<Vec<Deadline>> {
 }
 
 /// Re-compute a complaint's deadlines from its state (when its platform declared rules in this
-/// process; otherwise the stored ones stay), keep each deadline's first `met_at`, and set
-/// `next_due_at` (and the older `deadline`, its alias) to the earliest one not met.
+/// process; otherwise the stored ones stay), keep each deadline's first `met_at` and its
+/// `missed_counted` (while it is the same deadline: same `what`, same `due_at`), mark one met
+/// late as counted missed, and set `next_due_at` (and the older `deadline`, its alias) to the
+/// earliest one not met.
 pub fn refresh(c: &mut Complaint) {
     if let Some(mut fresh) = rules_for(c) {
         for d in &mut fresh {
@@ -183,9 +185,13 @@ pub fn refresh(c: &mut Complaint) {
             {
                 d.met_at = Some(first.min(d.met_at.unwrap_or(first)));
             }
+            d.missed_counted |= c.deadlines.iter().any(|o| o.same_as(d) && o.missed_counted);
         }
         fresh.sort_by_key(|d| d.due_at);
         c.deadlines = fresh;
+    }
+    for d in &mut c.deadlines {
+        d.missed_counted |= d.is_met_late();
     }
     c.next_due_at = next_due(&c.deadlines);
     c.deadline = c.next_due_at;
@@ -223,6 +229,7 @@ mod tests {
                 },
                 consequence: String::new(),
                 met_at: met.then_some(c.updated_at),
+                missed_counted: false,
             };
             vec![mk("b", 72, c.completed), mk("a", 24, c.replied)]
         }
@@ -262,6 +269,62 @@ mod tests {
         assert_eq!(c.next_due_at, None, "everything met: nothing is due");
     }
 
+    /// Due `hours` after the complaint while it is not replied to, after `late` hours once it
+    /// is (a deadline that moves).
+    struct Moving;
+
+    const MOVING: Platform = Platform::new("deadline-moving-toy");
+
+    impl DeadlineRules for Moving {
+        fn deadlines(&self, c: &Complaint) -> Vec<Deadline> {
+            let hours = if c.completed { 48 } else { 24 };
+            vec![Deadline {
+                what: "reply".into(),
+                label: "reply".into(),
+                starts_at: c.received_at,
+                due_at: c.received_at + chrono::Duration::hours(hours),
+                source: DeadlineSource {
+                    kind: DeadlineSourceKind::Estimate,
+                    detail: "test".into(),
+                },
+                consequence: String::new(),
+                met_at: c.replied.then_some(c.updated_at),
+                missed_counted: false,
+            }]
+        }
+    }
+
+    #[test]
+    fn the_missed_mark_stays_with_the_deadline_and_a_late_answer_sets_it() {
+        declare(MOVING, Arc::new(Moving));
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 3, 20, 0, 0, 0)
+            .single()
+            .expect("time");
+        let mut c = Complaint::new("c".into(), MOVING, None, "a".into(), "p".into(), t0);
+        refresh(&mut c);
+        assert!(!c.deadlines[0].missed_counted);
+        c.deadlines[0].missed_counted = true;
+        refresh(&mut c);
+        assert!(
+            c.deadlines[0].missed_counted,
+            "kept across a re-computation"
+        );
+        // The deadline moves: a new one, not counted yet.
+        c.completed = true;
+        refresh(&mut c);
+        assert!(!c.deadlines[0].missed_counted);
+        // Answered in time: not missed; answered late: missed.
+        c.replied = true;
+        c.updated_at = t0 + chrono::Duration::hours(47);
+        let mut in_time = c.clone();
+        refresh(&mut in_time);
+        assert!(!in_time.deadlines[0].missed_counted);
+        c.updated_at = t0 + chrono::Duration::hours(49);
+        refresh(&mut c);
+        assert!(c.deadlines[0].missed_counted);
+    }
+
     #[test]
     fn without_declared_rules_the_stored_deadlines_stay() {
         let t0 = Utc
@@ -287,6 +350,7 @@ mod tests {
             },
             consequence: String::new(),
             met_at: None,
+            missed_counted: false,
         }];
         refresh(&mut c);
         assert_eq!(c.next_due_at, Some(t0 + chrono::Duration::hours(3)));

@@ -10,6 +10,7 @@ mod inbox;
 mod private_dir;
 mod queue;
 mod records;
+mod records_expiry;
 mod records_schema;
 mod secrets;
 mod time;

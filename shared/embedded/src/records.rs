@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 /// Records in the `records` table, keyed like a DynamoDB single table.
 #[derive(Debug, Clone)]
 pub struct SqliteRecordStore {
-    db: Db,
+    pub(crate) db: Db,
 }
 
 impl SqliteRecordStore {
@@ -23,7 +23,7 @@ impl SqliteRecordStore {
     }
 }
 
-struct E(StoreError);
+pub(crate) struct E(pub(crate) StoreError);
 
 impl crate::db::SqliteCause for E {
     fn sqlite_cause(&self) -> Option<&rusqlite::Error> {

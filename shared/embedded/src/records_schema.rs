@@ -13,9 +13,10 @@ pub(crate) fn index_columns(index: Index) -> (String, String) {
 }
 
 /// Bring an existing `records` table up to this version's shape: a key column pair and a
-/// partial index per secondary index. Adding a column is instant in SQLite; building an index
-/// reads the table once (every key is still empty, so the index itself stays empty until the
-/// application's backfill fills the keys in). Idempotent: run at every open.
+/// partial index per secondary index, and the expiry index. Adding a column is instant in
+/// SQLite; building an index reads the table once (every key is still empty, so a secondary
+/// index stays empty until the application's backfill fills the keys in). Idempotent: run at
+/// every open.
 pub(crate) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     let mut existing = std::collections::HashSet::new();
     {
@@ -37,5 +38,10 @@ pub(crate) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
             "CREATE INDEX IF NOT EXISTS records_gsi{n} ON records ({p}, {s}, pk, sk) WHERE {p} IS NOT NULL"
         ))?;
     }
+    // The items that expire, by when: what the purge of expired items walks (built once, by
+    // reading the table once, on the first open of a table from before it).
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_at, pk, sk) WHERE expires_at IS NOT NULL",
+    )?;
     Ok(())
 }

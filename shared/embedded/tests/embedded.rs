@@ -236,3 +236,53 @@ async fn the_writer_outcome_follows_real_writes_and_probes() {
     assert!(second.at > first.at);
     assert_eq!(second.failure, None);
 }
+
+/// Rows in the `records` table, expired or not (what the file holds, not what reads see).
+fn rows(path: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .expect("open")
+        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .expect("count")
+}
+
+#[tokio::test]
+async fn expired_items_read_as_absent_and_the_purge_deletes_them_in_batches() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("desk.db");
+    let store = SqliteRecordStore::new(Db::open(&path).expect("db"));
+    let now = chrono::Utc::now().timestamp();
+    for n in 0..5 {
+        store
+            .put(Item::new(format!("OLD#{n}"), "META", serde_json::json!({})).expiring_at(now - 10))
+            .await
+            .expect("expired item");
+    }
+    store
+        .put(Item::new("DUE#now", "META", serde_json::json!({})).expiring_at(now))
+        .await
+        .expect("item expiring now");
+    store
+        .put(Item::new("LIVE#1", "META", serde_json::json!({})).expiring_at(now + 3600))
+        .await
+        .expect("live item");
+    store
+        .put(Item::new("KEEP#1", "META", serde_json::json!({})))
+        .await
+        .expect("item without expiry");
+    // Reads already treat what expired as absent; the rows are still in the file.
+    assert!(store.get("OLD#0", "META").await.expect("get").is_none());
+    assert!(store.get("DUE#now", "META").await.expect("get").is_none());
+    assert_eq!(rows(&path), 8);
+
+    assert_eq!(store.purge_expired_batch(now, 2).await.expect("batch"), 2);
+    assert_eq!(rows(&path), 6, "one batch deletes at most its size");
+    assert_eq!(store.purge_expired(now, 2).await.expect("purge"), 4);
+    assert_eq!(
+        rows(&path),
+        2,
+        "only the live item and the one without expiry stay"
+    );
+    assert!(store.get("LIVE#1", "META").await.expect("get").is_some());
+    assert!(store.get("KEEP#1", "META").await.expect("get").is_some());
+    assert_eq!(store.purge_expired(now, 2).await.expect("again"), 0);
+}

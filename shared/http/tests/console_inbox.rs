@@ -83,6 +83,7 @@ impl Platform for Toy {
                 },
                 consequence: String::new(),
                 met_at: None,
+                missed_counted: false,
             })
             .into_iter()
             .collect()

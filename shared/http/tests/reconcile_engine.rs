@@ -442,6 +442,7 @@ impl Platform for Toy {
                 },
                 consequence: "none".into(),
                 met_at: None,
+                missed_counted: false,
             })
             .into_iter()
             .collect()

@@ -48,7 +48,7 @@ impl<'a> Actions<'a> {
         job_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Actions<'a>, JobError> {
-        let repo = ComplaintRepo::new(&*state.ports.records);
+        let repo = ComplaintRepo::of(&state.ports);
         if !repo
             .lease(complaint_id, "policy", job_id, now, 120)
             .await

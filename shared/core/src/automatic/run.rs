@@ -76,7 +76,7 @@ pub async fn handle<O: AutoOps>(
 
 /// Create or update the record and its history from what the platform shows.
 async fn record(state: &Services, shown: &Shown<'_>) -> Result<Complaint, JobError> {
-    let repo = ComplaintRepo::new(&*state.ports.records);
+    let repo = ComplaintRepo::of(&state.ports);
     let record = repo
         .upsert(shown.new.clone(), |c| {
             (shown.fill)(c);
@@ -97,7 +97,7 @@ async fn act<O: AutoOps>(
     record: &Complaint,
     log: &mut Actions<'_>,
 ) -> Result<(), JobError> {
-    let repo = ComplaintRepo::new(&*state.ports.records);
+    let repo = ComplaintRepo::of(&state.ports);
     // 1. Reply, once: the platform's state (in the record) says whether we already did.
     if !record.replied
         && let Some(sent) = ops.reply(record).await?
@@ -190,7 +190,7 @@ async fn refund<O: AutoOps>(
     t: &RefundTarget<O::Order>,
     log: &mut Actions<'_>,
 ) -> Result<Option<u64>, JobError> {
-    let repo = ComplaintRepo::new(&*state.ports.records);
+    let repo = ComplaintRepo::of(&state.ports);
     let number = t.number.as_str();
     let skip = |why: String| NoRefund::Skipped(why);
     let stored = repo
@@ -249,7 +249,7 @@ async fn ask_for_refund<O: AutoOps>(
     claimed: Option<u64>,
     log: &mut Actions<'_>,
 ) -> Result<Option<u64>, JobError> {
-    let repo = ComplaintRepo::new(&*state.ports.records);
+    let repo = ComplaintRepo::of(&state.ports);
     let number = t.number.as_str();
     let skip = |why: String| NoRefund::Skipped(why);
     let wanted = match &t.wanted {
@@ -371,7 +371,7 @@ async fn store_refund<O>(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<u64, JobError> {
     let amount = m.amount.unwrap_or(asked);
-    ComplaintRepo::new(&*state.ports.records)
+    ComplaintRepo::of(&state.ports)
         .record_refund(
             &t.payer,
             &RefundRecord {

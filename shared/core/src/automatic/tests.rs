@@ -172,7 +172,7 @@ async fn run(
 }
 
 async fn actions(state: &Services) -> Vec<ActionLogEntry> {
-    crate::complaints::ComplaintRepo::new(&*state.ports.records)
+    crate::complaints::ComplaintRepo::of(&state.ports)
         .detail("cmp_toy")
         .await
         .expect("detail")
@@ -189,7 +189,7 @@ fn of(actions: &[ActionLogEntry], kind: ActionKind) -> Vec<ActionOutcome> {
 }
 
 async fn record(state: &Services) -> Complaint {
-    crate::complaints::ComplaintRepo::new(&*state.ports.records)
+    crate::complaints::ComplaintRepo::of(&state.ports)
         .get("cmp_toy")
         .await
         .expect("get")

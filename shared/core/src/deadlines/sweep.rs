@@ -21,7 +21,7 @@ use crate::worker::{JobError, JobHandler};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use domain::account::{Account, SubMerchant};
-use domain::complaint::Complaint;
+use domain::complaint::{Complaint, Deadline};
 use domain::deadline::DeadlineSettings;
 use domain::job::JobEnvelope;
 use domain::job::deadlines::{SWEEP, Sweep};
@@ -88,7 +88,7 @@ pub async fn sweep(
     let mut out = Outcome::default();
     let mut first_error = None;
     let mut subs = SubMerchants::default();
-    let repo = ComplaintRepo::new(&*state.ports.records);
+    let repo = ComplaintRepo::of(&state.ports);
     let filter = ComplaintFilter {
         account_id: Some(account.id.clone()),
         due_before: Some(now + HORIZON),
@@ -108,15 +108,8 @@ pub async fn sweep(
                 continue;
             }
             out.complaints += 1;
-            // A deadline that passed unmet is counted once (a mark in the store), however
-            // often the sweep finds it.
-            for d in c
-                .deadlines
-                .iter()
-                .filter(|d| d.is_overdue(now) && now - d.due_at <= remind::ESCALATE_WITHIN)
-            {
-                crate::metrics::deadline_missed(&*state.ports.records, c, d, now).await;
-            }
+            let marked = mark_missed(&repo, c, now).await;
+            let c = marked.as_ref().unwrap_or(c);
             let sub = subs.get(state, &account, c).await?;
             if let Err(e) = complaint(state, &account, sub.as_ref(), c, now, &mut out).await {
                 tracing::warn!(complaint_id = %c.id, error = %e, "deadline notice not queued; the sweep will be retried");
@@ -146,6 +139,43 @@ pub async fn sweep(
     match first_error {
         Some(e) => Err(e),
         None => Ok(out),
+    }
+}
+
+/// Whether the sweep marks deadline `d` counted missed at `now`: passed unmet within the last
+/// [`remind::ESCALATE_WITHIN`] (older ones were missed before the sweep could see them: a
+/// first start, a long stop), not marked yet, and one the metrics count.
+fn to_mark(d: &Deadline, now: DateTime<Utc>) -> bool {
+    !d.missed_counted
+        && d.is_overdue(now)
+        && now - d.due_at <= remind::ESCALATE_WITHIN
+        && crate::metrics::measurable(d)
+}
+
+/// Mark the deadlines of `c` that passed unmet `missed_counted`, in one versioned write of the
+/// record (re-read: a deadline met meanwhile is not marked): the write that marks a deadline
+/// counts it missed, once however often the sweep finds it, and a late answer racing it
+/// cannot count it again ([`crate::metrics::complaint_written`]). The record as written;
+/// None when there was nothing to mark or the write failed (logged: the next sweep marks it).
+pub(crate) async fn mark_missed(
+    repo: &ComplaintRepo<'_>,
+    c: &Complaint,
+    now: DateTime<Utc>,
+) -> Option<Complaint> {
+    if !c.deadlines.iter().any(|d| to_mark(d, now)) {
+        return None;
+    }
+    let mark = |x: &mut Complaint| {
+        for d in x.deadlines.iter_mut().filter(|d| to_mark(d, now)) {
+            d.missed_counted = true;
+        }
+    };
+    match repo.modify(&c.id, mark).await {
+        Ok(written) => Some(written),
+        Err(e) => {
+            tracing::warn!(complaint_id = %c.id, error = %e, "missed deadline not marked; the next sweep tries again");
+            None
+        }
     }
 }
 

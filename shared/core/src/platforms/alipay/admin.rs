@@ -431,7 +431,7 @@ async fn act(
                 None,
             )
             .await?;
-            let repo = ComplaintRepo::new(&*services.ports.records);
+            let repo = ComplaintRepo::of(&services.ports);
             // Stamped now: the deadline it meets is met at this write.
             let now = services.ports.clock.now();
             if matches!(kind, ActionKind::Feedback | ActionKind::Complete) {
@@ -544,7 +544,7 @@ async fn refund(
                 updated_at: services.ports.clock.now(),
                 ..claim
             };
-            ComplaintRepo::new(&*services.ports.records)
+            ComplaintRepo::of(&services.ports)
                 .record_refund(&c.account_id, &r)
                 .await?;
             Ok(ActionAnswer::Refunded(r))

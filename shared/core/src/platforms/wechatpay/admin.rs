@@ -329,7 +329,7 @@ async fn reply(
     .await?;
     // Stamped now: the deadline it meets is met at this write.
     let now = services.ports.clock.now();
-    ComplaintRepo::new(&*services.ports.records)
+    ComplaintRepo::of(&services.ports)
         .modify(&c.id, |c| {
             c.replied = true;
             c.updated_at = now;
@@ -360,7 +360,7 @@ async fn complete(
     )
     .await?;
     let now = services.ports.clock.now();
-    ComplaintRepo::new(&*services.ports.records)
+    ComplaintRepo::of(&services.ports)
         .modify(&c.id, |c| {
             super::detail::mark_completed(c);
             c.updated_at = now;
@@ -454,7 +454,7 @@ async fn refund(
         updated_at: services.ports.clock.now(),
         ..claim
     };
-    ComplaintRepo::new(&*services.ports.records)
+    ComplaintRepo::of(&services.ports)
         .record_refund(&t.account.id, &record)
         .await?;
     Ok(ActionAnswer::Refunded(record))

@@ -248,7 +248,7 @@ impl JobHandler for ComplaintJob {
         let now = h.state.ports.clock.now();
         let record_id = complaint_id(Platform::Wechatpay, &owner.account.id, &detail.complaint_id);
         let action_type = if from_reconciliation(job, &p.event_type) {
-            let known = ComplaintRepo::new(&*h.state.ports.records)
+            let known = ComplaintRepo::of(&h.state.ports)
                 .get(&record_id)
                 .await
                 .map_err(store_error)?
@@ -324,7 +324,7 @@ impl JobHandler for ViolationJob {
             occurred_at: parse_time(&n.punish_time),
             received_at: job.created_at,
         };
-        let repo = ComplaintRepo::new(&*h.state.ports.records);
+        let repo = ComplaintRepo::of(&h.state.ports);
         repo.create_violation(&v).await.map_err(store_error)?;
         let intercept = p.event_type == "VIOLATION.INTERCEPT";
         // Interception notices: at most once per sub-merchant per Asia/Shanghai day.
@@ -385,7 +385,7 @@ impl JobHandler for RefundJob {
         let number = r["out_refund_no"].as_str().unwrap_or_default();
         let status = r["refund_status"].as_str().unwrap_or_default();
         let account = h.account(job).await?;
-        let repo = ComplaintRepo::new(&*h.state.ports.records);
+        let repo = ComplaintRepo::of(&h.state.ports);
         let Some(cid) = repo
             .complaint_of_refund(&account.id, number)
             .await

@@ -265,7 +265,7 @@ async fn act(
     let client = client(services, &a).await?;
     // Unknown images are 400 before any budget is taken; then the action's call and one
     // upload per image, all before the first is made.
-    let repo = ComplaintRepo::new(&*services.ports.records);
+    let repo = ComplaintRepo::of(&services.ports);
     for m in &images {
         if repo
             .media_for(m, &staff.scope, &a.id, None)
@@ -332,7 +332,7 @@ async fn act(
     if kind == ActionKind::Reply {
         // Stamped now: the deadline it meets is met at this write.
         let now = services.ports.clock.now();
-        ComplaintRepo::new(&*services.ports.records)
+        ComplaintRepo::of(&services.ports)
             .modify(&c.id, |x| {
                 x.replied = true;
                 x.updated_at = now;

@@ -116,7 +116,7 @@ pub async fn refund_order(
         created_at: now,
         updated_at: now,
     };
-    let repo = ComplaintRepo::new(&*state.ports.records);
+    let repo = ComplaintRepo::of(&state.ports);
     repo.record_refund(&pay.account.id, &record)
         .await
         .map_err(|e| PlatformError::Invalid(format!("refund made but not recorded: {e}")))?;
@@ -133,7 +133,7 @@ pub async fn upload_media(
     account_id: &str,
     ids: &[String],
 ) -> Result<Vec<String>, String> {
-    let repo = ComplaintRepo::new(&*state.ports.records);
+    let repo = ComplaintRepo::of(&state.ports);
     let mut found = Vec::new();
     for id in ids {
         found.push(

@@ -243,7 +243,7 @@ impl Reconciler for WxminiReconciler {
         let Some(client) = client(services, account).await? else {
             return Ok(ListPage::default());
         };
-        let repo = crate::complaints::ComplaintRepo::new(&*services.ports.records);
+        let repo = crate::complaints::ComplaintRepo::of(&services.ports);
         let mut offset = cursor_offset(cursor.as_ref())?;
         let since = window.start.min(window.end - PENALTY_HORIZON);
         let mut items = Vec::new();

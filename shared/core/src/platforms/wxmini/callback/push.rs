@@ -234,6 +234,7 @@ async fn accept_message(
         &format!("wxmini:{appid}:{id}:{status}:{create_time}"),
         job,
         record,
+        account.enabled,
     )
     .await
 }

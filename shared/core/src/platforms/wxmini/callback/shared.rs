@@ -71,17 +71,20 @@ pub(super) async fn component_crypto(
     }
 }
 
-/// Accept a push's job durably and answer.
+/// Accept a push's job durably and answer. A push for a disabled account (`enabled` false)
+/// is answered `success` all the same, so WeChat stops retrying (the worker records it and
+/// takes no action), but counted `disabled` like the other platforms' callbacks.
 pub(super) async fn enqueue(
     state: CallbackContext<'_>,
     dedupe_key: &str,
     job: JobEnvelope,
     record: Value,
+    enabled: bool,
 ) -> CallbackResponse {
     match accept(state.services, dedupe_key, record, &job).await {
         Ok(Accepted::Queued) => {
             tracing::info!(job_type = %job.job_type, "push accepted and queued");
-            answer(200, "success")
+            answer(200, "success").counted_as(crate::metrics::CallbackOutcome::queued(enabled))
         }
         Ok(Accepted::Duplicate) => {
             tracing::info!("duplicate push; nothing more to do");

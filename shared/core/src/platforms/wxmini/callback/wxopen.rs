@@ -82,6 +82,7 @@ impl CallbackHandler for Events {
                     &format!("wxopen:{component_appid}:{info_type}:{appid}:{create_time}"),
                     job,
                     record,
+                    component.account.enabled,
                 )
                 .await
             }
