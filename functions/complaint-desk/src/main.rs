@@ -48,6 +48,10 @@ struct Cli {
     /// The HTTPS address platforms use to reach this server (behind your TLS proxy).
     #[arg(long, env = "PUBLIC_BASE_URL")]
     public_base_url: Option<url::Url>,
+    /// Where staff open the console, when not under --public-base-url (e.g. a private
+    /// address): the links in staff notices point there. Default: --public-base-url.
+    #[arg(long, env = "CONSOLE_BASE_URL")]
+    console_base_url: Option<url::Url>,
     /// Log format: text or json. Filter with RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -100,9 +104,15 @@ struct Cli {
     sandbox: bool,
     /// Also serve `GET /metrics` (Prometheus text) without authentication on this address,
     /// for a scraper on a private network (the main listener serves it to tokens of scope
-    /// `all`).
+    /// `all`). Loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and link-local
+    /// addresses only, unless --metrics-listen-public.
     #[arg(long, env = "METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Let --metrics-listen bind an unspecified (0.0.0.0, ::) or public address: anyone who
+    /// reaches it reads the metrics without a token. Only behind a firewall of your own.
+    #[arg(long, env = "METRICS_LISTEN_PUBLIC", action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new())]
+    metrics_listen_public: bool,
     #[command(flatten)]
     server: desk_http::server::ServerArgs,
 }
@@ -198,6 +208,43 @@ fn own_base(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
+/// Whether `--metrics-listen` may bind `at`: the metrics are served there without a token, so
+/// only to addresses a stranger cannot reach (loopback, private ranges, link-local) unless the
+/// operator says otherwise with `--metrics-listen-public`. An unspecified address (`0.0.0.0`,
+/// `::`) listens on every interface, public ones included.
+fn metrics_listen_allowed(at: SocketAddr, public: bool) -> anyhow::Result<()> {
+    if public || is_non_public(at.ip()) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "--metrics-listen {at}: this address can be public ({}), and /metrics is served there \
+         without authentication. Bind a loopback, private (10.0.0.0/8, 172.16.0.0/12, \
+         192.168.0.0/16, fc00::/7) or link-local address, or add --metrics-listen-public \
+         (METRICS_LISTEN_PUBLIC=true) if a firewall of yours keeps strangers out",
+        if at.ip().is_unspecified() {
+            "every interface"
+        } else {
+            "not a loopback, private or link-local address"
+        }
+    )
+}
+
+/// Loopback, private (RFC 1918, fc00::/7) or link-local (169.254.0.0/16, fe80::/10); an
+/// IPv4-mapped IPv6 address by its IPv4 address.
+fn is_non_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_non_public(v4.into()),
+            None => {
+                v6.is_loopback()
+                    || (v6.segments()[0] & 0xfe00) == 0xfc00
+                    || (v6.segments()[0] & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
 /// What `demo` answers in a build without the simulators.
 #[cfg(not(feature = "demo"))]
 const NO_DEMO: &str = "this build of complaint-desk has no demo: it was built without the \
@@ -218,6 +265,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if cli.sandbox {
         sandbox_built()?;
+    }
+    if let Some(at) = cli.metrics_listen {
+        metrics_listen_allowed(at, cli.metrics_listen_public)?;
     }
     // Before any file exists: the data directory, the database (with its -wal and -shm) and
     // the blobs are the owner's only from the moment they are created.
@@ -280,6 +330,7 @@ async fn main() -> anyhow::Result<()> {
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
     )
     .with_public_base_url(cli.public_base_url.clone())
+    .with_console_base_url(cli.console_base_url.clone())
     .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok());
     services.notifier.sms_fold = std::time::Duration::from_secs(cli.sms_fold_secs);
     services.notifier.base_backoff = std::time::Duration::from_secs(cli.delivery_retry_secs.max(1));
@@ -453,6 +504,63 @@ mod schedule_tests {
             vec![(600, vec![RECONCILE_PASS.job_type])]
         );
         assert_eq!(chosen(&["--no-workers"]), vec![]);
+    }
+}
+
+#[cfg(test)]
+mod metrics_listen_tests {
+    use super::*;
+
+    fn allowed(args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["complaint-desk"];
+        all.extend_from_slice(args);
+        let cli = Cli::try_parse_from(all).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let at = cli.metrics_listen.expect("--metrics-listen given");
+        metrics_listen_allowed(at, cli.metrics_listen_public).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn metrics_listen_takes_loopback_private_and_link_local_addresses() {
+        for at in [
+            "127.0.0.1:9100",
+            "10.0.0.5:9100",
+            "172.16.0.1:9100",
+            "172.31.255.254:9100",
+            "192.168.1.2:9100",
+            "169.254.10.1:9100",
+            "[::1]:9100",
+            "[fd12:3456::1]:9100",
+            "[fc00::1]:9100",
+            "[fe80::1]:9100",
+            "[::ffff:10.1.2.3]:9100",
+        ] {
+            assert_eq!(allowed(&["--metrics-listen", at]), Ok(()), "{at}");
+        }
+    }
+
+    #[test]
+    fn metrics_listen_refuses_unspecified_and_public_addresses_without_the_second_flag() {
+        for at in [
+            "0.0.0.0:9100",
+            "[::]:9100",
+            "203.0.113.7:9100",
+            "172.32.0.1:9100",
+            "[2001:db8::1]:9100",
+            "[::ffff:8.8.8.8]:9100",
+        ] {
+            let error = allowed(&["--metrics-listen", at]).expect_err(at);
+            assert!(
+                error.contains("--metrics-listen ") && error.contains("--metrics-listen-public"),
+                "{at}: the error names both flags: {error}"
+            );
+            assert_eq!(
+                allowed(&["--metrics-listen", at, "--metrics-listen-public"]),
+                Ok(()),
+                "{at} with --metrics-listen-public"
+            );
+        }
+        let error = allowed(&["--metrics-listen", "0.0.0.0:9100"]).expect_err("refused");
+        assert!(error.contains("every interface"), "{error}");
     }
 }
 
