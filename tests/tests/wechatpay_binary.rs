@@ -507,9 +507,25 @@ async fn metrics_follow_a_complaint_from_its_push_to_the_staff_notice() {
 
 /// Run `scripts/smoke URL -` with `token` on stdin: (success, stdout and stderr).
 async fn smoke(server: &Server, token: &str) -> (bool, String) {
+    smoke_with(server, token, &[], None).await
+}
+
+/// `scripts/smoke [ARGS] URL -`, with `path_first` (a directory) before `PATH`.
+async fn smoke_with(
+    server: &Server,
+    token: &str,
+    args: &[&str],
+    path_first: Option<&std::path::Path>,
+) -> (bool, String) {
     use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new("bash")
+    let mut command = tokio::process::Command::new("bash");
+    if let Some(dir) = path_first {
+        let path = std::env::var("PATH").unwrap_or_default();
+        command.env("PATH", format!("{}:{path}", dir.display()));
+    }
+    let mut child = command
         .arg(workspace_root().join("scripts/smoke"))
+        .args(args)
         .args([server.base_url.as_str(), "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -571,6 +587,98 @@ async fn the_smoke_check_passes_against_the_binary_and_fails_on_a_wrong_token() 
     assert!(!passed, "{out}");
     assert!(
         out.contains("FAIL GET /admin/v1/accounts with the token: 401"),
+        "{out}"
+    );
+    assert!(out.contains("smoke check: 1 check(s) failed"), "{out}");
+
+    // With --aws: the same server (its setup is the slow part), the stack through a stand-in
+    // for the aws CLI.
+    alarm_subscriptions_warn_when_pending_and_fail_when_none(&server).await;
+}
+
+/// An `aws` CLI stand-in for `scripts/smoke --aws`: it answers the four calls the script makes
+/// with what AWS answers (shapes from the CLI's JSON output), the alarm topic's subscriptions
+/// from `subscriptions.json` next to it. moto cannot serve this: its subscriptions are never
+/// pending confirmation.
+fn fake_aws_cli(dir: &std::path::Path, subscriptions: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let topic = "arn:aws:sns:ap-east-1:123456789012:desk-AlarmTopic-1";
+    let stack = serde_json::json!({"Stacks": [{"StackName": "desk", "StackStatus": "UPDATE_COMPLETE",
+        "Outputs": [{"OutputKey": "AlarmTopicArn", "OutputValue": topic}]}]});
+    let resources = serde_json::json!({"StackResources": [{"ResourceType": "AWS::SQS::Queue",
+        "PhysicalResourceId": "https://sqs.ap-east-1.amazonaws.com/123456789012/desk-Events-1"}]});
+    std::fs::write(dir.join("stack.json"), stack.to_string()).expect("stack");
+    std::fs::write(dir.join("resources.json"), resources.to_string()).expect("resources");
+    std::fs::write(dir.join("subscriptions.json"), subscriptions).expect("subscriptions");
+    let script = format!(
+        r#"#!/usr/bin/env bash
+here=$(dirname "$0")
+case "$1 $2" in
+  "cloudformation describe-stacks") cat "$here/stack.json" ;;
+  "cloudformation describe-stack-resources") cat "$here/resources.json" ;;
+  "sns list-subscriptions-by-topic")
+    [ "$4" = "{topic}" ] || {{ echo "unexpected topic $4" >&2; exit 254; }}
+    cat "$here/subscriptions.json" ;;
+  "sqs get-queue-url") echo '{{"QueueUrl": "https://sqs/desk-Events-1"}}' ;;
+  *) echo "unexpected: $*" >&2; exit 254 ;;
+esac
+"#
+    );
+    let aws = dir.join("aws");
+    std::fs::write(&aws, script).expect("fake aws");
+    std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// `scripts/smoke --aws`: an alarm topic whose only subscription is pending confirmation is a
+/// warning and the run passes (a first deployment must not hold production back until someone
+/// clicks the e-mail); one confirmed is fine; none at all fails.
+async fn alarm_subscriptions_warn_when_pending_and_fail_when_none(server: &Server) {
+    let bin = tempfile::tempdir().expect("bin");
+    let aws = ["--aws", "desk"];
+    let topic = "arn:aws:sns:ap-east-1:123456789012:desk-AlarmTopic-1";
+    let subscription = |arn: &str| {
+        serde_json::json!({"SubscriptionArn": arn, "Owner": "123456789012", "Protocol": "email",
+            "Endpoint": "ops@example.com", "TopicArn": topic})
+    };
+
+    // Only pending (as after a first deployment, before the e-mail's link is followed): a
+    // warning that says so, and the run passes.
+    let pending = serde_json::json!({"Subscriptions": [subscription("PendingConfirmation")]});
+    fake_aws_cli(bin.path(), &pending.to_string());
+    let (passed, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
+    assert!(passed, "{out}");
+    assert!(
+        out.contains(&format!(
+            "WARN alarm topic {topic}: 1 subscription(s) pending confirmation, none confirmed"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("ok   queue desk-Events-1: exists"), "{out}");
+    assert!(
+        out.contains("smoke check: every check passed, 1 warning(s)"),
+        "{out}"
+    );
+    assert!(!out.contains(ADMIN), "the token was printed: {out}");
+
+    // One confirmed: no warning.
+    let confirmed = serde_json::json!({"Subscriptions": [
+        subscription(&format!("{topic}:0f1e2d3c-0000-4000-8000-000000000001")),
+        subscription("PendingConfirmation")]});
+    fake_aws_cli(bin.path(), &confirmed.to_string());
+    let (passed, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
+    assert!(passed, "{out}");
+    assert!(
+        out.contains("ok   alarm topic: 1 confirmed subscription(s), 1 pending"),
+        "{out}"
+    );
+    assert!(!out.contains("WARN"), "{out}");
+
+    // None at all: nobody will ever hear an alarm, and the run fails.
+    fake_aws_cli(bin.path(), r#"{"Subscriptions": []}"#);
+    let (passed, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
+    assert!(!passed, "{out}");
+    assert!(
+        out.contains(&format!("FAIL alarm topic {topic}: no subscription")),
         "{out}"
     );
     assert!(out.contains("smoke check: 1 check(s) failed"), "{out}");

@@ -48,6 +48,10 @@ struct Cli {
     /// The HTTPS address platforms use to reach this server (behind your TLS proxy).
     #[arg(long, env = "PUBLIC_BASE_URL")]
     public_base_url: Option<url::Url>,
+    /// Where staff open the console, when not under --public-base-url (e.g. a private
+    /// address): the links in staff notices point there. Default: --public-base-url.
+    #[arg(long, env = "CONSOLE_BASE_URL")]
+    console_base_url: Option<url::Url>,
     /// Log format: text or json. Filter with RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -100,9 +104,15 @@ struct Cli {
     sandbox: bool,
     /// Also serve `GET /metrics` (Prometheus text) without authentication on this address,
     /// for a scraper on a private network (the main listener serves it to tokens of scope
-    /// `all`).
+    /// `all`). Loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and link-local
+    /// addresses only, unless --metrics-listen-public.
     #[arg(long, env = "METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Let --metrics-listen bind an unspecified (0.0.0.0, ::) or public address: anyone who
+    /// reaches it reads the metrics without a token. Only behind a firewall of your own.
+    #[arg(long, env = "METRICS_LISTEN_PUBLIC", action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new())]
+    metrics_listen_public: bool,
     #[command(flatten)]
     server: desk_http::server::ServerArgs,
 }
@@ -219,6 +229,9 @@ async fn main() -> anyhow::Result<()> {
     if cli.sandbox {
         sandbox_built()?;
     }
+    if let Some(at) = cli.metrics_listen {
+        exporter::listen_allowed(at, cli.metrics_listen_public)?;
+    }
     // Before any file exists: the data directory, the database (with its -wal and -shm) and
     // the blobs are the owner's only from the moment they are created.
     desk_http::server::owner_only_umask();
@@ -281,6 +294,7 @@ async fn main() -> anyhow::Result<()> {
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
     )
     .with_public_base_url(cli.public_base_url.clone())
+    .with_console_base_url(cli.console_base_url.clone())
     .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok());
     services.notifier.sms_fold = std::time::Duration::from_secs(cli.sms_fold_secs);
     services.notifier.base_backoff = std::time::Duration::from_secs(cli.delivery_retry_secs.max(1));
@@ -442,6 +456,17 @@ mod schedule_tests {
                 (120, vec![RECONCILE_PASS.job_type])
             ]
         );
+    }
+
+    #[test]
+    fn metrics_listen_public_is_the_flag_the_refusal_names() {
+        let public = cli(&[
+            "--metrics-listen",
+            "0.0.0.0:9100",
+            "--metrics-listen-public",
+        ]);
+        assert!(public.metrics_listen_public);
+        assert!(!cli(&["--metrics-listen", "0.0.0.0:9100"]).metrics_listen_public);
     }
 
     #[test]

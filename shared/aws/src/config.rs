@@ -23,6 +23,9 @@ pub struct AwsConfig {
     pub bucket: String,
     pub secret_prefix: String,
     pub public_base_url: Option<String>,
+    /// Where staff open the console, for the links in staff notices (`CONSOLE_BASE_URL`;
+    /// unset: under `PUBLIC_BASE_URL`).
+    pub console_base_url: Option<String>,
     /// Set only to reach a local emulator (`AWS_ENDPOINT_URL`).
     pub endpoint_url: Option<String>,
     /// The queues' redrive limit (`QUEUE_MAX_RECEIVES`, default 5).
@@ -42,6 +45,7 @@ fn var(name: &'static str) -> Result<String, ConfigError> {
 impl AwsConfig {
     /// Read `TABLE_NAME`, `EVENTS_QUEUE_URL`, `EVENTS_DLQ_URL`, `NOTIFY_QUEUE_URL`,
     /// `NOTIFY_DLQ_URL`, `BLOB_BUCKET`, `SECRET_PREFIX`, and optionally `PUBLIC_BASE_URL`,
+    /// `CONSOLE_BASE_URL`,
     /// `AWS_ENDPOINT_URL`, `QUEUE_MAX_RECEIVES`, `PLAINTEXT_PUSH_WINDOW_SECS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut queues = HashMap::new();
@@ -65,6 +69,7 @@ impl AwsConfig {
             bucket: var("BLOB_BUCKET")?,
             secret_prefix: var("SECRET_PREFIX")?,
             public_base_url: var("PUBLIC_BASE_URL").ok(),
+            console_base_url: var("CONSOLE_BASE_URL").ok(),
             endpoint_url: var("AWS_ENDPOINT_URL").ok(),
             max_receives: var("QUEUE_MAX_RECEIVES")
                 .ok()

@@ -115,6 +115,7 @@ pub async fn deployment(admin_token: &str) -> crate::AwsConfig {
         bucket,
         secret_prefix: prefix,
         public_base_url: Some("https://complaints.example.com".into()),
+        console_base_url: None,
         endpoint_url: Some(endpoint().to_string()),
         max_receives: 5,
         plaintext_push_window_secs: None,

@@ -1,4 +1,5 @@
-//! Where a staff notice points: a page of the staff console under `PUBLIC_BASE_URL`. The one
+//! Where a staff notice points: a page of the staff console under `CONSOLE_BASE_URL` (which
+//! defaults to `PUBLIC_BASE_URL`; see [`Services::console_url`]). The one
 //! place that writes the console's addresses for notices, so every notice (a complaint's, a
 //! digest, an account alert, a violation) and every channel (the SMS link variable included)
 //! follows the same scheme:
@@ -10,7 +11,7 @@
 //!   `console/violations?account={id}&sub_mchid={sub}`.
 //!
 //! Ids are percent-encoded; a complaint id that is not a plain id gets no link at all (nothing
-//! from outside reaches a URL path unchecked). Without `PUBLIC_BASE_URL` there is no link.
+//! from outside reaches a URL path unchecked). Without either base URL there is no link.
 
 use crate::state::Services;
 use chrono::{DateTime, Duration, Utc};
@@ -127,17 +128,17 @@ pub fn violations(
     account_id: &str,
     sub_mchid: Option<&str>,
 ) -> Option<String> {
-    services.public_url(&violations_path(account_id, sub_mchid))
+    services.console_url(&violations_path(account_id, sub_mchid))
 }
 
 /// The full address of a complaint's page; None without `PUBLIC_BASE_URL`.
 pub fn complaint(services: &Services, complaint_id: &str) -> Option<String> {
-    complaint_path(complaint_id).and_then(|p| services.public_url(&p))
+    complaint_path(complaint_id).and_then(|p| services.console_url(&p))
 }
 
 /// The full address of the inbox with `filter`; None without `PUBLIC_BASE_URL`.
 pub fn inbox(services: &Services, filter: &InboxFilter<'_>) -> Option<String> {
-    services.public_url(&inbox_path(filter))
+    services.console_url(&inbox_path(filter))
 }
 
 #[cfg(test)]
@@ -225,6 +226,45 @@ mod tests {
     }
 
     #[test]
+    fn console_links_are_under_the_console_base_and_callbacks_stay_public() {
+        let (_d, s) = services(Some("https://desk.example.com/"));
+        // A REST API stage given without its final `/`: the stage stays in every link.
+        let s = s.with_console_base_url(Some(
+            "https://a1b2c3.execute-api.ap-east-1.amazonaws.com/prod"
+                .parse()
+                .expect("url"),
+        ));
+        let console = "https://a1b2c3.execute-api.ap-east-1.amazonaws.com/prod/";
+        assert_eq!(
+            complaint(&s, "cmp_1").as_deref(),
+            Some(format!("{console}console/complaints/cmp_1").as_str())
+        );
+        assert_eq!(
+            inbox(&s, &InboxFilter::default()).as_deref(),
+            Some(format!("{console}console/").as_str())
+        );
+        assert_eq!(
+            violations(&s, "acc_1", None).as_deref(),
+            Some(format!("{console}console/violations?account=acc_1").as_str())
+        );
+        assert_eq!(s.console_url("").as_deref(), Some(console));
+        assert_eq!(
+            s.public_url("callbacks/wechatpay/1900000109/refunds")
+                .as_deref(),
+            Some("https://desk.example.com/callbacks/wechatpay/1900000109/refunds"),
+            "what the platforms call stays under PUBLIC_BASE_URL"
+        );
+        // Only a console base: links without a public base.
+        let (_d, s) = services(None);
+        let s = s.with_console_base_url(Some(console.parse().expect("url")));
+        assert_eq!(
+            complaint(&s, "cmp_1").as_deref(),
+            Some(format!("{console}console/complaints/cmp_1").as_str())
+        );
+        assert_eq!(s.public_url("callbacks/x"), None);
+    }
+
+    #[test]
     fn no_public_base_url_no_link() {
         let (_d, s) = services(None);
         assert_eq!(complaint(&s, "cmp_1"), None);
@@ -233,13 +273,13 @@ mod tests {
 
     #[test]
     fn every_link_starts_with_the_base_an_sms_template_holds() {
-        // The SMS link variable carries what follows `public_url("")`.
+        // The SMS link variable carries what follows `console_url("")`.
         for base in [
             "https://desk.example.com/",
             "https://desk.example.com/desk/",
         ] {
             let (_d, s) = services(Some(base));
-            let prefix = s.public_url("").expect("base");
+            let prefix = s.console_url("").expect("base");
             assert_eq!(prefix, base);
             let link = complaint(&s, "cmp_1").expect("link");
             assert_eq!(link.strip_prefix(&prefix), Some("console/complaints/cmp_1"));

@@ -7,6 +7,7 @@
 //! | session | `SESSION#{sha256(session id)}` | `META` |
 //! | one-time sign-in code | `SIGNIN_CODE#{sha256(code)}` | `META` |
 //! | sign-in attempts of an address | `SIGNIN_THROTTLE#{address}` | `META` |
+//! | sign-in attempts of one name from an address | `SIGNIN_THROTTLE#{address}#{name}` | `META` |
 //! | a console form sent (its one-time id) | `FORM_SENT#{form id}` | `META` |
 //!
 //! Every record expires (the store's TTL removes it); the expiry is also checked on read.
@@ -24,10 +25,16 @@ pub const IDLE_EXPIRY: Duration = Duration::days(7);
 pub const TOUCH_RESOLUTION: Duration = Duration::minutes(1);
 /// A one-time sign-in code works this long, once.
 pub const CODE_LIFETIME: Duration = Duration::minutes(10);
-/// Failed sign-ins an address may make within [`THROTTLE_WINDOW`]; after that every sign-in
-/// from it (a right one too) is refused until the window has passed. Each attempt is counted
-/// before it is verified and given back when it succeeds ([`SessionRepo::reserve_attempt`]).
+/// Failed sign-ins with one name (a token's id; see [`SessionRepo::reserve_attempt`]) from one
+/// address within [`THROTTLE_WINDOW`]; after that every sign-in with that name from that
+/// address (a right one too) is refused until the window has passed. Other names from the same
+/// address (staff behind one NAT address) still sign in. Each attempt is counted before it is
+/// verified and given back when it succeeds.
 pub const THROTTLE_LIMIT: u32 = 10;
+/// Failed sign-ins from one address within [`THROTTLE_WINDOW`], whatever the names: after that
+/// every sign-in from the address is refused until the window has passed. Much looser than
+/// [`THROTTLE_LIMIT`]: it stops spraying many names, not one person's typos.
+pub const ADDRESS_THROTTLE_LIMIT: u32 = 100;
 /// See [`THROTTLE_LIMIT`].
 pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
 /// Compare-and-set tries of the throttle's count before an attempt is refused as busy.
@@ -49,6 +56,10 @@ fn code_pk(code: &str) -> String {
 
 fn throttle_pk(address: &str) -> String {
     format!("SIGNIN_THROTTLE#{address}")
+}
+
+fn name_throttle_pk(address: &str, name: &str) -> String {
+    format!("SIGNIN_THROTTLE#{address}#{name}")
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -238,20 +249,52 @@ impl<'a> SessionRepo<'a> {
         Ok((record.expires_at > now).then_some(record.principal))
     }
 
-    /// Reserve a sign-in attempt of `address` before its token or code is verified: the
-    /// address's count goes up by one only while it is below [`THROTTLE_LIMIT`] (a
-    /// compare-and-set, so concurrent attempts cannot all slip under the limit). A successful
-    /// sign-in gives its attempt back ([`SessionRepo::release_attempt`]), so the count is of
-    /// failures. When the count cannot be taken within a few tries (many concurrent attempts
-    /// from one address) the answer is [`Attempt::Busy`]: the caller refuses (fails closed).
+    /// Reserve a sign-in attempt with `name` from `address` before its token or code is
+    /// verified. `name` says who the attempt claims to be, never a secret: a token's id, or one
+    /// name for every attempt that claims no one in particular (one-time codes, tokens without
+    /// an id). The name's count from the address goes up by one only while it is below
+    /// [`THROTTLE_LIMIT`], then the address's own count while it is below
+    /// [`ADDRESS_THROTTLE_LIMIT`] (each a compare-and-set, so concurrent attempts cannot all
+    /// slip under a limit; an attempt refused by the address's limit gives the name's back). A
+    /// successful sign-in gives its attempt back ([`SessionRepo::release_attempt`]), so the
+    /// counts are of failures. When a count cannot be taken within a few tries (many
+    /// concurrent attempts) the answer is [`Attempt::Busy`]: the caller refuses (fails closed).
     pub async fn reserve_attempt(
         &self,
         address: &str,
+        name: &str,
         now: DateTime<Utc>,
     ) -> Result<Attempt, RepoError> {
-        let pk = throttle_pk(address);
+        let named = name_throttle_pk(address, name);
+        match self.reserve(&named, THROTTLE_LIMIT, now).await? {
+            Attempt::Reserved => {}
+            refused => return Ok(refused),
+        }
+        let refused = match self
+            .reserve(&throttle_pk(address), ADDRESS_THROTTLE_LIMIT, now)
+            .await
+        {
+            Ok(Attempt::Reserved) => return Ok(Attempt::Reserved),
+            Ok(Attempt::Throttled(until) | Attempt::AddressThrottled(until)) => {
+                Ok(Attempt::AddressThrottled(until))
+            }
+            other => other,
+        };
+        if !matches!(self.release(&named, now).await, Ok(true)) {
+            tracing::warn!("a refused sign-in's attempt stays counted for its name");
+        }
+        refused
+    }
+
+    /// Count one attempt under `pk` while its count is below `limit`.
+    async fn reserve(
+        &self,
+        pk: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Attempt, RepoError> {
         for _ in 0..THROTTLE_RETRIES {
-            let current = self.store.get(&pk, META).await?;
+            let current = self.store.get(pk, META).await?;
             let fresh = ThrottleRecord {
                 failures: 1,
                 window_start: now,
@@ -262,7 +305,7 @@ impl<'a> SessionRepo<'a> {
                     let until = t.window_start + THROTTLE_WINDOW;
                     if until <= now {
                         (fresh, Some(item.version))
-                    } else if t.failures >= THROTTLE_LIMIT {
+                    } else if t.failures >= limit {
                         return Ok(Attempt::Throttled(until));
                     } else {
                         (
@@ -276,7 +319,11 @@ impl<'a> SessionRepo<'a> {
                 }
                 None => (fresh, None),
             };
-            let item = encode(pk.clone(), &record, record.window_start + THROTTLE_WINDOW);
+            let item = encode(
+                pk.to_string(),
+                &record,
+                record.window_start + THROTTLE_WINDOW,
+            );
             let written = match version {
                 Some(v) => self.store.update(item, v).await.map(|_| ()),
                 None => self.store.create(item).await.map(|_| ()),
@@ -290,16 +337,21 @@ impl<'a> SessionRepo<'a> {
         Ok(Attempt::Busy)
     }
 
-    /// Give back the attempt a successful sign-in of `address` reserved (best effort: `false`
-    /// when the count kept changing under it; the attempt then stays counted).
+    /// Give back the attempt a successful sign-in with `name` from `address` reserved (best
+    /// effort: `false` when a count kept changing under it; the attempt then stays counted).
     pub async fn release_attempt(
         &self,
         address: &str,
+        name: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        let pk = throttle_pk(address);
+        let named = self.release(&name_throttle_pk(address, name), now).await?;
+        Ok(self.release(&throttle_pk(address), now).await? && named)
+    }
+
+    async fn release(&self, pk: &str, now: DateTime<Utc>) -> Result<bool, RepoError> {
         for _ in 0..THROTTLE_RETRIES {
-            let Some(item) = self.store.get(&pk, META).await? else {
+            let Some(item) = self.store.get(pk, META).await? else {
                 return Ok(true);
             };
             let t: ThrottleRecord = decode(&item)?;
@@ -310,7 +362,11 @@ impl<'a> SessionRepo<'a> {
                 failures: t.failures - 1,
                 window_start: t.window_start,
             };
-            let item_new = encode(pk.clone(), &record, record.window_start + THROTTLE_WINDOW);
+            let item_new = encode(
+                pk.to_string(),
+                &record,
+                record.window_start + THROTTLE_WINDOW,
+            );
             match self.store.update(item_new, item.version).await {
                 Ok(_) => return Ok(true),
                 Err(StoreError::VersionConflict { .. }) => {}
@@ -320,10 +376,24 @@ impl<'a> SessionRepo<'a> {
         Ok(false)
     }
 
-    /// The attempts `address` has counted in its current window (0 when none or the window
-    /// has passed).
+    /// The failed attempts `address` has counted in its current window, whatever the names
+    /// (0 when none or the window has passed).
     pub async fn attempts(&self, address: &str, now: DateTime<Utc>) -> Result<u32, RepoError> {
-        let Some(item) = self.store.get(&throttle_pk(address), META).await? else {
+        self.counted(&throttle_pk(address), now).await
+    }
+
+    /// The failed attempts with `name` from `address` in their current window.
+    pub async fn name_attempts(
+        &self,
+        address: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u32, RepoError> {
+        self.counted(&name_throttle_pk(address, name), now).await
+    }
+
+    async fn counted(&self, pk: &str, now: DateTime<Utc>) -> Result<u32, RepoError> {
+        let Some(item) = self.store.get(pk, META).await? else {
             return Ok(0);
         };
         let t: ThrottleRecord = decode(&item)?;
@@ -340,8 +410,11 @@ impl<'a> SessionRepo<'a> {
 pub enum Attempt {
     /// Counted: verify the token or code.
     Reserved,
-    /// The address made [`THROTTLE_LIMIT`] failed attempts; refused until then.
+    /// The name made [`THROTTLE_LIMIT`] failed attempts from the address; refused until then.
     Throttled(DateTime<Utc>),
+    /// The address made [`ADDRESS_THROTTLE_LIMIT`] failed attempts, whatever the names;
+    /// refused until then.
+    AddressThrottled(DateTime<Utc>),
     /// Too many attempts of the address at once: the count could not be taken; refuse.
     Busy,
 }

@@ -24,6 +24,10 @@ pub struct Services {
     pub fingerprints: Fingerprinter,
     /// The HTTPS address platforms use to reach us (callback registration, redirects).
     pub public_base_url: Option<url::Url>,
+    /// Where staff open the console (`CONSOLE_BASE_URL`), when it is not under
+    /// [`Services::public_base_url`] (on AWS with `AdminAccess` ip-restricted or private): every
+    /// console link in a staff notice is built from it ([`Services::console_url`]).
+    pub console_base_url: Option<url::Url>,
     /// What the platforms keep per account in this process (clients holding downloaded
     /// platform certificates, ...), each found by its type and told of every account write.
     pub caches: Arc<crate::platform_caches::PlatformCaches>,
@@ -56,6 +60,7 @@ impl Services {
             ports,
             fingerprints,
             public_base_url: None,
+            console_base_url: None,
             caches: Arc::default(),
             http: reqwest::Client::new(),
             fault_point: None,
@@ -130,6 +135,31 @@ impl Services {
 
     pub fn with_public_base_url(mut self, url: Option<url::Url>) -> Self {
         self.public_base_url = url;
+        self
+    }
+
+    /// `path` (a console page, `console/...`) under `CONSOLE_BASE_URL`, else under
+    /// `PUBLIC_BASE_URL` (None when neither is configured). Callback and notify URLs stay with
+    /// [`Services::public_url`]: the platforms call the public address.
+    pub fn console_url(&self, path: &str) -> Option<String> {
+        self.console_base_url
+            .as_ref()
+            .or(self.public_base_url.as_ref())
+            .and_then(|u| u.join(path).ok())
+            .map(|u| u.to_string())
+    }
+
+    /// Where staff open the console, when not under the public base URL. A base whose path does
+    /// not end with `/` gets one (`https://host/prod` is the folder `prod/`, not the page
+    /// `prod`, so the stage stays in every link).
+    pub fn with_console_base_url(mut self, url: Option<url::Url>) -> Self {
+        self.console_base_url = url.map(|mut u| {
+            if !u.path().ends_with('/') {
+                let path = format!("{}/", u.path());
+                u.set_path(&path);
+            }
+            u
+        });
         self
     }
 }

@@ -758,7 +758,8 @@ pub struct SmsChannel {
     pub region: Option<String>,
     pub api_base_url: Option<String>,
     /// The template variable (1-based, [`SMS_LINK_PARAMS`]) that carries the link to the
-    /// console: the path after `PUBLIC_BASE_URL`, the template holding `https://your-host/`
+    /// console: the path after the console's base URL (`CONSOLE_BASE_URL`, by default
+    /// `PUBLIC_BASE_URL`), the template holding `https://your-host/`
     /// as fixed text (Tencent refuses a URL in a variable). None: the template has the three
     /// variables only and no link is sent.
     #[serde(default)]

@@ -59,8 +59,8 @@ pub struct NotificationSummary {
     pub user_text: Option<String>,
     pub deadline: Option<DateTime<Utc>>,
     /// Link to the notice's page in the staff console (a complaint's page, or the inbox with
-    /// the filters of an account, a sub-merchant, overdue or due soon); None without
-    /// `PUBLIC_BASE_URL`.
+    /// the filters of an account, a sub-merchant, overdue or due soon), under
+    /// `CONSOLE_BASE_URL` (by default `PUBLIC_BASE_URL`); None without either.
     pub link: Option<String>,
     /// More (label, value) lines, shown after the fixed ones in the order given (a reminder's
     /// deadline and its source, a digest's list).

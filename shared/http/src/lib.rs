@@ -13,6 +13,8 @@ pub mod callbacks;
 pub mod caller;
 #[cfg(feature = "full")]
 pub mod console;
+#[cfg(feature = "full")]
+pub mod dashboard_cache;
 pub mod error;
 #[cfg(feature = "full")]
 pub mod extract;

@@ -92,6 +92,8 @@ mod admin {
         pub try_it: Option<std::sync::Arc<dyn crate::try_it::TryIt>>,
         /// What `GET /metrics` renders: set by the embedded binary; none elsewhere (404).
         pub metrics: Option<std::sync::Arc<dyn super::Scrape>>,
+        /// The console dashboard's figures computed in the last minute.
+        pub dashboard: std::sync::Arc<crate::dashboard_cache::DashboardCache>,
     }
 
     impl AppState {
@@ -101,6 +103,7 @@ mod admin {
                 admin,
                 try_it: None,
                 metrics: None,
+                dashboard: Default::default(),
             }
         }
 

@@ -1,7 +1,8 @@
 //! What the security review of the console asked for, over the real router, the embedded
 //! store and the WeChat simulator: the sign-in throttle counts an attempt before it is
 //! verified (concurrent guesses cannot slip under the limit) and gives a successful one back;
-//! an IPv6 client counts by its /64; signing in again ends the browser's previous session; a
+//! it locks a token at an address, not everyone behind that address, with a looser limit per
+//! address against spraying; an IPv6 client counts by its /64; signing in again ends the browser's previous session; a
 //! platform's "image" is served as an image only when its bytes are one, never as a page of
 //! ours; a viewer sees no staff address in a delivery's error.
 
@@ -12,7 +13,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use chrono::{DateTime, TimeZone, Utc};
 use common::{ADMIN, Harness};
 use desk_core::complaints::{ComplaintRepo, complaint_id};
-use desk_core::sessions::{SessionRepo, THROTTLE_LIMIT};
+use desk_core::sessions::{ADDRESS_THROTTLE_LIMIT, SessionRepo, THROTTLE_LIMIT};
 use domain::clock::ManualClock;
 use domain::complaint::{Complaint, Platform};
 use domain::notification::{Audience, Channel, Delivery, DeliveryStatus, NotificationSubject};
@@ -24,6 +25,8 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 const WRONG: &str = "cdt_0123456789abcdef_wrong-token";
+/// [`WRONG`]'s throttle name (its token id).
+const WRONG_NAME: &str = "token:0123456789abcdef";
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 3, 1, 2, 0, 0).unwrap()
@@ -144,6 +147,23 @@ async fn attempts(h: &Harness, address: &str) -> u32 {
         .expect("throttle record")
 }
 
+async fn name_attempts(h: &Harness, address: &str, name: &str) -> u32 {
+    SessionRepo::new(&*h.state.ports.records)
+        .name_attempts(address, name, t0())
+        .await
+        .expect("throttle record")
+}
+
+/// A stored token of scope `all` (bearer string), its id, and a wrong token with the same id.
+async fn stored_token(h: &Harness) -> (String, String, String) {
+    let token = h.token(json!({"type": "all"})).await;
+    let id = desk_http::auth::token_id(&token)
+        .expect("an id")
+        .to_string();
+    let wrong = format!("cdt_{id}_not-the-secret");
+    (token, id, wrong)
+}
+
 /// 50 wrong sign-ins from one address at once: at most [`THROTTLE_LIMIT`] are evaluated (401),
 /// the rest refused (429, counted out or "busy"), and the stored count is never below the
 /// 401s. (Before, the count was read before verifying and written after, and dropped under
@@ -151,12 +171,13 @@ async fn attempts(h: &Harness, address: &str) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_wrong_sign_ins_from_one_address_are_evaluated_at_most_ten_times() {
     let h = harness();
+    let (right, id, wrong) = stored_token(&h).await;
     let form = sign_in_form(&h.router).await;
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..50 {
-        let (router, form) = (h.router.clone(), form.clone());
+        let (router, form, wrong) = (h.router.clone(), form.clone(), wrong.clone());
         set.spawn(async move {
-            post_sign_in(&router, &form, WRONG, "203.0.113.50", "")
+            post_sign_in(&router, &form, &wrong, "203.0.113.50", "")
                 .await
                 .status
         });
@@ -174,17 +195,17 @@ async fn concurrent_wrong_sign_ins_from_one_address_are_evaluated_at_most_ten_ti
         "{evaluated} wrong tokens were evaluated (limit {THROTTLE_LIMIT}), {refused} refused"
     );
     assert_eq!(evaluated + refused, 50);
-    let counted = attempts(&h, "203.0.113.50").await;
+    let counted = name_attempts(&h, "203.0.113.50", &format!("token:{id}")).await;
     assert!(
         counted >= evaluated,
         "{counted} counted for {evaluated} evaluated wrong tokens"
     );
     // Still within the window: refused until it has passed (even the right token).
     for _ in evaluated..THROTTLE_LIMIT {
-        let res = sign_in(&h, WRONG, "203.0.113.50").await;
+        let res = sign_in(&h, &wrong, "203.0.113.50").await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     }
-    let res = sign_in(&h, ADMIN, "203.0.113.50").await;
+    let res = sign_in(&h, &right, "203.0.113.50").await;
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.text());
     assert!(res.headers.contains_key(header::RETRY_AFTER));
 }
@@ -193,30 +214,144 @@ async fn concurrent_wrong_sign_ins_from_one_address_are_evaluated_at_most_ten_ti
 #[tokio::test]
 async fn a_successful_sign_in_does_not_count_against_the_address() {
     let h = harness();
+    let (right, id, wrong) = stored_token(&h).await;
+    let name = format!("token:{id}");
     for _ in 0..THROTTLE_LIMIT - 1 {
         assert_eq!(
-            sign_in(&h, WRONG, "203.0.113.60").await.status,
+            sign_in(&h, &wrong, "203.0.113.60").await.status,
             StatusCode::UNAUTHORIZED
         );
     }
     for _ in 0..3 {
-        let ok = sign_in(&h, ADMIN, "203.0.113.60").await;
+        let ok = sign_in(&h, &right, "203.0.113.60").await;
         assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
     }
+    assert_eq!(
+        name_attempts(&h, "203.0.113.60", &name).await,
+        THROTTLE_LIMIT - 1
+    );
     assert_eq!(attempts(&h, "203.0.113.60").await, THROTTLE_LIMIT - 1);
     assert_eq!(
-        sign_in(&h, WRONG, "203.0.113.60").await.status,
+        sign_in(&h, &wrong, "203.0.113.60").await.status,
         StatusCode::UNAUTHORIZED,
         "the tenth failure is still evaluated"
     );
     assert_eq!(
-        sign_in(&h, ADMIN, "203.0.113.60").await.status,
+        sign_in(&h, &right, "203.0.113.60").await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
 }
 
-/// An IPv6 client holds at least a /64: ten failures from addresses of one /64 lock the whole
-/// /64 out, and only it.
+/// Staff behind one NAT address: ten wrong tries with one token lock that token at that
+/// address (the right one included, 429 saying so), and only it: another token, the
+/// administrator token, and the same token from another address still sign in. (Before, the
+/// count was per address: everyone behind it was locked out for 15 minutes.)
+#[tokio::test]
+async fn one_tokens_failures_lock_only_that_token_at_that_address() {
+    let h = harness();
+    let (right, id, wrong) = stored_token(&h).await;
+    let (other, _, _) = stored_token(&h).await;
+    let nat = "203.0.113.70";
+    for _ in 0..THROTTLE_LIMIT {
+        assert_eq!(
+            sign_in(&h, &wrong, nat).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let locked = sign_in(&h, &right, nat).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        locked.text()
+    );
+    assert!(
+        locked.text().contains("此令牌（或登录码）失败次数过多"),
+        "{}",
+        locked.text()
+    );
+    assert!(locked.headers.contains_key(header::RETRY_AFTER));
+    for (token, from) in [
+        (&other, nat),
+        (&ADMIN.to_string(), nat),
+        (&right, "198.51.100.70"),
+    ] {
+        let ok = sign_in(&h, token, from).await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{from}: {}", ok.text());
+    }
+    assert_eq!(
+        name_attempts(&h, nat, &format!("token:{id}")).await,
+        THROTTLE_LIMIT
+    );
+    // A refused attempt is not counted again: the address holds the ten failures only.
+    assert_eq!(attempts(&h, nat).await, THROTTLE_LIMIT);
+    // Tokens without an id (the administrator token, anything malformed) share one name.
+    assert_eq!(
+        sign_in(&h, "garbage", nat).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(name_attempts(&h, nat, "token").await, 1);
+}
+
+/// Many names from one address (spraying token ids) meet the address's looser limit: after
+/// [`ADDRESS_THROTTLE_LIMIT`] failures every sign-in from it is refused, and only from it.
+#[tokio::test]
+async fn failures_with_many_tokens_lock_the_address_at_the_looser_limit() {
+    let h = harness();
+    let from = "203.0.113.90";
+    for n in 0..ADDRESS_THROTTLE_LIMIT {
+        let res = sign_in(&h, &format!("cdt_{n:016x}_wrong"), from).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let res = sign_in(&h, ADMIN, from).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.text());
+    assert!(
+        res.text().contains("你的地址失败次数过多"),
+        "{}",
+        res.text()
+    );
+    assert_eq!(attempts(&h, from).await, ADDRESS_THROTTLE_LIMIT);
+    // The refusal gave the name's attempt back.
+    assert_eq!(name_attempts(&h, from, "token").await, 0);
+    let ok = sign_in(&h, ADMIN, "198.51.100.90").await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
+}
+
+/// Only the last `X-Forwarded-For` element counts (the one the nearest proxy appended): what
+/// a caller puts before it, or in a header line of its own before the proxy's, picks nothing.
+#[tokio::test]
+async fn a_caller_cannot_choose_its_throttle_address_with_x_forwarded_for() {
+    let h = harness();
+    let form = sign_in_form(&h.router).await;
+    let res = post_sign_in(&h.router, &form, WRONG, "198.51.100.1, 203.0.113.81", "").await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempts(&h, "203.0.113.81").await, 1);
+    assert_eq!(attempts(&h, "198.51.100.1").await, 0);
+    // Two header lines: the client's own, then the proxy's.
+    let (pre, csrf) = sign_in_form(&h.router).await;
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf", csrf.as_str()), ("token", WRONG)])
+        .finish();
+    let res = send(
+        &h.router,
+        Request::builder()
+            .method(Method::POST)
+            .uri("/console/sign-in")
+            .header(header::COOKIE, pre)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", "198.51.100.2")
+            .header("x-forwarded-for", "203.0.113.82")
+            .body(Body::from(body))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    assert_eq!(attempts(&h, "203.0.113.82").await, 1);
+    assert_eq!(attempts(&h, "198.51.100.2").await, 0);
+}
+
+/// An IPv6 client holds at least a /64: ten failures from addresses of one /64 lock the
+/// token out of the whole /64, and only it.
 #[tokio::test]
 async fn an_ipv6_client_is_counted_by_its_64() {
     let h = harness();
@@ -224,18 +359,22 @@ async fn an_ipv6_client_is_counted_by_its_64() {
         let res = sign_in(&h, WRONG, &format!("2001:db8:1:2::{n:x}")).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     }
-    let same = sign_in(&h, ADMIN, "2001:db8:1:2:ffff:ffff:ffff:1").await;
+    let same = sign_in(&h, WRONG, "2001:db8:1:2:ffff:ffff:ffff:1").await;
     assert_eq!(
         same.status,
         StatusCode::TOO_MANY_REQUESTS,
         "{}",
         same.text()
     );
-    assert_eq!(attempts(&h, "2001:db8:1:2::/64").await, THROTTLE_LIMIT);
-    let next_net = sign_in(&h, ADMIN, "2001:db8:1:3::1").await;
+    assert_eq!(
+        name_attempts(&h, "2001:db8:1:2::/64", WRONG_NAME).await,
+        THROTTLE_LIMIT
+    );
+    // The next /64 is not locked: the token is evaluated there (and is wrong).
+    let next_net = sign_in(&h, WRONG, "2001:db8:1:3::1").await;
     assert_eq!(
         next_net.status,
-        StatusCode::SEE_OTHER,
+        StatusCode::UNAUTHORIZED,
         "{}",
         next_net.text()
     );

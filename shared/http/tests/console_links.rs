@@ -2,7 +2,8 @@
 //! pushes a complaint to our server on a loopback port, the worker records it and queues the
 //! staff notice, the notifier delivers it to a real SMTP server and the template-message, SMS
 //! and bot simulators; each carries the complaint's console page when `PUBLIC_BASE_URL` is set
-//! (the SMS through the template variable the settings name), and nothing breaks without it.
+//! (under `CONSOLE_BASE_URL` when that is set too; the SMS through the template variable the
+//! settings name), and nothing breaks without it.
 //! The daily digest links to the inbox filtered to its audience, overdue and due soon; the SMS
 //! link variable's position is validated by the admin API.
 
@@ -23,6 +24,9 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const PUBLIC: &str = "https://desk.example.com/";
+/// Where the console is served when it is not under [`PUBLIC`] (the admin REST API's stage of
+/// `AdminAccess` ip-restricted or private), given without its final `/`.
+const CONSOLE: &str = "https://a1b2c3d4e5.execute-api.ap-east-1.amazonaws.com/prod";
 const PROVIDER: &str = "1900000109";
 const SUB: &str = "1900000201";
 const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
@@ -53,13 +57,21 @@ impl Drop for Env {
     }
 }
 
-/// Our server on a loopback port with `public` as its `PUBLIC_BASE_URL`, the event and notify
+/// Our server on a loopback port with `public` as its `PUBLIC_BASE_URL` (and `console` as its
+/// `CONSOLE_BASE_URL`), the event and notify
 /// workers running, a WeChat Pay provider (no automatic refund) against the simulator, and its
 /// staff on every channel: e-mail through a local relay, template message, SMS whose template
 /// has the link variable `{4}`, and a WeCom, a DingTalk and a Feishu bot.
 async fn env(public: Option<&str>) -> Env {
+    env_with_console(public, None).await
+}
+
+async fn env_with_console(public: Option<&str>, console: Option<&str>) -> Env {
     let public: Option<url::Url> = public.map(|p| p.parse().expect("url"));
+    let console: Option<url::Url> = console.map(|p| p.parse().expect("url"));
     let (h, base, stop) = served(move |s| {
+        let services: &mut desk_core::Services = s;
+        *services = services.clone().with_console_base_url(console);
         s.public_base_url = public;
         s.notifier = desk_core::state::NotifierSettings {
             sms_fold: Duration::from_millis(200),
@@ -275,9 +287,12 @@ fn quoted_printable(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// With `CONSOLE_BASE_URL` (the console on an address of its own), every channel's link is
+/// under it, stage path included, and none under `PUBLIC_BASE_URL` (which serves no console
+/// then). Without it the links are under `PUBLIC_BASE_URL` (the digest's test below).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_channel_links_a_pushed_complaint_to_its_console_page() {
-    let e = env(Some(PUBLIC)).await;
+    let e = env_with_console(Some(PUBLIC), Some(CONSOLE)).await;
     let id = "200201820261127080000000021";
     e.push_complaint(id).await;
     let d = e.delivered(id).await;
@@ -290,7 +305,7 @@ async fn every_channel_links_a_pushed_complaint_to_its_console_page() {
     assert!(failed.is_empty(), "every delivery sent: {failed:?}");
     let ours = d["complaint"]["id"].as_str().expect("our id");
     let path = format!("console/complaints/{ours}");
-    let link = format!("{PUBLIC}{path}");
+    let link = format!("{CONSOLE}/{path}");
 
     // The job's notice itself.
     let notices = d["notifications"].as_array().cloned().unwrap_or_default();
@@ -306,6 +321,10 @@ async fn every_channel_links_a_pushed_complaint_to_its_console_page() {
         "HTML part: {mail}"
     );
     assert!(!mail.contains("admin/v1"), "no admin API link: {mail}");
+    assert!(
+        !mail.contains(PUBLIC),
+        "no link under the public base: {mail}"
+    );
     // Bots: a markdown link where the bot has markdown, the address in Feishu's text.
     let wecom = e.bot("wecom-token");
     assert!(

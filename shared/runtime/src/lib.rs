@@ -50,6 +50,16 @@ fn public_base_url(config: &AwsConfig) -> anyhow::Result<Option<url::Url>> {
         .transpose()?)
 }
 
+fn console_base_url(config: &AwsConfig) -> anyhow::Result<Option<url::Url>> {
+    use anyhow::Context;
+    config
+        .console_base_url
+        .as_deref()
+        .map(url::Url::parse)
+        .transpose()
+        .context("CONSOLE_BASE_URL is not a URL")
+}
+
 /// An installation secret the SAM template creates.
 pub async fn installation_secret(
     aws: &AwsPorts,
@@ -73,7 +83,8 @@ async fn fingerprinter(aws: &AwsPorts) -> anyhow::Result<Fingerprinter> {
 /// installation key, never the administrator token.
 pub async fn services(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<Services> {
     Ok(Services::new(ports(aws), fingerprinter(aws).await?)
-        .with_public_base_url(public_base_url(config)?))
+        .with_public_base_url(public_base_url(config)?)
+        .with_console_base_url(console_base_url(config)?))
 }
 
 /// The configuration and the AWS SDK settings from the environment, logging set up (JSON, on

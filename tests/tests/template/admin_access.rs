@@ -253,3 +253,65 @@ fn the_admin_access_option_holds_together() {
         }
     }
 }
+
+/// Staff notices link to the console where `AdminAccess` serves it: every function that builds
+/// or sends a notice (the worker, the notifier, the admin function's test notice) has
+/// `CONSOLE_BASE_URL` set to `PublicBaseUrl` (public) or to the REST API that serves
+/// `/console/{proxy+}`, at its stage and ending with `/` (otherwise); the callbacks keep
+/// `PUBLIC_BASE_URL` for what the platforms call.
+#[test]
+fn staff_notices_link_to_the_console_where_admin_access_serves_it() {
+    let t = template();
+    assert_eq!(
+        t["Globals"]["Function"]["Environment"]["Variables"]["PUBLIC_BASE_URL"]["Ref"].as_str(),
+        Some("PublicBaseUrl")
+    );
+    for access in ["public", "ip-restricted", "private"] {
+        let console = routes(&t, access)
+            .into_iter()
+            .find(|r| r.3 == "/console/{proxy+}")
+            .map(|r| r.2)
+            .expect("the console is served");
+        let mut senders = Vec::new();
+        for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+            if !exists(&t, f, access) {
+                continue;
+            }
+            let binary = f["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_default();
+            if !["admin-api", "worker", "notifier"].contains(&binary) {
+                continue;
+            }
+            let value = &f["Properties"]["Environment"]["Variables"]["CONSOLE_BASE_URL"];
+            assert!(!value.is_null(), "{access}: {name} has CONSOLE_BASE_URL");
+            let value = pick(&t, value, access);
+            if access == "public" {
+                assert_eq!(console, "HttpApi:HttpApi");
+                assert_eq!(
+                    value["Ref"].as_str(),
+                    Some("PublicBaseUrl"),
+                    "{access}: {name}"
+                );
+            } else {
+                let rest = console.strip_prefix("Api:").expect("a REST API");
+                let stage = t["Resources"][rest]["Properties"]["StageName"]
+                    .as_str()
+                    .expect("a stage");
+                assert_eq!(
+                    value["Fn::Sub"].as_str(),
+                    Some(
+                        format!(
+                            "https://${{{rest}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}/"
+                        )
+                        .as_str()
+                    ),
+                    "{access}: {name}"
+                );
+            }
+            senders.push(binary);
+        }
+        senders.sort();
+        assert_eq!(senders, ["admin-api", "notifier", "worker"], "{access}");
+    }
+}

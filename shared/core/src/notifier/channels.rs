@@ -108,7 +108,7 @@ fn template<'a>(
     }))
 }
 
-/// The SMS template's link variable: what follows the public base URL in the notice's link;
+/// The SMS template's link variable: what follows the console's base URL in the notice's link;
 /// when that cannot be sent, the audience's inbox, then the whole inbox.
 fn sms_link(state: &Services, d: &Delivery, position: Option<u8>) -> Option<notify::sms::SmsLink> {
     let position = usize::from(position?);
@@ -122,7 +122,7 @@ fn sms_link(state: &Services, d: &Delivery, position: Option<u8>) -> Option<noti
     fallbacks.push(console_links::INBOX.to_string());
     Some(notify::sms::SmsLink {
         position,
-        base: state.public_url(""),
+        base: state.console_url(""),
         fallbacks,
     })
 }

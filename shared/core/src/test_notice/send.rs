@@ -45,7 +45,7 @@ fn summary(
         amount_fen: None,
         user_text: Some("通知设置正常：真实投诉会这样通知您。".into()),
         deadline: None,
-        link: state.public_url(crate::console_links::INBOX),
+        link: state.console_url(crate::console_links::INBOX),
         extra_lines: vec![],
     }
 }

@@ -86,10 +86,11 @@ pub struct SmsInput {
     pub api_base_url: Option<String>,
     /// The template variable (1-based, 4 to 10; 1 to 3 carry what happened, who and the
     /// complaint's number) that carries the link to the notice's page in the staff console:
-    /// the path after `PUBLIC_BASE_URL` (`console/complaints/cmp_…`), so the template holds
+    /// the path after the console's base URL (`CONSOLE_BASE_URL`, by default
+    /// `PUBLIC_BASE_URL`; `console/complaints/cmp_…`), so the template holds
     /// `https://your-host/` as fixed text before it (Tencent refuses a URL in a variable).
     /// Variables between the third and this one are sent as `-`. A link longer than 80
-    /// characters, several events in one SMS, or no `PUBLIC_BASE_URL`: the variable gets the
+    /// characters, several events in one SMS, or no base URL: the variable gets the
     /// inbox's path. Omitted or `null`: the template has three variables and no link is sent.
     #[serde(default)]
     #[schema(minimum = 4, maximum = 10)]

@@ -9,6 +9,10 @@
 //! token limited to one account sees only that account. At most [`MAX_COMPLAINTS`] are read;
 //! the numbers are then those of the newest, and the page says so. The rest of the work
 //! (action logs, refunds) is bounded in `desk_core::dashboard`.
+//!
+//! The figures are kept for [`CACHE_TTL_SECS`] per (caller's scope, account, range, day), a
+//! bounded number of them ([`crate::dashboard_cache`]): staff reloading the page or switching
+//! ranges do not read a thousand records each time. The page says how old they are.
 
 use super::dashboard_chart::{self, COLOURS, Chart};
 use super::lang::Lang;
@@ -19,6 +23,7 @@ use crate::admin::complaints::{ComplaintQuery, list_complaints};
 use crate::admin::page::PAGE_LIMIT_MAX;
 use crate::admin::path_ids::is_id_byte;
 use crate::admin::roles::Roles;
+use crate::dashboard_cache::{CACHE_TTL_SECS, CacheKey, Figures};
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 use askama::Template;
@@ -127,6 +132,8 @@ struct DashboardPage {
     missed: Vec<MissedRow>,
     /// Set when a bound was reached: what the numbers cover, in words.
     capped: Vec<String>,
+    /// How old the figures are, in words.
+    computed: String,
 }
 
 /// `GET /console/dashboard`.
@@ -223,8 +230,17 @@ async fn page(
     let (days, account) = checked(lang, &q)?;
     let now = state.ports.clock.now();
     let range = Days::ending(domain::clock::china_date(now), days);
-    let (complaints, more) = read(state, signed, account.clone(), range.start()).await?;
-    let s = summarise(&*state.ports.records, &complaints, range, now).await?;
+    let figures = figures(state, signed, account.clone(), days, range, now).await?;
+    let (s, more) = (&*figures.summary, figures.more);
+    let age = (now - figures.at).num_seconds().max(0);
+    let computed = match lang {
+        Lang::Zh => format!(
+            "以下数字计算于 {age} 秒前（同样的范围每 {CACHE_TTL_SECS} 秒最多重新计算一次）。"
+        ),
+        Lang::En => format!(
+            "These figures were computed {age} seconds ago (the same view is recomputed at most every {CACHE_TTL_SECS} seconds)."
+        ),
+    };
     let platforms: Vec<Platform> = s.per_platform.keys().copied().collect();
     let label = |p: Platform| view::platform_label(lang, p);
     let series = platforms
@@ -316,15 +332,43 @@ async fn page(
         chart,
         summary,
         rows,
-        responses: responses(lang, &s),
+        responses: responses(lang, s),
         awaiting_reply: s.awaiting_reply,
         replied_elsewhere: s.replied_elsewhere,
         refunds: refunds(lang, &s.automatic_refunds, &s.staff_refunds),
         missed_deadlines: s.missed_deadlines,
         missed_complaints: s.missed_complaints,
-        missed: missed(lang, &s),
+        missed: missed(lang, s),
         capped,
+        computed,
     })
+}
+
+/// The figures of (the caller's scope, `account`, `days`) at `now`: computed in the last
+/// [`CACHE_TTL_SECS`], or now.
+async fn figures(
+    state: &AppState,
+    signed: &Signed,
+    account: Option<String>,
+    days: u32,
+    range: Days,
+    now: DateTime<Utc>,
+) -> Result<Figures, ApiError> {
+    let scope =
+        serde_json::to_string(&signed.caller.scope).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let key: CacheKey = (scope, account.clone(), days, range.last);
+    if let Some(f) = state.dashboard.get(&key, now) {
+        return Ok(f);
+    }
+    let (complaints, more) = read(state, signed, account, range.start()).await?;
+    let summary = summarise(&*state.ports.records, &complaints, range, now).await?;
+    let f = Figures {
+        summary: Arc::new(summary),
+        more,
+        at: now,
+    };
+    state.dashboard.put(key, f.clone());
+    Ok(f)
 }
 
 /// The accounts the caller sees, for the filter (a scoped token's own account only).

@@ -1,5 +1,6 @@
 //! Signing in and out: an access token (or a one-time code another signed-in device made) is
-//! exchanged for a session cookie; failed attempts are throttled per address; afterwards the
+//! exchanged for a session cookie; failed attempts are throttled per (address, token id) and,
+//! more loosely, per address; afterwards the
 //! browser returns to the page a link pointed at. Links never carry a credential.
 
 use super::lang::Lang;
@@ -99,19 +100,39 @@ pub async fn show(
     sign_in_form(&visit, StatusCode::OK, next, None, notice)
 }
 
-/// 429: the address is throttled for `wait` (`busy`: too many attempts at once, retry).
-fn too_many(visit: &Visit, next: String, wait: chrono::Duration, busy: bool) -> Response {
+/// Why a sign-in was refused with 429.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// Too many attempts at once: retry in a moment.
+    Busy,
+    /// This token (or the one-time codes) failed too often from this address.
+    Name,
+    /// This address failed too often, whatever the tokens.
+    Address,
+}
+
+/// 429: the sign-in is refused for `wait`.
+fn too_many(visit: &Visit, next: String, wait: chrono::Duration, why: Refusal) -> Response {
     let lang = visit.lang;
     let minutes = wait.num_minutes().max(1);
-    let message = match (busy, lang) {
-        (true, _) => lang
+    let message = match (why, lang) {
+        (Refusal::Busy, _) => lang
             .t(
                 "登录请求过多，请稍后重试。",
                 "Too many sign-in attempts at once: please retry in a moment.",
             )
             .to_string(),
-        (false, Lang::Zh) => format!("失败次数过多，请 {minutes} 分钟后再试。"),
-        (false, Lang::En) => {
+        (Refusal::Name, Lang::Zh) => {
+            format!("此令牌（或登录码）失败次数过多，请 {minutes} 分钟后再试。")
+        }
+        (Refusal::Name, Lang::En) => format!(
+            "Too many failed attempts with this token (or with sign-in codes) from your \
+             address: try again in {minutes} minutes."
+        ),
+        (Refusal::Address, Lang::Zh) => {
+            format!("你的地址失败次数过多，请 {minutes} 分钟后再试。")
+        }
+        (Refusal::Address, Lang::En) => {
             format!("Too many failed attempts from your address: try again in {minutes} minutes.")
         }
     };
@@ -187,19 +208,24 @@ pub async fn submit(
         );
     }
     let address = client_address(&parts);
+    let name = attempt_name(token);
     let repo = SessionRepo::new(&*state.ports.records);
     let now = state.ports.clock.now();
     // The attempt is counted before it is verified (concurrent guesses cannot all slip
     // under the limit) and given back if it succeeds.
-    match repo.reserve_attempt(&address, now).await {
+    match repo.reserve_attempt(&address, &name, now).await {
         Ok(Attempt::Reserved) => {}
         Ok(Attempt::Throttled(until)) => {
-            tracing::warn!(%address, "console sign-in refused: too many failed attempts");
-            return too_many(&visit, next, until - now, false);
+            tracing::warn!(%address, %name, "console sign-in refused: too many failed attempts with this name");
+            return too_many(&visit, next, until - now, Refusal::Name);
+        }
+        Ok(Attempt::AddressThrottled(until)) => {
+            tracing::warn!(%address, "console sign-in refused: too many failed attempts from the address");
+            return too_many(&visit, next, until - now, Refusal::Address);
         }
         Ok(Attempt::Busy) => {
             tracing::warn!(%address, "console sign-in refused: too many attempts at once");
-            return too_many(&visit, next, chrono::Duration::seconds(5), true);
+            return too_many(&visit, next, chrono::Duration::seconds(5), Refusal::Busy);
         }
         Err(e) => return error_page(lang, &e.into()),
     }
@@ -234,7 +260,7 @@ pub async fn submit(
             None,
         );
     };
-    match repo.release_attempt(&address, now).await {
+    match repo.release_attempt(&address, &name, now).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!("a successful sign-in's attempt stays counted (busy)"),
         Err(e) => tracing::warn!(error = %e, "a successful sign-in's attempt stays counted"),
@@ -266,6 +292,22 @@ pub async fn submit(
         set_cookie(SIGN_IN_COOKIE, "", 0, visit.https),
     );
     res
+}
+
+/// Who a sign-in attempt claims to be, for its throttle: a stored token's id (its public part,
+/// `cdt_<id>_...`), so one person's typos lock only that token at that address. Every attempt
+/// that names no stored token (the administrator token, anything malformed) shares the name
+/// `token`, and every one-time code the name `code`: a code is short, so guesses at codes
+/// cannot each pick a fresh name. Never the secret itself.
+fn attempt_name(token: &str) -> String {
+    if token.is_empty() {
+        "code".to_string()
+    } else {
+        match crate::auth::token_id(token) {
+            Some(id) => format!("token:{}", id.to_ascii_lowercase()),
+            None => "token".to_string(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -371,7 +413,7 @@ struct CodePage {
 fn code_page(state: &AppState, signed: &Signed, code: Option<String>) -> Response {
     let lang = signed.visit.lang;
     let sign_in_url = state
-        .public_url("console/sign-in")
+        .console_url("console/sign-in")
         .unwrap_or_else(|| format!("{BASE}/sign-in"));
     render(&CodePage {
         c: signed.chrome(

@@ -77,6 +77,15 @@ pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, https: bool) -> He
 /// there is no peer, the address the nearest proxy put last in `X-Forwarded-For`. An IPv6
 /// client counts by its /64 (a client holds at least that many addresses); an IPv4-mapped
 /// IPv6 address is its IPv4 address.
+///
+/// Which `X-Forwarded-For` element to trust: only the **last**. A client may send the header
+/// with anything in it; each proxy appends the address that connected to it (API Gateway, HTTP
+/// API and REST API alike, appends the caller's address last; so do nginx's
+/// `$proxy_add_x_forwarded_for` and Caddy), so the last element is the one the nearest proxy
+/// saw, and everything before it is the client's to choose. A proxy may also add its own
+/// header line instead of extending the client's: the last element of the last line is read,
+/// never the first line. A caller therefore cannot pick its own throttle bucket by sending the
+/// header: it can only add elements before the one its proxy appends.
 pub fn client_address(parts: &Parts) -> String {
     let peer = parts
         .extensions
@@ -85,7 +94,9 @@ pub fn client_address(parts: &Parts) -> String {
     let forwarded = || {
         parts
             .headers
-            .get("x-forwarded-for")
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .map(str::trim)

@@ -3,7 +3,8 @@
 //! deadlines by its real rules; the action log; refund records, automatic ones with the
 //! automatic sequence): the counts per day and platform, the first-response median and 90th
 //! percentile, the refunds, the missed deadlines with their links, the caller's scope, and
-//! bad query values.
+//! bad query values; the complaints' details read concurrently, and the figures kept for a
+//! minute.
 
 use super::common::console::{get, session};
 use super::common::*;
@@ -16,6 +17,7 @@ use domain::complaint::{
 };
 use serde_json::json;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Beijing wall time as an instant.
 fn bj(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -238,6 +240,11 @@ async fn dashboard_counts_days_response_times_refunds_and_missed_deadlines_withi
         body.contains("首次回复：截止 2026-11-24 00:00，晚了 10小时0分"),
         "{body}"
     );
+    // "Late" is from when the desk saw the reply, and the page says so.
+    assert!(
+        by_id(body, "met-time").contains("按本系统发现期限已满足的时间计算"),
+        "{body}"
+    );
     assert!(
         body.contains("处理完成：截止 2026-11-26 00:00，仍未完成"),
         "{body}"
@@ -285,4 +292,155 @@ async fn dashboard_counts_days_response_times_refunds_and_missed_deadlines_withi
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{query}: {}", bad.body);
         assert!(bad.body.contains(words), "{query}: {}", bad.body);
     }
+}
+
+/// The record store with every query taking [`SlowQueries::DELAY`], counting the queries and
+/// the most in flight at once.
+struct SlowQueries {
+    inner: Arc<dyn domain::ports::RecordStore>,
+    queries: AtomicUsize,
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl SlowQueries {
+    const DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+}
+
+#[async_trait::async_trait]
+impl domain::ports::RecordStore for SlowQueries {
+    async fn get(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<domain::ports::Item>, domain::ports::StoreError> {
+        self.inner.get(pk, sk).await
+    }
+    async fn create(
+        &self,
+        item: domain::ports::Item,
+    ) -> Result<domain::ports::Item, domain::ports::StoreError> {
+        self.inner.create(item).await
+    }
+    async fn update(
+        &self,
+        item: domain::ports::Item,
+        expected_version: u64,
+    ) -> Result<domain::ports::Item, domain::ports::StoreError> {
+        self.inner.update(item, expected_version).await
+    }
+    async fn put(
+        &self,
+        item: domain::ports::Item,
+    ) -> Result<domain::ports::Item, domain::ports::StoreError> {
+        self.inner.put(item).await
+    }
+    async fn delete(
+        &self,
+        pk: &str,
+        sk: &str,
+        expected_version: Option<u64>,
+    ) -> Result<bool, domain::ports::StoreError> {
+        self.inner.delete(pk, sk, expected_version).await
+    }
+    async fn transact(
+        &self,
+        writes: Vec<domain::ports::Write>,
+    ) -> Result<(), domain::ports::StoreError> {
+        self.inner.transact(writes).await
+    }
+    async fn query(
+        &self,
+        query: &domain::ports::Query,
+    ) -> Result<domain::ports::Page, domain::ports::StoreError> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Self::DELAY).await;
+        let page = self.inner.query(query).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        page
+    }
+    async fn ping(&self) -> Result<(), domain::ports::StoreError> {
+        self.inner.ping().await
+    }
+    async fn probe_write(&self) -> Result<(), domain::ports::StoreError> {
+        self.inner.probe_write().await
+    }
+    fn last_write(&self) -> Option<domain::ports::WriteOutcome> {
+        self.inner.last_write()
+    }
+}
+
+/// Forty complaints replied to: their action logs are read at most
+/// [`desk_core::dashboard::DETAIL_CONCURRENCY`] at once, not one after another. The figures
+/// are then shown again for a minute per (scope, account, range) without a read, the page
+/// saying how old they are; a minute later they are computed again. Another scope has its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_reads_details_concurrently_and_keeps_its_figures_for_a_minute() {
+    let clock = Arc::new(ManualClock::new(bj(11, 27, 12, 0)));
+    let c = clock.clone();
+    let slow = Arc::new(std::sync::OnceLock::<Arc<SlowQueries>>::new());
+    let s = slow.clone();
+    let h = harness_over(None, move |p| {
+        let records = Arc::new(SlowQueries {
+            inner: p.records.clone(),
+            queries: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+        });
+        let _ = s.set(records.clone());
+        desk_core::Ports {
+            clock: c,
+            records,
+            ..p
+        }
+    });
+    let slow = slow.get().expect("the slow store").clone();
+    let a = h.create(provider_body("1900000109")).await;
+    let repo = ComplaintRepo::new(&*h.state.ports.records);
+    for n in 0..40 {
+        let at = bj(11, 26, 9, 0) + Duration::minutes(n);
+        let mut c = complaint(Platform::Wechatpay, &a, &format!("W{n}"), at);
+        reply(&repo, &mut c, at + Duration::minutes(5), false).await;
+        repo.save(&c, 0).await.expect("save");
+    }
+    let viewer = signed_in(&h, "viewer", json!({"type": "all"})).await;
+
+    slow.most.store(0, Ordering::SeqCst);
+    let page = get(&h, "/console/dashboard?lang=en", &viewer).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(by_id(&page.body, "received-total"), "40");
+    let most = slow.most.load(Ordering::SeqCst);
+    assert!(
+        (2..=desk_core::dashboard::DETAIL_CONCURRENCY).contains(&most),
+        "{most} queries at once"
+    );
+    assert!(
+        by_id(&page.body, "computed-at").contains("computed 0 seconds ago"),
+        "{}",
+        page.body
+    );
+
+    // 30 s later, with a new complaint: the same figures, no query, their age said.
+    let late = complaint(Platform::Wechatpay, &a, "NEW", bj(11, 27, 11, 0));
+    repo.save(&late, 0).await.expect("save");
+    clock.advance(Duration::seconds(30));
+    let before = slow.queries.load(Ordering::SeqCst);
+    let again = get(&h, "/console/dashboard?lang=en", &viewer).await;
+    assert_eq!(by_id(&again.body, "received-total"), "40");
+    assert!(by_id(&again.body, "computed-at").contains("computed 30 seconds ago"));
+    let reads = slow.queries.load(Ordering::SeqCst) - before;
+    // The account filter's list is read for every page; the figures were not.
+    assert!(reads <= 1, "{reads} queries for a cached dashboard");
+    // Another scope computes its own.
+    let scoped = signed_in(&h, "viewer", json!({"type": "account", "account_id": a})).await;
+    let mine = get(&h, "/console/dashboard?lang=en", &scoped).await;
+    assert_eq!(by_id(&mine.body, "received-total"), "41");
+
+    // A minute after they were computed: computed again.
+    clock.advance(Duration::seconds(30));
+    let fresh = get(&h, "/console/dashboard?lang=en", &viewer).await;
+    assert_eq!(by_id(&fresh.body, "received-total"), "41");
+    assert!(by_id(&fresh.body, "computed-at").contains("computed 0 seconds ago"));
 }
