@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 /// secret the SAM template creates).
 pub async fn admin_state(
     config: &AwsConfig,
-    sdk: &aws_config::SdkConfig,
+    sdk: &aws::SdkConfig,
 ) -> anyhow::Result<AppState> {
     let aws = AwsPorts::new(config, sdk);
     let admin = installation_secret(&aws, installation_secrets::ADMIN_TOKEN).await?;

@@ -78,10 +78,10 @@ pub async fn services(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<Serv
 
 /// The configuration and the AWS SDK settings from the environment, logging set up (JSON, on
 /// standard error) and the metrics recorder installed (EMF, on standard output: [`emf`]).
-pub async fn environment() -> anyhow::Result<(AwsConfig, aws_config::SdkConfig)> {
+pub async fn environment() -> anyhow::Result<(AwsConfig, aws::SdkConfig)> {
     desk_core::telemetry::init(desk_core::telemetry::LogFormat::Json);
     emf::global();
     let config = AwsConfig::from_env()?;
-    let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
+    let sdk = aws::sdk_config_from_env(config.endpoint_url.as_deref())?;
     Ok((config, sdk))
 }
