@@ -76,8 +76,10 @@ pub async fn services(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<Serv
         .with_public_base_url(public_base_url(config)?))
 }
 
-/// The configuration and the AWS SDK settings from the environment, logging set up (JSON, on
-/// standard error) and the metrics recorder installed (EMF, on standard output: [`emf`]).
+/// The configuration and the AWS SDK settings from the environment (Lambda's region and role
+/// credentials variables: [`aws::sdk_config_from_env`], no credential chain), logging set up
+/// (JSON, on standard error) and the metrics recorder installed (EMF, on standard output:
+/// [`emf`]).
 pub async fn environment() -> anyhow::Result<(AwsConfig, aws::SdkConfig)> {
     desk_core::telemetry::init(desk_core::telemetry::LogFormat::Json);
     emf::global();
