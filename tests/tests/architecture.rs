@@ -77,24 +77,65 @@ fn no_crate_has_an_import_loop() {
 const LINKING_RULES: &[(&str, &[&str])] = &[
     (
         "callback-wechatpay",
-        &["lettre", "alipay", "sandbox", "aws-sdk-s3", "aws-config", "askama"],
+        &[
+            "lettre",
+            "alipay",
+            "sandbox",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
+        ],
     ),
     (
         "callback-alipay",
-        &["wechatpay", "wechat", "lettre", "sandbox", "aws-sdk-s3", "aws-config", "askama"],
+        &[
+            "wechatpay",
+            "wechat",
+            "lettre",
+            "sandbox",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
+        ],
     ),
     (
         "callback-wxmini",
-        &["alipay", "wechatpay", "lettre", "sandbox", "aws-sdk-s3", "aws-config", "askama"],
+        &[
+            "alipay",
+            "wechatpay",
+            "lettre",
+            "sandbox",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
+        ],
     ),
     (
         "callback-wxopen",
-        &["alipay", "wechatpay", "lettre", "sandbox", "aws-sdk-s3", "aws-config", "askama"],
+        &[
+            "alipay",
+            "wechatpay",
+            "lettre",
+            "sandbox",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
+        ],
     ),
-    ("worker", &["axum", "lambda_http", "sandbox", "aws-config", "askama"]),
+    (
+        "worker",
+        &["axum", "lambda_http", "sandbox", "aws-config", "askama"],
+    ),
     (
         "notifier",
-        &["axum", "lambda_http", "sandbox", "aws-sdk-s3", "aws-config", "askama"],
+        &[
+            "axum",
+            "lambda_http",
+            "sandbox",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
+        ],
     ),
     // It lists accounts and enqueues: no platform client, no mailer, no web framework.
     (

@@ -102,7 +102,9 @@ pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_types::SdkConfig {
 /// local emulator. Without aws-config's chain a function links no STS, SSO or IMDS client; the
 /// service clients add their own defaults (HTTPS client, retries, timeouts). A missing variable
 /// fails the start, naming it.
-pub fn sdk_config_from_env(endpoint_url: Option<&str>) -> Result<aws_types::SdkConfig, ConfigError> {
+pub fn sdk_config_from_env(
+    endpoint_url: Option<&str>,
+) -> Result<aws_types::SdkConfig, ConfigError> {
     sdk_config_from_vars(|name| std::env::var(name).ok(), endpoint_url)
 }
 
@@ -145,16 +147,27 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]
     fn a_missing_variable_is_named() {
-        let err = sdk_config_from_vars(vars(&[("AWS_ACCESS_KEY_ID", "a")]), None)
-            .expect_err("no region");
-        assert_eq!(err.to_string(), "environment variable AWS_REGION is not set");
+        let err =
+            sdk_config_from_vars(vars(&[("AWS_ACCESS_KEY_ID", "a")]), None).expect_err("no region");
+        assert_eq!(
+            err.to_string(),
+            "environment variable AWS_REGION is not set"
+        );
         let err = sdk_config_from_vars(
-            vars(&[("AWS_DEFAULT_REGION", "eu-west-1"), ("AWS_ACCESS_KEY_ID", "a")]),
+            vars(&[
+                ("AWS_DEFAULT_REGION", "eu-west-1"),
+                ("AWS_ACCESS_KEY_ID", "a"),
+            ]),
             None,
         )
         .expect_err("no secret key");

@@ -40,7 +40,10 @@ mod tests {
         let store = NoBlobStore;
         let err = store.get("media/1").await.expect_err("refused");
         let source = std::error::Error::source(&err).expect("a source");
-        assert!(source.to_string().contains("without the S3 blob store"), "{source}");
+        assert!(
+            source.to_string().contains("without the S3 blob store"),
+            "{source}"
+        );
         assert!(store.delete("media/1").await.is_err());
     }
 }

@@ -121,6 +121,11 @@ async fn every_adapter_works_with_the_sdk_settings_from_lambdas_variables() {
         content_type: "image/png".to_string(),
     };
     ports.blobs.put("media/1", blob).await.expect("S3");
-    let back = ports.blobs.get("media/1").await.expect("S3").expect("stored");
+    let back = ports
+        .blobs
+        .get("media/1")
+        .await
+        .expect("S3")
+        .expect("stored");
     assert_eq!(back.bytes, b"evidence");
 }
