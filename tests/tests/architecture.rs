@@ -69,23 +69,74 @@ fn no_crate_has_an_import_loop() {
 
 /// Packages and what they must not link (a name matches a package whose name has it as a
 /// whole `-`/`_`-separated part: `alipay` matches `alipay` and `platform-alipay`, not
-/// `wechatpay`).
+/// `wechatpay`). Beyond the platforms: only the admin API and the worker store evidence
+/// (`aws-sdk-s3`, feature `blobs` of shared/aws), only the admin API serves the console
+/// (`askama`, feature `full` of desk-http), and the functions take their SDK settings from
+/// Lambda's environment (no `aws-config`, so no STS, SSO or IMDS client; the admin API's
+/// package has it for its `reindex` tool).
 const LINKING_RULES: &[(&str, &[&str])] = &[
-    ("callback-wechatpay", &["lettre", "alipay", "sandbox"]),
+    (
+        "callback-wechatpay",
+        &[
+            "lettre",
+            "alipay",
+            "sandbox",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
+        ],
+    ),
     (
         "callback-alipay",
-        &["wechatpay", "wechat", "lettre", "sandbox"],
+        &[
+            "wechatpay",
+            "wechat",
+            "lettre",
+            "sandbox",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
+        ],
     ),
     (
         "callback-wxmini",
-        &["alipay", "wechatpay", "lettre", "sandbox"],
+        &[
+            "alipay",
+            "wechatpay",
+            "lettre",
+            "sandbox",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
+        ],
     ),
     (
         "callback-wxopen",
-        &["alipay", "wechatpay", "lettre", "sandbox"],
+        &[
+            "alipay",
+            "wechatpay",
+            "lettre",
+            "sandbox",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
+        ],
     ),
-    ("worker", &["axum", "lambda_http", "sandbox"]),
-    ("notifier", &["axum", "lambda_http", "sandbox"]),
+    (
+        "worker",
+        &["axum", "lambda_http", "sandbox", "aws-config", "askama"],
+    ),
+    (
+        "notifier",
+        &[
+            "axum",
+            "lambda_http",
+            "sandbox",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
+        ],
+    ),
     // It lists accounts and enqueues: no platform client, no mailer, no web framework.
     (
         "scheduler",
@@ -98,6 +149,9 @@ const LINKING_RULES: &[(&str, &[&str])] = &[
             "wechat",
             "notify",
             "lettre",
+            "aws-sdk-s3",
+            "aws-config",
+            "askama",
         ],
     ),
 ];

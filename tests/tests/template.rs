@@ -18,6 +18,9 @@ mod dashboard;
 // Where the admin API and the console are reachable from.
 #[path = "template/admin_access.rs"]
 mod admin_access;
+// How SAM builds each function (its own package, the workflow's profile).
+#[path = "template/build.rs"]
+mod build;
 
 fn template() -> Value {
     let path = e2e_tests::workspace_root().join("infra/template.yaml");

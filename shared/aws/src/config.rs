@@ -1,6 +1,6 @@
 //! Configuration from the environment (set by the SAM template) and the SDK configuration.
 
-use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,12 +89,112 @@ impl AwsConfig {
     }
 }
 
-/// The SDK configuration: the default chain (Lambda's role), or an explicit endpoint for a
-/// local emulator.
-pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+/// The SDK configuration: aws-config's default chain (environment, profiles, SSO, web identity,
+/// IMDS), or an explicit endpoint for a local emulator. For tools run by an operator (`reindex`)
+/// and tests; the functions use [`sdk_config_from_env`].
+#[cfg(feature = "default-chain")]
+pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_types::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
+}
+
+/// The SDK configuration of a Lambda function, from the variables Lambda sets: `AWS_REGION` (or
+/// `AWS_DEFAULT_REGION`), the role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+/// `AWS_SESSION_TOKEN` (valid for the execution environment's life), and `endpoint_url` for a
+/// local emulator. Without aws-config's chain a function links no STS, SSO or IMDS client; the
+/// service clients add their own defaults (HTTPS client, retries, timeouts). A missing variable
+/// fails the start, naming it.
+pub fn sdk_config_from_env(
+    endpoint_url: Option<&str>,
+) -> Result<aws_types::SdkConfig, ConfigError> {
+    sdk_config_from_vars(|name| std::env::var(name).ok(), endpoint_url)
+}
+
+/// [`sdk_config_from_env`] over any source of variables (`lookup`: a name's value, if set).
+pub fn sdk_config_from_vars(
+    lookup: impl Fn(&str) -> Option<String>,
+    endpoint_url: Option<&str>,
+) -> Result<aws_types::SdkConfig, ConfigError> {
+    let get = |name: &'static str| {
+        lookup(name)
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::Missing(name))
+    };
+    let region = get("AWS_REGION")
+        .or_else(|_| get("AWS_DEFAULT_REGION"))
+        .map_err(|_| ConfigError::Missing("AWS_REGION"))?;
+    let credentials = Credentials::new(
+        get("AWS_ACCESS_KEY_ID")?,
+        get("AWS_SECRET_ACCESS_KEY")?,
+        get("AWS_SESSION_TOKEN").ok(),
+        None,
+        "environment",
+    );
+    let mut builder = aws_types::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials));
+    if let Some(url) = endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    Ok(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let err =
+            sdk_config_from_vars(vars(&[("AWS_ACCESS_KEY_ID", "a")]), None).expect_err("no region");
+        assert_eq!(
+            err.to_string(),
+            "environment variable AWS_REGION is not set"
+        );
+        let err = sdk_config_from_vars(
+            vars(&[
+                ("AWS_DEFAULT_REGION", "eu-west-1"),
+                ("AWS_ACCESS_KEY_ID", "a"),
+            ]),
+            None,
+        )
+        .expect_err("no secret key");
+        assert_eq!(
+            err.to_string(),
+            "environment variable AWS_SECRET_ACCESS_KEY is not set"
+        );
+    }
+
+    #[test]
+    fn region_and_endpoint_come_from_the_variables() {
+        let sdk = sdk_config_from_vars(
+            vars(&[
+                ("AWS_REGION", "ap-east-1"),
+                ("AWS_ACCESS_KEY_ID", "a"),
+                ("AWS_SECRET_ACCESS_KEY", "b"),
+            ]),
+            Some("http://127.0.0.1:5000"),
+        )
+        .expect("config");
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("ap-east-1"));
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert!(sdk.credentials_provider().is_some());
+    }
 }

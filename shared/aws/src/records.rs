@@ -118,7 +118,7 @@ impl DynamoRecordStore {
     }
 
     /// The store of `table` with a client from an SDK configuration.
-    pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+    pub fn from_sdk(sdk: &crate::SdkConfig, table: impl Into<String>) -> Self {
         Self::new(Client::new(sdk), table)
     }
 }

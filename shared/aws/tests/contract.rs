@@ -95,3 +95,37 @@ async fn inbox() -> contract::Fixture<contract::inbox::InboxUnderTest> {
 }
 
 contract::inbox_suite!(inbox);
+
+/// What a function does at start (`runtime::environment`): the SDK settings from Lambda's
+/// variables alone (no aws-config chain), and every adapter built on them reaches its service.
+#[tokio::test]
+async fn every_adapter_works_with_the_sdk_settings_from_lambdas_variables() {
+    let config = moto::deployment("admin-token").await;
+    let lambda = |name: &str| match name {
+        "AWS_REGION" => Some("us-east-1".to_string()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("testing".to_string()),
+        _ => None,
+    };
+    let sdk = aws::sdk_config_from_vars(lambda, Some(moto::endpoint())).expect("settings");
+    let ports = aws::AwsPorts::new(&config, &sdk);
+    ports.records.ping().await.expect("DynamoDB");
+    ports.queue.ping().await.expect("SQS");
+    let token = ports
+        .secrets
+        .get(aws::installation_secrets::ADMIN_TOKEN)
+        .await
+        .expect("Secrets Manager");
+    assert!(token.is_some(), "the deployment's admin token");
+    let blob = domain::ports::Blob {
+        bytes: b"evidence".to_vec(),
+        content_type: "image/png".to_string(),
+    };
+    ports.blobs.put("media/1", blob).await.expect("S3");
+    let back = ports
+        .blobs
+        .get("media/1")
+        .await
+        .expect("S3")
+        .expect("stored");
+    assert_eq!(back.bytes, b"evidence");
+}

@@ -13,10 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 /// The admin API's router state: the services and the administrator token (an installation
 /// secret the SAM template creates).
-pub async fn admin_state(
-    config: &AwsConfig,
-    sdk: &aws_config::SdkConfig,
-) -> anyhow::Result<AppState> {
+pub async fn admin_state(config: &AwsConfig, sdk: &aws::SdkConfig) -> anyhow::Result<AppState> {
     let aws = AwsPorts::new(config, sdk);
     let admin = installation_secret(&aws, installation_secrets::ADMIN_TOKEN).await?;
     Ok(AppState::new(

@@ -87,12 +87,14 @@ pub async fn services(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<Serv
         .with_console_base_url(console_base_url(config)?))
 }
 
-/// The configuration and the AWS SDK settings from the environment, logging set up (JSON, on
-/// standard error) and the metrics recorder installed (EMF, on standard output: [`emf`]).
-pub async fn environment() -> anyhow::Result<(AwsConfig, aws_config::SdkConfig)> {
+/// The configuration and the AWS SDK settings from the environment (Lambda's region and role
+/// credentials variables: [`aws::sdk_config_from_env`], no credential chain), logging set up
+/// (JSON, on standard error) and the metrics recorder installed (EMF, on standard output:
+/// [`emf`]).
+pub async fn environment() -> anyhow::Result<(AwsConfig, aws::SdkConfig)> {
     desk_core::telemetry::init(desk_core::telemetry::LogFormat::Json);
     emf::global();
     let config = AwsConfig::from_env()?;
-    let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
+    let sdk = aws::sdk_config_from_env(config.endpoint_url.as_deref())?;
     Ok((config, sdk))
 }

@@ -19,7 +19,7 @@ fn text(path: &str) -> String {
 
 /// The `key = value` lines of one `[section]` of a TOML file (basic strings unquoted, `\"`
 /// unescaped; other values as written). Enough for samconfig.toml and Cargo.toml's profiles.
-fn toml_section(text: &str, section: &str) -> Vec<(String, String)> {
+pub(crate) fn toml_section(text: &str, section: &str) -> Vec<(String, String)> {
     let header = format!("[{section}]");
     let mut inside = false;
     let mut pairs = Vec::new();
@@ -44,7 +44,7 @@ fn toml_section(text: &str, section: &str) -> Vec<(String, String)> {
     pairs
 }
 
-fn toml_value(text: &str, section: &str, key: &str) -> Option<String> {
+pub(crate) fn toml_value(text: &str, section: &str, key: &str) -> Option<String> {
     toml_section(text, section)
         .into_iter()
         .find(|(k, _)| k == key)
