@@ -347,6 +347,17 @@ pub fn measurable(d: &Deadline) -> bool {
     d.due_at > d.starts_at
 }
 
+/// How long after its due time an unmet deadline found so is still counted missed (the window
+/// of the deadline sweep's escalations too): older ones were missed before we could see them
+/// (a first start, a long stop, a record that got its deadlines late).
+pub const MISSED_WITHIN: chrono::Duration = chrono::Duration::days(7);
+
+/// Whether a write that finds deadline `d` unmet at `now` counts it missed: one the metrics
+/// count, not counted yet, due before `now` and not more than [`MISSED_WITHIN`] before.
+pub fn newly_missed(d: &Deadline, now: chrono::DateTime<chrono::Utc>) -> bool {
+    d.counted.is_none() && d.is_overdue(now) && now - d.due_at <= MISSED_WITHIN && measurable(d)
+}
+
 /// The deadlines a write of a complaint record counts (`deadlines_total`), decided before the
 /// write is saved, with `counted` set on those it counts so that the next write knows
 /// ([`domain::complaint::Deadline::counted`]; [`complaint_written`] counts them once the write
@@ -356,8 +367,8 @@ pub fn measurable(d: &Deadline) -> bool {
 /// - a deadline this write marked missed (the deadline sweep's, before it was counted);
 /// - a deadline this write finds met that the record before did not have met (`what`): met
 ///   in time, or late (missed); never one already counted (see [`domain::deadline::carried`]);
-/// - a deadline of the record before that was due before `now`, unmet and not counted, and that
-///   this write dropped (the complaint was finished or its state no longer asks for it): missed.
+/// - a deadline of the record before that this write dropped (the complaint was finished or its
+///   state no longer asks for it) while it was [`newly_missed`]: missed.
 ///
 /// A record created (`before` is None) already replied or with deadlines met says nothing of
 /// when that happened: nothing of it is counted.
@@ -387,12 +398,10 @@ pub fn count_deadlines(
             None => {}
         }
     }
-    let dropped = before.deadlines.iter().filter(|b| {
-        measurable(b)
-            && b.counted.is_none()
-            && b.is_overdue(now)
-            && !after.deadlines.iter().any(|d| d.what == b.what)
-    });
+    let dropped = before
+        .deadlines
+        .iter()
+        .filter(|b| newly_missed(b, now) && !after.deadlines.iter().any(|d| d.what == b.what));
     out.extend(dropped.map(|_| DeadlineOutcome::Missed));
     out
 }

@@ -400,12 +400,20 @@ async fn a_deadline_dropped_after_it_passed_unmarked_is_counted_missed_once() {
     let past = stored(&state, &past).await;
     let (ahead, _) = overdue_complaint("cmp_dropped_in_time", now + Duration::hours(1));
     let ahead = stored(&state, &ahead).await;
+    // Passed eight days ago: missed before we could see it (as the sweep would not count it).
+    let (old, _) = overdue_complaint("cmp_dropped_long_ago", now - Duration::days(8));
+    let old = stored(&state, &old).await;
     repo.modify(&past.id, finish).await.expect("closed");
     repo.modify(&ahead.id, finish).await.expect("closed");
+    repo.modify(&old.id, finish).await.expect("closed");
     repo.modify(&past.id, |c| c.description = Some("again".into()))
         .await
         .expect("written again");
-    assert_eq!(counters.get(DEADLINES, &MISSED), 1, "only the one past due");
+    assert_eq!(
+        counters.get(DEADLINES, &MISSED),
+        1,
+        "only the one that passed within the window"
+    );
     assert_eq!(counters.get(DEADLINES, &MET), 0);
 }
 

@@ -143,13 +143,10 @@ pub async fn sweep(
 }
 
 /// Whether the sweep marks deadline `d` counted missed at `now`: passed unmet within the last
-/// [`remind::ESCALATE_WITHIN`] (older ones were missed before the sweep could see them: a
+/// [`crate::metrics::MISSED_WITHIN`] (older ones were missed before the sweep could see them: a
 /// first start, a long stop), not counted yet (met or missed), and one the metrics count.
 fn to_mark(d: &Deadline, now: DateTime<Utc>) -> bool {
-    d.counted.is_none()
-        && d.is_overdue(now)
-        && now - d.due_at <= remind::ESCALATE_WITHIN
-        && crate::metrics::measurable(d)
+    crate::metrics::newly_missed(d, now)
 }
 
 /// Mark the deadlines of `c` that passed unmet counted missed, in one versioned write of the
