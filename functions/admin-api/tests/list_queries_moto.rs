@@ -470,7 +470,7 @@ impl domain::deadline::DeadlineRules for DueAtField {
                 },
                 consequence: String::new(),
                 met_at: c.replied.then_some(c.updated_at),
-                missed_counted: false,
+                counted: None,
             })
             .into_iter()
             .collect()

@@ -55,8 +55,13 @@ pub const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600
 /// Expired items deleted per write.
 const PURGE_BATCH: u32 = 500;
 
-/// Delete the items that expired, at start and then every [`PURGE_EVERY`], until `shutdown`:
-/// reads already ignore them, but without this their rows would stay in the file for ever.
+/// Writes per purge at most (10 000 items): a backlog larger than that is worked off over the
+/// next purges, so the single writer is never held by one for long.
+const PURGE_BATCHES: u32 = 20;
+
+/// Delete the items that expired, at start and then every [`PURGE_EVERY`], until `shutdown`
+/// (checked between writes): reads already ignore them, but without this their rows would
+/// stay in the file for ever.
 pub async fn purge_expired(records: SqliteRecordStore, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(PURGE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -65,8 +70,10 @@ pub async fn purge_expired(records: SqliteRecordStore, shutdown: CancellationTok
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {
                 let now = chrono::Utc::now().timestamp();
-                match records.purge_expired(now, PURGE_BATCH).await {
-                    Ok(removed) => tracing::info!(removed, "expired records purged"),
+                let stop = || shutdown.is_cancelled();
+                match records.purge_expired(now, PURGE_BATCH, PURGE_BATCHES, stop).await {
+                    Ok(p) if p.removed > 0 => tracing::info!(removed = p.removed, more = p.more, "expired records purged"),
+                    Ok(_) => tracing::debug!("no expired records to purge"),
                     Err(e) => tracing::warn!(error = %e, "expired records not purged; the next purge tries again"),
                 }
             }

@@ -332,6 +332,33 @@ impl<'a> ComplaintRepo<'a> {
         id: &str,
         mut change: impl FnMut(&mut Complaint),
     ) -> Result<Complaint, RepoError> {
+        let (c, _) = self
+            .change(id, |c| {
+                change(c);
+                true
+            })
+            .await?;
+        Ok(c)
+    }
+
+    /// [`ComplaintRepo::modify`] where `change` says whether it changed anything: when it
+    /// returns false (on the record as read at that attempt) nothing is written and None is
+    /// returned.
+    pub async fn modify_if(
+        &self,
+        id: &str,
+        change: impl FnMut(&mut Complaint) -> bool,
+    ) -> Result<Option<Complaint>, RepoError> {
+        let (c, written) = self.change(id, change).await?;
+        Ok(written.then_some(c))
+    }
+
+    /// The record after `change`, and whether it was written.
+    async fn change(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut Complaint) -> bool,
+    ) -> Result<(Complaint, bool), RepoError> {
         for _ in 0..10 {
             let Some((mut c, v)) = self.get(id).await? else {
                 return Err(RepoError::Store(StoreError::NotFound {
@@ -340,12 +367,16 @@ impl<'a> ComplaintRepo<'a> {
                 }));
             };
             let before = c.clone();
-            change(&mut c);
+            if !change(&mut c) {
+                return Ok((before, false));
+            }
             domain::deadline::refresh(&mut c);
+            let now = self.clock.now();
+            let counted = crate::metrics::count_deadlines(Some(&before), &mut c, now);
             match self.save(&c, v).await {
                 Ok(_) => {
-                    crate::metrics::complaint_written(Some(&before), &c, self.clock.now());
-                    return Ok(c);
+                    crate::metrics::complaint_written(Some(&before), &c, now, &counted);
+                    return Ok((c, true));
                 }
                 Err(RepoError::Store(StoreError::VersionConflict { .. })) => continue,
                 Err(e) => return Err(e),
@@ -372,7 +403,7 @@ impl<'a> ComplaintRepo<'a> {
         domain::deadline::refresh(&mut c);
         match self.save(&c, 0).await {
             Ok(_) => {
-                crate::metrics::complaint_written(None, &c, self.clock.now());
+                crate::metrics::complaint_written(None, &c, self.clock.now(), &[]);
                 Ok(c)
             }
             Err(RepoError::Store(StoreError::AlreadyExists { .. })) => {

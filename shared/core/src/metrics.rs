@@ -9,7 +9,7 @@
 //! `platform`, `account` (our account id) and the small fixed enums below; never a complaint
 //! id, a sub-merchant id, an openid, an order number or a URL.
 
-use domain::complaint::{Complaint, ComplaintStatus, Deadline, Platform};
+use domain::complaint::{Complaint, ComplaintStatus, Counted, Deadline, Platform};
 use domain::job::Origin;
 use domain::notification::Channel;
 
@@ -347,18 +347,81 @@ pub fn measurable(d: &Deadline) -> bool {
     d.due_at > d.starts_at
 }
 
-/// What a write of a complaint record changed that the metrics count: a complaint recorded
-/// for the first time (`before` is None), its first reply, its completion (resolved or
-/// closed), and each deadline this write met in time or counted missed (the sweep's write
-/// that marked it `missed_counted`, or the write that met it late; never one `before` had
-/// already met or counted). The write is versioned, so of two writers racing for one
-/// deadline only the one that succeeded counts it. A record created already replied,
-/// completed or with deadlines met says nothing of when that happened, so only its arrival
-/// is counted.
+/// How long after its due time an unmet deadline found so is still counted missed (the window
+/// of the deadline sweep's escalations too): older ones were missed before we could see them
+/// (a first start, a long stop, a record that got its deadlines late).
+pub const MISSED_WITHIN: chrono::Duration = chrono::Duration::days(7);
+
+/// Whether a write that finds deadline `d` unmet at `now` counts it missed: one the metrics
+/// count, not counted yet, due before `now` and not more than [`MISSED_WITHIN`] before.
+pub fn newly_missed(d: &Deadline, now: chrono::DateTime<chrono::Utc>) -> bool {
+    d.counted.is_none() && d.is_overdue(now) && now - d.due_at <= MISSED_WITHIN && measurable(d)
+}
+
+/// The deadlines a write of a complaint record counts (`deadlines_total`), decided before the
+/// write is saved, with `counted` set on those it counts so that the next write knows
+/// ([`domain::complaint::Deadline::counted`]; [`complaint_written`] counts them once the write
+/// succeeded). The write is versioned, so of two writers racing for one deadline only the one
+/// that succeeded counts it. Counted, among the deadlines the metrics count ([`measurable`]):
+///
+/// - a deadline this write marked missed (the deadline sweep's, before it was counted);
+/// - a deadline this write finds met that the record before did not have met (`what`): met
+///   in time, or late (missed); never one already counted (see [`domain::deadline::carried`]);
+/// - a deadline of the record before that this write dropped (the complaint was finished or its
+///   state no longer asks for it) while it was [`newly_missed`]: missed.
+///
+/// A record created (`before` is None) already replied or with deadlines met says nothing of
+/// when that happened: nothing of it is counted.
+pub fn count_deadlines(
+    before: Option<&Complaint>,
+    after: &mut Complaint,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<DeadlineOutcome> {
+    let Some(before) = before else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for d in after.deadlines.iter_mut().filter(|d| measurable(d)) {
+        let old = before.deadlines.iter().find(|b| b.what == d.what);
+        match d.counted {
+            Some(c) if old.is_none_or(|b| b.counted.is_none()) => out.push(outcome(c)),
+            Some(_) => {}
+            None if d.is_met() && !old.is_some_and(Deadline::is_met) => {
+                let c = if d.is_met_late() {
+                    Counted::Missed
+                } else {
+                    Counted::Met
+                };
+                d.counted = Some(c);
+                out.push(outcome(c));
+            }
+            None => {}
+        }
+    }
+    let dropped = before
+        .deadlines
+        .iter()
+        .filter(|b| newly_missed(b, now) && !after.deadlines.iter().any(|d| d.what == b.what));
+    out.extend(dropped.map(|_| DeadlineOutcome::Missed));
+    out
+}
+
+fn outcome(c: Counted) -> DeadlineOutcome {
+    match c {
+        Counted::Met => DeadlineOutcome::Met,
+        Counted::Missed => DeadlineOutcome::Missed,
+    }
+}
+
+/// What a write of a complaint record changed that the metrics count, once it succeeded: a
+/// complaint recorded for the first time (`before` is None), its first reply, its completion
+/// (resolved or closed), and the deadlines [`count_deadlines`] found. A record created already
+/// replied or completed says nothing of when that happened, so only its arrival is counted.
 pub fn complaint_written(
     before: Option<&Complaint>,
     after: &Complaint,
     now: chrono::DateTime<chrono::Utc>,
+    deadlines: &[DeadlineOutcome],
 ) {
     let Some(before) = before else {
         complaint_received(after.platform, &after.account_id, current_source());
@@ -376,19 +439,8 @@ pub fn complaint_written(
     if !finished(before) && finished(after) {
         completion(after, now);
     }
-    for d in after.deadlines.iter().filter(|d| measurable(d)) {
-        let settled = before
-            .deadlines
-            .iter()
-            .any(|b| b.same_as(d) && (b.is_met() || b.missed_counted));
-        if settled {
-            continue;
-        }
-        if d.missed_counted || d.is_met_late() {
-            deadline(after.platform, &after.account_id, DeadlineOutcome::Missed);
-        } else if d.is_met() {
-            deadline(after.platform, &after.account_id, DeadlineOutcome::Met);
-        }
+    for o in deadlines {
+        deadline(after.platform, &after.account_id, *o);
     }
 }
 

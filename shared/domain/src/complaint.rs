@@ -308,13 +308,24 @@ pub struct Deadline {
     /// When we first saw it met (None: not met yet).
     #[serde(default)]
     pub met_at: Option<DateTime<Utc>>,
-    /// Missed and counted so in the metrics (`deadlines_total{outcome="missed"}`, for the
-    /// deadlines it counts): set by the write that first found it passed unmet (the deadline
-    /// sweep's) or met late, and counted by that write alone (a versioned write: one writer
-    /// wins). Kept while the deadline keeps its `what` and `due_at`; a deadline that moves is a
-    /// new one. Records from before it read as false.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub missed_counted: bool,
+    /// How the metrics counted it (`deadlines_total`), once: None until then. Set by the write
+    /// that counted it: `met` when a write first finds it met in time, `missed` when a write
+    /// first finds it met late or the deadline sweep finds it passed unmet. Only deadlines the
+    /// metrics count carry it (one that leaves time to meet it, on a record written at least
+    /// once after it was created); a record created already met is never counted. Kept by
+    /// `what` when the platform's time moves (once counted met, never counted again; counted
+    /// missed, counted again only when the deadline is extended:
+    /// [`crate::deadline::EXTENSION`]). Records from before it read as None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<Counted>,
+}
+
+/// How the metrics counted a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Counted {
+    Met,
+    Missed,
 }
 
 impl Deadline {
@@ -330,10 +341,5 @@ impl Deadline {
     /// Met after it was due.
     pub fn is_met_late(&self) -> bool {
         self.met_at.is_some_and(|m| m > self.due_at)
-    }
-
-    /// The same deadline as `other`: the same `what`, due at the same time.
-    pub fn same_as(&self, other: &Deadline) -> bool {
-        self.what == other.what && self.due_at == other.due_at
     }
 }

@@ -8,7 +8,7 @@
 //! from the first write that found it met.
 
 use crate::complaint::{Complaint, Platform};
-pub use crate::complaint::{Deadline, DeadlineSource, DeadlineSourceKind};
+pub use crate::complaint::{Counted, Deadline, DeadlineSource, DeadlineSourceKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -171,30 +171,43 @@ pub fn rules_for(complaint: &Complaint) -> Option<Vec<Deadline>> {
     Some(rules.deadlines(complaint))
 }
 
+/// How much later a deadline counted missed must fall due to be a new one (extended by the
+/// platform, so it may be missed, and counted, again): a platform time re-read a few seconds
+/// or minutes off is the same deadline.
+pub const EXTENSION: chrono::Duration = chrono::Duration::hours(1);
+
 /// Re-compute a complaint's deadlines from its state (when its platform declared rules in this
-/// process; otherwise the stored ones stay), keep each deadline's first `met_at` and its
-/// `missed_counted` (while it is the same deadline: same `what`, same `due_at`), mark one met
-/// late as counted missed, and set `next_due_at` (and the older `deadline`, its alias) to the
-/// earliest one not met.
+/// process; otherwise the stored ones stay), keep each deadline's first `met_at` and how the
+/// metrics counted it ([`carried`]), and set `next_due_at` (and the older `deadline`, its
+/// alias) to the earliest one not met. Counting itself is the repository's, at the write
+/// (`desk_core::metrics`).
 pub fn refresh(c: &mut Complaint) {
     if let Some(mut fresh) = rules_for(c) {
         for d in &mut fresh {
-            if let Some(old) = c.deadlines.iter().find(|o| o.what == d.what)
-                && d.met_at.is_some()
-                && let Some(first) = old.met_at
+            let old = c.deadlines.iter().find(|o| o.what == d.what);
+            if let Some(first) = old.and_then(|o| o.met_at)
+                && let Some(now) = d.met_at
             {
-                d.met_at = Some(first.min(d.met_at.unwrap_or(first)));
+                d.met_at = Some(first.min(now));
             }
-            d.missed_counted |= c.deadlines.iter().any(|o| o.same_as(d) && o.missed_counted);
+            d.counted = old.and_then(|o| carried(o, d));
         }
         fresh.sort_by_key(|d| d.due_at);
         c.deadlines = fresh;
     }
-    for d in &mut c.deadlines {
-        d.missed_counted |= d.is_met_late();
-    }
     c.next_due_at = next_due(&c.deadlines);
     c.deadline = c.next_due_at;
+}
+
+/// How the metrics' count of `old` carries to `new`, the deadline of the same `what` the rules
+/// give now: counted met stays counted (once met, a deadline is settled, wherever its due time
+/// moves or if it opens again); counted missed stays unless `new` falls due more than
+/// [`EXTENSION`] later (a real extension: a new deadline).
+pub fn carried(old: &Deadline, new: &Deadline) -> Option<Counted> {
+    match old.counted? {
+        Counted::Met => Some(Counted::Met),
+        Counted::Missed => (new.due_at <= old.due_at + EXTENSION).then_some(Counted::Missed),
+    }
 }
 
 /// The earliest due time of the deadlines not met.
@@ -229,7 +242,7 @@ mod tests {
                 },
                 consequence: String::new(),
                 met_at: met.then_some(c.updated_at),
-                missed_counted: false,
+                counted: None,
             };
             vec![mk("b", 72, c.completed), mk("a", 24, c.replied)]
         }
@@ -269,60 +282,63 @@ mod tests {
         assert_eq!(c.next_due_at, None, "everything met: nothing is due");
     }
 
-    /// Due `hours` after the complaint while it is not replied to, after `late` hours once it
-    /// is (a deadline that moves).
+    /// Due at the platform's time (`platform_due_at`), else a day after the complaint: a
+    /// deadline that moves when the platform says so.
     struct Moving;
 
     const MOVING: Platform = Platform::new("deadline-moving-toy");
 
     impl DeadlineRules for Moving {
         fn deadlines(&self, c: &Complaint) -> Vec<Deadline> {
-            let hours = if c.completed { 48 } else { 24 };
             vec![Deadline {
                 what: "reply".into(),
                 label: "reply".into(),
                 starts_at: c.received_at,
-                due_at: c.received_at + chrono::Duration::hours(hours),
+                due_at: c
+                    .platform_due_at
+                    .unwrap_or(c.received_at + chrono::Duration::hours(24)),
                 source: DeadlineSource {
                     kind: DeadlineSourceKind::Estimate,
                     detail: "test".into(),
                 },
                 consequence: String::new(),
                 met_at: c.replied.then_some(c.updated_at),
-                missed_counted: false,
+                counted: None,
             }]
         }
     }
 
     #[test]
-    fn the_missed_mark_stays_with_the_deadline_and_a_late_answer_sets_it() {
+    fn a_count_stays_with_the_deadline_when_its_time_moves_and_missed_ends_with_an_extension() {
         declare(MOVING, Arc::new(Moving));
         let t0 = Utc
             .with_ymd_and_hms(2026, 3, 20, 0, 0, 0)
             .single()
             .expect("time");
+        let h = chrono::Duration::hours;
         let mut c = Complaint::new("c".into(), MOVING, None, "a".into(), "p".into(), t0);
         refresh(&mut c);
-        assert!(!c.deadlines[0].missed_counted);
-        c.deadlines[0].missed_counted = true;
+        assert_eq!(c.deadlines[0].counted, None);
+        c.deadlines[0].counted = Some(Counted::Missed);
         refresh(&mut c);
-        assert!(
-            c.deadlines[0].missed_counted,
-            "kept across a re-computation"
-        );
-        // The deadline moves: a new one, not counted yet.
-        c.completed = true;
+        assert_eq!(c.deadlines[0].counted, Some(Counted::Missed), "kept");
+        // The platform's time, re-read, is a few seconds off: the same deadline.
+        c.platform_due_at = Some(t0 + h(24) + chrono::Duration::seconds(7));
         refresh(&mut c);
-        assert!(!c.deadlines[0].missed_counted);
-        // Answered in time: not missed; answered late: missed.
+        assert_eq!(c.deadlines[0].counted, Some(Counted::Missed), "seconds off");
+        // Extended by a day: a new deadline, not counted yet.
+        c.platform_due_at = Some(t0 + h(48));
+        refresh(&mut c);
+        assert_eq!(c.deadlines[0].counted, None, "extended");
+        // Counted met: settled, wherever its time goes and if it opens again.
         c.replied = true;
-        c.updated_at = t0 + chrono::Duration::hours(47);
-        let mut in_time = c.clone();
-        refresh(&mut in_time);
-        assert!(!in_time.deadlines[0].missed_counted);
-        c.updated_at = t0 + chrono::Duration::hours(49);
         refresh(&mut c);
-        assert!(c.deadlines[0].missed_counted);
+        c.deadlines[0].counted = Some(Counted::Met);
+        c.replied = false;
+        c.platform_due_at = Some(t0 + h(96));
+        refresh(&mut c);
+        assert!(!c.deadlines[0].is_met(), "open again");
+        assert_eq!(c.deadlines[0].counted, Some(Counted::Met));
     }
 
     #[test]
@@ -350,7 +366,7 @@ mod tests {
             },
             consequence: String::new(),
             met_at: None,
-            missed_counted: false,
+            counted: None,
         }];
         refresh(&mut c);
         assert_eq!(c.next_due_at, Some(t0 + chrono::Duration::hours(3)));

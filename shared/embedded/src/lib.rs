@@ -21,4 +21,5 @@ pub use inbox::SqliteInbox;
 pub use private_dir::{create_private_dir, narrow_private_dir};
 pub use queue::{QueueSettings, SqliteQueue};
 pub use records::SqliteRecordStore;
+pub use records_expiry::Purged;
 pub use secrets::{MasterKey, MasterKeyError, SqliteSecretStore};

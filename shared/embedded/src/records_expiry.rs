@@ -25,20 +25,42 @@ impl SqliteRecordStore {
             .map_err(|e| e.0)
     }
 
-    /// Delete every item that had expired by `now`, `batch` at a time (one write each, so the
-    /// writes of callbacks and workers get in between); how many were deleted.
-    pub async fn purge_expired(&self, now: i64, batch: u32) -> Result<u64, StoreError> {
+    /// Delete items that had expired by `now`, `batch` at a time (one write each, so the
+    /// writes of callbacks and workers get in between), at most `max_batches` writes, asking
+    /// `stop` before each (a shutdown): what was deleted and whether more may be left (the
+    /// last batch was full when the cap or `stop` ended the purge).
+    pub async fn purge_expired(
+        &self,
+        now: i64,
+        batch: u32,
+        max_batches: u32,
+        stop: impl Fn() -> bool,
+    ) -> Result<Purged, StoreError> {
         let batch = batch.max(1);
-        let mut total = 0;
-        loop {
-            let n = self.purge_expired_batch(now, batch).await?;
-            total += n as u64;
-            if n < batch as usize {
-                return Ok(total);
+        let mut purged = Purged::default();
+        for _ in 0..max_batches {
+            if stop() {
+                return Ok(purged);
             }
-            tokio::task::yield_now().await;
+            let n = self.purge_expired_batch(now, batch).await?;
+            purged.removed += n as u64;
+            purged.more = n == batch as usize;
+            if !purged.more {
+                break;
+            }
         }
+        Ok(purged)
     }
+}
+
+/// What one purge did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Expired items deleted.
+    pub removed: u64,
+    /// The purge stopped (its cap, or a shutdown) after a full batch: more may be left for
+    /// the next one.
+    pub more: bool,
 }
 
 #[cfg(test)]

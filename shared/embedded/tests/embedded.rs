@@ -3,7 +3,8 @@
 
 use domain::ports::{Item, Queue, RecordStore, SecretError, SecretStore};
 use embedded::{
-    Db, MasterKey, MasterKeyError, QueueSettings, SqliteQueue, SqliteRecordStore, SqliteSecretStore,
+    Db, MasterKey, MasterKeyError, Purged, QueueSettings, SqliteQueue, SqliteRecordStore,
+    SqliteSecretStore,
 };
 use secrecy::SecretString;
 use std::time::Duration;
@@ -276,7 +277,23 @@ async fn expired_items_read_as_absent_and_the_purge_deletes_them_in_batches() {
 
     assert_eq!(store.purge_expired_batch(now, 2).await.expect("batch"), 2);
     assert_eq!(rows(&path), 6, "one batch deletes at most its size");
-    assert_eq!(store.purge_expired(now, 2).await.expect("purge"), 4);
+    let stopped = store.purge_expired(now, 2, 5, || true).await.expect("stop");
+    assert_eq!(stopped.removed, 0, "asked to stop: no batch");
+    let capped = store.purge_expired(now, 2, 1, || false).await.expect("cap");
+    assert_eq!(
+        capped,
+        Purged {
+            removed: 2,
+            more: true
+        },
+        "one batch per purge at most"
+    );
+    let rest = store
+        .purge_expired(now, 2, 5, || false)
+        .await
+        .expect("rest");
+    assert_eq!(rest.removed, 2);
+    assert!(!rest.more);
     assert_eq!(
         rows(&path),
         2,
@@ -284,5 +301,9 @@ async fn expired_items_read_as_absent_and_the_purge_deletes_them_in_batches() {
     );
     assert!(store.get("LIVE#1", "META").await.expect("get").is_some());
     assert!(store.get("KEEP#1", "META").await.expect("get").is_some());
-    assert_eq!(store.purge_expired(now, 2).await.expect("again"), 0);
+    let again = store
+        .purge_expired(now, 2, 5, || false)
+        .await
+        .expect("again");
+    assert_eq!(again, Purged::default());
 }

@@ -701,7 +701,7 @@ impl desk_core::platform::Platform for DueToy {
             },
             consequence: String::new(),
             met_at: met.then_some(c.updated_at),
-            missed_counted: false,
+            counted: None,
         };
         vec![
             mk("reply", due, c.replied),

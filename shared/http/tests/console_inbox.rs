@@ -83,7 +83,7 @@ impl Platform for Toy {
                 },
                 consequence: String::new(),
                 met_at: None,
-                missed_counted: false,
+                counted: None,
             })
             .into_iter()
             .collect()

@@ -97,7 +97,7 @@ impl Platform for Toy {
             },
             consequence: "toy".into(),
             met_at: met.then_some(c.updated_at),
-            missed_counted: false,
+            counted: None,
         };
         vec![
             mk(

@@ -43,7 +43,7 @@ impl DeadlineRules for ToyRules {
                 },
                 consequence: "平台介入并可能扣分".into(),
                 met_at: c.replied.then_some(c.updated_at),
-                missed_counted: false,
+                counted: None,
             },
             Deadline {
                 what: "completion".into(),
@@ -56,7 +56,7 @@ impl DeadlineRules for ToyRules {
                 },
                 consequence: "投诉升级".into(),
                 met_at: c.completed.then_some(c.updated_at),
-                missed_counted: false,
+                counted: None,
             },
         ]
     }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::*;
 use desk_core::worker::CancellationToken;
 use domain::clock::{Clock, ManualClock};
+use domain::job::deadlines::{SWEEP, Sweep};
 use domain::job::queues;
 use sandbox::alipay::{AlipayKeys, AlipayMode, AlipaySim};
 use sandbox::wechatpay::{KeyMode, PlatformKeys, SimMerchant, WechatPaySim};
@@ -201,6 +202,11 @@ const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
 /// A manual mini program whose staff act by hand (no automatic response or refund).
 async fn mini(e: &Served) -> WechatSim {
+    mini_account(e).await.0
+}
+
+/// [`mini`], and our account's id.
+async fn mini_account(e: &Served) -> (WechatSim, String) {
     let wx = WechatSim::start().await.expect("wechat sim");
     wx.add_mini(SimMini {
         appid: APPID.into(),
@@ -214,12 +220,19 @@ async fn mini(e: &Served) -> WechatSim {
             url: format!("{}/callbacks/wxmini/{APPID}", e.base),
         }),
     });
-    e.h.create(json!({"kind": "wxmini_app", "name": "Mini", "settings": {
+    let account =
+        e.h.create(json!({"kind": "wxmini_app", "name": "Mini", "settings": {
             "appid": APPID, "mode": "manual", "api_base_url": wx.base_url(),
             "auto_response": {"enabled": false, "decision": "agree"}, "auto_refund": false},
         "credentials": {"secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY}}))
-        .await;
-    wx
+            .await;
+    (wx, account)
+}
+
+/// A push of the same state again must not share the first one's `CreateTime` (whole
+/// seconds), or it is the same push, deduplicated.
+async fn next_second() {
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
 }
 
 /// A complaint made `age` before the clock, waiting for the merchant until `expires`.
@@ -360,6 +373,179 @@ async fn a_mini_program_deadline_missed_stays_overdue_until_the_complaint_closes
     assert_eq!(d["complaint"]["status"], "closed");
     assert!(whats(&d).is_empty(), "{}", d["complaint"]);
     assert!(d["complaint"]["next_due_at"].is_null());
+}
+
+/// The process-wide recorder of `deadlines_total` (the worker runs on other threads), installed
+/// by the first test that counts, before it does anything; account ids are unique, so tests
+/// running at once do not mix.
+fn deadline_counts() -> &'static DeadlineCounts {
+    static COUNTED: std::sync::OnceLock<&'static DeadlineCounts> = std::sync::OnceLock::new();
+    COUNTED.get_or_init(|| {
+        let r: &'static DeadlineCounts = Box::leak(Box::default());
+        metrics::set_global_recorder(r).expect("the only recorder of this test binary");
+        r
+    })
+}
+
+/// `deadlines_total` of one account, by outcome.
+fn deadlines_counted(account: &str, outcome: &str) -> u64 {
+    let counts = deadline_counts();
+    let key = format!("{account}/{outcome}");
+    counts
+        .0
+        .lock()
+        .expect("counts")
+        .get(&key)
+        .map_or(0, |c| c.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// A recorder that keeps `deadlines_total` by account and outcome (everything else: no-op).
+#[derive(Default)]
+struct DeadlineCounts(
+    std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+);
+
+impl metrics::Recorder for DeadlineCounts {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        if key.name() != desk_core::metrics::DEADLINES {
+            return metrics::Counter::noop();
+        }
+        let label = |k: &str| {
+            key.labels()
+                .find(|l| l.key() == k)
+                .map(|l| l.value().to_string())
+                .unwrap_or_default()
+        };
+        let c = self
+            .0
+            .lock()
+            .expect("counts")
+            .entry(format!("{}/{}", label("account"), label("outcome")))
+            .or_default()
+            .clone();
+        metrics::Counter::from_arc(c)
+    }
+
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+/// The account's deadline sweep at the clock's now, through the worker's registry.
+async fn sweep(e: &Served, account_id: &str) {
+    let now = e.clock.now();
+    let registry = desk_core::policy::registry(&e.h.state, e.h.state.platforms());
+    let handler = registry.get(SWEEP.name()).expect("the sweep is registered");
+    let job = SWEEP
+        .envelope(
+            &Sweep {
+                account_id: account_id.into(),
+                scheduled_at: now,
+            },
+            now,
+        )
+        .expect("envelope")
+        .for_account(account_id, None);
+    handler.handle(&job).await.expect("sweep");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mini_program_deadline_met_while_expire_time_moves_is_counted_met_once() {
+    deadline_counts();
+    let e = served_with_manual_clock().await;
+    let (wx, account) = mini_account(&e).await;
+    let id = 850_003_u64;
+    let e1 = e.clock.now().timestamp() + 47 * 3600;
+    add_mini_complaint(&wx, &e, id, Duration::hours(1), e1);
+    let d = push_and_wait(&e, &wx, id, "201").await;
+    let cid = d["complaint"]["id"].as_str().expect("id").to_string();
+    e.tick();
+    e.post(
+        &format!("/admin/v1/complaints/{cid}/reply"),
+        json!({"text": "不同意：商品已签收", "decision": "refuse"}),
+    )
+    .await;
+    push_and_wait(&e, &wx, id, "204").await;
+    assert_eq!(deadlines_counted(&account, "met"), 1);
+    // Back in 201 with expireTime read again, 40 s later: still the deadline we met.
+    next_second().await;
+    wx.set_status(&id.to_string(), 201);
+    wx.set_expire_time(&id.to_string(), e1 + 40);
+    e.tick();
+    let d = push_and_wait(&e, &wx, id, "201").await;
+    assert_eq!(time(&deadline(&d, "respond")["due_at"]), unix(e1 + 40));
+    assert_eq!(deadlines_counted(&account, "met"), 1, "counted met once");
+    assert_eq!(deadlines_counted(&account, "missed"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mini_program_deadline_the_sweep_marked_missed_is_counted_missed_once_when_answered_late()
+{
+    deadline_counts();
+    let e = served_with_manual_clock().await;
+    let (wx, account) = mini_account(&e).await;
+    let id = 850_004_u64;
+    let e1 = e.clock.now().timestamp() + 3600;
+    add_mini_complaint(&wx, &e, id, Duration::hours(47), e1);
+    let d = push_and_wait(&e, &wx, id, "201").await;
+    let cid = d["complaint"]["id"].as_str().expect("id").to_string();
+    e.clock.advance(Duration::hours(2));
+    sweep(&e, &account).await;
+    sweep(&e, &account).await;
+    assert_eq!(deadlines_counted(&account, "missed"), 1);
+    // A push reads expireTime again, a few seconds off; then the staff answer, late.
+    wx.set_expire_time(&id.to_string(), e1 - 5);
+    next_second().await;
+    assert_eq!(wx.push_complaint(&id.to_string()).await, Ok(200));
+    e.h.wait_for_complaint(&id.to_string(), "the time read again", |d| {
+        d["complaint"]["platform_due_at"]
+            .as_str()
+            .is_some_and(|t| t.parse::<DateTime<Utc>>().ok() == Some(unix(e1 - 5)))
+    })
+    .await;
+    e.tick();
+    e.post(
+        &format!("/admin/v1/complaints/{cid}/reply"),
+        json!({"text": "不同意：商品已签收", "decision": "refuse"}),
+    )
+    .await;
+    sweep(&e, &account).await;
+    assert_eq!(
+        deadlines_counted(&account, "missed"),
+        1,
+        "counted missed once"
+    );
+    assert_eq!(deadlines_counted(&account, "met"), 0);
 }
 
 // ---------------------------------------------------------------- Alipay

@@ -442,7 +442,7 @@ impl Platform for Toy {
                 },
                 consequence: "none".into(),
                 met_at: None,
-                missed_counted: false,
+                counted: None,
             })
             .into_iter()
             .collect()

@@ -216,7 +216,7 @@ mod tests {
             },
             consequence: "影响服务质量评分".into(),
             met_at: None,
-            missed_counted: false,
+            counted: None,
         }
     }
 

@@ -21,7 +21,7 @@ use crate::worker::{JobError, JobHandler};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use domain::account::{Account, SubMerchant};
-use domain::complaint::{Complaint, Deadline};
+use domain::complaint::{Complaint, Counted, Deadline};
 use domain::deadline::DeadlineSettings;
 use domain::job::JobEnvelope;
 use domain::job::deadlines::{SWEEP, Sweep};
@@ -143,20 +143,18 @@ pub async fn sweep(
 }
 
 /// Whether the sweep marks deadline `d` counted missed at `now`: passed unmet within the last
-/// [`remind::ESCALATE_WITHIN`] (older ones were missed before the sweep could see them: a
-/// first start, a long stop), not marked yet, and one the metrics count.
+/// [`crate::metrics::MISSED_WITHIN`] (older ones were missed before the sweep could see them: a
+/// first start, a long stop), not counted yet (met or missed), and one the metrics count.
 fn to_mark(d: &Deadline, now: DateTime<Utc>) -> bool {
-    !d.missed_counted
-        && d.is_overdue(now)
-        && now - d.due_at <= remind::ESCALATE_WITHIN
-        && crate::metrics::measurable(d)
+    crate::metrics::newly_missed(d, now)
 }
 
-/// Mark the deadlines of `c` that passed unmet `missed_counted`, in one versioned write of the
-/// record (re-read: a deadline met meanwhile is not marked): the write that marks a deadline
-/// counts it missed, once however often the sweep finds it, and a late answer racing it
-/// cannot count it again ([`crate::metrics::complaint_written`]). The record as written;
-/// None when there was nothing to mark or the write failed (logged: the next sweep marks it).
+/// Mark the deadlines of `c` that passed unmet counted missed, in one versioned write of the
+/// record (re-read: a deadline met or marked meanwhile is not marked, and when nothing is left
+/// to mark nothing is written): the write that marks a deadline counts it missed, once however
+/// often the sweep finds it, and a late answer racing it cannot count it again
+/// ([`crate::metrics::count_deadlines`]). The record as written; None when there was nothing to
+/// mark or the write failed (logged: the next sweep marks it).
 pub(crate) async fn mark_missed(
     repo: &ComplaintRepo<'_>,
     c: &Complaint,
@@ -166,12 +164,15 @@ pub(crate) async fn mark_missed(
         return None;
     }
     let mark = |x: &mut Complaint| {
+        let mut marked = false;
         for d in x.deadlines.iter_mut().filter(|d| to_mark(d, now)) {
-            d.missed_counted = true;
+            d.counted = Some(Counted::Missed);
+            marked = true;
         }
+        marked
     };
-    match repo.modify(&c.id, mark).await {
-        Ok(written) => Some(written),
+    match repo.modify_if(&c.id, mark).await {
+        Ok(written) => written,
         Err(e) => {
             tracing::warn!(complaint_id = %c.id, error = %e, "missed deadline not marked; the next sweep tries again");
             None

@@ -55,7 +55,7 @@ impl Due {
             },
             consequence: self.consequence.into(),
             met_at: (standing == Standing::Met).then_some(c.updated_at),
-            missed_counted: false,
+            counted: None,
         }
     }
 }
