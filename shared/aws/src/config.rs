@@ -1,7 +1,12 @@
 //! Configuration from the environment (set by the SAM template) and the SDK configuration.
 
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use std::collections::HashMap;
+
+/// aws-config's connect timeout (`default_provider::timeout_config`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(3100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -104,9 +109,11 @@ pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_types::SdkConfig {
 /// The SDK configuration of a Lambda function, from the variables Lambda sets: `AWS_REGION` (or
 /// `AWS_DEFAULT_REGION`), the role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 /// `AWS_SESSION_TOKEN` (valid for the execution environment's life), and `endpoint_url` for a
-/// local emulator. Without aws-config's chain a function links no STS, SSO or IMDS client; the
-/// service clients add their own defaults (HTTPS client, retries, timeouts). A missing variable
-/// fails the start, naming it.
+/// local emulator. Without aws-config's chain a function links no STS, SSO or IMDS client. What
+/// aws-config sets whatever the behaviour version is set here too: standard retries (3 attempts)
+/// and a 3.1 s connect timeout (the service clients' own defaults give these only from behaviour
+/// version 2026-01-12 on); the clients add the rest (HTTPS client, sleep, clock, stalled-stream
+/// protection). A missing variable fails the start, naming it.
 pub fn sdk_config_from_env(
     endpoint_url: Option<&str>,
 ) -> Result<aws_types::SdkConfig, ConfigError> {
@@ -135,6 +142,12 @@ pub fn sdk_config_from_vars(
     );
     let mut builder = aws_types::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build(),
+        )
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials));
     if let Some(url) = endpoint_url {
@@ -196,5 +209,27 @@ mod tests {
         assert_eq!(sdk.region().map(|r| r.as_ref()), Some("ap-east-1"));
         assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:5000"));
         assert!(sdk.credentials_provider().is_some());
+    }
+
+    /// What aws-config would set whatever the behaviour version: retries and the connect
+    /// timeout do not depend on the clients' version-dependent defaults.
+    #[test]
+    fn retries_and_the_connect_timeout_are_aws_configs() {
+        let sdk = sdk_config_from_vars(
+            vars(&[
+                ("AWS_REGION", "ap-east-1"),
+                ("AWS_ACCESS_KEY_ID", "a"),
+                ("AWS_SECRET_ACCESS_KEY", "b"),
+            ]),
+            None,
+        )
+        .expect("config");
+        let retry = sdk.retry_config().expect("retry config");
+        assert_eq!(retry.mode(), RetryConfig::standard().mode());
+        assert_eq!(retry.max_attempts(), 3);
+        assert_eq!(
+            sdk.timeout_config().and_then(|t| t.connect_timeout()),
+            Some(std::time::Duration::from_millis(3100))
+        );
     }
 }

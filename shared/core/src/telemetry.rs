@@ -44,7 +44,7 @@ pub fn init(format: LogFormat) {
 pub fn init(format: LogFormat) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = targets(std::env::var("RUST_LOG").ok().as_deref());
+    let (filter, unreadable) = targets(std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(std::io::stderr)
@@ -59,17 +59,31 @@ pub fn init(format: LogFormat) {
             .try_init(),
         LogFormat::Text => builder.finish().with(filter).try_init(),
     };
+    if let Some(why) = unreadable {
+        tracing::warn!("{why}");
+    }
 }
 
-/// `RUST_LOG` as a `target=level` list; unset, empty or unreadable: `info`. (Compiled with
-/// `env-filter` too, unused then, so that its test runs in the workspace's test command.)
+/// `RUST_LOG` as a `target=level` list; unset, empty or unreadable: `info` (and, when
+/// unreadable, why: logged once the subscriber is installed). (Compiled with `env-filter` too,
+/// unused then, so that its test runs in the workspace's test command.)
 #[cfg_attr(feature = "env-filter", allow(dead_code))]
-fn targets(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
+fn targets(rust_log: Option<&str>) -> (tracing_subscriber::filter::Targets, Option<String>) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
-    rust_log
-        .filter(|v| !v.trim().is_empty())
-        .and_then(|v| v.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+    let info = || Targets::new().with_default(LevelFilter::INFO);
+    match rust_log.filter(|v| !v.trim().is_empty()) {
+        None => (info(), None),
+        Some(v) => match v.parse::<Targets>() {
+            Ok(t) => (t, None),
+            Err(e) => (
+                info(),
+                Some(format!(
+                    "RUST_LOG is not a list of target=level ({e}); logging at info. \
+                     This function reads no span or field directives."
+                )),
+            ),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -79,12 +93,18 @@ mod tests {
 
     #[test]
     fn rust_log_is_read_as_a_target_list_with_info_by_default() {
-        let f = targets(Some("info,desk_core=debug"));
+        let (f, unreadable) = targets(Some("info,desk_core=debug"));
+        assert_eq!(unreadable, None);
         assert!(f.would_enable("desk_core::worker", &Level::DEBUG));
         assert!(!f.would_enable("aws_smithy_runtime", &Level::DEBUG));
         assert!(f.would_enable("aws_smithy_runtime", &Level::INFO));
         for unset in [None, Some(""), Some("desk_core=loud")] {
-            let f = targets(unset);
+            let (f, unreadable) = targets(unset);
+            assert_eq!(
+                unreadable.is_some(),
+                unset == Some("desk_core=loud"),
+                "{unset:?}"
+            );
             assert!(f.would_enable("any", &Level::INFO), "{unset:?}");
             assert!(!f.would_enable("any", &Level::DEBUG), "{unset:?}");
         }

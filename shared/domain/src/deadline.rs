@@ -200,12 +200,17 @@ pub fn refresh(c: &mut Complaint) {
 }
 
 /// How the metrics' count of `old` carries to `new`, the deadline of the same `what` the rules
-/// give now: counted met stays counted (once met, a deadline is settled, wherever its due time
-/// moves or if it opens again); counted missed stays unless `new` falls due more than
-/// [`EXTENSION`] later (a real extension: a new deadline).
+/// give now: counted met stays counted while `new` is the same window (met, or opened no later
+/// than `old` was met: its due time moved, or it opens again), so it is settled; a window that
+/// opens after `old` was met (a buyer's next message, a mini program's next request for refund
+/// evidence) is a new deadline, counted on its own. Counted missed stays unless `new` falls due
+/// more than [`EXTENSION`] later (a real extension: a new deadline).
 pub fn carried(old: &Deadline, new: &Deadline) -> Option<Counted> {
     match old.counted? {
-        Counted::Met => Some(Counted::Met),
+        Counted::Met => {
+            let same_window = new.is_met() || old.met_at.is_some_and(|m| new.starts_at <= m);
+            same_window.then_some(Counted::Met)
+        }
         Counted::Missed => (new.due_at <= old.due_at + EXTENSION).then_some(Counted::Missed),
     }
 }
@@ -339,6 +344,51 @@ mod tests {
         refresh(&mut c);
         assert!(!c.deadlines[0].is_met(), "open again");
         assert_eq!(c.deadlines[0].counted, Some(Counted::Met));
+    }
+
+    /// A window that opens after the last one was met (a buyer's second message) is a new
+    /// deadline: the first one's count does not carry to it.
+    #[test]
+    fn a_met_count_does_not_carry_to_a_window_opened_after_it_was_met() {
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 3, 20, 0, 0, 0)
+            .single()
+            .expect("time");
+        let h = chrono::Duration::hours;
+        let window = |starts: i64, met: Option<i64>, counted| Deadline {
+            what: "user_message".into(),
+            label: "x".into(),
+            starts_at: t0 + h(starts),
+            due_at: t0 + h(starts + 24),
+            source: DeadlineSource {
+                kind: DeadlineSourceKind::PlatformField,
+                detail: "f".into(),
+            },
+            consequence: String::new(),
+            met_at: met.map(|m| t0 + h(m)),
+            counted,
+        };
+        let first = window(0, Some(2), Some(Counted::Met));
+        assert_eq!(
+            carried(&first, &window(30, None, None)),
+            None,
+            "next message"
+        );
+        assert_eq!(
+            carried(&first, &window(0, None, None)),
+            Some(Counted::Met),
+            "reopened"
+        );
+        assert_eq!(
+            carried(&first, &window(1, None, None)),
+            Some(Counted::Met),
+            "moved"
+        );
+        assert_eq!(
+            carried(&first, &window(30, Some(31), None)),
+            Some(Counted::Met),
+            "opened and met in one write: settled with the first"
+        );
     }
 
     #[test]

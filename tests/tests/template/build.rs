@@ -1,5 +1,5 @@
 //! How SAM builds each function. `BuildMethod: rust-cargolambda` runs `cargo lambda build
-//! --release --bin <Binary>` in `CodeUri` (the workspace root), and SAM passes no other flag:
+//! --release --bin <Binary>` in `CodeUri` (the workspace root), adding only the architecture:
 //! what makes that a build of the function's own package (so with only its features, not every
 //! package's) and with the deploy workflow's release profile is the cargo-lambda metadata of the
 //! package that owns the binary, `[package.metadata.lambda.build]`: `packages` (cargo's `-p`)
