@@ -18,6 +18,9 @@ mod dashboard;
 // Where the admin API and the console are reachable from.
 #[path = "template/admin_access.rs"]
 mod admin_access;
+// What each resource needs first: no cycle in any AdminAccess case.
+#[path = "template/dependencies.rs"]
+mod dependencies;
 
 fn template() -> Value {
     let path = e2e_tests::workspace_root().join("infra/template.yaml");
