@@ -122,8 +122,8 @@ pub fn violations_path(account_id: &str, sub_mchid: Option<&str>) -> String {
     path
 }
 
-/// The full address of an account's (sub-merchant's) violations page; None without
-/// `PUBLIC_BASE_URL`.
+/// The full address of an account's (sub-merchant's) violations page; None without a console
+/// base.
 pub fn violations(
     services: &Services,
     account_id: &str,
