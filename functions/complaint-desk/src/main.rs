@@ -18,6 +18,8 @@ use std::time::Duration;
 use adapters::{Embedded, open, queue_worker};
 
 mod adapters;
+#[cfg(test)]
+mod cli_env_tests;
 #[cfg(feature = "demo")]
 mod demo;
 mod exporter;
