@@ -21,6 +21,9 @@ mod admin_access;
 // How SAM builds each function (its own package, the workflow's profile).
 #[path = "template/build.rs"]
 mod build;
+// What each resource needs first: no cycle in any AdminAccess case.
+#[path = "template/dependencies.rs"]
+mod dependencies;
 
 fn template() -> Value {
     let path = e2e_tests::workspace_root().join("infra/template.yaml");

@@ -507,16 +507,18 @@ async fn metrics_follow_a_complaint_from_its_push_to_the_staff_notice() {
 
 /// Run `scripts/smoke URL -` with `token` on stdin: (success, stdout and stderr).
 async fn smoke(server: &Server, token: &str) -> (bool, String) {
-    smoke_with(server, token, &[], None).await
+    let (code, out) = smoke_with(server, token, &[], None).await;
+    (code == Some(0), out)
 }
 
-/// `scripts/smoke [ARGS] URL -`, with `path_first` (a directory) before `PATH`.
+/// `scripts/smoke [ARGS] URL -`, with `path_first` (a directory) before `PATH`: (exit code,
+/// stdout and stderr).
 async fn smoke_with(
     server: &Server,
     token: &str,
     args: &[&str],
     path_first: Option<&std::path::Path>,
-) -> (bool, String) {
+) -> (Option<i32>, String) {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new("bash");
     if let Some(dir) = path_first {
@@ -547,7 +549,7 @@ async fn smoke_with(
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    (out.status.success(), text)
+    (out.status.code(), text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -631,7 +633,8 @@ esac
 
 /// `scripts/smoke --aws`: an alarm topic whose only subscription is pending confirmation is a
 /// warning and the run passes (a first deployment must not hold production back until someone
-/// clicks the e-mail); one confirmed is fine; none at all fails.
+/// clicks the e-mail); one confirmed is fine; none at all (deleted ones do not count) fails, as
+/// does an answer the script cannot read, each with the summary and exit code 1.
 async fn alarm_subscriptions_warn_when_pending_and_fail_when_none(server: &Server) {
     let bin = tempfile::tempdir().expect("bin");
     let aws = ["--aws", "desk"];
@@ -645,8 +648,8 @@ async fn alarm_subscriptions_warn_when_pending_and_fail_when_none(server: &Serve
     // warning that says so, and the run passes.
     let pending = serde_json::json!({"Subscriptions": [subscription("PendingConfirmation")]});
     fake_aws_cli(bin.path(), &pending.to_string());
-    let (passed, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
-    assert!(passed, "{out}");
+    let (code, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
+    assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains(&format!(
             "WARN alarm topic {topic}: 1 subscription(s) pending confirmation, none confirmed"
@@ -665,21 +668,58 @@ async fn alarm_subscriptions_warn_when_pending_and_fail_when_none(server: &Serve
         subscription(&format!("{topic}:0f1e2d3c-0000-4000-8000-000000000001")),
         subscription("PendingConfirmation")]});
     fake_aws_cli(bin.path(), &confirmed.to_string());
-    let (passed, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
-    assert!(passed, "{out}");
+    let (code, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
+    assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("ok   alarm topic: 1 confirmed subscription(s), 1 pending"),
         "{out}"
     );
     assert!(!out.contains("WARN"), "{out}");
 
-    // None at all: nobody will ever hear an alarm, and the run fails.
-    fake_aws_cli(bin.path(), r#"{"Subscriptions": []}"#);
-    let (passed, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
-    assert!(!passed, "{out}");
+    // A deleted subscription ("Deleted" for an ARN) is neither confirmed nor pending.
+    let deleted_and_pending = serde_json::json!({"Subscriptions": [
+        subscription("Deleted"), subscription("PendingConfirmation")]});
+    fake_aws_cli(bin.path(), &deleted_and_pending.to_string());
+    let (code, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
+    assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains(&format!("FAIL alarm topic {topic}: no subscription")),
+        out.contains(&format!(
+            "WARN alarm topic {topic}: 1 subscription(s) pending confirmation"
+        )),
         "{out}"
     );
+
+    // None at all (none, only deleted ones, or no list): nobody will ever hear an alarm, and
+    // the run fails with its summary.
+    let deleted = serde_json::json!({"Subscriptions": [subscription("Deleted")]});
+    for answer in [
+        r#"{"Subscriptions": []}"#.to_string(),
+        deleted.to_string(),
+        r#"{"Subscriptions": null}"#.to_string(),
+    ] {
+        fake_aws_cli(bin.path(), &answer);
+        let (code, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
+        assert_eq!(code, Some(1), "{answer}: {out}");
+        assert!(
+            out.contains(&format!("FAIL alarm topic {topic}: no subscription")),
+            "{answer}: {out}"
+        );
+        assert!(
+            out.contains("smoke check: 1 check(s) failed"),
+            "{answer}: {out}"
+        );
+    }
+
+    // An answer jq cannot read is a failure of the check, with the summary (not jq's exit).
+    fake_aws_cli(bin.path(), "<html>Service Unavailable</html>");
+    let (code, out) = smoke_with(server, ADMIN, &aws, Some(bin.path())).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "FAIL alarm topic {topic}: unexpected answer from list-subscriptions-by-topic"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("ok   queue desk-Events-1: exists"), "{out}");
     assert!(out.contains("smoke check: 1 check(s) failed"), "{out}");
 }

@@ -18,6 +18,8 @@ use std::time::Duration;
 use adapters::{Embedded, open, queue_worker};
 
 mod adapters;
+#[cfg(test)]
+mod cli_env_tests;
 #[cfg(feature = "demo")]
 mod demo;
 mod exporter;
@@ -49,9 +51,10 @@ struct Cli {
     #[arg(long, env = "PUBLIC_BASE_URL")]
     public_base_url: Option<url::Url>,
     /// Where staff open the console, when not under --public-base-url (e.g. a private
-    /// address): the links in staff notices point there. Default: --public-base-url.
+    /// address): the links in staff notices point there; `off`: no console links. Default:
+    /// --public-base-url.
     #[arg(long, env = "CONSOLE_BASE_URL")]
-    console_base_url: Option<url::Url>,
+    console_base_url: Option<desk_core::ConsoleBase>,
     /// Log format: text or json. Filter with RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -294,7 +297,7 @@ async fn main() -> anyhow::Result<()> {
         Fingerprinter::new(master.derive("complaint-desk fingerprints v1")),
     )
     .with_public_base_url(cli.public_base_url.clone())
-    .with_console_base_url(cli.console_base_url.clone())
+    .with_console_base(cli.console_base_url.clone().unwrap_or_default())
     .with_fault_point(std::env::var("COMPLAINT_DESK_FAULT").ok());
     services.notifier.sms_fold = std::time::Duration::from_secs(cli.sms_fold_secs);
     services.notifier.base_backoff = std::time::Duration::from_secs(cli.delivery_retry_secs.max(1));

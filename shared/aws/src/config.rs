@@ -28,8 +28,8 @@ pub struct AwsConfig {
     pub bucket: String,
     pub secret_prefix: String,
     pub public_base_url: Option<String>,
-    /// Where staff open the console, for the links in staff notices (`CONSOLE_BASE_URL`;
-    /// unset: under `PUBLIC_BASE_URL`).
+    /// Where staff open the console, for the links in staff notices (`CONSOLE_BASE_URL`: a
+    /// URL, or `off` for no console links; unset: under `PUBLIC_BASE_URL`).
     pub console_base_url: Option<String>,
     /// Set only to reach a local emulator (`AWS_ENDPOINT_URL`).
     pub endpoint_url: Option<String>,

@@ -11,7 +11,8 @@
 //!   `console/violations?account={id}&sub_mchid={sub}`.
 //!
 //! Ids are percent-encoded; a complaint id that is not a plain id gets no link at all (nothing
-//! from outside reaches a URL path unchecked). Without either base URL there is no link.
+//! from outside reaches a URL path unchecked). Without either base URL, or with
+//! `CONSOLE_BASE_URL=off`, there is no link.
 
 use crate::state::Services;
 use chrono::{DateTime, Duration, Utc};
@@ -121,8 +122,8 @@ pub fn violations_path(account_id: &str, sub_mchid: Option<&str>) -> String {
     path
 }
 
-/// The full address of an account's (sub-merchant's) violations page; None without
-/// `PUBLIC_BASE_URL`.
+/// The full address of an account's (sub-merchant's) violations page; None without a console
+/// base.
 pub fn violations(
     services: &Services,
     account_id: &str,
@@ -131,12 +132,13 @@ pub fn violations(
     services.console_url(&violations_path(account_id, sub_mchid))
 }
 
-/// The full address of a complaint's page; None without `PUBLIC_BASE_URL`.
+/// The full address of a complaint's page; None without a console base
+/// ([`Services::console_url`]).
 pub fn complaint(services: &Services, complaint_id: &str) -> Option<String> {
     complaint_path(complaint_id).and_then(|p| services.console_url(&p))
 }
 
-/// The full address of the inbox with `filter`; None without `PUBLIC_BASE_URL`.
+/// The full address of the inbox with `filter`; None without a console base.
 pub fn inbox(services: &Services, filter: &InboxFilter<'_>) -> Option<String> {
     services.console_url(&inbox_path(filter))
 }
@@ -144,6 +146,7 @@ pub fn inbox(services: &Services, filter: &InboxFilter<'_>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::ConsoleBase;
 
     fn services(base: Option<&str>) -> (tempfile::TempDir, Services) {
         let dir = tempfile::tempdir().expect("dir");
@@ -229,11 +232,11 @@ mod tests {
     fn console_links_are_under_the_console_base_and_callbacks_stay_public() {
         let (_d, s) = services(Some("https://desk.example.com/"));
         // A REST API stage given without its final `/`: the stage stays in every link.
-        let s = s.with_console_base_url(Some(
+        let s = s.with_console_base(
             "https://a1b2c3.execute-api.ap-east-1.amazonaws.com/prod"
                 .parse()
                 .expect("url"),
-        ));
+        );
         let console = "https://a1b2c3.execute-api.ap-east-1.amazonaws.com/prod/";
         assert_eq!(
             complaint(&s, "cmp_1").as_deref(),
@@ -256,7 +259,7 @@ mod tests {
         );
         // Only a console base: links without a public base.
         let (_d, s) = services(None);
-        let s = s.with_console_base_url(Some(console.parse().expect("url")));
+        let s = s.with_console_base(console.parse().expect("url"));
         assert_eq!(
             complaint(&s, "cmp_1").as_deref(),
             Some(format!("{console}console/complaints/cmp_1").as_str())
@@ -273,16 +276,78 @@ mod tests {
 
     #[test]
     fn every_link_starts_with_the_base_an_sms_template_holds() {
-        // The SMS link variable carries what follows `console_url("")`.
-        for base in [
-            "https://desk.example.com/",
-            "https://desk.example.com/desk/",
+        // The SMS link variable carries what follows `console_url("")`. A base with a path
+        // but no final `/` is the folder it names, whichever variable gives it.
+        for (base, folder) in [
+            ("https://desk.example.com/", "https://desk.example.com/"),
+            (
+                "https://desk.example.com/desk/",
+                "https://desk.example.com/desk/",
+            ),
+            (
+                "https://desk.example.com/desk",
+                "https://desk.example.com/desk/",
+            ),
         ] {
-            let (_d, s) = services(Some(base));
-            let prefix = s.console_url("").expect("base");
-            assert_eq!(prefix, base);
-            let link = complaint(&s, "cmp_1").expect("link");
-            assert_eq!(link.strip_prefix(&prefix), Some("console/complaints/cmp_1"));
+            let (_d, public) = services(Some(base));
+            let (_d2, own) = services(None);
+            let own = own.with_console_base(base.parse().expect("a console base"));
+            for s in [public, own] {
+                let prefix = s.console_url("").expect("base");
+                assert_eq!(prefix, folder, "{base}");
+                let link = complaint(&s, "cmp_1").expect("link");
+                assert_eq!(
+                    link.strip_prefix(&prefix),
+                    Some("console/complaints/cmp_1"),
+                    "{base}"
+                );
+            }
         }
+    }
+
+    /// What the platforms are given stays under a public base's path as well (the callback
+    /// URLs a proxy under `/desk/` forwards, the authorisation pages).
+    #[test]
+    fn a_public_base_with_a_path_keeps_it_in_every_address() {
+        let (_d, s) = services(Some("https://host.example.com/desk"));
+        assert_eq!(
+            s.public_url("callbacks/wechatpay/1900000109/refunds")
+                .as_deref(),
+            Some("https://host.example.com/desk/callbacks/wechatpay/1900000109/refunds")
+        );
+        assert_eq!(
+            inbox(&s, &InboxFilter::account("acc_1", None)).as_deref(),
+            Some("https://host.example.com/desk/console/?account=acc_1")
+        );
+        let base = s.public_base_url.as_ref().expect("base");
+        assert_eq!(
+            crate::platforms::wxmini::pages::launch_url(base, "wx0123456789abcdef")
+                .expect("url")
+                .as_str(),
+            "https://host.example.com/desk/wxopen/wx0123456789abcdef/authorize"
+        );
+    }
+
+    /// `CONSOLE_BASE_URL=off`: no console link in any notice (the console is at no address a
+    /// notice can name), while what the platforms call stays under `PUBLIC_BASE_URL`.
+    #[test]
+    fn console_links_off_gives_no_link_and_keeps_the_public_addresses() {
+        let (_d, s) = services(Some("https://desk.example.com/"));
+        let s = s.with_console_base("off".parse().expect("off"));
+        assert_eq!(s.console_base, ConsoleBase::Off);
+        assert_eq!(complaint(&s, "cmp_1"), None);
+        assert_eq!(inbox(&s, &InboxFilter::default()), None);
+        assert_eq!(violations(&s, "acc_1", None), None);
+        assert_eq!(s.console_url(""), None);
+        assert_eq!(
+            s.public_url("callbacks/x").as_deref(),
+            Some("https://desk.example.com/callbacks/x")
+        );
+        assert_eq!("OFF".parse::<ConsoleBase>().ok(), Some(ConsoleBase::Off));
+        assert_eq!("".parse::<ConsoleBase>().ok(), Some(ConsoleBase::Public));
+        let error = "admin.example.com"
+            .parse::<ConsoleBase>()
+            .expect_err("not a URL");
+        assert!(error.to_string().contains("`off`"), "{error}");
     }
 }

@@ -45,4 +45,4 @@ pub(crate) mod test_support;
 pub mod worker;
 
 pub use error::Error;
-pub use state::{NotifierSettings, Ports, Services};
+pub use state::{ConsoleBase, NotifierSettings, Ports, Services};

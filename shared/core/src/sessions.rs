@@ -116,6 +116,31 @@ struct ThrottleRecord {
     window_start: DateTime<Utc>,
 }
 
+impl ThrottleRecord {
+    /// A window's first failure.
+    fn fresh(now: DateTime<Utc>) -> Self {
+        Self {
+            failures: 1,
+            window_start: now,
+        }
+    }
+}
+
+/// When a throttle count read as `item` stops refusing, if it has reached `limit` in a window
+/// that has not passed.
+fn locked_until(
+    item: Option<&Item>,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, RepoError> {
+    let Some(item) = item else {
+        return Ok(None);
+    };
+    let t: ThrottleRecord = decode(item)?;
+    let until = t.window_start + THROTTLE_WINDOW;
+    Ok((until > now && t.failures >= limit).then_some(until))
+}
+
 fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, RepoError> {
     serde_json::from_value(item.data.clone()).map_err(|source| RepoError::Corrupt {
         pk: item.pk.clone(),
@@ -252,13 +277,15 @@ impl<'a> SessionRepo<'a> {
     /// Reserve a sign-in attempt with `name` from `address` before its token or code is
     /// verified. `name` says who the attempt claims to be, never a secret: a token's id, or one
     /// name for every attempt that claims no one in particular (one-time codes, tokens without
-    /// an id). The name's count from the address goes up by one only while it is below
-    /// [`THROTTLE_LIMIT`], then the address's own count while it is below
-    /// [`ADDRESS_THROTTLE_LIMIT`] (each a compare-and-set, so concurrent attempts cannot all
-    /// slip under a limit; an attempt refused by the address's limit gives the name's back). A
-    /// successful sign-in gives its attempt back ([`SessionRepo::release_attempt`]), so the
-    /// counts are of failures. When a count cannot be taken within a few tries (many
-    /// concurrent attempts) the answer is [`Attempt::Busy`]: the caller refuses (fails closed).
+    /// an id). Both counts are read first: a name at [`THROTTLE_LIMIT`] from the address, or
+    /// an address at [`ADDRESS_THROTTLE_LIMIT`], is refused without a write (a locked address
+    /// sending a fresh name each time costs two reads, no item). Otherwise the name's count
+    /// goes up by one while it is below its limit, then the address's while it is below its
+    /// own (each a compare-and-set, so concurrent attempts cannot all slip under a limit; an
+    /// attempt the address's count refuses then gives the name's back). A successful sign-in
+    /// gives its attempt back ([`SessionRepo::release_attempt`]), so the counts are of
+    /// failures. When a count cannot be taken within a few tries (many concurrent attempts)
+    /// the answer is [`Attempt::Busy`]: the caller refuses (fails closed).
     pub async fn reserve_attempt(
         &self,
         address: &str,
@@ -266,12 +293,24 @@ impl<'a> SessionRepo<'a> {
         now: DateTime<Utc>,
     ) -> Result<Attempt, RepoError> {
         let named = name_throttle_pk(address, name);
-        match self.reserve(&named, THROTTLE_LIMIT, now).await? {
+        let whole = throttle_pk(address);
+        let named_item = self.store.get(&named, META).await?;
+        if let Some(until) = locked_until(named_item.as_ref(), THROTTLE_LIMIT, now)? {
+            return Ok(Attempt::Throttled(until));
+        }
+        let whole_item = self.store.get(&whole, META).await?;
+        if let Some(until) = locked_until(whole_item.as_ref(), ADDRESS_THROTTLE_LIMIT, now)? {
+            return Ok(Attempt::AddressThrottled(until));
+        }
+        match self
+            .reserve(&named, THROTTLE_LIMIT, now, named_item)
+            .await?
+        {
             Attempt::Reserved => {}
             refused => return Ok(refused),
         }
         let refused = match self
-            .reserve(&throttle_pk(address), ADDRESS_THROTTLE_LIMIT, now)
+            .reserve(&whole, ADDRESS_THROTTLE_LIMIT, now, whole_item)
             .await
         {
             Ok(Attempt::Reserved) => return Ok(Attempt::Reserved),
@@ -286,27 +325,24 @@ impl<'a> SessionRepo<'a> {
         refused
     }
 
-    /// Count one attempt under `pk` while its count is below `limit`.
+    /// Count one attempt under `pk` while its count is below `limit`, starting from `current`
+    /// (the item as last read; read again after a conflicting write).
     async fn reserve(
         &self,
         pk: &str,
         limit: u32,
         now: DateTime<Utc>,
+        mut current: Option<Item>,
     ) -> Result<Attempt, RepoError> {
         for _ in 0..THROTTLE_RETRIES {
-            let current = self.store.get(pk, META).await?;
-            let fresh = ThrottleRecord {
-                failures: 1,
-                window_start: now,
-            };
+            if let Some(until) = locked_until(current.as_ref(), limit, now)? {
+                return Ok(Attempt::Throttled(until));
+            }
             let (record, version) = match &current {
                 Some(item) => {
                     let t: ThrottleRecord = decode(item)?;
-                    let until = t.window_start + THROTTLE_WINDOW;
-                    if until <= now {
-                        (fresh, Some(item.version))
-                    } else if t.failures >= limit {
-                        return Ok(Attempt::Throttled(until));
+                    if t.window_start + THROTTLE_WINDOW <= now {
+                        (ThrottleRecord::fresh(now), Some(item.version))
                     } else {
                         (
                             ThrottleRecord {
@@ -317,7 +353,7 @@ impl<'a> SessionRepo<'a> {
                         )
                     }
                 }
-                None => (fresh, None),
+                None => (ThrottleRecord::fresh(now), None),
             };
             let item = encode(
                 pk.to_string(),
@@ -330,7 +366,9 @@ impl<'a> SessionRepo<'a> {
             };
             match written {
                 Ok(()) => return Ok(Attempt::Reserved),
-                Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => {}
+                Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) => {
+                    current = self.store.get(pk, META).await?;
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -22,12 +22,12 @@ pub struct Ports {
 pub struct Services {
     pub ports: Ports,
     pub fingerprints: Fingerprinter,
-    /// The HTTPS address platforms use to reach us (callback registration, redirects).
+    /// The HTTPS address platforms use to reach us (callback registration, redirects); its
+    /// path ends with `/` ([`Services::with_public_base_url`]).
     pub public_base_url: Option<url::Url>,
-    /// Where staff open the console (`CONSOLE_BASE_URL`), when it is not under
-    /// [`Services::public_base_url`] (on AWS with `AdminAccess` ip-restricted or private): every
-    /// console link in a staff notice is built from it ([`Services::console_url`]).
-    pub console_base_url: Option<url::Url>,
+    /// Where staff open the console (`CONSOLE_BASE_URL`): every console link in a staff notice
+    /// is built from it ([`Services::console_url`]).
+    pub console_base: ConsoleBase,
     /// What the platforms keep per account in this process (clients holding downloaded
     /// platform certificates, ...), each found by its type and told of every account write.
     pub caches: Arc<crate::platform_caches::PlatformCaches>,
@@ -60,7 +60,7 @@ impl Services {
             ports,
             fingerprints,
             public_base_url: None,
-            console_base_url: None,
+            console_base: ConsoleBase::Public,
             caches: Arc::default(),
             http: reqwest::Client::new(),
             fault_point: None,
@@ -133,36 +133,86 @@ impl Services {
             .map(|u| u.to_string())
     }
 
+    /// The address platforms call. A base whose path does not end with `/` gets one
+    /// (`https://host/desk` is the folder `desk/`, not the page `desk`, so what is joined to it
+    /// stays under `desk/`).
     pub fn with_public_base_url(mut self, url: Option<url::Url>) -> Self {
-        self.public_base_url = url;
+        self.public_base_url = url.map(folder);
         self
     }
 
     /// `path` (a console page, `console/...`) under `CONSOLE_BASE_URL`, else under
-    /// `PUBLIC_BASE_URL` (None when neither is configured). Callback and notify URLs stay with
-    /// [`Services::public_url`]: the platforms call the public address.
+    /// `PUBLIC_BASE_URL`; None when neither is configured or console links are off. Callback
+    /// and notify URLs stay with [`Services::public_url`]: the platforms call the public
+    /// address.
     pub fn console_url(&self, path: &str) -> Option<String> {
-        self.console_base_url
-            .as_ref()
-            .or(self.public_base_url.as_ref())
-            .and_then(|u| u.join(path).ok())
-            .map(|u| u.to_string())
+        match &self.console_base {
+            ConsoleBase::Public => self.public_base_url.as_ref(),
+            ConsoleBase::At(u) => Some(u),
+            ConsoleBase::Off => None,
+        }
+        .and_then(|u| u.join(path).ok())
+        .map(|u| u.to_string())
     }
 
-    /// Where staff open the console, when not under the public base URL. A base whose path does
-    /// not end with `/` gets one (`https://host/prod` is the folder `prod/`, not the page
-    /// `prod`, so the stage stays in every link).
-    pub fn with_console_base_url(mut self, url: Option<url::Url>) -> Self {
-        self.console_base_url = url.map(|mut u| {
-            if !u.path().ends_with('/') {
-                let path = format!("{}/", u.path());
-                u.set_path(&path);
-            }
-            u
-        });
+    /// Where staff open the console (an address's path gets a final `/`, as with
+    /// [`Services::with_public_base_url`]: `https://host/prod` keeps `prod/` in every link).
+    pub fn with_console_base(mut self, base: ConsoleBase) -> Self {
+        self.console_base = match base {
+            ConsoleBase::At(u) => ConsoleBase::At(folder(u)),
+            other => other,
+        };
         self
     }
 }
+
+/// `u` as a folder: its path ends with `/`, so a relative path joined to it stays under it.
+fn folder(mut u: url::Url) -> url::Url {
+    if !u.path().ends_with('/') {
+        let path = format!("{}/", u.path());
+        u.set_path(&path);
+    }
+    u
+}
+
+/// Where the links in staff notices open the console (`CONSOLE_BASE_URL`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ConsoleBase {
+    /// Under `PUBLIC_BASE_URL`, where the console is served with the callbacks (the variable
+    /// unset or empty).
+    #[default]
+    Public,
+    /// At an address of its own (a custom domain of the console, an address only the staff's
+    /// network reaches).
+    At(url::Url),
+    /// Nowhere a notice can name (`off`): notices carry no console link. On AWS with
+    /// `AdminAccess` ip-restricted or private and no `ConsoleBaseUrl`, where the console is
+    /// not under `PublicBaseUrl` and works only behind a custom domain.
+    Off,
+}
+
+impl std::str::FromStr for ConsoleBase {
+    type Err = ConsoleBaseError;
+
+    /// `off` (any case), an empty value (as unset), or an absolute URL.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() {
+            Ok(Self::Public)
+        } else if s.eq_ignore_ascii_case("off") {
+            Ok(Self::Off)
+        } else {
+            s.parse()
+                .map(|u| Self::At(folder(u)))
+                .map_err(ConsoleBaseError)
+        }
+    }
+}
+
+/// A `CONSOLE_BASE_URL` that is neither a URL nor `off`.
+#[derive(Debug, thiserror::Error)]
+#[error("neither an absolute URL (e.g. https://admin.example.com/) nor `off` ({0})")]
+pub struct ConsoleBaseError(url::ParseError);
 
 /// Timing of the notifier.
 #[derive(Debug, Clone)]

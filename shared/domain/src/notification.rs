@@ -60,7 +60,7 @@ pub struct NotificationSummary {
     pub deadline: Option<DateTime<Utc>>,
     /// Link to the notice's page in the staff console (a complaint's page, or the inbox with
     /// the filters of an account, a sub-merchant, overdue or due soon), under
-    /// `CONSOLE_BASE_URL` (by default `PUBLIC_BASE_URL`); None without either.
+    /// `CONSOLE_BASE_URL` (by default `PUBLIC_BASE_URL`); None without either, or with `off`.
     pub link: Option<String>,
     /// More (label, value) lines, shown after the fixed ones in the order given (a reminder's
     /// deadline and its source, a digest's list).

@@ -294,7 +294,8 @@ async fn one_tokens_failures_lock_only_that_token_at_that_address() {
 }
 
 /// Many names from one address (spraying token ids) meet the address's looser limit: after
-/// [`ADDRESS_THROTTLE_LIMIT`] failures every sign-in from it is refused, and only from it.
+/// [`ADDRESS_THROTTLE_LIMIT`] failures every sign-in from it is refused, without a write, and
+/// only from it.
 #[tokio::test]
 async fn failures_with_many_tokens_lock_the_address_at_the_looser_limit() {
     let h = harness();
@@ -311,8 +312,18 @@ async fn failures_with_many_tokens_lock_the_address_at_the_looser_limit() {
         res.text()
     );
     assert_eq!(attempts(&h, from).await, ADDRESS_THROTTLE_LIMIT);
-    // The refusal gave the name's attempt back.
+    // The refusal counted nothing for the name.
     assert_eq!(name_attempts(&h, from, "token").await, 0);
+    // More names from the locked address are refused before anything is written: no throttle
+    // item per name, the address's count unchanged (a locked address must not cost writes).
+    for n in ADDRESS_THROTTLE_LIMIT..ADDRESS_THROTTLE_LIMIT + 5 {
+        let res = sign_in(&h, &format!("cdt_{n:016x}_wrong"), from).await;
+        assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "attempt {n}");
+        let pk = format!("SIGNIN_THROTTLE#{from}#token:{n:016x}");
+        let item = h.state.ports.records.get(&pk, "META").await.expect("read");
+        assert!(item.is_none(), "attempt {n} wrote {pk}: {item:?}");
+    }
+    assert_eq!(attempts(&h, from).await, ADDRESS_THROTTLE_LIMIT);
     let ok = sign_in(&h, ADMIN, "198.51.100.90").await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
 }

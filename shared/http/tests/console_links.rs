@@ -3,7 +3,7 @@
 //! staff notice, the notifier delivers it to a real SMTP server and the template-message, SMS
 //! and bot simulators; each carries the complaint's console page when `PUBLIC_BASE_URL` is set
 //! (under `CONSOLE_BASE_URL` when that is set too; the SMS through the template variable the
-//! settings name), and nothing breaks without it.
+//! settings name), and nothing breaks without it or with `CONSOLE_BASE_URL=off`.
 //! The daily digest links to the inbox filtered to its audience, overdue and due soon; the SMS
 //! link variable's position is validated by the admin API.
 
@@ -68,10 +68,12 @@ async fn env(public: Option<&str>) -> Env {
 
 async fn env_with_console(public: Option<&str>, console: Option<&str>) -> Env {
     let public: Option<url::Url> = public.map(|p| p.parse().expect("url"));
-    let console: Option<url::Url> = console.map(|p| p.parse().expect("url"));
+    let console: desk_core::ConsoleBase = console
+        .map(|p| p.parse().expect("a console base"))
+        .unwrap_or_default();
     let (h, base, stop) = served(move |s| {
         let services: &mut desk_core::Services = s;
-        *services = services.clone().with_console_base_url(console);
+        *services = services.clone().with_console_base(console);
         s.public_base_url = public;
         s.notifier = desk_core::state::NotifierSettings {
             sms_fold: Duration::from_millis(200),
@@ -367,6 +369,24 @@ async fn every_channel_links_a_pushed_complaint_to_its_console_page() {
 async fn without_a_public_base_url_notices_carry_no_link_and_still_arrive() {
     let e = env(None).await;
     let id = "200201820261127080000000022";
+    // The template still has its fourth variable (Tencent wants a value for each): the
+    // provider's inbox, a path that works under the template's fixed base.
+    let inbox = format!("console/?account={}", e.provider_id);
+    notices_carry_no_link(&e, id, &inbox).await;
+}
+
+/// `CONSOLE_BASE_URL=off` (on AWS with `AdminAccess` ip-restricted or private and no
+/// `ConsoleBaseUrl`): with `PUBLIC_BASE_URL` set, still no console link on any channel, and
+/// the SMS link variable is `-` (the template's fixed base is not where the console is).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_console_links_off_notices_carry_no_link_and_still_arrive() {
+    let e = env_with_console(Some(PUBLIC), Some("off")).await;
+    notices_carry_no_link(&e, "200201820261127080000000023", "-").await;
+}
+
+/// Push complaint `id`: every channel delivers it without a console link, the SMS link
+/// variable carrying `sms_link`.
+async fn notices_carry_no_link(e: &Env, id: &str, sms_link: &str) {
     e.push_complaint(id).await;
     let d = e.delivered(id).await;
     let failed: Vec<&Value> = d["deliveries"]
@@ -401,16 +421,9 @@ async fn without_a_public_base_url_notices_carry_no_link_and_still_arrive() {
     let tpl = e.ns.template_messages();
     assert_eq!(tpl.len(), 1, "{tpl:?}");
     assert!(tpl[0].get("url").is_none(), "no url: {}", tpl[0]);
-    // The template still has its fourth variable (Tencent wants a value for each): the
-    // provider's inbox, a path that works under the template's fixed base.
     let sms = e.ns.sms_sent();
     assert_eq!(sms.len(), 1, "{sms:?}");
-    assert_eq!(
-        sms[0]["TemplateParamSet"][3],
-        json!(format!("console/?account={}", e.provider_id)),
-        "{}",
-        sms[0]
-    );
+    assert_eq!(sms[0]["TemplateParamSet"][3], json!(sms_link), "{}", sms[0]);
     assert_eq!(e.ns.sms_rejected(), 0);
 }
 

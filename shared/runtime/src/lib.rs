@@ -50,14 +50,15 @@ fn public_base_url(config: &AwsConfig) -> anyhow::Result<Option<url::Url>> {
         .transpose()?)
 }
 
-fn console_base_url(config: &AwsConfig) -> anyhow::Result<Option<url::Url>> {
+fn console_base(config: &AwsConfig) -> anyhow::Result<desk_core::ConsoleBase> {
     use anyhow::Context;
-    config
+    Ok(config
         .console_base_url
         .as_deref()
-        .map(url::Url::parse)
+        .map(str::parse)
         .transpose()
-        .context("CONSOLE_BASE_URL is not a URL")
+        .context("CONSOLE_BASE_URL")?
+        .unwrap_or_default())
 }
 
 /// An installation secret the SAM template creates.
@@ -84,7 +85,7 @@ async fn fingerprinter(aws: &AwsPorts) -> anyhow::Result<Fingerprinter> {
 pub async fn services(config: &AwsConfig, aws: &AwsPorts) -> anyhow::Result<Services> {
     Ok(Services::new(ports(aws), fingerprinter(aws).await?)
         .with_public_base_url(public_base_url(config)?)
-        .with_console_base_url(console_base_url(config)?))
+        .with_console_base(console_base(config)?))
 }
 
 /// The configuration and the AWS SDK settings from the environment (Lambda's region and role

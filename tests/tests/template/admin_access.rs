@@ -9,24 +9,51 @@ use serde_yaml::Value;
 
 const ACCESS: &str = "AdminAccess";
 
-/// A condition of the template for a value of `AdminAccess` (the forms the template uses).
-fn eval(t: &Value, c: &Value, access: &str) -> bool {
+/// The values of the template's parameters in one case: those named here, the others at their
+/// `Default`.
+pub(super) struct Params<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> Params<'a> {
+    /// `AdminAccess` = `access`.
+    pub(super) fn access(access: &'a str) -> Self {
+        Self(vec![(ACCESS, access)])
+    }
+
+    /// And parameter (or pseudo parameter) `name` = `value`.
+    pub(super) fn with(mut self, name: &'a str, value: &'a str) -> Self {
+        self.0.push((name, value));
+        self
+    }
+
+    fn value(&self, t: &Value, name: &str) -> String {
+        if let Some((_, v)) = self.0.iter().rev().find(|(n, _)| *n == name) {
+            return v.to_string();
+        }
+        match &t["Parameters"][name]["Default"] {
+            Value::String(d) => d.clone(),
+            Value::Number(d) => d.to_string(),
+            _ => panic!("a condition on {name}, which has no Default: give it a value"),
+        }
+    }
+}
+
+/// A condition of the template in the case `p` (the forms the template uses).
+pub(super) fn eval(t: &Value, c: &Value, p: &Params) -> bool {
     if let Some(name) = c["Condition"].as_str() {
-        return eval(t, &t["Conditions"][name], access);
+        return eval(t, &t["Conditions"][name], p);
     }
     if let Some(args) = c["Fn::Not"].as_sequence() {
-        return !eval(t, &args[0], access);
+        return !eval(t, &args[0], p);
     }
     if let Some(args) = c["Fn::And"].as_sequence() {
-        return args.iter().all(|a| eval(t, a, access));
+        return args.iter().all(|a| eval(t, a, p));
     }
     if let Some(args) = c["Fn::Or"].as_sequence() {
-        return args.iter().any(|a| eval(t, a, access));
+        return args.iter().any(|a| eval(t, a, p));
     }
     if let Some(args) = c["Fn::Equals"].as_sequence() {
         let value = |v: &Value| match v["Ref"].as_str() {
-            Some(ACCESS) => access.to_string(),
-            Some(other) => panic!("a condition on {other}: not evaluated here"),
+            Some(name) => p.value(t, name),
             None => v.as_str().expect("a literal").to_string(),
         };
         return value(&args[0]) == value(&args[1]);
@@ -34,24 +61,24 @@ fn eval(t: &Value, c: &Value, access: &str) -> bool {
     panic!("unexpected condition {c:?}")
 }
 
-/// Whether a resource exists for a value of `AdminAccess`.
-fn exists(t: &Value, resource: &Value, access: &str) -> bool {
+/// Whether a resource exists in the case `p`.
+pub(super) fn exists(t: &Value, resource: &Value, p: &Params) -> bool {
     resource["Condition"]
         .as_str()
-        .is_none_or(|name| eval(t, &t["Conditions"][name], access))
+        .is_none_or(|name| eval(t, &t["Conditions"][name], p))
 }
 
-/// `{"Fn::If": [condition, a, b]}` resolved for a value of `AdminAccess`; anything else as it is.
-fn pick<'a>(t: &Value, v: &'a Value, access: &str) -> &'a Value {
+/// `{"Fn::If": [condition, a, b]}` resolved in the case `p`; anything else as it is.
+pub(super) fn pick<'a>(t: &Value, v: &'a Value, p: &Params) -> &'a Value {
     match v["Fn::If"].as_sequence() {
         Some(choice) => {
             let cond = choice[0].as_str().expect("condition name");
-            let branch = if eval(t, &t["Conditions"][cond], access) {
+            let branch = if eval(t, &t["Conditions"][cond], p) {
                 &choice[1]
             } else {
                 &choice[2]
             };
-            pick(t, branch, access)
+            pick(t, branch, p)
         }
         None => v,
     }
@@ -67,10 +94,10 @@ fn matches(template: &str, path: &str) -> bool {
 }
 
 /// Every (function, event type, API resource, path, method) of the functions that exist.
-fn routes<'a>(t: &'a Value, access: &str) -> Vec<(String, &'a Value, String, String, String)> {
+fn routes<'a>(t: &'a Value, p: &Params) -> Vec<(String, &'a Value, String, String, String)> {
     let mut out = Vec::new();
     for (name, f) in of_type(t, "AWS::Serverless::Function") {
-        if !exists(t, f, access) {
+        if !exists(t, f, p) {
             continue;
         }
         for (_, e) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
@@ -109,7 +136,8 @@ fn the_admin_access_option_holds_together() {
         .collect();
     assert_eq!(values, ["public", "ip-restricted", "private"]);
     for access in values {
-        let all = routes(&t, access);
+        let c = Params::access(access);
+        let all = routes(&t, &c);
         // The admin API, the console and the health check: one function, on the HTTP API
         // (public) or on a REST API of this stack that exists (otherwise).
         let mut servers = Vec::new();
@@ -136,7 +164,7 @@ fn the_admin_access_option_holds_together() {
                 let rest = api.strip_prefix("Api:").expect("a REST API");
                 let r = &t["Resources"][rest];
                 assert_eq!(r["Type"].as_str(), Some("AWS::Serverless::Api"));
-                assert!(exists(&t, r, access), "{access}: {rest} exists");
+                assert!(exists(&t, r, &c), "{access}: {rest} exists");
                 // lambda_http puts a REST event's stage in the path unless told not to.
                 assert!(
                     f["Properties"]["Environment"]["Variables"]
@@ -172,12 +200,12 @@ fn the_admin_access_option_holds_together() {
         }
         // The separate API's reach.
         for (name, api) in of_type(&t, "AWS::Serverless::Api") {
-            if !exists(&t, api, access) {
+            if !exists(&t, api, &c) {
                 continue;
             }
             assert_ne!(access, "public", "{name} exists with AdminAccess public");
             let p = &api["Properties"];
-            let endpoint = pick(&t, &p["EndpointConfiguration"]["Type"], access);
+            let endpoint = pick(&t, &p["EndpointConfiguration"]["Type"], &c);
             let deny = p["Policy"]["Statement"]
                 .as_sequence()
                 .expect("a resource policy")
@@ -194,10 +222,10 @@ fn the_admin_access_option_holds_together() {
             );
             // Without an OpenApiVersion SAM adds a second stage named "Stage".
             assert!(p["OpenApiVersion"].is_string(), "{access}: OpenApiVersion");
-            let condition = pick(&t, &deny["Condition"], access);
+            let condition = pick(&t, &deny["Condition"], &c);
             if access == "private" {
                 assert_eq!(endpoint.as_str(), Some("PRIVATE"), "{access}");
-                let ids = pick(&t, &p["EndpointConfiguration"]["VPCEndpointIds"], access);
+                let ids = pick(&t, &p["EndpointConfiguration"]["VPCEndpointIds"], &c);
                 assert_eq!(ids[0]["Ref"].as_str(), Some("AdminVpcEndpointId"));
                 assert_eq!(
                     condition["StringNotEquals"]["aws:SourceVpce"]["Ref"].as_str(),
@@ -216,7 +244,7 @@ fn the_admin_access_option_holds_together() {
         // Alarms watch only functions that exist, and the admin function has both of its own.
         let mut admin_alarms = Vec::new();
         for (name, a) in of_type(&t, "AWS::CloudWatch::Alarm") {
-            if !exists(&t, a, access) {
+            if !exists(&t, a, &c) {
                 continue;
             }
             for d in a["Properties"]["Dimensions"]
@@ -229,7 +257,7 @@ fn the_admin_access_option_holds_together() {
                 }
                 let f = target(&d["Value"]).expect("a function");
                 assert!(
-                    exists(&t, &t["Resources"][f], access),
+                    exists(&t, &t["Resources"][f], &c),
                     "{access}: {name} watches {f}, which does not exist"
                 );
                 if f == admin {
@@ -240,7 +268,7 @@ fn the_admin_access_option_holds_together() {
         admin_alarms.sort();
         assert_eq!(admin_alarms, ["Errors", "Throttles"], "{access}: {admin}");
         // The output says where the admin API is.
-        let url = pick(&t, &t["Outputs"]["AdminApiUrl"]["Value"], access)["Fn::Sub"]
+        let url = pick(&t, &t["Outputs"]["AdminApiUrl"]["Value"], &c)["Fn::Sub"]
             .as_str()
             .expect("an Fn::Sub URL");
         if access == "public" {
@@ -254,64 +282,64 @@ fn the_admin_access_option_holds_together() {
     }
 }
 
-/// Staff notices link to the console where `AdminAccess` serves it: every function that builds
-/// or sends a notice (the worker, the notifier, the admin function's test notice) has
-/// `CONSOLE_BASE_URL` set to `PublicBaseUrl` (public) or to the REST API that serves
-/// `/console/{proxy+}`, at its stage and ending with `/` (otherwise); the callbacks keep
-/// `PUBLIC_BASE_URL` for what the platforms call.
+/// Staff notices link to the console where it is: every function that builds or sends a
+/// notice (the worker, the notifier, the admin function's test notice) has `CONSOLE_BASE_URL`
+/// set to `ConsoleBaseUrl` when it is given, else to `PublicBaseUrl` where the console is
+/// served with the callbacks (`public`), else to `off` (no console link: the REST API's own
+/// address loses the stage in the console's links, and naming that API from the function it
+/// serves is a circular dependency); the callbacks keep `PUBLIC_BASE_URL` for what the
+/// platforms call. A `ConsoleBaseUrl` must be https, as `PublicBaseUrl` must.
 #[test]
-fn staff_notices_link_to_the_console_where_admin_access_serves_it() {
+fn staff_notices_link_to_the_console_where_it_is_or_not_at_all() {
     let t = template();
     assert_eq!(
         t["Globals"]["Function"]["Environment"]["Variables"]["PUBLIC_BASE_URL"]["Ref"].as_str(),
         Some("PublicBaseUrl")
     );
+    let public = t["Parameters"]["PublicBaseUrl"]["AllowedPattern"]
+        .as_str()
+        .expect("PublicBaseUrl's pattern");
+    let https = public
+        .strip_prefix("^https://")
+        .and_then(|p| p.strip_suffix('$'))
+        .expect("PublicBaseUrl: ^https://...$");
+    let console = &t["Parameters"]["ConsoleBaseUrl"];
+    assert_eq!(console["Default"].as_str(), Some(""), "optional");
+    assert_eq!(
+        console["AllowedPattern"].as_str(),
+        Some(format!("^(https://{https})?$").as_str()),
+        "empty, or an https URL as PublicBaseUrl"
+    );
     for access in ["public", "ip-restricted", "private"] {
-        let console = routes(&t, access)
-            .into_iter()
-            .find(|r| r.3 == "/console/{proxy+}")
-            .map(|r| r.2)
-            .expect("the console is served");
-        let mut senders = Vec::new();
-        for (name, f) in of_type(&t, "AWS::Serverless::Function") {
-            if !exists(&t, f, access) {
-                continue;
-            }
-            let binary = f["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .unwrap_or_default();
-            if !["admin-api", "worker", "notifier"].contains(&binary) {
-                continue;
-            }
-            let value = &f["Properties"]["Environment"]["Variables"]["CONSOLE_BASE_URL"];
-            assert!(!value.is_null(), "{access}: {name} has CONSOLE_BASE_URL");
-            let value = pick(&t, value, access);
-            if access == "public" {
-                assert_eq!(console, "HttpApi:HttpApi");
-                assert_eq!(
-                    value["Ref"].as_str(),
-                    Some("PublicBaseUrl"),
-                    "{access}: {name}"
-                );
-            } else {
-                let rest = console.strip_prefix("Api:").expect("a REST API");
-                let stage = t["Resources"][rest]["Properties"]["StageName"]
+        for given in ["", "https://admin.example.com/"] {
+            let c = Params::access(access).with("ConsoleBaseUrl", given);
+            let mut senders = Vec::new();
+            for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+                if !exists(&t, f, &c) {
+                    continue;
+                }
+                let binary = f["Metadata"]["BuildProperties"]["Binary"]
                     .as_str()
-                    .expect("a stage");
-                assert_eq!(
-                    value["Fn::Sub"].as_str(),
-                    Some(
-                        format!(
-                            "https://${{{rest}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}/"
-                        )
-                        .as_str()
-                    ),
-                    "{access}: {name}"
-                );
+                    .unwrap_or_default();
+                let value = &f["Properties"]["Environment"]["Variables"]["CONSOLE_BASE_URL"];
+                if !["admin-api", "worker", "notifier"].contains(&binary) {
+                    assert!(value.is_null(), "{name} needs no CONSOLE_BASE_URL");
+                    continue;
+                }
+                assert!(!value.is_null(), "{access}: {name} has CONSOLE_BASE_URL");
+                let value = pick(&t, value, &c);
+                let case = format!("{access}, ConsoleBaseUrl {given:?}: {name}");
+                if !given.is_empty() {
+                    assert_eq!(value["Ref"].as_str(), Some("ConsoleBaseUrl"), "{case}");
+                } else if access == "public" {
+                    assert_eq!(value["Ref"].as_str(), Some("PublicBaseUrl"), "{case}");
+                } else {
+                    assert_eq!(value.as_str(), Some("off"), "{case}");
+                }
+                senders.push(binary);
             }
-            senders.push(binary);
+            senders.sort();
+            assert_eq!(senders, ["admin-api", "notifier", "worker"], "{access}");
         }
-        senders.sort();
-        assert_eq!(senders, ["admin-api", "notifier", "worker"], "{access}");
     }
 }

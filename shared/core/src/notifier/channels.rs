@@ -109,10 +109,19 @@ fn template<'a>(
 }
 
 /// The SMS template's link variable: what follows the console's base URL in the notice's link;
-/// when that cannot be sent, the audience's inbox, then the whole inbox.
+/// when that cannot be sent, the audience's inbox, then the whole inbox. With console links
+/// off (`CONSOLE_BASE_URL=off`) it is `-`: the template's fixed `https://your-host/` is not
+/// where the console is.
 fn sms_link(state: &Services, d: &Delivery, position: Option<u8>) -> Option<notify::sms::SmsLink> {
     let position = usize::from(position?);
     let mut fallbacks = Vec::new();
+    if state.console_base == crate::state::ConsoleBase::Off {
+        return Some(notify::sms::SmsLink {
+            position,
+            base: None,
+            fallbacks,
+        });
+    }
     if let Some(a) = &d.audience {
         fallbacks.push(console_links::inbox_path(&InboxFilter::account(
             &a.account_id,

@@ -91,7 +91,8 @@ pub struct SmsInput {
     /// `https://your-host/` as fixed text before it (Tencent refuses a URL in a variable).
     /// Variables between the third and this one are sent as `-`. A link longer than 80
     /// characters, several events in one SMS, or no base URL: the variable gets the
-    /// inbox's path. Omitted or `null`: the template has three variables and no link is sent.
+    /// inbox's path (`-` with `CONSOLE_BASE_URL=off`). Omitted or `null`: the template has
+    /// three variables and no link is sent.
     #[serde(default)]
     #[schema(minimum = 4, maximum = 10)]
     pub link_param: Option<u32>,
