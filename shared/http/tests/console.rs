@@ -204,6 +204,12 @@ async fn a_one_time_code_signs_in_once_within_ten_minutes() {
     )
     .await;
     assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    // No console base here: the page says where to go in words, not as a bare path.
+    assert!(
+        made.body.contains("+ /console/sign-in"),
+        "the sign-in page's address: {}",
+        made.body
+    );
     let at =
         made.body.find("id=\"sign-in-code\">").expect("the code") + "id=\"sign-in-code\">".len();
     let code = made.body[at..at + 9].to_string();

@@ -412,9 +412,14 @@ struct CodePage {
 
 fn code_page(state: &AppState, signed: &Signed, code: Option<String>) -> Response {
     let lang = signed.visit.lang;
-    let sign_in_url = state
-        .console_url("console/sign-in")
-        .unwrap_or_else(|| format!("{BASE}/sign-in"));
+    // Without a console base (none configured, or console links `off`) the page cannot know the
+    // address staff reach it at: it names the path after "this site's address".
+    let sign_in_url = state.console_url("console/sign-in").unwrap_or_else(|| {
+        format!(
+            "{}{BASE}/sign-in",
+            lang.t("本站地址 + ", "this site's address + ")
+        )
+    });
     render(&CodePage {
         c: signed.chrome(
             state,
