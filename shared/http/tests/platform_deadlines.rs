@@ -375,90 +375,13 @@ async fn a_mini_program_deadline_missed_stays_overdue_until_the_complaint_closes
     assert!(d["complaint"]["next_due_at"].is_null());
 }
 
-/// The process-wide recorder of `deadlines_total` (the worker runs on other threads), installed
-/// by the first test that counts, before it does anything; account ids are unique, so tests
-/// running at once do not mix.
-fn deadline_counts() -> &'static DeadlineCounts {
-    static COUNTED: std::sync::OnceLock<&'static DeadlineCounts> = std::sync::OnceLock::new();
-    COUNTED.get_or_init(|| {
-        let r: &'static DeadlineCounts = Box::leak(Box::default());
-        metrics::set_global_recorder(r).expect("the only recorder of this test binary");
-        r
-    })
-}
-
-/// `deadlines_total` of one account, by outcome.
+/// `deadlines_total` of one account, by outcome (the test binary's recorder: the sweep and
+/// the worker's jobs run on the runtime's threads; the account's id keeps tests apart).
 fn deadlines_counted(account: &str, outcome: &str) -> u64 {
-    let counts = deadline_counts();
-    let key = format!("{account}/{outcome}");
-    counts
-        .0
-        .lock()
-        .expect("counts")
-        .get(&key)
-        .map_or(0, |c| c.load(std::sync::atomic::Ordering::SeqCst))
-}
-
-/// A recorder that keeps `deadlines_total` by account and outcome (everything else: no-op).
-#[derive(Default)]
-struct DeadlineCounts(
-    std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::atomic::AtomicU64>>>,
-);
-
-impl metrics::Recorder for DeadlineCounts {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        if key.name() != desk_core::metrics::DEADLINES {
-            return metrics::Counter::noop();
-        }
-        let label = |k: &str| {
-            key.labels()
-                .find(|l| l.key() == k)
-                .map(|l| l.value().to_string())
-                .unwrap_or_default()
-        };
-        let c = self
-            .0
-            .lock()
-            .expect("counts")
-            .entry(format!("{}/{}", label("account"), label("outcome")))
-            .or_default()
-            .clone();
-        metrics::Counter::from_arc(c)
-    }
-
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
+    common::metrics::Counted::global().get(
+        desk_core::metrics::DEADLINES,
+        &[("account", account), ("outcome", outcome)],
+    )
 }
 
 /// The account's deadline sweep at the clock's now, through the worker's registry.
@@ -481,7 +404,7 @@ async fn sweep(e: &Served, account_id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mini_program_deadline_met_while_expire_time_moves_is_counted_met_once() {
-    deadline_counts();
+    common::metrics::Counted::global();
     let e = served_with_manual_clock().await;
     let (wx, account) = mini_account(&e).await;
     let id = 850_003_u64;
@@ -511,7 +434,7 @@ async fn a_mini_program_deadline_met_while_expire_time_moves_is_counted_met_once
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mini_program_deadline_the_sweep_marked_missed_is_counted_missed_once_when_answered_late()
 {
-    deadline_counts();
+    common::metrics::Counted::global();
     let e = served_with_manual_clock().await;
     let (wx, account) = mini_account(&e).await;
     let id = 850_004_u64;

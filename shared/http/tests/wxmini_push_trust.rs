@@ -362,84 +362,11 @@ async fn only_a_manual_mini_program_may_allow_plaintext() {
     assert_eq!(body["error"]["field"], "settings.allow_plaintext", "{body}");
 }
 
-/// Counts every counter by name and labels, on the test's thread (what the callback routes
-/// count: `callbacks_total`); gauges and histograms are dropped.
-#[derive(Default)]
-struct Counted(
-    std::sync::Mutex<
-        std::collections::HashMap<String, std::sync::Arc<std::sync::atomic::AtomicU64>>,
-    >,
-);
-
-impl Counted {
-    fn key(name: &str, labels: &[(&str, &str)]) -> String {
-        let mut l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        l.sort();
-        format!("{name}{{{}}}", l.join(","))
-    }
-
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        self.0
-            .lock()
-            .expect("counters")
-            .get(&Self::key(name, labels))
-            .map_or(0, |c| c.load(std::sync::atomic::Ordering::SeqCst))
-    }
-}
-
-impl metrics::Recorder for Counted {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        let labels: Vec<(&str, &str)> = key.labels().map(|l| (l.key(), l.value())).collect();
-        let c = self
-            .0
-            .lock()
-            .expect("counters")
-            .entry(Self::key(key.name(), &labels))
-            .or_default()
-            .clone();
-        metrics::Counter::from_arc(c)
-    }
-
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
 /// One thread, the router called in-process: the local recorder sees what the route counts.
 #[tokio::test]
 async fn a_disabled_mini_programs_push_is_acknowledged_and_counted_disabled() {
-    let counted = Counted::default();
-    let _local = metrics::set_default_local_recorder(&counted);
+    let counted = common::metrics::Counted::default();
+    let _local = ::metrics::set_default_local_recorder(&counted);
     let h = harness();
     let id = h
         .create(json!({"kind": "wxmini_app", "name": "Mini",

@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod counting;
+pub mod metrics;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
