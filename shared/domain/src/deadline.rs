@@ -208,8 +208,10 @@ pub fn refresh(c: &mut Complaint) {
 pub fn carried(old: &Deadline, new: &Deadline) -> Option<Counted> {
     match old.counted? {
         Counted::Met => {
-            let same_window = new.is_met() || old.met_at.is_some_and(|m| new.starts_at <= m);
-            same_window.then_some(Counted::Met)
+            // The window `old` was counted in lasts until it was met, or, opened again since
+            // (met no more), from its start.
+            let counted_until = old.met_at.unwrap_or(old.starts_at);
+            (new.is_met() || new.starts_at <= counted_until).then_some(Counted::Met)
         }
         Counted::Missed => (new.due_at <= old.due_at + EXTENSION).then_some(Counted::Missed),
     }
@@ -388,6 +390,18 @@ mod tests {
             carried(&first, &window(30, Some(31), None)),
             Some(Counted::Met),
             "opened and met in one write: settled with the first"
+        );
+        // Opened again, then refreshed once more (a save refreshes twice): still settled.
+        let reopened = window(0, None, Some(Counted::Met));
+        assert_eq!(
+            carried(&reopened, &window(0, None, None)),
+            Some(Counted::Met),
+            "reopened, refreshed again"
+        );
+        assert_eq!(
+            carried(&reopened, &window(30, None, None)),
+            None,
+            "a later window"
         );
     }
 
